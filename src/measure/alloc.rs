@@ -1,0 +1,221 @@
+//! `CountingAlloc`: a global allocator that forwards to another and counts every call, per
+//! thread and in total, without allocating itself.
+//!
+//! Per-thread counts live in `sync::plain`'s `const`-initialised thread-local `Cell`s: no lazy
+//! initialisation, no destructor, so reading or bumping them never allocates and works at any
+//! point of a thread's life, its teardown included. Totals are relaxed atomics. A pause depth
+//! lets a harness time code without the counting cost (`super::pause`).
+
+use super::AllocStats;
+use crate::sync::plain::{with_thread_cells, RelaxedU64, RelaxedUsize};
+use std::alloc::{GlobalAlloc, Layout, System};
+
+/// A `#[global_allocator]` that counts allocations, deallocations, reallocations and bytes, per
+/// thread and process-wide, and forwards every call to an inner allocator (`System` by default).
+///
+/// Install it in a test, bench or example binary, then read counts with
+/// [`count`](super::count), [`thread_stats`](super::thread_stats) or
+/// [`total_stats`](super::total_stats), or report them per criterion iteration with
+/// `measure::Allocations` (feature `criterion`).
+///
+/// # When to use
+/// To prove or report how many allocations an operation makes: in tests that assert "allocates
+/// nothing after warm-up", and in benches beside time, as Go's `-benchmem` does.
+///
+/// # When not to use
+/// In a production binary that does not read the counts: each call pays the counting cost for
+/// nothing. For a full heap profile (call sites, lifetimes) use `dhat`.
+///
+/// # Cost
+/// Per allocator call: one relaxed load of the pause flag, a few thread-local adds and a few
+/// relaxed atomic adds on shared totals. The shared adds contend when many threads allocate at
+/// once, so harnesses time with counting paused ([`pause`](super::pause)). It never allocates.
+///
+/// # Examples
+/// ```
+/// use thrifty::measure::{self, CountingAlloc};
+///
+/// #[global_allocator]
+/// static ALLOC: CountingAlloc = CountingAlloc::new();
+///
+/// let (v, stats) = measure::count(|| Vec::<u64>::with_capacity(10));
+/// assert_eq!(stats.allocs, 1);
+/// assert_eq!(stats.bytes_allocated, 80);
+/// # drop(v);
+/// ```
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CountingAlloc<A = System> {
+    inner: A,
+}
+
+impl CountingAlloc<System> {
+    /// A counting allocator over the system allocator.
+    pub const fn new() -> Self {
+        Self { inner: System }
+    }
+}
+
+impl<A> CountingAlloc<A> {
+    /// A counting allocator over `inner`, e.g. `mimalloc::MiMalloc`.
+    pub const fn wrap(inner: A) -> Self {
+        Self { inner }
+    }
+}
+
+/// Process-wide running counts.
+struct Totals {
+    allocs: RelaxedU64,
+    deallocs: RelaxedU64,
+    reallocs: RelaxedU64,
+    bytes_allocated: RelaxedU64,
+    bytes_deallocated: RelaxedU64,
+}
+
+static TOTALS: Totals = Totals {
+    allocs: RelaxedU64::new(),
+    deallocs: RelaxedU64::new(),
+    reallocs: RelaxedU64::new(),
+    bytes_allocated: RelaxedU64::new(),
+    bytes_deallocated: RelaxedU64::new(),
+};
+
+/// Set (to 1) by the first call through any `CountingAlloc`: proof that one is the global
+/// allocator.
+pub(super) static INSTALLED: RelaxedUsize = RelaxedUsize::new();
+
+/// Nesting depth of live `Paused` guards; nonzero means "count nothing".
+pub(super) static PAUSED: RelaxedUsize = RelaxedUsize::new();
+
+/// What one allocator call adds.
+#[derive(Clone, Copy)]
+struct Event {
+    allocs: u64,
+    deallocs: u64,
+    reallocs: u64,
+    bytes_in: u64,
+    bytes_out: u64,
+}
+
+#[inline(always)]
+fn record(e: Event) {
+    // Relaxed throughout (`RelaxedU64`): these are statistics. Nothing is published through
+    // them; a reader that needs another thread's span joins that thread first.
+    if INSTALLED.get() == 0 {
+        INSTALLED.set(1);
+    }
+    if PAUSED.get() != 0 {
+        return;
+    }
+    let deltas = [e.allocs, e.deallocs, e.reallocs, e.bytes_in, e.bytes_out];
+    with_thread_cells(|cells| {
+        for (cell, d) in cells.iter().zip(deltas) {
+            cell.set(cell.get().wrapping_add(d));
+        }
+    });
+    let totals = [
+        &TOTALS.allocs,
+        &TOTALS.deallocs,
+        &TOTALS.reallocs,
+        &TOTALS.bytes_allocated,
+        &TOTALS.bytes_deallocated,
+    ];
+    for (total, d) in totals.into_iter().zip(deltas) {
+        if d != 0 {
+            total.add(d);
+        }
+    }
+}
+
+const NONE: Event = Event {
+    allocs: 0,
+    deallocs: 0,
+    reallocs: 0,
+    bytes_in: 0,
+    bytes_out: 0,
+};
+
+/// The calling thread's counts since it started (zero if no `CountingAlloc` is installed).
+pub(super) fn thread_snapshot() -> AllocStats {
+    with_thread_cells(|c| AllocStats {
+        allocs: c[0].get(),
+        deallocs: c[1].get(),
+        reallocs: c[2].get(),
+        bytes_allocated: c[3].get(),
+        bytes_deallocated: c[4].get(),
+    })
+    .unwrap_or_default()
+}
+
+/// The process's counts since it started (zero if no `CountingAlloc` is installed).
+pub(super) fn total_snapshot() -> AllocStats {
+    AllocStats {
+        allocs: TOTALS.allocs.get(),
+        deallocs: TOTALS.deallocs.get(),
+        reallocs: TOTALS.reallocs.get(),
+        bytes_allocated: TOTALS.bytes_allocated.get(),
+        bytes_deallocated: TOTALS.bytes_deallocated.get(),
+    }
+}
+
+// SAFETY: every method forwards to `inner` with the caller's arguments unchanged and returns its
+// result unchanged, so `inner`'s `GlobalAlloc` guarantees carry over; the counting beside it
+// neither allocates nor unwinds (thread-local `Cell`s and relaxed atomics only).
+unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAlloc<A> {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: our caller upholds `GlobalAlloc::alloc`'s contract (non-zero size), which we
+        // pass on unchanged.
+        let ptr = unsafe { self.inner.alloc(layout) };
+        if !ptr.is_null() {
+            record(Event {
+                allocs: 1,
+                bytes_in: layout.size() as u64,
+                ..NONE
+            });
+        }
+        ptr
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: as for `alloc`: the caller's contract is passed on unchanged.
+        let ptr = unsafe { self.inner.alloc_zeroed(layout) };
+        if !ptr.is_null() {
+            record(Event {
+                allocs: 1,
+                bytes_in: layout.size() as u64,
+                ..NONE
+            });
+        }
+        ptr
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller guarantees `ptr` came from this allocator (so from `inner`, which
+        // made every block we handed out) with this `layout`.
+        unsafe { self.inner.dealloc(ptr, layout) };
+        record(Event {
+            deallocs: 1,
+            bytes_out: layout.size() as u64,
+            ..NONE
+        });
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller guarantees `ptr`/`layout` describe a live block from this allocator
+        // (hence from `inner`) and that `new_size` is valid for `layout.align()`.
+        let new = unsafe { self.inner.realloc(ptr, layout, new_size) };
+        if !new.is_null() {
+            let (bytes_in, bytes_out) = (new_size as u64, layout.size() as u64);
+            record(Event {
+                reallocs: 1,
+                bytes_in,
+                bytes_out,
+                ..NONE
+            });
+        }
+        new
+    }
+}

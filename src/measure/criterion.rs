@@ -1,0 +1,92 @@
+//! `Allocations`: a criterion `Measurement` reporting allocator calls per iteration.
+
+use super::{assert_counting, total_stats};
+use criterion::measurement::{Measurement, ValueFormatter};
+use criterion::Throughput;
+
+/// A criterion [`Measurement`] that reports allocator calls (`allocs + reallocs`) per
+/// iteration instead of time.
+///
+/// It counts process-wide, so allocations made by threads a benchmark spawns are included;
+/// run allocation groups without unrelated threads allocating beside them. The binary must
+/// install [`CountingAlloc`](super::CountingAlloc).
+///
+/// # Examples
+/// ```no_run
+/// use criterion::Criterion;
+/// use thrifty::measure::{Allocations, CountingAlloc};
+///
+/// #[global_allocator]
+/// static ALLOC: CountingAlloc = CountingAlloc::new();
+///
+/// fn allocs(c: &mut Criterion<Allocations>) {
+///     c.bench_function("vec_with_capacity", |b| {
+///         b.iter(|| Vec::<u8>::with_capacity(std::hint::black_box(64)))
+///     });
+/// }
+///
+/// fn main() {
+///     let mut c = Criterion::default().with_measurement(Allocations).configure_from_args();
+///     allocs(&mut c);
+///     c.final_summary();
+/// }
+/// ```
+///
+/// # Panics
+/// When a measurement starts without `CountingAlloc` installed, or while counting is paused.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Allocations;
+
+impl Measurement for Allocations {
+    type Intermediate = u64;
+    type Value = u64;
+
+    fn start(&self) -> u64 {
+        assert_counting("Allocations");
+        total_stats().calls()
+    }
+
+    fn end(&self, start: u64) -> u64 {
+        total_stats().calls().wrapping_sub(start)
+    }
+
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+
+    fn zero(&self) -> u64 {
+        0
+    }
+
+    fn to_f64(&self, value: &u64) -> f64 {
+        *value as f64
+    }
+
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &AllocsFormatter
+    }
+}
+
+/// Prints counts as "allocs", never scaled into misleading units.
+struct AllocsFormatter;
+
+impl ValueFormatter for AllocsFormatter {
+    fn scale_values(&self, _typical: f64, _values: &mut [f64]) -> &'static str {
+        "allocs"
+    }
+
+    fn scale_throughputs(&self, _typical: f64, t: &Throughput, values: &mut [f64]) -> &'static str {
+        let (per, unit) = match *t {
+            Throughput::Bytes(n) | Throughput::BytesDecimal(n) => (n, "allocs/byte"),
+            Throughput::Elements(n) => (n, "allocs/elem"),
+            Throughput::ElementsAndBytes { elements, .. } => (elements, "allocs/elem"),
+            Throughput::Bits(n) => (n, "allocs/bit"),
+        };
+        values.iter_mut().for_each(|v| *v /= per.max(1) as f64);
+        unit
+    }
+
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "allocs"
+    }
+}

@@ -1,0 +1,132 @@
+//! `AllocStats`: what the counting allocator saw, as plain numbers.
+
+use std::fmt;
+use std::ops::{Add, Sub};
+
+/// Allocator calls and bytes seen by [`CountingAlloc`](super::CountingAlloc) over some span.
+///
+/// A `realloc` counts once in [`reallocs`](Self::reallocs), with its new size added to
+/// [`bytes_allocated`](Self::bytes_allocated) and its old size to
+/// [`bytes_deallocated`](Self::bytes_deallocated), so `bytes_allocated` is the total asked of
+/// the allocator (what Go's `B/op` reports) and the difference of the two byte counts is the
+/// change in live heap bytes.
+///
+/// Spans are subtracted (`after - before`); subtraction wraps, so a span is exact even if a
+/// counter wrapped in between.
+///
+/// # Examples
+/// ```
+/// use thrifty::measure::AllocStats;
+/// let span = AllocStats { allocs: 3, reallocs: 1, ..AllocStats::default() };
+/// assert_eq!(span.calls(), 4);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct AllocStats {
+    /// Calls to `alloc` and `alloc_zeroed` that succeeded.
+    pub allocs: u64,
+    /// Calls to `dealloc`.
+    pub deallocs: u64,
+    /// Calls to `realloc` that succeeded.
+    pub reallocs: u64,
+    /// Bytes asked for by `alloc`, `alloc_zeroed` and (new size) `realloc`.
+    pub bytes_allocated: u64,
+    /// Bytes given back by `dealloc` and (old size) `realloc`.
+    pub bytes_deallocated: u64,
+}
+
+impl AllocStats {
+    /// Calls that asked the allocator for memory: `allocs + reallocs`.
+    ///
+    /// This is the "allocs/op" that benches and the shootout report: each such call may take a
+    /// lock, touch fresh memory or copy.
+    #[inline]
+    pub const fn calls(&self) -> u64 {
+        self.allocs.wrapping_add(self.reallocs)
+    }
+
+    /// The change in live heap bytes over the span (negative if more was freed).
+    #[inline]
+    pub const fn net_bytes(&self) -> i64 {
+        self.bytes_allocated.wrapping_sub(self.bytes_deallocated) as i64
+    }
+
+    /// True if the span saw no allocator call at all.
+    #[inline]
+    pub const fn is_zero(&self) -> bool {
+        self.allocs == 0 && self.deallocs == 0 && self.reallocs == 0
+    }
+
+    /// [`calls`](Self::calls) per operation, for a span that ran `ops` operations.
+    pub fn calls_per(&self, ops: u64) -> f64 {
+        self.calls() as f64 / ops.max(1) as f64
+    }
+
+    /// [`bytes_allocated`](Self::bytes_allocated) per operation, for a span of `ops` operations.
+    pub fn bytes_per(&self, ops: u64) -> f64 {
+        self.bytes_allocated as f64 / ops.max(1) as f64
+    }
+
+    fn zip(self, other: Self, op: fn(u64, u64) -> u64) -> Self {
+        Self {
+            allocs: op(self.allocs, other.allocs),
+            deallocs: op(self.deallocs, other.deallocs),
+            reallocs: op(self.reallocs, other.reallocs),
+            bytes_allocated: op(self.bytes_allocated, other.bytes_allocated),
+            bytes_deallocated: op(self.bytes_deallocated, other.bytes_deallocated),
+        }
+    }
+}
+
+impl Sub for AllocStats {
+    type Output = Self;
+    /// The span between two snapshots: `after - before`, wrapping.
+    fn sub(self, before: Self) -> Self {
+        self.zip(before, u64::wrapping_sub)
+    }
+}
+
+impl Add for AllocStats {
+    type Output = Self;
+    fn add(self, other: Self) -> Self {
+        self.zip(other, u64::wrapping_add)
+    }
+}
+
+impl fmt::Display for AllocStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} allocs, {} reallocs, {} deallocs, {} B allocated, {} B freed",
+            self.allocs, self.reallocs, self.deallocs, self.bytes_allocated, self.bytes_deallocated
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AllocStats;
+
+    #[test]
+    fn span_subtraction_wraps() {
+        let before = AllocStats {
+            allocs: u64::MAX,
+            ..AllocStats::default()
+        };
+        let after = AllocStats {
+            allocs: 1,
+            ..AllocStats::default()
+        };
+        assert_eq!((after - before).allocs, 2);
+    }
+
+    #[test]
+    fn net_bytes_is_signed() {
+        let s = AllocStats {
+            bytes_allocated: 10,
+            bytes_deallocated: 30,
+            ..AllocStats::default()
+        };
+        assert_eq!(s.net_bytes(), -20);
+        assert_eq!((s + s).bytes_deallocated, 60);
+    }
+}

@@ -1,0 +1,243 @@
+//! The one door to synchronisation: atomics, `Arc`, locks, `UnsafeCell`, thread-locals, spin
+//! hints, cache padding and the per-thread slot index.
+//!
+//! Every other module imports these names from `crate::sync`, never from `std`, `parking_lot` or
+//! `loom` directly (`clippy.toml` bans the originals elsewhere). In a normal build they are std's
+//! atomics and `parking_lot`'s locks; under `RUSTFLAGS="--cfg loom"` they are loom's, so the
+//! model checker sees every access. The swap follows `tokio/src/loom/mod.rs`.
+//!
+//! Differences papered over here, so callers write one spelling:
+//! - `Mutex::lock` returns the guard directly (parking_lot's shape). loom's lock can report
+//!   poisoning; a poisoned loom lock is still handed over, as parking_lot has no poisoning.
+//! - [`UnsafeCell`] has loom's closure API (`with`, `with_mut`) in both builds.
+//! - Under loom, [`cpus`] is fixed at 2, so a model explores the same shapes every run.
+//!
+//! [`plain`] holds std's types for the one caller that must never be modelled: the counting
+//! global allocator in `measure`, which runs outside any loom model and may not allocate.
+#![allow(
+    clippy::disallowed_types,
+    clippy::disallowed_macros,
+    clippy::disallowed_methods
+)]
+// Not every primitive uses every name; the shim stays complete so a new one needs no edit here.
+#![allow(dead_code, unused_imports)]
+
+pub(crate) use crossbeam_utils::CachePadded;
+
+#[cfg(not(loom))]
+pub(crate) use std::{
+    hint::spin_loop,
+    sync::{
+        atomic::{fence, AtomicBool, AtomicI64, AtomicPtr, AtomicU64, AtomicUsize, Ordering},
+        Arc, Weak,
+    },
+    thread::yield_now,
+    thread_local,
+};
+
+#[cfg(not(loom))]
+pub(crate) use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+#[cfg(loom)]
+pub(crate) use loom::{
+    hint::spin_loop,
+    sync::{
+        atomic::{fence, AtomicBool, AtomicI64, AtomicPtr, AtomicU64, AtomicUsize, Ordering},
+        Arc, MutexGuard, RwLockReadGuard, RwLockWriteGuard,
+    },
+    thread::yield_now,
+    thread_local,
+};
+
+/// Unmodelled std atomics and one thread-local, for code that runs outside any loom model.
+///
+/// Only `measure`'s global allocator uses these: loom itself calls the allocator, so loom's
+/// types would recurse, and the allocator must not allocate, which rules out anything lazily
+/// initialised. All are relaxed: they carry statistics and hints, never publish data.
+pub(crate) mod plain {
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+    /// A relaxed `u64` statistic.
+    #[derive(Debug)]
+    pub(crate) struct RelaxedU64(AtomicU64);
+
+    impl RelaxedU64 {
+        pub(crate) const fn new() -> Self {
+            Self(AtomicU64::new(0))
+        }
+        #[inline(always)]
+        pub(crate) fn add(&self, n: u64) {
+            self.0.fetch_add(n, Ordering::Relaxed);
+        }
+        #[inline(always)]
+        pub(crate) fn get(&self) -> u64 {
+            self.0.load(Ordering::Relaxed)
+        }
+    }
+
+    /// A relaxed `usize` used as a flag or a nesting depth.
+    #[derive(Debug)]
+    pub(crate) struct RelaxedUsize(AtomicUsize);
+
+    impl RelaxedUsize {
+        pub(crate) const fn new() -> Self {
+            Self(AtomicUsize::new(0))
+        }
+        #[inline(always)]
+        pub(crate) fn get(&self) -> usize {
+            self.0.load(Ordering::Relaxed)
+        }
+        #[inline(always)]
+        pub(crate) fn set(&self, n: usize) {
+            self.0.store(n, Ordering::Relaxed);
+        }
+        pub(crate) fn increment(&self) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+        pub(crate) fn decrement(&self) {
+            self.0.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// How many per-thread statistic cells [`with_thread_cells`] offers.
+    pub(crate) const THREAD_CELLS: usize = 5;
+
+    std::thread_local! {
+        // `const`-initialised and without a destructor: access never allocates, never
+        // registers a destructor and works during thread teardown.
+        static CELLS: [Cell<u64>; THREAD_CELLS] = const { [const { Cell::new(0) }; THREAD_CELLS] };
+    }
+
+    /// Runs `f` on the calling thread's statistic cells; `None` only if the platform has
+    /// already torn the thread's storage down.
+    #[inline(always)]
+    pub(crate) fn with_thread_cells<R>(
+        f: impl FnOnce(&[Cell<u64>; THREAD_CELLS]) -> R,
+    ) -> Option<R> {
+        CELLS.try_with(f).ok()
+    }
+}
+
+/// A mutex whose `lock` hands back the guard, matching `parking_lot::Mutex` under loom.
+#[cfg(loom)]
+#[derive(Debug, Default)]
+pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+
+#[cfg(loom)]
+impl<T> Mutex<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Self(loom::sync::Mutex::new(value))
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+        // parking_lot has no poisoning; hand over a poisoned lock the same way.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+        self.0.try_lock().ok()
+    }
+
+    pub(crate) fn into_inner(self) -> T {
+        self.0
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A reader-writer lock whose `read`/`write` hand back guards, matching `parking_lot::RwLock`.
+#[cfg(loom)]
+#[derive(Debug, Default)]
+pub(crate) struct RwLock<T>(loom::sync::RwLock<T>);
+
+#[cfg(loom)]
+impl<T> RwLock<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Self(loom::sync::RwLock::new(value))
+    }
+
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, T> {
+        self.0
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, T> {
+        self.0
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(loom)]
+pub(crate) use loom::cell::UnsafeCell;
+
+/// `std::cell::UnsafeCell` with loom's closure API, so one spelling serves both builds.
+#[cfg(not(loom))]
+#[derive(Debug, Default)]
+#[repr(transparent)]
+pub(crate) struct UnsafeCell<T: ?Sized>(std::cell::UnsafeCell<T>);
+
+#[cfg(not(loom))]
+impl<T> UnsafeCell<T> {
+    #[inline(always)]
+    pub(crate) const fn new(value: T) -> Self {
+        Self(std::cell::UnsafeCell::new(value))
+    }
+
+    #[inline(always)]
+    pub(crate) fn into_inner(self) -> T {
+        self.0.into_inner()
+    }
+}
+
+#[cfg(not(loom))]
+impl<T: ?Sized> UnsafeCell<T> {
+    /// Runs `f` with a shared raw pointer to the value; the caller's `unsafe` deref must be
+    /// justified by the type that owns the cell.
+    #[inline(always)]
+    pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        f(self.0.get())
+    }
+
+    /// Runs `f` with a mutable raw pointer to the value; see [`UnsafeCell::with`].
+    #[inline(always)]
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+
+    /// Safe access through `&mut self`: no other reference can exist.
+    #[inline(always)]
+    pub(crate) fn get_mut(&mut self) -> &mut T {
+        self.0.get_mut()
+    }
+}
+
+/// The number of CPUs this process may run on, cached after the first call; never 0.
+///
+/// Under loom it is fixed at 2, so models are deterministic.
+pub(crate) fn cpus() -> usize {
+    #[cfg(loom)]
+    {
+        2
+    }
+    #[cfg(not(loom))]
+    {
+        // A cache of a value every thread computes identically; a race only recomputes it.
+        static CPUS: plain::RelaxedUsize = plain::RelaxedUsize::new();
+        match CPUS.get() {
+            0 => {
+                let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+                CPUS.set(n);
+                n
+            }
+            n => n,
+        }
+    }
+}
+
+mod slot;
+pub(crate) use slot::thread_slot;
