@@ -19,11 +19,12 @@ fn replay(target: &str, run: fn(&[u8])) {
     assert!(files > 0, "{} has no seeds", dir.display());
 }
 
-/// One test per fuzz target: `corpus!(name)` includes `fuzz/ops/name.rs` as module `name`.
+/// One test per fuzz target: `corpus!(name, "../fuzz/ops/name.rs")` includes the interpreter as
+/// module `name` and replays `fuzz/corpus/name/` through its `run(&[u8])`.
 #[allow(unused_macros)]
 macro_rules! corpus {
-    ($name:ident) => {
-        #[path = concat!("../fuzz/ops/", stringify!($name), ".rs")]
+    ($name:ident, $path:literal) => {
+        #[path = $path]
         mod $name;
 
         #[test]
