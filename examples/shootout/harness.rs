@@ -95,11 +95,7 @@ pub struct Harness {
 impl Harness {
     pub fn new(settings: Settings) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Self {
-            settings,
-            cores,
-            out: String::new(),
-        }
+        Self { settings, cores }
     }
 
     /// Starts a table; it prints when dropped.
