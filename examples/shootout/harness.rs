@@ -81,7 +81,6 @@ struct Row {
     median_ns: f64,
     q1_ns: f64,
     q3_ns: f64,
-    ops_per_thread: u64,
     allocs_per_op: f64,
     bytes_per_op: f64,
 }
@@ -191,7 +190,6 @@ impl Table<'_> {
                 median_ns: quantile(&ns, 0.5),
                 q1_ns: quantile(&ns, 0.25),
                 q3_ns: quantile(&ns, 0.75),
-                ops_per_thread: ops,
                 allocs_per_op: allocs.calls_per(total_ops),
                 bytes_per_op: allocs.bytes_per(total_ops),
             });
