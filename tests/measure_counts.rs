@@ -8,6 +8,8 @@ use thrifty::measure::{self, AllocStats, CountingAlloc};
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc::new();
 
+/// Also the proof that the counter itself never allocates: if recording an allocation
+/// allocated, this span would show more than one call (or recurse without end).
 #[test]
 fn with_capacity_is_one_allocation_of_the_exact_size() {
     let (v, stats) = measure::count(|| Vec::<u32>::with_capacity(black_box(10)));
