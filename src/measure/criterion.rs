@@ -32,6 +32,10 @@ use criterion::Throughput;
 /// }
 /// ```
 ///
+/// A sample with no allocator call is reported as 1e-9 calls (printed `0.0000 allocs`):
+/// criterion refuses samples of exactly zero, and zero is the result this measurement exists to
+/// show.
+///
 /// # Panics
 /// When a measurement starts without `CountingAlloc` installed, or while counting is paused.
 #[derive(Debug, Default, Clone, Copy)]
@@ -59,13 +63,23 @@ impl Measurement for Allocations {
     }
 
     fn to_f64(&self, value: &u64) -> f64 {
-        *value as f64
+        // criterion rejects a sample of exactly zero ("took zero time"), and zero is the answer
+        // this measurement exists to show, so a zero count is handed over as 1e-9 allocator
+        // calls per sample: printed as 0.0000 allocs, and a billionth of one call off at most.
+        if *value == 0 {
+            ZERO_FLOOR
+        } else {
+            *value as f64
+        }
     }
 
     fn formatter(&self) -> &dyn ValueFormatter {
         &AllocsFormatter
     }
 }
+
+/// What a sample of zero calls is reported as; see `to_f64`.
+const ZERO_FLOOR: f64 = 1e-9;
 
 /// Prints counts as "allocs", never scaled into misleading units.
 struct AllocsFormatter;
