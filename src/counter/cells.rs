@@ -1,0 +1,469 @@
+//! `Cells`: the engine under [`Counter`](super::Counter) and [`Gauge`](super::Gauge), a `u64`
+//! total kept in wrapping arithmetic, compact until contended, then striped over cache-padded
+//! cells that their owning thread bumps without a locked instruction.
+//!
+//! # States
+//!
+//! | `stripes` holds | form | where an `add` goes |
+//! | --- | --- | --- |
+//! | null | compact (16 bytes + the cell count) | `base`, by compare-exchange; a failed one expands |
+//! | [`expanding()`] | one thread is allocating | `base`, by `fetch_add` |
+//! | a pointer to `len` cells | striped | the caller's cell: owned (plain) or shared (`fetch_add`) |
+//!
+//! `stripes` moves null → expanding → striped, once, and never back; the cells are freed in `Drop`.
+//!
+//! # Who writes what
+//!
+//! - `base`: anyone, always by an atomic read-modify-write (`fetch_add`, compare-exchange).
+//!   It also carries the offset that [`Cells::replace`] (take, reset, set) writes.
+//! - `cell.owned`: only the thread that holds slot `owner - 1` (see `sync::try_thread_slot`),
+//!   by a relaxed load and a relaxed store: no `lock` prefix, the whole point of the design.
+//!   The slot registry hands an index to one live thread at a time and its lock orders one
+//!   holder's last store before the next holder's first load, so there is never a second
+//!   writer, and a thread that inherits the slot keeps adding to the value its predecessor left:
+//!   nothing to fold back when a thread exits.
+//! - `cell.shared`: threads whose slot maps to an owned cell that is not theirs (more threads
+//!   than cells), by `fetch_add`.
+//! - A thread tearing down its thread-locals has no slot (`try_thread_slot` is `None`): it adds
+//!   to `base`.
+//!
+//! The total is `base + Σ (owned + shared)`, all wrapping.
+
+use crate::sync::{try_thread_slot, AtomicPtr, AtomicU64, AtomicUsize, CachePadded, Ordering};
+use std::ptr;
+
+/// The most cells a counter may be given (8 MiB of cells at 128 bytes each).
+pub(crate) const MAX_CELLS: usize = 1 << 16;
+
+/// One stripe. Padded so two threads' cells never share a cache line.
+#[derive(Debug, Default)]
+pub(crate) struct Cell {
+    /// `slot + 1` of the slot whose holder owns `owned`; 0 while unclaimed. Set once by a
+    /// compare-exchange from 0 and never changed again.
+    owner: AtomicUsize,
+    /// Written only by the holder of slot `owner - 1`, by load + store.
+    owned: AtomicU64,
+    /// Written by any other thread that maps here, by `fetch_add`.
+    shared: AtomicU64,
+}
+
+/// The default cell count: the CPU count rounded up to a power of two.
+pub(crate) fn default_len() -> usize {
+    crate::sync::cpus().next_power_of_two().min(MAX_CELLS)
+}
+
+/// The address that marks "a thread is allocating the cells"; never dereferenced.
+fn expanding() -> *mut CachePadded<Cell> {
+    static MARK: u8 = 0;
+    ptr::addr_of!(MARK).cast_mut().cast()
+}
+
+/// A wrapping `u64` total, compact until contended, then striped.
+pub(crate) struct Cells {
+    /// Adds made before expansion, adds of slotless threads, and `replace`'s offset.
+    base: AtomicU64,
+    /// Null, [`expanding()`], or the first of `len` cells (one allocation).
+    stripes: AtomicPtr<CachePadded<Cell>>,
+    /// The number of cells: a power of two, or 0 for "the CPU count rounded up, decided at
+    /// expansion". Written (0 → the decided count) only by the thread that allocates, before
+    /// it publishes `stripes`; read after an Acquire load of `stripes` saw the cells.
+    len: AtomicUsize,
+}
+
+impl Cells {
+    /// A compact total of zero that will expand to `len` cells (0: the default).
+    #[cfg(not(loom))]
+    pub(crate) const fn new(len: usize) -> Self {
+        Self {
+            base: AtomicU64::new(0),
+            stripes: AtomicPtr::new(ptr::null_mut()),
+            len: AtomicUsize::new(len),
+        }
+    }
+
+    /// A compact total of zero that will expand to `len` cells (0: the default).
+    #[cfg(loom)]
+    pub(crate) fn new(len: usize) -> Self {
+        Self {
+            base: AtomicU64::new(0),
+            stripes: AtomicPtr::new(ptr::null_mut()),
+            len: AtomicUsize::new(len),
+        }
+    }
+
+    /// The number of cells the striped form has (or will have).
+    pub(crate) fn len(&self) -> usize {
+        // Relaxed: a hint when read before expansion; after it, the caller's Acquire load of
+        // `stripes` (in `stripes()`) already ordered the expanding thread's store before us.
+        match self.len.load(Ordering::Relaxed) {
+            0 => default_len(),
+            n => n,
+        }
+    }
+
+    /// Whether the cells have been allocated.
+    pub(crate) fn is_striped(&self) -> bool {
+        // Acquire: pairs with the Release store in `expand_slow`; callers may go on to read cells.
+        let p = self.stripes.load(Ordering::Acquire);
+        !p.is_null() && p != expanding()
+    }
+
+    /// The allocated cells, if any.
+    #[inline(always)]
+    fn stripes(&self) -> Option<&[CachePadded<Cell>]> {
+        // Acquire: pairs with the Release store in `expand_slow`, so the cells' initialisation
+        // is visible before we touch them.
+        let p = self.stripes.load(Ordering::Acquire);
+        if p.is_null() || p == expanding() {
+            return None;
+        }
+        // Relaxed: the Acquire load above saw the pointer, which `expand_slow` stored (Release)
+        // after it stored the final, never-changing count.
+        let len = self.len.load(Ordering::Relaxed);
+        // SAFETY: a pointer other than null and the mark was stored by `expand_slow`, which
+        // allocated exactly `len` initialised cells there and stored `len` before publishing.
+        // The allocation lives until `Drop`, which needs `&mut self`, so it outlives `&self`.
+        Some(unsafe { std::slice::from_raw_parts(p, len) })
+    }
+
+    /// Adds `n` (wrapping). Never allocates except for the one expansion, never blocks.
+    #[inline]
+    pub(crate) fn add(&self, n: u64) {
+        match self.stripes() {
+            Some(cells) => match try_thread_slot() {
+                Some(slot) => {
+                    let cell = &cells[slot & (cells.len() - 1)];
+                    // Relaxed: `owner` is written once; our own slot's value in it was written
+                    // by us or by a previous holder of our slot, which the slot registry's lock
+                    // ordered before us. Any other value sends us to the slow path, which
+                    // re-checks with a compare-exchange.
+                    if cell.owner.load(Ordering::Relaxed) == slot + 1 {
+                        bump_owned(cell, n);
+                    } else {
+                        add_unowned_slow(cell, slot, n);
+                    }
+                }
+                None => self.add_base(n),
+            },
+            None => self.add_compact(n),
+        }
+    }
+
+    /// The compact form's add: one compare-exchange, or expansion if that met contention.
+    #[inline(always)]
+    fn add_compact(&self, n: u64) {
+        // Relaxed: the total is a statistic; nothing is published through `base`. The CAS below
+        // re-checks the value.
+        let cur = self.base.load(Ordering::Relaxed);
+        if self
+            .base
+            .compare_exchange(
+                cur,
+                cur.wrapping_add(n),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            )
+            .is_err()
+        {
+            self.contended_slow(n);
+        }
+    }
+
+    /// An add that must not be lost and may not use a cell: straight into `base`.
+    fn add_base(&self, n: u64) {
+        // Relaxed: a statistic; `replace` re-reads `base` with a compare-exchange, and a
+        // `fetch_add` continues the release sequence of `replace`'s store, so its readers'
+        // Acquire loads still synchronise with it.
+        self.base.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// A compare-exchange on `base` failed: someone else is adding. Land `n`, then expand.
+    #[cold]
+    #[inline(never)]
+    fn contended_slow(&self, n: u64) {
+        self.add_base(n);
+        self.expand_slow();
+    }
+
+    /// Allocates the cells once; racing callers and later ones return at once.
+    #[cold]
+    #[inline(never)]
+    fn expand_slow(&self) {
+        // Relaxed: winning this CAS only elects the allocator; the cells are published by the
+        // Release store below. Losers see the mark or the cells and add to `base` meanwhile.
+        if self
+            .stripes
+            .compare_exchange(
+                ptr::null_mut(),
+                expanding(),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            )
+            .is_err()
+        {
+            return;
+        }
+        let len = self.len();
+        // Relaxed: published by the Release store of `stripes` below.
+        self.len.store(len, Ordering::Relaxed);
+        let cells: Box<[CachePadded<Cell>]> = (0..len).map(|_| CachePadded::default()).collect();
+        let first = Box::into_raw(cells).cast::<CachePadded<Cell>>();
+        // Release: pairs with the Acquire load in `stripes()`, so a thread that sees the pointer
+        // sees initialised cells.
+        self.stripes.store(first, Ordering::Release);
+    }
+
+    /// The wrapping sum of the cells alone (not `base`).
+    fn cells_sum(&self) -> u64 {
+        self.stripes().map_or(0, |cells| {
+            cells.iter().fold(0u64, |acc, cell| {
+                // Relaxed: each cell only grows (mod 2^64) and coherence gives us at least every
+                // value written before our load; there is nothing else to see through it.
+                acc.wrapping_add(cell.owned.load(Ordering::Relaxed))
+                    .wrapping_add(cell.shared.load(Ordering::Relaxed))
+            })
+        })
+    }
+
+    /// The total: exact once adders are quiescent.
+    pub(crate) fn sum(&self) -> u64 {
+        // Acquire: pairs with the Release half of `replace`'s compare-exchange, so if we see its
+        // offset we also see every cell value it subtracted (read below, never lower).
+        let base = self.base.load(Ordering::Acquire);
+        base.wrapping_add(self.cells_sum())
+    }
+
+    /// Makes the total `new` and returns the total it replaced, atomically with respect to
+    /// `base`: an add concurrent with it lands wholly before (in the returned total) or wholly
+    /// after (on top of `new`). Lock-free: retries only if `base` moved meanwhile.
+    pub(crate) fn replace(&self, new: u64) -> u64 {
+        // Acquire: as in `sum`, pairs with an earlier `replace`'s Release, so the cells we read
+        // are at least what it subtracted.
+        let mut base = self.base.load(Ordering::Acquire);
+        loop {
+            let cells = self.cells_sum();
+            // AcqRel: Release publishes "these cell values are accounted for" to later `sum`s
+            // and `replace`s; Acquire on failure and success keeps our next read as fresh.
+            match self.base.compare_exchange(
+                base,
+                new.wrapping_sub(cells),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return base.wrapping_add(cells),
+                Err(now) => base = now,
+            }
+        }
+    }
+
+    /// Bytes this total holds on the heap: 0 until expansion.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.stripes().map_or(0, std::mem::size_of_val)
+    }
+}
+
+/// The owner's add: a relaxed load and a relaxed store, no locked instruction.
+#[inline(always)]
+fn bump_owned(cell: &Cell, n: u64) {
+    // Relaxed load and store: this thread is the only writer of `owned` (see the module doc),
+    // so the load returns its own last store; readers need no ordering with anything else.
+    let v = cell.owned.load(Ordering::Relaxed);
+    cell.owned.store(v.wrapping_add(n), Ordering::Relaxed);
+}
+
+/// The caller's slot maps to `cell` but does not own it (yet): claim it if free, else share.
+#[cold]
+#[inline(never)]
+fn add_unowned_slow(cell: &Cell, slot: usize, n: u64) {
+    // Relaxed: the claim elects the one slot allowed to store into `owned`; the values stored
+    // are statistics that publish nothing. A later holder of our slot is ordered after us by the
+    // slot registry's lock, not by this CAS.
+    match cell
+        .owner
+        .compare_exchange(0, slot + 1, Ordering::Relaxed, Ordering::Relaxed)
+    {
+        Ok(_) => bump_owned(cell, n),
+        Err(owner) if owner == slot + 1 => bump_owned(cell, n),
+        // Relaxed: a statistic, see `add_base`.
+        Err(_) => {
+            cell.shared.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for Cells {
+    fn drop(&mut self) {
+        let p = self.stripes.load(Ordering::Acquire);
+        if !p.is_null() && p != expanding() {
+            let cells = ptr::slice_from_raw_parts_mut(p, self.len.load(Ordering::Relaxed));
+            // SAFETY: `p` came from `Box::into_raw` of a boxed slice of `len` cells in
+            // `expand_slow`, which stored `len` before publishing `p`; `&mut self` (and the
+            // Acquire load) order that before us, and mean no other
+            // reference to it exists; it is freed exactly once, here.
+            drop(unsafe { Box::from_raw(cells) });
+        }
+    }
+}
+
+impl std::fmt::Debug for Cells {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cells")
+            .field("sum", &self.sum())
+            .field("striped", &self.is_striped())
+            .field("cells", &self.len())
+            .finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::Barrier;
+
+    /// Threads in these tests; small under Miri, which runs threads slowly.
+    const ADDS: u64 = if cfg!(miri) { 20 } else { 10_000 };
+
+    #[test]
+    fn compact_until_contended() {
+        let c = Cells::new(4);
+        for _ in 0..ADDS {
+            c.add(1);
+        }
+        assert!(!c.is_striped());
+        assert_eq!(c.heap_bytes(), 0);
+        assert_eq!(c.sum(), ADDS);
+    }
+
+    #[test]
+    fn expansion_keeps_the_total_and_allocates_len_cells() {
+        let c = Cells::new(4);
+        c.add(5);
+        c.expand_slow();
+        assert!(c.is_striped());
+        assert_eq!(c.len(), 4);
+        assert_eq!(c.heap_bytes(), 4 * std::mem::size_of::<CachePadded<Cell>>());
+        c.add(7);
+        assert_eq!(c.sum(), 12);
+        c.expand_slow(); // a second call is a no-op
+        assert_eq!(c.sum(), 12);
+    }
+
+    #[test]
+    fn default_len_is_resolved_at_expansion() {
+        let c = Cells::new(0);
+        c.expand_slow();
+        assert_eq!(c.len(), default_len());
+        assert!(c.len().is_power_of_two());
+        c.add(3);
+        assert_eq!(c.sum(), 3);
+    }
+
+    #[test]
+    fn owner_path_after_expansion() {
+        let c = Cells::new(2);
+        c.expand_slow();
+        c.add(1);
+        let slot = crate::sync::thread_slot();
+        let cells = c.stripes().unwrap();
+        let cell = &cells[slot & 1];
+        assert_eq!(
+            cell.owner.load(Ordering::Relaxed),
+            slot + 1,
+            "first add claims"
+        );
+        c.add(2);
+        assert_eq!(cell.owned.load(Ordering::Relaxed), 3);
+        assert_eq!(cell.shared.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn threads_sharing_a_cell_use_the_shared_word() {
+        // One cell, two live threads: one owns it, the other must `fetch_add` beside it.
+        let c = Cells::new(1);
+        c.expand_slow();
+        let barrier = Barrier::new(2);
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    barrier.wait(); // both alive: distinct slots
+                    for _ in 0..ADDS {
+                        c.add(1);
+                    }
+                    barrier.wait();
+                });
+            }
+        });
+        let cell = &c.stripes().unwrap()[0];
+        assert_eq!(c.sum(), 2 * ADDS);
+        assert_eq!(cell.owned.load(Ordering::Relaxed), ADDS);
+        assert_eq!(cell.shared.load(Ordering::Relaxed), ADDS);
+    }
+
+    #[test]
+    fn a_slot_inherits_its_predecessors_cell() {
+        // Threads one after another: each takes the same lowest free slot and keeps adding to
+        // the value the last one left. Nothing is lost and nothing needs folding back.
+        let c = Cells::new(64);
+        c.expand_slow();
+        for _ in 0..4 {
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    for _ in 0..ADDS {
+                        c.add(1);
+                    }
+                });
+            });
+        }
+        assert_eq!(c.sum(), 4 * ADDS);
+    }
+
+    #[test]
+    fn contention_expands_and_loses_nothing() {
+        let c = Cells::new(2);
+        let threads = 3u64;
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    for _ in 0..ADDS {
+                        c.add(1);
+                    }
+                });
+            }
+        });
+        assert_eq!(c.sum(), threads * ADDS);
+    }
+
+    #[test]
+    fn replace_returns_the_old_total_and_restarts() {
+        let c = Cells::new(2);
+        c.add(4);
+        assert_eq!(c.replace(0), 4);
+        c.expand_slow();
+        c.add(6);
+        assert_eq!(c.sum(), 6);
+        assert_eq!(c.replace(10), 6);
+        assert_eq!(c.sum(), 10);
+        c.add(1);
+        assert_eq!(c.replace(0), 11);
+        assert_eq!(c.sum(), 0);
+    }
+
+    #[test]
+    fn wrapping_arithmetic_carries_negative_values() {
+        let c = Cells::new(2);
+        c.expand_slow();
+        c.add(3);
+        c.add(5u64.wrapping_neg());
+        assert_eq!(c.sum() as i64, -2);
+    }
+
+    #[test]
+    fn drop_frees_the_cells_and_a_compact_one_frees_nothing() {
+        // Miri reports a leak or a double free if `Drop` is wrong.
+        let c = Cells::new(8);
+        c.expand_slow();
+        c.add(1);
+        drop(c);
+        drop(Cells::new(8));
+    }
+}
