@@ -17,6 +17,10 @@ use std::time::{Duration, Instant};
 use thrifty::counter::{Counter, Gauge};
 use thrifty::measure::{self, Allocations, CountingAlloc};
 
+thread_local! {
+    static LOCAL: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc::new();
 
@@ -103,6 +107,20 @@ fn increment(c: &mut Criterion) {
             })
         });
 
+        // What a hand-rolled per-thread counter costs: a `thread_local!` cell bumped in memory
+        // each time (the "plain thread-local add"), flushed at the end.
+        let tls_flushed = AtomicU64::new(0);
+        g.bench_function(id("thread_local! Cell<u64>"), |b| {
+            b.iter_custom(|iters| {
+                on_threads(threads, iters, &|n| {
+                    for _ in 0..n {
+                        LOCAL.with(|c| c.set(c.get() + black_box(1)));
+                    }
+                    tls_flushed.fetch_add(LOCAL.with(|c| c.replace(0)), Relaxed);
+                })
+            })
+        });
+
         let counter = Counter::new();
         if threads > 1 {
             // The steady state of a counter several threads bump: already striped.
@@ -117,7 +135,7 @@ fn increment(c: &mut Criterion) {
                 })
             })
         });
-        black_box((atomic, mutex, flushed, counter));
+        black_box((atomic, mutex, flushed, tls_flushed, counter));
     }
     g.finish();
 
@@ -145,7 +163,9 @@ fn sum(c: &mut Criterion) {
     let _paused = measure::pause();
     let mut g = c.benchmark_group("counter/sum");
     let atomic = AtomicU64::new(7);
-    g.bench_function("AtomicU64::load", |b| b.iter(|| black_box(&atomic).load(Relaxed)));
+    g.bench_function("AtomicU64::load", |b| {
+        b.iter(|| black_box(&atomic).load(Relaxed))
+    });
     let compact = Counter::new();
     compact.add(7);
     g.bench_function("compact", |b| b.iter(|| black_box(&compact).sum()));

@@ -51,7 +51,10 @@ fn compact_counter_allocates_nothing() {
     c.reset();
     let after = heap();
     assert!(!c.is_striped(), "one thread never contends");
-    assert_eq!(after.total_blocks, before.total_blocks, "compact path allocated");
+    assert_eq!(
+        after.total_blocks, before.total_blocks,
+        "compact path allocated"
+    );
 }
 
 /// Runs `work` on two threads at once; returns the heap stats just before and just after it,
@@ -147,7 +150,11 @@ fn striped_increments_and_sums_allocate_nothing() {
         assert_eq!(c.take(), before_sum + 200_000);
         g.set(-5);
         c.reset();
-        assert_eq!(heap().total_blocks, before.total_blocks, "take/set allocated");
+        assert_eq!(
+            heap().total_blocks,
+            before.total_blocks,
+            "take/set allocated"
+        );
     }
 }
 
@@ -159,7 +166,10 @@ fn per_cpu_with_allocates_nothing() {
         }
         std::hint::black_box(p.fold(0, |a, h| a + h.iter().sum::<u64>()));
     });
-    assert_eq!(after.total_blocks, before.total_blocks, "PerCpu::with allocated");
+    assert_eq!(
+        after.total_blocks, before.total_blocks,
+        "PerCpu::with allocated"
+    );
     assert_eq!(p.fold(0, |a, h| a + h.iter().sum::<u64>()), 200_000);
 }
 

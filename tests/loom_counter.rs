@@ -83,7 +83,10 @@ fn loom_take_counts_each_add_exactly_once() {
         let taken = c.take();
         assert!(taken <= 7);
         let after = c.sum();
-        assert!(after <= 7 - taken, "sum {after} counts some of take's {taken} again");
+        assert!(
+            after <= 7 - taken,
+            "sum {after} counts some of take's {taken} again"
+        );
         adder.join().unwrap();
         other.join().unwrap();
         assert_eq!(taken + c.take(), 7);

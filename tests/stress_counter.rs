@@ -64,7 +64,11 @@ fn takes_during_adds_partition_the_total() {
         stop.store(true, Ordering::Relaxed);
     });
     let total = taken.load(Ordering::Relaxed) + c.take();
-    assert_eq!(total, THREADS as u64 * ADDS, "every add in exactly one take");
+    assert_eq!(
+        total,
+        THREADS as u64 * ADDS,
+        "every add in exactly one take"
+    );
 }
 
 #[test]

@@ -16,12 +16,14 @@
 //!
 //! - `base`: anyone, always by an atomic read-modify-write (`fetch_add`, compare-exchange).
 //!   It also carries the offset that [`Cells::replace`] (take, reset, set) writes.
-//! - `cell.owned`: only the thread that holds slot `owner - 1` (see `sync::try_thread_slot`),
-//!   by a relaxed load and a relaxed store: no `lock` prefix, the whole point of the design.
-//!   The slot registry hands an index to one live thread at a time and its lock orders one
-//!   holder's last store before the next holder's first load, so there is never a second
-//!   writer, and a thread that inherits the slot keeps adding to the value its predecessor left:
-//!   nothing to fold back when a thread exits.
+//! - `cell.owned`: only the thread whose slot *claim* is recorded in `cell.owner` (a token from
+//!   `sync::try_thread_token`, unique to one thread's hold on one slot and never reused), by a
+//!   relaxed load and a relaxed store: no `lock` prefix, the whole point of the design. A thread
+//!   whose slot maps to a cell that is unowned, or whose owner's claim has ended (the thread
+//!   exited: `sync::token_is_live` is false), takes the cell over by compare-exchange and keeps
+//!   adding to the value left there; the claim's end happens-before the takeover, so the last
+//!   store is seen and nothing needs folding back when a thread exits. While an owner lives,
+//!   nobody else writes its `owned` word.
 //! - `cell.shared`: threads whose slot maps to an owned cell that is not theirs (more threads
 //!   than cells), by `fetch_add`.
 //! - A thread tearing down its thread-locals has no slot (`try_thread_slot` is `None`): it adds
@@ -29,7 +31,9 @@
 //!
 //! The total is `base + Σ (owned + shared)`, all wrapping.
 
-use crate::sync::{try_thread_slot, AtomicPtr, AtomicU64, AtomicUsize, CachePadded, Ordering};
+use crate::sync::{
+    token_is_live, try_thread_token, AtomicPtr, AtomicU64, AtomicUsize, CachePadded, Ordering,
+};
 use std::ptr;
 
 /// The most cells a counter may be given (8 MiB of cells at 128 bytes each).
@@ -38,10 +42,10 @@ pub(crate) const MAX_CELLS: usize = 1 << 16;
 /// One stripe. Padded so two threads' cells never share a cache line.
 #[derive(Debug, Default)]
 pub(crate) struct Cell {
-    /// `slot + 1` of the slot whose holder owns `owned`; 0 while unclaimed. Set once by a
-    /// compare-exchange from 0 and never changed again.
-    owner: AtomicUsize,
-    /// Written only by the holder of slot `owner - 1`, by load + store.
+    /// The claim token of the thread that owns `owned`; 0 while unclaimed. Changed only by
+    /// compare-exchange, from 0 or from a token whose claim has ended.
+    owner: AtomicU64,
+    /// Written only by the thread holding claim `owner`, by load + store.
     owned: AtomicU64,
     /// Written by any other thread that maps here, by `fetch_add`.
     shared: AtomicU64,
@@ -130,17 +134,16 @@ impl Cells {
     #[inline]
     pub(crate) fn add(&self, n: u64) {
         match self.stripes() {
-            Some(cells) => match try_thread_slot() {
-                Some(slot) => {
+            Some(cells) => match try_thread_token() {
+                Some((slot, token)) => {
                     let cell = &cells[slot & (cells.len() - 1)];
-                    // Relaxed: `owner` is written once; our own slot's value in it was written
-                    // by us or by a previous holder of our slot, which the slot registry's lock
-                    // ordered before us. Any other value sends us to the slow path, which
-                    // re-checks with a compare-exchange.
-                    if cell.owner.load(Ordering::Relaxed) == slot + 1 {
+                    // Relaxed: only we ever write our own token into `owner`, and nobody
+                    // replaces it while we live, so reading it back needs no ordering. Any other
+                    // value sends us to the slow path, which re-checks with a compare-exchange.
+                    if cell.owner.load(Ordering::Relaxed) == token {
                         bump_owned(cell, n);
                     } else {
-                        add_unowned_slow(cell, slot, n);
+                        add_unowned_slow(cell, token, n);
                     }
                 }
                 None => self.add_base(n),
@@ -271,22 +274,32 @@ fn bump_owned(cell: &Cell, n: u64) {
     cell.owned.store(v.wrapping_add(n), Ordering::Relaxed);
 }
 
-/// The caller's slot maps to `cell` but does not own it (yet): claim it if free, else share.
+/// The caller's slot maps to `cell` but does not own it (yet): claim it if it is free or its
+/// owner is gone, else add to the shared word.
 #[cold]
 #[inline(never)]
-fn add_unowned_slow(cell: &Cell, slot: usize, n: u64) {
-    // Relaxed: the claim elects the one slot allowed to store into `owned`; the values stored
-    // are statistics that publish nothing. A later holder of our slot is ordered after us by the
-    // slot registry's lock, not by this CAS.
-    match cell
-        .owner
-        .compare_exchange(0, slot + 1, Ordering::Relaxed, Ordering::Relaxed)
-    {
-        Ok(_) => bump_owned(cell, n),
-        Err(owner) if owner == slot + 1 => bump_owned(cell, n),
-        // Relaxed: a statistic, see `add_base`.
-        Err(_) => {
+fn add_unowned_slow(cell: &Cell, token: u64, n: u64) {
+    // Relaxed: the compare-exchange below re-checks the value.
+    let mut owner = cell.owner.load(Ordering::Relaxed);
+    loop {
+        // `token_is_live` is false forever once a claim ends, and its Acquire load orders the
+        // ended owner's last store to `owned` before our load of it in `bump_owned`.
+        if owner != 0 && owner != token && token_is_live(owner) {
+            // Relaxed: a statistic, see `add_base`.
             cell.shared.fetch_add(n, Ordering::Relaxed);
+            return;
+        }
+        if owner == token {
+            return bump_owned(cell, n);
+        }
+        // Relaxed: winning elects the one writer of `owned`; the happens-before edge from the
+        // previous owner comes from `token_is_live` above (or there was no previous owner).
+        match cell
+            .owner
+            .compare_exchange(owner, token, Ordering::Relaxed, Ordering::Relaxed)
+        {
+            Ok(_) => return bump_owned(cell, n),
+            Err(now) => owner = now,
         }
     }
 }
@@ -363,12 +376,12 @@ mod tests {
         let c = Cells::new(2);
         c.expand_slow();
         c.add(1);
-        let slot = crate::sync::thread_slot();
+        let (slot, token) = try_thread_token().unwrap();
         let cells = c.stripes().unwrap();
         let cell = &cells[slot & 1];
         assert_eq!(
             cell.owner.load(Ordering::Relaxed),
-            slot + 1,
+            token,
             "first add claims"
         );
         c.add(2);
@@ -415,6 +428,30 @@ mod tests {
             });
         }
         assert_eq!(c.sum(), 4 * ADDS);
+    }
+
+    #[test]
+    fn a_cell_whose_owner_exited_is_taken_over() {
+        // A thread owns cell 0 and exits; this thread (whatever its slot: one cell) then finds
+        // the owner's claim ended, takes the cell over and continues from the value left there.
+        let c = Cells::new(1);
+        c.expand_slow();
+        std::thread::scope(|s| {
+            s.spawn(|| c.add(5));
+        });
+        let cell = &c.stripes().unwrap()[0];
+        let exited = cell.owner.load(Ordering::Relaxed);
+        assert_ne!(exited, 0);
+        // `scope` waits for the thread's main, not its thread-local destructors (where the
+        // claim ends): wait for those.
+        while token_is_live(exited) {
+            crate::sync::yield_now();
+        }
+        c.add(2);
+        let (_, token) = try_thread_token().unwrap();
+        assert_eq!(cell.owner.load(Ordering::Relaxed), token, "taken over");
+        assert_eq!(cell.owned.load(Ordering::Relaxed), 7, "value inherited");
+        assert_eq!(cell.shared.load(Ordering::Relaxed), 0);
     }
 
     #[test]
