@@ -6,27 +6,37 @@
 //!
 //! | `stripes` holds | form | where an `add` goes |
 //! | --- | --- | --- |
-//! | null | compact (16 bytes + the cell count) | `base`, by compare-exchange; a failed one expands |
+//! | null | compact (24 bytes) | `base`, by compare-exchange; a failed one expands |
 //! | [`expanding()`] | one thread is allocating | `base`, by `fetch_add` |
-//! | a pointer to `len` cells | striped | the caller's cell: owned (plain) or shared (`fetch_add`) |
+//! | a pointer to the lines | striped | a cell the caller owns (plain), else a shared word (`fetch_add`) |
 //!
-//! `stripes` moves null → expanding → striped, once, and never back; the cells are freed in `Drop`.
+//! `stripes` moves null → expanding → striped, once, and never back; the lines are freed in
+//! `Drop`.
+//!
+//! # Layout of the striped form (one allocation of cache lines)
+//!
+//! ```text
+//! line 0 .. H        owner tokens, 16 per line (H = ceil(len / 16)): read on every add, written
+//!                    only when a cell changes hands, so they stay cached on every core
+//! line H + k         cell k: word 0 `owned`, word 1 `shared`
+//! ```
 //!
 //! # Who writes what
 //!
 //! - `base`: anyone, always by an atomic read-modify-write (`fetch_add`, compare-exchange).
 //!   It also carries the offset that [`Cells::replace`] (take, reset, set) writes.
-//! - `cell.owned`: only the thread whose slot *claim* is recorded in `cell.owner` (a token from
-//!   `sync::try_thread_token`, unique to one thread's hold on one slot and never reused), by a
-//!   relaxed load and a relaxed store: no `lock` prefix, the whole point of the design. A thread
-//!   whose slot maps to a cell that is unowned, or whose owner's claim has ended (the thread
-//!   exited: `sync::token_is_live` is false), takes the cell over by compare-exchange and keeps
-//!   adding to the value left there; the claim's end happens-before the takeover, so the last
-//!   store is seen and nothing needs folding back when a thread exits. While an owner lives,
+//! - `owned` of cell `k`: only the thread whose slot *claim* token (`sync::try_thread_token`:
+//!   unique to one thread's hold on one slot, never reused) is `owner[k]`, by a relaxed load and
+//!   a relaxed store: no `lock` prefix, the whole point of the design. While an owner lives,
 //!   nobody else writes its `owned` word.
-//! - `cell.shared`: threads whose slot maps to an owned cell that is not theirs (more threads
-//!   than cells), by `fetch_add`.
-//! - A thread tearing down its thread-locals has no slot (`try_thread_slot` is `None`): it adds
+//! - `owner[k]`: by compare-exchange, from 0 or from a token whose claim has ended (its thread
+//!   exited: `sync::token_is_live` is false). The claim's end happens-before the takeover, so
+//!   the new owner continues from the value left in the cell: nothing is folded back, nothing
+//!   lost. A thread looks for its cell at `slot & (len - 1)` and up to [`PROBE`] cells after it,
+//!   so two threads whose slots collide (slots drift as threads come and go) still each own one.
+//! - `shared` of cell `k`: threads that found no cell to own within [`PROBE`] cells of their
+//!   home `k` (more threads than cells), by `fetch_add`.
+//! - A thread tearing down its thread-locals has no slot (`try_thread_token` is `None`): it adds
 //!   to `base`.
 //!
 //! The total is `base + Σ (owned + shared)`, all wrapping.
@@ -39,38 +49,65 @@ use std::ptr;
 /// The most cells a counter may be given (8 MiB of cells at 128 bytes each).
 pub(crate) const MAX_CELLS: usize = 1 << 16;
 
-/// One stripe. Padded so two threads' cells never share a cache line.
-#[derive(Debug, Default)]
-pub(crate) struct Cell {
-    /// The claim token of the thread that owns `owned`; 0 while unclaimed. Changed only by
-    /// compare-exchange, from 0 or from a token whose claim has ended.
-    owner: AtomicU64,
-    /// Written only by the thread holding claim `owner`, by load + store.
-    owned: AtomicU64,
-    /// Written by any other thread that maps here, by `fetch_add`.
-    shared: AtomicU64,
-}
+/// Cells a thread tries, from its home cell on, before it settles for a shared word.
+pub(crate) const PROBE: usize = 4;
+
+/// Words per line: 16 × 8 bytes fill the 128 bytes `CachePadded` rounds to on x86-64.
+const WORDS: usize = 16;
+
+/// One cache line of words (or two, where `CachePadded` pads to 64 bytes).
+type Line = CachePadded<[AtomicU64; WORDS]>;
+
+/// Word 0 of a cell's line: written by its owner only.
+const OWNED: usize = 0;
+/// Word 1 of a cell's line: `fetch_add` by threads that own no cell.
+const SHARED: usize = 1;
 
 /// The default cell count: the CPU count rounded up to a power of two.
 pub(crate) fn default_len() -> usize {
     crate::sync::cpus().next_power_of_two().min(MAX_CELLS)
 }
 
+/// Owner-token lines in front of `len` cells.
+fn heads(len: usize) -> usize {
+    len.div_ceil(WORDS)
+}
+
 /// The address that marks "a thread is allocating the cells"; never dereferenced.
-fn expanding() -> *mut CachePadded<Cell> {
+fn expanding() -> *mut Line {
     static MARK: u8 = 0;
     ptr::addr_of!(MARK).cast_mut().cast()
+}
+
+/// A view of the allocated lines.
+#[derive(Clone, Copy)]
+struct Stripes<'a> {
+    lines: &'a [Line],
+    /// Number of cells, a power of two; `lines.len() == heads(len) + len`.
+    len: usize,
+}
+
+impl<'a> Stripes<'a> {
+    #[inline(always)]
+    fn owner(self, k: usize) -> &'a AtomicU64 {
+        &self.lines[k / WORDS][k % WORDS]
+    }
+
+    #[inline(always)]
+    fn word(self, k: usize, word: usize) -> &'a AtomicU64 {
+        &self.lines[heads(self.len) + k][word]
+    }
 }
 
 /// A wrapping `u64` total, compact until contended, then striped.
 pub(crate) struct Cells {
     /// Adds made before expansion, adds of slotless threads, and `replace`'s offset.
     base: AtomicU64,
-    /// Null, [`expanding()`], or the first of `len` cells (one allocation).
-    stripes: AtomicPtr<CachePadded<Cell>>,
+    /// Null, [`expanding()`], or the first of `heads(len) + len` lines (one allocation).
+    stripes: AtomicPtr<Line>,
     /// The number of cells: a power of two, or 0 for "the CPU count rounded up, decided at
     /// expansion". Written (0 → the decided count) only by the thread that allocates, before
-    /// it publishes `stripes`; read after an Acquire load of `stripes` saw the cells.
+    /// it publishes `stripes`; read after an Acquire load of `stripes` saw the lines.
     len: AtomicUsize,
 }
 
@@ -107,43 +144,42 @@ impl Cells {
 
     /// Whether the cells have been allocated.
     pub(crate) fn is_striped(&self) -> bool {
-        // Acquire: pairs with the Release store in `expand_slow`; callers may go on to read cells.
-        let p = self.stripes.load(Ordering::Acquire);
-        !p.is_null() && p != expanding()
+        self.stripes().is_some()
     }
 
-    /// The allocated cells, if any.
+    /// The allocated lines, if any.
     #[inline(always)]
-    fn stripes(&self) -> Option<&[CachePadded<Cell>]> {
-        // Acquire: pairs with the Release store in `expand_slow`, so the cells' initialisation
-        // is visible before we touch them.
+    fn stripes(&self) -> Option<Stripes<'_>> {
+        // Acquire: pairs with the Release store in `expand_slow`, so the lines' initialisation
+        // (and the final `len`) is visible before we touch them.
         let p = self.stripes.load(Ordering::Acquire);
         if p.is_null() || p == expanding() {
             return None;
         }
-        // Relaxed: the Acquire load above saw the pointer, which `expand_slow` stored (Release)
-        // after it stored the final, never-changing count.
+        // Relaxed: ordered by the Acquire load above (see `len`).
         let len = self.len.load(Ordering::Relaxed);
         // SAFETY: a pointer other than null and the mark was stored by `expand_slow`, which
-        // allocated exactly `len` initialised cells there and stored `len` before publishing.
-        // The allocation lives until `Drop`, which needs `&mut self`, so it outlives `&self`.
-        Some(unsafe { std::slice::from_raw_parts(p, len) })
+        // allocated exactly `heads(len) + len` initialised lines there and stored `len` before
+        // publishing. The allocation lives until `Drop`, which needs `&mut self`, so it
+        // outlives `&self`.
+        let lines = unsafe { std::slice::from_raw_parts(p, heads(len) + len) };
+        Some(Stripes { lines, len })
     }
 
     /// Adds `n` (wrapping). Never allocates except for the one expansion, never blocks.
     #[inline]
     pub(crate) fn add(&self, n: u64) {
         match self.stripes() {
-            Some(cells) => match try_thread_token() {
+            Some(s) => match try_thread_token() {
                 Some((slot, token)) => {
-                    let cell = &cells[slot & (cells.len() - 1)];
+                    let home = slot & (s.len - 1);
                     // Relaxed: only we ever write our own token into `owner`, and nobody
                     // replaces it while we live, so reading it back needs no ordering. Any other
                     // value sends us to the slow path, which re-checks with a compare-exchange.
-                    if cell.owner.load(Ordering::Relaxed) == token {
-                        bump_owned(cell, n);
+                    if s.owner(home).load(Ordering::Relaxed) == token {
+                        bump_owned(s.word(home, OWNED), n);
                     } else {
-                        add_unowned_slow(cell, token, n);
+                        add_probing(s, home, token, n);
                     }
                 }
                 None => self.add_base(n),
@@ -188,12 +224,12 @@ impl Cells {
         self.expand_slow();
     }
 
-    /// Allocates the cells once; racing callers and later ones return at once.
+    /// Allocates the lines once; racing callers and later ones return at once.
     #[cold]
     #[inline(never)]
     fn expand_slow(&self) {
-        // Relaxed: winning this CAS only elects the allocator; the cells are published by the
-        // Release store below. Losers see the mark or the cells and add to `base` meanwhile.
+        // Relaxed: winning this CAS only elects the allocator; the lines are published by the
+        // Release store below. Losers see the mark or the lines and add to `base` meanwhile.
         if self
             .stripes
             .compare_exchange(
@@ -209,21 +245,23 @@ impl Cells {
         let len = self.len();
         // Relaxed: published by the Release store of `stripes` below.
         self.len.store(len, Ordering::Relaxed);
-        let cells: Box<[CachePadded<Cell>]> = (0..len).map(|_| CachePadded::default()).collect();
-        let first = Box::into_raw(cells).cast::<CachePadded<Cell>>();
+        let lines: Box<[Line]> = (0..heads(len) + len)
+            .map(|_| CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0))))
+            .collect();
+        let first = Box::into_raw(lines).cast::<Line>();
         // Release: pairs with the Acquire load in `stripes()`, so a thread that sees the pointer
-        // sees initialised cells.
+        // sees initialised lines.
         self.stripes.store(first, Ordering::Release);
     }
 
     /// The wrapping sum of the cells alone (not `base`).
     fn cells_sum(&self) -> u64 {
-        self.stripes().map_or(0, |cells| {
-            cells.iter().fold(0u64, |acc, cell| {
-                // Relaxed: each cell only grows (mod 2^64) and coherence gives us at least every
+        self.stripes().map_or(0, |s| {
+            (0..s.len).fold(0u64, |acc, k| {
+                // Relaxed: each word only grows (mod 2^64) and coherence gives us at least every
                 // value written before our load; there is nothing else to see through it.
-                acc.wrapping_add(cell.owned.load(Ordering::Relaxed))
-                    .wrapping_add(cell.shared.load(Ordering::Relaxed))
+                acc.wrapping_add(s.word(k, OWNED).load(Ordering::Relaxed))
+                    .wrapping_add(s.word(k, SHARED).load(Ordering::Relaxed))
             })
         })
     }
@@ -261,59 +299,62 @@ impl Cells {
 
     /// Bytes this total holds on the heap: 0 until expansion.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.stripes().map_or(0, std::mem::size_of_val)
+        self.stripes().map_or(0, |s| std::mem::size_of_val(s.lines))
     }
 }
 
 /// The owner's add: a relaxed load and a relaxed store, no locked instruction.
 #[inline(always)]
-fn bump_owned(cell: &Cell, n: u64) {
-    // Relaxed load and store: this thread is the only writer of `owned` (see the module doc),
-    // so the load returns its own last store; readers need no ordering with anything else.
-    let v = cell.owned.load(Ordering::Relaxed);
-    cell.owned.store(v.wrapping_add(n), Ordering::Relaxed);
+fn bump_owned(owned: &AtomicU64, n: u64) {
+    // Relaxed load and store: this thread is the only writer of its `owned` word (see the module
+    // doc), so the load returns its own last store; readers need no ordering with anything else.
+    let v = owned.load(Ordering::Relaxed);
+    owned.store(v.wrapping_add(n), Ordering::Relaxed);
 }
 
-/// The caller's slot maps to `cell` but does not own it (yet): claim it if it is free or its
-/// owner is gone, else add to the shared word.
+/// The home cell is not ours: look for ours (or a free one to claim) among the next
+/// [`PROBE`] cells; failing that, add to the home cell's shared word.
 #[cold]
 #[inline(never)]
-fn add_unowned_slow(cell: &Cell, token: u64, n: u64) {
-    // Relaxed: the compare-exchange below re-checks the value.
-    let mut owner = cell.owner.load(Ordering::Relaxed);
-    loop {
-        // `token_is_live` is false forever once a claim ends, and its Acquire load orders the
-        // ended owner's last store to `owned` before our load of it in `bump_owned`.
-        if owner != 0 && owner != token && token_is_live(owner) {
-            // Relaxed: a statistic, see `add_base`.
-            cell.shared.fetch_add(n, Ordering::Relaxed);
-            return;
-        }
-        if owner == token {
-            return bump_owned(cell, n);
-        }
-        // Relaxed: winning elects the one writer of `owned`; the happens-before edge from the
-        // previous owner comes from `token_is_live` above (or there was no previous owner).
-        match cell
-            .owner
-            .compare_exchange(owner, token, Ordering::Relaxed, Ordering::Relaxed)
-        {
-            Ok(_) => return bump_owned(cell, n),
-            Err(now) => owner = now,
+fn add_probing(s: Stripes<'_>, home: usize, token: u64, n: u64) {
+    for step in 0..PROBE.min(s.len) {
+        let k = (home + step) & (s.len - 1);
+        let owner = s.owner(k);
+        // Relaxed: the compare-exchange below re-checks the value.
+        let mut seen = owner.load(Ordering::Relaxed);
+        loop {
+            if seen == token {
+                return bump_owned(s.word(k, OWNED), n);
+            }
+            // `token_is_live` is false forever once a claim ends, and its Acquire load orders
+            // the ended owner's last store to `owned` before our load of it in `bump_owned`.
+            if seen != 0 && token_is_live(seen) {
+                break; // a live thread owns it: try the next cell
+            }
+            // Relaxed: winning elects the one writer of `owned`; the happens-before edge from
+            // the previous owner comes from `token_is_live` above (or there was none).
+            match owner.compare_exchange(seen, token, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return bump_owned(s.word(k, OWNED), n),
+                Err(now) => seen = now,
+            }
         }
     }
+    // Relaxed: a statistic, see `add_base`.
+    s.word(home, SHARED).fetch_add(n, Ordering::Relaxed);
 }
 
 impl Drop for Cells {
     fn drop(&mut self) {
-        let p = self.stripes.load(Ordering::Acquire);
+        // Relaxed: `&mut self` proves whoever handed it to us synchronised with every writer.
+        let p = self.stripes.load(Ordering::Relaxed);
         if !p.is_null() && p != expanding() {
-            let cells = ptr::slice_from_raw_parts_mut(p, self.len.load(Ordering::Relaxed));
-            // SAFETY: `p` came from `Box::into_raw` of a boxed slice of `len` cells in
-            // `expand_slow`, which stored `len` before publishing `p`; `&mut self` (and the
-            // Acquire load) order that before us, and mean no other
-            // reference to it exists; it is freed exactly once, here.
-            drop(unsafe { Box::from_raw(cells) });
+            let len = self.len.load(Ordering::Relaxed);
+            let lines = ptr::slice_from_raw_parts_mut(p, heads(len) + len);
+            // SAFETY: `p` came from `Box::into_raw` of a boxed slice of `heads(len) + len` lines
+            // in `expand_slow`, which stored `len` before publishing `p`; `&mut self` orders that
+            // before us and means no other reference to the lines exists; they are freed exactly
+            // once, here.
+            drop(unsafe { Box::from_raw(lines) });
         }
     }
 }
@@ -354,7 +395,7 @@ mod tests {
         c.expand_slow();
         assert!(c.is_striped());
         assert_eq!(c.len(), 4);
-        assert_eq!(c.heap_bytes(), 4 * std::mem::size_of::<CachePadded<Cell>>());
+        assert_eq!(c.heap_bytes(), (1 + 4) * std::mem::size_of::<Line>());
         c.add(7);
         assert_eq!(c.sum(), 12);
         c.expand_slow(); // a second call is a no-op
@@ -377,16 +418,16 @@ mod tests {
         c.expand_slow();
         c.add(1);
         let (slot, token) = try_thread_token().unwrap();
-        let cells = c.stripes().unwrap();
-        let cell = &cells[slot & 1];
+        let s = c.stripes().unwrap();
+        let k = slot & 1;
         assert_eq!(
-            cell.owner.load(Ordering::Relaxed),
+            s.owner(k).load(Ordering::Relaxed),
             token,
             "first add claims"
         );
         c.add(2);
-        assert_eq!(cell.owned.load(Ordering::Relaxed), 3);
-        assert_eq!(cell.shared.load(Ordering::Relaxed), 0);
+        assert_eq!(s.word(k, OWNED).load(Ordering::Relaxed), 3);
+        assert_eq!(s.word(k, SHARED).load(Ordering::Relaxed), 0);
     }
 
     #[test]
@@ -406,10 +447,10 @@ mod tests {
                 });
             }
         });
-        let cell = &c.stripes().unwrap()[0];
+        let s = c.stripes().unwrap();
         assert_eq!(c.sum(), 2 * ADDS);
-        assert_eq!(cell.owned.load(Ordering::Relaxed), ADDS);
-        assert_eq!(cell.shared.load(Ordering::Relaxed), ADDS);
+        assert_eq!(s.word(0, OWNED).load(Ordering::Relaxed), ADDS);
+        assert_eq!(s.word(0, SHARED).load(Ordering::Relaxed), ADDS);
     }
 
     #[test]
@@ -431,6 +472,39 @@ mod tests {
     }
 
     #[test]
+    fn colliding_slots_probe_for_a_cell_of_their_own() {
+        // Four cells; another live thread owns this thread's home cell (as when slots drift and
+        // two threads' slots meet modulo the cell count): this thread claims the next one.
+        let c = Cells::new(4);
+        c.expand_slow();
+        let (slot, token) = try_thread_token().unwrap();
+        let s = c.stripes().unwrap();
+        let home = slot & 3;
+        let barrier = Barrier::new(2);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let (_, other) = try_thread_token().unwrap();
+                s.owner(home).store(other, Ordering::Relaxed); // pose as the home cell's owner
+                barrier.wait();
+                barrier.wait(); // stay alive while the main thread adds
+            });
+            barrier.wait();
+            c.add(3);
+            c.add(4);
+            barrier.wait();
+        });
+        let next = (home + 1) & 3;
+        assert_eq!(
+            s.owner(next).load(Ordering::Relaxed),
+            token,
+            "claimed the next cell"
+        );
+        assert_eq!(s.word(next, OWNED).load(Ordering::Relaxed), 7);
+        assert_eq!(s.word(home, SHARED).load(Ordering::Relaxed), 0);
+        assert_eq!(c.sum(), 7);
+    }
+
+    #[test]
     fn a_cell_whose_owner_exited_is_taken_over() {
         // A thread owns cell 0 and exits; this thread (whatever its slot: one cell) then finds
         // the owner's claim ended, takes the cell over and continues from the value left there.
@@ -439,8 +513,8 @@ mod tests {
         std::thread::scope(|s| {
             s.spawn(|| c.add(5));
         });
-        let cell = &c.stripes().unwrap()[0];
-        let exited = cell.owner.load(Ordering::Relaxed);
+        let s = c.stripes().unwrap();
+        let exited = s.owner(0).load(Ordering::Relaxed);
         assert_ne!(exited, 0);
         // `scope` waits for the thread's main, not its thread-local destructors (where the
         // claim ends): wait for those.
@@ -449,9 +523,13 @@ mod tests {
         }
         c.add(2);
         let (_, token) = try_thread_token().unwrap();
-        assert_eq!(cell.owner.load(Ordering::Relaxed), token, "taken over");
-        assert_eq!(cell.owned.load(Ordering::Relaxed), 7, "value inherited");
-        assert_eq!(cell.shared.load(Ordering::Relaxed), 0);
+        assert_eq!(s.owner(0).load(Ordering::Relaxed), token, "taken over");
+        assert_eq!(
+            s.word(0, OWNED).load(Ordering::Relaxed),
+            7,
+            "value inherited"
+        );
+        assert_eq!(s.word(0, SHARED).load(Ordering::Relaxed), 0);
     }
 
     #[test]

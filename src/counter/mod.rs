@@ -24,16 +24,21 @@
 //!   price is deciding who owns a cell and what happens when the owner exits.
 //!
 //! `Counter` and `Gauge` use **both**: `LongAdder`'s lazy shape (compact until a failed
-//! compare-exchange, then one allocation of cells) with owner-written cells. Ownership is tied
-//! to `crate::sync`'s per-thread *slot*, not to a thread: the slot registry hands each index to
-//! one live thread at a time and orders the previous holder's last store before the next
-//! holder's first load (its lock). So a cell claimed by slot `s` has exactly one writer at any
-//! time, and when a thread exits, the next thread given slot `s` simply keeps adding to the value
-//! left in the cell: no registration list, no fold-back at thread exit, no lost increment.
-//! Threads that cannot own a cell fall back to a `fetch_add`, so no increment is ever lost:
-//! a thread whose slot maps to a cell claimed by another slot (more threads than cells) adds to
-//! that cell's *shared* word, and a thread tearing down its thread-locals (its slot already
-//! given back) adds to `base`.
+//! compare-exchange, then one allocation of cells) with owner-written cells. A thread finds its
+//! cell from `crate::sync`'s per-thread *slot* (`slot & (cells - 1)`, or one of the next few
+//! cells if another live thread owns that one) and owns it through its slot *claim token*, a
+//! number unique to one thread's hold on one slot. Only the owner writes the cell's `owned` word,
+//! by a relaxed load and store. When a thread exits its claim ends, and the next thread that maps
+//! to the cell takes it over by compare-exchange and keeps adding to the value left in it (the
+//! claim's end happens-before the takeover): no registration list, no fold-back at thread exit,
+//! no lost increment. Threads that cannot own a cell fall back to a `fetch_add`, so no increment
+//! is ever lost: a thread that finds every cell near its slot owned by a live thread (more
+//! threads than cells) adds to its home cell's *shared* word, and a thread tearing down its
+//! thread-locals (its slot already given back) adds to the counter's `base` word.
+//!
+//! The owner tokens live in their own cache lines in front of the cells, read on every add and
+//! written only when a cell changes hands, so a thread looking past a busy cell never pulls the
+//! owner's cache line away from it.
 //!
 //! Why not pure `LongAdder`: its increment is a locked RMW, so it cannot reach half the speed of
 //! a thread-local add (the target). Why not owner-written cells for every counter from
