@@ -320,8 +320,10 @@ fn add_probing(s: Stripes<'_>, home: usize, token: u64, n: u64) {
     for step in 0..PROBE.min(s.len) {
         let k = (home + step) & (s.len - 1);
         let owner = s.owner(k);
-        // Relaxed: the compare-exchange below re-checks the value.
-        let mut seen = owner.load(Ordering::Relaxed);
+        // Acquire: pairs with the Release half of the compare-exchange that stored the token we
+        // see, which its thread made after publishing the token as live (`sync`'s `Claim::new`),
+        // so `token_is_live` below cannot read a stale "free" for a live owner.
+        let mut seen = owner.load(Ordering::Acquire);
         loop {
             if seen == token {
                 return bump_owned(s.word(k, OWNED), n);
@@ -331,9 +333,11 @@ fn add_probing(s: Stripes<'_>, home: usize, token: u64, n: u64) {
             if seen != 0 && token_is_live(seen) {
                 break; // a live thread owns it: try the next cell
             }
-            // Relaxed: winning elects the one writer of `owned`; the happens-before edge from
-            // the previous owner comes from `token_is_live` above (or there was none).
-            match owner.compare_exchange(seen, token, Ordering::Relaxed, Ordering::Relaxed) {
+            // AcqRel: Release publishes our token after our claim went live (see the Acquire
+            // above); winning elects the one writer of `owned`, and the happens-before edge from
+            // the previous owner comes from `token_is_live` (or there was none). Acquire on
+            // failure: the owner we then see gets the same treatment as the first load.
+            match owner.compare_exchange(seen, token, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => return bump_owned(s.word(k, OWNED), n),
                 Err(now) => seen = now,
             }
