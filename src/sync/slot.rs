@@ -160,6 +160,10 @@ pub(crate) fn try_thread_token() -> Option<(usize, u64)> {
 
 /// Whether the claim named by `token` still holds its slot. Once false, it stays false, and
 /// everything its thread did while holding the claim happens-before the call that saw it false.
+///
+/// The caller must have learned `token` through a happens-before edge from its holder (read it
+/// with Acquire from where the holder stored it with Release); otherwise this load may see a
+/// value from before the claim began and report a live claim as ended.
 #[cfg(not(loom))]
 pub(crate) fn token_is_live(token: u64) -> bool {
     let slot = (token % TRACKED_SLOTS as u64) as usize;
