@@ -26,7 +26,8 @@ use super::cells::{Cells, MAX_CELLS};
 /// - Compact (never contended): `add` is a load and a compare-exchange, about an uncontended
 ///   `fetch_add`. 24 bytes, no heap.
 /// - Striped: `add` is a thread-local read, two loads and a store on a cache line only the caller
-///   writes, about a plain thread-local add. `cells() * 128` bytes of heap, allocated once.
+///   writes. `(cells() + ceil(cells() / 16)) * 128` bytes of heap on x86-64 (one line per
+///   cell plus the owner-token lines), allocated once.
 ///   Threads beyond `cells()` share stripes by `fetch_add` (about an uncontended atomic add).
 /// - `sum` reads one cache line per cell; `take`/`reset` add one compare-exchange.
 /// - Never allocates, except the one expansion; never blocks.
@@ -177,7 +178,8 @@ impl Counter {
         self.cells.is_striped()
     }
 
-    /// Heap bytes the counter holds: 0 while compact, then `cells() * 128` on most CPUs.
+    /// Heap bytes the counter holds: 0 while compact, then one cache line per cell plus one per
+/// 16 cells for the owner tokens (`(2 + 1) * 128 = 384` for 2 cells on x86-64).
     pub fn heap_bytes(&self) -> usize {
         self.cells.heap_bytes()
     }
