@@ -174,12 +174,27 @@ fn per_cpu_with_allocates_nothing() {
 }
 
 fn dropping_frees_the_cells() {
-    let before = heap();
-    {
-        let c = Counter::with_cells(4);
-        on_two_threads(|| until_striped(&c));
-    }
-    // The threads have exited; only their stacks came and went. Nothing of the counter stays.
+    let c = Counter::with_cells(4);
+    on_two_threads(|| until_striped(&c));
+    let cells = c.heap_bytes() as u64;
+    // The threads may still be running their thread-local destructors (which free memory):
+    // wait until the heap is still, then drop.
+    let before = settled();
+    drop(c);
     let after = heap();
-    assert_eq!(after.curr_bytes, before.curr_bytes, "cells leaked");
+    assert_eq!(before.curr_bytes - after.curr_bytes, cells as usize, "cells not freed");
+    assert_eq!(before.curr_blocks - after.curr_blocks, 1);
+}
+
+/// Heap stats once no thread has allocated or freed for 20 ms.
+fn settled() -> dhat::HeapStats {
+    let mut last = heap();
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let now = heap();
+        if (now.curr_blocks, now.total_blocks) == (last.curr_blocks, last.total_blocks) {
+            return now;
+        }
+        last = now;
+    }
 }

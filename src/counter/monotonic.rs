@@ -179,7 +179,7 @@ impl Counter {
     }
 
     /// Heap bytes the counter holds: 0 while compact, then one cache line per cell plus one per
-/// 16 cells for the owner tokens (`(2 + 1) * 128 = 384` for 2 cells on x86-64).
+    /// 16 cells for the owner tokens (`(2 + 1) * 128 = 384` for 2 cells on x86-64).
     pub fn heap_bytes(&self) -> usize {
         self.cells.heap_bytes()
     }
