@@ -182,7 +182,11 @@ fn dropping_frees_the_cells() {
     let before = settled();
     drop(c);
     let after = heap();
-    assert_eq!(before.curr_bytes - after.curr_bytes, cells as usize, "cells not freed");
+    assert_eq!(
+        before.curr_bytes - after.curr_bytes,
+        cells as usize,
+        "cells not freed"
+    );
     assert_eq!(before.curr_blocks - after.curr_blocks, 1);
 }
 
