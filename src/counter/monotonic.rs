@@ -28,7 +28,14 @@ use super::cells::{Cells, MAX_CELLS};
 /// - Striped: `add` is a thread-local read, two loads and a store on a cache line only the caller
 ///   writes. `(cells() + ceil(cells() / 16)) * 128` bytes of heap on x86-64 (one line per
 ///   cell plus the owner-token lines), allocated once.
-///   Threads beyond `cells()` share stripes by `fetch_add` (about an uncontended atomic add).
+///   A thread keeps its cell while it lives, even when idle; threads that find no cell to own
+///   near their slot (more live threads than cells, counting idle owners) pay a short probe
+///   and a `fetch_add` beside another thread's cell: 2–8 ns, about a shared atomic's cost.
+///   Give such counters more cells ([`with_cells`](Counter::with_cells)).
+/// - Measured on a shared 2-core machine (noisy; `benches/counter.rs`): compact `add` 2.4–3.5 ns
+///   against 2.0–2.2 ns for an uncontended `fetch_add`; striped `add` 1.1–2.5 ns per thread at 2
+///   threads against 4–16 ns for a shared `AtomicU64` and 0.7–1.1 ns for a `thread_local!`
+///   `Cell` add. The floor is the chain of a load and a store to one heap word per add.
 /// - `sum` reads one cache line per cell; `take`/`reset` add one compare-exchange.
 /// - Never allocates, except the one expansion; never blocks.
 ///
