@@ -167,8 +167,23 @@ impl Cells {
     }
 
     /// Adds `n` (wrapping). Never allocates except for the one expansion, never blocks.
-    #[inline]
+    ///
+    /// Split so the compact path stays a load and a compare-exchange inlined into the caller,
+    /// without the striped path's register pressure.
+    #[inline(always)]
     pub(crate) fn add(&self, n: u64) {
+        // Relaxed: only picks the path; `add_striped` loads again with Acquire before it
+        // touches the lines.
+        if self.stripes.load(Ordering::Relaxed).is_null() {
+            self.add_compact(n);
+        } else {
+            self.add_striped(n);
+        }
+    }
+
+    /// The striped form's add (or `base`, while another thread allocates the lines).
+    #[inline]
+    fn add_striped(&self, n: u64) {
         match self.stripes() {
             Some(s) => match try_thread_token() {
                 Some((slot, token)) => {
@@ -184,7 +199,8 @@ impl Cells {
                 }
                 None => self.add_base(n),
             },
-            None => self.add_compact(n),
+            // The expanding mark: the lines are not there yet.
+            None => self.add_base(n),
         }
     }
 
@@ -314,9 +330,27 @@ fn bump_owned(owned: &AtomicU64, n: u64) {
 
 /// The home cell is not ours: look for ours (or a free one to claim) among the next
 /// [`PROBE`] cells; failing that, add to the home cell's shared word.
-#[cold]
+///
+/// Not `#[cold]`: when two live threads' slots meet modulo the cell count, one of them comes
+/// here on every add, so the common case (our cell is a step or two on) is checked first, with
+/// plain loads of the owner line and no liveness lookups.
 #[inline(never)]
 fn add_probing(s: Stripes<'_>, home: usize, token: u64, n: u64) {
+    let window = PROBE.min(s.len);
+    for step in 1..window {
+        let k = (home + step) & (s.len - 1);
+        // Relaxed: as in `add_striped`, only we write our own token.
+        if s.owner(k).load(Ordering::Relaxed) == token {
+            return bump_owned(s.word(k, OWNED), n);
+        }
+    }
+    claim_or_share(s, home, token, n);
+}
+
+/// No cell in the window is ours: claim a free one or one whose owner is gone, else share.
+#[cold]
+#[inline(never)]
+fn claim_or_share(s: Stripes<'_>, home: usize, token: u64, n: u64) {
     for step in 0..PROBE.min(s.len) {
         let k = (home + step) & (s.len - 1);
         let owner = s.owner(k);
