@@ -2,7 +2,7 @@
 use super::*;
 use std::sync::Barrier;
 
-/// Threads in these tests; small under Miri, which runs threads slowly.
+/// Adds per thread in these tests; few under Miri, which runs threads slowly.
 const ADDS: u64 = if cfg!(miri) { 20 } else { 10_000 };
 
 #[test]
