@@ -9,7 +9,7 @@
 //! | `pool` | bounded object pools that hand out reset objects | planned |
 //! | `arena` | pooled, reset and limited bump arenas (bumpalo) | planned |
 //! | `map` | a sharded map for write-heavy work, a copy-on-write map whose readers never wait | planned |
-//! | `counter` | striped counters and gauges, per-CPU state | planned |
+//! | [`counter`] | striped counters and gauges, per-CPU state | ready |
 //! | `channel` | bounded MPMC channels with backpressure and recycled slots | planned |
 //! | `limit` | token buckets, semaphores, in-flight load shedding | planned |
 //!
@@ -41,5 +41,6 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![doc(test(attr(deny(warnings))))]
 
+pub mod counter;
 pub mod measure;
 pub(crate) mod sync;

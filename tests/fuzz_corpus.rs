@@ -37,3 +37,4 @@ macro_rules! corpus {
 }
 
 // One line per module:
+corpus!(counter, "../fuzz/ops/counter.rs");

@@ -4,6 +4,7 @@
 //! Flags: `--only <module>`, `--threads <n,...>`, `--quick` (a few seconds; CI uses it to prove
 //! the command runs), `--markdown` (tables ready to paste into the README).
 
+mod counter;
 mod demo;
 mod harness;
 
@@ -17,7 +18,7 @@ static ALLOC: CountingAlloc = CountingAlloc::new();
 type Module = (&'static str, fn(&mut Harness));
 
 /// Every table, in print order.
-const MODULES: &[Module] = &[("demo", demo::run)];
+const MODULES: &[Module] = &[("demo", demo::run), ("counter", counter::run)];
 
 fn main() {
     let settings = match parse(std::env::args().skip(1)) {

@@ -90,20 +90,85 @@ fn registry() -> &'static SlotRegistry {
     &REGISTRY
 }
 
-/// A thread's claim on its index, given back when the thread's locals are destroyed.
+/// A thread's claim on its index (and the claim's [token](try_thread_token)), given back when
+/// the thread's locals are destroyed.
 #[cfg(not(loom))]
-struct Claim(usize);
+struct Claim(usize, u64);
+
+#[cfg(not(loom))]
+impl Claim {
+    fn new() -> Self {
+        let slot = registry().acquire();
+        let token = match HELD.get(slot) {
+            Some(held) => {
+                // Relaxed: uniqueness is all a serial needs.
+                let serial = NEXT_SERIAL.fetch_add(1, super::Ordering::Relaxed);
+                let token = serial * TRACKED_SLOTS as u64 + slot as u64;
+                // Release: pairs with the Acquire load in `token_is_live`.
+                held.store(token, super::Ordering::Release);
+                token
+            }
+            None => 0,
+        };
+        Claim(slot, token)
+    }
+}
 
 #[cfg(not(loom))]
 impl Drop for Claim {
     fn drop(&mut self) {
+        if let Some(held) = HELD.get(self.0) {
+            // Release: pairs with the Acquire load in `token_is_live`: a thread that sees this
+            // claim dead also sees everything the thread did while it held it.
+            held.store(0, super::Ordering::Release);
+        }
         registry().release(self.0);
     }
 }
 
 #[cfg(not(loom))]
 thread_local! {
-    static CLAIM: Claim = Claim(registry().acquire());
+    static CLAIM: Claim = Claim::new();
+}
+
+/// Slots below this publish their current claim's token in `HELD`; higher slots get no token.
+pub(crate) const TRACKED_SLOTS: usize = 1024;
+
+/// `HELD[slot]`: the token of the claim holding `slot` now, or 0 while it is free.
+#[cfg(not(loom))]
+static HELD: [super::AtomicU64; TRACKED_SLOTS] =
+    [const { super::AtomicU64::new(0) }; TRACKED_SLOTS];
+
+/// Serial numbers for tokens; starts at 1 so no token is 0.
+#[cfg(not(loom))]
+static NEXT_SERIAL: super::AtomicU64 = super::AtomicU64::new(1);
+
+/// The calling thread's slot and its claim token: a nonzero number naming this thread's hold
+/// on this slot, never given to another claim. `None` during thread-local teardown, or for a
+/// slot at or above [`TRACKED_SLOTS`].
+///
+/// For per-slot state with a single writer that other threads may take over once the writer
+/// is gone: record the token as the owner and ask [`token_is_live`] before taking over.
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn try_thread_token() -> Option<(usize, u64)> {
+    match CLAIM.try_with(|claim| (claim.0, claim.1)) {
+        Ok((slot, token)) if token != 0 => Some((slot, token)),
+        _ => None,
+    }
+}
+
+/// Whether the claim named by `token` still holds its slot. Once false, it stays false, and
+/// everything its thread did while holding the claim happens-before the call that saw it false.
+///
+/// The caller must have learned `token` through a happens-before edge from its holder (read it
+/// with Acquire from where the holder stored it with Release); otherwise this load may see a
+/// value from before the claim began and report a live claim as ended.
+#[cfg(not(loom))]
+pub(crate) fn token_is_live(token: u64) -> bool {
+    let slot = (token % TRACKED_SLOTS as u64) as usize;
+    // Acquire: pairs with the Release stores in `Claim::new` and `Claim::drop`.
+    HELD[slot].load(super::Ordering::Acquire) == token
 }
 
 /// The calling thread's slot index: stable for the thread's life and distinct from every other
@@ -116,6 +181,16 @@ thread_local! {
 #[inline]
 pub(crate) fn thread_slot() -> usize {
     CLAIM.try_with(|claim| claim.0).unwrap_or(0)
+}
+
+/// The calling thread's slot index, or `None` once its thread-locals are being destroyed and
+/// the index has been given back (another live thread may hold it by then).
+///
+/// For callers that own per-slot state exclusively by index and so must never share a slot.
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn try_thread_slot() -> Option<usize> {
+    CLAIM.try_with(|claim| claim.0).ok()
 }
 
 // Under loom, thread-local destructors run after the model's thread has finished, where no loom
@@ -137,6 +212,27 @@ thread_local! {
 #[inline]
 pub(crate) fn thread_slot() -> usize {
     LOOM_SLOT.with(|slot| *slot)
+}
+
+/// The calling thread's slot and token (loom build: slots are never reused, so the token is
+/// `slot + 1` and stays live).
+#[cfg(loom)]
+#[inline]
+pub(crate) fn try_thread_token() -> Option<(usize, u64)> {
+    LOOM_SLOT.try_with(|slot| (*slot, *slot as u64 + 1)).ok()
+}
+
+/// Whether a token's claim still holds its slot (loom build: always, slots are never reused).
+#[cfg(loom)]
+pub(crate) fn token_is_live(_token: u64) -> bool {
+    true
+}
+
+/// The calling thread's slot index, or `None` during thread-local teardown (loom build).
+#[cfg(loom)]
+#[inline]
+pub(crate) fn try_thread_slot() -> Option<usize> {
+    LOOM_SLOT.try_with(|slot| *slot).ok()
 }
 
 #[cfg(all(test, not(loom)))]

@@ -1,0 +1,247 @@
+//! `thrifty::counter` against a shared `AtomicU64`, a `Mutex<u64>` and the physical upper bound
+//! (a thread-local variable flushed once at the end), at 1 and 2 threads, and 4 and 8 threads
+//! labelled "oversubscribed" where they outnumber the cores; plus the cost of `sum` by cell count,
+//! the memory per counter idle and expanded, and allocations per increment (both printed).
+//!
+//! One iteration is one increment on every thread; criterion's throughput is increments per
+//! second over all threads together. Threads are spawned outside the timed span: each waits at a
+//! barrier, and the span runs from the first thread's start to the last one's end.
+//!
+//! `cargo bench --bench counter -- --warm-up-time 1 --measurement-time 2`
+
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Barrier, Mutex};
+use std::time::{Duration, Instant};
+use thrifty::counter::{Counter, Gauge};
+use thrifty::measure::{self, CountingAlloc};
+
+thread_local! {
+    static LOCAL: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc::new();
+
+/// Runs `body(iters)` on `threads` threads at once; returns the wall time of the whole span.
+fn on_threads(threads: usize, iters: u64, body: &(dyn Fn(u64) + Sync)) -> Duration {
+    let barrier = Barrier::new(threads);
+    let spans: Vec<(Instant, Instant)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    barrier.wait();
+                    let start = Instant::now();
+                    body(iters);
+                    (start, Instant::now())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let start = spans.iter().map(|s| s.0).min().unwrap();
+    let end = spans.iter().map(|s| s.1).max().unwrap();
+    end - start
+}
+
+/// Drives `c` from two threads until contention has expanded it.
+fn expand(c: &Counter) {
+    on_threads(2, 0, &|_| {
+        while !c.is_striped() {
+            for _ in 0..64 {
+                c.incr();
+            }
+        }
+    });
+}
+
+fn label(threads: usize) -> String {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads > cores {
+        format!("{threads} threads (oversubscribed)")
+    } else {
+        format!("{threads} threads")
+    }
+}
+
+fn increment(c: &mut Criterion) {
+    let _paused = measure::pause();
+    let mut g = c.benchmark_group("counter/increment");
+    for threads in [1usize, 2, 4, 8] {
+        g.throughput(Throughput::Elements(threads as u64));
+        let id = |name: &str| BenchmarkId::new(name, label(threads));
+
+        let atomic = AtomicU64::new(0);
+        g.bench_function(id("AtomicU64::fetch_add"), |b| {
+            b.iter_custom(|iters| {
+                on_threads(threads, iters, &|n| {
+                    for _ in 0..n {
+                        atomic.fetch_add(black_box(1), Relaxed);
+                    }
+                })
+            })
+        });
+
+        let mutex = Mutex::new(0u64);
+        g.bench_function(id("Mutex<u64>"), |b| {
+            b.iter_custom(|iters| {
+                on_threads(threads, iters, &|n| {
+                    for _ in 0..n {
+                        *mutex.lock().unwrap() += black_box(1);
+                    }
+                })
+            })
+        });
+
+        let flushed = AtomicU64::new(0);
+        g.bench_function(id("thread-local, flushed at end"), |b| {
+            b.iter_custom(|iters| {
+                on_threads(threads, iters, &|n| {
+                    let mut local = 0u64;
+                    for _ in 0..n {
+                        local += black_box(1);
+                    }
+                    flushed.fetch_add(local, Relaxed);
+                })
+            })
+        });
+
+        // What a hand-rolled per-thread counter costs: a `thread_local!` cell bumped in memory
+        // each time (the "plain thread-local add"), flushed at the end.
+        let tls_flushed = AtomicU64::new(0);
+        g.bench_function(id("thread_local! Cell<u64>"), |b| {
+            b.iter_custom(|iters| {
+                on_threads(threads, iters, &|n| {
+                    for _ in 0..n {
+                        LOCAL.with(|c| c.set(c.get() + black_box(1)));
+                    }
+                    tls_flushed.fetch_add(LOCAL.with(|c| c.replace(0)), Relaxed);
+                })
+            })
+        });
+
+        // Default cells (the CPU count), and 4x that: threads respawned for every sample get
+        // drifting slots, which collide on few cells (see `Counter`'s # Cost).
+        let counter = Counter::new();
+        let wide = Counter::with_cells(4 * counter.cells());
+        for (name, counter) in [
+            ("thrifty Counter", &counter),
+            ("thrifty Counter, 4x cells", &wide),
+        ] {
+            if threads > 1 {
+                // The steady state of a counter several threads bump: already striped.
+                expand(counter);
+            }
+            g.bench_function(id(name), |b| {
+                b.iter_custom(|iters| {
+                    on_threads(threads, iters, &|n| {
+                        for _ in 0..n {
+                            counter.add(black_box(1));
+                        }
+                    })
+                })
+            });
+        }
+        black_box((atomic, mutex, flushed, tls_flushed, counter, wide));
+    }
+    g.finish();
+
+    // The never-contended case on the calling thread: compact form against an uncontended
+    // atomic, no threads involved.
+    let mut g = c.benchmark_group("counter/uncontended");
+    g.throughput(Throughput::Elements(1));
+    let atomic = AtomicU64::new(0);
+    g.bench_function("AtomicU64::fetch_add", |b| {
+        b.iter(|| atomic.fetch_add(black_box(1), Relaxed))
+    });
+    let compact = Counter::new();
+    g.bench_function("thrifty Counter (compact)", |b| {
+        b.iter(|| compact.add(black_box(1)))
+    });
+    assert!(!compact.is_striped());
+    let gauge = Gauge::new();
+    g.bench_function("thrifty Gauge (compact)", |b| {
+        b.iter(|| gauge.add(black_box(1)))
+    });
+    g.finish();
+}
+
+fn sum(c: &mut Criterion) {
+    let _paused = measure::pause();
+    let mut g = c.benchmark_group("counter/sum");
+    let atomic = AtomicU64::new(7);
+    g.bench_function("AtomicU64::load", |b| {
+        b.iter(|| black_box(&atomic).load(Relaxed))
+    });
+    let compact = Counter::new();
+    compact.add(7);
+    g.bench_function("compact", |b| b.iter(|| black_box(&compact).sum()));
+    for cells in [1usize, 2, 8, 64, 512] {
+        let counter = Counter::with_cells(cells);
+        expand(&counter);
+        g.bench_with_input(BenchmarkId::new("striped", cells), &counter, |b, c| {
+            b.iter(|| black_box(c).sum())
+        });
+    }
+    g.finish();
+}
+
+/// Allocator calls per increment, `sum` and `take`, compact and striped: counted exactly with
+/// `measure::count` and printed (criterion's analysis rejects an all-zero measurement, and zero
+/// is the expected answer here; `tests/alloc_counter.rs` asserts it).
+fn allocations() {
+    let compact = Counter::new();
+    let striped = Counter::new();
+    expand(&striped);
+    const N: u64 = 1_000_000;
+    let ((), incr_compact) = measure::count(|| (0..N).for_each(|_| compact.incr()));
+    let ((), incr_striped) = measure::count(|| (0..N).for_each(|_| striped.incr()));
+    let ((), reads) = measure::count(|| {
+        for _ in 0..N / 100 {
+            black_box(striped.sum());
+            black_box(striped.take());
+        }
+    });
+    println!("counter/allocs: allocator calls per op (exact, this thread)");
+    println!("  incr, compact   {}", incr_compact.calls_per(N));
+    println!("  incr, striped   {}", incr_striped.calls_per(N));
+    println!("  sum + take      {}", reads.calls_per(N / 100));
+}
+
+/// Memory per counter: printed once, as it is a size and not a rate.
+fn memory() {
+    let idle = std::mem::size_of::<Counter>();
+    println!("counter/memory: bytes per counter (inline + heap)");
+    println!("  AtomicU64                           {:>6}", 8);
+    println!("  CachePadded<AtomicU64>              {:>6}", 128);
+    println!("  Counter, idle (compact)             {idle:>6}");
+    println!(
+        "  10 000 idle Counters                {:>6} KiB",
+        10_000 * idle / 1024
+    );
+    for cells in [0usize, 1, 2, 8, 64] {
+        let c = if cells == 0 {
+            Counter::new()
+        } else {
+            Counter::with_cells(cells)
+        };
+        expand(&c);
+        let name = if cells == 0 {
+            format!("Counter, expanded, default {} cells", c.cells())
+        } else {
+            format!("Counter, expanded, {cells} cells")
+        };
+        println!("  {name:<35} {:>6}", idle + c.heap_bytes());
+    }
+}
+
+criterion_group!(timing, increment, sum);
+
+fn main() {
+    memory();
+    timing();
+    // Last: counting on the main thread gives it a slot, which would shift the timed threads'.
+    allocations();
+    Criterion::default().configure_from_args().final_summary();
+}

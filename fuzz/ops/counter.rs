@@ -1,0 +1,103 @@
+//! Op-sequence interpreter for `thrifty::counter`, shared by the cargo-fuzz target and
+//! `tests/fuzz_corpus.rs`. Bytes are parsed by hand: byte 0 picks the cell count, then each op is
+//! one code byte and its arguments. A `Counter`, a `Gauge` and a `PerCpu` run beside plain
+//! integers; every read is checked against them, including after bursts on two threads.
+
+use thrifty::counter::{Counter, Gauge, PerCpu};
+
+/// Reads bytes off the front of the input; missing bytes read as zero.
+struct Bytes<'a>(&'a [u8]);
+
+impl Bytes<'_> {
+    fn u8(&mut self) -> u8 {
+        match self.0.split_first() {
+            Some((&b, rest)) => {
+                self.0 = rest;
+                b
+            }
+            None => 0,
+        }
+    }
+
+    fn u64(&mut self) -> u64 {
+        (0..8).fold(0, |acc, _| acc << 8 | u64::from(self.u8()))
+    }
+}
+
+/// Runs the ops encoded in `data`; panics if any read disagrees with the model.
+pub fn run(data: &[u8]) {
+    let mut b = Bytes(data);
+    let cells = 1usize << (b.u8() % 5);
+    let counter = Counter::with_cells(cells);
+    let gauge = Gauge::with_cells(cells);
+    let per_cpu = PerCpu::with_slots(cells, || 0u64);
+    let (mut count, mut level, mut slots_total) = (0u64, 0i64, 0u64);
+    let mut ops = 0;
+    while !b.0.is_empty() && ops < 256 {
+        ops += 1;
+        match b.u8() % 11 {
+            0 => {
+                let n = b.u64();
+                counter.add(n);
+                count = count.wrapping_add(n);
+            }
+            1 => {
+                counter.incr();
+                count = count.wrapping_add(1);
+            }
+            2 => {
+                assert_eq!(counter.take(), count, "take");
+                count = 0;
+            }
+            3 => {
+                counter.reset();
+                count = 0;
+            }
+            4 => assert_eq!(counter.sum(), count, "sum"),
+            5 => {
+                let n = b.u64() as i64;
+                gauge.add(n);
+                level = level.wrapping_add(n);
+            }
+            6 => {
+                let n = b.u64() as i64;
+                gauge.sub(n);
+                level = level.wrapping_sub(n);
+            }
+            7 => {
+                let v = b.u64() as i64;
+                gauge.set(v);
+                level = v;
+            }
+            8 => assert_eq!(gauge.value(), level, "value"),
+            9 => {
+                let n = u64::from(b.u8());
+                per_cpu.with(|v| *v += n);
+                slots_total += n;
+                assert_eq!(per_cpu.fold(0, |a, v| a + v), slots_total, "fold");
+            }
+            _ => {
+                // A burst on two threads: contention, expansion, owned and shared cells.
+                let reps = u64::from(b.u8() % 64) + 1;
+                let n = u64::from(b.u8());
+                std::thread::scope(|s| {
+                    for _ in 0..2 {
+                        s.spawn(|| {
+                            for _ in 0..reps {
+                                counter.add(n);
+                                gauge.sub(n as i64);
+                                per_cpu.with(|v| *v += 1);
+                            }
+                        });
+                    }
+                });
+                count = count.wrapping_add(2 * reps * n);
+                level = level.wrapping_sub(2 * (reps * n) as i64);
+                slots_total += 2 * reps;
+            }
+        }
+    }
+    assert_eq!(counter.sum(), count, "final sum");
+    assert_eq!(gauge.value(), level, "final value");
+    assert_eq!(per_cpu.fold(0, |a, v| a + v), slots_total, "final fold");
+}

@@ -1,0 +1,138 @@
+//! [`Gauge`]: an `i64` that goes up, down, and can be set.
+
+use super::cells::Cells;
+use super::monotonic::cell_count;
+
+/// A signed `i64` level (requests in flight, bytes buffered, open connections) that many threads
+/// move up and down and something occasionally sets.
+///
+/// Same engine as [`Counter`](super::Counter): compact until contended, then striped over
+/// cache-padded cells. Adds and subtracts wrap at the `i64` bounds.
+///
+/// # `set` and concurrent adds
+/// `set(v)` acts at one instant. Every `add`/`sub` that completed before `set` started is
+/// overwritten; every one that starts after `set` returns lands on top of `v`; one running at
+/// the same time is wholly overwritten or wholly kept, never split. Two racing `set`s leave one
+/// of the two values (plus the adds ordered after it). `set` is lock-free: one compare-exchange,
+/// retried only if another thread changed the gauge's shared word meanwhile.
+///
+/// # When to use
+/// A level updated on a hot path by several threads (`add(1)` on entry, `sub(1)` on exit) and
+/// read by a scraper.
+///
+/// # When not to use
+/// A level that is mostly `set` (a queue length sampled by one thread, a configuration value):
+/// a plain [`AtomicI64`](std::sync::atomic::AtomicI64) `store` is cheaper than `set`, which
+/// reads every cell. A level read as often as it moves: an `AtomicI64` reads in one load.
+///
+/// # Cost
+/// As [`Counter`](super::Counter): compact `add` about one uncontended `fetch_add`, striped `add`
+/// about a thread-local add; `value` reads one line per cell; `set` reads every cell and does
+/// one compare-exchange. No allocation except the one expansion.
+///
+/// # Examples
+/// ```
+/// use thrifty::counter::Gauge;
+///
+/// let in_flight = Gauge::new();
+/// in_flight.add(3);
+/// in_flight.sub(5);
+/// assert_eq!(in_flight.value(), -2);
+/// in_flight.set(10);
+/// in_flight.sub(1);
+/// assert_eq!(in_flight.value(), 9);
+/// ```
+pub struct Gauge {
+    cells: Cells,
+}
+
+impl Gauge {
+    /// A gauge at zero that stripes over the default number of cells if contended. Usable in a
+    /// `static`.
+    #[cfg(not(loom))]
+    pub const fn new() -> Self {
+        Self {
+            cells: Cells::new(0),
+        }
+    }
+
+    /// A gauge at zero that stripes over the default number of cells if contended.
+    #[cfg(loom)]
+    pub fn new() -> Self {
+        Self {
+            cells: Cells::new(0),
+        }
+    }
+
+    /// A gauge at zero that stripes over `cells` cells (rounded up to a power of two).
+    ///
+    /// # Panics
+    /// If `cells` is 0 or more than 65 536.
+    pub fn with_cells(cells: usize) -> Self {
+        Self {
+            cells: Cells::new(cell_count(cells)),
+        }
+    }
+
+    /// Adds `n` (which may be negative), wrapping at the `i64` bounds.
+    #[inline]
+    pub fn add(&self, n: i64) {
+        self.cells.add(n as u64);
+    }
+
+    /// Subtracts `n`, wrapping at the `i64` bounds.
+    #[inline]
+    pub fn sub(&self, n: i64) {
+        self.cells.add(n.wrapping_neg() as u64);
+    }
+
+    /// Makes the level `v`; see [`set` and concurrent adds](Gauge#set-and-concurrent-adds).
+    ///
+    /// # Examples
+    /// ```
+    /// let g = thrifty::counter::Gauge::new();
+    /// g.add(7);
+    /// g.set(-1);
+    /// assert_eq!(g.value(), -1);
+    /// ```
+    pub fn set(&self, v: i64) {
+        self.cells.replace(v as u64);
+    }
+
+    /// The level: exact once writers are quiescent; while they run, it includes every add that
+    /// completed before `value` started and may include some of those running meanwhile.
+    pub fn value(&self) -> i64 {
+        self.cells.sum() as i64
+    }
+
+    /// The number of cells the gauge stripes over once contended.
+    pub fn cells(&self) -> usize {
+        self.cells.len()
+    }
+
+    /// Whether contention has expanded the gauge to its striped form.
+    pub fn is_striped(&self) -> bool {
+        self.cells.is_striped()
+    }
+
+    /// Heap bytes the gauge holds: 0 while compact.
+    pub fn heap_bytes(&self) -> usize {
+        self.cells.heap_bytes()
+    }
+}
+
+impl Default for Gauge {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Gauge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gauge")
+            .field("value", &self.value())
+            .field("striped", &self.is_striped())
+            .field("cells", &self.cells())
+            .finish()
+    }
+}

@@ -1,0 +1,186 @@
+//! [`PerCpu`]: per-slot state of any type, combined on read.
+
+use crate::sync::{thread_slot, CachePadded, Mutex};
+
+/// One `T` per thread slot (a local histogram, a buffer, a set of counters), each on its own
+/// cache line, combined when read.
+///
+/// [`with`](PerCpu::with) runs a closure on the calling thread's slot; [`fold`](PerCpu::fold),
+/// [`for_each`](PerCpu::for_each) and [`iter_mut`](PerCpu::iter_mut) combine or drain all of
+/// them. Each slot sits behind its own lock, so the structure stays safe when two threads map to
+/// one slot (more threads than slots, or a thread whose slot was given back during thread-local
+/// teardown): the second one waits, or borrows another free slot, rather than racing.
+///
+/// # When to use
+/// Per-thread aggregation too rich for one number: a latency histogram per slot merged at scrape
+/// time, per-slot free lists, per-slot batches flushed together.
+///
+/// # When not to use
+/// - A single number: [`Counter`](super::Counter) adds without a lock.
+/// - State every thread must see at once: use one `Mutex<T>`; `PerCpu` only combines on read.
+/// - Values that must not be split across slots (a thread's own running state across calls):
+///   a thread may be handed a different slot when its own is busy.
+///
+/// # Cost
+/// `with`: a thread-local read and an uncontended lock and unlock on a line no other thread uses
+/// (two atomic operations), plus the closure. When the slot is busy it tries the other slots once,
+/// then waits for its own. `fold`/`for_each` lock each slot in turn. All slots and their `T`s are
+/// built up front (`len() * max(128, size_of::<T>())` bytes or so); nothing allocates afterwards
+/// except what the closures do.
+///
+/// # Panics
+/// `with`, `fold` and `for_each` deadlock (with only one slot) or may wait forever if called
+/// again from inside one of their own closures on the same `PerCpu`: the slot's lock is not
+/// re-entrant. Don't nest them.
+///
+/// # Examples
+/// ```
+/// use thrifty::counter::PerCpu;
+///
+/// // A latency histogram per slot: 4 buckets of powers of ten in microseconds.
+/// let hist = PerCpu::new(|| [0u64; 4]);
+/// std::thread::scope(|s| {
+///     for t in 0..2 {
+///         let hist = &hist;
+///         s.spawn(move || {
+///             for us in [3u64, 40, 500, 7] {
+///                 let bucket = (us.max(1).ilog10() as usize).min(3);
+///                 hist.with(|h| h[bucket] += 1 + t);
+///             }
+///         });
+///     }
+/// });
+/// let merged = hist.fold([0u64; 4], |mut acc, h| {
+///     acc.iter_mut().zip(h).for_each(|(a, b)| *a += b);
+///     acc
+/// });
+/// assert_eq!(merged, [6, 3, 3, 0]);
+/// ```
+pub struct PerCpu<T> {
+    /// A power-of-two number of slots; a thread uses `slots[thread_slot() & (len - 1)]`.
+    slots: Box<[CachePadded<Mutex<T>>]>,
+}
+
+impl<T> PerCpu<T> {
+    /// One `T` per CPU (the CPU count rounded up to a power of two), each built by `init`.
+    pub fn new(init: impl FnMut() -> T) -> Self {
+        Self::with_slots(crate::sync::cpus(), init)
+    }
+
+    /// `slots` values (rounded up to a power of two), each built by `init`.
+    ///
+    /// # Panics
+    /// If `slots` is 0 or more than 65 536.
+    pub fn with_slots(slots: usize, mut init: impl FnMut() -> T) -> Self {
+        let n = super::monotonic::cell_count(slots);
+        Self {
+            slots: (0..n)
+                .map(|_| CachePadded::new(Mutex::new(init())))
+                .collect(),
+        }
+    }
+
+    /// The number of slots.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Always false: there is at least one slot. Present for the `len`/`is_empty` pair.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Runs `f` on the calling thread's slot and returns its result.
+    ///
+    /// If another thread holds that slot (threads outnumber slots), `f` runs on the first free
+    /// slot after it; if all are busy, it waits for its own.
+    ///
+    /// # Examples
+    /// ```
+    /// let seen = thrifty::counter::PerCpu::new(Vec::<u32>::new);
+    /// seen.with(|v| v.push(7));
+    /// assert_eq!(seen.fold(0, |n, v| n + v.len()), 1);
+    /// ```
+    #[inline]
+    pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        let mine = thread_slot() & (self.slots.len() - 1);
+        match self.slots[mine].try_lock() {
+            Some(mut guard) => f(&mut guard),
+            None => self.with_slow(mine, f),
+        }
+    }
+
+    /// Our slot is busy: borrow another free one, or wait for ours.
+    #[cold]
+    #[inline(never)]
+    fn with_slow<R>(&self, mine: usize, f: impl FnOnce(&mut T) -> R) -> R {
+        let mask = self.slots.len() - 1;
+        for step in 1..self.slots.len() {
+            if let Some(mut guard) = self.slots[(mine + step) & mask].try_lock() {
+                return f(&mut guard);
+            }
+        }
+        let mut guard = self.slots[mine].lock();
+        f(&mut guard)
+    }
+
+    /// Combines every slot into one value, locking one slot at a time: slots already visited
+    /// may change again before `fold` returns, so the result is exact once `with` callers are
+    /// quiescent.
+    pub fn fold<A>(&self, init: A, mut f: impl FnMut(A, &T) -> A) -> A {
+        self.slots
+            .iter()
+            .fold(init, |acc, slot| f(acc, &slot.lock()))
+    }
+
+    /// Runs `f` on every slot in turn, each under its lock: to drain or reset them.
+    ///
+    /// # Examples
+    /// ```
+    /// let batches = thrifty::counter::PerCpu::new(Vec::<u32>::new);
+    /// batches.with(|b| b.extend([1, 2, 3]));
+    /// let mut flushed = Vec::new();
+    /// batches.for_each(|b| flushed.append(b));
+    /// assert_eq!(flushed, [1, 2, 3]);
+    /// ```
+    pub fn for_each(&self, mut f: impl FnMut(&mut T)) {
+        for slot in self.slots.iter() {
+            f(&mut slot.lock());
+        }
+    }
+
+    /// Every slot, without locking: `&mut self` proves no `with` is running.
+    ///
+    /// # Examples
+    /// ```
+    /// let mut hits = thrifty::counter::PerCpu::with_slots(4, || 0u32);
+    /// hits.with(|n| *n += 2);
+    /// assert_eq!(hits.iter_mut().map(|n| *n).sum::<u32>(), 2);
+    /// ```
+    #[cfg(not(loom))]
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> + '_ {
+        self.slots.iter_mut().map(|slot| slot.get_mut())
+    }
+
+    /// The values, one per slot.
+    pub fn into_vec(self) -> Vec<T> {
+        self.slots
+            .into_vec()
+            .into_iter()
+            .map(|slot| CachePadded::into_inner(slot).into_inner())
+            .collect()
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for PerCpu<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut list = f.debug_list();
+        for slot in self.slots.iter() {
+            match slot.try_lock() {
+                Some(value) => list.entry(&*value),
+                None => list.entry(&format_args!("<busy>")),
+            };
+        }
+        list.finish()
+    }
+}

@@ -1,0 +1,185 @@
+//! Unit tests of the public types (the engine's own are in `cells.rs`).
+
+use super::{Counter, Gauge, PerCpu};
+use std::sync::Barrier;
+
+const ADDS: u64 = if cfg!(miri) { 20 } else { 10_000 };
+
+#[test]
+fn types_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Counter>();
+    check::<Gauge>();
+    check::<PerCpu<Vec<u8>>>();
+    // `Cell<u8>` is Send but not Sync; the lock makes the PerCpu Sync anyway.
+    check::<PerCpu<std::cell::Cell<u8>>>();
+}
+
+#[test]
+fn counter_adds_takes_and_resets() {
+    let c = Counter::new();
+    c.incr();
+    c.add(9);
+    assert_eq!(c.sum(), 10);
+    assert_eq!(c.take(), 10);
+    assert_eq!(c.sum(), 0);
+    c.add(3);
+    c.reset();
+    assert_eq!(c.sum(), 0);
+    assert_eq!(c.take(), 0);
+}
+
+#[test]
+fn counter_cells_round_up() {
+    assert_eq!(Counter::with_cells(1).cells(), 1);
+    assert_eq!(Counter::with_cells(5).cells(), 8);
+    assert!(Counter::new().cells().is_power_of_two());
+}
+
+#[test]
+#[should_panic(expected = "1 to 65536 cells")]
+fn zero_cells_panics() {
+    let _ = Counter::with_cells(0);
+}
+
+#[test]
+fn counter_in_a_static() {
+    static HITS: Counter = Counter::new();
+    HITS.add(2);
+    assert!(HITS.sum() >= 2);
+}
+
+#[test]
+fn takes_add_up_to_every_increment() {
+    // Adders and a taker race; the takes plus what is left equal the adds.
+    let c = Counter::with_cells(2);
+    let threads = 2;
+    let barrier = Barrier::new(threads + 1);
+    let taken = std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                barrier.wait();
+                for _ in 0..ADDS {
+                    c.incr();
+                }
+            });
+        }
+        barrier.wait();
+        let mut taken = 0;
+        for _ in 0..ADDS / 10 {
+            taken += c.take();
+        }
+        taken
+    });
+    assert_eq!(taken + c.take(), threads as u64 * ADDS);
+}
+
+#[test]
+fn gauge_moves_and_sets() {
+    let g = Gauge::with_cells(2);
+    g.add(5);
+    g.sub(8);
+    assert_eq!(g.value(), -3);
+    g.set(100);
+    assert_eq!(g.value(), 100);
+    g.sub(1);
+    assert_eq!(g.value(), 99);
+    g.add(i64::MAX);
+    g.add(2);
+    assert_eq!(g.value(), i64::MIN + 100, "wraps at the i64 bounds");
+}
+
+#[test]
+fn gauge_balances_under_threads() {
+    let g = Gauge::new();
+    std::thread::scope(|s| {
+        for _ in 0..3 {
+            s.spawn(|| {
+                for _ in 0..ADDS {
+                    g.add(1);
+                    g.sub(1);
+                }
+                g.add(2);
+            });
+        }
+    });
+    assert_eq!(g.value(), 6);
+}
+
+#[test]
+fn debug_shows_the_value() {
+    let c = Counter::new();
+    c.add(42);
+    assert!(format!("{c:?}").contains("sum: 42"));
+    let g = Gauge::new();
+    g.sub(4);
+    assert!(format!("{g:?}").contains("value: -4"));
+    let p = PerCpu::with_slots(2, || 1u8);
+    assert_eq!(format!("{p:?}"), "[1, 1]");
+}
+
+#[test]
+#[cfg_attr(miri, ignore)] // threads may block on a slot's lock: see the next test
+fn per_cpu_with_and_fold() {
+    let p = PerCpu::with_slots(4, || 0u64);
+    assert_eq!(p.len(), 4);
+    assert!(!p.is_empty());
+    std::thread::scope(|s| {
+        for _ in 0..3 {
+            s.spawn(|| {
+                for _ in 0..ADDS {
+                    p.with(|n| *n += 1);
+                }
+            });
+        }
+    });
+    assert_eq!(p.fold(0, |a, n| a + n), 3 * ADDS);
+    p.for_each(|n| *n = 0);
+    assert_eq!(p.fold(0, |a, n| a + n), 0);
+}
+
+#[test]
+fn per_cpu_busy_slot_borrows_another() {
+    // Nested `with` on a two-slot PerCpu: the inner call finds its own slot locked by the outer
+    // one and runs on the other slot instead of deadlocking.
+    let p = PerCpu::with_slots(2, || 0u32);
+    p.with(|outer| {
+        *outer += 1;
+        p.with(|inner| *inner += 10);
+    });
+    let mut values = p.into_vec();
+    values.sort();
+    assert_eq!(values, [1, 10]);
+}
+
+#[test]
+// parking_lot parks a blocked thread through integer-to-pointer casts, which Miri's strict
+// provenance rejects; `PerCpu` itself holds no `unsafe`, the uncontended tests above cover it.
+#[cfg_attr(miri, ignore)]
+fn per_cpu_one_slot_shared_by_threads() {
+    // Every thread maps to the single slot: the lock makes them take turns.
+    let p = PerCpu::with_slots(1, Vec::new);
+    std::thread::scope(|s| {
+        for t in 0..3u64 {
+            let p = &p;
+            s.spawn(move || {
+                for i in 0..ADDS {
+                    p.with(|v| v.push(t * ADDS + i));
+                }
+            });
+        }
+    });
+    let mut all = p.into_vec().pop().unwrap();
+    all.sort();
+    assert!(all.iter().copied().eq(0..3 * ADDS));
+}
+
+#[test]
+fn per_cpu_iter_mut_sees_every_slot() {
+    let mut p = PerCpu::with_slots(3, || 1u8);
+    assert_eq!(p.len(), 4);
+    for v in p.iter_mut() {
+        *v += 1;
+    }
+    assert_eq!(p.fold(0u32, |a, v| a + u32::from(*v)), 8);
+}

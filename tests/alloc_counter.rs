@@ -1,0 +1,204 @@
+//! dhat: what `thrifty::counter` allocates, asserted. Increments, sums, takes, sets and
+//! `PerCpu::with` never allocate; a counter's expansion allocates exactly once.
+//!
+//! dhat's profiler is global (it sees every thread), so one `#[test]` runs every case in turn,
+//! and multi-thread cases read the stats only while their threads wait at a barrier.
+
+use std::sync::Barrier;
+use thrifty::counter::{Counter, Gauge, PerCpu};
+
+#[global_allocator]
+static ALLOC: dhat::Alloc = dhat::Alloc;
+
+fn heap() -> dhat::HeapStats {
+    dhat::HeapStats::get()
+}
+
+#[test]
+fn allocation_profile() {
+    let _profiler = dhat::Profiler::builder().testing().build();
+    // Threads take a slot index on first use and the slot registry's free list grows when they
+    // exit: warm both up so the cases see only the counters' own allocations.
+    for _ in 0..2 {
+        std::thread::scope(|s| {
+            for _ in 0..3 {
+                s.spawn(|| Counter::with_cells(1).incr());
+            }
+        });
+    }
+    compact_counter_allocates_nothing();
+    expansion_allocates_exactly_once();
+    striped_increments_and_sums_allocate_nothing();
+    per_cpu_with_allocates_nothing();
+    dropping_frees_the_cells();
+}
+
+fn compact_counter_allocates_nothing() {
+    let before = heap();
+    let c = Counter::new();
+    let g = Gauge::new();
+    for i in 0..10_000 {
+        c.incr();
+        c.add(i);
+        g.add(2);
+        g.sub(1);
+        if i % 100 == 0 {
+            std::hint::black_box((c.sum(), g.value()));
+        }
+    }
+    assert_eq!(c.take(), 10_000 + 9_999 * 10_000 / 2);
+    g.set(3);
+    c.reset();
+    let after = heap();
+    assert!(!c.is_striped(), "one thread never contends");
+    assert_eq!(
+        after.total_blocks, before.total_blocks,
+        "compact path allocated"
+    );
+}
+
+/// Runs `work` on two threads at once; returns the heap stats just before and just after it,
+/// read while both threads wait at a barrier (they already hold slots).
+fn on_two_threads(work: impl Fn() + Sync) -> (dhat::HeapStats, dhat::HeapStats) {
+    let gate = Barrier::new(3);
+    let mut stats = None;
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                // Take the thread's slot before the measured span.
+                Counter::with_cells(1).incr();
+                gate.wait(); // main reads `before`
+                gate.wait();
+                work();
+                gate.wait(); // main reads `after`
+                gate.wait();
+            });
+        }
+        gate.wait();
+        let before = heap();
+        gate.wait();
+        gate.wait();
+        let after = heap();
+        gate.wait();
+        stats = Some((before, after));
+    });
+    stats.unwrap()
+}
+
+/// Bumps `c` until contention has expanded it (two threads hammering one word soon collide).
+fn until_striped(c: &Counter) {
+    until(|| c.is_striped(), || c.incr());
+}
+
+/// Runs `add` until `striped`.
+fn until(striped: impl Fn() -> bool, add: impl Fn()) {
+    for _ in 0..1_000_000_000u64 {
+        if striped() {
+            return;
+        }
+        for _ in 0..64 {
+            add();
+        }
+    }
+    panic!("two threads never contended in 64 billion adds");
+}
+
+fn expansion_allocates_exactly_once() {
+    for cells in [1, 2, 8] {
+        let c = Counter::with_cells(cells);
+        let (before, after) = on_two_threads(|| until_striped(&c));
+        assert!(c.is_striped());
+        assert_eq!(
+            after.total_blocks - before.total_blocks,
+            1,
+            "expansion to {cells} cells"
+        );
+        assert_eq!(
+            (after.total_bytes - before.total_bytes) as usize,
+            c.heap_bytes(),
+            "the one block is the cells"
+        );
+        assert!(c.heap_bytes() >= cells * 64 && c.heap_bytes() % cells == 0);
+    }
+}
+
+fn striped_increments_and_sums_allocate_nothing() {
+    // One cell: one thread owns it, the other adds to its shared word; 8 cells: both own one.
+    for cells in [1, 8] {
+        let c = Counter::with_cells(cells);
+        let g = Gauge::with_cells(cells);
+        on_two_threads(|| {
+            until_striped(&c);
+            until(|| g.is_striped(), || g.add(1));
+        });
+        let before_sum = c.sum();
+        let (before, after) = on_two_threads(|| {
+            for i in 0..100_000u64 {
+                c.incr();
+                g.add(1);
+                if i % 1000 == 0 {
+                    std::hint::black_box((c.sum(), g.value()));
+                }
+            }
+        });
+        assert_eq!(
+            after.total_blocks, before.total_blocks,
+            "striped adds allocated ({cells} cells)"
+        );
+        assert_eq!(c.sum(), before_sum + 200_000);
+        let before = heap();
+        assert_eq!(c.take(), before_sum + 200_000);
+        g.set(-5);
+        c.reset();
+        assert_eq!(
+            heap().total_blocks,
+            before.total_blocks,
+            "take/set allocated"
+        );
+    }
+}
+
+fn per_cpu_with_allocates_nothing() {
+    let p = PerCpu::with_slots(2, || [0u64; 8]);
+    let (before, after) = on_two_threads(|| {
+        for i in 0..100_000usize {
+            p.with(|h| h[i % 8] += 1);
+        }
+        std::hint::black_box(p.fold(0, |a, h| a + h.iter().sum::<u64>()));
+    });
+    assert_eq!(
+        after.total_blocks, before.total_blocks,
+        "PerCpu::with allocated"
+    );
+    assert_eq!(p.fold(0, |a, h| a + h.iter().sum::<u64>()), 200_000);
+}
+
+fn dropping_frees_the_cells() {
+    let c = Counter::with_cells(4);
+    on_two_threads(|| until_striped(&c));
+    let cells = c.heap_bytes() as u64;
+    // The threads may still be running their thread-local destructors (which free memory):
+    // wait until the heap is still, then drop.
+    let before = settled();
+    drop(c);
+    let after = heap();
+    assert_eq!(
+        before.curr_bytes - after.curr_bytes,
+        cells as usize,
+        "cells not freed"
+    );
+    assert_eq!(before.curr_blocks - after.curr_blocks, 1);
+}
+
+/// Heap stats once no thread has allocated or freed for 20 ms.
+fn settled() -> dhat::HeapStats {
+    let mut last = heap();
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let now = heap();
+        if (now.curr_blocks, now.total_blocks) == (last.curr_blocks, last.total_blocks) {
+            return now;
+        }
+        last = now;
+    }
+}

@@ -1,0 +1,113 @@
+//! proptest: `Counter`, `Gauge` and `PerCpu` against plain integers over random op sequences.
+//!
+//! A `Burst` op runs adds on two threads at once, so sequences also cover contention, expansion
+//! and the striped paths (owned and shared cells), with takes, resets and sets in between.
+
+use proptest::prelude::*;
+use thrifty::counter::{Counter, Gauge, PerCpu};
+
+#[derive(Debug, Clone)]
+enum Op {
+    Add(u64),
+    Incr,
+    /// Two threads add `n` each, `reps` times, at once.
+    Burst(u64, u16),
+    Take,
+    Reset,
+    Sum,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0u64..1 << 40).prop_map(Op::Add),
+        3 => Just(Op::Incr),
+        2 => (0u64..1000, 1u16..300).prop_map(|(n, r)| Op::Burst(n, r)),
+        1 => Just(Op::Take),
+        1 => Just(Op::Reset),
+        2 => Just(Op::Sum),
+    ]
+}
+
+#[derive(Debug, Clone)]
+enum GaugeOp {
+    Add(i64),
+    Sub(i64),
+    Set(i64),
+    Burst(i64, u16),
+    Value,
+}
+
+fn gauge_op() -> impl Strategy<Value = GaugeOp> {
+    prop_oneof![
+        3 => any::<i64>().prop_map(GaugeOp::Add),
+        3 => any::<i64>().prop_map(GaugeOp::Sub),
+        1 => any::<i64>().prop_map(GaugeOp::Set),
+        2 => (-1000i64..1000, 1u16..300).prop_map(|(n, r)| GaugeOp::Burst(n, r)),
+        2 => Just(GaugeOp::Value),
+    ]
+}
+
+fn burst(reps: u16, add: impl Fn() + Sync) {
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| (0..reps).for_each(|_| add()));
+        }
+    });
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn counter_matches_a_u64(cells in 1usize..9, ops in proptest::collection::vec(op(), 1..60)) {
+        let c = Counter::with_cells(cells);
+        let mut model = 0u64;
+        for op in ops {
+            match op {
+                Op::Add(n) => { c.add(n); model = model.wrapping_add(n); }
+                Op::Incr => { c.incr(); model = model.wrapping_add(1); }
+                Op::Burst(n, reps) => {
+                    burst(reps, || c.add(n));
+                    model = model.wrapping_add(2 * n * u64::from(reps));
+                }
+                Op::Take => { prop_assert_eq!(c.take(), model); model = 0; }
+                Op::Reset => { c.reset(); model = 0; }
+                Op::Sum => prop_assert_eq!(c.sum(), model),
+            }
+        }
+        prop_assert_eq!(c.sum(), model);
+        prop_assert_eq!(c.heap_bytes() > 0, c.is_striped());
+    }
+
+    #[test]
+    fn gauge_matches_an_i64(cells in 1usize..9, ops in proptest::collection::vec(gauge_op(), 1..60)) {
+        let g = Gauge::with_cells(cells);
+        let mut model = 0i64;
+        for op in ops {
+            match op {
+                GaugeOp::Add(n) => { g.add(n); model = model.wrapping_add(n); }
+                GaugeOp::Sub(n) => { g.sub(n); model = model.wrapping_sub(n); }
+                GaugeOp::Set(v) => { g.set(v); model = v; }
+                GaugeOp::Burst(n, reps) => {
+                    burst(reps, || g.add(n));
+                    model = model.wrapping_add(2 * n * i64::from(reps));
+                }
+                GaugeOp::Value => prop_assert_eq!(g.value(), model),
+            }
+        }
+        prop_assert_eq!(g.value(), model);
+    }
+
+    #[test]
+    fn per_cpu_fold_matches_a_sum(slots in 1usize..9, adds in proptest::collection::vec(0u64..1000, 1..100)) {
+        let p = PerCpu::with_slots(slots, || 0u64);
+        let half = adds.len() / 2;
+        std::thread::scope(|s| {
+            for part in [&adds[..half], &adds[half..]] {
+                let p = &p;
+                s.spawn(move || part.iter().for_each(|&n| p.with(|v| *v += n)));
+            }
+        });
+        prop_assert_eq!(p.fold(0, |a, v| a + v), adds.iter().sum::<u64>());
+    }
+}

@@ -1,0 +1,142 @@
+//! Stress: many real threads, thread churn (slots handed from exiting threads to new ones),
+//! concurrent takes, and adds from thread-local destructors (threads that have given their slot
+//! back). Checks counts, never timings: the final totals equal the increments made.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Barrier;
+use thrifty::counter::{Counter, Gauge, PerCpu};
+
+const THREADS: usize = 16;
+const ADDS: u64 = 20_000;
+
+#[test]
+fn many_threads_lose_nothing() {
+    // Fewer cells than threads: owned cells, shared words and the compact phase all in play.
+    for cells in [1, 4, 64] {
+        let c = Counter::with_cells(cells);
+        let g = Gauge::with_cells(cells);
+        let start = Barrier::new(THREADS);
+        std::thread::scope(|s| {
+            for t in 0..THREADS as u64 {
+                let (c, g, start) = (&c, &g, &start);
+                s.spawn(move || {
+                    start.wait();
+                    for i in 0..ADDS {
+                        c.add(t + 1);
+                        g.add(if i % 2 == 0 { 3 } else { -2 });
+                    }
+                });
+            }
+        });
+        let expected = ADDS * (1..=THREADS as u64).sum::<u64>();
+        assert_eq!(c.sum(), expected, "{cells} cells");
+        assert_eq!(g.value(), THREADS as i64 * ADDS as i64 / 2, "{cells} cells");
+    }
+}
+
+#[test]
+fn takes_during_adds_partition_the_total() {
+    let c = Counter::new();
+    let taken = AtomicU64::new(0);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    taken.fetch_add(c.take(), Ordering::Relaxed);
+                    // `sum` never exceeds what is left untaken plus what is still running.
+                    std::hint::black_box(c.sum());
+                }
+            });
+        }
+        let adders: Vec<_> = (0..THREADS)
+            .map(|_| {
+                s.spawn(|| {
+                    for _ in 0..ADDS {
+                        c.incr();
+                    }
+                })
+            })
+            .collect();
+        for a in adders {
+            a.join().unwrap();
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    let total = taken.load(Ordering::Relaxed) + c.take();
+    assert_eq!(
+        total,
+        THREADS as u64 * ADDS,
+        "every add in exactly one take"
+    );
+}
+
+#[test]
+fn thread_churn_hands_cells_on_without_loss() {
+    // Waves of short-lived threads: each wave reuses the slots (and so the owned cells) the
+    // previous one gave back, and keeps adding to the values left there.
+    let c = Counter::with_cells(4);
+    for _ in 0..50 {
+        std::thread::scope(|s| {
+            for _ in 0..6 {
+                s.spawn(|| {
+                    for _ in 0..1000 {
+                        c.incr();
+                    }
+                });
+            }
+        });
+    }
+    assert_eq!(c.sum(), 50 * 6 * 1000);
+}
+
+static TEARDOWN: Counter = Counter::new();
+static TEARDOWN_GAUGE: Gauge = Gauge::new();
+
+struct AddOnDrop;
+
+impl Drop for AddOnDrop {
+    fn drop(&mut self) {
+        // Runs during thread-local teardown: the thread's slot may already be given back (and
+        // held by a new thread), so these adds must take the shared `base` path.
+        for _ in 0..100 {
+            TEARDOWN.incr();
+            TEARDOWN_GAUGE.add(1);
+        }
+    }
+}
+
+thread_local! {
+    static ON_EXIT: AddOnDrop = const { AddOnDrop };
+}
+
+#[test]
+fn adds_from_thread_local_destructors_are_kept() {
+    let per_thread = PerCpu::with_slots(4, || 0u64);
+    for _ in 0..20 {
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    ON_EXIT.with(|_| ());
+                    for _ in 0..1000 {
+                        TEARDOWN.incr();
+                        TEARDOWN_GAUGE.add(1);
+                        per_thread.with(|n| *n += 1);
+                    }
+                });
+            }
+        });
+    }
+    // `scope` returns when the threads' main functions have finished, not their thread-local
+    // destructors: wait for those.
+    let expected = 20 * 4 * 1100;
+    for _ in 0..1000 {
+        if TEARDOWN.sum() == expected {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(TEARDOWN.sum(), expected);
+    assert_eq!(TEARDOWN_GAUGE.value(), expected as i64);
+    assert_eq!(per_thread.fold(0, |a, n| a + n), 20 * 4 * 1000);
+}
