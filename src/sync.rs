@@ -240,4 +240,4 @@ pub(crate) fn cpus() -> usize {
 }
 
 mod slot;
-pub(crate) use slot::thread_slot;
+pub(crate) use slot::{thread_slot, try_thread_slot};

@@ -118,6 +118,16 @@ pub(crate) fn thread_slot() -> usize {
     CLAIM.try_with(|claim| claim.0).unwrap_or(0)
 }
 
+/// The calling thread's slot index, or `None` once its thread-locals are being destroyed and
+/// the index has been given back (another live thread may hold it by then).
+///
+/// For callers that own per-slot state exclusively by index and so must never share a slot.
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn try_thread_slot() -> Option<usize> {
+    CLAIM.try_with(|claim| claim.0).ok()
+}
+
 // Under loom, thread-local destructors run after the model's thread has finished, where no loom
 // object may be touched, so indices are not given back: each model thread takes the next one.
 // Models have at most a handful of threads, so slots stay distinct and small. The registry's own
@@ -137,6 +147,13 @@ thread_local! {
 #[inline]
 pub(crate) fn thread_slot() -> usize {
     LOOM_SLOT.with(|slot| *slot)
+}
+
+/// The calling thread's slot index, or `None` during thread-local teardown (loom build).
+#[cfg(loom)]
+#[inline]
+pub(crate) fn try_thread_slot() -> Option<usize> {
+    LOOM_SLOT.try_with(|slot| *slot).ok()
 }
 
 #[cfg(all(test, not(loom)))]

@@ -1,0 +1,347 @@
+//! The per-slot cache: a few objects for one thread, owned by the pool, touched by one thread.
+//!
+//! A pool holds an array of [`Local`]s, one per thread slot index (`sync::try_thread_slot`).
+//! Slot indices of live threads are distinct, so the thread that holds index `i` is the only
+//! one that touches `locals[i]`: no lock, no read-modify-write, no cache line shared with another
+//! thread on the fast path. When a thread exits its index goes back to the registry (under the
+//! registry's mutex, which orders the old owner's last access before the next owner's first),
+//! and the next thread to take that index inherits the cache and its objects. The cache belongs
+//! to the pool, not to the thread, so nothing is lost or leaked when threads come and go, and no
+//! thread-local destructor ever needs to reach a pool.
+//!
+//! Each cache also holds a *reservation* against the pool's budget (`shared::Budget`): the
+//! objects and bytes it may keep without asking the budget again. Objects retained anywhere never
+//! exceed the budget because the budget counts reservations, not objects. In steady state a
+//! thread's get pops one object (the reservation stays) and its put pushes it back within the
+//! reservation: the budget's shared atomics are not touched.
+
+use super::shared::Budget;
+use crate::sync::{AtomicU64, AtomicUsize, Ordering, UnsafeCell};
+use smallvec::SmallVec;
+
+/// Objects one thread's cache holds at most.
+pub(super) const LOCAL_CAP: usize = 4;
+
+/// Objects taken out of a cache, to be dropped once the cache is no longer borrowed (a `T`'s
+/// destructor is user code and may re-enter the pool).
+pub(super) type Flushed<T> = SmallVec<[(T, usize); LOCAL_CAP]>;
+
+/// One statistic, written by one thread at a time.
+#[derive(Debug, Default)]
+pub(super) struct Tally(AtomicU64);
+
+impl Tally {
+    /// Adds one where the caller is the only writer (a cache's owner): a load and a store, no
+    /// locked instruction.
+    #[inline(always)]
+    pub(super) fn bump_owned(&self) {
+        // Relaxed: a statistic; nothing is published through it, and the owner is the only
+        // writer, so no increment can be lost.
+        self.0
+            .store(self.0.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    /// Adds one where any thread may write.
+    #[inline]
+    pub(super) fn bump(&self) {
+        // Relaxed: a statistic; nothing is published through it.
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The current value (a snapshot that may lag concurrent writers).
+    pub(super) fn get(&self) -> u64 {
+        // Relaxed: a statistic read for reporting.
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// The four event counts `Pool::stats` sums.
+#[derive(Debug, Default)]
+pub(super) struct Tallies {
+    pub(super) hits: Tally,
+    pub(super) misses: Tally,
+    pub(super) returned: Tally,
+    pub(super) discarded: Tally,
+}
+
+/// One slot's cache and statistics. Padded by the pool so neighbours never share a line.
+#[derive(Debug)]
+pub(super) struct Local<T> {
+    /// The objects and the reservation; only the slot's owner touches it (see the module doc).
+    cache: UnsafeCell<Cache<T>>,
+    /// Event counts, written by the owner only.
+    pub(super) tallies: Tallies,
+    /// Mirror of `cache.items.len()` for `Pool::stats`, written by the owner only.
+    pub(super) len: AtomicUsize,
+}
+
+#[derive(Debug)]
+struct Cache<T> {
+    /// Objects with their weight (bytes for buffer pools, 0 otherwise). Never longer than
+    /// `LOCAL_CAP`, so it never spills to the heap.
+    items: SmallVec<[(T, usize); LOCAL_CAP]>,
+    /// Sum of the weights in `items`.
+    bytes: usize,
+    /// Objects this cache may hold under the budget: `items.len() <= reserved <= LOCAL_CAP`.
+    reserved: usize,
+    /// Bytes this cache may hold under the budget: `bytes <= reserved_bytes`.
+    reserved_bytes: usize,
+    /// The pool's `epoch` when this cache last synced; an older value means a `clear` or `trim`
+    /// asked every cache to give its objects back.
+    epoch: usize,
+}
+
+impl<T> Local<T> {
+    pub(super) fn new(epoch: usize) -> Self {
+        Self {
+            cache: UnsafeCell::new(Cache {
+                items: SmallVec::new(),
+                bytes: 0,
+                reserved: 0,
+                reserved_bytes: 0,
+                epoch,
+            }),
+            tallies: Tallies::default(),
+            len: AtomicUsize::new(0),
+        }
+    }
+
+    /// Runs `f` on the cache.
+    ///
+    /// # Safety
+    /// The caller is this slot's owner: the calling thread's `try_thread_slot()` is this
+    /// cache's index (or the caller has `&mut` to the pool), and `f` runs no user code (no
+    /// `T` destructor, reset, factory), so the cache cannot be re-entered while borrowed.
+    #[inline(always)]
+    unsafe fn with<R>(&self, f: impl FnOnce(&mut Cache<T>) -> R) -> R {
+        self.cache.with_mut(|cache| {
+            // SAFETY: the caller owns the slot and runs no re-entrant code (this fn's
+            // contract), so this is the only reference to the cache.
+            f(unsafe { &mut *cache })
+        })
+    }
+
+    #[inline(always)]
+    fn publish_len(&self, cache: &Cache<T>) {
+        // Relaxed: a statistic mirror read by `Pool::stats`; the objects themselves are never
+        // handed to another thread through it.
+        self.len.store(cache.items.len(), Ordering::Relaxed);
+    }
+
+    /// Pops an object if the cache has one and is current with `epoch`.
+    ///
+    /// # Safety
+    /// The caller is this slot's owner (see [`Local::with`]).
+    #[inline(always)]
+    pub(super) unsafe fn pop(&self, epoch: usize) -> Option<T> {
+        // SAFETY: forwarded from this fn's contract; the closure only moves values.
+        unsafe {
+            self.with(|cache| {
+                if cache.epoch != epoch {
+                    return None;
+                }
+                let (obj, weight) = cache.items.pop()?;
+                cache.bytes -= weight;
+                self.publish_len(cache);
+                Some(obj)
+            })
+        }
+    }
+
+    /// Pushes `obj` if it fits in the cache and its current reservation; gives it back if not.
+    ///
+    /// # Safety
+    /// The caller is this slot's owner (see [`Local::with`]).
+    #[inline(always)]
+    pub(super) unsafe fn push(&self, obj: T, weight: usize, epoch: usize) -> Result<(), T> {
+        // SAFETY: forwarded from this fn's contract; the closure only moves values.
+        unsafe {
+            self.with(|cache| {
+                let len = cache.items.len();
+                if cache.epoch == epoch
+                    && len < cache.reserved
+                    && cache.bytes + weight <= cache.reserved_bytes
+                {
+                    cache.items.push((obj, weight));
+                    cache.bytes += weight;
+                    self.publish_len(cache);
+                    Ok(())
+                } else {
+                    Err(obj)
+                }
+            })
+        }
+    }
+
+    /// The slow push: syncs with `epoch` (flushing a stale cache), then grows the reservation
+    /// from `budget` to fit `obj` if the cache has room. On success returns what the flush
+    /// took out; on failure also gives `obj` back.
+    ///
+    /// # Safety
+    /// The caller is this slot's owner (see [`Local::with`]).
+    #[allow(clippy::type_complexity)]
+    pub(super) unsafe fn push_reserving(
+        &self,
+        obj: T,
+        weight: usize,
+        epoch: usize,
+        budget: &Budget,
+    ) -> Result<Flushed<T>, (T, Flushed<T>)> {
+        // SAFETY: forwarded from this fn's contract; the closure only moves values and
+        // touches the budget's atomics.
+        unsafe {
+            self.with(|cache| {
+                let flushed = Self::sync(cache, epoch, budget);
+                let len = cache.items.len();
+                if len == LOCAL_CAP {
+                    self.publish_len(cache);
+                    return Err((obj, flushed));
+                }
+                let need = (len + 1).saturating_sub(cache.reserved);
+                let need_bytes = (cache.bytes + weight).saturating_sub(cache.reserved_bytes);
+                if !budget.reserve(need, need_bytes) {
+                    self.publish_len(cache);
+                    return Err((obj, flushed));
+                }
+                cache.reserved += need;
+                cache.reserved_bytes += need_bytes;
+                cache.items.push((obj, weight));
+                cache.bytes += weight;
+                self.publish_len(cache);
+                Ok(flushed)
+            })
+        }
+    }
+
+    /// The slow get's first step: syncs with `epoch`, and if the cache is empty gives its whole
+    /// reservation back to `budget` (this thread is taking from the shared store, so the
+    /// reservation would only keep another thread's returns out). Returns what was flushed.
+    ///
+    /// # Safety
+    /// The caller is this slot's owner (see [`Local::with`]).
+    pub(super) unsafe fn refresh(&self, epoch: usize, budget: &Budget) -> Flushed<T> {
+        // SAFETY: forwarded from this fn's contract; the closure only moves values and
+        // touches the budget's atomics.
+        unsafe {
+            self.with(|cache| {
+                let flushed = Self::sync(cache, epoch, budget);
+                if cache.items.is_empty() && (cache.reserved | cache.reserved_bytes) != 0 {
+                    budget.release(cache.reserved, cache.reserved_bytes);
+                    cache.reserved = 0;
+                    cache.reserved_bytes = 0;
+                }
+                self.publish_len(cache);
+                flushed
+            })
+        }
+    }
+
+    /// Takes every object out and gives the whole reservation back, whatever the epoch.
+    ///
+    /// # Safety
+    /// The caller is this slot's owner (see [`Local::with`]).
+    pub(super) unsafe fn drain(&self, epoch: usize, budget: &Budget) -> Flushed<T> {
+        // SAFETY: forwarded from this fn's contract; the closure only moves values and
+        // touches the budget's atomics.
+        unsafe {
+            self.with(|cache| {
+                let flushed = Self::flush(cache, budget);
+                cache.epoch = epoch;
+                self.publish_len(cache);
+                flushed
+            })
+        }
+    }
+
+    /// Flushes `cache` if it is older than `epoch`.
+    fn sync(cache: &mut Cache<T>, epoch: usize, budget: &Budget) -> Flushed<T> {
+        if cache.epoch == epoch {
+            return Flushed::new();
+        }
+        cache.epoch = epoch;
+        Self::flush(cache, budget)
+    }
+
+    fn flush(cache: &mut Cache<T>, budget: &Budget) -> Flushed<T> {
+        budget.release(cache.reserved, cache.reserved_bytes);
+        cache.reserved = 0;
+        cache.reserved_bytes = 0;
+        cache.bytes = 0;
+        std::mem::take(&mut cache.items)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_needs_a_reservation_and_pop_keeps_it() {
+        let budget = Budget::new(2, usize::MAX);
+        let local = Local::new(0);
+        // SAFETY: this test thread is the only one touching `local`.
+        unsafe {
+            assert_eq!(
+                local.push(vec![1u8], 0, 0),
+                Err(vec![1]),
+                "no reservation yet"
+            );
+            assert!(local.push_reserving(vec![1u8], 0, 0, &budget).is_ok());
+            assert!(local.push_reserving(vec![2u8], 0, 0, &budget).is_ok());
+            let third = local.push_reserving(vec![3u8], 0, 0, &budget);
+            assert!(
+                matches!(third, Err((ref v, _)) if v == &[3]),
+                "budget of 2 is spent"
+            );
+            assert_eq!(local.pop(0), Some(vec![2]));
+            assert_eq!(
+                local.push(vec![4u8], 0, 0),
+                Ok(()),
+                "the reservation stayed"
+            );
+            assert_eq!(local.pop(1), None, "a stale cache hands nothing out");
+            let flushed = local.refresh(1, &budget);
+            assert_eq!(flushed.len(), 2);
+            assert_eq!(budget.used(), (0, 0), "a flush gives the reservation back");
+        }
+    }
+
+    #[test]
+    fn bytes_are_reserved_too() {
+        let budget = Budget::new(usize::MAX, 100);
+        let local = Local::new(0);
+        // SAFETY: this test thread is the only one touching `local`.
+        unsafe {
+            assert!(local.push_reserving(1u8, 60, 0, &budget).is_ok());
+            assert!(
+                local.push_reserving(2u8, 60, 0, &budget).is_err(),
+                "120 > 100 bytes"
+            );
+            assert!(local.push_reserving(3u8, 40, 0, &budget).is_ok());
+            assert_eq!(budget.used(), (2, 100));
+            assert_eq!(local.pop(0), Some(3));
+            assert_eq!(local.pop(0), Some(1));
+            assert!(local.refresh(0, &budget).is_empty());
+            assert_eq!(
+                budget.used(),
+                (0, 0),
+                "an empty cache gives its reservation back"
+            );
+        }
+    }
+
+    #[test]
+    fn never_more_than_local_cap() {
+        let budget = Budget::new(usize::MAX, usize::MAX);
+        let local = Local::new(0);
+        // SAFETY: this test thread is the only one touching `local`.
+        unsafe {
+            for i in 0..LOCAL_CAP {
+                assert!(local.push_reserving(i, 0, 0, &budget).is_ok());
+            }
+            assert!(local.push_reserving(99, 0, 0, &budget).is_err());
+            assert_eq!(local.drain(0, &budget).len(), LOCAL_CAP);
+        }
+        assert_eq!(budget.used(), (0, 0));
+    }
+}

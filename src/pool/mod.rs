@@ -1,0 +1,500 @@
+//! Bounded object pools that hand out reset objects.
+//!
+//! [`Pool<T>`] keeps objects that are expensive to build (buffers, scratch maps, parsers) for
+//! reuse. It answers the three classic complaints about object pools (Go's `sync.Pool` made
+//! them famous):
+//! - **Unbounded growth.** A pool never retains more than its `capacity` objects; a
+//!   [`BufferPool`] also never retains more than its byte budget, and drops buffers that grew
+//!   past a per-buffer limit (the "a few 256 MiB buffers pinned under 1 KiB traffic" problem,
+//!   golang/go#23199, uber-go/zap#1484).
+//! - **Leaking the previous user's data.** Every object [`Pool::get`] hands out has been
+//!   [reset](crate::Reset) (reset-on-get is the guarantee); a fresh object comes straight from
+//!   the factory, which must build it empty.
+//! - **Pinning what an object references.** `reset_on_return(true)` resets on the way back
+//!   instead, so references held inside are released as soon as the guard drops.
+//!
+//! # Design
+//!
+//! A small cache per thread slot, in front of a bounded shared store:
+//! - The pool owns an array of caches (`local.rs`), one per thread slot index
+//!   (`crate::sync::try_thread_slot`, dense indices of live threads). The thread holding index
+//!   `i` is the only thread that touches cache `i`, so a get or put that hits the cache is a
+//!   thread-local read, a pop or push in a [`CachePadded`](crossbeam_utils::CachePadded) block
+//!   and two plain stores of statistics: no lock, no atomic read-modify-write, no cache line
+//!   another thread writes. Each cache holds at most 4 objects inline (no allocation of its
+//!   own).
+//! - The caches belong to the pool, not to the threads, which is why this design was picked
+//!   over a `thread_local!` cache: a `thread_local!` cannot be generic over pool instances, its
+//!   destructor would have to reach back into pools that may be gone, and objects cached for an
+//!   exited thread would leak or need a global registry. Here, a thread that exits leaves its
+//!   cache to the next thread that takes its index, and everything is dropped with the pool.
+//!   A thread whose locals are being destroyed has no index (`try_thread_slot` is `None`), so an
+//!   object dropped from another thread-local's destructor goes to the shared store or is
+//!   dropped; it never touches a cache.
+//! - Threads with no slot (more live threads than `2 × CPUs`, at least 4 and at most 128) and
+//!   caches that are empty (get) or full (put) use the shared store, a preallocated
+//!   `Mutex<Vec<T>>` (`shared.rs`). An object released on another thread is reused from there.
+//! - Capacity is enforced by a budget of two atomic counters (objects, bytes) that counts
+//!   *reservations*: a cache reserves room before it keeps an object and keeps the reservation
+//!   while it lends the object out, so the steady-state get/put pair never touches the budget,
+//!   while objects retained (caches included) never exceed `capacity` at any instant. A cache
+//!   that runs empty gives its reservation back before taking from the shared store.
+//!
+//! # Behaviour under panics
+//! A `reset` or `keep_if` that panics drops the object it was given and propagates; the pool
+//! holds no lock while user code runs, so it stays fully usable (no poisoning, no double drop).
+//! A factory panic propagates from `get` and leaves the pool unchanged.
+//!
+//! # When pooling pays, even under a modern allocator
+//! Measured in `benches/pool.rs` and `benches/pool_mimalloc.rs` (see the crate README). glibc's
+//! allocator serves a 4 KiB or 64 KiB buffer from its bins (64 KiB is past its per-thread cache
+//! and may hit `mmap` thresholds); a pooled get+put is a handful of nanoseconds and does not
+//! grow with the buffer size, so pooling pays clearly for buffers of a few KiB and up. mimalloc
+//! serves small blocks from a thread-local free list in a few nanoseconds, close to the pool's
+//! cost: with mimalloc, pool for the *capacity* you keep (no page faults, no re-growth of a
+//! buffer that grows while used, no first-touch of fresh pages) and for large buffers, not for
+//! small ones. Under any allocator, values of a few dozen bytes are cheaper to allocate.
+
+mod buffer;
+mod builder;
+mod guard;
+mod local;
+mod shared;
+
+pub use buffer::{BufferBuilder, BufferPool};
+pub use builder::Builder;
+pub use guard::{Pooled, PooledOwned};
+
+use crate::sync::{cpus, try_thread_slot, Arc, AtomicUsize, CachePadded, Ordering};
+use local::{Local, Tally};
+use shared::{Budget, Shared};
+use std::fmt;
+use std::mem;
+
+/// The number of objects a pool retains unless [`Builder::capacity`] says otherwise.
+pub const DEFAULT_CAPACITY: usize = 256;
+
+/// A bounded pool of reusable objects, each reset before it is handed out.
+///
+/// # When to use
+/// A profile shows that building and dropping the same kind of value (a `Vec<u8>` buffer, a
+/// scratch `HashMap`, a parser with internal buffers) costs real time: reuse keeps the
+/// allocations, reset keeps the values clean. For byte buffers use [`BufferPool`].
+///
+/// # When not to use
+/// - Small, short-lived values: an allocator serves a few dozen bytes from a thread-local free
+///   list as fast as a pool can; just build them (`Vec::with_capacity` + drop).
+/// - Objects holding external resources (connections, transactions, file locks): "reset" is a
+///   protocol there, not a local operation; use a connection pool.
+/// - When nothing shows the allocation matters: a pool keeps memory the program is not using.
+///
+/// # Cost
+/// `get` and the guard's drop take about as long as a few relaxed loads and stores plus the
+/// `reset` (an indirect call) when the calling thread's cache has an object (get) or room
+/// (drop); otherwise they take the shared store's lock once. No shared cache line is written in
+/// steady state, so threads scale. The pool allocates at construction (the cache array, the
+/// preallocated store, the boxed closures) and never again in steady state; `get` allocates
+/// only what the factory does, when the pool is empty (`tests/alloc_pool.rs` proves it).
+///
+/// # Examples
+/// ```
+/// use thrifty::pool::Pool;
+///
+/// let pool = Pool::new(|| Vec::<u8>::with_capacity(1024));
+/// {
+///     let mut buf = pool.get();
+///     buf.extend_from_slice(b"hello");
+/// } // back in the pool
+/// let buf = pool.get();
+/// assert!(buf.is_empty(), "handed out reset");
+/// assert!(buf.capacity() >= 1024, "with its allocation");
+/// assert_eq!(pool.stats().hits, 1);
+/// ```
+pub struct Pool<T> {
+    /// One cache per thread slot index; empty when `capacity` is 0.
+    locals: Box<[CachePadded<Local<T>>]>,
+    shared: Shared<T>,
+    budget: Budget,
+    /// Bumped by `clear`/`trim`: a cache older than it gives its objects back on next use.
+    epoch: AtomicUsize,
+    config: Config<T>,
+}
+
+/// What the builder decided; read-only after construction.
+pub(crate) struct Config<T> {
+    pub(crate) factory: Box<dyn Fn() -> T + Send + Sync>,
+    pub(crate) reset: Box<dyn Fn(&mut T) + Send + Sync>,
+    pub(crate) keep_if: Option<Box<dyn Fn(&T) -> bool + Send + Sync>>,
+    pub(crate) reset_on_return: bool,
+    /// Runs on every returned object before anything else (buffer zeroing).
+    pub(crate) on_return: Option<fn(&mut T)>,
+    /// An object's weight against the byte budget (buffer capacity), 0 without one.
+    pub(crate) weigh: Option<fn(&T) -> usize>,
+    pub(crate) capacity: usize,
+    pub(crate) byte_budget: usize,
+}
+
+/// A snapshot of a pool's counters, from [`Pool::stats`].
+///
+/// Counters are summed over the per-thread caches without stopping them, so a snapshot taken
+/// while other threads work may be slightly behind them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Gets served from the pool.
+    pub hits: u64,
+    /// Gets that called the factory.
+    pub misses: u64,
+    /// Objects given back and retained.
+    pub returned: u64,
+    /// Objects given back and dropped: the pool was full (capacity or byte budget), `keep_if`
+    /// refused them, or a `reset`/`keep_if` panicked on them.
+    pub discarded: u64,
+    /// Objects retained now.
+    pub retained: usize,
+}
+
+impl<T: crate::Reset> Pool<T> {
+    /// A pool of [`DEFAULT_CAPACITY`] objects built by `factory` and reset with
+    /// [`Reset`](crate::Reset). Use [`Pool::builder`] for the other knobs.
+    ///
+    /// The factory must build objects in reset state: fresh objects are handed out as built.
+    ///
+    /// # Examples
+    /// ```
+    /// let pool = thrifty::pool::Pool::new(String::new);
+    /// pool.get().push_str("scratch");
+    /// assert!(pool.get().is_empty());
+    /// ```
+    pub fn new(factory: impl Fn() -> T + Send + Sync + 'static) -> Self {
+        Builder::new().build(factory)
+    }
+}
+
+impl<T> Pool<T> {
+    /// A builder for a pool: capacity, reset closure, `keep_if`, reset on return.
+    ///
+    /// # Examples
+    /// ```
+    /// use thrifty::pool::Pool;
+    ///
+    /// let pool = Pool::builder()
+    ///     .capacity(16)
+    ///     .keep_if(|v: &Vec<u8>| v.capacity() <= 64 * 1024)
+    ///     .build(|| Vec::with_capacity(4096));
+    /// assert_eq!(pool.capacity(), 16);
+    /// ```
+    pub fn builder() -> Builder<T> {
+        Builder::new()
+    }
+
+    pub(crate) fn from_config(config: Config<T>) -> Self {
+        let slots = if config.capacity == 0 {
+            0
+        } else {
+            (2 * cpus()).clamp(4, 128)
+        };
+        Self {
+            locals: (0..slots)
+                .map(|_| CachePadded::new(Local::new(0)))
+                .collect(),
+            shared: Shared::new(config.capacity),
+            budget: Budget::new(config.capacity, config.byte_budget),
+            epoch: AtomicUsize::new(0),
+            config,
+        }
+    }
+
+    /// The most objects this pool retains.
+    pub fn capacity(&self) -> usize {
+        self.budget.max_count()
+    }
+
+    /// Takes an object from the pool, or builds one with the factory if the pool has none.
+    ///
+    /// The object is in reset state: reset by the pool's `reset` if it was used before, as
+    /// built if it is fresh. Dropping the guard gives it back.
+    ///
+    /// # Panics
+    /// If the factory or `reset` panics; the pool stays consistent and usable, and the object
+    /// being reset is dropped.
+    #[inline]
+    pub fn get(&self) -> Pooled<'_, T> {
+        Pooled::new(self, self.take())
+    }
+
+    /// Like [`get`](Pool::get), for an `Arc`'d pool: the guard owns a reference to the pool, so
+    /// it is `'static` and can be sent to another thread (when `T: Send`).
+    ///
+    /// # Panics
+    /// As [`get`](Pool::get).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::Arc;
+    /// use thrifty::pool::Pool;
+    ///
+    /// let pool = Arc::new(Pool::new(Vec::<u8>::new));
+    /// let mut buf = pool.get_owned();
+    /// std::thread::spawn(move || buf.push(1)).join().unwrap(); // returned from that thread
+    /// assert_eq!(pool.stats().retained, 1);
+    /// ```
+    #[inline]
+    pub fn get_owned(self: &Arc<Self>) -> PooledOwned<T> {
+        PooledOwned::new(Arc::clone(self), self.take())
+    }
+
+    /// A snapshot of the counters. Sums every cache, so it is not for hot paths.
+    pub fn stats(&self) -> Stats {
+        let mut stats = Stats {
+            retained: self.shared.len(),
+            ..Stats::default()
+        };
+        let tallies = self
+            .locals
+            .iter()
+            .map(|l| &l.tallies)
+            .chain([&self.shared.tallies]);
+        for t in tallies {
+            stats.hits += t.hits.get();
+            stats.misses += t.misses.get();
+            stats.returned += t.returned.get();
+            stats.discarded += t.discarded.get();
+        }
+        for local in self.locals.iter() {
+            // Relaxed: a statistic mirror.
+            stats.retained += local.len.load(Ordering::Relaxed);
+        }
+        stats
+    }
+
+    /// Drops retained objects until at most `keep` remain, oldest first, to give memory back
+    /// after a burst.
+    ///
+    /// The shared store and the calling thread's cache are trimmed now. If the thread caches
+    /// alone hold more than `keep`, every other thread's cache (at most 4 objects each) is
+    /// emptied the next time its thread uses the pool; a cache whose thread never comes back
+    /// keeps its objects until the pool is dropped.
+    ///
+    /// # Examples
+    /// ```
+    /// let pool = thrifty::pool::Pool::new(Vec::<u8>::new);
+    /// let held: Vec<_> = (0..10).map(|_| pool.get()).collect();
+    /// drop(held);
+    /// assert_eq!(pool.stats().retained, 10);
+    /// pool.trim(2);
+    /// assert_eq!(pool.stats().retained, 2);
+    /// ```
+    pub fn trim(&self, keep: usize) {
+        // The caller's own cache: everything out now; re-stored below while there is room.
+        let mine = match self.local() {
+            // SAFETY: `local()` is the calling thread's own cache; `drain` runs no user code,
+            // and the objects it takes out are dropped or re-stored after it returns.
+            Some(local) => unsafe { local.drain(self.epoch(), &self.budget) },
+            None => local::Flushed::new(),
+        };
+        let mut others: usize = self
+            .locals
+            .iter()
+            // Relaxed: a statistic mirror, good enough to size a trim.
+            .map(|l| l.len.load(Ordering::Relaxed))
+            .sum();
+        if others > keep {
+            // Relaxed: a request, not a publication; each cache acts on it at its next use.
+            self.epoch.fetch_add(1, Ordering::Relaxed);
+            others = 0;
+        }
+        let room = keep - others;
+        let excess = self.shared.split_off_oldest(room);
+        for (_, weight) in &excess {
+            self.budget.release(1, *weight);
+        }
+        drop(excess);
+        let mut room = room.saturating_sub(self.shared.len());
+        // Newest last: re-store from the back, drop the rest.
+        for (obj, weight) in mine.into_iter().rev() {
+            if room > 0 && self.budget.reserve(1, weight) {
+                self.shared.push(obj, weight);
+                room -= 1;
+            } else {
+                drop(obj);
+            }
+        }
+    }
+
+    /// Drops every retained object: the shared store's and the calling thread's now, other
+    /// threads' cached ones at their next use of the pool (see [`trim`](Pool::trim)).
+    pub fn clear(&self) {
+        self.trim(0);
+    }
+
+    /// The calling thread's cache, if its slot index has one. `None` during thread-local
+    /// teardown, when the index may already belong to another thread.
+    #[inline(always)]
+    fn local(&self) -> Option<&Local<T>> {
+        let slot = try_thread_slot()?;
+        self.locals.get(slot).map(|padded| &**padded)
+    }
+
+    #[inline(always)]
+    fn epoch(&self) -> usize {
+        // Relaxed: a request to flush, re-read on every operation; nothing is published
+        // through it.
+        self.epoch.load(Ordering::Relaxed)
+    }
+
+    /// The object a get hands out.
+    #[inline(always)]
+    fn take(&self) -> T {
+        if let Some(local) = self.local() {
+            // SAFETY: `local()` is the calling thread's own cache; `pop` runs no user code.
+            if let Some(obj) = unsafe { local.pop(self.epoch()) } {
+                local.tallies.hits.bump_owned();
+                return self.ready(obj);
+            }
+        }
+        self.take_slow()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn take_slow(&self) -> T {
+        let local = self.local();
+        if let Some(local) = local {
+            // SAFETY: the calling thread's own cache; `refresh` runs no user code, and what it
+            // flushes is dropped after it returns.
+            let flushed = unsafe { local.refresh(self.epoch(), &self.budget) };
+            drop(flushed);
+        }
+        match self.shared.pop() {
+            Some((obj, weight)) => {
+                self.budget.release(1, weight);
+                self.tally(local, |t| &t.hits);
+                self.ready(obj)
+            }
+            None => {
+                self.tally(local, |t| &t.misses);
+                (self.config.factory)()
+            }
+        }
+    }
+
+    /// Resets a retained object for its next user (unless it was reset on return).
+    #[inline(always)]
+    fn ready(&self, mut obj: T) -> T {
+        if !self.config.reset_on_return {
+            let unwinding = CountDiscardOnUnwind(&self.shared.tallies.discarded);
+            (self.config.reset)(&mut obj);
+            mem::forget(unwinding);
+        }
+        obj
+    }
+
+    /// Takes an object back from a guard.
+    #[inline]
+    pub(crate) fn put(&self, mut obj: T) {
+        let unwinding = CountDiscardOnUnwind(&self.shared.tallies.discarded);
+        if let Some(on_return) = self.config.on_return {
+            on_return(&mut obj);
+        }
+        if self.config.reset_on_return {
+            (self.config.reset)(&mut obj);
+        }
+        let keep = match &self.config.keep_if {
+            Some(keep_if) => keep_if(&obj),
+            None => true,
+        };
+        mem::forget(unwinding);
+        let weight = self.config.weigh.map_or(0, |weigh| weigh(&obj));
+        if keep {
+            if let Some(local) = self.local() {
+                // SAFETY: the calling thread's own cache; `push` runs no user code.
+                match unsafe { local.push(obj, weight, self.epoch()) } {
+                    Ok(()) => {
+                        local.tallies.returned.bump_owned();
+                        return;
+                    }
+                    Err(back) => obj = back,
+                }
+            }
+        }
+        self.put_slow(obj, weight, keep);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn put_slow(&self, obj: T, weight: usize, keep: bool) {
+        let local = self.local();
+        if !keep {
+            self.tally(local, |t| &t.discarded);
+            return drop(obj);
+        }
+        let obj = match local {
+            Some(local) => {
+                // SAFETY: the calling thread's own cache; `push_reserving` runs no user code,
+                // and what it flushes is dropped after it returns.
+                match unsafe { local.push_reserving(obj, weight, self.epoch(), &self.budget) } {
+                    Ok(flushed) => {
+                        local.tallies.returned.bump_owned();
+                        return drop(flushed);
+                    }
+                    Err((obj, flushed)) => {
+                        drop(flushed);
+                        obj
+                    }
+                }
+            }
+            None => obj,
+        };
+        if self.budget.reserve(1, weight) {
+            self.shared.push(obj, weight);
+            self.tally(local, |t| &t.returned);
+        } else {
+            self.tally(local, |t| &t.discarded);
+            drop(obj);
+        }
+    }
+
+    /// Counts an event on the caller's own cache if it has one, else on the shared tallies.
+    fn tally(&self, local: Option<&Local<T>>, which: fn(&local::Tallies) -> &Tally) {
+        match local {
+            Some(local) => which(&local.tallies).bump_owned(),
+            None => which(&self.shared.tallies).bump(),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn budget_used(&self) -> (usize, usize) {
+        self.budget.used()
+    }
+}
+
+/// Counts a discard if dropped, i.e. if the user code it guards panicked.
+struct CountDiscardOnUnwind<'a>(&'a Tally);
+
+impl Drop for CountDiscardOnUnwind<'_> {
+    fn drop(&mut self) {
+        self.0.bump();
+    }
+}
+
+// SAFETY: shared access to a pool from several threads touches (1) the shared store, under its
+// mutex; (2) atomics; (3) the boxed closures, which are `Send + Sync`; (4) per-slot caches,
+// each touched only by the thread holding that slot index (distinct among live threads; handed
+// over under the slot registry's mutex, which orders one owner's accesses before the next's).
+// Objects move between threads through the store or the caches, so `T: Send` is required.
+unsafe impl<T: Send> Sync for Pool<T> {}
+
+impl<T> fmt::Debug for Pool<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("capacity", &self.budget.max_count())
+            .field("byte_budget", &self.budget.max_bytes())
+            .field("reset_on_return", &self.config.reset_on_return)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests;
