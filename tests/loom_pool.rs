@@ -49,7 +49,7 @@ fn pool(capacity: usize) -> (Arc<Pool<Obj>>, std::sync::Arc<Census>) {
 
 fn model(f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(2);
+    builder.preemption_bound = Some(3);
     builder.check(f);
 }
 
@@ -95,7 +95,7 @@ fn loom_get_put_across_threads() {
 fn loom_guard_dropped_on_another_thread() {
     model(|| {
         let (pool, census) = pool(2);
-        let mut g = pool.get_owned();
+        let mut g = Pool::get_owned(&pool);
         g.data.push(7);
         let t = thread::spawn(move || drop(g));
         // Meanwhile this thread gets again: from its cache, the store, or the factory.
@@ -112,7 +112,7 @@ fn loom_guard_dropped_on_another_thread() {
 fn loom_owned_guard_outlives_last_arc() {
     model(|| {
         let (pool, census) = pool(1);
-        let g = pool.get_owned();
+        let g = Pool::get_owned(&pool);
         let t = thread::spawn(move || drop(g));
         drop(pool);
         t.join().unwrap();
@@ -125,8 +125,8 @@ fn loom_owned_guard_outlives_last_arc() {
 fn loom_concurrent_return_to_full_pool() {
     model(|| {
         let (pool, census) = pool(1);
-        let a = pool.get_owned();
-        let b = pool.get_owned();
+        let a = Pool::get_owned(&pool);
+        let b = Pool::get_owned(&pool);
         let t = thread::spawn(move || drop(a));
         drop(b);
         t.join().unwrap();
@@ -142,7 +142,7 @@ fn loom_concurrent_return_to_full_pool() {
 fn loom_clear_races_with_returns() {
     model(|| {
         let (pool, census) = pool(2);
-        let g = pool.get_owned();
+        let g = Pool::get_owned(&pool);
         let p = pool.clone();
         let t = thread::spawn(move || {
             drop(g);
@@ -154,4 +154,42 @@ fn loom_clear_races_with_returns() {
         drop(pool);
         check_census(&census);
     });
+}
+
+#[test]
+fn loom_three_threads_share_a_small_pool() {
+    model(|| {
+        let (pool, census) = pool(1);
+        let g = Pool::get_owned(&pool);
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let p = pool.clone();
+                thread::spawn(move || use_once(&p))
+            })
+            .collect();
+        drop(g);
+        for h in handles {
+            h.join().unwrap();
+        }
+        let s = pool.stats();
+        assert!(s.retained <= 1, "{s:?}");
+        assert_eq!(s.returned + s.discarded, 3);
+        drop(pool);
+        check_census(&census);
+    });
+}
+
+/// Guards the models above against silently exploring one schedule only.
+#[test]
+fn loom_models_explore_more_than_one_schedule() {
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    model(|| {
+        RUNS.fetch_add(1, SeqCst);
+        let (pool, _census) = pool(1);
+        let a = Pool::get_owned(&pool);
+        let t = thread::spawn(move || drop(a));
+        drop(Pool::get_owned(&pool));
+        t.join().unwrap();
+    });
+    assert!(RUNS.load(SeqCst) > 1, "loom explored one schedule");
 }

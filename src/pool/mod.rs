@@ -239,9 +239,18 @@ impl<T> Pool<T> {
     /// std::thread::spawn(move || buf.push(1)).join().unwrap(); // returned from that thread
     /// assert_eq!(pool.stats().retained, 1);
     /// ```
+    #[cfg(not(loom))]
     #[inline]
     pub fn get_owned(self: &Arc<Self>) -> PooledOwned<T> {
         PooledOwned::new(Arc::clone(self), self.take())
+    }
+
+    /// Under loom, `Arc` is loom's, which cannot be a method receiver: call
+    /// `Pool::get_owned(&pool)` (which also works in normal builds).
+    #[cfg(loom)]
+    #[inline]
+    pub fn get_owned(this: &Arc<Self>) -> PooledOwned<T> {
+        PooledOwned::new(Arc::clone(this), this.take())
     }
 
     /// A snapshot of the counters. Sums every cache, so it is not for hot paths.
