@@ -118,14 +118,14 @@ impl BufferBuilder {
     /// Builds the pool. Allocates the cache array and the store, not the buffers.
     pub fn build(self) -> BufferPool {
         let initial = self.buffer_capacity;
-        let max = self.max_buffer_capacity;
         Pool::from_config(Config {
             factory: Box::new(move || Vec::with_capacity(initial)),
             reset: Box::new(Vec::clear),
-            keep_if: Some(Box::new(move |buf: &Vec<u8>| buf.capacity() <= max)),
+            keep_if: None,
             reset_on_return: false,
             on_return: self.zero_on_return.then_some(zero as fn(&mut Vec<u8>)),
             weigh: Some(Vec::capacity),
+            max_weight: self.max_buffer_capacity,
             capacity: self.capacity,
             byte_budget: self.byte_budget,
         })

@@ -112,6 +112,7 @@ impl<T, R> Builder<T, R> {
             reset_on_return: self.reset_on_return,
             on_return: None,
             weigh: None,
+            max_weight: usize::MAX,
             capacity: self.capacity,
             byte_budget: usize::MAX,
         })

@@ -27,12 +27,12 @@ use std::ops::{Deref, DerefMut};
 pub struct Pooled<'a, T> {
     pool: &'a Pool<T>,
     /// Taken out exactly once: by `drop` or `into_inner`, which forgets the guard.
-    value: ManuallyDrop<T>,
+    value: ManuallyDrop<Box<T>>,
 }
 
 impl<'a, T> Pooled<'a, T> {
     #[inline(always)]
-    pub(super) fn new(pool: &'a Pool<T>, value: T) -> Self {
+    pub(super) fn new(pool: &'a Pool<T>, value: Box<T>) -> Self {
         Self {
             pool,
             value: ManuallyDrop::new(value),
@@ -47,7 +47,7 @@ impl<'a, T> Pooled<'a, T> {
         let mut this = ManuallyDrop::new(this);
         // SAFETY: `this` is never dropped (wrapped in `ManuallyDrop`), so the value is taken out
         // exactly once, here.
-        unsafe { ManuallyDrop::take(&mut this.value) }
+        *unsafe { ManuallyDrop::take(&mut this.value) }
     }
 
     /// The pool this object came from.
@@ -61,14 +61,14 @@ impl<T> Deref for Pooled<'_, T> {
 
     #[inline(always)]
     fn deref(&self) -> &T {
-        &self.value
+        &**self.value
     }
 }
 
 impl<T> DerefMut for Pooled<'_, T> {
     #[inline(always)]
     fn deref_mut(&mut self) -> &mut T {
-        &mut self.value
+        &mut **self.value
     }
 }
 
@@ -76,15 +76,14 @@ impl<T> Drop for Pooled<'_, T> {
     #[inline]
     fn drop(&mut self) {
         // SAFETY: `drop` runs once and `into_inner` forgets the guard, so the value is still
-        // here and is taken out exactly once.
-        let value = unsafe { ManuallyDrop::take(&mut self.value) };
-        self.pool.put(value);
+        // here, and `put` takes it out; nothing touches the field afterwards.
+        unsafe { self.pool.put(&mut self.value) };
     }
 }
 
 impl<T: fmt::Debug> fmt::Debug for Pooled<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Pooled").field(&*self.value).finish()
+        f.debug_tuple("Pooled").field(&**self.value).finish()
     }
 }
 
@@ -108,12 +107,12 @@ impl<T: fmt::Debug> fmt::Debug for Pooled<'_, T> {
 pub struct PooledOwned<T> {
     pool: Arc<Pool<T>>,
     /// Taken out exactly once: by `drop` or `into_inner`, which forgets the guard.
-    value: ManuallyDrop<T>,
+    value: ManuallyDrop<Box<T>>,
 }
 
 impl<T> PooledOwned<T> {
     #[inline(always)]
-    pub(super) fn new(pool: Arc<Pool<T>>, value: T) -> Self {
+    pub(super) fn new(pool: Arc<Pool<T>>, value: Box<T>) -> Self {
         Self {
             pool,
             value: ManuallyDrop::new(value),
@@ -124,7 +123,7 @@ impl<T> PooledOwned<T> {
     pub fn into_inner(this: Self) -> T {
         let mut this = ManuallyDrop::new(this);
         // SAFETY: `this` is never dropped, so the value is taken out exactly once, here.
-        let value = unsafe { ManuallyDrop::take(&mut this.value) };
+        let value = *unsafe { ManuallyDrop::take(&mut this.value) };
         // SAFETY: as above for the `Arc`: read out once, then dropped normally, releasing the
         // guard's reference to the pool.
         drop(unsafe { std::ptr::read(&this.pool) });
@@ -142,14 +141,14 @@ impl<T> Deref for PooledOwned<T> {
 
     #[inline(always)]
     fn deref(&self) -> &T {
-        &self.value
+        &**self.value
     }
 }
 
 impl<T> DerefMut for PooledOwned<T> {
     #[inline(always)]
     fn deref_mut(&mut self) -> &mut T {
-        &mut self.value
+        &mut **self.value
     }
 }
 
@@ -158,15 +157,14 @@ impl<T> Drop for PooledOwned<T> {
     fn drop(&mut self) {
         // SAFETY: `drop` runs once and `into_inner` forgets the guard, so the value is still
         // here and is taken out exactly once.
-        let value = unsafe { ManuallyDrop::take(&mut self.value) };
         // The value goes back before the `Arc` field is dropped, so a last reference drops the
         // pool with the value in it.
-        self.pool.put(value);
+        unsafe { self.pool.put(&mut self.value) };
     }
 }
 
 impl<T: fmt::Debug> fmt::Debug for PooledOwned<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("PooledOwned").field(&*self.value).finish()
+        f.debug_tuple("PooledOwned").field(&**self.value).finish()
     }
 }

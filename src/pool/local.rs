@@ -18,6 +18,8 @@
 use super::shared::Budget;
 use crate::sync::{AtomicU64, AtomicUsize, Ordering, UnsafeCell};
 use smallvec::SmallVec;
+use std::fmt;
+use std::mem::{ManuallyDrop, MaybeUninit};
 
 /// Objects one thread's cache holds at most.
 pub(super) const LOCAL_CAP: usize = 4;
@@ -75,14 +77,16 @@ pub(super) struct Local<T> {
     pub(super) len: AtomicUsize,
 }
 
-#[derive(Debug)]
 struct Cache<T> {
-    /// Objects with their weight (bytes for buffer pools, 0 otherwise). Never longer than
-    /// `LOCAL_CAP`, so it never spills to the heap.
-    items: SmallVec<[(T, usize); LOCAL_CAP]>,
-    /// Sum of the weights in `items`.
+    /// `items[..len]` are initialised; the rest are not. Fixed-size and inline: a cache never
+    /// allocates, and a push or pop moves one `T` and nothing else.
+    items: [MaybeUninit<T>; LOCAL_CAP],
+    /// `weights[i]` is the weight of `items[i]` (bytes for buffer pools, 0 otherwise).
+    weights: [usize; LOCAL_CAP],
+    len: usize,
+    /// Sum of `weights[..len]`.
     bytes: usize,
-    /// Objects this cache may hold under the budget: `items.len() <= reserved <= LOCAL_CAP`.
+    /// Objects this cache may hold under the budget: `len <= reserved <= LOCAL_CAP`.
     reserved: usize,
     /// Bytes this cache may hold under the budget: `bytes <= reserved_bytes`.
     reserved_bytes: usize,
@@ -91,11 +95,46 @@ struct Cache<T> {
     epoch: usize,
 }
 
+impl<T> Cache<T> {
+    /// Takes every object out (`len` becomes 0).
+    fn take_all(&mut self) -> Flushed<T> {
+        let len = std::mem::replace(&mut self.len, 0);
+        self.bytes = 0;
+        (0..len)
+            .map(|i| {
+                // SAFETY: `i < len`, so `items[i]` is initialised, and `len` is already 0, so
+                // it is read out exactly once.
+                (unsafe { self.items[i].assume_init_read() }, self.weights[i])
+            })
+            .collect()
+    }
+}
+
+impl<T> Drop for Cache<T> {
+    fn drop(&mut self) {
+        drop(self.take_all());
+    }
+}
+
+impl<T> fmt::Debug for Cache<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cache")
+            .field("len", &self.len)
+            .field("bytes", &self.bytes)
+            .field("reserved", &self.reserved)
+            .field("reserved_bytes", &self.reserved_bytes)
+            .field("epoch", &self.epoch)
+            .finish()
+    }
+}
+
 impl<T> Local<T> {
     pub(super) fn new(epoch: usize) -> Self {
         Self {
             cache: UnsafeCell::new(Cache {
-                items: SmallVec::new(),
+                items: [const { MaybeUninit::uninit() }; LOCAL_CAP],
+                weights: [0; LOCAL_CAP],
+                len: 0,
                 bytes: 0,
                 reserved: 0,
                 reserved_bytes: 0,
@@ -125,7 +164,7 @@ impl<T> Local<T> {
     fn publish_len(&self, cache: &Cache<T>) {
         // Relaxed: a statistic mirror read by `Pool::stats`; the objects themselves are never
         // handed to another thread through it.
-        self.len.store(cache.items.len(), Ordering::Relaxed);
+        self.len.store(cache.len, Ordering::Relaxed);
     }
 
     /// Pops an object if the cache has one and is current with `epoch`.
@@ -134,43 +173,54 @@ impl<T> Local<T> {
     /// The caller is this slot's owner (see [`Local::with`]).
     #[inline(always)]
     pub(super) unsafe fn pop(&self, epoch: usize) -> Option<T> {
-        // SAFETY: forwarded from this fn's contract; the closure only moves values.
-        unsafe {
-            self.with(|cache| {
-                if cache.epoch != epoch {
-                    return None;
-                }
-                let (obj, weight) = cache.items.pop()?;
-                cache.bytes -= weight;
-                self.publish_len(cache);
-                Some(obj)
-            })
-        }
+        let pop = |cache: &mut Cache<T>| {
+            if cache.epoch != epoch || cache.len == 0 {
+                return None;
+            }
+            cache.len -= 1;
+            cache.bytes -= cache.weights[cache.len];
+            self.publish_len(cache);
+            // SAFETY: `items[..len]` were initialised and `len` has been lowered past this one,
+            // so it is read out exactly once.
+            Some(unsafe { cache.items[cache.len].assume_init_read() })
+        };
+        // SAFETY: forwarded from this fn's contract; `pop` only moves values.
+        unsafe { self.with(pop) }
     }
 
-    /// Pushes `obj` if it fits in the cache and its current reservation; gives it back if not.
+    /// Moves the value out of `src` into the cache if it fits in the cache and its current
+    /// reservation, and returns true; leaves `src` alone and returns false if not.
     ///
     /// # Safety
-    /// The caller is this slot's owner (see [`Local::with`]).
+    /// The caller is this slot's owner (see [`Local::with`]), `src` holds a value, and after a
+    /// `true` the caller treats `src` as empty (never reads or drops it again).
     #[inline(always)]
-    pub(super) unsafe fn push(&self, obj: T, weight: usize, epoch: usize) -> Result<(), T> {
-        // SAFETY: forwarded from this fn's contract; the closure only moves values.
-        unsafe {
-            self.with(|cache| {
-                let len = cache.items.len();
-                if cache.epoch == epoch
-                    && len < cache.reserved
-                    && cache.bytes + weight <= cache.reserved_bytes
-                {
-                    cache.items.push((obj, weight));
-                    cache.bytes += weight;
-                    self.publish_len(cache);
-                    Ok(())
-                } else {
-                    Err(obj)
-                }
-            })
-        }
+    pub(super) unsafe fn push_from(
+        &self,
+        src: &mut ManuallyDrop<T>,
+        weight: usize,
+        epoch: usize,
+    ) -> bool {
+        let push = |cache: &mut Cache<T>| {
+            let len = cache.len;
+            if cache.epoch == epoch
+                && len < cache.reserved
+                && cache.bytes + weight <= cache.reserved_bytes
+            {
+                // SAFETY: `src` holds a value (contract) that the caller will not touch again
+                // after `true`; it lands in the first uninitialised item.
+                cache.items[len].write(unsafe { ManuallyDrop::take(src) });
+                cache.weights[len] = weight;
+                cache.len = len + 1;
+                cache.bytes += weight;
+                self.publish_len(cache);
+                true
+            } else {
+                false
+            }
+        };
+        // SAFETY: forwarded from this fn's contract; `push` only moves values.
+        unsafe { self.with(push) }
     }
 
     /// The slow push: syncs with `epoch` (flushing a stale cache), then grows the reservation
@@ -192,7 +242,7 @@ impl<T> Local<T> {
         unsafe {
             self.with(|cache| {
                 let flushed = Self::sync(cache, epoch, budget);
-                let len = cache.items.len();
+                let len = cache.len;
                 if len == LOCAL_CAP {
                     self.publish_len(cache);
                     return Err((obj, flushed));
@@ -205,7 +255,9 @@ impl<T> Local<T> {
                 }
                 cache.reserved += need;
                 cache.reserved_bytes += need_bytes;
-                cache.items.push((obj, weight));
+                cache.items[len].write(obj);
+                cache.weights[len] = weight;
+                cache.len = len + 1;
                 cache.bytes += weight;
                 self.publish_len(cache);
                 Ok(flushed)
@@ -225,7 +277,7 @@ impl<T> Local<T> {
         unsafe {
             self.with(|cache| {
                 let flushed = Self::sync(cache, epoch, budget);
-                if cache.items.is_empty() && (cache.reserved | cache.reserved_bytes) != 0 {
+                if cache.len == 0 && (cache.reserved | cache.reserved_bytes) != 0 {
                     budget.release(cache.reserved, cache.reserved_bytes);
                     cache.reserved = 0;
                     cache.reserved_bytes = 0;
@@ -266,14 +318,26 @@ impl<T> Local<T> {
         budget.release(cache.reserved, cache.reserved_bytes);
         cache.reserved = 0;
         cache.reserved_bytes = 0;
-        cache.bytes = 0;
-        std::mem::take(&mut cache.items)
+        cache.take_all()
     }
 }
 
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+
+    impl<T> Local<T> {
+        /// `push_from` with the value given back on failure.
+        unsafe fn push(&self, obj: T, weight: usize, epoch: usize) -> Result<(), T> {
+            let mut obj = ManuallyDrop::new(obj);
+            // SAFETY: forwarded; `obj` holds a value and is not touched after `true`.
+            if unsafe { self.push_from(&mut obj, weight, epoch) } {
+                Ok(())
+            } else {
+                Err(ManuallyDrop::into_inner(obj))
+            }
+        }
+    }
 
     #[test]
     fn push_needs_a_reservation_and_pop_keeps_it() {
