@@ -73,7 +73,7 @@ impl<T> DerefMut for Pooled<'_, T> {
 }
 
 impl<T> Drop for Pooled<'_, T> {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
         // SAFETY: `drop` runs once and `into_inner` forgets the guard, so the value is still
         // here, and `put` takes it out; nothing touches the field afterwards.

@@ -167,14 +167,18 @@ impl<T> Local<T> {
         self.len.store(cache.len, Ordering::Relaxed);
     }
 
-    /// Pops an object if the cache has one and is current with `epoch`.
+    /// Pops an object if the cache has one.
+    ///
+    /// A cache that a `clear` or `trim` asked to flush still hands out what it holds (objects
+    /// are reset on the way out either way); it flushes at its owner's next put, which checks
+    /// the epoch. That keeps one load and compare off every get.
     ///
     /// # Safety
     /// The caller is this slot's owner (see [`Local::with`]).
     #[inline(always)]
-    pub(super) unsafe fn pop(&self, epoch: usize) -> Option<T> {
+    pub(super) unsafe fn pop(&self) -> Option<T> {
         let pop = |cache: &mut Cache<T>| {
-            if cache.epoch != epoch || cache.len == 0 {
+            if cache.len == 0 {
                 return None;
             }
             cache.len -= 1;
@@ -357,13 +361,17 @@ mod tests {
                 matches!(third, Err((ref v, _)) if v == &[3]),
                 "budget of 2 is spent"
             );
-            assert_eq!(local.pop(0), Some(vec![2]));
+            assert_eq!(local.pop(), Some(vec![2]));
             assert_eq!(
                 local.push(vec![4u8], 0, 0),
                 Ok(()),
                 "the reservation stayed"
             );
-            assert_eq!(local.pop(1), None, "a stale cache hands nothing out");
+            assert_eq!(
+                local.push(vec![5u8], 0, 1),
+                Err(vec![5]),
+                "a stale cache takes nothing"
+            );
             let flushed = local.refresh(1, &budget);
             assert_eq!(flushed.len(), 2);
             assert_eq!(budget.used(), (0, 0), "a flush gives the reservation back");
@@ -383,8 +391,8 @@ mod tests {
             );
             assert!(local.push_reserving(3u8, 40, 0, &budget).is_ok());
             assert_eq!(budget.used(), (2, 100));
-            assert_eq!(local.pop(0), Some(3));
-            assert_eq!(local.pop(0), Some(1));
+            assert_eq!(local.pop(), Some(3));
+            assert_eq!(local.pop(), Some(1));
             assert!(local.refresh(0, &budget).is_empty());
             assert_eq!(
                 budget.used(),

@@ -366,7 +366,7 @@ impl<T> Pool<T> {
     fn take(&self) -> Box<T> {
         if let Some(local) = self.local() {
             // SAFETY: `local()` is the calling thread's own cache; `pop` runs no user code.
-            if let Some(obj) = unsafe { local.pop(self.epoch()) } {
+            if let Some(obj) = unsafe { local.pop() } {
                 local.tallies.hits.bump_owned();
                 return self.ready(obj);
             }
@@ -414,7 +414,7 @@ impl<T> Pool<T> {
     ///
     /// # Safety
     /// `value` holds an object, and the caller never reads or drops it again.
-    #[inline]
+    #[inline(always)]
     pub(crate) unsafe fn put(&self, value: &mut ManuallyDrop<Box<T>>) {
         let value: *mut ManuallyDrop<Box<T>> = value;
         let unwinding = DropOnUnwind {
