@@ -1,1 +1,59 @@
-fn main() {}
+//! `measure::Allocations` in use: the same two workloads reported in time and in allocator calls
+//! per iteration, the way `go test -benchmem` reports ns/op beside allocs/op.
+
+use criterion::measurement::Measurement;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use std::hint::black_box;
+use thrifty::measure::{self, Allocations, CountingAlloc};
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc::new();
+
+fn grow(n: usize) -> Vec<u64> {
+    let mut v = Vec::new();
+    for i in 0..n as u64 {
+        v.push(i);
+    }
+    v
+}
+
+fn presized(n: usize) -> Vec<u64> {
+    let mut v = Vec::with_capacity(n);
+    for i in 0..n as u64 {
+        v.push(i);
+    }
+    v
+}
+
+/// Both candidates at two sizes, under whichever measurement `c` carries.
+fn vec_build<M: Measurement>(c: &mut Criterion<M>, group: &str) {
+    let mut g = c.benchmark_group(group);
+    for n in [16usize, 1000] {
+        g.bench_with_input(BenchmarkId::new("Vec::new+push", n), &n, |b, &n| {
+            b.iter(|| grow(black_box(n)))
+        });
+        g.bench_with_input(BenchmarkId::new("with_capacity+push", n), &n, |b, &n| {
+            b.iter(|| presized(black_box(n)))
+        });
+    }
+    g.finish();
+}
+
+/// Time, with counting paused so the counter's cost does not inflate either candidate.
+fn time(c: &mut Criterion) {
+    let _paused = measure::pause();
+    vec_build(c, "measure/vec_build_time");
+}
+
+/// Allocator calls per iteration: 1 + log2 growth steps versus exactly 1.
+fn allocations(c: &mut Criterion<Allocations>) {
+    vec_build(c, "measure/vec_build_allocs");
+}
+
+criterion_group!(timing, time);
+criterion_group! {
+    name = allocs;
+    config = Criterion::default().with_measurement(Allocations);
+    targets = allocations
+}
+criterion_main!(timing, allocs);

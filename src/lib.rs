@@ -39,6 +39,8 @@
 //! fuzz target and a row in `cargo run --release --example shootout`.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_op_in_unsafe_fn)]
+// Only `sync` may name std's or parking_lot's synchronisation types (clippy.toml lists them).
+#![deny(clippy::disallowed_types, clippy::disallowed_methods)]
 #![doc(test(attr(deny(warnings))))]
 
 pub mod measure;

@@ -1,1 +1,84 @@
-fn main() {}
+//! `cargo run --release --example shootout`: every thrifty primitive against its std alternative
+//! and the strongest peer crate, side by side in one run, one table per module.
+//!
+//! Flags: `--only <module>`, `--threads <n,...>`, `--quick` (a few seconds; CI uses it to prove
+//! the command runs), `--markdown` (tables ready to paste into the README).
+
+mod demo;
+mod harness;
+
+use harness::{Harness, Settings};
+use thrifty::measure::CountingAlloc;
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc::new();
+
+/// A table's entry: its module name for `--only`, and the function that measures it.
+type Module = (&'static str, fn(&mut Harness));
+
+/// Every table, in print order.
+const MODULES: &[Module] = &[("demo", demo::run)];
+
+fn main() {
+    let settings = match parse(std::env::args().skip(1)) {
+        Ok(s) => s,
+        Err(msg) => {
+            eprintln!("shootout: {msg}\nusage: shootout [--only <module>] [--threads 1,2,...] [--quick] [--markdown]");
+            std::process::exit(2);
+        }
+    };
+    if let Some(only) = &settings.only {
+        if !MODULES.iter().any(|(name, _)| name == only) {
+            let names: Vec<_> = MODULES.iter().map(|(n, _)| *n).collect();
+            eprintln!(
+                "shootout: no module {only:?}; modules: {}",
+                names.join(", ")
+            );
+            std::process::exit(2);
+        }
+    }
+    let started = std::time::Instant::now();
+    let mut h = Harness::new(settings.clone());
+    h.header();
+    for (name, run) in MODULES {
+        if settings.only.as_deref().map_or(true, |only| only == *name) {
+            run(&mut h);
+        }
+    }
+    h.footer();
+    println!(
+        "shootout finished in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+fn parse(mut args: impl Iterator<Item = String>) -> Result<Settings, String> {
+    let mut s = Settings {
+        only: None,
+        threads: None,
+        quick: false,
+        markdown: false,
+    };
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--quick" => s.quick = true,
+            "--markdown" => s.markdown = true,
+            "--only" => s.only = Some(args.next().ok_or("--only needs a module name")?),
+            "--threads" => {
+                let list = args.next().ok_or("--threads needs a list such as 1,2,4")?;
+                let threads = list
+                    .split(',')
+                    .map(|n| n.trim().parse::<usize>().ok().filter(|&n| n > 0))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| {
+                        format!("--threads {list:?}: expected positive numbers, e.g. 1,2,4")
+                    })?;
+                s.threads = Some(threads);
+            }
+            // `cargo bench`/`cargo test` pass these to every target; accept and ignore them.
+            "--bench" | "--test" | "--nocapture" => {}
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(s)
+}

@@ -1,0 +1,418 @@
+//! The shootout's measuring machinery: timing loop, rounds, interleaving, allocation counts and
+//! table printing. Module files add workloads only (see `demo.rs` for the shape).
+//!
+//! How a workload is measured:
+//! 1. Calibrate: find the op count per thread that makes the slowest candidate's round take
+//!    about `round_ms`; every candidate then runs exactly that many ops (the same work).
+//! 2. Time: one discarded warm-up round, then `rounds` rounds; each round runs every candidate
+//!    once, starting from a different candidate each time (A B C, B C A, …), so drift in machine
+//!    load spreads over all of them. Counting is paused meanwhile, so allocating candidates do
+//!    not pay for the counter. Threads wait at a barrier; the round's wall time runs from the
+//!    first thread's start to the last thread's end, thread spawning excluded.
+//! 3. Count: one more run per candidate with counting on; each thread counts only its own
+//!    allocations between the barrier and its end, so thread spawning is not charged.
+
+use std::fmt::Write as _;
+use std::hint::black_box;
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+use thrifty::measure;
+
+/// The body of a candidate: called on each thread with (thread index, ops to run).
+type Body = Box<dyn Fn(usize, u64) + Send + Sync>;
+
+/// One contender in a workload.
+pub struct Candidate {
+    name: String,
+    baseline: bool,
+    body: Body,
+}
+
+impl Candidate {
+    /// The std alternative: ratios in its workload are computed against it.
+    pub fn std(name: &str, body: impl Fn(usize, u64) + Send + Sync + 'static) -> Self {
+        Self {
+            name: name.to_owned(),
+            baseline: true,
+            body: Box::new(body),
+        }
+    }
+
+    /// Any other contender: thrifty or a peer crate.
+    pub fn new(name: &str, body: impl Fn(usize, u64) + Send + Sync + 'static) -> Self {
+        Self {
+            name: name.to_owned(),
+            baseline: false,
+            body: Box::new(body),
+        }
+    }
+}
+
+/// Settings read from the command line.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub only: Option<String>,
+    pub threads: Option<Vec<usize>>,
+    pub quick: bool,
+    pub markdown: bool,
+}
+
+impl Settings {
+    fn rounds(&self) -> usize {
+        if self.quick {
+            3
+        } else {
+            11
+        }
+    }
+
+    fn round(&self) -> Duration {
+        Duration::from_millis(if self.quick { 1 } else { 8 })
+    }
+}
+
+/// One measured row.
+struct Row {
+    workload: String,
+    threads: usize,
+    candidate: String,
+    baseline: bool,
+    /// Median and quartiles of wall nanoseconds per op per thread.
+    median_ns: f64,
+    q1_ns: f64,
+    q3_ns: f64,
+    allocs_per_op: f64,
+    bytes_per_op: f64,
+}
+
+/// Runs tables and prints them.
+pub struct Harness {
+    pub settings: Settings,
+    cores: usize,
+}
+
+impl Harness {
+    pub fn new(settings: Settings) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self { settings, cores }
+    }
+
+    /// Starts a table; it prints when dropped.
+    pub fn table(&mut self, module: &str, title: &str) -> Table<'_> {
+        Table {
+            h: self,
+            module: module.to_owned(),
+            title: title.to_owned(),
+            rows: Vec::new(),
+        }
+    }
+
+    fn emit(&self, text: &str) {
+        print!("{text}");
+    }
+
+    pub fn header(&mut self) {
+        let profile = if cfg!(debug_assertions) {
+            "debug (numbers meaningless: use --release)"
+        } else {
+            "release"
+        };
+        let text = format!(
+            "thrifty shootout — {date}\nmachine: {cores} cores, {cpu}\nbuild: {profile}; {mode}\n\n",
+            date = today(),
+            cores = self.cores,
+            cpu = cpu_model(),
+            mode = if self.settings.quick { "--quick (3 short rounds: proves it runs, not for quoting)" } else { "11 rounds per workload" },
+        );
+        self.emit(&text);
+    }
+
+    pub fn footer(&mut self) {
+        let cores = self.cores;
+        let text = format!(
+            "How to read:\n\
+             - ns/op: wall time per operation per thread, median of the rounds; spread: the\n  \
+             interquartile range as a share of the median; Mops/s: all threads together.\n\
+             - ratio: ns/op / the [std] row's ns/op in the same workload; below 1.00 is faster.\n  \
+             Quote ratios, not absolute times: the machine is shared and noisy.\n\
+             - allocs/op: alloc + realloc calls per op (thrifty::measure); bytes/op: bytes they asked for.\n\
+             - \"(over)\": more threads than the {cores} cores here; oversubscribed, for scaling shape only.\n"
+        );
+        self.emit(&text);
+    }
+}
+
+/// A table of workloads for one module.
+pub struct Table<'h> {
+    h: &'h mut Harness,
+    module: String,
+    title: String,
+    rows: Vec<Row>,
+}
+
+impl Table<'_> {
+    /// The thread counts to run: `defaults`, or the `--threads` list if one was given.
+    pub fn threads(&self, defaults: &[usize]) -> Vec<usize> {
+        self.h
+            .settings
+            .threads
+            .clone()
+            .unwrap_or_else(|| defaults.to_vec())
+    }
+
+    /// Measures `candidates` side by side on `threads` threads and adds their rows.
+    pub fn workload(&mut self, name: &str, threads: usize, candidates: Vec<Candidate>) {
+        assert!(threads > 0 && !candidates.is_empty());
+        let s = &self.h.settings;
+        let ops = calibrate(&candidates, threads, s.round());
+        let mut samples: Vec<Vec<f64>> = vec![Vec::new(); candidates.len()];
+        {
+            let _paused = measure::pause();
+            for round in 0..=s.rounds() {
+                for k in 0..candidates.len() {
+                    let at = (round + k) % candidates.len();
+                    let (wall, _) = run_round(&candidates[at], threads, ops, false);
+                    if round > 0 {
+                        samples[at].push(wall.as_nanos() as f64 / ops as f64);
+                    }
+                }
+            }
+        }
+        for (c, mut ns) in candidates.iter().zip(samples) {
+            ns.sort_by(f64::total_cmp);
+            let (_, allocs) = run_round(c, threads, ops, true);
+            let total_ops = ops * threads as u64;
+            self.rows.push(Row {
+                workload: name.to_owned(),
+                threads,
+                candidate: c.name.clone(),
+                baseline: c.baseline,
+                median_ns: quantile(&ns, 0.5),
+                q1_ns: quantile(&ns, 0.25),
+                q3_ns: quantile(&ns, 0.75),
+                allocs_per_op: allocs.calls_per(total_ops),
+                bytes_per_op: allocs.bytes_per(total_ops),
+            });
+        }
+    }
+}
+
+impl Drop for Table<'_> {
+    fn drop(&mut self) {
+        let text = render(
+            &self.module,
+            &self.title,
+            &self.rows,
+            self.h.cores,
+            self.h.settings.markdown,
+        );
+        self.h.emit(&text);
+    }
+}
+
+/// Ops per thread that make the slowest candidate's round last about `target`.
+fn calibrate(candidates: &[Candidate], threads: usize, target: Duration) -> u64 {
+    let _paused = measure::pause();
+    let mut ops = u64::MAX;
+    for c in candidates {
+        let mut n = 16u64;
+        loop {
+            let (wall, _) = run_round(c, threads, n, false);
+            if wall >= target / 4 || n >= 1 << 30 {
+                let scaled = n as f64 * target.as_secs_f64() / wall.as_secs_f64().max(1e-9);
+                ops = ops.min(scaled.max(1.0) as u64);
+                break;
+            }
+            n *= 4;
+        }
+    }
+    ops
+}
+
+/// Runs `c` once on `threads` threads with `ops` ops each; returns the wall time and, if
+/// `count`, the allocations the threads made inside the timed span.
+fn run_round(
+    c: &Candidate,
+    threads: usize,
+    ops: u64,
+    count: bool,
+) -> (Duration, measure::AllocStats) {
+    let one = |t: usize, barrier: Option<&Barrier>| {
+        if let Some(b) = barrier {
+            b.wait();
+        }
+        let before = measure::thread_stats();
+        let start = Instant::now();
+        (c.body)(black_box(t), black_box(ops));
+        let end = Instant::now();
+        let allocs = if count {
+            measure::thread_stats() - before
+        } else {
+            measure::AllocStats::default()
+        };
+        (start, end, allocs)
+    };
+    if threads == 1 {
+        let (start, end, allocs) = one(0, None);
+        return (end - start, allocs);
+    }
+    let barrier = Barrier::new(threads);
+    let results: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn({
+                    let (one, barrier) = (&one, &barrier);
+                    move || one(t, Some(barrier))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("candidate panicked"))
+            .collect()
+    });
+    let start = results.iter().map(|r| r.0).min().unwrap();
+    let end = results.iter().map(|r| r.1).max().unwrap();
+    let allocs = results
+        .iter()
+        .fold(measure::AllocStats::default(), |a, r| a + r.2);
+    (end - start, allocs)
+}
+
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let pos = q * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+fn render(module: &str, title: &str, rows: &[Row], cores: usize, markdown: bool) -> String {
+    let head = [
+        "workload",
+        "threads",
+        "candidate",
+        "ns/op",
+        "spread",
+        "Mops/s",
+        "ratio",
+        "allocs/op",
+        "bytes/op",
+    ];
+    let mut cells: Vec<[String; 9]> = Vec::new();
+    for r in rows {
+        let base = rows
+            .iter()
+            .find(|b| b.baseline && b.workload == r.workload && b.threads == r.threads)
+            .map(|b| b.median_ns);
+        let threads = if r.threads > cores {
+            format!("{} (over)", r.threads)
+        } else {
+            r.threads.to_string()
+        };
+        cells.push([
+            r.workload.clone(),
+            threads,
+            if r.baseline {
+                format!("{} [std]", r.candidate)
+            } else {
+                r.candidate.clone()
+            },
+            fmt_ns(r.median_ns),
+            format!("±{:.0}%", 50.0 * (r.q3_ns - r.q1_ns) / r.median_ns),
+            format!("{:.1}", r.threads as f64 * 1e3 / r.median_ns),
+            base.map_or("-".into(), |b| format!("{:.2}x", r.median_ns / b)),
+            fmt_count(r.allocs_per_op),
+            fmt_count(r.bytes_per_op),
+        ]);
+    }
+    let mut out = String::new();
+    if markdown {
+        let _ = writeln!(out, "### {module}: {title}\n");
+        let _ = writeln!(out, "| {} |", head.join(" | "));
+        let _ = writeln!(out, "|{}", " --- |".repeat(head.len()));
+        for row in &cells {
+            let _ = writeln!(out, "| {} |", row.join(" | "));
+        }
+        out.push('\n');
+        return out;
+    }
+    let widths: Vec<usize> = (0..head.len())
+        .map(|i| {
+            cells
+                .iter()
+                .map(|r| r[i].chars().count())
+                .chain([head[i].len()])
+                .max()
+                .unwrap()
+        })
+        .collect();
+    let line = |out: &mut String, row: &[String]| {
+        for (i, cell) in row.iter().enumerate() {
+            // Text columns left-aligned, numbers right-aligned.
+            if i < 3 {
+                let _ = write!(out, "{cell:<w$}  ", w = widths[i]);
+            } else {
+                let _ = write!(out, "{cell:>w$}  ", w = widths[i]);
+            }
+        }
+        out.truncate(out.trim_end().len());
+        out.push('\n');
+    };
+    let _ = writeln!(out, "== {module}: {title}");
+    line(&mut out, &head.map(String::from));
+    for row in &cells {
+        line(&mut out, row);
+    }
+    out.push('\n');
+    out
+}
+
+fn fmt_ns(ns: f64) -> String {
+    if ns >= 1e6 {
+        format!("{:.2}ms", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{:.2}µs", ns / 1e3)
+    } else {
+        format!("{ns:.1}")
+    }
+}
+
+fn fmt_count(x: f64) -> String {
+    if x == 0.0 {
+        "0".into()
+    } else if x >= 100.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+/// Today's UTC date as YYYY-MM-DD, from the system clock (civil-from-days, H. Hinnant).
+fn today() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let z = (secs / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
