@@ -6,6 +6,7 @@
 
 mod demo;
 mod harness;
+mod pool;
 
 use harness::{Harness, Settings};
 use thrifty::measure::CountingAlloc;
@@ -17,7 +18,7 @@ static ALLOC: CountingAlloc = CountingAlloc::new();
 type Module = (&'static str, fn(&mut Harness));
 
 /// Every table, in print order.
-const MODULES: &[Module] = &[("demo", demo::run)];
+const MODULES: &[Module] = &[("demo", demo::run), ("pool", pool::run)];
 
 fn main() {
     let settings = match parse(std::env::args().skip(1)) {
