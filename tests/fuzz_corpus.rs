@@ -37,3 +37,4 @@ macro_rules! corpus {
 }
 
 // One line per module:
+corpus!(pool, "../fuzz/ops/pool.rs");
