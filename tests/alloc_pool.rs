@@ -71,7 +71,6 @@ fn steady_state_on_two_threads_allocates_nothing() {
     let pool = Pool::new(|| Vec::<u8>::with_capacity(4096));
     let ready = Barrier::new(3);
     let done = Barrier::new(3);
-    let mut before = None;
     std::thread::scope(|s| {
         for _ in 0..2 {
             s.spawn(|| {
@@ -86,12 +85,11 @@ fn steady_state_on_two_threads_allocates_nothing() {
             });
         }
         ready.wait();
-        before = Some(heap());
+        let before = heap();
         done.wait();
         let after = heap();
         assert_eq!(
-            after.total_blocks,
-            before.unwrap().total_blocks,
+            after.total_blocks, before.total_blocks,
             "two threads' steady-state get/put allocated"
         );
     });

@@ -1,6 +1,6 @@
 //! [`Builder`]: the knobs of a [`Pool`].
 
-use super::{Config, Pool, DEFAULT_CAPACITY};
+use super::{Config, KeepIf, Pool, DEFAULT_CAPACITY};
 use crate::reset::{ByReset, Resetter};
 use std::fmt;
 use std::marker::PhantomData;
@@ -30,7 +30,7 @@ use std::marker::PhantomData;
 pub struct Builder<T, R = ByReset> {
     capacity: usize,
     reset: R,
-    keep_if: Option<Box<dyn Fn(&T) -> bool + Send + Sync>>,
+    keep_if: Option<KeepIf<T>>,
     reset_on_return: bool,
     _values: PhantomData<fn() -> T>,
 }

@@ -61,14 +61,14 @@ impl<T> Deref for Pooled<'_, T> {
 
     #[inline(always)]
     fn deref(&self) -> &T {
-        &**self.value
+        &self.value
     }
 }
 
 impl<T> DerefMut for Pooled<'_, T> {
     #[inline(always)]
     fn deref_mut(&mut self) -> &mut T {
-        &mut **self.value
+        &mut self.value
     }
 }
 
@@ -141,14 +141,14 @@ impl<T> Deref for PooledOwned<T> {
 
     #[inline(always)]
     fn deref(&self) -> &T {
-        &**self.value
+        &self.value
     }
 }
 
 impl<T> DerefMut for PooledOwned<T> {
     #[inline(always)]
     fn deref_mut(&mut self) -> &mut T {
-        &mut **self.value
+        &mut self.value
     }
 }
 

@@ -61,6 +61,11 @@
 //! buffer that grows while used, no first-touch of fresh pages) and for large buffers, not for
 //! small ones. Under any allocator, values of a few dozen bytes are cheaper to allocate.
 
+// clippy's `disallowed_types` resolves `crate::sync`'s re-exports to the std types it bans, so
+// it flags the shim's own users. This module names synchronisation types only through
+// `crate::sync` (`.ci/run`'s shim grep checks the spelling); the lint is allowed here for that.
+#![allow(clippy::disallowed_types)]
+
 mod buffer;
 mod builder;
 mod guard;
@@ -127,11 +132,14 @@ pub struct Pool<T> {
     config: Config<T>,
 }
 
+/// A boxed `keep_if` predicate.
+pub(crate) type KeepIf<T> = Box<dyn Fn(&T) -> bool + Send + Sync>;
+
 /// What the builder decided; read-only after construction.
 pub(crate) struct Config<T> {
     pub(crate) factory: Box<dyn Fn() -> T + Send + Sync>,
     pub(crate) reset: Box<dyn Fn(&mut T) + Send + Sync>,
-    pub(crate) keep_if: Option<Box<dyn Fn(&T) -> bool + Send + Sync>>,
+    pub(crate) keep_if: Option<KeepIf<T>>,
     pub(crate) reset_on_return: bool,
     /// Runs on every returned object before anything else (buffer zeroing).
     pub(crate) on_return: Option<fn(&mut T)>,
@@ -423,7 +431,7 @@ impl<T> Pool<T> {
         };
         // SAFETY: `value` holds an object (contract) and nothing else refers to it while the
         // hooks run; `unwinding` only touches it if a hook panics, after this borrow ends.
-        let obj: &mut T = unsafe { &mut **value };
+        let obj: &mut T = unsafe { &mut *value };
         if let Some(on_return) = self.config.on_return {
             on_return(obj);
         }

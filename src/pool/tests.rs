@@ -305,9 +305,9 @@ fn zero_on_return_zeroes_the_whole_capacity() {
     b.extend_from_slice(&[0xAA; 64]);
     drop(b);
     let mut b = pool.get();
+    let cap = b.capacity();
     // SAFETY: `u8` has no invalid values and zeroing initialised the whole capacity; `set_len`
     // only exposes it for the check.
-    let cap = b.capacity();
     unsafe { b.set_len(cap) };
     assert!(b.iter().all(|&x| x == 0));
     b.clear();
