@@ -19,7 +19,7 @@
 //! - The pool owns an array of caches (`local.rs`), one per thread slot index
 //!   (`crate::sync::try_thread_slot`, dense indices of live threads). The thread holding index
 //!   `i` is the only thread that touches cache `i`, so a get or put that hits the cache is a
-//!   thread-local read, a pop or push in a [`CachePadded`](crossbeam_utils::CachePadded) block
+//!   thread-local read, a pop or push in a `CachePadded` block
 //!   and two plain stores of statistics: no lock, no atomic read-modify-write, no cache line
 //!   another thread writes. Each cache holds at most 4 objects inline (no allocation of its
 //!   own).
