@@ -502,7 +502,7 @@ impl<T> Pool<T> {
         }
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn budget_used(&self) -> (usize, usize) {
         self.budget.used()
     }
