@@ -135,8 +135,15 @@ pub fn run(data: &[u8]) {
         assert!(s.returned + s.discarded <= puts + panics, "{s:?}");
     }
 
+    // One at a time: a poisoned object's reset-on-return panics in its guard's drop, and a
+    // second panic while a `Vec` of guards unwinds would abort.
+    for o in std::mem::take(&mut held) {
+        let _ = catch_unwind(AssertUnwindSafe(|| drop(o)));
+    }
     drop(held);
-    drop(owned);
+    for o in owned.drain(..) {
+        let _ = catch_unwind(AssertUnwindSafe(|| drop(o)));
+    }
     drop(detached);
     let s = pool.stats();
     assert!(s.retained <= capacity, "{s:?}");
