@@ -1,7 +1,7 @@
 //! The guards a pool hands out: [`Pooled`] borrows the pool, [`PooledOwned`] holds an `Arc`.
 
-use super::Pool;
-use crate::sync::Arc;
+use super::{Item, Pool};
+use crate::sync::{Arc, CachePadded};
 use std::fmt;
 use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
@@ -27,12 +27,12 @@ use std::ops::{Deref, DerefMut};
 pub struct Pooled<'a, T> {
     pool: &'a Pool<T>,
     /// Taken out exactly once: by `drop` or `into_inner`, which forgets the guard.
-    value: ManuallyDrop<Box<T>>,
+    value: ManuallyDrop<Item<T>>,
 }
 
 impl<'a, T> Pooled<'a, T> {
     #[inline(always)]
-    pub(super) fn new(pool: &'a Pool<T>, value: Box<T>) -> Self {
+    pub(super) fn new(pool: &'a Pool<T>, value: Item<T>) -> Self {
         Self {
             pool,
             value: ManuallyDrop::new(value),
@@ -47,7 +47,7 @@ impl<'a, T> Pooled<'a, T> {
         let mut this = ManuallyDrop::new(this);
         // SAFETY: `this` is never dropped (wrapped in `ManuallyDrop`), so the value is taken out
         // exactly once, here.
-        *unsafe { ManuallyDrop::take(&mut this.value) }
+        CachePadded::into_inner(*unsafe { ManuallyDrop::take(&mut this.value) })
     }
 
     /// The pool this object came from.
@@ -83,7 +83,8 @@ impl<T> Drop for Pooled<'_, T> {
 
 impl<T: fmt::Debug> fmt::Debug for Pooled<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Pooled").field(&**self.value).finish()
+        let value: &T = self;
+        f.debug_tuple("Pooled").field(&value).finish()
     }
 }
 
@@ -107,12 +108,12 @@ impl<T: fmt::Debug> fmt::Debug for Pooled<'_, T> {
 pub struct PooledOwned<T> {
     pool: Arc<Pool<T>>,
     /// Taken out exactly once: by `drop` or `into_inner`, which forgets the guard.
-    value: ManuallyDrop<Box<T>>,
+    value: ManuallyDrop<Item<T>>,
 }
 
 impl<T> PooledOwned<T> {
     #[inline(always)]
-    pub(super) fn new(pool: Arc<Pool<T>>, value: Box<T>) -> Self {
+    pub(super) fn new(pool: Arc<Pool<T>>, value: Item<T>) -> Self {
         Self {
             pool,
             value: ManuallyDrop::new(value),
@@ -123,7 +124,7 @@ impl<T> PooledOwned<T> {
     pub fn into_inner(this: Self) -> T {
         let mut this = ManuallyDrop::new(this);
         // SAFETY: `this` is never dropped, so the value is taken out exactly once, here.
-        let value = *unsafe { ManuallyDrop::take(&mut this.value) };
+        let value = CachePadded::into_inner(*unsafe { ManuallyDrop::take(&mut this.value) });
         // SAFETY: as above for the `Arc`: read out once, then dropped normally, releasing the
         // guard's reference to the pool.
         drop(unsafe { std::ptr::read(&this.pool) });
@@ -165,6 +166,7 @@ impl<T> Drop for PooledOwned<T> {
 
 impl<T: fmt::Debug> fmt::Debug for PooledOwned<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("PooledOwned").field(&**self.value).finish()
+        let value: &T = self;
+        f.debug_tuple("PooledOwned").field(&value).finish()
     }
 }
