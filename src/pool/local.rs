@@ -227,9 +227,12 @@ impl<T> Local<T> {
         unsafe { self.with(push) }
     }
 
-    /// The slow push: syncs with `epoch` (flushing a stale cache), then grows the reservation
-    /// from `budget` to fit `obj` if the cache has room. On success returns what the flush
-    /// took out; on failure also gives `obj` back.
+    /// The slow push: syncs with `epoch` (flushing a stale cache); if the cache is full, moves
+    /// all its objects into `spill`, each still holding its unit of the reservation (the
+    /// caller stores them in the shared store, which keeps the budget exact); then grows the
+    /// reservation from `budget` to fit `obj`, by a whole cache's worth of objects when the
+    /// budget allows, so the next puts need no atomics. On success returns what a stale flush
+    /// took out (to drop); on failure also gives `obj` back.
     ///
     /// # Safety
     /// The caller is this slot's owner (see [`Local::with`]).
@@ -240,33 +243,65 @@ impl<T> Local<T> {
         weight: usize,
         epoch: usize,
         budget: &Budget,
+        spill: &mut Flushed<T>,
     ) -> Result<Flushed<T>, (T, Flushed<T>)> {
-        // SAFETY: forwarded from this fn's contract; the closure only moves values and
-        // touches the budget's atomics.
-        unsafe {
-            self.with(|cache| {
-                let flushed = Self::sync(cache, epoch, budget);
-                let len = cache.len;
-                if len == LOCAL_CAP {
-                    self.publish_len(cache);
-                    return Err((obj, flushed));
-                }
-                let need = (len + 1).saturating_sub(cache.reserved);
-                let need_bytes = (cache.bytes + weight).saturating_sub(cache.reserved_bytes);
-                if !budget.reserve(need, need_bytes) {
-                    self.publish_len(cache);
-                    return Err((obj, flushed));
-                }
-                cache.reserved += need;
-                cache.reserved_bytes += need_bytes;
-                cache.items[len].write(obj);
-                cache.weights[len] = weight;
-                cache.len = len + 1;
-                cache.bytes += weight;
+        let push = |cache: &mut Cache<T>| {
+            let flushed = Self::sync(cache, epoch, budget);
+            if cache.len == LOCAL_CAP {
+                let moved_bytes = cache.bytes;
+                *spill = cache.take_all();
+                cache.reserved -= LOCAL_CAP;
+                cache.reserved_bytes -= moved_bytes;
+            }
+            let len = cache.len;
+            let need = (len + 1).saturating_sub(cache.reserved);
+            let need_bytes = (cache.bytes + weight).saturating_sub(cache.reserved_bytes);
+            let want = LOCAL_CAP - cache.reserved;
+            let got = if budget.reserve(want, need_bytes) {
+                want
+            } else if need < want && budget.reserve(need, need_bytes) {
+                need
+            } else {
                 self.publish_len(cache);
-                Ok(flushed)
-            })
-        }
+                return Err((obj, flushed));
+            };
+            cache.reserved += got;
+            cache.reserved_bytes += need_bytes;
+            cache.items[len].write(obj);
+            cache.weights[len] = weight;
+            cache.len = len + 1;
+            cache.bytes += weight;
+            self.publish_len(cache);
+            Ok(flushed)
+        };
+        // SAFETY: forwarded from this fn's contract; `push` only moves values and touches the
+        // budget's atomics.
+        unsafe { self.with(push) }
+    }
+
+    /// Takes in a batch from the shared store: `lent` (the weight of the object the caller
+    /// hands out) and `rest` (objects to cache), each with its unit of the budget, which
+    /// becomes this cache's reservation. The cache must be empty with no reservation (as
+    /// [`Local::refresh`] leaves it), and the batch at most `LOCAL_CAP` objects.
+    ///
+    /// # Safety
+    /// The caller is this slot's owner (see [`Local::with`]).
+    pub(super) unsafe fn adopt(&self, lent: usize, rest: Flushed<T>) {
+        let adopt = |cache: &mut Cache<T>| {
+            debug_assert!(cache.len == 0 && cache.reserved == 0 && rest.len() < LOCAL_CAP);
+            cache.reserved = rest.len() + 1;
+            cache.reserved_bytes = lent;
+            for (i, (obj, weight)) in rest.into_iter().enumerate() {
+                cache.items[i].write(obj);
+                cache.weights[i] = weight;
+                cache.len = i + 1;
+                cache.bytes += weight;
+                cache.reserved_bytes += weight;
+            }
+            self.publish_len(cache);
+        };
+        // SAFETY: forwarded from this fn's contract; `adopt` only moves values.
+        unsafe { self.with(adopt) }
     }
 
     /// The slow get's first step: syncs with `epoch`, and if the cache is empty gives its whole
@@ -354,9 +389,13 @@ mod tests {
                 Err(vec![1]),
                 "no reservation yet"
             );
-            assert!(local.push_reserving(vec![1u8], 0, 0, &budget).is_ok());
-            assert!(local.push_reserving(vec![2u8], 0, 0, &budget).is_ok());
-            let third = local.push_reserving(vec![3u8], 0, 0, &budget);
+            assert!(local
+                .push_reserving(vec![1u8], 0, 0, &budget, &mut Flushed::new())
+                .is_ok());
+            assert!(local
+                .push_reserving(vec![2u8], 0, 0, &budget, &mut Flushed::new())
+                .is_ok());
+            let third = local.push_reserving(vec![3u8], 0, 0, &budget, &mut Flushed::new());
             assert!(
                 matches!(third, Err((ref v, _)) if v == &[3]),
                 "budget of 2 is spent"
@@ -384,13 +423,20 @@ mod tests {
         let local = Local::new(0);
         // SAFETY: this test thread is the only one touching `local`.
         unsafe {
-            assert!(local.push_reserving(1u8, 60, 0, &budget).is_ok());
+            assert!(local
+                .push_reserving(1u8, 60, 0, &budget, &mut Flushed::new())
+                .is_ok());
             assert!(
-                local.push_reserving(2u8, 60, 0, &budget).is_err(),
+                local
+                    .push_reserving(2u8, 60, 0, &budget, &mut Flushed::new())
+                    .is_err(),
                 "120 > 100 bytes"
             );
-            assert!(local.push_reserving(3u8, 40, 0, &budget).is_ok());
-            assert_eq!(budget.used(), (2, 100));
+            assert!(local
+                .push_reserving(3u8, 40, 0, &budget, &mut Flushed::new())
+                .is_ok());
+            // Objects are reserved a cache-full at a time; bytes only as needed.
+            assert_eq!(budget.used(), (LOCAL_CAP, 100));
             assert_eq!(local.pop(), Some(3));
             assert_eq!(local.pop(), Some(1));
             assert!(local.refresh(0, &budget).is_empty());
@@ -403,17 +449,45 @@ mod tests {
     }
 
     #[test]
-    fn never_more_than_local_cap() {
+    fn a_full_cache_spills_everything_with_its_reservation() {
         let budget = Budget::new(usize::MAX, usize::MAX);
         let local = Local::new(0);
+        let mut spill = Flushed::new();
         // SAFETY: this test thread is the only one touching `local`.
         unsafe {
             for i in 0..LOCAL_CAP {
-                assert!(local.push_reserving(i, 0, 0, &budget).is_ok());
+                assert!(local.push_reserving(i, 1, 0, &budget, &mut spill).is_ok());
+                assert!(spill.is_empty());
             }
-            assert!(local.push_reserving(99, 0, 0, &budget).is_err());
-            assert_eq!(local.drain(0, &budget).len(), LOCAL_CAP);
+            assert_eq!(budget.used(), (LOCAL_CAP, LOCAL_CAP));
+            assert!(local.push_reserving(99, 1, 0, &budget, &mut spill).is_ok());
+            assert_eq!(spill.len(), LOCAL_CAP, "the whole cache moves out at once");
+            // The spilled objects keep their units; the new one took a fresh cache-full.
+            assert_eq!(budget.used(), (2 * LOCAL_CAP, LOCAL_CAP + 1));
+            assert_eq!(local.drain(0, &budget).len(), 1);
         }
+        assert_eq!(
+            budget.used(),
+            (LOCAL_CAP, LOCAL_CAP),
+            "the spill's units remain"
+        );
+        // What the shared store does with spilled objects: give their units back on take.
+        budget.release(spill.len(), spill.iter().map(|(_, w)| w).sum());
         assert_eq!(budget.used(), (0, 0));
+        // Adopting a batch turns its units into the cache's reservation.
+        assert!(budget.reserve(3, 30));
+        let batch: Flushed<usize> = [(7, 10), (8, 10)].into_iter().collect();
+        // SAFETY: as above.
+        unsafe {
+            local.adopt(10, batch);
+            assert_eq!(local.pop(), Some(8));
+            assert_eq!(local.pop(), Some(7));
+            assert!(local.refresh(0, &budget).is_empty());
+        }
+        assert_eq!(
+            budget.used(),
+            (0, 0),
+            "adopted units went back with the reservation"
+        );
     }
 }

@@ -80,7 +80,7 @@ pub use builder::Builder;
 pub use guard::{Pooled, PooledOwned};
 
 use crate::sync::{cpus, try_thread_slot, Arc, AtomicUsize, CachePadded, Ordering};
-use local::{Local, Tally};
+use local::{Local, Tally, LOCAL_CAP};
 use shared::{Budget, Shared};
 use std::fmt;
 use std::mem::{self, ManuallyDrop};
@@ -392,25 +392,39 @@ impl<T> Pool<T> {
     #[cold]
     #[inline(never)]
     fn take_slow(&self) -> Item<T> {
-        let local = self.local();
-        if let Some(local) = local {
-            // SAFETY: the calling thread's own cache; `refresh` runs no user code, and what it
-            // flushes is dropped after it returns.
-            let flushed = unsafe { local.refresh(self.epoch(), &self.budget) };
-            drop(flushed);
-        }
-        match self.shared.pop() {
+        let Some(local) = self.local() else {
+            return match self.shared.pop() {
+                Some((obj, weight)) => {
+                    self.budget.release(1, weight);
+                    self.shared.tallies.hits.bump();
+                    self.ready(obj)
+                }
+                None => self.make(&self.shared.tallies.misses, Tally::bump),
+            };
+        };
+        // SAFETY: the calling thread's own cache; `refresh` runs no user code, and what it
+        // flushes is dropped after it returns.
+        let flushed = unsafe { local.refresh(self.epoch(), &self.budget) };
+        drop(flushed);
+        // A batch, so a thread that takes what others return (get on A, drop on B) locks the
+        // store once per cache-full, not once per object.
+        let mut batch = self.shared.pop_many(LOCAL_CAP);
+        match batch.pop() {
             Some((obj, weight)) => {
-                self.budget.release(1, weight);
-                self.tally(local, |t| &t.hits);
+                // SAFETY: the calling thread's own cache, emptied by `refresh` above; `adopt`
+                // runs no user code. The objects keep their budget units as its reservation.
+                unsafe { local.adopt(weight, batch) };
+                local.tallies.hits.bump_owned();
                 self.ready(obj)
             }
-            None => {
-                self.tally(local, |t| &t.misses);
-                // Fresh objects are taken to be in reset state.
-                Box::new(CachePadded::new((self.config.factory)()))
-            }
+            None => self.make(&local.tallies.misses, Tally::bump_owned),
         }
+    }
+
+    /// Calls the factory; fresh objects are taken to be in reset state.
+    fn make(&self, misses: &Tally, count: fn(&Tally)) -> Item<T> {
+        count(misses);
+        Box::new(CachePadded::new((self.config.factory)()))
     }
 
     /// Resets a reused object for its next user (unless it was reset on return). If the reset
@@ -477,9 +491,17 @@ impl<T> Pool<T> {
         }
         let obj = match local {
             Some(local) => {
+                let mut spill = local::Flushed::new();
                 // SAFETY: the calling thread's own cache; `push_reserving` runs no user code,
-                // and what it flushes is dropped after it returns.
-                match unsafe { local.push_reserving(obj, weight, self.epoch(), &self.budget) } {
+                // and what it flushes or spills is handled after it returns.
+                let pushed = unsafe {
+                    local.push_reserving(obj, weight, self.epoch(), &self.budget, &mut spill)
+                };
+                if !spill.is_empty() {
+                    // A full cache's objects, with their budget units: one lock for all.
+                    self.shared.push_many(spill);
+                }
+                match pushed {
                     Ok(flushed) => {
                         local.tallies.returned.bump_owned();
                         return drop(flushed);

@@ -8,7 +8,7 @@
 //! push under the lock never allocates in steady state, and parking_lot's uncontended lock is a
 //! single CAS.
 
-use super::local::Tallies;
+use super::local::{Flushed, Tallies};
 use crate::sync::{AtomicUsize, Mutex, Ordering};
 
 /// Capacity the store preallocates at most; above it, it grows when first needed.
@@ -154,6 +154,30 @@ impl<T> Shared<T> {
         // Relaxed: as in `push`.
         self.len.store(items.len(), Ordering::Relaxed);
         popped
+    }
+
+    /// Stores a batch spilled from a full cache; each object still holds its unit of the
+    /// budget, so the budget does not change.
+    pub(super) fn push_many(&self, batch: impl IntoIterator<Item = (T, usize)>) {
+        let mut items = self.items.lock();
+        items.extend(batch);
+        // Relaxed: as in `push`.
+        self.len.store(items.len(), Ordering::Relaxed);
+    }
+
+    /// Takes up to `max` of the most recently stored objects (the last one newest); each keeps
+    /// its unit of the budget, which the taker adopts.
+    pub(super) fn pop_many(&self, max: usize) -> Flushed<T> {
+        if self.len() == 0 {
+            // Nothing seen: skip the lock, as in `pop`.
+            return Flushed::new();
+        }
+        let mut items = self.items.lock();
+        let from = items.len().saturating_sub(max);
+        let batch = items.drain(from..).collect();
+        // Relaxed: as in `push`.
+        self.len.store(items.len(), Ordering::Relaxed);
+        batch
     }
 
     /// Takes out all but the newest `keep` objects; the caller drops them after the lock is
