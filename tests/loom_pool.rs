@@ -179,6 +179,34 @@ fn loom_three_threads_share_a_small_pool() {
     });
 }
 
+/// A full cache spills its objects into the shared store while another thread takes a batch
+/// from it: the batch paths (spill with budget units, adopt as reservation) under every
+/// interleaving.
+#[test]
+fn loom_spill_and_batch_take_race() {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(2);
+    builder.check(|| {
+        let (pool, census) = pool(8);
+        let held: Vec<_> = (0..5).map(|_| Pool::get_owned(&pool)).collect();
+        let t = thread::spawn(move || drop(held)); // the fifth return spills four
+        let a = pool.get();
+        let b = pool.get();
+        assert!(a.data.is_empty() && b.data.is_empty());
+        drop((a, b));
+        t.join().unwrap();
+        let s = pool.stats();
+        assert!(s.retained <= 8, "{s:?}");
+        assert_eq!(s.returned + s.discarded, 7);
+        assert_eq!(
+            census.made.load(SeqCst) - census.dropped.load(SeqCst),
+            s.retained
+        );
+        drop(pool);
+        check_census(&census);
+    });
+}
+
 /// Guards the models above against silently exploring one schedule only.
 #[test]
 fn loom_models_explore_more_than_one_schedule() {
