@@ -199,21 +199,24 @@ fn everything_is_freed_after_the_pool_and_its_threads() {
     assert_eq!(MADE.load(SeqCst), DROPPED.load(SeqCst), "objects leaked");
     // Exited threads run their thread-local destructors (std's thread handle, the slot claim)
     // after `scope` returns: wait for them, then nothing may be left.
+    // The slot registry's free list may have grown (a realloc: same block count, a few more
+    // bytes) if more threads were alive at once than in the warm-up; a leaked object would be
+    // two blocks (its box and its buffer).
     let after = settled(|h| h.curr_blocks <= before.curr_blocks);
     assert!(
-        after.curr_blocks <= before.curr_blocks && after.curr_bytes <= before.curr_bytes,
+        after.curr_blocks <= before.curr_blocks && after.curr_bytes <= before.curr_bytes + 1024,
         "memory leaked: {before:?} -> {after:?}"
     );
 }
 
-/// Heap stats once `done` holds or nothing has changed for 50 ms (at most 5 s).
+/// Heap stats once `done` holds or nothing has changed for 200 ms (at most 10 s).
 fn settled(done: impl Fn(&dhat::HeapStats) -> bool) -> dhat::HeapStats {
     let mut last = heap();
-    for _ in 0..100 {
+    for _ in 0..50 {
         if done(&last) {
             return last;
         }
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::thread::sleep(std::time::Duration::from_millis(200));
         let now = heap();
         if now.curr_blocks == last.curr_blocks && now.total_blocks == last.total_blocks {
             return now;
