@@ -6,7 +6,7 @@
 //! | module | what it holds | status |
 //! | --- | --- | --- |
 //! | [`measure`] | `CountingAlloc`, `count`, `AllocStats`, the criterion `Allocations` measurement | ready |
-//! | `pool` | bounded object pools that hand out reset objects | planned |
+//! | [`pool`] | bounded object pools that hand out reset objects; the crate-root [`Reset`] trait | ready |
 //! | `arena` | pooled, reset and limited bump arenas (bumpalo) | planned |
 //! | `map` | a sharded map for write-heavy work, a copy-on-write map whose readers never wait | planned |
 //! | [`counter`] | striped counters and gauges, per-CPU state | ready |
@@ -43,4 +43,8 @@
 
 pub mod counter;
 pub mod measure;
+pub mod pool;
+pub mod reset;
 pub(crate) mod sync;
+
+pub use reset::Reset;

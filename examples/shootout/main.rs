@@ -7,6 +7,7 @@
 mod counter;
 mod demo;
 mod harness;
+mod pool;
 
 use harness::{Harness, Settings};
 use thrifty::measure::CountingAlloc;
@@ -18,7 +19,11 @@ static ALLOC: CountingAlloc = CountingAlloc::new();
 type Module = (&'static str, fn(&mut Harness));
 
 /// Every table, in print order.
-const MODULES: &[Module] = &[("demo", demo::run), ("counter", counter::run)];
+const MODULES: &[Module] = &[
+    ("demo", demo::run),
+    ("pool", pool::run),
+    ("counter", counter::run),
+];
 
 fn main() {
     let settings = match parse(std::env::args().skip(1)) {

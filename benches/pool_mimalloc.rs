@@ -1,0 +1,114 @@
+//! The 4 KiB and 64 KiB cases of `benches/pool.rs` with mimalloc as the global allocator:
+//! does pooling still pay when the allocator itself is fast?
+//!
+//! Candidates: `Vec::with_capacity` + drop under mimalloc, thrifty's `BufferPool`, and
+//! `lockfree-object-pool`'s `LinearObjectPool` (the fastest peer in `benches/pool.rs`); one
+//! thread, and two threads on one shared pool.
+//!
+//! Run: `cargo bench --bench pool_mimalloc -- --warm-up-time 1 --measurement-time 2`
+
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
+use std::hint::black_box;
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+use thrifty::pool::BufferPool;
+
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const SIZES: [usize; 2] = [4 * 1024, 64 * 1024];
+
+type Wall<'a> = BenchmarkGroup<'a, criterion::measurement::WallTime>;
+
+/// Times `iters` calls of `op` on each of `threads` threads started together (slowest thread).
+fn parallel(threads: usize, iters: u64, op: &(impl Fn() + Sync)) -> Duration {
+    let start = Barrier::new(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    for _ in 0..8 {
+                        op();
+                    }
+                    start.wait();
+                    let t = Instant::now();
+                    for _ in 0..iters {
+                        op();
+                    }
+                    t.elapsed()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .max()
+            .unwrap()
+    })
+}
+
+fn candidates(g: &mut Wall<'_>, threads: usize) {
+    for size in SIZES {
+        let std_op = move || {
+            let mut v = Vec::<u8>::with_capacity(black_box(size));
+            v.push(1);
+            black_box(&v);
+        };
+        let pool = BufferPool::buffers()
+            .buffer_capacity(size)
+            .max_buffer_capacity(size)
+            .build();
+        let thrifty_op = || {
+            let mut b = pool.get();
+            b.push(1);
+            black_box(&*b);
+        };
+        let lockfree = lockfree_object_pool::LinearObjectPool::new(
+            move || Vec::<u8>::with_capacity(size),
+            |v: &mut Vec<u8>| v.clear(),
+        );
+        let lockfree_op = || {
+            let mut b = lockfree.pull();
+            b.push(1);
+            black_box(&*b);
+        };
+        bench(
+            g,
+            "mimalloc Vec::with_capacity + drop",
+            size,
+            threads,
+            &std_op,
+        );
+        bench(g, "thrifty BufferPool", size, threads, &thrifty_op);
+        bench(
+            g,
+            "lockfree-object-pool Linear",
+            size,
+            threads,
+            &lockfree_op,
+        );
+    }
+}
+
+fn bench(g: &mut Wall<'_>, name: &str, size: usize, threads: usize, op: &(impl Fn() + Sync)) {
+    g.bench_with_input(BenchmarkId::new(name, size), &size, |b, _| {
+        if threads == 1 {
+            b.iter(op)
+        } else {
+            b.iter_custom(|iters| parallel(threads, iters, op))
+        }
+    });
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    let mut g = c.benchmark_group("pool_mimalloc/get_put/1_thread");
+    g.throughput(Throughput::Elements(1));
+    candidates(&mut g, 1);
+    g.finish();
+    let mut g = c.benchmark_group("pool_mimalloc/get_put/2_threads_one_pool");
+    g.throughput(Throughput::Elements(2));
+    candidates(&mut g, 2);
+    g.finish();
+    c.final_summary();
+}

@@ -1,0 +1,142 @@
+//! [`BufferPool`]: the preset for byte buffers, with a per-buffer and a whole-pool byte limit.
+
+use super::{Config, Pool, DEFAULT_CAPACITY};
+use std::mem::MaybeUninit;
+
+/// Initial capacity of a new buffer unless [`BufferBuilder::buffer_capacity`] says otherwise.
+pub const DEFAULT_BUFFER_CAPACITY: usize = 4 * 1024;
+/// Largest buffer capacity kept unless [`BufferBuilder::max_buffer_capacity`] says otherwise.
+pub const DEFAULT_MAX_BUFFER_CAPACITY: usize = 64 * 1024;
+/// Bytes retained at most unless [`BufferBuilder::byte_budget`] says otherwise.
+pub const DEFAULT_BYTE_BUDGET: usize = 16 * 1024 * 1024;
+
+/// A pool of `Vec<u8>` byte buffers, bounded in objects *and* bytes.
+///
+/// It is a [`Pool<Vec<u8>>`] built by [`BufferPool::buffers`], so `get`, `get_owned`, `stats`,
+/// `trim` and `clear` are the pool's. On top of the object capacity it keeps:
+/// - a per-buffer limit: a buffer whose capacity grew past
+///   [`max_buffer_capacity`](BufferBuilder::max_buffer_capacity) is dropped, not retained, so a
+///   rare 256 MiB request does not pin 256 MiB under 1 KiB traffic (golang/go#23199,
+///   uber-go/zap#1484);
+/// - a byte budget: the capacities of all retained buffers never add up to more than
+///   [`byte_budget`](BufferBuilder::byte_budget);
+/// - optional zeroing of every returned buffer, for pools that carry secrets.
+///
+/// # When to use
+/// Encoding responses, reading frames, compressing: any hot path that fills a buffer of a few
+/// KiB or more and throws it away.
+///
+/// # When not to use
+/// Buffers of a few dozen bytes (allocate them), or buffers that leave for good (handed to a
+/// writer that keeps them): pooling only pays when buffers come back.
+///
+/// # Cost
+/// As [`Pool`]: no allocation and no shared write in steady state. Reset is `Vec::clear` (O(1)
+/// for bytes). Zeroing costs a `memset` of the buffer's whole capacity per return.
+///
+/// # Examples
+/// ```
+/// use thrifty::pool::BufferPool;
+///
+/// let pool = BufferPool::buffers()
+///     .buffer_capacity(4096)
+///     .max_buffer_capacity(64 * 1024)
+///     .byte_budget(1024 * 1024)
+///     .build();
+/// let mut buf = pool.get();
+/// buf.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
+/// drop(buf);
+///
+/// let mut big = pool.get();
+/// big.resize(1 << 20, 0); // an outlier
+/// drop(big); // past max_buffer_capacity: dropped, not kept
+/// assert_eq!(pool.stats().discarded, 1);
+/// ```
+pub type BufferPool = Pool<Vec<u8>>;
+
+impl Pool<Vec<u8>> {
+    /// A builder for a byte-buffer pool; see [`BufferPool`].
+    pub fn buffers() -> BufferBuilder {
+        BufferBuilder {
+            capacity: DEFAULT_CAPACITY,
+            buffer_capacity: DEFAULT_BUFFER_CAPACITY,
+            max_buffer_capacity: DEFAULT_MAX_BUFFER_CAPACITY,
+            byte_budget: DEFAULT_BYTE_BUDGET,
+            zero_on_return: false,
+        }
+    }
+}
+
+/// Builds a [`BufferPool`]. Defaults: 256 buffers, 4 KiB each when new, buffers over 64 KiB
+/// dropped, 16 MiB retained at most, no zeroing.
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build`"]
+pub struct BufferBuilder {
+    capacity: usize,
+    buffer_capacity: usize,
+    max_buffer_capacity: usize,
+    byte_budget: usize,
+    zero_on_return: bool,
+}
+
+impl BufferBuilder {
+    /// The most buffers retained.
+    pub fn capacity(mut self, buffers: usize) -> Self {
+        self.capacity = buffers;
+        self
+    }
+
+    /// The capacity a new buffer is created with.
+    pub fn buffer_capacity(mut self, bytes: usize) -> Self {
+        self.buffer_capacity = bytes;
+        self
+    }
+
+    /// Buffers whose capacity is larger than this are dropped when returned.
+    pub fn max_buffer_capacity(mut self, bytes: usize) -> Self {
+        self.max_buffer_capacity = bytes;
+        self
+    }
+
+    /// The most bytes (sum of buffer capacities) retained; a buffer that would exceed it is
+    /// dropped when returned.
+    pub fn byte_budget(mut self, bytes: usize) -> Self {
+        self.byte_budget = bytes;
+        self
+    }
+
+    /// Overwrites every returned buffer's whole capacity with zeros (default off), whether it
+    /// is retained or dropped, so a buffer's bytes never outlive its user in memory the pool
+    /// controls. Best effort against the optimiser, like a `black_box`; for a guarantee, use a
+    /// crate such as `zeroize` in [`Builder::reset`](super::Builder::reset) with
+    /// `reset_on_return(true)`.
+    pub fn zero_on_return(mut self, on: bool) -> Self {
+        self.zero_on_return = on;
+        self
+    }
+
+    /// Builds the pool. Allocates the cache array and the store, not the buffers.
+    pub fn build(self) -> BufferPool {
+        let initial = self.buffer_capacity;
+        Pool::from_config(Config {
+            factory: Box::new(move || Vec::with_capacity(initial)),
+            reset: Box::new(Vec::clear),
+            keep_if: None,
+            reset_on_return: false,
+            on_return: self.zero_on_return.then_some(zero as fn(&mut Vec<u8>)),
+            weigh: Some(Vec::capacity),
+            max_weight: self.max_buffer_capacity,
+            capacity: self.capacity,
+            byte_budget: self.byte_budget,
+        })
+    }
+}
+
+/// Zeroes `buf`'s whole capacity and leaves it empty.
+fn zero(buf: &mut Vec<u8>) {
+    buf.clear();
+    buf.spare_capacity_mut().fill(MaybeUninit::new(0));
+    // Keep the stores: the buffer may be dropped next, and stores before a free are dead to the
+    // optimiser.
+    std::hint::black_box(buf.as_mut_ptr());
+}

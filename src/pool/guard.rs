@@ -1,0 +1,172 @@
+//! The guards a pool hands out: [`Pooled`] borrows the pool, [`PooledOwned`] holds an `Arc`.
+
+use super::{Item, Pool};
+use crate::sync::{Arc, CachePadded};
+use std::fmt;
+use std::mem::ManuallyDrop;
+use std::ops::{Deref, DerefMut};
+
+/// An object on loan from a [`Pool`]; gives it back when dropped.
+///
+/// Dereferences to the object. [`Pooled::into_inner`] keeps the object instead.
+///
+/// # Panics
+/// Dropping the guard runs the pool's `keep_if` (and `reset` with `reset_on_return`); a panic
+/// there drops the object and propagates (as any panic in `drop`, it aborts if the guard is
+/// being dropped while the thread is already unwinding).
+///
+/// # Examples
+/// ```
+/// let pool = thrifty::pool::Pool::new(Vec::<u32>::new);
+/// let mut v = pool.get();
+/// v.push(7);
+/// let kept: Vec<u32> = thrifty::pool::Pooled::into_inner(v); // not given back
+/// assert_eq!(kept, [7]);
+/// assert_eq!(pool.stats().retained, 0);
+/// ```
+pub struct Pooled<'a, T> {
+    pool: &'a Pool<T>,
+    /// Taken out exactly once: by `drop` or `into_inner`, which forgets the guard.
+    value: ManuallyDrop<Item<T>>,
+}
+
+impl<'a, T> Pooled<'a, T> {
+    #[inline(always)]
+    pub(super) fn new(pool: &'a Pool<T>, value: Item<T>) -> Self {
+        Self {
+            pool,
+            value: ManuallyDrop::new(value),
+        }
+    }
+
+    /// Detaches the object from the pool: it will not be given back.
+    ///
+    /// An associated function (`Pooled::into_inner(guard)`) so it never shadows a method of
+    /// `T`.
+    pub fn into_inner(this: Self) -> T {
+        let mut this = ManuallyDrop::new(this);
+        // SAFETY: `this` is never dropped (wrapped in `ManuallyDrop`), so the value is taken out
+        // exactly once, here.
+        CachePadded::into_inner(*unsafe { ManuallyDrop::take(&mut this.value) })
+    }
+
+    /// The pool this object came from.
+    pub fn pool(this: &Self) -> &'a Pool<T> {
+        this.pool
+    }
+}
+
+impl<T> Deref for Pooled<'_, T> {
+    type Target = T;
+
+    #[inline(always)]
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T> DerefMut for Pooled<'_, T> {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.value
+    }
+}
+
+impl<T> Drop for Pooled<'_, T> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        // SAFETY: `drop` runs once and `into_inner` forgets the guard, so the value is still
+        // here, and `put` takes it out; nothing touches the field afterwards.
+        unsafe { self.pool.put(&mut self.value) };
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Pooled<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let value: &T = self;
+        f.debug_tuple("Pooled").field(&value).finish()
+    }
+}
+
+/// An object on loan from an `Arc`'d [`Pool`]: `'static`, and `Send` when `T: Send`, so it can
+/// go to another thread. Gives the object back when dropped, then releases its reference to the
+/// pool (the last one drops the pool and everything in it).
+///
+/// Made by [`Pool::get_owned`]. Panics as [`Pooled`].
+///
+/// # Examples
+/// ```
+/// use std::sync::Arc;
+/// use thrifty::pool::{Pool, PooledOwned};
+///
+/// let pool = Arc::new(Pool::new(String::new));
+/// let mut s: PooledOwned<String> = pool.get_owned();
+/// s.push_str("outlives the borrow");
+/// drop(pool); // the guard keeps the pool alive
+/// assert_eq!(PooledOwned::into_inner(s), "outlives the borrow");
+/// ```
+pub struct PooledOwned<T> {
+    pool: Arc<Pool<T>>,
+    /// Taken out exactly once: by `drop` or `into_inner`, which forgets the guard.
+    value: ManuallyDrop<Item<T>>,
+}
+
+impl<T> PooledOwned<T> {
+    #[inline(always)]
+    pub(super) fn new(pool: Arc<Pool<T>>, value: Item<T>) -> Self {
+        Self {
+            pool,
+            value: ManuallyDrop::new(value),
+        }
+    }
+
+    /// Detaches the object from the pool: it will not be given back.
+    pub fn into_inner(this: Self) -> T {
+        let mut this = ManuallyDrop::new(this);
+        // SAFETY: `this` is never dropped, so the value is taken out exactly once, here.
+        let value = CachePadded::into_inner(*unsafe { ManuallyDrop::take(&mut this.value) });
+        // SAFETY: as above for the `Arc`: read out once, then dropped normally, releasing the
+        // guard's reference to the pool.
+        drop(unsafe { std::ptr::read(&this.pool) });
+        value
+    }
+
+    /// The pool this object came from.
+    pub fn pool(this: &Self) -> &Arc<Pool<T>> {
+        &this.pool
+    }
+}
+
+impl<T> Deref for PooledOwned<T> {
+    type Target = T;
+
+    #[inline(always)]
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T> DerefMut for PooledOwned<T> {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.value
+    }
+}
+
+impl<T> Drop for PooledOwned<T> {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: `drop` runs once and `into_inner` forgets the guard, so the value is still
+        // here and is taken out exactly once.
+        // The value goes back before the `Arc` field is dropped, so a last reference drops the
+        // pool with the value in it.
+        unsafe { self.pool.put(&mut self.value) };
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for PooledOwned<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let value: &T = self;
+        f.debug_tuple("PooledOwned").field(&value).finish()
+    }
+}

@@ -1,0 +1,194 @@
+//! The pool's shared side: the budget every retained object is counted against, and the store
+//! behind the per-thread caches.
+//!
+//! The store is a `Mutex<Vec<_>>`. It is only reached when a thread's cache is empty (get) or
+//! full (put): for the cross-thread pattern (get on A, drop on B), for threads beyond the
+//! pool's slots, and during thread teardown. A lock-free queue would avoid the lock but would
+//! need its own allocation per node or a second bounded ring; the `Vec` is preallocated, so a
+//! push under the lock never allocates in steady state, and parking_lot's uncontended lock is a
+//! single CAS.
+
+use super::local::{Flushed, Tallies};
+use crate::sync::{AtomicUsize, Mutex, Ordering};
+
+/// Capacity the store preallocates at most; above it, it grows when first needed.
+const PREALLOCATE_MAX: usize = 1024;
+
+/// The limits on what a pool retains: objects and bytes (weights).
+///
+/// `count` is the number of objects reserved (by caches) or stored (in the shared store);
+/// `bytes` the same for weights. Objects retained never exceed what is reserved or stored, so
+/// `count <= max_count` and `bytes <= max_bytes` bound what the pool holds at every instant.
+#[derive(Debug)]
+pub(super) struct Budget {
+    count: AtomicUsize,
+    bytes: AtomicUsize,
+    max_count: usize,
+    max_bytes: usize,
+}
+
+impl Budget {
+    pub(super) fn new(max_count: usize, max_bytes: usize) -> Self {
+        Self {
+            count: AtomicUsize::new(0),
+            bytes: AtomicUsize::new(0),
+            max_count,
+            max_bytes,
+        }
+    }
+
+    /// Reserves `count` objects and `bytes` bytes, or nothing if either would exceed its
+    /// limit.
+    pub(super) fn reserve(&self, count: usize, bytes: usize) -> bool {
+        if !reserve_one(&self.count, count, self.max_count) {
+            return false;
+        }
+        if !reserve_one(&self.bytes, bytes, self.max_bytes) {
+            self.release(count, 0);
+            return false;
+        }
+        true
+    }
+
+    /// Gives back what [`Budget::reserve`] took.
+    pub(super) fn release(&self, count: usize, bytes: usize) {
+        // Relaxed: the budget publishes no data (objects travel under the store's mutex or
+        // stay with their cache's owner); atomicity alone keeps the sums exact.
+        if count != 0 {
+            self.count.fetch_sub(count, Ordering::Relaxed);
+        }
+        if bytes != 0 {
+            self.bytes.fetch_sub(bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// Objects and bytes reserved or stored now.
+    #[cfg(all(test, not(loom)))]
+    pub(super) fn used(&self) -> (usize, usize) {
+        // Relaxed: a snapshot for statistics and tests.
+        (
+            self.count.load(Ordering::Relaxed),
+            self.bytes.load(Ordering::Relaxed),
+        )
+    }
+
+    pub(super) fn max_count(&self) -> usize {
+        self.max_count
+    }
+
+    pub(super) fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+}
+
+/// Adds `n` to `counter` unless the sum would pass `max`.
+fn reserve_one(counter: &AtomicUsize, n: usize, max: usize) -> bool {
+    if n == 0 {
+        return true;
+    }
+    // Relaxed throughout: the CAS alone makes the check-and-add atomic, which is all the limit
+    // needs; no data is published through the counter.
+    let mut current = counter.load(Ordering::Relaxed);
+    loop {
+        match current.checked_add(n) {
+            Some(next) if next <= max => {
+                match counter.compare_exchange_weak(
+                    current,
+                    next,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return true,
+                    Err(seen) => current = seen,
+                }
+            }
+            _ => return false,
+        }
+    }
+}
+
+/// The shared store and the tallies of threads that have no cache.
+#[derive(Debug)]
+pub(super) struct Shared<T> {
+    /// Objects with their weights. Each holds one unit (and its weight) of the budget.
+    items: Mutex<Vec<(T, usize)>>,
+    /// Mirror of `items.len()`: lets a get skip the lock when the store is empty, and feeds
+    /// `Pool::stats`.
+    len: AtomicUsize,
+    /// Events of gets and puts from threads without a cache slot, and of panics in hooks.
+    pub(super) tallies: Tallies,
+}
+
+impl<T> Shared<T> {
+    pub(super) fn new(capacity: usize) -> Self {
+        Self {
+            items: Mutex::new(Vec::with_capacity(capacity.min(PREALLOCATE_MAX))),
+            len: AtomicUsize::new(0),
+            tallies: Tallies::default(),
+        }
+    }
+
+    /// Objects stored now (a snapshot).
+    pub(super) fn len(&self) -> usize {
+        // Relaxed: a hint; `pop` re-checks under the lock.
+        self.len.load(Ordering::Relaxed)
+    }
+
+    /// Stores `obj`; the caller has reserved one unit and `weight` bytes of the budget for it.
+    pub(super) fn push(&self, obj: T, weight: usize) {
+        let mut items = self.items.lock();
+        items.push((obj, weight));
+        // Relaxed: a mirror written under the lock; readers only use it as a hint.
+        self.len.store(items.len(), Ordering::Relaxed);
+    }
+
+    /// Takes the most recently stored object (the one most likely still in cache), with its
+    /// weight; the caller gives its budget back.
+    pub(super) fn pop(&self) -> Option<(T, usize)> {
+        if self.len() == 0 {
+            // Nothing seen: skip the lock. A racing push is missed, costing one factory call.
+            return None;
+        }
+        let mut items = self.items.lock();
+        let popped = items.pop();
+        // Relaxed: as in `push`.
+        self.len.store(items.len(), Ordering::Relaxed);
+        popped
+    }
+
+    /// Stores a batch spilled from a full cache; each object still holds its unit of the
+    /// budget, so the budget does not change.
+    pub(super) fn push_many(&self, batch: impl IntoIterator<Item = (T, usize)>) {
+        let mut items = self.items.lock();
+        items.extend(batch);
+        // Relaxed: as in `push`.
+        self.len.store(items.len(), Ordering::Relaxed);
+    }
+
+    /// Takes up to `max` of the most recently stored objects (the last one newest); each keeps
+    /// its unit of the budget, which the taker adopts.
+    pub(super) fn pop_many(&self, max: usize) -> Flushed<T> {
+        if self.len() == 0 {
+            // Nothing seen: skip the lock, as in `pop`.
+            return Flushed::new();
+        }
+        let mut items = self.items.lock();
+        let from = items.len().saturating_sub(max);
+        let batch = items.drain(from..).collect();
+        // Relaxed: as in `push`.
+        self.len.store(items.len(), Ordering::Relaxed);
+        batch
+    }
+
+    /// Takes out all but the newest `keep` objects; the caller drops them after the lock is
+    /// released (a destructor may re-enter the pool) and gives their budget back.
+    pub(super) fn split_off_oldest(&self, keep: usize) -> Vec<(T, usize)> {
+        let mut items = self.items.lock();
+        let excess = items.len().saturating_sub(keep);
+        // The oldest sit at the front (pushes and pops happen at the back).
+        let taken: Vec<_> = items.drain(..excess).collect();
+        // Relaxed: as in `push`.
+        self.len.store(items.len(), Ordering::Relaxed);
+        taken
+    }
+}

@@ -1,0 +1,328 @@
+//! Unit tests of the pool, sized to run under Miri.
+
+use super::*;
+use crate::sync::Arc;
+use crate::sync::{AtomicUsize, Ordering::SeqCst};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// Threads spawned by the multi-thread tests; fewer under Miri.
+const THREADS: usize = if cfg!(miri) { 2 } else { 4 };
+const ROUNDS: usize = if cfg!(miri) { 20 } else { 2000 };
+
+/// Counts live objects: +1 when made, -1 when dropped.
+#[derive(Debug)]
+struct Tracked {
+    data: Vec<u32>,
+    live: Arc<AtomicUsize>,
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.live.fetch_sub(1, SeqCst);
+    }
+}
+
+fn tracked_pool(capacity: usize) -> (Pool<Tracked>, Arc<AtomicUsize>) {
+    let live = Arc::new(AtomicUsize::new(0));
+    let made = live.clone();
+    let pool = Pool::builder()
+        .capacity(capacity)
+        .reset(|t: &mut Tracked| t.data.clear())
+        .build(move || {
+            made.fetch_add(1, SeqCst);
+            Tracked {
+                data: Vec::new(),
+                live: made.clone(),
+            }
+        });
+    (pool, live)
+}
+
+#[test]
+fn objects_come_back_reset_with_their_allocation() {
+    let pool = Pool::new(|| Vec::<u8>::with_capacity(16));
+    let mut a = pool.get();
+    a.extend_from_slice(b"secret");
+    let ptr = a.as_ptr();
+    drop(a);
+    let b = pool.get();
+    assert!(b.is_empty());
+    assert_eq!(b.as_ptr(), ptr, "the same buffer, reused");
+    assert_eq!(pool.stats().hits, 1);
+    assert_eq!(pool.stats().misses, 1);
+}
+
+#[test]
+fn never_retains_more_than_capacity() {
+    let (pool, live) = tracked_pool(3);
+    let held: Vec<_> = (0..10).map(|_| pool.get()).collect();
+    assert_eq!(live.load(SeqCst), 10);
+    drop(held);
+    let s = pool.stats();
+    assert_eq!(s.retained, 3);
+    assert_eq!((s.returned, s.discarded), (3, 7));
+    assert_eq!(live.load(SeqCst), 3, "the rest were dropped");
+    assert_eq!(pool.budget_used().0, 3);
+    drop(pool);
+    assert_eq!(live.load(SeqCst), 0);
+}
+
+#[test]
+fn capacity_zero_never_retains() {
+    let (pool, live) = tracked_pool(0);
+    for _ in 0..3 {
+        pool.get().data.push(1);
+    }
+    let s = pool.stats();
+    assert_eq!((s.misses, s.hits, s.discarded, s.retained), (3, 0, 3, 0));
+    assert_eq!(live.load(SeqCst), 0);
+}
+
+#[test]
+fn keep_if_refuses_outliers() {
+    let pool = Pool::builder()
+        .keep_if(|v: &Vec<u8>| v.capacity() <= 64)
+        .build(Vec::new);
+    let mut big = pool.get();
+    big.reserve(1024);
+    drop(big);
+    pool.get().reserve(8);
+    let s = pool.stats();
+    assert_eq!((s.discarded, s.returned, s.retained), (1, 1, 1));
+}
+
+#[test]
+fn reset_on_return_releases_early() {
+    let marker = Arc::new(());
+    let pool = Pool::builder()
+        .reset_on_return(true)
+        .build(Vec::<Arc<()>>::new);
+    pool.get().push(marker.clone());
+    assert_eq!(Arc::strong_count(&marker), 1, "released on return");
+    assert!(pool.get().is_empty());
+
+    let lazy = Pool::new(Vec::<Arc<()>>::new);
+    lazy.get().push(marker.clone());
+    assert_eq!(Arc::strong_count(&marker), 2, "held until reused");
+    assert!(lazy.get().is_empty());
+    assert_eq!(Arc::strong_count(&marker), 1);
+}
+
+#[test]
+fn into_inner_detaches() {
+    let (pool, live) = tracked_pool(4);
+    let t = Pooled::into_inner(pool.get());
+    assert_eq!(pool.stats().retained, 0);
+    drop(t);
+    assert_eq!(live.load(SeqCst), 0);
+}
+
+#[test]
+fn panicking_reset_drops_the_object_and_the_pool_goes_on() {
+    let live = Arc::new(AtomicUsize::new(0));
+    let made = live.clone();
+    let pool = Pool::builder()
+        .capacity(4)
+        .reset(|t: &mut Tracked| {
+            assert!(t.data.first() != Some(&13), "unlucky");
+            t.data.clear();
+        })
+        .build(move || {
+            made.fetch_add(1, SeqCst);
+            Tracked {
+                data: Vec::new(),
+                live: made.clone(),
+            }
+        });
+    pool.get().data.push(13);
+    assert_eq!(live.load(SeqCst), 1);
+    let r = catch_unwind(AssertUnwindSafe(|| drop(pool.get())));
+    assert!(r.is_err());
+    assert_eq!(live.load(SeqCst), 0, "dropped exactly once");
+    assert_eq!(pool.stats().discarded, 1);
+    pool.get().data.push(1);
+    assert_eq!(pool.get().data, [] as [u32; 0], "still usable");
+    drop(pool);
+    assert_eq!(live.load(SeqCst), 0);
+}
+
+#[test]
+fn panicking_keep_if_drops_the_object() {
+    let pool = Pool::builder()
+        .keep_if(|v: &Vec<u8>| {
+            assert!(v.len() < 100, "too long");
+            true
+        })
+        .build(Vec::new);
+    let r = catch_unwind(AssertUnwindSafe(|| pool.get().resize(200, 0)));
+    assert!(r.is_err());
+    assert_eq!(pool.stats().retained, 0);
+    assert_eq!(pool.stats().discarded, 1);
+    pool.get().push(1);
+    assert_eq!(pool.stats().retained, 1);
+}
+
+#[test]
+fn panicking_factory_leaves_the_pool_consistent() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let pool = Pool::new(move || {
+        assert!(c.fetch_add(1, SeqCst) != 0, "first call fails");
+        Vec::<u8>::new()
+    });
+    assert!(catch_unwind(AssertUnwindSafe(|| drop(pool.get()))).is_err());
+    pool.get().push(1);
+    assert!(pool.get().is_empty());
+    assert_eq!(pool.stats().retained, 1);
+}
+
+#[test]
+fn trim_and_clear_give_memory_back() {
+    let (pool, live) = tracked_pool(32);
+    let held: Vec<_> = (0..10).map(|_| pool.get()).collect();
+    drop(held);
+    assert_eq!(pool.stats().retained, 10);
+    pool.trim(3);
+    assert_eq!(pool.stats().retained, 3);
+    assert_eq!(live.load(SeqCst), 3);
+    pool.clear();
+    assert_eq!(pool.stats().retained, 0);
+    assert_eq!(live.load(SeqCst), 0);
+    assert_eq!(pool.budget_used(), (0, 0), "every reservation given back");
+    pool.get().data.push(1);
+    assert_eq!(pool.stats().retained, 1, "usable after clear");
+}
+
+#[test]
+fn clear_reaches_other_threads_caches_at_their_next_use() {
+    let (pool, live) = tracked_pool(32);
+    std::thread::scope(|s| {
+        let (to_worker, from_main) = std::sync::mpsc::channel::<()>();
+        let (to_main, from_worker) = std::sync::mpsc::channel::<()>();
+        let pool = &pool;
+        s.spawn(move || {
+            drop((0..3).map(|_| pool.get()).collect::<Vec<_>>());
+            to_main.send(()).unwrap();
+            from_main.recv().unwrap();
+            drop(pool.get()); // next use: flushes, then misses
+            to_main.send(()).unwrap();
+        });
+        from_worker.recv().unwrap();
+        assert_eq!(live.load(SeqCst), 3);
+        pool.clear();
+        to_worker.send(()).unwrap();
+        from_worker.recv().unwrap();
+        assert_eq!(live.load(SeqCst), 1, "the old three were dropped");
+    });
+}
+
+#[test]
+fn objects_cross_threads_and_nothing_leaks() {
+    let (pool, live) = tracked_pool(8);
+    let pool = Arc::new(pool);
+    std::thread::scope(|s| {
+        for _ in 0..THREADS {
+            s.spawn(|| {
+                for i in 0..ROUNDS {
+                    let mut a = pool.get_owned();
+                    assert!(a.data.is_empty(), "handed out reset");
+                    a.data.push(i as u32);
+                    let b = pool.get();
+                    assert!(b.data.is_empty());
+                    // Returned from another thread.
+                    std::thread::scope(|inner| {
+                        if i % 8 == 0 {
+                            inner.spawn(move || drop(a));
+                        } else {
+                            drop(a);
+                        }
+                    });
+                    drop(b);
+                }
+            });
+        }
+    });
+    let s = pool.stats();
+    assert!(s.retained <= 8, "{s:?}");
+    assert_eq!(s.hits + s.misses, (2 * THREADS * ROUNDS) as u64);
+    assert_eq!(s.returned + s.discarded, (2 * THREADS * ROUNDS) as u64);
+    assert_eq!(live.load(SeqCst), s.retained);
+    drop(pool);
+    assert_eq!(live.load(SeqCst), 0);
+}
+
+#[test]
+fn owned_guard_outlives_the_pool_handle() {
+    let (pool, live) = tracked_pool(2);
+    let pool = Arc::new(pool);
+    let g = pool.get_owned();
+    drop(pool);
+    std::thread::spawn(move || drop(g)).join().unwrap();
+    assert_eq!(
+        live.load(SeqCst),
+        0,
+        "the last guard dropped the pool and its objects"
+    );
+}
+
+#[test]
+fn buffer_pool_enforces_the_byte_budget() {
+    let pool = BufferPool::buffers()
+        .buffer_capacity(100)
+        .max_buffer_capacity(1000)
+        .byte_budget(250)
+        .build();
+    let held: Vec<_> = (0..4).map(|_| pool.get()).collect();
+    drop(held);
+    let s = pool.stats();
+    assert_eq!(
+        (s.retained, s.discarded),
+        (2, 2),
+        "250 bytes hold two 100-byte buffers"
+    );
+    assert!(pool.budget_used().1 <= 250);
+    let mut big = pool.get();
+    big.reserve(2000);
+    drop(big);
+    assert_eq!(pool.stats().discarded, 3, "over max_buffer_capacity");
+}
+
+#[test]
+fn zero_on_return_zeroes_the_whole_capacity() {
+    let pool = BufferPool::buffers()
+        .buffer_capacity(64)
+        .zero_on_return(true)
+        .build();
+    let mut b = pool.get();
+    b.extend_from_slice(&[0xAA; 64]);
+    drop(b);
+    let mut b = pool.get();
+    let cap = b.capacity();
+    // SAFETY: `u8` has no invalid values and zeroing initialised the whole capacity; `set_len`
+    // only exposes it for the check.
+    unsafe { b.set_len(cap) };
+    assert!(b.iter().all(|&x| x == 0));
+    b.clear();
+}
+
+#[test]
+fn send_and_sync_are_as_sound() {
+    fn send<T: Send>() {}
+    fn sync<T: Sync>() {}
+    send::<Pool<Vec<u8>>>();
+    sync::<Pool<Vec<u8>>>();
+    send::<PooledOwned<Vec<u8>>>();
+    send::<Pooled<'static, Vec<u8>>>();
+    sync::<Pooled<'static, Vec<u8>>>();
+    // `Rc` is not Send: a pool of them must not be Sync (checked by compile-fail in docs of
+    // `static_assertions`-style crates; here the positive cases suffice).
+}
+
+#[test]
+fn debug_output_names_the_pool() {
+    let pool = Pool::new(Vec::<u8>::new);
+    let g = pool.get();
+    assert_eq!(format!("{g:?}"), "Pooled([])");
+    assert!(format!("{pool:?}").starts_with("Pool { capacity: 256"));
+    assert!(format!("{:?}", Pool::<Vec<u8>>::builder()).contains("capacity: 256"));
+}

@@ -1,0 +1,234 @@
+//! [`Reset`]: bring a value back to empty while keeping its allocations.
+//!
+//! Anything that recycles values (`pool::Pool`, later `channel`'s recycling slots) needs one
+//! operation: make a used value look new without giving its memory back. `Vec::clear` is the
+//! model: the length goes to zero, the capacity stays. [`Reset`] names that operation for the
+//! std collections; [`Resetter`] lets a closure stand in for the trait where a type has no
+//! `Reset` impl or needs a different notion of "empty".
+//!
+//! # Examples
+//! ```
+//! use thrifty::Reset;
+//!
+//! let mut v = Vec::with_capacity(64);
+//! v.extend_from_slice(b"previous user's data");
+//! v.reset();
+//! assert!(v.is_empty());
+//! assert!(v.capacity() >= 64, "the allocation is kept");
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
+use std::hash::BuildHasher;
+
+/// A value that can be brought back to its empty state while keeping its allocations.
+///
+/// After `reset` a value must be indistinguishable, for its next user, from a freshly built
+/// empty one: no element, key or byte of the previous user may remain observable. Capacity is
+/// the one thing that may differ, and is the point.
+///
+/// # When to use
+/// Implement it for a type you pool or recycle, usually by clearing each field.
+///
+/// # When not to use
+/// For values that hold external resources (a connection, a transaction, a file lock), "empty"
+/// is not a local operation: don't recycle those through a pool, use a connection pool that
+/// knows the protocol.
+///
+/// # Cost
+/// `Vec`, `String`, `VecDeque`, `BinaryHeap`, `HashMap` and `HashSet` drop their elements and
+/// keep their buffer: O(len) for element types with a destructor, O(1) otherwise (the hash
+/// containers also clear their control bytes, O(capacity)). `BTreeMap`/`BTreeSet` free their
+/// nodes (a B-tree keeps no spare capacity). `Box<T>` resets the boxed value in place and keeps
+/// the box. `Option<T>` becomes `None` (it owns no allocation of its own; pool `T` itself to
+/// keep the inner value's buffers).
+///
+/// # Examples
+/// ```
+/// use thrifty::Reset;
+///
+/// #[derive(Default)]
+/// struct Request {
+///     path: String,
+///     headers: Vec<(String, String)>,
+/// }
+///
+/// impl Reset for Request {
+///     fn reset(&mut self) {
+///         self.path.reset();
+///         self.headers.reset();
+///     }
+/// }
+///
+/// let mut r = Request::default();
+/// r.path.push_str("/index.html");
+/// r.reset();
+/// assert!(r.path.is_empty() && r.headers.is_empty());
+/// ```
+pub trait Reset {
+    /// Brings `self` back to empty, keeping its allocations where the type has any.
+    fn reset(&mut self);
+}
+
+impl<T> Reset for Vec<T> {
+    #[inline]
+    fn reset(&mut self) {
+        self.clear();
+    }
+}
+
+impl Reset for String {
+    #[inline]
+    fn reset(&mut self) {
+        self.clear();
+    }
+}
+
+impl<T> Reset for VecDeque<T> {
+    #[inline]
+    fn reset(&mut self) {
+        self.clear();
+    }
+}
+
+impl<T: Ord> Reset for BinaryHeap<T> {
+    #[inline]
+    fn reset(&mut self) {
+        self.clear();
+    }
+}
+
+impl<K, V, S: BuildHasher> Reset for HashMap<K, V, S> {
+    #[inline]
+    fn reset(&mut self) {
+        self.clear();
+    }
+}
+
+impl<T, S: BuildHasher> Reset for HashSet<T, S> {
+    #[inline]
+    fn reset(&mut self) {
+        self.clear();
+    }
+}
+
+impl<K, V> Reset for BTreeMap<K, V> {
+    #[inline]
+    fn reset(&mut self) {
+        self.clear();
+    }
+}
+
+impl<T> Reset for BTreeSet<T> {
+    #[inline]
+    fn reset(&mut self) {
+        self.clear();
+    }
+}
+
+impl<T: Reset + ?Sized> Reset for Box<T> {
+    #[inline]
+    fn reset(&mut self) {
+        (**self).reset();
+    }
+}
+
+impl<T> Reset for Option<T> {
+    #[inline]
+    fn reset(&mut self) {
+        *self = None;
+    }
+}
+
+/// Something that can reset a `T`: the [`Reset`] impl ([`ByReset`]) or a closure
+/// `Fn(&mut T)`.
+///
+/// Recycling types take a `Resetter` so a caller can pool a type without a `Reset` impl, or
+/// reset differently from it (keep a header, zero a key), without a wrapper type.
+///
+/// # Examples
+/// ```
+/// use thrifty::reset::{ByReset, Resetter};
+///
+/// fn recycle<R: Resetter<Vec<u8>>>(r: &R, v: &mut Vec<u8>) {
+///     r.reset_value(v);
+/// }
+///
+/// let mut v = vec![1, 2, 3];
+/// recycle(&ByReset, &mut v);
+/// assert!(v.is_empty());
+///
+/// let mut v = vec![1, 2, 3];
+/// recycle(&|v: &mut Vec<u8>| v.truncate(1), &mut v);
+/// assert_eq!(v, [1]);
+/// ```
+pub trait Resetter<T: ?Sized> {
+    /// Brings `value` back to empty.
+    fn reset_value(&self, value: &mut T);
+}
+
+/// The [`Resetter`] that calls [`Reset::reset`]; the default of every builder that takes one.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ByReset;
+
+impl<T: Reset + ?Sized> Resetter<T> for ByReset {
+    #[inline]
+    fn reset_value(&self, value: &mut T) {
+        value.reset();
+    }
+}
+
+impl<T: ?Sized, F: Fn(&mut T)> Resetter<T> for F {
+    #[inline]
+    fn reset_value(&self, value: &mut T) {
+        self(value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check<C: Reset + Default + PartialEq + std::fmt::Debug>(
+        mut c: C,
+        cap: impl Fn(&C) -> usize,
+    ) {
+        let before = cap(&c);
+        c.reset();
+        assert_eq!(c, C::default(), "reset leaves the value empty");
+        assert_eq!(cap(&c), before, "reset keeps the allocation");
+    }
+
+    #[test]
+    fn collections_reset_to_empty_keeping_capacity() {
+        check(vec![1u8, 2, 3], Vec::capacity);
+        check(String::from("secret"), String::capacity);
+        check(VecDeque::from(vec![1, 2]), VecDeque::capacity);
+        check(HashMap::from([(1, 2), (3, 4)]), HashMap::capacity);
+        check(HashSet::from([1, 2, 3]), HashSet::capacity);
+        check(BTreeMap::from([(1, 2)]), |_| 0);
+        check(BTreeSet::from([1]), |_| 0);
+        check(Box::new(vec![1, 2]), |b| b.capacity());
+        let mut heap = BinaryHeap::from(vec![3, 1, 2]);
+        let cap = heap.capacity();
+        heap.reset();
+        assert!(heap.is_empty() && heap.capacity() == cap);
+    }
+
+    #[test]
+    fn option_becomes_none() {
+        let mut o = Some(vec![1]);
+        o.reset();
+        assert_eq!(o, None);
+    }
+
+    #[test]
+    fn closures_and_by_reset_are_resetters() {
+        let mut v = vec![1, 2, 3];
+        ByReset.reset_value(&mut v);
+        assert!(v.is_empty());
+        let keep_first = |v: &mut Vec<i32>| v.truncate(1);
+        let mut v = vec![1, 2, 3];
+        keep_first.reset_value(&mut v);
+        assert_eq!(v, [1]);
+    }
+}

@@ -1,0 +1,227 @@
+//! dhat: what `thrifty::pool` allocates, asserted.
+//!
+//! dhat's profiler is global, so one `#[test]` runs every case in turn.
+
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Barrier};
+use thrifty::pool::{BufferPool, Pool};
+
+#[global_allocator]
+static ALLOC: dhat::Alloc = dhat::Alloc;
+
+fn heap() -> dhat::HeapStats {
+    dhat::HeapStats::get()
+}
+
+#[test]
+fn allocation_profile() {
+    let _profiler = dhat::Profiler::builder().testing().build();
+    // Threads take a slot index on first use, and the slot registry's free list grows when they
+    // exit: warm both up so later cases see only the pool's own allocations.
+    for _ in 0..2 {
+        std::thread::scope(|s| {
+            for _ in 0..3 {
+                s.spawn(|| drop(Pool::new(Vec::<u8>::new).get()));
+            }
+        });
+    }
+    steady_state_get_put_allocates_nothing();
+    steady_state_on_two_threads_allocates_nothing();
+    cross_thread_returns_allocate_nothing();
+    a_full_pool_retains_exactly_capacity();
+    everything_is_freed_after_the_pool_and_its_threads();
+}
+
+fn steady_state_get_put_allocates_nothing() {
+    let pool = Pool::new(|| Vec::<u8>::with_capacity(4096));
+    let buffers = BufferPool::buffers().build();
+    // Warm-up: one miss each, and more held at once than a thread cache holds, so the shared
+    // store is in play too.
+    for _ in 0..3 {
+        drop(
+            (0..8)
+                .map(|_| (pool.get(), buffers.get()))
+                .collect::<Vec<_>>(),
+        );
+    }
+    // The warm-up threads may still be running their thread-local destructors.
+    let before = settled(|_| false);
+    for i in 0..10_000 {
+        let mut a = pool.get();
+        a.push(i as u8);
+        let mut b = buffers.get();
+        b.extend_from_slice(b"response");
+        if i % 100 == 0 {
+            // Now and then more at once than the cache holds: through the shared store.
+            let burst: Vec<_> = (0..6).map(|_| pool.get()).collect::<Vec<_>>();
+            drop(burst);
+        }
+    }
+    let after = heap();
+    // The bursts' own `Vec` of guards allocates once per burst; nothing else may.
+    assert_eq!(
+        after.total_blocks - before.total_blocks,
+        100,
+        "get/put allocated in steady state"
+    );
+    assert_eq!(after.curr_blocks, before.curr_blocks);
+}
+
+fn steady_state_on_two_threads_allocates_nothing() {
+    let pool = Pool::new(|| Vec::<u8>::with_capacity(4096));
+    let ready = Barrier::new(3);
+    let done = Barrier::new(3);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                for _ in 0..10 {
+                    pool.get().push(1);
+                }
+                ready.wait();
+                for _ in 0..10_000 {
+                    pool.get().push(1);
+                }
+                done.wait();
+            });
+        }
+        ready.wait();
+        let before = heap();
+        done.wait();
+        let after = heap();
+        assert_eq!(
+            after.total_blocks, before.total_blocks,
+            "two threads' steady-state get/put allocated"
+        );
+    });
+}
+
+fn cross_thread_returns_allocate_nothing() {
+    let pool = Arc::new(Pool::new(|| Vec::<u8>::with_capacity(4096)));
+    // A bounded std channel preallocates its ring: sending never allocates.
+    let (tx, rx) = std::sync::mpsc::sync_channel(64);
+    let consumer = std::thread::spawn(move || {
+        while let Ok(buf) = rx.recv() {
+            drop(buf); // returned on this thread
+        }
+    });
+    let round = |n: usize| {
+        for _ in 0..n {
+            let mut buf = pool.get_owned();
+            buf.push(7);
+            tx.send(buf).unwrap();
+        }
+    };
+    round(1000); // warm-up: the pool fills with the buffers in flight
+    let before = settled(|_| false);
+    round(10_000);
+    let after = heap();
+    drop(tx);
+    consumer.join().unwrap();
+    let s = pool.stats();
+    assert!(s.hits > 9_000, "{s:?}");
+    // Buffers in flight may pass the warm-up's high-water mark: allow the factory calls the
+    // stats report (the warm-up's included), and nothing else.
+    let extra = after.total_blocks - before.total_blocks;
+    assert!(
+        extra <= s.misses,
+        "{extra} allocations for {} factory calls",
+        s.misses
+    );
+}
+
+fn a_full_pool_retains_exactly_capacity() {
+    // Threads of earlier cases may still be freeing their thread-locals.
+    let before = settled(|_| false);
+    let pool = Pool::builder()
+        .capacity(5)
+        .build(|| Vec::<u8>::with_capacity(100));
+    let overhead = heap().curr_blocks - before.curr_blocks;
+    let held: Vec<_> = (0..20).map(|_| pool.get()).collect();
+    drop(held);
+    let retained = heap().curr_blocks - before.curr_blocks - overhead;
+    // Each retained object is its buffer plus the box the pool keeps it in.
+    assert_eq!(retained, 2 * 5, "a pool of capacity 5 holds 5 buffers");
+    assert_eq!(pool.stats().retained, 5);
+    drop(pool);
+    assert_eq!(heap().curr_blocks, before.curr_blocks);
+    assert_eq!(heap().curr_bytes, before.curr_bytes);
+}
+
+static MADE: AtomicUsize = AtomicUsize::new(0);
+static DROPPED: AtomicUsize = AtomicUsize::new(0);
+
+struct Obj(Vec<u8>);
+
+impl Drop for Obj {
+    fn drop(&mut self) {
+        DROPPED.fetch_add(1, SeqCst);
+    }
+}
+
+fn workload(pool: &Arc<Pool<Obj>>) {
+    std::thread::scope(|s| {
+        for t in 0..3 {
+            s.spawn(move || {
+                for i in 0..500 {
+                    let a = pool.get_owned();
+                    let held: Vec<_> = (0..(i % 7)).map(|_| pool.get()).collect();
+                    if (i + t) % 5 == 0 {
+                        // Dropped on yet another thread.
+                        std::thread::spawn(move || drop(a)).join().unwrap();
+                    }
+                    drop(held);
+                }
+            });
+        }
+    });
+}
+
+fn everything_is_freed_after_the_pool_and_its_threads() {
+    let make = || {
+        Arc::new(
+            Pool::builder()
+                .capacity(16)
+                .reset(|o: &mut Obj| o.0.clear())
+                .build(|| {
+                    MADE.fetch_add(1, SeqCst);
+                    Obj(Vec::with_capacity(64))
+                }),
+        )
+    };
+    // The same run once before measuring, so std's and the slot registry's one-time
+    // allocations for this many threads are already made.
+    workload(&make());
+    let before = settled(|_| false);
+    let pool = make();
+    workload(&pool);
+    drop(pool);
+    assert!(MADE.load(SeqCst) > 0);
+    assert_eq!(MADE.load(SeqCst), DROPPED.load(SeqCst), "objects leaked");
+    // Exited threads run their thread-local destructors (std's thread handle, the slot claim)
+    // after `scope` returns: wait for them, then nothing may be left.
+    // The slot registry's free list may have grown (a realloc: same block count, a few more
+    // bytes) if more threads were alive at once than in the warm-up; a leaked object would be
+    // two blocks (its box and its buffer).
+    let after = settled(|h| h.curr_blocks <= before.curr_blocks);
+    assert!(
+        after.curr_blocks <= before.curr_blocks && after.curr_bytes <= before.curr_bytes + 1024,
+        "memory leaked: {before:?} -> {after:?}"
+    );
+}
+
+/// Heap stats once `done` holds or nothing has changed for 200 ms (at most 10 s).
+fn settled(done: impl Fn(&dhat::HeapStats) -> bool) -> dhat::HeapStats {
+    let mut last = heap();
+    for _ in 0..50 {
+        if done(&last) {
+            return last;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let now = heap();
+        if now.curr_blocks == last.curr_blocks && now.total_blocks == last.total_blocks {
+            return now;
+        }
+        last = now;
+    }
+    last
+}
