@@ -178,7 +178,10 @@ pub struct Stats {
     /// Objects given back and dropped: the pool was full (capacity or byte budget), `keep_if`
     /// refused them, or a `reset`/`keep_if` panicked on them.
     pub discarded: u64,
-    /// Objects retained now.
+    /// Objects retained now. Exact while no other thread uses the pool; while others do, the
+    /// sum is taken cache by cache, so a batch (at most 4 objects) moving between a cache and
+    /// the shared store may be counted twice or missed. The pool itself never retains more
+    /// than its capacity: that bound is kept by an atomic budget, not by this statistic.
     pub retained: usize,
 }
 
