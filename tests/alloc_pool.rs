@@ -155,7 +155,7 @@ fn cross_thread_returns_allocate_nothing() {
     let new_objects = s.misses - misses_before;
     let extra = after.total_blocks - before.total_blocks;
     assert!(
-        extra <= 2 * new_objects as u64,
+        extra <= 2 * new_objects,
         "{extra} allocations for {new_objects} factory calls in the measured span"
     );
 }
