@@ -65,8 +65,11 @@ fn on_two_threads(work: impl Fn() + Sync) -> (dhat::HeapStats, dhat::HeapStats) 
     std::thread::scope(|s| {
         for _ in 0..2 {
             s.spawn(|| {
-                // Take the thread's slot before the measured span.
+                // Take the thread's slot, and park once, before the measured span: a thread's
+                // first park sets up parking_lot's per-thread data (its destructor registration
+                // allocates), and PerCpu's slot locks may park.
                 Counter::with_cells(1).incr();
+                park_once();
                 gate.wait(); // main reads `before`
                 gate.wait();
                 work();
@@ -83,6 +86,13 @@ fn on_two_threads(work: impl Fn() + Sync) -> (dhat::HeapStats, dhat::HeapStats) 
         stats = Some((before, after));
     });
     stats.unwrap()
+}
+
+/// Parks the calling thread once, with a timed wait that always parks.
+fn park_once() {
+    let lock = parking_lot::Mutex::new(());
+    let mut guard = lock.lock();
+    parking_lot::Condvar::new().wait_for(&mut guard, std::time::Duration::from_millis(1));
 }
 
 /// Bumps `c` until contention has expanded it (two threads hammering one word soon collide).
