@@ -7,25 +7,16 @@
 use std::sync::Barrier;
 use thrifty::counter::{Counter, Gauge, PerCpu};
 
+mod common;
+use common::{heap, park_once, warm_up_threads};
+
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
-
-fn heap() -> dhat::HeapStats {
-    dhat::HeapStats::get()
-}
 
 #[test]
 fn allocation_profile() {
     let _profiler = dhat::Profiler::builder().testing().build();
-    // Threads take a slot index on first use and the slot registry's free list grows when they
-    // exit: warm both up so the cases see only the counters' own allocations.
-    for _ in 0..2 {
-        std::thread::scope(|s| {
-            for _ in 0..3 {
-                s.spawn(|| Counter::with_cells(1).incr());
-            }
-        });
-    }
+    warm_up_threads(|| Counter::with_cells(1).incr());
     compact_counter_allocates_nothing();
     expansion_allocates_exactly_once();
     striped_increments_and_sums_allocate_nothing();
@@ -86,13 +77,6 @@ fn on_two_threads(work: impl Fn() + Sync) -> (dhat::HeapStats, dhat::HeapStats) 
         stats = Some((before, after));
     });
     stats.unwrap()
-}
-
-/// Parks the calling thread once, with a timed wait that always parks.
-fn park_once() {
-    let lock = parking_lot::Mutex::new(());
-    let mut guard = lock.lock();
-    parking_lot::Condvar::new().wait_for(&mut guard, std::time::Duration::from_millis(1));
 }
 
 /// Bumps `c` until contention has expanded it (two threads hammering one word soon collide).
@@ -202,13 +186,5 @@ fn dropping_frees_the_cells() {
 
 /// Heap stats once no thread has allocated or freed for 20 ms.
 fn settled() -> dhat::HeapStats {
-    let mut last = heap();
-    loop {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        let now = heap();
-        if (now.curr_blocks, now.total_blocks) == (last.curr_blocks, last.total_blocks) {
-            return now;
-        }
-        last = now;
-    }
+    common::settled(std::time::Duration::from_millis(20), |_| false)
 }

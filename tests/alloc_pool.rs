@@ -6,57 +6,21 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Barrier};
 use thrifty::pool::{BufferPool, Pool};
 
+mod common;
+use common::{heap, park_once, warm_up_threads};
+
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
-
-fn heap() -> dhat::HeapStats {
-    dhat::HeapStats::get()
-}
 
 #[test]
 fn allocation_profile() {
     let _profiler = dhat::Profiler::builder().testing().build();
-    // Threads take a slot index on first use, and the slot registry's free list grows when they
-    // exit: warm both up so later cases see only the pool's own allocations.
-    for _ in 0..2 {
-        std::thread::scope(|s| {
-            for _ in 0..3 {
-                s.spawn(|| drop(Pool::new(Vec::<u8>::new).get()));
-            }
-        });
-    }
-    grow_parking_lots_thread_table();
+    warm_up_threads(|| drop(Pool::new(Vec::<u8>::new).get()));
     steady_state_get_put_allocates_nothing();
     steady_state_on_two_threads_allocates_nothing();
     cross_thread_returns_allocate_nothing();
     a_full_pool_retains_exactly_capacity();
     everything_is_freed_after_the_pool_and_its_threads();
-}
-
-/// parking_lot sizes its global table of parked threads for the most threads ever parked at
-/// once, and keeps outgrown tables forever (two blocks, about 1 KiB, per growth). How many of
-/// the workload's threads park at once depends on scheduling, so a late growth made the leak
-/// check below flaky: grow the table once now, for far more threads than any case here runs.
-fn grow_parking_lots_thread_table() {
-    let gate = parking_lot::Mutex::new(());
-    let held = gate.lock();
-    std::thread::scope(|s| {
-        for _ in 0..32 {
-            s.spawn(|| drop(gate.lock()));
-        }
-        // Long enough for every thread to give up spinning and park.
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        drop(held);
-    });
-}
-
-/// A thread's first park (on the pool's store lock, when the other thread holds it) sets up
-/// parking_lot's per-thread data, whose destructor registration allocates: do it before
-/// measuring, with a timed wait that always parks.
-fn park_once() {
-    let lock = parking_lot::Mutex::new(());
-    let mut guard = lock.lock();
-    parking_lot::Condvar::new().wait_for(&mut guard, std::time::Duration::from_millis(1));
 }
 
 fn steady_state_get_put_allocates_nothing() {
@@ -240,19 +204,6 @@ fn everything_is_freed_after_the_pool_and_its_threads() {
     );
 }
 
-/// Heap stats once `done` holds or nothing has changed for 200 ms (at most 10 s).
 fn settled(done: impl Fn(&dhat::HeapStats) -> bool) -> dhat::HeapStats {
-    let mut last = heap();
-    for _ in 0..50 {
-        if done(&last) {
-            return last;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        let now = heap();
-        if now.curr_blocks == last.curr_blocks && now.total_blocks == last.total_blocks {
-            return now;
-        }
-        last = now;
-    }
-    last
+    common::settled(std::time::Duration::from_millis(200), done)
 }
