@@ -26,8 +26,8 @@ use super::cells::{Cells, MAX_CELLS};
 /// - Compact (never contended): `add` is a load and a compare-exchange, about an uncontended
 ///   `fetch_add`. 24 bytes, no heap.
 /// - Striped: `add` is a thread-local read, two loads and a store on a cache line only the caller
-///   writes. `(cells() + ceil(cells() / 16)) * 128` bytes of heap on x86-64 (one line per
-///   cell plus the owner-token lines), allocated once.
+///   writes. `cells() * 128` bytes of heap on x86-64 (one line per cell, holding its
+///   value, its shared word and its owner), allocated once.
 ///   A thread keeps its cell while it lives, even when idle; threads that find no cell to own
 ///   near their slot (more live threads than cells, counting idle owners) pay a short probe
 ///   and a `fetch_add` beside another thread's cell: 2–8 ns, about a shared atomic's cost.
@@ -185,8 +185,8 @@ impl Counter {
         self.cells.is_striped()
     }
 
-    /// Heap bytes the counter holds: 0 while compact, then one cache line per cell plus one per
-    /// 16 cells for the owner tokens (`(2 + 1) * 128 = 384` for 2 cells on x86-64).
+    /// Heap bytes the counter holds: 0 while compact, then one cache line per cell
+    /// (`2 * 128 = 256` for 2 cells on x86-64).
     pub fn heap_bytes(&self) -> usize {
         self.cells.heap_bytes()
     }
