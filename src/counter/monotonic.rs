@@ -32,10 +32,11 @@ use super::cells::{Cells, MAX_CELLS};
 ///   near their slot (more live threads than cells, counting idle owners) pay a short probe
 ///   and a `fetch_add` beside another thread's cell: 2–8 ns, about a shared atomic's cost.
 ///   Give such counters more cells ([`with_cells`](Counter::with_cells)).
-/// - Measured on a shared, noisy 2-core VM (`benches/counter.rs`): compact `add` 2.5–2.8 ns
-///   against 2.3–2.9 ns for an uncontended `fetch_add`. Striped, one thread: 1.1–2 ns. Two
-///   threads: 3–7 ns per add per thread (run to run, and with where the cells land in the heap)
-///   against 4–10 ns for a shared `AtomicU64` and 0.8 ns for a `thread_local!` `Cell` add.
+/// - Measured on a shared, noisy 2-core VM (shootout, one cell line per owner): compact `add`
+///   1.1–1.2x an uncontended `fetch_add`. Two threads: 2.0–2.5 ns per add per thread against
+///   8–15 ns for a shared `AtomicU64` (5x or more the throughput) and 0.5–1 ns for a plain
+///   add in a register (the physical bound, which a thread-local lookup plus a load and a store
+///   on the heap cannot reach).
 /// - `sum` reads one cache line per cell; `take`/`reset` add one compare-exchange.
 /// - Never allocates, except the one expansion; never blocks.
 ///
