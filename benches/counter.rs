@@ -12,8 +12,9 @@
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Barrier, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+mod common;
+use common::{label, on_threads};
 use thrifty::counter::{Counter, Gauge};
 use thrifty::measure::{self, CountingAlloc};
 
@@ -24,45 +25,15 @@ thread_local! {
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc::new();
 
-/// Runs `body(iters)` on `threads` threads at once; returns the wall time of the whole span.
-fn on_threads(threads: usize, iters: u64, body: &(dyn Fn(u64) + Sync)) -> Duration {
-    let barrier = Barrier::new(threads);
-    let spans: Vec<(Instant, Instant)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    barrier.wait();
-                    let start = Instant::now();
-                    body(iters);
-                    (start, Instant::now())
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    let start = spans.iter().map(|s| s.0).min().unwrap();
-    let end = spans.iter().map(|s| s.1).max().unwrap();
-    end - start
-}
-
 /// Drives `c` from two threads until contention has expanded it.
 fn expand(c: &Counter) {
-    on_threads(2, 0, &|_| {
+    on_threads(2, 0, &|| {}, &|_| {
         while !c.is_striped() {
             for _ in 0..64 {
                 c.incr();
             }
         }
     });
-}
-
-fn label(threads: usize) -> String {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if threads > cores {
-        format!("{threads} threads (oversubscribed)")
-    } else {
-        format!("{threads} threads")
-    }
 }
 
 fn increment(c: &mut Criterion) {
@@ -75,7 +46,7 @@ fn increment(c: &mut Criterion) {
         let atomic = AtomicU64::new(0);
         g.bench_function(id("AtomicU64::fetch_add"), |b| {
             b.iter_custom(|iters| {
-                on_threads(threads, iters, &|n| {
+                on_threads(threads, iters, &|| {}, &|n| {
                     for _ in 0..n {
                         atomic.fetch_add(black_box(1), Relaxed);
                     }
@@ -86,7 +57,7 @@ fn increment(c: &mut Criterion) {
         let mutex = Mutex::new(0u64);
         g.bench_function(id("Mutex<u64>"), |b| {
             b.iter_custom(|iters| {
-                on_threads(threads, iters, &|n| {
+                on_threads(threads, iters, &|| {}, &|n| {
                     for _ in 0..n {
                         *mutex.lock().unwrap() += black_box(1);
                     }
@@ -97,7 +68,7 @@ fn increment(c: &mut Criterion) {
         let flushed = AtomicU64::new(0);
         g.bench_function(id("thread-local, flushed at end"), |b| {
             b.iter_custom(|iters| {
-                on_threads(threads, iters, &|n| {
+                on_threads(threads, iters, &|| {}, &|n| {
                     let mut local = 0u64;
                     for _ in 0..n {
                         local += black_box(1);
@@ -112,7 +83,7 @@ fn increment(c: &mut Criterion) {
         let tls_flushed = AtomicU64::new(0);
         g.bench_function(id("thread_local! Cell<u64>"), |b| {
             b.iter_custom(|iters| {
-                on_threads(threads, iters, &|n| {
+                on_threads(threads, iters, &|| {}, &|n| {
                     for _ in 0..n {
                         LOCAL.with(|c| c.set(c.get() + black_box(1)));
                     }
@@ -135,7 +106,7 @@ fn increment(c: &mut Criterion) {
             }
             g.bench_function(id(name), |b| {
                 b.iter_custom(|iters| {
-                    on_threads(threads, iters, &|n| {
+                    on_threads(threads, iters, &|| {}, &|n| {
                         for _ in 0..n {
                             counter.add(black_box(1));
                         }

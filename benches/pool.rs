@@ -15,8 +15,11 @@
 
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+mod common;
+use common::on_threads;
 use thrifty::measure::{self, Allocations, CountingAlloc};
 use thrifty::pool::{BufferPool, PooledOwned};
 
@@ -178,33 +181,11 @@ impl Candidate for Slab {
     }
 }
 
-/// Times `iters` ops on each of `threads` threads started together; returns the slowest
-/// thread's time.
+/// Times `iters` ops on each of `threads` threads started together, each thread's share of
+/// the pool warmed (8 ops) before the clock starts.
 fn parallel<C: Candidate>(c: &C, threads: usize, iters: u64) -> Duration {
-    let start = Barrier::new(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    // Warm this thread's share of the pool before the clock starts.
-                    for _ in 0..8 {
-                        c.op();
-                    }
-                    start.wait();
-                    let t = Instant::now();
-                    for _ in 0..iters {
-                        c.op();
-                    }
-                    t.elapsed()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap())
-            .max()
-            .unwrap()
-    })
+    let warm = || (0..8).for_each(|_| c.op());
+    on_threads(threads, iters, &warm, &|n| (0..n).for_each(|_| c.op()))
 }
 
 /// Takes `iters` buffers here and drops them on a consumer thread.

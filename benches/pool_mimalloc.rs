@@ -9,8 +9,10 @@
 
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
-use std::sync::Barrier;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod common;
+use common::on_threads;
 use thrifty::pool::BufferPool;
 
 #[global_allocator]
@@ -20,30 +22,11 @@ const SIZES: [usize; 2] = [4 * 1024, 64 * 1024];
 
 type Wall<'a> = BenchmarkGroup<'a, criterion::measurement::WallTime>;
 
-/// Times `iters` calls of `op` on each of `threads` threads started together (slowest thread).
+/// Times `iters` calls of `op` on each of `threads` threads started together, each warmed by
+/// 8 calls before the clock starts.
 fn parallel(threads: usize, iters: u64, op: &(impl Fn() + Sync)) -> Duration {
-    let start = Barrier::new(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    for _ in 0..8 {
-                        op();
-                    }
-                    start.wait();
-                    let t = Instant::now();
-                    for _ in 0..iters {
-                        op();
-                    }
-                    t.elapsed()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap())
-            .max()
-            .unwrap()
+    on_threads(threads, iters, &|| (0..8).for_each(|_| op()), &|n| {
+        (0..n).for_each(|_| op())
     })
 }
 
