@@ -237,4 +237,6 @@ pub(crate) fn cpus() -> usize {
 }
 
 mod slot;
-pub(crate) use slot::{thread_slot, token_is_live, try_thread_slot, try_thread_token};
+pub(crate) use slot::{
+    thread_slot, thread_token, token_is_live, try_thread_slot, try_thread_token,
+};

@@ -46,7 +46,8 @@
 //! The total is `base + Σ (owned + shared)`, all wrapping.
 
 use crate::sync::{
-    token_is_live, try_thread_token, AtomicPtr, AtomicU64, AtomicUsize, CachePadded, Ordering,
+    thread_token, token_is_live, try_thread_token, AtomicPtr, AtomicU64, AtomicUsize,
+    CachePadded, Ordering,
 };
 use std::ptr;
 
@@ -80,15 +81,20 @@ fn expanding() -> *mut Line {
     ptr::addr_of!(MARK).cast_mut().cast()
 }
 
-/// A view of the allocated lines.
+/// A view of the allocated lines: two words, so it travels in registers to `add_probing`.
 #[derive(Clone, Copy)]
 struct Stripes<'a> {
+    /// One line per cell; the length is a power of two.
     lines: &'a [Line],
-    /// Number of cells, a power of two; `lines.len() == len`.
-    len: usize,
 }
 
 impl<'a> Stripes<'a> {
+    /// Number of cells, a power of two.
+    #[inline(always)]
+    fn len(self) -> usize {
+        self.lines.len()
+    }
+
     #[inline(always)]
     fn owner(self, k: usize) -> &'a AtomicU64 {
         &self.lines[k][OWNER]
@@ -169,7 +175,7 @@ impl Cells {
         // the caller loaded `p` with Acquire, so both are visible. The allocation lives until
         // `Drop`, which needs `&mut self`, so it outlives `&self`.
         let lines = unsafe { std::slice::from_raw_parts(p, len) };
-        Some(Stripes { lines, len })
+        Some(Stripes { lines })
     }
 
     /// Adds `n` (wrapping). Never allocates except for the one expansion, never blocks.
@@ -195,7 +201,7 @@ impl Cells {
         match self.view(p) {
             Some(s) => match try_thread_token() {
                 Some((slot, token)) => {
-                    let home = slot & (s.len - 1);
+                    let home = slot & (s.len() - 1);
                     // Relaxed: only we ever write our own token into `owner`, and nobody
                     // replaces it while we live, so reading it back needs no ordering. Any other
                     // value sends us to the slow path, which re-checks with a compare-exchange.
@@ -282,7 +288,7 @@ impl Cells {
     /// The wrapping sum of the cells alone (not `base`).
     fn cells_sum(&self) -> u64 {
         self.stripes().map_or(0, |s| {
-            (0..s.len).fold(0u64, |acc, k| {
+            (0..s.len()).fold(0u64, |acc, k| {
                 // Relaxed: each word only grows (mod 2^64) and coherence gives us at least every
                 // value written before our load; there is nothing else to see through it.
                 acc.wrapping_add(s.word(k, OWNED).load(Ordering::Relaxed))
@@ -322,9 +328,48 @@ impl Cells {
         }
     }
 
+    /// The calling thread's own cell, if the lines exist and it owns one near its slot (it
+    /// claims one on its first striped add).
+    pub(crate) fn owned(&self) -> Option<Owned<'_>> {
+        let s = self.stripes()?;
+        let (slot, token) = try_thread_token()?;
+        let mask = s.len() - 1;
+        (0..PROBE.min(s.len()))
+            .map(|step| ((slot & mask) + step) & mask)
+            // Relaxed: as in `add_striped`, only we write our own token.
+            .find(|&k| s.owner(k).load(Ordering::Relaxed) == token)
+            .map(|k| Owned {
+                word: s.word(k, OWNED),
+                token,
+            })
+    }
+
     /// Bytes this total holds on the heap: 0 until expansion.
     pub(crate) fn heap_bytes(&self) -> usize {
         self.stripes().map_or(0, |s| std::mem::size_of_val(s.lines))
+    }
+}
+
+/// A cell's `owned` word, and the claim token under which the calling thread owns it.
+#[derive(Clone, Copy)]
+pub(crate) struct Owned<'a> {
+    word: &'a AtomicU64,
+    token: u64,
+}
+
+impl Owned<'_> {
+    /// Adds `n` if the calling thread's claim is still `token` (so the word is still its own);
+    /// otherwise adds nothing and returns false.
+    ///
+    /// The caller must be the thread that got this from [`Cells::owned`]; a thread's claim token
+    /// is unique to it, so on any other thread the check fails and nothing is written.
+    #[inline(always)]
+    pub(crate) fn try_add(self, n: u64) -> bool {
+        let mine = thread_token() == self.token;
+        if mine {
+            bump_owned(self.word, n);
+        }
+        mine
     }
 }
 
@@ -345,9 +390,9 @@ fn bump_owned(owned: &AtomicU64, n: u64) {
 /// plain loads of the owner line and no liveness lookups.
 #[inline(never)]
 fn add_probing(s: Stripes<'_>, home: usize, token: u64, n: u64) {
-    let window = PROBE.min(s.len);
+    let window = PROBE.min(s.len());
     for step in 1..window {
-        let k = (home + step) & (s.len - 1);
+        let k = (home + step) & (s.len() - 1);
         // Relaxed: as in `add_striped`, only we write our own token.
         if s.owner(k).load(Ordering::Relaxed) == token {
             return bump_owned(s.word(k, OWNED), n);
@@ -360,8 +405,8 @@ fn add_probing(s: Stripes<'_>, home: usize, token: u64, n: u64) {
 #[cold]
 #[inline(never)]
 fn claim_or_share(s: Stripes<'_>, home: usize, token: u64, n: u64) {
-    for step in 0..PROBE.min(s.len) {
-        let k = (home + step) & (s.len - 1);
+    for step in 0..PROBE.min(s.len()) {
+        let k = (home + step) & (s.len() - 1);
         let owner = s.owner(k);
         // Acquire: pairs with the Release half of the compare-exchange that stored the token we
         // see, which its thread made after publishing the token as live (`sync`'s `Claim::new`),

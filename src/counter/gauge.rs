@@ -2,6 +2,7 @@
 
 use super::cells::Cells;
 use super::monotonic::cell_count;
+use super::LocalGauge;
 
 /// A signed `i64` level (requests in flight, bytes buffered, open connections) that many threads
 /// move up and down and something occasionally sets.
@@ -84,6 +85,12 @@ impl Gauge {
     #[inline]
     pub fn sub(&self, n: i64) {
         self.cells.add(n.wrapping_neg() as u64);
+    }
+
+    /// A handle for the calling thread that remembers its cell, for a hot loop; see
+    /// [`LocalGauge`].
+    pub fn local(&self) -> LocalGauge<'_> {
+        LocalGauge::new(&self.cells)
     }
 
     /// Makes the level `v`; see [`set` and concurrent adds](Gauge#set-and-concurrent-adds).

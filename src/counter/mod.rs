@@ -72,10 +72,12 @@
 
 mod cells;
 mod gauge;
+mod local;
 mod monotonic;
 mod per_cpu;
 
 pub use gauge::Gauge;
+pub use local::{LocalCounter, LocalGauge};
 pub use monotonic::Counter;
 pub use per_cpu::PerCpu;
 

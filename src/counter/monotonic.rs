@@ -1,6 +1,7 @@
 //! [`Counter`]: a monotonic `u64` that many threads bump and a few read.
 
 use super::cells::{Cells, MAX_CELLS};
+use super::LocalCounter;
 
 /// A monotonic `u64` counter that scales with the threads bumping it.
 ///
@@ -118,6 +119,23 @@ impl Counter {
     #[inline]
     pub fn incr(&self) {
         self.cells.add(1);
+    }
+
+    /// A handle for the calling thread that remembers its cell: for a hot loop, where
+    /// [`LocalCounter::add`] costs about half of [`add`](Counter::add) once the counter is
+    /// striped. See [`LocalCounter`].
+    ///
+    /// # Examples
+    /// ```
+    /// let c = thrifty::counter::Counter::new();
+    /// let mut local = c.local();
+    /// for _ in 0..10 {
+    ///     local.incr();
+    /// }
+    /// assert_eq!(c.sum(), 10);
+    /// ```
+    pub fn local(&self) -> LocalCounter<'_> {
+        LocalCounter::new(&self.cells)
     }
 
     /// The count: exact once writers are quiescent. While they run it is never below the
