@@ -114,6 +114,17 @@ fn increment(c: &mut Criterion) {
                 })
             });
         }
+        // The handle: the thread's cell looked up once per thread, not once per add.
+        g.bench_function(id("thrifty Counter::local"), |b| {
+            b.iter_custom(|iters| {
+                on_threads(threads, iters, &|| {}, &|n| {
+                    let mut local = counter.local();
+                    for _ in 0..n {
+                        local.add(black_box(1));
+                    }
+                })
+            })
+        });
         black_box((atomic, mutex, flushed, tls_flushed, counter, wide));
     }
     g.finish();
@@ -168,6 +179,10 @@ fn allocations() {
     const N: u64 = 1_000_000;
     let ((), incr_compact) = measure::count(|| (0..N).for_each(|_| compact.incr()));
     let ((), incr_striped) = measure::count(|| (0..N).for_each(|_| striped.incr()));
+    let ((), incr_local) = measure::count(|| {
+        let mut local = striped.local();
+        (0..N).for_each(|_| local.incr())
+    });
     let ((), reads) = measure::count(|| {
         for _ in 0..N / 100 {
             black_box(striped.sum());
@@ -177,6 +192,7 @@ fn allocations() {
     println!("counter/allocs: allocator calls per op (exact, this thread)");
     println!("  incr, compact   {}", incr_compact.calls_per(N));
     println!("  incr, striped   {}", incr_striped.calls_per(N));
+    println!("  incr, handle    {}", incr_local.calls_per(N));
     println!("  sum + take      {}", reads.calls_per(N / 100));
 }
 

@@ -140,6 +140,20 @@ fn striped_increments_and_sums_allocate_nothing() {
             "striped adds allocated ({cells} cells)"
         );
         assert_eq!(c.sum(), before_sum + 200_000);
+        let (before, after) = on_two_threads(|| {
+            let mut local = c.local();
+            let mut level = g.local();
+            for _ in 0..100_000u64 {
+                local.incr();
+                level.sub(1);
+            }
+        });
+        assert_eq!(
+            after.total_blocks, before.total_blocks,
+            "handle adds allocated ({cells} cells)"
+        );
+        let before_sum = before_sum + 200_000;
+        assert_eq!(c.sum(), before_sum + 200_000);
         let before = heap();
         assert_eq!(c.take(), before_sum + 200_000);
         g.set(-5);

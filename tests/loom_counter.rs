@@ -66,6 +66,35 @@ fn loom_expansion_races_adds_and_sum() {
 }
 
 #[test]
+fn loom_local_handles_race_expansion_and_sum() {
+    model(|| {
+        let c = Arc::new(Counter::with_cells(2));
+        let adders: Vec<_> = (0..2)
+            .map(|_| {
+                let c = c.clone();
+                thread::spawn(move || {
+                    // Made while the counter may still be compact: the handle must find its cell
+                    // after the expansion, or keep taking the shared path, and lose nothing.
+                    let mut local = c.local();
+                    local.add(1);
+                    local.add(2);
+                    local.add(4);
+                })
+            })
+            .collect();
+        let mut local = c.local();
+        local.add(100);
+        let seen = c.sum();
+        assert!((100..=114).contains(&seen), "sum {seen} outside [done, all]");
+        for h in adders {
+            h.join().unwrap();
+        }
+        local.add(1000);
+        assert_eq!(c.sum(), 1114, "exact once quiescent");
+    });
+}
+
+#[test]
 fn loom_take_counts_each_add_exactly_once() {
     model(|| {
         let c = Arc::new(Counter::with_cells(2));

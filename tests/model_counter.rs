@@ -12,6 +12,8 @@ enum Op {
     Incr,
     /// Two threads add `n` each, `reps` times, at once.
     Burst(u64, u16),
+    /// As `Burst`, each thread through its own `LocalCounter`.
+    LocalBurst(u64, u16),
     Take,
     Reset,
     Sum,
@@ -25,6 +27,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Take),
         1 => Just(Op::Reset),
         2 => Just(Op::Sum),
+        2 => (0u64..1000, 1u16..300).prop_map(|(n, r)| Op::LocalBurst(n, r)),
     ]
 }
 
@@ -68,6 +71,17 @@ proptest! {
                 Op::Incr => { c.incr(); model = model.wrapping_add(1); }
                 Op::Burst(n, reps) => {
                     burst(reps, || c.add(n));
+                    model = model.wrapping_add(2 * n * u64::from(reps));
+                }
+                Op::LocalBurst(n, reps) => {
+                    std::thread::scope(|s| {
+                        for _ in 0..2 {
+                            s.spawn(|| {
+                                let mut local = c.local();
+                                (0..reps).for_each(|_| local.add(n));
+                            });
+                        }
+                    });
                     model = model.wrapping_add(2 * n * u64::from(reps));
                 }
                 Op::Take => { prop_assert_eq!(c.take(), model); model = 0; }

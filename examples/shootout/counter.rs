@@ -1,6 +1,7 @@
 //! The counter table: one hot counter bumped by every thread. A shared `AtomicU64` drags its
 //! cache line between cores; `thrifty::counter::Counter` stripes over owner-written cells; the
-//! thread-local row is the physical upper bound (a plain add, flushed once at the end).
+//! thread-local row is the physical upper bound (a plain add, flushed once at the end). The
+//! `local` handle row looks the thread's cell up once per thread instead of once per add.
 
 use crate::harness::{Candidate, Harness};
 use std::hint::black_box;
@@ -15,6 +16,7 @@ pub fn run(h: &mut Harness) {
         let mutex = Arc::new(Mutex::new(0u64));
         let flushed = Arc::new(AtomicU64::new(0));
         let counter = Arc::new(Counter::new());
+        let handled = Arc::new(Counter::new());
         t.workload(
             "incr",
             threads,
@@ -39,6 +41,12 @@ pub fn run(h: &mut Harness) {
                 Candidate::new("thrifty Counter", move |_, ops| {
                     for _ in 0..ops {
                         counter.add(black_box(1));
+                    }
+                }),
+                Candidate::new("thrifty Counter::local handle", move |_, ops| {
+                    let mut local = handled.local();
+                    for _ in 0..ops {
+                        local.add(black_box(1));
                     }
                 }),
             ],

@@ -195,6 +195,21 @@ impl Cells {
         }
     }
 
+    /// [`add`](Cells::add), then the calling thread's own cell if the lines exist (see
+    /// [`owned`](Cells::owned)): the compact path stays as cheap as `add`'s.
+    #[inline(always)]
+    pub(crate) fn add_then_owned(&self, n: u64) -> Option<Owned<'_>> {
+        // Acquire: as in `add`.
+        let p = self.stripes.load(Ordering::Acquire);
+        if p.is_null() {
+            self.add_compact(n);
+            None
+        } else {
+            self.add_striped(p, n);
+            self.owned()
+        }
+    }
+
     /// The striped form's add (or `base`, while another thread allocates the lines).
     #[inline]
     fn add_striped(&self, p: *mut Line, n: u64) {

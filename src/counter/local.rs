@@ -24,16 +24,10 @@ impl<'a> Handle<'a> {
     fn add(&mut self, n: u64) {
         match self.owned {
             Some(owned) if owned.try_add(n) => {}
-            _ => self.add_slow(n),
+            // No word of our own yet (compact, or not claimed yet), or our claim has ended (the
+            // thread is tearing down): the counter's own path, then look again.
+            _ => self.owned = self.cells.add_then_owned(n),
         }
-    }
-
-    /// No word of our own yet (compact, or not yet claimed), or our claim has ended (the thread
-    /// is tearing down): the shared path, then look again.
-    #[inline(never)]
-    fn add_slow(&mut self, n: u64) {
-        self.cells.add(n);
-        self.owned = self.cells.owned();
     }
 }
 

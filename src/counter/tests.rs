@@ -183,3 +183,97 @@ fn per_cpu_iter_mut_sees_every_slot() {
     }
     assert_eq!(p.fold(0u32, |a, v| a + u32::from(*v)), 8);
 }
+
+/// Makes `c` striped by adding from two threads until one add meets the other's.
+fn expand(c: &Counter) {
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                while !c.is_striped() {
+                    c.incr();
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn local_handle_finds_its_cell_after_expansion() {
+    let c = Counter::with_cells(8);
+    let mut local = c.local();
+    local.add(5); // compact: the shared path
+    assert!(format!("{local:?}").contains("owns_cell: false"));
+    expand(&c);
+    let before = c.sum();
+    local.add(1); // striped: claims a cell, then remembers it
+    local.add(1);
+    assert!(format!("{local:?}").contains("owns_cell: true"));
+    assert_eq!(c.sum(), before + 2);
+    assert_eq!(c.take(), before + 2);
+    local.incr();
+    assert_eq!(c.sum(), 1, "a handle's adds after a take land on top of zero");
+}
+
+#[test]
+fn local_handles_on_many_threads_lose_nothing() {
+    let c = Counter::with_cells(2);
+    let g = Gauge::with_cells(2);
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                let mut local = c.local();
+                let mut level = g.local();
+                for _ in 0..ADDS {
+                    local.incr();
+                    c.add(2);
+                    level.add(3);
+                    level.sub(1);
+                }
+            });
+        }
+    });
+    assert_eq!(c.sum(), 4 * 3 * ADDS);
+    assert_eq!(g.value(), 4 * 2 * ADDS as i64);
+}
+
+/// A handle kept in a thread-local whose destructor runs after the thread's slot claim is gone:
+/// its remembered cell may belong to another thread by then, so it must take the shared path.
+#[test]
+fn local_handle_used_after_the_claim_ended_loses_nothing() {
+    use crate::sync::thread_local;
+    use std::cell::RefCell;
+
+    static C: Counter = Counter::new();
+    static CLAIM_WAS_GONE: crate::sync::AtomicBool = crate::sync::AtomicBool::new(false);
+    struct Late(RefCell<Option<super::LocalCounter<'static>>>);
+    impl Drop for Late {
+        fn drop(&mut self) {
+            if let Some(local) = self.0.borrow_mut().as_mut() {
+                let gone = crate::sync::thread_token() == 0;
+                CLAIM_WAS_GONE.store(gone, crate::sync::Ordering::Relaxed);
+                (0..1000).for_each(|_| local.incr());
+            }
+        }
+    }
+    thread_local! {
+        static LATE: Late = const { Late(RefCell::new(None)) };
+    }
+
+    expand(&C);
+    let before = C.sum();
+    std::thread::spawn(|| {
+        // Register `LATE`'s destructor before the slot claim's, so (destructors run in reverse
+        // order of registration on Linux) it runs after the claim has been given back.
+        LATE.with(|_| {});
+        C.incr();
+        LATE.with(|late| *late.0.borrow_mut() = Some(C.local()));
+        LATE.with(|late| late.0.borrow_mut().as_mut().unwrap().incr());
+    })
+    .join()
+    .unwrap();
+    assert_eq!(C.sum(), before + 1002);
+    assert!(
+        CLAIM_WAS_GONE.load(crate::sync::Ordering::Relaxed),
+        "the destructor ran while the claim was live: the test did not reach its case"
+    );
+}
