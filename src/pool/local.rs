@@ -181,12 +181,21 @@ impl<T> Local<T> {
             if cache.len == 0 {
                 return None;
             }
-            cache.len -= 1;
-            cache.bytes -= cache.weights[cache.len];
+            let len = cache.len - 1;
+            debug_assert!(len < LOCAL_CAP);
+            cache.len = len;
+            // SAFETY: `len < LOCAL_CAP` (the cache never holds more), so both reads are in
+            // bounds; `items[..=len]` were initialised and `len` has been lowered past this
+            // one, so it is read out exactly once.
+            let (obj, weight) = unsafe {
+                (
+                    cache.items.get_unchecked(len).assume_init_read(),
+                    *cache.weights.get_unchecked(len),
+                )
+            };
+            cache.bytes -= weight;
             self.publish_len(cache);
-            // SAFETY: `items[..len]` were initialised and `len` has been lowered past this one,
-            // so it is read out exactly once.
-            Some(unsafe { cache.items[cache.len].assume_init_read() })
+            Some(obj)
         };
         // SAFETY: forwarded from this fn's contract; `pop` only moves values.
         unsafe { self.with(pop) }
@@ -211,10 +220,17 @@ impl<T> Local<T> {
                 && len < cache.reserved
                 && cache.bytes + weight <= cache.reserved_bytes
             {
-                // SAFETY: `src` holds a value (contract) that the caller will not touch again
-                // after `true`; it lands in the first uninitialised item.
-                cache.items[len].write(unsafe { ManuallyDrop::take(src) });
-                cache.weights[len] = weight;
+                debug_assert!(cache.reserved <= LOCAL_CAP);
+                // SAFETY: `len < reserved <= LOCAL_CAP`, so both writes are in bounds; `src`
+                // holds a value (contract) that the caller will not touch again after `true`;
+                // it lands in the first uninitialised item.
+                unsafe {
+                    cache
+                        .items
+                        .get_unchecked_mut(len)
+                        .write(ManuallyDrop::take(src));
+                    *cache.weights.get_unchecked_mut(len) = weight;
+                }
                 cache.len = len + 1;
                 cache.bytes += weight;
                 self.publish_len(cache);

@@ -136,6 +136,9 @@ pub struct Pool<T> {
     budget: Budget,
     /// Bumped by `clear`/`trim`: a cache older than it gives its objects back on next use.
     epoch: AtomicUsize,
+    /// Whether a return runs user code before the weight check (`on_return`, reset on return,
+    /// `keep_if`); if not, `put` skips those three checks and their unwind guard.
+    return_hooks: bool,
     config: Config<T>,
 }
 
@@ -232,6 +235,9 @@ impl<T> Pool<T> {
             shared: Shared::new(config.capacity),
             budget: Budget::new(config.capacity, config.byte_budget),
             epoch: AtomicUsize::new(0),
+            return_hooks: config.on_return.is_some()
+                || config.reset_on_return
+                || config.keep_if.is_some(),
             config,
         }
     }
@@ -452,6 +458,37 @@ impl<T> Pool<T> {
     /// `value` holds an object, and the caller never reads or drops it again.
     #[inline(always)]
     pub(crate) unsafe fn put(&self, value: &mut ManuallyDrop<Item<T>>) {
+        let (weight, keep) = if self.return_hooks {
+            // SAFETY: forwarded from this fn's contract; on a panic the hooks drop the object
+            // and the unwind leaves this fn, so `value` is not touched again.
+            unsafe { self.return_hooks(value) }
+        } else {
+            let weight = self.config.weigh.map_or(0, |weigh| weigh(&***value));
+            (weight, weight <= self.config.max_weight)
+        };
+        if keep {
+            if let Some(local) = self.local() {
+                // SAFETY: the calling thread's own cache; `value` holds an object that the
+                // caller never touches again, and neither do we after a `true`.
+                if unsafe { local.push_from(&mut *value, weight, self.epoch()) } {
+                    local.tallies.returned.bump_owned();
+                    return;
+                }
+            }
+        }
+        // SAFETY: `value` still holds the object (not pushed above); it is read out once.
+        let obj = unsafe { ManuallyDrop::take(&mut *value) };
+        self.put_slow(obj, weight, keep);
+    }
+
+    /// Runs the user code of a return (`on_return`, reset on return, `keep_if`) and weighs the
+    /// object: its weight, and whether to keep it. If a hook panics, drops the object, counts
+    /// a discard and propagates.
+    ///
+    /// # Safety
+    /// `value` holds an object; after a panic the caller never reads or drops it again.
+    #[inline(never)]
+    unsafe fn return_hooks(&self, value: &mut ManuallyDrop<Item<T>>) -> (usize, bool) {
         let value: *mut ManuallyDrop<Item<T>> = value;
         let unwinding = DropOnUnwind {
             value,
@@ -473,19 +510,7 @@ impl<T> Pool<T> {
                 None => true,
             };
         mem::forget(unwinding);
-        if keep {
-            if let Some(local) = self.local() {
-                // SAFETY: the calling thread's own cache; `value` holds an object that the
-                // caller never touches again, and neither do we after a `true`.
-                if unsafe { local.push_from(&mut *value, weight, self.epoch()) } {
-                    local.tallies.returned.bump_owned();
-                    return;
-                }
-            }
-        }
-        // SAFETY: `value` still holds the object (not pushed above); it is read out once.
-        let obj = unsafe { ManuallyDrop::take(&mut *value) };
-        self.put_slow(obj, weight, keep);
+        (weight, keep)
     }
 
     #[cold]
