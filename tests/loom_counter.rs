@@ -85,7 +85,10 @@ fn loom_local_handles_race_expansion_and_sum() {
         let mut local = c.local();
         local.add(100);
         let seen = c.sum();
-        assert!((100..=114).contains(&seen), "sum {seen} outside [done, all]");
+        assert!(
+            (100..=114).contains(&seen),
+            "sum {seen} outside [done, all]"
+        );
         for h in adders {
             h.join().unwrap();
         }

@@ -1,7 +1,8 @@
 //! Op-sequence interpreter for `thrifty::counter`, shared by the cargo-fuzz target and
 //! `tests/fuzz_corpus.rs`. Bytes are parsed by hand: byte 0 picks the cell count, then each op is
-//! one code byte and its arguments. A `Counter`, a `Gauge` and a `PerCpu` run beside plain
-//! integers; every read is checked against them, including after bursts on two threads.
+//! one code byte and its arguments. A `Counter` (also through a `LocalCounter` handle), a `Gauge`
+//! and a `PerCpu` run beside plain integers; every read is checked against them, including after
+//! bursts on two threads.
 
 use thrifty::counter::{Counter, Gauge, PerCpu};
 
@@ -32,10 +33,12 @@ pub fn run(data: &[u8]) {
     let gauge = Gauge::with_cells(cells);
     let per_cpu = PerCpu::with_slots(cells, || 0u64);
     let (mut count, mut level, mut slots_total) = (0u64, 0i64, 0u64);
+    // Made before any expansion and kept across takes, resets and bursts.
+    let mut local = counter.local();
     let mut ops = 0;
     while !b.0.is_empty() && ops < 256 {
         ops += 1;
-        match b.u8() % 11 {
+        match b.u8() % 12 {
             0 => {
                 let n = b.u64();
                 counter.add(n);
@@ -76,15 +79,26 @@ pub fn run(data: &[u8]) {
                 slots_total += n;
                 assert_eq!(per_cpu.fold(0, |a, v| a + v), slots_total, "fold");
             }
+            10 => {
+                let n = b.u64();
+                local.add(n);
+                count = count.wrapping_add(n);
+            }
             _ => {
                 // A burst on two threads: contention, expansion, owned and shared cells.
                 let reps = u64::from(b.u8() % 64) + 1;
                 let n = u64::from(b.u8());
+                let (counter, gauge, per_cpu) = (&counter, &gauge, &per_cpu);
                 std::thread::scope(|s| {
-                    for _ in 0..2 {
-                        s.spawn(|| {
+                    for t in 0..2 {
+                        s.spawn(move || {
+                            // One thread adds through a handle, the other through the counter.
+                            let mut local = (t == 1).then(|| counter.local());
                             for _ in 0..reps {
-                                counter.add(n);
+                                match local.as_mut() {
+                                    Some(local) => local.add(n),
+                                    None => counter.add(n),
+                                }
                                 gauge.sub(n as i64);
                                 per_cpu.with(|v| *v += 1);
                             }

@@ -46,8 +46,8 @@
 //! The total is `base + Σ (owned + shared)`, all wrapping.
 
 use crate::sync::{
-    thread_token, token_is_live, try_thread_token, AtomicPtr, AtomicU64, AtomicUsize,
-    CachePadded, Ordering,
+    thread_token, token_is_live, try_thread_token, AtomicPtr, AtomicU64, AtomicUsize, CachePadded,
+    Ordering,
 };
 use std::ptr;
 

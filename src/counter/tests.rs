@@ -211,7 +211,11 @@ fn local_handle_finds_its_cell_after_expansion() {
     assert_eq!(c.sum(), before + 2);
     assert_eq!(c.take(), before + 2);
     local.incr();
-    assert_eq!(c.sum(), 1, "a handle's adds after a take land on top of zero");
+    assert_eq!(
+        c.sum(),
+        1,
+        "a handle's adds after a take land on top of zero"
+    );
 }
 
 #[test]

@@ -178,9 +178,7 @@ pub(crate) fn try_thread_token() -> Option<(usize, u64)> {
 #[cold]
 #[inline(never)]
 fn claim_token() -> (usize, u64) {
-    CLAIM
-        .try_with(|claim| (claim.0, claim.1))
-        .unwrap_or((0, 0))
+    CLAIM.try_with(|claim| (claim.0, claim.1)).unwrap_or((0, 0))
 }
 
 /// The calling thread's live claim token, or 0 (no claim yet, being torn down, or an untracked
