@@ -115,6 +115,13 @@ pub const DEFAULT_CAPACITY: usize = 256;
 /// only when the pool is empty: what the factory allocates plus the box that holds the object
 /// (`tests/alloc_pool.rs` proves it). [`Pooled::into_inner`] frees that box.
 ///
+/// Measured (4 KiB buffers, one thread, 2-core VM): 6.4–7.4 ns per get + put, about 90
+/// instructions (callgrind), 3–4x faster than allocating. `lockfree-object-pool`'s
+/// `LinearObjectPool` runs about 43 instructions (one locked instruction, no bound, no
+/// statistics, no byte budget): `benches/pool.rs` times it 1.1x slower than this pool, the
+/// shootout 1.2–1.7x faster, depending on how each loop is compiled. On two threads it
+/// serialises on its shared list and this pool is 4–9x faster.
+///
 /// # Examples
 /// ```
 /// use thrifty::pool::Pool;
