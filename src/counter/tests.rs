@@ -244,7 +244,6 @@ fn local_handles_on_many_threads_lose_nothing() {
 /// its remembered cell may belong to another thread by then, so it must take the shared path.
 #[test]
 fn local_handle_used_after_the_claim_ended_loses_nothing() {
-    use crate::sync::thread_local;
     use std::cell::RefCell;
 
     static C: Counter = Counter::new();
@@ -259,7 +258,7 @@ fn local_handle_used_after_the_claim_ended_loses_nothing() {
             }
         }
     }
-    thread_local! {
+    crate::sync::thread_local! {
         static LATE: Late = const { Late(RefCell::new(None)) };
     }
 
