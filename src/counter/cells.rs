@@ -184,29 +184,33 @@ impl Cells {
     /// without the striped path's register pressure.
     #[inline(always)]
     pub(crate) fn add(&self, n: u64) {
-        // Acquire: pairs with the Release store in `expand_slow`, so once we see the lines we
-        // see them initialised (a plain load on x86-64 and the same as Relaxed elsewhere in cost
-        // that matters; loaded once for both the path choice and the view).
-        let p = self.stripes.load(Ordering::Acquire);
-        if p.is_null() {
-            self.add_compact(n);
-        } else {
-            self.add_striped(p, n);
-        }
+        self.add_reporting_striped(n);
     }
 
     /// [`add`](Cells::add), then the calling thread's own cell if the lines exist (see
     /// [`owned`](Cells::owned)): the compact path stays as cheap as `add`'s.
     #[inline(always)]
     pub(crate) fn add_then_owned(&self, n: u64) -> Option<Owned<'_>> {
-        // Acquire: as in `add`.
+        if self.add_reporting_striped(n) {
+            self.owned()
+        } else {
+            None
+        }
+    }
+
+    /// Adds `n`; returns whether the lines had been published (the striped path ran).
+    #[inline(always)]
+    fn add_reporting_striped(&self, n: u64) -> bool {
+        // Acquire: pairs with the Release store in `expand_slow`, so once we see the lines we
+        // see them initialised (a plain load on x86-64 and the same as Relaxed elsewhere in cost
+        // that matters; loaded once for both the path choice and the view).
         let p = self.stripes.load(Ordering::Acquire);
         if p.is_null() {
             self.add_compact(n);
-            None
+            false
         } else {
             self.add_striped(p, n);
-            self.owned()
+            true
         }
     }
 
@@ -348,15 +352,11 @@ impl Cells {
     pub(crate) fn owned(&self) -> Option<Owned<'_>> {
         let s = self.stripes()?;
         let (slot, token) = try_thread_token()?;
-        let mask = s.len() - 1;
-        (0..PROBE.min(s.len()))
-            .map(|step| ((slot & mask) + step) & mask)
-            // Relaxed: as in `add_striped`, only we write our own token.
-            .find(|&k| s.owner(k).load(Ordering::Relaxed) == token)
-            .map(|k| Owned {
-                word: s.word(k, OWNED),
-                token,
-            })
+        let k = own_cell(s, slot & (s.len() - 1), token, 0)?;
+        Some(Owned {
+            word: s.word(k, OWNED),
+            token,
+        })
     }
 
     /// Bytes this total holds on the heap: 0 until expansion.
@@ -405,15 +405,19 @@ fn bump_owned(owned: &AtomicU64, n: u64) {
 /// plain loads of the owner line and no liveness lookups.
 #[inline(never)]
 fn add_probing(s: Stripes<'_>, home: usize, token: u64, n: u64) {
-    let window = PROBE.min(s.len());
-    for step in 1..window {
-        let k = (home + step) & (s.len() - 1);
-        // Relaxed: as in `add_striped`, only we write our own token.
-        if s.owner(k).load(Ordering::Relaxed) == token {
-            return bump_owned(s.word(k, OWNED), n);
-        }
+    match own_cell(s, home, token, 1) {
+        Some(k) => bump_owned(s.word(k, OWNED), n),
+        None => claim_or_share(s, home, token, n),
     }
-    claim_or_share(s, home, token, n);
+}
+
+/// The cell `token` owns among the [`PROBE`] cells from `home` on, looking from step `first`.
+#[inline(always)]
+fn own_cell(s: Stripes<'_>, home: usize, token: u64, first: usize) -> Option<usize> {
+    (first..PROBE.min(s.len()))
+        .map(|step| (home + step) & (s.len() - 1))
+        // Relaxed: as in `add_striped`, only we write our own token.
+        .find(|&k| s.owner(k).load(Ordering::Relaxed) == token)
 }
 
 /// No cell in the window is ours: claim a free one or one whose owner is gone, else share.
