@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 mod common;
 use common::on_threads;
 use thrifty::measure::{self, Allocations, CountingAlloc};
-use thrifty::pool::{BufferPool, PooledOwned};
+use thrifty::pool::{BufferPool, PooledBufferOwned};
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc::new();
@@ -64,7 +64,7 @@ impl Candidate for Std {
 struct Thrifty(Arc<BufferPool>);
 
 impl Candidate for Thrifty {
-    type Owned = PooledOwned<Vec<u8>>;
+    type Owned = PooledBufferOwned;
     const NAME: &'static str = "thrifty BufferPool";
     fn new(size: usize) -> Self {
         Self(Arc::new(

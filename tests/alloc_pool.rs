@@ -87,20 +87,34 @@ fn steady_state_on_two_threads_allocates_nothing() {
 }
 
 fn cross_thread_returns_allocate_nothing() {
+    use std::sync::mpsc::{TryRecvError, TrySendError};
+
     let pool = Arc::new(Pool::new(|| Vec::<u8>::with_capacity(4096)));
-    // A bounded std channel preallocates its ring: sending never allocates.
+    // A bounded std channel preallocates its ring, so `try_send` and `try_recv` never allocate.
+    // Neither side ever blocks: a channel's first blocked sender or receiver allocates its
+    // waiter list, at a moment that depends on scheduling.
     let (tx, rx) = std::sync::mpsc::sync_channel(64);
     let consumer = std::thread::spawn(move || {
         park_once();
-        while let Ok(buf) = rx.recv() {
-            drop(buf); // returned on this thread
+        loop {
+            match rx.try_recv() {
+                Ok(buf) => drop(buf), // returned on this thread
+                Err(TryRecvError::Empty) => std::thread::yield_now(),
+                Err(TryRecvError::Disconnected) => break,
+            }
         }
     });
     let round = |n: usize| {
         for _ in 0..n {
             let mut buf = pool.get_owned();
             buf.push(7);
-            tx.send(buf).unwrap();
+            let mut buf = Some(buf);
+            while let Some(b) = buf.take() {
+                if let Err(TrySendError::Full(b)) = tx.try_send(b) {
+                    buf = Some(b);
+                    std::thread::yield_now();
+                }
+            }
         }
     };
     park_once();

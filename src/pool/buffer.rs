@@ -1,7 +1,6 @@
 //! [`BufferPool`]: the preset for byte buffers, with a per-buffer and a whole-pool byte limit.
 
-use super::{Config, Pool, DEFAULT_CAPACITY};
-use std::mem::MaybeUninit;
+use super::{Buffers, Pool, Pooled, PooledOwned, DEFAULT_CAPACITY};
 
 /// Initial capacity of a new buffer unless [`BufferBuilder::buffer_capacity`] says otherwise.
 pub const DEFAULT_BUFFER_CAPACITY: usize = 4 * 1024;
@@ -12,8 +11,9 @@ pub const DEFAULT_BYTE_BUDGET: usize = 16 * 1024 * 1024;
 
 /// A pool of `Vec<u8>` byte buffers, bounded in objects *and* bytes.
 ///
-/// It is a [`Pool<Vec<u8>>`] built by [`BufferPool::buffers`], so `get`, `get_owned`, `stats`,
-/// `trim` and `clear` are the pool's. On top of the object capacity it keeps:
+/// It is a [`Pool`] of `Vec<u8>` with the [`Buffers`] hooks, built by [`BufferPool::buffers`],
+/// so `get`, `get_owned`, `stats`, `trim` and `clear` are the pool's; its guards are
+/// [`PooledBuffer`] and [`PooledBufferOwned`]. On top of the object capacity it keeps:
 /// - a per-buffer limit: a buffer whose capacity grew past
 ///   [`max_buffer_capacity`](BufferBuilder::max_buffer_capacity) is dropped, not retained, so a
 ///   rare 256 MiB request does not pin 256 MiB under 1 KiB traffic (golang/go#23199,
@@ -32,7 +32,9 @@ pub const DEFAULT_BYTE_BUDGET: usize = 16 * 1024 * 1024;
 ///
 /// # Cost
 /// As [`Pool`]: no allocation and no shared write in steady state. Reset is `Vec::clear` (O(1)
-/// for bytes). Zeroing costs a `memset` of the buffer's whole capacity per return.
+/// for bytes) and the weight is `Vec::capacity`, both inlined (no call through a pointer, as a
+/// closure-built `Pool<Vec<u8>>` makes). Zeroing costs a `memset` of the buffer's whole capacity
+/// per return.
 ///
 /// # Examples
 /// ```
@@ -52,9 +54,15 @@ pub const DEFAULT_BYTE_BUDGET: usize = 16 * 1024 * 1024;
 /// drop(big); // past max_buffer_capacity: dropped, not kept
 /// assert_eq!(pool.stats().discarded, 1);
 /// ```
-pub type BufferPool = Pool<Vec<u8>>;
+pub type BufferPool = Pool<Vec<u8>, Buffers>;
 
-impl Pool<Vec<u8>> {
+/// A buffer on loan from a [`BufferPool`].
+pub type PooledBuffer<'a> = Pooled<'a, Vec<u8>, Buffers>;
+
+/// A buffer on loan from an `Arc`'d [`BufferPool`] ([`Pool::get_owned`]).
+pub type PooledBufferOwned = PooledOwned<Vec<u8>, Buffers>;
+
+impl BufferPool {
     /// A builder for a byte-buffer pool; see [`BufferPool`].
     pub fn buffers() -> BufferBuilder {
         BufferBuilder {
@@ -117,26 +125,11 @@ impl BufferBuilder {
 
     /// Builds the pool. Allocates the cache array and the store, not the buffers.
     pub fn build(self) -> BufferPool {
-        let initial = self.buffer_capacity;
-        Pool::from_config(Config {
-            factory: Box::new(move || Vec::with_capacity(initial)),
-            reset: Box::new(Vec::clear),
-            keep_if: None,
-            reset_on_return: false,
-            on_return: self.zero_on_return.then_some(zero as fn(&mut Vec<u8>)),
-            weigh: Some(Vec::capacity),
-            max_weight: self.max_buffer_capacity,
-            capacity: self.capacity,
-            byte_budget: self.byte_budget,
-        })
+        let hooks = Buffers {
+            initial: self.buffer_capacity,
+            max: self.max_buffer_capacity,
+            zero: self.zero_on_return,
+        };
+        Pool::from_parts(hooks, self.capacity, self.byte_budget)
     }
-}
-
-/// Zeroes `buf`'s whole capacity and leaves it empty.
-fn zero(buf: &mut Vec<u8>) {
-    buf.clear();
-    buf.spare_capacity_mut().fill(MaybeUninit::new(0));
-    // Keep the stores: the buffer may be dropped next, and stores before a free are dead to the
-    // optimiser.
-    std::hint::black_box(buf.as_mut_ptr());
 }

@@ -1,6 +1,7 @@
 //! [`Builder`]: the knobs of a [`Pool`].
 
-use super::{Config, KeepIf, Pool, DEFAULT_CAPACITY};
+use super::hooks::KeepIf;
+use super::{Closures, Pool, DEFAULT_CAPACITY};
 use crate::reset::{ByReset, Resetter};
 use std::fmt;
 use std::marker::PhantomData;
@@ -104,18 +105,14 @@ impl<T, R> Builder<T, R> {
         F: Fn() -> T + Send + Sync + 'static,
     {
         let reset = self.reset;
-        Pool::from_config(Config {
+        let hooks = Closures {
             factory: Box::new(factory),
             // `ByReset` is zero-sized, so this box does not allocate for the default.
             reset: Box::new(move |obj: &mut T| reset.reset_value(obj)),
             keep_if: self.keep_if,
             reset_on_return: self.reset_on_return,
-            on_return: None,
-            weigh: None,
-            max_weight: usize::MAX,
-            capacity: self.capacity,
-            byte_budget: usize::MAX,
-        })
+        };
+        Pool::from_parts(hooks, self.capacity, usize::MAX)
     }
 }
 

@@ -1,6 +1,6 @@
 //! The guards a pool hands out: [`Pooled`] borrows the pool, [`PooledOwned`] holds an `Arc`.
 
-use super::{Item, Pool};
+use super::{Closures, Hooks, Item, Pool};
 use crate::sync::{Arc, CachePadded};
 use std::fmt;
 use std::mem::ManuallyDrop;
@@ -24,15 +24,15 @@ use std::ops::{Deref, DerefMut};
 /// assert_eq!(kept, [7]);
 /// assert_eq!(pool.stats().retained, 0);
 /// ```
-pub struct Pooled<'a, T> {
-    pool: &'a Pool<T>,
+pub struct Pooled<'a, T, H: Hooks<T> = Closures<T>> {
+    pool: &'a Pool<T, H>,
     /// Taken out exactly once: by `drop` or `into_inner`, which forgets the guard.
     value: ManuallyDrop<Item<T>>,
 }
 
-impl<'a, T> Pooled<'a, T> {
+impl<'a, T, H: Hooks<T>> Pooled<'a, T, H> {
     #[inline(always)]
-    pub(super) fn new(pool: &'a Pool<T>, value: Item<T>) -> Self {
+    pub(super) fn new(pool: &'a Pool<T, H>, value: Item<T>) -> Self {
         Self {
             pool,
             value: ManuallyDrop::new(value),
@@ -51,12 +51,12 @@ impl<'a, T> Pooled<'a, T> {
     }
 
     /// The pool this object came from.
-    pub fn pool(this: &Self) -> &'a Pool<T> {
+    pub fn pool(this: &Self) -> &'a Pool<T, H> {
         this.pool
     }
 }
 
-impl<T> Deref for Pooled<'_, T> {
+impl<T, H: Hooks<T>> Deref for Pooled<'_, T, H> {
     type Target = T;
 
     #[inline(always)]
@@ -65,14 +65,14 @@ impl<T> Deref for Pooled<'_, T> {
     }
 }
 
-impl<T> DerefMut for Pooled<'_, T> {
+impl<T, H: Hooks<T>> DerefMut for Pooled<'_, T, H> {
     #[inline(always)]
     fn deref_mut(&mut self) -> &mut T {
         &mut self.value
     }
 }
 
-impl<T> Drop for Pooled<'_, T> {
+impl<T, H: Hooks<T>> Drop for Pooled<'_, T, H> {
     #[inline(always)]
     fn drop(&mut self) {
         // SAFETY: `drop` runs once and `into_inner` forgets the guard, so the value is still
@@ -81,7 +81,7 @@ impl<T> Drop for Pooled<'_, T> {
     }
 }
 
-impl<T: fmt::Debug> fmt::Debug for Pooled<'_, T> {
+impl<T: fmt::Debug, H: Hooks<T>> fmt::Debug for Pooled<'_, T, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let value: &T = self;
         f.debug_tuple("Pooled").field(&value).finish()
@@ -105,15 +105,15 @@ impl<T: fmt::Debug> fmt::Debug for Pooled<'_, T> {
 /// drop(pool); // the guard keeps the pool alive
 /// assert_eq!(PooledOwned::into_inner(s), "outlives the borrow");
 /// ```
-pub struct PooledOwned<T> {
-    pool: Arc<Pool<T>>,
+pub struct PooledOwned<T, H: Hooks<T> = Closures<T>> {
+    pool: Arc<Pool<T, H>>,
     /// Taken out exactly once: by `drop` or `into_inner`, which forgets the guard.
     value: ManuallyDrop<Item<T>>,
 }
 
-impl<T> PooledOwned<T> {
+impl<T, H: Hooks<T>> PooledOwned<T, H> {
     #[inline(always)]
-    pub(super) fn new(pool: Arc<Pool<T>>, value: Item<T>) -> Self {
+    pub(super) fn new(pool: Arc<Pool<T, H>>, value: Item<T>) -> Self {
         Self {
             pool,
             value: ManuallyDrop::new(value),
@@ -132,12 +132,12 @@ impl<T> PooledOwned<T> {
     }
 
     /// The pool this object came from.
-    pub fn pool(this: &Self) -> &Arc<Pool<T>> {
+    pub fn pool(this: &Self) -> &Arc<Pool<T, H>> {
         &this.pool
     }
 }
 
-impl<T> Deref for PooledOwned<T> {
+impl<T, H: Hooks<T>> Deref for PooledOwned<T, H> {
     type Target = T;
 
     #[inline(always)]
@@ -146,14 +146,14 @@ impl<T> Deref for PooledOwned<T> {
     }
 }
 
-impl<T> DerefMut for PooledOwned<T> {
+impl<T, H: Hooks<T>> DerefMut for PooledOwned<T, H> {
     #[inline(always)]
     fn deref_mut(&mut self) -> &mut T {
         &mut self.value
     }
 }
 
-impl<T> Drop for PooledOwned<T> {
+impl<T, H: Hooks<T>> Drop for PooledOwned<T, H> {
     #[inline]
     fn drop(&mut self) {
         // SAFETY: `drop` runs once and `into_inner` forgets the guard, so the value is still
@@ -164,7 +164,7 @@ impl<T> Drop for PooledOwned<T> {
     }
 }
 
-impl<T: fmt::Debug> fmt::Debug for PooledOwned<T> {
+impl<T: fmt::Debug, H: Hooks<T>> fmt::Debug for PooledOwned<T, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let value: &T = self;
         f.debug_tuple("PooledOwned").field(&value).finish()

@@ -76,12 +76,14 @@
 mod buffer;
 mod builder;
 mod guard;
+mod hooks;
 mod local;
 mod shared;
 
-pub use buffer::{BufferBuilder, BufferPool};
+pub use buffer::{BufferBuilder, BufferPool, PooledBuffer, PooledBufferOwned};
 pub use builder::Builder;
 pub use guard::{Pooled, PooledOwned};
+pub use hooks::{Buffers, Closures, Hooks};
 
 use crate::sync::{cpus, try_thread_slot, Arc, AtomicUsize, CachePadded, Ordering};
 use local::{Local, Tally, LOCAL_CAP};
@@ -136,41 +138,19 @@ pub const DEFAULT_CAPACITY: usize = 256;
 /// assert!(buf.capacity() >= 1024, "with its allocation");
 /// assert_eq!(pool.stats().hits, 1);
 /// ```
-pub struct Pool<T> {
+pub struct Pool<T, H = Closures<T>> {
     /// One cache per thread slot index; empty when `capacity` is 0.
-    locals: Box<[CachePadded<Local<Item<T>>>]>,
-    shared: Shared<Item<T>>,
+    locals: Box<[CachePadded<Local<T>>]>,
+    shared: Shared<T>,
     budget: Budget,
     /// Bumped by `clear`/`trim`: a cache older than it gives its objects back on next use.
     epoch: AtomicUsize,
-    /// Whether a return runs user code before the weight check (`on_return`, reset on return,
-    /// `keep_if`); if not, `put` skips those three checks and their unwind guard.
-    return_hooks: bool,
-    config: Config<T>,
+    hooks: H,
 }
 
 /// How the pool holds an object: boxed, so the fast path moves one pointer, and padded to a
 /// cache line, so objects used by different threads never share one.
 pub(crate) type Item<T> = Box<CachePadded<T>>;
-
-/// A boxed `keep_if` predicate.
-pub(crate) type KeepIf<T> = Box<dyn Fn(&T) -> bool + Send + Sync>;
-
-/// What the builder decided; read-only after construction.
-pub(crate) struct Config<T> {
-    pub(crate) factory: Box<dyn Fn() -> T + Send + Sync>,
-    pub(crate) reset: Box<dyn Fn(&mut T) + Send + Sync>,
-    pub(crate) keep_if: Option<KeepIf<T>>,
-    pub(crate) reset_on_return: bool,
-    /// Runs on every returned object before anything else (buffer zeroing).
-    pub(crate) on_return: Option<fn(&mut T)>,
-    /// An object's weight against the byte budget (buffer capacity), 0 without one.
-    pub(crate) weigh: Option<fn(&T) -> usize>,
-    /// Objects heavier than this are dropped on return (a buffer that grew too large).
-    pub(crate) max_weight: usize,
-    pub(crate) capacity: usize,
-    pub(crate) byte_budget: usize,
-}
 
 /// A snapshot of a pool's counters, from [`Pool::stats`].
 ///
@@ -228,9 +208,11 @@ impl<T> Pool<T> {
     pub fn builder() -> Builder<T> {
         Builder::new()
     }
+}
 
-    pub(crate) fn from_config(config: Config<T>) -> Self {
-        let slots = if config.capacity == 0 {
+impl<T, H: Hooks<T>> Pool<T, H> {
+    pub(crate) fn from_parts(hooks: H, capacity: usize, byte_budget: usize) -> Self {
+        let slots = if capacity == 0 {
             0
         } else {
             (2 * cpus()).clamp(4, 128)
@@ -239,13 +221,10 @@ impl<T> Pool<T> {
             locals: (0..slots)
                 .map(|_| CachePadded::new(Local::new(0)))
                 .collect(),
-            shared: Shared::new(config.capacity),
-            budget: Budget::new(config.capacity, config.byte_budget),
+            shared: Shared::new(capacity),
+            budget: Budget::new(capacity, byte_budget),
             epoch: AtomicUsize::new(0),
-            return_hooks: config.on_return.is_some()
-                || config.reset_on_return
-                || config.keep_if.is_some(),
-            config,
+            hooks,
         }
     }
 
@@ -263,7 +242,7 @@ impl<T> Pool<T> {
     /// If the factory or `reset` panics; the pool stays consistent and usable, and the object
     /// being reset is dropped.
     #[inline]
-    pub fn get(&self) -> Pooled<'_, T> {
+    pub fn get(&self) -> Pooled<'_, T, H> {
         Pooled::new(self, self.take())
     }
 
@@ -285,7 +264,7 @@ impl<T> Pool<T> {
     /// ```
     #[cfg(not(loom))]
     #[inline]
-    pub fn get_owned(self: &Arc<Self>) -> PooledOwned<T> {
+    pub fn get_owned(self: &Arc<Self>) -> PooledOwned<T, H> {
         PooledOwned::new(Arc::clone(self), self.take())
     }
 
@@ -293,7 +272,7 @@ impl<T> Pool<T> {
     /// `Pool::get_owned(&pool)` (which also works in normal builds).
     #[cfg(loom)]
     #[inline]
-    pub fn get_owned(this: &Arc<Self>) -> PooledOwned<T> {
+    pub fn get_owned(this: &Arc<Self>) -> PooledOwned<T, H> {
         PooledOwned::new(Arc::clone(this), this.take())
     }
 
@@ -314,10 +293,7 @@ impl<T> Pool<T> {
             stats.returned += t.returned.get();
             stats.discarded += t.discarded.get();
         }
-        for local in self.locals.iter() {
-            // Relaxed: a statistic mirror.
-            stats.retained += local.len.load(Ordering::Relaxed);
-        }
+        stats.retained += self.locals.iter().map(|l| l.retained()).sum::<usize>();
         stats
     }
 
@@ -346,12 +322,8 @@ impl<T> Pool<T> {
             Some(local) => unsafe { local.drain(self.epoch(), &self.budget) },
             None => local::Flushed::new(),
         };
-        let mut others: usize = self
-            .locals
-            .iter()
-            // Relaxed: a statistic mirror, good enough to size a trim.
-            .map(|l| l.len.load(Ordering::Relaxed))
-            .sum();
+        // A snapshot of the other caches, good enough to size a trim.
+        let mut others: usize = self.locals.iter().map(|l| l.retained()).sum();
         if others > keep {
             // Relaxed: a request, not a publication; each cache acts on it at its next use.
             self.epoch.fetch_add(1, Ordering::Relaxed);
@@ -384,7 +356,7 @@ impl<T> Pool<T> {
     /// The calling thread's cache, if its slot index has one. `None` during thread-local
     /// teardown, when the index may already belong to another thread.
     #[inline(always)]
-    fn local(&self) -> Option<&Local<Item<T>>> {
+    fn local(&self) -> Option<&Local<T>> {
         let slot = try_thread_slot()?;
         self.locals.get(slot).map(|padded| &**padded)
     }
@@ -400,8 +372,8 @@ impl<T> Pool<T> {
     #[inline(always)]
     fn take(&self) -> Item<T> {
         if let Some(local) = self.local() {
-            // SAFETY: `local()` is the calling thread's own cache; `pop` runs no user code.
-            if let Some(obj) = unsafe { local.pop() } {
+            // SAFETY: `local()` is the calling thread's own cache; `pop_hot` runs no user code.
+            if let Some(obj) = unsafe { local.pop_hot() } {
                 local.tallies.hits.bump_owned();
                 return self.ready(obj);
             }
@@ -409,7 +381,9 @@ impl<T> Pool<T> {
         self.take_slow()
     }
 
-    #[cold]
+    /// A get that missed the hot slot: the cache's stack, then a batch from the shared store,
+    /// then the factory. Not `#[cold]`: a thread holding two objects at once comes here for
+    /// one of them on every round.
     #[inline(never)]
     fn take_slow(&self) -> Item<T> {
         let Some(local) = self.local() else {
@@ -422,6 +396,11 @@ impl<T> Pool<T> {
                 None => self.make(&self.shared.tallies.misses, Tally::bump),
             };
         };
+        // SAFETY: `local()` is the calling thread's own cache; `pop` runs no user code.
+        if let Some(obj) = unsafe { local.pop() } {
+            local.tallies.hits.bump_owned();
+            return self.ready(obj);
+        }
         // SAFETY: the calling thread's own cache; `refresh` runs no user code, and what it
         // flushes is dropped after it returns.
         let flushed = unsafe { local.refresh(self.epoch(), &self.budget) };
@@ -431,8 +410,9 @@ impl<T> Pool<T> {
         let mut batch = self.shared.pop_many(LOCAL_CAP);
         match batch.pop() {
             Some((obj, weight)) => {
-                // SAFETY: the calling thread's own cache, emptied by `refresh` above; `adopt`
-                // runs no user code. The objects keep their budget units as its reservation.
+                // SAFETY: the calling thread's own cache, emptied by `refresh` above (its
+                // stack and hot slot were empty); `adopt` runs no user code. The objects keep
+                // their budget units as its reservation.
                 unsafe { local.adopt(weight, batch) };
                 local.tallies.hits.bump_owned();
                 self.ready(obj)
@@ -444,16 +424,16 @@ impl<T> Pool<T> {
     /// Calls the factory; fresh objects are taken to be in reset state.
     fn make(&self, misses: &Tally, count: fn(&Tally)) -> Item<T> {
         count(misses);
-        Box::new(CachePadded::new((self.config.factory)()))
+        Box::new(CachePadded::new(self.hooks.make()))
     }
 
     /// Resets a reused object for its next user (unless it was reset on return). If the reset
     /// panics, the object is dropped by the unwind (and counted as discarded).
     #[inline(always)]
     fn ready(&self, mut obj: Item<T>) -> Item<T> {
-        if !self.config.reset_on_return {
+        if !self.hooks.reset_on_return() {
             let unwinding = CountOnUnwind(&self.shared.tallies.discarded);
-            (self.config.reset)(&mut obj);
+            self.hooks.reset(&mut obj);
             mem::forget(unwinding);
         }
         obj
@@ -465,37 +445,33 @@ impl<T> Pool<T> {
     /// `value` holds an object, and the caller never reads or drops it again.
     #[inline(always)]
     pub(crate) unsafe fn put(&self, value: &mut ManuallyDrop<Item<T>>) {
-        let (weight, keep) = if self.return_hooks {
-            // SAFETY: forwarded from this fn's contract; on a panic the hooks drop the object
-            // and the unwind leaves this fn, so `value` is not touched again.
-            unsafe { self.return_hooks(value) }
-        } else {
-            let weight = self.config.weigh.map_or(0, |weigh| weigh(&***value));
-            (weight, weight <= self.config.max_weight)
-        };
+        // SAFETY: forwarded from this fn's contract; on a panic the hooks drop the object and
+        // the unwind leaves this fn, so `value` is not touched again.
+        let vetted = !self.hooks.has_return_hooks() || unsafe { self.return_hooks(value) };
+        let weight = self.hooks.weigh(value);
+        let keep = vetted && self.hooks.fits(weight);
         if keep {
             if let Some(local) = self.local() {
                 // SAFETY: the calling thread's own cache; `value` holds an object that the
                 // caller never touches again, and neither do we after a `true`.
-                if unsafe { local.push_from(&mut *value, weight, self.epoch()) } {
+                if unsafe { local.push_hot(value, weight, self.epoch()) } {
                     local.tallies.returned.bump_owned();
                     return;
                 }
             }
         }
         // SAFETY: `value` still holds the object (not pushed above); it is read out once.
-        let obj = unsafe { ManuallyDrop::take(&mut *value) };
+        let obj = unsafe { ManuallyDrop::take(value) };
         self.put_slow(obj, weight, keep);
     }
 
-    /// Runs the user code of a return (`on_return`, reset on return, `keep_if`) and weighs the
-    /// object: its weight, and whether to keep it. If a hook panics, drops the object, counts
-    /// a discard and propagates.
+    /// Runs the user code of a return (reset on return, `keep_if`, zeroing) and says whether
+    /// to keep the object. If a hook panics, drops the object, counts a discard and propagates.
     ///
     /// # Safety
     /// `value` holds an object; after a panic the caller never reads or drops it again.
     #[inline(never)]
-    unsafe fn return_hooks(&self, value: &mut ManuallyDrop<Item<T>>) -> (usize, bool) {
+    unsafe fn return_hooks(&self, value: &mut ManuallyDrop<Item<T>>) -> bool {
         let value: *mut ManuallyDrop<Item<T>> = value;
         let unwinding = DropOnUnwind {
             value,
@@ -503,24 +479,13 @@ impl<T> Pool<T> {
         };
         // SAFETY: `value` holds an object (contract) and nothing else refers to it while the
         // hooks run; `unwinding` only touches it if a hook panics, after this borrow ends.
-        let obj: &mut T = unsafe { &mut *value };
-        if let Some(on_return) = self.config.on_return {
-            on_return(obj);
-        }
-        if self.config.reset_on_return {
-            (self.config.reset)(obj);
-        }
-        let weight = self.config.weigh.map_or(0, |weigh| weigh(obj));
-        let keep = weight <= self.config.max_weight
-            && match &self.config.keep_if {
-                Some(keep_if) => keep_if(obj),
-                None => true,
-            };
+        let keep = self.hooks.on_return(unsafe { &mut *value });
         mem::forget(unwinding);
-        (weight, keep)
+        keep
     }
 
-    #[cold]
+    /// A put that missed the hot slot: the cache's stack (growing its reservation if need
+    /// be), then the shared store, else the object is dropped.
     #[inline(never)]
     fn put_slow(&self, obj: Item<T>, weight: usize, keep: bool) {
         let local = self.local();
@@ -563,7 +528,7 @@ impl<T> Pool<T> {
     }
 
     /// Counts an event on the caller's own cache if it has one, else on the shared tallies.
-    fn tally(&self, local: Option<&Local<Item<T>>>, which: fn(&local::Tallies) -> &Tally) {
+    fn tally(&self, local: Option<&Local<T>>, which: fn(&local::Tallies) -> &Tally) {
         match local {
             Some(local) => which(&local.tallies).bump_owned(),
             None => which(&self.shared.tallies).bump(),
@@ -606,14 +571,14 @@ impl<T> Drop for DropOnUnwind<'_, T> {
 // each touched only by the thread holding that slot index (distinct among live threads; handed
 // over under the slot registry's mutex, which orders one owner's accesses before the next's).
 // Objects move between threads through the store or the caches, so `T: Send` is required.
-unsafe impl<T: Send> Sync for Pool<T> {}
+unsafe impl<T: Send, H: Sync> Sync for Pool<T, H> {}
 
-impl<T> fmt::Debug for Pool<T> {
+impl<T, H: Hooks<T> + fmt::Debug> fmt::Debug for Pool<T, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pool")
             .field("capacity", &self.budget.max_count())
             .field("byte_budget", &self.budget.max_bytes())
-            .field("reset_on_return", &self.config.reset_on_return)
+            .field("hooks", &self.hooks)
             .field("stats", &self.stats())
             .finish_non_exhaustive()
     }

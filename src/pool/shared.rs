@@ -9,6 +9,7 @@
 //! single CAS.
 
 use super::local::{Flushed, Tallies};
+use super::Item;
 use crate::sync::{AtomicUsize, Mutex, Ordering};
 
 /// Capacity the store preallocates at most; above it, it grows when first needed.
@@ -111,7 +112,7 @@ fn reserve_one(counter: &AtomicUsize, n: usize, max: usize) -> bool {
 #[derive(Debug)]
 pub(super) struct Shared<T> {
     /// Objects with their weights. Each holds one unit (and its weight) of the budget.
-    items: Mutex<Vec<(T, usize)>>,
+    items: Mutex<Vec<(Item<T>, usize)>>,
     /// Mirror of `items.len()`: lets a get skip the lock when the store is empty, and feeds
     /// `Pool::stats`.
     len: AtomicUsize,
@@ -135,7 +136,7 @@ impl<T> Shared<T> {
     }
 
     /// Stores `obj`; the caller has reserved one unit and `weight` bytes of the budget for it.
-    pub(super) fn push(&self, obj: T, weight: usize) {
+    pub(super) fn push(&self, obj: Item<T>, weight: usize) {
         let mut items = self.items.lock();
         items.push((obj, weight));
         // Relaxed: a mirror written under the lock; readers only use it as a hint.
@@ -144,7 +145,7 @@ impl<T> Shared<T> {
 
     /// Takes the most recently stored object (the one most likely still in cache), with its
     /// weight; the caller gives its budget back.
-    pub(super) fn pop(&self) -> Option<(T, usize)> {
+    pub(super) fn pop(&self) -> Option<(Item<T>, usize)> {
         if self.len() == 0 {
             // Nothing seen: skip the lock. A racing push is missed, costing one factory call.
             return None;
@@ -158,7 +159,7 @@ impl<T> Shared<T> {
 
     /// Stores a batch spilled from a full cache; each object still holds its unit of the
     /// budget, so the budget does not change.
-    pub(super) fn push_many(&self, batch: impl IntoIterator<Item = (T, usize)>) {
+    pub(super) fn push_many(&self, batch: impl IntoIterator<Item = (Item<T>, usize)>) {
         let mut items = self.items.lock();
         items.extend(batch);
         // Relaxed: as in `push`.
@@ -182,7 +183,7 @@ impl<T> Shared<T> {
 
     /// Takes out all but the newest `keep` objects; the caller drops them after the lock is
     /// released (a destructor may re-enter the pool) and gives their budget back.
-    pub(super) fn split_off_oldest(&self, keep: usize) -> Vec<(T, usize)> {
+    pub(super) fn split_off_oldest(&self, keep: usize) -> Vec<(Item<T>, usize)> {
         let mut items = self.items.lock();
         let excess = items.len().saturating_sub(keep);
         // The oldest sit at the front (pushes and pops happen at the back).
