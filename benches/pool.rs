@@ -204,20 +204,17 @@ fn cross<C: Candidate>(c: &Arc<C>, iters: u64) -> Duration {
     t.elapsed()
 }
 
-fn time_group<C: Candidate>(g: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+/// Times `threads` threads on one candidate. One thread runs the same loop, on a spawned thread,
+/// as two do, so the two groups differ only in the thread count, and their ratio is the scaling
+/// (criterion's `b.iter` on the bench thread compiles and places a different loop).
+fn time_threads<C: Candidate>(
+    g: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    threads: usize,
+) {
     for size in SIZES {
         let c = C::new(size);
         g.bench_with_input(BenchmarkId::new(C::NAME, size), &size, |b, _| {
-            b.iter(|| c.op())
-        });
-    }
-}
-
-fn time_two_threads<C: Candidate>(g: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>) {
-    for size in SIZES {
-        let c = C::new(size);
-        g.bench_with_input(BenchmarkId::new(C::NAME, size), &size, |b, _| {
-            b.iter_custom(|iters| parallel(&c, 2, iters))
+            b.iter_custom(|iters| parallel(&c, threads, iters))
         });
     }
 }
@@ -234,21 +231,21 @@ fn time_cross<C: Candidate>(g: &mut BenchmarkGroup<'_, criterion::measurement::W
 fn timings(c: &mut Criterion) {
     let mut g = c.benchmark_group("pool/get_put/1_thread");
     g.throughput(Throughput::Elements(1));
-    time_group::<Std>(&mut g);
-    time_group::<Thrifty>(&mut g);
-    time_group::<ObjectPool>(&mut g);
-    time_group::<Lockfree>(&mut g);
-    time_group::<Slab>(&mut g);
+    time_threads::<Std>(&mut g, 1);
+    time_threads::<Thrifty>(&mut g, 1);
+    time_threads::<ObjectPool>(&mut g, 1);
+    time_threads::<Lockfree>(&mut g, 1);
+    time_threads::<Slab>(&mut g, 1);
     g.finish();
 
     let mut g = c.benchmark_group("pool/get_put/2_threads_one_pool");
     // Both threads' operations count: compare with 1_thread's throughput for scaling.
     g.throughput(Throughput::Elements(2));
-    time_two_threads::<Std>(&mut g);
-    time_two_threads::<Thrifty>(&mut g);
-    time_two_threads::<ObjectPool>(&mut g);
-    time_two_threads::<Lockfree>(&mut g);
-    time_two_threads::<Slab>(&mut g);
+    time_threads::<Std>(&mut g, 2);
+    time_threads::<Thrifty>(&mut g, 2);
+    time_threads::<ObjectPool>(&mut g, 2);
+    time_threads::<Lockfree>(&mut g, 2);
+    time_threads::<Slab>(&mut g, 2);
     g.finish();
 
     let mut g = c.benchmark_group("pool/get_put/cross_thread");

@@ -18,11 +18,15 @@
 //! A small cache per thread slot, in front of a bounded shared store:
 //! - The pool owns an array of caches (`local.rs`), one per thread slot index
 //!   (`crate::sync::try_thread_slot`, dense indices of live threads). The thread holding index
-//!   `i` is the only thread that touches cache `i`, so a get or put that hits the cache is a
-//!   thread-local read, a pop or push in a `CachePadded` block
-//!   and two plain stores of statistics: no lock, no atomic read-modify-write, no cache line
-//!   another thread writes. Each cache holds at most 4 objects inline (no allocation of its
-//!   own).
+//!   `i` is the only thread that touches cache `i`: no lock, no atomic read-modify-write, no
+//!   cache line another thread writes. A cache is a *hot slot* of one object in front of a
+//!   stack of at most 4, all inline (no allocation of its own). A thread that gets and puts one
+//!   object at a time only touches the hot slot: a get loads a pointer and stores null, a put
+//!   loads it, checks the slot's reservation and the epoch, and stores the pointer back, plus
+//!   one plain store of statistics each. The stack serves threads that hold several objects at
+//!   once; it is kept off the one-object path because each push or pop would read back the
+//!   length the previous one wrote and index with it, a chain of store-to-load forwards that
+//!   measured 1.1 ns more per get + put.
 //! - The caches belong to the pool, not to the threads, which is why this design was picked
 //!   over a `thread_local!` cache: a `thread_local!` cannot be generic over pool instances, its
 //!   destructor would have to reach back into pools that may be gone, and objects cached for an
@@ -31,6 +35,10 @@
 //!   A thread whose locals are being destroyed has no index (`try_thread_slot` is `None`), so an
 //!   object dropped from another thread-local's destructor goes to the shared store or is
 //!   dropped; it never touches a cache.
+//! - The pool is generic over its [`Hooks`] (make, reset, weigh, vet on return): a
+//!   [`BufferPool`]'s are `Vec::with_capacity`, `Vec::clear` and `Vec::capacity`, which inline
+//!   into `get` and the guard's drop; a pool built from closures ([`Closures`], the default
+//!   type parameter) calls them through pointers, which measured 1.5 ns more per get + put.
 //! - Threads with no slot (more live threads than `2 × CPUs`, at least 4 and at most 128) and
 //!   caches that are empty (get) or full (put) use the shared store, a preallocated
 //!   `Mutex<Vec<T>>` (`shared.rs`). An object released on another thread is reused from there.
@@ -109,20 +117,20 @@ pub const DEFAULT_CAPACITY: usize = 256;
 /// - When nothing shows the allocation matters: a pool keeps memory the program is not using.
 ///
 /// # Cost
-/// `get` and the guard's drop take about as long as a few relaxed loads and stores plus the
-/// `reset` (an indirect call) when the calling thread's cache has an object (get) or room
-/// (drop); otherwise they take the shared store's lock once. No shared cache line is written in
-/// steady state, so threads scale. The pool allocates at construction (the cache array, the
-/// preallocated store, the boxed closures) and never again in steady state; `get` allocates
-/// only when the pool is empty: what the factory allocates plus the box that holds the object
+/// `get` and the guard's drop take a few relaxed loads and stores plus the `reset` when the
+/// calling thread's cache has an object (get) or room (drop); otherwise they take the shared
+/// store's lock once. No shared cache line is written in steady state, so threads scale. A pool
+/// built from closures calls its `reset` (and `keep_if`) through a pointer; a [`BufferPool`]'s
+/// hooks are inlined. The pool allocates at construction (the cache array, the preallocated
+/// store, the boxed closures) and never again in steady state; `get` allocates only when the
+/// pool is empty: what the factory allocates plus the box that holds the object
 /// (`tests/alloc_pool.rs` proves it). [`Pooled::into_inner`] frees that box.
 ///
-/// Measured (4 KiB buffers, one thread, 2-core VM): 6.4–7.4 ns per get + put, about 90
-/// instructions (callgrind), 3–4x faster than allocating. `lockfree-object-pool`'s
-/// `LinearObjectPool` runs about 43 instructions (one locked instruction, no bound, no
-/// statistics, no byte budget): `benches/pool.rs` times it 1.1x slower than this pool, the
-/// shootout 1.2–1.7x faster, depending on how each loop is compiled. On two threads it
-/// serialises on its shared list and this pool is 4–9x faster.
+/// Measured (a [`BufferPool`] of 4 KiB buffers, one thread, 2-core VM, the shootout's loop):
+/// 4.0–4.4 ns per get + put, 68 instructions (callgrind), 4–5x faster than allocating.
+/// `lockfree-object-pool`'s `LinearObjectPool` (one locked instruction per get, no bound, no
+/// statistics, no byte budget) ran 5.3–6.8 ns in the same runs; on two threads it serialises on
+/// its shared list and this pool is 9–15x faster.
 ///
 /// # Examples
 /// ```
@@ -301,7 +309,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     /// after a burst.
     ///
     /// The shared store and the calling thread's cache are trimmed now. If the thread caches
-    /// alone hold more than `keep`, every other thread's cache (at most 4 objects each) is
+    /// alone hold more than `keep`, every other thread's cache (at most 5 objects each) is
     /// emptied the next time its thread uses the pool; a cache whose thread never comes back
     /// keeps its objects until the pool is dropped.
     ///
