@@ -288,6 +288,57 @@ fn buffer_pool_enforces_the_byte_budget() {
 }
 
 #[test]
+fn a_buffer_that_grew_grows_its_hot_slot_reservation_within_the_budget() {
+    let pool = BufferPool::buffers()
+        .buffer_capacity(100)
+        .max_buffer_capacity(1000)
+        .byte_budget(350)
+        .build();
+    drop(pool.get());
+    assert_eq!(
+        pool.budget_used(),
+        (1, 100),
+        "the hot slot reserved its weight"
+    );
+    let mut b = pool.get();
+    b.reserve_exact(300);
+    assert_eq!(b.capacity(), 300);
+    drop(b);
+    assert_eq!(
+        pool.budget_used(),
+        (1, 300),
+        "grown by 200 bytes, not re-reserved"
+    );
+    assert_eq!(pool.stats().retained, 1);
+    // A second buffer while the first is out: the emptied cache gives its reservation back
+    // before looking in the shared store (empty: a miss). The second buffer then takes the hot
+    // slot at 100 bytes, and the first (300) would need more than the budget's 350.
+    let first = pool.get();
+    let second = pool.get();
+    drop(second);
+    drop(first);
+    let s = pool.stats();
+    assert_eq!((s.retained, s.discarded), (1, 1), "{s:?}");
+    assert_eq!(pool.budget_used(), (1, 100));
+}
+
+#[test]
+fn a_thread_holding_two_objects_reuses_both_from_its_cache() {
+    let (pool, live) = tracked_pool(8);
+    for _ in 0..ROUNDS {
+        let a = pool.get();
+        let b = pool.get();
+        drop(b);
+        drop(a);
+    }
+    let s = pool.stats();
+    assert_eq!((s.misses, s.hits), (2, 2 * ROUNDS as u64 - 2), "{s:?}");
+    assert_eq!(s.retained, 2);
+    assert_eq!(live.load(SeqCst), 2);
+    assert_eq!(pool.shared.len(), 0, "the shared store was never needed");
+}
+
+#[test]
 fn zero_on_return_zeroes_the_whole_capacity() {
     let pool = BufferPool::buffers()
         .buffer_capacity(64)
@@ -314,6 +365,10 @@ fn send_and_sync_are_as_sound() {
     send::<PooledOwned<Vec<u8>>>();
     send::<Pooled<'static, Vec<u8>>>();
     sync::<Pooled<'static, Vec<u8>>>();
+    sync::<BufferPool>();
+    send::<PooledBufferOwned>();
+    let buffers = BufferPool::buffers().build();
+    let _: PooledBuffer<'_> = buffers.get();
     // `Rc` is not Send: a pool of them must not be Sync (checked by compile-fail in docs of
     // `static_assertions`-style crates; here the positive cases suffice).
 }
