@@ -73,13 +73,10 @@ fn candidates(g: &mut Wall<'_>, threads: usize) {
     }
 }
 
+/// One thread runs the same loop on a spawned thread as two do (as in `benches/pool.rs`).
 fn bench(g: &mut Wall<'_>, name: &str, size: usize, threads: usize, op: &(impl Fn() + Sync)) {
     g.bench_with_input(BenchmarkId::new(name, size), &size, |b, _| {
-        if threads == 1 {
-            b.iter(op)
-        } else {
-            b.iter_custom(|iters| parallel(threads, iters, op))
-        }
+        b.iter_custom(|iters| parallel(threads, iters, op))
     });
 }
 

@@ -64,17 +64,22 @@
 //!
 //! # When pooling pays, even under a modern allocator
 //! Measured by `benches/pool.rs` (glibc) and `benches/pool_mimalloc.rs` on a shared 2-core VM
-//! (ratios, one thread, get + write one byte + put):
+//! (one thread, get + write one byte + put, a [`BufferPool`]; the mimalloc columns are the range
+//! of two runs):
 //!
 //! | buffer | glibc alloc+free | pooled | mimalloc alloc+free | pooled |
 //! | --- | --- | --- | --- | --- |
-//! | 64 B | 12.6 ns | 8.4 ns (1.5× faster) | — | — |
-//! | 4 KiB | 33 ns | 8.6 ns (3.9×) | 18.6 ns | 9.7 ns (1.9×) |
-//! | 64 KiB | 19 ns | 8.9 ns (2.2×) | 23.9 ns | 11.5 ns (2.1×) |
+//! | 64 B | 16.1 ns | 7.4 ns (2.2× faster) | — | — |
+//! | 4 KiB | 29.9 ns | 5.5 ns (5.5×) | 16.5–30.7 ns | 7.9–8.1 ns (2–4×) |
+//! | 64 KiB | 37.9 ns | 5.6 ns (6.7×) | 21.7–33.3 ns | 8.3–8.6 ns (2.5–4×) |
+//!
+//! A pooled get + put took 3.8 ns in some processes and 5.5–6.5 ns in others on this VM, for
+//! the same binary (the loop is bound by a short chain of loads and stores, and reacts to
+//! whatever else the host runs); an allocator's time moves too. Read the ratios as ranges.
 //!
 //! A pooled get+put costs the same whatever the buffer size; an allocator's cost depends on
 //! the size class and on whether the block is in its per-thread cache. So: pooling pays for
-//! buffers of a few KiB and up under glibc, and still about 2× under mimalloc, whose
+//! buffers of a few KiB and up under glibc, and still 2× or more under mimalloc, whose
 //! thread-local free lists make small blocks nearly as cheap as a pool. It pays more in real
 //! code than in this loop: a pooled buffer keeps the capacity it grew to (no re-growth, no
 //! first touch of fresh pages), and an allocator's fast path degrades when frees happen on
@@ -126,11 +131,13 @@ pub const DEFAULT_CAPACITY: usize = 256;
 /// pool is empty: what the factory allocates plus the box that holds the object
 /// (`tests/alloc_pool.rs` proves it). [`Pooled::into_inner`] frees that box.
 ///
-/// Measured (a [`BufferPool`] of 4 KiB buffers, one thread, 2-core VM, the shootout's loop):
-/// 4.0–4.4 ns per get + put, 68 instructions (callgrind), 4–5x faster than allocating.
-/// `lockfree-object-pool`'s `LinearObjectPool` (one locked instruction per get, no bound, no
-/// statistics, no byte budget) ran 5.3–6.8 ns in the same runs; on two threads it serialises on
-/// its shared list and this pool is 9–15x faster.
+/// Measured (a [`BufferPool`] of 4 KiB buffers, one thread, 2-core VM): 68 instructions per
+/// get + put (callgrind); 4.0–4.4 ns in the shootout and 4.9–5.5 ns in `benches/pool.rs`, 4–6x
+/// faster than allocating. `lockfree-object-pool`'s `LinearObjectPool` (one locked instruction
+/// per get, no bound, no statistics, no byte budget; 43 instructions) ran 5.3–6.8 and 7.5–8.2 ns
+/// in the same runs. Some processes on that VM ran this pool's loop at 5.5–6.5 ns, level with
+/// `LinearObjectPool`'s, for reasons the VM does not let us profile (no hardware counters). On
+/// two threads `LinearObjectPool` serialises on its shared list and this pool is 6–15x faster.
 ///
 /// # Examples
 /// ```
