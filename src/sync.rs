@@ -238,5 +238,5 @@ pub(crate) fn cpus() -> usize {
 
 mod slot;
 pub(crate) use slot::{
-    thread_slot, thread_token, token_is_live, try_thread_slot, try_thread_token,
+    thread_slot, thread_slot_hint, thread_token, token_is_live, try_thread_slot, try_thread_token,
 };

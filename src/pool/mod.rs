@@ -98,7 +98,9 @@ pub use builder::Builder;
 pub use guard::{Pooled, PooledOwned};
 pub use hooks::{Buffers, Closures, Hooks};
 
-use crate::sync::{cpus, try_thread_slot, Arc, AtomicUsize, CachePadded, Ordering};
+use crate::sync::{
+    cpus, thread_slot_hint, try_thread_slot, Arc, AtomicUsize, CachePadded, Ordering,
+};
 use local::{Local, Tally, LOCAL_CAP};
 use shared::{Budget, Shared};
 use std::fmt;
@@ -376,6 +378,14 @@ impl<T, H: Hooks<T>> Pool<T, H> {
         self.locals.get(slot).map(|padded| &**padded)
     }
 
+    /// The calling thread's cache if it already holds a slot index: one thread-local load and a
+    /// bounds check. `None` also when the thread has no index yet; the slow paths then call
+    /// [`local`](Pool::local), which makes one.
+    #[inline(always)]
+    fn local_fast(&self) -> Option<&Local<T>> {
+        self.locals.get(thread_slot_hint()).map(|padded| &**padded)
+    }
+
     #[inline(always)]
     fn epoch(&self) -> usize {
         // Relaxed: a request to flush, re-read on every operation; nothing is published
@@ -386,8 +396,9 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     /// The object a get hands out, in reset state.
     #[inline(always)]
     fn take(&self) -> Item<T> {
-        if let Some(local) = self.local() {
-            // SAFETY: `local()` is the calling thread's own cache; `pop_hot` runs no user code.
+        if let Some(local) = self.local_fast() {
+            // SAFETY: `local_fast()` is the calling thread's own cache; `pop_hot` runs no user
+            // code.
             if let Some(obj) = unsafe { local.pop_hot() } {
                 local.tallies.hits.bump_owned();
                 return self.ready(obj);
@@ -396,8 +407,8 @@ impl<T, H: Hooks<T>> Pool<T, H> {
         self.take_slow()
     }
 
-    /// A get that missed the hot slot: the cache's stack, then a batch from the shared store,
-    /// then the factory. Not `#[cold]`: a thread holding two objects at once comes here for
+    /// A get that missed the hot slot (or had no slot index yet): the cache, then a batch from
+    /// the shared store, then the factory. Not `#[cold]`: a thread holding two objects at once comes here for
     /// one of them on every round.
     #[inline(never)]
     fn take_slow(&self) -> Item<T> {
@@ -411,8 +422,10 @@ impl<T, H: Hooks<T>> Pool<T, H> {
                 None => self.make(&self.shared.tallies.misses, Tally::bump),
             };
         };
-        // SAFETY: `local()` is the calling thread's own cache; `pop` runs no user code.
-        if let Some(obj) = unsafe { local.pop() } {
+        // The hot slot too: a thread's first get comes here without trying it (no slot index
+        // yet), and the cache it takes over may hold an object there.
+        // SAFETY: `local()` is the calling thread's own cache; the pops run no user code.
+        if let Some(obj) = unsafe { local.pop_hot().or_else(|| local.pop()) } {
             local.tallies.hits.bump_owned();
             return self.ready(obj);
         }
@@ -456,10 +469,38 @@ impl<T, H: Hooks<T>> Pool<T, H> {
 
     /// Takes an object back from a guard, in place: `value` is moved into the pool or dropped.
     ///
+    /// Only the hot-slot push is inline, with no call on its way: the guard's drop stays small
+    /// enough to inline into the caller's loop, which then keeps the guard in registers. Every
+    /// other case, hooks included, is one tail call.
+    ///
     /// # Safety
     /// `value` holds an object, and the caller never reads or drops it again.
     #[inline(always)]
     pub(crate) unsafe fn put(&self, value: &mut ManuallyDrop<Item<T>>) {
+        if !self.hooks.has_return_hooks() {
+            let weight = self.hooks.weigh(value);
+            if self.hooks.fits(weight) {
+                if let Some(local) = self.local_fast() {
+                    // SAFETY: the calling thread's own cache; `value` holds an object that the
+                    // caller never touches again, and neither do we after a `true`.
+                    if unsafe { local.push_hot(value, weight, self.epoch()) } {
+                        local.tallies.returned.bump_owned();
+                        return;
+                    }
+                }
+            }
+        }
+        // SAFETY: forwarded from this fn's contract.
+        unsafe { self.put_cold(value) }
+    }
+
+    /// A put that is not a plain hot-slot push: runs the hooks, weighs, then tries the hot slot
+    /// (the thread may have had no slot index yet) before the slow path.
+    ///
+    /// # Safety
+    /// As [`put`](Pool::put).
+    #[inline(never)]
+    unsafe fn put_cold(&self, value: &mut ManuallyDrop<Item<T>>) {
         // SAFETY: forwarded from this fn's contract; on a panic the hooks drop the object and
         // the unwind leaves this fn, so `value` is not touched again.
         let vetted = !self.hooks.has_return_hooks() || unsafe { self.return_hooks(value) };
@@ -467,8 +508,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
         let keep = vetted && self.hooks.fits(weight);
         if keep {
             if let Some(local) = self.local() {
-                // SAFETY: the calling thread's own cache; `value` holds an object that the
-                // caller never touches again, and neither do we after a `true`.
+                // SAFETY: as in `put`.
                 if unsafe { local.push_hot(value, weight, self.epoch()) } {
                     local.tallies.returned.bump_owned();
                     return;

@@ -338,6 +338,34 @@ fn a_thread_holding_two_objects_reuses_both_from_its_cache() {
     assert_eq!(pool.shared.len(), 0, "the shared store was never needed");
 }
 
+/// A new thread's first get takes the slow path (it has no slot index yet) and may take over a
+/// cache whose hot slot holds an object while its stack is empty and the shared store is not:
+/// the hot object must be handed out, not stranded beside a batch adopted from the store (a
+/// debug assertion in `adopt` checks the cache's state).
+#[test]
+fn a_new_threads_first_get_takes_an_inherited_hot_object() {
+    let (pool, live) = tracked_pool(16);
+    let rounds = ROUNDS.min(100);
+    for _ in 0..rounds {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                // Six returns: one to the hot slot, four to the stack, which the sixth spills
+                // to the shared store; then the stack is emptied and the hot slot refilled.
+                drop((0..6).map(|_| pool.get()).collect::<Vec<_>>());
+                let (a, b) = (pool.get(), pool.get());
+                drop(a);
+                drop(Pooled::into_inner(b));
+            });
+        });
+        std::thread::scope(|s| {
+            s.spawn(|| drop(pool.get()));
+        });
+    }
+    let s = pool.stats();
+    assert!(s.retained <= 16, "{s:?}");
+    assert_eq!(live.load(SeqCst), s.retained, "{s:?}");
+}
+
 #[test]
 fn zero_on_return_zeroes_the_whole_capacity() {
     let pool = BufferPool::buffers()

@@ -121,7 +121,7 @@ impl Drop for Claim {
     fn drop(&mut self) {
         // First, so that from here on the hot path falls back to `CLAIM`, which now reports
         // the claim destroyed.
-        let _ = FAST.try_with(|fast| fast.set((0, 0)));
+        let _ = FAST.try_with(|fast| fast.set(NO_CLAIM));
         if let Some(held) = HELD.get(self.0) {
             // Release: pairs with the Acquire load in `token_is_live`: a thread that sees this
             // claim dead also sees everything the thread did while it held it.
@@ -138,8 +138,25 @@ thread_local! {
     /// const-initialised local with no destructor, so reading it checks no lazy-init or
     /// teardown state (a striped counter add went from 2.2 to 1.6 ns without that check and
     /// the branches around it). Token 0: no claim yet, a claim without a token, or given back;
-    /// callers then ask `CLAIM` itself.
-    static FAST: std::cell::Cell<(usize, u64)> = const { std::cell::Cell::new((0, 0)) };
+    /// callers then ask `CLAIM` itself. Slot `usize::MAX` ([`NO_CLAIM`]): no claim yet, or given
+    /// back, which is what [`thread_slot_hint`] relies on.
+    static FAST: std::cell::Cell<(usize, u64)> = const { std::cell::Cell::new(NO_CLAIM) };
+}
+
+/// `FAST` while the thread holds no claim.
+#[cfg(not(loom))]
+const NO_CLAIM: (usize, u64) = (usize::MAX, 0);
+
+/// The calling thread's slot index if it holds a claim, else `usize::MAX` (no claim yet, or
+/// given back during teardown): one thread-local load, no branch, no lazy claim.
+///
+/// For hot paths that index per-slot state with it, where an out-of-range index sends them to a
+/// slow path that calls [`try_thread_slot`] (which makes the claim). A claim beyond `HELD`'s
+/// tracked slots has a slot here too; only "no claim" maps to `usize::MAX`.
+#[cfg(not(loom))]
+#[inline(always)]
+pub(crate) fn thread_slot_hint() -> usize {
+    FAST.with(std::cell::Cell::get).0
 }
 
 /// Slots below this publish their current claim's token in `HELD`; higher slots get no token.
@@ -269,6 +286,13 @@ pub(crate) fn thread_token() -> u64 {
 #[cfg(loom)]
 pub(crate) fn token_is_live(_token: u64) -> bool {
     true
+}
+
+/// The calling thread's slot index, or `usize::MAX` during thread-local teardown (loom build).
+#[cfg(loom)]
+#[inline]
+pub(crate) fn thread_slot_hint() -> usize {
+    LOOM_SLOT.try_with(|slot| *slot).unwrap_or(usize::MAX)
 }
 
 /// The calling thread's slot index, or `None` during thread-local teardown (loom build).
