@@ -23,7 +23,9 @@
 //!   stack of at most 4, all inline (no allocation of its own). A thread that gets and puts one
 //!   object at a time only touches the hot slot: a get loads a pointer and stores null, a put
 //!   loads it, checks the slot's reservation and the epoch, and stores the pointer back, plus
-//!   one plain store of statistics each. The stack serves threads that hold several objects at
+//!   one plain store of statistics each. The slot index is one thread-local load
+//!   (`sync::thread_slot_hint`), and everything but the hot-slot push is behind one tail call,
+//!   so the guard's drop is small enough to inline into the caller's loop. The stack serves threads that hold several objects at
 //!   once; it is kept off the one-object path because each push or pop would read back the
 //!   length the previous one wrote and index with it, a chain of store-to-load forwards that
 //!   measured 1.1 ns more per get + put.
@@ -133,13 +135,16 @@ pub const DEFAULT_CAPACITY: usize = 256;
 /// pool is empty: what the factory allocates plus the box that holds the object
 /// (`tests/alloc_pool.rs` proves it). [`Pooled::into_inner`] frees that box.
 ///
-/// Measured (a [`BufferPool`] of 4 KiB buffers, one thread, 2-core VM): 68 instructions per
-/// get + put (callgrind); 4.0–4.4 ns in the shootout and 4.9–5.5 ns in `benches/pool.rs`, 4–6x
-/// faster than allocating. `lockfree-object-pool`'s `LinearObjectPool` (one locked instruction
-/// per get, no bound, no statistics, no byte budget; 43 instructions) ran 5.3–6.8 and 7.5–8.2 ns
-/// in the same runs. Some processes on that VM ran this pool's loop at 5.5–6.5 ns, level with
-/// `LinearObjectPool`'s, for reasons the VM does not let us profile (no hardware counters). On
-/// two threads `LinearObjectPool` serialises on its shared list and this pool is 6–15x faster.
+/// Measured (a [`BufferPool`] of 4 KiB buffers, one thread, 2-core VM): 49 instructions per
+/// get + put (callgrind), the guard's drop inlined into the caller's loop; 3.0–4.3 ns in the
+/// shootout and 4.2 ns in `benches/pool.rs`, 6x faster than allocating. `lockfree-object-pool`'s
+/// `LinearObjectPool` (one locked instruction per get, no bound, no statistics, no byte budget;
+/// 43 instructions) ran 5.3 and 6.7 ns in the same runs. Some processes on that VM ran this
+/// pool's loop at 5.5–6.5 ns, level with `LinearObjectPool`, depending on the vCPU they ran on
+/// (its other users are invisible to us; it has no hardware counters). On two threads
+/// `LinearObjectPool` serialises on its shared list and this pool is 10–20x faster. Recycling
+/// across threads (get on one, drop on another) goes through the shared store's lock once per
+/// batch of 4 on each side, and measured 1.3–1.6x slower than `LinearObjectPool` there.
 ///
 /// # Examples
 /// ```
