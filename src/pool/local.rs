@@ -633,17 +633,17 @@ mod tests {
     #[test]
     fn dropping_a_cache_drops_its_hot_object() {
         let budget = Budget::new(usize::MAX, usize::MAX);
-        let local: Local<std::sync::Arc<()>> = Local::new(0);
-        let counted = std::sync::Arc::new(());
+        let local: Local<std::rc::Rc<()>> = Local::new(0);
+        let counted = std::rc::Rc::new(());
         // SAFETY: this test thread is the only one touching `local`.
         unsafe {
-            let obj = Box::new(CachePadded::new(std::sync::Arc::clone(&counted)));
+            let obj = Box::new(CachePadded::new(std::rc::Rc::clone(&counted)));
             assert!(local
                 .push_reserving(obj, 0, 0, &budget, &mut Flushed::new())
                 .is_ok());
         }
-        assert_eq!(std::sync::Arc::strong_count(&counted), 2);
+        assert_eq!(std::rc::Rc::strong_count(&counted), 2);
         drop(local);
-        assert_eq!(std::sync::Arc::strong_count(&counted), 1);
+        assert_eq!(std::rc::Rc::strong_count(&counted), 1);
     }
 }
