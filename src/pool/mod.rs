@@ -66,22 +66,21 @@
 //!
 //! # When pooling pays, even under a modern allocator
 //! Measured by `benches/pool.rs` (glibc) and `benches/pool_mimalloc.rs` on a shared 2-core VM
-//! (one thread, get + write one byte + put, a [`BufferPool`]; the mimalloc columns are the range
-//! of two runs):
+//! (one thread, get + write one byte + put, a [`BufferPool`]):
 //!
 //! | buffer | glibc alloc+free | pooled | mimalloc alloc+free | pooled |
 //! | --- | --- | --- | --- | --- |
-//! | 64 B | 16.1 ns | 7.4 ns (2.2× faster) | — | — |
-//! | 4 KiB | 29.9 ns | 5.5 ns (5.5×) | 16.5–30.7 ns | 7.9–8.1 ns (2–4×) |
-//! | 64 KiB | 37.9 ns | 5.6 ns (6.7×) | 21.7–33.3 ns | 8.3–8.6 ns (2.5–4×) |
+//! | 64 B | 11.5 ns | 5.1 ns (2.2× faster) | — | — |
+//! | 4 KiB | 24.8 ns | 4.2 ns (5.9×) | 20.4 ns | 4.1 ns (5.0×) |
+//! | 64 KiB | 37.7 ns | 4.6 ns (8.3×) | 20.7 ns | 4.1 ns (5.1×) |
 //!
-//! A pooled get + put took 3.8 ns in some processes and 5.5–6.5 ns in others on this VM, for
-//! the same binary (the loop is bound by a short chain of loads and stores, and reacts to
-//! whatever else the host runs); an allocator's time moves too. Read the ratios as ranges.
+//! Across runs that day mimalloc's alloc+free of 4 KiB took 16.5–30.7 ns, and some processes
+//! ran the pooled loop at 5.5–6.5 ns (the VM's vCPUs differ; see [`Pool`]'s cost): read the
+//! ratios as ranges, 2× to 5× under mimalloc.
 //!
 //! A pooled get+put costs the same whatever the buffer size; an allocator's cost depends on
 //! the size class and on whether the block is in its per-thread cache. So: pooling pays for
-//! buffers of a few KiB and up under glibc, and still 2× or more under mimalloc, whose
+//! buffers of a few KiB and up under glibc, and still 2× to 5× under mimalloc, whose
 //! thread-local free lists make small blocks nearly as cheap as a pool. It pays more in real
 //! code than in this loop: a pooled buffer keeps the capacity it grew to (no re-growth, no
 //! first touch of fresh pages), and an allocator's fast path degrades when frees happen on
