@@ -81,7 +81,7 @@
 //! A pooled get+put costs the same whatever the buffer size; an allocator's cost depends on
 //! the size class and on whether the block is in its per-thread cache. So: pooling pays for
 //! buffers of a few KiB and up under glibc, and still 2× to 5× under mimalloc, whose
-//! thread-local free lists make small blocks nearly as cheap as a pool. It pays more in real
+//! thread-local free lists make small blocks cheap. It pays more in real
 //! code than in this loop: a pooled buffer keeps the capacity it grew to (no re-growth, no
 //! first touch of fresh pages), and an allocator's fast path degrades when frees happen on
 //! other threads. It does not pay for values of a few dozen bytes, nor when objects rarely come
