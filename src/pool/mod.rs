@@ -483,19 +483,35 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     pub(crate) unsafe fn put(&self, value: &mut ManuallyDrop<Item<T>>) {
         if !self.hooks.has_return_hooks() {
             let weight = self.hooks.weigh(value);
-            if self.hooks.fits(weight) {
-                if let Some(local) = self.local_fast() {
-                    // SAFETY: the calling thread's own cache; `value` holds an object that the
-                    // caller never touches again, and neither do we after a `true`.
-                    if unsafe { local.push_hot(value, weight, self.epoch()) } {
-                        local.tallies.returned.bump_owned();
-                        return;
-                    }
-                }
+            // SAFETY: forwarded from this fn's contract.
+            if self.hooks.fits(weight) && unsafe { self.put_hot(self.local_fast(), value, weight) }
+            {
+                return;
             }
         }
         // SAFETY: forwarded from this fn's contract.
         unsafe { self.put_cold(value) }
+    }
+
+    /// Moves the object into `local`'s hot slot if it has room, counting the return.
+    ///
+    /// # Safety
+    /// `local` is the calling thread's own cache; `value` holds an object that the caller never
+    /// touches again after a `true`.
+    #[inline(always)]
+    unsafe fn put_hot(
+        &self,
+        local: Option<&Local<T>>,
+        value: &mut ManuallyDrop<Item<T>>,
+        weight: usize,
+    ) -> bool {
+        let Some(local) = local else { return false };
+        // SAFETY: forwarded from this fn's contract.
+        let pushed = unsafe { local.push_hot(value, weight, self.epoch()) };
+        if pushed {
+            local.tallies.returned.bump_owned();
+        }
+        pushed
     }
 
     /// A put that is not a plain hot-slot push: runs the hooks, weighs, then tries the hot slot
@@ -510,14 +526,9 @@ impl<T, H: Hooks<T>> Pool<T, H> {
         let vetted = !self.hooks.has_return_hooks() || unsafe { self.return_hooks(value) };
         let weight = self.hooks.weigh(value);
         let keep = vetted && self.hooks.fits(weight);
-        if keep {
-            if let Some(local) = self.local() {
-                // SAFETY: as in `put`.
-                if unsafe { local.push_hot(value, weight, self.epoch()) } {
-                    local.tallies.returned.bump_owned();
-                    return;
-                }
-            }
+        // SAFETY: `local()` is the calling thread's own cache; forwarded from this fn's contract.
+        if keep && unsafe { self.put_hot(self.local(), value, weight) } {
+            return;
         }
         // SAFETY: `value` still holds the object (not pushed above); it is read out once.
         let obj = unsafe { ManuallyDrop::take(value) };
