@@ -134,7 +134,7 @@ pub const DEFAULT_CAPACITY: usize = 256;
 /// pool is empty: what the factory allocates plus the box that holds the object
 /// (`tests/alloc_pool.rs` proves it). [`Pooled::into_inner`] frees that box.
 ///
-/// Measured (a [`BufferPool`] of 4 KiB buffers, one thread, 2-core VM): 49 instructions per
+/// Measured (a [`BufferPool`] of 4 KiB buffers, one thread, 2-core VM): 48 instructions per
 /// get + put (callgrind), the guard's drop inlined into the caller's loop; 3.0–4.3 ns in the
 /// shootout and 4.2 ns in `benches/pool.rs`, 6x faster than allocating. `lockfree-object-pool`'s
 /// `LinearObjectPool` (one locked instruction per get, no bound, no statistics, no byte budget;
