@@ -2,8 +2,8 @@
 //!
 //! Each operation takes a byte buffer of 64 B, 4 KiB or 64 KiB, writes one byte and gives it
 //! back (drops it). Candidates: `Vec::with_capacity` + drop (the std baseline), thrifty's
-//! `BufferPool`, `object-pool` (a `parking_lot` mutex around a `Vec`; no reset, so the candidate
-//! clears by hand), `lockfree-object-pool`'s `LinearObjectPool` and `sharded-slab`'s `Pool`.
+//! `BufferPool` (and, one thread only, a closure-built `Pool<Vec<u8>>`), `object-pool` (a
+//! `parking_lot` mutex around a `Vec`; no reset, so the candidate clears by hand), `lockfree-object-pool`'s `LinearObjectPool` and `sharded-slab`'s `Pool`.
 //! Shapes: one thread; two threads on one shared pool (throughput counts both threads' ops);
 //! cross-thread (get on the bench thread, drop on a consumer thread through a bounded channel,
 //! whose cost every candidate pays alike).
@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 mod common;
 use common::on_threads;
 use thrifty::measure::{self, Allocations, CountingAlloc};
-use thrifty::pool::{BufferPool, PooledBufferOwned};
+use thrifty::pool::{BufferPool, Pool, PooledBufferOwned, PooledOwned};
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc::new();
@@ -77,6 +77,33 @@ impl Candidate for Thrifty {
                 .buffer_capacity(size)
                 .max_buffer_capacity(size)
                 .build(),
+        ))
+    }
+    #[inline]
+    fn op(&self) {
+        let mut b = self.0.get();
+        b.push(1);
+        black_box(&*b);
+    }
+    fn take_owned(self: &Arc<Self>) -> Self::Owned {
+        let mut b = self.0.get_owned();
+        b.push(1);
+        b
+    }
+}
+
+/// The same buffers in a closure-built `Pool<Vec<u8>>`: reset (the `Reset` impl) and factory
+/// are called through pointers, where `BufferPool`'s hooks inline. The row prices that choice.
+struct ThriftyClosures(Arc<Pool<Vec<u8>>>);
+
+impl Candidate for ThriftyClosures {
+    type Owned = PooledOwned<Vec<u8>>;
+    const NAME: &'static str = "thrifty Pool<Vec<u8>> (closures)";
+    fn new(size: usize) -> Self {
+        Self(Arc::new(
+            Pool::builder()
+                .capacity(1024) // as `Thrifty`
+                .build(move || Vec::with_capacity(size)),
         ))
     }
     #[inline]
@@ -233,6 +260,7 @@ fn timings(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     time_threads::<Std>(&mut g, 1);
     time_threads::<Thrifty>(&mut g, 1);
+    time_threads::<ThriftyClosures>(&mut g, 1);
     time_threads::<ObjectPool>(&mut g, 1);
     time_threads::<Lockfree>(&mut g, 1);
     time_threads::<Slab>(&mut g, 1);
@@ -301,6 +329,7 @@ fn allocations(c: &mut Criterion<Allocations>) {
     let mut g = c.benchmark_group("pool/allocs/1_thread");
     alloc_one::<Std>(&mut g);
     alloc_one::<Thrifty>(&mut g);
+    alloc_one::<ThriftyClosures>(&mut g);
     alloc_one::<ObjectPool>(&mut g);
     alloc_one::<Lockfree>(&mut g);
     alloc_one::<Slab>(&mut g);
