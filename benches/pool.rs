@@ -3,7 +3,8 @@
 //! Each operation takes a byte buffer of 64 B, 4 KiB or 64 KiB, writes one byte and gives it
 //! back (drops it). Candidates: `Vec::with_capacity` + drop (the std baseline), thrifty's
 //! `BufferPool` (and, one thread only, a closure-built `Pool<Vec<u8>>`), `object-pool` (a
-//! `parking_lot` mutex around a `Vec`; no reset, so the candidate clears by hand), `lockfree-object-pool`'s `LinearObjectPool` and `sharded-slab`'s `Pool`.
+//! `parking_lot` mutex around a `Vec`; no reset, so the candidate clears by hand),
+//! `lockfree-object-pool`'s `LinearObjectPool` and `sharded-slab`'s `Pool`.
 //! Shapes: one thread; two threads on one shared pool (throughput counts both threads' ops);
 //! cross-thread (get on the bench thread, drop on a consumer thread through a bounded channel,
 //! whose cost every candidate pays alike).
