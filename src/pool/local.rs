@@ -322,35 +322,28 @@ impl<T> Local<T> {
                     return Ok(flushed);
                 }
             }
-            let len = cache.len;
-            if len < cache.reserved && cache.bytes + weight <= cache.reserved_bytes {
-                cache.items[len].write(obj);
-                cache.weights[len] = weight;
-                cache.len = len + 1;
-                cache.bytes += weight;
-                self.publish_len(cache);
-                return Ok(flushed);
+            if cache.len == cache.reserved || cache.bytes + weight > cache.reserved_bytes {
+                if cache.len == LOCAL_CAP {
+                    let moved_bytes = cache.bytes;
+                    *spill = cache.take_all();
+                    cache.reserved -= LOCAL_CAP;
+                    cache.reserved_bytes -= moved_bytes;
+                }
+                let need = (cache.len + 1).saturating_sub(cache.reserved);
+                let need_bytes = (cache.bytes + weight).saturating_sub(cache.reserved_bytes);
+                let want = LOCAL_CAP - cache.reserved;
+                let got = if budget.reserve(want, need_bytes) {
+                    want
+                } else if need < want && budget.reserve(need, need_bytes) {
+                    need
+                } else {
+                    self.publish_len(cache);
+                    return Err((obj, flushed));
+                };
+                cache.reserved += got;
+                cache.reserved_bytes += need_bytes;
             }
-            if cache.len == LOCAL_CAP {
-                let moved_bytes = cache.bytes;
-                *spill = cache.take_all();
-                cache.reserved -= LOCAL_CAP;
-                cache.reserved_bytes -= moved_bytes;
-            }
             let len = cache.len;
-            let need = (len + 1).saturating_sub(cache.reserved);
-            let need_bytes = (cache.bytes + weight).saturating_sub(cache.reserved_bytes);
-            let want = LOCAL_CAP - cache.reserved;
-            let got = if budget.reserve(want, need_bytes) {
-                want
-            } else if need < want && budget.reserve(need, need_bytes) {
-                need
-            } else {
-                self.publish_len(cache);
-                return Err((obj, flushed));
-            };
-            cache.reserved += got;
-            cache.reserved_bytes += need_bytes;
             cache.items[len].write(obj);
             cache.weights[len] = weight;
             cache.len = len + 1;
