@@ -236,6 +236,7 @@ pub(crate) fn cpus() -> usize {
     }
 }
 
+pub(crate) mod fence;
 mod slot;
 pub(crate) use slot::{
     thread_slot, thread_slot_hint, thread_token, token_is_live, try_thread_slot, try_thread_token,

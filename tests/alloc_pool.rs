@@ -144,6 +144,9 @@ fn a_full_pool_retains_exactly_capacity() {
     let pool = Pool::builder()
         .capacity(5)
         .build(|| Vec::<u8>::with_capacity(100));
+    // This thread's cache is made at its first use of the pool: an empty `try_get` makes it
+    // without making an object.
+    assert!(pool.try_get().is_none());
     let overhead = heap().curr_blocks - before.curr_blocks;
     let held: Vec<_> = (0..20).map(|_| pool.get()).collect();
     drop(held);

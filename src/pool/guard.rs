@@ -77,7 +77,7 @@ impl<T, H: Hooks<T>> Drop for Pooled<'_, T, H> {
     fn drop(&mut self) {
         // SAFETY: `drop` runs once and `into_inner` forgets the guard, so the value is still
         // here, and `put` takes it out; nothing touches the field afterwards.
-        unsafe { self.pool.put(&mut self.value) };
+        unsafe { self.pool.put_back(&mut self.value) };
     }
 }
 
@@ -160,7 +160,7 @@ impl<T, H: Hooks<T>> Drop for PooledOwned<T, H> {
         // here and is taken out exactly once.
         // The value goes back before the `Arc` field is dropped, so a last reference drops the
         // pool with the value in it.
-        unsafe { self.pool.put(&mut self.value) };
+        unsafe { self.pool.put_back(&mut self.value) };
     }
 }
 

@@ -1,35 +1,46 @@
-//! The per-slot cache: a few objects for one thread, owned by the pool, touched by one thread.
+//! The per-slot cache: a few objects for one thread, owned by the pool, reachable by any thread.
 //!
-//! A pool holds an array of [`Local`]s, one per thread slot index (`sync::try_thread_slot`).
-//! Slot indices of live threads are distinct, so the thread that holds index `i` is the only
-//! one that touches `locals[i]`: no lock, no read-modify-write, no cache line shared with another
-//! thread on the fast path. When a thread exits its index goes back to the registry (under the
-//! registry's mutex, which orders the old owner's last access before the next owner's first),
-//! and the next thread to take that index inherits the cache and its objects. The cache belongs
-//! to the pool, not to the thread, so nothing is lost or leaked when threads come and go, and no
-//! thread-local destructor ever needs to reach a pool.
+//! A pool holds one [`Local`] per thread slot index (`caches.rs`). Slot indices of live threads
+//! are distinct, so the thread that holds index `i` is the only *owner* of cache `i`. The owner
+//! reads and writes the cache with plain loads and stores, inside a [`Section`]. Other threads
+//! reach a cache only through the pool's reclaim (`reclaim.rs`: `clear`, `trim`, a get that
+//! finds the pool dry, a put that finds the budget held by reservations without objects), which
+//! shuts the owners out first. The two meet in Dekker's pattern with an asymmetric fence
+//! (`sync::fence`):
+//!
+//! | owner (every get and put)                | reclaimer (rare)                        |
+//! | ---------------------------------------- | --------------------------------------- |
+//! | `busy = 1`; light fence; load `gate`     | `gate = 1`; heavy fence; load `busy`    |
+//! | `gate` is 0: use the cache; `busy = 0`   | `busy` is 1: wait until it is 0         |
+//! | `gate` is 1: `busy = 0`, use the store   | `busy` is 0: the cache is the reclaimer's until `gate = 0` |
+//!
+//! The fences guarantee that the two loads never both miss the other side's store, so an owner
+//! and a reclaimer are never in the cache at once. The owner's side costs three plain memory
+//! operations and a compiler fence, no locked instruction.
+//!
+//! When a thread exits, its index goes back to the registry (under the registry's mutex, which
+//! orders the old owner's last access before the next owner's first) and the next thread to
+//! take the index inherits the cache with its objects; a reclaim reaches the cache meanwhile.
 //!
 //! Each cache also holds a *reservation* against the pool's budget (`shared::Budget`): the
-//! objects and bytes it may keep without asking the budget again. Objects retained anywhere never
-//! exceed the budget because the budget counts reservations, not objects. In steady state a
-//! thread's get pops one object (the reservation stays) and its put pushes it back within the
-//! reservation: the budget's shared atomics are not touched.
+//! objects and bytes it may keep without asking the budget again. An object the owner takes out
+//! keeps its unit in the cache, so the get+put pair of a thread that gives back what it took
+//! never touches the budget's shared atomics. Only a thread that has taken from the pool may
+//! grow its cache's reservation: a thread that only gives back (the consumer end of a
+//! producer-consumer pair) sends every object to the shared store, where the producer finds it.
 
 use super::shared::Budget;
 use super::Item;
-use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, CachePadded, Ordering, UnsafeCell};
-use smallvec::SmallVec;
+use crate::sync::{
+    fence, spin_loop, yield_now, AtomicPtr, AtomicU64, AtomicUsize, CachePadded, Ordering,
+    UnsafeCell,
+};
 use std::fmt;
 use std::mem::{ManuallyDrop, MaybeUninit};
 use std::ptr;
 
 /// Objects one thread's cache stacks at most, besides its hot slot.
 pub(super) const LOCAL_CAP: usize = 4;
-
-/// Objects taken out of a cache (its stack and its hot slot), with their weights, to be dropped
-/// once the cache is no longer borrowed (a `T`'s destructor is user code and may re-enter the
-/// pool).
-pub(super) type Flushed<T> = SmallVec<[(Item<T>, usize); LOCAL_CAP + 1]>;
 
 /// One statistic, written by one thread at a time.
 #[derive(Debug, Default)]
@@ -72,27 +83,30 @@ pub(super) struct Tallies {
 /// One slot's cache and statistics. Padded by the pool so neighbours never share a line.
 ///
 /// The cache is a *hot slot* (the object its owner returned last) in front of a small stack.
-/// A thread that gets and puts one object at a time only touches the hot slot: its get is a
-/// load and a store of one pointer, its put a load, two compares and a store. A stack would make
-/// every get and put read the length the previous one wrote and index with it, a chain of
-/// store-to-load forwards through memory that measured 1.1 ns more per get + put.
+/// A thread that gets and puts one object at a time only touches the hot slot: its get loads a
+/// pointer and stores null, its put loads it, compares the weight with the slot's reservation
+/// and stores the pointer back. A stack would make every get and put read the length the
+/// previous one wrote and index with it, a chain of store-to-load forwards through memory.
 pub(super) struct Local<T> {
-    /// The hot slot: null, or an `Item<T>` from `Box::into_raw` that this cache retains under
-    /// `Cache::hot_room`. Written by the owner only; `Pool::stats` reads whether it is null.
+    /// 1 while the owner is inside a [`Section`]; written by the owner only.
+    busy: AtomicUsize,
+    /// The hot slot: null, or an `Item<T>` from `Box::into_raw` retained under
+    /// `Cache::hot_room`. Atomic only so `Pool::stats` can test it for null; written by
+    /// whoever holds the cache (the owner in a section, or a reclaimer).
     hot: AtomicPtr<CachePadded<T>>,
-    /// The stack and the reservations; only the slot's owner touches it (see the module doc).
+    /// The stack and the reservations; touched by whoever holds the cache.
     cache: UnsafeCell<Cache<T>>,
+    /// Mirror of the stack's length for `Pool::stats`.
+    len: AtomicUsize,
     /// Event counts, written by the owner only.
     pub(super) tallies: Tallies,
-    /// Mirror of the stack's length for `Pool::stats`, written by the owner only.
-    len: AtomicUsize,
 }
 
 struct Cache<T> {
     /// `items[..len]` are initialised; the rest are not. Fixed-size and inline: a cache never
     /// allocates, and a push or pop moves one pointer.
     items: [MaybeUninit<Item<T>>; LOCAL_CAP],
-    /// `weights[i]` is the weight of `items[i]` (bytes for buffer pools, 0 otherwise).
+    /// `weights[i]` is the weight of `items[i]` (bytes for weighed pools, 0 otherwise).
     weights: [usize; LOCAL_CAP],
     len: usize,
     /// Sum of `weights[..len]`.
@@ -105,9 +119,8 @@ struct Cache<T> {
     /// (`hot_room - 1` bytes are reserved). One number, so the fast put checks it with one
     /// compare: `weight < hot_room`.
     hot_room: usize,
-    /// The pool's `epoch` when this cache last synced; an older value means a `clear` or `trim`
-    /// asked every cache to give its objects back.
-    epoch: usize,
+    /// The owner has taken objects from the pool, so its puts may grow the reservation.
+    taker: bool,
 }
 
 /// The objects and bytes a hot-slot reservation of `room` holds against the budget.
@@ -118,34 +131,21 @@ fn hot_units(room: usize) -> (usize, usize) {
     }
 }
 
-impl<T> Cache<T> {
-    /// Takes every stacked object out (`len` becomes 0).
-    fn take_all(&mut self) -> Flushed<T> {
-        let len = std::mem::replace(&mut self.len, 0);
-        self.bytes = 0;
-        (0..len)
-            .map(|i| {
-                // SAFETY: `i < len`, so `items[i]` is initialised, and `len` is already 0, so
-                // it is read out exactly once.
-                (unsafe { self.items[i].assume_init_read() }, self.weights[i])
-            })
-            .collect()
-    }
-}
-
 impl<T> Drop for Cache<T> {
     fn drop(&mut self) {
-        drop(self.take_all());
+        for item in &mut self.items[..self.len] {
+            // SAFETY: `items[..len]` are initialised and dropped once, here.
+            unsafe { item.assume_init_drop() };
+        }
     }
 }
 
 impl<T> Drop for Local<T> {
     fn drop(&mut self) {
-        // Relaxed: `&mut self`, no other thread can see this cache any more.
-        let hot = self.hot.swap(ptr::null_mut(), Ordering::Relaxed);
+        let hot = *self.hot.get_mut();
         if !hot.is_null() {
             // SAFETY: a non-null hot slot holds an `Item<T>` from `Box::into_raw` that nothing
-            // else owns; it was swapped out, so it is freed once.
+            // else owns; `&mut self` means nothing can reach it any more.
             drop(unsafe { Box::from_raw(hot) });
         }
     }
@@ -160,9 +160,26 @@ impl<T> fmt::Debug for Local<T> {
     }
 }
 
+/// The owner's exclusive hold on its cache: while it lives, no reclaimer is in the cache.
+/// Dropping it lets reclaimers in again. Never held across user code (a reset, a factory, a
+/// `T`'s destructor), which could re-enter the pool.
+pub(super) struct Section<'a, T> {
+    local: &'a Local<T>,
+}
+
+impl<T> Drop for Section<'_, T> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        // Release: pairs with the Acquire load in `Local::wait_idle`, so a reclaimer that sees
+        // 0 also sees everything this section did to the cache.
+        self.local.busy.store(0, Ordering::Release);
+    }
+}
+
 impl<T> Local<T> {
-    pub(super) fn new(epoch: usize) -> Self {
+    pub(super) fn new() -> Self {
         Self {
+            busy: AtomicUsize::new(0),
             hot: AtomicPtr::new(ptr::null_mut()),
             cache: UnsafeCell::new(Cache {
                 items: [const { MaybeUninit::uninit() }; LOCAL_CAP],
@@ -172,175 +189,206 @@ impl<T> Local<T> {
                 reserved: 0,
                 reserved_bytes: 0,
                 hot_room: 0,
-                epoch,
+                taker: false,
             }),
-            tallies: Tallies::default(),
             len: AtomicUsize::new(0),
+            tallies: Tallies::default(),
         }
     }
 
-    /// Objects this cache retains now (exact for its owner; a snapshot for anyone else).
+    /// Objects this cache retains now (exact for its holder; a snapshot for anyone else).
     pub(super) fn retained(&self) -> usize {
         // Relaxed: statistics; the pointer is only compared with null, never followed.
         self.len.load(Ordering::Relaxed) + usize::from(!self.hot.load(Ordering::Relaxed).is_null())
     }
 
-    /// Runs `f` on the cache.
+    /// Opens the owner's section, or `None` while a reclaim holds the pool's caches (`gate`
+    /// is nonzero), when the caller must leave the cache alone and use the shared store.
     ///
     /// # Safety
-    /// The caller is this slot's owner: the calling thread's `try_thread_slot()` is this
-    /// cache's index (or the caller has `&mut` to the pool), and `f` runs no user code (no
-    /// `T` destructor, reset, factory), so the cache cannot be re-entered while borrowed.
+    /// The calling thread owns this cache: its slot index (`sync::try_thread_slot`) is this
+    /// cache's index. At most one section of a cache is open at a time.
     #[inline(always)]
-    unsafe fn with<R>(&self, f: impl FnOnce(&mut Cache<T>) -> R) -> R {
+    pub(super) unsafe fn enter(&self, gate: &AtomicUsize) -> Option<Section<'_, T>> {
+        // Relaxed, then the light fence: the store-load pair of the table in the module doc.
+        self.busy.store(1, Ordering::Relaxed);
+        fence::light();
+        // Acquire: pairs with the Release that ends a reclaim, so this section sees what the
+        // reclaimer did to the cache.
+        if gate.load(Ordering::Acquire) != 0 {
+            // Release: as in `Section::drop`.
+            self.busy.store(0, Ordering::Release);
+            return None;
+        }
+        Some(Section { local: self })
+    }
+
+    /// Waits until the owner is out of its section. A reclaimer calls it after closing the
+    /// gate and the heavy fence; from then until the gate opens, the cache is the reclaimer's.
+    pub(super) fn wait_idle(&self) {
+        let mut spins = 0u32;
+        // Acquire: pairs with the Release in `Section::drop`.
+        while self.busy.load(Ordering::Acquire) != 0 {
+            // A section is a few instructions with no user code; it only lasts while its thread
+            // is descheduled, so spin briefly, then give the CPU away.
+            if spins < 64 {
+                spin_loop();
+                spins += 1;
+            } else {
+                yield_now();
+            }
+        }
+    }
+
+    /// Takes every object out (with the weight it is accounted at, which its budget units
+    /// cover) and drops the cache's whole reservation. Returns the objects and the units of
+    /// reservation that held no object (the caller gives those back to the budget; the
+    /// objects keep theirs).
+    ///
+    /// # Safety
+    /// The caller holds the cache as a reclaimer: the gate is closed and [`wait_idle`]
+    /// returned after it.
+    ///
+    /// [`wait_idle`]: Local::wait_idle
+    pub(super) unsafe fn flush(&self, into: &mut Vec<(Item<T>, usize)>) -> (usize, usize) {
         self.cache.with_mut(|cache| {
-            // SAFETY: the caller owns the slot and runs no re-entrant code (this fn's
-            // contract), so this is the only reference to the cache.
+            // SAFETY: the owner is shut out (this fn's contract) and no other reclaimer runs
+            // (reclaims are serialised), so this is the only reference.
+            let cache = unsafe { &mut *cache };
+            let (mut count, mut bytes) = hot_units(cache.hot_room);
+            count += cache.reserved;
+            bytes += cache.reserved_bytes;
+            // Relaxed: the reclaimer holds the cache; the gate's Release publishes this.
+            let hot = self.hot.swap(ptr::null_mut(), Ordering::Relaxed);
+            if !hot.is_null() {
+                let weight = cache.hot_room - 1;
+                // SAFETY: a non-null hot slot holds an `Item<T>` from `Box::into_raw`, owned
+                // by this cache; it was swapped out, so it is taken once.
+                into.push((unsafe { Box::from_raw(hot) }, weight));
+                count -= 1;
+                bytes -= weight;
+            }
+            let len = std::mem::replace(&mut cache.len, 0);
+            for i in 0..len {
+                // SAFETY: `i < len`, so `items[i]` is initialised; `len` is already 0, so it
+                // is read out once.
+                into.push((
+                    unsafe { cache.items[i].assume_init_read() },
+                    cache.weights[i],
+                ));
+            }
+            count -= len;
+            bytes -= cache.bytes;
+            cache.bytes = 0;
+            cache.reserved = 0;
+            cache.reserved_bytes = 0;
+            cache.hot_room = 0;
+            // Relaxed: a statistic mirror.
+            self.len.store(0, Ordering::Relaxed);
+            (count, bytes)
+        })
+    }
+}
+
+impl<T> Section<'_, T> {
+    #[inline(always)]
+    fn with<R>(&self, f: impl FnOnce(&mut Cache<T>) -> R) -> R {
+        self.local.cache.with_mut(|cache| {
+            // SAFETY: an open section is the only holder of the cache (see `Local::enter`), and
+            // `f` never re-enters it (sections run no user code).
             f(unsafe { &mut *cache })
         })
     }
 
-    #[inline(always)]
-    fn publish_len(&self, cache: &Cache<T>) {
-        // Relaxed: a statistic mirror read by `Pool::stats`; the objects themselves are never
-        // handed to another thread through it.
-        self.len.store(cache.len, Ordering::Relaxed);
-    }
-
     /// Takes the hot slot's object, if it holds one. Its reservation stays with the cache
     /// while the object is out, so the matching put needs no budget.
-    ///
-    /// A cache that a `clear` or `trim` asked to flush still hands out what it holds (objects
-    /// are reset on the way out either way); it flushes at its owner's next put, which checks
-    /// the epoch. That keeps one load and compare off every get.
-    ///
-    /// # Safety
-    /// The caller is this slot's owner (see [`Local::with`]).
     #[inline(always)]
-    pub(super) unsafe fn pop_hot(&self) -> Option<Item<T>> {
-        // Relaxed: only the owner writes the slot; other threads only test it for null.
-        let hot = self.hot.load(Ordering::Relaxed);
+    pub(super) fn pop_hot(&self) -> Option<Item<T>> {
+        // Relaxed: only the cache's holder writes the slot; others only test it for null.
+        let hot = self.local.hot.load(Ordering::Relaxed);
         if hot.is_null() {
             return None;
         }
-        self.hot.store(ptr::null_mut(), Ordering::Relaxed);
+        self.local.hot.store(ptr::null_mut(), Ordering::Relaxed);
         // SAFETY: a non-null hot slot holds an `Item<T>` from `Box::into_raw`, owned by this
         // cache; the slot was cleared above, so it is taken out once.
         Some(unsafe { Box::from_raw(hot) })
     }
 
-    /// Moves the object out of `src` into the hot slot if the slot is empty, its reservation
-    /// has room for `weight`, and the cache is in sync with `epoch`; returns whether it did.
+    /// Moves the object out of `src` into the hot slot if the slot is empty and its
+    /// reservation has room for `weight`; returns whether it did.
     ///
     /// # Safety
-    /// The caller is this slot's owner (see [`Local::with`]), `src` holds a value, and after a
-    /// `true` the caller treats `src` as empty (never reads or drops it again).
+    /// `src` holds a value, and after a `true` the caller treats it as empty (never reads or
+    /// drops it again).
     #[inline(always)]
-    pub(super) unsafe fn push_hot(
-        &self,
-        src: &mut ManuallyDrop<Item<T>>,
-        weight: usize,
-        epoch: usize,
-    ) -> bool {
+    pub(super) unsafe fn push_hot(&self, src: &mut ManuallyDrop<Item<T>>, weight: usize) -> bool {
         // Relaxed: as in `pop_hot`.
-        if !self.hot.load(Ordering::Relaxed).is_null() {
-            return false;
-        }
-        // SAFETY: forwarded from this fn's contract; the closure only reads.
-        if !unsafe { self.with(|cache| weight < cache.hot_room && cache.epoch == epoch) } {
+        if !self.local.hot.load(Ordering::Relaxed).is_null()
+            || !self.with(|cache| weight < cache.hot_room)
+        {
             return false;
         }
         // SAFETY: `src` holds a value (contract), which the caller never touches after `true`.
         let obj = unsafe { ManuallyDrop::take(src) };
-        self.hot.store(Box::into_raw(obj), Ordering::Relaxed);
+        self.local.hot.store(Box::into_raw(obj), Ordering::Relaxed);
         true
     }
 
-    /// Pops the newest stacked object if there is one.
-    ///
-    /// # Safety
-    /// The caller is this slot's owner (see [`Local::with`]).
+    /// Pops the newest stacked object if there is one; its reservation stays.
     #[inline]
-    pub(super) unsafe fn pop(&self) -> Option<Item<T>> {
-        let pop = |cache: &mut Cache<T>| {
+    pub(super) fn pop(&self) -> Option<Item<T>> {
+        self.with(|cache| {
             if cache.len == 0 {
                 return None;
             }
             let len = cache.len - 1;
-            debug_assert!(len < LOCAL_CAP);
             cache.len = len;
-            // SAFETY: `len < LOCAL_CAP` (the stack never holds more), so both reads are in
-            // bounds; `items[..=len]` were initialised and `len` has been lowered past this
-            // one, so it is read out exactly once.
-            let (obj, weight) = unsafe {
-                (
-                    cache.items.get_unchecked(len).assume_init_read(),
-                    *cache.weights.get_unchecked(len),
-                )
-            };
-            cache.bytes -= weight;
-            self.publish_len(cache);
+            // SAFETY: `len < LOCAL_CAP` (the stack never holds more) and `items[..=len]` were
+            // initialised; `len` has been lowered past this one, so it is read out once.
+            let obj = unsafe { cache.items.get_unchecked(len).assume_init_read() };
+            cache.bytes -= cache.weights[len];
+            // Relaxed: a statistic mirror.
+            self.local.len.store(len, Ordering::Relaxed);
             Some(obj)
-        };
-        // SAFETY: forwarded from this fn's contract; `pop` only moves values.
-        unsafe { self.with(pop) }
+        })
     }
 
-    /// The put that missed the hot slot: syncs with `epoch` (flushing a stale cache), then
-    /// keeps `obj` in the first place that can take it:
+    /// Records that the owner takes from the pool, so its puts may grow the reservation.
+    #[inline]
+    pub(super) fn mark_taker(&self) {
+        self.with(|cache| cache.taker = true);
+    }
+
+    /// The put that missed the fast path: keeps `obj` in the first place that can take it:
     /// 1. the hot slot, if empty, growing its reservation from `budget` to fit `weight`;
-    /// 2. the stack, within its reservation;
-    /// 3. the stack, growing its reservation by a whole stack's worth of objects when the
-    ///    budget allows (so the next puts need no atomics); if the stack is full, its objects
-    ///    first move into `spill`, each still holding its unit of the reservation (the caller
-    ///    stores them in the shared store, which keeps the budget exact).
+    /// 2. the stack, within its reservation, or growing it by what `obj` needs.
     ///
-    /// On success returns what a stale flush took out (to drop); on failure also gives `obj`
-    /// back.
-    ///
-    /// # Safety
-    /// The caller is this slot's owner (see [`Local::with`]).
-    #[allow(clippy::type_complexity)]
-    pub(super) unsafe fn push_reserving(
-        &self,
-        obj: Item<T>,
-        weight: usize,
-        epoch: usize,
-        budget: &Budget,
-        spill: &mut Flushed<T>,
-    ) -> Result<Flushed<T>, (Item<T>, Flushed<T>)> {
-        let push = |cache: &mut Cache<T>| {
-            let flushed = self.sync(cache, epoch, budget);
-            self.publish_len(cache);
+    /// A reservation grows only if the owner is a taker. Gives `obj` back if neither fits.
+    pub(super) fn push(&self, obj: Item<T>, weight: usize, budget: &Budget) -> Result<(), Item<T>> {
+        self.with(|cache| {
             // Relaxed: as in `pop_hot`. (A weight of `usize::MAX` cannot be reserved as
             // `hot_room - 1`; it takes the stack.)
-            if self.hot.load(Ordering::Relaxed).is_null() && weight < usize::MAX {
+            if self.local.hot.load(Ordering::Relaxed).is_null() && weight < usize::MAX {
                 let (count, bytes) = hot_units(cache.hot_room);
-                if budget.reserve(1 - count, weight.saturating_sub(bytes)) {
+                if weight < cache.hot_room
+                    || (cache.taker && budget.reserve(1 - count, weight.saturating_sub(bytes)))
+                {
                     cache.hot_room = cache.hot_room.max(weight + 1);
-                    self.hot.store(Box::into_raw(obj), Ordering::Relaxed);
-                    return Ok(flushed);
+                    self.local.hot.store(Box::into_raw(obj), Ordering::Relaxed);
+                    return Ok(());
                 }
             }
-            if cache.len == cache.reserved || cache.bytes + weight > cache.reserved_bytes {
-                if cache.len == LOCAL_CAP {
-                    let moved_bytes = cache.bytes;
-                    *spill = cache.take_all();
-                    cache.reserved -= LOCAL_CAP;
-                    cache.reserved_bytes -= moved_bytes;
+            if cache.len == LOCAL_CAP {
+                return Err(obj);
+            }
+            let need = (cache.len + 1).saturating_sub(cache.reserved);
+            let need_bytes = (cache.bytes + weight).saturating_sub(cache.reserved_bytes);
+            if need != 0 || need_bytes != 0 {
+                if !(cache.taker && budget.reserve(need, need_bytes)) {
+                    return Err(obj);
                 }
-                let need = (cache.len + 1).saturating_sub(cache.reserved);
-                let need_bytes = (cache.bytes + weight).saturating_sub(cache.reserved_bytes);
-                let want = LOCAL_CAP - cache.reserved;
-                let got = if budget.reserve(want, need_bytes) {
-                    want
-                } else if need < want && budget.reserve(need, need_bytes) {
-                    need
-                } else {
-                    self.publish_len(cache);
-                    return Err((obj, flushed));
-                };
-                cache.reserved += got;
+                cache.reserved += need;
                 cache.reserved_bytes += need_bytes;
             }
             let len = cache.len;
@@ -348,295 +396,9 @@ impl<T> Local<T> {
             cache.weights[len] = weight;
             cache.len = len + 1;
             cache.bytes += weight;
-            self.publish_len(cache);
-            Ok(flushed)
-        };
-        // SAFETY: forwarded from this fn's contract; `push` only moves values and touches the
-        // budget's atomics.
-        unsafe { self.with(push) }
-    }
-
-    /// Takes in a batch from the shared store: `lent` (the weight of the object the caller
-    /// hands out) and `rest` (objects to stack), each with its unit of the budget, which
-    /// becomes this cache's reservation: the lent object's unit the hot slot's, the others the
-    /// stack's. The cache must be empty with no reservation (as [`Local::refresh`] leaves a
-    /// cache whose stack and hot slot were empty), and the batch at most `LOCAL_CAP` objects.
-    ///
-    /// # Safety
-    /// The caller is this slot's owner (see [`Local::with`]).
-    pub(super) unsafe fn adopt(&self, lent: usize, rest: Flushed<T>) {
-        let adopt = |cache: &mut Cache<T>| {
-            debug_assert!(cache.len == 0 && cache.reserved == 0 && cache.hot_room == 0);
-            debug_assert!(rest.len() < LOCAL_CAP);
-            cache.hot_room = lent.saturating_add(1);
-            cache.reserved = rest.len();
-            cache.reserved_bytes = 0;
-            for (i, (obj, weight)) in rest.into_iter().enumerate() {
-                cache.items[i].write(obj);
-                cache.weights[i] = weight;
-                cache.len = i + 1;
-                cache.bytes += weight;
-                cache.reserved_bytes += weight;
-            }
-            self.publish_len(cache);
-        };
-        // SAFETY: forwarded from this fn's contract; `adopt` only moves values.
-        unsafe { self.with(adopt) }
-    }
-
-    /// The slow get's step after the stack ran dry: syncs with `epoch`, and if the cache holds
-    /// nothing gives its whole reservation back to `budget` (this thread is taking from the
-    /// shared store, so the reservation would only keep another thread's returns out). Returns
-    /// what was flushed.
-    ///
-    /// # Safety
-    /// The caller is this slot's owner (see [`Local::with`]).
-    pub(super) unsafe fn refresh(&self, epoch: usize, budget: &Budget) -> Flushed<T> {
-        // SAFETY: forwarded from this fn's contract; the closure only moves values and
-        // touches the budget's atomics.
-        unsafe {
-            self.with(|cache| {
-                let flushed = self.sync(cache, epoch, budget);
-                // Relaxed: as in `pop_hot`.
-                if cache.len == 0 && self.hot.load(Ordering::Relaxed).is_null() {
-                    self.release(cache, budget);
-                }
-                self.publish_len(cache);
-                flushed
-            })
-        }
-    }
-
-    /// Takes every object out and gives the whole reservation back, whatever the epoch.
-    ///
-    /// # Safety
-    /// The caller is this slot's owner (see [`Local::with`]).
-    pub(super) unsafe fn drain(&self, epoch: usize, budget: &Budget) -> Flushed<T> {
-        // SAFETY: forwarded from this fn's contract; the closure only moves values and
-        // touches the budget's atomics.
-        unsafe {
-            self.with(|cache| {
-                let flushed = self.flush(cache, budget);
-                cache.epoch = epoch;
-                self.publish_len(cache);
-                flushed
-            })
-        }
-    }
-
-    /// Flushes `cache` if it is older than `epoch`.
-    fn sync(&self, cache: &mut Cache<T>, epoch: usize, budget: &Budget) -> Flushed<T> {
-        if cache.epoch == epoch {
-            return Flushed::new();
-        }
-        cache.epoch = epoch;
-        self.flush(cache, budget)
-    }
-
-    /// Takes the stack and the hot slot out and gives every reservation back.
-    fn flush(&self, cache: &mut Cache<T>, budget: &Budget) -> Flushed<T> {
-        let hot_bytes = hot_units(cache.hot_room).1;
-        self.release(cache, budget);
-        let mut flushed = cache.take_all();
-        // Relaxed: as in `pop_hot`; only the owner (the caller) writes the slot.
-        let hot = self.hot.swap(ptr::null_mut(), Ordering::Relaxed);
-        if !hot.is_null() {
-            // SAFETY: a non-null hot slot holds an `Item<T>` from `Box::into_raw` owned by
-            // this cache; swapped out, so it is taken once. Its weight is at most what its
-            // reservation held, which is what it is accounted at from here on.
-            flushed.push((unsafe { Box::from_raw(hot) }, hot_bytes));
-        }
-        flushed
-    }
-
-    /// Gives the stack's and the hot slot's reservations back to `budget`.
-    fn release(&self, cache: &mut Cache<T>, budget: &Budget) {
-        let (hot_count, hot_bytes) = hot_units(cache.hot_room);
-        budget.release(cache.reserved + hot_count, cache.reserved_bytes + hot_bytes);
-        cache.reserved = 0;
-        cache.reserved_bytes = 0;
-        cache.hot_room = 0;
-    }
-}
-
-#[cfg(all(test, not(loom)))]
-mod tests {
-    use super::*;
-
-    fn item(v: usize) -> Item<usize> {
-        Box::new(CachePadded::new(v))
-    }
-
-    fn value(item: Option<Item<usize>>) -> Option<usize> {
-        item.map(|b| **b)
-    }
-
-    impl Local<usize> {
-        /// `push_hot` with the value given back on failure.
-        unsafe fn hot(&self, v: usize, weight: usize, epoch: usize) -> Result<(), usize> {
-            let mut obj = ManuallyDrop::new(item(v));
-            // SAFETY: forwarded; `obj` holds a value and is not touched after `true`.
-            if unsafe { self.push_hot(&mut obj, weight, epoch) } {
-                Ok(())
-            } else {
-                Err(**ManuallyDrop::into_inner(obj))
-            }
-        }
-
-        /// `push_reserving` with a fresh spill, the object given back on failure.
-        unsafe fn reserving(&self, v: usize, weight: usize, budget: &Budget) -> Result<(), usize> {
-            // SAFETY: forwarded.
-            match unsafe { self.push_reserving(item(v), weight, 0, budget, &mut Flushed::new()) } {
-                Ok(flushed) => {
-                    assert!(flushed.is_empty());
-                    Ok(())
-                }
-                Err((obj, _)) => Err(**obj),
-            }
-        }
-    }
-
-    #[test]
-    fn the_hot_slot_needs_a_reservation_and_keeps_it_while_lent() {
-        let budget = Budget::new(2, usize::MAX);
-        let local = Local::new(0);
-        // SAFETY: this test thread is the only one touching `local`.
-        unsafe {
-            assert_eq!(local.hot(1, 0, 0), Err(1), "no reservation yet");
-            assert_eq!(local.reserving(1, 0, &budget), Ok(()));
-            assert_eq!(budget.used(), (1, 0), "the hot slot reserves one object");
-            assert_eq!(local.hot(2, 0, 0), Err(2), "the slot is taken");
-            assert_eq!(value(local.pop_hot()), Some(1));
-            assert_eq!(local.hot(3, 0, 0), Ok(()), "the reservation stayed");
-            assert_eq!(local.reserving(4, 0, &budget), Ok(()), "onto the stack");
-            assert_eq!(
-                local.reserving(5, 0, &budget),
-                Err(5),
-                "budget of 2 is spent"
-            );
-            assert_eq!(local.retained(), 2);
-            assert_eq!(value(local.pop_hot()), Some(3));
-            assert_eq!(local.hot(6, 0, 1), Err(6), "a stale cache takes nothing");
-            let flushed = local.refresh(1, &budget);
-            assert_eq!(flushed.len(), 1, "the stacked object");
-            assert_eq!(local.retained(), 0);
-            assert_eq!(budget.used(), (0, 0), "a flush gives the reservation back");
-        }
-    }
-
-    #[test]
-    fn bytes_are_reserved_too() {
-        let budget = Budget::new(usize::MAX, 100);
-        let local = Local::new(0);
-        // SAFETY: this test thread is the only one touching `local`.
-        unsafe {
-            assert_eq!(local.reserving(1, 60, &budget), Ok(()), "into the hot slot");
-            assert_eq!(local.reserving(2, 60, &budget), Err(2), "120 > 100 bytes");
-            assert_eq!(local.reserving(3, 40, &budget), Ok(()), "onto the stack");
-            // The stack reserves a stack-full of objects at a time; bytes only as needed.
-            assert_eq!(budget.used(), (1 + LOCAL_CAP, 100));
-            assert_eq!(value(local.pop_hot()), Some(1));
-            assert_eq!(local.hot(4, 61, 0), Err(4), "heavier than its reservation");
-            assert_eq!(local.hot(5, 60, 0), Ok(()));
-            assert!(local.refresh(0, &budget).is_empty());
-            assert_eq!(budget.used(), (1 + LOCAL_CAP, 100), "not empty: kept");
-            assert_eq!(value(local.pop_hot()), Some(5));
-            assert_eq!(value(local.pop()), Some(3));
-            assert!(local.refresh(0, &budget).is_empty());
-            assert_eq!(
-                budget.used(),
-                (0, 0),
-                "an empty cache gives its reservation back"
-            );
-        }
-    }
-
-    #[test]
-    fn an_empty_hot_slot_grows_its_reservation_for_a_heavier_object() {
-        let budget = Budget::new(usize::MAX, 100);
-        let local = Local::new(0);
-        // SAFETY: this test thread is the only one touching `local`.
-        unsafe {
-            assert_eq!(local.reserving(1, 10, &budget), Ok(()));
-            assert_eq!(value(local.pop_hot()), Some(1));
-            assert_eq!(local.reserving(2, 30, &budget), Ok(()), "grown by 20 bytes");
-            assert_eq!(budget.used(), (1, 30));
-            let flushed = local.drain(0, &budget);
-            assert_eq!(flushed.len(), 1);
-            assert_eq!(flushed[0].1, 30, "accounted at its reservation");
-        }
-        assert_eq!(budget.used(), (0, 0));
-    }
-
-    #[test]
-    fn a_full_cache_spills_its_stack_with_its_reservation() {
-        let budget = Budget::new(usize::MAX, usize::MAX);
-        let local = Local::new(0);
-        let mut spill = Flushed::new();
-        // SAFETY: this test thread is the only one touching `local`.
-        unsafe {
-            for i in 0..=LOCAL_CAP {
-                assert!(local
-                    .push_reserving(item(i), 1, 0, &budget, &mut spill)
-                    .is_ok());
-                assert!(spill.is_empty());
-            }
-            assert_eq!(budget.used(), (1 + LOCAL_CAP, 1 + LOCAL_CAP));
-            assert!(local
-                .push_reserving(item(99), 1, 0, &budget, &mut spill)
-                .is_ok());
-            assert_eq!(spill.len(), LOCAL_CAP, "the whole stack moves out at once");
-            // The spilled objects keep their units; the new one took a fresh stack-full.
-            assert_eq!(budget.used(), (1 + 2 * LOCAL_CAP, 1 + LOCAL_CAP + 1));
-            assert_eq!(
-                local.drain(0, &budget).len(),
-                2,
-                "the hot slot and the new one"
-            );
-        }
-        assert_eq!(
-            budget.used(),
-            (LOCAL_CAP, LOCAL_CAP),
-            "the spill's units remain"
-        );
-        // What the shared store does with spilled objects: give their units back on take.
-        budget.release(spill.len(), spill.iter().map(|(_, w)| w).sum());
-        assert_eq!(budget.used(), (0, 0));
-        // Adopting a batch turns its units into the cache's reservation: the lent object's
-        // into the hot slot's, the rest into the stack's.
-        assert!(budget.reserve(3, 30));
-        let batch: Flushed<usize> = [(item(7), 10), (item(8), 10)].into_iter().collect();
-        // SAFETY: as above.
-        unsafe {
-            local.adopt(10, batch);
-            assert_eq!(value(local.pop_hot()), None, "the lent object is out");
-            assert_eq!(local.hot(9, 10, 0), Ok(()), "and has room to come back");
-            assert_eq!(value(local.pop_hot()), Some(9));
-            assert_eq!(value(local.pop()), Some(8));
-            assert_eq!(value(local.pop()), Some(7));
-            assert!(local.refresh(0, &budget).is_empty());
-        }
-        assert_eq!(
-            budget.used(),
-            (0, 0),
-            "adopted units went back with the reservation"
-        );
-    }
-
-    #[test]
-    fn dropping_a_cache_drops_its_hot_object() {
-        let budget = Budget::new(usize::MAX, usize::MAX);
-        let local: Local<std::rc::Rc<()>> = Local::new(0);
-        let counted = std::rc::Rc::new(());
-        // SAFETY: this test thread is the only one touching `local`.
-        unsafe {
-            let obj = Box::new(CachePadded::new(std::rc::Rc::clone(&counted)));
-            assert!(local
-                .push_reserving(obj, 0, 0, &budget, &mut Flushed::new())
-                .is_ok());
-        }
-        assert_eq!(std::rc::Rc::strong_count(&counted), 2);
-        drop(local);
-        assert_eq!(std::rc::Rc::strong_count(&counted), 1);
+            // Relaxed: a statistic mirror.
+            self.local.len.store(len + 1, Ordering::Relaxed);
+            Ok(())
+        })
     }
 }

@@ -8,7 +8,7 @@
 //! push under the lock never allocates in steady state, and parking_lot's uncontended lock is a
 //! single CAS.
 
-use super::local::{Flushed, Tallies};
+use super::local::Tallies;
 use super::Item;
 use crate::sync::{AtomicUsize, Mutex, Ordering};
 
@@ -63,8 +63,7 @@ impl Budget {
         }
     }
 
-    /// Objects and bytes reserved or stored now.
-    #[cfg(all(test, not(loom)))]
+    /// Objects and bytes reserved or stored now (a snapshot).
     pub(super) fn used(&self) -> (usize, usize) {
         // Relaxed: a snapshot for statistics and tests.
         (
@@ -164,21 +163,6 @@ impl<T> Shared<T> {
         items.extend(batch);
         // Relaxed: as in `push`.
         self.len.store(items.len(), Ordering::Relaxed);
-    }
-
-    /// Takes up to `max` of the most recently stored objects (the last one newest); each keeps
-    /// its unit of the budget, which the taker adopts.
-    pub(super) fn pop_many(&self, max: usize) -> Flushed<T> {
-        if self.len() == 0 {
-            // Nothing seen: skip the lock, as in `pop`.
-            return Flushed::new();
-        }
-        let mut items = self.items.lock();
-        let from = items.len().saturating_sub(max);
-        let batch = items.drain(from..).collect();
-        // Relaxed: as in `push`.
-        self.len.store(items.len(), Ordering::Relaxed);
-        batch
     }
 
     /// Takes out all but the newest `keep` objects; the caller drops them after the lock is

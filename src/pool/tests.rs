@@ -310,16 +310,20 @@ fn a_buffer_that_grew_grows_its_hot_slot_reservation_within_the_budget() {
         "grown by 200 bytes, not re-reserved"
     );
     assert_eq!(pool.stats().retained, 1);
-    // A second buffer while the first is out: the emptied cache gives its reservation back
-    // before looking in the shared store (empty: a miss). The second buffer then takes the hot
-    // slot at 100 bytes, and the first (300) would need more than the budget's 350.
+    // A second buffer while the first is out: a miss. The second buffer then takes the hot
+    // slot within its 300-byte reservation, and the first (300) would need more than the
+    // budget's 350: dropped.
     let first = pool.get();
     let second = pool.get();
     drop(second);
     drop(first);
     let s = pool.stats();
     assert_eq!((s.retained, s.discarded), (1, 1), "{s:?}");
-    assert_eq!(pool.budget_used(), (1, 100));
+    assert_eq!(
+        pool.budget_used(),
+        (1, 300),
+        "the hot slot keeps its reservation"
+    );
 }
 
 #[test]

@@ -1,0 +1,106 @@
+//! Reclaim: every cache's objects moved to the shared store, from any thread, and the calls
+//! built on it (`trim`, `clear`, and the get and put paths' last resorts).
+//!
+//! A reclaim closes the pool's gate, runs the heavy fence, waits for each cache's owner to be
+//! out of its section, and from then on holds every cache (the protocol is in `local.rs`). It
+//! moves each cache's objects to the shared store, each with its unit of the budget, gives back
+//! the reservations that held no object (those of objects lent out, or of room not yet used),
+//! and opens the gate. Owners that came by meanwhile used the shared store. Reclaims are
+//! serialised by a mutex and run no user code while they hold it: what they drop is dropped
+//! after it is released.
+
+use super::{Hooks, Pool};
+use crate::sync::{fence, Ordering};
+
+impl<T, H: Hooks<T>> Pool<T, H> {
+    /// Moves every cache's objects to the shared store and gives back every reservation that
+    /// held no object; returns how many objects moved.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn reclaim(&self) -> usize {
+        let mut moved = Vec::new();
+        let (mut spare, mut spare_bytes) = (0, 0);
+        {
+            let _serial = self.reclaiming.lock();
+            // Relaxed, then the heavy fence: the store-load pair of `local.rs`'s table.
+            self.gate.store(1, Ordering::Relaxed);
+            fence::heavy();
+            for local in self.caches.iter() {
+                local.wait_idle();
+                // SAFETY: the gate is closed and the owner was seen out of its section after
+                // the heavy fence, so it stays out until the gate opens; this thread holds the
+                // reclaim mutex, so no other reclaimer is here.
+                let (count, bytes) = unsafe { local.flush(&mut moved) };
+                spare += count;
+                spare_bytes += bytes;
+            }
+            // Release: pairs with the Acquire load in `Local::enter`, so an owner that sees the
+            // gate open sees its cache as this reclaim left it.
+            self.gate.store(0, Ordering::Release);
+        }
+        self.budget.release(spare, spare_bytes);
+        let n = moved.len();
+        if n > 0 {
+            // Each object keeps its unit of the budget in the store.
+            self.shared.push_many(moved);
+        }
+        n
+    }
+
+    /// Whether any cache holds objects: a get that found the store
+    /// dry reclaims them before calling the factory.
+    pub(super) fn cached_elsewhere(&self) -> bool {
+        self.caches.iter().any(|local| local.retained() > 0)
+    }
+
+    /// Whether the budget counts more than the objects retained, i.e. some cache holds a
+    /// reservation without an object (lent out, or room not used yet): a put that found the
+    /// budget full reclaims those before dropping its object. A snapshot: a reclaim it starts
+    /// may find nothing to give back.
+    pub(super) fn reserved_without_objects(&self) -> bool {
+        self.budget.used().0 > self.len()
+    }
+
+    /// Drops retained objects until at most `keep` remain, oldest first, to give memory back
+    /// after a burst.
+    ///
+    /// Reaches every thread's cache, including those of idle and exited threads, before it
+    /// returns: when it returns, the objects beyond `keep` have been dropped (their memory
+    /// freed). Objects other threads give back meanwhile may be kept. Costs a reclaim: on Linux
+    /// a `membarrier` system call (microseconds), then a pass over every cache.
+    ///
+    /// # Examples
+    /// ```
+    /// let pool = thrifty::pool::Pool::new(Vec::<u8>::new);
+    /// let held: Vec<_> = (0..10).map(|_| pool.get()).collect();
+    /// drop(held);
+    /// assert_eq!(pool.stats().retained, 10);
+    /// pool.trim(2);
+    /// assert_eq!(pool.stats().retained, 2);
+    /// ```
+    pub fn trim(&self, keep: usize) {
+        self.reclaim();
+        let excess = self.shared.split_off_oldest(keep);
+        let bytes = excess.iter().map(|(_, weight)| weight).sum();
+        self.budget.release(excess.len(), bytes);
+        drop(excess);
+    }
+
+    /// Drops every retained object, in every thread's cache and the shared store, before it
+    /// returns: afterwards `stats().retained` is 0 unless other threads gave objects back
+    /// meanwhile. See [`trim`](Pool::trim).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::Arc;
+    /// let pool = Arc::new(thrifty::pool::Pool::new(Vec::<u8>::new));
+    /// let p = Arc::clone(&pool);
+    /// std::thread::spawn(move || drop(p.get())).join().unwrap(); // cached by that thread
+    /// assert_eq!(pool.len(), 1);
+    /// pool.clear();
+    /// assert_eq!(pool.len(), 0, "the exited thread's cache was reached");
+    /// ```
+    pub fn clear(&self) {
+        self.trim(0);
+    }
+}
