@@ -90,6 +90,7 @@
 
 mod buffer;
 mod builder;
+mod error;
 mod guard;
 mod hooks;
 mod local;
@@ -97,6 +98,7 @@ mod shared;
 
 pub use buffer::{BufferBuilder, BufferPool, PooledBuffer, PooledBufferOwned};
 pub use builder::Builder;
+pub use error::BuildError;
 pub use guard::{Pooled, PooledOwned};
 pub use hooks::{Buffers, Closures, Hooks};
 
