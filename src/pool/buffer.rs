@@ -1,6 +1,6 @@
 //! [`BufferPool`]: the preset for byte buffers, with a per-buffer and a whole-pool byte limit.
 
-use super::{Buffers, Pool, Pooled, PooledOwned, DEFAULT_CAPACITY};
+use super::{Buffers, BuildError, Pool, Pooled, PooledOwned, DEFAULT_CAPACITY};
 
 /// Initial capacity of a new buffer unless [`BufferBuilder::buffer_capacity`] says otherwise.
 pub const DEFAULT_BUFFER_CAPACITY: usize = 4 * 1024;
@@ -11,13 +11,18 @@ pub const DEFAULT_BYTE_BUDGET: usize = 16 * 1024 * 1024;
 
 /// A pool of `Vec<u8>` byte buffers, bounded in objects *and* bytes.
 ///
-/// It is a [`Pool`] of `Vec<u8>` with the [`Buffers`] hooks, built by [`BufferPool::buffers`],
-/// so `get`, `get_owned`, `stats`, `trim` and `clear` are the pool's; its guards are
-/// [`PooledBuffer`] and [`PooledBufferOwned`]. On top of the object capacity it keeps:
+/// It is a [`Pool`] of `Vec<u8>` with the [`Buffers`] hooks, built by [`BufferPool::buffers`]
+/// (or `BufferPool::default()` for the defaults), so `get`, `get_owned`, `stats`, `trim` and
+/// `clear` are the pool's; its guards are [`PooledBuffer`] and [`PooledBufferOwned`], which
+/// also implement `std::io::Write` and `AsRef<[u8]>`. On top of the object capacity it keeps:
 /// - a per-buffer limit: a buffer whose capacity grew past
 ///   [`max_buffer_capacity`](BufferBuilder::max_buffer_capacity) is dropped, not retained, so a
 ///   rare 256 MiB request does not pin 256 MiB under 1 KiB traffic (golang/go#23199,
 ///   uber-go/zap#1484);
+/// - a per-buffer floor: a buffer that comes back with less capacity than
+///   [`buffer_capacity`](BufferBuilder::buffer_capacity) (its contents moved out with
+///   `std::mem::take(&mut *buf)`, or `shrink_to_fit`) is dropped too, so every buffer `get`
+///   hands out has at least `buffer_capacity`;
 /// - a byte budget: the capacities of all retained buffers never add up to more than
 ///   [`byte_budget`](BufferBuilder::byte_budget);
 /// - optional zeroing of every returned buffer, for pools that carry secrets.
@@ -64,8 +69,33 @@ pub type PooledBufferOwned = PooledOwned<Vec<u8>, Buffers>;
 
 impl BufferPool {
     /// A builder for a byte-buffer pool; see [`BufferPool`].
+    ///
+    /// (Not `builder()`: [`Pool::builder`] and [`Pool::new`] would then be ambiguous wherever
+    /// the pool's type is inferred, as in `Pool::new(String::new)`.)
     pub fn buffers() -> BufferBuilder {
-        BufferBuilder {
+        BufferBuilder::default()
+    }
+}
+
+/// A byte-buffer pool with every default: see [`BufferBuilder`].
+///
+/// # Examples
+/// ```
+/// use thrifty::pool::BufferPool;
+///
+/// let pool = BufferPool::default();
+/// assert!(pool.get().capacity() >= 4096);
+/// ```
+impl Default for BufferPool {
+    fn default() -> Self {
+        BufferBuilder::default().build()
+    }
+}
+
+/// The builder [`BufferPool::buffers`] returns.
+impl Default for BufferBuilder {
+    fn default() -> Self {
+        Self {
             capacity: DEFAULT_CAPACITY,
             buffer_capacity: DEFAULT_BUFFER_CAPACITY,
             max_buffer_capacity: DEFAULT_MAX_BUFFER_CAPACITY,
@@ -94,20 +124,27 @@ impl BufferBuilder {
         self
     }
 
-    /// The capacity a new buffer is created with.
+    /// The capacity a new buffer is created with, and the least a returned buffer needs to be
+    /// retained: one that comes back shorter (emptied by `std::mem::take(&mut *buf)`, or
+    /// shrunk by `shrink_to_fit`) is dropped, so `get` never hands out less than this.
+    ///
+    /// At most [`max_buffer_capacity`](BufferBuilder::max_buffer_capacity) and
+    /// [`byte_budget`](BufferBuilder::byte_budget), or no buffer could be retained; see
+    /// [`try_build`](BufferBuilder::try_build).
     pub fn buffer_capacity(mut self, bytes: usize) -> Self {
         self.buffer_capacity = bytes;
         self
     }
 
-    /// Buffers whose capacity is larger than this are dropped when returned.
+    /// Buffers whose capacity is larger than this are dropped when returned. At least
+    /// [`buffer_capacity`](BufferBuilder::buffer_capacity).
     pub fn max_buffer_capacity(mut self, bytes: usize) -> Self {
         self.max_buffer_capacity = bytes;
         self
     }
 
     /// The most bytes (sum of buffer capacities) retained; a buffer that would exceed it is
-    /// dropped when returned.
+    /// dropped when returned. At least [`buffer_capacity`](BufferBuilder::buffer_capacity).
     pub fn byte_budget(mut self, bytes: usize) -> Self {
         self.byte_budget = bytes;
         self
@@ -124,12 +161,67 @@ impl BufferBuilder {
     }
 
     /// Builds the pool. Allocates the cache array and the store, not the buffers.
+    ///
+    /// # Panics
+    /// If the settings cannot work together, with the message of the [`BuildError`] that
+    /// [`try_build`](BufferBuilder::try_build) returns.
+    #[track_caller]
     pub fn build(self) -> BufferPool {
+        // A `match`, not `unwrap_or_else`: a closure would hide the caller's location.
+        match self.try_build() {
+            Ok(pool) => pool,
+            Err(e) => e.fail(),
+        }
+    }
+
+    /// Builds the pool as [`build`](BufferBuilder::build) does, or says which settings cannot
+    /// work. A capacity of 0 is fine: the pool then never retains a buffer.
+    ///
+    /// # Errors
+    /// Checked in this order:
+    /// - [`BuildError::BufferCapacityOverflow`]: `buffer_capacity` is over `isize::MAX`, so no
+    ///   buffer could be allocated;
+    /// - [`BuildError::BufferCapacityOverMax`]: `buffer_capacity` is over
+    ///   `max_buffer_capacity`, so every buffer would be dropped when returned;
+    /// - [`BuildError::ByteBudgetUnderBufferCapacity`]: `byte_budget` is under
+    ///   `buffer_capacity`, so no buffer could ever be retained.
+    ///
+    /// # Examples
+    /// ```
+    /// use thrifty::pool::{BufferPool, BuildError};
+    ///
+    /// let err = BufferPool::buffers().buffer_capacity(1 << 20).try_build();
+    /// assert_eq!(
+    ///     err.unwrap_err(),
+    ///     BuildError::BufferCapacityOverMax { buffer_capacity: 1 << 20, max_buffer_capacity: 64 * 1024 },
+    /// );
+    /// ```
+    pub fn try_build(self) -> Result<BufferPool, BuildError> {
+        let (buffer_capacity, max_buffer_capacity, byte_budget) = (
+            self.buffer_capacity,
+            self.max_buffer_capacity,
+            self.byte_budget,
+        );
+        if buffer_capacity > isize::MAX as usize {
+            return Err(BuildError::BufferCapacityOverflow { buffer_capacity });
+        }
+        if buffer_capacity > max_buffer_capacity {
+            return Err(BuildError::BufferCapacityOverMax {
+                buffer_capacity,
+                max_buffer_capacity,
+            });
+        }
+        if byte_budget < buffer_capacity {
+            return Err(BuildError::ByteBudgetUnderBufferCapacity {
+                byte_budget,
+                buffer_capacity,
+            });
+        }
         let hooks = Buffers {
-            initial: self.buffer_capacity,
-            max: self.max_buffer_capacity,
+            initial: buffer_capacity,
+            max: max_buffer_capacity,
             zero: self.zero_on_return,
         };
-        Pool::from_parts(hooks, self.capacity, self.byte_budget)
+        Ok(Pool::from_parts(hooks, self.capacity, byte_budget))
     }
 }

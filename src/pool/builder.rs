@@ -1,12 +1,13 @@
 //! [`Builder`]: the knobs of a [`Pool`].
 
-use super::hooks::KeepIf;
-use super::{Closures, Pool, DEFAULT_CAPACITY};
+use super::hooks::{KeepIf, Weigh};
+use super::{BuildError, Closures, Pool, DEFAULT_CAPACITY};
 use crate::reset::{ByReset, Resetter};
 use std::fmt;
 use std::marker::PhantomData;
 
-/// Builds a [`Pool`]: capacity, how objects are reset, which are kept, when they are reset.
+/// Builds a [`Pool`]: capacity, how objects are reset, which are kept, when they are reset,
+/// and what they weigh against a byte budget.
 ///
 /// `R` is the [`Resetter`]: [`ByReset`] (the [`Reset`](crate::Reset) impl) until
 /// [`reset`](Builder::reset) gives a closure, so a type with no `Reset` impl can be pooled.
@@ -33,6 +34,11 @@ pub struct Builder<T, R = ByReset> {
     reset: R,
     keep_if: Option<KeepIf<T>>,
     reset_on_return: bool,
+    weigh: Option<Weigh<T>>,
+    /// `None` unless set, so `try_build` can refuse it without `weigh`.
+    byte_budget: Option<usize>,
+    /// As `byte_budget`.
+    max_object_bytes: Option<usize>,
     _values: PhantomData<fn() -> T>,
 }
 
@@ -43,6 +49,9 @@ impl<T> Builder<T> {
             reset: ByReset,
             keep_if: None,
             reset_on_return: false,
+            weigh: None,
+            byte_budget: None,
+            max_object_bytes: None,
             _values: PhantomData,
         }
     }
@@ -68,6 +77,9 @@ impl<T, R> Builder<T, R> {
             reset,
             keep_if: self.keep_if,
             reset_on_return: self.reset_on_return,
+            weigh: self.weigh,
+            byte_budget: self.byte_budget,
+            max_object_bytes: self.max_object_bytes,
             _values: PhantomData,
         }
     }
@@ -95,15 +107,104 @@ impl<T, R> Builder<T, R> {
         self
     }
 
+    /// Weighs objects against [`byte_budget`](Builder::byte_budget) and
+    /// [`max_object_bytes`](Builder::max_object_bytes), typically by the bytes they hold.
+    ///
+    /// A pool without `weigh` bounds only the *count* of objects it retains, never their bytes:
+    /// a `Pool::new(Vec::<u8>::new)` that gets a burst of 1 000 buffers of 1 MiB back keeps 256
+    /// of them, 256 MiB, with the default capacity of [`DEFAULT_CAPACITY`]. The one-line fix is
+    /// `.weigh(|v: &Vec<u8>| v.capacity()).byte_budget(16 << 20)`.
+    ///
+    /// An object is weighed when it comes back (after [`keep_if`](Builder::keep_if), and
+    /// after the reset with [`reset_on_return`](Builder::reset_on_return)), and that weight is
+    /// counted against the budget until it is handed out again. So weigh what the reset leaves:
+    /// a `Vec`'s capacity, not its length, which the reset clears. Called on every return, so
+    /// keep it cheap; it should not panic (a panic propagates from the guard's drop, and the
+    /// object is leaked, never dropped).
+    ///
+    /// # Examples
+    /// ```
+    /// use thrifty::pool::Pool;
+    ///
+    /// let pool = Pool::builder()
+    ///     .weigh(|v: &Vec<u8>| v.capacity())
+    ///     .byte_budget(16 << 20)
+    ///     .build(Vec::new);
+    /// let held: Vec<_> = (0..100).map(|_| pool.get()).collect();
+    /// for mut buf in held {
+    ///     buf.reserve_exact(1 << 20); // a burst of 100 buffers of 1 MiB
+    /// } // each given back: at most 16 MiB of them are kept
+    /// assert!(pool.stats().retained <= 16);
+    /// assert!(pool.stats().discarded >= 84);
+    /// ```
+    pub fn weigh(mut self, weigh: impl Fn(&T) -> usize + Send + Sync + 'static) -> Self {
+        self.weigh = Some(Box::new(weigh));
+        self
+    }
+
+    /// The most bytes retained, summed over what [`weigh`](Builder::weigh) says of each object
+    /// (default unlimited); an object that would exceed it is dropped when returned. Needs
+    /// `weigh`.
+    pub fn byte_budget(mut self, bytes: usize) -> Self {
+        self.byte_budget = Some(bytes);
+        self
+    }
+
+    /// Objects that [`weigh`](Builder::weigh) more than this are dropped when returned
+    /// (default unlimited), so one outlier does not stay pinned. Needs `weigh`.
+    pub fn max_object_bytes(mut self, bytes: usize) -> Self {
+        self.max_object_bytes = Some(bytes);
+        self
+    }
+
     /// Builds the pool; `factory` makes new objects, which must be in reset state.
     ///
     /// Allocates the per-thread cache array and preallocates the shared store (up to 1024
     /// objects).
+    ///
+    /// # Panics
+    /// If the settings cannot work together, with the message of the [`BuildError`] that
+    /// [`try_build`](Builder::try_build) returns.
+    #[track_caller]
     pub fn build<F>(self, factory: F) -> Pool<T>
     where
         R: Resetter<T> + Send + Sync + 'static,
         F: Fn() -> T + Send + Sync + 'static,
     {
+        // A `match`, not `unwrap_or_else`: a closure would hide the caller's location.
+        match self.try_build(factory) {
+            Ok(pool) => pool,
+            Err(e) => e.fail(),
+        }
+    }
+
+    /// Builds the pool as [`build`](Builder::build) does, or says which settings cannot work.
+    ///
+    /// # Errors
+    /// [`BuildError::ByteBudgetWithoutWeigh`] or [`BuildError::MaxObjectBytesWithoutWeigh`]:
+    /// `byte_budget` or `max_object_bytes` was set without `weigh`, so objects weigh 0 and the
+    /// limit could never apply.
+    ///
+    /// # Examples
+    /// ```
+    /// use thrifty::pool::{BuildError, Pool};
+    ///
+    /// let err = Pool::builder().byte_budget(1 << 20).try_build(Vec::<u8>::new);
+    /// assert_eq!(err.unwrap_err(), BuildError::ByteBudgetWithoutWeigh { byte_budget: 1 << 20 });
+    /// ```
+    pub fn try_build<F>(self, factory: F) -> Result<Pool<T>, BuildError>
+    where
+        R: Resetter<T> + Send + Sync + 'static,
+        F: Fn() -> T + Send + Sync + 'static,
+    {
+        if self.weigh.is_none() {
+            if let Some(byte_budget) = self.byte_budget {
+                return Err(BuildError::ByteBudgetWithoutWeigh { byte_budget });
+            }
+            if let Some(max_object_bytes) = self.max_object_bytes {
+                return Err(BuildError::MaxObjectBytesWithoutWeigh { max_object_bytes });
+            }
+        }
         let reset = self.reset;
         let hooks = Closures {
             factory: Box::new(factory),
@@ -111,8 +212,11 @@ impl<T, R> Builder<T, R> {
             reset: Box::new(move |obj: &mut T| reset.reset_value(obj)),
             keep_if: self.keep_if,
             reset_on_return: self.reset_on_return,
+            weigh: self.weigh,
+            max_object_bytes: self.max_object_bytes.unwrap_or(usize::MAX),
         };
-        Pool::from_parts(hooks, self.capacity, usize::MAX)
+        let byte_budget = self.byte_budget.unwrap_or(usize::MAX);
+        Ok(Pool::from_parts(hooks, self.capacity, byte_budget))
     }
 }
 
@@ -122,6 +226,9 @@ impl<T, R> fmt::Debug for Builder<T, R> {
             .field("capacity", &self.capacity)
             .field("keep_if", &self.keep_if.is_some())
             .field("reset_on_return", &self.reset_on_return)
+            .field("weigh", &self.weigh.is_some())
+            .field("byte_budget", &self.byte_budget)
+            .field("max_object_bytes", &self.max_object_bytes)
             .finish_non_exhaustive()
     }
 }

@@ -42,16 +42,23 @@ pub trait Hooks<T>: sealed::Sealed + Send + Sync {
 /// A boxed `keep_if` predicate.
 pub(crate) type KeepIf<T> = Box<dyn Fn(&T) -> bool + Send + Sync>;
 
+/// A boxed `weigh` closure.
+pub(crate) type Weigh<T> = Box<dyn Fn(&T) -> usize + Send + Sync>;
+
 /// The hooks of a pool built from closures: a factory, a reset (the [`Reset`](crate::Reset)
-/// impl unless [`Builder::reset`](super::Builder::reset) gave one) and an optional `keep_if`.
+/// impl unless [`Builder::reset`](super::Builder::reset) gave one), an optional `keep_if` and
+/// an optional `weigh`.
 ///
-/// Each is called through a pointer. Objects have no weight: such a pool is bounded by object
-/// count only.
+/// Each is called through a pointer. Without [`Builder::weigh`](super::Builder::weigh)
+/// objects weigh 0: such a pool is bounded by object count only.
 pub struct Closures<T> {
     pub(super) factory: Box<dyn Fn() -> T + Send + Sync>,
     pub(super) reset: Box<dyn Fn(&mut T) + Send + Sync>,
     pub(super) keep_if: Option<KeepIf<T>>,
     pub(super) reset_on_return: bool,
+    pub(super) weigh: Option<Weigh<T>>,
+    /// Objects heavier than this are dropped when returned (`usize::MAX` unless set).
+    pub(super) max_object_bytes: usize,
 }
 
 impl<T> sealed::Sealed for Closures<T> {}
@@ -88,13 +95,16 @@ impl<T> Hooks<T> for Closures<T> {
     }
 
     #[inline(always)]
-    fn weigh(&self, _: &T) -> usize {
-        0
+    fn weigh(&self, obj: &T) -> usize {
+        match &self.weigh {
+            Some(weigh) => weigh(obj),
+            None => 0,
+        }
     }
 
     #[inline(always)]
-    fn fits(&self, _: usize) -> bool {
-        true
+    fn fits(&self, weight: usize) -> bool {
+        weight <= self.max_object_bytes
     }
 }
 
@@ -103,16 +113,21 @@ impl<T> fmt::Debug for Closures<T> {
         f.debug_struct("Closures")
             .field("keep_if", &self.keep_if.is_some())
             .field("reset_on_return", &self.reset_on_return)
+            .field("weigh", &self.weigh.is_some())
+            .field("max_object_bytes", &self.max_object_bytes)
             .finish_non_exhaustive()
     }
 }
 
 /// The hooks of a [`BufferPool`](super::BufferPool): new buffers get a set capacity, reset is
-/// `Vec::clear`, a buffer weighs its capacity, and one that grew past the limit is dropped on
-/// return. All inline into `get` and the guard's drop.
+/// `Vec::clear`, a buffer weighs its capacity, and one that grew past the limit or came back
+/// with less than the set capacity is dropped on return. All inline into `get` and the guard's
+/// drop.
 #[derive(Debug, Clone, Copy)]
 pub struct Buffers {
+    /// The capacity of a new buffer, and the least a returned buffer needs to be kept.
     pub(super) initial: usize,
+    /// The most capacity a returned buffer may have to be kept.
     pub(super) max: usize,
     pub(super) zero: bool,
 }
@@ -152,9 +167,11 @@ impl Hooks<Vec<u8>> for Buffers {
         buf.capacity()
     }
 
+    /// A short buffer (emptied by `mem::take`, shrunk) would hand out less than
+    /// `buffer_capacity` on its next get, so it is dropped like a grown one.
     #[inline(always)]
     fn fits(&self, weight: usize) -> bool {
-        weight <= self.max
+        self.initial <= weight && weight <= self.max
     }
 }
 

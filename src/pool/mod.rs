@@ -57,6 +57,7 @@
 mod buffer;
 mod builder;
 mod caches;
+mod error;
 mod give;
 mod guard;
 mod hooks;
@@ -67,6 +68,7 @@ mod take;
 
 pub use buffer::{BufferBuilder, BufferPool, PooledBuffer, PooledBufferOwned};
 pub use builder::Builder;
+pub use error::BuildError;
 pub use guard::{Pooled, PooledOwned};
 pub use hooks::{Buffers, Closures, Hooks};
 
