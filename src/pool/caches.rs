@@ -101,8 +101,9 @@ impl<T> Caches<T> {
 
 impl<T> Drop for Caches<T> {
     fn drop(&mut self) {
-        for (bucket, base) in self.buckets.iter_mut().enumerate() {
-            let base = *base.get_mut();
+        for (bucket, base) in self.buckets.iter().enumerate() {
+            // Relaxed: `&mut self`, no other thread can see the buckets any more.
+            let base = base.load(Ordering::Relaxed);
             if !base.is_null() {
                 // SAFETY: published by `get_or_make` from `Box::into_raw` of a slice of
                 // `2^bucket` caches; `&mut self` means nothing refers to them any more.

@@ -98,6 +98,12 @@ pub(super) struct Local<T> {
     cache: UnsafeCell<Cache<T>>,
     /// Mirror of the stack's length for `Pool::stats`.
     len: AtomicUsize,
+    /// Mirror of the stack's bytes, for `Pool::retained_bytes`.
+    stack_bytes: AtomicUsize,
+    /// The weight of the object in the hot slot (meaningless while it is empty), written with
+    /// every push into it: what a reclaim accounts the object at, and what
+    /// `Pool::retained_bytes` counts.
+    hot_weight: AtomicUsize,
     /// Event counts, written by the owner only.
     pub(super) tallies: Tallies,
 }
@@ -142,7 +148,8 @@ impl<T> Drop for Cache<T> {
 
 impl<T> Drop for Local<T> {
     fn drop(&mut self) {
-        let hot = *self.hot.get_mut();
+        // Relaxed: `&mut self`, no other thread can see this cache any more.
+        let hot = self.hot.load(Ordering::Relaxed);
         if !hot.is_null() {
             // SAFETY: a non-null hot slot holds an `Item<T>` from `Box::into_raw` that nothing
             // else owns; `&mut self` means nothing can reach it any more.
@@ -192,6 +199,8 @@ impl<T> Local<T> {
                 taker: false,
             }),
             len: AtomicUsize::new(0),
+            stack_bytes: AtomicUsize::new(0),
+            hot_weight: AtomicUsize::new(0),
             tallies: Tallies::default(),
         }
     }
@@ -200,6 +209,17 @@ impl<T> Local<T> {
     pub(super) fn retained(&self) -> usize {
         // Relaxed: statistics; the pointer is only compared with null, never followed.
         self.len.load(Ordering::Relaxed) + usize::from(!self.hot.load(Ordering::Relaxed).is_null())
+    }
+
+    /// Bytes this cache retains now (a snapshot for anyone but its holder).
+    pub(super) fn retained_bytes(&self) -> usize {
+        // Relaxed: statistics, as in `retained`.
+        let hot = if self.hot.load(Ordering::Relaxed).is_null() {
+            0
+        } else {
+            self.hot_weight.load(Ordering::Relaxed)
+        };
+        hot + self.stack_bytes.load(Ordering::Relaxed)
     }
 
     /// Opens the owner's section, or `None` while a reclaim holds the pool's caches (`gate`
@@ -261,7 +281,9 @@ impl<T> Local<T> {
             // Relaxed: the reclaimer holds the cache; the gate's Release publishes this.
             let hot = self.hot.swap(ptr::null_mut(), Ordering::Relaxed);
             if !hot.is_null() {
-                let weight = cache.hot_room - 1;
+                // Relaxed: written by this cache's holders only, the last of them ordered
+                // before this reclaim by `wait_idle`.
+                let weight = self.hot_weight.load(Ordering::Relaxed);
                 // SAFETY: a non-null hot slot holds an `Item<T>` from `Box::into_raw`, owned
                 // by this cache; it was swapped out, so it is taken once.
                 into.push((unsafe { Box::from_raw(hot) }, weight));
@@ -283,8 +305,9 @@ impl<T> Local<T> {
             cache.reserved = 0;
             cache.reserved_bytes = 0;
             cache.hot_room = 0;
-            // Relaxed: a statistic mirror.
+            // Relaxed: statistic mirrors.
             self.len.store(0, Ordering::Relaxed);
+            self.stack_bytes.store(0, Ordering::Relaxed);
             (count, bytes)
         })
     }
@@ -331,8 +354,16 @@ impl<T> Section<'_, T> {
         }
         // SAFETY: `src` holds a value (contract), which the caller never touches after `true`.
         let obj = unsafe { ManuallyDrop::take(src) };
-        self.local.hot.store(Box::into_raw(obj), Ordering::Relaxed);
+        self.fill_hot(obj, weight);
         true
+    }
+
+    /// Puts `obj` of `weight` into the empty hot slot.
+    #[inline(always)]
+    fn fill_hot(&self, obj: Item<T>, weight: usize) {
+        // Relaxed: only the cache's holder writes these; others read them as statistics.
+        self.local.hot_weight.store(weight, Ordering::Relaxed);
+        self.local.hot.store(Box::into_raw(obj), Ordering::Relaxed);
     }
 
     /// Pops the newest stacked object if there is one; its reservation stays.
@@ -348,8 +379,9 @@ impl<T> Section<'_, T> {
             // initialised; `len` has been lowered past this one, so it is read out once.
             let obj = unsafe { cache.items.get_unchecked(len).assume_init_read() };
             cache.bytes -= cache.weights[len];
-            // Relaxed: a statistic mirror.
+            // Relaxed: statistic mirrors.
             self.local.len.store(len, Ordering::Relaxed);
+            self.local.stack_bytes.store(cache.bytes, Ordering::Relaxed);
             Some(obj)
         })
     }
@@ -375,7 +407,7 @@ impl<T> Section<'_, T> {
                     || (cache.taker && budget.reserve(1 - count, weight.saturating_sub(bytes)))
                 {
                     cache.hot_room = cache.hot_room.max(weight + 1);
-                    self.local.hot.store(Box::into_raw(obj), Ordering::Relaxed);
+                    self.fill_hot(obj, weight);
                     return Ok(());
                 }
             }
@@ -396,8 +428,9 @@ impl<T> Section<'_, T> {
             cache.weights[len] = weight;
             cache.len = len + 1;
             cache.bytes += weight;
-            // Relaxed: a statistic mirror.
+            // Relaxed: statistic mirrors.
             self.local.len.store(len + 1, Ordering::Relaxed);
+            self.local.stack_bytes.store(cache.bytes, Ordering::Relaxed);
             Ok(())
         })
     }

@@ -9,7 +9,7 @@
 //! serialised by a mutex and run no user code while they hold it: what they drop is dropped
 //! after it is released.
 
-use super::{Hooks, Pool};
+use super::{Hooks, Local, Pool};
 use crate::sync::{fence, Ordering};
 
 impl<T, H: Hooks<T>> Pool<T, H> {
@@ -53,12 +53,18 @@ impl<T, H: Hooks<T>> Pool<T, H> {
         self.caches.iter().any(|local| local.retained() > 0)
     }
 
-    /// Whether the budget counts more than the objects retained, i.e. some cache holds a
-    /// reservation without an object (lent out, or room not used yet): a put that found the
-    /// budget full reclaims those before dropping its object. A snapshot: a reclaim it starts
-    /// may find nothing to give back.
+    /// Whether the budget counts more objects or bytes than are retained, i.e. some cache
+    /// holds a reservation without an object (lent out, or room not used yet): a put that found
+    /// the budget full reclaims those before dropping its object. A snapshot: a reclaim it
+    /// starts may find nothing to give back.
     pub(super) fn reserved_without_objects(&self) -> bool {
-        self.budget.used().0 > self.len()
+        let (count, bytes) = self.budget.used();
+        count > self.len() || bytes > self.retained_bytes()
+    }
+
+    /// Bytes (weights) retained now, in every cache and the shared store (a snapshot).
+    pub(super) fn retained_bytes(&self) -> usize {
+        self.shared.bytes() + self.caches.iter().map(Local::retained_bytes).sum::<usize>()
     }
 
     /// Drops retained objects until at most `keep` remain, oldest first, to give memory back

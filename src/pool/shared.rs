@@ -111,19 +111,33 @@ fn reserve_one(counter: &AtomicUsize, n: usize, max: usize) -> bool {
 #[derive(Debug)]
 pub(super) struct Shared<T> {
     /// Objects with their weights. Each holds one unit (and its weight) of the budget.
-    items: Mutex<Vec<(Item<T>, usize)>>,
-    /// Mirror of `items.len()`: lets a get skip the lock when the store is empty, and feeds
-    /// `Pool::stats`.
+    store: Mutex<Store<T>>,
+    /// Mirror of the store's length: lets a get skip the lock when the store is empty, and
+    /// feeds `Pool::stats`.
     len: AtomicUsize,
-    /// Events of gets and puts from threads without a cache slot, and of panics in hooks.
+    /// Mirror of the store's summed weights, for `Pool::retained_bytes`.
+    bytes: AtomicUsize,
+    /// Events of gets and puts from threads without a cache, and of panics in hooks.
     pub(super) tallies: Tallies,
+}
+
+#[derive(Debug)]
+struct Store<T> {
+    /// Oldest first: pushes and pops happen at the back.
+    items: Vec<(Item<T>, usize)>,
+    /// Sum of the items' weights.
+    bytes: usize,
 }
 
 impl<T> Shared<T> {
     pub(super) fn new(capacity: usize) -> Self {
         Self {
-            items: Mutex::new(Vec::with_capacity(capacity.min(PREALLOCATE_MAX))),
+            store: Mutex::new(Store {
+                items: Vec::with_capacity(capacity.min(PREALLOCATE_MAX)),
+                bytes: 0,
+            }),
             len: AtomicUsize::new(0),
+            bytes: AtomicUsize::new(0),
             tallies: Tallies::default(),
         }
     }
@@ -134,12 +148,32 @@ impl<T> Shared<T> {
         self.len.load(Ordering::Relaxed)
     }
 
+    /// Bytes stored now (a snapshot).
+    pub(super) fn bytes(&self) -> usize {
+        // Relaxed: a statistic.
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Updates the mirrors; called with the lock held.
+    fn publish(&self, store: &Store<T>) {
+        // Relaxed: mirrors written under the lock; readers only use them as hints.
+        self.len.store(store.items.len(), Ordering::Relaxed);
+        self.bytes.store(store.bytes, Ordering::Relaxed);
+    }
+
     /// Stores `obj`; the caller has reserved one unit and `weight` bytes of the budget for it.
     pub(super) fn push(&self, obj: Item<T>, weight: usize) {
-        let mut items = self.items.lock();
-        items.push((obj, weight));
-        // Relaxed: a mirror written under the lock; readers only use it as a hint.
-        self.len.store(items.len(), Ordering::Relaxed);
+        self.push_many([(obj, weight)]);
+    }
+
+    /// Stores a batch; each object holds its unit of the budget already.
+    pub(super) fn push_many(&self, batch: impl IntoIterator<Item = (Item<T>, usize)>) {
+        let mut store = self.store.lock();
+        for (obj, weight) in batch {
+            store.bytes += weight;
+            store.items.push((obj, weight));
+        }
+        self.publish(&store);
     }
 
     /// Takes the most recently stored object (the one most likely still in cache), with its
@@ -149,31 +183,23 @@ impl<T> Shared<T> {
             // Nothing seen: skip the lock. A racing push is missed, costing one factory call.
             return None;
         }
-        let mut items = self.items.lock();
-        let popped = items.pop();
-        // Relaxed: as in `push`.
-        self.len.store(items.len(), Ordering::Relaxed);
+        let mut store = self.store.lock();
+        let popped = store.items.pop();
+        if let Some((_, weight)) = &popped {
+            store.bytes -= weight;
+        }
+        self.publish(&store);
         popped
-    }
-
-    /// Stores a batch spilled from a full cache; each object still holds its unit of the
-    /// budget, so the budget does not change.
-    pub(super) fn push_many(&self, batch: impl IntoIterator<Item = (Item<T>, usize)>) {
-        let mut items = self.items.lock();
-        items.extend(batch);
-        // Relaxed: as in `push`.
-        self.len.store(items.len(), Ordering::Relaxed);
     }
 
     /// Takes out all but the newest `keep` objects; the caller drops them after the lock is
     /// released (a destructor may re-enter the pool) and gives their budget back.
     pub(super) fn split_off_oldest(&self, keep: usize) -> Vec<(Item<T>, usize)> {
-        let mut items = self.items.lock();
-        let excess = items.len().saturating_sub(keep);
-        // The oldest sit at the front (pushes and pops happen at the back).
-        let taken: Vec<_> = items.drain(..excess).collect();
-        // Relaxed: as in `push`.
-        self.len.store(items.len(), Ordering::Relaxed);
+        let mut store = self.store.lock();
+        let excess = store.items.len().saturating_sub(keep);
+        let taken: Vec<_> = store.items.drain(..excess).collect();
+        store.bytes -= taken.iter().map(|(_, weight)| weight).sum::<usize>();
+        self.publish(&store);
         taken
     }
 }

@@ -1,0 +1,195 @@
+//! `thrifty::pool` used the way servers use it: objects handed between threads, threads that go
+//! idle or exit with objects cached, guards detached or forgotten, memory given back. Each test
+//! is one row of issue #10's table, named for what it shows.
+
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::mpsc::sync_channel;
+use std::sync::{Arc, Barrier};
+use thrifty::pool::{Pool, PooledOwned};
+
+const ROUNDS: usize = 20_000;
+const WARM_UP: usize = 1_000;
+
+/// A pool of `Vec<u8>` whose objects count themselves alive.
+fn counted_pool(capacity: usize, bytes: usize) -> (Arc<Pool<Counted>>, Arc<AtomicUsize>) {
+    let live = Arc::new(AtomicUsize::new(0));
+    let l = Arc::clone(&live);
+    let pool = Pool::builder()
+        .capacity(capacity)
+        .reset(|c: &mut Counted| c.buf.clear())
+        .build(move || Counted::new(&l, bytes));
+    (Arc::new(pool), live)
+}
+
+struct Counted {
+    buf: Vec<u8>,
+    live: Arc<AtomicUsize>,
+}
+
+impl Counted {
+    fn new(live: &Arc<AtomicUsize>, bytes: usize) -> Self {
+        live.fetch_add(1, SeqCst);
+        Self {
+            buf: Vec::with_capacity(bytes),
+            live: Arc::clone(live),
+        }
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.live.fetch_sub(1, SeqCst);
+    }
+}
+
+/// Producer `get_owned` → bounded channel → consumer drops: the consumer never takes from the
+/// pool, so its returns go where the producer finds them. With a capacity that covers what is in
+/// flight (the channel's depth + 2), at least 99% of gets after warm-up are hits, at every
+/// capacity from 2 up (a capacity-4 pool with a channel of depth 1 used to miss on every get).
+#[test]
+fn a_producer_reuses_what_its_consumer_drops_at_every_capacity_from_two() {
+    for capacity in [2, 3, 4, 5, 8, 9, 16] {
+        let (pool, live) = counted_pool(capacity, 64);
+        let (tx, rx) = sync_channel::<PooledOwned<Counted>>(capacity - 2);
+        let consumer = std::thread::spawn(move || {
+            for mut buf in rx {
+                buf.buf.push(2);
+            }
+        });
+        let mut after_warm_up = None;
+        for i in 0..ROUNDS {
+            if i == WARM_UP {
+                after_warm_up = Some(pool.stats());
+            }
+            let mut buf = pool.get_owned();
+            assert!(buf.buf.is_empty(), "handed out dirty");
+            buf.buf.push(1);
+            tx.send(buf).unwrap();
+        }
+        drop(tx);
+        consumer.join().unwrap();
+        let (before, after) = (after_warm_up.unwrap(), pool.stats());
+        let gets = (after.hits + after.misses) - (before.hits + before.misses);
+        let hits = after.hits - before.hits;
+        assert!(
+            hits * 100 >= gets * 99,
+            "capacity {capacity}: {hits} hits in {gets} gets after warm-up; {after:?}"
+        );
+        assert!(after.retained <= capacity, "{after:?}");
+        assert_eq!(live.load(SeqCst), after.retained, "objects lost or leaked");
+    }
+}
+
+/// Four threads each held five objects once and are now idle (alive, parked); a fifth thread
+/// loops get/drop. Their caches are reached the first time the fifth thread finds the pool dry:
+/// it never calls the factory, and nothing it returns is dropped for want of room.
+#[test]
+fn idle_threads_caches_serve_a_busy_thread() {
+    let (pool, live) = counted_pool(20, 64);
+    let filled = Barrier::new(5);
+    let release = Barrier::new(5);
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                let held: Vec<_> = (0..5).map(|_| pool.get()).collect();
+                drop(held);
+                filled.wait();
+                release.wait(); // idle, with its cache full, until the end
+            });
+        }
+        filled.wait();
+        assert_eq!(pool.stats().misses, 20);
+        s.spawn(|| {
+            for _ in 0..ROUNDS {
+                pool.get().buf.push(1);
+            }
+        })
+        .join()
+        .unwrap();
+        let s = pool.stats();
+        assert_eq!(s.misses, 20, "the busy thread called the factory: {s:?}");
+        assert_eq!(s.discarded, 0, "{s:?}");
+        assert_eq!(s.retained, 20, "{s:?}");
+        // `clear` reaches the idle threads' caches too, before it returns.
+        pool.clear();
+        assert_eq!(pool.stats().retained, 0);
+        assert_eq!(live.load(SeqCst), 0, "clear left objects alive");
+        release.wait();
+    });
+}
+
+/// A thread caches five 20 MiB buffers and exits: another thread's next get finds them (no
+/// factory call), and `clear` frees them all before it returns.
+#[test]
+fn an_exited_threads_cache_is_reused_and_cleared() {
+    const MIB_20: usize = 20 << 20;
+    let (pool, live) = counted_pool(8, MIB_20);
+    let p = Arc::clone(&pool);
+    std::thread::spawn(move || drop((0..5).map(|_| p.get()).collect::<Vec<_>>()))
+        .join()
+        .unwrap();
+    assert_eq!((pool.stats().retained, live.load(SeqCst)), (5, 5));
+    let p = Arc::clone(&pool);
+    std::thread::spawn(move || {
+        let buf = p.get();
+        assert!(buf.buf.capacity() >= MIB_20);
+    })
+    .join()
+    .unwrap();
+    assert_eq!(pool.stats().misses, 5, "the exited thread's objects were not found");
+    pool.clear();
+    assert_eq!(pool.stats().retained, 0);
+    assert_eq!(live.load(SeqCst), 0, "100 MiB still alive after clear");
+}
+
+/// An object taken from a thread's cache keeps its reservation there while it is out. Whether
+/// it never comes back (`mem::forget`, `into_inner`) or comes back on another thread, the pool
+/// still keeps every object it has room for.
+#[test]
+fn lent_detached_and_forgotten_objects_never_make_the_pool_refuse() {
+    for how in ["forget", "into_inner", "other thread"] {
+        let (pool, live) = counted_pool(1, 64);
+        drop(pool.get()); // this thread's cache now reserves one object
+        let lent = pool.get_owned(); // out, its reservation still in the cache
+        match how {
+            "forget" => std::mem::forget(lent),
+            "into_inner" => drop(PooledOwned::into_inner(lent)),
+            _ => std::thread::spawn(move || drop(lent)).join().unwrap(),
+        }
+        let p = Arc::clone(&pool);
+        let l = Arc::clone(&live);
+        std::thread::spawn(move || p.put(Counted::new(&l, 64)))
+            .join()
+            .unwrap();
+        let s = pool.stats();
+        assert_eq!((s.retained, s.discarded), (1, 0), "{how}: {s:?}");
+        // The pool still has its whole capacity: the next get is a hit.
+        drop(pool.get());
+        assert_eq!(pool.stats().misses, 2, "{how}");
+        let forgotten = usize::from(how == "forget");
+        assert_eq!(live.load(SeqCst), 1 + forgotten, "{how}");
+    }
+}
+
+/// `trim(keep)` reaches other threads' caches before it returns, and keeps `keep` objects.
+#[test]
+fn trim_reaches_every_cache() {
+    let (pool, live) = counted_pool(64, 64);
+    let ready = Barrier::new(4);
+    let done = Barrier::new(4);
+    std::thread::scope(|s| {
+        for _ in 0..3 {
+            s.spawn(|| {
+                drop((0..5).map(|_| pool.get()).collect::<Vec<_>>());
+                ready.wait();
+                done.wait();
+            });
+        }
+        ready.wait();
+        assert_eq!(pool.len(), 15);
+        pool.trim(4);
+        assert_eq!(pool.len(), 4);
+        assert_eq!(live.load(SeqCst), 4);
+        done.wait();
+    });
+}
