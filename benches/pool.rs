@@ -5,22 +5,39 @@
 //! `BufferPool` (and, one thread only, a closure-built `Pool<Vec<u8>>`), `object-pool` (a
 //! `parking_lot` mutex around a `Vec`; no reset, so the candidate clears by hand),
 //! `lockfree-object-pool`'s `LinearObjectPool` and `sharded-slab`'s `Pool`.
-//! Shapes: one thread; two threads on one shared pool (throughput counts both threads' ops);
-//! cross-thread (get on the bench thread, drop on a consumer thread through a bounded channel,
-//! whose cost every candidate pays alike).
 //!
-//! A second pass reports allocator calls per operation with `thrifty::measure::Allocations`.
-//! `benches/pool_mimalloc.rs` repeats the 4 KiB and 64 KiB cases under mimalloc.
+//! Shapes (criterion groups `pool/get_put/*`, and `pool/allocs/*` for allocator calls):
+//! - `1_thread`, `2_threads_one_pool`: get + put in a loop (throughput counts every thread's
+//!   ops);
+//! - `cross_thread`: get on the bench thread, drop on a consumer thread through a bounded
+//!   channel of 256, whose cost every candidate pays alike; pools of 1024;
+//! - `cross_thread_bounded`: the same at 4 KiB with pools of capacity 8 and 256 and a channel
+//!   two shorter (6 and 254), so the capacity just covers what is in flight; std, thrifty and
+//!   `lockfree-object-pool` (`pull_owned`);
+//! - `2_threads_idle_crowd`: 2 threads get + put at 4 KiB while 0, 4, 16 or 64 other threads
+//!   sleep, each having used another `BufferPool` once (so each holds a thread slot);
+//! - `many_threads`: 8 and 16 threads get + put at 4 KiB ("oversubscribed" where they
+//!   outnumber the cores: the shape only).
 //!
-//! Run: `cargo bench --bench pool -- --warm-up-time 1 --measurement-time 2`
+//! Threads are spawned once per sample (the idle crowd once per row), outside the timed span.
+//! The second pass reports allocator calls per operation (`thrifty::measure::Allocations`):
+//! counted on each working thread inside its timed span, and process-wide (consumer included)
+//! in the cross-thread shapes, after warm-up. `benches/pool_mimalloc.rs` repeats the 4 KiB and
+//! 64 KiB cases under mimalloc.
+//!
+//! Run: `cargo bench --bench pool -- --warm-up-time 1 --measurement-time 2 <filter>`, e.g. the
+//! filter `cross_thread_bounded`.
 
+use criterion::measurement::{Measurement, WallTime};
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
+use std::fmt::Display;
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::on_threads;
+use common::{label, on_threads, Idle};
 use thrifty::measure::{self, Allocations, CountingAlloc};
 use thrifty::pool::{BufferPool, Pool, PooledBufferOwned, PooledOwned};
 
@@ -28,6 +45,9 @@ use thrifty::pool::{BufferPool, Pool, PooledBufferOwned, PooledOwned};
 static ALLOC: CountingAlloc = CountingAlloc::new();
 
 const SIZES: [usize; 3] = [64, 4 * 1024, 64 * 1024];
+/// The buffer size of the newer shapes (`cross_thread_bounded`, `2_threads_idle_crowd`,
+/// `many_threads`).
+const SIZE: usize = 4 * 1024;
 
 /// One way to get a buffer, use it and give it back.
 trait Candidate: Send + Sync + Sized + 'static {
@@ -35,6 +55,11 @@ trait Candidate: Send + Sync + Sized + 'static {
     type Owned: Send + 'static;
     const NAME: &'static str;
     fn new(size: usize) -> Self;
+    /// A candidate that retains at most `capacity` buffers; the peers are unbounded, so only
+    /// thrifty's pool is built differently.
+    fn bounded(size: usize, _capacity: usize) -> Self {
+        Self::new(size)
+    }
     /// Get, write one byte, give back.
     fn op(&self);
     /// Get and write one byte; the caller drops it elsewhere.
@@ -68,12 +93,14 @@ impl Candidate for Thrifty {
     type Owned = PooledBufferOwned;
     const NAME: &'static str = "thrifty BufferPool";
     fn new(size: usize) -> Self {
+        // Room for every buffer in flight in the cross-thread shape (a 256-slot channel plus
+        // the caches): the peers are unbounded, so a smaller cap would measure discards.
+        Self::bounded(size, 1024)
+    }
+    fn bounded(size: usize, capacity: usize) -> Self {
         Self(Arc::new(
             BufferPool::buffers()
-                // Room for every buffer in flight in the cross-thread shape (a 256-slot
-                // channel plus the caches): the peers are unbounded, so a smaller cap would
-                // measure discards, not the pool.
-                .capacity(1024)
+                .capacity(capacity)
                 .byte_budget(usize::MAX)
                 .buffer_capacity(size)
                 .max_buffer_capacity(size)
@@ -209,140 +236,157 @@ impl Candidate for Slab {
     }
 }
 
-/// Times `iters` ops on each of `threads` threads started together, each thread's share of
-/// the pool warmed (8 ops) before the clock starts.
-fn parallel<C: Candidate>(c: &C, threads: usize, iters: u64) -> Duration {
-    let warm = || (0..8).for_each(|_| c.op());
-    on_threads(threads, iters, &warm, &|n| (0..n).for_each(|_| c.op()))
+/// What one run of a shape reports to each pass: its wall time, or its allocator calls.
+trait Pick: Measurement {
+    fn pick(span: Duration, allocs: u64) -> Self::Value;
 }
 
-/// Takes `iters` buffers here and drops them on a consumer thread.
-fn cross<C: Candidate>(c: &Arc<C>, iters: u64) -> Duration {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<C::Owned>(256);
-    let consumer = std::thread::spawn(move || while rx.recv().is_ok() {});
-    for _ in 0..512 {
-        tx.send(c.take_owned()).unwrap(); // warm-up: fill the pool with buffers in flight
+impl Pick for WallTime {
+    fn pick(span: Duration, _: u64) -> Duration {
+        span
     }
-    let t = Instant::now();
+}
+
+impl Pick for Allocations {
+    fn pick(_: Duration, allocs: u64) -> u64 {
+        allocs
+    }
+}
+
+/// How the operations of one sample run.
+#[derive(Clone, Copy)]
+enum Shape {
+    /// `op` in a loop on each of this many threads, started together. One thread runs the same
+    /// loop, on a spawned thread, as two do, so the groups differ only in the thread count
+    /// (criterion's `b.iter` on the bench thread compiles and places a different loop).
+    Threads(usize),
+    /// `take_owned` here, dropped on a consumer thread through a channel of this depth.
+    Cross(usize),
+}
+
+/// Times `iters` ops on each of `threads` threads, each thread's share of the pool warmed (8 ops)
+/// before the clock starts; counts the allocator calls each thread makes inside its span.
+fn threaded<C: Candidate>(c: &C, threads: usize, iters: u64) -> (Duration, u64) {
+    let allocs = AtomicU64::new(0);
+    let warm = || (0..8).for_each(|_| c.op());
+    let span = on_threads(threads, iters, &warm, &|n| {
+        let before = measure::thread_stats().calls();
+        (0..n).for_each(|_| c.op());
+        allocs.fetch_add(measure::thread_stats().calls() - before, Relaxed);
+    });
+    (span, allocs.into_inner())
+}
+
+/// Takes `iters` buffers here and drops them on a consumer thread, after a warm-up that fills
+/// the channel twice; counts every thread's allocator calls from the first timed send to the last.
+fn cross<C: Candidate>(c: &Arc<C>, depth: usize, iters: u64) -> (Duration, u64) {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<C::Owned>(depth);
+    let consumer = std::thread::spawn(move || while rx.recv().is_ok() {});
+    for _ in 0..(2 * depth).max(64) {
+        tx.send(c.take_owned()).unwrap();
+    }
+    let (before, t) = (measure::total_stats().calls(), Instant::now());
     for _ in 0..iters {
         tx.send(black_box(c.take_owned())).unwrap();
     }
+    let allocs = measure::total_stats().calls() - before;
     drop(tx);
     consumer.join().unwrap();
-    t.elapsed()
+    (t.elapsed(), allocs)
 }
 
-/// Times `threads` threads on one candidate. One thread runs the same loop, on a spawned thread,
-/// as two do, so the two groups differ only in the thread count, and their ratio is the scaling
-/// (criterion's `b.iter` on the bench thread compiles and places a different loop).
-fn time_threads<C: Candidate>(
-    g: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    threads: usize,
-) {
-    for size in SIZES {
-        let c = C::new(size);
-        g.bench_with_input(BenchmarkId::new(C::NAME, size), &size, |b, _| {
-            b.iter_custom(|iters| parallel(&c, threads, iters))
-        });
-    }
+/// One row: candidate `c`, measured per sample by `shape`.
+fn row<C: Candidate, M: Pick>(g: &mut BenchmarkGroup<'_, M>, id: impl Display, c: C, shape: Shape) {
+    let c = Arc::new(c);
+    g.bench_function(BenchmarkId::new(C::NAME, id), |b| {
+        b.iter_custom(|iters| {
+            let (span, allocs) = match shape {
+                Shape::Threads(threads) => threaded(&*c, threads, iters),
+                Shape::Cross(depth) => cross(&c, depth, iters),
+            };
+            M::pick(span, allocs)
+        })
+    });
 }
 
-fn time_cross<C: Candidate>(g: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>) {
-    for size in SIZES {
-        let c = Arc::new(C::new(size));
-        g.bench_with_input(BenchmarkId::new(C::NAME, size), &size, |b, _| {
-            b.iter_custom(|iters| cross(&c, iters))
-        });
+/// The rows of the newer shapes: allocating, thrifty (retaining at most `capacity`) and
+/// `lockfree-object-pool`, at 4 KiB.
+fn trio<M: Pick>(g: &mut BenchmarkGroup<'_, M>, id: &str, capacity: usize, shape: Shape) {
+    row(g, id, Std::bounded(SIZE, capacity), shape);
+    row(g, id, Thrifty::bounded(SIZE, capacity), shape);
+    row(g, id, Lockfree::bounded(SIZE, capacity), shape);
+}
+
+/// The groups both passes run: `pass` is `get_put` (time) or `allocs`.
+fn newer_shapes<M: Pick>(c: &mut Criterion<M>, pass: &str) {
+    let mut g = c.benchmark_group(format!("pool/{pass}/cross_thread_bounded"));
+    g.throughput(Throughput::Elements(1));
+    for capacity in [8, 256] {
+        let id = format!("capacity {capacity}");
+        trio(&mut g, &id, capacity, Shape::Cross(capacity - 2));
     }
+    g.finish();
+
+    let mut g = c.benchmark_group(format!("pool/{pass}/2_threads_idle_crowd"));
+    g.throughput(Throughput::Elements(2));
+    let other = Arc::new(BufferPool::default());
+    for idle in [0, 4, 16, 64] {
+        let other = Arc::clone(&other);
+        let _crowd = Idle::spawn(idle, move || drop(other.get()));
+        trio(&mut g, &format!("{idle} idle"), 1024, Shape::Threads(2));
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group(format!("pool/{pass}/many_threads"));
+    for threads in [8, 16] {
+        g.throughput(Throughput::Elements(threads as u64));
+        trio(&mut g, &label(threads), 1024, Shape::Threads(threads));
+    }
+    g.finish();
+}
+
+/// One row per size for each candidate type listed, the id being the size.
+macro_rules! rows {
+    ($g:expr, $sizes:expr, $shape:expr; $($c:ty),+) => {
+        $(for &size in $sizes { row($g, size, <$c>::new(size), $shape); })+
+    };
 }
 
 fn timings(c: &mut Criterion) {
     let mut g = c.benchmark_group("pool/get_put/1_thread");
     g.throughput(Throughput::Elements(1));
-    time_threads::<Std>(&mut g, 1);
-    time_threads::<Thrifty>(&mut g, 1);
-    time_threads::<ThriftyClosures>(&mut g, 1);
-    time_threads::<ObjectPool>(&mut g, 1);
-    time_threads::<Lockfree>(&mut g, 1);
-    time_threads::<Slab>(&mut g, 1);
+    let one = Shape::Threads(1);
+    rows!(&mut g, &SIZES, one; Std, Thrifty, ThriftyClosures, ObjectPool, Lockfree, Slab);
     g.finish();
 
     let mut g = c.benchmark_group("pool/get_put/2_threads_one_pool");
     // Both threads' operations count: compare with 1_thread's throughput for scaling.
     g.throughput(Throughput::Elements(2));
-    time_threads::<Std>(&mut g, 2);
-    time_threads::<Thrifty>(&mut g, 2);
-    time_threads::<ObjectPool>(&mut g, 2);
-    time_threads::<Lockfree>(&mut g, 2);
-    time_threads::<Slab>(&mut g, 2);
+    let two = Shape::Threads(2);
+    rows!(&mut g, &SIZES, two; Std, Thrifty, ObjectPool, Lockfree, Slab);
     g.finish();
 
     let mut g = c.benchmark_group("pool/get_put/cross_thread");
     g.throughput(Throughput::Elements(1));
-    time_cross::<Std>(&mut g);
-    time_cross::<Thrifty>(&mut g);
-    time_cross::<ObjectPool>(&mut g);
-    time_cross::<Lockfree>(&mut g);
-    time_cross::<Slab>(&mut g);
+    let cross = Shape::Cross(256);
+    rows!(&mut g, &SIZES, cross; Std, Thrifty, ObjectPool, Lockfree, Slab);
     g.finish();
-}
 
-fn alloc_one<C: Candidate>(g: &mut BenchmarkGroup<'_, Allocations>) {
-    for size in SIZES {
-        let c = C::new(size);
-        c.op(); // warm: the first get of a pool is a miss
-        g.bench_with_input(BenchmarkId::new(C::NAME, size), &size, |b, _| {
-            b.iter_custom(|iters| {
-                let before = measure::total_stats().calls();
-                for _ in 0..iters {
-                    c.op();
-                }
-                measure::total_stats().calls() - before
-            })
-        });
-    }
-}
-
-fn alloc_cross<C: Candidate>(g: &mut BenchmarkGroup<'_, Allocations>) {
-    let size = 4 * 1024;
-    let c = Arc::new(C::new(size));
-    g.bench_with_input(BenchmarkId::new(C::NAME, size), &size, |b, _| {
-        b.iter_custom(|iters| {
-            // Channel and thread setup allocate: count only the steady-state span.
-            let (tx, rx) = std::sync::mpsc::sync_channel::<C::Owned>(256);
-            let consumer = std::thread::spawn(move || while rx.recv().is_ok() {});
-            for _ in 0..512 {
-                tx.send(c.take_owned()).unwrap();
-            }
-            let before = measure::total_stats().calls();
-            for _ in 0..iters {
-                tx.send(c.take_owned()).unwrap();
-            }
-            let spent = measure::total_stats().calls() - before;
-            drop(tx);
-            consumer.join().unwrap();
-            spent
-        })
-    });
+    newer_shapes(c, "get_put");
 }
 
 fn allocations(c: &mut Criterion<Allocations>) {
     let mut g = c.benchmark_group("pool/allocs/1_thread");
-    alloc_one::<Std>(&mut g);
-    alloc_one::<Thrifty>(&mut g);
-    alloc_one::<ThriftyClosures>(&mut g);
-    alloc_one::<ObjectPool>(&mut g);
-    alloc_one::<Lockfree>(&mut g);
-    alloc_one::<Slab>(&mut g);
+    let one = Shape::Threads(1);
+    rows!(&mut g, &SIZES, one; Std, Thrifty, ThriftyClosures, ObjectPool, Lockfree, Slab);
     g.finish();
 
     let mut g = c.benchmark_group("pool/allocs/cross_thread");
-    alloc_cross::<Std>(&mut g);
-    alloc_cross::<Thrifty>(&mut g);
-    alloc_cross::<ObjectPool>(&mut g);
-    alloc_cross::<Lockfree>(&mut g);
-    alloc_cross::<Slab>(&mut g);
+    let cross = Shape::Cross(256);
+    rows!(&mut g, &[SIZE], cross; Std, Thrifty, ObjectPool, Lockfree, Slab);
     g.finish();
+
+    newer_shapes(c, "allocs");
 }
 
 fn main() {

@@ -1,5 +1,5 @@
 //! The one threaded timing loop every bench uses, so thread counts mean the same thing in each
-//! (and the same as in the shootout harness).
+//! (and the same as in the shootout harness), and a crowd of idle threads to run it beside.
 #![allow(dead_code)] // each bench binary uses what it needs
 
 use std::sync::Barrier;
@@ -41,5 +41,43 @@ pub fn label(threads: usize) -> String {
         format!("{threads} threads (oversubscribed)")
     } else {
         format!("{threads} threads")
+    }
+}
+
+/// Threads that run a setup closure once and then sleep, parked on a channel, until the crowd
+/// is dropped: the idle workers a server keeps alive. Spawn one per benchmark (or per group),
+/// never per iteration.
+pub struct Idle {
+    wake: Vec<std::sync::mpsc::Sender<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Idle {
+    /// Spawns `n` threads, each running `setup` once; returns when every `setup` has returned.
+    pub fn spawn(n: usize, setup: impl Fn() + Send + Sync + 'static) -> Self {
+        let setup = std::sync::Arc::new(setup);
+        let ready = std::sync::Arc::new(Barrier::new(n + 1));
+        let (mut wake, mut threads) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for _ in 0..n {
+            let (tx, rx) = std::sync::mpsc::channel::<()>();
+            let (setup, ready) = (setup.clone(), ready.clone());
+            threads.push(std::thread::spawn(move || {
+                setup();
+                ready.wait();
+                let _ = rx.recv(); // parked until the crowd is dropped
+            }));
+            wake.push(tx);
+        }
+        ready.wait();
+        Self { wake, threads }
+    }
+}
+
+impl Drop for Idle {
+    fn drop(&mut self) {
+        self.wake.clear(); // each thread's `recv` fails: it exits
+        for t in self.threads.drain(..) {
+            t.join().expect("idle thread panicked");
+        }
     }
 }

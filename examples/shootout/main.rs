@@ -8,6 +8,7 @@ mod counter;
 mod demo;
 mod harness;
 mod pool;
+mod pool_threads;
 
 use harness::{Harness, Settings};
 use thrifty::measure::CountingAlloc;
@@ -22,6 +23,7 @@ type Module = (&'static str, fn(&mut Harness));
 const MODULES: &[Module] = &[
     ("demo", demo::run),
     ("pool", pool::run),
+    ("pool", pool_threads::run),
     ("counter", counter::run),
 ];
 

@@ -1,0 +1,217 @@
+//! `thrifty::pool` where threads meet: buffers taken on one thread and dropped on another, and
+//! two busy threads beside many idle ones. Buffers are 4 KiB with one byte written.
+//!
+//! - Cross-thread: one producer takes a buffer and sends it through a bounded
+//!   `std::sync::mpsc::sync_channel` to a consumer thread that drops it. The pool's capacity
+//!   (8, then 256) is the channel's depth plus 2, so it covers every buffer in flight (the
+//!   channel's, the one being received, the one being sent). Candidates: allocating per
+//!   message, thrifty's `get_owned`, `lockfree-object-pool`'s `pull_owned`; both pools start
+//!   with `capacity` buffers (thrifty's `prefill`). Small depths make both threads park and
+//!   wake often: the channel's cost, paid alike by every candidate.
+//! - Idle threads: the one-byte workload of `pool.rs` on 2 busy threads, beside the same with
+//!   64 other threads alive and asleep, each having used another `BufferPool` once, so each
+//!   holds a thread slot and the busy threads' slots are above theirs.
+//!
+//! The harness runs a candidate's body on its measuring threads only and has no setup hook per
+//! workload, so the extra threads live here: each cross-thread candidate owns a consumer thread,
+//! spawned when the workload is built and joined when it is dropped, which drops values only
+//! while a round of its candidate runs. Between rounds the channel stays full, so a round of
+//! `ops` sends lasts as long as the consumer takes to drop `ops` values: the stream's steady
+//! rate, with no drain and refill at the round's edges. The idle threads are spawned before
+//! their workload and joined after it. The harness counts the allocations of its measuring
+//! threads, i.e. the producer's; the consumer only frees.
+//!
+//! Two rows here measure the machine more than the candidates; both were seen on a 2-core VM:
+//! - Allocating per message (capacity 256) took 0.9 to 2.8 µs in these rounds, with 17,000 to
+//!   25,000 page faults per run: glibc gives the heap's top back to the OS as the consumer frees,
+//!   and the producer faults it back in. With `MALLOC_TRIM_THRESHOLD_=1000000000` in the
+//!   environment a run took 1,100 page faults and 0.13 to 0.22 µs per message, as criterion's
+//!   `pool/get_put/cross_thread_bounded` measures it.
+//! - Rounds are sized for the slowest candidate, so the fastest ones last 50 to 300 µs; with 64
+//!   threads alive, the harness released its two measuring threads 50 to 100 µs apart, which
+//!   doubles the fastest rows of "64 idle threads" (the bound's too, which touches no pool).
+//!   Read the idle threads' cost from `pool/get_put/2_threads_idle_crowd` in `benches/pool.rs`,
+//!   whose samples are long, or against the bound row.
+
+use crate::harness::{Candidate, Harness};
+use crate::pool::{candidates, SIZE};
+use lockfree_object_pool::LinearObjectPool;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, Ordering::Acquire, Ordering::Release};
+use std::sync::mpsc::{self, SyncSender};
+use std::sync::{Arc, Barrier, Mutex};
+use std::thread::{self, JoinHandle};
+use thrifty::pool::BufferPool;
+
+pub fn run(h: &mut Harness) {
+    cross_thread(h);
+    idle_threads(h);
+}
+
+fn cross_thread(h: &mut Harness) {
+    let title = "get on one thread, drop on another (4 KiB, 1 byte written)";
+    let mut t = h.table("pool", title);
+    for capacity in [8, 256] {
+        let depth = capacity - 2;
+        let pool = Arc::new(
+            BufferPool::buffers()
+                .capacity(capacity)
+                .buffer_capacity(SIZE)
+                .max_buffer_capacity(SIZE)
+                .build(),
+        );
+        let lockfree = Arc::new(LinearObjectPool::new(
+            || Vec::<u8>::with_capacity(SIZE),
+            |v: &mut Vec<u8>| v.clear(),
+        ));
+        // Both pools start with `capacity` buffers, so the rounds measure the steady state:
+        // grown by misses alone, a pool reaches it only when the producer outruns the consumer.
+        pool.prefill(capacity);
+        drop((0..capacity).map(|_| lockfree.pull()).collect::<Vec<_>>());
+        let (to_std, to_thrifty, to_lockfree) = (
+            Consumer::spawn(depth),
+            Consumer::spawn(depth),
+            Consumer::spawn(depth),
+        );
+        let name = format!("capacity {capacity}, channel {depth}");
+        // One producer: the thread count is fixed, whatever `--threads` says.
+        t.workload(
+            &name,
+            1,
+            vec![
+                Candidate::std("Vec::with_capacity, dropped there", move |_, ops| {
+                    to_std.send(ops, || {
+                        let mut v = Vec::<u8>::with_capacity(black_box(SIZE));
+                        v.push(1);
+                        v
+                    })
+                }),
+                Candidate::new("thrifty BufferPool get_owned", move |_, ops| {
+                    to_thrifty.send(ops, || {
+                        let mut b = pool.get_owned();
+                        b.push(1);
+                        b
+                    })
+                }),
+                Candidate::new("lockfree-object-pool pull_owned", move |_, ops| {
+                    to_lockfree.send(ops, || {
+                        let mut b = lockfree.pull_owned();
+                        b.push(1);
+                        b
+                    })
+                }),
+            ],
+        );
+    }
+}
+
+fn idle_threads(h: &mut Harness) {
+    let title = "2 threads get + put while idle threads hold thread slots (4 KiB, 1 byte written)";
+    let mut t = h.table("pool", title);
+    let other = Arc::new(BufferPool::default());
+    for idle in [0, 64] {
+        let other = Arc::clone(&other);
+        let crowd = Idle::spawn(idle, move || drop(other.get()));
+        for threads in t.threads(&[2]) {
+            let name = format!("{idle} idle threads");
+            t.workload(&name, threads, candidates::<1, false>(threads));
+        }
+        drop(crowd);
+    }
+}
+
+/// A thread that drops what it is sent through a channel of bounded depth, only while a round
+/// runs: between rounds it pauses, leaving the channel full for the next round.
+struct Consumer<T> {
+    /// The sending end, for one producer at a time; `None` once dropping.
+    tx: Mutex<Option<SyncSender<T>>>,
+    /// True while a round runs.
+    open: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl<T: Send + 'static> Consumer<T> {
+    fn spawn(depth: usize) -> Self {
+        let (tx, rx) = mpsc::sync_channel::<T>(depth);
+        let open = Arc::new(AtomicBool::new(false));
+        let gate = Arc::clone(&open);
+        let thread = thread::spawn(move || loop {
+            // Acquire/Release on `open` order nothing the bench relies on: the channel carries
+            // the values; the flag only says when to take them.
+            while !gate.load(Acquire) {
+                thread::park();
+            }
+            match rx.recv() {
+                Ok(value) => drop(value),
+                Err(_) => break, // the sender is gone
+            }
+        });
+        Self {
+            tx: Mutex::new(Some(tx)),
+            open,
+            thread: Some(thread),
+        }
+    }
+
+    /// One round: lets the consumer run, sends `ops` values from `make`, pauses the consumer.
+    /// With the channel full at both ends of the round, `ops` sends take as long as the
+    /// consumer takes to drop `ops` values: the pipeline's steady rate.
+    #[inline]
+    fn send(&self, ops: u64, make: impl Fn() -> T) {
+        let tx = self.tx.lock().unwrap();
+        let tx = tx.as_ref().unwrap();
+        self.open.store(true, Release);
+        self.thread.as_ref().unwrap().thread().unpark();
+        for _ in 0..ops {
+            tx.send(black_box(make())).unwrap();
+        }
+        self.open.store(false, Release);
+    }
+}
+
+impl<T> Drop for Consumer<T> {
+    fn drop(&mut self) {
+        *self.tx.lock().unwrap() = None; // the thread drains the channel, then sees it closed
+        self.open.store(true, Release);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            t.join().expect("consumer panicked");
+        }
+    }
+}
+
+/// Threads that run a setup closure once, then sleep until the crowd is dropped (as
+/// `benches/common/mod.rs`'s `Idle`).
+struct Idle {
+    wake: Vec<mpsc::Sender<()>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Idle {
+    /// Spawns `n` threads that each run `setup`; returns once every `setup` has returned.
+    fn spawn(n: usize, setup: impl Fn() + Send + Sync + 'static) -> Self {
+        let (setup, ready) = (Arc::new(setup), Arc::new(Barrier::new(n + 1)));
+        let (mut wake, mut threads) = (Vec::new(), Vec::new());
+        for _ in 0..n {
+            let (tx, rx) = mpsc::channel::<()>();
+            let (setup, ready) = (Arc::clone(&setup), Arc::clone(&ready));
+            threads.push(thread::spawn(move || {
+                setup();
+                ready.wait();
+                let _ = rx.recv(); // asleep until the crowd is dropped
+            }));
+            wake.push(tx);
+        }
+        ready.wait();
+        Self { wake, threads }
+    }
+}
+
+impl Drop for Idle {
+    fn drop(&mut self) {
+        self.wake.clear(); // every `recv` fails: the threads exit
+        for t in self.threads.drain(..) {
+            t.join().expect("idle thread panicked");
+        }
+    }
+}
