@@ -82,23 +82,26 @@ fn a_producer_reuses_what_its_consumer_drops_at_every_capacity_from_two() {
 
 /// Four threads each held five objects once and are now idle (alive, parked); a fifth thread
 /// loops get/drop. Their caches are reached the first time the fifth thread finds the pool dry:
-/// it never calls the factory, and nothing it returns is dropped for want of room.
+/// it never calls the factory, and nothing it returns is dropped for want of room. `clear`
+/// then empties the idle threads' caches before it returns.
 #[test]
 fn idle_threads_caches_serve_a_busy_thread() {
     let (pool, live) = counted_pool(20, 64);
+    let held = Barrier::new(4);
     let filled = Barrier::new(5);
     let release = Barrier::new(5);
-    std::thread::scope(|s| {
+    let (made, busy, cleared) = std::thread::scope(|s| {
         for _ in 0..4 {
             s.spawn(|| {
-                let held: Vec<_> = (0..5).map(|_| pool.get()).collect();
-                drop(held);
+                let objects: Vec<_> = (0..5).map(|_| pool.get()).collect();
+                held.wait(); // twenty distinct objects
+                drop(objects);
                 filled.wait();
                 release.wait(); // idle, with its cache full, until the end
             });
         }
         filled.wait();
-        assert_eq!(pool.stats().misses, 20);
+        let made = pool.stats();
         s.spawn(|| {
             for _ in 0..ROUNDS {
                 pool.get().buf.push(1);
@@ -106,16 +109,19 @@ fn idle_threads_caches_serve_a_busy_thread() {
         })
         .join()
         .unwrap();
-        let s = pool.stats();
-        assert_eq!(s.misses, 20, "the busy thread called the factory: {s:?}");
-        assert_eq!(s.discarded, 0, "{s:?}");
-        assert_eq!(s.retained, 20, "{s:?}");
-        // `clear` reaches the idle threads' caches too, before it returns.
+        let busy = pool.stats();
         pool.clear();
-        assert_eq!(pool.stats().retained, 0);
-        assert_eq!(live.load(SeqCst), 0, "clear left objects alive");
+        let cleared = (pool.stats().retained, live.load(SeqCst));
         release.wait();
+        (made, busy, cleared)
     });
+    assert_eq!((made.misses, made.retained), (20, 20), "{made:?}");
+    assert_eq!(
+        busy.misses, 20,
+        "the busy thread called the factory: {busy:?}"
+    );
+    assert_eq!((busy.discarded, busy.retained), (0, 20), "{busy:?}");
+    assert_eq!(cleared, (0, 0), "clear left (retained, alive)");
 }
 
 /// A thread caches five 20 MiB buffers and exits: another thread's next get finds them (no
@@ -136,7 +142,11 @@ fn an_exited_threads_cache_is_reused_and_cleared() {
     })
     .join()
     .unwrap();
-    assert_eq!(pool.stats().misses, 5, "the exited thread's objects were not found");
+    assert_eq!(
+        pool.stats().misses,
+        5,
+        "the exited thread's objects were not found"
+    );
     pool.clear();
     assert_eq!(pool.stats().retained, 0);
     assert_eq!(live.load(SeqCst), 0, "100 MiB still alive after clear");
@@ -156,40 +166,49 @@ fn lent_detached_and_forgotten_objects_never_make_the_pool_refuse() {
             "into_inner" => drop(PooledOwned::into_inner(lent)),
             _ => std::thread::spawn(move || drop(lent)).join().unwrap(),
         }
-        let p = Arc::clone(&pool);
-        let l = Arc::clone(&live);
-        std::thread::spawn(move || p.put(Counted::new(&l, 64)))
-            .join()
-            .unwrap();
+        if how != "other thread" {
+            // A value built elsewhere, given back on a thread that never took from the pool.
+            let p = Arc::clone(&pool);
+            let l = Arc::clone(&live);
+            std::thread::spawn(move || p.put(Counted::new(&l, 64)))
+                .join()
+                .unwrap();
+        }
         let s = pool.stats();
         assert_eq!((s.retained, s.discarded), (1, 0), "{how}: {s:?}");
-        // The pool still has its whole capacity: the next get is a hit.
+        // The retained object serves the next get.
         drop(pool.get());
-        assert_eq!(pool.stats().misses, 2, "{how}");
+        assert_eq!(pool.stats().misses, 1, "{how}");
         let forgotten = usize::from(how == "forget");
         assert_eq!(live.load(SeqCst), 1 + forgotten, "{how}");
     }
 }
 
-/// `trim(keep)` reaches other threads' caches before it returns, and keeps `keep` objects.
+/// `trim(keep)` reaches other threads' caches, idle but alive, before it returns, and keeps
+/// `keep` objects.
 #[test]
 fn trim_reaches_every_cache() {
     let (pool, live) = counted_pool(64, 64);
+    let held = Barrier::new(3);
     let ready = Barrier::new(4);
     let done = Barrier::new(4);
-    std::thread::scope(|s| {
+    let (before, after) = std::thread::scope(|s| {
         for _ in 0..3 {
             s.spawn(|| {
-                drop((0..5).map(|_| pool.get()).collect::<Vec<_>>());
+                let objects: Vec<_> = (0..5).map(|_| pool.get()).collect();
+                held.wait(); // fifteen distinct objects
+                drop(objects);
                 ready.wait();
                 done.wait();
             });
         }
         ready.wait();
-        assert_eq!(pool.len(), 15);
+        let before = (pool.len(), live.load(SeqCst));
         pool.trim(4);
-        assert_eq!(pool.len(), 4);
-        assert_eq!(live.load(SeqCst), 4);
+        let after = (pool.len(), live.load(SeqCst));
         done.wait();
+        (before, after)
     });
+    assert_eq!(before, (15, 15), "each thread's cache keeps its five");
+    assert_eq!(after, (4, 4), "trim(4) left (retained, alive)");
 }
