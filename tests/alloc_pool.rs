@@ -30,7 +30,7 @@ fn steady_state_get_put_allocates_nothing() {
     // store is in play too.
     for _ in 0..3 {
         drop(
-            (0..8)
+            (0..12)
                 .map(|_| (pool.get(), buffers.get()))
                 .collect::<Vec<_>>(),
         );
@@ -44,7 +44,7 @@ fn steady_state_get_put_allocates_nothing() {
         b.extend_from_slice(b"response");
         if i % 100 == 0 {
             // Now and then more at once than the cache holds: through the shared store.
-            let burst: Vec<_> = (0..6).map(|_| pool.get()).collect::<Vec<_>>();
+            let burst: Vec<_> = (0..12).map(|_| pool.get()).collect::<Vec<_>>();
             drop(burst);
         }
     }

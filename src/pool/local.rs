@@ -40,7 +40,7 @@ use std::mem::{ManuallyDrop, MaybeUninit};
 use std::ptr;
 
 /// Objects one thread's cache stacks at most, besides its hot slot.
-pub(super) const LOCAL_CAP: usize = 4;
+pub(super) const LOCAL_CAP: usize = 8;
 
 /// One statistic, written by one thread at a time.
 #[derive(Debug, Default)]

@@ -24,7 +24,7 @@
 //! - Each thread that uses the pool gets a cache (`local.rs`), found by its thread slot index
 //!   (`crate::sync::thread_slot_hint`, dense among live threads) in an array that grows with
 //!   the indices that use this pool (`caches.rs`): every thread has one, however many threads
-//!   the process runs. A cache is a *hot slot* of one object in front of a stack of at most 4,
+//!   the process runs. A cache is a *hot slot* of one object in front of a stack of at most 8,
 //!   all inline. A thread that gets and puts one object at a time only touches the hot slot,
 //!   with plain loads and stores: no locked instruction, no cache line another thread writes.
 //! - Other threads reach a cache only through a *reclaim* (`reclaim.rs`), which shuts the

@@ -4,6 +4,7 @@ use super::*;
 use crate::sync::Arc;
 use crate::sync::{AtomicUsize, Ordering::SeqCst};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Barrier;
 
 /// Threads spawned by the multi-thread tests; fewer under Miri.
 const THREADS: usize = if cfg!(miri) { 2 } else { 4 };
@@ -343,10 +344,44 @@ fn a_thread_holding_two_objects_reuses_both_from_its_cache() {
     assert_eq!(pool.shared.len(), 0, "the shared store was never needed");
 }
 
+/// Issue #10: with many more live threads than CPUs (here 70 idle ones that used another pool,
+/// so they hold the low slot indices), a thread still gets its own cache: its get+put loop is
+/// served from its hot slot and never reaches the shared store.
+#[test]
+#[cfg_attr(miri, ignore = "70 threads")]
+fn a_thread_past_many_idle_threads_has_its_own_cache() {
+    let other = Pool::new(Vec::<u8>::new);
+    let (pool, live) = tracked_pool(8);
+    let (idle, release) = (Barrier::new(71), Barrier::new(71));
+    std::thread::scope(|s| {
+        for _ in 0..70 {
+            s.spawn(|| {
+                drop(other.get());
+                idle.wait();
+                release.wait();
+            });
+        }
+        idle.wait();
+        let stats = s
+            .spawn(|| {
+                for _ in 0..ROUNDS {
+                    drop(pool.get());
+                }
+                (crate::sync::thread_slot(), pool.stats(), pool.shared.len())
+            })
+            .join()
+            .unwrap();
+        release.wait();
+        let (slot, s, shared) = stats;
+        assert_eq!((s.misses, s.hits), (1, ROUNDS as u64 - 1), "slot {slot}: {s:?}");
+        assert_eq!(shared, 0, "the shared store was used");
+    });
+    assert_eq!(live.load(SeqCst), 1);
+}
+
 /// A new thread's first get takes the slow path (it has no slot index yet) and may take over a
 /// cache whose hot slot holds an object while its stack is empty and the shared store is not:
-/// the hot object must be handed out, not stranded beside a batch adopted from the store (a
-/// debug assertion in `adopt` checks the cache's state).
+/// the hot object must be handed out, not stranded.
 #[test]
 fn a_new_threads_first_get_takes_an_inherited_hot_object() {
     let (pool, live) = tracked_pool(16);
@@ -354,9 +389,9 @@ fn a_new_threads_first_get_takes_an_inherited_hot_object() {
     for _ in 0..rounds {
         std::thread::scope(|s| {
             s.spawn(|| {
-                // Six returns: one to the hot slot, four to the stack, which the sixth spills
-                // to the shared store; then the stack is emptied and the hot slot refilled.
-                drop((0..6).map(|_| pool.get()).collect::<Vec<_>>());
+                // Ten returns: one to the hot slot, eight to the stack, the tenth to the shared
+                // store; then the stack is emptied and the hot slot refilled.
+                drop((0..10).map(|_| pool.get()).collect::<Vec<_>>());
                 let (a, b) = (pool.get(), pool.get());
                 drop(a);
                 drop(Pooled::into_inner(b));
