@@ -35,12 +35,17 @@ use crate::sync::{
     fence, spin_loop, yield_now, AtomicPtr, AtomicU64, AtomicUsize, CachePadded, Ordering,
     UnsafeCell,
 };
+use smallvec::SmallVec;
 use std::fmt;
 use std::mem::{ManuallyDrop, MaybeUninit};
 use std::ptr;
 
 /// Objects one thread's cache stacks at most, besides its hot slot.
 pub(super) const LOCAL_CAP: usize = 8;
+
+/// What a reclaim takes out of one cache: its objects with their weights. Inline, so a reclaim
+/// allocates nothing.
+pub(super) type Flushed<T> = SmallVec<[(Item<T>, usize); LOCAL_CAP + 1]>;
 
 /// One statistic, written by one thread at a time.
 #[derive(Debug, Default)]
@@ -270,7 +275,7 @@ impl<T> Local<T> {
     /// returned after it.
     ///
     /// [`wait_idle`]: Local::wait_idle
-    pub(super) unsafe fn flush(&self, into: &mut Vec<(Item<T>, usize)>) -> (usize, usize) {
+    pub(super) unsafe fn flush(&self, into: &mut Flushed<T>) -> (usize, usize) {
         self.cache.with_mut(|cache| {
             // SAFETY: the owner is shut out (this fn's contract) and no other reclaimer runs
             // (reclaims are serialised), so this is the only reference.

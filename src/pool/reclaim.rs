@@ -9,6 +9,7 @@
 //! serialised by a mutex and run no user code while they hold it: what they drop is dropped
 //! after it is released.
 
+use super::local::Flushed;
 use super::{Hooks, Local, Pool};
 use crate::sync::{fence, Ordering};
 
@@ -18,7 +19,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     #[cold]
     #[inline(never)]
     pub(super) fn reclaim(&self) -> usize {
-        let mut moved = Vec::new();
+        let mut moved = 0;
         let (mut spare, mut spare_bytes) = (0, 0);
         {
             let _serial = self.reclaiming.lock();
@@ -27,24 +28,25 @@ impl<T, H: Hooks<T>> Pool<T, H> {
             fence::heavy();
             for local in self.caches.iter() {
                 local.wait_idle();
+                let mut objects = Flushed::new();
                 // SAFETY: the gate is closed and the owner was seen out of its section after
                 // the heavy fence, so it stays out until the gate opens; this thread holds the
                 // reclaim mutex, so no other reclaimer is here.
-                let (count, bytes) = unsafe { local.flush(&mut moved) };
+                let (count, bytes) = unsafe { local.flush(&mut objects) };
                 spare += count;
                 spare_bytes += bytes;
+                moved += objects.len();
+                if !objects.is_empty() {
+                    // Each object keeps its unit of the budget in the store.
+                    self.shared.push_many(objects);
+                }
             }
             // Release: pairs with the Acquire load in `Local::enter`, so an owner that sees the
             // gate open sees its cache as this reclaim left it.
             self.gate.store(0, Ordering::Release);
         }
         self.budget.release(spare, spare_bytes);
-        let n = moved.len();
-        if n > 0 {
-            // Each object keeps its unit of the budget in the store.
-            self.shared.push_many(moved);
-        }
-        n
+        moved
     }
 
     /// Whether any cache holds objects: a get that found the store

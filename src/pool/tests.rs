@@ -373,7 +373,11 @@ fn a_thread_past_many_idle_threads_has_its_own_cache() {
             .unwrap();
         release.wait();
         let (slot, s, shared) = stats;
-        assert_eq!((s.misses, s.hits), (1, ROUNDS as u64 - 1), "slot {slot}: {s:?}");
+        assert_eq!(
+            (s.misses, s.hits),
+            (1, ROUNDS as u64 - 1),
+            "slot {slot}: {s:?}"
+        );
         assert_eq!(shared, 0, "the shared store was used");
     });
     assert_eq!(live.load(SeqCst), 1);

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Instructions per 4 KiB get + put on one thread, counted by callgrind (deterministic, unlike
+# time on a shared VM): runs examples/pool_loop.rs for N and 2N rounds and prints the
+# difference divided by N, so setup and teardown cancel out.
+#
+#   bash scripts/instructions.sh            # thrifty, lockfree-object-pool and the allocator
+#   bash scripts/instructions.sh thrifty    # one candidate
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v valgrind >/dev/null || { echo "valgrind is not installed"; exit 1; }
+cargo build --release --example pool_loop --quiet
+bin=target/release/examples/pool_loop
+n=200000
+count() {
+    local out
+    out=$(mktemp)
+    valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" "$1" "$2" 2>/dev/null
+    callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }'
+    rm -f "$out"
+}
+for which in "${@:-thrifty lockfree alloc}"; do
+    for w in $which; do
+        one=$(count "$w" $n)
+        two=$(count "$w" $((2 * n)))
+        echo "$w: $(( (two - one) / n )) instructions per get + put"
+    done
+done
