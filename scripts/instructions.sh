@@ -9,14 +9,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "valgrind is not installed"; exit 1; }
 cargo build --release --example pool_loop --quiet
-bin=target/release/examples/pool_loop
+bin=${CARGO_TARGET_DIR:-target}/release/examples/pool_loop
 n=200000
 count() {
-    local out
-    out=$(mktemp)
-    valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" "$1" "$2" 2>/dev/null
-    callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }'
-    rm -f "$out"
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$1" "$2" 2>&1 \
+        | awk '/Collected :/ { print $NF }'
 }
 for which in "${@:-thrifty lockfree alloc}"; do
     for w in $which; do

@@ -255,8 +255,9 @@ impl<T> Local<T> {
         // Acquire: pairs with the Release in `Section::drop`.
         while self.busy.load(Ordering::Acquire) != 0 {
             // A section is a few instructions with no user code; it only lasts while its thread
-            // is descheduled, so spin briefly, then give the CPU away.
-            if spins < 64 {
+            // is descheduled, so spin briefly, then give the CPU away. (Under loom, yield at
+            // once: each spin would be one more scheduling point to explore.)
+            if spins < 64 && !cfg!(loom) {
                 spin_loop();
                 spins += 1;
             } else {
