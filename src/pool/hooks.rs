@@ -3,8 +3,8 @@
 //!
 //! The pool is generic over its hooks so that a preset's calls inline: `BufferPool`'s reset is
 //! `Vec::clear` and its weight `Vec::capacity`, compiled into `get` and the guard's drop. A
-//! closure-built `Pool<Vec<u8>>` calls its reset through a pointer instead: 4.8–4.9 ns per
-//! get + put against `BufferPool`'s 4.1–4.5 ns in `benches/pool.rs` (the `(closures)` row).
+//! closure-built `Pool<Vec<u8>>` calls its reset through a pointer instead (the cost is the
+//! `(closures)` row of `cargo bench --bench pool -- 1_thread`).
 
 use std::fmt;
 use std::mem::MaybeUninit;

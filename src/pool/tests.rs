@@ -195,7 +195,7 @@ fn trim_and_clear_give_memory_back() {
 }
 
 #[test]
-fn clear_reaches_other_threads_caches_at_their_next_use() {
+fn clear_reaches_other_threads_caches_before_it_returns() {
     let (pool, live) = tracked_pool(32);
     std::thread::scope(|s| {
         let (to_worker, from_main) = std::sync::mpsc::channel::<()>();
@@ -205,12 +205,13 @@ fn clear_reaches_other_threads_caches_at_their_next_use() {
             drop((0..3).map(|_| pool.get()).collect::<Vec<_>>());
             to_main.send(()).unwrap();
             from_main.recv().unwrap();
-            drop(pool.get()); // next use: flushes, then misses
+            drop(pool.get()); // its cache was emptied: a miss
             to_main.send(()).unwrap();
         });
         from_worker.recv().unwrap();
         assert_eq!(live.load(SeqCst), 3);
         pool.clear();
+        assert_eq!(live.load(SeqCst), 0, "the worker's cache was emptied by clear");
         to_worker.send(()).unwrap();
         from_worker.recv().unwrap();
         assert_eq!(live.load(SeqCst), 1, "the old three were dropped");
