@@ -237,6 +237,12 @@ pub(crate) fn cpus() -> usize {
 }
 
 pub(crate) mod fence;
+
+/// loom's model runner and threads, for the loom models in files outside `src/sync`.
+#[cfg(all(test, loom))]
+pub(crate) mod loom_model {
+    pub(crate) use loom::{model, thread};
+}
 mod slot;
 pub(crate) use slot::{
     thread_slot, thread_slot_hint, thread_token, token_is_live, try_thread_slot, try_thread_token,

@@ -105,6 +105,10 @@ pub(super) struct Local<T> {
     len: AtomicUsize,
     /// Mirror of the stack's bytes, for `Pool::retained_bytes`.
     stack_bytes: AtomicUsize,
+    /// Mirror of the cache's whole reservation (hot slot and stack): objects and bytes. Written
+    /// when it changes (slow paths and reclaims), read by a put that finds the budget full.
+    units: AtomicUsize,
+    unit_bytes: AtomicUsize,
     /// The weight of the object in the hot slot (meaningless while it is empty), written with
     /// every push into it: what a reclaim accounts the object at, and what
     /// `Pool::retained_bytes` counts.
@@ -205,6 +209,8 @@ impl<T> Local<T> {
             }),
             len: AtomicUsize::new(0),
             stack_bytes: AtomicUsize::new(0),
+            units: AtomicUsize::new(0),
+            unit_bytes: AtomicUsize::new(0),
             hot_weight: AtomicUsize::new(0),
             tallies: Tallies::default(),
         }
@@ -225,6 +231,23 @@ impl<T> Local<T> {
             self.hot_weight.load(Ordering::Relaxed)
         };
         hot + self.stack_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Whether the cache's reservation covers more objects or bytes than it holds (objects
+    /// lent out, room not used yet): what a reclaim would give back. A snapshot.
+    pub(super) fn has_spare(&self) -> bool {
+        // Relaxed: statistics, as in `retained`.
+        self.units.load(Ordering::Relaxed) > self.retained()
+            || self.unit_bytes.load(Ordering::Relaxed) > self.retained_bytes()
+    }
+
+    /// Updates the reservation mirrors after a change.
+    fn publish_units(&self, cache: &Cache<T>) {
+        let (count, bytes) = hot_units(cache.hot_room);
+        // Relaxed: statistic mirrors.
+        self.units.store(count + cache.reserved, Ordering::Relaxed);
+        self.unit_bytes
+            .store(bytes + cache.reserved_bytes, Ordering::Relaxed);
     }
 
     /// Opens the owner's section, or `None` while a reclaim holds the pool's caches (`gate`
@@ -311,6 +334,7 @@ impl<T> Local<T> {
             cache.reserved = 0;
             cache.reserved_bytes = 0;
             cache.hot_room = 0;
+            self.publish_units(cache);
             // Relaxed: statistic mirrors.
             self.len.store(0, Ordering::Relaxed);
             self.stack_bytes.store(0, Ordering::Relaxed);
@@ -412,7 +436,10 @@ impl<T> Section<'_, T> {
                 if weight < cache.hot_room
                     || (cache.taker && budget.reserve(1 - count, weight.saturating_sub(bytes)))
                 {
-                    cache.hot_room = cache.hot_room.max(weight + 1);
+                    if weight >= cache.hot_room {
+                        cache.hot_room = weight + 1;
+                        self.local.publish_units(cache);
+                    }
                     self.fill_hot(obj, weight);
                     return Ok(());
                 }
@@ -428,6 +455,7 @@ impl<T> Section<'_, T> {
                 }
                 cache.reserved += need;
                 cache.reserved_bytes += need_bytes;
+                self.local.publish_units(cache);
             }
             let len = cache.len;
             cache.items[len].write(obj);

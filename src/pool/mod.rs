@@ -63,7 +63,6 @@ mod guard;
 mod hooks;
 mod local;
 mod reclaim;
-#[allow(dead_code)] // the shared store's replacement, integrated separately
 mod ring;
 mod shared;
 mod take;

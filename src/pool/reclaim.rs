@@ -60,13 +60,8 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     /// the budget full reclaims those before dropping its object. A snapshot: a reclaim it
     /// starts may find nothing to give back.
     pub(super) fn reserved_without_objects(&self) -> bool {
-        let (count, bytes) = self.budget.used();
-        count > self.len() || bytes > self.retained_bytes()
-    }
-
-    /// Bytes (weights) retained now, in every cache and the shared store (a snapshot).
-    pub(super) fn retained_bytes(&self) -> usize {
-        self.shared.bytes() + self.caches.iter().map(Local::retained_bytes).sum::<usize>()
+        // Objects in the store hold exactly their units: only caches can hold spare ones.
+        self.caches.iter().any(Local::has_spare)
     }
 
     /// Drops retained objects until at most `keep` remain, oldest first, to give memory back

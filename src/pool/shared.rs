@@ -1,19 +1,19 @@
 //! The pool's shared side: the budget every retained object is counted against, and the store
 //! behind the per-thread caches.
 //!
-//! The store is a `Mutex<Vec<_>>`. It is only reached when a thread's cache is empty (get) or
-//! full (put): for the cross-thread pattern (get on A, drop on B), for threads beyond the
-//! pool's slots, and during thread teardown. A lock-free queue would avoid the lock but would
-//! need its own allocation per node or a second bounded ring; the `Vec` is preallocated, so a
-//! push under the lock never allocates in steady state, and parking_lot's uncontended lock is a
-//! single CAS.
+//! The store is a bounded lock-free ring (`ring.rs`, Vyukov's MPMC queue) of up to 1024 slots,
+//! preallocated, so a push or a pop is one CAS and never allocates or parks. It is reached when
+//! a thread's cache is empty (get) or cannot keep an object (put): objects crossing threads (get
+//! on A, drop on B), a reclaim's haul, threads in teardown. A pool whose capacity is above the
+//! ring's size keeps what does not fit in an overflow `Mutex<Vec<_>>`, reached only then.
 
 use super::local::Tallies;
+use super::ring::Ring;
 use super::Item;
 use crate::sync::{AtomicUsize, Mutex, Ordering};
 
-/// Capacity the store preallocates at most; above it, it grows when first needed.
-const PREALLOCATE_MAX: usize = 1024;
+/// The most slots the ring preallocates (a pool of a larger capacity overflows to a `Vec`).
+const RING_MAX: usize = 1024;
 
 /// The limits on what a pool retains: objects and bytes (weights).
 ///
@@ -64,6 +64,7 @@ impl Budget {
     }
 
     /// Objects and bytes reserved or stored now (a snapshot).
+    #[cfg(all(test, not(loom)))]
     pub(super) fn used(&self) -> (usize, usize) {
         // Relaxed: a snapshot for statistics and tests.
         (
@@ -110,34 +111,23 @@ fn reserve_one(counter: &AtomicUsize, n: usize, max: usize) -> bool {
 /// The shared store and the tallies of threads that have no cache.
 #[derive(Debug)]
 pub(super) struct Shared<T> {
-    /// Objects with their weights. Each holds one unit (and its weight) of the budget.
-    store: Mutex<Store<T>>,
-    /// Mirror of the store's length: lets a get skip the lock when the store is empty, and
-    /// feeds `Pool::stats`.
-    len: AtomicUsize,
-    /// Mirror of the store's summed weights, for `Pool::retained_bytes`.
-    bytes: AtomicUsize,
+    /// Objects with their weights, oldest first. Each holds one unit (and its weight) of the
+    /// budget.
+    ring: Ring<(Item<T>, usize)>,
+    /// What did not fit the ring: only a pool whose capacity is above `RING_MAX` uses it.
+    overflow: Mutex<Vec<(Item<T>, usize)>>,
+    /// Mirror of `overflow.len()`, so a pop skips the lock when it is empty.
+    overflow_len: AtomicUsize,
     /// Events of gets and puts from threads without a cache, and of panics in hooks.
     pub(super) tallies: Tallies,
-}
-
-#[derive(Debug)]
-struct Store<T> {
-    /// Oldest first: pushes and pops happen at the back.
-    items: Vec<(Item<T>, usize)>,
-    /// Sum of the items' weights.
-    bytes: usize,
 }
 
 impl<T> Shared<T> {
     pub(super) fn new(capacity: usize) -> Self {
         Self {
-            store: Mutex::new(Store {
-                items: Vec::with_capacity(capacity.min(PREALLOCATE_MAX)),
-                bytes: 0,
-            }),
-            len: AtomicUsize::new(0),
-            bytes: AtomicUsize::new(0),
+            ring: Ring::with_capacity(capacity.clamp(1, RING_MAX)),
+            overflow: Mutex::new(Vec::new()),
+            overflow_len: AtomicUsize::new(0),
             tallies: Tallies::default(),
         }
     }
@@ -145,61 +135,46 @@ impl<T> Shared<T> {
     /// Objects stored now (a snapshot).
     pub(super) fn len(&self) -> usize {
         // Relaxed: a hint; `pop` re-checks under the lock.
-        self.len.load(Ordering::Relaxed)
+        self.ring.len() + self.overflow_len.load(Ordering::Relaxed)
     }
 
-    /// Bytes stored now (a snapshot).
-    pub(super) fn bytes(&self) -> usize {
-        // Relaxed: a statistic.
-        self.bytes.load(Ordering::Relaxed)
-    }
-
-    /// Updates the mirrors; called with the lock held.
-    fn publish(&self, store: &Store<T>) {
-        // Relaxed: mirrors written under the lock; readers only use them as hints.
-        self.len.store(store.items.len(), Ordering::Relaxed);
-        self.bytes.store(store.bytes, Ordering::Relaxed);
-    }
-
-    /// Stores `obj`; the caller has reserved one unit and `weight` bytes of the budget for it.
+    /// Stores `obj`, which holds one unit and `weight` bytes of the budget.
     pub(super) fn push(&self, obj: Item<T>, weight: usize) {
-        self.push_many([(obj, weight)]);
+        if let Err(full) = self.ring.push((obj, weight)) {
+            let mut overflow = self.overflow.lock();
+            overflow.push(full);
+            // Relaxed: a mirror written under the lock; readers use it as a hint.
+            self.overflow_len.store(overflow.len(), Ordering::Relaxed);
+        }
     }
 
     /// Stores a batch; each object holds its unit of the budget already.
     pub(super) fn push_many(&self, batch: impl IntoIterator<Item = (Item<T>, usize)>) {
-        let mut store = self.store.lock();
         for (obj, weight) in batch {
-            store.bytes += weight;
-            store.items.push((obj, weight));
+            self.push(obj, weight);
         }
-        self.publish(&store);
     }
 
-    /// Takes the most recently stored object (the one most likely still in cache), with its
-    /// weight; the caller gives its budget back.
+    /// Takes the oldest stored object, with its weight; the caller gives its budget back.
     pub(super) fn pop(&self) -> Option<(Item<T>, usize)> {
-        if self.len() == 0 {
-            // Nothing seen: skip the lock. A racing push is missed, costing one factory call.
-            return None;
-        }
-        let mut store = self.store.lock();
-        let popped = store.items.pop();
-        if let Some((_, weight)) = &popped {
-            store.bytes -= weight;
-        }
-        self.publish(&store);
-        popped
+        self.ring.pop().or_else(|| {
+            // Relaxed: a hint, re-checked under the lock. A racing push is missed, costing one
+            // factory call at most.
+            if self.overflow_len.load(Ordering::Relaxed) == 0 {
+                return None;
+            }
+            let mut overflow = self.overflow.lock();
+            let popped = overflow.pop();
+            // Relaxed: as in `push`.
+            self.overflow_len.store(overflow.len(), Ordering::Relaxed);
+            popped
+        })
     }
 
-    /// Takes out all but the newest `keep` objects; the caller drops them after the lock is
-    /// released (a destructor may re-enter the pool) and gives their budget back.
+    /// Takes out all but `keep` objects, oldest first; the caller drops them after this returns
+    /// (a destructor may re-enter the pool) and gives their budget back.
     pub(super) fn split_off_oldest(&self, keep: usize) -> Vec<(Item<T>, usize)> {
-        let mut store = self.store.lock();
-        let excess = store.items.len().saturating_sub(keep);
-        let taken: Vec<_> = store.items.drain(..excess).collect();
-        store.bytes -= taken.iter().map(|(_, weight)| weight).sum::<usize>();
-        self.publish(&store);
-        taken
+        let excess = self.len().saturating_sub(keep);
+        (0..excess).map_while(|_| self.pop()).collect()
     }
 }

@@ -211,7 +211,11 @@ fn clear_reaches_other_threads_caches_before_it_returns() {
         from_worker.recv().unwrap();
         assert_eq!(live.load(SeqCst), 3);
         pool.clear();
-        assert_eq!(live.load(SeqCst), 0, "the worker's cache was emptied by clear");
+        assert_eq!(
+            live.load(SeqCst),
+            0,
+            "the worker's cache was emptied by clear"
+        );
         to_worker.send(()).unwrap();
         from_worker.recv().unwrap();
         assert_eq!(live.load(SeqCst), 1, "the old three were dropped");
