@@ -39,8 +39,9 @@
 //!   from the pool reserve room in their cache; an object given back on a thread that never
 //!   takes (the consumer of a producer-consumer pair) goes to the shared store, where the
 //!   producer finds it.
-//! - The shared store (`shared.rs`) is a preallocated `Mutex<Vec<_>>` reached when a cache is
-//!   empty (get) or full (put), by objects crossing threads, and by threads in teardown.
+//! - The shared store (`shared.rs`) is a preallocated lock-free ring (`ring.rs`, Vyukov's
+//!   bounded MPMC queue) reached when a cache is empty (get) or cannot keep an object (put), by
+//!   objects crossing threads, by a reclaim's haul, and by threads in teardown.
 //! - The pool is generic over its [`Hooks`] (make, reset, weigh, vet on return): a
 //!   [`BufferPool`]'s are `Vec::with_capacity`, `Vec::clear` and `Vec::capacity`, which inline
 //!   into `get` and the guard's drop; a pool built from closures ([`Closures`], the default
@@ -100,15 +101,23 @@ pub const DEFAULT_CAPACITY: usize = 256;
 /// A thread that gives back what it took (get, use, drop the guard) pays a few plain loads and
 /// stores plus the `reset`: no locked instruction, no shared cache line written, the same with
 /// 2 threads or 200. Objects that cross threads (get on one, drop on another) go through the
-/// shared store, one lock per object on each side. A get that misses everywhere calls the
+/// shared store, a lock-free ring: one CAS on each side, plus one on the budget. A get that misses everywhere calls the
 /// factory and allocates the box the pool keeps the object in (`tests/alloc_pool.rs` proves
 /// that nothing else allocates in steady state, on one thread and across threads). A pool
 /// built from closures calls its `reset` through a pointer; a [`BufferPool`]'s hooks inline.
 /// `clear`, `trim`, and a get that finds the pool dry while other threads' caches hold objects
 /// run a reclaim: a `membarrier` system call on Linux (microseconds) and a pass over every
-/// cache. The shootout's pool table (`cargo run --release --example shootout -- --only pool`)
-/// and `cargo bench --bench pool` measure it beside allocating and beside
-/// `lockfree-object-pool`.
+/// cache.
+///
+/// Measured on a 2-core VM (`cargo run --release --example shootout -- --only pool`, ratios to
+/// allocating the buffer, which move less than times between runs): a 4 KiB [`BufferPool`]
+/// get+put costs 0.23x on one thread and 0.11x per thread on two, where
+/// `lockfree-object-pool` costs 1.0x and 3.0x; with 4 or 8 buffers held at once, 0.68x to
+/// 0.72x. Handing every buffer to another thread (the "get on one thread, drop on another"
+/// table) costs 1.2x what `lockfree-object-pool`'s `pull_owned` costs (1.4x in
+/// `cargo bench --bench pool -- cross_thread_bounded`). `bash scripts/instructions.sh` counts
+/// 78 instructions per get+put, against 46 for `lockfree-object-pool` (whose get takes a
+/// locked instruction) and 350 for the allocator.
 ///
 /// # Examples
 /// ```
