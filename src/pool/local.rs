@@ -29,15 +29,15 @@
 //! grow its cache's reservation: a thread that only gives back (the consumer end of a
 //! producer-consumer pair) sends every object to the shared store, where the producer finds it.
 
-use super::shared::Budget;
+use super::section::Section;
+use super::tally::Tallies;
 use super::Item;
 use crate::sync::{
-    fence, spin_loop, yield_now, AtomicPtr, AtomicU64, AtomicUsize, CachePadded, Ordering,
-    UnsafeCell,
+    fence, spin_loop, yield_now, AtomicPtr, AtomicUsize, CachePadded, Ordering, UnsafeCell,
 };
 use smallvec::SmallVec;
 use std::fmt;
-use std::mem::{ManuallyDrop, MaybeUninit};
+use std::mem::MaybeUninit;
 use std::ptr;
 
 /// Objects one thread's cache stacks at most, besides its hot slot.
@@ -46,44 +46,6 @@ pub(super) const LOCAL_CAP: usize = 8;
 /// What a reclaim takes out of one cache: its objects with their weights. Inline, so a reclaim
 /// allocates nothing.
 pub(super) type Flushed<T> = SmallVec<[(Item<T>, usize); LOCAL_CAP + 1]>;
-
-/// One statistic, written by one thread at a time.
-#[derive(Debug, Default)]
-pub(super) struct Tally(AtomicU64);
-
-impl Tally {
-    /// Adds one where the caller is the only writer (a cache's owner): a load and a store, no
-    /// locked instruction.
-    #[inline(always)]
-    pub(super) fn bump_owned(&self) {
-        // Relaxed: a statistic; nothing is published through it, and the owner is the only
-        // writer, so no increment can be lost.
-        self.0
-            .store(self.0.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-    }
-
-    /// Adds one where any thread may write.
-    #[inline]
-    pub(super) fn bump(&self) {
-        // Relaxed: a statistic; nothing is published through it.
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// The current value (a snapshot that may lag concurrent writers).
-    pub(super) fn get(&self) -> u64 {
-        // Relaxed: a statistic read for reporting.
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-/// The four event counts `Pool::stats` sums.
-#[derive(Debug, Default)]
-pub(super) struct Tallies {
-    pub(super) hits: Tally,
-    pub(super) misses: Tally,
-    pub(super) returned: Tally,
-    pub(super) discarded: Tally,
-}
 
 /// One slot's cache and statistics. Padded by the pool so neighbours never share a line.
 ///
@@ -94,17 +56,17 @@ pub(super) struct Tallies {
 /// previous one wrote and index with it, a chain of store-to-load forwards through memory.
 pub(super) struct Local<T> {
     /// 1 while the owner is inside a [`Section`]; written by the owner only.
-    busy: AtomicUsize,
+    pub(super) busy: AtomicUsize,
     /// The hot slot: null, or an `Item<T>` from `Box::into_raw` retained under
     /// `Cache::hot_room`. Atomic only so `Pool::stats` can test it for null; written by
     /// whoever holds the cache (the owner in a section, or a reclaimer).
-    hot: AtomicPtr<CachePadded<T>>,
+    pub(super) hot: AtomicPtr<CachePadded<T>>,
     /// The stack and the reservations; touched by whoever holds the cache.
-    cache: UnsafeCell<Cache<T>>,
+    pub(super) cache: UnsafeCell<Cache<T>>,
     /// Mirror of the stack's length for `Pool::stats`.
-    len: AtomicUsize,
+    pub(super) len: AtomicUsize,
     /// Mirror of the stack's bytes, for `Pool::retained_bytes`.
-    stack_bytes: AtomicUsize,
+    pub(super) stack_bytes: AtomicUsize,
     /// Mirror of the cache's whole reservation (hot slot and stack): objects and bytes. Written
     /// when it changes (slow paths and reclaims), read by a put that finds the budget full.
     units: AtomicUsize,
@@ -112,34 +74,34 @@ pub(super) struct Local<T> {
     /// The weight of the object in the hot slot (meaningless while it is empty), written with
     /// every push into it: what a reclaim accounts the object at, and what
     /// `Pool::retained_bytes` counts.
-    hot_weight: AtomicUsize,
+    pub(super) hot_weight: AtomicUsize,
     /// Event counts, written by the owner only.
     pub(super) tallies: Tallies,
 }
 
-struct Cache<T> {
+pub(super) struct Cache<T> {
     /// `items[..len]` are initialised; the rest are not. Fixed-size and inline: a cache never
     /// allocates, and a push or pop moves one pointer.
-    items: [MaybeUninit<Item<T>>; LOCAL_CAP],
+    pub(super) items: [MaybeUninit<Item<T>>; LOCAL_CAP],
     /// `weights[i]` is the weight of `items[i]` (bytes for weighed pools, 0 otherwise).
-    weights: [usize; LOCAL_CAP],
-    len: usize,
+    pub(super) weights: [usize; LOCAL_CAP],
+    pub(super) len: usize,
     /// Sum of `weights[..len]`.
-    bytes: usize,
+    pub(super) bytes: usize,
     /// Objects the stack may hold under the budget: `len <= reserved <= LOCAL_CAP`.
-    reserved: usize,
+    pub(super) reserved: usize,
     /// Bytes the stack may hold under the budget: `bytes <= reserved_bytes`.
-    reserved_bytes: usize,
+    pub(super) reserved_bytes: usize,
     /// The hot slot's reservation: 0 for none, else one object of fewer than `hot_room` bytes
     /// (`hot_room - 1` bytes are reserved). One number, so the fast put checks it with one
     /// compare: `weight < hot_room`.
-    hot_room: usize,
+    pub(super) hot_room: usize,
     /// The owner has taken objects from the pool, so its puts may grow the reservation.
-    taker: bool,
+    pub(super) taker: bool,
 }
 
 /// The objects and bytes a hot-slot reservation of `room` holds against the budget.
-fn hot_units(room: usize) -> (usize, usize) {
+pub(super) fn hot_units(room: usize) -> (usize, usize) {
     match room {
         0 => (0, 0),
         room => (1, room - 1),
@@ -173,22 +135,6 @@ impl<T> fmt::Debug for Local<T> {
             .field("retained", &self.retained())
             .field("tallies", &self.tallies)
             .finish_non_exhaustive()
-    }
-}
-
-/// The owner's exclusive hold on its cache: while it lives, no reclaimer is in the cache.
-/// Dropping it lets reclaimers in again. Never held across user code (a reset, a factory, a
-/// `T`'s destructor), which could re-enter the pool.
-pub(super) struct Section<'a, T> {
-    local: &'a Local<T>,
-}
-
-impl<T> Drop for Section<'_, T> {
-    #[inline(always)]
-    fn drop(&mut self) {
-        // Release: pairs with the Acquire load in `Local::wait_idle`, so a reclaimer that sees
-        // 0 also sees everything this section did to the cache.
-        self.local.busy.store(0, Ordering::Release);
     }
 }
 
@@ -242,7 +188,7 @@ impl<T> Local<T> {
     }
 
     /// Updates the reservation mirrors after a change.
-    fn publish_units(&self, cache: &Cache<T>) {
+    pub(super) fn publish_units(&self, cache: &Cache<T>) {
         let (count, bytes) = hot_units(cache.hot_room);
         // Relaxed: statistic mirrors.
         self.units.store(count + cache.reserved, Ordering::Relaxed);
@@ -268,7 +214,7 @@ impl<T> Local<T> {
             self.busy.store(0, Ordering::Release);
             return None;
         }
-        Some(Section { local: self })
+        Some(Section::new(self))
     }
 
     /// Waits until the owner is out of its section. A reclaimer calls it after closing the
@@ -339,133 +285,6 @@ impl<T> Local<T> {
             self.len.store(0, Ordering::Relaxed);
             self.stack_bytes.store(0, Ordering::Relaxed);
             (count, bytes)
-        })
-    }
-}
-
-impl<T> Section<'_, T> {
-    #[inline(always)]
-    fn with<R>(&self, f: impl FnOnce(&mut Cache<T>) -> R) -> R {
-        self.local.cache.with_mut(|cache| {
-            // SAFETY: an open section is the only holder of the cache (see `Local::enter`), and
-            // `f` never re-enters it (sections run no user code).
-            f(unsafe { &mut *cache })
-        })
-    }
-
-    /// Takes the hot slot's object, if it holds one. Its reservation stays with the cache
-    /// while the object is out, so the matching put needs no budget.
-    #[inline(always)]
-    pub(super) fn pop_hot(&self) -> Option<Item<T>> {
-        // Relaxed: only the cache's holder writes the slot; others only test it for null.
-        let hot = self.local.hot.load(Ordering::Relaxed);
-        if hot.is_null() {
-            return None;
-        }
-        self.local.hot.store(ptr::null_mut(), Ordering::Relaxed);
-        // SAFETY: a non-null hot slot holds an `Item<T>` from `Box::into_raw`, owned by this
-        // cache; the slot was cleared above, so it is taken out once.
-        Some(unsafe { Box::from_raw(hot) })
-    }
-
-    /// Moves the object out of `src` into the hot slot if the slot is empty and its
-    /// reservation has room for `weight`; returns whether it did.
-    ///
-    /// # Safety
-    /// `src` holds a value, and after a `true` the caller treats it as empty (never reads or
-    /// drops it again).
-    #[inline(always)]
-    pub(super) unsafe fn push_hot(&self, src: &mut ManuallyDrop<Item<T>>, weight: usize) -> bool {
-        // Relaxed: as in `pop_hot`.
-        if !self.local.hot.load(Ordering::Relaxed).is_null()
-            || !self.with(|cache| weight < cache.hot_room)
-        {
-            return false;
-        }
-        // SAFETY: `src` holds a value (contract), which the caller never touches after `true`.
-        let obj = unsafe { ManuallyDrop::take(src) };
-        self.fill_hot(obj, weight);
-        true
-    }
-
-    /// Puts `obj` of `weight` into the empty hot slot.
-    #[inline(always)]
-    fn fill_hot(&self, obj: Item<T>, weight: usize) {
-        // Relaxed: only the cache's holder writes these; others read them as statistics.
-        self.local.hot_weight.store(weight, Ordering::Relaxed);
-        self.local.hot.store(Box::into_raw(obj), Ordering::Relaxed);
-    }
-
-    /// Pops the newest stacked object if there is one; its reservation stays.
-    #[inline]
-    pub(super) fn pop(&self) -> Option<Item<T>> {
-        self.with(|cache| {
-            if cache.len == 0 {
-                return None;
-            }
-            let len = cache.len - 1;
-            cache.len = len;
-            // SAFETY: `len < LOCAL_CAP` (the stack never holds more) and `items[..=len]` were
-            // initialised; `len` has been lowered past this one, so it is read out once.
-            let obj = unsafe { cache.items.get_unchecked(len).assume_init_read() };
-            cache.bytes -= cache.weights[len];
-            // Relaxed: statistic mirrors.
-            self.local.len.store(len, Ordering::Relaxed);
-            self.local.stack_bytes.store(cache.bytes, Ordering::Relaxed);
-            Some(obj)
-        })
-    }
-
-    /// Records that the owner takes from the pool, so its puts may grow the reservation.
-    #[inline]
-    pub(super) fn mark_taker(&self) {
-        self.with(|cache| cache.taker = true);
-    }
-
-    /// The put that missed the fast path: keeps `obj` in the first place that can take it:
-    /// 1. the hot slot, if empty, growing its reservation from `budget` to fit `weight`;
-    /// 2. the stack, within its reservation, or growing it by what `obj` needs.
-    ///
-    /// A reservation grows only if the owner is a taker. Gives `obj` back if neither fits.
-    pub(super) fn push(&self, obj: Item<T>, weight: usize, budget: &Budget) -> Result<(), Item<T>> {
-        self.with(|cache| {
-            // Relaxed: as in `pop_hot`. (A weight of `usize::MAX` cannot be reserved as
-            // `hot_room - 1`; it takes the stack.)
-            if self.local.hot.load(Ordering::Relaxed).is_null() && weight < usize::MAX {
-                let (count, bytes) = hot_units(cache.hot_room);
-                if weight < cache.hot_room
-                    || (cache.taker && budget.reserve(1 - count, weight.saturating_sub(bytes)))
-                {
-                    if weight >= cache.hot_room {
-                        cache.hot_room = weight + 1;
-                        self.local.publish_units(cache);
-                    }
-                    self.fill_hot(obj, weight);
-                    return Ok(());
-                }
-            }
-            if cache.len == LOCAL_CAP {
-                return Err(obj);
-            }
-            let need = (cache.len + 1).saturating_sub(cache.reserved);
-            let need_bytes = (cache.bytes + weight).saturating_sub(cache.reserved_bytes);
-            if need != 0 || need_bytes != 0 {
-                if !(cache.taker && budget.reserve(need, need_bytes)) {
-                    return Err(obj);
-                }
-                cache.reserved += need;
-                cache.reserved_bytes += need_bytes;
-                self.local.publish_units(cache);
-            }
-            let len = cache.len;
-            cache.items[len].write(obj);
-            cache.weights[len] = weight;
-            cache.len = len + 1;
-            cache.bytes += weight;
-            // Relaxed: statistic mirrors.
-            self.local.len.store(len + 1, Ordering::Relaxed);
-            self.local.stack_bytes.store(cache.bytes, Ordering::Relaxed);
-            Ok(())
         })
     }
 }

@@ -65,20 +65,25 @@ mod hooks;
 mod local;
 mod reclaim;
 mod ring;
+mod section;
 mod shared;
+mod stats;
 mod take;
+mod tally;
 
 pub use buffer::{BufferBuilder, BufferPool, PooledBuffer, PooledBufferOwned};
 pub use builder::Builder;
 pub use error::BuildError;
 pub use guard::{Pooled, PooledOwned};
 pub use hooks::{Buffers, Closures, Hooks};
+pub use stats::Stats;
 
 use crate::sync::{fence, thread_slot_hint, try_thread_slot, Arc, AtomicUsize, CachePadded, Mutex};
 use caches::Caches;
-use local::{Local, Tally};
+use local::Local;
 use shared::{Budget, Shared};
 use std::fmt;
+use tally::Tally;
 
 /// The number of objects a pool retains unless [`Builder::capacity`] says otherwise.
 pub const DEFAULT_CAPACITY: usize = 256;
@@ -149,29 +154,6 @@ pub struct Pool<T, H = Closures<T>> {
 /// How the pool holds an object: boxed, so the fast path moves one pointer, and padded to a
 /// cache line, so objects used by different threads never share one.
 pub(crate) type Item<T> = Box<CachePadded<T>>;
-
-/// A snapshot of a pool's counters, from [`Pool::stats`].
-///
-/// Counters are summed over the per-thread caches without stopping them, so a snapshot taken
-/// while other threads work may be slightly behind them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Stats {
-    /// Gets served from the pool.
-    pub hits: u64,
-    /// Gets that called the factory.
-    pub misses: u64,
-    /// Objects given back and retained.
-    pub returned: u64,
-    /// Objects given back and dropped: the pool was full (capacity or byte budget), the object
-    /// was too heavy, `keep_if` refused it, or a `reset`/`keep_if` panicked on it.
-    pub discarded: u64,
-    /// Objects retained now. Exact while no other thread uses the pool; while others do, the
-    /// sum is taken cache by cache, so an object moving between a cache and the shared store
-    /// may be counted twice or missed. The pool itself never retains more than its capacity:
-    /// that bound is kept by an atomic budget, not by this statistic.
-    pub retained: usize,
-}
 
 impl<T: crate::Reset> Pool<T> {
     /// A pool of [`DEFAULT_CAPACITY`] objects built by `factory` and reset with
@@ -350,33 +332,6 @@ impl<T, H: Hooks<T>> Pool<T, H> {
             added += 1;
         }
         added
-    }
-
-    /// Objects retained now, in every cache and the shared store (a snapshot while other
-    /// threads use the pool). Sums the caches: cheap, but not for a hot path.
-    pub fn len(&self) -> usize {
-        self.shared.len() + self.caches.iter().map(Local::retained).sum::<usize>()
-    }
-
-    /// Whether the pool retains no object now.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// A snapshot of the counters. Sums every cache, so it is not for hot paths.
-    pub fn stats(&self) -> Stats {
-        let mut stats = Stats {
-            retained: self.len(),
-            ..Stats::default()
-        };
-        let caches = self.caches.iter().map(|l| &l.tallies);
-        for t in caches.chain([&self.shared.tallies]) {
-            stats.hits += t.hits.get();
-            stats.misses += t.misses.get();
-            stats.returned += t.returned.get();
-            stats.discarded += t.discarded.get();
-        }
-        stats
     }
 
     /// The calling thread's cache, made if its slot has none yet. `None` during thread-local

@@ -7,8 +7,8 @@
 //! on A, drop on B), a reclaim's haul, threads in teardown. A pool whose capacity is above the
 //! ring's size keeps what does not fit in an overflow `Mutex<Vec<_>>`, reached only then.
 
-use super::local::Tallies;
 use super::ring::Ring;
+use super::tally::Tallies;
 use super::Item;
 use crate::sync::{AtomicUsize, Mutex, Ordering};
 

@@ -1,0 +1,159 @@
+//! The owner's section: what a thread does to its own cache between `Local::enter` and the
+//! section's drop, with plain loads and stores (the protocol is in `local.rs`).
+
+use super::local::{hot_units, Cache, Local, LOCAL_CAP};
+use super::shared::Budget;
+use super::Item;
+use crate::sync::Ordering;
+use std::mem::ManuallyDrop;
+use std::ptr;
+
+/// The owner's exclusive hold on its cache: while it lives, no reclaimer is in the cache.
+/// Dropping it lets reclaimers in again. Never held across user code (a reset, a factory, a
+/// `T`'s destructor), which could re-enter the pool.
+pub(super) struct Section<'a, T> {
+    local: &'a Local<T>,
+}
+
+impl<'a, T> Section<'a, T> {
+    /// The section `Local::enter` opened.
+    pub(super) fn new(local: &'a Local<T>) -> Self {
+        Self { local }
+    }
+}
+
+impl<T> Drop for Section<'_, T> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        // Release: pairs with the Acquire load in `Local::wait_idle`, so a reclaimer that sees
+        // 0 also sees everything this section did to the cache.
+        self.local.busy.store(0, Ordering::Release);
+    }
+}
+
+impl<T> Section<'_, T> {
+    #[inline(always)]
+    fn with<R>(&self, f: impl FnOnce(&mut Cache<T>) -> R) -> R {
+        self.local.cache.with_mut(|cache| {
+            // SAFETY: an open section is the only holder of the cache (see `Local::enter`), and
+            // `f` never re-enters it (sections run no user code).
+            f(unsafe { &mut *cache })
+        })
+    }
+
+    /// Takes the hot slot's object, if it holds one. Its reservation stays with the cache
+    /// while the object is out, so the matching put needs no budget.
+    #[inline(always)]
+    pub(super) fn pop_hot(&self) -> Option<Item<T>> {
+        // Relaxed: only the cache's holder writes the slot; others only test it for null.
+        let hot = self.local.hot.load(Ordering::Relaxed);
+        if hot.is_null() {
+            return None;
+        }
+        self.local.hot.store(ptr::null_mut(), Ordering::Relaxed);
+        // SAFETY: a non-null hot slot holds an `Item<T>` from `Box::into_raw`, owned by this
+        // cache; the slot was cleared above, so it is taken out once.
+        Some(unsafe { Box::from_raw(hot) })
+    }
+
+    /// Moves the object out of `src` into the hot slot if the slot is empty and its
+    /// reservation has room for `weight`; returns whether it did.
+    ///
+    /// # Safety
+    /// `src` holds a value, and after a `true` the caller treats it as empty (never reads or
+    /// drops it again).
+    #[inline(always)]
+    pub(super) unsafe fn push_hot(&self, src: &mut ManuallyDrop<Item<T>>, weight: usize) -> bool {
+        // Relaxed: as in `pop_hot`.
+        if !self.local.hot.load(Ordering::Relaxed).is_null()
+            || !self.with(|cache| weight < cache.hot_room)
+        {
+            return false;
+        }
+        // SAFETY: `src` holds a value (contract), which the caller never touches after `true`.
+        let obj = unsafe { ManuallyDrop::take(src) };
+        self.fill_hot(obj, weight);
+        true
+    }
+
+    /// Puts `obj` of `weight` into the empty hot slot.
+    #[inline(always)]
+    fn fill_hot(&self, obj: Item<T>, weight: usize) {
+        // Relaxed: only the cache's holder writes these; others read them as statistics.
+        self.local.hot_weight.store(weight, Ordering::Relaxed);
+        self.local.hot.store(Box::into_raw(obj), Ordering::Relaxed);
+    }
+
+    /// Pops the newest stacked object if there is one; its reservation stays.
+    #[inline]
+    pub(super) fn pop(&self) -> Option<Item<T>> {
+        self.with(|cache| {
+            if cache.len == 0 {
+                return None;
+            }
+            let len = cache.len - 1;
+            cache.len = len;
+            // SAFETY: `len < LOCAL_CAP` (the stack never holds more) and `items[..=len]` were
+            // initialised; `len` has been lowered past this one, so it is read out once.
+            let obj = unsafe { cache.items.get_unchecked(len).assume_init_read() };
+            cache.bytes -= cache.weights[len];
+            // Relaxed: statistic mirrors.
+            self.local.len.store(len, Ordering::Relaxed);
+            self.local.stack_bytes.store(cache.bytes, Ordering::Relaxed);
+            Some(obj)
+        })
+    }
+
+    /// Records that the owner takes from the pool, so its puts may grow the reservation.
+    #[inline]
+    pub(super) fn mark_taker(&self) {
+        self.with(|cache| cache.taker = true);
+    }
+
+    /// The put that missed the fast path: keeps `obj` in the first place that can take it:
+    /// 1. the hot slot, if empty, growing its reservation from `budget` to fit `weight`;
+    /// 2. the stack, within its reservation, or growing it by what `obj` needs.
+    ///
+    /// A reservation grows only if the owner is a taker. Gives `obj` back if neither fits.
+    pub(super) fn push(&self, obj: Item<T>, weight: usize, budget: &Budget) -> Result<(), Item<T>> {
+        self.with(|cache| {
+            // Relaxed: as in `pop_hot`. (A weight of `usize::MAX` cannot be reserved as
+            // `hot_room - 1`; it takes the stack.)
+            if self.local.hot.load(Ordering::Relaxed).is_null() && weight < usize::MAX {
+                let (count, bytes) = hot_units(cache.hot_room);
+                if weight < cache.hot_room
+                    || (cache.taker && budget.reserve(1 - count, weight.saturating_sub(bytes)))
+                {
+                    if weight >= cache.hot_room {
+                        cache.hot_room = weight + 1;
+                        self.local.publish_units(cache);
+                    }
+                    self.fill_hot(obj, weight);
+                    return Ok(());
+                }
+            }
+            if cache.len == LOCAL_CAP {
+                return Err(obj);
+            }
+            let need = (cache.len + 1).saturating_sub(cache.reserved);
+            let need_bytes = (cache.bytes + weight).saturating_sub(cache.reserved_bytes);
+            if need != 0 || need_bytes != 0 {
+                if !(cache.taker && budget.reserve(need, need_bytes)) {
+                    return Err(obj);
+                }
+                cache.reserved += need;
+                cache.reserved_bytes += need_bytes;
+                self.local.publish_units(cache);
+            }
+            let len = cache.len;
+            cache.items[len].write(obj);
+            cache.weights[len] = weight;
+            cache.len = len + 1;
+            cache.bytes += weight;
+            // Relaxed: statistic mirrors.
+            self.local.len.store(len + 1, Ordering::Relaxed);
+            self.local.stack_bytes.store(cache.bytes, Ordering::Relaxed);
+            Ok(())
+        })
+    }
+}

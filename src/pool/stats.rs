@@ -1,0 +1,55 @@
+//! [`Stats`] and the calls that read a pool's state: [`Pool::len`], [`Pool::stats`].
+
+use super::{Hooks, Local, Pool};
+
+/// A snapshot of a pool's counters, from [`Pool::stats`].
+///
+/// Counters are summed over the per-thread caches without stopping them, so a snapshot taken
+/// while other threads work may be slightly behind them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Gets served from the pool.
+    pub hits: u64,
+    /// Gets that called the factory.
+    pub misses: u64,
+    /// Objects given back and retained.
+    pub returned: u64,
+    /// Objects given back and dropped: the pool was full (capacity or byte budget), the object
+    /// was too heavy, `keep_if` refused it, or a `reset`/`keep_if` panicked on it.
+    pub discarded: u64,
+    /// Objects retained now. Exact while no other thread uses the pool; while others do, the
+    /// sum is taken cache by cache, so an object moving between a cache and the shared store
+    /// may be counted twice or missed. The pool itself never retains more than its capacity:
+    /// that bound is kept by an atomic budget, not by this statistic.
+    pub retained: usize,
+}
+
+impl<T, H: Hooks<T>> Pool<T, H> {
+    /// Objects retained now, in every cache and the shared store (a snapshot while other
+    /// threads use the pool). Sums the caches: cheap, but not for a hot path.
+    pub fn len(&self) -> usize {
+        self.shared.len() + self.caches.iter().map(Local::retained).sum::<usize>()
+    }
+
+    /// Whether the pool retains no object now.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A snapshot of the counters. Sums every cache, so it is not for hot paths.
+    pub fn stats(&self) -> Stats {
+        let mut stats = Stats {
+            retained: self.len(),
+            ..Stats::default()
+        };
+        let caches = self.caches.iter().map(|l| &l.tallies);
+        for t in caches.chain([&self.shared.tallies]) {
+            stats.hits += t.hits.get();
+            stats.misses += t.misses.get();
+            stats.returned += t.returned.get();
+            stats.discarded += t.discarded.get();
+        }
+        stats
+    }
+}

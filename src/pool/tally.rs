@@ -1,0 +1,41 @@
+//! Event counts: each cache's, written by its owner alone, and the shared store's.
+
+use crate::sync::{AtomicU64, Ordering};
+
+/// One statistic, written by one thread at a time.
+#[derive(Debug, Default)]
+pub(super) struct Tally(AtomicU64);
+
+impl Tally {
+    /// Adds one where the caller is the only writer (a cache's owner): a load and a store, no
+    /// locked instruction.
+    #[inline(always)]
+    pub(super) fn bump_owned(&self) {
+        // Relaxed: a statistic; nothing is published through it, and the owner is the only
+        // writer, so no increment can be lost.
+        self.0
+            .store(self.0.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    /// Adds one where any thread may write.
+    #[inline]
+    pub(super) fn bump(&self) {
+        // Relaxed: a statistic; nothing is published through it.
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The current value (a snapshot that may lag concurrent writers).
+    pub(super) fn get(&self) -> u64 {
+        // Relaxed: a statistic read for reporting.
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// The four event counts `Pool::stats` sums.
+#[derive(Debug, Default)]
+pub(super) struct Tallies {
+    pub(super) hits: Tally,
+    pub(super) misses: Tally,
+    pub(super) returned: Tally,
+    pub(super) discarded: Tally,
+}
