@@ -11,8 +11,10 @@
 //! - retained objects ≤ capacity, retained bytes ≤ byte budget, and `len()` is exactly the
 //!   model's count (nothing lost, nothing duplicated: made − dropped = retained + held +
 //!   detached + forgotten);
-//! - a get while `len() > 0` is a hit, on whatever thread, and a get while `len() == 0` is a
-//!   miss; `try_get` is `Some` exactly when `len() > 0`; every object handed out is reset;
+//! - a get while `len() > 0` is a hit, on whatever thread, unless the retained objects are
+//!   no more than the other live workers' hot slots hold (one each: a live thread's hot object
+//!   is left to it, a documented trade-off); a get while `len() == 0` is a miss; `try_get`
+//!   is `Some` under the same rule; every object handed out is reset;
 //! - a returned object that fits (`keep_if`, `max_object_bytes`) is retained exactly when the
 //!   retained objects and bytes leave room for it: objects lent out, idle and exited threads'
 //!   caches, `into_inner` and `mem::forget` never make the pool refuse;
@@ -360,7 +362,11 @@ impl Run {
                 let pool = Arc::clone(&self.pool);
                 let g = self.workers[w].run(move || pool.get_owned());
                 assert!(g.buf.is_empty(), "{op:?}: object {} not reset", g.id);
-                if len0 > 0 {
+                // A live thread's hot object is left to it (see `Pool`'s docs): a get may miss
+                // while the retained objects are no more than the other workers' hot slots
+                // can hold, one each.
+                let hidden = self.workers.len() - 1;
+                if len0 > 0 && !(g.id == made && len0 <= hidden) {
                     assert!(
                         before.contains(&g.id),
                         "{op:?}: a get while {len0} were retained called the factory \
@@ -392,7 +398,10 @@ impl Run {
                 });
                 assert_eq!(self.census.made(), made, "{op:?} called the factory");
                 match got {
-                    None => assert_eq!(len0, 0, "{op:?}: None while {len0} were retained"),
+                    None => assert!(
+                        len0 <= self.workers.len() - 1,
+                        "{op:?}: None while {len0} were retained"
+                    ),
                     Some(((id, reset, fit), kept)) => {
                         assert!(before.contains(&id), "{op:?}: not a retained object");
                         assert!(reset, "{op:?}: object {id} not reset");

@@ -70,6 +70,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
         if let Some(local) = local {
             // SAFETY: `local()` is the cache of the calling thread's slot.
             if let Some(section) = unsafe { local.enter(&self.gate) } {
+                section.claim();
                 match section.push(obj, weight, &self.budget) {
                     Ok(()) => {
                         drop(section);
@@ -94,7 +95,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
         let weight = self.hooks.weigh(&obj);
         let room = self.budget.reserve(1, weight)
             || (self.reserved_without_objects() && {
-                self.reclaim();
+                self.reclaim(true);
                 self.budget.reserve(1, weight)
             });
         if !room {

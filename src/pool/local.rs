@@ -33,7 +33,8 @@ use super::section::Section;
 use super::tally::Tallies;
 use super::Item;
 use crate::sync::{
-    fence, spin_loop, yield_now, AtomicPtr, AtomicUsize, CachePadded, Ordering, UnsafeCell,
+    fence, spin_loop, token_is_live, yield_now, AtomicPtr, AtomicU64, AtomicUsize, CachePadded,
+    Ordering, UnsafeCell,
 };
 use smallvec::SmallVec;
 use std::fmt;
@@ -67,6 +68,9 @@ pub(super) struct Local<T> {
     pub(super) len: AtomicUsize,
     /// Mirror of the stack's bytes, for `Pool::retained_bytes`.
     pub(super) stack_bytes: AtomicUsize,
+    /// The slot claim token of the thread that owns the cache (0: not known), set by the
+    /// owner's slow paths; a reclaim takes the hot object of an owner that has exited.
+    pub(super) owner: AtomicU64,
     /// Mirror of the cache's whole reservation (hot slot and stack): objects and bytes. Written
     /// when it changes (slow paths and reclaims), read by a put that finds the budget full.
     units: AtomicUsize,
@@ -155,6 +159,7 @@ impl<T> Local<T> {
             }),
             len: AtomicUsize::new(0),
             stack_bytes: AtomicUsize::new(0),
+            owner: AtomicU64::new(0),
             units: AtomicUsize::new(0),
             unit_bytes: AtomicUsize::new(0),
             hot_weight: AtomicUsize::new(0),
@@ -235,35 +240,39 @@ impl<T> Local<T> {
         }
     }
 
-    /// Takes every object out (with the weight it is accounted at, which its budget units
-    /// cover) and drops the cache's whole reservation. Returns the objects and the units of
-    /// reservation that held no object (the caller gives those back to the budget; the
-    /// objects keep theirs).
+    /// Takes objects out (each with the weight it is accounted at, which its budget units
+    /// cover): with `everything`, all of them and the cache's whole reservation; else only the
+    /// stacked objects with their units, plus the hot slot and its reservation if the cache's
+    /// owner has exited. Returns the units of reservation given up that held no object (the
+    /// caller gives those back to the budget; the objects keep theirs).
     ///
     /// # Safety
     /// The caller holds the cache as a reclaimer: the gate is closed and [`wait_idle`]
     /// returned after it.
     ///
     /// [`wait_idle`]: Local::wait_idle
-    pub(super) unsafe fn flush(&self, into: &mut Flushed<T>) -> (usize, usize) {
+    pub(super) unsafe fn flush(&self, into: &mut Flushed<T>, everything: bool) -> (usize, usize) {
+        let with_hot = everything || self.owner_gone();
         self.cache.with_mut(|cache| {
             // SAFETY: the owner is shut out (this fn's contract) and no other reclaimer runs
             // (reclaims are serialised), so this is the only reference.
             let cache = unsafe { &mut *cache };
-            let (mut count, mut bytes) = hot_units(cache.hot_room);
-            count += cache.reserved;
-            bytes += cache.reserved_bytes;
-            // Relaxed: the reclaimer holds the cache; the gate's Release publishes this.
-            let hot = self.hot.swap(ptr::null_mut(), Ordering::Relaxed);
-            if !hot.is_null() {
-                // Relaxed: written by this cache's holders only, the last of them ordered
-                // before this reclaim by `wait_idle`.
-                let weight = self.hot_weight.load(Ordering::Relaxed);
-                // SAFETY: a non-null hot slot holds an `Item<T>` from `Box::into_raw`, owned
-                // by this cache; it was swapped out, so it is taken once.
-                into.push((unsafe { Box::from_raw(hot) }, weight));
-                count -= 1;
-                bytes -= weight;
+            let (mut count, mut bytes) = (0, 0);
+            if with_hot {
+                (count, bytes) = hot_units(cache.hot_room);
+                cache.hot_room = 0;
+                // Relaxed: the reclaimer holds the cache; the gate's Release publishes this.
+                let hot = self.hot.swap(ptr::null_mut(), Ordering::Relaxed);
+                if !hot.is_null() {
+                    // Relaxed: written by this cache's holders only, the last of them ordered
+                    // before this reclaim by `wait_idle`.
+                    let weight = self.hot_weight.load(Ordering::Relaxed);
+                    // SAFETY: a non-null hot slot holds an `Item<T>` from `Box::into_raw`,
+                    // owned by this cache; it was swapped out, so it is taken once.
+                    into.push((unsafe { Box::from_raw(hot) }, weight));
+                    count -= 1;
+                    bytes -= weight;
+                }
             }
             let len = std::mem::replace(&mut cache.len, 0);
             for i in 0..len {
@@ -274,17 +283,38 @@ impl<T> Local<T> {
                     cache.weights[i],
                 ));
             }
-            count -= len;
-            bytes -= cache.bytes;
+            // The moved objects take their units along.
+            cache.reserved -= len;
+            cache.reserved_bytes -= cache.bytes;
             cache.bytes = 0;
-            cache.reserved = 0;
-            cache.reserved_bytes = 0;
-            cache.hot_room = 0;
+            if everything {
+                count += cache.reserved;
+                bytes += cache.reserved_bytes;
+                cache.reserved = 0;
+                cache.reserved_bytes = 0;
+            }
             self.publish_units(cache);
             // Relaxed: statistic mirrors.
             self.len.store(0, Ordering::Relaxed);
             self.stack_bytes.store(0, Ordering::Relaxed);
             (count, bytes)
         })
+    }
+
+    /// Whether a get elsewhere may take objects from this cache without a full reclaim: it has
+    /// stacked objects, or its owner has exited and left one in the hot slot. (A live owner's
+    /// hot object is left to it: taking it would only make the owner take one back on its next
+    /// get, and two threads would pass one object to and fro through reclaims.) A snapshot.
+    pub(super) fn stealable(&self) -> bool {
+        // Relaxed: statistics, as in `retained`.
+        self.len.load(Ordering::Relaxed) > 0
+            || (!self.hot.load(Ordering::Relaxed).is_null() && self.owner_gone())
+    }
+
+    /// Whether the thread that last owned this cache has exited (its slot claim ended).
+    fn owner_gone(&self) -> bool {
+        // Acquire: pairs with the Release in `Section::claim`, as `token_is_live` requires.
+        let owner = self.owner.load(Ordering::Acquire);
+        owner != 0 && !token_is_live(owner)
     }
 }

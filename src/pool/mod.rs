@@ -15,7 +15,8 @@
 //!
 //! And it keeps its promise in the shapes servers have: an object given back on any thread is
 //! reusable by a get on any other; the fast path does not depend on how many threads the
-//! process runs; what idle and exited threads cached is found by the next get that needs it;
+//! process runs; what idle and exited threads cached is found by the next get that needs it
+//! (except one object per live thread, below);
 //! and [`Pool::clear`] and [`Pool::trim`] reach every cache before they return.
 //!
 //! # How it works
@@ -29,9 +30,13 @@
 //!   with plain loads and stores: no locked instruction, no cache line another thread writes.
 //! - Other threads reach a cache only through a *reclaim* (`reclaim.rs`), which shuts the
 //!   owners out with an asymmetric fence (`sync::fence`: `membarrier` on Linux) and then moves
-//!   every cache's objects to the shared store. `clear` and `trim` reclaim; so does a get that
-//!   finds its cache and the store empty while other caches hold objects (idle threads, exited
-//!   threads), and a put that finds the budget full of reservations that hold no object.
+//!   caches' objects to the shared store. `clear` and `trim` reclaim everything; so does a put
+//!   that finds the budget full of reservations that hold no object. A get that finds its
+//!   cache and the store empty reclaims what other threads' caches stack and what exited
+//!   threads left in their hot slots, but leaves a live thread's hot object to it: taking it
+//!   would only send that thread to take one back, and two threads would pass one object to
+//!   and fro through reclaims. That is the pool's one bounded trade-off: a get may call the
+//!   factory while each other live thread keeps one object in its hot slot.
 //! - Capacity is a budget of two atomic counters (objects, bytes) that counts *reservations*:
 //!   a cache reserves room before it keeps an object and keeps the reservation while it lends
 //!   the object out, so a thread's get+put pair never touches the budget, while objects
@@ -106,11 +111,14 @@ pub const DEFAULT_CAPACITY: usize = 256;
 /// A thread that gives back what it took (get, use, drop the guard) pays a few plain loads and
 /// stores plus the `reset`: no locked instruction, no shared cache line written, the same with
 /// 2 threads or 200. Objects that cross threads (get on one, drop on another) go through the
-/// shared store, a lock-free ring: one CAS on each side, plus one on the budget. A get that misses everywhere calls the
-/// factory and allocates the box the pool keeps the object in (`tests/alloc_pool.rs` proves
-/// that nothing else allocates in steady state, on one thread and across threads). A pool
+/// shared store, a lock-free ring: one CAS on each side, plus one on the budget. A get that
+/// misses everywhere calls the factory and allocates the box the pool keeps the object in
+/// (`tests/alloc_pool.rs` proves that nothing else allocates in steady state, on one thread
+/// and across threads). One bounded trade-off: such a get calls the factory rather than take
+/// the object another live thread keeps in its hot slot (one per thread); `clear`, `trim` and
+/// a return that finds the budget full still reach it. A pool
 /// built from closures calls its `reset` through a pointer; a [`BufferPool`]'s hooks inline.
-/// `clear`, `trim`, and a get that finds the pool dry while other threads' caches hold objects
+/// `clear`, `trim`, and a get that finds the pool dry while other threads' caches stack objects
 /// run a reclaim: a `membarrier` system call on Linux (microseconds) and a pass over every
 /// cache.
 ///

@@ -14,11 +14,12 @@ use super::{Hooks, Local, Pool};
 use crate::sync::{fence, Ordering};
 
 impl<T, H: Hooks<T>> Pool<T, H> {
-    /// Moves every cache's objects to the shared store and gives back every reservation that
-    /// held no object; returns how many objects moved.
+    /// With `everything`, moves every cache's objects to the shared store and gives back every
+    /// reservation that held no object; else moves what a get may take from other threads
+    /// (stacked objects, and exited threads' hot objects). Returns how many objects moved.
     #[cold]
     #[inline(never)]
-    pub(super) fn reclaim(&self) -> usize {
+    pub(super) fn reclaim(&self, everything: bool) -> usize {
         let mut moved = 0;
         let (mut spare, mut spare_bytes) = (0, 0);
         {
@@ -32,7 +33,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
                 // SAFETY: the gate is closed and the owner was seen out of its section after
                 // the heavy fence, so it stays out until the gate opens; this thread holds the
                 // reclaim mutex, so no other reclaimer is here.
-                let (count, bytes) = unsafe { local.flush(&mut objects) };
+                let (count, bytes) = unsafe { local.flush(&mut objects, everything) };
                 spare += count;
                 spare_bytes += bytes;
                 moved += objects.len();
@@ -49,10 +50,10 @@ impl<T, H: Hooks<T>> Pool<T, H> {
         moved
     }
 
-    /// Whether any cache holds objects: a get that found the store
-    /// dry reclaims them before calling the factory.
+    /// Whether any cache holds objects another thread's get may take (`Local::stealable`): a
+    /// get that found the store dry reclaims them before calling the factory.
     pub(super) fn cached_elsewhere(&self) -> bool {
-        self.caches.iter().any(|local| local.retained() > 0)
+        self.caches.iter().any(Local::stealable)
     }
 
     /// Whether the budget counts more objects or bytes than are retained, i.e. some cache
@@ -82,7 +83,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     /// assert_eq!(pool.stats().retained, 2);
     /// ```
     pub fn trim(&self, keep: usize) {
-        self.reclaim();
+        self.reclaim(true);
         let excess = self.shared.split_off_oldest(keep);
         let bytes = excess.iter().map(|(_, weight)| weight).sum();
         self.budget.release(excess.len(), bytes);

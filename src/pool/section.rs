@@ -4,7 +4,7 @@
 use super::local::{hot_units, Cache, Local, LOCAL_CAP};
 use super::shared::Budget;
 use super::Item;
-use crate::sync::Ordering;
+use crate::sync::{thread_token, Ordering};
 use std::mem::ManuallyDrop;
 use std::ptr;
 
@@ -102,6 +102,17 @@ impl<T> Section<'_, T> {
             self.local.stack_bytes.store(cache.bytes, Ordering::Relaxed);
             Some(obj)
         })
+    }
+
+    /// Records the owner's claim token, so a reclaim can tell when the owner has exited.
+    #[inline]
+    pub(super) fn claim(&self) {
+        let token = thread_token();
+        // Relaxed load: only owners write it, and this one is the holder now.
+        if token != 0 && self.local.owner.load(Ordering::Relaxed) != token {
+            // Release: pairs with the Acquire in `Local::owner_gone`.
+            self.local.owner.store(token, Ordering::Release);
+        }
     }
 
     /// Records that the owner takes from the pool, so its puts may grow the reservation.

@@ -46,6 +46,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
         if let Some(local) = local {
             // SAFETY: `local()` is the cache of the calling thread's slot.
             if let Some(section) = unsafe { local.enter(&self.gate) } {
+                section.claim();
                 section.mark_taker();
                 // The hot slot too: a thread's first get comes here without trying it, and the
                 // cache it inherits from an exited thread may hold an object there.
@@ -72,7 +73,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
         let popped = self.shared.pop().or_else(|| {
             // The store is dry: objects cached by other threads (idle ones, exited ones) are
             // moved to it before the factory is called.
-            (self.cached_elsewhere() && self.reclaim() > 0)
+            (self.cached_elsewhere() && self.reclaim(false) > 0)
                 .then(|| self.shared.pop())
                 .flatten()
         });
