@@ -399,7 +399,7 @@ impl Run {
                 assert_eq!(self.census.made(), made, "{op:?} called the factory");
                 match got {
                     None => assert!(
-                        len0 <= self.workers.len() - 1,
+                        len0 < self.workers.len(),
                         "{op:?}: None while {len0} were retained"
                     ),
                     Some(((id, reset, fit), kept)) => {
