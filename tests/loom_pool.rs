@@ -238,8 +238,10 @@ fn loom_trim_and_stats_race_with_a_hot_slot() {
     });
 }
 
-/// A thread caches an object and exits; a get on another thread, racing the exit, finds it
-/// (from the cache through a reclaim, or from the store) instead of calling the factory.
+/// A thread caches an object and exits; gets on two other threads race each other and the
+/// reclaims they start. Nothing is lost or counted twice and the capacity holds. (Under this
+/// build's slot stand-in a claim never ends, so the exited thread's hot object counts as a live
+/// thread's and may be left in place: up to three misses.)
 #[test]
 fn loom_an_exited_threads_cache_serves_the_next_get() {
     model_bounded(1, || {
@@ -252,7 +254,8 @@ fn loom_an_exited_threads_cache_serves_the_next_get() {
         use_once(&pool);
         t.join().unwrap();
         let s = pool.stats();
-        assert!(s.misses <= 2, "{s:?}");
+        assert!(s.misses <= 3, "{s:?}");
+        assert_eq!(s.returned + s.discarded, 3, "{s:?}");
         assert!(s.retained <= 1, "{s:?}");
         drop(pool);
         check_census(&census);
