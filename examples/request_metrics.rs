@@ -86,7 +86,7 @@ fn main() {
     };
     let idle_bytes: usize = std::mem::size_of_val(&m.requests) + std::mem::size_of_val(&m.errors);
 
-    // Two threads of load; the main thread scrapes deltas every 20 ms meanwhile.
+    // Two threads of load; the main thread scrapes deltas every 5 ms meanwhile.
     let done = AtomicBool::new(false);
     let mut scraped = [0u64; 4];
     let mut scrapes = 0;

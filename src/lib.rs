@@ -18,12 +18,12 @@
 //! | access pattern | thrifty | std alternative | why |
 //! | --- | --- | --- | --- |
 //! | a profile shows one allocation per request dominating | `pool::Pool` | `Vec::with_capacity` + drop | reuse keeps the capacity; reset-on-get keeps it clean |
-//! | many short-lived allocations freed together | `arena::ArenaPool` | `Box` per value | one bump per value, one reset per batch |
-//! | many writers on one map | `map::ShardedMap` | `Mutex<HashMap>` | writers on different shards never meet |
-//! | reads vastly outnumber writes | `map::CowMap` | `RwLock<HashMap>` | readers never wait, writers copy |
+//! | many short-lived allocations freed together | `arena::ArenaPool` (planned) | `Box` per value | one bump per value, one reset per batch |
+//! | many writers on one map | `map::ShardedMap` (planned) | `Mutex<HashMap>` | writers on different shards never meet |
+//! | reads vastly outnumber writes | `map::CowMap` (planned) | `RwLock<HashMap>` | readers never wait, writers copy |
 //! | a hot counter bumped from every core | `counter::Counter` | `AtomicU64` | striped cells, no shared cache line |
-//! | producers must slow down when consumers lag | `channel::bounded` | `std::sync::mpsc::sync_channel` | MPMC, bounded, slots reused |
-//! | cap a rate or the work in flight | `limit` | hand-rolled atomics | shed load instead of queueing without bound |
+//! | producers must slow down when consumers lag | `channel::bounded` (planned) | `std::sync::mpsc::sync_channel` | MPMC, bounded, slots reused |
+//! | cap a rate or the work in flight | `limit` (planned) | hand-rolled atomics | shed load instead of queueing without bound |
 //! | prove what an operation allocates | [`measure::count`] | dhat | per-thread counts, exact in parallel tests |
 //!
 //! # Feature flags
@@ -48,3 +48,8 @@ pub mod reset;
 pub(crate) mod sync;
 
 pub use reset::Reset;
+
+/// The README's examples, compiled and run as doctests so the quick start keeps working.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
