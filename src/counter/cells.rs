@@ -22,8 +22,7 @@
 //! The owner token sits in its cell's line: the owner's add reads the token and bumps `owned`
 //! in one line that, while it lives, only it writes. (An earlier layout packed 16 tokens per
 //! line in front of the cells, which cost the hot path a second line, a second bounds check
-//! and the arithmetic to find it: 3.2–5.8 ns per add at 2 threads in the shootout against
-//! 2.3–2.5 ns with this layout, binaries alternated in one session.)
+//! and the arithmetic to find it; the CHANGELOG has the measurements.)
 //!
 //! # Who writes what
 //!

@@ -8,9 +8,10 @@
 //!
 //! # The design, and the one it was weighed against
 //!
-//! Two ways to stripe, measured on the same machine (2 cores; numbers per increment per thread at
-//! 2 threads, from the issue and `benches/counter.rs`): shared `AtomicU64::fetch_add` ≈ 16 ns, a
-//! `fetch_add` on a cache line of one's own ≈ 3 ns, a plain thread-local add ≈ 0.8 ns.
+//! Two ways to stripe, measured on the same machine (2 cores; per increment per thread at 2
+//! threads, `cargo bench --bench counter` and the shootout's counter table): a shared
+//! `AtomicU64::fetch_add` 11–16 ns, a `fetch_add` on a cache line of one's own about 3 ns, a
+//! plain thread-local add under 1 ns.
 //!
 //! - **`LongAdder`** (Doug Lea, `java.util.concurrent.atomic.Striped64`): a `base` word updated
 //!   by CAS; on a failed CAS, an array of cells is allocated and each thread CASes the cell its
@@ -41,14 +42,14 @@
 //! lives. The price is paid when slots collide: a thread whose home cell belongs to another live
 //! thread reads that thread's line on each add before it reaches its own cell (and a thread that
 //! owns none adds to the home line's `shared` word), so the owner's line moves between cores.
-//! With the tokens packed in separate lines instead, the owner's add touched two lines; the
-//! shootout at 2 threads measured 3.2–5.8 ns per add that way against 2.3–2.5 ns with one line
-//! (and 1.2–1.6 ns since the slot and token come from a const thread-local, see `crate::sync`).
+//! (Packing the tokens in separate lines instead made the owner's add touch two lines; the
+//! CHANGELOG has the measurements.)
 //!
 //! A thread's add still finds its cell every time (the token, the array, the owner check).
 //! [`LocalCounter`] and [`LocalGauge`] do that once per handle: the add is then one thread-local
-//! read that re-checks the claim token, and the load and store, about 0.7 ns at 2 threads here
-//! against 1.2–1.6 ns, for hot loops that can hold a handle.
+//! read that re-checks the claim token, and the load and store (0.6–0.7 ns against `add`'s
+//! 0.8–1.6 ns at 2 threads, `cargo bench --bench counter`), for hot loops that can hold a
+//! handle.
 //!
 //! Why not pure `LongAdder`: its increment is a locked RMW, so it cannot reach half the speed of
 //! a thread-local add (the issue's target). Why not owner-written cells for every counter from

@@ -34,11 +34,13 @@ use super::LocalCounter;
 ///   near their slot (more live threads than cells, counting idle owners) pay a short probe
 ///   and a `fetch_add` beside another thread's cell: 2–8 ns, about a shared atomic's cost.
 ///   Give such counters more cells ([`with_cells`](Counter::with_cells)).
-/// - Measured in `benches/counter.rs` on a shared, noisy 2-core VM, two threads, per add per
-///   thread: striped `add` 1.2–1.6 ns, a [`LocalCounter`] handle 0.7 ns, against 11 ns for a
-///   shared `AtomicU64` (7–10x the throughput; the handle 16x), 0.7 ns for a `thread_local!`
-///   `Cell` and 0.4–0.5 ns for a plain add in a register (the physical bound: `add` reaches
-///   0.3–0.4x of it, the handle 0.7x). Compact `add`: 1.15x an uncontended `fetch_add`.
+/// - Measured on a shared, noisy 2-core VM, two threads, per add per thread
+///   (`cargo bench --bench counter`, and the counter table of
+///   `cargo run --release --example shootout -- --only counter`): striped `add` 0.8–1.6 ns and
+///   a [`LocalCounter`] handle 0.6–0.7 ns, against 11–16 ns for a shared `AtomicU64` (7x to
+///   19x the throughput across runs), 0.7 ns for a `thread_local!` `Cell` and 0.3–0.6 ns for a
+///   plain add in a register (the physical bound). Never contended, `add` costs 1.05x–1.2x an
+///   uncontended `fetch_add`.
 /// - `sum` reads one cache line per cell; `take`/`reset` add one compare-exchange.
 /// - Never allocates, except the one expansion; never blocks.
 ///

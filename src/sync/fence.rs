@@ -3,8 +3,9 @@
 //!
 //! The pattern they serve is Dekker's: one side stores a flag and then loads the other's, and
 //! the two must never both read the old value. That needs a store-load fence on *both* sides,
-//! and on x86-64 a full fence (`mfence` or a locked instruction) costs as much as the rest of a
-//! pool's get and put together (about 4.5 ns on the 2-core VM this crate is measured on). Linux's
+//! and on x86-64 a full fence (`mfence` or a locked instruction) costs more than the rest of a
+//! pool's get and put together (`bash scripts/instructions.sh` shows `lockfree-object-pool`,
+//! whose get takes one, fewer instructions and more time per get+put). Linux's
 //! `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)` moves that cost to the rare side: it makes
 //! every thread of the process that is running execute a full fence before it returns, so the
 //! frequent side only has to keep the compiler from reordering (a compiler fence). This is the
