@@ -39,7 +39,8 @@ fn vec_build<M: Measurement>(c: &mut Criterion<M>, group: &str) {
     g.finish();
 }
 
-/// Time, with counting paused so the counter's cost does not inflate either candidate.
+/// Time, with counting paused on this thread (criterion times on it), so the counter's cost
+/// does not inflate either candidate.
 fn time(c: &mut Criterion) {
     let _paused = measure::pause();
     vec_build(c, "measure/vec_build_time");

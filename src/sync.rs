@@ -97,8 +97,9 @@ pub(crate) mod plain {
         }
     }
 
-    /// How many per-thread statistic cells [`with_thread_cells`] offers.
-    pub(crate) const THREAD_CELLS: usize = 5;
+    /// How many per-thread cells [`with_thread_cells`] offers (`measure` keeps its five counts
+    /// and its two pause words in them; it names each index).
+    pub(crate) const THREAD_CELLS: usize = 7;
 
     std::thread_local! {
         // `const`-initialised and without a destructor: access never allocates, never
@@ -106,7 +107,7 @@ pub(crate) mod plain {
         static CELLS: [Cell<u64>; THREAD_CELLS] = const { [const { Cell::new(0) }; THREAD_CELLS] };
     }
 
-    /// Runs `f` on the calling thread's statistic cells; `None` only if the platform has
+    /// Runs `f` on the calling thread's cells; `None` only if the platform has
     /// already torn the thread's storage down.
     #[inline(always)]
     pub(crate) fn with_thread_cells<R>(

@@ -166,15 +166,12 @@ impl Table<'_> {
         let s = &self.h.settings;
         let ops = calibrate(&candidates, threads, s.round());
         let mut samples: Vec<Vec<f64>> = vec![Vec::new(); candidates.len()];
-        {
-            let _paused = measure::pause();
-            for round in 0..=s.rounds() {
-                for k in 0..candidates.len() {
-                    let at = (round + k) % candidates.len();
-                    let (wall, _) = run_round(&candidates[at], threads, ops, false);
-                    if round > 0 {
-                        samples[at].push(wall.as_nanos() as f64 / ops as f64);
-                    }
+        for round in 0..=s.rounds() {
+            for k in 0..candidates.len() {
+                let at = (round + k) % candidates.len();
+                let (wall, _) = run_round(&candidates[at], threads, ops, false);
+                if round > 0 {
+                    samples[at].push(wall.as_nanos() as f64 / ops as f64);
                 }
             }
         }
@@ -212,7 +209,6 @@ impl Drop for Table<'_> {
 
 /// Ops per thread that make the slowest candidate's round last about `target`.
 fn calibrate(candidates: &[Candidate], threads: usize, target: Duration) -> u64 {
-    let _paused = measure::pause();
     let mut ops = u64::MAX;
     for c in candidates {
         let mut n = 16u64;
@@ -238,6 +234,8 @@ fn run_round(
     count: bool,
 ) -> (Duration, measure::AllocStats) {
     let one = |t: usize, barrier: Option<&Barrier>| {
+        // Pausing is per thread: each thread that runs timed code pauses itself.
+        let _paused = (!count).then(measure::pause);
         if let Some(b) = barrier {
             b.wait();
         }

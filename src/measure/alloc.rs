@@ -3,11 +3,12 @@
 //!
 //! Per-thread counts live in `sync::plain`'s `const`-initialised thread-local `Cell`s: no lazy
 //! initialisation, no destructor, so reading or bumping them never allocates and works at any
-//! point of a thread's life, its teardown included. Totals are relaxed atomics. A pause depth
-//! lets a harness time code without the counting cost (`super::pause`).
+//! point of a thread's life, its teardown included. Totals are relaxed atomics. Two more of the
+//! thread's cells hold its pause state (`super::pause`): the allocator checks the **calling
+//! thread's** pause depth, so no other thread's pause, or leaked guard, can hide its calls.
 
 use super::AllocStats;
-use crate::sync::plain::{with_thread_cells, RelaxedU64, RelaxedUsize};
+use crate::sync::plain::{with_thread_cells, RelaxedU64, RelaxedUsize, THREAD_CELLS};
 use std::alloc::{GlobalAlloc, Layout, System};
 
 /// A `#[global_allocator]` that counts allocations, deallocations, reallocations and bytes, per
@@ -27,9 +28,10 @@ use std::alloc::{GlobalAlloc, Layout, System};
 /// nothing. For a full heap profile (call sites, lifetimes) use `dhat`.
 ///
 /// # Cost
-/// Per allocator call: one relaxed load of the pause flag, a few thread-local adds and a few
-/// relaxed atomic adds on shared totals. The shared adds contend when many threads allocate at
-/// once, so harnesses time with counting paused ([`pause`](super::pause)). It never allocates.
+/// Per allocator call: one relaxed load of a shared flag, a thread-local load of the pause depth,
+/// a few thread-local adds and a few relaxed atomic adds on shared totals. The shared adds
+/// contend when many threads allocate at once, so harnesses time with each timing thread
+/// paused ([`pause`](super::pause)), which skips all the adds. It never allocates.
 ///
 /// # Examples
 /// ```
@@ -83,8 +85,16 @@ static TOTALS: Totals = Totals {
 /// allocator.
 pub(super) static INSTALLED: RelaxedUsize = RelaxedUsize::new();
 
-/// Nesting depth of live `Paused` guards; nonzero means "count nothing".
-pub(super) static PAUSED: RelaxedUsize = RelaxedUsize::new();
+/// Indices into each thread's `sync::plain` cells. Cells `0..STATS` hold the thread's counts in
+/// `AllocStats` field order (allocs, deallocs, reallocs, bytes allocated, bytes deallocated).
+const STATS: usize = 5;
+/// Live `Paused` guards on this thread (nesting depth); nonzero means this thread's calls are
+/// counted nowhere, neither in its own cells nor in the totals.
+pub(super) const PAUSE_DEPTH: usize = 5;
+/// Pauses this thread has ever taken (wrapping). `count` compares it before and after its
+/// closure, which catches a pause taken and released inside the closure.
+pub(super) const PAUSES: usize = 6;
+const _: () = assert!(PAUSE_DEPTH >= STATS && PAUSES >= STATS && PAUSES < THREAD_CELLS);
 
 /// What one allocator call adds.
 #[derive(Clone, Copy)]
@@ -103,15 +113,22 @@ fn record(e: Event) {
     if INSTALLED.get() == 0 {
         INSTALLED.set(1);
     }
-    if PAUSED.get() != 0 {
-        return;
-    }
     let deltas = [e.allocs, e.deallocs, e.reallocs, e.bytes_in, e.bytes_out];
-    with_thread_cells(|cells| {
-        for (cell, d) in cells.iter().zip(deltas) {
+    // The calling thread's own pause depth, read and written only by this thread: another
+    // thread's pause cannot reach it. `None` (storage already torn down, never on Linux, where
+    // the cells have no destructor) counts in the totals only.
+    let paused = with_thread_cells(|cells| {
+        if cells[PAUSE_DEPTH].get() != 0 {
+            return true;
+        }
+        for (cell, d) in cells[..STATS].iter().zip(deltas) {
             cell.set(cell.get().wrapping_add(d));
         }
+        false
     });
+    if paused == Some(true) {
+        return;
+    }
     let totals = [
         &TOTALS.allocs,
         &TOTALS.deallocs,
@@ -260,6 +277,36 @@ mod tests {
             }
         );
         assert_eq!(span.net_bytes(), 0);
+    }
+
+    /// Issue #12: the pause is the calling thread's; another thread's calls stay counted.
+    #[test]
+    fn a_pause_hides_only_its_own_threads_calls() {
+        let a = CountingAlloc::new();
+        let layout = Layout::new::<u64>();
+        // SAFETY: non-zero size; freed with the same layout.
+        let one = || unsafe { a.dealloc(a.alloc(layout), layout) };
+        let before = thread_snapshot();
+        let paused = crate::measure::pause();
+        one();
+        assert_eq!(thread_snapshot(), before, "paused: not counted");
+        let there = std::thread::scope(|s| {
+            s.spawn(|| {
+                let before = thread_snapshot();
+                one();
+                thread_snapshot() - before
+            })
+            .join()
+            .unwrap()
+        });
+        assert_eq!(
+            (there.allocs, there.deallocs),
+            (1, 1),
+            "another thread counts"
+        );
+        drop(paused);
+        one();
+        assert_eq!((thread_snapshot() - before).allocs, 1, "resumed");
     }
 
     #[test]

@@ -7,7 +7,8 @@ use criterion::Throughput;
 /// A criterion [`Measurement`] that reports allocator calls (`allocs + reallocs`) per
 /// iteration instead of time.
 ///
-/// It counts process-wide, so allocations made by threads a benchmark spawns are included;
+/// It counts process-wide ([`total_stats`](super::total_stats)), so allocations made by
+/// threads a benchmark spawns are included, unless such a thread [pauses](super::pause) itself;
 /// run allocation groups without unrelated threads allocating beside them. The binary must
 /// install [`CountingAlloc`](super::CountingAlloc).
 ///
@@ -37,7 +38,8 @@ use criterion::Throughput;
 /// show.
 ///
 /// # Panics
-/// When a measurement starts without `CountingAlloc` installed, or while counting is paused.
+/// When a measurement starts without `CountingAlloc` installed, or while counting is paused on
+/// the thread that runs the benchmark.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Allocations;
 

@@ -10,13 +10,13 @@
 //!   subtract two to get a span.
 //! - `Allocations` (feature `criterion`) is a criterion `Measurement`, so any criterion bench
 //!   can report allocations per iteration beside its timings.
-//! - [`pause`] stops counting while a harness times code, so the counting cost (shared atomic
-//!   adds) never inflates the timings of candidates that allocate.
+//! - [`pause`] stops counting **on the calling thread** while a harness times code there, so
+//!   the counting cost (shared atomic adds) never inflates the timings of candidates that
+//!   allocate. Each timing thread pauses itself; other threads keep counting.
 //!
 //! Nothing here costs anything unless a binary installs `CountingAlloc`, so the module is always
-//! built; only the criterion glue sits behind a feature. `measure` depends on no other part of
-//! the crate (it takes its std atomics from `sync::plain`, which loom never replaces: the global
-//! allocator runs outside any model).
+//! built; only the criterion glue sits behind a feature. Reading counts without it panics
+//! rather than report zeros, at the caller's line.
 //!
 //! # Examples
 //! ```
@@ -34,25 +34,55 @@
 //! assert_eq!(stats.allocs, 1);
 //! assert!(stats.reallocs >= 3 && stats.reallocs <= 5, "{stats}");
 //! ```
+//!
+//! # How it works
+//! Every allocator call bumps five thread-local counts of the calling thread and five shared
+//! relaxed totals (`alloc.rs`). Pausing is per thread too (`pause.rs`): the allocator reads the
+//! calling thread's own pause depth and, when it is nonzero, counts the call nowhere, not even
+//! in the totals (skipping the shared adds is what pausing is for). A pause, or a leaked guard,
+//! therefore hides only its own thread's calls: `count` on another thread, which reads only
+//! its own thread's counts, stays exact, and `count` refuses a span during which its own thread
+//! was paused at any moment. `measure` depends on no other part of the crate: its atomics and
+//! thread-local cells come from `sync::plain`, which loom never replaces (the global allocator
+//! runs outside any model); the cells are `const`-initialised with no destructor, so the
+//! allocator never allocates and works during thread teardown.
 
 mod alloc;
 #[cfg(feature = "criterion")]
 mod criterion;
+mod pause;
 mod stats;
 
 pub use alloc::CountingAlloc;
 #[cfg(feature = "criterion")]
 pub use criterion::Allocations;
+pub use pause::{is_paused, pause, Paused};
 pub use stats::AllocStats;
 
 /// Runs `f` and returns its result with the allocator calls the calling thread made meanwhile.
 ///
-/// Allocations made by other threads are not counted, even threads `f` spawns; to count those,
-/// take [`total_stats`] before and after instead, with nothing else running.
+/// Allocations made by other threads are not counted, even threads `f` spawns, and nothing
+/// another thread does (pausing included) changes this count.
+///
+/// # When to use
+/// To assert what an operation allocates, exactly, in a test: `cargo test` may run other tests
+/// on other threads meanwhile and the count stays exact.
+///
+/// # When not to use
+/// To count the allocations of threads `f` hands work to: take [`total_stats`] before and after
+/// instead, with nothing else running. For a heap profile (call sites, lifetimes), use `dhat`.
+///
+/// # Cost
+/// A relaxed load and two thread-local snapshots around `f`; `count` itself allocates nothing,
+/// so a span with no allocator call reads zero.
 ///
 /// # Panics
-/// If no [`CountingAlloc`] is the global allocator (a count would silently read zero), or if
-/// counting is [paused](pause) when `f` starts or ends.
+/// Rather than report a count that misses calls:
+/// - if no [`CountingAlloc`] is the global allocator (a count would silently read zero);
+/// - if the calling thread is [paused](pause) when `f` starts or ends, or `f` pauses it, even
+///   briefly (what it allocated while paused would be missing).
+///
+/// The panic points at the caller's line.
 ///
 /// # Examples
 /// ```
@@ -66,30 +96,102 @@ pub use stats::AllocStats;
 /// });
 /// assert!(stats.is_zero());
 /// ```
+#[track_caller]
 pub fn count<R>(f: impl FnOnce() -> R) -> (R, AllocStats) {
     assert_counting("count");
-    let before = thread_stats();
+    let pauses = pause::pauses_taken();
+    let before = alloc::thread_snapshot();
     let out = f();
-    let after = thread_stats();
-    assert_counting("count");
+    let after = alloc::thread_snapshot();
+    if is_paused() || pause::pauses_taken() != pauses {
+        paused_inside_slow("count", is_paused());
+    }
     (out, after - before)
 }
 
-/// The calling thread's allocator calls since it started. Zero if [`CountingAlloc`] is not
-/// installed.
+/// The calling thread's allocator calls since it started: a running snapshot.
+///
+/// # When to use
+/// For a span that does not fit in one closure (a harness that reads the counts around a
+/// callback, per thread): subtract two snapshots, `after - before`.
+///
+/// # When not to use
+/// When [`count`] fits: it also refuses a span the thread spent [paused](pause), which a
+/// difference of snapshots cannot notice (calls made while paused are in no snapshot).
+///
+/// # Cost
+/// A relaxed load and five thread-local reads; allocates nothing.
+///
+/// # Panics
+/// If no [`CountingAlloc`] is the global allocator (every snapshot would read zero). The panic
+/// points at the caller's line.
+///
+/// # Examples
+/// ```
+/// # use thrifty::measure::{self, CountingAlloc};
+/// # #[global_allocator]
+/// # static ALLOC: CountingAlloc = CountingAlloc::new();
+/// let before = measure::thread_stats();
+/// let b = Box::new(1u32);
+/// assert_eq!((measure::thread_stats() - before).allocs, 1);
+/// # drop(b);
+/// ```
+#[track_caller]
 pub fn thread_stats() -> AllocStats {
+    assert_installed("thread_stats");
     alloc::thread_snapshot()
 }
 
-/// Every thread's allocator calls since the process started. Zero if [`CountingAlloc`] is not
-/// installed.
+/// Every thread's allocator calls since the process started, except those a thread made while
+/// it was [paused](pause): a running snapshot.
+///
+/// # When to use
+/// To count work that crosses threads (a value built here and dropped on a consumer thread):
+/// subtract two snapshots taken with nothing else allocating and no thread of the span paused.
+///
+/// # When not to use
+/// Beside other tests or threads that allocate: their calls land in the span. Use [`count`]
+/// for the calling thread's calls alone.
+///
+/// # Cost
+/// A relaxed load of each of five shared counters (writers contend on them, readers do not
+/// slow them); allocates nothing.
+///
+/// # Panics
+/// If no [`CountingAlloc`] is the global allocator (every snapshot would read zero). The panic
+/// points at the caller's line.
+///
+/// # Examples
+/// ```
+/// # use thrifty::measure::{self, CountingAlloc};
+/// # #[global_allocator]
+/// # static ALLOC: CountingAlloc = CountingAlloc::new();
+/// let before = measure::total_stats();
+/// std::thread::spawn(|| drop(std::hint::black_box(vec![0u8; 64]))).join().unwrap();
+/// let span = measure::total_stats() - before;
+/// assert!(span.allocs >= 1 && span.bytes_allocated >= 64, "{span}");
+/// ```
+#[track_caller]
 pub fn total_stats() -> AllocStats {
+    assert_installed("total_stats");
     alloc::total_snapshot()
 }
 
 /// True once a [`CountingAlloc`] has served an allocation, i.e. it is the global allocator.
 ///
-/// Makes one tiny allocation if nothing has been allocated yet, to find out.
+/// # When to use
+/// In code shared by binaries that may or may not install `CountingAlloc` (a helper in a
+/// test's common module), to skip counting where [`count`] would panic.
+///
+/// # Cost
+/// One relaxed load; the first call makes one tiny allocation if nothing has been allocated
+/// yet, to find out.
+///
+/// # Examples
+/// ```
+/// // This doctest installs no CountingAlloc.
+/// assert!(!thrifty::measure::installed());
+/// ```
 pub fn installed() -> bool {
     if alloc::INSTALLED.get() != 0 {
         return true;
@@ -98,45 +200,48 @@ pub fn installed() -> bool {
     alloc::INSTALLED.get() != 0
 }
 
-/// Stops all counting, on every thread, until the returned guard is dropped (guards nest).
-///
-/// For harnesses that time code: with counting paused an allocator call costs one relaxed load
-/// more than the inner allocator, so candidates that allocate are not slowed by the counting.
-/// Count in a separate pass. [`count`] panics while paused rather than report zeros.
-#[must_use = "counting resumes when the guard is dropped"]
-pub fn pause() -> Paused {
-    // A hint read by the allocator: a call racing with the pause may be counted or not.
-    alloc::PAUSED.increment();
-    Paused { _private: () }
-}
-
-/// Guard returned by [`pause`]; counting resumes when the last one is dropped.
-#[derive(Debug)]
-pub struct Paused {
-    _private: (),
-}
-
-impl Drop for Paused {
-    fn drop(&mut self) {
-        alloc::PAUSED.decrement();
+/// Panics (at the caller's line) unless a `CountingAlloc` is the global allocator.
+#[inline]
+#[track_caller]
+fn assert_installed(what: &str) {
+    if !installed() {
+        not_installed_slow(what);
     }
 }
 
-/// True while a [`pause`] guard lives.
-pub fn is_paused() -> bool {
-    alloc::PAUSED.get() != 0
-}
-
+/// [`assert_installed`], and the calling thread is not paused: a count could start now.
+#[inline]
 #[track_caller]
 fn assert_counting(what: &str) {
-    assert!(
-        installed(),
+    assert_installed(what);
+    if is_paused() {
+        paused_inside_slow(what, true);
+    }
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn not_installed_slow(what: &str) -> ! {
+    panic!(
         "thrifty::measure::{what} needs CountingAlloc as the global allocator: add \
          `#[global_allocator] static ALLOC: thrifty::measure::CountingAlloc = \
          thrifty::measure::CountingAlloc::new();` to the binary"
-    );
-    assert!(
-        !is_paused(),
-        "thrifty::measure::{what} called while counting is paused"
-    );
+    )
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn paused_inside_slow(what: &str, still_paused: bool) -> ! {
+    if still_paused {
+        panic!(
+            "thrifty::measure::{what} called while counting is paused on this thread (a \
+             `measure::pause` guard is alive, or was leaked): the count would miss calls"
+        )
+    }
+    panic!(
+        "thrifty::measure::{what}: the closure paused counting on this thread \
+         (`measure::pause`), so the count would miss what it allocated while paused"
+    )
 }
