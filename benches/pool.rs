@@ -281,7 +281,12 @@ fn threaded<C: Candidate>(c: &C, threads: usize, iters: u64) -> (Duration, u64) 
 /// the channel twice; counts every thread's allocator calls from the first timed send to the last.
 fn cross<C: Candidate>(c: &Arc<C>, depth: usize, iters: u64) -> (Duration, u64) {
     let (tx, rx) = std::sync::mpsc::sync_channel::<C::Owned>(depth);
-    let consumer = std::thread::spawn(move || while rx.recv().is_ok() {});
+    // Pausing is per thread: the consumer pauses itself if this thread is paused (time pass).
+    let paused = measure::is_paused();
+    let consumer = std::thread::spawn(move || {
+        let _paused = paused.then(measure::pause);
+        while rx.recv().is_ok() {}
+    });
     for _ in 0..(2 * depth).max(64) {
         tx.send(c.take_owned()).unwrap();
     }

@@ -15,10 +15,13 @@ pub fn on_threads(
     body: &(dyn Fn(u64) + Sync),
 ) -> Duration {
     let barrier = Barrier::new(threads);
+    // Pausing is per thread: each worker pauses itself if the caller is paused (time passes).
+    let paused = thrifty::measure::is_paused();
     let spans: Vec<(Instant, Instant)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 s.spawn(|| {
+                    let _paused = paused.then(thrifty::measure::pause);
                     warm();
                     barrier.wait();
                     let start = Instant::now();

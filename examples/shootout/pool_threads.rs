@@ -41,6 +41,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Acquire, Ordering::Release};
 use std::sync::mpsc::{self, SyncSender};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread::{self, JoinHandle};
+use thrifty::measure;
 use thrifty::pool::BufferPool;
 
 pub fn run(h: &mut Harness) {
@@ -135,15 +136,20 @@ impl<T: Send + 'static> Consumer<T> {
         let (tx, rx) = mpsc::sync_channel::<T>(depth);
         let open = Arc::new(AtomicBool::new(false));
         let gate = Arc::clone(&open);
-        let thread = thread::spawn(move || loop {
-            // Acquire/Release on `open` order nothing the bench relies on: the channel carries
-            // the values; the flag only says when to take them.
-            while !gate.load(Acquire) {
-                thread::park();
-            }
-            match rx.recv() {
-                Ok(value) => drop(value),
-                Err(_) => break, // the sender is gone
+        let thread = thread::spawn(move || {
+            // Pausing is per thread, and no one reads this thread's counts (the harness counts
+            // the producer's): paused throughout, its frees cost what they cost uncounted.
+            let _paused = measure::pause();
+            loop {
+                // Acquire/Release on `open` order nothing the bench relies on: the channel
+                // carries the values; the flag only says when to take them.
+                while !gate.load(Acquire) {
+                    thread::park();
+                }
+                match rx.recv() {
+                    Ok(value) => drop(value),
+                    Err(_) => break, // the sender is gone
+                }
             }
         });
         Self {
