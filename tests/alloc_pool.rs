@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Barrier};
-use thrifty::pool::{BufferPool, Pool};
+use thrifty::pool::{BufferPool, Pool, PooledOwned};
 
 mod common;
 use common::{heap, park_once, warm_up_threads};
@@ -91,41 +91,62 @@ fn cross_thread_returns_allocate_nothing() {
 
     let pool = Arc::new(Pool::new(|| Vec::<u8>::with_capacity(4096)));
     // A bounded std channel preallocates its ring, so `try_send` and `try_recv` never allocate.
-    // Neither side ever blocks: a channel's first blocked sender or receiver allocates its
-    // waiter list, at a moment that depends on scheduling.
-    let (tx, rx) = std::sync::mpsc::sync_channel(64);
-    let consumer = std::thread::spawn(move || {
-        park_once();
-        loop {
-            match rx.try_recv() {
-                Ok(buf) => drop(buf), // returned on this thread
-                Err(TryRecvError::Empty) => std::thread::yield_now(),
-                Err(TryRecvError::Disconnected) => break,
+    // Neither side ever blocks on it: a channel's first blocked sender or receiver allocates
+    // its waiter list, at a moment that depends on scheduling. `None` marks the end of a
+    // phase: the consumer has then dropped (given back) every buffer sent before it, and waits
+    // at `gate` while the heap is read, as in `tests/alloc_counter.rs`.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Option<PooledOwned<Vec<u8>>>>(64);
+    let gate = Arc::new(Barrier::new(2));
+    let consumer = {
+        let gate = Arc::clone(&gate);
+        std::thread::spawn(move || {
+            park_once();
+            loop {
+                match rx.try_recv() {
+                    Ok(Some(buf)) => drop(buf), // returned on this thread
+                    Ok(None) => {
+                        gate.wait(); // main reads the heap
+                        gate.wait();
+                    }
+                    Err(TryRecvError::Empty) => std::thread::yield_now(),
+                    Err(TryRecvError::Disconnected) => break,
+                }
             }
+        })
+    };
+    let send = |mut msg: Option<PooledOwned<Vec<u8>>>| loop {
+        match tx.try_send(msg) {
+            Ok(()) => return,
+            Err(TrySendError::Full(m)) => {
+                msg = m;
+                std::thread::yield_now();
+            }
+            Err(TrySendError::Disconnected(_)) => panic!("the consumer is gone"),
         }
-    });
+    };
     let round = |n: usize| {
         for _ in 0..n {
             let mut buf = pool.get_owned();
             buf.push(7);
-            let mut buf = Some(buf);
-            while let Some(b) = buf.take() {
-                if let Err(TrySendError::Full(b)) = tx.try_send(b) {
-                    buf = Some(b);
-                    std::thread::yield_now();
-                }
-            }
+            send(Some(buf));
         }
     };
     park_once();
     round(1000); // warm-up: the pool fills with the buffers in flight
+    send(None);
+    gate.wait(); // the consumer has given back every warm-up buffer and waits
+                 // Threads of earlier cases may still be freeing their thread-locals.
     let before = settled(|_| false);
     let misses_before = pool.stats().misses;
+    gate.wait();
     round(10_000);
+    send(None);
+    gate.wait(); // ... and every measured one
     let after = heap();
+    let s = pool.stats();
+    gate.wait();
     drop(tx);
     consumer.join().unwrap();
-    let s = pool.stats();
     assert!(s.hits > 9_000, "{s:?}");
     // At most 66 buffers are ever out of the pool at once (64 in the channel, one being filled,
     // one being dropped) and the pool keeps every one it gets back (capacity 256), so a miss

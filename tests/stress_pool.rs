@@ -148,13 +148,19 @@ fn storm_capacity_zero() {
     storm(0, false);
 }
 
+/// A buffer pool's byte budget, asserted on the budget itself: `Stats::retained_bytes` sums
+/// every cache and the store, so it sees what the storm's threads cached, not only what this
+/// thread can take back; once the threads are done it is exact, and checked against the
+/// capacities of the very buffers retained.
 #[test]
 fn buffer_pool_byte_budget_holds_under_threads() {
+    const BUDGET: usize = 16 * 1024;
+    const MIN: usize = 512;
     let pool = Arc::new(
         BufferPool::buffers()
-            .buffer_capacity(512)
+            .buffer_capacity(MIN)
             .max_buffer_capacity(8192)
-            .byte_budget(16 * 1024)
+            .byte_budget(BUDGET)
             .build(),
     );
     std::thread::scope(|s| {
@@ -162,19 +168,76 @@ fn buffer_pool_byte_budget_holds_under_threads() {
             let pool = &pool;
             s.spawn(move || {
                 for i in 0..ROUNDS / 4 {
-                    let mut b = pool.get();
-                    assert!(b.is_empty());
-                    b.resize(((i * 31 + t * 17) % 12) * 1024, 1);
+                    // Up to four at once, so caches stack them and the store fills too, of 1
+                    // to 9 KiB: one in nine grows past `max_buffer_capacity` and is dropped,
+                    // the rest are worth keeping and together outweigh the budget.
+                    let held: Vec<_> = (0..1 + (i + t) % 4)
+                        .map(|k| {
+                            let mut b = pool.get();
+                            assert!(b.is_empty());
+                            let len = ((i * 31 + t * 17 + k * 5) % 9 + 1) * 1024;
+                            b.reserve_exact(len);
+                            b.resize(len, 1);
+                            b
+                        })
+                        .collect();
+                    drop(held);
                 }
             });
         }
     });
-    let retained_bytes: usize = {
-        let held: Vec<_> = (0..pool.stats().retained).map(|_| pool.get()).collect();
-        held.iter().map(|b| b.capacity()).sum()
-    };
-    assert!(
-        retained_bytes <= 16 * 1024,
-        "{retained_bytes} bytes retained"
+    // No object is moving now: the snapshot is exact.
+    let s = pool.stats();
+    assert!(s.retained_bytes <= BUDGET, "over the byte budget: {s:?}");
+    assert!(s.retained > 0, "{s:?}");
+    assert!(s.retained_bytes >= s.retained * MIN, "{s:?}");
+    assert_eq!(s.hits + s.misses, s.returned + s.discarded, "{s:?}");
+
+    // The figure is the retained buffers' capacities: `trim` past the count moves every
+    // cache's buffers (the exited threads' too) to the store and drops none, and this thread
+    // then takes them all out.
+    pool.trim(usize::MAX);
+    assert_eq!(pool.stats().retained_bytes, s.retained_bytes);
+    let held: Vec<_> = std::iter::from_fn(|| pool.try_get()).collect();
+    let capacities: Vec<usize> = held.iter().map(|b| b.capacity()).collect();
+    assert_eq!(held.len(), s.retained, "{capacities:?}");
+    assert_eq!(
+        capacities.iter().sum::<usize>(),
+        s.retained_bytes,
+        "{capacities:?}"
     );
+    assert_eq!(pool.stats().retained_bytes, 0);
+    drop(held);
+    assert_eq!(
+        pool.stats().retained_bytes,
+        s.retained_bytes,
+        "all kept again"
+    );
+
+    // Refilled on one thread, buffer by buffer: each return is either kept, counted at its
+    // capacity, or discarded and not counted, and the sum stays under the budget.
+    pool.clear();
+    assert_eq!(pool.stats().retained_bytes, 0);
+    let held: Vec<_> = (0..40)
+        .map(|i| {
+            let mut b = pool.get();
+            b.reserve_exact((i * 1536) % 8192);
+            b
+        })
+        .collect();
+    let mut kept = 0;
+    for b in held {
+        let capacity = b.capacity();
+        let before = pool.stats();
+        drop(b);
+        let after = pool.stats();
+        if after.retained > before.retained {
+            kept += capacity;
+        } else {
+            assert_eq!(after.discarded, before.discarded + 1, "{after:?}");
+        }
+        assert_eq!(after.retained_bytes, kept, "{after:?}");
+        assert!(kept <= BUDGET, "{after:?}");
+    }
+    assert!(pool.stats().discarded > 0, "the budget turned some away");
 }

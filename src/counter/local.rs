@@ -70,6 +70,21 @@ impl<'a> Handle<'a> {
 /// });
 /// assert_eq!(hits.sum(), 2000);
 /// ```
+///
+/// A handle stays on the thread that made it. It is not `Send`, so it cannot move to another
+/// thread:
+///
+/// ```compile_fail,E0277
+/// fn is_send<T: Send>() {}
+/// is_send::<thrifty::counter::LocalCounter<'static>>();
+/// ```
+///
+/// and not `Sync`, so other threads cannot share it:
+///
+/// ```compile_fail,E0277
+/// fn is_sync<T: Sync>() {}
+/// is_sync::<thrifty::counter::LocalCounter<'static>>();
+/// ```
 pub struct LocalCounter<'a> {
     handle: Handle<'a>,
 }
@@ -114,6 +129,20 @@ impl std::fmt::Debug for LocalCounter<'_> {
 /// local.add(3);
 /// local.sub(1);
 /// assert_eq!(in_flight.value(), 2);
+/// ```
+///
+/// Like a [`LocalCounter`], it stays on the thread that made it: it is not `Send`,
+///
+/// ```compile_fail,E0277
+/// fn is_send<T: Send>() {}
+/// is_send::<thrifty::counter::LocalGauge<'static>>();
+/// ```
+///
+/// and not `Sync`:
+///
+/// ```compile_fail,E0277
+/// fn is_sync<T: Sync>() {}
+/// is_sync::<thrifty::counter::LocalGauge<'static>>();
 /// ```
 pub struct LocalGauge<'a> {
     handle: Handle<'a>,

@@ -26,6 +26,21 @@ use std::ops::{Deref, DerefMut};
 /// assert_eq!(kept, [7]);
 /// assert_eq!(pool.stats().retained, 0);
 /// ```
+///
+/// A guard derefs to its object, so threads may share it only as far as they may share the
+/// object: a guard is `Sync` when `T` is,
+///
+/// ```
+/// fn is_sync<T: Sync>() {}
+/// is_sync::<thrifty::pool::Pooled<'static, u8>>();
+/// ```
+///
+/// and not when `T` is not (a `Cell` is `Send` but not `Sync`):
+///
+/// ```compile_fail,E0277
+/// fn is_sync<T: Sync>() {}
+/// is_sync::<thrifty::pool::Pooled<'static, std::cell::Cell<u8>>>();
+/// ```
 pub struct Pooled<'a, T, H: Hooks<T> = Closures<T>> {
     pool: &'a Pool<T, H>,
     /// Taken out exactly once: by `drop` or `into_inner`, which forgets the guard.

@@ -23,6 +23,11 @@ pub struct Stats {
     /// may be counted twice or missed. The pool itself never retains more than its capacity:
     /// that bound is kept by an atomic budget, not by this statistic.
     pub retained: usize,
+    /// Bytes retained now: the weights of the retained objects, as the pool weighed them when
+    /// they came back (for a [`BufferPool`](super::BufferPool), their capacities), so never
+    /// more than the byte budget once no object is moving. 0 for a pool that weighs nothing.
+    /// A snapshot in the same way as `retained`.
+    pub retained_bytes: usize,
 }
 
 impl<T, H: Hooks<T>> Pool<T, H> {
@@ -41,6 +46,8 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     pub fn stats(&self) -> Stats {
         let mut stats = Stats {
             retained: self.len(),
+            retained_bytes: self.shared.bytes()
+                + self.caches.iter().map(Local::retained_bytes).sum::<usize>(),
             ..Stats::default()
         };
         let caches = self.caches.iter().map(|l| &l.tallies);
