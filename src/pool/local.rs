@@ -192,6 +192,14 @@ impl<T> Local<T> {
             || self.unit_bytes.load(Ordering::Relaxed) > self.retained_bytes()
     }
 
+    /// Bytes this cache reserves beyond the objects it holds (a snapshot).
+    pub(super) fn spare_bytes(&self) -> usize {
+        // Relaxed: statistics, as in `retained`.
+        self.unit_bytes
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.retained_bytes())
+    }
+
     /// Updates the reservation mirrors after a change.
     pub(super) fn publish_units(&self, cache: &Cache<T>) {
         let (count, bytes) = hot_units(cache.hot_room);

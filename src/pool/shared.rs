@@ -64,7 +64,6 @@ impl Budget {
     }
 
     /// Objects and bytes reserved or stored now (a snapshot).
-    #[cfg(all(test, not(loom)))]
     pub(super) fn used(&self) -> (usize, usize) {
         // Relaxed: a snapshot for statistics and tests.
         (
@@ -118,10 +117,6 @@ pub(super) struct Shared<T> {
     overflow: Mutex<Vec<(Item<T>, usize)>>,
     /// Mirror of `overflow.len()`, so a pop skips the lock when it is empty.
     overflow_len: AtomicUsize,
-    /// The weights of the objects stored now (ring and overflow), for `Pool::stats`: raised
-    /// before an object goes in and lowered after it comes out, so it never dips below what
-    /// the store holds. Untouched by pools that weigh nothing (every weight 0).
-    bytes: AtomicUsize,
     /// Events of gets and puts from threads without a cache, and of panics in hooks.
     pub(super) tallies: Tallies,
 }
@@ -132,7 +127,6 @@ impl<T> Shared<T> {
             ring: Ring::with_capacity(capacity.clamp(1, RING_MAX)),
             overflow: Mutex::new(Vec::new()),
             overflow_len: AtomicUsize::new(0),
-            bytes: AtomicUsize::new(0),
             tallies: Tallies::default(),
         }
     }
@@ -143,21 +137,8 @@ impl<T> Shared<T> {
         self.ring.len() + self.overflow_len.load(Ordering::Relaxed)
     }
 
-    /// The weights of the objects stored now (a snapshot).
-    pub(super) fn bytes(&self) -> usize {
-        // Relaxed: a statistic; nothing is published through it.
-        self.bytes.load(Ordering::Relaxed)
-    }
-
     /// Stores `obj`, which holds one unit and `weight` bytes of the budget.
     pub(super) fn push(&self, obj: Item<T>, weight: usize) {
-        if weight != 0 {
-            // Relaxed: a statistic. Raised before the object is visible to a `pop`, whose
-            // lowering is then later in this counter's modification order (the ring's slot
-            // stamps, or the overflow's lock, order the push before the pop), so the sum never
-            // wraps below zero.
-            self.bytes.fetch_add(weight, Ordering::Relaxed);
-        }
         if let Err(full) = self.ring.push((obj, weight)) {
             let mut overflow = self.overflow.lock();
             overflow.push(full);
@@ -175,19 +156,6 @@ impl<T> Shared<T> {
 
     /// Takes the oldest stored object, with its weight; the caller gives its budget back.
     pub(super) fn pop(&self) -> Option<(Item<T>, usize)> {
-        let popped = self.pop_item();
-        match popped {
-            Some((_, weight)) if weight != 0 => {
-                // Relaxed: a statistic, lowered after the object left (see `push`).
-                self.bytes.fetch_sub(weight, Ordering::Relaxed);
-            }
-            _ => {}
-        }
-        popped
-    }
-
-    /// `pop` without the bytes count.
-    fn pop_item(&self) -> Option<(Item<T>, usize)> {
         self.ring.pop().or_else(|| {
             // Relaxed: a hint, re-checked under the lock. A racing push is missed, costing one
             // factory call at most.

@@ -42,12 +42,19 @@ impl<T, H: Hooks<T>> Pool<T, H> {
         self.len() == 0
     }
 
+    /// Bytes retained now. Objects in the shared store hold exactly their units of the budget,
+    /// so the budget's bytes, less what caches reserve beyond the objects they hold, are the
+    /// retained bytes: no count to keep on the store's push and pop.
+    fn retained_bytes(&self) -> usize {
+        let spare: usize = self.caches.iter().map(Local::spare_bytes).sum();
+        self.budget.used().1.saturating_sub(spare)
+    }
+
     /// A snapshot of the counters. Sums every cache, so it is not for hot paths.
     pub fn stats(&self) -> Stats {
         let mut stats = Stats {
             retained: self.len(),
-            retained_bytes: self.shared.bytes()
-                + self.caches.iter().map(Local::retained_bytes).sum::<usize>(),
+            retained_bytes: self.retained_bytes(),
             ..Stats::default()
         };
         let caches = self.caches.iter().map(|l| &l.tallies);
