@@ -3,9 +3,12 @@
 //!
 //! `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release --test loom_counter`
 //!
-//! Under loom every model thread gets a fresh slot (0, 1, 2, ...), and counters here have two
-//! cells, so slots 0 and 2 map to one cell: one owns it and the other adds to its shared word,
-//! and all three paths (compact CAS, owned load + store, shared `fetch_add`) meet in one model.
+//! Under loom the slot registry is the real one: a thread takes a slot on its first striped add
+//! and gives it back when it exits, and the next thread to claim gets the lowest free index. A
+//! thread spawned after another exited may so inherit its slot, and with it a cell whose owner
+//! is dead, which it takes over. Counters here have two cells, so with three threads alive two
+//! slots meet on a cell, and all the paths (compact CAS, owned load + store, takeover, shared
+//! `fetch_add`) meet in these models.
 #![cfg(loom)]
 
 use loom::sync::Arc;

@@ -239,7 +239,8 @@ fn loom_trim_and_stats_race_with_a_hot_slot() {
 }
 
 /// A thread caches an object and exits; a get on another thread, racing the exit, finds it
-/// (from the cache through a reclaim, or from the store) instead of calling the factory.
+/// (in the cache it inherits with the exited thread's slot, from the cache through a reclaim,
+/// or from the store) instead of calling the factory.
 #[test]
 fn loom_an_exited_threads_cache_serves_the_next_get() {
     model_bounded(1, || {
