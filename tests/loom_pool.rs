@@ -260,6 +260,66 @@ fn loom_an_exited_threads_cache_serves_the_next_get() {
     });
 }
 
+/// A cache passes, with the object in it, to the next thread that holds its slot. Thread A gets
+/// and returns an object (kept in its cache) and exits; thread B, spawned after A is joined,
+/// takes A's slot, and its first get is a hit from the inherited cache. (loom's join may return
+/// before A's locals are destroyed, which is when A gives its slot back: in those schedules B
+/// takes a fresh slot, and its get is a hit through a reclaim of A's cache.) Meanwhile the main
+/// thread, which took an object before A started and so holds a slot of its own, gives it back:
+/// to its cache, or to the store while B reclaims. It takes nothing, so it cannot take A's
+/// object from B.
+#[test]
+fn loom_the_next_holder_of_a_slot_inherits_its_cache() {
+    model(|| {
+        let (pool, census) = pool(2);
+        let mine = pool.get();
+        let p = pool.clone();
+        thread::spawn(move || use_once(&p)).join().unwrap();
+        let p = pool.clone();
+        let b = thread::spawn(move || use_once(&p));
+        drop(mine);
+        b.join().unwrap();
+        let s = pool.stats();
+        assert_eq!((s.misses, s.hits), (2, 1), "B's get missed: {s:?}");
+        assert_eq!(s.returned + s.discarded, 3, "{s:?}");
+        assert!(s.retained <= 2, "{s:?}");
+        assert_eq!(
+            census.made.load(SeqCst) - census.dropped.load(SeqCst),
+            s.retained
+        );
+        drop(pool);
+        check_census(&census);
+    });
+}
+
+/// As above, with the main thread clearing the pool while B takes A's slot: the clear reaches
+/// A's cache before or after B has it, and either way no object is lost, duplicated or handed
+/// out dirty.
+#[test]
+fn loom_clear_races_the_next_holder_of_a_slot() {
+    model(|| {
+        let (pool, census) = pool(2);
+        let p = pool.clone();
+        thread::spawn(move || use_once(&p)).join().unwrap();
+        let p = pool.clone();
+        let b = thread::spawn(move || use_once(&p));
+        pool.clear();
+        b.join().unwrap();
+        let s = pool.stats();
+        assert_eq!(s.hits + s.misses, 2, "{s:?}");
+        assert_eq!(s.returned + s.discarded, 2, "{s:?}");
+        assert!(s.retained <= 1, "{s:?}");
+        assert_eq!(
+            census.made.load(SeqCst) - census.dropped.load(SeqCst),
+            s.retained
+        );
+        pool.clear();
+        assert_eq!(pool.stats().retained, 0);
+        drop(pool);
+        check_census(&census);
+    });
+}
+
 /// Capacity 1: an object taken through the hot slot is given back on another thread while the
 /// taker's cache still holds the reservation. The return must not be dropped for want of room:
 /// the reclaim gives the lent reservation back and the object is kept.
