@@ -13,6 +13,9 @@
 //!   poisoning; a poisoned loom lock is still handed over, as parking_lot has no poisoning.
 //! - [`UnsafeCell`] has loom's closure API (`with`, `with_mut`) in both builds.
 //! - Under loom, [`cpus`] is fixed at 2, so a model explores the same shapes every run.
+//! - The per-thread slot index is the same registry, claims and tokens in both builds, so loom
+//!   sees a slot pass from an exited thread to the next; `slot.rs` ("Under loom") lists the few
+//!   differences its statics and thread-locals need.
 //!
 //! [`plain`] holds std's types for the one caller that must never be modelled: the counting
 //! global allocator in `measure`, which runs outside any loom model and may not allocate.

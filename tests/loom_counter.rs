@@ -3,13 +3,17 @@
 //!
 //! `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release --test loom_counter`
 //!
-//! Under loom every model thread gets a fresh slot (0, 1, 2, ...), and counters here have two
-//! cells, so slots 0 and 2 map to one cell: one owns it and the other adds to its shared word,
-//! and all three paths (compact CAS, owned load + store, shared `fetch_add`) meet in one model.
+//! Under loom the slot registry is the real one: a thread takes a slot on its first striped add
+//! and gives it back when it exits, and the next thread to claim gets the lowest free index. A
+//! thread spawned after another exited may so inherit its slot, and with it a cell whose owner
+//! is dead, which it takes over. Counters here have two cells, so with three threads alive two
+//! slots meet on a cell, and all the paths (compact CAS, owned load + store, takeover, shared
+//! `fetch_add`) meet in these models.
 #![cfg(loom)]
 
 use loom::sync::Arc;
 use loom::thread;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use thrifty::counter::{Counter, Gauge, PerCpu};
 
 fn model(f: impl Fn() + Sync + Send + 'static) {
@@ -159,4 +163,47 @@ fn loom_per_cpu_shared_slot_takes_turns() {
         other.join().unwrap();
         assert_eq!(p.fold(0, |a, n| a + n), 3);
     });
+}
+
+/// A thread owns a cell and exits; the next thread spawned takes its slot and, finding the
+/// owner's claim ended, takes the cell over and goes on from the value left in it, while the
+/// main thread adds too (claiming a slot, if its first add did not): the sum is exact.
+///
+/// The counter stripes only when two compact adds meet, so the model starts with two; the
+/// schedules where they did not meet stop there (and the test checks that some did meet).
+#[test]
+fn loom_a_dead_owners_cell_is_taken_over() {
+    static STRIPED: AtomicUsize = AtomicUsize::new(0);
+    model(|| {
+        let c = Arc::new(Counter::with_cells(2));
+        let a = {
+            let c = c.clone();
+            thread::spawn(move || {
+                c.add(1);
+                // Owns its home cell if the counter is striped by now.
+                c.add(2);
+            })
+        };
+        c.add(4);
+        a.join().unwrap();
+        if !c.is_striped() {
+            assert_eq!(c.sum(), 7);
+            return;
+        }
+        STRIPED.fetch_add(1, SeqCst);
+        let b = {
+            let c = c.clone();
+            thread::spawn(move || {
+                c.add(8);
+                c.add(16);
+            })
+        };
+        c.add(32);
+        b.join().unwrap();
+        assert_eq!(c.sum(), 63);
+    });
+    assert!(
+        STRIPED.load(SeqCst) > 0,
+        "the counter never striped: the model did not reach its case"
+    );
 }

@@ -10,8 +10,39 @@
 //!
 //! Cost: the first call on a thread takes a short lock; every later call is one thread-local
 //! read. Thread exit takes the lock once to give the index back.
+//!
+//! # Under loom
+//!
+//! A loom build runs this same code: the registry, the claim made on a thread's first call and
+//! given back by its destructor, the tokens and the table of live tokens. So loom explores a
+//! slot, and the per-slot state behind it (a pool's cache, a counter's cell), passing from an
+//! exited thread to the next. What differs, and why:
+//! - The shared state ([`Slots`]) is a `loom::lazy_static` (loom's atomics and mutex are not
+//!   `const`), made afresh for each execution, and it tracks the tokens of 4 slots
+//!   ([`TRACKED_SLOTS`]) rather than 1024.
+//! - loom's `thread_local!` takes no `const { }` initialiser. And once a thread's locals are
+//!   being destroyed, loom refuses every access to them (it takes them all out before dropping
+//!   any), where std's `FAST`, const and without a destructor, stays readable. So under loom a
+//!   thread reads `FAST` as "no claim" from the start of its teardown, not only from its
+//!   claim's drop: it is without a slot a little earlier, which callers handle in both builds.
+//! - A claim reaches [`Slots`] through a share of it (`std::sync::Arc`) instead of a
+//!   `&'static`. A loom model drops its lazy statics when the model's closure returns, *before*
+//!   it destroys the main thread's locals, so the main thread's claim could not reach them from
+//!   its destructor; with the share it gives its slot back like any other thread. Spawned
+//!   threads' destructors run in `loom::rt::thread_done`, outside loom's execution borrow and
+//!   before the thread is marked terminated, so they lock loom's mutex and store to loom's
+//!   atomics like any other code of the thread, and the share keeps the state alive for
+//!   whichever thread ends last.
+//! - A claim dropped while its thread panics gives nothing back: that is a failed model
+//!   unwinding out of loom's scheduler, which drops the threads' locals outside any execution,
+//!   where touching a loom object would panic again and abort the test binary.
+//! - loom's `JoinHandle::join` returns once the thread's closure has returned, possibly before
+//!   its locals are destroyed (std's join on Linux returns after them). So a thread spawned
+//!   after a join takes the joined thread's slot in the schedules where the exit came first,
+//!   and a fresh one in the others: loom explores both.
 
-use super::{thread_local, Mutex};
+use super::{thread_local, AtomicU64, Mutex, Ordering};
+use std::cell::Cell;
 
 /// Hands out the lowest free index and takes indices back.
 #[derive(Debug)]
@@ -72,104 +103,178 @@ impl SlotRegistry {
     }
 }
 
+/// Slots below this publish their current claim's token in `Slots::held`; higher slots get no
+/// token.
 #[cfg(not(loom))]
-static REGISTRY: SlotRegistry = SlotRegistry::new();
+pub(crate) const TRACKED_SLOTS: usize = 1024;
+
+/// Slots below this publish their current claim's token in `Slots::held` (loom build: a model
+/// has at most 5 threads, and every tracked slot is a modelled atomic).
+#[cfg(loom)]
+pub(crate) const TRACKED_SLOTS: usize = 4;
+
+/// What all claims share: the registry, the live tokens and the token serials.
+#[derive(Debug)]
+struct Slots {
+    /// Hands out the indices.
+    registry: SlotRegistry,
+    /// `held[slot]`: the token of the claim holding `slot` now, or 0 while it is free.
+    held: [AtomicU64; TRACKED_SLOTS],
+    /// Serial numbers for tokens; starts at 1 so no token is 0.
+    next_serial: AtomicU64,
+}
+
+impl Slots {
+    #[cfg(not(loom))]
+    const fn new() -> Self {
+        Self {
+            registry: SlotRegistry::new(),
+            held: [const { AtomicU64::new(0) }; TRACKED_SLOTS],
+            next_serial: AtomicU64::new(1),
+        }
+    }
+
+    #[cfg(loom)]
+    fn new() -> Self {
+        Self {
+            registry: SlotRegistry::new(),
+            held: std::array::from_fn(|_| AtomicU64::new(0)),
+            next_serial: AtomicU64::new(1),
+        }
+    }
+}
 
 #[cfg(not(loom))]
-fn registry() -> &'static SlotRegistry {
-    &REGISTRY
-}
+static SLOTS: Slots = Slots::new();
 
 #[cfg(loom)]
 loom::lazy_static! {
-    static ref REGISTRY: SlotRegistry = SlotRegistry::new();
+    // A std `Arc`: its count only keeps the state alive for the last claim (see the module
+    // doc), it orders nothing the model checks, and loom's would add a scheduling point to
+    // every claim.
+    static ref SLOTS: std::sync::Arc<Slots> = std::sync::Arc::new(Slots::new());
 }
 
+/// How a claim holds on to [`SLOTS`]: a reference, or under loom a share (see the module doc).
+#[cfg(not(loom))]
+type SlotsRef = &'static Slots;
 #[cfg(loom)]
-fn registry() -> &'static SlotRegistry {
-    &REGISTRY
+type SlotsRef = std::sync::Arc<Slots>;
+
+/// A [`SlotsRef`] for a new claim.
+#[cfg(not(loom))]
+fn slots_ref() -> SlotsRef {
+    &SLOTS
+}
+
+/// A [`SlotsRef`] for a new claim.
+#[cfg(loom)]
+fn slots_ref() -> SlotsRef {
+    std::sync::Arc::clone(&SLOTS)
 }
 
 /// A thread's claim on its index (and the claim's [token](try_thread_token)), given back when
 /// the thread's locals are destroyed.
-#[cfg(not(loom))]
-struct Claim(usize, u64);
+struct Claim {
+    /// The index this thread holds.
+    slot: usize,
+    /// The claim's token, or 0 for an untracked slot.
+    token: u64,
+    /// Where the index and the token go back to.
+    slots: SlotsRef,
+}
 
-#[cfg(not(loom))]
 impl Claim {
     fn new() -> Self {
-        let slot = registry().acquire();
-        let token = match HELD.get(slot) {
+        let slots = slots_ref();
+        let slot = slots.registry.acquire();
+        let token = match slots.held.get(slot) {
             Some(held) => {
                 // Relaxed: uniqueness is all a serial needs.
-                let serial = NEXT_SERIAL.fetch_add(1, super::Ordering::Relaxed);
+                let serial = slots.next_serial.fetch_add(1, Ordering::Relaxed);
                 let token = serial * TRACKED_SLOTS as u64 + slot as u64;
                 // Release: pairs with the Acquire load in `token_is_live`.
-                held.store(token, super::Ordering::Release);
+                held.store(token, Ordering::Release);
                 token
             }
             None => 0,
         };
         // A claim is only made from `CLAIM`'s initialiser, on the thread it belongs to.
         let _ = FAST.try_with(|fast| fast.set((slot, token)));
-        Claim(slot, token)
+        Claim { slot, token, slots }
     }
 }
 
-#[cfg(not(loom))]
 impl Drop for Claim {
     fn drop(&mut self) {
+        // A loom model that failed unwinds out of loom's scheduler and drops its threads'
+        // locals outside any execution, where loom's objects cannot be touched (a second panic
+        // would abort the test binary). The model has failed already: leave them.
+        #[cfg(loom)]
+        if std::thread::panicking() {
+            return;
+        }
         // First, so that from here on the hot path falls back to `CLAIM`, which now reports
         // the claim destroyed.
         let _ = FAST.try_with(|fast| fast.set(NO_CLAIM));
-        if let Some(held) = HELD.get(self.0) {
+        if let Some(held) = self.slots.held.get(self.slot) {
             // Release: pairs with the Acquire load in `token_is_live`: a thread that sees this
             // claim dead also sees everything the thread did while it held it.
-            held.store(0, super::Ordering::Release);
+            held.store(0, Ordering::Release);
         }
-        registry().release(self.0);
+        self.slots.registry.release(self.slot);
     }
+}
+
+thread_local! {
+    static CLAIM: Claim = Claim::new();
 }
 
 #[cfg(not(loom))]
 thread_local! {
-    static CLAIM: Claim = Claim::new();
     /// The live claim's `(slot, token)`, copied out of `CLAIM` for the hot path: a
     /// const-initialised local with no destructor, so reading it checks no lazy-init or
     /// teardown state (a striped counter add went from 2.2 to 1.6 ns without that check and
     /// the branches around it). Token 0: no claim yet, a claim without a token, or given back;
     /// callers then ask `CLAIM` itself. Slot `usize::MAX` ([`NO_CLAIM`]): no claim yet, or given
     /// back, which is what [`thread_slot_hint`] relies on.
-    static FAST: std::cell::Cell<(usize, u64)> = const { std::cell::Cell::new(NO_CLAIM) };
+    static FAST: Cell<(usize, u64)> = const { Cell::new(NO_CLAIM) };
+}
+
+#[cfg(loom)]
+thread_local! {
+    /// As in the normal build, without the `const` initialiser loom's macro does not take.
+    static FAST: Cell<(usize, u64)> = Cell::new(NO_CLAIM);
 }
 
 /// `FAST` while the thread holds no claim.
-#[cfg(not(loom))]
 const NO_CLAIM: (usize, u64) = (usize::MAX, 0);
+
+/// `FAST`'s value: one thread-local load.
+#[cfg(not(loom))]
+#[inline(always)]
+fn fast() -> (usize, u64) {
+    FAST.with(Cell::get)
+}
+
+/// `FAST`'s value, or [`NO_CLAIM`] once loom has taken the thread's locals out for teardown
+/// (see the module doc).
+#[cfg(loom)]
+#[inline(always)]
+fn fast() -> (usize, u64) {
+    FAST.try_with(Cell::get).unwrap_or(NO_CLAIM)
+}
 
 /// The calling thread's slot index if it holds a claim, else `usize::MAX` (no claim yet, or
 /// given back during teardown): one thread-local load, no branch, no lazy claim.
 ///
 /// For hot paths that index per-slot state with it, where an out-of-range index sends them to a
-/// slow path that calls [`try_thread_slot`] (which makes the claim). A claim beyond `HELD`'s
-/// tracked slots has a slot here too; only "no claim" maps to `usize::MAX`.
-#[cfg(not(loom))]
+/// slow path that calls [`try_thread_slot`] (which makes the claim). A claim beyond the
+/// [tracked slots](TRACKED_SLOTS) has a slot here too; only "no claim" maps to `usize::MAX`.
 #[inline(always)]
 pub(crate) fn thread_slot_hint() -> usize {
-    FAST.with(std::cell::Cell::get).0
+    fast().0
 }
-
-/// Slots below this publish their current claim's token in `HELD`; higher slots get no token.
-pub(crate) const TRACKED_SLOTS: usize = 1024;
-
-/// `HELD[slot]`: the token of the claim holding `slot` now, or 0 while it is free.
-#[cfg(not(loom))]
-static HELD: [super::AtomicU64; TRACKED_SLOTS] =
-    [const { super::AtomicU64::new(0) }; TRACKED_SLOTS];
-
-/// Serial numbers for tokens; starts at 1 so no token is 0.
-#[cfg(not(loom))]
-static NEXT_SERIAL: super::AtomicU64 = super::AtomicU64::new(1);
 
 /// The calling thread's slot and its claim token: a nonzero number naming this thread's hold
 /// on this slot, never given to another claim. `None` during thread-local teardown, or for a
@@ -177,10 +282,9 @@ static NEXT_SERIAL: super::AtomicU64 = super::AtomicU64::new(1);
 ///
 /// For per-slot state with a single writer that other threads may take over once the writer
 /// is gone: record the token as the owner and ask [`token_is_live`] before taking over.
-#[cfg(not(loom))]
 #[inline]
 pub(crate) fn try_thread_token() -> Option<(usize, u64)> {
-    let (slot, token) = match FAST.with(std::cell::Cell::get) {
+    let (slot, token) = match fast() {
         (_, 0) => claimed().unwrap_or((0, 0)),
         fast => fast,
     };
@@ -192,20 +296,18 @@ pub(crate) fn try_thread_token() -> Option<(usize, u64)> {
 /// `CLAIM`'s `(slot, token)`, made now if the thread has none; `None` once it is destroyed. The
 /// slow path of the fast readers, taken before the thread's first claim, after it was given
 /// back, or for an untracked slot (whose token is 0, so `FAST` never holds it).
-#[cfg(not(loom))]
 #[cold]
 #[inline(never)]
 fn claimed() -> Option<(usize, u64)> {
-    CLAIM.try_with(|claim| (claim.0, claim.1)).ok()
+    CLAIM.try_with(|claim| (claim.slot, claim.token)).ok()
 }
 
 /// The calling thread's live claim token, or 0 (no claim yet, being torn down, or an untracked
 /// slot). One thread-local read, never a lazy initialisation: for re-checking a token the caller
 /// already holds, which is still this thread's claim exactly when this returns it.
-#[cfg(not(loom))]
 #[inline(always)]
 pub(crate) fn thread_token() -> u64 {
-    FAST.with(std::cell::Cell::get).1
+    fast().1
 }
 
 /// Whether the claim named by `token` still holds its slot. Once false, it stays false, and
@@ -214,11 +316,10 @@ pub(crate) fn thread_token() -> u64 {
 /// The caller must have learned `token` through a happens-before edge from its holder (read it
 /// with Acquire from where the holder stored it with Release); otherwise this load may see a
 /// value from before the claim began and report a live claim as ended.
-#[cfg(not(loom))]
 pub(crate) fn token_is_live(token: u64) -> bool {
     let slot = (token % TRACKED_SLOTS as u64) as usize;
     // Acquire: pairs with the Release stores in `Claim::new` and `Claim::drop`.
-    HELD[slot].load(super::Ordering::Acquire) == token
+    SLOTS.held[slot].load(Ordering::Acquire) == token
 }
 
 /// The calling thread's slot index: stable for the thread's life and distinct from every other
@@ -227,7 +328,6 @@ pub(crate) fn token_is_live(token: u64) -> bool {
 /// A thread that asks while its thread-locals are being destroyed (from another local's
 /// destructor) has already given its index back and gets 0; callers must tolerate a shared slot
 /// anyway, since threads can outnumber shards.
-#[cfg(not(loom))]
 #[inline]
 pub(crate) fn thread_slot() -> usize {
     try_thread_slot().unwrap_or(0)
@@ -237,167 +337,14 @@ pub(crate) fn thread_slot() -> usize {
 /// the index has been given back (another live thread may hold it by then).
 ///
 /// For callers that own per-slot state exclusively by index and so must never share a slot.
-#[cfg(not(loom))]
 #[inline]
 pub(crate) fn try_thread_slot() -> Option<usize> {
-    match FAST.with(std::cell::Cell::get) {
+    match fast() {
         (_, 0) => claimed().map(|(slot, _)| slot),
         (slot, _) => Some(slot),
     }
 }
 
-// Under loom, thread-local destructors run after the model's thread has finished, where no loom
-// object may be touched, so indices are not given back: each model thread takes the next one.
-// Models have at most a handful of threads, so slots stay distinct and small. The registry's own
-// hand-out and give-back are modelled directly in `loom_tests`.
-#[cfg(loom)]
-loom::lazy_static! {
-    static ref NEXT: super::AtomicUsize = super::AtomicUsize::new(0);
-}
-
-#[cfg(loom)]
-thread_local! {
-    static LOOM_SLOT: usize = NEXT.fetch_add(1, super::Ordering::Relaxed);
-}
-
-/// The calling thread's slot index (loom build: distinct per model thread, never reused).
-#[cfg(loom)]
-#[inline]
-pub(crate) fn thread_slot() -> usize {
-    LOOM_SLOT.with(|slot| *slot)
-}
-
-/// The calling thread's slot and token (loom build: slots are never reused, so the token is
-/// `slot + 1` and stays live).
-#[cfg(loom)]
-#[inline]
-pub(crate) fn try_thread_token() -> Option<(usize, u64)> {
-    LOOM_SLOT.try_with(|slot| (*slot, *slot as u64 + 1)).ok()
-}
-
-/// The calling thread's token, or 0 during teardown (loom build: `slot + 1`).
-#[cfg(loom)]
-#[inline]
-pub(crate) fn thread_token() -> u64 {
-    LOOM_SLOT.try_with(|slot| *slot as u64 + 1).unwrap_or(0)
-}
-
-/// Whether a token's claim still holds its slot (loom build: always, slots are never reused).
-#[cfg(loom)]
-pub(crate) fn token_is_live(_token: u64) -> bool {
-    true
-}
-
-/// The calling thread's slot index, or `usize::MAX` during thread-local teardown (loom build).
-#[cfg(loom)]
-#[inline]
-pub(crate) fn thread_slot_hint() -> usize {
-    LOOM_SLOT.try_with(|slot| *slot).unwrap_or(usize::MAX)
-}
-
-/// The calling thread's slot index, or `None` during thread-local teardown (loom build).
-#[cfg(loom)]
-#[inline]
-pub(crate) fn try_thread_slot() -> Option<usize> {
-    LOOM_SLOT.try_with(|slot| *slot).ok()
-}
-
-#[cfg(all(test, not(loom)))]
-mod tests {
-    use super::*;
-    use std::collections::HashSet;
-    use std::sync::Barrier;
-
-    #[test]
-    fn registry_hands_out_lowest_free_index() {
-        let r = SlotRegistry::new();
-        assert_eq!((r.acquire(), r.acquire(), r.acquire()), (0, 1, 2));
-        r.release(2);
-        r.release(0);
-        assert_eq!(r.acquire(), 0, "lowest free first");
-        assert_eq!(r.acquire(), 2);
-        assert_eq!(r.acquire(), 3, "fresh index once none is free");
-    }
-
-    #[test]
-    fn slot_is_stable_within_a_thread() {
-        let first = thread_slot();
-        assert!((0..100).all(|_| thread_slot() == first));
-    }
-
-    #[test]
-    fn live_threads_hold_distinct_slots() {
-        const THREADS: usize = 8;
-        let barrier = Barrier::new(THREADS);
-        let slots: Vec<usize> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..THREADS)
-                .map(|_| {
-                    s.spawn(|| {
-                        let slot = thread_slot();
-                        // Hold every thread alive until all have a slot, so none is recycled.
-                        barrier.wait();
-                        slot
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
-        });
-        let distinct: HashSet<_> = slots.iter().collect();
-        assert_eq!(distinct.len(), THREADS, "slots {slots:?}");
-    }
-
-    #[test]
-    fn exited_threads_give_their_slot_back() {
-        // Sequential threads: each exits before the next starts, so the index is reused and
-        // never climbs with the number of threads created.
-        let slots: Vec<usize> = (0..50)
-            .map(|_| std::thread::spawn(thread_slot).join().unwrap())
-            .collect();
-        let max = *slots.iter().max().unwrap();
-        // Other tests in this binary run threads concurrently, so allow for them.
-        assert!(max < 40, "slots climbed to {max}: indices are not recycled");
-    }
-}
-
-#[cfg(all(test, loom))]
-mod loom_tests {
-    use super::{thread_slot, SlotRegistry};
-    use loom::sync::Arc;
-    use loom::thread;
-
-    #[test]
-    fn loom_registry_never_hands_one_index_to_two_holders() {
-        loom::model(|| {
-            let registry = Arc::new(SlotRegistry::new());
-            let held = registry.acquire();
-            let spawn = |registry: Arc<SlotRegistry>| {
-                thread::spawn(move || {
-                    let id = registry.acquire();
-                    registry.release(id);
-                    id
-                })
-            };
-            let a = spawn(registry.clone());
-            let b = spawn(registry.clone());
-            let (a, b) = (a.join().unwrap(), b.join().unwrap());
-            assert_ne!(a, held, "index {held} is still held");
-            assert_ne!(b, held, "index {held} is still held");
-            // a and b may share an index only if one gave it back before the other took it;
-            // either way, freed indices are reused, so nothing climbs past 2.
-            assert!(a <= 2 && b <= 2, "indices not reused: {a} {b}");
-            registry.release(held);
-            assert_eq!(registry.acquire(), 0, "the lowest free index comes first");
-        });
-    }
-
-    #[test]
-    fn loom_live_threads_get_distinct_slots() {
-        loom::model(|| {
-            let a = thread::spawn(thread_slot);
-            let mine = thread_slot();
-            let a = a.join().unwrap();
-            assert_ne!(a, mine);
-            assert_eq!(thread_slot(), mine, "a thread keeps its slot");
-        });
-    }
-}
+#[cfg(test)]
+#[path = "slot_tests.rs"]
+mod slot_tests;
