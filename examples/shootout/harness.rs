@@ -131,8 +131,11 @@ impl Harness {
         let cores = self.cores;
         let text = format!(
             "How to read:\n\
-             - ns/op: wall time per operation per thread, median of the rounds; spread: the\n  \
-             interquartile range as a share of the median; Mops/s: all threads together.\n\
+             - ns/op: wall time per operation per thread, median of the rounds; Mops/s: all\n  \
+             threads together.\n\
+             - spread: the interquartile range of the rounds' ns/op as a share of the median (4%:\n  \
+             the middle half of the rounds lay in a band 4% of ns/op wide). Rows whose ns/op\n  \
+             differ by less than their spreads are a tie.\n\
              - ratio: ns/op / the [std] row's ns/op in the same workload; below 1.00 is faster.\n  \
              Quote ratios, not absolute times: the machine is shared and noisy.\n\
              - allocs/op: alloc + realloc calls per op (thrifty::measure); bytes/op: bytes they asked for.\n\
@@ -320,7 +323,7 @@ fn render(module: &str, title: &str, rows: &[Row], cores: usize, markdown: bool)
                 r.candidate.clone()
             },
             fmt_ns(r.median_ns),
-            format!("±{:.0}%", 50.0 * (r.q3_ns - r.q1_ns) / r.median_ns),
+            fmt_spread((r.q3_ns - r.q1_ns) / r.median_ns),
             format!("{:.1}", r.threads as f64 * 1e3 / r.median_ns),
             base.map_or("-".into(), |b| format!("{:.2}x", r.median_ns / b)),
             fmt_count(r.allocs_per_op),
@@ -376,6 +379,16 @@ fn fmt_ns(ns: f64) -> String {
         format!("{:.2}µs", ns / 1e3)
     } else {
         format!("{ns:.1}")
+    }
+}
+
+/// The interquartile range as a share of the median, in percent: one decimal below 10%.
+fn fmt_spread(iqr_share: f64) -> String {
+    let pct = 100.0 * iqr_share;
+    if pct < 10.0 {
+        format!("{pct:.1}%")
+    } else {
+        format!("{pct:.0}%")
     }
 }
 
