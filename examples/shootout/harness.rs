@@ -2,9 +2,14 @@
 //! table printing. Module files add workloads only (see `demo.rs` for the shape).
 //!
 //! How a workload is measured:
-//! 1. Calibrate: find the op count per thread that makes the slowest candidate's round take
-//!    about `round_ms`; every candidate then runs exactly that many ops (the same work).
-//! 2. Time: one discarded warm-up round, then `rounds` rounds; each round runs every candidate
+//! 1. Calibrate, per candidate: find the op count per thread that makes that candidate's round
+//!    last about `round` (10 ms; 1 ms with `--quick`). Every candidate is timed for about the
+//!    same wall time, not the same work, so the time the barrier takes to release every thread
+//!    (microseconds to milliseconds, as busy as the machine is) stays a small share of every
+//!    round, the fastest candidate's included. ns/op divides each round by its candidate's own
+//!    op count.
+//! 2. Time: one warm-up round, discarded, that also grows the op count of any candidate whose
+//!    round came out shorter than `round`; then `rounds` rounds. Each round runs every candidate
 //!    once, starting from a different candidate each time (A B C, B C A, …), so drift in machine
 //!    load spreads over all of them. Counting is paused meanwhile, so allocating candidates do
 //!    not pay for the counter. Threads wait at a barrier; the round's wall time runs from the
@@ -66,8 +71,19 @@ impl Settings {
         }
     }
 
+    /// What the header says about rounds.
+    fn mode(&self) -> String {
+        let (rounds, ms) = (self.rounds(), self.round().as_millis());
+        if self.quick {
+            format!("--quick ({rounds} rounds of {ms} ms per candidate: proves it runs, not for quoting)")
+        } else {
+            format!("{rounds} rounds of {ms} ms per candidate per workload")
+        }
+    }
+
+    /// The wall time that calibration sizes every candidate's round to.
     fn round(&self) -> Duration {
-        Duration::from_millis(if self.quick { 1 } else { 8 })
+        Duration::from_millis(if self.quick { 1 } else { 10 })
     }
 }
 
@@ -122,17 +138,20 @@ impl Harness {
             date = today(),
             cores = self.cores,
             cpu = cpu_model(),
-            mode = if self.settings.quick { "--quick (3 short rounds: proves it runs, not for quoting)" } else { "11 rounds per workload" },
+            mode = self.settings.mode(),
         );
         self.emit(&text);
     }
 
     pub fn footer(&mut self) {
-        let cores = self.cores;
+        let (cores, ms) = (self.cores, self.settings.round().as_millis());
         let text = format!(
             "How to read:\n\
-             - ns/op: wall time per operation per thread, median of the rounds; spread: the\n  \
-             interquartile range as a share of the median; Mops/s: all threads together.\n\
+             - ns/op: wall time per operation per thread, median of the rounds; each candidate runs\n  \
+             as many ops as fill a round of about {ms} ms. Mops/s: all threads together.\n\
+             - spread: the interquartile range of the rounds' ns/op as a share of the median (4%:\n  \
+             the middle half of the rounds lay in a band 4% of ns/op wide). Rows whose ns/op\n  \
+             differ by less than their spreads are a tie.\n\
              - ratio: ns/op / the [std] row's ns/op in the same workload; below 1.00 is faster.\n  \
              Quote ratios, not absolute times: the machine is shared and noisy.\n\
              - allocs/op: alloc + realloc calls per op (thrifty::measure); bytes/op: bytes they asked for.\n\
@@ -164,18 +183,28 @@ impl Table<'_> {
     pub fn workload(&mut self, name: &str, threads: usize, candidates: Vec<Candidate>) {
         assert!(threads > 0 && !candidates.is_empty());
         let s = &self.h.settings;
-        let ops = calibrate(&candidates, threads, s.round());
+        let target = s.round();
+        let mut ops: Vec<u64> = candidates
+            .iter()
+            .map(|c| calibrate(c, threads, target))
+            .collect();
         let mut samples: Vec<Vec<f64>> = vec![Vec::new(); candidates.len()];
         for round in 0..=s.rounds() {
             for k in 0..candidates.len() {
                 let at = (round + k) % candidates.len();
-                let (wall, _) = run_round(&candidates[at], threads, ops, false);
-                if round > 0 {
-                    samples[at].push(wall.as_nanos() as f64 / ops as f64);
+                let (wall, _) = run_round(&candidates[at], threads, ops[at], false);
+                if round == 0 {
+                    // The warm-up round: calibration ran cold, one candidate at a time, so
+                    // a round that still falls short is grown to the target.
+                    if wall < target {
+                        ops[at] = scale(ops[at], wall, target);
+                    }
+                } else {
+                    samples[at].push(wall.as_nanos() as f64 / ops[at] as f64);
                 }
             }
         }
-        for (c, mut ns) in candidates.iter().zip(samples) {
+        for ((c, mut ns), ops) in candidates.iter().zip(samples).zip(ops) {
             ns.sort_by(f64::total_cmp);
             let (_, allocs) = run_round(c, threads, ops, true);
             let total_ops = ops * threads as u64;
@@ -207,22 +236,23 @@ impl Drop for Table<'_> {
     }
 }
 
-/// Ops per thread that make the slowest candidate's round last about `target`.
-fn calibrate(candidates: &[Candidate], threads: usize, target: Duration) -> u64 {
-    let mut ops = u64::MAX;
-    for c in candidates {
-        let mut n = 16u64;
-        loop {
-            let (wall, _) = run_round(c, threads, n, false);
-            if wall >= target / 4 || n >= 1 << 30 {
-                let scaled = n as f64 * target.as_secs_f64() / wall.as_secs_f64().max(1e-9);
-                ops = ops.min(scaled.max(1.0) as u64);
-                break;
-            }
-            n *= 4;
+/// Ops per thread that make `c`'s round last about `target`: grows a trial run fourfold until
+/// it lasts a quarter of `target`, then scales it.
+fn calibrate(c: &Candidate, threads: usize, target: Duration) -> u64 {
+    let mut n = 16u64;
+    loop {
+        let (wall, _) = run_round(c, threads, n, false);
+        if wall >= target / 4 || n >= 1 << 30 {
+            return scale(n, wall, target);
         }
+        n *= 4;
     }
-    ops
+}
+
+/// The op count that takes `target` at the rate of `ops` in `wall`.
+fn scale(ops: u64, wall: Duration, target: Duration) -> u64 {
+    let scaled = ops as f64 * target.as_secs_f64() / wall.as_secs_f64().max(1e-9);
+    scaled.max(1.0) as u64
 }
 
 /// Runs `c` once on `threads` threads with `ops` ops each; returns the wall time and, if
@@ -318,7 +348,7 @@ fn render(module: &str, title: &str, rows: &[Row], cores: usize, markdown: bool)
                 r.candidate.clone()
             },
             fmt_ns(r.median_ns),
-            format!("±{:.0}%", 50.0 * (r.q3_ns - r.q1_ns) / r.median_ns),
+            fmt_spread((r.q3_ns - r.q1_ns) / r.median_ns),
             format!("{:.1}", r.threads as f64 * 1e3 / r.median_ns),
             base.map_or("-".into(), |b| format!("{:.2}x", r.median_ns / b)),
             fmt_count(r.allocs_per_op),
@@ -374,6 +404,16 @@ fn fmt_ns(ns: f64) -> String {
         format!("{:.2}µs", ns / 1e3)
     } else {
         format!("{ns:.1}")
+    }
+}
+
+/// The interquartile range as a share of the median, in percent: one decimal below 10%.
+fn fmt_spread(iqr_share: f64) -> String {
+    let pct = 100.0 * iqr_share;
+    if pct < 10.0 {
+        format!("{pct:.1}%")
+    } else {
+        format!("{pct:.0}%")
     }
 }
 

@@ -2,7 +2,7 @@
 //! and the strongest peer crate, side by side in one run, one table per module.
 //!
 //! Flags: `--only <module>`, `--threads <n,...>`, `--quick` (a few seconds; CI uses it to prove
-//! the command runs), `--markdown` (tables ready to paste into the README).
+//! the command runs), `--markdown` (tables ready to paste into the README), `--help`.
 
 mod counter;
 mod demo;
@@ -27,21 +27,43 @@ const MODULES: &[Module] = &[
     ("counter", counter::run),
 ];
 
+/// What `--help` prints, and what follows an argument error.
+fn usage() -> String {
+    let mut modules: Vec<&str> = MODULES.iter().map(|(name, _)| *name).collect();
+    modules.dedup(); // a module with several tables has several entries, side by side
+    format!(
+        "usage: cargo run --release --example shootout -- [--only <module>] [--threads 1,2,...] [--quick] [--markdown]\n\
+         \n  \
+         --only <module>     run one module's tables: {modules}\n  \
+         --threads <n,...>   thread counts for every workload that varies them (default: each table's own)\n  \
+         --quick             short rounds: proves the command runs (CI uses it), not for quoting\n  \
+         --markdown          print the tables as Markdown, ready to paste into the README\n  \
+         -h, --help          print this and exit",
+        modules = modules.join(", "),
+    )
+}
+
+/// What the command line asks for.
+enum Command {
+    Run(Settings),
+    Help,
+}
+
 fn main() {
     let settings = match parse(std::env::args().skip(1)) {
-        Ok(s) => s,
+        Ok(Command::Run(s)) => s,
+        Ok(Command::Help) => {
+            println!("{}", usage());
+            return;
+        }
         Err(msg) => {
-            eprintln!("shootout: {msg}\nusage: shootout [--only <module>] [--threads 1,2,...] [--quick] [--markdown]");
+            eprintln!("shootout: {msg}\n{}", usage());
             std::process::exit(2);
         }
     };
     if let Some(only) = &settings.only {
         if !MODULES.iter().any(|(name, _)| name == only) {
-            let names: Vec<_> = MODULES.iter().map(|(n, _)| *n).collect();
-            eprintln!(
-                "shootout: no module {only:?}; modules: {}",
-                names.join(", ")
-            );
+            eprintln!("shootout: no module {only:?}\n{}", usage());
             std::process::exit(2);
         }
     }
@@ -60,7 +82,7 @@ fn main() {
     );
 }
 
-fn parse(mut args: impl Iterator<Item = String>) -> Result<Settings, String> {
+fn parse(mut args: impl Iterator<Item = String>) -> Result<Command, String> {
     let mut s = Settings {
         only: None,
         threads: None,
@@ -69,6 +91,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Settings, String> {
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
+            "-h" | "--help" => return Ok(Command::Help),
             "--quick" => s.quick = true,
             "--markdown" => s.markdown = true,
             "--only" => s.only = Some(args.next().ok_or("--only needs a module name")?),
@@ -88,5 +111,5 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Settings, String> {
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
-    Ok(s)
+    Ok(Command::Run(s))
 }
