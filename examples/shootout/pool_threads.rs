@@ -27,11 +27,10 @@
 //!   and the producer faults it back in. With `MALLOC_TRIM_THRESHOLD_=1000000000` in the
 //!   environment a run took 1,100 page faults and 0.13 to 0.22 µs per message, as criterion's
 //!   `pool/get_put/cross_thread_bounded` measures it.
-//! - Rounds are sized for the slowest candidate, so the fastest ones last 50 to 300 µs; with 64
-//!   threads alive, the harness released its two measuring threads 50 to 100 µs apart, which
-//!   doubles the fastest rows of "64 idle threads" (the bound's too, which touches no pool).
-//!   Read the idle threads' cost from `pool/get_put/2_threads_idle_crowd` in `benches/pool.rs`,
-//!   whose samples are long, or against the bound row.
+//! - Every candidate's rounds last about 10 ms, so the time the barrier takes to release the two
+//!   measuring threads with 64 others alive is a small share of each round; the bound row,
+//!   which touches no pool, shows what remains of the idle threads' effect on the machine.
+//!   Criterion's `pool/get_put/2_threads_idle_crowd` measures the same with long samples.
 
 use crate::harness::{Candidate, Harness};
 use crate::pool::{candidates, SIZE};
