@@ -8,6 +8,73 @@ use std::io;
 use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 
+/// The traits both guards implement by lending their object, as `Deref` does: `Borrow` and
+/// `BorrowMut` for any `T`, and for byte buffers `AsRef<[u8]>`, `AsMut<[u8]>` and `io::Write`.
+macro_rules! delegate_traits {
+    ($guard:ident $(<$lt:lifetime>)?) => {
+        /// Lends the object, as `Deref` does, to code generic over `Borrow<T>`.
+        impl<T, H: Hooks<T>> Borrow<T> for $guard<$($lt,)? T, H> {
+            #[inline(always)]
+            fn borrow(&self) -> &T {
+                self
+            }
+        }
+
+        /// Lends the object mutably, as `DerefMut` does, to code generic over `BorrowMut<T>`.
+        impl<T, H: Hooks<T>> BorrowMut<T> for $guard<$($lt,)? T, H> {
+            #[inline(always)]
+            fn borrow_mut(&mut self) -> &mut T {
+                self
+            }
+        }
+
+        /// The buffer's bytes, for code that takes `impl AsRef<[u8]>`.
+        impl<H: Hooks<Vec<u8>>> AsRef<[u8]> for $guard<$($lt,)? Vec<u8>, H> {
+            #[inline(always)]
+            fn as_ref(&self) -> &[u8] {
+                self
+            }
+        }
+
+        /// The buffer's bytes, mutably, for code that takes `impl AsMut<[u8]>`.
+        impl<H: Hooks<Vec<u8>>> AsMut<[u8]> for $guard<$($lt,)? Vec<u8>, H> {
+            #[inline(always)]
+            fn as_mut(&mut self) -> &mut [u8] {
+                self
+            }
+        }
+
+        /// Appends to the buffer, as `Vec<u8>`'s `Write` does: `write!` into a pooled buffer.
+        ///
+        /// # Examples
+        /// ```
+        /// use std::io::Write;
+        /// use thrifty::pool::BufferPool;
+        ///
+        /// let pool = BufferPool::default();
+        /// let mut buf = pool.get();
+        /// write!(buf, "HTTP/1.1 {} OK\r\n", 200).unwrap();
+        /// assert_eq!(&buf[..], b"HTTP/1.1 200 OK\r\n");
+        /// ```
+        impl<H: Hooks<Vec<u8>>> io::Write for $guard<$($lt,)? Vec<u8>, H> {
+            #[inline]
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                (**self).write(buf)
+            }
+
+            #[inline]
+            fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+                (**self).write_all(buf)
+            }
+
+            #[inline]
+            fn flush(&mut self) -> io::Result<()> {
+                (**self).flush()
+            }
+        }
+    };
+}
+
 /// An object on loan from a [`Pool`]; gives it back when dropped.
 ///
 /// Dereferences to the object. [`Pooled::into_inner`] keeps the object instead.
@@ -105,66 +172,7 @@ impl<T: fmt::Debug, H: Hooks<T>> fmt::Debug for Pooled<'_, T, H> {
     }
 }
 
-/// Lends the object, as `Deref` does, to code generic over `Borrow<T>`.
-impl<T, H: Hooks<T>> Borrow<T> for Pooled<'_, T, H> {
-    #[inline(always)]
-    fn borrow(&self) -> &T {
-        self
-    }
-}
-
-/// Lends the object mutably, as `DerefMut` does, to code generic over `BorrowMut<T>`.
-impl<T, H: Hooks<T>> BorrowMut<T> for Pooled<'_, T, H> {
-    #[inline(always)]
-    fn borrow_mut(&mut self) -> &mut T {
-        self
-    }
-}
-
-/// The buffer's bytes, for code that takes `impl AsRef<[u8]>`.
-impl<H: Hooks<Vec<u8>>> AsRef<[u8]> for Pooled<'_, Vec<u8>, H> {
-    #[inline(always)]
-    fn as_ref(&self) -> &[u8] {
-        self
-    }
-}
-
-/// The buffer's bytes, mutably, for code that takes `impl AsMut<[u8]>`.
-impl<H: Hooks<Vec<u8>>> AsMut<[u8]> for Pooled<'_, Vec<u8>, H> {
-    #[inline(always)]
-    fn as_mut(&mut self) -> &mut [u8] {
-        self
-    }
-}
-
-/// Appends to the buffer, as `Vec<u8>`'s `Write` does: `write!` into a pooled buffer.
-///
-/// # Examples
-/// ```
-/// use std::io::Write;
-/// use thrifty::pool::BufferPool;
-///
-/// let pool = BufferPool::default();
-/// let mut buf = pool.get();
-/// write!(buf, "HTTP/1.1 {} OK\r\n", 200).unwrap();
-/// assert_eq!(&buf[..], b"HTTP/1.1 200 OK\r\n");
-/// ```
-impl<H: Hooks<Vec<u8>>> io::Write for Pooled<'_, Vec<u8>, H> {
-    #[inline]
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (**self).write(buf)
-    }
-
-    #[inline]
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        (**self).write_all(buf)
-    }
-
-    #[inline]
-    fn flush(&mut self) -> io::Result<()> {
-        (**self).flush()
-    }
-}
+delegate_traits!(Pooled<'_>);
 
 /// An object on loan from an `Arc`'d [`Pool`]: `'static`, and `Send` when `T: Send`, so it can
 /// go to another thread. Gives the object back when dropped, then releases its reference to the
@@ -249,52 +257,4 @@ impl<T: fmt::Debug, H: Hooks<T>> fmt::Debug for PooledOwned<T, H> {
     }
 }
 
-/// Lends the object, as `Deref` does, to code generic over `Borrow<T>`.
-impl<T, H: Hooks<T>> Borrow<T> for PooledOwned<T, H> {
-    #[inline(always)]
-    fn borrow(&self) -> &T {
-        self
-    }
-}
-
-/// Lends the object mutably, as `DerefMut` does, to code generic over `BorrowMut<T>`.
-impl<T, H: Hooks<T>> BorrowMut<T> for PooledOwned<T, H> {
-    #[inline(always)]
-    fn borrow_mut(&mut self) -> &mut T {
-        self
-    }
-}
-
-/// The buffer's bytes, for code that takes `impl AsRef<[u8]>`.
-impl<H: Hooks<Vec<u8>>> AsRef<[u8]> for PooledOwned<Vec<u8>, H> {
-    #[inline(always)]
-    fn as_ref(&self) -> &[u8] {
-        self
-    }
-}
-
-/// The buffer's bytes, mutably, for code that takes `impl AsMut<[u8]>`.
-impl<H: Hooks<Vec<u8>>> AsMut<[u8]> for PooledOwned<Vec<u8>, H> {
-    #[inline(always)]
-    fn as_mut(&mut self) -> &mut [u8] {
-        self
-    }
-}
-
-/// Appends to the buffer, as `Vec<u8>`'s `Write` does: `write!` into a pooled buffer.
-impl<H: Hooks<Vec<u8>>> io::Write for PooledOwned<Vec<u8>, H> {
-    #[inline]
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (**self).write(buf)
-    }
-
-    #[inline]
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        (**self).write_all(buf)
-    }
-
-    #[inline]
-    fn flush(&mut self) -> io::Result<()> {
-        (**self).flush()
-    }
-}
+delegate_traits!(PooledOwned);
