@@ -41,6 +41,25 @@ use std::fmt;
 use std::mem::MaybeUninit;
 use std::ptr;
 
+/// The pool's gate: closed (nonzero) while a reclaim holds the caches, so owners stay out. On
+/// its own line: every get and put reads it, a reclaim alone writes it.
+#[derive(Debug)]
+pub(super) struct Gate {
+    pub(super) closed: AtomicUsize,
+    /// `sync::fence::asymmetric()`, copied when the pool was built: the owner's light fence
+    /// reads it from this line, already in cache, rather than from a static.
+    pub(super) asymmetric: bool,
+}
+
+impl Gate {
+    pub(super) fn new() -> Self {
+        Self {
+            closed: AtomicUsize::new(0),
+            asymmetric: fence::asymmetric(),
+        }
+    }
+}
+
 /// Objects one thread's cache stacks at most, besides its hot slot.
 pub(super) const LOCAL_CAP: usize = 8;
 
@@ -216,13 +235,13 @@ impl<T> Local<T> {
     /// The calling thread owns this cache: its slot index (`sync::try_thread_slot`) is this
     /// cache's index. At most one section of a cache is open at a time.
     #[inline(always)]
-    pub(super) unsafe fn enter(&self, gate: &AtomicUsize) -> Option<Section<'_, T>> {
+    pub(super) unsafe fn enter(&self, gate: &Gate) -> Option<Section<'_, T>> {
         // Relaxed, then the light fence: the store-load pair of the table in the module doc.
         self.busy.store(1, Ordering::Relaxed);
-        fence::light();
+        fence::light_as(gate.asymmetric);
         // Acquire: pairs with the Release that ends a reclaim, so this section sees what the
         // reclaimer did to the cache.
-        if gate.load(Ordering::Acquire) != 0 {
+        if gate.closed.load(Ordering::Acquire) != 0 {
             // Release: as in `Section::drop`.
             self.busy.store(0, Ordering::Release);
             return None;

@@ -83,9 +83,9 @@ pub use guard::{Pooled, PooledOwned};
 pub use hooks::{Buffers, Closures, Hooks};
 pub use stats::Stats;
 
-use crate::sync::{fence, thread_slot_hint, try_thread_slot, Arc, AtomicUsize, CachePadded, Mutex};
+use crate::sync::{fence, thread_slot_hint, try_thread_slot, Arc, CachePadded, Mutex};
 use caches::Caches;
-use local::Local;
+use local::{Gate, Local};
 use shared::{Budget, Shared};
 use std::fmt;
 use tally::Tally;
@@ -151,9 +151,8 @@ pub struct Pool<T, H = Closures<T>> {
     caches: Caches<T>,
     shared: Shared<T>,
     budget: Budget,
-    /// Nonzero while a reclaim holds the caches: owners stay out (see `local.rs`). On its own
-    /// line: every get and put reads it, a reclaim alone writes it.
-    gate: CachePadded<AtomicUsize>,
+    /// Closed while a reclaim holds the caches: owners stay out (see `local.rs`).
+    gate: CachePadded<Gate>,
     /// Serialises reclaims.
     reclaiming: Mutex<()>,
     hooks: H,
@@ -212,7 +211,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
             caches: Caches::new(),
             shared: Shared::new(capacity),
             budget: Budget::new(capacity, byte_budget),
-            gate: CachePadded::new(AtomicUsize::new(0)),
+            gate: CachePadded::new(Gate::new()),
             reclaiming: Mutex::new(()),
             hooks,
         }

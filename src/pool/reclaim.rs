@@ -25,7 +25,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
         {
             let _serial = self.reclaiming.lock();
             // Relaxed, then the heavy fence: the store-load pair of `local.rs`'s table.
-            self.gate.store(1, Ordering::Relaxed);
+            self.gate.closed.store(1, Ordering::Relaxed);
             fence::heavy();
             for local in self.caches.iter() {
                 local.wait_idle();
@@ -44,7 +44,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
             }
             // Release: pairs with the Acquire load in `Local::enter`, so an owner that sees the
             // gate open sees its cache as this reclaim left it.
-            self.gate.store(0, Ordering::Release);
+            self.gate.closed.store(0, Ordering::Release);
         }
         self.budget.release(spare, spare_bytes);
         moved
