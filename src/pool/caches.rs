@@ -3,13 +3,14 @@
 //!
 //! Slot indices (`sync::thread_slot_hint`) are dense among live threads but have no upper
 //! bound: a process with 64 live threads hands out indices 0 to 63. A fixed array sized to the
-//! CPU count left every thread past it without a cache, on the shared store's lock. Here cache
-//! `i` lives in bucket `b = log2(i + 1)`, which holds the `2^b` caches of indices
-//! `2^b - 1 .. 2^(b+1) - 1` and is allocated the first time a thread of that range uses the
-//! pool (the layout of the `thread_local` crate). Buckets never move or shrink, so a reference
-//! to a cache stays valid for the pool's life, and a lookup is a shift, one load and an index,
-//! whatever the number of threads. Memory follows the highest slot index that used the pool:
-//! at most twice that many caches, of two cache lines each.
+//! CPU count left every thread past it without a cache, on the shared store's lock. Here the
+//! caches sit in buckets that double in size (the layout of the `thread_local` crate, with a
+//! first bucket of 8): bucket 0 holds slots 0 to 7, bucket 1 slots 8 to 15, bucket 2 slots 16
+//! to 31, and so on. A bucket is allocated the first time a thread of its range uses the pool.
+//! Buckets never move or shrink, so a reference to a cache stays valid for the pool's life, and
+//! a lookup is a compare (slots below 8), or a bit scan and a shift, then one load and an
+//! index, whatever the number of threads. Memory follows the highest slot index that used the
+//! pool: at most twice that many caches (8 at least), of 384 bytes each on x86-64.
 
 use super::local::Local;
 use crate::sync::{AtomicPtr, CachePadded, Ordering};
@@ -23,19 +24,36 @@ const BUCKETS: usize = usize::BITS as usize;
 const BUCKETS: usize = 4;
 
 pub(super) struct Caches<T> {
-    /// `buckets[b]`: null, or `2^b` caches from `Box::into_raw` of a boxed slice, published once.
+    /// `buckets[b]`: null, or `bucket_len(b)` caches from `Box::into_raw` of a boxed slice,
+    /// published once.
     buckets: [AtomicPtr<CachePadded<Local<T>>>; BUCKETS],
 }
 
-/// Bucket and offset of slot `slot`, or `None` for `usize::MAX` (no slot).
+/// Caches in bucket 0 and in bucket 1; bucket `b >= 1` holds `FIRST << (b - 1)`.
+const FIRST: usize = 8;
+
+/// How many caches bucket `bucket` holds.
+fn bucket_len(bucket: usize) -> usize {
+    match bucket {
+        0 => FIRST,
+        b => FIRST << (b - 1),
+    }
+}
+
+/// Bucket and offset of slot `slot`, or `None` for `usize::MAX` (no slot). Slots below `FIRST`
+/// (the threads of most processes) are one compare away; above, bucket `b` holds the slots
+/// `FIRST << (b - 1) .. FIRST << b`.
 #[inline(always)]
 fn locate(slot: usize) -> Option<(usize, usize)> {
-    let n = slot.wrapping_add(1);
-    if n == 0 {
+    if slot < FIRST {
+        return Some((0, slot));
+    }
+    if slot == usize::MAX {
         return None;
     }
-    let bucket = (usize::BITS - 1 - n.leading_zeros()) as usize;
-    (bucket < BUCKETS).then_some((bucket, n ^ (1 << bucket)))
+    let top = (usize::BITS - 1 - slot.leading_zeros()) as usize; // >= log2(FIRST)
+    let bucket = top + 1 - FIRST.trailing_zeros() as usize;
+    (bucket < BUCKETS).then_some((bucket, slot ^ (1 << top)))
 }
 
 impl<T> Caches<T> {
@@ -56,8 +74,8 @@ impl<T> Caches<T> {
         if base.is_null() {
             return None;
         }
-        // SAFETY: a non-null bucket holds `2^bucket` initialised caches and is never freed
-        // before `self`; `offset < 2^bucket` by `locate`.
+        // SAFETY: a non-null bucket holds `bucket_len(bucket)` initialised caches and is never
+        // freed before `self`; `offset < bucket_len(bucket)` by `locate`.
         Some(unsafe { &**base.add(offset) })
     }
 
@@ -68,7 +86,7 @@ impl<T> Caches<T> {
             return Some(local);
         }
         let (bucket, _) = locate(slot)?;
-        let fresh: Box<[CachePadded<Local<T>>]> = (0..1usize << bucket)
+        let fresh: Box<[CachePadded<Local<T>>]> = (0..bucket_len(bucket))
             .map(|_| CachePadded::new(Local::new()))
             .collect();
         let fresh = Box::into_raw(fresh).cast::<CachePadded<Local<T>>>();
@@ -80,9 +98,11 @@ impl<T> Caches<T> {
             Ordering::Release,
             Ordering::Acquire,
         ) {
-            // SAFETY: `fresh` came from `Box::into_raw` of a slice of `2^bucket` caches just
+            // SAFETY: `fresh` came from `Box::into_raw` of a slice of `bucket_len` caches just
             // above and was never published, so this is its only owner.
-            drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(fresh, 1 << bucket)) });
+            drop(unsafe {
+                Box::from_raw(ptr::slice_from_raw_parts_mut(fresh, bucket_len(bucket)))
+            });
         }
         self.get(slot)
     }
@@ -92,7 +112,11 @@ impl<T> Caches<T> {
         self.buckets.iter().enumerate().flat_map(|(bucket, base)| {
             // Acquire: as in `get`.
             let base = base.load(Ordering::Acquire);
-            let len = if base.is_null() { 0 } else { 1 << bucket };
+            let len = if base.is_null() {
+                0
+            } else {
+                bucket_len(bucket)
+            };
             // SAFETY: as in `get`, for every offset below `len`.
             (0..len).map(move |offset| unsafe { &**base.add(offset) })
         })
@@ -106,8 +130,10 @@ impl<T> Drop for Caches<T> {
             let base = base.load(Ordering::Relaxed);
             if !base.is_null() {
                 // SAFETY: published by `get_or_make` from `Box::into_raw` of a slice of
-                // `2^bucket` caches; `&mut self` means nothing refers to them any more.
-                drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(base, 1 << bucket)) });
+                // `bucket_len(bucket)` caches; `&mut self` means nothing refers to them any more.
+                drop(unsafe {
+                    Box::from_raw(ptr::slice_from_raw_parts_mut(base, bucket_len(bucket)))
+                });
             }
         }
     }
@@ -121,12 +147,20 @@ mod tests {
     fn slots_map_to_distinct_buckets_and_offsets() {
         assert_eq!(locate(usize::MAX), None);
         assert_eq!(locate(0), Some((0, 0)));
-        assert_eq!(locate(1), Some((1, 0)));
-        assert_eq!(locate(2), Some((1, 1)));
-        assert_eq!(locate(3), Some((2, 0)));
-        assert_eq!(locate(6), Some((2, 3)));
-        assert_eq!(locate(7), Some((3, 0)));
-        assert_eq!(locate(usize::MAX - 1), Some((63, (1 << 63) - 1)));
+        assert_eq!(locate(7), Some((0, 7)));
+        assert_eq!(locate(8), Some((1, 0)));
+        assert_eq!(locate(15), Some((1, 7)));
+        assert_eq!(locate(16), Some((2, 0)));
+        assert_eq!(locate(31), Some((2, 15)));
+        assert_eq!(locate(32), Some((3, 0)));
+        assert_eq!(locate(64), Some((4, 0)));
+        // Every slot up to a few buckets lands once, in range.
+        let mut seen = std::collections::HashSet::new();
+        for slot in 0..1024 {
+            let (bucket, offset) = locate(slot).unwrap();
+            assert!(offset < bucket_len(bucket), "slot {slot}");
+            assert!(seen.insert((bucket, offset)), "slot {slot} shares a cache");
+        }
     }
 
     #[test]
@@ -134,12 +168,16 @@ mod tests {
         let caches: Caches<u32> = Caches::new();
         assert!(caches.get(5).is_none());
         let a: *const Local<u32> = caches.get_or_make(5).unwrap();
-        assert_eq!(caches.iter().count(), 4, "bucket 2 holds slots 3..7");
+        assert_eq!(caches.iter().count(), 8, "bucket 0 holds slots 0..8");
         assert!(ptr::eq(a, caches.get(5).unwrap()));
         assert!(ptr::eq(a, caches.get_or_make(5).unwrap()));
         let b: *const Local<u32> = caches.get_or_make(64).unwrap();
         assert!(!ptr::eq(a, b));
-        assert_eq!(caches.iter().count(), 4 + 64);
+        assert_eq!(
+            caches.iter().count(),
+            8 + 64,
+            "bucket 4 holds slots 64..128"
+        );
         assert!(caches.get_or_make(usize::MAX).is_none());
     }
 }
