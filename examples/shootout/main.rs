@@ -9,6 +9,7 @@ mod demo;
 mod harness;
 mod pool;
 mod pool_threads;
+mod report;
 
 use harness::{Harness, Settings};
 use thrifty::measure::CountingAlloc;
