@@ -12,7 +12,7 @@ use crate::harness::{Candidate, Harness};
 use lockfree_object_pool::LinearObjectPool;
 use std::hint::black_box;
 use std::sync::{Arc, Mutex};
-use thrifty::pool::BufferPool;
+use thrifty::pool::{BufferPool, DEFAULT_CAPACITY};
 
 /// Every buffer's capacity.
 pub const SIZE: usize = 4096;
@@ -67,19 +67,25 @@ fn op<const HELD: usize, const FULL: bool, B>(
     }
 }
 
+/// The two pools every table compares, of `SIZE`-byte buffers: thrifty's, retaining
+/// `capacity` of them, and `lockfree-object-pool`'s (which has no bound).
+pub fn pools(capacity: usize) -> (Arc<BufferPool>, Arc<LinearObjectPool<Vec<u8>>>) {
+    let pool = BufferPool::buffers()
+        .capacity(capacity)
+        .buffer_capacity(SIZE)
+        .max_buffer_capacity(SIZE)
+        .build();
+    let lockfree = LinearObjectPool::new(
+        || Vec::<u8>::with_capacity(SIZE),
+        |v: &mut Vec<u8>| v.clear(),
+    );
+    (Arc::new(pool), Arc::new(lockfree))
+}
+
 /// The candidates of one workload on `threads` threads: each op takes `HELD` buffers, writes
 /// into each, then drops them all. `object-pool` joins the one-byte, one-buffer workload.
 pub fn candidates<const HELD: usize, const FULL: bool>(threads: usize) -> Vec<Candidate> {
-    let pool = Arc::new(
-        BufferPool::buffers()
-            .buffer_capacity(SIZE)
-            .max_buffer_capacity(SIZE)
-            .build(),
-    );
-    let lockfree = Arc::new(LinearObjectPool::new(
-        || Vec::<u8>::with_capacity(SIZE),
-        |v: &mut Vec<u8>| v.clear(),
-    ));
+    let (pool, lockfree) = pools(DEFAULT_CAPACITY);
     // The bound's buffers: each measuring thread (by index) keeps its own across rounds.
     let kept: Vec<Mutex<Option<[Vec<u8>; HELD]>>> =
         (0..threads).map(|_| Mutex::new(None)).collect();

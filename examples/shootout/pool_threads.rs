@@ -33,8 +33,7 @@
 //!   Criterion's `pool/get_put/2_threads_idle_crowd` measures the same with long samples.
 
 use crate::harness::{Candidate, Harness};
-use crate::pool::{candidates, SIZE};
-use lockfree_object_pool::LinearObjectPool;
+use crate::pool::{candidates, pools, SIZE};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering::Acquire, Ordering::Release};
 use std::sync::mpsc::{self, SyncSender};
@@ -53,17 +52,7 @@ fn cross_thread(h: &mut Harness) {
     let mut t = h.table("pool", title);
     for capacity in [8, 256] {
         let depth = capacity - 2;
-        let pool = Arc::new(
-            BufferPool::buffers()
-                .capacity(capacity)
-                .buffer_capacity(SIZE)
-                .max_buffer_capacity(SIZE)
-                .build(),
-        );
-        let lockfree = Arc::new(LinearObjectPool::new(
-            || Vec::<u8>::with_capacity(SIZE),
-            |v: &mut Vec<u8>| v.clear(),
-        ));
+        let (pool, lockfree) = pools(capacity);
         // Both pools start with `capacity` buffers, so the rounds measure the steady state:
         // grown by misses alone, a pool reaches it only when the producer outruns the consumer.
         pool.prefill(capacity);

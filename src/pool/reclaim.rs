@@ -2,10 +2,12 @@
 //! built on it (`trim`, `clear`, and the get and put paths' last resorts).
 //!
 //! A reclaim closes the pool's gate, runs the heavy fence, waits for each cache's owner to be
-//! out of its section, and from then on holds every cache (the protocol is in `local.rs`). It
-//! moves each cache's objects to the shared store, each with its unit of the budget, gives back
-//! the reservations that held no object (those of objects lent out, or of room not yet used),
-//! and opens the gate. Owners that came by meanwhile used the shared store. Reclaims are
+//! out of its section, and from then on holds every cache (the protocol is in `local.rs`). A
+//! full reclaim (`trim`, `clear`, a put that found the budget full) moves each cache's objects
+//! to the shared store, each with its unit of the budget, and gives back the reservations that
+//! held no object (those of objects lent out, or of room not yet used). A get's reclaim moves
+//! only what another thread may take: stacked objects, and the hot objects of exited threads (a
+//! live thread keeps its hot object and its reservations). Then it opens the gate. Owners that came by meanwhile used the shared store. Reclaims are
 //! serialised by a mutex and run no user code while they hold it: what they drop is dropped
 //! after it is released.
 
