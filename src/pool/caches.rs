@@ -168,6 +168,13 @@ mod tests {
         }
     }
 
+    /// The size the module doc and `Pool`'s docs quote for a cache.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn a_cache_takes_384_bytes_on_x86_64() {
+        assert_eq!(std::mem::size_of::<CachePadded<Local<Vec<u8>>>>(), 384);
+    }
+
     #[test]
     fn caches_are_made_on_first_use_and_stay_put() {
         let caches: Caches<u32> = Caches::new();

@@ -7,6 +7,16 @@ mod tests {
     use crate::sync::{yield_now, AtomicUsize, Ordering};
     use std::cell::Cell;
 
+    /// The per-slot size `Pool`'s docs quote for the shared store (an object's box and weight).
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_slot_of_the_pools_store_takes_24_bytes() {
+        assert_eq!(
+            std::mem::size_of::<super::super::Slot<(Box<u64>, usize)>>(),
+            24
+        );
+    }
+
     #[test]
     fn pops_in_push_order_and_gives_back_when_full() {
         let ring = Ring::with_capacity(2);
