@@ -217,11 +217,7 @@ impl BufferBuilder {
                 buffer_capacity,
             });
         }
-        let hooks = Buffers {
-            initial: buffer_capacity,
-            max: max_buffer_capacity,
-            zero: self.zero_on_return,
-        };
+        let hooks = Buffers::new(buffer_capacity, max_buffer_capacity, self.zero_on_return);
         Ok(Pool::from_parts(hooks, self.capacity, byte_budget))
     }
 }

@@ -206,6 +206,11 @@ impl<T, R> Builder<T, R> {
             }
         }
         let reset = self.reset;
+        let fast_floor = if self.reset_on_return || self.keep_if.is_some() {
+            usize::MAX
+        } else {
+            0
+        };
         let hooks = Closures {
             factory: Box::new(factory),
             // `ByReset` is zero-sized, so this box does not allocate for the default.
@@ -214,6 +219,7 @@ impl<T, R> Builder<T, R> {
             reset_on_return: self.reset_on_return,
             weigh: self.weigh,
             max_object_bytes: self.max_object_bytes.unwrap_or(usize::MAX),
+            fast_floor,
         };
         let byte_budget = self.byte_budget.unwrap_or(usize::MAX);
         Ok(Pool::from_parts(hooks, self.capacity, byte_budget))

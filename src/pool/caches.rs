@@ -6,11 +6,12 @@
 //! CPU count left every thread past it without a cache, on the shared store's lock. Here the
 //! caches sit in buckets that double in size (the layout of the `thread_local` crate, with a
 //! first bucket of 8): bucket 0 holds slots 0 to 7, bucket 1 slots 8 to 15, bucket 2 slots 16
-//! to 31, and so on. A bucket is allocated the first time a thread of its range uses the pool.
-//! Buckets never move or shrink, so a reference to a cache stays valid for the pool's life, and
-//! a lookup is a compare (slots below 8), or a bit scan and a shift, then one load and an
-//! index, whatever the number of threads. Memory follows the highest slot index that used the
-//! pool: at most twice that many caches (8 at least), of 384 bytes each on x86-64.
+//! to 31, and so on. Bucket 0 is part of the pool itself, so the lookup most threads make is a
+//! compare and an index, with no load and no null test; every other bucket is allocated the
+//! first time a thread of its range uses the pool, and is then one bit scan, one load and an
+//! index away. Buckets never move or shrink, so a reference to a cache stays valid for the
+//! pool's life. Memory follows the highest slot index that used the pool: at most twice that
+//! many caches (8 at least, inside the pool), of 384 bytes each on x86-64.
 
 use super::local::Local;
 use crate::sync::{AtomicPtr, CachePadded, Ordering};
@@ -23,9 +24,13 @@ const BUCKETS: usize = usize::BITS as usize;
 #[cfg(loom)]
 const BUCKETS: usize = 4;
 
+/// `repr(C)`: `first` at offset 0 (see `Pool`).
+#[repr(C)]
 pub(super) struct Caches<T> {
-    /// `buckets[b]`: null, or `bucket_len(b)` caches from `Box::into_raw` of a boxed slice,
-    /// published once.
+    /// Bucket 0: the caches of slots below `FIRST`, made with the pool.
+    first: [CachePadded<Local<T>>; FIRST],
+    /// `buckets[b]` for `b >= 1`: null, or `bucket_len(b)` caches from `Box::into_raw` of a
+    /// boxed slice, published once. `buckets[0]` stays null (bucket 0 is `first`).
     buckets: [AtomicPtr<CachePadded<Local<T>>>; BUCKETS],
 }
 
@@ -44,6 +49,12 @@ fn bucket_len(bucket: usize) -> usize {
         b => FIRST << (b - 1),
     }
 }
+
+/// Marks the path that calls it as the unlikely one, so the compiler lays the common path out
+/// straight (a branch hint, not a call: it inlines to nothing).
+#[cold]
+#[inline(always)]
+fn cold() {}
 
 /// Bucket and offset of slot `slot`, or `None` for `usize::MAX` (no slot). Slots below `FIRST`
 /// (the threads of most processes) are one compare away; above, bucket `b` holds the slots
@@ -64,6 +75,7 @@ fn locate(slot: usize) -> Option<(usize, usize)> {
 impl<T> Caches<T> {
     pub(super) fn new() -> Self {
         Self {
+            first: std::array::from_fn(|_| CachePadded::new(Local::new())),
             buckets: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
         }
     }
@@ -72,6 +84,10 @@ impl<T> Caches<T> {
     /// `usize::MAX` (a thread without a slot).
     #[inline(always)]
     pub(super) fn get(&self, slot: usize) -> Option<&Local<T>> {
+        if slot < FIRST {
+            return Some(&self.first[slot]);
+        }
+        cold();
         let (bucket, offset) = locate(slot)?;
         // Acquire: pairs with the Release in `get_or_make`, so the caches' initial state is
         // visible.
@@ -114,17 +130,24 @@ impl<T> Caches<T> {
 
     /// Every cache made so far.
     pub(super) fn iter(&self) -> impl Iterator<Item = &Local<T>> {
-        self.buckets.iter().enumerate().flat_map(|(bucket, base)| {
-            // Acquire: as in `get`.
-            let base = base.load(Ordering::Acquire);
-            let len = if base.is_null() {
-                0
-            } else {
-                bucket_len(bucket)
-            };
-            // SAFETY: as in `get`, for every offset below `len`.
-            (0..len).map(move |offset| unsafe { &**base.add(offset) })
-        })
+        let first = self.first.iter().map(|local| &**local);
+        first.chain(
+            self.buckets
+                .iter()
+                .enumerate()
+                .skip(1)
+                .flat_map(|(bucket, base)| {
+                    // Acquire: as in `get`.
+                    let base = base.load(Ordering::Acquire);
+                    let len = if base.is_null() {
+                        0
+                    } else {
+                        bucket_len(bucket)
+                    };
+                    // SAFETY: as in `get`, for every offset below `len`.
+                    (0..len).map(move |offset| unsafe { &**base.add(offset) })
+                }),
+        )
     }
 }
 
@@ -175,12 +198,25 @@ mod tests {
         assert_eq!(std::mem::size_of::<CachePadded<Local<Vec<u8>>>>(), 384);
     }
 
+    /// The size `Pool`'s docs quote: the first bucket's 8 caches are inside the pool.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn a_pool_holds_its_first_8_caches_in_under_5_kib() {
+        let size = std::mem::size_of::<crate::pool::BufferPool>();
+        assert!((8 * 384..5 << 10).contains(&size), "{size} bytes");
+    }
+
     #[test]
     fn caches_are_made_on_first_use_and_stay_put() {
         let caches: Caches<u32> = Caches::new();
-        assert!(caches.get(5).is_none());
+        assert_eq!(
+            caches.iter().count(),
+            8,
+            "bucket 0, slots 0..8, is made with the pool"
+        );
+        assert!(caches.get(8).is_none());
         let a: *const Local<u32> = caches.get_or_make(5).unwrap();
-        assert_eq!(caches.iter().count(), 8, "bucket 0 holds slots 0..8");
+        assert_eq!(caches.iter().count(), 8);
         assert!(ptr::eq(a, caches.get(5).unwrap()));
         assert!(ptr::eq(a, caches.get_or_make(5).unwrap()));
         let b: *const Local<u32> = caches.get_or_make(64).unwrap();

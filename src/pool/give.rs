@@ -16,18 +16,18 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     /// `value` holds an object, and the caller never reads or drops it again.
     #[inline(always)]
     pub(crate) unsafe fn put_back(&self, value: &mut ManuallyDrop<Item<T>>) {
-        if !self.hooks.has_return_hooks() {
-            let weight = self.hooks.weigh(value);
-            if self.hooks.fits(weight) {
-                if let Some(local) = self.local_fast() {
-                    // SAFETY: `local_fast` is the cache of the calling thread's slot.
-                    if let Some(section) = unsafe { local.enter(&self.gate) } {
-                        // SAFETY: `value` holds an object (contract), untouched after `true`.
-                        if unsafe { section.push_hot(value, weight) } {
-                            drop(section);
-                            local.tallies.returned.bump_owned();
-                            return;
-                        }
+        let weight = self.hooks.weigh(value);
+        // The hooks' floor sends objects that need a return hook or a look at the pool's
+        // limits to `put_cold`; the hot slot's room covers the rest (see `Hooks::fast_floor`).
+        if weight >= self.hooks.fast_floor() {
+            if let Some(local) = self.local_fast() {
+                // SAFETY: `local_fast` is the cache of the calling thread's slot.
+                if let Some(section) = unsafe { local.enter_fast(&self.gate) } {
+                    // SAFETY: `value` holds an object (contract), untouched after `true`.
+                    if unsafe { section.push_hot(value, weight) } {
+                        drop(section);
+                        local.tallies.returned.bump_owned();
+                        return;
                     }
                 }
             }

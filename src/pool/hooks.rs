@@ -37,6 +37,12 @@ pub trait Hooks<T>: sealed::Sealed + Send + Sync {
     fn weigh(&self, obj: &T) -> usize;
     /// Whether an object of `weight` may be retained at all.
     fn fits(&self, weight: usize) -> bool;
+    /// The least weight the guard's inline put may keep without running the return hooks or
+    /// asking [`fits`](Hooks::fits): `usize::MAX` when there are return hooks (every return
+    /// then takes the slow path), else the least weight `fits` accepts. Enough because the
+    /// inline put keeps an object only below its hot slot's room, which was made for an
+    /// object that `fits` accepted, so the upper limit holds already.
+    fn fast_floor(&self) -> usize;
 }
 
 /// A boxed `keep_if` predicate.
@@ -59,6 +65,9 @@ pub struct Closures<T> {
     pub(super) weigh: Option<Weigh<T>>,
     /// Objects heavier than this are dropped when returned (`usize::MAX` unless set).
     pub(super) max_object_bytes: usize,
+    /// [`Hooks::fast_floor`]: `usize::MAX` with `reset_on_return` or `keep_if`, else 0. Kept
+    /// rather than computed, so the inline put reads one word.
+    pub(super) fast_floor: usize,
 }
 
 impl<T> sealed::Sealed for Closures<T> {}
@@ -106,6 +115,11 @@ impl<T> Hooks<T> for Closures<T> {
     fn fits(&self, weight: usize) -> bool {
         weight <= self.max_object_bytes
     }
+
+    #[inline(always)]
+    fn fast_floor(&self) -> usize {
+        self.fast_floor
+    }
 }
 
 impl<T> fmt::Debug for Closures<T> {
@@ -130,6 +144,20 @@ pub struct Buffers {
     /// The most capacity a returned buffer may have to be kept.
     pub(super) max: usize,
     pub(super) zero: bool,
+    /// [`Hooks::fast_floor`]: `usize::MAX` with `zero`, else `initial`.
+    pub(super) fast_floor: usize,
+}
+
+impl Buffers {
+    pub(super) fn new(initial: usize, max: usize, zero: bool) -> Self {
+        let fast_floor = if zero { usize::MAX } else { initial };
+        Self {
+            initial,
+            max,
+            zero,
+            fast_floor,
+        }
+    }
 }
 
 impl sealed::Sealed for Buffers {}
@@ -172,6 +200,11 @@ impl Hooks<Vec<u8>> for Buffers {
     #[inline(always)]
     fn fits(&self, weight: usize) -> bool {
         self.initial <= weight && weight <= self.max
+    }
+
+    #[inline(always)]
+    fn fast_floor(&self) -> usize {
+        self.fast_floor
     }
 }
 

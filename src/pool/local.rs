@@ -41,20 +41,37 @@ use std::fmt;
 use std::mem::MaybeUninit;
 use std::ptr;
 
-/// The pool's gate: closed (nonzero) while a reclaim holds the caches, so owners stay out. On
-/// its own line: every get and put reads it, a reclaim alone writes it.
+/// The pool's gate: [`Gate::CLOSED`] is set while a reclaim holds the caches, so owners stay
+/// out. On its own line: every get and put reads it, a reclaim alone writes it.
 #[derive(Debug)]
 pub(super) struct Gate {
+    /// `open`, or `open | CLOSED` while a reclaim runs.
     pub(super) closed: AtomicUsize,
-    /// `sync::fence::asymmetric()`, copied when the pool was built: the owner's light fence
-    /// reads it from this line, already in cache, rather than from a static.
+    /// The value of `closed` while no reclaim runs: 0 where the owner's fast paths may use
+    /// [`fence::light_fast`], else [`Gate::SLOW`], which no fast path ever sees as open, so
+    /// every get and put takes its slow path, whose [`Local::enter`] takes the full fence. One
+    /// load and one test then serve both questions (is a reclaim running, which fence).
+    pub(super) open: usize,
+    /// `sync::fence::asymmetric()`, copied when the pool was built, for the slow paths'
+    /// [`fence::light_as`].
     pub(super) asymmetric: bool,
 }
 
 impl Gate {
+    /// The bit a reclaim sets.
+    pub(super) const CLOSED: usize = 1;
+    /// The bit that keeps owners off their fast paths for the pool's life.
+    pub(super) const SLOW: usize = 2;
+
     pub(super) fn new() -> Self {
+        let open = if fence::light_fast_suffices() {
+            0
+        } else {
+            Self::SLOW
+        };
         Self {
-            closed: AtomicUsize::new(0),
+            closed: AtomicUsize::new(open),
+            open,
             asymmetric: fence::asymmetric(),
         }
     }
@@ -228,8 +245,9 @@ impl<T> Local<T> {
             .store(bytes + cache.reserved_bytes, Ordering::Relaxed);
     }
 
-    /// Opens the owner's section, or `None` while a reclaim holds the pool's caches (`gate`
-    /// is nonzero), when the caller must leave the cache alone and use the shared store.
+    /// Opens the owner's section, or `None` while a reclaim holds the pool's caches, when the
+    /// caller must leave the cache alone and use the shared store. For the slow paths: it
+    /// takes the fence the process needs ([`fence::light_as`]).
     ///
     /// # Safety
     /// The calling thread owns this cache: its slot index (`sync::try_thread_slot`) is this
@@ -241,6 +259,27 @@ impl<T> Local<T> {
         fence::light_as(gate.asymmetric);
         // Acquire: pairs with the Release that ends a reclaim, so this section sees what the
         // reclaimer did to the cache.
+        if gate.closed.load(Ordering::Acquire) & Gate::CLOSED != 0 {
+            // Release: as in `Section::drop`.
+            self.busy.store(0, Ordering::Release);
+            return None;
+        }
+        Some(Section::new(self))
+    }
+
+    /// [`enter`](Local::enter) for the fast paths: the same section, with
+    /// [`fence::light_fast`], or `None` whenever the gate is not 0 (a reclaim runs, or the
+    /// process needs the full fence: [`Gate::SLOW`]); the caller then takes its slow path.
+    ///
+    /// # Safety
+    /// As [`enter`](Local::enter).
+    #[inline(always)]
+    pub(super) unsafe fn enter_fast(&self, gate: &Gate) -> Option<Section<'_, T>> {
+        // Relaxed, then the light fence: as in `enter`. A gate without `SLOW` means
+        // `light_fast` suffices.
+        self.busy.store(1, Ordering::Relaxed);
+        fence::light_fast();
+        // Acquire: as in `enter`.
         if gate.closed.load(Ordering::Acquire) != 0 {
             // Release: as in `Section::drop`.
             self.busy.store(0, Ordering::Release);

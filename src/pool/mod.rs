@@ -120,8 +120,9 @@ pub const DEFAULT_CAPACITY: usize = 256;
 /// built from closures calls its `reset` through a pointer; a [`BufferPool`]'s hooks inline.
 /// Memory of its own, besides the objects: the shared store's ring, preallocated at build, 24
 /// bytes a slot for `min(capacity, 1024)` slots rounded up to a power of two (6 KiB at the
-/// default capacity); and the caches, made when a thread first uses the pool, 384 bytes each
-/// on x86-64, in buckets of 8, 8, 16, 32, ... by thread slot (3 KiB for the first 8 threads).
+/// default capacity); and the caches, 384 bytes each on x86-64, in buckets of 8, 8, 16, 32,
+/// ... by thread slot: the first 8 inside the pool itself (a `Pool` takes about 4.5 KiB), the others
+/// made when a thread of their range first uses the pool.
 /// A program with thousands of pools pays that for each: give small pools a small capacity.
 /// `clear`, `trim`, and a get that finds the pool dry while other threads' caches stack objects
 /// run a reclaim: a `membarrier` system call on Linux (microseconds) and a pass over every
@@ -151,6 +152,9 @@ pub const DEFAULT_CAPACITY: usize = 256;
 /// assert!(buf.capacity() >= 1024, "with its allocation");
 /// assert_eq!(pool.stats().hits, 1);
 /// ```
+// `repr(C)` with the caches first, and the first bucket first in them: the slot-0..8 caches
+// then start at the pool's own address, and the fast paths reach one without adding an offset.
+#[repr(C)]
 pub struct Pool<T, H = Closures<T>> {
     /// One cache per thread slot index that has used the pool.
     caches: Caches<T>,

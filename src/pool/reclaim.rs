@@ -11,7 +11,7 @@
 //! serialised by a mutex and run no user code while they hold it: what they drop is dropped
 //! after it is released.
 
-use super::local::Flushed;
+use super::local::{Flushed, Gate};
 use super::{Hooks, Local, Pool};
 use crate::sync::{fence, Ordering};
 
@@ -27,7 +27,9 @@ impl<T, H: Hooks<T>> Pool<T, H> {
         {
             let _serial = self.reclaiming.lock();
             // Relaxed, then the heavy fence: the store-load pair of `local.rs`'s table.
-            self.gate.closed.store(1, Ordering::Relaxed);
+            self.gate
+                .closed
+                .store(self.gate.open | Gate::CLOSED, Ordering::Relaxed);
             fence::heavy();
             for local in self.caches.iter() {
                 local.wait_idle();
@@ -46,7 +48,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
             }
             // Release: pairs with the Acquire load in `Local::enter`, so an owner that sees the
             // gate open sees its cache as this reclaim left it.
-            self.gate.closed.store(0, Ordering::Release);
+            self.gate.closed.store(self.gate.open, Ordering::Release);
         }
         self.budget.release(spare, spare_bytes);
         moved

@@ -31,7 +31,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     fn take_hot(&self) -> Option<Item<T>> {
         let local = self.local_fast()?;
         // SAFETY: `local_fast` is the cache of the calling thread's slot.
-        let section = unsafe { local.enter(&self.gate) }?;
+        let section = unsafe { local.enter_fast(&self.gate) }?;
         let obj = section.pop_hot()?;
         drop(section);
         local.tallies.hits.bump_owned();

@@ -458,3 +458,34 @@ fn debug_output_names_the_pool() {
     assert!(format!("{pool:?}").starts_with("Pool { capacity: 256"));
     assert!(format!("{:?}", Pool::<Vec<u8>>::builder()).contains("capacity: 256"));
 }
+
+/// A process whose kernel refuses `membarrier` builds pools whose gate says [`Gate::SLOW`]:
+/// every get and put takes its slow path, with the full fence. Forced here (this machine has
+/// `membarrier`): reuse, the hot slot, a cross-thread return and `clear` all still work, and
+/// the counts are exact.
+#[test]
+fn a_pool_without_the_light_fence_takes_the_slow_paths_and_still_reuses() {
+    let (mut pool, live) = tracked_pool(4);
+    pool.gate.open = Gate::SLOW;
+    pool.gate.closed.store(Gate::SLOW, SeqCst);
+    let pool = Arc::new(pool);
+    for _ in 0..ROUNDS {
+        let mut obj = pool.get();
+        obj.data.push(1);
+    }
+    let stats = pool.stats();
+    assert_eq!((stats.hits, stats.misses), (ROUNDS as u64 - 1, 1));
+    assert_eq!(stats.returned, ROUNDS as u64);
+    let owned = pool.get_owned();
+    std::thread::spawn(move || drop(owned)).join().unwrap();
+    assert_eq!(pool.len(), 1, "the other thread's return was kept");
+    assert!(pool.get().data.is_empty(), "reused, reset");
+    pool.clear();
+    assert_eq!(pool.stats().retained, 0);
+    assert_eq!(live.load(SeqCst), 0, "clear dropped what it retained");
+    assert_eq!(
+        pool.gate.closed.load(SeqCst),
+        Gate::SLOW,
+        "a reclaim restores the gate it found"
+    );
+}

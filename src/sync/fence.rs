@@ -92,6 +92,26 @@ pub(crate) fn light_as(asymmetric: bool) {
     }
 }
 
+/// The frequent side's fence for a hot path that has already checked, from a copy taken after
+/// [`init`], that [`light_fast_suffices`]: a compiler fence where [`heavy`] is `membarrier`;
+/// under loom and Miri, which model no `membarrier`, a full fence, so they check the hot paths
+/// as they are.
+#[inline(always)]
+pub(crate) fn light_fast() {
+    #[cfg(all(target_os = "linux", not(loom), not(miri)))]
+    std::sync::atomic::compiler_fence(Ordering::SeqCst);
+    // SeqCst: as in `light`.
+    #[cfg(not(all(target_os = "linux", not(loom), not(miri))))]
+    fence(Ordering::SeqCst);
+}
+
+/// Whether [`light_fast`] pairs with [`heavy`] in this process: where it is a compiler fence,
+/// only if [`heavy`] is `membarrier`; elsewhere it is a full fence and always does. Final once
+/// [`init`] returned.
+pub(crate) fn light_fast_suffices() -> bool {
+    asymmetric() || cfg!(not(all(target_os = "linux", not(loom), not(miri))))
+}
+
 /// The rare side's fence: `membarrier` (every running thread of the process passes a full
 /// fence before it returns), else a full fence. Costs a system call and an interrupt per CPU
 /// running this process's threads: microseconds, so keep it off any per-operation path.
