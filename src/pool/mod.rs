@@ -19,6 +19,11 @@
 //! (except one object per live thread, below);
 //! and [`Pool::clear`] and [`Pool::trim`] reach every cache before they return.
 //!
+//! # Behaviour under panics
+//! A `reset` or `keep_if` that panics drops the object it was given and propagates; the pool
+//! holds no lock while user code runs, so it stays fully usable (no poisoning, no double drop).
+//! A factory panic propagates from `get` and leaves the pool unchanged.
+//!
 //! # How it works
 //!
 //! A small cache per thread, in front of a bounded shared store:
@@ -55,10 +60,6 @@
 //!   so a cache push or pop, and a guard, move one pointer. The box is padded to a cache line
 //!   (`CachePadded`), so two threads using two objects never write to one line.
 //!
-//! # Behaviour under panics
-//! A `reset` or `keep_if` that panics drops the object it was given and propagates; the pool
-//! holds no lock while user code runs, so it stays fully usable (no poisoning, no double drop).
-//! A factory panic propagates from `get` and leaves the pool unchanged.
 
 mod buffer;
 mod builder;
