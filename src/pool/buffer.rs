@@ -118,7 +118,7 @@ pub struct BufferBuilder {
 }
 
 impl BufferBuilder {
-    /// The most buffers retained.
+    /// The most buffers retained. Values above 2^24 − 1 (16 777 215 buffers) count as that.
     pub fn capacity(mut self, buffers: usize) -> Self {
         self.capacity = buffers;
         self
@@ -145,6 +145,7 @@ impl BufferBuilder {
 
     /// The most bytes (sum of buffer capacities) retained; a buffer that would exceed it is
     /// dropped when returned. At least [`buffer_capacity`](BufferBuilder::buffer_capacity).
+    /// Values above 2^40 − 1 (1 TiB) count as that.
     pub fn byte_budget(mut self, bytes: usize) -> Self {
         self.byte_budget = bytes;
         self

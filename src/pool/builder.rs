@@ -59,7 +59,8 @@ impl<T> Builder<T> {
 
 impl<T, R> Builder<T, R> {
     /// The most objects the pool retains (default [`DEFAULT_CAPACITY`]). Objects given back to
-    /// a full pool are dropped. 0 means "never retain": every get calls the factory.
+    /// a full pool are dropped. 0 means "never retain": every get calls the factory. Values
+    /// above 2^24 − 1 (16 777 215 objects) count as that.
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = capacity;
         self
@@ -143,8 +144,8 @@ impl<T, R> Builder<T, R> {
     }
 
     /// The most bytes retained, summed over what [`weigh`](Builder::weigh) says of each object
-    /// (default unlimited); an object that would exceed it is dropped when returned. Needs
-    /// `weigh`.
+    /// (default: 2^40 − 1, 1 TiB, which is also the most a budget counts); an object that would
+    /// exceed it is dropped when returned. Needs `weigh`.
     pub fn byte_budget(mut self, bytes: usize) -> Self {
         self.byte_budget = Some(bytes);
         self

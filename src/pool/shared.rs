@@ -10,7 +10,7 @@
 use super::ring::Ring;
 use super::tally::Tallies;
 use super::Item;
-use crate::sync::{AtomicUsize, Mutex, Ordering};
+use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering};
 
 /// The most slots the ring preallocates (a pool of a larger capacity overflows to a `Vec`).
 const RING_MAX: usize = 1024;
@@ -20,56 +20,92 @@ const RING_MAX: usize = 1024;
 /// `count` is the number of objects reserved (by caches) or stored (in the shared store);
 /// `bytes` the same for weights. Objects retained never exceed what is reserved or stored, so
 /// `count <= max_count` and `bytes <= max_bytes` bound what the pool holds at every instant.
+///
+/// Both live in one atomic word (`count` in the top [`COUNT_BITS`], `bytes` below), so a
+/// reservation is one compare-exchange and a release one `fetch_sub`: an object that crosses
+/// threads through the store pays one of each, not two. Limits above the fields' range are
+/// clamped to it ([`Budget::new`]).
 #[derive(Debug)]
 pub(super) struct Budget {
-    count: AtomicUsize,
-    bytes: AtomicUsize,
+    used: AtomicU64,
     max_count: usize,
     max_bytes: usize,
 }
 
+/// Bits of the budget word that hold the object count: at most `2^24 - 1` objects reserved.
+const COUNT_BITS: u32 = 24;
+/// Bits that hold the bytes: at most `2^40 - 1` (1 TiB) reserved.
+const BYTES_BITS: u32 = 64 - COUNT_BITS;
+/// The most objects a budget counts (a larger capacity is clamped to it).
+pub(super) const MAX_COUNT: usize = (1 << COUNT_BITS) - 1;
+/// The most bytes a budget counts (a larger byte budget is clamped to it).
+pub(super) const MAX_BYTES: u64 = (1 << BYTES_BITS) - 1;
+
+/// The budget word for `count` objects and `bytes` bytes; both within their fields' range.
+fn pack(count: usize, bytes: usize) -> u64 {
+    ((count as u64) << BYTES_BITS) | bytes as u64
+}
+
+/// `(count, bytes)` from a budget word.
+fn unpack(word: u64) -> (usize, usize) {
+    ((word >> BYTES_BITS) as usize, (word & MAX_BYTES) as usize)
+}
+
 impl Budget {
+    /// A budget of `max_count` objects and `max_bytes` bytes, each clamped to what its field
+    /// holds ([`MAX_COUNT`], [`MAX_BYTES`]; on 32-bit targets `usize::MAX` bytes).
     pub(super) fn new(max_count: usize, max_bytes: usize) -> Self {
         Self {
-            count: AtomicUsize::new(0),
-            bytes: AtomicUsize::new(0),
-            max_count,
-            max_bytes,
+            used: AtomicU64::new(0),
+            max_count: max_count.min(MAX_COUNT),
+            max_bytes: usize::try_from(MAX_BYTES).map_or(max_bytes, |cap| max_bytes.min(cap)),
         }
     }
 
     /// Reserves `count` objects and `bytes` bytes, or nothing if either would exceed its
     /// limit.
     pub(super) fn reserve(&self, count: usize, bytes: usize) -> bool {
-        if !reserve_one(&self.count, count, self.max_count) {
-            return false;
+        if count == 0 && bytes == 0 {
+            return true;
         }
-        if !reserve_one(&self.bytes, bytes, self.max_bytes) {
-            self.release(count, 0);
-            return false;
+        // Relaxed throughout: the CAS alone makes the check-and-add atomic, which is all the
+        // limits need; no data is published through the budget (objects travel through the
+        // store or stay with their cache's owner).
+        let mut current = self.used.load(Ordering::Relaxed);
+        loop {
+            let (used_count, used_bytes) = unpack(current);
+            let fits = |used: usize, n: usize, max: usize| used.checked_add(n).filter(|&s| s <= max);
+            let (Some(next_count), Some(next_bytes)) = (
+                fits(used_count, count, self.max_count),
+                fits(used_bytes, bytes, self.max_bytes),
+            ) else {
+                return false;
+            };
+            match self.used.compare_exchange_weak(
+                current,
+                pack(next_count, next_bytes),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(seen) => current = seen,
+            }
         }
-        true
     }
 
     /// Gives back what [`Budget::reserve`] took.
     pub(super) fn release(&self, count: usize, bytes: usize) {
-        // Relaxed: the budget publishes no data (objects travel under the store's mutex or
-        // stay with their cache's owner); atomicity alone keeps the sums exact.
-        if count != 0 {
-            self.count.fetch_sub(count, Ordering::Relaxed);
-        }
-        if bytes != 0 {
-            self.bytes.fetch_sub(bytes, Ordering::Relaxed);
+        // Relaxed: as in `reserve`. What is given back was reserved, so neither field borrows
+        // from the other.
+        if count != 0 || bytes != 0 {
+            self.used.fetch_sub(pack(count, bytes), Ordering::Relaxed);
         }
     }
 
     /// Objects and bytes reserved or stored now (a snapshot).
     pub(super) fn used(&self) -> (usize, usize) {
         // Relaxed: a snapshot for statistics and tests.
-        (
-            self.count.load(Ordering::Relaxed),
-            self.bytes.load(Ordering::Relaxed),
-        )
+        unpack(self.used.load(Ordering::Relaxed))
     }
 
     pub(super) fn max_count(&self) -> usize {
@@ -78,32 +114,6 @@ impl Budget {
 
     pub(super) fn max_bytes(&self) -> usize {
         self.max_bytes
-    }
-}
-
-/// Adds `n` to `counter` unless the sum would pass `max`.
-fn reserve_one(counter: &AtomicUsize, n: usize, max: usize) -> bool {
-    if n == 0 {
-        return true;
-    }
-    // Relaxed throughout: the CAS alone makes the check-and-add atomic, which is all the limit
-    // needs; no data is published through the counter.
-    let mut current = counter.load(Ordering::Relaxed);
-    loop {
-        match current.checked_add(n) {
-            Some(next) if next <= max => {
-                match counter.compare_exchange_weak(
-                    current,
-                    next,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => return true,
-                    Err(seen) => current = seen,
-                }
-            }
-            _ => return false,
-        }
     }
 }
 
@@ -175,5 +185,39 @@ impl<T> Shared<T> {
     pub(super) fn split_off_oldest(&self, keep: usize) -> Vec<(Item<T>, usize)> {
         let excess = self.len().saturating_sub(keep);
         (0..excess).map_while(|_| self.pop()).collect()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod budget_tests {
+    use super::*;
+
+    #[test]
+    fn both_limits_hold_in_one_word() {
+        let budget = Budget::new(3, 100);
+        assert!(budget.reserve(2, 60));
+        assert!(!budget.reserve(2, 0), "a third and fourth object");
+        assert!(!budget.reserve(1, 41), "101 bytes");
+        assert!(budget.reserve(1, 40));
+        assert_eq!(budget.used(), (3, 100));
+        budget.release(1, 40);
+        assert_eq!(budget.used(), (2, 60));
+        assert!(!budget.reserve(0, usize::MAX), "an overflowing weight is refused");
+        budget.release(2, 60);
+        assert_eq!(budget.used(), (0, 0));
+    }
+
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn limits_past_the_fields_are_clamped_and_still_hold() {
+        let budget = Budget::new(usize::MAX, usize::MAX);
+        assert_eq!(budget.max_count(), MAX_COUNT);
+        assert_eq!(budget.max_bytes() as u64, MAX_BYTES);
+        assert!(budget.reserve(MAX_COUNT, MAX_BYTES as usize));
+        assert!(!budget.reserve(1, 0), "the count field is full");
+        assert!(!budget.reserve(0, 1), "the bytes field is full");
+        assert_eq!(budget.used(), (MAX_COUNT, MAX_BYTES as usize));
+        budget.release(MAX_COUNT, MAX_BYTES as usize);
+        assert_eq!(budget.used(), (0, 0));
     }
 }
