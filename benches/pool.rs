@@ -99,7 +99,7 @@ impl Candidate for Thrifty {
     }
     fn bounded(size: usize, capacity: usize) -> Self {
         Self(Arc::new(
-            BufferPool::buffers()
+            BufferPool::builder()
                 .capacity(capacity)
                 .byte_budget(usize::MAX)
                 .buffer_capacity(size)

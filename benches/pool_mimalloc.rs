@@ -37,7 +37,7 @@ fn candidates(g: &mut Wall<'_>, threads: usize) {
             v.push(1);
             black_box(&v);
         };
-        let pool = BufferPool::buffers()
+        let pool = BufferPool::builder()
             .buffer_capacity(size)
             .max_buffer_capacity(size)
             .build();

@@ -58,7 +58,7 @@ fn handle_pooled(pool: &BufferPool, req: &Request, sink: &mut u64) {
 } // the buffer goes back here
 
 fn main() {
-    let pool = BufferPool::buffers()
+    let pool = BufferPool::builder()
         .buffer_capacity(4 * 1024)
         .max_buffer_capacity(256 * 1024) // a rare huge response is not kept
         .byte_budget(8 * 1024 * 1024)

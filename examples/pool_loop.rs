@@ -14,7 +14,7 @@ fn main() {
         .map_or(1_000_000, |n| n.parse().expect("a round count"));
     match which.as_str() {
         "thrifty" => {
-            let pool = BufferPool::buffers().build();
+            let pool = BufferPool::builder().build();
             for _ in 0..n {
                 let mut b = pool.get();
                 b.push(1);

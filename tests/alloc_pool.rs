@@ -25,7 +25,7 @@ fn allocation_profile() {
 
 fn steady_state_get_put_allocates_nothing() {
     let pool = Pool::new(|| Vec::<u8>::with_capacity(4096));
-    let buffers = BufferPool::buffers().build();
+    let buffers = BufferPool::builder().build();
     // Warm-up: one miss each, and more held at once than a thread cache holds (a hot slot and
     // a stack of 8), so the shared store is in play too; as many as the loop below holds.
     for _ in 0..3 {

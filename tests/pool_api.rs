@@ -16,7 +16,7 @@ const MIB: usize = 1 << 20;
 fn buffer_capacity_over_isize_max_is_refused_first() {
     let over = isize::MAX as usize + 1;
     // Also over max_buffer_capacity and byte_budget: the overflow is the one reported.
-    let err = BufferPool::buffers().buffer_capacity(over).try_build();
+    let err = BufferPool::builder().buffer_capacity(over).try_build();
     assert_eq!(
         err.unwrap_err(),
         BuildError::BufferCapacityOverflow {
@@ -31,7 +31,7 @@ fn buffer_capacity_over_isize_max_is_refused_first() {
     expected = "buffer_capacity (9223372036854775808) is over isize::MAX (9223372036854775807)"
 )]
 fn build_panics_on_buffer_capacity_over_isize_max() {
-    BufferPool::buffers()
+    BufferPool::builder()
         .buffer_capacity(isize::MAX as usize + 1)
         .max_buffer_capacity(usize::MAX)
         .byte_budget(usize::MAX)
@@ -40,7 +40,7 @@ fn build_panics_on_buffer_capacity_over_isize_max() {
 
 #[test]
 fn buffer_capacity_over_max_buffer_capacity_is_refused() {
-    let err = BufferPool::buffers()
+    let err = BufferPool::builder()
         .buffer_capacity(8192)
         .max_buffer_capacity(8191)
         .try_build();
@@ -56,7 +56,7 @@ fn buffer_capacity_over_max_buffer_capacity_is_refused() {
 #[test]
 #[should_panic(expected = "buffer_capacity (8192) is over max_buffer_capacity (8191)")]
 fn build_panics_on_buffer_capacity_over_max_buffer_capacity() {
-    BufferPool::buffers()
+    BufferPool::builder()
         .buffer_capacity(8192)
         .max_buffer_capacity(8191)
         .build();
@@ -64,7 +64,7 @@ fn build_panics_on_buffer_capacity_over_max_buffer_capacity() {
 
 #[test]
 fn byte_budget_under_buffer_capacity_is_refused() {
-    let err = BufferPool::buffers()
+    let err = BufferPool::builder()
         .buffer_capacity(4096)
         .byte_budget(4095)
         .try_build();
@@ -80,7 +80,7 @@ fn byte_budget_under_buffer_capacity_is_refused() {
 #[test]
 #[should_panic(expected = "byte_budget (4095) is under buffer_capacity (4096)")]
 fn build_panics_on_byte_budget_under_buffer_capacity() {
-    BufferPool::buffers()
+    BufferPool::builder()
         .buffer_capacity(4096)
         .byte_budget(4095)
         .build();
@@ -135,13 +135,13 @@ fn build_error_is_a_std_error_with_a_lowercase_message() {
 
 #[test]
 fn settings_at_their_limits_are_accepted() {
-    let equal = BufferPool::buffers()
+    let equal = BufferPool::builder()
         .buffer_capacity(4096)
         .max_buffer_capacity(4096)
         .byte_budget(4096)
         .try_build();
     assert!(equal.is_ok(), "buffer_capacity == max == budget can work");
-    let never_retain = BufferPool::buffers().capacity(0).try_build().unwrap();
+    let never_retain = BufferPool::builder().capacity(0).try_build().unwrap();
     drop(never_retain.get());
     assert_eq!(never_retain.stats().retained, 0, "capacity 0: never retain");
     assert!(Pool::builder().capacity(0).try_build(String::new).is_ok());
@@ -203,7 +203,7 @@ fn max_object_bytes_drops_heavier_objects() {
 
 #[test]
 fn a_taken_buffer_is_dropped_not_retained() {
-    let pool = BufferPool::buffers().buffer_capacity(4096).build();
+    let pool = BufferPool::builder().buffer_capacity(4096).build();
     let mut buf = pool.get();
     buf.extend_from_slice(b"payload");
     let kept = std::mem::take(&mut *buf);
@@ -217,7 +217,7 @@ fn a_taken_buffer_is_dropped_not_retained() {
 
 #[test]
 fn a_shrunk_buffer_is_dropped_not_retained() {
-    let pool = BufferPool::buffers().buffer_capacity(4096).build();
+    let pool = BufferPool::builder().buffer_capacity(4096).build();
     let mut buf = pool.get();
     buf.extend_from_slice(b"abc");
     buf.shrink_to_fit();
@@ -304,4 +304,32 @@ fn guards_borrow_their_object() {
     let mut s = shared.get_owned();
     BorrowMut::<String>::borrow_mut(&mut s).push_str("hi");
     assert_eq!(Borrow::<String>::borrow(&s), "hi");
+}
+
+/// `BufferPool::new()`, `default()`, `builder().build()` and the older `buffers().build()` make
+/// the same pool; an `Arc<BufferPool>` lends owned buffers that go back from another thread.
+#[test]
+fn buffer_pool_constructors_agree_and_owned_buffers_cross_threads() {
+    let capacities = [
+        BufferPool::new(),
+        BufferPool::default(),
+        BufferPool::builder().build(),
+        BufferPool::buffers().build(),
+    ]
+    .map(|pool| (pool.capacity(), pool.get().capacity()));
+    assert!(
+        capacities.iter().all(|&c| c == capacities[0]),
+        "{capacities:?}"
+    );
+    let pool = Arc::new(BufferPool::new());
+    let mut buf = pool.get_owned();
+    buf.extend_from_slice(b"payload");
+    std::thread::spawn(move || drop(buf)).join().unwrap();
+    assert_eq!(pool.stats().retained, 1);
+    assert!(pool.get().is_empty(), "reused and reset");
+    assert_eq!(
+        Arc::strong_count(&pool),
+        1,
+        "no reference left behind by the guard"
+    );
 }

@@ -157,7 +157,7 @@ fn buffer_pool_byte_budget_holds_under_threads() {
     const BUDGET: usize = 16 * 1024;
     const MIN: usize = 512;
     let pool = Arc::new(
-        BufferPool::buffers()
+        BufferPool::builder()
             .buffer_capacity(MIN)
             .max_buffer_capacity(8192)
             .byte_budget(BUDGET)

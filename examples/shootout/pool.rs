@@ -70,7 +70,7 @@ fn op<const HELD: usize, const FULL: bool, B>(
 /// The two pools every table compares, of `SIZE`-byte buffers: thrifty's, retaining
 /// `capacity` of them, and `lockfree-object-pool`'s (which has no bound).
 pub fn pools(capacity: usize) -> (Arc<BufferPool>, Arc<LinearObjectPool<Vec<u8>>>) {
-    let pool = BufferPool::buffers()
+    let pool = BufferPool::builder()
         .capacity(capacity)
         .buffer_capacity(SIZE)
         .max_buffer_capacity(SIZE)

@@ -1,6 +1,8 @@
 //! [`BufferPool`]: the preset for byte buffers, with a per-buffer and a whole-pool byte limit.
 
 use super::{Buffers, BuildError, Pool, Pooled, PooledOwned, DEFAULT_CAPACITY};
+use crate::sync::Arc;
+use std::ops::Deref;
 
 /// Initial capacity of a new buffer unless [`BufferBuilder::buffer_capacity`] says otherwise.
 pub const DEFAULT_BUFFER_CAPACITY: usize = 4 * 1024;
@@ -11,10 +13,11 @@ pub const DEFAULT_BYTE_BUDGET: usize = 16 * 1024 * 1024;
 
 /// A pool of `Vec<u8>` byte buffers, bounded in objects *and* bytes.
 ///
-/// It is a [`Pool`] of `Vec<u8>` with the [`Buffers`] hooks, built by [`BufferPool::buffers`]
-/// (or `BufferPool::default()` for the defaults), so `get`, `get_owned`, `stats`, `trim` and
-/// `clear` are the pool's; its guards are [`PooledBuffer`] and [`PooledBufferOwned`], which
-/// also implement `std::io::Write` and `AsRef<[u8]>`. On top of the object capacity it keeps:
+/// [`BufferPool::new`] has the defaults, [`BufferPool::builder`] the settings. It dereferences to
+/// the [`Pool`] of `Vec<u8>` with the [`Buffers`] hooks that it wraps, so `get`, `try_get`,
+/// `put`, `stats`, `trim` and `clear` are the pool's ([`BufferPool::get_owned`] is its own, on
+/// an `Arc<BufferPool>`); its guards are [`PooledBuffer`] and [`PooledBufferOwned`], which also
+/// implement `std::io::Write` and `AsRef<[u8]>`. On top of the object capacity it keeps:
 /// - a per-buffer limit: a buffer whose capacity grew past
 ///   [`max_buffer_capacity`](BufferBuilder::max_buffer_capacity) is dropped, not retained, so a
 ///   rare 256 MiB request does not pin 256 MiB under 1 KiB traffic (golang/go#23199,
@@ -45,7 +48,7 @@ pub const DEFAULT_BYTE_BUDGET: usize = 16 * 1024 * 1024;
 /// ```
 /// use thrifty::pool::BufferPool;
 ///
-/// let pool = BufferPool::buffers()
+/// let pool = BufferPool::builder()
 ///     .buffer_capacity(4096)
 ///     .max_buffer_capacity(64 * 1024)
 ///     .byte_budget(1024 * 1024)
@@ -59,21 +62,85 @@ pub const DEFAULT_BYTE_BUDGET: usize = 16 * 1024 * 1024;
 /// drop(big); // past max_buffer_capacity: dropped, not kept
 /// assert_eq!(pool.stats().discarded, 1);
 /// ```
-pub type BufferPool = Pool<Vec<u8>, Buffers>;
+// `repr(transparent)`: `get_owned` turns an `Arc<BufferPool>` into the `Arc<Pool<..>>` its
+// guard holds by casting the pointer.
+#[derive(Debug)]
+#[repr(transparent)]
+pub struct BufferPool(Pool<Vec<u8>, Buffers>);
+
+impl Deref for BufferPool {
+    type Target = Pool<Vec<u8>, Buffers>;
+
+    #[inline(always)]
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
 
 /// A buffer on loan from a [`BufferPool`].
 pub type PooledBuffer<'a> = Pooled<'a, Vec<u8>, Buffers>;
 
-/// A buffer on loan from an `Arc`'d [`BufferPool`] ([`Pool::get_owned`]).
+/// A buffer on loan from an `Arc`'d [`BufferPool`] ([`BufferPool::get_owned`]).
 pub type PooledBufferOwned = PooledOwned<Vec<u8>, Buffers>;
 
 impl BufferPool {
-    /// A builder for a byte-buffer pool; see [`BufferPool`].
+    /// A byte-buffer pool with every default: 256 buffers, 4 KiB each when new, buffers over
+    /// 64 KiB dropped, 16 MiB retained at most, no zeroing. The same as
+    /// `BufferPool::builder().build()` and `BufferPool::default()`.
     ///
-    /// (Not `builder()`: [`Pool::builder`] and [`Pool::new`] would then be ambiguous wherever
-    /// the pool's type is inferred, as in `Pool::new(String::new)`.)
+    /// # Examples
+    /// ```
+    /// let pool = thrifty::pool::BufferPool::new();
+    /// assert!(pool.get().capacity() >= 4096);
+    /// ```
+    pub fn new() -> Self {
+        BufferBuilder::default().build()
+    }
+
+    /// A builder for a byte-buffer pool; see [`BufferBuilder`] for the settings.
+    pub fn builder() -> BufferBuilder {
+        BufferBuilder::default()
+    }
+
+    /// The same as [`BufferPool::builder`].
     pub fn buffers() -> BufferBuilder {
         BufferBuilder::default()
+    }
+
+    /// [`Pool::get_owned`] for a `BufferPool`: a buffer whose guard holds a reference to the
+    /// pool, so it can go to another thread and outlive this borrow.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::Arc;
+    /// use thrifty::pool::BufferPool;
+    ///
+    /// let pool = Arc::new(BufferPool::new());
+    /// let mut buf = pool.get_owned();
+    /// std::thread::spawn(move || buf.extend_from_slice(b"sent")).join().unwrap();
+    /// assert_eq!(pool.stats().retained, 1, "given back on the other thread");
+    /// ```
+    #[cfg(not(loom))]
+    #[inline]
+    pub fn get_owned(self: &Arc<Self>) -> PooledBufferOwned {
+        PooledOwned::new(Self::as_pool(self), self.take())
+    }
+
+    /// Under loom, as [`Pool::get_owned`]'s loom form: `BufferPool::get_owned(&pool)`.
+    #[cfg(loom)]
+    #[inline]
+    pub fn get_owned(this: &Arc<Self>) -> PooledBufferOwned {
+        PooledOwned::new(Self::as_pool(this), this.take())
+    }
+
+    /// Another reference to `this`'s pool, typed as the `Pool` it wraps.
+    #[inline(always)]
+    fn as_pool(this: &Arc<Self>) -> Arc<Pool<Vec<u8>, Buffers>> {
+        let raw = Arc::into_raw(Arc::clone(this)).cast::<Pool<Vec<u8>, Buffers>>();
+        // SAFETY: `BufferPool` is `repr(transparent)` over `Pool<Vec<u8>, Buffers>`, so the two
+        // have the same size and alignment, which is what `Arc::from_raw` requires of a pointer
+        // from another type's `Arc::into_raw`; the clone's reference count moves to the result.
+        unsafe { Arc::from_raw(raw) }
     }
 }
 
@@ -88,11 +155,11 @@ impl BufferPool {
 /// ```
 impl Default for BufferPool {
     fn default() -> Self {
-        BufferBuilder::default().build()
+        Self::new()
     }
 }
 
-/// The builder [`BufferPool::buffers`] returns.
+/// The builder [`BufferPool::builder`] returns.
 impl Default for BufferBuilder {
     fn default() -> Self {
         Self {
@@ -191,7 +258,7 @@ impl BufferBuilder {
     /// ```
     /// use thrifty::pool::{BufferPool, BuildError};
     ///
-    /// let err = BufferPool::buffers().buffer_capacity(1 << 20).try_build();
+    /// let err = BufferPool::builder().buffer_capacity(1 << 20).try_build();
     /// assert_eq!(
     ///     err.unwrap_err(),
     ///     BuildError::BufferCapacityOverMax { buffer_capacity: 1 << 20, max_buffer_capacity: 64 * 1024 },
@@ -219,6 +286,10 @@ impl BufferBuilder {
             });
         }
         let hooks = Buffers::new(buffer_capacity, max_buffer_capacity, self.zero_on_return);
-        Ok(Pool::from_parts(hooks, self.capacity, byte_budget))
+        Ok(BufferPool(Pool::from_parts(
+            hooks,
+            self.capacity,
+            byte_budget,
+        )))
     }
 }

@@ -13,7 +13,7 @@ use std::fmt;
 /// ```
 /// use thrifty::pool::{BufferPool, BuildError};
 ///
-/// let err = BufferPool::buffers().byte_budget(1024).buffer_capacity(4096).try_build();
+/// let err = BufferPool::builder().byte_budget(1024).buffer_capacity(4096).try_build();
 /// assert_eq!(
 ///     err.unwrap_err(),
 ///     BuildError::ByteBudgetUnderBufferCapacity { byte_budget: 1024, buffer_capacity: 4096 },

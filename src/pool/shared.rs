@@ -74,7 +74,8 @@ impl Budget {
         let mut current = self.used.load(Ordering::Relaxed);
         loop {
             let (used_count, used_bytes) = unpack(current);
-            let fits = |used: usize, n: usize, max: usize| used.checked_add(n).filter(|&s| s <= max);
+            let fits =
+                |used: usize, n: usize, max: usize| used.checked_add(n).filter(|&s| s <= max);
             let (Some(next_count), Some(next_bytes)) = (
                 fits(used_count, count, self.max_count),
                 fits(used_bytes, bytes, self.max_bytes),
@@ -202,7 +203,10 @@ mod budget_tests {
         assert_eq!(budget.used(), (3, 100));
         budget.release(1, 40);
         assert_eq!(budget.used(), (2, 60));
-        assert!(!budget.reserve(0, usize::MAX), "an overflowing weight is refused");
+        assert!(
+            !budget.reserve(0, usize::MAX),
+            "an overflowing weight is refused"
+        );
         budget.release(2, 60);
         assert_eq!(budget.used(), (0, 0));
     }
