@@ -5,6 +5,8 @@
 #
 #   bash scripts/instructions.sh            # thrifty, lockfree-object-pool and the allocator
 #   bash scripts/instructions.sh thrifty    # one candidate
+#   bash scripts/instructions.sh "thrifty-handoff lockfree-handoff alloc-handoff"
+#                                           # get on one thread, drop on another (see the example)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "valgrind is not installed"; exit 1; }

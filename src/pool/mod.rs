@@ -353,11 +353,14 @@ impl<T, H: Hooks<T>> Pool<T, H> {
 
     /// The calling thread's cache, made if its slot has none yet. `None` during thread-local
     /// teardown, when the thread has no slot any more, and for a pool that retains nothing.
+    #[inline]
     fn local(&self) -> Option<&Local<T>> {
         if self.capacity() == 0 {
             return None;
         }
-        self.caches.get_or_make(try_thread_slot()?)
+        // The lookup of the fast paths first: the slot's cache usually exists.
+        self.local_fast()
+            .or_else(|| self.caches.get_or_make(try_thread_slot()?))
     }
 
     /// The calling thread's cache if it has a slot and the cache exists: the fast paths'
