@@ -136,7 +136,7 @@ pub const DEFAULT_CAPACITY: usize = 256;
 /// once, 0.67x-0.76x. Handing every buffer to another thread (the "get on one thread, drop on
 /// another" table) costs 1.2x what `lockfree-object-pool`'s `pull_owned` costs (1.4x in
 /// `cargo bench --bench pool -- cross_thread_bounded`). `bash scripts/instructions.sh` counts
-/// 58 instructions per get+put, against 46 for `lockfree-object-pool` (whose get takes a
+/// 58 instructions per get+put, against 65 for `lockfree-object-pool` (whose get takes a
 /// locked instruction) and 350 for the allocator.
 ///
 /// # Examples
