@@ -109,7 +109,7 @@ alloc_by!(
 
 /// A heap allocation per object, each held to the end of the request as a request's objects
 /// are (freed by `clear` at the end).
-struct Heap(RefCell<Vec<Box<dyn Any>>>);
+struct Heap(RefCell<Vec<Box<dyn Any>>>, RefCell<Vec<Box<str>>>);
 
 alloc_by!(
     Heap,
@@ -122,7 +122,7 @@ alloc_by!(
     |a, s| {
         let b: Box<str> = s.into();
         let len = b.len() as u64;
-        a.0.borrow_mut().push(Box::new(b));
+        a.1.borrow_mut().push(b);
         len
     }
 );
@@ -159,10 +159,14 @@ fn candidates(n: usize) -> Vec<Candidate> {
     let arenas = Arc::new(ArenaPool::new());
     vec![
         Candidate::std("Box per object", move |_, ops| {
-            let heap = Heap(RefCell::new(Vec::with_capacity(n + 4)));
+            let heap = Heap(
+                RefCell::new(Vec::with_capacity(n)),
+                RefCell::new(Vec::with_capacity(4)),
+            );
             for _ in 0..ops {
                 request(&heap, n);
                 heap.0.borrow_mut().clear();
+                heap.1.borrow_mut().clear();
             }
         }),
         Candidate::new("bumpalo Bump::new() per request", move |_, ops| {
