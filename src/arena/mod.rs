@@ -19,7 +19,7 @@
 //!   `capacity × retain_bytes` bytes of chunks.
 //! - **No silent leaks.** An arena never runs `Drop`, so a `Vec` or `String` stored in one leaks
 //!   its heap buffer (bumpalo#147). The guards' `alloc` family refuses types that need `Drop` at
-//!   compile time; growable data goes in [`collections`]`::{Vec, String}` (feature
+//!   compile time; growable data goes in `arena::collections::{Vec, String}` (feature
 //!   `collections`), whose memory is the arena's.
 //! - **A scratch arena, anywhere.** [`scratch`] lends the calling thread an arena for the length
 //!   of a closure; nested calls get their own.
