@@ -7,7 +7,7 @@
 //! | --- | --- | --- |
 //! | [`measure`] | `CountingAlloc`, `count`, `AllocStats`, the criterion `Allocations` measurement | ready |
 //! | [`pool`] | bounded object pools that hand out reset objects; the crate-root [`Reset`] trait | ready |
-//! | `arena` | pooled, reset and limited bump arenas (bumpalo) | planned |
+//! | [`arena`] | pooled, reset and limited bump arenas (bumpalo); `scratch` | ready |
 //! | `map` | a sharded map for write-heavy work, a copy-on-write map whose readers never wait | planned |
 //! | [`counter`] | striped counters and gauges, per-CPU state | ready |
 //! | `channel` | bounded MPMC channels with backpressure and recycled slots | planned |
@@ -18,7 +18,7 @@
 //! | access pattern | thrifty | std alternative | why |
 //! | --- | --- | --- | --- |
 //! | a profile shows one allocation per request dominating | `pool::Pool` | `Vec::with_capacity` + drop | reuse keeps the capacity; reset-on-get keeps it clean |
-//! | many short-lived allocations freed together | `arena::ArenaPool` (planned) | `Box` per value | one bump per value, one reset per batch |
+//! | many short-lived allocations freed together | [`arena::ArenaPool`] | `Box` per value | one bump per value, one reset per batch |
 //! | many writers on one map | `map::ShardedMap` (planned) | `Mutex<HashMap>` | writers on different shards never meet |
 //! | reads vastly outnumber writes | `map::CowMap` (planned) | `RwLock<HashMap>` | readers never wait, writers copy |
 //! | a hot counter bumped from every core | `counter::Counter` | `AtomicU64` | striped cells, no shared cache line |
@@ -30,6 +30,7 @@
 //!
 //! - `criterion` (off): `measure::Allocations`, a criterion `Measurement` reporting allocations
 //!   per iteration. Off by default so a normal build never compiles criterion.
+//! - `collections` (off): `arena::collections`, bumpalo's arena-backed `Vec`, `String` and `Box`.
 //!
 //! # How the crate is built
 //!
@@ -41,6 +42,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![doc(test(attr(deny(warnings))))]
 
+pub mod arena;
 pub mod counter;
 pub mod measure;
 pub mod pool;

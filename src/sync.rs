@@ -29,7 +29,7 @@ pub(crate) use std::{
     hint::spin_loop,
     sync::{
         atomic::{fence, AtomicBool, AtomicI64, AtomicPtr, AtomicU64, AtomicUsize, Ordering},
-        Arc, Weak,
+        Arc, OnceLock, Weak,
     },
     thread::yield_now,
     thread_local,

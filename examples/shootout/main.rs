@@ -4,6 +4,7 @@
 //! Flags: `--only <module>`, `--threads <n,...>`, `--quick` (a few seconds; CI uses it to prove
 //! the command runs), `--markdown` (tables ready to paste into the README), `--help`.
 
+mod arena;
 mod counter;
 mod demo;
 mod harness;
@@ -26,6 +27,7 @@ const MODULES: &[Module] = &[
     ("pool", pool::run),
     ("pool", pool_threads::run),
     ("counter", counter::run),
+    ("arena", arena::run),
 ];
 
 /// What `--help` prints, and what follows an argument error.

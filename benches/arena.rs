@@ -1,0 +1,282 @@
+//! `thrifty::arena` against a heap allocation per object and the peer arenas, on one
+//! per-request workload.
+//!
+//! A request allocates `N` small structs (16, 32, 64 and 256 bytes in turn, each written with
+//! values that depend on its index) and four strings, reads one word of each back, and ends:
+//! everything it allocated is freed. Candidates, same payload:
+//! - `Box per object` (std baseline): each struct and string boxed, held in `Vec`s that the
+//!   bench keeps across requests (cleared at the end of each), so objects live to the end of
+//!   the request as a real one's do;
+//! - `bumpalo fresh Bump`: `Bump::new()` per request;
+//! - `bumpalo reused Bump (bound)`: one `Bump`, `reset()` after each request, the ceiling for
+//!   any pool of arenas;
+//! - `thrifty ArenaPool` (`get` per request) and `thrifty scratch`;
+//! - `typed-arena`: one typed arena per struct type, and one for the strings' bytes, per request
+//!   (it has no reset);
+//! - `bump-scope reused Bump`: one `bump_scope::Bump`, reset after each request.
+//!
+//! Groups: `arena/request/<N>` (time, throughput in objects) for N = 10 to 100 000, and
+//! `arena/allocs/<N>` (allocator calls per request, `thrifty::measure::Allocations`, after
+//! warm-up). Plus `arena/small_after_huge`: a 10-object request after each 100 000-object one,
+//! pool vs reused `Bump` (whose one chunk stays huge).
+//!
+//! Run: `cargo bench --bench arena -- --warm-up-time 1 --measurement-time 2 <filter>`.
+
+use criterion::measurement::Measurement;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
+use std::cell::RefCell;
+use std::hint::black_box;
+use thrifty::arena::{scratch, ArenaPool};
+use thrifty::measure::{self, Allocations, CountingAlloc};
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc::new();
+
+const SIZES: [usize; 5] = [10, 100, 1_000, 10_000, 100_000];
+const STRINGS: [&str; 4] = ["GET", "/api/v1/items/12345", "HTTP/1.1", "application/json"];
+
+#[derive(Clone, Copy)]
+struct S16([u64; 2]);
+#[derive(Clone, Copy)]
+struct S32([u64; 4]);
+#[derive(Clone, Copy)]
+struct S64([u64; 8]);
+#[derive(Clone, Copy)]
+struct S256([u64; 32]);
+
+/// Anything a request can allocate its objects in; returns a checksum of what it read back.
+trait Alloc {
+    fn s16(&self, v: S16) -> u64;
+    fn s32(&self, v: S32) -> u64;
+    fn s64(&self, v: S64) -> u64;
+    fn s256(&self, v: S256) -> u64;
+    fn str(&self, s: &str) -> u64;
+}
+
+/// One request's allocations into `a`.
+#[inline(always)]
+fn request(a: &impl Alloc, n: usize) -> u64 {
+    let mut sum = 0;
+    for i in 0..n {
+        let x = black_box(i as u64);
+        sum += match i % 4 {
+            0 => a.s16(S16([x; 2])),
+            1 => a.s32(S32([x; 4])),
+            2 => a.s64(S64([x; 8])),
+            _ => a.s256(S256([x; 32])),
+        };
+    }
+    for s in STRINGS {
+        sum += a.str(black_box(s));
+    }
+    sum
+}
+
+macro_rules! bump_like {
+    ($t:ty, $alloc:ident, $str:ident) => {
+        impl Alloc for $t {
+            #[inline(always)]
+            fn s16(&self, v: S16) -> u64 {
+                self.$alloc(v).0[1]
+            }
+            #[inline(always)]
+            fn s32(&self, v: S32) -> u64 {
+                self.$alloc(v).0[3]
+            }
+            #[inline(always)]
+            fn s64(&self, v: S64) -> u64 {
+                self.$alloc(v).0[7]
+            }
+            #[inline(always)]
+            fn s256(&self, v: S256) -> u64 {
+                self.$alloc(v).0[31]
+            }
+            #[inline(always)]
+            fn str(&self, s: &str) -> u64 {
+                self.$str(s).len() as u64
+            }
+        }
+    };
+}
+
+bump_like!(bumpalo::Bump, alloc, alloc_str);
+bump_like!(thrifty::arena::ArenaGuard<'_>, alloc, alloc_str);
+bump_like!(bump_scope::Bump, alloc, alloc_str);
+
+/// Box per object, held to the end of the request in `Vec`s reused across requests.
+#[allow(clippy::vec_box)] // one heap allocation per object is the baseline measured
+#[derive(Default)]
+struct Boxes {
+    s16: RefCell<Vec<Box<S16>>>,
+    s32: RefCell<Vec<Box<S32>>>,
+    s64: RefCell<Vec<Box<S64>>>,
+    s256: RefCell<Vec<Box<S256>>>,
+    strs: RefCell<Vec<Box<str>>>,
+}
+
+macro_rules! boxed {
+    ($field:ident, $t:ty, $last:literal) => {
+        #[inline(always)]
+        fn $field(&self, v: $t) -> u64 {
+            let b = Box::new(v);
+            let r = b.0[$last];
+            self.$field.borrow_mut().push(b);
+            r
+        }
+    };
+}
+
+impl Alloc for Boxes {
+    boxed!(s16, S16, 1);
+    boxed!(s32, S32, 3);
+    boxed!(s64, S64, 7);
+    boxed!(s256, S256, 31);
+    #[inline(always)]
+    fn str(&self, s: &str) -> u64 {
+        let b: Box<str> = s.into();
+        let r = b.len() as u64;
+        self.strs.borrow_mut().push(b);
+        r
+    }
+}
+
+impl Boxes {
+    fn end(&self) {
+        self.s16.borrow_mut().clear();
+        self.s32.borrow_mut().clear();
+        self.s64.borrow_mut().clear();
+        self.s256.borrow_mut().clear();
+        self.strs.borrow_mut().clear();
+    }
+}
+
+/// typed-arena: one arena per type, made per request.
+struct Typed {
+    s16: typed_arena::Arena<S16>,
+    s32: typed_arena::Arena<S32>,
+    s64: typed_arena::Arena<S64>,
+    s256: typed_arena::Arena<S256>,
+    bytes: typed_arena::Arena<u8>,
+}
+
+impl Typed {
+    fn new() -> Self {
+        Self {
+            s16: typed_arena::Arena::new(),
+            s32: typed_arena::Arena::new(),
+            s64: typed_arena::Arena::new(),
+            s256: typed_arena::Arena::new(),
+            bytes: typed_arena::Arena::new(),
+        }
+    }
+}
+
+impl Alloc for Typed {
+    fn s16(&self, v: S16) -> u64 {
+        self.s16.alloc(v).0[1]
+    }
+    fn s32(&self, v: S32) -> u64 {
+        self.s32.alloc(v).0[3]
+    }
+    fn s64(&self, v: S64) -> u64 {
+        self.s64.alloc(v).0[7]
+    }
+    fn s256(&self, v: S256) -> u64 {
+        self.s256.alloc(v).0[31]
+    }
+    fn str(&self, s: &str) -> u64 {
+        self.bytes.alloc_str(s).len() as u64
+    }
+}
+
+/// Adds every candidate's row for `n` objects per request.
+fn rows<M: Measurement>(g: &mut BenchmarkGroup<'_, M>, n: usize) {
+    let id = |name: &str| BenchmarkId::new(name, n);
+    let boxes = Boxes::default();
+    g.bench_function(id("Box per object"), |b| {
+        b.iter(|| {
+            let r = request(&boxes, black_box(n));
+            boxes.end();
+            r
+        })
+    });
+    g.bench_function(id("bumpalo fresh Bump"), |b| {
+        b.iter(|| request(&bumpalo::Bump::new(), black_box(n)))
+    });
+    let mut bump = bumpalo::Bump::new();
+    g.bench_function(id("bumpalo reused Bump (bound)"), |b| {
+        b.iter(|| {
+            let r = request(&bump, black_box(n));
+            bump.reset();
+            r
+        })
+    });
+    let arenas = ArenaPool::new();
+    g.bench_function(id("thrifty ArenaPool"), |b| {
+        b.iter(|| request(&arenas.get(), black_box(n)))
+    });
+    g.bench_function(id("thrifty scratch"), |b| {
+        b.iter(|| scratch(|arena| request(arena, black_box(n))))
+    });
+    g.bench_function(id("typed-arena"), |b| {
+        b.iter(|| request(&Typed::new(), black_box(n)))
+    });
+    let mut scope = bump_scope::Bump::<bump_scope::alloc::Global>::new();
+    g.bench_function(id("bump-scope reused Bump"), |b| {
+        b.iter(|| {
+            let r = request(&scope, black_box(n));
+            scope.reset();
+            r
+        })
+    });
+}
+
+fn timings(c: &mut Criterion) {
+    for n in SIZES {
+        let mut g = c.benchmark_group(format!("arena/request/{n}"));
+        g.throughput(Throughput::Elements(n as u64));
+        rows(&mut g, n);
+        g.finish();
+    }
+    let mut g = c.benchmark_group("arena/small_after_huge");
+    let arenas = ArenaPool::new();
+    g.bench_function("thrifty ArenaPool", |b| {
+        b.iter(|| {
+            request(&arenas.get(), black_box(100_000));
+            request(&arenas.get(), black_box(10))
+        })
+    });
+    let mut bump = bumpalo::Bump::new();
+    g.bench_function("bumpalo reused Bump", |b| {
+        b.iter(|| {
+            request(&bump, black_box(100_000));
+            bump.reset();
+            let r = request(&bump, black_box(10));
+            bump.reset();
+            r
+        })
+    });
+    g.finish();
+}
+
+fn allocations(c: &mut Criterion<Allocations>) {
+    for n in [10, 1_000] {
+        let mut g = c.benchmark_group(format!("arena/allocs/{n}"));
+        rows(&mut g, n);
+        g.finish();
+    }
+}
+
+fn main() {
+    {
+        // Counting off while timing, so allocating candidates pay no counting cost.
+        let _paused = measure::pause();
+        let mut c = Criterion::default().configure_from_args();
+        timings(&mut c);
+    }
+    let mut c = Criterion::default()
+        .with_measurement(Allocations)
+        .configure_from_args();
+    allocations(&mut c);
+    c.final_summary();
+}

@@ -1,0 +1,8 @@
+#![no_main]
+
+#[path = "../ops/arena.rs"]
+mod ops;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    ops::run(data);
+});

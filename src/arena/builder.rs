@@ -1,0 +1,154 @@
+//! [`Builder`]: the knobs of an [`ArenaPool`].
+
+use super::chunks::{chunk_at_least, Arena};
+use super::stats::Tallies;
+use super::{
+    ArenaPool, BuildError, Settings, DEFAULT_CAPACITY, DEFAULT_CHUNK_BYTES, DEFAULT_LIMIT_BYTES,
+    DEFAULT_RETAIN_BYTES,
+};
+use crate::pool::Pool;
+use crate::sync::Arc;
+
+/// Builds an [`ArenaPool`]: how many arenas it keeps, each arena's limit, how much a returned
+/// arena may keep, and its first chunk.
+///
+/// Defaults: [`DEFAULT_CAPACITY`] arenas, [`DEFAULT_LIMIT_BYTES`] per arena,
+/// [`DEFAULT_RETAIN_BYTES`] kept per returned arena, first chunk [`DEFAULT_CHUNK_BYTES`].
+/// Every size is chunk capacity, as bumpalo's `Bump::allocated_bytes` counts it (each chunk
+/// also carries bumpalo's footer of a few dozen bytes, outside these numbers).
+///
+/// # Examples
+/// ```
+/// use thrifty::arena::ArenaPool;
+///
+/// let arenas = ArenaPool::builder()
+///     .capacity(16)              // arenas retained
+///     .limit_bytes(1 << 20)      // no request's arena holds more than 1 MiB of chunks
+///     .retain_bytes(256 << 10)   // a returned arena keeps at most 256 KiB
+///     .chunk_bytes(16 << 10)     // a new arena starts with one 16 KiB chunk
+///     .build();
+/// let arena = arenas.get();
+/// assert!(arena.try_alloc_slice_copy(&[0u8; 2 << 20]).is_err());
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build`"]
+pub struct Builder {
+    settings: Settings,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self {
+            settings: Settings {
+                capacity: DEFAULT_CAPACITY,
+                limit_bytes: DEFAULT_LIMIT_BYTES,
+                retain_bytes: DEFAULT_RETAIN_BYTES,
+                chunk_bytes: DEFAULT_CHUNK_BYTES,
+            },
+        }
+    }
+}
+
+impl Builder {
+    /// The most arenas the pool retains (default [`DEFAULT_CAPACITY`]); an arena returned to
+    /// a full pool is dropped. 0 means "never retain": every get builds an arena.
+    pub fn capacity(mut self, arenas: usize) -> Self {
+        self.settings.capacity = arenas;
+        self
+    }
+
+    /// The most bytes of chunks one arena may hold (default [`DEFAULT_LIMIT_BYTES`]): an
+    /// allocation that would need more fails (`try_` methods) or panics (the others), and asks
+    /// the system for nothing. Bounds chunk capacity, so the bytes a request can actually get
+    /// are somewhat less: a chunk's unused tail is lost when the next chunk starts.
+    pub fn limit_bytes(mut self, bytes: usize) -> Self {
+        self.settings.limit_bytes = bytes;
+        self
+    }
+
+    /// The most bytes of chunks a returned arena keeps (default [`DEFAULT_RETAIN_BYTES`],
+    /// capped by `limit_bytes`). An arena whose round needed more is shrunk to one chunk of
+    /// `chunk_bytes` on return, so one huge request does not pin its memory for ever. Retained
+    /// memory is at most `capacity × retain_bytes`.
+    pub fn retain_bytes(mut self, bytes: usize) -> Self {
+        self.settings.retain_bytes = bytes;
+        self
+    }
+
+    /// The capacity of a new arena's one chunk, at most (default [`DEFAULT_CHUNK_BYTES`];
+    /// bumpalo's chunk sizes are powers of two or pages, less a footer, so the chunk is the
+    /// largest of those that fits). 0 makes new arenas without a chunk until their first
+    /// allocation. Also what an arena is shrunk to.
+    pub fn chunk_bytes(mut self, bytes: usize) -> Self {
+        self.settings.chunk_bytes = bytes;
+        self
+    }
+
+    /// Builds the pool; no arena is made until the first `get`.
+    ///
+    /// # Panics
+    /// If the settings cannot work together, with the message of the [`BuildError`] that
+    /// [`try_build`](Builder::try_build) returns.
+    #[track_caller]
+    pub fn build(self) -> ArenaPool {
+        // A `match`, not `unwrap_or_else`: a closure would hide the caller's location.
+        match self.try_build() {
+            Ok(pool) => pool,
+            Err(e) => e.fail(),
+        }
+    }
+
+    /// Builds the pool as [`build`](Builder::build) does, or says which settings cannot work.
+    ///
+    /// # Errors
+    /// Checked in this order:
+    /// - [`BuildError::ChunkOverLimit`]: `chunk_bytes` is over `limit_bytes`;
+    /// - [`BuildError::RetainUnderChunk`]: `retain_bytes` is under `chunk_bytes`;
+    /// - [`BuildError::LimitBelowOneChunk`]: `limit_bytes` is below bumpalo's smallest chunk
+    ///   (a few dozen bytes; 0 included), so no allocation could succeed.
+    ///
+    /// # Examples
+    /// ```
+    /// use thrifty::arena::{ArenaPool, BuildError};
+    ///
+    /// let err = ArenaPool::builder().chunk_bytes(8192).retain_bytes(4096).try_build();
+    /// assert_eq!(err.unwrap_err(), BuildError::RetainUnderChunk { retain_bytes: 4096, chunk_bytes: 8192 });
+    /// ```
+    pub fn try_build(self) -> Result<ArenaPool, BuildError> {
+        let s = self.settings;
+        if s.chunk_bytes > s.limit_bytes {
+            return Err(BuildError::ChunkOverLimit {
+                chunk_bytes: s.chunk_bytes,
+                limit_bytes: s.limit_bytes,
+            });
+        }
+        if s.retain_bytes < s.chunk_bytes {
+            return Err(BuildError::RetainUnderChunk {
+                retain_bytes: s.retain_bytes,
+                chunk_bytes: s.chunk_bytes,
+            });
+        }
+        // Ask bumpalo for its smallest chunk under the limit: it allocates only if one fits.
+        if chunk_at_least(1, s.limit_bytes, s.limit_bytes).is_none() {
+            return Err(BuildError::LimitBelowOneChunk {
+                limit_bytes: s.limit_bytes,
+            });
+        }
+        let settings = Settings {
+            retain_bytes: s.retain_bytes.min(s.limit_bytes),
+            ..s
+        };
+        let pool = Pool::builder()
+            .capacity(settings.capacity)
+            .reset(Arena::reset)
+            .weigh(|arena: &Arena| arena.bump.allocated_bytes())
+            .max_object_bytes(settings.retain_bytes)
+            .byte_budget(settings.capacity.saturating_mul(settings.retain_bytes))
+            .build(move || Arena::new(settings.chunk_bytes, settings.limit_bytes));
+        Ok(ArenaPool {
+            pool: Arc::new(pool),
+            settings,
+            tallies: Tallies::default(),
+        })
+    }
+}

@@ -1,0 +1,237 @@
+//! [`Arena`]: the value an [`ArenaPool`](super::ArenaPool) pools — one `bumpalo::Bump` with its
+//! limit and its history — and the chunk bookkeeping around it: sizing a chunk under a cap,
+//! measuring a round, and settling an arena on return (rebuilt to one chunk, or shrunk).
+//!
+//! Every chunk an arena ever holds is made by bumpalo under an allocation limit that is already
+//! set, and no chunk is ever kept past the limit, so bumpalo's own check (made when it grabs a
+//! chunk: the chunks' capacities plus the new one's must fit the limit) always applies. That
+//! rules out the case where bumpalo ignores its limit: a limit set below what the arena already
+//! holds (fitzgen/bumpalo#244; bumpalo 3 treats it as no limit at all).
+
+use super::{ArenaFull, ArenaStats};
+use bumpalo::Bump;
+use std::alloc::Layout;
+
+/// How an arena's round used its chunks, measured before a reset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Usage {
+    /// Chunks held.
+    pub(crate) chunks: usize,
+    /// Bytes handed out in all chunks, alignment padding included.
+    pub(crate) used: usize,
+    /// Capacity of all chunks (bumpalo's `allocated_bytes`): what `limit_bytes` bounds.
+    pub(crate) held: usize,
+}
+
+/// What settling an arena on return did to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Settled {
+    /// Kept as it was: one chunk, within the retain cap.
+    Kept,
+    /// Several chunks, replaced by one chunk that holds the whole round.
+    Rebuilt,
+    /// The round needed more than the retain cap: replaced by one chunk of `chunk_bytes`.
+    Shrunk,
+}
+
+/// One pooled arena: a `Bump` whose allocation limit is always set, and its statistics.
+#[derive(Debug)]
+pub(crate) struct Arena {
+    pub(crate) bump: Bump,
+    /// The arena's `limit_bytes`, re-applied on every reset.
+    limit: usize,
+    /// The most bytes any round of this arena handed out.
+    high_water: usize,
+    /// How many times this arena has been handed out.
+    rounds: u64,
+}
+
+impl Arena {
+    /// A fresh arena with one chunk of at most `chunk_bytes` (none for 0), limited to `limit`.
+    pub(crate) fn new(chunk_bytes: usize, limit: usize) -> Self {
+        Self {
+            bump: chunk_at_most(chunk_bytes, limit),
+            limit,
+            high_water: 0,
+            rounds: 1,
+        }
+    }
+
+    /// The arena's `limit_bytes`.
+    #[inline(always)]
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Empties the arena for its next user (the pool's reset-on-get) and re-applies the limit,
+    /// in case a user changed it through the `Bump`.
+    pub(crate) fn reset(&mut self) {
+        self.bump.reset();
+        self.bump.set_allocation_limit(Some(self.limit));
+        self.rounds += 1;
+    }
+
+    /// Chunks, bytes handed out and bytes held, now.
+    pub(crate) fn usage(&self) -> Usage {
+        let mut usage = Usage {
+            chunks: 0,
+            used: 0,
+            held: self.bump.allocated_bytes(),
+        };
+        // SAFETY: `iter_allocated_chunks_raw`'s contract is that nothing is allocated from the
+        // arena while the iterator lives, and that the chunks' data is read only with care. This
+        // loop allocates nothing, reads only the (pointer, length) pairs the iterator yields and
+        // never dereferences a pointer; no other thread can allocate meanwhile, because an
+        // `Arena` is reached only through `&mut` (settling) or through a guard, which is not
+        // `Sync`.
+        for (_, len) in unsafe { self.bump.iter_allocated_chunks_raw() } {
+            usage.chunks += 1;
+            usage.used += len;
+        }
+        usage
+    }
+
+    /// This arena's statistics now.
+    pub(crate) fn stats(&self) -> ArenaStats {
+        let usage = self.usage();
+        ArenaStats {
+            allocated_bytes: usage.used,
+            chunk_bytes: usage.held,
+            chunks: usage.chunks,
+            high_water_bytes: self.high_water.max(usage.used),
+            limit_bytes: self.limit,
+            rounds: self.rounds,
+        }
+    }
+
+    /// Settles the arena at the end of a round, before the pool weighs it: an arena of several
+    /// chunks is rebuilt to one chunk that holds what this round handed out, so the next round
+    /// that fits this one allocates nothing (`Bump::reset` would keep only the last chunk, and
+    /// the round would spill again); an arena whose round needs more than `retain` is shrunk to
+    /// one chunk of `chunk_bytes`. Either frees the old chunks.
+    #[inline]
+    pub(crate) fn settle(&mut self, retain: usize, chunk_bytes: usize) -> Settled {
+        let usage = self.usage();
+        self.high_water = self.high_water.max(usage.used);
+        if usage.chunks <= 1 && usage.held <= retain {
+            return Settled::Kept;
+        }
+        self.settle_slow(usage, retain, chunk_bytes)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn settle_slow(&mut self, usage: Usage, retain: usize, chunk_bytes: usize) -> Settled {
+        let cap = retain.min(self.limit);
+        // One chunk holds the round with its alignment padding laid out afresh: allow up to 16
+        // bytes more per chunk the round spilled across (bumpalo aligns chunks to 16).
+        let needed = usage.used.saturating_add(usage.chunks * 16);
+        if usage.chunks > 1 && needed <= cap {
+            // Drop the old chunks first, so the process never holds both.
+            self.bump = Bump::new();
+            if let Some(bump) = chunk_at_least(needed, cap, self.limit) {
+                self.bump = bump;
+                return Settled::Rebuilt;
+            }
+        }
+        self.bump = Bump::new();
+        self.bump = chunk_at_most(chunk_bytes.min(cap), self.limit);
+        Settled::Shrunk
+    }
+
+    /// Allocates `value`, or says the limit (or the system allocator) refused.
+    #[inline(always)]
+    pub(crate) fn try_alloc<T>(&self, value: T) -> Result<&mut T, ArenaFull> {
+        const { assert_no_drop::<T>() };
+        match self.bump.try_alloc(value) {
+            Ok(value) => Ok(value),
+            Err(_) => Err(self.full(std::mem::size_of::<T>())),
+        }
+    }
+
+    /// Copies `s` into the arena, or says the limit (or the system allocator) refused.
+    #[inline(always)]
+    pub(crate) fn try_alloc_str(&self, s: &str) -> Result<&mut str, ArenaFull> {
+        match self.bump.try_alloc_str(s) {
+            Ok(s) => Ok(s),
+            Err(_) => Err(self.full(s.len())),
+        }
+    }
+
+    /// Copies `src` into the arena, or says the limit (or the system allocator) refused.
+    #[inline(always)]
+    pub(crate) fn try_alloc_slice_copy<T: Copy>(&self, src: &[T]) -> Result<&mut [T], ArenaFull> {
+        match self.bump.try_alloc_slice_copy(src) {
+            Ok(s) => Ok(s),
+            Err(_) => Err(self.full(std::mem::size_of_val(src))),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn full(&self, requested: usize) -> ArenaFull {
+        ArenaFull {
+            requested,
+            limit: self.limit,
+        }
+    }
+}
+
+/// Fails to compile for a `T` that needs `Drop`: an arena never runs destructors, so a `Vec`,
+/// `String` or `Box` stored in one would leak its heap memory (fitzgen/bumpalo#147).
+pub(crate) const fn assert_no_drop<T>() {
+    assert!(
+        !std::mem::needs_drop::<T>(),
+        "thrifty::arena: this type needs Drop, which an arena never runs, so its heap memory \
+         would leak; store plain data, or use bumpalo::collections::{{Vec, String}} (arena-backed, \
+         nothing to drop), or bumpalo::boxed::Box (drops its value when the Box is dropped)"
+    );
+}
+
+/// A `Bump` limited to `limit` whose one chunk has a capacity of at most `target` (and as close
+/// to it as bumpalo's chunk sizes allow); no chunk for a `target` of 0, or below bumpalo's
+/// smallest chunk.
+///
+/// bumpalo rounds a chunk up (to a power of two, or a page, less its overhead), so asking it for
+/// `target` bytes can make a larger chunk. Instead the chunk is made by an allocation under a
+/// temporary limit of `target`: bumpalo only makes chunks that fit its limit, and a request it
+/// cannot fit allocates nothing, so the request shrinks until bumpalo finds a chunk size that
+/// fits, then the arena is reset.
+pub(crate) fn chunk_at_most(target: usize, limit: usize) -> Bump {
+    let mut bump = Bump::new();
+    let target = target.min(limit);
+    bump.set_allocation_limit(Some(target));
+    let mut size = target;
+    while size > 0 {
+        if grow(&bump, size) {
+            break;
+        }
+        // Fine steps: bumpalo's chunk sizes are a page apart above a page, so the first that
+        // fits is within one step (1/64) of the best; cold code, and nothing is allocated.
+        size -= (size / 64).clamp(1, size);
+    }
+    bump.reset();
+    bump.set_allocation_limit(Some(limit));
+    bump
+}
+
+/// A `Bump` limited to `limit` with one chunk of at least `size` bytes and at most `cap`, or
+/// `None` if bumpalo's chunk for `size` would be over `cap` (it allocates nothing then).
+pub(crate) fn chunk_at_least(size: usize, cap: usize, limit: usize) -> Option<Bump> {
+    let mut bump = Bump::new();
+    bump.set_allocation_limit(Some(cap));
+    if size > 0 && !grow(&bump, size) {
+        return None;
+    }
+    bump.reset();
+    bump.set_allocation_limit(Some(limit));
+    Some(bump)
+}
+
+/// Allocates `size` bytes (alignment 1) from a chunkless `bump`, making its first chunk.
+fn grow(bump: &Bump, size: usize) -> bool {
+    match Layout::from_size_align(size, 1) {
+        Ok(layout) => bump.try_alloc_layout(layout).is_ok(),
+        Err(_) => false,
+    }
+}

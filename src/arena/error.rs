@@ -1,0 +1,128 @@
+//! [`ArenaFull`], the error of a refused allocation, and [`BuildError`], the settings an
+//! [`ArenaPool`](super::ArenaPool) builder refuses.
+
+use std::fmt;
+
+/// An allocation the arena refused: it would have taken the arena's chunks past its
+/// `limit_bytes` (or, rarely, the system allocator refused the chunk).
+///
+/// Returned by the `try_` allocation methods of [`ArenaGuard`](super::ArenaGuard); the
+/// panicking forms (`alloc`, `alloc_str`, `alloc_slice_copy`) panic with its message.
+///
+/// # Examples
+/// ```
+/// use thrifty::arena::{ArenaFull, ArenaPool};
+///
+/// let arenas = ArenaPool::builder().chunk_bytes(1024).limit_bytes(4096).build();
+/// let arena = arenas.get();
+/// let err = arena.try_alloc_slice_copy(&[0u8; 10_000]).unwrap_err();
+/// assert_eq!(err, ArenaFull { requested: 10_000, limit: 4096 });
+/// assert!(arena.try_alloc(7u64).is_ok(), "smaller requests still fit");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArenaFull {
+    /// Bytes the refused allocation asked for (the value's, string's or slice's size).
+    pub requested: usize,
+    /// The arena's `limit_bytes`.
+    pub limit: usize,
+}
+
+impl ArenaFull {
+    /// Panics with this error's message: the infallible allocations are `try_` or this.
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    pub(crate) fn fail(self) -> ! {
+        panic!("{self}")
+    }
+}
+
+impl fmt::Display for ArenaFull {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "arena full: an allocation of {} bytes does not fit under the arena's limit_bytes \
+             ({}) (use the try_ form to handle it)",
+            self.requested, self.limit
+        )
+    }
+}
+
+impl std::error::Error for ArenaFull {}
+
+/// Settings an [`ArenaPool`](super::ArenaPool) builder refuses, from
+/// [`Builder::try_build`](super::Builder::try_build); `build` panics with the same message.
+///
+/// Each variant names the settings that cannot work together, with their values.
+///
+/// # Examples
+/// ```
+/// use thrifty::arena::{ArenaPool, BuildError};
+///
+/// let err = ArenaPool::builder().limit_bytes(1024).chunk_bytes(4096).try_build();
+/// assert_eq!(err.unwrap_err(), BuildError::ChunkOverLimit { chunk_bytes: 4096, limit_bytes: 1024 });
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// `limit_bytes` is below bumpalo's smallest chunk: no allocation could ever succeed.
+    LimitBelowOneChunk {
+        /// The per-arena limit.
+        limit_bytes: usize,
+    },
+    /// `chunk_bytes` is over `limit_bytes`: the first chunk would break the limit.
+    ChunkOverLimit {
+        /// The first chunk's capacity.
+        chunk_bytes: usize,
+        /// The per-arena limit.
+        limit_bytes: usize,
+    },
+    /// `retain_bytes` is under `chunk_bytes`: every arena would be dropped or shrunk on return,
+    /// so the pool could never keep one.
+    RetainUnderChunk {
+        /// The most chunk bytes a returned arena may keep.
+        retain_bytes: usize,
+        /// The first chunk's capacity.
+        chunk_bytes: usize,
+    },
+}
+
+impl BuildError {
+    /// Panics with this error's message: `build` is `try_build` or this.
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    pub(super) fn fail(self) -> ! {
+        panic!("{self}")
+    }
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::LimitBelowOneChunk { limit_bytes } => write!(
+                f,
+                "limit_bytes ({limit_bytes}) is below bumpalo's smallest chunk: no allocation \
+                 could ever succeed"
+            ),
+            Self::ChunkOverLimit {
+                chunk_bytes,
+                limit_bytes,
+            } => write!(
+                f,
+                "chunk_bytes ({chunk_bytes}) is over limit_bytes ({limit_bytes}): the first chunk \
+                 would break the limit"
+            ),
+            Self::RetainUnderChunk {
+                retain_bytes,
+                chunk_bytes,
+            } => write!(
+                f,
+                "retain_bytes ({retain_bytes}) is under chunk_bytes ({chunk_bytes}): no arena \
+                 could be kept on return"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}

@@ -1,0 +1,273 @@
+//! Pooled, reset and limited bump arenas, on [bumpalo].
+//!
+//! A bump arena makes an allocation one pointer bump and frees everything at once: ideal for
+//! the many small values one request builds and drops together (a parsed request, its headers,
+//! a scratch index). bumpalo does the bumping; this module adds what a server needs around it:
+//! - **Warm arenas, reused.** [`ArenaPool::get`] hands out an arena, reset, from a
+//!   [`pool::Pool`](crate::pool::Pool); dropping the guard gives it back with its chunk. A
+//!   request that fits in what its arena held before allocates nothing from the system: not a
+//!   chunk, not a guard, not a statistic (`tests/alloc_arena.rs`).
+//! - **One chunk, however the last round went.** `Bump::reset` keeps only the last chunk, so a
+//!   request that spilled into three chunks would allocate again next time. On return, an arena
+//!   of several chunks is rebuilt to one chunk that holds the whole round.
+//! - **A hard ceiling per arena.** [`Builder::limit_bytes`] bounds the bytes of chunks an arena
+//!   holds. An allocation that does not fit fails with [`ArenaFull`] (`try_alloc`,
+//!   `try_alloc_str`, `try_alloc_slice_copy`) or panics with its message (`alloc`, ...), and
+//!   asks the system for nothing: a 13 GiB request never reaches the allocator.
+//! - **Memory given back after a rare huge request.** An arena whose round needed more than
+//!   [`Builder::retain_bytes`] is shrunk on return; the pool retains at most
+//!   `capacity × retain_bytes` bytes of chunks.
+//! - **No silent leaks.** An arena never runs `Drop`, so a `Vec` or `String` stored in one leaks
+//!   its heap buffer (bumpalo#147). The guards' `alloc` family refuses types that need `Drop` at
+//!   compile time; growable data goes in `arena::collections::{Vec, String}` (feature
+//!   `collections`), whose memory is the arena's.
+//! - **A scratch arena, anywhere.** [`scratch`] lends the calling thread an arena for the length
+//!   of a closure; nested calls get their own.
+//!
+//! # What `limit_bytes` bounds, precisely
+//!
+//! The sum of the capacities of the arena's chunks, as `Bump::allocated_bytes` reports it
+//! (bumpalo's footer, a few dozen bytes per chunk, comes on top and is not counted). Bytes
+//! handed out are at most that: each chunk's unused tail is lost when the next chunk starts, so
+//! a round can be refused a little before it has handed out `limit_bytes`. bumpalo checks its
+//! limit only when it takes a new chunk, and ignores a limit set below what the arena already
+//! holds (bumpalo#244); this module sets the limit before an arena's first chunk, never keeps an
+//! arena above it, and re-applies it on every get, so it holds on every path: the guards'
+//! methods, bumpalo's own methods through `Deref`, and `bumpalo::collections`.
+//!
+//! # Arena or pool?
+//!
+//! | the request builds... | use | why |
+//! | --- | --- | --- |
+//! | many small values of many types, all dropped at the end | [`ArenaPool`] | one bump each, one reset for all |
+//! | one big buffer (a response body, a frame) | [`pool::BufferPool`](crate::pool::BufferPool) | the buffer itself is reused; an arena cannot grow a value in place past its chunk |
+//! | values with `Drop` (files, `Arc`s, `Vec`s of the heap) | [`pool::Pool`](crate::pool::Pool) or the heap | an arena never runs their destructors |
+//! | values that outlive the request | the heap | arena memory lives until the guard drops |
+//!
+//! # How it works
+//!
+//! An [`ArenaPool`] is a [`pool::Pool`](crate::pool::Pool) of arenas (`chunks.rs`): each a
+//! `bumpalo::Bump` with its limit and statistics, weighed by the capacity of its chunks, with
+//! `max_object_bytes = retain_bytes` and a byte budget of `capacity × retain_bytes`. The pool
+//! resets an arena when it hands it out (`Bump::reset`, plus the limit re-applied). The guard's
+//! drop *settles* the arena first (`Arena::settle`): it walks the chunk list (one chunk once
+//! warm), records the high-water mark and, only for a round that used several chunks or more
+//! than `retain_bytes`, replaces the `Bump` — in the cold path — by one whose one chunk holds
+//! the round (or, past `retain_bytes`, one of `chunk_bytes`). New chunks are always made by an
+//! allocation under a limit already set, so bumpalo never makes a chunk that breaks it. Then the
+//! pool takes the arena back: a warm get and return is the pool's per-thread hot slot, a few
+//! plain loads and stores.
+//!
+//! [bumpalo]: https://docs.rs/bumpalo
+
+mod builder;
+mod chunks;
+mod error;
+mod guard;
+#[cfg(not(loom))]
+mod scratch;
+mod stats;
+
+pub use builder::Builder;
+pub use bumpalo::Bump;
+pub use error::{ArenaFull, BuildError};
+pub use guard::{ArenaGuard, ArenaGuardOwned};
+#[cfg(not(loom))]
+pub use scratch::{scratch, scratch_pool};
+pub use stats::{ArenaStats, Stats};
+
+use crate::pool::Pool;
+use crate::sync::Arc;
+use chunks::{Arena, Settled};
+use stats::Tallies;
+use std::fmt;
+
+/// bumpalo's arena-backed collections: growable values whose memory is the arena's, so they
+/// need no `Drop` to free it (feature `collections`).
+///
+/// # Examples
+/// ```
+/// use thrifty::arena::{collections::{String, Vec}, ArenaPool};
+///
+/// let arenas = ArenaPool::new();
+/// let arena = arenas.get();
+/// let mut words = Vec::new_in(&arena);
+/// let mut line = String::new_in(&arena);
+/// for w in ["a", "bump", "arena"] {
+///     words.push(w.len());
+///     line.push_str(w);
+/// }
+/// assert_eq!((words.as_slice(), line.as_str()), (&[1, 4, 5][..], "abumparena"));
+/// ```
+#[cfg(feature = "collections")]
+#[cfg_attr(docsrs, doc(cfg(feature = "collections")))]
+pub mod collections {
+    pub use bumpalo::boxed::Box;
+    pub use bumpalo::collections::{String, Vec};
+}
+
+/// Arenas an [`ArenaPool`] retains unless [`Builder::capacity`] says otherwise.
+pub const DEFAULT_CAPACITY: usize = 64;
+/// Bytes of chunks one arena may hold unless [`Builder::limit_bytes`] says otherwise (64 MiB).
+pub const DEFAULT_LIMIT_BYTES: usize = 64 << 20;
+/// Bytes of chunks a returned arena keeps unless [`Builder::retain_bytes`] says otherwise
+/// (1 MiB).
+pub const DEFAULT_RETAIN_BYTES: usize = 1 << 20;
+/// A new arena's chunk unless [`Builder::chunk_bytes`] says otherwise (4 KiB, at most).
+pub const DEFAULT_CHUNK_BYTES: usize = 4 << 10;
+
+/// A pool's settings, fixed at build.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Settings {
+    pub(crate) capacity: usize,
+    pub(crate) limit_bytes: usize,
+    /// Capped by `limit_bytes` at build.
+    pub(crate) retain_bytes: usize,
+    pub(crate) chunk_bytes: usize,
+}
+
+/// A bounded pool of bump arenas, each reset when handed out and limited in the bytes it holds.
+///
+/// # When to use
+/// Per-request (per-frame, per-batch) work that builds many small values and drops them all at
+/// the end: parsing, building a response, scratch indexes. Each value costs a pointer bump; the
+/// request's end frees them all at once; a warm arena allocates nothing from the system.
+///
+/// # When not to use
+/// - Values with `Drop`, or that outlive the request: an arena frees nothing until the guard
+///   drops, and runs no destructor (use the heap, or [`pool::Pool`](crate::pool::Pool)).
+/// - One big growable buffer: a [`pool::BufferPool`](crate::pool::BufferPool) reuses it
+///   directly.
+/// - A handful of allocations per request: the allocator's thread cache is as fast, and a
+///   plain `Bump::new()` per request costs about one allocation (see the shootout's arena
+///   table).
+///
+/// # Cost
+/// `get` and the guard's drop are the pool's warm path (a few plain loads and stores on the
+/// thread's own cache) plus a walk of the arena's one chunk; nothing is allocated once the arena
+/// has held a round as big. Each allocation is bumpalo's: a pointer bump and a bounds check.
+/// A round that spilled past its chunk costs one allocation on return (the rebuilt chunk).
+/// Memory: at most `capacity × retain_bytes` bytes of chunks retained, plus, per retained arena,
+/// bumpalo's chunk footer and the pool's 128-byte box; arenas on loan hold at most
+/// `limit_bytes` each. Figures: `cargo run --release --example shootout -- --only arena` and
+/// `cargo bench --bench arena`.
+///
+/// # Examples
+/// ```
+/// use thrifty::arena::ArenaPool;
+///
+/// struct Header<'a> {
+///     name: &'a str,
+///     value: &'a str,
+/// }
+///
+/// let arenas = ArenaPool::new();
+/// for raw in ["host: a\naccept: */*", "host: b"] {
+///     let arena = arenas.get();
+///     let headers: Vec<&Header<'_>> = raw
+///         .lines()
+///         .filter_map(|line| line.split_once(": "))
+///         .map(|(n, v)| &*arena.alloc(Header { name: arena.alloc_str(n), value: arena.alloc_str(v) }))
+///         .collect();
+///     assert_eq!((headers[0].name, headers[0].value.len()), ("host", 1));
+/// } // each request's headers freed at once, the arena kept
+/// assert_eq!(arenas.stats().reused, 1, "the second request reused the first one's arena");
+/// ```
+pub struct ArenaPool {
+    pool: Arc<Pool<Arena>>,
+    settings: Settings,
+    tallies: Tallies,
+}
+
+impl ArenaPool {
+    /// A pool with every default: see [`Builder`].
+    pub fn new() -> Self {
+        Builder::default().build()
+    }
+
+    /// A builder: capacity, `limit_bytes`, `retain_bytes`, `chunk_bytes`.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// Takes an arena from the pool, or builds one (with one chunk of `chunk_bytes`) if the
+    /// pool has none. It is empty (reset on get) and limited to `limit_bytes`; dropping the
+    /// guard gives it back.
+    #[inline]
+    pub fn get(&self) -> ArenaGuard<'_> {
+        ArenaGuard::new(self.pool.get(), self)
+    }
+
+    /// Like [`get`](ArenaPool::get), for an `Arc`'d pool: the guard owns a reference to the
+    /// pool, so it is `'static` and can move to another thread.
+    #[cfg(not(loom))]
+    #[inline]
+    pub fn get_owned(self: &Arc<Self>) -> ArenaGuardOwned {
+        ArenaGuardOwned::new(Pool::get_owned(&self.pool), Arc::clone(self))
+    }
+
+    /// Under loom, `Arc` is loom's, which cannot be a method receiver: call
+    /// `ArenaPool::get_owned(&pool)`.
+    #[cfg(loom)]
+    #[inline]
+    pub fn get_owned(this: &Arc<Self>) -> ArenaGuardOwned {
+        ArenaGuardOwned::new(Pool::get_owned(&this.pool), Arc::clone(this))
+    }
+
+    /// The most arenas this pool retains.
+    pub fn capacity(&self) -> usize {
+        self.settings.capacity
+    }
+
+    /// Each arena's limit: the most bytes of chunks it may hold.
+    pub fn limit_bytes(&self) -> usize {
+        self.settings.limit_bytes
+    }
+
+    /// The most bytes of chunks a returned arena keeps (capped by `limit_bytes`).
+    pub fn retain_bytes(&self) -> usize {
+        self.settings.retain_bytes
+    }
+
+    /// Drops retained arenas until at most `keep` remain, reaching every thread's cache.
+    pub fn trim(&self, keep: usize) {
+        self.pool.trim(keep);
+    }
+
+    /// Drops every retained arena, reaching every thread's cache.
+    pub fn clear(&self) {
+        self.pool.clear();
+    }
+
+    /// Settles an arena at the end of its round, counting what it did.
+    #[inline]
+    fn settle(&self, arena: &mut Arena) {
+        let s = &self.settings;
+        match arena.settle(s.retain_bytes, s.chunk_bytes) {
+            Settled::Kept => {}
+            Settled::Rebuilt => Tallies::bump(&self.tallies.rebuilt),
+            Settled::Shrunk => Tallies::bump(&self.tallies.shrunk),
+        }
+    }
+}
+
+impl Default for ArenaPool {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for ArenaPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ArenaPool")
+            .field("capacity", &self.settings.capacity)
+            .field("limit_bytes", &self.settings.limit_bytes)
+            .field("retain_bytes", &self.settings.retain_bytes)
+            .field("chunk_bytes", &self.settings.chunk_bytes)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests;

@@ -1,0 +1,101 @@
+//! [`ArenaStats`] (one arena, from its guard) and [`Stats`] (a whole [`ArenaPool`]).
+
+use super::ArenaPool;
+use crate::sync::{AtomicU64, Ordering};
+
+/// One arena's state, from [`ArenaGuard::stats`](super::ArenaGuard::stats).
+///
+/// # Examples
+/// ```
+/// let arenas = thrifty::arena::ArenaPool::new();
+/// let arena = arenas.get();
+/// arena.alloc_str("hello");
+/// let stats = arena.stats();
+/// assert_eq!(stats.allocated_bytes, 5);
+/// assert_eq!(stats.chunks, 1);
+/// assert!(stats.chunk_bytes <= stats.limit_bytes);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ArenaStats {
+    /// Bytes handed out this round (since the arena was handed out or reset), alignment
+    /// padding included.
+    pub allocated_bytes: usize,
+    /// Capacity of the chunks the arena holds (bumpalo's `allocated_bytes`): what
+    /// `limit_bytes` bounds.
+    pub chunk_bytes: usize,
+    /// Chunks the arena holds (1 for a warm arena whose round fits its chunk).
+    pub chunks: usize,
+    /// The most bytes any round of this arena handed out, this one included.
+    pub high_water_bytes: usize,
+    /// The arena's limit: `chunk_bytes` never exceeds it.
+    pub limit_bytes: usize,
+    /// How many times this arena has been handed out (1 for a fresh one).
+    pub rounds: u64,
+}
+
+/// A snapshot of an [`ArenaPool`]'s counters, from [`ArenaPool::stats`].
+///
+/// A snapshot in the way [`pool::Stats`](crate::pool::Stats) is: exact while no other thread
+/// uses the pool.
+///
+/// # Examples
+/// ```
+/// let arenas = thrifty::arena::ArenaPool::new();
+/// drop(arenas.get());
+/// drop(arenas.get());
+/// let stats = arenas.stats();
+/// assert_eq!((stats.created, stats.reused), (1, 1));
+/// assert_eq!(stats.retained, 1);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Arenas built because the pool had none to hand out.
+    pub created: u64,
+    /// Gets served with a retained arena.
+    pub reused: u64,
+    /// Returned arenas whose round spilled into several chunks, rebuilt to one chunk that
+    /// holds the whole round.
+    pub rebuilt: u64,
+    /// Returned arenas whose round needed more than `retain_bytes`, shrunk to one chunk of
+    /// `chunk_bytes`.
+    pub shrunk: u64,
+    /// Returned arenas dropped because the pool was full (capacity or byte budget).
+    pub dropped: u64,
+    /// Arenas retained now.
+    pub retained: usize,
+    /// Chunk bytes retained now (at most `capacity × retain_bytes`).
+    pub retained_bytes: usize,
+}
+
+/// The counters an [`ArenaPool`] keeps beside its pool's.
+#[derive(Debug, Default)]
+pub(crate) struct Tallies {
+    pub(crate) rebuilt: AtomicU64,
+    pub(crate) shrunk: AtomicU64,
+}
+
+impl Tallies {
+    /// Counts one event. Relaxed: a statistic; nothing is published through it.
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl ArenaPool {
+    /// A snapshot of the counters. Sums the pool's per-thread caches: not for hot paths.
+    pub fn stats(&self) -> Stats {
+        let pool = self.pool.stats();
+        Stats {
+            created: pool.misses,
+            reused: pool.hits,
+            // Relaxed: statistics, read without ordering against anything.
+            rebuilt: self.tallies.rebuilt.load(Ordering::Relaxed),
+            shrunk: self.tallies.shrunk.load(Ordering::Relaxed),
+            dropped: pool.discarded,
+            retained: pool.retained,
+            retained_bytes: pool.retained_bytes,
+        }
+    }
+}

@@ -1,0 +1,247 @@
+use super::chunks::{chunk_at_least, chunk_at_most};
+use super::*;
+
+fn held(arena: &ArenaGuard<'_>) -> usize {
+    arena.allocated_bytes()
+}
+
+#[test]
+fn chunk_at_most_never_exceeds_its_target() {
+    for target in [0, 1, 63, 64, 100, 448, 500, 4096, 5000, 65_536, 1 << 20] {
+        let bump = chunk_at_most(target, usize::MAX);
+        assert!(bump.allocated_bytes() <= target, "target {target}");
+        assert_eq!(bump.allocation_limit(), Some(usize::MAX));
+        if target >= 4096 {
+            // bumpalo's page-sized chunks: within a page and 1/64 of the target.
+            let least = (target - target / 64).saturating_sub(4096);
+            assert!(bump.allocated_bytes() >= least, "target {target}");
+        }
+    }
+}
+
+#[test]
+fn chunk_at_least_holds_the_size_or_allocates_nothing() {
+    let bump = chunk_at_least(10_000, 1 << 20, 1 << 20).unwrap();
+    assert!(bump.allocated_bytes() >= 10_000);
+    assert!(bump.chunk_capacity() >= 10_000, "one chunk, empty");
+    assert!(chunk_at_least(10_000, 9_000, 1 << 20).is_none());
+}
+
+#[test]
+fn the_limit_bounds_every_path() {
+    let arenas = ArenaPool::builder()
+        .chunk_bytes(1024)
+        .limit_bytes(64 << 10)
+        .build();
+    let arena = arenas.get();
+    // The guard's methods.
+    while arena.try_alloc([0u8; 100]).is_ok() {}
+    assert!(held(&arena) <= 64 << 10);
+    let err = arena.try_alloc([0u8; 100]).unwrap_err();
+    assert_eq!(
+        err,
+        ArenaFull {
+            requested: 100,
+            limit: 64 << 10
+        }
+    );
+    drop(arena);
+    // bumpalo's own methods, through `Deref`.
+    let arena = arenas.get();
+    while arena
+        .try_alloc_layout(std::alloc::Layout::new::<[u64; 9]>())
+        .is_ok()
+    {}
+    assert!(held(&arena) <= 64 << 10);
+    // A single request over the limit asks for nothing.
+    assert!(arena.try_alloc_slice_copy(&vec![0u8; 1 << 20]).is_err());
+}
+
+#[test]
+fn a_limit_changed_through_the_bump_is_restored_on_the_next_get() {
+    let arenas = ArenaPool::builder()
+        .capacity(1)
+        .chunk_bytes(1024)
+        .limit_bytes(8192)
+        .build();
+    let arena = arenas.get();
+    arena.set_allocation_limit(None);
+    drop(arena);
+    let arena = arenas.get();
+    assert_eq!(arena.allocation_limit(), Some(8192));
+}
+
+#[test]
+fn a_reused_arena_near_its_limit_keeps_the_limit() {
+    // fitzgen/bumpalo#244: bumpalo ignores a limit below what the arena holds. A reused arena
+    // holds its previous round's chunk; the limit must still refuse the next chunk.
+    let limit = 32 << 10;
+    let arenas = ArenaPool::builder()
+        .capacity(1)
+        .chunk_bytes(1024)
+        .limit_bytes(limit)
+        .retain_bytes(limit)
+        .build();
+    for round in 0..3 {
+        let arena = arenas.get();
+        while arena.try_alloc([0u8; 256]).is_ok() {}
+        assert!(held(&arena) <= limit, "round {round}: {}", held(&arena));
+    }
+}
+
+#[test]
+fn the_infallible_forms_panic_with_a_clear_message() {
+    let arenas = ArenaPool::builder()
+        .chunk_bytes(1024)
+        .limit_bytes(4096)
+        .build();
+    let arena = arenas.get();
+    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        arena.alloc_slice_copy(&[0u8; 5000]);
+    }))
+    .unwrap_err();
+    let msg = err.downcast_ref::<String>().unwrap();
+    assert!(
+        msg.starts_with("arena full: an allocation of 5000 bytes"),
+        "{msg}"
+    );
+    assert!(msg.contains("limit_bytes (4096)"), "{msg}");
+}
+
+#[test]
+fn a_spilled_round_is_rebuilt_to_one_chunk_that_holds_it() {
+    let arenas = ArenaPool::builder().capacity(1).chunk_bytes(1024).build();
+    let arena = arenas.get();
+    for i in 0..1000u64 {
+        arena.alloc(i);
+    }
+    let before = arena.stats();
+    assert!(before.chunks > 1);
+    drop(arena);
+    assert_eq!(arenas.stats().rebuilt, 1);
+    let arena = arenas.get();
+    let after = arena.stats();
+    assert_eq!(after.chunks, 1);
+    assert!(after.chunk_bytes >= before.allocated_bytes);
+    assert_eq!(after.high_water_bytes, before.allocated_bytes);
+    for i in 0..1000u64 {
+        arena.alloc(i);
+    }
+    assert_eq!(
+        arena.stats().chunks,
+        1,
+        "the same round fits the rebuilt chunk"
+    );
+}
+
+#[test]
+fn a_round_past_retain_bytes_is_shrunk() {
+    let arenas = ArenaPool::builder()
+        .capacity(1)
+        .chunk_bytes(4096)
+        .retain_bytes(64 << 10)
+        .build();
+    let arena = arenas.get();
+    arena.alloc_slice_copy(&vec![1u8; 1 << 20]);
+    drop(arena);
+    let stats = arenas.stats();
+    assert_eq!((stats.shrunk, stats.retained), (1, 1));
+    assert!(stats.retained_bytes <= 4096);
+    assert!(arenas.get().stats().chunk_bytes <= 4096);
+}
+
+#[test]
+fn retained_bytes_stay_within_capacity_times_retain() {
+    let arenas = ArenaPool::builder()
+        .capacity(4)
+        .chunk_bytes(1024)
+        .retain_bytes(16 << 10)
+        .build();
+    let held: Vec<_> = (0..10).map(|_| arenas.get()).collect();
+    for (i, arena) in held.iter().enumerate() {
+        arena.alloc_slice_copy(&vec![0u8; 1000 * (i + 1)]);
+    }
+    drop(held);
+    let stats = arenas.stats();
+    assert!(stats.retained <= 4);
+    assert!(stats.retained_bytes <= 4 * (16 << 10), "{stats:?}");
+    assert_eq!(stats.dropped, 6);
+}
+
+#[test]
+fn build_refuses_settings_that_cannot_work() {
+    let e = ArenaPool::builder().limit_bytes(1000).chunk_bytes(4096);
+    assert_eq!(
+        e.try_build().unwrap_err(),
+        BuildError::ChunkOverLimit {
+            chunk_bytes: 4096,
+            limit_bytes: 1000
+        }
+    );
+    let e = ArenaPool::builder().retain_bytes(100).chunk_bytes(4096);
+    assert!(matches!(
+        e.try_build().unwrap_err(),
+        BuildError::RetainUnderChunk { .. }
+    ));
+    for limit in [0, 10] {
+        let e = ArenaPool::builder().limit_bytes(limit).chunk_bytes(0);
+        assert_eq!(
+            e.try_build().unwrap_err(),
+            BuildError::LimitBelowOneChunk { limit_bytes: limit }
+        );
+    }
+    let msg = std::panic::catch_unwind(|| ArenaPool::builder().limit_bytes(0).build())
+        .unwrap_err()
+        .downcast::<String>()
+        .unwrap();
+    assert!(
+        msg.contains("chunk_bytes (4096) is over limit_bytes (0)"),
+        "{msg}"
+    );
+    // A small limit that bumpalo can serve works.
+    let arenas = ArenaPool::builder().limit_bytes(100).chunk_bytes(0).build();
+    assert!(arenas.get().try_alloc(1u64).is_ok());
+}
+
+#[test]
+fn retain_is_capped_by_the_limit() {
+    let arenas = ArenaPool::builder()
+        .chunk_bytes(1024)
+        .limit_bytes(8192)
+        .build();
+    assert_eq!(arenas.retain_bytes(), 8192);
+}
+
+#[test]
+fn guards_are_send_and_the_pool_is_sync() {
+    fn send<T: Send>() {}
+    fn sync<T: Sync + Send>() {}
+    send::<ArenaGuard<'static>>();
+    send::<ArenaGuardOwned>();
+    sync::<ArenaPool>();
+}
+
+#[test]
+fn trim_and_clear_reach_the_retained_arenas() {
+    let arenas = ArenaPool::builder().capacity(8).build();
+    drop((0..5).map(|_| arenas.get()).collect::<Vec<_>>());
+    assert_eq!(arenas.stats().retained, 5);
+    arenas.trim(2);
+    assert_eq!(arenas.stats().retained, 2);
+    arenas.clear();
+    assert_eq!(arenas.stats().retained, 0);
+}
+
+#[test]
+fn nested_scratch_calls_get_their_own_arena() {
+    scratch(|outer| {
+        let a = outer.alloc(1u64);
+        scratch(|inner| {
+            let b = inner.alloc(2u64);
+            assert_ne!(a as *const u64, b as *const u64);
+            assert_eq!(inner.stats().allocated_bytes, 8);
+        });
+        assert_eq!(*a, 1, "the inner call did not reset the outer arena");
+        assert_eq!(outer.stats().allocated_bytes, 8);
+    });
+}

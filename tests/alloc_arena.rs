@@ -1,0 +1,183 @@
+//! dhat: what `thrifty::arena` allocates, asserted.
+//!
+//! dhat's profiler is global, so one `#[test]` runs every case in turn.
+
+use std::hint::black_box;
+use std::time::Duration;
+use thrifty::arena::{scratch, ArenaGuard, ArenaPool};
+
+mod common;
+use common::{heap, warm_up_threads};
+
+#[global_allocator]
+static ALLOC: dhat::Alloc = dhat::Alloc;
+
+#[test]
+fn allocation_profile() {
+    let _profiler = dhat::Profiler::builder().testing().build();
+    warm_up_threads(|| drop(ArenaPool::new().get()));
+    a_warm_request_allocates_nothing();
+    a_spilled_round_costs_one_allocation_then_none();
+    warm_scratch_calls_allocate_nothing();
+    retain_bytes_gives_a_grown_arena_back();
+    the_limit_holds_against_the_system_allocator();
+    retained_memory_stays_within_capacity_times_retain();
+}
+
+/// A request: `n` small structs of 16 to 256 bytes, each written, and a few strings.
+fn request(arena: &ArenaGuard<'_>, n: usize) -> usize {
+    let mut sum = 0;
+    for i in 0..n {
+        sum += match i % 4 {
+            0 => arena.alloc([i as u8; 16]).len(),
+            1 => arena.alloc([i as u64; 8]).len(),
+            2 => arena.alloc([i as u32; 32]).len(),
+            _ => arena.alloc([i as u8; 256]).len(),
+        };
+    }
+    for s in ["GET", "/index.html", "HTTP/1.1", "keep-alive"] {
+        sum += arena.alloc_str(s).len();
+    }
+    black_box(sum)
+}
+
+fn a_warm_request_allocates_nothing() {
+    let arenas = ArenaPool::builder().capacity(4).chunk_bytes(1024).build();
+    // The first request spills over several chunks; its return rebuilds the arena to one chunk
+    // that holds it.
+    request(&arenas.get(), 1000);
+    assert_eq!(arenas.stats().rebuilt, 1);
+    let before = settled();
+    for _ in 0..10_000 {
+        request(&arenas.get(), 1000);
+    }
+    // Smaller requests fit too.
+    for n in [0, 1, 10, 999] {
+        request(&arenas.get(), n);
+    }
+    let after = heap();
+    assert_eq!(
+        after.total_blocks, before.total_blocks,
+        "a warm request allocated"
+    );
+    let stats = arenas.stats();
+    assert_eq!((stats.created, stats.rebuilt, stats.shrunk), (1, 1, 0));
+}
+
+fn a_spilled_round_costs_one_allocation_then_none() {
+    let arenas = ArenaPool::builder().capacity(1).chunk_bytes(4096).build();
+    request(&arenas.get(), 10);
+    let before = settled();
+    // A bigger request spills: its chunks, then on return the one rebuilt chunk.
+    let arena = arenas.get();
+    request(&arena, 2000);
+    let chunks = arena.stats().chunks as u64;
+    assert!(chunks > 1);
+    drop(arena);
+    let spilled = heap().total_blocks - before.total_blocks;
+    assert_eq!(
+        spilled,
+        (chunks - 1) + 1,
+        "new chunks, then the rebuilt one"
+    );
+    let before = heap();
+    for _ in 0..100 {
+        request(&arenas.get(), 2000);
+    }
+    assert_eq!(heap().total_blocks, before.total_blocks);
+}
+
+fn warm_scratch_calls_allocate_nothing() {
+    // The scratch pool and this thread's arena, and a nested one.
+    scratch(|a| scratch(|b| request(a, 100) + request(b, 100)));
+    let before = settled();
+    for _ in 0..1000 {
+        scratch(|a| scratch(|b| request(a, 100) + request(b, 100)));
+    }
+    assert_eq!(heap().total_blocks, before.total_blocks);
+}
+
+fn retain_bytes_gives_a_grown_arena_back() {
+    let arenas = ArenaPool::builder()
+        .capacity(2)
+        .chunk_bytes(4096)
+        .retain_bytes(64 << 10)
+        .build();
+    request(&arenas.get(), 10);
+    let before = settled();
+    let arena = arenas.get();
+    arena.alloc_slice_copy(&vec![7u8; 8 << 20]);
+    assert!(heap().curr_bytes >= before.curr_bytes + (8 << 20));
+    drop(arena);
+    let after = heap();
+    assert_eq!(arenas.stats().shrunk, 1);
+    // The 8 MiB chunk is gone; the arena is back to one chunk of at most 4 KiB.
+    assert_eq!(after.curr_blocks, before.curr_blocks);
+    assert!(
+        after.curr_bytes <= before.curr_bytes,
+        "{after:?} {before:?}"
+    );
+}
+
+fn the_limit_holds_against_the_system_allocator() {
+    let limit = 256 << 10;
+    let arenas = ArenaPool::builder()
+        .chunk_bytes(4096)
+        .limit_bytes(limit)
+        .build();
+    let arena = arenas.get();
+    let before = settled();
+    // A 13 GiB request (bumpalo#3) asks the system for nothing.
+    let huge = std::alloc::Layout::from_size_align(13 << 30, 8).unwrap();
+    assert!(arena.try_alloc_layout(huge).is_err());
+    assert_eq!(heap().total_blocks, before.total_blocks);
+    // Allocations until the limit: no block ever larger than the limit allows, and the chunks
+    // held (with bumpalo's footers) within it.
+    let mut n = 0usize;
+    while arena.try_alloc([n as u8; 64]).is_ok() {
+        n += 1;
+    }
+    let after = heap();
+    let chunks = arena.stats().chunks;
+    assert!(n * 64 > limit / 2, "{n} allocations");
+    let footers = 64 * chunks;
+    assert!(
+        after.curr_bytes - before.curr_bytes <= limit - 4096 + footers,
+        "{} bytes held by {chunks} chunks under a limit of {limit}",
+        after.curr_bytes - before.curr_bytes
+    );
+    drop(arena);
+}
+
+fn retained_memory_stays_within_capacity_times_retain() {
+    let (capacity, retain) = (4, 32 << 10);
+    let before = settled();
+    let arenas = ArenaPool::builder()
+        .capacity(capacity)
+        .chunk_bytes(4096)
+        .retain_bytes(retain)
+        .build();
+    let overhead = heap().curr_bytes - before.curr_bytes;
+    // 16 arenas at once, each grown to a different size, some past `retain_bytes`.
+    let held: Vec<_> = (0..16).map(|_| arenas.get()).collect();
+    for (i, arena) in held.iter().enumerate() {
+        request(arena, 50 * (i + 1));
+    }
+    drop(held);
+    let retained = heap().curr_bytes - before.curr_bytes - overhead;
+    let stats = arenas.stats();
+    assert!(stats.retained <= capacity);
+    assert!(stats.retained_bytes <= capacity * retain, "{stats:?}");
+    // Each retained arena also costs bumpalo's footer and the pool's box (and this thread's
+    // pool cache, made at the first get).
+    assert!(
+        retained <= capacity * (retain + 64 + 128) + 1024,
+        "{retained} bytes retained"
+    );
+    drop(arenas);
+    assert_eq!(heap().curr_bytes, before.curr_bytes);
+}
+
+fn settled() -> dhat::HeapStats {
+    common::settled(Duration::from_millis(200), |_| false)
+}
