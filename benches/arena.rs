@@ -17,8 +17,11 @@
 //!
 //! Groups: `arena/request/<N>` (time, throughput in objects) for N = 10 to 100 000, and
 //! `arena/allocs/<N>` (allocator calls per request, `thrifty::measure::Allocations`, after
-//! warm-up). Plus `arena/small_after_huge`: a 10-object request after each 100 000-object one,
-//! pool vs reused `Bump` (whose one chunk stays huge).
+//! warm-up); the pool in these rows keeps up to 64 MiB per arena, so they measure the warm
+//! steady state. Plus `arena/small_after_huge`: a 10-object request after each 100 000-object
+//! one, from a pool with the default `retain_bytes` (1 MiB: the huge arena is shrunk on every
+//! return and regrown by the next huge request, from memory the allocator may have to fault
+//! in again), from one that keeps 64 MiB, and from a reused `Bump` (whose one chunk stays huge).
 //!
 //! Run: `cargo bench --bench arena -- --warm-up-time 1 --measurement-time 2 <filter>`.
 
@@ -211,7 +214,10 @@ fn rows<M: Measurement>(g: &mut BenchmarkGroup<'_, M>, n: usize) {
             r
         })
     });
-    let arenas = ArenaPool::new();
+    // Kept arenas may hold what the largest request needs (a 100 000-object request takes
+    // about 12 MiB): these rows measure the warm steady state the pool exists for. The cost of
+    // the default `retain_bytes` (1 MiB) when requests past it recur is `arena/small_after_huge`.
+    let arenas = ArenaPool::builder().retain_bytes(64 << 20).build();
     g.bench_function(id("thrifty ArenaPool"), |b| {
         b.iter(|| request(&arenas.get(), black_box(n)))
     });
@@ -240,10 +246,19 @@ fn timings(c: &mut Criterion) {
     }
     let mut g = c.benchmark_group("arena/small_after_huge");
     let arenas = ArenaPool::new();
-    g.bench_function("thrifty ArenaPool", |b| {
+    g.bench_function("thrifty ArenaPool, default retain_bytes 1 MiB", |b| {
         b.iter(|| {
             request(&arenas.get(), black_box(100_000));
             request(&arenas.get(), black_box(10))
+        })
+    });
+    // The same pool told to keep what the huge request needs: what retaining costs against
+    // what shrinking saves.
+    let keeping = ArenaPool::builder().retain_bytes(64 << 20).build();
+    g.bench_function("thrifty ArenaPool, retain_bytes 64 MiB", |b| {
+        b.iter(|| {
+            request(&keeping.get(), black_box(100_000));
+            request(&keeping.get(), black_box(10))
         })
     });
     let mut bump = bumpalo::Bump::new();
