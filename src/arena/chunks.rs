@@ -8,7 +8,7 @@
 //! rules out the case where bumpalo ignores its limit: a limit set below what the arena already
 //! holds (fitzgen/bumpalo#244; bumpalo 3 treats it as no limit at all).
 
-use super::{ArenaFull, ArenaStats};
+use super::{ArenaFull, ArenaStats, Refused};
 use bumpalo::Bump;
 use std::alloc::Layout;
 
@@ -141,11 +141,27 @@ impl Arena {
 
     /// Allocates `value`, or says the limit (or the system allocator) refused.
     #[inline(always)]
-    pub(crate) fn try_alloc<T>(&self, value: T) -> Result<&mut T, ArenaFull> {
+    // Each call returns a fresh allocation, disjoint from every other (bumpalo's own shape).
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) fn try_alloc<T>(&self, value: T) -> Result<&mut T, Refused<T>> {
         const { assert_no_drop::<T>() };
-        match self.bump.try_alloc(value) {
-            Ok(value) => Ok(value),
-            Err(_) => Err(self.full(std::mem::size_of::<T>())),
+        // The room first, then the move: a refusal hands `value` back (bumpalo's own
+        // `try_alloc` would consume it).
+        match self.bump.try_alloc_layout(Layout::new::<T>()) {
+            Ok(room) => {
+                let room = room.cast::<T>();
+                // SAFETY: `room` is a fresh allocation of `T`'s layout in this arena, so it is
+                // aligned, valid for a write of `T`, and no other reference to it exists; it
+                // lives as long as `&self` borrows the arena (a reset needs `&mut`).
+                unsafe {
+                    room.as_ptr().write(value);
+                    Ok(&mut *room.as_ptr())
+                }
+            }
+            Err(_) => Err(Refused {
+                value,
+                full: self.full(std::mem::size_of::<T>()),
+            }),
         }
     }
 

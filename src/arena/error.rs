@@ -1,4 +1,5 @@
-//! [`ArenaFull`], the error of a refused allocation, and [`BuildError`], the settings an
+//! [`ArenaFull`], the error of a refused allocation, [`Refused`], which hands a refused value
+//! back with it, and [`BuildError`], the settings an
 //! [`ArenaPool`](super::ArenaPool) builder refuses.
 
 use std::fmt;
@@ -49,6 +50,52 @@ impl fmt::Display for ArenaFull {
 }
 
 impl std::error::Error for ArenaFull {}
+
+/// A value [`ArenaGuard::try_alloc`](super::ArenaGuard::try_alloc) could not move into the
+/// arena, handed back with the reason: nothing is lost when the arena is full.
+///
+/// # Examples
+/// ```
+/// use thrifty::arena::{ArenaFull, ArenaPool};
+///
+/// let arenas = ArenaPool::builder().chunk_bytes(1024).limit_bytes(4096).build();
+/// let arena = arenas.get();
+/// let refused = arena.try_alloc([7u8; 10_000]).unwrap_err();
+/// assert_eq!(refused.full, ArenaFull { requested: 10_000, limit: 4096 });
+/// let back: [u8; 10_000] = refused.into_inner(); // the value, unharmed
+/// assert_eq!(back[9_999], 7);
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Refused<T> {
+    /// The value that did not fit.
+    pub value: T,
+    /// Why: the size asked for and the arena's limit.
+    pub full: ArenaFull,
+}
+
+impl<T> Refused<T> {
+    /// The value that did not fit.
+    pub fn into_inner(self) -> T {
+        self.value
+    }
+}
+
+impl<T> fmt::Debug for Refused<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The value may be large or not `Debug`: the reason is what a log needs.
+        f.debug_struct("Refused")
+            .field("full", &self.full)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> fmt::Display for Refused<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.full, f)
+    }
+}
+
+impl<T> std::error::Error for Refused<T> {}
 
 /// Settings an [`ArenaPool`](super::ArenaPool) builder refuses, from
 /// [`Builder::try_build`](super::Builder::try_build); `build` panics with the same message.

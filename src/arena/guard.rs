@@ -2,7 +2,7 @@
 //! allocation API that honours the limit and refuses types that need `Drop`.
 
 use super::chunks::Arena;
-use super::{ArenaFull, ArenaPool, ArenaStats};
+use super::{ArenaFull, ArenaPool, ArenaStats, Refused};
 use crate::pool::{Pooled, PooledOwned};
 use crate::sync::Arc;
 use bumpalo::Bump;
@@ -22,8 +22,9 @@ macro_rules! arena_api {
             /// (feature `collections`), whose memory is the arena's.
             ///
             /// # Errors
-            /// [`ArenaFull`] when no chunk that holds `value` fits under the limit (nothing is
-            /// asked of the system then), or when the system allocator refuses the chunk.
+            /// [`Refused`], holding `value` and the [`ArenaFull`] reason, when no chunk that
+            /// holds `value` fits under the limit (nothing is asked of the system then), or
+            /// when the system allocator refuses the chunk.
             ///
             /// # Examples
             /// ```
@@ -42,7 +43,7 @@ macro_rules! arena_api {
             /// arena.try_alloc(vec![1, 2, 3]); // would leak the Vec's buffer
             /// ```
             #[inline(always)]
-            pub fn try_alloc<T>(&self, value: T) -> Result<&mut T, ArenaFull> {
+            pub fn try_alloc<T>(&self, value: T) -> Result<&mut T, Refused<T>> {
                 self.arena().try_alloc(value)
             }
 
@@ -64,7 +65,7 @@ macro_rules! arena_api {
             pub fn alloc<T>(&self, value: T) -> &mut T {
                 match self.arena().try_alloc(value) {
                     Ok(value) => value,
-                    Err(full) => full.fail(),
+                    Err(refused) => refused.full.fail(),
                 }
             }
 

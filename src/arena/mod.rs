@@ -70,7 +70,7 @@ mod stats;
 
 pub use builder::Builder;
 pub use bumpalo::Bump;
-pub use error::{ArenaFull, BuildError};
+pub use error::{ArenaFull, BuildError, Refused};
 pub use guard::{ArenaGuard, ArenaGuardOwned};
 #[cfg(not(loom))]
 pub use scratch::{scratch, scratch_pool};

@@ -37,14 +37,15 @@ fn the_limit_bounds_every_path() {
     // The guard's methods.
     while arena.try_alloc([0u8; 100]).is_ok() {}
     assert!(held(&arena) <= 64 << 10);
-    let err = arena.try_alloc([0u8; 100]).unwrap_err();
+    let err = arena.try_alloc([9u8; 100]).unwrap_err();
     assert_eq!(
-        err,
+        err.full,
         ArenaFull {
             requested: 100,
             limit: 64 << 10
         }
     );
+    assert_eq!(err.into_inner(), [9u8; 100], "the refused value comes back");
     drop(arena);
     // bumpalo's own methods, through `Deref`.
     let arena = arenas.get();
