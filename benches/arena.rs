@@ -23,12 +23,17 @@
 //! return and regrown by the next huge request, from memory the allocator may have to fault
 //! in again), from one that keeps 64 MiB, and from a reused `Bump` (whose one chunk stays huge).
 //!
+//! `arena/handoff/100`: each request built on one thread and dropped on another.
+//!
 //! Run: `cargo bench --bench arena -- --warm-up-time 1 --measurement-time 2 <filter>`.
 
 use criterion::measurement::Measurement;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use std::cell::RefCell;
 use std::hint::black_box;
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::{Duration, Instant};
 use thrifty::arena::{scratch, ArenaPool};
 use thrifty::measure::{self, Allocations, CountingAlloc};
 
@@ -104,6 +109,7 @@ macro_rules! bump_like {
 
 bump_like!(bumpalo::Bump, alloc, alloc_str);
 bump_like!(thrifty::arena::ArenaGuard<'_>, alloc, alloc_str);
+bump_like!(thrifty::arena::ArenaGuardOwned, alloc, alloc_str);
 bump_like!(bump_scope::Bump, alloc, alloc_str);
 
 /// Box per object, held to the end of the request in `Vec`s reused across requests.
@@ -274,6 +280,57 @@ fn timings(c: &mut Criterion) {
     g.finish();
 }
 
+/// Sends `iters` values from `make` through a channel of depth 4 to a thread that drops them;
+/// the time until that thread has dropped the last.
+fn across<T: Send + 'static>(iters: u64, mut make: impl FnMut() -> T) -> Duration {
+    let (tx, rx) = mpsc::sync_channel::<T>(4);
+    let consumer = thread::spawn(move || rx.into_iter().for_each(|v| drop(black_box(v))));
+    let start = Instant::now();
+    for _ in 0..iters {
+        tx.send(make()).unwrap();
+    }
+    drop(tx);
+    consumer.join().unwrap();
+    start.elapsed()
+}
+
+/// A request built on one thread and dropped on another (the arena, its `Bump` or its boxes
+/// cross over a channel of depth 4): the pool's arenas come back from the consumer's thread.
+fn handoff(c: &mut Criterion) {
+    const N: usize = 100;
+    let mut g = c.benchmark_group(format!("arena/handoff/{N}"));
+    g.throughput(Throughput::Elements(N as u64));
+    g.bench_function("Box per object", |b| {
+        b.iter_custom(|iters| {
+            across(iters, || {
+                let boxes = Boxes::default();
+                black_box(request(&boxes, N));
+                boxes
+            })
+        })
+    });
+    g.bench_function("bumpalo fresh Bump", |b| {
+        b.iter_custom(|iters| {
+            across(iters, || {
+                let bump = bumpalo::Bump::new();
+                black_box(request(&bump, N));
+                bump
+            })
+        })
+    });
+    let arenas = Arc::new(ArenaPool::new());
+    g.bench_function("thrifty ArenaPool get_owned", |b| {
+        b.iter_custom(|iters| {
+            across(iters, || {
+                let arena = arenas.get_owned();
+                black_box(request(&arena, N));
+                arena
+            })
+        })
+    });
+    g.finish();
+}
+
 fn allocations(c: &mut Criterion<Allocations>) {
     for n in [10, 1_000] {
         let mut g = c.benchmark_group(format!("arena/allocs/{n}"));
@@ -288,6 +345,7 @@ fn main() {
         let _paused = measure::pause();
         let mut c = Criterion::default().configure_from_args();
         timings(&mut c);
+        handoff(&mut c);
     }
     let mut c = Criterion::default()
         .with_measurement(Allocations)
