@@ -250,4 +250,5 @@ pub(crate) mod loom_model {
 mod slot;
 pub(crate) use slot::{
     thread_slot, thread_slot_hint, thread_token, token_is_live, try_thread_slot, try_thread_token,
+    TRACKED_SLOTS,
 };

@@ -26,7 +26,10 @@ impl<'a> Handle<'a> {
             Some(owned) if owned.try_add(n) => {}
             // No word of our own yet (compact, or not claimed yet), or our claim has ended (the
             // thread is tearing down): the counter's own path, then look again.
-            _ => self.owned = self.cells.add_then_owned(n),
+            _ => {
+                self.cells.add(n);
+                self.owned = self.cells.owned();
+            }
         }
     }
 }

@@ -77,6 +77,8 @@
 //! load. An uncontended `Counter` costs about the same per add (it stays compact) but 24 bytes,
 //! and `sum` on a striped one reads a cache line per cell.
 
+mod adapt;
+mod block;
 mod cells;
 mod gauge;
 mod local;
