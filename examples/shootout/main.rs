@@ -5,6 +5,7 @@
 //! the command runs), `--markdown` (tables ready to paste into the README), `--help`.
 
 mod counter;
+mod counter_registry;
 mod demo;
 mod harness;
 mod pool;
@@ -26,6 +27,7 @@ const MODULES: &[Module] = &[
     ("pool", pool::run),
     ("pool", pool_threads::run),
     ("counter", counter::run),
+    ("counter", counter_registry::run),
 ];
 
 /// What `--help` prints, and what follows an argument error.
