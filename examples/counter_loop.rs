@@ -17,7 +17,7 @@ fn next(x: &mut u64) -> usize {
     *x ^= *x << 13;
     *x ^= *x >> 7;
     *x ^= *x << 17;
-    ((*x >> 32) * N >> 32) as usize
+    (((*x >> 32) * N) >> 32) as usize
 }
 
 fn main() {

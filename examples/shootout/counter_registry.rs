@@ -29,7 +29,7 @@ impl Indices {
         self.x ^= self.x << 13;
         self.x ^= self.x >> 7;
         self.x ^= self.x << 17;
-        ((self.x >> 32) * self.n >> 32) as usize
+        (((self.x >> 32) * self.n) >> 32) as usize
     }
 }
 
