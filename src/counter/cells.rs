@@ -545,3 +545,41 @@ impl std::fmt::Debug for Cells {
 #[cfg(all(test, not(loom)))]
 #[path = "cells_tests.rs"]
 mod tests;
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::sync::loom_model::{model, thread};
+    use crate::sync::Arc;
+
+    /// The cells double while an owner adds to its cell in the block being outgrown and a
+    /// reader sums: the outgrown cell's value is still counted, the add lands in the old block
+    /// or the new one, never both, never neither; a sum in between is never below what
+    /// happened-before it nor above everything.
+    #[test]
+    fn loom_growth_keeps_every_add() {
+        model(|| {
+            let c = Arc::new(Cells::new(4));
+            c.force_stripe();
+            c.add(1); // this thread's own cell in the 2-cell block
+            let adder = {
+                let c = c.clone();
+                thread::spawn(move || {
+                    c.add(2);
+                    c.add(4);
+                })
+            };
+            let grower = {
+                let c = c.clone();
+                thread::spawn(move || c.force_grow())
+            };
+            c.add(8);
+            let seen = c.sum();
+            assert!((9..=15).contains(&seen), "sum {seen}");
+            adder.join().unwrap();
+            grower.join().unwrap();
+            assert_eq!(c.len(), 4);
+            assert_eq!(c.sum(), 15);
+        });
+    }
+}
