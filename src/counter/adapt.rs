@@ -22,19 +22,20 @@
 
 use crate::sync::{thread_local, AtomicU64, Ordering};
 use std::cell::Cell;
+use std::hint::black_box;
 
 /// A thread probes on every `SAMPLE`-th add it makes (a power of two).
 #[cfg(not(loom))]
-pub(super) const SAMPLE: u32 = 256;
+pub(super) const SAMPLE: u32 = 1024;
 /// Under loom every add probes, so two adds per thread can show both outcomes.
 #[cfg(loom)]
 pub(super) const SAMPLE: u32 = 1;
 
-/// Loads a probe makes of the words it watches: 50–100 ns here. Plain loads of a line in our
-/// cache, no spin hint: `PAUSE` alone takes about 30 ns on the test machine, which made the
-/// probe cost a sampled registry add 4 ns on average.
+/// Loads a probe makes of the words it watches: about 130 ns on the test machine, longer than a
+/// cache line's trip between cores, so another thread's write lands inside it. Plain loads of a
+/// line in our cache, no spin hint (`PAUSE` alone takes about 30 ns there).
 #[cfg(not(loom))]
-pub(super) const PROBE_LOADS: usize = 128;
+pub(super) const PROBE_LOADS: usize = 512;
 /// Under loom one load is the window: loom explores every interleaving around it anyway.
 #[cfg(loom)]
 pub(super) const PROBE_LOADS: usize = 1;
@@ -131,7 +132,10 @@ pub(super) fn tick() -> bool {
 pub(super) fn others_write(a: &AtomicU64, a_seen: u64, b: &AtomicU64, b_seen: u64) -> bool {
     for _ in 0..PROBE_LOADS {
         // Relaxed: a change is a hint for the contention score; nothing is read through it.
-        if a.load(Ordering::Relaxed) != a_seen || b.load(Ordering::Relaxed) != b_seen {
+        // `black_box`: without it the compiler may fold the repeated relaxed loads into one,
+        // and the window shrinks to nothing.
+        let (a_now, b_now) = (a.load(Ordering::Relaxed), b.load(Ordering::Relaxed));
+        if black_box(a_now) != a_seen || black_box(b_now) != b_seen {
             return true;
         }
     }
