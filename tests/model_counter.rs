@@ -136,7 +136,7 @@ proptest! {
                     let adds = grow(&c, 3);
                     model = model.wrapping_add(3 * adds);
                     prop_assert!(c.cells() > before || c.cells() == c.max_cells());
-                    prop_assert!(c.cells() == 0 || c.cells() >= before.max(1).min(2));
+                    prop_assert!(c.cells() == 0 || c.cells() >= before.clamp(1, 2));
                 }
                 Op::Compact => {
                     c.compact();
@@ -147,8 +147,7 @@ proptest! {
             prop_assert!(cells == 0 || (cells.is_power_of_two() && cells <= c.max_cells()));
             let lines = lines_held(cells, c.max_cells());
             prop_assert_eq!(c.heap_bytes() == 0, lines == 0);
-            if lines > 0 {
-                let line = c.heap_bytes() / lines;
+            if let Some(line) = c.heap_bytes().checked_div(lines) {
                 prop_assert_eq!(c.heap_bytes(), line * lines, "{} cells", cells);
                 prop_assert!(line >= 32 && line.is_power_of_two(), "line {}", line);
             }
