@@ -7,8 +7,9 @@ use super::LocalGauge;
 /// A signed `i64` level (requests in flight, bytes buffered, open connections) that many threads
 /// move up and down and something occasionally sets.
 ///
-/// Same engine as [`Counter`](super::Counter): compact until contended, then striped over
-/// cache-padded cells. Adds and subtracts wrap at the `i64` bounds.
+/// Same engine as [`Counter`](super::Counter): compact (16 bytes, one `fetch_add`) until
+/// contention lasts, then striped over cache-padded cells, from 2 doubling while threads share.
+/// Adds and subtracts wrap at the `i64` bounds.
 ///
 /// # `set` and concurrent adds
 /// `set(v)` acts at one instant. Every `add`/`sub` that completed before `set` started is
@@ -27,9 +28,9 @@ use super::LocalGauge;
 /// reads every cell. A level read as often as it moves: an `AtomicI64` reads in one load.
 ///
 /// # Cost
-/// As [`Counter`](super::Counter): compact `add` about one uncontended `fetch_add`, striped `add`
-/// about a thread-local add; `value` reads one line per cell; `set` reads every cell and does
-/// one compare-exchange. No allocation except the one expansion.
+/// As [`Counter`](super::Counter): compact `add` about one `fetch_add`, striped `add` about a
+/// thread-local add; `value` reads one line per cell; `set` reads every cell and does one
+/// compare-exchange. Allocates only when it stripes and at each doubling.
 ///
 /// # Examples
 /// ```

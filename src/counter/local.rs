@@ -53,8 +53,8 @@ impl<'a> Handle<'a> {
 ///
 /// # Cost
 /// Striped, owning a cell: one thread-local read and a compare, then a relaxed load and store.
-/// Otherwise `Counter::add` plus one look for the cell. Never allocates beyond the counter's one
-/// expansion; never blocks.
+/// Otherwise `Counter::add` plus one look for the cell. Never allocates beyond the counter's
+/// striping and doublings; never blocks.
 ///
 /// # Examples
 /// ```
