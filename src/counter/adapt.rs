@@ -25,17 +25,21 @@ use std::cell::Cell;
 use std::hint::black_box;
 
 /// A thread probes on every `SAMPLE`-th add it makes (a power of two).
-#[cfg(not(loom))]
+#[cfg(not(any(loom, miri)))]
 pub(super) const SAMPLE: u32 = 1024;
-/// Under loom every add probes, so two adds per thread can show both outcomes.
-#[cfg(loom)]
+/// Under loom every add probes, so two adds per thread can show both outcomes (and under Miri,
+/// a thousand times slower, so tests that wait for striping end).
+#[cfg(any(loom, miri))]
 pub(super) const SAMPLE: u32 = 1;
 
 /// Loads a probe makes of the words it watches: about 130 ns on the test machine, longer than a
 /// cache line's trip between cores, so another thread's write lands inside it. Plain loads of a
 /// line in our cache, no spin hint (`PAUSE` alone takes about 30 ns there).
-#[cfg(not(loom))]
+#[cfg(all(not(loom), not(miri)))]
 pub(super) const PROBE_LOADS: usize = 512;
+/// Under Miri: a few loads; its scheduler switches threads often enough to see a writer.
+#[cfg(all(not(loom), miri))]
+pub(super) const PROBE_LOADS: usize = 8;
 /// Under loom one load is the window: loom explores every interleaving around it anyway.
 #[cfg(loom)]
 pub(super) const PROBE_LOADS: usize = 1;
@@ -211,6 +215,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore)] // SAMPLE is 1 under Miri
     fn one_add_in_sample_probes() {
         let probes = (0..SAMPLE * 4).filter(|_| tick()).count();
         assert_eq!(probes, 4);

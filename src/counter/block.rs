@@ -93,12 +93,7 @@ impl<'a> Block<'a> {
     /// `'a`; the caller's load of `p` synchronised with the store that published it.
     #[inline(always)]
     pub(super) unsafe fn view(p: *mut Line) -> Option<Block<'a>> {
-        let t = p as usize & TAG_MASK;
-        if t == 0 {
-            return None;
-        }
-        let len = 1 << (t - 1);
-        let first = p.cast::<u8>().wrapping_sub(t).cast::<Line>();
+        let (first, len) = untag(p)?;
         // SAFETY: per this function's contract, `first` is the start of a live allocation of
         // `len` initialised lines (the tag encodes the length `alloc` gave it), and the caller's
         // synchronising load made their initialisation visible.
@@ -164,6 +159,17 @@ impl<'a> Block<'a> {
     }
 }
 
+/// The first line and the length of the block behind the tagged pointer `p`, or `None` if `p`
+/// is not a block. The pointer keeps `p`'s provenance (that of `alloc`'s `Box::into_raw`).
+#[inline(always)]
+fn untag(p: *mut Line) -> Option<(*mut Line, usize)> {
+    let t = p as usize & TAG_MASK;
+    if t == 0 {
+        return None;
+    }
+    Some((p.cast::<u8>().wrapping_sub(t).cast::<Line>(), 1 << (t - 1)))
+}
+
 /// `first` (a block of `len` lines) with its length in the low bits.
 fn tag(first: *mut Line, len: usize) -> *mut Line {
     let t = len.trailing_zeros() as usize + 1;
@@ -177,15 +183,19 @@ fn tag(first: *mut Line, len: usize) -> *mut Line {
 /// The caller has exclusive access to the counter that published `p` (`&mut`, or `Drop`), so
 /// no other reference to the blocks exists and none will be made; `p` is not used afterwards.
 pub(super) unsafe fn free_chain(mut p: *mut Line) {
-    // SAFETY: exclusive access (the contract) means every block of the chain is live, was made
-    // by `alloc`, and its publication is ordered before us.
-    while let Some(b) = unsafe { Block::view(p) } {
+    while let Some((first, len)) = untag(p) {
+        // SAFETY: exclusive access (the contract) means every block of the chain is live, was
+        // made by `alloc` (so `first` points to its initialised first line), and its
+        // publication is ordered before us. The reference ends with this statement.
+        let line0 = unsafe { &*first };
         // Relaxed: exclusive access; see above.
-        p = b.lines[0].prev.load(Ordering::Relaxed);
-        let lines = ptr::slice_from_raw_parts_mut(b.lines.as_ptr().cast_mut(), b.len());
+        p = line0.prev.load(Ordering::Relaxed);
+        // Built from `first`, which carries `Box::into_raw`'s provenance (not from a shared
+        // reference, which could not give the box back its unique ownership).
+        let lines = ptr::slice_from_raw_parts_mut(first, len);
         // SAFETY: `lines` is exactly the boxed slice `alloc` leaked (its start and length), it
         // is freed once (the chain has no cycles: `prev` points only to older blocks), and no
-        // reference to it outlives this loop iteration (`b` is not used after this).
+        // reference to it is used after this.
         drop(unsafe { Box::from_raw(lines) });
     }
 }

@@ -322,10 +322,13 @@ impl Cells {
         // Relaxed: only compared. Every outgrown block's `pressure` is `GROWING` for good, so a
         // thread elected on `b` finds `b` newest; checked anyway, so a stale view never forks
         // the chain.
-        if self.state.load(Ordering::Relaxed) != b.tagged() {
+        let cur = self.state.load(Ordering::Relaxed);
+        if cur != b.tagged() {
             return;
         }
-        let p = Block::alloc(2 * b.len(), b.tagged(), b.max());
+        // `cur`, not `b.tagged()`, becomes `prev`: it carries the provenance of the block's
+        // `Box::into_raw`, which `free_chain` needs to give the block back.
+        let p = Block::alloc(2 * b.len(), cur, b.max());
         // Release: as in `expand`.
         self.state.store(p, Ordering::Release);
     }
