@@ -241,6 +241,8 @@ pub(crate) fn cpus() -> usize {
 }
 
 pub(crate) mod fence;
+mod hints;
+pub(crate) use hints::{with_thread_hints, ThreadHints, HINT_WORDS};
 
 /// loom's model runner and threads, for the loom models in files outside `src/sync`.
 #[cfg(all(test, loom))]

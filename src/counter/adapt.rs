@@ -20,8 +20,7 @@
 //! The constants are measured on the 2-core test machine (see the module doc's "Choosing the
 //! constants"); under loom they are cut down so a model can reach both outcomes in a few adds.
 
-use crate::sync::{thread_local, AtomicU64, Ordering};
-use std::cell::Cell;
+use crate::sync::{with_thread_hints, AtomicU64, Ordering, HINT_WORDS};
 use std::hint::black_box;
 
 /// A thread probes on every `SAMPLE`-th add it makes (a power of two).
@@ -58,37 +57,11 @@ pub(super) const WINDOW: u32 = 8;
 #[cfg(loom)]
 pub(super) const WINDOW: u32 = 8;
 
-/// Entries in a thread's table of counters it has seen striped.
-const HINTS: usize = 8;
-
-/// What a thread keeps for the rule: its add tick and the counters it saw striped.
-struct Local {
-    /// Adds this thread made, wrapping: sampling on its multiples of [`SAMPLE`].
-    tick: Cell<u32>,
-    /// Addresses of counters this thread last saw striped, direct-mapped by address. A hint
-    /// only: a wrong entry (the counter dropped, another compact one at its address) costs one
-    /// look at the state word, which clears it.
-    striped: [Cell<usize>; HINTS],
-}
-
-#[cfg(not(loom))]
-thread_local! {
-    // `const`, no destructor: readable during thread teardown, no lazy-init check per access.
-    static LOCAL: Local = const {
-        Local {
-            tick: Cell::new(0),
-            striped: [const { Cell::new(0) }; HINTS],
-        }
-    };
-}
-
-#[cfg(loom)]
-thread_local! {
-    static LOCAL: Local = Local {
-        tick: Cell::new(0),
-        striped: std::array::from_fn(|_| Cell::new(0)),
-    };
-}
+/// Entries in a thread's table of counters it has seen striped (`sync`'s hint words): each
+/// holds the address of a counter this thread last saw striped, direct-mapped by address. A
+/// hint only: a wrong entry (the counter dropped, another compact one at its address) costs one
+/// look at the state word, which clears it. The thread's add tick sits beside them.
+const HINTS: usize = HINT_WORDS;
 
 /// The hint table's entry for the counter at `addr` (counters are 16-byte aligned).
 #[inline(always)]
@@ -100,17 +73,15 @@ fn entry(addr: usize) -> usize {
 /// first; otherwise it adds to the compact total first and looks at the state after.
 #[inline(always)]
 pub(super) fn seen_striped(addr: usize) -> bool {
-    LOCAL
-        .try_with(|l| l.striped[entry(addr)].get() == addr)
-        .unwrap_or(false)
+    with_thread_hints(|l| l.words[entry(addr)].get() == addr).unwrap_or(false)
 }
 
 /// Notes that the counter at `addr` is striped (or, with `striped` false, that it is not).
 #[cold]
 #[inline(never)]
 pub(super) fn note_striped(addr: usize, striped: bool) {
-    let _ = LOCAL.try_with(|l| {
-        let e = &l.striped[entry(addr)];
+    let _ = with_thread_hints(|l| {
+        let e = &l.words[entry(addr)];
         if striped {
             e.set(addr);
         } else if e.get() == addr {
@@ -122,13 +93,12 @@ pub(super) fn note_striped(addr: usize, striped: bool) {
 /// Counts one add on this thread; true on every [`SAMPLE`]-th: this add should probe.
 #[inline(always)]
 pub(super) fn tick() -> bool {
-    LOCAL
-        .try_with(|l| {
-            let t = l.tick.get().wrapping_add(1);
-            l.tick.set(t);
-            t % SAMPLE == 0
-        })
-        .unwrap_or(false)
+    with_thread_hints(|l| {
+        let t = l.tick.get().wrapping_add(1);
+        l.tick.set(t);
+        t % SAMPLE == 0
+    })
+    .unwrap_or(false)
 }
 
 /// Whether another thread writes `a` or `b` within [`PROBE_LOADS`] loads, given that they held
