@@ -7,6 +7,11 @@
 //! second over all threads together. Threads are spawned outside the timed span: each waits at a
 //! barrier, and the span runs from the first thread's start to the last one's end.
 //!
+//! `counter/registry` is the metrics-registry shape: 1 000, 10 000 and 100 000 counters, each
+//! increment on a random one (a xorshift sequence per thread, the same for every candidate), at
+//! 1 and 2 threads; `counter/mixed` is 100 cold counters and 1 hot one. The share of thrifty
+//! counters striped and the bytes per counter at the end are printed after the group.
+//!
 //! `cargo bench --bench counter -- --warm-up-time 1 --measurement-time 2`
 
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
@@ -92,28 +97,20 @@ fn increment(c: &mut Criterion) {
             })
         });
 
-        // Default cells (the CPU count), and 4x that: threads respawned for every sample get
-        // drifting slots, which collide on few cells (see `Counter`'s # Cost).
+        // The steady state of a counter several threads bump: striped (by lasting contention).
         let counter = Counter::new();
-        let wide = Counter::with_cells(4 * counter.cells());
-        for (name, counter) in [
-            ("thrifty Counter", &counter),
-            ("thrifty Counter, 4x cells", &wide),
-        ] {
-            if threads > 1 {
-                // The steady state of a counter several threads bump: already striped.
-                expand(counter);
-            }
-            g.bench_function(id(name), |b| {
-                b.iter_custom(|iters| {
-                    on_threads(threads, iters, &|| {}, &|n| {
-                        for _ in 0..n {
-                            counter.add(black_box(1));
-                        }
-                    })
-                })
-            });
+        if threads > 1 {
+            expand(&counter);
         }
+        g.bench_function(id("thrifty Counter"), |b| {
+            b.iter_custom(|iters| {
+                on_threads(threads, iters, &|| {}, &|n| {
+                    for _ in 0..n {
+                        counter.add(black_box(1));
+                    }
+                })
+            })
+        });
         // The handle: the thread's cell looked up once per thread, not once per add.
         g.bench_function(id("thrifty Counter::local"), |b| {
             b.iter_custom(|iters| {
@@ -125,7 +122,7 @@ fn increment(c: &mut Criterion) {
                 })
             })
         });
-        black_box((atomic, mutex, flushed, tls_flushed, counter, wide));
+        black_box((atomic, mutex, flushed, tls_flushed, counter));
     }
     g.finish();
 
@@ -149,6 +146,133 @@ fn increment(c: &mut Criterion) {
     g.finish();
 }
 
+/// A thread's registry index sequence: xorshift64 mapped onto `0..n` by a multiply and shift.
+/// Seeds come from a shared counter, so each thread of a sample walks its own sequence and every
+/// candidate gets the same seeds in the same order (the counter restarts per sample).
+struct Indices {
+    x: u64,
+    n: u64,
+}
+
+impl Indices {
+    fn new(seed: u64, n: usize) -> Self {
+        Self {
+            x: (seed + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1,
+            n: n as u64,
+        }
+    }
+
+    #[inline(always)]
+    fn next(&mut self) -> usize {
+        self.x ^= self.x << 13;
+        self.x ^= self.x >> 7;
+        self.x ^= self.x << 17;
+        (((self.x >> 32) * self.n) >> 32) as usize
+    }
+}
+
+fn registry(c: &mut Criterion) {
+    let _paused = measure::pause();
+    let mut g = c.benchmark_group("counter/registry");
+    let mut notes = Vec::new();
+    for n in [1_000usize, 10_000, 100_000] {
+        for threads in [1usize, 2] {
+            g.throughput(Throughput::Elements(threads as u64));
+            let id =
+                |name: &str| BenchmarkId::new(name, format!("{n} counters/{}", label(threads)));
+            let seed = AtomicU64::new(0);
+            let atomics: Vec<AtomicU64> = (0..n).map(|_| AtomicU64::new(0)).collect();
+            g.bench_function(id("AtomicU64::fetch_add"), |b| {
+                b.iter_custom(|iters| {
+                    seed.store(0, Relaxed);
+                    on_threads(threads, iters, &|| {}, &|ops| {
+                        let mut at = Indices::new(seed.fetch_add(1, Relaxed), n);
+                        for _ in 0..ops {
+                            atomics[at.next()].fetch_add(black_box(1), Relaxed);
+                        }
+                    })
+                })
+            });
+            let mutexes: Vec<Mutex<u64>> = (0..n).map(|_| Mutex::new(0)).collect();
+            g.bench_function(id("Mutex<u64>"), |b| {
+                b.iter_custom(|iters| {
+                    seed.store(0, Relaxed);
+                    on_threads(threads, iters, &|| {}, &|ops| {
+                        let mut at = Indices::new(seed.fetch_add(1, Relaxed), n);
+                        for _ in 0..ops {
+                            *mutexes[at.next()].lock().unwrap() += black_box(1);
+                        }
+                    })
+                })
+            });
+            let counters: Vec<Counter> = (0..n).map(|_| Counter::new()).collect();
+            g.bench_function(id("thrifty Counter"), |b| {
+                b.iter_custom(|iters| {
+                    seed.store(0, Relaxed);
+                    on_threads(threads, iters, &|| {}, &|ops| {
+                        let mut at = Indices::new(seed.fetch_add(1, Relaxed), n);
+                        for _ in 0..ops {
+                            counters[at.next()].add(black_box(1));
+                        }
+                    })
+                })
+            });
+            let striped = counters.iter().filter(|c| c.is_striped()).count();
+            let bytes = std::mem::size_of_val(&counters[..])
+                + counters.iter().map(Counter::heap_bytes).sum::<usize>();
+            notes.push(format!(
+                "  {n} counters, {threads} thread(s): {:.2}% striped, {:.1} B per counter",
+                100.0 * striped as f64 / n as f64,
+                bytes as f64 / n as f64
+            ));
+            black_box((atomics, mutexes, counters));
+        }
+    }
+    g.finish();
+    println!("counter/registry: thrifty Counter at the end of each workload (AtomicU64: 8 B)");
+    notes.iter().for_each(|line| println!("{line}"));
+
+    // 100 cold counters and 1 hot one; every other increment is the hot one.
+    let mut g = c.benchmark_group("counter/mixed");
+    g.throughput(Throughput::Elements(2));
+    let pick = |at: &mut Indices| match at.next() {
+        i if i % 2 == 0 => 100,
+        i => i / 2,
+    };
+    let seed = AtomicU64::new(0);
+    let atomics: Vec<AtomicU64> = (0..101).map(|_| AtomicU64::new(0)).collect();
+    g.bench_function("100 cold + 1 hot/AtomicU64::fetch_add", |b| {
+        b.iter_custom(|iters| {
+            seed.store(0, Relaxed);
+            on_threads(2, iters, &|| {}, &|ops| {
+                let mut at = Indices::new(seed.fetch_add(1, Relaxed), 200);
+                for _ in 0..ops {
+                    atomics[pick(&mut at)].fetch_add(black_box(1), Relaxed);
+                }
+            })
+        })
+    });
+    let counters: Vec<Counter> = (0..101).map(|_| Counter::new()).collect();
+    g.bench_function("100 cold + 1 hot/thrifty Counter", |b| {
+        b.iter_custom(|iters| {
+            seed.store(0, Relaxed);
+            on_threads(2, iters, &|| {}, &|ops| {
+                let mut at = Indices::new(seed.fetch_add(1, Relaxed), 200);
+                for _ in 0..ops {
+                    counters[pick(&mut at)].add(black_box(1));
+                }
+            })
+        })
+    });
+    g.finish();
+    println!(
+        "counter/mixed: {} of 101 thrifty counters striped (the hot one: {})",
+        counters.iter().filter(|c| c.is_striped()).count(),
+        counters[100].is_striped()
+    );
+    black_box((atomics, counters));
+}
+
 fn sum(c: &mut Criterion) {
     let _paused = measure::pause();
     let mut g = c.benchmark_group("counter/sum");
@@ -159,9 +283,11 @@ fn sum(c: &mut Criterion) {
     let compact = Counter::new();
     compact.add(7);
     g.bench_function("compact", |b| b.iter(|| black_box(&compact).sum()));
-    for cells in [1usize, 2, 8, 64, 512] {
+    // Two contending threads stripe a counter to 2 cells (1 if capped at 1).
+    for cells in [1usize, 2] {
         let counter = Counter::with_cells(cells);
         expand(&counter);
+        assert_eq!(counter.cells(), cells);
         g.bench_with_input(BenchmarkId::new("striped", cells), &counter, |b, c| {
             b.iter(|| black_box(c).sum())
         });
@@ -207,23 +333,16 @@ fn memory() {
         "  10 000 idle Counters                {:>6} KiB",
         10_000 * idle / 1024
     );
-    for cells in [0usize, 1, 2, 8, 64] {
-        let c = if cells == 0 {
-            Counter::new()
-        } else {
-            Counter::with_cells(cells)
-        };
-        expand(&c);
-        let name = if cells == 0 {
-            format!("Counter, expanded, default {} cells", c.cells())
-        } else {
-            format!("Counter, expanded, {cells} cells")
-        };
-        println!("  {name:<35} {:>6}", idle + c.heap_bytes());
-    }
+    let c = Counter::new();
+    expand(&c);
+    println!(
+        "  Counter, 2 threads contended ({} cells) {:>6}",
+        c.cells(),
+        idle + c.heap_bytes()
+    );
 }
 
-criterion_group!(timing, increment, sum);
+criterion_group!(timing, increment, registry, sum);
 
 fn main() {
     memory();

@@ -241,6 +241,8 @@ pub(crate) fn cpus() -> usize {
 }
 
 pub(crate) mod fence;
+mod hints;
+pub(crate) use hints::{with_thread_hints, ThreadHints, HINT_WORDS};
 
 /// loom's model runner and threads, for the loom models in files outside `src/sync`.
 #[cfg(all(test, loom))]
@@ -250,4 +252,5 @@ pub(crate) mod loom_model {
 mod slot;
 pub(crate) use slot::{
     thread_slot, thread_slot_hint, thread_token, token_is_live, try_thread_slot, try_thread_token,
+    TRACKED_SLOTS,
 };

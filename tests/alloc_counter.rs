@@ -1,9 +1,12 @@
 //! dhat: what `thrifty::counter` allocates, asserted. Increments, sums, takes, sets and
-//! `PerCpu::with` never allocate; a counter's expansion allocates exactly once.
+//! `PerCpu::with` never allocate; compact counters never allocate, even thousands of them
+//! bumped from two threads; striping allocates exactly once (2 cells) and each doubling exactly
+//! once more.
 //!
 //! dhat's profiler is global (it sees every thread), so one `#[test]` runs every case in turn,
 //! and multi-thread cases read the stats only while their threads wait at a barrier.
 
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Barrier;
 use thrifty::counter::{Counter, Gauge, PerCpu};
 
@@ -18,7 +21,9 @@ fn allocation_profile() {
     let _profiler = dhat::Profiler::builder().testing().build();
     warm_up_threads(|| Counter::with_cells(1).incr());
     compact_counter_allocates_nothing();
+    a_registry_bumped_from_two_threads_allocates_nothing_while_compact();
     expansion_allocates_exactly_once();
+    growth_allocates_once_per_doubling();
     striped_increments_and_sums_allocate_nothing();
     per_cpu_with_allocates_nothing();
     dropping_frees_the_cells();
@@ -51,10 +56,15 @@ fn compact_counter_allocates_nothing() {
 /// Runs `work` on two threads at once; returns the heap stats just before and just after it,
 /// read while both threads wait at a barrier (they already hold slots).
 fn on_two_threads(work: impl Fn() + Sync) -> (dhat::HeapStats, dhat::HeapStats) {
-    let gate = Barrier::new(3);
+    on_threads(2, work)
+}
+
+/// Runs `work` on `n` threads at once, as `on_two_threads`.
+fn on_threads(n: usize, work: impl Fn() + Sync) -> (dhat::HeapStats, dhat::HeapStats) {
+    let gate = Barrier::new(n + 1);
     let mut stats = None;
     std::thread::scope(|s| {
-        for _ in 0..2 {
+        for _ in 0..n {
             s.spawn(|| {
                 // Take the thread's slot, and park once, before the measured span: a thread's
                 // first park sets up parking_lot's per-thread data (its destructor registration
@@ -97,7 +107,34 @@ fn until(striped: impl Fn() -> bool, add: impl Fn()) {
     panic!("two threads never contended in 64 billion adds");
 }
 
+/// Ten thousand compact counters, each bumped at random from two threads (the registry shape):
+/// nothing allocates while they stay compact, and the few that stripe allocate one block each.
+fn a_registry_bumped_from_two_threads_allocates_nothing_while_compact() {
+    let registry: Vec<Counter> = (0..10_000).map(|_| Counter::new()).collect();
+    let (before, after) = on_two_threads(|| {
+        static SEED: AtomicU64 = AtomicU64::new(1);
+        let mut x = SEED
+            .fetch_add(1, Relaxed)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            registry[(x % 10_000) as usize].incr();
+        }
+    });
+    let striped = registry.iter().filter(|c| c.is_striped()).count() as u64;
+    assert_eq!(
+        after.total_blocks - before.total_blocks,
+        striped,
+        "one block per striped counter, nothing else"
+    );
+    assert!(striped <= 100, "{striped} of 10 000 counters striped");
+    assert_eq!(registry.iter().map(Counter::sum).sum::<u64>(), 400_000);
+}
+
 fn expansion_allocates_exactly_once() {
+    let mut line = 0;
     for cells in [1, 2, 8] {
         let c = Counter::with_cells(cells);
         let (before, after) = on_two_threads(|| until_striped(&c));
@@ -105,15 +142,48 @@ fn expansion_allocates_exactly_once() {
         assert_eq!(
             after.total_blocks - before.total_blocks,
             1,
-            "expansion to {cells} cells"
+            "striping, cap {cells}"
         );
         assert_eq!(
             (after.total_bytes - before.total_bytes) as usize,
             c.heap_bytes(),
             "the one block is the cells"
         );
-        assert!(c.heap_bytes() >= cells * 64 && c.heap_bytes() % cells == 0);
+        assert_eq!(c.cells(), cells.min(2), "starts at 2 cells (or the cap)");
+        if cells == 1 {
+            line = c.heap_bytes();
+            assert!(line >= 64 && line % 64 == 0, "a cell is whole cache lines");
+        }
+        assert_eq!(c.heap_bytes(), c.cells() * line);
     }
+}
+
+/// Three threads on a counter capped at 4 cells: it stripes to 2 (one block), and the thread
+/// that must share a cell makes it double to 4 (one more block): two blocks in all.
+fn growth_allocates_once_per_doubling() {
+    let line = {
+        let one = Counter::with_cells(1);
+        on_two_threads(|| until_striped(&one));
+        one.heap_bytes()
+    };
+    let c = Counter::with_cells(4);
+    let (before, after) = on_threads(3, || until(|| c.cells() == 4, || c.incr()));
+    assert_eq!(c.cells(), 4);
+    assert_eq!(
+        after.total_blocks - before.total_blocks,
+        2,
+        "one block to stripe, one to double"
+    );
+    assert_eq!(
+        (after.total_bytes - before.total_bytes) as usize,
+        c.heap_bytes(),
+        "the blocks are the cells"
+    );
+    assert_eq!(
+        c.heap_bytes(),
+        (2 + 4) * line,
+        "2 cells, then 4; the 2 are kept"
+    );
 }
 
 fn striped_increments_and_sums_allocate_nothing() {

@@ -1,5 +1,10 @@
-//! loom models of `thrifty::counter`: concurrent adds, expansion racing adds, `sum`, `take` and
-//! `set`; no increment is ever lost or counted twice.
+//! loom models of `thrifty::counter`: the adaptive rule (contending once stays compact,
+//! lasting contention stripes), concurrent adds, striping racing adds, `sum`, `take` and `set`;
+//! no increment is ever lost or counted twice. (Growth racing an owner's add and a sum is
+//! modelled in `src/counter/cells.rs`, which can force a doubling.)
+//!
+//! Under loom every add probes (`adapt::SAMPLE` is 1), a probe is one load, and 2 hits stripe:
+//! one add per thread can hit at most once, so the first two models bracket the rule.
 //!
 //! `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release --test loom_counter`
 //!
@@ -7,8 +12,8 @@
 //! and gives it back when it exits, and the next thread to claim gets the lowest free index. A
 //! thread spawned after another exited may so inherit its slot, and with it a cell whose owner
 //! is dead, which it takes over. Counters here have two cells, so with three threads alive two
-//! slots meet on a cell, and all the paths (compact CAS, owned load + store, takeover, shared
-//! `fetch_add`) meet in these models.
+//! slots meet on a cell, and all the paths (compact `fetch_add` and probe, owned load + store,
+//! takeover, shared `fetch_add`) meet in these models.
 #![cfg(loom)]
 
 use loom::sync::Arc;
@@ -169,8 +174,9 @@ fn loom_per_cpu_shared_slot_takes_turns() {
 /// owner's claim ended, takes the cell over and goes on from the value left in it, while the
 /// main thread adds too (claiming a slot, if its first add did not): the sum is exact.
 ///
-/// The counter stripes only when two compact adds meet, so the model starts with two; the
-/// schedules where they did not meet stop there (and the test checks that some did meet).
+/// The counter stripes only when contention lasts, so the model starts with three adds on each
+/// of two threads; the schedules where it did not stripe stop there (and the test checks that
+/// some did stripe).
 #[test]
 fn loom_a_dead_owners_cell_is_taken_over() {
     static STRIPED: AtomicUsize = AtomicUsize::new(0);
@@ -178,32 +184,73 @@ fn loom_a_dead_owners_cell_is_taken_over() {
         let c = Arc::new(Counter::with_cells(2));
         let a = {
             let c = c.clone();
-            thread::spawn(move || {
-                c.add(1);
-                // Owns its home cell if the counter is striped by now.
-                c.add(2);
-            })
+            // Owns its home cell from its first add after the counter stripes.
+            thread::spawn(move || (0..3).for_each(|_| c.add(1)))
         };
-        c.add(4);
+        (0..3).for_each(|_| c.add(10));
         a.join().unwrap();
         if !c.is_striped() {
-            assert_eq!(c.sum(), 7);
+            assert_eq!(c.sum(), 33);
             return;
         }
         STRIPED.fetch_add(1, SeqCst);
         let b = {
             let c = c.clone();
             thread::spawn(move || {
-                c.add(8);
-                c.add(16);
+                c.add(100);
+                c.add(200);
             })
         };
-        c.add(32);
+        c.add(400);
         b.join().unwrap();
-        assert_eq!(c.sum(), 63);
+        assert_eq!(c.sum(), 733);
     });
     assert!(
         STRIPED.load(SeqCst) > 0,
         "the counter never striped: the model did not reach its case"
+    );
+}
+
+/// The adaptive rule, first half: two threads that contend once (one add each, both probing
+/// under loom) never stripe the counter, in any interleaving, and the sum is exact.
+#[test]
+fn loom_contending_once_stays_compact() {
+    model(|| {
+        let c = Arc::new(Counter::new());
+        let other = {
+            let c = c.clone();
+            thread::spawn(move || c.add(1))
+        };
+        c.add(2);
+        other.join().unwrap();
+        assert!(!c.is_striped(), "one collision striped the counter");
+        assert_eq!(c.heap_bytes(), 0);
+        assert_eq!(c.sum(), 3);
+    });
+}
+
+/// The adaptive rule, second half: when contention lasts (three adds each), some interleavings
+/// stripe the counter; in every one the sum is exact, including the adds that raced the
+/// striping.
+#[test]
+fn loom_lasting_contention_stripes_and_loses_nothing() {
+    static STRIPED: AtomicUsize = AtomicUsize::new(0);
+    model(|| {
+        let c = Arc::new(Counter::new());
+        let other = {
+            let c = c.clone();
+            thread::spawn(move || (0..3).for_each(|_| c.add(1)))
+        };
+        (0..3).for_each(|_| c.add(10));
+        other.join().unwrap();
+        if c.is_striped() {
+            STRIPED.fetch_add(1, SeqCst);
+            assert_eq!(c.cells(), 2, "stripes to 2 cells");
+        }
+        assert_eq!(c.sum(), 33);
+    });
+    assert!(
+        STRIPED.load(SeqCst) > 0,
+        "lasting contention never striped the counter"
     );
 }

@@ -1,7 +1,9 @@
 //! proptest: `Counter`, `Gauge` and `PerCpu` against plain integers over random op sequences.
 //!
-//! A `Burst` op runs adds on two threads at once, so sequences also cover contention, expansion
-//! and the striped paths (owned and shared cells), with takes, resets and sets in between.
+//! A `Burst` op runs adds on two threads at once, so sequences also cover contention, striping
+//! and the striped paths (owned and shared cells), with takes, resets and sets in between. A
+//! `Grow` op runs twice as many threads as cells until the cells double (from 2 upward, to the cap), and `Compact`
+//! folds them back; after every op the memory is checked against the cell count.
 
 use proptest::prelude::*;
 use thrifty::counter::{Counter, Gauge, PerCpu};
@@ -17,6 +19,10 @@ enum Op {
     Take,
     Reset,
     Sum,
+    /// Threads add until the counter has more cells than before (or is at its cap).
+    Grow,
+    /// `compact(&mut self)`.
+    Compact,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -28,7 +34,45 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Reset),
         2 => Just(Op::Sum),
         2 => (0u64..1000, 1u16..300).prop_map(|(n, r)| Op::LocalBurst(n, r)),
+        1 => Just(Op::Grow),
+        1 => Just(Op::Compact),
     ]
+}
+
+/// Runs twice as many threads as `c` has cells (at least two), adding `n` until `c` has more
+/// cells than before (striped from compact, or doubled) or sits at its cap; returns how many
+/// adds they made in all. (As many threads as cells each own one and never make it grow.)
+fn grow(c: &Counter, n: u64) -> u64 {
+    let before = c.cells();
+    let done = || c.cells() > before || c.cells() == c.max_cells();
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..2 * before.max(1))
+            .map(|_| {
+                s.spawn(|| {
+                    let mut adds = 0u64;
+                    // Bounded: four threads on two cores double a counter within milliseconds.
+                    while !done() && adds < 200_000_000 {
+                        for _ in 0..64 {
+                            c.add(n);
+                        }
+                        adds += 64;
+                    }
+                    adds
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).sum()
+    })
+}
+
+/// Cache lines a counter with `cells` cells holds: none while compact; one block of 2 (or the
+/// cap of 1), then each doubling keeps the blocks it outgrew: 2 + 4 + ... + cells.
+fn lines_held(cells: usize, max: usize) -> usize {
+    match (cells, max) {
+        (0, _) => 0,
+        (1, 1) => 1,
+        (c, _) => 2 * c - 2,
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -62,8 +106,8 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
-    fn counter_matches_a_u64(cells in 1usize..9, ops in proptest::collection::vec(op(), 1..60)) {
-        let c = Counter::with_cells(cells);
+    fn counter_matches_a_u64(cells in 1usize..17, ops in proptest::collection::vec(op(), 1..60)) {
+        let mut c = Counter::with_cells(cells);
         let mut model = 0u64;
         for op in ops {
             match op {
@@ -87,6 +131,25 @@ proptest! {
                 Op::Take => { prop_assert_eq!(c.take(), model); model = 0; }
                 Op::Reset => { c.reset(); model = 0; }
                 Op::Sum => prop_assert_eq!(c.sum(), model),
+                Op::Grow => {
+                    let before = c.cells();
+                    let adds = grow(&c, 3);
+                    model = model.wrapping_add(3 * adds);
+                    prop_assert!(c.cells() > before || c.cells() == c.max_cells());
+                    prop_assert!(c.cells() == 0 || c.cells() >= before.clamp(1, 2));
+                }
+                Op::Compact => {
+                    c.compact();
+                    prop_assert_eq!((c.cells(), c.heap_bytes()), (0, 0));
+                }
+            }
+            let cells = c.cells();
+            prop_assert!(cells == 0 || (cells.is_power_of_two() && cells <= c.max_cells()));
+            let lines = lines_held(cells, c.max_cells());
+            prop_assert_eq!(c.heap_bytes() == 0, lines == 0);
+            if let Some(line) = c.heap_bytes().checked_div(lines) {
+                prop_assert_eq!(c.heap_bytes(), line * lines, "{} cells", cells);
+                prop_assert!(line >= 32 && line.is_power_of_two(), "line {}", line);
             }
         }
         prop_assert_eq!(c.sum(), model);
@@ -124,4 +187,21 @@ proptest! {
         });
         prop_assert_eq!(p.fold(0, |a, v| a + v), adds.iter().sum::<u64>());
     }
+}
+
+/// The growth path the `Grow` op relies on, step by step: compact, 2 cells, 4, 8 (the cap), and
+/// the blocks it outgrew kept and counted.
+#[test]
+fn lasting_contention_grows_from_two_cells_to_the_cap() {
+    let c = Counter::with_cells(8);
+    let mut total = 0;
+    for cells in [2, 4, 8] {
+        total += grow(&c, 1);
+        assert_eq!(c.cells(), cells);
+        assert_eq!(c.sum(), total);
+    }
+    let line = c.heap_bytes() / lines_held(8, 8);
+    assert_eq!(c.heap_bytes(), (2 + 4 + 8) * line);
+    total += grow(&c, 1); // at the cap: runs once round and stops
+    assert_eq!((c.cells(), c.sum()), (8, total));
 }

@@ -106,6 +106,7 @@ impl Harness {
             module: module.to_owned(),
             title: title.to_owned(),
             rows: Vec::new(),
+            notes: Vec::new(),
         }
     }
 
@@ -153,6 +154,8 @@ pub struct Table<'h> {
     module: String,
     title: String,
     rows: Vec<Row>,
+    /// Lines printed under the table (what a workload left behind: memory, striping).
+    notes: Vec<String>,
 }
 
 impl Table<'_> {
@@ -163,6 +166,11 @@ impl Table<'_> {
             .threads
             .clone()
             .unwrap_or_else(|| defaults.to_vec())
+    }
+
+    /// Adds a line to print under the table.
+    pub fn note(&mut self, line: String) {
+        self.notes.push(line);
     }
 
     /// Measures `candidates` side by side on `threads` threads and adds their rows.
@@ -219,6 +227,12 @@ impl Drop for Table<'_> {
             self.h.settings.markdown,
         );
         self.h.emit(&text);
+        for line in &self.notes {
+            self.h.emit(&format!("{line}\n"));
+        }
+        if !self.notes.is_empty() {
+            self.h.emit("\n");
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod arena;
 mod counter;
+mod counter_registry;
 mod demo;
 mod harness;
 mod pool;
@@ -27,6 +28,7 @@ const MODULES: &[Module] = &[
     ("pool", pool::run),
     ("pool", pool_threads::run),
     ("counter", counter::run),
+    ("counter", counter_registry::run),
     ("arena", arena::run),
 ];
 

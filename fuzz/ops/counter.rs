@@ -2,7 +2,8 @@
 //! `tests/fuzz_corpus.rs`. Bytes are parsed by hand: byte 0 picks the cell count, then each op is
 //! one code byte and its arguments. A `Counter` (also through a `LocalCounter` handle), a `Gauge`
 //! and a `PerCpu` run beside plain integers; every read is checked against them, including after
-//! bursts on two threads.
+//! bursts on two threads. A second `Counter` takes bursts on four threads (striping, doubling)
+//! and `compact`.
 
 use thrifty::counter::{Counter, Gauge, PerCpu};
 
@@ -30,6 +31,9 @@ pub fn run(data: &[u8]) {
     let mut b = Bytes(data);
     let cells = 1usize << (b.u8() % 5);
     let counter = Counter::with_cells(cells);
+    // A second counter that the ops grow (bursts on four threads) and compact (`&mut`).
+    let mut grown = Counter::with_cells(cells);
+    let mut grown_count = 0u64;
     let gauge = Gauge::with_cells(cells);
     let per_cpu = PerCpu::with_slots(cells, || 0u64);
     let (mut count, mut level, mut slots_total) = (0u64, 0i64, 0u64);
@@ -38,7 +42,7 @@ pub fn run(data: &[u8]) {
     let mut ops = 0;
     while !b.0.is_empty() && ops < 256 {
         ops += 1;
-        match b.u8() % 12 {
+        match b.u8() % 14 {
             0 => {
                 let n = b.u64();
                 counter.add(n);
@@ -84,8 +88,28 @@ pub fn run(data: &[u8]) {
                 local.add(n);
                 count = count.wrapping_add(n);
             }
+            12 => {
+                // Four threads at once: contention that lasts stripes it, sharers double it.
+                let reps = u64::from(b.u8()) * 64 + 1;
+                let n = u64::from(b.u8());
+                let grown = &grown;
+                std::thread::scope(|s| {
+                    for _ in 0..4 {
+                        s.spawn(move || (0..reps).for_each(|_| grown.add(n)));
+                    }
+                });
+                grown_count = grown_count.wrapping_add(4 * reps * n);
+                assert_eq!(grown.sum(), grown_count, "grown sum");
+                let cells = grown.cells();
+                assert!(cells == 0 || (cells.is_power_of_two() && cells <= grown.max_cells()));
+            }
+            13 => {
+                grown.compact();
+                assert_eq!((grown.cells(), grown.heap_bytes()), (0, 0), "compacted");
+                assert_eq!(grown.sum(), grown_count, "compact keeps the count");
+            }
             _ => {
-                // A burst on two threads: contention, expansion, owned and shared cells.
+                // A burst on two threads: contention, striping, owned and shared cells.
                 let reps = u64::from(b.u8() % 64) + 1;
                 let n = u64::from(b.u8());
                 let (counter, gauge, per_cpu) = (&counter, &gauge, &per_cpu);
@@ -112,6 +136,7 @@ pub fn run(data: &[u8]) {
         }
     }
     assert_eq!(counter.sum(), count, "final sum");
+    assert_eq!(grown.sum(), grown_count, "final grown sum");
     assert_eq!(gauge.value(), level, "final value");
     assert_eq!(per_cpu.fold(0, |a, v| a + v), slots_total, "final fold");
 }

@@ -1,52 +1,47 @@
 //! `Cells`: the engine under [`Counter`](super::Counter) and [`Gauge`](super::Gauge), a `u64`
-//! total kept in wrapping arithmetic, compact until contended, then striped over cache-padded
-//! cells that their owning thread bumps without a locked instruction.
+//! total kept in wrapping arithmetic, compact until contention lasts, then striped over
+//! cache-padded cells that their owning thread bumps without a locked instruction, doubling
+//! while contention goes on.
 //!
 //! # States
 //!
-//! | `stripes` holds | form | where an `add` goes |
+//! | `state` holds | form | where an `add` goes |
 //! | --- | --- | --- |
-//! | null | compact (24 bytes) | `base`, by compare-exchange; a failed one expands |
-//! | [`expanding()`] | one thread is allocating | `base`, by `fetch_add` |
-//! | a pointer to the lines | striped | a cell the caller owns (plain), else a shared word (`fetch_add`) |
+//! | compact bits, `BUSY` clear | compact (16 bytes) | `base`, by `fetch_add` |
+//! | compact bits, `BUSY` set | one thread is allocating 2 cells | `base`, by `fetch_add` |
+//! | a tagged block pointer | striped | the caller's own cell (plain), else a shared word |
 //!
-//! `stripes` moves null → expanding → striped, once, and never back; the lines are freed in
-//! `Drop`.
+//! `state` moves compact → busy → block of 2 → block of 4 → … (each block keeping a pointer to
+//! the one it outgrew), and back to compact only through [`Cells::compact`] (`&mut`) or `Drop`.
 //!
-//! # Layout of the striped form (one allocation of cache lines)
+//! Compact bits (a pointer-sized value with a zero tag, never dereferenced):
 //!
 //! ```text
-//! line k             cell k: word 0 `owned`, word 1 `shared`, word 2 `owner`
+//! bits 0..5   0 (the tag: not a block)
+//! bit  5      BUSY: a thread was elected to allocate the first block
+//! bits 6..11  log2(max cells) + 1, or 0 for the default cap
+//! bits 11..21 the contention score of the compact form (adapt::Score)
 //! ```
-//!
-//! The owner token sits in its cell's line: the owner's add reads the token and bumps `owned`
-//! in one line that, while it lives, only it writes. (An earlier layout packed 16 tokens per
-//! line in front of the cells, which cost the hot path a second line, a second bounds check
-//! and the arithmetic to find it; the CHANGELOG has the measurements.)
 //!
 //! # Who writes what
 //!
-//! - `base`: anyone, always by an atomic read-modify-write (`fetch_add`, compare-exchange).
-//!   It also carries the offset that [`Cells::replace`] (take, reset, set) writes.
-//! - `owned` of cell `k`: only the thread whose slot *claim* token (`sync::try_thread_token`:
-//!   unique to one thread's hold on one slot, never reused) is `owner[k]`, by a relaxed load and
-//!   a relaxed store: no `lock` prefix, the whole point of the design. While an owner lives,
-//!   nobody else writes its `owned` word.
-//! - `owner[k]`: by compare-exchange, from 0 or from a token whose claim has ended (its thread
-//!   exited: `sync::token_is_live` is false). The claim's end happens-before the takeover, so
-//!   the new owner continues from the value left in the cell: nothing is folded back, nothing
-//!   lost. A thread looks for its cell at `slot & (len - 1)` and up to [`PROBE`] cells after it,
-//!   so two threads whose slots collide (slots drift as threads come and go) still each own one.
-//! - `shared` of cell `k`: threads that found no cell to own within [`PROBE`] cells of their
-//!   home `k` (more threads than cells), by `fetch_add`.
-//! - A thread tearing down its thread-locals has no slot (`try_thread_token` is `None`): it adds
-//!   to `base`.
+//! - `base`: anyone, always by `fetch_add` or compare-exchange. Holds the compact adds, the adds
+//!   of threads without a slot, the adds that found a stale hint, and [`Cells::replace`]'s offset.
+//! - `state`: the score by compare-exchange (a hint); `BUSY` by the compare-exchange that elects
+//!   the allocating thread, which then stores the first block (Release); each later block is
+//!   stored by the one thread elected through the outgrown block's `pressure`.
+//! - A cell's `owned` word: only its owner, the thread whose slot claim token is in `owner`,
+//!   by a relaxed load and store. `owner` changes by compare-exchange from 0 or from a token
+//!   whose claim has ended (`sync::token_is_live`), so the new owner continues from the value
+//!   left in the cell. A thread looks for its cell at `slot & (len - 1)` and [`PROBE`] cells on.
+//! - A cell's `shared` word: threads that found no cell to own there, by `fetch_add`.
 //!
-//! The total is `base + Σ (owned + shared)`, all wrapping.
+//! The total is `base + Σ (owned + shared)` over every block of the chain, all wrapping.
 
+use super::adapt::{self, Score};
+use super::block::{free_chain, Block, Line, Words, GROWING, TAG_BITS};
 use crate::sync::{
-    thread_token, token_is_live, try_thread_token, AtomicPtr, AtomicU64, AtomicUsize, CachePadded,
-    Ordering,
+    thread_token, token_is_live, try_thread_token, AtomicPtr, AtomicU64, Ordering, TRACKED_SLOTS,
 };
 use std::ptr;
 
@@ -56,204 +51,196 @@ pub(crate) const MAX_CELLS: usize = 1 << 16;
 /// Cells a thread tries, from its home cell on, before it settles for a shared word.
 pub(crate) const PROBE: usize = 4;
 
-/// Words per line: the three a cell uses; `CachePadded` pads the line to 128 bytes on x86-64.
-const WORDS: usize = 3;
+/// Compact bits: a thread is allocating the first block.
+const BUSY: usize = 1 << TAG_BITS;
+/// Compact bits: where `log2(max) + 1` starts (5 bits).
+const MAX_SHIFT: u32 = TAG_BITS + 1;
+/// Compact bits: where the score starts.
+const SCORE_SHIFT: u32 = MAX_SHIFT + 5;
+/// Compact bits: the score field.
+const SCORE_FIELD: usize = ((1 << (2 * Score::BITS)) - 1) << SCORE_SHIFT;
 
-/// One cache line of words (or two, where `CachePadded` pads to 64 bytes).
-type Line = CachePadded<[AtomicU64; WORDS]>;
-
-/// Word 0 of a cell's line: written by its owner only.
-const OWNED: usize = 0;
-/// Word 1 of a cell's line: `fetch_add` by threads that own no cell.
-const SHARED: usize = 1;
-/// Word 2 of a cell's line: the owner's claim token, or 0 while the cell is free.
-const OWNER: usize = 2;
-
-/// The default cell count: the CPU count rounded up to a power of two.
-pub(crate) fn default_len() -> usize {
-    crate::sync::cpus().next_power_of_two().min(MAX_CELLS)
+/// The cap on cells when none was given: one per thread slot that can own a cell.
+pub(crate) fn default_max() -> usize {
+    TRACKED_SLOTS.min(MAX_CELLS)
 }
 
-/// The address that marks "a thread is allocating the cells"; never dereferenced.
-fn expanding() -> *mut Line {
-    static MARK: u8 = 0;
-    ptr::addr_of!(MARK).cast_mut().cast()
+/// Compact bits as the state word holds them: a pointer with no provenance, never dereferenced.
+const fn compact_word(bits: usize) -> *mut Line {
+    ptr::null_mut::<u8>().wrapping_add(bits).cast()
 }
 
-/// A view of the allocated lines: two words, so it travels in registers to `add_probing`.
-#[derive(Clone, Copy)]
-struct Stripes<'a> {
-    /// One line per cell; the length is a power of two.
-    lines: &'a [Line],
-}
-
-impl<'a> Stripes<'a> {
-    /// Number of cells, a power of two.
-    #[inline(always)]
-    fn len(self) -> usize {
-        self.lines.len()
-    }
-
-    #[inline(always)]
-    fn owner(self, k: usize) -> &'a AtomicU64 {
-        &self.lines[k][OWNER]
-    }
-
-    #[inline(always)]
-    fn word(self, k: usize, word: usize) -> &'a AtomicU64 {
-        &self.lines[k][word]
-    }
-}
-
-/// A wrapping `u64` total, compact until contended, then striped.
+/// A wrapping `u64` total, compact until contention lasts, then striped.
+///
+/// 16 bytes, aligned to 16 so it never straddles a cache line: an add touches one line.
+#[repr(align(16))]
 pub(crate) struct Cells {
-    /// Adds made before expansion, adds of slotless threads, and `replace`'s offset.
+    /// Compact adds, adds of slotless threads, and `replace`'s offset.
     base: AtomicU64,
-    /// Null, [`expanding()`], or the first of `len` lines (one allocation).
-    stripes: AtomicPtr<Line>,
-    /// The number of cells: a power of two, or 0 for "the CPU count rounded up, decided at
-    /// expansion". Written (0 → the decided count) only by the thread that allocates, before
-    /// it publishes `stripes`; read after an Acquire load of `stripes` saw the lines.
-    len: AtomicUsize,
+    /// Compact bits, or the newest block, tagged (see the module doc).
+    state: AtomicPtr<Line>,
 }
 
 impl Cells {
-    /// A compact total of zero that will expand to `len` cells (0: the default).
+    /// A compact total of zero that may grow to `max` cells (a power of two; 0: the default).
     #[cfg(not(loom))]
-    pub(crate) const fn new(len: usize) -> Self {
+    pub(crate) const fn new(max: usize) -> Self {
         Self {
             base: AtomicU64::new(0),
-            stripes: AtomicPtr::new(ptr::null_mut()),
-            len: AtomicUsize::new(len),
+            state: AtomicPtr::new(compact_word(max_code(max) << MAX_SHIFT)),
         }
     }
 
-    /// A compact total of zero that will expand to `len` cells (0: the default).
+    /// A compact total of zero that may grow to `max` cells (a power of two; 0: the default).
     #[cfg(loom)]
-    pub(crate) fn new(len: usize) -> Self {
+    pub(crate) fn new(max: usize) -> Self {
         Self {
             base: AtomicU64::new(0),
-            stripes: AtomicPtr::new(ptr::null_mut()),
-            len: AtomicUsize::new(len),
+            state: AtomicPtr::new(compact_word(max_code(max) << MAX_SHIFT)),
         }
     }
 
-    /// The number of cells the striped form has (or will have).
+    /// This counter's address: the key of the per-thread striped hints.
+    #[inline(always)]
+    fn addr(&self) -> usize {
+        self as *const Self as usize
+    }
+
+    /// The newest block, if the counter is striped.
+    #[inline(always)]
+    fn block(&self) -> Option<Block<'_>> {
+        // Acquire: pairs with the Release stores that publish blocks (`expand`, `grow`), so the
+        // block's lines are initialised when we read them.
+        let p = self.state.load(Ordering::Acquire);
+        // SAFETY: loaded with Acquire; blocks are freed only with `&mut self` (`compact`,
+        // `Drop`), so they outlive `&self`.
+        unsafe { Block::view(p) }
+    }
+
+    /// The number of cells now: 0 while compact.
     pub(crate) fn len(&self) -> usize {
-        // Relaxed: a hint when read before expansion; after it, the caller's Acquire load of
-        // `stripes` (in `stripes()`) already ordered the expanding thread's store before us.
-        match self.len.load(Ordering::Relaxed) {
-            0 => default_len(),
-            n => n,
+        self.block().map_or(0, |b| b.len())
+    }
+
+    /// The most cells the counter may grow to.
+    pub(crate) fn max_len(&self) -> usize {
+        // Acquire: as in `block`.
+        let p = self.state.load(Ordering::Acquire);
+        // SAFETY: as in `block`.
+        match unsafe { Block::view(p) } {
+            Some(b) => b.max(),
+            None => max_from_code(p as usize >> MAX_SHIFT & 31),
         }
     }
 
-    /// Whether the cells have been allocated.
+    /// Whether the counter is striped.
     pub(crate) fn is_striped(&self) -> bool {
-        self.stripes().is_some()
+        self.block().is_some()
     }
 
-    /// The allocated lines, if any.
-    #[inline(always)]
-    fn stripes(&self) -> Option<Stripes<'_>> {
-        // Acquire: pairs with the Release store in `expand_slow`, so the lines' initialisation
-        // (and the final `len`) is visible before we touch them.
-        self.view(self.stripes.load(Ordering::Acquire))
-    }
-
-    /// The lines behind `p`, a value of `stripes` loaded with Acquire.
-    #[inline(always)]
-    fn view(&self, p: *mut Line) -> Option<Stripes<'_>> {
-        if p.is_null() || p == expanding() {
-            return None;
-        }
-        // Relaxed: ordered by the caller's Acquire load of `p` (see `len`).
-        let len = self.len.load(Ordering::Relaxed);
-        // SAFETY: a pointer other than null and the mark was stored by `expand_slow`, which
-        // allocated exactly `len` initialised lines there and stored `len` before publishing;
-        // the caller loaded `p` with Acquire, so both are visible. The allocation lives until
-        // `Drop`, which needs `&mut self`, so it outlives `&self`.
-        let lines = unsafe { std::slice::from_raw_parts(p, len) };
-        Some(Stripes { lines })
-    }
-
-    /// Adds `n` (wrapping). Never allocates except for the one expansion, never blocks.
-    ///
-    /// Split so the compact path stays a load and a compare-exchange inlined into the caller,
-    /// without the striped path's register pressure.
+    /// Adds `n` (wrapping). Allocates only when contention makes it stripe or grow; never
+    /// blocks.
     #[inline(always)]
     pub(crate) fn add(&self, n: u64) {
-        self.add_reporting_striped(n);
-    }
-
-    /// [`add`](Cells::add), then the calling thread's own cell if the lines exist (see
-    /// [`owned`](Cells::owned)): the compact path stays as cheap as `add`'s.
-    #[inline(always)]
-    pub(crate) fn add_then_owned(&self, n: u64) -> Option<Owned<'_>> {
-        if self.add_reporting_striped(n) {
-            self.owned()
+        if adapt::seen_striped(self.addr()) {
+            self.add_seen_striped(n);
         } else {
-            None
-        }
-    }
-
-    /// Adds `n`; returns whether the lines had been published (the striped path ran).
-    #[inline(always)]
-    fn add_reporting_striped(&self, n: u64) -> bool {
-        // Acquire: pairs with the Release store in `expand_slow`, so once we see the lines we
-        // see them initialised (a plain load on x86-64 and the same as Relaxed elsewhere in cost
-        // that matters; loaded once for both the path choice and the view).
-        let p = self.stripes.load(Ordering::Acquire);
-        if p.is_null() {
             self.add_compact(n);
-            false
-        } else {
-            self.add_striped(p, n);
-            true
         }
     }
 
-    /// The striped form's add (or `base`, while another thread allocates the lines).
-    #[inline]
-    fn add_striped(&self, p: *mut Line, n: u64) {
-        match self.view(p) {
-            Some(s) => match try_thread_token() {
-                Some((slot, token)) => {
-                    let home = slot & (s.len() - 1);
-                    // Relaxed: only we ever write our own token into `owner`, and nobody
-                    // replaces it while we live, so reading it back needs no ordering. Any other
-                    // value sends us to the slow path, which re-checks with a compare-exchange.
-                    let line = &s.lines[home];
-                    if line[OWNER].load(Ordering::Relaxed) == token {
-                        bump_owned(&line[OWNED], n);
-                    } else {
-                        add_probing(s, home, token, n);
-                    }
-                }
-                None => self.add_base(n),
-            },
-            // The expanding mark: the lines are not there yet.
-            None => self.add_base(n),
-        }
-    }
-
-    /// The compact form's add: one compare-exchange, or expansion if that met contention.
+    /// The compact add: one `fetch_add`, then a look at the state word, now in our cache.
+    ///
+    /// The add comes first so the line is fetched once, for writing: reading the state first
+    /// fetches it shared and then again to write, which costs two to three times as much where
+    /// lines move between cores (a registry bumped by several threads).
     #[inline(always)]
     fn add_compact(&self, n: u64) {
-        // Relaxed: the total is a statistic; nothing is published through `base`. The CAS below
-        // re-checks the value.
-        let cur = self.base.load(Ordering::Relaxed);
-        if self
-            .base
-            .compare_exchange(
-                cur,
-                cur.wrapping_add(n),
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            )
-            .is_err()
-        {
-            self.contended_slow(n);
+        // Relaxed: a statistic; nothing is published through `base` (see `add_base`).
+        let old = self.base.fetch_add(n, Ordering::Relaxed);
+        // Relaxed: a hint; nothing is read through it here (`add_seen_striped` reloads with
+        // Acquire before touching a block).
+        let st = self.state.load(Ordering::Relaxed);
+        let sampled = adapt::tick();
+        if sampled || st as usize & (BUSY - 1) != 0 {
+            self.after_compact_slow(st, old.wrapping_add(n), sampled);
+        }
+    }
+
+    /// After a compact add: note that the counter is striped, or probe and score contention.
+    #[cold]
+    #[inline(never)]
+    fn after_compact_slow(&self, st: *mut Line, after: u64, sampled: bool) {
+        let bits = st as usize;
+        if bits & (BUSY - 1) != 0 {
+            return adapt::note_striped(self.addr(), true);
+        }
+        if !sampled || bits & BUSY != 0 {
+            return;
+        }
+        let hit = adapt::others_write(&self.base, after, &self.base, after);
+        let (score, stripe) = Score::unpack((bits >> SCORE_SHIFT) as u64).record(hit);
+        let next = if stripe {
+            (bits & !SCORE_FIELD) | BUSY
+        } else {
+            (bits & !SCORE_FIELD) | (score.pack() as usize) << SCORE_SHIFT
+        };
+        // Relaxed: the score is a hint, and winning the `BUSY` bit only elects the allocating
+        // thread; the block is published by the Release store in `expand`. A failure (another
+        // probe, or another thread's election) drops this probe's record.
+        let won = self
+            .state
+            .compare_exchange(st, compact_word(next), Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok();
+        if won && stripe {
+            self.expand(bits);
+        }
+    }
+
+    /// Allocates and publishes the first block (2 cells, or 1 if the cap is 1). Only the thread
+    /// that set `BUSY` calls it, so it runs once per compact period.
+    #[cold]
+    #[inline(never)]
+    fn expand(&self, bits: usize) {
+        let max = max_from_code(bits >> MAX_SHIFT & 31);
+        let p = Block::alloc(2.min(max), ptr::null_mut(), max);
+        // Release: pairs with the Acquire loads of `state` (`block`), so whoever sees the block
+        // sees it initialised.
+        self.state.store(p, Ordering::Release);
+        adapt::note_striped(self.addr(), true);
+    }
+
+    /// The add of a thread that saw the counter striped last time.
+    #[inline]
+    fn add_seen_striped(&self, n: u64) {
+        match self.block() {
+            Some(b) => self.add_striped(b, n),
+            None => {
+                // Compact again (`compact`), or another counter at this address.
+                adapt::note_striped(self.addr(), false);
+                self.add_compact(n);
+            }
+        }
+    }
+
+    /// The striped add: our own cell if we own the home cell, else look further.
+    #[inline(always)]
+    fn add_striped(&self, b: Block<'_>, n: u64) {
+        match try_thread_token() {
+            Some((slot, token)) => {
+                let home = slot & (b.len() - 1);
+                let cell = b.cell(home);
+                // Relaxed: only we ever write our own token into `owner`, and nobody replaces it
+                // while we live, so reading it back needs no ordering. Any other value sends us
+                // to the slow path, which re-checks with a compare-exchange.
+                if cell.owner.load(Ordering::Relaxed) == token {
+                    bump_owned(&cell.owned, n);
+                } else {
+                    self.add_probing(b, home, token, n);
+                }
+            }
+            // Tearing down the thread's locals: no slot, no cell.
+            None => self.add_base(n),
         }
     }
 
@@ -265,57 +252,94 @@ impl Cells {
         self.base.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// A compare-exchange on `base` failed: someone else is adding. Land `n`, then expand.
-    #[cold]
+    /// The home cell is not ours: look for ours among the next [`PROBE`] cells, else claim one
+    /// or share.
+    ///
+    /// Not `#[cold]`: when two live threads' slots meet modulo the cell count, one of them comes
+    /// here on every add.
     #[inline(never)]
-    fn contended_slow(&self, n: u64) {
-        self.add_base(n);
-        self.expand_slow();
+    fn add_probing(&self, b: Block<'_>, home: usize, token: u64, n: u64) {
+        match own_cell(b, home, token, 1) {
+            Some(k) => bump_owned(&b.cell(k).owned, n),
+            None => self.claim_or_share(b, home, token, n),
+        }
     }
 
-    /// Allocates the lines once; racing callers and later ones return at once.
+    /// No cell in the window is ours: claim a free one or one whose owner is gone, else add to
+    /// the home cell's shared word (and, on a sampled add, probe for growth).
     #[cold]
     #[inline(never)]
-    fn expand_slow(&self) {
-        // Relaxed: winning this CAS only elects the allocator; the lines are published by the
-        // Release store below. Losers see the mark or the lines and add to `base` meanwhile.
-        if self
-            .stripes
-            .compare_exchange(
-                ptr::null_mut(),
-                expanding(),
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            )
-            .is_err()
-        {
+    fn claim_or_share(&self, b: Block<'_>, home: usize, token: u64, n: u64) {
+        for step in 0..PROBE.min(b.len()) {
+            let cell = b.cell((home + step) & (b.len() - 1));
+            if claim(cell, token) {
+                return bump_owned(&cell.owned, n);
+            }
+        }
+        let cell = b.cell(home);
+        // Relaxed: a statistic, see `add_base`.
+        cell.shared.fetch_add(n, Ordering::Relaxed);
+        if adapt::tick() {
+            self.probe_for_growth(b, cell);
+        }
+    }
+
+    /// A sharer's probe: if the line it shares is written by others while it watches, score it
+    /// in the block; enough hits in a window double the block.
+    #[cold]
+    #[inline(never)]
+    fn probe_for_growth(&self, b: Block<'_>, cell: &Words) {
+        let pressure = &b.cell(0).pressure;
+        // Relaxed: the score is a hint; `GROWING` is re-checked by the compare-exchange below.
+        let cur = pressure.load(Ordering::Relaxed);
+        if cur == GROWING || b.len() >= b.max() {
             return;
         }
-        let len = self.len();
-        // Relaxed: published by the Release store of `stripes` below.
-        self.len.store(len, Ordering::Relaxed);
-        let lines: Box<[Line]> = (0..len)
-            .map(|_| CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0))))
-            .collect();
-        let first = Box::into_raw(lines).cast::<Line>();
-        // Release: pairs with the Acquire load in `stripes()`, so a thread that sees the pointer
-        // sees initialised lines.
-        self.stripes.store(first, Ordering::Release);
+        // Relaxed: values to compare, as in `adapt::others_write`.
+        let (owned, shared) = (
+            cell.owned.load(Ordering::Relaxed),
+            cell.shared.load(Ordering::Relaxed),
+        );
+        let hit = adapt::others_write(&cell.owned, owned, &cell.shared, shared);
+        let (score, grow) = Score::unpack(cur).record(hit);
+        let next = if grow { GROWING } else { score.pack() };
+        // Relaxed: winning `GROWING` only elects the thread that allocates the next block, which
+        // it publishes with a Release store in `grow`.
+        if pressure
+            .compare_exchange(cur, next, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+            && grow
+        {
+            self.grow(b);
+        }
     }
 
-    /// The wrapping sum of the cells alone (not `base`).
+    /// Publishes a block of twice `b`'s cells that keeps `b` as its `prev`. Only the thread that
+    /// set `b`'s `pressure` to `GROWING` calls it, so each block is outgrown once.
+    #[cold]
+    #[inline(never)]
+    fn grow(&self, b: Block<'_>) {
+        // Relaxed: only compared. Every outgrown block's `pressure` is `GROWING` for good, so a
+        // thread elected on `b` finds `b` newest; checked anyway, so a stale view never forks
+        // the chain.
+        let cur = self.state.load(Ordering::Relaxed);
+        if cur != b.tagged() {
+            return;
+        }
+        // `cur`, not `b.tagged()`, becomes `prev`: it carries the provenance of the block's
+        // `Box::into_raw`, which `free_chain` needs to give the block back.
+        let p = Block::alloc(2 * b.len(), cur, b.max());
+        // Release: as in `expand`.
+        self.state.store(p, Ordering::Release);
+    }
+
+    /// The wrapping sum of the cells of every block (not `base`).
     fn cells_sum(&self) -> u64 {
-        self.stripes().map_or(0, |s| {
-            (0..s.len()).fold(0u64, |acc, k| {
-                // Relaxed: each word only grows (mod 2^64) and coherence gives us at least every
-                // value written before our load; there is nothing else to see through it.
-                acc.wrapping_add(s.word(k, OWNED).load(Ordering::Relaxed))
-                    .wrapping_add(s.word(k, SHARED).load(Ordering::Relaxed))
-            })
-        })
+        self.block().map_or(0, |b| b.chain_sum())
     }
 
-    /// The total: exact once adders are quiescent.
+    /// The total: exact once adders are quiescent, and never below the adds that happen-before
+    /// the call (see `Counter::sum`).
     pub(crate) fn sum(&self) -> u64 {
         // Acquire: pairs with the Release half of `replace`'s compare-exchange, so if we see its
         // offset we also see every cell value it subtracted (read below, never lower).
@@ -346,21 +370,88 @@ impl Cells {
         }
     }
 
-    /// The calling thread's own cell, if the lines exist and it owns one near its slot (it
+    /// Folds every cell into `base` and frees the blocks: the compact form again, with the same
+    /// total and cap. `&mut self` proves no add is running and no block is borrowed.
+    pub(crate) fn compact(&mut self) {
+        let total = self.sum();
+        // Relaxed: `&mut self` orders every earlier access before us.
+        let p = self.state.load(Ordering::Relaxed);
+        // SAFETY: `&mut self` gives exclusive access and a synchronised view of every block.
+        let Some(b) = (unsafe { Block::view(p) }) else {
+            return;
+        };
+        let bits = max_code(b.max()) << MAX_SHIFT;
+        // SAFETY: exclusive access (`&mut self`); `p` is replaced below and never used again.
+        unsafe { free_chain(p) };
+        self.state.store(compact_word(bits), Ordering::Relaxed);
+        self.base.store(total, Ordering::Relaxed);
+    }
+
+    /// The calling thread's own cell in the newest block, if it owns one near its slot (it
     /// claims one on its first striped add).
     pub(crate) fn owned(&self) -> Option<Owned<'_>> {
-        let s = self.stripes()?;
+        let b = self.block()?;
         let (slot, token) = try_thread_token()?;
-        let k = own_cell(s, slot & (s.len() - 1), token, 0)?;
+        let k = own_cell(b, slot & (b.len() - 1), token, 0)?;
         Some(Owned {
-            word: s.word(k, OWNED),
+            word: &b.cell(k).owned,
             token,
         })
     }
 
-    /// Bytes this total holds on the heap: 0 until expansion.
+    /// Bytes this total holds on the heap: 0 while compact, else every block of the chain.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.stripes().map_or(0, |s| std::mem::size_of_val(s.lines))
+        self.block().map_or(0, |b| b.chain_bytes())
+    }
+
+    /// Test hook: elects this thread and publishes the first block, as lasting contention would.
+    #[cfg(test)]
+    pub(crate) fn force_stripe(&self) {
+        // Relaxed: as in `after_compact_slow`.
+        let st = self.state.load(Ordering::Relaxed);
+        let bits = st as usize;
+        if bits & (BUSY - 1) == 0
+            && bits & BUSY == 0
+            && self
+                .state
+                .compare_exchange(
+                    st,
+                    compact_word(bits | BUSY),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+        {
+            self.expand(bits);
+        }
+    }
+
+    /// Test hook: doubles the newest block, as lasting contention among sharers would.
+    #[cfg(test)]
+    pub(crate) fn force_grow(&self) {
+        if let Some(b) = self.block() {
+            if b.len() < b.max() && b.cell(0).pressure.swap(GROWING, Ordering::Relaxed) != GROWING {
+                self.grow(b);
+            }
+        }
+    }
+}
+
+/// `log2(max) + 1` for a power-of-two `max`, or 0 for "the default".
+const fn max_code(max: usize) -> usize {
+    if max == 0 {
+        0
+    } else {
+        max.trailing_zeros() as usize + 1
+    }
+}
+
+/// The cap `max_code` encoded.
+fn max_from_code(code: usize) -> usize {
+    if code == 0 {
+        default_max()
+    } else {
+        1 << (code - 1)
     }
 }
 
@@ -396,76 +487,51 @@ fn bump_owned(owned: &AtomicU64, n: u64) {
     owned.store(v.wrapping_add(n), Ordering::Relaxed);
 }
 
-/// The home cell is not ours: look for ours (or a free one to claim) among the next
-/// [`PROBE`] cells; failing that, add to the home cell's shared word.
-///
-/// Not `#[cold]`: when two live threads' slots meet modulo the cell count, one of them comes
-/// here on every add, so the common case (our cell is a step or two on) is checked first, with
-/// plain loads of the owner line and no liveness lookups.
-#[inline(never)]
-fn add_probing(s: Stripes<'_>, home: usize, token: u64, n: u64) {
-    match own_cell(s, home, token, 1) {
-        Some(k) => bump_owned(s.word(k, OWNED), n),
-        None => claim_or_share(s, home, token, n),
-    }
-}
-
 /// The cell `token` owns among the [`PROBE`] cells from `home` on, looking from step `first`.
 #[inline(always)]
-fn own_cell(s: Stripes<'_>, home: usize, token: u64, first: usize) -> Option<usize> {
-    (first..PROBE.min(s.len()))
-        .map(|step| (home + step) & (s.len() - 1))
+fn own_cell(b: Block<'_>, home: usize, token: u64, first: usize) -> Option<usize> {
+    (first..PROBE.min(b.len()))
+        .map(|step| (home + step) & (b.len() - 1))
         // Relaxed: as in `add_striped`, only we write our own token.
-        .find(|&k| s.owner(k).load(Ordering::Relaxed) == token)
+        .find(|&k| b.cell(k).owner.load(Ordering::Relaxed) == token)
 }
 
-/// No cell in the window is ours: claim a free one or one whose owner is gone, else share.
-#[cold]
-#[inline(never)]
-fn claim_or_share(s: Stripes<'_>, home: usize, token: u64, n: u64) {
-    for step in 0..PROBE.min(s.len()) {
-        let k = (home + step) & (s.len() - 1);
-        let owner = s.owner(k);
-        // Acquire: pairs with the Release half of the compare-exchange that stored the token we
-        // see, which its thread made after publishing the token as live (`sync`'s `Claim::new`),
-        // so `token_is_live` below cannot read a stale "free" for a live owner.
-        let mut seen = owner.load(Ordering::Acquire);
-        loop {
-            if seen == token {
-                return bump_owned(s.word(k, OWNED), n);
-            }
-            // `token_is_live` is false forever once a claim ends, and its Acquire load orders
-            // the ended owner's last store to `owned` before our load of it in `bump_owned`.
-            if seen != 0 && token_is_live(seen) {
-                break; // a live thread owns it: try the next cell
-            }
-            // AcqRel: Release publishes our token after our claim went live (see the Acquire
-            // above); winning elects the one writer of `owned`, and the happens-before edge from
-            // the previous owner comes from `token_is_live` (or there was none). Acquire on
-            // failure: the owner we then see gets the same treatment as the first load.
-            match owner.compare_exchange(seen, token, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => return bump_owned(s.word(k, OWNED), n),
-                Err(now) => seen = now,
-            }
+/// Makes `cell` ours if it is, is free, or its owner's claim has ended; false if a live thread
+/// owns it.
+fn claim(cell: &Words, token: u64) -> bool {
+    // Acquire: pairs with the Release half of the compare-exchange that stored the token we
+    // see, which its thread made after publishing the token as live (`sync`'s `Claim::new`), so
+    // `token_is_live` below cannot read a stale "free" for a live owner.
+    let mut seen = cell.owner.load(Ordering::Acquire);
+    loop {
+        if seen == token {
+            return true;
+        }
+        // `token_is_live` is false forever once a claim ends, and its Acquire load orders the
+        // ended owner's last store to `owned` before our load of it in `bump_owned`.
+        if seen != 0 && token_is_live(seen) {
+            return false;
+        }
+        // AcqRel: Release publishes our token after our claim went live (see the Acquire
+        // above); winning elects the one writer of `owned`, and the happens-before edge from the
+        // previous owner comes from `token_is_live` (or there was none). Acquire on failure: the
+        // owner we then see gets the same treatment as the first load.
+        match cell
+            .owner
+            .compare_exchange(seen, token, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => return true,
+            Err(now) => seen = now,
         }
     }
-    // Relaxed: a statistic, see `add_base`.
-    s.word(home, SHARED).fetch_add(n, Ordering::Relaxed);
 }
 
 impl Drop for Cells {
     fn drop(&mut self) {
         // Relaxed: `&mut self` proves whoever handed it to us synchronised with every writer.
-        let p = self.stripes.load(Ordering::Relaxed);
-        if !p.is_null() && p != expanding() {
-            let len = self.len.load(Ordering::Relaxed);
-            let lines = ptr::slice_from_raw_parts_mut(p, len);
-            // SAFETY: `p` came from `Box::into_raw` of a boxed slice of `len` lines
-            // in `expand_slow`, which stored `len` before publishing `p`; `&mut self` orders that
-            // before us and means no other reference to the lines exists; they are freed exactly
-            // once, here.
-            drop(unsafe { Box::from_raw(lines) });
-        }
+        let p = self.state.load(Ordering::Relaxed);
+        // SAFETY: `&mut self` in `drop`: exclusive access, and `p` is never used again.
+        unsafe { free_chain(p) };
     }
 }
 
@@ -473,8 +539,8 @@ impl std::fmt::Debug for Cells {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cells")
             .field("sum", &self.sum())
-            .field("striped", &self.is_striped())
             .field("cells", &self.len())
+            .field("max_cells", &self.max_len())
             .finish()
     }
 }
@@ -482,3 +548,41 @@ impl std::fmt::Debug for Cells {
 #[cfg(all(test, not(loom)))]
 #[path = "cells_tests.rs"]
 mod tests;
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::sync::loom_model::{model, thread};
+    use crate::sync::Arc;
+
+    /// The cells double while an owner adds to its cell in the block being outgrown and a
+    /// reader sums: the outgrown cell's value is still counted, the add lands in the old block
+    /// or the new one, never both, never neither; a sum in between is never below what
+    /// happened-before it nor above everything.
+    #[test]
+    fn loom_growth_keeps_every_add() {
+        model(|| {
+            let c = Arc::new(Cells::new(4));
+            c.force_stripe();
+            c.add(1); // this thread's own cell in the 2-cell block
+            let adder = {
+                let c = c.clone();
+                thread::spawn(move || {
+                    c.add(2);
+                    c.add(4);
+                })
+            };
+            let grower = {
+                let c = c.clone();
+                thread::spawn(move || c.force_grow())
+            };
+            c.add(8);
+            let seen = c.sum();
+            assert!((9..=15).contains(&seen), "sum {seen}");
+            adder.join().unwrap();
+            grower.join().unwrap();
+            assert_eq!(c.len(), 4);
+            assert_eq!(c.sum(), 15);
+        });
+    }
+}

@@ -5,6 +5,21 @@ use std::sync::Barrier;
 /// Adds per thread in these tests; few under Miri, which runs threads slowly.
 const ADDS: u64 = if cfg!(miri) { 20 } else { 10_000 };
 
+/// The words of cell `k` of the newest block: (owned, shared, owner).
+fn words(c: &Cells, k: usize) -> (u64, u64, u64) {
+    let w = c.block().unwrap().cell(k);
+    (
+        w.owned.load(Ordering::Relaxed),
+        w.shared.load(Ordering::Relaxed),
+        w.owner.load(Ordering::Relaxed),
+    )
+}
+
+/// `base` alone: the compact adds, and each thread's first add after striping.
+fn base(c: &Cells) -> u64 {
+    c.base.load(Ordering::Relaxed)
+}
+
 #[test]
 fn compact_until_contended() {
     let c = Cells::new(4);
@@ -12,57 +27,95 @@ fn compact_until_contended() {
         c.add(1);
     }
     assert!(!c.is_striped());
+    assert_eq!((c.len(), c.max_len()), (0, 4));
     assert_eq!(c.heap_bytes(), 0);
     assert_eq!(c.sum(), ADDS);
 }
 
 #[test]
-fn expansion_keeps_the_total_and_allocates_len_cells() {
-    let c = Cells::new(4);
+fn striping_starts_at_two_cells_and_keeps_the_total() {
+    let c = Cells::new(0);
     c.add(5);
-    c.expand_slow();
+    c.force_stripe();
     assert!(c.is_striped());
-    assert_eq!(c.len(), 4);
-    assert_eq!(c.heap_bytes(), 4 * std::mem::size_of::<Line>());
+    assert_eq!((c.len(), c.max_len()), (2, default_max()));
+    assert_eq!(c.heap_bytes(), 2 * std::mem::size_of::<Line>());
     c.add(7);
     assert_eq!(c.sum(), 12);
-    c.expand_slow(); // a second call is a no-op
-    assert_eq!(c.sum(), 12);
+    c.force_stripe(); // a second call is a no-op
+    assert_eq!((c.sum(), c.len()), (12, 2));
 }
 
 #[test]
-fn default_len_is_resolved_at_expansion() {
-    let c = Cells::new(0);
-    c.expand_slow();
-    assert_eq!(c.len(), default_len());
-    assert!(c.len().is_power_of_two());
+fn a_cap_of_one_cell_stripes_to_one() {
+    let c = Cells::new(1);
+    c.force_stripe();
+    assert_eq!(c.len(), 1);
+    c.force_grow(); // at the cap: no growth
+    assert_eq!(c.len(), 1);
+    c.add(2);
+    assert_eq!(c.sum(), 2);
+}
+
+#[test]
+fn growth_doubles_keeps_old_cells_counted_and_stops_at_the_cap() {
+    let c = Cells::new(8);
+    c.force_stripe();
+    c.add(1); // into this thread's cell of the 2-cell block
+    let mut bytes = 2;
+    for len in [4, 8] {
+        c.force_grow();
+        bytes += len;
+        assert_eq!(c.len(), len);
+        assert_eq!(
+            c.heap_bytes(),
+            bytes * std::mem::size_of::<Line>(),
+            "{len} cells"
+        );
+        c.add(1); // into this thread's cell of the new block
+    }
+    c.force_grow();
+    assert_eq!(c.len(), 8, "capped");
+    assert_eq!(c.sum(), 3, "the outgrown blocks' cells are still summed");
+    assert_eq!(c.replace(0), 3);
+    assert_eq!(c.sum(), 0);
+}
+
+#[test]
+fn compact_folds_the_cells_back_and_frees_them() {
+    let mut c = Cells::new(4);
+    c.add(2);
+    c.force_stripe();
     c.add(3);
-    assert_eq!(c.sum(), 3);
+    c.force_grow();
+    c.add(4);
+    c.compact();
+    assert!(!c.is_striped());
+    assert_eq!((c.sum(), c.heap_bytes(), c.max_len()), (9, 0, 4));
+    c.add(1); // the hint says striped: it finds the counter compact and adds anyway
+    assert_eq!(c.sum(), 10);
+    c.force_stripe();
+    assert_eq!((c.len(), c.sum()), (2, 10));
 }
 
 #[test]
-fn owner_path_after_expansion() {
+fn owner_path_after_striping() {
     let c = Cells::new(2);
-    c.expand_slow();
+    c.force_stripe();
     c.add(1);
     let (slot, token) = try_thread_token().unwrap();
-    let s = c.stripes().unwrap();
     let k = slot & 1;
-    assert_eq!(
-        s.owner(k).load(Ordering::Relaxed),
-        token,
-        "first add claims"
-    );
+    assert_eq!(words(&c, k).2, token, "first add claims");
     c.add(2);
-    assert_eq!(s.word(k, OWNED).load(Ordering::Relaxed), 3);
-    assert_eq!(s.word(k, SHARED).load(Ordering::Relaxed), 0);
+    assert_eq!(words(&c, k), (3, 0, token));
+    assert_eq!(base(&c), 0);
 }
 
 #[test]
 fn threads_sharing_a_cell_use_the_shared_word() {
     // One cell, two live threads: one owns it, the other must `fetch_add` beside it.
     let c = Cells::new(1);
-    c.expand_slow();
+    c.force_stripe();
     let barrier = Barrier::new(2);
     std::thread::scope(|s| {
         for _ in 0..2 {
@@ -75,10 +128,11 @@ fn threads_sharing_a_cell_use_the_shared_word() {
             });
         }
     });
-    let s = c.stripes().unwrap();
     assert_eq!(c.sum(), 2 * ADDS);
-    assert_eq!(s.word(0, OWNED).load(Ordering::Relaxed), ADDS);
-    assert_eq!(s.word(0, SHARED).load(Ordering::Relaxed), ADDS);
+    let (owned, shared, _) = words(&c, 0);
+    // Each thread's first add went to `base` (it had not seen the counter striped yet).
+    assert_eq!(base(&c), 2);
+    assert_eq!((owned, shared), (ADDS - 1, ADDS - 1));
 }
 
 #[test]
@@ -86,7 +140,7 @@ fn a_slot_inherits_its_predecessors_cell() {
     // Threads one after another: each takes the same lowest free slot and keeps adding to
     // the value the last one left. Nothing is lost and nothing needs folding back.
     let c = Cells::new(64);
-    c.expand_slow();
+    c.force_stripe();
     for _ in 0..4 {
         std::thread::scope(|s| {
             s.spawn(|| {
@@ -104,15 +158,17 @@ fn colliding_slots_probe_for_a_cell_of_their_own() {
     // Four cells; another live thread owns this thread's home cell (as when slots drift and
     // two threads' slots meet modulo the cell count): this thread claims the next one.
     let c = Cells::new(4);
-    c.expand_slow();
+    c.force_stripe();
+    c.force_grow();
     let (slot, token) = try_thread_token().unwrap();
-    let s = c.stripes().unwrap();
     let home = slot & 3;
     let barrier = Barrier::new(2);
     std::thread::scope(|scope| {
         scope.spawn(|| {
             let (_, other) = try_thread_token().unwrap();
-            s.owner(home).store(other, Ordering::Relaxed); // pose as the home cell's owner
+            // Pose as the home cell's owner.
+            let b = c.block().unwrap();
+            b.cell(home).owner.store(other, Ordering::Relaxed);
             barrier.wait();
             barrier.wait(); // stay alive while the main thread adds
         });
@@ -122,13 +178,8 @@ fn colliding_slots_probe_for_a_cell_of_their_own() {
         barrier.wait();
     });
     let next = (home + 1) & 3;
-    assert_eq!(
-        s.owner(next).load(Ordering::Relaxed),
-        token,
-        "claimed the next cell"
-    );
-    assert_eq!(s.word(next, OWNED).load(Ordering::Relaxed), 7);
-    assert_eq!(s.word(home, SHARED).load(Ordering::Relaxed), 0);
+    assert_eq!(words(&c, next), (7, 0, token), "claimed the next cell");
+    assert_eq!(words(&c, home).1, 0);
     assert_eq!(c.sum(), 7);
 }
 
@@ -137,12 +188,14 @@ fn a_cell_whose_owner_exited_is_taken_over() {
     // A thread owns cell 0 and exits; this thread (whatever its slot: one cell) then finds
     // the owner's claim ended, takes the cell over and continues from the value left there.
     let c = Cells::new(1);
-    c.expand_slow();
+    c.force_stripe();
     std::thread::scope(|s| {
-        s.spawn(|| c.add(5));
+        s.spawn(|| {
+            c.add(1); // to `base`: the thread learns the counter is striped
+            c.add(5);
+        });
     });
-    let s = c.stripes().unwrap();
-    let exited = s.owner(0).load(Ordering::Relaxed);
+    let exited = words(&c, 0).2;
     assert_ne!(exited, 0);
     // `scope` waits for the thread's main, not its thread-local destructors (where the
     // claim ends): wait for those.
@@ -151,29 +204,28 @@ fn a_cell_whose_owner_exited_is_taken_over() {
     }
     c.add(2);
     let (_, token) = try_thread_token().unwrap();
-    assert_eq!(s.owner(0).load(Ordering::Relaxed), token, "taken over");
-    assert_eq!(
-        s.word(0, OWNED).load(Ordering::Relaxed),
-        7,
-        "value inherited"
-    );
-    assert_eq!(s.word(0, SHARED).load(Ordering::Relaxed), 0);
+    assert_eq!(words(&c, 0), (7, 0, token), "taken over, value inherited");
 }
 
 #[test]
-fn contention_expands_and_loses_nothing() {
-    let c = Cells::new(2);
-    let threads = 3u64;
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                for _ in 0..ADDS {
-                    c.add(1);
-                }
-            });
-        }
-    });
-    assert_eq!(c.sum(), threads * ADDS);
+fn lasting_contention_stripes_and_loses_nothing() {
+    let c = Cells::new(0);
+    let threads = 2u64;
+    let mut rounds = 0;
+    while !c.is_striped() {
+        rounds += 1;
+        assert!(rounds < 10_000, "two threads hammering never striped");
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    for _ in 0..ADDS {
+                        c.add(1);
+                    }
+                });
+            }
+        });
+    }
+    assert_eq!(c.sum(), rounds * threads * ADDS);
 }
 
 #[test]
@@ -181,7 +233,7 @@ fn replace_returns_the_old_total_and_restarts() {
     let c = Cells::new(2);
     c.add(4);
     assert_eq!(c.replace(0), 4);
-    c.expand_slow();
+    c.force_stripe();
     c.add(6);
     assert_eq!(c.sum(), 6);
     assert_eq!(c.replace(10), 6);
@@ -194,7 +246,7 @@ fn replace_returns_the_old_total_and_restarts() {
 #[test]
 fn wrapping_arithmetic_carries_negative_values() {
     let c = Cells::new(2);
-    c.expand_slow();
+    c.force_stripe();
     c.add(3);
     c.add(5u64.wrapping_neg());
     assert_eq!(c.sum() as i64, -2);
@@ -213,11 +265,12 @@ mod miri {
         // Miri reports a leak, a double free, or a free with the wrong layout if `Drop` is
         // wrong.
         let c = Cells::new(8);
-        c.expand_slow();
+        c.force_stripe();
         c.add(1);
+        c.force_grow();
         assert_eq!(
             c.heap_bytes(),
-            8 * std::mem::size_of::<Line>(),
+            6 * std::mem::size_of::<Line>(),
             "lines to free"
         );
         drop(c);

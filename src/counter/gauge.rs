@@ -7,8 +7,9 @@ use super::LocalGauge;
 /// A signed `i64` level (requests in flight, bytes buffered, open connections) that many threads
 /// move up and down and something occasionally sets.
 ///
-/// Same engine as [`Counter`](super::Counter): compact until contended, then striped over
-/// cache-padded cells. Adds and subtracts wrap at the `i64` bounds.
+/// Same engine as [`Counter`](super::Counter): compact (16 bytes, one `fetch_add`) until
+/// contention lasts, then striped over cache-padded cells, from 2 doubling while threads share.
+/// Adds and subtracts wrap at the `i64` bounds.
 ///
 /// # `set` and concurrent adds
 /// `set(v)` acts at one instant. Every `add`/`sub` that completed before `set` started is
@@ -27,9 +28,9 @@ use super::LocalGauge;
 /// reads every cell. A level read as often as it moves: an `AtomicI64` reads in one load.
 ///
 /// # Cost
-/// As [`Counter`](super::Counter): compact `add` about one uncontended `fetch_add`, striped `add`
-/// about a thread-local add; `value` reads one line per cell; `set` reads every cell and does
-/// one compare-exchange. No allocation except the one expansion.
+/// As [`Counter`](super::Counter): compact `add` about one `fetch_add`, striped `add` about a
+/// thread-local add; `value` reads one line per cell; `set` reads every cell and does one
+/// compare-exchange. Allocates only when it stripes and at each doubling.
 ///
 /// # Examples
 /// ```
@@ -65,7 +66,8 @@ impl Gauge {
         }
     }
 
-    /// A gauge at zero that stripes over `cells` cells (rounded up to a power of two).
+    /// A gauge at zero that stripes over at most `cells` cells (rounded up to a power of two)
+    /// if contention lasts; see [`Counter::with_cells`](super::Counter::with_cells).
     ///
     /// # Panics
     /// If `cells` is 0 or more than 65 536.
@@ -85,6 +87,27 @@ impl Gauge {
     #[inline]
     pub fn sub(&self, n: i64) {
         self.cells.add(n.wrapping_neg() as u64);
+    }
+
+    /// Adds 1: a request, connection or job comes in.
+    ///
+    /// # Examples
+    /// ```
+    /// let open = thrifty::counter::Gauge::new();
+    /// open.incr();
+    /// open.incr();
+    /// open.decr();
+    /// assert_eq!(open.value(), 1);
+    /// ```
+    #[inline]
+    pub fn incr(&self) {
+        self.cells.add(1);
+    }
+
+    /// Subtracts 1: a request, connection or job goes out.
+    #[inline]
+    pub fn decr(&self) {
+        self.cells.add(u64::MAX);
     }
 
     /// A handle for the calling thread that remembers its cell, for a hot loop; see
@@ -112,19 +135,32 @@ impl Gauge {
         self.cells.sum() as i64
     }
 
-    /// The number of cells the gauge stripes over once contended.
+    /// The number of cells the gauge stripes over now: 0 while compact, then 2, 4, … as
+    /// contention lasts; see [`Counter::cells`](super::Counter::cells).
     pub fn cells(&self) -> usize {
         self.cells.len()
     }
 
-    /// Whether contention has expanded the gauge to its striped form.
+    /// The most cells the gauge may grow to.
+    pub fn max_cells(&self) -> usize {
+        self.cells.max_len()
+    }
+
+    /// Whether lasting contention has made the gauge striped.
     pub fn is_striped(&self) -> bool {
         self.cells.is_striped()
     }
 
-    /// Heap bytes the gauge holds: 0 while compact.
+    /// Heap bytes the gauge holds: 0 while compact, then every block of cells it has had; see
+    /// [`Counter::heap_bytes`](super::Counter::heap_bytes).
     pub fn heap_bytes(&self) -> usize {
         self.cells.heap_bytes()
+    }
+
+    /// Folds the cells back and frees them: compact again, same level. See
+    /// [`Counter::compact`](super::Counter::compact).
+    pub fn compact(&mut self) {
+        self.cells.compact();
     }
 }
 
@@ -140,6 +176,7 @@ impl std::fmt::Debug for Gauge {
             .field("value", &self.value())
             .field("striped", &self.is_striped())
             .field("cells", &self.cells())
+            .field("heap_bytes", &self.heap_bytes())
             .finish()
     }
 }

@@ -26,7 +26,10 @@ impl<'a> Handle<'a> {
             Some(owned) if owned.try_add(n) => {}
             // No word of our own yet (compact, or not claimed yet), or our claim has ended (the
             // thread is tearing down): the counter's own path, then look again.
-            _ => self.owned = self.cells.add_then_owned(n),
+            _ => {
+                self.cells.add(n);
+                self.owned = self.cells.owned();
+            }
         }
     }
 }
@@ -50,8 +53,8 @@ impl<'a> Handle<'a> {
 ///
 /// # Cost
 /// Striped, owning a cell: one thread-local read and a compare, then a relaxed load and store.
-/// Otherwise `Counter::add` plus one look for the cell. Never allocates beyond the counter's one
-/// expansion; never blocks.
+/// Otherwise `Counter::add` plus one look for the cell. Never allocates beyond the counter's
+/// striping and doublings; never blocks.
 ///
 /// # Examples
 /// ```

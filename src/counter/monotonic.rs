@@ -3,46 +3,43 @@
 use super::cells::{Cells, MAX_CELLS};
 use super::LocalCounter;
 
-/// A monotonic `u64` counter that scales with the threads bumping it.
+/// A monotonic `u64` counter: as cheap as an `AtomicU64` while it is not contended, striped
+/// over per-thread cells where contention lasts.
 ///
-/// It starts compact (24 bytes, no heap) and updates one word with a compare-exchange. The first
-/// failed compare-exchange (another thread got there first) allocates its cells, once:
-/// [`cells`](Counter::cells) cache-padded stripes, one per thread slot. From then on a thread
-/// that owns its stripe adds with a plain load and store, no locked instruction, and `sum` adds
-/// the stripes up. See the [module docs](super) for the design and why it was chosen over
-/// `LongAdder`'s.
+/// It starts compact (16 bytes, no heap) and adds with one `fetch_add`. If two or more threads
+/// keep bumping it at the same moment (the rule is in the [module docs](super#when-a-counter-stripes)),
+/// it moves to 2 cache-padded cells, and doubles them while threads still have to share one.
+/// A thread that owns its cell adds with a plain load and store, no locked instruction, and
+/// `sum` adds the cells up.
 ///
 /// # When to use
-/// A count bumped on a hot path by several threads at once (requests served, bytes sent, cache
-/// misses) and read far less often than it is written (a metrics scrape every few seconds).
+/// Any count bumped by several threads: one hot counter (requests served, bytes sent) or
+/// thousands in a metrics registry (requests per route, errors per code). It is the default for
+/// every counter in a program: the cold ones cost what an `AtomicU64` costs, the hot ones
+/// stripe.
 ///
 /// # When not to use
-/// - A counter off the hot path, or one read about as often as it is written: a plain
-///   [`AtomicU64`](std::sync::atomic::AtomicU64) is 8 bytes, reads in one load, and its
-///   `fetch_add` costs the same as this counter's compact form.
+/// - A counter read about as often as it is written: a striped `sum` reads a line per cell.
+///   A plain [`AtomicU64`](std::sync::atomic::AtomicU64) reads in one load (and is 8 bytes).
 /// - A value that must also go down or be set: use [`Gauge`](super::Gauge).
 /// - Per-thread state richer than one number: use [`PerCpu`](super::PerCpu).
 ///
 /// # Cost
-/// - Compact (never contended): `add` is a load and a compare-exchange, about an uncontended
-///   `fetch_add`. 24 bytes, no heap.
-/// - Striped: `add` is a thread-local read, three loads and a store on a cache line only the
-///   caller writes; through a [`LocalCounter`] (made once per loop or thread), a thread-local
-///   read and the load and store. `cells() * 128` bytes of heap on x86-64 (one line per cell,
-///   holding its value, its shared word and its owner), allocated once.
-///   A thread keeps its cell while it lives, even when idle; threads that find no cell to own
-///   near their slot (more live threads than cells, counting idle owners) pay a short probe
-///   and a `fetch_add` beside another thread's cell: 2–8 ns, about a shared atomic's cost.
-///   Give such counters more cells ([`with_cells`](Counter::with_cells)).
-/// - Measured on a shared, noisy 2-core VM, two threads, per add per thread
-///   (`cargo bench --bench counter`, and the counter table of
-///   `cargo run --release --example shootout -- --only counter`): striped `add` 0.8–1.6 ns and
-///   a [`LocalCounter`] handle 0.6–0.7 ns, against 11–16 ns for a shared `AtomicU64` (7x to
-///   19x the throughput across runs), 0.7 ns for a `thread_local!` `Cell` and 0.3–0.6 ns for a
-///   plain add in a register (the physical bound). Never contended, `add` costs 1.05x–1.2x an
-///   uncontended `fetch_add`.
+/// - Compact: `add` is a `fetch_add`, a load of the state word from the line it just wrote,
+///   and a per-thread tick; 16 bytes aligned to 16, so one cache line. Every 256th add of a
+///   thread probes for contention (about 100 ns). See the
+///   [module docs](super#performance) for measured figures against `AtomicU64`.
+/// - Striped: `add` reads the state word (a line every thread keeps in cache), then its own
+///   cell: a thread-local read, the owner check, a load and a store. Through a
+///   [`LocalCounter`] (made once per loop or thread), a thread-local read and the load and
+///   store.
+/// - Memory: 16 bytes while compact; then 128 bytes per cell on x86-64, 2 cells for two
+///   contending threads; a counter that doubled to `c` cells keeps the blocks it outgrew (their
+///   cells still hold counts), `(2c - 2) * 128` bytes in all, until [`compact`](Counter::compact).
+///   The [module docs](super#memory) have the table.
 /// - `sum` reads one cache line per cell; `take`/`reset` add one compare-exchange.
-/// - Never allocates, except the one expansion; never blocks.
+/// - Allocates once when it stripes and once per doubling (`tests/alloc_counter.rs`), never
+///   otherwise; never blocks.
 ///
 /// # Examples
 /// ```
@@ -62,18 +59,33 @@ use super::LocalCounter;
 /// assert_eq!(served.take(), 4000);
 /// assert_eq!(served.sum(), 0);
 /// ```
+///
+/// A registry of thousands: each stays 16 bytes unless contention on it lasts.
+/// ```
+/// use thrifty::counter::Counter;
+///
+/// let per_route: Vec<Counter> = (0..10_000).map(|_| Counter::new()).collect();
+/// per_route[42].incr();
+/// assert_eq!(std::mem::size_of_val(&per_route[..]), 160_000);
+/// assert_eq!(per_route.iter().map(Counter::heap_bytes).sum::<usize>(), 0);
+/// ```
 pub struct Counter {
     cells: Cells,
 }
 
-// The compact form is the 24 bytes the docs promise (a `u64` total, the pointer to the cells,
-// the cell count), checked where the crate compiles. Loom's atomics are larger.
+// The compact form is the 16 bytes the docs promise (the total and the state word), at most the
+// 24 the issue allows, and aligned so it never straddles a cache line; checked where the crate
+// compiles. Loom's atomics are larger.
 #[cfg(not(loom))]
-const _: () = assert!(std::mem::size_of::<Counter>() <= 24);
+const _: () = assert!(
+    std::mem::size_of::<Counter>() == 16
+        && std::mem::size_of::<Counter>() <= 24
+        && std::mem::align_of::<Counter>() == 16
+);
 
 impl Counter {
-    /// A counter at zero that will stripe over the default number of cells (the CPU count
-    /// rounded up to a power of two) if it is ever contended. Usable in a `static`.
+    /// A counter at zero, compact, that may stripe over up to one cell per thread slot if
+    /// contention lasts. Usable in a `static`.
     #[cfg(not(loom))]
     pub const fn new() -> Self {
         Self {
@@ -81,7 +93,7 @@ impl Counter {
         }
     }
 
-    /// A counter at zero that will stripe over the default number of cells.
+    /// A counter at zero, compact, that may stripe if contention lasts.
     #[cfg(loom)]
     pub fn new() -> Self {
         Self {
@@ -89,11 +101,11 @@ impl Counter {
         }
     }
 
-    /// A counter at zero that will stripe over `cells` cells (rounded up to a power of two) if
-    /// it is ever contended.
+    /// A counter at zero that may stripe over at most `cells` cells (rounded up to a power of
+    /// two) if contention lasts: a cap on its memory. It still starts compact and grows from 2.
     ///
-    /// More cells than threads that bump it at once waste memory; fewer make threads share
-    /// cells through `fetch_add`.
+    /// With fewer cells than threads bumping it at once, the extra threads share cells through
+    /// `fetch_add`.
     ///
     /// # Panics
     /// If `cells` is 0 or more than 65 536.
@@ -101,7 +113,8 @@ impl Counter {
     /// # Examples
     /// ```
     /// let c = thrifty::counter::Counter::with_cells(3);
-    /// assert_eq!(c.cells(), 4);
+    /// assert_eq!(c.max_cells(), 4);
+    /// assert_eq!(c.cells(), 0); // compact until contention lasts
     /// ```
     pub fn with_cells(cells: usize) -> Self {
         Self {
@@ -145,9 +158,15 @@ impl Counter {
         LocalCounter::new(&self.cells)
     }
 
-    /// The count: exact once writers are quiescent. While they run it is never below the
-    /// total of the adds that completed before `sum` started (less what a `take` that also
-    /// completed before took), and may include part of the adds running meanwhile.
+    /// The count: exact once writers are quiescent.
+    ///
+    /// While adds run, `sum` includes every add that *happens-before* it (in the memory model's
+    /// sense: an add made earlier on the calling thread, or on a thread the caller has since
+    /// synchronised with, by joining it, a lock, a channel, or an Acquire load of a Release
+    /// store made after the add), less what a `take` that happens-before it took. An add merely
+    /// finished earlier in wall-clock time on an unsynchronised thread may not be included yet:
+    /// the cells are read with relaxed loads. Adds concurrent with `sum` may be included or not,
+    /// each wholly.
     ///
     /// A `take` running at the same time may or may not have been applied: `sum` then returns
     /// either the count before that `take` or the count after it, plus concurrent adds.
@@ -194,12 +213,36 @@ impl Counter {
         self.cells.replace(0);
     }
 
-    /// The number of cells the counter stripes over once contended.
+    /// The number of cells now: 0 while compact, then 2, 4, 8, … as contention lasts (1 for a
+    /// counter capped at one cell).
     pub fn cells(&self) -> usize {
         self.cells.len()
     }
 
-    /// Whether contention has expanded the counter to its striped form.
+    /// The most cells the counter may grow to: the cap given to
+    /// [`with_cells`](Counter::with_cells), or one per thread slot (1024) by default.
+    pub fn max_cells(&self) -> usize {
+        self.cells.max_len()
+    }
+
+    /// Folds the cells back into the total and frees them: the counter is compact again, with
+    /// the same count, and stripes again only if contention lasts again.
+    ///
+    /// Takes `&mut self`: only then is it certain that no thread is in the middle of an add to
+    /// a cell (see the [module docs](super#giving-memory-back) for why `take` and `reset` cannot).
+    ///
+    /// # Examples
+    /// ```
+    /// let mut c = thrifty::counter::Counter::new();
+    /// c.add(3);
+    /// c.compact();
+    /// assert_eq!((c.sum(), c.heap_bytes()), (3, 0));
+    /// ```
+    pub fn compact(&mut self) {
+        self.cells.compact();
+    }
+
+    /// Whether lasting contention has made the counter striped.
     ///
     /// # Examples
     /// ```
@@ -212,8 +255,9 @@ impl Counter {
         self.cells.is_striped()
     }
 
-    /// Heap bytes the counter holds: 0 while compact, then one cache line per cell
-    /// (`2 * 128 = 256` for 2 cells on x86-64).
+    /// Heap bytes the counter holds, exactly: 0 while compact, then one cache line per cell of
+    /// every block it has had (`2 * 128 = 256` for 2 cells on x86-64; `(2 + 4) * 128` after
+    /// one doubling).
     pub fn heap_bytes(&self) -> usize {
         self.cells.heap_bytes()
     }
@@ -240,6 +284,7 @@ impl std::fmt::Debug for Counter {
             .field("sum", &self.sum())
             .field("striped", &self.is_striped())
             .field("cells", &self.cells())
+            .field("heap_bytes", &self.heap_bytes())
             .finish()
     }
 }

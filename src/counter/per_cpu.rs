@@ -1,9 +1,18 @@
-//! [`PerCpu`]: per-slot state of any type, combined on read.
+//! [`PerCpu`]: per-thread-slot state of any type, combined on read.
 
 use crate::sync::{thread_slot, CachePadded, Mutex};
 
-/// One `T` per thread slot (a local histogram, a buffer, a set of counters), each on its own
-/// cache line, combined when read.
+/// The most values a `PerCpu` may hold.
+const MAX_SLOTS: usize = 1 << 16;
+
+/// One `T` per thread slot (not per CPU: a thread's slot is its small dense index, see below),
+/// each on its own cache line and lock, combined when read.
+///
+/// A *thread slot* is the small integer `thrifty` gives each live thread (the lowest one free
+/// when it first asks; given back when it exits). `PerCpu` holds `len()` values (by default the
+/// CPU count, rounded up to a power of two) and a thread uses value `slot % len()`: with as
+/// many live threads as values, no two share one. The name follows the kernel's `percpu`
+/// idiom, which it approximates from user space.
 ///
 /// [`with`](PerCpu::with) runs a closure on the calling thread's slot; [`fold`](PerCpu::fold),
 /// [`for_each`](PerCpu::for_each) and [`iter_mut`](PerCpu::iter_mut) combine or drain all of
@@ -62,17 +71,28 @@ pub struct PerCpu<T> {
 }
 
 impl<T> PerCpu<T> {
-    /// One `T` per CPU (the CPU count rounded up to a power of two), each built by `init`.
+    /// One `T` per CPU (the CPU count rounded up to a power of two, at most 65 536), each
+    /// built by `init`. Never panics, however many CPUs the machine has.
     pub fn new(init: impl FnMut() -> T) -> Self {
-        Self::with_slots(crate::sync::cpus(), init)
+        Self::with_slots(crate::sync::cpus().min(MAX_SLOTS), init)
     }
 
     /// `slots` values (rounded up to a power of two), each built by `init`.
     ///
     /// # Panics
-    /// If `slots` is 0 or more than 65 536.
+    /// If `slots` is 0 or more than 65 536: "PerCpu needs 1 to 65536 slots, not {slots}".
+    ///
+    /// # Examples
+    /// ```
+    /// let p = thrifty::counter::PerCpu::with_slots(3, || 0u8);
+    /// assert_eq!(p.len(), 4);
+    /// ```
     pub fn with_slots(slots: usize, mut init: impl FnMut() -> T) -> Self {
-        let n = super::monotonic::cell_count(slots);
+        assert!(
+            slots > 0 && slots <= MAX_SLOTS,
+            "PerCpu needs 1 to {MAX_SLOTS} slots, not {slots}"
+        );
+        let n = slots.next_power_of_two();
         Self {
             slots: (0..n)
                 .map(|_| CachePadded::new(Mutex::new(init())))

@@ -31,9 +31,10 @@ fn counter_adds_takes_and_resets() {
 
 #[test]
 fn counter_cells_round_up() {
-    assert_eq!(Counter::with_cells(1).cells(), 1);
-    assert_eq!(Counter::with_cells(5).cells(), 8);
-    assert!(Counter::new().cells().is_power_of_two());
+    assert_eq!(Counter::with_cells(1).max_cells(), 1);
+    assert_eq!(Counter::with_cells(5).max_cells(), 8);
+    assert!(Counter::new().max_cells().is_power_of_two());
+    assert_eq!(Counter::new().cells(), 0, "compact");
 }
 
 #[test]

@@ -1,0 +1,135 @@
+//! The registry tables: thousands of counters, each increment on a random one (a metrics
+//! registry: requests per route, errors per code), and the mixed shape of 100 cold counters
+//! and 1 hot one. Every candidate walks the same xorshift index sequence (seeded by the thread
+//! index), so they bump the same counters in the same order. Under each table: how many thrifty
+//! counters striped during the workload and the bytes per counter at its end.
+
+use crate::harness::{Candidate, Harness};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use thrifty::counter::Counter;
+
+/// A thread's index sequence: xorshift64, mapped onto `0..n` by a multiply and a shift.
+struct Indices {
+    x: u64,
+    n: u64,
+}
+
+impl Indices {
+    fn new(thread: usize, n: usize) -> Self {
+        Self {
+            x: (thread as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1,
+            n: n as u64,
+        }
+    }
+
+    #[inline(always)]
+    fn next(&mut self) -> usize {
+        self.x ^= self.x << 13;
+        self.x ^= self.x >> 7;
+        self.x ^= self.x << 17;
+        (((self.x >> 32) * self.n) >> 32) as usize
+    }
+}
+
+/// What a thrifty registry left behind: share striped, bytes per counter (inline + heap).
+fn footprint(counters: &[Counter]) -> (f64, f64) {
+    let striped = counters.iter().filter(|c| c.is_striped()).count();
+    let heap: usize = counters.iter().map(Counter::heap_bytes).sum();
+    let bytes = std::mem::size_of_val(counters) + heap;
+    (
+        100.0 * striped as f64 / counters.len() as f64,
+        bytes as f64 / counters.len() as f64,
+    )
+}
+
+pub fn run(h: &mut Harness) {
+    let mut t = h.table(
+        "counter",
+        "a registry: increment a random counter of n, from every thread",
+    );
+    for n in [1_000usize, 10_000, 100_000] {
+        for threads in t.threads(&[1, 2]) {
+            let atomics: Arc<Vec<AtomicU64>> =
+                Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
+            let mutexes: Arc<Vec<Mutex<u64>>> = Arc::new((0..n).map(|_| Mutex::new(0)).collect());
+            let counters: Arc<Vec<Counter>> = Arc::new((0..n).map(|_| Counter::new()).collect());
+            let kept = Arc::clone(&counters);
+            t.workload(
+                &format!("{n} counters"),
+                threads,
+                vec![
+                    Candidate::std("AtomicU64::fetch_add", move |t, ops| {
+                        let mut at = Indices::new(t, n);
+                        for _ in 0..ops {
+                            atomics[at.next()].fetch_add(black_box(1), Relaxed);
+                        }
+                    }),
+                    Candidate::new("Mutex<u64>", move |t, ops| {
+                        let mut at = Indices::new(t, n);
+                        for _ in 0..ops {
+                            *mutexes[at.next()].lock().unwrap() += black_box(1);
+                        }
+                    }),
+                    Candidate::new("thrifty Counter", move |t, ops| {
+                        let mut at = Indices::new(t, n);
+                        for _ in 0..ops {
+                            counters[at.next()].add(black_box(1));
+                        }
+                    }),
+                ],
+            );
+            let (striped, bytes) = footprint(&kept);
+            t.note(format!(
+                "  {n} counters, {threads} thread(s): thrifty Counter {striped:.2}% striped, \
+                 {bytes:.1} B per counter (AtomicU64 8 B, Mutex<u64> {} B)",
+                std::mem::size_of::<Mutex<u64>>()
+            ));
+        }
+    }
+    drop(t);
+
+    let mut t = h.table(
+        "counter",
+        "mixed: 100 cold counters and 1 hot one; every other increment is the hot one",
+    );
+    for threads in t.threads(&[2]) {
+        let atomics: Arc<Vec<AtomicU64>> = Arc::new((0..101).map(|_| AtomicU64::new(0)).collect());
+        let counters: Arc<Vec<Counter>> = Arc::new((0..101).map(|_| Counter::new()).collect());
+        let kept = Arc::clone(&counters);
+        // Index 100 is the hot counter.
+        let pick = |at: &mut Indices| {
+            let i = at.next();
+            if i % 2 == 0 {
+                100
+            } else {
+                i / 2
+            }
+        };
+        t.workload(
+            "100 cold + 1 hot",
+            threads,
+            vec![
+                Candidate::std("AtomicU64::fetch_add", move |t, ops| {
+                    let mut at = Indices::new(t, 200);
+                    for _ in 0..ops {
+                        atomics[pick(&mut at)].fetch_add(black_box(1), Relaxed);
+                    }
+                }),
+                Candidate::new("thrifty Counter", move |t, ops| {
+                    let mut at = Indices::new(t, 200);
+                    for _ in 0..ops {
+                        counters[pick(&mut at)].add(black_box(1));
+                    }
+                }),
+            ],
+        );
+        let (striped, bytes) = footprint(&kept);
+        t.note(format!(
+            "  {threads} thread(s): thrifty Counter {striped:.1}% of 101 striped (hot one: {}), \
+             {bytes:.1} B per counter",
+            if kept[100].is_striped() { "yes" } else { "no" }
+        ));
+    }
+}
