@@ -50,8 +50,9 @@ fn grow(c: &Counter, n: u64) -> u64 {
             .map(|_| {
                 s.spawn(|| {
                     let mut adds = 0u64;
-                    // Bounded: four threads on two cores double a counter within milliseconds.
-                    while !done() && adds < 200_000_000 {
+                    // Bounded: four threads on two cores double a counter within milliseconds
+                    // when they run at once; a busy machine may not let them.
+                    while !done() && adds < 20_000_000 {
                         for _ in 0..64 {
                             c.add(n);
                         }
@@ -135,7 +136,10 @@ proptest! {
                     let before = c.cells();
                     let adds = grow(&c, 3);
                     model = model.wrapping_add(3 * adds);
-                    prop_assert!(c.cells() > before || c.cells() == c.max_cells());
+                    // Whether it grew depends on the scheduler (threads must run at once for a
+                    // probe to see contention): growth itself is asserted deterministically in
+                    // `cells_tests.rs` and `alloc_counter.rs`. Here: exact sums whatever happened,
+                    // and a counter never shrinks by itself.
                     prop_assert!(c.cells() == 0 || c.cells() >= before.clamp(1, 2));
                 }
                 Op::Compact => {
