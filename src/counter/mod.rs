@@ -1,11 +1,12 @@
 //! Counters for every count in a program: [`Counter`] (monotonic `u64`), [`Gauge`] (`i64`
 //! level) and [`PerCpu`] (per-thread-slot state of any type).
 //!
-//! A `Counter` costs what an `AtomicU64` costs while it is not contended (16 bytes, one
-//! `fetch_add`), so a metrics registry of thousands can use it for every entry; where two or
-//! more threads keep bumping the same one at the same moment, it stripes over per-thread cells
-//! (Java's `LongAdder` and Linux's `percpu_counter` idea), starting at 2 and doubling only while
-//! threads still have to share a cell.
+//! A `Counter` that is not contended is 16 bytes and adds with one `fetch_add` and a few plain
+//! instructions (0.97x-1.6x an `AtomicU64` in a registry, below), so a metrics registry of
+//! thousands can use it for every entry; where two or more threads keep bumping the same one at
+//! the same moment, it stripes over per-thread cells (Java's `LongAdder` and Linux's
+//! `percpu_counter` idea), starting at 2 and doubling only while threads still have to share a
+//! cell.
 //!
 //! # When a counter stripes
 //!
@@ -117,9 +118,6 @@
 //!   Release and found with Acquire. `take`/`set` write `base` with Release after reading the
 //!   cells, and `sum` reads `base` with Acquire before the cells, so a `sum` that sees a
 //!   `take`'s offset also sees every cell value it subtracted.
-//!
-//! The first version striped on the first failed compare-exchange, to cells as many as the
-//! CPUs; the CHANGELOG has what that cost a registry.
 
 mod adapt;
 mod block;
