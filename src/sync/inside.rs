@@ -5,7 +5,7 @@
 //! the object's lock and leaves it when the returned [`Inside`] drops, after the lock is
 //! released. `enter` refuses an id the thread is already inside. The ids form a stack, at most
 //! [`MAX_DEPTH`] deep, because guards are scoped: an `Inside` never leaves the function that
-//! made it.
+//! made it. The id 0 is reserved.
 //!
 //! The per-thread state is `const`-initialised and has no destructor, so entering never
 //! allocates, registers nothing at thread exit, and works during thread teardown. Under loom it
@@ -18,23 +18,30 @@ use std::marker::PhantomData;
 /// How many objects one thread can be inside at once (closures nested across that many maps).
 pub(crate) const MAX_DEPTH: usize = 8;
 
-/// One thread's stack of ids: `ids[..depth]` are the objects it is inside, innermost last.
+/// One thread's stack of ids, innermost last: `outer` (0 when the thread is inside nothing),
+/// then `ids[..depth]` for objects entered from inside `outer`. The outermost entry is the
+/// common one, so it is a single word: entering and leaving it is one load and one store each.
 struct Stack {
+    outer: Cell<usize>,
     depth: Cell<usize>,
-    ids: [Cell<usize>; MAX_DEPTH],
+    ids: [Cell<usize>; MAX_DEPTH - 1],
 }
 
 #[cfg(not(loom))]
 thread_local! {
     static STACK: Stack = const {
-        Stack { depth: Cell::new(0), ids: [const { Cell::new(0) }; MAX_DEPTH] }
+        Stack {
+            outer: Cell::new(0),
+            depth: Cell::new(0),
+            ids: [const { Cell::new(0) }; MAX_DEPTH - 1],
+        }
     };
 }
 
 #[cfg(loom)]
 thread_local! {
     // loom's macro takes no `const` initialiser.
-    static STACK: Stack = Stack { depth: Cell::new(0), ids: Default::default() };
+    static STACK: Stack = Stack { outer: Cell::new(0), depth: Cell::new(0), ids: Default::default() };
 }
 
 /// Why [`enter`] refused.
@@ -51,23 +58,41 @@ pub(crate) enum Refused {
 /// Neither `Send` nor `Sync`: it must drop on the thread whose stack it pushed.
 #[derive(Debug)]
 pub(crate) struct Inside {
+    /// Whether this is the thread's outermost entry (else the top of `ids`).
+    outer: bool,
     _not_send: PhantomData<*const ()>,
 }
 
-/// Marks the calling thread as inside `id`, unless it already is or is too deep.
+/// Marks the calling thread as inside `id` (nonzero), unless it already is or is too deep.
 #[inline]
 pub(crate) fn enter(id: usize) -> Result<Inside, Refused> {
+    debug_assert_ne!(id, 0, "0 marks an empty stack");
     STACK.with(|s| {
-        let depth = s.depth.get();
-        if s.ids[..depth].iter().any(|held| held.get() == id) {
-            return Err(Refused::Reentered);
+        if s.outer.get() != 0 {
+            return enter_nested(s, id);
         }
-        let slot = s.ids.get(depth).ok_or(Refused::TooDeep)?;
-        slot.set(id);
-        s.depth.set(depth + 1);
+        s.outer.set(id);
         Ok(Inside {
+            outer: true,
             _not_send: PhantomData,
         })
+    })
+}
+
+/// [`enter`] from inside another object.
+#[cold]
+#[inline(never)]
+fn enter_nested(s: &Stack, id: usize) -> Result<Inside, Refused> {
+    let depth = s.depth.get();
+    if s.outer.get() == id || s.ids[..depth].iter().any(|held| held.get() == id) {
+        return Err(Refused::Reentered);
+    }
+    let slot = s.ids.get(depth).ok_or(Refused::TooDeep)?;
+    slot.set(id);
+    s.depth.set(depth + 1);
+    Ok(Inside {
+        outer: false,
+        _not_send: PhantomData,
     })
 }
 
@@ -75,8 +100,14 @@ impl Drop for Inside {
     #[inline]
     fn drop(&mut self) {
         // Guards drop in reverse order of creation (each lives in one stack frame), so the
-        // innermost id is this guard's.
-        STACK.with(|s| s.depth.set(s.depth.get() - 1));
+        // innermost entry is this guard's.
+        STACK.with(|s| {
+            if self.outer {
+                s.outer.set(0);
+            } else {
+                s.depth.set(s.depth.get() - 1);
+            }
+        });
     }
 }
 
@@ -98,9 +129,12 @@ mod tests {
 
     #[test]
     fn refuses_past_max_depth() {
-        let held: Vec<Inside> = (0..MAX_DEPTH).map(|i| enter(100 + i).unwrap()).collect();
+        let mut held: Vec<Inside> = (0..MAX_DEPTH).map(|i| enter(100 + i).unwrap()).collect();
         assert_eq!(enter(7).unwrap_err(), Refused::TooDeep);
-        drop(held);
+        assert_eq!(enter(100).unwrap_err(), Refused::Reentered);
+        while let Some(inside) = held.pop() {
+            drop(inside); // innermost first, as scoped guards drop
+        }
         drop(enter(7).unwrap());
     }
 

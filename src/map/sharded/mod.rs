@@ -90,7 +90,7 @@ const MAX_SHARDS: usize = 1 << 16;
 pub struct ShardedMap<K, V, S = FastRandomState> {
     /// The shards; their count is a power of two.
     shards: Box<[CachePadded<Shard<K, V>>]>,
-    /// `63 - log2(shards.len())`: see [`ShardedMap::shard_index`].
+    /// `57 - log2(shards.len())`: see [`ShardedMap::shard_index`].
     shift: u32,
     hasher: S,
 }
@@ -175,7 +175,7 @@ impl<K, V, S> ShardedMap<K, V, S> {
             shards: (0..shards)
                 .map(|_| CachePadded::new(Shard::with_capacity(each)))
                 .collect(),
-            shift: 63 - shards.trailing_zeros(),
+            shift: 57 - shards.trailing_zeros(),
             hasher,
         }
     }
@@ -217,9 +217,7 @@ impl<K, V, S> ShardedMap<K, V, S> {
     /// the shard bits stay independent of both, and every shard's tags keep all 128 values.
     #[inline]
     fn shard_index(&self, hash: u64) -> usize {
-        // `>> 1` then `>> shift` (≤ 63) rather than one shift of up to 64, which would overflow
-        // for a single shard.
-        (((hash << 7) >> 1) >> self.shift) as usize
+        (hash >> self.shift) as usize & (self.shards.len() - 1)
     }
 }
 

@@ -105,7 +105,15 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
     /// As [`read`](Self::read).
     #[inline]
     pub fn insert(&self, key: K, value: V) -> Option<V> {
-        self.compute(key, move |_| Compute::Set(value))
+        let hash = self.hasher.hash_one(&key);
+        let mut table = self.shard(hash).write(self.id());
+        match table.entry(hash, |(k, _)| *k == key, |(k, _)| self.hasher.hash_one(k)) {
+            Entry::Occupied(mut e) => Some(mem::replace(&mut e.get_mut().1, value)),
+            Entry::Vacant(e) => {
+                e.insert((key, value));
+                None
+            }
+        }
     }
 
     /// Removes `key`'s entry and returns its value (dropped by the caller, outside the lock).
