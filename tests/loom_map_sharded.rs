@@ -145,7 +145,11 @@ fn loom_reentry_on_another_shard_panics_and_never_deadlocks() {
         let y = cross(m.clone(), B, A);
         assert!(x.join().unwrap(), "re-entry into shard B did not panic");
         assert!(y.join().unwrap(), "re-entry into shard A did not panic");
-        assert_eq!(m.get_cloned(&A), Some(0), "the re-entrant insert did nothing");
+        assert_eq!(
+            m.get_cloned(&A),
+            Some(0),
+            "the re-entrant insert did nothing"
+        );
         assert_eq!(m.get_cloned(&B), Some(0));
         assert_eq!(m.len(), 2);
     });

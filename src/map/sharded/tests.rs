@@ -111,13 +111,15 @@ fn shard_bits_sit_below_hashbrowns_tag() {
         0,
         "one shard: no overflowing shift"
     );
-    let most: ShardedMap<u8, u8> = ShardedMap::with_shards(MAX_SHARDS);
-    assert_eq!(most.shard_index(u64::MAX), MAX_SHARDS - 1);
+    if !cfg!(miri) {
+        let most: ShardedMap<u8, u8> = ShardedMap::with_shards(MAX_SHARDS);
+        assert_eq!(most.shard_index(u64::MAX), MAX_SHARDS - 1);
+    }
 }
 
 #[test]
 fn shard_counts_round_up_and_bad_ones_are_refused() {
-    for (asked, got) in [(1, 1), (2, 2), (3, 4), (12, 16), (MAX_SHARDS, MAX_SHARDS)] {
+    for (asked, got) in [(1, 1), (2, 2), (3, 4), (12, 16), (1000, 1024)] {
         let map: ShardedMap<u8, u8> = ShardedMap::with_shards(asked);
         assert_eq!(map.shard_count(), got);
     }
@@ -148,9 +150,10 @@ fn per_shard_capacity_has_slack_for_an_even_spread() {
 
 #[test]
 fn presized_shards_hold_their_share_without_growing() {
-    let map: ShardedMap<u64, u64> = ShardedMap::builder().shards(8).capacity(80_000).build();
+    let n = if cfg!(miri) { 800 } else { 80_000 };
+    let map: ShardedMap<u64, u64> = ShardedMap::builder().shards(8).capacity(n).build();
     let caps: Vec<usize> = map.shards.iter().map(|s| s.read(1).capacity()).collect();
-    (0..80_000).for_each(|i| {
+    (0..n as u64).for_each(|i| {
         map.insert(i, i);
     });
     let after: Vec<usize> = map.shards.iter().map(|s| s.read(1).capacity()).collect();
@@ -188,16 +191,20 @@ fn reentry_from_for_each_panics() {
 #[test]
 #[should_panic(expected = "re-entrant call")]
 fn reentry_from_a_value_drop_panics() {
-    struct Touch(&'static ShardedMap<u64, Option<Touch>>);
+    use std::rc::{Rc, Weak};
+    /// A value whose drop reads the map that holds it.
+    struct Touch(Weak<ShardedMap<u64, Option<Touch>>>);
     impl Drop for Touch {
         fn drop(&mut self) {
-            self.0.len(); // lock-free: allowed
-            self.0.contains_key(&1);
+            if let Some(map) = self.0.upgrade() {
+                map.len(); // lock-free: allowed
+                map.contains_key(&1);
+            }
         }
     }
-    let map: &'static ShardedMap<u64, Option<Touch>> = Box::leak(Box::new(ShardedMap::new()));
+    let map = Rc::new(ShardedMap::with_shards(2));
     map.insert(1, None);
-    map.insert(2, Some(Touch(map)));
+    map.insert(2, Some(Touch(Rc::downgrade(&map))));
     map.clear(); // drops the Touch with a shard locked
 }
 
