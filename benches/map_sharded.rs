@@ -463,6 +463,9 @@ fn main() {
             .warm_up_time(Duration::from_millis(200))
             .measurement_time(Duration::from_millis(600))
             .sample_size(10)
+            // Fewer bootstrap resamples than criterion's 100,000: the analysis, not the
+            // measuring, dominated a run of this many rows.
+            .nresamples(5_000)
             .configure_from_args();
         groups(&mut c, "time", &plan);
     }
@@ -471,6 +474,7 @@ fn main() {
         .warm_up_time(Duration::from_millis(50))
         .measurement_time(Duration::from_millis(100))
         .sample_size(10)
+        .nresamples(5_000)
         .configure_from_args();
     let one = Plan {
         sizes: vec![100_000],

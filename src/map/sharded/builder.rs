@@ -74,7 +74,8 @@ impl<K, V, S> Builder<K, V, S> {
     ///
     /// # Errors
     /// [`BuildError::ZeroShards`] for `shards(0)`; [`BuildError::TooManyShards`] above
-    /// 65,536 shards.
+    /// 65,536 shards; [`BuildError::Capacity`] if the tables for `capacity(n)` cannot be
+    /// allocated.
     pub fn try_build(self) -> Result<ShardedMap<K, V, S>, BuildError> {
         let shards = match self.shards {
             None => default_shards(),
@@ -82,7 +83,8 @@ impl<K, V, S> Builder<K, V, S> {
             Some(n) if n > MAX_SHARDS => return Err(BuildError::TooManyShards(n)),
             Some(n) => n.next_power_of_two(),
         };
-        Ok(ShardedMap::from_parts(shards, self.capacity, self.hasher))
+        ShardedMap::try_from_parts(shards, self.capacity, self.hasher)
+            .ok_or(BuildError::Capacity(self.capacity))
     }
 
     /// The map.
@@ -120,6 +122,8 @@ pub enum BuildError {
     ZeroShards,
     /// More shards than the 65,536 a map can have (the requested count).
     TooManyShards(usize),
+    /// The tables for this many entries cannot be allocated (or their size overflows).
+    Capacity(usize),
 }
 
 impl fmt::Display for BuildError {
@@ -130,6 +134,12 @@ impl fmt::Display for BuildError {
                 write!(
                     f,
                     "shards({n}): more than the {MAX_SHARDS} shards a map can have"
+                )
+            }
+            BuildError::Capacity(n) => {
+                write!(
+                    f,
+                    "capacity({n}): the tables for {n} entries cannot be allocated"
                 )
             }
         }

@@ -114,6 +114,10 @@ impl<K, V> ShardedMap<K, V> {
     /// deviations above the mean a shard receives when keys hash evenly, so filling the map to
     /// `n` does not grow a shard. Keys that hash unevenly (many equal hashes) can still grow one.
     ///
+    /// # Panics
+    /// If the tables for `n` entries cannot be allocated; [`Builder::try_build`] returns
+    /// [`BuildError::Capacity`] instead.
+    ///
     /// # Examples
     /// ```
     /// let map = thrifty::map::ShardedMap::with_capacity(1000);
@@ -167,17 +171,19 @@ impl<K, V, S> ShardedMap<K, V, S> {
         Builder::new().capacity(n).hasher(hasher).build()
     }
 
-    /// `shards` is a power of two in `1..=MAX_SHARDS`.
-    fn from_parts(shards: usize, capacity: usize, hasher: S) -> Self {
+    /// A map of `shards` shards (a power of two in `1..=MAX_SHARDS`) presized for `capacity`
+    /// entries; `None` if the tables cannot be allocated.
+    fn try_from_parts(shards: usize, capacity: usize, hasher: S) -> Option<Self> {
         debug_assert!(shards.is_power_of_two() && shards <= MAX_SHARDS);
         let each = per_shard(capacity, shards);
-        ShardedMap {
-            shards: (0..shards)
-                .map(|_| CachePadded::new(Shard::with_capacity(each)))
-                .collect(),
-            shift: 57 - shards.trailing_zeros(),
+        let shards = (0..shards)
+            .map(|_| Shard::try_with_capacity(each).map(CachePadded::new))
+            .collect::<Option<Box<[_]>>>()?;
+        Some(ShardedMap {
+            shift: 57 - shards.len().trailing_zeros(),
+            shards,
             hasher,
-        }
+        })
     }
 
     /// The number of shards (a power of two).

@@ -19,12 +19,18 @@ pub(super) struct Shard<K, V> {
 }
 
 impl<K, V> Shard<K, V> {
-    /// An empty shard with room for `capacity` entries.
-    pub(super) fn with_capacity(capacity: usize) -> Self {
-        Self {
-            table: RwLock::new(HashTable::with_capacity(capacity)),
+    /// An empty shard with room for `capacity` entries, or `None` if that much cannot be
+    /// allocated (or its size overflows).
+    pub(super) fn try_with_capacity(capacity: usize) -> Option<Self> {
+        let mut table = HashTable::new();
+        // An empty table never rehashes, so the hasher is never called.
+        table
+            .try_reserve(capacity, |_: &(K, V)| unreachable!("empty table"))
+            .ok()?;
+        Some(Self {
+            table: RwLock::new(table),
             len: AtomicUsize::new(0),
-        }
+        })
     }
 
     /// The entry count as of the last released write lock.

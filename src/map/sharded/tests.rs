@@ -132,6 +132,21 @@ fn shard_counts_round_up_and_bad_ones_are_refused() {
         .shards(MAX_SHARDS + 1)
         .try_build();
     assert_eq!(err.unwrap_err(), BuildError::TooManyShards(MAX_SHARDS + 1));
+    let err = ShardedMap::<u64, u64>::builder()
+        .capacity(usize::MAX)
+        .try_build();
+    assert_eq!(err.unwrap_err(), BuildError::Capacity(usize::MAX));
+    let err = ShardedMap::<u64, u64>::builder()
+        .shards(1)
+        .capacity(usize::MAX / 4)
+        .try_build();
+    assert_eq!(err.unwrap_err(), BuildError::Capacity(usize::MAX / 4));
+}
+
+#[test]
+#[should_panic(expected = "capacity(18446744073709551615): the tables for")]
+fn an_impossible_capacity_panics_with_the_setting() {
+    let _: ShardedMap<u64, u64> = ShardedMap::with_capacity(usize::MAX);
 }
 
 #[test]
