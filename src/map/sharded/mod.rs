@@ -211,11 +211,11 @@ impl<K, V, S> ShardedMap<K, V, S> {
         self.shards.iter().all(|s| s.len() == 0)
     }
 
-    /// This map's identity for the re-entrancy check: the address of its shard array, unique
-    /// among live maps.
+    /// This map's identity for the re-entrancy check: its address, unique among live maps and
+    /// fixed while any of its closures runs (they borrow it).
     #[inline]
     fn id(&self) -> usize {
-        self.shards.as_ptr() as usize
+        self as *const Self as usize
     }
 
     /// The shard for `hash`: bits 56 down to `57 - log2(shards)` of the hash. hashbrown takes
