@@ -34,7 +34,7 @@
 //! `len` reads each shard's length copy, which the write guard stores on release while it still
 //! holds the lock: writers pay one store to a line they already own, and `len` takes no lock.
 //!
-//! Per-thread state: the re-entrancy stack, ten words per thread shared by every map,
+//! Per-thread state: the re-entrancy stack, nine words per thread shared by every map,
 //! `const`-initialised, never allocated and empty whenever the thread is not inside a closure,
 //! so there is nothing for `clear` or `shrink_to_fit` to reach and nothing left behind when a
 //! thread exits.
