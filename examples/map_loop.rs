@@ -1,9 +1,12 @@
 //! The loops `scripts/instructions_map.sh` counts under callgrind: on one thread, a `u64 → u64`
-//! map prefilled with 100,000 keys, then `n` operations of one kind over uniformly drawn keys:
-//! `read` (copy the value out), `insert` (replace the value) or `incr` (add 1 to the key's
-//! count through the map's entry-style call). Every map hashes with foldhash.
+//! map prefilled with 100,000 keys, then `n` operations of one kind over uniformly drawn keys
+//! (or fresh ones):
+//! `read` (copy the value out), `insert` (replace the value), `incr` (add 1 to the key's
+//! count through the map's entry-style call) or `churn` (insert a fresh key and remove the one
+//! inserted 1,000 operations earlier, starting from an empty map). Every map hashes with
+//! foldhash.
 //!
-//! `cargo run --release --example map_loop -- <thrifty|dashmap|scc|papaya|rwlock|mutex> <read|insert|incr> <n>`
+//! `cargo run --release --example map_loop -- <thrifty|dashmap|scc|papaya|rwlock|mutex> <read|insert|incr|churn> <n>`
 //!
 //! Callgrind runs one thread at a time, so this counts the work of an operation, not the cost
 //! of cache lines moving between cores; the bench and the shootout measure that.
@@ -39,16 +42,19 @@ enum Op {
     Read,
     Insert,
     Incr,
+    Churn,
 }
 
 /// One loop per candidate, each its own function so the code around one never changes how
 /// another compiles. `$new` makes the map, `$get`, `$put`, `$incr` are its operations.
 macro_rules! candidate {
-    ($name:ident, $new:expr, |$m:ident, $k:ident, $v:ident| $get:expr, $put:expr, $incr:expr) => {
+    ($name:ident, $new:expr, |$m:ident, $k:ident, $v:ident| $get:expr, $put:expr, $incr:expr, $remove:expr) => {
         #[inline(never)]
         fn $name(op: Op, n: usize, keys: &[u64]) {
             let $m = $new;
-            for i in 0..KEYS {
+            // Churn starts from an empty map, as sessions do; the others from a full one.
+            let prefill = if matches!(op, Op::Churn) { 0 } else { KEYS };
+            for i in 0..prefill {
                 let ($k, $v) = (key(i), i as u64);
                 $put;
             }
@@ -64,6 +70,14 @@ macro_rules! candidate {
                     Op::Incr => {
                         $incr;
                     }
+                    Op::Churn => {
+                        let $k = key(KEYS + i);
+                        $put;
+                        if i >= 1000 {
+                            let $k = key(KEYS + i - 1000);
+                            black_box($remove);
+                        }
+                    }
                 }
             }
             black_box(&$m);
@@ -76,28 +90,32 @@ candidate!(
     ShardedMap::<u64, u64>::with_capacity(KEYS),
     |m, k, v| m.read(&k, |x| *x),
     m.insert(k, v),
-    m.get_or_insert_with(k, || 0, |x| *x += 1)
+    m.get_or_insert_with(k, || 0, |x| *x += 1),
+    m.remove(&k)
 );
 candidate!(
     dashmap,
     dashmap::DashMap::<u64, u64, H>::with_capacity_and_hasher(KEYS, H::default()),
     |m, k, v| m.get(&k).map(|r| *r),
     m.insert(k, v),
-    *m.entry(k).or_insert(0) += 1
+    *m.entry(k).or_insert(0) += 1,
+    m.remove(&k)
 );
 candidate!(
     scc,
     scc::HashMap::<u64, u64, H>::with_capacity_and_hasher(KEYS, H::default()),
     |m, k, v| m.read_sync(&k, |_, x| *x),
     m.upsert_sync(k, v),
-    *m.entry_sync(k).or_insert(0).get_mut() += 1
+    *m.entry_sync(k).or_insert(0).get_mut() += 1,
+    m.remove_sync(&k)
 );
 candidate!(
     papaya,
     papaya::HashMap::<u64, u64, H>::with_capacity_and_hasher(KEYS, H::default()),
     |m, k, v| m.pin().get(&k).copied(),
     m.pin().insert(k, v),
-    m.pin().update_or_insert(k, |x| x + 1, 1)
+    m.pin().update_or_insert(k, |x| x + 1, 1),
+    m.pin().remove(&k).copied()
 );
 candidate!(
     rwlock,
@@ -107,7 +125,8 @@ candidate!(
     )),
     |m, k, v| m.read().get(&k).copied(),
     m.write().insert(k, v),
-    *m.write().entry(k).or_insert(0) += 1
+    *m.write().entry(k).or_insert(0) += 1,
+    m.write().remove(&k)
 );
 candidate!(
     mutex,
@@ -117,11 +136,13 @@ candidate!(
     )),
     |m, k, v| m.lock().unwrap().get(&k).copied(),
     m.lock().unwrap().insert(k, v),
-    *m.lock().unwrap().entry(k).or_insert(0) += 1
+    *m.lock().unwrap().entry(k).or_insert(0) += 1,
+    m.lock().unwrap().remove(&k)
 );
 
 fn main() {
-    let usage = "usage: map_loop <thrifty|dashmap|scc|papaya|rwlock|mutex> <read|insert|incr> <n>";
+    let usage =
+        "usage: map_loop <thrifty|dashmap|scc|papaya|rwlock|mutex> <read|insert|incr|churn> <n>";
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [which, op, n] = &args[..] else {
         panic!("{usage}")
@@ -130,6 +151,7 @@ fn main() {
         "read" => Op::Read,
         "insert" => Op::Insert,
         "incr" => Op::Incr,
+        "churn" => Op::Churn,
         _ => panic!("{usage}"),
     };
     let n: usize = n.parse().expect(usage);

@@ -3,7 +3,7 @@
 # time on a shared VM): runs examples/map_loop.rs for N and 2N operations and prints the
 # difference divided by N, so building and prefilling the map cancel out.
 #
-#   bash scripts/instructions_map.sh                    # every candidate, read/insert/incr
+#   bash scripts/instructions_map.sh                    # every candidate, every operation
 #   bash scripts/instructions_map.sh "thrifty dashmap"  # some candidates
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,10 +15,10 @@ count() {
     valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$1" "$2" "$3" 2>&1 \
         | awk '/Collected :/ { print $NF }'
 }
-printf '%-8s %6s %6s %6s   (instructions per operation, 100k keys)\n' map read insert incr
+printf '%-8s %6s %6s %6s %6s   (instructions per operation, 100k keys)\n' map read insert incr churn
 for which in ${1:-thrifty dashmap scc papaya rwlock mutex}; do
     row=$(printf '%-8s' "$which")
-    for op in read insert incr; do
+    for op in read insert incr churn; do
         one=$(count "$which" "$op" $n)
         two=$(count "$which" "$op" $((2 * n)))
         row+=$(printf ' %6d' $(( (two - one) / n )))

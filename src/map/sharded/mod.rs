@@ -65,9 +65,9 @@ const MAX_SHARDS: usize = 1 << 16;
 ///   uncontended), a probe of a hashbrown table, and a thread-local read and two writes (the
 ///   re-entrancy check). Threads contend only when they hit the same shard at the same moment.
 ///   On one thread, with 100,000 `u64` keys, a read, an insert that replaces and a
-///   `get_or_insert_with` increment each take 86–88 instructions, against dashmap's 95–98 and
-///   a single `RwLock<HashMap>`'s 50–69 (`bash scripts/instructions_map.sh`): sharding costs a
-///   little on one thread and pays when threads write at once.
+///   `get_or_insert_with` increment each take 82–87 instructions, against dashmap's 103–107
+///   and a single `RwLock<HashMap>`'s 56–74 (`bash scripts/instructions_map.sh`): sharding
+///   costs a little on one thread and pays when threads write at once.
 /// - `len` and `is_empty` read one counter per shard, without locking; `for_each`, `retain`,
 ///   `clear` and `shrink_to_fit` lock the shards one at a time.
 /// - Memory: one 128-byte-aligned slot per shard (the lock, a table header and the count) plus

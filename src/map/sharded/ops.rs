@@ -107,13 +107,14 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
     pub fn insert(&self, key: K, value: V) -> Option<V> {
         let hash = self.hasher.hash_one(&key);
         let mut table = self.shard(hash).write(self.id());
-        // A lookup, then a plain slot search only for a new key: cheaper than `entry`, whose
-        // combined probe also tracks the first free slot for a key it then finds.
-        if let Some((_, v)) = table.find_mut(hash, |(k, _)| *k == key) {
-            return Some(mem::replace(v, value));
+        // One probe finds the key or the slot for it.
+        match table.entry(hash, |(k, _)| *k == key, |(k, _)| self.hasher.hash_one(k)) {
+            Entry::Occupied(mut e) => Some(mem::replace(&mut e.get_mut().1, value)),
+            Entry::Vacant(e) => {
+                e.insert((key, value));
+                None
+            }
         }
-        table.insert_unique(hash, (key, value), |(k, _)| self.hasher.hash_one(k));
-        None
     }
 
     /// Removes `key`'s entry and returns its value (dropped by the caller, outside the lock).
