@@ -1,5 +1,6 @@
 //! loom models of `thrifty::map::ShardedMap`: inserts, removes and computes racing on one key
-//! and across shards; `compute` is atomic; `len` stays within what the writers did; a
+//! and across shards; `compute` is atomic; `len` stays within what the writers did, and exact
+//! once they stop, even after `clear` and `retain` raced them; a
 //! re-entrant call on another shard panics instead of deadlocking against a thread doing the
 //! reverse.
 //!
@@ -116,6 +117,40 @@ fn loom_writers_on_two_shards_and_len() {
         assert_eq!(m.len(), 1);
         assert_eq!(m.get_cloned(&B), Some(2));
         assert!(!m.contains_key(&A));
+    });
+}
+
+#[test]
+fn loom_clear_and_retain_race_writers_and_len_stays_exact() {
+    model(|| {
+        let m = map();
+        m.insert(B, 1);
+        let (mw, mc) = (m.clone(), m.clone());
+        let writer = thread::spawn(move || {
+            mw.insert(A, 2);
+            mw.insert(B, 3);
+        });
+        let clearer = thread::spawn(move || {
+            mc.retain(|_, v| *v != 2);
+            mc.clear();
+        });
+        writer.join().unwrap();
+        clearer.join().unwrap();
+        // Whatever survived, `len` counts exactly what a walk finds, and nothing was duplicated.
+        let mut walked = Vec::new();
+        m.for_each(|k, v| walked.push((*k, *v)));
+        assert_eq!(
+            m.len(),
+            walked.len(),
+            "len {} but walked {walked:?}",
+            m.len()
+        );
+        for (k, v) in walked {
+            assert!(
+                (k, v) == (A, 2) || (k, v) == (B, 3),
+                "({k}, {v}) survived a clear after it"
+            );
+        }
     });
 }
 
