@@ -87,8 +87,8 @@ const MAX_SHARDS: usize = 1 << 16;
 /// closures panics, whatever the shard, before it takes a lock; only the calls that take no
 /// lock (`len`, `is_empty`, `shard_count`, `hasher`) are allowed there. The check covers the
 /// map's own callbacks too: a key's `Eq` or `Hash`, a value's `Clone` or `Drop`, run while a
-/// shard is locked. Closures may use *other* maps (nesting up to 8 maps deep on one thread); as with any
-/// two locks, two threads that nest two maps in opposite orders can deadlock.
+/// shard is locked. Closures may use *other* maps (nesting up to 8 maps deep on one thread);
+/// as with any two locks, two threads that nest two maps in opposite orders can deadlock.
 ///
 /// # Panics
 /// On a re-entrant call (above), and where [`Builder::build`] documents.
