@@ -9,6 +9,7 @@ mod counter;
 mod counter_registry;
 mod demo;
 mod harness;
+mod map_sharded;
 mod pool;
 mod pool_threads;
 mod report;
@@ -30,6 +31,7 @@ const MODULES: &[Module] = &[
     ("counter", counter::run),
     ("counter", counter_registry::run),
     ("arena", arena::run),
+    ("map", map_sharded::run),
 ];
 
 /// What `--help` prints, and what follows an argument error.

@@ -1,0 +1,144 @@
+//! Bounded multi-thread stress of `thrifty::map::ShardedMap` in the shapes user code has:
+//! counters bumped from every thread while another walks and filters the map, keys handed from
+//! producer threads to consumer threads, short-lived threads, and thousands of small maps.
+//! Each checks that nothing is lost or counted twice; none measures time.
+
+use std::sync::mpsc;
+use std::sync::Barrier;
+use thrifty::map::{Compute, ShardedMap};
+
+#[test]
+fn counters_from_every_thread_lose_nothing_while_a_walker_runs() {
+    const THREADS: u64 = 4;
+    const ROUNDS: u64 = 20_000;
+    let map: ShardedMap<u64, u64> = ShardedMap::with_shards(4);
+    let done = Barrier::new(THREADS as usize + 1);
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let (map, done) = (&map, &done);
+            s.spawn(move || {
+                for i in 0..ROUNDS {
+                    // Shared hot keys and keys of one's own, through three different calls.
+                    map.get_or_insert_with(i % 16, || 0, |n| *n += 1);
+                    map.compute(1000 + t, |n| match n {
+                        Some(n) => {
+                            *n += 1;
+                            Compute::Keep
+                        }
+                        None => Compute::Set(1),
+                    });
+                    if map.update(&(2000 + t), |n| *n += 1).is_none() {
+                        map.insert(2000 + t, 1);
+                    }
+                }
+                done.wait();
+            });
+        }
+        // The walker: reads, walks and a retain that keeps everything, until the writers end.
+        let walker = s.spawn(|| {
+            let mut walks = 0u64;
+            while walks < 50 {
+                // Keys are only ever added: a walk sees each at most once, none invented.
+                let mut seen = std::collections::HashSet::new();
+                map.for_each(|k, _| assert!(seen.insert(*k), "key {k} walked twice"));
+                assert!(seen.len() <= 16 + 2 * THREADS as usize);
+                map.retain(|_, _| true);
+                assert!(map.len() <= 16 + 2 * THREADS as usize);
+                walks += 1;
+            }
+        });
+        done.wait();
+        walker.join().unwrap();
+    });
+    let mut hot = 0;
+    map.for_each(|k, v| {
+        if *k < 16 {
+            hot += v;
+        } else {
+            assert_eq!(*v, ROUNDS, "key {k}");
+        }
+    });
+    assert_eq!(hot, THREADS * ROUNDS, "shared counts lost or doubled");
+    assert_eq!(map.len(), 16 + 2 * THREADS as usize);
+}
+
+#[test]
+fn keys_handed_between_threads_arrive_once() {
+    const PRODUCERS: u64 = 2;
+    const KEYS: u64 = 20_000;
+    let map: ShardedMap<u64, u64> = ShardedMap::with_capacity(1024);
+    let (tx, rx) = mpsc::sync_channel::<u64>(64);
+    let rx = std::sync::Mutex::new(rx);
+    let taken: u64 = std::thread::scope(|s| {
+        for p in 0..PRODUCERS {
+            let (map, tx) = (&map, tx.clone());
+            s.spawn(move || {
+                for i in 0..KEYS {
+                    let k = p * KEYS + i;
+                    assert!(map.insert(k, k * 3).is_none(), "key {k} inserted twice");
+                    tx.send(k).unwrap();
+                }
+            });
+        }
+        drop(tx);
+        let consumers: Vec<_> = (0..2)
+            .map(|_| {
+                let (map, rx) = (&map, &rx);
+                s.spawn(move || {
+                    let mut sum = 0;
+                    loop {
+                        let Ok(k) = rx.lock().unwrap().recv() else {
+                            return sum;
+                        };
+                        // The insert happened-before the send: the key must be there.
+                        assert_eq!(map.remove(&k), Some(k * 3), "key {k}");
+                        sum += 1;
+                    }
+                })
+            })
+            .collect();
+        consumers.into_iter().map(|c| c.join().unwrap()).sum()
+    });
+    assert_eq!(taken, PRODUCERS * KEYS);
+    assert!(map.is_empty(), "{} keys left behind", map.len());
+}
+
+#[test]
+fn short_lived_threads_leave_no_state_behind() {
+    let map: ShardedMap<u64, u64> = ShardedMap::with_shards(2);
+    for round in 0..200u64 {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                map.get_or_insert_with(round % 7, || 0, |n| *n += 1);
+                // A thread that exits inside nothing: the next thread starts clean.
+            });
+        });
+        // This thread was never inside the map: every call works.
+        map.read(&(round % 7), |n| assert!(*n >= 1));
+    }
+    let mut total = 0;
+    map.for_each(|_, n| total += n);
+    assert_eq!(total, 200);
+}
+
+#[test]
+fn thousands_of_small_maps() {
+    // A map per connection: 10,000 maps of 2 shards, each with a few keys, used from 2 threads.
+    let maps: Vec<ShardedMap<u32, u32>> = (0..10_000).map(|_| ShardedMap::with_shards(2)).collect();
+    std::thread::scope(|s| {
+        for t in 0..2u32 {
+            let maps = &maps;
+            s.spawn(move || {
+                for (i, m) in maps.iter().enumerate() {
+                    m.insert(t, i as u32);
+                    m.get_or_insert_with(9, || 0, |n| *n += 1);
+                }
+            });
+        }
+    });
+    for (i, m) in maps.iter().enumerate() {
+        assert_eq!(m.len(), 3);
+        assert_eq!(m.get_cloned(&0), Some(i as u32));
+        assert_eq!(m.get_cloned(&9), Some(2));
+    }
+}
