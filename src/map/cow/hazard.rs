@@ -15,17 +15,21 @@
 //!
 //! # Orderings
 //!
-//! Reader: write the slot (SeqCst), re-load the source (SeqCst). Writer: swap the source
-//! (SeqCst), then load the slots (SeqCst). All four are in the single total order of SeqCst
-//! operations. If the reader's re-load still finds the old pointer, it comes before the
-//! writer's swap, so the reader's slot write comes before the writer's slot load, which
-//! therefore sees it (or a later write of the same reader, made only after it is done with
-//! the pointer). Either the writer sees the hazard or the reader sees the new pointer and
-//! tries again; never neither. Freeing a slot is a Release store; the writer's SeqCst load
-//! that sees it acquires it, so everything the reader did through the pointer happens before
-//! the writer frees what it pointed to.
+//! Reader: write the slot, `fence(SeqCst)`, re-load the source. Writer: swap the source,
+//! `fence(SeqCst)`, load the slots. The two fences are ordered one way or the other in the
+//! single total order of SeqCst operations. If the reader's fence comes first, the writer's
+//! slot loads see the reader's slot write (or a later write of the same reader, made only
+//! after it is done with the pointer). If the writer's fence comes first, the reader's
+//! re-load sees the swap and the reader tries again. Either the writer sees the hazard or
+//! the reader sees the new pointer; never neither. This is Dekker's store-then-load pattern,
+//! which needs a full fence on both sides: SeqCst *accesses* alone would do in the C++ model,
+//! but loom models SeqCst accesses as acquire/release only, and flagged the fence-less
+//! version as a use after free; with the fences it checks the protocol as written. Freeing a
+//! slot is a Release store; the writer's Acquire load that sees it free synchronises with it,
+//! so everything the reader did through the pointer happens before the writer frees what it
+//! pointed to.
 
-use crate::sync::{AtomicPtr, CachePadded, Ordering};
+use crate::sync::{fence, AtomicPtr, CachePadded, Ordering};
 use std::ptr;
 
 /// The registry of hazard slots for pointers to `T`.
@@ -61,7 +65,7 @@ impl<T> Hazard<'_, T> {
 impl<T> Drop for Hazard<'_, T> {
     #[inline(always)]
     fn drop(&mut self) {
-        // Release: pairs with the SeqCst loads in `Hazards::holds`: a writer that sees the
+        // Release: pairs with the Acquire loads in `Hazards::holds`: a writer that sees the
         // slot free also sees every access made through the pointer before this store.
         self.slot.store(ptr::null_mut(), Ordering::Release);
     }
@@ -80,20 +84,23 @@ impl<T> Hazards<T> {
     /// publish that happened meanwhile); allocates only when every slot is busy.
     #[inline]
     pub(super) fn protect(&self, src: &AtomicPtr<T>) -> Hazard<'_, T> {
-        // Relaxed: a guess, never dereferenced before the SeqCst re-load below confirms it.
+        // Relaxed: a guess, never dereferenced before the re-load below confirms it.
         let mut ptr = src.load(Ordering::Relaxed);
         debug_assert!(!ptr.is_null(), "hazard source is null");
         let slot = self.claim(ptr);
         loop {
-            // SeqCst: in the total order with the slot write just made (see "Orderings"); as
-            // an acquire it also pairs with the publishing swap, so the version is seen whole.
-            let now = src.load(Ordering::SeqCst);
+            // SeqCst: the reader's fence of the protocol, between the slot write and the
+            // re-load (see "Orderings").
+            fence(Ordering::SeqCst);
+            // Acquire: pairs with the publishing swap (`Inner::publish`), so the version is
+            // seen whole.
+            let now = src.load(Ordering::Acquire);
             if now == ptr {
                 return Hazard { slot, ptr };
             }
             ptr = now;
-            // SeqCst: the slot write of the protocol (see "Orderings").
-            slot.store(ptr, Ordering::SeqCst);
+            // Relaxed: the fence above (next time round) orders it before the re-load.
+            slot.store(ptr, Ordering::Relaxed);
         }
     }
 
@@ -108,9 +115,10 @@ impl<T> Hazards<T> {
             // Relaxed: a hint that skips busy slots without a locked instruction; the CAS
             // re-checks.
             if n.hazard.load(Ordering::Relaxed).is_null()
-                // SeqCst: the slot write of the protocol (see "Orderings").
+                // Relaxed: the slot write of the protocol, ordered before the re-load by the
+                // fence in `protect`; nothing else is published through it.
                 && n.hazard
-                    .compare_exchange(ptr::null_mut(), ptr, Ordering::SeqCst, Ordering::Relaxed)
+                    .compare_exchange(ptr::null_mut(), ptr, Ordering::Relaxed, Ordering::Relaxed)
                     .is_ok()
             {
                 return &n.hazard;
@@ -133,12 +141,12 @@ impl<T> Hazards<T> {
         loop {
             // SAFETY: `node` is ours alone until the CAS below publishes it.
             unsafe { (*node).next = head };
-            // SeqCst: publishing the node is the slot write of the protocol (the writer's
-            // SeqCst load of `head` in `holds` is ordered after it, see "Orderings"); its
-            // release half pairs with the Acquire loads of `head`.
+            // Release: pairs with the Acquire loads of `head`, so the node is seen initialised.
+            // Publishing the node is the slot write of the protocol, ordered before the
+            // re-load by the fence in `protect`.
             match self
                 .head
-                .compare_exchange_weak(head, node, Ordering::SeqCst, Ordering::Relaxed)
+                .compare_exchange_weak(head, node, Ordering::Release, Ordering::Relaxed)
             {
                 // SAFETY: published nodes live as long as the registry (`&self`).
                 Ok(_) => return unsafe { &(*node).hazard },
@@ -148,19 +156,28 @@ impl<T> Hazards<T> {
     }
 
     /// Whether any slot protects `ptr` now. For writers, after they swapped `ptr` out of the
-    /// source: if this returns false, no read can reach `ptr` any more.
+    /// source and called [`Hazards::fence`]: if this returns false, no read can reach `ptr`
+    /// any more.
     pub(super) fn holds(&self, ptr: *const T) -> bool {
-        // SeqCst: the writer's loads of the protocol (see "Orderings").
-        let mut node = self.head.load(Ordering::SeqCst);
+        // Acquire: pairs with the Release push in `claim_slow`.
+        let mut node = self.head.load(Ordering::Acquire);
         // SAFETY: as in `claim`.
         while let Some(n) = unsafe { node.as_ref() } {
-            // SeqCst: as above.
-            if n.hazard.load(Ordering::SeqCst).cast_const() == ptr {
+            // Acquire: pairs with the Release store that frees a slot (`Hazard::drop`), so
+            // the reader's accesses happen before whatever the writer frees next.
+            if n.hazard.load(Ordering::Acquire).cast_const() == ptr {
                 return true;
             }
             node = n.next;
         }
         false
+    }
+
+    /// The writer's fence of the protocol: call it after swapping pointers out of the source
+    /// and before asking [`Hazards::holds`] about them (see "Orderings").
+    pub(super) fn fence(&self) {
+        // SeqCst: pairs with the reader's fence in `protect` (see "Orderings").
+        fence(Ordering::SeqCst);
     }
 
     /// How many slots the registry holds: the most reads that ever ran at once.

@@ -78,10 +78,11 @@ impl<K, V, S> Inner<K, V, S> {
         map: HashMap<K, V, S>,
     ) {
         let new = Arc::into_raw(Arc::new(Version::new(seq, map, &self.alive)));
-        // SeqCst: the writer's swap of the hazard protocol (`hazard.rs`, "Orderings"); its
-        // release half pairs with the acquire of readers' loads that find `new`, so they see
-        // the map built above.
-        let old = self.current.swap(new.cast_mut(), Ordering::SeqCst);
+        // AcqRel: the release half pairs with the Acquire loads in `Hazards::protect` that
+        // find `new`, so they see the map built above; the acquire half, with the previous
+        // publish (already ordered by the writer lock; kept for the reader of this line).
+        // The swap's order against hazards comes from the fence in `reclaim`.
+        let old = self.current.swap(new.cast_mut(), Ordering::AcqRel);
         // SAFETY: `old` came from `Arc::into_raw` and carried the map's strong count, which
         // `current` no longer holds: we take it over.
         retired.push(unsafe { Arc::from_raw(old) });
@@ -91,6 +92,10 @@ impl<K, V, S> Inner<K, V, S> {
     /// Drops the map's count on every retired version no hazard holds now. A reader that
     /// took its own count keeps the version alive past this; `Arc` frees it with the last.
     pub(super) fn reclaim(&self, retired: &mut Vec<Arc<Version<K, V, S>>>) {
+        if retired.is_empty() {
+            return;
+        }
+        self.hazards.fence();
         retired.retain(|version| self.hazards.holds(Arc::as_ptr(version)));
     }
 }

@@ -30,7 +30,7 @@
 //! **Taking a version safely** (`hazard.rs`) is Michael's hazard pointers. A read claims a
 //! free slot in the map's registry with one CAS that also writes the pointer it loaded, then
 //! loads the map's pointer again: if it is unchanged, any writer that swaps it out later will
-//! see the slot and keep the version. (Both sides use SeqCst; `hazard.rs` spells out the
+//! see the slot and keep the version. (Both sides fence with SeqCst; `hazard.rs` spells out the
 //! argument.) Without that step, the reader would load a pointer and add to the count of a
 //! version a writer may have freed in between: the use-after-free that a plain
 //! `AtomicPtr<Arc>` swap has. The registry is a grow-only list of cache-padded slots: it
