@@ -7,6 +7,7 @@
 mod counter;
 mod demo;
 mod harness;
+mod map_cow;
 mod pool;
 mod pool_threads;
 mod report;
@@ -26,6 +27,7 @@ const MODULES: &[Module] = &[
     ("pool", pool::run),
     ("pool", pool_threads::run),
     ("counter", counter::run),
+    ("map_cow", map_cow::run),
 ];
 
 /// What `--help` prints, and what follows an argument error.
