@@ -24,6 +24,10 @@ fn config(generation: u64) -> HashMap<String, String> {
         .collect()
 }
 
+/// A request's read of three settings: their generations and total length.
+trait View: FnMut(&[String; 3]) -> ([u64; 3], usize) {}
+impl<F: FnMut(&[String; 3]) -> ([u64; 3], usize)> View for F {}
+
 /// The generation a value was written by (its prefix up to `:`).
 fn generation(value: &str) -> u64 {
     value.split(':').next().unwrap().parse().unwrap()
@@ -32,7 +36,7 @@ fn generation(value: &str) -> u64 {
 /// One request: `view` reads three settings from one view of the configuration and returns
 /// their generations and total length; check they come from one reload (a reload is one
 /// write: under the lock, or one `CowMap::update`).
-fn handle(view: &mut dyn FnMut(&[String; 3]) -> ([u64; 3], usize), keys: &[String; 3]) -> usize {
+fn handle(view: &mut dyn View, keys: &[String; 3]) -> usize {
     let (generations, len) = view(keys);
     assert!(
         generations.iter().all(|&g| g == generations[0]),
@@ -43,7 +47,7 @@ fn handle(view: &mut dyn FnMut(&[String; 3]) -> ([u64; 3], usize), keys: &[Strin
 
 /// Runs the request threads against `get` (one per thread, made by `reader`) while `reload`
 /// runs every millisecond; returns requests per second and the latency percentiles in ns.
-fn run<R: FnMut(&[String; 3]) -> ([u64; 3], usize)>(
+fn run<R: View>(
     run_for: Duration,
     reader: &(dyn Fn() -> R + Sync),
     reload: &(dyn Fn(u64) + Sync),
