@@ -39,3 +39,4 @@ macro_rules! corpus {
 // One line per module:
 corpus!(counter, "../fuzz/ops/counter.rs");
 corpus!(pool, "../fuzz/ops/pool.rs");
+corpus!(map_cow, "../fuzz/ops/map_cow.rs");
