@@ -13,9 +13,10 @@
 //! Two parts:
 //! - criterion group `map_cow/read`: reads per second over both readers (one iteration is one
 //!   read on each reader thread).
-//! - a latency table printed after it: per candidate and writer rate, read throughput, read
-//!   latency p50/p99/p99.9 (batches of 64 reads timed, divided by 64), the writer's median
-//!   write time, and allocations per read on the reader threads.
+//! - a latency table printed after it, for 1 reader thread (with the writer, not more threads
+//!   than 2 cores) and for 2: per candidate and writer rate, read throughput, read latency
+//!   p50/p99/p99.9 (batches of 64 reads timed, divided by 64), the writer's median write time,
+//!   and allocations per read on the reader threads.
 //!
 //! `cargo bench --bench map_cow -- --warm-up-time 0.5 --measurement-time 1`
 //! (the table alone: `cargo bench --bench map_cow -- table`)
@@ -295,12 +296,17 @@ fn throughput(c: &mut Criterion) {
 const BATCH: u64 = 64;
 
 /// One row of the latency table.
-fn latency_row<M: Subject>(entries: u64, every: Option<Duration>, run_for: Duration) -> String {
+fn latency_row<M: Subject>(
+    readers: usize,
+    entries: u64,
+    every: Option<Duration>,
+    run_for: Duration,
+) -> String {
     let map = Arc::new(M::build(entries));
     let writer = Writer::start(&map, entries, every);
-    let barrier = Barrier::new(READERS);
+    let barrier = Barrier::new(readers);
     let per_thread: Vec<(u64, Vec<u32>, u64)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..READERS)
+        let handles: Vec<_> = (0..readers)
             .map(|t| {
                 let (map, barrier) = (&map, &barrier);
                 s.spawn(move || {
@@ -360,20 +366,48 @@ fn latency_row<M: Subject>(entries: u64, every: Option<Duration>, run_for: Durat
 
 fn latency_table(run_for: Duration) {
     let _paused = measure::pause();
-    for entries in SIZES {
-        for (label, every) in WRITERS {
-            println!("\nmap_cow latency: {entries} entries, 2 reader threads, {label}");
-            println!(
-                "| candidate | reads/s (M, both threads) | p50 ns/read | p99 ns/read | p99.9 ns/read | write (median) | allocs/read |"
-            );
-            println!("| --- | --- | --- | --- | --- | --- | --- |");
-            println!("{}", latency_row::<RwLockMap>(entries, every, run_for));
-            println!("{}", latency_row::<ArcSwapLoad>(entries, every, run_for));
-            println!("{}", latency_row::<ArcSwapCache>(entries, every, run_for));
-            println!("{}", latency_row::<Papaya>(entries, every, run_for));
-            println!("{}", latency_row::<Evmap>(entries, every, run_for));
-            println!("{}", latency_row::<ThriftyRead>(entries, every, run_for));
-            println!("{}", latency_row::<ThriftyReader>(entries, every, run_for));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // 1 reader: with the writer, no more threads than 2 cores; 2 readers: the shape.
+    for readers in [1, READERS] {
+        for entries in SIZES {
+            for (label, every) in WRITERS {
+                let threads = readers + usize::from(every.is_some());
+                let over = if threads > cores {
+                    " (oversubscribed)"
+                } else {
+                    ""
+                };
+                println!("\nmap_cow latency: {entries} entries, {readers} reader thread(s), {label}{over}");
+                println!(
+                    "| candidate | reads/s (M, all readers) | p50 ns/read | p99 ns/read | p99.9 ns/read | write (median) | allocs/read |"
+                );
+                println!("| --- | --- | --- | --- | --- | --- | --- |");
+                println!(
+                    "{}",
+                    latency_row::<RwLockMap>(readers, entries, every, run_for)
+                );
+                println!(
+                    "{}",
+                    latency_row::<ArcSwapLoad>(readers, entries, every, run_for)
+                );
+                println!(
+                    "{}",
+                    latency_row::<ArcSwapCache>(readers, entries, every, run_for)
+                );
+                println!(
+                    "{}",
+                    latency_row::<Papaya>(readers, entries, every, run_for)
+                );
+                println!("{}", latency_row::<Evmap>(readers, entries, every, run_for));
+                println!(
+                    "{}",
+                    latency_row::<ThriftyRead>(readers, entries, every, run_for)
+                );
+                println!(
+                    "{}",
+                    latency_row::<ThriftyReader>(readers, entries, every, run_for)
+                );
+            }
         }
     }
 }

@@ -62,9 +62,21 @@ use std::hash::{BuildHasher, Hash};
 ///   freeing the replaced version unless a read holds it. Writers take a lock among themselves.
 /// - Allocations: reads allocate nothing (`tests/alloc_map_cow.rs`), except the first time
 ///   more reads run at once than ever before, which adds a hazard slot (128 bytes, kept until
-///   the map drops). A write allocates its copy and one small `Arc` block.
+///   the map drops). A write allocates its copy of the table and one block for the version
+///   (the first write also the writers' list of retired versions); a batch of any size in one
+///   `update` allocates the same.
+/// - Freeing: whoever lets go of an old version last frees it: the writer, or a `Reader`'s
+///   first read after a write, or a `Snapshot`'s drop. For a large map, that read pays for
+///   dropping the old map.
 /// - Memory: at most one old version per live [`Reader`] or [`Snapshot`] or read in progress,
 ///   plus the current one; [`retired_versions`](CowMap::retired_versions) reports how many.
+///
+/// Measured on a shared 2-core VM (`cargo bench --bench map_cow -- --warm-up-time 0.5
+/// --measurement-time 1`, 2 reader threads, 1 k and 100 k `u64` entries, std's hasher for every
+/// candidate): a `Reader` read gives 0.93x-1.26x the read throughput of an `arc_swap::Cache`
+/// (a tie within this machine's noise) and 2.1x-4.6x that of parking_lot's `RwLock<HashMap>`
+/// with a writer active; the SipHash lookup itself is most of its 10-15 ns. Plain `read`
+/// gives 0.5x-0.8x a `Reader`'s throughput.
 ///
 /// The default hasher is std's `RandomState` (SipHash, DoS-resistant); pass a faster one with
 /// [`with_hasher`](CowMap::with_hasher) for trusted keys.
