@@ -20,8 +20,8 @@ where
     ///
     /// # Panics
     /// If `f` panics, nothing is published and the panic propagates; the map is unchanged and
-    /// usable. `f` must not write to the same map (that would wait for itself forever); reads
-    /// of it are fine.
+    /// usable. `f` must not write to or [`trim`](CowMap::trim) the same map (that would wait
+    /// for itself forever); reads of it are fine.
     ///
     /// ```
     /// let map = thrifty::map::CowMap::from_iter([("a", 1)]);
