@@ -10,7 +10,9 @@
 //! than 100 µs, so that writer runs back to back). Two readers and a writer on 2 cores are
 //! oversubscribed: the labels say so.
 //!
-//! Two parts:
+//! Three parts:
+//! - criterion group `map_cow/reader refresh`: a `Reader`'s read when nothing changed, and its
+//!   first read after a write (the write is setup, untimed), at both sizes.
 //! - criterion group `map_cow/read`: reads per second over both readers (one iteration is one
 //!   read on each reader thread).
 //! - a latency table printed after it, for 1 reader thread (with the writer, not more threads
@@ -282,6 +284,33 @@ fn throughput_one<M: Subject>(c: &mut Criterion) {
     }
 }
 
+/// A `Reader`'s first read after a write (its slow path: a hazard slot, two count updates, and
+/// freeing the old version, which it holds last), against its read when nothing changed. The
+/// write before each timed read is setup, outside the timing.
+fn refresh(c: &mut Criterion) {
+    let _paused = measure::pause();
+    let mut g = c.benchmark_group("map_cow/reader refresh");
+    for entries in SIZES {
+        let map = CowMap::from_map(contents(entries));
+        let mut reader = map.reader();
+        g.bench_function(BenchmarkId::new("read, no write since", entries), |b| {
+            b.iter(|| reader.read(&black_box(1), |v| *v))
+        });
+        let mut i = 0;
+        g.bench_function(BenchmarkId::new("first read after a write", entries), |b| {
+            b.iter_batched(
+                || {
+                    i += 1;
+                    map.insert(0, i);
+                },
+                |()| reader.read(&black_box(1), |v| *v),
+                criterion::BatchSize::PerIteration,
+            )
+        });
+    }
+    g.finish();
+}
+
 fn throughput(c: &mut Criterion) {
     throughput_one::<RwLockMap>(c);
     throughput_one::<ArcSwapLoad>(c);
@@ -416,10 +445,19 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let test_mode = args.iter().any(|a| a == "--test");
     let table_only = args.iter().any(|a| a == "table");
+    // A criterion filter (a bare word other than `table`) runs the matching benches only.
+    let filtered = args
+        .iter()
+        .skip(1)
+        .any(|a| !a.starts_with('-') && a != "table" && a.parse::<f64>().is_err());
     if !table_only {
         let mut c = Criterion::default().configure_from_args();
+        refresh(&mut c);
         throughput(&mut c);
         c.final_summary();
+    }
+    if filtered && !table_only {
+        return;
     }
     let run_for = if test_mode {
         Duration::from_millis(5)

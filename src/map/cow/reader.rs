@@ -36,8 +36,9 @@ use std::hash::{BuildHasher, Hash};
 /// only when they publish, a compare, then the lookup; no atomic read-modify-write, nothing
 /// written. The first read after a write takes the new version under a hazard slot (one CAS
 /// and one store on the slot's line, two reference-count updates) and lets go of the old one,
-/// freeing it if it was the last holder (for a large map, that drop is most of the read's
-/// cost). Allocates nothing (`tests/alloc_map_cow.rs`), except the rare hazard slot described
+/// freeing it if it was the last holder: 0.1-0.6 µs against 25 ns for a read with nothing
+/// changed, at 1 k and 100 k `u64` entries on a shared 2-core VM (`cargo bench --bench map_cow
+/// -- refresh`). Allocates nothing (`tests/alloc_map_cow.rs`), except the rare hazard slot described
 /// on [`CowMap`](super::CowMap).
 pub struct Reader<K, V, S = RandomState> {
     inner: Arc<Inner<K, V, S>>,
