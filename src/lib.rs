@@ -8,7 +8,7 @@
 //! | [`measure`] | `CountingAlloc`, `count`, `AllocStats`, the criterion `Allocations` measurement | ready |
 //! | [`pool`] | bounded object pools that hand out reset objects; the crate-root [`Reset`] trait | ready |
 //! | [`arena`] | pooled, reset and limited bump arenas (bumpalo); `scratch` | ready |
-//! | [`map`] | `ShardedMap`, a sharded map for write-heavy work; a copy-on-write map whose readers never wait is *planned* | ready (`CowMap` planned) |
+//! | [`map`] | `ShardedMap`, a sharded map for write-heavy work; `CowMap`, a copy-on-write map whose readers never wait | ready |
 //! | [`counter`] | striped counters and gauges, per-CPU state | ready |
 //! | `channel` | bounded MPMC channels with backpressure and recycled slots | planned |
 //! | `limit` | token buckets, semaphores, in-flight load shedding | planned |
@@ -20,7 +20,7 @@
 //! | a profile shows one allocation per request dominating | `pool::Pool` | `Vec::with_capacity` + drop | reuse keeps the capacity; reset-on-get keeps it clean |
 //! | many short-lived allocations freed together | [`arena::ArenaPool`] | `Box` per value | one bump per value, one reset per batch |
 //! | many writers on one map | [`map::ShardedMap`] | `Mutex<HashMap>` | writers on different shards never meet |
-//! | reads vastly outnumber writes | `map::CowMap` (planned) | `RwLock<HashMap>` | readers never wait, writers copy |
+//! | reads vastly outnumber writes | [`map::CowMap`] | `RwLock<HashMap>` | readers never wait, writers copy |
 //! | a hot counter bumped from every core | `counter::Counter` | `AtomicU64` | striped cells, no shared cache line |
 //! | producers must slow down when consumers lag | `channel::bounded` (planned) | `std::sync::mpsc::sync_channel` | MPMC, bounded, slots reused |
 //! | cap a rate or the work in flight | `limit` (planned) | hand-rolled atomics | shed load instead of queueing without bound |

@@ -10,6 +10,7 @@ mod counter_registry;
 mod demo;
 mod harness;
 mod map_sharded;
+mod map_cow;
 mod pool;
 mod pool_threads;
 mod report;
@@ -32,6 +33,7 @@ const MODULES: &[Module] = &[
     ("counter", counter_registry::run),
     ("arena", arena::run),
     ("map", map_sharded::run),
+    ("map", map_cow::run),
 ];
 
 /// What `--help` prints, and what follows an argument error.

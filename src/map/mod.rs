@@ -1,17 +1,19 @@
-//! Concurrent hash maps: [`ShardedMap`] for maps that many threads write; `CowMap`
-//! (copy-on-write, readers never wait) is *planned*.
+//! Concurrent hash maps: [`ShardedMap`] for maps that many threads write; [`CowMap`]
+//! (copy-on-write) for maps read constantly and written rarely, whose readers never wait.
 //!
 //! # Which map when
 //!
 //! | your map | use | why |
 //! | --- | --- | --- |
 //! | written by many threads (counters per key, caches filled by workers, session tables) | [`ShardedMap`] | writers on different shards never meet; no guard can escape to deadlock |
-//! | read constantly, written rarely (config, routing tables), readers must never wait | `CowMap` (*planned*) | reads take no lock; a write copies the map |
+//! | read constantly, written rarely (config, routing tables), readers must never wait | [`CowMap`] (a [`Reader`] per thread for hot loops) | reads take no lock and write no shared line; a write copies the map |
 //! | touched by a few threads a few times a second, or needs whole-map snapshots | `RwLock<HashMap>` (std or parking_lot) | simplest; one lock makes every view consistent |
 //! | one hot key takes most of the traffic | `counter::Counter` for the hot value | one key is one shard: sharding cannot spread it |
 //!
 //! `cargo bench --bench map_sharded` and `cargo run --release --example shootout -- --only map`
-//! measure ShardedMap against `Mutex<HashMap>`, `RwLock<HashMap>`, dashmap, scc and papaya.
+//! measure ShardedMap against `Mutex<HashMap>`, `RwLock<HashMap>`, dashmap, scc and papaya;
+//! `cargo bench --bench map_cow` and the same shootout measure CowMap against `RwLock<HashMap>`,
+//! arc-swap, papaya and evmap.
 //!
 //! # Hashing
 //!
@@ -21,7 +23,7 @@
 //!
 //! # How it works
 //!
-//! A `ShardedMap` is a power-of-two array of shards, each a `hashbrown::HashTable<(K, V)>` behind
+//! [`CowMap`]'s design (versions, hazard slots, readers) is on its own page. A `ShardedMap` is a power-of-two array of shards, each a `hashbrown::HashTable<(K, V)>` behind
 //! a `parking_lot::RwLock`, in its own cache line beside an atomic copy of its length. An
 //! operation hashes the key once; bits 56 and down of the hash pick the shard, and the same hash
 //! is handed to the shard's table, which takes its slot tag from the top 7 bits and its probe
@@ -39,8 +41,10 @@
 //! so there is nothing for `clear` or `shrink_to_fit` to reach and nothing left behind when a
 //! thread exits.
 
+mod cow;
 mod hasher;
 mod sharded;
 
+pub use cow::{CowMap, Reader, Snapshot};
 pub use hasher::{FastHasher, FastRandomState};
 pub use sharded::{BuildError, Builder, Compute, ShardedMap};

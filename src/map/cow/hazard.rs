@@ -1,0 +1,208 @@
+//! Hazard pointers: how a read announces the version it is about to use, so a writer never
+//! frees it underneath.
+//!
+//! The registry is a grow-only, lock-free list of slots, each an `AtomicPtr` on its own cache
+//! line; null means free. A read claims a free slot with one CAS that also writes the pointer
+//! it protects, re-checks that the map still points there, uses the version, and frees the
+//! slot with one store. A writer reads every slot after it swaps a version out and keeps the
+//! old version only while some slot holds it. The list grows when every slot is busy, so it
+//! holds as many slots as reads ever ran at once (a reader's cached version needs no slot:
+//! it is kept alive by a reference count), and no read ever falls back to anything slower
+//! than taking a new slot. Slots are freed with the map.
+//!
+//! This is Maged Michael's scheme ("Hazard Pointers: Safe Memory Reclamation for Lock-Free
+//! Objects", IEEE TPDS 2004), with the slot claimed per read instead of per thread.
+//!
+//! # Orderings
+//!
+//! Reader: write the slot, `fence(SeqCst)`, re-load the source. Writer: swap the source,
+//! `fence(SeqCst)`, load the slots. The two fences are ordered one way or the other in the
+//! single total order of SeqCst operations. If the reader's fence comes first, the writer's
+//! slot loads see the reader's slot write (or a later write of the same reader, made only
+//! after it is done with the pointer). If the writer's fence comes first, the reader's
+//! re-load sees the swap and the reader tries again. Either the writer sees the hazard or
+//! the reader sees the new pointer; never neither. This is Dekker's store-then-load pattern,
+//! which needs a full fence on both sides: SeqCst *accesses* alone would do in the C++ model,
+//! but loom models SeqCst accesses as acquire/release only, and flagged the fence-less
+//! version as a use after free; with the fences it checks the protocol as written. Freeing a
+//! slot is a Release store; the writer's Acquire load that sees it free synchronises with it,
+//! so everything the reader did through the pointer happens before the writer frees what it
+//! pointed to.
+
+use crate::sync::{fence, AtomicPtr, CachePadded, Ordering};
+use std::ptr;
+
+/// The registry of hazard slots for pointers to `T`.
+pub(super) struct Hazards<T> {
+    /// The newest node; each node points to the one pushed before it. Nodes are only pushed,
+    /// never removed, until the registry drops.
+    head: AtomicPtr<Node<T>>,
+}
+
+struct Node<T> {
+    /// The protected pointer, or null while the slot is free.
+    hazard: CachePadded<AtomicPtr<T>>,
+    /// The node pushed before this one; written before the push publishes the node, never
+    /// after.
+    next: *mut Node<T>,
+}
+
+/// A claimed slot protecting one pointer; frees the slot when dropped, even on a panic.
+pub(super) struct Hazard<'a, T> {
+    slot: &'a AtomicPtr<T>,
+    ptr: *mut T,
+}
+
+impl<T> Hazard<'_, T> {
+    /// The protected pointer: what the source held after this hazard became visible to every
+    /// later scan.
+    #[inline(always)]
+    pub(super) fn ptr(&self) -> *mut T {
+        self.ptr
+    }
+}
+
+impl<T> Drop for Hazard<'_, T> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        // Release: pairs with the Acquire loads in `Hazards::holds`: a writer that sees the
+        // slot free also sees every access made through the pointer before this store.
+        self.slot.store(ptr::null_mut(), Ordering::Release);
+    }
+}
+
+impl<T> Hazards<T> {
+    pub(super) fn new() -> Self {
+        Self {
+            head: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    /// Protects the pointer `src` holds, which must never be null: on return, no writer
+    /// that follows the protocol in the module doc frees what it points to until the
+    /// `Hazard` drops. Wait-free unless writers keep swapping `src` (each retry follows a
+    /// publish that happened meanwhile); allocates only when every slot is busy.
+    #[inline]
+    pub(super) fn protect(&self, src: &AtomicPtr<T>) -> Hazard<'_, T> {
+        // Relaxed: a guess, never dereferenced before the re-load below confirms it.
+        let mut ptr = src.load(Ordering::Relaxed);
+        debug_assert!(!ptr.is_null(), "hazard source is null");
+        let slot = self.claim(ptr);
+        loop {
+            // SeqCst: the reader's fence of the protocol, between the slot write and the
+            // re-load (see "Orderings").
+            fence(Ordering::SeqCst);
+            // Acquire: pairs with the publishing swap (`Inner::publish`), so the version is
+            // seen whole.
+            let now = src.load(Ordering::Acquire);
+            if now == ptr {
+                return Hazard { slot, ptr };
+            }
+            ptr = now;
+            // Relaxed: the fence above (next time round) orders it before the re-load.
+            slot.store(ptr, Ordering::Relaxed);
+        }
+    }
+
+    /// Claims a free slot and writes `ptr` into it.
+    #[inline]
+    fn claim(&self, ptr: *mut T) -> &AtomicPtr<T> {
+        // Acquire: pairs with the push in `claim_slow`, so the node's fields are initialised.
+        let mut node = self.head.load(Ordering::Acquire);
+        // SAFETY: nodes are freed only when the registry drops, and `&self` keeps it alive;
+        // every non-null `node` came from `head` or a `next` written before publication.
+        while let Some(n) = unsafe { node.as_ref() } {
+            // Relaxed: a hint that skips busy slots without a locked instruction; the CAS
+            // re-checks.
+            if n.hazard.load(Ordering::Relaxed).is_null()
+                // Relaxed: the slot write of the protocol, ordered before the re-load by the
+                // fence in `protect`; nothing else is published through it.
+                && n.hazard
+                    .compare_exchange(ptr::null_mut(), ptr, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
+                return &n.hazard;
+            }
+            node = n.next;
+        }
+        self.claim_slow(ptr)
+    }
+
+    /// Every slot was busy: pushes a new one, already holding `ptr`.
+    #[cold]
+    #[inline(never)]
+    fn claim_slow(&self, ptr: *mut T) -> &AtomicPtr<T> {
+        let node = Box::into_raw(Box::new(Node {
+            hazard: CachePadded::new(AtomicPtr::new(ptr)),
+            next: ptr::null_mut(),
+        }));
+        // Relaxed: only a guess for the CAS below, which re-checks.
+        let mut head = self.head.load(Ordering::Relaxed);
+        loop {
+            // SAFETY: `node` is ours alone until the CAS below publishes it.
+            unsafe { (*node).next = head };
+            // Release: pairs with the Acquire loads of `head`, so the node is seen initialised.
+            // Publishing the node is the slot write of the protocol, ordered before the
+            // re-load by the fence in `protect`.
+            match self
+                .head
+                .compare_exchange_weak(head, node, Ordering::Release, Ordering::Relaxed)
+            {
+                // SAFETY: published nodes live as long as the registry (`&self`).
+                Ok(_) => return unsafe { &(*node).hazard },
+                Err(now) => head = now,
+            }
+        }
+    }
+
+    /// Whether any slot protects `ptr` now. For writers, after they swapped `ptr` out of the
+    /// source and called [`Hazards::fence`]: if this returns false, no read can reach `ptr`
+    /// any more.
+    pub(super) fn holds(&self, ptr: *const T) -> bool {
+        // Acquire: pairs with the Release push in `claim_slow`.
+        let mut node = self.head.load(Ordering::Acquire);
+        // SAFETY: as in `claim`.
+        while let Some(n) = unsafe { node.as_ref() } {
+            // Acquire: pairs with the Release store that frees a slot (`Hazard::drop`), so
+            // the reader's accesses happen before whatever the writer frees next.
+            if n.hazard.load(Ordering::Acquire).cast_const() == ptr {
+                return true;
+            }
+            node = n.next;
+        }
+        false
+    }
+
+    /// The writer's fence of the protocol: call it after swapping pointers out of the source
+    /// and before asking [`Hazards::holds`] about them (see "Orderings").
+    pub(super) fn fence(&self) {
+        // SeqCst: pairs with the reader's fence in `protect` (see "Orderings").
+        fence(Ordering::SeqCst);
+    }
+
+    /// How many slots the registry holds: the most reads that ever ran at once.
+    pub(super) fn slots(&self) -> usize {
+        let mut count = 0;
+        // Acquire: as in `claim`.
+        let mut node = self.head.load(Ordering::Acquire);
+        // SAFETY: as in `claim`.
+        while let Some(n) = unsafe { node.as_ref() } {
+            count += 1;
+            node = n.next;
+        }
+        count
+    }
+}
+
+impl<T> Drop for Hazards<T> {
+    fn drop(&mut self) {
+        // Acquire: as in `claim` (`&mut self`: no claim can race with this).
+        let mut node = self.head.load(Ordering::Acquire);
+        while !node.is_null() {
+            // SAFETY: every node came from `Box::into_raw` in `claim_slow` and is in the list
+            // once; nothing can reach the list any more.
+            let n = unsafe { Box::from_raw(node) };
+            node = n.next;
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! [`CowMap`]: a copy-on-write map whose readers never wait, with [`Reader`] handles and
+//! [`Snapshot`] views.
+//!
+//! The promises, each kept by a test or a model:
+//! - Reads never wait: not for a writer, not for another reader. A [`Reader`]'s read performs
+//!   no atomic read-modify-write and writes nothing shared.
+//! - A write copies the map once per [`update`](CowMap::update) batch and publishes it with one
+//!   atomic swap: readers see all of a batch or none of it (`tests/loom_map_cow.rs`), and a
+//!   reader never sees a version older than one it has seen.
+//! - A writer never waits for a reader, and nothing is freed while read or leaked: an old
+//!   version is freed by whoever lets go of it last, the writer or a reader.
+//! - Old versions alive at once: at most one per live [`Reader`], [`Snapshot`] and read in
+//!   progress, reported by [`CowMap::retired_versions`]. There is no fixed budget of readers,
+//!   per thread or per map, beyond which anything becomes slower.
+//!
+//! # How it works
+//!
+//! Each version is an `Arc` holding the `HashMap` and a sequence number. The map holds a
+//! pointer to the current version (`Arc::into_raw`, carrying the map's own strong count) on a
+//! cache line of its own, written once per write.
+//!
+//! **Writers** take a lock among themselves, clone the current map, apply the batch, wrap the
+//! copy in a new `Arc` and swap the pointer. The old version's strong count now belongs to
+//! the writer, which drops it unless a *hazard* (below) says a read is using it; then it keeps
+//! the count in a retired list that every later write and [`CowMap::trim`] retry. It never
+//! waits: an old version some reader still needs is simply kept, and freed later by the last
+//! holder of a count. Writers serialise on the lock instead of retrying a CAS, so a write
+//! copies the map once, however many writers contend.
+//!
+//! **Taking a version safely** (`hazard.rs`) is Michael's hazard pointers. A read claims a
+//! free slot in the map's registry with one CAS that also writes the pointer it loaded, then
+//! loads the map's pointer again: if it is unchanged, any writer that swaps it out later will
+//! see the slot and keep the version. (Both sides fence with SeqCst; `hazard.rs` spells out the
+//! argument.) Without that step, the reader would load a pointer and add to the count of a
+//! version a writer may have freed in between: the use-after-free that a plain
+//! `AtomicPtr<Arc>` swap has. The registry is a grow-only list of cache-padded slots: it
+//! grows when every slot is busy, to as many slots as reads ever ran at once, so a read is
+//! never refused a slot or sent to a slower path; a slot is held only while a read runs.
+//!
+//! **Plain reads** ([`CowMap::read`], `get_cloned`, `contains_key`, `len`) look the key up
+//! while the hazard is set and clear it after: no reference count. **Snapshots** add one
+//! count under the hazard and clear it; the count keeps the version alive as long as the
+//! snapshot, however many writes happen meanwhile.
+//!
+//! **A `Reader`** holds a count on the version it last read. Each read loads the map's
+//! pointer (relaxed) and compares it with its own version's address: equal means no write
+//! happened, and the held version is read directly. The comparison cannot be fooled by a
+//! freed and reused address, because the held count keeps the version's memory alive. The
+//! map's pointer is its only per-read access to shared memory, and it changes only when a
+//! write publishes, so readers on other cores keep the line cached. When the pointer
+//! differs, the reader takes the new version as a snapshot does and drops its count on the
+//! old one, freeing it if it was the last holder: a reader pins at most one old version.
+//! (The sequence numbers are not needed for that check; they number versions for users and
+//! for the loom model's "never older" property.)
+//!
+//! **The bound on old versions.** An old version stays alive only while a `Reader` or
+//! `Snapshot` holds a count on it (one each), or while a hazard held it when it was replaced
+//! (one per read in progress then; the next write or `trim` frees it once the read is done).
+//! A shared counter that versions increment when made and decrement when freed gives
+//! [`CowMap::retired_versions`]; only writers and the last holder of a version touch it.
+//!
+//! **Under loom**, each version carries a modelled cell that every read touches and the
+//! version's drop writes, so a read not ordered before the free is reported as a race;
+//! loom's `Arc` reports leaks and double frees. Miri runs the unit tests in `tests.rs`.
+
+mod hazard;
+mod inner;
+mod map;
+mod reader;
+mod snapshot;
+mod version;
+mod write;
+
+pub use map::CowMap;
+pub use reader::Reader;
+pub use snapshot::Snapshot;
+
+#[cfg(all(test, not(loom)))]
+mod tests;

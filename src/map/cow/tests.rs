@@ -1,0 +1,260 @@
+//! Unit tests of `CowMap`, sized to run under Miri (`cargo +nightly miri test --lib map`).
+
+use super::*;
+use crate::sync::{Arc, AtomicUsize, Ordering::SeqCst};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+const ROUNDS: u64 = if cfg!(miri) { 20 } else { 2000 };
+
+/// A value that counts itself: +1 when made or cloned, -1 when dropped.
+#[derive(Debug)]
+struct Tracked {
+    id: u64,
+    live: Arc<AtomicUsize>,
+}
+
+impl Tracked {
+    fn new(id: u64, live: &Arc<AtomicUsize>) -> Self {
+        live.fetch_add(1, SeqCst);
+        Self {
+            id,
+            live: live.clone(),
+        }
+    }
+}
+
+impl Clone for Tracked {
+    fn clone(&self) -> Self {
+        Self::new(self.id, &self.live)
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.live.fetch_sub(1, SeqCst);
+    }
+}
+
+#[test]
+fn reads_see_writes() {
+    let map = CowMap::new();
+    assert!(map.is_empty());
+    assert_eq!(map.insert("a", 1), None);
+    assert_eq!(map.insert("a", 2), Some(1));
+    assert_eq!(map.get_cloned("a"), Some(2));
+    assert_eq!(map.read("a", |v| v * 10), Some(20));
+    assert!(map.contains_key("a") && !map.contains_key("b"));
+    assert_eq!(map.remove("a"), Some(2));
+    assert_eq!((map.len(), map.version()), (0, 3));
+    // Removing an absent key copies nothing and publishes nothing.
+    assert_eq!(map.remove("a"), None);
+    assert_eq!(map.version(), 3);
+}
+
+#[test]
+fn update_is_one_version_and_returns_its_result() {
+    let map: CowMap<u32, u32> = (0..4).map(|i| (i, i)).collect();
+    let n = map.update(|m| {
+        m.retain(|k, _| k % 2 == 0);
+        m.insert(10, 10);
+        m.len()
+    });
+    assert_eq!((n, map.len(), map.version()), (3, 3, 1));
+}
+
+#[test]
+fn a_snapshot_keeps_its_version() {
+    let map = CowMap::from_iter([(1, "one")]);
+    let snap = map.snapshot();
+    let copy = snap.clone();
+    map.insert(2, "two");
+    map.remove(&1);
+    assert_eq!((snap.len(), snap.version(), snap[&1]), (1, 0, "one"));
+    assert_eq!(copy.iter().count(), 1);
+    assert_eq!((map.len(), map.version()), (1, 2));
+    assert_eq!(map.retired_versions(), 1, "the snapshots share one version");
+    drop((snap, copy));
+    assert_eq!(map.retired_versions(), 0);
+}
+
+#[test]
+fn a_reader_follows_writes_and_pins_at_most_one_old_version() {
+    let map = CowMap::from_iter([(1, 1)]);
+    let mut reader = map.reader();
+    assert_eq!(reader.get_cloned(&1), Some(1));
+    for i in 2..10 {
+        map.insert(1, i);
+        // The reader holds the version it last read, whatever happened since.
+        assert_eq!(map.retired_versions(), 1);
+    }
+    assert_eq!((reader.get_cloned(&1), reader.version()), (Some(9), 8));
+    assert_eq!(
+        map.retired_versions(),
+        0,
+        "the read let go of the old version"
+    );
+    map.insert(1, 10);
+    reader.refresh();
+    assert_eq!(map.retired_versions(), 0);
+    assert_eq!(reader.map().len(), 1);
+    let clone = reader.clone();
+    map.insert(1, 11);
+    assert_eq!(
+        map.retired_versions(),
+        1,
+        "two readers on one version pin it once"
+    );
+    drop((reader, clone));
+    assert_eq!(map.retired_versions(), 0);
+}
+
+#[test]
+fn a_write_during_a_read_keeps_the_version_until_a_later_write() {
+    let map = CowMap::from_iter([(1, 1)]);
+    let seen = map.read(&1, |v| {
+        // Our read's hazard holds version 0: the writer must keep it, without waiting.
+        map.insert(1, 2);
+        assert_eq!(map.inner.writer.lock().len(), 1);
+        assert_eq!(map.retired_versions(), 1);
+        *v
+    });
+    assert_eq!(
+        seen,
+        Some(1),
+        "the read finished on the version it started with"
+    );
+    assert_eq!(
+        map.retired_versions(),
+        1,
+        "kept until a write or trim retries it"
+    );
+    map.trim();
+    assert_eq!(map.retired_versions(), 0);
+    assert_eq!(map.inner.writer.lock().len(), 0);
+}
+
+#[test]
+fn the_hazard_registry_grows_with_reads_at_once_and_no_further() {
+    let map = CowMap::from_iter([(1, 1)]);
+    for _ in 0..3 {
+        map.read(&1, |_| map.read(&1, |v| *v));
+    }
+    assert_eq!(
+        map.inner.hazards.slots(),
+        2,
+        "two reads at once, two slots, reused"
+    );
+    let mut reader = map.reader();
+    map.insert(1, 2);
+    reader.refresh();
+    assert_eq!(
+        map.inner.hazards.slots(),
+        2,
+        "a reader holds no slot between reads"
+    );
+}
+
+#[test]
+fn a_panicking_update_publishes_nothing() {
+    let map = CowMap::from_iter([(1, 1)]);
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        map.update(|m| {
+            m.insert(2, 2);
+            panic!("boom");
+        })
+    }));
+    assert!(result.is_err());
+    assert_eq!((map.len(), map.version()), (1, 0));
+    assert_eq!(map.insert(3, 3), None, "the writer lock was released");
+}
+
+#[test]
+fn a_panicking_read_frees_its_hazard() {
+    let map = CowMap::from_iter([(1, 1)]);
+    let result = catch_unwind(AssertUnwindSafe(|| map.read(&1, |_| panic!("boom"))));
+    assert!(result.is_err());
+    map.insert(1, 2);
+    assert_eq!(
+        map.retired_versions(),
+        0,
+        "no hazard was left holding version 0"
+    );
+}
+
+#[test]
+fn everything_is_freed_whoever_lets_go_last() {
+    let live = Arc::new(AtomicUsize::new(0));
+    let map: CowMap<u64, Tracked> = (0..3).map(|i| (i, Tracked::new(i, &live))).collect();
+    let mut reader = map.reader();
+    let snap = map.snapshot();
+    map.update(|m| {
+        m.insert(3, Tracked::new(3, &live));
+    });
+    map.read(&0, |_| map.insert(4, Tracked::new(4, &live)));
+    assert_eq!(reader.read(&3, |t| t.id), Some(3));
+    drop(map);
+    // The reader outlives the map and still reads its last version.
+    assert_eq!(reader.len(), 5);
+    assert_eq!(snap.len(), 3);
+    drop(snap);
+    drop(reader);
+    assert_eq!(live.load(SeqCst), 0, "a value leaked");
+}
+
+#[test]
+fn readers_on_threads_see_whole_batches_in_order() {
+    let map = CowMap::from_iter([("a", 0u64), ("b", 0)]);
+    std::thread::scope(|s| {
+        for plain in [false, true] {
+            let map = &map;
+            s.spawn(move || {
+                let mut reader = map.reader();
+                let mut last = 0;
+                while last < ROUNDS {
+                    let (a, b, seq) = if plain {
+                        let snap = map.snapshot();
+                        (snap["a"], snap["b"], snap.version())
+                    } else {
+                        let m = reader.map();
+                        let (a, b) = (m["a"], m["b"]);
+                        (a, b, reader.version())
+                    };
+                    assert_eq!(a, b, "a torn batch");
+                    // A reader's `version` refreshes again: it may be newer than its last map.
+                    assert!(
+                        a == seq || (!plain && a < seq),
+                        "{a} is not from version {seq}"
+                    );
+                    assert!(a >= last, "went back from version {last} to {a}");
+                    last = a;
+                }
+            });
+        }
+        for i in 1..=ROUNDS {
+            map.update(|m| {
+                m.insert("a", i);
+                m.insert("b", i);
+            });
+        }
+    });
+    assert!(map.retired_versions() <= 2);
+}
+
+#[test]
+fn debug_output_names_the_state() {
+    let map = CowMap::from_iter([(1, 1)]);
+    let text = format!("{map:?} {:?} {:?}", map.reader(), map.snapshot());
+    assert!(
+        text.contains("len: 1") && text.contains("version: 0"),
+        "{text}"
+    );
+}
+
+#[test]
+fn handles_are_send_and_sync_as_the_contents_are() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<CowMap<String, Vec<u8>>>();
+    send_sync::<Snapshot<String, Vec<u8>>>();
+    send::<Reader<String, Vec<u8>>>();
+}

@@ -1,0 +1,58 @@
+//! One immutable version of a [`CowMap`](super::CowMap)'s contents.
+
+use crate::sync::{Arc, AtomicUsize, CachePadded, Ordering};
+use std::collections::HashMap;
+
+/// A published map and its sequence number, shared through an `Arc` by the map, readers and
+/// snapshots; never changed after it is published.
+pub(super) struct Version<K, V, S> {
+    /// 0 for the map's first version, then one more per publish.
+    pub(super) seq: u64,
+    /// The contents. Padded so that the `Arc`'s counts, which snapshots and refreshing readers
+    /// update, sit on another cache line than the table header every read loads.
+    map: CachePadded<HashMap<K, V, S>>,
+    /// How many versions of this map are alive, this one included: the map's
+    /// `retired_versions` metric. Shared with the map, so a version that outlives it (held by
+    /// a snapshot) still counts itself out.
+    alive: Arc<CachePadded<AtomicUsize>>,
+    /// Under loom, every read of the contents and the version's drop touch this cell, so the
+    /// model checker reports a read that is not ordered before the free (a use after free).
+    #[cfg(loom)]
+    probe: crate::sync::UnsafeCell<u8>,
+}
+
+impl<K, V, S> Version<K, V, S> {
+    /// A new version, counted in `alive`.
+    pub(super) fn new(
+        seq: u64,
+        map: HashMap<K, V, S>,
+        alive: &Arc<CachePadded<AtomicUsize>>,
+    ) -> Self {
+        // Relaxed: a statistic; nothing is published through it.
+        alive.fetch_add(1, Ordering::Relaxed);
+        Self {
+            seq,
+            map: CachePadded::new(map),
+            alive: alive.clone(),
+            #[cfg(loom)]
+            probe: crate::sync::UnsafeCell::new(0),
+        }
+    }
+
+    /// The contents.
+    #[inline(always)]
+    pub(super) fn map(&self) -> &HashMap<K, V, S> {
+        #[cfg(loom)]
+        self.probe.with(|_| ());
+        &self.map
+    }
+}
+
+impl<K, V, S> Drop for Version<K, V, S> {
+    fn drop(&mut self) {
+        #[cfg(loom)]
+        self.probe.with_mut(|_| ());
+        // Relaxed: a statistic, as in `new`.
+        self.alive.fetch_sub(1, Ordering::Relaxed);
+    }
+}

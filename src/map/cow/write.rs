@@ -1,0 +1,97 @@
+//! [`CowMap`]'s writes: copy, change, publish, retire.
+
+use super::CowMap;
+use std::borrow::Borrow;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash};
+
+impl<K, V, S> CowMap<K, V, S>
+where
+    K: Eq + Hash + Clone,
+    V: Clone,
+    S: BuildHasher + Clone,
+{
+    /// Applies `f` to a copy of the current version and publishes the copy: any number of
+    /// changes for one copy, seen by readers all at once or not at all. Returns what `f`
+    /// returns.
+    ///
+    /// Writers take turns (a lock among writers only); readers never wait for it, and it never
+    /// waits for them. The copy is published even if `f` changes nothing.
+    ///
+    /// # Panics
+    /// If `f` panics, nothing is published and the panic propagates; the map is unchanged and
+    /// usable. `f` must not write to or [`trim`](CowMap::trim) the same map (that would wait
+    /// for itself forever); reads of it are fine.
+    ///
+    /// ```
+    /// let map = thrifty::map::CowMap::from_iter([("a", 1)]);
+    /// let old = map.update(|m| {
+    ///     m.insert("b", 2);
+    ///     m.insert("c", 3);
+    ///     m.remove("a")
+    /// });
+    /// assert_eq!(old, Some(1));
+    /// assert_eq!((map.len(), map.version()), (2, 1));
+    /// ```
+    pub fn update<R>(&self, f: impl FnOnce(&mut HashMap<K, V, S>) -> R) -> R {
+        let mut retired = self.inner.writer.lock();
+        // SAFETY: we hold the writer lock (`current_locked`'s contract).
+        let current = unsafe { &*self.inner.current_locked() };
+        let mut map = current.map().clone();
+        let result = f(&mut map);
+        self.inner.publish(&mut retired, current.seq + 1, map);
+        result
+    }
+
+    /// Inserts `value` under `key` (one copy of the map); returns the value it replaced.
+    ///
+    /// ```
+    /// let map = thrifty::map::CowMap::new();
+    /// assert_eq!(map.insert("k", 1), None);
+    /// assert_eq!(map.insert("k", 2), Some(1));
+    /// ```
+    pub fn insert(&self, key: K, value: V) -> Option<V> {
+        self.update(|m| m.insert(key, value))
+    }
+
+    /// Removes `key` (one copy of the map, none if `key` is absent); returns its value.
+    ///
+    /// ```
+    /// let map = thrifty::map::CowMap::from_iter([("k", 1)]);
+    /// assert_eq!(map.remove("k"), Some(1));
+    /// assert_eq!(map.remove("k"), None);
+    /// assert_eq!(map.version(), 1); // the second remove published nothing
+    /// ```
+    pub fn remove<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let mut retired = self.inner.writer.lock();
+        // SAFETY: we hold the writer lock (`current_locked`'s contract).
+        let current = unsafe { &*self.inner.current_locked() };
+        if !current.map().contains_key(key) {
+            return None;
+        }
+        let mut map = current.map().clone();
+        let removed = map.remove(key);
+        self.inner.publish(&mut retired, current.seq + 1, map);
+        removed
+    }
+}
+
+impl<K, V, S> CowMap<K, V, S> {
+    /// Frees the old versions that writes had to keep because a read was using them then, if
+    /// no read uses them now; every write does this too. Versions a [`Reader`](super::Reader)
+    /// or [`Snapshot`](super::Snapshot) holds stay until it lets go. Takes the writers' lock.
+    ///
+    /// ```
+    /// let map = thrifty::map::CowMap::from_iter([(1, 1)]);
+    /// map.trim();
+    /// assert_eq!(map.retired_versions(), 0);
+    /// ```
+    pub fn trim(&self) {
+        let mut retired = self.inner.writer.lock();
+        self.inner.reclaim(&mut retired);
+    }
+}

@@ -1,0 +1,198 @@
+//! dhat: what `thrifty::map::CowMap` allocates, asserted.
+//!
+//! dhat's profiler is global, so one `#[test]` runs every case in turn.
+
+use std::collections::HashMap;
+use thrifty::map::CowMap;
+
+mod common;
+use common::{heap, settled};
+use std::sync::Barrier;
+use std::time::Duration;
+
+#[global_allocator]
+static ALLOC: dhat::Alloc = dhat::Alloc;
+
+#[test]
+fn allocation_profile() {
+    let _profiler = dhat::Profiler::builder().testing().build();
+    // dhat counts every thread: let the test harness's main thread finish its own start-up.
+    settled(Duration::from_millis(50), |_| false);
+    reads_allocate_nothing();
+    reads_on_two_threads_allocate_nothing();
+    a_batch_of_writes_makes_one_copy();
+    old_versions_are_freed_once_readers_move_on();
+    everything_is_freed_with_the_map();
+}
+
+fn entries(n: u64) -> HashMap<u64, u64> {
+    (0..n).map(|k| (k, k)).collect()
+}
+
+/// Fails naming `what` if `f`, run 10 000 times, allocated.
+fn allocates_nothing(what: &str, mut f: impl FnMut(u64) -> u64) {
+    let before = heap().total_blocks;
+    let mut sum = 0u64;
+    for i in 0..10_000u64 {
+        sum = sum.wrapping_add(f(i % 1000));
+    }
+    let blocks = heap().total_blocks - before;
+    assert_eq!(
+        blocks, 0,
+        "{what} allocated {blocks} blocks in 10 000 calls"
+    );
+    std::hint::black_box(sum);
+}
+
+/// Every kind of read, including a `Reader`'s first read after a write (its slow path), once
+/// the hazard registry holds as many slots as reads run at once.
+fn reads_allocate_nothing() {
+    let map = CowMap::from_map(entries(1000));
+    let mut reader = map.reader();
+    map.read(&1, |_| map.len()); // two reads at once: the registry grows to two slots
+    map.insert(0, 1);
+    allocates_nothing("Reader::read", |k| reader.read(&k, |v| *v).unwrap());
+    allocates_nothing("Reader::map", |_| reader.map().len() as u64);
+    allocates_nothing("Reader::snapshot", |k| reader.snapshot()[&k]);
+    allocates_nothing("CowMap::read", |k| map.read(&k, |v| *v).unwrap());
+    allocates_nothing("CowMap::get_cloned", |k| map.get_cloned(&k).unwrap());
+    allocates_nothing("CowMap::contains_key and len", |k| {
+        u64::from(map.contains_key(&k)) + map.len() as u64
+    });
+    allocates_nothing("CowMap::snapshot", |k| map.snapshot()[&k]);
+    allocates_nothing("a read inside a read", |k| {
+        map.read(&k, |_| map.len() as u64).unwrap()
+    });
+    // The reader's slow path, after each write: measured between the writes.
+    let mut read_blocks = 0;
+    for i in 0..100u64 {
+        map.insert(i, i);
+        let start = heap().total_blocks;
+        assert_eq!(reader.read(&i, |v| *v), Some(i));
+        read_blocks += heap().total_blocks - start;
+    }
+    assert_eq!(read_blocks, 0, "a reader's refresh allocated");
+}
+
+fn reads_on_two_threads_allocate_nothing() {
+    let map = CowMap::from_map(entries(1000));
+    // Warm-up: the threads' own machinery, and two hazard slots.
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| map.read(&1, |v| *v));
+        }
+    });
+    map.read(&1, |_| map.len());
+    // Both threads measure between two barriers, after both are spawned and set up.
+    let (start, end) = (Barrier::new(2), Barrier::new(2));
+    let reads = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut reader = map.reader();
+                    let mut sum = 0u64;
+                    start.wait();
+                    let before = heap().total_blocks;
+                    for i in 0..10_000u64 {
+                        sum += reader.read(&(i % 1000), |v| *v).unwrap();
+                        sum += map.read(&(i % 1000), |v| *v).unwrap();
+                    }
+                    let blocks = heap().total_blocks - before;
+                    end.wait();
+                    (blocks, sum)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .collect::<Vec<_>>()
+    });
+    // dhat counts are global: each thread's span also covers the other's reads.
+    for (blocks, sum) in reads {
+        assert_eq!(blocks, 0, "reads on two threads allocated");
+        assert!(sum > 0);
+    }
+}
+
+/// One write of k changes allocates what one write of one change does: one table and one
+/// version block; k single writes allocate k times that.
+fn a_batch_of_writes_makes_one_copy() {
+    let map = CowMap::from_map(entries(1000));
+    let blocks = |f: &dyn Fn()| {
+        let start = heap().total_blocks;
+        f();
+        heap().total_blocks - start
+    };
+    map.insert(0, 0); // the first write also allocates the writer's retired list
+    let one = blocks(&|| {
+        map.update(|m| m.insert(1, 2));
+    });
+    let batch = blocks(&|| {
+        map.update(|m| {
+            for k in 0..100 {
+                m.insert(k, k + 1);
+            }
+        })
+    });
+    let singles = blocks(&|| {
+        for k in 0..100 {
+            map.insert(k, k + 2);
+        }
+    });
+    assert_eq!(
+        one, 2,
+        "a write allocates its copy of the table and the version's block"
+    );
+    assert_eq!(batch, one, "a batch of 100 changes copied more than once");
+    assert_eq!(singles, 100 * one);
+    // A remove of an absent key copies nothing.
+    assert_eq!(blocks(&|| assert_eq!(map.remove(&5000), None)), 0);
+}
+
+fn old_versions_are_freed_once_readers_move_on() {
+    let map = CowMap::from_map(entries(10_000));
+    let one_version = heap().curr_bytes;
+    let mut reader = map.reader();
+    let snap = map.snapshot();
+    map.insert(1, 2);
+    let pinned = heap().curr_bytes;
+    assert!(
+        pinned > one_version,
+        "the reader and snapshot keep the first version"
+    );
+    assert_eq!(map.retired_versions(), 1);
+    drop(snap);
+    assert_eq!(reader.read(&1, |v| *v), Some(2));
+    assert_eq!(map.retired_versions(), 0);
+    let moved_on = heap().curr_bytes;
+    assert!(
+        moved_on <= one_version + 512,
+        "{moved_on} bytes held, {one_version} for one version"
+    );
+    drop(reader);
+    // A plain read in progress during a write: kept by the write, freed by the next one.
+    map.read(&1, |_| map.insert(2, 3));
+    assert_eq!(map.retired_versions(), 1);
+    map.insert(3, 4);
+    assert_eq!(map.retired_versions(), 0);
+    assert!(heap().curr_bytes <= one_version + 512);
+}
+
+fn everything_is_freed_with_the_map() {
+    let before = heap();
+    let map = CowMap::from_map(entries(1000));
+    let reader = map.reader();
+    let snap = map.snapshot();
+    map.insert(1, 1);
+    map.read(&1, |_| map.insert(2, 2));
+    drop(map);
+    drop(reader);
+    drop(snap);
+    let after = heap();
+    assert_eq!(
+        (after.curr_blocks, after.curr_bytes),
+        (before.curr_blocks, before.curr_bytes),
+        "blocks leaked"
+    );
+}

@@ -1,0 +1,187 @@
+//! loom models of `thrifty::map::CowMap`: readers taking versions while a writer publishes and
+//! reclaims. Each version carries a modelled cell that reads touch and the free writes (see
+//! the module doc's "How it works"), so a read not ordered before its version's free fails
+//! the model, as does a leaked or doubly freed version (loom's `Arc`).
+//!
+//! Run: `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom LOOM_MAX_PREEMPTIONS=2 cargo test --release --test loom_map_cow -- loom`
+#![cfg(loom)]
+
+use loom::sync::Arc;
+use loom::thread;
+use std::alloc::{GlobalAlloc, Layout, System};
+use thrifty::map::CowMap;
+
+/// An allocator that never reuses an address: frees are dropped on the floor.
+///
+/// loom replays schedules and requires every replay to branch the same way. The hazard
+/// protocol compares version addresses, and with a reusing allocator a freed version's address
+/// may or may not come back for a later version depending on what loom itself allocated in
+/// earlier executions, so two replays of one schedule could compare differently (loom stops
+/// with "Is the model fully deterministic?"). Never reusing an address makes every compare a
+/// function of the schedule. The models here are small (a few thousand executions), so the
+/// memory never returned stays in the tens of megabytes.
+struct NoReuse;
+
+// SAFETY: forwards allocation to `System`; never freeing is always allowed.
+unsafe impl GlobalAlloc for NoReuse {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract is `System::alloc`'s.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, _ptr: *mut u8, _layout: Layout) {}
+}
+
+#[global_allocator]
+static ALLOC: NoReuse = NoReuse;
+
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(
+        std::env::var("LOOM_MAX_PREEMPTIONS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(2),
+    );
+    let executions = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = executions.clone();
+    builder.check(move || {
+        counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        f()
+    });
+    // A model that explores a single schedule checks nothing about interleavings.
+    let n = executions.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!("explored {n} executions");
+    assert!(n > 1, "the model explored only {n} execution");
+}
+
+/// A map whose every batch writes the same number under "a" and "b": a read that finds them
+/// different saw half a batch.
+fn pair_map() -> Arc<CowMap<&'static str, u64>> {
+    Arc::new(CowMap::from_iter([("a", 0), ("b", 0)]))
+}
+
+fn write_pair(map: &CowMap<&'static str, u64>, n: u64) {
+    map.update(|m| {
+        m.insert("a", n);
+        m.insert("b", n);
+    });
+}
+
+/// Plain reads (hazard, no count) and a snapshot, while the writer publishes twice: the
+/// second publish retries whatever the first had to retire.
+#[test]
+fn loom_plain_reads_while_a_writer_publishes_and_reclaims() {
+    model(|| {
+        let map = pair_map();
+        let m = map.clone();
+        let reader = thread::spawn(move || {
+            let a = m.read("a", |v| *v).unwrap();
+            let snap = m.snapshot();
+            assert_eq!(snap["a"], snap["b"], "torn batch");
+            assert!(snap["a"] >= a, "went back from {a} to {}", snap["a"]);
+            snap["a"]
+        });
+        write_pair(&map, 1);
+        write_pair(&map, 2);
+        let seen = reader.join().unwrap();
+        assert!(seen <= 2);
+        map.trim();
+        assert_eq!(map.retired_versions(), 0, "a version outlived every reader");
+    });
+}
+
+/// A `Reader` handle across two publishes: its fast path (a relaxed compare) and its slow path
+/// (hazard, count, drop of the old version, maybe the last one) race the writer's reclaim.
+#[test]
+fn loom_reader_handle_never_goes_back_and_never_sees_half_a_batch() {
+    model(|| {
+        let map = pair_map();
+        let mut handle = map.reader();
+        let reader = thread::spawn(move || {
+            let mut last = 0;
+            for _ in 0..2 {
+                let m = handle.map();
+                let (a, b) = (m["a"], m["b"]);
+                assert_eq!(a, b, "torn batch");
+                assert!(a >= last, "went back from {last} to {a}");
+                last = a;
+            }
+        });
+        write_pair(&map, 1);
+        write_pair(&map, 2);
+        reader.join().unwrap();
+        // A version a hazard held when it was replaced waits for the next write or trim.
+        map.trim();
+        assert_eq!(
+            map.retired_versions(),
+            0,
+            "the reader's last version outlived it"
+        );
+    });
+}
+
+/// A snapshot taken on one thread while the map itself is dropped on another: the snapshot
+/// keeps its version, and whichever side lets go last frees it.
+#[test]
+fn loom_snapshot_outlives_the_map() {
+    model(|| {
+        let map = pair_map();
+        let m = map.clone();
+        let reader = thread::spawn(move || {
+            let snap = m.snapshot();
+            drop(m);
+            snap["a"] + snap["b"]
+        });
+        write_pair(&map, 1);
+        drop(map);
+        let sum = reader.join().unwrap();
+        assert!(sum == 0 || sum == 2, "torn batch: {sum}");
+    });
+}
+
+/// Two writers and a plain reader: writers serialise, versions number every batch once, and
+/// the read holds its version while both writers try to retire it.
+#[test]
+fn loom_two_writers_and_a_reader() {
+    model(|| {
+        let map = pair_map();
+        let (m1, m2) = (map.clone(), map.clone());
+        let w = thread::spawn(move || write_pair(&m1, 1));
+        let r = thread::spawn(move || m2.read("a", |a| *a).unwrap());
+        write_pair(&map, 2);
+        w.join().unwrap();
+        assert!(r.join().unwrap() <= 2);
+        assert_eq!(map.version(), 2);
+        let snap = map.snapshot();
+        assert_eq!(snap["a"], snap["b"]);
+    });
+}
+
+/// Two plain readers race to claim hazard slots (both may push a new slot at once) while the
+/// writer publishes: each read is whole, and the registry ends with at most two slots.
+#[test]
+fn loom_two_readers_race_for_slots_while_a_writer_publishes() {
+    model(|| {
+        let map = pair_map();
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let m = map.clone();
+                thread::spawn(move || {
+                    let snap = m.snapshot();
+                    assert_eq!(snap["a"], snap["b"], "torn batch");
+                })
+            })
+            .collect();
+        write_pair(&map, 1);
+        for r in readers {
+            r.join().unwrap();
+        }
+        map.trim();
+        assert_eq!(map.retired_versions(), 0);
+        assert!(
+            format!("{map:?}").contains("hazard_slots: 1")
+                || format!("{map:?}").contains("hazard_slots: 2")
+        );
+    });
+}

@@ -1,0 +1,199 @@
+//! `CowMap` in the shapes user code has: readers on threads that come and go, a reader handed
+//! between threads, many snapshots held at once, thousands of maps, and a reader stuck inside
+//! a read while writers go on. Bounded; checks counts and contents, never timings (except a
+//! generous deadline that only a writer waiting for a reader would miss).
+
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::{mpsc, Arc, Barrier};
+use std::time::Duration;
+use thrifty::map::CowMap;
+
+/// A value that counts the live copies of itself.
+struct Tracked(Arc<AtomicUsize>);
+
+impl Tracked {
+    fn new(live: &Arc<AtomicUsize>) -> Self {
+        live.fetch_add(1, SeqCst);
+        Self(live.clone())
+    }
+}
+
+impl Clone for Tracked {
+    fn clone(&self) -> Self {
+        Self::new(&self.0)
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, SeqCst);
+    }
+}
+
+#[test]
+fn a_writer_never_waits_for_a_reader_stuck_in_a_read() {
+    let map = Arc::new(CowMap::from_iter([(0u64, 0u64)]));
+    let (entered, release) = (Arc::new(Barrier::new(2)), Arc::new(Barrier::new(2)));
+    let stuck = {
+        let (map, entered, release) = (map.clone(), entered.clone(), release.clone());
+        std::thread::spawn(move || {
+            map.read(&0, |v| {
+                entered.wait();
+                release.wait(); // held inside the read until the writes are done
+                *v
+            })
+        })
+    };
+    entered.wait();
+    let (done, writes) = mpsc::channel();
+    let writer = {
+        let map = map.clone();
+        std::thread::spawn(move || {
+            for i in 1..=100 {
+                map.insert(0, i);
+            }
+            done.send(()).unwrap();
+        })
+    };
+    writes
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the writer waited for a reader");
+    writer.join().unwrap();
+    assert_eq!(
+        map.retired_versions(),
+        1,
+        "only the version the stuck read uses is kept"
+    );
+    release.wait();
+    assert_eq!(
+        stuck.join().unwrap(),
+        Some(0),
+        "the stuck read saw its own version"
+    );
+    map.trim();
+    assert_eq!(map.retired_versions(), 0);
+}
+
+#[test]
+fn readers_on_threads_that_come_and_go() {
+    let live = Arc::new(AtomicUsize::new(0));
+    let map = Arc::new(CowMap::from_iter(
+        (0..64u64).map(|k| (k, Tracked::new(&live))),
+    ));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for i in 0..200u64 {
+                map.insert(i % 64, Tracked::new(&live));
+            }
+        });
+        for round in 0..20 {
+            let handles: Vec<_> = (0..3)
+                .map(|t| {
+                    let map = &map;
+                    s.spawn(move || {
+                        let mut reader = map.reader();
+                        for k in 0..64 {
+                            assert!(reader.contains_key(&k));
+                            assert!(map.contains_key(&((k + round + t) % 64)));
+                        }
+                        // exits holding its version: the drop lets go of it
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.join().unwrap();
+            }
+        }
+    });
+    map.trim();
+    assert_eq!(
+        map.retired_versions(),
+        0,
+        "an exited reader left a version behind"
+    );
+    assert_eq!(
+        live.load(SeqCst),
+        64,
+        "only the current version's values are alive"
+    );
+    let slots = format!("{map:?}");
+    // At most: 3 readers, the writer's own reads (none) and this thread: slots stay few.
+    let n: usize = slots
+        .split("hazard_slots: ")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(n <= 8, "{n} hazard slots for at most 6 reads at once");
+    drop(map);
+    assert_eq!(live.load(SeqCst), 0);
+}
+
+#[test]
+fn a_reader_handed_between_threads_follows_the_map() {
+    let map = Arc::new(CowMap::from_iter([("v", 0u64)]));
+    let mut reader = map.reader();
+    for i in 1..=10u64 {
+        map.insert("v", i);
+        reader = std::thread::spawn(move || {
+            assert_eq!(reader.get_cloned("v"), Some(i));
+            reader
+        })
+        .join()
+        .unwrap();
+    }
+    drop(map);
+    assert_eq!(
+        reader.get_cloned("v"),
+        Some(10),
+        "a reader outlives its map"
+    );
+}
+
+#[test]
+fn many_snapshots_held_at_once_each_pin_one_version() {
+    let live = Arc::new(AtomicUsize::new(0));
+    let map = CowMap::from_iter([(0u8, Tracked::new(&live))]);
+    let mut held = Vec::new();
+    for i in 1..=10u8 {
+        held.push(map.snapshot());
+        map.insert(i, Tracked::new(&live));
+    }
+    assert_eq!(map.retired_versions(), 10);
+    for (i, snap) in held.iter().enumerate() {
+        assert_eq!(snap.len(), i + 1);
+    }
+    // Every held version shares nothing with the others: each holds its own copies.
+    assert_eq!(live.load(SeqCst), (1..=11).sum::<usize>());
+    held.truncate(5);
+    assert_eq!(map.retired_versions(), 5);
+    held.clear();
+    assert_eq!(map.retired_versions(), 0);
+    assert_eq!(live.load(SeqCst), 11);
+}
+
+#[test]
+fn thousands_of_maps_free_everything() {
+    let live = Arc::new(AtomicUsize::new(0));
+    let maps: Vec<_> = (0..2000)
+        .map(|i| CowMap::from_iter([(i, Tracked::new(&live))]))
+        .collect();
+    let readers: Vec<_> = maps.iter().map(CowMap::reader).collect();
+    let snaps: Vec<_> = maps.iter().map(CowMap::snapshot).collect();
+    for (i, map) in maps.iter().enumerate() {
+        map.insert(i + 1, Tracked::new(&live));
+    }
+    assert!(maps.iter().all(|m| m.retired_versions() == 1));
+    drop(maps);
+    drop(snaps);
+    assert!(
+        live.load(SeqCst) > 0,
+        "the readers still hold their versions"
+    );
+    drop(readers);
+    assert_eq!(live.load(SeqCst), 0);
+}
