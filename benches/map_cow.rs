@@ -3,8 +3,8 @@
 //! `papaya::HashMap` (a guard per read) and `evmap` (left-right), with thrifty's plain `read`
 //! and its per-thread `Reader`.
 //!
-//! Every candidate holds the same `u64 -> u64` entries (1 k and 100 k) with std's `RandomState`
-//! hasher; 2 reader threads look up keys from one pseudo-random sequence of hits, through
+//! Every candidate holds the same `u64 -> u64` entries (1 k and 100 k) with the same hasher,
+//! thrifty's default `FastRandomState` (foldhash); 2 reader threads look up keys from one pseudo-random sequence of hits, through
 //! `black_box`. A writer thread overwrites one entry: never, every 1 ms, or every 100 µs (a
 //! copy-on-write candidate copies the whole map per write; at 100 k entries a copy takes longer
 //! than 100 µs, so that writer runs back to back). Two readers and a writer on 2 cores are
@@ -25,12 +25,17 @@
 
 use arc_swap::{ArcSwap, Cache};
 use criterion::{BenchmarkId, Criterion, Throughput};
-use std::collections::HashMap;
+use std::collections::HashMap as StdHashMap;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
-use thrifty::map::CowMap;
+use thrifty::map::{CowMap, FastRandomState};
+
+/// Every candidate's hasher.
+type Hasher = FastRandomState;
+/// Every candidate's map, or its contents.
+type HashMap<K, V> = StdHashMap<K, V, Hasher>;
 use thrifty::measure::{self, CountingAlloc};
 
 mod common;
@@ -111,7 +116,7 @@ impl Subject for ArcSwapCache {
     }
 }
 
-struct Papaya(papaya::HashMap<u64, u64>);
+struct Papaya(papaya::HashMap<u64, u64, Hasher>);
 impl Subject for Papaya {
     type Handle<'a> = ();
     const NAME: &'static str = "papaya::HashMap (pin per read)";
@@ -129,14 +134,16 @@ impl Subject for Papaya {
 }
 
 struct Evmap {
-    reads: evmap::ReadHandleFactory<u64, u64>,
-    write: Mutex<evmap::WriteHandle<u64, u64>>,
+    reads: evmap::ReadHandleFactory<u64, u64, (), Hasher>,
+    write: Mutex<evmap::WriteHandle<u64, u64, (), Hasher>>,
 }
 impl Subject for Evmap {
-    type Handle<'a> = evmap::ReadHandle<u64, u64>;
+    type Handle<'a> = evmap::ReadHandle<u64, u64, (), Hasher>;
     const NAME: &'static str = "evmap (left-right)";
     fn build(entries: u64) -> Self {
-        let (r, mut w) = evmap::new();
+        let (r, mut w) = evmap::Options::default()
+            .with_hasher(Hasher::default())
+            .construct();
         for k in 0..entries {
             w.insert(k, k);
         }

@@ -3,7 +3,11 @@
 //! `Reader` that always agrees with the latest version, and the bound on old versions.
 
 use proptest::prelude::*;
-use std::collections::HashMap;
+use std::collections::HashMap as StdHashMap;
+use thrifty::map::FastRandomState;
+
+/// The model: a std `HashMap` with the map's own default hasher, so the two compare directly.
+type HashMap<K, V> = StdHashMap<K, V, FastRandomState>;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use thrifty::map::{CowMap, Snapshot};
 
@@ -56,7 +60,7 @@ proptest! {
     #[test]
     fn cow_map_matches_a_hash_map(ops in proptest::collection::vec(op(), 1..80)) {
         let map: CowMap<u8, u32> = CowMap::new();
-        let mut model: HashMap<u8, u32> = HashMap::new();
+        let mut model: HashMap<u8, u32> = HashMap::default();
         let mut version = 0u64;
         let mut reader = map.reader();
         let mut snapshots: Vec<(Snapshot<u8, u32>, HashMap<u8, u32>)> = Vec::new();

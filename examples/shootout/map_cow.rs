@@ -1,5 +1,5 @@
-//! The CowMap table: lookups in a read-mostly map of 1000 `u64` entries (std's hasher for
-//! every candidate), with no writer and with a background thread overwriting one entry in every
+//! The CowMap table: lookups in a read-mostly map of 1000 `u64` entries (the same hasher for
+//! every candidate: thrifty's default, `FastRandomState`), with no writer and with a background thread overwriting one entry in every
 //! candidate's map each millisecond (one thread more than the table's thread count: at 2
 //! threads, 3 threads share 2 cores). `RwLock<HashMap>` is the std alternative; `ArcSwap` with
 //! its per-thread `Cache` is the strongest copy-on-write peer; thrifty's `read` takes a hazard
@@ -7,12 +7,15 @@
 
 use crate::harness::{Candidate, Harness};
 use arc_swap::{ArcSwap, Cache};
-use std::collections::HashMap;
+use std::collections::HashMap as StdHashMap;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
-use thrifty::map::CowMap;
+use thrifty::map::{CowMap, FastRandomState};
+
+/// Every candidate's map, with one hasher.
+type HashMap<K, V> = StdHashMap<K, V, FastRandomState>;
 
 const ENTRIES: u64 = 1000;
 

@@ -4,7 +4,11 @@
 //! a plain `HashMap` and the snapshots' expected contents; every read is checked, and so is
 //! the bound on old versions. A burst op runs a writer and two readers on threads at once.
 
-use std::collections::HashMap;
+use std::collections::HashMap as StdHashMap;
+use thrifty::map::FastRandomState;
+
+/// The model: a std `HashMap` with the map's own default hasher, so the two compare directly.
+type HashMap<K, V> = StdHashMap<K, V, FastRandomState>;
 use thrifty::map::{CowMap, Snapshot};
 
 /// Reads bytes off the front of the input; missing bytes read as zero.
@@ -30,7 +34,7 @@ impl Bytes<'_> {
 pub fn run(data: &[u8]) {
     let mut b = Bytes(data);
     let map: CowMap<u8, u64> = CowMap::new();
-    let mut model: HashMap<u8, u64> = HashMap::new();
+    let mut model: HashMap<u8, u64> = HashMap::default();
     let mut reader = map.reader();
     let mut held: Vec<(Snapshot<u8, u64>, HashMap<u8, u64>)> = Vec::new();
     let mut ops = 0;

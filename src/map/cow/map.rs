@@ -2,9 +2,9 @@
 
 use super::inner::Inner;
 use super::{Reader, Snapshot};
+use crate::map::FastRandomState;
 use crate::sync::{Arc, Ordering};
 use std::borrow::Borrow;
-use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
@@ -90,24 +90,26 @@ use std::hash::{BuildHasher, Hash};
 /// with a writer active; the SipHash lookup itself is most of its 10-15 ns. Plain `read`
 /// gives 0.5x-0.8x a `Reader`'s throughput.
 ///
-/// The default hasher is std's `RandomState` (SipHash, DoS-resistant); pass a faster one with
-/// [`with_hasher`](CowMap::with_hasher) for trusted keys.
-pub struct CowMap<K, V, S = RandomState> {
+/// The default hasher is [`FastRandomState`] (foldhash, randomly seeded), as for
+/// [`ShardedMap`](crate::map::ShardedMap); for keys an adversary chooses, pass std's SipHash
+/// with [`with_hasher`](CowMap::with_hasher) (`std::hash::RandomState::new()`): see
+/// [`FastRandomState`] for the trade-off.
+pub struct CowMap<K, V, S = FastRandomState> {
     pub(super) inner: Arc<Inner<K, V, S>>,
 }
 
-impl<K, V> CowMap<K, V, RandomState> {
-    /// An empty map with std's `RandomState` hasher.
+impl<K, V> CowMap<K, V, FastRandomState> {
+    /// An empty map with the module's default hasher, [`FastRandomState`].
     ///
     /// ```
     /// let flags: thrifty::map::CowMap<&str, bool> = thrifty::map::CowMap::new();
     /// assert!(flags.is_empty());
     /// ```
     pub fn new() -> Self {
-        Self::with_hasher(RandomState::new())
+        Self::with_hasher(FastRandomState::new())
     }
 
-    /// A map holding `entries` (a later duplicate key wins), with std's `RandomState` hasher.
+    /// A map holding `entries` (a later duplicate key wins), with the default hasher.
     /// For another hasher, `collect()` into a `CowMap<K, V, S>` (it implements
     /// `FromIterator` for every `S: BuildHasher + Default`).
     ///
@@ -255,7 +257,7 @@ impl<K: Eq + Hash, V, S: BuildHasher> CowMap<K, V, S> {
     }
 }
 
-impl<K, V> Default for CowMap<K, V, RandomState> {
+impl<K, V> Default for CowMap<K, V, FastRandomState> {
     fn default() -> Self {
         Self::new()
     }

@@ -3,9 +3,9 @@
 use super::inner::Inner;
 use super::version::Version;
 use super::Snapshot;
+use crate::map::FastRandomState;
 use crate::sync::{Arc, Ordering};
 use std::borrow::Borrow;
-use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
@@ -40,7 +40,7 @@ use std::hash::{BuildHasher, Hash};
 /// changed, at 1 k and 100 k `u64` entries on a shared 2-core VM (`cargo bench --bench map_cow
 /// -- refresh`). Allocates nothing (`tests/alloc_map_cow.rs`), except the rare hazard slot described
 /// on [`CowMap`](super::CowMap).
-pub struct Reader<K, V, S = RandomState> {
+pub struct Reader<K, V, S = FastRandomState> {
     inner: Arc<Inner<K, V, S>>,
     /// The version this reader last read; its strong count keeps it alive, so its address
     /// cannot be reused while we compare `current` against it.

@@ -1,8 +1,9 @@
 //! [`Snapshot`]: one version of a map, kept alive as long as the snapshot is.
 
 use super::version::Version;
+use crate::map::FastRandomState;
 use crate::sync::Arc;
-use std::collections::hash_map::{self, RandomState};
+use std::collections::hash_map;
 use std::collections::HashMap;
 use std::fmt;
 use std::ops::Deref;
@@ -34,7 +35,7 @@ use std::ops::Deref;
 /// [`Reader`](super::Reader): the increment only). Cloning: one increment; dropping: one
 /// decrement, and the version's free if it was the last holder. Reads through it are plain
 /// `HashMap` reads. Allocates nothing.
-pub struct Snapshot<K, V, S = RandomState> {
+pub struct Snapshot<K, V, S = FastRandomState> {
     version: Arc<Version<K, V, S>>,
 }
 
