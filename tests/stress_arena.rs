@@ -56,8 +56,9 @@ fn threads_holding_several_arenas_at_once_never_share_one() {
 }
 
 /// A producer fills owned arenas and sends them over a bounded channel; a consumer reads
-/// them and drops them there. Arenas dropped on the consumer are reused by the producer: after
-/// warm-up the pool creates no new arena.
+/// them and drops them there. Arenas dropped on the consumer are reused by the producer: the
+/// pool creates no more arenas than are ever out at once (4 queued, 1 being read, 1 being
+/// returned, 1 being filled: at most 7), whatever the scheduling, and every other get reuses.
 #[test]
 fn arenas_filled_on_one_thread_and_dropped_on_another_are_reused() {
     let arenas = Arc::new(ArenaPool::builder().capacity(8).build());
@@ -74,11 +75,7 @@ fn arenas_filled_on_one_thread_and_dropped_on_another_are_reused() {
             drop(arena);
         }
     });
-    let mut created_after_warmup = 0;
     for round in 0..ROUNDS {
-        if round == 100 {
-            created_after_warmup = arenas.stats().created;
-        }
         let arena = arenas.get_owned();
         let s = arena.alloc_str(&format!("message {round}"));
         assert_eq!(&*s, format!("message {round}"));
@@ -87,10 +84,8 @@ fn arenas_filled_on_one_thread_and_dropped_on_another_are_reused() {
     drop(tx);
     consumer.join().unwrap();
     let stats = arenas.stats();
-    assert_eq!(
-        stats.created, created_after_warmup,
-        "no new arena after warm-up: {stats:?}"
-    );
+    assert!(stats.created <= 7, "more arenas than were ever out: {stats:?}");
+    assert_eq!(stats.created + stats.reused, ROUNDS as u64, "{stats:?}");
     assert!(stats.retained <= 8, "{stats:?}");
 }
 
