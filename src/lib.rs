@@ -8,7 +8,7 @@
 //! | [`measure`] | `CountingAlloc`, `count`, `AllocStats`, the criterion `Allocations` measurement | ready |
 //! | [`pool`] | bounded object pools that hand out reset objects; the crate-root [`Reset`] trait | ready |
 //! | [`arena`] | pooled, reset and limited bump arenas (bumpalo); `scratch` | ready |
-//! | `map` | a sharded map for write-heavy work, a copy-on-write map whose readers never wait | planned |
+//! | [`map`] | `ShardedMap`, a sharded map for write-heavy work; a copy-on-write map whose readers never wait is *planned* | ready (`CowMap` planned) |
 //! | [`counter`] | striped counters and gauges, per-CPU state | ready |
 //! | `channel` | bounded MPMC channels with backpressure and recycled slots | planned |
 //! | `limit` | token buckets, semaphores, in-flight load shedding | planned |
@@ -19,7 +19,7 @@
 //! | --- | --- | --- | --- |
 //! | a profile shows one allocation per request dominating | `pool::Pool` | `Vec::with_capacity` + drop | reuse keeps the capacity; reset-on-get keeps it clean |
 //! | many short-lived allocations freed together | [`arena::ArenaPool`] | `Box` per value | one bump per value, one reset per batch |
-//! | many writers on one map | `map::ShardedMap` (planned) | `Mutex<HashMap>` | writers on different shards never meet |
+//! | many writers on one map | [`map::ShardedMap`] | `Mutex<HashMap>` | writers on different shards never meet |
 //! | reads vastly outnumber writes | `map::CowMap` (planned) | `RwLock<HashMap>` | readers never wait, writers copy |
 //! | a hot counter bumped from every core | `counter::Counter` | `AtomicU64` | striped cells, no shared cache line |
 //! | producers must slow down when consumers lag | `channel::bounded` (planned) | `std::sync::mpsc::sync_channel` | MPMC, bounded, slots reused |
@@ -44,6 +44,7 @@
 
 pub mod arena;
 pub mod counter;
+pub mod map;
 pub mod measure;
 pub mod pool;
 pub mod reset;

@@ -8,6 +8,7 @@ mod arena;
 mod counter;
 mod demo;
 mod harness;
+mod map_sharded;
 mod pool;
 mod pool_threads;
 mod report;
@@ -28,6 +29,7 @@ const MODULES: &[Module] = &[
     ("pool", pool_threads::run),
     ("counter", counter::run),
     ("arena", arena::run),
+    ("map", map_sharded::run),
 ];
 
 /// What `--help` prints, and what follows an argument error.

@@ -1,0 +1,226 @@
+//! The map table: one `u64 → u64` map shared by every thread, prefilled with 100,000 keys, under
+//! a 50/50 read/write mix of uniform keys and a 10/90 mix of Zipf (s = 1.0) keys, plus the
+//! aggregator shape (a per-key count bumped over Zipf keys). The std row is `Mutex<HashMap>`;
+//! peers are parking_lot's `RwLock<HashMap>`, dashmap, scc and papaya; every map hashes with
+//! foldhash, the hash thrifty's default uses. Each thread replays its own precomputed key
+//! sequence.
+
+use crate::harness::{Candidate, Harness};
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::{Arc, Mutex};
+use thrifty::map::ShardedMap;
+
+type H = foldhash::fast::RandomState;
+const KEYS: usize = 100_000;
+/// Operations per thread's sequence, replayed cyclically.
+const SEQ: usize = 1 << 16;
+
+/// Key number `i`, scattered over `u64`.
+fn key(i: usize) -> u64 {
+    (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// Per thread (up to 16): `SEQ` keys, uniform or Zipf(1.0), each flagged as a write with
+/// probability `writes_pct`%.
+fn sequences(zipf: bool, writes_pct: u64) -> Arc<Vec<Vec<(u64, bool)>>> {
+    let cdf: Vec<f64> = (1..=KEYS)
+        .scan(0.0, |acc, r| {
+            *acc += 1.0 / r as f64;
+            Some(*acc)
+        })
+        .collect();
+    let seqs = (0..16u64)
+        .map(|t| {
+            let mut s = 0x9E37_79B9_7F4A_7C15 ^ (t + 1);
+            let mut next = move || {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                s
+            };
+            (0..SEQ)
+                .map(|_| {
+                    let r = next();
+                    let i = if zipf {
+                        let u = (r >> 11) as f64 / (1u64 << 53) as f64 * cdf[KEYS - 1];
+                        cdf.partition_point(|&c| c < u).min(KEYS - 1)
+                    } else {
+                        (r % KEYS as u64) as usize
+                    };
+                    (key(i), next() % 100 < writes_pct)
+                })
+                .collect()
+        })
+        .collect();
+    Arc::new(seqs)
+}
+
+/// One candidate's row: `get`/`put` are its read and write, run over thread `t`'s sequence.
+fn row<M: Send + Sync + 'static>(
+    name: &str,
+    std: bool,
+    map: M,
+    seqs: &Arc<Vec<Vec<(u64, bool)>>>,
+    get: fn(&M, u64) -> Option<u64>,
+    put: fn(&M, u64, u64),
+) -> Candidate {
+    let seqs = Arc::clone(seqs);
+    let body = move |t: usize, ops: u64| {
+        let seq = &seqs[t % seqs.len()];
+        for i in 0..ops as usize {
+            let (k, write) = seq[i % SEQ];
+            if write {
+                put(&map, black_box(k), i as u64);
+            } else {
+                black_box(get(&map, black_box(k)));
+            }
+        }
+    };
+    if std {
+        Candidate::std(name, body)
+    } else {
+        Candidate::new(name, body)
+    }
+}
+
+/// Every candidate, prefilled with `KEYS` keys; `put` inserts (replacing) unless `incr`, where
+/// it adds 1 to the key's count instead (inserting 1 if absent).
+fn candidates(seqs: &Arc<Vec<Vec<(u64, bool)>>>, incr: bool) -> Vec<Candidate> {
+    let fill = |put: &mut dyn FnMut(u64, u64)| (0..KEYS).for_each(|i| put(key(i), i as u64));
+
+    let std = Mutex::new(HashMap::with_capacity_and_hasher(KEYS, H::default()));
+    fill(&mut |k, v| {
+        std.lock().unwrap().insert(k, v);
+    });
+    let rw = parking_lot::RwLock::new(HashMap::with_capacity_and_hasher(KEYS, H::default()));
+    fill(&mut |k, v| {
+        rw.write().insert(k, v);
+    });
+    let dash = dashmap::DashMap::with_capacity_and_hasher(KEYS, H::default());
+    fill(&mut |k, v| {
+        dash.insert(k, v);
+    });
+    let scc = scc::HashMap::with_capacity_and_hasher(KEYS, H::default());
+    fill(&mut |k, v| {
+        scc.upsert_sync(k, v);
+    });
+    let papaya = papaya::HashMap::with_capacity_and_hasher(KEYS, H::default());
+    fill(&mut |k, v| {
+        papaya.pin().insert(k, v);
+    });
+    let thrifty = ShardedMap::with_capacity(KEYS);
+    fill(&mut |k, v| {
+        thrifty.insert(k, v);
+    });
+
+    type Std = Mutex<HashMap<u64, u64, H>>;
+    type Rw = parking_lot::RwLock<HashMap<u64, u64, H>>;
+    type Dash = dashmap::DashMap<u64, u64, H>;
+    type Scc = scc::HashMap<u64, u64, H>;
+    type Papaya = papaya::HashMap<u64, u64, H>;
+    type Thrifty = ShardedMap<u64, u64>;
+    vec![
+        row(
+            "Mutex<HashMap>",
+            true,
+            std,
+            seqs,
+            |m: &Std, k| m.lock().unwrap().get(&k).copied(),
+            if incr {
+                |m: &Std, k, _| *m.lock().unwrap().entry(k).or_insert(0) += 1
+            } else {
+                |m: &Std, k, v| {
+                    m.lock().unwrap().insert(k, v);
+                }
+            },
+        ),
+        row(
+            "RwLock<HashMap> (parking_lot)",
+            false,
+            rw,
+            seqs,
+            |m: &Rw, k| m.read().get(&k).copied(),
+            if incr {
+                |m: &Rw, k, _| *m.write().entry(k).or_insert(0) += 1
+            } else {
+                |m: &Rw, k, v| {
+                    m.write().insert(k, v);
+                }
+            },
+        ),
+        row(
+            "dashmap",
+            false,
+            dash,
+            seqs,
+            |m: &Dash, k| m.get(&k).map(|r| *r),
+            if incr {
+                |m: &Dash, k, _| *m.entry(k).or_insert(0) += 1
+            } else {
+                |m: &Dash, k, v| {
+                    m.insert(k, v);
+                }
+            },
+        ),
+        row(
+            "scc::HashMap",
+            false,
+            scc,
+            seqs,
+            |m: &Scc, k| m.read_sync(&k, |_, v| *v),
+            if incr {
+                |m: &Scc, k, _| *m.entry_sync(k).or_insert(0).get_mut() += 1
+            } else {
+                |m: &Scc, k, v| {
+                    m.upsert_sync(k, v);
+                }
+            },
+        ),
+        row(
+            "papaya (pin per op)",
+            false,
+            papaya,
+            seqs,
+            |m: &Papaya, k| m.pin().get(&k).copied(),
+            if incr {
+                |m: &Papaya, k, _| {
+                    m.pin().update_or_insert(k, |n| n + 1, 1);
+                }
+            } else {
+                |m: &Papaya, k, v| {
+                    m.pin().insert(k, v);
+                }
+            },
+        ),
+        row(
+            "thrifty ShardedMap",
+            false,
+            thrifty,
+            seqs,
+            |m: &Thrifty, k| m.read(&k, |v| *v),
+            if incr {
+                |m: &Thrifty, k, _| m.get_or_insert_with(k, || 0, |n| *n += 1)
+            } else {
+                |m: &Thrifty, k, v| {
+                    m.insert(k, v);
+                }
+            },
+        ),
+    ]
+}
+
+pub fn run(h: &mut Harness) {
+    let mut t = h.table(
+        "map",
+        "one u64 -> u64 map shared by every thread, 100k keys prefilled (ns/op per thread)",
+    );
+    let mixed = sequences(false, 50);
+    let writes = sequences(true, 90);
+    let counts = sequences(true, 100);
+    for threads in t.threads(&[1, 2, 4]) {
+        t.workload("50/50 uniform", threads, candidates(&mixed, false));
+        t.workload("10/90 zipf", threads, candidates(&writes, false));
+        t.workload("count per key, zipf", threads, candidates(&counts, true));
+    }
+}

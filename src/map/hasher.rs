@@ -1,0 +1,87 @@
+//! The maps' default hasher: foldhash's fast hash, seeded at random per map.
+
+use std::hash::{BuildHasher, Hasher};
+
+/// Builds [`FastHasher`]s with a random seed: the default `S` of the maps in this module.
+///
+/// It is foldhash's `fast::RandomState`: a few instructions for an integer key and a quality
+/// that hashbrown's probing needs, seeded from process-wide randomness mixed with a per-instance
+/// value, so two maps hash differently and an outsider cannot predict a map's hash.
+///
+/// # When not to use
+/// When keys come from an adversary who can observe timing (request headers, user names on a
+/// public service) and a flood of colliding keys would hurt: foldhash is not designed to resist
+/// HashDoS. Pass std's SipHash instead, at two to three times the hashing cost:
+/// `ShardedMap::with_hasher(std::hash::RandomState::new())`.
+///
+/// # Examples
+/// ```
+/// use std::hash::BuildHasher;
+/// use thrifty::map::FastRandomState;
+///
+/// let s = FastRandomState::default();
+/// assert_eq!(s.hash_one(42u64), s.hash_one(42u64));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct FastRandomState(foldhash::fast::RandomState);
+
+impl FastRandomState {
+    /// A state with a fresh random seed.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl BuildHasher for FastRandomState {
+    type Hasher = FastHasher;
+
+    #[inline]
+    fn build_hasher(&self) -> FastHasher {
+        FastHasher(self.0.build_hasher())
+    }
+}
+
+/// The hasher [`FastRandomState`] builds (foldhash's fast hasher).
+#[derive(Clone)]
+pub struct FastHasher(foldhash::fast::FoldHasher<'static>);
+
+impl std::fmt::Debug for FastHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FastHasher").finish_non_exhaustive()
+    }
+}
+
+impl Hasher for FastHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0.finish()
+    }
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.write(bytes)
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.0.write_u8(i)
+    }
+    #[inline]
+    fn write_u16(&mut self, i: u16) {
+        self.0.write_u16(i)
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.0.write_u32(i)
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.0.write_u64(i)
+    }
+    #[inline]
+    fn write_u128(&mut self, i: u128) {
+        self.0.write_u128(i)
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.0.write_usize(i)
+    }
+}

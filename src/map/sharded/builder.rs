@@ -1,0 +1,139 @@
+//! [`Builder`]: shard count, capacity and hasher of a [`ShardedMap`], and the settings it refuses.
+
+use super::{ShardedMap, MAX_SHARDS};
+use crate::map::FastRandomState;
+use std::fmt;
+use std::marker::PhantomData;
+
+/// Settings for a [`ShardedMap`]: `ShardedMap::builder()`, then [`build`](Builder::build).
+///
+/// # Examples
+/// ```
+/// use thrifty::map::ShardedMap;
+///
+/// let map: ShardedMap<u64, u64> = ShardedMap::builder().shards(16).capacity(10_000).build();
+/// assert_eq!(map.shard_count(), 16);
+/// ```
+pub struct Builder<K, V, S = FastRandomState> {
+    shards: Option<usize>,
+    capacity: usize,
+    hasher: S,
+    /// The key and value types the map will have (so `build` needs no annotation).
+    types: PhantomData<fn() -> (K, V)>,
+}
+
+impl<K, V> Builder<K, V> {
+    pub(super) fn new() -> Self {
+        Builder {
+            shards: None,
+            capacity: 0,
+            hasher: FastRandomState::default(),
+            types: PhantomData,
+        }
+    }
+}
+
+impl<K, V, S: fmt::Debug> fmt::Debug for Builder<K, V, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("shards", &self.shards)
+            .field("capacity", &self.capacity)
+            .field("hasher", &self.hasher)
+            .finish()
+    }
+}
+
+impl<K, V, S> Builder<K, V, S> {
+    /// The number of shards, rounded up to a power of two. Default: four times the CPU count
+    /// rounded up to a power of two (8 on 2 CPUs, 256 on 64), so that two threads rarely meet
+    /// on one shard.
+    pub fn shards(mut self, n: usize) -> Self {
+        self.shards = Some(n);
+        self
+    }
+
+    /// Room for `n` entries before any shard grows, with slack for uneven spreading (see
+    /// [`ShardedMap::with_capacity`]). Default 0: shards allocate on first insert.
+    pub fn capacity(mut self, n: usize) -> Self {
+        self.capacity = n;
+        self
+    }
+
+    /// The hasher for keys. Default [`FastRandomState`]; `std::hash::RandomState` for keys an
+    /// adversary chooses.
+    pub fn hasher<T>(self, hasher: T) -> Builder<K, V, T> {
+        Builder {
+            shards: self.shards,
+            capacity: self.capacity,
+            hasher,
+            types: PhantomData,
+        }
+    }
+
+    /// The map, or why these settings cannot make one.
+    ///
+    /// # Errors
+    /// [`BuildError::ZeroShards`] for `shards(0)`; [`BuildError::TooManyShards`] above
+    /// 65,536 shards.
+    pub fn try_build(self) -> Result<ShardedMap<K, V, S>, BuildError> {
+        let shards = match self.shards {
+            None => default_shards(),
+            Some(0) => return Err(BuildError::ZeroShards),
+            Some(n) if n > MAX_SHARDS => return Err(BuildError::TooManyShards(n)),
+            Some(n) => n.next_power_of_two(),
+        };
+        Ok(ShardedMap::from_parts(shards, self.capacity, self.hasher))
+    }
+
+    /// The map.
+    ///
+    /// # Panics
+    /// Where [`try_build`](Builder::try_build) returns an error, with its message.
+    #[track_caller]
+    pub fn build(self) -> ShardedMap<K, V, S> {
+        match self.try_build() {
+            Ok(map) => map,
+            Err(e) => build_panic(e),
+        }
+    }
+}
+
+/// The default shard count: 4 × the CPU count, rounded up to a power of two.
+pub(super) fn default_shards() -> usize {
+    (4 * crate::sync::cpus())
+        .min(MAX_SHARDS)
+        .next_power_of_two()
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn build_panic(e: BuildError) -> ! {
+    panic!("ShardedMap: {e}")
+}
+
+/// Settings a [`Builder`] refuses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// `shards(0)`: a map needs at least one shard.
+    ZeroShards,
+    /// More shards than the 65,536 a map can have (the requested count).
+    TooManyShards(usize),
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::ZeroShards => f.write_str("shards(0): a map needs at least one shard"),
+            BuildError::TooManyShards(n) => {
+                write!(
+                    f,
+                    "shards({n}): more than the {MAX_SHARDS} shards a map can have"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}

@@ -1,0 +1,264 @@
+//! [`ShardedMap`]: a hash map split into independently locked shards.
+
+mod builder;
+mod ops;
+mod shard;
+mod whole;
+
+pub use builder::{BuildError, Builder};
+pub use ops::Compute;
+
+use crate::map::FastRandomState;
+use crate::sync::CachePadded;
+use shard::Shard;
+use std::fmt;
+use std::hash::{BuildHasher, Hash};
+
+/// The most shards a map can have.
+const MAX_SHARDS: usize = 1 << 16;
+
+/// A concurrent hash map split into shards, each a hashbrown table behind its own reader-writer
+/// lock, for maps that many threads write.
+///
+/// Every operation hashes the key once; the hash picks a shard and then the slot inside it, so
+/// threads working on keys in different shards never wait for each other. Access is through
+/// closures (`read`, `update`, `compute`, …) that run while the shard is locked: no guard can
+/// outlive the call, so holding an entry while touching the map again, the classic way to
+/// deadlock a sharded map, is impossible, and a call back into the same map from inside one of
+/// its closures panics with a clear message instead (see [Re-entrancy](#re-entrancy)).
+///
+/// # When to use
+/// Many threads insert, update and remove in one map: per-key counters and aggregates, caches
+/// filled by workers, session and connection tables.
+///
+/// # When not to use
+/// - Reads vastly outnumber writes and readers must never wait: a copy-on-write map
+///   (`map::CowMap`, planned) makes reads lock-free at the price of copying on write.
+/// - One thread, or a map touched a few times a second: a plain `HashMap`, or
+///   `RwLock<HashMap>`, is simpler, iterates in one pass and takes a consistent snapshot.
+/// - Most traffic goes to one key (a single hot counter): one key is one shard, so sharding does
+///   not spread it; use `counter::Counter` for the hot value.
+/// - You need a consistent view of the whole map (`for_each` and `len` are shard by shard).
+///
+/// # Examples
+/// ```
+/// use std::sync::Arc;
+/// use thrifty::map::ShardedMap;
+///
+/// let hits = Arc::new(ShardedMap::new());
+/// std::thread::scope(|s| {
+///     for t in 0..4u64 {
+///         let hits = Arc::clone(&hits);
+///         s.spawn(move || {
+///             for i in 0..1000u64 {
+///                 hits.get_or_insert_with(i % 10, || 0u64, |n| *n += t);
+///             }
+///         });
+///     }
+/// });
+/// assert_eq!(hits.len(), 10);
+/// assert_eq!(hits.read(&3, |n| *n), Some(100 * (0 + 1 + 2 + 3)));
+/// ```
+///
+/// # Cost
+/// - An operation: one hash, one lock and unlock of one shard (an atomic read-modify-write each,
+///   uncontended), a probe of a hashbrown table, and two writes to a thread-local (the
+///   re-entrancy check). Threads contend only when they hit the same shard at the same moment.
+/// - `len` and `is_empty` read one counter per shard, without locking; `for_each`, `retain`,
+///   `clear` and `shrink_to_fit` lock the shards one at a time.
+/// - Memory: one 128-byte-aligned slot per shard (the lock, a table header and the count) plus
+///   each shard's table: entries of `(K, V)` and a control byte each, at most 7/8 full.
+///
+/// # Allocation
+/// Lookups, updates and removes never allocate; neither do inserts while every shard has room.
+/// A shard grows (one allocation, every entry of that shard rehashed) when it fills;
+/// [`with_capacity`](Self::with_capacity) sizes shards so that filling the map to its capacity
+/// with keys that hash evenly never grows one (`tests/alloc_map_sharded.rs` asserts both).
+/// `clear` keeps the shards' memory; `shrink_to_fit` returns it.
+///
+/// # Re-entrancy
+/// Each closure runs with its shard locked. If it called the map again, a call that landed on
+/// the same shard would wait on itself, and one that landed on another shard could deadlock
+/// against a thread doing the reverse. So any call on a map from inside one of that map's
+/// closures panics, whatever the shard, before it takes a lock. The check covers the map's own
+/// callbacks too: a key's `Eq` or `Hash`, a value's `Clone` or `Drop`, run while a shard is
+/// locked. Closures may use *other* maps (nesting up to 8 maps deep on one thread); as with any
+/// two locks, two threads that nest two maps in opposite orders can deadlock.
+///
+/// # Panics
+/// On a re-entrant call (above), and where [`Builder::build`] documents.
+pub struct ShardedMap<K, V, S = FastRandomState> {
+    /// The shards; their count is a power of two.
+    shards: Box<[CachePadded<Shard<K, V>>]>,
+    /// `57 - log2(shards.len())`: see [`ShardedMap::shard_index`].
+    shift: u32,
+    hasher: S,
+}
+
+impl<K, V> ShardedMap<K, V> {
+    /// An empty map with the default shard count (4 × CPUs, rounded up to a power of two) and a
+    /// randomly seeded [`FastRandomState`]. Allocates the shard array; no table yet.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = thrifty::map::ShardedMap::new();
+    /// map.insert("a", 1);
+    /// assert_eq!(map.get_cloned("a"), Some(1));
+    /// ```
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// An empty map presized for `n` entries: each of the `s` shards gets room for
+    /// `n/s + 4·√(n/s) + 8` entries (more, after hashbrown rounds up), about four standard
+    /// deviations above the mean a shard receives when keys hash evenly, so filling the map to
+    /// `n` does not grow a shard. Keys that hash unevenly (many equal hashes) can still grow one.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = thrifty::map::ShardedMap::with_capacity(1000);
+    /// for i in 0..1000u32 {
+    ///     map.insert(i, i); // no allocation: every shard has room
+    /// }
+    /// assert_eq!(map.len(), 1000);
+    /// ```
+    pub fn with_capacity(n: usize) -> Self {
+        Self::builder().capacity(n).build()
+    }
+
+    /// An empty map with `n` shards, rounded up to a power of two.
+    ///
+    /// # Panics
+    /// If `n` is 0 or above 65,536; [`Builder::try_build`] returns the error instead.
+    ///
+    /// # Examples
+    /// ```
+    /// let map: thrifty::map::ShardedMap<u8, u8> = thrifty::map::ShardedMap::with_shards(12);
+    /// assert_eq!(map.shard_count(), 16);
+    /// ```
+    #[track_caller]
+    pub fn with_shards(n: usize) -> Self {
+        Self::builder().shards(n).build()
+    }
+
+    /// A [`Builder`] to set shards, capacity and hasher together.
+    pub fn builder() -> Builder<K, V> {
+        Builder::new()
+    }
+}
+
+impl<K, V, S> ShardedMap<K, V, S> {
+    /// An empty map hashing with `hasher`, with the default shard count.
+    ///
+    /// # Examples
+    /// SipHash, for keys an adversary picks:
+    /// ```
+    /// let map = thrifty::map::ShardedMap::with_hasher(std::collections::hash_map::RandomState::new());
+    /// map.insert("user".to_string(), 1);
+    /// assert!(map.contains_key("user"));
+    /// ```
+    pub fn with_hasher(hasher: S) -> Self {
+        Builder::new().hasher(hasher).build()
+    }
+
+    /// An empty map presized for `n` entries (as [`with_capacity`](ShardedMap::with_capacity))
+    /// hashing with `hasher`.
+    pub fn with_capacity_and_hasher(n: usize, hasher: S) -> Self {
+        Builder::new().capacity(n).hasher(hasher).build()
+    }
+
+    /// `shards` is a power of two in `1..=MAX_SHARDS`.
+    fn from_parts(shards: usize, capacity: usize, hasher: S) -> Self {
+        debug_assert!(shards.is_power_of_two() && shards <= MAX_SHARDS);
+        let each = per_shard(capacity, shards);
+        ShardedMap {
+            shards: (0..shards)
+                .map(|_| CachePadded::new(Shard::with_capacity(each)))
+                .collect(),
+            shift: 57 - shards.trailing_zeros(),
+            hasher,
+        }
+    }
+
+    /// The number of shards (a power of two).
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// The map's hasher.
+    pub fn hasher(&self) -> &S {
+        &self.hasher
+    }
+
+    /// The number of entries, without locking: the sum of one counter per shard.
+    ///
+    /// Exact when no write is in flight (every writer's work happens-before the call, e.g. its
+    /// thread was joined); during concurrent writes it is a sum of per-shard counts read at
+    /// slightly different moments, so it may count an entry moved between calls, or miss one.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.len()).sum()
+    }
+
+    /// Whether the map has no entries, without locking; stops at the first non-empty shard.
+    /// Exact under the same condition as [`len`](ShardedMap::len).
+    pub fn is_empty(&self) -> bool {
+        self.shards.iter().all(|s| s.len() == 0)
+    }
+
+    /// This map's identity for the re-entrancy check: the address of its shard array, unique
+    /// among live maps.
+    #[inline]
+    fn id(&self) -> usize {
+        self.shards.as_ptr() as usize
+    }
+
+    /// The shard for `hash`: bits 56 down to `57 - log2(shards)` of the hash. hashbrown takes
+    /// a slot's 7-bit tag from the top 7 bits (63..57) and the probe start from the low bits, so
+    /// the shard bits stay independent of both, and every shard's tags keep all 128 values.
+    #[inline]
+    fn shard_index(&self, hash: u64) -> usize {
+        (hash >> self.shift) as usize & (self.shards.len() - 1)
+    }
+}
+
+impl<K: Hash, V, S: BuildHasher> ShardedMap<K, V, S> {
+    /// The shard that holds (or would hold) the key with `hash`.
+    #[inline]
+    fn shard(&self, hash: u64) -> &Shard<K, V> {
+        &self.shards[self.shard_index(hash)]
+    }
+}
+
+/// Each shard's capacity for `n` entries over `shards` shards: the mean plus four standard
+/// deviations of an even spread (√mean bounds the binomial's), plus 8 for small maps.
+fn per_shard(n: usize, shards: usize) -> usize {
+    if n == 0 || shards == 1 {
+        return n;
+    }
+    let mean = n.div_ceil(shards);
+    let sd = (mean as f64).sqrt().ceil() as usize;
+    mean.saturating_add(4 * sd).saturating_add(8)
+}
+
+impl<K, V> Default for ShardedMap<K, V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K: fmt::Debug, V: fmt::Debug, S> fmt::Debug for ShardedMap<K, V, S> {
+    /// The entries, shard by shard (not a snapshot: see [`ShardedMap::for_each`]).
+    ///
+    /// # Panics
+    /// Formatting a map from inside one of its own closures (re-entrancy).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut m = f.debug_map();
+        self.for_each(|k, v| {
+            m.entry(k, v);
+        });
+        m.finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests;

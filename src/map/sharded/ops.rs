@@ -1,0 +1,213 @@
+//! Single-key operations: each hashes the key once, locks the one shard the hash picks, and runs
+//! any closure with that shard locked.
+
+use super::ShardedMap;
+use hashbrown::hash_table::Entry;
+use std::borrow::Borrow;
+use std::hash::{BuildHasher, Hash};
+use std::mem;
+
+/// What [`ShardedMap::compute`]'s closure asks the map to do with the key's entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Compute<V> {
+    /// Leave the entry as it is (changed in place through the `&mut V`, or still absent).
+    Keep,
+    /// Insert this value, or replace the present one.
+    Set(V),
+    /// Remove the entry, if present.
+    Remove,
+}
+
+impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
+    /// Runs `f` on the value for `key` under the shard's shared lock; `None` if absent.
+    ///
+    /// Readers of one shard run in parallel; a writer of that shard waits for them. Keep `f`
+    /// short: it holds the lock.
+    ///
+    /// # Panics
+    /// If called from inside a closure running on this map (see [Re-entrancy](ShardedMap#re-entrancy)).
+    ///
+    /// # Examples
+    /// ```
+    /// let map = thrifty::map::ShardedMap::new();
+    /// map.insert("k".to_string(), vec![1, 2, 3]);
+    /// assert_eq!(map.read("k", |v| v.len()), Some(3)); // borrowed lookup: &str for String
+    /// assert_eq!(map.read("x", |v| v.len()), None);
+    /// ```
+    #[inline]
+    pub fn read<Q, R>(&self, key: &Q, f: impl FnOnce(&V) -> R) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hasher.hash_one(key);
+        let table = self.shard(hash).read(self.id());
+        let found = table.find(hash, |(k, _)| k.borrow() == key);
+        found.map(|(_, v)| f(v))
+    }
+
+    /// A clone of the value for `key`, taken under the shard's shared lock.
+    ///
+    /// # Panics
+    /// As [`read`](Self::read).
+    #[inline]
+    pub fn get_cloned<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
+        self.read(key, V::clone)
+    }
+
+    /// Whether `key` has an entry.
+    ///
+    /// # Panics
+    /// As [`read`](Self::read).
+    #[inline]
+    pub fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.read(key, |_| ()).is_some()
+    }
+
+    /// Runs `f` on the value for `key` under the shard's exclusive lock; `None` (and `f` not
+    /// called) if absent.
+    ///
+    /// # Panics
+    /// As [`read`](Self::read).
+    ///
+    /// # Examples
+    /// ```
+    /// let map = thrifty::map::ShardedMap::new();
+    /// map.insert(7, 1);
+    /// assert_eq!(map.update(&7, |v| { *v += 1; *v }), Some(2));
+    /// assert_eq!(map.update(&8, |v| *v += 1), None);
+    /// ```
+    #[inline]
+    pub fn update<Q, R>(&self, key: &Q, f: impl FnOnce(&mut V) -> R) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hasher.hash_one(key);
+        let mut table = self.shard(hash).write(self.id());
+        let found = table.find_mut(hash, |(k, _)| k.borrow() == key);
+        found.map(|(_, v)| f(v))
+    }
+
+    /// Inserts `key` with `value`; returns the value it replaced. The key already in the map is
+    /// kept (as `HashMap::insert` does) and the given one dropped.
+    ///
+    /// # Panics
+    /// As [`read`](Self::read).
+    #[inline]
+    pub fn insert(&self, key: K, value: V) -> Option<V> {
+        let hash = self.hasher.hash_one(&key);
+        let mut table = self.shard(hash).write(self.id());
+        match table.entry(hash, |(k, _)| *k == key, |(k, _)| self.hasher.hash_one(k)) {
+            Entry::Occupied(mut e) => Some(mem::replace(&mut e.get_mut().1, value)),
+            Entry::Vacant(e) => {
+                e.insert((key, value));
+                None
+            }
+        }
+    }
+
+    /// Removes `key`'s entry and returns its value (dropped by the caller, outside the lock).
+    ///
+    /// # Panics
+    /// As [`read`](Self::read).
+    #[inline]
+    pub fn remove<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hasher.hash_one(key);
+        let mut table = self.shard(hash).write(self.id());
+        let found = table.find_entry(hash, |(k, _)| k.borrow() == key).ok()?;
+        Some(found.remove().0 .1)
+    }
+
+    /// Runs `f` on the value for `key`, first inserting `make()` if the key is absent; all
+    /// under the shard's exclusive lock, so two threads never both insert.
+    ///
+    /// # Panics
+    /// As [`read`](Self::read).
+    ///
+    /// # Examples
+    /// ```
+    /// let counts = thrifty::map::ShardedMap::new();
+    /// for word in "a b a c a".split(' ') {
+    ///     counts.get_or_insert_with(word, || 0, |n| *n += 1);
+    /// }
+    /// assert_eq!(counts.get_cloned("a"), Some(3));
+    /// ```
+    #[inline]
+    pub fn get_or_insert_with<R>(
+        &self,
+        key: K,
+        make: impl FnOnce() -> V,
+        f: impl FnOnce(&mut V) -> R,
+    ) -> R {
+        let hash = self.hasher.hash_one(&key);
+        let mut table = self.shard(hash).write(self.id());
+        let entry = table.entry(hash, |(k, _)| *k == key, |(k, _)| self.hasher.hash_one(k));
+        f(&mut entry.or_insert_with(|| (key, make())).into_mut().1)
+    }
+
+    /// Inserts, updates or removes `key`'s entry in one locked step: `f` sees the value (or
+    /// `None`), may change it in place, and says what to do with the entry. Returns the value
+    /// that [`Compute::Set`] replaced or [`Compute::Remove`] removed, for the caller to drop
+    /// outside the lock.
+    ///
+    /// Nothing else touches the shard between `f`'s look and the change it asks for, so a
+    /// decision made in `f` is never made on a stale value.
+    ///
+    /// # Panics
+    /// As [`read`](Self::read). If `f` panics, the entry is as `f` left it.
+    ///
+    /// # Examples
+    /// A reference count whose entry goes away at zero:
+    /// ```
+    /// use thrifty::map::{Compute, ShardedMap};
+    ///
+    /// let refs = ShardedMap::new();
+    /// let acquire = |k| refs.compute(k, |v| match v {
+    ///     Some(n) => { *n += 1; Compute::Keep }
+    ///     None => Compute::Set(1),
+    /// });
+    /// let release = |k| refs.compute(k, |v| match v {
+    ///     Some(n) if *n > 1 => { *n -= 1; Compute::Keep }
+    ///     _ => Compute::Remove,
+    /// });
+    /// acquire("conn");
+    /// acquire("conn");
+    /// release("conn");
+    /// assert_eq!(refs.get_cloned("conn"), Some(1));
+    /// assert_eq!(release("conn"), Some(1)); // the removed value
+    /// assert!(refs.is_empty());
+    /// ```
+    #[inline]
+    pub fn compute(&self, key: K, f: impl FnOnce(Option<&mut V>) -> Compute<V>) -> Option<V> {
+        let hash = self.hasher.hash_one(&key);
+        let mut table = self.shard(hash).write(self.id());
+        match table.entry(hash, |(k, _)| *k == key, |(k, _)| self.hasher.hash_one(k)) {
+            Entry::Occupied(mut e) => match f(Some(&mut e.get_mut().1)) {
+                Compute::Keep => None,
+                Compute::Set(v) => Some(mem::replace(&mut e.get_mut().1, v)),
+                Compute::Remove => Some(e.remove().0 .1),
+            },
+            Entry::Vacant(e) => match f(None) {
+                Compute::Set(v) => {
+                    e.insert((key, v));
+                    None
+                }
+                Compute::Keep | Compute::Remove => None,
+            },
+        }
+    }
+}

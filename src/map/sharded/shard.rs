@@ -1,0 +1,129 @@
+//! One shard: a hash table behind a reader-writer lock, its length mirrored in an atomic, and
+//! the locking that refuses re-entrant calls.
+
+use crate::sync::{enter, AtomicUsize, Ordering, Refused, RwLock, RwLockReadGuard};
+use crate::sync::{Inside, RwLockWriteGuard, MAX_INSIDE};
+use hashbrown::HashTable;
+use std::ops::{Deref, DerefMut};
+
+/// A shard of a [`ShardedMap`](super::ShardedMap). The map keeps each in its own cache line
+/// (`CachePadded`), so writers on two shards never share one.
+pub(super) struct Shard<K, V> {
+    /// The entries whose hash picks this shard.
+    table: RwLock<HashTable<(K, V)>>,
+    /// `table.len()` as of the last write lock released: stored (Relaxed) by [`Write`]'s drop
+    /// while the lock is still held, read without the lock by `len`/`is_empty`. Relaxed: it is
+    /// a count, publishing nothing; a reader that must see a writer's entries synchronises with
+    /// the writer some other way (a join, a channel), which also orders this store before it.
+    len: AtomicUsize,
+}
+
+impl<K, V> Shard<K, V> {
+    /// An empty shard with room for `capacity` entries.
+    pub(super) fn with_capacity(capacity: usize) -> Self {
+        Self {
+            table: RwLock::new(HashTable::with_capacity(capacity)),
+            len: AtomicUsize::new(0),
+        }
+    }
+
+    /// The entry count as of the last released write lock.
+    #[inline]
+    pub(super) fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
+    }
+
+    /// Takes the shared lock, first marking this thread as inside map `id`.
+    ///
+    /// # Panics
+    /// If this thread is already inside map `id` (see [`reentry_panic`]).
+    #[inline]
+    pub(super) fn read(&self, id: usize) -> Read<'_, K, V> {
+        let inside = enter(id).unwrap_or_else(|r| reentry_panic(r));
+        Read {
+            table: self.table.read(),
+            _inside: inside,
+        }
+    }
+
+    /// Takes the exclusive lock, first marking this thread as inside map `id`.
+    ///
+    /// # Panics
+    /// As [`Shard::read`].
+    #[inline]
+    pub(super) fn write(&self, id: usize) -> Write<'_, K, V> {
+        let inside = enter(id).unwrap_or_else(|r| reentry_panic(r));
+        Write {
+            table: self.table.write(),
+            len: &self.len,
+            _inside: inside,
+        }
+    }
+}
+
+/// A shard's table under the shared lock.
+pub(super) struct Read<'a, K, V> {
+    // Fields drop in order: the lock is released before the thread leaves the map.
+    table: RwLockReadGuard<'a, HashTable<(K, V)>>,
+    _inside: Inside,
+}
+
+impl<K, V> Deref for Read<'_, K, V> {
+    type Target = HashTable<(K, V)>;
+    #[inline]
+    fn deref(&self) -> &Self::Target {
+        &self.table
+    }
+}
+
+/// A shard's table under the exclusive lock; refreshes the shard's length on drop, so the count
+/// stays right even when a caller's closure panics half-way through a `retain`.
+pub(super) struct Write<'a, K, V> {
+    table: RwLockWriteGuard<'a, HashTable<(K, V)>>,
+    len: &'a AtomicUsize,
+    _inside: Inside,
+}
+
+impl<K, V> Deref for Write<'_, K, V> {
+    type Target = HashTable<(K, V)>;
+    #[inline]
+    fn deref(&self) -> &Self::Target {
+        &self.table
+    }
+}
+
+impl<K, V> DerefMut for Write<'_, K, V> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.table
+    }
+}
+
+impl<K, V> Drop for Write<'_, K, V> {
+    #[inline]
+    fn drop(&mut self) {
+        // Relaxed: see `Shard::len`. Stored under the lock, so stores land in lock order and
+        // the last one is the table's length.
+        self.len.store(self.table.len(), Ordering::Relaxed);
+    }
+}
+
+/// The panic for a call into a map from inside one of its own closures.
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn reentry_panic(why: Refused) -> ! {
+    match why {
+        Refused::Reentered => panic!(
+            "ShardedMap: re-entrant call: this thread is inside a closure it passed to the same \
+             map (read, update, compute, get_or_insert_with, retain, for_each, or a key's or \
+             value's Hash, Eq, Clone or Drop), which holds a shard lock; calling the map again \
+             could deadlock, so it panics instead. Copy out what the closure needs and call the \
+             map after it returns"
+        ),
+        Refused::TooDeep => panic!(
+            "ShardedMap: closures nested inside {MAX_INSIDE} maps at once on one thread; \
+             the limit of the re-entrancy check"
+        ),
+    }
+}

@@ -1,0 +1,199 @@
+//! dhat: what `thrifty::map::ShardedMap` allocates, asserted. Lookups, updates, removes,
+//! computes, whole-map walks and the re-entrancy check never allocate; inserting n keys into a
+//! map made `with_capacity(n)` allocates nothing; `clear` keeps memory and `shrink_to_fit` and
+//! drop give it back.
+//!
+//! dhat's profiler is global (it sees every thread), so one `#[test]` runs every case in turn,
+//! and the two-thread case reads the stats only while its threads wait at a barrier.
+
+use std::sync::Barrier;
+use thrifty::map::{Compute, ShardedMap};
+
+mod common;
+use common::{heap, park_once, warm_up_threads};
+
+#[global_allocator]
+static ALLOC: dhat::Alloc = dhat::Alloc;
+
+/// Keys spread over `u64` (an odd multiplier is a bijection).
+fn key(i: u64) -> u64 {
+    i.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+#[test]
+fn allocation_profile() {
+    let _profiler = dhat::Profiler::builder().testing().build();
+    warm_up_threads(|| {});
+    presized_fill_allocates_nothing();
+    single_key_operations_allocate_nothing();
+    whole_map_walks_and_reentry_checks_allocate_nothing();
+    clear_keeps_memory_and_shrink_and_drop_free_it();
+    two_threads_updating_allocate_nothing();
+}
+
+fn presized_fill_allocates_nothing() {
+    for (n, shards) in [
+        (100_000, None),
+        (10_000, Some(64)),
+        (1_000, Some(1)),
+        (37, Some(8)),
+    ] {
+        let map = match shards {
+            None => ShardedMap::with_capacity(n as usize),
+            Some(s) => ShardedMap::builder().capacity(n as usize).shards(s).build(),
+        };
+        let before = heap();
+        for i in 0..n {
+            assert!(map.insert(key(i), i).is_none());
+        }
+        let after = heap();
+        assert_eq!(map.len(), n as usize);
+        assert_eq!(
+            after.total_blocks,
+            before.total_blocks,
+            "filling a map presized for {n} ({} shards) allocated",
+            map.shard_count()
+        );
+    }
+}
+
+fn single_key_operations_allocate_nothing() {
+    let map = ShardedMap::with_capacity(10_000);
+    (0..10_000).for_each(|i| {
+        map.insert(key(i), i);
+    });
+    let before = heap();
+    for i in 0..20_000u64 {
+        let k = key(i % 10_000);
+        std::hint::black_box(map.read(&k, |v| *v));
+        std::hint::black_box(map.get_cloned(&k));
+        std::hint::black_box(map.contains_key(&key(i + 1_000_000)));
+        map.update(&k, |v| *v += 1);
+        map.get_or_insert_with(k, || 0, |v| *v += 1);
+        map.compute(k, |v| {
+            *v.unwrap() += 1;
+            Compute::Keep
+        });
+        map.insert(k, i); // replaces
+        if i % 7 == 0 {
+            // Remove and put back: the freed slot is reused.
+            let v = map.remove(&k).unwrap();
+            assert!(map.compute(k, |_| Compute::Set(v)).is_none());
+        }
+    }
+    std::hint::black_box((map.len(), map.is_empty()));
+    let after = heap();
+    assert_eq!(
+        after.total_blocks, before.total_blocks,
+        "lookups/updates allocated"
+    );
+}
+
+fn whole_map_walks_and_reentry_checks_allocate_nothing() {
+    let a = ShardedMap::with_capacity(1000);
+    let b = ShardedMap::with_capacity(1000);
+    (0..1000).for_each(|i| {
+        a.insert(key(i), i);
+    });
+    let before = heap();
+    let mut sum = 0;
+    a.for_each(|_, v| sum += v);
+    a.retain(|_, v| {
+        *v += 1;
+        true
+    });
+    // Nested maps: a closure of `a` that writes `b` (one nested entry each).
+    a.for_each(|k, v| {
+        b.insert(*k, *v);
+    });
+    let after = heap();
+    assert_eq!(sum, 999 * 1000 / 2);
+    assert_eq!(b.len(), 1000);
+    assert_eq!(after.total_blocks, before.total_blocks, "walks allocated");
+}
+
+fn clear_keeps_memory_and_shrink_and_drop_free_it() {
+    let start = heap();
+    let map = ShardedMap::with_shards(8);
+    (0..50_000).for_each(|i| {
+        map.insert(key(i), i);
+    });
+    let full = heap();
+    map.clear();
+    assert!(map.is_empty());
+    let cleared = heap();
+    assert_eq!(
+        cleared.curr_bytes, full.curr_bytes,
+        "clear keeps the tables"
+    );
+    (0..50_000).for_each(|i| {
+        map.insert(key(i), i);
+    });
+    assert_eq!(
+        heap().total_blocks,
+        cleared.total_blocks,
+        "refill reuses them"
+    );
+    map.clear();
+    map.shrink_to_fit();
+    let shrunk = heap();
+    // What stays is the shard array: 8 cache-padded shards.
+    assert!(
+        shrunk.curr_bytes - start.curr_bytes <= 8 * 128,
+        "shrink_to_fit kept {} of {} bytes",
+        shrunk.curr_bytes - start.curr_bytes,
+        full.curr_bytes - start.curr_bytes
+    );
+    drop(map);
+    let end = heap();
+    assert_eq!(
+        (end.curr_blocks, end.curr_bytes),
+        (start.curr_blocks, start.curr_bytes),
+        "drop freed everything"
+    );
+}
+
+fn two_threads_updating_allocate_nothing() {
+    let map = ShardedMap::with_capacity(4096);
+    (0..4096).for_each(|i| {
+        map.insert(key(i), 0u64);
+    });
+    let gate = Barrier::new(3);
+    let (before, after) = std::thread::scope(|s| {
+        for t in 0..2u64 {
+            let (map, gate) = (&map, &gate);
+            s.spawn(move || {
+                // A thread's first park sets up parking_lot's per-thread data (it allocates),
+                // and contended shard locks may park: do it before the measured span.
+                park_once();
+                gate.wait(); // main reads `before`
+                gate.wait();
+                for i in 0..50_000u64 {
+                    let k = key((i * 2 + t) % 4096);
+                    map.update(&k, |v| *v += 1);
+                    map.compute(k, |v| {
+                        *v.unwrap() += 1;
+                        Compute::Keep
+                    });
+                    std::hint::black_box(map.read(&key(i % 4096), |v| *v));
+                }
+                gate.wait(); // main reads `after`
+                gate.wait();
+            });
+        }
+        gate.wait();
+        let before = heap();
+        gate.wait();
+        gate.wait();
+        let after = heap();
+        gate.wait();
+        (before, after)
+    });
+    let mut total = 0;
+    map.for_each(|_, v| total += v);
+    assert_eq!(total, 2 * 50_000 * 2, "no update lost");
+    assert_eq!(
+        after.total_blocks, before.total_blocks,
+        "two threads updating allocated"
+    );
+}
