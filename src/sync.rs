@@ -242,6 +242,9 @@ pub(crate) fn cpus() -> usize {
 
 pub(crate) mod fence;
 
+mod condvar;
+pub(crate) use condvar::Condvar;
+
 /// loom's model runner and threads, for the loom models in files outside `src/sync`.
 #[cfg(all(test, loom))]
 pub(crate) mod loom_model {
