@@ -43,9 +43,8 @@ fn loom_bucket_never_over_admits() {
             h.join().unwrap();
         }
         let got = admitted.load(SeqCst);
-        // Never more than the burst, and never a refusal that fits: in every order, the first
-        // two to land take 3 or 4 - whichever fits - and the last is refused only if it no
-        // longer fits, so exactly 3 pass.
+        // Never more than the burst, and never a refusal of a request that fits: in every
+        // order exactly 3 pass (2 then 1, or 1 then 2; the other 2 no longer fits).
         assert_eq!(got, 3, "admitted {got}");
         assert_eq!(bucket.available() as usize, 3 - got);
     });
