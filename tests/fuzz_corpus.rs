@@ -41,3 +41,4 @@ corpus!(counter, "../fuzz/ops/counter.rs");
 corpus!(pool, "../fuzz/ops/pool.rs");
 corpus!(arena, "../fuzz/ops/arena.rs");
 corpus!(map_sharded, "../fuzz/ops/map_sharded.rs");
+corpus!(limit, "../fuzz/ops/limit.rs");

@@ -113,7 +113,10 @@ fn loom_semaphore_serves_waiters_in_arrival_order() {
         drop(held);
         let big_first = big.join().unwrap();
         let small_first = small.join().unwrap();
-        assert!(big_first && !small_first, "the later, smaller request went first");
+        assert!(
+            big_first && !small_first,
+            "the later, smaller request went first"
+        );
     });
 }
 

@@ -66,7 +66,11 @@ fn refunds_under_concurrency_leave_the_bucket_exact() {
     });
     let kept: u32 = held.iter().flatten().map(Tokens::count).sum();
     assert!(kept <= 64);
-    assert_eq!(bucket.available(), 64 - kept, "a token was lost or duplicated");
+    assert_eq!(
+        bucket.available(),
+        64 - kept,
+        "a token was lost or duplicated"
+    );
 }
 
 #[test]

@@ -5,7 +5,7 @@ use super::clock::{Clock, MonotonicClock};
 use super::gcra::Rate;
 use super::{InsufficientCapacity, LimitError, RateError, RateLimited, Tokens};
 use crate::map::ShardedMap;
-use crate::sync::{AtomicBool, AtomicUsize, Ordering};
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::borrow::Borrow;
 use std::fmt;
 use std::hash::Hash;
@@ -33,7 +33,7 @@ const MIN_SWEEP_AT: usize = 1024;
 /// map is swept whenever it reaches twice the size left by the previous sweep.
 /// `tests/stress_limit.rs` checks the bound under a flood of distinct keys.
 /// # Cost
-/// One hash and one shard lock per request; no allocation for a key already present
+/// A clock read, one hash, a shared shard lock and one CAS per request; no allocation for a key already present
 /// (`tests/alloc_limit.rs`). A new key is cloned into the map (`K::clone` may allocate) and may
 /// trigger a sweep, `O(entries)` once per doubling.
 ///
@@ -48,8 +48,10 @@ const MIN_SWEEP_AT: usize = 1024;
 /// assert!(per_client.try_acquire("10.0.0.2", 1).is_ok()); // others are unaffected
 /// ```
 pub struct KeyedLimiter<K, C: Clock = MonotonicClock> {
-    /// Each key's theoretical arrival time (see `gcra.rs`).
-    buckets: ShardedMap<K, u64>,
+    /// Each key's theoretical arrival time (see `gcra.rs`). Atomic, so requests step it under
+    /// the shard's *shared* lock and requests for keys in one shard run in parallel; only
+    /// inserts and sweeps take the exclusive lock.
+    buckets: ShardedMap<K, AtomicU64>,
     rate: Rate,
     clock: C,
     /// The entry count at which the next insert sweeps idle keys out.
@@ -101,16 +103,29 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
         }
         let now = self.clock.now();
         let rate = self.rate;
-        let step = move |tat: &mut u64| match rate.take(*tat, now, n) {
-            Ok(new) => {
-                *tat = new;
-                Ok(Tokens { n })
+        let step = move |tat: &AtomicU64| {
+            // Relaxed: as in `TokenBucket::try_acquire`; the word is the key's only state.
+            let mut seen = tat.load(Ordering::Relaxed);
+            loop {
+                match rate.take(seen, now, n) {
+                    Ok(new) => match tat.compare_exchange_weak(
+                        seen,
+                        new,
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    ) {
+                        Ok(_) => return Ok(Tokens { n }),
+                        Err(current) => seen = current,
+                    },
+                    Err(wait) => {
+                        return Err(RateError::Limited(RateLimited {
+                            retry_after: Duration::from_nanos(wait),
+                        }))
+                    }
+                }
             }
-            Err(wait) => Err(RateError::Limited(RateLimited {
-                retry_after: Duration::from_nanos(wait),
-            })),
         };
-        match self.buckets.update(key, step) {
+        match self.buckets.read(key, step) {
             Some(result) => result,
             None => self.try_acquire_new(key, now, step),
         }
@@ -123,17 +138,19 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
         &self,
         key: &Q,
         now: u64,
-        step: impl FnOnce(&mut u64) -> Result<Tokens, RateError>,
+        step: impl FnOnce(&AtomicU64) -> Result<Tokens, RateError>,
     ) -> Result<Tokens, RateError>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
-        // Another thread may insert the key between `update` and here; `get_or_insert_with`
+        // Another thread may insert the key between `read` and here; `get_or_insert_with`
         // then steps the bucket it made, as it should.
-        let result = self
-            .buckets
-            .get_or_insert_with(key.to_owned(), || now, step);
+        let result = self.buckets.get_or_insert_with(
+            key.to_owned(),
+            || AtomicU64::new(now),
+            |tat| step(tat),
+        );
         // Relaxed: a threshold; a stale read only moves a sweep by one insert.
         if self.buckets.len() >= self.sweep_at.load(Ordering::Relaxed) {
             self.sweep(now);
@@ -150,8 +167,12 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
         Q: Hash + Eq + ?Sized,
     {
         let now = self.clock.now();
-        self.buckets
-            .update(key, |tat| *tat = self.rate.refund(*tat, now, tokens.n));
+        self.buckets.read(key, |tat| {
+            // Relaxed: as in `try_acquire`.
+            let _ = tat.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {
+                Some(self.rate.refund(t, now, tokens.n))
+            });
+        });
     }
 
     /// Whole tokens `key` has now (`burst` for a key not in the map).
@@ -162,7 +183,9 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
     {
         let now = self.clock.now();
         self.buckets
-            .read(key, |&tat| self.rate.available(tat, now))
+            .read(key, |tat| {
+                self.rate.available(tat.load(Ordering::Relaxed), now)
+            })
             .unwrap_or(self.rate.burst)
     }
 
@@ -171,7 +194,8 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
     pub fn evict_idle(&self) -> usize {
         let now = self.clock.now();
         let before = self.buckets.len();
-        self.buckets.retain(|_, &mut tat| tat > now);
+        self.buckets
+            .retain(|_, tat| tat.load(Ordering::Relaxed) > now);
         before.saturating_sub(self.buckets.len())
     }
 
@@ -197,7 +221,8 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
         if self.sweeping.swap(true, Ordering::Acquire) {
             return; // another thread is sweeping
         }
-        self.buckets.retain(|_, &mut tat| tat > now);
+        self.buckets
+            .retain(|_, tat| tat.load(Ordering::Relaxed) > now);
         let next = (2 * self.buckets.len()).max(MIN_SWEEP_AT);
         // Relaxed: a threshold (see `try_acquire_new`); the Release below publishes it too.
         self.sweep_at.store(next, Ordering::Relaxed);

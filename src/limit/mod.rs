@@ -87,8 +87,9 @@
 //! A new bucket's arrival time is its creation time, so it starts full. `acquire` reserves its
 //! tokens in the same word (the arrival time may then run past `now + tau`) and sleeps until
 //! they are due, which serves sleepers in call order. A refund moves the arrival time back by
-//! the receipt's tokens, never below `now`. The keyed limiter keeps the same word per key in a
-//! [`ShardedMap`](crate::map::ShardedMap) and steps it under the shard lock; a key whose
+//! the receipt's tokens, never below `now`. The keyed limiter keeps the same word per key, as an
+//! `AtomicU64` in a [`ShardedMap`](crate::map::ShardedMap), and steps it with a CAS under the
+//! shard's shared lock (inserts and sweeps take it exclusively); a key whose
 //! arrival time has passed is full and is dropped by the next sweep.
 //!
 //! **The semaphore** keeps its free permits, a closed flag and a queue of waiter tickets
