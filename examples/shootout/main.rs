@@ -8,6 +8,7 @@ mod arena;
 mod counter;
 mod demo;
 mod harness;
+mod limit;
 mod map_sharded;
 mod pool;
 mod pool_threads;
@@ -30,6 +31,7 @@ const MODULES: &[Module] = &[
     ("counter", counter::run),
     ("arena", arena::run),
     ("map", map_sharded::run),
+    ("limit", limit::run),
 ];
 
 /// What `--help` prints, and what follows an argument error.

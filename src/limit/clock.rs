@@ -70,8 +70,12 @@ impl Default for MonotonicClock {
 impl Clock for MonotonicClock {
     #[inline]
     fn now(&self) -> u64 {
-        // 584 years of nanoseconds fit in a u64; saturate rather than wrap past that.
-        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        let d = self.epoch.elapsed();
+        // Whole seconds and nanoseconds in u64 arithmetic (no u128): 584 years of nanoseconds
+        // fit; saturate rather than wrap past that.
+        d.as_secs()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(u64::from(d.subsec_nanos()))
     }
 }
 
