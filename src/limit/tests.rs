@@ -105,7 +105,7 @@ fn semaphore_grants_in_arrival_order_and_refuses_barging() {
     std::thread::scope(|scope| {
         let big = scope.spawn(|| s.acquire(4).map(|p| p.weight()));
         while s.waiting() == 0 {
-            std::thread::yield_now();
+            crate::sync::yield_now();
         }
         // One permit is free, but a queued request is ahead: a small one may not barge in.
         assert_eq!(s.try_acquire(1).unwrap_err(), TryAcquireError::NoPermits);
@@ -156,7 +156,7 @@ fn close_wakes_waiters_with_an_error_and_keeps_held_permits_valid() {
             .map(|_| scope.spawn(|| s.acquire(1).map(|_| ())))
             .collect();
         while s.waiting() < 3 {
-            std::thread::yield_now();
+            crate::sync::yield_now();
         }
         s.close();
         for w in waiters {
