@@ -5,8 +5,8 @@
 //!
 //! Part 1: four threads call a downstream that can take 2,000 calls per second. One shared
 //! `TokenBucket` holds them to that rate (burst 50); the classic mistake, a bucket per thread,
-//! lets four times the rate through. An `InFlight` gate sheds what the downstream's 8
-//! connections (a `Semaphore`) could not serve soon.
+//! lets four times the rate through. An `InFlight` gate of 3 sheds requests beyond what the
+//! downstream's 2 connections (a `Semaphore`) and one waiter can hold.
 //!
 //! Part 2: 200,000 distinct client keys in one simulated second (as from spoofed addresses),
 //! each limited to 5 per second with a burst of 2. The `KeyedLimiter` forgets clients whose
@@ -27,8 +27,8 @@ fn main() {
 
 fn shared_limit() {
     let shared = TokenBucket::new(RATE, 50).unwrap();
-    let gate = InFlight::new(16);
-    let connections = Semaphore::new(8);
+    let gate = InFlight::new(3);
+    let connections = Semaphore::new(2);
     let (served, limited) = (AtomicU64::new(0), AtomicU64::new(0));
     let start = Instant::now();
     std::thread::scope(|s| {
@@ -42,7 +42,7 @@ fn shared_limit() {
                         continue;
                     }
                     let Some(_admitted) = gate.try_enter() else {
-                        continue;
+                        continue; // shed: a real service answers 503 here
                     };
                     let Ok(_conn) = connections.acquire_timeout(1, Duration::from_millis(5)) else {
                         continue;

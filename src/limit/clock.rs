@@ -17,6 +17,30 @@ use std::time::{Duration, Instant};
 /// `now` never goes backwards on one thread. Threads may read slightly different values; a
 /// limiter handed an older time than another thread's only refuses more, never admits more.
 ///
+/// # Cost
+/// A limiter reads the clock once per request, and on most machines the read is the dearest
+/// part of it: std's `Instant` (the default) costs about 20-40 ns, a TSC read about 10 ns. A
+/// service that already depends on a TSC clock can plug it in; on governor's clock
+/// (`quanta`), `TokenBucket` ties or beats governor (`cargo bench --bench limit`). A faster
+/// clock must still never run ahead of real time, or the limiter admits more than its rate.
+///
+/// ```
+/// use thrifty::limit::{Clock, TokenBucket};
+///
+/// struct Tsc(quanta::Clock, quanta::Instant);
+///
+/// impl Clock for Tsc {
+///     fn now(&self) -> u64 {
+///         self.0.now().duration_since(self.1).as_nanos() as u64
+///     }
+/// }
+///
+/// let q = quanta::Clock::new();
+/// let start = q.now();
+/// let bucket = TokenBucket::with_clock(1000, 10, Tsc(q, start)).unwrap();
+/// assert!(bucket.try_acquire(1).is_ok());
+/// ```
+///
 /// # Examples
 /// ```
 /// use thrifty::limit::{Clock, ManualClock};

@@ -81,8 +81,9 @@ impl Rate {
     /// The arrival time after taking `n <= burst` tokens at `now`, or the nanoseconds to wait.
     #[inline(always)]
     pub(crate) fn take(&self, tat: u64, now: u64, n: u32) -> Result<u64, u64> {
-        // `n <= burst`, so `cost <= tau <= MAX_TAU`; `tat <= now + tau` always holds for a
-        // stored value, so the sum stays under 2^64 while `now < 2^63`.
+        // `n <= burst`, so `cost <= tau <= MAX_TAU`. A stored `tat` runs ahead of `now` by at
+        // most `tau` plus the reservations of sleeping `acquire` calls (each at most `tau`), so
+        // the sum stays far under 2^64 while `now < 2^63`.
         let cost = u64::from(n) * self.interval;
         let new = tat.max(now) + cost;
         if new - now <= self.tau {
