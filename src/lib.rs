@@ -11,7 +11,7 @@
 //! | [`map`] | `ShardedMap`, a sharded map for write-heavy work; `CowMap`, a copy-on-write map whose readers never wait | ready |
 //! | [`counter`] | striped counters and gauges, per-CPU state | ready |
 //! | `channel` | bounded MPMC channels with backpressure and recycled slots | planned |
-//! | `limit` | token buckets, semaphores, in-flight load shedding | planned |
+//! | [`limit`] | token buckets (global and per key), a FIFO weighted semaphore, in-flight load shedding | ready |
 //!
 //! # Which primitive when
 //!
@@ -23,7 +23,7 @@
 //! | reads vastly outnumber writes | [`map::CowMap`] | `RwLock<HashMap>` | readers never wait, writers copy |
 //! | a hot counter bumped from every core | `counter::Counter` | `AtomicU64` | striped cells, no shared cache line |
 //! | producers must slow down when consumers lag | `channel::bounded` (planned) | `std::sync::mpsc::sync_channel` | MPMC, bounded, slots reused |
-//! | cap a rate or the work in flight | `limit` (planned) | hand-rolled atomics | shed load instead of queueing without bound |
+//! | cap a rate or the work in flight | [`limit`] | `Mutex` around a counter | shed load instead of queueing without bound |
 //! | prove what an operation allocates | [`measure::count`] | dhat | per-thread counts, exact in parallel tests |
 //!
 //! # Feature flags
@@ -44,6 +44,7 @@
 
 pub mod arena;
 pub mod counter;
+pub mod limit;
 pub mod map;
 pub mod measure;
 pub mod pool;

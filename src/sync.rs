@@ -244,6 +244,9 @@ pub(crate) mod fence;
 mod hints;
 pub(crate) use hints::{with_thread_hints, ThreadHints, HINT_WORDS};
 
+mod condvar;
+pub(crate) use condvar::Condvar;
+
 /// loom's model runner and threads, for the loom models in files outside `src/sync`.
 #[cfg(all(test, loom))]
 pub(crate) mod loom_model {

@@ -42,3 +42,4 @@ corpus!(pool, "../fuzz/ops/pool.rs");
 corpus!(arena, "../fuzz/ops/arena.rs");
 corpus!(map_sharded, "../fuzz/ops/map_sharded.rs");
 corpus!(map_cow, "../fuzz/ops/map_cow.rs");
+corpus!(limit, "../fuzz/ops/limit.rs");

@@ -84,7 +84,10 @@ fn arenas_filled_on_one_thread_and_dropped_on_another_are_reused() {
     drop(tx);
     consumer.join().unwrap();
     let stats = arenas.stats();
-    assert!(stats.created <= 7, "more arenas than were ever out: {stats:?}");
+    assert!(
+        stats.created <= 7,
+        "more arenas than were ever out: {stats:?}"
+    );
     assert_eq!(stats.created + stats.reused, ROUNDS as u64, "{stats:?}");
     assert!(stats.retained <= 8, "{stats:?}");
 }

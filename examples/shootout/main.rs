@@ -9,6 +9,7 @@ mod counter;
 mod counter_registry;
 mod demo;
 mod harness;
+mod limit;
 mod map_cow;
 mod map_sharded;
 mod pool;
@@ -34,6 +35,7 @@ const MODULES: &[Module] = &[
     ("arena", arena::run),
     ("map", map_sharded::run),
     ("map", map_cow::run),
+    ("limit", limit::run),
 ];
 
 /// What `--help` prints, and what follows an argument error.

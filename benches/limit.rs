@@ -1,0 +1,322 @@
+//! `thrifty::limit` against `governor` (direct and keyed) and the std alternatives (a
+//! `Mutex`-protected token bucket, a `Mutex` + `Condvar` semaphore), at 1 and 2 threads, with
+//! allocations per operation printed at the end.
+//!
+//! Groups:
+//! - `limit/try_acquire/admit`: a bucket fast enough that every request passes (the CAS path).
+//! - `limit/try_acquire/refuse`: an empty bucket that refuses every request (the read path,
+//!   what a limiter does under attack).
+//! - `limit/keyed`: 1,000 keys, every request passes.
+//! - `limit/semaphore`: acquire then release of one permit; 2 threads share 2 permits (the
+//!   lock is contended, the permits are not) or 1 permit (threads wait for each other).
+//!
+//! One iteration is one request on every thread; throughput counts requests over all threads.
+//!
+//! `cargo bench --bench limit -- --warm-up-time 1 --measurement-time 2`
+
+use criterion::{criterion_group, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
+use governor::{Quota, RateLimiter};
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::num::NonZeroU32;
+use std::sync::{Condvar, Mutex};
+use std::time::Instant;
+use thrifty::limit::{Clock, KeyedLimiter, Semaphore, TokenBucket};
+use thrifty::measure::{self, CountingAlloc};
+mod common;
+use common::{label, on_threads};
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc::new();
+
+/// The textbook locked bucket: fractional tokens refilled from the elapsed time.
+struct MutexBucket {
+    state: Mutex<(f64, Instant)>,
+    rate: f64,
+    burst: f64,
+}
+
+impl MutexBucket {
+    fn new(rate: f64, burst: f64) -> Self {
+        Self {
+            state: Mutex::new((burst, Instant::now())),
+            rate,
+            burst,
+        }
+    }
+    fn try_acquire(&self) -> bool {
+        let now = Instant::now();
+        let mut s = self.state.lock().unwrap();
+        let (tokens, last) = *s;
+        let tokens = (tokens + now.duration_since(last).as_secs_f64() * self.rate).min(self.burst);
+        let ok = tokens >= 1.0;
+        *s = (if ok { tokens - 1.0 } else { tokens }, now);
+        ok
+    }
+}
+
+/// The textbook semaphore: a count behind a `Mutex`, waiters on a `Condvar`, notified only
+/// when someone waits (std's `notify_one` makes a system call even with no waiter).
+struct CondvarSemaphore {
+    /// Free permits and waiting threads.
+    state: Mutex<(u32, u32)>,
+    freed: Condvar,
+}
+
+impl CondvarSemaphore {
+    fn acquire(&self) {
+        let mut s = self.state.lock().unwrap();
+        while s.0 == 0 {
+            s.1 += 1;
+            s = self.freed.wait(s).unwrap();
+            s.1 -= 1;
+        }
+        s.0 -= 1;
+    }
+    fn release(&self) {
+        let mut s = self.state.lock().unwrap();
+        s.0 += 1;
+        let waiting = s.1 > 0;
+        drop(s);
+        if waiting {
+            self.freed.notify_one();
+        }
+    }
+}
+
+/// governor's clock (TSC-based), plugged into thrifty through `Clock`: the same algorithm with
+/// the same clock as governor, to show how much of the difference is the clock read.
+struct QuantaClock {
+    clock: quanta::Clock,
+    start: quanta::Instant,
+}
+
+impl QuantaClock {
+    fn new() -> Self {
+        let clock = quanta::Clock::new();
+        let start = clock.now();
+        Self { clock, start }
+    }
+}
+
+impl Clock for QuantaClock {
+    #[inline]
+    fn now(&self) -> u64 {
+        self.clock.now().duration_since(self.start).as_nanos() as u64
+    }
+}
+
+/// The admit shape: 10^9 per second with a burst of 10^6, so no thread ever waits.
+const FAST: u32 = 1_000_000_000;
+const FAST_BURST: u32 = 1_000_000;
+
+fn run(
+    g: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    threads: usize,
+    op: &(dyn Fn() -> bool + Sync),
+) {
+    g.bench_function(BenchmarkId::new(name, label(threads)), |b| {
+        b.iter_custom(|iters| {
+            on_threads(threads, iters, &|| {}, &|n| {
+                for _ in 0..n {
+                    black_box(op());
+                }
+            })
+        })
+    });
+}
+
+fn try_acquire(c: &mut Criterion) {
+    let _paused = measure::pause();
+    for (shape, rate, burst) in [("admit", FAST, FAST_BURST), ("refuse", 1, 1)] {
+        let mut g = c.benchmark_group(format!("limit/try_acquire/{shape}"));
+        for threads in [1usize, 2] {
+            g.throughput(Throughput::Elements(threads as u64));
+            let thrifty = TokenBucket::new(u64::from(rate), burst).unwrap();
+            let quanta =
+                TokenBucket::with_clock(u64::from(rate), burst, QuantaClock::new()).unwrap();
+            let governor = RateLimiter::direct(
+                Quota::per_second(NonZeroU32::new(rate).unwrap())
+                    .allow_burst(NonZeroU32::new(burst).unwrap()),
+            );
+            let mutex = MutexBucket::new(f64::from(rate), f64::from(burst));
+            if shape == "refuse" {
+                // Drain each so every timed request is refused.
+                while thrifty.try_acquire(1).is_ok() {}
+                while quanta.try_acquire(1).is_ok() {}
+                while governor.check().is_ok() {}
+                while mutex.try_acquire() {}
+            }
+            run(&mut g, "thrifty TokenBucket", threads, &|| {
+                thrifty.try_acquire(black_box(1)).is_ok()
+            });
+            run(
+                &mut g,
+                "thrifty TokenBucket, quanta clock",
+                threads,
+                &|| quanta.try_acquire(black_box(1)).is_ok(),
+            );
+            run(&mut g, "governor direct", threads, &|| {
+                governor.check().is_ok()
+            });
+            run(&mut g, "Mutex bucket", threads, &|| mutex.try_acquire());
+        }
+        g.finish();
+    }
+}
+
+fn keyed(c: &mut Criterion) {
+    let _paused = measure::pause();
+    let mut g = c.benchmark_group("limit/keyed");
+    const KEYS: u64 = 1000;
+    for threads in [1usize, 2] {
+        g.throughput(Throughput::Elements(threads as u64));
+        let thrifty: KeyedLimiter<u64> = KeyedLimiter::new(u64::from(FAST), FAST_BURST).unwrap();
+        let quanta: KeyedLimiter<u64, _> =
+            KeyedLimiter::with_clock(u64::from(FAST), FAST_BURST, QuantaClock::new()).unwrap();
+        let governor = RateLimiter::keyed(
+            Quota::per_second(NonZeroU32::new(FAST).unwrap())
+                .allow_burst(NonZeroU32::new(FAST_BURST).unwrap()),
+        );
+        let mutex: Mutex<HashMap<u64, MutexBucket>> = Mutex::new(
+            (0..KEYS)
+                .map(|k| (k, MutexBucket::new(f64::from(FAST), f64::from(FAST_BURST))))
+                .collect(),
+        );
+        for k in 0..KEYS {
+            thrifty.try_acquire(&k, 1).unwrap();
+            quanta.try_acquire(&k, 1).unwrap();
+            governor.check_key(&k).unwrap();
+        }
+        let key = |i: u64| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % KEYS;
+        let bench =
+            |g: &mut BenchmarkGroup<'_, _>, name: &str, op: &(dyn Fn(u64) -> bool + Sync)| {
+                g.bench_function(BenchmarkId::new(name, label(threads)), |b| {
+                    b.iter_custom(|iters| {
+                        on_threads(threads, iters, &|| {}, &|n| {
+                            for i in 0..n {
+                                black_box(op(black_box(key(i))));
+                            }
+                        })
+                    })
+                });
+            };
+        bench(&mut g, "thrifty KeyedLimiter", &|k| {
+            thrifty.try_acquire(&k, 1).is_ok()
+        });
+        bench(&mut g, "thrifty KeyedLimiter, quanta clock", &|k| {
+            quanta.try_acquire(&k, 1).is_ok()
+        });
+        bench(&mut g, "governor keyed (DashMap)", &|k| {
+            governor.check_key(&k).is_ok()
+        });
+        bench(&mut g, "Mutex<HashMap<_, bucket>>", &|k| {
+            mutex.lock().unwrap().get(&k).unwrap().try_acquire()
+        });
+    }
+    g.finish();
+}
+
+fn semaphore(c: &mut Criterion) {
+    let _paused = measure::pause();
+    let mut g = c.benchmark_group("limit/semaphore");
+    for (threads, permits) in [(1usize, 1u32), (2, 2), (2, 1)] {
+        g.throughput(Throughput::Elements(threads as u64));
+        let shape = format!("{}, {permits} permit(s)", label(threads));
+        let thrifty = Semaphore::new(permits);
+        let std = CondvarSemaphore {
+            state: Mutex::new((permits, 0)),
+            freed: Condvar::new(),
+        };
+        g.bench_function(BenchmarkId::new("thrifty Semaphore", &shape), |b| {
+            b.iter_custom(|iters| {
+                on_threads(threads, iters, &|| {}, &|n| {
+                    for _ in 0..n {
+                        drop(black_box(thrifty.acquire(black_box(1)).unwrap()));
+                    }
+                })
+            })
+        });
+        g.bench_function(BenchmarkId::new("Mutex+Condvar semaphore", &shape), |b| {
+            b.iter_custom(|iters| {
+                on_threads(threads, iters, &|| {}, &|n| {
+                    for _ in 0..n {
+                        std.acquire();
+                        black_box(&std);
+                        std.release();
+                    }
+                })
+            })
+        });
+    }
+    g.finish();
+}
+
+/// Allocator calls per operation, exact, on this thread.
+fn allocations() {
+    const N: u64 = 100_000;
+    let bucket = TokenBucket::new(u64::from(FAST), FAST_BURST).unwrap();
+    let governor = RateLimiter::direct(Quota::per_second(NonZeroU32::new(FAST).unwrap()));
+    let keyed: KeyedLimiter<u64> = KeyedLimiter::new(u64::from(FAST), FAST_BURST).unwrap();
+    let gov_keyed = RateLimiter::keyed(Quota::per_second(NonZeroU32::new(FAST).unwrap()));
+    for k in 0..100u64 {
+        let _ = keyed.try_acquire(&k, 1);
+        let _ = gov_keyed.check_key(&k);
+    }
+    let sem = Semaphore::new(1);
+    let rows: [(&str, measure::AllocStats); 5] = [
+        (
+            "thrifty TokenBucket::try_acquire",
+            measure::count(|| {
+                (0..N).for_each(|_| {
+                    black_box(bucket.try_acquire(1).is_ok());
+                })
+            })
+            .1,
+        ),
+        (
+            "governor direct check",
+            measure::count(|| {
+                (0..N).for_each(|_| {
+                    black_box(governor.check().is_ok());
+                })
+            })
+            .1,
+        ),
+        (
+            "thrifty KeyedLimiter (present key)",
+            measure::count(|| {
+                (0..N).for_each(|i| {
+                    black_box(keyed.try_acquire(&(i % 100), 1).is_ok());
+                })
+            })
+            .1,
+        ),
+        (
+            "governor keyed (present key)",
+            measure::count(|| {
+                (0..N).for_each(|i| {
+                    black_box(gov_keyed.check_key(&(i % 100)).is_ok());
+                })
+            })
+            .1,
+        ),
+        (
+            "thrifty Semaphore acquire+release",
+            measure::count(|| (0..N).for_each(|_| drop(black_box(sem.acquire(1).unwrap())))).1,
+        ),
+    ];
+    println!("limit/allocs: allocator calls per op (exact, this thread)");
+    for (name, stats) in rows {
+        println!("  {name:<36} {}", stats.calls_per(N));
+    }
+}
+
+criterion_group!(timing, try_acquire, keyed, semaphore);
+
+fn main() {
+    timing();
+    allocations();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -1,0 +1,114 @@
+//! The limit table: one shared rate limiter asked by every thread, every request admitted (the
+//! limit is far above the load), so the rows compare the cost of saying yes: thrifty's
+//! `TokenBucket` (GCRA, one CAS, std's `Instant` clock), `governor` (GCRA, one CAS, a TSC
+//! clock), thrifty's bucket on governor's clock (through `limit::Clock`), and a `Mutex` around
+//! a textbook bucket. Then one permit taken and given back on a
+//! semaphore shared by every thread, against a `Mutex` + `Condvar` semaphore.
+
+use crate::harness::{Candidate, Harness};
+use governor::{Quota, RateLimiter};
+use std::hint::black_box;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
+use thrifty::limit::{Clock, Semaphore, TokenBucket};
+
+/// governor's TSC clock behind thrifty's `Clock`: the same algorithm with governor's clock.
+struct QuantaClock(quanta::Clock, quanta::Instant);
+
+impl Clock for QuantaClock {
+    fn now(&self) -> u64 {
+        self.0.now().duration_since(self.1).as_nanos() as u64
+    }
+}
+
+const RATE: u32 = 1_000_000_000;
+const BURST: u32 = 1_000_000;
+
+pub fn run(h: &mut Harness) {
+    let mut t = h.table(
+        "limit",
+        "one shared limiter, every thread asks (all admitted)",
+    );
+    for threads in t.threads(&[1, 2]) {
+        let bucket = Arc::new(TokenBucket::new(u64::from(RATE), BURST).unwrap());
+        let governor = Arc::new(RateLimiter::direct(
+            Quota::per_second(NonZeroU32::new(RATE).unwrap())
+                .allow_burst(NonZeroU32::new(BURST).unwrap()),
+        ));
+        let q = quanta::Clock::new();
+        let start = q.now();
+        let quanta = Arc::new(
+            TokenBucket::with_clock(u64::from(RATE), BURST, QuantaClock(q, start)).unwrap(),
+        );
+        let mutex = Arc::new(Mutex::new((f64::from(BURST), Instant::now())));
+        t.workload(
+            "try_acquire(1)",
+            threads,
+            vec![
+                Candidate::std("Mutex<bucket>", move |_, ops| {
+                    for _ in 0..ops {
+                        let now = Instant::now();
+                        let mut s = mutex.lock().unwrap();
+                        let tokens = (s.0
+                            + now.duration_since(s.1).as_secs_f64() * f64::from(RATE))
+                        .min(f64::from(BURST));
+                        let ok = tokens >= 1.0;
+                        *s = (if ok { tokens - 1.0 } else { tokens }, now);
+                        black_box(ok);
+                    }
+                }),
+                Candidate::new("governor direct", move |_, ops| {
+                    for _ in 0..ops {
+                        black_box(governor.check().is_ok());
+                    }
+                }),
+                Candidate::new("thrifty TokenBucket", move |_, ops| {
+                    for _ in 0..ops {
+                        black_box(bucket.try_acquire(black_box(1)).is_ok());
+                    }
+                }),
+                Candidate::new("thrifty TokenBucket, quanta clock", move |_, ops| {
+                    for _ in 0..ops {
+                        black_box(quanta.try_acquire(black_box(1)).is_ok());
+                    }
+                }),
+            ],
+        );
+        let sem = Arc::new(Semaphore::new(threads as u32));
+        // (free permits, waiting threads): notify only when someone waits, since std's
+        // `notify_one` makes a system call even with no waiter.
+        let std_sem = Arc::new((Mutex::new((threads as u32, 0u32)), Condvar::new()));
+        t.workload(
+            "semaphore acquire+release",
+            threads,
+            vec![
+                Candidate::std("Mutex+Condvar", move |_, ops| {
+                    let (lock, freed) = &*std_sem;
+                    for _ in 0..ops {
+                        let mut s = lock.lock().unwrap();
+                        while s.0 == 0 {
+                            s.1 += 1;
+                            s = freed.wait(s).unwrap();
+                            s.1 -= 1;
+                        }
+                        s.0 -= 1;
+                        drop(s);
+                        let mut s = lock.lock().unwrap();
+                        s.0 += 1;
+                        let waiting = s.1 > 0;
+                        drop(s);
+                        if waiting {
+                            freed.notify_one();
+                        }
+                    }
+                }),
+                Candidate::new("thrifty Semaphore", move |_, ops| {
+                    for _ in 0..ops {
+                        drop(black_box(sem.acquire(black_box(1)).unwrap()));
+                    }
+                }),
+            ],
+        );
+    }
+}

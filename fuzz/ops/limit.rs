@@ -1,0 +1,181 @@
+//! Op-sequence interpreter for `thrifty::limit`, shared by the cargo-fuzz target and
+//! `tests/fuzz_corpus.rs`. Bytes are parsed by hand: the first bytes pick a rate and burst
+//! (invalid ones must be refused with the right error), then each op is one code byte and its
+//! arguments. A `TokenBucket` and a `KeyedLimiter` on a manual clock run beside a plain
+//! credit-counting model; a `Semaphore` and an `InFlight` gate beside plain counts of what is
+//! held. Every decision and every count is checked.
+
+use std::time::Duration;
+use thrifty::limit::{
+    Clock, InFlight, KeyedLimiter, LimitError, ManualClock, Semaphore, TokenBucket, Tokens,
+    TryAcquireError,
+};
+
+/// Reads bytes off the front of the input; missing bytes read as zero.
+struct Bytes<'a>(&'a [u8]);
+
+impl Bytes<'_> {
+    fn u8(&mut self) -> u8 {
+        match self.0.split_first() {
+            Some((&b, rest)) => {
+                self.0 = rest;
+                b
+            }
+            None => 0,
+        }
+    }
+
+    fn u32(&mut self) -> u32 {
+        (0..4).fold(0, |acc, _| acc << 8 | u32::from(self.u8()))
+    }
+}
+
+/// The textbook bucket: credit in nanoseconds of refill, capped at `burst` tokens' worth.
+struct Model {
+    credit: u64,
+    cap: u64,
+    interval: u64,
+    last: u64,
+}
+
+impl Model {
+    fn refill(&mut self, now: u64) {
+        self.credit = (self.credit + (now - self.last)).min(self.cap);
+        self.last = now;
+    }
+    fn take(&mut self, now: u64, n: u32) -> bool {
+        self.refill(now);
+        let cost = u64::from(n) * self.interval;
+        let ok = cost <= self.credit;
+        if ok {
+            self.credit -= cost;
+        }
+        ok
+    }
+}
+
+/// Runs the ops encoded in `data`; panics if any decision or count disagrees with the model.
+pub fn run(data: &[u8]) {
+    let mut b = Bytes(data);
+    let rate = u64::from(b.u32() % 2_000_000_001);
+    let burst = u32::from(b.u8() % 17);
+    let clock = ManualClock::new();
+    let bucket = match TokenBucket::with_clock(rate, burst, clock.clone()) {
+        Ok(bucket) => bucket,
+        Err(e) => {
+            let want = if rate == 0 {
+                LimitError::ZeroRate
+            } else if rate > 1_000_000_000 {
+                LimitError::RateTooHigh { rate }
+            } else {
+                LimitError::ZeroBurst
+            };
+            assert_eq!(e, want);
+            return;
+        }
+    };
+    let keyed: KeyedLimiter<u8, _> = KeyedLimiter::with_clock(rate, burst, clock.clone()).unwrap();
+    let interval = u64::try_from(bucket.interval().as_nanos()).unwrap();
+    let cap = interval * u64::from(burst);
+    let new_model = || Model {
+        credit: cap,
+        cap,
+        interval,
+        last: clock.now(),
+    };
+    let mut model = new_model();
+    let mut key_models: Vec<Option<Model>> = (0..4).map(|_| None).collect();
+    let mut receipts: Vec<Tokens> = Vec::new();
+
+    let permits = u32::from(b.u8() % 8) + 1;
+    let sem = Semaphore::new(permits);
+    let mut held = Vec::new();
+    let gate = InFlight::new(usize::from(b.u8() % 4) + 1);
+    let mut inside = Vec::new();
+    let mut ops = 0;
+    while !b.0.is_empty() && ops < 512 {
+        ops += 1;
+        let now = clock.now();
+        match b.u8() % 10 {
+            0 => {
+                let n = u32::from(b.u8() % 20);
+                let got = bucket.try_acquire(n);
+                if n > burst {
+                    assert!(got.unwrap_err().is_insufficient_capacity());
+                } else {
+                    assert_eq!(got.is_ok(), model.take(now, n), "bucket vs model");
+                    receipts.extend(got.ok());
+                }
+            }
+            1 => {
+                if let Some(t) = receipts.pop() {
+                    model.refill(now);
+                    model.credit = (model.credit + u64::from(t.count()) * interval).min(cap);
+                    bucket.refund(t);
+                }
+            }
+            2 => clock.advance(Duration::from_nanos(u64::from(b.u32()))),
+            3 => {
+                let key = b.u8() % 4;
+                let n = u32::from(b.u8() % 20);
+                let got = keyed.try_acquire(&key, n);
+                if n > burst {
+                    assert!(got.unwrap_err().is_insufficient_capacity());
+                } else {
+                    let m = key_models[usize::from(key)].get_or_insert_with(new_model);
+                    assert_eq!(got.is_ok(), m.take(now, n), "keyed vs model");
+                }
+            }
+            4 => {
+                keyed.evict_idle();
+            }
+            5 => {
+                let w = u32::from(b.u8() % 10);
+                match sem.try_acquire(w) {
+                    Ok(p) => held.push(p),
+                    Err(TryAcquireError::InsufficientCapacity(_)) => assert!(w > permits),
+                    Err(TryAcquireError::NoPermits) => {
+                        let used: u32 = held.iter().map(|p| p.weight()).sum();
+                        assert!(permits - used < w);
+                    }
+                    Err(TryAcquireError::Closed) => assert!(sem.is_closed()),
+                }
+            }
+            6 => {
+                if !held.is_empty() {
+                    let i = usize::from(b.u8()) % held.len();
+                    drop(held.swap_remove(i));
+                }
+            }
+            7 => {
+                let w = u32::from(b.u8() % 10);
+                if let Ok(p) = sem.acquire_timeout(w, Duration::ZERO) {
+                    held.push(p);
+                }
+            }
+            8 => match gate.try_enter() {
+                Some(p) => inside.push(p),
+                None => assert_eq!(inside.len(), gate.max()),
+            },
+            _ => {
+                if b.u8() % 8 == 0 {
+                    sem.close();
+                } else {
+                    inside.pop();
+                }
+            }
+        }
+        let used: u32 = held.iter().map(|p| p.weight()).sum();
+        assert_eq!(sem.available() + used, permits, "semaphore permits");
+        assert_eq!(gate.in_flight(), inside.len(), "in flight");
+        model.refill(clock.now());
+        assert_eq!(
+            u64::from(bucket.available()),
+            model.credit / interval,
+            "bucket tokens"
+        );
+    }
+    drop(held);
+    assert_eq!(sem.available(), permits);
+    assert!(gate.admitted() >= inside.len() as u64);
+}

@@ -1,0 +1,286 @@
+//! [`TokenBucket`]: a lock-free rate limiter, GCRA in one `AtomicU64` (see `gcra.rs`).
+
+use super::clock::{Clock, MonotonicClock};
+use super::gcra::Rate;
+use super::{InsufficientCapacity, LimitError, RateError, RateLimited};
+use crate::sync::{AtomicU64, CachePadded, Ordering};
+use std::fmt;
+use std::time::Duration;
+
+/// A shared, lock-free token bucket: at most `burst` tokens at once, refilled at `rate` per
+/// second.
+///
+/// A new bucket starts **full**: `burst` tokens may pass at once, then `rate` per second. Over
+/// any span from the first request, at most `burst + rate × elapsed` tokens pass (proptest:
+/// `tests/model_limit.rs`), so there is no start-up overshoot beyond the burst itself; pick a
+/// burst of 1 for an evenly spaced rate.
+///
+/// # When to use
+/// Cap the rate of something every thread does (calls to a downstream, log lines, retries): one
+/// bucket, shared by reference or in an `Arc`, never one per handler (fifty buckets admit fifty
+/// times the rate). For one bucket per client, use [`KeyedLimiter`](super::KeyedLimiter).
+/// # When not to use
+/// To cap how much work runs *at once*, use [`Semaphore`](super::Semaphore) or
+/// [`InFlight`](super::InFlight): a rate limit does not bound concurrency when calls are slow.
+/// # Cost
+/// `try_acquire` reads the clock and does one compare-and-swap on success (a refusal does no
+/// write); it never allocates (`tests/alloc_limit.rs`). Under contention the CAS retries.
+/// `cargo bench --bench limit -- try_acquire` compares it with `governor` and a `Mutex`.
+///
+/// # Examples
+/// ```
+/// use thrifty::limit::TokenBucket;
+///
+/// let bucket = TokenBucket::new(100, 10).unwrap(); // 100 per second, bursts of up to 10
+/// for _ in 0..10 {
+///     assert!(bucket.try_acquire(1).is_ok()); // a new bucket starts full
+/// }
+/// let err = bucket.try_acquire(1).unwrap_err();
+/// assert!(err.retry_after().unwrap() <= std::time::Duration::from_millis(10));
+/// assert!(bucket.try_acquire(11).unwrap_err().is_insufficient_capacity()); // never
+/// ```
+pub struct TokenBucket<C: Clock = MonotonicClock> {
+    /// The theoretical arrival time in nanoseconds of `clock` (see `gcra.rs` for the state
+    /// table): the instant the bucket will be full again. Padded: it is the one contended word.
+    tat: CachePadded<AtomicU64>,
+    rate: Rate,
+    clock: C,
+}
+
+/// Tokens taken from a [`TokenBucket`] or a [`KeyedLimiter`](super::KeyedLimiter): the receipt
+/// that [`refund`](TokenBucket::refund) takes back.
+///
+/// It cannot be made or copied outside this module, so a refund can never return more than a
+/// request took; dropping it keeps the tokens spent.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Tokens {
+    pub(crate) n: u32,
+}
+
+impl Tokens {
+    /// How many tokens this receipt holds.
+    pub fn count(&self) -> u32 {
+        self.n
+    }
+}
+
+impl TokenBucket<MonotonicClock> {
+    /// A bucket of `burst` tokens refilled at `rate` tokens per second, on the monotonic clock.
+    ///
+    /// The refill interval is `10^9 / rate` nanoseconds rounded up, so the effective rate is at
+    /// most `rate` (exact when `rate` divides 10^9).
+    ///
+    /// # Errors
+    /// [`LimitError::ZeroRate`], [`LimitError::ZeroBurst`], or [`LimitError::RateTooHigh`]
+    /// for more than one token per nanosecond.
+    pub fn new(rate: u64, burst: u32) -> Result<Self, LimitError> {
+        Self::with_clock(rate, burst, MonotonicClock::new())
+    }
+
+    /// A bucket of `burst` tokens refilled with one token every `interval` (for rates under one
+    /// per second: `Duration::from_secs(60)` is one a minute).
+    ///
+    /// # Errors
+    /// [`LimitError::ZeroInterval`], [`LimitError::ZeroBurst`], or
+    /// [`LimitError::IntervalTooLong`] if `burst` intervals overflow the nanosecond clock.
+    pub fn every(interval: Duration, burst: u32) -> Result<Self, LimitError> {
+        Self::every_with_clock(interval, burst, MonotonicClock::new())
+    }
+}
+
+impl<C: Clock> TokenBucket<C> {
+    /// As [`new`](TokenBucket::new), reading time from `clock`.
+    ///
+    /// # Errors
+    /// As [`new`](TokenBucket::new).
+    pub fn with_clock(rate: u64, burst: u32, clock: C) -> Result<Self, LimitError> {
+        Ok(Self::from_rate(Rate::per_second(rate, burst)?, clock))
+    }
+
+    /// As [`every`](TokenBucket::every), reading time from `clock`.
+    ///
+    /// # Errors
+    /// As [`every`](TokenBucket::every).
+    pub fn every_with_clock(interval: Duration, burst: u32, clock: C) -> Result<Self, LimitError> {
+        Ok(Self::from_rate(Rate::every(interval, burst)?, clock))
+    }
+
+    fn from_rate(rate: Rate, clock: C) -> Self {
+        // Full at creation: the bucket is full whenever `tat <= now`.
+        let tat = clock.now();
+        Self {
+            tat: CachePadded::new(AtomicU64::new(tat)),
+            rate,
+            clock,
+        }
+    }
+
+    /// Takes `n` tokens if they are there now; never blocks.
+    ///
+    /// `n == 0` always succeeds.
+    ///
+    /// # Errors
+    /// [`RateError::Limited`] with the wait after which the same request would pass;
+    /// [`RateError::InsufficientCapacity`] if `n > burst`, which no wait can satisfy.
+    ///
+    /// # Examples
+    /// ```
+    /// let bucket = thrifty::limit::TokenBucket::new(1, 2).unwrap();
+    /// let tokens = bucket.try_acquire(2).unwrap();
+    /// assert_eq!(tokens.count(), 2);
+    /// assert!(bucket.try_acquire(1).is_err());
+    /// ```
+    #[inline]
+    pub fn try_acquire(&self, n: u32) -> Result<Tokens, RateError> {
+        if n > self.rate.burst {
+            return Err(self.too_large(n));
+        }
+        let now = self.clock.now();
+        // Relaxed throughout: `tat` is the only state and publishes nothing else. Every update
+        // is a CAS on this one word, so updates are totally ordered and none is lost.
+        let mut tat = self.tat.load(Ordering::Relaxed);
+        loop {
+            match self.rate.take(tat, now, n) {
+                Ok(new) => match self.tat.compare_exchange_weak(
+                    tat,
+                    new,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return Ok(Tokens { n }),
+                    // Another request or refund moved `tat`: decide again on its value.
+                    Err(seen) => tat = seen,
+                },
+                Err(wait) => {
+                    return Err(RateError::Limited(RateLimited {
+                        retry_after: Duration::from_nanos(wait),
+                    }))
+                }
+            }
+        }
+    }
+
+    /// Takes `n` tokens, sleeping (through the clock's [`Clock::sleep_until`]) until they are
+    /// there.
+    ///
+    /// The tokens are reserved at once and the call sleeps exactly until their turn, so callers
+    /// are served in the order they call, and `try_acquire` callers see the reservation.
+    ///
+    /// # Errors
+    /// [`InsufficientCapacity`] at once if `n > burst`: no wait could satisfy it.
+    ///
+    /// # Examples
+    /// ```
+    /// use thrifty::limit::{ManualClock, TokenBucket};
+    /// let clock = ManualClock::new();
+    /// let bucket = TokenBucket::with_clock(1000, 1, clock.clone()).unwrap();
+    /// bucket.acquire(1).unwrap();
+    /// bucket.acquire(1).unwrap(); // a manual clock "sleeps" by moving forward 1 ms
+    /// assert_eq!(clock.now(), 1_000_000);
+    /// # use thrifty::limit::Clock;
+    /// ```
+    pub fn acquire(&self, n: u32) -> Result<Tokens, InsufficientCapacity> {
+        if n > self.rate.burst {
+            return Err(InsufficientCapacity {
+                requested: n,
+                capacity: self.rate.burst,
+            });
+        }
+        let now = self.clock.now();
+        let cost = u64::from(n) * self.rate.interval;
+        // Relaxed: as in `try_acquire`.
+        let mut tat = self.tat.load(Ordering::Relaxed);
+        let new = loop {
+            // Reserve unconditionally: the arrival time may run ahead of `now + tau`; the
+            // reservation is ours once the CAS lands, and passes at `new - tau`.
+            let new = tat.max(now) + cost;
+            match self
+                .tat
+                .compare_exchange_weak(tat, new, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => break new,
+                Err(seen) => tat = seen,
+            }
+        };
+        let ready = new.saturating_sub(self.rate.tau);
+        if ready > now {
+            self.clock.sleep_until(ready);
+        }
+        Ok(Tokens { n })
+    }
+
+    /// Gives back tokens that were taken and not used, exactly: the bucket regains
+    /// `tokens.count()` tokens, or fewer if it would otherwise hold more than `burst` (tokens
+    /// taken long ago have already been refilled).
+    ///
+    /// The receipt should come from this bucket; one from another bucket still never fills
+    /// this one past its burst.
+    ///
+    /// # Examples
+    /// ```
+    /// let bucket = thrifty::limit::TokenBucket::new(1, 3).unwrap();
+    /// let tokens = bucket.try_acquire(3).unwrap();
+    /// assert_eq!(bucket.available(), 0);
+    /// bucket.refund(tokens); // the request was cancelled before it used them
+    /// assert_eq!(bucket.available(), 3);
+    /// ```
+    pub fn refund(&self, tokens: Tokens) {
+        let now = self.clock.now();
+        // Relaxed: as in `try_acquire`.
+        let mut tat = self.tat.load(Ordering::Relaxed);
+        loop {
+            let new = self.rate.refund(tat, now, tokens.n);
+            if new == tat {
+                return;
+            }
+            match self
+                .tat
+                .compare_exchange_weak(tat, new, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(seen) => tat = seen,
+            }
+        }
+    }
+
+    /// Whole tokens available now (a snapshot: other threads may take them first).
+    pub fn available(&self) -> u32 {
+        // Relaxed: a snapshot for display and tests.
+        self.rate
+            .available(self.tat.load(Ordering::Relaxed), self.clock.now())
+    }
+
+    /// The burst: what a full bucket holds and the most one request may take.
+    pub fn burst(&self) -> u32 {
+        self.rate.burst
+    }
+
+    /// The time between tokens (`10^9 / rate` nanoseconds, rounded up).
+    pub fn interval(&self) -> Duration {
+        Duration::from_nanos(self.rate.interval)
+    }
+
+    /// The clock this bucket reads.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn too_large(&self, n: u32) -> RateError {
+        RateError::InsufficientCapacity(InsufficientCapacity {
+            requested: n,
+            capacity: self.rate.burst,
+        })
+    }
+}
+
+impl<C: Clock> fmt::Debug for TokenBucket<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenBucket")
+            .field("burst", &self.rate.burst)
+            .field("interval", &self.interval())
+            .field("available", &self.available())
+            .finish()
+    }
+}

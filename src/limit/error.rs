@@ -1,0 +1,207 @@
+//! The limit module's errors: one per operation, each with a lowercase `Display`.
+//!
+//! [`LimitError`] refuses settings that cannot work. The token bucket's [`RateError`] is
+//! [`RateLimited`] (wait and retry) or [`InsufficientCapacity`] (never, at any wait). The
+//! semaphore's [`AcquireError`], [`TryAcquireError`] and [`AcquireTimeoutError`] add `Closed`,
+//! `NoPermits` and `Timeout`.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Settings a limiter refuses at construction, with the values that cannot work.
+///
+/// # Examples
+/// ```
+/// use thrifty::limit::{LimitError, TokenBucket};
+///
+/// assert_eq!(TokenBucket::new(0, 10).unwrap_err(), LimitError::ZeroRate);
+/// assert_eq!(TokenBucket::new(10, 0).unwrap_err(), LimitError::ZeroBurst);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LimitError {
+    /// A rate of 0 tokens per second: nothing would ever be admitted after the first burst.
+    ZeroRate,
+    /// A refill interval of zero: an unlimited rate, which needs no limiter.
+    ZeroInterval,
+    /// A burst of 0: no request, not even of one token, could ever pass.
+    ZeroBurst,
+    /// The rate is over one token per nanosecond, the clock's resolution.
+    RateTooHigh {
+        /// The tokens per second asked for.
+        rate: u64,
+    },
+    /// The refill interval, or `burst` intervals, do not fit the 64-bit nanosecond clock (over
+    /// about 146 years).
+    IntervalTooLong {
+        /// The interval asked for.
+        interval: Duration,
+        /// The burst asked for.
+        burst: u32,
+    },
+    /// A semaphore or in-flight gate with no permits would refuse everything.
+    ZeroPermits,
+}
+
+impl fmt::Display for LimitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ZeroRate => f.write_str("a rate of 0 tokens per second admits nothing"),
+            Self::ZeroInterval => f.write_str("a refill interval of zero is an unlimited rate"),
+            Self::ZeroBurst => f.write_str("a burst of 0 admits no request"),
+            Self::RateTooHigh { rate } => write!(
+                f,
+                "a rate of {rate} tokens per second is over one per nanosecond, the clock's resolution"
+            ),
+            Self::IntervalTooLong { interval, burst } => write!(
+                f,
+                "a burst of {burst} tokens at one per {interval:?} does not fit the 64-bit nanosecond clock"
+            ),
+            Self::ZeroPermits => f.write_str("a limit of 0 permits admits nothing"),
+        }
+    }
+}
+
+impl std::error::Error for LimitError {}
+
+/// A token bucket refused a request for now: it can pass after [`retry_after`](Self::retry_after).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimited {
+    pub(crate) retry_after: Duration,
+}
+
+impl RateLimited {
+    /// How long until the same request would pass, if nothing else takes tokens meanwhile.
+    /// Never zero.
+    pub fn retry_after(&self) -> Duration {
+        self.retry_after
+    }
+}
+
+impl fmt::Display for RateLimited {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "rate limited: retry after {:?}", self.retry_after)
+    }
+}
+
+impl std::error::Error for RateLimited {}
+
+/// A request larger than the limiter could ever grant (tokens over the burst, a weight over
+/// the semaphore's permits): refused at once, since no wait would help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InsufficientCapacity {
+    /// What the request asked for.
+    pub requested: u32,
+    /// The most the limiter can ever grant at once.
+    pub capacity: u32,
+}
+
+impl fmt::Display for InsufficientCapacity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "a request for {} is over the capacity of {}: it can never pass",
+            self.requested, self.capacity
+        )
+    }
+}
+
+impl std::error::Error for InsufficientCapacity {}
+
+/// Why [`TokenBucket::try_acquire`](super::TokenBucket::try_acquire) refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateError {
+    /// Not enough tokens now; retry later.
+    Limited(RateLimited),
+    /// More tokens than the burst: never possible.
+    InsufficientCapacity(InsufficientCapacity),
+}
+
+impl RateError {
+    /// How long to wait before retrying; `None` if no wait would help.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Limited(r) => Some(r.retry_after),
+            Self::InsufficientCapacity(_) => None,
+        }
+    }
+
+    /// Whether the request is larger than the burst.
+    pub fn is_insufficient_capacity(&self) -> bool {
+        matches!(self, Self::InsufficientCapacity(_))
+    }
+}
+
+impl fmt::Display for RateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Limited(e) => e.fmt(f),
+            Self::InsufficientCapacity(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for RateError {}
+
+/// Why [`Semaphore::acquire`](super::Semaphore::acquire) failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcquireError {
+    /// The semaphore was closed before permits were granted.
+    Closed,
+    /// The weight is over the semaphore's permits.
+    InsufficientCapacity(InsufficientCapacity),
+}
+
+/// Why [`Semaphore::try_acquire`](super::Semaphore::try_acquire) refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TryAcquireError {
+    /// Not enough permits free now, or earlier waiters are queued ahead.
+    NoPermits,
+    /// The semaphore is closed.
+    Closed,
+    /// The weight is over the semaphore's permits.
+    InsufficientCapacity(InsufficientCapacity),
+}
+
+/// Why [`Semaphore::acquire_timeout`](super::Semaphore::acquire_timeout) failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcquireTimeoutError {
+    /// The permits were not granted in time.
+    Timeout,
+    /// The semaphore was closed before permits were granted.
+    Closed,
+    /// The weight is over the semaphore's permits.
+    InsufficientCapacity(InsufficientCapacity),
+}
+
+macro_rules! semaphore_error {
+    ($ty:ident { $($variant:ident => $msg:literal),* }) => {
+        impl $ty {
+            /// Whether the semaphore was closed.
+            pub fn is_closed(&self) -> bool {
+                matches!(self, Self::Closed)
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    $(Self::$variant => f.write_str($msg),)*
+                    Self::InsufficientCapacity(e) => e.fmt(f),
+                }
+            }
+        }
+
+        impl std::error::Error for $ty {}
+    };
+}
+
+semaphore_error!(AcquireError { Closed => "semaphore closed" });
+semaphore_error!(TryAcquireError {
+    NoPermits => "no permits free",
+    Closed => "semaphore closed"
+});
+semaphore_error!(AcquireTimeoutError {
+    Timeout => "timed out waiting for permits",
+    Closed => "semaphore closed"
+});

@@ -1,0 +1,166 @@
+//! The generic cell rate algorithm (GCRA) as pure functions over one `u64`, shared by
+//! [`TokenBucket`](super::TokenBucket) (which keeps the word in an atomic) and
+//! [`KeyedLimiter`](super::KeyedLimiter) (which keeps one per key in a map).
+//!
+//! GCRA comes from ATM networks (ITU-T I.371, the "virtual scheduling" form). The whole state
+//! is the *theoretical arrival time* `tat`: the instant at which the bucket would be full again
+//! if nothing more were taken. With `interval` nanoseconds per token and `tau = burst *
+//! interval`:
+//!
+//! | state | meaning |
+//! | --- | --- |
+//! | `tat <= now` | the bucket is full: `burst` tokens available |
+//! | `now < tat <= now + tau` | `(tau - (tat - now)) / interval` tokens available |
+//!
+//! Taking `n` tokens moves `tat` to `max(tat, now) + n * interval`, allowed only if that is at
+//! most `now + tau`. Refunding `n` moves it back by `n * interval`, but never below `now`: a
+//! bucket never holds more than `burst`.
+
+use super::LimitError;
+use std::time::Duration;
+
+/// A validated rate: nanoseconds per token and the burst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Rate {
+    /// Nanoseconds between tokens; at least 1.
+    pub(crate) interval: u64,
+    /// `burst * interval`: how far ahead of `now` the arrival time may run. At most
+    /// `MAX_TAU`, so `now + tau + interval` never overflows in 2^63 ns (292 years) of uptime.
+    pub(crate) tau: u64,
+    /// The most tokens one request may take, and what a full bucket holds.
+    pub(crate) burst: u32,
+}
+
+/// The largest `tau` accepted: a quarter of the `u64` range, leaving room for `now`.
+const MAX_TAU: u64 = u64::MAX / 4;
+
+impl Rate {
+    /// `rate` tokens per second. The interval is rounded *up* to whole nanoseconds, so the
+    /// effective rate is at most the one asked for (exact when `rate` divides 10^9).
+    pub(crate) fn per_second(rate: u64, burst: u32) -> Result<Self, LimitError> {
+        if rate == 0 {
+            return Err(LimitError::ZeroRate);
+        }
+        if rate > 1_000_000_000 {
+            return Err(LimitError::RateTooHigh { rate });
+        }
+        // With `interval <= 10^9` and `burst < 2^32`, `tau < 2^62`: this never overflows.
+        Self::from_interval_nanos(1_000_000_000u64.div_ceil(rate), burst)
+    }
+
+    /// One token every `interval`.
+    pub(crate) fn every(interval: Duration, burst: u32) -> Result<Self, LimitError> {
+        if interval.is_zero() {
+            return Err(LimitError::ZeroInterval);
+        }
+        let too_long = LimitError::IntervalTooLong { interval, burst };
+        let nanos = u64::try_from(interval.as_nanos()).map_err(|_| too_long.clone())?;
+        match Self::from_interval_nanos(nanos, burst) {
+            Err(LimitError::IntervalTooLong { .. }) => Err(too_long),
+            other => other,
+        }
+    }
+
+    fn from_interval_nanos(interval: u64, burst: u32) -> Result<Self, LimitError> {
+        if burst == 0 {
+            return Err(LimitError::ZeroBurst);
+        }
+        match interval.checked_mul(u64::from(burst)) {
+            Some(tau) if tau <= MAX_TAU => Ok(Self {
+                interval,
+                tau,
+                burst,
+            }),
+            _ => Err(LimitError::IntervalTooLong {
+                interval: Duration::from_nanos(interval),
+                burst,
+            }),
+        }
+    }
+
+    /// The arrival time after taking `n <= burst` tokens at `now`, or the nanoseconds to wait.
+    #[inline(always)]
+    pub(crate) fn take(&self, tat: u64, now: u64, n: u32) -> Result<u64, u64> {
+        // `n <= burst`, so `cost <= tau <= MAX_TAU`. A stored `tat` runs ahead of `now` by at
+        // most `tau` plus the reservations of sleeping `acquire` calls (each at most `tau`), so
+        // the sum stays far under 2^64 while `now < 2^63`.
+        let cost = u64::from(n) * self.interval;
+        let new = tat.max(now) + cost;
+        if new - now <= self.tau {
+            Ok(new)
+        } else {
+            // Passes once `new - later <= tau`; `new - now > tau`, so the wait is at least 1.
+            Err(new - now - self.tau)
+        }
+    }
+
+    /// The arrival time after giving `n` tokens back at `now`: never below `now`, so the bucket
+    /// never holds more than `burst`; a full bucket stays as it is.
+    #[inline(always)]
+    pub(crate) fn refund(&self, tat: u64, now: u64, n: u32) -> u64 {
+        if tat <= now {
+            return tat;
+        }
+        tat.saturating_sub(u64::from(n) * self.interval).max(now)
+    }
+
+    /// Whole tokens available at `now`.
+    #[inline]
+    pub(crate) fn available(&self, tat: u64, now: u64) -> u32 {
+        let debt = tat.saturating_sub(now).min(self.tau);
+        // At most `burst`, so the cast is exact.
+        ((self.tau - debt) / self.interval) as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn take_refund_and_available_agree() {
+        let r = Rate::per_second(10, 3).unwrap(); // 100 ms per token
+        assert_eq!(r.interval, 100_000_000);
+        let mut tat = 0;
+        for _ in 0..3 {
+            tat = r.take(tat, 0, 1).unwrap();
+        }
+        assert_eq!(r.available(tat, 0), 0);
+        assert_eq!(r.take(tat, 0, 1), Err(100_000_000));
+        tat = r.refund(tat, 0, 2);
+        assert_eq!(r.available(tat, 0), 2);
+        // A refund never fills past the burst.
+        assert_eq!(r.available(r.refund(tat, 0, 3), 0), 3);
+    }
+
+    #[test]
+    fn interval_rounds_up_so_the_rate_never_exceeds_the_request() {
+        let r = Rate::per_second(3, 1).unwrap();
+        assert_eq!(r.interval, 333_333_334);
+        assert!(r.interval * 3 >= 1_000_000_000);
+    }
+
+    #[test]
+    fn bad_settings_are_refused() {
+        assert_eq!(Rate::per_second(0, 1), Err(LimitError::ZeroRate));
+        assert_eq!(Rate::per_second(1, 0), Err(LimitError::ZeroBurst));
+        assert_eq!(
+            Rate::per_second(2_000_000_000, 1),
+            Err(LimitError::RateTooHigh {
+                rate: 2_000_000_000
+            })
+        );
+        assert_eq!(
+            Rate::every(Duration::ZERO, 1),
+            Err(LimitError::ZeroInterval)
+        );
+        assert!(matches!(
+            Rate::every(Duration::from_secs(u64::MAX), 1),
+            Err(LimitError::IntervalTooLong { .. })
+        ));
+        assert!(matches!(
+            Rate::every(Duration::from_secs(1 << 40), u32::MAX),
+            Err(LimitError::IntervalTooLong { .. })
+        ));
+    }
+}

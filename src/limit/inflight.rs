@@ -1,0 +1,146 @@
+//! [`InFlight`]: load shedding by a cap on requests in flight, one atomic, never a wait.
+
+use super::LimitError;
+use crate::sync::{AtomicU64, AtomicUsize, CachePadded, Ordering};
+use std::fmt;
+
+/// A gate that admits at most `max` requests at once and refuses the rest at once.
+///
+/// [`try_enter`](InFlight::try_enter) either admits (an [`InFlightPermit`] that leaves on drop)
+/// or sheds, and counts both, so a service answers "overloaded" in nanoseconds instead of
+/// queueing until memory runs out.
+///
+/// # When to use
+/// In front of anything that queues: shed first, then let admitted requests wait for a
+/// [`Semaphore`](super::Semaphore) if they must. The module docs show the order.
+/// # When not to use
+/// When a caller should wait for room rather than be refused, use a `Semaphore`.
+/// # Cost
+/// One compare-and-swap to enter, one `fetch_sub` to leave, one relaxed counter increment;
+/// no allocation (`tests/alloc_limit.rs`). All threads share the one in-flight word.
+///
+/// # Examples
+/// ```
+/// use thrifty::limit::InFlight;
+///
+/// let gate = InFlight::new(2);
+/// let a = gate.try_enter().unwrap();
+/// let _b = gate.try_enter().unwrap();
+/// assert!(gate.try_enter().is_none()); // shed: answer 503 now
+/// drop(a);
+/// assert!(gate.try_enter().is_some());
+/// assert_eq!((gate.admitted(), gate.shed()), (3, 1));
+/// ```
+pub struct InFlight {
+    /// Requests admitted and not yet left; never over `max`.
+    current: CachePadded<AtomicUsize>,
+    max: usize,
+    /// Statistics: admitted and shed requests since creation.
+    admitted: AtomicU64,
+    shed: AtomicU64,
+}
+
+/// One admitted request of an [`InFlight`] gate; it leaves when this is dropped.
+#[must_use = "the request leaves the gate as soon as the permit is dropped"]
+pub struct InFlightPermit<'a> {
+    gate: &'a InFlight,
+}
+
+impl InFlight {
+    /// A gate admitting at most `max` requests at once.
+    ///
+    /// # Panics
+    /// If `max == 0`; [`try_new`](InFlight::try_new) returns the error instead.
+    pub fn new(max: usize) -> Self {
+        Self::try_new(max).unwrap_or_else(|e| panic!("InFlight::new({max}): {e}"))
+    }
+
+    /// A gate admitting at most `max` requests at once.
+    ///
+    /// # Errors
+    /// [`LimitError::ZeroPermits`] if `max == 0`.
+    pub fn try_new(max: usize) -> Result<Self, LimitError> {
+        if max == 0 {
+            return Err(LimitError::ZeroPermits);
+        }
+        Ok(Self {
+            current: CachePadded::new(AtomicUsize::new(0)),
+            max,
+            admitted: AtomicU64::new(0),
+            shed: AtomicU64::new(0),
+        })
+    }
+
+    /// Admits the request if fewer than `max` are in flight; otherwise sheds it (`None`).
+    #[inline]
+    pub fn try_enter(&self) -> Option<InFlightPermit<'_>> {
+        // Relaxed: the count is the only data. Every change is a read-modify-write on this one
+        // word, so their total order keeps it at most `max`; nothing is published through it.
+        let mut cur = self.current.load(Ordering::Relaxed);
+        loop {
+            if cur >= self.max {
+                // Relaxed: a statistic.
+                self.shed.fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
+            match self.current.compare_exchange_weak(
+                cur,
+                cur + 1,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    // Relaxed: a statistic.
+                    self.admitted.fetch_add(1, Ordering::Relaxed);
+                    return Some(InFlightPermit { gate: self });
+                }
+                Err(seen) => cur = seen,
+            }
+        }
+    }
+
+    /// Requests in flight now (a snapshot).
+    pub fn in_flight(&self) -> usize {
+        self.current.load(Ordering::Relaxed)
+    }
+
+    /// The cap.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// Requests admitted since creation.
+    pub fn admitted(&self) -> u64 {
+        self.admitted.load(Ordering::Relaxed)
+    }
+
+    /// Requests shed since creation.
+    pub fn shed(&self) -> u64 {
+        self.shed.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for InFlightPermit<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        // Relaxed: see `try_enter`.
+        self.gate.current.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl fmt::Debug for InFlight {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InFlight")
+            .field("in_flight", &self.in_flight())
+            .field("max", &self.max)
+            .field("admitted", &self.admitted())
+            .field("shed", &self.shed())
+            .finish()
+    }
+}
+
+impl fmt::Debug for InFlightPermit<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InFlightPermit").finish_non_exhaustive()
+    }
+}

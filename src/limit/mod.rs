@@ -1,0 +1,123 @@
+//! Saying no early: token buckets cap a rate, semaphores cap concurrency, an in-flight gate
+//! sheds load, all shared between threads and allocation-free per request.
+//!
+//! | type | caps | a refused caller | cost per request |
+//! | --- | --- | --- | --- |
+//! | [`TokenBucket`] | tokens per second, with a burst | is told when to retry ([`RateLimited`]), or sleeps ([`acquire`](TokenBucket::acquire)) | a clock read and one CAS, lock-free |
+//! | [`KeyedLimiter`] | the same, per key | as `TokenBucket` | a hash and one shard lock |
+//! | [`InFlight`] | requests in progress | is refused at once (load shedding) | one CAS |
+//! | [`Semaphore`] | weighted permits held at once | waits in a FIFO line, or times out | one lock |
+//!
+//! Time comes from a [`Clock`]: [`MonotonicClock`] by default, [`ManualClock`] in tests.
+//! Tokens taken and not used go back exactly with [`TokenBucket::refund`], which takes the
+//! [`Tokens`] receipt the request got, so it can never return more than was taken nor fill a
+//! bucket past its burst.
+//!
+//! # Composing them: rate, then shed, then wait
+//!
+//! Make each limiter **once** and share it (a limiter per handler multiplies the limit by the
+//! number of handlers). Put them in this order in front of the work:
+//!
+//! 1. **Rate limit** (per client with [`KeyedLimiter`], or global with [`TokenBucket`]): the
+//!    cheapest refusal, and it keeps one client from using everybody's capacity.
+//! 2. **Shed** with [`InFlight`]: if too many requests are already in the system, answer
+//!    "overloaded" now. This must come *before* any queue: a concurrency limit placed first
+//!    queues exactly the requests that should have been shed.
+//! 3. **Limit concurrency** with a [`Semaphore`]: admitted requests wait, fairly and for a
+//!    bounded time, for the resource (connections, memory) that the work holds. The wait is
+//!    bounded because `InFlight` bounds how many can be waiting.
+//!
+//! Acquire before spawning or starting the work, never after.
+//!
+//! ```
+//! use std::time::Duration;
+//! use thrifty::limit::{InFlight, KeyedLimiter, Semaphore};
+//!
+//! struct Limits {
+//!     per_client: KeyedLimiter<u32>, // 1. rate per client
+//!     in_flight: InFlight,           // 2. shed beyond 64 in the system
+//!     db: Semaphore,                 // 3. 8 database connections
+//! }
+//!
+//! #[derive(Debug, PartialEq)]
+//! enum Reply { Done, TooManyRequests(Duration), Overloaded, Timeout }
+//!
+//! fn handle(limits: &Limits, client: u32) -> Reply {
+//!     let tokens = match limits.per_client.try_acquire(&client, 1) {
+//!         Ok(tokens) => tokens,
+//!         Err(e) => return Reply::TooManyRequests(e.retry_after().unwrap_or(Duration::MAX)),
+//!     };
+//!     let Some(_admitted) = limits.in_flight.try_enter() else {
+//!         limits.per_client.refund(&client, tokens); // not served: give the token back
+//!         return Reply::Overloaded;
+//!     };
+//!     match limits.db.acquire_timeout(1, Duration::from_millis(50)) {
+//!         Ok(_connection) => Reply::Done, // ... the work, holding both permits ...
+//!         Err(_) => Reply::Timeout,
+//!     }
+//! }
+//!
+//! let limits = Limits {
+//!     per_client: KeyedLimiter::new(100, 5).unwrap(),
+//!     in_flight: InFlight::new(64),
+//!     db: Semaphore::new(8),
+//! };
+//! for _ in 0..5 {
+//!     assert_eq!(handle(&limits, 7), Reply::Done);
+//! }
+//! assert!(matches!(handle(&limits, 7), Reply::TooManyRequests(_)));
+//! assert_eq!(handle(&limits, 8), Reply::Done);
+//! ```
+//!
+//! # Allocation
+//!
+//! `TokenBucket::try_acquire`/`acquire`/`refund`, `InFlight::try_enter`, and `Semaphore`
+//! acquire and release allocate nothing; `KeyedLimiter::try_acquire` allocates nothing for a
+//! key already present. The semaphore's waiter queue grows only when more threads wait at
+//! once than ever before. `tests/alloc_limit.rs` asserts each.
+//!
+//! # How it works
+//!
+//! **Token buckets** run the generic cell rate algorithm (GCRA, ITU-T I.371's virtual
+//! scheduling; `gcra.rs` has the state table). The whole state is one `u64`, the *theoretical
+//! arrival time*: the clock time at which the bucket will be full again. A request for `n`
+//! tokens moves it to `max(tat, now) + n × interval` if that is at most `now + burst ×
+//! interval`; [`TokenBucket`] does this with one compare-and-swap on an `AtomicU64`, so a
+//! refusal writes nothing and concurrent requests never over-admit (`tests/loom_limit.rs`).
+//! A new bucket's arrival time is its creation time, so it starts full. `acquire` reserves its
+//! tokens in the same word (the arrival time may then run past `now + tau`) and sleeps until
+//! they are due, which serves sleepers in call order. A refund moves the arrival time back by
+//! the receipt's tokens, never below `now`. The keyed limiter keeps the same word per key, as an
+//! `AtomicU64` in a [`ShardedMap`](crate::map::ShardedMap), and steps it with a CAS under the
+//! shard's shared lock (inserts and sweeps take it exclusively); a key whose
+//! arrival time has passed is full and is dropped by the next sweep.
+//!
+//! **The semaphore** keeps its free permits, a closed flag and a queue of waiter tickets
+//! behind one lock. A request that finds the queue empty and enough permits free takes them;
+//! otherwise it queues a ticket and waits on a condition variable until its ticket is at the
+//! front and its weight fits, so grants follow arrival order. A release or a departure from
+//! the front wakes the waiters; close wakes them to fail.
+//!
+//! **The in-flight gate** is one counter raised by a CAS that refuses at `max` and lowered
+//! when the permit drops.
+
+mod bucket;
+mod clock;
+mod error;
+mod gcra;
+mod inflight;
+mod keyed;
+mod semaphore;
+
+pub use bucket::{TokenBucket, Tokens};
+pub use clock::{Clock, ManualClock, MonotonicClock};
+pub use error::{
+    AcquireError, AcquireTimeoutError, InsufficientCapacity, LimitError, RateError, RateLimited,
+    TryAcquireError,
+};
+pub use inflight::{InFlight, InFlightPermit};
+pub use keyed::KeyedLimiter;
+pub use semaphore::{Permit, Semaphore};
+
+#[cfg(test)]
+mod tests;

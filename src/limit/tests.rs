@@ -1,0 +1,239 @@
+//! Unit tests of the limit module; the concurrent shapes are in `tests/stress_limit.rs` and
+//! `tests/loom_limit.rs`.
+#![cfg(not(loom))]
+// The module holds no `unsafe`; under Miri the tests that park a thread are skipped (see
+// their attribute), the rest run.
+
+use super::*;
+use std::time::Duration;
+
+const MS: Duration = Duration::from_millis(1);
+
+fn manual(rate: u64, burst: u32) -> (TokenBucket<ManualClock>, ManualClock) {
+    let clock = ManualClock::new();
+    (
+        TokenBucket::with_clock(rate, burst, clock.clone()).unwrap(),
+        clock,
+    )
+}
+
+#[test]
+fn a_new_bucket_starts_full_then_refills_at_the_rate() {
+    let (b, clock) = manual(1000, 5); // one token per ms
+    for _ in 0..5 {
+        b.try_acquire(1).unwrap();
+    }
+    let err = b.try_acquire(1).unwrap_err();
+    assert_eq!(err.retry_after(), Some(MS));
+    clock.advance(MS / 2);
+    assert_eq!(
+        err,
+        b.try_acquire(1).map(|_| ()).map_err(|_| err).unwrap_err()
+    );
+    assert_eq!(b.try_acquire(1).unwrap_err().retry_after(), Some(MS / 2));
+    clock.advance(MS / 2);
+    b.try_acquire(1).unwrap();
+    clock.advance(MS * 100);
+    assert_eq!(b.available(), 5, "never more than the burst");
+}
+
+#[test]
+fn over_the_burst_is_refused_at_once_not_waited_for() {
+    let (b, _) = manual(1, 3);
+    assert_eq!(
+        b.try_acquire(4).unwrap_err(),
+        RateError::InsufficientCapacity(InsufficientCapacity {
+            requested: 4,
+            capacity: 3
+        })
+    );
+    assert!(b.acquire(4).is_err());
+    assert_eq!(b.try_acquire(0).unwrap().count(), 0);
+}
+
+#[test]
+fn refund_is_exact_and_capped_at_the_burst() {
+    let (b, clock) = manual(1000, 10);
+    let t = b.try_acquire(4).unwrap();
+    let _u = b.try_acquire(3).unwrap();
+    assert_eq!(b.available(), 3);
+    b.refund(t);
+    assert_eq!(b.available(), 7);
+    // Tokens taken long ago have refilled: a late refund adds nothing past the burst.
+    let late = b.try_acquire(2).unwrap();
+    clock.advance(MS * 50);
+    b.refund(late);
+    assert_eq!(b.available(), 10);
+}
+
+#[test]
+fn acquire_sleeps_until_its_reservation_is_due() {
+    let (b, clock) = manual(1000, 2);
+    b.acquire(2).unwrap();
+    assert_eq!(clock.now(), 0);
+    b.acquire(1).unwrap(); // a manual clock "sleeps" by moving to the due time
+    assert_eq!(clock.now(), 1_000_000);
+    b.acquire(2).unwrap();
+    assert_eq!(clock.now(), 3_000_000);
+}
+
+#[test]
+fn every_supports_rates_under_one_per_second() {
+    let clock = ManualClock::new();
+    let b = TokenBucket::every_with_clock(Duration::from_secs(60), 1, clock.clone()).unwrap();
+    b.try_acquire(1).unwrap();
+    assert_eq!(
+        b.try_acquire(1).unwrap_err().retry_after(),
+        Some(Duration::from_secs(60))
+    );
+    clock.advance(Duration::from_secs(60));
+    b.try_acquire(1).unwrap();
+}
+
+#[test]
+fn the_monotonic_bucket_admits_its_burst() {
+    let b = TokenBucket::new(1, 3).unwrap();
+    for _ in 0..3 {
+        b.try_acquire(1).unwrap();
+    }
+    assert!(b.try_acquire(1).is_err());
+    assert!(format!("{b:?}").contains("burst: 3"));
+}
+
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "parking_lot parks through integer-to-pointer casts, which strict provenance rejects"
+)]
+fn semaphore_grants_in_arrival_order_and_refuses_barging() {
+    let s = Semaphore::new(4);
+    let held = s.acquire(3).unwrap();
+    std::thread::scope(|scope| {
+        let big = scope.spawn(|| s.acquire(4).map(|p| p.weight()));
+        while s.waiting() == 0 {
+            crate::sync::yield_now();
+        }
+        // One permit is free, but a queued request is ahead: a small one may not barge in.
+        assert_eq!(s.try_acquire(1).unwrap_err(), TryAcquireError::NoPermits);
+        drop(held);
+        assert_eq!(big.join().unwrap(), Ok(4));
+    });
+    assert_eq!(s.available(), 4);
+}
+
+#[test]
+fn semaphore_refuses_what_it_could_never_grant() {
+    let s = Semaphore::new(2);
+    let cap = InsufficientCapacity {
+        requested: 3,
+        capacity: 2,
+    };
+    assert_eq!(
+        s.acquire(3).unwrap_err(),
+        AcquireError::InsufficientCapacity(cap)
+    );
+    assert_eq!(
+        s.acquire_timeout(3, MS).unwrap_err(),
+        AcquireTimeoutError::InsufficientCapacity(cap)
+    );
+    assert!(Semaphore::try_new(0).is_err());
+    assert!(std::panic::catch_unwind(|| Semaphore::new(0)).is_err());
+}
+
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "parking_lot parks through integer-to-pointer casts, which strict provenance rejects"
+)]
+fn a_timed_out_waiter_leaves_the_line_for_those_behind() {
+    let s = Semaphore::new(2);
+    let one = s.acquire(1).unwrap();
+    assert_eq!(
+        s.acquire_timeout(2, MS * 5).unwrap_err(),
+        AcquireTimeoutError::Timeout
+    );
+    assert_eq!(s.waiting(), 0);
+    assert_eq!(s.try_acquire(1).unwrap().weight(), 1);
+    drop(one);
+}
+
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "parking_lot parks through integer-to-pointer casts, which strict provenance rejects"
+)]
+fn close_wakes_waiters_with_an_error_and_keeps_held_permits_valid() {
+    let s = Semaphore::new(1);
+    let held = s.acquire(1).unwrap();
+    std::thread::scope(|scope| {
+        let waiters: Vec<_> = (0..3)
+            .map(|_| scope.spawn(|| s.acquire(1).map(|_| ())))
+            .collect();
+        while s.waiting() < 3 {
+            crate::sync::yield_now();
+        }
+        s.close();
+        for w in waiters {
+            assert_eq!(w.join().unwrap(), Err(AcquireError::Closed));
+        }
+    });
+    assert_eq!(s.try_acquire(1).unwrap_err(), TryAcquireError::Closed);
+    drop(held);
+    assert_eq!(s.available(), 1);
+    assert!(s.is_closed());
+}
+
+#[test]
+fn in_flight_counts_admitted_and_shed() {
+    let gate = InFlight::new(1);
+    let p = gate.try_enter().unwrap();
+    assert!(gate.try_enter().is_none());
+    assert_eq!(gate.in_flight(), 1);
+    drop(p);
+    assert_eq!(gate.in_flight(), 0);
+    assert_eq!((gate.admitted(), gate.shed()), (1, 1));
+    assert_eq!(InFlight::try_new(0).unwrap_err(), LimitError::ZeroPermits);
+}
+
+#[test]
+fn keyed_limits_each_key_and_evicts_only_full_buckets() {
+    let clock = ManualClock::new();
+    let k: KeyedLimiter<u64, _> = KeyedLimiter::with_clock(1000, 2, clock.clone()).unwrap();
+    k.try_acquire(&1, 2).unwrap();
+    assert!(k.try_acquire(&1, 1).is_err());
+    k.try_acquire(&2, 1).unwrap();
+    assert_eq!(k.evict_idle(), 0, "both are refilling");
+    clock.advance(MS);
+    assert_eq!(k.evict_idle(), 1, "key 2 is full again");
+    assert_eq!(k.available(&1), 1);
+    assert_eq!(k.available(&2), 2);
+    let t = k.try_acquire(&1, 1).unwrap();
+    k.refund(&1, t);
+    assert_eq!(k.available(&1), 1);
+    assert!(k.try_acquire(&1, 3).unwrap_err().is_insufficient_capacity());
+}
+
+#[test]
+fn errors_read_well() {
+    assert_eq!(
+        LimitError::ZeroRate.to_string(),
+        "a rate of 0 tokens per second admits nothing"
+    );
+    assert_eq!(AcquireError::Closed.to_string(), "semaphore closed");
+    assert!(AcquireTimeoutError::Closed.is_closed());
+    let e = RateLimited { retry_after: MS };
+    assert_eq!(e.to_string(), "rate limited: retry after 1ms");
+}
+
+#[test]
+fn send_and_sync_as_sound() {
+    fn both<T: Send + Sync>() {}
+    both::<TokenBucket>();
+    both::<TokenBucket<ManualClock>>();
+    both::<Semaphore>();
+    both::<InFlight>();
+    both::<KeyedLimiter<String>>();
+    both::<Permit<'static>>();
+    both::<InFlightPermit<'static>>();
+    both::<Tokens>();
+}

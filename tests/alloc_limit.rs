@@ -1,0 +1,137 @@
+//! dhat: what `thrifty::limit` allocates, asserted. Token bucket acquires and refunds, in-flight
+//! enters, semaphore acquires and releases (contended ones too, once the waiter queue has grown)
+//! and keyed acquires on a key already present allocate nothing.
+//!
+//! dhat's profiler is global, so one `#[test]` runs every case in turn.
+
+use std::time::Duration;
+use thrifty::limit::{InFlight, KeyedLimiter, ManualClock, Semaphore, TokenBucket};
+
+mod common;
+use common::{heap, park_once, warm_up_threads};
+
+#[global_allocator]
+static ALLOC: dhat::Alloc = dhat::Alloc;
+
+#[test]
+fn allocation_profile() {
+    let _profiler = dhat::Profiler::builder().testing().build();
+    warm_up_threads(park_once);
+    bucket_acquire_and_refund_allocate_nothing();
+    in_flight_allocates_nothing();
+    semaphore_allocates_nothing_once_its_queue_has_grown();
+    keyed_allocates_nothing_for_a_present_key();
+}
+
+/// Asserts `work` made no allocation.
+fn none(what: &str, work: impl FnOnce()) {
+    let before = heap();
+    work();
+    let after = heap();
+    assert_eq!(
+        after.total_blocks - before.total_blocks,
+        0,
+        "{what} allocated"
+    );
+}
+
+fn bucket_acquire_and_refund_allocate_nothing() {
+    let clock = ManualClock::new();
+    let bucket = TokenBucket::with_clock(1_000_000, 100, clock.clone()).unwrap();
+    let real = TokenBucket::new(1_000_000_000, 1000).unwrap();
+    none("TokenBucket", || {
+        let mut admitted = 0;
+        for i in 0..10_000u32 {
+            match bucket.try_acquire(1 + i % 3) {
+                Ok(t) if i % 5 == 0 => bucket.refund(t),
+                Ok(_) => admitted += 1,
+                Err(e) => assert!(e.retry_after().is_some()),
+            }
+            clock.advance(Duration::from_micros(1));
+            bucket.acquire(1).unwrap();
+            std::hint::black_box(real.try_acquire(1).is_ok());
+        }
+        assert!(admitted > 0);
+    });
+}
+
+fn in_flight_allocates_nothing() {
+    let gate = InFlight::new(2);
+    none("InFlight", || {
+        for _ in 0..10_000 {
+            let a = gate.try_enter();
+            let b = gate.try_enter();
+            assert!(gate.try_enter().is_none());
+            drop((a, b));
+        }
+    });
+    assert_eq!(gate.shed(), 10_000);
+}
+
+fn semaphore_allocates_nothing_once_its_queue_has_grown() {
+    let s = Semaphore::new(2);
+    // The first wait ever grows the waiter queue to its first capacity (it keeps it).
+    let held = s.acquire(2).unwrap();
+    assert!(s.acquire_timeout(1, Duration::ZERO).is_err());
+    drop(held);
+    none("Semaphore uncontended", || {
+        for _ in 0..10_000 {
+            let p = s.acquire(1).unwrap();
+            let q = s.try_acquire(1).unwrap();
+            assert!(s.try_acquire(1).is_err());
+            assert!(s.acquire_timeout(2, Duration::ZERO).is_err());
+            drop((p, q));
+        }
+    });
+    // Two threads taking the whole semaphore in turn: each often waits. The first round grows
+    // the queue to its largest size; the second must allocate nothing.
+    let contend = || {
+        std::thread::scope(|sc| {
+            for _ in 0..2 {
+                sc.spawn(|| {
+                    for _ in 0..2_000 {
+                        drop(s.acquire(2).unwrap());
+                    }
+                });
+            }
+        })
+    };
+    contend();
+    let before = heap();
+    std::thread::scope(|sc| {
+        for _ in 0..2 {
+            sc.spawn(|| {
+                park_once();
+            });
+        }
+    });
+    let threads_only = heap().total_blocks - before.total_blocks;
+    let before = heap();
+    contend();
+    let after = heap();
+    assert!(
+        after.total_blocks - before.total_blocks <= threads_only,
+        "contended Semaphore allocated beyond its two threads' own start-up"
+    );
+}
+
+fn keyed_allocates_nothing_for_a_present_key() {
+    let clock = ManualClock::new();
+    let k: KeyedLimiter<String, _> = KeyedLimiter::with_clock(1000, 5, clock.clone()).unwrap();
+    let clients = ["10.0.0.1", "10.0.0.2", "10.0.0.3"];
+    for c in clients {
+        k.try_acquire(c, 1).unwrap();
+    }
+    none("KeyedLimiter on present keys", || {
+        for i in 0..10_000 {
+            let c = clients[i % 3];
+            if let Ok(t) = k.try_acquire(c, 1) {
+                if i % 7 == 0 {
+                    k.refund(c, t);
+                }
+            }
+            clock.advance(Duration::from_micros(300));
+        }
+    });
+    assert_eq!(k.len(), 3);
+}

@@ -1,0 +1,188 @@
+//! Bounded multi-thread stress of `thrifty::limit` in the shapes services have: many threads on
+//! one shared bucket, refunds racing acquires, waiters on a semaphore that closes, a semaphore
+//! and a gate under churn, and a flood of distinct keys. Counts are checked, never timings.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::time::{Duration, Instant};
+use thrifty::limit::{
+    AcquireError, InFlight, KeyedLimiter, ManualClock, Semaphore, TokenBucket, Tokens,
+};
+
+const THREADS: usize = 8; // oversubscribed on a 2-core machine, on purpose
+
+#[test]
+fn many_threads_on_one_shared_bucket_never_exceed_burst_plus_rate() {
+    let (rate, burst) = (20_000u64, 100u32);
+    let bucket = TokenBucket::new(rate, burst).unwrap();
+    let admitted = AtomicU64::new(0);
+    let start = Instant::now(); // before the bucket's first request
+    std::thread::scope(|s| {
+        for _ in 0..THREADS {
+            s.spawn(|| {
+                let until = Instant::now() + Duration::from_millis(200);
+                while Instant::now() < until {
+                    if bucket.try_acquire(1).is_ok() {
+                        admitted.fetch_add(1, SeqCst);
+                    }
+                }
+            });
+        }
+    });
+    let elapsed = start.elapsed().as_secs_f64();
+    let got = admitted.load(SeqCst) as f64;
+    assert!(
+        got <= f64::from(burst) + rate as f64 * elapsed,
+        "{got} admitted in {elapsed} s"
+    );
+    assert!(got >= f64::from(burst), "the first burst always passes");
+}
+
+#[test]
+fn refunds_under_concurrency_leave_the_bucket_exact() {
+    // No time passes: every token is accounted for by what the threads still hold.
+    let clock = ManualClock::new();
+    let bucket = TokenBucket::with_clock(1, 64, clock).unwrap();
+    let held: Vec<Vec<Tokens>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let bucket = &bucket;
+                s.spawn(move || {
+                    let mut mine = Vec::new();
+                    for i in 0..10_000usize {
+                        if let Ok(tokens) = bucket.try_acquire(1 + (i % 3) as u32) {
+                            mine.push(tokens);
+                        }
+                        if (i + t) % 2 == 0 {
+                            if let Some(tokens) = mine.pop() {
+                                bucket.refund(tokens);
+                            }
+                        }
+                    }
+                    mine
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let kept: u32 = held.iter().flatten().map(Tokens::count).sum();
+    assert!(kept <= 64);
+    assert_eq!(
+        bucket.available(),
+        64 - kept,
+        "a token was lost or duplicated"
+    );
+}
+
+#[test]
+fn waiters_on_a_closed_semaphore_all_wake_and_held_permits_return() {
+    for _ in 0..20 {
+        let s = Semaphore::new(3);
+        let granted = AtomicUsize::new(0);
+        let closed = AtomicUsize::new(0);
+        std::thread::scope(|sc| {
+            for t in 0..THREADS {
+                let (s, granted, closed) = (&s, &granted, &closed);
+                sc.spawn(move || match s.acquire(1 + (t % 3) as u32) {
+                    Ok(p) => {
+                        granted.fetch_add(1, SeqCst);
+                        std::thread::sleep(Duration::from_micros(200));
+                        drop(p);
+                    }
+                    Err(AcquireError::Closed) => {
+                        closed.fetch_add(1, SeqCst);
+                    }
+                    Err(e) => panic!("{e}"),
+                });
+            }
+            std::thread::sleep(Duration::from_micros(300));
+            s.close();
+        });
+        assert_eq!(granted.load(SeqCst) + closed.load(SeqCst), THREADS);
+        assert_eq!(s.available(), 3, "a permit was lost");
+        assert_eq!(s.waiting(), 0);
+    }
+}
+
+#[test]
+fn semaphore_under_churn_never_over_grants() {
+    let s = Semaphore::new(5);
+    let inside = AtomicUsize::new(0);
+    std::thread::scope(|sc| {
+        for t in 0..THREADS {
+            let (s, inside) = (&s, &inside);
+            sc.spawn(move || {
+                for i in 0..2_000 {
+                    let w = 1 + ((t + i) % 5) as u32;
+                    let permit = match i % 3 {
+                        0 => s.try_acquire(w).ok(),
+                        1 => s.acquire_timeout(w, Duration::from_micros(50)).ok(),
+                        _ => Some(s.acquire(w).unwrap()),
+                    };
+                    if let Some(p) = permit {
+                        let now = inside.fetch_add(w as usize, SeqCst) + w as usize;
+                        assert!(now <= 5, "{now} permits held of 5");
+                        inside.fetch_sub(w as usize, SeqCst);
+                        drop(p);
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(s.available(), 5);
+    assert_eq!(s.waiting(), 0);
+}
+
+#[test]
+fn in_flight_gate_never_admits_over_max_and_counts_everything() {
+    let gate = InFlight::new(3);
+    let inside = AtomicUsize::new(0);
+    std::thread::scope(|sc| {
+        for _ in 0..THREADS {
+            sc.spawn(|| {
+                for _ in 0..20_000 {
+                    if let Some(p) = gate.try_enter() {
+                        assert!(inside.fetch_add(1, SeqCst) < 3);
+                        inside.fetch_sub(1, SeqCst);
+                        drop(p);
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(gate.admitted() + gate.shed(), 20_000 * THREADS as u64);
+    assert_eq!(gate.in_flight(), 0);
+}
+
+#[test]
+fn a_flood_of_distinct_keys_keeps_memory_bounded() {
+    // 10 per second with a burst of 5: a key is idle 500 ms after its last request. Each
+    // simulated millisecond brings 50 new keys, so about 25,000 are refilling at any time.
+    let clock = ManualClock::new();
+    let keyed: KeyedLimiter<u64, _> = KeyedLimiter::with_clock(10, 5, clock.clone()).unwrap();
+    let next = AtomicU64::new(0);
+    let most = AtomicUsize::new(0);
+    for _ms in 0..3_000 {
+        std::thread::scope(|sc| {
+            for _ in 0..2 {
+                sc.spawn(|| {
+                    for _ in 0..25 {
+                        let key = next.fetch_add(1, SeqCst);
+                        keyed.try_acquire(&key, 1).unwrap(); // a new key always passes
+                    }
+                });
+            }
+        });
+        most.fetch_max(keyed.len(), SeqCst);
+        clock.advance(Duration::from_millis(1));
+    }
+    let live = 50 * 500; // keys seen in the last burst / rate
+    assert!(
+        most.load(SeqCst) <= 2 * live + 50,
+        "{} keys held for {live} live",
+        most.load(SeqCst)
+    );
+    assert_eq!(next.load(SeqCst), 150_000);
+    clock.advance(Duration::from_secs(1));
+    keyed.evict_idle();
+    assert!(keyed.is_empty());
+}
