@@ -1,0 +1,35 @@
+//! [`Stats`]: a channel's depth, high-water mark and full-count.
+
+/// A snapshot of a channel's metrics, from `stats()` on any of its ends.
+///
+/// # Cost
+/// Keeping them costs a send one extra load of the receivers' index and of the high-water word
+/// (written only when the mark rises, at most `capacity` times), and a full send one relaxed
+/// add; a receive pays nothing. Reading them is three loads and a snapshot of the depth.
+///
+/// # Examples
+/// ```
+/// let (tx, rx) = thrifty::channel::bounded(2);
+/// tx.send(1).unwrap();
+/// tx.send(2).unwrap();
+/// assert!(tx.try_send(3).is_err()); // full: counted
+/// rx.recv().unwrap();
+/// let stats = rx.stats();
+/// assert_eq!((stats.len, stats.capacity, stats.high_water, stats.full_sends), (1, 2, 2, 1));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Messages queued now (a snapshot while other threads work).
+    pub len: usize,
+    /// The most messages the channel holds.
+    pub capacity: usize,
+    /// The most messages it has held at once, as seen by each send just after it published.
+    /// While several threads send and receive, a send sees the receivers' progress slightly
+    /// late, so the mark can read a message or two above the true peak (never above
+    /// `capacity`).
+    pub high_water: usize,
+    /// Sends that found the channel full: each `try_send` refused as full, and each blocking or
+    /// timed send that had to wait for room (counted once per call, not per retry).
+    pub full_sends: u64,
+}
