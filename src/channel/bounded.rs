@@ -75,7 +75,7 @@ impl<T> Sender<T> {
         unsafe {
             self.chan().ring.with_claimed(&claim, |v| (*v).write(value));
         }
-        self.chan().publish_send(claim);
+        self.chan().publish_send(claim, OnBusy::Spin);
     }
 
     /// Sends `value`, waiting while the channel is full.
@@ -183,7 +183,7 @@ impl<T> Receiver<T> {
                 .ring
                 .with_claimed(&claim, |v| (*v).assume_init_read())
         };
-        self.chan().publish_recv(claim);
+        self.chan().publish_recv(claim, OnBusy::Spin);
         value
     }
 

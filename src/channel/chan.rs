@@ -98,6 +98,7 @@ impl<S> Chan<S> {
         // AcqRel: as in `drop_sender`.
         let last = self.receivers.fetch_sub(1, Ordering::AcqRel) == 1;
         if last {
+            self.ring.close_pushes();
             self.send_waiters.notify_all();
         }
         last
@@ -113,6 +114,7 @@ impl<S> Chan<S> {
             match self.ring.start_push() {
                 Ok(claim) => return Step::Done(claim),
                 Err(Refusal::Busy) if on_busy == OnBusy::Spin => spin_loop(),
+                Err(Refusal::Closed) => return Step::Closed,
                 Err(_) => return Step::NotReady,
             }
         }
@@ -165,21 +167,32 @@ impl<S> Chan<S> {
     }
 
     /// Finishes a send: publishes the message, records the depth, wakes a receiver.
+    ///
+    /// `on_busy` is the one the channel's receivers claim with: receivers that spin on a
+    /// claimed slot (`Spin`) saw our SeqCst claim and never park for it, so the claim stands in
+    /// for the notifier's fence; receivers that wait on it (`Wait`) need the fenced notify
+    /// after this store (`wait.rs`, "No lost wake-ups").
     #[inline]
-    pub(super) fn publish_send(&self, claim: Claim) {
+    pub(super) fn publish_send(&self, claim: Claim, on_busy: OnBusy) {
         let depth = self.ring.finish_push(claim);
         // Relaxed (both): a statistic, published through nothing.
         if depth > self.high_water.load(Ordering::Relaxed) {
             self.high_water.fetch_max(depth, Ordering::Relaxed);
         }
-        self.recv_waiters.notify_one();
+        match on_busy {
+            OnBusy::Spin => self.recv_waiters.notify_one_after_seqcst(),
+            OnBusy::Wait => self.recv_waiters.notify_one(),
+        }
     }
 
-    /// Finishes a receive: frees the slot, wakes a sender.
+    /// Finishes a receive: frees the slot, wakes a sender (`on_busy` as in `publish_send`).
     #[inline]
-    pub(super) fn publish_recv(&self, claim: Claim) {
+    pub(super) fn publish_recv(&self, claim: Claim, on_busy: OnBusy) {
         self.ring.finish_pop(claim);
-        self.send_waiters.notify_one();
+        match on_busy {
+            OnBusy::Spin => self.send_waiters.notify_one_after_seqcst(),
+            OnBusy::Wait => self.send_waiters.notify_one(),
+        }
     }
 
     /// Wakes a sender without finishing a pop here (after a batch of pops).

@@ -71,7 +71,7 @@ impl<T: Reset> Drop for SendGuard<'_, T> {
                     (*held).skip = true;
                 });
             }
-            self.chan.publish_send(claim);
+            self.chan.publish_send(claim, OnBusy::Wait);
         }
     }
 }
@@ -92,7 +92,7 @@ impl<T: Reset> Drop for RecvGuard<'_, T> {
                     .ring
                     .with_claimed(&claim, |held| (*held).value.reset());
             }
-            self.chan.publish_recv(claim);
+            self.chan.publish_recv(claim, OnBusy::Wait);
         }
     }
 }
@@ -114,7 +114,7 @@ impl<T: Reset> RecyclingSender<T> {
                 .with_claimed(claim_ref, |held| fill(&mut (*held).value))
         };
         let claim = guard.claim.take().expect("still held");
-        self.chan.publish_send(claim);
+        self.chan.publish_send(claim, OnBusy::Wait);
         out
     }
 
@@ -231,7 +231,7 @@ impl<T: Reset> RecyclingReceiver<T> {
                 return Step::Done(claim);
             }
             // Already reset by the sender's guard: free it and look again.
-            self.chan.publish_recv(claim);
+            self.chan.publish_recv(claim, OnBusy::Wait);
         }
     }
 
@@ -325,7 +325,7 @@ impl<T: Reset> RecyclingReceiver<T> {
             if !skip {
                 return Ok(claim);
             }
-            self.chan.publish_recv(claim);
+            self.chan.publish_recv(claim, OnBusy::Wait);
             claim = match self.claim() {
                 Step::Done(claim) => return Ok(claim),
                 Step::Closed => return Err(Stop::Closed),

@@ -24,8 +24,10 @@
 //! # How it works
 //!
 //! `head` and `tail` are positions `lap | index`: the index (`< cap`) in the low bits, the lap
-//! in multiples of `one_lap`, the smallest power of two above `cap` (crossbeam's layout, which
-//! keeps the capacity exact). Position `p` lives in slot `index(p)`; after index `cap - 1` comes
+//! in multiples of `one_lap`, twice `mark`, the smallest power of two above `cap` (crossbeam's
+//! layout, which keeps the capacity exact). `tail` also carries the `mark` bit: set once by
+//! [`Ring::close_pushes`] when the last receiver goes, it makes every later push fail (its CAS
+//! on `tail` fails, and the reload sees the mark), so no send succeeds after the disconnect. Position `p` lives in slot `index(p)`; after index `cap - 1` comes
 //! index 0 of the next lap. A slot's `stamp` says what the slot awaits:
 //!
 //! | stamp         | the slot is                              | next to act              |
@@ -83,15 +85,20 @@ pub(super) enum Refusal {
     Empty,
     /// The next slot is claimed by another thread that has not finished yet.
     Busy,
+    /// `start_push` only: pushes are closed (every receiver is gone).
+    Closed,
 }
 
 /// A bounded MPMC ring of `S` slots with an exact capacity; see the module doc.
 pub(super) struct Ring<S> {
     /// The next position to pop. Padded, like `tail`, so pops and pushes write different lines.
     head: CachePadded<AtomicUsize>,
-    /// The next position to push.
+    /// The next position to push, with [`Ring::mark`] set once pushes are closed.
     tail: CachePadded<AtomicUsize>,
-    /// What a position adds per lap: the smallest power of two above the capacity.
+    /// The bit of `tail` that closes it: the smallest power of two above the capacity, so it
+    /// sits just above every index.
+    mark: usize,
+    /// What a position adds per lap: `2 * mark`.
     one_lap: usize,
     /// `capacity` slots.
     slots: Box<[Slot<S>]>,
@@ -105,8 +112,8 @@ impl<S> Ring<S> {
     /// the lap arithmetic would overflow (over `isize::MAX / 4`; the allocation fails first).
     pub(super) fn new(capacity: usize, mut init: impl FnMut(usize) -> S) -> Self {
         assert!(capacity > 0, "a ring needs at least one slot");
-        let one_lap = match (capacity + 1).checked_next_power_of_two() {
-            Some(lap) if lap <= isize::MAX as usize / 4 => lap,
+        let mark = match (capacity + 1).checked_next_power_of_two() {
+            Some(mark) if mark <= isize::MAX as usize / 8 => mark,
             _ => panic!("channel capacity {capacity} is too large"),
         };
         let slots = (0..capacity)
@@ -119,7 +126,8 @@ impl<S> Ring<S> {
         Self {
             head: CachePadded::new(AtomicUsize::new(0)),
             tail: CachePadded::new(AtomicUsize::new(0)),
-            one_lap,
+            mark,
+            one_lap: 2 * mark,
             slots,
         }
     }
@@ -133,13 +141,13 @@ impl<S> Ring<S> {
     /// The slot position `pos` lives in.
     #[inline(always)]
     fn slot(&self, pos: usize) -> &Slot<S> {
-        &self.slots[pos & (self.one_lap - 1)]
+        &self.slots[pos & (self.mark - 1)]
     }
 
     /// The position after `pos`: the next index, or index 0 of the next lap.
     #[inline(always)]
     fn next(&self, pos: usize) -> usize {
-        if (pos & (self.one_lap - 1)) + 1 < self.capacity() {
+        if (pos & (self.mark - 1)) + 1 < self.capacity() {
             pos + 1
         } else {
             (pos & !(self.one_lap - 1)).wrapping_add(self.one_lap)
@@ -152,6 +160,9 @@ impl<S> Ring<S> {
         // Relaxed: a guess at the position, checked by the stamp and the CAS below.
         let mut tail = self.tail.load(Ordering::Relaxed);
         loop {
+            if tail & self.mark != 0 {
+                return Err(Refusal::Closed);
+            }
             // Acquire: pairs with the Release store in `finish_pop`, so the last lap's access
             // to the value happens before ours.
             let stamp = self.slot(tail).stamp.load(Ordering::Acquire);
@@ -215,7 +226,7 @@ impl<S> Ring<S> {
                 // SeqCst: orders this re-read after every `tail` CAS before it.
                 fence(Ordering::SeqCst);
                 // Relaxed: the fence gives the ordering; nothing is read through it.
-                let tail = self.tail.load(Ordering::Relaxed);
+                let tail = self.tail.load(Ordering::Relaxed) & !self.mark;
                 return Err(if tail == head {
                     Refusal::Empty
                 } else {
@@ -262,9 +273,17 @@ impl<S> Ring<S> {
             .store(claim.pos.wrapping_add(self.one_lap), Ordering::Release);
     }
 
-    /// Messages between `head` and `tail`, at most the capacity.
+    /// Closes the ring to pushes: every later `start_push` answers [`Refusal::Closed`], and one
+    /// in flight has either claimed its position already or fails its CAS and sees the mark.
+    pub(super) fn close_pushes(&self) {
+        // SeqCst: in the total order with the claims' CASes, so a push is either before the
+        // close (and queued) or after it (and refused).
+        self.tail.fetch_or(self.mark, Ordering::SeqCst);
+    }
+
+    /// Messages between `head` and `tail` (unmarked), at most the capacity.
     fn distance(&self, head: usize, tail: usize) -> usize {
-        let (h, t) = (head & (self.one_lap - 1), tail & (self.one_lap - 1));
+        let (h, t) = (head & (self.mark - 1), tail & (self.mark - 1));
         match h.cmp(&t) {
             std::cmp::Ordering::Less => t - h,
             std::cmp::Ordering::Greater => self.capacity() - h + t,
@@ -281,7 +300,7 @@ impl<S> Ring<S> {
             let tail = self.tail.load(Ordering::SeqCst);
             let head = self.head.load(Ordering::SeqCst);
             if self.tail.load(Ordering::SeqCst) == tail {
-                return self.distance(head, tail);
+                return self.distance(head, tail & !self.mark);
             }
         }
     }
@@ -291,7 +310,7 @@ impl<S> Ring<S> {
     pub(super) fn for_each_queued(&mut self, mut f: impl FnMut(&mut S)) {
         // Relaxed: `&mut self` means every claim is finished, and whatever handed us the ring
         // (a join, the last `Arc` drop) ordered those finishes before us.
-        let tail = self.tail.load(Ordering::Relaxed);
+        let tail = self.tail.load(Ordering::Relaxed) & !self.mark;
         let mut pos = self.head.load(Ordering::Relaxed);
         while pos != tail {
             // SAFETY: no claim is in flight (`&mut self`), so nothing else touches the value.

@@ -28,6 +28,18 @@
 //! deadline has passed, and one whose pre-park retry had already succeeded passes the wake-up on
 //! to the next waiter (otherwise that waiter would sleep beside a queued message).
 //! `tests/loom_channel.rs` checks the handshake.
+//!
+//! **Without the notifier's fence.** The plain channel skips fence (b), which would cost every
+//! message a full barrier. Its waiters never park on a slot that is claimed but unpublished (they
+//! spin until it is published: one move of a `T`), so the change a waiter's retry must see is
+//! the notifier's claim, a SeqCst CAS on `tail` (or `head`), not its later stamp store. The
+//! notifier reads `waiting` with a SeqCst load after that CAS, and the waiter registers with a
+//! SeqCst store before its fence. If the load misses the registration, it precedes the store in
+//! the SeqCst total order, so the CAS precedes the waiter's fence, and the waiter's retry after
+//! the fence sees the CAS (C++20 [atomics.order]: a SeqCst fence after a modification in that
+//! order makes later loads see it). loom models SeqCst read-modify-writes as AcqRel, too weak
+//! for this argument, so under loom the plain channel uses the fenced notify; the recycling
+//! channel, whose waiters do park on claimed slots (a user's closure runs there), always does.
 
 use crate::sync::{
     cpus, current_thread, fence, park, park_timeout, spin_loop, yield_now, AtomicUsize, Mutex,
@@ -104,6 +116,27 @@ impl WaitQueue {
         }
     }
 
+    /// [`notify_one`](Self::notify_one) for a caller whose change was a SeqCst read-modify-write
+    /// that a waiter's retry reads (a claim on `head` or `tail`): that RMW and the SeqCst load
+    /// here stand in for the notifier's fence (module doc, "Without the notifier's fence").
+    #[inline]
+    pub(super) fn notify_one_after_seqcst(&self) {
+        #[cfg(loom)]
+        {
+            // loom models SeqCst read-modify-writes as AcqRel, which is too weak for the
+            // argument; it checks the fenced handshake instead.
+            self.notify_one();
+        }
+        #[cfg(not(loom))]
+        {
+            // SeqCst: in one total order with the caller's SeqCst claim and with the waiter's
+            // registration and fence (module doc).
+            if self.waiting.load(Ordering::SeqCst) != 0 {
+                self.notify_slow(false);
+            }
+        }
+    }
+
     /// Wakes every waiter. Call after a disconnect.
     pub(super) fn notify_all(&self) {
         // SeqCst and Relaxed: as in `notify_one`.
@@ -142,8 +175,9 @@ impl WaitQueue {
             ticket,
             thread: current_thread(),
         });
-        // Relaxed: the fence in `wait` orders it before the retry (module doc).
-        self.waiting.store(list.waiters.len(), Ordering::Relaxed);
+        // SeqCst: in one total order with `notify_one_after_seqcst`'s load (module doc); the
+        // fence in `wait` then orders it before the retry.
+        self.waiting.store(list.waiters.len(), Ordering::SeqCst);
         ticket
     }
 
