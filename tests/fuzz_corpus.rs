@@ -40,3 +40,4 @@ macro_rules! corpus {
 corpus!(counter, "../fuzz/ops/counter.rs");
 corpus!(pool, "../fuzz/ops/pool.rs");
 corpus!(arena, "../fuzz/ops/arena.rs");
+corpus!(channel, "../fuzz/ops/channel.rs");

@@ -5,6 +5,7 @@
 //! the command runs), `--markdown` (tables ready to paste into the README), `--help`.
 
 mod arena;
+mod channel;
 mod counter;
 mod demo;
 mod harness;
@@ -28,6 +29,7 @@ const MODULES: &[Module] = &[
     ("pool", pool_threads::run),
     ("counter", counter::run),
     ("arena", arena::run),
+    ("channel", channel::run),
 ];
 
 /// What `--help` prints, and what follows an argument error.

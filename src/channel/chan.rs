@@ -9,7 +9,7 @@
 use super::ring::{Claim, Refusal, Ring};
 use super::wait::{Step, Stop, WaitQueue};
 use super::Stats;
-use crate::sync::{spin_loop, AtomicU64, AtomicUsize, CachePadded, Ordering};
+use crate::sync::{spin_loop, yield_now, AtomicU64, AtomicUsize, CachePadded, Ordering};
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -110,10 +110,11 @@ impl<S> Chan<S> {
         if self.receivers_gone() {
             return Step::Closed;
         }
+        let mut busy = 0;
         loop {
             match self.ring.start_push() {
                 Ok(claim) => return Step::Done(claim),
-                Err(Refusal::Busy) if on_busy == OnBusy::Spin => spin_loop(),
+                Err(Refusal::Busy) if on_busy == OnBusy::Spin => busy_wait(&mut busy),
                 Err(Refusal::Closed) => return Step::Closed,
                 Err(_) => return Step::NotReady,
             }
@@ -123,10 +124,11 @@ impl<S> Chan<S> {
     /// One try at claiming a message to receive.
     #[inline]
     pub(super) fn claim_recv(&self, on_busy: OnBusy) -> Step<Claim> {
+        let mut busy = 0;
         loop {
             match self.ring.start_pop() {
                 Ok(claim) => return Step::Done(claim),
-                Err(Refusal::Busy) if on_busy == OnBusy::Spin => spin_loop(),
+                Err(Refusal::Busy) if on_busy == OnBusy::Spin => busy_wait(&mut busy),
                 Err(Refusal::Busy) => return Step::NotReady,
                 Err(_) if !self.senders_gone() => return Step::NotReady,
                 // Every sender is gone, and `senders_gone` made their last pushes visible: one
@@ -215,6 +217,20 @@ impl<S> Chan<S> {
             high_water: self.high_water.load(Ordering::Relaxed),
             full_sends: self.full_sends.load(Ordering::Relaxed),
         }
+    }
+}
+
+/// One pause while another thread finishes a claim on the slot we need: a spin hint for the
+/// first few, then a yield, so a claim holder that was preempted between its CAS and its
+/// publish (likely with more threads than cores) gets the CPU back instead of waiting out our
+/// time slice.
+#[inline]
+fn busy_wait(rounds: &mut u32) {
+    if *rounds < 16 {
+        *rounds += 1;
+        spin_loop();
+    } else {
+        yield_now();
     }
 }
 
