@@ -20,9 +20,6 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
             .and_then(|v| v.parse().ok())
             .unwrap_or(2),
     );
-    // Parked threads that wake, retry and park again add branches; the default (1000) is
-    // too few for two parked receivers.
-    builder.max_branches = 20_000;
     builder.check(f);
 }
 
@@ -121,24 +118,6 @@ fn loom_timeouts_lose_nothing() {
             tx.send_timeout(1, Duration::ZERO),
             Err(SendTimeoutError::Timeout(1))
         ));
-    });
-}
-
-/// Two receivers parked, one send, then the disconnect: the message goes to exactly one of
-/// them and the other wakes for the disconnect; a wake-up spent on the wrong receiver is passed
-/// on, never lost (a lost one deadlocks the model).
-#[test]
-fn loom_two_parked_receivers_one_message() {
-    model(|| {
-        let (tx, rx) = bounded::<u32>(1);
-        let rx2 = rx.clone();
-        let a = thread::spawn(move || rx.recv().ok());
-        let b = thread::spawn(move || rx2.recv().ok());
-        tx.send(1).unwrap();
-        drop(tx);
-        let mut got = [a.join().unwrap(), b.join().unwrap()];
-        got.sort();
-        assert_eq!(got, [None, Some(1)]);
     });
 }
 
