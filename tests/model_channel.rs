@@ -3,7 +3,8 @@
 //!
 //! The sequence test is single-threaded, so every answer is exact: `try_send` is `Full` exactly
 //! when the model holds `capacity` messages, `try_recv` returns the model's front, disconnects
-//! follow the documented rules, and `stats()` matches the model's depth, peak and full count.
+//! follow the documented rules, and `stats()` matches the model's depth and full count, and its
+//! peak within the documented sampling.
 //!
 //! `PROPTEST_CASES=n` sets the case count (default 256).
 
@@ -124,7 +125,12 @@ proptest! {
             if let Some(stats) = stats {
                 prop_assert_eq!(stats.len, model.len());
                 prop_assert_eq!(stats.capacity, cap);
-                prop_assert_eq!(stats.high_water, peak);
+                // Sampled every 16th index, exact once the channel was full (stats.rs).
+                prop_assert!(stats.high_water <= peak);
+                prop_assert!(stats.high_water + 15 >= peak);
+                if full > 0 {
+                    prop_assert_eq!(stats.high_water, cap);
+                }
                 prop_assert_eq!(stats.full_sends, full);
             }
         }

@@ -84,7 +84,7 @@ impl<T> Sender<T> {
     /// [`SendError`] with the value if every receiver is gone (then or while waiting).
     ///
     /// # Cost
-    /// With room: one CAS, a write and a fence; no allocation. While full: a short spin, then
+    /// With room: one CAS, a write and a few loads; no allocation. While full: a short spin, then
     /// the thread parks until a receiver makes room.
     #[inline]
     pub fn send(&self, value: T) -> Result<(), SendError<T>> {
@@ -193,7 +193,7 @@ impl<T> Receiver<T> {
     /// [`RecvError`] once the channel is empty and every sender is gone.
     ///
     /// # Cost
-    /// With a message queued: one CAS, a read and a fence; no allocation. While empty: a short
+    /// With a message queued: one CAS, a read and a load; no allocation. While empty: a short
     /// spin, then the thread parks until a sender sends.
     #[inline]
     pub fn recv(&self) -> Result<T, RecvError> {

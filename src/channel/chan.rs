@@ -34,8 +34,9 @@ pub(super) struct Chan<S> {
     send_waiters: WaitQueue,
     /// Receivers waiting for a message.
     recv_waiters: WaitQueue,
-    /// The deepest the queue has been. Read by every send, written only when it rises (at most
-    /// `capacity` times), so its own line stays shared in every core's cache.
+    /// The deepest the queue has been, as sampled (`ring::DEPTH_SAMPLE`) and whenever a send
+    /// finds it full. Written only when it rises (at most `capacity` times), so its own line
+    /// stays shared in every core's cache.
     high_water: CachePadded<AtomicUsize>,
     /// Sends that found the channel full; written only on that slow path.
     full_sends: AtomicU64,
@@ -176,10 +177,8 @@ impl<S> Chan<S> {
     /// after this store (`wait.rs`, "No lost wake-ups").
     #[inline]
     pub(super) fn publish_send(&self, claim: Claim, on_busy: OnBusy) {
-        let depth = self.ring.finish_push(claim);
-        // Relaxed (both): a statistic, published through nothing.
-        if depth > self.high_water.load(Ordering::Relaxed) {
-            self.high_water.fetch_max(depth, Ordering::Relaxed);
+        if let Some(depth) = self.ring.finish_push(claim) {
+            self.note_depth(depth);
         }
         match on_busy {
             OnBusy::Spin => self.recv_waiters.notify_one_after_seqcst(),
@@ -202,10 +201,21 @@ impl<S> Chan<S> {
         self.send_waiters.notify_one();
     }
 
-    /// Counts a send that found the channel full.
+    /// Raises the high-water mark to `depth` if it is higher.
+    #[inline]
+    fn note_depth(&self, depth: usize) {
+        // Relaxed (both): a statistic, published through nothing. The load keeps the line
+        // shared: it is written only when the mark rises.
+        if depth > self.high_water.load(Ordering::Relaxed) {
+            self.high_water.fetch_max(depth, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts a send that found the channel full, which is also the deepest it can be.
     pub(super) fn note_full(&self) {
         // Relaxed: a statistic.
         self.full_sends.fetch_add(1, Ordering::Relaxed);
+        self.note_depth(self.ring.capacity());
     }
 
     /// The metrics now.

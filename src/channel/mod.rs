@@ -60,8 +60,9 @@
 //!   [`recycling`] also calls the factory `capacity` times. Keep capacities small; see
 //!   `cargo bench --bench channel -- create` for times beside the peers'.
 //! - **Send and receive** allocate nothing (`tests/alloc_channel.rs`). Each is one CAS on its
-//!   side's index, a stamp load and store, and a fence to check for sleeping threads; a send
-//!   also reads the receivers' index and the high-water mark for [`Stats`].
+//!   side's index, a stamp load and store, and a load of the other side's waiter count (a
+//!   recycling channel adds a fence before it); one send in 16 also reads the receivers' index
+//!   and the high-water mark for [`Stats`].
 //! - **Waiting** spins for about a microsecond (not at all with one CPU), yields a few times,
 //!   then parks the thread; the other side unparks it. A parked thread costs a futex wake.
 //!
