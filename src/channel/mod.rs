@@ -4,7 +4,7 @@
 //! [`bounded`] makes a channel of a fixed number of slots: when consumers fall behind,
 //! [`Sender::send`] waits and [`Sender::try_send`] says [`TrySendError::Full`], instead of the
 //! queue eating memory. [`recycling`] makes one whose slots hold values for ever: senders fill a
-//! slot in place, receivers read it in place, and the slot is [`Reset`](crate::Reset) between
+//! slot in place, receivers read it in place, and the slot is [`Reset`] between
 //! messages, so a stream of `String` or `Vec` messages allocates nothing. Every end reports the
 //! channel's [`Stats`]: depth, high-water mark and how many sends found it full.
 //!
@@ -43,7 +43,7 @@
 //! drop(tx); // the receivers see `Disconnected` once the producers are done
 //! let sum: u64 = rx.iter().sum();
 //! producers.into_iter().for_each(|p| p.join().unwrap());
-//! assert_eq!(sum, (0..2000).sum());
+//! assert_eq!(sum, (0..2000u64).sum::<u64>());
 //! ```
 //!
 //! # Disconnection

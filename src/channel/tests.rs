@@ -2,7 +2,7 @@
 #![cfg(not(loom))]
 
 use super::*;
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use crate::sync::{AtomicUsize, Ordering::SeqCst};
 use std::thread;
 use std::time::Duration;
 
