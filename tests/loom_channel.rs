@@ -121,6 +121,41 @@ fn loom_timeouts_lose_nothing() {
     });
 }
 
+/// Two receivers parked, one send, then the disconnect: the message goes to exactly one of
+/// them and the other wakes for the disconnect; a wake-up spent on the wrong receiver is passed
+/// on, never lost (a lost one deadlocks the model).
+#[test]
+fn loom_two_parked_receivers_one_message() {
+    model(|| {
+        let (tx, rx) = bounded::<u32>(1);
+        let rx2 = rx.clone();
+        let a = thread::spawn(move || rx.recv().ok());
+        let b = thread::spawn(move || rx2.recv().ok());
+        tx.send(1).unwrap();
+        drop(tx);
+        let mut got = [a.join().unwrap(), b.join().unwrap()];
+        got.sort();
+        assert_eq!(got, [None, Some(1)]);
+    });
+}
+
+/// Two receivers, two sends with room for both: each receiver gets one message, whichever
+/// order the parks, notifies and pass-ons take.
+#[test]
+fn loom_two_parked_receivers_both_served() {
+    model(|| {
+        let (tx, rx) = bounded::<u32>(2);
+        let rx2 = rx.clone();
+        let a = thread::spawn(move || rx.recv().unwrap());
+        let b = thread::spawn(move || rx2.recv().unwrap());
+        tx.send(1).unwrap();
+        tx.send(2).unwrap();
+        let mut got = [a.join().unwrap(), b.join().unwrap()];
+        got.sort();
+        assert_eq!(got, [1, 2]);
+    });
+}
+
 /// The recycling channel: senders and a receiver wait on claimed slots (a closure runs there)
 /// and are woken by the fenced publish.
 #[test]

@@ -115,7 +115,7 @@ impl<S> Chan<S> {
         loop {
             match self.ring.start_push() {
                 Ok(claim) => return Step::Done(claim),
-                Err(Refusal::Busy) if on_busy == OnBusy::Spin => busy_wait(&mut busy),
+                Err(Refusal::Busy) if on_busy == OnBusy::Spin && busy_wait(&mut busy) => {}
                 Err(Refusal::Closed) => return Step::Closed,
                 Err(_) => return Step::NotReady,
             }
@@ -129,7 +129,7 @@ impl<S> Chan<S> {
         loop {
             match self.ring.start_pop() {
                 Ok(claim) => return Step::Done(claim),
-                Err(Refusal::Busy) if on_busy == OnBusy::Spin => busy_wait(&mut busy),
+                Err(Refusal::Busy) if on_busy == OnBusy::Spin && busy_wait(&mut busy) => {}
                 Err(Refusal::Busy) => return Step::NotReady,
                 Err(_) if !self.senders_gone() => return Step::NotReady,
                 // Every sender is gone, and `senders_gone` made their last pushes visible: one
@@ -233,15 +233,25 @@ impl<S> Chan<S> {
 /// One pause while another thread finishes a claim on the slot we need: a spin hint for the
 /// first few, then a yield, so a claim holder that was preempted between its CAS and its
 /// publish (likely with more threads than cores) gets the CPU back instead of waiting out our
-/// time slice.
+/// time slice. Returns whether to try again; in a normal build always, as the holder is one
+/// move of a `T` from publishing.
+///
+/// Under loom it gives up after a few rounds and the caller reports `NotReady` (it then parks,
+/// and loom's build uses the fenced notify, which covers a waiter parked on a claimed slot):
+/// loom does not make a Relaxed load eventually see the latest store, so a spin on a `Busy`
+/// that came from a stale `tail` (or `head`) would never end in the model.
 #[inline]
-fn busy_wait(rounds: &mut u32) {
+fn busy_wait(rounds: &mut u32) -> bool {
+    if cfg!(loom) && *rounds >= 2 {
+        return false;
+    }
     if *rounds < 16 {
-        *rounds += 1;
         spin_loop();
     } else {
         yield_now();
     }
+    *rounds = rounds.saturating_add(1);
+    true
 }
 
 /// The deadline `timeout` from now; `None` (never) if that is past the clock's range.

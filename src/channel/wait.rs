@@ -181,6 +181,11 @@ impl WaitQueue {
         ticket
     }
 
+    /// Whether `ticket` is still in the list (no notifier has picked it).
+    fn is_registered(&self, ticket: u64) -> bool {
+        self.list.lock().waiters.iter().any(|w| w.ticket == ticket)
+    }
+
     /// Takes `ticket` out of the list; `true` if a notifier had already taken it (the waiter
     /// was notified).
     fn deregister(&self, ticket: u64) -> bool {
@@ -224,7 +229,12 @@ impl WaitQueue {
                 }
                 return ended;
             }
+            // A notifier may have picked us while we retried: then skip the park. A thread's
+            // unpark token would make it return at once anyway, but loom drops a token that
+            // arrives while the thread is yielding (in a spin hint), so the check keeps the
+            // model faithful; it costs a lock on a path that is about to sleep.
             let out_of_time = match deadline {
+                _ if !self.is_registered(ticket) => false,
                 None => {
                     park();
                     false
