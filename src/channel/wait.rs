@@ -14,7 +14,7 @@
 //! yields a few times; with one CPU it only yields, because spinning there waits on a thread
 //! that cannot run until we stop. The spin is the same length however many threads the process
 //! has. Then it parks: it registers a [`Waiter`] (its thread and a ticket) in the list, retries
-//! once more, and parks only if that retry failed too. After any wake-up, spurious or not, it
+//! once more, and parks only if that retry failed too and no notifier has picked it meanwhile. After any wake-up, spurious or not, it
 //! removes its entry if it is still there and starts over.
 //!
 //! **No lost wake-ups.** A waiter does (1) register, (2) SeqCst fence, (3) retry. A notifier
