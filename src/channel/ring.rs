@@ -55,7 +55,7 @@
 //! re-read are in one total order (crossbeam's argument that "full" and "empty" are
 //! linearizable answers; see `src/pool/ring.rs`, "Orderings", for what loom checks of it).
 
-use crate::sync::{fence, spin_loop, AtomicUsize, CachePadded, Ordering, UnsafeCell};
+use crate::sync::{fence, AtomicUsize, CachePadded, Ordering, UnsafeCell};
 use std::fmt;
 
 /// `finish_push` reads the depth on slot indices that are multiples of this, not on every push:
@@ -201,9 +201,7 @@ impl<S> Ring<S> {
                     Refusal::Busy
                 });
             } else {
-                // Another push claimed `tail` first. The hint lets loom (whose Relaxed loads may
-                // keep returning a stale value) schedule the thread that moved it on.
-                spin_loop();
+                // Another push claimed `tail` first.
                 tail = self.tail.load(Ordering::Relaxed);
             }
         }
@@ -243,8 +241,7 @@ impl<S> Ring<S> {
                     Refusal::Busy
                 });
             } else {
-                // Another pop claimed `head` first (the hint as in `start_push`).
-                spin_loop();
+                // Another pop claimed `head` first.
                 head = self.head.load(Ordering::Relaxed);
             }
         }

@@ -14,7 +14,8 @@
 //! yields a few times; with one CPU it only yields, because spinning there waits on a thread
 //! that cannot run until we stop. The spin is the same length however many threads the process
 //! has. Then it parks: it registers a [`Waiter`] (its thread and a ticket) in the list, retries
-//! once more, and parks only if that retry failed too and no notifier has picked it meanwhile. After any wake-up, spurious or not, it
+//! once more, and parks only if that retry failed too (a notifier that picked it meanwhile left an unpark
+//! token, so that park returns at once). After any wake-up, spurious or not, it
 //! removes its entry if it is still there and starts over.
 //!
 //! **No lost wake-ups.** A waiter does (1) register, (2) SeqCst fence, (3) retry. A notifier
@@ -229,12 +230,12 @@ impl WaitQueue {
                 }
                 return ended;
             }
-            // A notifier may have picked us while we retried: then skip the park. A thread's
-            // unpark token would make it return at once anyway, but loom drops a token that
-            // arrives while the thread is yielding (in a spin hint), so the check keeps the
-            // model faithful; it costs a lock on a path that is about to sleep.
+            // A notifier may have picked us while we retried. Its unpark left a token that makes
+            // `park` return at once (std's documented semantics), so a normal build just parks.
+            // loom drops a token that arrives while the thread is yielding (in a spin hint), so
+            // under loom we look in the list first, which is what the token tells std.
             let out_of_time = match deadline {
-                _ if !self.is_registered(ticket) => false,
+                _ if cfg!(loom) && !self.is_registered(ticket) => false,
                 None => {
                     park();
                     false
