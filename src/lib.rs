@@ -10,7 +10,7 @@
 //! | [`arena`] | pooled, reset and limited bump arenas (bumpalo); `scratch` | ready |
 //! | [`map`] | `ShardedMap`, a sharded map for write-heavy work; `CowMap`, a copy-on-write map whose readers never wait | ready |
 //! | [`counter`] | striped counters and gauges, per-CPU state | ready |
-//! | `channel` | bounded MPMC channels with backpressure and recycled slots | planned |
+//! | [`channel`] | bounded MPMC channels with backpressure, visible depth and recycled slots | ready |
 //! | [`limit`] | token buckets (global and per key), a FIFO weighted semaphore, in-flight load shedding | ready |
 //!
 //! # Which primitive when
@@ -22,7 +22,7 @@
 //! | many writers on one map | [`map::ShardedMap`] | `Mutex<HashMap>` | writers on different shards never meet |
 //! | reads vastly outnumber writes | [`map::CowMap`] | `RwLock<HashMap>` | readers never wait, writers copy |
 //! | a hot counter bumped from every core | `counter::Counter` | `AtomicU64` | striped cells, no shared cache line |
-//! | producers must slow down when consumers lag | `channel::bounded` (planned) | `std::sync::mpsc::sync_channel` | MPMC, bounded, slots reused |
+//! | producers must slow down when consumers lag | [`channel::bounded`], [`channel::recycling`] | `std::sync::mpsc::sync_channel` | MPMC, bounded, depth visible, slots reused |
 //! | cap a rate or the work in flight | [`limit`] | `Mutex` around a counter | shed load instead of queueing without bound |
 //! | prove what an operation allocates | [`measure::count`] | dhat | per-thread counts, exact in parallel tests |
 //!
@@ -43,6 +43,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 pub mod arena;
+pub mod channel;
 pub mod counter;
 pub mod limit;
 pub mod map;

@@ -49,6 +49,21 @@ pub(crate) use loom::{
     thread_local,
 };
 
+/// Thread parking, for blocking waits (`channel`'s waiters). Under loom a timed park cannot be
+/// modelled (loom has no clock): [`park_timeout`] yields and returns, a spurious wake-up, so a
+/// caller re-checks its deadline against the real clock; loom models use zero timeouts.
+#[cfg(not(loom))]
+pub(crate) use std::thread::{current as current_thread, park, park_timeout, Thread};
+
+#[cfg(loom)]
+pub(crate) use loom::thread::{current as current_thread, park, Thread};
+
+/// loom's stand-in for `std::thread::park_timeout`: a spurious wake-up (see above).
+#[cfg(loom)]
+pub(crate) fn park_timeout(_timeout: std::time::Duration) {
+    loom::thread::yield_now();
+}
+
 /// Unmodelled std atomics and one thread-local, for code that runs outside any loom model.
 ///
 /// Only `measure`'s global allocator uses these: loom itself calls the allocator, so loom's

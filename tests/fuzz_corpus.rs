@@ -43,3 +43,4 @@ corpus!(arena, "../fuzz/ops/arena.rs");
 corpus!(map_sharded, "../fuzz/ops/map_sharded.rs");
 corpus!(map_cow, "../fuzz/ops/map_cow.rs");
 corpus!(limit, "../fuzz/ops/limit.rs");
+corpus!(channel, "../fuzz/ops/channel.rs");

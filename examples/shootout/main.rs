@@ -5,6 +5,7 @@
 //! the command runs), `--markdown` (tables ready to paste into the README), `--help`.
 
 mod arena;
+mod channel;
 mod counter;
 mod counter_registry;
 mod demo;
@@ -36,6 +37,7 @@ const MODULES: &[Module] = &[
     ("map", map_sharded::run),
     ("map", map_cow::run),
     ("limit", limit::run),
+    ("channel", channel::run),
 ];
 
 /// What `--help` prints, and what follows an argument error.

@@ -1,0 +1,114 @@
+//! The channel table: messages handed from producer threads to consumer threads through a
+//! bounded channel of 1024 slots. Even-numbered threads send, odd ones receive, the same number
+//! each, so every round ends with the channel empty. Rows: std's `sync_channel` (its receiver,
+//! not `Sync`, behind a `Mutex`), crossbeam-channel, and thrifty's `bounded`; for 64-byte
+//! `String` messages also thrifty's `recycling`, whose slots keep their buffers (written in
+//! place, so it allocates nothing per message, where the others allocate each string).
+
+use crate::harness::{Candidate, Harness};
+use std::hint::black_box;
+use std::sync::{Arc, Mutex};
+
+const CAP: usize = 1024;
+const TEXT: &str = "a 64-byte message payload, written anew for every single message!";
+
+/// A fresh 64-byte `String`, as a producer without recycling builds it.
+fn fresh() -> String {
+    let mut s = String::with_capacity(TEXT.len());
+    s.push_str(black_box(TEXT));
+    s
+}
+
+pub fn run(h: &mut Harness) {
+    let mut t = h.table(
+        "channel",
+        "hand messages between threads (bounded, 1024 slots)",
+    );
+    for threads in t.threads(&[2, 4]) {
+        let (stx, srx) = std::sync::mpsc::sync_channel::<u64>(CAP);
+        let srx = Mutex::new(srx);
+        let (ctx, crx) = crossbeam_channel::bounded::<u64>(CAP);
+        let (ttx, trx) = thrifty::channel::bounded::<u64>(CAP);
+        t.workload(
+            "u64",
+            threads.max(2),
+            vec![
+                Candidate::std("std sync_channel", move |i, ops| {
+                    for k in 0..ops {
+                        if i % 2 == 0 {
+                            stx.send(black_box(k)).unwrap();
+                        } else {
+                            black_box(srx.lock().unwrap().recv().unwrap());
+                        }
+                    }
+                }),
+                Candidate::new("crossbeam-channel", move |i, ops| {
+                    for k in 0..ops {
+                        if i % 2 == 0 {
+                            ctx.send(black_box(k)).unwrap();
+                        } else {
+                            black_box(crx.recv().unwrap());
+                        }
+                    }
+                }),
+                Candidate::new("thrifty bounded", move |i, ops| {
+                    for k in 0..ops {
+                        if i % 2 == 0 {
+                            ttx.send(black_box(k)).unwrap();
+                        } else {
+                            black_box(trx.recv().unwrap());
+                        }
+                    }
+                }),
+            ],
+        );
+    }
+    let (stx, srx) = std::sync::mpsc::sync_channel::<String>(CAP);
+    let srx = Mutex::new(srx);
+    let (ctx, crx) = crossbeam_channel::bounded::<String>(CAP);
+    let (ttx, trx) = thrifty::channel::bounded::<String>(CAP);
+    let recycled = Arc::new(thrifty::channel::recycling(CAP, String::new));
+    t.workload(
+        "String, 64 bytes",
+        2,
+        vec![
+            Candidate::std("std sync_channel", move |i, ops| {
+                for _ in 0..ops {
+                    if i % 2 == 0 {
+                        stx.send(fresh()).unwrap();
+                    } else {
+                        black_box(srx.lock().unwrap().recv().unwrap().len());
+                    }
+                }
+            }),
+            Candidate::new("crossbeam-channel", move |i, ops| {
+                for _ in 0..ops {
+                    if i % 2 == 0 {
+                        ctx.send(fresh()).unwrap();
+                    } else {
+                        black_box(crx.recv().unwrap().len());
+                    }
+                }
+            }),
+            Candidate::new("thrifty bounded", move |i, ops| {
+                for _ in 0..ops {
+                    if i % 2 == 0 {
+                        ttx.send(fresh()).unwrap();
+                    } else {
+                        black_box(trx.recv().unwrap().len());
+                    }
+                }
+            }),
+            Candidate::new("thrifty recycling", move |i, ops| {
+                let (tx, rx) = &*recycled;
+                for _ in 0..ops {
+                    if i % 2 == 0 {
+                        tx.send_with(|s| s.push_str(black_box(TEXT))).ok().unwrap();
+                    } else {
+                        black_box(rx.recv_with(|s| s.len()).unwrap());
+                    }
+                }
+            }),
+        ],
+    );
+}

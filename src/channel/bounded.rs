@@ -1,0 +1,457 @@
+//! [`Sender`] and [`Receiver`]: the plain bounded channel's ends, from [`bounded`](super::bounded).
+
+use super::chan::{deadline, Chan, OnBusy};
+use super::wait::{Step, Stop};
+use super::{
+    RecvError, RecvTimeoutError, SendError, SendTimeoutError, Stats, TryRecvError, TrySendError,
+};
+use crate::sync::Arc;
+use std::fmt;
+use std::mem::MaybeUninit;
+use std::time::Duration;
+
+/// The plain channel's state: slots hold a message only while full.
+pub(super) struct Plain<T> {
+    pub(super) chan: Chan<MaybeUninit<T>>,
+}
+
+impl<T> Drop for Plain<T> {
+    fn drop(&mut self) {
+        // SAFETY: every queued position was published full and never popped, so its value is
+        // initialised; `for_each_queued` visits each once, so each is dropped once.
+        self.chan
+            .ring
+            .for_each_queued(|v| unsafe { v.assume_init_drop() });
+    }
+}
+
+/// The sending end of a [`bounded`](super::bounded) channel. Clone it for more producers.
+///
+/// Dropping the last `Sender` disconnects the channel: receivers take what is queued, then get
+/// `Disconnected`.
+///
+/// # Examples
+/// ```
+/// let (tx, rx) = thrifty::channel::bounded(16);
+/// let tx2 = tx.clone();
+/// std::thread::spawn(move || tx2.send("from a thread").unwrap());
+/// tx.send("from main").unwrap();
+/// drop(tx);
+/// let mut got: Vec<_> = rx.iter().collect();
+/// got.sort();
+/// assert_eq!(got, ["from a thread", "from main"]);
+/// ```
+pub struct Sender<T> {
+    pub(super) shared: Arc<Plain<T>>,
+}
+
+/// The receiving end of a [`bounded`](super::bounded) channel. Clone it for more consumers;
+/// each message goes to exactly one of them.
+///
+/// Dropping the last `Receiver` disconnects the channel: senders get their message back, and
+/// the messages still queued are dropped.
+///
+/// # Examples
+/// ```
+/// let (tx, rx) = thrifty::channel::bounded(4);
+/// tx.send(1).unwrap();
+/// assert_eq!(rx.recv(), Ok(1));
+/// assert!(rx.try_recv().unwrap_err().is_empty());
+/// ```
+pub struct Receiver<T> {
+    pub(super) shared: Arc<Plain<T>>,
+}
+
+impl<T> Sender<T> {
+    fn chan(&self) -> &Chan<MaybeUninit<T>> {
+        &self.shared.chan
+    }
+
+    /// Writes `value` into a claimed slot and publishes it.
+    #[inline(always)]
+    fn fill(&self, claim: super::ring::Claim, value: T) {
+        // SAFETY: the claim is ours and unfinished; a slot claimed for a push holds no value
+        // (its last pop moved it out), so writing does not leak or double-drop.
+        unsafe {
+            self.chan().ring.with_claimed(&claim, |v| (*v).write(value));
+        }
+        self.chan().publish_send(claim, OnBusy::Spin);
+    }
+
+    /// Sends `value`, waiting while the channel is full.
+    ///
+    /// # Errors
+    /// [`SendError`] with the value if every receiver is gone (then or while waiting).
+    ///
+    /// # Cost
+    /// With room: one CAS, a write and a few loads; no allocation. While full: a short spin, then
+    /// the thread parks until a receiver makes room.
+    #[inline]
+    pub fn send(&self, value: T) -> Result<(), SendError<T>> {
+        let claim = match self.chan().claim_send(OnBusy::Spin) {
+            Step::Done(claim) => claim,
+            Step::Closed => return Err(SendError(value)),
+            Step::NotReady => match self.chan().claim_send_slow(OnBusy::Spin, None) {
+                Ok(claim) => claim,
+                Err(_) => return Err(SendError(value)),
+            },
+        };
+        self.fill(claim, value);
+        Ok(())
+    }
+
+    /// Sends `value` if there is room now; never waits.
+    ///
+    /// # Errors
+    /// [`TrySendError::Full`] or [`TrySendError::Disconnected`], each with the value.
+    #[inline]
+    pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        match self.chan().claim_send(OnBusy::Spin) {
+            Step::Done(claim) => {
+                self.fill(claim, value);
+                Ok(())
+            }
+            Step::Closed => Err(TrySendError::Disconnected(value)),
+            Step::NotReady => {
+                self.chan().note_full();
+                Err(TrySendError::Full(value))
+            }
+        }
+    }
+
+    /// Sends `value`, waiting at most `timeout` for room.
+    ///
+    /// # Errors
+    /// [`SendTimeoutError::Timeout`] or [`SendTimeoutError::Disconnected`], each with the value.
+    pub fn send_timeout(&self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
+        let claim = match self.chan().claim_send(OnBusy::Spin) {
+            Step::Done(claim) => claim,
+            Step::Closed => return Err(SendTimeoutError::Disconnected(value)),
+            Step::NotReady => match self.chan().claim_send_slow(OnBusy::Spin, deadline(timeout)) {
+                Ok(claim) => claim,
+                Err(Stop::Closed) => return Err(SendTimeoutError::Disconnected(value)),
+                Err(Stop::TimedOut) => return Err(SendTimeoutError::Timeout(value)),
+            },
+        };
+        self.fill(claim, value);
+        Ok(())
+    }
+
+    /// Messages queued now (a snapshot).
+    pub fn len(&self) -> usize {
+        self.chan().ring.len()
+    }
+
+    /// Whether no message is queued now.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether every slot holds a message now.
+    pub fn is_full(&self) -> bool {
+        self.len() == self.capacity()
+    }
+
+    /// The most messages the channel holds: the `capacity` it was made with.
+    pub fn capacity(&self) -> usize {
+        self.chan().ring.capacity()
+    }
+
+    /// Whether every receiver is gone: a send now would fail.
+    pub fn is_disconnected(&self) -> bool {
+        self.chan().receivers_gone()
+    }
+
+    /// Depth, high-water mark and full-count; see [`Stats`].
+    pub fn stats(&self) -> Stats {
+        self.chan().stats()
+    }
+}
+
+impl<T> Receiver<T> {
+    fn chan(&self) -> &Chan<MaybeUninit<T>> {
+        &self.shared.chan
+    }
+
+    /// Moves the message out of a claimed slot and frees the slot.
+    #[inline(always)]
+    fn take(&self, claim: super::ring::Claim) -> T {
+        // SAFETY: the claim is ours and unfinished, and a slot claimed for a pop holds the
+        // message its push wrote; we move it out once and free the slot just below.
+        let value = unsafe {
+            self.chan()
+                .ring
+                .with_claimed(&claim, |v| (*v).assume_init_read())
+        };
+        self.chan().publish_recv(claim, OnBusy::Spin);
+        value
+    }
+
+    /// Receives the oldest message, waiting while the channel is empty.
+    ///
+    /// # Errors
+    /// [`RecvError`] once the channel is empty and every sender is gone.
+    ///
+    /// # Cost
+    /// With a message queued: one CAS, a read and a load; no allocation. While empty: a short
+    /// spin, then the thread parks until a sender sends.
+    #[inline]
+    pub fn recv(&self) -> Result<T, RecvError> {
+        let claim = match self.chan().claim_recv(OnBusy::Spin) {
+            Step::Done(claim) => claim,
+            Step::Closed => return Err(RecvError),
+            Step::NotReady => self
+                .chan()
+                .claim_recv_slow(OnBusy::Spin, None)
+                .map_err(|_| RecvError)?,
+        };
+        Ok(self.take(claim))
+    }
+
+    /// Receives the oldest message if one is queued; never waits.
+    ///
+    /// # Errors
+    /// [`TryRecvError::Empty`], or [`TryRecvError::Disconnected`] once the channel is empty and
+    /// every sender is gone.
+    #[inline]
+    pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        match self.chan().claim_recv(OnBusy::Spin) {
+            Step::Done(claim) => Ok(self.take(claim)),
+            Step::Closed => Err(TryRecvError::Disconnected),
+            Step::NotReady => Err(TryRecvError::Empty),
+        }
+    }
+
+    /// Receives the oldest message, waiting at most `timeout` for one.
+    ///
+    /// # Errors
+    /// [`RecvTimeoutError::Timeout`], or [`RecvTimeoutError::Disconnected`] once the channel
+    /// is empty and every sender is gone.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        let claim = match self.chan().claim_recv(OnBusy::Spin) {
+            Step::Done(claim) => claim,
+            Step::Closed => return Err(RecvTimeoutError::Disconnected),
+            Step::NotReady => self
+                .chan()
+                .claim_recv_slow(OnBusy::Spin, deadline(timeout))
+                .map_err(|stop| match stop {
+                    Stop::Closed => RecvTimeoutError::Disconnected,
+                    Stop::TimedOut => RecvTimeoutError::Timeout,
+                })?,
+        };
+        Ok(self.take(claim))
+    }
+
+    /// Waits for a message, then moves it and up to `max - 1` more already queued into `out`,
+    /// oldest first; returns how many it moved.
+    ///
+    /// Returns 0 only if `max` is 0 or the channel is empty and every sender is gone. It
+    /// allocates nothing itself (`out` may, to grow), and wakes a waiting sender once per batch
+    /// rather than once per message.
+    ///
+    /// # Examples
+    /// ```
+    /// let (tx, rx) = thrifty::channel::bounded(8);
+    /// for i in 0..5 {
+    ///     tx.send(i).unwrap();
+    /// }
+    /// let mut batch = Vec::with_capacity(4);
+    /// assert_eq!(rx.recv_many(&mut batch, 4), 4);
+    /// assert_eq!(batch, [0, 1, 2, 3]);
+    /// ```
+    pub fn recv_many(&self, out: &mut impl Extend<T>, max: usize) -> usize {
+        if max == 0 {
+            return 0;
+        }
+        let Ok(first) = self.recv() else { return 0 };
+        out.extend(Some(first));
+        let mut batch = Batch {
+            rx: self,
+            left: max - 1,
+            taken: 0,
+        };
+        out.extend(&mut batch);
+        batch.taken + 1
+    }
+
+    /// A blocking iterator: each `next` is a [`recv`](Self::recv); it ends once the channel is
+    /// empty and every sender is gone.
+    pub fn iter(&self) -> Iter<'_, T> {
+        Iter { rx: self }
+    }
+
+    /// A non-blocking iterator over the messages queued now: each `next` is a
+    /// [`try_recv`](Self::try_recv).
+    pub fn try_iter(&self) -> TryIter<'_, T> {
+        TryIter { rx: self }
+    }
+
+    /// Messages queued now (a snapshot).
+    pub fn len(&self) -> usize {
+        self.chan().ring.len()
+    }
+
+    /// Whether no message is queued now.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The most messages the channel holds.
+    pub fn capacity(&self) -> usize {
+        self.chan().ring.capacity()
+    }
+
+    /// Whether every sender is gone (messages may still be queued).
+    pub fn is_disconnected(&self) -> bool {
+        self.chan().senders_gone()
+    }
+
+    /// Depth, high-water mark and full-count; see [`Stats`].
+    pub fn stats(&self) -> Stats {
+        self.chan().stats()
+    }
+}
+
+/// `recv_many`'s batch: pops without waking senders one by one; its `Drop` wakes one, even if
+/// the caller's `extend` panicked (a sender must not sleep beside a freed slot).
+struct Batch<'a, T> {
+    rx: &'a Receiver<T>,
+    left: usize,
+    taken: usize,
+}
+
+impl<T> Iterator for Batch<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        if self.left == 0 {
+            return None;
+        }
+        let chan = self.rx.chan();
+        let Step::Done(claim) = chan.claim_recv(OnBusy::Spin) else {
+            return None;
+        };
+        // SAFETY: as in `Receiver::take`: our unfinished claim on a full slot.
+        let value = unsafe { chan.ring.with_claimed(&claim, |v| (*v).assume_init_read()) };
+        chan.ring.finish_pop(claim);
+        self.left -= 1;
+        self.taken += 1;
+        Some(value)
+    }
+}
+
+impl<T> Drop for Batch<'_, T> {
+    fn drop(&mut self) {
+        self.rx.chan().wake_sender();
+    }
+}
+
+/// A blocking iterator over a [`Receiver`]'s messages, from [`Receiver::iter`].
+#[derive(Debug)]
+pub struct Iter<'a, T> {
+    rx: &'a Receiver<T>,
+}
+
+impl<T> Iterator for Iter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv().ok()
+    }
+}
+
+/// A non-blocking iterator over the messages queued now, from [`Receiver::try_iter`].
+#[derive(Debug)]
+pub struct TryIter<'a, T> {
+    rx: &'a Receiver<T>,
+}
+
+impl<T> Iterator for TryIter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.try_recv().ok()
+    }
+}
+
+/// A blocking iterator that owns its [`Receiver`], from `IntoIterator`.
+#[derive(Debug)]
+pub struct IntoIter<T> {
+    rx: Receiver<T>,
+}
+
+impl<T> Iterator for IntoIter<T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv().ok()
+    }
+}
+
+impl<T> IntoIterator for Receiver<T> {
+    type Item = T;
+    type IntoIter = IntoIter<T>;
+    fn into_iter(self) -> IntoIter<T> {
+        IntoIter { rx: self }
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Receiver<T> {
+    type Item = T;
+    type IntoIter = Iter<'a, T>;
+    fn into_iter(self) -> Iter<'a, T> {
+        self.iter()
+    }
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        self.chan().add_sender();
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<T> Clone for Receiver<T> {
+    fn clone(&self) -> Self {
+        self.chan().add_receiver();
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        self.chan().drop_sender();
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        if !self.chan().drop_receiver() {
+            return;
+        }
+        // The last receiver: nobody can take what is queued, so drop it now rather than when
+        // the last sender goes. A slot a sender is still filling is left for `Plain`'s drop;
+        // waiting for it here could deadlock with that sender.
+        let chan = self.chan();
+        while let Ok(claim) = chan.ring.start_pop() {
+            // SAFETY: as in `take`: our unfinished claim on a full slot.
+            let value = unsafe { chan.ring.with_claimed(&claim, |v| (*v).assume_init_read()) };
+            chan.ring.finish_pop(claim);
+            drop(value);
+        }
+    }
+}
+
+impl<T> fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender").field("chan", self.chan()).finish()
+    }
+}
+
+impl<T> fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver")
+            .field("chan", self.chan())
+            .finish()
+    }
+}

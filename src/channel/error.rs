@@ -1,0 +1,213 @@
+//! The channel's errors: one per operation, each handing back what the caller gave it.
+//!
+//! A failed send returns its message (for `send_with`, its closure), so nothing is lost. Every
+//! error implements `Debug` without needing `T: Debug`, a lowercase `Display`, and
+//! `std::error::Error`.
+
+use std::{error, fmt};
+
+/// [`Sender::send`](super::Sender::send) failed: every receiver is gone. Holds the message.
+///
+/// # Examples
+/// ```
+/// let (tx, rx) = thrifty::channel::bounded(1);
+/// drop(rx);
+/// assert_eq!(tx.send(7).unwrap_err().into_inner(), 7);
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct SendError<T>(pub T);
+
+impl<T> SendError<T> {
+    /// The message that was not sent.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+/// [`Sender::try_send`](super::Sender::try_send) failed. Either way the message comes back.
+///
+/// # Examples
+/// ```
+/// use thrifty::channel::{bounded, TrySendError};
+///
+/// let (tx, rx) = bounded(1);
+/// tx.try_send(1).unwrap();
+/// assert_eq!(tx.try_send(2), Err(TrySendError::Full(2)));
+/// drop(rx);
+/// assert_eq!(tx.try_send(3), Err(TrySendError::Disconnected(3)));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum TrySendError<T> {
+    /// Every slot holds a message: the receivers are behind.
+    Full(T),
+    /// Every receiver is gone.
+    Disconnected(T),
+}
+
+impl<T> TrySendError<T> {
+    /// The message that was not sent.
+    pub fn into_inner(self) -> T {
+        match self {
+            Self::Full(v) | Self::Disconnected(v) => v,
+        }
+    }
+    /// Whether the channel was full.
+    pub fn is_full(&self) -> bool {
+        matches!(self, Self::Full(_))
+    }
+    /// Whether every receiver was gone.
+    pub fn is_disconnected(&self) -> bool {
+        matches!(self, Self::Disconnected(_))
+    }
+}
+
+/// [`Sender::send_timeout`](super::Sender::send_timeout) failed. Either way the message comes
+/// back.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum SendTimeoutError<T> {
+    /// The channel stayed full until the timeout.
+    Timeout(T),
+    /// Every receiver is gone.
+    Disconnected(T),
+}
+
+impl<T> SendTimeoutError<T> {
+    /// The message that was not sent.
+    pub fn into_inner(self) -> T {
+        match self {
+            Self::Timeout(v) | Self::Disconnected(v) => v,
+        }
+    }
+    /// Whether the timeout passed.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Timeout(_))
+    }
+    /// Whether every receiver was gone.
+    pub fn is_disconnected(&self) -> bool {
+        matches!(self, Self::Disconnected(_))
+    }
+}
+
+/// [`Receiver::recv`](super::Receiver::recv) failed: the channel is empty and every sender is
+/// gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecvError;
+
+/// [`Receiver::try_recv`](super::Receiver::try_recv) found no message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TryRecvError {
+    /// Nothing is queued now.
+    Empty,
+    /// Nothing is queued and every sender is gone: nothing ever will be.
+    Disconnected,
+}
+
+impl TryRecvError {
+    /// Whether the channel was only empty for now.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Self::Empty)
+    }
+    /// Whether every sender was gone.
+    pub fn is_disconnected(&self) -> bool {
+        matches!(self, Self::Disconnected)
+    }
+}
+
+/// [`Receiver::recv_timeout`](super::Receiver::recv_timeout) found no message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecvTimeoutError {
+    /// Nothing arrived before the timeout.
+    Timeout,
+    /// Nothing is queued and every sender is gone.
+    Disconnected,
+}
+
+impl RecvTimeoutError {
+    /// Whether the timeout passed.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Timeout)
+    }
+    /// Whether every sender was gone.
+    pub fn is_disconnected(&self) -> bool {
+        matches!(self, Self::Disconnected)
+    }
+}
+
+impl<T> fmt::Debug for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SendError(..)")
+    }
+}
+
+impl<T> fmt::Debug for TrySendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Full(_) => "Full(..)",
+            Self::Disconnected(_) => "Disconnected(..)",
+        })
+    }
+}
+
+impl<T> fmt::Debug for SendTimeoutError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Timeout(_) => "Timeout(..)",
+            Self::Disconnected(_) => "Disconnected(..)",
+        })
+    }
+}
+
+impl<T> fmt::Display for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("sending on a channel whose receivers are all gone")
+    }
+}
+
+impl<T> fmt::Display for TrySendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Full(_) => "sending on a full channel",
+            Self::Disconnected(_) => "sending on a channel whose receivers are all gone",
+        })
+    }
+}
+
+impl<T> fmt::Display for SendTimeoutError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Timeout(_) => "timed out sending on a full channel",
+            Self::Disconnected(_) => "sending on a channel whose receivers are all gone",
+        })
+    }
+}
+
+impl fmt::Display for RecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("receiving on an empty channel whose senders are all gone")
+    }
+}
+
+impl fmt::Display for TryRecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Empty => "receiving on an empty channel",
+            Self::Disconnected => "receiving on an empty channel whose senders are all gone",
+        })
+    }
+}
+
+impl fmt::Display for RecvTimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Timeout => "timed out receiving on an empty channel",
+            Self::Disconnected => "receiving on an empty channel whose senders are all gone",
+        })
+    }
+}
+
+impl<T> error::Error for SendError<T> {}
+impl<T> error::Error for TrySendError<T> {}
+impl<T> error::Error for SendTimeoutError<T> {}
+impl error::Error for RecvError {}
+impl error::Error for TryRecvError {}
+impl error::Error for RecvTimeoutError {}

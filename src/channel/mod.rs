@@ -1,0 +1,197 @@
+//! Bounded multi-producer multi-consumer channels with backpressure, visible depth and, with
+//! [`recycling`], message slots that keep their buffers.
+//!
+//! [`bounded`] makes a channel of a fixed number of slots: when consumers fall behind,
+//! [`Sender::send`] waits and [`Sender::try_send`] says [`TrySendError::Full`], instead of the
+//! queue eating memory. [`recycling`] makes one whose slots hold values for ever: senders fill a
+//! slot in place, receivers read it in place, and the slot is [`Reset`] between
+//! messages, so a stream of `String` or `Vec` messages allocates nothing. Every end reports the
+//! channel's [`Stats`]: depth, high-water mark and how many sends found it full.
+//!
+//! # When to use
+//! - Producers must slow down when consumers lag (a pipeline stage, a work queue).
+//! - Several consumers share the work (MPMC), which `std::sync::mpsc` does not offer.
+//! - Messages are heap-backed (`String`, `Vec`, a request struct): [`recycling`] keeps their
+//!   buffers.
+//!
+//! # When not to use
+//! - You need an unbounded queue, a rendezvous (capacity 0), `select!` over several channels
+//!   or async ends: use crossbeam-channel, flume or tokio's channels.
+//! - One producer and one consumer on one thread: a `VecDeque` is all you need.
+//!
+//! # Choosing a capacity
+//! The capacity is a promise about memory and latency: at most `capacity` messages wait, and a
+//! message waits behind at most `capacity - 1` others. Prefer a small buffer you watch over a
+//! large one that hides a slow consumer: a few times the largest burst you expect, and a
+//! [`Stats::high_water`] near the capacity (or a growing [`Stats::full_sends`]) tells you the
+//! consumers are the bottleneck. A larger buffer absorbs bursts but only delays backpressure; it
+//! never raises throughput once the queue is full. Capacity 0 panics: a zero-slot channel would
+//! be a rendezvous channel (each send waits for a receiver), a different algorithm this module
+//! does not provide; capacity 1 is the closest hand-off.
+//!
+//! # Examples
+//! ```
+//! use std::thread;
+//!
+//! let (tx, rx) = thrifty::channel::bounded::<u64>(64);
+//! let producers: Vec<_> = (0..2)
+//!     .map(|p| {
+//!         let tx = tx.clone();
+//!         thread::spawn(move || (0..1000).for_each(|i| tx.send(p * 1000 + i).unwrap()))
+//!     })
+//!     .collect();
+//! drop(tx); // the receivers see `Disconnected` once the producers are done
+//! let sum: u64 = rx.iter().sum();
+//! producers.into_iter().for_each(|p| p.join().unwrap());
+//! assert_eq!(sum, (0..2000u64).sum::<u64>());
+//! ```
+//!
+//! # Disconnection
+//! When every sender is gone, receivers take what is queued, then get `Disconnected`. When every
+//! receiver is gone, sends fail and hand their message back; the messages still queued are
+//! dropped by the last receiver (a message a sender is writing at that moment is dropped with
+//! the channel). Every message is dropped exactly once. A thread blocked in `send` or `recv`
+//! wakes on disconnect.
+//!
+//! # Cost
+//! - **Creation** allocates the whole ring up front: about `capacity × size_of::<(usize, T)>()`
+//!   bytes (a stamp and a value per slot) plus a few hundred, and writes every slot's stamp, so it is
+//!   O(capacity): a channel of a million `u64` costs a 16 MB allocation and its page faults.
+//!   [`recycling`] also calls the factory `capacity` times. Keep capacities small; see
+//!   `cargo bench --bench channel -- create` for times beside the peers'.
+//! - **Send and receive** allocate nothing (`tests/alloc_channel.rs`). Each is one CAS on its
+//!   side's index, a stamp load and store, and a load of the other side's waiter count (a
+//!   recycling channel adds a fence before it); one send in 16 also reads the receivers' index
+//!   and the high-water mark for [`Stats`].
+//! - **Waiting** spins for about a microsecond (not at all with one CPU), yields a few times,
+//!   then parks the thread; the other side unparks it. A parked thread costs a futex wake.
+//!
+//! # How it works
+//!
+//! The slots form a ring (`ring.rs`): Vyukov's bounded MPMC queue, where a stamp per slot says
+//! which position it awaits, and a send or receive claims a position with one CAS, touches the
+//! slot, then publishes the slot's next stamp. The plain channel's slots are `MaybeUninit<T>`,
+//! initialised only while full; the recycling channel's hold a live `T`. `chan.rs` adds the
+//! handle counts (a count of 0 is the disconnect), the metrics and the two wait queues; the
+//! waiting strategy is `wait.rs`, which explains why no wake-up is lost.
+//!
+//! While a `send_with` or `recv_with` closure runs its slot is claimed. Other threads treat that
+//! slot as "not yet" and wait for it like for a full or empty channel (they are woken when the
+//! closure's operation publishes), rather than spinning on it; dropping the last handle never
+//! waits for it. A closure that panics still publishes its slot: a failed `send_with` marks it
+//! for receivers to skip, a failed `recv_with` frees it, both after resetting the value.
+
+mod bounded;
+mod chan;
+mod error;
+mod recycling;
+mod ring;
+mod stats;
+mod wait;
+
+pub use bounded::{IntoIter, Iter, Receiver, Sender, TryIter};
+pub use error::{
+    RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+};
+pub use recycling::{RecyclingReceiver, RecyclingSender};
+pub use stats::Stats;
+
+use crate::sync::Arc;
+use crate::Reset;
+use chan::Chan;
+use std::mem::MaybeUninit;
+
+/// Makes a bounded MPMC channel of `capacity` slots; returns its first sender and receiver.
+///
+/// # When to use
+/// Handing values between threads with backpressure; see the [module docs](self) for choosing
+/// a capacity and for when another channel fits better.
+///
+/// # Cost
+/// Allocates `capacity` slots at once (O(capacity) time and memory); sends and receives
+/// allocate nothing.
+///
+/// # Panics
+/// If `capacity` is 0 (this module has no rendezvous mode; see the module docs), or so large
+/// that the ring cannot be allocated.
+///
+/// # Examples
+/// ```
+/// let (tx, rx) = thrifty::channel::bounded(2);
+/// tx.send("a").unwrap();
+/// tx.send("b").unwrap();
+/// assert!(tx.try_send("c").unwrap_err().is_full());
+/// assert_eq!(rx.recv(), Ok("a"));
+/// ```
+pub fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+    check_capacity(capacity);
+    let shared = Arc::new(bounded::Plain {
+        chan: Chan::new(capacity, |_| MaybeUninit::uninit()),
+    });
+    (
+        Sender {
+            shared: shared.clone(),
+        },
+        Receiver { shared },
+    )
+}
+
+/// Makes a bounded MPMC channel of `capacity` slots, each holding a value made by `factory`
+/// that is kept between messages: send with [`RecyclingSender::send_with`], receive with
+/// [`RecyclingReceiver::recv_with`].
+///
+/// # When to use
+/// Messages that own heap memory (`String`, `Vec`, structs of them): after the first lap each
+/// slot's value has the capacity its messages need, and sending allocates nothing. Build the
+/// values with that capacity in `factory` to start warm.
+///
+/// # When not to use
+/// Messages that must outlive the receive (the receiver would have to clone or `take` them,
+/// which gives up the buffer): use [`bounded`] and a `pool::Pool` for the buffers.
+///
+/// # Cost
+/// Calls `factory` `capacity` times, at once. Each slot keeps the largest buffer any of its
+/// messages grew it to, until the channel is dropped.
+///
+/// # Panics
+/// As [`bounded`], and if `factory` panics.
+///
+/// # Examples
+/// ```
+/// let (tx, rx) = thrifty::channel::recycling(4, || Vec::<u8>::with_capacity(256));
+/// tx.send_with(|buf| buf.extend_from_slice(b"payload")).unwrap();
+/// let n = rx.recv_with(|buf| buf.len()).unwrap();
+/// assert_eq!(n, 7);
+/// ```
+pub fn recycling<T: Reset>(
+    capacity: usize,
+    mut factory: impl FnMut() -> T,
+) -> (RecyclingSender<T>, RecyclingReceiver<T>) {
+    check_capacity(capacity);
+    let chan = Arc::new(Chan::new(capacity, |_| recycling::Held::new(factory())));
+    (
+        RecyclingSender { chan: chan.clone() },
+        RecyclingReceiver { chan },
+    )
+}
+
+/// Refuses capacity 0 with the reason.
+#[track_caller]
+fn check_capacity(capacity: usize) {
+    if capacity == 0 {
+        zero_capacity();
+    }
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn zero_capacity() -> ! {
+    panic!(
+        "thrifty::channel: capacity must be at least 1 (a 0-slot channel would be a rendezvous \
+         channel, which this module does not provide; capacity 1 is the closest hand-off)"
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,409 @@
+//! [`RecyclingSender`] and [`RecyclingReceiver`]: the ends of a [`recycling`](super::recycling)
+//! channel, whose slots keep their values between messages.
+//!
+//! A sender fills a slot's value in place (`send_with`), a receiver reads it in place
+//! (`recv_with`) and the slot is [`Reset`] before it is freed, so a `String` or `Vec` keeps its
+//! buffer for the next message. If a closure panics, its slot is reset and released as if the
+//! operation had not happened: a panicking `send_with` sends nothing, a panicking `recv_with`
+//! has consumed its message.
+
+use super::chan::{deadline, Chan, OnBusy};
+use super::ring::Claim;
+use super::wait::{Step, Stop};
+use super::{
+    RecvError, RecvTimeoutError, SendError, SendTimeoutError, Stats, TryRecvError, TrySendError,
+};
+use crate::sync::Arc;
+use crate::Reset;
+use std::fmt;
+use std::time::Duration;
+
+/// One recycling slot: the value, and whether a panicking `send_with` left it unsent.
+pub(super) struct Held<T> {
+    pub(super) value: T,
+    /// The push that claimed this slot panicked: receivers skip it.
+    skip: bool,
+}
+
+impl<T: Reset> Held<T> {
+    /// A slot around a freshly made value, reset in case the factory left something in it.
+    pub(super) fn new(mut value: T) -> Self {
+        value.reset();
+        Self { value, skip: false }
+    }
+}
+
+/// The sending end of a [`recycling`](super::recycling) channel. Clone it for more producers.
+///
+/// # Examples
+/// ```
+/// use std::fmt::Write;
+///
+/// let (tx, rx) = thrifty::channel::recycling(8, || String::with_capacity(64));
+/// tx.send_with(|s| write!(s, "order {}", 42)).unwrap().unwrap();
+/// assert_eq!(rx.recv_with(|s| s.clone()), Ok("order 42".to_string()));
+/// ```
+pub struct RecyclingSender<T: Reset> {
+    pub(super) chan: Arc<Chan<Held<T>>>,
+}
+
+/// The receiving end of a [`recycling`](super::recycling) channel. Clone it for more
+/// consumers; each message goes to exactly one of them.
+pub struct RecyclingReceiver<T: Reset> {
+    pub(super) chan: Arc<Chan<Held<T>>>,
+}
+
+/// Releases a claimed send slot if the user's closure unwinds: resets it and publishes it as a
+/// slot to skip, so receivers neither wait on it for ever nor see half a message.
+struct SendGuard<'a, T: Reset> {
+    chan: &'a Chan<Held<T>>,
+    claim: Option<Claim>,
+}
+
+impl<T: Reset> Drop for SendGuard<'_, T> {
+    fn drop(&mut self) {
+        if let Some(claim) = self.claim.take() {
+            // SAFETY: the claim is ours and unfinished (the guard holds it), so we alone touch
+            // the slot.
+            unsafe {
+                self.chan.ring.with_claimed(&claim, |held| {
+                    (*held).value.reset();
+                    (*held).skip = true;
+                });
+            }
+            self.chan.publish_send(claim, OnBusy::Wait);
+        }
+    }
+}
+
+/// Frees a claimed receive slot whether or not the user's closure unwinds: resets it, then
+/// publishes it empty, so senders always get a clean slot back.
+struct RecvGuard<'a, T: Reset> {
+    chan: &'a Chan<Held<T>>,
+    claim: Option<Claim>,
+}
+
+impl<T: Reset> Drop for RecvGuard<'_, T> {
+    fn drop(&mut self) {
+        if let Some(claim) = self.claim.take() {
+            // SAFETY: the claim is ours and unfinished.
+            unsafe {
+                self.chan
+                    .ring
+                    .with_claimed(&claim, |held| (*held).value.reset());
+            }
+            self.chan.publish_recv(claim, OnBusy::Wait);
+        }
+    }
+}
+
+impl<T: Reset> RecyclingSender<T> {
+    /// Runs `fill` on a claimed slot, then publishes it.
+    #[inline]
+    fn fill<R>(&self, claim: Claim, fill: impl FnOnce(&mut T) -> R) -> R {
+        let mut guard = SendGuard {
+            chan: &self.chan,
+            claim: Some(claim),
+        };
+        let claim_ref = guard.claim.as_ref().expect("just set");
+        // SAFETY: the claim is ours and unfinished; `&mut` lives only while `fill` runs, before
+        // the guard finishes the claim.
+        let out = unsafe {
+            self.chan
+                .ring
+                .with_claimed(claim_ref, |held| fill(&mut (*held).value))
+        };
+        let claim = guard.claim.take().expect("still held");
+        self.chan.publish_send(claim, OnBusy::Wait);
+        out
+    }
+
+    /// Sends a message by filling a slot in place: `fill` gets the slot's value, already
+    /// reset, and what it writes is the message. Waits while the channel is full. Returns what
+    /// `fill` returns.
+    ///
+    /// `fill` runs while the slot is claimed: receivers wait for it (they do not spin), so keep
+    /// it short, and never block in it on this same channel.
+    ///
+    /// # Errors
+    /// [`SendError`] holding `fill`, not run, if every receiver is gone.
+    ///
+    /// # Panics
+    /// If `fill` panics the panic propagates; the slot is reset and nothing is sent.
+    ///
+    /// # Cost
+    /// As [`Sender::send`](super::Sender::send), plus `fill`. Allocates only what `fill` makes
+    /// the value grow by: nothing, once the slots' values are as large as the messages.
+    pub fn send_with<R, F: FnOnce(&mut T) -> R>(&self, fill: F) -> Result<R, SendError<F>> {
+        let claim = match self.chan.claim_send(OnBusy::Wait) {
+            Step::Done(claim) => claim,
+            Step::Closed => return Err(SendError(fill)),
+            Step::NotReady => match self.chan.claim_send_slow(OnBusy::Wait, None) {
+                Ok(claim) => claim,
+                Err(_) => return Err(SendError(fill)),
+            },
+        };
+        Ok(self.fill(claim, fill))
+    }
+
+    /// [`send_with`](Self::send_with) if a slot is free now; never waits.
+    ///
+    /// # Errors
+    /// [`TrySendError::Full`] or [`TrySendError::Disconnected`], each holding `fill`, not run.
+    pub fn try_send_with<R, F: FnOnce(&mut T) -> R>(&self, fill: F) -> Result<R, TrySendError<F>> {
+        match self.chan.claim_send(OnBusy::Wait) {
+            Step::Done(claim) => Ok(self.fill(claim, fill)),
+            Step::Closed => Err(TrySendError::Disconnected(fill)),
+            Step::NotReady => {
+                self.chan.note_full();
+                Err(TrySendError::Full(fill))
+            }
+        }
+    }
+
+    /// [`send_with`](Self::send_with), waiting at most `timeout` for a free slot.
+    ///
+    /// # Errors
+    /// [`SendTimeoutError::Timeout`] or [`SendTimeoutError::Disconnected`], holding `fill`.
+    pub fn send_with_timeout<R, F: FnOnce(&mut T) -> R>(
+        &self,
+        fill: F,
+        timeout: Duration,
+    ) -> Result<R, SendTimeoutError<F>> {
+        let claim = match self.chan.claim_send(OnBusy::Wait) {
+            Step::Done(claim) => claim,
+            Step::Closed => return Err(SendTimeoutError::Disconnected(fill)),
+            Step::NotReady => match self.chan.claim_send_slow(OnBusy::Wait, deadline(timeout)) {
+                Ok(claim) => claim,
+                Err(Stop::Closed) => return Err(SendTimeoutError::Disconnected(fill)),
+                Err(Stop::TimedOut) => return Err(SendTimeoutError::Timeout(fill)),
+            },
+        };
+        Ok(self.fill(claim, fill))
+    }
+
+    /// Messages queued now (a snapshot).
+    pub fn len(&self) -> usize {
+        self.chan.ring.len()
+    }
+
+    /// Whether no message is queued now.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether every slot holds a message now.
+    pub fn is_full(&self) -> bool {
+        self.len() == self.capacity()
+    }
+
+    /// The number of slots.
+    pub fn capacity(&self) -> usize {
+        self.chan.ring.capacity()
+    }
+
+    /// Whether every receiver is gone.
+    pub fn is_disconnected(&self) -> bool {
+        self.chan.receivers_gone()
+    }
+
+    /// Depth, high-water mark and full-count; see [`Stats`].
+    pub fn stats(&self) -> Stats {
+        self.chan.stats()
+    }
+}
+
+impl<T: Reset> RecyclingReceiver<T> {
+    /// One try at claiming a message, passing over slots a panicking sender gave up.
+    fn claim(&self) -> Step<Claim> {
+        loop {
+            let claim = match self.chan.claim_recv(OnBusy::Wait) {
+                Step::Done(claim) => claim,
+                other => return other,
+            };
+            // SAFETY: the claim is ours and unfinished.
+            let skip = unsafe {
+                self.chan
+                    .ring
+                    .with_claimed(&claim, |held| std::mem::take(&mut (*held).skip))
+            };
+            if !skip {
+                return Step::Done(claim);
+            }
+            // Already reset by the sender's guard: free it and look again.
+            self.chan.publish_recv(claim, OnBusy::Wait);
+        }
+    }
+
+    /// Runs `read` on a claimed message, then resets and frees the slot.
+    #[inline]
+    fn read<R>(&self, claim: Claim, read: impl FnOnce(&mut T) -> R) -> R {
+        let guard = RecvGuard {
+            chan: &self.chan,
+            claim: Some(claim),
+        };
+        let claim_ref = guard.claim.as_ref().expect("just set");
+        // SAFETY: the claim is ours and unfinished; `&mut` lives only while `read` runs, before
+        // the guard resets and frees the slot.
+        unsafe {
+            self.chan
+                .ring
+                .with_claimed(claim_ref, |held| read(&mut (*held).value))
+        }
+    }
+
+    /// Receives the oldest message by reading it in place: `read` gets the slot's value (it may
+    /// take parts of it, e.g. `std::mem::take`, at the cost of the buffer). The slot is reset
+    /// and freed after `read` returns. Waits while the channel is empty.
+    ///
+    /// # Errors
+    /// [`RecvError`] once the channel is empty and every sender is gone (`read` not run).
+    ///
+    /// # Panics
+    /// If `read` panics the panic propagates; the message is consumed and its slot freed.
+    pub fn recv_with<R>(&self, read: impl FnOnce(&mut T) -> R) -> Result<R, RecvError> {
+        let claim = match self.claim() {
+            Step::Done(claim) => claim,
+            Step::Closed => return Err(RecvError),
+            Step::NotReady => self
+                .chan
+                .claim_recv_slow(OnBusy::Wait, None)
+                .and_then(|claim| self.unskip(claim, None))
+                .map_err(|_| RecvError)?,
+        };
+        Ok(self.read(claim, read))
+    }
+
+    /// [`recv_with`](Self::recv_with) if a message is queued now; never waits.
+    ///
+    /// # Errors
+    /// [`TryRecvError::Empty`], or [`TryRecvError::Disconnected`] once the channel is empty and
+    /// every sender is gone.
+    pub fn try_recv_with<R>(&self, read: impl FnOnce(&mut T) -> R) -> Result<R, TryRecvError> {
+        match self.claim() {
+            Step::Done(claim) => Ok(self.read(claim, read)),
+            Step::Closed => Err(TryRecvError::Disconnected),
+            Step::NotReady => Err(TryRecvError::Empty),
+        }
+    }
+
+    /// [`recv_with`](Self::recv_with), waiting at most `timeout` for a message.
+    ///
+    /// # Errors
+    /// [`RecvTimeoutError::Timeout`], or [`RecvTimeoutError::Disconnected`].
+    pub fn recv_with_timeout<R>(
+        &self,
+        read: impl FnOnce(&mut T) -> R,
+        timeout: Duration,
+    ) -> Result<R, RecvTimeoutError> {
+        let end = deadline(timeout);
+        let claim = match self.claim() {
+            Step::Done(claim) => claim,
+            Step::Closed => return Err(RecvTimeoutError::Disconnected),
+            Step::NotReady => self
+                .chan
+                .claim_recv_slow(OnBusy::Wait, end)
+                .and_then(|claim| self.unskip(claim, end))
+                .map_err(|stop| match stop {
+                    Stop::Closed => RecvTimeoutError::Disconnected,
+                    Stop::TimedOut => RecvTimeoutError::Timeout,
+                })?,
+        };
+        Ok(self.read(claim, read))
+    }
+
+    /// After a wait: if the claimed slot is one to skip, frees it and waits again.
+    fn unskip(&self, claim: Claim, end: Option<std::time::Instant>) -> Result<Claim, Stop> {
+        let mut claim = claim;
+        loop {
+            // SAFETY: the claim is ours and unfinished.
+            let skip = unsafe {
+                self.chan
+                    .ring
+                    .with_claimed(&claim, |held| std::mem::take(&mut (*held).skip))
+            };
+            if !skip {
+                return Ok(claim);
+            }
+            self.chan.publish_recv(claim, OnBusy::Wait);
+            claim = match self.claim() {
+                Step::Done(claim) => return Ok(claim),
+                Step::Closed => return Err(Stop::Closed),
+                Step::NotReady => self.chan.claim_recv_slow(OnBusy::Wait, end)?,
+            };
+        }
+    }
+
+    /// Messages queued now (a snapshot).
+    pub fn len(&self) -> usize {
+        self.chan.ring.len()
+    }
+
+    /// Whether no message is queued now.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The number of slots.
+    pub fn capacity(&self) -> usize {
+        self.chan.ring.capacity()
+    }
+
+    /// Whether every sender is gone (messages may still be queued).
+    pub fn is_disconnected(&self) -> bool {
+        self.chan.senders_gone()
+    }
+
+    /// Depth, high-water mark and full-count; see [`Stats`].
+    pub fn stats(&self) -> Stats {
+        self.chan.stats()
+    }
+}
+
+impl<T: Reset> Clone for RecyclingSender<T> {
+    fn clone(&self) -> Self {
+        self.chan.add_sender();
+        Self {
+            chan: self.chan.clone(),
+        }
+    }
+}
+
+impl<T: Reset> Clone for RecyclingReceiver<T> {
+    fn clone(&self) -> Self {
+        self.chan.add_receiver();
+        Self {
+            chan: self.chan.clone(),
+        }
+    }
+}
+
+impl<T: Reset> Drop for RecyclingSender<T> {
+    fn drop(&mut self) {
+        self.chan.drop_sender();
+    }
+}
+
+impl<T: Reset> Drop for RecyclingReceiver<T> {
+    fn drop(&mut self) {
+        // Queued messages stay in their slots (they are the slots' values) and are dropped
+        // with the channel.
+        self.chan.drop_receiver();
+    }
+}
+
+impl<T: Reset> fmt::Debug for RecyclingSender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecyclingSender")
+            .field("chan", &self.chan)
+            .finish()
+    }
+}
+
+impl<T: Reset> fmt::Debug for RecyclingReceiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecyclingReceiver")
+            .field("chan", &self.chan)
+            .finish()
+    }
+}

@@ -1,0 +1,348 @@
+//! The channel's slot ring: Vyukov's bounded MPMC queue, split into claim and publish steps.
+//!
+//! The algorithm is Dmitry Vyukov's bounded MPMC queue
+//! (<https://www.1024cores.net/home/lock-free-algorithms/queues/bounded-mpmc-queue>), as the
+//! pool's ring (`src/pool/ring.rs`) has it, with three changes the channel needs:
+//!
+//! - **Claim, then publish.** A push or pop is two calls: [`Ring::start_push`] /
+//!   [`Ring::start_pop`] claim a position with one CAS and hand back a [`Claim`]; the caller
+//!   touches the slot's value through [`Ring::with_claimed`], then [`Ring::finish_push`] /
+//!   [`Ring::finish_pop`] publish it. The recycling channel runs the user's closure between the
+//!   two, on the value in place (crossbeam-channel's `start_send`/`write` split has this shape).
+//! - **The value type is the caller's.** A slot holds an `S`: `MaybeUninit<T>` for a plain
+//!   channel (initialised only while full), a value that lives as long as the ring for a
+//!   recycling one. The ring never reads, writes or drops an `S` itself; [`Ring::for_each_queued`]
+//!   lets the owner drop what is queued.
+//! - **An exact capacity, and no waiting.** The capacity is what the user asked for (a
+//!   backpressure bound), not a power of two; and where the pool's ring would spin on a slot
+//!   another thread has claimed but not yet published, this one answers [`Refusal::Busy`] and lets
+//!   the caller decide: a plain channel spins (the window is one move of a `T`), a recycling
+//!   channel waits like on a full or empty ring (the window runs a user's closure).
+//!
+//! Neither call allocates or takes a lock; the slots are allocated once, by [`Ring::new`].
+//!
+//! # How it works
+//!
+//! `head` and `tail` are positions `lap | index`: the index (`< cap`) in the low bits, the lap
+//! in multiples of `one_lap`, twice `mark`, the smallest power of two above `cap` (crossbeam's
+//! layout, which keeps the capacity exact). `tail` also carries the `mark` bit: set once by
+//! [`Ring::close_pushes`] when the last receiver goes, it makes every later push fail (its CAS
+//! on `tail` fails, and the reload sees the mark), so no send succeeds after the disconnect. Position `p` lives in slot `index(p)`; after index `cap - 1` comes
+//! index 0 of the next lap. A slot's `stamp` says what the slot awaits:
+//!
+//! | stamp         | the slot is                              | next to act              |
+//! | ------------- | ---------------------------------------- | ------------------------ |
+//! | `p`           | empty, awaiting the push of position `p` | the push that claims `p` |
+//! | `p + 1`       | full, holding the message pushed at `p`  | the pop that claims `p`  |
+//! | `p + one_lap` | empty, awaiting the push one lap later   | the next lap's push      |
+//!
+//! `p + 1` has index at most `cap < one_lap`, so it never equals a position of the next lap.
+//! A push reads `tail = p`; on stamp `p` it claims `p` by a CAS of `tail` to the next position,
+//! and `finish_push` stores `p + 1`. A pop reads `head = p`; on stamp `p + 1` it claims `p` by a
+//! CAS of `head`, and `finish_pop` stores `p + one_lap`. **Invariant:** from its CAS until its
+//! finish, a claim's holder alone may touch the slot's value; every `unsafe` access rests on it.
+//!
+//! A stamp *behind* the expected one is ambiguous: a push that finds its slot still on the
+//! previous lap sees a full ring or a pop between claim and finish; a pop that finds its slot
+//! unfilled sees an empty ring or a push between claim and finish. Both re-read the other index
+//! after a SeqCst fence: `head + one_lap == tail` is [`Refusal::Full`], `tail == head` is
+//! [`Refusal::Empty`], anything else [`Refusal::Busy`].
+//!
+//! # Orderings
+//! The stamp publishes the value: its Release store in `finish_*` follows the caller's access,
+//! and the Acquire stamp load in `start_*` precedes the next holder's. `head` and `tail` carry
+//! only claims; their CASes are SeqCst so that they and the SeqCst fence before a full/empty
+//! re-read are in one total order (crossbeam's argument that "full" and "empty" are
+//! linearizable answers; see `src/pool/ring.rs`, "Orderings", for what loom checks of it).
+
+use crate::sync::{fence, AtomicUsize, CachePadded, Ordering, UnsafeCell};
+use std::fmt;
+
+/// `finish_push` reads the depth on slot indices that are multiples of this, not on every push:
+/// reading `head` pulls the receivers' cache line to the sender, and on every message that cost
+/// more than the rest of the send (`cargo bench --bench channel -- u64/cap1024`: about 3x
+/// fewer messages per second on 2 cores). Sampled, the high-water mark can read up to
+/// `DEPTH_SAMPLE - 1` below the true peak, since at most that many pushes separate a peak from
+/// the last sample before it.
+pub(super) const DEPTH_SAMPLE: usize = 16;
+
+/// One slot: a stamp and the caller's value.
+struct Slot<S> {
+    /// The position this slot awaits, and whether it is full (see the module doc's table).
+    stamp: AtomicUsize,
+    /// Touched only by a claim's holder (the module doc's invariant).
+    value: UnsafeCell<S>,
+}
+
+/// A claimed position: the right to touch one slot's value until it is finished.
+///
+/// Only the ring makes one, and finishing consumes it, so a claim is finished at most once.
+#[derive(Debug)]
+#[must_use = "a claim must be finished, or the ring stalls at its position"]
+pub(super) struct Claim {
+    /// The claimed position (`lap | index`).
+    pos: usize,
+}
+
+/// Why a `start_*` call claimed nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Refusal {
+    /// `start_push` only: every slot holds a message.
+    Full,
+    /// `start_pop` only: no slot holds a message.
+    Empty,
+    /// The next slot is claimed by another thread that has not finished yet.
+    Busy,
+    /// `start_push` only: pushes are closed (every receiver is gone).
+    Closed,
+}
+
+/// A bounded MPMC ring of `S` slots with an exact capacity; see the module doc.
+pub(super) struct Ring<S> {
+    /// The next position to pop. Padded, like `tail`, so pops and pushes write different lines.
+    head: CachePadded<AtomicUsize>,
+    /// The next position to push, with [`Ring::mark`] set once pushes are closed.
+    tail: CachePadded<AtomicUsize>,
+    /// The bit of `tail` that closes it: the smallest power of two above the capacity, so it
+    /// sits just above every index.
+    mark: usize,
+    /// What a position adds per lap: `2 * mark`.
+    one_lap: usize,
+    /// `capacity` slots.
+    slots: Box<[Slot<S>]>,
+}
+
+impl<S> Ring<S> {
+    /// A ring of exactly `capacity` slots, slot `i` holding `init(i)`.
+    ///
+    /// # Panics
+    /// If `capacity` is 0 (callers refuse it first, with their own message) or so large that
+    /// the lap arithmetic would overflow (over `isize::MAX / 4`; the allocation fails first).
+    pub(super) fn new(capacity: usize, mut init: impl FnMut(usize) -> S) -> Self {
+        assert!(capacity > 0, "a ring needs at least one slot");
+        let mark = match (capacity + 1).checked_next_power_of_two() {
+            Some(mark) if mark <= isize::MAX as usize / 8 => mark,
+            _ => panic!("channel capacity {capacity} is too large"),
+        };
+        let slots = (0..capacity)
+            .map(|i| Slot {
+                // Slot `i` first awaits position `i` (lap 0).
+                stamp: AtomicUsize::new(i),
+                value: UnsafeCell::new(init(i)),
+            })
+            .collect();
+        Self {
+            head: CachePadded::new(AtomicUsize::new(0)),
+            tail: CachePadded::new(AtomicUsize::new(0)),
+            mark,
+            one_lap: 2 * mark,
+            slots,
+        }
+    }
+
+    /// The number of slots.
+    #[inline]
+    pub(super) fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The slot position `pos` lives in.
+    #[inline(always)]
+    fn slot(&self, pos: usize) -> &Slot<S> {
+        &self.slots[pos & (self.mark - 1)]
+    }
+
+    /// The position after `pos`: the next index, or index 0 of the next lap.
+    #[inline(always)]
+    fn next(&self, pos: usize) -> usize {
+        if (pos & (self.mark - 1)) + 1 < self.capacity() {
+            pos + 1
+        } else {
+            (pos & !(self.one_lap - 1)).wrapping_add(self.one_lap)
+        }
+    }
+
+    /// Claims the tail position for a push.
+    #[inline]
+    pub(super) fn start_push(&self) -> Result<Claim, Refusal> {
+        // Relaxed: a guess at the position, checked by the stamp and the CAS below.
+        let mut tail = self.tail.load(Ordering::Relaxed);
+        loop {
+            if tail & self.mark != 0 {
+                return Err(Refusal::Closed);
+            }
+            // Acquire: pairs with the Release store in `finish_pop`, so the last lap's access
+            // to the value happens before ours.
+            let stamp = self.slot(tail).stamp.load(Ordering::Acquire);
+            // Stamps and the positions that reach them differ by about a lap, far below
+            // `isize::MAX` (see `new`), so the wrapped difference has the right sign.
+            let ahead = stamp.wrapping_sub(tail) as isize;
+            if ahead == 0 {
+                // Empty and awaiting `tail`: claim it. SeqCst: the total order with the fence
+                // in `start_pop`'s empty check. Relaxed on failure: we only retry.
+                match self.tail.compare_exchange_weak(
+                    tail,
+                    self.next(tail),
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return Ok(Claim { pos: tail }),
+                    Err(now) => tail = now,
+                }
+            } else if ahead < 0 {
+                // Still on the previous lap: full, or a pop has claimed it and not finished.
+                // SeqCst: orders this re-read after every `head` CAS before it.
+                fence(Ordering::SeqCst);
+                // Relaxed: the fence gives the ordering; nothing is read through it.
+                let head = self.head.load(Ordering::Relaxed);
+                return Err(if head.wrapping_add(self.one_lap) == tail {
+                    Refusal::Full
+                } else {
+                    Refusal::Busy
+                });
+            } else {
+                // Another push claimed `tail` first.
+                tail = self.tail.load(Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Claims the head position for a pop (oldest first).
+    #[inline]
+    pub(super) fn start_pop(&self) -> Result<Claim, Refusal> {
+        // Relaxed: a guess at the position, checked by the stamp and the CAS below.
+        let mut head = self.head.load(Ordering::Relaxed);
+        loop {
+            // Acquire: pairs with the Release store in `finish_push`, so we see its value.
+            let stamp = self.slot(head).stamp.load(Ordering::Acquire);
+            // Signed as in `start_push`.
+            let ahead = stamp.wrapping_sub(head.wrapping_add(1)) as isize;
+            if ahead == 0 {
+                // Full with the message pushed at `head`: claim it. SeqCst: the total order
+                // with the fence in `start_push`'s full check. Relaxed on failure: we retry.
+                match self.head.compare_exchange_weak(
+                    head,
+                    self.next(head),
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return Ok(Claim { pos: head }),
+                    Err(now) => head = now,
+                }
+            } else if ahead < 0 {
+                // Not filled for `head` yet: empty, or a push has claimed it and not finished.
+                // SeqCst: orders this re-read after every `tail` CAS before it.
+                fence(Ordering::SeqCst);
+                // Relaxed: the fence gives the ordering; nothing is read through it.
+                let tail = self.tail.load(Ordering::Relaxed) & !self.mark;
+                return Err(if tail == head {
+                    Refusal::Empty
+                } else {
+                    Refusal::Busy
+                });
+            } else {
+                // Another pop claimed `head` first.
+                head = self.head.load(Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Runs `f` on the claimed slot's value.
+    ///
+    /// # Safety
+    /// `claim` must come from this ring's `start_*` and not be finished yet: then the caller
+    /// alone may touch the value (the module doc's invariant) for as long as `f` runs.
+    #[inline(always)]
+    pub(super) unsafe fn with_claimed<R>(&self, claim: &Claim, f: impl FnOnce(*mut S) -> R) -> R {
+        self.slot(claim.pos).value.with_mut(f)
+    }
+
+    /// Publishes a claimed push: the slot now holds a message for the pop of its position.
+    /// On every [`DEPTH_SAMPLE`]th index, returns the depth seen just after (a statistic).
+    #[inline]
+    pub(super) fn finish_push(&self, claim: Claim) -> Option<usize> {
+        // Release: pairs with the Acquire stamp load in `start_pop`, which then sees the value.
+        self.slot(claim.pos)
+            .stamp
+            .store(claim.pos.wrapping_add(1), Ordering::Release);
+        if (claim.pos & (self.mark - 1)) % DEPTH_SAMPLE != 0 {
+            return None;
+        }
+        // Relaxed: a statistic. It is at least the head that freed our slot (our Acquire load
+        // of its stamp came after that pop's `head` CAS), so the depth is at most `cap`.
+        let head = self.head.load(Ordering::Relaxed);
+        Some(self.distance(head, self.next(claim.pos)))
+    }
+
+    /// Publishes a claimed pop: the slot is free for the push one lap later.
+    #[inline]
+    pub(super) fn finish_pop(&self, claim: Claim) {
+        // Release: pairs with the Acquire stamp load in `start_push`, so our access to the
+        // value happens before the next lap's.
+        self.slot(claim.pos)
+            .stamp
+            .store(claim.pos.wrapping_add(self.one_lap), Ordering::Release);
+    }
+
+    /// Closes the ring to pushes: every later `start_push` answers [`Refusal::Closed`], and one
+    /// in flight has either claimed its position already or fails its CAS and sees the mark.
+    pub(super) fn close_pushes(&self) {
+        // SeqCst: in the total order with the claims' CASes, so a push is either before the
+        // close (and queued) or after it (and refused).
+        self.tail.fetch_or(self.mark, Ordering::SeqCst);
+    }
+
+    /// Messages between `head` and `tail` (unmarked), at most the capacity.
+    fn distance(&self, head: usize, tail: usize) -> usize {
+        let (h, t) = (head & (self.mark - 1), tail & (self.mark - 1));
+        match h.cmp(&t) {
+            std::cmp::Ordering::Less => t - h,
+            std::cmp::Ordering::Greater => self.capacity() - h + t,
+            std::cmp::Ordering::Equal if head == tail => 0,
+            std::cmp::Ordering::Equal => self.capacity(),
+        }
+    }
+
+    /// Messages claimed for a push and not yet claimed by a pop: a snapshot.
+    pub(super) fn len(&self) -> usize {
+        loop {
+            // SeqCst (all three): one total order with the index CASes, so reading `tail`
+            // twice around `head` yields a pair that held at one instant.
+            let tail = self.tail.load(Ordering::SeqCst);
+            let head = self.head.load(Ordering::SeqCst);
+            if self.tail.load(Ordering::SeqCst) == tail {
+                return self.distance(head, tail & !self.mark);
+            }
+        }
+    }
+
+    /// Runs `f` on the value of every position between `head` and `tail`, oldest first: the
+    /// queued messages, once no operation is in flight (`&mut self` proves it).
+    pub(super) fn for_each_queued(&mut self, mut f: impl FnMut(&mut S)) {
+        // Relaxed: `&mut self` means every claim is finished, and whatever handed us the ring
+        // (a join, the last `Arc` drop) ordered those finishes before us.
+        let tail = self.tail.load(Ordering::Relaxed) & !self.mark;
+        let mut pos = self.head.load(Ordering::Relaxed);
+        while pos != tail {
+            // SAFETY: no claim is in flight (`&mut self`), so nothing else touches the value.
+            self.slot(pos).value.with_mut(|v| f(unsafe { &mut *v }));
+            pos = self.next(pos);
+        }
+    }
+}
+
+// SAFETY: a `Ring<S>` owns its `S`s; sending the ring sends them, which `S: Send` allows.
+unsafe impl<S: Send> Send for Ring<S> {}
+// SAFETY: through `&Ring<S>` a thread touches a slot's value only while it holds the claim (the
+// module doc's invariant), one thread at a time, so sharing the ring only hands `S`s between
+// threads, which `S: Send` allows.
+unsafe impl<S: Send> Sync for Ring<S> {}
+
+impl<S> fmt::Debug for Ring<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ring")
+            .field("len", &self.len())
+            .field("capacity", &self.capacity())
+            .finish()
+    }
+}

@@ -1,0 +1,36 @@
+//! [`Stats`]: a channel's depth, high-water mark and full-count.
+
+/// A snapshot of a channel's metrics, from `stats()` on any of its ends.
+///
+/// # Cost
+/// Keeping them costs one send in 16 a load of the receivers' index and of the high-water word
+/// (written only when the mark rises, at most `capacity` times), and a send that finds the
+/// channel full one relaxed add; a receive pays nothing. Reading them is three loads and a snapshot of the depth.
+///
+/// # Examples
+/// ```
+/// let (tx, rx) = thrifty::channel::bounded(2);
+/// tx.send(1).unwrap();
+/// tx.send(2).unwrap();
+/// assert!(tx.try_send(3).is_err()); // full: counted, and the mark reaches the capacity
+/// rx.recv().unwrap();
+/// let stats = rx.stats();
+/// assert_eq!((stats.len, stats.capacity, stats.high_water, stats.full_sends), (1, 2, 2, 1));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Messages queued now (a snapshot while other threads work).
+    pub len: usize,
+    /// The most messages the channel holds.
+    pub capacity: usize,
+    /// The most messages it has held at once, sampled: every 16th slot index a send reads the
+    /// depth after publishing, and a send that finds the channel full records `capacity`. So
+    /// the mark is exact when the channel has been full, and otherwise may read up to 15 below
+    /// the true peak (never above `capacity`; while other threads work a sample may see the
+    /// receivers' progress a little late).
+    pub high_water: usize,
+    /// Sends that found the channel full: each `try_send` refused as full, and each blocking or
+    /// timed send that had to wait for room (counted once per call, not per retry).
+    pub full_sends: u64,
+}

@@ -1,0 +1,264 @@
+//! Unit tests of `channel`, small enough for Miri (`cargo +nightly miri test --lib channel`).
+#![cfg(not(loom))]
+
+use super::*;
+use crate::sync::{AtomicUsize, Ordering::SeqCst};
+use std::thread;
+use std::time::Duration;
+
+/// Counts its drops in a shared counter.
+struct Counted<'a>(&'a AtomicUsize);
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, SeqCst);
+    }
+}
+
+#[test]
+fn fifo_and_exact_capacity() {
+    for cap in [1, 2, 3, 5, 8] {
+        let (tx, rx) = bounded(cap);
+        for lap in 0..3 {
+            for i in 0..cap {
+                tx.try_send(lap * 100 + i).unwrap();
+            }
+            assert!(tx.is_full());
+            assert_eq!(tx.try_send(7), Err(TrySendError::Full(7)));
+            assert_eq!(rx.len(), cap);
+            for i in 0..cap {
+                assert_eq!(rx.try_recv(), Ok(lap * 100 + i));
+            }
+            assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "capacity must be at least 1")]
+fn zero_capacity_panics() {
+    let _ = bounded::<u8>(0);
+}
+
+#[test]
+fn disconnect_from_senders_drains_first() {
+    let (tx, rx) = bounded(4);
+    tx.send(1).unwrap();
+    tx.send(2).unwrap();
+    drop(tx);
+    assert!(rx.is_disconnected());
+    assert_eq!(rx.recv(), Ok(1));
+    assert_eq!(rx.try_recv(), Ok(2));
+    assert_eq!(rx.recv(), Err(RecvError));
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+    assert_eq!(
+        rx.recv_timeout(Duration::from_millis(1)),
+        Err(RecvTimeoutError::Disconnected)
+    );
+}
+
+#[test]
+fn disconnect_from_receivers_hands_values_back_and_drops_queued_once() {
+    let drops = AtomicUsize::new(0);
+    let (tx, rx) = bounded(4);
+    tx.send(Counted(&drops)).unwrap();
+    tx.send(Counted(&drops)).unwrap();
+    let rx2 = rx.clone();
+    drop(rx);
+    assert_eq!(drops.load(SeqCst), 0, "a receiver is still alive");
+    drop(rx2);
+    assert_eq!(
+        drops.load(SeqCst),
+        2,
+        "the last receiver drops what is queued"
+    );
+    assert!(tx.is_disconnected());
+    let back = tx.try_send(Counted(&drops)).unwrap_err();
+    assert!(back.is_disconnected());
+    drop(back);
+    assert!(tx.send(Counted(&drops)).is_err());
+    drop(tx);
+    assert_eq!(drops.load(SeqCst), 4);
+}
+
+#[test]
+fn queued_messages_dropped_with_the_channel() {
+    let drops = AtomicUsize::new(0);
+    let (tx, rx) = bounded(3);
+    for _ in 0..3 {
+        tx.send(Counted(&drops)).unwrap();
+    }
+    drop(rx.recv().unwrap());
+    drop(tx);
+    assert_eq!(drops.load(SeqCst), 1);
+    drop(rx);
+    assert_eq!(drops.load(SeqCst), 3);
+}
+
+#[test]
+fn timeouts_hand_values_back() {
+    let (tx, rx) = bounded(1);
+    tx.send(1).unwrap();
+    assert_eq!(
+        tx.send_timeout(2, Duration::from_millis(5)),
+        Err(SendTimeoutError::Timeout(2))
+    );
+    assert_eq!(rx.recv_timeout(Duration::from_millis(5)), Ok(1));
+    assert_eq!(
+        rx.recv_timeout(Duration::from_millis(5)),
+        Err(RecvTimeoutError::Timeout)
+    );
+    assert_eq!(tx.send_timeout(3, Duration::MAX), Ok(()));
+    assert_eq!(tx.stats().full_sends, 1);
+}
+
+#[test]
+fn blocked_ends_wake_on_disconnect() {
+    let (tx, rx) = bounded::<u8>(1);
+    let waiter = thread::spawn(move || rx.recv());
+    thread::sleep(Duration::from_millis(10));
+    drop(tx);
+    assert_eq!(waiter.join().unwrap(), Err(RecvError));
+
+    let (tx, rx) = bounded::<u8>(1);
+    tx.send(0).unwrap();
+    let waiter = thread::spawn(move || tx.send(1));
+    thread::sleep(Duration::from_millis(10));
+    drop(rx);
+    assert_eq!(waiter.join().unwrap(), Err(SendError(1)));
+}
+
+#[test]
+fn blocking_hand_off_across_threads() {
+    let (tx, rx) = bounded(2);
+    let producer = thread::spawn(move || {
+        for i in 0..200u32 {
+            tx.send(i).unwrap();
+        }
+    });
+    let got: Vec<u32> = rx.iter().collect();
+    producer.join().unwrap();
+    assert_eq!(got, (0..200).collect::<Vec<_>>());
+}
+
+#[test]
+fn recv_many_takes_a_batch() {
+    let (tx, rx) = bounded(8);
+    for i in 0..6 {
+        tx.send(i).unwrap();
+    }
+    let mut out = Vec::new();
+    assert_eq!(rx.recv_many(&mut out, 0), 0);
+    assert_eq!(rx.recv_many(&mut out, 4), 4);
+    assert_eq!(rx.recv_many(&mut out, 4), 2);
+    assert_eq!(out, [0, 1, 2, 3, 4, 5]);
+    drop(tx);
+    assert_eq!(rx.recv_many(&mut out, 4), 0);
+}
+
+#[test]
+fn stats_track_depth_peak_and_full_sends() {
+    let (tx, rx) = bounded(3);
+    tx.send(1).unwrap();
+    tx.send(2).unwrap();
+    rx.recv().unwrap();
+    tx.send(3).unwrap();
+    tx.send(4).unwrap();
+    assert!(tx.try_send(5).is_err());
+    let s = rx.stats();
+    assert_eq!(
+        (s.len, s.capacity, s.high_water, s.full_sends),
+        (3, 3, 3, 1)
+    );
+}
+
+#[test]
+fn recycling_keeps_buffers() {
+    let (tx, rx) = recycling(2, || String::with_capacity(32));
+    for i in 0..10 {
+        tx.send_with(|s| {
+            assert!(s.is_empty(), "slots come back reset");
+            assert!(s.capacity() >= 32, "and keep their buffer");
+            s.push_str(&"x".repeat(i));
+        })
+        .unwrap();
+        assert_eq!(rx.recv_with(|s| s.len()), Ok(i));
+    }
+    assert!(tx.try_send_with(|s| s.push('a')).is_ok());
+    assert!(tx.try_send_with(|s| s.push('b')).is_ok());
+    assert!(tx.try_send_with(|s| s.push('c')).unwrap_err().is_full());
+    assert_eq!(rx.try_recv_with(|s| s.clone()), Ok("a".into()));
+    drop(tx);
+    assert_eq!(
+        rx.recv_with_timeout(|s| s.clone(), Duration::from_millis(1)),
+        Ok("b".into())
+    );
+    assert_eq!(rx.recv_with(|s| s.clone()), Err(RecvError));
+}
+
+#[test]
+fn recycling_survives_panicking_closures() {
+    let (tx, rx) = recycling(2, Vec::<u8>::new);
+    let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        tx.send_with(|v| {
+            v.push(1);
+            panic!("fill failed");
+        })
+    }));
+    assert!(sent.is_err());
+    tx.send_with(|v| v.push(2)).unwrap();
+    assert_eq!(
+        rx.recv_with(|v| v.clone()),
+        Ok(vec![2]),
+        "the failed send is skipped"
+    );
+    tx.send_with(|v| v.push(3)).unwrap();
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rx.recv_with(|_| panic!("read failed"))
+    }));
+    assert!(read.is_err());
+    tx.send_with(|v| v.push(4)).unwrap();
+    tx.send_with(|v| v.push(5)).unwrap();
+    assert_eq!(rx.recv_with(|v| v.clone()), Ok(vec![4]));
+    assert_eq!(rx.recv_with(|v| v.clone()), Ok(vec![5]));
+}
+
+#[test]
+fn recycling_close_during_closure_neither_hangs_nor_crashes() {
+    let (tx, rx) = recycling(1, String::new);
+    let (entered_tx, entered_rx) = std::sync::mpsc::channel();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let sender = thread::spawn(move || {
+        tx.send_with(|s| {
+            entered_tx.send(()).unwrap();
+            go_rx.recv().unwrap();
+            s.push_str("late");
+        })
+        .is_ok()
+    });
+    entered_rx.recv().unwrap();
+    drop(rx); // the receiver goes while the closure runs
+    go_tx.send(()).unwrap();
+    assert!(sender.join().unwrap(), "the claimed slot was already ours");
+}
+
+#[test]
+fn ends_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Sender<String>>();
+    check::<Receiver<String>>();
+    check::<RecyclingSender<String>>();
+    check::<RecyclingReceiver<String>>();
+    check::<TrySendError<String>>();
+}
+
+#[test]
+fn errors_debug_without_t_debug_and_display() {
+    struct Opaque;
+    let e = TrySendError::Full(Opaque);
+    assert_eq!(format!("{e:?}"), "Full(..)");
+    assert_eq!(e.to_string(), "sending on a full channel");
+    assert_eq!(
+        RecvError.to_string(),
+        "receiving on an empty channel whose senders are all gone"
+    );
+}

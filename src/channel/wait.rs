@@ -1,0 +1,314 @@
+//! Waiting for a channel to change: a bounded spin, then a park in a [`WaitQueue`].
+//!
+//! Each channel has two queues, one for senders waiting for room and one for receivers waiting
+//! for a message. This file is the channel's whole waiting strategy, behind three calls:
+//! [`WaitQueue::wait`] (retry an attempt until it is done, closed or out of time),
+//! [`WaitQueue::notify_one`] (after a push or pop that may let a waiter through) and
+//! [`WaitQueue::notify_all`] (on disconnect). A waiter is a parked thread; async ends would add
+//! a second waiter kind (a `Waker`) to [`Waiter`] and reuse the queue and its handshake.
+//!
+//! # How it works
+//!
+//! `wait` first retries the attempt a few times ([`spin`]): with more than one CPU it spins on
+//! `spin_loop` hints, 1, 2, 4 … 64 of them between tries (about a microsecond in all), then
+//! yields a few times; with one CPU it only yields, because spinning there waits on a thread
+//! that cannot run until we stop. The spin is the same length however many threads the process
+//! has. Then it parks: it registers a [`Waiter`] (its thread and a ticket) in the list, retries
+//! once more, and parks only if that retry failed too (a notifier that picked it meanwhile left an unpark
+//! token, so that park returns at once). After any wake-up, spurious or not, it
+//! removes its entry if it is still there and starts over.
+//!
+//! **No lost wake-ups.** A waiter does (1) register, (2) SeqCst fence, (3) retry. A notifier
+//! does (a) change the ring (a stamp store or a disconnect count), (b) SeqCst fence, (c) read
+//! `waiting`. The two fences are in one total order. If the waiter's fence comes first, the
+//! notifier's read (c) sees the registration (1) and unparks it; if the notifier's comes first,
+//! the waiter's retry (3) sees the change (a) and does not park. A notify that finds the waiter
+//! already gone (it timed out, or its own retry succeeded) is harmless: a thread's unpark token
+//! only makes its next `park` return early, and every `park` here is in a retry loop. A notify
+//! is never spent without a retry: a waiter picked by a notifier retries after waking even if its
+//! deadline has passed, and one whose pre-park retry had already succeeded passes the wake-up on
+//! to the next waiter (otherwise that waiter would sleep beside a queued message).
+//! `tests/loom_channel.rs` checks the handshake.
+//!
+//! **Without the notifier's fence.** The plain channel skips fence (b), which would cost every
+//! message a full barrier. Its waiters never park on a slot that is claimed but unpublished (they
+//! spin until it is published: one move of a `T`), so the change a waiter's retry must see is
+//! the notifier's claim, a SeqCst CAS on `tail` (or `head`), not its later stamp store. The
+//! notifier reads `waiting` with a SeqCst load after that CAS, and the waiter registers with a
+//! SeqCst store before its fence. If the load misses the registration, it precedes the store in
+//! the SeqCst total order, so the CAS precedes the waiter's fence, and the waiter's retry after
+//! the fence sees the CAS (C++20 [atomics.order]: a SeqCst fence after a modification in that
+//! order makes later loads see it). loom models SeqCst read-modify-writes as AcqRel, too weak
+//! for this argument, so under loom the plain channel uses the fenced notify; the recycling
+//! channel, whose waiters do park on claimed slots (a user's closure runs there), always does.
+
+use crate::sync::{
+    cpus, current_thread, fence, park, park_timeout, spin_loop, yield_now, AtomicUsize, Mutex,
+    Ordering, Thread,
+};
+use smallvec::SmallVec;
+use std::fmt;
+use std::time::Instant;
+
+/// What one attempt at an operation found.
+pub(super) enum Step<R> {
+    /// It happened.
+    Done(R),
+    /// Not now: the ring is full (a send) or empty (a receive).
+    NotReady,
+    /// Never: the other side has disconnected.
+    Closed,
+}
+
+/// Why [`WaitQueue::wait`] gave up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stop {
+    /// The other side disconnected.
+    Closed,
+    /// The deadline passed.
+    TimedOut,
+}
+
+/// A parked operation, as the list holds it.
+struct Waiter {
+    /// Tells this entry from the same thread's earlier ones.
+    ticket: u64,
+    /// What to unpark.
+    thread: Thread,
+}
+
+/// The list behind the lock.
+#[derive(Default)]
+struct List {
+    /// Waiters in arrival order; four inline, so a usual channel never allocates for them. A
+    /// longer list spills to the heap once and keeps that buffer.
+    waiters: SmallVec<[Waiter; 4]>,
+    /// The next ticket to hand out.
+    next_ticket: u64,
+}
+
+/// Threads parked until a channel changes; see the module doc.
+pub(super) struct WaitQueue {
+    /// How many waiters the list holds: read without the lock by notifiers, so a channel with
+    /// nobody waiting pays a fence and a load per operation, not a lock.
+    waiting: AtomicUsize,
+    /// The waiters.
+    list: Mutex<List>,
+}
+
+impl WaitQueue {
+    /// An empty queue; allocates nothing.
+    pub(super) fn new() -> Self {
+        Self {
+            waiting: AtomicUsize::new(0),
+            list: Mutex::new(List::default()),
+        }
+    }
+
+    /// Wakes the longest-waiting waiter, if any. Call after a change that may let one through.
+    #[inline]
+    pub(super) fn notify_one(&self) {
+        // SeqCst: the notifier's fence of the handshake (module doc); it orders the caller's
+        // change before the read of `waiting` below.
+        fence(Ordering::SeqCst);
+        // Relaxed: the fence above orders it; the lock in `notify_slow` protects the list.
+        if self.waiting.load(Ordering::Relaxed) != 0 {
+            self.notify_slow(false);
+        }
+    }
+
+    /// [`notify_one`](Self::notify_one) for a caller whose change was a SeqCst read-modify-write
+    /// that a waiter's retry reads (a claim on `head` or `tail`): that RMW and the SeqCst load
+    /// here stand in for the notifier's fence (module doc, "Without the notifier's fence").
+    #[inline]
+    pub(super) fn notify_one_after_seqcst(&self) {
+        #[cfg(loom)]
+        {
+            // loom models SeqCst read-modify-writes as AcqRel, which is too weak for the
+            // argument; it checks the fenced handshake instead.
+            self.notify_one();
+        }
+        #[cfg(not(loom))]
+        {
+            // SeqCst: in one total order with the caller's SeqCst claim and with the waiter's
+            // registration and fence (module doc).
+            if self.waiting.load(Ordering::SeqCst) != 0 {
+                self.notify_slow(false);
+            }
+        }
+    }
+
+    /// Wakes every waiter. Call after a disconnect.
+    pub(super) fn notify_all(&self) {
+        // SeqCst and Relaxed: as in `notify_one`.
+        fence(Ordering::SeqCst);
+        if self.waiting.load(Ordering::Relaxed) != 0 {
+            self.notify_slow(true);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn notify_slow(&self, all: bool) {
+        let mut list = self.list.lock();
+        let woken: SmallVec<[Waiter; 4]> = if all {
+            list.waiters.drain(..).collect()
+        } else if list.waiters.is_empty() {
+            SmallVec::new()
+        } else {
+            std::iter::once(list.waiters.remove(0)).collect()
+        };
+        // Relaxed: read only after a fence (`notify_*`) or under the lock.
+        self.waiting.store(list.waiters.len(), Ordering::Relaxed);
+        drop(list);
+        // Unpark outside the lock, so the woken thread does not block on it at once.
+        for waiter in woken {
+            waiter.thread.unpark();
+        }
+    }
+
+    /// Puts the calling thread in the list; returns its ticket.
+    fn register(&self) -> u64 {
+        let mut list = self.list.lock();
+        let ticket = list.next_ticket;
+        list.next_ticket += 1;
+        list.waiters.push(Waiter {
+            ticket,
+            thread: current_thread(),
+        });
+        // SeqCst: in one total order with `notify_one_after_seqcst`'s load (module doc); the
+        // fence in `wait` then orders it before the retry.
+        self.waiting.store(list.waiters.len(), Ordering::SeqCst);
+        ticket
+    }
+
+    /// Whether `ticket` is still in the list (no notifier has picked it).
+    fn is_registered(&self, ticket: u64) -> bool {
+        self.list.lock().waiters.iter().any(|w| w.ticket == ticket)
+    }
+
+    /// Takes `ticket` out of the list; `true` if a notifier had already taken it (the waiter
+    /// was notified).
+    fn deregister(&self, ticket: u64) -> bool {
+        let mut list = self.list.lock();
+        match list.waiters.iter().position(|w| w.ticket == ticket) {
+            Some(i) => {
+                list.waiters.remove(i);
+                // Relaxed: as in `register`.
+                self.waiting.store(list.waiters.len(), Ordering::Relaxed);
+                false
+            }
+            None => true,
+        }
+    }
+
+    /// Retries `attempt` until it is done or closed, or `deadline` passes: a short spin, then
+    /// parked between tries (module doc). The caller has already tried once and failed.
+    pub(super) fn wait<R>(
+        &self,
+        deadline: Option<Instant>,
+        mut attempt: impl FnMut() -> Step<R>,
+    ) -> Result<R, Stop> {
+        if let Some(end) = spin(deadline, &mut attempt) {
+            return end;
+        }
+        loop {
+            let ticket = self.register();
+            // SeqCst: the waiter's fence of the handshake (module doc): the retry below sees
+            // any change whose notifier missed our registration.
+            fence(Ordering::SeqCst);
+            let ended = match attempt() {
+                Step::Done(r) => Ok(r),
+                Step::Closed => Err(Stop::Closed),
+                Step::NotReady => Err(Stop::TimedOut),
+            };
+            if let Ok(_) | Err(Stop::Closed) = ended {
+                if self.deregister(ticket) {
+                    // A notifier picked us after our retry had already succeeded: that wake-up
+                    // was meant for a change we did not take. Pass it on.
+                    self.notify_one();
+                }
+                return ended;
+            }
+            // A notifier may have picked us while we retried. Its unpark left a token that makes
+            // `park` return at once (std's documented semantics), so a normal build just parks.
+            // loom drops a token that arrives while the thread is yielding (in a spin hint), so
+            // under loom we look in the list first, which is what the token tells std.
+            let out_of_time = match deadline {
+                _ if cfg!(loom) && !self.is_registered(ticket) => false,
+                None => {
+                    park();
+                    false
+                }
+                Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => {
+                        park_timeout(left);
+                        false
+                    }
+                    _ => true,
+                },
+            };
+            // A notified waiter spends its wake-up on the retry below, even past its deadline,
+            // so the change it was woken for is never left behind with others asleep.
+            if !self.deregister(ticket) && out_of_time {
+                return Err(Stop::TimedOut);
+            }
+            match attempt() {
+                Step::Done(r) => return Ok(r),
+                Step::Closed => return Err(Stop::Closed),
+                Step::NotReady if deadline.is_some_and(|d| Instant::now() >= d) => {
+                    return Err(Stop::TimedOut)
+                }
+                Step::NotReady => {}
+            }
+        }
+    }
+}
+
+/// Spin steps with more than one CPU: between tries `1 << step` hints, `step < SPIN_STEPS`.
+#[cfg(not(loom))]
+const SPIN_STEPS: u32 = 7;
+/// Yields after the spin (the only retries with one CPU).
+#[cfg(not(loom))]
+const YIELDS: u32 = 3;
+// Under loom a retry loop only multiplies the interleavings; the park path is what needs
+// modelling, so loom skips straight to it.
+#[cfg(loom)]
+const SPIN_STEPS: u32 = 0;
+#[cfg(loom)]
+const YIELDS: u32 = 0;
+
+/// The bounded spin before parking; `Some` if it ended the wait.
+fn spin<R>(
+    deadline: Option<Instant>,
+    attempt: &mut impl FnMut() -> Step<R>,
+) -> Option<Result<R, Stop>> {
+    let steps = if cpus() > 1 { SPIN_STEPS } else { 0 };
+    for round in 0..steps + YIELDS {
+        if round < steps {
+            for _ in 0..1u32 << round {
+                spin_loop();
+            }
+        } else {
+            yield_now();
+        }
+        match attempt() {
+            Step::Done(r) => return Some(Ok(r)),
+            Step::Closed => return Some(Err(Stop::Closed)),
+            Step::NotReady if deadline.is_some_and(|d| Instant::now() >= d) => {
+                return Some(Err(Stop::TimedOut))
+            }
+            Step::NotReady => {}
+        }
+    }
+    None
+}
+
+impl fmt::Debug for WaitQueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitQueue")
+            // Relaxed: a snapshot for display.
+            .field("waiting", &self.waiting.load(Ordering::Relaxed))
+            .finish()
+    }
+}
