@@ -131,11 +131,13 @@ pub const DEFAULT_CAPACITY: usize = 256;
 ///
 /// Measured on a 2-core VM (`cargo run --release --example shootout -- --only pool`, ratios to
 /// allocating the buffer, across the day's runs; the allocator's own time moved most): a 4 KiB
-/// [`BufferPool`] get+put costs 0.10x-0.23x on one thread and 0.10x-0.11x per thread on two,
-/// where `lockfree-object-pool` costs 0.44x-1.0x and 3.0x-3.6x; with 4 or 8 buffers held at
-/// once, 0.67x-0.76x. Handing every buffer to another thread (the "get on one thread, drop on
-/// another" table) costs 1.2x what `lockfree-object-pool`'s `pull_owned` costs (1.4x in
-/// `cargo bench --bench pool -- cross_thread_bounded`). `bash scripts/instructions.sh` counts
+/// [`BufferPool`] get+put costs 0.10x-0.23x on one thread and 0.07x-0.11x per thread on two,
+/// where `lockfree-object-pool` costs 0.44x-1.0x and 0.40x-3.6x; with 4 or 8 buffers held at
+/// once, 0.62x-0.76x (`lockfree-object-pool` 0.71x-0.95x). Handing every buffer to another
+/// thread (the "get on one thread, drop on another" table, capacity 256) costs 0.94x-1.2x what
+/// `lockfree-object-pool`'s `pull_owned` costs (0.83x-1.4x in `cargo bench --bench pool --
+/// cross_thread_bounded`); at capacity 8 the channel's blocking dominates every candidate.
+/// `bash scripts/instructions.sh` counts
 /// 58 instructions per get+put, against 65 for `lockfree-object-pool` (whose get takes a
 /// locked instruction) and 350 for the allocator.
 ///
