@@ -167,6 +167,20 @@ pub trait Resetter<T: ?Sized> {
 }
 
 /// The [`Resetter`] that calls [`Reset::reset`]; the default of every builder that takes one.
+///
+/// A zero-sized unit value: passing it costs nothing, and its call inlines to the type's
+/// `reset`.
+///
+/// # Examples
+/// ```
+/// use thrifty::reset::{ByReset, Resetter};
+///
+/// let mut s = String::with_capacity(32);
+/// s.push_str("previous user's data");
+/// ByReset.reset_value(&mut s);
+/// assert!(s.is_empty() && s.capacity() >= 32);
+/// assert_eq!(std::mem::size_of::<ByReset>(), 0);
+/// ```
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ByReset;
 

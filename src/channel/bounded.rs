@@ -345,7 +345,20 @@ impl<T> Drop for Batch<'_, T> {
     }
 }
 
-/// A blocking iterator over a [`Receiver`]'s messages, from [`Receiver::iter`].
+/// A blocking iterator over a [`Receiver`]'s messages, from [`Receiver::iter`] or
+/// `for msg in &rx`.
+///
+/// Each `next` is a [`recv`](Receiver::recv): it waits for a message, and ends once the channel
+/// is empty and every sender is gone. No allocation.
+///
+/// # Examples
+/// ```
+/// let (tx, rx) = thrifty::channel::bounded(4);
+/// tx.send(1).unwrap();
+/// tx.send(2).unwrap();
+/// drop(tx); // without this, the iterator would wait for a third message
+/// assert_eq!(rx.iter().collect::<Vec<i32>>(), [1, 2]);
+/// ```
 #[derive(Debug)]
 pub struct Iter<'a, T> {
     rx: &'a Receiver<T>,
@@ -359,6 +372,18 @@ impl<T> Iterator for Iter<'_, T> {
 }
 
 /// A non-blocking iterator over the messages queued now, from [`Receiver::try_iter`].
+///
+/// Each `next` is a [`try_recv`](Receiver::try_recv): it ends at the first moment the channel
+/// is empty, even while senders remain. No allocation.
+///
+/// # Examples
+/// ```
+/// let (tx, rx) = thrifty::channel::bounded(4);
+/// tx.send("a").unwrap();
+/// tx.send("b").unwrap();
+/// assert_eq!(rx.try_iter().collect::<Vec<_>>(), ["a", "b"]);
+/// assert_eq!(rx.try_iter().next(), None); // empty now, though `tx` is still alive
+/// ```
 #[derive(Debug)]
 pub struct TryIter<'a, T> {
     rx: &'a Receiver<T>,
@@ -371,7 +396,21 @@ impl<T> Iterator for TryIter<'_, T> {
     }
 }
 
-/// A blocking iterator that owns its [`Receiver`], from `IntoIterator`.
+/// A blocking iterator that owns its [`Receiver`], from `IntoIterator` (`for msg in rx`).
+///
+/// As [`Iter`], but it can move to another thread; dropping it drops the receiver. No
+/// allocation.
+///
+/// # Examples
+/// ```
+/// let (tx, rx) = thrifty::channel::bounded(4);
+/// let consumer = std::thread::spawn(move || rx.into_iter().sum::<u32>());
+/// for i in 1..=3 {
+///     tx.send(i).unwrap();
+/// }
+/// drop(tx); // ends the consumer's loop
+/// assert_eq!(consumer.join().unwrap(), 6);
+/// ```
 #[derive(Debug)]
 pub struct IntoIter<T> {
     rx: Receiver<T>,

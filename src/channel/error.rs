@@ -63,6 +63,21 @@ impl<T> TrySendError<T> {
 
 /// [`Sender::send_timeout`](super::Sender::send_timeout) failed. Either way the message comes
 /// back.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use thrifty::channel::{bounded, SendTimeoutError};
+///
+/// let (tx, rx) = bounded(1);
+/// tx.send(1).unwrap();
+/// let err = tx.send_timeout(2, Duration::from_millis(5)).unwrap_err();
+/// assert!(err.is_timeout());
+/// assert_eq!(err.into_inner(), 2);
+/// drop(rx);
+/// let err = tx.send_timeout(3, Duration::from_millis(5));
+/// assert_eq!(err, Err(SendTimeoutError::Disconnected(3)));
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum SendTimeoutError<T> {
     /// The channel stayed full until the timeout.
@@ -90,10 +105,31 @@ impl<T> SendTimeoutError<T> {
 
 /// [`Receiver::recv`](super::Receiver::recv) failed: the channel is empty and every sender is
 /// gone.
+///
+/// # Examples
+/// ```
+/// use thrifty::channel::{bounded, RecvError};
+///
+/// let (tx, rx) = bounded(1);
+/// tx.send("last").unwrap();
+/// drop(tx);
+/// assert_eq!(rx.recv(), Ok("last")); // what is queued comes first
+/// assert_eq!(rx.recv(), Err(RecvError));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecvError;
 
 /// [`Receiver::try_recv`](super::Receiver::try_recv) found no message.
+///
+/// # Examples
+/// ```
+/// use thrifty::channel::{bounded, TryRecvError};
+///
+/// let (tx, rx) = bounded::<u8>(1);
+/// assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+/// drop(tx);
+/// assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TryRecvError {
     /// Nothing is queued now.
@@ -114,6 +150,18 @@ impl TryRecvError {
 }
 
 /// [`Receiver::recv_timeout`](super::Receiver::recv_timeout) found no message.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use thrifty::channel::{bounded, RecvTimeoutError};
+///
+/// let (tx, rx) = bounded::<u8>(1);
+/// let wait = Duration::from_millis(5);
+/// assert_eq!(rx.recv_timeout(wait), Err(RecvTimeoutError::Timeout));
+/// drop(tx);
+/// assert_eq!(rx.recv_timeout(wait), Err(RecvTimeoutError::Disconnected));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecvTimeoutError {
     /// Nothing arrived before the timeout.

@@ -49,6 +49,19 @@ pub struct RecyclingSender<T: Reset> {
 
 /// The receiving end of a [`recycling`](super::recycling) channel. Clone it for more
 /// consumers; each message goes to exactly one of them.
+///
+/// It reads each message in place ([`recv_with`](Self::recv_with)), then the slot is reset and
+/// goes back to the senders with its buffer: no allocation per message.
+///
+/// # Examples
+/// ```
+/// let (tx, rx) = thrifty::channel::recycling(2, Vec::<u8>::new);
+/// tx.send_with(|v| v.extend_from_slice(b"abc")).unwrap();
+/// assert_eq!(rx.recv_with(|v| v.len()), Ok(3));
+/// assert!(rx.try_recv_with(|v| v.len()).unwrap_err().is_empty());
+/// drop(tx);
+/// assert!(rx.try_recv_with(|v| v.len()).unwrap_err().is_disconnected());
+/// ```
 pub struct RecyclingReceiver<T: Reset> {
     pub(super) chan: Arc<Chan<Held<T>>>,
 }

@@ -51,7 +51,18 @@ pub struct TokenBucket<C: Clock = MonotonicClock> {
 /// that [`refund`](TokenBucket::refund) takes back.
 ///
 /// It cannot be made or copied outside this module, so a refund can never return more than a
-/// request took; dropping it keeps the tokens spent.
+/// request took; dropping it keeps the tokens spent. A plain count: no allocation.
+///
+/// # Examples
+/// ```
+/// use thrifty::limit::{ManualClock, TokenBucket};
+///
+/// let bucket = TokenBucket::with_clock(10, 5, ManualClock::new()).unwrap();
+/// let tokens = bucket.try_acquire(2).unwrap();
+/// assert_eq!(tokens.count(), 2);
+/// drop(tokens); // still spent
+/// assert_eq!(bucket.available(), 3);
+/// ```
 #[derive(Debug, PartialEq, Eq)]
 pub struct Tokens {
     pub(crate) n: u32,

@@ -74,6 +74,16 @@ pub trait Clock {
 /// # Cost
 /// One `Instant::now()` per reading (a vDSO call on Linux: most of the 30.8 ns a
 /// `try_acquire` took in the shootout's limit table, see [`Clock`]); no allocation.
+///
+/// # Examples
+/// ```
+/// use thrifty::limit::{Clock, MonotonicClock};
+///
+/// let clock = MonotonicClock::new();
+/// let before = clock.now();
+/// std::thread::sleep(std::time::Duration::from_millis(1));
+/// assert!(clock.now() >= before + 1_000_000);
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct MonotonicClock {
     epoch: Instant,

@@ -65,6 +65,20 @@ impl fmt::Display for LimitError {
 impl std::error::Error for LimitError {}
 
 /// A token bucket refused a request for now: it can pass after [`retry_after`](Self::retry_after).
+///
+/// Inside [`RateError::Limited`], from
+/// [`TokenBucket::try_acquire`](super::TokenBucket::try_acquire).
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use thrifty::limit::{ManualClock, RateError, TokenBucket};
+///
+/// let bucket = TokenBucket::with_clock(10, 1, ManualClock::new()).unwrap(); // one per 100 ms
+/// bucket.try_acquire(1).unwrap();
+/// let Err(RateError::Limited(limited)) = bucket.try_acquire(1) else { panic!() };
+/// assert_eq!(limited.retry_after(), Duration::from_millis(100));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimited {
     pub(crate) retry_after: Duration,
@@ -88,6 +102,15 @@ impl std::error::Error for RateLimited {}
 
 /// A request larger than the limiter could ever grant (tokens over the burst, a weight over
 /// the semaphore's permits): refused at once, since no wait would help.
+///
+/// # Examples
+/// ```
+/// use thrifty::limit::{InsufficientCapacity, TokenBucket};
+///
+/// let bucket = TokenBucket::new(100, 10).unwrap();
+/// let err = bucket.acquire(11).unwrap_err(); // at once: no sleep
+/// assert_eq!(err, InsufficientCapacity { requested: 11, capacity: 10 });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InsufficientCapacity {
     /// What the request asked for.
@@ -109,6 +132,17 @@ impl fmt::Display for InsufficientCapacity {
 impl std::error::Error for InsufficientCapacity {}
 
 /// Why [`TokenBucket::try_acquire`](super::TokenBucket::try_acquire) refused.
+///
+/// # Examples
+/// ```
+/// use thrifty::limit::{ManualClock, TokenBucket};
+///
+/// let bucket = TokenBucket::with_clock(10, 2, ManualClock::new()).unwrap();
+/// bucket.try_acquire(2).unwrap();
+/// assert!(bucket.try_acquire(1).unwrap_err().retry_after().is_some()); // wait, then retry
+/// let never = bucket.try_acquire(3).unwrap_err();
+/// assert!(never.is_insufficient_capacity() && never.retry_after().is_none());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RateError {
     /// Not enough tokens now; retry later.
@@ -144,6 +178,16 @@ impl fmt::Display for RateError {
 impl std::error::Error for RateError {}
 
 /// Why [`Semaphore::acquire`](super::Semaphore::acquire) failed.
+///
+/// # Examples
+/// ```
+/// use thrifty::limit::{AcquireError, Semaphore};
+///
+/// let sem = Semaphore::new(2);
+/// assert!(matches!(sem.acquire(3), Err(AcquireError::InsufficientCapacity(_)))); // at once
+/// sem.close();
+/// assert_eq!(sem.acquire(1).unwrap_err(), AcquireError::Closed);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AcquireError {
     /// The semaphore was closed before permits were granted.
@@ -153,6 +197,17 @@ pub enum AcquireError {
 }
 
 /// Why [`Semaphore::try_acquire`](super::Semaphore::try_acquire) refused.
+///
+/// # Examples
+/// ```
+/// use thrifty::limit::{Semaphore, TryAcquireError};
+///
+/// let sem = Semaphore::new(1);
+/// let _held = sem.try_acquire(1).unwrap();
+/// assert_eq!(sem.try_acquire(1).unwrap_err(), TryAcquireError::NoPermits);
+/// sem.close();
+/// assert!(sem.try_acquire(1).unwrap_err().is_closed());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TryAcquireError {
     /// Not enough permits free now, or earlier waiters are queued ahead.
@@ -164,6 +219,18 @@ pub enum TryAcquireError {
 }
 
 /// Why [`Semaphore::acquire_timeout`](super::Semaphore::acquire_timeout) failed.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use thrifty::limit::{AcquireTimeoutError, Semaphore};
+///
+/// let sem = Semaphore::new(1);
+/// let _held = sem.acquire(1).unwrap();
+/// let err = sem.acquire_timeout(1, Duration::from_millis(5)).unwrap_err();
+/// assert_eq!(err, AcquireTimeoutError::Timeout);
+/// assert_eq!(sem.waiting(), 0, "the request left the queue");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AcquireTimeoutError {
     /// The permits were not granted in time.

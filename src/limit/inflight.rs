@@ -41,6 +41,19 @@ pub struct InFlight {
 }
 
 /// One admitted request of an [`InFlight`] gate; it leaves when this is dropped.
+///
+/// From [`InFlight::try_enter`]. Dropping it is one `fetch_sub`; no allocation.
+///
+/// # Examples
+/// ```
+/// let gate = thrifty::limit::InFlight::new(1);
+/// {
+///     let _permit = gate.try_enter().unwrap();
+///     assert_eq!(gate.in_flight(), 1);
+///     assert!(gate.try_enter().is_none());
+/// } // the request leaves here
+/// assert_eq!(gate.in_flight(), 0);
+/// ```
 #[must_use = "the request leaves the gate as soon as the permit is dropped"]
 pub struct InFlightPermit<'a> {
     gate: &'a InFlight,

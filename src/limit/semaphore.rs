@@ -62,6 +62,19 @@ struct State {
 }
 
 /// Permits held from a [`Semaphore`]; they go back when this is dropped.
+///
+/// From [`acquire`](Semaphore::acquire), [`try_acquire`](Semaphore::try_acquire) or
+/// [`acquire_timeout`](Semaphore::acquire_timeout). Dropping it takes the semaphore's lock once,
+/// and wakes the waiters if any; no allocation.
+///
+/// # Examples
+/// ```
+/// let sem = thrifty::limit::Semaphore::new(3);
+/// let permit = sem.try_acquire(2).unwrap();
+/// assert_eq!((permit.weight(), sem.available()), (2, 1));
+/// drop(permit);
+/// assert_eq!(sem.available(), 3);
+/// ```
 #[must_use = "the permits go back as soon as the Permit is dropped"]
 pub struct Permit<'a> {
     semaphore: &'a Semaphore,

@@ -42,6 +42,20 @@ impl BuildHasher for FastRandomState {
 }
 
 /// The hasher [`FastRandomState`] builds (foldhash's fast hasher).
+///
+/// Built fresh for each hash, on the stack: no allocation. Hashers from one state agree;
+/// another state has another seed.
+///
+/// # Examples
+/// ```
+/// use std::hash::{BuildHasher, Hash, Hasher};
+/// use thrifty::map::FastRandomState;
+///
+/// let state = FastRandomState::new();
+/// let mut h = state.build_hasher();
+/// "key".hash(&mut h);
+/// assert_eq!(h.finish(), state.hash_one("key"));
+/// ```
 #[derive(Clone)]
 pub struct FastHasher(foldhash::fast::FoldHasher<'static>);
 

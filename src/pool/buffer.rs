@@ -174,6 +174,18 @@ impl Default for BufferBuilder {
 
 /// Builds a [`BufferPool`]. Defaults: 256 buffers, 4 KiB each when new, buffers over 64 KiB
 /// dropped, 16 MiB retained at most, no zeroing.
+///
+/// From [`BufferPool::builder`]. `build` allocates the pool's cache array and store, not the
+/// buffers.
+///
+/// # Examples
+/// ```
+/// use thrifty::pool::BufferPool;
+///
+/// let pool = BufferPool::builder().capacity(8).buffer_capacity(512).build();
+/// assert_eq!(pool.capacity(), 8);
+/// assert!(pool.get().capacity() >= 512);
+/// ```
 #[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until `build`"]
 pub struct BufferBuilder {

@@ -21,6 +21,17 @@ mod sealed {
 ///
 /// It appears in type signatures only as the pool's second type parameter, which defaults to
 /// [`Closures<T>`]: `Pool<T>` is the closure-built pool.
+///
+/// # Examples
+/// ```
+/// use thrifty::pool::{BufferPool, Buffers, Closures, Pool};
+///
+/// let strings: Pool<String, Closures<String>> = Pool::new(String::new); // `Pool<String>`
+/// let buffers = BufferPool::new();
+/// let buffers: &Pool<Vec<u8>, Buffers> = &buffers; // what a `BufferPool` derefs to
+/// assert!(strings.get().is_empty());
+/// assert!(buffers.get().capacity() >= 4096);
+/// ```
 pub trait Hooks<T>: sealed::Sealed + Send + Sync {
     /// Builds a new object, in reset state.
     fn make(&self) -> T;
@@ -55,8 +66,20 @@ pub(crate) type Weigh<T> = Box<dyn Fn(&T) -> usize + Send + Sync>;
 /// impl unless [`Builder::reset`](super::Builder::reset) gave one), an optional `keep_if` and
 /// an optional `weigh`.
 ///
-/// Each is called through a pointer. Without [`Builder::weigh`](super::Builder::weigh)
-/// objects weigh 0: such a pool is bounded by object count only.
+/// Each is called through a pointer, and boxed once, when the pool is built. Without
+/// [`Builder::weigh`](super::Builder::weigh) objects weigh 0: such a pool is bounded by object
+/// count only.
+///
+/// # Examples
+/// ```
+/// use thrifty::pool::{Closures, Pool};
+///
+/// let pool: Pool<Vec<u8>, Closures<Vec<u8>>> = Pool::builder()
+///     .keep_if(|v: &Vec<u8>| v.capacity() <= 1024)
+///     .build(Vec::new);
+/// pool.get().reserve(4096);
+/// assert_eq!(pool.stats().discarded, 1, "`keep_if` refused the grown buffer");
+/// ```
 pub struct Closures<T> {
     pub(super) factory: Box<dyn Fn() -> T + Send + Sync>,
     pub(super) reset: Box<dyn Fn(&mut T) + Send + Sync>,
@@ -137,6 +160,19 @@ impl<T> fmt::Debug for Closures<T> {
 /// `Vec::clear`, a buffer weighs its capacity, and one that grew past the limit or came back
 /// with less than the set capacity is dropped on return. All inline into `get` and the guard's
 /// drop.
+///
+/// # Examples
+/// ```
+/// let pool = thrifty::pool::BufferPool::builder()
+///     .buffer_capacity(1024)
+///     .max_buffer_capacity(4096)
+///     .build();
+/// let mut buf = pool.get();
+/// assert!(buf.capacity() >= 1024);
+/// buf.extend_from_slice(&[0; 8192]); // grows past the limit
+/// drop(buf);
+/// assert_eq!(pool.stats().discarded, 1, "weighed by capacity: too heavy to keep");
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Buffers {
     /// The capacity of a new buffer, and the least a returned buffer needs to be kept.

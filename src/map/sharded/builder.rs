@@ -114,7 +114,17 @@ fn build_panic(e: BuildError) -> ! {
     panic!("ShardedMap: {e}")
 }
 
-/// Settings a [`Builder`] refuses.
+/// Settings a [`Builder`] refuses, from [`try_build`](Builder::try_build);
+/// [`build`](Builder::build) panics with its message instead.
+///
+/// # Examples
+/// ```
+/// use thrifty::map::{BuildError, ShardedMap};
+///
+/// let err = ShardedMap::<u64, u64>::builder().shards(0).try_build().unwrap_err();
+/// assert_eq!(err, BuildError::ZeroShards);
+/// assert_eq!(err.to_string(), "shards(0): a map needs at least one shard");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BuildError {

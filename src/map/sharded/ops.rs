@@ -8,6 +8,20 @@ use std::hash::{BuildHasher, Hash};
 use std::mem;
 
 /// What [`ShardedMap::compute`]'s closure asks the map to do with the key's entry.
+///
+/// `compute` returns the value a `Set` replaced or a `Remove` removed, and `None` for `Keep`.
+///
+/// # Examples
+/// ```
+/// use thrifty::map::{Compute, ShardedMap};
+///
+/// let map = ShardedMap::new();
+/// assert_eq!(map.compute("k", |_| Compute::Set(1)), None); // inserted
+/// assert_eq!(map.compute("k", |_| Compute::Set(2)), Some(1)); // replaced
+/// assert_eq!(map.compute("k", |v| { *v.unwrap() += 1; Compute::Keep }), None);
+/// assert_eq!(map.compute("k", |_| Compute::Remove), Some(3));
+/// assert!(map.is_empty());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Compute<V> {
     /// Leave the entry as it is (changed in place through the `&mut V`, or still absent).
