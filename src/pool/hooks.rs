@@ -66,7 +66,7 @@ pub(crate) type Weigh<T> = Box<dyn Fn(&T) -> usize + Send + Sync>;
 /// impl unless [`Builder::reset`](super::Builder::reset) gave one), an optional `keep_if` and
 /// an optional `weigh`.
 ///
-/// Each is called through a pointer, and boxed once, when the pool is built. Without
+/// Each is called through a pointer, and boxed once, by the builder. Without
 /// [`Builder::weigh`](super::Builder::weigh) objects weigh 0: such a pool is bounded by object
 /// count only.
 ///
