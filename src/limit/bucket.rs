@@ -51,7 +51,7 @@ pub struct TokenBucket<C: Clock = MonotonicClock> {
 /// that [`refund`](TokenBucket::refund) takes back.
 ///
 /// It cannot be made or copied outside this module, so a refund can never return more than a
-/// request took; dropping it keeps the tokens spent. A plain count: no allocation.
+/// request took; dropping it keeps the tokens spent. A plain count (one `u32`).
 ///
 /// # Examples
 /// ```

@@ -43,7 +43,7 @@ impl BuildHasher for FastRandomState {
 
 /// The hasher [`FastRandomState`] builds (foldhash's fast hasher).
 ///
-/// Built fresh for each hash, on the stack: no allocation. Hashers from one state agree;
+/// Built fresh for each hash, a few words on the stack. Hashers from one state agree;
 /// another state has another seed.
 ///
 /// # Examples
