@@ -7,24 +7,9 @@
 
 use thrifty::counter::{Counter, Gauge, PerCpu};
 
-/// Reads bytes off the front of the input; missing bytes read as zero.
-struct Bytes<'a>(&'a [u8]);
-
-impl Bytes<'_> {
-    fn u8(&mut self) -> u8 {
-        match self.0.split_first() {
-            Some((&b, rest)) => {
-                self.0 = rest;
-                b
-            }
-            None => 0,
-        }
-    }
-
-    fn u64(&mut self) -> u64 {
-        (0..8).fold(0, |acc, _| acc << 8 | u64::from(self.u8()))
-    }
-}
+#[path = "bytes.rs"]
+mod bytes;
+use bytes::Bytes;
 
 /// Runs the ops encoded in `data`; panics if any read disagrees with the model.
 pub fn run(data: &[u8]) {

@@ -11,24 +11,9 @@ use thrifty::limit::{
     TryAcquireError,
 };
 
-/// Reads bytes off the front of the input; missing bytes read as zero.
-struct Bytes<'a>(&'a [u8]);
-
-impl Bytes<'_> {
-    fn u8(&mut self) -> u8 {
-        match self.0.split_first() {
-            Some((&b, rest)) => {
-                self.0 = rest;
-                b
-            }
-            None => 0,
-        }
-    }
-
-    fn u32(&mut self) -> u32 {
-        (0..4).fold(0, |acc, _| acc << 8 | u32::from(self.u8()))
-    }
-}
+#[path = "bytes.rs"]
+mod bytes;
+use bytes::Bytes;
 
 /// The textbook bucket: credit in nanoseconds of refill, capped at `burst` tokens' worth.
 struct Model {

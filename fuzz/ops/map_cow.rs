@@ -11,23 +11,13 @@ use thrifty::map::FastRandomState;
 type HashMap<K, V> = StdHashMap<K, V, FastRandomState>;
 use thrifty::map::{CowMap, Snapshot};
 
-/// Reads bytes off the front of the input; missing bytes read as zero.
-struct Bytes<'a>(&'a [u8]);
+#[path = "bytes.rs"]
+mod bytes;
+use bytes::Bytes;
 
-impl Bytes<'_> {
-    fn u8(&mut self) -> u8 {
-        match self.0.split_first() {
-            Some((&b, rest)) => {
-                self.0 = rest;
-                b
-            }
-            None => 0,
-        }
-    }
-
-    fn key(&mut self) -> u8 {
-        self.u8() % 32
-    }
+/// A key: one byte, folded onto 32 keys so ops meet.
+fn key(b: &mut Bytes) -> u8 {
+    b.u8() % 32
 }
 
 /// Runs the ops encoded in `data`; panics if any read disagrees with the model.
@@ -42,17 +32,17 @@ pub fn run(data: &[u8]) {
         ops += 1;
         match b.u8() % 10 {
             0 => {
-                let (k, v) = (b.key(), u64::from(b.u8()));
+                let (k, v) = (key(&mut b), u64::from(b.u8()));
                 assert_eq!(map.insert(k, v), model.insert(k, v), "insert");
             }
             1 => {
-                let k = b.key();
+                let k = key(&mut b);
                 assert_eq!(map.remove(&k), model.remove(&k), "remove");
             }
             2 => {
                 // A batch of up to 15 changes in one update.
                 let n = b.u8() % 16;
-                let changes: Vec<(u8, u8)> = (0..n).map(|_| (b.key(), b.u8())).collect();
+                let changes: Vec<(u8, u8)> = (0..n).map(|_| (key(&mut b), b.u8())).collect();
                 let apply = |m: &mut HashMap<u8, u64>| {
                     for &(k, v) in &changes {
                         if v % 4 == 0 {
@@ -66,7 +56,7 @@ pub fn run(data: &[u8]) {
                 apply(&mut model);
             }
             3 => {
-                let k = b.key();
+                let k = key(&mut b);
                 assert_eq!(map.get_cloned(&k), model.get(&k).copied(), "get_cloned");
                 assert_eq!(reader.read(&k, |v| *v), model.get(&k).copied(), "reader");
             }
@@ -79,7 +69,7 @@ pub fn run(data: &[u8]) {
             }
             6 => {
                 // A write from inside a read: the read keeps its version.
-                let (k, v) = (b.key(), u64::from(b.u8()));
+                let (k, v) = (key(&mut b), u64::from(b.u8()));
                 let before = model.get(&k).copied();
                 let seen = map.read(&k, |old| {
                     map.insert(k, v);

@@ -9,24 +9,9 @@ use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use thrifty::map::{Compute, ShardedMap};
 
-/// Reads bytes off the front of the input; missing bytes read as zero.
-struct Bytes<'a>(&'a [u8]);
-
-impl Bytes<'_> {
-    fn u8(&mut self) -> u8 {
-        match self.0.split_first() {
-            Some((&b, rest)) => {
-                self.0 = rest;
-                b
-            }
-            None => 0,
-        }
-    }
-
-    fn u16(&mut self) -> u16 {
-        u16::from(self.u8()) << 8 | u16::from(self.u8())
-    }
-}
+#[path = "bytes.rs"]
+mod bytes;
+use bytes::Bytes;
 
 /// Runs the ops encoded in `data`; panics if any answer disagrees with the model.
 #[allow(dead_code)] // the fuzz target calls `run_with`
