@@ -10,10 +10,11 @@ use loom::sync::Arc;
 use loom::thread;
 use thrifty::arena::{ArenaGuard, ArenaGuardOwned, ArenaPool};
 
+#[path = "common/loom.rs"]
+mod loom_model;
+
 fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(2);
-    builder.check(f);
+    loom_model::model(f);
 }
 
 fn pool(capacity: usize) -> Arc<ArenaPool> {

@@ -12,15 +12,11 @@ use thrifty::channel::{
     bounded, recycling, RecvError, RecvTimeoutError, SendError, SendTimeoutError,
 };
 
+#[path = "common/loom.rs"]
+mod loom_model;
+
 fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(
-        std::env::var("LOOM_MAX_PREEMPTIONS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(2),
-    );
-    builder.check(f);
+    loom_model::model(f);
 }
 
 /// Two senders, one receiver, capacity 1: every message arrives once, each sender's in order,

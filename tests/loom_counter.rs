@@ -21,10 +21,11 @@ use loom::thread;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use thrifty::counter::{Counter, Gauge, PerCpu};
 
+#[path = "common/loom.rs"]
+mod loom_model;
+
 fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut b = loom::model::Builder::new();
-    b.preemption_bound = Some(2);
-    b.check(f);
+    loom_model::model(f);
 }
 
 #[test]

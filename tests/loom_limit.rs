@@ -13,10 +13,11 @@ use loom::sync::Arc;
 use loom::thread;
 use thrifty::limit::{AcquireError, InFlight, ManualClock, Semaphore, TokenBucket};
 
+#[path = "common/loom.rs"]
+mod loom_model;
+
 fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut b = loom::model::Builder::new();
-    b.preemption_bound = Some(2);
-    b.check(f);
+    loom_model::model(f);
 }
 
 #[test]

@@ -11,6 +11,16 @@ use loom::thread;
 use std::alloc::{GlobalAlloc, Layout, System};
 use thrifty::map::CowMap;
 
+#[path = "common/loom.rs"]
+mod loom_model;
+
+/// A model that explores a single schedule checks nothing about interleavings.
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let n = loom_model::model(f);
+    eprintln!("explored {n} executions");
+    assert!(n > 1, "the model explored only {n} execution");
+}
+
 /// An allocator that never reuses an address: frees are dropped on the floor.
 ///
 /// loom replays schedules and requires every replay to branch the same way. The hazard
@@ -34,26 +44,6 @@ unsafe impl GlobalAlloc for NoReuse {
 
 #[global_allocator]
 static ALLOC: NoReuse = NoReuse;
-
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(
-        std::env::var("LOOM_MAX_PREEMPTIONS")
-            .ok()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(2),
-    );
-    let executions = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counted = executions.clone();
-    builder.check(move || {
-        counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        f()
-    });
-    // A model that explores a single schedule checks nothing about interleavings.
-    let n = executions.load(std::sync::atomic::Ordering::Relaxed);
-    eprintln!("explored {n} executions");
-    assert!(n > 1, "the model explored only {n} execution");
-}
 
 /// A map whose every batch writes the same number under "a" and "b": a read that finds them
 /// different saw half a batch.

@@ -15,6 +15,13 @@ use loom::thread;
 use std::hash::{BuildHasherDefault, Hasher};
 use thrifty::map::{Compute, ShardedMap};
 
+#[path = "common/loom.rs"]
+mod loom_model;
+
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    loom_model::model(f);
+}
+
 /// The hash is the key: the test picks shards.
 #[derive(Default)]
 struct Identity(u64);
@@ -43,12 +50,6 @@ fn map() -> Arc<Map> {
             .hasher(BuildHasherDefault::default())
             .build(),
     )
-}
-
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut b = loom::model::Builder::new();
-    b.preemption_bound = Some(2);
-    b.check(f);
 }
 
 #[test]

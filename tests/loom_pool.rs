@@ -8,6 +8,15 @@ use loom::thread;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use thrifty::pool::Pool;
 
+#[path = "common/loom.rs"]
+mod loom_model;
+use loom_model::model_bounded;
+
+/// The pool's models run with 3 preemptions unless they say otherwise.
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    model_bounded(3, f);
+}
+
 /// Counts objects made and dropped in one execution; a drop of a dead object (double drop)
 /// trips the `dead` flag check.
 #[derive(Default)]
@@ -45,17 +54,6 @@ fn pool(capacity: usize) -> (Arc<Pool<Obj>>, std::sync::Arc<Census>) {
             }
         });
     (Arc::new(pool), census)
-}
-
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    model_bounded(3, f);
-}
-
-/// For models of three threads, whose schedules under a bound of 3 take many minutes.
-fn model_bounded(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(preemptions);
-    builder.check(f);
 }
 
 fn use_once(pool: &Pool<Obj>) {
@@ -189,9 +187,7 @@ fn loom_three_threads_share_a_small_pool() {
 /// another thread takes from it: nothing lost, nothing counted twice, capacity kept.
 #[test]
 fn loom_returns_from_a_non_taker_race_with_takes() {
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(2);
-    builder.check(|| {
+    model_bounded(2, || {
         let (pool, census) = pool(2);
         let held: Vec<_> = (0..3).map(|_| Pool::get_owned(&pool)).collect();
         let t = thread::spawn(move || drop(held));

@@ -1,0 +1,26 @@
+//! The one way every `tests/loom_*.rs` file runs a model: included with
+//! `#[path = "common/loom.rs"] mod loom_model;`.
+#![allow(dead_code)] // each binary uses what it needs
+
+/// Runs `f` under loom with at most `preemptions` preemptions per execution; returns how many
+/// executions loom explored.
+pub fn model_bounded(preemptions: usize, f: impl Fn() + Sync + Send + 'static) -> usize {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(preemptions);
+    let executions = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = executions.clone();
+    builder.check(move || {
+        counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        f()
+    });
+    executions.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// [`model_bounded`] with the bound `LOOM_MAX_PREEMPTIONS` gives (2 if unset, as CI runs it).
+pub fn model(f: impl Fn() + Sync + Send + 'static) -> usize {
+    let preemptions = std::env::var("LOOM_MAX_PREEMPTIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(2);
+    model_bounded(preemptions, f)
+}
