@@ -50,6 +50,8 @@ pub mod map;
 pub mod measure;
 pub mod pool;
 pub mod reset;
+
+mod fail;
 pub(crate) mod sync;
 
 pub use reset::Reset;

@@ -94,7 +94,7 @@ impl Builder {
         // A `match`, not `unwrap_or_else`: a closure would hide the caller's location.
         match self.try_build() {
             Ok(pool) => pool,
-            Err(e) => e.fail(),
+            Err(e) => crate::fail::fail(e),
         }
     }
 

@@ -28,16 +28,6 @@ pub struct ArenaFull {
     pub limit: usize,
 }
 
-impl ArenaFull {
-    /// Panics with this error's message: the infallible allocations are `try_` or this.
-    #[cold]
-    #[inline(never)]
-    #[track_caller]
-    pub(crate) fn fail(self) -> ! {
-        panic!("{self}")
-    }
-}
-
 impl fmt::Display for ArenaFull {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -132,16 +122,6 @@ pub enum BuildError {
         /// The first chunk's capacity.
         chunk_bytes: usize,
     },
-}
-
-impl BuildError {
-    /// Panics with this error's message: `build` is `try_build` or this.
-    #[cold]
-    #[inline(never)]
-    #[track_caller]
-    pub(super) fn fail(self) -> ! {
-        panic!("{self}")
-    }
 }
 
 impl fmt::Display for BuildError {

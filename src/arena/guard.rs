@@ -65,7 +65,7 @@ macro_rules! arena_api {
             pub fn alloc<T>(&self, value: T) -> &mut T {
                 match self.arena().try_alloc(value) {
                     Ok(value) => value,
-                    Err(refused) => refused.full.fail(),
+                    Err(refused) => crate::fail::fail(refused.full),
                 }
             }
 
@@ -96,7 +96,7 @@ macro_rules! arena_api {
             pub fn alloc_str(&self, s: &str) -> &mut str {
                 match self.arena().try_alloc_str(s) {
                     Ok(s) => s,
-                    Err(full) => full.fail(),
+                    Err(full) => crate::fail::fail(full),
                 }
             }
 
@@ -129,7 +129,7 @@ macro_rules! arena_api {
             pub fn alloc_slice_copy<T: Copy>(&self, src: &[T]) -> &mut [T] {
                 match self.arena().try_alloc_slice_copy(src) {
                     Ok(s) => s,
-                    Err(full) => full.fail(),
+                    Err(full) => crate::fail::fail(full),
                 }
             }
 

@@ -250,7 +250,7 @@ impl BufferBuilder {
         // A `match`, not `unwrap_or_else`: a closure would hide the caller's location.
         match self.try_build() {
             Ok(pool) => pool,
-            Err(e) => e.fail(),
+            Err(e) => crate::fail::fail(e),
         }
     }
 

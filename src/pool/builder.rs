@@ -175,7 +175,7 @@ impl<T, R> Builder<T, R> {
         // A `match`, not `unwrap_or_else`: a closure would hide the caller's location.
         match self.try_build(factory) {
             Ok(pool) => pool,
-            Err(e) => e.fail(),
+            Err(e) => crate::fail::fail(e),
         }
     }
 

@@ -58,16 +58,6 @@ pub enum BuildError {
     },
 }
 
-impl BuildError {
-    /// Panics with this error's message: `build` is `try_build` or this.
-    #[cold]
-    #[inline(never)]
-    #[track_caller]
-    pub(super) fn fail(self) -> ! {
-        panic!("{self}")
-    }
-}
-
 impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {

@@ -95,7 +95,7 @@ impl<K, V, S> Builder<K, V, S> {
     pub fn build(self) -> ShardedMap<K, V, S> {
         match self.try_build() {
             Ok(map) => map,
-            Err(e) => build_panic(e),
+            Err(e) => crate::fail::fail(format_args!("ShardedMap: {e}")),
         }
     }
 }
@@ -105,13 +105,6 @@ pub(super) fn default_shards() -> usize {
     (4 * crate::sync::cpus())
         .min(MAX_SHARDS)
         .next_power_of_two()
-}
-
-#[cold]
-#[inline(never)]
-#[track_caller]
-fn build_panic(e: BuildError) -> ! {
-    panic!("ShardedMap: {e}")
 }
 
 /// Settings a [`Builder`] refuses, from [`try_build`](Builder::try_build);
