@@ -58,7 +58,7 @@ use std::hash::{BuildHasher, Hash};
 /// - `read`, `get_cloned`, `contains_key`, `len` on the map: a hazard slot claimed and freed
 ///   around the lookup: one CAS, one full fence and one store on a slot line, no reference
 ///   count. Threads reading at once claim from the same few slots, whose lines then move
-///   between their cores: on 2 threads this is no faster than `RwLock<HashMap>` (0.98x-1.18x
+///   between their cores: on 2 threads this is no faster than `RwLock<HashMap>` (0.64x-1.57x
 ///   its time in the shootout's `map_cow` table). Hot loops want a [`Reader`].
 /// - [`snapshot`](CowMap::snapshot): as `read`, plus one reference-count increment.
 /// - Writes: a clone of the whole map (`K: Clone, V: Clone`), a scan of the hazard slots, and
