@@ -6,11 +6,12 @@
 //! `disallowed-types` cannot enforce this: it resolves a re-export to the original type and so
 //! would flag the shim's own users.) In a normal build they are std's
 //! atomics and `parking_lot`'s locks; under `RUSTFLAGS="--cfg loom"` they are loom's, so the
-//! model checker sees every access. The swap follows `tokio/src/loom/mod.rs`.
+//! model checker sees every access; under Miri the locks are std's (parking_lot's contended
+//! paths are outside strict provenance). The swap follows `tokio/src/loom/mod.rs`.
 //!
 //! Differences papered over here, so callers write one spelling:
-//! - `Mutex::lock` returns the guard directly (parking_lot's shape). loom's lock can report
-//!   poisoning; a poisoned loom lock is still handed over, as parking_lot has no poisoning.
+//! - `Mutex::lock` returns the guard directly (parking_lot's shape). loom's and std's locks can
+//!   report poisoning; a poisoned lock is still handed over, as parking_lot has no poisoning.
 //! - [`UnsafeCell`] has loom's closure API (`with`, `with_mut`) in both builds.
 //! - Under loom, [`cpus`] is fixed at 2, so a model explores the same shapes every run.
 //! - The per-thread slot index is the same registry, claims and tokens in both builds, so loom
@@ -35,8 +36,20 @@ pub(crate) use std::{
     thread_local,
 };
 
-#[cfg(not(loom))]
+#[cfg(not(any(loom, miri)))]
 pub(crate) use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+// Under Miri the locks are std's, behind the same wrappers as loom's: parking_lot's contended
+// paths cast integers to pointers, which `-Zmiri-strict-provenance` rejects, so any test whose
+// threads happened to meet on a lock failed there, by scheduling.
+#[cfg(all(miri, not(loom)))]
+pub(crate) use std::sync::{MutexGuard, RwLockReadGuard, RwLockWriteGuard};
+
+/// The lock types the wrappers below adapt to parking_lot's shape: loom's, or std's under Miri.
+#[cfg(loom)]
+use loom::sync as lock_imp;
+#[cfg(all(miri, not(loom)))]
+use std::sync as lock_imp;
 
 #[cfg(loom)]
 pub(crate) use loom::{
@@ -135,17 +148,33 @@ pub(crate) mod plain {
     }
 }
 
-/// A mutex whose `lock` hands back the guard, matching `parking_lot::Mutex` under loom.
-#[cfg(loom)]
+/// A mutex whose `lock` hands back the guard, matching `parking_lot::Mutex` under loom and Miri.
+#[cfg(any(loom, miri))]
 #[derive(Debug, Default)]
-pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+pub(crate) struct Mutex<T>(lock_imp::Mutex<T>);
 
 #[cfg(loom)]
 impl<T> Mutex<T> {
     pub(crate) fn new(value: T) -> Self {
-        Self(loom::sync::Mutex::new(value))
+        Self(lock_imp::Mutex::new(value))
+    }
+}
+
+#[cfg(all(miri, not(loom)))]
+impl<T> Mutex<T> {
+    pub(crate) const fn new(value: T) -> Self {
+        Self(lock_imp::Mutex::new(value))
     }
 
+    pub(crate) fn get_mut(&mut self) -> &mut T {
+        self.0
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(any(loom, miri))]
+impl<T> Mutex<T> {
     pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
         // parking_lot has no poisoning; hand over a poisoned lock the same way.
         self.0
@@ -165,14 +194,14 @@ impl<T> Mutex<T> {
 }
 
 /// A reader-writer lock whose `read`/`write` hand back guards, matching `parking_lot::RwLock`.
-#[cfg(loom)]
+#[cfg(any(loom, miri))]
 #[derive(Debug, Default)]
-pub(crate) struct RwLock<T>(loom::sync::RwLock<T>);
+pub(crate) struct RwLock<T>(lock_imp::RwLock<T>);
 
-#[cfg(loom)]
+#[cfg(any(loom, miri))]
 impl<T> RwLock<T> {
     pub(crate) fn new(value: T) -> Self {
-        Self(loom::sync::RwLock::new(value))
+        Self(lock_imp::RwLock::new(value))
     }
 
     pub(crate) fn read(&self) -> RwLockReadGuard<'_, T> {

@@ -154,9 +154,6 @@ fn per_cpu_busy_slot_borrows_another() {
 }
 
 #[test]
-// parking_lot parks a blocked thread through integer-to-pointer casts, which Miri's strict
-// provenance rejects; `PerCpu` itself holds no `unsafe`, the uncontended tests above cover it.
-#[cfg_attr(miri, ignore)]
 fn per_cpu_one_slot_shared_by_threads() {
     // Every thread maps to the single slot: the lock makes them take turns.
     let p = PerCpu::with_slots(1, Vec::new);

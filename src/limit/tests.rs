@@ -101,10 +101,6 @@ fn the_monotonic_bucket_admits_its_burst() {
 }
 
 #[test]
-#[cfg_attr(
-    miri,
-    ignore = "parking_lot parks through integer-to-pointer casts, which strict provenance rejects"
-)]
 fn semaphore_grants_in_arrival_order_and_refuses_barging() {
     let s = Semaphore::new(4);
     let held = s.acquire(3).unwrap();
@@ -141,10 +137,6 @@ fn semaphore_refuses_what_it_could_never_grant() {
 }
 
 #[test]
-#[cfg_attr(
-    miri,
-    ignore = "parking_lot parks through integer-to-pointer casts, which strict provenance rejects"
-)]
 fn a_timed_out_waiter_leaves_the_line_for_those_behind() {
     let s = Semaphore::new(2);
     let one = s.acquire(1).unwrap();
@@ -158,10 +150,6 @@ fn a_timed_out_waiter_leaves_the_line_for_those_behind() {
 }
 
 #[test]
-#[cfg_attr(
-    miri,
-    ignore = "parking_lot parks through integer-to-pointer casts, which strict provenance rejects"
-)]
 fn close_wakes_waiters_with_an_error_and_keeps_held_permits_valid() {
     let s = Semaphore::new(1);
     let held = s.acquire(1).unwrap();

@@ -11,10 +11,13 @@ use std::time::Instant;
 /// A condition variable paired with [`super::Mutex`].
 #[derive(Debug, Default)]
 pub(crate) struct Condvar {
-    #[cfg(not(loom))]
+    #[cfg(not(any(loom, miri)))]
     inner: parking_lot::Condvar,
     #[cfg(loom)]
     inner: loom::sync::Condvar,
+    // Under Miri, std's, as the shim's `Mutex` is there (see `sync.rs`).
+    #[cfg(all(miri, not(loom)))]
+    inner: std::sync::Condvar,
 }
 
 impl Condvar {
@@ -23,14 +26,14 @@ impl Condvar {
     }
 
     /// Blocks until notified (or spuriously woken), with the lock released meanwhile.
-    #[cfg(not(loom))]
+    #[cfg(not(any(loom, miri)))]
     pub(crate) fn wait<'a, T>(&self, mut guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
         self.inner.wait(&mut guard);
         guard
     }
 
     /// As [`wait`](Self::wait), giving up at `deadline`; the flag says whether it timed out.
-    #[cfg(not(loom))]
+    #[cfg(not(any(loom, miri)))]
     pub(crate) fn wait_until<'a, T>(
         &self,
         mut guard: MutexGuard<'a, T>,
@@ -41,7 +44,7 @@ impl Condvar {
     }
 
     /// Blocks until notified (or spuriously woken), with the lock released meanwhile.
-    #[cfg(loom)]
+    #[cfg(any(loom, miri))]
     pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
         self.inner
             .wait(guard)
@@ -56,6 +59,21 @@ impl Condvar {
         _deadline: Instant,
     ) -> (MutexGuard<'a, T>, bool) {
         (self.wait(guard), false)
+    }
+
+    /// As [`wait`](Self::wait), giving up at `deadline`; the flag says whether it timed out.
+    #[cfg(all(miri, not(loom)))]
+    pub(crate) fn wait_until<'a, T>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        deadline: Instant,
+    ) -> (MutexGuard<'a, T>, bool) {
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        let (guard, result) = self
+            .inner
+            .wait_timeout(guard, timeout)
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        (guard, result.timed_out())
     }
 
     pub(crate) fn notify_all(&self) {
