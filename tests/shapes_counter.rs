@@ -1,6 +1,6 @@
 //! `Counter` used the way programs use it, one test per shape: a registry of thousands bumped
-//! at random from two threads, threads that go idle or exit while holding cells, and far more
-//! threads than cores. Each checks the count and the memory, never timings.
+//! at random from two threads and far more threads than cores (threads that exit or go idle
+//! holding cells: `shapes_counter_exit.rs`). Each checks the count and the memory, never timings.
 
 use std::sync::Barrier;
 use thrifty::counter::Counter;
@@ -37,52 +37,6 @@ fn a_registry_of_ten_thousand_bumped_at_random_stays_compact() {
         + registry.iter().map(Counter::heap_bytes).sum::<usize>();
     assert!(bytes <= 32 * N, "{} bytes per counter", bytes / N);
     assert_eq!(registry.iter().map(Counter::sum).sum::<u64>(), 2 * ADDS);
-}
-
-#[test]
-fn exiting_threads_hand_their_cells_on_and_idle_ones_keep_theirs() {
-    let c = Counter::new();
-    let mut total = 0;
-    // Waves of two threads hammer the counter and exit; the next wave's threads take the same
-    // slots and the cells their predecessors left, so the cell count stays at 2.
-    let start = Barrier::new(2);
-    // Until it stripes (at least 5 waves): on a loaded machine two threads may not run at the
-    // same moment, and then they do not contend.
-    let mut waves = 0;
-    while waves < 5 || !c.is_striped() {
-        waves += 1;
-        assert!(waves < 10_000, "two hammering threads never striped it");
-        std::thread::scope(|s| {
-            for _ in 0..2 {
-                s.spawn(|| {
-                    start.wait();
-                    (0..200_000).for_each(|_| c.incr());
-                });
-            }
-        });
-        total += 400_000;
-        assert_eq!(c.sum(), total);
-    }
-    assert_eq!(c.cells(), 2, "exited threads' cells were not reused");
-    // An idle thread: bumps once, then waits while two others hammer. Exact throughout.
-    let (parked, done) = (Barrier::new(2), Barrier::new(2));
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            c.incr();
-            parked.wait();
-            done.wait();
-        });
-        parked.wait();
-        std::thread::scope(|s| {
-            for _ in 0..2 {
-                s.spawn(|| (0..200_000).for_each(|_| c.incr()));
-            }
-        });
-        done.wait();
-    });
-    total += 400_001;
-    assert_eq!(c.sum(), total);
-    assert!(c.cells() <= c.max_cells());
 }
 
 #[test]
