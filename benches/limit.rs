@@ -10,11 +10,15 @@
 //! - `limit/semaphore`: acquire then release of one permit; 2 threads share 2 permits (the
 //!   lock is contended, the permits are not) or 1 permit (threads wait for each other).
 //!
+//! Each crate runs on both clocks, its default and the other's: thrifty defaults to std's
+//! `Instant`, governor to quanta's TSC clock (rows marked "std clock" / "quanta clock").
+//!
 //! One iteration is one request on every thread; throughput counts requests over all threads.
 //!
 //! `cargo bench --bench limit -- --warm-up-time 1 --measurement-time 2`
 
 use criterion::{criterion_group, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
+use governor::clock::MonotonicClock as StdClock;
 use governor::{Quota, RateLimiter};
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -108,6 +112,10 @@ impl Clock for QuantaClock {
 
 /// The admit shape: 10^9 per second with a burst of 10^6, so no thread ever waits.
 const FAST: u32 = 1_000_000_000;
+
+fn quota(rate: u32, burst: u32) -> Quota {
+    Quota::per_second(NonZeroU32::new(rate).unwrap()).allow_burst(NonZeroU32::new(burst).unwrap())
+}
 const FAST_BURST: u32 = 1_000_000;
 
 fn run(
@@ -136,16 +144,15 @@ fn try_acquire(c: &mut Criterion) {
             let thrifty = TokenBucket::new(u64::from(rate), burst).unwrap();
             let quanta =
                 TokenBucket::with_clock(u64::from(rate), burst, QuantaClock::new()).unwrap();
-            let governor = RateLimiter::direct(
-                Quota::per_second(NonZeroU32::new(rate).unwrap())
-                    .allow_burst(NonZeroU32::new(burst).unwrap()),
-            );
+            let governor = RateLimiter::direct(quota(rate, burst));
+            let governor_std = RateLimiter::direct_with_clock(quota(rate, burst), StdClock);
             let mutex = MutexBucket::new(f64::from(rate), f64::from(burst));
             if shape == "refuse" {
                 // Drain each so every timed request is refused.
                 while thrifty.try_acquire(1).is_ok() {}
                 while quanta.try_acquire(1).is_ok() {}
                 while governor.check().is_ok() {}
+                while governor_std.check().is_ok() {}
                 while mutex.try_acquire() {}
             }
             run(&mut g, "thrifty TokenBucket", threads, &|| {
@@ -159,6 +166,9 @@ fn try_acquire(c: &mut Criterion) {
             );
             run(&mut g, "governor direct", threads, &|| {
                 governor.check().is_ok()
+            });
+            run(&mut g, "governor direct, std clock", threads, &|| {
+                governor_std.check().is_ok()
             });
             run(&mut g, "Mutex bucket", threads, &|| mutex.try_acquire());
         }
@@ -175,10 +185,8 @@ fn keyed(c: &mut Criterion) {
         let thrifty: KeyedLimiter<u64> = KeyedLimiter::new(u64::from(FAST), FAST_BURST).unwrap();
         let quanta: KeyedLimiter<u64, _> =
             KeyedLimiter::with_clock(u64::from(FAST), FAST_BURST, QuantaClock::new()).unwrap();
-        let governor = RateLimiter::keyed(
-            Quota::per_second(NonZeroU32::new(FAST).unwrap())
-                .allow_burst(NonZeroU32::new(FAST_BURST).unwrap()),
-        );
+        let governor = RateLimiter::keyed(quota(FAST, FAST_BURST));
+        let governor_std = RateLimiter::dashmap_with_clock(quota(FAST, FAST_BURST), StdClock);
         let mutex: Mutex<HashMap<u64, MutexBucket>> = Mutex::new(
             (0..KEYS)
                 .map(|k| (k, MutexBucket::new(f64::from(FAST), f64::from(FAST_BURST))))
@@ -188,6 +196,7 @@ fn keyed(c: &mut Criterion) {
             thrifty.try_acquire(&k, 1).unwrap();
             quanta.try_acquire(&k, 1).unwrap();
             governor.check_key(&k).unwrap();
+            governor_std.check_key(&k).unwrap();
         }
         let key = |i: u64| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % KEYS;
         let bench =
@@ -210,6 +219,9 @@ fn keyed(c: &mut Criterion) {
         });
         bench(&mut g, "governor keyed (DashMap)", &|k| {
             governor.check_key(&k).is_ok()
+        });
+        bench(&mut g, "governor keyed (DashMap), std clock", &|k| {
+            governor_std.check_key(&k).is_ok()
         });
         bench(&mut g, "Mutex<HashMap<_, bucket>>", &|k| {
             mutex.lock().unwrap().get(&k).unwrap().try_acquire()

@@ -32,18 +32,14 @@ impl<T, H: Hooks<T>> Pool<T, H> {
                 }
             }
         }
-        // SAFETY: forwarded from this fn's contract.
-        unsafe { self.put_cold(value) }
+        // SAFETY: `value` holds an object (contract); it is read out once, here. By value, so
+        // the guard's fields need no address and stay in registers in the caller's loop.
+        self.put_cold(unsafe { ManuallyDrop::take(value) })
     }
 
     /// A return that is not a plain hot-slot push.
-    ///
-    /// # Safety
-    /// As [`put_back`](Pool::put_back).
     #[inline(never)]
-    unsafe fn put_cold(&self, value: &mut ManuallyDrop<Item<T>>) {
-        // SAFETY: `value` holds an object (contract); it is read out once, here.
-        let obj = unsafe { ManuallyDrop::take(value) };
+    fn put_cold(&self, obj: Item<T>) {
         if let Err(obj) = self.give(obj) {
             self.count_discard();
             drop(obj);

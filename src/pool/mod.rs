@@ -138,7 +138,7 @@ pub const DEFAULT_CAPACITY: usize = 256;
 /// `lockfree-object-pool`'s `pull_owned` costs (0.83x-1.4x in `cargo bench --bench pool --
 /// cross_thread_bounded`); at capacity 8 the channel's blocking dominates every candidate.
 /// `bash scripts/instructions.sh` counts
-/// 58 instructions per get+put, against 65 for `lockfree-object-pool` (whose get takes a
+/// 53 instructions per get+put, against 65 for `lockfree-object-pool` (whose get takes a
 /// locked instruction) and 350 for the allocator.
 ///
 /// # Examples
