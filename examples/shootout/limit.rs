@@ -1,11 +1,12 @@
 //! The limit table: one shared rate limiter asked by every thread, every request admitted (the
 //! limit is far above the load), so the rows compare the cost of saying yes: thrifty's
 //! `TokenBucket` (GCRA, one CAS, std's `Instant` clock), `governor` (GCRA, one CAS, a TSC
-//! clock), thrifty's bucket on governor's clock (through `limit::Clock`), and a `Mutex` around
-//! a textbook bucket. Then one permit taken and given back on a
+//! clock), each also on the other's clock (thrifty's through `limit::Clock`, governor's
+//! through its `MonotonicClock`), and a `Mutex` around a textbook bucket. Then one permit taken and given back on a
 //! semaphore shared by every thread, against a `Mutex` + `Condvar` semaphore.
 
 use crate::harness::{Candidate, Harness};
+use governor::clock::MonotonicClock as StdClock;
 use governor::{Quota, RateLimiter};
 use std::hint::black_box;
 use std::num::NonZeroU32;
@@ -32,10 +33,10 @@ pub fn run(h: &mut Harness) {
     );
     for threads in t.threads(&[1, 2]) {
         let bucket = Arc::new(TokenBucket::new(u64::from(RATE), BURST).unwrap());
-        let governor = Arc::new(RateLimiter::direct(
-            Quota::per_second(NonZeroU32::new(RATE).unwrap())
-                .allow_burst(NonZeroU32::new(BURST).unwrap()),
-        ));
+        let quota = Quota::per_second(NonZeroU32::new(RATE).unwrap())
+            .allow_burst(NonZeroU32::new(BURST).unwrap());
+        let governor = Arc::new(RateLimiter::direct(quota));
+        let governor_std = Arc::new(RateLimiter::direct_with_clock(quota, StdClock));
         let q = quanta::Clock::new();
         let start = q.now();
         let quanta = Arc::new(
@@ -61,6 +62,11 @@ pub fn run(h: &mut Harness) {
                 Candidate::new("governor direct", move |_, ops| {
                     for _ in 0..ops {
                         black_box(governor.check().is_ok());
+                    }
+                }),
+                Candidate::new("governor direct, std clock", move |_, ops| {
+                    for _ in 0..ops {
+                        black_box(governor_std.check().is_ok());
                     }
                 }),
                 Candidate::new("thrifty TokenBucket", move |_, ops| {
