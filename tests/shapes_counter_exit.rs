@@ -27,7 +27,9 @@ fn exiting_threads_hand_their_cells_on_and_idle_ones_keep_theirs() {
                 (0..200_000).for_each(|_| c.incr());
             };
             let threads = [s.spawn(hammer), s.spawn(hammer)];
-            threads.map(|t| t.join().unwrap());
+            for t in threads {
+                t.join().unwrap();
+            }
         });
         total += 400_000;
         assert_eq!(c.sum(), total);
