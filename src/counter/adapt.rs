@@ -90,13 +90,17 @@ pub(super) fn note_striped(addr: usize, striped: bool) {
     });
 }
 
+/// What one add moves the tick by: `2^32 / SAMPLE`, so the tick wraps to exactly 0 on every
+/// [`SAMPLE`]-th add and the test is the add's own zero flag (0 when `SAMPLE` is 1: always 0).
+const TICK_STEP: u32 = (u32::MAX / SAMPLE).wrapping_add(1);
+
 /// Counts one add on this thread; true on every [`SAMPLE`]-th: this add should probe.
 #[inline(always)]
 pub(super) fn tick() -> bool {
     with_thread_hints(|l| {
-        let t = l.tick.get().wrapping_add(1);
+        let t = l.tick.get().wrapping_add(TICK_STEP);
         l.tick.set(t);
-        t % SAMPLE == 0
+        t == 0
     })
     .unwrap_or(false)
 }

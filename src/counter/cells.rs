@@ -161,21 +161,22 @@ impl Cells {
         // Relaxed: a hint; nothing is read through it here (`add_seen_striped` reloads with
         // Acquire before touching a block).
         let st = self.state.load(Ordering::Relaxed);
-        let sampled = adapt::tick();
-        if sampled || st as usize & (BUSY - 1) != 0 {
-            self.after_compact_slow(st, old.wrapping_add(n), sampled);
+        // Two tests, each with its own out-of-line call, so neither result is kept in a
+        // register for the other: striped now (no tick then: a sample skipped is harmless),
+        // else this thread's tick.
+        if st as usize & (BUSY - 1) != 0 {
+            adapt::note_striped(self.addr(), true);
+        } else if adapt::tick() {
+            self.probe_compact(st, old.wrapping_add(n));
         }
     }
 
-    /// After a compact add: note that the counter is striped, or probe and score contention.
+    /// A sampled compact add: probe for other writers and score the result.
     #[cold]
     #[inline(never)]
-    fn after_compact_slow(&self, st: *mut Line, after: u64, sampled: bool) {
+    fn probe_compact(&self, st: *mut Line, after: u64) {
         let bits = st as usize;
-        if bits & (BUSY - 1) != 0 {
-            return adapt::note_striped(self.addr(), true);
-        }
-        if !sampled || bits & BUSY != 0 {
+        if bits & BUSY != 0 {
             return;
         }
         let hit = adapt::others_write(&self.base, after, &self.base, after);
@@ -407,7 +408,7 @@ impl Cells {
     /// Test hook: elects this thread and publishes the first block, as lasting contention would.
     #[cfg(test)]
     pub(crate) fn force_stripe(&self) {
-        // Relaxed: as in `after_compact_slow`.
+        // Relaxed: as in `probe_compact`.
         let st = self.state.load(Ordering::Relaxed);
         let bits = st as usize;
         if bits & (BUSY - 1) == 0

@@ -79,16 +79,19 @@
 //! increment per thread, `cargo run --release --example shootout -- --only counter` and
 //! `cargo bench --bench counter -- --warm-up-time 0.5 --measurement-time 1 'counter/(registry|mixed)'`:
 //!
-//! - Registry of 10 000 or 100 000 counters, random increments: `Counter` 0.97x–1.6x an
-//!   `AtomicU64` across runs at 1 and 2 threads (the atomic: 5–19 ns); `Mutex<u64>` 2x–2.8x.
-//!   A compact add runs 46 instructions where the `fetch_add` loop runs 19 (callgrind,
-//!   `bash scripts/counter_instructions.sh`): the striped hint, the tick, the state check and
-//!   the amortised probe.
-//! - Registry of 1 000 (a small, very hot registry): 0.8x–1.4x; two threads at full speed meet
+//! - Registry of 10 000 or 100 000 counters, random increments: on 1 thread `Counter` costs
+//!   1.04x–1.11x an `AtomicU64` (the atomic: about 5.2 ns); on 2 threads 0.93x–1.15x when
+//!   the two run on a core each, and up to 1.5x in runs where they shared one core (the atomic
+//!   then took 9.5 ns instead of 5.8); `Mutex<u64>` 2x–2.8x. A compact add runs 42
+//!   instructions where the `fetch_add` loop runs 20 (callgrind,
+//!   `bash scripts/counter_instructions.sh`): the striped hint, the state check, the tick (one
+//!   add to a thread-local word that wraps to zero on every 1024th) and the amortised probe.
+//! - Registry of 1 000 (a small, very hot registry): 0.4x–1.4x; two threads at full speed meet
 //!   on the same counters often enough that a few may stripe (0–0.1% here), at 272 bytes each.
 //! - One hot counter, 2 threads: 0.18x–0.43x an `AtomicU64`'s time (2.3x–5.5x the throughput);
 //!   a [`LocalCounter`] handle 0.05x–0.09x.
-//! - Mixed (100 cold counters, 1 hot, 2 threads): 1.0x–1.44x an `AtomicU64` (only the hot one
+//! - Mixed (100 cold counters, 1 hot, 2 threads): 1.0x–1.44x an `AtomicU64` (1.10x in the
+//!   latest runs; only the hot one
 //!   stripes); the cold ones' bouncing lines dominate both, and the compact add's extra
 //!   instructions are not won back.
 //!

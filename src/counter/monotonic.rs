@@ -26,7 +26,7 @@ use super::LocalCounter;
 ///
 /// # Cost
 /// - Compact: `add` is a `fetch_add`, a load of the state word from the line it just wrote,
-///   and a per-thread tick; 16 bytes aligned to 16, so one cache line. Every 1024th add of a
+///   and a per-thread tick (one add to a thread-local word); 16 bytes aligned to 16, so one cache line. Every 1024th add of a
 ///   thread probes for contention (512 loads). See the
 ///   [module docs](super#performance) for measured figures against `AtomicU64`.
 /// - Striped: `add` reads the state word (a line every thread keeps in cache), then its own
