@@ -1,10 +1,18 @@
 //! [`Semaphore`]: weighted permits with a FIFO queue of waiters, and its RAII [`Permit`].
+//!
+//! This file holds the type and its API; `queue.rs` the ticket queue that waiters wait in and
+//! the release that wakes them; `permit.rs` the permit that gives its weight back on drop.
 
 use super::{AcquireError, AcquireTimeoutError, InsufficientCapacity, LimitError, TryAcquireError};
-use crate::sync::{Condvar, Mutex, MutexGuard};
-use std::collections::VecDeque;
+use crate::sync::{Condvar, Mutex};
+use queue::{State, Stop};
 use std::fmt;
 use std::time::{Duration, Instant};
+
+mod permit;
+mod queue;
+
+pub use permit::Permit;
 
 /// A counting semaphore with weighted requests, served first come, first served.
 ///
@@ -50,37 +58,6 @@ pub struct Semaphore {
     total: u32,
 }
 
-/// Everything behind the lock.
-struct State {
-    /// Permits not held by anyone.
-    available: u32,
-    closed: bool,
-    /// The tickets of queued waiters, oldest first; only the front one may take permits.
-    queue: VecDeque<u64>,
-    /// The next ticket to hand out.
-    next_ticket: u64,
-}
-
-/// Permits held from a [`Semaphore`]; they go back when this is dropped.
-///
-/// From [`acquire`](Semaphore::acquire), [`try_acquire`](Semaphore::try_acquire) or
-/// [`acquire_timeout`](Semaphore::acquire_timeout). Dropping it takes the semaphore's lock once,
-/// and wakes the waiters if any; no allocation.
-///
-/// # Examples
-/// ```
-/// let sem = thrifty::limit::Semaphore::new(3);
-/// let permit = sem.try_acquire(2).unwrap();
-/// assert_eq!((permit.weight(), sem.available()), (2, 1));
-/// drop(permit);
-/// assert_eq!(sem.available(), 3);
-/// ```
-#[must_use = "the permits go back as soon as the Permit is dropped"]
-pub struct Permit<'a> {
-    semaphore: &'a Semaphore,
-    weight: u32,
-}
-
 impl Semaphore {
     /// A semaphore with `permits` permits.
     ///
@@ -100,12 +77,7 @@ impl Semaphore {
             return Err(LimitError::ZeroPermits);
         }
         Ok(Self {
-            state: Mutex::new(State {
-                available: permits,
-                closed: false,
-                queue: VecDeque::new(),
-                next_ticket: 0,
-            }),
+            state: Mutex::new(State::new(permits)),
             wake: Condvar::new(),
             total: permits,
         })
@@ -124,9 +96,8 @@ impl Semaphore {
         if state.closed {
             return Err(TryAcquireError::Closed);
         }
-        if state.queue.is_empty() && state.available >= weight {
-            state.available -= weight;
-            return Ok(self.permit(weight));
+        if state.take_now(weight) {
+            return Ok(Permit::new(self, weight));
         }
         Err(TryAcquireError::NoPermits)
     }
@@ -141,7 +112,7 @@ impl Semaphore {
         self.check(weight)
             .map_err(AcquireError::InsufficientCapacity)?;
         match self.acquire_until(weight, None) {
-            Ok(permit) => Ok(permit),
+            Ok(()) => Ok(Permit::new(self, weight)),
             Err(Stop::Closed) => Err(AcquireError::Closed),
             Err(Stop::Timeout) => unreachable!("no deadline"),
         }
@@ -162,6 +133,7 @@ impl Semaphore {
         // A timeout too large for `Instant` waits without one.
         let deadline = Instant::now().checked_add(timeout);
         self.acquire_until(weight, deadline)
+            .map(|()| Permit::new(self, weight))
             .map_err(|stop| match stop {
                 Stop::Closed => AcquireTimeoutError::Closed,
                 Stop::Timeout => AcquireTimeoutError::Timeout,
@@ -204,111 +176,6 @@ impl Semaphore {
         }
         Ok(())
     }
-
-    fn permit(&self, weight: u32) -> Permit<'_> {
-        Permit {
-            semaphore: self,
-            weight,
-        }
-    }
-
-    fn acquire_until(&self, weight: u32, deadline: Option<Instant>) -> Result<Permit<'_>, Stop> {
-        let mut state = self.state.lock();
-        if state.closed {
-            return Err(Stop::Closed);
-        }
-        if state.queue.is_empty() && state.available >= weight {
-            state.available -= weight;
-            return Ok(self.permit(weight));
-        }
-        self.wait_in_line(state, weight, deadline)
-    }
-
-    /// Queues a ticket and waits until it is at the front with enough permits free.
-    #[cold]
-    #[inline(never)]
-    fn wait_in_line<'a>(
-        &'a self,
-        mut state: MutexGuard<'a, State>,
-        weight: u32,
-        deadline: Option<Instant>,
-    ) -> Result<Permit<'a>, Stop> {
-        let ticket = state.next_ticket;
-        state.next_ticket += 1;
-        state.queue.push_back(ticket);
-        let mut timed_out = false;
-        loop {
-            if state.closed {
-                self.leave(&mut state, ticket);
-                return Err(Stop::Closed);
-            }
-            // Checked before the timeout: permits are granted only under this lock, so a
-            // timeout that races a release still takes the permits it was woken for.
-            if state.queue.front() == Some(&ticket) && state.available >= weight {
-                state.queue.pop_front();
-                state.available -= weight;
-                // The next in line may fit in what is left.
-                if !state.queue.is_empty() && state.available > 0 {
-                    self.wake.notify_all();
-                }
-                return Ok(self.permit(weight));
-            }
-            if timed_out {
-                self.leave(&mut state, ticket);
-                return Err(Stop::Timeout);
-            }
-            (state, timed_out) = match deadline {
-                None => (self.wake.wait(state), false),
-                Some(deadline) => self.wake.wait_until(state, deadline),
-            };
-        }
-    }
-
-    /// Removes `ticket` from the queue; if it was the front, the next waiter may now fit.
-    fn leave(&self, state: &mut State, ticket: u64) {
-        let was_front = state.queue.front() == Some(&ticket);
-        state.queue.retain(|&t| t != ticket);
-        if was_front && !state.queue.is_empty() {
-            self.wake.notify_all();
-        }
-    }
-
-    fn release(&self, weight: u32) {
-        let mut state = self.state.lock();
-        state.available += weight;
-        let someone_waits = !state.queue.is_empty();
-        drop(state);
-        if someone_waits {
-            self.wake.notify_all();
-        }
-    }
-}
-
-/// Why a wait in line ended without permits.
-enum Stop {
-    Closed,
-    Timeout,
-}
-
-impl Permit<'_> {
-    /// How many permits this holds.
-    pub fn weight(&self) -> u32 {
-        self.weight
-    }
-}
-
-impl Drop for Permit<'_> {
-    fn drop(&mut self) {
-        self.semaphore.release(self.weight);
-    }
-}
-
-impl fmt::Debug for Permit<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Permit")
-            .field("weight", &self.weight)
-            .finish()
-    }
 }
 
 impl fmt::Debug for Semaphore {
@@ -322,3 +189,6 @@ impl fmt::Debug for Semaphore {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests;
