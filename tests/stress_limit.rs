@@ -1,11 +1,13 @@
 //! Bounded multi-thread stress of `thrifty::limit` in the shapes services have: many threads on
 //! one shared bucket, refunds racing acquires, waiters on a semaphore that closes, a semaphore
-//! and a gate under churn, and a flood of distinct keys. Counts are checked, never timings.
+//! and a gate under churn, owned permits handed to other threads with their work, and a flood
+//! of distinct keys. Counts are checked, never timings.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use thrifty::limit::{
-    AcquireError, InFlight, KeyedLimiter, ManualClock, Semaphore, TokenBucket, Tokens,
+    AcquireError, InFlight, KeyedLimiter, ManualClock, OwnedPermit, Semaphore, TokenBucket, Tokens,
 };
 
 const THREADS: usize = 8; // oversubscribed on a 2-core machine, on purpose
@@ -130,6 +132,54 @@ fn semaphore_under_churn_never_over_grants() {
     });
     assert_eq!(s.available(), 5);
     assert_eq!(s.waiting(), 0);
+}
+
+#[test]
+fn owned_permits_handed_to_other_threads_all_come_back() {
+    // Producers take permits for jobs and send each job, permit attached, to whichever
+    // consumer is free; the consumer does the work and drops the permit there.
+    let s = Arc::new(Semaphore::new(4));
+    let inside = AtomicUsize::new(0);
+    let (sent, received) = (AtomicU64::new(0), AtomicU64::new(0));
+    let (jobs, queue) = crossbeam_channel::unbounded::<(u32, OwnedPermit)>();
+    std::thread::scope(|sc| {
+        for t in 0..THREADS / 2 {
+            let (s, jobs, inside, sent) = (&s, jobs.clone(), &inside, &sent);
+            sc.spawn(move || {
+                for i in 0..2_000 {
+                    let w = 1 + ((t + i) % 4) as u32;
+                    let permit = match i % 3 {
+                        0 => s.try_acquire_owned(w).ok(),
+                        1 => s.acquire_timeout_owned(w, Duration::from_micros(50)).ok(),
+                        _ => Some(s.acquire_owned(w).unwrap()),
+                    };
+                    if let Some(p) = permit {
+                        let now = inside.fetch_add(w as usize, SeqCst) + w as usize;
+                        assert!(now <= 4, "{now} permits held of 4");
+                        sent.fetch_add(u64::from(w), SeqCst);
+                        jobs.send((w, p)).unwrap();
+                    }
+                }
+            });
+        }
+        drop(jobs);
+        for _ in 0..THREADS / 2 {
+            let (queue, inside, received) = (queue.clone(), &inside, &received);
+            sc.spawn(move || {
+                for (w, permit) in queue {
+                    assert_eq!(permit.weight(), w);
+                    received.fetch_add(u64::from(w), SeqCst);
+                    inside.fetch_sub(w as usize, SeqCst);
+                    drop(permit);
+                }
+            });
+        }
+    });
+    assert_eq!(sent.load(SeqCst), received.load(SeqCst));
+    assert!(sent.load(SeqCst) > 0);
+    assert_eq!(s.available(), 4, "a permit was lost");
+    assert_eq!(s.waiting(), 0);
+    assert_eq!(Arc::strong_count(&s), 1, "a permit kept its reference");
 }
 
 #[test]

@@ -3,12 +3,14 @@
 //! (invalid ones must be refused with the right error), then each op is one code byte and its
 //! arguments. A `TokenBucket` and a `KeyedLimiter` on a manual clock run beside a plain
 //! credit-counting model; a `Semaphore` and an `InFlight` gate beside plain counts of what is
-//! held. Every decision and every count is checked.
+//! held. Semaphore requests take the borrowed or the owned form (the weight byte's high bit
+//! picks), held side by side. Every decision and every count is checked.
 
+use std::sync::Arc;
 use std::time::Duration;
 use thrifty::limit::{
-    Clock, InFlight, KeyedLimiter, LimitError, ManualClock, Semaphore, TokenBucket, Tokens,
-    TryAcquireError,
+    Clock, InFlight, KeyedLimiter, LimitError, ManualClock, OwnedPermit, Permit, Semaphore,
+    TokenBucket, Tokens, TryAcquireError,
 };
 
 #[path = "bytes.rs"]
@@ -37,6 +39,26 @@ impl Model {
         }
         ok
     }
+}
+
+/// A held semaphore permit of either kind.
+enum Held<'a> {
+    Borrowed(Permit<'a>),
+    Owned(OwnedPermit),
+}
+
+impl Held<'_> {
+    fn weight(&self) -> u32 {
+        match self {
+            Self::Borrowed(p) => p.weight(),
+            Self::Owned(p) => p.weight(),
+        }
+    }
+}
+
+/// A semaphore request's weight byte: the weight, and whether to take the owned form.
+fn weight_and_form(byte: u8) -> (u32, bool) {
+    (u32::from(byte % 10), byte & 0x80 != 0)
 }
 
 /// Runs the ops encoded in `data`; panics if any decision or count disagrees with the model.
@@ -73,7 +95,7 @@ pub fn run(data: &[u8]) {
     let mut receipts: Vec<Tokens> = Vec::new();
 
     let permits = u32::from(b.u8() % 8) + 1;
-    let sem = Semaphore::new(permits);
+    let sem = Arc::new(Semaphore::new(permits));
     let mut held = Vec::new();
     let gate = InFlight::new(usize::from(b.u8() % 4) + 1);
     let mut inside = Vec::new();
@@ -115,8 +137,13 @@ pub fn run(data: &[u8]) {
                 keyed.evict_idle();
             }
             5 => {
-                let w = u32::from(b.u8() % 10);
-                match sem.try_acquire(w) {
+                let (w, owned) = weight_and_form(b.u8());
+                let got = if owned {
+                    sem.try_acquire_owned(w).map(Held::Owned)
+                } else {
+                    sem.try_acquire(w).map(Held::Borrowed)
+                };
+                match got {
                     Ok(p) => held.push(p),
                     Err(TryAcquireError::InsufficientCapacity(_)) => assert!(w > permits),
                     Err(TryAcquireError::NoPermits) => {
@@ -133,8 +160,14 @@ pub fn run(data: &[u8]) {
                 }
             }
             7 => {
-                let w = u32::from(b.u8() % 10);
-                if let Ok(p) = sem.acquire_timeout(w, Duration::ZERO) {
+                let (w, owned) = weight_and_form(b.u8());
+                let got = if owned {
+                    sem.acquire_timeout_owned(w, Duration::ZERO)
+                        .map(Held::Owned)
+                } else {
+                    sem.acquire_timeout(w, Duration::ZERO).map(Held::Borrowed)
+                };
+                if let Ok(p) = got {
                     held.push(p);
                 }
             }
@@ -162,5 +195,10 @@ pub fn run(data: &[u8]) {
     }
     drop(held);
     assert_eq!(sem.available(), permits);
+    assert_eq!(
+        Arc::strong_count(&sem),
+        1,
+        "an owned permit kept its reference"
+    );
     assert!(gate.admitted() >= inside.len() as u64);
 }

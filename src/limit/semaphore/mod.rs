@@ -1,10 +1,11 @@
-//! [`Semaphore`]: weighted permits with a FIFO queue of waiters, and its RAII [`Permit`].
+//! [`Semaphore`]: weighted permits with a FIFO queue of waiters, and its RAII permits: the
+//! borrowing [`Permit`] and the `Arc`-owning [`OwnedPermit`].
 //!
 //! This file holds the type and its API; `queue.rs` the ticket queue that waiters wait in and
-//! the release that wakes them; `permit.rs` the permit that gives its weight back on drop.
+//! the release that wakes them; `permit.rs` the permits that give their weight back on drop.
 
 use super::{AcquireError, AcquireTimeoutError, InsufficientCapacity, LimitError, TryAcquireError};
-use crate::sync::{Condvar, Mutex};
+use crate::sync::{Arc, Condvar, Mutex};
 use queue::{State, Stop};
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 mod permit;
 mod queue;
 
-pub use permit::Permit;
+pub use permit::{OwnedPermit, Permit};
 
 /// A counting semaphore with weighted requests, served first come, first served.
 ///
@@ -20,6 +21,15 @@ pub use permit::Permit;
 /// them even if permits are free: a large request is never starved by a stream of small ones.
 /// [`close`](Semaphore::close) wakes every waiter with an error and refuses new requests;
 /// permits already granted stay valid and are returned as usual.
+///
+/// [`acquire`](Semaphore::acquire), [`try_acquire`](Semaphore::try_acquire) and
+/// [`acquire_timeout`](Semaphore::acquire_timeout) return a [`Permit`] that borrows the
+/// semaphore: enough when the permit is dropped in the scope that took it, scoped threads
+/// included. On an `Arc<Semaphore>`, [`acquire_owned`](Semaphore::acquire_owned),
+/// [`try_acquire_owned`](Semaphore::try_acquire_owned) and
+/// [`acquire_timeout_owned`](Semaphore::acquire_timeout_owned) return an [`OwnedPermit`] that
+/// holds a reference to it, to move into `std::thread::spawn` or store beside the work it
+/// guards.
 ///
 /// # When to use
 /// Cap the work running at once (connections to a database, jobs holding memory) when callers
@@ -29,8 +39,8 @@ pub use permit::Permit;
 /// If callers should be refused rather than queue, use [`InFlight`](super::InFlight) (a single
 /// atomic, no lock). For a rate over time, use [`TokenBucket`](super::TokenBucket).
 /// # Cost
-/// One uncontended `parking_lot` lock per acquire and per release; no allocation
-/// (`tests/alloc_limit.rs`), except that the waiter queue grows when more threads wait at once
+/// One uncontended `parking_lot` lock per acquire and per release (the owned forms add an
+/// `Arc` count increment and decrement); no allocation (`tests/alloc_limit.rs`), except that the waiter queue grows when more threads wait at once
 /// than ever before, and keeps that capacity. A release with waiters wakes them all and the
 /// head takes its permits; the others sleep again, so many waiters cost `O(waiters)` wake-ups
 /// per release. `cargo bench --bench limit -- semaphore` compares it with `Mutex` + `Condvar`.
@@ -138,6 +148,135 @@ impl Semaphore {
                 Stop::Closed => AcquireTimeoutError::Closed,
                 Stop::Timeout => AcquireTimeoutError::Timeout,
             })
+    }
+
+    // The owned forms take `self: &Arc<Self>`. Under loom, `Arc` is loom's, which cannot be a
+    // method receiver: there the same parameter is `this`, and callers write
+    // `Semaphore::acquire_owned(&sem, 1)` (which works in both builds).
+
+    /// As [`try_acquire`](Semaphore::try_acquire), for an `Arc`'d semaphore: the
+    /// [`OwnedPermit`] holds a reference to the semaphore instead of borrowing it, so it can be
+    /// stored or moved to another thread. See [`OwnedPermit`] for when the borrowing
+    /// [`Permit`] is enough.
+    ///
+    /// # Cost
+    /// `try_acquire`'s, plus one atomic increment of the `Arc`'s count; no allocation.
+    ///
+    /// # Errors
+    /// As [`try_acquire`](Semaphore::try_acquire).
+    ///
+    /// # Examples
+    /// Jobs that carry their share of a memory budget, granted only if it is free now:
+    /// ```
+    /// use std::sync::Arc;
+    /// use thrifty::limit::{OwnedPermit, Semaphore, TryAcquireError};
+    ///
+    /// struct Job {
+    ///     buffer: Vec<u8>,
+    ///     _memory: OwnedPermit, // the budget goes back when the job is dropped
+    /// }
+    ///
+    /// let memory = Arc::new(Semaphore::new(1024)); // bytes of buffers alive at once
+    /// let mut jobs = Vec::new();
+    /// for size in [512, 256, 512] {
+    ///     match memory.try_acquire_owned(size) {
+    ///         Ok(permit) => jobs.push(Job { buffer: vec![0; size as usize], _memory: permit }),
+    ///         Err(e) => assert_eq!(e, TryAcquireError::NoPermits), // shed the third
+    ///     }
+    /// }
+    /// assert_eq!((jobs.len(), jobs[1].buffer.len(), memory.available()), (2, 256, 256));
+    /// jobs.clear();
+    /// assert_eq!(memory.available(), 1024);
+    /// ```
+    pub fn try_acquire_owned(
+        #[cfg(not(loom))] self: &Arc<Self>,
+        #[cfg(loom)] this: &Arc<Self>,
+        weight: u32,
+    ) -> Result<OwnedPermit, TryAcquireError> {
+        #[cfg(not(loom))]
+        let this = self;
+        this.try_acquire(weight)
+            .map(|permit| permit.into_owned(this))
+    }
+
+    /// As [`acquire`](Semaphore::acquire), for an `Arc`'d semaphore: waits in the same line as
+    /// the borrowing forms, and the [`OwnedPermit`] holds a reference to the semaphore, so it
+    /// can move into `std::thread::spawn`. See [`OwnedPermit`] for when the borrowing
+    /// [`Permit`] is enough.
+    ///
+    /// # Cost
+    /// `acquire`'s, plus one atomic increment of the `Arc`'s count; no allocation beyond
+    /// `acquire`'s (the waiter queue's growth).
+    ///
+    /// # Errors
+    /// As [`acquire`](Semaphore::acquire).
+    ///
+    /// # Examples
+    /// At most two jobs run at once, each on its own thread; the permit is taken before the
+    /// thread is spawned, so waiting jobs cost no thread:
+    /// ```
+    /// use std::sync::Arc;
+    /// use thrifty::limit::Semaphore;
+    ///
+    /// let workers = Arc::new(Semaphore::new(2));
+    /// let handles: Vec<_> = (0..6u32)
+    ///     .map(|job| {
+    ///         let permit = workers.acquire_owned(1).unwrap(); // waits while two run
+    ///         std::thread::spawn(move || {
+    ///             let result = job * 10; // ... the work, holding the permit ...
+    ///             drop(permit);
+    ///             result
+    ///         })
+    ///     })
+    ///     .collect();
+    /// let results: Vec<u32> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    /// assert_eq!(results, [0, 10, 20, 30, 40, 50]);
+    /// assert_eq!(workers.available(), 2);
+    /// ```
+    pub fn acquire_owned(
+        #[cfg(not(loom))] self: &Arc<Self>,
+        #[cfg(loom)] this: &Arc<Self>,
+        weight: u32,
+    ) -> Result<OwnedPermit, AcquireError> {
+        #[cfg(not(loom))]
+        let this = self;
+        this.acquire(weight).map(|permit| permit.into_owned(this))
+    }
+
+    /// As [`acquire_timeout`](Semaphore::acquire_timeout), for an `Arc`'d semaphore; see
+    /// [`acquire_owned`](Semaphore::acquire_owned).
+    ///
+    /// # Cost
+    /// `acquire_timeout`'s, plus one atomic increment of the `Arc`'s count.
+    ///
+    /// # Errors
+    /// As [`acquire_timeout`](Semaphore::acquire_timeout).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use thrifty::limit::{AcquireTimeoutError, Semaphore};
+    ///
+    /// let sem = Arc::new(Semaphore::new(1));
+    /// let held = sem.acquire_owned(1).unwrap();
+    /// let err = sem.acquire_timeout_owned(1, Duration::from_millis(5)).unwrap_err();
+    /// assert_eq!(err, AcquireTimeoutError::Timeout);
+    /// let holder = std::thread::spawn(move || drop(held)); // released on another thread
+    /// let permit = sem.acquire_timeout_owned(1, Duration::from_secs(60)).unwrap();
+    /// holder.join().unwrap();
+    /// assert_eq!((permit.weight(), sem.available()), (1, 0));
+    /// ```
+    pub fn acquire_timeout_owned(
+        #[cfg(not(loom))] self: &Arc<Self>,
+        #[cfg(loom)] this: &Arc<Self>,
+        weight: u32,
+        timeout: Duration,
+    ) -> Result<OwnedPermit, AcquireTimeoutError> {
+        #[cfg(not(loom))]
+        let this = self;
+        this.acquire_timeout(weight, timeout)
+            .map(|permit| permit.into_owned(this))
     }
 
     /// Closes the semaphore: every waiter wakes with an error, and later requests fail.

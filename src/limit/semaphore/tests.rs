@@ -1,10 +1,14 @@
-//! Unit tests of the semaphore: arrival order, refusals, timeouts and close. The concurrent
-//! shapes are in `tests/stress_limit.rs` and `tests/loom_limit.rs`.
+//! Unit tests of the semaphore: arrival order, refusals, timeouts and close, for borrowed and
+//! owned permits. The concurrent shapes are in `tests/stress_limit.rs` and
+//! `tests/loom_limit.rs`.
 #![cfg(not(loom))]
 
 use crate::limit::{
-    AcquireError, AcquireTimeoutError, InsufficientCapacity, Semaphore, TryAcquireError,
+    AcquireError, AcquireTimeoutError, InsufficientCapacity, OwnedPermit, Semaphore,
+    TryAcquireError,
 };
+use crate::sync::{yield_now, Arc};
+use std::sync::mpsc;
 use std::time::Duration;
 
 const MS: Duration = Duration::from_millis(1);
@@ -16,7 +20,7 @@ fn semaphore_grants_in_arrival_order_and_refuses_barging() {
     std::thread::scope(|scope| {
         let big = scope.spawn(|| s.acquire(4).map(|p| p.weight()));
         while s.waiting() == 0 {
-            crate::sync::yield_now();
+            yield_now();
         }
         // One permit is free, but a queued request is ahead: a small one may not barge in.
         assert_eq!(s.try_acquire(1).unwrap_err(), TryAcquireError::NoPermits);
@@ -67,7 +71,7 @@ fn close_wakes_waiters_with_an_error_and_keeps_held_permits_valid() {
             .map(|_| scope.spawn(|| s.acquire(1).map(|_| ())))
             .collect();
         while s.waiting() < 3 {
-            crate::sync::yield_now();
+            yield_now();
         }
         s.close();
         for w in waiters {
@@ -78,4 +82,132 @@ fn close_wakes_waiters_with_an_error_and_keeps_held_permits_valid() {
     drop(held);
     assert_eq!(s.available(), 1);
     assert!(s.is_closed());
+}
+
+#[test]
+fn an_owned_permit_moves_to_a_spawned_thread_and_returns_on_drop() {
+    let s = Arc::new(Semaphore::new(3));
+    let permit = s.acquire_owned(2).unwrap();
+    let (go, wait) = mpsc::channel::<()>();
+    let worker = std::thread::spawn(move || {
+        wait.recv().unwrap();
+        permit.weight()
+    });
+    // Held on the other thread until it is told to finish.
+    assert_eq!(s.available(), 1);
+    assert_eq!(s.try_acquire(2).unwrap_err(), TryAcquireError::NoPermits);
+    go.send(()).unwrap();
+    assert_eq!(worker.join().unwrap(), 2);
+    assert_eq!(s.available(), 3);
+}
+
+#[test]
+fn an_owned_permit_keeps_its_semaphore_alive_after_every_other_owner_drops_it() {
+    let s = Arc::new(Semaphore::new(2));
+    let permit = s.try_acquire_owned(1).unwrap();
+    let weak = Arc::downgrade(&s);
+    drop(s);
+    let alive = weak
+        .upgrade()
+        .expect("the permit keeps the semaphore alive");
+    assert_eq!(alive.available(), 1);
+    drop(alive);
+    // The last owner lets go on another thread: the release runs, then the semaphore is freed.
+    std::thread::spawn(move || drop(permit)).join().unwrap();
+    assert!(
+        weak.upgrade().is_none(),
+        "the permit's drop freed the semaphore"
+    );
+}
+
+#[test]
+fn the_owned_forms_fail_as_the_borrowed_ones_do() {
+    let s = Arc::new(Semaphore::new(2));
+    let cap = InsufficientCapacity {
+        requested: 3,
+        capacity: 2,
+    };
+    assert_eq!(
+        s.try_acquire_owned(3).unwrap_err(),
+        TryAcquireError::InsufficientCapacity(cap)
+    );
+    assert_eq!(
+        s.acquire_owned(3).unwrap_err(),
+        AcquireError::InsufficientCapacity(cap)
+    );
+    let held = s.acquire_timeout_owned(2, MS).unwrap();
+    assert_eq!(
+        s.acquire_timeout_owned(1, MS * 5).unwrap_err(),
+        AcquireTimeoutError::Timeout
+    );
+    assert_eq!(s.waiting(), 0, "the timed-out request left the line");
+    assert_eq!(
+        s.try_acquire_owned(1).unwrap_err(),
+        TryAcquireError::NoPermits
+    );
+    std::thread::scope(|scope| {
+        let waiter = scope.spawn(|| s.acquire_owned(1).map(drop));
+        while s.waiting() == 0 {
+            yield_now();
+        }
+        s.close();
+        assert_eq!(waiter.join().unwrap(), Err(AcquireError::Closed));
+    });
+    assert_eq!(s.try_acquire_owned(1).unwrap_err(), TryAcquireError::Closed);
+    assert_eq!(s.acquire_owned(1).unwrap_err(), AcquireError::Closed);
+    assert_eq!(
+        s.acquire_timeout_owned(1, MS).unwrap_err(),
+        AcquireTimeoutError::Closed
+    );
+    assert_eq!(format!("{held:?}"), "OwnedPermit { weight: 2 }");
+    drop(held);
+    assert_eq!(
+        s.available(),
+        2,
+        "a permit held across close still goes back"
+    );
+}
+
+#[test]
+fn arrival_order_holds_across_owned_and_borrowed_waiters() {
+    let s = Arc::new(Semaphore::new(2));
+    let held = s.try_acquire_owned(2).unwrap();
+    let (granted, order) = mpsc::channel();
+    std::thread::scope(|scope| {
+        // Queued in this order: owned, borrowed, owned. Each takes the whole semaphore and
+        // reports while it holds it, so the channel sees the grants in grant order.
+        for (i, owned) in [true, false, true].into_iter().enumerate() {
+            let (s, granted) = (&s, granted.clone());
+            scope.spawn(move || {
+                if owned {
+                    let permit = s.acquire_owned(2).unwrap();
+                    granted.send(i).unwrap();
+                    drop(permit);
+                } else {
+                    let permit = s.acquire(2).unwrap();
+                    granted.send(i).unwrap();
+                    drop(permit);
+                }
+            });
+            while s.waiting() <= i {
+                yield_now();
+            }
+        }
+        // Neither form may barge past the line.
+        assert_eq!(s.try_acquire(1).unwrap_err(), TryAcquireError::NoPermits);
+        assert_eq!(
+            s.try_acquire_owned(1).unwrap_err(),
+            TryAcquireError::NoPermits
+        );
+        drop(held);
+    });
+    drop(granted);
+    assert_eq!(order.iter().collect::<Vec<_>>(), [0, 1, 2]);
+    assert_eq!(s.available(), 2);
+}
+
+#[test]
+fn owned_permits_are_send_sync_and_static() {
+    fn owned<T: Send + Sync + 'static>() {}
+    owned::<OwnedPermit>();
 }
