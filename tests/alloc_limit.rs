@@ -1,7 +1,7 @@
 //! dhat: what `thrifty::limit` allocates, asserted. Token bucket acquires and refunds, in-flight
 //! enters, semaphore acquires and releases (contended ones too, once the waiter queue has grown;
-//! owned permits too, whose `Arc` count moves but nothing is allocated) and keyed acquires on a
-//! key already present allocate nothing.
+//! owned permits too, whose `Arc` count moves but nothing is allocated; forgetting a permit)
+//! and keyed acquires on a key already present allocate nothing.
 //!
 //! dhat's profiler is global, so one `#[test]` runs every case in turn.
 
@@ -23,6 +23,7 @@ fn allocation_profile() {
     in_flight_allocates_nothing();
     semaphore_allocates_nothing_once_its_queue_has_grown();
     owned_semaphore_permits_allocate_nothing();
+    forgetting_semaphore_permits_allocates_nothing();
     keyed_allocates_nothing_for_a_present_key();
 }
 
@@ -140,6 +141,18 @@ fn owned_semaphore_permits_allocate_nothing() {
         "every permit let go of its reference"
     );
     assert_eq!(s.available(), 2);
+}
+
+fn forgetting_semaphore_permits_allocates_nothing() {
+    let s = Arc::new(Semaphore::new(2_000));
+    none("Semaphore forget", || {
+        for _ in 0..1_000 {
+            s.acquire(1).unwrap().forget();
+            s.acquire_owned(1).unwrap().forget();
+        }
+    });
+    assert_eq!((s.total(), s.available()), (0, 0));
+    assert_eq!(Arc::strong_count(&s), 1);
 }
 
 fn keyed_allocates_nothing_for_a_present_key() {

@@ -4,13 +4,14 @@
 //! arguments. A `TokenBucket` and a `KeyedLimiter` on a manual clock run beside a plain
 //! credit-counting model; a `Semaphore` and an `InFlight` gate beside plain counts of what is
 //! held. Semaphore requests take the borrowed or the owned form (the weight byte's high bit
-//! picks), held side by side. Every decision and every count is checked.
+//! picks), held side by side; a held permit is dropped, or now and then forgotten (the model's
+//! total shrinks). Every decision and every count is checked.
 
 use std::sync::Arc;
 use std::time::Duration;
 use thrifty::limit::{
-    Clock, InFlight, KeyedLimiter, LimitError, ManualClock, OwnedPermit, Permit, Semaphore,
-    TokenBucket, Tokens, TryAcquireError,
+    AcquireTimeoutError, Clock, InFlight, KeyedLimiter, LimitError, ManualClock, OwnedPermit,
+    Permit, Semaphore, TokenBucket, Tokens, TryAcquireError,
 };
 
 #[path = "bytes.rs"]
@@ -52,6 +53,13 @@ impl Held<'_> {
         match self {
             Self::Borrowed(p) => p.weight(),
             Self::Owned(p) => p.weight(),
+        }
+    }
+
+    fn forget(self) {
+        match self {
+            Self::Borrowed(p) => p.forget(),
+            Self::Owned(p) => p.forget(),
         }
     }
 }
@@ -96,6 +104,8 @@ pub fn run(data: &[u8]) {
 
     let permits = u32::from(b.u8() % 8) + 1;
     let sem = Arc::new(Semaphore::new(permits));
+    // The model's total: `permits`, less those forgotten.
+    let mut total = permits;
     let mut held = Vec::new();
     let gate = InFlight::new(usize::from(b.u8() % 4) + 1);
     let mut inside = Vec::new();
@@ -145,18 +155,28 @@ pub fn run(data: &[u8]) {
                 };
                 match got {
                     Ok(p) => held.push(p),
-                    Err(TryAcquireError::InsufficientCapacity(_)) => assert!(w > permits),
+                    Err(TryAcquireError::InsufficientCapacity(e)) => {
+                        assert!(w > total);
+                        assert_eq!(e.capacity, total);
+                    }
                     Err(TryAcquireError::NoPermits) => {
                         let used: u32 = held.iter().map(|p| p.weight()).sum();
-                        assert!(permits - used < w);
+                        assert!(total - used < w);
                     }
                     Err(TryAcquireError::Closed) => assert!(sem.is_closed()),
                 }
             }
             6 => {
                 if !held.is_empty() {
-                    let i = usize::from(b.u8()) % held.len();
-                    drop(held.swap_remove(i));
+                    let byte = b.u8();
+                    let p = held.swap_remove(usize::from(byte) % held.len());
+                    // One time in sixteen the permit is forgotten rather than dropped.
+                    if byte >= 0xf0 {
+                        total -= p.weight();
+                        p.forget();
+                    } else {
+                        drop(p);
+                    }
                 }
             }
             7 => {
@@ -167,8 +187,17 @@ pub fn run(data: &[u8]) {
                 } else {
                     sem.acquire_timeout(w, Duration::ZERO).map(Held::Borrowed)
                 };
-                if let Ok(p) = got {
-                    held.push(p);
+                match got {
+                    Ok(p) => held.push(p),
+                    Err(AcquireTimeoutError::InsufficientCapacity(e)) => {
+                        assert!(w > total);
+                        assert_eq!(e.capacity, total);
+                    }
+                    Err(AcquireTimeoutError::Timeout) => {
+                        let used: u32 = held.iter().map(|p| p.weight()).sum();
+                        assert!(total - used < w);
+                    }
+                    Err(AcquireTimeoutError::Closed) => assert!(sem.is_closed()),
                 }
             }
             8 => match gate.try_enter() {
@@ -184,7 +213,8 @@ pub fn run(data: &[u8]) {
             }
         }
         let used: u32 = held.iter().map(|p| p.weight()).sum();
-        assert_eq!(sem.available() + used, permits, "semaphore permits");
+        assert_eq!(sem.available() + used, total, "semaphore permits");
+        assert_eq!(sem.total(), total, "semaphore total");
         assert_eq!(gate.in_flight(), inside.len(), "in flight");
         model.refill(clock.now());
         assert_eq!(
@@ -194,7 +224,7 @@ pub fn run(data: &[u8]) {
         );
     }
     drop(held);
-    assert_eq!(sem.available(), permits);
+    assert_eq!(sem.available(), total);
     assert_eq!(
         Arc::strong_count(&sem),
         1,

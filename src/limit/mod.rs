@@ -96,7 +96,9 @@
 //! behind one lock. A request that finds the queue empty and enough permits free takes them;
 //! otherwise it queues a ticket and waits on a condition variable until its ticket is at the
 //! front and its weight fits, so grants follow arrival order. A release or a departure from
-//! the front wakes the waiters; close wakes them to fail. An [`OwnedPermit`] is a borrowed
+//! the front wakes the waiters; close wakes them to fail. A forgotten permit lowers the total
+//! instead of raising the free count, and wakes the waiters too, so one heavier than the new
+//! total fails instead of waiting for ever. An [`OwnedPermit`] is a borrowed
 //! [`Permit`] handed over to a clone of the semaphore's `Arc` without releasing in between, so
 //! both kinds come from the same acquire code.
 //!

@@ -4,7 +4,7 @@
 //! This file holds the type and its API; `queue.rs` the ticket queue that waiters wait in and
 //! the release that wakes them; `permit.rs` the permits that give their weight back on drop.
 
-use super::{AcquireError, AcquireTimeoutError, InsufficientCapacity, LimitError, TryAcquireError};
+use super::{AcquireError, AcquireTimeoutError, LimitError, TryAcquireError};
 use crate::sync::{Arc, Condvar, Mutex};
 use queue::{State, Stop};
 use std::fmt;
@@ -30,6 +30,8 @@ pub use permit::{OwnedPermit, Permit};
 /// [`acquire_timeout_owned`](Semaphore::acquire_timeout_owned) return an [`OwnedPermit`] that
 /// holds a reference to it, to move into `std::thread::spawn` or store beside the work it
 /// guards.
+/// Either kind can be [forgotten](Permit::forget) instead of dropped: its permits leave the
+/// semaphore for good, and [`total`](Semaphore::total) shrinks.
 ///
 /// # When to use
 /// Cap the work running at once (connections to a database, jobs holding memory) when callers
@@ -62,10 +64,9 @@ pub use permit::{OwnedPermit, Permit};
 /// ```
 pub struct Semaphore {
     state: Mutex<State>,
-    /// Waiters wait here; notified on every release while someone waits, and on close.
+    /// Waiters wait here; notified on every release or forget while someone waits, and on
+    /// close.
     wake: Condvar,
-    /// The permits the semaphore was made with.
-    total: u32,
 }
 
 impl Semaphore {
@@ -89,7 +90,6 @@ impl Semaphore {
         Ok(Self {
             state: Mutex::new(State::new(permits)),
             wake: Condvar::new(),
-            total: permits,
         })
     }
 
@@ -98,11 +98,12 @@ impl Semaphore {
     /// # Errors
     /// [`TryAcquireError::NoPermits`] if they are not free or earlier waiters are queued;
     /// [`TryAcquireError::Closed`]; [`TryAcquireError::InsufficientCapacity`] if `weight`
-    /// is over the semaphore's permits.
+    /// is over the semaphore's [`total`](Semaphore::total).
     pub fn try_acquire(&self, weight: u32) -> Result<Permit<'_>, TryAcquireError> {
-        self.check(weight)
-            .map_err(TryAcquireError::InsufficientCapacity)?;
         let mut state = self.state.lock();
+        state
+            .check(weight)
+            .map_err(TryAcquireError::InsufficientCapacity)?;
         if state.closed {
             return Err(TryAcquireError::Closed);
         }
@@ -116,14 +117,14 @@ impl Semaphore {
     ///
     /// # Errors
     /// [`AcquireError::Closed`] if the semaphore is or becomes closed first;
-    /// [`AcquireError::InsufficientCapacity`] at once if `weight` is over the semaphore's
-    /// permits (it could never be granted).
+    /// [`AcquireError::InsufficientCapacity`] if `weight` is over the semaphore's
+    /// [`total`](Semaphore::total), so it could never be granted: at once, or while waiting
+    /// if [forgotten](Permit::forget) permits bring the total below `weight`.
     pub fn acquire(&self, weight: u32) -> Result<Permit<'_>, AcquireError> {
-        self.check(weight)
-            .map_err(AcquireError::InsufficientCapacity)?;
         match self.acquire_until(weight, None) {
             Ok(()) => Ok(Permit::new(self, weight)),
             Err(Stop::Closed) => Err(AcquireError::Closed),
+            Err(Stop::OverTotal(e)) => Err(AcquireError::InsufficientCapacity(e)),
             Err(Stop::Timeout) => unreachable!("no deadline"),
         }
     }
@@ -138,8 +139,6 @@ impl Semaphore {
         weight: u32,
         timeout: Duration,
     ) -> Result<Permit<'_>, AcquireTimeoutError> {
-        self.check(weight)
-            .map_err(AcquireTimeoutError::InsufficientCapacity)?;
         // A timeout too large for `Instant` waits without one.
         let deadline = Instant::now().checked_add(timeout);
         self.acquire_until(weight, deadline)
@@ -147,6 +146,7 @@ impl Semaphore {
             .map_err(|stop| match stop {
                 Stop::Closed => AcquireTimeoutError::Closed,
                 Stop::Timeout => AcquireTimeoutError::Timeout,
+                Stop::OverTotal(e) => AcquireTimeoutError::InsufficientCapacity(e),
             })
     }
 
@@ -301,19 +301,12 @@ impl Semaphore {
         self.state.lock().queue.len()
     }
 
-    /// The permits this semaphore was made with.
+    /// The permits this semaphore manages: those it was made with, less any
+    /// [forgotten](Permit::forget) (a snapshot). Every permit is free or held:
+    /// [`available`](Semaphore::available) plus the weights of the permits held is `total`.
+    /// No request over it can be granted; it fails with `InsufficientCapacity`.
     pub fn total(&self) -> u32 {
-        self.total
-    }
-
-    fn check(&self, weight: u32) -> Result<(), InsufficientCapacity> {
-        if weight > self.total {
-            return Err(InsufficientCapacity {
-                requested: weight,
-                capacity: self.total,
-            });
-        }
-        Ok(())
+        self.state.lock().total
     }
 }
 
@@ -321,7 +314,7 @@ impl fmt::Debug for Semaphore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = self.state.lock();
         f.debug_struct("Semaphore")
-            .field("total", &self.total)
+            .field("total", &state.total)
             .field("available", &state.available)
             .field("waiting", &state.queue.len())
             .field("closed", &state.closed)

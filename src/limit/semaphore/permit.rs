@@ -1,6 +1,7 @@
-//! The permits a [`Semaphore`] grants: RAII values that give their weight back on drop.
-//! [`Permit`] borrows the semaphore; [`OwnedPermit`] holds an `Arc` to it and is made from a
-//! `Permit` without releasing in between, so both come from the same acquire code.
+//! The permits a [`Semaphore`] grants: RAII values that give their weight back on drop, or
+//! remove it from the semaphore for good with `forget`. [`Permit`] borrows the semaphore;
+//! [`OwnedPermit`] holds an `Arc` to it and is made from a `Permit` without releasing in
+//! between, so both come from the same acquire code.
 
 use super::Semaphore;
 use crate::sync::Arc;
@@ -52,6 +53,39 @@ impl<'a> Permit<'a> {
     /// How many permits this holds.
     pub fn weight(&self) -> u32 {
         self.weight
+    }
+
+    /// Removes these permits from the semaphore for good instead of giving them back:
+    /// [`total`](Semaphore::total) shrinks by [`weight`](Permit::weight) and
+    /// [`available`](Semaphore::available) does not grow.
+    ///
+    /// # When to use
+    /// To shrink a semaphore while it runs, when what a permit stood for is gone for good (a
+    /// connection that will not be replaced, memory handed over elsewhere). There is no way to
+    /// add permits back. Requests heavier than the new total fail with `InsufficientCapacity`,
+    /// those already waiting too (they wake to fail rather than wait for ever); a total of 0
+    /// grants only requests of weight 0.
+    ///
+    /// # Cost
+    /// As a release: one lock, and a wake-up of the waiters if any; no allocation
+    /// (`tests/alloc_limit.rs`).
+    ///
+    /// # Examples
+    /// ```
+    /// use thrifty::limit::{AcquireError, InsufficientCapacity, Semaphore};
+    ///
+    /// let connections = Semaphore::new(3);
+    /// let broken = connections.acquire(1).unwrap();
+    /// broken.forget(); // that connection is gone: two are left
+    /// assert_eq!((connections.total(), connections.available()), (2, 2));
+    /// let err = connections.acquire(3).unwrap_err(); // could never be granted now
+    /// assert_eq!(err, AcquireError::InsufficientCapacity(InsufficientCapacity { requested: 3, capacity: 2 }));
+    /// ```
+    pub fn forget(self) {
+        let (semaphore, weight) = (self.semaphore, self.weight);
+        // Not dropped: its drop would give the weight back.
+        mem::forget(self);
+        semaphore.forget_permits(weight);
     }
 }
 
@@ -118,11 +152,31 @@ impl OwnedPermit {
     pub fn weight(&self) -> u32 {
         self.weight
     }
+
+    /// Removes these permits from the semaphore for good, as [`Permit::forget`] does, and lets
+    /// go of this permit's reference to the semaphore.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::Arc;
+    /// use thrifty::limit::Semaphore;
+    ///
+    /// let sem = Arc::new(Semaphore::new(4));
+    /// let permit = sem.acquire_owned(1).unwrap();
+    /// std::thread::spawn(move || permit.forget()).join().unwrap();
+    /// assert_eq!((sem.total(), sem.available(), Arc::strong_count(&sem)), (3, 3, 1));
+    /// ```
+    pub fn forget(mut self) {
+        self.semaphore.forget_permits(self.weight);
+        // Nothing left to give back: the drop below only lets go of the `Arc`.
+        self.weight = 0;
+    }
 }
 
 impl Drop for OwnedPermit {
     fn drop(&mut self) {
-        // Released before the `Arc` field drops: the semaphore is alive here.
+        // Released before the `Arc` field drops: the semaphore is alive here. A weight of 0
+        // (a forgotten permit) releases nothing.
         self.semaphore.release(self.weight);
     }
 }

@@ -1,5 +1,5 @@
-//! Unit tests of the semaphore: arrival order, refusals, timeouts and close, for borrowed and
-//! owned permits. The concurrent shapes are in `tests/stress_limit.rs` and
+//! Unit tests of the semaphore: arrival order, refusals, timeouts, close and forgotten
+//! permits, for borrowed and owned permits. The concurrent shapes are in `tests/stress_limit.rs` and
 //! `tests/loom_limit.rs`.
 #![cfg(not(loom))]
 
@@ -210,4 +210,79 @@ fn arrival_order_holds_across_owned_and_borrowed_waiters() {
 fn owned_permits_are_send_sync_and_static() {
     fn owned<T: Send + Sync + 'static>() {}
     owned::<OwnedPermit>();
+}
+
+#[test]
+fn a_forgotten_permit_shrinks_the_total_and_frees_nothing() {
+    let s = Arc::new(Semaphore::new(4));
+    let (a, b) = (s.acquire(1).unwrap(), s.acquire_owned(2).unwrap());
+    a.forget();
+    assert_eq!((s.total(), s.available()), (3, 1));
+    b.forget();
+    assert_eq!((s.total(), s.available()), (1, 1));
+    assert_eq!(
+        Arc::strong_count(&s),
+        1,
+        "the forgotten owned permit let go of the Arc"
+    );
+    let cap = InsufficientCapacity {
+        requested: 2,
+        capacity: 1,
+    };
+    assert_eq!(
+        s.try_acquire_owned(2).unwrap_err(),
+        TryAcquireError::InsufficientCapacity(cap)
+    );
+    assert_eq!(
+        s.acquire_timeout(2, MS).unwrap_err(),
+        AcquireTimeoutError::InsufficientCapacity(cap)
+    );
+    // Down to nothing: only a request of weight 0 can pass.
+    s.acquire(1).unwrap().forget();
+    assert_eq!((s.total(), s.available()), (0, 0));
+    let none_left = InsufficientCapacity {
+        requested: 1,
+        capacity: 0,
+    };
+    assert_eq!(
+        s.acquire(1).unwrap_err(),
+        AcquireError::InsufficientCapacity(none_left)
+    );
+    assert_eq!(s.try_acquire(0).unwrap().weight(), 0);
+    assert!(format!("{s:?}").contains("total: 0"));
+}
+
+#[test]
+fn a_forget_fails_the_waiters_it_makes_too_heavy_and_keeps_the_others_in_line() {
+    let s = Semaphore::new(4);
+    let (one, three) = (s.acquire(1).unwrap(), s.acquire(3).unwrap());
+    std::thread::scope(|scope| {
+        let heavy = scope.spawn(|| s.acquire(4).map(|p| p.weight()));
+        while s.waiting() < 1 {
+            yield_now();
+        }
+        let light = scope.spawn(|| s.acquire(3).map(|p| p.weight()));
+        while s.waiting() < 2 {
+            yield_now();
+        }
+        // The total drops to 3: the heavy request at the front could never pass, so it fails
+        // rather than wait for ever, and the one behind it moves up.
+        one.forget();
+        let cap = InsufficientCapacity {
+            requested: 4,
+            capacity: 3,
+        };
+        assert_eq!(
+            heavy.join().unwrap(),
+            Err(AcquireError::InsufficientCapacity(cap))
+        );
+        assert_eq!(
+            s.waiting(),
+            1,
+            "the lighter request still waits for its permits"
+        );
+        drop(three);
+        assert_eq!(light.join().unwrap(), Ok(3));
+    });
+    assert_eq!((s.total(), s.available(), s.waiting()), (3, 3, 0));
 }
