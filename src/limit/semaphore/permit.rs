@@ -12,7 +12,9 @@ use std::mem;
 ///
 /// From [`acquire`](Semaphore::acquire), [`try_acquire`](Semaphore::try_acquire) or
 /// [`acquire_timeout`](Semaphore::acquire_timeout). Dropping it takes the semaphore's lock once,
-/// and wakes the waiters if any; no allocation.
+/// and wakes the waiters if any; no allocation. It borrows the semaphore: to move a permit into
+/// `std::thread::spawn` or store it beside its work, take an [`OwnedPermit`] from an `Arc`'d
+/// semaphore instead.
 ///
 /// # Examples
 /// ```
@@ -79,7 +81,8 @@ impl<'a> Permit<'a> {
     /// broken.forget(); // that connection is gone: two are left
     /// assert_eq!((connections.total(), connections.available()), (2, 2));
     /// let err = connections.acquire(3).unwrap_err(); // could never be granted now
-    /// assert_eq!(err, AcquireError::InsufficientCapacity(InsufficientCapacity { requested: 3, capacity: 2 }));
+    /// let over = InsufficientCapacity { requested: 3, capacity: 2 };
+    /// assert_eq!(err, AcquireError::InsufficientCapacity(over));
     /// ```
     pub fn forget(self) {
         let (semaphore, weight) = (self.semaphore, self.weight);
