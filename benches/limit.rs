@@ -8,7 +8,9 @@
 //!   what a limiter does under attack).
 //! - `limit/keyed`: 1,000 keys, every request passes.
 //! - `limit/semaphore`: acquire then release of one permit; 2 threads share 2 permits (the
-//!   lock is contended, the permits are not) or 1 permit (threads wait for each other).
+//!   lock is contended, the permits are not) or 1 permit (threads wait for each other). The
+//!   "owned" row takes an `OwnedPermit` from the same `Arc`'d semaphore (the cost of the `Arc`
+//!   count).
 //!
 //! Each crate runs on both clocks, its default and the other's: thrifty defaults to std's
 //! `Instant`, governor to quanta's TSC clock (rows marked "std clock" / "quanta clock").
@@ -23,7 +25,7 @@ use governor::{Quota, RateLimiter};
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::num::NonZeroU32;
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 use thrifty::limit::{Clock, KeyedLimiter, Semaphore, TokenBucket};
 use thrifty::measure::{self, CountingAlloc};
@@ -236,7 +238,7 @@ fn semaphore(c: &mut Criterion) {
     for (threads, permits) in [(1usize, 1u32), (2, 2), (2, 1)] {
         g.throughput(Throughput::Elements(threads as u64));
         let shape = format!("{}, {permits} permit(s)", label(threads));
-        let thrifty = Semaphore::new(permits);
+        let thrifty = Arc::new(Semaphore::new(permits));
         let std = CondvarSemaphore {
             state: Mutex::new((permits, 0)),
             freed: Condvar::new(),
@@ -246,6 +248,15 @@ fn semaphore(c: &mut Criterion) {
                 on_threads(threads, iters, &|| {}, &|n| {
                     for _ in 0..n {
                         drop(black_box(thrifty.acquire(black_box(1)).unwrap()));
+                    }
+                })
+            })
+        });
+        g.bench_function(BenchmarkId::new("thrifty Semaphore (owned)", &shape), |b| {
+            b.iter_custom(|iters| {
+                on_threads(threads, iters, &|| {}, &|n| {
+                    for _ in 0..n {
+                        drop(black_box(thrifty.acquire_owned(black_box(1)).unwrap()));
                     }
                 })
             })
@@ -276,8 +287,8 @@ fn allocations() {
         let _ = keyed.try_acquire(&k, 1);
         let _ = gov_keyed.check_key(&k);
     }
-    let sem = Semaphore::new(1);
-    let rows: [(&str, measure::AllocStats); 5] = [
+    let sem = Arc::new(Semaphore::new(1));
+    let rows: [(&str, measure::AllocStats); 6] = [
         (
             "thrifty TokenBucket::try_acquire",
             measure::count(|| {
@@ -318,10 +329,17 @@ fn allocations() {
             "thrifty Semaphore acquire+release",
             measure::count(|| (0..N).for_each(|_| drop(black_box(sem.acquire(1).unwrap())))).1,
         ),
+        (
+            "thrifty Semaphore owned acquire+release",
+            measure::count(|| {
+                (0..N).for_each(|_| drop(black_box(sem.acquire_owned(1).unwrap())));
+            })
+            .1,
+        ),
     ];
     println!("limit/allocs: allocator calls per op (exact, this thread)");
     for (name, stats) in rows {
-        println!("  {name:<36} {}", stats.calls_per(N));
+        println!("  {name:<40} {}", stats.calls_per(N));
     }
 }
 

@@ -1,9 +1,11 @@
 //! dhat: what `thrifty::limit` allocates, asserted. Token bucket acquires and refunds, in-flight
-//! enters, semaphore acquires and releases (contended ones too, once the waiter queue has grown)
+//! enters, semaphore acquires and releases (contended ones too, once the waiter queue has grown;
+//! owned permits too, whose `Arc` count moves but nothing is allocated; forgetting a permit)
 //! and keyed acquires on a key already present allocate nothing.
 //!
 //! dhat's profiler is global, so one `#[test]` runs every case in turn.
 
+use std::sync::Arc;
 use std::time::Duration;
 use thrifty::limit::{InFlight, KeyedLimiter, ManualClock, Semaphore, TokenBucket};
 
@@ -20,6 +22,8 @@ fn allocation_profile() {
     bucket_acquire_and_refund_allocate_nothing();
     in_flight_allocates_nothing();
     semaphore_allocates_nothing_once_its_queue_has_grown();
+    owned_semaphore_permits_allocate_nothing();
+    forgetting_semaphore_permits_allocates_nothing();
     keyed_allocates_nothing_for_a_present_key();
 }
 
@@ -113,6 +117,42 @@ fn semaphore_allocates_nothing_once_its_queue_has_grown() {
         after.total_blocks - before.total_blocks <= threads_only,
         "contended Semaphore allocated beyond its two threads' own start-up"
     );
+}
+
+fn owned_semaphore_permits_allocate_nothing() {
+    let s = Arc::new(Semaphore::new(2));
+    // As above, the first wait ever grows the waiter queue.
+    let held = s.acquire_owned(2).unwrap();
+    assert!(s.acquire_timeout_owned(1, Duration::ZERO).is_err());
+    drop(held);
+    none("Semaphore owned permits", || {
+        for _ in 0..10_000 {
+            let p = s.acquire_owned(1).unwrap();
+            let q = s.try_acquire_owned(1).unwrap();
+            assert!(s.try_acquire_owned(1).is_err());
+            assert!(s.acquire_timeout_owned(2, Duration::ZERO).is_err());
+            assert_eq!(Arc::strong_count(&s), 3);
+            drop((p, q));
+        }
+    });
+    assert_eq!(
+        Arc::strong_count(&s),
+        1,
+        "every permit let go of its reference"
+    );
+    assert_eq!(s.available(), 2);
+}
+
+fn forgetting_semaphore_permits_allocates_nothing() {
+    let s = Arc::new(Semaphore::new(2_000));
+    none("Semaphore forget", || {
+        for _ in 0..1_000 {
+            s.acquire(1).unwrap().forget();
+            s.acquire_owned(1).unwrap().forget();
+        }
+    });
+    assert_eq!((s.total(), s.available()), (0, 0));
+    assert_eq!(Arc::strong_count(&s), 1);
 }
 
 fn keyed_allocates_nothing_for_a_present_key() {

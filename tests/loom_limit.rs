@@ -1,6 +1,8 @@
 //! loom models of `thrifty::limit`: the token bucket never over-admits under concurrent
 //! requests and refunds; the semaphore never grants more than its permits, serves waiters in
-//! arrival order, and wakes every waiter on close; the in-flight gate never admits over `max`.
+//! arrival order, wakes a waiter when an owned permit is released on another thread, fails a
+//! waiter that a forgotten permit made too heavy (never leaves it waiting), and wakes every
+//! waiter on close; the in-flight gate never admits over `max`.
 //!
 //! `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom LOOM_MAX_PREEMPTIONS=2 cargo test --release --test loom_limit -- loom`
 //!
@@ -11,7 +13,9 @@
 use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use loom::sync::Arc;
 use loom::thread;
-use thrifty::limit::{AcquireError, InFlight, ManualClock, Semaphore, TokenBucket};
+use thrifty::limit::{
+    AcquireError, InFlight, InsufficientCapacity, ManualClock, Semaphore, TokenBucket,
+};
 
 #[path = "common/loom.rs"]
 mod loom_model;
@@ -118,6 +122,59 @@ fn loom_semaphore_serves_waiters_in_arrival_order() {
             big_first && !small_first,
             "the later, smaller request went first"
         );
+    });
+}
+
+#[test]
+fn loom_owned_permit_released_on_another_thread_wakes_the_waiter() {
+    model(|| {
+        // An owned permit for the whole semaphore moves to a thread that drops it, while a
+        // waiter (owned too) waits for the whole semaphore. Under loom `Arc` is loom's, which
+        // cannot be a method receiver: the owned forms are called as associated functions.
+        let s = Arc::new(Semaphore::new(2));
+        let held = Arc::new(AtomicUsize::new(2));
+        let permit = Semaphore::try_acquire_owned(&s, 2).unwrap();
+        let h1 = held.clone();
+        let releaser = thread::spawn(move || {
+            h1.fetch_sub(2, SeqCst);
+            drop(permit);
+        });
+        let (s2, h2) = (s.clone(), held.clone());
+        let waiter = thread::spawn(move || {
+            let permit = Semaphore::acquire_owned(&s2, 2).unwrap();
+            let now = h2.fetch_add(2, SeqCst) + 2;
+            assert!(now <= 2, "{now} permits held of 2");
+            h2.fetch_sub(2, SeqCst);
+            permit.weight()
+        });
+        releaser.join().unwrap();
+        assert_eq!(
+            waiter.join().unwrap(),
+            2,
+            "the waiter woke with its permits"
+        );
+        assert_eq!(s.available(), 2);
+        assert_eq!(s.waiting(), 0);
+    });
+}
+
+#[test]
+fn loom_forget_fails_a_waiter_it_makes_too_heavy() {
+    model(|| {
+        // A request for the whole semaphore races the forgetting of one held permit on another
+        // thread. Whether it arrives before (and waits) or after, it must fail: the total is
+        // now 1, and a waiter must not sleep for ever on permits that no longer exist.
+        let s = Arc::new(Semaphore::new(2));
+        let permit = Semaphore::try_acquire_owned(&s, 1).unwrap();
+        let forgetter = thread::spawn(move || permit.forget());
+        let got = s.acquire(2).map(|p| p.weight());
+        let cap = InsufficientCapacity {
+            requested: 2,
+            capacity: 1,
+        };
+        assert_eq!(got, Err(AcquireError::InsufficientCapacity(cap)));
+        forgetter.join().unwrap();
+        assert_eq!((s.total(), s.available(), s.waiting()), (1, 1, 0));
     });
 }
 

@@ -1,11 +1,14 @@
 //! Bounded multi-thread stress of `thrifty::limit` in the shapes services have: many threads on
 //! one shared bucket, refunds racing acquires, waiters on a semaphore that closes, a semaphore
-//! and a gate under churn, and a flood of distinct keys. Counts are checked, never timings.
+//! and a gate under churn, owned permits handed to other threads with their work, permits
+//! forgotten while others wait, and a flood of distinct keys. Counts are checked, never
+//! timings.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use thrifty::limit::{
-    AcquireError, InFlight, KeyedLimiter, ManualClock, Semaphore, TokenBucket, Tokens,
+    AcquireError, InFlight, KeyedLimiter, ManualClock, OwnedPermit, Semaphore, TokenBucket, Tokens,
 };
 
 const THREADS: usize = 8; // oversubscribed on a 2-core machine, on purpose
@@ -130,6 +133,112 @@ fn semaphore_under_churn_never_over_grants() {
     });
     assert_eq!(s.available(), 5);
     assert_eq!(s.waiting(), 0);
+}
+
+#[test]
+fn owned_permits_handed_to_other_threads_all_come_back() {
+    // Producers take permits for jobs and send each job, permit attached, to whichever
+    // consumer is free; the consumer does the work and drops the permit there.
+    let s = Arc::new(Semaphore::new(4));
+    let inside = AtomicUsize::new(0);
+    let (sent, received) = (AtomicU64::new(0), AtomicU64::new(0));
+    let (jobs, queue) = crossbeam_channel::unbounded::<(u32, OwnedPermit)>();
+    std::thread::scope(|sc| {
+        for t in 0..THREADS / 2 {
+            let (s, jobs, inside, sent) = (&s, jobs.clone(), &inside, &sent);
+            sc.spawn(move || {
+                for i in 0..2_000 {
+                    let w = 1 + ((t + i) % 4) as u32;
+                    let permit = match i % 3 {
+                        0 => s.try_acquire_owned(w).ok(),
+                        1 => s.acquire_timeout_owned(w, Duration::from_micros(50)).ok(),
+                        _ => Some(s.acquire_owned(w).unwrap()),
+                    };
+                    if let Some(p) = permit {
+                        let now = inside.fetch_add(w as usize, SeqCst) + w as usize;
+                        assert!(now <= 4, "{now} permits held of 4");
+                        sent.fetch_add(u64::from(w), SeqCst);
+                        jobs.send((w, p)).unwrap();
+                    }
+                }
+            });
+        }
+        drop(jobs);
+        for _ in 0..THREADS / 2 {
+            let (queue, inside, received) = (queue.clone(), &inside, &received);
+            sc.spawn(move || {
+                for (w, permit) in queue {
+                    assert_eq!(permit.weight(), w);
+                    received.fetch_add(u64::from(w), SeqCst);
+                    inside.fetch_sub(w as usize, SeqCst);
+                    drop(permit);
+                }
+            });
+        }
+    });
+    assert_eq!(sent.load(SeqCst), received.load(SeqCst));
+    assert!(sent.load(SeqCst) > 0);
+    assert_eq!(s.available(), 4, "a permit was lost");
+    assert_eq!(s.waiting(), 0);
+    assert_eq!(Arc::strong_count(&s), 1, "a permit kept its reference");
+}
+
+#[test]
+fn forgetting_permits_under_churn_leaves_no_waiter_behind() {
+    // Threads ask for up to the whole semaphore, borrowed and owned, while one thread forgets
+    // permits down to half of it. Every request ends, granted or refused as too heavy (none is
+    // left waiting for permits that no longer exist), and the free permits come back to the
+    // new total.
+    let s = Arc::new(Semaphore::new(8));
+    let (granted, too_heavy) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let forgotten = AtomicBool::new(false);
+    std::thread::scope(|sc| {
+        for t in 0..THREADS - 1 {
+            let (s, granted, too_heavy, forgotten) = (&s, &granted, &too_heavy, &forgotten);
+            sc.spawn(move || {
+                // Runs until the forgetting is over, then 200 requests more.
+                let mut after = 0;
+                for i in 0.. {
+                    if forgotten.load(SeqCst) {
+                        after += 1;
+                        if after > 200 {
+                            break;
+                        }
+                    }
+                    let w = 1 + ((t + i) % 8) as u32;
+                    let got = if i % 2 == 0 {
+                        s.acquire(w).map(|p| p.weight())
+                    } else {
+                        s.acquire_owned(w).map(|p| p.weight())
+                    };
+                    match got {
+                        Ok(held) => {
+                            assert_eq!(held, w);
+                            granted.fetch_add(1, SeqCst);
+                        }
+                        Err(AcquireError::InsufficientCapacity(e)) => {
+                            assert!(w > e.capacity && e.capacity >= 4, "{e}");
+                            too_heavy.fetch_add(1, SeqCst);
+                        }
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            });
+        }
+        sc.spawn(|| {
+            for _ in 0..4 {
+                s.acquire(1).unwrap().forget();
+                std::thread::sleep(Duration::from_micros(100));
+            }
+            forgotten.store(true, SeqCst);
+        });
+    });
+    assert!(granted.load(SeqCst) > 0);
+    assert!(
+        too_heavy.load(SeqCst) > 0,
+        "after the forgetting, weights 5-8 must fail"
+    );
+    assert_eq!((s.total(), s.available(), s.waiting()), (4, 4, 0));
 }
 
 #[test]

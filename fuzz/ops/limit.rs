@@ -3,12 +3,15 @@
 //! (invalid ones must be refused with the right error), then each op is one code byte and its
 //! arguments. A `TokenBucket` and a `KeyedLimiter` on a manual clock run beside a plain
 //! credit-counting model; a `Semaphore` and an `InFlight` gate beside plain counts of what is
-//! held. Every decision and every count is checked.
+//! held. Semaphore requests take the borrowed or the owned form (the weight byte's high bit
+//! picks), held side by side; a held permit is dropped, or now and then forgotten (the model's
+//! total shrinks). Every decision and every count is checked.
 
+use std::sync::Arc;
 use std::time::Duration;
 use thrifty::limit::{
-    Clock, InFlight, KeyedLimiter, LimitError, ManualClock, Semaphore, TokenBucket, Tokens,
-    TryAcquireError,
+    AcquireTimeoutError, Clock, InFlight, KeyedLimiter, LimitError, ManualClock, OwnedPermit,
+    Permit, Semaphore, TokenBucket, Tokens, TryAcquireError,
 };
 
 #[path = "bytes.rs"]
@@ -37,6 +40,33 @@ impl Model {
         }
         ok
     }
+}
+
+/// A held semaphore permit of either kind.
+enum Held<'a> {
+    Borrowed(Permit<'a>),
+    Owned(OwnedPermit),
+}
+
+impl Held<'_> {
+    fn weight(&self) -> u32 {
+        match self {
+            Self::Borrowed(p) => p.weight(),
+            Self::Owned(p) => p.weight(),
+        }
+    }
+
+    fn forget(self) {
+        match self {
+            Self::Borrowed(p) => p.forget(),
+            Self::Owned(p) => p.forget(),
+        }
+    }
+}
+
+/// A semaphore request's weight byte: the weight, and whether to take the owned form.
+fn weight_and_form(byte: u8) -> (u32, bool) {
+    (u32::from(byte % 10), byte & 0x80 != 0)
 }
 
 /// Runs the ops encoded in `data`; panics if any decision or count disagrees with the model.
@@ -73,7 +103,9 @@ pub fn run(data: &[u8]) {
     let mut receipts: Vec<Tokens> = Vec::new();
 
     let permits = u32::from(b.u8() % 8) + 1;
-    let sem = Semaphore::new(permits);
+    let sem = Arc::new(Semaphore::new(permits));
+    // The model's total: `permits`, less those forgotten.
+    let mut total = permits;
     let mut held = Vec::new();
     let gate = InFlight::new(usize::from(b.u8() % 4) + 1);
     let mut inside = Vec::new();
@@ -115,27 +147,57 @@ pub fn run(data: &[u8]) {
                 keyed.evict_idle();
             }
             5 => {
-                let w = u32::from(b.u8() % 10);
-                match sem.try_acquire(w) {
+                let (w, owned) = weight_and_form(b.u8());
+                let got = if owned {
+                    sem.try_acquire_owned(w).map(Held::Owned)
+                } else {
+                    sem.try_acquire(w).map(Held::Borrowed)
+                };
+                match got {
                     Ok(p) => held.push(p),
-                    Err(TryAcquireError::InsufficientCapacity(_)) => assert!(w > permits),
+                    Err(TryAcquireError::InsufficientCapacity(e)) => {
+                        assert!(w > total);
+                        assert_eq!(e.capacity, total);
+                    }
                     Err(TryAcquireError::NoPermits) => {
                         let used: u32 = held.iter().map(|p| p.weight()).sum();
-                        assert!(permits - used < w);
+                        assert!(total - used < w);
                     }
                     Err(TryAcquireError::Closed) => assert!(sem.is_closed()),
                 }
             }
             6 => {
                 if !held.is_empty() {
-                    let i = usize::from(b.u8()) % held.len();
-                    drop(held.swap_remove(i));
+                    let byte = b.u8();
+                    let p = held.swap_remove(usize::from(byte) % held.len());
+                    // One time in sixteen the permit is forgotten rather than dropped.
+                    if byte >= 0xf0 {
+                        total -= p.weight();
+                        p.forget();
+                    } else {
+                        drop(p);
+                    }
                 }
             }
             7 => {
-                let w = u32::from(b.u8() % 10);
-                if let Ok(p) = sem.acquire_timeout(w, Duration::ZERO) {
-                    held.push(p);
+                let (w, owned) = weight_and_form(b.u8());
+                let got = if owned {
+                    sem.acquire_timeout_owned(w, Duration::ZERO)
+                        .map(Held::Owned)
+                } else {
+                    sem.acquire_timeout(w, Duration::ZERO).map(Held::Borrowed)
+                };
+                match got {
+                    Ok(p) => held.push(p),
+                    Err(AcquireTimeoutError::InsufficientCapacity(e)) => {
+                        assert!(w > total);
+                        assert_eq!(e.capacity, total);
+                    }
+                    Err(AcquireTimeoutError::Timeout) => {
+                        let used: u32 = held.iter().map(|p| p.weight()).sum();
+                        assert!(total - used < w);
+                    }
+                    Err(AcquireTimeoutError::Closed) => assert!(sem.is_closed()),
                 }
             }
             8 => match gate.try_enter() {
@@ -151,7 +213,8 @@ pub fn run(data: &[u8]) {
             }
         }
         let used: u32 = held.iter().map(|p| p.weight()).sum();
-        assert_eq!(sem.available() + used, permits, "semaphore permits");
+        assert_eq!(sem.available() + used, total, "semaphore permits");
+        assert_eq!(sem.total(), total, "semaphore total");
         assert_eq!(gate.in_flight(), inside.len(), "in flight");
         model.refill(clock.now());
         assert_eq!(
@@ -161,6 +224,11 @@ pub fn run(data: &[u8]) {
         );
     }
     drop(held);
-    assert_eq!(sem.available(), permits);
+    assert_eq!(sem.available(), total);
+    assert_eq!(
+        Arc::strong_count(&sem),
+        1,
+        "an owned permit kept its reference"
+    );
     assert!(gate.admitted() >= inside.len() as u64);
 }

@@ -192,7 +192,7 @@ impl std::error::Error for RateError {}
 pub enum AcquireError {
     /// The semaphore was closed before permits were granted.
     Closed,
-    /// The weight is over the semaphore's permits.
+    /// The weight is over the semaphore's total (its permits, less any forgotten).
     InsufficientCapacity(InsufficientCapacity),
 }
 
@@ -214,7 +214,7 @@ pub enum TryAcquireError {
     NoPermits,
     /// The semaphore is closed.
     Closed,
-    /// The weight is over the semaphore's permits.
+    /// The weight is over the semaphore's total (its permits, less any forgotten).
     InsufficientCapacity(InsufficientCapacity),
 }
 
@@ -237,7 +237,7 @@ pub enum AcquireTimeoutError {
     Timeout,
     /// The semaphore was closed before permits were granted.
     Closed,
-    /// The weight is over the semaphore's permits.
+    /// The weight is over the semaphore's total (its permits, less any forgotten).
     InsufficientCapacity(InsufficientCapacity),
 }
 

@@ -72,7 +72,7 @@
 //! # Allocation
 //!
 //! `TokenBucket::try_acquire`/`acquire`/`refund`, `InFlight::try_enter`, and `Semaphore`
-//! acquire and release allocate nothing; `KeyedLimiter::try_acquire` allocates nothing for a
+//! acquire and release, with borrowed or owned permits, allocate nothing; `KeyedLimiter::try_acquire` allocates nothing for a
 //! key already present. The semaphore's waiter queue grows only when more threads wait at
 //! once than ever before. `tests/alloc_limit.rs` asserts each.
 //!
@@ -96,7 +96,11 @@
 //! behind one lock. A request that finds the queue empty and enough permits free takes them;
 //! otherwise it queues a ticket and waits on a condition variable until its ticket is at the
 //! front and its weight fits, so grants follow arrival order. A release or a departure from
-//! the front wakes the waiters; close wakes them to fail.
+//! the front wakes the waiters; close wakes them to fail. A forgotten permit lowers the total
+//! instead of raising the free count, and wakes the waiters too, so one heavier than the new
+//! total fails instead of waiting for ever. An [`OwnedPermit`] is a borrowed
+//! [`Permit`] handed over to a clone of the semaphore's `Arc` without releasing in between, so
+//! both kinds come from the same acquire code.
 //!
 //! **The in-flight gate** is one counter raised by a CAS that refuses at `max` and lowered
 //! when the permit drops.
@@ -117,7 +121,7 @@ pub use error::{
 };
 pub use inflight::{InFlight, InFlightPermit};
 pub use keyed::KeyedLimiter;
-pub use semaphore::{Permit, Semaphore};
+pub use semaphore::{OwnedPermit, Permit, Semaphore};
 
 #[cfg(test)]
 mod tests;

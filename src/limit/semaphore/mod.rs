@@ -1,0 +1,326 @@
+//! [`Semaphore`]: weighted permits with a FIFO queue of waiters, and its RAII permits: the
+//! borrowing [`Permit`] and the `Arc`-owning [`OwnedPermit`].
+//!
+//! This file holds the type and its API; `queue.rs` the ticket queue that waiters wait in and
+//! the release that wakes them; `permit.rs` the permits that give their weight back on drop.
+
+use super::{AcquireError, AcquireTimeoutError, LimitError, TryAcquireError};
+use crate::sync::{Arc, Condvar, Mutex};
+use queue::{State, Stop};
+use std::fmt;
+use std::time::{Duration, Instant};
+
+mod permit;
+mod queue;
+
+pub use permit::{OwnedPermit, Permit};
+
+/// A counting semaphore with weighted requests, served first come, first served.
+///
+/// Waiters queue in arrival order, and a request that arrives while others wait queues behind
+/// them even if permits are free: a large request is never starved by a stream of small ones.
+/// [`close`](Semaphore::close) wakes every waiter with an error and refuses new requests;
+/// permits already granted stay valid and are returned as usual.
+///
+/// [`acquire`](Semaphore::acquire), [`try_acquire`](Semaphore::try_acquire) and
+/// [`acquire_timeout`](Semaphore::acquire_timeout) return a [`Permit`] that borrows the
+/// semaphore: enough when the permit is dropped in the scope that took it, scoped threads
+/// included. On an `Arc<Semaphore>`, [`acquire_owned`](Semaphore::acquire_owned),
+/// [`try_acquire_owned`](Semaphore::try_acquire_owned) and
+/// [`acquire_timeout_owned`](Semaphore::acquire_timeout_owned) return an [`OwnedPermit`] that
+/// holds a reference to it, to move into `std::thread::spawn` or store beside the work it
+/// guards.
+/// Either kind can be [forgotten](Permit::forget) instead of dropped: its permits leave the
+/// semaphore for good, and [`total`](Semaphore::total) shrinks.
+///
+/// # When to use
+/// Cap the work running at once (connections to a database, jobs holding memory) when callers
+/// should *wait* for room, fairly. Weights let a job hold as many permits as it uses (bytes,
+/// rows).
+/// # When not to use
+/// If callers should be refused rather than queue, use [`InFlight`](super::InFlight) (a single
+/// atomic, no lock). For a rate over time, use [`TokenBucket`](super::TokenBucket).
+/// # Cost
+/// One uncontended `parking_lot` lock per acquire and per release (the owned forms add an
+/// `Arc` count increment and decrement); no allocation (`tests/alloc_limit.rs`), except that the waiter queue grows when more threads wait at once
+/// than ever before, and keeps that capacity. A release with waiters wakes them all and the
+/// head takes its permits; the others sleep again, so many waiters cost `O(waiters)` wake-ups
+/// per release. `cargo bench --bench limit -- semaphore` compares it with `Mutex` + `Condvar`.
+///
+/// # Examples
+/// ```
+/// use thrifty::limit::Semaphore;
+///
+/// let connections = Semaphore::new(4);
+/// std::thread::scope(|s| {
+///     for _ in 0..8 {
+///         s.spawn(|| {
+///             let _permit = connections.acquire(1).unwrap(); // at most 4 run here at once
+///             assert!(connections.available() <= 3);
+///         }); // the permit goes back when dropped
+///     }
+/// });
+/// assert_eq!(connections.available(), 4);
+/// ```
+pub struct Semaphore {
+    state: Mutex<State>,
+    /// Waiters wait here; notified on every release or forget while someone waits, and on
+    /// close.
+    wake: Condvar,
+}
+
+impl Semaphore {
+    /// A semaphore with `permits` permits.
+    ///
+    /// # Panics
+    /// If `permits == 0` (it would refuse everything); [`try_new`](Semaphore::try_new) returns
+    /// the error instead.
+    pub fn new(permits: u32) -> Self {
+        Self::try_new(permits).unwrap_or_else(|e| panic!("Semaphore::new({permits}): {e}"))
+    }
+
+    /// A semaphore with `permits` permits.
+    ///
+    /// # Errors
+    /// [`LimitError::ZeroPermits`] if `permits == 0`.
+    pub fn try_new(permits: u32) -> Result<Self, LimitError> {
+        if permits == 0 {
+            return Err(LimitError::ZeroPermits);
+        }
+        Ok(Self {
+            state: Mutex::new(State::new(permits)),
+            wake: Condvar::new(),
+        })
+    }
+
+    /// Takes `weight` permits if they are free now and nobody is queued; never blocks.
+    ///
+    /// # Errors
+    /// [`TryAcquireError::NoPermits`] if they are not free or earlier waiters are queued;
+    /// [`TryAcquireError::Closed`]; [`TryAcquireError::InsufficientCapacity`] if `weight`
+    /// is over the semaphore's [`total`](Semaphore::total).
+    pub fn try_acquire(&self, weight: u32) -> Result<Permit<'_>, TryAcquireError> {
+        let mut state = self.state.lock();
+        state
+            .check(weight)
+            .map_err(TryAcquireError::InsufficientCapacity)?;
+        if state.closed {
+            return Err(TryAcquireError::Closed);
+        }
+        if state.take_now(weight) {
+            return Ok(Permit::new(self, weight));
+        }
+        Err(TryAcquireError::NoPermits)
+    }
+
+    /// Takes `weight` permits, waiting in line for them.
+    ///
+    /// # Errors
+    /// [`AcquireError::Closed`] if the semaphore is or becomes closed first;
+    /// [`AcquireError::InsufficientCapacity`] if `weight` is over the semaphore's
+    /// [`total`](Semaphore::total), so it could never be granted: at once, or while waiting
+    /// if [forgotten](Permit::forget) permits bring the total below `weight`.
+    pub fn acquire(&self, weight: u32) -> Result<Permit<'_>, AcquireError> {
+        match self.acquire_until(weight, None) {
+            Ok(()) => Ok(Permit::new(self, weight)),
+            Err(Stop::Closed) => Err(AcquireError::Closed),
+            Err(Stop::OverTotal(e)) => Err(AcquireError::InsufficientCapacity(e)),
+            Err(Stop::Timeout) => unreachable!("no deadline"),
+        }
+    }
+
+    /// Takes `weight` permits, waiting in line for them at most `timeout`.
+    ///
+    /// # Errors
+    /// [`AcquireTimeoutError::Timeout`] if they were not granted in time (the request leaves
+    /// the queue, and those behind it move up); otherwise as [`acquire`](Semaphore::acquire).
+    pub fn acquire_timeout(
+        &self,
+        weight: u32,
+        timeout: Duration,
+    ) -> Result<Permit<'_>, AcquireTimeoutError> {
+        // A timeout too large for `Instant` waits without one.
+        let deadline = Instant::now().checked_add(timeout);
+        self.acquire_until(weight, deadline)
+            .map(|()| Permit::new(self, weight))
+            .map_err(|stop| match stop {
+                Stop::Closed => AcquireTimeoutError::Closed,
+                Stop::Timeout => AcquireTimeoutError::Timeout,
+                Stop::OverTotal(e) => AcquireTimeoutError::InsufficientCapacity(e),
+            })
+    }
+
+    // The owned forms take `self: &Arc<Self>`. Under loom, `Arc` is loom's, which cannot be a
+    // method receiver: there the same parameter is `this`, and callers write
+    // `Semaphore::acquire_owned(&sem, 1)` (which works in both builds).
+
+    /// As [`try_acquire`](Semaphore::try_acquire), for an `Arc`'d semaphore: the
+    /// [`OwnedPermit`] holds a reference to the semaphore instead of borrowing it, so it can be
+    /// stored or moved to another thread. See [`OwnedPermit`] for when the borrowing
+    /// [`Permit`] is enough.
+    ///
+    /// # Cost
+    /// `try_acquire`'s, plus one atomic increment of the `Arc`'s count; no allocation.
+    ///
+    /// # Errors
+    /// As [`try_acquire`](Semaphore::try_acquire).
+    ///
+    /// # Examples
+    /// Jobs that carry their share of a memory budget, granted only if it is free now:
+    /// ```
+    /// use std::sync::Arc;
+    /// use thrifty::limit::{OwnedPermit, Semaphore, TryAcquireError};
+    ///
+    /// struct Job {
+    ///     buffer: Vec<u8>,
+    ///     _memory: OwnedPermit, // the budget goes back when the job is dropped
+    /// }
+    ///
+    /// let memory = Arc::new(Semaphore::new(1024)); // bytes of buffers alive at once
+    /// let mut jobs = Vec::new();
+    /// for size in [512, 256, 512] {
+    ///     match memory.try_acquire_owned(size) {
+    ///         Ok(permit) => jobs.push(Job { buffer: vec![0; size as usize], _memory: permit }),
+    ///         Err(e) => assert_eq!(e, TryAcquireError::NoPermits), // shed the third
+    ///     }
+    /// }
+    /// assert_eq!((jobs.len(), jobs[1].buffer.len(), memory.available()), (2, 256, 256));
+    /// jobs.clear();
+    /// assert_eq!(memory.available(), 1024);
+    /// ```
+    pub fn try_acquire_owned(
+        #[cfg(not(loom))] self: &Arc<Self>,
+        #[cfg(loom)] this: &Arc<Self>,
+        weight: u32,
+    ) -> Result<OwnedPermit, TryAcquireError> {
+        #[cfg(not(loom))]
+        let this = self;
+        this.try_acquire(weight)
+            .map(|permit| permit.into_owned(this))
+    }
+
+    /// As [`acquire`](Semaphore::acquire), for an `Arc`'d semaphore: waits in the same line as
+    /// the borrowing forms, and the [`OwnedPermit`] holds a reference to the semaphore, so it
+    /// can move into `std::thread::spawn`. See [`OwnedPermit`] for when the borrowing
+    /// [`Permit`] is enough.
+    ///
+    /// # Cost
+    /// `acquire`'s, plus one atomic increment of the `Arc`'s count; no allocation beyond
+    /// `acquire`'s (the waiter queue's growth).
+    ///
+    /// # Errors
+    /// As [`acquire`](Semaphore::acquire).
+    ///
+    /// # Examples
+    /// At most two jobs run at once, each on its own thread; the permit is taken before the
+    /// thread is spawned, so waiting jobs cost no thread:
+    /// ```
+    /// use std::sync::Arc;
+    /// use thrifty::limit::Semaphore;
+    ///
+    /// let workers = Arc::new(Semaphore::new(2));
+    /// let handles: Vec<_> = (0..6u32)
+    ///     .map(|job| {
+    ///         let permit = workers.acquire_owned(1).unwrap(); // waits while two run
+    ///         std::thread::spawn(move || {
+    ///             let result = job * 10; // ... the work, holding the permit ...
+    ///             drop(permit);
+    ///             result
+    ///         })
+    ///     })
+    ///     .collect();
+    /// let results: Vec<u32> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    /// assert_eq!(results, [0, 10, 20, 30, 40, 50]);
+    /// assert_eq!(workers.available(), 2);
+    /// ```
+    pub fn acquire_owned(
+        #[cfg(not(loom))] self: &Arc<Self>,
+        #[cfg(loom)] this: &Arc<Self>,
+        weight: u32,
+    ) -> Result<OwnedPermit, AcquireError> {
+        #[cfg(not(loom))]
+        let this = self;
+        this.acquire(weight).map(|permit| permit.into_owned(this))
+    }
+
+    /// As [`acquire_timeout`](Semaphore::acquire_timeout), for an `Arc`'d semaphore; see
+    /// [`acquire_owned`](Semaphore::acquire_owned).
+    ///
+    /// # Cost
+    /// `acquire_timeout`'s, plus one atomic increment of the `Arc`'s count.
+    ///
+    /// # Errors
+    /// As [`acquire_timeout`](Semaphore::acquire_timeout).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use thrifty::limit::{AcquireTimeoutError, Semaphore};
+    ///
+    /// let sem = Arc::new(Semaphore::new(1));
+    /// let held = sem.acquire_owned(1).unwrap();
+    /// let err = sem.acquire_timeout_owned(1, Duration::from_millis(5)).unwrap_err();
+    /// assert_eq!(err, AcquireTimeoutError::Timeout);
+    /// let holder = std::thread::spawn(move || drop(held)); // released on another thread
+    /// let permit = sem.acquire_timeout_owned(1, Duration::from_secs(60)).unwrap();
+    /// holder.join().unwrap();
+    /// assert_eq!((permit.weight(), sem.available()), (1, 0));
+    /// ```
+    pub fn acquire_timeout_owned(
+        #[cfg(not(loom))] self: &Arc<Self>,
+        #[cfg(loom)] this: &Arc<Self>,
+        weight: u32,
+        timeout: Duration,
+    ) -> Result<OwnedPermit, AcquireTimeoutError> {
+        #[cfg(not(loom))]
+        let this = self;
+        this.acquire_timeout(weight, timeout)
+            .map(|permit| permit.into_owned(this))
+    }
+
+    /// Closes the semaphore: every waiter wakes with an error, and later requests fail.
+    /// Permits already held stay valid and still come back when dropped.
+    pub fn close(&self) {
+        self.state.lock().closed = true;
+        self.wake.notify_all();
+    }
+
+    /// Whether [`close`](Semaphore::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.state.lock().closed
+    }
+
+    /// Permits free now (a snapshot).
+    pub fn available(&self) -> u32 {
+        self.state.lock().available
+    }
+
+    /// Requests queued now (a snapshot).
+    pub fn waiting(&self) -> usize {
+        self.state.lock().queue.len()
+    }
+
+    /// The permits this semaphore manages: those it was made with, less any
+    /// [forgotten](Permit::forget) (a snapshot). Every permit is free or held:
+    /// [`available`](Semaphore::available) plus the weights of the permits held is `total`.
+    /// No request over it can be granted; it fails with `InsufficientCapacity`.
+    pub fn total(&self) -> u32 {
+        self.state.lock().total
+    }
+}
+
+impl fmt::Debug for Semaphore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.state.lock();
+        f.debug_struct("Semaphore")
+            .field("total", &state.total)
+            .field("available", &state.available)
+            .field("waiting", &state.queue.len())
+            .field("closed", &state.closed)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,288 @@
+//! Unit tests of the semaphore: arrival order, refusals, timeouts, close and forgotten
+//! permits, for borrowed and owned permits. The concurrent shapes are in `tests/stress_limit.rs` and
+//! `tests/loom_limit.rs`.
+#![cfg(not(loom))]
+
+use crate::limit::{
+    AcquireError, AcquireTimeoutError, InsufficientCapacity, OwnedPermit, Semaphore,
+    TryAcquireError,
+};
+use crate::sync::{yield_now, Arc};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const MS: Duration = Duration::from_millis(1);
+
+#[test]
+fn semaphore_grants_in_arrival_order_and_refuses_barging() {
+    let s = Semaphore::new(4);
+    let held = s.acquire(3).unwrap();
+    std::thread::scope(|scope| {
+        let big = scope.spawn(|| s.acquire(4).map(|p| p.weight()));
+        while s.waiting() == 0 {
+            yield_now();
+        }
+        // One permit is free, but a queued request is ahead: a small one may not barge in.
+        assert_eq!(s.try_acquire(1).unwrap_err(), TryAcquireError::NoPermits);
+        drop(held);
+        assert_eq!(big.join().unwrap(), Ok(4));
+    });
+    assert_eq!(s.available(), 4);
+}
+
+#[test]
+fn semaphore_refuses_what_it_could_never_grant() {
+    let s = Semaphore::new(2);
+    let cap = InsufficientCapacity {
+        requested: 3,
+        capacity: 2,
+    };
+    assert_eq!(
+        s.acquire(3).unwrap_err(),
+        AcquireError::InsufficientCapacity(cap)
+    );
+    assert_eq!(
+        s.acquire_timeout(3, MS).unwrap_err(),
+        AcquireTimeoutError::InsufficientCapacity(cap)
+    );
+    assert!(Semaphore::try_new(0).is_err());
+    assert!(std::panic::catch_unwind(|| Semaphore::new(0)).is_err());
+}
+
+#[test]
+fn a_timed_out_waiter_leaves_the_line_for_those_behind() {
+    let s = Semaphore::new(2);
+    let one = s.acquire(1).unwrap();
+    assert_eq!(
+        s.acquire_timeout(2, MS * 5).unwrap_err(),
+        AcquireTimeoutError::Timeout
+    );
+    assert_eq!(s.waiting(), 0);
+    assert_eq!(s.try_acquire(1).unwrap().weight(), 1);
+    drop(one);
+}
+
+#[test]
+fn close_wakes_waiters_with_an_error_and_keeps_held_permits_valid() {
+    let s = Semaphore::new(1);
+    let held = s.acquire(1).unwrap();
+    std::thread::scope(|scope| {
+        let waiters: Vec<_> = (0..3)
+            .map(|_| scope.spawn(|| s.acquire(1).map(|_| ())))
+            .collect();
+        while s.waiting() < 3 {
+            yield_now();
+        }
+        s.close();
+        for w in waiters {
+            assert_eq!(w.join().unwrap(), Err(AcquireError::Closed));
+        }
+    });
+    assert_eq!(s.try_acquire(1).unwrap_err(), TryAcquireError::Closed);
+    drop(held);
+    assert_eq!(s.available(), 1);
+    assert!(s.is_closed());
+}
+
+#[test]
+fn an_owned_permit_moves_to_a_spawned_thread_and_returns_on_drop() {
+    let s = Arc::new(Semaphore::new(3));
+    let permit = s.acquire_owned(2).unwrap();
+    let (go, wait) = mpsc::channel::<()>();
+    let worker = std::thread::spawn(move || {
+        wait.recv().unwrap();
+        permit.weight()
+    });
+    // Held on the other thread until it is told to finish.
+    assert_eq!(s.available(), 1);
+    assert_eq!(s.try_acquire(2).unwrap_err(), TryAcquireError::NoPermits);
+    go.send(()).unwrap();
+    assert_eq!(worker.join().unwrap(), 2);
+    assert_eq!(s.available(), 3);
+}
+
+#[test]
+fn an_owned_permit_keeps_its_semaphore_alive_after_every_other_owner_drops_it() {
+    let s = Arc::new(Semaphore::new(2));
+    let permit = s.try_acquire_owned(1).unwrap();
+    let weak = Arc::downgrade(&s);
+    drop(s);
+    let alive = weak
+        .upgrade()
+        .expect("the permit keeps the semaphore alive");
+    assert_eq!(alive.available(), 1);
+    drop(alive);
+    // The last owner lets go on another thread: the release runs, then the semaphore is freed.
+    std::thread::spawn(move || drop(permit)).join().unwrap();
+    assert!(
+        weak.upgrade().is_none(),
+        "the permit's drop freed the semaphore"
+    );
+}
+
+#[test]
+fn the_owned_forms_fail_as_the_borrowed_ones_do() {
+    let s = Arc::new(Semaphore::new(2));
+    let cap = InsufficientCapacity {
+        requested: 3,
+        capacity: 2,
+    };
+    assert_eq!(
+        s.try_acquire_owned(3).unwrap_err(),
+        TryAcquireError::InsufficientCapacity(cap)
+    );
+    assert_eq!(
+        s.acquire_owned(3).unwrap_err(),
+        AcquireError::InsufficientCapacity(cap)
+    );
+    let held = s.acquire_timeout_owned(2, MS).unwrap();
+    assert_eq!(
+        s.acquire_timeout_owned(1, MS * 5).unwrap_err(),
+        AcquireTimeoutError::Timeout
+    );
+    assert_eq!(s.waiting(), 0, "the timed-out request left the line");
+    assert_eq!(
+        s.try_acquire_owned(1).unwrap_err(),
+        TryAcquireError::NoPermits
+    );
+    std::thread::scope(|scope| {
+        let waiter = scope.spawn(|| s.acquire_owned(1).map(drop));
+        while s.waiting() == 0 {
+            yield_now();
+        }
+        s.close();
+        assert_eq!(waiter.join().unwrap(), Err(AcquireError::Closed));
+    });
+    assert_eq!(s.try_acquire_owned(1).unwrap_err(), TryAcquireError::Closed);
+    assert_eq!(s.acquire_owned(1).unwrap_err(), AcquireError::Closed);
+    assert_eq!(
+        s.acquire_timeout_owned(1, MS).unwrap_err(),
+        AcquireTimeoutError::Closed
+    );
+    assert_eq!(format!("{held:?}"), "OwnedPermit { weight: 2 }");
+    drop(held);
+    assert_eq!(
+        s.available(),
+        2,
+        "a permit held across close still goes back"
+    );
+}
+
+#[test]
+fn arrival_order_holds_across_owned_and_borrowed_waiters() {
+    let s = Arc::new(Semaphore::new(2));
+    let held = s.try_acquire_owned(2).unwrap();
+    let (granted, order) = mpsc::channel();
+    std::thread::scope(|scope| {
+        // Queued in this order: owned, borrowed, owned. Each takes the whole semaphore and
+        // reports while it holds it, so the channel sees the grants in grant order.
+        for (i, owned) in [true, false, true].into_iter().enumerate() {
+            let (s, granted) = (&s, granted.clone());
+            scope.spawn(move || {
+                if owned {
+                    let permit = s.acquire_owned(2).unwrap();
+                    granted.send(i).unwrap();
+                    drop(permit);
+                } else {
+                    let permit = s.acquire(2).unwrap();
+                    granted.send(i).unwrap();
+                    drop(permit);
+                }
+            });
+            while s.waiting() <= i {
+                yield_now();
+            }
+        }
+        // Neither form may barge past the line.
+        assert_eq!(s.try_acquire(1).unwrap_err(), TryAcquireError::NoPermits);
+        assert_eq!(
+            s.try_acquire_owned(1).unwrap_err(),
+            TryAcquireError::NoPermits
+        );
+        drop(held);
+    });
+    drop(granted);
+    assert_eq!(order.iter().collect::<Vec<_>>(), [0, 1, 2]);
+    assert_eq!(s.available(), 2);
+}
+
+#[test]
+fn owned_permits_are_send_sync_and_static() {
+    fn owned<T: Send + Sync + 'static>() {}
+    owned::<OwnedPermit>();
+}
+
+#[test]
+fn a_forgotten_permit_shrinks_the_total_and_frees_nothing() {
+    let s = Arc::new(Semaphore::new(4));
+    let (a, b) = (s.acquire(1).unwrap(), s.acquire_owned(2).unwrap());
+    a.forget();
+    assert_eq!((s.total(), s.available()), (3, 1));
+    b.forget();
+    assert_eq!((s.total(), s.available()), (1, 1));
+    assert_eq!(
+        Arc::strong_count(&s),
+        1,
+        "the forgotten owned permit let go of the Arc"
+    );
+    let cap = InsufficientCapacity {
+        requested: 2,
+        capacity: 1,
+    };
+    assert_eq!(
+        s.try_acquire_owned(2).unwrap_err(),
+        TryAcquireError::InsufficientCapacity(cap)
+    );
+    assert_eq!(
+        s.acquire_timeout(2, MS).unwrap_err(),
+        AcquireTimeoutError::InsufficientCapacity(cap)
+    );
+    // Down to nothing: only a request of weight 0 can pass.
+    s.acquire(1).unwrap().forget();
+    assert_eq!((s.total(), s.available()), (0, 0));
+    let none_left = InsufficientCapacity {
+        requested: 1,
+        capacity: 0,
+    };
+    assert_eq!(
+        s.acquire(1).unwrap_err(),
+        AcquireError::InsufficientCapacity(none_left)
+    );
+    assert_eq!(s.try_acquire(0).unwrap().weight(), 0);
+    assert!(format!("{s:?}").contains("total: 0"));
+}
+
+#[test]
+fn a_forget_fails_the_waiters_it_makes_too_heavy_and_keeps_the_others_in_line() {
+    let s = Semaphore::new(4);
+    let (one, three) = (s.acquire(1).unwrap(), s.acquire(3).unwrap());
+    std::thread::scope(|scope| {
+        let heavy = scope.spawn(|| s.acquire(4).map(|p| p.weight()));
+        while s.waiting() < 1 {
+            yield_now();
+        }
+        let light = scope.spawn(|| s.acquire(3).map(|p| p.weight()));
+        while s.waiting() < 2 {
+            yield_now();
+        }
+        // The total drops to 3: the heavy request at the front could never pass, so it fails
+        // rather than wait for ever, and the one behind it moves up.
+        one.forget();
+        let cap = InsufficientCapacity {
+            requested: 4,
+            capacity: 3,
+        };
+        assert_eq!(
+            heavy.join().unwrap(),
+            Err(AcquireError::InsufficientCapacity(cap))
+        );
+        assert_eq!(
+            s.waiting(),
+            1,
+            "the lighter request still waits for its permits"
+        );
+        drop(three);
+        assert_eq!(light.join().unwrap(), Ok(3));
+    });
+    assert_eq!((s.total(), s.available(), s.waiting()), (3, 3, 0));
+}
