@@ -21,6 +21,7 @@ fn allocation_profile() {
     reads_allocate_nothing();
     reads_on_two_threads_allocate_nothing();
     a_batch_of_writes_makes_one_copy();
+    a_write_reuses_the_version_a_reader_let_go_of();
     old_versions_are_freed_once_readers_move_on();
     everything_is_freed_with_the_map();
 }
@@ -150,6 +151,29 @@ fn a_batch_of_writes_makes_one_copy() {
     assert_eq!(blocks(&|| assert_eq!(map.remove(&5000), None)), 0);
 }
 
+/// A reader that moves on hands its old version to the map, and the next write copies into
+/// it: a steady stream of writes and reader refreshes allocates nothing (`u64` entries, so the
+/// copy is one `clone_from` into a table of the same size).
+fn a_write_reuses_the_version_a_reader_let_go_of() {
+    let map = CowMap::from_map(entries(1000));
+    let mut reader = map.reader();
+    map.insert(0, 1); // a new version; the reader holds the first
+    assert_eq!(reader.read(&0, |v| *v), Some(1)); // ... and lets it go: the spare
+    let before = heap().total_blocks;
+    for i in 2..102 {
+        map.insert(0, i);
+        assert_eq!(reader.read(&0, |v| *v), Some(i));
+    }
+    assert_eq!(
+        heap().total_blocks - before,
+        0,
+        "100 writes, each followed by a reader's refresh, allocated"
+    );
+    assert_eq!(map.retired_versions(), 1, "the spare");
+    map.trim();
+    assert_eq!(map.retired_versions(), 0);
+}
+
 fn old_versions_are_freed_once_readers_move_on() {
     let map = CowMap::from_map(entries(10_000));
     let one_version = heap().curr_bytes;
@@ -164,6 +188,10 @@ fn old_versions_are_freed_once_readers_move_on() {
     assert_eq!(map.retired_versions(), 1);
     drop(snap);
     assert_eq!(reader.read(&1, |v| *v), Some(2));
+    // The reader let go of the first version; the map keeps it as the spare for the next
+    // write, until `trim`.
+    assert_eq!(map.retired_versions(), 1);
+    map.trim();
     assert_eq!(map.retired_versions(), 0);
     let moved_on = heap().curr_bytes;
     assert!(

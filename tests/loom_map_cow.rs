@@ -175,3 +175,32 @@ fn loom_two_readers_race_for_slots_while_a_writer_publishes() {
         );
     });
 }
+
+/// Two `Reader` handles on one version let go of it as a writer publishes twice: whichever
+/// holds the last count hands the version to the map as its spare, and the second write builds
+/// its copy in that memory (`Arc::get_mut`) while the other handle may still be reading the
+/// version it holds. A write into memory a reader still reads fails the model through the
+/// version's cell; a version dropped twice or never, through loom's `Arc`.
+#[test]
+fn loom_a_write_builds_in_the_version_readers_let_go_of() {
+    model(|| {
+        let map = pair_map();
+        let mut mine = map.reader();
+        let mut theirs = mine.clone();
+        let reader = thread::spawn(move || {
+            let m = theirs.map();
+            assert_eq!(m["a"], m["b"], "torn batch");
+            m["a"]
+        });
+        write_pair(&map, 1);
+        let m = mine.map();
+        assert_eq!((m["a"], m["b"]), (1, 1));
+        write_pair(&map, 2);
+        let m = mine.map();
+        assert_eq!((m["a"], m["b"]), (2, 2));
+        assert!(reader.join().unwrap() <= 2);
+        drop(mine);
+        map.trim();
+        assert_eq!(map.retired_versions(), 0, "a version outlived every reader");
+    });
+}

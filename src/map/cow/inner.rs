@@ -6,6 +6,7 @@ use super::version::Version;
 use crate::sync::{Arc, AtomicPtr, AtomicUsize, CachePadded, Mutex, Ordering};
 use std::collections::HashMap;
 use std::marker::PhantomData;
+use std::ptr;
 
 /// The state behind a [`CowMap`](super::CowMap) and its [`Reader`](super::Reader)s.
 pub(super) struct Inner<K, V, S> {
@@ -20,6 +21,10 @@ pub(super) struct Inner<K, V, S> {
     pub(super) writer: Mutex<Vec<Arc<Version<K, V, S>>>>,
     /// How many versions are alive (see `Version::alive`).
     pub(super) alive: Arc<CachePadded<AtomicUsize>>,
+    /// A replaced version a `Reader` let go of, with the reader's strong count (from
+    /// `Arc::into_raw`), or null: the next write builds its copy in it instead of allocating,
+    /// and the reader did not free it on the read path. Freed by `trim` and on drop.
+    spare: CachePadded<AtomicPtr<Version<K, V, S>>>,
     /// `current` owns a version, which `AtomicPtr` does not tell the compiler: this makes
     /// `Inner` `Send`/`Sync` exactly when `Arc<Version>` is, that is when `K`, `V` and `S` are
     /// `Send + Sync` (readers on any thread read them and drop the last reference to them).
@@ -35,6 +40,7 @@ impl<K, V, S> Inner<K, V, S> {
             hazards: CachePadded::new(Hazards::new()),
             writer: Mutex::new(Vec::new()),
             alive,
+            spare: CachePadded::new(AtomicPtr::new(ptr::null_mut())),
             _owns: PhantomData,
         }
     }
@@ -69,15 +75,69 @@ impl<K, V, S> Inner<K, V, S> {
         self.current.load(Ordering::Relaxed)
     }
 
-    /// Makes `map` the current version and retires the one it replaces. Caller holds the
-    /// writer lock; `retired` is what it guards.
+    /// A count on a replaced version that a `Reader` lets go of. If it looks like the last
+    /// one, the version becomes the spare (if there is none), so the reader does not free it
+    /// on its read path; otherwise the count is dropped, which frees nothing unless another
+    /// holder let go at the same moment.
+    pub(super) fn give_back(&self, version: Arc<Version<K, V, S>>) {
+        // A hint only: `next_version` checks that it is the only holder before reusing it.
+        if Arc::strong_count(&version) != 1 {
+            return drop(version);
+        }
+        let raw = Arc::into_raw(version).cast_mut();
+        // Release: pairs with the Acquire swap in `take_spare`, so the writer that takes it
+        // sees everything this thread did with it. Relaxed on failure: nothing was handed over.
+        if self
+            .spare
+            .compare_exchange(ptr::null_mut(), raw, Ordering::Release, Ordering::Relaxed)
+            .is_err()
+        {
+            // SAFETY: `raw` came from `Arc::into_raw` just above and was not handed over.
+            drop(unsafe { Arc::from_raw(raw) });
+        }
+    }
+
+    /// The spare version, if a reader left one.
+    fn take_spare(&self) -> Option<Arc<Version<K, V, S>>> {
+        // Acquire: pairs with the Release in `give_back`.
+        let raw = self.spare.swap(ptr::null_mut(), Ordering::Acquire);
+        // SAFETY: a non-null spare came from `Arc::into_raw` in `give_back` and carries one
+        // strong count, which the swap hands to us alone.
+        (!raw.is_null()).then(|| unsafe { Arc::from_raw(raw) })
+    }
+
+    /// The next version for a writer to change and publish: a copy of `current` numbered
+    /// `current.seq + 1`, built in the spare's memory when the writer is its only holder (no
+    /// allocation for the `Arc` and, at equal capacity, none for the table: `clone_from`),
+    /// else newly allocated. Caller holds the writer lock.
+    pub(super) fn next_version(&self, current: &Version<K, V, S>) -> Arc<Version<K, V, S>>
+    where
+        K: Clone,
+        V: Clone,
+        S: Clone,
+    {
+        let seq = current.seq + 1;
+        if let Some(mut spare) = self.take_spare() {
+            // `get_mut` succeeds only if no other count or weak reference exists: a replaced
+            // version gains no new count (hazards land only on the current version, and the
+            // retired list keeps the map's count on any a read still used), so it is ours.
+            if let Some(version) = Arc::get_mut(&mut spare) {
+                version.seq = seq;
+                version.map_mut().clone_from(current.map());
+                return spare;
+            }
+        }
+        Arc::new(Version::new(seq, current.map().clone(), &self.alive))
+    }
+
+    /// Makes `new` (from `next_version`, changed by the writer) the current version and
+    /// retires the one it replaces. Caller holds the writer lock; `retired` is what it guards.
     pub(super) fn publish(
         &self,
         retired: &mut Vec<Arc<Version<K, V, S>>>,
-        seq: u64,
-        map: HashMap<K, V, S>,
+        new: Arc<Version<K, V, S>>,
     ) {
-        let new = Arc::into_raw(Arc::new(Version::new(seq, map, &self.alive)));
+        let new = Arc::into_raw(new);
         // AcqRel: the release half pairs with the Acquire loads in `Hazards::protect` that
         // find `new`, so they see the map built above; the acquire half, with the previous
         // publish (already ordered by the writer lock; kept for the reader of this line).
@@ -87,6 +147,11 @@ impl<K, V, S> Inner<K, V, S> {
         // `current` no longer holds: we take it over.
         retired.push(unsafe { Arc::from_raw(old) });
         self.reclaim(retired);
+    }
+
+    /// Frees the spare version, if a reader left one (for `trim`).
+    pub(super) fn drop_spare(&self) {
+        drop(self.take_spare());
     }
 
     /// Drops the map's count on every retired version no hazard holds now. A reader that
@@ -108,5 +173,6 @@ impl<K, V, S> Drop for Inner<K, V, S> {
         // SAFETY: `current` came from `Arc::into_raw` and owns the map's count; no hazard can
         // be set any more. The retired list drops its counts with the `Mutex`.
         drop(unsafe { Arc::from_raw(current) });
+        drop(self.take_spare());
     }
 }

@@ -65,14 +65,20 @@ use std::hash::{BuildHasher, Hash};
 ///   freeing the replaced version unless a read holds it. Writers take a lock among themselves.
 /// - Allocations: reads allocate nothing (`tests/alloc_map_cow.rs`), except the first time
 ///   more reads run at once than ever before, which adds a hazard slot (128 bytes, kept until
-///   the map drops). A write allocates its copy of the table and one block for the version
-///   (the first write also the writers' list of retired versions); a batch of any size in one
-///   `update` allocates the same.
-/// - Freeing: whoever lets go of an old version last frees it: the writer, or a `Reader`'s
-///   first read after a write, or a `Snapshot`'s drop. For a large map, that read pays for
-///   dropping the old map.
+///   the map drops). A write builds its copy in the *spare*, the old version the last
+///   [`Reader`] to let go of it handed back, when there is one: then a map of plain keys and
+///   values (`u64`, no heap inside) allocates nothing per write (`clone_from` into a table of
+///   the same size; tested with a write-then-refresh loop). Otherwise a write allocates its
+///   copy of the table and one block for the version (the first write also the writers' list
+///   of retired versions); a batch of any size in one `update` allocates the same.
+/// - Freeing: a `Reader` never frees a version on its read path: the last one to let go of a
+///   version hands it to the map as the spare (or drops its count if a spare is already
+///   there). Otherwise whoever lets go of an old version last frees it: the writer, or a
+///   `Snapshot`'s drop, or a `Reader`'s drop.
 /// - Memory: at most one old version per live [`Reader`] or [`Snapshot`] or read in progress,
-///   plus the current one; [`retired_versions`](CowMap::retired_versions) reports how many.
+///   plus the current one, plus the spare (at most one, until the next write reuses it or
+///   [`trim`](CowMap::trim) frees it): up to two copies of the map between writes where
+///   readers refresh. [`retired_versions`](CowMap::retired_versions) counts them all.
 ///
 /// # Thread safety
 /// A `CowMap`, its [`Snapshot`]s and [`Reader`]s are `Send` and `Sync` when `K`, `V` and `S`
@@ -198,9 +204,10 @@ impl<K, V, S> CowMap<K, V, S> {
     }
 
     /// How many versions older than the current one are still alive: those a [`Reader`] or
-    /// [`Snapshot`] holds, and those a read was using when a write replaced them (freed by the
-    /// next write or [`trim`](CowMap::trim)). At most one per live `Reader`, `Snapshot` and
-    /// read in progress. One relaxed load.
+    /// [`Snapshot`] holds, those a read was using when a write replaced them (freed by the
+    /// next write or [`trim`](CowMap::trim)), and the spare a `Reader` handed back for the next
+    /// write to build in (reused by that write, or freed by `trim`). At most one per live
+    /// `Reader`, `Snapshot` and read in progress, plus one. One relaxed load.
     ///
     /// ```
     /// let map = thrifty::map::CowMap::from_iter([(1, 1)]);

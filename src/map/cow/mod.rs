@@ -7,10 +7,11 @@
 //! - A write copies the map once per [`update`](CowMap::update) batch and publishes it with one
 //!   atomic swap: readers see all of a batch or none of it (`tests/loom_map_cow.rs`), and a
 //!   reader never sees a version older than one it has seen.
-//! - A writer never waits for a reader, and nothing is freed while read or leaked: an old
-//!   version is freed by whoever lets go of it last, the writer or a reader.
+//! - A writer never waits for a reader, and nothing is freed while read or leaked. A
+//!   `Reader` never frees a version on its read path: it hands the last count to the map,
+//!   whose next write reuses that memory (the spare).
 //! - Old versions alive at once: at most one per live [`Reader`], [`Snapshot`] and read in
-//!   progress, reported by [`CowMap::retired_versions`]. There is no fixed budget of readers,
+//!   progress, plus the spare, reported by [`CowMap::retired_versions`]. There is no fixed budget of readers,
 //!   per thread or per map, beyond which anything becomes slower.
 //!
 //! # How it works
@@ -48,14 +49,22 @@
 //! freed and reused address, because the held count keeps the version's memory alive. The
 //! map's pointer is its only per-read access to shared memory, and it changes only when a
 //! write publishes, so readers on other cores keep the line cached. When the pointer
-//! differs, the reader takes the new version as a snapshot does and drops its count on the
-//! old one, freeing it if it was the last holder: a reader pins at most one old version.
+//! differs, the reader takes the new version as a snapshot does and lets go of the old one: a
+//! reader pins at most one old version. If its count looks like the last (`strong_count` is
+//! 1), it hands the version to the map as the *spare* with one CAS into an empty slot, instead
+//! of freeing a whole map in the middle of a read; if the slot is taken, it drops its count.
+//! The next write takes the spare and, if `Arc::get_mut` confirms that nobody else holds it,
+//! copies the current map into it with `clone_from` (which keeps the table's allocation at
+//! equal capacity) and publishes it. Nobody can gain a count on a replaced version: hazards
+//! land only on the current one, and the writer kept its own count on any version a hazard
+//! held when it was replaced, so `get_mut` sees every holder.
 //! (The sequence numbers are not needed for that check; they number versions for users and
 //! for the loom model's "never older" property.)
 //!
 //! **The bound on old versions.** An old version stays alive only while a `Reader` or
 //! `Snapshot` holds a count on it (one each), or while a hazard held it when it was replaced
-//! (one per read in progress then; the next write or `trim` frees it once the read is done).
+//! (one per read in progress then; the next write or `trim` frees it once the read is done),
+//! or while it is the spare (one; the next write reuses it, `trim` frees it).
 //! A shared counter that versions increment when made and decrement when freed gives
 //! [`CowMap::retired_versions`]; only writers and the last holder of a version touch it.
 //!

@@ -90,15 +90,29 @@ fn a_reader_follows_writes_and_pins_at_most_one_old_version() {
     assert_eq!((reader.get_cloned(&1), reader.version()), (Some(9), 8));
     assert_eq!(
         map.retired_versions(),
-        0,
-        "the read let go of the old version"
+        1,
+        "the read let go of the old version, which the map keeps as its spare"
     );
+    map.trim();
+    assert_eq!(map.retired_versions(), 0, "trim frees the spare");
     map.insert(1, 10);
     reader.refresh();
-    assert_eq!(map.retired_versions(), 0);
+    assert_eq!(map.retired_versions(), 1, "the spare again");
+    map.insert(1, 11);
+    assert_eq!(
+        map.retired_versions(),
+        1,
+        "the write was built in the spare; the reader holds the version before"
+    );
+    reader.refresh();
+    assert_eq!(
+        (reader.get_cloned(&1), map.retired_versions()),
+        (Some(11), 1)
+    );
+    map.trim();
     assert_eq!(reader.map().len(), 1);
     let clone = reader.clone();
-    map.insert(1, 11);
+    map.insert(1, 12);
     assert_eq!(
         map.retired_versions(),
         1,

@@ -48,6 +48,16 @@ impl<K, V, S> Version<K, V, S> {
     }
 }
 
+impl<K, V, S> Version<K, V, S> {
+    /// The contents, to change: only through an `Arc` nobody else holds (`Arc::get_mut`), for
+    /// a version not yet published or one reused as the spare.
+    pub(super) fn map_mut(&mut self) -> &mut HashMap<K, V, S> {
+        #[cfg(loom)]
+        self.probe.with_mut(|_| ());
+        &mut self.map
+    }
+}
+
 impl<K, V, S> Drop for Version<K, V, S> {
     fn drop(&mut self) {
         #[cfg(loom)]

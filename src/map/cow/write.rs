@@ -1,6 +1,7 @@
 //! [`CowMap`]'s writes: copy, change, publish, retire.
 
 use super::CowMap;
+use crate::sync::Arc;
 use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
@@ -37,9 +38,10 @@ where
         let mut retired = self.inner.writer.lock();
         // SAFETY: we hold the writer lock (`current_locked`'s contract).
         let current = unsafe { &*self.inner.current_locked() };
-        let mut map = current.map().clone();
-        let result = f(&mut map);
-        self.inner.publish(&mut retired, current.seq + 1, map);
+        let mut next = self.inner.next_version(current);
+        let map = Arc::get_mut(&mut next).expect("a version not yet published has one holder");
+        let result = f(map.map_mut());
+        self.inner.publish(&mut retired, next);
         result
     }
 
@@ -73,17 +75,21 @@ where
         if !current.map().contains_key(key) {
             return None;
         }
-        let mut map = current.map().clone();
-        let removed = map.remove(key);
-        self.inner.publish(&mut retired, current.seq + 1, map);
+        let mut next = self.inner.next_version(current);
+        let map = Arc::get_mut(&mut next).expect("a version not yet published has one holder");
+        let removed = map.map_mut().remove(key);
+        self.inner.publish(&mut retired, next);
         removed
     }
 }
 
 impl<K, V, S> CowMap<K, V, S> {
     /// Frees the old versions that writes had to keep because a read was using them then, if
-    /// no read uses them now; every write does this too. Versions a [`Reader`](super::Reader)
-    /// or [`Snapshot`](super::Snapshot) holds stay until it lets go. Takes the writers' lock.
+    /// no read uses them now (every write does this too), and the spare version a
+    /// [`Reader`](super::Reader) handed back (a write would have reused it): for a map whose
+    /// writes have stopped, the memory of every version but the current one and those still
+    /// held. Versions a `Reader` or [`Snapshot`](super::Snapshot) holds stay until it lets
+    /// go. Takes the writers' lock.
     ///
     /// ```
     /// let map = thrifty::map::CowMap::from_iter([(1, 1)]);
@@ -93,5 +99,6 @@ impl<K, V, S> CowMap<K, V, S> {
     pub fn trim(&self) {
         let mut retired = self.inner.writer.lock();
         self.inner.reclaim(&mut retired);
+        self.inner.drop_spare();
     }
 }
