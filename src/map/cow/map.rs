@@ -76,9 +76,10 @@ use std::hash::{BuildHasher, Hash};
 ///   there). Otherwise whoever lets go of an old version last frees it: the writer, or a
 ///   `Snapshot`'s drop, or a `Reader`'s drop.
 /// - Memory: at most one old version per live [`Reader`] or [`Snapshot`] or read in progress,
-///   plus the current one, plus the spare (at most one, until the next write reuses it or
-///   [`trim`](CowMap::trim) frees it): up to two copies of the map between writes where
-///   readers refresh. [`retired_versions`](CowMap::retired_versions) counts them all.
+///   plus the current one. The spare counts against the reader that handed it back (which then
+///   holds the current version): the next write reuses it, and [`trim`](CowMap::trim) or any
+///   `Reader`'s drop frees it. So a map whose readers refresh holds two copies between
+///   writes. [`retired_versions`](CowMap::retired_versions) counts them all.
 ///
 /// # Thread safety
 /// A `CowMap`, its [`Snapshot`]s and [`Reader`]s are `Send` and `Sync` when `K`, `V` and `S`

@@ -64,7 +64,9 @@
 //! **The bound on old versions.** An old version stays alive only while a `Reader` or
 //! `Snapshot` holds a count on it (one each), or while a hazard held it when it was replaced
 //! (one per read in progress then; the next write or `trim` frees it once the read is done),
-//! or while it is the spare (one; the next write reuses it, `trim` frees it).
+//! or while it is the spare (one; the next write reuses it, `trim` or any `Reader`'s drop
+//! frees it). The spare exists only while the reader that handed it back is alive and holds
+//! the current version, so the bound stays one per live reader or snapshot, plus the current.
 //! A shared counter that versions increment when made and decrement when freed gives
 //! [`CowMap::retired_versions`]; only writers and the last holder of a version touch it.
 //!

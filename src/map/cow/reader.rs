@@ -163,6 +163,15 @@ impl<K: Eq + Hash, V, S: BuildHasher> Reader<K, V, S> {
     }
 }
 
+impl<K, V, S> Drop for Reader<K, V, S> {
+    fn drop(&mut self) {
+        // The spare is there only while the reader that handed it back lives (no write has
+        // consumed it since, so that reader holds the current version): freeing it with any
+        // reader keeps old versions within one per live reader or snapshot, plus the current.
+        self.inner.drop_spare();
+    }
+}
+
 impl<K, V, S> Clone for Reader<K, V, S> {
     /// Another handle on the same map, starting at the version this one holds.
     fn clone(&self) -> Self {

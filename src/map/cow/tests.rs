@@ -111,6 +111,14 @@ fn a_reader_follows_writes_and_pins_at_most_one_old_version() {
     );
     map.trim();
     assert_eq!(reader.map().len(), 1);
+    // A reader's drop frees the spare: it counts against the readers that are alive.
+    let mut other = map.reader();
+    map.insert(1, 13);
+    other.refresh();
+    reader.refresh();
+    assert_eq!(map.retired_versions(), 1, "the spare");
+    drop(other);
+    assert_eq!(map.retired_versions(), 0, "the spare outlived the reader");
     let clone = reader.clone();
     map.insert(1, 12);
     assert_eq!(
