@@ -92,10 +92,11 @@ use std::hash::{BuildHasher, Hash};
 ///
 /// Measured on a shared 2-core VM (`cargo bench --bench map_cow -- map_cow/read --warm-up-time
 /// 0.5 --measurement-time 1`, 2 reader threads, 1 k and 100 k `u64` entries, every candidate on
-/// [`FastRandomState`]): a `Reader` read gives 1.4x-1.8x the read throughput of an
-/// `arc_swap::Cache`, and with a writer active 8.0x-8.7x that of parking_lot's
-/// `RwLock<HashMap>` at 1 k entries, 3.9x-4.1x at 100 k (where the lookup's cache misses weigh
-/// on every candidate). Plain `read` (a hazard slot claimed per lookup) gives about a tenth of a
+/// [`FastRandomState`]): a `Reader` read ties an `arc_swap::Cache` read (0.96x-1.12x its
+/// time; 1.4x-1.8x its throughput in busier runs), and with a writer active gives 10.6x-12.8x
+/// the read throughput of parking_lot's `RwLock<HashMap>` at 1 k entries, 4.7x-9.3x at 100 k
+/// (where the lookup's cache misses weigh on every candidate, and a writer every 100 µs copies
+/// the map back to back). Plain `read` (a hazard slot claimed per lookup) gives about a tenth of a
 /// `Reader`'s throughput and no more than the lock's: use a `Reader` in hot loops.
 ///
 /// The default hasher is [`FastRandomState`] (foldhash, randomly seeded), as for
