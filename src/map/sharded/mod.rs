@@ -70,8 +70,10 @@ const MAX_SHARDS: usize = 1 << 16;
 ///   costs a little on one thread and pays when threads write at once.
 /// - `len` and `is_empty` read one counter per shard, without locking; `for_each`, `retain`,
 ///   `clear` and `shrink_to_fit` lock the shards one at a time.
-/// - Memory: one 128-byte-aligned slot per shard (the lock, a table header and the count) plus
-///   each shard's table: entries of `(K, V)` and a control byte each, at most 7/8 full.
+/// - Memory: one 128-byte-aligned slot per shard (the lock, a table header and the count:
+///   16 KiB for the default 128 shards on 2 CPUs, up to 128 KiB) plus each shard's table:
+///   entries of `(K, V)` and a control byte each, at most 7/8 full. Many small maps want
+///   [`with_shards`](Self::with_shards) of a few.
 ///
 /// # Allocation
 /// Lookups, updates and removes never allocate; neither do inserts while every shard has room.
@@ -101,7 +103,8 @@ pub struct ShardedMap<K, V, S = FastRandomState> {
 }
 
 impl<K, V> ShardedMap<K, V> {
-    /// An empty map with the default shard count (4 × CPUs, rounded up to a power of two) and a
+    /// An empty map with the default shard count (64 × CPUs, at most 1024, a power of two: see
+    /// [`Builder::shards`]) and a
     /// randomly seeded [`FastRandomState`]. Allocates the shard array; no table yet.
     ///
     /// # Examples
