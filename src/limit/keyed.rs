@@ -34,8 +34,8 @@ const MIN_SWEEP_AT: usize = 1024;
 /// `tests/stress_limit.rs` checks the bound under a flood of distinct keys.
 /// # Cost
 /// A clock read, one hash, a shared shard lock and one CAS per request; no allocation for a key already present
-/// (`tests/alloc_limit.rs`). A new key is cloned into the map (`K::clone` may allocate) and may
-/// trigger a sweep, `O(entries)` once per doubling.
+/// (`tests/alloc_limit.rs`). A new key is cloned into the map (`K::clone` may allocate), adds
+/// one to a shared count of entries, and may trigger a sweep, `O(entries)` once per doubling.
 ///
 /// # Examples
 /// ```
@@ -54,6 +54,9 @@ pub struct KeyedLimiter<K, C: Clock = MonotonicClock> {
     buckets: ShardedMap<K, AtomicU64>,
     rate: Rate,
     clock: C,
+    /// Keys inserted less keys removed: the map's length, kept here so that an insert need
+    /// not walk every shard to learn it (`ShardedMap::len` reads a line per shard).
+    entries: AtomicUsize,
     /// The entry count at which the next insert sweeps idle keys out.
     sweep_at: AtomicUsize,
     /// Set while one thread sweeps, so others do not sweep the same map at once.
@@ -80,6 +83,7 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
             buckets: ShardedMap::new(),
             rate: Rate::per_second(rate, burst)?,
             clock,
+            entries: AtomicUsize::new(0),
             sweep_at: AtomicUsize::new(MIN_SWEEP_AT),
             sweeping: AtomicBool::new(false),
         })
@@ -146,14 +150,21 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
     {
         // Another thread may insert the key between `read` and here; `get_or_insert_with`
         // then steps the bucket it made, as it should.
+        let mut inserted = false;
         let result = self.buckets.get_or_insert_with(
             key.to_owned(),
-            || AtomicU64::new(now),
+            || {
+                inserted = true;
+                AtomicU64::new(now)
+            },
             |tat| step(tat),
         );
-        // Relaxed: a threshold; a stale read only moves a sweep by one insert.
-        if self.buckets.len() >= self.sweep_at.load(Ordering::Relaxed) {
-            self.sweep(now);
+        if inserted {
+            // Relaxed: a count and a threshold; a stale read only moves a sweep by one insert.
+            let entries = self.entries.fetch_add(1, Ordering::Relaxed) + 1;
+            if entries >= self.sweep_at.load(Ordering::Relaxed) {
+                self.sweep(now);
+            }
         }
         result
     }
@@ -192,11 +203,21 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
     /// Removes every key whose bucket is full (it would start the same if it came back);
     /// returns how many were removed.
     pub fn evict_idle(&self) -> usize {
-        let now = self.clock.now();
-        let before = self.buckets.len();
-        self.buckets
-            .retain(|_, tat| tat.load(Ordering::Relaxed) > now);
-        before.saturating_sub(self.buckets.len())
+        self.remove_full(self.clock.now())
+    }
+
+    /// Removes every key whose bucket is full at `now`; returns how many.
+    fn remove_full(&self, now: u64) -> usize {
+        let mut removed = 0;
+        self.buckets.retain(|_, tat| {
+            // Relaxed: as in `try_acquire`.
+            let keep = tat.load(Ordering::Relaxed) > now;
+            removed += usize::from(!keep);
+            keep
+        });
+        // Relaxed: a count (see `entries`).
+        self.entries.fetch_sub(removed, Ordering::Relaxed);
+        removed
     }
 
     /// Keys in the map now (a snapshot): those seen recently, plus idle ones not yet swept.
@@ -221,9 +242,9 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
         if self.sweeping.swap(true, Ordering::Acquire) {
             return; // another thread is sweeping
         }
-        self.buckets
-            .retain(|_, tat| tat.load(Ordering::Relaxed) > now);
-        let next = (2 * self.buckets.len()).max(MIN_SWEEP_AT);
+        self.remove_full(now);
+        // Relaxed: a count; inserts racing the sweep are in it or follow it.
+        let next = (2 * self.entries.load(Ordering::Relaxed)).max(MIN_SWEEP_AT);
         // Relaxed: a threshold (see `try_acquire_new`); the Release below publishes it too.
         self.sweep_at.store(next, Ordering::Relaxed);
         self.sweeping.store(false, Ordering::Release);
