@@ -204,3 +204,65 @@ fn loom_a_write_builds_in_the_version_readers_let_go_of() {
         assert_eq!(map.retired_versions(), 0, "a version outlived every reader");
     });
 }
+
+/// Plain reads and a snapshot (hazards) on another thread while this thread's reader hands
+/// versions back and three writes build in them: a hazard taken on a version just before it is
+/// replaced keeps it from being reused (the writer's retired list holds a count on it).
+#[test]
+fn loom_hazard_reads_race_writes_that_reuse_versions() {
+    model(|| {
+        let map = pair_map();
+        let mut mine = map.reader();
+        let m = map.clone();
+        let other = thread::spawn(move || {
+            let a = m.read("a", |v| *v).unwrap();
+            let snap = m.snapshot();
+            assert_eq!(snap["a"], snap["b"], "torn batch");
+            assert!(snap["a"] >= a, "went back from {a} to {}", snap["a"]);
+            snap["a"]
+        });
+        for n in 1..=3 {
+            write_pair(&map, n);
+            mine.refresh();
+        }
+        assert!(other.join().unwrap() <= 3);
+        drop(mine);
+        map.trim();
+        assert_eq!(map.retired_versions(), 0);
+    });
+}
+
+/// A reader's refresh races a write: it may take the version before the write and park its
+/// old one as the spare just as the write publishes. Then the reader holds a replaced version,
+/// and the spare may not stay too, or old versions would be two for one reader.
+#[test]
+fn loom_a_refresh_racing_a_write_keeps_one_old_version_per_reader() {
+    model(|| {
+        let map = pair_map();
+        let mut mine = map.reader();
+        write_pair(&map, 1); // `mine` holds version 0; version 1 is current
+        let reader = thread::spawn(move || {
+            mine.refresh();
+            mine
+        });
+        write_pair(&map, 2);
+        let mine = reader.join().unwrap();
+        // Version 0 was replaced before any read began, so only the spare can keep it. If the
+        // reader took version 1 and the write replaced it, version 1 is the one old version the
+        // reader may pin, and version 0 must be gone: 1 old version. If the reader holds the
+        // current version 2, version 0 may be its spare and version 1 may wait in the writer's
+        // list for the next write or `trim` (the load's hazard held it when it was replaced).
+        let (old, held) = (map.retired_versions(), format!("{mine:?}"));
+        if held.contains("version: 1") {
+            assert_eq!(
+                old, 1,
+                "a spare beside a reader that holds a replaced version"
+            );
+        } else {
+            assert!(
+                held.contains("version: 2") && old <= 2,
+                "{held}: {old} old versions"
+            );
+        }
+    });
+}

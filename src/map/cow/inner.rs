@@ -3,7 +3,7 @@
 
 use super::hazard::Hazards;
 use super::version::Version;
-use crate::sync::{Arc, AtomicPtr, AtomicUsize, CachePadded, Mutex, Ordering};
+use crate::sync::{fence, Arc, AtomicPtr, AtomicUsize, CachePadded, Mutex, Ordering};
 use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::ptr;
@@ -75,11 +75,23 @@ impl<K, V, S> Inner<K, V, S> {
         self.current.load(Ordering::Relaxed)
     }
 
-    /// A count on a replaced version that a `Reader` lets go of. If it looks like the last
-    /// one, the version becomes the spare (if there is none), so the reader does not free it
-    /// on its read path; otherwise the count is dropped, which frees nothing unless another
-    /// holder let go at the same moment.
-    pub(super) fn give_back(&self, version: Arc<Version<K, V, S>>) {
+    /// A count on a replaced version that a `Reader` lets go of, the reader now holding
+    /// `holding`. If the count looks like the last one, the version becomes the spare, so the
+    /// reader does not free it on its read path. Otherwise, or if a spare is already waiting
+    /// (readers a version apart), the count is dropped here, which frees the version if it was
+    /// the last.
+    ///
+    /// The spare must only exist while the reader that left it holds the current version, or
+    /// old versions could exceed one per live reader or snapshot, plus the current. A write
+    /// that publishes while we park it would break that; so both sides check after a SeqCst
+    /// fence: we re-read `current` after parking (and take the spare back if it moved), and a
+    /// writer drops any spare it finds after publishing (`publish`). The two fences are in one
+    /// total order, so at least one of the two checks sees the other side's step.
+    pub(super) fn give_back(
+        &self,
+        version: Arc<Version<K, V, S>>,
+        holding: *const Version<K, V, S>,
+    ) {
         // A hint only: `next_version` checks that it is the only holder before reusing it.
         if Arc::strong_count(&version) != 1 {
             return drop(version);
@@ -93,7 +105,13 @@ impl<K, V, S> Inner<K, V, S> {
             .is_err()
         {
             // SAFETY: `raw` came from `Arc::into_raw` just above and was not handed over.
-            drop(unsafe { Arc::from_raw(raw) });
+            return drop(unsafe { Arc::from_raw(raw) });
+        }
+        // SeqCst: pairs with the writer's fence after its swap (`reclaim`), as above.
+        fence(Ordering::SeqCst);
+        // Relaxed: ordered by the fence; only compared.
+        if self.current.load(Ordering::Relaxed).cast_const() != holding {
+            drop(self.take_spare());
         }
     }
 
@@ -118,9 +136,10 @@ impl<K, V, S> Inner<K, V, S> {
     {
         let seq = current.seq + 1;
         if let Some(mut spare) = self.take_spare() {
-            // `get_mut` succeeds only if no other count or weak reference exists: a replaced
-            // version gains no new count (hazards land only on the current version, and the
-            // retired list keeps the map's count on any a read still used), so it is ours.
+            // `get_mut` succeeds only if no other count or weak reference exists. A replaced
+            // version gains counts only from existing ones, or from a load whose hazard was
+            // confirmed while it was current (and then the retired list keeps a count until
+            // that load has its own): see the module doc. So a unique spare is ours.
             if let Some(version) = Arc::get_mut(&mut spare) {
                 version.seq = seq;
                 version.map_mut().clone_from(current.map());
@@ -146,7 +165,11 @@ impl<K, V, S> Inner<K, V, S> {
         // SAFETY: `old` came from `Arc::into_raw` and carried the map's strong count, which
         // `current` no longer holds: we take it over.
         retired.push(unsafe { Arc::from_raw(old) });
+        // Fences after the swap (`retired` is not empty), then asks the hazards.
         self.reclaim(retired);
+        // A spare parked while we published belongs to a reader that now holds the version we
+        // replaced: drop it (see `give_back`).
+        drop(self.take_spare());
     }
 
     /// Frees the spare version, if a reader left one (for `trim`).

@@ -67,14 +67,17 @@ use std::hash::{BuildHasher, Hash};
 ///   more reads run at once than ever before, which adds a hazard slot (128 bytes, kept until
 ///   the map drops). A write builds its copy in the *spare*, the old version the last
 ///   [`Reader`] to let go of it handed back, when there is one: then a map of plain keys and
-///   values (`u64`, no heap inside) allocates nothing per write (`clone_from` into a table of
-///   the same size; tested with a write-then-refresh loop). Otherwise a write allocates its
+///   values (`u64`, no heap inside) allocates nothing for the write (`clone_from` into a table
+///   of the same size). A steady pattern of one write, then readers refreshing, keeps a spare
+///   for every write (`tests/alloc_map_cow.rs` asserts zero allocations over 100 such rounds);
+///   a write with no spare waiting (no reader refreshed since the last, or the only holder of
+///   the old version was a `Snapshot`) allocates. Otherwise a write allocates its
 ///   copy of the table and one block for the version (the first write also the writers' list
 ///   of retired versions); a batch of any size in one `update` allocates the same.
-/// - Freeing: a `Reader` never frees a version on its read path: the last one to let go of a
-///   version hands it to the map as the spare (or drops its count if a spare is already
-///   there). Otherwise whoever lets go of an old version last frees it: the writer, or a
-///   `Snapshot`'s drop, or a `Reader`'s drop.
+/// - Freeing: a `Reader` that lets go of the last count on an old version hands it to the map
+///   as the spare, unless a spare is already waiting (readers a version apart): then that read
+///   frees the version, the whole map. Otherwise whoever lets go of an old version last frees
+///   it: the writer, or a `Snapshot`'s drop, or a `Reader`'s drop.
 /// - Memory: at most one old version per live [`Reader`] or [`Snapshot`] or read in progress,
 ///   plus the current one. The spare counts against the reader that handed it back (which then
 ///   holds the current version): the next write reuses it, and [`trim`](CowMap::trim) or any

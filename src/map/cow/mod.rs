@@ -8,10 +8,11 @@
 //!   atomic swap: readers see all of a batch or none of it (`tests/loom_map_cow.rs`), and a
 //!   reader never sees a version older than one it has seen.
 //! - A writer never waits for a reader, and nothing is freed while read or leaked. A
-//!   `Reader` never frees a version on its read path: it hands the last count to the map,
-//!   whose next write reuses that memory (the spare).
+//!   `Reader` that lets go of the last count on an old version usually hands it to the map,
+//!   whose next write reuses that memory (the spare), instead of freeing it on its read path.
 //! - Old versions alive at once: at most one per live [`Reader`], [`Snapshot`] and read in
-//!   progress, plus the spare, reported by [`CowMap::retired_versions`]. There is no fixed budget of readers,
+//!   progress, reported by [`CowMap::retired_versions`] (the spare counts against the reader
+//!   that left it, which holds the current version). There is no fixed budget of readers,
 //!   per thread or per map, beyond which anything becomes slower.
 //!
 //! # How it works
@@ -52,12 +53,16 @@
 //! differs, the reader takes the new version as a snapshot does and lets go of the old one: a
 //! reader pins at most one old version. If its count looks like the last (`strong_count` is
 //! 1), it hands the version to the map as the *spare* with one CAS into an empty slot, instead
-//! of freeing a whole map in the middle of a read; if the slot is taken, it drops its count.
-//! The next write takes the spare and, if `Arc::get_mut` confirms that nobody else holds it,
-//! copies the current map into it with `clone_from` (which keeps the table's allocation at
-//! equal capacity) and publishes it. Nobody can gain a count on a replaced version: hazards
-//! land only on the current one, and the writer kept its own count on any version a hazard
-//! held when it was replaced, so `get_mut` sees every holder.
+//! of freeing a whole map in the middle of a read. If the slot is taken (readers a version
+//! apart), it drops its count, and that frees the version if it was the last: the one case
+//! where a read still frees a map. The next write takes the spare and, if `Arc::get_mut`
+//! confirms that nobody else holds it, copies the current map into it with `clone_from`
+//! (which keeps the table's allocation at equal capacity) and publishes it. Why `get_mut`
+//! sees every holder: a count on a replaced version comes only from an existing count (a
+//! clone of a `Reader` or `Snapshot`), or from a `load` whose hazard was confirmed while the
+//! version was current, and the writer's reclaim saw that hazard and kept its own count on the
+//! version until the next write, by when the load has its own count. (A hazard slot may hold
+//! a guessed pointer to any version, but it is never followed before it is confirmed.)
 //! (The sequence numbers are not needed for that check; they number versions for users and
 //! for the loom model's "never older" property.)
 //!
@@ -65,8 +70,12 @@
 //! `Snapshot` holds a count on it (one each), or while a hazard held it when it was replaced
 //! (one per read in progress then; the next write or `trim` frees it once the read is done),
 //! or while it is the spare (one; the next write reuses it, `trim` or any `Reader`'s drop
-//! frees it). The spare exists only while the reader that handed it back is alive and holds
+//! frees it). The spare may stay only while the reader that handed it back is alive and holds
 //! the current version, so the bound stays one per live reader or snapshot, plus the current.
+//! A write can publish while a reader parks its old version, leaving that reader on a replaced
+//! version; so the reader re-reads the map's pointer after parking (and takes the spare back
+//! if it moved), and the writer drops any spare it finds after publishing. Both look after a
+//! SeqCst fence, so at least one sees the other (`tests/loom_map_cow.rs` models the race).
 //! A shared counter that versions increment when made and decrement when freed gives
 //! [`CowMap::retired_versions`]; only writers and the last holder of a version touch it.
 //!

@@ -45,7 +45,7 @@ impl<K, V, S: fmt::Debug> fmt::Debug for Builder<K, V, S> {
 
 impl<K, V, S> Builder<K, V, S> {
     /// The number of shards, rounded up to a power of two. Default: 64 times the CPU count, at
-    /// most 1024, rounded up to a power of two (128 on 2 CPUs, 1024 from 16 CPUs up).
+    /// most 1024, rounded up to a power of two (128 on 2 CPUs, 1024 from 9 CPUs up).
     ///
     /// Why so many: threads meet on a shard about `(threads - 1) / shards` of the time, and a
     /// meeting costs far more than the lock's uncontended round trip (a spin, and on a busy
