@@ -126,8 +126,14 @@ fn shard_counts_round_up_and_bad_ones_are_refused() {
     let default: ShardedMap<u8, u8> = ShardedMap::new();
     assert_eq!(default.shard_count(), builder::default_shards());
     let shards = default.shard_count();
-    assert!(shards.is_power_of_two() && shards <= 1024, "{shards} shards");
-    assert!(shards >= (64 * crate::sync::cpus()).min(1024), "{shards} shards");
+    assert!(
+        shards.is_power_of_two() && shards <= 1024,
+        "{shards} shards"
+    );
+    assert!(
+        shards >= (64 * crate::sync::cpus()).min(1024),
+        "{shards} shards"
+    );
     let err = ShardedMap::<u8, u8>::builder().shards(0).try_build();
     assert_eq!(err.unwrap_err(), BuildError::ZeroShards);
     let err = ShardedMap::<u8, u8>::builder()
