@@ -23,7 +23,6 @@
 //! `THRIFTY_BENCH_FULL=1 cargo bench --bench map_sharded` adds 1 k and 1 M keys and 4 and 8
 //! threads. Filter as usual: `cargo bench --bench map_sharded -- 'mix/50-50/100000/uniform'`.
 
-use criterion::measurement::{Measurement, WallTime};
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -34,7 +33,7 @@ use std::time::Duration;
 use thrifty::map::ShardedMap;
 use thrifty::measure::{self, Allocations, CountingAlloc};
 mod common;
-use common::{label, on_threads};
+use common::{label, on_threads, Pick};
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc::new();
@@ -260,21 +259,6 @@ thread_local! {
 /// Gives each worker of one sample its own sequence number.
 fn claim(next: &AtomicUsize) {
     MINE.with(|m| m.set(next.fetch_add(1, Relaxed) % MAX_THREADS));
-}
-
-/// What one run reports to each pass: its wall time, or its allocator calls per thread.
-trait Pick: Measurement {
-    fn pick(span: Duration, allocs: u64) -> Self::Value;
-}
-impl Pick for WallTime {
-    fn pick(span: Duration, _: u64) -> Duration {
-        span
-    }
-}
-impl Pick for Allocations {
-    fn pick(_: Duration, allocs: u64) -> u64 {
-        allocs
-    }
 }
 
 /// Runs `op(thread's sequence, position)` `iters` times on each of `threads` threads; returns

@@ -28,7 +28,6 @@
 //! Run: `cargo bench --bench pool -- --warm-up-time 1 --measurement-time 2 <filter>`, e.g. the
 //! filter `cross_thread_bounded`.
 
-use criterion::measurement::{Measurement, WallTime};
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use std::fmt::Display;
 use std::hint::black_box;
@@ -37,7 +36,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{label, on_threads, Idle};
+use common::{label, on_threads, Idle, Pick};
 use thrifty::measure::{self, Allocations, CountingAlloc};
 use thrifty::pool::{BufferPool, Pool, PooledBufferOwned, PooledOwned};
 
@@ -233,23 +232,6 @@ impl Candidate for Slab {
             })
             .expect("slab full");
         SlabEntry(self.0.clone(), key)
-    }
-}
-
-/// What one run of a shape reports to each pass: its wall time, or its allocator calls.
-trait Pick: Measurement {
-    fn pick(span: Duration, allocs: u64) -> Self::Value;
-}
-
-impl Pick for WallTime {
-    fn pick(span: Duration, _: u64) -> Duration {
-        span
-    }
-}
-
-impl Pick for Allocations {
-    fn pick(_: Duration, allocs: u64) -> u64 {
-        allocs
     }
 }
 

@@ -84,3 +84,21 @@ impl Drop for Idle {
         }
     }
 }
+
+/// What one timed run reports to each of a bench's two passes: its wall time to the timing
+/// pass, its allocator calls to the allocation pass (`thrifty::measure::Allocations`).
+pub trait Pick: criterion::measurement::Measurement {
+    fn pick(span: Duration, allocs: u64) -> Self::Value;
+}
+
+impl Pick for criterion::measurement::WallTime {
+    fn pick(span: Duration, _: u64) -> Duration {
+        span
+    }
+}
+
+impl Pick for thrifty::measure::Allocations {
+    fn pick(_: Duration, allocs: u64) -> u64 {
+        allocs
+    }
+}
