@@ -39,9 +39,9 @@ use std::hash::{BuildHasher, Hash};
 /// if it held the last count, the old version becomes the map's spare (one CAS and a fence),
 /// which the next write copies into; if a spare is already waiting, this read frees the old
 /// version. 50 ns at 1 k and 79 ns at 100 k `u64` entries, against 1.7 ns for a read with
-/// nothing changed, on a shared 2-core VM (`cargo bench --bench map_cow -- refresh`; 88 and
-/// 114 ns when the read freed the old version). Allocates nothing (`tests/alloc_map_cow.rs`),
-/// except the rare hazard slot described on [`CowMap`](super::CowMap).
+/// nothing changed, on a shared 2-core VM (`cargo bench --bench map_cow -- refresh`).
+/// Allocates nothing (`tests/alloc_map_cow.rs`), except the rare hazard slot described on
+/// [`CowMap`](super::CowMap).
 pub struct Reader<K, V, S = FastRandomState> {
     inner: Arc<Inner<K, V, S>>,
     /// The version this reader last read; its strong count keeps it alive, so its address
