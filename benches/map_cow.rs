@@ -21,7 +21,8 @@
 //!   and allocations per read on the reader threads.
 //!
 //! `cargo bench --bench map_cow -- --warm-up-time 0.5 --measurement-time 1`
-//! (the table alone: `cargo bench --bench map_cow -- table`)
+//! (the table alone: `cargo bench --bench map_cow -- table`; `MAP_COW_READERS=1,2,4,8` sets
+//! its reader-thread counts, 1 and 2 by default)
 
 use arc_swap::{ArcSwap, Cache};
 use criterion::{BenchmarkId, Criterion, Throughput};
@@ -404,7 +405,16 @@ fn latency_table(run_for: Duration) {
     let _paused = measure::pause();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     // 1 reader: with the writer, no more threads than 2 cores; 2 readers: the shape.
-    for readers in [1, READERS] {
+    // `MAP_COW_READERS=1,2,4,8` widens the table on a machine with more cores.
+    let readers_list: Vec<usize> = std::env::var("MAP_COW_READERS").map_or_else(
+        |_| vec![1, READERS],
+        |list| {
+            list.split(',')
+                .map(|n| n.trim().parse().expect("MAP_COW_READERS: a list such as 1,2,4"))
+                .collect()
+        },
+    );
+    for readers in readers_list {
         for entries in SIZES {
             for (label, every) in WRITERS {
                 let threads = readers + usize::from(every.is_some());
