@@ -1,8 +1,9 @@
 //! loom models of `thrifty::limit`: the token bucket never over-admits under concurrent
 //! requests and refunds; the semaphore never grants more than its permits, serves waiters in
 //! arrival order, wakes a waiter when an owned permit is released on another thread, fails a
-//! waiter that a forgotten permit made too heavy (never leaves it waiting), and wakes every
-//! waiter on close; the in-flight gate never admits over `max`.
+//! waiter that a forgotten permit made too heavy (never leaves it waiting), hands permits that
+//! two racing releases free to a queued request, never strands a waiter behind one that timed
+//! out, and wakes every waiter on close; the in-flight gate never admits over `max`.
 //!
 //! `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom LOOM_MAX_PREEMPTIONS=2 cargo test --release --test loom_limit -- loom`
 //!
@@ -13,8 +14,10 @@
 use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use loom::sync::Arc;
 use loom::thread;
+use std::time::Duration;
 use thrifty::limit::{
-    AcquireError, InFlight, InsufficientCapacity, ManualClock, Semaphore, TokenBucket,
+    AcquireError, AcquireTimeoutError, InFlight, InsufficientCapacity, ManualClock, Semaphore,
+    TokenBucket,
 };
 
 #[path = "common/loom.rs"]
@@ -155,6 +158,49 @@ fn loom_owned_permit_released_on_another_thread_wakes_the_waiter() {
         );
         assert_eq!(s.available(), 2);
         assert_eq!(s.waiting(), 0);
+    });
+}
+
+#[test]
+fn loom_two_releases_race_to_hand_a_waiter_its_permits() {
+    model(|| {
+        // Two single permits come back at once, one on each thread, while a request for both
+        // waits or arrives: whichever release finds it queued hands on what is free, and the
+        // waiter ends up with both, however the lock-free adds and the queueing interleave.
+        let s = Arc::new(Semaphore::new(2));
+        let first = Semaphore::try_acquire_owned(&s, 1).unwrap();
+        let second = s.try_acquire(1).unwrap();
+        let releaser = thread::spawn(move || drop(first));
+        let s2 = s.clone();
+        let waiter = thread::spawn(move || s2.acquire(2).map(|p| p.weight()));
+        drop(second);
+        releaser.join().unwrap();
+        assert_eq!(waiter.join().unwrap(), Ok(2));
+        assert_eq!((s.available(), s.waiting()), (2, 0));
+    });
+}
+
+#[test]
+fn loom_a_waiter_that_times_out_hands_its_place_on() {
+    model(|| {
+        // The first waiter has a deadline that has already passed (under loom a timed park is
+        // a spurious wake-up), the second none. Whether the first is granted before it sees
+        // its deadline or leaves the line, the second is never stranded behind it.
+        let s = Arc::new(Semaphore::new(1));
+        let held = s.try_acquire(1).unwrap();
+        let s1 = s.clone();
+        let hasty = thread::spawn(move || {
+            s1.acquire_timeout(1, Duration::ZERO)
+                .map(drop)
+                .map_err(|e| assert_eq!(e, AcquireTimeoutError::Timeout))
+                .is_ok()
+        });
+        let s2 = s.clone();
+        let patient = thread::spawn(move || s2.acquire(1).map(drop));
+        drop(held);
+        hasty.join().unwrap();
+        assert_eq!(patient.join().unwrap(), Ok(()));
+        assert_eq!((s.available(), s.waiting()), (1, 0));
     });
 }
 

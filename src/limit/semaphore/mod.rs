@@ -5,8 +5,8 @@
 //! the release that wakes them; `permit.rs` the permits that give their weight back on drop.
 
 use super::{AcquireError, AcquireTimeoutError, LimitError, TryAcquireError};
-use crate::sync::{Arc, Condvar, Mutex};
-use queue::{State, Stop};
+use crate::sync::{Arc, AtomicU64, Mutex, Ordering};
+use queue::{free, Fast, State, Stop, CLOSED};
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -63,10 +63,10 @@ pub use permit::{OwnedPermit, Permit};
 /// assert_eq!(connections.available(), 4);
 /// ```
 pub struct Semaphore {
+    /// Free permits and the `QUEUED`/`CLOSED` flags (`queue.rs`): the fast paths' one word.
+    permits: AtomicU64,
+    /// The line of waiters and the total, for the slow paths.
     state: Mutex<State>,
-    /// Waiters wait here; notified on every release or forget while someone waits, and on
-    /// close.
-    wake: Condvar,
 }
 
 impl Semaphore {
@@ -88,8 +88,8 @@ impl Semaphore {
             return Err(LimitError::ZeroPermits);
         }
         Ok(Self {
+            permits: AtomicU64::new(u64::from(permits)),
             state: Mutex::new(State::new(permits)),
-            wake: Condvar::new(),
         })
     }
 
@@ -100,17 +100,16 @@ impl Semaphore {
     /// [`TryAcquireError::Closed`]; [`TryAcquireError::InsufficientCapacity`] if `weight`
     /// is over the semaphore's [`total`](Semaphore::total).
     pub fn try_acquire(&self, weight: u32) -> Result<Permit<'_>, TryAcquireError> {
-        let mut state = self.state.lock();
-        state
-            .check(weight)
-            .map_err(TryAcquireError::InsufficientCapacity)?;
-        if state.closed {
-            return Err(TryAcquireError::Closed);
-        }
-        if state.take_now(weight) {
+        if let Fast::Taken = self.take_fast(weight) {
             return Ok(Permit::new(self, weight));
         }
-        Err(TryAcquireError::NoPermits)
+        match self.try_take_locked(weight) {
+            Ok(()) => Ok(Permit::new(self, weight)),
+            Err(None) => Err(TryAcquireError::NoPermits),
+            Err(Some(Stop::Closed)) => Err(TryAcquireError::Closed),
+            Err(Some(Stop::OverTotal(e))) => Err(TryAcquireError::InsufficientCapacity(e)),
+            Err(Some(Stop::Timeout)) => unreachable!("no wait"),
+        }
     }
 
     /// Takes `weight` permits, waiting in line for them.
@@ -282,23 +281,22 @@ impl Semaphore {
     /// Closes the semaphore: every waiter wakes with an error, and later requests fail.
     /// Permits already held stay valid and still come back when dropped.
     pub fn close(&self) {
-        self.state.lock().closed = true;
-        self.wake.notify_all();
+        self.close_line();
     }
 
     /// Whether [`close`](Semaphore::close) was called.
     pub fn is_closed(&self) -> bool {
-        self.state.lock().closed
+        self.permits.load(Ordering::Acquire) & CLOSED != 0
     }
 
     /// Permits free now (a snapshot).
     pub fn available(&self) -> u32 {
-        self.state.lock().available
+        free(self.permits.load(Ordering::Acquire))
     }
 
     /// Requests queued now (a snapshot).
     pub fn waiting(&self) -> usize {
-        self.state.lock().queue.len()
+        self.state.lock().waiting()
     }
 
     /// The permits this semaphore manages: those it was made with, less any
@@ -315,9 +313,9 @@ impl fmt::Debug for Semaphore {
         let state = self.state.lock();
         f.debug_struct("Semaphore")
             .field("total", &state.total)
-            .field("available", &state.available)
-            .field("waiting", &state.queue.len())
-            .field("closed", &state.closed)
+            .field("available", &self.available())
+            .field("waiting", &state.waiting())
+            .field("closed", &self.is_closed())
             .finish()
     }
 }

@@ -1,31 +1,65 @@
-//! The semaphore's line: the state behind its lock, the FIFO queue of waiter tickets, the wait
-//! in line, and the release (or forget) that wakes the line.
+//! The semaphore's two halves: the permit word that the fast paths change with one
+//! compare-and-swap, and the line behind the lock where waiters queue, each parked on its own,
+//! and are handed their permits in arrival order.
 //!
-//! Invariants, all under the lock:
-//! - `available` plus the weights held is `total`; `total` only shrinks (a forgotten permit);
-//! - permits are granted only under the lock, to a request no heavier than `total` that found
-//!   the queue empty, or to the ticket at the front of the queue;
-//! - a ticket leaves the queue exactly once: granted, timed out, closed, or too heavy for a
-//!   total that forgotten permits shrank;
-//! - whoever changes what a waiter sees (a release, a departure from the front, a grant that
-//!   leaves permits free, a forget, close) wakes the waiters, so the front never sleeps through
-//!   permits that fit it, and no waiter sleeps while its weight is over `total`.
+//! # The permit word
+//! `permits` holds the free permits in its low 32 bits and two flags above them: `QUEUED`
+//! (someone waits in line) and `CLOSED`. An acquire takes permits with one CAS while neither
+//! flag is set and enough are free; a release adds them back with one `fetch_add`. Neither
+//! takes the lock. Once `QUEUED` is set, acquires go to the lock and queue behind the waiters
+//! (no barging), and a release that saw the flag takes the lock to hand the permits on.
+//!
+//! # Invariants
+//! Under the lock:
+//! - `QUEUED` is set exactly when the line is not empty; it is set and cleared only under the
+//!   lock (a waiter sets it as it joins, the grant or departure that empties the line clears
+//!   it), so a lock-free acquire never takes permits while anyone waits;
+//! - tickets increase in arrival order and the line is sorted by ticket; only the front is
+//!   granted, and a granted waiter is removed from the line by its granter, any other only by
+//!   itself. So a waiter with ticket `t` still waiting has been granted exactly when the line's
+//!   front ticket is past `t` (or the line is empty): one comparison, no per-waiter flag;
+//! - `total` only shrinks (a forgotten permit); free permits plus the weights held is `total`.
+//!
+//! No lost wake-up: a waiter joins the line and sets `QUEUED` with a CAS on the permit word
+//! while holding the lock. A release's `fetch_add` on that word comes before or after that CAS.
+//! Before: the joining waiter's CAS fails or sees the permits and takes them instead of
+//! queueing. After: the release sees `QUEUED`, takes the lock (after the waiter has joined) and
+//! grants. A waiter parks only after releasing the lock, and a grant unparks it after the
+//! grant: an unpark that comes first leaves a token, so the park returns at once.
 
 use super::Semaphore;
 use crate::limit::InsufficientCapacity;
-use crate::sync::MutexGuard;
+use crate::sync::{current_thread, park, park_timeout, Ordering, Thread};
+use smallvec::SmallVec;
 use std::collections::VecDeque;
 use std::time::Instant;
 
+/// Bits of the permit word above the free permits.
+pub(super) const QUEUED: u64 = 1 << 32;
+pub(super) const CLOSED: u64 = 1 << 33;
+const FREE: u64 = u32::MAX as u64;
+
+/// The free permits in a permit word.
+pub(super) fn free(word: u64) -> u32 {
+    (word & FREE) as u32
+}
+
+/// A queued request.
+struct Waiter {
+    ticket: u64,
+    weight: u32,
+    thread: Thread,
+}
+
+/// Waiters to unpark once the lock is released; one grant usually wakes one.
+type Woken = SmallVec<[Thread; 4]>;
+
 /// Everything behind the semaphore's lock.
 pub(super) struct State {
-    /// Permits not held by anyone.
-    pub(super) available: u32,
     /// Permits managed: those the semaphore was made with, less those forgotten.
     pub(super) total: u32,
-    pub(super) closed: bool,
-    /// The tickets of queued waiters, oldest first; only the front one may take permits.
-    pub(super) queue: VecDeque<u64>,
+    /// Queued waiters, oldest first; only the front one may be granted.
+    line: VecDeque<Waiter>,
     /// The next ticket to hand out.
     next_ticket: u64,
 }
@@ -33,12 +67,15 @@ pub(super) struct State {
 impl State {
     pub(super) fn new(permits: u32) -> Self {
         Self {
-            available: permits,
             total: permits,
-            closed: false,
-            queue: VecDeque::new(),
+            line: VecDeque::new(),
             next_ticket: 0,
         }
+    }
+
+    /// Requests queued now.
+    pub(super) fn waiting(&self) -> usize {
+        self.line.len()
     }
 
     /// Refuses a weight no wait could grant.
@@ -52,14 +89,9 @@ impl State {
         Ok(())
     }
 
-    /// Takes `weight` permits if nobody is queued and they are free; the fast path, which
-    /// never barges past a waiter.
-    pub(super) fn take_now(&mut self, weight: u32) -> bool {
-        let fits = self.queue.is_empty() && self.available >= weight;
-        if fits {
-            self.available -= weight;
-        }
-        fits
+    /// Whether the waiter holding `ticket` was granted (see the invariants).
+    fn granted(&self, ticket: u64) -> bool {
+        self.line.front().map_or(true, |front| front.ticket > ticket)
     }
 }
 
@@ -71,97 +103,242 @@ pub(super) enum Stop {
     OverTotal(InsufficientCapacity),
 }
 
+/// What the lock-free attempt found.
+pub(super) enum Fast {
+    Taken,
+    /// Not enough free, someone queued, or closed: the caller takes the lock.
+    Locked,
+}
+
 impl Semaphore {
+    /// Takes `weight` permits with one CAS if nobody is queued, the semaphore is open and they
+    /// are free.
+    #[inline]
+    pub(super) fn take_fast(&self, weight: u32) -> Fast {
+        // Acquire (on the load and the CAS): the permits' previous holder released them with a
+        // Release `fetch_add`, so what it did while holding them happens before our use.
+        let mut word = self.permits.load(Ordering::Acquire);
+        loop {
+            if word & (QUEUED | CLOSED) != 0 || free(word) < weight {
+                return Fast::Locked;
+            }
+            match self.permits.compare_exchange_weak(
+                word,
+                word - u64::from(weight),
+                Ordering::Acquire,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Fast::Taken,
+                Err(now) => word = now,
+            }
+        }
+    }
+
+    /// Under the lock: takes `weight` permits if the line is empty, the semaphore open and they
+    /// are free, else returns the word that refused (to tell closed from busy).
+    fn take_locked(&self, state: &State, weight: u32) -> Result<(), u64> {
+        let mut word = self.permits.load(Ordering::Acquire);
+        loop {
+            if word & CLOSED != 0 || !state.line.is_empty() || free(word) < weight {
+                return Err(word);
+            }
+            match self.permits.compare_exchange_weak(
+                word,
+                word - u64::from(weight),
+                Ordering::Acquire,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Ok(()),
+                Err(now) => word = now,
+            }
+        }
+    }
+
+    /// [`try_acquire`](Semaphore::try_acquire) after the fast path failed: tells why.
+    pub(super) fn try_take_locked(&self, weight: u32) -> Result<(), Option<Stop>> {
+        let state = self.state.lock();
+        state
+            .check(weight)
+            .map_err(|e| Some(Stop::OverTotal(e)))?;
+        match self.take_locked(&state, weight) {
+            Ok(()) => Ok(()),
+            Err(word) if word & CLOSED != 0 => Err(Some(Stop::Closed)),
+            Err(_) => Err(None),
+        }
+    }
+
     /// Takes `weight` permits, at once or by waiting in line until `deadline` (`None`: for
     /// ever).
     pub(super) fn acquire_until(&self, weight: u32, deadline: Option<Instant>) -> Result<(), Stop> {
-        let mut state = self.state.lock();
-        state.check(weight).map_err(Stop::OverTotal)?;
-        if state.closed {
-            return Err(Stop::Closed);
-        }
-        if state.take_now(weight) {
+        if let Fast::Taken = self.take_fast(weight) {
             return Ok(());
         }
-        self.wait_in_line(state, weight, deadline)
+        self.wait_in_line(weight, deadline)
     }
 
-    /// Queues a ticket and waits until it is at the front with enough permits free.
+    /// The slow path: take the permits under the lock if nobody waits, else join the line and
+    /// park until granted, closed, too heavy for a shrunk total, or out of time.
     #[cold]
     #[inline(never)]
-    fn wait_in_line(
-        &self,
-        mut state: MutexGuard<'_, State>,
-        weight: u32,
-        deadline: Option<Instant>,
-    ) -> Result<(), Stop> {
-        let ticket = state.next_ticket;
-        state.next_ticket += 1;
-        state.queue.push_back(ticket);
-        let mut timed_out = false;
+    fn wait_in_line(&self, weight: u32, deadline: Option<Instant>) -> Result<(), Stop> {
+        let mut state = self.state.lock();
+        state.check(weight).map_err(Stop::OverTotal)?;
+        // Join: take the permits if they are free and nobody waits; else set QUEUED with a CAS
+        // that fails if a release added permits meanwhile (then look again).
+        let mut word = match self.take_locked(&state, weight) {
+            Ok(()) => return Ok(()),
+            Err(word) => word,
+        };
         loop {
-            if state.closed {
-                self.leave(&mut state, ticket);
+            if word & CLOSED != 0 {
                 return Err(Stop::Closed);
             }
-            if let Err(e) = state.check(weight) {
-                self.leave(&mut state, ticket);
-                return Err(Stop::OverTotal(e));
+            if word & QUEUED != 0 {
+                break;
             }
-            // Checked before the timeout: permits are granted only under this lock, so a
-            // timeout that races a release still takes the permits it was woken for.
-            if state.queue.front() == Some(&ticket) && state.available >= weight {
-                state.queue.pop_front();
-                state.available -= weight;
-                // The next in line may fit in what is left.
-                if !state.queue.is_empty() && state.available > 0 {
-                    self.wake.notify_all();
+            if free(word) >= weight {
+                // The line is empty (QUEUED is clear): a release freed enough meanwhile.
+                match self.take_locked(&state, weight) {
+                    Ok(()) => return Ok(()),
+                    Err(now) => word = now,
                 }
+                continue;
+            }
+            match self.permits.compare_exchange_weak(
+                word,
+                word | QUEUED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(now) => word = now,
+            }
+        }
+        let ticket = state.next_ticket;
+        state.next_ticket += 1;
+        state.line.push_back(Waiter {
+            ticket,
+            weight,
+            thread: current_thread(),
+        });
+        loop {
+            drop(state);
+            match deadline {
+                None => park(),
+                Some(deadline) => park_timeout(deadline.saturating_duration_since(Instant::now())),
+            }
+            state = self.state.lock();
+            // Checked first: a grant that raced the deadline or a close still stands.
+            if state.granted(ticket) {
                 return Ok(());
             }
-            if timed_out {
-                self.leave(&mut state, ticket);
-                return Err(Stop::Timeout);
-            }
-            (state, timed_out) = match deadline {
-                None => (self.wake.wait(state), false),
-                Some(deadline) => self.wake.wait_until(state, deadline),
+            let stop = if self.permits.load(Ordering::Acquire) & CLOSED != 0 {
+                Stop::Closed
+            } else if let Err(e) = state.check(weight) {
+                Stop::OverTotal(e)
+            } else if deadline.is_some_and(|d| Instant::now() >= d) {
+                Stop::Timeout
+            } else {
+                continue; // spurious, or woken for another reason
             };
+            let woken = self.leave(&mut state, ticket);
+            drop(state);
+            woken.iter().for_each(Thread::unpark);
+            return Err(stop);
         }
     }
 
-    /// Removes `ticket` from the queue; if it was the front, the next waiter may now fit.
-    fn leave(&self, state: &mut State, ticket: u64) {
-        let was_front = state.queue.front() == Some(&ticket);
-        state.queue.retain(|&t| t != ticket);
-        if was_front && !state.queue.is_empty() {
-            self.wake.notify_all();
+    /// Removes the ungranted `ticket` from the line; if it was the front, those behind may fit
+    /// now. Returns whom to unpark.
+    fn leave(&self, state: &mut State, ticket: u64) -> Woken {
+        let at = state
+            .line
+            .binary_search_by_key(&ticket, |w| w.ticket)
+            .expect("an ungranted waiter is in the line");
+        state.line.remove(at);
+        let mut woken = Woken::new();
+        if state.line.is_empty() {
+            // Release: pairs with the Acquire loads of lock-free acquires.
+            self.permits.fetch_and(!QUEUED, Ordering::Release);
+        } else if at == 0 {
+            self.grant(state, &mut woken);
+        }
+        woken
+    }
+
+    /// Under the lock: hands free permits to the front of the line while they fit, clearing
+    /// `QUEUED` with the grant that empties the line. A closed semaphore grants nothing: its
+    /// waiters leave with an error.
+    fn grant(&self, state: &mut State, woken: &mut Woken) {
+        let mut word = self.permits.load(Ordering::Acquire);
+        while let Some(front) = state.line.front() {
+            if word & CLOSED != 0 || free(word) < front.weight {
+                return;
+            }
+            let last = if state.line.len() == 1 { QUEUED } else { 0 };
+            let after = word - u64::from(front.weight) - last;
+            match self.permits.compare_exchange_weak(
+                word,
+                after,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    word = after;
+                    let granted = state.line.pop_front().expect("the front was there");
+                    woken.push(granted.thread);
+                }
+                Err(now) => word = now,
+            }
         }
     }
 
-    /// Gives `weight` held permits back and wakes the line if anyone waits.
+    /// Gives `weight` held permits back: one `fetch_add`, and the lock only if someone waits.
     pub(super) fn release(&self, weight: u32) {
-        self.settle(weight, |state| state.available += weight);
+        if weight == 0 {
+            return;
+        }
+        // Release: what the holder did happens before the next acquire of these permits.
+        let before = self
+            .permits
+            .fetch_add(u64::from(weight), Ordering::AcqRel);
+        if before & QUEUED != 0 {
+            self.hand_on();
+        }
     }
 
-    /// Removes `weight` held permits for good: the total shrinks, nothing is freed. Waiters
-    /// wake, so any heavier than the new total fails instead of waiting for ever.
+    /// A release found waiters: grant what fits, then unpark them outside the lock.
+    #[cold]
+    #[inline(never)]
+    fn hand_on(&self) {
+        let mut woken = Woken::new();
+        let mut state = self.state.lock();
+        self.grant(&mut state, &mut woken);
+        drop(state);
+        woken.iter().for_each(Thread::unpark);
+    }
+
+    /// Removes `weight` held permits for good: the total shrinks, nothing is freed. Waiters now
+    /// heavier than the total are woken to fail instead of waiting for ever.
     pub(super) fn forget_permits(&self, weight: u32) {
-        self.settle(weight, |state| state.total -= weight);
-    }
-
-    /// Applies `change` for a held permit of `weight` leaving, then wakes the line if anyone
-    /// waits. A weight of 0 changes nothing and wakes nobody.
-    fn settle(&self, weight: u32, change: impl FnOnce(&mut State)) {
         if weight == 0 {
             return;
         }
         let mut state = self.state.lock();
-        change(&mut state);
-        let someone_waits = !state.queue.is_empty();
-        drop(state);
-        if someone_waits {
-            self.wake.notify_all();
-        }
+        state.total -= weight;
+        let total = state.total;
+        // Unparked under the lock: rare, and it saves collecting them.
+        state
+            .line
+            .iter()
+            .filter(|w| w.weight > total)
+            .for_each(|w| w.thread.unpark());
+    }
+
+    /// Sets `CLOSED` and wakes every waiter, to leave with an error.
+    pub(super) fn close_line(&self) {
+        let state = self.state.lock();
+        self.permits.fetch_or(CLOSED, Ordering::AcqRel);
+        state.line.iter().for_each(|w| w.thread.unpark());
     }
 }
