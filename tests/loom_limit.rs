@@ -183,24 +183,20 @@ fn loom_two_releases_race_to_hand_a_waiter_its_permits() {
 #[test]
 fn loom_a_waiter_that_times_out_hands_its_place_on() {
     model(|| {
-        // The first waiter has a deadline that has already passed (under loom a timed park is
-        // a spurious wake-up), the second none. Whether the first is granted before it sees
-        // its deadline or leaves the line, the second is never stranded behind it.
-        let s = Arc::new(Semaphore::new(1));
+        // One permit of two is held throughout. A request for both, with a deadline that has
+        // already passed (under loom a timed park is a spurious wake-up), can only time out; a
+        // request for one, queued behind it or arriving after, must then get the free permit
+        // without any release to wake it: the departure from the front hands it on.
+        let s = Arc::new(Semaphore::new(2));
         let held = s.try_acquire(1).unwrap();
         let s1 = s.clone();
-        let hasty = thread::spawn(move || {
-            s1.acquire_timeout(1, Duration::ZERO)
-                .map(drop)
-                .map_err(|e| assert_eq!(e, AcquireTimeoutError::Timeout))
-                .is_ok()
-        });
+        let hasty = thread::spawn(move || s1.acquire_timeout(2, Duration::ZERO).map(drop));
         let s2 = s.clone();
         let patient = thread::spawn(move || s2.acquire(1).map(drop));
-        drop(held);
-        hasty.join().unwrap();
         assert_eq!(patient.join().unwrap(), Ok(()));
-        assert_eq!((s.available(), s.waiting()), (1, 0));
+        assert_eq!(hasty.join().unwrap(), Err(AcquireTimeoutError::Timeout));
+        drop(held);
+        assert_eq!((s.available(), s.waiting()), (2, 0));
     });
 }
 
