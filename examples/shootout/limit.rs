@@ -2,8 +2,11 @@
 //! limit is far above the load), so the rows compare the cost of saying yes: thrifty's
 //! `TokenBucket` (GCRA, one CAS, std's `Instant` clock), `governor` (GCRA, one CAS, a TSC
 //! clock), each also on the other's clock (thrifty's through `limit::Clock`, governor's
-//! through its `MonotonicClock`), and a `Mutex` around a textbook bucket. Then one permit taken and given back on a
-//! semaphore shared by every thread, against a `Mutex` + `Condvar` semaphore.
+//! through its `MonotonicClock`), and a `Mutex` around a textbook bucket. Then one permit taken
+//! and given back on a semaphore shared by every thread, against a `Mutex` + `Condvar`
+//! semaphore: with a permit for every thread (nobody waits), and with permits for half of them
+//! (half the threads wait; thrifty hands a freed permit to the longest waiter, the `Condvar`
+//! semaphore lets whoever asks first take it).
 
 use crate::harness::{Candidate, Harness};
 use governor::clock::MonotonicClock as StdClock;
@@ -81,40 +84,50 @@ pub fn run(h: &mut Harness) {
                 }),
             ],
         );
-        let sem = Arc::new(Semaphore::new(threads as u32));
-        // (free permits, waiting threads): notify only when someone waits, since std's
-        // `notify_one` makes a system call even with no waiter.
-        let std_sem = Arc::new((Mutex::new((threads as u32, 0u32)), Condvar::new()));
-        t.workload(
-            "semaphore acquire+release",
-            threads,
-            vec![
-                Candidate::std("Mutex+Condvar", move |_, ops| {
-                    let (lock, freed) = &*std_sem;
-                    for _ in 0..ops {
-                        let mut s = lock.lock().unwrap();
-                        while s.0 == 0 {
-                            s.1 += 1;
-                            s = freed.wait(s).unwrap();
-                            s.1 -= 1;
-                        }
-                        s.0 -= 1;
-                        drop(s);
-                        let mut s = lock.lock().unwrap();
-                        s.0 += 1;
-                        let waiting = s.1 > 0;
-                        drop(s);
-                        if waiting {
-                            freed.notify_one();
-                        }
-                    }
-                }),
-                Candidate::new("thrifty Semaphore", move |_, ops| {
-                    for _ in 0..ops {
-                        drop(black_box(sem.acquire(black_box(1)).unwrap()));
-                    }
-                }),
-            ],
-        );
+        // Permits for every thread (nobody waits), then for half of them (half wait).
+        semaphore(&mut t, threads, threads, "semaphore acquire+release");
+        if threads > 1 {
+            let label = "semaphore, permits for half";
+            semaphore(&mut t, threads, threads / 2, label);
+        }
     }
+}
+
+/// One permit taken and given back by every thread, `permits` shared among `threads`.
+fn semaphore(t: &mut crate::harness::Table<'_>, threads: usize, permits: usize, label: &str) {
+    let sem = Arc::new(Semaphore::new(permits as u32));
+    // (free permits, waiting threads): notify only when someone waits, since std's
+    // `notify_one` makes a system call even with no waiter.
+    let std_sem = Arc::new((Mutex::new((permits as u32, 0u32)), Condvar::new()));
+    t.workload(
+        label,
+        threads,
+        vec![
+            Candidate::std("Mutex+Condvar", move |_, ops| {
+                let (lock, freed) = &*std_sem;
+                for _ in 0..ops {
+                    let mut s = lock.lock().unwrap();
+                    while s.0 == 0 {
+                        s.1 += 1;
+                        s = freed.wait(s).unwrap();
+                        s.1 -= 1;
+                    }
+                    s.0 -= 1;
+                    drop(s);
+                    let mut s = lock.lock().unwrap();
+                    s.0 += 1;
+                    let waiting = s.1 > 0;
+                    drop(s);
+                    if waiting {
+                        freed.notify_one();
+                    }
+                }
+            }),
+            Candidate::new("thrifty Semaphore", move |_, ops| {
+                for _ in 0..ops {
+                    drop(black_box(sem.acquire(black_box(1)).unwrap()));
+                }
+            }),
+        ],
+    );
 }

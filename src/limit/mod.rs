@@ -6,7 +6,7 @@
 //! | [`TokenBucket`] | tokens per second, with a burst | is told when to retry ([`RateLimited`]), or sleeps ([`acquire`](TokenBucket::acquire)) | a clock read and one CAS, lock-free |
 //! | [`KeyedLimiter`] | the same, per key | as `TokenBucket` | a hash and one shard lock |
 //! | [`InFlight`] | requests in progress | is refused at once (load shedding) | one CAS |
-//! | [`Semaphore`] | weighted permits held at once | waits in a FIFO line, or times out | one lock |
+//! | [`Semaphore`] | weighted permits held at once | waits in a FIFO line, or times out | one CAS; a lock only while someone waits |
 //!
 //! Time comes from a [`Clock`]: [`MonotonicClock`] by default, [`ManualClock`] in tests.
 //! Tokens taken and not used go back exactly with [`TokenBucket::refund`], which takes the
@@ -92,13 +92,17 @@
 //! shard's shared lock (inserts and sweeps take it exclusively); a key whose
 //! arrival time has passed is full and is dropped by the next sweep.
 //!
-//! **The semaphore** keeps its free permits, a closed flag and a queue of waiter tickets
-//! behind one lock. A request that finds the queue empty and enough permits free takes them;
-//! otherwise it queues a ticket and waits on a condition variable until its ticket is at the
-//! front and its weight fits, so grants follow arrival order. A release or a departure from
-//! the front wakes the waiters; close wakes them to fail. A forgotten permit lowers the total
-//! instead of raising the free count, and wakes the waiters too, so one heavier than the new
-//! total fails instead of waiting for ever. An [`OwnedPermit`] is a borrowed
+//! **The semaphore** keeps its free permits and two flags (someone queued, closed) in one
+//! `AtomicU64`, and its line of waiters behind a lock. While nobody waits, an acquire is one CAS
+//! on that word and a release one `fetch_add`: no lock, however many threads share it. A
+//! request that does not fit takes the lock, joins the line and sets the queued flag in the same
+//! word; from then on new requests queue behind it instead of taking permits (no barging),
+//! and a release that sees the flag takes the lock and hands what is free to the front of the
+//! line, in arrival order, unparking exactly the waiters it granted. A departure from the front
+//! (a timeout) hands on the same way; close wakes every waiter to fail. A forgotten permit
+//! lowers the total instead of raising the free count, and wakes the waiters it made too heavy,
+//! so they fail instead of waiting for ever. `semaphore/queue.rs` states the invariants and
+//! why no wake-up is lost; `tests/loom_limit.rs` checks them. An [`OwnedPermit`] is a borrowed
 //! [`Permit`] handed over to a clone of the semaphore's `Arc` without releasing in between, so
 //! both kinds come from the same acquire code.
 //!

@@ -41,11 +41,18 @@ pub use permit::{OwnedPermit, Permit};
 /// If callers should be refused rather than queue, use [`InFlight`](super::InFlight) (a single
 /// atomic, no lock). For a rate over time, use [`TokenBucket`](super::TokenBucket).
 /// # Cost
-/// One uncontended `parking_lot` lock per acquire and per release (the owned forms add an
-/// `Arc` count increment and decrement); no allocation (`tests/alloc_limit.rs`), except that the waiter queue grows when more threads wait at once
-/// than ever before, and keeps that capacity. A release with waiters wakes them all and the
-/// head takes its permits; the others sleep again, so many waiters cost `O(waiters)` wake-ups
-/// per release. `cargo bench --bench limit -- semaphore` compares it with `Mutex` + `Condvar`.
+/// While nobody waits, an acquire is one compare-and-swap on the semaphore's permit word and a
+/// release one atomic add: no lock, so it scales like any one contended atomic (the owned forms
+/// add an `Arc` count increment and decrement). A request that has to wait takes a lock, joins
+/// the line and parks; a release while someone waits takes the lock to hand the permits to the
+/// front and unparks only the waiters it granted. Strict arrival order has a price when permits
+/// are scarce: a freed permit goes to the longest waiter, which has to wake up, rather than to a
+/// thread that asks again at once, so a hand-over costs a wake-up where a `Mutex` + `Condvar`
+/// semaphore would let the releasing thread take it back. No allocation (`tests/alloc_limit.rs`),
+/// except that the line grows when more threads wait at once than ever before, and keeps that
+/// capacity. `cargo bench --bench limit -- semaphore` and the shootout's limit table
+/// (`cargo run --release --example shootout -- --only limit`) compare it with
+/// `Mutex` + `Condvar`.
 ///
 /// # Examples
 /// ```

@@ -11,8 +11,8 @@ use std::mem;
 /// Permits held from a [`Semaphore`]; they go back when this is dropped.
 ///
 /// From [`acquire`](Semaphore::acquire), [`try_acquire`](Semaphore::try_acquire) or
-/// [`acquire_timeout`](Semaphore::acquire_timeout). Dropping it takes the semaphore's lock once,
-/// and wakes the waiters if any; no allocation. It borrows the semaphore: to move a permit into
+/// [`acquire_timeout`](Semaphore::acquire_timeout). Dropping it is one atomic add, plus the
+/// semaphore's lock and a wake-up of the waiters it grants if anyone waits; no allocation. It borrows the semaphore: to move a permit into
 /// `std::thread::spawn` or store it beside its work, take an [`OwnedPermit`] from an `Arc`'d
 /// semaphore instead.
 ///
@@ -69,7 +69,7 @@ impl<'a> Permit<'a> {
     /// grants only requests of weight 0.
     ///
     /// # Cost
-    /// As a release: one lock, and a wake-up of the waiters if any; no allocation
+    /// One lock, and a wake-up of the waiters it makes too heavy, if any; no allocation
     /// (`tests/alloc_limit.rs`).
     ///
     /// # Examples

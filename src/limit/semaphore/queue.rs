@@ -91,7 +91,9 @@ impl State {
 
     /// Whether the waiter holding `ticket` was granted (see the invariants).
     fn granted(&self, ticket: u64) -> bool {
-        self.line.front().map_or(true, |front| front.ticket > ticket)
+        self.line
+            .front()
+            .map_or(true, |front| front.ticket > ticket)
     }
 }
 
@@ -157,9 +159,7 @@ impl Semaphore {
     /// [`try_acquire`](Semaphore::try_acquire) after the fast path failed: tells why.
     pub(super) fn try_take_locked(&self, weight: u32) -> Result<(), Option<Stop>> {
         let state = self.state.lock();
-        state
-            .check(weight)
-            .map_err(|e| Some(Stop::OverTotal(e)))?;
+        state.check(weight).map_err(|e| Some(Stop::OverTotal(e)))?;
         match self.take_locked(&state, weight) {
             Ok(()) => Ok(()),
             Err(word) if word & CLOSED != 0 => Err(Some(Stop::Closed)),
@@ -299,9 +299,7 @@ impl Semaphore {
             return;
         }
         // Release: what the holder did happens before the next acquire of these permits.
-        let before = self
-            .permits
-            .fetch_add(u64::from(weight), Ordering::AcqRel);
+        let before = self.permits.fetch_add(u64::from(weight), Ordering::AcqRel);
         if before & QUEUED != 0 {
             self.hand_on();
         }
