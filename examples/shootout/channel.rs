@@ -24,14 +24,22 @@ pub fn run(h: &mut Harness) {
         "channel",
         "hand messages between threads (bounded, 1024 slots)",
     );
-    for threads in t.threads(&[2, 4]) {
+    // Producers and consumers in pairs: an odd count rounds up, 1 becomes 2, and a repeat
+    // after rounding is dropped.
+    let mut counts: Vec<usize> = t
+        .threads(&[2, 4])
+        .iter()
+        .map(|&n| n.max(2).next_multiple_of(2))
+        .collect();
+    counts.dedup();
+    for threads in counts {
         let (stx, srx) = std::sync::mpsc::sync_channel::<u64>(CAP);
         let srx = Mutex::new(srx);
         let (ctx, crx) = crossbeam_channel::bounded::<u64>(CAP);
         let (ttx, trx) = thrifty::channel::bounded::<u64>(CAP);
         t.workload(
             "u64",
-            threads.max(2),
+            threads,
             vec![
                 Candidate::std("std sync_channel", move |i, ops| {
                     for k in 0..ops {
