@@ -284,7 +284,9 @@ pub(crate) fn cpus() -> usize {
     }
 }
 
+mod backoff;
 pub(crate) mod fence;
+pub(crate) use backoff::backoff;
 mod hints;
 pub(crate) use hints::{with_thread_hints, ThreadHints, HINT_WORDS};
 

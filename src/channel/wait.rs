@@ -43,8 +43,7 @@
 //! channel, whose waiters do park on claimed slots (a user's closure runs there), always does.
 
 use crate::sync::{
-    cpus, current_thread, fence, park, park_timeout, spin_loop, yield_now, AtomicUsize, Mutex,
-    Ordering, Thread,
+    backoff, current_thread, fence, park, park_timeout, AtomicUsize, Mutex, Ordering, Thread,
 };
 use smallvec::SmallVec;
 use std::fmt;
@@ -265,43 +264,19 @@ impl WaitQueue {
     }
 }
 
-/// Spin steps with more than one CPU: between tries `1 << step` hints, `step < SPIN_STEPS`.
-#[cfg(not(loom))]
-const SPIN_STEPS: u32 = 7;
-/// Yields after the spin (the only retries with one CPU).
-#[cfg(not(loom))]
-const YIELDS: u32 = 3;
-// Under loom a retry loop only multiplies the interleavings; the park path is what needs
-// modelling, so loom skips straight to it.
-#[cfg(loom)]
-const SPIN_STEPS: u32 = 0;
-#[cfg(loom)]
-const YIELDS: u32 = 0;
-
-/// The bounded spin before parking; `Some` if it ended the wait.
+/// The bounded spin before parking ([`backoff`]); `Some` if it ended the wait.
 fn spin<R>(
     deadline: Option<Instant>,
     attempt: &mut impl FnMut() -> Step<R>,
 ) -> Option<Result<R, Stop>> {
-    let steps = if cpus() > 1 { SPIN_STEPS } else { 0 };
-    for round in 0..steps + YIELDS {
-        if round < steps {
-            for _ in 0..1u32 << round {
-                spin_loop();
-            }
-        } else {
-            yield_now();
+    backoff(|| match attempt() {
+        Step::Done(r) => Some(Ok(r)),
+        Step::Closed => Some(Err(Stop::Closed)),
+        Step::NotReady if deadline.is_some_and(|d| Instant::now() >= d) => {
+            Some(Err(Stop::TimedOut))
         }
-        match attempt() {
-            Step::Done(r) => return Some(Ok(r)),
-            Step::Closed => return Some(Err(Stop::Closed)),
-            Step::NotReady if deadline.is_some_and(|d| Instant::now() >= d) => {
-                return Some(Err(Stop::TimedOut))
-            }
-            Step::NotReady => {}
-        }
-    }
-    None
+        Step::NotReady => None,
+    })
 }
 
 impl fmt::Debug for WaitQueue {

@@ -74,6 +74,8 @@ pub struct Semaphore {
     permits: AtomicU64,
     /// The line of waiters and the total, for the slow paths.
     state: Mutex<State>,
+    /// The ticket at the front of the line (`queue.rs`), read by waiters without the lock.
+    served: AtomicU64,
 }
 
 impl Semaphore {
@@ -97,6 +99,7 @@ impl Semaphore {
         Ok(Self {
             permits: AtomicU64::new(u64::from(permits)),
             state: Mutex::new(State::new(permits)),
+            served: AtomicU64::new(0),
         })
     }
 

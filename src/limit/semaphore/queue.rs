@@ -17,7 +17,9 @@
 //! - tickets increase in arrival order and the line is sorted by ticket; only the front is
 //!   granted, and a granted waiter is removed from the line by its granter, any other only by
 //!   itself. So a waiter with ticket `t` still waiting has been granted exactly when the line's
-//!   front ticket is past `t` (or the line is empty): one comparison, no per-waiter flag;
+//!   front ticket is past `t` (or the line is empty): one comparison, no per-waiter flag.
+//!   `served` mirrors that front ticket (the next ticket when the line is empty) for waiters
+//!   that spin before they park; it only grows;
 //! - `total` only shrinks (a forgotten permit); free permits plus the weights held is `total`.
 //!
 //! No lost wake-up: a waiter joins the line and sets `QUEUED` with a CAS on the permit word
@@ -29,7 +31,7 @@
 
 use super::Semaphore;
 use crate::limit::InsufficientCapacity;
-use crate::sync::{current_thread, park, park_timeout, Ordering, Thread};
+use crate::sync::{backoff, current_thread, park, park_timeout, Ordering, Thread};
 use smallvec::SmallVec;
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -221,11 +223,25 @@ impl Semaphore {
             weight,
             thread: current_thread(),
         });
+        self.publish_front(&state);
         loop {
             drop(state);
-            match deadline {
-                None => park(),
-                Some(deadline) => park_timeout(deadline.saturating_duration_since(Instant::now())),
+            // A grant, a close or the deadline often comes within the spin: no park, and the
+            // granter's unpark finds us awake, which costs it no system call.
+            let settled = || {
+                self.served.load(Ordering::Relaxed) > ticket
+                    || self.permits.load(Ordering::Relaxed) & CLOSED != 0
+                    || deadline.is_some_and(|d| Instant::now() >= d)
+            };
+            if backoff(|| settled().then_some(())).is_none() {
+                match deadline {
+                    None => park(),
+                    Some(d) => park_timeout(d.saturating_duration_since(Instant::now())),
+                }
+            }
+            // Acquire: pairs with the granter's Release store, after it moved our permits.
+            if self.served.load(Ordering::Acquire) > ticket {
+                return Ok(());
             }
             state = self.state.lock();
             // Checked first: a grant that raced the deadline or a close still stands.
@@ -256,6 +272,7 @@ impl Semaphore {
             .binary_search_by_key(&ticket, |w| w.ticket)
             .expect("an ungranted waiter is in the line");
         state.line.remove(at);
+        self.publish_front(state);
         let mut woken = Woken::new();
         if state.line.is_empty() {
             // Release: pairs with the Acquire loads of lock-free acquires.
@@ -270,10 +287,11 @@ impl Semaphore {
     /// `QUEUED` with the grant that empties the line. A closed semaphore grants nothing: its
     /// waiters leave with an error.
     fn grant(&self, state: &mut State, woken: &mut Woken) {
+        let before = woken.len();
         let mut word = self.permits.load(Ordering::Acquire);
         while let Some(front) = state.line.front() {
             if word & CLOSED != 0 || free(word) < front.weight {
-                return;
+                break;
             }
             let last = if state.line.len() == 1 { QUEUED } else { 0 };
             let after = word - u64::from(front.weight) - last;
@@ -291,6 +309,18 @@ impl Semaphore {
                 Err(now) => word = now,
             }
         }
+        if woken.len() > before {
+            self.publish_front(state);
+        }
+    }
+
+    /// Under the lock: stores the front's ticket (the next ticket if the line is empty) where
+    /// waiters can read it without the lock. It only grows, so a stale read never claims a
+    /// grant that has not happened.
+    fn publish_front(&self, state: &State) {
+        let front = state.line.front().map_or(state.next_ticket, |w| w.ticket);
+        // Release: a waiter that reads past its ticket with Acquire sees its permits moved.
+        self.served.store(front, Ordering::Release);
     }
 
     /// Gives `weight` held permits back: one `fetch_add`, and the lock only if someone waits.
