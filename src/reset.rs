@@ -34,14 +34,6 @@ use std::hash::BuildHasher;
 /// is not a local operation: don't recycle those through a pool, use a connection pool that
 /// knows the protocol.
 ///
-/// # Cost
-/// `Vec`, `String`, `VecDeque`, `BinaryHeap`, `HashMap` and `HashSet` drop their elements and
-/// keep their buffer: O(len) for element types with a destructor, O(1) otherwise (the hash
-/// containers also clear their control bytes, O(capacity)). `BTreeMap`/`BTreeSet` free their
-/// nodes (a B-tree keeps no spare capacity). `Box<T>` resets the boxed value in place and keeps
-/// the box. `Option<T>` becomes `None` (it owns no allocation of its own; pool `T` itself to
-/// keep the inner value's buffers).
-///
 /// # Examples
 /// ```
 /// use thrifty::Reset;
@@ -64,6 +56,14 @@ use std::hash::BuildHasher;
 /// r.reset();
 /// assert!(r.path.is_empty() && r.headers.is_empty());
 /// ```
+///
+/// # Cost
+/// `Vec`, `String`, `VecDeque`, `BinaryHeap`, `HashMap` and `HashSet` drop their elements and
+/// keep their buffer: O(len) for element types with a destructor, O(1) otherwise (the hash
+/// containers also clear their control bytes, O(capacity)). `BTreeMap`/`BTreeSet` free their
+/// nodes (a B-tree keeps no spare capacity). `Box<T>` resets the boxed value in place and keeps
+/// the box. `Option<T>` becomes `None` (it owns no allocation of its own; pool `T` itself to
+/// keep the inner value's buffers).
 pub trait Reset {
     /// Brings `self` back to empty, keeping its allocations where the type has any.
     fn reset(&mut self);
