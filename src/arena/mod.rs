@@ -167,8 +167,9 @@ pub(crate) struct Settings {
 /// # Allocation
 /// Nothing once the arena has held a round as big (`tests/alloc_arena.rs`). A round that
 /// spilled past its chunk costs one allocation on return (the rebuilt chunk). Memory: at most
-/// `capacity × retain_bytes` bytes of chunks retained, plus, per retained arena, bumpalo's chunk
-/// footer and the pool's cache-line-padded box; arenas on loan hold at most `limit_bytes` each.
+/// `capacity × retain_bytes` bytes of chunks retained, plus, per retained arena, bumpalo's
+/// chunk footer and the pool's cache-line-padded box; arenas on loan hold at most
+/// `limit_bytes` each.
 ///
 /// # Cost
 /// `get` and the guard's drop are the pool's warm path (a few plain loads and stores on the

@@ -33,7 +33,8 @@ impl<T> SendError<T> {
 /// [`Sender::try_send`](super::Sender::try_send) failed. Either way the message comes back.
 ///
 /// Match on `Full` to shed or retry later instead of waiting; `Disconnected` means stop
-/// producing. Use the blocking [`Sender::send`](super::Sender::send) where waiting is acceptable.
+/// producing. Use the blocking [`Sender::send`](super::Sender::send) where waiting is
+/// acceptable.
 ///
 /// # Examples
 /// ```

@@ -43,8 +43,8 @@ use std::time::Duration;
 ///
 /// # Cost
 /// `try_acquire` reads the clock and does one compare-and-swap on success (a refusal does no
-/// write). Under contention the CAS retries. `cargo bench --bench limit -- try_acquire` compares
-/// it with `governor` and a `Mutex`; the clock read dominates (see [`Clock`]'s cost).
+/// write). Under contention the CAS retries. `cargo bench --bench limit -- try_acquire`
+/// compares it with `governor` and a `Mutex`; the clock read dominates (see [`Clock`]'s cost).
 pub struct TokenBucket<C: Clock = MonotonicClock> {
     /// The theoretical arrival time in nanoseconds of `clock` (see `gcra.rs` for the state
     /// table): the instant the bucket will be full again. Padded: it is the one contended word.
