@@ -410,7 +410,11 @@ fn latency_table(run_for: Duration) {
         |_| vec![1, READERS],
         |list| {
             list.split(',')
-                .map(|n| n.trim().parse().expect("MAP_COW_READERS: a list such as 1,2,4"))
+                .map(|n| {
+                    n.trim()
+                        .parse()
+                        .expect("MAP_COW_READERS: a list such as 1,2,4")
+                })
                 .collect()
         },
     );
