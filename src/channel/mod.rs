@@ -63,8 +63,9 @@
 //!   side's index, a stamp load and store, and a load of the other side's waiter count (a
 //!   recycling channel adds a fence before it); one send in 16 also reads the receivers' index
 //!   and the high-water mark for [`Stats`].
-//! - **Waiting** spins for about a microsecond (not at all with one CPU), yields a few times,
-//!   then parks the thread; the other side unparks it. A parked thread costs a futex wake.
+//! - **Waiting** spins briefly (127 spin hints in all; not at all with one CPU), yields a few
+//!   times, then parks the thread; the other side unparks it. A parked thread costs a futex
+//!   wake.
 //!
 //! # How it works
 //!
