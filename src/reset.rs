@@ -34,14 +34,6 @@ use std::hash::BuildHasher;
 /// is not a local operation: don't recycle those through a pool, use a connection pool that
 /// knows the protocol.
 ///
-/// # Cost
-/// `Vec`, `String`, `VecDeque`, `BinaryHeap`, `HashMap` and `HashSet` drop their elements and
-/// keep their buffer: O(len) for element types with a destructor, O(1) otherwise (the hash
-/// containers also clear their control bytes, O(capacity)). `BTreeMap`/`BTreeSet` free their
-/// nodes (a B-tree keeps no spare capacity). `Box<T>` resets the boxed value in place and keeps
-/// the box. `Option<T>` becomes `None` (it owns no allocation of its own; pool `T` itself to
-/// keep the inner value's buffers).
-///
 /// # Examples
 /// ```
 /// use thrifty::Reset;
@@ -64,6 +56,14 @@ use std::hash::BuildHasher;
 /// r.reset();
 /// assert!(r.path.is_empty() && r.headers.is_empty());
 /// ```
+///
+/// # Cost
+/// `Vec`, `String`, `VecDeque`, `BinaryHeap`, `HashMap` and `HashSet` drop their elements and
+/// keep their buffer: O(len) for element types with a destructor, O(1) otherwise (the hash
+/// containers also clear their control bytes, O(capacity)). `BTreeMap`/`BTreeSet` free their
+/// nodes (a B-tree keeps no spare capacity). `Box<T>` resets the boxed value in place and keeps
+/// the box. `Option<T>` becomes `None` (it owns no allocation of its own; pool `T` itself to
+/// keep the inner value's buffers).
 pub trait Reset {
     /// Brings `self` back to empty, keeping its allocations where the type has any.
     fn reset(&mut self);
@@ -161,6 +161,10 @@ impl<T> Reset for Option<T> {
 /// recycle(&|v: &mut Vec<u8>| v.truncate(1), &mut v);
 /// assert_eq!(v, [1]);
 /// ```
+///
+/// # Allocation and cost
+/// None of its own: a call to the closure or to `Reset::reset`, which the compiler can inline
+/// when the type is known.
 pub trait Resetter<T: ?Sized> {
     /// Brings `value` back to empty.
     fn reset_value(&self, value: &mut T);
@@ -168,8 +172,8 @@ pub trait Resetter<T: ?Sized> {
 
 /// The [`Resetter`] that calls [`Reset::reset`]; the default of every builder that takes one.
 ///
-/// A zero-sized unit value: passing it costs nothing, and its call inlines to the type's
-/// `reset`.
+/// It appears in builder types (`Builder<T, ByReset>`) until a closure replaces it; name it
+/// only to write a generic function that takes a [`Resetter`].
 ///
 /// # Examples
 /// ```
@@ -181,6 +185,10 @@ pub trait Resetter<T: ?Sized> {
 /// assert!(s.is_empty() && s.capacity() >= 32);
 /// assert_eq!(std::mem::size_of::<ByReset>(), 0);
 /// ```
+///
+/// # Allocation and cost
+/// A zero-sized unit value: passing it costs nothing, and its call inlines to the type's
+/// `reset`.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ByReset;
 

@@ -17,6 +17,9 @@ use crate::sync::Arc;
 /// Every size is chunk capacity, as bumpalo's `Bump::allocated_bytes` counts it (each chunk
 /// also carries bumpalo's footer of a few dozen bytes, outside these numbers).
 ///
+/// Use it when a default does not fit: a tighter `limit_bytes` for untrusted input, a larger
+/// `chunk_bytes` for requests that always build more than 4 KiB; [`ArenaPool::new`] otherwise.
+///
 /// # Examples
 /// ```
 /// use thrifty::arena::ArenaPool;
@@ -30,6 +33,10 @@ use crate::sync::Arc;
 /// let arena = arenas.get();
 /// assert!(arena.try_alloc_slice_copy(&[0u8; 2 << 20]).is_err());
 /// ```
+///
+/// # Allocation and cost
+/// The builder allocates nothing; `build` allocates the pool's store and cache array once, not
+/// the arenas, which are made on first `get`.
 #[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until `build`"]
 pub struct Builder {

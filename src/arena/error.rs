@@ -10,6 +10,10 @@ use std::fmt;
 /// Returned by the `try_` allocation methods of [`ArenaGuard`](super::ArenaGuard); the
 /// panicking forms (`alloc`, `alloc_str`, `alloc_slice_copy`) panic with its message.
 ///
+/// Match on it where a request's size comes from outside (a body length, a count in a header)
+/// and should be refused, not crash the thread; use the panicking forms where the size is
+/// bounded by the program.
+///
 /// # Examples
 /// ```
 /// use thrifty::arena::{ArenaFull, ArenaPool};
@@ -20,6 +24,10 @@ use std::fmt;
 /// assert_eq!(err, ArenaFull { requested: 10_000, limit: 4096 });
 /// assert!(arena.try_alloc(7u64).is_ok(), "smaller requests still fit");
 /// ```
+///
+/// # Allocation and cost
+/// A plain `Copy` value of two words. Making it asks the system for nothing: the refused
+/// allocation never reaches the allocator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ArenaFull {
     /// Bytes the refused allocation asked for (the value's, string's or slice's size).
@@ -44,6 +52,9 @@ impl std::error::Error for ArenaFull {}
 /// A value [`ArenaGuard::try_alloc`](super::ArenaGuard::try_alloc) could not move into the
 /// arena, handed back with the reason: nothing is lost when the arena is full.
 ///
+/// Use it to get the value back after a refusal (to store it on the heap instead, or log it);
+/// call `alloc`, which panics, when a refusal would be a bug.
+///
 /// # Examples
 /// ```
 /// use thrifty::arena::{ArenaFull, ArenaPool};
@@ -55,6 +66,9 @@ impl std::error::Error for ArenaFull {}
 /// let back: [u8; 10_000] = refused.into_inner(); // the value, unharmed
 /// assert_eq!(back[9_999], 7);
 /// ```
+///
+/// # Allocation and cost
+/// None: it moves the value back to the caller.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Refused<T> {
     /// The value that did not fit.
@@ -92,6 +106,9 @@ impl<T> std::error::Error for Refused<T> {}
 ///
 /// Each variant names the settings that cannot work together, with their values.
 ///
+/// Match on it where settings come from outside the program (a config file); with constant
+/// settings `build` and its panic are simpler.
+///
 /// # Examples
 /// ```
 /// use thrifty::arena::{ArenaPool, BuildError};
@@ -99,6 +116,9 @@ impl<T> std::error::Error for Refused<T> {}
 /// let err = ArenaPool::builder().limit_bytes(1024).chunk_bytes(4096).try_build();
 /// assert_eq!(err.unwrap_err(), BuildError::ChunkOverLimit { chunk_bytes: 4096, limit_bytes: 1024 });
 /// ```
+///
+/// # Allocation and cost
+/// None: a plain value of a few words, made only when a build is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BuildError {

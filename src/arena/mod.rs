@@ -142,16 +142,6 @@ pub(crate) struct Settings {
 ///   plain `Bump::new()` per request costs about one allocation (see the shootout's arena
 ///   table).
 ///
-/// # Cost
-/// `get` and the guard's drop are the pool's warm path (a few plain loads and stores on the
-/// thread's own cache) plus a walk of the arena's one chunk; nothing is allocated once the arena
-/// has held a round as big. Each allocation is bumpalo's: a pointer bump and a bounds check.
-/// A round that spilled past its chunk costs one allocation on return (the rebuilt chunk).
-/// Memory: at most `capacity × retain_bytes` bytes of chunks retained, plus, per retained arena,
-/// bumpalo's chunk footer and the pool's 128-byte box; arenas on loan hold at most
-/// `limit_bytes` each. Figures: `cargo run --release --example shootout -- --only arena` and
-/// `cargo bench --bench arena`.
-///
 /// # Examples
 /// ```
 /// use thrifty::arena::ArenaPool;
@@ -173,6 +163,20 @@ pub(crate) struct Settings {
 /// } // each request's headers freed at once, the arena kept
 /// assert_eq!(arenas.stats().reused, 1, "the second request reused the first one's arena");
 /// ```
+///
+/// # Allocation
+/// Nothing once the arena has held a round as big (`tests/alloc_arena.rs`). A round that
+/// spilled past its chunk costs one allocation on return (the rebuilt chunk). Memory: at most
+/// `capacity × retain_bytes` bytes of chunks retained, plus, per retained arena, bumpalo's
+/// chunk footer and the pool's cache-line-padded box; arenas on loan hold at most
+/// `limit_bytes` each.
+///
+/// # Cost
+/// `get` and the guard's drop are the pool's warm path (a few plain loads and stores on the
+/// thread's own cache) plus a walk of the arena's one chunk. Each allocation is bumpalo's: a
+/// pointer bump and a bounds check. Measured against `Box` per value, a fresh `Bump` and the
+/// peers: `cargo run --release --example shootout -- --only arena` and
+/// `cargo bench --bench arena`.
 pub struct ArenaPool {
     pool: Arc<Pool<Arena>>,
     settings: Settings,

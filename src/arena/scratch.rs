@@ -22,17 +22,6 @@ static SCRATCH: OnceLock<ArenaPool> = OnceLock::new();
 /// # When not to use
 /// Data that must outlive the call, or values with `Drop` (see [`ArenaGuard::alloc`]).
 ///
-/// # Cost
-/// One `OnceLock` load, then an [`ArenaPool::get`] and a guard drop (the pool's per-thread fast
-/// path). Memory: the scratch pool's bounds ([`DEFAULT_CAPACITY`](super::DEFAULT_CAPACITY)
-/// arenas of at most [`DEFAULT_RETAIN_BYTES`](super::DEFAULT_RETAIN_BYTES) each retained, at
-/// most [`DEFAULT_LIMIT_BYTES`](super::DEFAULT_LIMIT_BYTES) per arena in use); a thread that
-/// idles or exits leaves its arena where [`scratch_pool`]`().trim(n)` and `.clear()` reach it.
-///
-/// # Panics
-/// If `f` panics (the arena still goes back, settled), or if an infallible allocation inside
-/// meets the limit.
-///
 /// # Examples
 /// ```
 /// use thrifty::arena::scratch;
@@ -47,6 +36,21 @@ static SCRATCH: OnceLock<ArenaPool> = OnceLock::new();
 /// });
 /// assert_eq!(total, 8);
 /// ```
+///
+/// # Allocation
+/// None once the calling thread's arena is warm. Memory: the scratch pool's bounds
+/// ([`DEFAULT_CAPACITY`](super::DEFAULT_CAPACITY) arenas of at most
+/// [`DEFAULT_RETAIN_BYTES`](super::DEFAULT_RETAIN_BYTES) each retained, at most
+/// [`DEFAULT_LIMIT_BYTES`](super::DEFAULT_LIMIT_BYTES) per arena in use); a thread that idles
+/// or exits leaves its arena where [`scratch_pool`]`().trim(n)` and `.clear()` reach it.
+///
+/// # Cost
+/// One `OnceLock` load, then an [`ArenaPool::get`] and a guard drop (the pool's per-thread fast
+/// path).
+///
+/// # Panics
+/// If `f` panics (the arena still goes back, settled), or if an infallible allocation inside
+/// meets the limit.
 pub fn scratch<R>(f: impl FnOnce(&ArenaGuard<'_>) -> R) -> R {
     let arena = scratch_pool().get();
     f(&arena)
@@ -54,6 +58,9 @@ pub fn scratch<R>(f: impl FnOnce(&ArenaGuard<'_>) -> R) -> R {
 
 /// The process-wide pool [`scratch`] takes its arenas from: for its statistics, and to give
 /// memory back with [`ArenaPool::trim`] or [`ArenaPool::clear`].
+///
+/// Use it to read the scratch arenas' statistics or give their memory back; to allocate, call
+/// [`scratch`].
 ///
 /// # Examples
 /// ```
@@ -63,6 +70,10 @@ pub fn scratch<R>(f: impl FnOnce(&ArenaGuard<'_>) -> R) -> R {
 /// assert!(scratch_pool().stats().retained >= 1);
 /// scratch_pool().clear();
 /// ```
+///
+/// # Allocation and cost
+/// The first call builds the pool (a few allocations, once per process); later calls are one
+/// `OnceLock` load.
 pub fn scratch_pool() -> &'static ArenaPool {
     SCRATCH.get_or_init(ArenaPool::new)
 }

@@ -5,6 +5,9 @@ use crate::sync::{AtomicU64, Ordering};
 
 /// One arena's state, from [`ArenaGuard::stats`](super::ArenaGuard::stats).
 ///
+/// Use it to see how a round used its arena (to size `chunk_bytes` and `limit_bytes` from real
+/// traffic, or in tests); not per allocation.
+///
 /// # Examples
 /// ```
 /// let arenas = thrifty::arena::ArenaPool::new();
@@ -15,6 +18,10 @@ use crate::sync::{AtomicU64, Ordering};
 /// assert_eq!(stats.chunks, 1);
 /// assert!(stats.chunk_bytes <= stats.limit_bytes);
 /// ```
+///
+/// # Allocation and cost
+/// None: a plain `Copy` value; [`ArenaGuard::stats`](super::ArenaGuard::stats) reads the
+/// arena's chunk list (one chunk once warm).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ArenaStats {
@@ -39,6 +46,9 @@ pub struct ArenaStats {
 /// A snapshot in the way [`pool::Stats`](crate::pool::Stats) is: exact while no other thread
 /// uses the pool.
 ///
+/// Use it for metrics scrapes and tests (how often arenas are reused, rebuilt or dropped); not
+/// on every request.
+///
 /// # Examples
 /// ```
 /// let arenas = thrifty::arena::ArenaPool::new();
@@ -48,6 +58,11 @@ pub struct ArenaStats {
 /// assert_eq!((stats.created, stats.reused), (1, 1));
 /// assert_eq!(stats.retained, 1);
 /// ```
+///
+/// # Allocation and cost
+/// No allocation. [`ArenaPool::stats`] reads a few shared counters and the inner pool's
+/// statistics, which sum every per-thread cache: cheap for a scrape, too slow for every
+/// request.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {

@@ -8,12 +8,18 @@ use std::{error, fmt};
 
 /// [`Sender::send`](super::Sender::send) failed: every receiver is gone. Holds the message.
 ///
+/// Match on it to recover the message when the consumers are gone (to log it, or send it
+/// elsewhere); `unwrap` it where a vanished consumer is a bug.
+///
 /// # Examples
 /// ```
 /// let (tx, rx) = thrifty::channel::bounded(1);
 /// drop(rx);
 /// assert_eq!(tx.send(7).unwrap_err().into_inner(), 7);
 /// ```
+///
+/// # Allocation and cost
+/// None: a plain value that hands the message back; making it allocates nothing.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct SendError<T>(pub T);
 
@@ -26,6 +32,10 @@ impl<T> SendError<T> {
 
 /// [`Sender::try_send`](super::Sender::try_send) failed. Either way the message comes back.
 ///
+/// Match on `Full` to shed or retry later instead of waiting; `Disconnected` means stop
+/// producing. Use the blocking [`Sender::send`](super::Sender::send) where waiting is
+/// acceptable.
+///
 /// # Examples
 /// ```
 /// use thrifty::channel::{bounded, TrySendError};
@@ -36,6 +46,9 @@ impl<T> SendError<T> {
 /// drop(rx);
 /// assert_eq!(tx.try_send(3), Err(TrySendError::Disconnected(3)));
 /// ```
+///
+/// # Allocation and cost
+/// None: a plain value that hands the message back; making it allocates nothing.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum TrySendError<T> {
     /// Every slot holds a message: the receivers are behind.
@@ -64,6 +77,9 @@ impl<T> TrySendError<T> {
 /// [`Sender::send_timeout`](super::Sender::send_timeout) failed. Either way the message comes
 /// back.
 ///
+/// Use it where a producer may wait, but not for ever (a request with a deadline): `Timeout`
+/// hands the message back to shed or retry.
+///
 /// # Examples
 /// ```
 /// use std::time::Duration;
@@ -78,6 +94,9 @@ impl<T> TrySendError<T> {
 /// let err = tx.send_timeout(3, Duration::from_millis(5));
 /// assert_eq!(err, Err(SendTimeoutError::Disconnected(3)));
 /// ```
+///
+/// # Allocation and cost
+/// None: a plain value that hands the message back; making it allocates nothing.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum SendTimeoutError<T> {
     /// The channel stayed full until the timeout.
@@ -106,6 +125,9 @@ impl<T> SendTimeoutError<T> {
 /// [`Receiver::recv`](super::Receiver::recv) failed: the channel is empty and every sender is
 /// gone.
 ///
+/// Match on it to end a consumer loop cleanly once every sender is gone (or use
+/// [`Receiver::iter`](super::Receiver::iter), which ends there).
+///
 /// # Examples
 /// ```
 /// use thrifty::channel::{bounded, RecvError};
@@ -116,10 +138,16 @@ impl<T> SendTimeoutError<T> {
 /// assert_eq!(rx.recv(), Ok("last")); // what is queued comes first
 /// assert_eq!(rx.recv(), Err(RecvError));
 /// ```
+///
+/// # Allocation and cost
+/// None: a unit value; making it allocates nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecvError;
 
 /// [`Receiver::try_recv`](super::Receiver::try_recv) found no message.
+///
+/// Match on `Empty` to do other work and poll again; `Disconnected` means nothing more will
+/// come.
 ///
 /// # Examples
 /// ```
@@ -130,6 +158,9 @@ pub struct RecvError;
 /// drop(tx);
 /// assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
 /// ```
+///
+/// # Allocation and cost
+/// None: a fieldless value; making it allocates nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TryRecvError {
     /// Nothing is queued now.
@@ -151,6 +182,9 @@ impl TryRecvError {
 
 /// [`Receiver::recv_timeout`](super::Receiver::recv_timeout) found no message.
 ///
+/// Use it where a consumer waits, but wants to wake up now and then (to check a shutdown flag,
+/// flush a batch): `Timeout` says nothing came in time.
+///
 /// # Examples
 /// ```
 /// use std::time::Duration;
@@ -162,6 +196,9 @@ impl TryRecvError {
 /// drop(tx);
 /// assert_eq!(rx.recv_timeout(wait), Err(RecvTimeoutError::Disconnected));
 /// ```
+///
+/// # Allocation and cost
+/// None: a fieldless value; making it allocates nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecvTimeoutError {
     /// Nothing arrived before the timeout.

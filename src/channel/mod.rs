@@ -63,8 +63,9 @@
 //!   side's index, a stamp load and store, and a load of the other side's waiter count (a
 //!   recycling channel adds a fence before it); one send in 16 also reads the receivers' index
 //!   and the high-water mark for [`Stats`].
-//! - **Waiting** spins for about a microsecond (not at all with one CPU), yields a few times,
-//!   then parks the thread; the other side unparks it. A parked thread costs a futex wake.
+//! - **Waiting** spins briefly (127 spin hints in all; not at all with one CPU), yields a few
+//!   times, then parks the thread; the other side unparks it. A parked thread costs a futex
+//!   wake.
 //!
 //! # How it works
 //!
@@ -107,14 +108,6 @@ use std::mem::MaybeUninit;
 /// Handing values between threads with backpressure; see the [module docs](self) for choosing
 /// a capacity and for when another channel fits better.
 ///
-/// # Cost
-/// Allocates `capacity` slots at once (O(capacity) time and memory); sends and receives
-/// allocate nothing.
-///
-/// # Panics
-/// If `capacity` is 0 (this module has no rendezvous mode; see the module docs), or so large
-/// that the ring cannot be allocated.
-///
 /// # Examples
 /// ```
 /// let (tx, rx) = thrifty::channel::bounded(2);
@@ -123,6 +116,15 @@ use std::mem::MaybeUninit;
 /// assert!(tx.try_send("c").unwrap_err().is_full());
 /// assert_eq!(rx.recv(), Ok("a"));
 /// ```
+///
+/// # Allocation and cost
+/// Allocates `capacity` slots at once (O(capacity) time and memory); sends and receives
+/// allocate nothing (`tests/alloc_channel.rs`). Per-operation costs are in the
+/// [module docs](self#cost).
+///
+/// # Panics
+/// If `capacity` is 0 (this module has no rendezvous mode; see the module docs), or so large
+/// that the ring cannot be allocated.
 pub fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     check_capacity(capacity);
     let shared = Arc::new(bounded::Plain {
@@ -149,13 +151,6 @@ pub fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
 /// Messages that must outlive the receive (the receiver would have to clone or `take` them,
 /// which gives up the buffer): use [`bounded`] and a `pool::Pool` for the buffers.
 ///
-/// # Cost
-/// Calls `factory` `capacity` times, at once. Each slot keeps the largest buffer any of its
-/// messages grew it to, until the channel is dropped.
-///
-/// # Panics
-/// As [`bounded`], and if `factory` panics.
-///
 /// # Examples
 /// ```
 /// let (tx, rx) = thrifty::channel::recycling(4, || Vec::<u8>::with_capacity(256));
@@ -163,6 +158,14 @@ pub fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
 /// let n = rx.recv_with(|buf| buf.len()).unwrap();
 /// assert_eq!(n, 7);
 /// ```
+///
+/// # Allocation and cost
+/// Calls `factory` `capacity` times, at once, and allocates the slots. Each slot keeps the
+/// largest buffer any of its messages grew it to, until the channel is dropped; once every slot
+/// is warm, sends and receives allocate nothing (`tests/alloc_channel.rs`).
+///
+/// # Panics
+/// As [`bounded`], and if `factory` panics.
 pub fn recycling<T: Reset>(
     capacity: usize,
     mut factory: impl FnMut() -> T,

@@ -35,6 +35,10 @@ impl<T: Reset> Held<T> {
 
 /// The sending end of a [`recycling`](super::recycling) channel. Clone it for more producers.
 ///
+/// Use it when messages own buffers (`String`, `Vec`) that the channel should keep: `send_with`
+/// fills a slot's value in place. To hand the value itself over, use a
+/// [`bounded`](super::bounded) [`Sender`](super::Sender).
+///
 /// # Examples
 /// ```
 /// use std::fmt::Write;
@@ -43,6 +47,12 @@ impl<T: Reset> Held<T> {
 /// tx.send_with(|s| write!(s, "order {}", 42)).unwrap().unwrap();
 /// assert_eq!(rx.recv_with(|s| s.clone()), Ok("order 42".to_string()));
 /// ```
+///
+/// # Allocation and cost
+/// A send allocates nothing once its slot's value has the capacity the message needs
+/// (`tests/alloc_channel.rs`); otherwise only what the closure's own growth of the value
+/// allocates, kept for later laps. Otherwise as a [`Sender`](super::Sender), plus a fence
+/// before the waiter check.
 pub struct RecyclingSender<T: Reset> {
     pub(super) chan: Arc<Chan<Held<T>>>,
 }
@@ -53,6 +63,9 @@ pub struct RecyclingSender<T: Reset> {
 /// It reads each message in place ([`recv_with`](Self::recv_with)), then the slot is reset and
 /// goes back to the senders with its buffer: no allocation per message.
 ///
+/// Use it when the receiver can do its work on a borrowed message; a message that must outlive
+/// the receive is better sent through a [`bounded`](super::bounded) channel.
+///
 /// # Examples
 /// ```
 /// let (tx, rx) = thrifty::channel::recycling(2, Vec::<u8>::new);
@@ -62,6 +75,10 @@ pub struct RecyclingSender<T: Reset> {
 /// drop(tx);
 /// assert!(rx.try_recv_with(|v| v.len()).unwrap_err().is_disconnected());
 /// ```
+///
+/// # Allocation and cost
+/// No allocation per message; the slot's [`Reset`] runs after the closure. Otherwise as a
+/// [`Receiver`](super::Receiver).
 pub struct RecyclingReceiver<T: Reset> {
     pub(super) chan: Arc<Chan<Held<T>>>,
 }

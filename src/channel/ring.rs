@@ -60,10 +60,9 @@ use std::fmt;
 
 /// `finish_push` reads the depth on slot indices that are multiples of this, not on every push:
 /// reading `head` pulls the receivers' cache line to the sender, and on every message that cost
-/// more than the rest of the send (`cargo bench --bench channel -- u64/cap1024`: about 3x
-/// fewer messages per second on 2 cores). Sampled, the high-water mark can read up to
-/// `DEPTH_SAMPLE - 1` below the true peak, since at most that many pushes separate a peak from
-/// the last sample before it.
+/// more than the rest of the send (the CHANGELOG's channel entry has the figure). Sampled, the
+/// high-water mark can read up to `DEPTH_SAMPLE - 1` below the true peak, since at most that
+/// many pushes separate a peak from the last sample before it.
 pub(super) const DEPTH_SAMPLE: usize = 16;
 
 /// One slot: a stamp and the caller's value.

@@ -2,10 +2,9 @@
 
 /// A snapshot of a channel's metrics, from `stats()` on any of its ends.
 ///
-/// # Cost
-/// Keeping them costs one send in 16 a load of the receivers' index and of the high-water word
-/// (written only when the mark rises, at most `capacity` times), and a send that finds the
-/// channel full one relaxed add; a receive pays nothing. Reading them is three loads and a snapshot of the depth.
+/// Use it to watch whether consumers keep up: a `high_water` near the capacity or a growing
+/// `full_sends` says they do not (see [Choosing a capacity](super#choosing-a-capacity)).
+/// Read it from a metrics scrape, not per message.
 ///
 /// # Examples
 /// ```
@@ -17,6 +16,12 @@
 /// let stats = rx.stats();
 /// assert_eq!((stats.len, stats.capacity, stats.high_water, stats.full_sends), (1, 2, 2, 1));
 /// ```
+///
+/// # Allocation and cost
+/// No allocation. Keeping them costs one send in 16 a load of the receivers' index and of the
+/// high-water word (written only when the mark rises, at most `capacity` times), and a send
+/// that finds the channel full one relaxed add; a receive pays nothing. Reading them is three
+/// loads and a snapshot of the depth.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {

@@ -10,7 +10,7 @@
 //! # How it works
 //!
 //! `wait` first retries the attempt a few times ([`spin`]): with more than one CPU it spins on
-//! `spin_loop` hints, 1, 2, 4 … 64 of them between tries (about a microsecond in all), then
+//! `spin_loop` hints, 1, 2, 4 … 64 of them between tries (127 in all), then
 //! yields a few times; with one CPU it only yields, because spinning there waits on a thread
 //! that cannot run until we stop. The spin is the same length however many threads the process
 //! has. Then it parks: it registers a [`Waiter`] (its thread and a ticket) in the list, retries

@@ -31,9 +31,9 @@ pub(super) const SAMPLE: u32 = 1024;
 #[cfg(any(loom, miri))]
 pub(super) const SAMPLE: u32 = 1;
 
-/// Loads a probe makes of the words it watches: about 130 ns on the test machine, longer than a
-/// cache line's trip between cores, so another thread's write lands inside it. Plain loads of a
-/// line in our cache, no spin hint (`PAUSE` alone takes about 30 ns there).
+/// Loads a probe makes of the words it watches: longer than a cache line's trip between cores,
+/// so another thread's write lands inside it. Plain loads of a line in our cache, no spin hint
+/// (a `PAUSE` alone would take a large part of the window on some x86 cores).
 #[cfg(all(not(loom), not(miri)))]
 pub(super) const PROBE_LOADS: usize = 512;
 /// Under Miri: a few loads; its scheduler switches threads often enough to see a writer.

@@ -11,13 +11,6 @@ use super::LocalGauge;
 /// contention lasts, then striped over cache-padded cells, from 2 doubling while threads share.
 /// Adds and subtracts wrap at the `i64` bounds.
 ///
-/// # `set` and concurrent adds
-/// `set(v)` acts at one instant. Every `add`/`sub` that completed before `set` started is
-/// overwritten; every one that starts after `set` returns lands on top of `v`; one running at
-/// the same time is wholly overwritten or wholly kept, never split. Two racing `set`s leave one
-/// of the two values (plus the adds ordered after it). `set` is lock-free: one compare-exchange,
-/// retried only if another thread changed the gauge's shared word meanwhile.
-///
 /// # When to use
 /// A level updated on a hot path by several threads (`add(1)` on entry, `sub(1)` on exit) and
 /// read by a scraper.
@@ -26,11 +19,6 @@ use super::LocalGauge;
 /// A level that is mostly `set` (a queue length sampled by one thread, a configuration value):
 /// a plain [`AtomicI64`](std::sync::atomic::AtomicI64) `store` is cheaper than `set`, which
 /// reads every cell. A level read as often as it moves: an `AtomicI64` reads in one load.
-///
-/// # Cost
-/// As [`Counter`](super::Counter): compact `add` about one `fetch_add`, striped `add` about a
-/// thread-local add; `value` reads one line per cell; `set` reads every cell and does one
-/// compare-exchange. Allocates only when it stripes and at each doubling.
 ///
 /// # Examples
 /// ```
@@ -44,6 +32,22 @@ use super::LocalGauge;
 /// in_flight.sub(1);
 /// assert_eq!(in_flight.value(), 9);
 /// ```
+///
+/// # Allocation
+/// As [`Counter`](super::Counter): none while compact (16 bytes); allocates only when it
+/// stripes and at each doubling (`tests/alloc_counter.rs`).
+///
+/// # Cost
+/// As [`Counter`](super::Counter): compact `add` about one `fetch_add`, striped `add` about a
+/// thread-local add; `value` reads one line per cell; `set` reads every cell and does one
+/// compare-exchange.
+///
+/// # `set` and concurrent adds
+/// `set(v)` acts at one instant. Every `add`/`sub` that completed before `set` started is
+/// overwritten; every one that starts after `set` returns lands on top of `v`; one running at
+/// the same time is wholly overwritten or wholly kept, never split. Two racing `set`s leave one
+/// of the two values (plus the adds ordered after it). `set` is lock-free: one compare-exchange,
+/// retried only if another thread changed the gauge's shared word meanwhile.
 pub struct Gauge {
     cells: Cells,
 }

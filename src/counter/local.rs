@@ -39,22 +39,19 @@ impl<'a> Handle<'a> {
 ///
 /// [`Counter::add`](super::Counter::add) finds the calling thread's cell each time: a thread-local read, the cell
 /// array, the owner check. A handle remembers the cell, so its `add` is a thread-local read
-/// (is this still the claim that owns the cell?) and a load and a store: about half the cost
-/// of `Counter::add` once the counter is striped. Make one at the top of a hot loop or a worker
-/// thread and drop it with the loop.
+/// (is this still the claim that owns the cell?) and a load and a store.
 ///
 /// Adds through a handle and through the counter land in the same total; `sum`, `take` and
 /// `reset` see them alike. The handle is neither `Send` nor `Sync`: the cell it remembers is
 /// owned by the thread that made it.
 ///
+/// # When to use
+/// A hot loop or a worker thread that bumps one contended counter many times: make the handle
+/// at the top and drop it with the loop.
+///
 /// # When not to use
 /// On a counter that is never contended (it stays compact and every handle add takes the
 /// shared path, a little slower than `Counter::add`), or for one add: `Counter::add` is enough.
-///
-/// # Cost
-/// Striped, owning a cell: one thread-local read and a compare, then a relaxed load and store.
-/// Otherwise `Counter::add` plus one look for the cell. Never allocates beyond the counter's
-/// striping and doublings; never blocks.
 ///
 /// # Examples
 /// ```
@@ -88,6 +85,14 @@ impl<'a> Handle<'a> {
 /// fn is_sync<T: Sync>() {}
 /// is_sync::<thrifty::counter::LocalCounter<'static>>();
 /// ```
+///
+/// # Allocation
+/// None of its own: only the counter's striping and doublings allocate.
+///
+/// # Cost
+/// Striped, owning a cell: one thread-local read and a compare, then a relaxed load and store;
+/// the counter module's [Performance](super#performance) section has measured ratios. Otherwise
+/// `Counter::add` plus one look for the cell. Never blocks.
 pub struct LocalCounter<'a> {
     handle: Handle<'a>,
 }
@@ -121,7 +126,8 @@ impl std::fmt::Debug for LocalCounter<'_> {
 }
 
 /// A thread's handle on a [`Gauge`](super::Gauge): the same level, with the thread's cell looked up once.
-/// See [`LocalCounter`] for when it pays and what it costs.
+/// Use it where [`LocalCounter`] pays: a hot loop moving one contended gauge; not for a single
+/// add.
 ///
 /// # Examples
 /// ```
@@ -147,6 +153,10 @@ impl std::fmt::Debug for LocalCounter<'_> {
 /// fn is_sync<T: Sync>() {}
 /// is_sync::<thrifty::counter::LocalGauge<'static>>();
 /// ```
+///
+/// # Allocation and cost
+/// As [`LocalCounter`]: nothing allocated of its own; an add through it is a thread-local read,
+/// a compare, a load and a store once the gauge is striped.
 pub struct LocalGauge<'a> {
     handle: Handle<'a>,
 }

@@ -2,40 +2,22 @@
 //! level) and [`PerCpu`] (per-thread-slot state of any type).
 //!
 //! A `Counter` that is not contended is 16 bytes and adds with one `fetch_add` and a few plain
-//! instructions (0.97x-1.6x an `AtomicU64` in a registry, below), so a metrics registry of
-//! thousands can use it for every entry; where two or more threads keep bumping the same one at
-//! the same moment, it stripes over per-thread cells (Java's `LongAdder` and Linux's
-//! `percpu_counter` idea), starting at 2 and doubling only while threads still have to share a
-//! cell.
+//! instructions (about an `AtomicU64`'s cost in a registry: see [Performance](#performance)),
+//! so a metrics registry of thousands can use it for every entry; where two or more threads
+//! keep bumping the same one at the same moment, it stripes over per-thread cells (Java's
+//! `LongAdder` and Linux's `percpu_counter` idea), starting at 2 and doubling only while
+//! threads still have to share a cell.
 //!
 //! # When a counter stripes
 //!
-//! A compact counter stripes only when contention lasts. The rule (constants in `adapt.rs`):
-//!
-//! - Every add counts a per-thread tick; every **1024th** add of a thread *probes*: after its
-//!   `fetch_add` it watches the counter's word for **512** loads (a few hundred cycles, longer
-//!   than a cache line's trip between cores) and *hits* if another thread writes it meanwhile.
-//! - The counter keeps the score of its probes in its state word. **4 hits within a window of
-//!   8 consecutive probes** stripe it; a window that ends with fewer starts again. The window
-//!   is measured in the counter's own sampled adds, not in time.
-//! - Once striped, a thread that finds no cell of its own near its slot adds to a shared word
-//!   and probes the same way (the line it shares changing under it); 4 hits in 8 such probes
-//!   double the cells, up to one per thread slot ([`Counter::max_cells`]).
-//!
-//! Why it holds: a probe hits only if another thread writes the *same* counter within that
-//! window. Two threads hammering one counter do that on many probes when they run at once (and
-//! on none when the scheduler runs them one after the other, which is no contention at all). Two threads spreading adds over `m`
-//! counters hit on about `15 / m` of probes (the other thread makes ~15 adds in the window),
-//! so 4 hits in 8 probes of one counter come about `70 (15/m)^4` of windows: once in 10^10
-//! windows at 10 000 counters. Measured: 0% of 10 000 and of 100 000 counters striped after the
-//! registry runs below, 0–0.1% of 1 000 (`tests/shapes_counter.rs` asserts at most 1% at
-//! 10 000).
-//!
-//! What a burst costs before the counter adapts: at least 4 probes, so with two threads at
-//! least about 2 000 adds at a contended `AtomicU64`'s price (19 ns each in the shootout's
-//! hot-counter table, `cargo run --release --example shootout -- --only counter`), some 40 µs;
-//! a burst shorter than that never stripes the counter, which is the point. Each probe costs its
-//! thread 512 loads, spread over the 1 024 adds between probes.
+//! Only when contention lasts: every 1024th add of a thread checks briefly whether another
+//! thread writes the same counter, and 4 hits within 8 consecutive checks stripe it (the rule
+//! and why it holds are under [How it works](#how-it-works)). A burst shorter than that never
+//! stripes the counter, which is the point; with two threads it takes at least about 2 000
+//! adds at a contended `AtomicU64`'s price. Counters spread over a registry almost never
+//! stripe: the shootout's registry table reports the share striped after each run
+//! (`cargo run --release --example shootout -- --only counter`; 0% of 10 000 and of 100 000
+//! counters, 0–0.1% of 1 000), and `tests/shapes_counter.rs` asserts at most 1% at 10 000.
 //!
 //! # Memory
 //!
@@ -51,7 +33,8 @@
 //! cells still hold counts and a thread may be in the middle of an add to one. Growth stops at
 //! the number of threads that contend (each owns a cell, nobody shares, nothing probes). A
 //! registry of 10 000 counters bumped at random from two threads stays at 16 bytes per counter
-//! (`cargo run --release --example shootout -- --only counter`, registry table notes).
+//! (`cargo run --release --example shootout -- --only counter`, registry table notes). The
+//! table's figures are what `heap_bytes()` reports (`cargo test --lib counter::` checks them).
 //!
 //! # Giving memory back
 //!
@@ -75,32 +58,44 @@
 //!
 //! # Performance
 //!
-//! Measured on the shared 2-core test machine (AMD EPYC, load average 3–4 from other jobs), per
-//! increment per thread, `cargo run --release --example shootout -- --only counter` and
-//! `cargo bench --bench counter -- --warm-up-time 0.5 --measurement-time 1 'counter/(registry|mixed)'`:
+//! Ratios to an `AtomicU64` per increment per thread, ranges across runs on a shared 2-core
+//! machine (`cargo run --release --example shootout -- --only counter` and
+//! `cargo bench --bench counter -- 'counter/(registry|mixed|increment)'`):
 //!
-//! - Registry of 10 000 or 100 000 counters, random increments: on 1 thread `Counter` costs
-//!   1.04x–1.11x an `AtomicU64` (the atomic: about 5.2 ns); on 2 threads 0.93x–1.15x when
-//!   the two run on a core each, and up to 1.5x in runs where they shared one core (the atomic
-//!   then took 9.5 ns instead of 5.8); `Mutex<u64>` 2x–2.8x. A compact add runs 42
-//!   instructions where the `fetch_add` loop runs 20 (callgrind,
-//!   `bash scripts/counter_instructions.sh`): the striped hint, the state check, the tick (one
-//!   add to a thread-local word that wraps to zero on every 1024th) and the amortised probe.
+//! - Registry of 10 000 or 100 000 counters, random increments: 1.04x–1.13x on 1 thread;
+//!   0.93x–1.15x on 2 threads when the two run on a core each, up to 1.5x in runs where they
+//!   shared one core; `Mutex<u64>` 2x–2.8x. A compact add runs 42 instructions where the
+//!   `fetch_add` loop runs 20 (`bash scripts/counter_instructions.sh`).
 //! - Registry of 1 000 (a small, very hot registry): 0.4x–1.4x; two threads at full speed meet
-//!   on the same counters often enough that a few may stripe (0–0.1% here), at 272 bytes each.
+//!   on the same counters often enough that a few may stripe (0–0.1%), at 272 bytes each.
 //! - One hot counter, 2 threads: 0.18x–0.43x an `AtomicU64`'s time (2.3x–5.5x the throughput);
 //!   a [`LocalCounter`] handle 0.05x–0.09x.
-//! - Mixed (100 cold counters, 1 hot, 2 threads): 1.0x–1.44x an `AtomicU64` (1.10x in the
-//!   latest runs; only the hot one
-//!   stripes); the cold ones' bouncing lines dominate both, and the compact add's extra
-//!   instructions are not won back.
+//! - Mixed (100 cold counters, 1 hot, 2 threads): 1.0x–1.44x; only the hot one stripes, the
+//!   cold ones' bouncing lines dominate both, and the compact add's extra instructions are not
+//!   won back.
 //!
 //! # How it works
 //!
+//! - **When to stripe** (constants in `adapt.rs`): every add counts a per-thread tick; every
+//!   1024th add of a thread *probes*: after its `fetch_add` it watches the counter's word for
+//!   512 loads (longer than a cache line's trip between cores) and *hits* if another thread
+//!   writes it meanwhile. The counter keeps the score of its probes in its state word: 4 hits
+//!   within a window of 8 consecutive probes stripe it; a window that ends with fewer starts
+//!   again. The window is measured in the counter's own sampled adds, not in time. Once
+//!   striped, a thread that finds no cell of its own near its slot adds to a shared word and
+//!   probes the same way (the line it shares changing under it); 4 hits in 8 such probes
+//!   double the cells, up to one per thread slot ([`Counter::max_cells`]). A probe hits only
+//!   if another thread writes the *same* counter within that window. Two threads hammering one
+//!   counter do that on many probes when they run at once (and on none when the scheduler runs
+//!   them one after the other, which is no contention at all). Two threads spreading adds over
+//!   `m` counters hit on about `15 / m` of probes (the other thread makes ~15 adds in the
+//!   window), so 4 hits in 8 probes of one counter come about `70 (15/m)^4` of windows: once in
+//!   10^10 windows at 10 000 counters. Each probe costs its thread 512 loads, spread over the
+//!   1 024 adds between probes.
 //! - **Compact**: the total `base` and a state word, 16 bytes aligned to 16. An add is a
 //!   `fetch_add` on `base` first, so its line is fetched once, for writing (reading the state
-//!   first fetches it shared and then again exclusive, which measured 2x–3x slower where lines
-//!   move between cores), then a look at the state word, now in cache.
+//!   first fetches it shared and then again exclusive, which is slower where lines move
+//!   between cores), then a look at the state word, now in cache.
 //! - **The striped hint**: a thread remembers, in a small direct-mapped per-thread table, the
 //!   counters it saw striped; for those it reads the state first (a line every thread keeps
 //!   shared, as no one writes it) and goes to its cell, never touching `base`.

@@ -24,23 +24,6 @@ use super::LocalCounter;
 /// - A value that must also go down or be set: use [`Gauge`](super::Gauge).
 /// - Per-thread state richer than one number: use [`PerCpu`](super::PerCpu).
 ///
-/// # Cost
-/// - Compact: `add` is a `fetch_add`, a load of the state word from the line it just wrote,
-///   and a per-thread tick (one add to a thread-local word); 16 bytes aligned to 16, so one cache line. Every 1024th add of a
-///   thread probes for contention (512 loads). See the
-///   [module docs](super#performance) for measured figures against `AtomicU64`.
-/// - Striped: `add` reads the state word (a line every thread keeps in cache), then its own
-///   cell: a thread-local read, the owner check, a load and a store. Through a
-///   [`LocalCounter`] (made once per loop or thread), a thread-local read and the load and
-///   store.
-/// - Memory: 16 bytes while compact; then 128 bytes per cell on x86-64, 2 cells for two
-///   contending threads; a counter that doubled to `c` cells keeps the blocks it outgrew (their
-///   cells still hold counts), `(2c - 2) * 128` bytes in all, until [`compact`](Counter::compact).
-///   The [module docs](super#memory) have the table.
-/// - `sum` reads one cache line per cell; `take`/`reset` add one compare-exchange.
-/// - Allocates once when it stripes and once per doubling (`tests/alloc_counter.rs`), never
-///   otherwise; never blocks.
-///
 /// # Examples
 /// ```
 /// use thrifty::counter::Counter;
@@ -69,6 +52,25 @@ use super::LocalCounter;
 /// assert_eq!(std::mem::size_of_val(&per_route[..]), 160_000);
 /// assert_eq!(per_route.iter().map(Counter::heap_bytes).sum::<usize>(), 0);
 /// ```
+///
+/// # Allocation
+/// None while compact (16 bytes, no heap). Allocates once when it stripes and once per doubling
+/// (`tests/alloc_counter.rs`), never otherwise: 128 bytes per cell on x86-64, 2 cells for two
+/// contending threads; a counter that doubled to `c` cells keeps the blocks it outgrew (their
+/// cells still hold counts), `(2c - 2) * 128` bytes in all, until [`compact`](Counter::compact)
+/// frees them. The [module docs](super#memory) have the table.
+///
+/// # Cost
+/// - Compact: `add` is a `fetch_add`, a load of the state word from the line it just wrote,
+///   and a per-thread tick (one add to a thread-local word); one cache line. Every 1024th add
+///   of a thread also checks briefly for contention. See the [module docs](super#performance)
+///   for measured ratios to `AtomicU64`.
+/// - Striped: `add` reads the state word (a line every thread keeps in cache), then its own
+///   cell: a thread-local read, the owner check, a load and a store. Through a
+///   [`LocalCounter`] (made once per loop or thread), a thread-local read and the load and
+///   store.
+/// - `sum` reads one cache line per cell; `take`/`reset` add one compare-exchange. Never
+///   blocks.
 pub struct Counter {
     cells: Cells,
 }

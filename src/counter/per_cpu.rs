@@ -30,18 +30,6 @@ const MAX_SLOTS: usize = 1 << 16;
 /// - Values that must not be split across slots (a thread's own running state across calls):
 ///   a thread may be handed a different slot when its own is busy.
 ///
-/// # Cost
-/// `with`: a thread-local read and an uncontended lock and unlock on a line no other thread uses
-/// (two atomic operations), plus the closure. When the slot is busy it tries the other slots once,
-/// then waits for its own. `fold`/`for_each` lock each slot in turn. All slots and their `T`s are
-/// built up front (`len() * max(128, size_of::<T>())` bytes or so); nothing allocates afterwards
-/// except what the closures do.
-///
-/// # Panics
-/// `with`, `fold` and `for_each` deadlock (with only one slot) or may wait forever if called
-/// again from inside one of their own closures on the same `PerCpu`: the slot's lock is not
-/// re-entrant. Don't nest them.
-///
 /// # Examples
 /// ```
 /// use thrifty::counter::PerCpu;
@@ -65,6 +53,20 @@ const MAX_SLOTS: usize = 1 << 16;
 /// });
 /// assert_eq!(merged, [6, 3, 3, 0]);
 /// ```
+///
+/// # Allocation
+/// All slots and their `T`s are built up front (`len() * max(128, size_of::<T>())` bytes or
+/// so); nothing allocates afterwards except what the closures do.
+///
+/// # Cost
+/// `with`: a thread-local read and an uncontended lock and unlock on a line no other thread uses
+/// (two atomic operations), plus the closure. When the slot is busy it tries the other slots once,
+/// then waits for its own. `fold`/`for_each` lock each slot in turn.
+///
+/// # Panics
+/// `with`, `fold` and `for_each` deadlock (with only one slot) or may wait forever if called
+/// again from inside one of their own closures on the same `PerCpu`: the slot's lock is not
+/// re-entrant. Don't nest them.
 pub struct PerCpu<T> {
     /// A power-of-two number of slots; a thread uses `slots[thread_slot() & (len - 1)]`.
     slots: Box<[CachePadded<Mutex<T>>]>,

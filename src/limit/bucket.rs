@@ -19,13 +19,10 @@ use std::time::Duration;
 /// Cap the rate of something every thread does (calls to a downstream, log lines, retries): one
 /// bucket, shared by reference or in an `Arc`, never one per handler (fifty buckets admit fifty
 /// times the rate). For one bucket per client, use [`KeyedLimiter`](super::KeyedLimiter).
+///
 /// # When not to use
 /// To cap how much work runs *at once*, use [`Semaphore`](super::Semaphore) or
 /// [`InFlight`](super::InFlight): a rate limit does not bound concurrency when calls are slow.
-/// # Cost
-/// `try_acquire` reads the clock and does one compare-and-swap on success (a refusal does no
-/// write); it never allocates (`tests/alloc_limit.rs`). Under contention the CAS retries.
-/// `cargo bench --bench limit -- try_acquire` compares it with `governor` and a `Mutex`.
 ///
 /// # Examples
 /// ```
@@ -39,6 +36,15 @@ use std::time::Duration;
 /// assert!(err.retry_after().unwrap() <= std::time::Duration::from_millis(10));
 /// assert!(bucket.try_acquire(11).unwrap_err().is_insufficient_capacity()); // never
 /// ```
+///
+/// # Allocation
+/// None: the bucket is one padded atomic word, the rate and the clock; `try_acquire`, `acquire`
+/// and `refund` never allocate (`tests/alloc_limit.rs`).
+///
+/// # Cost
+/// `try_acquire` reads the clock and does one compare-and-swap on success (a refusal does no
+/// write). Under contention the CAS retries. `cargo bench --bench limit -- try_acquire`
+/// compares it with `governor` and a `Mutex`; the clock read dominates (see [`Clock`]'s cost).
 pub struct TokenBucket<C: Clock = MonotonicClock> {
     /// The theoretical arrival time in nanoseconds of `clock` (see `gcra.rs` for the state
     /// table): the instant the bucket will be full again. Padded: it is the one contended word.
@@ -51,7 +57,8 @@ pub struct TokenBucket<C: Clock = MonotonicClock> {
 /// that [`refund`](TokenBucket::refund) takes back.
 ///
 /// It cannot be made or copied outside this module, so a refund can never return more than a
-/// request took; dropping it keeps the tokens spent. A plain count (one `u32`).
+/// request took; dropping it keeps the tokens spent. A plain count (one `u32`). Keep it while
+/// the work it paid for may still be cancelled, to refund; otherwise drop it.
 ///
 /// # Examples
 /// ```
@@ -63,6 +70,9 @@ pub struct TokenBucket<C: Clock = MonotonicClock> {
 /// drop(tokens); // still spent
 /// assert_eq!(bucket.available(), 3);
 /// ```
+///
+/// # Allocation and cost
+/// None: a `u32` on the stack; dropping it does nothing.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Tokens {
     pub(crate) n: u32,

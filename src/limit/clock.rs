@@ -13,17 +13,25 @@ use std::time::{Duration, Instant};
 /// simulation's time). Most code uses the default [`MonotonicClock`]; tests use
 /// [`ManualClock`].
 ///
-/// # Contract
-/// `now` never goes backwards on one thread. Threads may read slightly different values; a
-/// limiter handed an older time than another thread's only refuses more, never admits more.
+/// # Examples
+/// ```
+/// use thrifty::limit::{Clock, ManualClock};
+/// use std::time::Duration;
+///
+/// let clock = ManualClock::new();
+/// clock.advance(Duration::from_millis(5));
+/// assert_eq!(clock.now(), 5_000_000);
+/// ```
 ///
 /// # Cost
 /// A limiter reads the clock once per request, and on most machines the read is the dearest
-/// part of it: in the shootout's limit table (`cargo run --release --example shootout --
-/// --only limit`) a `try_acquire` took 31.2 ns on std's `Instant` (the default) and 9.7 ns on
-/// quanta's TSC clock, the rest of the bucket unchanged. On the same clock `TokenBucket` ties
-/// governor or beats it (the same table and `cargo bench --bench limit`, which run governor on
-/// both clocks too); governor is faster by default only because its default clock is the TSC.
+/// part of it: in the shootout's limit table
+/// (`cargo run --release --example shootout -- --only limit`) a `try_acquire` on std's
+/// `Instant` (the default) took about 3.2x its time on quanta's TSC clock (31.2 against
+/// 9.7 ns on one thread, the README's run), the rest of the bucket unchanged. On the same
+/// clock `TokenBucket` ties governor or beats it (the same table and
+/// `cargo bench --bench limit`, which run governor on both clocks too); governor is faster by
+/// default only because its default clock is the TSC.
 ///
 /// std's clock stays the default on purpose. A TSC that is not synchronised across cores runs
 /// backwards when a thread moves to another core, and governor's users have seen that refuse
@@ -48,15 +56,9 @@ use std::time::{Duration, Instant};
 /// assert!(bucket.try_acquire(1).is_ok());
 /// ```
 ///
-/// # Examples
-/// ```
-/// use thrifty::limit::{Clock, ManualClock};
-/// use std::time::Duration;
-///
-/// let clock = ManualClock::new();
-/// clock.advance(Duration::from_millis(5));
-/// assert_eq!(clock.now(), 5_000_000);
-/// ```
+/// # Contract
+/// `now` never goes backwards on one thread. Threads may read slightly different values; a
+/// limiter handed an older time than another thread's only refuses more, never admits more.
 pub trait Clock {
     /// Nanoseconds since this clock's own epoch.
     fn now(&self) -> u64;
@@ -76,9 +78,9 @@ pub trait Clock {
 
 /// The default clock: [`Instant`] as nanoseconds since the clock was made.
 ///
-/// # Cost
-/// One `Instant::now()` per reading (a vDSO call on Linux: most of the 31.2 ns a
-/// `try_acquire` took in the shootout's limit table, see [`Clock`]); no allocation.
+/// Every limiter uses it unless told otherwise; it is monotonic on every platform std supports.
+/// Replace it (see [`Clock`]) only when a profile shows the clock read matters and the
+/// machine's TSC is trusted; in tests use [`ManualClock`].
 ///
 /// # Examples
 /// ```
@@ -89,6 +91,10 @@ pub trait Clock {
 /// std::thread::sleep(std::time::Duration::from_millis(1));
 /// assert!(clock.now() >= before + 1_000_000);
 /// ```
+///
+/// # Allocation and cost
+/// One `Instant::now()` per reading (a vDSO call on Linux: most of a `try_acquire`'s time,
+/// see [`Clock`]'s cost); no allocation.
 #[derive(Debug, Clone, Copy)]
 pub struct MonotonicClock {
     epoch: Instant,
@@ -126,6 +132,9 @@ impl Clock for MonotonicClock {
 /// Clones share one time, so a test keeps a clone and advances the clock the limiter reads.
 /// [`Clock::sleep_until`] moves the time forward to the deadline instead of blocking.
 ///
+/// Use it in tests of code that takes a [`Clock`], so a rate limit is checked without sleeping;
+/// never in production, where time would stand still.
+///
 /// # Examples
 /// ```
 /// use thrifty::limit::{ManualClock, TokenBucket};
@@ -138,6 +147,10 @@ impl Clock for MonotonicClock {
 /// clock.advance(Duration::from_millis(100));
 /// assert!(bucket.try_acquire(1).is_ok());
 /// ```
+///
+/// # Allocation and cost
+/// Allocates one shared word (an `Arc`) when made; reading and advancing it are one atomic
+/// each.
 #[derive(Clone, Default)]
 pub struct ManualClock {
     nanos: Arc<AtomicU64>,

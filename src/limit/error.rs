@@ -10,6 +10,9 @@ use std::time::Duration;
 
 /// Settings a limiter refuses at construction, with the values that cannot work.
 ///
+/// Match on it where rates and bursts come from outside the program (a config file); with
+/// constants, `unwrap` states that they are valid.
+///
 /// # Examples
 /// ```
 /// use thrifty::limit::{LimitError, TokenBucket};
@@ -17,6 +20,9 @@ use std::time::Duration;
 /// assert_eq!(TokenBucket::new(0, 10).unwrap_err(), LimitError::ZeroRate);
 /// assert_eq!(TokenBucket::new(10, 0).unwrap_err(), LimitError::ZeroBurst);
 /// ```
+///
+/// # Allocation and cost
+/// None: a plain value of a few words; making it allocates nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum LimitError {
@@ -69,6 +75,10 @@ impl std::error::Error for LimitError {}
 /// Inside [`RateError::Limited`], from
 /// [`TokenBucket::try_acquire`](super::TokenBucket::try_acquire).
 ///
+/// Use [`retry_after`](Self::retry_after) to tell a client when to come back (an HTTP
+/// `Retry-After`), or to schedule a retry; to wait in place, call
+/// [`TokenBucket::acquire`](super::TokenBucket::acquire) instead.
+///
 /// # Examples
 /// ```
 /// use std::time::Duration;
@@ -79,6 +89,9 @@ impl std::error::Error for LimitError {}
 /// let Err(RateError::Limited(limited)) = bucket.try_acquire(1) else { panic!() };
 /// assert_eq!(limited.retry_after(), Duration::from_millis(100));
 /// ```
+///
+/// # Allocation and cost
+/// None: a plain value of a few words; making it allocates nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimited {
     pub(crate) retry_after: Duration,
@@ -103,6 +116,9 @@ impl std::error::Error for RateLimited {}
 /// A request larger than the limiter could ever grant (tokens over the burst, a weight over
 /// the semaphore's permits): refused at once, since no wait would help.
 ///
+/// Treat it as a bad request, not a busy limiter: retrying cannot help; split the request or
+/// raise the limit.
+///
 /// # Examples
 /// ```
 /// use thrifty::limit::{InsufficientCapacity, TokenBucket};
@@ -111,6 +127,9 @@ impl std::error::Error for RateLimited {}
 /// let err = bucket.acquire(11).unwrap_err(); // at once: no sleep
 /// assert_eq!(err, InsufficientCapacity { requested: 11, capacity: 10 });
 /// ```
+///
+/// # Allocation and cost
+/// None: a plain value of a few words; making it allocates nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InsufficientCapacity {
     /// What the request asked for.
@@ -133,6 +152,9 @@ impl std::error::Error for InsufficientCapacity {}
 
 /// Why [`TokenBucket::try_acquire`](super::TokenBucket::try_acquire) refused.
 ///
+/// Match on it to tell "later" (`Limited`, with a wait) from "never" (`InsufficientCapacity`);
+/// [`retry_after`](Self::retry_after) gives the wait when there is one.
+///
 /// # Examples
 /// ```
 /// use thrifty::limit::{ManualClock, TokenBucket};
@@ -143,6 +165,9 @@ impl std::error::Error for InsufficientCapacity {}
 /// let never = bucket.try_acquire(3).unwrap_err();
 /// assert!(never.is_insufficient_capacity() && never.retry_after().is_none());
 /// ```
+///
+/// # Allocation and cost
+/// None: a plain value of a few words; making it allocates nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RateError {
     /// Not enough tokens now; retry later.
@@ -179,6 +204,9 @@ impl std::error::Error for RateError {}
 
 /// Why [`Semaphore::acquire`](super::Semaphore::acquire) failed.
 ///
+/// Match on it to tell a closed semaphore (shutting down: stop) from a request too heavy to
+/// ever fit.
+///
 /// # Examples
 /// ```
 /// use thrifty::limit::{AcquireError, Semaphore};
@@ -188,6 +216,9 @@ impl std::error::Error for RateError {}
 /// sem.close();
 /// assert_eq!(sem.acquire(1).unwrap_err(), AcquireError::Closed);
 /// ```
+///
+/// # Allocation and cost
+/// None: a plain value of a few words; making it allocates nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AcquireError {
     /// The semaphore was closed before permits were granted.
@@ -197,6 +228,9 @@ pub enum AcquireError {
 }
 
 /// Why [`Semaphore::try_acquire`](super::Semaphore::try_acquire) refused.
+///
+/// Match on it to shed or retry when permits are busy now, and to stop when the semaphore is
+/// closed.
 ///
 /// # Examples
 /// ```
@@ -208,6 +242,9 @@ pub enum AcquireError {
 /// sem.close();
 /// assert!(sem.try_acquire(1).unwrap_err().is_closed());
 /// ```
+///
+/// # Allocation and cost
+/// None: a plain value of a few words; making it allocates nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TryAcquireError {
     /// Not enough permits free now, or earlier waiters are queued ahead.
@@ -220,6 +257,9 @@ pub enum TryAcquireError {
 
 /// Why [`Semaphore::acquire_timeout`](super::Semaphore::acquire_timeout) failed.
 ///
+/// Use it where a caller may wait for permits, but not for ever: a timeout says to shed the
+/// request.
+///
 /// # Examples
 /// ```
 /// use std::time::Duration;
@@ -231,6 +271,9 @@ pub enum TryAcquireError {
 /// assert_eq!(err, AcquireTimeoutError::Timeout);
 /// assert_eq!(sem.waiting(), 0, "the request left the queue");
 /// ```
+///
+/// # Allocation and cost
+/// None: a plain value of a few words; making it allocates nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AcquireTimeoutError {
     /// The permits were not granted in time.

@@ -13,11 +13,9 @@ use std::fmt;
 /// # When to use
 /// In front of anything that queues: shed first, then let admitted requests wait for a
 /// [`Semaphore`](super::Semaphore) if they must. The module docs show the order.
+///
 /// # When not to use
 /// When a caller should wait for room rather than be refused, use a `Semaphore`.
-/// # Cost
-/// One compare-and-swap to enter, one `fetch_sub` to leave, one relaxed counter increment;
-/// no allocation (`tests/alloc_limit.rs`). All threads share the one in-flight word.
 ///
 /// # Examples
 /// ```
@@ -31,6 +29,13 @@ use std::fmt;
 /// assert!(gate.try_enter().is_some());
 /// assert_eq!((gate.admitted(), gate.shed()), (3, 1));
 /// ```
+///
+/// # Allocation
+/// None: a few atomic words; entering and leaving never allocate (`tests/alloc_limit.rs`).
+///
+/// # Cost
+/// One compare-and-swap to enter, one `fetch_sub` to leave, one relaxed counter increment.
+/// All threads share the one in-flight word.
 pub struct InFlight {
     /// Requests admitted and not yet left; never over `max`.
     current: CachePadded<AtomicUsize>,
@@ -42,7 +47,8 @@ pub struct InFlight {
 
 /// One admitted request of an [`InFlight`] gate; it leaves when this is dropped.
 ///
-/// From [`InFlight::try_enter`]. Dropping it is one `fetch_sub`; no allocation.
+/// From [`InFlight::try_enter`]. Hold it for exactly as long as the request is in progress
+/// (bind it to a named variable, not `_`, which drops it at once).
 ///
 /// # Examples
 /// ```
@@ -54,6 +60,9 @@ pub struct InFlight {
 /// } // the request leaves here
 /// assert_eq!(gate.in_flight(), 0);
 /// ```
+///
+/// # Allocation and cost
+/// None: a reference. Dropping it is one `fetch_sub`.
 #[must_use = "the request leaves the gate as soon as the permit is dropped"]
 pub struct InFlightPermit<'a> {
     gate: &'a InFlight,

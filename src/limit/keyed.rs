@@ -25,17 +25,9 @@ const MIN_SWEEP_AT: usize = 1024;
 /// # When to use
 /// Per-client limits in a server, where clients come and go and an attacker may send each
 /// request from a new address.
+///
 /// # When not to use
 /// One global limit: a [`TokenBucket`](super::TokenBucket) is one atomic, no hashing, no lock.
-/// # Memory
-/// Entries at most `max(1024, 2 × keys active within the last burst / rate)`: a key stays
-/// only while its bucket is refilling (at most `burst / rate` after its last request), and the
-/// map is swept whenever it reaches twice the size left by the previous sweep.
-/// `tests/stress_limit.rs` checks the bound under a flood of distinct keys.
-/// # Cost
-/// A clock read, one hash, a shared shard lock and one CAS per request; no allocation for a key already present
-/// (`tests/alloc_limit.rs`). A new key is cloned into the map (`K::clone` may allocate), adds
-/// one to a shared count of entries, and may trigger a sweep, `O(entries)` once per doubling.
 ///
 /// # Examples
 /// ```
@@ -47,6 +39,17 @@ const MIN_SWEEP_AT: usize = 1024;
 /// assert!(per_client.try_acquire("10.0.0.1", 1).is_err()); // this client's burst is spent
 /// assert!(per_client.try_acquire("10.0.0.2", 1).is_ok()); // others are unaffected
 /// ```
+///
+/// # Allocation
+/// Entries at most `max(1024, 2 × keys active within the last burst / rate)`: a key stays
+/// only while its bucket is refilling (at most `burst / rate` after its last request), and the
+/// map is swept whenever it reaches twice the size left by the previous sweep.
+/// `tests/stress_limit.rs` checks the bound under a flood of distinct keys.
+///
+/// # Cost
+/// A clock read, one hash, a shared shard lock and one CAS per request; no allocation for a key already present
+/// (`tests/alloc_limit.rs`). A new key is cloned into the map (`K::clone` may allocate), adds
+/// one to a shared count of entries, and may trigger a sweep, `O(entries)` once per doubling.
 pub struct KeyedLimiter<K, C: Clock = MonotonicClock> {
     /// Each key's theoretical arrival time (see `gcra.rs`). Atomic, so requests step it under
     /// the shard's *shared* lock and requests for keys in one shard run in parallel; only

@@ -27,12 +27,6 @@ use std::alloc::{GlobalAlloc, Layout, System};
 /// In a production binary that does not read the counts: each call pays the counting cost for
 /// nothing. For a full heap profile (call sites, lifetimes) use `dhat`.
 ///
-/// # Cost
-/// Per allocator call: one relaxed load of a shared flag, a thread-local load of the pause depth,
-/// a few thread-local adds and a few relaxed atomic adds on shared totals. The shared adds
-/// contend when many threads allocate at once, so harnesses time with each timing thread
-/// paused ([`pause`](super::pause)), which skips all the adds. It never allocates.
-///
 /// # Examples
 /// ```
 /// use thrifty::measure::{self, CountingAlloc};
@@ -45,6 +39,12 @@ use std::alloc::{GlobalAlloc, Layout, System};
 /// assert_eq!(stats.bytes_allocated, 80);
 /// # drop(v);
 /// ```
+///
+/// # Cost
+/// Per allocator call: one relaxed load of a shared flag, a thread-local load of the pause depth,
+/// a few thread-local adds and a few relaxed atomic adds on shared totals. The shared adds
+/// contend when many threads allocate at once, so harnesses time with each timing thread
+/// paused ([`pause`](super::pause)), which skips all the adds. It never allocates.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CountingAlloc<A = System> {
     inner: A,

@@ -12,6 +12,10 @@ use criterion::Throughput;
 /// run allocation groups without unrelated threads allocating beside them. The binary must
 /// install [`CountingAlloc`](super::CountingAlloc).
 ///
+/// Use it for a criterion group whose question is "how many allocator calls per iteration";
+/// not for timing (run the group again with the default `WallTime`), and not for an exact
+/// count of one closure on one thread ([`count`](super::count) is per-thread and exact).
+///
 /// # Examples
 /// ```no_run
 /// use criterion::Criterion;
@@ -32,6 +36,10 @@ use criterion::Throughput;
 ///     c.final_summary();
 /// }
 /// ```
+///
+/// # Allocation and cost
+/// Allocates nothing itself; each sample reads the process-wide totals twice (a few relaxed
+/// loads).
 ///
 /// A sample with no allocator call is reported as 1e-9 calls (printed `0.0000 allocs`):
 /// criterion refuses samples of exactly zero, and zero is the result this measurement exists to

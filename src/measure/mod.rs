@@ -72,18 +72,6 @@ pub use stats::AllocStats;
 /// To count the allocations of threads `f` hands work to: take [`total_stats`] before and after
 /// instead, with nothing else running. For a heap profile (call sites, lifetimes), use `dhat`.
 ///
-/// # Cost
-/// A relaxed load and two thread-local snapshots around `f`; `count` itself allocates nothing,
-/// so a span with no allocator call reads zero.
-///
-/// # Panics
-/// Rather than report a count that misses calls:
-/// - if no [`CountingAlloc`] is the global allocator (a count would silently read zero);
-/// - if the calling thread is [paused](pause) when `f` starts or ends, or `f` pauses it, even
-///   briefly (what it allocated while paused would be missing).
-///
-/// The panic points at the caller's line.
-///
 /// # Examples
 /// ```
 /// # use thrifty::measure::{self, CountingAlloc};
@@ -96,6 +84,18 @@ pub use stats::AllocStats;
 /// });
 /// assert!(stats.is_zero());
 /// ```
+///
+/// # Cost
+/// A relaxed load and two thread-local snapshots around `f`; `count` itself allocates nothing,
+/// so a span with no allocator call reads zero.
+///
+/// # Panics
+/// Rather than report a count that misses calls:
+/// - if no [`CountingAlloc`] is the global allocator (a count would silently read zero);
+/// - if the calling thread is [paused](pause) when `f` starts or ends, or `f` pauses it, even
+///   briefly (what it allocated while paused would be missing).
+///
+/// The panic points at the caller's line.
 #[track_caller]
 pub fn count<R>(f: impl FnOnce() -> R) -> (R, AllocStats) {
     assert_counting("count");
@@ -119,13 +119,6 @@ pub fn count<R>(f: impl FnOnce() -> R) -> (R, AllocStats) {
 /// When [`count`] fits: it also refuses a span the thread spent [paused](pause), which a
 /// difference of snapshots cannot notice (calls made while paused are in no snapshot).
 ///
-/// # Cost
-/// A relaxed load and five thread-local reads; allocates nothing.
-///
-/// # Panics
-/// If no [`CountingAlloc`] is the global allocator (every snapshot would read zero). The panic
-/// points at the caller's line.
-///
 /// # Examples
 /// ```
 /// # use thrifty::measure::{self, CountingAlloc};
@@ -136,6 +129,13 @@ pub fn count<R>(f: impl FnOnce() -> R) -> (R, AllocStats) {
 /// assert_eq!((measure::thread_stats() - before).allocs, 1);
 /// # drop(b);
 /// ```
+///
+/// # Cost
+/// A relaxed load and five thread-local reads; allocates nothing.
+///
+/// # Panics
+/// If no [`CountingAlloc`] is the global allocator (every snapshot would read zero). The panic
+/// points at the caller's line.
 #[track_caller]
 pub fn thread_stats() -> AllocStats {
     assert_installed("thread_stats");
@@ -153,14 +153,6 @@ pub fn thread_stats() -> AllocStats {
 /// Beside other tests or threads that allocate: their calls land in the span. Use [`count`]
 /// for the calling thread's calls alone.
 ///
-/// # Cost
-/// A relaxed load of each of five shared counters (writers contend on them, readers do not
-/// slow them); allocates nothing.
-///
-/// # Panics
-/// If no [`CountingAlloc`] is the global allocator (every snapshot would read zero). The panic
-/// points at the caller's line.
-///
 /// # Examples
 /// ```
 /// # use thrifty::measure::{self, CountingAlloc};
@@ -171,6 +163,14 @@ pub fn thread_stats() -> AllocStats {
 /// let span = measure::total_stats() - before;
 /// assert!(span.allocs >= 1 && span.bytes_allocated >= 64, "{span}");
 /// ```
+///
+/// # Cost
+/// A relaxed load of each of five shared counters (writers contend on them, readers do not
+/// slow them); allocates nothing.
+///
+/// # Panics
+/// If no [`CountingAlloc`] is the global allocator (every snapshot would read zero). The panic
+/// points at the caller's line.
 #[track_caller]
 pub fn total_stats() -> AllocStats {
     assert_installed("total_stats");
@@ -183,15 +183,15 @@ pub fn total_stats() -> AllocStats {
 /// In code shared by binaries that may or may not install `CountingAlloc` (a helper in a
 /// test's common module), to skip counting where [`count`] would panic.
 ///
-/// # Cost
-/// One relaxed load; the first call makes one tiny allocation if nothing has been allocated
-/// yet, to find out.
-///
 /// # Examples
 /// ```
 /// // This doctest installs no CountingAlloc.
 /// assert!(!thrifty::measure::installed());
 /// ```
+///
+/// # Cost
+/// One relaxed load; the first call makes one tiny allocation if nothing has been allocated
+/// yet, to find out.
 pub fn installed() -> bool {
     if alloc::INSTALLED.get() != 0 {
         return true;

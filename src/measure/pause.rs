@@ -28,16 +28,6 @@ use std::marker::PhantomData;
 /// pauses, or if it starts or ends paused, rather than report a count that misses calls.
 /// Count a narrower closure instead.
 ///
-/// # Cost
-/// Two thread-local adds; allocates nothing. A paused thread's allocator call costs one
-/// thread-local load more than the inner allocator.
-///
-/// # A leaked guard
-/// A guard that is never dropped (`mem::forget`, a leaked `Box`) leaves **its own thread**
-/// paused until that thread exits: its allocations are missing from the totals, its
-/// `thread_stats` stop moving, [`is_paused`] says so and `count` on it panics. No other thread
-/// is affected, and a thread that starts later starts unpaused.
-///
 /// # Examples
 /// ```
 /// use std::time::Instant;
@@ -57,6 +47,16 @@ use std::marker::PhantomData;
 /// assert_eq!(stats.allocs, 101);
 /// # let _ = elapsed;
 /// ```
+///
+/// # Cost
+/// Two thread-local adds; allocates nothing. A paused thread's allocator call costs one
+/// thread-local load more than the inner allocator.
+///
+/// # A leaked guard
+/// A guard that is never dropped (`mem::forget`, a leaked `Box`) leaves **its own thread**
+/// paused until that thread exits: its allocations are missing from the totals, its
+/// `thread_stats` stop moving, [`is_paused`] says so and `count` on it panics. No other thread
+/// is affected, and a thread that starts later starts unpaused.
 #[must_use = "counting resumes when the guard is dropped"]
 pub fn pause() -> Paused {
     with_thread_cells(|c| {
@@ -70,12 +70,27 @@ pub fn pause() -> Paused {
 
 /// Guard returned by [`pause`]; the calling thread counts again once its last guard is dropped.
 ///
-/// It is neither `Send` nor `Sync`: dropping it on another thread would resume the wrong one.
+/// Hold it around work whose allocations should not be counted (timing, setup); never
+/// `mem::forget` it (see [`pause`]). It is neither `Send` nor `Sync`: dropping it on another
+/// thread would resume the wrong one.
+///
+/// # Examples
+/// ```
+/// use thrifty::measure;
+///
+/// let guard = measure::pause();
+/// assert!(measure::is_paused());
+/// drop(guard);
+/// assert!(!measure::is_paused());
+/// ```
 ///
 /// ```compile_fail,E0277
 /// fn send<T: Send>(_: T) {}
 /// send(thrifty::measure::pause());
 /// ```
+///
+/// # Allocation and cost
+/// Zero-sized; dropping it is one thread-local store. Allocates nothing.
 #[derive(Debug)]
 pub struct Paused {
     _not_send: PhantomData<*const ()>,
@@ -94,9 +109,6 @@ impl Drop for Paused {
 /// In a harness that hands work to threads of its own: a worker can take its own guard when the
 /// thread that set it going is paused (`let _p = paused.then(measure::pause);`).
 ///
-/// # Cost
-/// One thread-local load; allocates nothing.
-///
 /// # Examples
 /// ```
 /// use thrifty::measure;
@@ -106,6 +118,9 @@ impl Drop for Paused {
 /// drop(guard);
 /// assert!(!measure::is_paused());
 /// ```
+///
+/// # Cost
+/// One thread-local load; allocates nothing.
 pub fn is_paused() -> bool {
     with_thread_cells(|c| c[PAUSE_DEPTH].get() != 0).unwrap_or(false)
 }

@@ -12,7 +12,9 @@ use std::ops::{Add, Sub};
 /// change in live heap bytes.
 ///
 /// Spans are subtracted (`after - before`); subtraction wraps, so a span is exact even if a
-/// counter wrapped in between.
+/// counter wrapped in between. Use it as what [`count`](super::count),
+/// [`thread_stats`](super::thread_stats) and [`total_stats`](super::total_stats) return: read
+/// its fields, subtract snapshots, divide by an operation count.
 ///
 /// # Examples
 /// ```
@@ -20,6 +22,9 @@ use std::ops::{Add, Sub};
 /// let span = AllocStats { allocs: 3, reallocs: 1, ..AllocStats::default() };
 /// assert_eq!(span.calls(), 4);
 /// ```
+///
+/// # Allocation and cost
+/// A plain `Copy` value of five `u64`s; its arithmetic allocates nothing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct AllocStats {
     /// Calls to `alloc` and `alloc_zeroed` that succeeded.

@@ -38,12 +38,6 @@ pub const DEFAULT_BYTE_BUDGET: usize = 16 * 1024 * 1024;
 /// Buffers of a few dozen bytes (allocate them), or buffers that leave for good (handed to a
 /// writer that keeps them): pooling only pays when buffers come back.
 ///
-/// # Cost
-/// As [`Pool`]: no allocation and no shared write in steady state. Reset is `Vec::clear` (O(1)
-/// for bytes) and the weight is `Vec::capacity`, both inlined (no call through a pointer, as a
-/// closure-built `Pool<Vec<u8>>` makes). Zeroing costs a `memset` of the buffer's whole capacity
-/// per return.
-///
 /// # Examples
 /// ```
 /// use thrifty::pool::BufferPool;
@@ -62,6 +56,16 @@ pub const DEFAULT_BYTE_BUDGET: usize = 16 * 1024 * 1024;
 /// drop(big); // past max_buffer_capacity: dropped, not kept
 /// assert_eq!(pool.stats().discarded, 1);
 /// ```
+///
+/// # Allocation
+/// As [`Pool`]: a get that finds no buffer allocates one of `buffer_capacity` bytes (and its
+/// box); nothing allocates in steady state (`tests/alloc_pool.rs`). A buffer that grew keeps
+/// its growth while it stays within `max_buffer_capacity` and the byte budget.
+///
+/// # Cost
+/// As [`Pool`]: no shared write in steady state. Reset is `Vec::clear` (O(1) for bytes) and the
+/// weight is `Vec::capacity`, both inlined (no call through a pointer, as a closure-built
+/// `Pool<Vec<u8>>` makes). Zeroing costs a `memset` of the buffer's whole capacity per return.
 // `repr(transparent)`: `get_owned` turns an `Arc<BufferPool>` into the `Arc<Pool<..>>` its
 // guard holds by casting the pointer.
 #[derive(Debug)]
@@ -77,10 +81,35 @@ impl Deref for BufferPool {
     }
 }
 
-/// A buffer on loan from a [`BufferPool`].
+/// A buffer on loan from a [`BufferPool`]: a [`Pooled`] `Vec<u8>` that goes back on drop.
+///
+/// Use it as the `&mut Vec<u8>` it dereferences to; it also implements `std::io::Write` and
+/// `AsRef<[u8]>`. Costs and allocations are the [`Pooled`] guard's: none of its own.
+///
+/// # Examples
+/// ```
+/// use std::io::Write;
+/// let pool = thrifty::pool::BufferPool::new();
+/// let mut buf: thrifty::pool::PooledBuffer<'_> = pool.get();
+/// write!(buf, "{}", 42).unwrap();
+/// assert_eq!(&buf[..], b"42");
+/// ```
 pub type PooledBuffer<'a> = Pooled<'a, Vec<u8>, Buffers>;
 
-/// A buffer on loan from an `Arc`'d [`BufferPool`] ([`BufferPool::get_owned`]).
+/// A buffer on loan from an `Arc`'d [`BufferPool`] ([`BufferPool::get_owned`]): a
+/// [`PooledOwned`] `Vec<u8>` that can move to another thread and goes back on drop.
+///
+/// Use it when the buffer must outlive a borrow of the pool; otherwise [`PooledBuffer`] saves
+/// the `Arc`'s reference count. It allocates nothing of its own.
+///
+/// # Examples
+/// ```
+/// use std::sync::Arc;
+/// let pool = Arc::new(thrifty::pool::BufferPool::new());
+/// let buf: thrifty::pool::PooledBufferOwned = pool.get_owned();
+/// std::thread::spawn(move || drop(buf)).join().unwrap();
+/// assert_eq!(pool.stats().retained, 1);
+/// ```
 pub type PooledBufferOwned = PooledOwned<Vec<u8>, Buffers>;
 
 impl BufferPool {
@@ -175,8 +204,8 @@ impl Default for BufferBuilder {
 /// Builds a [`BufferPool`]. Defaults: 256 buffers, 4 KiB each when new, buffers over 64 KiB
 /// dropped, 16 MiB retained at most, no zeroing.
 ///
-/// From [`BufferPool::builder`]. `build` allocates the pool's cache array and store, not the
-/// buffers.
+/// From [`BufferPool::builder`]; use it when a default does not fit (smaller pools for rare
+/// paths, larger buffers for large frames), [`BufferPool::new`] otherwise.
 ///
 /// # Examples
 /// ```
@@ -186,6 +215,10 @@ impl Default for BufferBuilder {
 /// assert_eq!(pool.capacity(), 8);
 /// assert!(pool.get().capacity() >= 512);
 /// ```
+///
+/// # Allocation and cost
+/// The builder allocates nothing; `build` allocates the pool's shared store and cache array
+/// once, not the buffers.
 #[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until `build`"]
 pub struct BufferBuilder {

@@ -12,6 +12,9 @@ use std::marker::PhantomData;
 /// `R` is the [`Resetter`]: [`ByReset`] (the [`Reset`](crate::Reset) impl) until
 /// [`reset`](Builder::reset) gives a closure, so a type with no `Reset` impl can be pooled.
 ///
+/// Use it when [`Pool::new`]'s defaults do not fit: a type without `Reset`, a byte budget, a
+/// filter on what is kept. For `Vec<u8>` buffers use [`BufferBuilder`](super::BufferBuilder).
+///
 /// # Examples
 /// ```
 /// use thrifty::pool::Pool;
@@ -28,6 +31,10 @@ use std::marker::PhantomData;
 /// pool.get().words.push("hello".to_owned());
 /// assert!(pool.get().words.is_empty());
 /// ```
+///
+/// # Allocation and cost
+/// The builder allocates nothing; `build` allocates the pool's shared store and cache array
+/// once, not the objects.
 #[must_use = "a builder does nothing until `build`"]
 pub struct Builder<T, R = ByReset> {
     capacity: usize,

@@ -9,6 +9,9 @@ use std::fmt;
 /// Each variant names the settings that contradict each other, with their values; its
 /// `Display` says why the pool could not work. `build` panics with that message instead.
 ///
+/// Match on it where settings come from outside the program (a config file); where they are
+/// constants, `build` and its panic are simpler.
+///
 /// # Examples
 /// ```
 /// use thrifty::pool::{BufferPool, BuildError};
@@ -19,6 +22,9 @@ use std::fmt;
 ///     BuildError::ByteBudgetUnderBufferCapacity { byte_budget: 1024, buffer_capacity: 4096 },
 /// );
 /// ```
+///
+/// # Allocation and cost
+/// None: a plain value of a few words, made only when a build is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BuildError {

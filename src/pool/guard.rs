@@ -77,20 +77,9 @@ macro_rules! delegate_traits {
 
 /// An object on loan from a [`Pool`]; gives it back when dropped.
 ///
-/// Dereferences to the object. [`Pooled::into_inner`] keeps the object instead.
-///
-/// # Cost
-/// Two words. Dropping it on the thread that got it puts the object in that thread's cache: a
-/// few plain loads and stores, no allocation, no locked instruction. Dropped on another thread
-/// (a scoped thread, say), it goes to that thread's cache if that thread gets from the pool
-/// too and has room, else to the pool's shared store: a compare-and-swap on the store and one
-/// on the pool's budget. An object the pool will not keep (full, too heavy, refused by
-/// `keep_if`) is dropped there and then.
-///
-/// # Panics
-/// Dropping the guard runs the pool's `keep_if` (and `reset` with `reset_on_return`); a panic
-/// there drops the object and propagates (as any panic in `drop`, it aborts if the guard is
-/// being dropped while the thread is already unwinding).
+/// Dereferences to the object. Hold it for as long as the work needs the object and let it
+/// drop; [`Pooled::into_inner`] keeps the object instead (when it leaves for good). To send
+/// the object to another thread that may outlive the borrow, use [`PooledOwned`].
 ///
 /// # Examples
 /// ```
@@ -116,6 +105,22 @@ macro_rules! delegate_traits {
 /// fn is_sync<T: Sync>() {}
 /// is_sync::<thrifty::pool::Pooled<'static, std::cell::Cell<u8>>>();
 /// ```
+///
+/// # Allocation
+/// None: dropping it never allocates (`tests/alloc_pool.rs`). An object the pool will not keep
+/// (full, too heavy, refused by `keep_if`) is dropped there and then.
+///
+/// # Cost
+/// Two words. Dropping it on the thread that got it puts the object in that thread's cache: a
+/// few plain loads and stores, no locked instruction. Dropped on another thread (a scoped
+/// thread, say), it goes to that thread's cache if that thread gets from the pool too and has
+/// room, else to the pool's shared store: a compare-and-swap on the store and one on the pool's
+/// budget.
+///
+/// # Panics
+/// Dropping the guard runs the pool's `keep_if` (and `reset` with `reset_on_return`); a panic
+/// there drops the object and propagates (as any panic in `drop`, it aborts if the guard is
+/// being dropped while the thread is already unwinding).
 pub struct Pooled<'a, T, H: Hooks<T> = Closures<T>> {
     pool: &'a Pool<T, H>,
     /// Taken out exactly once: by `drop` or `into_inner`, which forgets the guard.
@@ -186,9 +191,8 @@ delegate_traits!(Pooled<'_>);
 /// go to another thread. Gives the object back when dropped, then releases its reference to the
 /// pool (the last one drops the pool and everything in it).
 ///
-/// Made by [`Pool::get_owned`]. Panics as [`Pooled`], and costs what it does to give the object
-/// back (cheapest on the thread that got it), plus the `Arc`'s reference count: an atomic
-/// increment when made, a decrement when dropped.
+/// Made by [`Pool::get_owned`]. Use it when the object must move to another thread or outlive
+/// a borrow of the pool; otherwise [`Pooled`] saves the reference count.
 ///
 /// # Examples
 /// ```
@@ -201,6 +205,11 @@ delegate_traits!(Pooled<'_>);
 /// drop(pool); // the guard keeps the pool alive
 /// assert_eq!(PooledOwned::into_inner(s), "outlives the borrow");
 /// ```
+///
+/// # Allocation and cost
+/// Allocates nothing. Costs what [`Pooled`] does to give the object back (cheapest on the
+/// thread that got it), plus the `Arc`'s reference count: an atomic increment when made, a
+/// decrement when dropped. Panics as [`Pooled`] does.
 pub struct PooledOwned<T, H: Hooks<T> = Closures<T>> {
     pool: Arc<Pool<T, H>>,
     /// Taken out exactly once: by `drop` or `into_inner`, which forgets the guard.

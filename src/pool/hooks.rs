@@ -20,7 +20,8 @@ mod sealed {
 /// and [`Buffers`] (a [`BufferPool`](super::BufferPool)).
 ///
 /// It appears in type signatures only as the pool's second type parameter, which defaults to
-/// [`Closures<T>`]: `Pool<T>` is the closure-built pool.
+/// [`Closures<T>`]: `Pool<T>` is the closure-built pool. Name it only to write a function that
+/// takes either kind of pool; it is sealed, so it cannot be implemented outside this crate.
 ///
 /// # Examples
 /// ```
@@ -32,6 +33,9 @@ mod sealed {
 /// assert!(strings.get().is_empty());
 /// assert!(buffers.get().capacity() >= 4096);
 /// ```
+///
+/// # Allocation and cost
+/// The trait allocates nothing; each implementor's docs give what its hooks cost.
 pub trait Hooks<T>: sealed::Sealed + Send + Sync {
     /// Builds a new object, in reset state.
     fn make(&self) -> T;
@@ -66,9 +70,9 @@ pub(crate) type Weigh<T> = Box<dyn Fn(&T) -> usize + Send + Sync>;
 /// impl unless [`Builder::reset`](super::Builder::reset) gave one), an optional `keep_if` and
 /// an optional `weigh`.
 ///
-/// Each is called through a pointer, and boxed once, by the builder. Without
-/// [`Builder::weigh`](super::Builder::weigh) objects weigh 0: such a pool is bounded by object
-/// count only.
+/// Without [`Builder::weigh`](super::Builder::weigh) objects weigh 0: such a pool is bounded
+/// by object count only. It is the default, so it rarely needs naming; for `Vec<u8>` buffers
+/// [`Buffers`] (a [`BufferPool`](super::BufferPool)) is cheaper.
 ///
 /// # Examples
 /// ```
@@ -80,6 +84,9 @@ pub(crate) type Weigh<T> = Box<dyn Fn(&T) -> usize + Send + Sync>;
 /// pool.get().reserve(4096);
 /// assert_eq!(pool.stats().discarded, 1, "`keep_if` refused the grown buffer");
 /// ```
+///
+/// # Allocation and cost
+/// The builder boxes each closure once; after that, each hook is a call through a pointer.
 pub struct Closures<T> {
     pub(super) factory: Box<dyn Fn() -> T + Send + Sync>,
     pub(super) reset: Box<dyn Fn(&mut T) + Send + Sync>,
@@ -158,8 +165,8 @@ impl<T> fmt::Debug for Closures<T> {
 
 /// The hooks of a [`BufferPool`](super::BufferPool): new buffers get a set capacity, reset is
 /// `Vec::clear`, a buffer weighs its capacity, and one that grew past the limit or came back
-/// with less than the set capacity is dropped on return. All inline into `get` and the guard's
-/// drop.
+/// with less than the set capacity is dropped on return. It appears only in the type a
+/// [`BufferPool`](super::BufferPool) dereferences to.
 ///
 /// # Examples
 /// ```
@@ -173,6 +180,10 @@ impl<T> fmt::Debug for Closures<T> {
 /// drop(buf);
 /// assert_eq!(pool.stats().discarded, 1, "weighed by capacity: too heavy to keep");
 /// ```
+///
+/// # Allocation and cost
+/// Allocates a buffer only in `make` (a get that finds none); the other hooks inline into
+/// `get` and the guard's drop, with no call through a pointer.
 #[derive(Debug, Clone, Copy)]
 pub struct Buffers {
     /// The capacity of a new buffer, and the least a returned buffer needs to be kept.

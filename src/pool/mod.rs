@@ -108,39 +108,6 @@ pub const DEFAULT_CAPACITY: usize = 256;
 ///   protocol there, not a local operation; use a connection pool.
 /// - When nothing shows the allocation matters: a pool keeps memory the program is not using.
 ///
-/// # Cost
-/// A thread that gives back what it took (get, use, drop the guard) pays a few plain loads and
-/// stores plus the `reset`: no locked instruction, no shared cache line written, the same with
-/// 2 threads or 200. Objects that cross threads (get on one, drop on another) go through the
-/// shared store, a lock-free ring: one CAS on each side, plus one on the budget. A get that
-/// misses everywhere calls the factory and allocates the box the pool keeps the object in
-/// (`tests/alloc_pool.rs` proves that nothing else allocates in steady state, on one thread
-/// and across threads). One bounded trade-off: such a get calls the factory rather than take
-/// the object another live thread keeps in its hot slot (one per thread); `clear`, `trim` and
-/// a return that finds the budget full still reach it. A pool
-/// built from closures calls its `reset` through a pointer; a [`BufferPool`]'s hooks inline.
-/// Memory of its own, besides the objects: the shared store's ring, preallocated at build, 24
-/// bytes a slot for `min(capacity, 1024)` slots rounded up to a power of two (6 KiB at the
-/// default capacity); and the caches, 384 bytes each on x86-64, in buckets of 8, 8, 16, 32,
-/// ... by thread slot: the first 8 inside the pool itself (a `Pool` takes about 4.5 KiB), the others
-/// made when a thread of their range first uses the pool.
-/// A program with thousands of pools pays that for each: give small pools a small capacity.
-/// `clear`, `trim`, and a get that finds the pool dry while other threads' caches stack objects
-/// run a reclaim: a `membarrier` system call on Linux (microseconds) and a pass over every
-/// cache.
-///
-/// Measured on a 2-core VM (`cargo run --release --example shootout -- --only pool`, ratios to
-/// allocating the buffer, across the day's runs; the allocator's own time moved most): a 4 KiB
-/// [`BufferPool`] get+put costs 0.10x-0.23x on one thread and 0.07x-0.11x per thread on two,
-/// where `lockfree-object-pool` costs 0.44x-1.0x and 0.40x-3.6x; with 4 or 8 buffers held at
-/// once, 0.62x-0.76x (`lockfree-object-pool` 0.71x-0.95x). Handing every buffer to another
-/// thread (the "get on one thread, drop on another" table, capacity 256) costs 0.94x-1.2x what
-/// `lockfree-object-pool`'s `pull_owned` costs (0.83x-1.4x in `cargo bench --bench pool --
-/// cross_thread_bounded`); at capacity 8 the channel's blocking dominates every candidate.
-/// `bash scripts/instructions.sh` counts
-/// 53 instructions per get+put, against 65 for `lockfree-object-pool` (whose get takes a
-/// locked instruction) and 350 for the allocator.
-///
 /// # Examples
 /// ```
 /// use thrifty::pool::Pool;
@@ -155,6 +122,39 @@ pub const DEFAULT_CAPACITY: usize = 256;
 /// assert!(buf.capacity() >= 1024, "with its allocation");
 /// assert_eq!(pool.stats().hits, 1);
 /// ```
+///
+/// # Allocation
+/// A get that finds no object calls the factory and allocates the box the pool keeps the
+/// object in; nothing else allocates in steady state, on one thread or across threads
+/// (`tests/alloc_pool.rs`). A get may call the factory while each other live thread keeps one
+/// object in its own cache (one per thread); `clear`, `trim` and a return that finds the
+/// budget full still reach those. Memory of its own, besides the objects: the shared store,
+/// preallocated at build, 24 bytes a slot for `min(capacity, 1024)` slots rounded up to a
+/// power of two (6 KiB at the default capacity); and a cache of 384 bytes (x86-64) per thread
+/// that uses the pool, the first 8 inside the pool itself (a `Pool` takes under 5 KiB), the
+/// others allocated in growing buckets when a thread of their range first uses the pool
+/// (`cargo test --lib pool::` checks these sizes). A program with thousands of pools pays that
+/// for each: give small pools a small capacity.
+///
+/// # Cost
+/// A thread that gives back what it took (get, use, drop the guard) pays a few plain loads and
+/// stores plus the `reset`: no locked instruction, no shared cache line written, the same with
+/// 2 threads or 200. Objects that cross threads (get on one, drop on another) pay one CAS on
+/// each side plus one on the budget. A pool built from closures calls its `reset` through a
+/// pointer; a [`BufferPool`]'s hooks inline. `clear`, `trim`, and a get that finds the pool dry
+/// while other threads' caches hold objects make a `membarrier` system call on Linux
+/// (microseconds) and a pass over every cache.
+///
+/// Ratios to allocating the buffer, across runs on a shared 2-core machine
+/// (`cargo run --release --example shootout -- --only pool`): a 4 KiB [`BufferPool`] get+put
+/// costs 0.10x-0.23x on one thread and 0.07x-0.11x per thread on two, where
+/// `lockfree-object-pool` costs 0.44x-1.0x and 0.40x-3.6x; with 4 or 8 buffers held at once,
+/// 0.62x-0.76x (`lockfree-object-pool` 0.71x-0.95x). Handing every buffer to another thread
+/// (the "get on one thread, drop on another" table, capacity 256) costs 0.94x-1.2x what
+/// `lockfree-object-pool`'s `pull_owned` costs (0.83x-1.4x in
+/// `cargo bench --bench pool -- cross_thread_bounded`); at capacity 8 the channel's blocking
+/// dominates every candidate. `bash scripts/instructions.sh` counts 53 instructions per
+/// get+put, against 65 for `lockfree-object-pool` and 350 for the allocator.
 // `repr(C)` with the caches first, and the first bucket first in them: the slot-0..8 caches
 // then start at the pool's own address, and the fast paths reach one without adding an offset.
 #[repr(C)]

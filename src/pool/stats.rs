@@ -6,12 +6,8 @@ use super::{Hooks, Local, Pool};
 ///
 /// Counters are summed over the per-thread caches without stopping them, so a snapshot taken
 /// while other threads work may be slightly behind them; once those threads are done (joined,
-/// or synchronised with the caller), it is exact.
-///
-/// # Cost
-/// [`Pool::stats`](super::Pool::stats) reads a few words from every cache the pool has made
-/// (one per thread slot that used it, 8 at least) and takes no lock: cheap enough for a metrics
-/// scrape, too slow for every request. No allocation.
+/// or synchronised with the caller), it is exact. Use it for metrics scrapes and tests (a hit
+/// rate, what a pool retains); not on every request.
 ///
 /// # Examples
 /// ```
@@ -22,6 +18,11 @@ use super::{Hooks, Local, Pool};
 /// assert_eq!((stats.hits, stats.misses, stats.returned), (1, 1, 2));
 /// assert_eq!(stats.retained, 1);
 /// ```
+///
+/// # Allocation and cost
+/// No allocation. [`Pool::stats`](super::Pool::stats) reads a few words from every cache the
+/// pool has made (one per thread slot that used it, 8 at least) and takes no lock: cheap enough
+/// for a metrics scrape, too slow for every request.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {

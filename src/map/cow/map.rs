@@ -50,30 +50,19 @@ use std::hash::{BuildHasher, Hash};
 /// assert_eq!(snap.len(), 1); // still the old version
 /// ```
 ///
-/// # Cost
-/// - [`Reader`] reads: one load of the map's current-version pointer (a cache line written
-///   only when a write publishes), a compare, then the hash lookup. After a write, a reader's
-///   next read takes the new version: one hazard slot claimed and freed, two reference-count
-///   updates.
-/// - `read`, `get_cloned`, `contains_key`, `len` on the map: a hazard slot claimed and freed
-///   around the lookup: one CAS, one full fence and one store on a slot line, no reference
-///   count. Threads reading at once claim from the same few slots, whose lines then move
-///   between their cores: on 2 threads this is no faster than `RwLock<HashMap>` (0.64x-1.57x
-///   its time in the shootout's `map_cow` table). Hot loops want a [`Reader`].
-/// - [`snapshot`](CowMap::snapshot): as `read`, plus one reference-count increment.
-/// - Writes: a clone of the whole map (`K: Clone, V: Clone`), a scan of the hazard slots, and
-///   freeing the replaced version unless a read holds it. Writers take a lock among themselves.
-/// - Allocations: reads allocate nothing (`tests/alloc_map_cow.rs`), except the first time
-///   more reads run at once than ever before, which adds a hazard slot (128 bytes, kept until
-///   the map drops). A write builds its copy in the *spare*, the old version the last
-///   [`Reader`] to let go of it handed back, when there is one: then a map of plain keys and
-///   values (`u64`, no heap inside) allocates nothing for the write (`clone_from` into a table
-///   of the same size). A steady pattern of one write, then readers refreshing, keeps a spare
-///   for every write (`tests/alloc_map_cow.rs` asserts zero allocations over 100 such rounds);
-///   a write with no spare waiting (no reader refreshed since the last, or the only holder of
-///   the old version was a `Snapshot`) allocates. Otherwise a write allocates its
-///   copy of the table and one block for the version (the first write also the writers' list
-///   of retired versions); a batch of any size in one `update` allocates the same.
+/// # Allocation
+/// - Reads allocate nothing (`tests/alloc_map_cow.rs`), except the first time more reads run at
+///   once than ever before, which adds a hazard slot (one cache line, kept until the map
+///   drops).
+/// - A write builds its copy in the *spare*, the old version the last [`Reader`] to let go of
+///   it handed back, when there is one: then a map of plain keys and values (`u64`, no heap
+///   inside) allocates nothing for the write (`clone_from` into a table of the same size). A
+///   steady pattern of one write, then readers refreshing, keeps a spare for every write
+///   (`tests/alloc_map_cow.rs` asserts zero allocations over 100 such rounds). A write with no
+///   spare waiting (no reader refreshed since the last, or the only holder of the old version
+///   was a `Snapshot`) allocates its copy of the table and one block for the version (the
+///   first write also the writers' list of retired versions); a batch of any size in one
+///   `update` allocates the same.
 /// - Freeing: a `Reader` that lets go of the last count on an old version hands it to the map
 ///   as the spare, unless a spare is already waiting (readers a version apart): then that read
 ///   frees the version, the whole map. Otherwise whoever lets go of an old version last frees
@@ -84,6 +73,35 @@ use std::hash::{BuildHasher, Hash};
 ///   `Reader`'s drop frees it. So a map whose readers refresh holds two copies between
 ///   writes. [`retired_versions`](CowMap::retired_versions) counts them all.
 ///
+/// # Cost
+/// - [`Reader`] reads: one load of the map's current-version pointer (a cache line written
+///   only when a write publishes), a compare, then the hash lookup. After a write, a reader's
+///   next read takes the new version: one hazard slot claimed and freed, two reference-count
+///   updates.
+/// - `read`, `get_cloned`, `contains_key`, `len` on the map: a hazard slot claimed and freed
+///   around the lookup: one CAS, one full fence and one store on a slot line, no reference
+///   count. Threads reading at once claim from the same few slots, whose lines then move
+///   between their cores: on 2 threads this is no faster than `RwLock<HashMap>` (0.64x-1.57x
+///   its time in `cargo run --release --example shootout -- --only map`, the `map_cow`
+///   table). Hot loops want a [`Reader`].
+/// - [`snapshot`](CowMap::snapshot): as `read`, plus one reference-count increment.
+/// - Writes: a clone of the whole map (`K: Clone, V: Clone`), a scan of the hazard slots, and
+///   freeing the replaced version unless a read holds it. Writers take a lock among themselves.
+///
+/// `cargo bench --bench map_cow -- map_cow/read` (2 reader threads, 1 k and 100 k `u64`
+/// entries, every candidate on [`FastRandomState`]), ranges across runs on a shared 2-core
+/// machine: a `Reader` read ties an `arc_swap::Cache` read (0.96x-1.12x its time), and with a
+/// writer active takes 1/10.6-1/12.8 of parking_lot's `RwLock<HashMap>`'s time at 1 k
+/// entries, 1/4.7-1/9.3 at 100 k (where the lookup's cache misses weigh on every candidate,
+/// and a writer every 100 µs copies the map back to back). Plain `read` (a hazard slot claimed
+/// per lookup) is many times slower than a `Reader` and no faster than the lock: use a
+/// `Reader` in hot loops.
+///
+/// The default hasher is [`FastRandomState`] (foldhash, randomly seeded), as for
+/// [`ShardedMap`](crate::map::ShardedMap); for keys an adversary chooses, pass std's SipHash
+/// with [`with_hasher`](CowMap::with_hasher) (`std::hash::RandomState::new()`): see
+/// [`FastRandomState`] for the trade-off.
+///
 /// # Thread safety
 /// A `CowMap`, its [`Snapshot`]s and [`Reader`]s are `Send` and `Sync` when `K`, `V` and `S`
 /// are both: readers on any thread share the versions, and whichever thread lets go of a
@@ -92,20 +110,6 @@ use std::hash::{BuildHasher, Hash};
 /// let map = thrifty::map::CowMap::<u8, std::rc::Rc<u8>>::new();
 /// std::thread::spawn(move || map.len()); // error: `Rc<u8>` cannot be shared between threads
 /// ```
-///
-/// Measured on a shared 2-core VM (`cargo bench --bench map_cow -- map_cow/read --warm-up-time
-/// 0.5 --measurement-time 1`, 2 reader threads, 1 k and 100 k `u64` entries, every candidate on
-/// [`FastRandomState`]): a `Reader` read ties an `arc_swap::Cache` read (0.96x-1.12x its
-/// time; 1.4x-1.8x its throughput in busier runs), and with a writer active gives 10.6x-12.8x
-/// the read throughput of parking_lot's `RwLock<HashMap>` at 1 k entries, 4.7x-9.3x at 100 k
-/// (where the lookup's cache misses weigh on every candidate, and a writer every 100 µs copies
-/// the map back to back). Plain `read` (a hazard slot claimed per lookup) gives about a tenth of a
-/// `Reader`'s throughput and no more than the lock's: use a `Reader` in hot loops.
-///
-/// The default hasher is [`FastRandomState`] (foldhash, randomly seeded), as for
-/// [`ShardedMap`](crate::map::ShardedMap); for keys an adversary chooses, pass std's SipHash
-/// with [`with_hasher`](CowMap::with_hasher) (`std::hash::RandomState::new()`): see
-/// [`FastRandomState`] for the trade-off.
 pub struct CowMap<K, V, S = FastRandomState> {
     pub(super) inner: Arc<Inner<K, V, S>>,
 }

@@ -31,17 +31,19 @@ use std::hash::{BuildHasher, Hash};
 /// assert_eq!(reader.get_cloned("timeout_ms"), Some(250)); // sees the write on its next read
 /// ```
 ///
+/// # Allocation
+/// None (`tests/alloc_map_cow.rs`), except the rare hazard slot described on
+/// [`CowMap`](super::CowMap). The first read after a write frees the old version only if a
+/// spare is already waiting (readers a version apart); otherwise it hands the old version to
+/// the map for the next write to copy into.
+///
 /// # Cost
 /// While no write happened since its last read: one load of a cache line that writers write
 /// only when they publish, a compare, then the lookup; no atomic read-modify-write, nothing
-/// written. The first read after a write takes the new version under a hazard slot (one CAS
-/// and one store on the slot's line, two reference-count updates) and lets go of the old one:
-/// if it held the last count, the old version becomes the map's spare (one CAS and a fence),
-/// which the next write copies into; if a spare is already waiting, this read frees the old
-/// version. 50 ns at 1 k and 79 ns at 100 k `u64` entries, against 1.7 ns for a read with
-/// nothing changed, on a shared 2-core VM (`cargo bench --bench map_cow -- refresh`).
-/// Allocates nothing (`tests/alloc_map_cow.rs`), except the rare hazard slot described on
-/// [`CowMap`](super::CowMap).
+/// written. The first read after a write takes the new version (a few atomic operations on a
+/// hazard slot and two reference counts) and lets go of the old one. `cargo bench --bench
+/// map_cow -- refresh` on a shared 2-core machine: that first read took 50 ns at 1 k and 79 ns
+/// at 100 k `u64` entries, against 1.7 ns for a read with nothing changed.
 pub struct Reader<K, V, S = FastRandomState> {
     inner: Arc<Inner<K, V, S>>,
     /// The version this reader last read; its strong count keeps it alive, so its address

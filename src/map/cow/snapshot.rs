@@ -30,11 +30,14 @@ use std::ops::Deref;
 /// assert_eq!(keys, ["max", "min"]);
 /// ```
 ///
+/// # Allocation
+/// Nothing to take, clone or read. Dropping the last holder of a replaced version frees that
+/// version (the whole map).
+///
 /// # Cost
 /// Taking one: a hazard slot claimed and freed plus one reference-count increment (from a
 /// [`Reader`](super::Reader): the increment only). Cloning: one increment; dropping: one
-/// decrement, and the version's free if it was the last holder. Reads through it are plain
-/// `HashMap` reads. Allocates nothing.
+/// decrement. Reads through it are plain `HashMap` reads.
 pub struct Snapshot<K, V, S = FastRandomState> {
     version: Arc<Version<K, V, S>>,
 }

@@ -7,6 +7,10 @@ use std::marker::PhantomData;
 
 /// Settings for a [`ShardedMap`]: `ShardedMap::builder()`, then [`build`](Builder::build).
 ///
+/// Use it to set two knobs at once (shards and capacity, or a hasher too) or to get a typed
+/// error from [`try_build`](Builder::try_build); for one knob, [`ShardedMap::with_shards`],
+/// [`ShardedMap::with_capacity`] and [`ShardedMap::with_hasher`] are shorter.
+///
 /// # Examples
 /// ```
 /// use thrifty::map::ShardedMap;
@@ -14,6 +18,10 @@ use std::marker::PhantomData;
 /// let map: ShardedMap<u64, u64> = ShardedMap::builder().shards(16).capacity(10_000).build();
 /// assert_eq!(map.shard_count(), 16);
 /// ```
+///
+/// # Allocation and cost
+/// The builder allocates nothing; `build` allocates the shard array and, with a capacity, each
+/// shard's table.
 pub struct Builder<K, V, S = FastRandomState> {
     shards: Option<usize>,
     capacity: usize,
@@ -49,12 +57,12 @@ impl<K, V, S> Builder<K, V, S> {
     ///
     /// Why so many: threads meet on a shard about `(threads - 1) / shards` of the time, and a
     /// meeting costs far more than the lock's uncontended round trip (a spin, and on a busy
-    /// machine a wait for a preempted holder). On the 2-core test VM, 2 threads at 50/50 and
-    /// 10/90 read/write mixes took 41-45 ns per operation with 8 shards (4 × CPUs, dashmap's
-    /// default: dashmap took 39-43 ns), 23-25 ns with 64 and 20-22 ns with 128, where scc's
-    /// `HashMap`, which locks per bucket, took 23-24 ns (`cargo bench --bench map_sharded --
-    /// 'time/mix/.*/100000/uniform/2 threads'`, rerun with each default). The price is memory
-    /// and walks: 128 bytes per shard (16 KiB at 128 shards, 128 KiB at 1024) before any entry,
+    /// machine a wait for a preempted holder). With dashmap's default of 4 × CPUs, two writing
+    /// threads meet often enough to fall well behind scc's per-bucket locking; at 64 × CPUs
+    /// they tie it. Compare shard counts on your machine with
+    /// `cargo bench --bench map_sharded -- 'time/mix/.*/100000/uniform/2 threads'` after
+    /// building with each count. The price is memory and walks: one cache-line-padded slot per
+    /// shard (128 bytes on x86-64: 16 KiB at 128 shards, 128 KiB at 1024) before any entry,
     /// and `len`, `for_each` and `clear` visit every shard. For many small maps (a map per
     /// connection), ask for a few shards: `shards(2)`.
     pub fn shards(mut self, n: usize) -> Self {
@@ -124,6 +132,9 @@ pub(super) const DEFAULT_SHARDS_MAX: usize = 1024;
 /// Settings a [`Builder`] refuses, from [`try_build`](Builder::try_build);
 /// [`build`](Builder::build) panics with its message instead.
 ///
+/// Match on it where the shard count or capacity comes from outside the program; with
+/// constants, `build` and its panic are simpler.
+///
 /// # Examples
 /// ```
 /// use thrifty::map::{BuildError, ShardedMap};
@@ -132,6 +143,9 @@ pub(super) const DEFAULT_SHARDS_MAX: usize = 1024;
 /// assert_eq!(err, BuildError::ZeroShards);
 /// assert_eq!(err.to_string(), "shards(0): a map needs at least one shard");
 /// ```
+///
+/// # Allocation and cost
+/// None: a plain value, made only when a build is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BuildError {

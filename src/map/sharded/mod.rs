@@ -33,7 +33,7 @@ const MAX_SHARDS: usize = 1 << 16;
 ///
 /// # When not to use
 /// - Reads vastly outnumber writes and readers must never wait: a copy-on-write map
-///   (`map::CowMap`, planned) makes reads lock-free at the price of copying on write.
+///   ([`CowMap`](crate::map::CowMap)) makes reads lock-free at the price of copying on write.
 /// - One thread, or a map touched a few times a second: a plain `HashMap`, or
 ///   `RwLock<HashMap>`, is simpler, iterates in one pass and takes a consistent snapshot.
 /// - Most traffic goes to one key (a single hot counter): one key is one shard, so sharding does
@@ -60,6 +60,13 @@ const MAX_SHARDS: usize = 1 << 16;
 /// assert_eq!(hits.read(&3, |n| *n), Some(100 * (0 + 1 + 2 + 3)));
 /// ```
 ///
+/// # Allocation
+/// Lookups, updates and removes never allocate; neither do inserts while every shard has room.
+/// A shard grows (one allocation, every entry of that shard rehashed) when it fills;
+/// [`with_capacity`](Self::with_capacity) sizes shards so that filling the map to its capacity
+/// with keys that hash evenly never grows one (`tests/alloc_map_sharded.rs` asserts both).
+/// `clear` keeps the shards' memory; `shrink_to_fit` returns it.
+///
 /// # Cost
 /// - An operation: one hash, one lock and unlock of one shard (an atomic read-modify-write each,
 ///   uncontended), a probe of a hashbrown table, and a thread-local read and two writes (the
@@ -67,20 +74,16 @@ const MAX_SHARDS: usize = 1 << 16;
 ///   On one thread, with 100,000 `u64` keys, a read, an insert that replaces and a
 ///   `get_or_insert_with` increment each take 82–87 instructions, against dashmap's 103–107
 ///   and a single `RwLock<HashMap>`'s 56–74 (`bash scripts/instructions_map.sh`): sharding
-///   costs a little on one thread and pays when threads write at once.
+///   costs a little on one thread and pays when threads write at once. Times against scc,
+///   dashmap and `RwLock<HashMap>` at 1 and 2 threads: `cargo bench --bench map_sharded` and
+///   `cargo run --release --example shootout -- --only map` (the README quotes both).
 /// - `len` and `is_empty` read one counter per shard, without locking; `for_each`, `retain`,
 ///   `clear` and `shrink_to_fit` lock the shards one at a time.
-/// - Memory: one 128-byte-aligned slot per shard (the lock, a table header and the count:
-///   16 KiB for the default 128 shards on 2 CPUs, up to 128 KiB) plus each shard's table:
+/// - Memory: one cache-line-padded slot per shard (the lock, a table header and the count;
+///   128 bytes on x86-64, so 16 KiB for the default 128 shards on 2 CPUs, up to 128 KiB at
+///   1024 shards) plus each shard's table:
 ///   entries of `(K, V)` and a control byte each, at most 7/8 full. Many small maps want
 ///   [`with_shards`](Self::with_shards) of a few.
-///
-/// # Allocation
-/// Lookups, updates and removes never allocate; neither do inserts while every shard has room.
-/// A shard grows (one allocation, every entry of that shard rehashed) when it fills;
-/// [`with_capacity`](Self::with_capacity) sizes shards so that filling the map to its capacity
-/// with keys that hash evenly never grows one (`tests/alloc_map_sharded.rs` asserts both).
-/// `clear` keeps the shards' memory; `shrink_to_fit` returns it.
 ///
 /// # Re-entrancy
 /// Each closure runs with its shard locked. If it called the map again, a call that landed on

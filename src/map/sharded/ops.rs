@@ -11,6 +11,10 @@ use std::mem;
 ///
 /// `compute` returns the value a `Set` replaced or a `Remove` removed, and `None` for `Keep`.
 ///
+/// Use it with `compute` when one locked step must decide between keeping, replacing and
+/// removing an entry (decrement and remove at zero, say); for an unconditional change `insert`,
+/// `remove` or `update` read more plainly.
+///
 /// # Examples
 /// ```
 /// use thrifty::map::{Compute, ShardedMap};
@@ -22,6 +26,10 @@ use std::mem;
 /// assert_eq!(map.compute("k", |_| Compute::Remove), Some(3));
 /// assert!(map.is_empty());
 /// ```
+///
+/// # Allocation and cost
+/// None of its own: `Set` moves the value into the map, which may grow the shard's table (one
+/// allocation) if the key is new.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Compute<V> {
     /// Leave the entry as it is (changed in place through the `&mut V`, or still absent).
