@@ -286,7 +286,7 @@ pub(crate) fn cpus() -> usize {
 
 mod backoff;
 pub(crate) mod fence;
-pub(crate) use backoff::backoff;
+pub(crate) use backoff::{backoff, contention_pause};
 mod hints;
 pub(crate) use hints::{with_thread_hints, ThreadHints, HINT_WORDS};
 

@@ -48,6 +48,11 @@
 //! after a SeqCst fence: `head + one_lap == tail` is [`Refusal::Full`], `tail == head` is
 //! [`Refusal::Empty`], anything else [`Refusal::Busy`].
 //!
+//! A claim that loses its CAS (or finds its position taken) pauses before it retries, 1, 2, 4
+//! … 64 spin hints as it keeps losing ([`contention_pause`]): with several senders or several
+//! receivers on separate cores, retrying at once keeps the index's cache line moving between
+//! them and every claim slows down. crossbeam-channel backs off the same way.
+//!
 //! # Orderings
 //! The stamp publishes the value: its Release store in `finish_*` follows the caller's access,
 //! and the Acquire stamp load in `start_*` precedes the next holder's. `head` and `tail` carry
@@ -55,7 +60,7 @@
 //! re-read are in one total order (crossbeam's argument that "full" and "empty" are
 //! linearizable answers; see `src/pool/ring.rs`, "Orderings", for what loom checks of it).
 
-use crate::sync::{fence, AtomicUsize, CachePadded, Ordering, UnsafeCell};
+use crate::sync::{contention_pause, fence, AtomicUsize, CachePadded, Ordering, UnsafeCell};
 use std::fmt;
 
 /// `finish_push` reads the depth on slot indices that are multiples of this, not on every push:
@@ -166,6 +171,7 @@ impl<S> Ring<S> {
     pub(super) fn start_push(&self) -> Result<Claim, Refusal> {
         // Relaxed: a guess at the position, checked by the stamp and the CAS below.
         let mut tail = self.tail.load(Ordering::Relaxed);
+        let mut step = 0u32;
         loop {
             if tail & self.mark != 0 {
                 return Err(Refusal::Closed);
@@ -186,7 +192,10 @@ impl<S> Ring<S> {
                     Ordering::Relaxed,
                 ) {
                     Ok(_) => return Ok(Claim { pos: tail }),
-                    Err(now) => tail = now,
+                    Err(now) => {
+                        tail = now;
+                        contention_pause(&mut step);
+                    }
                 }
             } else if ahead < 0 {
                 // Still on the previous lap: full, or a pop has claimed it and not finished.
@@ -201,6 +210,7 @@ impl<S> Ring<S> {
                 });
             } else {
                 // Another push claimed `tail` first.
+                contention_pause(&mut step);
                 tail = self.tail.load(Ordering::Relaxed);
             }
         }
@@ -211,6 +221,7 @@ impl<S> Ring<S> {
     pub(super) fn start_pop(&self) -> Result<Claim, Refusal> {
         // Relaxed: a guess at the position, checked by the stamp and the CAS below.
         let mut head = self.head.load(Ordering::Relaxed);
+        let mut step = 0u32;
         loop {
             // Acquire: pairs with the Release store in `finish_push`, so we see its value.
             let stamp = self.slot(head).stamp.load(Ordering::Acquire);
@@ -226,7 +237,10 @@ impl<S> Ring<S> {
                     Ordering::Relaxed,
                 ) {
                     Ok(_) => return Ok(Claim { pos: head }),
-                    Err(now) => head = now,
+                    Err(now) => {
+                        head = now;
+                        contention_pause(&mut step);
+                    }
                 }
             } else if ahead < 0 {
                 // Not filled for `head` yet: empty, or a push has claimed it and not finished.
@@ -241,6 +255,7 @@ impl<S> Ring<S> {
                 });
             } else {
                 // Another pop claimed `head` first.
+                contention_pause(&mut step);
                 head = self.head.load(Ordering::Relaxed);
             }
         }

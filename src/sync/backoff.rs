@@ -1,5 +1,6 @@
 //! The bounded spin that blocking waits try before they park (the channel's waiters and the
-//! semaphore's line): about a microsecond of `spin_loop` hints, then a few yields.
+//! semaphore's line): 127 `spin_loop` hints, then a few yields; and the pause a lock-free claim
+//! takes after losing a race.
 //!
 //! The spin is the same length however many threads the process has, and with one CPU it only
 //! yields, because spinning there waits on a thread that cannot run until we stop.
@@ -36,4 +37,22 @@ pub(crate) fn backoff<R>(mut attempt: impl FnMut() -> Option<R>) -> Option<R> {
         }
     }
     None
+}
+
+/// After losing a compare-and-swap race: `1 << step` spin hints, doubling up to 64 as the
+/// caller keeps losing (it starts `step` at 0 for each operation), so the winners' cache line
+/// settles before the next try. Under loom it does nothing: the retry is what a model needs.
+#[inline(always)]
+pub(crate) fn contention_pause(step: &mut u32) {
+    #[cfg(not(loom))]
+    {
+        for _ in 0..1u32 << *step {
+            spin_loop();
+        }
+        if *step < 6 {
+            *step += 1;
+        }
+    }
+    #[cfg(loom)]
+    let _ = step;
 }

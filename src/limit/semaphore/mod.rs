@@ -40,19 +40,6 @@ pub use permit::{OwnedPermit, Permit};
 /// # When not to use
 /// If callers should be refused rather than queue, use [`InFlight`](super::InFlight) (a single
 /// atomic, no lock). For a rate over time, use [`TokenBucket`](super::TokenBucket).
-/// # Cost
-/// While nobody waits, an acquire is one compare-and-swap on the semaphore's permit word and a
-/// release one atomic add: no lock, so it scales like any one contended atomic (the owned forms
-/// add an `Arc` count increment and decrement). A request that has to wait takes a lock, joins
-/// the line and parks; a release while someone waits takes the lock to hand the permits to the
-/// front and unparks only the waiters it granted. Strict arrival order has a price when permits
-/// are scarce: a freed permit goes to the longest waiter, which has to wake up, rather than to a
-/// thread that asks again at once, so a hand-over costs a wake-up where a `Mutex` + `Condvar`
-/// semaphore would let the releasing thread take it back. No allocation (`tests/alloc_limit.rs`),
-/// except that the line grows when more threads wait at once than ever before, and keeps that
-/// capacity. `cargo bench --bench limit -- semaphore` and the shootout's limit table
-/// (`cargo run --release --example shootout -- --only limit`) compare it with
-/// `Mutex` + `Condvar`.
 ///
 /// # Examples
 /// ```
@@ -69,6 +56,25 @@ pub use permit::{OwnedPermit, Permit};
 /// });
 /// assert_eq!(connections.available(), 4);
 /// ```
+///
+/// # Allocation
+/// None per acquire or release, borrowed or owned (`tests/alloc_limit.rs`), except that the
+/// line of waiters grows when more threads wait at once than ever before, and keeps that
+/// capacity.
+///
+/// # Cost
+/// While nobody waits, an acquire is one compare-and-swap on the semaphore's permit word and a
+/// release one atomic add: no lock, so it scales like any one contended atomic (the owned forms
+/// add an `Arc` count increment and decrement). A request that has to wait takes a lock, joins
+/// the line and parks; a release while someone waits takes the lock to hand the permits to the
+/// front and unparks only the waiters it granted. Strict arrival order has a price when permits
+/// are scarce: a freed permit goes to the longest waiter, which has to wake up, rather than to a
+/// thread that asks again at once, so a hand-over costs a wake-up where a `Mutex` + `Condvar`
+/// semaphore would let the releasing thread take it back. A waiter spins briefly (127 spin
+/// hints, then a few yields) before it parks, so a hand-over that comes within that costs no
+/// system call. `cargo bench --bench limit -- semaphore` and the shootout's limit table
+/// (`cargo run --release --example shootout -- --only limit`) compare it with `Mutex` +
+/// `Condvar`, with a permit for every thread and with permits for half of them.
 pub struct Semaphore {
     /// Free permits and the `QUEUED`/`CLOSED` flags (`queue.rs`): the fast paths' one word.
     permits: AtomicU64,

@@ -11,10 +11,14 @@ use std::mem;
 /// Permits held from a [`Semaphore`]; they go back when this is dropped.
 ///
 /// From [`acquire`](Semaphore::acquire), [`try_acquire`](Semaphore::try_acquire) or
-/// [`acquire_timeout`](Semaphore::acquire_timeout). Dropping it is one atomic add, plus the
-/// semaphore's lock and a wake-up of the waiters it grants if anyone waits; no allocation. It borrows the semaphore: to move a permit into
-/// `std::thread::spawn` or store it beside its work, take an [`OwnedPermit`] from an `Arc`'d
-/// semaphore instead.
+/// [`acquire_timeout`](Semaphore::acquire_timeout).
+///
+/// # When to use
+/// When the permit is dropped in the scope that took it, scoped threads included.
+///
+/// # When not to use
+/// To move a permit into `std::thread::spawn` or store it beside its work, take an
+/// [`OwnedPermit`] from an `Arc`'d semaphore instead.
 ///
 /// # Examples
 /// ```
@@ -24,6 +28,10 @@ use std::mem;
 /// drop(permit);
 /// assert_eq!(sem.available(), 3);
 /// ```
+///
+/// # Allocation and cost
+/// No allocation. Dropping it is one atomic add, plus the semaphore's lock and a wake-up of the
+/// waiters it grants if anyone waits.
 #[must_use = "the permits go back as soon as the Permit is dropped"]
 pub struct Permit<'a> {
     semaphore: &'a Semaphore,
@@ -119,15 +127,11 @@ impl fmt::Debug for Permit<'_> {
 /// When the permit must outlive the scope that took it: moved into `std::thread::spawn` or a
 /// thread pool's job, stored in a struct beside the buffer or connection it pays for, sent
 /// down a channel with the work.
+///
 /// # When not to use
 /// When the permit is dropped in the scope that took it, scoped threads
 /// (`std::thread::scope`) included: the borrowing [`Permit`] is enough and skips the `Arc`'s
 /// count.
-/// # Cost
-/// A [`Permit`]'s, plus one atomic increment of the `Arc`'s count on acquire and one decrement
-/// on drop: an acquire and release cost about 1.5x a borrowed one's, alone or with two threads
-/// on the semaphore (`cargo bench --bench limit -- 'limit/semaphore'`). No allocation
-/// (`tests/alloc_limit.rs`); the drop that lets go of the last `Arc` also frees the semaphore.
 ///
 /// # Examples
 /// ```
@@ -144,6 +148,14 @@ impl fmt::Debug for Permit<'_> {
 /// assert_eq!(worker.join().unwrap(), 2);
 /// assert_eq!(sem.available(), 3);
 /// ```
+///
+/// # Allocation
+/// None (`tests/alloc_limit.rs`); the drop that lets go of the last `Arc` also frees the
+/// semaphore.
+///
+/// # Cost
+/// A [`Permit`]'s, plus one atomic increment of the `Arc`'s count on acquire and one decrement
+/// on drop (`cargo bench --bench limit -- 'limit/semaphore'` has both side by side).
 #[must_use = "the permits go back as soon as the OwnedPermit is dropped"]
 pub struct OwnedPermit {
     semaphore: Arc<Semaphore>,
