@@ -1,0 +1,92 @@
+//! An A/B of thrifty's `bounded` channel against crossbeam-channel with `p` producers and `p`
+//! consumers on a 1024-slot channel of `u64`: rounds of 4 M messages in all, the two
+//! candidates alternating round by round, a fresh channel each round. It prints each one's
+//! median, fastest and slowest time per message, and for thrifty how many sends per 1000 found
+//! the channel full (from `Stats::full_sends`): a channel that keeps filling runs in a slower
+//! regime, and a round's time follows which regime it fell into.
+//!
+//! `cargo run --release --example channel_pairs -- 1,2,4,8` (producer/consumer pairs; 1,2 by
+//! default). The shootout's channel table measures the same shape with its own rounds; this
+//! program exists to repeat one comparison many times cheaply.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+const MESSAGES: u64 = 4_000_000;
+const ROUNDS: usize = 7;
+
+/// One round: `pairs` senders and `pairs` receivers, `per` messages each; ns per message.
+fn round<S, R>(
+    pairs: usize,
+    per: u64,
+    tx: &S,
+    rx: &R,
+    send: impl Fn(&S, u64) + Sync,
+    recv: impl Fn(&R) + Sync,
+) -> f64
+where
+    S: Sync,
+    R: Sync,
+{
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..pairs {
+            s.spawn(|| (0..per).for_each(|k| send(tx, black_box(k))));
+            s.spawn(|| (0..per).for_each(|_| recv(rx)));
+        }
+    });
+    start.elapsed().as_nanos() as f64 / (per * pairs as u64) as f64
+}
+
+/// (median, fastest, slowest) of `times`.
+fn summary(times: &mut [f64]) -> (f64, f64, f64) {
+    times.sort_by(|a, b| a.total_cmp(b));
+    (times[times.len() / 2], times[0], times[times.len() - 1])
+}
+
+fn main() {
+    let pairs_list: Vec<usize> = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "1,2".to_owned())
+        .split(',')
+        .map(|n| n.trim().parse().expect("a list of pair counts, e.g. 1,2,4"))
+        .collect();
+    println!("| pairs | crossbeam ns/msg (min-max) | thrifty ns/msg (min-max) | thrifty / crossbeam | thrifty full sends per 1k |");
+    println!("| --- | --- | --- | --- | --- |");
+    for pairs in pairs_list {
+        let per = MESSAGES / pairs as u64;
+        let (mut crossbeam, mut thrifty, mut full) = (vec![], vec![], vec![]);
+        for _ in 0..ROUNDS {
+            let (tx, rx) = crossbeam_channel::bounded::<u64>(1024);
+            crossbeam.push(round(
+                pairs,
+                per,
+                &tx,
+                &rx,
+                |tx, k| tx.send(k).unwrap(),
+                |rx| {
+                    black_box(rx.recv().unwrap());
+                },
+            ));
+            let (tx, rx) = thrifty::channel::bounded::<u64>(1024);
+            thrifty.push(round(
+                pairs,
+                per,
+                &tx,
+                &rx,
+                |tx, k| tx.send(k).unwrap(),
+                |rx| {
+                    black_box(rx.recv().unwrap());
+                },
+            ));
+            full.push(tx.stats().full_sends as f64 * 1000.0 / MESSAGES as f64);
+        }
+        let (c, c_min, c_max) = summary(&mut crossbeam);
+        let (t, t_min, t_max) = summary(&mut thrifty);
+        let (f, f_min, f_max) = summary(&mut full);
+        println!(
+            "| {pairs} | {c:.1} ({c_min:.1}-{c_max:.1}) | {t:.1} ({t_min:.1}-{t_max:.1}) | {:.2}x | {f:.1} ({f_min:.1}-{f_max:.1}) |",
+            t / c
+        );
+    }
+}
