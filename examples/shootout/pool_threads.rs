@@ -1,13 +1,15 @@
 //! `thrifty::pool` where threads meet: buffers taken on one thread and dropped on another, and
 //! two busy threads beside many idle ones. Buffers are 4 KiB with one byte written.
 //!
-//! - Cross-thread: one producer takes a buffer and sends it through a bounded
-//!   `std::sync::mpsc::sync_channel` to a consumer thread that drops it. The pool's capacity
-//!   (8, then 256) is the channel's depth plus 2, so it covers every buffer in flight (the
-//!   channel's, the one being received, the one being sent). Candidates: allocating per
-//!   message, thrifty's `get_owned`, `lockfree-object-pool`'s `pull_owned`; both pools start
-//!   with `capacity` buffers (thrifty's `prefill`). Small depths make both threads park and
-//!   wake often: the channel's cost, paid alike by every candidate.
+//! - Cross-thread: one producer takes a buffer and sends it through a bounded channel to a
+//!   consumer thread that drops it: std's `sync_channel`, then thrifty's `channel::bounded`. The
+//!   pool's capacity (8, then 256) is the channel's depth plus 2, so it covers every buffer in
+//!   flight (the channel's, the one being received, the one being sent). Candidates: allocating
+//!   per message, thrifty's `get_owned`, `lockfree-object-pool`'s `pull_owned`; both pools
+//!   start with `capacity` buffers (thrifty's `prefill`). With std's channel, small depths make
+//!   both threads park and wake on almost every message: the channel's cost, paid alike by
+//!   every candidate, hides the pools'. thrifty's channel spins before it parks, so its rows
+//!   show more of the pools' own cost.
 //! - Idle threads: the one-byte workload of `pool.rs` on 2 busy threads, beside the same with
 //!   64 other threads alive and asleep, each having used another `BufferPool` once, so each
 //!   holds a thread slot and the busy threads' slots are above theirs.
@@ -50,7 +52,12 @@ pub fn run(h: &mut Harness) {
 fn cross_thread(h: &mut Harness) {
     let title = "get on one thread, drop on another (4 KiB, 1 byte written)";
     let mut t = h.table("pool", title);
-    for capacity in [8, 256] {
+    for (capacity, link) in [
+        (8, Link::Std),
+        (256, Link::Std),
+        (8, Link::Thrifty),
+        (256, Link::Thrifty),
+    ] {
         let depth = capacity - 2;
         let (pool, lockfree) = pools(capacity);
         // Both pools start with `capacity` buffers, so the rounds measure the steady state:
@@ -58,11 +65,11 @@ fn cross_thread(h: &mut Harness) {
         pool.prefill(capacity);
         drop((0..capacity).map(|_| lockfree.pull()).collect::<Vec<_>>());
         let (to_std, to_thrifty, to_lockfree) = (
-            Consumer::spawn(depth),
-            Consumer::spawn(depth),
-            Consumer::spawn(depth),
+            Consumer::spawn(depth, link),
+            Consumer::spawn(depth, link),
+            Consumer::spawn(depth, link),
         );
-        let name = format!("capacity {capacity}, channel {depth}");
+        let name = format!("capacity {capacity}, {} channel {depth}", link.name());
         // One producer: the thread count is fixed, whatever `--threads` says.
         t.workload(
             &name,
@@ -109,22 +116,66 @@ fn idle_threads(h: &mut Harness) {
     }
 }
 
+/// Which bounded channel carries the buffers.
+#[derive(Clone, Copy)]
+enum Link {
+    Std,
+    Thrifty,
+}
+
+impl Link {
+    fn name(self) -> &'static str {
+        match self {
+            Link::Std => "std",
+            Link::Thrifty => "thrifty",
+        }
+    }
+}
+
+/// A channel's sending end, either kind.
+enum Tx<T> {
+    Std(SyncSender<T>),
+    Thrifty(thrifty::channel::Sender<T>),
+}
+
+impl<T> Tx<T> {
+    #[inline]
+    fn send(&self, value: T) {
+        let sent = match self {
+            Tx::Std(tx) => tx.send(value).is_ok(),
+            Tx::Thrifty(tx) => tx.send(value).is_ok(),
+        };
+        assert!(sent, "the consumer is gone");
+    }
+}
+
 /// A thread that drops what it is sent through a channel of bounded depth, only while a round
 /// runs: between rounds it pauses, leaving the channel full for the next round.
 struct Consumer<T> {
     /// The sending end, for one producer at a time; `None` once dropping.
-    tx: Mutex<Option<SyncSender<T>>>,
+    tx: Mutex<Option<Tx<T>>>,
     /// True while a round runs.
     open: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl<T: Send + 'static> Consumer<T> {
-    fn spawn(depth: usize) -> Self {
-        let (tx, rx) = mpsc::sync_channel::<T>(depth);
+    fn spawn(depth: usize, link: Link) -> Self {
         let open = Arc::new(AtomicBool::new(false));
         let gate = Arc::clone(&open);
+        // The receiving end as a closure: `None` once every sender is gone.
+        let (tx, recv): (Tx<T>, Box<dyn FnMut() -> Option<T> + Send>) = match link {
+            Link::Std => {
+                let (tx, rx) = mpsc::sync_channel::<T>(depth);
+                (Tx::Std(tx), Box::new(move || rx.recv().ok()))
+            }
+            Link::Thrifty => {
+                let (tx, rx) = thrifty::channel::bounded::<T>(depth);
+                (Tx::Thrifty(tx), Box::new(move || rx.recv().ok()))
+            }
+        };
         let thread = thread::spawn(move || {
+            let mut recv = recv;
             // Pausing is per thread, and no one reads this thread's counts (the harness counts
             // the producer's): paused throughout, its frees cost what they cost uncounted.
             let _paused = measure::pause();
@@ -134,9 +185,9 @@ impl<T: Send + 'static> Consumer<T> {
                 while !gate.load(Acquire) {
                     thread::park();
                 }
-                match rx.recv() {
-                    Ok(value) => drop(value),
-                    Err(_) => break, // the sender is gone
+                match recv() {
+                    Some(value) => drop(value),
+                    None => break, // the sender is gone
                 }
             }
         });
@@ -157,7 +208,7 @@ impl<T: Send + 'static> Consumer<T> {
         self.open.store(true, Release);
         self.thread.as_ref().unwrap().thread().unpark();
         for _ in 0..ops {
-            tx.send(black_box(make())).unwrap();
+            tx.send(black_box(make()));
         }
         self.open.store(false, Release);
     }
