@@ -5,6 +5,7 @@ use super::hazard::Hazards;
 use super::version::Version;
 use crate::sync::{fence, Arc, AtomicPtr, AtomicUsize, CachePadded, Mutex, Ordering};
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash};
 use std::marker::PhantomData;
 use std::ptr;
 
@@ -125,14 +126,17 @@ impl<K, V, S> Inner<K, V, S> {
     }
 
     /// The next version for a writer to change and publish: a copy of `current` numbered
-    /// `current.seq + 1`, built in the spare's memory when the writer is its only holder (no
-    /// allocation for the `Arc` and, at equal capacity, none for the table: `clone_from`),
-    /// else newly allocated. Caller holds the writer lock.
+    /// `current.seq + 1`, with no recorded change. Built in the spare's memory when the writer
+    /// is its only holder (no allocation for the `Arc` and, at equal capacity, none for the
+    /// table): if the spare is the version just before `current` and `current` records the one
+    /// change that made it, by replaying that change (two versions apart by one entry, so the
+    /// write costs one entry, not the map); else by `clone_from`. Otherwise newly allocated.
+    /// Caller holds the writer lock.
     pub(super) fn next_version(&self, current: &Version<K, V, S>) -> Arc<Version<K, V, S>>
     where
-        K: Clone,
+        K: Eq + Hash + Clone,
         V: Clone,
-        S: Clone,
+        S: BuildHasher + Clone,
     {
         let seq = current.seq + 1;
         if let Some(mut spare) = self.take_spare() {
@@ -141,8 +145,20 @@ impl<K, V, S> Inner<K, V, S> {
             // confirmed while it was current (and then the retired list keeps a count until
             // that load has its own): see the module doc. So a unique spare is ours.
             if let Some(version) = Arc::get_mut(&mut spare) {
+                // Versions never change once published, and version n + 1 is version n's
+                // contents plus its write: so the spare plus `current.change` is `current`.
+                match &current.change {
+                    Some((key, inserted)) if version.seq + 1 == current.seq => {
+                        let map = version.map_mut();
+                        match current.map().get(key).filter(|_| *inserted) {
+                            Some(value) => drop(map.insert(key.clone(), value.clone())),
+                            None => drop(map.remove(key)),
+                        }
+                    }
+                    _ => version.map_mut().clone_from(current.map()),
+                }
                 version.seq = seq;
-                version.map_mut().clone_from(current.map());
+                version.change = None;
                 return spare;
             }
         }

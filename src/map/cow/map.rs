@@ -87,6 +87,13 @@ use std::hash::{BuildHasher, Hash};
 /// - [`snapshot`](CowMap::snapshot): as `read`, plus one reference-count increment.
 /// - Writes: a clone of the whole map (`K: Clone, V: Clone`), a scan of the hazard slots, and
 ///   freeing the replaced version unless a read holds it. Writers take a lock among themselves.
+///   An [`insert`](CowMap::insert) or [`remove`](CowMap::remove) that finds, as its spare, the
+///   version just before the current one (the steady pattern: one write, then readers
+///   refreshing) copies nothing: the two differ by the previous write's one entry, which it
+///   replays into the spare before making its own change. At 100 k `u64` entries that made a
+///   write take about 1 µs instead of about 45 µs (the write column of
+///   `cargo bench --bench map_cow -- table`). An [`update`](CowMap::update) records no change,
+///   so the write after it copies.
 ///
 /// `cargo bench --bench map_cow -- map_cow/read` (2 reader threads, 1 k and 100 k `u64`
 /// entries, every candidate on [`FastRandomState`]), ranges across runs on a shared 2-core

@@ -263,6 +263,43 @@ fn readers_on_threads_see_whole_batches_in_order() {
 }
 
 #[test]
+fn writes_that_replay_the_last_change_into_the_spare_keep_every_version_whole() {
+    // One reader that refreshes after every write hands the version before the current one
+    // back as the spare, so inserts and removes replay the previous write into it instead of
+    // copying; a second reader that refreshes only now and then makes the spare older than
+    // that, which must fall back to a copy; `update`s record no change. After each step both
+    // readers' views and the map equal a plain `HashMap` given the same operations.
+    let map: CowMap<u64, u64> = CowMap::new();
+    let mut model = std::collections::HashMap::new();
+    let (mut eager, mut lazy) = (map.reader(), map.reader());
+    let mut x = 0x2545_f491_4f6c_dd1d_u64;
+    for step in 0..ROUNDS {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let key = x % 16;
+        match x % 5 {
+            0 | 1 => assert_eq!(map.insert(key, step), model.insert(key, step)),
+            2 | 3 => assert_eq!(map.remove(&key), model.remove(&key)),
+            _ => {
+                map.update(|m| m.insert(key + 100, step));
+                model.insert(key + 100, step);
+            }
+        }
+        eager.refresh();
+        let seen: std::collections::HashMap<u64, u64> =
+            eager.snapshot().iter().map(|(&k, &v)| (k, v)).collect();
+        assert_eq!(seen, model, "step {step}: the eager reader's version");
+        if step % 7 == 0 {
+            lazy.refresh();
+            let seen: std::collections::HashMap<u64, u64> =
+                lazy.snapshot().iter().map(|(&k, &v)| (k, v)).collect();
+            assert_eq!(seen, model, "step {step}: the lazy reader's version");
+        }
+    }
+}
+
+#[test]
 fn debug_output_names_the_state() {
     let map = CowMap::from_iter([(1, 1)]);
     let text = format!("{map:?} {:?} {:?}", map.reader(), map.snapshot());

@@ -8,6 +8,11 @@ use std::collections::HashMap;
 pub(super) struct Version<K, V, S> {
     /// 0 for the map's first version, then one more per publish.
     pub(super) seq: u64,
+    /// The one change that made this version from version `seq - 1`, when the write was an
+    /// `insert` (`(key, true)`: the value is this version's) or a `remove` (`(key, false)`): a
+    /// write that reuses version `seq - 1` as its spare replays it instead of copying the whole
+    /// map. `None` after an `update`. A key, never a value: no value outlives its versions.
+    pub(super) change: Option<(K, bool)>,
     /// The contents. Padded so that the `Arc`'s counts, which snapshots and refreshing readers
     /// update, sit on another cache line than the table header every read loads.
     map: CachePadded<HashMap<K, V, S>>,
@@ -32,6 +37,7 @@ impl<K, V, S> Version<K, V, S> {
         alive.fetch_add(1, Ordering::Relaxed);
         Self {
             seq,
+            change: None,
             map: CachePadded::new(map),
             alive: alive.clone(),
             #[cfg(loom)]

@@ -35,12 +35,20 @@ where
     /// assert_eq!((map.len(), map.version()), (2, 1));
     /// ```
     pub fn update<R>(&self, f: impl FnOnce(&mut HashMap<K, V, S>) -> R) -> R {
+        self.write(|map| (f(map), None))
+    }
+
+    /// Copies the current version, applies `f` to the copy and publishes it, recording the
+    /// change `f` reports (an insert's or a remove's, for the next write to replay; see
+    /// `Inner::next_version`).
+    fn write<R>(&self, f: impl FnOnce(&mut HashMap<K, V, S>) -> (R, Option<(K, bool)>)) -> R {
         let mut retired = self.inner.writer.lock();
         // SAFETY: we hold the writer lock (`current_locked`'s contract).
         let current = unsafe { &*self.inner.current_locked() };
         let mut next = self.inner.next_version(current);
-        let map = Arc::get_mut(&mut next).expect("a version not yet published has one holder");
-        let result = f(map.map_mut());
+        let version = Arc::get_mut(&mut next).expect("a version not yet published has one holder");
+        let (result, change) = f(version.map_mut());
+        version.change = change;
         self.inner.publish(&mut retired, next);
         result
     }
@@ -53,7 +61,10 @@ where
     /// assert_eq!(map.insert("k", 2), Some(1));
     /// ```
     pub fn insert(&self, key: K, value: V) -> Option<V> {
-        self.update(|m| m.insert(key, value))
+        self.write(|m| {
+            let change = (key.clone(), true);
+            (m.insert(key, value), Some(change))
+        })
     }
 
     /// Removes `key` (one copy of the map, none if `key` is absent); returns its value.
@@ -76,10 +87,14 @@ where
             return None;
         }
         let mut next = self.inner.next_version(current);
-        let map = Arc::get_mut(&mut next).expect("a version not yet published has one holder");
-        let removed = map.map_mut().remove(key);
+        let version = Arc::get_mut(&mut next).expect("a version not yet published has one holder");
+        let (owned, removed) = version
+            .map_mut()
+            .remove_entry(key)
+            .expect("the key was in the version copied");
+        version.change = Some((owned, false));
         self.inner.publish(&mut retired, next);
-        removed
+        Some(removed)
     }
 }
 
