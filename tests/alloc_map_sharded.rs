@@ -25,6 +25,7 @@ fn allocation_profile() {
     let _profiler = dhat::Profiler::builder().testing().build();
     warm_up_threads(|| {});
     presized_fill_allocates_nothing();
+    memory_is_what_the_docs_say();
     single_key_operations_allocate_nothing();
     whole_map_walks_and_reentry_checks_allocate_nothing();
     clear_keeps_memory_and_shrink_and_drop_free_it();
@@ -55,6 +56,27 @@ fn presized_fill_allocates_nothing() {
             map.shard_count()
         );
     }
+}
+
+/// The figures in `ShardedMap`'s docs: one 128-byte padded slot per shard on x86-64 (16 KiB for
+/// an empty map of 128 shards), and `with_capacity(1000)` of `(u64, u64)` on 128 shards
+/// reserving about 70 KiB of tables (32 buckets a shard: 16-byte entries plus control bytes).
+fn memory_is_what_the_docs_say() {
+    let before = heap();
+    let empty: ShardedMap<u64, u64> = ShardedMap::builder().shards(128).build();
+    let headers = heap().curr_bytes - before.curr_bytes;
+    if cfg!(target_arch = "x86_64") {
+        assert_eq!(headers, 128 * 128, "an empty map of 128 shards");
+    }
+    drop(empty);
+    let before = heap();
+    let presized: ShardedMap<u64, u64> = ShardedMap::builder().shards(128).capacity(1000).build();
+    let tables = heap().curr_bytes - before.curr_bytes - headers;
+    assert!(
+        (64 << 10..=76 << 10).contains(&tables),
+        "with_capacity(1000) on 128 shards reserved {tables} bytes of tables, not about 70 KiB"
+    );
+    drop(presized);
 }
 
 fn single_key_operations_allocate_nothing() {

@@ -81,7 +81,7 @@ const MAX_SHARDS: usize = 1 << 16;
 ///   `clear` and `shrink_to_fit` lock the shards one at a time.
 /// - Memory: one cache-line-padded slot per shard (the lock, a table header and the count;
 ///   128 bytes on x86-64, so 16 KiB for the default 128 shards on 2 CPUs, up to 128 KiB at
-///   1024 shards) plus each shard's table:
+///   1024 shards; `tests/alloc_map_sharded.rs` asserts it) plus each shard's table:
 ///   entries of `(K, V)` and a control byte each, at most 7/8 full. Many small maps want
 ///   [`with_shards`](Self::with_shards) of a few.
 ///
@@ -125,8 +125,9 @@ impl<K, V> ShardedMap<K, V> {
     /// deviations above the mean a shard receives when keys hash evenly, so filling the map to
     /// `n` does not grow a shard. Keys that hash unevenly (many equal hashes) can still grow one.
     /// With few entries per shard the slack dominates: `with_capacity(1000)` of `(u64, u64)`
-    /// on the default 128 shards reserves about 70 KiB of tables for 16 KB of entries; a small
-    /// map wants fewer shards ([`Builder::shards`]).
+    /// on the default 128 shards reserves about 70 KiB of tables for 16 KB of entries
+    /// (`tests/alloc_map_sharded.rs` asserts it); a small map wants fewer shards
+    /// ([`Builder::shards`]).
     ///
     /// # Panics
     /// If the tables for `n` entries cannot be allocated; [`Builder::try_build`] returns
