@@ -13,7 +13,8 @@
 //! - **A hard ceiling per arena.** [`Builder::limit_bytes`] bounds the bytes of chunks an arena
 //!   holds. An allocation that does not fit fails with [`ArenaFull`] (`try_alloc`,
 //!   `try_alloc_str`, `try_alloc_slice_copy`) or panics with its message (`alloc`, ...), and
-//!   asks the system for nothing: a 13 GiB request never reaches the allocator.
+//!   asks the system for nothing: a 13 GiB request never reaches the allocator
+//!   (`tests/alloc_arena.rs`, `the_limit_holds_against_the_system_allocator`).
 //! - **Memory given back after a rare huge request.** An arena whose round needed more than
 //!   [`Builder::retain_bytes`] is shrunk on return; the pool retains at most
 //!   `capacity × retain_bytes` bytes of chunks.

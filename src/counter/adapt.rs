@@ -12,13 +12,13 @@
 //! the counter's own sampled adds, not in time.
 //!
 //! Why this discriminates: a probe hits only if another thread writes the *same* counter within
-//! about a hundred nanoseconds of this thread's add. Two threads hammering one counter do that
-//! on most probes; two threads spreading adds over a registry of `m` counters do it on about
-//! `10 / m` of them (the other thread makes about ten adds in the window), so four hits in eight
-//! probes of one counter is about `70 (10/m)^4`: once per 10¹¹ windows at 10 000 counters.
+//! the probe's window (its 512 loads). Two threads hammering one counter do that on most
+//! probes; two threads spreading adds over a registry of `m` counters do it on about `15 / m`
+//! of them (the other thread makes about 15 adds in the window), so four hits in eight probes of
+//! one counter is about `70 (15/m)^4`: once in about 3 × 10^9 windows at 10 000 counters (the
+//! counter module doc's "How it works" gives the same derivation).
 //!
-//! The constants are measured on the 2-core test machine (see the module doc's "Choosing the
-//! constants"); under loom they are cut down so a model can reach both outcomes in a few adds.
+//! Under loom the constants are cut down so a model can reach both outcomes in a few adds.
 
 use crate::sync::{with_thread_hints, AtomicU64, Ordering, HINT_WORDS};
 use std::hint::black_box;
@@ -27,7 +27,7 @@ use std::hint::black_box;
 #[cfg(not(any(loom, miri)))]
 pub(super) const SAMPLE: u32 = 1024;
 /// Under loom every add probes, so two adds per thread can show both outcomes (and under Miri,
-/// a thousand times slower, so tests that wait for striping end).
+/// far slower, so tests that wait for striping end).
 #[cfg(any(loom, miri))]
 pub(super) const SAMPLE: u32 = 1;
 

@@ -124,7 +124,7 @@ impl Counter {
         }
     }
 
-    /// Adds `n`. Wraps at `u64::MAX` (ten years at ten billion a second).
+    /// Adds `n`. Wraps at `u64::MAX` (58 years at ten billion a second).
     ///
     /// # Examples
     /// ```

@@ -142,8 +142,8 @@ pub const DEFAULT_CAPACITY: usize = 256;
 /// 2 threads or 200. Objects that cross threads (get on one, drop on another) pay one CAS on
 /// each side plus one on the budget. A pool built from closures calls its `reset` through a
 /// pointer; a [`BufferPool`]'s hooks inline. `clear`, `trim`, and a get that finds the pool dry
-/// while other threads' caches hold objects make a `membarrier` system call on Linux
-/// (microseconds) and a pass over every cache.
+/// while other threads' caches hold objects make a `membarrier` system call on Linux and a
+/// pass over every cache.
 ///
 /// Ratios to allocating the buffer, across runs on a shared 2-core machine
 /// (`cargo run --release --example shootout -- --only pool`): a 4 KiB [`BufferPool`] get+put

@@ -21,9 +21,9 @@ use std::hash::{BuildHasher, Hash};
 ///
 /// # When not to use
 /// - Write-heavy data: every write copies the whole map (`O(len)` time and a second map's
-///   memory while readers hold the old one). Above a few writes per thousand reads, or for
-///   keys written from many threads, a sharded lock map (`RwLock<HashMap>` per shard, or
-///   `dashmap`/`papaya`) costs less.
+///   memory while readers hold the old one). When writes are frequent, or keys are written from
+///   many threads, a sharded lock map (`RwLock<HashMap>` per shard, or `dashmap`/`papaya`)
+///   costs less.
 /// - Very large maps written often: a 1 M-entry map copies megabytes per write. Batch writes
 ///   with `update`, or use a concurrent map.
 /// - Values that must change in place (counters, queues): a write replaces values; put an
