@@ -41,6 +41,9 @@ use crate::sync::Arc;
 #[must_use = "a builder does nothing until `build`"]
 pub struct Builder {
     settings: Settings,
+    /// Whether `chunk_bytes` was set: if not, the default gives way to a smaller limit or
+    /// retain, instead of making those settings an error.
+    chunk_set: bool,
 }
 
 impl Default for Builder {
@@ -52,6 +55,7 @@ impl Default for Builder {
                 retain_bytes: DEFAULT_RETAIN_BYTES,
                 chunk_bytes: DEFAULT_CHUNK_BYTES,
             },
+            chunk_set: false,
         }
     }
 }
@@ -77,17 +81,25 @@ impl Builder {
     /// capped by `limit_bytes`). An arena whose round needed more is shrunk to one chunk of
     /// `chunk_bytes` on return, so one huge request does not pin its memory for ever. Retained
     /// memory is at most `capacity × retain_bytes`.
+    ///
+    /// An arena keeps one chunk, and bumpalo sizes chunks in whole pages above 4 KiB (less its
+    /// footer): a round is kept only if it fits the largest such chunk within `retain_bytes`.
+    /// A round a little under a `retain_bytes` that is not a page multiple may not, and is then
+    /// shrunk like a round over it, and allocates again on the next request of that size. Set
+    /// `retain_bytes` at least a page above the rounds you want kept warm.
     pub fn retain_bytes(mut self, bytes: usize) -> Self {
         self.settings.retain_bytes = bytes;
         self
     }
 
-    /// The capacity of a new arena's one chunk, at most (default [`DEFAULT_CHUNK_BYTES`];
-    /// bumpalo's chunk sizes are powers of two or pages, less a footer, so the chunk is the
-    /// largest of those that fits). 0 makes new arenas without a chunk until their first
-    /// allocation. Also what an arena is shrunk to.
+    /// The capacity of a new arena's one chunk, at most (default [`DEFAULT_CHUNK_BYTES`], or
+    /// `limit_bytes` or `retain_bytes` if either is smaller and this is not set; bumpalo's
+    /// chunk sizes are powers of two or pages, less a footer, so the chunk is the largest of
+    /// those that fits). 0 makes new arenas without a chunk until their first allocation. Also
+    /// what an arena is shrunk to.
     pub fn chunk_bytes(mut self, bytes: usize) -> Self {
         self.settings.chunk_bytes = bytes;
+        self.chunk_set = true;
         self
     }
 
@@ -122,7 +134,12 @@ impl Builder {
     /// assert_eq!(err.unwrap_err(), BuildError::RetainUnderChunk { retain_bytes: 4096, chunk_bytes: 8192 });
     /// ```
     pub fn try_build(self) -> Result<ArenaPool, BuildError> {
-        let s = self.settings;
+        let mut s = self.settings;
+        if !self.chunk_set {
+            // The default chunk shrinks to fit a smaller limit or retain: only an explicit
+            // `chunk_bytes` over them is an error.
+            s.chunk_bytes = s.chunk_bytes.min(s.limit_bytes).min(s.retain_bytes);
+        }
         if s.chunk_bytes > s.limit_bytes {
             return Err(BuildError::ChunkOverLimit {
                 chunk_bytes: s.chunk_bytes,

@@ -66,10 +66,19 @@ fn a_limit_changed_through_the_bump_is_restored_on_the_next_get() {
         .limit_bytes(8192)
         .build();
     let arena = arenas.get();
+    // bumpalo's own setter, through `Deref`: the round may now go past the pool's limit...
     arena.set_allocation_limit(None);
+    assert!(arena.try_alloc_slice_copy(&[0u8; 32 << 10]).is_ok());
     drop(arena);
+    // ...and the next get has the pool's limit back, in an arena shrunk under retain_bytes.
     let arena = arenas.get();
     assert_eq!(arena.allocation_limit(), Some(8192));
+    assert!(
+        held(&arena) <= 8192,
+        "kept {} bytes of chunks",
+        held(&arena)
+    );
+    assert!(arena.try_alloc_slice_copy(&[0u8; 32 << 10]).is_err());
 }
 
 #[test]
@@ -195,8 +204,9 @@ fn build_refuses_settings_that_cannot_work() {
         .unwrap_err()
         .downcast::<String>()
         .unwrap();
+    // The default chunk gives way to the limit, so the limit itself is what cannot work.
     assert!(
-        msg.contains("chunk_bytes (4096) is over limit_bytes (0)"),
+        msg.contains("limit_bytes (0) is below bumpalo's smallest chunk"),
         "{msg}"
     );
     // A small limit that bumpalo can serve works.
@@ -245,4 +255,54 @@ fn nested_scratch_calls_get_their_own_arena() {
         assert_eq!(*a, 1, "the inner call did not reset the outer arena");
         assert_eq!(outer.stats().allocated_bytes, 8);
     });
+}
+
+#[test]
+fn a_round_stays_warm_only_if_a_whole_chunk_for_it_fits_under_retain_bytes() {
+    // 37 000 bytes a round. Under a `retain_bytes` of 40 000 no single bumpalo chunk (whole
+    // pages) holds the round, so every return shrinks the arena (documented on
+    // `Builder::retain_bytes`); a page more and the arena is rebuilt once, then kept.
+    for (retain, shrinks_every_round) in [(40_000, true), (40_000 + 4096, false)] {
+        let arenas = ArenaPool::builder()
+            .capacity(1)
+            .chunk_bytes(4096)
+            .retain_bytes(retain)
+            .build();
+        for _ in 0..6 {
+            let arena = arenas.get();
+            for _ in 0..37 {
+                arena.try_alloc_slice_copy(&[7u8; 1000]).unwrap();
+            }
+        }
+        let stats = arenas.stats();
+        if shrinks_every_round {
+            assert_eq!(stats.shrunk, 6, "retain {retain}: {stats:?}");
+        } else {
+            assert_eq!(
+                (stats.rebuilt, stats.shrunk),
+                (1, 0),
+                "retain {retain}: {stats:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_default_chunk_gives_way_to_a_small_limit_but_an_explicit_one_does_not() {
+    let arenas = ArenaPool::builder().limit_bytes(2048).build();
+    let arena = arenas.get();
+    assert!(arena.try_alloc_slice_copy(&[1u8; 1024]).is_ok());
+    assert!(held(&arena) <= 2048, "kept {} bytes", held(&arena));
+    let err = ArenaPool::builder()
+        .limit_bytes(2048)
+        .chunk_bytes(4096)
+        .try_build()
+        .unwrap_err();
+    assert_eq!(
+        err,
+        BuildError::ChunkOverLimit {
+            chunk_bytes: 4096,
+            limit_bytes: 2048
+        }
+    );
 }
