@@ -24,6 +24,8 @@
 //! in again), from one that keeps 64 MiB, and from a reused `Bump` (whose one chunk stays huge).
 //!
 //! `arena/handoff/100`: each request built on one thread and dropped on another.
+//! `arena/held/3x100`: three arenas held at once (a request that keeps a parse arena, a scratch
+//! arena and a response arena alive together), 100 objects in each.
 //!
 //! Run: `cargo bench --bench arena -- --warm-up-time 1 --measurement-time 2 <filter>`.
 
@@ -243,6 +245,44 @@ fn rows<M: Measurement>(g: &mut BenchmarkGroup<'_, M>, n: usize) {
     });
 }
 
+/// Three arenas held at once per request, `N` objects in each: the pool hands out three
+/// different arenas and takes them back together.
+fn held(c: &mut Criterion) {
+    const N: usize = 100;
+    let mut g = c.benchmark_group(format!("arena/held/3x{N}"));
+    g.throughput(Throughput::Elements(3 * N as u64));
+    let boxes: [Boxes; 3] = Default::default();
+    g.bench_function("Box per object", |b| {
+        b.iter(|| {
+            let r: u64 = boxes.iter().map(|a| request(a, black_box(N))).sum();
+            boxes.iter().for_each(Boxes::end);
+            r
+        })
+    });
+    g.bench_function("bumpalo fresh Bump", |b| {
+        b.iter(|| {
+            let arenas: [bumpalo::Bump; 3] = Default::default();
+            arenas.iter().map(|a| request(a, black_box(N))).sum::<u64>()
+        })
+    });
+    let mut bumps: [bumpalo::Bump; 3] = Default::default();
+    g.bench_function("bumpalo reused Bump (bound)", |b| {
+        b.iter(|| {
+            let r: u64 = bumps.iter().map(|a| request(a, black_box(N))).sum();
+            bumps.iter_mut().for_each(bumpalo::Bump::reset);
+            r
+        })
+    });
+    let pool = ArenaPool::new();
+    g.bench_function("thrifty ArenaPool", |b| {
+        b.iter(|| {
+            let arenas = [pool.get(), pool.get(), pool.get()];
+            arenas.iter().map(|a| request(a, black_box(N))).sum::<u64>()
+        })
+    });
+    g.finish();
+}
+
 fn timings(c: &mut Criterion) {
     for n in SIZES {
         let mut g = c.benchmark_group(format!("arena/request/{n}"));
@@ -346,6 +386,7 @@ fn main() {
         let mut c = Criterion::default().configure_from_args();
         timings(&mut c);
         handoff(&mut c);
+        held(&mut c);
     }
     let mut c = Criterion::default()
         .with_measurement(Allocations)
