@@ -13,10 +13,11 @@
 //!
 //! Why this discriminates: a probe hits only if another thread writes the *same* counter within
 //! the probe's window (its 512 loads). Two threads hammering one counter do that on most
-//! probes; two threads spreading adds over a registry of `m` counters do it on about `15 / m`
-//! of them (the other thread makes about 15 adds in the window), so four hits in eight probes of
-//! one counter is about `70 (15/m)^4`: once in about 3 × 10^9 windows at 10 000 counters (the
-//! counter module doc's "How it works" gives the same derivation).
+//! probes; two threads spreading adds over a registry of `m` counters do it on about `k / m` of
+//! them, where `k` is how many adds the other thread makes during one window, so four hits in
+//! eight probes of one counter is about `70 (k/m)^4` of windows: for example, if `k` were 15,
+//! once in about 3 × 10^9 windows at 10 000 counters (the counter module doc's "How it works"
+//! gives the same derivation).
 //!
 //! Under loom the constants are cut down so a model can reach both outcomes in a few adds.
 

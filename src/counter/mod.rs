@@ -88,10 +88,12 @@
 //!   if another thread writes the *same* counter within that window. Two threads hammering one
 //!   counter do that on many probes when they run at once (and on none when the scheduler runs
 //!   them one after the other, which is no contention at all). Two threads spreading adds over
-//!   `m` counters hit on about `15 / m` of probes (the other thread makes ~15 adds in the
-//!   window), so 4 hits in 8 probes of one counter come about `70 (15/m)^4` of windows: once in
-//!   about 3 × 10^9 windows at 10 000 counters (a derivation from the constants in `adapt.rs`,
-//!   not a measurement). Each probe costs its thread 512 loads, spread over the
+//!   `m` counters hit on about `k / m` of probes, where `k` is how many adds the other thread
+//!   makes during one window, so 4 hits in 8 probes of one counter come about `70 (k/m)^4` of
+//!   windows: for example, if `k` were 15, once in about 3 × 10^9 windows at 10 000 counters.
+//!   That is arithmetic on an assumed `k`, not a measurement; the registry rows of
+//!   `cargo run --release --example shootout -- --only counter` print the share of counters
+//!   that actually striped. Each probe costs its thread 512 loads, spread over the
 //!   1 024 adds between probes.
 //! - **Compact**: the total `base` and a state word, 16 bytes aligned to 16. An add is a
 //!   `fetch_add` on `base` first, so its line is fetched once, for writing (reading the state
