@@ -63,9 +63,9 @@ macro_rules! arena_api {
             #[inline(always)]
             #[track_caller]
             pub fn alloc<T>(&self, value: T) -> &mut T {
-                match self.arena().try_alloc(value) {
+                match self.arena().alloc_or_full(value) {
                     Ok(value) => value,
-                    Err(refused) => crate::fail::fail(refused.full),
+                    Err(full) => crate::fail::fail(full),
                 }
             }
 
