@@ -56,29 +56,27 @@ fn main() {
     for pairs in pairs_list {
         let per = MESSAGES / pairs as u64;
         let (mut crossbeam, mut thrifty, mut full) = (vec![], vec![], vec![]);
+        // One round on a fresh channel from `$make`; gives the time and the sender.
+        macro_rules! one_round {
+            ($make:expr) => {{
+                let (tx, rx) = $make;
+                let ns = round(
+                    pairs,
+                    per,
+                    &tx,
+                    &rx,
+                    |tx, k| tx.send(k).unwrap(),
+                    |rx| {
+                        black_box(rx.recv().unwrap());
+                    },
+                );
+                (ns, tx)
+            }};
+        }
         for _ in 0..ROUNDS {
-            let (tx, rx) = crossbeam_channel::bounded::<u64>(1024);
-            crossbeam.push(round(
-                pairs,
-                per,
-                &tx,
-                &rx,
-                |tx, k| tx.send(k).unwrap(),
-                |rx| {
-                    black_box(rx.recv().unwrap());
-                },
-            ));
-            let (tx, rx) = thrifty::channel::bounded::<u64>(1024);
-            thrifty.push(round(
-                pairs,
-                per,
-                &tx,
-                &rx,
-                |tx, k| tx.send(k).unwrap(),
-                |rx| {
-                    black_box(rx.recv().unwrap());
-                },
-            ));
+            crossbeam.push(one_round!(crossbeam_channel::bounded::<u64>(1024)).0);
+            let (ns, tx) = one_round!(thrifty::channel::bounded::<u64>(1024));
+            thrifty.push(ns);
             full.push(tx.stats().full_sends as f64 * 1000.0 / MESSAGES as f64);
         }
         let (c, c_min, c_max) = summary(&mut crossbeam);
