@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 /// part of it: in the shootout's limit table
 /// (`cargo run --release --example shootout -- --only limit`) a `try_acquire` on std's
 /// `Instant` (the default) took about 3.2x its time on quanta's TSC clock (31.2 against
-/// 9.7 ns on one thread, the README's run), the rest of the bucket unchanged. On the same
+/// 9.6 ns on one thread, the README's run), the rest of the bucket unchanged. On the same
 /// clock `TokenBucket` ties governor or beats it (the same table and
 /// `cargo bench --bench limit`, which run governor on both clocks too); governor is faster by
 /// default only because its default clock is the TSC.
