@@ -97,10 +97,12 @@ use std::hash::{BuildHasher, Hash};
 ///
 /// `cargo bench --bench map_cow -- map_cow/read` (2 reader threads, 1 k and 100 k `u64`
 /// entries, every candidate on [`FastRandomState`]), ranges across runs on a shared 2-core
-/// machine: a `Reader` read ties an `arc_swap::Cache` read (0.96x-1.12x its time), and with a
-/// writer active takes 1/10.6-1/12.8 of parking_lot's `RwLock<HashMap>`'s time at 1 k
-/// entries, 1/4.7-1/9.3 at 100 k (where the lookup's cache misses weigh on every candidate,
-/// and a writer every 100 µs copies the map back to back). Plain `read` (a hazard slot claimed
+/// machine: with no writer a `Reader` read ties an `arc_swap::Cache` read (0.96x-1.12x its
+/// time), and with a writer active it takes 1/10-1/12.8 of parking_lot's `RwLock<HashMap>`'s
+/// time at 1 k entries and 1/5.5 (a write every 100 µs) to 1/8.3 (every 1 ms) at 100 k. At
+/// 100 k with a writer it takes 0.29x-0.40x `Cache`'s time: an `insert` replays into the
+/// version readers let go of, where `ArcSwap`'s writer copies the whole map back to back
+/// (one run; the 100 k writer rows were 1/4.7-1/9.3 of the lock's before the replay). Plain `read` (a hazard slot claimed
 /// per lookup) is many times slower than a `Reader` and no faster than the lock: use a
 /// `Reader` in hot loops.
 ///
