@@ -168,9 +168,8 @@ impl Arena {
     /// Allocates `value`, or says the limit (or the system allocator) refused, dropping
     /// `value` (plain data: `T` needs no drop). Not handing the value back lets the compiler
     /// build it straight into the arena, where [`try_alloc`](Self::try_alloc), which must
-    /// keep it for the refusal, builds it on the stack and copies it (the arena bench's
-    /// `request` rows, whose structs go up to 256 bytes, took about 13% longer that way:
-    /// `cargo bench --bench arena -- request`).
+    /// keep it for the refusal, builds it on the stack and copies it (the CHANGELOG has what
+    /// that cost in `cargo bench --bench arena -- request`).
     #[inline(always)]
     #[allow(clippy::mut_from_ref)] // as `try_alloc`
     pub(crate) fn alloc_or_full<T>(&self, value: T) -> Result<&mut T, ArenaFull> {

@@ -90,8 +90,8 @@ use std::hash::{BuildHasher, Hash};
 ///   An [`insert`](CowMap::insert) or [`remove`](CowMap::remove) that finds, as its spare, the
 ///   version just before the current one (the steady pattern: one write, then readers
 ///   refreshing) copies nothing: the two differ by the previous write's one entry, which it
-///   replays into the spare before making its own change. At 100 k `u64` entries that made a
-///   write take about 1 µs instead of about 45 µs (the write column of
+///   replays into the spare before making its own change. At 100 k `u64` entries such a write
+///   takes about 1 µs, where a copying one takes about 45 µs (the write column of
 ///   `cargo bench --bench map_cow -- table`). An [`update`](CowMap::update) records no change,
 ///   so the write after it copies.
 ///
@@ -101,10 +101,9 @@ use std::hash::{BuildHasher, Hash};
 /// time), and with a writer active it takes 1/10-1/12.8 of parking_lot's `RwLock<HashMap>`'s
 /// time at 1 k entries and 1/5.5 (a write every 100 µs) to 1/8.3 (every 1 ms) at 100 k. At
 /// 100 k with a writer it takes 0.29x-0.40x `Cache`'s time: an `insert` replays into the
-/// version readers let go of, where `ArcSwap`'s writer copies the whole map back to back
-/// (one run; the 100 k writer rows were 1/4.7-1/9.3 of the lock's before the replay). Plain `read` (a hazard slot claimed
-/// per lookup) is many times slower than a `Reader` and no faster than the lock: use a
-/// `Reader` in hot loops.
+/// version readers let go of, where `ArcSwap`'s writer copies the whole map back to back.
+/// Plain `read` (a hazard slot claimed per lookup) is many times slower than a `Reader` and
+/// no faster than the lock: use a `Reader` in hot loops.
 ///
 /// The default hasher is [`FastRandomState`] (foldhash, randomly seeded), as for
 /// [`ShardedMap`](crate::map::ShardedMap); for keys an adversary chooses, pass std's SipHash
