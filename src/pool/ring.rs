@@ -43,7 +43,9 @@
 //! the other thread is descheduled in that window; if it never resumes (a signal handler that
 //! interrupted it, a higher-priority thread on its core), the caller spins for as long: strictly,
 //! the ring is lock-free only in that it takes no lock (as crossbeam's `ArrayQueue`). Every other
-//! retry follows a lost race and re-reads an index that has already moved on.
+//! retry follows a lost race and re-reads an index that has already moved on, after a pause that
+//! doubles as the caller keeps losing (`sync::contention_pause`, as the channel's ring does), so
+//! threads that meet on an index do not keep its line moving between their cores.
 //!
 //! # Orderings
 //! The stamp publishes the value: its Release store follows the write (push) or the move out
@@ -56,7 +58,9 @@
 //! after a finished pop, a pop after a finished push); elsewhere they accept either answer and
 //! check that nothing is lost or duplicated.
 
-use crate::sync::{fence, spin_loop, AtomicUsize, CachePadded, Ordering, UnsafeCell};
+use crate::sync::{
+    contention_pause, fence, spin_loop, AtomicUsize, CachePadded, Ordering, UnsafeCell,
+};
 use std::fmt;
 use std::mem::MaybeUninit;
 
@@ -132,6 +136,7 @@ impl<T> Ring<T> {
     pub(super) fn push(&self, value: T) -> Result<(), T> {
         // Relaxed: a guess at the position, checked by the stamp and the CAS below.
         let mut tail = self.tail.load(Ordering::Relaxed);
+        let mut step = 0;
         loop {
             let slot = self.slot(tail);
             // Acquire: pairs with the Release stamp store in `pop`, so the previous lap's move
@@ -161,7 +166,10 @@ impl<T> Ring<T> {
                         slot.stamp.store(tail.wrapping_add(1), Ordering::Release);
                         return Ok(());
                     }
-                    Err(now) => tail = now,
+                    Err(now) => {
+                        tail = now;
+                        contention_pause(&mut step);
+                    }
                 }
             } else if ahead < 0 {
                 // Still on the previous lap: full, or a pop is moving the value out.
@@ -173,12 +181,13 @@ impl<T> Ring<T> {
                     return Err(value);
                 }
                 // The one wait: a pop claimed this slot and has not published yet.
+                spin_loop();
                 tail = self.tail.load(Ordering::Relaxed);
             } else {
                 // Another push claimed `tail` first.
+                contention_pause(&mut step);
                 tail = self.tail.load(Ordering::Relaxed);
             }
-            spin_loop();
         }
     }
 
@@ -187,6 +196,7 @@ impl<T> Ring<T> {
     pub(super) fn pop(&self) -> Option<T> {
         // Relaxed: a guess at the position, checked by the stamp and the CAS below.
         let mut head = self.head.load(Ordering::Relaxed);
+        let mut step = 0;
         loop {
             let slot = self.slot(head);
             // Acquire: pairs with the Release stamp store in `push`, so we see its value.
@@ -213,7 +223,10 @@ impl<T> Ring<T> {
                         slot.stamp.store(empty, Ordering::Release);
                         return Some(value);
                     }
-                    Err(now) => head = now,
+                    Err(now) => {
+                        head = now;
+                        contention_pause(&mut step);
+                    }
                 }
             } else if ahead < 0 {
                 // Not filled for `head` yet: empty, or a push is writing it.
@@ -225,12 +238,13 @@ impl<T> Ring<T> {
                     return None;
                 }
                 // The one wait: a push claimed this slot and has not published yet.
+                spin_loop();
                 head = self.head.load(Ordering::Relaxed);
             } else {
                 // Another pop claimed `head` first.
+                contention_pause(&mut step);
                 head = self.head.load(Ordering::Relaxed);
             }
-            spin_loop();
         }
     }
 
