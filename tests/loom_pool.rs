@@ -327,6 +327,72 @@ fn loom_a_lent_reservation_never_blocks_a_cross_thread_return() {
     });
 }
 
+/// A value built outside the pool, counted by `census`.
+fn fresh(census: &std::sync::Arc<Census>) -> Obj {
+    census.made.fetch_add(1, SeqCst);
+    Obj {
+        data: Vec::new(),
+        census: census.clone(),
+        dead: false,
+    }
+}
+
+/// The budget counts exactly what the pool retains: after a `clear`, a pool of capacity 1
+/// takes one value and refuses the next. A unit lost (a ticket neither redeemed nor revoked)
+/// refuses the first; a unit given back twice keeps the second.
+fn check_budget_of_one(pool: &Pool<Obj>, census: &std::sync::Arc<Census>) {
+    pool.clear();
+    assert!(pool.try_put(fresh(census)).is_ok(), "a unit was lost");
+    assert!(
+        pool.try_put(fresh(census)).is_err(),
+        "a unit was given back twice"
+    );
+}
+
+/// An object taken from the shared store keeps its unit of the budget as a ticket; another
+/// thread redeems it when it gives the object back, while `clear` revokes every ticket out. The
+/// ticket is redeemed before the revocation or is worth nothing after it, never both.
+#[test]
+fn loom_a_ticket_is_redeemed_or_revoked_once() {
+    model(|| {
+        let (pool, census) = pool(1);
+        assert_eq!(pool.prefill(1), 1);
+        let g = Pool::get_owned(&pool); // from the store: keeps its unit
+        let t = thread::spawn(move || drop(g));
+        pool.clear();
+        t.join().unwrap();
+        let s = pool.stats();
+        assert!(s.retained <= 1, "{s:?}");
+        assert_eq!(s.returned + s.discarded, 1, "{s:?}");
+        check_budget_of_one(&pool, &census);
+        drop(pool);
+        check_census(&census);
+    });
+}
+
+/// Capacity 1, its one unit kept by a lent-out object's ticket: a value put meanwhile is kept
+/// (the put revokes the ticket), and the lent object, given back on another thread at any
+/// point, is then dropped; or it came back first and the put is refused. One object retained
+/// either way.
+#[test]
+fn loom_a_ticket_never_blocks_a_put_with_room() {
+    model(|| {
+        let (pool, census) = pool(1);
+        assert_eq!(pool.prefill(1), 1);
+        let g = Pool::get_owned(&pool);
+        let t = thread::spawn(move || drop(g));
+        let put = pool.try_put(fresh(&census));
+        t.join().unwrap();
+        let s = pool.stats();
+        assert_eq!(s.retained, 1, "{s:?}");
+        assert_eq!(s.discarded, u64::from(put.is_ok()), "{s:?}");
+        drop(put);
+        check_budget_of_one(&pool, &census);
+        drop(pool);
+        check_census(&census);
+    });
+}
+
 /// Guards the models above against silently exploring one schedule only.
 #[test]
 fn loom_models_explore_more_than_one_schedule() {

@@ -1,7 +1,8 @@
 //! The return path: the hot slot, then the cache's stack, then the shared store (reclaiming
 //! reservations that hold no object when the budget is full), else the object is dropped.
 
-use super::take::CountOnUnwind;
+use super::take::OnUnwind;
+use super::ticket::Ticket;
 use super::{Hooks, Item, Pool};
 use std::mem::{self, ManuallyDrop};
 
@@ -9,8 +10,8 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     /// Takes an object back from a guard, in place: `value` is moved into the pool or dropped.
     ///
     /// Only the hot-slot push is inline, with no call on its way: the guard's drop stays small
-    /// enough to inline into the caller's loop. Every other case, hooks included, is one tail
-    /// call.
+    /// enough to inline into the caller's loop. Every other case, hooks and tickets included,
+    /// is one tail call.
     ///
     /// # Safety
     /// `value` holds an object, and the caller never reads or drops it again.
@@ -19,7 +20,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
         let weight = self.hooks.weigh(value);
         // The hooks' floor sends objects that need a return hook or a look at the pool's
         // limits to `put_cold`; the hot slot's room covers the rest (see `Hooks::fast_floor`).
-        if weight >= self.hooks.fast_floor() {
+        if weight >= self.hooks.fast_floor() && value.ticket.is_none() {
             if let Some(local) = self.local_fast() {
                 // SAFETY: `local_fast` is the cache of the calling thread's slot.
                 if let Some(section) = unsafe { local.enter_fast(&self.gate) } {
@@ -47,41 +48,96 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     }
 
     /// Runs the return hooks on `obj`, then keeps it in the calling thread's cache or the
-    /// shared store; gives it back if the pool will not keep it. If a hook panics, drops `obj`,
-    /// counts a discard and propagates.
+    /// shared store, with its ticket's unit if that is still valid; gives it back if the pool
+    /// will not keep it. If a hook panics, drops `obj`, counts a discard and propagates.
     pub(super) fn give(&self, mut obj: Item<T>) -> Result<(), Item<T>> {
+        // An object in the pool keeps no ticket.
+        let ticket = mem::replace(&mut obj.ticket, Ticket::NONE);
         if self.hooks.has_return_hooks() {
-            let unwinding = CountOnUnwind(&self.shared.tallies.discarded);
+            let unwinding = OnUnwind(self, ticket);
             let keep = self.hooks.on_return(&mut obj);
             mem::forget(unwinding);
             if !keep {
+                self.settle(ticket);
                 return Err(obj);
             }
         }
         let weight = self.hooks.weigh(&obj);
         if !self.hooks.fits(weight) {
+            self.settle(ticket);
             return Err(obj);
         }
         let local = self.local();
-        if let Some(local) = local {
-            // SAFETY: `local()` is the cache of the calling thread's slot.
-            if let Some(section) = unsafe { local.enter(&self.gate) } {
-                section.claim();
-                match section.push(obj, weight, &self.budget) {
-                    Ok(()) => {
-                        drop(section);
-                        local.tallies.returned.bump_owned();
-                        return Ok(());
-                    }
-                    Err(back) => obj = back,
-                }
-            }
-        }
-        self.store(obj)?;
-        match local {
+        let returned = || match local {
             Some(local) => local.tallies.returned.bump_owned(),
             None => self.shared.tallies.returned.bump(),
+        };
+        // SAFETY: `local()` is the cache of the calling thread's slot.
+        let obj = match local.and_then(|local| unsafe { local.enter(&self.gate) }) {
+            Some(section) => {
+                section.claim();
+                let unit = ticket.valid_in(self.gate.epoch()) && {
+                    section.carried().change(false, ticket.weight());
+                    self.redeem(ticket, weight)
+                };
+                let kept = if unit {
+                    // The unit goes with the object: to this cache, or to the store.
+                    section.push_with_unit(obj, weight).or_else(|obj| {
+                        self.shared.push(obj, weight);
+                        Ok(())
+                    })
+                } else {
+                    section.push(obj, weight, &self.budget)
+                };
+                drop(section);
+                match kept {
+                    Ok(()) => {
+                        returned();
+                        return Ok(());
+                    }
+                    Err(back) => back,
+                }
+            }
+            None => match self.redeem_locked(obj, weight, ticket) {
+                Ok(()) => {
+                    returned();
+                    return Ok(());
+                }
+                Err(back) => back,
+            },
+        };
+        self.store(obj)?;
+        returned();
+        Ok(())
+    }
+
+    /// The valid `ticket` of an object now of `weight` bytes was just redeemed: whether its
+    /// unit covers the object as it is. If the weight changed, the unit goes back to the
+    /// budget and the object reserves anew like any other.
+    fn redeem(&self, ticket: Ticket, weight: usize) -> bool {
+        if ticket.weight() == weight {
+            return true;
         }
+        self.budget.release(1, ticket.weight());
+        false
+    }
+
+    /// For a thread that cannot open its section (a reclaim runs, or it has no cache): redeems
+    /// `ticket`, if still valid, under the reclaim mutex, and stores `obj` with its unit if
+    /// that covers it. Gives `obj` back otherwise, for the caller to store like any other.
+    fn redeem_locked(&self, obj: Item<T>, weight: usize, ticket: Ticket) -> Result<(), Item<T>> {
+        if ticket.is_none() {
+            return Err(obj);
+        }
+        let _serial = self.reclaiming.lock();
+        if !ticket.valid_in(self.gate.epoch()) {
+            return Err(obj);
+        }
+        self.strays.change(false, ticket.weight());
+        if !self.redeem(ticket, weight) {
+            return Err(obj);
+        }
+        self.shared.push(obj, weight);
         Ok(())
     }
 

@@ -1,7 +1,7 @@
 //! The guards a pool hands out: [`Pooled`] borrows the pool, [`PooledOwned`] holds an `Arc`.
 
-use super::{Closures, Hooks, Item, Pool};
-use crate::sync::{Arc, CachePadded};
+use super::{into_value, Closures, Hooks, Item, Pool};
+use crate::sync::Arc;
 use std::borrow::{Borrow, BorrowMut};
 use std::fmt;
 use std::io;
@@ -142,9 +142,10 @@ impl<'a, T, H: Hooks<T>> Pooled<'a, T, H> {
     /// `T`.
     pub fn into_inner(this: Self) -> T {
         let mut this = ManuallyDrop::new(this);
+        this.pool.settle(this.value.ticket);
         // SAFETY: `this` is never dropped (wrapped in `ManuallyDrop`), so the value is taken out
         // exactly once, here.
-        CachePadded::into_inner(*unsafe { ManuallyDrop::take(&mut this.value) })
+        into_value(unsafe { ManuallyDrop::take(&mut this.value) })
     }
 
     /// The pool this object came from.
@@ -228,8 +229,9 @@ impl<T, H: Hooks<T>> PooledOwned<T, H> {
     /// Detaches the object from the pool: it will not be given back.
     pub fn into_inner(this: Self) -> T {
         let mut this = ManuallyDrop::new(this);
+        this.pool.settle(this.value.ticket);
         // SAFETY: `this` is never dropped, so the value is taken out exactly once, here.
-        let value = CachePadded::into_inner(*unsafe { ManuallyDrop::take(&mut this.value) });
+        let value = into_value(unsafe { ManuallyDrop::take(&mut this.value) });
         // SAFETY: as above for the `Arc`: read out once, then dropped normally, releasing the
         // guard's reference to the pool.
         drop(unsafe { std::ptr::read(&this.pool) });

@@ -31,6 +31,7 @@
 
 use super::section::Section;
 use super::tally::Tallies;
+use super::ticket::{Carried, Held, FIRST_EPOCH};
 use super::Item;
 use crate::sync::{
     fence, spin_loop, token_is_live, yield_now, AtomicPtr, AtomicU64, AtomicUsize, CachePadded,
@@ -55,6 +56,10 @@ pub(super) struct Gate {
     /// `sync::fence::asymmetric()`, copied when the pool was built, for the slow paths'
     /// [`fence::light_as`].
     pub(super) asymmetric: bool,
+    /// The tickets' epoch (`ticket.rs`): written by a full reclaim that revokes tickets, read
+    /// in sections. On this line because every section that issues or redeems one has just
+    /// read `closed`.
+    pub(super) epoch: AtomicU64,
 }
 
 impl Gate {
@@ -73,7 +78,16 @@ impl Gate {
             closed: AtomicUsize::new(open),
             open,
             asymmetric: fence::asymmetric(),
+            epoch: AtomicU64::new(FIRST_EPOCH),
         }
+    }
+
+    /// The tickets' epoch, for a section or a holder of the reclaim mutex.
+    #[inline(always)]
+    pub(super) fn epoch(&self) -> u64 {
+        // Relaxed: the gate's Acquire load that opened the section, or the mutex, orders this
+        // after the reclaim that wrote it.
+        self.epoch.load(Ordering::Relaxed)
     }
 }
 
@@ -97,7 +111,7 @@ pub(super) struct Local<T> {
     /// The hot slot: null, or an `Item<T>` from `Box::into_raw` retained under
     /// `Cache::hot_room`. Atomic only so `Pool::stats` can test it for null; written by
     /// whoever holds the cache (the owner in a section, or a reclaimer).
-    pub(super) hot: AtomicPtr<CachePadded<T>>,
+    pub(super) hot: AtomicPtr<CachePadded<Held<T>>>,
     /// The stack and the reservations; touched by whoever holds the cache.
     pub(super) cache: UnsafeCell<Cache<T>>,
     /// Mirror of the stack's length for `Pool::stats`.
@@ -117,6 +131,8 @@ pub(super) struct Local<T> {
     pub(super) hot_weight: AtomicUsize,
     /// Event counts, written by the owner only.
     pub(super) tallies: Tallies,
+    /// Tickets this cache's owners issued minus those they redeemed (`ticket.rs`).
+    pub(super) carried: Carried,
 }
 
 pub(super) struct Cache<T> {
@@ -138,6 +154,10 @@ pub(super) struct Cache<T> {
     pub(super) hot_room: usize,
     /// The owner has taken objects from the pool, so its puts may grow the reservation.
     pub(super) taker: bool,
+    /// The last tickets' epoch the owner saw, and the store pops left before it issues tickets
+    /// again (`ticket.rs`).
+    pub(super) seen_epoch: u64,
+    pub(super) pause: u32,
 }
 
 /// The objects and bytes a hot-slot reservation of `room` holds against the budget.
@@ -192,6 +212,8 @@ impl<T> Local<T> {
                 reserved_bytes: 0,
                 hot_room: 0,
                 taker: false,
+                seen_epoch: FIRST_EPOCH,
+                pause: 0,
             }),
             len: AtomicUsize::new(0),
             stack_bytes: AtomicUsize::new(0),
@@ -200,6 +222,7 @@ impl<T> Local<T> {
             unit_bytes: AtomicUsize::new(0),
             hot_weight: AtomicUsize::new(0),
             tallies: Tallies::default(),
+            carried: Carried::default(),
         }
     }
 

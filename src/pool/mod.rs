@@ -76,6 +76,7 @@ mod shared;
 mod stats;
 mod take;
 mod tally;
+mod ticket;
 
 pub use buffer::{BufferBuilder, BufferPool, PooledBuffer, PooledBufferOwned};
 pub use builder::Builder;
@@ -90,6 +91,7 @@ use local::{Gate, Local};
 use shared::{Budget, Shared};
 use std::fmt;
 use tally::Tally;
+use ticket::{Carried, Held};
 
 /// The number of objects a pool retains unless [`Builder::capacity`] says otherwise.
 pub const DEFAULT_CAPACITY: usize = 256;
@@ -165,14 +167,28 @@ pub struct Pool<T, H = Closures<T>> {
     budget: Budget,
     /// Closed while a reclaim holds the caches: owners stay out (see `local.rs`).
     gate: CachePadded<Gate>,
-    /// Serialises reclaims.
+    /// Serialises reclaims, and redemptions of tickets outside a section.
     reclaiming: Mutex<()>,
+    /// Tickets redeemed under `reclaiming` (`ticket.rs`).
+    strays: Carried,
     hooks: H,
 }
 
 /// How the pool holds an object: boxed, so the fast path moves one pointer, and padded to a
-/// cache line, so objects used by different threads never share one.
-pub(crate) type Item<T> = Box<CachePadded<T>>;
+/// cache line, so objects used by different threads never share one; with its ticket
+/// (`ticket.rs`).
+pub(crate) type Item<T> = Box<CachePadded<Held<T>>>;
+
+/// `value` boxed as the pool holds it, with no ticket.
+fn item<T>(value: T) -> Item<T> {
+    Box::new(CachePadded::new(Held::new(value)))
+}
+
+/// The value in `item`, out of its box.
+#[allow(clippy::boxed_local)] // an `Item` is a box; this unboxes it
+fn into_value<T>(item: Item<T>) -> T {
+    CachePadded::into_inner(*item).into_value()
+}
 
 impl<T: crate::Reset> Pool<T> {
     /// A pool of [`DEFAULT_CAPACITY`] objects built by `factory` and reset with
@@ -225,6 +241,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
             budget: Budget::new(capacity, byte_budget),
             gate: CachePadded::new(Gate::new()),
             reclaiming: Mutex::new(()),
+            strays: Carried::default(),
             hooks,
         }
     }
@@ -304,7 +321,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     /// # Panics
     /// If `reset` (on return) or `keep_if` panics; `value` is dropped.
     pub fn put(&self, value: T) {
-        if let Err(obj) = self.give(Box::new(CachePadded::new(value))) {
+        if let Err(obj) = self.give(item(value)) {
             self.count_discard();
             drop(obj);
         }
@@ -325,8 +342,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     /// assert!(pool.get().is_empty(), "the kept one comes out reset");
     /// ```
     pub fn try_put(&self, value: T) -> Result<(), T> {
-        self.give(Box::new(CachePadded::new(value)))
-            .map_err(|obj| CachePadded::into_inner(*obj))
+        self.give(item(value)).map_err(into_value)
     }
 
     /// Builds objects with the factory until `n` more are retained or the pool is full, and
@@ -344,7 +360,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     pub fn prefill(&self, n: usize) -> usize {
         let mut added = 0;
         while added < n {
-            let obj = Box::new(CachePadded::new(self.hooks.make()));
+            let obj = item(self.hooks.make());
             if self.store(obj).is_err() {
                 break;
             }
@@ -407,3 +423,5 @@ impl<T, H: Hooks<T> + fmt::Debug> fmt::Debug for Pool<T, H> {
 
 #[cfg(all(test, not(loom)))]
 mod tests;
+#[cfg(all(test, not(loom)))]
+mod ticket_tests;

@@ -24,6 +24,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     pub(super) fn reclaim(&self, everything: bool) -> usize {
         let mut moved = 0;
         let (mut spare, mut spare_bytes) = (0, 0);
+        let mut carried = (0usize, 0usize);
         {
             let _serial = self.reclaiming.lock();
             // Relaxed, then the heavy fence: the store-load pair of `local.rs`'s table.
@@ -40,11 +41,21 @@ impl<T, H: Hooks<T>> Pool<T, H> {
                 let (count, bytes) = unsafe { local.flush(&mut objects, everything) };
                 spare += count;
                 spare_bytes += bytes;
+                if everything {
+                    let (count, bytes) = local.carried.take();
+                    carried = (carried.0.wrapping_add(count), carried.1.wrapping_add(bytes));
+                }
                 moved += objects.len();
                 if !objects.is_empty() {
                     // Each object keeps its unit of the budget in the store.
                     self.shared.push_many(objects);
                 }
+            }
+            if everything {
+                // Every ticket out is revoked: its unit held no object.
+                let (count, bytes) = self.revoke(carried);
+                spare += count;
+                spare_bytes += bytes;
             }
             // Release: pairs with the Acquire load in `Local::enter`, so an owner that sees the
             // gate open sees its cache as this reclaim left it.
@@ -65,8 +76,9 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     /// the budget full reclaims those before dropping its object. A snapshot: a reclaim it
     /// starts may find nothing to give back.
     pub(super) fn reserved_without_objects(&self) -> bool {
-        // Objects in the store hold exactly their units: only caches can hold spare ones.
-        self.caches.iter().any(Local::has_spare)
+        // Objects in the store hold exactly their units: only caches and tickets can hold spare
+        // ones.
+        self.caches.iter().any(Local::has_spare) || self.tickets_out()
     }
 
     /// Drops retained objects until at most `keep` remain, oldest first, to give memory back

@@ -3,6 +3,7 @@
 
 use super::local::{hot_units, Cache, Local, LOCAL_CAP};
 use super::shared::Budget;
+use super::ticket::{Carried, Ticket, PAUSE};
 use super::Item;
 use crate::sync::{thread_token, Ordering};
 use std::mem::ManuallyDrop;
@@ -104,6 +105,11 @@ impl<T> Section<'_, T> {
         })
     }
 
+    /// The cache's count of tickets issued minus redeemed.
+    pub(super) fn carried(&self) -> &Carried {
+        &self.local.carried
+    }
+
     /// Records the owner's claim token, so a reclaim can tell when the owner has exited.
     #[inline]
     pub(super) fn claim(&self) {
@@ -156,14 +162,67 @@ impl<T> Section<'_, T> {
                 cache.reserved_bytes += need_bytes;
                 self.local.publish_units(cache);
             }
-            let len = cache.len;
-            cache.items[len].write(obj);
-            cache.weights[len] = weight;
-            cache.len = len + 1;
-            cache.bytes += weight;
-            // Relaxed: statistic mirrors.
-            self.local.len.store(len + 1, Ordering::Relaxed);
-            self.local.stack_bytes.store(cache.bytes, Ordering::Relaxed);
+            self.stack(cache, obj, weight);
+            Ok(())
+        })
+    }
+
+    /// Pushes `obj` of `weight` onto the stack, which has room and a reservation for it.
+    fn stack(&self, cache: &mut Cache<T>, obj: Item<T>, weight: usize) {
+        let len = cache.len;
+        cache.items[len].write(obj);
+        cache.weights[len] = weight;
+        cache.len = len + 1;
+        cache.bytes += weight;
+        // Relaxed: statistic mirrors.
+        self.local.len.store(len + 1, Ordering::Relaxed);
+        self.local.stack_bytes.store(cache.bytes, Ordering::Relaxed);
+    }
+
+    /// An object of `weight` bytes was taken from the shared store, its unit still counted:
+    /// keeps the unit as a ticket, or returns [`Ticket::NONE`] (the caller gives the unit
+    /// back) while the owner pauses after seeing tickets revoked (`ticket.rs`).
+    pub(super) fn issue(&self, weight: usize, epoch: u64) -> Ticket {
+        self.with(|cache| {
+            if cache.seen_epoch != epoch {
+                cache.seen_epoch = epoch;
+                cache.pause = PAUSE;
+            }
+            if cache.pause > 0 {
+                cache.pause -= 1;
+                return Ticket::NONE;
+            }
+            self.local.carried.change(true, weight);
+            Ticket::new(epoch, weight)
+        })
+    }
+
+    /// Keeps `obj` of `weight` bytes, which brings its own unit of the budget (a redeemed
+    /// ticket), in this cache if the owner takes from the pool: the unit becomes the hot slot's
+    /// reservation if the slot is empty and has none, else the stack's if it has room. Gives
+    /// `obj` back otherwise, for the shared store, where the unit goes with it.
+    pub(super) fn push_with_unit(&self, obj: Item<T>, weight: usize) -> Result<(), Item<T>> {
+        self.with(|cache| {
+            if !cache.taker {
+                return Err(obj);
+            }
+            // Relaxed: as in `pop_hot`.
+            if self.local.hot.load(Ordering::Relaxed).is_null()
+                && cache.hot_room == 0
+                && weight < usize::MAX
+            {
+                cache.hot_room = weight + 1;
+                self.local.publish_units(cache);
+                self.fill_hot(obj, weight);
+                return Ok(());
+            }
+            if cache.len == LOCAL_CAP || cache.reserved == LOCAL_CAP {
+                return Err(obj);
+            }
+            cache.reserved += 1;
+            cache.reserved_bytes += weight;
+            self.local.publish_units(cache);
+            self.stack(cache, obj, weight);
             Ok(())
         })
     }

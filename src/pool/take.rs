@@ -1,27 +1,28 @@
 //! The get path: the hot slot, then the cache's stack, then the shared store, then the other
 //! caches (through a reclaim), then the factory.
 
-use super::{Hooks, Item, Pool, Tally};
-use crate::sync::CachePadded;
+use super::ticket::Ticket;
+use super::{item, Hooks, Item, Pool, Tally};
 use std::mem;
 
 impl<T, H: Hooks<T>> Pool<T, H> {
-    /// The object a get hands out, in reset state: a retained one, else a new one.
+    /// The object a get hands out, in reset state: a retained one, else a new one; with the
+    /// ticket it keeps if it came from the shared store (`ticket.rs`).
     #[inline(always)]
     pub(super) fn take(&self) -> Item<T> {
         match self.take_hot() {
-            Some(obj) => self.ready(obj),
+            Some(obj) => self.ready(obj, Ticket::NONE),
             None => self
                 .take_slow(true)
                 .expect("a get with the factory always has an object"),
         }
     }
 
-    /// A retained object in reset state, if the pool has one.
+    /// A retained object in reset state, if the pool has one, with its ticket.
     #[inline(always)]
     pub(super) fn take_retained(&self) -> Option<Item<T>> {
         match self.take_hot() {
-            Some(obj) => Some(self.ready(obj)),
+            Some(obj) => Some(self.ready(obj, Ticket::NONE)),
             None => self.take_slow(false),
         }
     }
@@ -50,11 +51,17 @@ impl<T, H: Hooks<T>> Pool<T, H> {
                 section.mark_taker();
                 // The hot slot too: a thread's first get comes here without trying it, and the
                 // cache it inherits from an exited thread may hold an object there.
-                let obj = section.pop_hot().or_else(|| section.pop());
-                drop(section);
-                if let Some(obj) = obj {
+                if let Some(obj) = section.pop_hot().or_else(|| section.pop()) {
+                    drop(section);
                     local.tallies.hits.bump_owned();
-                    return Some(self.ready(obj));
+                    return Some(self.ready(obj, Ticket::NONE));
+                }
+                // The store, inside the section, so the object may keep its unit as a ticket.
+                if let Some((obj, weight)) = self.shared.pop() {
+                    let ticket = section.issue(weight, self.gate.epoch());
+                    drop(section);
+                    local.tallies.hits.bump_owned();
+                    return Some(self.out_of_store(obj, weight, ticket));
                 }
             }
         }
@@ -78,23 +85,33 @@ impl<T, H: Hooks<T>> Pool<T, H> {
                 .flatten()
         });
         if let Some((obj, weight)) = popped {
-            self.budget.release(1, weight);
             count(hits);
-            return Some(self.ready(obj));
+            return Some(self.out_of_store(obj, weight, Ticket::NONE));
         }
         if !make {
             return None;
         }
         count(misses);
-        Some(Box::new(CachePadded::new(self.hooks.make())))
+        Some(item(self.hooks.make()))
+    }
+
+    /// An object of `weight` bytes popped from the store, readied for its user: its unit of
+    /// the budget goes back unless `ticket` keeps it, in the object's box.
+    fn out_of_store(&self, mut obj: Item<T>, weight: usize, ticket: Ticket) -> Item<T> {
+        if ticket.is_none() {
+            self.budget.release(1, weight);
+        }
+        obj.ticket = ticket;
+        self.ready(obj, ticket)
     }
 
     /// Resets a reused object for its next user (unless it was reset on return). If the reset
-    /// panics, the object is dropped by the unwind (and counted as discarded).
+    /// panics, the object is dropped by the unwind (and counted as discarded), and its ticket
+    /// settled.
     #[inline(always)]
-    fn ready(&self, mut obj: Item<T>) -> Item<T> {
+    fn ready(&self, mut obj: Item<T>, ticket: Ticket) -> Item<T> {
         if !self.hooks.reset_on_return() {
-            let unwinding = CountOnUnwind(&self.shared.tallies.discarded);
+            let unwinding = OnUnwind(self, ticket);
             self.hooks.reset(&mut obj);
             mem::forget(unwinding);
         }
@@ -102,11 +119,13 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     }
 }
 
-/// Counts a discard if dropped, i.e. if the user code it guards panicked.
-pub(super) struct CountOnUnwind<'a>(pub(super) &'a Tally);
+/// Counts a discard and settles the ticket of the object being dropped if dropped, i.e. if the
+/// user code it guards panicked.
+pub(super) struct OnUnwind<'a, T, H: Hooks<T>>(pub(super) &'a Pool<T, H>, pub(super) Ticket);
 
-impl Drop for CountOnUnwind<'_> {
+impl<T, H: Hooks<T>> Drop for OnUnwind<'_, T, H> {
     fn drop(&mut self) {
-        self.0.bump();
+        self.0.shared.tallies.discarded.bump();
+        self.0.settle(self.1);
     }
 }
