@@ -114,8 +114,9 @@ macro_rules! delegate_traits {
 /// Two words. Dropping it on the thread that got it puts the object in that thread's cache: a
 /// few plain loads and stores, no locked instruction. Dropped on another thread (a scoped
 /// thread, say), it goes to that thread's cache if that thread gets from the pool too and has
-/// room, else to the pool's shared store: a compare-and-swap on the store and one on the pool's
-/// budget.
+/// room, else to the pool's shared store: a compare-and-swap on the store, plus one on the
+/// pool's budget unless the object came from the store and still holds its unit there (a
+/// ticket: the usual case for objects handed between threads).
 ///
 /// # Panics
 /// Dropping the guard runs the pool's `keep_if` (and `reset` with `reset_on_return`); a panic

@@ -42,13 +42,19 @@
 //!   would only send that thread to take one back, and two threads would pass one object to
 //!   and fro through reclaims. That is the pool's one bounded trade-off: a get may call the
 //!   factory while each other live thread keeps one object in its hot slot.
-//! - Capacity is a budget of two atomic counters (objects, bytes) that counts *reservations*:
-//!   a cache reserves room before it keeps an object and keeps the reservation while it lends
-//!   the object out, so a thread's get+put pair never touches the budget, while objects
-//!   retained (caches included) never exceed `capacity` at any instant. Only threads that take
-//!   from the pool reserve room in their cache; an object given back on a thread that never
-//!   takes (the consumer of a producer-consumer pair) goes to the shared store, where the
-//!   producer finds it.
+//! - Capacity is a budget of two counters (objects, bytes, in one atomic word) that counts
+//!   *reservations*: a cache reserves room before it keeps an object and keeps the reservation
+//!   while it lends the object out, so a thread's get+put pair never touches the budget, while
+//!   objects retained (caches included) never exceed `capacity` at any instant. Only threads
+//!   that take from the pool reserve room in their cache; an object given back on a thread
+//!   that never takes (the consumer of a producer-consumer pair) goes to the shared store,
+//!   where the producer finds it.
+//! - An object taken from the shared store keeps its unit of the budget while it is lent out,
+//!   as a *ticket* in its box (`ticket.rs`), and the thread that gives it back stores it with
+//!   that unit: a handoff between threads never writes the budget. Tickets are room kept for
+//!   objects that may never come back (held for ever, forgotten), so a full reclaim revokes
+//!   them all, and a return that finds the budget full while tickets are out reclaims before
+//!   it refuses anything.
 //! - The shared store (`shared.rs`) is a preallocated lock-free ring (`ring.rs`, Vyukov's
 //!   bounded MPMC queue) reached when a cache is empty (get) or cannot keep an object (put), by
 //!   objects crossing threads, by a reclaim's haul, and by threads in teardown.
@@ -127,7 +133,8 @@ pub const DEFAULT_CAPACITY: usize = 256;
 ///
 /// # Allocation
 /// A get that finds no object calls the factory and allocates the box the pool keeps the
-/// object in; nothing else allocates in steady state, on one thread or across threads
+/// object in (the object and 16 bytes of bookkeeping, rounded up to 128 bytes on x86-64, so an
+/// object of up to 112 bytes takes one line); nothing else allocates in steady state, on one thread or across threads
 /// (`tests/alloc_pool.rs`). A get may call the factory while each other live thread keeps one
 /// object in its own cache (one per thread); `clear`, `trim` and a return that finds the
 /// budget full still reach those. Memory of its own, besides the objects: the shared store,
@@ -142,7 +149,8 @@ pub const DEFAULT_CAPACITY: usize = 256;
 /// A thread that gives back what it took (get, use, drop the guard) pays a few plain loads and
 /// stores plus the `reset`: no locked instruction, no shared cache line written, the same with
 /// 2 threads or 200. Objects that cross threads (get on one, drop on another) pay one CAS on
-/// each side plus one on the budget. A pool built from closures calls its `reset` through a
+/// each side, on the shared store's ring, and none on the budget: the object keeps its unit
+/// of the budget while it travels (see "How it works" in the module doc). A pool built from closures calls its `reset` through a
 /// pointer; a [`BufferPool`]'s hooks inline. `clear`, `trim`, and a get that finds the pool dry
 /// while other threads' caches hold objects make a `membarrier` system call on Linux and a
 /// pass over every cache.
@@ -152,11 +160,11 @@ pub const DEFAULT_CAPACITY: usize = 256;
 /// costs 0.10x-0.23x on one thread and 0.07x-0.11x per thread on two, where
 /// `lockfree-object-pool` costs 0.44x-1.0x and 0.40x-3.6x; with 4 or 8 buffers held at once,
 /// 0.62x-0.76x (`lockfree-object-pool` 0.71x-0.95x). Handing every buffer to another thread
-/// (the "get on one thread, drop on another" table, capacity 256) costs 0.94x-1.2x what
-/// `lockfree-object-pool`'s `pull_owned` costs (0.83x-1.4x in
-/// `cargo bench --bench pool -- cross_thread_bounded`); at capacity 8 the channel's blocking
-/// dominates every candidate. `bash scripts/instructions.sh` counts 53 instructions per
-/// get+put, against 65 for `lockfree-object-pool` and 350 for the allocator.
+/// through thrifty's channel costs 0.72x-0.75x what `lockfree-object-pool`'s `pull_owned`
+/// costs at capacity 256 and 0.85x-0.98x at capacity 8, where the channel's parking dominates
+/// both (`cargo run --release --example pool_handoff -- <capacity>`, medians of alternating
+/// runs). `bash scripts/instructions.sh` counts 55 instructions per get+put, against 65 for
+/// `lockfree-object-pool` and 350 for the allocator.
 // `repr(C)` with the caches first, and the first bucket first in them: the slot-0..8 caches
 // then start at the pool's own address, and the fast paths reach one without adding an offset.
 #[repr(C)]

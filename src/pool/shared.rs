@@ -22,9 +22,9 @@ const RING_MAX: usize = 1024;
 /// `count <= max_count` and `bytes <= max_bytes` bound what the pool holds at every instant.
 ///
 /// Both live in one atomic word (`count` in the top [`COUNT_BITS`], `bytes` below), so a
-/// reservation is one compare-exchange and a release one `fetch_sub`: an object that crosses
-/// threads through the store pays one of each, not two. Limits above the fields' range are
-/// clamped to it ([`Budget::new`]).
+/// reservation is one compare-exchange and a release one `fetch_sub`, not two of each. (An
+/// object that crosses threads through the store usually pays neither: its ticket keeps its
+/// unit, `ticket.rs`.) Limits above the fields' range are clamped to it ([`Budget::new`]).
 #[derive(Debug)]
 pub(super) struct Budget {
     used: AtomicU64,

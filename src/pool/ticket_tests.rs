@@ -168,3 +168,12 @@ fn a_ticket_redeemed_during_thread_teardown_keeps_the_budget_exact() {
     assert_eq!(pool.budget_used(), (2, 2 * 4096));
     assert_eq!(pool.stats().retained, 2);
 }
+
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn an_object_of_up_to_112_bytes_and_its_ticket_take_one_line() {
+    use std::mem::size_of;
+    assert_eq!(size_of::<CachePadded<Held<Vec<u8>>>>(), 128);
+    assert_eq!(size_of::<CachePadded<Held<[u8; 112]>>>(), 128);
+    assert_eq!(size_of::<CachePadded<Held<[u8; 113]>>>(), 256);
+}

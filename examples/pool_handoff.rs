@@ -1,0 +1,89 @@
+//! Get on one thread, drop on another: a producer takes a 4 KiB buffer, writes a byte, and sends
+//! it through thrifty's bounded channel to a consumer thread that drops it. Runs thrifty's
+//! `BufferPool::get_owned` and `lockfree-object-pool`'s `pull_owned` in alternation (each run
+//! a fresh pool, channel and consumer, the pool prefilled to `capacity`, the channel `capacity
+//! - 2` deep so the pool covers every buffer in flight), then prints each pair's ratio and the
+//! median: on a shared machine, alternating runs cancel the drift a single run cannot.
+//!
+//! `cargo run --release --example pool_handoff -- [capacity (256)] [pairs (11)] [messages (1000000)]`
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Instant;
+use thrifty::pool::BufferPool;
+
+/// Nanoseconds per message for `n` values from `make`, through a channel of `depth` to a
+/// thread that drops them.
+fn stream<T: Send + 'static>(n: usize, depth: usize, mut make: impl FnMut() -> T) -> f64 {
+    let (tx, rx) = thrifty::channel::bounded::<T>(depth);
+    let consumer = std::thread::spawn(move || rx.iter().for_each(|v| drop(black_box(v))));
+    let start = Instant::now();
+    for _ in 0..n {
+        tx.send(make())
+            .unwrap_or_else(|_| panic!("the consumer is gone"));
+    }
+    drop(tx);
+    consumer.join().unwrap();
+    start.elapsed().as_nanos() as f64 / n as f64
+}
+
+fn thrifty(n: usize, capacity: usize) -> f64 {
+    let pool = Arc::new(BufferPool::builder().capacity(capacity).build());
+    assert_eq!(pool.prefill(capacity), capacity);
+    let ns = stream(n, capacity - 2, || {
+        let mut b = pool.get_owned();
+        b.push(1);
+        b
+    });
+    let s = pool.stats();
+    assert!(s.misses == 0 && s.discarded == 0, "{s:?}");
+    ns
+}
+
+fn lockfree(n: usize, capacity: usize) -> f64 {
+    let pool = Arc::new(lockfree_object_pool::LinearObjectPool::new(
+        || Vec::<u8>::with_capacity(4096),
+        |v: &mut Vec<u8>| v.clear(),
+    ));
+    drop((0..capacity).map(|_| pool.pull()).collect::<Vec<_>>());
+    stream(n, capacity - 2, || {
+        let mut b = pool.pull_owned();
+        b.push(1);
+        b
+    })
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let mut args = std::env::args()
+        .skip(1)
+        .map(|a| a.parse::<usize>().expect("a number"));
+    let capacity = args.next().unwrap_or(256);
+    let pairs = args.next().unwrap_or(11).max(1);
+    let n = args.next().unwrap_or(1_000_000);
+    assert!(
+        capacity >= 3,
+        "capacity 3 at least: the channel is capacity - 2 deep"
+    );
+    let (mut ours, mut theirs, mut ratios) = (vec![], vec![], vec![]);
+    for _ in 0..pairs {
+        let (a, b) = (thrifty(n, capacity), lockfree(n, capacity));
+        println!(
+            "thrifty {a:7.1} ns/msg   lockfree-object-pool {b:7.1} ns/msg   ratio {:.2}x",
+            a / b
+        );
+        ours.push(a);
+        theirs.push(b);
+        ratios.push(a / b);
+    }
+    println!(
+        "capacity {capacity}, {pairs} pairs, medians: thrifty {:.1} ns, lockfree-object-pool {:.1} ns, ratio {:.2}x",
+        median(ours),
+        median(theirs),
+        median(ratios)
+    );
+}
