@@ -1,8 +1,8 @@
 //! Get on one thread, drop on another: a producer takes a 4 KiB buffer, writes a byte, and sends
 //! it through thrifty's bounded channel to a consumer thread that drops it. Runs thrifty's
 //! `BufferPool::get_owned` and `lockfree-object-pool`'s `pull_owned` in alternation (each run
-//! a fresh pool, channel and consumer, the pool prefilled to `capacity`, the channel `capacity
-//! - 2` deep so the pool covers every buffer in flight), then prints each pair's ratio and the
+//! a fresh pool, channel and consumer, the pool prefilled to `capacity`, the channel two less
+//! deep so the pool covers every buffer in flight), then prints each pair's ratio and the
 //! median: on a shared machine, alternating runs cancel the drift a single run cannot.
 //!
 //! `cargo run --release --example pool_handoff -- [capacity (256)] [pairs (11)] [messages (1000000)]`

@@ -71,6 +71,7 @@ mod buffer;
 mod builder;
 mod caches;
 mod error;
+mod gate;
 mod give;
 mod guard;
 mod hooks;
@@ -93,7 +94,8 @@ pub use stats::Stats;
 
 use crate::sync::{fence, thread_slot_hint, try_thread_slot, Arc, CachePadded, Mutex};
 use caches::Caches;
-use local::{Gate, Local};
+use gate::Gate;
+use local::Local;
 use shared::{Budget, Shared};
 use std::fmt;
 use tally::Tally;
@@ -317,64 +319,6 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     #[inline]
     pub fn get_owned(this: &Arc<Self>) -> PooledOwned<T, H> {
         PooledOwned::new(Arc::clone(this), this.take())
-    }
-
-    /// Gives `value` to the pool as if a guard holding it were dropped: the return hooks run
-    /// (`reset_on_return`, `keep_if`), then the pool keeps it if it has room and drops it if
-    /// not. For values built outside the pool or detached with `into_inner`; the next `get`
-    /// resets it (unless it was reset on return) before handing it out.
-    ///
-    /// Allocates the box the pool keeps each object in.
-    ///
-    /// # Panics
-    /// If `reset` (on return) or `keep_if` panics; `value` is dropped.
-    pub fn put(&self, value: T) {
-        if let Err(obj) = self.give(item(value)) {
-            self.count_discard();
-            drop(obj);
-        }
-    }
-
-    /// Like [`put`](Pool::put), but hands `value` back instead of dropping it when the pool
-    /// will not keep it (full, too heavy, or refused by `keep_if`). With `reset_on_return`, a
-    /// value handed back has been reset.
-    ///
-    /// # Errors
-    /// `Err(value)` when the pool does not keep it.
-    ///
-    /// # Examples
-    /// ```
-    /// let pool = thrifty::pool::Pool::builder().capacity(1).build(Vec::<u8>::new);
-    /// assert!(pool.try_put(vec![1]).is_ok());
-    /// assert_eq!(pool.try_put(vec![2]), Err(vec![2]), "full: handed back");
-    /// assert!(pool.get().is_empty(), "the kept one comes out reset");
-    /// ```
-    pub fn try_put(&self, value: T) -> Result<(), T> {
-        self.give(item(value)).map_err(into_value)
-    }
-
-    /// Builds objects with the factory until `n` more are retained or the pool is full, and
-    /// returns how many it added: warms a pool before traffic so the first gets do not miss.
-    ///
-    /// # Panics
-    /// If the factory panics; the objects made so far stay in the pool.
-    ///
-    /// # Examples
-    /// ```
-    /// let pool = thrifty::pool::Pool::builder().capacity(8).build(Vec::<u8>::new);
-    /// assert_eq!(pool.prefill(100), 8, "up to the capacity");
-    /// assert_eq!(pool.len(), 8);
-    /// ```
-    pub fn prefill(&self, n: usize) -> usize {
-        let mut added = 0;
-        while added < n {
-            let obj = item(self.hooks.make());
-            if self.store(obj).is_err() {
-                break;
-            }
-            added += 1;
-        }
-        added
     }
 
     /// The calling thread's cache, made if its slot has none yet. `None` during thread-local

@@ -11,7 +11,8 @@
 //! serialised by a mutex and run no user code while they hold it: what they drop is dropped
 //! after it is released.
 
-use super::local::{Flushed, Gate};
+use super::gate::Gate;
+use super::local::Flushed;
 use super::{Hooks, Local, Pool};
 use crate::sync::{fence, Ordering};
 
