@@ -212,3 +212,34 @@ fn trim_reaches_every_cache() {
     assert_eq!(before, (15, 15), "each thread's cache keeps its five");
     assert_eq!(after, (4, 4), "trim(4) left (retained, alive)");
 }
+
+thread_local! {
+    static HELD: std::cell::RefCell<Option<thrifty::pool::PooledBufferOwned>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// A buffer taken from the shared store keeps its unit of the budget while it travels (a
+/// ticket); dropped by a thread's TLS destructors, perhaps after the thread's slot is gone, it
+/// still comes back with that unit, once.
+#[test]
+fn a_buffer_dropped_in_thread_teardown_keeps_the_budget_exact() {
+    let pool = Arc::new(thrifty::pool::BufferPool::builder().capacity(2).build());
+    assert_eq!(pool.prefill(2), 2);
+    let buf = pool.get_owned();
+    std::thread::spawn(move || HELD.with(|held| *held.borrow_mut() = Some(buf)))
+        .join()
+        .unwrap();
+    let s = pool.stats();
+    assert_eq!((s.retained, s.discarded), (2, 0), "{s:?}");
+    pool.clear();
+    for _ in 0..2 {
+        assert!(
+            pool.try_put(Vec::with_capacity(4096)).is_ok(),
+            "a unit was lost"
+        );
+    }
+    assert!(
+        pool.try_put(Vec::with_capacity(4096)).is_err(),
+        "a unit was given back twice"
+    );
+}
