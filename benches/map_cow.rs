@@ -292,9 +292,9 @@ fn throughput_one<M: Subject>(c: &mut Criterion) {
     }
 }
 
-/// A `Reader`'s first read after a write (its slow path: a hazard slot, two count updates, and
-/// freeing the old version, which it holds last), against its read when nothing changed. The
-/// write before each timed read is setup, outside the timing.
+/// A `Reader`'s first read after a write (its slow path: its own hazard slot moved to the new
+/// version, a fence and a re-load; the old version stays for the next write), against its read
+/// when nothing changed. The write before each timed read is setup, outside the timing.
 fn refresh(c: &mut Criterion) {
     let _paused = measure::pause();
     let mut g = c.benchmark_group("map_cow/reader refresh");

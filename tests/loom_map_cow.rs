@@ -266,3 +266,22 @@ fn loom_a_refresh_racing_a_write_keeps_one_old_version_per_reader() {
         }
     });
 }
+
+/// A `Reader` dropped on another thread while a write runs: the version only it held is freed
+/// by its drop, or, if the write holds the writers' lock then, by the writer once it lets go.
+/// Either way no old version outlives the last reader.
+#[test]
+fn loom_a_reader_dropped_during_a_write_leaves_no_old_version() {
+    model(|| {
+        let map = pair_map();
+        let mine = map.reader(); // holds version 0
+        let t = thread::spawn(move || drop(mine));
+        write_pair(&map, 1);
+        t.join().unwrap();
+        assert_eq!(
+            map.retired_versions(),
+            0,
+            "an old version outlived its last reader"
+        );
+    });
+}

@@ -6,9 +6,10 @@
 //! it protects, re-checks that the map still points there, uses the version, and frees the
 //! slot with one store. A writer reads every slot after it swaps a version out and keeps the
 //! old version only while some slot holds it. The list grows when every slot is busy, so it
-//! holds as many slots as reads ever ran at once (a reader's cached version needs no slot:
-//! it is kept alive by a reference count), and no read ever falls back to anything slower
-//! than taking a new slot. Slots are freed with the map.
+//! holds as many slots as reads ever ran at once plus one per live `Reader` (a `Reader` keeps
+//! its slot for its life and moves it on to each version it takes: its version needs no
+//! reference count), and no read ever falls back to anything slower than taking a new slot.
+//! Slots are freed with the map.
 //!
 //! This is Maged Michael's scheme ("Hazard Pointers: Safe Memory Reclamation for Lock-Free
 //! Objects", IEEE TPDS 2004), with the slot claimed per read instead of per thread.
@@ -84,24 +85,23 @@ impl<T> Hazards<T> {
     /// publish that happened meanwhile); allocates only when every slot is busy.
     #[inline]
     pub(super) fn protect(&self, src: &AtomicPtr<T>) -> Hazard<'_, T> {
-        // Relaxed: a guess, never dereferenced before the re-load below confirms it.
-        let mut ptr = src.load(Ordering::Relaxed);
+        // Relaxed: a guess, never dereferenced before the re-load in `confirm` confirms it.
+        let ptr = src.load(Ordering::Relaxed);
         debug_assert!(!ptr.is_null(), "hazard source is null");
         let slot = self.claim(ptr);
-        loop {
-            // SeqCst: the reader's fence of the protocol, between the slot write and the
-            // re-load (see "Orderings").
-            fence(Ordering::SeqCst);
-            // Acquire: pairs with the publishing swap (`Inner::publish`), so the version is
-            // seen whole.
-            let now = src.load(Ordering::Acquire);
-            if now == ptr {
-                return Hazard { slot, ptr };
-            }
-            ptr = now;
-            // Relaxed: the fence above (next time round) orders it before the re-load.
-            slot.store(ptr, Ordering::Relaxed);
-        }
+        let ptr = confirm(slot, ptr, src);
+        Hazard { slot, ptr }
+    }
+
+    /// Claims a slot for as long as the caller likes (a `Reader`'s), protecting what `src`
+    /// holds: the caller keeps the slot and moves it to newer pointers with [`protect_in`],
+    /// and frees it with [`release`]. The slot lives as long as the registry.
+    pub(super) fn claim_held(&self, src: &AtomicPtr<T>) -> (&AtomicPtr<T>, *mut T) {
+        // Relaxed: as in `protect`.
+        let ptr = src.load(Ordering::Relaxed);
+        debug_assert!(!ptr.is_null(), "hazard source is null");
+        let slot = self.claim(ptr);
+        (slot, confirm(slot, ptr, src))
     }
 
     /// Claims a free slot and writes `ptr` into it.
@@ -192,6 +192,48 @@ impl<T> Hazards<T> {
         }
         count
     }
+}
+
+/// Makes `slot`, which holds `ptr`, protect what `src` holds now, and returns that: the
+/// reader's fence and re-load of the protocol, repeated while writers move `src` on. Wait-free
+/// unless writers keep publishing (each retry follows a publish made meanwhile).
+#[inline]
+fn confirm<T>(slot: &AtomicPtr<T>, mut ptr: *mut T, src: &AtomicPtr<T>) -> *mut T {
+    loop {
+        // SeqCst: the reader's fence of the protocol, between the slot write and the re-load
+        // (see "Orderings").
+        fence(Ordering::SeqCst);
+        // Acquire: pairs with the publishing swap (`Inner::publish`), so the version is seen
+        // whole.
+        let now = src.load(Ordering::Acquire);
+        if now == ptr {
+            return ptr;
+        }
+        ptr = now;
+        // Relaxed: the fence above (next time round) orders it before the re-load.
+        slot.store(ptr, Ordering::Relaxed);
+    }
+}
+
+/// Moves a held slot (from [`Hazards::claim_held`]) on to what `src` holds now and returns it.
+/// What the slot protected before is unprotected from then on: the caller must be done with it.
+#[inline]
+pub(super) fn protect_in<T>(slot: &AtomicPtr<T>, src: &AtomicPtr<T>) -> *mut T {
+    // Relaxed: a guess, confirmed by the re-load in `confirm`.
+    let ptr = src.load(Ordering::Relaxed);
+    // Release: this store also lets go of the pointer the slot held, which the holder read
+    // through: pairs with the Acquire loads in `Hazards::holds`, as the Release that frees a
+    // slot does (`Hazard::drop`), so a writer that sees the slot moved on also sees those
+    // reads. It is the slot write of the protocol too, ordered before the re-load by
+    // `confirm`'s fence.
+    slot.store(ptr, Ordering::Release);
+    confirm(slot, ptr, src)
+}
+
+/// Frees a held slot. Release: as in `Hazard::drop`, so a writer that sees it free also sees
+/// every access the holder made through the pointer it protected.
+pub(super) fn release<T>(slot: &AtomicPtr<T>) {
+    slot.store(ptr::null_mut(), Ordering::Release);
 }
 
 impl<T> Drop for Hazards<T> {

@@ -3,11 +3,10 @@
 
 use super::hazard::Hazards;
 use super::version::Version;
-use crate::sync::{fence, Arc, AtomicPtr, AtomicUsize, CachePadded, Mutex, Ordering};
+use crate::sync::{fence, Arc, AtomicBool, AtomicPtr, AtomicUsize, CachePadded, Mutex, Ordering};
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
 use std::marker::PhantomData;
-use std::ptr;
 
 /// The state behind a [`CowMap`](super::CowMap) and its [`Reader`](super::Reader)s.
 pub(super) struct Inner<K, V, S> {
@@ -22,10 +21,9 @@ pub(super) struct Inner<K, V, S> {
     pub(super) writer: Mutex<Vec<Arc<Version<K, V, S>>>>,
     /// How many versions are alive (see `Version::alive`).
     pub(super) alive: Arc<CachePadded<AtomicUsize>>,
-    /// A replaced version a `Reader` let go of, with the reader's strong count (from
-    /// `Arc::into_raw`), or null: the next write builds its copy in it instead of allocating,
-    /// and the reader did not free it on the read path. Freed by `trim` and on drop.
-    spare: CachePadded<AtomicPtr<Version<K, V, S>>>,
+    /// Set by a `Reader` dropped while the writer lock was taken: the lock's holder reclaims
+    /// after it unlocks (see `reader_gone`).
+    reclaim_wanted: AtomicBool,
     /// `current` owns a version, which `AtomicPtr` does not tell the compiler: this makes
     /// `Inner` `Send`/`Sync` exactly when `Arc<Version>` is, that is when `K`, `V` and `S` are
     /// `Send + Sync` (readers on any thread read them and drop the last reference to them).
@@ -41,7 +39,7 @@ impl<K, V, S> Inner<K, V, S> {
             hazards: CachePadded::new(Hazards::new()),
             writer: Mutex::new(Vec::new()),
             alive,
-            spare: CachePadded::new(AtomicPtr::new(ptr::null_mut())),
+            reclaim_wanted: AtomicBool::new(false),
             _owns: PhantomData,
         }
     }
@@ -76,74 +74,51 @@ impl<K, V, S> Inner<K, V, S> {
         self.current.load(Ordering::Relaxed)
     }
 
-    /// A count on a replaced version that a `Reader` lets go of, the reader now holding
-    /// `holding`. If the count looks like the last one, the version becomes the spare, so the
-    /// reader does not free it on its read path. Otherwise, or if a spare is already waiting
-    /// (readers a version apart), the count is dropped here, which frees the version if it was
-    /// the last.
-    ///
-    /// The spare must only exist while the reader that left it holds the current version, or
-    /// old versions could exceed one per live reader or snapshot, plus the current. A write
-    /// that publishes while we park it would break that; so both sides check after a SeqCst
-    /// fence: we re-read `current` after parking (and take the spare back if it moved), and a
-    /// writer drops any spare it finds after publishing (`publish`). The two fences are in one
-    /// total order, so at least one of the two checks sees the other side's step.
-    pub(super) fn give_back(
+    /// The newest retired version that no read can reach any more, for the next write to
+    /// build in; drops the map's count on the other unreachable ones (as `reclaim` does).
+    /// Caller holds the writer lock, which guards `retired`.
+    fn take_spare(
         &self,
-        version: Arc<Version<K, V, S>>,
-        holding: *const Version<K, V, S>,
-    ) {
-        // A hint only: `next_version` checks that it is the only holder before reusing it.
-        if Arc::strong_count(&version) != 1 {
-            return drop(version);
+        retired: &mut Vec<Arc<Version<K, V, S>>>,
+    ) -> Option<Arc<Version<K, V, S>>> {
+        if retired.is_empty() {
+            return None;
         }
-        let raw = Arc::into_raw(version).cast_mut();
-        // Release: pairs with the Acquire swap in `take_spare`, so the writer that takes it
-        // sees everything this thread did with it. Relaxed on failure: nothing was handed over.
-        if self
-            .spare
-            .compare_exchange(ptr::null_mut(), raw, Ordering::Release, Ordering::Relaxed)
-            .is_err()
-        {
-            // SAFETY: `raw` came from `Arc::into_raw` just above and was not handed over.
-            return drop(unsafe { Arc::from_raw(raw) });
-        }
-        // SeqCst: pairs with the writer's fence after its swap (`reclaim`), as above.
-        fence(Ordering::SeqCst);
-        // Relaxed: ordered by the fence; only compared.
-        if self.current.load(Ordering::Relaxed).cast_const() != holding {
-            drop(self.take_spare());
-        }
-    }
-
-    /// The spare version, if a reader left one.
-    fn take_spare(&self) -> Option<Arc<Version<K, V, S>>> {
-        // Acquire: pairs with the Release in `give_back`.
-        let raw = self.spare.swap(ptr::null_mut(), Ordering::Acquire);
-        // SAFETY: a non-null spare came from `Arc::into_raw` in `give_back` and carries one
-        // strong count, which the swap hands to us alone.
-        (!raw.is_null()).then(|| unsafe { Arc::from_raw(raw) })
+        // Every retired version was swapped out of `current` before this fence.
+        self.hazards.fence();
+        let free = retired
+            .iter()
+            .rposition(|version| !self.hazards.holds(Arc::as_ptr(version)))?;
+        let spare = retired.remove(free);
+        retired.retain(|version| self.hazards.holds(Arc::as_ptr(version)));
+        Some(spare)
     }
 
     /// The next version for a writer to change and publish: a copy of `current` numbered
-    /// `current.seq + 1`, with no recorded change. Built in the spare's memory when the writer
-    /// is its only holder (no allocation for the `Arc` and, at equal capacity, none for the
-    /// table): if the spare is the version just before `current` and `current` records the one
-    /// change that made it, by replaying that change (two versions apart by one entry, so the
-    /// write costs one entry, not the map); else by `clone_from`. Otherwise newly allocated.
-    /// Caller holds the writer lock.
-    pub(super) fn next_version(&self, current: &Version<K, V, S>) -> Arc<Version<K, V, S>>
+    /// `current.seq + 1`, with no recorded change. Built in the memory of a retired version
+    /// no read can reach (the *spare*) when the writer is its only holder (no allocation for
+    /// the `Arc` and, at equal capacity, none for the table): if the spare is the version just
+    /// before `current` and `current` records the one change that made it, by replaying that
+    /// change (two versions apart by one entry, so the write costs one entry, not the map);
+    /// else by `clone_from`. Otherwise newly allocated. Caller holds the writer lock, which
+    /// guards `retired`.
+    pub(super) fn next_version(
+        &self,
+        current: &Version<K, V, S>,
+        retired: &mut Vec<Arc<Version<K, V, S>>>,
+    ) -> Arc<Version<K, V, S>>
     where
         K: Eq + Hash + Clone,
         V: Clone,
         S: BuildHasher + Clone,
     {
         let seq = current.seq + 1;
-        if let Some(mut spare) = self.take_spare() {
+        if let Some(mut spare) = self.take_spare(retired) {
             // `get_mut` succeeds only if no other count or weak reference exists. A replaced
             // version gains counts only from existing ones, or from a load whose hazard was
-            // confirmed while it was current (and then the retired list keeps a count until
-            // that load has its own): see the module doc. So a unique spare is ours.
+            // confirmed while it was current, and no hazard holds the spare now (so no such
+            // load is in progress, and none can start: see `hazard.rs`). So a unique spare is
+            // ours.
             if let Some(version) = Arc::get_mut(&mut spare) {
                 // Versions never change once published, and version n + 1 is version n's
                 // contents plus its write: so the spare plus `current.change` is `current`.
@@ -183,14 +158,37 @@ impl<K, V, S> Inner<K, V, S> {
         retired.push(unsafe { Arc::from_raw(old) });
         // Fences after the swap (`retired` is not empty), then asks the hazards.
         self.reclaim(retired);
-        // A spare parked while we published belongs to a reader that now holds the version we
-        // replaced: drop it (see `give_back`).
-        drop(self.take_spare());
     }
 
-    /// Frees the spare version, if a reader left one (for `trim`).
-    pub(super) fn drop_spare(&self) {
-        drop(self.take_spare());
+    /// For writers and `trim`, after they let go of the writer lock: reclaims for the
+    /// `Reader`s dropped while they held it (see `reader_gone`).
+    pub(super) fn unlocked(&self) {
+        // SeqCst: pairs with the fence in `reader_gone`: either this load sees its flag, or
+        // its `try_lock` sees the lock free.
+        fence(Ordering::SeqCst);
+        // Relaxed: ordered by the fence; the swap under the lock re-checks.
+        if self.reclaim_wanted.load(Ordering::Relaxed) {
+            let mut retired = self.writer.lock();
+            if self.reclaim_wanted.swap(false, Ordering::Relaxed) {
+                self.reclaim(&mut retired);
+            }
+        }
+    }
+
+    /// A `Reader` freed its hazard slot: the retired versions only it held (or left, see the
+    /// module doc's bound) are freed now, by this thread if the writer lock is free, else by
+    /// the lock's holder once it lets go (`unlocked`). Never waits: the holder may be this
+    /// thread (a `Reader` dropped inside an `update`).
+    pub(super) fn reader_gone(&self) {
+        // Relaxed, then the fence: the store-load pair with `unlocked`.
+        self.reclaim_wanted.store(true, Ordering::Relaxed);
+        // SeqCst: pairs with the fence in `unlocked`.
+        fence(Ordering::SeqCst);
+        if let Some(mut retired) = self.writer.try_lock() {
+            if self.reclaim_wanted.swap(false, Ordering::Relaxed) {
+                self.reclaim(&mut retired);
+            }
+        }
     }
 
     /// Drops the map's count on every retired version no hazard holds now. A reader that
@@ -212,6 +210,5 @@ impl<K, V, S> Drop for Inner<K, V, S> {
         // SAFETY: `current` came from `Arc::into_raw` and owns the map's count; no hazard can
         // be set any more. The retired list drops its counts with the `Mutex`.
         drop(unsafe { Arc::from_raw(current) });
-        drop(self.take_spare());
     }
 }

@@ -53,31 +53,30 @@ use std::hash::{BuildHasher, Hash};
 /// # Allocation
 /// - Reads allocate nothing (`tests/alloc_map_cow.rs`), except the first time more reads run at
 ///   once than ever before, which adds a hazard slot (one cache line, kept until the map
-///   drops).
-/// - A write builds its copy in the *spare*, the old version the last [`Reader`] to let go of
-///   it handed back, when there is one: then a map of plain keys and values (`u64`, no heap
-///   inside) allocates nothing for the write (`clone_from` into a table of the same size). A
-///   steady pattern of one write, then readers refreshing, keeps a spare for every write
-///   (`tests/alloc_map_cow.rs` asserts zero allocations over 100 such rounds). A write with no
-///   spare waiting (no reader refreshed since the last, or the only holder of the old version
-///   was a `Snapshot`) allocates its copy of the table and one block for the version (the
-///   first write also the writers' list of retired versions); a batch of any size in one
+///   drops); a [`Reader`] counts as one read for its whole life.
+/// - A write builds its copy in the *spare*, the newest old version that no read can reach
+///   any more (its readers have moved on), when there is one: then a map of plain keys and
+///   values (`u64`, no heap inside) allocates nothing for the write (`clone_from` into a
+///   table of the same size). A steady pattern of one write, then readers refreshing, has a
+///   spare for every write (`tests/alloc_map_cow.rs` asserts zero allocations over 100 such
+///   rounds). A write with no spare (no reader refreshed since the last, or a `Snapshot` still
+///   holds the old version) allocates its copy of the table and one block for the version
+///   (the first write also the writers' list of retired versions); a batch of any size in one
 ///   `update` allocates the same.
-/// - Freeing: a `Reader` that lets go of the last count on an old version hands it to the map
-///   as the spare, unless a spare is already waiting (readers a version apart): then that read
-///   frees the version, the whole map. Otherwise whoever lets go of an old version last frees
-///   it: the writer, or a `Snapshot`'s drop, or a `Reader`'s drop.
+/// - Freeing: reads never free a version. A write frees the old versions no read can reach
+///   (besides the spare it reuses); a `Snapshot`'s drop frees its version if it was the last
+///   holder; a `Reader`'s drop frees what only it held, or has the write in progress do it.
 /// - Memory: at most one old version per live [`Reader`] or [`Snapshot`] or read in progress,
-///   plus the current one. The spare counts against the reader that handed it back (which then
-///   holds the current version): the next write reuses it, and [`trim`](CowMap::trim) or any
+///   plus the current one. The spare counts against the reader that left it (which then
+///   holds the current version): the next write reuses it, and [`trim`](CowMap::trim) or that
 ///   `Reader`'s drop frees it. So a map whose readers refresh holds two copies between
 ///   writes. [`retired_versions`](CowMap::retired_versions) counts them all.
 ///
 /// # Cost
 /// - [`Reader`] reads: one load of the map's current-version pointer (a cache line written
 ///   only when a write publishes), a compare, then the hash lookup. After a write, a reader's
-///   next read takes the new version: one hazard slot claimed and freed, two reference-count
-///   updates.
+///   next read takes the new version: a store to the reader's own hazard slot, a full fence
+///   and a re-load; no reference count, no read-modify-write.
 /// - `read`, `get_cloned`, `contains_key`, `len` on the map: a hazard slot claimed and freed
 ///   around the lookup: one CAS, one full fence and one store on a slot line, no reference
 ///   count. Threads reading at once claim from the same few slots, whose lines then move
@@ -221,10 +220,10 @@ impl<K, V, S> CowMap<K, V, S> {
     }
 
     /// How many versions older than the current one are still alive: those a [`Reader`] or
-    /// [`Snapshot`] holds, those a read was using when a write replaced them (freed by the
-    /// next write or [`trim`](CowMap::trim)), and the spare a `Reader` handed back for the next
-    /// write to build in (reused by that write, or freed by `trim`). At most one per live
-    /// `Reader`, `Snapshot` and read in progress, plus one. One relaxed load.
+    /// [`Snapshot`] holds, and those a `Reader` or a read held when a write replaced them (the
+    /// next write reuses the newest such one that no read holds any more, the spare, and frees
+    /// the others; [`trim`](CowMap::trim) frees them all). At most one per live `Reader` and
+    /// `Snapshot`, and per read in progress now or at the last write. One relaxed load.
     ///
     /// ```
     /// let map = thrifty::map::CowMap::from_iter([(1, 1)]);

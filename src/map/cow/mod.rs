@@ -8,8 +8,8 @@
 //!   atomic swap: readers see all of a batch or none of it (`tests/loom_map_cow.rs`), and a
 //!   reader never sees a version older than one it has seen.
 //! - A writer never waits for a reader, and nothing is freed while read or leaked. A
-//!   `Reader` that lets go of the last count on an old version usually hands it to the map,
-//!   whose next write reuses that memory (the spare), instead of freeing it on its read path.
+//!   `Reader` never frees a version: the next write reuses the memory of the old version the
+//!   readers left (the spare) or frees it.
 //! - Old versions alive at once: at most one per live [`Reader`], [`Snapshot`] and read in
 //!   progress, reported by [`CowMap::retired_versions`] (the spare counts against the reader
 //!   that left it, which holds the current version). There is no fixed budget of readers,
@@ -36,53 +36,59 @@
 //! argument.) Without that step, the reader would load a pointer and add to the count of a
 //! version a writer may have freed in between: the use-after-free that a plain
 //! `AtomicPtr<Arc>` swap has. The registry is a grow-only list of cache-padded slots: it
-//! grows when every slot is busy, to as many slots as reads ever ran at once, so a read is
-//! never refused a slot or sent to a slower path; a slot is held only while a read runs.
+//! grows when every slot is busy, to as many slots as reads ever ran at once (a `Reader`
+//! counts as one read for its whole life), so a read is never refused a slot or sent to a
+//! slower path.
 //!
 //! **Plain reads** ([`CowMap::read`], `get_cloned`, `contains_key`, `len`) look the key up
 //! while the hazard is set and clear it after: no reference count. **Snapshots** add one
 //! count under the hazard and clear it; the count keeps the version alive as long as the
 //! snapshot, however many writes happen meanwhile.
 //!
-//! **A `Reader`** holds a count on the version it last read. Each read loads the map's
-//! pointer (relaxed) and compares it with its own version's address: equal means no write
-//! happened, and the held version is read directly. The comparison cannot be fooled by a
-//! freed and reused address, because the held count keeps the version's memory alive. The
-//! map's pointer is its only per-read access to shared memory, and it changes only when a
-//! write publishes, so readers on other cores keep the line cached. When the pointer
-//! differs, the reader takes the new version as a snapshot does and lets go of the old one: a
-//! reader pins at most one old version. If its count looks like the last (`strong_count` is
-//! 1), it hands the version to the map as the *spare* with one CAS into an empty slot, instead
-//! of freeing a whole map in the middle of a read. If the slot is taken (readers a version
-//! apart), it drops its count, and that frees the version if it was the last: the one case
-//! where a read still frees a map. The next write takes the spare and, if `Arc::get_mut`
-//! confirms that nobody else holds it, brings it up to the current map and publishes it. If the
-//! spare is the version just before the current one and the current one records the single
-//! insert or remove that made it (`Version::change`: the key, and whether it was inserted), the
-//! write replays that change into the spare, copying one entry; otherwise it copies the whole
-//! map with `clone_from` (which keeps the table's allocation at equal capacity). Versions never
-//! change once published, and each is its predecessor plus one write, so the replay yields the
-//! current contents exactly (`tests.rs` checks it against a `HashMap` over thousands of writes,
-//! with a second reader that lags so the spare is sometimes older). Why `get_mut`
+//! **A `Reader`** keeps a hazard slot of its own for its whole life, protecting the version
+//! it last read: no reference count. Each read loads the map's pointer (relaxed) and compares
+//! it with its own version's address: equal means no write happened, and the held version is
+//! read directly. The comparison cannot be fooled by a freed and reused address, because the
+//! slot keeps the version alive. The map's pointer is its only per-read access to shared
+//! memory, and it changes only when a write publishes, so readers on other cores keep the
+//! line cached. When the pointer differs, the reader moves its slot to the new version (a
+//! store, a SeqCst fence and a re-load, the protocol of `hazard.rs`): a reader pins at most
+//! one old version, and letting go of it writes nothing but the reader's own slot. An earlier
+//! design held a reference count per `Reader` and handed the old version back to the map
+//! with a CAS; every refresh then wrote two reference counts and the handover slot, lines
+//! that all readers and the writer share.
+//!
+//! **The spare.** The writer's retired list keeps each replaced version that a slot held
+//! when it was replaced. When readers move on, such a version is reachable by no read: the
+//! next write scans the slots, takes the newest retired version that none holds, and, if
+//! `Arc::get_mut` confirms that nobody else holds a count (a `Snapshot` may), brings it up to
+//! the current map and publishes it; the other unreachable ones it frees. If the spare is the
+//! version just before the current one and the current one records the single insert or
+//! remove that made it (`Version::change`: the key, and whether it was inserted), the write
+//! replays that change into the spare, copying one entry; otherwise it copies the whole map
+//! with `clone_from` (which keeps the table's allocation at equal capacity). Versions never
+//! change once published, and each is its predecessor plus one write, so the replay yields
+//! the current contents exactly (`tests.rs` checks it against a `HashMap` over thousands of
+//! writes, with a second reader that lags so the spare is sometimes older). Why `get_mut`
 //! sees every holder: a count on a replaced version comes only from an existing count (a
-//! clone of a `Reader` or `Snapshot`), or from a `load` whose hazard was confirmed while the
-//! version was current, and the writer's reclaim saw that hazard and kept its own count on the
-//! version until the next write, by when the load has its own count. (A hazard slot may hold
+//! clone of a `Snapshot`), or from a `load` whose hazard was confirmed while the version was
+//! current, and the spare is a version no slot held after the writer's fence, when it was no
+//! longer current: no such load is in progress and none can begin. (A hazard slot may hold
 //! a guessed pointer to any version, but it is never followed before it is confirmed.)
 //! (The sequence numbers are not needed for that check; they number versions for users and
 //! for the loom model's "never older" property.)
 //!
-//! **The bound on old versions.** An old version stays alive only while a `Reader` or
-//! `Snapshot` holds a count on it (one each), or while a hazard held it when it was replaced
-//! (one per read in progress then; the next write or `trim` frees it once the read is done),
-//! or while it is the spare (one; the next write reuses it, `trim` or any `Reader`'s drop
-//! frees it). The spare may stay only while the reader that handed it back is alive and holds
-//! the current version, so the bound stays one per live reader or snapshot, plus the current.
-//! A write can publish while a reader parks its old version, leaving that reader on a replaced
-//! version; so the reader re-reads the map's pointer after parking (and takes the spare back
-//! if it moved), and the writer drops any spare it finds after publishing. Both look after a
-//! SeqCst fence, so at least one sees the other (`tests/loom_map_cow.rs` models the race).
-//! A shared counter that versions increment when made and decrement when freed gives
+//! **The bound on old versions.** An old version stays alive only while a `Snapshot` holds a
+//! count on it (one each), or a `Reader`'s slot holds it (one each), or while it waits in the
+//! retired list: a slot held it when it was replaced (one per `Reader` or read in progress
+//! then), and the next write reuses or frees it, or `trim`. A `Reader` that has moved on to the
+//! current version since has left at most one version there (the spare counts against it).
+//! A dropped `Reader` frees what only it held or left: its drop reclaims under the writers'
+//! lock if the lock is free, and otherwise sets a flag that the lock's holder checks after it
+//! lets go (both look after a SeqCst fence, so one of them sees the other; the drop never
+//! waits, since the holder may be its own thread inside an `update`). So the bound is one old
+//! version per live `Reader`, `Snapshot` or read in progress, plus the current. A shared
+//! counter that versions increment when made and decrement when freed gives
 //! [`CowMap::retired_versions`]; only writers and the last holder of a version touch it.
 //!
 //! **Under loom**, each version carries a modelled cell that every read touches and the

@@ -1,14 +1,16 @@
 //! [`Reader`]: a per-thread read handle that keeps the version it last read.
 
+use super::hazard;
 use super::inner::Inner;
 use super::version::Version;
 use super::Snapshot;
 use crate::map::FastRandomState;
-use crate::sync::{Arc, Ordering};
+use crate::sync::{Arc, AtomicPtr, Ordering};
 use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
+use std::ptr::NonNull;
 
 /// The fastest way to read a [`CowMap`](super::CowMap): a handle, one per thread, that holds
 /// the version it last read and checks with one atomic load that it is still current.
@@ -32,55 +34,77 @@ use std::hash::{BuildHasher, Hash};
 /// ```
 ///
 /// # Allocation
-/// None (`tests/alloc_map_cow.rs`), except the rare hazard slot described on
-/// [`CowMap`](super::CowMap). The first read after a write frees the old version only if a
-/// spare is already waiting (readers a version apart); otherwise it hands the old version to
-/// the map for the next write to copy into.
+/// None (`tests/alloc_map_cow.rs`), except the hazard slot it keeps for its life, which the
+/// map adds if every slot is taken (one cache line, kept until the map drops; see
+/// [`CowMap`](super::CowMap)). Reads never free: the old version a read lets go of stays for
+/// the next write to copy into (or to free). Dropping a `Reader` frees the old versions only
+/// it held, or has the write in progress free them; it never waits for a writer.
 ///
 /// # Cost
 /// While no write happened since its last read: one load of a cache line that writers write
 /// only when they publish, a compare, then the lookup; no atomic read-modify-write, nothing
-/// written. The first read after a write takes the new version (a few atomic operations on a
-/// hazard slot and two reference counts) and lets go of the old one. `cargo bench --bench
-/// map_cow -- refresh` on a shared 2-core machine: that first read took 50 ns at 1 k and 79 ns
-/// at 100 k `u64` entries, against 1.7 ns for a read with nothing changed.
+/// written. The first read after a write moves the reader's own hazard slot to the new
+/// version (a store, a full fence and a re-load) and lets go of the old one by that same
+/// store: no reference count, no line that other readers write. `cargo bench --bench map_cow
+/// -- refresh` on a shared 2-core machine: that first read took 29 ns at 1 k and at 100 k `u64`
+/// entries, against 1.7 ns for a read with nothing changed.
 pub struct Reader<K, V, S = FastRandomState> {
     inner: Arc<Inner<K, V, S>>,
-    /// The version this reader last read; its strong count keeps it alive, so its address
-    /// cannot be reused while we compare `current` against it.
-    cached: Arc<Version<K, V, S>>,
+    /// This reader's hazard slot in `inner`'s registry, held for the reader's life: it
+    /// protects `cached`, so a writer keeps that version while it is here.
+    slot: NonNull<AtomicPtr<Version<K, V, S>>>,
+    /// The version this reader last read, protected by `slot`, so its address cannot be
+    /// reused while we compare `current` against it.
+    cached: *const Version<K, V, S>,
 }
+
+// SAFETY: a `Reader` is an `Arc<Inner>` plus a pointer into that `Inner` (its slot) and a
+// version the slot keeps alive: it shares what a `Snapshot` (an `Arc<Version>`) and the map
+// share, so it may cross threads exactly when they may.
+unsafe impl<K, V, S> Send for Reader<K, V, S> where Arc<Version<K, V, S>>: Send + Sync {}
+// SAFETY: as for `Send`; every method that reads through `cached` takes `&mut self`.
+unsafe impl<K, V, S> Sync for Reader<K, V, S> where Arc<Version<K, V, S>>: Send + Sync {}
 
 impl<K, V, S> Reader<K, V, S> {
     pub(super) fn new(inner: &Arc<Inner<K, V, S>>) -> Self {
+        let (slot, cached) = inner.hazards.claim_held(&inner.current);
         Self {
+            slot: NonNull::from(slot),
+            cached,
             inner: inner.clone(),
-            cached: inner.load(),
         }
+    }
+
+    /// The slot, which lives as long as `inner`'s registry.
+    fn slot(&self) -> &AtomicPtr<Version<K, V, S>> {
+        // SAFETY: slots are freed only when the registry drops, with `Inner`, which our `Arc`
+        // keeps alive.
+        unsafe { self.slot.as_ref() }
     }
 
     /// The current version, taking it if a write replaced the one we hold.
     #[inline(always)]
     fn current(&mut self) -> &Version<K, V, S> {
         // Relaxed: nothing is read through the loaded pointer; it is only compared with the
-        // version we hold a count on (whose address cannot be reused while we hold it). If it
+        // version our slot protects (whose address cannot be reused while it does). If it
         // differs, `refresh_slow` loads it again with the hazard protocol's orderings. Loads
         // of one atomic never go back in its modification order, so neither do our versions.
         let current = self.inner.current.load(Ordering::Relaxed);
-        if current.cast_const() != Arc::as_ptr(&self.cached) {
+        if current.cast_const() != self.cached {
             self.refresh_slow();
         }
-        &self.cached
+        // SAFETY: `cached` was confirmed current after our slot held it (`protect_in`), so
+        // no writer frees it while the slot does, and the slot moves on only in
+        // `refresh_slow`, which needs `&mut self`, so not while this borrow lives.
+        unsafe { &*self.cached }
     }
 
+    /// Moves our slot to the current version: the old one is no longer protected by us, and
+    /// the next write reuses or frees it. No reference count, no read-modify-write.
     #[cold]
     #[inline(never)]
     fn refresh_slow(&mut self) {
-        // A reader holds at most one old version. It hands its count on that one to the map
-        // (the spare the next write builds in) rather than drop it: it is often the last
-        // holder, and freeing a big map here would stall this read.
-        let old = std::mem::replace(&mut self.cached, self.inner.load());
-        self.inner.give_back(old, Arc::as_ptr(&self.cached));
+        self.cached = hazard::protect_in(self.slot(), &self.inner.current);
     }
 
     /// Takes the current version now, letting go of the one held (for a reader about to sit
@@ -105,7 +129,15 @@ impl<K, V, S> Reader<K, V, S> {
     /// The current version as a [`Snapshot`] (one reference-count increment).
     pub fn snapshot(&mut self) -> Snapshot<K, V, S> {
         self.current();
-        Snapshot::new(self.cached.clone())
+        // The pointer as loaded, not one made from a reference: `Arc` reaches the counts in
+        // front of the version.
+        let version = self.cached;
+        // SAFETY: `version` came from `Arc::into_raw` (every published version does) and our
+        // slot keeps it alive while we add the count that `from_raw` then takes.
+        Snapshot::new(unsafe {
+            Arc::increment_strong_count(version);
+            Arc::from_raw(version)
+        })
     }
 
     /// The number of entries in the current version.
@@ -168,27 +200,25 @@ impl<K: Eq + Hash, V, S: BuildHasher> Reader<K, V, S> {
 
 impl<K, V, S> Drop for Reader<K, V, S> {
     fn drop(&mut self) {
-        // The spare is there only while the reader that handed it back lives (no write has
-        // consumed it since, so that reader holds the current version): freeing it with any
-        // reader keeps old versions within one per live reader or snapshot, plus the current.
-        self.inner.drop_spare();
+        hazard::release(self.slot());
+        // Old versions only this reader held, or left since the last write, are freed now
+        // (or by the writer lock's holder): the bound of one per live reader holds.
+        self.inner.reader_gone();
     }
 }
 
 impl<K, V, S> Clone for Reader<K, V, S> {
-    /// Another handle on the same map, starting at the version this one holds.
+    /// Another handle on the same map, starting at the current version.
     fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-            cached: self.cached.clone(),
-        }
+        Self::new(&self.inner)
     }
 }
 
 impl<K, V, S> fmt::Debug for Reader<K, V, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Reader")
-            .field("version", &self.cached.seq)
+            // SAFETY: as in `current`: our slot protects `cached` (`&self`: it stays).
+            .field("version", &unsafe { &*self.cached }.seq)
             .finish_non_exhaustive()
     }
 }

@@ -45,11 +45,13 @@ where
         let mut retired = self.inner.writer.lock();
         // SAFETY: we hold the writer lock (`current_locked`'s contract).
         let current = unsafe { &*self.inner.current_locked() };
-        let mut next = self.inner.next_version(current);
+        let mut next = self.inner.next_version(current, &mut retired);
         let version = Arc::get_mut(&mut next).expect("a version not yet published has one holder");
         let (result, change) = f(version.map_mut());
         version.change = change;
         self.inner.publish(&mut retired, next);
+        drop(retired);
+        self.inner.unlocked();
         result
     }
 
@@ -86,7 +88,7 @@ where
         if !current.map().contains_key(key) {
             return None;
         }
-        let mut next = self.inner.next_version(current);
+        let mut next = self.inner.next_version(current, &mut retired);
         let version = Arc::get_mut(&mut next).expect("a version not yet published has one holder");
         let (owned, removed) = version
             .map_mut()
@@ -94,17 +96,18 @@ where
             .expect("the key was in the version copied");
         version.change = Some((owned, false));
         self.inner.publish(&mut retired, next);
+        drop(retired);
+        self.inner.unlocked();
         Some(removed)
     }
 }
 
 impl<K, V, S> CowMap<K, V, S> {
     /// Frees the old versions that writes had to keep because a read was using them then, if
-    /// no read uses them now (every write does this too), and the spare version a
-    /// [`Reader`](super::Reader) handed back (a write would have reused it): for a map whose
-    /// writes have stopped, the memory of every version but the current one and those still
-    /// held. Versions a `Reader` or [`Snapshot`](super::Snapshot) holds stay until it lets
-    /// go. Takes the writers' lock.
+    /// no read uses them now (every write does this too, but keeps one such version to build
+    /// its copy in): for a map whose writes have stopped, the memory of every version but the
+    /// current one and those still held. Versions a `Reader` or [`Snapshot`](super::Snapshot)
+    /// holds stay until it lets go. Takes the writers' lock.
     ///
     /// ```
     /// let map = thrifty::map::CowMap::from_iter([(1, 1)]);
@@ -114,6 +117,7 @@ impl<K, V, S> CowMap<K, V, S> {
     pub fn trim(&self) {
         let mut retired = self.inner.writer.lock();
         self.inner.reclaim(&mut retired);
-        self.inner.drop_spare();
+        drop(retired);
+        self.inner.unlocked();
     }
 }
