@@ -197,3 +197,34 @@ fn thousands_of_maps_free_everything() {
     drop(readers);
     assert_eq!(live.load(SeqCst), 0);
 }
+
+/// A `Reader` dropped while another thread's `remove` of an absent key holds the writers' lock:
+/// the drop cannot take the lock and leaves a flag, and the early return of that `remove` must
+/// see it (with real threads, where loom's few schedules rarely make `try_lock` fail).
+#[test]
+fn a_reader_dropped_while_a_remove_of_nothing_holds_the_lock_leaves_no_old_version() {
+    let mut lost = 0;
+    for _ in 0..500 {
+        let map = std::sync::Arc::new(CowMap::from_iter([(1u64, 1u64)]));
+        let r = map.reader();
+        map.insert(2, 2); // version 0 retired, held by `r`
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (m, s) = (map.clone(), stop.clone());
+        let t = std::thread::spawn(move || {
+            while !s.load(std::sync::atomic::Ordering::Relaxed) {
+                assert_eq!(m.remove(&99), None);
+            }
+        });
+        std::thread::yield_now();
+        drop(r);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        t.join().unwrap();
+        if map.retired_versions() != 0 {
+            lost += 1;
+        }
+    }
+    assert_eq!(
+        lost, 0,
+        "{lost}/500 runs left an old version with no reader alive"
+    );
+}

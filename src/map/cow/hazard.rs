@@ -66,7 +66,7 @@ impl<T> Hazard<'_, T> {
 impl<T> Drop for Hazard<'_, T> {
     #[inline(always)]
     fn drop(&mut self) {
-        // Release: pairs with the Acquire loads in `Hazards::holds`: a writer that sees the
+        // Release: pairs with the Acquire loads in `Hazards::for_each`: a writer that sees the
         // slot free also sees every access made through the pointer before this store.
         self.slot.store(ptr::null_mut(), Ordering::Release);
     }
@@ -155,26 +155,28 @@ impl<T> Hazards<T> {
         }
     }
 
-    /// Whether any slot protects `ptr` now. For writers, after they swapped `ptr` out of the
-    /// source and called [`Hazards::fence`]: if this returns false, no read can reach `ptr`
-    /// any more.
-    pub(super) fn holds(&self, ptr: *const T) -> bool {
+    /// Calls `f` with what each slot holds now, reading each slot once: a slot that moves
+    /// during the scan counts at one pointer only. For writers, after they swapped pointers
+    /// out of the source and called [`Hazards::fence`]: a swapped-out pointer that no call
+    /// names can no longer be reached by any read.
+    pub(super) fn for_each(&self, mut f: impl FnMut(*const T)) {
         // Acquire: pairs with the Release push in `claim_slow`.
         let mut node = self.head.load(Ordering::Acquire);
         // SAFETY: as in `claim`.
         while let Some(n) = unsafe { node.as_ref() } {
-            // Acquire: pairs with the Release store that frees a slot (`Hazard::drop`), so
-            // the reader's accesses happen before whatever the writer frees next.
-            if n.hazard.load(Ordering::Acquire).cast_const() == ptr {
-                return true;
+            // Acquire: pairs with the Release stores that free or move a slot (`Hazard::drop`,
+            // `release`, `protect_in`), so the reader's accesses happen before whatever the
+            // writer frees or reuses next.
+            let p = n.hazard.load(Ordering::Acquire);
+            if !p.is_null() {
+                f(p.cast_const());
             }
             node = n.next;
         }
-        false
     }
 
     /// The writer's fence of the protocol: call it after swapping pointers out of the source
-    /// and before asking [`Hazards::holds`] about them (see "Orderings").
+    /// and before asking [`Hazards::for_each`] about them (see "Orderings").
     pub(super) fn fence(&self) {
         // SeqCst: pairs with the reader's fence in `protect` (see "Orderings").
         fence(Ordering::SeqCst);
@@ -222,7 +224,7 @@ pub(super) fn protect_in<T>(slot: &AtomicPtr<T>, src: &AtomicPtr<T>) -> *mut T {
     // Relaxed: a guess, confirmed by the re-load in `confirm`.
     let ptr = src.load(Ordering::Relaxed);
     // Release: this store also lets go of the pointer the slot held, which the holder read
-    // through: pairs with the Acquire loads in `Hazards::holds`, as the Release that frees a
+    // through: pairs with the Acquire loads in `Hazards::for_each`, as the Release that frees a
     // slot does (`Hazard::drop`), so a writer that sees the slot moved on also sees those
     // reads. It is the slot write of the protocol too, ordered before the re-load by
     // `confirm`'s fence.

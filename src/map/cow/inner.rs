@@ -3,10 +3,17 @@
 
 use super::hazard::Hazards;
 use super::version::Version;
-use crate::sync::{fence, Arc, AtomicBool, AtomicPtr, AtomicUsize, CachePadded, Mutex, Ordering};
+use crate::sync::{
+    fence, Arc, AtomicBool, AtomicPtr, AtomicUsize, CachePadded, Mutex, MutexGuard, Ordering,
+};
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
+use std::ops::{Deref, DerefMut};
+
+/// The writers' list of replaced versions a hazard held when they were replaced.
+type Retired<K, V, S> = Vec<Arc<Version<K, V, S>>>;
 
 /// The state behind a [`CowMap`](super::CowMap) and its [`Reader`](super::Reader)s.
 pub(super) struct Inner<K, V, S> {
@@ -85,13 +92,26 @@ impl<K, V, S> Inner<K, V, S> {
             return None;
         }
         // Every retired version was swapped out of `current` before this fence.
-        self.hazards.fence();
-        let free = retired
-            .iter()
-            .rposition(|version| !self.hazards.holds(Arc::as_ptr(version)))?;
-        let spare = retired.remove(free);
-        retired.retain(|version| self.hazards.holds(Arc::as_ptr(version)));
+        let held = self.partition_held(retired);
+        let spare_at = (held..retired.len()).max_by_key(|&i| retired[i].seq)?;
+        let spare = retired.swap_remove(spare_at);
+        retired.truncate(held);
         Some(spare)
+    }
+
+    /// Fences, scans the slots once and moves the retired versions some slot holds to the
+    /// front, oldest first; returns how many. No allocation.
+    fn partition_held(&self, retired: &mut [Arc<Version<K, V, S>>]) -> usize {
+        self.hazards.fence();
+        let mut held = 0;
+        self.hazards.for_each(|p| {
+            if let Some(i) = (held..retired.len()).find(|&i| Arc::as_ptr(&retired[i]) == p) {
+                retired.swap(i, held);
+                held += 1;
+            }
+        });
+        retired[..held].sort_unstable_by_key(|v| v.seq);
+        held
     }
 
     /// The next version for a writer to change and publish: a copy of `current` numbered
@@ -160,45 +180,40 @@ impl<K, V, S> Inner<K, V, S> {
         self.reclaim(retired);
     }
 
-    /// For writers and `trim`, after they let go of the writer lock: reclaims for the
-    /// `Reader`s dropped while they held it (see `reader_gone`).
-    pub(super) fn unlocked(&self) {
-        // SeqCst: pairs with the fence in `reader_gone`: either this load sees its flag, or
-        // its `try_lock` sees the lock free.
-        fence(Ordering::SeqCst);
-        // Relaxed: ordered by the fence; the swap under the lock re-checks.
-        if self.reclaim_wanted.load(Ordering::Relaxed) {
-            let mut retired = self.writer.lock();
-            if self.reclaim_wanted.swap(false, Ordering::Relaxed) {
-                self.reclaim(&mut retired);
-            }
+    /// The writer lock, as a guard whose drop runs the flag check after unlocking.
+    pub(super) fn lock(&self) -> Locked<'_, K, V, S> {
+        Locked {
+            inner: self,
+            guard: ManuallyDrop::new(self.writer.lock()),
         }
     }
 
-    /// A `Reader` freed its hazard slot: the retired versions only it held (or left, see the
-    /// module doc's bound) are freed now, by this thread if the writer lock is free, else by
-    /// the lock's holder once it lets go (`unlocked`). Never waits: the holder may be this
-    /// thread (a `Reader` dropped inside an `update`).
+    /// A `Reader` freed its hazard slot: reclaim now if the lock is free, else flag the
+    /// holder, whose `Locked` drop re-checks after unlocking. Never waits.
     pub(super) fn reader_gone(&self) {
-        // Relaxed, then the fence: the store-load pair with `unlocked`.
-        self.reclaim_wanted.store(true, Ordering::Relaxed);
-        // SeqCst: pairs with the fence in `unlocked`.
+        // Relaxed, then the fence: the store-load pair with `Locked::drop`. A swap, not a
+        // store: loom orders a plain store against the holder's swap too loosely and reports a
+        // lost flag that the hardware cannot lose.
+        self.reclaim_wanted.swap(true, Ordering::Relaxed);
+        // SeqCst: pairs with the fence in `Locked::drop`: either its load sees the flag, or
+        // this `try_lock` sees the lock free.
         fence(Ordering::SeqCst);
-        if let Some(mut retired) = self.writer.try_lock() {
-            if self.reclaim_wanted.swap(false, Ordering::Relaxed) {
-                self.reclaim(&mut retired);
-            }
+        if let Some(guard) = self.writer.try_lock() {
+            drop(Locked {
+                inner: self,
+                guard: ManuallyDrop::new(guard),
+            });
         }
     }
 
-    /// Drops the map's count on every retired version no hazard holds now. A reader that
+    /// Drops the map's count on every retired version no hazard holds now. A `Snapshot` that
     /// took its own count keeps the version alive past this; `Arc` frees it with the last.
-    pub(super) fn reclaim(&self, retired: &mut Vec<Arc<Version<K, V, S>>>) {
+    pub(super) fn reclaim(&self, retired: &mut Retired<K, V, S>) {
         if retired.is_empty() {
             return;
         }
-        self.hazards.fence();
-        retired.retain(|version| self.hazards.holds(Arc::as_ptr(version)));
+        let held = self.partition_held(retired);
+        retired.truncate(held);
     }
 }
 
@@ -210,5 +225,53 @@ impl<K, V, S> Drop for Inner<K, V, S> {
         // SAFETY: `current` came from `Arc::into_raw` and owns the map's count; no hazard can
         // be set any more. The retired list drops its counts with the `Mutex`.
         drop(unsafe { Arc::from_raw(current) });
+    }
+}
+
+/// The writer lock held; dropping it unlocks, then (SeqCst fence, pairing with `reader_gone`)
+/// reclaims for every `Reader` dropped meanwhile, re-checking after each unlock. Runs on
+/// every exit, panics and early returns included.
+pub(super) struct Locked<'a, K, V, S> {
+    inner: &'a Inner<K, V, S>,
+    guard: ManuallyDrop<MutexGuard<'a, Retired<K, V, S>>>,
+}
+
+impl<K, V, S> Deref for Locked<'_, K, V, S> {
+    type Target = Retired<K, V, S>;
+    fn deref(&self) -> &Self::Target {
+        &self.guard
+    }
+}
+
+impl<K, V, S> DerefMut for Locked<'_, K, V, S> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.guard
+    }
+}
+
+impl<K, V, S> Drop for Locked<'_, K, V, S> {
+    fn drop(&mut self) {
+        let inner = self.inner;
+        // SAFETY: `drop` runs once and the field is not touched after this.
+        let mut guard = unsafe { ManuallyDrop::take(&mut self.guard) };
+        loop {
+            // Relaxed: the lock orders this with the flag's setters that took it, and the
+            // fences below with those that did not.
+            if inner.reclaim_wanted.swap(false, Ordering::Relaxed) {
+                inner.reclaim(&mut guard);
+            }
+            drop(guard);
+            // SeqCst: pairs with the fence in `reader_gone` (see there).
+            fence(Ordering::SeqCst);
+            // Relaxed: ordered by the fence.
+            if !inner.reclaim_wanted.load(Ordering::Relaxed) {
+                return;
+            }
+            match inner.writer.try_lock() {
+                Some(g) => guard = g,
+                // Its holder re-checks when it lets go.
+                None => return,
+            }
+        }
     }
 }

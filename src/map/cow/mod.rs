@@ -8,10 +8,10 @@
 //!   atomic swap: readers see all of a batch or none of it (`tests/loom_map_cow.rs`), and a
 //!   reader never sees a version older than one it has seen.
 //! - A writer never waits for a reader, and nothing is freed while read or leaked. A
-//!   `Reader` never frees a version: the next write reuses the memory of the old version the
-//!   readers left (the spare) or frees it.
-//! - Old versions alive at once: at most one per live [`Reader`], [`Snapshot`] and read in
-//!   progress, reported by [`CowMap::retired_versions`] (the spare counts against the reader
+//!   `Reader`'s read never frees a version: the next write reuses the memory of the old
+//!   version the readers left (the spare) or frees it.
+//! - Old versions alive at once: at most one per live [`Reader`] and [`Snapshot`] and per
+//!   read in progress (now, or when the last write ran), reported by [`CowMap::retired_versions`] (the spare counts against the reader
 //!   that left it, which holds the current version). There is no fixed budget of readers,
 //!   per thread or per map, beyond which anything becomes slower.
 //!
@@ -81,13 +81,16 @@
 //! **The bound on old versions.** An old version stays alive only while a `Snapshot` holds a
 //! count on it (one each), or a `Reader`'s slot holds it (one each), or while it waits in the
 //! retired list: a slot held it when it was replaced (one per `Reader` or read in progress
-//! then), and the next write reuses or frees it, or `trim`. A `Reader` that has moved on to the
+//! then), and the next write reuses or frees it, or `trim`. The writer reads each slot once
+//! per scan, so a slot that moves during the scan counts for one version, not two. A `Reader` that has moved on to the
 //! current version since has left at most one version there (the spare counts against it).
 //! A dropped `Reader` frees what only it held or left: its drop reclaims under the writers'
 //! lock if the lock is free, and otherwise sets a flag that the lock's holder checks after it
-//! lets go (both look after a SeqCst fence, so one of them sees the other; the drop never
-//! waits, since the holder may be its own thread inside an `update`). So the bound is one old
-//! version per live `Reader`, `Snapshot` or read in progress, plus the current. A shared
+//! lets go, on every exit (the lock's guard, `Locked`, does it in its drop: early returns and
+//! panics included; it re-checks after each unlock). Both look after a SeqCst fence, so one of
+//! them sees the other; the drop never waits, since the holder may be its own thread inside an
+//! `update`. So the bound is one old version per live `Reader` and `Snapshot` and per read in
+//! progress (now, or at the last write), plus the current. A shared
 //! counter that versions increment when made and decrement when freed gives
 //! [`CowMap::retired_versions`]; only writers and the last holder of a version touch it.
 //!

@@ -191,6 +191,27 @@ fn a_panicking_update_publishes_nothing() {
 }
 
 #[test]
+fn a_reader_dropped_in_a_panicking_update_leaves_no_old_version() {
+    let map = CowMap::from_iter([(1, 1)]);
+    let reader = map.reader(); // holds version 0
+    map.insert(2, 2); // version 0 retired, held by `reader`
+    assert_eq!(map.retired_versions(), 1);
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        map.update(|_| {
+            drop(reader); // try_lock fails (we hold it): sets the flag
+            panic!("boom");
+        })
+    }));
+    assert!(result.is_err());
+    // No Reader, Snapshot or read is alive: the module doc's bound says 0.
+    assert_eq!(
+        map.retired_versions(),
+        0,
+        "the unwinding writer did not reclaim for the drop"
+    );
+}
+
+#[test]
 fn a_panicking_read_frees_its_hazard() {
     let map = CowMap::from_iter([(1, 1)]);
     let result = catch_unwind(AssertUnwindSafe(|| map.read(&1, |_| panic!("boom"))));

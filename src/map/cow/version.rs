@@ -13,8 +13,8 @@ pub(super) struct Version<K, V, S> {
     /// write that reuses version `seq - 1` as its spare replays it instead of copying the whole
     /// map. `None` after an `update`. A key, never a value: no value outlives its versions.
     pub(super) change: Option<(K, bool)>,
-    /// The contents. Padded so that the `Arc`'s counts, which snapshots and refreshing readers
-    /// update, sit on another cache line than the table header every read loads.
+    /// The contents. Padded so that the `Arc`'s counts, which snapshots update, sit on another
+    /// cache line than the table header every read loads.
     map: CachePadded<HashMap<K, V, S>>,
     /// How many versions of this map are alive, this one included: the map's
     /// `retired_versions` metric. Shared with the map, so a version that outlives it (held by

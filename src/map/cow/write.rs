@@ -42,7 +42,7 @@ where
     /// change `f` reports (an insert's or a remove's, for the next write to replay; see
     /// `Inner::next_version`).
     fn write<R>(&self, f: impl FnOnce(&mut HashMap<K, V, S>) -> (R, Option<(K, bool)>)) -> R {
-        let mut retired = self.inner.writer.lock();
+        let mut retired = self.inner.lock();
         // SAFETY: we hold the writer lock (`current_locked`'s contract).
         let current = unsafe { &*self.inner.current_locked() };
         let mut next = self.inner.next_version(current, &mut retired);
@@ -51,7 +51,6 @@ where
         version.change = change;
         self.inner.publish(&mut retired, next);
         drop(retired);
-        self.inner.unlocked();
         result
     }
 
@@ -82,7 +81,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let mut retired = self.inner.writer.lock();
+        let mut retired = self.inner.lock();
         // SAFETY: we hold the writer lock (`current_locked`'s contract).
         let current = unsafe { &*self.inner.current_locked() };
         if !current.map().contains_key(key) {
@@ -97,7 +96,6 @@ where
         version.change = Some((owned, false));
         self.inner.publish(&mut retired, next);
         drop(retired);
-        self.inner.unlocked();
         Some(removed)
     }
 }
@@ -115,9 +113,8 @@ impl<K, V, S> CowMap<K, V, S> {
     /// assert_eq!(map.retired_versions(), 0);
     /// ```
     pub fn trim(&self) {
-        let mut retired = self.inner.writer.lock();
+        let mut retired = self.inner.lock();
         self.inner.reclaim(&mut retired);
         drop(retired);
-        self.inner.unlocked();
     }
 }
