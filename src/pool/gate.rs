@@ -22,6 +22,9 @@ pub(super) struct Gate {
     /// in sections. On this line because every section that issues or redeems one has just
     /// read `closed`.
     pub(super) epoch: AtomicU64,
+    /// The epoch a return that found the budget full revoked tickets into (0: never): owners
+    /// that see it move pause issuing (`ticket.rs`). A hint, read in sections.
+    pub(super) pause_epoch: AtomicU64,
 }
 
 impl Gate {
@@ -41,6 +44,7 @@ impl Gate {
             open,
             asymmetric: fence::asymmetric(),
             epoch: AtomicU64::new(FIRST_EPOCH),
+            pause_epoch: AtomicU64::new(0),
         }
     }
 
@@ -50,5 +54,12 @@ impl Gate {
         // Relaxed: the gate's Acquire load that opened the section, or the mutex, orders this
         // after the reclaim that wrote it.
         self.epoch.load(Ordering::Relaxed)
+    }
+
+    /// `pause_epoch` (a hint: Relaxed).
+    #[inline(always)]
+    pub(super) fn pause_epoch(&self) -> u64 {
+        // Relaxed: only decides whether an owner issues tickets; any value is safe.
+        self.pause_epoch.load(Ordering::Relaxed)
     }
 }

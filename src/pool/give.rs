@@ -4,6 +4,7 @@
 use super::take::OnUnwind;
 use super::ticket::Ticket;
 use super::{into_value, item, Hooks, Item, Pool};
+use crate::sync::Ordering;
 use std::mem::{self, ManuallyDrop};
 
 impl<T, H: Hooks<T>> Pool<T, H> {
@@ -111,16 +112,16 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     pub(super) fn give(&self, mut obj: Item<T>) -> Result<(), Item<T>> {
         // An object in the pool keeps no ticket.
         let ticket = mem::replace(&mut obj.ticket, Ticket::NONE);
-        if self.hooks.has_return_hooks() {
-            let unwinding = OnUnwind(self, ticket);
-            let keep = self.hooks.on_return(&mut obj);
-            mem::forget(unwinding);
-            if !keep {
-                self.settle(ticket);
-                return Err(obj);
-            }
-        }
+        // User code (`keep_if`, `reset` on return, `weigh`): a panic drops `obj` and settles
+        // the ticket.
+        let unwinding = OnUnwind(self, ticket);
+        let keep = !self.hooks.has_return_hooks() || self.hooks.on_return(&mut obj);
         let weight = self.hooks.weigh(&obj);
+        mem::forget(unwinding);
+        if !keep {
+            self.settle(ticket);
+            return Err(obj);
+        }
         if !self.hooks.fits(weight) {
             self.settle(ticket);
             return Err(obj);
@@ -205,7 +206,14 @@ impl<T, H: Hooks<T>> Pool<T, H> {
         let weight = self.hooks.weigh(&obj);
         let room = self.budget.reserve(1, weight)
             || (self.reserved_without_objects() && {
+                let before = self.gate.epoch.load(Ordering::Relaxed);
                 self.reclaim(true);
+                // Relaxed: a hint for the owners (`Gate::pause_epoch`).
+                let after = self.gate.epoch.load(Ordering::Relaxed);
+                if after != before {
+                    // Tickets were revoked for want of room: owners pause issuing them.
+                    self.gate.pause_epoch.store(after, Ordering::Relaxed);
+                }
                 self.budget.reserve(1, weight)
             });
         if !room {

@@ -4,7 +4,8 @@
 //! are distinct, so the thread that holds index `i` is the only *owner* of cache `i`. The owner
 //! reads and writes the cache with plain loads and stores, inside a [`Section`]. Other threads
 //! reach a cache only through the pool's reclaim (`reclaim.rs`: `clear`, `trim`, a get that
-//! finds the pool dry, a put that finds the budget held by reservations without objects), which
+//! finds the pool dry, a put that finds the budget held by reservations without objects or by
+//! tickets), which
 //! shuts the owners out first. The two meet in Dekker's pattern with an asymmetric fence
 //! (`sync::fence`):
 //!
@@ -32,7 +33,7 @@
 use super::gate::Gate;
 use super::section::Section;
 use super::tally::Tallies;
-use super::ticket::{Carried, Held, FIRST_EPOCH};
+use super::ticket::{Carried, Held};
 use super::Item;
 use crate::sync::{
     fence, spin_loop, token_is_live, yield_now, AtomicPtr, AtomicU64, AtomicUsize, CachePadded,
@@ -106,9 +107,9 @@ pub(super) struct Cache<T> {
     pub(super) hot_room: usize,
     /// The owner has taken objects from the pool, so its puts may grow the reservation.
     pub(super) taker: bool,
-    /// The last tickets' epoch the owner saw, and the store pops left before it issues tickets
-    /// again (`ticket.rs`).
-    pub(super) seen_epoch: u64,
+    /// The last `Gate::pause_epoch` the owner saw, and the store pops left before it issues
+    /// tickets again (`ticket.rs`).
+    pub(super) seen_pause: u64,
     pub(super) pause: u32,
 }
 
@@ -164,7 +165,7 @@ impl<T> Local<T> {
                 reserved_bytes: 0,
                 hot_room: 0,
                 taker: false,
-                seen_epoch: FIRST_EPOCH,
+                seen_pause: 0,
                 pause: 0,
             }),
             len: AtomicUsize::new(0),

@@ -5,10 +5,13 @@
 //! out of its section, and from then on holds every cache (the protocol is in `local.rs`). A
 //! full reclaim (`trim`, `clear`, a put that found the budget full) moves each cache's objects
 //! to the shared store, each with its unit of the budget, and gives back the reservations that
-//! held no object (those of objects lent out, or of room not yet used). A get's reclaim moves
-//! only what another thread may take: stacked objects, and the hot objects of exited threads (a
-//! live thread keeps its hot object and its reservations). Then it opens the gate. Owners that came by meanwhile used the shared store. Reclaims are
-//! serialised by a mutex and run no user code while they hold it: what they drop is dropped
+//! held no object (those of objects lent out, or of room not yet used); it also revokes every
+//! ticket out (`ticket.rs`) and gives their units back. A get's reclaim moves only what another
+//! thread may take: stacked objects, and the hot objects of exited threads (a live thread keeps
+//! its hot object and its reservations). Then it opens the gate. Owners that came by meanwhile
+//! used the shared store; one that came to redeem or settle a ticket waited for the reclaim's
+//! mutex instead (outside its section, so the reclaim never waits for it). Reclaims are
+//! serialised by that mutex and run no user code while they hold it: what they drop is dropped
 //! after it is released.
 
 use super::gate::Gate;
@@ -73,8 +76,8 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     }
 
     /// Whether the budget counts more objects or bytes than are retained, i.e. some cache
-    /// holds a reservation without an object (lent out, or room not used yet): a put that found
-    /// the budget full reclaims those before dropping its object. A snapshot: a reclaim it
+    /// holds a reservation without an object (lent out, or room not used yet) or a ticket is
+    /// out: a put that found the budget full reclaims those before dropping its object. A snapshot: a reclaim it
     /// starts may find nothing to give back.
     pub(super) fn reserved_without_objects(&self) -> bool {
         // Objects in the store hold exactly their units: only caches and tickets can hold spare

@@ -180,12 +180,13 @@ impl<T> Section<'_, T> {
     }
 
     /// An object of `weight` bytes was taken from the shared store, its unit still counted:
-    /// keeps the unit as a ticket, or returns [`Ticket::NONE`] (the caller gives the unit
-    /// back) while the owner pauses after seeing tickets revoked (`ticket.rs`).
-    pub(super) fn issue(&self, weight: usize, epoch: u64) -> Ticket {
+    /// keeps the unit as a ticket of `epoch`, or returns [`Ticket::NONE`] (the caller gives the
+    /// unit back) while the owner pauses after seeing a return revoke tickets for want of
+    /// room (`pause_epoch` moved; `ticket.rs`).
+    pub(super) fn issue(&self, weight: usize, epoch: u64, pause_epoch: u64) -> Ticket {
         self.with(|cache| {
-            if cache.seen_epoch != epoch {
-                cache.seen_epoch = epoch;
+            if cache.seen_pause != pause_epoch {
+                cache.seen_pause = pause_epoch;
                 cache.pause = PAUSE;
             }
             if cache.pause > 0 {

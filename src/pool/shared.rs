@@ -17,9 +17,10 @@ const RING_MAX: usize = 1024;
 
 /// The limits on what a pool retains: objects and bytes (weights).
 ///
-/// `count` is the number of objects reserved (by caches) or stored (in the shared store);
-/// `bytes` the same for weights. Objects retained never exceed what is reserved or stored, so
-/// `count <= max_count` and `bytes <= max_bytes` bound what the pool holds at every instant.
+/// `count` is the number of objects reserved (by caches), stored (in the shared store) or kept
+/// for lent-out objects by their tickets (`ticket.rs`); `bytes` the same for weights. Objects
+/// retained never exceed what is reserved or stored, so `count <= max_count` and
+/// `bytes <= max_bytes` bound what the pool holds at every instant.
 ///
 /// Both live in one atomic word (`count` in the top [`COUNT_BITS`], `bytes` below), so a
 /// reservation is one compare-exchange and a release one `fetch_sub`, not two of each. (An
@@ -165,7 +166,8 @@ impl<T> Shared<T> {
         }
     }
 
-    /// Takes the oldest stored object, with its weight; the caller gives its budget back.
+    /// Takes the oldest stored object, with its weight; the caller gives its unit of the
+    /// budget back, or keeps it as the object's ticket.
     pub(super) fn pop(&self) -> Option<(Item<T>, usize)> {
         self.ring.pop().or_else(|| {
             // Relaxed: a hint, re-checked under the lock. A racing push is missed, costing one

@@ -60,11 +60,16 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     }
 
     /// Bytes retained now. Objects in the shared store hold exactly their units of the budget,
-    /// so the budget's bytes, less what caches reserve beyond the objects they hold, are the
-    /// retained bytes: no count to keep on the store's push and pop.
+    /// so the budget's bytes, less what caches reserve beyond the objects they hold and what
+    /// tickets keep for lent-out objects, are the retained bytes: no count to keep on the
+    /// store's push and pop.
     fn retained_bytes(&self) -> usize {
         let spare: usize = self.caches.iter().map(Local::spare_bytes).sum();
-        self.budget.used().1.saturating_sub(spare)
+        self.budget
+            .used()
+            .1
+            .saturating_sub(spare)
+            .saturating_sub(self.ticket_bytes())
     }
 
     /// A snapshot of the counters. Sums every cache, so it is not for hot paths.

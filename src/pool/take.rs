@@ -58,7 +58,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
                 }
                 // The store, inside the section, so the object may keep its unit as a ticket.
                 if let Some((obj, weight)) = self.shared.pop() {
-                    let ticket = section.issue(weight, self.gate.epoch());
+                    let ticket = section.issue(weight, self.gate.epoch(), self.gate.pause_epoch());
                     drop(section);
                     local.tallies.hits.bump_owned();
                     return Some(self.out_of_store(obj, weight, ticket));

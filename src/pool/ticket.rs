@@ -32,10 +32,11 @@
 //! the number of tickets out, exact while the caches are shut.
 //!
 //! A pool too small for the objects in flight finds its budget full of tickets on every
-//! surplus return, and each would reclaim (a `membarrier` system call). So an owner that sees
-//! the epoch move stops issuing tickets for its next [`PAUSE`] pops: a reclaim then costs at
-//! most one per `PAUSE` pops of a thread, and a well-sized pool, which never revokes, always
-//! issues.
+//! surplus return, and each would reclaim (a `membarrier` system call). So a return that
+//! revokes tickets for want of room records the new epoch (`Gate::pause_epoch`), and an owner
+//! that sees it move stops issuing tickets for its next [`PAUSE`] pops: such reclaims then cost
+//! at most one per `PAUSE` pops of a thread. A well-sized pool never revokes for room and
+//! always issues; `clear` and `trim` revoke without pausing anyone.
 
 use super::{Hooks, Pool};
 use crate::sync::{AtomicUsize, Ordering};
@@ -44,7 +45,8 @@ use std::ops::{Deref, DerefMut};
 /// The epoch of a new pool. Epoch 0 marks "no ticket".
 pub(super) const FIRST_EPOCH: u64 = 1;
 
-/// Pops from the store an owner makes without issuing tickets after it sees a revocation.
+/// Pops from the store an owner makes without issuing tickets after it sees a return revoke
+/// them for want of room.
 pub(super) const PAUSE: u32 = 1024;
 
 /// The budget unit a lent-out object keeps: one object of `weight` bytes, valid while the pool
@@ -169,6 +171,12 @@ impl Carried {
         // Relaxed: a snapshot.
         self.count.load(Ordering::Relaxed)
     }
+
+    /// The bytes now (a snapshot, as `count`).
+    pub(super) fn bytes(&self) -> usize {
+        // Relaxed: a snapshot.
+        self.bytes.load(Ordering::Relaxed)
+    }
 }
 
 impl<T, H: Hooks<T>> Pool<T, H> {
@@ -201,6 +209,20 @@ impl<T, H: Hooks<T>> Pool<T, H> {
             sum.wrapping_add(local.carried.count())
         });
         sum != 0
+    }
+
+    /// The bytes tickets keep for lent-out objects (a snapshot; 0 if the counts, read one by
+    /// one while threads move tickets, add up below zero).
+    pub(super) fn ticket_bytes(&self) -> usize {
+        let sum = self.caches.iter().fold(self.strays.bytes(), |sum, local| {
+            sum.wrapping_add(local.carried.bytes())
+        });
+        // A sum below zero wraps to a huge number, beyond any budget.
+        if sum > self.budget.max_bytes() {
+            0
+        } else {
+            sum
+        }
     }
 
     /// Revokes every ticket out and returns their units, for the caller to give back to the

@@ -18,6 +18,12 @@ fn a_buffer_handed_to_another_thread_keeps_its_unit_until_it_is_back() {
     let buf = pool.get_owned();
     assert!(pool.tickets_out(), "taken from the store with its unit");
     assert_eq!(pool.budget_used(), (4, 4 * 4096), "no unit given back");
+    let s = pool.stats();
+    assert_eq!(
+        (s.retained, s.retained_bytes),
+        (3, 3 * 4096),
+        "the lent buffer is not retained"
+    );
     std::thread::spawn(move || drop(buf)).join().unwrap();
     assert!(!pool.tickets_out(), "redeemed by the consumer");
     assert_eq!(pool.budget_used(), (4, 4 * 4096));
@@ -134,12 +140,16 @@ fn a_reset_that_panics_gives_the_ticket_back() {
 
 #[test]
 #[cfg_attr(miri, ignore = "a thousand reclaims")]
-fn after_a_revocation_a_thread_pauses_before_it_issues_tickets_again() {
+fn after_a_put_revokes_tickets_for_room_a_thread_pauses_before_it_issues_again() {
     let pool = prefilled(1);
     let lent = pool.get();
     assert!(pool.tickets_out());
-    pool.clear(); // revokes it
-    drop(lent); // kept: the budget has room
+    assert!(
+        pool.try_put(Vec::with_capacity(4096)).is_ok(),
+        "revoked for room"
+    );
+    drop(lent); // its ticket was revoked and the pool is full: dropped
+    assert_eq!(pool.stats().discarded, 1);
     for _ in 0..PAUSE {
         pool.trim(1); // to the store (no ticket out, so no revocation)
         let buf = pool.get();
@@ -149,6 +159,17 @@ fn after_a_revocation_a_thread_pauses_before_it_issues_tickets_again() {
     pool.trim(1);
     let _buf = pool.get();
     assert!(pool.tickets_out(), "issuing again");
+}
+
+#[test]
+fn clear_revokes_tickets_without_pausing_them() {
+    let pool = prefilled(1);
+    let lent = pool.get();
+    pool.clear(); // revokes the ticket: the pool is not short of room, so no pause
+    drop(lent);
+    pool.trim(1); // to the store
+    let _buf = pool.get();
+    assert!(pool.tickets_out(), "issued at once");
 }
 
 #[test]
