@@ -256,6 +256,15 @@ fn loom_a_refresh_racing_a_write_keeps_one_old_version_per_reader() {
     });
 }
 
+/// With no `Reader`, `Snapshot` or read left, only the current version may be alive.
+fn assert_no_old_version(map: &CowMap<&'static str, u64>) {
+    assert_eq!(
+        map.retired_versions(),
+        0,
+        "an old version outlived its last reader"
+    );
+}
+
 /// A `Reader` dropped on another thread while a write runs: the version only it held is freed
 /// by its drop, or, if the write holds the writers' lock then, by the writer once it lets go.
 /// Either way no old version outlives the last reader.
@@ -267,11 +276,7 @@ fn loom_a_reader_dropped_during_a_write_leaves_no_old_version() {
         let t = thread::spawn(move || drop(mine));
         write_pair(&map, 1);
         t.join().unwrap();
-        assert_eq!(
-            map.retired_versions(),
-            0,
-            "an old version outlived its last reader"
-        );
+        assert_no_old_version(&map);
     });
 }
 
@@ -287,11 +292,7 @@ fn loom_two_readers_dropped_at_once_leave_no_old_version() {
         let t = thread::spawn(move || drop(a));
         drop(b);
         t.join().unwrap();
-        assert_eq!(
-            map.retired_versions(),
-            0,
-            "an old version outlived its last reader"
-        );
+        assert_no_old_version(&map);
     });
 }
 
@@ -306,10 +307,6 @@ fn loom_a_reader_dropped_during_a_remove_of_nothing_leaves_no_old_version() {
         let t = thread::spawn(move || drop(mine));
         assert_eq!(map.remove("absent"), None);
         t.join().unwrap();
-        assert_eq!(
-            map.retired_versions(),
-            0,
-            "an old version outlived its last reader"
-        );
+        assert_no_old_version(&map);
     });
 }
