@@ -241,3 +241,62 @@ fn buffer_pool_byte_budget_holds_under_threads() {
     }
     assert!(pool.stats().discarded > 0, "the budget turned some away");
 }
+
+/// Producers hand buffers to consumers over channels while another thread clears, trims and
+/// puts: tickets (the budget units lent-out buffers keep) are issued, redeemed and revoked all
+/// at once, with the revocations closing the gate on threads mid-return. Afterwards the budget
+/// counts exactly what is retained: after a `clear`, the pool takes `capacity` values and
+/// refuses the next.
+#[test]
+fn handoffs_racing_clears_keep_the_budget_exact() {
+    const CAPACITY: usize = 16;
+    const PAIRS: usize = 4;
+    const MESSAGES: usize = 20_000;
+    let pool = Arc::new(BufferPool::builder().capacity(CAPACITY).build());
+    pool.prefill(CAPACITY);
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    std::thread::scope(|s| {
+        let mut producers = Vec::new();
+        for _ in 0..PAIRS {
+            let (tx, rx) = std::sync::mpsc::sync_channel(3);
+            s.spawn(move || rx.into_iter().for_each(drop));
+            let pool = Arc::clone(&pool);
+            producers.push(s.spawn(move || {
+                for i in 0..MESSAGES {
+                    let mut buf = pool.get_owned();
+                    buf.push(i as u8);
+                    tx.send(buf).unwrap();
+                }
+            }));
+        }
+        let (pool, done_flag) = (Arc::clone(&pool), Arc::clone(&done));
+        s.spawn(move || {
+            let mut round = 0usize;
+            while !done_flag.load(SeqCst) {
+                match round % 3 {
+                    0 => pool.clear(),
+                    1 => pool.trim(CAPACITY / 2),
+                    _ => drop(pool.try_put(Vec::with_capacity(4096))),
+                }
+                round += 1;
+            }
+        });
+        for p in producers {
+            p.join().unwrap();
+        }
+        done.store(true, SeqCst);
+    });
+    let s = pool.stats();
+    assert!(s.retained <= CAPACITY, "{s:?}");
+    pool.clear();
+    for _ in 0..CAPACITY {
+        assert!(
+            pool.try_put(Vec::with_capacity(4096)).is_ok(),
+            "a unit was lost"
+        );
+    }
+    assert!(
+        pool.try_put(Vec::with_capacity(4096)).is_err(),
+        "a unit was given back twice"
+    );
+}
