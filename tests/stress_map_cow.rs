@@ -228,3 +228,40 @@ fn a_reader_dropped_while_a_remove_of_nothing_holds_the_lock_leaves_no_old_versi
         "{lost}/500 runs left an old version with no reader alive"
     );
 }
+
+/// Readers made, used and dropped on four threads while a writer writes: every old version is
+/// freed by the time the last reader is gone, with no `trim` (each drop reclaims, or leaves the
+/// writer a flag).
+#[test]
+fn readers_coming_and_going_leave_no_old_version_behind() {
+    let map = CowMap::from_iter((0..64u64).map(|k| (k, k)));
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for t in 0..4u64 {
+            let (map, done) = (&map, &done);
+            s.spawn(move || {
+                let mut i = t;
+                while !done.load(SeqCst) {
+                    let mut reader = map.reader();
+                    for _ in 0..(i % 7) {
+                        assert!(reader.read(&(i % 64), |v| *v).is_some());
+                    }
+                    if i % 5 == 0 {
+                        let snap = reader.snapshot();
+                        assert_eq!(snap.len(), 64);
+                    }
+                    i += 1;
+                }
+            });
+        }
+        for i in 0..20_000u64 {
+            map.insert(i % 64, i);
+        }
+        done.store(true, SeqCst);
+    });
+    assert_eq!(
+        map.retired_versions(),
+        0,
+        "an old version outlived every reader"
+    );
+}
