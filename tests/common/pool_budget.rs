@@ -1,0 +1,20 @@
+//! The budget check the pool's thread tests end with: after a `clear`, a `BufferPool` of
+//! `capacity` takes exactly `capacity` buffers and refuses the next. A unit of the budget lost
+//! (a lent buffer's ticket neither redeemed nor revoked) refuses one too early; a unit given
+//! back twice keeps one too many.
+
+use thrifty::pool::BufferPool;
+
+pub fn assert_budget_is_exact(pool: &BufferPool, capacity: usize) {
+    pool.clear();
+    for _ in 0..capacity {
+        assert!(
+            pool.try_put(Vec::with_capacity(4096)).is_ok(),
+            "a unit was lost"
+        );
+    }
+    assert!(
+        pool.try_put(Vec::with_capacity(4096)).is_err(),
+        "a unit was given back twice"
+    );
+}
