@@ -100,7 +100,7 @@ impl<K, V, S> Inner<K, V, S> {
     }
 
     /// Fences, scans the slots once and moves the retired versions some slot holds to the
-    /// front, oldest first; returns how many. No allocation.
+    /// front (in no particular order); returns how many. No allocation.
     fn partition_held(&self, retired: &mut [Arc<Version<K, V, S>>]) -> usize {
         self.hazards.fence();
         let mut held = 0;
@@ -110,7 +110,6 @@ impl<K, V, S> Inner<K, V, S> {
                 held += 1;
             }
         });
-        retired[..held].sort_unstable_by_key(|v| v.seq);
         held
     }
 
