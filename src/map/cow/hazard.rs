@@ -35,10 +35,18 @@ use std::ptr;
 
 /// The registry of hazard slots for pointers to `T`.
 pub(super) struct Hazards<T> {
-    /// The newest node; each node points to the one pushed before it. Nodes are only pushed,
-    /// never removed, until the registry drops.
-    head: AtomicPtr<Node<T>>,
+    /// Two lists of slots, each by its newest node; each node points to the one pushed before
+    /// it. Nodes are only pushed, never removed, until the registry drops. [`READS`]: slots of
+    /// reads in progress, taken and freed around each read; [`HELD`]: slots `Reader`s keep for
+    /// their life. Apart, so a read looking for a free slot never walks past the slots of
+    /// thousands of live `Reader`s.
+    lists: [AtomicPtr<Node<T>>; 2],
 }
+
+/// The list of slots taken for one read.
+const READS: usize = 0;
+/// The list of slots held by `Reader`s.
+const HELD: usize = 1;
 
 struct Node<T> {
     /// The protected pointer, or null while the slot is free.
@@ -75,7 +83,10 @@ impl<T> Drop for Hazard<'_, T> {
 impl<T> Hazards<T> {
     pub(super) fn new() -> Self {
         Self {
-            head: AtomicPtr::new(ptr::null_mut()),
+            lists: [
+                AtomicPtr::new(ptr::null_mut()),
+                AtomicPtr::new(ptr::null_mut()),
+            ],
         }
     }
 
@@ -88,7 +99,7 @@ impl<T> Hazards<T> {
         // Relaxed: a guess, never dereferenced before the re-load in `confirm` confirms it.
         let ptr = src.load(Ordering::Relaxed);
         debug_assert!(!ptr.is_null(), "hazard source is null");
-        let slot = self.claim(ptr);
+        let slot = self.claim(READS, ptr);
         let ptr = confirm(slot, ptr, src);
         Hazard { slot, ptr }
     }
@@ -100,15 +111,15 @@ impl<T> Hazards<T> {
         // Relaxed: as in `protect`.
         let ptr = src.load(Ordering::Relaxed);
         debug_assert!(!ptr.is_null(), "hazard source is null");
-        let slot = self.claim(ptr);
+        let slot = self.claim(HELD, ptr);
         (slot, confirm(slot, ptr, src))
     }
 
-    /// Claims a free slot and writes `ptr` into it.
+    /// Claims a free slot of `list` and writes `ptr` into it.
     #[inline]
-    fn claim(&self, ptr: *mut T) -> &AtomicPtr<T> {
+    fn claim(&self, list: usize, ptr: *mut T) -> &AtomicPtr<T> {
         // Acquire: pairs with the push in `claim_slow`, so the node's fields are initialised.
-        let mut node = self.head.load(Ordering::Acquire);
+        let mut node = self.lists[list].load(Ordering::Acquire);
         // SAFETY: nodes are freed only when the registry drops, and `&self` keeps it alive;
         // every non-null `node` came from `head` or a `next` written before publication.
         while let Some(n) = unsafe { node.as_ref() } {
@@ -125,29 +136,31 @@ impl<T> Hazards<T> {
             }
             node = n.next;
         }
-        self.claim_slow(ptr)
+        self.claim_slow(list, ptr)
     }
 
     /// Every slot was busy: pushes a new one, already holding `ptr`.
     #[cold]
     #[inline(never)]
-    fn claim_slow(&self, ptr: *mut T) -> &AtomicPtr<T> {
+    fn claim_slow(&self, list: usize, ptr: *mut T) -> &AtomicPtr<T> {
         let node = Box::into_raw(Box::new(Node {
             hazard: CachePadded::new(AtomicPtr::new(ptr)),
             next: ptr::null_mut(),
         }));
         // Relaxed: only a guess for the CAS below, which re-checks.
-        let mut head = self.head.load(Ordering::Relaxed);
+        let mut head = self.lists[list].load(Ordering::Relaxed);
         loop {
             // SAFETY: `node` is ours alone until the CAS below publishes it.
             unsafe { (*node).next = head };
             // Release: pairs with the Acquire loads of `head`, so the node is seen initialised.
             // Publishing the node is the slot write of the protocol, ordered before the
             // re-load by the fence in `protect`.
-            match self
-                .head
-                .compare_exchange_weak(head, node, Ordering::Release, Ordering::Relaxed)
-            {
+            match self.lists[list].compare_exchange_weak(
+                head,
+                node,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
                 // SAFETY: published nodes live as long as the registry (`&self`).
                 Ok(_) => return unsafe { &(*node).hazard },
                 Err(now) => head = now,
@@ -160,18 +173,20 @@ impl<T> Hazards<T> {
     /// out of the source and called [`Hazards::fence`]: a swapped-out pointer that no call
     /// names can no longer be reached by any read.
     pub(super) fn for_each(&self, mut f: impl FnMut(*const T)) {
-        // Acquire: pairs with the Release push in `claim_slow`.
-        let mut node = self.head.load(Ordering::Acquire);
-        // SAFETY: as in `claim`.
-        while let Some(n) = unsafe { node.as_ref() } {
-            // Acquire: pairs with the Release stores that free or move a slot (`Hazard::drop`,
-            // `release`, `protect_in`), so the reader's accesses happen before whatever the
-            // writer frees or reuses next.
-            let p = n.hazard.load(Ordering::Acquire);
-            if !p.is_null() {
-                f(p.cast_const());
+        for list in &self.lists {
+            // Acquire: pairs with the Release push in `claim_slow`.
+            let mut node = list.load(Ordering::Acquire);
+            // SAFETY: as in `claim`.
+            while let Some(n) = unsafe { node.as_ref() } {
+                // Acquire: pairs with the Release stores that free or move a slot
+                // (`Hazard::drop`, `release`, `protect_in`), so the reader's accesses happen
+                // before whatever the writer frees or reuses next.
+                let p = n.hazard.load(Ordering::Acquire);
+                if !p.is_null() {
+                    f(p.cast_const());
+                }
+                node = n.next;
             }
-            node = n.next;
         }
     }
 
@@ -182,11 +197,20 @@ impl<T> Hazards<T> {
         fence(Ordering::SeqCst);
     }
 
-    /// How many slots the registry holds: the most reads that ever ran at once.
+    /// How many slots reads take: the most reads that ever ran at once.
     pub(super) fn slots(&self) -> usize {
+        self.count(READS)
+    }
+
+    /// How many slots `Reader`s hold: the most `Reader`s that were ever alive at once.
+    pub(super) fn held_slots(&self) -> usize {
+        self.count(HELD)
+    }
+
+    fn count(&self, list: usize) -> usize {
         let mut count = 0;
         // Acquire: as in `claim`.
-        let mut node = self.head.load(Ordering::Acquire);
+        let mut node = self.lists[list].load(Ordering::Acquire);
         // SAFETY: as in `claim`.
         while let Some(n) = unsafe { node.as_ref() } {
             count += 1;
@@ -240,13 +264,15 @@ pub(super) fn release<T>(slot: &AtomicPtr<T>) {
 
 impl<T> Drop for Hazards<T> {
     fn drop(&mut self) {
-        // Acquire: as in `claim` (`&mut self`: no claim can race with this).
-        let mut node = self.head.load(Ordering::Acquire);
-        while !node.is_null() {
-            // SAFETY: every node came from `Box::into_raw` in `claim_slow` and is in the list
-            // once; nothing can reach the list any more.
-            let n = unsafe { Box::from_raw(node) };
-            node = n.next;
+        for list in &self.lists {
+            // Acquire: as in `claim` (`&mut self`: no claim can race with this).
+            let mut node = list.load(Ordering::Acquire);
+            while !node.is_null() {
+                // SAFETY: every node came from `Box::into_raw` in `claim_slow` and is in one
+                // list once; nothing can reach the lists any more.
+                let n = unsafe { Box::from_raw(node) };
+                node = n.next;
+            }
         }
     }
 }

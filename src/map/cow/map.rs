@@ -53,7 +53,8 @@ use std::hash::{BuildHasher, Hash};
 /// # Allocation
 /// - Reads allocate nothing (`tests/alloc_map_cow.rs`), except the first time more reads run at
 ///   once than ever before, which adds a hazard slot (one cache line, kept until the map
-///   drops); a [`Reader`] counts as one read for its whole life.
+///   drops); a [`Reader`] does the same when more `Reader`s are alive at once than ever
+///   before (they keep slots of their own, apart from the reads').
 /// - A write builds its copy in the *spare*, the newest old version that no read can reach
 ///   any more (its readers have moved on), when there is one: then a map of plain keys and
 ///   values (`u64`, no heap inside) allocates nothing for the write (`clone_from` into a
@@ -307,6 +308,7 @@ impl<K, V, S> fmt::Debug for CowMap<K, V, S> {
             .field("version", &version)
             .field("retired_versions", &self.retired_versions())
             .field("hazard_slots", &self.inner.hazards.slots())
+            .field("reader_slots", &self.inner.hazards.held_slots())
             .finish_non_exhaustive()
     }
 }

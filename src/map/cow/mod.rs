@@ -36,9 +36,9 @@
 //! argument.) Without that step, the reader would load a pointer and add to the count of a
 //! version a writer may have freed in between: the use-after-free that a plain
 //! `AtomicPtr<Arc>` swap has. The registry is a grow-only list of cache-padded slots: it
-//! grows when every slot is busy, to as many slots as reads ever ran at once (a `Reader`
-//! counts as one read for its whole life), so a read is never refused a slot or sent to a
-//! slower path.
+//! grows when every slot is busy, to as many slots as reads ever ran at once, so a read is
+//! never refused a slot or sent to a slower path. `Reader`s keep their slots in a second list,
+//! so a read looking for a free slot never walks past thousands of them.
 //!
 //! **Plain reads** ([`CowMap::read`], `get_cloned`, `contains_key`, `len`) look the key up
 //! while the hazard is set and clear it after: no reference count. **Snapshots** add one

@@ -172,7 +172,40 @@ fn the_hazard_registry_grows_with_reads_at_once_and_no_further() {
     assert_eq!(
         map.inner.hazards.slots(),
         2,
-        "a reader holds no slot between reads"
+        "the reader holds a slot of its own, apart from the reads'"
+    );
+}
+
+#[test]
+fn readers_by_the_thousand_reuse_the_slots_of_dropped_ones() {
+    let map = CowMap::from_iter([(1, 1)]);
+    let n = if cfg!(miri) { 20 } else { 2000 };
+    for round in 0..3 {
+        let mut readers: Vec<_> = (0..n).map(|_| map.reader()).collect();
+        map.insert(1, round);
+        for r in &mut readers {
+            assert_eq!(r.get_cloned(&1), Some(round));
+        }
+        assert_eq!(
+            map.inner.hazards.held_slots(),
+            n,
+            "one slot per live reader"
+        );
+        assert!(
+            map.inner.hazards.slots() <= 1,
+            "reads look for a free slot apart from the readers' slots"
+        );
+        drop(readers);
+        assert_eq!(
+            map.retired_versions(),
+            0,
+            "no reader left to hold an old version"
+        );
+    }
+    assert_eq!(
+        map.inner.hazards.held_slots(),
+        n,
+        "dropped readers' slots were reused"
     );
 }
 
