@@ -4,7 +4,6 @@
 use super::take::OnUnwind;
 use super::ticket::Ticket;
 use super::{into_value, item, Hooks, Item, Pool};
-use crate::sync::Ordering;
 use std::mem::{self, ManuallyDrop};
 
 impl<T, H: Hooks<T>> Pool<T, H> {
@@ -206,14 +205,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
         let weight = self.hooks.weigh(&obj);
         let room = self.budget.reserve(1, weight)
             || (self.reserved_without_objects() && {
-                let before = self.gate.epoch.load(Ordering::Relaxed);
-                self.reclaim(true);
-                // Relaxed: a hint for the owners (`Gate::pause_epoch`).
-                let after = self.gate.epoch.load(Ordering::Relaxed);
-                if after != before {
-                    // Tickets were revoked for want of room: owners pause issuing them.
-                    self.gate.pause_epoch.store(after, Ordering::Relaxed);
-                }
+                self.reclaim_for_room();
                 self.budget.reserve(1, weight)
             });
         if !room {

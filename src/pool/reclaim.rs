@@ -24,8 +24,20 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     /// reservation that held no object; else moves what a get may take from other threads
     /// (stacked objects, and exited threads' hot objects). Returns how many objects moved.
     #[cold]
-    #[inline(never)]
     pub(super) fn reclaim(&self, everything: bool) -> usize {
+        self.reclaim_as(everything, false)
+    }
+
+    /// A full reclaim for a return that found the budget full: as `reclaim(true)`, and if it
+    /// revokes tickets, owners pause issuing them (`ticket.rs`).
+    #[cold]
+    pub(super) fn reclaim_for_room(&self) -> usize {
+        self.reclaim_as(true, true)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn reclaim_as(&self, everything: bool, for_room: bool) -> usize {
         let mut moved = 0;
         let (mut spare, mut spare_bytes) = (0, 0);
         let mut carried = (0usize, 0usize);
@@ -57,7 +69,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
             }
             if everything {
                 // Every ticket out is revoked: its unit held no object.
-                let (count, bytes) = self.revoke(carried);
+                let (count, bytes) = self.revoke(carried, for_room);
                 spare += count;
                 spare_bytes += bytes;
             }

@@ -226,8 +226,9 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     }
 
     /// Revokes every ticket out and returns their units, for the caller to give back to the
-    /// budget. The caller holds the reclaim mutex and every cache.
-    pub(super) fn revoke(&self, carried: (usize, usize)) -> (usize, usize) {
+    /// budget; `for_room` (a return found the budget full) also makes owners pause issuing.
+    /// The caller holds the reclaim mutex and every cache.
+    pub(super) fn revoke(&self, carried: (usize, usize), for_room: bool) -> (usize, usize) {
         let (strays, stray_bytes) = self.strays.take();
         let (count, bytes) = (
             carried.0.wrapping_add(strays),
@@ -236,8 +237,12 @@ impl<T, H: Hooks<T>> Pool<T, H> {
         if count != 0 {
             // Relaxed: only a reclaim writes the epoch; the gate's Release store (sections) and
             // the mutex (redeemers without one) publish it.
-            let epoch = self.gate.epoch.load(Ordering::Relaxed);
-            self.gate.epoch.store(epoch + 1, Ordering::Relaxed);
+            let epoch = self.gate.epoch.load(Ordering::Relaxed) + 1;
+            self.gate.epoch.store(epoch, Ordering::Relaxed);
+            if for_room {
+                // Relaxed: a hint for the owners (`Gate::pause_epoch`).
+                self.gate.pause_epoch.store(epoch, Ordering::Relaxed);
+            }
         }
         (count, bytes)
     }
