@@ -1,8 +1,10 @@
 //! The limit table: one shared rate limiter asked by every thread, every request admitted (the
 //! limit is far above the load), so the rows compare the cost of saying yes: thrifty's
-//! `TokenBucket` (GCRA, one CAS, std's `Instant` clock), `governor` (GCRA, one CAS, a TSC
-//! clock), each also on the other's clock (thrifty's through `limit::Clock`, governor's
-//! through its `MonotonicClock`), and a `Mutex` around a textbook bucket. Then one permit taken
+//! `TokenBucket` (GCRA, one CAS, its default clock: the TSC where the kernel keeps time on it,
+//! else std's `Instant`), `governor` (GCRA, one CAS, quanta's TSC clock), each also on std's
+//! `Instant` ("std clock": thrifty's `MonotonicClock::std_instant`, governor's
+//! `MonotonicClock`), thrifty on quanta's clock through `limit::Clock`, and a `Mutex` around a
+//! textbook bucket. Then one permit taken
 //! and given back on a semaphore shared by every thread, against a `Mutex` + `Condvar`
 //! semaphore: with a permit for every thread (nobody waits), and with permits for half of them
 //! (half the threads wait; thrifty hands a freed permit to the longest waiter, the `Condvar`
@@ -15,7 +17,7 @@ use std::hint::black_box;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
-use thrifty::limit::{Clock, Semaphore, TokenBucket};
+use thrifty::limit::{Clock, MonotonicClock, Semaphore, TokenBucket};
 
 /// governor's TSC clock behind thrifty's `Clock`: the same algorithm with governor's clock.
 struct QuantaClock(quanta::Clock, quanta::Instant);
@@ -36,6 +38,9 @@ pub fn run(h: &mut Harness) {
     );
     for threads in t.threads(&[1, 2]) {
         let bucket = Arc::new(TokenBucket::new(u64::from(RATE), BURST).unwrap());
+        let bucket_std = Arc::new(
+            TokenBucket::with_clock(u64::from(RATE), BURST, MonotonicClock::std_instant()).unwrap(),
+        );
         let quota = Quota::per_second(NonZeroU32::new(RATE).unwrap())
             .allow_burst(NonZeroU32::new(BURST).unwrap());
         let governor = Arc::new(RateLimiter::direct(quota));
@@ -75,6 +80,11 @@ pub fn run(h: &mut Harness) {
                 Candidate::new("thrifty TokenBucket", move |_, ops| {
                     for _ in 0..ops {
                         black_box(bucket.try_acquire(black_box(1)).is_ok());
+                    }
+                }),
+                Candidate::new("thrifty TokenBucket, std clock", move |_, ops| {
+                    for _ in 0..ops {
+                        black_box(bucket_std.try_acquire(black_box(1)).is_ok());
                     }
                 }),
                 Candidate::new("thrifty TokenBucket, quanta clock", move |_, ops| {

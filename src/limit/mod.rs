@@ -116,6 +116,7 @@ mod gcra;
 mod inflight;
 mod keyed;
 mod semaphore;
+mod tsc;
 
 pub use bucket::{TokenBucket, Tokens};
 pub use clock::{Clock, ManualClock, MonotonicClock};

@@ -1,0 +1,262 @@
+//! The time-stamp counter (TSC) as a nanosecond clock: what [`MonotonicClock`] reads on x86-64
+//! Linux when the kernel keeps its own time on the TSC.
+//!
+//! [`MonotonicClock`]: super::MonotonicClock
+//!
+//! # Why it is safe to use there
+//!
+//! A TSC is only a clock if it ticks at a constant rate and agrees across cores. Linux checks
+//! both before it makes the TSC its clocksource (the boot-time synchronisation check, then a
+//! watchdog that demotes it if it drifts), and std's `Instant::now()` on such a machine is
+//! itself the TSC, read through the vDSO and scaled. So reading the counter directly inherits
+//! exactly the kernel's cross-core guarantee; what this file adds is the scale, measured once
+//! per process against `Instant`, and a cheaper read (no vDSO call, no sequence lock). Where
+//! the kernel uses any other clocksource (a VM with an unstable TSC, `hpet`, `kvm-clock`), or
+//! `/sys` cannot be read, [`Tsc::start`] returns `None` and the clock stays on `Instant`:
+//! governor's users hit exactly that case with an unconditional TSC clock
+//! (boinkor-net/governor#299).
+//!
+//! # Never ahead of the kernel's clock
+//!
+//! A limiter whose clock runs fast admits more than its rate, so the scale is a *lower* bound
+//! of nanoseconds per tick, never an estimate: each end of the calibration brackets one
+//! `Instant::now()` between two fenced TSC reads, the scale divides the nanoseconds between the
+//! two `Instant` readings by the *most* ticks that can lie between them, and then takes off
+//! [`MARGIN_SHIFT`]'s share more for NTP, which may slew the kernel's clock by up to 500 ppm after we
+//! measured it. A calibration whose brackets leave more than 0.1% of doubt is refused (the
+//! clock stays on `Instant`), so the clock runs at most about 0.2% slower than `Instant`, never
+//! faster: a bucket admits its rate or up to 0.2% less.
+//!
+//! # Reads and ordering
+//!
+//! A read is a bare `RDTSC`, as quanta's (governor's clock) is. Fencing it (`LFENCE; RDTSC`, the
+//! kernel's `rdtsc_ordered`) made a `try_acquire` take 23 ns instead of 9 on the machine of the
+//! README's tables, most of a request, because the read then waits for the bucket's last
+//! compare-and-swap to retire. Unfenced, a read may be taken a few cycles before the
+//! instructions ahead of it finish: an older time by a few nanoseconds, which a limiter treats
+//! as it treats another thread's slightly older reading (the [`Clock`] contract). Calibration
+//! fences its reads, since there the order is the measurement.
+//!
+//! [`Clock`]: super::Clock
+
+/// The part of the scale taken off for NTP slewing after calibration: 1/1024, about 977 ppm,
+/// beyond the kernel's 500 ppm limit on a slew.
+#[cfg_attr(
+    not(all(target_arch = "x86_64", target_os = "linux", not(loom), not(miri))),
+    allow(dead_code) // used by calibration, which only that target has; tested everywhere
+)]
+const MARGIN_SHIFT: u32 = 10;
+
+/// A started TSC clock: its first reading and the process's scale.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Tsc {
+    /// The counter when the clock was made: its epoch.
+    start: u64,
+    /// Nanoseconds per tick in 32.32 fixed point: `ns = ticks * mul >> 32`.
+    mul: u64,
+}
+
+impl Tsc {
+    /// A TSC clock starting now, or `None` where the kernel does not keep time on the TSC (and
+    /// on every other target, and under loom and Miri).
+    #[inline]
+    pub(super) fn start() -> Option<Tsc> {
+        let mul = imp::scale()?;
+        Some(Tsc {
+            start: imp::read(),
+            mul,
+        })
+    }
+
+    /// Nanoseconds since [`start`](Tsc::start).
+    #[inline(always)]
+    pub(super) fn nanos(&self) -> u64 {
+        // Saturating: another core's counter may trail ours by a few ticks right after `start`
+        // (the kernel tolerates that much skew); such a reading is the epoch itself.
+        let ticks = imp::read().saturating_sub(self.start);
+        // At most 2^64 * 2^36 before the shift: the product fits a u128, and the result fits a
+        // u64 for 584 years of nanoseconds.
+        ((u128::from(ticks) * u128::from(self.mul)) >> 32) as u64
+    }
+}
+
+/// The counter and the calibration, on the one target that has them: x86-64 Linux, outside
+/// loom models (whose time is not real) and Miri (which has no `RDTSC`).
+#[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom), not(miri)))]
+mod imp {
+    use crate::sync::OnceLock;
+    use std::time::{Duration, Instant};
+
+    /// How long calibration waits between its two brackets (one `sleep`, once per process).
+    const WINDOW: Duration = Duration::from_millis(1);
+
+    /// The process's scale, calibrated by the first call: `None` where the TSC is not usable.
+    pub(super) fn scale() -> Option<u64> {
+        static SCALE: OnceLock<Option<u64>> = OnceLock::new();
+        *SCALE.get_or_init(calibrate)
+    }
+
+    /// Reads the counter. Not fenced: the read may run a few cycles ahead of the instructions
+    /// before it, which makes it an older time, never a later one (see the module doc).
+    #[inline(always)]
+    pub(super) fn read() -> u64 {
+        // SAFETY: RDTSC is in the x86-64 baseline and touches no memory.
+        unsafe { std::arch::x86_64::_rdtsc() }
+    }
+
+    /// Reads the counter after every earlier instruction has finished and before any later one
+    /// starts: for calibration, whose brackets must hold the `Instant` reading between them.
+    fn read_fenced() -> u64 {
+        use std::arch::x86_64::{_mm_lfence, _rdtsc};
+        // SAFETY: LFENCE (SSE2) and RDTSC are in the x86-64 baseline; neither touches memory.
+        unsafe {
+            _mm_lfence();
+            let t = _rdtsc();
+            _mm_lfence();
+            t
+        }
+    }
+
+    /// Whether the kernel keeps time on the TSC: only then is the counter synchronised across
+    /// cores and constant in rate (the kernel checked both and watches them).
+    fn kernel_uses_tsc() -> bool {
+        std::fs::read_to_string("/sys/devices/system/clocksource/clocksource0/current_clocksource")
+            .is_ok_and(|s| s.trim() == "tsc")
+    }
+
+    /// One `Instant` reading and the counter just before and just after it: the narrowest of a
+    /// few tries, so a preemption in one does not widen the bound.
+    fn bracket() -> (u64, Instant, u64) {
+        let mut best = (0, Instant::now(), u64::MAX);
+        for _ in 0..8 {
+            let before = read_fenced();
+            let at = Instant::now();
+            let after = read_fenced();
+            if after.wrapping_sub(before) < best.2.wrapping_sub(best.0) {
+                best = (before, at, after);
+            }
+        }
+        best
+    }
+
+    /// Measures the scale over [`WINDOW`], or `None` if the TSC is not the kernel's clock.
+    fn calibrate() -> Option<u64> {
+        if !kernel_uses_tsc() {
+            return None;
+        }
+        let (b0, i0, a0) = bracket();
+        std::thread::sleep(WINDOW);
+        let (b1, i1, a1) = bracket();
+        super::scale(b0, a0, b1, a1, i1.duration_since(i0).as_nanos())
+    }
+}
+
+/// Everywhere else: no TSC clock is ever made.
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux", not(loom), not(miri))))]
+mod imp {
+    pub(super) fn scale() -> Option<u64> {
+        None
+    }
+
+    pub(super) fn read() -> u64 {
+        unreachable!("no TSC clock is made on this target")
+    }
+}
+
+/// The scale from two brackets `[b0, a0]`, `[b1, a1]` of counter values around two clock
+/// readings `nanos` apart: `nanos` over the most ticks that can separate the readings, less
+/// the margin. `None` when the brackets are wide enough to make it more than 0.1% low, or
+/// nonsensical.
+#[cfg_attr(
+    not(all(target_arch = "x86_64", target_os = "linux", not(loom), not(miri))),
+    allow(dead_code) // used by calibration, which only that target has; tested everywhere
+)]
+fn scale(b0: u64, a0: u64, b1: u64, a1: u64, nanos: u128) -> Option<u64> {
+    let most = a1.checked_sub(b0)?; // the ticks between the readings are at most this
+    let least = b1.checked_sub(a0)?; // and at least this
+    if least == 0 || nanos == 0 || (most - least) > most / 1000 {
+        return None;
+    }
+    let mul = (nanos << 32) / u128::from(most);
+    let mul = u64::try_from(mul).ok().filter(|&m| m > 0)?;
+    Some(mul - (mul >> MARGIN_SHIFT))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn the_scale_is_a_lower_bound_less_the_margin() {
+        // 1 000 000 ns over 2 000 000 to 2 000 100 ticks: 0.5 ns per tick at most.
+        let mul = scale(100, 150, 2_000_100, 2_000_200, 1_000_000).unwrap();
+        let exact = (1_000_000u128 << 32) / 2_000_100;
+        assert_eq!(u128::from(mul), exact - (exact >> MARGIN_SHIFT));
+        // Converted back: the ticks of the widest case give no more than the nanoseconds.
+        assert!((u128::from(2_000_100u64) * u128::from(mul)) >> 32 <= 1_000_000);
+        assert!((u128::from(2_000_100u64) * u128::from(mul)) >> 32 >= 998_000);
+    }
+
+    #[test]
+    fn implausible_brackets_give_no_scale() {
+        assert_eq!(
+            scale(100, 150, 1_000, 1_100, 1_000_000),
+            None,
+            "bracket too wide"
+        );
+        assert_eq!(
+            scale(0, 1_500, 1_000_000, 1_001_000, 1_000_000),
+            None,
+            "0.25% of doubt"
+        );
+        assert!(
+            scale(0, 400, 1_000_000, 1_000_400, 1_000_000).is_some(),
+            "0.08% of doubt"
+        );
+        assert_eq!(
+            scale(100, 150, 90, 95, 1_000_000),
+            None,
+            "counter went back"
+        );
+        assert_eq!(
+            scale(100, 150, 2_000_100, 2_000_200, 0),
+            None,
+            "no time passed"
+        );
+    }
+
+    /// The TSC clock is used exactly where the kernel keeps time on the TSC.
+    #[test]
+    #[cfg(all(target_arch = "x86_64", target_os = "linux", not(miri)))]
+    fn the_tsc_is_used_where_the_kernel_uses_it() {
+        let path = "/sys/devices/system/clocksource/clocksource0/current_clocksource";
+        let kernel = std::fs::read_to_string(path).is_ok_and(|s| s.trim() == "tsc");
+        assert_eq!(Tsc::start().is_some(), kernel);
+    }
+
+    /// Over a sleep, the TSC clock's elapsed time is never more than `Instant`'s around it,
+    /// and at most about 0.2% less (checked on the closest of five tries, since a preemption
+    /// between the two clocks' reads widens the gap on a busy machine).
+    #[test]
+    fn the_tsc_clock_never_runs_ahead_of_instant() {
+        let Some(tsc) = Tsc::start() else {
+            return; // not the kernel's clock here: nothing to compare
+        };
+        let mut closest = 0.0f64;
+        for _ in 0..5 {
+            let i0 = Instant::now();
+            let t0 = tsc.nanos();
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            let t1 = tsc.nanos();
+            let i1 = Instant::now();
+            let real = i1.duration_since(i0).as_nanos() as u64;
+            assert!(t1 - t0 <= real, "ahead: {} ns against {real}", t1 - t0);
+            closest = closest.max((t1 - t0) as f64 / real as f64);
+        }
+        assert!(
+            closest > 0.997,
+            "the TSC clock ran {closest} of Instant's speed"
+        );
+    }
+}
