@@ -7,7 +7,9 @@
 
 use std::sync::Arc;
 use std::time::Duration;
-use thrifty::limit::{InFlight, KeyedLimiter, ManualClock, Semaphore, TokenBucket};
+use thrifty::limit::{
+    Clock, InFlight, KeyedLimiter, ManualClock, MonotonicClock, Semaphore, TokenBucket,
+};
 
 mod common;
 use common::{heap, park_once, warm_up_threads};
@@ -20,6 +22,7 @@ fn allocation_profile() {
     let _profiler = dhat::Profiler::builder().testing().build();
     warm_up_threads(park_once);
     bucket_acquire_and_refund_allocate_nothing();
+    clocks_after_the_first_allocate_nothing();
     in_flight_allocates_nothing();
     semaphore_allocates_nothing_once_its_queue_has_grown();
     owned_semaphore_permits_allocate_nothing();
@@ -57,6 +60,22 @@ fn bucket_acquire_and_refund_allocate_nothing() {
         }
         assert!(admitted > 0);
     });
+}
+
+/// The first `MonotonicClock` of a process may allocate (it reads one `/sys` file to see
+/// whether the kernel keeps time on the TSC); later ones, and every reading, do not.
+fn clocks_after_the_first_allocate_nothing() {
+    let _first = MonotonicClock::new();
+    none(
+        "MonotonicClock::new after the first, and its readings",
+        || {
+            for _ in 0..100 {
+                let clock = MonotonicClock::new();
+                std::hint::black_box(clock.now());
+                std::hint::black_box(MonotonicClock::std_instant().now());
+            }
+        },
+    );
 }
 
 fn in_flight_allocates_nothing() {

@@ -114,7 +114,9 @@ pub trait Clock {
 /// ```
 ///
 /// # Allocation and cost
-/// No allocation. A reading is one `RDTSC`, a multiply and a shift on the TSC (9.3 ns per
+/// No allocation, except that the first clock of a process reads one `/sys` file (a short-lived
+/// `String`; `tests/alloc_limit.rs` checks that later clocks and all readings allocate nothing).
+/// A reading is one `RDTSC`, a multiply and a shift on the TSC (9.3 ns per
 /// `try_acquire` in `cargo bench --bench limit -- try_acquire`), or one `Instant::now()`
 /// (30.2 ns there).
 #[derive(Debug, Clone, Copy)]
