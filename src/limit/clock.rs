@@ -94,13 +94,22 @@ pub trait Clock {
 /// A TSC is a clock only if it ticks at a constant rate and agrees across cores. Linux checks
 /// both before it keeps time on the TSC and switches away if its watchdog sees the TSC drift;
 /// an unconditional TSC clock is what made governor refuse requests before the burst was spent
-/// on machines whose TSC was not synchronised (boinkor-net/governor#299). The scale is measured
-/// once per process against `Instant` (the first clock made sleeps about 1 ms) and rounded so
-/// the clock never runs ahead of `Instant`: it runs up to about 0.2% slower, so a bucket
-/// admits its rate or up to 0.2% less. A reading may be a few nanoseconds old (the read is not
-/// fenced; a fence would cost 14 ns per request). If the kernel later demotes the TSC (its
-/// watchdog saw it drift), clocks already made keep reading it: restart the process, or use
-/// `std_instant` on machines where that happens.
+/// on machines whose TSC was not synchronised (boinkor-net/governor#299).
+///
+/// The scale is measured once per process, by the first clock made (it sleeps 1 ms), against
+/// `Instant` and against the kernel's unslewed raw clock, and rounded so the clock never runs
+/// ahead of either: it runs up to about 0.2% slower, so a bucket admits its rate or up to 0.2%
+/// less, and a `retry_after` it reports may be up to 0.2% short. A reading may be a few
+/// nanoseconds old (the read is not fenced; a fence would cost 14 ns per request).
+///
+/// When the calibration is refused (its measurements leave more than 0.1% of doubt, or NTP was
+/// slewing the clock fast at that moment), every clock of the process reads `Instant`, as on a
+/// machine without a usable TSC; [`uses_tsc`](MonotonicClock::uses_tsc) tells. The choice is
+/// made once: if the kernel later demotes the TSC (its watchdog saw it drift), every clock of
+/// the process, including those made later, keeps reading it. Firmware may also reset the TSC
+/// when a machine sleeps (ACPI S3); a reading below the clock's start falls back to `Instant`,
+/// but a reset to a higher value makes the clock jump. Restart the process after either, or use
+/// `std_instant` on machines where they happen (laptops, desktops).
 ///
 /// # Examples
 /// ```
@@ -130,7 +139,8 @@ impl MonotonicClock {
     /// A clock whose epoch is now, on the TSC where the kernel keeps its time on it (x86-64
     /// Linux with `tsc` as the clocksource), else on [`Instant`].
     ///
-    /// The first clock of a process on the TSC calibrates it: about 2 ms, once, asleep.
+    /// The first clock of a process where the kernel keeps time on the TSC calibrates it: it
+    /// sleeps 1 ms, once.
     pub fn new() -> Self {
         Self {
             epoch: Instant::now(),
@@ -162,8 +172,8 @@ impl Default for MonotonicClock {
 impl Clock for MonotonicClock {
     #[inline]
     fn now(&self) -> u64 {
-        if let Some(tsc) = &self.tsc {
-            return tsc.nanos();
+        if let Some(ns) = self.tsc.as_ref().and_then(Tsc::nanos) {
+            return ns;
         }
         let d = self.epoch.elapsed();
         // Whole seconds and nanoseconds in u64 arithmetic (no u128): 584 years of nanoseconds

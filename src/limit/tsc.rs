@@ -10,22 +10,38 @@
 //! watchdog that demotes it if it drifts), and std's `Instant::now()` on such a machine is
 //! itself the TSC, read through the vDSO and scaled. So reading the counter directly inherits
 //! exactly the kernel's cross-core guarantee; what this file adds is the scale, measured once
-//! per process against `Instant`, and a cheaper read (no vDSO call, no sequence lock). Where
+//! per process (below), and a cheaper read (no vDSO call, no sequence lock). Where
 //! the kernel uses any other clocksource (a VM with an unstable TSC, `hpet`, `kvm-clock`), or
 //! `/sys` cannot be read, [`Tsc::start`] returns `None` and the clock stays on `Instant`:
 //! governor's users hit exactly that case with an unconditional TSC clock
 //! (boinkor-net/governor#299).
 //!
-//! # Never ahead of the kernel's clock
+//! # Never ahead of the kernel's clocks
 //!
 //! A limiter whose clock runs fast admits more than its rate, so the scale is a *lower* bound
-//! of nanoseconds per tick, never an estimate: each end of the calibration brackets one
-//! `Instant::now()` between two fenced TSC reads, the scale divides the nanoseconds between the
-//! two `Instant` readings by the *most* ticks that can lie between them, and then takes off
-//! [`MARGIN_SHIFT`]'s share more for NTP, which may slew the kernel's clock by up to 500 ppm after we
-//! measured it. A calibration whose brackets leave more than 0.1% of doubt is refused (the
-//! clock stays on `Instant`), so the clock runs at most about 0.2% slower than `Instant`, never
-//! faster: a bucket admits its rate or up to 0.2% less.
+//! of nanoseconds per tick, never an estimate. Calibration measures it against two clocks:
+//! `Instant` (`CLOCK_MONOTONIC`, which NTP disciplines and may slew) and `CLOCK_MONOTONIC_RAW`
+//! (the counter at the rate the kernel measured at boot, never slewed). Each end of the
+//! calibration brackets one reading of each clock between two fenced TSC reads, and each scale
+//! divides the nanoseconds between the clock's two readings by the *most* ticks that can lie
+//! between them. The clock takes the lower of the two scales, and then [`MARGIN_SHIFT`]'s share
+//! less, room for a later change in NTP's correction (`ntpd` slews by at most 500 ppm).
+//!
+//! Calibration is refused, and the clock stays on `Instant`, when the brackets leave more than
+//! 0.1% of doubt or the two scales differ by more than 0.1%: a large slew was in progress
+//! (chrony slews by up to 8.3% to correct a large offset, after boot or resume), and neither
+//! clock can be trusted for the process's life. So the TSC clock runs at most about 0.2% slower
+//! than both clocks ran during calibration, never faster: a bucket admits its rate or up to
+//! 0.2% less. During a later large slew `Instant` runs fast or slow by the slew, while the TSC
+//! clock keeps the hardware's rate.
+//!
+//! # A counter that jumps
+//!
+//! Firmware may reset the TSC when a machine sleeps (ACPI S3), and Linux then keeps time across
+//! the gap; this clock does not know. A reading below the clock's start falls back to
+//! `Instant` (measured from the same moment), but a counter reset to a value above the start
+//! makes the clock jump. Servers do not sleep; on machines that do, use
+//! `MonotonicClock::std_instant`.
 //!
 //! # Reads and ordering
 //!
@@ -39,8 +55,8 @@
 //!
 //! [`Clock`]: super::Clock
 
-/// The part of the scale taken off for NTP slewing after calibration: 1/1024, about 977 ppm,
-/// beyond the kernel's 500 ppm limit on a slew.
+/// The part of the scale taken off for a change in NTP's correction after calibration: 1/1024,
+/// about 977 ppm, beyond `ntpd`'s 500 ppm limit on a slew.
 #[cfg_attr(
     not(all(target_arch = "x86_64", target_os = "linux", not(loom), not(miri))),
     allow(dead_code) // used by calibration, which only that target has; tested everywhere
@@ -68,15 +84,15 @@ impl Tsc {
         })
     }
 
-    /// Nanoseconds since [`start`](Tsc::start).
+    /// Nanoseconds since [`start`](Tsc::start), or `None` if the counter reads below the
+    /// start: another core's counter trailing ours by a few ticks just after `start` (the
+    /// kernel tolerates that much skew), or a counter reset by a sleep. The caller reads
+    /// `Instant` instead.
     #[inline(always)]
-    pub(super) fn nanos(&self) -> u64 {
-        // Saturating: another core's counter may trail ours by a few ticks right after `start`
-        // (the kernel tolerates that much skew); such a reading is the epoch itself.
-        let ticks = imp::read().saturating_sub(self.start);
-        // At most 2^64 * 2^36 before the shift: the product fits a u128, and the result fits a
-        // u64 for 584 years of nanoseconds.
-        ((u128::from(ticks) * u128::from(self.mul)) >> 32) as u64
+    pub(super) fn nanos(&self) -> Option<u64> {
+        let ticks = imp::read().checked_sub(self.start)?;
+        // A u64 times a u64 fits a u128; the result fits a u64 for 584 years of nanoseconds.
+        Some(((u128::from(ticks) * u128::from(self.mul)) >> 32) as u64)
     }
 }
 
@@ -124,30 +140,58 @@ mod imp {
             .is_ok_and(|s| s.trim() == "tsc")
     }
 
-    /// One `Instant` reading and the counter just before and just after it: the narrowest of a
-    /// few tries, so a preemption in one does not widen the bound.
-    fn bracket() -> (u64, Instant, u64) {
-        let mut best = (0, Instant::now(), u64::MAX);
+    /// Nanoseconds of `CLOCK_MONOTONIC_RAW`: the counter at the rate the kernel measured at
+    /// boot, never slewed by NTP. `None` if the call fails.
+    fn raw_nanos() -> Option<u64> {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid, writable `timespec` for the call to fill; the clock id is a
+        // constant every Linux since 2.6.28 knows (an unknown one is an error, not UB).
+        if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_RAW, &mut ts) } != 0 {
+            return None;
+        }
+        let secs = u64::try_from(ts.tv_sec).ok()?;
+        let nanos = u64::try_from(ts.tv_nsec).ok()?;
+        secs.checked_mul(1_000_000_000)?.checked_add(nanos)
+    }
+
+    /// One reading of `clock` and the counter just before and just after it: the narrowest of
+    /// a few tries, so a preemption in one does not widen the bound. `None` if the clock fails.
+    fn bracket(clock: &dyn Fn() -> Option<u64>) -> Option<(u64, u64, u64)> {
+        let mut best: Option<(u64, u64, u64)> = None;
         for _ in 0..8 {
             let before = read_fenced();
-            let at = Instant::now();
+            let at = clock()?;
             let after = read_fenced();
-            if after.wrapping_sub(before) < best.2.wrapping_sub(best.0) {
-                best = (before, at, after);
+            let width = after.wrapping_sub(before);
+            let narrower = match best {
+                Some((b, _, a)) => width < a.wrapping_sub(b),
+                None => true,
+            };
+            if narrower {
+                best = Some((before, at, after));
             }
         }
         best
     }
 
-    /// Measures the scale over [`WINDOW`], or `None` if the TSC is not the kernel's clock.
-    fn calibrate() -> Option<u64> {
+    /// Measures the scale over [`WINDOW`] against `Instant` and `CLOCK_MONOTONIC_RAW`, or
+    /// `None` if the TSC is not the kernel's clock or the measurement is refused (see the
+    /// module doc).
+    pub(super) fn calibrate() -> Option<u64> {
         if !kernel_uses_tsc() {
             return None;
         }
-        let (b0, i0, a0) = bracket();
+        let base = Instant::now();
+        let mono = || u64::try_from(base.elapsed().as_nanos()).ok();
+        let (m0, r0) = (bracket(&mono)?, bracket(&raw_nanos)?);
         std::thread::sleep(WINDOW);
-        let (b1, i1, a1) = bracket();
-        super::scale(b0, a0, b1, a1, i1.duration_since(i0).as_nanos())
+        let (m1, r1) = (bracket(&mono)?, bracket(&raw_nanos)?);
+        let mono = super::scale(m0.0, m0.2, m1.0, m1.2, u128::from(m1.1.checked_sub(m0.1)?));
+        let raw = super::scale(r0.0, r0.2, r1.0, r1.2, u128::from(r1.1.checked_sub(r0.1)?));
+        super::lower_if_agreed(mono?, raw?)
     }
 }
 
@@ -174,12 +218,23 @@ mod imp {
 fn scale(b0: u64, a0: u64, b1: u64, a1: u64, nanos: u128) -> Option<u64> {
     let most = a1.checked_sub(b0)?; // the ticks between the readings are at most this
     let least = b1.checked_sub(a0)?; // and at least this
-    if least == 0 || nanos == 0 || (most - least) > most / 1000 {
+    if least == 0 || nanos == 0 || most.checked_sub(least)? > most / 1000 {
         return None;
     }
     let mul = (nanos << 32) / u128::from(most);
     let mul = u64::try_from(mul).ok().filter(|&m| m > 0)?;
     Some(mul - (mul >> MARGIN_SHIFT))
+}
+
+/// The lower of the scales measured against `Instant` and the raw clock, or `None` if they
+/// differ by more than 0.1% (a large slew of `Instant` was in progress).
+#[cfg_attr(
+    not(all(target_arch = "x86_64", target_os = "linux", not(loom), not(miri))),
+    allow(dead_code) // used by calibration, which only that target has; tested everywhere
+)]
+fn lower_if_agreed(mono: u64, raw: u64) -> Option<u64> {
+    let (lo, hi) = (mono.min(raw), mono.max(raw));
+    (hi - lo <= hi / 1000).then_some(lo)
 }
 
 #[cfg(test)]
@@ -220,19 +275,44 @@ mod tests {
             "counter went back"
         );
         assert_eq!(
+            scale(100, 150, 2_000_200, 2_000_100, 1_000_000),
+            None,
+            "an inverted bracket"
+        );
+        assert_eq!(
             scale(100, 150, 2_000_100, 2_000_200, 0),
             None,
             "no time passed"
         );
     }
 
-    /// The TSC clock is used exactly where the kernel keeps time on the TSC.
+    /// The TSC clock is used only where the kernel keeps time on the TSC, and there a
+    /// calibration succeeds (one of three: each may be refused on a busy machine, which is
+    /// what the process-wide scale would then do, safely).
     #[test]
-    #[cfg(all(target_arch = "x86_64", target_os = "linux", not(miri)))]
+    #[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom), not(miri)))]
     fn the_tsc_is_used_where_the_kernel_uses_it() {
         let path = "/sys/devices/system/clocksource/clocksource0/current_clocksource";
         let kernel = std::fs::read_to_string(path).is_ok_and(|s| s.trim() == "tsc");
-        assert_eq!(Tsc::start().is_some(), kernel);
+        if Tsc::start().is_some() {
+            assert!(
+                kernel,
+                "the TSC clock is used where the kernel does not keep time on it"
+            );
+        }
+        let calibrated = (0..3).any(|_| imp::calibrate().is_some());
+        assert_eq!(calibrated, kernel);
+    }
+
+    #[test]
+    fn scales_that_disagree_are_refused_and_the_lower_is_kept() {
+        assert_eq!(lower_if_agreed(1_000_000, 999_500), Some(999_500));
+        assert_eq!(lower_if_agreed(999_500, 1_000_000), Some(999_500));
+        assert_eq!(
+            lower_if_agreed(1_000_000, 998_000),
+            None,
+            "0.2% apart: a slew"
+        );
     }
 
     /// Over a sleep, the TSC clock's elapsed time is never more than `Instant`'s around it,
@@ -246,9 +326,9 @@ mod tests {
         let mut closest = 0.0f64;
         for _ in 0..5 {
             let i0 = Instant::now();
-            let t0 = tsc.nanos();
+            let t0 = tsc.nanos().expect("the counter read below its start");
             std::thread::sleep(std::time::Duration::from_millis(20));
-            let t1 = tsc.nanos();
+            let t1 = tsc.nanos().expect("the counter read below its start");
             let i1 = Instant::now();
             let real = i1.duration_since(i0).as_nanos() as u64;
             assert!(t1 - t0 <= real, "ahead: {} ns against {real}", t1 - t0);
