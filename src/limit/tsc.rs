@@ -46,8 +46,9 @@
 //! # Reads and ordering
 //!
 //! A read is a bare `RDTSC`, as quanta's (governor's clock) is. Fencing it (`LFENCE; RDTSC`, the
-//! kernel's `rdtsc_ordered`) made a `try_acquire` take 23 ns instead of 9 on the machine of the
-//! README's tables, most of a request, because the read then waits for the bucket's last
+//! kernel's `rdtsc_ordered`) makes it take 15.4 ns instead of 9.4 in a loop on the machine of
+//! the README's tables (`cargo run --release --example clock_cost`), where a whole unfenced
+//! `try_acquire` takes 9.3 ns; in a request the fenced read also waits for the bucket's last
 //! compare-and-swap to retire. Unfenced, a read may be taken a few cycles before the
 //! instructions ahead of it finish: an older time by a few nanoseconds, which a limiter treats
 //! as it treats another thread's slightly older reading (the [`Clock`] contract). Calibration
