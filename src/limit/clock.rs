@@ -144,9 +144,12 @@ impl MonotonicClock {
     /// The first clock of a process where the kernel keeps time on the TSC calibrates it: it
     /// sleeps 1 ms, once.
     pub fn new() -> Self {
+        // The TSC first: its first start calibrates (1 ms), and the epoch must be the TSC's
+        // start, since a reading below that start falls back to `epoch.elapsed()`.
+        let tsc = Tsc::start();
         Self {
             epoch: Instant::now(),
-            tsc: Tsc::start(),
+            tsc,
         }
     }
 
