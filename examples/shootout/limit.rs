@@ -1,5 +1,6 @@
 //! The limit table: one shared rate limiter asked by every thread, every request admitted (the
-//! limit is far above the load), so the rows compare the cost of saying yes: thrifty's
+//! limit is far above the load), so the rows compare the cost of saying yes, after a first
+//! workload that times one reading of each clock (the read is most of a request): thrifty's
 //! `TokenBucket` (GCRA, one CAS, its default clock: the TSC where the kernel keeps time on it,
 //! else std's `Instant`), `governor` (GCRA, one CAS, quanta's TSC clock), each also on std's
 //! `Instant` ("std clock": thrifty's `MonotonicClock::std_instant`, governor's
@@ -36,6 +37,7 @@ pub fn run(h: &mut Harness) {
         "limit",
         "one shared limiter, every thread asks (all admitted)",
     );
+    clock_reads(&mut t);
     for threads in t.threads(&[1, 2]) {
         let bucket = Arc::new(TokenBucket::new(u64::from(RATE), BURST).unwrap());
         let bucket_std = Arc::new(
@@ -101,6 +103,58 @@ pub fn run(h: &mut Harness) {
             semaphore(&mut t, threads, threads / 2, label);
         }
     }
+}
+
+/// What one reading of each clock costs, on one thread: std's `Instant`, quanta's (governor's
+/// default), thrifty's `MonotonicClock`, and on x86-64 the bare and fenced `RDTSC` the TSC
+/// clocks are built on (the fenced one is what thrifty does *not* do, see `src/limit/tsc.rs`).
+fn clock_reads(t: &mut crate::harness::Table<'_>) {
+    let epoch = Instant::now();
+    let q = quanta::Clock::new();
+    let clock = MonotonicClock::new();
+    let source = if clock.uses_tsc() {
+        "the TSC"
+    } else {
+        "std's Instant"
+    };
+    t.note(format!("thrifty MonotonicClock here reads {source}"));
+    let mut candidates = vec![
+        Candidate::std("Instant::now()", move |_, ops| {
+            for _ in 0..ops {
+                black_box(epoch.elapsed());
+            }
+        }),
+        Candidate::new("quanta Clock::now()", move |_, ops| {
+            for _ in 0..ops {
+                black_box(q.now());
+            }
+        }),
+        Candidate::new("thrifty MonotonicClock::now()", move |_, ops| {
+            for _ in 0..ops {
+                black_box(clock.now());
+            }
+        }),
+    ];
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_lfence, _rdtsc};
+        candidates.push(Candidate::new("RDTSC, bare", |_, ops| {
+            for _ in 0..ops {
+                // SAFETY: RDTSC is in the x86-64 baseline and touches no memory.
+                black_box(unsafe { _rdtsc() });
+            }
+        }));
+        candidates.push(Candidate::new("LFENCE; RDTSC", |_, ops| {
+            for _ in 0..ops {
+                // SAFETY: LFENCE and RDTSC are in the x86-64 baseline; neither touches memory.
+                black_box(unsafe {
+                    _mm_lfence();
+                    _rdtsc()
+                });
+            }
+        }));
+    }
+    t.workload("clock read", 1, candidates);
 }
 
 /// One permit taken and given back by every thread, `permits` shared among `threads`.
