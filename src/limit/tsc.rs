@@ -24,8 +24,9 @@
 //! (the counter at the rate the kernel measured at boot, never slewed). Each end of the
 //! calibration brackets one reading of each clock between two fenced TSC reads, and each scale
 //! divides the nanoseconds between the clock's two readings by the *most* ticks that can lie
-//! between them. The clock takes the lower of the two scales, and then [`MARGIN_SHIFT`]'s share
-//! less, room for a later change in NTP's correction (`ntpd` slews by at most 500 ppm).
+//! between them. The clock takes the lower of the two scales, and then
+//! [`bound::MARGIN_SHIFT`]'s share less, room for a later change in NTP's correction (`ntpd`
+//! slews by at most 500 ppm).
 //!
 //! Calibration is refused, and the clock stays on `Instant`, when the brackets leave more than
 //! 0.1% of doubt or the two scales differ by more than 0.1%: a large slew was in progress
@@ -46,23 +47,16 @@
 //! # Reads and ordering
 //!
 //! A read is a bare `RDTSC`, as quanta's (governor's clock) is. Fencing it (`LFENCE; RDTSC`, the
-//! kernel's `rdtsc_ordered`) makes it take 15.4 ns instead of 9.4 in a loop on the machine of
-//! the README's tables (`cargo run --release --example clock_cost`), where a whole unfenced
-//! `try_acquire` takes 9.3 ns; in a request the fenced read also waits for the bucket's last
-//! compare-and-swap to retire. Unfenced, a read may be taken a few cycles before the
-//! instructions ahead of it finish: an older time by a few nanoseconds, which a limiter treats
-//! as it treats another thread's slightly older reading (the [`Clock`] contract). Calibration
-//! fences its reads, since there the order is the measurement.
+//! kernel's `rdtsc_ordered`) makes it take 15.4 ns instead of 9.3 on the machine of the
+//! README's tables (the "clock read" rows of `cargo run --release --example shootout -- --only
+//! limit`), where a whole unfenced `try_acquire` takes 9.2 ns; in a request the fenced read
+//! also waits for the bucket's last compare-and-swap to retire. Unfenced, a read may be taken
+//! a few cycles before the instructions ahead of it finish: an older time by a few
+//! nanoseconds, which a limiter treats as it treats another thread's slightly older reading
+//! (the [`Clock`] contract). Calibration fences its reads, since there the order is the
+//! measurement.
 //!
 //! [`Clock`]: super::Clock
-
-/// The part of the scale taken off for a change in NTP's correction after calibration: 1/1024,
-/// about 977 ppm, beyond `ntpd`'s 500 ppm limit on a slew.
-#[cfg_attr(
-    not(all(target_arch = "x86_64", target_os = "linux", not(loom), not(miri))),
-    allow(dead_code) // used by calibration, which only that target has; tested everywhere
-)]
-const MARGIN_SHIFT: u32 = 10;
 
 /// A started TSC clock: its first reading and the process's scale.
 #[derive(Clone, Copy, Debug)]
@@ -190,9 +184,9 @@ mod imp {
         let (m0, r0) = (bracket(&mono)?, bracket(&raw_nanos)?);
         std::thread::sleep(WINDOW);
         let (m1, r1) = (bracket(&mono)?, bracket(&raw_nanos)?);
-        let mono = super::scale(m0.0, m0.2, m1.0, m1.2, u128::from(m1.1.checked_sub(m0.1)?));
-        let raw = super::scale(r0.0, r0.2, r1.0, r1.2, u128::from(r1.1.checked_sub(r0.1)?));
-        super::lower_if_agreed(mono?, raw?)
+        let mono = super::bound::scale(m0.0, m0.2, m1.0, m1.2, u128::from(m1.1.checked_sub(m0.1)?));
+        let raw = super::bound::scale(r0.0, r0.2, r1.0, r1.2, u128::from(r1.1.checked_sub(r0.1)?));
+        super::bound::lower_if_agreed(mono?, raw?)
     }
 }
 
@@ -208,38 +202,43 @@ mod imp {
     }
 }
 
-/// The scale from two brackets `[b0, a0]`, `[b1, a1]` of counter values around two clock
-/// readings `nanos` apart: `nanos` over the most ticks that can separate the readings, less
-/// the margin. `None` when the brackets are wide enough to make it more than 0.1% low, or
-/// nonsensical.
+/// The arithmetic of calibration: a scale that is a lower bound, and the pick between two.
+/// Pure functions, so they are tested on every target.
 #[cfg_attr(
     not(all(target_arch = "x86_64", target_os = "linux", not(loom), not(miri))),
     allow(dead_code) // used by calibration, which only that target has; tested everywhere
 )]
-fn scale(b0: u64, a0: u64, b1: u64, a1: u64, nanos: u128) -> Option<u64> {
-    let most = a1.checked_sub(b0)?; // the ticks between the readings are at most this
-    let least = b1.checked_sub(a0)?; // and at least this
-    if least == 0 || nanos == 0 || most.checked_sub(least)? > most / 1000 {
-        return None;
-    }
-    let mul = (nanos << 32) / u128::from(most);
-    let mul = u64::try_from(mul).ok().filter(|&m| m > 0)?;
-    Some(mul - (mul >> MARGIN_SHIFT))
-}
+mod bound {
+    /// The part of the scale taken off for a change in NTP's correction after calibration:
+    /// 1/1024, about 977 ppm, beyond `ntpd`'s 500 ppm limit on a slew.
+    pub(super) const MARGIN_SHIFT: u32 = 10;
 
-/// The lower of the scales measured against `Instant` and the raw clock, or `None` if they
-/// differ by more than 0.1% (a large slew of `Instant` was in progress).
-#[cfg_attr(
-    not(all(target_arch = "x86_64", target_os = "linux", not(loom), not(miri))),
-    allow(dead_code) // used by calibration, which only that target has; tested everywhere
-)]
-fn lower_if_agreed(mono: u64, raw: u64) -> Option<u64> {
-    let (lo, hi) = (mono.min(raw), mono.max(raw));
-    (hi - lo <= hi / 1000).then_some(lo)
+    /// The scale from two brackets `[b0, a0]`, `[b1, a1]` of counter values around two clock
+    /// readings `nanos` apart: `nanos` over the most ticks that can separate the readings, less
+    /// the margin. `None` when the brackets are wide enough to make it more than 0.1% low, or
+    /// nonsensical.
+    pub(super) fn scale(b0: u64, a0: u64, b1: u64, a1: u64, nanos: u128) -> Option<u64> {
+        let most = a1.checked_sub(b0)?; // the ticks between the readings are at most this
+        let least = b1.checked_sub(a0)?; // and at least this
+        if least == 0 || nanos == 0 || most.checked_sub(least)? > most / 1000 {
+            return None;
+        }
+        let mul = (nanos << 32) / u128::from(most);
+        let mul = u64::try_from(mul).ok().filter(|&m| m > 0)?;
+        Some(mul - (mul >> MARGIN_SHIFT))
+    }
+
+    /// The lower of the scales measured against `Instant` and the raw clock, or `None` if they
+    /// differ by more than 0.1% (a large slew of `Instant` was in progress).
+    pub(super) fn lower_if_agreed(mono: u64, raw: u64) -> Option<u64> {
+        let (lo, hi) = (mono.min(raw), mono.max(raw));
+        (hi - lo <= hi / 1000).then_some(lo)
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::bound::{lower_if_agreed, scale, MARGIN_SHIFT};
     use super::*;
     use std::time::Instant;
 
