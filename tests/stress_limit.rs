@@ -1,14 +1,16 @@
 //! Bounded multi-thread stress of `thrifty::limit` in the shapes services have: many threads on
 //! one shared bucket, refunds racing acquires, waiters on a semaphore that closes, a semaphore
 //! and a gate under churn, owned permits handed to other threads with their work, permits
-//! forgotten while others wait, and a flood of distinct keys. Counts are checked, never
+//! forgotten while others wait, a flood of distinct keys, and clocks made at once by many
+//! threads whose readings are handed from thread to thread. Counts are checked, never
 //! timings.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use thrifty::limit::{
-    AcquireError, InFlight, KeyedLimiter, ManualClock, OwnedPermit, Semaphore, TokenBucket, Tokens,
+    AcquireError, Clock, InFlight, KeyedLimiter, ManualClock, MonotonicClock, OwnedPermit,
+    Semaphore, TokenBucket, Tokens,
 };
 
 const THREADS: usize = 8; // oversubscribed on a 2-core machine, on purpose
@@ -294,4 +296,39 @@ fn a_flood_of_distinct_keys_keeps_memory_bounded() {
     clock.advance(Duration::from_secs(1));
     keyed.evict_idle();
     assert!(keyed.is_empty());
+}
+
+/// Clocks made at once by many threads (the first of them calibrates, the others wait for it)
+/// all read the same source, and one clock's readings handed from thread to thread never go
+/// back by more than cross-core skew allows (1 µs here: the kernel keeps TSCs far closer).
+#[test]
+fn clocks_made_at_once_agree_and_readings_handed_between_threads_never_go_back() {
+    let clocks: Vec<MonotonicClock> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..THREADS).map(|_| s.spawn(MonotonicClock::new)).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let tsc = clocks[0].uses_tsc();
+    assert!(
+        clocks.iter().all(|c| c.uses_tsc() == tsc),
+        "one source per process"
+    );
+
+    let clock = clocks[0];
+    // The newest reading any thread has published: a thread that loads it reads the clock
+    // after that reading was taken.
+    let latest = AtomicU64::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..THREADS {
+            let latest = &latest;
+            s.spawn(move || {
+                for _ in 0..20_000 {
+                    let seen = latest.load(SeqCst);
+                    let now = clock.now();
+                    assert!(now + 1_000 >= seen, "{now} ns after a reading of {seen} ns");
+                    latest.fetch_max(now, SeqCst);
+                }
+            });
+        }
+    });
+    assert!(latest.load(SeqCst) > 0);
 }
