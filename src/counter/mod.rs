@@ -10,14 +10,15 @@
 //!
 //! # When a counter stripes
 //!
-//! Only when contention lasts: every 1024th add of a thread checks briefly whether another
+//! Only when contention lasts: every 4096th add of a thread checks briefly whether another
 //! thread writes the same counter, and 4 hits within 8 consecutive checks stripe it (the rule
 //! and why it holds are under [How it works](#how-it-works)). A burst shorter than that never
-//! stripes the counter, which is the point; with two threads it takes at least about 2 000
-//! adds at a contended `AtomicU64`'s price. Counters spread over a registry almost never
-//! stripe: the shootout's registry table reports the share striped after each run
-//! (`cargo run --release --example shootout -- --only counter`; 0% of 10 000 and of 100 000
-//! counters, 0–0.1% of 1 000), and `tests/shapes_counter.rs` asserts at most 1% at 10 000.
+//! stripes the counter, which is the point; with two threads it takes at least about 8 000
+//! adds at a contended `AtomicU64`'s price (well under a millisecond). Counters spread over a
+//! registry almost never stripe: the shootout's registry table reports the share striped after
+//! each run (`cargo run --release --example shootout -- --only counter`; 0% of 10 000 and of
+//! 100 000 counters, 0–0.1% of 1 000), and `tests/shapes_counter.rs` asserts at most 1% at
+//! 10 000.
 //!
 //! # Memory
 //!
@@ -77,7 +78,7 @@
 //! # How it works
 //!
 //! - **When to stripe** (constants in `adapt.rs`): every add counts a per-thread tick; every
-//!   1024th add of a thread *probes*: after its `fetch_add` it watches the counter's word for
+//!   4096th add of a thread *probes*: after its `fetch_add` it watches the counter's word for
 //!   512 loads (longer than a cache line's trip between cores) and *hits* if another thread
 //!   writes it meanwhile. The counter keeps the score of its probes in its state word: 4 hits
 //!   within a window of 8 consecutive probes stripe it; a window that ends with fewer starts
@@ -94,7 +95,7 @@
 //!   That is arithmetic on an assumed `k`, not a measurement; the registry rows of
 //!   `cargo run --release --example shootout -- --only counter` print the share of counters
 //!   that actually striped. Each probe costs its thread 512 loads, spread over the
-//!   1 024 adds between probes.
+//!   4 096 adds between probes (`adapt::SAMPLE` says what probing every 1 024th add cost).
 //! - **Compact**: the total `base` and a state word, 16 bytes aligned to 16. An add is a
 //!   `fetch_add` on `base` first, so its line is fetched once, for writing (reading the state
 //!   first fetches it shared and then again exclusive, which is slower where lines move

@@ -62,7 +62,7 @@ use super::LocalCounter;
 ///
 /// # Cost
 /// - Compact: `add` is a `fetch_add`, a load of the state word from the line it just wrote,
-///   and a per-thread tick (one add to a thread-local word); one cache line. Every 1024th add
+///   and a per-thread tick (one add to a thread-local word); one cache line. Every 4096th add
 ///   of a thread also checks briefly for contention. See the [module docs](super#performance)
 ///   for measured ratios to `AtomicU64`.
 /// - Striped: `add` reads the state word (a line every thread keeps in cache), then its own
