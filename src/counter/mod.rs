@@ -63,17 +63,27 @@
 //! machine (`cargo run --release --example shootout -- --only counter` and
 //! `cargo bench --bench counter -- 'counter/(registry|mixed|increment)'`):
 //!
-//! - Registry of 10 000 or 100 000 counters, random increments: 1.04x–1.13x on 1 thread;
-//!   0.93x–1.15x on 2 threads when the two run on a core each, up to 1.5x in runs where they
-//!   shared one core; `Mutex<u64>` 2x–2.8x. A compact add runs 42 instructions where the
-//!   `fetch_add` loop runs 20 (`bash scripts/counter_instructions.sh`).
-//! - Registry of 1 000 (a small, very hot registry): 0.4x–1.4x; two threads at full speed meet
-//!   on the same counters often enough that a few may stripe (0–0.1%), at 272 bytes each.
-//! - One hot counter, 2 threads: 0.18x–0.43x an `AtomicU64`'s time (2.3x–5.5x the throughput);
-//!   a [`LocalCounter`] handle 0.05x–0.09x.
-//! - Mixed (100 cold counters, 1 hot, 2 threads): 1.0x–1.44x; only the hot one stripes, the
-//!   cold ones' bouncing lines dominate both, and the compact add's extra instructions are not
-//!   won back.
+//! - Registry of 1 000 to 100 000 counters, random increments, 1 thread: 1.04x–1.07x;
+//!   `Mutex<u64>` about 2x. A compact add runs 37 instructions where the `fetch_add` loop runs
+//!   20 (`bash scripts/counter_instructions.sh`).
+//! - The same on 2 threads depends on where the two threads' lines live. Where they share a core's
+//!   caches (an `AtomicU64` then costs what it costs on 1 thread): 0.88x–0.92x at 1 000 counters,
+//!   1.02x–1.06x at 10 000, 1.06x–1.22x at 100 000 (criterion gave 1.51x at 1 000 once, its
+//!   interval 12.5–15.3 ns wide: the threads' placement changed during it). Where the lines move
+//!   between cores (an `AtomicU64` takes twice its 1-thread time): 0.73x–0.75x, 1.32x–1.33x and
+//!   1.49x–1.50x. The extra there is the two per-thread words a compact add touches besides the
+//!   atomic: the striped-hint table it reads first and the sample tick it bumps after. The counters
+//!   stay compact: 0% striped, 16 bytes each.
+//! - A small, very hot registry (1 000 counters, 2 threads at full speed) meets on the same
+//!   counters often enough that a few may stripe (0–0.1%), at 272 bytes each. At 100 counters
+//!   (the mixed shape below) most do over a long run: two threads at full speed add to each
+//!   of them about every 100 adds, contention that lasts by the rule.
+//! - One hot counter, 2 threads: 0.05x–0.06x an `AtomicU64`'s time (16x–20x the throughput),
+//!   0.8 ns per add; about a third of the throughput of a thread-local add (the bound). A
+//!   [`LocalCounter`] handle: 0.03x, about 0.7x of the bound: it holds its cell's address, where
+//!   `add` looks the cell up each time.
+//! - Mixed (100 cold counters, 1 hot, 2 threads): 0.55x–0.84x. The hot one stripes; of the
+//!   cold ones, 1%–8% had striped after a shootout run, 75 of 100 after criterion's longer one.
 //!
 //! # How it works
 //!
