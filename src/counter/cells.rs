@@ -394,6 +394,7 @@ impl Cells {
 
     /// The calling thread's own cell in the newest block, if it owns one near its slot (it
     /// claims one on its first striped add).
+    #[inline]
     pub(crate) fn owned(&self) -> Option<Owned<'_>> {
         let b = self.block()?;
         let (slot, token) = try_thread_token()?;
