@@ -78,12 +78,12 @@
 //!   counters often enough that a few may stripe (0–0.1%), at 272 bytes each. At 100 counters
 //!   (the mixed shape below) most do over a long run: two threads at full speed add to each
 //!   of them about every 100 adds, contention that lasts by the rule.
-//! - One hot counter, 2 threads: 0.05x–0.06x an `AtomicU64`'s time (16x–20x the throughput),
-//!   0.8 ns per add; about a third of the throughput of a thread-local add (the bound). A
+//! - One hot counter, 2 threads: 0.05x–0.07x an `AtomicU64`'s time (14x–20x the throughput),
+//!   0.8–1.0 ns per add; about a third of the throughput of a thread-local add (the bound). A
 //!   [`LocalCounter`] handle: 0.03x, about 0.7x of the bound: it holds its cell's address, where
 //!   `add` looks the cell up each time.
 //! - Mixed (100 cold counters, 1 hot, 2 threads): 0.55x–0.84x. The hot one stripes; of the
-//!   cold ones, 1%–8% had striped after a shootout run, 75 of 100 after criterion's longer one.
+//!   cold ones, 0 to 10 had striped after a shootout run, 75 after criterion's longer one.
 //!
 //! # How it works
 //!
