@@ -26,13 +26,12 @@ use std::hint::black_box;
 
 /// A thread probes on every `SAMPLE`-th add it makes (a power of two).
 ///
-/// A probe makes its [`PROBE_LOADS`] loads whatever it finds, and that wait is most of what the
-/// adaptive rule costs. With a probe every 1024th add, a registry's add took 1.10x an
-/// `AtomicU64`'s time, and 1.06x with every 4096th (8192th: the same within noise). Built with
-/// each constant, `cargo run --release --example counter_loop -- counter` against `-- atomic`,
-/// 7 alternating pairs on the 2-core machine the README's figures come from. The price is a
-/// slower reaction: two threads hammering a counter stripe it after about 8 000 adds instead of
-/// 2 000, still well under a millisecond.
+/// A probe makes its [`PROBE_LOADS`] loads whatever it finds, so their wait is spread over
+/// `SAMPLE` adds: at 4096 a registry's add takes 1.06x an `AtomicU64`'s time on one thread
+/// (`cargo run --release --example counter_loop -- counter` against `-- atomic`), where a probe
+/// every 1024th add made it 1.10x and every 8192th gained nothing measurable. The price of the
+/// interval is the reaction time: two threads hammering a counter stripe it after about 8 000
+/// adds, well under a millisecond.
 #[cfg(not(any(loom, miri)))]
 pub(super) const SAMPLE: u32 = 4096;
 /// Under loom every add probes, so two adds per thread can show both outcomes (and under Miri,
