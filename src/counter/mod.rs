@@ -14,7 +14,8 @@
 //! thread writes the same counter, and 4 hits within 8 consecutive checks stripe it (the rule
 //! and why it holds are under [How it works](#how-it-works)). A burst shorter than that never
 //! stripes the counter, which is the point; with two threads it takes at least about 8 000
-//! adds at a contended `AtomicU64`'s price (well under a millisecond). Counters spread over a
+//! adds of each thread (two probes each) at a contended `AtomicU64`'s price: well under a
+//! millisecond at full speed. Counters spread over a
 //! registry almost never stripe: the shootout's registry table reports the share striped after
 //! each run (`cargo run --release --example shootout -- --only counter`; 0% of 10 000 and of
 //! 100 000 counters, 0–0.1% of 1 000), and `tests/shapes_counter.rs` asserts at most 1% at
@@ -63,26 +64,26 @@
 //! machine (`cargo run --release --example shootout -- --only counter` and
 //! `cargo bench --bench counter -- 'counter/(registry|mixed|increment)'`):
 //!
-//! - Registry of 1 000 to 100 000 counters, random increments, 1 thread: 1.04x–1.07x;
+//! - Registry of 1 000 to 100 000 counters, random increments, 1 thread: 1.04x–1.10x;
 //!   `Mutex<u64>` about 2x. A compact add runs 37 instructions where the `fetch_add` loop runs
 //!   20 (`bash scripts/counter_instructions.sh`).
 //! - The same on 2 threads depends on where the two threads' lines live. Where they share a core's
-//!   caches (an `AtomicU64` then costs what it costs on 1 thread): 0.88x–0.92x at 1 000 counters,
-//!   1.02x–1.06x at 10 000, 1.06x–1.22x at 100 000. Where the lines move between cores (an
-//!   `AtomicU64` takes twice its 1-thread time): 0.73x–0.75x, 1.32x–1.33x and 1.49x–1.50x. The
-//!   extra there is the two per-thread words a compact add touches besides the atomic: the
-//!   striped-hint table it reads first and the sample tick it bumps after. The counters stay
-//!   compact: 0% striped, 16 bytes each.
+//!   caches (apparently: at 10 000 and 100 000 counters an `AtomicU64` then costs what it costs on
+//!   1 thread): 0.88x–0.92x at 1 000 counters, 1.02x–1.06x at 10 000, 1.06x–1.22x at 100 000. Where
+//!   the lines move between cores (an `AtomicU64` takes twice its 1-thread time): 0.73x–0.75x,
+//!   1.32x–1.33x and 1.49x–1.50x. The extra there is the two per-thread words a compact add touches
+//!   besides the atomic: the striped-hint table it reads first and the sample tick it bumps after.
+//!   The counters stay compact: 0% striped, 16 bytes each.
 //! - A small, very hot registry (1 000 counters, 2 threads at full speed) meets on the same
 //!   counters often enough that a few may stripe (0–0.1%), at 272 bytes each. At 100 counters
 //!   (the mixed shape below) most do over a long run: two threads at full speed add to each
 //!   of them about every 100 adds, contention that lasts by the rule.
 //! - One hot counter, 2 threads: 0.05x–0.07x an `AtomicU64`'s time (14x–20x the throughput),
-//!   0.8–1.0 ns per add; about a third of the throughput of a thread-local add (the bound). A
-//!   [`LocalCounter`] handle: 0.03x, about 0.7x of the bound: it holds its cell's address, where
-//!   `add` looks the cell up each time.
+//!   0.8–1.0 ns per add; a quarter to a third of the throughput of a thread-local add (the
+//!   bound). A [`LocalCounter`] handle: 0.03x, 0.5x–0.7x of the bound: it holds its cell's
+//!   address, where `add` looks the cell up each time.
 //! - Mixed (100 cold counters, 1 hot, 2 threads): 0.55x–0.84x. The hot one stripes; of the
-//!   cold ones, 0 to 10 had striped after a shootout run, 75 after criterion's longer one.
+//!   cold ones, 0 to 10 had striped after a shootout run, and most do over a long run.
 //!
 //! # How it works
 //!
@@ -104,7 +105,7 @@
 //!   That is arithmetic on an assumed `k`, not a measurement; the registry rows of
 //!   `cargo run --release --example shootout -- --only counter` print the share of counters
 //!   that actually striped. Each probe costs its thread 512 loads, spread over the
-//!   4 096 adds between probes (`adapt::SAMPLE` says what probing every 1 024th add cost).
+//!   4 096 adds between probes.
 //! - **Compact**: the total `base` and a state word, 16 bytes aligned to 16. An add is a
 //!   `fetch_add` on `base` first, so its line is fetched once, for writing (reading the state
 //!   first fetches it shared and then again exclusive, which is slower where lines move

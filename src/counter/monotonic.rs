@@ -61,8 +61,9 @@ use super::LocalCounter;
 /// frees them. The [module docs](super#memory) have the table.
 ///
 /// # Cost
-/// - Compact: `add` is a `fetch_add`, a load of the state word from the line it just wrote,
-///   and a per-thread tick (one add to a thread-local word); one cache line. Every 4096th add
+/// - Compact: `add` is a look at this thread's striped-hint entry (a thread-local read), a
+///   `fetch_add`, a load of the state word from the line it just wrote, and a per-thread tick
+///   (one add to a thread-local word); one cache line of the counter's. Every 4096th add
 ///   of a thread also checks briefly for contention. See the [module docs](super#performance)
 ///   for measured ratios to `AtomicU64`.
 /// - Striped: `add` reads the state word (a line every thread keeps in cache), then its own
