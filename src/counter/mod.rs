@@ -71,9 +71,9 @@
 //!   caches (apparently: at 10 000 and 100 000 counters an `AtomicU64` then costs what it costs on
 //!   1 thread): 0.88x–0.92x at 1 000 counters, 1.02x–1.06x at 10 000, 1.06x–1.22x at 100 000. Where
 //!   the lines move between cores (an `AtomicU64` takes twice its 1-thread time): 0.73x–0.75x,
-//!   1.32x–1.33x and 1.49x–1.50x. The extra there is the two per-thread words a compact add touches
-//!   besides the atomic: the striped-hint table it reads first and the sample tick it bumps after.
-//!   The counters stay compact: 0% striped, 16 bytes each.
+//!   1.32x–1.33x and 1.49x–1.50x. Besides the atomic, a compact add reads this thread's
+//!   striped-hint entry first and bumps its sample tick after. The counters stay compact: 0%
+//!   striped, 16 bytes each.
 //! - A small, very hot registry (1 000 counters, 2 threads at full speed) meets on the same
 //!   counters often enough that a few may stripe (0–0.1%), at 272 bytes each. At 100 counters
 //!   (the mixed shape below) most do over a long run: two threads at full speed add to each
