@@ -6,7 +6,16 @@
 //! folds them back; after every op the memory is checked against the cell count.
 
 use proptest::prelude::*;
+use std::sync::{Mutex, MutexGuard};
 use thrifty::counter::{Counter, Gauge, PerCpu};
+
+/// Held by each test that runs many threads at once, so the step-by-step growth test never runs
+/// beside a case's `Grow` op (up to 32 threads): its probes need its own threads to run at once.
+static MANY_THREADS: Mutex<()> = Mutex::new(());
+
+fn many_threads() -> MutexGuard<'static, ()> {
+    MANY_THREADS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -113,6 +122,7 @@ proptest! {
 
     #[test]
     fn counter_matches_a_u64(cells in 1usize..17, ops in proptest::collection::vec(op(), 1..60)) {
+        let _many = many_threads();
         let mut c = Counter::with_cells(cells);
         let mut model = 0u64;
         for op in ops {
@@ -202,6 +212,7 @@ proptest! {
 /// the blocks it outgrew kept and counted.
 #[test]
 fn lasting_contention_grows_from_two_cells_to_the_cap() {
+    let _many = many_threads();
     let c = Counter::with_cells(8);
     let mut total = 0;
     for cells in [2, 4, 8] {
