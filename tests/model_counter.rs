@@ -14,7 +14,9 @@ use thrifty::counter::{Counter, Gauge, PerCpu};
 static MANY_THREADS: Mutex<()> = Mutex::new(());
 
 fn many_threads() -> MutexGuard<'static, ()> {
-    MANY_THREADS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    MANY_THREADS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[derive(Debug, Clone)]
