@@ -79,10 +79,11 @@
 //!   (the mixed shape below) most do over a long run: two threads at full speed add to each
 //!   of them about every 100 adds, contention that lasts by the rule.
 //! - One hot counter, 2 threads: 14x–20x the throughput of an `AtomicU64` in quiet hours
-//!   (0.8–1.0 ns per add), 4.6x–15x in busy ones (0.9–2.1 ns); 0.15x–0.35x the throughput of
-//!   a thread-local add (the bound). A [`LocalCounter`] handle: 30x–38x quiet,
-//!   11x–38x busy, 0.3x–0.7x of the bound: it holds its cell's address, where `add` looks the
-//!   cell up each time.
+//!   (0.8–1.0 ns per add), 4.6x–15x in busy ones (0.9–2.1 ns; even the thread-local bound,
+//!   0.24–0.26 ns quiet, took 0.2–0.5 ns). `add` against that bound: 0.24x–0.32x quiet,
+//!   0.15x–0.35x busy. A [`LocalCounter`] handle: 30x–38x an `AtomicU64` and 0.5x–0.7x of the
+//!   bound quiet, 11x–38x and 0.3x–0.7x busy: it holds its cell's address, where `add` looks
+//!   the cell up each time.
 //! - Mixed (100 cold counters, 1 hot, 2 threads): 0.55x–0.84x in quiet hours; busy ones spread
 //!   from 0.46x to 1.32x (median 0.67x). The hot one stripes; of the cold ones, 0 to 10 had
 //!   striped after a shootout run, and most do over a long run.
