@@ -2,6 +2,9 @@
 //! cache line between cores; `thrifty::counter::Counter` stripes over owner-written cells; the
 //! thread-local row is the physical upper bound (a plain add, flushed once at the end). The
 //! `local` handle row looks the thread's cell up once per thread instead of once per add.
+//! The second workload bumps two hot counters in turn, 8 apart in one `Vec` (128 bytes: the
+//! same entry of a thread's table of striped counters, the shape that used to evict one with
+//! the other on every add).
 
 use crate::harness::{Candidate, Harness};
 use std::hint::black_box;
@@ -47,6 +50,24 @@ pub fn run(h: &mut Harness) {
                     let mut local = handled.local();
                     for _ in 0..ops {
                         local.add(black_box(1));
+                    }
+                }),
+            ],
+        );
+        let atomics: Arc<Vec<AtomicU64>> = Arc::new((0..=8).map(|_| AtomicU64::new(0)).collect());
+        let counters: Arc<Vec<Counter>> = Arc::new((0..=8).map(|_| Counter::new()).collect());
+        t.workload(
+            "incr 2 hot, 8 apart",
+            threads,
+            vec![
+                Candidate::std("AtomicU64::fetch_add", move |_, ops| {
+                    for i in 0..ops as usize {
+                        atomics[(i & 1) * 8].fetch_add(black_box(1), Relaxed);
+                    }
+                }),
+                Candidate::new("thrifty Counter", move |_, ops| {
+                    for i in 0..ops as usize {
+                        counters[(i & 1) * 8].add(black_box(1));
                     }
                 }),
             ],

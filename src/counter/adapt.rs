@@ -21,7 +21,7 @@
 //!
 //! Under loom the constants are cut down so a model can reach both outcomes in a few adds.
 
-use crate::sync::{with_thread_hints, AtomicU64, Ordering, HINT_WORDS};
+use crate::sync::{with_thread_hints, AtomicU64, Ordering, ThreadHints, HINT_WORDS, SPARE_WORDS};
 use std::hint::black_box;
 
 /// A thread probes on every `SAMPLE`-th add it makes (a power of two).
@@ -65,11 +65,33 @@ pub(super) const WINDOW: u32 = 8;
 #[cfg(loom)]
 pub(super) const WINDOW: u32 = 8;
 
-/// Entries in a thread's table of counters it has seen striped (`sync`'s hint words): each
-/// holds the address of a counter this thread last saw striped, direct-mapped by address. A
-/// hint only: a wrong entry (the counter dropped, another compact one at its address) costs one
-/// look at the state word, which clears it. The thread's add tick sits beside them.
+/// Entries in a thread's table of counters it has seen striped (`sync`'s hint words),
+/// direct-mapped by address. A hint only: a wrong entry (the counter dropped, another compact
+/// one at its address) costs one look at the state word, which clears it. The thread's add
+/// tick sits beside them.
+///
+/// An entry holds one of three things:
+/// - [`EMPTY`];
+/// - `!addr`, the complement of one striped counter's address: the compact path's only test is
+///   `entry & addr == 0`, one `test` and branch (`cmp`'s cost; an `xor` and a sign test cost a
+///   tenth more where lines move between cores). It is 0 for `addr` itself, and otherwise only
+///   for an address whose set bits are all set in the held one: a false alarm, rare, that the
+///   next test clears;
+/// - [`MET`]: the entry met two or more striped counters, now all in the spare words (`sync`'s,
+///   [`SPARE_WORDS`] of them, searched in full); every address passes the test and searches.
+///
+/// Without the spares, two hot counters that share an entry (in a `Vec<Counter>`, any two whose
+/// indices differ by a multiple of 8) evicted each other on every add, and each add landed on
+/// the shared `base`: an `AtomicU64`'s cost, ten times the striped one.
 const HINTS: usize = HINT_WORDS;
+
+/// An entry that holds nothing: every address has a set bit in common with it, so the test
+/// fails.
+const EMPTY: usize = usize::MAX;
+
+/// An entry whose counters are in the spares: no address has its low bit (counters are 16-byte
+/// aligned), so `MET & addr` is always 0.
+const MET: usize = 1;
 
 /// The hint table's entry for the counter at `addr` (counters are 16-byte aligned).
 #[inline(always)]
@@ -77,25 +99,95 @@ fn entry(addr: usize) -> usize {
     (addr >> 4) % HINTS
 }
 
-/// Whether this thread last saw the counter at `addr` striped: if so its add reads the state
-/// first; otherwise it adds to the compact total first and looks at the state after.
+/// Whether this thread may have seen the counter at `addr` striped: the compact path's only
+/// test. If so its add goes on to [`seen_striped`]; otherwise it adds to the compact total first
+/// and looks at the state after.
+#[inline(always)]
+pub(super) fn maybe_striped(addr: usize) -> bool {
+    with_thread_hints(|l| l.words[entry(addr)].get() & addr == 0).unwrap_or(false)
+}
+
+/// After [`maybe_striped`]: whether this thread last saw the counter striped. False when the
+/// entry is marked [`MET`] and the counter is not among the spares (a compact counter that maps
+/// to a marked entry). A false alarm of the first test passes: the state word clears it.
 #[inline(always)]
 pub(super) fn seen_striped(addr: usize) -> bool {
-    with_thread_hints(|l| l.words[entry(addr)].get() == addr).unwrap_or(false)
+    with_thread_hints(|l| l.words[entry(addr)].get() != MET || in_spares(l, addr)).unwrap_or(true)
+}
+
+/// Whether `addr` is among the spare words: counters that met another in their entry.
+#[cold]
+#[inline(never)]
+fn in_spares(l: &ThreadHints, addr: usize) -> bool {
+    l.spare.iter().any(|s| s.get() == addr)
 }
 
 /// Notes that the counter at `addr` is striped (or, with `striped` false, that it is not).
+///
+/// The first striped counter of an entry takes it; a second sends both to the spares and marks
+/// the entry [`MET`]; when one leaves and one remains, it takes the entry back. With the spares
+/// full, the oldest spare leaves (round robin): a thread remembers one striped counter per
+/// entry, or up to [`SPARE_WORDS`] in all for the entries that met two or more.
 #[cold]
 #[inline(never)]
 pub(super) fn note_striped(addr: usize, striped: bool) {
     let _ = with_thread_hints(|l| {
-        let e = &l.words[entry(addr)];
+        let k = entry(addr);
+        let e = &l.words[k];
+        let w = e.get();
         if striped {
-            e.set(addr);
-        } else if e.get() == addr {
-            e.set(0);
+            if w == !addr || in_spares(l, addr) {
+                return;
+            }
+            match w {
+                EMPTY => e.set(!addr),
+                MET => put_spare(l, addr),
+                held => {
+                    // Spares only ever hold counters of marked entries, so neither put can
+                    // push out a spare of this entry.
+                    put_spare(l, !held);
+                    put_spare(l, addr);
+                    e.set(MET);
+                }
+            }
+        } else {
+            if w == !addr {
+                e.set(EMPTY);
+            } else if let Some(s) = l.spare.iter().find(|s| s.get() == addr) {
+                s.set(0);
+            }
+            settle(l, k);
         }
     });
+}
+
+/// Puts `addr` in a free spare word, or in place of the oldest.
+fn put_spare(l: &ThreadHints, addr: usize) {
+    if let Some(s) = l.spare.iter().find(|s| s.get() == 0) {
+        return s.set(addr);
+    }
+    let k = l.next_spare.get() % SPARE_WORDS;
+    l.next_spare.set(k + 1);
+    let gone = l.spare[k].replace(addr);
+    settle(l, entry(gone));
+}
+
+/// After a spare left entry `k`: a marked entry with one spare left takes it back; with none,
+/// it is empty again.
+fn settle(l: &ThreadHints, k: usize) {
+    let e = &l.words[k];
+    if e.get() != MET {
+        return;
+    }
+    let mut mine = l
+        .spare
+        .iter()
+        .filter(|s| s.get() != 0 && entry(s.get()) == k);
+    match (mine.next(), mine.next()) {
+        (None, _) => e.set(EMPTY),
+        (Some(s), None) => e.set(!s.replace(0)),
+        _ => {}
+    }
 }
 
 /// What one add moves the tick by: `2^32 / SAMPLE`, so the tick wraps to exactly 0 on every
@@ -173,6 +265,18 @@ const _: () = assert!(WINDOW < 1 << Score::BITS && HITS <= WINDOW && SAMPLE.is_p
 mod tests {
     use super::*;
 
+    /// Whether the table remembers `addr` as striped (the add's two tests, without the false
+    /// alarms that its look at the state word clears).
+    fn known(addr: usize) -> bool {
+        let w = with_thread_hints(|l| l.words[entry(addr)].get()).unwrap();
+        let listed = w == !addr || w == MET && with_thread_hints(|l| in_spares(l, addr)).unwrap();
+        assert!(
+            !listed || maybe_striped(addr) && seen_striped(addr),
+            "the add finds it"
+        );
+        listed
+    }
+
     #[test]
     fn hits_within_a_window_adapt_and_a_quiet_window_starts_again() {
         let mut s = Score::default();
@@ -207,11 +311,108 @@ mod tests {
     fn hints_are_per_address() {
         let (a, b) = (0x1000usize, 0x1000 + 16 * HINTS);
         note_striped(a, true);
-        assert!(seen_striped(a));
-        assert!(!seen_striped(b), "same entry, other address");
+        assert!(known(a));
+        assert!(!known(b), "same entry, other address");
         note_striped(b, false); // not b's entry: a stays
-        assert!(seen_striped(a));
+        assert!(known(a));
         note_striped(a, false);
-        assert!(!seen_striped(a));
+        assert!(!known(a));
+    }
+
+    /// The entry that `addr` maps to, as the table holds it.
+    fn held(addr: usize) -> usize {
+        with_thread_hints(|l| l.words[entry(addr)].get()).unwrap()
+    }
+
+    /// The spare words in use.
+    fn spares() -> Vec<usize> {
+        with_thread_hints(|l| {
+            l.spare
+                .iter()
+                .map(|s| s.get())
+                .filter(|&a| a != 0)
+                .collect()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn counters_sharing_an_entry_are_all_known_until_the_spares_are_full() {
+        let at = |k: usize| 0x4000 + k * 16 * HINTS; // all in one entry
+        note_striped(at(0), true);
+        assert_eq!(held(at(0)), !at(0));
+        note_striped(at(1), true);
+        assert_eq!((held(at(0)), spares()), (MET, vec![at(0), at(1)]));
+        assert!(known(at(0)) && known(at(1)));
+        assert!(!known(at(2)), "a compact counter in a marked entry");
+        assert!(
+            maybe_striped(at(2)) && !seen_striped(at(2)),
+            "found by the spares' search"
+        );
+        assert!(!known(at(0) + 16), "the next entry holds nothing");
+        note_striped(at(1), false);
+        assert!(known(at(0)) && !known(at(1)));
+        assert_eq!(
+            (held(at(0)), spares()),
+            (!at(0), vec![]),
+            "the one left takes the entry"
+        );
+        note_striped(at(0), false);
+        assert_eq!(held(at(0)), EMPTY);
+        // The spares hold SPARE_WORDS; each one more pushes out the oldest.
+        for k in 0..=SPARE_WORDS + 1 {
+            note_striped(at(k), true);
+        }
+        assert!((2..=SPARE_WORDS + 1).all(|k| known(at(k))));
+        assert!(!known(at(0)) && !known(at(1)), "the oldest left first");
+        for k in 0..=SPARE_WORDS + 1 {
+            note_striped(at(k), false);
+        }
+        assert_eq!((held(at(0)), spares()), (EMPTY, vec![]));
+    }
+
+    #[test]
+    fn a_full_spare_list_pushes_out_other_entries_cleanly() {
+        // Two counters in entry 0 and SPARE_WORDS - 1 in entry 1 fill the spares; one more in
+        // entry 1 pushes out one of entry 0's, whose last counter takes its entry back.
+        let (e0, e1) = (
+            |k: usize| 0x10000 + k * 16 * HINTS,
+            |k: usize| 0x10010 + k * 16 * HINTS,
+        );
+        note_striped(e0(0), true);
+        note_striped(e0(1), true);
+        for k in 0..SPARE_WORDS {
+            note_striped(e1(k), true);
+        }
+        assert_eq!(spares().len(), SPARE_WORDS);
+        assert_eq!(
+            held(e0(0)),
+            !e0(1),
+            "e0(0) was pushed out; e0(1) holds the entry"
+        );
+        assert!(known(e0(1)) && !known(e0(0)));
+        assert!((0..SPARE_WORDS).all(|k| known(e1(k))));
+        for a in (0..SPARE_WORDS).map(e1).chain([e0(1)]) {
+            note_striped(a, false);
+        }
+        assert_eq!((held(e0(0)), held(e1(0)), spares()), (EMPTY, EMPTY, vec![]));
+    }
+
+    #[test]
+    fn a_false_alarm_passes_the_first_test_only() {
+        // 0x1180's set bits are all set in 0x1380 (same entry): the first test passes, and the
+        // add's look at the state word clears it (`cells`' test of the same name).
+        let (held_addr, subset) = (0x1380usize, 0x1180usize);
+        assert_eq!(entry(held_addr), entry(subset));
+        note_striped(held_addr, true);
+        assert!(maybe_striped(subset) && seen_striped(subset));
+        assert!(
+            known(held_addr) && !maybe_striped(0x1400),
+            "0x1400 has a bit 0x1380 lacks"
+        );
+        note_striped(subset, false); // not held: the entry stays
+        assert!(known(held_addr));
+        note_striped(held_addr, false);
+        assert_eq!(held(held_addr), EMPTY);
     }
 }

@@ -142,7 +142,7 @@ impl Cells {
     /// blocks.
     #[inline(always)]
     pub(crate) fn add(&self, n: u64) {
-        if adapt::seen_striped(self.addr()) {
+        if adapt::maybe_striped(self.addr()) {
             self.add_seen_striped(n);
         } else {
             self.add_compact(n);
@@ -218,6 +218,9 @@ impl Cells {
     /// the same either way.
     #[inline(always)]
     fn add_seen_striped(&self, n: u64) {
+        if !adapt::seen_striped(self.addr()) {
+            return self.add_compact(n);
+        }
         match self.block() {
             Some(b) => self.add_striped(b, n),
             None => {

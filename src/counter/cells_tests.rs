@@ -112,6 +112,65 @@ fn owner_path_after_striping() {
 }
 
 #[test]
+fn striped_counters_sharing_a_hint_entry_keep_their_adds_off_base() {
+    // In a `Vec`, counters 8 apart (128 bytes) share an entry of the thread's hint table. Eight
+    // of them, all striped and bumped in turn, fill the spares: each add must still find its
+    // counter striped and go to its cell. Before the spares, each evicted the other and every
+    // add landed on the shared `base`, at an `AtomicU64`'s cost.
+    let v: Vec<Cells> = (0..8 * 9).map(|_| Cells::new(2)).collect();
+    let hot: Vec<&Cells> = v.iter().step_by(8).collect();
+    for c in &hot[..8] {
+        c.force_stripe();
+    }
+    for _ in 0..100 {
+        for c in &hot[..8] {
+            c.add(1);
+        }
+    }
+    for c in &hot[..8] {
+        assert_eq!((base(c), c.sum()), (0, 100));
+    }
+    // A ninth is past what the thread remembers: some adds land on `base`, none is lost.
+    hot[8].force_stripe();
+    for _ in 0..100 {
+        for c in &hot {
+            c.add(1);
+        }
+    }
+    assert!(hot.iter().any(|c| base(c) > 0));
+    assert!(hot[..8].iter().all(|c| c.sum() == 200) && hot[8].sum() == 100);
+}
+
+#[test]
+fn a_false_alarm_of_the_hint_adds_compact_and_leaves_the_hint() {
+    // A compact counter whose address has no bit the striped one's lacks, in the same entry,
+    // passes the hint's first test; the look at its state word must send it to `base` and
+    // leave the striped one remembered.
+    let v: Vec<Cells> = (0..64).map(|_| Cells::new(2)).collect();
+    let addr = |c: &Cells| c as *const Cells as usize;
+    let (held, alarm) = v
+        .iter()
+        .flat_map(|a| v.iter().map(move |b| (a, b)))
+        .find(|(a, b)| {
+            let (x, y) = (addr(a), addr(b));
+            x != y && (x >> 4) % 8 == (y >> 4) % 8 && y & !x == 0
+        })
+        .expect("64 counters hold such a pair");
+    held.force_stripe();
+    for _ in 0..100 {
+        alarm.add(1);
+        held.add(1);
+    }
+    assert!(!alarm.is_striped());
+    assert_eq!((base(alarm), alarm.sum()), (100, 100));
+    assert_eq!(
+        (base(held), held.sum()),
+        (0, 100),
+        "the striped one is still remembered"
+    );
+}
+
+#[test]
 fn threads_sharing_a_cell_use_the_shared_word() {
     // One cell, two live threads: one owns it, the other must `fetch_add` beside it.
     let c = Cells::new(1);

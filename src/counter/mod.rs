@@ -113,9 +113,15 @@
 //!   `fetch_add` on `base` first, so its line is fetched once, for writing (reading the state
 //!   first fetches it shared and then again exclusive, which is slower where lines move
 //!   between cores), then a look at the state word, now in cache.
-//! - **The striped hint**: a thread remembers, in a small direct-mapped per-thread table, the
-//!   counters it saw striped; for those it reads the state first (a line every thread keeps
-//!   shared, as no one writes it) and goes to its cell, never touching `base`.
+//! - **The striped hint**: a thread remembers the counters it saw striped in a per-thread
+//!   table of 8 entries, direct-mapped by address, plus 8 spare words for the counters of
+//!   entries that met two or more (the entry is then marked, and the adds of compact counters
+//!   that map to it search the spares first). For the counters it remembers it reads the state
+//!   first (a line every thread keeps shared, as no one writes it) and goes to its cell, never
+//!   touching `base`. A thread remembers 8 to 15 striped counters, up to 8 that share an entry
+//!   (in a `Vec<Counter>`, indices that differ by a multiple of 8). An add to a striped counter
+//!   it has forgotten lands on `base` by `fetch_add`, an `AtomicU64`'s cost, and reminds it.
+//!   The table is 144 bytes of thread-local words per thread, no heap.
 //! - **Owner-written cells** (as in `percpu_counter`): a cell is one cache line holding its
 //!   owner's slot claim token, its `owned` word and a `shared` word. Only the owner writes
 //!   `owned`, by a relaxed load and store (no locked instruction); a thread whose claim ended

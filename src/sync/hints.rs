@@ -7,13 +7,19 @@ use std::cell::Cell;
 
 /// How many address words a thread's hint table holds.
 pub(crate) const HINT_WORDS: usize = 8;
+/// How many address words its overflow holds.
+pub(crate) const SPARE_WORDS: usize = 8;
 
 /// A thread's hint words. Plain cells: only their thread touches them.
 pub(crate) struct ThreadHints {
     /// A wrapping tick.
     pub(crate) tick: Cell<u32>,
-    /// Addresses, direct-mapped by their user.
+    /// Direct-mapped by their user: each starts all ones (`usize::MAX`).
     pub(crate) words: [Cell<usize>; HINT_WORDS],
+    /// Addresses that met another in `words`, fully associative; 0 is free.
+    pub(crate) spare: [Cell<usize>; SPARE_WORDS],
+    /// Where the next address goes in `spare` when it is full.
+    pub(crate) next_spare: Cell<usize>,
 }
 
 #[cfg(not(loom))]
@@ -22,7 +28,9 @@ thread_local! {
     static HINTS: ThreadHints = const {
         ThreadHints {
             tick: Cell::new(0),
-            words: [const { Cell::new(0) }; HINT_WORDS],
+            words: [const { Cell::new(usize::MAX) }; HINT_WORDS],
+            spare: [const { Cell::new(0) }; SPARE_WORDS],
+            next_spare: Cell::new(0),
         }
     };
 }
@@ -31,7 +39,9 @@ thread_local! {
 thread_local! {
     static HINTS: ThreadHints = ThreadHints {
         tick: Cell::new(0),
-        words: std::array::from_fn(|_| Cell::new(0)),
+        words: std::array::from_fn(|_| Cell::new(usize::MAX)),
+        spare: std::array::from_fn(|_| Cell::new(0)),
+        next_spare: Cell::new(0),
     };
 }
 
@@ -41,3 +51,7 @@ thread_local! {
 pub(crate) fn with_thread_hints<R>(f: impl FnOnce(&ThreadHints) -> R) -> Option<R> {
     HINTS.try_with(f).ok()
 }
+
+// The counter module's docs give a thread's hint words as 144 bytes.
+#[cfg(all(not(loom), target_pointer_width = "64"))]
+const _: () = assert!(std::mem::size_of::<ThreadHints>() == 144);
