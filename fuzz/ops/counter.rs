@@ -3,7 +3,9 @@
 //! one code byte and its arguments. A `Counter` (also through a `LocalCounter` handle), a `Gauge`
 //! and a `PerCpu` run beside plain integers; every read is checked against them, including after
 //! bursts on two threads. A second `Counter` takes bursts on four threads (striping, doubling)
-//! and `compact`.
+//! and `compact`. A registry of 24 counters (three to each entry of a thread's striped-hint
+//! table) takes adds, bursts that stripe some of them, and being dropped and made again while
+//! threads still remember the old ones.
 
 use thrifty::counter::{Counter, Gauge, PerCpu};
 
@@ -24,10 +26,12 @@ pub fn run(data: &[u8]) {
     let (mut count, mut level, mut slots_total) = (0u64, 0i64, 0u64);
     // Made before any expansion and kept across takes, resets and bursts.
     let mut local = counter.local();
+    let mut registry: Vec<Counter> = (0..REGISTRY).map(|_| Counter::new()).collect();
+    let mut registry_counts = [0u64; REGISTRY];
     let mut ops = 0;
     while !b.0.is_empty() && ops < 256 {
         ops += 1;
-        match b.u8() % 14 {
+        match b.u8() % 15 {
             0 => {
                 let n = b.u64();
                 counter.add(n);
@@ -88,6 +92,38 @@ pub fn run(data: &[u8]) {
                 let cells = grown.cells();
                 assert!(cells == 0 || (cells.is_power_of_two() && cells <= grown.max_cells()));
             }
+            14 => {
+                let (i, action) = (usize::from(b.u8()) % REGISTRY, b.u8() % 4);
+                let n = u64::from(b.u8());
+                match action {
+                    0 => registry[i].add(n),
+                    1 => {
+                        // Two threads at once: enough of them stripe it.
+                        let reps = u64::from(b.u8()) * 64 + 1;
+                        let c = &registry[i];
+                        std::thread::scope(|s| {
+                            for _ in 0..2 {
+                                s.spawn(move || (0..reps).for_each(|_| c.add(n)));
+                            }
+                        });
+                        registry_counts[i] = registry_counts[i].wrapping_add(2 * reps * n);
+                    }
+                    2 => {
+                        // Made again: this thread may still remember old addresses as striped.
+                        registry = (0..REGISTRY).map(|_| Counter::new()).collect();
+                        registry_counts = [0; REGISTRY];
+                    }
+                    _ => {
+                        for (c, &want) in registry.iter().zip(&registry_counts) {
+                            assert_eq!(c.sum(), want, "registry sum");
+                        }
+                    }
+                }
+                if action == 0 {
+                    registry_counts[i] = registry_counts[i].wrapping_add(n);
+                }
+                assert_eq!(registry[i].sum(), registry_counts[i], "registry counter");
+            }
             13 => {
                 grown.compact();
                 assert_eq!((grown.cells(), grown.heap_bytes()), (0, 0), "compacted");
@@ -124,4 +160,10 @@ pub fn run(data: &[u8]) {
     assert_eq!(grown.sum(), grown_count, "final grown sum");
     assert_eq!(gauge.value(), level, "final value");
     assert_eq!(per_cpu.fold(0, |a, v| a + v), slots_total, "final fold");
+    for (c, &want) in registry.iter().zip(&registry_counts) {
+        assert_eq!(c.sum(), want, "final registry sum");
+    }
 }
+
+/// Counters in the registry: 16 bytes each, so three map to each of the 8 hint entries.
+const REGISTRY: usize = 24;
