@@ -268,23 +268,32 @@ fn a_cell_whose_owner_exited_is_taken_over() {
 
 #[test]
 fn lasting_contention_stripes_and_loses_nothing() {
+    // Two threads start together and add until one of them sees the counter striped: it must
+    // stripe long before the bound (the rule needs about 8 000 adds of each), whatever else the
+    // machine runs meanwhile. (Short rounds of fresh threads barely overlap on a loaded machine.)
+    let limit: u64 = if cfg!(miri) { 20_000 } else { 1 << 30 };
     let c = Cells::new(0);
-    let threads = 2u64;
-    let mut rounds = 0;
-    while !c.is_striped() {
-        rounds += 1;
-        assert!(rounds < 10_000, "two threads hammering never striped");
-        std::thread::scope(|s| {
-            for _ in 0..threads {
+    let barrier = Barrier::new(2);
+    let total: u64 = std::thread::scope(|s| {
+        let adders: Vec<_> = (0..2)
+            .map(|_| {
                 s.spawn(|| {
-                    for _ in 0..ADDS {
-                        c.add(1);
+                    barrier.wait();
+                    let mut added = 0;
+                    while !c.is_striped() && added < limit {
+                        for _ in 0..64 {
+                            c.add(1);
+                        }
+                        added += 64;
                     }
-                });
-            }
-        });
-    }
-    assert_eq!(c.sum(), rounds * threads * ADDS);
+                    added
+                })
+            })
+            .collect();
+        adders.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert!(c.is_striped(), "two threads hammering never striped");
+    assert_eq!(c.sum(), total);
 }
 
 #[test]
