@@ -224,7 +224,8 @@ impl Cells {
         match self.block() {
             Some(b) => self.add_striped(b, n),
             None => {
-                // Compact again (`compact`), or another counter at this address.
+                // Compact again (`compact`), another counter at this address, or a false alarm
+                // of the hint (`adapt::HINTS`).
                 adapt::note_striped(self.addr(), false);
                 self.add_compact(n);
             }

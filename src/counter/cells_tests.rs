@@ -142,6 +142,42 @@ fn striped_counters_sharing_a_hint_entry_keep_their_adds_off_base() {
 }
 
 #[test]
+fn striped_counters_nobody_adds_to_never_keep_live_ones_off_their_cells() {
+    // This thread noted eleven striped counters and then left them; five others, each alone in
+    // its entry, striped by another thread, then take all of this thread's adds. After a few
+    // misses each (an add on `base` that notes it), every add must go to its cell: the dead
+    // ones make room and are never brought back.
+    let v: Vec<Cells> = (0..256).map(|_| Cells::new(2)).collect();
+    let start = v
+        .iter()
+        .position(|c| c as *const Cells as usize % 0x800 == 0)
+        .unwrap();
+    let at = |off: usize| &v[start + off / 16];
+    for off in [
+        0x040, 0x120, 0x0e0, 0x1a0, 0x0b0, 0x190, 0x000, 0x170, 0x070, 0x1e0, 0x1b0,
+    ] {
+        at(off).force_stripe();
+    }
+    let hot: Vec<&Cells> = [0x510, 0x500, 0x540, 0x4a0, 0x4f0].map(at).to_vec();
+    std::thread::scope(|s| {
+        s.spawn(|| hot.iter().for_each(|c| c.force_stripe()));
+    });
+    let rounds = |n: usize| {
+        for _ in 0..n {
+            hot.iter().for_each(|c| c.add(1));
+        }
+        hot.iter().map(|c| base(c)).collect::<Vec<_>>()
+    };
+    let settled = rounds(50);
+    assert_eq!(
+        rounds(50),
+        settled,
+        "no add of the hot ones lands on base any more"
+    );
+    assert!(hot.iter().all(|c| c.sum() == 100));
+}
+
+#[test]
 fn a_false_alarm_of_the_hint_adds_compact_and_leaves_the_hint() {
     // A compact counter whose address has no bit the striped one's lacks, in the same entry,
     // passes the hint's first test; the look at its state word must send it to `base` and
@@ -157,6 +193,10 @@ fn a_false_alarm_of_the_hint_adds_compact_and_leaves_the_hint() {
         })
         .expect("64 counters hold such a pair");
     held.force_stripe();
+    assert!(
+        adapt::maybe_striped(addr(alarm)),
+        "a false alarm of the first test"
+    );
     for _ in 0..100 {
         alarm.add(1);
         held.add(1);
