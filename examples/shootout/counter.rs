@@ -3,8 +3,7 @@
 //! thread-local row is the physical upper bound (a plain add, flushed once at the end). The
 //! `local` handle row looks the thread's cell up once per thread instead of once per add.
 //! The second workload bumps two hot counters in turn, 8 apart in one `Vec` (128 bytes: the
-//! same entry of a thread's table of striped counters, the shape that used to evict one with
-//! the other on every add).
+//! same entry of a thread's table of striped counters, which must hold both).
 
 use crate::harness::{Candidate, Harness};
 use std::hint::black_box;
