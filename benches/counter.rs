@@ -10,7 +10,9 @@
 //! `counter/registry` is the metrics-registry shape: 1 000, 10 000 and 100 000 counters, each
 //! increment on a random one (a xorshift sequence per thread, the same for every candidate), at
 //! 1 and 2 threads; `counter/mixed` is 100 cold counters and 1 hot one. The share of thrifty
-//! counters striped and the bytes per counter at the end are printed after the group.
+//! counters striped and the bytes per counter at the end are printed after the group. The
+//! registry also runs an `AtomicU64` padded to 16 bytes, a compact `Counter`'s size, to show what
+//! the size alone costs.
 //!
 //! `cargo bench --bench counter -- --warm-up-time 1 --measurement-time 2`
 
@@ -146,6 +148,10 @@ fn increment(c: &mut Criterion) {
     g.finish();
 }
 
+/// An `AtomicU64` that takes as much room as a compact `Counter` (16 bytes, aligned to 16).
+#[repr(align(16))]
+struct Padded(AtomicU64);
+
 /// A thread's registry index sequence: xorshift64 mapped onto `0..n` by a multiply and shift.
 /// Seeds come from a shared counter, so each thread of a sample walks its own sequence and every
 /// candidate gets the same seeds in the same order (the counter restarts per sample).
@@ -193,6 +199,18 @@ fn registry(c: &mut Criterion) {
                     })
                 })
             });
+            let padded: Vec<Padded> = (0..n).map(|_| Padded(AtomicU64::new(0))).collect();
+            g.bench_function(id("AtomicU64 in 16 B"), |b| {
+                b.iter_custom(|iters| {
+                    seed.store(0, Relaxed);
+                    on_threads(threads, iters, &|| {}, &|ops| {
+                        let mut at = Indices::new(seed.fetch_add(1, Relaxed), n);
+                        for _ in 0..ops {
+                            padded[at.next()].0.fetch_add(black_box(1), Relaxed);
+                        }
+                    })
+                })
+            });
             let mutexes: Vec<Mutex<u64>> = (0..n).map(|_| Mutex::new(0)).collect();
             g.bench_function(id("Mutex<u64>"), |b| {
                 b.iter_custom(|iters| {
@@ -225,7 +243,7 @@ fn registry(c: &mut Criterion) {
                 100.0 * striped as f64 / n as f64,
                 bytes as f64 / n as f64
             ));
-            black_box((atomics, mutexes, counters));
+            black_box((atomics, padded, mutexes, counters));
         }
     }
     g.finish();

@@ -1,8 +1,11 @@
 //! `Counter` used the way programs use it, one test per shape: a registry of thousands bumped
 //! at random from two threads and far more threads than cores (threads that exit or go idle
-//! holding cells: `shapes_counter_exit.rs`). Each checks the count and the memory, never timings.
+//! holding cells: `shapes_counter_exit.rs`), and a handler that makes the same few adds per
+//! request. Each checks the count and the memory, never timings.
 
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Barrier;
+use std::time::{Duration, Instant};
 use thrifty::counter::Counter;
 
 /// xorshift64 mapped onto `0..n`.
@@ -60,5 +63,60 @@ fn fifty_threads_on_two_cores_lose_nothing_and_stay_bounded() {
     if c.cells() >= 2 {
         let line = c.heap_bytes() / (2 * c.cells() - 2);
         assert_eq!(c.heap_bytes(), (2 * c.cells() - 2) * line);
+    }
+}
+
+/// A request handler that makes the same 8 adds per request: one to a counter every thread
+/// shares (requests served), seven to counters of its own. The shared counter sits at each place
+/// of the sequence in turn. A thread samples its adds for contention; if the samples fell on
+/// the same place of every request (a sample every 4096th add exactly: 8 divides 4096), the
+/// shared counter would be sampled at one place only and, anywhere else, never stripe.
+///
+/// Striping needs the two threads to run at once; the wait is bounded by time (the whole test,
+/// all places), not by a count of adds, so a busy machine slows it without failing it.
+#[test]
+fn a_hot_counter_in_a_repeating_sequence_of_adds_stripes_wherever_it_sits() {
+    const ADDS_PER_REQUEST: usize = 8;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    for place in 0..ADDS_PER_REQUEST {
+        let hot = Counter::new();
+        let (striped, start) = (AtomicBool::new(false), Barrier::new(2));
+        let requests: u64 = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..2)
+                .map(|_| {
+                    let (hot, striped, start) = (&hot, &striped, &start);
+                    s.spawn(move || {
+                        let own: Vec<Counter> =
+                            (1..ADDS_PER_REQUEST).map(|_| Counter::new()).collect();
+                        start.wait();
+                        let mut requests = 0u64;
+                        while !striped.load(Relaxed) && Instant::now() < deadline {
+                            for _ in 0..1024 {
+                                for k in 0..ADDS_PER_REQUEST {
+                                    match k.cmp(&place) {
+                                        std::cmp::Ordering::Equal => hot.incr(),
+                                        std::cmp::Ordering::Less => own[k].incr(),
+                                        std::cmp::Ordering::Greater => own[k - 1].incr(),
+                                    }
+                                }
+                            }
+                            requests += 1024;
+                            if hot.is_striped() {
+                                striped.store(true, Relaxed);
+                            }
+                        }
+                        assert!(own.iter().all(|c| c.sum() == requests && !c.is_striped()));
+                        requests
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap()).sum()
+        });
+        assert!(
+            hot.is_striped(),
+            "the shared counter at place {place} of {ADDS_PER_REQUEST} never striped \
+             ({requests} requests)"
+        );
+        assert_eq!(hot.sum(), requests);
     }
 }

@@ -3,9 +3,12 @@
 //! thread-local row is the physical upper bound (a plain add, flushed once at the end). The
 //! `local` handle row looks the thread's cell up once per thread instead of once per add.
 //! The second workload bumps two hot counters in turn, 8 apart in one `Vec` (128 bytes: the
-//! same entry of a thread's table of striped counters, which must hold both).
+//! same entry of a thread's table of striped counters, which must hold both). The third is a
+//! request handler that makes the same 8 adds per request, the first to a counter every thread
+//! shares, the other 7 to counters of its own: a repeating sequence, which the counter's
+//! sampling for contention must not fall in step with.
 
-use crate::harness::{Candidate, Harness};
+use crate::harness::{Candidate, Harness, Table};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -53,6 +56,7 @@ pub fn run(h: &mut Harness) {
                 }),
             ],
         );
+        handler(&mut t, threads);
         let atomics: Arc<Vec<AtomicU64>> = Arc::new((0..=8).map(|_| AtomicU64::new(0)).collect());
         let counters: Arc<Vec<Counter>> = Arc::new((0..=8).map(|_| Counter::new()).collect());
         t.workload(
@@ -72,4 +76,48 @@ pub fn run(h: &mut Harness) {
             ],
         );
     }
+}
+
+/// Adds per request in the handler workload: one shared, the rest the thread's own.
+const ADDS_PER_REQUEST: usize = 8;
+
+/// A thread's own counters in the handler workload, on lines of their own (no false sharing
+/// with the next thread's).
+#[repr(align(128))]
+struct Own<T>([T; ADDS_PER_REQUEST - 1]);
+
+/// The handler workload: `ops` adds per thread, in requests of [`ADDS_PER_REQUEST`].
+fn handler(t: &mut Table<'_>, threads: usize) {
+    let shared = Arc::new(AtomicU64::new(0));
+    let atomics: Arc<Vec<Own<AtomicU64>>> = Arc::new(
+        (0..threads)
+            .map(|_| Own(std::array::from_fn(|_| AtomicU64::new(0))))
+            .collect(),
+    );
+    let counter = Arc::new(Counter::new());
+    let counters: Arc<Vec<Own<Counter>>> = Arc::new(
+        (0..threads)
+            .map(|_| Own(std::array::from_fn(|_| Counter::new())))
+            .collect(),
+    );
+    t.workload(
+        "handler, 1 of 8 shared",
+        threads,
+        vec![
+            Candidate::std("AtomicU64::fetch_add", move |t, ops| {
+                for _ in 0..ops / ADDS_PER_REQUEST as u64 {
+                    shared.fetch_add(black_box(1), Relaxed);
+                    atomics[t].0.iter().for_each(|a| {
+                        a.fetch_add(black_box(1), Relaxed);
+                    });
+                }
+            }),
+            Candidate::new("thrifty Counter", move |t, ops| {
+                for _ in 0..ops / ADDS_PER_REQUEST as u64 {
+                    counter.add(black_box(1));
+                    counters[t].0.iter().for_each(|c| c.add(black_box(1)));
+                }
+            }),
+        ],
+    );
 }

@@ -2,13 +2,19 @@
 //! registry: requests per route, errors per code), and the mixed shape of 100 cold counters
 //! and 1 hot one. Every candidate walks the same xorshift index sequence (seeded by the thread
 //! index), so they bump the same counters in the same order. Under each table: how many thrifty
-//! counters striped during the workload and the bytes per counter at its end.
+//! counters striped during the workload and the bytes per counter at its end. The registry also
+//! runs an `AtomicU64` padded to 16 bytes, a compact `Counter`'s size: what the size alone costs
+//! where twice the memory holds the same counters (fewer of them fit in each cache level).
 
 use crate::harness::{Candidate, Harness};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use thrifty::counter::Counter;
+
+/// An `AtomicU64` that takes as much room as a compact `Counter` (16 bytes, aligned to 16).
+#[repr(align(16))]
+struct Padded(AtomicU64);
 
 /// A thread's index sequence: xorshift64, mapped onto `0..n` by a multiply and a shift.
 struct Indices {
@@ -53,6 +59,8 @@ pub fn run(h: &mut Harness) {
         for threads in t.threads(&[1, 2]) {
             let atomics: Arc<Vec<AtomicU64>> =
                 Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
+            let padded: Arc<Vec<Padded>> =
+                Arc::new((0..n).map(|_| Padded(AtomicU64::new(0))).collect());
             let mutexes: Arc<Vec<Mutex<u64>>> = Arc::new((0..n).map(|_| Mutex::new(0)).collect());
             let counters: Arc<Vec<Counter>> = Arc::new((0..n).map(|_| Counter::new()).collect());
             let kept = Arc::clone(&counters);
@@ -64,6 +72,12 @@ pub fn run(h: &mut Harness) {
                         let mut at = Indices::new(t, n);
                         for _ in 0..ops {
                             atomics[at.next()].fetch_add(black_box(1), Relaxed);
+                        }
+                    }),
+                    Candidate::new("AtomicU64 in 16 B", move |t, ops| {
+                        let mut at = Indices::new(t, n);
+                        for _ in 0..ops {
+                            padded[at.next()].0.fetch_add(black_box(1), Relaxed);
                         }
                     }),
                     Candidate::new("Mutex<u64>", move |t, ops| {

@@ -2,14 +2,17 @@
 //!
 //! # The rule
 //!
-//! A thread *probes* on every [`SAMPLE`]-th add it makes (to any counter: a per-thread tick, so
-//! the sampling costs the same whatever the values added). A probe watches the word the add just
-//! wrote (the compact total, or for a thread that shares a cell the cell's line) for
-//! [`PROBE_LOADS`] loads: if another thread writes it meanwhile, the probe *hits*. The counter
-//! keeps a score of its last probes (in its state word while compact, in its newest block of
-//! cells once striped), and adapts once [`HITS`] of at most [`WINDOW`] consecutive probes have
-//! hit; a window that ends with fewer hits starts the score again. So the window is measured in
-//! the counter's own sampled adds, not in time.
+//! A thread *probes* on one add in [`SAMPLE`] it makes, on average (to any counter: a per-thread
+//! tick, so the sampling costs the same whatever the values added). The interval between two probes
+//! is drawn at random from `SAMPLE / 2 .. 3 * SAMPLE / 2`: a program whose adds repeat with a
+//! period (a handler that makes the same 8 adds per request) has each of them probed, where a fixed
+//! interval that the period divides would probe the same place of every request. A probe watches
+//! the word the add just wrote (the compact total, or for a thread that shares a cell the cell's
+//! line) for [`PROBE_LOADS`] loads: if another thread writes it meanwhile, the probe *hits*. The
+//! counter keeps a score of its last probes (in its state word while compact, in its newest block
+//! of cells once striped), and adapts once [`HITS`] of at most [`WINDOW`] consecutive probes have
+//! hit; a window that ends with fewer hits starts the score again. So the window is measured in the
+//! counter's own sampled adds, not in time.
 //!
 //! Why this discriminates: a probe hits only if another thread writes the *same* counter within
 //! the probe's window (its 512 loads). Two threads hammering one counter do that on most
@@ -24,7 +27,7 @@
 use crate::sync::{with_thread_hints, AtomicU64, Ordering, ThreadHints, HINT_WORDS, SPARE_WORDS};
 use std::hint::black_box;
 
-/// A thread probes on every `SAMPLE`-th add it makes (a power of two).
+/// A thread probes on one add in `SAMPLE` it makes, on average (a power of two).
 ///
 /// A probe makes its [`PROBE_LOADS`] loads whatever it finds, so their wait is spread over
 /// `SAMPLE` adds: at 4096 a registry's add takes 1.06x an `AtomicU64`'s time on one thread
@@ -211,19 +214,41 @@ fn unmark_if_empty(l: &ThreadHints, k: usize) {
     }
 }
 
-/// What one add moves the tick by: `2^32 / SAMPLE`, so the tick wraps to exactly 0 on every
-/// [`SAMPLE`]-th add and the test is the add's own zero flag (0 when `SAMPLE` is 1: always 0).
-const TICK_STEP: u32 = (u32::MAX / SAMPLE).wrapping_add(1);
+/// What one add moves the tick by: `2^32 / (2 * SAMPLE)`, so a tick set to `-k * TICK_STEP`
+/// wraps to exactly 0 on the `k`-th add after (any `k` below `2 * SAMPLE`), and the test is the
+/// add's own zero flag. 0 when `SAMPLE` is 1: the tick stays 0 and every add probes.
+const TICK_STEP: u32 = if SAMPLE == 1 {
+    0
+} else {
+    ((1u64 << 32) / (2 * SAMPLE as u64)) as u32
+};
 
-/// Counts one add on this thread; true on every [`SAMPLE`]-th: this add should probe.
+/// Counts one add on this thread; true on the add that ends the current interval: this add
+/// should probe. A fresh thread's first interval is `2 * SAMPLE` adds (the tick starts at 0);
+/// each probe draws the next ([`rearm`]).
 #[inline(always)]
 pub(super) fn tick() -> bool {
     with_thread_hints(|l| {
         let t = l.tick.get().wrapping_add(TICK_STEP);
         l.tick.set(t);
-        t == 0
+        t == 0 && rearm(l)
     })
     .unwrap_or(false)
+}
+
+/// Sets the tick to wrap after a random count of adds in `SAMPLE / 2 .. 3 * SAMPLE / 2`
+/// (xorshift32 on the thread's seed); returns true for [`tick`].
+#[cold]
+#[inline(never)]
+fn rearm(l: &ThreadHints) -> bool {
+    let mut x = l.seed.get();
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    l.seed.set(x);
+    let adds = SAMPLE / 2 + (x & (SAMPLE - 1));
+    l.tick.set(adds.wrapping_mul(TICK_STEP).wrapping_neg());
+    true
 }
 
 /// Whether another thread writes `a` or `b` within [`PROBE_LOADS`] loads, given that they held
@@ -337,11 +362,55 @@ mod tests {
         );
     }
 
+    /// The gaps between this thread's next `probes` probes, in adds.
+    fn gaps(probes: usize) -> Vec<u32> {
+        while !tick() {}
+        (0..probes)
+            .map(|_| (1..).find(|_| tick()).unwrap())
+            .collect()
+    }
+
     #[test]
     #[cfg_attr(miri, ignore)] // SAMPLE is 1 under Miri
-    fn one_add_in_sample_probes() {
-        let probes = (0..SAMPLE * 4).filter(|_| tick()).count();
-        assert_eq!(probes, 4);
+    fn one_add_in_sample_probes_on_average_at_random_gaps() {
+        let gaps = gaps(1000);
+        assert!(gaps
+            .iter()
+            .all(|g| (SAMPLE / 2..SAMPLE / 2 * 3).contains(g)));
+        let mean = gaps.iter().sum::<u32>() / 1000;
+        assert!(
+            (SAMPLE * 9 / 10..SAMPLE * 11 / 10).contains(&mean),
+            "mean gap {mean}"
+        );
+        let mut distinct = gaps.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        // 1000 draws from 4096 values: about 887 distinct ones.
+        assert!(
+            distinct.len() > 800,
+            "{} distinct gaps in 1000",
+            distinct.len()
+        );
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // SAMPLE is 1 under Miri
+    fn a_period_that_divides_sample_has_every_place_probed() {
+        for period in [2u32, 8, 64] {
+            let mut place = 0;
+            let mut seen = vec![0u32; period as usize];
+            for g in gaps(64 * period as usize) {
+                place = (place + g) % period;
+                seen[place as usize] += 1;
+            }
+            assert!(seen.iter().all(|&n| n > 0), "period {period}: {seen:?}");
+        }
+    }
+
+    #[test]
+    #[cfg(miri)]
+    fn under_miri_every_add_probes() {
+        assert!((0..10).all(|_| tick()));
     }
 
     #[test]

@@ -10,17 +10,16 @@
 //!
 //! # When a counter stripes
 //!
-//! Only when contention lasts: every 4096th add of a thread checks briefly whether another
-//! thread writes the same counter, and 4 hits within 8 consecutive checks stripe it (the rule
-//! and why it holds are under [How it works](#how-it-works)). A burst shorter than that never
-//! stripes the counter, which is the point; with two threads it takes at least about 8 000
-//! adds of each thread (two probes each) at a contended `AtomicU64`'s price: well under a
-//! millisecond at full speed. Counters spread over a
-//! registry almost never stripe: the shootout's registry table reports the share striped after
-//! each run (`cargo run --release --example shootout -- --only counter`; 0% of 10 000 and of
-//! 100 000 counters, 0–0.1% of 1 000), and `tests/shapes_counter.rs` asserts at most 1% at
+//! Only when contention lasts: one add in 4096 of a thread, on average, checks briefly whether
+//! another thread writes the same counter, and 4 hits within 8 consecutive checks stripe it (the
+//! rule and why it holds are under [How it works](#how-it-works)). A burst shorter than that never
+//! stripes the counter, which is the point; with two threads it takes at least about 8 000 adds of
+//! each thread (two probes each; a thread's probes come 2 048 to 6 143 adds apart, its first after
+//! 8 192) at a contended `AtomicU64`'s price: well under a millisecond at full speed. Counters
+//! spread over a registry almost never stripe: the shootout's registry table reports the share
+//! striped after each run (`cargo run --release --example shootout -- --only counter`; 0% of 10 000
+//! and of 100 000 counters, 0–0.1% of 1 000), and `tests/shapes_counter.rs` asserts at most 1% at
 //! 10 000.
-//!
 //! # Memory
 //!
 //! Bytes per counter on x86-64 (128-byte cells, `CachePadded`), as `heap_bytes()` reports:
@@ -93,25 +92,27 @@
 //!
 //! # How it works
 //!
-//! - **When to stripe** (constants in `adapt.rs`): every add counts a per-thread tick; every
-//!   4096th add of a thread *probes*: after its `fetch_add` it watches the counter's word for
-//!   512 loads (longer than a cache line's trip between cores) and *hits* if another thread
+//! - **When to stripe** (constants in `adapt.rs`): every add counts a per-thread tick; one add in
+//!   4096 of a thread, on average, *probes*: after its `fetch_add` it watches the counter's word
+//!   for 512 loads (longer than a cache line's trip between cores) and *hits* if another thread
 //!   writes it meanwhile. The counter keeps the score of its probes in its state word: 4 hits
-//!   within a window of 8 consecutive probes stripe it; a window that ends with fewer starts
-//!   again. The window is measured in the counter's own sampled adds, not in time. Once
-//!   striped, a thread that finds no cell of its own near its slot adds to a shared word and
-//!   probes the same way (the line it shares changing under it); 4 hits in 8 such probes
-//!   double the cells, up to one per thread slot ([`Counter::max_cells`]). A probe hits only
-//!   if another thread writes the *same* counter within that window. Two threads hammering one
-//!   counter do that on many probes when they run at once (and on none when the scheduler runs
-//!   them one after the other, which is no contention at all). Two threads spreading adds over
-//!   `m` counters hit on about `k / m` of probes, where `k` is how many adds the other thread
-//!   makes during one window, so 4 hits in 8 probes of one counter come about `70 (k/m)^4` of
-//!   windows: for example, if `k` were 15, once in about 3 × 10^9 windows at 10 000 counters.
-//!   That is arithmetic on an assumed `k`, not a measurement; the registry rows of
-//!   `cargo run --release --example shootout -- --only counter` print the share of counters
-//!   that actually striped. Each probe costs its thread 512 loads, spread over the
-//!   4 096 adds between probes.
+//!   within a window of 8 consecutive probes stripe it; a window that ends with fewer starts again.
+//!   The window is measured in the counter's own sampled adds, not in time. Once striped, a thread
+//!   that finds no cell of its own near its slot adds to a shared word and probes the same way (the
+//!   line it shares changing under it); 4 hits in 8 such probes double the cells, up to one per
+//!   thread slot ([`Counter::max_cells`]). A probe hits only if another thread writes the *same*
+//!   counter within that window. Two threads hammering one counter do that on many probes when they
+//!   run at once (and on none when the scheduler runs them one after the other, which is no
+//!   contention at all). Two threads spreading adds over `m` counters hit on about `k / m` of
+//!   probes, where `k` is how many adds the other thread makes during one window, so 4 hits in 8
+//!   probes of one counter come about `70 (k/m)^4` of windows: for example, if `k` were 15, once in
+//!   about 3 × 10^9 windows at 10 000 counters. That is arithmetic on an assumed `k`, not a
+//!   measurement; the registry rows of `cargo run --release --example shootout -- --only counter`
+//!   print the share of counters that actually striped. Each probe costs its thread 512 loads,
+//!   spread over the 4 096 adds between probes on average. The gap between two probes is drawn at
+//!   random between 2 048 and 6 143 adds: with a fixed gap, a program that repeats the same adds (a
+//!   handler that makes 8 per request) would probe the same place of every request, and a shared
+//!   counter anywhere else in the sequence would never stripe.
 //! - **Compact**: the total `base` and a state word, 16 bytes aligned to 16. An add is a
 //!   `fetch_add` on `base` first, so its line is fetched once, for writing (reading the state
 //!   first fetches it shared and then again exclusive, which is slower where lines move

@@ -62,10 +62,10 @@ use super::LocalCounter;
 ///
 /// # Cost
 /// - Compact: `add` is a look at this thread's striped-hint entry (a thread-local read), a
-///   `fetch_add`, a load of the state word from the line it just wrote, and a per-thread tick
-///   (one add to a thread-local word); one cache line of the counter's. Every 4096th add
-///   of a thread also checks briefly for contention. See the [module docs](super#performance)
-///   for measured ratios to `AtomicU64`.
+///   `fetch_add`, a load of the state word from the line it just wrote, and a per-thread tick (one
+///   add to a thread-local word); one cache line of the counter's. One add in 4096 of a thread, on
+///   average, also checks briefly for contention. See the [module docs](super#performance) for
+///   measured ratios to `AtomicU64`.
 /// - Striped: `add` reads the state word (a line every thread keeps in cache), then its own
 ///   cell: a thread-local read, the owner check, a load and a store. Through a
 ///   [`LocalCounter`] (made once per loop or thread), a thread-local read and the load and

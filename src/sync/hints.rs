@@ -14,6 +14,8 @@ pub(crate) const SPARE_WORDS: usize = 8;
 pub(crate) struct ThreadHints {
     /// A wrapping tick.
     pub(crate) tick: Cell<u32>,
+    /// A random state for the tick's user (any start but 0); in the tick's padding.
+    pub(crate) seed: Cell<u32>,
     /// Direct-mapped by their user: each starts all ones (`usize::MAX`).
     pub(crate) words: [Cell<usize>; HINT_WORDS],
     /// Addresses that met another in `words`, fully associative; 0 is free.
@@ -22,12 +24,16 @@ pub(crate) struct ThreadHints {
     pub(crate) next_spare: Cell<usize>,
 }
 
+/// Where each thread's `seed` starts: any value but 0.
+const SEED: u32 = 0x9e37_79b9;
+
 #[cfg(not(loom))]
 thread_local! {
     // `const`, no destructor: readable during thread teardown, no lazy-init check per access.
     static HINTS: ThreadHints = const {
         ThreadHints {
             tick: Cell::new(0),
+            seed: Cell::new(SEED),
             words: [const { Cell::new(usize::MAX) }; HINT_WORDS],
             spare: [const { Cell::new(0) }; SPARE_WORDS],
             next_spare: Cell::new(0),
@@ -39,6 +45,7 @@ thread_local! {
 thread_local! {
     static HINTS: ThreadHints = ThreadHints {
         tick: Cell::new(0),
+        seed: Cell::new(SEED),
         words: std::array::from_fn(|_| Cell::new(usize::MAX)),
         spare: std::array::from_fn(|_| Cell::new(0)),
         next_spare: Cell::new(0),
