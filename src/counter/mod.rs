@@ -73,6 +73,12 @@
 //!   1.32x–1.33x and 1.49x–1.50x. Besides the atomic, a compact add reads this thread's
 //!   striped-hint entry first and bumps its sample tick after. The counters stay compact: 0%
 //!   striped, 16 bytes each.
+//! - The registry figures above come from one VM. Another of the same kind, busier (the
+//!   thread-local bound took 0.7 ns per add; 2026-12-01, 22 runs, medians), gave 1.35x, 1.17x
+//!   and 1.5x at 1 000, 10 000 and 100 000 counters on 1 thread, and 1.35x, 1.52x and 1.5x on 2.
+//!   There an `AtomicU64` padded to 16 bytes (the shootout's `AtomicU64 in 16 B`) took 1.0x,
+//!   1.07x and 1.13x on 1 thread and 0.95x, 1.04x and 1.07x on 2: twice the bytes for the same
+//!   counters is part of the 1-thread gap; the rest is the hint's read and the tick's store.
 //! - A small, very hot registry (1 000 counters, 2 threads at full speed) meets on the same
 //!   counters often enough that a few may stripe (0–0.1%), at 272 bytes each. At 100 counters
 //!   (the mixed shape below) most do over a long run: two threads at full speed add to each
@@ -85,10 +91,15 @@
 //!   the cell up each time.
 //! - Two hot counters 8 apart in a `Vec` (they share an entry of a thread's table of striped
 //!   counters, below), bumped in turn by 2 threads: 2.4–4.9 ns per add, 0.09x–0.48x an
-//!   `AtomicU64` pair's time (20 runs; medians 2.8 ns, 0.14x).
-//! - Mixed (100 cold counters, 1 hot, 2 threads): 0.55x–0.84x in quiet hours; busy ones spread
-//!   from 0.46x to 1.32x (median 0.67x). The hot one stripes; of the cold ones, 0 to 10 had
-//!   striped after a shootout run, and most do over a long run.
+//!   `AtomicU64` pair's time (20 runs; medians 2.8 ns, 0.14x). On the busier VM 6.4–16 ns,
+//!   0.11x–1.93x: each add searches the spare words out of line, and where the atomic pair
+//!   took its fast placement's 7 ns, that search made the pair slower than the atomics.
+//! - A request handler's 8 adds per request, the first to a counter every thread shares, the
+//!   other 7 to its own (the shootout's `handler, 1 of 8 shared`), 2 threads: 0.22x–0.61x an
+//!   `AtomicU64`'s time per add on the busier VM.
+//! - Mixed (100 cold counters, 1 hot, 2 threads): 0.55x–0.84x in quiet hours; busy ones spread from
+//!   0.46x to 1.56x (median 0.67x on the first VM, 0.85x on the busier one). The hot one stripes;
+//!   of the cold ones, 0 to 10 had striped after a shootout run, and most do over a long run.
 //!
 //! # How it works
 //!
