@@ -236,16 +236,22 @@ pub(super) fn tick() -> bool {
     .unwrap_or(false)
 }
 
-/// Sets the tick to wrap after a random count of adds in `SAMPLE / 2 .. 3 * SAMPLE / 2`
-/// (xorshift32 on the thread's seed); returns true for [`tick`].
+/// Sets the tick to wrap after a random count of adds in `SAMPLE / 2 .. 3 * SAMPLE / 2`;
+/// returns true for [`tick`].
+///
+/// The draw hashes a per-thread Weyl sequence with the address of the thread's hint words, so
+/// each thread draws its own gaps: two threads that start together on one counter would
+/// otherwise probe at the same adds, each watching the line while the other watches too, and
+/// see no writes.
 #[cold]
 #[inline(never)]
 fn rearm(l: &ThreadHints) -> bool {
-    let mut x = l.seed.get();
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    l.seed.set(x);
+    let seed = l.seed.get().wrapping_add(0x9e37_79b9);
+    l.seed.set(seed);
+    let mut x = seed ^ (l as *const ThreadHints as usize >> 4) as u32;
+    x = (x ^ x >> 16).wrapping_mul(0x7feb_352d);
+    x = (x ^ x >> 15).wrapping_mul(0x846c_a68b);
+    x ^= x >> 16;
     let adds = SAMPLE / 2 + (x & (SAMPLE - 1));
     l.tick.set(adds.wrapping_mul(TICK_STEP).wrapping_neg());
     true

@@ -1,6 +1,7 @@
 //! Unit tests of the `Cells` engine (a child module of `cells`, so it sees private items).
 use super::*;
 use std::sync::Barrier;
+use std::time::{Duration, Instant};
 
 /// Adds per thread in these tests; few under Miri, which runs threads slowly.
 const ADDS: u64 = if cfg!(miri) { 20 } else { 10_000 };
@@ -309,9 +310,13 @@ fn a_cell_whose_owner_exited_is_taken_over() {
 #[test]
 fn lasting_contention_stripes_and_loses_nothing() {
     // Two threads start together and add until one of them sees the counter striped: it must
-    // stripe long before the bound (the rule needs about 8 000 adds of each), whatever else the
-    // machine runs meanwhile. (Short rounds of fresh threads barely overlap on a loaded machine.)
-    let limit: u64 = if cfg!(miri) { 20_000 } else { 1 << 30 };
+    // stripe long before the bound (the rule needs about 12 000 adds of each), whatever else the
+    // machine runs meanwhile. The bound is time, not adds: on a loaded machine the two threads
+    // may share one core for seconds, adding fast and never at once (a bound of 2^30 adds each
+    // ran out so in a CI run), and short rounds of fresh threads barely overlap.
+    let limit: u64 = if cfg!(miri) { 20_000 } else { u64::MAX };
+    let _alone = crate::counter::tests::STRIPING.lock();
+    let deadline = Instant::now() + Duration::from_secs(300);
     let c = Cells::new(0);
     let barrier = Barrier::new(2);
     let total: u64 = std::thread::scope(|s| {
@@ -320,7 +325,7 @@ fn lasting_contention_stripes_and_loses_nothing() {
                 s.spawn(|| {
                     barrier.wait();
                     let mut added = 0;
-                    while !c.is_striped() && added < limit {
+                    while !c.is_striped() && added < limit && Instant::now() < deadline {
                         for _ in 0..64 {
                             c.add(1);
                         }

@@ -182,8 +182,14 @@ fn per_cpu_iter_mut_sees_every_slot() {
     assert_eq!(p.fold(0u32, |a, v| a + u32::from(*v)), 8);
 }
 
+/// Held by the unit tests whose threads add until a counter stripes. Striping needs a test's
+/// two threads to run at once; two such tests side by side make four busy threads on a 2-core
+/// machine, and the scheduler then rarely runs a test's pair together (one wait took 42 s).
+pub(super) static STRIPING: crate::sync::Mutex<()> = crate::sync::Mutex::new(());
+
 /// Makes `c` striped by adding from two threads until one add meets the other's.
 fn expand(c: &Counter) {
+    let _alone = STRIPING.lock();
     std::thread::scope(|s| {
         for _ in 0..2 {
             s.spawn(|| {

@@ -14,7 +14,7 @@ pub(crate) const SPARE_WORDS: usize = 8;
 pub(crate) struct ThreadHints {
     /// A wrapping tick.
     pub(crate) tick: Cell<u32>,
-    /// A random state for the tick's user (any start but 0); in the tick's padding.
+    /// A random state for the tick's user; in the tick's padding.
     pub(crate) seed: Cell<u32>,
     /// Direct-mapped by their user: each starts all ones (`usize::MAX`).
     pub(crate) words: [Cell<usize>; HINT_WORDS],
@@ -24,7 +24,7 @@ pub(crate) struct ThreadHints {
     pub(crate) next_spare: Cell<usize>,
 }
 
-/// Where each thread's `seed` starts: any value but 0.
+/// Where each thread's `seed` starts (a Weyl sequence: any start will do).
 const SEED: u32 = 0x9e37_79b9;
 
 #[cfg(not(loom))]
