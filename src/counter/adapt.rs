@@ -33,8 +33,9 @@ use std::hint::black_box;
 /// `SAMPLE` adds: at 4096 a registry's add takes 1.06x an `AtomicU64`'s time on one thread
 /// (`cargo run --release --example counter_loop -- counter` against `-- atomic`), where a probe
 /// every 1024th add made it 1.10x and every 8192th gained nothing measurable. The price of the
-/// interval is the reaction time: two threads hammering a counter stripe it after about 8 000
-/// adds of each thread, well under a millisecond at full speed.
+/// interval is the reaction time: two fresh threads hammering a counter stripe it after about
+/// 12 000 adds of each (median; a fresh thread's first probe comes after `2 * SAMPLE` adds), well
+/// under a millisecond at full speed.
 #[cfg(not(any(loom, miri)))]
 pub(super) const SAMPLE: u32 = 4096;
 /// Under loom every add probes, so two adds per thread can show both outcomes (and under Miri,

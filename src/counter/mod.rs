@@ -13,13 +13,14 @@
 //! Only when contention lasts: one add in 4096 of a thread, on average, checks briefly whether
 //! another thread writes the same counter, and 4 hits within 8 consecutive checks stripe it (the
 //! rule and why it holds are under [How it works](#how-it-works)). A burst shorter than that never
-//! stripes the counter, which is the point; with two threads it takes at least about 8 000 adds of
+//! stripes the counter, which is the point; with two threads it takes at least about 10 000 adds of
 //! each thread (two probes each; a thread's probes come 2 048 to 6 143 adds apart, its first after
 //! 8 192) at a contended `AtomicU64`'s price: well under a millisecond at full speed. Counters
 //! spread over a registry almost never stripe: the shootout's registry table reports the share
 //! striped after each run (`cargo run --release --example shootout -- --only counter`; 0% of 10 000
 //! and of 100 000 counters, 0–0.1% of 1 000), and `tests/shapes_counter.rs` asserts at most 1% at
 //! 10 000.
+//!
 //! # Memory
 //!
 //! Bytes per counter on x86-64 (128-byte cells, `CachePadded`), as `heap_bytes()` reports:
