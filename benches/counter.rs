@@ -16,7 +16,8 @@
 //!
 //! `cargo bench --bench counter -- --warm-up-time 1 --measurement-time 2`
 
-use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
@@ -177,6 +178,29 @@ impl Indices {
     }
 }
 
+/// One registry candidate: `threads` threads, each walking its own index sequence over `n`
+/// counters and calling `bump` on each index (generic, so each candidate's loop is its own).
+fn bump_at_random(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    id: BenchmarkId,
+    seed: &AtomicU64,
+    threads: usize,
+    n: usize,
+    bump: impl Fn(usize) + Sync,
+) {
+    g.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            seed.store(0, Relaxed);
+            on_threads(threads, iters, &|| {}, &|ops| {
+                let mut at = Indices::new(seed.fetch_add(1, Relaxed), n);
+                for _ in 0..ops {
+                    bump(at.next());
+                }
+            })
+        })
+    });
+}
+
 fn registry(c: &mut Criterion) {
     let _paused = measure::pause();
     let mut g = c.benchmark_group("counter/registry");
@@ -188,52 +212,20 @@ fn registry(c: &mut Criterion) {
                 |name: &str| BenchmarkId::new(name, format!("{n} counters/{}", label(threads)));
             let seed = AtomicU64::new(0);
             let atomics: Vec<AtomicU64> = (0..n).map(|_| AtomicU64::new(0)).collect();
-            g.bench_function(id("AtomicU64::fetch_add"), |b| {
-                b.iter_custom(|iters| {
-                    seed.store(0, Relaxed);
-                    on_threads(threads, iters, &|| {}, &|ops| {
-                        let mut at = Indices::new(seed.fetch_add(1, Relaxed), n);
-                        for _ in 0..ops {
-                            atomics[at.next()].fetch_add(black_box(1), Relaxed);
-                        }
-                    })
-                })
+            bump_at_random(&mut g, id("AtomicU64::fetch_add"), &seed, threads, n, |i| {
+                atomics[i].fetch_add(black_box(1), Relaxed);
             });
             let padded: Vec<Padded> = (0..n).map(|_| Padded(AtomicU64::new(0))).collect();
-            g.bench_function(id("AtomicU64 in 16 B"), |b| {
-                b.iter_custom(|iters| {
-                    seed.store(0, Relaxed);
-                    on_threads(threads, iters, &|| {}, &|ops| {
-                        let mut at = Indices::new(seed.fetch_add(1, Relaxed), n);
-                        for _ in 0..ops {
-                            padded[at.next()].0.fetch_add(black_box(1), Relaxed);
-                        }
-                    })
-                })
+            bump_at_random(&mut g, id("AtomicU64 in 16 B"), &seed, threads, n, |i| {
+                padded[i].0.fetch_add(black_box(1), Relaxed);
             });
             let mutexes: Vec<Mutex<u64>> = (0..n).map(|_| Mutex::new(0)).collect();
-            g.bench_function(id("Mutex<u64>"), |b| {
-                b.iter_custom(|iters| {
-                    seed.store(0, Relaxed);
-                    on_threads(threads, iters, &|| {}, &|ops| {
-                        let mut at = Indices::new(seed.fetch_add(1, Relaxed), n);
-                        for _ in 0..ops {
-                            *mutexes[at.next()].lock().unwrap() += black_box(1);
-                        }
-                    })
-                })
+            bump_at_random(&mut g, id("Mutex<u64>"), &seed, threads, n, |i| {
+                *mutexes[i].lock().unwrap() += black_box(1);
             });
             let counters: Vec<Counter> = (0..n).map(|_| Counter::new()).collect();
-            g.bench_function(id("thrifty Counter"), |b| {
-                b.iter_custom(|iters| {
-                    seed.store(0, Relaxed);
-                    on_threads(threads, iters, &|| {}, &|ops| {
-                        let mut at = Indices::new(seed.fetch_add(1, Relaxed), n);
-                        for _ in 0..ops {
-                            counters[at.next()].add(black_box(1));
-                        }
-                    })
-                })
+            bump_at_random(&mut g, id("thrifty Counter"), &seed, threads, n, |i| {
+                counters[i].add(black_box(1));
             });
             let striped = counters.iter().filter(|c| c.is_striped()).count();
             let bytes = std::mem::size_of_val(&counters[..])
