@@ -312,8 +312,8 @@ fn lasting_contention_stripes_and_loses_nothing() {
     // Two threads start together and add until one of them sees the counter striped: it must
     // stripe long before the bound (the rule needs about 12 000 adds of each), whatever else the
     // machine runs meanwhile. The bound is time, not adds: on a loaded machine the two threads
-    // may share one core for seconds, adding fast and never at once (a bound of 2^30 adds each
-    // ran out so in a CI run), and short rounds of fresh threads barely overlap.
+    // may share one core for seconds, adding fast and never at once, until any bound on adds
+    // runs out; and short rounds of fresh threads barely overlap.
     let limit: u64 = if cfg!(miri) { 20_000 } else { u64::MAX };
     let _alone = crate::counter::tests::STRIPING.lock();
     let deadline = Instant::now() + Duration::from_secs(300);

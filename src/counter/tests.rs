@@ -184,7 +184,8 @@ fn per_cpu_iter_mut_sees_every_slot() {
 
 /// Held by the unit tests whose threads add until a counter stripes. Striping needs a test's
 /// two threads to run at once; two such tests side by side make four busy threads on a 2-core
-/// machine, and the scheduler then rarely runs a test's pair together (one wait took 42 s).
+/// machine, and the scheduler then rarely runs a test's pair together (waits of tens of
+/// seconds).
 pub(super) static STRIPING: crate::sync::Mutex<()> = crate::sync::Mutex::new(());
 
 /// Makes `c` striped by adding from two threads until one add meets the other's.
