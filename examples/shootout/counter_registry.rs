@@ -39,6 +39,20 @@ impl Indices {
     }
 }
 
+/// A registry candidate's body: each thread walks its own index sequence over `n` counters and
+/// bumps each index (generic, so each candidate's loop is compiled for its own `bump`).
+fn at_random(
+    n: usize,
+    bump: impl Fn(usize) + Send + Sync + 'static,
+) -> impl Fn(usize, u64) + Send + Sync + 'static {
+    move |t, ops| {
+        let mut at = Indices::new(t, n);
+        for _ in 0..ops {
+            bump(at.next());
+        }
+    }
+}
+
 /// What a thrifty registry left behind: share striped, bytes per counter (inline + heap).
 fn footprint(counters: &[Counter]) -> (f64, f64) {
     let striped = counters.iter().filter(|c| c.is_striped()).count();
@@ -68,30 +82,26 @@ pub fn run(h: &mut Harness) {
                 &format!("{n} counters"),
                 threads,
                 vec![
-                    Candidate::std("AtomicU64::fetch_add", move |t, ops| {
-                        let mut at = Indices::new(t, n);
-                        for _ in 0..ops {
-                            atomics[at.next()].fetch_add(black_box(1), Relaxed);
-                        }
-                    }),
-                    Candidate::new("AtomicU64 in 16 B", move |t, ops| {
-                        let mut at = Indices::new(t, n);
-                        for _ in 0..ops {
-                            padded[at.next()].0.fetch_add(black_box(1), Relaxed);
-                        }
-                    }),
-                    Candidate::new("Mutex<u64>", move |t, ops| {
-                        let mut at = Indices::new(t, n);
-                        for _ in 0..ops {
-                            *mutexes[at.next()].lock().unwrap() += black_box(1);
-                        }
-                    }),
-                    Candidate::new("thrifty Counter", move |t, ops| {
-                        let mut at = Indices::new(t, n);
-                        for _ in 0..ops {
-                            counters[at.next()].add(black_box(1));
-                        }
-                    }),
+                    Candidate::std(
+                        "AtomicU64::fetch_add",
+                        at_random(n, move |i| {
+                            atomics[i].fetch_add(black_box(1), Relaxed);
+                        }),
+                    ),
+                    Candidate::new(
+                        "AtomicU64 in 16 B",
+                        at_random(n, move |i| {
+                            padded[i].0.fetch_add(black_box(1), Relaxed);
+                        }),
+                    ),
+                    Candidate::new(
+                        "Mutex<u64>",
+                        at_random(n, move |i| *mutexes[i].lock().unwrap() += black_box(1)),
+                    ),
+                    Candidate::new(
+                        "thrifty Counter",
+                        at_random(n, move |i| counters[i].add(black_box(1))),
+                    ),
                 ],
             );
             let (striped, bytes) = footprint(&kept);
