@@ -6,12 +6,15 @@
 //! same entry of a thread's table of striped counters, which must hold both). The third is a
 //! request handler that makes the same 8 adds per request, the first to a counter every thread
 //! shares, the other 7 to counters of its own: a repeating sequence, which the counter's
-//! sampling for contention must not fall in step with.
+//! sampling for contention must not fall in step with. The fourth is the first with one more
+//! thread, idle: it bumped the striped counter twice and holds a cell while the others hammer,
+//! as a thread serving another queue would; a thread whose home cell it holds must add beside it.
 
 use crate::harness::{Candidate, Harness, Table};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
 use thrifty::counter::Counter;
 
 pub fn run(h: &mut Harness) {
@@ -57,6 +60,7 @@ pub fn run(h: &mut Harness) {
             ],
         );
         handler(&mut t, threads);
+        idle_owner(&mut t, threads);
         let atomics: Arc<Vec<AtomicU64>> = Arc::new((0..=8).map(|_| AtomicU64::new(0)).collect());
         let counters: Arc<Vec<Counter>> = Arc::new((0..=8).map(|_| Counter::new()).collect());
         t.workload(
@@ -120,4 +124,60 @@ fn handler(t: &mut Table<'_>, threads: usize) {
             }),
         ],
     );
+}
+
+/// The first workload beside an idle thread that holds a cell of the striped counter.
+fn idle_owner(t: &mut Table<'_>, threads: usize) {
+    let atomic = Arc::new(AtomicU64::new(0));
+    let counter = Arc::new(Counter::new());
+    // Two threads hammer it until it stripes (bounded: on a busy machine they may not run at
+    // once, and then they do not contend).
+    let began = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                while !counter.is_striped() && began.elapsed() < Duration::from_secs(5) {
+                    (0..10_000).for_each(|_| counter.add(black_box(1)));
+                }
+            });
+        }
+    });
+    let (stop, parked) = mpsc::channel::<()>();
+    let (ready, bumped) = mpsc::channel::<()>();
+    let idle = std::thread::spawn({
+        let counter = Arc::clone(&counter);
+        move || {
+            // Its first add goes to the compact total and shows it the counter striped; the
+            // next claims its cell.
+            (0..2).for_each(|_| counter.add(1));
+            ready.send(()).unwrap();
+            // Parked until the workload is done; holds its slot and its cell meanwhile.
+            let _ = parked.recv();
+        }
+    });
+    bumped.recv().unwrap();
+    let c = Arc::clone(&counter);
+    t.workload(
+        "incr, 1 more thread idle",
+        threads,
+        vec![
+            Candidate::std("AtomicU64::fetch_add", move |_, ops| {
+                for _ in 0..ops {
+                    atomic.fetch_add(black_box(1), Relaxed);
+                }
+            }),
+            Candidate::new("thrifty Counter", move |_, ops| {
+                for _ in 0..ops {
+                    c.add(black_box(1));
+                }
+            }),
+        ],
+    );
+    drop(stop);
+    idle.join().unwrap();
+    t.note(format!(
+        "  incr, 1 more thread idle, {threads} thread(s): thrifty Counter {} cells, {} B",
+        counter.cells(),
+        counter.heap_bytes()
+    ));
 }
