@@ -93,11 +93,19 @@
 //! - Two hot counters 8 apart in a `Vec` (they share an entry of a thread's table of striped
 //!   counters, below), bumped in turn by 2 threads: 2.4–4.9 ns per add, 0.09x–0.48x an
 //!   `AtomicU64` pair's time (20 runs; medians 2.8 ns, 0.14x). On the busier VM 6.4–16 ns,
-//!   0.11x–1.93x: each add searches the spare words out of line, and where the atomic pair
-//!   took its fast placement's 7 ns, that search made the pair slower than the atomics.
+//!   0.11x–1.93x, partly because threads whose home cell was another's took its owner's line
+//!   (fixed since, see the cells below: 10 runs alternating the two builds gave medians of
+//!   0.77x before, up to 1.89x, and 0.36x after, up to 0.38x). What is left is the search of
+//!   the spare words, out of line, on every add: 12–15 ns per add where one hot counter took
+//!   6 ns, in a busier hour.
 //! - A request handler's 8 adds per request, the first to a counter every thread shares, the
 //!   other 7 to its own (the shootout's `handler, 1 of 8 shared`), 2 threads: 0.22x–0.61x an
 //!   `AtomicU64`'s time per add on the busier VM.
+//! - One hot counter, 2 threads, beside a third thread that bumped it and went idle holding a
+//!   cell (`incr, 1 more thread idle`): 0.08x–0.18x an `AtomicU64`'s time (12 runs, median
+//!   0.10x). A thread whose home cell the idle one holds claims another or adds to a shared
+//!   word beside it; in a scratch loop where it shares, it took 7–8 ns per add and the owner
+//!   of the other cell 2–4 ns. The counter does not grow for it: nobody contends.
 //! - Mixed (100 cold counters, 1 hot, 2 threads): 0.55x–0.84x in quiet hours; busy ones spread from
 //!   0.46x to 1.56x (median 0.67x on the first VM, 0.85x on the busier one). The hot one stripes;
 //!   of the cold ones, 0 to 10 had striped after a shootout run, and most do over a long run.
