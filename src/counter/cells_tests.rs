@@ -284,6 +284,47 @@ fn colliding_slots_probe_for_a_cell_of_their_own() {
 }
 
 #[test]
+fn a_thread_finds_its_cell_two_after_home_on_every_add() {
+    // Four cells; two other live threads hold this thread's home cell and the next (the next is
+    // checked inline, the rest by the out-of-line search): this thread claims the one after
+    // them and keeps adding there, never to a shared word.
+    let c = Cells::new(4);
+    c.force_stripe();
+    c.force_grow();
+    let (slot, token) = try_thread_token().unwrap();
+    let home = slot & 3;
+    let barrier = Barrier::new(3);
+    std::thread::scope(|scope| {
+        for step in 0..2 {
+            let (c, barrier) = (&c, &barrier);
+            scope.spawn(move || {
+                let (_, other) = try_thread_token().unwrap();
+                // Pose as the owner of the cell `step` after home.
+                let b = c.block().unwrap();
+                b.cell((home + step) & 3)
+                    .owner
+                    .store(other, Ordering::Relaxed);
+                barrier.wait();
+                barrier.wait(); // stay alive while the main thread adds
+            });
+        }
+        barrier.wait();
+        for _ in 0..ADDS {
+            c.add(1);
+        }
+        barrier.wait();
+    });
+    let third = (home + 2) & 3;
+    assert_eq!(
+        words(&c, third),
+        (ADDS, 0, token),
+        "claimed the cell two after home"
+    );
+    assert_eq!(words(&c, home).1 + words(&c, (home + 1) & 3).1, 0);
+    assert_eq!(c.sum(), ADDS);
+}
+
+#[test]
 fn a_cell_whose_owner_exited_is_taken_over() {
     // A thread owns cell 0 and exits; this thread (whatever its slot: one cell) then finds
     // the owner's claim ended, takes the cell over and continues from the value left there.
