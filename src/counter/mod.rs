@@ -89,15 +89,18 @@
 //!   0.24–0.26 ns quiet, took 0.2–0.5 ns). `add` against that bound: 0.24x–0.32x quiet,
 //!   0.15x–0.35x busy. A [`LocalCounter`] handle: 30x–38x an `AtomicU64` and 0.5x–0.7x of the
 //!   bound quiet, 11x–38x and 0.3x–0.7x busy: it holds its cell's address, where `add` looks
-//!   the cell up each time.
+//!   the cell up each time. On the busier VM (2026-12-01, 12 runs, after that day's two fixes
+//!   to the striped path, below): 3.3–4.0 ns per add, 4.3x–11x an `AtomicU64` (median 9x),
+//!   0.38x–0.5x of the bound (median 0.42x; the bound took 1.5–1.7 ns there).
 //! - Two hot counters 8 apart in a `Vec` (they share an entry of a thread's table of striped
 //!   counters, below), bumped in turn by 2 threads: 2.4–4.9 ns per add, 0.09x–0.48x an
 //!   `AtomicU64` pair's time (20 runs; medians 2.8 ns, 0.14x). On the busier VM 6.4–16 ns,
 //!   0.11x–1.93x, partly because threads whose home cell was another's took its owner's line
 //!   (fixed since, see the cells below: 10 runs alternating the two builds gave medians of
-//!   0.77x before, up to 1.89x, and 0.36x after, up to 0.38x). What is left is the search of
-//!   the spare words, out of line, on every add: 12–15 ns per add where one hot counter took
-//!   6 ns, in a busier hour.
+//!   0.77x before, up to 1.89x, and 0.36x after, up to 0.38x). After the second fix (the cell
+//!   after home checked inline), 12 runs: 6.7–11 ns per add, 0.09x–0.72x (median 0.28x), where
+//!   one hot counter took 3.3–4.0 ns: what is left is the search of the spare words, out of
+//!   line, on every add.
 //! - A request handler's 8 adds per request, the first to a counter every thread shares, the
 //!   other 7 to its own (the shootout's `handler, 1 of 8 shared`), 2 threads: 0.22x–0.61x an
 //!   `AtomicU64`'s time per add on the busier VM.
@@ -149,16 +152,17 @@
 //!   are all set in a remembered one's (0.4% of a 10 000-counter `Vec` per remembered counter,
 //!   on average) reads its state before adding. The table is 144 bytes of thread-local words
 //!   per thread, no heap.
-//! - **Owner-written cells** (as in `percpu_counter`): a cell is one 128-byte line holding
-//!   its `owned` word and a `shared` word in its first 64 bytes and its owner's slot claim
-//!   token in the other 64. Only the owner writes `owned`, by a relaxed load and store (no
-//!   locked instruction); a thread whose claim ended (it exited) leaves its cell to the next
-//!   thread that maps to it, which takes it over by compare-exchange and continues from the
-//!   value left there. Threads that find no cell to own add to a `shared` word by `fetch_add`;
-//!   threads tearing down their thread-locals add to `base`. A thread whose home cell (at its
-//!   slot) is not its own reads the next cells' tokens on every add; kept apart from the words
-//!   their owners write, those reads leave the owners' lines alone (beside them, they took each
-//!   line from its owner: both threads' adds cost 12-18 ns instead of 2-8 on a 2-core VM).
+//! - **Owner-written cells** (as in `percpu_counter`): a cell is one 128-byte line holding its
+//!   `owned` word and a `shared` word in its first 64 bytes and its owner's slot claim token in the
+//!   other 64. Only the owner writes `owned`, by a relaxed load and store (no locked instruction);
+//!   a thread whose claim ended (it exited) leaves its cell to the next thread that maps to it,
+//!   which takes it over by compare-exchange and continues from the value left there. Threads that
+//!   find no cell to own add to a `shared` word by `fetch_add`; threads tearing down their
+//!   thread-locals add to `base`. A thread whose home cell (at its slot) is not its own reads the
+//!   next cells' tokens on every add (the next one inline, the rest out of line); kept apart from
+//!   the words their owners write, those reads leave the owners' lines alone (beside them, they
+//!   took each line from its owner: both threads' adds cost 12-18 ns instead of 2-8 on a 2-core
+//!   VM).
 //! - **Growth**: a new block of twice the cells, which keeps a pointer to the one it outgrew;
 //!   the state word points to the newest (its length tagged in the pointer's low bits). Sums
 //!   walk the chain, so every count in an outgrown cell is still counted, and an add that
