@@ -17,23 +17,36 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 use thrifty::counter::Counter;
 
+/// The baseline of the one-counter workloads: every thread bumps one fresh `AtomicU64`.
+fn atomic_incr() -> Candidate {
+    let atomic = AtomicU64::new(0);
+    Candidate::std("AtomicU64::fetch_add", move |_, ops| {
+        for _ in 0..ops {
+            atomic.fetch_add(black_box(1), Relaxed);
+        }
+    })
+}
+
+/// Every thread bumps `counter`.
+fn counter_incr(counter: Arc<Counter>) -> Candidate {
+    Candidate::new("thrifty Counter", move |_, ops| {
+        for _ in 0..ops {
+            counter.add(black_box(1));
+        }
+    })
+}
+
 pub fn run(h: &mut Harness) {
     let mut t = h.table("counter", "increment one shared counter from every thread");
     for threads in t.threads(&[1, 2, 4]) {
-        let atomic = Arc::new(AtomicU64::new(0));
         let mutex = Arc::new(Mutex::new(0u64));
         let flushed = Arc::new(AtomicU64::new(0));
-        let counter = Arc::new(Counter::new());
         let handled = Arc::new(Counter::new());
         t.workload(
             "incr",
             threads,
             vec![
-                Candidate::std("AtomicU64::fetch_add", move |_, ops| {
-                    for _ in 0..ops {
-                        atomic.fetch_add(black_box(1), Relaxed);
-                    }
-                }),
+                atomic_incr(),
                 Candidate::new("Mutex<u64>", move |_, ops| {
                     for _ in 0..ops {
                         *mutex.lock().unwrap() += black_box(1);
@@ -46,11 +59,7 @@ pub fn run(h: &mut Harness) {
                     }
                     flushed.fetch_add(local, Relaxed);
                 }),
-                Candidate::new("thrifty Counter", move |_, ops| {
-                    for _ in 0..ops {
-                        counter.add(black_box(1));
-                    }
-                }),
+                counter_incr(Arc::new(Counter::new())),
                 Candidate::new("thrifty Counter::local handle", move |_, ops| {
                     let mut local = handled.local();
                     for _ in 0..ops {
@@ -128,7 +137,6 @@ fn handler(t: &mut Table<'_>, threads: usize) {
 
 /// The first workload beside an idle thread that holds a cell of the striped counter.
 fn idle_owner(t: &mut Table<'_>, threads: usize) {
-    let atomic = Arc::new(AtomicU64::new(0));
     let counter = Arc::new(Counter::new());
     // Two threads hammer it until it stripes (bounded: on a busy machine they may not run at
     // once, and then they do not contend).
@@ -156,22 +164,10 @@ fn idle_owner(t: &mut Table<'_>, threads: usize) {
         }
     });
     bumped.recv().unwrap();
-    let c = Arc::clone(&counter);
     t.workload(
         "incr, 1 more thread idle",
         threads,
-        vec![
-            Candidate::std("AtomicU64::fetch_add", move |_, ops| {
-                for _ in 0..ops {
-                    atomic.fetch_add(black_box(1), Relaxed);
-                }
-            }),
-            Candidate::new("thrifty Counter", move |_, ops| {
-                for _ in 0..ops {
-                    c.add(black_box(1));
-                }
-            }),
-        ],
+        vec![atomic_incr(), counter_incr(Arc::clone(&counter))],
     );
     drop(stop);
     idle.join().unwrap();

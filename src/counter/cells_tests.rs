@@ -253,50 +253,16 @@ fn a_slot_inherits_its_predecessors_cell() {
     assert_eq!(c.sum(), 4 * ADDS);
 }
 
-#[test]
-fn colliding_slots_probe_for_a_cell_of_their_own() {
-    // Four cells; another live thread owns this thread's home cell (as when slots drift and
-    // two threads' slots meet modulo the cell count): this thread claims the next one.
-    let c = Cells::new(4);
-    c.force_stripe();
-    c.force_grow();
+/// Runs `adds` on this thread while other live threads hold the cells `steps` after its home
+/// cell (in a block of 4, as when slots drift and threads' slots meet modulo the cell count);
+/// returns this thread's home cell and claim token.
+fn with_cells_held(c: &Cells, steps: &[usize], adds: impl FnOnce()) -> (usize, u64) {
     let (slot, token) = try_thread_token().unwrap();
     let home = slot & 3;
-    let barrier = Barrier::new(2);
+    let barrier = Barrier::new(steps.len() + 1);
     std::thread::scope(|scope| {
-        scope.spawn(|| {
-            let (_, other) = try_thread_token().unwrap();
-            // Pose as the home cell's owner.
-            let b = c.block().unwrap();
-            b.cell(home).owner.store(other, Ordering::Relaxed);
-            barrier.wait();
-            barrier.wait(); // stay alive while the main thread adds
-        });
-        barrier.wait();
-        c.add(3);
-        c.add(4);
-        barrier.wait();
-    });
-    let next = (home + 1) & 3;
-    assert_eq!(words(&c, next), (7, 0, token), "claimed the next cell");
-    assert_eq!(words(&c, home).1, 0);
-    assert_eq!(c.sum(), 7);
-}
-
-#[test]
-fn a_thread_finds_its_cell_two_after_home_on_every_add() {
-    // Four cells; two other live threads hold this thread's home cell and the next (the next is
-    // checked inline, the rest by the out-of-line search): this thread claims the one after
-    // them and keeps adding there, never to a shared word.
-    let c = Cells::new(4);
-    c.force_stripe();
-    c.force_grow();
-    let (slot, token) = try_thread_token().unwrap();
-    let home = slot & 3;
-    let barrier = Barrier::new(3);
-    std::thread::scope(|scope| {
-        for step in 0..2 {
-            let (c, barrier) = (&c, &barrier);
+        for &step in steps {
+            let barrier = &barrier;
             scope.spawn(move || {
                 let (_, other) = try_thread_token().unwrap();
                 // Pose as the owner of the cell `step` after home.
@@ -309,11 +275,37 @@ fn a_thread_finds_its_cell_two_after_home_on_every_add() {
             });
         }
         barrier.wait();
-        for _ in 0..ADDS {
-            c.add(1);
-        }
+        adds();
         barrier.wait();
     });
+    (home, token)
+}
+
+#[test]
+fn colliding_slots_probe_for_a_cell_of_their_own() {
+    // Another live thread owns this thread's home cell: this thread claims the next one.
+    let c = Cells::new(4);
+    c.force_stripe();
+    c.force_grow();
+    let (home, token) = with_cells_held(&c, &[0], || {
+        c.add(3);
+        c.add(4);
+    });
+    let next = (home + 1) & 3;
+    assert_eq!(words(&c, next), (7, 0, token), "claimed the next cell");
+    assert_eq!(words(&c, home).1, 0);
+    assert_eq!(c.sum(), 7);
+}
+
+#[test]
+fn a_thread_finds_its_cell_two_after_home_on_every_add() {
+    // Other live threads hold the home cell and the next (checked inline; the rest by the
+    // out-of-line search): this thread claims the one after them and keeps adding there, never
+    // to a shared word.
+    let c = Cells::new(4);
+    c.force_stripe();
+    c.force_grow();
+    let (home, token) = with_cells_held(&c, &[0, 1], || (0..ADDS).for_each(|_| c.add(1)));
     let third = (home + 2) & 3;
     assert_eq!(
         words(&c, third),
