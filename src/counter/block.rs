@@ -17,10 +17,9 @@
 //!
 //! `owner` sits in the second half because threads read other cells' owners: a thread whose
 //! home cell is not its own looks at the next cells' on every add, and a sharer tries to claim
-//! them. With the owner beside `owned`, each such read took the line from the thread adding
-//! there, and both threads' adds went from a few nanoseconds to about 15 (two threads, a third
-//! idle one holding a cell; the CHANGELOG has the figures). In its own half it is read-mostly
-//! and stays in every reader's cache.
+//! them. Beside `owned`, each such read would take the line from the thread adding there and
+//! slow both threads several times over (the CHANGELOG has the figures); in its own half it is
+//! read-mostly and stays in every reader's cache.
 //!
 //! # Tagged pointers
 //!

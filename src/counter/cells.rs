@@ -238,8 +238,8 @@ impl Cells {
     /// The cell after home is checked here, not in the out-of-line search: a thread whose home
     /// another live thread holds owns that cell more often than any other, and it happens
     /// wherever threads come and go (a new thread can start before an exited one has given its
-    /// slot back, and then takes the next slot up). Through the call, such a thread's add took
-    /// about twice an owner's (the CHANGELOG has the figures).
+    /// slot back, and then takes the next slot up). Through the call, such a thread's add would
+    /// cost about twice an owner's (the CHANGELOG has the figures).
     #[inline(always)]
     fn add_striped(&self, b: Block<'_>, n: u64) {
         match try_thread_token() {

@@ -160,9 +160,9 @@
 //!   find no cell to own add to a `shared` word by `fetch_add`; threads tearing down their
 //!   thread-locals add to `base`. A thread whose home cell (at its slot) is not its own reads the
 //!   next cells' tokens on every add (the next one inline, the rest out of line); kept apart from
-//!   the words their owners write, those reads leave the owners' lines alone (beside them, they
-//!   took each line from its owner: both threads' adds cost 12-18 ns instead of 2-8 on a 2-core
-//!   VM).
+//!   the words their owners write, those reads leave the owners' lines alone (beside them, each
+//!   read would take the line from its owner, and both threads' adds would cost several times
+//!   an owner's add).
 //! - **Growth**: a new block of twice the cells, which keeps a pointer to the one it outgrew;
 //!   the state word points to the newest (its length tagged in the pointer's low bits). Sums
 //!   walk the chain, so every count in an outgrown cell is still counted, and an add that
