@@ -89,26 +89,23 @@
 //!   0.24–0.26 ns quiet, took 0.2–0.5 ns). `add` against that bound: 0.24x–0.32x quiet,
 //!   0.15x–0.35x busy. A [`LocalCounter`] handle: 30x–38x an `AtomicU64` and 0.5x–0.7x of the
 //!   bound quiet, 11x–38x and 0.3x–0.7x busy: it holds its cell's address, where `add` looks
-//!   the cell up each time. On the busier VM (2026-12-01, 12 runs, after that day's two fixes
-//!   to the striped path, below): 3.3–4.0 ns per add, 4.3x–11x an `AtomicU64` (median 9x),
-//!   0.38x–0.5x of the bound (median 0.42x; the bound took 1.5–1.7 ns there).
+//!   the cell up each time. On the busier VM (2026-12-01, 12 runs): 3.3–4.0 ns per add,
+//!   4.3x–11x an `AtomicU64` (median 9x), 0.38x–0.5x of the bound (median 0.42x; the bound
+//!   took 1.5–1.7 ns there).
 //! - Two hot counters 8 apart in a `Vec` (they share an entry of a thread's table of striped
 //!   counters, below), bumped in turn by 2 threads: 2.4–4.9 ns per add, 0.09x–0.48x an
-//!   `AtomicU64` pair's time (20 runs; medians 2.8 ns, 0.14x). On the busier VM 6.4–16 ns,
-//!   0.11x–1.93x, partly because threads whose home cell was another's took its owner's line
-//!   (fixed since, see the cells below: 10 runs alternating the two builds gave medians of
-//!   0.77x before, up to 1.89x, and 0.36x after, up to 0.38x). After the second fix (the cell
-//!   after home checked inline), 12 runs: 6.7–11 ns per add, 0.09x–0.72x (median 0.28x), where
-//!   one hot counter took 3.3–4.0 ns: what is left is the search of the spare words, out of
-//!   line, on every add.
+//!   `AtomicU64` pair's time (20 runs; medians 2.8 ns, 0.14x). On the busier VM (12 runs)
+//!   6.7–11 ns per add, 0.09x–0.72x (median 0.28x), where one hot counter took 3.3–4.0 ns:
+//!   each add searches the spare words out of line.
 //! - A request handler's 8 adds per request, the first to a counter every thread shares, the
 //!   other 7 to its own (the shootout's `handler, 1 of 8 shared`), 2 threads: 0.22x–0.61x an
 //!   `AtomicU64`'s time per add on the busier VM.
 //! - One hot counter, 2 threads, beside a third thread that bumped it and went idle holding a
 //!   cell (`incr, 1 more thread idle`): 0.08x–0.18x an `AtomicU64`'s time (12 runs, median
-//!   0.10x). A thread whose home cell the idle one holds claims another or adds to a shared
-//!   word beside it; in a scratch loop where it shares, it took 7–8 ns per add and the owner
-//!   of the other cell 2–4 ns. The counter does not grow for it: nobody contends.
+//!   0.10x). A thread whose home cell the idle one holds claims the next free cell or, if
+//!   none is free, adds to a shared word beside it, at two to three times an owner's cost (the
+//!   CHANGELOG has a scratch loop's figures). The counter does not grow for it: nobody
+//!   contends.
 //! - Mixed (100 cold counters, 1 hot, 2 threads): 0.55x–0.84x in quiet hours; busy ones spread from
 //!   0.46x to 1.56x (median 0.67x on the first VM, 0.85x on the busier one). The hot one stripes;
 //!   of the cold ones, 0 to 10 had striped after a shootout run, and most do over a long run.
