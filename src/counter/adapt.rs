@@ -127,6 +127,42 @@ pub(super) fn seen_striped(addr: usize) -> bool {
     with_thread_hints(|l| l.words[entry(addr)].get() != MET || in_spares(l, addr)).unwrap_or(false)
 }
 
+/// The memo slot for the counter at `addr`: indexed apart from [`entry`] (bits 7 and up
+/// folded onto bits 4 and up), so two counters that share an entry, such as any two 8 apart in
+/// a `Vec<Counter>`, mostly have slots of their own.
+#[inline(always)]
+fn memo_slot(addr: usize) -> usize {
+    ((addr >> 4) ^ (addr >> 7)) % HINTS
+}
+
+/// What this thread last remembered of the striped counter at `addr` ([`remember`]): the state
+/// word it found there and where its own cell lay under it. `None` if the counter's memo slot
+/// holds another counter.
+///
+/// A hint like the entries: the caller uses it only while the counter's state word still holds
+/// that value (then the block there is as long as the one remembered, so the place is inside
+/// it), and checks the cell's owner before it writes.
+#[inline(always)]
+pub(super) fn remembered(addr: usize) -> Option<(usize, usize)> {
+    with_thread_hints(|l| {
+        let [key, state, place] = &l.memo[memo_slot(addr)];
+        (key.get() == addr).then(|| (state.get(), place.get()))
+    })
+    .flatten()
+}
+
+/// Remembers that this thread's cell in the striped counter at `addr` is at `place` under the
+/// state word `state` (see [`remembered`]), in place of whatever its memo slot held.
+#[inline(always)]
+pub(super) fn remember(addr: usize, state: usize, place: usize) {
+    let _ = with_thread_hints(|l| {
+        let [key, st, pl] = &l.memo[memo_slot(addr)];
+        key.set(addr);
+        st.set(state);
+        pl.set(place);
+    });
+}
+
 /// Whether `addr` is among the spare words. A counter found there that is the last spare of its
 /// entry takes the entry back: it is live (an add is looking for it), so the entry's fast test
 /// serves it again.

@@ -132,6 +132,27 @@ impl<'a> Block<'a> {
         &self.lines[k]
     }
 
+    /// Where cell `k` lies from this block's tagged pointer, in bytes (wrapping): the `place`
+    /// that [`Block::cell_at`] takes.
+    pub(super) fn place(self, k: usize) -> usize {
+        (self.cell(k) as *const Words as usize).wrapping_sub(self.tagged() as usize)
+    }
+
+    /// The cell at `place` in the block behind the tagged pointer `p`: one addition, no look at
+    /// the length.
+    ///
+    /// # Safety
+    /// `p` is as [`view`](Block::view) requires, and `place` came from [`place`](Block::place) on
+    /// a block with the same tag (so the same length: the cell is inside `p`'s block).
+    #[inline(always)]
+    pub(super) unsafe fn cell_at(p: *mut Line, place: usize) -> &'a Words {
+        // SAFETY: `p` minus its tag is the first line of a live block (this function's contract,
+        // as for `view`), and `place` is cell `k`'s distance from the tagged pointer of a block of
+        // the same length, `k` below it: the result is cell `k` of `p`'s block, initialised and
+        // aligned. The pointer keeps `p`'s provenance.
+        unsafe { &*p.cast::<u8>().wrapping_add(place).cast::<Line>() }
+    }
+
     /// The most cells the counter may grow to.
     pub(super) fn max(self) -> usize {
         // Relaxed: written before the block was published; see `alloc`.

@@ -218,6 +218,23 @@ impl Cells {
     /// the same either way.
     #[inline(always)]
     fn add_seen_striped(&self, n: u64) {
+        if let Some((state, place)) = adapt::remembered(self.addr()) {
+            // Acquire: as in `block`.
+            let p = self.state.load(Ordering::Acquire);
+            if p as usize == state {
+                // SAFETY: `p` was loaded with Acquire from our state word and its block lives as
+                // long as `&self` (as in `block`); `place` was remembered under the same value,
+                // so the same tag (`add_striped`).
+                let cell = unsafe { Block::cell_at(p, place) };
+                let token = thread_token();
+                // Relaxed: as in `add_striped`. The block at `p` may be a newer one at the
+                // address of the one remembered, or the claim may have ended (`token` 0): then the
+                // owner differs and the add takes the path below.
+                if cell.owner.load(Ordering::Relaxed) == token && token != 0 {
+                    return bump_owned(&cell.owned, n);
+                }
+            }
+        }
         if !adapt::seen_striped(self.addr()) {
             return self.add_compact(n);
         }
@@ -250,12 +267,14 @@ impl Cells {
                 // while we live, so reading it back needs no ordering. Any other value sends us
                 // on, and the slow path re-checks with a compare-exchange.
                 if cell.owner.load(Ordering::Relaxed) == token {
+                    self.remember(b, home);
                     return bump_owned(&cell.owned, n);
                 }
-                let next = b.cell((home + 1) & (b.len() - 1));
+                let next = (home + 1) & (b.len() - 1);
                 // Relaxed: as above.
-                if next.owner.load(Ordering::Relaxed) == token {
-                    bump_owned(&next.owned, n);
+                if b.cell(next).owner.load(Ordering::Relaxed) == token {
+                    self.remember(b, next);
+                    bump_owned(&b.cell(next).owned, n);
                 } else {
                     self.add_probing(b, home, token, n);
                 }
@@ -263,6 +282,13 @@ impl Cells {
             // Tearing down the thread's locals: no slot, no cell.
             None => self.add_base(n),
         }
+    }
+
+    /// Remembers in this thread's hints that it owns cell `k` of `b`, the newest block, so its
+    /// next adds go straight there (`add_seen_striped`).
+    #[inline(always)]
+    fn remember(&self, b: Block<'_>, k: usize) {
+        adapt::remember(self.addr(), b.tagged() as usize, b.place(k));
     }
 
     /// An add that must not be lost and may not use a cell: straight into `base`.
@@ -281,7 +307,10 @@ impl Cells {
     #[inline(never)]
     fn add_probing(&self, b: Block<'_>, home: usize, token: u64, n: u64) {
         match own_cell(b, home, token, 2) {
-            Some(k) => bump_owned(&b.cell(k).owned, n),
+            Some(k) => {
+                self.remember(b, k);
+                bump_owned(&b.cell(k).owned, n);
+            }
             None => self.claim_or_share(b, home, token, n),
         }
     }
@@ -294,6 +323,7 @@ impl Cells {
         for step in 0..PROBE.min(b.len()) {
             let cell = b.cell((home + step) & (b.len() - 1));
             if claim(cell, token) {
+                self.remember(b, (home + step) & (b.len() - 1));
                 return bump_owned(&cell.owned, n);
             }
         }

@@ -316,6 +316,60 @@ fn a_thread_finds_its_cell_two_after_home_on_every_add() {
     assert_eq!(c.sum(), ADDS);
 }
 
+/// Where this thread's cell `k` of the newest block lies, as the memo keeps it.
+fn remembered_as(c: &Cells, k: usize) -> Option<(usize, usize)> {
+    let b = c.block().unwrap();
+    Some((b.tagged() as usize, b.place(k)))
+}
+
+#[test]
+fn an_owner_remembers_its_cell_and_follows_the_counter_as_it_grows() {
+    let c = Cells::new(8);
+    c.force_stripe();
+    c.add(1);
+    let (slot, token) = try_thread_token().unwrap();
+    assert_eq!(adapt::remembered(c.addr()), remembered_as(&c, slot & 1));
+    c.add(2); // through the memo
+    assert_eq!(words(&c, slot & 1), (3, 0, token));
+    c.force_grow();
+    c.add(4); // the state moved on: the full path claims a cell in the new block
+    assert_eq!(words(&c, slot & 3), (4, 0, token));
+    assert_eq!(adapt::remembered(c.addr()), remembered_as(&c, slot & 3));
+    c.add(8);
+    assert_eq!((words(&c, slot & 3).0, c.sum()), (12, 15));
+}
+
+#[test]
+fn a_remembered_cell_another_thread_owns_is_never_written() {
+    // Under the state it remembered, this thread's cell is now another live thread's (as after
+    // a `compact` and a new block at the same address): its adds must go to a cell it owns.
+    let c = Cells::new(4);
+    c.force_stripe();
+    c.force_grow();
+    c.add(1);
+    let (slot, _) = try_thread_token().unwrap();
+    assert_eq!(adapt::remembered(c.addr()), remembered_as(&c, slot & 3));
+    let (home, token) = with_cells_held(&c, &[0], || (0..ADDS).for_each(|_| c.add(1)));
+    assert_eq!(words(&c, home).0, 1, "the remembered cell kept its value");
+    assert_eq!(words(&c, (home + 1) & 3), (ADDS, 0, token), "claimed the next");
+    assert_eq!(c.sum(), ADDS + 1);
+}
+
+#[test]
+fn a_counter_compacted_and_striped_again_is_added_to_through_its_new_block() {
+    let mut c = Cells::new(2);
+    c.force_stripe();
+    c.add(1);
+    c.compact();
+    c.force_stripe(); // may reuse the freed block's address: the memo then matches again
+    let (slot, token) = try_thread_token().unwrap();
+    (0..3).for_each(|_| c.add(1));
+    assert_eq!(words(&c, slot & 1), (3, 0, token));
+    assert_eq!(c.sum(), 4);
+    // Either way the memo now names the new block's cell.
+    assert_eq!(adapt::remembered(c.addr()), remembered_as(&c, slot & 1));
+}
+
 #[test]
 fn a_cell_whose_owner_exited_is_taken_over() {
     // A thread owns cell 0 and exits; this thread (whatever its slot: one cell) then finds

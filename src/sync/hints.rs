@@ -18,6 +18,8 @@ pub(crate) struct ThreadHints {
     pub(crate) seed: Cell<u32>,
     /// Direct-mapped by their user: each starts all ones (`usize::MAX`).
     pub(crate) words: [Cell<usize>; HINT_WORDS],
+    /// Three words per slot, direct-mapped by their user apart from `words`; each starts 0.
+    pub(crate) memo: [[Cell<usize>; 3]; HINT_WORDS],
     /// Addresses that met another in `words`, fully associative; 0 is free.
     pub(crate) spare: [Cell<usize>; SPARE_WORDS],
     /// Where the next address goes in `spare` when it is full.
@@ -35,6 +37,7 @@ thread_local! {
             tick: Cell::new(0),
             seed: Cell::new(SEED),
             words: [const { Cell::new(usize::MAX) }; HINT_WORDS],
+            memo: [const { [const { Cell::new(0) }; 3] }; HINT_WORDS],
             spare: [const { Cell::new(0) }; SPARE_WORDS],
             next_spare: Cell::new(0),
         }
@@ -47,6 +50,7 @@ thread_local! {
         tick: Cell::new(0),
         seed: Cell::new(SEED),
         words: std::array::from_fn(|_| Cell::new(usize::MAX)),
+        memo: std::array::from_fn(|_| std::array::from_fn(|_| Cell::new(0))),
         spare: std::array::from_fn(|_| Cell::new(0)),
         next_spare: Cell::new(0),
     };
@@ -59,6 +63,6 @@ pub(crate) fn with_thread_hints<R>(f: impl FnOnce(&ThreadHints) -> R) -> Option<
     HINTS.try_with(f).ok()
 }
 
-// The counter module's docs give a thread's hint words as 144 bytes.
+// The counter module's docs give a thread's hint words as 336 bytes.
 #[cfg(all(not(loom), target_pointer_width = "64"))]
-const _: () = assert!(std::mem::size_of::<ThreadHints>() == 144);
+const _: () = assert!(std::mem::size_of::<ThreadHints>() == 336);
