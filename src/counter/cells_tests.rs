@@ -351,7 +351,11 @@ fn a_remembered_cell_another_thread_owns_is_never_written() {
     assert_eq!(adapt::remembered(c.addr()), remembered_as(&c, slot & 3));
     let (home, token) = with_cells_held(&c, &[0], || (0..ADDS).for_each(|_| c.add(1)));
     assert_eq!(words(&c, home).0, 1, "the remembered cell kept its value");
-    assert_eq!(words(&c, (home + 1) & 3), (ADDS, 0, token), "claimed the next");
+    assert_eq!(
+        words(&c, (home + 1) & 3),
+        (ADDS, 0, token),
+        "claimed the next"
+    );
     assert_eq!(c.sum(), ADDS + 1);
 }
 

@@ -37,9 +37,10 @@ impl<'a> Handle<'a> {
 /// A thread's handle on a [`Counter`](super::Counter): the same count, with the lookup of the thread's cell
 /// done once instead of on every add.
 ///
-/// [`Counter::add`](super::Counter::add) finds the calling thread's cell each time: a thread-local read, the cell
-/// array, the owner check. A handle remembers the cell, so its `add` is a thread-local read
-/// (is this still the claim that owns the cell?) and a load and a store.
+/// [`Counter::add`](super::Counter::add) finds the calling thread's cell each time: its striped
+/// hint and memo (thread-local reads), the counter's state word, the cell's owner token. A
+/// handle holds the cell, so its `add` is a thread-local read (is this still the claim that
+/// owns the cell?) and a load and a store.
 ///
 /// Adds through a handle and through the counter land in the same total; `sum`, `take` and
 /// `reset` see them alike. The handle is neither `Send` nor `Sync`: the cell it remembers is

@@ -84,31 +84,30 @@
 //!   counters often enough that a few may stripe (0–0.1%), at 272 bytes each. At 100 counters
 //!   (the mixed shape below) most do over a long run: two threads at full speed add to each
 //!   of them about every 100 adds, contention that lasts by the rule.
-//! - One hot counter, 2 threads: 14x–20x the throughput of an `AtomicU64` in quiet hours
-//!   (0.8–1.0 ns per add), 4.6x–15x in busy ones (0.9–2.1 ns; even the thread-local bound,
-//!   0.24–0.26 ns quiet, took 0.2–0.5 ns). `add` against that bound: 0.24x–0.32x quiet,
-//!   0.15x–0.35x busy. A [`LocalCounter`] handle: 30x–38x an `AtomicU64` and 0.5x–0.7x of the
-//!   bound quiet, 11x–38x and 0.3x–0.7x busy: it holds its cell's address, where `add` looks
-//!   the cell up each time. On the busier VM (2026-12-01, 12 runs): 3.3–4.0 ns per add,
-//!   4.3x–11x an `AtomicU64` (median 9x), 0.38x–0.5x of the bound (median 0.42x; the bound
-//!   took 1.5–1.7 ns there).
+//! - One hot counter, 2 threads, on the busier VM (2026-12-01, 20 runs): 2.4–2.9 ns per add, 6x–14x
+//!   the throughput of an `AtomicU64` (12 of the runs, median 12x), 0.57x–0.67x of the thread-local
+//!   bound row (the other 8, median 0.64x). That row moves with where its four-instruction loop
+//!   lands: in that build it straddled two 64-byte lines and took 1.5–1.7 ns; with loops aligned to
+//!   64 bytes (`RUSTFLAGS="-C llvm-args=-align-loops=64"`) it took 0.8 ns and `add` 3.2–3.3 ns,
+//!   0.25x. An add reads about eight words (the hint, the memo, the state word, the claim token,
+//!   the cell's owner and its count) where the bound reads one. A [`LocalCounter`] handle, which
+//!   holds its cell's address, reads two: 1.1–1.5 ns there, 0.5x–0.7x of the aligned bound; in
+//!   quiet hours on the first VM 30x–38x an `AtomicU64` and 0.5x–0.7x of the bound (0.24 ns).
 //! - Two hot counters 8 apart in a `Vec` (they share an entry of a thread's table of striped
-//!   counters, below), bumped in turn by 2 threads: 2.4–4.9 ns per add, 0.09x–0.48x an
-//!   `AtomicU64` pair's time (20 runs; medians 2.8 ns, 0.14x). On the busier VM (12 runs)
-//!   6.7–11 ns per add, 0.09x–0.72x (median 0.28x), where one hot counter took 3.3–4.0 ns:
-//!   each add searches the spare words out of line.
+//!   counters, below, but have memo slots of their own), bumped in turn by 2 threads: 4.0–5.0 ns
+//!   per add on the busier VM, 0.09x–0.33x an `AtomicU64` pair's time (12 runs, median 0.12x).
 //! - A request handler's 8 adds per request, the first to a counter every thread shares, the
-//!   other 7 to its own (the shootout's `handler, 1 of 8 shared`), 2 threads: 0.22x–0.61x an
-//!   `AtomicU64`'s time per add on the busier VM.
-//! - One hot counter, 2 threads, beside a third thread that bumped it and went idle holding a
-//!   cell (`incr, 1 more thread idle`): 0.08x–0.18x an `AtomicU64`'s time (12 runs, median
-//!   0.10x). A thread whose home cell the idle one holds claims the next free cell or, if
+//!   other 7 to its own (the shootout's `handler, 1 of 8 shared`), 2 threads: 0.25x–0.48x an
+//!   `AtomicU64`'s time per add on the busier VM (12 runs, median 0.43x).
+//! - One hot counter, 2 threads, beside a third thread that bumped it and went idle holding a cell
+//!   (`incr, 1 more thread idle`): 2.6–3.0 ns per add, 0.06x–0.44x an `AtomicU64`'s time (12 runs,
+//!   median 0.11x). A thread whose home cell the idle one holds claims the next free cell or, if
 //!   none is free, adds to a shared word beside it, at two to three times an owner's cost (the
-//!   CHANGELOG has a scratch loop's figures). The counter does not grow for it: nobody
-//!   contends.
+//!   CHANGELOG has a scratch loop's figures). The counter does not grow for it: nobody contends.
 //! - Mixed (100 cold counters, 1 hot, 2 threads): 0.55x–0.84x in quiet hours; busy ones spread from
-//!   0.46x to 1.56x (median 0.67x on the first VM, 0.85x on the busier one). The hot one stripes;
-//!   of the cold ones, 0 to 10 had striped after a shootout run, and most do over a long run.
+//!   0.46x to 1.56x (median 0.67x) on the first VM, 0.60x to 1.27x (12 runs, median 0.82x) on the
+//!   busier one. The hot one stripes; of the cold ones, 0 to 10 had striped after a shootout run,
+//!   and most do over a long run.
 //!
 //! # How it works
 //!
@@ -147,8 +146,16 @@
 //!   make room for new ones. An add to a striped counter it has forgotten lands on `base` by
 //!   `fetch_add`, an `AtomicU64`'s cost, and reminds it. A compact counter whose address bits
 //!   are all set in a remembered one's (0.4% of a 10 000-counter `Vec` per remembered counter,
-//!   on average) reads its state before adding. The table is 144 bytes of thread-local words
-//!   per thread, no heap.
+//!   on average) reads its state before adding.
+//! - **The memo**: beside the table, 8 slots direct-mapped by address in another way (so two
+//!   counters that share an entry, 8 apart in a `Vec`, mostly have slots of their own), each
+//!   holding a striped counter's address, the state word the thread found there and where its
+//!   own cell lies under it. While the state word still holds that value, an add reads the cell's
+//!   owner token and, if it is the thread's, adds: no length decoding, no slot arithmetic, no
+//!   search of the spares. A new block (growth), a block at the address of a freed one (after
+//!   `compact`) or a claim that has ended fails one of the two checks, and the add takes the full
+//!   path, which remembers the cell it finds. The table, the spares, the memo and the tick are
+//!   336 bytes of thread-local words per thread, no heap.
 //! - **Owner-written cells** (as in `percpu_counter`): a cell is one 128-byte line holding its
 //!   `owned` word and a `shared` word in its first 64 bytes and its owner's slot claim token in the
 //!   other 64. Only the owner writes `owned`, by a relaxed load and store (no locked instruction);
@@ -156,10 +163,11 @@
 //!   which takes it over by compare-exchange and continues from the value left there. Threads that
 //!   find no cell to own add to a `shared` word by `fetch_add`; threads tearing down their
 //!   thread-locals add to `base`. A thread whose home cell (at its slot) is not its own reads the
-//!   next cells' tokens on every add (the next one inline, the rest out of line); kept apart from
-//!   the words their owners write, those reads leave the owners' lines alone (beside them, each
-//!   read would take the line from its owner, and both threads' adds would cost several times
-//!   an owner's add).
+//!   next cells' tokens to find its own (the next one inline, the rest out of line), then
+//!   remembers it; a thread that owns none reads them on every add. Kept apart from the words
+//!   their owners write, those reads leave the owners' lines alone (beside them, each read would
+//!   take the line from its owner, and both threads' adds would cost several times an owner's
+//!   add).
 //! - **Growth**: a new block of twice the cells, which keeps a pointer to the one it outgrew;
 //!   the state word points to the newest (its length tagged in the pointer's low bits). Sums
 //!   walk the chain, so every count in an outgrown cell is still counted, and an add that

@@ -66,8 +66,9 @@ use super::LocalCounter;
 ///   add to a thread-local word); one cache line of the counter's. One add in 4096 of a thread, on
 ///   average, also checks briefly for contention. See the [module docs](super#performance) for
 ///   measured ratios to `AtomicU64`.
-/// - Striped: `add` reads the state word (a line every thread keeps in cache), then its own
-///   cell: a thread-local read, the owner check, a load and a store. Through a
+/// - Striped: `add` reads this thread's memo of the counter (thread-local), the state word (a
+///   line every thread keeps in cache) and its own cell's owner token, then adds with a load and
+///   a store; the first add after the counter grows looks its cell up again. Through a
 ///   [`LocalCounter`] (made once per loop or thread), a thread-local read and the load and
 ///   store.
 /// - `sum` reads one cache line per cell; `take`/`reset` add one compare-exchange. Never
