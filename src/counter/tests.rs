@@ -210,11 +210,13 @@ fn local_handle_finds_its_cell_after_expansion() {
     assert!(format!("{local:?}").contains("owns_cell: false"));
     expand(&c);
     let before = c.sum();
-    local.add(1); // striped: claims a cell, then remembers it
-    local.add(1);
+    // Striped: the counter's path claims a cell; the handle looks for it within `LOOK_EVERY`
+    // adds and then holds it.
+    let adds = u64::from(super::local::LOOK_EVERY);
+    (0..adds).for_each(|_| local.add(1));
     assert!(format!("{local:?}").contains("owns_cell: true"));
-    assert_eq!(c.sum(), before + 2);
-    assert_eq!(c.take(), before + 2);
+    assert_eq!(c.sum(), before + adds);
+    assert_eq!(c.take(), before + adds);
     local.incr();
     assert_eq!(
         c.sum(),
