@@ -65,14 +65,14 @@
 //! `cargo bench --bench counter -- 'counter/(registry|mixed|increment)'`):
 //!
 //! - Registry of 1 000 to 100 000 counters, random increments, 1 thread: 1.04x–1.10x;
-//!   `Mutex<u64>` about 2x. A compact add runs 37 instructions where the `fetch_add` loop runs
+//!   `Mutex<u64>` about 2x. A compact add runs 39 instructions where the `fetch_add` loop runs
 //!   20 (`bash scripts/counter_instructions.sh`).
 //! - The same on 2 threads depends on where the two threads' lines live. Where they share a core's
 //!   caches (apparently: at 10 000 and 100 000 counters an `AtomicU64` then costs what it costs on
 //!   1 thread): 0.88x–0.92x at 1 000 counters, 1.02x–1.06x at 10 000, 1.06x–1.22x at 100 000. Where
 //!   the lines move between cores (an `AtomicU64` takes twice its 1-thread time): 0.73x–0.75x,
 //!   1.32x–1.33x and 1.49x–1.50x. Besides the atomic, a compact add reads this thread's
-//!   striped-hint entry first and bumps its sample tick after. The counters stay compact: 0%
+//!   striped-hint entry and bumps its sample tick, both before. The counters stay compact: 0%
 //!   striped, 16 bytes each.
 //! - The registry figures above come from one VM. Another of the same kind, busier (the
 //!   thread-local bound took 0.7 ns per add; 2026-12-01, 22 runs, medians), gave 1.35x, 1.17x

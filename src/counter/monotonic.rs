@@ -62,8 +62,8 @@ use super::LocalCounter;
 ///
 /// # Cost
 /// - Compact: `add` is a look at this thread's striped-hint entry (a thread-local read), a
-///   `fetch_add`, a load of the state word from the line it just wrote, and a per-thread tick (one
-///   add to a thread-local word); one cache line of the counter's. One add in 4096 of a thread, on
+///   per-thread tick (one add to a thread-local word), a `fetch_add`, and a load of the state
+///   word from the line it just wrote; one cache line of the counter's. One add in 4096 of a thread, on
 ///   average, also checks briefly for contention. See the [module docs](super#performance) for
 ///   measured ratios to `AtomicU64`.
 /// - Striped: `add` reads this thread's memo of the counter (thread-local), the state word (a
