@@ -74,38 +74,40 @@
 //!   1.32x–1.33x and 1.49x–1.50x. Besides the atomic, a compact add reads this thread's
 //!   striped-hint entry and bumps its sample tick, both before. The counters stay compact: 0%
 //!   striped, 16 bytes each.
-//! - The registry figures above come from one VM. Another of the same kind, busier (the
-//!   thread-local bound took 0.7 ns per add; 2026-12-01, 22 runs, medians), gave 1.35x, 1.17x
-//!   and 1.5x at 1 000, 10 000 and 100 000 counters on 1 thread, and 1.35x, 1.52x and 1.5x on 2.
-//!   There an `AtomicU64` padded to 16 bytes (the shootout's `AtomicU64 in 16 B`) took 1.0x,
-//!   1.07x and 1.13x on 1 thread and 0.95x, 1.04x and 1.07x on 2: twice the bytes for the same
-//!   counters is part of the 1-thread gap; the rest is the hint's read and the tick's store.
+//! - The registry figures above come from one VM, with an earlier build whose compact add
+//!   counted its tick after the atomic. Another VM of the same kind, busier (2026-12-01, 12 runs
+//!   of the current build, medians), gave 1.31x, 1.16x and 1.41x at 1 000, 10 000 and 100 000
+//!   counters on 1 thread, and 1.31x, 1.44x and 1.42x on 2. There an `AtomicU64` padded to 16
+//!   bytes (the shootout's `AtomicU64 in 16 B`) took 1.04x, 1.06x and 1.14x on 1 thread and
+//!   0.94x, 1.05x and 1.09x on 2: twice the bytes for the same counters is part of the 1-thread
+//!   gap; the rest is the hint's read, the tick and the state word's load behind the locked add.
 //! - A small, very hot registry (1 000 counters, 2 threads at full speed) meets on the same
 //!   counters often enough that a few may stripe (0–0.1%), at 272 bytes each. At 100 counters
 //!   (the mixed shape below) most do over a long run: two threads at full speed add to each
 //!   of them about every 100 adds, contention that lasts by the rule.
-//! - One hot counter, 2 threads, on the busier VM (2026-12-01, 20 runs): 2.4–2.9 ns per add, 6x–14x
-//!   the throughput of an `AtomicU64` (12 of the runs, median 12x), 0.57x–0.67x of the thread-local
-//!   bound row (the other 8, median 0.64x). That row moves with where its four-instruction loop
-//!   lands: in that build it straddled two 64-byte lines and took 1.5–1.7 ns; with loops aligned to
-//!   64 bytes (`RUSTFLAGS="-C llvm-args=-align-loops=64"`) it took 0.8 ns and `add` 3.2–3.3 ns,
-//!   0.25x. An add reads about eight words (the hint, the memo, the state word, the claim token,
-//!   the cell's owner and its count) where the bound reads one. A [`LocalCounter`] handle, which
-//!   holds its cell's address, reads two: 1.1–1.5 ns there, 0.5x–0.7x of the aligned bound; in
-//!   quiet hours on the first VM 30x–38x an `AtomicU64` and 0.5x–0.7x of the bound (0.24 ns).
+//! - One hot counter, 2 threads, on the busier VM (2026-12-01, 12 runs of the current build):
+//!   3.1–3.6 ns per add, 5x–11x the throughput of an `AtomicU64` (median 6.7x), and 0.23x–0.26x
+//!   of the thread-local bound row (0.7–0.8 ns per add there). That row moves with where its
+//!   four-instruction loop lands: in another build of the same code it straddled two 64-byte
+//!   lines and took 1.5–1.7 ns, and `add` (2.4–2.9 ns there) took 0.57x–0.67x of it. An add
+//!   reads about eight words (the hint, the memo, the state word, the claim token, the cell's
+//!   owner and its count) where the bound reads one. A [`LocalCounter`] handle, which holds its
+//!   cell's address, reads two: 1.1–2.1 ns, 0.54x–0.67x of the well-placed bound; in quiet hours
+//!   on the first VM 30x–38x an `AtomicU64` and 0.5x–0.7x of the bound (0.24 ns).
 //! - Two hot counters 8 apart in a `Vec` (they share an entry of a thread's table of striped
-//!   counters, below, but have memo slots of their own), bumped in turn by 2 threads: 4.0–5.0 ns
-//!   per add on the busier VM, 0.09x–0.33x an `AtomicU64` pair's time (12 runs, median 0.12x).
+//!   counters, below, but have memo slots of their own), bumped in turn by 2 threads: 4.0–6.4 ns
+//!   per add on the busier VM (24 runs of two builds), 0.05x–0.38x an `AtomicU64` pair's time
+//!   (median 0.12x).
 //! - A request handler's 8 adds per request, the first to a counter every thread shares, the
-//!   other 7 to its own (the shootout's `handler, 1 of 8 shared`), 2 threads: 0.25x–0.48x an
-//!   `AtomicU64`'s time per add on the busier VM (12 runs, median 0.43x).
+//!   other 7 to its own (the shootout's `handler, 1 of 8 shared`), 2 threads: 0.24x–0.65x an
+//!   `AtomicU64`'s time per add on the busier VM (12 runs, median 0.39x).
 //! - One hot counter, 2 threads, beside a third thread that bumped it and went idle holding a cell
-//!   (`incr, 1 more thread idle`): 2.6–3.0 ns per add, 0.06x–0.44x an `AtomicU64`'s time (12 runs,
-//!   median 0.11x). A thread whose home cell the idle one holds claims the next free cell or, if
+//!   (`incr, 1 more thread idle`): 2.8–4.0 ns per add, 0.08x–0.43x an `AtomicU64`'s time (12 runs,
+//!   median 0.09x). A thread whose home cell the idle one holds claims the next free cell or, if
 //!   none is free, adds to a shared word beside it, at two to three times an owner's cost (the
 //!   CHANGELOG has a scratch loop's figures). The counter does not grow for it: nobody contends.
 //! - Mixed (100 cold counters, 1 hot, 2 threads): 0.55x–0.84x in quiet hours; busy ones spread from
-//!   0.46x to 1.56x (median 0.67x) on the first VM, 0.60x to 1.27x (12 runs, median 0.82x) on the
+//!   0.46x to 1.56x (median 0.67x) on the first VM, 0.69x to 1.07x (12 runs, median 0.78x) on the
 //!   busier one. The hot one stripes; of the cold ones, 0 to 10 had striped after a shootout run,
 //!   and most do over a long run.
 //!
