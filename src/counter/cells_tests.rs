@@ -375,6 +375,54 @@ fn a_counter_compacted_and_striped_again_is_added_to_through_its_new_block() {
 }
 
 #[test]
+fn threads_that_outlive_many_counters_add_each_only_to_cells_they_own() {
+    // A thread's memo outlives the counters it names: each round a new counter (often at the
+    // address of the one just dropped, with its block at the old block's address too) is
+    // striped and handed to the same threads, which must never add through a memo of the old
+    // one, and every round's total must be exact.
+    const THREADS: usize = 3;
+    let rounds = if cfg!(miri) { 3 } else { 300 };
+    let adds = if cfg!(miri) { 5 } else { 200 };
+    let (work, jobs): (Vec<_>, Vec<_>) = (0..THREADS)
+        .map(|_| std::sync::mpsc::channel::<std::sync::Arc<Cells>>())
+        .unzip();
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        for job in jobs {
+            let done = done.clone();
+            s.spawn(move || {
+                for c in job {
+                    (0..adds).for_each(|_| c.add(1));
+                    drop(c);
+                    done.send(()).unwrap();
+                }
+            });
+        }
+        for round in 0..rounds {
+            let c = std::sync::Arc::new(Cells::new(4));
+            c.force_stripe();
+            if round >= rounds / 2 {
+                c.force_grow(); // the second half with blocks of 4 (and their outgrown 2)
+            }
+            for w in &work {
+                w.send(std::sync::Arc::clone(&c)).unwrap();
+            }
+            (0..THREADS).for_each(|_| finished.recv().unwrap());
+            let b = c.block().unwrap();
+            for k in 0..b.len() {
+                let (owned, _, owner) = words(&c, k);
+                assert!(
+                    owned == 0 || owner != 0,
+                    "round {round}: cell {k} written unowned"
+                );
+            }
+            assert_eq!(c.sum(), THREADS as u64 * adds, "round {round}");
+        }
+        drop(work);
+    });
+}
+
+#[test]
 fn a_cell_whose_owner_exited_is_taken_over() {
     // A thread owns cell 0 and exits; this thread (whatever its slot: one cell) then finds
     // the owner's claim ended, takes the cell over and continues from the value left there.
