@@ -384,7 +384,7 @@ fn threads_that_outlive_many_counters_add_each_only_to_cells_they_own() {
     let rounds = if cfg!(miri) { 3 } else { 300 };
     let adds = if cfg!(miri) { 5 } else { 200 };
     let (work, jobs): (Vec<_>, Vec<_>) = (0..THREADS)
-        .map(|_| std::sync::mpsc::channel::<std::sync::Arc<Cells>>())
+        .map(|_| std::sync::mpsc::channel::<crate::sync::Arc<Cells>>())
         .unzip();
     let (done, finished) = std::sync::mpsc::channel::<()>();
     std::thread::scope(|s| {
@@ -399,13 +399,13 @@ fn threads_that_outlive_many_counters_add_each_only_to_cells_they_own() {
             });
         }
         for round in 0..rounds {
-            let c = std::sync::Arc::new(Cells::new(4));
+            let c = crate::sync::Arc::new(Cells::new(4));
             c.force_stripe();
             if round >= rounds / 2 {
                 c.force_grow(); // the second half with blocks of 4 (and their outgrown 2)
             }
             for w in &work {
-                w.send(std::sync::Arc::clone(&c)).unwrap();
+                w.send(crate::sync::Arc::clone(&c)).unwrap();
             }
             (0..THREADS).for_each(|_| finished.recv().unwrap());
             let b = c.block().unwrap();
