@@ -9,8 +9,6 @@
 //! sampling for contention must not fall in step with. The fourth is the first with one more
 //! thread, idle: it bumped the striped counter twice and holds a cell while the others hammer,
 //! as a thread serving another queue would; a thread whose home cell it holds must add beside it.
-//! The fifth bumps 16 hot counters in turn, side by side in one `Vec`: more striped counters
-//! than a thread's table holds, which its memo of their cells must cover.
 
 use crate::harness::{Candidate, Harness, Table};
 use std::hint::black_box;
@@ -86,24 +84,6 @@ pub fn run(h: &mut Harness) {
                 Candidate::new("thrifty Counter", move |_, ops| {
                     for i in 0..ops as usize {
                         counters[(i & 1) * 8].add(black_box(1));
-                    }
-                }),
-            ],
-        );
-        let atomics: Arc<Vec<AtomicU64>> = Arc::new((0..16).map(|_| AtomicU64::new(0)).collect());
-        let counters: Arc<Vec<Counter>> = Arc::new((0..16).map(|_| Counter::new()).collect());
-        t.workload(
-            "incr 16 hot, in turn",
-            threads,
-            vec![
-                Candidate::std("AtomicU64::fetch_add", move |_, ops| {
-                    for i in 0..ops as usize {
-                        atomics[i & 15].fetch_add(black_box(1), Relaxed);
-                    }
-                }),
-                Candidate::new("thrifty Counter", move |_, ops| {
-                    for i in 0..ops as usize {
-                        counters[i & 15].add(black_box(1));
                     }
                 }),
             ],

@@ -24,9 +24,7 @@
 //!
 //! Under loom the constants are cut down so a model can reach both outcomes in a few adds.
 
-use crate::sync::{
-    with_thread_hints, AtomicU64, Ordering, ThreadHints, HINT_WORDS, MEMO_SLOTS, SPARE_WORDS,
-};
+use crate::sync::{with_thread_hints, AtomicU64, Ordering, ThreadHints, HINT_WORDS, SPARE_WORDS};
 use std::hint::black_box;
 
 /// A thread probes on one add in `SAMPLE` it makes, on average (a power of two).
@@ -129,13 +127,12 @@ pub(super) fn seen_striped(addr: usize) -> bool {
     with_thread_hints(|l| l.words[entry(addr)].get() != MET || in_spares(l, addr)).unwrap_or(false)
 }
 
-/// The memo slot for the counter at `addr`: indexed apart from [`entry`] (bits 8 and up folded
-/// onto bits 4 and up), so counters that share an entry, such as those 8 apart in a
-/// `Vec<Counter>`, mostly have slots of their own, and 16 counters side by side, or 16 a
-/// 128-byte line apart, from a 4 KiB boundary, have one each.
+/// The memo slot for the counter at `addr`: indexed apart from [`entry`] (bits 7 and up
+/// folded onto bits 4 and up), so two counters that share an entry, such as any two 8 apart in
+/// a `Vec<Counter>`, mostly have slots of their own.
 #[inline(always)]
 fn memo_slot(addr: usize) -> usize {
-    ((addr >> 4) ^ (addr >> 8)) % MEMO_SLOTS
+    ((addr >> 4) ^ (addr >> 7)) % HINTS
 }
 
 /// What this thread last remembered of the striped counter at `addr` ([`remember`]): the state

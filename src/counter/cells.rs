@@ -169,30 +169,9 @@ impl Cells {
         // Striped now: no probe (a sample skipped is harmless). The probe's draw of its next gap
         // happened in the tick.
         if st as usize & (BUSY - 1) != 0 {
-            self.found_striped();
+            adapt::note_striped(self.addr(), true);
         } else if probe {
             self.probe_compact(st, old.wrapping_add(n));
-        }
-    }
-
-    /// A compact add found the counter striped: note it in the hints, and find or claim this
-    /// thread's cell and remember it, so the next add goes there even if the hints have to
-    /// forget the counter to make room for others.
-    #[cold]
-    #[inline(never)]
-    fn found_striped(&self) {
-        adapt::note_striped(self.addr(), true);
-        let (Some(b), Some((slot, token))) = (self.block(), try_thread_token()) else {
-            return;
-        };
-        let home = slot & (b.len() - 1);
-        let own = own_cell(b, home, token, 0).or_else(|| {
-            (0..PROBE.min(b.len()))
-                .map(|step| (home + step) & (b.len() - 1))
-                .find(|&k| claim(b.cell(k), token))
-        });
-        if let Some(k) = own {
-            self.remember(b, k);
         }
     }
 

@@ -112,24 +112,14 @@ fn owner_path_after_striping() {
     assert_eq!(base(&c), 0);
 }
 
-/// `count` counters `stride` apart in `v`, from one at a 4 KiB boundary: so that their memo
-/// slots are all different (for `count` up to 16, and strides of 1 and 8).
-fn from_a_page(v: &[Cells], stride: usize, count: usize) -> Vec<&Cells> {
-    let start = v
-        .iter()
-        .position(|c| c as *const Cells as usize % 4096 == 0)
-        .unwrap();
-    v[start..].iter().step_by(stride).take(count).collect()
-}
-
 #[test]
 fn striped_counters_sharing_a_hint_entry_keep_their_adds_off_base() {
     // In a `Vec`, counters 8 apart (128 bytes) share an entry of the thread's hint table. Eight
     // of them, all striped and bumped in turn, fill the spares: each add must still find its
     // counter striped and go to its cell. Before the spares, each evicted the other and every
     // add landed on the shared `base`, at an `AtomicU64`'s cost.
-    let v: Vec<Cells> = (0..256 + 8 * 9).map(|_| Cells::new(2)).collect();
-    let hot = from_a_page(&v, 8, 9);
+    let v: Vec<Cells> = (0..8 * 9).map(|_| Cells::new(2)).collect();
+    let hot: Vec<&Cells> = v.iter().step_by(8).collect();
     for c in &hot[..8] {
         c.force_stripe();
     }
@@ -141,40 +131,15 @@ fn striped_counters_sharing_a_hint_entry_keep_their_adds_off_base() {
     for c in &hot[..8] {
         assert_eq!((base(c), c.sum()), (0, 100));
     }
-    // A ninth is past what the spares hold, but each counter's memo slot remembers its cell:
-    // still no add lands on `base`.
+    // A ninth is past what the thread remembers: some adds land on `base`, none is lost.
     hot[8].force_stripe();
     for _ in 0..100 {
         for c in &hot {
             c.add(1);
         }
     }
-    assert!(hot.iter().all(|c| base(c) == 0));
+    assert!(hot.iter().any(|c| base(c) > 0));
     assert!(hot[..8].iter().all(|c| c.sum() == 200) && hot[8].sum() == 100);
-}
-
-#[test]
-fn sixteen_striped_counters_bumped_in_turn_keep_their_adds_off_base() {
-    // More striped counters than the hint table and its spares remember (8 to 15): a thread
-    // that bumps 16 in turn, side by side (16 bytes apart) or on lines of their own (128),
-    // adds to each counter's `base` at most once (the add that finds it striped and remembers
-    // its cell), then always to the cell.
-    for stride in [1, 8] {
-        let v: Vec<Cells> = (0..256 + 16 * stride).map(|_| Cells::new(2)).collect();
-        let hot = from_a_page(&v, stride, 16);
-        hot.iter().for_each(|c| c.force_stripe());
-        for _ in 0..100 {
-            hot.iter().for_each(|c| c.add(1));
-        }
-        for (i, c) in hot.iter().enumerate() {
-            assert!(
-                base(c) <= 1,
-                "stride {stride}, counter {i}: {} on base",
-                base(c)
-            );
-            assert_eq!(c.sum(), 100);
-        }
-    }
 }
 
 #[test]

@@ -143,25 +143,21 @@
 //!   entries that met two or more (the entry is then marked, and the adds of compact counters
 //!   that map to it search the spares first). For the counters it remembers it reads the state
 //!   first (a line every thread keeps shared, as no one writes it) and goes to its cell, never
-//!   touching `base`. The table remembers 8 to 15 striped counters, up to 8 that share an entry
+//!   touching `base`. A thread remembers 8 to 15 striped counters, up to 8 that share an entry
 //!   (in a `Vec<Counter>`, indices that differ by a multiple of 8); counters it stops adding to
-//!   make room for new ones. A compact counter whose address bits are all set in a remembered
-//!   one's (0.4% of a 10 000-counter `Vec` per remembered counter, on average) reads its state
-//!   before adding.
-//! - **The memo**: beside the table, 16 slots direct-mapped by address in another way (bits 8 and
-//!   up folded onto bits 4 and up: 16 counters side by side in a `Vec`, or 16 a line apart, from
-//!   a 4 KiB boundary, get a slot each), each holding a striped counter's address, the state word
-//!   the thread found there and where its own cell lies under it. While the state word still
-//!   holds that value, an add reads the cell's owner token and, if it is the thread's, adds: no
-//!   length decoding, no slot arithmetic, no search of the spares. A new block (growth), a block
-//!   at the address of a freed one (after `compact`) or a claim that has ended fails one of the
-//!   two checks, and the add takes the full path, which remembers the cell it finds. An add to a
-//!   striped counter that neither the table nor the memo holds lands on `base` by `fetch_add`
-//!   (an `AtomicU64`'s cost), notes the counter in the table, and finds or claims the thread's
-//!   cell and remembers it, so the next add goes there even if the table has to forget the
-//!   counter again: a thread bumping up to 16 striped counters in turn adds to its cells; past
-//!   the memo's slots, adds cost about a contended `AtomicU64`'s. The table, the spares, the memo
-//!   and the tick are 528 bytes of thread-local words per thread, no heap.
+//!   make room for new ones. An add to a striped counter it has forgotten lands on `base` by
+//!   `fetch_add`, an `AtomicU64`'s cost, and reminds it. A compact counter whose address bits
+//!   are all set in a remembered one's (0.4% of a 10 000-counter `Vec` per remembered counter,
+//!   on average) reads its state before adding.
+//! - **The memo**: beside the table, 8 slots direct-mapped by address in another way (so two
+//!   counters that share an entry, 8 apart in a `Vec`, mostly have slots of their own), each
+//!   holding a striped counter's address, the state word the thread found there and where its
+//!   own cell lies under it. While the state word still holds that value, an add reads the cell's
+//!   owner token and, if it is the thread's, adds: no length decoding, no slot arithmetic, no
+//!   search of the spares. A new block (growth), a block at the address of a freed one (after
+//!   `compact`) or a claim that has ended fails one of the two checks, and the add takes the full
+//!   path, which remembers the cell it finds. The table, the spares, the memo and the tick are
+//!   336 bytes of thread-local words per thread, no heap.
 //! - **Owner-written cells** (as in `percpu_counter`): a cell is one 128-byte line holding its
 //!   `owned` word and a `shared` word in its first 64 bytes and its owner's slot claim token in the
 //!   other 64. Only the owner writes `owned`, by a relaxed load and store (no locked instruction);

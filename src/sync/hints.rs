@@ -9,8 +9,6 @@ use std::cell::Cell;
 pub(crate) const HINT_WORDS: usize = 8;
 /// How many address words its overflow holds.
 pub(crate) const SPARE_WORDS: usize = 8;
-/// How many slots its memo holds.
-pub(crate) const MEMO_SLOTS: usize = 16;
 
 /// A thread's hint words. Plain cells: only their thread touches them.
 pub(crate) struct ThreadHints {
@@ -21,7 +19,7 @@ pub(crate) struct ThreadHints {
     /// Direct-mapped by their user: each starts all ones (`usize::MAX`).
     pub(crate) words: [Cell<usize>; HINT_WORDS],
     /// Three words per slot, direct-mapped by their user apart from `words`; each starts 0.
-    pub(crate) memo: [[Cell<usize>; 3]; MEMO_SLOTS],
+    pub(crate) memo: [[Cell<usize>; 3]; HINT_WORDS],
     /// Addresses that met another in `words`, fully associative; 0 is free.
     pub(crate) spare: [Cell<usize>; SPARE_WORDS],
     /// Where the next address goes in `spare` when it is full.
@@ -39,7 +37,7 @@ thread_local! {
             tick: Cell::new(0),
             seed: Cell::new(SEED),
             words: [const { Cell::new(usize::MAX) }; HINT_WORDS],
-            memo: [const { [const { Cell::new(0) }; 3] }; MEMO_SLOTS],
+            memo: [const { [const { Cell::new(0) }; 3] }; HINT_WORDS],
             spare: [const { Cell::new(0) }; SPARE_WORDS],
             next_spare: Cell::new(0),
         }
@@ -65,6 +63,6 @@ pub(crate) fn with_thread_hints<R>(f: impl FnOnce(&ThreadHints) -> R) -> Option<
     HINTS.try_with(f).ok()
 }
 
-// The counter module's docs give a thread's hint words as 528 bytes.
+// The counter module's docs give a thread's hint words as 336 bytes.
 #[cfg(all(not(loom), target_pointer_width = "64"))]
-const _: () = assert!(std::mem::size_of::<ThreadHints>() == 528);
+const _: () = assert!(std::mem::size_of::<ThreadHints>() == 336);
