@@ -9,6 +9,9 @@
 //! sampling for contention must not fall in step with. The fourth is the first with one more
 //! thread, idle: it bumped the striped counter twice and holds a cell while the others hammer,
 //! as a thread serving another queue would; a thread whose home cell it holds must add beside it.
+//! The fifth bumps 16 hot counters in turn, side by side in one `Vec`: more striped counters
+//! than a thread remembers (8 to 15 in its table, 8 in its memo of their cells), so some of its
+//! adds take the counter's shared path.
 
 use crate::harness::{Candidate, Harness, Table};
 use std::hint::black_box;
@@ -88,6 +91,29 @@ pub fn run(h: &mut Harness) {
                 }),
             ],
         );
+        let atomics: Arc<Vec<AtomicU64>> = Arc::new((0..16).map(|_| AtomicU64::new(0)).collect());
+        let counters: Arc<Vec<Counter>> = Arc::new((0..16).map(|_| Counter::new()).collect());
+        let held = Arc::clone(&counters);
+        t.workload(
+            "incr 16 hot, in turn",
+            threads,
+            vec![
+                Candidate::std("AtomicU64::fetch_add", move |_, ops| {
+                    for i in 0..ops as usize {
+                        atomics[i & 15].fetch_add(black_box(1), Relaxed);
+                    }
+                }),
+                Candidate::new("thrifty Counter", move |_, ops| {
+                    for i in 0..ops as usize {
+                        counters[i & 15].add(black_box(1));
+                    }
+                }),
+            ],
+        );
+        t.note(format!(
+            "  incr 16 hot, in turn, {threads} thread(s): thrifty Counter {} of 16 striped",
+            held.iter().filter(|c| c.is_striped()).count()
+        ));
     }
 }
 

@@ -98,6 +98,9 @@
 //!   counters, below, but have memo slots of their own), bumped in turn by 2 threads: 4.0–6.4 ns
 //!   per add on the busier VM (24 runs of two builds), 0.05x–0.38x an `AtomicU64` pair's time
 //!   (median 0.12x).
+//! - Sixteen hot counters side by side, bumped in turn by 2 threads (`incr 16 hot, in turn`):
+//!   more striped counters than a thread remembers, so some adds land on `base`: 14–33 ns per
+//!   add, 0.55x–1.19x an `AtomicU64`'s time (5 runs).
 //! - A request handler's 8 adds per request, the first to a counter every thread shares, the
 //!   other 7 to its own (the shootout's `handler, 1 of 8 shared`), 2 threads: 0.24x–0.65x an
 //!   `AtomicU64`'s time per add on the busier VM (12 runs, median 0.39x).
