@@ -85,15 +85,16 @@
 //!   counters often enough that a few may stripe (0–0.1%), at 272 bytes each. At 100 counters
 //!   (the mixed shape below) most do over a long run: two threads at full speed add to each
 //!   of them about every 100 adds, contention that lasts by the rule.
-//! - One hot counter, 2 threads, on the busier VM (2026-12-01, 12 runs of the current build):
-//!   3.1–3.6 ns per add, 5x–11x the throughput of an `AtomicU64` (median 6.7x), and 0.23x–0.26x
-//!   of the thread-local bound row (0.7–0.8 ns per add there). That row moves with where its
-//!   four-instruction loop lands: in another build of the same code it straddled two 64-byte
-//!   lines and took 1.5–1.7 ns, and `add` (2.4–2.9 ns there) took 0.57x–0.67x of it. An add
-//!   reads about eight words (the hint, the memo, the state word, the claim token, the cell's
-//!   owner and its count) where the bound reads one. A [`LocalCounter`] handle, which holds its
-//!   cell's address, reads two: 1.1–2.1 ns, 0.54x–0.67x of the well-placed bound; in quiet hours
-//!   on the first VM 30x–38x an `AtomicU64` and 0.5x–0.7x of the bound (0.24 ns).
+//! - One hot counter, 2 threads, on the busier VM (2026-12-01, 12 runs): 3.1–3.6 ns per add,
+//!   5x–11x the throughput of an `AtomicU64` (median 6.7x). Against the thread-local bound row,
+//!   whose four-instruction loop moves with code placement from build to build: where it sits
+//!   in one 64-byte line it takes 0.7–0.8 ns and `add` 0.23x–0.26x of its speed; where it
+//!   straddles two (as in other builds of the same code, the README tables' among them) it takes
+//!   1.5–1.7 ns and `add` (2.4–2.9 ns there) 0.57x–0.67x. An add reads about eight words (the
+//!   hint, the memo, the state word, the claim token, the cell's owner and its count) where the
+//!   bound reads one. A [`LocalCounter`] handle, which holds its cell's address, reads two:
+//!   1.1–2.1 ns, 0.54x–0.67x of the well-placed bound; in quiet hours on the first VM 30x–38x an
+//!   `AtomicU64` and 0.5x–0.7x of the bound (0.24 ns).
 //! - Two hot counters 8 apart in a `Vec` (they share an entry of a thread's table of striped
 //!   counters, below, but have memo slots of their own), bumped in turn by 2 threads: 4.0–6.4 ns
 //!   per add on the busier VM (24 runs of two builds), 0.05x–0.38x an `AtomicU64` pair's time
