@@ -73,48 +73,45 @@ pub fn run(h: &mut Harness) {
         );
         handler(&mut t, threads);
         idle_owner(&mut t, threads);
-        let atomics: Arc<Vec<AtomicU64>> = Arc::new((0..=8).map(|_| AtomicU64::new(0)).collect());
-        let counters: Arc<Vec<Counter>> = Arc::new((0..=8).map(|_| Counter::new()).collect());
-        t.workload(
-            "incr 2 hot, 8 apart",
-            threads,
-            vec![
-                Candidate::std("AtomicU64::fetch_add", move |_, ops| {
-                    for i in 0..ops as usize {
-                        atomics[(i & 1) * 8].fetch_add(black_box(1), Relaxed);
-                    }
-                }),
-                Candidate::new("thrifty Counter", move |_, ops| {
-                    for i in 0..ops as usize {
-                        counters[(i & 1) * 8].add(black_box(1));
-                    }
-                }),
-            ],
-        );
-        let atomics: Arc<Vec<AtomicU64>> = Arc::new((0..16).map(|_| AtomicU64::new(0)).collect());
-        let counters: Arc<Vec<Counter>> = Arc::new((0..16).map(|_| Counter::new()).collect());
-        let held = Arc::clone(&counters);
-        t.workload(
-            "incr 16 hot, in turn",
-            threads,
-            vec![
-                Candidate::std("AtomicU64::fetch_add", move |_, ops| {
-                    for i in 0..ops as usize {
-                        atomics[i & 15].fetch_add(black_box(1), Relaxed);
-                    }
-                }),
-                Candidate::new("thrifty Counter", move |_, ops| {
-                    for i in 0..ops as usize {
-                        counters[i & 15].add(black_box(1));
-                    }
-                }),
-            ],
-        );
+        in_turn(&mut t, "incr 2 hot, 8 apart", threads, 9, |i| (i & 1) * 8);
+        let held = in_turn(&mut t, "incr 16 hot, in turn", threads, 16, |i| i & 15);
         t.note(format!(
             "  incr 16 hot, in turn, {threads} thread(s): thrifty Counter {} of 16 striped",
             held.iter().filter(|c| c.is_striped()).count()
         ));
     }
+}
+
+/// A workload where every thread bumps counters of one `Vec` of `len` in turn, the `i`-th add
+/// going to `pick(i)`: the `AtomicU64` and `Counter` candidates; returns the counters, for the
+/// table's note.
+fn in_turn(
+    t: &mut Table<'_>,
+    name: &str,
+    threads: usize,
+    len: usize,
+    pick: impl Fn(usize) -> usize + Copy + Send + Sync + 'static,
+) -> Arc<Vec<Counter>> {
+    let atomics: Arc<Vec<AtomicU64>> = Arc::new((0..len).map(|_| AtomicU64::new(0)).collect());
+    let counters: Arc<Vec<Counter>> = Arc::new((0..len).map(|_| Counter::new()).collect());
+    let held = Arc::clone(&counters);
+    t.workload(
+        name,
+        threads,
+        vec![
+            Candidate::std("AtomicU64::fetch_add", move |_, ops| {
+                for i in 0..ops as usize {
+                    atomics[pick(i)].fetch_add(black_box(1), Relaxed);
+                }
+            }),
+            Candidate::new("thrifty Counter", move |_, ops| {
+                for i in 0..ops as usize {
+                    counters[pick(i)].add(black_box(1));
+                }
+            }),
+        ],
+    );
+    held
 }
 
 /// Adds per request in the handler workload: one shared, the rest the thread's own.
