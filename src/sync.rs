@@ -288,7 +288,7 @@ mod backoff;
 pub(crate) mod fence;
 pub(crate) use backoff::{backoff, contention_pause};
 mod hints;
-pub(crate) use hints::{with_thread_hints, ThreadHints, HINT_WORDS, SPARE_WORDS};
+pub(crate) use hints::{with_thread_hints, ThreadHints, MEMO_SLOTS};
 
 mod condvar;
 pub(crate) use condvar::Condvar;

@@ -140,47 +140,51 @@ impl Cells {
 
     /// Adds `n` (wrapping). Allocates only when contention makes it stripe or grow; never
     /// blocks.
+    ///
+    /// The state word first, then the add it names: a compact counter's `fetch_add` on `base`, a
+    /// striped one's plain add to the thread's cell. Nothing per thread decides the path, so
+    /// every counter a thread adds to, however many are striped, takes its own.
     #[inline(always)]
     pub(crate) fn add(&self, n: u64) {
-        if adapt::maybe_striped(self.addr()) {
-            self.add_seen_striped(n);
-        } else {
+        // Acquire: as in `block`; the striped path reads the block's lines through it.
+        let p = self.state.load(Ordering::Acquire);
+        if p as usize & (BUSY - 1) == 0 {
             self.add_compact(n);
+        } else {
+            self.add_to_block(p, n);
         }
     }
 
-    /// The compact add: this thread's tick, one `fetch_add`, then a look at the state word, now
-    /// in our cache.
+    /// The compact add: this thread's tick, then one `fetch_add`.
     ///
     /// The tick comes before the locked add, so its thread-local load and store do not wait
     /// behind it (after it, they took about a tenth of a registry's add: the CHANGELOG has the
-    /// figures); the add before the state word, so the counter's line is fetched once, for
-    /// writing: reading the state first fetches it shared and then again to write, which costs
-    /// two to three times as much where lines move between cores (a registry bumped by several
-    /// threads).
+    /// figures).
     #[inline(always)]
     fn add_compact(&self, n: u64) {
         let probe = adapt::tick();
         // Relaxed: a statistic; nothing is published through `base` (see `add_base`).
         let old = self.base.fetch_add(n, Ordering::Relaxed);
-        // Relaxed: a hint; nothing is read through it here (`add_seen_striped` reloads with
-        // Acquire before touching a block).
-        let st = self.state.load(Ordering::Relaxed);
-        // Striped now: no probe (a sample skipped is harmless). The probe's draw of its next gap
-        // happened in the tick.
-        if st as usize & (BUSY - 1) != 0 {
-            adapt::note_striped(self.addr(), true);
-        } else if probe {
-            self.probe_compact(st, old.wrapping_add(n));
+        // The probe's draw of its next gap happened in the tick.
+        if probe {
+            self.probe_compact(old.wrapping_add(n));
         }
     }
 
     /// A sampled compact add: probe for other writers and score the result.
+    ///
+    /// The state word is read again here, after the add, not taken from before it: a score
+    /// that another thread's probe recorded meanwhile would make this probe's compare-exchange
+    /// fail and drop its record (under loom, where every add probes, two threads contending
+    /// then never stripe within a model's adds).
     #[cold]
     #[inline(never)]
-    fn probe_compact(&self, st: *mut Line, after: u64) {
+    fn probe_compact(&self, after: u64) {
+        // Relaxed: a hint; nothing is read through it (the block is published by `expand`).
+        let st = self.state.load(Ordering::Relaxed);
         let bits = st as usize;
-        if bits & BUSY != 0 {
+        // Striped meanwhile (a tag), or a thread is allocating the first block.
+        if bits & (BUSY - 1) != 0 || bits & BUSY != 0 {
             return;
         }
         let hit = adapt::others_write(&self.base, after, &self.base, after);
@@ -212,19 +216,17 @@ impl Cells {
         // Release: pairs with the Acquire loads of `state` (`block`), so whoever sees the block
         // sees it initialised.
         self.state.store(p, Ordering::Release);
-        adapt::note_striped(self.addr(), true);
     }
 
-    /// The add of a thread that saw the counter striped last time.
+    /// The striped add, given the tagged block pointer `p` loaded with Acquire: the cell this
+    /// thread remembers for the counter, if the state word is the one it was remembered under
+    /// and the cell is still this thread's; else the search in [`add_striped`](Self::add_striped).
     ///
     /// Inlined into every add: as a call, saving and restoring registers cost more than the
-    /// striped add itself (the CHANGELOG has the figures). The compact path's loop compiles
-    /// the same either way.
+    /// striped add itself (the CHANGELOG has the figures).
     #[inline(always)]
-    fn add_seen_striped(&self, n: u64) {
+    fn add_to_block(&self, p: *mut Line, n: u64) {
         if let Some((state, place)) = adapt::remembered(self.addr()) {
-            // Acquire: as in `block`.
-            let p = self.state.load(Ordering::Acquire);
             if p as usize == state {
                 // SAFETY: `p` was loaded with Acquire from our state word and its block lives as
                 // long as `&self` (as in `block`); `place` was remembered under the same value,
@@ -239,17 +241,10 @@ impl Cells {
                 }
             }
         }
-        if !adapt::seen_striped(self.addr()) {
-            return self.add_compact(n);
-        }
-        match self.block() {
+        // SAFETY: as above; `p` has a nonzero tag, so it is a block.
+        match unsafe { Block::view(p) } {
             Some(b) => self.add_striped(b, n),
-            None => {
-                // Compact again (`compact`), another counter at this address, or a false alarm
-                // of the hint (`adapt::HINTS`).
-                adapt::note_striped(self.addr(), false);
-                self.add_compact(n);
-            }
+            None => self.add_base(n),
         }
     }
 
@@ -289,7 +284,7 @@ impl Cells {
     }
 
     /// Remembers in this thread's hints that it owns cell `k` of `b`, the newest block, so its
-    /// next adds go straight there (`add_seen_striped`).
+    /// next adds go straight there (`add_to_block`).
     #[inline(always)]
     fn remember(&self, b: Block<'_>, k: usize) {
         adapt::remember(self.addr(), b.tagged() as usize, b.place(k));

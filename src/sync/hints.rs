@@ -1,14 +1,12 @@
-//! A thread's scratch words for per-thread hints: the counter module's add tick and its table
-//! of counters seen striped (`counter/adapt.rs` gives them their meaning). Here because every
+//! A thread's scratch words for per-thread hints: the counter module's add tick and its memo of
+//! the cells the thread owns in striped counters (`counter/adapt.rs` gives them their meaning). Here because every
 //! thread-local lives behind the `sync` door (the shim rule in `.ci/run`).
 
 use super::thread_local;
 use std::cell::Cell;
 
-/// How many address words a thread's hint table holds.
-pub(crate) const HINT_WORDS: usize = 8;
-/// How many address words its overflow holds.
-pub(crate) const SPARE_WORDS: usize = 8;
+/// How many slots of three words a thread's memo holds.
+pub(crate) const MEMO_SLOTS: usize = 8;
 
 /// A thread's hint words. Plain cells: only their thread touches them.
 pub(crate) struct ThreadHints {
@@ -16,14 +14,8 @@ pub(crate) struct ThreadHints {
     pub(crate) tick: Cell<u32>,
     /// A random state for the tick's user; in the tick's padding.
     pub(crate) seed: Cell<u32>,
-    /// Direct-mapped by their user: each starts all ones (`usize::MAX`).
-    pub(crate) words: [Cell<usize>; HINT_WORDS],
-    /// Three words per slot, direct-mapped by their user apart from `words`; each starts 0.
-    pub(crate) memo: [[Cell<usize>; 3]; HINT_WORDS],
-    /// Addresses that met another in `words`, fully associative; 0 is free.
-    pub(crate) spare: [Cell<usize>; SPARE_WORDS],
-    /// Where the next address goes in `spare` when it is full.
-    pub(crate) next_spare: Cell<usize>,
+    /// Three words per slot, direct-mapped by their user; each starts 0.
+    pub(crate) memo: [[Cell<usize>; 3]; MEMO_SLOTS],
 }
 
 /// Where each thread's `seed` starts (a Weyl sequence: any start will do).
@@ -36,10 +28,7 @@ thread_local! {
         ThreadHints {
             tick: Cell::new(0),
             seed: Cell::new(SEED),
-            words: [const { Cell::new(usize::MAX) }; HINT_WORDS],
-            memo: [const { [const { Cell::new(0) }; 3] }; HINT_WORDS],
-            spare: [const { Cell::new(0) }; SPARE_WORDS],
-            next_spare: Cell::new(0),
+            memo: [const { [const { Cell::new(0) }; 3] }; MEMO_SLOTS],
         }
     };
 }
@@ -49,10 +38,7 @@ thread_local! {
     static HINTS: ThreadHints = ThreadHints {
         tick: Cell::new(0),
         seed: Cell::new(SEED),
-        words: std::array::from_fn(|_| Cell::new(usize::MAX)),
         memo: std::array::from_fn(|_| std::array::from_fn(|_| Cell::new(0))),
-        spare: std::array::from_fn(|_| Cell::new(0)),
-        next_spare: Cell::new(0),
     };
 }
 
@@ -63,6 +49,6 @@ pub(crate) fn with_thread_hints<R>(f: impl FnOnce(&ThreadHints) -> R) -> Option<
     HINTS.try_with(f).ok()
 }
 
-// The counter module's docs give a thread's hint words as 336 bytes.
+// The counter module's docs give a thread's hint words as 200 bytes.
 #[cfg(all(not(loom), target_pointer_width = "64"))]
-const _: () = assert!(std::mem::size_of::<ThreadHints>() == 336);
+const _: () = assert!(std::mem::size_of::<ThreadHints>() == 200);
