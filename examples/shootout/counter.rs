@@ -10,8 +10,7 @@
 //! thread, idle: it bumped the striped counter twice and holds a cell while the others hammer,
 //! as a thread serving another queue would; a thread whose home cell it holds must add beside it.
 //! The fifth bumps 16 hot counters in turn, side by side in one `Vec`: more striped counters
-//! than a thread remembers (8 to 15 in its table, 8 in its memo of their cells), so some of its
-//! adds take the counter's shared path.
+//! than a thread's memo of its cells holds (8 slots), so some adds look their cell up again.
 
 use crate::harness::{Candidate, Harness, Table};
 use std::hint::black_box;

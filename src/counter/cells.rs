@@ -26,7 +26,7 @@
 //! # Who writes what
 //!
 //! - `base`: anyone, always by `fetch_add` or compare-exchange. Holds the compact adds, the adds
-//!   of threads without a slot, the adds that found a stale hint, and [`Cells::replace`]'s offset.
+//!   of threads without a slot, and [`Cells::replace`]'s offset.
 //! - `state`: the score by compare-exchange (a hint); `BUSY` by the compare-exchange that elects
 //!   the allocating thread, which then stores the first block (Release); each later block is
 //!   stored by the one thread elected through the outgrown block's `pressure`.
@@ -100,7 +100,7 @@ impl Cells {
         }
     }
 
-    /// This counter's address: the key of the per-thread striped hints.
+    /// This counter's address: the key of the per-thread memo.
     #[inline(always)]
     fn addr(&self) -> usize {
         self as *const Self as usize

@@ -14,8 +14,8 @@ struct Handle<'a> {
 }
 
 /// Adds a handle without a word makes through the counter between two looks for one (after the
-/// first): the look reads the state word after the add's `fetch_add`, which on a compact counter
-/// cost a third of the add again; a counter that stripes meanwhile counts the adds all the same.
+/// first): a look on every add cost a compact counter's add a third again; a counter that
+/// stripes meanwhile counts the adds all the same.
 pub(super) const LOOK_EVERY: u32 = 64;
 
 impl<'a> Handle<'a> {
@@ -52,8 +52,8 @@ impl<'a> Handle<'a> {
 /// A thread's handle on a [`Counter`](super::Counter): the same count, with the lookup of the thread's cell
 /// done once instead of on every add.
 ///
-/// [`Counter::add`](super::Counter::add) finds the calling thread's cell each time: its striped
-/// hint and memo (thread-local reads), the counter's state word, the cell's owner token. A
+/// [`Counter::add`](super::Counter::add) finds the calling thread's cell each time: the
+/// counter's state word, the thread's memo (thread-local reads), the cell's owner token. A
 /// handle holds the cell, so its `add` is a thread-local read (is this still the claim that
 /// owns the cell?) and a load and a store. Until it holds one (the counter is compact, or this
 /// thread has not claimed a cell yet), it adds through the counter and looks for its cell after

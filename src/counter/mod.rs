@@ -71,8 +71,8 @@
 //!   caches (apparently: at 10 000 and 100 000 counters an `AtomicU64` then costs what it costs on
 //!   1 thread): 0.88x–0.92x at 1 000 counters, 1.02x–1.06x at 10 000, 1.06x–1.22x at 100 000. Where
 //!   the lines move between cores (an `AtomicU64` takes twice its 1-thread time): 0.73x–0.75x,
-//!   1.32x–1.33x and 1.49x–1.50x. Besides the atomic, a compact add reads this thread's
-//!   striped-hint entry and bumps its sample tick, both before. The counters stay compact: 0%
+//!   1.32x–1.33x and 1.49x–1.50x. Besides the atomic, a compact add reads the counter's
+//!   state word and bumps its sample tick, both before. The counters stay compact: 0%
 //!   striped, 16 bytes each.
 //! - The registry figures above come from one VM, with an earlier build whose compact add
 //!   counted its tick after the atomic. Another VM of the same kind, busier (2026-12-01, 12 runs
@@ -80,7 +80,10 @@
 //!   counters on 1 thread, and 1.31x, 1.44x and 1.42x on 2. There an `AtomicU64` padded to 16
 //!   bytes (the shootout's `AtomicU64 in 16 B`) took 1.04x, 1.06x and 1.14x on 1 thread and
 //!   0.94x, 1.05x and 1.09x on 2: twice the bytes for the same counters is part of the 1-thread
-//!   gap; the rest is the hint's read, the tick and the state word's load behind the locked add.
+//!   gap; the rest is the state word's read and the tick. Reading the state first instead of a
+//!   per-thread table (8 runs alternating with the build before, medians): 1.33x, 1.13x, 1.51x
+//!   on 1 thread and 1.31x, 1.36x, 1.42x on 2, where the table's build took 1.27x, 1.17x,
+//!   1.54x and 1.29x, 1.38x, 1.46x: the same within this machine's noise.
 //! - A small, very hot registry (1 000 counters, 2 threads at full speed) meets on the same
 //!   counters often enough that a few may stripe (0–0.1%), at 272 bytes each. At 100 counters
 //!   (the mixed shape below) most do over a long run: two threads at full speed add to each
@@ -90,21 +93,25 @@
 //!   whose four-instruction loop moves with code placement from build to build: where it sits
 //!   in one 64-byte line it takes 0.7–0.8 ns and `add` 0.23x–0.26x of its speed; where it
 //!   straddles two (as in other builds of the same code, the README tables' among them) it takes
-//!   1.5–1.7 ns and `add` (2.4–2.9 ns there) 0.57x–0.67x. An add reads about eight words (the
-//!   hint, the memo, the state word, the claim token, the cell's owner and its count) where the
-//!   bound reads one. A [`LocalCounter`] handle, which holds its cell's address, reads two:
+//!   1.5–1.7 ns and `add` (2.4–2.9 ns there) 0.57x–0.67x. An add reads seven words (the state
+//!   word, the memo's three, the claim token, the cell's owner and its count) where the bound
+//!   reads one; reading the state first took it from 2.7 to 2.2 ns (8 runs, medians). A [`LocalCounter`] handle, which holds its cell's address, reads two:
 //!   1.1–2.1 ns, 0.54x–0.67x of the well-placed bound; in quiet hours on the first VM 30x–38x an
 //!   `AtomicU64` and 0.5x–0.7x of the bound (0.24 ns).
-//! - Two hot counters 8 apart in a `Vec` (they share an entry of a thread's table of striped
-//!   counters, below, but have memo slots of their own), bumped in turn by 2 threads: 4.0–6.4 ns
+//! - Two hot counters 8 apart in a `Vec` (memo slots of their own), bumped in turn by 2
+//!   threads: 4.0–6.4 ns
 //!   per add on the busier VM (24 runs of two builds), 0.05x–0.38x an `AtomicU64` pair's time
 //!   (median 0.12x).
 //! - Sixteen hot counters side by side, bumped in turn by 2 threads (`incr 16 hot, in turn`):
-//!   more striped counters than a thread remembers, so some adds land on `base`: 14–33 ns per
-//!   add, 0.55x–1.19x an `AtomicU64`'s time (5 runs).
+//!   more than the memo's 8 slots, so some adds take the full path to the cell: 6.4 ns per add,
+//!   0.24x an `AtomicU64`'s time (8 runs, medians; 13.6 ns and 0.50x with the per-thread table,
+//!   whose forgotten counters' adds landed on `base`). 64 hot counters bumped at random by 2
+//!   threads: 11.6–12.1 ns per add, where the table's build took 54–95 ns (a scratch loop, 2
+//!   runs).
 //! - A request handler's 8 adds per request, the first to a counter every thread shares, the
 //!   other 7 to its own (the shootout's `handler, 1 of 8 shared`), 2 threads: 0.24x–0.65x an
-//!   `AtomicU64`'s time per add on the busier VM (12 runs, median 0.39x).
+//!   `AtomicU64`'s time per add on the busier VM (12 runs, median 0.39x); reading the state
+//!   first, 0.46x (8 runs, median; 0.40x for the build before in the same runs).
 //! - One hot counter, 2 threads, beside a third thread that bumped it and went idle holding a cell
 //!   (`incr, 1 more thread idle`): 2.8–4.0 ns per add, 0.08x–0.43x an `AtomicU64`'s time (12 runs,
 //!   median 0.09x). A thread whose home cell the idle one holds claims the next free cell or, if
@@ -113,7 +120,9 @@
 //! - Mixed (100 cold counters, 1 hot, 2 threads): 0.55x–0.84x in quiet hours; busy ones spread from
 //!   0.46x to 1.56x (median 0.67x) on the first VM, 0.69x to 1.07x (12 runs, median 0.78x) on the
 //!   busier one. The hot one stripes; of the cold ones, 0 to 10 had striped after a shootout run,
-//!   and most do over a long run.
+//!   and most do over a long run. Reading the state first moved the median from 0.77x to 0.89x
+//!   (8 runs alternating): the cold counters' lines move between the two cores, and each of
+//!   their adds now fetches its line twice (shared to read, again to write).
 //!
 //! # How it works
 //!
@@ -138,30 +147,28 @@
 //!   random between 2 048 and 6 143 adds: with a fixed gap, a program that repeats the same adds (a
 //!   handler that makes 8 per request) would probe the same place of every request, and a shared
 //!   counter anywhere else in the sequence would never stripe.
-//! - **Compact**: the total `base` and a state word, 16 bytes aligned to 16. An add is a
-//!   `fetch_add` on `base` first, so its line is fetched once, for writing (reading the state
-//!   first fetches it shared and then again exclusive, which is slower where lines move
-//!   between cores), then a look at the state word, now in cache.
-//! - **The striped hint**: a thread remembers the counters it saw striped in a per-thread
-//!   table of 8 entries, direct-mapped by address, plus 8 spare words for the counters of
-//!   entries that met two or more (the entry is then marked, and the adds of compact counters
-//!   that map to it search the spares first). For the counters it remembers it reads the state
-//!   first (a line every thread keeps shared, as no one writes it) and goes to its cell, never
-//!   touching `base`. A thread remembers 8 to 15 striped counters, up to 8 that share an entry
-//!   (in a `Vec<Counter>`, indices that differ by a multiple of 8); counters it stops adding to
-//!   make room for new ones. An add to a striped counter it has forgotten lands on `base` by
-//!   `fetch_add`, an `AtomicU64`'s cost, and reminds it. A compact counter whose address bits
-//!   are all set in a remembered one's (0.4% of a 10 000-counter `Vec` per remembered counter,
-//!   on average) reads its state before adding.
-//! - **The memo**: beside the table, 8 slots direct-mapped by address in another way (so two
-//!   counters that share an entry, 8 apart in a `Vec`, mostly have slots of their own), each
-//!   holding a striped counter's address, the state word the thread found there and where its
-//!   own cell lies under it. While the state word still holds that value, an add reads the cell's
-//!   owner token and, if it is the thread's, adds: no length decoding, no slot arithmetic, no
-//!   search of the spares. A new block (growth), a block at the address of a freed one (after
-//!   `compact`) or a claim that has ended fails one of the two checks, and the add takes the full
-//!   path, which remembers the cell it finds. The table, the spares, the memo and the tick are
-//!   336 bytes of thread-local words per thread, no heap.
+//! - **Compact**: the total `base` and a state word, 16 bytes aligned to 16. An add reads the
+//!   state word, and if it says compact, `fetch_add`s `base`. Where the counter's line sits in
+//!   another core's cache (a compact counter two threads bump at once), the read fetches it
+//!   shared and the `fetch_add` again to write: the price of reading first (below).
+//! - **Striped**: the same read names the newest block, and the add goes to the thread's cell
+//!   in it. No thread writes a striped counter's own line (only threads without a slot add to
+//!   its `base`), so every thread keeps it in its cache and the read costs a load. Nothing per
+//!   thread decides which path an add takes: a thread adding to a thousand striped counters
+//!   reaches its cell in each. An earlier design added first and read the state after, and
+//!   kept a per-thread table of the counters seen striped to know when to read first; past 8
+//!   to 15 striped counters it forgot some, and their adds fell back to the shared `base`, 1.1x
+//!   to 2.5x an `AtomicU64`'s time (the CHANGELOG has the figures).
+//! - **The memo**: 8 slots per thread, direct-mapped by the counter's address (bits 7 and up
+//!   folded onto bits 4 and up, so counters 8 apart in a `Vec` mostly have slots of their own),
+//!   each holding a striped counter's address, the state word the thread found there and where
+//!   its own cell lies under it. While the state word still holds that value, an add reads the
+//!   cell's owner token and, if it is the thread's, adds: no length decoding, no slot
+//!   arithmetic. A new block (growth), a block at the address of a freed one (after `compact`)
+//!   or a claim that has ended fails one of the two checks, and the add takes the full path,
+//!   which remembers the cell it finds. A counter whose slot holds another costs that path:
+//!   two more loads when the thread owns its home cell or the next one. The memo and the tick
+//!   are 200 bytes of thread-local words per thread, no heap.
 //! - **Owner-written cells** (as in `percpu_counter`): a cell is one 128-byte line holding its
 //!   `owned` word and a `shared` word in its first 64 bytes and its owner's slot claim token in the
 //!   other 64. Only the owner writes `owned`, by a relaxed load and store (no locked instruction);

@@ -61,9 +61,9 @@ use super::LocalCounter;
 /// frees them. The [module docs](super#memory) have the table.
 ///
 /// # Cost
-/// - Compact: `add` is a look at this thread's striped-hint entry (a thread-local read), a
-///   per-thread tick (one add to a thread-local word), a `fetch_add`, and a load of the state
-///   word from the line it just wrote; one cache line of the counter's. One add in 4096 of a thread, on
+/// - Compact: `add` is a load of the state word, a per-thread tick (one add to a thread-local
+///   word) and a `fetch_add` on the same line: one cache line of the counter's, fetched twice
+///   where another core holds it (shared to read, then to write). One add in 4096 of a thread, on
 ///   average, also checks briefly for contention. See the [module docs](super#performance) for
 ///   measured ratios to `AtomicU64`.
 /// - Striped: `add` reads this thread's memo of the counter (thread-local), the state word (a
