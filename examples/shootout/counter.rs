@@ -2,8 +2,8 @@
 //! cache line between cores; `thrifty::counter::Counter` stripes over owner-written cells; the
 //! thread-local row is the physical upper bound (a plain add, flushed once at the end). The
 //! `local` handle row looks the thread's cell up once per thread instead of once per add.
-//! The second workload bumps two hot counters in turn, 8 apart in one `Vec` (128 bytes: the
-//! same entry of a thread's table of striped counters, which must hold both). The third is a
+//! The second workload bumps two hot counters in turn, 8 apart in one `Vec` (128 bytes: a
+//! stride that indexing by address alone would send to one slot of a thread's memo of its cells). The third is a
 //! request handler that makes the same 8 adds per request, the first to a counter every thread
 //! shares, the other 7 to counters of its own: a repeating sequence, which the counter's
 //! sampling for contention must not fall in step with. The fourth is the first with one more
