@@ -183,8 +183,8 @@ impl Cells {
         // Relaxed: a hint; nothing is read through it (the block is published by `expand`).
         let st = self.state.load(Ordering::Relaxed);
         let bits = st as usize;
-        // Striped meanwhile (a tag), or a thread is allocating the first block.
-        if bits & (BUSY - 1) != 0 || bits & BUSY != 0 {
+        // Striped meanwhile (a tag), or a thread is allocating the first block (`BUSY`).
+        if bits & (BUSY | (BUSY - 1)) != 0 {
             return;
         }
         let hit = adapt::others_write(&self.base, after, &self.base, after);
@@ -241,7 +241,8 @@ impl Cells {
                 }
             }
         }
-        // SAFETY: as above; `p` has a nonzero tag, so it is a block.
+        // SAFETY: as above. `p` has a nonzero tag, so the view is a block; `base` would keep
+        // the add if it were not.
         match unsafe { Block::view(p) } {
             Some(b) => self.add_striped(b, n),
             None => self.add_base(n),

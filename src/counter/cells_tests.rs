@@ -134,6 +134,28 @@ fn any_number_of_striped_counters_keep_their_adds_off_base() {
 }
 
 #[test]
+fn two_threads_bumping_many_striped_counters_each_reach_their_cells() {
+    // Both threads add to every one of a few hundred striped counters in turn, at once: each
+    // add finds or claims its thread's cell, so nothing lands on `base` or on a shared word.
+    let (n, rounds) = if cfg!(miri) { (16, 3) } else { (300, 100) };
+    let v: Vec<Cells> = (0..n).map(|_| Cells::new(2)).collect();
+    v.iter().for_each(Cells::force_stripe);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                for _ in 0..rounds {
+                    v.iter().for_each(|c| c.add(1));
+                }
+            });
+        }
+    });
+    for c in &v {
+        assert_eq!((base(c), c.sum()), (0, 2 * rounds));
+        assert_eq!((words(c, 0).1, words(c, 1).1), (0, 0), "no shared adds");
+    }
+}
+
+#[test]
 fn threads_sharing_a_cell_use_the_shared_word() {
     // One cell, two live threads: one owns it, the other must `fetch_add` beside it.
     let c = Cells::new(1);

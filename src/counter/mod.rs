@@ -60,69 +60,47 @@
 //!
 //! # Performance
 //!
-//! Ratios to an `AtomicU64` per increment per thread, ranges across runs on a shared 2-core
-//! machine (`cargo run --release --example shootout -- --only counter` and
-//! `cargo bench --bench counter -- 'counter/(registry|mixed|increment)'`):
+//! Ratios to an `AtomicU64`'s time per increment per thread: ranges over 10 runs of
+//! `cargo run --release --example shootout -- --only counter --threads 1,2` on a busy 2-core VM
+//! (AMD EPYC), with medians. Read them as ratios; the absolute times move with the machine's
+//! load. `cargo bench --bench counter -- 'counter/(registry|mixed|increment)'` has the same
+//! workloads in criterion.
 //!
-//! - Registry of 1 000 to 100 000 counters, random increments, 1 thread: 1.04x–1.10x;
-//!   `Mutex<u64>` about 2x. A compact add runs 39 instructions where the `fetch_add` loop runs
-//!   20 (`bash scripts/counter_instructions.sh`).
-//! - The same on 2 threads depends on where the two threads' lines live. Where they share a core's
-//!   caches (apparently: at 10 000 and 100 000 counters an `AtomicU64` then costs what it costs on
-//!   1 thread): 0.88x–0.92x at 1 000 counters, 1.02x–1.06x at 10 000, 1.06x–1.22x at 100 000. Where
-//!   the lines move between cores (an `AtomicU64` takes twice its 1-thread time): 0.73x–0.75x,
-//!   1.32x–1.33x and 1.49x–1.50x. Besides the atomic, a compact add reads the counter's
-//!   state word and bumps its sample tick, both before. The counters stay compact: 0%
-//!   striped, 16 bytes each.
-//! - The registry figures above come from one VM, with an earlier build whose compact add
-//!   counted its tick after the atomic. Another VM of the same kind, busier (2026-12-01, 12 runs
-//!   of the current build, medians), gave 1.31x, 1.16x and 1.41x at 1 000, 10 000 and 100 000
-//!   counters on 1 thread, and 1.31x, 1.44x and 1.42x on 2. There an `AtomicU64` padded to 16
-//!   bytes (the shootout's `AtomicU64 in 16 B`) took 1.04x, 1.06x and 1.14x on 1 thread and
-//!   0.94x, 1.05x and 1.09x on 2: twice the bytes for the same counters is part of the 1-thread
-//!   gap; the rest is the state word's read and the tick. Reading the state first instead of a
-//!   per-thread table (8 runs alternating with the build before, medians): 1.33x, 1.13x, 1.51x
-//!   on 1 thread and 1.31x, 1.36x, 1.42x on 2, where the table's build took 1.27x, 1.17x,
-//!   1.54x and 1.29x, 1.38x, 1.46x: the same within this machine's noise.
+//! - **Registry** of 1 000, 10 000 and 100 000 counters, a random one per increment. 1 thread:
+//!   1.15x–1.44x (median 1.34x), 1.12x–1.22x (1.17x) and 1.37x–2.21x (1.50x). 2 threads:
+//!   1.16x–1.43x (1.27x), 1.25x–1.58x (1.44x) and 1.33x–2.40x (1.47x). `Mutex<u64>` about 2x.
+//!   The counters stay compact: none striped at 10 000 and 100 000, 16 bytes each. Part of the
+//!   gap is size: an `AtomicU64` padded to 16 bytes (the `AtomicU64 in 16 B` row) takes 1.04x,
+//!   1.06x and 1.17x on 1 thread and 0.97x, 1.00x and 1.10x on 2 (medians). The rest is the
+//!   state word's read and the sample tick before the `fetch_add`: 35 instructions per add where
+//!   the `fetch_add` loop runs 20 (`bash scripts/counter_instructions.sh`, 10 000 counters).
 //! - A small, very hot registry (1 000 counters, 2 threads at full speed) meets on the same
 //!   counters often enough that a few may stripe (0–0.1%), at 272 bytes each. At 100 counters
-//!   (the mixed shape below) most do over a long run: two threads at full speed add to each
-//!   of them about every 100 adds, contention that lasts by the rule.
-//! - One hot counter, 2 threads, on the busier VM (2026-12-01, 12 runs): 3.1–3.6 ns per add,
-//!   5x–11x the throughput of an `AtomicU64` (median 6.7x). Against the thread-local bound row,
-//!   whose four-instruction loop moves with code placement from build to build: where it sits
-//!   in one 64-byte line it takes 0.7–0.8 ns and `add` 0.23x–0.26x of its speed; where it
-//!   straddles two (as in other builds of the same code, the README tables' among them) it takes
-//!   1.5–1.7 ns and `add` (2.4–2.9 ns there) 0.57x–0.67x. An add reads seven words (the state
-//!   word, the memo's three, the claim token, the cell's owner and its count) where the bound
-//!   reads one; reading the state first took it from 2.7 to 2.2 ns (8 runs, medians). A [`LocalCounter`] handle, which holds its cell's address, reads two:
-//!   1.1–2.1 ns, 0.54x–0.67x of the well-placed bound; in quiet hours on the first VM 30x–38x an
-//!   `AtomicU64` and 0.5x–0.7x of the bound (0.24 ns).
-//! - Two hot counters 8 apart in a `Vec` (memo slots of their own), bumped in turn by 2
-//!   threads: 4.0–6.4 ns
-//!   per add on the busier VM (24 runs of two builds), 0.05x–0.38x an `AtomicU64` pair's time
-//!   (median 0.12x).
-//! - Sixteen hot counters side by side, bumped in turn by 2 threads (`incr 16 hot, in turn`):
-//!   more than the memo's 8 slots, so some adds take the full path to the cell: 6.4 ns per add,
-//!   0.24x an `AtomicU64`'s time (8 runs, medians; 13.6 ns and 0.50x with the per-thread table,
-//!   whose forgotten counters' adds landed on `base`). 64 hot counters bumped at random by 2
-//!   threads: 11.6–12.1 ns per add, where the table's build took 54–95 ns (a scratch loop, 2
-//!   runs).
-//! - A request handler's 8 adds per request, the first to a counter every thread shares, the
-//!   other 7 to its own (the shootout's `handler, 1 of 8 shared`), 2 threads: 0.24x–0.65x an
-//!   `AtomicU64`'s time per add on the busier VM (12 runs, median 0.39x); reading the state
-//!   first, 0.46x (8 runs, median; 0.40x for the build before in the same runs).
-//! - One hot counter, 2 threads, beside a third thread that bumped it and went idle holding a cell
-//!   (`incr, 1 more thread idle`): 2.8–4.0 ns per add, 0.08x–0.43x an `AtomicU64`'s time (12 runs,
-//!   median 0.09x). A thread whose home cell the idle one holds claims the next free cell or, if
-//!   none is free, adds to a shared word beside it, at two to three times an owner's cost (the
-//!   CHANGELOG has a scratch loop's figures). The counter does not grow for it: nobody contends.
-//! - Mixed (100 cold counters, 1 hot, 2 threads): 0.55x–0.84x in quiet hours; busy ones spread from
-//!   0.46x to 1.56x (median 0.67x) on the first VM, 0.69x to 1.07x (12 runs, median 0.78x) on the
-//!   busier one. The hot one stripes; of the cold ones, 0 to 10 had striped after a shootout run,
-//!   and most do over a long run. Reading the state first moved the median from 0.77x to 0.89x
-//!   (8 runs alternating): the cold counters' lines move between the two cores, and each of
-//!   their adds now fetches its line twice (shared to read, again to write).
+//!   (the mixed shape below) many do: two threads at full speed add to each of them about every
+//!   100 adds, contention that lasts by the rule.
+//! - **One hot counter**, 2 threads: 2.1–2.7 ns per add, 0.05x–0.37x an `AtomicU64`'s time
+//!   (median 0.07x, about 14x its throughput). An add reads seven words (the state word, the memo's
+//!   three, the claim token, the cell's owner and its count); a [`LocalCounter`], which holds
+//!   its cell, reads two: 1.2–1.4 ns (median 0.04x). The thread-local bound row took 0.7–0.9 ns:
+//!   `add` runs at about 0.35x of it and the handle at 0.6x. That row's loop is four
+//!   instructions, and its time moves with code placement from build to build (1.5–1.7 ns where
+//!   the loop straddles two 64-byte lines).
+//! - **Several hot counters**, 2 threads. Two 8 apart in a `Vec`, bumped in turn: 3.8–4.4 ns,
+//!   0.06x–0.11x. Sixteen side by side, bumped in turn, more than the memo's 8 slots (so some
+//!   adds look their cell up again): 5.7–7.6 ns, 0.22x–0.39x (median 0.23x). Every striped
+//!   counter takes its own path whatever the number: with 64 hot counters bumped at random, a
+//!   scratch loop measured about 12 ns per add, on par with or under an `AtomicU64`.
+//! - **A request handler's** 8 adds per request, the first to a counter every thread shares,
+//!   the other 7 to its own (`handler, 1 of 8 shared`), 2 threads: 0.26x–0.52x (median 0.45x).
+//! - **Beside an idle owner**: one hot counter, 2 threads, and a third thread that bumped it and
+//!   went idle holding a cell (`incr, 1 more thread idle`): 2.2–2.7 ns per add, 0.05x–0.42x
+//!   (median 0.08x). A thread whose home cell the idle one holds claims the next free cell or,
+//!   if none is free, adds to a shared word beside it, at two to three times an owner's cost.
+//!   The counter does not grow for it: nobody contends.
+//! - **Mixed** (100 cold counters, 1 hot, 2 threads): 0.81x–0.96x (median 0.85x). The hot one
+//!   stripes, and 5% to 39% of the cold ones had by the end of a run (29 to 115 bytes per
+//!   counter on average). Both cores write the cold counters that are still compact, and an add
+//!   fetches such a line twice: shared for the state word's read, then again to write.
 //!
 //! # How it works
 //!
@@ -155,10 +133,8 @@
 //!   in it. No thread writes a striped counter's own line (only threads without a slot add to
 //!   its `base`), so every thread keeps it in its cache and the read costs a load. Nothing per
 //!   thread decides which path an add takes: a thread adding to a thousand striped counters
-//!   reaches its cell in each. An earlier design added first and read the state after, and
-//!   kept a per-thread table of the counters seen striped to know when to read first; past 8
-//!   to 15 striped counters it forgot some, and their adds fell back to the shared `base`, 1.1x
-//!   to 2.5x an `AtomicU64`'s time (the CHANGELOG has the figures).
+//!   reaches its cell in each (a per-thread table of the counters seen striped would forget
+//!   some once full, and their adds would meet on the shared `base`).
 //! - **The memo**: 8 slots per thread, direct-mapped by the counter's address (bits 7 and up
 //!   folded onto bits 4 and up, so counters 8 apart in a `Vec` mostly have slots of their own),
 //!   each holding a striped counter's address, the state word the thread found there and where
