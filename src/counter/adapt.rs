@@ -2,8 +2,9 @@
 //!
 //! # The rule
 //!
-//! A thread *probes* on one add in [`SAMPLE`] it makes, on average (to any counter: a per-thread
-//! tick, so the sampling costs the same whatever the values added). The interval between two probes
+//! A thread *probes* on one in [`SAMPLE`] of its compact adds and its adds to a shared word, on
+//! average (to any counter: a per-thread tick, so the sampling costs the same whatever the values
+//! added; an add to the thread's own cell does not tick). The interval between two probes
 //! is drawn at random from `SAMPLE / 2 .. 3 * SAMPLE / 2`: a program whose adds repeat with a
 //! period (a handler that makes the same 8 adds per request) has each of them probed, where a fixed
 //! interval that the period divides would probe the same place of every request. A probe watches
@@ -27,15 +28,15 @@
 use crate::sync::{with_thread_hints, AtomicU64, Ordering, ThreadHints, MEMO_SLOTS};
 use std::hint::black_box;
 
-/// A thread probes on one add in `SAMPLE` it makes, on average (a power of two).
+/// A thread probes on one in `SAMPLE` of the adds that tick, on average (a power of two).
 ///
 /// A probe makes its [`PROBE_LOADS`] loads whatever it finds, so their wait is spread over
-/// `SAMPLE` adds: at 4096 a registry's add takes 1.06x an `AtomicU64`'s time on one thread
-/// (`cargo run --release --example counter_loop -- counter` against `-- atomic`), where a probe
-/// every 1024th add made it 1.10x and every 8192th gained nothing measurable. The price of the
-/// interval is the reaction time: two fresh threads hammering a counter stripe it after about
-/// 12 000 adds of each (median; a fresh thread's first probe comes after `2 * SAMPLE` adds), well
-/// under a millisecond at full speed.
+/// `SAMPLE` adds (an eighth of a load per add at 4096). In a registry on one thread
+/// (`cargo run --release --example counter_loop -- counter` against `-- atomic`), a probe every
+/// 1024th add cost about 4% more per add than every 4096th, and every 8192th gained nothing
+/// measurable. The price of the interval is the reaction time: two fresh threads hammering a
+/// counter stripe it after about 12 000 adds of each (median; a fresh thread's first probe comes
+/// after `2 * SAMPLE` adds), well under a millisecond at full speed.
 #[cfg(not(any(loom, miri)))]
 pub(super) const SAMPLE: u32 = 4096;
 /// Under loom every add probes, so two adds per thread can show both outcomes (and under Miri,

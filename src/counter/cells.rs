@@ -45,7 +45,9 @@ use crate::sync::{
 };
 use std::ptr;
 
-/// The most cells a counter may be given (8 MiB of cells at 128 bytes each).
+/// The largest cap `with_cells` accepts. A cap above [`default_max`] (the thread slots that can
+/// own a cell) acts as that: no more threads could own cells, and none would share, so nothing
+/// would grow past it.
 pub(crate) const MAX_CELLS: usize = 1 << 16;
 
 /// Cells a thread tries, from its home cell on, before it settles for a shared word.

@@ -43,8 +43,7 @@ use super::LocalGauge;
 /// compare-exchange.
 ///
 /// # `set` and concurrent adds
-/// `set(v)` acts at one instant. Every `add`/`sub` that completed before `set` started is
-/// overwritten; every one that starts after `set` returns lands on top of `v`; one running at
+/// `set(v)` acts at one instant. Every `add`/`sub` that happens-before `set` is overwritten; every one that starts after `set` returns lands on top of `v`; one running at
 /// the same time is wholly overwritten or wholly kept, never split. Two racing `set`s leave one
 /// of the two values (plus the adds ordered after it). `set` is lock-free: one compare-exchange,
 /// retried only if another thread changed the gauge's shared word meanwhile.
@@ -134,7 +133,8 @@ impl Gauge {
     }
 
     /// The level: exact once writers are quiescent; while they run, it includes every add that
-    /// completed before `value` started and may include some of those running meanwhile.
+    /// happens-before the call and may include some of those running meanwhile (see
+    /// [`Counter::sum`](super::Counter::sum) for why not more).
     pub fn value(&self) -> i64 {
         self.cells.sum() as i64
     }

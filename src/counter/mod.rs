@@ -13,9 +13,11 @@
 //! Only when contention lasts: one add in 4096 of a thread, on average, checks briefly whether
 //! another thread writes the same counter, and 4 hits within 8 consecutive checks stripe it (the
 //! rule and why it holds are under [How it works](#how-it-works)). A burst shorter than that never
-//! stripes the counter, which is the point; with two threads it takes at least about 10 000 adds of
-//! each thread (two probes each; a thread's probes come 2 048 to 6 143 adds apart, its first after
-//! 8 192) at a contended `AtomicU64`'s price: well under a millisecond at full speed. Counters
+//! stripes the counter, which is the point. It takes 4 probes that hit, and a thread's probes come
+//! 2 048 to 6 143 of its adds apart: two threads at the same pace need at least about 2 000 adds
+//! each (a thread part-way through its gap may probe on its first add to the counter), and fresh
+//! threads, whose first probe comes after 8 192, at least 10 240 each; all at a contended
+//! `AtomicU64`'s price, well under a millisecond at full speed. Counters
 //! spread over a registry almost never stripe: the shootout's registry table reports the share
 //! striped after each run (`cargo run --release --example shootout -- --only counter`; 0% of 10 000
 //! and of 100 000 counters, 0–0.1% of 1 000), and `tests/shapes_counter.rs` asserts at most 1% at
@@ -23,7 +25,8 @@
 //!
 //! # Memory
 //!
-//! Bytes per counter on x86-64 (128-byte cells, `CachePadded`), as `heap_bytes()` reports:
+//! Bytes per counter on x86-64 (128-byte cells, `CachePadded`): the counter's own 16 bytes plus
+//! what `heap_bytes()` reports:
 //!
 //! | state | this machine (2 CPUs) | 64-CPU machine |
 //! | --- | --- | --- |
@@ -36,7 +39,7 @@
 //! the number of threads that contend (each owns a cell, nobody shares, nothing probes). A
 //! registry of 10 000 counters bumped at random from two threads stays at 16 bytes per counter
 //! (`cargo run --release --example shootout -- --only counter`, registry table notes). The
-//! table's figures are what `heap_bytes()` reports (`cargo test --lib counter::` checks them).
+//! unit test `the_memory_table_holds` checks the table's figures up to 8 cells.
 //!
 //! # Giving memory back
 //!
@@ -104,8 +107,8 @@
 //!
 //! # How it works
 //!
-//! - **When to stripe** (constants in `adapt.rs`): every add counts a per-thread tick; one add in
-//!   4096 of a thread, on average, *probes*: after its `fetch_add` it watches the counter's word
+//! - **When to stripe** (constants in `adapt.rs`): every compact add (and every add to a shared
+//!   word, below) counts a per-thread tick; one such add in 4096 of a thread, on average, *probes*: after its `fetch_add` it watches the counter's word
 //!   for 512 loads (longer than a cache line's trip between cores) and *hits* if another thread
 //!   writes it meanwhile. The counter keeps the score of its probes in its state word: 4 hits
 //!   within a window of 8 consecutive probes stripe it; a window that ends with fewer starts again.
@@ -130,8 +133,9 @@
 //!   another core's cache (a compact counter two threads bump at once), the read fetches it
 //!   shared and the `fetch_add` again to write: the price of reading first (below).
 //! - **Striped**: the same read names the newest block, and the add goes to the thread's cell
-//!   in it. No thread writes a striped counter's own line (only threads without a slot add to
-//!   its `base`), so every thread keeps it in its cache and the read costs a load. Nothing per
+//!   in it. No thread writes a striped counter's own 16 bytes (only threads without a slot add
+//!   to its `base`), so every thread keeps its line in its cache and the read costs a load, unless
+//!   compact neighbours on the same line (4 to 8 counters share one in a `Vec`) are written. Nothing per
 //!   thread decides which path an add takes: a thread adding to a thousand striped counters
 //!   reaches its cell in each (a per-thread table of the counters seen striped would forget
 //!   some once full, and their adds would meet on the shared `base`).

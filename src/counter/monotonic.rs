@@ -1,6 +1,6 @@
 //! [`Counter`]: a monotonic `u64` that many threads bump and a few read.
 
-use super::cells::{Cells, MAX_CELLS};
+use super::cells::{default_max, Cells, MAX_CELLS};
 use super::LocalCounter;
 
 /// A monotonic `u64` counter: one `fetch_add` (and a few plain instructions) while it is not
@@ -109,7 +109,10 @@ impl Counter {
     /// two) if contention lasts: a cap on its memory. It still starts compact and grows from 2.
     ///
     /// With fewer cells than threads bumping it at once, the extra threads share cells through
-    /// `fetch_add`.
+    /// `fetch_add`. A cap above 1 024, the thread slots that can own a cell, acts as 1 024: no
+    /// more threads could own cells, so the counter could not use them ([`max_cells`] says so).
+    ///
+    /// [`max_cells`]: Counter::max_cells
     ///
     /// # Panics
     /// If `cells` is 0 or more than 65 536.
@@ -191,7 +194,7 @@ impl Counter {
     /// Returns the count and restarts it from zero, atomically: every add lands in exactly one
     /// `take`'s result (or in the count left after the last one), never two, never none.
     ///
-    /// An add that completed before `take` started is in the result. An add that starts after
+    /// An add that happens-before `take` is in the result. An add that starts after
     /// `take` returns is not. An add running at the same time is wholly in this result or wholly
     /// left for the next `take`/`sum`; which one is not specified. So the results of successive
     /// takes always add up to the total ever added: the shape of "report the delta since the
@@ -226,7 +229,8 @@ impl Counter {
     }
 
     /// The most cells the counter may grow to: the cap given to
-    /// [`with_cells`](Counter::with_cells), or one per thread slot (1024) by default.
+    /// [`with_cells`](Counter::with_cells) (rounded up to a power of two, at most 1 024), or one
+    /// per thread slot that can own a cell (1 024) by default.
     pub fn max_cells(&self) -> usize {
         self.cells.max_len()
     }
@@ -269,13 +273,13 @@ impl Counter {
     }
 }
 
-/// Checks and rounds a requested cell count.
+/// Checks and rounds a requested cell count, and holds it to the cells threads can own.
 pub(super) fn cell_count(cells: usize) -> usize {
     assert!(
         cells > 0 && cells <= MAX_CELLS,
         "a counter needs 1 to {MAX_CELLS} cells, not {cells}"
     );
-    cells.next_power_of_two()
+    cells.next_power_of_two().min(default_max())
 }
 
 impl Default for Counter {

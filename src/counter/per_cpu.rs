@@ -56,8 +56,8 @@ const MAX_SLOTS: usize = 1 << 16;
 ///
 /// # Allocation
 /// All slots and their `T`s are built up front, in one block: `len()` slots, each
-/// `size_of::<T>()` rounded up to a multiple of 128 bytes (an 8-byte `T` takes 128, a 320-byte
-/// one 384; `tests/alloc_counter.rs` asserts it). Nothing allocates afterwards except what the
+/// `size_of::<Mutex<T>>()` (`T` and a lock byte, rounded up to `T`'s alignment) rounded up to a
+/// multiple of 128 bytes (an 8-byte `T` takes 128, a 128-byte one 256, a 320-byte one 384; `tests/alloc_counter.rs` asserts it). Nothing allocates afterwards except what the
 /// closures do.
 ///
 /// # Cost
@@ -65,7 +65,7 @@ const MAX_SLOTS: usize = 1 << 16;
 /// (two atomic operations), plus the closure. When the slot is busy it tries the other slots once,
 /// then waits for its own. `fold`/`for_each` lock each slot in turn.
 ///
-/// # Panics
+/// # Deadlocks
 /// `with`, `fold` and `for_each` deadlock (with only one slot) or may wait forever if called
 /// again from inside one of their own closures on the same `PerCpu`: the slot's lock is not
 /// re-entrant. Don't nest them.
