@@ -237,16 +237,18 @@ fn striped_increments_and_sums_allocate_nothing() {
 }
 
 fn per_cpu_with_allocates_nothing() {
-    // Its memory, as its docs give it: `len()` slots of `size_of::<T>()` rounded up to a
-    // multiple of 128 bytes (8 bytes take 128, 320 take 384).
+    // Its memory, as its docs give it: `len()` slots of `size_of::<Mutex<T>>()` (`T` and a
+    // lock byte) rounded up to a multiple of 128 bytes (8 bytes take 128, 128 take 256, 320 take
+    // 384).
     let before = heap();
     let small = PerCpu::with_slots(4, || 0u64);
+    let line = PerCpu::with_slots(4, || [0u64; 16]);
     let big = PerCpu::with_slots(4, || [0u64; 40]);
     let bytes = heap().curr_bytes - before.curr_bytes;
     if cfg!(target_arch = "x86_64") {
-        assert_eq!(bytes, 4 * 128 + 4 * 384, "PerCpu's slots");
+        assert_eq!(bytes, 4 * 128 + 4 * 256 + 4 * 384, "PerCpu's slots");
     }
-    drop((small, big));
+    drop((small, line, big));
     let p = PerCpu::with_slots(2, || [0u64; 8]);
     let (before, after) = on_two_threads(|| {
         for i in 0..100_000usize {

@@ -43,10 +43,11 @@ use super::LocalGauge;
 /// compare-exchange.
 ///
 /// # `set` and concurrent adds
-/// `set(v)` acts at one instant. Every `add`/`sub` that happens-before `set` is overwritten; every one that starts after `set` returns lands on top of `v`; one running at
-/// the same time is wholly overwritten or wholly kept, never split. Two racing `set`s leave one
-/// of the two values (plus the adds ordered after it). `set` is lock-free: one compare-exchange,
-/// retried only if another thread changed the gauge's shared word meanwhile.
+/// `set(v)` acts at one instant. Every `add`/`sub` that happens-before `set` is overwritten; every
+/// one that starts after `set` returns lands on top of `v`; one running at the same time is wholly
+/// overwritten or wholly kept, never split. Two racing `set`s leave one of the two values (plus the
+/// adds ordered after it). `set` is lock-free: one compare-exchange, retried only if another thread
+/// changed the gauge's shared word meanwhile.
 pub struct Gauge {
     cells: Cells,
 }

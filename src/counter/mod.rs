@@ -108,10 +108,11 @@
 //! # How it works
 //!
 //! - **When to stripe** (constants in `adapt.rs`): every compact add (and every add to a shared
-//!   word, below) counts a per-thread tick; one such add in 4096 of a thread, on average, *probes*: after its `fetch_add` it watches the counter's word
-//!   for 512 loads (longer than a cache line's trip between cores) and *hits* if another thread
-//!   writes it meanwhile. The counter keeps the score of its probes in its state word: 4 hits
-//!   within a window of 8 consecutive probes stripe it; a window that ends with fewer starts again.
+//!   word, below) counts a per-thread tick; one such add in 4096 of a thread, on average, *probes*:
+//!   after its `fetch_add` it watches the counter's word for 512 loads (longer than a cache line's
+//!   trip between cores) and *hits* if another thread writes it meanwhile. The counter keeps the
+//!   score of its probes in its state word: 4 hits within a window of 8 consecutive probes stripe
+//!   it; a window that ends with fewer starts again.
 //!   The window is measured in the counter's own sampled adds, not in time. Once striped, a thread
 //!   that finds no cell of its own near its slot adds to a shared word and probes the same way (the
 //!   line it shares changing under it); 4 hits in 8 such probes double the cells, up to one per
@@ -132,13 +133,13 @@
 //!   state word, and if it says compact, `fetch_add`s `base`. Where the counter's line sits in
 //!   another core's cache (a compact counter two threads bump at once), the read fetches it
 //!   shared and the `fetch_add` again to write: the price of reading first (below).
-//! - **Striped**: the same read names the newest block, and the add goes to the thread's cell
-//!   in it. No thread writes a striped counter's own 16 bytes (only threads without a slot add
-//!   to its `base`), so every thread keeps its line in its cache and the read costs a load, unless
-//!   compact neighbours on the same line (4 to 8 counters share one in a `Vec`) are written. Nothing per
-//!   thread decides which path an add takes: a thread adding to a thousand striped counters
-//!   reaches its cell in each (a per-thread table of the counters seen striped would forget
-//!   some once full, and their adds would meet on the shared `base`).
+//! - **Striped**: the same read names the newest block, and the add goes to the thread's cell in
+//!   it. No thread writes a striped counter's own 16 bytes (only threads without a slot add to its
+//!   `base`), so every thread keeps its line in its cache and the read costs a load, unless compact
+//!   neighbours on the same line (4 to 8 counters share one in a `Vec`) are written. Nothing per
+//!   thread decides which path an add takes: a thread adding to a thousand striped counters reaches
+//!   its cell in each (a per-thread table of the counters seen striped would forget some once full,
+//!   and their adds would meet on the shared `base`).
 //! - **The memo**: 8 slots per thread, direct-mapped by the counter's address (bits 7 and up
 //!   folded onto bits 4 and up, so counters 8 apart in a `Vec` mostly have slots of their own),
 //!   each holding a striped counter's address, the state word the thread found there and where

@@ -57,8 +57,8 @@ const MAX_SLOTS: usize = 1 << 16;
 /// # Allocation
 /// All slots and their `T`s are built up front, in one block: `len()` slots, each
 /// `size_of::<Mutex<T>>()` (`T` and a lock byte, rounded up to `T`'s alignment) rounded up to a
-/// multiple of 128 bytes (an 8-byte `T` takes 128, a 128-byte one 256, a 320-byte one 384; `tests/alloc_counter.rs` asserts it). Nothing allocates afterwards except what the
-/// closures do.
+/// multiple of 128 bytes (an 8-byte `T` takes 128, a 128-byte one 256, a 320-byte one 384;
+/// `tests/alloc_counter.rs` asserts it). Nothing allocates afterwards except what the closures do.
 ///
 /// # Cost
 /// `with`: a thread-local read and an uncontended lock and unlock on a line no other thread uses
