@@ -263,8 +263,9 @@ impl<T> Receiver<T> {
     /// oldest first; returns how many it moved.
     ///
     /// Returns 0 only if `max` is 0 or the channel is empty and every sender is gone. It
-    /// allocates nothing itself (`out` may, to grow), and wakes a waiting sender once per batch
-    /// rather than once per message.
+    /// allocates nothing itself (`out` may, to grow), and wakes one waiting sender per batch
+    /// rather than one per message; each sender that then gets a slot wakes the next while slots
+    /// are free.
     ///
     /// # Examples
     /// ```
@@ -330,7 +331,8 @@ impl<T> Receiver<T> {
 }
 
 /// `recv_many`'s batch: pops without waking senders one by one; its `Drop` wakes one, even if
-/// the caller's `extend` panicked (a sender must not sleep beside a freed slot).
+/// the caller's `extend` panicked, and that one wakes the next while slots are free (a sender
+/// must not sleep beside a freed slot).
 struct Batch<'a, T> {
     rx: &'a Receiver<T>,
     left: usize,

@@ -168,8 +168,12 @@ impl<S> Chan<S> {
                 (room || deadline.is_some_and(|d| Instant::now() >= d)).then_some(())
             });
         }
-        self.send_waiters
-            .wait(deadline, || self.claim_send(on_busy))
+        // Our claim counts in `len`, so room remains while it is below the capacity.
+        self.send_waiters.wait(
+            deadline,
+            || self.claim_send(on_busy),
+            || self.ring.len() < self.ring.capacity(),
+        )
     }
 
     /// Free slots a sender that found the channel full waits for before it refills: a
@@ -186,8 +190,12 @@ impl<S> Chan<S> {
         on_busy: OnBusy,
         deadline: Option<Instant>,
     ) -> Result<Claim, Stop> {
-        self.recv_waiters
-            .wait(deadline, || self.claim_recv(on_busy))
+        // Our claim no longer counts in `len`, so a message remains while it is above 0.
+        self.recv_waiters.wait(
+            deadline,
+            || self.claim_recv(on_busy),
+            || self.ring.len() > 0,
+        )
     }
 
     /// Finishes a send: publishes the message, records the depth, wakes a receiver.

@@ -83,8 +83,8 @@ pub struct RecyclingReceiver<T: Reset> {
     pub(super) chan: Arc<Chan<Held<T>>>,
 }
 
-/// Releases a claimed send slot if the user's closure unwinds: resets it and publishes it as a
-/// slot to skip, so receivers neither wait on it for ever nor see half a message.
+/// Releases a claimed send slot if the user's closure unwinds: marks it a slot to skip, resets
+/// it and publishes it, so receivers neither wait on it for ever nor see half a message.
 struct SendGuard<'a, T: Reset> {
     chan: &'a Chan<Held<T>>,
     claim: Option<Claim>,
@@ -94,14 +94,15 @@ impl<T: Reset> Drop for SendGuard<'_, T> {
     fn drop(&mut self) {
         if let Some(claim) = self.claim.take() {
             // SAFETY: the claim is ours and unfinished (the guard holds it), so we alone touch
-            // the slot.
-            unsafe {
+            // the slot. `skip` first: a `reset` that panics leaves it set.
+            let reset = unsafe {
                 self.chan.ring.with_claimed(&claim, |held| {
-                    (*held).value.reset();
                     (*held).skip = true;
-                });
-            }
+                    reset_caught(&mut (*held).value)
+                })
+            };
             self.chan.publish_send(claim, OnBusy::Wait);
+            resume_if_alone(reset);
         }
     }
 }
@@ -117,12 +118,29 @@ impl<T: Reset> Drop for RecvGuard<'_, T> {
     fn drop(&mut self) {
         if let Some(claim) = self.claim.take() {
             // SAFETY: the claim is ours and unfinished.
-            unsafe {
+            let reset = unsafe {
                 self.chan
                     .ring
-                    .with_claimed(&claim, |held| (*held).value.reset());
-            }
+                    .with_claimed(&claim, |held| reset_caught(&mut (*held).value))
+            };
             self.chan.publish_recv(claim, OnBusy::Wait);
+            resume_if_alone(reset);
+        }
+    }
+}
+
+/// Resets `value`, catching a panic from a user's [`Reset`]: the guards must publish the slot
+/// either way, or the ring would stall at its position for good.
+fn reset_caught<T: Reset>(value: &mut T) -> std::thread::Result<()> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| value.reset()))
+}
+
+/// Lets a `reset` panic continue once its slot is published, unless the thread is already
+/// unwinding (from the user's closure): a second panic in a destructor would abort.
+fn resume_if_alone(reset: std::thread::Result<()>) {
+    if let Err(panic) = reset {
+        if !std::thread::panicking() {
+            std::panic::resume_unwind(panic);
         }
     }
 }
@@ -159,7 +177,8 @@ impl<T: Reset> RecyclingSender<T> {
     /// [`SendError`] holding `fill`, not run, if every receiver is gone.
     ///
     /// # Panics
-    /// If `fill` panics the panic propagates; the slot is reset and nothing is sent.
+    /// If `fill` panics the panic propagates; the slot is reset and nothing is sent. If the
+    /// slot's [`Reset`] panics then, that second panic is dropped (the first one goes on).
     ///
     /// # Cost
     /// As [`Sender::send`](super::Sender::send), plus `fill`. Allocates only what `fill` makes
@@ -290,7 +309,9 @@ impl<T: Reset> RecyclingReceiver<T> {
     /// [`RecvError`] once the channel is empty and every sender is gone (`read` not run).
     ///
     /// # Panics
-    /// If `read` panics the panic propagates; the message is consumed and its slot freed.
+    /// If `read` panics the panic propagates; the message is consumed and its slot freed. If
+    /// the slot's [`Reset`] panics, the slot is freed all the same, holding whatever `reset`
+    /// left in it, and that panic propagates (unless `read` had already panicked).
     pub fn recv_with<R>(&self, read: impl FnOnce(&mut T) -> R) -> Result<R, RecvError> {
         let claim = match self.claim() {
             Step::Done(claim) => claim,

@@ -285,7 +285,17 @@ impl<S> Ring<S> {
         // Relaxed: a statistic. It is at least the head that freed our slot (our Acquire load
         // of its stamp came after that pop's `head` CAS), so the depth is at most `cap`.
         let head = self.head.load(Ordering::Relaxed);
-        Some(self.distance(head, self.next(claim.pos)))
+        self.depth_after(head, claim.pos)
+    }
+
+    /// The depth just after the push of `pos`, given a `head` read after it; `None` if `head` is
+    /// already past that push's next position (other threads pushed and popped in between, so
+    /// nothing says how deep the queue was).
+    fn depth_after(&self, head: usize, pos: usize) -> Option<usize> {
+        let next = self.next(pos);
+        // Positions grow across laps (`one_lap` > `cap`), so their wrapping difference is
+        // negative exactly when `head` is ahead.
+        ((next.wrapping_sub(head) as isize) >= 0).then(|| self.distance(head, next))
     }
 
     /// Publishes a claimed pop: the slot is free for the push one lap later.
@@ -358,5 +368,27 @@ impl<S> fmt::Debug for Ring<S> {
             .field("len", &self.len())
             .field("capacity", &self.capacity())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Ring;
+
+    #[test]
+    fn a_head_already_past_the_push_gives_no_depth() {
+        let ring = Ring::new(32, |_| ());
+        // Just after the push of position 0: one message, or none if popped meanwhile.
+        assert_eq!(ring.depth_after(0, 0), Some(1));
+        assert_eq!(ring.depth_after(1, 0), Some(0));
+        // Others pushed 1..=3 and popped 0..=3 before this push's thread read `head`: the
+        // distance from 4 round to 1 would read 29 of 32 slots full.
+        assert_eq!(ring.depth_after(4, 0), None);
+        // Across a lap: pushed the last index of lap 0, head at index 20 of lap 0, or past it.
+        let last = 31;
+        assert_eq!(ring.depth_after(20, last), Some(12));
+        assert_eq!(ring.depth_after(ring.next(last) + 2, last), None);
+        // A full ring: head one lap behind the next position.
+        assert_eq!(ring.depth_after(0, last), Some(32));
     }
 }

@@ -262,3 +262,53 @@ fn errors_debug_without_t_debug_and_display() {
         "receiving on an empty channel whose senders are all gone"
     );
 }
+
+/// A value whose next `reset` panics when `panic_next` is set.
+struct Touchy {
+    v: u32,
+    panic_next: bool,
+}
+
+impl crate::Reset for Touchy {
+    fn reset(&mut self) {
+        self.v = 0;
+        if std::mem::take(&mut self.panic_next) {
+            panic!("reset failed");
+        }
+    }
+}
+
+#[test]
+fn a_panicking_reset_does_not_wedge_the_recycling_channel() {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    let (tx, rx) = recycling(2, || Touchy {
+        v: 0,
+        panic_next: false,
+    });
+    // After a receive: the slot is published anyway and the reset's panic reaches the caller.
+    tx.send_with(|t| {
+        t.v = 1;
+        t.panic_next = true;
+    })
+    .unwrap();
+    let read = catch_unwind(AssertUnwindSafe(|| rx.recv_with(|t| t.v)));
+    assert!(read.is_err(), "the reset's panic propagates");
+    // While a send's `fill` unwinds: a second panic must not abort, and nothing is sent.
+    let fill = catch_unwind(AssertUnwindSafe(|| {
+        tx.send_with(|t| {
+            t.panic_next = true;
+            panic!("fill failed");
+        })
+    }));
+    assert!(fill.is_err());
+    assert_eq!(rx.try_recv_with(|t| t.v), Err(TryRecvError::Empty));
+    // The ring goes on past both slots, lap after lap.
+    for lap in 0..3 {
+        for i in 0..2 {
+            tx.send_with(|t| t.v = lap * 10 + i).unwrap();
+        }
+        for i in 0..2 {
+            assert_eq!(rx.recv_with(|t| t.v), Ok(lap * 10 + i));
+        }
+    }
+}

@@ -27,8 +27,13 @@
 //! only makes its next `park` return early, and every `park` here is in a retry loop. A notify
 //! is never spent without a retry: a waiter picked by a notifier retries after waking even if its
 //! deadline has passed, and one whose pre-park retry had already succeeded passes the wake-up on
-//! to the next waiter (otherwise that waiter would sleep beside a queued message).
-//! `tests/loom_channel.rs` checks the handshake.
+//! to the next waiter (otherwise that waiter would sleep beside a queued message). A waiter that
+//! parked and then got what it waited for wakes the next one while more is there (a message
+//! still queued, a slot still free): one wake-up may stand for several changes (`recv_many` frees
+//! a batch of slots and wakes one sender), and in the recycling channel a woken receiver may find
+//! the oldest slot still claimed by a sender's closure and park again, spending the wake-up of a
+//! message queued behind it. `tests/loom_channel.rs` checks the handshake, and
+//! `tests/wakeups_channel.rs` both of those shapes.
 //!
 //! **Without the notifier's fence.** The plain channel skips fence (b), which would cost every
 //! message a full barrier. Its waiters never park on a slot that is claimed but unpublished (they
@@ -203,10 +208,17 @@ impl WaitQueue {
 
     /// Retries `attempt` until it is done or closed, or `deadline` passes: a short spin, then
     /// parked between tries (module doc). The caller has already tried once and failed.
+    ///
+    /// `more` says whether what the waiter waited for is still there after its own success (a
+    /// message still queued, a slot still free). A waiter that parked and then succeeded wakes
+    /// the next one while `more` holds: one wake-up can stand for several changes (a batch of
+    /// pops wakes one sender), and a woken waiter may spend its wake-up on a slot still claimed
+    /// by another thread (the recycling channel) while a later message waits behind it.
     pub(super) fn wait<R>(
         &self,
         deadline: Option<Instant>,
         mut attempt: impl FnMut() -> Step<R>,
+        more: impl Fn() -> bool,
     ) -> Result<R, Stop> {
         if let Some(end) = spin(deadline, &mut attempt) {
             return end;
@@ -253,7 +265,12 @@ impl WaitQueue {
                 return Err(Stop::TimedOut);
             }
             match attempt() {
-                Step::Done(r) => return Ok(r),
+                Step::Done(r) => {
+                    if more() {
+                        self.notify_one();
+                    }
+                    return Ok(r);
+                }
                 Step::Closed => return Err(Stop::Closed),
                 Step::NotReady if deadline.is_some_and(|d| Instant::now() >= d) => {
                     return Err(Stop::TimedOut)
