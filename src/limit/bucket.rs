@@ -28,12 +28,12 @@ use std::time::Duration;
 /// ```
 /// use thrifty::limit::TokenBucket;
 ///
-/// let bucket = TokenBucket::new(100, 10).unwrap(); // 100 per second, bursts of up to 10
+/// let bucket = TokenBucket::new(1, 10).unwrap(); // 1 per second, bursts of up to 10
 /// for _ in 0..10 {
 ///     assert!(bucket.try_acquire(1).is_ok()); // a new bucket starts full
 /// }
 /// let err = bucket.try_acquire(1).unwrap_err();
-/// assert!(err.retry_after().unwrap() <= std::time::Duration::from_millis(10));
+/// assert!(err.retry_after().unwrap() <= std::time::Duration::from_secs(1));
 /// assert!(bucket.try_acquire(11).unwrap_err().is_insufficient_capacity()); // never
 /// ```
 ///
@@ -213,8 +213,9 @@ impl<C: Clock> TokenBucket<C> {
         let mut tat = self.tat.load(Ordering::Relaxed);
         let new = loop {
             // Reserve unconditionally: the arrival time may run ahead of `now + tau`; the
-            // reservation is ours once the CAS lands, and passes at `new - tau`.
-            let new = tat.max(now) + cost;
+            // reservation is ours once the CAS lands, and passes at `new - tau`. Saturating:
+            // every sleeping caller's reservation stacks on the last (`Rate::take`).
+            let new = tat.max(now).saturating_add(cost);
             match self
                 .tat
                 .compare_exchange_weak(tat, new, Ordering::Relaxed, Ordering::Relaxed)

@@ -62,7 +62,13 @@ use std::time::{Duration, Instant};
 /// at its rate (less than one token for a difference of 10 ns at any rate below 10^8 per
 /// second).
 pub trait Clock {
-    /// Nanoseconds since this clock's own epoch.
+    /// The latest time a limiter's arithmetic is made for: 2^63 − 1 ns, 292 years from the
+    /// clock's epoch. Readings past it may make a limiter admit more than its rate (its arrival
+    /// times saturate at `u64::MAX`); [`MonotonicClock`] counts from the process start and
+    /// [`ManualClock`] stops here.
+    const MAX_NANOS: u64 = i64::MAX as u64;
+
+    /// Nanoseconds since this clock's own epoch; at most [`MAX_NANOS`](Clock::MAX_NANOS).
     fn now(&self) -> u64;
 
     /// Blocks until `now() >= deadline`. The default sleeps the thread; [`ManualClock`] moves
@@ -225,22 +231,23 @@ impl ManualClock {
         Self::default()
     }
 
-    /// Moves the time forward by `d` (saturating at `u64::MAX` nanoseconds).
+    /// Moves the time forward by `d`, stopping at [`Clock::MAX_NANOS`] (292 years).
     pub fn advance(&self, d: Duration) {
         let d = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         // Relaxed: the time is the only data; readers order nothing else by it.
         let _ = self
             .nanos
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {
-                Some(t.saturating_add(d))
+                Some(t.saturating_add(d).min(<Self as Clock>::MAX_NANOS))
             });
     }
 
-    /// Moves the time forward to `nanos`; a time in the past is ignored (the clock is
-    /// monotonic).
+    /// Moves the time forward to `nanos` (at most [`Clock::MAX_NANOS`]); a time in the past is
+    /// ignored (the clock is monotonic).
     pub fn set(&self, nanos: u64) {
         // Relaxed: as in `advance`.
-        self.nanos.fetch_max(nanos, Ordering::Relaxed);
+        self.nanos
+            .fetch_max(nanos.min(<Self as Clock>::MAX_NANOS), Ordering::Relaxed);
     }
 }
 

@@ -82,10 +82,11 @@ impl Rate {
     #[inline(always)]
     pub(crate) fn take(&self, tat: u64, now: u64, n: u32) -> Result<u64, u64> {
         // `n <= burst`, so `cost <= tau <= MAX_TAU`. A stored `tat` runs ahead of `now` by at
-        // most `tau` plus the reservations of sleeping `acquire` calls (each at most `tau`), so
-        // the sum stays far under 2^64 while `now < 2^63`.
+        // most `tau` plus the reservations of sleeping `acquire` calls (each at most `tau`, and
+        // any number of them), and a clock may read near `u64::MAX` (a `ManualClock` set
+        // there): the sum saturates, an arrival time past the clock's range.
         let cost = u64::from(n) * self.interval;
-        let new = tat.max(now) + cost;
+        let new = tat.max(now).saturating_add(cost);
         if new - now <= self.tau {
             Ok(new)
         } else {
@@ -101,7 +102,10 @@ impl Rate {
         if tat <= now {
             return tat;
         }
-        tat.saturating_sub(u64::from(n) * self.interval).max(now)
+        // `n` may come from another bucket's receipt (up to `u32::MAX` tokens), so the product
+        // may pass `u64::MAX`: it saturates, and the refund stops at `now` as ever.
+        tat.saturating_sub(u64::from(n).saturating_mul(self.interval))
+            .max(now)
     }
 
     /// Whole tokens available at `now`.

@@ -33,7 +33,7 @@ const MIN_SWEEP_AT: usize = 1024;
 /// ```
 /// use thrifty::limit::KeyedLimiter;
 ///
-/// let per_client: KeyedLimiter<String> = KeyedLimiter::new(10, 2).unwrap();
+/// let per_client: KeyedLimiter<String> = KeyedLimiter::new(1, 2).unwrap(); // 1/s, bursts of 2
 /// assert!(per_client.try_acquire("10.0.0.1", 1).is_ok());
 /// assert!(per_client.try_acquire("10.0.0.1", 1).is_ok());
 /// assert!(per_client.try_acquire("10.0.0.1", 1).is_err()); // this client's burst is spent
@@ -41,10 +41,13 @@ const MIN_SWEEP_AT: usize = 1024;
 /// ```
 ///
 /// # Allocation
-/// Entries at most `max(1024, 2 × keys active within the last burst / rate)`: a key stays
-/// only while its bucket is refilling (at most `burst / rate` after its last request), and the
-/// map is swept whenever it reaches twice the size left by the previous sweep.
-/// `tests/stress_limit.rs` checks the bound under a flood of distinct keys.
+/// While new keys keep arriving, entries at most about `max(1024, 2 × keys active within the
+/// last burst / rate)`: an insert that finds the map at twice the size the previous sweep left
+/// (at least 1 024) sweeps out every key whose bucket is full (idle for `burst / rate` or more).
+/// Sweeps run only on inserts: after a flood of distinct keys stops, its idle keys stay until
+/// the next sweep or an [`evict_idle`](Self::evict_idle) call (call it now and then to bound
+/// memory through quiet periods too). `tests/stress_limit.rs` checks the bound under a flood of
+/// distinct keys.
 ///
 /// # Cost
 /// A clock read, one hash, a shared shard lock and one CAS per request; no allocation for a key already present
@@ -153,18 +156,22 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
     {
         // Another thread may insert the key between `read` and here; `get_or_insert_with`
         // then steps the bucket it made, as it should.
-        let mut inserted = false;
+        let mut inserted = None;
         let result = self.buckets.get_or_insert_with(
             key.to_owned(),
             || {
-                inserted = true;
+                // Counted under the shard's lock, before the entry is in the map: a sweep that
+                // removes it (it takes that lock) subtracts it after this add, so the count
+                // never drops below the entries (counted after the insert, a racing sweep could
+                // subtract first and wrap it).
+                // Relaxed: a count; the lock orders the add before the removal's subtract.
+                inserted = Some(self.entries.fetch_add(1, Ordering::Relaxed) + 1);
                 AtomicU64::new(now)
             },
             |tat| step(tat),
         );
-        if inserted {
-            // Relaxed: a count and a threshold; a stale read only moves a sweep by one insert.
-            let entries = self.entries.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(entries) = inserted {
+            // Relaxed: a threshold; a stale read only moves a sweep by one insert.
             if entries >= self.sweep_at.load(Ordering::Relaxed) {
                 self.sweep(now);
             }
@@ -223,6 +230,13 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
         removed
     }
 
+    /// Test hook: the kept count of entries, which must match `len` when nothing runs.
+    #[cfg(test)]
+    pub(crate) fn entry_count(&self) -> usize {
+        // Relaxed: read at quiescence.
+        self.entries.load(Ordering::Relaxed)
+    }
+
     /// Keys in the map now (a snapshot): those seen recently, plus idle ones not yet swept.
     pub fn len(&self) -> usize {
         self.buckets.len()
@@ -247,7 +261,7 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
         }
         self.remove_full(now);
         // Relaxed: a count; inserts racing the sweep are in it or follow it.
-        let next = (2 * self.entries.load(Ordering::Relaxed)).max(MIN_SWEEP_AT);
+        let next = (self.entries.load(Ordering::Relaxed).saturating_mul(2)).max(MIN_SWEEP_AT);
         // Relaxed: a threshold (see `try_acquire_new`); the Release below publishes it too.
         self.sweep_at.store(next, Ordering::Relaxed);
         self.sweeping.store(false, Ordering::Release);

@@ -58,7 +58,7 @@
 //! }
 //!
 //! let limits = Limits {
-//!     per_client: KeyedLimiter::new(100, 5).unwrap(),
+//!     per_client: KeyedLimiter::new(1, 5).unwrap(), // 1 a second, bursts of 5
 //!     in_flight: InFlight::new(64),
 //!     db: Semaphore::new(8),
 //! };

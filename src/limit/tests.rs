@@ -1,7 +1,8 @@
 //! Unit tests of the limit module (the semaphore's are in `semaphore/tests.rs`); the concurrent
 //! shapes are in `tests/stress_limit.rs` and `tests/loom_limit.rs`.
 #![cfg(not(loom))]
-// The module holds no `unsafe`; the tests run under Miri too (the miri step in `.ci/run`).
+// The module's only `unsafe` is the TSC read in `tsc.rs`, compiled out under Miri; these tests
+// run under Miri too (the miri step in `.ci/run`).
 
 use super::*;
 use std::time::Duration;
@@ -152,4 +153,87 @@ fn send_and_sync_as_sound() {
     both::<Permit<'static>>();
     both::<InFlightPermit<'static>>();
     both::<Tokens>();
+}
+
+/// A clock whose `sleep_until` returns at once without moving time: every `acquire` on it
+/// reserves on top of the last, as callers asleep at once would.
+struct Frozen(u64);
+
+impl Clock for Frozen {
+    fn now(&self) -> u64 {
+        self.0
+    }
+    fn sleep_until(&self, _deadline: u64) {}
+}
+
+#[test]
+fn reservations_stacked_past_the_clock_range_saturate() {
+    // Each reservation is a quarter of the `u64` range: the fifth would pass it.
+    let b =
+        TokenBucket::every_with_clock(Duration::from_nanos(u64::MAX / 4), 1, Frozen(0)).unwrap();
+    for _ in 0..8 {
+        b.acquire(1).unwrap();
+    }
+    assert_eq!(b.available(), 0);
+    assert!(
+        b.try_acquire(1).is_err(),
+        "a saturated bucket admits nothing"
+    );
+}
+
+#[test]
+fn a_clock_at_the_end_of_its_range_does_not_overflow() {
+    let (b, clock) = manual(1000, 5);
+    clock.set(u64::MAX);
+    assert_eq!(
+        clock.now(),
+        <ManualClock as Clock>::MAX_NANOS,
+        "a manual clock stops there"
+    );
+    clock.advance(Duration::MAX);
+    assert_eq!(clock.now(), <ManualClock as Clock>::MAX_NANOS);
+    b.try_acquire(5).unwrap();
+    assert!(b.try_acquire(1).is_err());
+    b.acquire(0).unwrap();
+}
+
+#[test]
+fn a_refund_of_another_buckets_receipt_never_overflows_or_overfills() {
+    // Receipts of a million tokens; at about 3 × 10^18 ns per token they are worth far more
+    // than 2^64 ns to the buckets they are refunded into.
+    let (big, clock) = manual(1_000_000_000, 1_000_000);
+    let first = big.try_acquire(1_000_000).unwrap();
+    clock.advance(Duration::from_secs(1));
+    let second = big.try_acquire(1_000_000).unwrap();
+    let per_token = Duration::from_nanos(3_000_000_000_000_000_000);
+    let slow = TokenBucket::every_with_clock(per_token, 1, ManualClock::new()).unwrap();
+    slow.try_acquire(1).unwrap();
+    slow.refund(first);
+    assert_eq!(slow.available(), 1, "filled to its burst, not past it");
+    let keyed = KeyedLimiter::with_clock(1, 1, ManualClock::new()).unwrap();
+    keyed.try_acquire("k", 1).unwrap();
+    assert_eq!(keyed.available("k"), 0);
+    keyed.refund("k", second);
+    assert_eq!(keyed.available("k"), 1);
+}
+
+#[test]
+#[cfg_attr(miri, ignore)] // a race that needs many rounds to land
+fn inserts_racing_evictions_keep_the_entry_count() {
+    // A new key's bucket starts full, so an eviction racing its insert may remove it at once:
+    // the count must never fall below the map's length, or the automatic sweeps would stop.
+    let keyed = KeyedLimiter::with_clock(1, 1, ManualClock::new()).unwrap();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for i in 0..50_000u32 {
+                let _ = keyed.try_acquire(&i, 0);
+            }
+        });
+        s.spawn(|| {
+            for _ in 0..2_000 {
+                keyed.evict_idle();
+            }
+        });
+    });
+    assert_eq!(keyed.entry_count(), keyed.len());
 }
