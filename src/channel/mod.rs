@@ -59,10 +59,13 @@
 //!   O(capacity): a channel of a million `u64` costs a 16 MB allocation and its page faults.
 //!   [`recycling`] also calls the factory `capacity` times. Keep capacities small; see
 //!   `cargo bench --bench channel -- create` for times beside the peers'.
-//! - **Send and receive** allocate nothing (`tests/alloc_channel.rs`). Each is one CAS on its
-//!   side's index, a stamp load and store, and a load of the other side's waiter count (a
-//!   recycling channel adds a fence before it); one send in 16 also reads the receivers' index
-//!   and the high-water mark for [`Stats`].
+//! - **Send and receive** allocate nothing (`tests/alloc_channel.rs`), except that a wait queue
+//!   holding more than 4 parked threads at once moves to the heap, once (it keeps that buffer), and
+//!   a disconnect that wakes more than 4 gathers them in a heap buffer. Each is one CAS on its
+//!   side's index, a stamp load and store, and a load of the other side's waiter count (a recycling
+//!   channel adds a fence before it); a send to a slot whose index is a multiple of 16 (one in 16
+//!   where the capacity is a multiple of 16, every send at capacity 1) also reads the receivers'
+//!   index and the high-water mark for [`Stats`].
 //! - **Waiting** spins briefly (127 spin hints in all; not at all with one CPU), yields a few
 //!   times, then parks the thread; the other side unparks it. A parked thread costs a futex
 //!   wake. A sender that finds the channel full spends that spin waiting for a sixteenth of the

@@ -74,7 +74,8 @@
 //! `TokenBucket::try_acquire`/`acquire`/`refund`, `InFlight::try_enter`, and `Semaphore`
 //! acquire and release, with borrowed or owned permits, allocate nothing; `KeyedLimiter::try_acquire` allocates nothing for a
 //! key already present. The semaphore's waiter queue grows only when more threads wait at
-//! once than ever before. `tests/alloc_limit.rs` asserts each.
+//! once than ever before, and a release that wakes more than 4 waiters at once gathers them in
+//! a heap buffer for that call. `tests/alloc_limit.rs` asserts the rest.
 //!
 //! # How it works
 //!
