@@ -27,6 +27,7 @@ fn allocation_profile() {
     presized_fill_allocates_nothing();
     memory_is_what_the_docs_say();
     single_key_operations_allocate_nothing();
+    updates_on_a_full_shard_allocate_nothing();
     whole_map_walks_and_reentry_checks_allocate_nothing();
     clear_keeps_memory_and_shrink_and_drop_free_it();
     two_threads_updating_allocate_nothing();
@@ -109,6 +110,30 @@ fn single_key_operations_allocate_nothing() {
         after.total_blocks, before.total_blocks,
         "lookups/updates allocated"
     );
+}
+
+/// A shard with no room left (one shard presized for 7: 8 buckets, all 7 usable ones full):
+/// replacing, updating and removing keys that are present must not grow it. hashbrown's `entry`
+/// makes room before it looks, so these once doubled the table.
+fn updates_on_a_full_shard_allocate_nothing() {
+    let map = ShardedMap::builder().shards(1).capacity(7).build();
+    (0..7).for_each(|i| assert!(map.insert(key(i), i).is_none()));
+    let before = heap();
+    for i in 0..7 {
+        assert_eq!(map.insert(key(i), i + 1), Some(i));
+        map.get_or_insert_with(key(i), || 0, |v| *v += 1);
+        map.compute(key(i), |v| {
+            *v.unwrap() += 1;
+            Compute::Keep
+        });
+    }
+    assert_eq!(map.compute(key(3), |_| Compute::Remove), Some(6));
+    let after = heap();
+    assert_eq!(
+        after.total_blocks, before.total_blocks,
+        "updates on a full shard allocated"
+    );
+    assert_eq!(map.len(), 6);
 }
 
 fn whole_map_walks_and_reentry_checks_allocate_nothing() {

@@ -333,3 +333,22 @@ fn buffer_pool_constructors_agree_and_owned_buffers_cross_threads() {
         "no reference left behind by the guard"
     );
 }
+
+#[test]
+fn an_object_weighing_usize_max_is_dropped_and_breaks_nothing() {
+    // `weigh` may return any `usize`; with light objects already cached, adding such a weight
+    // to the cache's byte count would overflow.
+    let pool = Pool::builder()
+        .weigh(|v: &Vec<u8>| if v.is_empty() { 1 } else { usize::MAX })
+        .build(Vec::<u8>::new);
+    for _ in 0..3 {
+        let held: Vec<_> = (0..4).map(|_| pool.get()).collect();
+        drop(held); // light: one in the hot slot, the rest stacked
+        let mut heavy = pool.get();
+        heavy.push(1);
+        drop(heavy);
+    }
+    let s = pool.stats();
+    assert!(s.discarded >= 3, "the heavy ones are not kept: {s:?}");
+    assert!(pool.get().is_empty(), "still hands out reset objects");
+}

@@ -22,6 +22,9 @@
 //! # Behaviour under panics
 //! A `reset` or `keep_if` that panics drops the object it was given and propagates; the pool
 //! holds no lock while user code runs, so it stays fully usable (no poisoning, no double drop).
+//! A `weigh` that panics propagates too: from `put`/`try_put` the object is dropped, from a
+//! handle's drop it is leaked, and either way the unit it held stays counted until the next
+//! revocation of tickets. Keep `weigh` to a field read.
 //! A factory panic propagates from `get` and leaves the pool unchanged.
 //!
 //! # How it works
@@ -354,8 +357,8 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     }
 }
 
-// SAFETY: shared access to a pool from several threads touches (1) the shared store, under its
-// mutex; (2) atomics; (3) the hooks, which are `Sync`; (4) per-slot caches, each touched only
+// SAFETY: shared access to a pool from several threads touches (1) the shared store (a
+// lock-free ring, and a mutex around its overflow list); (2) atomics; (3) the hooks, which are `Sync`; (4) per-slot caches, each touched only
 // inside its owner's section (slot indices of live threads are distinct; a slot is handed over
 // under the slot registry's mutex) or by a reclaim that has shut the owner out (`local.rs`).
 // Objects move between threads through the store, the caches and reclaims, so `T: Send` is

@@ -153,7 +153,11 @@ impl<T> Section<'_, T> {
                 return Err(obj);
             }
             let need = (cache.len + 1).saturating_sub(cache.reserved);
-            let need_bytes = (cache.bytes + weight).saturating_sub(cache.reserved_bytes);
+            // A `weigh` may return up to `usize::MAX`: such an object is not kept.
+            let Some(bytes) = cache.bytes.checked_add(weight) else {
+                return Err(obj);
+            };
+            let need_bytes = bytes.saturating_sub(cache.reserved_bytes);
             if need != 0 || need_bytes != 0 {
                 if !(cache.taker && budget.reserve(need, need_bytes)) {
                     return Err(obj);

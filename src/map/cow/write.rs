@@ -22,7 +22,9 @@ where
     /// # Panics
     /// If `f` panics, nothing is published and the panic propagates; the map is unchanged and
     /// usable. `f` must not write to or [`trim`](CowMap::trim) the same map (that would wait
-    /// for itself forever); reads of it are fine.
+    /// for itself forever); reads of it are fine. The same holds for the keys' and values'
+    /// `Clone`, `Hash`, `Eq` and `Drop`, which run under the writers' lock too (copying a
+    /// version, finding a key, dropping an old version's entries).
     ///
     /// ```
     /// let map = thrifty::map::CowMap::from_iter([("a", 1)]);

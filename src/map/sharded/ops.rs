@@ -3,6 +3,7 @@
 
 use super::ShardedMap;
 use hashbrown::hash_table::Entry;
+use hashbrown::HashTable;
 use std::borrow::Borrow;
 use std::hash::{BuildHasher, Hash};
 use std::mem;
@@ -130,7 +131,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
         let hash = self.hasher.hash_one(&key);
         let mut table = self.shard(hash).write(self.id());
         // One probe finds the key or the slot for it.
-        match table.entry(hash, |(k, _)| *k == key, |(k, _)| self.hasher.hash_one(k)) {
+        match entry(&mut table, hash, &key, |(k, _)| self.hasher.hash_one(k)) {
             Entry::Occupied(mut e) => Some(mem::replace(&mut e.get_mut().1, value)),
             Entry::Vacant(e) => {
                 e.insert((key, value));
@@ -178,8 +179,8 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
     ) -> R {
         let hash = self.hasher.hash_one(&key);
         let mut table = self.shard(hash).write(self.id());
-        let entry = table.entry(hash, |(k, _)| *k == key, |(k, _)| self.hasher.hash_one(k));
-        f(&mut entry.or_insert_with(|| (key, make())).into_mut().1)
+        let found = entry(&mut table, hash, &key, |(k, _)| self.hasher.hash_one(k));
+        f(&mut found.or_insert_with(|| (key, make())).into_mut().1)
     }
 
     /// Inserts, updates or removes `key`'s entry in one locked step: `f` sees the value (or
@@ -218,7 +219,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
     pub fn compute(&self, key: K, f: impl FnOnce(Option<&mut V>) -> Compute<V>) -> Option<V> {
         let hash = self.hasher.hash_one(&key);
         let mut table = self.shard(hash).write(self.id());
-        match table.entry(hash, |(k, _)| *k == key, |(k, _)| self.hasher.hash_one(k)) {
+        match entry(&mut table, hash, &key, |(k, _)| self.hasher.hash_one(k)) {
             Entry::Occupied(mut e) => match f(Some(&mut e.get_mut().1)) {
                 Compute::Keep => None,
                 Compute::Set(v) => Some(mem::replace(&mut e.get_mut().1, v)),
@@ -232,5 +233,27 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
                 Compute::Keep | Compute::Remove => None,
             },
         }
+    }
+}
+
+/// `key`'s entry in a shard's table: one probe, as `HashTable::entry`, while the table has room.
+///
+/// hashbrown's `entry` makes room for an insert before it looks for the key, so on a table with
+/// no room left it would grow (allocate, and rehash every key under the lock) even for a key
+/// that is present, or whose entry the caller is about to remove. A table without room is
+/// searched first; only a key that is absent then goes through `entry`, and may grow it.
+#[inline(always)]
+fn entry<'t, K: Eq, V>(
+    table: &'t mut HashTable<(K, V)>,
+    hash: u64,
+    key: &K,
+    rehash: impl Fn(&(K, V)) -> u64,
+) -> Entry<'t, (K, V)> {
+    if table.len() < table.capacity() {
+        return table.entry(hash, |(k, _)| k == key, rehash);
+    }
+    match table.find_entry(hash, |(k, _)| k == key) {
+        Ok(found) => Entry::Occupied(found),
+        Err(absent) => absent.into_table().entry(hash, |(k, _)| k == key, rehash),
     }
 }
