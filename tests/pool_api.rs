@@ -352,3 +352,40 @@ fn an_object_weighing_usize_max_is_dropped_and_breaks_nothing() {
     assert!(s.discarded >= 3, "the heavy ones are not kept: {s:?}");
     assert!(pool.get().is_empty(), "still hands out reset objects");
 }
+
+#[test]
+fn idle_threads_holding_the_whole_capacity_do_not_keep_it_from_a_working_one() {
+    // Capacity 2, and two threads that used the pool once and now idle, each with an object
+    // in its hot slot: a third thread's gets must come to reuse objects, not call the factory
+    // on every one.
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    use std::sync::Barrier;
+    static MADE: AtomicUsize = AtomicUsize::new(0);
+    let made = &MADE;
+    let pool = Pool::builder().capacity(2).build(|| {
+        MADE.fetch_add(1, Relaxed);
+        Vec::<u8>::new()
+    });
+    let idle = Barrier::new(3);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                drop(pool.get());
+                idle.wait(); // used once, now idle
+                idle.wait(); // until the worker is done
+            });
+        }
+        idle.wait();
+        let before = made.load(Relaxed);
+        s.spawn(|| (0..1000).for_each(|_| drop(pool.get())))
+            .join()
+            .unwrap();
+        let fresh = made.load(Relaxed) - before;
+        idle.wait();
+        assert!(
+            fresh <= 100,
+            "the worker called the factory {fresh} times in 1000 gets"
+        );
+    });
+    assert!(pool.stats().retained <= 2);
+}

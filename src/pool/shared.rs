@@ -104,6 +104,13 @@ impl Budget {
         }
     }
 
+    /// Whether no object could be reserved now: the count or the bytes are at their limit (a
+    /// snapshot).
+    pub(super) fn is_full(&self) -> bool {
+        let (count, bytes) = self.used();
+        count >= self.max_count || bytes >= self.max_bytes
+    }
+
     /// Objects and bytes reserved or stored now (a snapshot).
     pub(super) fn used(&self) -> (usize, usize) {
         // Relaxed: a snapshot for statistics and tests.

@@ -2,7 +2,8 @@
 //! caches (through a reclaim), then the factory.
 
 use super::ticket::Ticket;
-use super::{item, Hooks, Item, Pool, Tally};
+use super::{item, Hooks, Item, Pool, Tally, FULL_MISS_RECLAIM};
+use crate::sync::Ordering;
 use std::mem;
 
 impl<T, H: Hooks<T>> Pool<T, H> {
@@ -90,6 +91,19 @@ impl<T, H: Hooks<T>> Pool<T, H> {
         }
         if !make {
             return None;
+        }
+        if self.budget.is_full() {
+            // Relaxed: a count that paces the reclaims below; nothing is published through it.
+            let n = self.full_misses.fetch_add(1, Ordering::Relaxed);
+            // The capacity is retained where a get's reclaim leaves it: live threads' hot
+            // objects (idle threads that used the pool once hold one each). Now and then take
+            // those too, so those threads cannot keep the pool from the ones that work.
+            if n % FULL_MISS_RECLAIM == FULL_MISS_RECLAIM - 1 && self.reclaim(true) > 0 {
+                if let Some((obj, weight)) = self.shared.pop() {
+                    count(hits);
+                    return Some(self.out_of_store(obj, weight, Ticket::NONE));
+                }
+            }
         }
         count(misses);
         Some(item(self.hooks.make()))
