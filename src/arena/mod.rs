@@ -36,7 +36,9 @@
 //! arena above it, and re-applies it on every get, so it holds on every path: the guards'
 //! methods, bumpalo's own methods through `Deref`, and `bumpalo::collections`. The one way
 //! around it is the user's own: bumpalo's `set_allocation_limit` takes `&self`, so a call
-//! through `Deref` replaces the limit for the rest of that round. The pool re-applies its
+//! through `Deref` replaces the limit for the rest of that round, and one *below* what the arena
+//! already holds removes it altogether for that round (the bumpalo behaviour above): don't
+//! tighten the limit through `Deref`. The pool re-applies its
 //! limit on the next get, and an arena that grew past `retain_bytes` meanwhile is shrunk on
 //! return (`a_limit_changed_through_the_bump_is_restored_on_the_next_get` in `tests.rs`).
 //!

@@ -61,12 +61,14 @@ impl AllocStats {
         self.allocs == 0 && self.deallocs == 0 && self.reallocs == 0
     }
 
-    /// [`calls`](Self::calls) per operation, for a span that ran `ops` operations.
+    /// [`calls`](Self::calls) per operation, for a span that ran `ops` operations. `ops` of 0
+    /// counts as 1 (the span's whole count), so a span that ran nothing never divides by zero.
     pub fn calls_per(&self, ops: u64) -> f64 {
         self.calls() as f64 / ops.max(1) as f64
     }
 
-    /// [`bytes_allocated`](Self::bytes_allocated) per operation, for a span of `ops` operations.
+    /// [`bytes_allocated`](Self::bytes_allocated) per operation, for a span of `ops` operations
+    /// (`ops` of 0 counts as 1, as in [`calls_per`](Self::calls_per)).
     pub fn bytes_per(&self, ops: u64) -> f64 {
         self.bytes_allocated as f64 / ops.max(1) as f64
     }

@@ -104,11 +104,12 @@ impl Budget {
         }
     }
 
-    /// Whether no object could be reserved now: the count or the bytes are at their limit (a
-    /// snapshot).
+    /// Whether objects are retained and no more could be reserved now: the count or the bytes
+    /// are at their limit (a snapshot). Never for a budget that holds nothing (a capacity of 0
+    /// is always at its limit, and there is nothing to reclaim).
     pub(super) fn is_full(&self) -> bool {
         let (count, bytes) = self.used();
-        count >= self.max_count || bytes >= self.max_bytes
+        count > 0 && (count >= self.max_count || bytes >= self.max_bytes)
     }
 
     /// Objects and bytes reserved or stored now (a snapshot).

@@ -501,3 +501,17 @@ fn buffer_pool_get_owned_outlives_the_pool_handle() {
     drop(pool);
     drop(buf); // the last reference: drops the pool with the buffer it just took back
 }
+
+#[test]
+fn a_budget_counts_as_full_only_while_it_holds_objects() {
+    // A get that calls the factory with the budget full reclaims now and then (`take.rs`); a
+    // pool of capacity 0 holds nothing to reclaim, so its budget never reads as full.
+    let never = Pool::builder().capacity(0).build(Vec::<u8>::new);
+    (0..200).for_each(|_| drop(never.get()));
+    assert!(!never.budget.is_full());
+    let two = Pool::builder().capacity(2).build(Vec::<u8>::new);
+    assert!(!two.budget.is_full(), "empty");
+    let held: Vec<_> = (0..2).map(|_| two.get()).collect();
+    drop(held);
+    assert!(two.budget.is_full(), "both retained");
+}
