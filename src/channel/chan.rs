@@ -117,6 +117,12 @@ impl<S> Chan<S> {
                 Ok(claim) => return Step::Done(claim),
                 Err(Refusal::Busy) if on_busy == OnBusy::Spin && busy_wait(&mut busy) => {}
                 Err(Refusal::Closed) => return Step::Closed,
+                // Every slot holds a message: the deepest the channel can be. (A `Busy` slot,
+                // still inside a receive, is not: the channel may hold far fewer.)
+                Err(Refusal::Full) => {
+                    self.note_depth(self.ring.capacity());
+                    return Step::NotReady;
+                }
                 Err(_) => return Step::NotReady,
             }
         }
@@ -240,11 +246,11 @@ impl<S> Chan<S> {
         }
     }
 
-    /// Counts a send that found the channel full, which is also the deepest it can be.
+    /// Counts a send that found no slot to claim: the channel full, or its next slot still
+    /// inside a receive (`claim_send` records the depth of a full one).
     pub(super) fn note_full(&self) {
         // Relaxed: a statistic.
         self.full_sends.fetch_add(1, Ordering::Relaxed);
-        self.note_depth(self.ring.capacity());
     }
 
     /// The metrics now.

@@ -199,6 +199,9 @@ impl<T: Reset> RecyclingSender<T> {
     ///
     /// # Errors
     /// [`TrySendError::Full`] or [`TrySendError::Disconnected`], each holding `fill`, not run.
+    /// `Full` also while the next slot in line is still inside a receiver's `recv_with`
+    /// closure, even if other slots are free: the ring hands out its slots in order. It
+    /// counts in [`Stats::full_sends`](super::Stats::full_sends).
     pub fn try_send_with<R, F: FnOnce(&mut T) -> R>(&self, fill: F) -> Result<R, TrySendError<F>> {
         match self.chan.claim_send(OnBusy::Wait) {
             Step::Done(claim) => Ok(self.fill(claim, fill)),
@@ -329,7 +332,8 @@ impl<T: Reset> RecyclingReceiver<T> {
     ///
     /// # Errors
     /// [`TryRecvError::Empty`], or [`TryRecvError::Disconnected`] once the channel is empty and
-    /// every sender is gone.
+    /// every sender is gone. `Empty` also while the next message in line is still inside a
+    /// sender's `send_with` closure, even if later ones are ready: they are received in order.
     pub fn try_recv_with<R>(&self, read: impl FnOnce(&mut T) -> R) -> Result<R, TryRecvError> {
         match self.claim() {
             Step::Done(claim) => Ok(self.read(claim, read)),

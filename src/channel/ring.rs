@@ -61,7 +61,7 @@
 //! linearizable answers; see `src/pool/ring.rs`, "Orderings", for what loom checks of it).
 
 use crate::sync::{contention_pause, fence, AtomicUsize, CachePadded, Ordering, UnsafeCell};
-use std::fmt;
+use std::{fmt, mem};
 
 /// `finish_push` reads the depth on slot indices that are multiples of this, not on every push:
 /// reading `head` pulls the receivers' cache line to the sender, and on every message that cost
@@ -120,21 +120,26 @@ impl<S> Ring<S> {
     /// A ring of exactly `capacity` slots, slot `i` holding `init(i)`.
     ///
     /// # Panics
-    /// If `capacity` is 0 (callers refuse it first, with their own message) or so large that
-    /// the lap arithmetic would overflow (over `isize::MAX / 4`; the allocation fails first).
+    /// If `capacity` is 0 (callers refuse it first, with their own message), so large that the
+    /// lap arithmetic would overflow (over `isize::MAX / 8`), or if the allocator cannot give
+    /// the slots' memory: a panic with the capacity and the bytes asked for, where a plain
+    /// `collect` would abort the process.
     pub(super) fn new(capacity: usize, mut init: impl FnMut(usize) -> S) -> Self {
         assert!(capacity > 0, "a ring needs at least one slot");
         let mark = match (capacity + 1).checked_next_power_of_two() {
             Some(mark) if mark <= isize::MAX as usize / 8 => mark,
-            _ => panic!("channel capacity {capacity} is too large"),
+            _ => panic!("thrifty::channel: capacity {capacity} is too large"),
         };
-        let slots = (0..capacity)
-            .map(|i| Slot {
-                // Slot `i` first awaits position `i` (lap 0).
-                stamp: AtomicUsize::new(i),
-                value: UnsafeCell::new(init(i)),
-            })
-            .collect();
+        let mut slots = Vec::new();
+        if slots.try_reserve_exact(capacity).is_err() {
+            cannot_allocate(capacity, mem::size_of::<Slot<S>>());
+        }
+        slots.extend((0..capacity).map(|i| Slot {
+            // Slot `i` first awaits position `i` (lap 0).
+            stamp: AtomicUsize::new(i),
+            value: UnsafeCell::new(init(i)),
+        }));
+        let slots = slots.into_boxed_slice();
         Self {
             head: CachePadded::new(AtomicUsize::new(0)),
             tail: CachePadded::new(AtomicUsize::new(0)),
@@ -355,6 +360,17 @@ impl<S> Ring<S> {
     }
 }
 
+/// The slots' allocation failed: a panic that names the request (the global allocator's failure
+/// handler would abort the process).
+#[cold]
+#[inline(never)]
+fn cannot_allocate(capacity: usize, slot_bytes: usize) -> ! {
+    panic!(
+        "thrifty::channel: cannot allocate {capacity} slots of {slot_bytes} bytes (capacity too \
+         large for this machine's memory)"
+    )
+}
+
 // SAFETY: a `Ring<S>` owns its `S`s; sending the ring sends them, which `S: Send` allows.
 unsafe impl<S: Send> Send for Ring<S> {}
 // SAFETY: through `&Ring<S>` a thread touches a slot's value only while it holds the claim (the
@@ -390,5 +406,21 @@ mod tests {
         assert_eq!(ring.depth_after(ring.next(last) + 2, last), None);
         // A full ring: head one lap behind the next position.
         assert_eq!(ring.depth_after(0, last), Some(32));
+    }
+
+    /// A capacity the allocator cannot serve panics with the request, where collecting the
+    /// slots would abort the whole process (16 bytes a slot: 2^42 slots are 64 TiB).
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri reports an allocation this large as unsupported")]
+    fn a_capacity_beyond_memory_panics_instead_of_aborting() {
+        let made = std::panic::catch_unwind(|| Ring::new(1 << 42, |_| 0u64));
+        let panic = made
+            .err()
+            .expect("no machine running this has 64 TiB to give");
+        let message = panic.downcast_ref::<String>().expect("a formatted message");
+        assert!(
+            message.contains("cannot allocate 4398046511104 slots"),
+            "{message}"
+        );
     }
 }

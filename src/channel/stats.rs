@@ -36,6 +36,8 @@ pub struct Stats {
     /// receivers' progress a little late).
     pub high_water: usize,
     /// Sends that found the channel full: each `try_send` refused as full, and each blocking or
-    /// timed send that had to wait for room (counted once per call, not per retry).
+    /// timed send that had to wait for room (counted once per call, not per retry). A
+    /// recycling channel's send that finds its next slot still inside a `recv_with` closure
+    /// counts too.
     pub full_sends: u64,
 }

@@ -312,3 +312,47 @@ fn a_panicking_reset_does_not_wedge_the_recycling_channel() {
         }
     }
 }
+
+/// A send refused because the next slot is still inside a `recv_with` closure counts as a full
+/// send, but the channel was never full: the high-water mark must not jump to the capacity.
+#[test]
+fn a_slot_still_being_read_is_not_a_full_channel_in_the_stats() {
+    let (tx, rx) = recycling(2, || Touchy {
+        v: 0,
+        panic_next: false,
+    });
+    let (inside, wait_inside) = std::sync::mpsc::channel();
+    let (release, wait_release) = std::sync::mpsc::channel::<()>();
+    tx.send_with(|v| v.v = 1).unwrap();
+    thread::scope(|s| {
+        let rx2 = rx.clone();
+        let reader = s.spawn(move || {
+            rx2.recv_with(|v| {
+                inside.send(()).unwrap();
+                wait_release.recv().unwrap();
+                v.v
+            })
+        });
+        wait_inside.recv().unwrap();
+        // Slot 1 takes a message and gives it up: one message queued at most.
+        tx.send_with(|v| v.v = 2).unwrap();
+        assert_eq!(rx.recv_with(|v| v.v), Ok(2));
+        // The next position is slot 0 again, still inside the reader's closure.
+        let refused = tx.try_send_with(|v| v.v = 3).is_err_and(|e| e.is_full());
+        let stats = tx.stats();
+        // Free the reader before asserting: a failed assertion must not hang the scope.
+        release.send(()).unwrap();
+        assert_eq!(reader.join().unwrap(), Ok(1));
+        assert!(refused);
+        assert_eq!(stats.full_sends, 1);
+        assert!(stats.high_water < 2, "never full, yet {stats:?}");
+    });
+    tx.send_with(|v| v.v = 4).unwrap();
+    tx.send_with(|v| v.v = 5).unwrap();
+    assert!(tx.try_send_with(|v| v.v = 6).unwrap_err().is_full());
+    assert_eq!(
+        tx.stats().high_water,
+        2,
+        "a full channel still records its capacity"
+    );
+}
