@@ -130,7 +130,7 @@ pub(crate) mod plain {
 
     /// How many per-thread cells [`with_thread_cells`] offers (`measure` keeps its five counts
     /// and its two pause words in them; it names each index).
-    pub(crate) const THREAD_CELLS: usize = 7;
+    pub(crate) const THREAD_CELLS: usize = 8;
 
     std::thread_local! {
         // `const`-initialised and without a destructor: access never allocates, never

@@ -5,7 +5,8 @@
 //! initialisation, no destructor, so reading or bumping them never allocates and works at any
 //! point of a thread's life, its teardown included. Totals are relaxed atomics. Two more of the
 //! thread's cells hold its pause state (`super::pause`): the allocator checks the **calling
-//! thread's** pause depth, so no other thread's pause, or leaked guard, can hide its calls.
+//! thread's** pause depth, so no other thread's pause, or leaked guard, can hide its calls. One
+//! more marks the allocation `installed()` makes to find out whether this is the global allocator.
 
 use super::AllocStats;
 use crate::sync::plain::{with_thread_cells, RelaxedU64, RelaxedUsize, THREAD_CELLS};
@@ -41,10 +42,10 @@ use std::alloc::{GlobalAlloc, Layout, System};
 /// ```
 ///
 /// # Cost
-/// Per allocator call: one relaxed load of a shared flag, a thread-local load of the pause depth,
-/// a few thread-local adds and a few relaxed atomic adds on shared totals. The shared adds
-/// contend when many threads allocate at once, so harnesses time with each timing thread
-/// paused ([`pause`](super::pause)), which skips all the adds. It never allocates.
+/// Per allocator call: thread-local loads of the probe flag and the pause depth, a few thread-local
+/// adds and a few relaxed atomic adds on shared totals. The shared adds contend when many threads
+/// allocate at once, so harnesses time with each timing thread paused ([`pause`](super::pause)),
+/// which skips all the adds. It never allocates.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CountingAlloc<A = System> {
     inner: A,
@@ -81,9 +82,10 @@ static TOTALS: Totals = Totals {
     bytes_deallocated: RelaxedU64::new(),
 };
 
-/// Set (to 1) by the first call through any `CountingAlloc`: proof that one is the global
-/// allocator.
-pub(super) static INSTALLED: RelaxedUsize = RelaxedUsize::new();
+/// Set (to 1) by a call through a `CountingAlloc` made while its thread's [`PROBE`] cell is set:
+/// [`probe`]'s allocation, which goes to the global allocator. A `CountingAlloc` called
+/// directly (not installed) never sets it.
+static INSTALLED: RelaxedUsize = RelaxedUsize::new();
 
 /// Indices into each thread's `sync::plain` cells. Cells `0..STATS` hold the thread's counts in
 /// `AllocStats` field order (allocs, deallocs, reallocs, bytes allocated, bytes deallocated).
@@ -94,7 +96,27 @@ pub(super) const PAUSE_DEPTH: usize = 5;
 /// Pauses this thread has ever taken (wrapping). `count` compares it before and after its
 /// closure, which catches a pause taken and released inside the closure.
 pub(super) const PAUSES: usize = 6;
-const _: () = assert!(PAUSE_DEPTH >= STATS && PAUSES >= STATS && PAUSES < THREAD_CELLS);
+/// Nonzero while [`probe`] allocates on this thread: the call that arrives then came through
+/// the global allocator.
+const PROBE: usize = 7;
+const _: () =
+    assert!(PAUSE_DEPTH >= STATS && PAUSES >= STATS && PROBE > PAUSES && PROBE < THREAD_CELLS);
+
+/// Whether a `CountingAlloc` is the global allocator: once one has served [`probe`]'s
+/// allocation, true for good; until then, each call makes and frees one byte to find out.
+pub(super) fn probe() -> bool {
+    if INSTALLED.get() != 0 {
+        return true;
+    }
+    // `None` only while the thread's storage is torn down (never on Linux): then it cannot
+    // tell, and says no.
+    if with_thread_cells(|cells| cells[PROBE].set(1)).is_none() {
+        return false;
+    }
+    drop(std::hint::black_box(Box::new(0u8)));
+    let _ = with_thread_cells(|cells| cells[PROBE].set(0));
+    INSTALLED.get() != 0
+}
 
 /// What one allocator call adds.
 #[derive(Clone, Copy)]
@@ -110,14 +132,14 @@ struct Event {
 fn record(e: Event) {
     // Relaxed throughout (`RelaxedU64`): these are statistics. Nothing is published through
     // them; a reader that needs another thread's span joins that thread first.
-    if INSTALLED.get() == 0 {
-        INSTALLED.set(1);
-    }
     let deltas = [e.allocs, e.deallocs, e.reallocs, e.bytes_in, e.bytes_out];
     // The calling thread's own pause depth, read and written only by this thread: another
     // thread's pause cannot reach it. `None` (storage already torn down, never on Linux, where
     // the cells have no destructor) counts in the totals only.
     let paused = with_thread_cells(|cells| {
+        if cells[PROBE].get() != 0 {
+            INSTALLED.set(1);
+        }
         if cells[PAUSE_DEPTH].get() != 0 {
             return true;
         }
@@ -242,6 +264,18 @@ mod tests {
     //! The allocator's own calls, made directly rather than as the global allocator, so the
     //! unsafe forwarding runs under Miri and the counts can be checked exactly.
     use super::*;
+
+    /// Calling a `CountingAlloc` directly, as these tests do, is not installing it: `installed`
+    /// (and so `count`'s check) must still say no.
+    #[test]
+    fn a_direct_call_is_not_installation() {
+        let a = CountingAlloc::new();
+        let layout = Layout::new::<u64>();
+        // SAFETY: `layout` has non-zero size; the block is freed with the same layout.
+        unsafe { a.dealloc(a.alloc(layout), layout) };
+        assert!(!crate::measure::installed());
+        assert!(!crate::measure::installed(), "nor on the next call");
+    }
 
     #[test]
     fn each_call_forwards_and_counts() {

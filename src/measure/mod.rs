@@ -177,7 +177,8 @@ pub fn total_stats() -> AllocStats {
     alloc::total_snapshot()
 }
 
-/// True once a [`CountingAlloc`] has served an allocation, i.e. it is the global allocator.
+/// True if a [`CountingAlloc`] is the global allocator (a `CountingAlloc` only called
+/// directly does not count).
 ///
 /// # When to use
 /// In code shared by binaries that may or may not install `CountingAlloc` (a helper in a
@@ -190,14 +191,10 @@ pub fn total_stats() -> AllocStats {
 /// ```
 ///
 /// # Cost
-/// One relaxed load; the first call makes one tiny allocation if nothing has been allocated
-/// yet, to find out.
+/// One relaxed load once it has answered true. Until then (and for good where no
+/// `CountingAlloc` is installed), each call makes and frees one 1-byte allocation to find out.
 pub fn installed() -> bool {
-    if alloc::INSTALLED.get() != 0 {
-        return true;
-    }
-    drop(std::hint::black_box(Box::new(0u8)));
-    alloc::INSTALLED.get() != 0
+    alloc::probe()
 }
 
 /// Panics (at the caller's line) unless a `CountingAlloc` is the global allocator.
