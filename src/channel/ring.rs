@@ -414,9 +414,7 @@ mod tests {
     #[cfg_attr(miri, ignore = "Miri reports an allocation this large as unsupported")]
     fn a_capacity_beyond_memory_panics_instead_of_aborting() {
         let made = std::panic::catch_unwind(|| Ring::new(1 << 42, |_| 0u64));
-        let panic = made
-            .err()
-            .expect("no machine running this has 64 TiB to give");
+        let panic = made.expect_err("no machine running this has 64 TiB to give");
         let message = panic.downcast_ref::<String>().expect("a formatted message");
         assert!(
             message.contains("cannot allocate 4398046511104 slots"),
