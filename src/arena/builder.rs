@@ -37,6 +37,10 @@ use crate::sync::Arc;
 /// # Allocation and cost
 /// The builder allocates nothing; `build` allocates the pool's store and cache array once, not
 /// the arenas, which are made on first `get`.
+/// Limits from this size up hold bumpalo's default chunk, so `try_build` checks only smaller ones
+/// against bumpalo (by making a chunk).
+const PROBE_BELOW: usize = 4096;
+
 #[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until `build`"]
 pub struct Builder {
@@ -62,7 +66,8 @@ impl Default for Builder {
 
 impl Builder {
     /// The most arenas the pool retains (default [`DEFAULT_CAPACITY`]); an arena returned to
-    /// a full pool is dropped. 0 means "never retain": every get builds an arena.
+    /// a full pool is dropped. 0 means "never retain": every get builds an arena. A value above
+    /// what a [`Pool`] can count (2^24 − 1) acts as that, and [`ArenaPool::capacity`] says so.
     pub fn capacity(mut self, arenas: usize) -> Self {
         self.settings.capacity = arenas;
         self
@@ -124,7 +129,8 @@ impl Builder {
     /// - [`BuildError::ChunkOverLimit`]: `chunk_bytes` is over `limit_bytes`;
     /// - [`BuildError::RetainUnderChunk`]: `retain_bytes` is under `chunk_bytes`;
     /// - [`BuildError::LimitBelowOneChunk`]: `limit_bytes` is below bumpalo's smallest chunk
-    ///   (a few dozen bytes; 0 included), so no allocation could succeed.
+    ///   (a few dozen bytes; 0 included), so no allocation could succeed. A limit under 4 KiB
+    ///   is checked by making and freeing one small chunk; a larger one allocates nothing here.
     ///
     /// # Examples
     /// ```
@@ -152,13 +158,16 @@ impl Builder {
                 chunk_bytes: s.chunk_bytes,
             });
         }
-        // Ask bumpalo for its smallest chunk under the limit: it allocates only if one fits.
-        if chunk_at_least(1, s.limit_bytes, s.limit_bytes).is_none() {
+        // bumpalo's default chunk (512 bytes with its footer) fits any limit from `PROBE_BELOW`
+        // on; under it, ask bumpalo for its smallest chunk under the limit (which makes and
+        // frees one if it fits), so a normal build allocates no chunk.
+        if s.limit_bytes < PROBE_BELOW && chunk_at_least(1, s.limit_bytes, s.limit_bytes).is_none()
+        {
             return Err(BuildError::LimitBelowOneChunk {
                 limit_bytes: s.limit_bytes,
             });
         }
-        let settings = Settings {
+        let mut settings = Settings {
             retain_bytes: s.retain_bytes.min(s.limit_bytes),
             ..s
         };
@@ -169,6 +178,8 @@ impl Builder {
             .max_object_bytes(settings.retain_bytes)
             .byte_budget(settings.capacity.saturating_mul(settings.retain_bytes))
             .build(move || Arena::new(settings.chunk_bytes, settings.limit_bytes));
+        // The pool caps its capacity (`Pool`'s builder says where): report what it retains.
+        settings.capacity = pool.capacity();
         Ok(ArenaPool {
             pool: Arc::new(pool),
             settings,

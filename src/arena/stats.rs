@@ -37,7 +37,8 @@ pub struct ArenaStats {
     pub high_water_bytes: usize,
     /// The arena's limit: `chunk_bytes` never exceeds it.
     pub limit_bytes: usize,
-    /// How many times this arena has been handed out (1 for a fresh one).
+    /// Rounds this arena has begun: each time it was handed out, and each
+    /// [`ArenaGuard::reset`](super::ArenaGuard::reset) (1 for a fresh one).
     pub rounds: u64,
 }
 

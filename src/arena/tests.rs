@@ -306,3 +306,35 @@ fn the_default_chunk_gives_way_to_a_small_limit_but_an_explicit_one_does_not() {
         }
     );
 }
+
+#[test]
+fn capacity_reports_what_the_pool_can_retain() {
+    let arenas = ArenaPool::builder().capacity(usize::MAX).build();
+    assert_eq!(arenas.capacity(), (1 << 24) - 1);
+    assert_eq!(ArenaPool::builder().capacity(3).build().capacity(), 3);
+}
+
+#[test]
+fn a_guard_reset_begins_a_round() {
+    let arenas = ArenaPool::builder().capacity(1).build();
+    let mut arena = arenas.get();
+    assert_eq!(arena.stats().rounds, 1);
+    arena.reset();
+    assert_eq!(arena.stats().rounds, 2);
+    drop(arena);
+    assert_eq!(arenas.get().stats().rounds, 3);
+}
+
+/// Limits from 4 KiB up build without asking bumpalo for a chunk; smaller ones still find out
+/// whether one fits (both sides of the threshold, and bumpalo's default chunk of 512 bytes).
+#[test]
+fn only_a_small_limit_is_checked_against_bumpalo() {
+    for limit in [512, 1024, 4095, 4096, 1 << 20] {
+        let arenas = ArenaPool::builder().limit_bytes(limit).try_build().unwrap();
+        let arena = arenas.get();
+        assert!(
+            arena.try_alloc_slice_copy(&[1u8; 8]).is_ok(),
+            "limit {limit}"
+        );
+    }
+}
