@@ -9,6 +9,10 @@ use super::{
 use crate::pool::Pool;
 use crate::sync::Arc;
 
+/// Limits from this size up hold bumpalo's default chunk, so `try_build` checks only smaller ones
+/// against bumpalo (by making a chunk).
+const PROBE_BELOW: usize = 4096;
+
 /// Builds an [`ArenaPool`]: how many arenas it keeps, each arena's limit, how much a returned
 /// arena may keep, and its first chunk.
 ///
@@ -37,10 +41,6 @@ use crate::sync::Arc;
 /// # Allocation and cost
 /// The builder allocates nothing; `build` allocates the pool's store and cache array once, not
 /// the arenas, which are made on first `get`.
-/// Limits from this size up hold bumpalo's default chunk, so `try_build` checks only smaller ones
-/// against bumpalo (by making a chunk).
-const PROBE_BELOW: usize = 4096;
-
 #[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until `build`"]
 pub struct Builder {
