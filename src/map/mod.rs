@@ -5,7 +5,7 @@
 //!
 //! | your map | use | why |
 //! | --- | --- | --- |
-//! | written by many threads (counters per key, caches filled by workers, session tables) | [`ShardedMap`] | writers on different shards never meet; no guard can escape to deadlock |
+//! | written by many threads (counters per key, caches filled by workers, session tables) | [`ShardedMap`] | writers on different shards never meet; no guard escapes a closure, and a closure that calls the same map panics instead of deadlocking |
 //! | read constantly, written rarely (config, routing tables), readers must never wait | [`CowMap`] (a [`Reader`] per thread for hot loops) | reads take no lock and write no shared line; a write copies the map |
 //! | touched by a few threads a few times a second, or needs whole-map snapshots | `RwLock<HashMap>` (std or parking_lot) | simplest; one lock makes every view consistent |
 //! | one hot key takes most of the traffic | `counter::Counter` for the hot value | one key is one shard: sharding cannot spread it |

@@ -41,6 +41,21 @@ pub use permit::{OwnedPermit, Permit};
 /// If callers should be refused rather than queue, use [`InFlight`](super::InFlight) (a single
 /// atomic, no lock). For a rate over time, use [`TokenBucket`](super::TokenBucket).
 ///
+/// # Deadlocks
+/// Permits are not re-entrant: the semaphore does not know who holds them. A thread that holds
+/// permits and asks the same semaphore for more waits like anyone else, and nothing detects a
+/// wait that cannot end:
+/// - alone, when it asks for more than `total()` less what it holds (`Semaphore::new(1)`, then
+///   `acquire(1)` twice on one thread, never returns); only a request over `total()` itself
+///   fails, with [`AcquireError::InsufficientCapacity`];
+/// - beside others, even while enough permits are free: a request made while anyone waits
+///   queues behind them, and the waiter in front may need the permits this thread holds.
+///
+/// Take what a task needs in one `acquire(weight)`, or make the second request with
+/// [`try_acquire`](Semaphore::try_acquire) or [`acquire_timeout`](Semaphore::acquire_timeout)
+/// and give back what you hold when it fails. As with locks, two semaphores taken in opposite
+/// orders by two threads can deadlock.
+///
 /// # Examples
 /// ```
 /// use thrifty::limit::Semaphore;

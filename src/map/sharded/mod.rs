@@ -95,8 +95,19 @@ const MAX_SHARDS: usize = 1 << 16;
 /// shard is locked. Closures may use *other* maps (nesting up to 8 maps deep on one thread);
 /// as with any two locks, two threads that nest two maps in opposite orders can deadlock.
 ///
+/// The check is per thread: it cannot see a closure that waits for *another* thread (a
+/// channel, a `join`, a scoped thread, a rayon task) which calls this map. If that call lands
+/// on a shard the closure holds, both wait for ever, undetected; even two readers can, since a
+/// waiting writer holds back new readers (the locks are fair). Do not block inside a closure
+/// on work that touches the same map.
+///
 /// # Panics
-/// On a re-entrant call (above), and where [`Builder::build`] documents.
+/// On a re-entrant call (above), and where [`Builder::build`] documents. A key's `Hash` must
+/// not panic: one that panics while a shard rehashes in place (an insert into a shard full of
+/// removed entries' tombstones, or `shrink_to_fit`) releases the lock (no poisoning) and leaves
+/// the map usable, but hashbrown drops the entries of that shard it had not yet placed,
+/// running their `Drop` with the shard locked (hashbrown#444; where neither has drop glue,
+/// they are lost without a drop and [`len`](Self::len) goes on counting them).
 pub struct ShardedMap<K, V, S = FastRandomState> {
     /// The shards; their count is a power of two.
     shards: Box<[CachePadded<Shard<K, V>>]>,
