@@ -79,9 +79,11 @@ pub(crate) fn park_timeout(_timeout: std::time::Duration) {
 
 /// Unmodelled std atomics and one thread-local, for code that runs outside any loom model.
 ///
-/// Only `measure`'s global allocator uses these: loom itself calls the allocator, so loom's
+/// For `measure`'s global allocator above all: loom itself calls the allocator, so loom's
 /// types would recurse, and the allocator must not allocate, which rules out anything lazily
-/// initialised. All are relaxed: they carry statistics and hints, never publish data.
+/// initialised. Also for process-wide flags that no loom model exercises (the CPU count, the
+/// TSC clock's reset flag). All are relaxed: they carry statistics and hints, never publish
+/// data.
 pub(crate) mod plain {
     use std::cell::Cell;
     use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

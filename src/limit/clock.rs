@@ -116,9 +116,12 @@ pub trait Clock {
 /// machine without a usable TSC; [`uses_tsc`](MonotonicClock::uses_tsc) tells. The choice is
 /// made once: if the kernel later demotes the TSC (its watchdog saw it drift), every clock of
 /// the process, including those made later, keeps reading it. Firmware may also reset the TSC
-/// when a machine sleeps (ACPI S3); a reading below the clock's start falls back to `Instant`,
-/// but a reset to a higher value makes the clock jump. Restart the process after either, or use
-/// `std_instant` on machines where they happen (laptops, desktops).
+/// when a machine sleeps (ACPI S3): a reading well below a clock's start (by over 2^20 ticks)
+/// is taken as a reset, and every clock of the process reads `Instant` from then on, but a
+/// reset to a value still above the start is not seen, and the clock jumps back (a limiter
+/// then refuses, and `acquire` sleeps, for about the jump). Restart the process after a
+/// demotion or such a reset, or use `std_instant` on machines where they happen (laptops,
+/// desktops).
 ///
 /// # Examples
 /// ```

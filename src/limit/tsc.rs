@@ -39,9 +39,13 @@
 //! # A counter that jumps
 //!
 //! Firmware may reset the TSC when a machine sleeps (ACPI S3), and Linux then keeps time across
-//! the gap; this clock does not know. A reading below the clock's start falls back to
-//! `Instant` (measured from the same moment), but a counter reset to a value above the start
-//! makes the clock jump. Servers do not sleep; on machines that do, use
+//! the gap; this clock does not know. A reading below a clock's start by more than
+//! [`RESET_TICKS`] (far more than cross-core skew) is taken as such a reset: from then on every
+//! TSC clock of the process reads `Instant` (measured from the same moment), for good. Without
+//! that, the clock would return to the counter once it climbed past its start again, and jump
+//! back by the time the process had run, stalling every limiter that long. A counter reset to a
+//! value still above a clock's start, or one that climbs past it before any read, is not seen,
+//! and the clock jumps back: servers do not sleep; on machines that do, use
 //! `MonotonicClock::std_instant`.
 //!
 //! # Reads and ordering
@@ -58,6 +62,17 @@
 //!
 //! [`Clock`]: super::Clock
 
+use crate::sync::plain::RelaxedUsize;
+
+/// Set once any TSC clock of the process has read the counter [`RESET_TICKS`] below its start:
+/// the counter was reset, and no TSC clock trusts it again.
+static RESET: RelaxedUsize = RelaxedUsize::new();
+
+/// How far below a clock's start a reading must be to count as a reset rather than another
+/// core's counter trailing (2^20 ticks: about 0.3 ms at 3 GHz; the kernel keeps cores' counters
+/// far closer than that).
+const RESET_TICKS: u64 = 1 << 20;
+
 /// A started TSC clock: its first reading and the process's scale.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Tsc {
@@ -69,9 +84,12 @@ pub(super) struct Tsc {
 
 impl Tsc {
     /// A TSC clock starting now, or `None` where the kernel does not keep time on the TSC (and
-    /// on every other target, and under loom and Miri).
+    /// on every other target, and under loom and Miri), or once the counter was seen reset.
     #[inline]
     pub(super) fn start() -> Option<Tsc> {
+        if RESET.get() != 0 {
+            return None;
+        }
         let mul = imp::scale()?;
         Some(Tsc {
             start: imp::read(),
@@ -81,11 +99,26 @@ impl Tsc {
 
     /// Nanoseconds since [`start`](Tsc::start), or `None` if the counter reads below the
     /// start: another core's counter trailing ours by a few ticks just after `start` (the
-    /// kernel tolerates that much skew), or a counter reset by a sleep. The caller reads
-    /// `Instant` instead.
+    /// kernel tolerates that much skew), or a counter reset by a sleep, after which every call
+    /// returns `None` (the module doc). The caller reads `Instant` instead.
     #[inline(always)]
     pub(super) fn nanos(&self) -> Option<u64> {
-        let ticks = imp::read().checked_sub(self.start)?;
+        self.nanos_at(imp::read(), &RESET)
+    }
+
+    /// [`nanos`](Tsc::nanos) for the counter value `counter`, with `reset` as the process's
+    /// reset flag (a test passes its own).
+    #[inline(always)]
+    fn nanos_at(&self, counter: u64, reset: &RelaxedUsize) -> Option<u64> {
+        if reset.get() != 0 {
+            return None;
+        }
+        let Some(ticks) = counter.checked_sub(self.start) else {
+            if self.start - counter > RESET_TICKS {
+                reset.set(1);
+            }
+            return None;
+        };
         // A u64 times a u64 fits a u128; the result fits a u64 for 584 years of nanoseconds.
         Some(((u128::from(ticks) * u128::from(self.mul)) >> 32) as u64)
     }
@@ -241,6 +274,32 @@ mod tests {
     use super::bound::{lower_if_agreed, scale, MARGIN_SHIFT};
     use super::*;
     use std::time::Instant;
+
+    /// A reading far below the start is a reset: the clock stays on `Instant` from then on,
+    /// rather than jump back to the counter's small values once it passes the start again.
+    #[test]
+    fn a_reset_counter_is_never_trusted_again() {
+        let reset = RelaxedUsize::new();
+        let start = 1u64 << 40;
+        let tsc = Tsc {
+            start,
+            mul: 1 << 32, // 1 ns per tick
+        };
+        assert_eq!(tsc.nanos_at(start + 7, &reset), Some(7));
+        assert_eq!(tsc.nanos_at(start - 3, &reset), None, "skew");
+        assert_eq!(
+            tsc.nanos_at(start + 9, &reset),
+            Some(9),
+            "skew is not a reset"
+        );
+        assert_eq!(tsc.nanos_at(5, &reset), None, "reset");
+        assert_eq!(
+            tsc.nanos_at(start + 9, &reset),
+            None,
+            "no jump back to 9 ns"
+        );
+        assert_eq!(reset.get(), 1);
+    }
 
     #[test]
     fn the_scale_is_a_lower_bound_less_the_margin() {
