@@ -343,6 +343,13 @@ impl<T> Local<T> {
         })
     }
 
+    /// Whether the hot slot holds an object, whoever owns the cache (a snapshot): what only a
+    /// full reclaim takes from a live owner.
+    pub(super) fn holds_hot(&self) -> bool {
+        // Relaxed: a snapshot, as in `retained`; the reclaim it starts takes what is there.
+        !self.hot.load(Ordering::Relaxed).is_null()
+    }
+
     /// Whether a get elsewhere may take objects from this cache without a full reclaim: it has
     /// stacked objects, or its owner has exited and left one in the hot slot. (A live owner's
     /// hot object is left to it: taking it would only make the owner take one back on its next

@@ -44,10 +44,11 @@
 //!   threads left in their hot slots, but leaves a live thread's hot object to it: taking it
 //!   would only send that thread to take one back, and two threads would pass one object to
 //!   and fro through reclaims. That is the pool's one bounded trade-off: a get may call the
-//!   factory while each other live thread keeps one object in its hot slot. Bounded, because
-//!   every 64th get that calls the factory while the budget is full reclaims everything, live
-//!   threads' hot objects included: threads that used the pool once and went idle cannot keep
-//!   the whole capacity from the threads that work.
+//!   factory while each other live thread keeps one object in its hot slot. Bounded, because a
+//!   thread's every 64th get that calls the factory while the budget is full reclaims
+//!   everything, live threads' hot objects included, if a hot slot holds an object: threads
+//!   that used the pool once and went idle cannot keep the whole capacity from the threads that
+//!   work (and a budget full of objects lent out costs no reclaim).
 //! - Capacity is a budget of two counters (objects, bytes, in one atomic word) that counts
 //!   *reservations*: a cache reserves room before it keeps an object and keeps the reservation
 //!   while it lends the object out, so a thread's get+put pair never touches the budget, while
@@ -98,7 +99,7 @@ pub use guard::{Pooled, PooledOwned};
 pub use hooks::{Buffers, Closures, Hooks};
 pub use stats::Stats;
 
-use crate::sync::{fence, thread_slot_hint, try_thread_slot, Arc, AtomicUsize, CachePadded, Mutex};
+use crate::sync::{fence, thread_slot_hint, try_thread_slot, Arc, CachePadded, Mutex};
 use caches::Caches;
 use gate::Gate;
 use local::Local;
@@ -144,8 +145,8 @@ pub const DEFAULT_CAPACITY: usize = 256;
 /// (the object and 16 bytes of bookkeeping, rounded up to 128 bytes on x86-64, so an object of up
 /// to 112 bytes takes one line); nothing else allocates in steady state, on one thread or across
 /// threads (`tests/alloc_pool.rs`). A get may call the factory while each other live thread keeps
-/// one object in its own cache (one per thread); `clear`, `trim` and every 64th get that calls the
-/// factory while the budget is full reach those. Memory of its own, besides the objects: the shared
+/// one object in its own cache (one per thread); `clear`, `trim` and a thread's every 64th get
+/// that calls the factory while the budget is full reach those. Memory of its own, besides the objects: the shared
 /// store, preallocated at build, 24 bytes a slot for `min(capacity, 1024)` slots rounded up to a
 /// power of two (6 KiB at the default capacity); and a cache of 384 bytes (x86-64) per thread that
 /// uses the pool, the first 8 inside the pool itself (a `Pool` takes under 5 KiB), the others
@@ -187,16 +188,13 @@ pub struct Pool<T, H = Closures<T>> {
     reclaiming: Mutex<()>,
     /// Tickets redeemed under `reclaiming` (`ticket.rs`).
     strays: Carried,
-    /// Gets that called the factory while the budget was full (`take.rs`): every
-    /// [`FULL_MISS_RECLAIM`]th reclaims everything, live threads' hot objects included.
-    full_misses: AtomicUsize,
     hooks: H,
 }
 
-/// A get that misses while the budget is full reclaims everything on every this-many such
-/// misses: idle live threads' hot objects can then not keep the whole capacity from the threads
-/// that work, at one reclaim per this many factory calls where threads pass objects to and fro.
-const FULL_MISS_RECLAIM: usize = 64;
+/// A thread's gets that miss while the budget is full reclaim everything on every this-many of
+/// them if a hot slot holds an object: idle live threads' hot objects can then not keep the
+/// whole capacity from the threads that work, at one reclaim per this many such misses.
+const FULL_MISS_RECLAIM: u64 = 64;
 
 /// How the pool holds an object: boxed, so the fast path moves one pointer, and padded to a
 /// cache line, so objects used by different threads never share one; with its ticket
@@ -266,7 +264,6 @@ impl<T, H: Hooks<T>> Pool<T, H> {
             gate: CachePadded::new(Gate::new()),
             reclaiming: Mutex::new(()),
             strays: Carried::default(),
-            full_misses: AtomicUsize::new(0),
             hooks,
         }
     }

@@ -8,8 +8,9 @@
 //! held no object (those of objects lent out, or of room not yet used); it also revokes every
 //! ticket out (`ticket.rs`) and gives their units back. A get's reclaim moves only what another
 //! thread may take: stacked objects, and the hot objects of exited threads (a live thread keeps
-//! its hot object and its reservations; every 64th get that calls the factory while the budget is
-//! full runs a full reclaim instead, `take.rs`). Then it opens the gate. Owners that came by meanwhile
+//! its hot object and its reservations; a thread's every 64th get that calls the factory while
+//! the budget is full runs a full reclaim instead, if a hot slot holds an object, `take.rs`).
+//! Then it opens the gate. Owners that came by meanwhile
 //! used the shared store; one that came to redeem or settle a ticket waited for the reclaim's
 //! mutex instead (outside its section, so the reclaim never waits for it). Reclaims are
 //! serialised by that mutex and run no user code while they hold it: what they drop is dropped

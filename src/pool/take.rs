@@ -1,9 +1,9 @@
 //! The get path: the hot slot, then the cache's stack, then the shared store, then the other
 //! caches (through a reclaim), then the factory.
 
+use super::tally::Tallies;
 use super::ticket::Ticket;
-use super::{item, Hooks, Item, Pool, Tally, FULL_MISS_RECLAIM};
-use crate::sync::Ordering;
+use super::{item, Hooks, Item, Local, Pool, Tally, FULL_MISS_RECLAIM};
 use std::mem;
 
 impl<T, H: Hooks<T>> Pool<T, H> {
@@ -66,18 +66,11 @@ impl<T, H: Hooks<T>> Pool<T, H> {
                 }
             }
         }
-        let (hits, misses, count): (&Tally, &Tally, fn(&Tally)) = match local {
-            Some(local) => (
-                &local.tallies.hits,
-                &local.tallies.misses,
-                Tally::bump_owned,
-            ),
-            None => (
-                &self.shared.tallies.hits,
-                &self.shared.tallies.misses,
-                Tally::bump,
-            ),
+        let (tallies, count): (&Tallies, fn(&Tally)) = match local {
+            Some(local) => (&local.tallies, Tally::bump_owned),
+            None => (&self.shared.tallies, Tally::bump),
         };
+        let (hits, misses) = (&tallies.hits, &tallies.misses);
         let popped = self.shared.pop().or_else(|| {
             // The store is dry: objects cached by other threads (idle ones, exited ones) are
             // moved to it before the factory is called.
@@ -93,12 +86,17 @@ impl<T, H: Hooks<T>> Pool<T, H> {
             return None;
         }
         if self.budget.is_full() {
-            // Relaxed: a count that paces the reclaims below; nothing is published through it.
-            let n = self.full_misses.fetch_add(1, Ordering::Relaxed);
-            // The capacity is retained where a get's reclaim leaves it: live threads' hot
-            // objects (idle threads that used the pool once hold one each). Now and then take
-            // those too, so those threads cannot keep the pool from the ones that work.
-            if n % FULL_MISS_RECLAIM == FULL_MISS_RECLAIM - 1 && self.reclaim(true) > 0 {
+            // The capacity may be retained where a get's reclaim leaves it: live threads' hot
+            // objects (idle threads that used the pool once hold one each). On every
+            // `FULL_MISS_RECLAIM`th get of this thread (or of the cacheless threads together)
+            // that gets here while the budget is full, take those too if a hot slot holds one,
+            // so those threads cannot keep the pool from the ones that work. Objects lent out
+            // to users cannot be taken: a budget full of those costs no reclaim.
+            count(&tallies.full_misses);
+            if tallies.full_misses.get() % FULL_MISS_RECLAIM == 0
+                && self.caches.iter().any(Local::holds_hot)
+                && self.reclaim(true) > 0
+            {
                 if let Some((obj, weight)) = self.shared.pop() {
                     count(hits);
                     return Some(self.out_of_store(obj, weight, Ticket::NONE));

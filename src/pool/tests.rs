@@ -516,3 +516,40 @@ fn a_budget_counts_as_full_only_while_it_holds_objects() {
     drop(held);
     assert!(two.budget.is_full(), "both retained");
 }
+
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "70 slow-path gets; the reclaim logic has no unsafe of its own"
+)]
+fn a_budget_full_of_objects_lent_out_costs_no_reclaim() {
+    // Two threads hold the whole capacity, each object taken back out of its own cache (the
+    // cache keeps the object's unit of the budget), and a third thread's gets call the factory
+    // 70 times while the budget is full. Nothing is in a hot slot, so the 64th must not run a
+    // full reclaim (a `membarrier` for nothing, which also took the holders' units back).
+    let pool = Pool::builder().capacity(2).build(Vec::<u8>::new);
+    let (took, done) = (std::sync::Barrier::new(3), std::sync::Barrier::new(3));
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                drop(pool.get()); // into this thread's hot slot, with a unit of the budget
+                let held = pool.get(); // out again: lent, the unit stays with the cache
+                took.wait();
+                done.wait();
+                drop(held);
+            });
+        }
+        took.wait();
+        let holding = pool.caches.iter().filter(|c| c.has_spare()).count();
+        let made: Vec<_> = s
+            .spawn(|| (0..70).map(|_| pool.get()).collect::<Vec<_>>())
+            .join()
+            .unwrap();
+        let kept = pool.caches.iter().filter(|c| c.has_spare()).count();
+        done.wait();
+        assert_eq!(holding, 2, "each holder's cache keeps its unit");
+        assert!(pool.budget.is_full());
+        assert_eq!(kept, 2, "a full reclaim took the lent objects' units back");
+        drop(made);
+    });
+}
