@@ -104,7 +104,7 @@ const MAX_SHARDS: usize = 1 << 16;
 /// # Panics
 /// On a re-entrant call (above), and where [`Builder::build`] documents. A key's `Hash` must
 /// not panic: one that panics while a shard rehashes in place (an insert into a shard full of
-/// removed entries' tombstones, or `shrink_to_fit`) releases the lock (no poisoning) and leaves
+/// removed entries' tombstones; `shrink_to_fit` builds a new table and loses nothing) releases the lock (no poisoning) and leaves
 /// the map usable, but hashbrown drops the entries of that shard it had not yet placed,
 /// running their `Drop` with the shard locked (hashbrown#444; where neither has drop glue,
 /// they are lost without a drop and [`len`](Self::len) goes on counting them).

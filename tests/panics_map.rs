@@ -1,0 +1,957 @@
+//! Panics from the user's types inside the maps' writes: a key's or value's `Clone` or `Hash`
+//! that panics part-way through a `CowMap` write (a whole copy, the spare's `clone_from`, the
+//! spare's replay, a copy that grows or rehashes in place), with and without readers reading,
+//! and a key's `Hash` that panics while a `ShardedMap` shard rehashes in place or shrinks.
+//!
+//! Every key and value is a [`T`], which files each copy of itself by serial number in its
+//! test's [`Probe`]: so each test can say exactly how many are alive, that nothing was dropped
+//! twice, and (after dropping the map) that everything made was dropped. Each test checks that
+//! the planned panic, and no other, reaches the caller, what the map holds after it, that the
+//! next write works, and the books.
+
+// `T` keys hold their probe (atomics, a mutex), but hash and compare by `id` alone.
+#![allow(clippy::mutable_key_type)]
+
+use std::borrow::Borrow;
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use thrifty::map::{CowMap, Reader, ShardedMap};
+
+const CLONE_PANIC: &str = "panics_map: planned Clone panic";
+const HASH_PANIC: &str = "panics_map: planned Hash panic";
+const UPDATE_PANIC: &str = "panics_map: planned panic in an update's closure";
+
+/// A countdown shared by every copy of a test's objects: 0 is disarmed; armed with `n`, the
+/// `n`th call to `spring` from then on returns `true` and disarms it.
+#[derive(Default)]
+struct Trap(AtomicUsize);
+
+impl Trap {
+    fn arm(&self, n: usize) {
+        assert!(n > 0);
+        self.0.store(n, SeqCst);
+    }
+
+    fn disarm(&self) {
+        self.0.store(0, SeqCst);
+    }
+
+    fn spring(&self) -> bool {
+        self.0.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1)) == Ok(1)
+    }
+}
+
+/// One test's books on its [`T`]s.
+#[derive(Default)]
+struct Probe {
+    next_serial: AtomicU64,
+    /// Serials of the copies alive now.
+    live: Mutex<HashSet<u64>>,
+    made: AtomicUsize,
+    dropped: AtomicUsize,
+    /// Drops of a serial that was not alive.
+    double_drops: AtomicUsize,
+    clones: AtomicUsize,
+    hashes: AtomicUsize,
+    clone_trap: Trap,
+    hash_trap: Trap,
+}
+
+impl Probe {
+    fn new() -> Arc<Self> {
+        Arc::default()
+    }
+
+    fn live(&self) -> usize {
+        self.made.load(SeqCst) - self.dropped.load(SeqCst)
+    }
+
+    fn clones(&self) -> usize {
+        self.clones.load(SeqCst)
+    }
+
+    fn hashes(&self) -> usize {
+        self.hashes.load(SeqCst)
+    }
+
+    #[track_caller]
+    fn assert_no_double_drop(&self) {
+        assert_eq!(
+            self.double_drops.load(SeqCst),
+            0,
+            "a copy was dropped twice"
+        );
+        assert!(self.dropped.load(SeqCst) <= self.made.load(SeqCst));
+    }
+
+    /// For after the map is dropped: every copy made was dropped, once.
+    #[track_caller]
+    fn assert_all_dropped(&self) {
+        self.assert_no_double_drop();
+        assert_eq!(
+            self.made.load(SeqCst),
+            self.dropped.load(SeqCst),
+            "copies leaked"
+        );
+        assert!(self.live.lock().unwrap().is_empty());
+    }
+}
+
+/// A key or value: compared and hashed by `id` alone (so `&u64` looks it up without making a
+/// `T`), counted in its probe when made, cloned, hashed and dropped; its `Clone` and `Hash`
+/// panic when the probe's trap for them springs.
+struct T {
+    id: u64,
+    serial: u64,
+    probe: Arc<Probe>,
+}
+
+impl T {
+    fn new(id: u64, probe: &Arc<Probe>) -> Self {
+        let serial = probe.next_serial.fetch_add(1, SeqCst);
+        probe.live.lock().unwrap().insert(serial);
+        probe.made.fetch_add(1, SeqCst);
+        T {
+            id,
+            serial,
+            probe: probe.clone(),
+        }
+    }
+}
+
+impl Clone for T {
+    fn clone(&self) -> Self {
+        self.probe.clones.fetch_add(1, SeqCst);
+        if self.probe.clone_trap.spring() {
+            panic!("{CLONE_PANIC}");
+        }
+        T::new(self.id, &self.probe)
+    }
+}
+
+impl Drop for T {
+    fn drop(&mut self) {
+        self.probe.dropped.fetch_add(1, SeqCst);
+        let mut live = self.probe.live.lock().unwrap_or_else(|e| e.into_inner());
+        if !live.remove(&self.serial) {
+            self.probe.double_drops.fetch_add(1, SeqCst);
+        }
+    }
+}
+
+impl Hash for T {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.probe.hashes.fetch_add(1, SeqCst);
+        if self.probe.hash_trap.spring() {
+            panic!("{HASH_PANIC}");
+        }
+        // As `u64` hashes: `Borrow<u64>` lookups find the same slot.
+        self.id.hash(state);
+    }
+}
+
+impl PartialEq for T {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+impl Eq for T {}
+
+impl Borrow<u64> for T {
+    fn borrow(&self) -> &u64 {
+        &self.id
+    }
+}
+
+/// Hashes a `u64` (all a [`T`] hashes) to itself: keys `0..n` of a table with more than `n`
+/// buckets sit in slots `0..n`, in order, so a test can lay out where tombstones go.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("only u64s are hashed here");
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// Every map here hashes with [`IdHasher`].
+type Id = BuildHasherDefault<IdHasher>;
+
+/// Runs `f`, which must panic with `msg`: any other panic, or none, fails the test.
+#[track_caller]
+fn expect_panic<R>(msg: &str, f: impl FnOnce() -> R) {
+    let Err(payload) = catch_unwind(AssertUnwindSafe(f)) else {
+        panic!("expected the planned panic `{msg}`; the call returned");
+    };
+    let text = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("<not a string>");
+    assert_eq!(text, msg, "the panic that reached the caller");
+}
+
+/// Runs `f` on a new thread and waits at most 10 s for it, so a map left locked fails the
+/// test instead of hanging it.
+fn on_another_thread<R: Send + 'static>(what: &str, f: impl FnOnce() -> R + Send + 'static) -> R {
+    let (done, finished) = mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        let r = f();
+        let _ = done.send(());
+        r
+    });
+    match finished.recv_timeout(Duration::from_secs(10)) {
+        Ok(()) | Err(RecvTimeoutError::Disconnected) => {}
+        Err(RecvTimeoutError::Timeout) => panic!("{what}: not done after 10 s (a deadlock?)"),
+    }
+    handle.join().unwrap_or_else(|e| resume_unwind(e))
+}
+
+/// Waits (yielding) until `ready`, failing after 10 s.
+#[track_caller]
+fn wait_until(what: &str, ready: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ready() {
+        assert!(Instant::now() < deadline, "{what}: not after 10 s");
+        std::thread::yield_now();
+    }
+}
+
+/// Sets its flag when dropped, panics included.
+struct SetOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, SeqCst);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// CowMap
+
+type Cow = CowMap<T, T, Id>;
+/// What the map should hold, by ids.
+type Model = BTreeMap<u64, u64>;
+
+/// A map of keys `0..n`, each with value `10 * key`, built without a write (version 0).
+fn cow_of(probe: &Arc<Probe>, n: u64) -> (Cow, Model) {
+    let model: Model = (0..n).map(|k| (k, k * 10)).collect();
+    let map = model
+        .iter()
+        .map(|(&k, &v)| (T::new(k, probe), T::new(v, probe)))
+        .collect();
+    (map, model)
+}
+
+/// Asserts the current version holds exactly `model`.
+#[track_caller]
+fn assert_contents(map: &Cow, model: &Model) {
+    let snap = map.snapshot();
+    let got: Model = snap.iter().map(|(k, v)| (k.id, v.id)).collect();
+    assert_eq!(
+        got.len(),
+        snap.len(),
+        "a key twice in version {}",
+        snap.version()
+    );
+    assert_eq!(&got, model, "contents of version {}", snap.version());
+    assert_eq!(map.len(), model.len());
+}
+
+/// [`assert_contents`], then, after `trim` (no `Reader` may hold an old version), that the
+/// `T`s alive are exactly the map's keys and values plus `record`: 1 when the last published
+/// write was an `insert` or `remove`, whose version keeps that key for the next write to
+/// replay; 0 after an `update` or none.
+#[track_caller]
+fn assert_cow(map: &Cow, model: &Model, probe: &Probe, record: usize) {
+    assert_contents(map, model);
+    map.trim();
+    assert_eq!(map.retired_versions(), 0, "an old version outlived trim");
+    assert_eq!(
+        probe.live(),
+        2 * model.len() + record,
+        "Ts alive beyond the map's"
+    );
+    probe.assert_no_double_drop();
+}
+
+/// Inserts `k -> v` (expected to succeed), checks the write is visible, and returns the
+/// clones and hashes the insert itself made.
+#[track_caller]
+fn cow_insert(map: &Cow, model: &mut Model, probe: &Arc<Probe>, k: u64, v: u64) -> (usize, usize) {
+    let version = map.version();
+    let (key, value) = (T::new(k, probe), T::new(v, probe));
+    let (clones, hashes) = (probe.clones(), probe.hashes());
+    let old = map.insert(key, value).map(|old| old.id);
+    let made = (probe.clones() - clones, probe.hashes() - hashes);
+    assert_eq!(old, model.insert(k, v));
+    assert_eq!(map.version(), version + 1);
+    assert_eq!(map.read(&k, |v| v.id), Some(v), "the write is not visible");
+    made
+}
+
+/// A write that must panic with `msg` and leave the map as it was: same version, contents
+/// `model`, no `T` alive beyond the map's (see [`assert_cow`] for `record`).
+#[track_caller]
+fn cow_write_panics(
+    map: &Cow,
+    model: &Model,
+    probe: &Probe,
+    record: usize,
+    msg: &str,
+    write: impl FnOnce(),
+) {
+    let version = map.version();
+    expect_panic(msg, write);
+    probe.clone_trap.disarm();
+    probe.hash_trap.disarm();
+    assert_eq!(map.version(), version, "a failed write published a version");
+    assert_cow(map, model, probe, record);
+}
+
+/// Leaves `map` with a spare one write behind: `reader` holds the current version while an
+/// insert of `k` replaces it, then moves on to the new one, so the next write builds in the
+/// version the reader left (replaying the insert into it).
+#[track_caller]
+fn spare_after_insert(
+    map: &Cow,
+    model: &mut Model,
+    probe: &Arc<Probe>,
+    reader: &mut Reader<T, T, Id>,
+    k: u64,
+) {
+    reader.refresh();
+    cow_insert(map, model, probe, k, k * 10);
+    assert_eq!(map.retired_versions(), 1, "the reader's version is kept");
+    reader.refresh();
+}
+
+/// As [`spare_after_insert`], with an `update` that inserts `k`: a version that records no
+/// change, so the next write `clone_from`s the current version into the spare.
+#[track_caller]
+fn spare_after_update(
+    map: &Cow,
+    model: &mut Model,
+    probe: &Arc<Probe>,
+    reader: &mut Reader<T, T, Id>,
+    k: u64,
+) {
+    reader.refresh();
+    let (key, value) = (T::new(k, probe), T::new(k * 10, probe));
+    assert!(map.update(|m| m.insert(key, value)).is_none());
+    model.insert(k, k * 10);
+    assert_eq!(map.retired_versions(), 1, "the reader's version is kept");
+    reader.refresh();
+}
+
+/// No reader, so every write copies the whole map (`HashMap::clone`, 2 clones an entry, then
+/// `insert` clones its key once more to record it). A key's or value's `Clone` panics at
+/// the first, second, middle and last clones of the copy and at the record's: through
+/// `insert` and through `update` (whose closure must never run). Fails if the panic is lost
+/// or replaced, if anything is published, if a clone made before the panic survives it or
+/// one of the map's is dropped, if the map's writer lock stays held (a write from another
+/// thread, with a deadline), or if dropping the map leaves a `T` undropped.
+#[test]
+fn cow_clone_panic_while_a_write_copies_the_whole_map() {
+    let probe = Probe::new();
+    let (map, mut model) = cow_of(&probe, 40);
+    let map = Arc::new(map);
+    let len = model.len();
+    assert_eq!(
+        cow_insert(&map, &mut model, &probe, 1000, 1),
+        (2 * len + 1, 1),
+        "premise: a whole copy"
+    );
+    assert_cow(&map, &model, &probe, 1);
+
+    for (round, next) in (0..6).zip(2000..) {
+        let len = model.len();
+        let mid = len | 1; // odd: a key; mid + 1: its value
+        let at = [1, 2, mid, mid + 1, 2 * len, 2 * len + 1][round];
+        probe.clone_trap.arm(at);
+        cow_write_panics(&map, &model, &probe, 1, CLONE_PANIC, || {
+            map.insert(T::new(next, &probe), T::new(7, &probe));
+        });
+
+        if at <= 2 * len {
+            let ran = AtomicBool::new(false);
+            probe.clone_trap.arm(at);
+            cow_write_panics(&map, &model, &probe, 1, CLONE_PANIC, || {
+                map.update(|m| {
+                    ran.store(true, SeqCst);
+                    m.clear();
+                })
+            });
+            assert!(!ran.load(SeqCst), "update ran its closure on a failed copy");
+        }
+
+        // The next write works, from another thread too (the writers' lock is free).
+        if round == 0 {
+            let (m, p) = (map.clone(), probe.clone());
+            let old = on_another_thread("an insert after the panic", move || {
+                m.insert(T::new(1, &p), T::new(11, &p)).map(|v| v.id)
+            });
+            assert_eq!(old, model.insert(1, 11));
+            assert_cow(&map, &model, &probe, 1);
+        }
+        cow_insert(&map, &mut model, &probe, next, next * 10);
+        assert_cow(&map, &model, &probe, 1);
+    }
+    drop(Arc::into_inner(map).expect("the thread's handle is gone"));
+    probe.assert_all_dropped();
+}
+
+/// A reader leaves a spare (the version before an `update`), so the next write
+/// `clone_from`s the current version into the spare, which first drops the spare's entries.
+/// A key's or value's `Clone` panics at the first, second, middle and last clones of that
+/// copy. Fails if the panic is lost, if the half-rebuilt spare is published or kept (the
+/// contents or the count of live `T`s would be off), if a clone is dropped twice or leaks,
+/// or if the writes after it (some replaying into spares) go wrong.
+#[test]
+fn cow_clone_panic_while_a_write_clone_froms_the_spare() {
+    let probe = Probe::new();
+    let (map, mut model) = cow_of(&probe, 30);
+    let mut reader = map.reader();
+    spare_after_update(&map, &mut model, &probe, &mut reader, 100);
+    // Premise: the write copies into the spare (clearing its entries first), not afresh.
+    let len = model.len();
+    let (clones, drops) = (probe.clones(), probe.dropped.load(SeqCst));
+    let (key, value) = (T::new(101, &probe), T::new(1010, &probe));
+    map.update(|m| m.insert(key, value));
+    model.insert(101, 1010);
+    assert_eq!(probe.clones() - clones, 2 * len, "premise: one copy");
+    assert_eq!(
+        probe.dropped.load(SeqCst) - drops,
+        2 * (len - 1),
+        "premise: the copy went into the spare, whose old entries it dropped"
+    );
+    reader.refresh();
+    assert_cow(&map, &model, &probe, 0);
+
+    let mut next = 200;
+    for round in 0..5 {
+        spare_after_update(&map, &mut model, &probe, &mut reader, next);
+        next += 1;
+        let len = model.len();
+        let at = [1, 2, len | 1, (len | 1) + 1, 2 * len][round];
+        let ran = AtomicBool::new(false);
+        probe.clone_trap.arm(at);
+        cow_write_panics(&map, &model, &probe, 0, CLONE_PANIC, || {
+            map.update(|m| {
+                ran.store(true, SeqCst);
+                m.clear();
+            })
+        });
+        assert!(!ran.load(SeqCst), "update ran its closure on a failed copy");
+        // Writes after it, each with a spare (the reader refreshes), replaying or copying.
+        for _ in 0..3 {
+            reader.refresh();
+            cow_insert(&map, &mut model, &probe, next, next * 10);
+            next += 1;
+            assert_contents(&map, &model);
+        }
+        reader.refresh();
+        assert_cow(&map, &model, &probe, 1);
+    }
+    drop(reader);
+    drop(map);
+    probe.assert_all_dropped();
+}
+
+/// A reader leaves a spare one `insert` behind, so the next `insert` replays the last one
+/// into it: clones of that key and value (1, 2), then the new key's record clone (3), each
+/// made to panic; then the same after a `remove`. Fails if the panic is lost, if the spare,
+/// changed or not, is published or kept for a later write to build on (the later writes,
+/// which replay into spares, would show stale or extra entries), or if a `T` leaks or is
+/// dropped twice.
+#[test]
+fn cow_clone_panic_while_a_write_replays_into_the_spare() {
+    let probe = Probe::new();
+    let (map, mut model) = cow_of(&probe, 20);
+    let mut reader = map.reader();
+    spare_after_insert(&map, &mut model, &probe, &mut reader, 100);
+    let (clones, _) = cow_insert(&map, &mut model, &probe, 101, 1010);
+    assert_eq!(
+        clones, 3,
+        "premise: the insert replays the last one into the spare"
+    );
+    reader.refresh();
+    assert_cow(&map, &model, &probe, 1);
+
+    let mut next = 200;
+    for (round, at) in [1, 2, 3, 1].into_iter().enumerate() {
+        if round < 3 {
+            spare_after_insert(&map, &mut model, &probe, &mut reader, next);
+        } else {
+            // A spare one remove behind: the replay clones nothing; the record's clone panics.
+            reader.refresh();
+            let gone = *model.keys().next().unwrap();
+            assert_eq!(map.remove(&gone).map(|v| v.id), model.remove(&gone));
+            reader.refresh();
+        }
+        next += 1;
+        probe.clone_trap.arm(at);
+        cow_write_panics(&map, &model, &probe, 1, CLONE_PANIC, || {
+            map.insert(T::new(next + 1000, &probe), T::new(5, &probe));
+        });
+        for i in 0..6 {
+            reader.refresh();
+            if i % 3 == 2 {
+                let gone = *model.keys().nth(i).unwrap();
+                assert_eq!(map.remove(&gone).map(|v| v.id), model.remove(&gone));
+            } else {
+                cow_insert(&map, &mut model, &probe, next, next * 10);
+                next += 1;
+            }
+            assert_contents(&map, &model);
+        }
+        reader.refresh();
+        assert_cow(&map, &model, &probe, 1);
+    }
+    drop(reader);
+    drop(map);
+    probe.assert_all_dropped();
+}
+
+/// Two threads read continuously, one through a `Reader` (its whole map) and one through
+/// snapshots, while the writer publishes `update`s that set every one of 32 keys to the
+/// generation `2 * version`, and, between them, tries writes whose copy panics in a
+/// `Clone` and writes whose closure panics after changing half its copy (both with odd
+/// generations). Each read checks a whole version: 32 keys, one generation, even, equal to
+/// twice the snapshot's version, never older than the last seen. Fails on a torn or failed
+/// version seen, on more old versions kept than the documented bound (one per live `Reader`
+/// plus one per read in progress at the last write, while parked; one per read at the last
+/// write once the readers are gone), or on a leaked or twice-dropped `T`.
+#[test]
+fn cow_clone_panics_with_two_readers_reading_see_only_whole_versions() {
+    const N: u64 = 32;
+    const ROUNDS: u64 = 400;
+    let probe = Probe::new();
+    let map: Cow = (0..N)
+        .map(|k| (T::new(k, &probe), T::new(0, &probe)))
+        .collect();
+    let (done, release) = (AtomicBool::new(false), AtomicBool::new(false));
+    let (started, parked) = (AtomicUsize::new(0), AtomicUsize::new(0));
+
+    /// The generation of a whole version: every key `0..N` once, all with one even value.
+    fn generation<'a>(len: usize, entries: impl Iterator<Item = (&'a T, &'a T)>) -> u64 {
+        assert_eq!(len, N as usize, "a version without every key");
+        let mut keys = 0u64;
+        let mut generation = None;
+        for (k, v) in entries {
+            assert!(
+                k.id < N && keys & (1 << k.id) == 0,
+                "a stray or repeated key"
+            );
+            keys |= 1 << k.id;
+            assert_eq!(*generation.get_or_insert(v.id), v.id, "a torn version");
+        }
+        let generation = generation.unwrap();
+        assert_eq!(generation % 2, 0, "a failed write's version was seen");
+        generation
+    }
+
+    let set_all = |m: &mut std::collections::HashMap<T, T, _>, generation: u64, upto: u64| {
+        for k in 0..upto {
+            m.insert(T::new(k, &probe), T::new(generation, &probe));
+        }
+    };
+
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut reader = map.reader();
+            let (mut last, mut reads) = (0, 0u64);
+            started.fetch_add(1, SeqCst);
+            loop {
+                let stop = done.load(SeqCst);
+                let m = reader.map();
+                let g = generation(m.len(), m.iter());
+                assert!(g >= last, "the reader went back from {last} to {g}");
+                (last, reads) = (g, reads + 1);
+                if stop {
+                    break;
+                }
+            }
+            assert_eq!(
+                last,
+                2 * map.version(),
+                "the reader's last read is not the last version"
+            );
+            assert!(reads > 1);
+            parked.fetch_add(1, SeqCst);
+            wait_until("the writer's release", || release.load(SeqCst));
+        });
+        s.spawn(|| {
+            let (mut last, mut reads) = (0, 0u64);
+            started.fetch_add(1, SeqCst);
+            loop {
+                let stop = done.load(SeqCst);
+                let snap = map.snapshot();
+                let g = generation(snap.len(), snap.iter());
+                assert_eq!(g, 2 * snap.version(), "contents of another version");
+                assert!(g >= last, "snapshots went back from {last} to {g}");
+                (last, reads) = (g, reads + 1);
+                if stop {
+                    break;
+                }
+            }
+            assert!(reads > 1);
+            parked.fetch_add(1, SeqCst);
+            wait_until("the writer's release", || release.load(SeqCst));
+        });
+
+        // Whatever happens, the readers stop and leave: a failure fails, never hangs.
+        let _stop = SetOnDrop(&done);
+        let _release = SetOnDrop(&release);
+        wait_until("the readers' start", || started.load(SeqCst) == 2);
+        let (mut failed, mut published) = (0, 0);
+        for round in 1..=ROUNDS {
+            let version = map.version();
+            let g = 2 * (version + 1);
+            match round % 4 {
+                0 => {
+                    probe
+                        .clone_trap
+                        .arm(1 + (round as usize * 7) % (2 * N as usize));
+                    expect_panic(CLONE_PANIC, || map.update(|m| set_all(m, g + 1, N)));
+                    failed += 1;
+                }
+                1 => {
+                    expect_panic(UPDATE_PANIC, || {
+                        map.update(|m| {
+                            set_all(m, g + 1, N / 2);
+                            panic!("{UPDATE_PANIC}");
+                        })
+                    });
+                    failed += 1;
+                }
+                _ => {
+                    map.update(|m| set_all(m, g, N));
+                    published += 1;
+                }
+            }
+            assert_eq!(map.version(), version + (round % 4 > 1) as u64);
+            probe.assert_no_double_drop();
+        }
+        assert_eq!((failed, published), (ROUNDS / 2, ROUNDS / 2));
+        done.store(true, SeqCst);
+        wait_until("the readers' last reads", || parked.load(SeqCst) == 2);
+        // One live `Reader`, no snapshot, and at most two reads in progress at the last write.
+        let kept = map.retired_versions();
+        assert!(
+            kept <= 3,
+            "{kept} old versions kept with one Reader and two readers' reads"
+        );
+        release.store(true, SeqCst);
+    });
+    let kept = map.retired_versions();
+    assert!(kept <= 2, "{kept} old versions kept after the readers left");
+    map.trim();
+    assert_eq!(map.retired_versions(), 0);
+    assert_eq!(probe.live(), 2 * N as usize, "Ts alive beyond the map's");
+    assert_eq!(map.version(), ROUNDS / 2);
+    drop(map);
+    probe.assert_all_dropped();
+}
+
+/// A key's `Hash` panics in a write: hashing the new key into the copy; in `remove`, on the
+/// current version (before any copy) and in the copy; half-way and at the end of the
+/// rehash of a copy that grows (the map at capacity); and, with a spare one insert behind,
+/// at each of the replay's two hashes and the new key's. Fails if the panic is lost, if a
+/// version is published, if the map's contents change, if a `T` is leaked or dropped twice,
+/// or if the next write (checked to take the same path, by its hash count) fails.
+#[test]
+fn cow_hash_panic_in_a_write_leaves_the_map_unchanged() {
+    let probe = Probe::new();
+    let (map, mut model) = cow_of(&probe, 20);
+
+    // The new key's hash.
+    assert_eq!(
+        cow_insert(&map, &mut model, &probe, 500, 1).1,
+        1,
+        "premise: one hash"
+    );
+    probe.hash_trap.arm(1);
+    cow_write_panics(&map, &model, &probe, 1, HASH_PANIC, || {
+        map.insert(T::new(501, &probe), T::new(2, &probe));
+    });
+    cow_insert(&map, &mut model, &probe, 501, 2);
+
+    // `remove`: 1 on the current version, 2 in the copy.
+    for at in [1, 2] {
+        probe.hash_trap.arm(at);
+        cow_write_panics(&map, &model, &probe, 1, HASH_PANIC, || {
+            map.remove(&T::new(3, &probe));
+        });
+    }
+    let hashes = probe.hashes();
+    assert_eq!(
+        map.remove(&T::new(3, &probe)).map(|v| v.id),
+        model.remove(&3)
+    );
+    assert_eq!(probe.hashes() - hashes, 2, "premise: remove hashes twice");
+    assert_cow(&map, &model, &probe, 1);
+
+    // A copy that grows: the new key's hash, then every key's.
+    let mut next = 600;
+    while map.snapshot().capacity() > map.len() {
+        cow_insert(&map, &mut model, &probe, next, next * 10);
+        next += 1;
+    }
+    let len = model.len();
+    for at in [1 + len / 2, 1 + len] {
+        probe.hash_trap.arm(at);
+        cow_write_panics(&map, &model, &probe, 1, HASH_PANIC, || {
+            map.insert(T::new(next, &probe), T::new(3, &probe));
+        });
+    }
+    let (_, hashes) = cow_insert(&map, &mut model, &probe, next, next * 10);
+    next += 1;
+    assert_eq!(
+        hashes,
+        1 + len,
+        "premise: the copy grew, rehashing every key"
+    );
+    assert_cow(&map, &model, &probe, 1);
+
+    // The replay into a spare: the last key looked up (1) and inserted (2), the new key (3).
+    let mut reader = map.reader();
+    for at in [1, 2, 3] {
+        spare_after_insert(&map, &mut model, &probe, &mut reader, next);
+        next += 1;
+        probe.hash_trap.arm(at);
+        cow_write_panics(&map, &model, &probe, 1, HASH_PANIC, || {
+            map.insert(T::new(next, &probe), T::new(4, &probe));
+        });
+    }
+    spare_after_insert(&map, &mut model, &probe, &mut reader, next);
+    let (clones, hashes) = cow_insert(&map, &mut model, &probe, next + 1, 4);
+    assert_eq!(
+        (clones, hashes),
+        (3, 3),
+        "premise: the insert replayed into the spare"
+    );
+    reader.refresh();
+    assert_cow(&map, &model, &probe, 1);
+    drop(reader);
+    drop(map);
+    probe.assert_all_dropped();
+}
+
+/// Lays out a copy that must rehash in place (the case where hashbrown drops the entries
+/// it has not yet placed when a `Hash` panics): keys `0..224` fill a 256-bucket table (no
+/// room left), then removing keys `16..208` leaves tombstones (no empty slot within a group
+/// of any of them), so the table stays out of room with 32 keys, and the next insert's copy
+/// rehashes in place; the key `Hash` panics at the third key rehashed. The dropped entries
+/// are the copy's, so the map must be unchanged. Fails if the panic is lost, if the map
+/// loses or changes an entry, if a `T` is dropped twice or leaks, or if the next insert
+/// (which must rehash in place too: 1 + len hashes, capacity kept) fails.
+#[test]
+fn cow_hash_panic_while_a_copy_rehashes_in_place_leaves_the_map_unchanged() {
+    let probe = Probe::new();
+    let (map, mut model) = cow_of(&probe, 224);
+    // `capacity` is entries + room left.
+    assert_eq!(map.snapshot().capacity(), 224, "premise: 256 buckets, full");
+    for k in 16..208 {
+        assert_eq!(map.remove(&k).map(|v| v.id), model.remove(&k));
+    }
+    assert_eq!(
+        map.snapshot().capacity(),
+        32,
+        "premise: tombstones, no room"
+    );
+    for at in [1 + 3, 1 + 32] {
+        probe.hash_trap.arm(at);
+        cow_write_panics(&map, &model, &probe, 1, HASH_PANIC, || {
+            map.insert(T::new(1000, &probe), T::new(1, &probe));
+        });
+    }
+    let (_, hashes) = cow_insert(&map, &mut model, &probe, 1000, 10_000);
+    assert_eq!(hashes, 1 + 32, "premise: the insert rehashed every key");
+    assert_eq!(
+        map.snapshot().capacity(),
+        224,
+        "premise: in place, not grown"
+    );
+    assert_cow(&map, &model, &probe, 1);
+    drop(map);
+    probe.assert_all_dropped();
+}
+
+// ---------------------------------------------------------------------------------------------
+// ShardedMap
+
+type Sharded = ShardedMap<T, T, Id>;
+
+/// A one-shard map.
+fn one_shard() -> Arc<Sharded> {
+    Arc::new(
+        ShardedMap::builder()
+            .shards(1)
+            .hasher(Id::default())
+            .build(),
+    )
+}
+
+/// Checks a `ShardedMap` after a panic that may have lost entries (the documented loss):
+/// what it holds is a subset of `model`, each survivor with its value and found by its key;
+/// `len` counts exactly the survivors; the live keys and values are exactly the survivors'
+/// (each lost entry was dropped, once). Brings `model` down to the survivors and returns how
+/// many were lost.
+#[track_caller]
+fn sharded_survivors(map: &Sharded, model: &mut Model, keys: &Probe, values: &Probe) -> usize {
+    let mut held = Model::new();
+    map.for_each(|k, v| assert!(held.insert(k.id, v.id).is_none(), "a key twice"));
+    for (k, v) in &held {
+        assert_eq!(model.get(k), Some(v), "an entry the map never had");
+        assert_eq!(
+            map.read(k, |v| v.id),
+            Some(*v),
+            "a survivor not found by its key"
+        );
+    }
+    let lost = model.len() - held.len();
+    for k in model.keys().filter(|k| !held.contains_key(k)) {
+        assert!(!map.contains_key(k));
+    }
+    assert_eq!(map.len(), held.len(), "len counts entries that are gone");
+    keys.assert_no_double_drop();
+    values.assert_no_double_drop();
+    assert_eq!(keys.live(), held.len(), "keys alive beyond the map's");
+    assert_eq!(values.live(), held.len(), "values alive beyond the map's");
+    *model = held;
+    lost
+}
+
+/// After a panic: the map's shard is unlocked (an insert, read and remove from another
+/// thread finish within a deadline) and the panicking thread is not left marked as inside
+/// the map (its own insert is not refused as re-entrant).
+fn sharded_still_usable(
+    map: &Arc<Sharded>,
+    model: &mut Model,
+    keys: &Arc<Probe>,
+    values: &Arc<Probe>,
+) {
+    let (m, k, v) = (map.clone(), keys.clone(), values.clone());
+    on_another_thread("insert, read and remove after the panic", move || {
+        assert!(m.insert(T::new(90_000, &k), T::new(1, &v)).is_none());
+        assert_eq!(m.read(&90_000, |v| v.id), Some(1));
+        assert_eq!(m.remove(&90_000).map(|v| v.id), Some(1));
+    });
+    assert!(map
+        .insert(T::new(90_001, keys), T::new(2, values))
+        .is_none());
+    assert_eq!(map.read(&90_001, |v| v.id), Some(2));
+    model.insert(90_001, 2);
+    assert_eq!(map.len(), model.len());
+}
+
+/// A one-shard map laid out to rehash in place: keys `0..224` fill its 256-bucket table
+/// (no room left), then removing keys `16..208` leaves tombstones (no empty slot within a
+/// group of any of them), so with 32 keys it is still out of room, and the next insert
+/// rehashes the shard in place; a key's `Hash` panics at the fifth key rehashed. The
+/// documented outcome: the panic reaches the caller, the lock is released (no poisoning),
+/// and hashbrown drops the entries it had not placed yet, with the shard locked. Fails on a
+/// double drop, on `len` counting a dropped entry, on a survivor misplaced (not found by
+/// its key), on a lost entry not dropped (a leak), on a deadlock or a refused call after
+/// it, if the loss is not the 28 keys not yet placed (the shape missed the in-place
+/// rehash), if insert/remove cycles afterwards go wrong, or on a `T` left after dropping the map.
+#[test]
+fn sharded_hash_panic_while_a_shard_rehashes_in_place() {
+    let (keys, values) = (Probe::new(), Probe::new());
+    let map = one_shard();
+    let mut model = Model::new();
+    for k in 0..224 {
+        assert!(map
+            .insert(T::new(k, &keys), T::new(k * 10, &values))
+            .is_none());
+        model.insert(k, k * 10);
+    }
+    for k in 16..208 {
+        assert_eq!(map.remove(&k).map(|v| v.id), model.remove(&k));
+    }
+    // 1: the new key, hashed before the lock; then the shard's keys as it rehashes.
+    keys.hash_trap.arm(1 + 5);
+    expect_panic(HASH_PANIC, || {
+        map.insert(T::new(1000, &keys), T::new(10_000, &values));
+    });
+    keys.hash_trap.disarm();
+    let lost = sharded_survivors(&map, &mut model, &keys, &values);
+    assert_eq!(
+        lost,
+        32 - 4,
+        "premise: the rehash in place loses the keys it had not placed"
+    );
+    sharded_still_usable(&map, &mut model, &keys, &values);
+
+    // The map keeps working: insert/remove cycles, then exact contents.
+    let mut order: VecDeque<u64> = model.keys().copied().collect();
+    for next in 2000..4000 {
+        assert!(map
+            .insert(T::new(next, &keys), T::new(next * 10, &values))
+            .is_none());
+        model.insert(next, next * 10);
+        order.push_back(next);
+        let gone = order.pop_front().unwrap();
+        assert_eq!(map.remove(&gone).map(|v| v.id), model.remove(&gone));
+    }
+    assert_eq!(sharded_survivors(&map, &mut model, &keys, &values), 0);
+    drop(Arc::into_inner(map).expect("the thread's handle is gone"));
+    keys.assert_all_dropped();
+    values.assert_all_dropped();
+}
+
+/// A one-shard map of 100 keys cut to 10 is shrunk, with a key's `Hash` panicking at the
+/// third key rehashed; then at the last. The docs allow entries to be lost (dropped) here
+/// too; this holds the map to that: the panic reaches the caller, survivors are found by
+/// their keys, `len` counts exactly them, whatever was lost was dropped once, the map is
+/// unlocked and usable, and a shrink without the trap then rehashes every key. Fails on a
+/// double drop, a leak, a stale `len`, a misplaced survivor or a deadlock.
+#[test]
+fn sharded_hash_panic_while_a_shard_shrinks() {
+    let (keys, values) = (Probe::new(), Probe::new());
+    let map = one_shard();
+    let mut model = Model::new();
+    for k in 0..100 {
+        assert!(map
+            .insert(T::new(k, &keys), T::new(k * 10, &values))
+            .is_none());
+        model.insert(k, k * 10);
+    }
+    for k in 10..100 {
+        assert_eq!(map.remove(&k).map(|v| v.id), model.remove(&k));
+    }
+    for round in 0..2 {
+        // The third key rehashed, then the last.
+        keys.hash_trap.arm(if round == 0 { 3 } else { model.len() });
+        expect_panic(HASH_PANIC, || map.shrink_to_fit());
+        keys.hash_trap.disarm();
+        sharded_survivors(&map, &mut model, &keys, &values);
+    }
+    sharded_still_usable(&map, &mut model, &keys, &values);
+    let hashes = keys.hashes();
+    map.shrink_to_fit();
+    assert_eq!(
+        keys.hashes() - hashes,
+        model.len(),
+        "premise: a shrink rehashes every key"
+    );
+    assert_eq!(sharded_survivors(&map, &mut model, &keys, &values), 0);
+    drop(Arc::into_inner(map).expect("the thread's handle is gone"));
+    keys.assert_all_dropped();
+    values.assert_all_dropped();
+}
