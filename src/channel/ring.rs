@@ -126,7 +126,10 @@ impl<S> Ring<S> {
     /// `collect` would abort the process.
     pub(super) fn new(capacity: usize, mut init: impl FnMut(usize) -> S) -> Self {
         assert!(capacity > 0, "a ring needs at least one slot");
-        let mark = match (capacity + 1).checked_next_power_of_two() {
+        let mark = match capacity
+            .checked_add(1)
+            .and_then(usize::checked_next_power_of_two)
+        {
             Some(mark) if mark <= isize::MAX as usize / 8 => mark,
             _ => panic!("thrifty::channel: capacity {capacity} is too large"),
         };
@@ -420,5 +423,17 @@ mod tests {
             message.contains("cannot allocate 4398046511104 slots"),
             "{message}"
         );
+    }
+
+    /// Capacities past the lap arithmetic's range panic with the crate's message, `usize::MAX`
+    /// included (whose `+ 1` overflowed first).
+    #[test]
+    fn a_capacity_past_the_lap_range_panics_with_its_message() {
+        for capacity in [usize::MAX, usize::MAX / 2, isize::MAX as usize / 8] {
+            let panic = std::panic::catch_unwind(|| Ring::new(capacity, |_| ()))
+                .expect_err("no ring of that many slots");
+            let message = panic.downcast_ref::<String>().expect("a formatted message");
+            assert!(message.contains("is too large"), "{capacity}: {message}");
+        }
     }
 }

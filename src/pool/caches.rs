@@ -196,6 +196,9 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     fn a_cache_takes_384_bytes_on_x86_64() {
         assert_eq!(std::mem::size_of::<CachePadded<Local<Vec<u8>>>>(), 384);
+        // The `Pool` docs' figure: slot 1 000 lies in the bucket of slots 512 to 1 023.
+        assert_eq!(locate(1000), Some((7, 488)));
+        assert_eq!(bucket_len(7) * 384, 192 << 10);
     }
 
     /// The size `Pool`'s docs quote: the first bucket's 8 caches are inside the pool.
