@@ -1,0 +1,741 @@
+//! `thrifty::channel` used the way programs use it: thousands of small channels, a pipeline of
+//! stages with more threads than cores, threads that exit mid-stream, a channel idle for a while
+//! then busy, a recycling channel whose receivers hold slots for a long time, and bad settings.
+//! Each test is one shape, named for what it shows; each checks exact counts (every message
+//! received or dropped exactly once) and runs its scenario on a spawned thread with a deadline,
+//! so a lost wake-up or a deadlock fails the test instead of hanging it.
+
+use std::fmt::Write as _;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering::SeqCst};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+use thrifty::channel::{
+    bounded, recycling, Receiver, RecvTimeoutError, SendError, Sender, TrySendError,
+};
+
+/// Longest a whole scenario may take on a busy 2-core machine; a hung one never finishes.
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Time for a thread that found a channel empty or full to get past its spin and park.
+const LET_THEM_PARK: Duration = Duration::from_millis(200);
+
+/// Runs `scenario` on its own thread and returns its result, failing the test if it panics or
+/// does not finish within [`DEADLINE`] (the hung thread is left behind; the test still ends).
+fn within_deadline<R: Send + 'static>(
+    name: &str,
+    scenario: impl FnOnce() -> R + Send + 'static,
+) -> R {
+    let (done, finished) = mpsc::channel();
+    let handle = thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || {
+            let _ = done.send(scenario());
+        })
+        .unwrap();
+    match finished.recv_timeout(DEADLINE) {
+        Ok(result) => {
+            handle.join().unwrap();
+            result
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
+            Err(panic) => resume_unwind(panic),
+            Ok(()) => unreachable!("the scenario ended without a result"),
+        },
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            panic!("{name}: not finished after {DEADLINE:?}: a thread is asleep or deadlocked")
+        }
+    }
+}
+
+/// A small deterministic generator (xorshift64*), so a failure replays.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % n
+    }
+
+    fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            v.swap(i, self.below(i + 1));
+        }
+    }
+}
+
+/// 2 000 channels of capacity 1-4, four receiver threads each working through its own quarter
+/// (parked in `recv` on whichever channel it is at), two sender threads feeding every channel
+/// three laps of its capacity in a random order with `try_send`, putting a channel back at the
+/// end of their list when it is full. Each message arrives exactly once and in order on its
+/// channel, and each channel's `full_sends` equals the `Full` answers its senders got. Then the
+/// receivers park on one channel each and dropping the 2 000 senders wakes all four with
+/// `Disconnected`, with nothing left in any channel. Fails on a lost, duplicated or reordered
+/// message, a miscounted full send, or a receiver left asleep after the disconnect.
+#[test]
+fn thousands_of_small_channels_deliver_everything_and_wake_on_disconnect() {
+    const CHANNELS: usize = 2_000;
+    const RECEIVERS: usize = 4;
+    const LAPS: usize = 3;
+    within_deadline("thousands", || {
+        let capacity = |ch: usize| 1 + (ch * 7 + ch / 5) % 4;
+        let (txs, rxs): (Vec<Sender<u64>>, Vec<Receiver<u64>>) =
+            (0..CHANNELS).map(|ch| bounded(capacity(ch))).unzip();
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        // Each receiver owns a random quarter of the channels and takes them in a random order.
+        let mut order: Vec<usize> = (0..CHANNELS).collect();
+        rng.shuffle(&mut order);
+        let (drained_tx, drained) = mpsc::channel();
+        let (woken_tx, woken) = mpsc::channel();
+        let receivers: Vec<_> = order
+            .chunks(CHANNELS / RECEIVERS)
+            .map(|mine| {
+                let mine: Vec<(usize, Receiver<u64>)> =
+                    mine.iter().map(|&ch| (ch, rxs[ch].clone())).collect();
+                let (drained_tx, woken_tx) = (drained_tx.clone(), woken_tx.clone());
+                thread::spawn(move || {
+                    let mut got = 0;
+                    for (ch, rx) in &mine {
+                        for seq in 0..LAPS * capacity(*ch) {
+                            let v = rx.recv().expect("a sender is still alive");
+                            assert_eq!(
+                                v,
+                                (*ch * 16 + seq) as u64,
+                                "channel {ch}: wrong, lost or repeated message"
+                            );
+                            got += 1;
+                        }
+                    }
+                    drained_tx.send(got).unwrap();
+                    // Park on one channel until every sender is dropped.
+                    let parked = mine[mine.len() / 2].1.recv();
+                    woken_tx.send(parked.is_err()).unwrap();
+                    // Nothing may be left behind in any of them.
+                    for (ch, rx) in &mine {
+                        assert_eq!(rx.recv(), Err(thrifty::channel::RecvError), "channel {ch}");
+                        assert_eq!(rx.len(), 0, "channel {ch}");
+                    }
+                })
+            })
+            .collect();
+        drop(rxs);
+        let full_answers: Vec<AtomicUsize> = (0..CHANNELS).map(|_| AtomicUsize::new(0)).collect();
+        thread::scope(|s| {
+            for (part, seed) in order.chunks(CHANNELS / 2).zip([11u64, 29]) {
+                let (txs, full_answers) = (&txs, &full_answers);
+                s.spawn(move || {
+                    let mut rng = Rng(seed);
+                    let mut work: Vec<usize> = part
+                        .iter()
+                        .flat_map(|&ch| std::iter::repeat(ch).take(LAPS * capacity(ch)))
+                        .collect();
+                    rng.shuffle(&mut work);
+                    let mut next_seq = vec![0usize; CHANNELS];
+                    while !work.is_empty() {
+                        let mut deferred = Vec::new();
+                        for ch in work {
+                            let v = (ch * 16 + next_seq[ch]) as u64;
+                            match txs[ch].try_send(v) {
+                                Ok(()) => next_seq[ch] += 1,
+                                Err(TrySendError::Full(_)) => {
+                                    full_answers[ch].fetch_add(1, SeqCst);
+                                    deferred.push(ch);
+                                }
+                                Err(TrySendError::Disconnected(_)) => panic!("receiver gone"),
+                            }
+                        }
+                        if !deferred.is_empty() {
+                            thread::yield_now();
+                        }
+                        work = deferred;
+                    }
+                });
+            }
+        });
+        let mut total = 0;
+        for _ in 0..RECEIVERS {
+            total += drained
+                .recv_timeout(DEADLINE)
+                .expect("a receiver never got all its messages");
+        }
+        let expected: usize = (0..CHANNELS).map(|ch| LAPS * capacity(ch)).sum();
+        assert_eq!(total, expected, "messages lost or duplicated");
+        for (ch, tx) in txs.iter().enumerate() {
+            let stats = tx.stats();
+            assert_eq!(
+                stats.full_sends,
+                full_answers[ch].load(SeqCst) as u64,
+                "channel {ch}: {stats:?}"
+            );
+            assert!(stats.high_water <= capacity(ch), "channel {ch}: {stats:?}");
+            assert_eq!(stats.len, 0, "channel {ch}: {stats:?}");
+        }
+        thread::sleep(LET_THEM_PARK);
+        drop(txs);
+        let woke = (0..RECEIVERS)
+            .map_while(|_| woken.recv_timeout(Duration::from_secs(10)).ok())
+            .collect::<Vec<bool>>();
+        assert_eq!(
+            woke, [true; RECEIVERS],
+            "receivers left asleep (or given a message) after every sender was dropped"
+        );
+        receivers.into_iter().for_each(|r| r.join().unwrap());
+    });
+}
+
+/// A pipeline: one producer, three stages of two threads each and a sink (8 threads on 2
+/// cores), joined by channels of capacity 2, handing on `String`s that each stage parses and
+/// rewrites. The sink sees every number exactly once and an exact sum; dropping the producer's
+/// sender then shuts the stages down in order: every thread of a stage finishes before any
+/// thread of the next one (a stage ends only when all of the previous one's senders are gone).
+/// Fails on a lost or duplicated message, a stage ending while its input still had senders, or
+/// a stage left waiting after its input disconnected.
+#[test]
+fn a_three_stage_pipeline_of_strings_is_exact_and_shuts_down_in_order() {
+    const N: u64 = 20_000;
+    const STAGES: usize = 3;
+    const PER_STAGE: usize = 2;
+    within_deadline("pipeline", || {
+        let ticket = Arc::new(AtomicUsize::new(0));
+        let (first_tx, mut input) = bounded::<String>(2);
+        let producer = {
+            let ticket = Arc::clone(&ticket);
+            thread::spawn(move || {
+                for i in 0..N {
+                    first_tx.send(format!("{i}")).unwrap();
+                }
+                let t = ticket.fetch_add(1, SeqCst);
+                drop(first_tx); // the shutdown starts here
+                t
+            })
+        };
+        let mut stages = Vec::new();
+        for stage in 0..STAGES {
+            let (tx, rx) = bounded::<String>(2);
+            let workers: Vec<_> = (0..PER_STAGE)
+                .map(|_| {
+                    let (input, tx, ticket) = (input.clone(), tx.clone(), Arc::clone(&ticket));
+                    thread::spawn(move || {
+                        let mut out = 0u64;
+                        for s in &input {
+                            let n: u64 = s.trim_start_matches('v').parse().unwrap();
+                            // Stage 0 triples, stage 1 adds one, stage 2 tags the string.
+                            let next = match stage {
+                                0 => format!("{}", n * 3),
+                                1 => format!("{}", n + 1),
+                                _ => format!("v{n}"),
+                            };
+                            tx.send(next).expect("the next stage is alive");
+                            out += 1;
+                        }
+                        let t = ticket.fetch_add(1, SeqCst);
+                        drop(tx); // after the ticket: the next stage cannot end before it
+                        (t, out)
+                    })
+                })
+                .collect();
+            stages.push(workers);
+            input = rx;
+            drop(tx);
+        }
+        let sink = {
+            let ticket = Arc::clone(&ticket);
+            thread::spawn(move || {
+                let mut seen = vec![false; N as usize];
+                let (mut count, mut sum) = (0u64, 0u64);
+                for s in input.iter() {
+                    let v: u64 = s
+                        .strip_prefix('v')
+                        .expect("went through stage 3")
+                        .parse()
+                        .unwrap();
+                    assert_eq!(v % 3, 1, "{s}");
+                    let i = ((v - 1) / 3) as usize;
+                    assert!(!std::mem::replace(&mut seen[i], true), "{i} arrived twice");
+                    count += 1;
+                    sum += v;
+                }
+                (ticket.fetch_add(1, SeqCst), count, sum)
+            })
+        };
+        let producer_ticket = producer.join().unwrap();
+        let stage_results: Vec<Vec<(usize, u64)>> = stages
+            .into_iter()
+            .map(|w| w.into_iter().map(|h| h.join().unwrap()).collect())
+            .collect();
+        let (sink_ticket, count, sum) = sink.join().unwrap();
+        assert_eq!(count, N, "messages lost or duplicated");
+        assert_eq!(sum, 3 * (N * (N - 1) / 2) + N);
+        for (stage, workers) in stage_results.iter().enumerate() {
+            let handled: u64 = workers.iter().map(|&(_, out)| out).sum();
+            assert_eq!(handled, N, "stage {stage}");
+        }
+        // Shutdown order: producer < stage 0 < stage 1 < stage 2 < sink.
+        let mut last_of_previous = producer_ticket;
+        for (stage, workers) in stage_results.iter().enumerate() {
+            let first = workers.iter().map(|&(t, _)| t).min().unwrap();
+            assert!(
+                first > last_of_previous,
+                "stage {stage} ended before the stage feeding it: {stage_results:?}"
+            );
+            last_of_previous = workers.iter().map(|&(t, _)| t).max().unwrap();
+        }
+        assert!(sink_ticket > last_of_previous, "the sink ended early");
+    });
+}
+
+/// Per-message bookkeeping for [`Tracked`]: made, accepted by a send, received, dropped.
+struct Ledger {
+    created: Vec<AtomicBool>,
+    accepted: Vec<AtomicBool>,
+    received: Vec<AtomicBool>,
+    drops: Vec<AtomicU8>,
+}
+
+impl Ledger {
+    fn new(n: usize) -> Arc<Self> {
+        let flags = || (0..n).map(|_| AtomicBool::new(false)).collect();
+        Arc::new(Self {
+            created: flags(),
+            accepted: flags(),
+            received: flags(),
+            drops: (0..n).map(|_| AtomicU8::new(0)).collect(),
+        })
+    }
+
+    fn count(flags: &[AtomicBool]) -> usize {
+        flags.iter().filter(|f| f.load(SeqCst)).count()
+    }
+}
+
+/// A message that records its own drop.
+struct Tracked {
+    id: usize,
+    ledger: Arc<Ledger>,
+}
+
+impl Tracked {
+    fn new(id: usize, ledger: &Arc<Ledger>) -> Self {
+        assert!(!ledger.created[id].swap(true, SeqCst));
+        Self {
+            id,
+            ledger: Arc::clone(ledger),
+        }
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.ledger.drops[self.id].fetch_add(1, SeqCst);
+    }
+}
+
+/// Threads that exit mid-stream, on both sides: four senders each send their own number of
+/// messages (or stop at the first refused send) and return, dropping their clone; three
+/// receivers each take their own number and return. In one setting all the receivers leave
+/// while the senders still send (the last one drops what is queued; the senders blocked on a
+/// full channel wake and get their message back), in the other the last receiver stays until
+/// `Disconnected`. At capacities 1, 8 and 64, every message made is dropped exactly once,
+/// every received one was accepted by a send, none is received twice, and the counts are
+/// exact: all the receivers' quotas were met, at most `capacity` accepted messages went
+/// unreceived (none when a receiver drained), at most one refused send per sender. Fails on a
+/// lost message (dropped 0 times: leaked), a double drop, a duplicate, or a thread left asleep.
+#[test]
+fn senders_and_receivers_exiting_mid_stream_lose_nothing() {
+    const PER_SENDER: [usize; 4] = [600, 1_200, 1_800, 2_400];
+    const TOTAL: usize = 6_000;
+    within_deadline("exiting", || {
+        for capacity in [1, 8, 64] {
+            for last_drains in [false, true] {
+                let quotas = [250, 900, if last_drains { usize::MAX } else { 1_600 }];
+                let ledger = Ledger::new(TOTAL);
+                let (tx, rx) = bounded::<Tracked>(capacity);
+                let senders: Vec<_> = PER_SENDER
+                    .iter()
+                    .scan(0, |start, &k| {
+                        let ids = *start..*start + k;
+                        *start += k;
+                        Some(ids)
+                    })
+                    .map(|ids| {
+                        let (tx, ledger) = (tx.clone(), Arc::clone(&ledger));
+                        thread::spawn(move || {
+                            for id in ids {
+                                match tx.send(Tracked::new(id, &ledger)) {
+                                    Ok(()) => ledger.accepted[id].store(true, SeqCst),
+                                    Err(SendError(back)) => {
+                                        assert_eq!(back.id, id, "another message came back");
+                                        return 1; // `back` drops here: refused, not lost
+                                    }
+                                }
+                            }
+                            0
+                        })
+                    })
+                    .collect();
+                drop(tx);
+                let receivers: Vec<_> = quotas
+                    .iter()
+                    .map(|&quota| {
+                        let (rx, ledger) = (rx.clone(), Arc::clone(&ledger));
+                        thread::spawn(move || {
+                            let mut got = 0;
+                            while got < quota {
+                                let Ok(m) = rx.recv() else { break };
+                                assert!(
+                                    !ledger.received[m.id].swap(true, SeqCst),
+                                    "{} received twice",
+                                    m.id
+                                );
+                                got += 1;
+                            }
+                            got
+                        })
+                    })
+                    .collect();
+                drop(rx);
+                let refused: usize = senders.into_iter().map(|h| h.join().unwrap()).sum();
+                let got: Vec<usize> = receivers.into_iter().map(|h| h.join().unwrap()).collect();
+                let setting = format!("capacity {capacity}, last receiver drains: {last_drains}");
+                let (created, accepted, received) = (
+                    Ledger::count(&ledger.created),
+                    Ledger::count(&ledger.accepted),
+                    Ledger::count(&ledger.received),
+                );
+                for id in 0..TOTAL {
+                    let made = ledger.created[id].load(SeqCst);
+                    let drops = ledger.drops[id].load(SeqCst);
+                    assert_eq!(
+                        drops, made as u8,
+                        "{setting}: message {id} dropped {drops}×"
+                    );
+                    if ledger.received[id].load(SeqCst) {
+                        assert!(ledger.accepted[id].load(SeqCst), "{setting}: {id}");
+                    }
+                }
+                assert_eq!(received, got.iter().sum::<usize>(), "{setting}");
+                assert_eq!(created, accepted + refused, "{setting}");
+                if last_drains {
+                    assert!(got.iter().zip(quotas).all(|(&g, q)| g <= q), "{setting}");
+                    assert_eq!(
+                        (created, accepted, received, refused),
+                        (TOTAL, TOTAL, TOTAL, 0),
+                        "{setting}"
+                    );
+                } else {
+                    assert_eq!(got, quotas, "{setting}: a receiver stopped short");
+                    assert!(
+                        accepted - received <= capacity,
+                        "{setting}: {accepted} accepted, {received} received"
+                    );
+                    assert!(refused <= PER_SENDER.len(), "{setting}");
+                    assert!(created < TOTAL, "{setting}: no sender saw the disconnect");
+                }
+            }
+        }
+    });
+}
+
+/// A channel idle for a while, then busy, then idle again: one receiver loops on
+/// `recv_timeout(200 ms)`, timing out at least three times before the first message; then 200
+/// messages come, some back to back, some a millisecond apart (the receiver parks between
+/// them), some after 250 ms (it times out again first); then the sender drops. Every message
+/// arrives once and in order, and no wake-up is missed: no call ends in `Timeout` while a
+/// message sent before its deadline waits for a later call, and no call that a send (or the
+/// drop) should have woken sleeps on to its deadline (a waiter whose wake-up is lost wakes at
+/// its deadline, retries, and returns the message late; the margin of 100 ms tolerates a busy
+/// scheduler, as when the other tests of this file run beside it on 2 cores). Fails on a missed wake-up, a lost or repeated message, or a receiver that
+/// sleeps through the disconnect.
+#[test]
+fn a_channel_idle_for_a_while_then_busy_misses_no_wake_up() {
+    const TIMEOUT: Duration = Duration::from_millis(200);
+    const MARGIN: Duration = Duration::from_millis(100);
+    const MESSAGES: usize = 200;
+    within_deadline("idle_then_busy", || {
+        let (tx, rx) = bounded::<usize>(4);
+        let timeouts = Arc::new(AtomicUsize::new(0));
+        // One `recv_timeout` call: when it started, when it returned, and what it returned.
+        type Call = (Instant, Instant, Result<usize, RecvTimeoutError>);
+        let receiver = {
+            let timeouts = Arc::clone(&timeouts);
+            thread::spawn(move || {
+                let mut calls: Vec<Call> = Vec::new();
+                loop {
+                    let start = Instant::now();
+                    let got = rx.recv_timeout(TIMEOUT);
+                    calls.push((start, Instant::now(), got));
+                    match got {
+                        Ok(_) => {}
+                        Err(RecvTimeoutError::Timeout) => {
+                            timeouts.fetch_add(1, SeqCst);
+                        }
+                        Err(RecvTimeoutError::Disconnected) => return calls,
+                    }
+                }
+            })
+        };
+        // Idle: wait for three time-outs (each about 200 ms), by a deadline.
+        let idle_until = Instant::now() + Duration::from_secs(10);
+        while timeouts.load(SeqCst) < 3 {
+            assert!(Instant::now() < idle_until, "recv_timeout never timed out");
+            thread::sleep(Duration::from_millis(5));
+        }
+        // Busy, in bursts with pauses.
+        let mut sent_at = Vec::with_capacity(MESSAGES);
+        for i in 0..MESSAGES {
+            if i % 50 == 25 {
+                thread::sleep(TIMEOUT + Duration::from_millis(50));
+            } else if i % 3 == 0 {
+                thread::sleep(Duration::from_millis(1));
+            }
+            tx.send(i).unwrap();
+            sent_at.push(Instant::now()); // after the send returned
+        }
+        // Let the receiver take the last message and park again, well before its deadline.
+        while !tx.is_empty() {
+            thread::yield_now();
+        }
+        thread::sleep(Duration::from_millis(5));
+        let dropped_at = Instant::now();
+        drop(tx);
+        let calls = receiver.join().unwrap();
+        let received: Vec<usize> = calls.iter().filter_map(|c| c.2.ok()).collect();
+        assert_eq!(
+            received,
+            (0..MESSAGES).collect::<Vec<_>>(),
+            "lost or out of order"
+        );
+        let first_message = calls.iter().position(|c| c.2.is_ok()).unwrap();
+        assert!(
+            first_message >= 3,
+            "only {first_message} time-outs while idle"
+        );
+        assert_eq!(calls.last().unwrap().2, Err(RecvTimeoutError::Disconnected));
+        // Missed wake-ups, from what each call could have returned and since when.
+        let mut next = 0; // the next message not yet received
+        let mut missed = Vec::new();
+        for (k, &(start, end, got)) in calls.iter().enumerate() {
+            let deadline = start + TIMEOUT; // the call's own deadline is no earlier
+            let ready_at = if next < MESSAGES {
+                sent_at[next]
+            } else {
+                dropped_at
+            };
+            let available = ready_at.max(start);
+            if got == Err(RecvTimeoutError::Timeout) && ready_at < deadline {
+                missed.push(format!("call {k} timed out though {next} was ready before"));
+            }
+            let woke = got.is_ok() || got == Err(RecvTimeoutError::Disconnected);
+            if woke && end >= deadline && available + MARGIN < deadline {
+                missed.push(format!(
+                    "call {k} ({got:?}) returned {:?} after it could, at its deadline",
+                    end - available
+                ));
+            }
+            if let Ok(v) = got {
+                next = v + 1;
+            }
+        }
+        assert!(missed.is_empty(), "missed wake-ups: {missed:#?}");
+        let later_timeouts = calls[first_message..]
+            .iter()
+            .filter(|c| c.2 == Err(RecvTimeoutError::Timeout))
+            .count();
+        assert!(
+            later_timeouts >= 1,
+            "never timed out during the 70 ms pauses"
+        );
+    });
+}
+
+/// A recycling channel of `String`s with two senders and two receivers: receiver A holds its
+/// slot for 3 ms inside `recv_with` for its first 40 messages (a slow handler) while receiver
+/// B keeps receiving the messages queued behind it. Every message is processed exactly once,
+/// B gets messages while A holds a slot, each `send_with` gets its slot's value reset (empty,
+/// with the capacity the factory gave it), the factory runs exactly `capacity` times, and the
+/// receivers only ever see `capacity` distinct buffers: the slots keep theirs. Fails on a lost
+/// or duplicated message, a dirty slot, a buffer reallocated, or a receiver stuck behind the
+/// slow one.
+#[test]
+fn a_recycling_channel_with_a_slow_receiver_processes_each_message_once_in_kept_buffers() {
+    const CAPACITY: usize = 4;
+    const PER_SENDER: usize = 2_500;
+    const SLOW: usize = 40;
+    within_deadline("recycling_slow", || {
+        let made = Arc::new(AtomicUsize::new(0));
+        let (tx, rx) = {
+            let made = Arc::clone(&made);
+            recycling(CAPACITY, move || {
+                made.fetch_add(1, SeqCst);
+                String::with_capacity(32)
+            })
+        };
+        assert_eq!(
+            made.load(SeqCst),
+            CAPACITY,
+            "the factory runs once per slot, at once"
+        );
+        let seen: Arc<Vec<AtomicU8>> =
+            Arc::new((0..2 * PER_SENDER).map(|_| AtomicU8::new(0)).collect());
+        let buffers = Arc::new(Mutex::new(std::collections::HashSet::new()));
+        let b_count = Arc::new(AtomicUsize::new(0));
+        let senders: Vec<_> = (0..2)
+            .map(|s| {
+                let tx = tx.clone();
+                thread::spawn(move || {
+                    let mut dirty = 0;
+                    for i in s * PER_SENDER..(s + 1) * PER_SENDER {
+                        tx.send_with(|buf| {
+                            if !buf.is_empty() || buf.capacity() < 32 {
+                                dirty += 1;
+                            }
+                            write!(buf, "message {i:>10}").unwrap();
+                        })
+                        .unwrap();
+                    }
+                    dirty
+                })
+            })
+            .collect();
+        drop(tx);
+        let read = {
+            let (seen, buffers) = (Arc::clone(&seen), Arc::clone(&buffers));
+            move |buf: &mut String| {
+                let i: usize = buf["message ".len()..].trim().parse().unwrap();
+                seen[i].fetch_add(1, SeqCst);
+                buffers.lock().unwrap().insert(buf.as_ptr() as usize);
+            }
+        };
+        let a = {
+            let (rx, read, b_count) = (rx.clone(), read.clone(), Arc::clone(&b_count));
+            thread::spawn(move || {
+                let (mut got, mut b_moved) = (0, 0);
+                while let Ok(()) = rx.recv_with(|buf| {
+                    if got < SLOW {
+                        let before = b_count.load(SeqCst);
+                        thread::sleep(Duration::from_millis(3));
+                        b_moved += (b_count.load(SeqCst) > before) as usize;
+                    }
+                    read(buf);
+                }) {
+                    got += 1;
+                }
+                (got, b_moved)
+            })
+        };
+        let b = thread::spawn(move || {
+            let mut got = 0;
+            while let Ok(()) = rx.recv_with(&read) {
+                got += 1;
+                b_count.fetch_add(1, SeqCst);
+            }
+            got
+        });
+        let dirty: usize = senders.into_iter().map(|h| h.join().unwrap()).sum();
+        let (a_got, b_moved) = a.join().unwrap();
+        let b_got = b.join().unwrap();
+        assert_eq!(dirty, 0, "send_with got a slot that was not reset");
+        assert_eq!(a_got + b_got, 2 * PER_SENDER, "lost or duplicated messages");
+        assert!(a_got > 0, "A never got a message");
+        assert!(b_moved > 0, "B never received while A held a slot");
+        let counts: Vec<u8> = seen.iter().map(|c| c.load(SeqCst)).collect();
+        assert!(
+            counts.iter().all(|&c| c == 1),
+            "a message processed 0 or 2 times"
+        );
+        assert_eq!(made.load(SeqCst), CAPACITY, "the factory ran again");
+        assert_eq!(
+            buffers.lock().unwrap().len(),
+            CAPACITY,
+            "the slots did not keep their buffers"
+        );
+    });
+}
+
+/// The panic message of `f`, which must panic (not abort, not return).
+fn panic_message<R>(what: &str, f: impl FnOnce() -> R) -> String {
+    let panic = match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(_) => panic!("{what}: did not panic"),
+        Err(panic) => panic,
+    };
+    if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else if let Some(s) = panic.downcast_ref::<&str>() {
+        s.to_string()
+    } else {
+        panic!("{what}: a panic without a message")
+    }
+}
+
+/// Bad settings a program can pass: capacity 0 (documented to panic: no rendezvous mode), a
+/// capacity beyond any address space (2^58 `u64` slots, 4 EiB, so no overcommit setting
+/// grants it: a panic that names the request, not an
+/// abort, and the recycling factory never runs), capacities past the ring's arithmetic
+/// (`usize::MAX`: "too large"), and the edge timeouts and batch size: `Duration::ZERO` answers
+/// at once, `Duration::MAX` waits without a deadline and is woken by a send, `recv_many` with
+/// `max` 0 returns 0 without waiting. Fails on an abort (the whole test binary dies), a wrong
+/// message, or a hang.
+#[test]
+fn bad_settings_panic_with_their_documented_messages() {
+    within_deadline("bad_settings", || {
+        for message in [
+            panic_message("bounded(0)", || bounded::<u64>(0)),
+            panic_message("recycling(0)", || recycling(0, String::new)),
+        ] {
+            assert!(message.contains("capacity must be at least 1"), "{message}");
+            assert!(message.contains("rendezvous"), "{message}");
+        }
+        let message = panic_message("bounded(1 << 58)", || bounded::<u64>(1 << 58));
+        assert!(message.contains("cannot allocate"), "{message}");
+        assert!(message.contains("288230376151711744"), "{message}");
+        let made = AtomicUsize::new(0);
+        let message = panic_message("recycling(1 << 56)", || {
+            recycling(1 << 56, || {
+                made.fetch_add(1, SeqCst);
+                Vec::<u64>::new()
+            })
+        });
+        assert!(message.contains("cannot allocate"), "{message}");
+        assert_eq!(
+            made.load(SeqCst),
+            0,
+            "the factory ran for a channel never made"
+        );
+        for capacity in [usize::MAX, isize::MAX as usize, isize::MAX as usize / 8] {
+            let message = panic_message("huge capacity", || bounded::<u8>(capacity));
+            assert!(message.contains("too large"), "{capacity}: {message}");
+            let message = panic_message("huge capacity", || recycling(capacity, String::new));
+            assert!(message.contains("too large"), "{capacity}: {message}");
+        }
+        // Edge timeouts and batch sizes on a working channel.
+        let (tx, rx) = bounded::<u32>(1);
+        assert_eq!(
+            rx.recv_timeout(Duration::ZERO),
+            Err(RecvTimeoutError::Timeout)
+        );
+        let mut batch = Vec::new();
+        assert_eq!(rx.recv_many(&mut batch, 0), 0, "max 0 must not wait");
+        tx.send_timeout(1, Duration::MAX).unwrap();
+        assert!(tx.send_timeout(2, Duration::ZERO).unwrap_err().is_timeout());
+        assert_eq!(rx.recv_timeout(Duration::MAX), Ok(1));
+        let late = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(50));
+            tx.send(3).unwrap();
+            tx // keep it alive until joined
+        });
+        assert_eq!(
+            rx.recv_timeout(Duration::MAX),
+            Ok(3),
+            "Duration::MAX never woke"
+        );
+        let tx = late.join().unwrap();
+        drop(tx);
+        assert_eq!(
+            rx.recv_timeout(Duration::MAX),
+            Err(RecvTimeoutError::Disconnected)
+        );
+    });
+}
