@@ -70,8 +70,9 @@
 //!   index and the high-water mark for [`Stats`].
 //! - **Waiting** spins briefly (127 spin hints in all; not at all with one CPU), yields a few
 //!   times, then parks the thread; the other side unparks it. A parked thread costs a futex
-//!   wake. A sender that finds the channel full spends that spin waiting for a sixteenth of the
-//!   capacity (at most 64 slots) to be free, not one slot: refilling each slot the moment it is
+//!   wake. A sender that finds the channel full first spends one such spin waiting for a
+//!   sixteenth of the capacity (at most 64 slots) to be free, not one slot, then waits as above
+//!   (so up to 254 hints before it parks): refilling each slot the moment it is
 //!   freed keeps both sides on the same cache lines and makes every message pay for a line
 //!   crossing between cores. It takes the first free slot once the spin is over, so a slow
 //!   receiver delays it no more than before. `cargo run --release --example channel_pairs`
