@@ -15,6 +15,7 @@
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::ops::Range;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -323,11 +324,21 @@ fn cow_write_panics(
     assert_cow(map, model, probe, record);
 }
 
-/// Leaves `map` with a spare one write behind: `reader` holds the current version while an
-/// insert of `k` replaces it, then moves on to the new one, so the next write builds in the
-/// version the reader left (replaying the insert into it).
+/// How [`spare_after`] writes its key.
+enum By {
+    /// `insert`: the new version records the insert, for the next write to replay.
+    Insert,
+    /// `update`: a version that records no change, so the next write `clone_from`s the
+    /// current version into the spare.
+    Update,
+}
+
+/// Leaves `map` with a spare one write behind: `reader` holds the current version while a
+/// write of `k` (value `10 * k`) replaces it, then moves on to the new one, so the next write
+/// builds in the version the reader left (how, [`By`] says).
 #[track_caller]
-fn spare_after_insert(
+fn spare_after(
+    by: By,
     map: &Cow,
     model: &mut Model,
     probe: &Arc<Probe>,
@@ -335,27 +346,62 @@ fn spare_after_insert(
     k: u64,
 ) {
     reader.refresh();
-    cow_insert(map, model, probe, k, k * 10);
+    match by {
+        By::Insert => {
+            cow_insert(map, model, probe, k, k * 10);
+        }
+        By::Update => {
+            let (key, value) = (T::new(k, probe), T::new(k * 10, probe));
+            assert!(map.update(|m| m.insert(key, value)).is_none());
+            model.insert(k, k * 10);
+        }
+    }
     assert_eq!(map.retired_versions(), 1, "the reader's version is kept");
     reader.refresh();
 }
 
-/// As [`spare_after_insert`], with an `update` that inserts `k`: a version that records no
-/// change, so the next write `clone_from`s the current version into the spare.
+/// An `update` whose copy must panic in a `Clone` (the `at`th from now), leaving the map as
+/// [`cow_write_panics`] checks; its closure must never run.
 #[track_caller]
-fn spare_after_update(
+fn cow_update_clone_panics(map: &Cow, model: &Model, probe: &Probe, record: usize, at: usize) {
+    let ran = AtomicBool::new(false);
+    probe.clone_trap.arm(at);
+    cow_write_panics(map, model, probe, record, CLONE_PANIC, || {
+        map.update(|m| {
+            ran.store(true, SeqCst);
+            m.clear();
+        })
+    });
+    assert!(!ran.load(SeqCst), "update ran its closure on a failed copy");
+}
+
+/// The writes after a failed one, each building in a spare (`reader` refreshes first):
+/// `count` inserts of `next, next + 1, ...` (value `10 * key`), with, if `removes`, every
+/// third one a remove of the model's `i`th key instead; the contents checked after each,
+/// then, the reader on the last version, the books.
+#[track_caller]
+fn cow_writes_into_spares(
     map: &Cow,
     model: &mut Model,
     probe: &Arc<Probe>,
     reader: &mut Reader<T, T, Id>,
-    k: u64,
+    next: &mut u64,
+    count: usize,
+    removes: bool,
 ) {
+    for i in 0..count {
+        reader.refresh();
+        if removes && i % 3 == 2 {
+            let gone = *model.keys().nth(i).unwrap();
+            assert_eq!(map.remove(&gone).map(|v| v.id), model.remove(&gone));
+        } else {
+            cow_insert(map, model, probe, *next, *next * 10);
+            *next += 1;
+        }
+        assert_contents(map, model);
+    }
     reader.refresh();
-    let (key, value) = (T::new(k, probe), T::new(k * 10, probe));
-    assert!(map.update(|m| m.insert(key, value)).is_none());
-    model.insert(k, k * 10);
-    assert_eq!(map.retired_versions(), 1, "the reader's version is kept");
-    reader.refresh();
+    assert_cow(map, model, probe, 1);
 }
 
 /// No reader, so every write copies the whole map (`HashMap::clone`, 2 clones an entry, then
@@ -388,15 +434,7 @@ fn cow_clone_panic_while_a_write_copies_the_whole_map() {
         });
 
         if at <= 2 * len {
-            let ran = AtomicBool::new(false);
-            probe.clone_trap.arm(at);
-            cow_write_panics(&map, &model, &probe, 1, CLONE_PANIC, || {
-                map.update(|m| {
-                    ran.store(true, SeqCst);
-                    m.clear();
-                })
-            });
-            assert!(!ran.load(SeqCst), "update ran its closure on a failed copy");
+            cow_update_clone_panics(&map, &model, &probe, 1, at);
         }
 
         // The next write works, from another thread too (the writers' lock is free).
@@ -426,7 +464,7 @@ fn cow_clone_panic_while_a_write_clone_froms_the_spare() {
     let probe = Probe::new();
     let (map, mut model) = cow_of(&probe, 30);
     let mut reader = map.reader();
-    spare_after_update(&map, &mut model, &probe, &mut reader, 100);
+    spare_after(By::Update, &map, &mut model, &probe, &mut reader, 100);
     // Premise: the write copies into the spare (clearing its entries first), not afresh.
     let len = model.len();
     let (clones, drops) = (probe.clones(), probe.dropped.load(SeqCst));
@@ -444,28 +482,13 @@ fn cow_clone_panic_while_a_write_clone_froms_the_spare() {
 
     let mut next = 200;
     for round in 0..5 {
-        spare_after_update(&map, &mut model, &probe, &mut reader, next);
+        spare_after(By::Update, &map, &mut model, &probe, &mut reader, next);
         next += 1;
         let len = model.len();
         let at = [1, 2, len | 1, (len | 1) + 1, 2 * len][round];
-        let ran = AtomicBool::new(false);
-        probe.clone_trap.arm(at);
-        cow_write_panics(&map, &model, &probe, 0, CLONE_PANIC, || {
-            map.update(|m| {
-                ran.store(true, SeqCst);
-                m.clear();
-            })
-        });
-        assert!(!ran.load(SeqCst), "update ran its closure on a failed copy");
+        cow_update_clone_panics(&map, &model, &probe, 0, at);
         // Writes after it, each with a spare (the reader refreshes), replaying or copying.
-        for _ in 0..3 {
-            reader.refresh();
-            cow_insert(&map, &mut model, &probe, next, next * 10);
-            next += 1;
-            assert_contents(&map, &model);
-        }
-        reader.refresh();
-        assert_cow(&map, &model, &probe, 1);
+        cow_writes_into_spares(&map, &mut model, &probe, &mut reader, &mut next, 3, false);
     }
     drop(reader);
     drop(map);
@@ -483,7 +506,7 @@ fn cow_clone_panic_while_a_write_replays_into_the_spare() {
     let probe = Probe::new();
     let (map, mut model) = cow_of(&probe, 20);
     let mut reader = map.reader();
-    spare_after_insert(&map, &mut model, &probe, &mut reader, 100);
+    spare_after(By::Insert, &map, &mut model, &probe, &mut reader, 100);
     let (clones, _) = cow_insert(&map, &mut model, &probe, 101, 1010);
     assert_eq!(
         clones, 3,
@@ -495,7 +518,7 @@ fn cow_clone_panic_while_a_write_replays_into_the_spare() {
     let mut next = 200;
     for (round, at) in [1, 2, 3, 1].into_iter().enumerate() {
         if round < 3 {
-            spare_after_insert(&map, &mut model, &probe, &mut reader, next);
+            spare_after(By::Insert, &map, &mut model, &probe, &mut reader, next);
         } else {
             // A spare one remove behind: the replay clones nothing; the record's clone panics.
             reader.refresh();
@@ -508,19 +531,7 @@ fn cow_clone_panic_while_a_write_replays_into_the_spare() {
         cow_write_panics(&map, &model, &probe, 1, CLONE_PANIC, || {
             map.insert(T::new(next + 1000, &probe), T::new(5, &probe));
         });
-        for i in 0..6 {
-            reader.refresh();
-            if i % 3 == 2 {
-                let gone = *model.keys().nth(i).unwrap();
-                assert_eq!(map.remove(&gone).map(|v| v.id), model.remove(&gone));
-            } else {
-                cow_insert(&map, &mut model, &probe, next, next * 10);
-                next += 1;
-            }
-            assert_contents(&map, &model);
-        }
-        reader.refresh();
-        assert_cow(&map, &model, &probe, 1);
+        cow_writes_into_spares(&map, &mut model, &probe, &mut reader, &mut next, 6, true);
     }
     drop(reader);
     drop(map);
@@ -565,6 +576,29 @@ fn cow_clone_panics_with_two_readers_reading_see_only_whole_versions() {
         generation
     }
 
+    /// Counts itself in `started`, then reads whole versions (`read` checks one and returns its
+    /// generation) until a read begun after `done` was set, failing if a generation goes back;
+    /// returns the last generation and the number of reads.
+    fn read_until_done(
+        started: &AtomicUsize,
+        done: &AtomicBool,
+        who: &str,
+        mut read: impl FnMut() -> u64,
+    ) -> (u64, u64) {
+        let (mut last, mut reads) = (0, 0u64);
+        started.fetch_add(1, SeqCst);
+        loop {
+            let stop = done.load(SeqCst);
+            let g = read();
+            assert!(g >= last, "{who} went back from {last} to {g}");
+            (last, reads) = (g, reads + 1);
+            if stop {
+                break;
+            }
+        }
+        (last, reads)
+    }
+
     let set_all = |m: &mut std::collections::HashMap<T, T, _>, generation: u64, upto: u64| {
         for k in 0..upto {
             m.insert(T::new(k, &probe), T::new(generation, &probe));
@@ -574,18 +608,10 @@ fn cow_clone_panics_with_two_readers_reading_see_only_whole_versions() {
     std::thread::scope(|s| {
         s.spawn(|| {
             let mut reader = map.reader();
-            let (mut last, mut reads) = (0, 0u64);
-            started.fetch_add(1, SeqCst);
-            loop {
-                let stop = done.load(SeqCst);
+            let (last, reads) = read_until_done(&started, &done, "the reader", || {
                 let m = reader.map();
-                let g = generation(m.len(), m.iter());
-                assert!(g >= last, "the reader went back from {last} to {g}");
-                (last, reads) = (g, reads + 1);
-                if stop {
-                    break;
-                }
-            }
+                generation(m.len(), m.iter())
+            });
             assert_eq!(
                 last,
                 2 * map.version(),
@@ -596,19 +622,12 @@ fn cow_clone_panics_with_two_readers_reading_see_only_whole_versions() {
             wait_until("the writer's release", || release.load(SeqCst));
         });
         s.spawn(|| {
-            let (mut last, mut reads) = (0, 0u64);
-            started.fetch_add(1, SeqCst);
-            loop {
-                let stop = done.load(SeqCst);
+            let (_, reads) = read_until_done(&started, &done, "snapshots", || {
                 let snap = map.snapshot();
                 let g = generation(snap.len(), snap.iter());
                 assert_eq!(g, 2 * snap.version(), "contents of another version");
-                assert!(g >= last, "snapshots went back from {last} to {g}");
-                (last, reads) = (g, reads + 1);
-                if stop {
-                    break;
-                }
-            }
+                g
+            });
             assert!(reads > 1);
             parked.fetch_add(1, SeqCst);
             wait_until("the writer's release", || release.load(SeqCst));
@@ -731,14 +750,14 @@ fn cow_hash_panic_in_a_write_leaves_the_map_unchanged() {
     // The replay into a spare: the last key looked up (1) and inserted (2), the new key (3).
     let mut reader = map.reader();
     for at in [1, 2, 3] {
-        spare_after_insert(&map, &mut model, &probe, &mut reader, next);
+        spare_after(By::Insert, &map, &mut model, &probe, &mut reader, next);
         next += 1;
         probe.hash_trap.arm(at);
         cow_write_panics(&map, &model, &probe, 1, HASH_PANIC, || {
             map.insert(T::new(next, &probe), T::new(4, &probe));
         });
     }
-    spare_after_insert(&map, &mut model, &probe, &mut reader, next);
+    spare_after(By::Insert, &map, &mut model, &probe, &mut reader, next);
     let (clones, hashes) = cow_insert(&map, &mut model, &probe, next + 1, 4);
     assert_eq!(
         (clones, hashes),
@@ -797,14 +816,32 @@ fn cow_hash_panic_while_a_copy_rehashes_in_place_leaves_the_map_unchanged() {
 
 type Sharded = ShardedMap<T, T, Id>;
 
-/// A one-shard map.
-fn one_shard() -> Arc<Sharded> {
-    Arc::new(
+/// A one-shard map of keys `0..n`, each with value `10 * key`, inserted one by one, then the
+/// keys `removed` removed again; and its model.
+#[track_caller]
+fn one_shard_of(
+    n: u64,
+    removed: Range<u64>,
+    keys: &Arc<Probe>,
+    values: &Arc<Probe>,
+) -> (Arc<Sharded>, Model) {
+    let map: Arc<Sharded> = Arc::new(
         ShardedMap::builder()
             .shards(1)
             .hasher(Id::default())
             .build(),
-    )
+    );
+    let mut model = Model::new();
+    for k in 0..n {
+        assert!(map
+            .insert(T::new(k, keys), T::new(k * 10, values))
+            .is_none());
+        model.insert(k, k * 10);
+    }
+    for k in removed {
+        assert_eq!(map.remove(&k).map(|v| v.id), model.remove(&k));
+    }
+    (map, model)
 }
 
 /// Checks a `ShardedMap` after a panic that may have lost entries (the documented loss):
@@ -873,17 +910,7 @@ fn sharded_still_usable(
 #[test]
 fn sharded_hash_panic_while_a_shard_rehashes_in_place() {
     let (keys, values) = (Probe::new(), Probe::new());
-    let map = one_shard();
-    let mut model = Model::new();
-    for k in 0..224 {
-        assert!(map
-            .insert(T::new(k, &keys), T::new(k * 10, &values))
-            .is_none());
-        model.insert(k, k * 10);
-    }
-    for k in 16..208 {
-        assert_eq!(map.remove(&k).map(|v| v.id), model.remove(&k));
-    }
+    let (map, mut model) = one_shard_of(224, 16..208, &keys, &values);
     // 1: the new key, hashed before the lock; then the shard's keys as it rehashes.
     keys.hash_trap.arm(1 + 5);
     expect_panic(HASH_PANIC, || {
@@ -924,17 +951,7 @@ fn sharded_hash_panic_while_a_shard_rehashes_in_place() {
 #[test]
 fn sharded_hash_panic_while_a_shard_shrinks() {
     let (keys, values) = (Probe::new(), Probe::new());
-    let map = one_shard();
-    let mut model = Model::new();
-    for k in 0..100 {
-        assert!(map
-            .insert(T::new(k, &keys), T::new(k * 10, &values))
-            .is_none());
-        model.insert(k, k * 10);
-    }
-    for k in 10..100 {
-        assert_eq!(map.remove(&k).map(|v| v.id), model.remove(&k));
-    }
+    let (map, mut model) = one_shard_of(100, 10..100, &keys, &values);
     for round in 0..2 {
         // The third key rehashed, then the last.
         keys.hash_trap.arm(if round == 0 { 3 } else { model.len() });

@@ -57,6 +57,23 @@ fn recv<T>(rx: &mpsc::Receiver<T>, what: &str) -> T {
         .unwrap_or_else(|e| panic!("{what}: {e:?}"))
 }
 
+/// Runs `call(t, i)` for `i` in `0..calls` on each of [`THREADS`] scoped threads `t` at once,
+/// and returns all the results, thread by thread, each thread's in its order.
+fn on_each_thread<R: Send>(calls: usize, call: impl Fn(usize, usize) -> R + Sync) -> Vec<R> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let call = &call;
+                s.spawn(move || (0..calls).map(|i| call(t, i)).collect::<Vec<_>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    })
+}
+
 /// Eight threads call the sleeping `acquire` (1–3 tokens) on one bucket of 1 000/s, burst 10,
 /// on a manual clock: each call reserves its tokens and "sleeps" by moving the clock to their
 /// turn. Every call returns; the clock ends exactly at `(tokens − burst) × interval`, so the
@@ -70,27 +87,12 @@ fn sleeping_acquires_from_eight_threads_never_beat_the_gcra_bound() {
         let interval = 1_000_000u64; // ns per token
         let clock = ManualClock::new();
         let bucket = TokenBucket::with_clock(rate, burst, clock.clone()).unwrap();
-        let mut log: Vec<(u64, u32)> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..THREADS)
-                .map(|t| {
-                    let (bucket, clock) = (&bucket, &clock);
-                    s.spawn(move || {
-                        (0..200usize)
-                            .map(|i| {
-                                let n = 1 + ((t + i) % 3) as u32;
-                                let tokens = bucket.acquire(n).unwrap();
-                                assert_eq!(tokens.count(), n);
-                                // Read after the call returned: at or after the tokens' turn.
-                                (clock.now(), n)
-                            })
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap())
-                .collect()
+        let mut log: Vec<(u64, u32)> = on_each_thread(200, |t, i| {
+            let n = 1 + ((t + i) % 3) as u32;
+            let tokens = bucket.acquire(n).unwrap();
+            assert_eq!(tokens.count(), n);
+            // Read after the call returned: at or after the tokens' turn.
+            (clock.now(), n)
         });
         assert_eq!(log.len(), THREADS * 200, "every caller returns");
         let total: u64 = log.iter().map(|&(_, n)| u64::from(n)).sum();
@@ -130,24 +132,9 @@ fn sleeping_acquires_on_the_real_clock_never_beat_the_gcra_bound() {
         let start = Instant::now(); // before the bucket exists
         let bucket = TokenBucket::new(rate, burst).unwrap();
         let interval = bucket.interval().as_nanos() as u64;
-        let mut returned: Vec<u64> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..THREADS)
-                .map(|_| {
-                    let bucket = &bucket;
-                    s.spawn(move || {
-                        (0..100)
-                            .map(|_| {
-                                bucket.acquire(1).unwrap();
-                                start.elapsed().as_nanos() as u64
-                            })
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap())
-                .collect()
+        let mut returned: Vec<u64> = on_each_thread(100, |_, _| {
+            bucket.acquire(1).unwrap();
+            start.elapsed().as_nanos() as u64
         });
         assert_eq!(returned.len(), THREADS * 100, "every caller returns");
         returned.sort_unstable();
@@ -157,6 +144,36 @@ fn sleeping_acquires_on_the_real_clock_never_beat_the_gcra_bound() {
                 so_far * interval <= u64::from(burst) * interval + at,
                 "{so_far} tokens returned {at} ns after the start, at {rate}/s, burst {burst}"
             );
+        }
+    });
+}
+
+/// Two threads walk the indices of `admitted`, one up and one down, each calling
+/// `try_acquire(i)` `tries` times at each index `i` and counting a pass in `admitted[i]`; any
+/// error but `Limited` fails.
+fn hit_both_ways<P>(
+    tries: usize,
+    admitted: &[AtomicU32],
+    try_acquire: impl Fn(usize) -> Result<P, RateError> + Sync,
+) {
+    let n = admitted.len();
+    std::thread::scope(|s| {
+        for t in 0..2 {
+            let try_acquire = &try_acquire;
+            s.spawn(move || {
+                for j in 0..n {
+                    let i = if t == 0 { j } else { n - 1 - j };
+                    for _ in 0..tries {
+                        match try_acquire(i) {
+                            Ok(_) => {
+                                admitted[i].fetch_add(1, SeqCst);
+                            }
+                            Err(RateError::Limited(_)) => {}
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                }
+            });
         }
     });
 }
@@ -173,27 +190,7 @@ fn five_thousand_buckets_each_admit_exactly_their_burst() {
             .map(|_| TokenBucket::with_clock(10, 3, clock.clone()).unwrap())
             .collect();
         let admitted: Vec<AtomicU32> = (0..BUCKETS).map(|_| AtomicU32::new(0)).collect();
-        let hit = |tries: usize| {
-            std::thread::scope(|s| {
-                for t in 0..2 {
-                    let (buckets, admitted) = (&buckets, &admitted);
-                    s.spawn(move || {
-                        for j in 0..BUCKETS {
-                            let i = if t == 0 { j } else { BUCKETS - 1 - j };
-                            for _ in 0..tries {
-                                match buckets[i].try_acquire(1) {
-                                    Ok(_) => {
-                                        admitted[i].fetch_add(1, SeqCst);
-                                    }
-                                    Err(RateError::Limited(_)) => {}
-                                    Err(e) => panic!("{e}"),
-                                }
-                            }
-                        }
-                    });
-                }
-            });
-        };
+        let hit = |tries: usize| hit_both_ways(tries, &admitted, |i| buckets[i].try_acquire(1));
         hit(4);
         for (i, a) in admitted.iter().enumerate() {
             assert_eq!(a.load(SeqCst), 3, "bucket {i}");
@@ -221,25 +218,7 @@ fn five_thousand_keys_admit_their_burst_and_idle_ones_are_swept() {
         let clock = ManualClock::new();
         let keyed: KeyedLimiter<u64, _> = KeyedLimiter::with_clock(10, 2, clock.clone()).unwrap();
         let admitted: Vec<AtomicU32> = (0..KEYS).map(|_| AtomicU32::new(0)).collect();
-        std::thread::scope(|s| {
-            for t in 0..2 {
-                let (keyed, admitted) = (&keyed, &admitted);
-                s.spawn(move || {
-                    for j in 0..KEYS {
-                        let key = if t == 0 { j } else { KEYS - 1 - j };
-                        for _ in 0..3 {
-                            match keyed.try_acquire(&key, 1) {
-                                Ok(_) => {
-                                    admitted[key as usize].fetch_add(1, SeqCst);
-                                }
-                                Err(RateError::Limited(_)) => {}
-                                Err(e) => panic!("{e}"),
-                            }
-                        }
-                    }
-                });
-            }
-        });
+        hit_both_ways(3, &admitted, |key| keyed.try_acquire(&(key as u64), 1));
         for (key, a) in admitted.iter().enumerate() {
             assert_eq!(a.load(SeqCst), 2, "key {key}");
         }
