@@ -33,7 +33,8 @@ impl<K, V, S> ShardedMap<K, V, S> {
     ///
     /// # Panics
     /// As [`for_each`](Self::for_each). If `f` panics, the shards already visited are
-    /// filtered, the rest are untouched, and `len` stays exact.
+    /// filtered, the shard it panicked in is filtered up to that entry (what `f` rejected there
+    /// is removed, the rest kept), later shards are untouched, and `len` stays exact.
     ///
     /// # Examples
     /// ```
