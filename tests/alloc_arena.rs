@@ -26,7 +26,7 @@ fn allocation_profile() {
 }
 
 /// `build` allocates the pool's store and caches, which it keeps: no block it makes is freed
-/// before it returns (before, it made and freed a probe chunk on every build).
+/// before it returns (no probe chunk for a limit of 4 KiB or more).
 fn build_makes_no_chunk() {
     let before = heap();
     let arenas = ArenaPool::builder().build();

@@ -182,7 +182,7 @@ impl<T> Local<T> {
     /// Objects this cache retains now (exact for its holder; a snapshot for anyone else).
     pub(super) fn retained(&self) -> usize {
         // Relaxed: statistics; the pointer is only compared with null, never followed.
-        self.len.load(Ordering::Relaxed) + usize::from(!self.hot.load(Ordering::Relaxed).is_null())
+        self.len.load(Ordering::Relaxed) + usize::from(self.holds_hot())
     }
 
     /// Bytes this cache retains now (a snapshot for anyone but its holder).
@@ -356,8 +356,7 @@ impl<T> Local<T> {
     /// get, and two threads would pass one object to and fro through reclaims.) A snapshot.
     pub(super) fn stealable(&self) -> bool {
         // Relaxed: statistics, as in `retained`.
-        self.len.load(Ordering::Relaxed) > 0
-            || (!self.hot.load(Ordering::Relaxed).is_null() && self.owner_gone())
+        self.len.load(Ordering::Relaxed) > 0 || (self.holds_hot() && self.owner_gone())
     }
 
     /// Whether the thread that last owned this cache has exited (its slot claim ended).
