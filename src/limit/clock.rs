@@ -60,7 +60,9 @@ use std::time::{Duration, Instant};
 /// read slightly different values. A limiter tolerates both: a reading older than another
 /// thread's makes it refuse more, and lets through at most the tokens the difference is worth
 /// at its rate (less than one token for a difference of 10 ns at any rate below 10^8 per
-/// second).
+/// second, or of 2 µs below 500 000 per second). [`MonotonicClock`] on the TSC may read up to
+/// about 2 µs older than a reading its thread has just seen from another thread (its section
+/// "Why the TSC is safe here").
 pub trait Clock {
     /// The latest time a limiter's arithmetic is made for: 2^63 − 1 ns, 292 years from the
     /// clock's epoch. Readings past it may make a limiter admit more than its rate (its arrival
@@ -108,9 +110,12 @@ pub trait Clock {
 /// The scale is measured once per process, by the first clock made (it sleeps 1 ms), against
 /// `Instant` and against the kernel's unslewed raw clock, and rounded so the clock never runs
 /// ahead of either: it runs up to about 0.2% slower, so a bucket admits its rate or up to 0.2%
-/// less, and a `retry_after` it reports may be up to 0.2% short. A reading may be a few
-/// nanoseconds old: the read is not fenced, since `LFENCE; RDTSC` takes 15.4 ns against 9.3 ns
-/// (the shootout's "clock read" rows).
+/// less, and a `retry_after` it reports may be up to 0.2% short. The read is not fenced, since
+/// `LFENCE; RDTSC` takes 15.4 ns against 9.3 ns (the shootout's "clock read" rows), so it may
+/// run ahead of a slow load before it: a thread that loads another thread's reading can then
+/// read a time up to about 2 µs older (1.7 µs at most measured on a 2-core VM, under
+/// contention; see `tsc.rs`). A bucket then admits up to the tokens that is worth at its rate:
+/// under one below 500 000 per second. `std_instant` reads are fenced by the kernel.
 ///
 /// When the calibration is refused (its measurements leave more than 0.1% of doubt, or NTP was
 /// slewing the clock fast at that moment), every clock of the process reads `Instant`, as on a
