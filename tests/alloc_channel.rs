@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use thrifty::channel::{bounded, recycling};
 
 mod common;
-use common::{heap, warm_up_threads};
+use common::{heap, join_all, warm_up_threads};
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
@@ -72,18 +72,21 @@ fn recycling_strings_allocate_nothing_once_warm() {
 fn cross_thread_hand_off_allocates_nothing() {
     let (tx, rx) = bounded::<u64>(4);
     // Warm-up: both threads park and unpark at least once (std's thread handle is made once).
+    // Each sender is joined by hand, so its teardown frees are done before the next count.
     std::thread::scope(|s| {
-        s.spawn(|| (0..1000).for_each(|i| tx.send(i).unwrap()));
+        let sender = s.spawn(|| (0..1000).for_each(|i| tx.send(i).unwrap()));
         for _ in 0..1000 {
             rx.recv().unwrap();
         }
+        join_all(vec![sender]);
     });
     let before = heap();
     std::thread::scope(|s| {
-        s.spawn(|| (0..20_000).for_each(|i| tx.send(i).unwrap()));
+        let sender = s.spawn(|| (0..20_000).for_each(|i| tx.send(i).unwrap()));
         for i in 0..20_000 {
             assert_eq!(rx.recv(), Ok(i));
         }
+        join_all(vec![sender]);
     });
     // The scoped thread itself allocates (its stack bookkeeping, its handle); the hand-off of
     // 20 000 messages, with parks on both sides, must not add per-message blocks.

@@ -64,8 +64,9 @@ fn on_threads(n: usize, work: impl Fn() + Sync) -> (dhat::HeapStats, dhat::HeapS
     let gate = Barrier::new(n + 1);
     let mut stats = None;
     std::thread::scope(|s| {
+        let mut threads = Vec::new();
         for _ in 0..n {
-            s.spawn(|| {
+            threads.push(s.spawn(|| {
                 // Take the thread's slot, and park once, before the measured span: a thread's
                 // first park sets up parking_lot's per-thread data (its destructor registration
                 // allocates), and PerCpu's slot locks may park.
@@ -76,7 +77,7 @@ fn on_threads(n: usize, work: impl Fn() + Sync) -> (dhat::HeapStats, dhat::HeapS
                 work();
                 gate.wait(); // main reads `after`
                 gate.wait();
-            });
+            }));
         }
         gate.wait();
         let before = heap();
@@ -85,6 +86,7 @@ fn on_threads(n: usize, work: impl Fn() + Sync) -> (dhat::HeapStats, dhat::HeapS
         let after = heap();
         gate.wait();
         stats = Some((before, after));
+        common::join_all(threads);
     });
     stats.unwrap()
 }
@@ -267,9 +269,7 @@ fn dropping_frees_the_cells() {
     let c = Counter::with_cells(4);
     on_two_threads(|| until_striped(&c));
     let cells = c.heap_bytes() as u64;
-    // The threads may still be running their thread-local destructors (which free memory):
-    // wait until the heap is still, then drop.
-    let before = settled();
+    let before = heap(); // the threads were joined, their destructors have run
     drop(c);
     let after = heap();
     assert_eq!(
@@ -278,9 +278,4 @@ fn dropping_frees_the_cells() {
         "cells not freed"
     );
     assert_eq!(before.curr_blocks - after.curr_blocks, 1);
-}
-
-/// Heap stats once no thread has allocated or freed for 20 ms.
-fn settled() -> dhat::HeapStats {
-    common::settled(std::time::Duration::from_millis(20), |_| false)
 }

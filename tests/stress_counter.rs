@@ -115,27 +115,24 @@ fn adds_from_thread_local_destructors_are_kept() {
     let per_thread = PerCpu::with_slots(4, || 0u64);
     for _ in 0..20 {
         std::thread::scope(|s| {
-            for _ in 0..4 {
-                s.spawn(|| {
-                    ON_EXIT.with(|_| ());
-                    for _ in 0..1000 {
-                        TEARDOWN.incr();
-                        TEARDOWN_GAUGE.add(1);
-                        per_thread.with(|n| *n += 1);
-                    }
-                });
-            }
+            let threads: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        ON_EXIT.with(|_| ());
+                        for _ in 0..1000 {
+                            TEARDOWN.incr();
+                            TEARDOWN_GAUGE.add(1);
+                            per_thread.with(|n| *n += 1);
+                        }
+                    })
+                })
+                .collect();
+            // By hand: `scope` returns when the threads' main functions have finished, a join
+            // when their thread-local destructors have too.
+            threads.into_iter().for_each(|t| t.join().unwrap());
         });
     }
-    // `scope` returns when the threads' main functions have finished, not their thread-local
-    // destructors: wait for those.
     let expected = 20 * 4 * 1100;
-    for _ in 0..1000 {
-        if TEARDOWN.sum() == expected {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
     assert_eq!(TEARDOWN.sum(), expected);
     assert_eq!(TEARDOWN_GAUGE.value(), expected as i64);
     assert_eq!(per_thread.fold(0, |a, n| a + n), 20 * 4 * 1000);

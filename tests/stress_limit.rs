@@ -339,12 +339,14 @@ fn clocks_made_at_once_agree_and_readings_handed_between_threads_never_go_back()
     assert!(latest.load(SeqCst) > 0);
 }
 
-/// Makes the next clock read wait for every load before it (x86-64: `LFENCE`; elsewhere the
-/// clock reads `Instant`, whose reads the kernel orders itself).
+/// Makes the next clock read wait for every load before it (x86-64: `MFENCE; LFENCE`, the
+/// sequence Intel's manual gives for that, and on AMD `LFENCE` alone already does it; elsewhere
+/// the clock reads `Instant`, whose reads the kernel orders itself).
 fn fence_reads() {
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: LFENCE is in the x86-64 baseline (SSE2) and touches no memory.
+    // SAFETY: MFENCE and LFENCE are in the x86-64 baseline (SSE2) and touch no memory.
     unsafe {
-        core::arch::x86_64::_mm_lfence()
+        core::arch::x86_64::_mm_mfence();
+        core::arch::x86_64::_mm_lfence();
     };
 }

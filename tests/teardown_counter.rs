@@ -29,13 +29,18 @@ thread_local! {
 fn local_handle_used_after_the_claim_ended_loses_nothing() {
     // Striped first: two threads add until one meets the other.
     std::thread::scope(|s| {
-        for _ in 0..2 {
-            s.spawn(|| {
-                while !C.is_striped() {
-                    C.incr();
-                }
-            });
-        }
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    while !C.is_striped() {
+                        C.incr();
+                    }
+                })
+            })
+            .collect();
+        // By hand: `scope` returns before the threads' destructors give back their cells, and
+        // the thread below must find one free.
+        threads.into_iter().for_each(|t| t.join().unwrap());
     });
     let before = C.sum();
     std::thread::spawn(|| {

@@ -192,13 +192,17 @@ pub(super) static STRIPING: crate::sync::Mutex<()> = crate::sync::Mutex::new(())
 fn expand(c: &Counter) {
     let _alone = STRIPING.lock();
     std::thread::scope(|s| {
-        for _ in 0..2 {
-            s.spawn(|| {
-                while !c.is_striped() {
-                    c.incr();
-                }
-            });
-        }
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    while !c.is_striped() {
+                        c.incr();
+                    }
+                })
+            })
+            .collect();
+        // By hand: `scope` returns before the threads' destructors give back their cells.
+        threads.into_iter().for_each(|t| t.join().unwrap());
     });
 }
 

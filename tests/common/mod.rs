@@ -16,22 +16,24 @@ pub fn heap() -> dhat::HeapStats {
 /// outgrown tables forever, two blocks per growth, at a moment that depends on scheduling).
 pub fn warm_up_threads(take_slot: impl Fn() + Sync) {
     for _ in 0..2 {
-        std::thread::scope(|s| {
-            for _ in 0..3 {
-                s.spawn(&take_slot);
-            }
-        });
+        std::thread::scope(|s| join_all((0..3).map(|_| s.spawn(&take_slot)).collect()));
     }
     let gate = parking_lot::Mutex::new(());
     let held = gate.lock();
     std::thread::scope(|s| {
-        for _ in 0..32 {
-            s.spawn(|| drop(gate.lock()));
-        }
+        let threads = (0..32).map(|_| s.spawn(|| drop(gate.lock()))).collect();
         // Long enough for every thread to give up spinning and park.
         std::thread::sleep(Duration::from_millis(200));
         drop(held);
+        join_all(threads);
     });
+}
+
+/// Joins scoped threads by hand, so that their thread-local destructors (which free memory and
+/// give back slot claims) have run when it returns: `scope` itself returns as soon as the
+/// threads' closures have, and their teardown may still free blocks into the next count.
+pub fn join_all<T>(threads: Vec<std::thread::ScopedJoinHandle<'_, T>>) -> Vec<T> {
+    threads.into_iter().map(|t| t.join().unwrap()).collect()
 }
 
 /// Parks the calling thread once, with a timed wait that always parks: a thread's first park
