@@ -1,4 +1,4 @@
-use super::chunks::{chunk_at_least, chunk_at_most};
+use super::chunks::{chunk_at_least, chunk_at_most, smaller};
 use super::*;
 
 fn held(arena: &ArenaGuard<'_>) -> usize {
@@ -17,6 +17,31 @@ fn chunk_at_most_never_exceeds_its_target() {
             assert!(bump.allocated_bytes() >= least, "target {target}");
         }
     }
+}
+
+/// A chunk the allocator refuses is halved after one fine step, so a target far beyond memory
+/// costs a few refused allocations, not hundreds; below 64 pages the steps stay fine.
+#[test]
+fn a_target_beyond_memory_is_halved_not_stepped() {
+    let tries = |target: usize, served_at: usize| {
+        let (mut size, mut misses) = (target, 0);
+        while size > served_at {
+            misses += 1;
+            size = smaller(size, misses);
+        }
+        misses
+    };
+    assert_eq!(tries(1 << 40, 16 << 30), 7, "1 TiB down to 16 GiB");
+    assert!(tries(usize::MAX, 1 << 30) <= 36, "usize::MAX down to 1 GiB");
+    assert_eq!(
+        smaller(10 << 20, 1),
+        (10 << 20) - (10 << 20) / 64,
+        "the first step is fine"
+    );
+    assert_eq!(smaller(64 * 4096, 2), 32 * 4096);
+    let below = 64 * 4096 - 1;
+    assert_eq!(smaller(below, 9), below - below / 64, "fine below 64 pages");
+    assert_eq!(smaller(1, 1), 0);
 }
 
 #[test]

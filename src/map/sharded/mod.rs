@@ -132,9 +132,10 @@ impl<K, V> ShardedMap<K, V> {
     }
 
     /// An empty map presized for `n` entries: each of the `s` shards gets room for
-    /// `n/s + 4·√(n/s) + 8` entries (more, after hashbrown rounds up), about four standard
-    /// deviations above the mean a shard receives when keys hash evenly, so filling the map to
-    /// `n` does not grow a shard. Keys that hash unevenly (many equal hashes) can still grow one.
+    /// `m + 4·⌈√m⌉ + 8` entries, where `m = ⌈n/s⌉` (more, after hashbrown rounds up), about
+    /// four standard deviations above the mean a shard receives when keys hash evenly, so
+    /// filling the map to `n` does not grow a shard. A map of one shard gets room for exactly
+    /// `n` (before rounding): nothing can land unevenly. Keys that hash unevenly (many equal hashes) can still grow one.
     /// With few entries per shard the slack dominates: `with_capacity(1000)` of `(u64, u64)`
     /// on the default 128 shards reserves about 70 KiB of tables for 16 KB of entries
     /// (`tests/alloc_map_sharded.rs` asserts it); a small map wants fewer shards
