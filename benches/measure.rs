@@ -46,12 +46,26 @@ fn time(c: &mut Criterion) {
     vec_build(c, "measure/vec_build_time");
 }
 
+/// What counting costs: one 8-byte allocation and its free, counted and with counting paused
+/// (a paused call reads the thread's flags and forwards to `System`, skipping every add).
+fn counting_cost(c: &mut Criterion) {
+    let mut g = c.benchmark_group("measure/alloc_free");
+    g.bench_function("counted", |b| {
+        b.iter(|| drop(black_box(Box::new(black_box(7u64)))))
+    });
+    g.bench_function("paused", |b| {
+        let _paused = measure::pause();
+        b.iter(|| drop(black_box(Box::new(black_box(7u64)))))
+    });
+    g.finish();
+}
+
 /// Allocator calls per iteration: 1 + log2 growth steps versus exactly 1.
 fn allocations(c: &mut Criterion<Allocations>) {
     vec_build(c, "measure/vec_build_allocs");
 }
 
-criterion_group!(timing, time);
+criterion_group!(timing, time, counting_cost);
 criterion_group! {
     name = allocs;
     config = Criterion::default().with_measurement(Allocations);

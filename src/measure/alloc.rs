@@ -46,6 +46,11 @@ use std::alloc::{GlobalAlloc, Layout, System};
 /// adds and a few relaxed atomic adds on shared totals. The shared adds contend when many threads
 /// allocate at once, so harnesses time with each timing thread paused ([`pause`](super::pause)),
 /// which skips all the adds. It never allocates.
+///
+/// An 8-byte `Box` made and dropped on one thread: 26.5–28.3 ns counted against 21.1–25.2 ns
+/// paused (`cargo bench --bench measure -- alloc_free`, 2-core VM), and under callgrind 158
+/// instructions counted, 149 paused and 156 with no `CountingAlloc` installed (`System` through
+/// std's default path), of which glibc's `malloc` and `free` are most.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CountingAlloc<A = System> {
     inner: A,
