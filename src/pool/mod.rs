@@ -36,6 +36,9 @@
 //!   the process runs. A cache is a *hot slot* of one object in front of a stack of at most 8,
 //!   all inline. A thread that gets and puts one object at a time only touches the hot slot,
 //!   with plain loads and stores: no locked instruction, no cache line another thread writes.
+//!   A thread past the first 1 024 alive at once has no claim token (`sync::TRACKED_SLOTS`),
+//!   so a reclaim could not tell when it exits: it keeps no hot object, only a stack, which
+//!   every reclaim reaches (`tests/shapes_pool_slots.rs`: 1 100 threads at once).
 //! - Other threads reach a cache only through a *reclaim* (`reclaim.rs`), which shuts the
 //!   owners out with an asymmetric fence (`sync::fence`: `membarrier` on Linux) and then moves
 //!   caches' objects to the shared store. `clear` and `trim` reclaim everything; so does a put
@@ -55,7 +58,8 @@
 //!   objects retained (caches included) never exceed `capacity` at any instant. Only threads
 //!   that take from the pool reserve room in their cache; an object given back on a thread
 //!   that never takes (the consumer of a producer-consumer pair) goes to the shared store,
-//!   where the producer finds it.
+//!   where the producer finds it. Taking is the thread's own: a thread whose slot's cache a
+//!   taker used before it starts as a non-taker.
 //! - An object taken from the shared store keeps its unit of the budget while it is lent out,
 //!   as a *ticket* in its box (`ticket.rs`), and the thread that gives it back stores it with
 //!   that unit: a handoff between threads never writes the budget. Tickets are room kept for

@@ -110,7 +110,8 @@ impl<T> Section<'_, T> {
         &self.local.carried
     }
 
-    /// Records the owner's claim token, so a reclaim can tell when the owner has exited.
+    /// Records the owner's claim token, so a reclaim can tell when the owner has exited, and
+    /// makes a new owner a non-taker until it takes: the flag was its predecessor's.
     #[inline]
     pub(super) fn claim(&self) {
         let token = thread_token();
@@ -118,7 +119,19 @@ impl<T> Section<'_, T> {
         if token != 0 && self.local.owner.load(Ordering::Relaxed) != token {
             // Release: pairs with the Acquire in `Local::owner_gone`.
             self.local.owner.store(token, Ordering::Release);
+            self.with(|cache| cache.taker = false);
         }
+    }
+
+    /// Whether the calling thread may put an object into an empty hot slot that has no room
+    /// reserved: only a thread with a claim token, which a reclaim can tell has exited. A
+    /// thread past the tracked slots (`sync::TRACKED_SLOTS`), or in teardown, has none: its
+    /// objects go to the stack, which every reclaim reaches, so none is left behind when it
+    /// exits. (Hot room is only reserved by a thread that may hold a hot object, so the caches
+    /// of untracked slots never have any, and the put fast path never fills their hot slot.)
+    #[inline]
+    fn may_hold_hot(&self) -> bool {
+        thread_token() != 0
     }
 
     /// Records that the owner takes from the pool, so its puts may grow the reservation.
@@ -136,7 +149,10 @@ impl<T> Section<'_, T> {
         self.with(|cache| {
             // Relaxed: as in `pop_hot`. (A weight of `usize::MAX` cannot be reserved as
             // `hot_room - 1`; it takes the stack.)
-            if self.local.hot.load(Ordering::Relaxed).is_null() && weight < usize::MAX {
+            if self.local.hot.load(Ordering::Relaxed).is_null()
+                && weight < usize::MAX
+                && (weight < cache.hot_room || self.may_hold_hot())
+            {
                 let (count, bytes) = hot_units(cache.hot_room);
                 if weight < cache.hot_room
                     || (cache.taker && budget.reserve(1 - count, weight.saturating_sub(bytes)))
@@ -215,6 +231,7 @@ impl<T> Section<'_, T> {
             if self.local.hot.load(Ordering::Relaxed).is_null()
                 && cache.hot_room == 0
                 && weight < usize::MAX
+                && self.may_hold_hot()
             {
                 cache.hot_room = weight + 1;
                 self.local.publish_units(cache);

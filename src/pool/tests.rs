@@ -415,6 +415,44 @@ fn a_new_threads_first_get_takes_an_inherited_hot_object() {
     assert_eq!(live.load(SeqCst), s.retained, "{s:?}");
 }
 
+/// Whether a thread takes is its own, not its slot's: a thread that only gives back, in a cache
+/// whose last owner took (and left an object in the hot slot), sends its return to the shared
+/// store, where the next get finds it without a reclaim, rather than reserving room in the
+/// cache as its predecessor would have.
+#[test]
+fn a_new_owner_of_a_takers_cache_gives_to_the_store() {
+    let tries = if cfg!(miri) { 10 } else { 1000 };
+    for _ in 0..tries {
+        let pool = Pool::builder()
+            .capacity(16)
+            .reset(|_: &mut u64| {})
+            .build(|| 0u64);
+        // Joined by hand: a join returns after the thread's slot claim was given back.
+        let slot_of = |f: &(dyn Fn() + Sync)| {
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    f();
+                    crate::sync::thread_slot_hint()
+                })
+                .join()
+                .unwrap()
+            })
+        };
+        let taker = slot_of(&|| drop(pool.get()));
+        let giver = slot_of(&|| pool.put(7));
+        if giver != taker {
+            continue; // another test's thread took the slot meanwhile: try again
+        }
+        assert_eq!(
+            pool.shared.len(),
+            1,
+            "the giver's return stayed in its cache"
+        );
+        return;
+    }
+    panic!("no giver thread landed on its taker's slot in {tries} tries");
+}
+
 #[test]
 fn zero_on_return_zeroes_the_whole_capacity() {
     let pool = BufferPool::builder()
