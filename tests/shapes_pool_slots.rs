@@ -6,9 +6,9 @@
 //! cache tells that its owner has exited. A thread without one never keeps an object in its
 //! cache's hot slot (which a get's reclaim leaves to a live owner), only on its stack (which
 //! every reclaim reaches). So what such threads leave when they exit is found by the next get
-//! that needs it, as the pool's docs promise for every exited thread; before that rule, a
-//! thread needing 1 100 objects called the factory 77 times while their objects sat in the
-//! pool. These tests check that, and the docs' other promises in this shape: the pool never
+//! that needs it, as the pool's docs promise for every exited thread; a pool that let them keep
+//! a hot object would have a thread needing 1 100 objects call the factory once per such
+//! thread while their objects sat in the pool. These tests check that, and the docs' other promises in this shape: the pool never
 //! retains more than its capacity, it leaks nothing, objects handed between such threads are
 //! found again, `clear` reaches everything, and a thread's returns go to the shared store
 //! until it takes from the pool itself, whoever held its slot before.
@@ -195,9 +195,8 @@ fn pool_after_exited_crowd(capacity: usize) -> (Pool<Obj>, Arc<Counts>) {
 
 /// A roomy pool (capacity 4 096), whose budget is never full, so no get's full reclaim runs:
 /// once the 1 100 threads have exited, a thread that gets 1 100 objects at once is served from
-/// their caches, untracked slots' included (their hot slots held 77 out of its reach before
-/// untracked threads kept objects on the stack only), and again on its next round; the pool
-/// never retains more than its capacity, and `clear` drops every object.
+/// their caches, untracked slots' included, and again on its next round; the pool never
+/// retains more than its capacity, and `clear` drops every object.
 #[test]
 fn exited_threads_objects_are_reused_and_cleared_past_the_tracked_slots() {
     let _serial = serial();
@@ -227,10 +226,10 @@ fn exited_threads_objects_are_reused_and_cleared_past_the_tracked_slots() {
 
 /// The same crowd with a pool whose capacity is exactly the 1 100 objects it left: the budget
 /// is full of the exited threads' reservations. A thread that then gets 1 100 objects at once,
-/// round after round, is served from the pool every time. Before untracked threads kept
-/// objects on the stack only, the factory was called 77 times in the first round (the budget
-/// at 1 099 of 1 100, not full, so no full reclaim) and 63 in the second (until the throttled
-/// full reclaim on the 64th get that called the factory with the budget full).
+/// round after round, is served from the pool every time. Were the untracked threads' objects
+/// in hot slots, out of a get's reach, the first round would call the factory once per such
+/// thread (the budget at 1 099 of 1 100, not full, so no full reclaim), and the second until
+/// the throttled full reclaim on the 64th get that calls the factory with the budget full.
 #[test]
 fn a_full_pool_serves_every_get_from_what_exited_untracked_threads_left() {
     let _serial = serial();
@@ -255,10 +254,9 @@ fn a_full_pool_serves_every_get_from_what_exited_untracked_threads_left() {
 /// calls). They give them back one at a time, the last spawned (untracked slots, in practice)
 /// first, and exit: the pool keeps 4, in those threads' caches, and drops the rest. A thread
 /// that then loops get-and-drop finds the budget full of what the exited threads left, and
-/// takes those 4 without calling the factory (before untracked threads kept objects on the
-/// stack only, it called it on its first 63 gets, until the throttled full reclaim, and
-/// dropped each return for want of room). Nothing leaks: after the pool is dropped, every
-/// object made has been dropped.
+/// takes those 4 without calling the factory (were they in hot slots out of its reach, it would
+/// call it on every get until the throttled full reclaim, and drop each return for want of
+/// room). Nothing leaks: after the pool is dropped, every object made has been dropped.
 #[test]
 fn a_small_pool_keeps_its_capacity_and_leaks_nothing() {
     let _serial = serial();
@@ -314,10 +312,9 @@ fn a_small_pool_keeps_its_capacity_and_leaks_nothing() {
 ///   of 1 100 new threads alive at once, which give them back on their own threads and exit.
 ///   Those threads never take, though the first crowd's threads, which held their slots, did.
 ///   The docs: "an object given back on a thread that never takes (the consumer of a
-///   producer-consumer pair) goes to the shared store, where the producer finds it". Before a
-///   new owner of a cache started as a non-taker, each return went to the returning thread's
-///   cache as its predecessor's would, and those of untracked slots were not found once their
-///   threads exited (77 factory calls).
+///   producer-consumer pair) goes to the shared store, where the producer finds it". Were a
+///   cache a taker's for its next owners, each return would go to the returning thread's
+///   cache, and those of untracked slots would be lost to gets once their threads exited.
 ///
 /// Each time, a thread that then gets 1 100 objects at once finds every one in the pool.
 #[test]
@@ -336,16 +333,7 @@ fn objects_handed_between_untracked_threads_and_another_are_all_found() {
     );
     assert_eq!(counts.made(), THREADS);
     drop(handed);
-    let s = pool.stats();
-    assert_eq!((s.retained, s.discarded), (THREADS, 0), "{s:?}");
-    assert_eq!(
-        hold_at_once(&pool, &counts, THREADS),
-        0,
-        "{:?}",
-        pool.stats()
-    );
-    pool.clear();
-    assert_eq!(counts.live(), 0);
+    all_kept_then_found(&pool, &counts);
 
     // Got here, given back on the crowd's threads.
     let lent: Vec<Mutex<Option<Pooled<'_, Obj>>>> =
@@ -363,15 +351,16 @@ fn objects_handed_between_untracked_threads_and_another_are_all_found() {
         },
         |_, ()| {},
     );
+    all_kept_then_found(&pool, &counts);
+}
+
+/// The pool kept all [`THREADS`] objects the crowd gave back, a thread that gets as many at
+/// once finds every one without calling the factory, and `clear` then drops them all.
+fn all_kept_then_found(pool: &Pool<Obj>, counts: &Counts) {
     let s = pool.stats();
     assert_eq!((s.retained, s.discarded), (THREADS, 0), "{s:?}");
     assert_eq!(counts.live(), THREADS);
-    assert_eq!(
-        hold_at_once(&pool, &counts, THREADS),
-        0,
-        "{:?}",
-        pool.stats()
-    );
+    assert_eq!(hold_at_once(pool, counts, THREADS), 0, "{:?}", pool.stats());
     pool.clear();
     assert_eq!(counts.live(), 0);
 }

@@ -104,7 +104,7 @@ impl Builder {
     /// what an arena is shrunk to. A chunk larger than the allocator serves (more than the
     /// machine's memory) is halved until it is served, each time a new arena is made: with
     /// 1 TiB on a 24 GiB machine, a 15 GiB chunk (of address space; pages are touched as
-    /// they are used) after 7 refused allocations, in 0.23 ms.
+    /// they are used) after 7 refused allocations.
     pub fn chunk_bytes(mut self, bytes: usize) -> Self {
         self.settings.chunk_bytes = bytes;
         self.chunk_set = true;
