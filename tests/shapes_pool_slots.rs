@@ -3,13 +3,13 @@
 //!
 //! Thread slots are dense among live threads, so with 1 100 alive at once at least 76 of them
 //! hold a slot of 1 024 or above. Only the first 1 024 slots carry a claim token, which is how a
-//! cache tells that its owner has exited. A thread without one never keeps an object in its
-//! cache's hot slot (which a get's reclaim leaves to a live owner), only on its stack (which
-//! every reclaim reaches). So what such threads leave when they exit is found by the next get
-//! that needs it, as the pool's docs promise for every exited thread; a pool that let them keep
-//! a hot object would have a thread needing 1 100 objects call the factory once per such
-//! thread while their objects sat in the pool. These tests check that, and the docs' other promises in this shape: the pool never
-//! retains more than its capacity, it leaks nothing, objects handed between such threads are
+//! cache tells that its owner has exited. A get's reclaim leaves a live owner's hot object to
+//! it, and counts a cache whose owner is not known (no token) as left behind. So what such
+//! threads leave when they exit is found by the next get that needs it, as the pool's docs
+//! promise for every exited thread; a pool that took their caches' owners for alive would
+//! have a thread needing 1 100 objects call the factory once per such thread while their
+//! objects sat in the pool. These tests check that, and the docs' other promises in this
+//! shape: the pool never retains more than its capacity, it leaks nothing, objects handed between such threads are
 //! found again, `clear` reaches everything, and a thread's returns go to the shared store
 //! until it takes from the pool itself, whoever held its slot before.
 //!
@@ -226,8 +226,8 @@ fn exited_threads_objects_are_reused_and_cleared_past_the_tracked_slots() {
 
 /// The same crowd with a pool whose capacity is exactly the 1 100 objects it left: the budget
 /// is full of the exited threads' reservations. A thread that then gets 1 100 objects at once,
-/// round after round, is served from the pool every time. Were the untracked threads' objects
-/// in hot slots, out of a get's reach, the first round would call the factory once per such
+/// round after round, is served from the pool every time. Were the untracked threads' hot
+/// objects out of a get's reach, the first round would call the factory once per such
 /// thread (the budget at 1 099 of 1 100, not full, so no full reclaim), and the second until
 /// the throttled full reclaim on the 64th get that calls the factory with the budget full.
 #[test]
@@ -254,7 +254,7 @@ fn a_full_pool_serves_every_get_from_what_exited_untracked_threads_left() {
 /// calls). They give them back one at a time, the last spawned (untracked slots, in practice)
 /// first, and exit: the pool keeps 4, in those threads' caches, and drops the rest. A thread
 /// that then loops get-and-drop finds the budget full of what the exited threads left, and
-/// takes those 4 without calling the factory (were they in hot slots out of its reach, it would
+/// takes those 4 without calling the factory (were they out of a get's reach, it would
 /// call it on every get until the throttled full reclaim, and drop each return for want of
 /// room). Nothing leaks: after the pool is dropped, every object made has been dropped.
 #[test]

@@ -359,10 +359,16 @@ impl<T> Local<T> {
         self.len.load(Ordering::Relaxed) > 0 || (self.holds_hot() && self.owner_gone())
     }
 
-    /// Whether the thread that last owned this cache has exited (its slot claim ended).
+    /// Whether the thread that last owned this cache has exited (its slot claim ended), or is
+    /// not known. A thread past the tracked slots (`sync::TRACKED_SLOTS`) has no claim token,
+    /// so the cache of such a slot records no owner, and whether its thread has exited cannot
+    /// be told: its hot object is treated as left behind, which a reclaim takes (safely: it
+    /// shuts a live owner out as a full reclaim does). Otherwise an exited thread's hot object
+    /// there would be out of every get's reach; a live one may lose its hot object to a get
+    /// that found the pool dry, and take one back on its next get.
     fn owner_gone(&self) -> bool {
         // Acquire: pairs with the Release in `Section::claim`, as `token_is_live` requires.
         let owner = self.owner.load(Ordering::Acquire);
-        owner != 0 && !token_is_live(owner)
+        owner == 0 || !token_is_live(owner)
     }
 }

@@ -37,8 +37,9 @@
 //!   all inline. A thread that gets and puts one object at a time only touches the hot slot,
 //!   with plain loads and stores: no locked instruction, no cache line another thread writes.
 //!   A thread past the first 1 024 alive at once has no claim token (`sync::TRACKED_SLOTS`),
-//!   so a reclaim could not tell when it exits: it keeps no hot object, only a stack, which
-//!   every reclaim reaches (`tests/shapes_pool_slots.rs`: 1 100 threads at once).
+//!   so a reclaim cannot tell when it exits: its hot object counts as left behind, which a get
+//!   that finds the pool dry may take, live or not (`tests/shapes_pool_slots.rs`: 1 100
+//!   threads at once).
 //! - Other threads reach a cache only through a *reclaim* (`reclaim.rs`), which shuts the
 //!   owners out with an asymmetric fence (`sync::fence`: `membarrier` on Linux) and then moves
 //!   caches' objects to the shared store. `clear` and `trim` reclaim everything; so does a put

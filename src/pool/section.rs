@@ -123,17 +123,6 @@ impl<T> Section<'_, T> {
         }
     }
 
-    /// Whether the calling thread may put an object into an empty hot slot that has no room
-    /// reserved: only a thread with a claim token, which a reclaim can tell has exited. A
-    /// thread past the tracked slots (`sync::TRACKED_SLOTS`), or in teardown, has none: its
-    /// objects go to the stack, which every reclaim reaches, so none is left behind when it
-    /// exits. (Hot room is only reserved by a thread that may hold a hot object, so the caches
-    /// of untracked slots never have any, and the put fast path never fills their hot slot.)
-    #[inline]
-    fn may_hold_hot(&self) -> bool {
-        thread_token() != 0
-    }
-
     /// Records that the owner takes from the pool, so its puts may grow the reservation.
     #[inline]
     pub(super) fn mark_taker(&self) {
@@ -149,10 +138,7 @@ impl<T> Section<'_, T> {
         self.with(|cache| {
             // Relaxed: as in `pop_hot`. (A weight of `usize::MAX` cannot be reserved as
             // `hot_room - 1`; it takes the stack.)
-            if self.local.hot.load(Ordering::Relaxed).is_null()
-                && weight < usize::MAX
-                && (weight < cache.hot_room || self.may_hold_hot())
-            {
+            if self.local.hot.load(Ordering::Relaxed).is_null() && weight < usize::MAX {
                 let (count, bytes) = hot_units(cache.hot_room);
                 if weight < cache.hot_room
                     || (cache.taker && budget.reserve(1 - count, weight.saturating_sub(bytes)))
@@ -231,7 +217,6 @@ impl<T> Section<'_, T> {
             if self.local.hot.load(Ordering::Relaxed).is_null()
                 && cache.hot_room == 0
                 && weight < usize::MAX
-                && self.may_hold_hot()
             {
                 cache.hot_room = weight + 1;
                 self.local.publish_units(cache);
