@@ -290,7 +290,7 @@ mod backoff;
 pub(crate) mod fence;
 pub(crate) use backoff::{backoff, contention_pause};
 mod hints;
-pub(crate) use hints::{with_thread_hints, ThreadHints, MEMO_SLOTS};
+pub(crate) use hints::{forget_memo, with_thread_hints, ThreadHints, MEMO_SLOTS};
 
 mod condvar;
 pub(crate) use condvar::Condvar;

@@ -3,7 +3,8 @@
 //! must take the counter's shared path, and none may be lost.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::OnceLock;
 use thrifty::counter::{Counter, LocalCounter};
 
 static C: Counter = Counter::new();
@@ -63,5 +64,91 @@ fn local_handle_used_after_the_claim_ended_loses_nothing() {
         OWNED_THEN_GONE.load(Relaxed),
         "the handle did not own a cell, or still owned it in the destructor: the test did not \
          reach its case"
+    );
+}
+
+/// A counter of one cell, for `adds_after_the_claim_ended_race_the_cells_next_owner`.
+static ONE: OnceLock<Counter> = OnceLock::new();
+/// Set by the exiting thread's late destructor once its claim has ended.
+static TEARING_DOWN: AtomicBool = AtomicBool::new(false);
+/// Set once the taker has made its adds: the late destructor stops adding.
+static STOP: AtomicBool = AtomicBool::new(false);
+/// How many adds the late destructor made.
+static LATE_COUNT: AtomicU64 = AtomicU64::new(0);
+
+struct LateAdds;
+
+impl Drop for LateAdds {
+    fn drop(&mut self) {
+        let one = ONE.get().unwrap();
+        TEARING_DOWN.store(true, SeqCst);
+        let mut n = 0;
+        while !STOP.load(Relaxed) {
+            one.incr();
+            n += 1;
+        }
+        LATE_COUNT.store(n, SeqCst);
+    }
+}
+
+thread_local! {
+    static LATE_ADDS: LateAdds = const { LateAdds };
+}
+
+#[test]
+fn adds_after_the_claim_ended_race_the_cells_next_owner() {
+    // A thread owns the only cell of a striped counter and exits; a destructor that runs after
+    // its slot claim has ended keeps adding through `Counter::add` while another thread takes
+    // the cell over (its owner's claim has ended) and adds too. Had the exiting thread kept
+    // writing the cell it remembers, an add of one could land between the other's load and
+    // store of the same word and be lost: with its claim, a thread forgets the cells it owned.
+    // One take-over is a narrow window, so the test makes many.
+    let one = ONE.get_or_init(|| Counter::with_cells(1));
+    std::thread::scope(|s| {
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    (0..)
+                        .take_while(|_| !one.is_striped())
+                        .for_each(|_| one.incr())
+                })
+            })
+            .collect();
+        // By hand: the first round's exiting thread must find the cell's owner gone.
+        threads.into_iter().for_each(|t| t.join().unwrap());
+    });
+    let rounds = if cfg!(miri) { 2 } else { 200 };
+    let (mut late, mut taken) = (0, 0);
+    for _ in 0..rounds {
+        TEARING_DOWN.store(false, SeqCst);
+        STOP.store(false, SeqCst);
+        let before = one.sum();
+        let exiting = std::thread::spawn(move || {
+            LATE_ADDS.with(|_| {});
+            // Takes the cell over from the last round's taker (joined, so gone), then adds
+            // through the thread's memo of it.
+            (0..2).for_each(|_| one.incr());
+        });
+        let taker = std::thread::spawn(move || {
+            while !TEARING_DOWN.load(SeqCst) {
+                std::hint::spin_loop();
+            }
+            // The exiting thread's claim has ended: the first add takes its cell over.
+            (0..1000).for_each(|_| one.incr());
+            let owns = format!("{:?}", one.local()).contains("owns_cell: true");
+            STOP.store(true, SeqCst);
+            owns
+        });
+        taken += u32::from(taker.join().unwrap());
+        exiting.join().unwrap();
+        let n = LATE_COUNT.load(SeqCst);
+        late += n;
+        assert_eq!(one.sum(), before + 2 + 1000 + n, "adds were lost");
+    }
+    assert_eq!(one.cells(), 1);
+    assert!(
+        taken * 2 > rounds && late > 0,
+        "the cell was taken over in {taken} of {rounds} rounds, {late} late adds: the test did \
+         not reach its case"
     );
 }

@@ -1,7 +1,9 @@
 //! The counter table: one hot counter bumped by every thread. A shared `AtomicU64` drags its
 //! cache line between cores; `thrifty::counter::Counter` stripes over owner-written cells; the
 //! thread-local row is the physical upper bound (a plain add, flushed once at the end). The
-//! `local` handle row looks the thread's cell up once per thread instead of once per add.
+//! floor row is each thread adding to a word of its own, on a line of its own, by a load and a
+//! store: the least any counter pays whose `sum` sees every add. The `local` handle row looks
+//! the thread's cell up once per thread instead of once per add.
 //! The second workload bumps two hot counters in turn, 8 apart in one `Vec` (128 bytes: a
 //! stride that indexing by address alone would send to one slot of a thread's memo of its cells). The third is a
 //! request handler that makes the same 8 adds per request, the first to a counter every thread
@@ -44,6 +46,11 @@ pub fn run(h: &mut Harness) {
         let mutex = Arc::new(Mutex::new(0u64));
         let flushed = Arc::new(AtomicU64::new(0));
         let handled = Arc::new(Counter::new());
+        let cells: Arc<Vec<Own<AtomicU64>>> = Arc::new(
+            (0..threads)
+                .map(|_| Own(std::array::from_fn(|_| AtomicU64::new(0))))
+                .collect(),
+        );
         t.workload(
             "incr",
             threads,
@@ -60,6 +67,12 @@ pub fn run(h: &mut Harness) {
                         local += black_box(1);
                     }
                     flushed.fetch_add(local, Relaxed);
+                }),
+                Candidate::new("own cell, load + store (floor)", move |t, ops| {
+                    let cell = &cells[t].0[0];
+                    for _ in 0..ops {
+                        cell.store(cell.load(Relaxed) + black_box(1), Relaxed);
+                    }
                 }),
                 counter_incr(Arc::new(Counter::new())),
                 Candidate::new("thrifty Counter::local handle", move |_, ops| {

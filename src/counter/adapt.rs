@@ -84,29 +84,42 @@ fn memo_slot(addr: usize) -> usize {
     ((addr >> 4) ^ (addr >> 7)) % SLOTS
 }
 
-/// What this thread last remembered of the striped counter at `addr` ([`remember`]): the state
-/// word it found there and where its own cell lay under it. `None` if the counter's memo slot
-/// holds another counter.
+/// What this thread's memo slot for the counter at `addr` holds ([`remember`]): the state word
+/// of a striped counter, where the thread's cell lay under it, and the thread's claim token;
+/// `(0, 0, 0)` if it holds nothing.
 ///
-/// A hint: the caller uses it only while the counter's state word still holds that value (then
-/// the block there is as long as the one remembered, so the place is inside it), and checks the
-/// cell's owner before it writes.
+/// The slot is shared by every counter whose address maps to it, and names none of them: the
+/// state word is the key. While a block is live, no other counter's state word holds its
+/// pointer; a block at the address of a freed one (after `compact`, or in a counter made where a
+/// dropped one lay) is caught by the caller's owner check against the token. The caller uses the
+/// place only while the counter's state word holds the value remembered (then the block there is
+/// as long as the one remembered, so the place is inside it).
+///
+/// The token is the thread's live claim whenever the state is not 0: [`remember`] is only given
+/// a live token, and the memo is wiped when the claim ends (`sync::slot`'s `Claim::drop` calls
+/// [`forget_memo`](crate::sync::forget_memo)), before the thread's last adds, which then take the
+/// full path and find no token.
 #[inline(always)]
-pub(super) fn remembered(addr: usize) -> Option<(usize, usize)> {
+pub(super) fn remembered(addr: usize) -> (usize, usize, u64) {
     with_thread_hints(|l| {
-        let [key, state, place] = &l.memo[memo_slot(addr)];
-        (key.get() == addr).then(|| (state.get(), place.get()))
+        let [token, state, place] = &l.memo[memo_slot(addr)];
+        (state.get(), place.get(), token.get() as u64)
     })
-    .flatten()
+    .unwrap_or((0, 0, 0))
 }
 
-/// Remembers that this thread's cell in the striped counter at `addr` is at `place` under the
-/// state word `state` (see [`remembered`]), in place of whatever its memo slot held.
+/// Remembers that this thread, holding the claim `token`, owns the cell at `place` in the
+/// striped counter at `addr` under the state word `state` (see [`remembered`]), in place of
+/// whatever its memo slot held.
 #[inline(always)]
-pub(super) fn remember(addr: usize, state: usize, place: usize) {
+pub(super) fn remember(addr: usize, state: usize, place: usize, token: u64) {
+    debug_assert!(
+        state != 0 && token != 0,
+        "only a striped state and a live claim"
+    );
     let _ = with_thread_hints(|l| {
-        let [key, st, pl] = &l.memo[memo_slot(addr)];
-        key.set(addr);
+        let [tk, st, pl] = &l.memo[memo_slot(addr)];
+        tk.set(token as usize);
         st.set(state);
         pl.set(place);
     });
@@ -298,13 +311,22 @@ mod tests {
             .skip(1)
             .find(|&x| memo_slot(x) == memo_slot(a))
             .unwrap();
-        remember(a, 0x5001, 128);
-        remember(b, 0x6002, 256);
-        assert_eq!(remembered(a), Some((0x5001, 128)));
-        assert_eq!(remembered(b), Some((0x6002, 256)));
-        assert_eq!(remembered(c), None, "same slot, other counter");
-        remember(c, 0x7003, 0);
-        assert_eq!((remembered(a), remembered(c)), (None, Some((0x7003, 0))));
+        remember(a, 0x5001, 128, 9);
+        remember(b, 0x6002, 256, 9);
+        assert_eq!(remembered(a), (0x5001, 128, 9));
+        assert_eq!(remembered(b), (0x6002, 256, 9));
+        assert_eq!(
+            remembered(c),
+            (0x5001, 128, 9),
+            "same slot: the state word tells them apart"
+        );
+        remember(c, 0x7003, 0, 9);
+        assert_eq!(
+            (remembered(a), remembered(c)),
+            ((0x7003, 0, 9), (0x7003, 0, 9))
+        );
+        crate::sync::forget_memo();
+        assert_eq!((remembered(b), remembered(c)), ((0, 0, 0), (0, 0, 0)));
         // Counters 8 apart in a `Vec` (128 bytes) mostly have slots of their own.
         let apart = (0..SLOTS).map(|k| memo_slot(0x8000 + 128 * k));
         assert_eq!(

@@ -221,26 +221,25 @@ impl Cells {
     }
 
     /// The striped add, given the tagged block pointer `p` loaded with Acquire: the cell this
-    /// thread remembers for the counter, if the state word is the one it was remembered under
-    /// and the cell is still this thread's; else the search in [`add_striped`](Self::add_striped).
+    /// thread remembers under the state word `p`, if it still holds the thread's token; else the
+    /// search in [`add_striped`](Self::add_striped).
     ///
     /// Inlined into every add: as a call, saving and restoring registers cost more than the
     /// striped add itself (the CHANGELOG has the figures).
     #[inline(always)]
     fn add_to_block(&self, p: *mut Line, n: u64) {
-        if let Some((state, place)) = adapt::remembered(self.addr()) {
-            if p as usize == state {
-                // SAFETY: `p` was loaded with Acquire from our state word and its block lives as
-                // long as `&self` (as in `block`); `place` was remembered under the same value,
-                // so the same tag (`add_striped`).
-                let cell = unsafe { Block::cell_at(p, place) };
-                let token = thread_token();
-                // Relaxed: as in `add_striped`. The block at `p` may be a newer one at the
-                // address of the one remembered, or the claim may have ended (`token` 0): then the
-                // owner differs and the add takes the path below.
-                if cell.owner.load(Ordering::Relaxed) == token && token != 0 {
-                    return bump_owned(&cell.owned, n);
-                }
+        let (state, place, token) = adapt::remembered(self.addr());
+        if p as usize == state {
+            // SAFETY: `p` was loaded with Acquire from our state word and its block lives as
+            // long as `&self` (as in `block`); `place` was remembered under the same value, so
+            // the same tag (`add_striped`).
+            let cell = unsafe { Block::cell_at(p, place) };
+            // Relaxed: as in `add_striped`. `token` is this thread's live claim (`p`, striped, is
+            // not 0; `adapt::remembered`). The block at `p` may be a newer one at the address of
+            // the one remembered, where the cell is not ours: then the owner differs and the add
+            // takes the path below.
+            if cell.owner.load(Ordering::Relaxed) == token {
+                return bump_owned(&cell.owned, n);
             }
         }
         // SAFETY: as above. `p` has a nonzero tag, so the view is a block; `base` would keep
@@ -269,13 +268,13 @@ impl Cells {
                 // while we live, so reading it back needs no ordering. Any other value sends us
                 // on, and the slow path re-checks with a compare-exchange.
                 if cell.owner.load(Ordering::Relaxed) == token {
-                    self.remember(b, home);
+                    self.remember(b, home, token);
                     return bump_owned(&cell.owned, n);
                 }
                 let next = (home + 1) & (b.len() - 1);
                 // Relaxed: as above.
                 if b.cell(next).owner.load(Ordering::Relaxed) == token {
-                    self.remember(b, next);
+                    self.remember(b, next, token);
                     bump_owned(&b.cell(next).owned, n);
                 } else {
                     self.add_probing(b, home, token, n);
@@ -286,11 +285,11 @@ impl Cells {
         }
     }
 
-    /// Remembers in this thread's hints that it owns cell `k` of `b`, the newest block, so its
-    /// next adds go straight there (`add_to_block`).
+    /// Remembers in this thread's hints that it owns cell `k` of `b`, the newest block, under
+    /// its live claim `token`, so its next adds go straight there (`add_to_block`).
     #[inline(always)]
-    fn remember(&self, b: Block<'_>, k: usize) {
-        adapt::remember(self.addr(), b.tagged() as usize, b.place(k));
+    fn remember(&self, b: Block<'_>, k: usize, token: u64) {
+        adapt::remember(self.addr(), b.tagged() as usize, b.place(k), token);
     }
 
     /// An add that must not be lost and may not use a cell: straight into `base`.
@@ -310,7 +309,7 @@ impl Cells {
     fn add_probing(&self, b: Block<'_>, home: usize, token: u64, n: u64) {
         match own_cell(b, home, token, 2) {
             Some(k) => {
-                self.remember(b, k);
+                self.remember(b, k, token);
                 bump_owned(&b.cell(k).owned, n);
             }
             None => self.claim_or_share(b, home, token, n),
@@ -325,7 +324,7 @@ impl Cells {
         for step in 0..PROBE.min(b.len()) {
             let cell = b.cell((home + step) & (b.len() - 1));
             if claim(cell, token) {
-                self.remember(b, (home + step) & (b.len() - 1));
+                self.remember(b, (home + step) & (b.len() - 1), token);
                 return bump_owned(&cell.owned, n);
             }
         }

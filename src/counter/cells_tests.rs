@@ -261,9 +261,10 @@ fn a_thread_finds_its_cell_two_after_home_on_every_add() {
 }
 
 /// Where this thread's cell `k` of the newest block lies, as the memo keeps it.
-fn remembered_as(c: &Cells, k: usize) -> Option<(usize, usize)> {
+fn remembered_as(c: &Cells, k: usize) -> (usize, usize, u64) {
     let b = c.block().unwrap();
-    Some((b.tagged() as usize, b.place(k)))
+    let (_, token) = try_thread_token().unwrap();
+    (b.tagged() as usize, b.place(k), token)
 }
 
 #[test]

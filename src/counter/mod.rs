@@ -81,13 +81,18 @@
 //!   counters often enough that a few may stripe (0–0.1%), at 272 bytes each. At 100 counters
 //!   (the mixed shape below) many do: two threads at full speed add to each of them about every
 //!   100 adds, contention that lasts by the rule.
-//! - **One hot counter**, 2 threads: 2.1–2.7 ns per add, 0.05x–0.37x an `AtomicU64`'s time
-//!   (median 0.07x, about 14x its throughput). An add reads seven words (the state word, the memo's
-//!   three, the claim token, the cell's owner and its count); a [`LocalCounter`], which holds
-//!   its cell, reads two: 1.2–1.4 ns (median 0.04x). The thread-local bound row took 0.7–0.9 ns:
-//!   `add` runs at about 0.35x of it and the handle at 0.6x. That row's loop is four
-//!   instructions, and its time moves with code placement from build to build (1.5–1.7 ns where
-//!   the loop straddles two 64-byte lines).
+//! - **One hot counter**, 2 threads: 2.0–2.4 ns per add (6 runs, median 2.1), 0.06x–0.23x an
+//!   `AtomicU64`'s time (median 0.10x, about 10x its throughput). An add reads six words (the
+//!   state word, the memo's three, the cell's owner and its count); a [`LocalCounter`], which
+//!   holds its cell, reads two (the claim token and its count): 1.1–1.4 ns. The thread-local
+//!   bound row took 0.8–0.9 ns: `add` runs at 0.33x–0.41x of it (median 0.38x) and the handle
+//!   at 0.57x–0.73x. The `own cell, load + store (floor)` row, a thread adding to a word of its
+//!   own with no look-up at all, took 1.0–1.4 ns: what any counter whose `sum` sees every add
+//!   pays at least. Finding the thread's cell on every add costs about 1 ns over that floor: a
+//!   scratch build whose add read only a memo keyed by the counter's address and one global
+//!   word (no state word, no owner check) took 2.0–2.1 ns, no faster than this one. The bound
+//!   row's loop is four instructions, and its time moves with code placement from build to
+//!   build (1.5–1.7 ns where the loop straddles two 64-byte lines).
 //! - **Several hot counters**, 2 threads. Two 8 apart in a `Vec`, bumped in turn: 3.8–4.4 ns,
 //!   0.06x–0.11x. Sixteen side by side, bumped in turn, more than the memo's 8 slots (so some
 //!   adds look their cell up again): 5.7–7.6 ns, 0.22x–0.39x (median 0.23x). Every striped
@@ -142,14 +147,17 @@
 //!   and their adds would meet on the shared `base`).
 //! - **The memo**: 8 slots per thread, direct-mapped by the counter's address (bits 7 and up
 //!   folded onto bits 4 and up, so counters 8 apart in a `Vec` mostly have slots of their own),
-//!   each holding a striped counter's address, the state word the thread found there and where
-//!   its own cell lies under it. While the state word still holds that value, an add reads the
-//!   cell's owner token and, if it is the thread's, adds: no length decoding, no slot
-//!   arithmetic. A new block (growth), a block at the address of a freed one (after `compact`)
-//!   or a claim that has ended fails one of the two checks, and the add takes the full path,
-//!   which remembers the cell it finds. A counter whose slot holds another costs that path:
-//!   two more loads when the thread owns its home cell or the next one. The memo and the tick
-//!   are 200 bytes of thread-local words per thread, no heap.
+//!   each holding the state word the thread found in a striped counter, where its own cell lies
+//!   under it, and the thread's claim token. While the counter's state word still holds that
+//!   value, an add reads the cell's owner token and, if it is the remembered one, adds: no length
+//!   decoding, no slot arithmetic, no look at the counter's address (a live block's pointer is in
+//!   one counter's state word only). A new block (growth) fails the first check, a block at the
+//!   address of a freed one (after `compact`) the second, and the add takes the full path, which
+//!   remembers the cell it finds. The memo is wiped when the thread's slot claim ends (in its
+//!   thread-local destructors), so a later destructor's add never writes a cell another thread
+//!   may have taken over. A counter whose slot holds another costs the full path: two more loads
+//!   when the thread owns its home cell or the next one. The memo and the tick are 200 bytes of
+//!   thread-local words per thread, no heap.
 //! - **Owner-written cells** (as in `percpu_counter`): a cell is one 128-byte line holding its
 //!   `owned` word and a `shared` word in its first 64 bytes and its owner's slot claim token in the
 //!   other 64. Only the owner writes `owned`, by a relaxed load and store (no locked instruction);

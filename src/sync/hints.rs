@@ -49,6 +49,12 @@ pub(crate) fn with_thread_hints<R>(f: impl FnOnce(&ThreadHints) -> R) -> Option<
     HINTS.try_with(f).ok()
 }
 
+/// Zeroes the calling thread's memo: its user's "nothing remembered". The thread's slot claim
+/// calls it when it ends, since the counter's memo holds the claim's token.
+pub(crate) fn forget_memo() {
+    let _ = with_thread_hints(|l| l.memo.iter().flatten().for_each(|w| w.set(0)));
+}
+
 // The counter module's docs give a thread's hint words as 200 bytes.
 #[cfg(all(not(loom), target_pointer_width = "64"))]
 const _: () = assert!(std::mem::size_of::<ThreadHints>() == 200);

@@ -217,6 +217,9 @@ impl Drop for Claim {
         // First, so that from here on the hot path falls back to `CLAIM`, which now reports
         // the claim destroyed.
         let _ = FAST.try_with(|fast| fast.set(NO_CLAIM));
+        // The counter's memo holds this claim's token beside the cells it names: once the
+        // claim is given back, another thread may take those cells over.
+        super::hints::forget_memo();
         if let Some(held) = self.slots.held.get(self.slot) {
             // Release: pairs with the Acquire load in `token_is_live`: a thread that sees this
             // claim dead also sees everything the thread did while it held it.

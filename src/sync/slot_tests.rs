@@ -56,6 +56,48 @@ mod tests {
         // Other tests in this binary run threads concurrently, so allow for them.
         assert!(max < 40, "slots climbed to {max}: indices are not recycled");
     }
+
+    /// Whether the memo was all zeros in a destructor that ran after the claim's.
+    static MEMO_WIPED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+    struct Late;
+
+    impl Drop for Late {
+        fn drop(&mut self) {
+            let wiped =
+                crate::sync::with_thread_hints(|l| l.memo.iter().flatten().all(|w| w.get() == 0));
+            MEMO_WIPED.store(
+                wiped == Some(true) && try_thread_token().is_none(),
+                Ordering::Relaxed,
+            );
+        }
+    }
+
+    thread_local! {
+        static LATE: Late = const { Late };
+    }
+
+    #[test]
+    fn the_end_of_a_claim_wipes_the_memo() {
+        // The counter's memo holds the thread's claim token beside a cell: once the claim is
+        // given back, another thread may take that cell over, so an add from a later
+        // destructor must not find it remembered.
+        std::thread::spawn(|| {
+            // Registered before the claim (made below), so dropped after it: destructors run in
+            // reverse order of registration on Linux.
+            LATE.with(|_| {});
+            let (_, token) = try_thread_token().unwrap();
+            let _ = crate::sync::with_thread_hints(|l| {
+                l.memo[3].iter().for_each(|w| w.set(token as usize))
+            });
+        })
+        .join()
+        .unwrap();
+        assert!(
+            MEMO_WIPED.load(Ordering::Relaxed),
+            "the memo outlived the claim"
+        );
+    }
 }
 
 #[cfg(all(test, loom))]
