@@ -14,8 +14,10 @@
 //! - `cross_thread_bounded`: the same at 4 KiB with pools of capacity 8 and 256 and a channel
 //!   two shorter (6 and 254), so the capacity just covers what is in flight; std, thrifty and
 //!   `lockfree-object-pool` (`pull_owned`);
-//! - `2_threads_idle_crowd`: 2 threads get + put at 4 KiB while 0, 4, 16 or 64 other threads
-//!   sleep, each having used another `BufferPool` once (so each holds a thread slot);
+//! - `2_threads_idle_crowd`: 2 threads get + put at 4 KiB while 0, 4, 16, 64 or 1 100 other
+//!   threads sleep, each having used another `BufferPool` once (so each holds a thread slot).
+//!   With 1 100, the working threads' slots lie past the 1 024 whose owners a pool can track:
+//!   their path must cost what it costs below them;
 //! - `many_threads`: 8 and 16 threads get + put at 4 KiB ("oversubscribed" where they
 //!   outnumber the cores: the shape only).
 //!
@@ -317,7 +319,7 @@ fn newer_shapes<M: Pick>(c: &mut Criterion<M>, pass: &str) {
     let mut g = c.benchmark_group(format!("pool/{pass}/2_threads_idle_crowd"));
     g.throughput(Throughput::Elements(2));
     let other = Arc::new(BufferPool::default());
-    for idle in [0, 4, 16, 64] {
+    for idle in [0, 4, 16, 64, 1100] {
         let other = Arc::clone(&other);
         let _crowd = Idle::spawn(idle, move || drop(other.get()));
         trio(&mut g, &format!("{idle} idle"), 1024, Shape::Threads(2));

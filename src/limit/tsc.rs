@@ -59,11 +59,10 @@
 //! Unfenced, a read runs ahead of the instructions before it for as long as the slowest of
 //! them takes: a load of a line another core is writing can finish microseconds after the
 //! counter was read. So a thread can load a time another thread read, and then read an older
-//! one. On the 2-core VM, 8 threads handing readings through one atomic (the
-//! `clocks_made_at_once_agree...` test in `tests/stress_limit.rs` without its fence) saw a
-//! worst step back per run of 290 ns at the median and 1.1 µs at most over 40 runs, and a
-//! bare-`RDTSC` loop up to 1.7 µs; with `LFENCE` before the read, none in 6.4 million. A
-//! limiter treats such a reading as it treats another thread's older one (the [`Clock`]
+//! one: by up to about 2 µs on the 2-core VMs this crate is measured on (8 threads handing
+//! readings through one atomic, as the `clocks_made_at_once_agree...` test in
+//! `tests/stress_limit.rs` does without its fence; the CHANGELOG has the runs), and not once in
+//! millions of reads with `LFENCE` before the read. A limiter treats such a reading as it treats another thread's older one (the [`Clock`]
 //! contract): it may let through the tokens the difference is worth at its rate, under one
 //! token for 2 µs at any rate below 500 000 per second. Where that matters, use
 //! `MonotonicClock::std_instant`: the kernel fences its own reads. Calibration fences its
