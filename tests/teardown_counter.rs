@@ -4,7 +4,7 @@
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use thrifty::counter::{Counter, LocalCounter};
 
 static C: Counter = Counter::new();
@@ -26,23 +26,27 @@ thread_local! {
     static LATE: Late = const { Late(RefCell::new(None)) };
 }
 
-#[test]
-fn local_handle_used_after_the_claim_ended_loses_nothing() {
-    // Striped first: two threads add until one meets the other.
+/// Held by each test while it runs: striping needs two threads running at once, and two tests
+/// striping side by side put four spinning threads on a 2-core machine, where one run in ten
+/// then took seconds (once 24 s) instead of milliseconds.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Two threads add to `c` until one meets the other and it stripes; joined by hand, because
+/// `scope` returns before their destructors give back their cells, and the threads the tests
+/// spawn next must find those free.
+fn stripe(c: &Counter) {
     std::thread::scope(|s| {
         let threads: Vec<_> = (0..2)
-            .map(|_| {
-                s.spawn(|| {
-                    while !C.is_striped() {
-                        C.incr();
-                    }
-                })
-            })
+            .map(|_| s.spawn(|| (0..).take_while(|_| !c.is_striped()).for_each(|_| c.incr())))
             .collect();
-        // By hand: `scope` returns before the threads' destructors give back their cells, and
-        // the thread below must find one free.
         threads.into_iter().for_each(|t| t.join().unwrap());
     });
+}
+
+#[test]
+fn local_handle_used_after_the_claim_ended_loses_nothing() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    stripe(&C);
     let before = C.sum();
     std::thread::spawn(|| {
         // Register `LATE`'s destructor before the slot claim's (made by the first add), so it
@@ -103,20 +107,9 @@ fn adds_after_the_claim_ended_race_the_cells_next_owner() {
     // writing the cell it remembers, an add of one could land between the other's load and
     // store of the same word and be lost: with its claim, a thread forgets the cells it owned.
     // One take-over is a narrow window, so the test makes many.
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let one = ONE.get_or_init(|| Counter::with_cells(1));
-    std::thread::scope(|s| {
-        let threads: Vec<_> = (0..2)
-            .map(|_| {
-                s.spawn(|| {
-                    (0..)
-                        .take_while(|_| !one.is_striped())
-                        .for_each(|_| one.incr())
-                })
-            })
-            .collect();
-        // By hand: the first round's exiting thread must find the cell's owner gone.
-        threads.into_iter().for_each(|t| t.join().unwrap());
-    });
+    stripe(one);
     let rounds = if cfg!(miri) { 2 } else { 200 };
     let (mut late, mut taken) = (0, 0);
     for _ in 0..rounds {

@@ -98,12 +98,13 @@ fn memo_slot(addr: usize) -> usize {
 /// The token is the thread's live claim whenever the state is not 0: [`remember`] is only given
 /// a live token, and the memo is wiped when the claim ends (`sync::slot`'s `Claim::drop` calls
 /// [`forget_memo`](crate::sync::forget_memo)), before the thread's last adds, which then take the
-/// full path and find no token.
+/// full path and find no token. (Under loom a thread's locals are all taken out before any is
+/// dropped, so there the wipe finds no memo, and these reads find none either: `(0, 0, 0)`.)
 #[inline(always)]
 pub(super) fn remembered(addr: usize) -> (usize, usize, u64) {
     with_thread_hints(|l| {
         let [token, state, place] = &l.memo[memo_slot(addr)];
-        (state.get(), place.get(), token.get() as u64)
+        (state.get() as usize, place.get() as usize, token.get())
     })
     .unwrap_or((0, 0, 0))
 }
@@ -119,9 +120,9 @@ pub(super) fn remember(addr: usize, state: usize, place: usize, token: u64) {
     );
     let _ = with_thread_hints(|l| {
         let [tk, st, pl] = &l.memo[memo_slot(addr)];
-        tk.set(token as usize);
-        st.set(state);
-        pl.set(place);
+        tk.set(token);
+        st.set(state as u64);
+        pl.set(place as u64);
     });
 }
 
@@ -303,7 +304,7 @@ mod tests {
     }
 
     #[test]
-    fn the_memo_holds_one_counter_per_slot() {
+    fn the_memo_keys_a_slot_by_the_state_word_and_forgets_all_at_once() {
         let (a, b) = (0x1000usize, 0x1010usize);
         assert_ne!(memo_slot(a), memo_slot(b), "neighbours: slots of their own");
         let c = (0x1000..)

@@ -102,7 +102,7 @@ impl Cells {
         }
     }
 
-    /// This counter's address: the key of the per-thread memo.
+    /// This counter's address: what picks its slot in the per-thread memo.
     #[inline(always)]
     fn addr(&self) -> usize {
         self as *const Self as usize

@@ -150,10 +150,11 @@
 //!   each holding the state word the thread found in a striped counter, where its own cell lies
 //!   under it, and the thread's claim token. While the counter's state word still holds that
 //!   value, an add reads the cell's owner token and, if it is the remembered one, adds: no length
-//!   decoding, no slot arithmetic, no look at the counter's address (a live block's pointer is in
-//!   one counter's state word only). A new block (growth) fails the first check, a block at the
-//!   address of a freed one (after `compact`) the second, and the add takes the full path, which
-//!   remembers the cell it finds. The memo is wiped when the thread's slot claim ends (in its
+//!   decoding, no slot arithmetic, no compare of the counter's address (a live block's pointer is
+//!   in one counter's state word only). A new block (growth) fails the first check; a block at
+//!   the address of a freed one (after `compact`) passes it, and then the second check lets the
+//!   add through only to a cell the thread owns there. A failed check sends the add down the
+//!   full path, which remembers the cell it finds. The memo is wiped when the thread's slot claim ends (in its
 //!   thread-local destructors), so a later destructor's add never writes a cell another thread
 //!   may have taken over. A counter whose slot holds another costs the full path: two more loads
 //!   when the thread owns its home cell or the next one. The memo and the tick are 200 bytes of

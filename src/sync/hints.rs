@@ -15,7 +15,8 @@ pub(crate) struct ThreadHints {
     /// A random state for the tick's user; in the tick's padding.
     pub(crate) seed: Cell<u32>,
     /// Three words per slot, direct-mapped by their user; each starts 0.
-    pub(crate) memo: [[Cell<usize>; 3]; MEMO_SLOTS],
+    /// `u64` on every target: the counter keeps a 64-bit claim token in one of them.
+    pub(crate) memo: [[Cell<u64>; 3]; MEMO_SLOTS],
 }
 
 /// Where each thread's `seed` starts (a Weyl sequence: any start will do).

@@ -87,9 +87,7 @@ mod tests {
             // reverse order of registration on Linux.
             LATE.with(|_| {});
             let (_, token) = try_thread_token().unwrap();
-            let _ = crate::sync::with_thread_hints(|l| {
-                l.memo[3].iter().for_each(|w| w.set(token as usize))
-            });
+            let _ = crate::sync::with_thread_hints(|l| l.memo[3].iter().for_each(|w| w.set(token)));
         })
         .join()
         .unwrap();
