@@ -20,7 +20,7 @@
 //! `AtomicU64`'s price, well under a millisecond at full speed. Counters
 //! spread over a registry almost never stripe: the shootout's registry table reports the share
 //! striped after each run (`cargo run --release --example shootout -- --only counter`; 0% of 10 000
-//! and of 100 000 counters, 0–0.1% of 1 000), and `tests/shapes_counter.rs` asserts at most 1% at
+//! and of 100 000 counters, 0–2.1% of 1 000 on 2 threads), and `tests/shapes_counter.rs` asserts at most 1% at
 //! 10 000.
 //!
 //! # Memory
@@ -65,50 +65,53 @@
 //!
 //! Ratios to an `AtomicU64`'s time per increment per thread: ranges over 10 runs of
 //! `cargo run --release --example shootout -- --only counter --threads 1,2` on a busy 2-core VM
-//! (AMD EPYC), with medians. Read them as ratios; the absolute times move with the machine's
-//! load. `cargo bench --bench counter -- 'counter/(registry|mixed|increment)'` has the same
-//! workloads in criterion.
+//! (AMD EPYC, 2026-12-02), with medians. Read them as ratios; the absolute times move with the
+//! machine's load. `cargo bench --bench counter -- 'counter/(registry|mixed|increment)'` has the
+//! same workloads in criterion.
 //!
 //! - **Registry** of 1 000, 10 000 and 100 000 counters, a random one per increment. 1 thread:
-//!   1.15x–1.44x (median 1.34x), 1.12x–1.22x (1.17x) and 1.37x–2.21x (1.50x). 2 threads:
-//!   1.16x–1.43x (1.27x), 1.25x–1.58x (1.44x) and 1.33x–2.40x (1.47x). `Mutex<u64>` about 2x.
-//!   The counters stay compact: none striped at 10 000 and 100 000, 16 bytes each. Part of the
-//!   gap is size: an `AtomicU64` padded to 16 bytes (the `AtomicU64 in 16 B` row) takes 1.04x,
-//!   1.06x and 1.17x on 1 thread and 0.97x, 1.00x and 1.10x on 2 (medians). The rest is the
+//!   0.99x–1.36x (median 1.02x), 1.11x–1.18x (1.15x) and 1.22x–2.62x (1.47x). 2 threads:
+//!   0.92x–1.36x (1.15x), 0.53x–1.44x (1.36x) and 1.28x–2.26x (1.37x). `Mutex<u64>` about 2x.
+//!   The counters stay compact at 10 000 and 100 000 (none striped, 16 bytes each). Part of the
+//!   gap is size: an `AtomicU64` padded to 16 bytes (the `AtomicU64 in 16 B` row) takes 0.99x,
+//!   1.12x and 1.21x on 1 thread and 0.88x, 1.04x and 1.10x on 2 (medians). The rest is the
 //!   state word's read and the sample tick before the `fetch_add`: 35 instructions per add where
-//!   the `fetch_add` loop runs 20 (`bash scripts/counter_instructions.sh`, 10 000 counters).
+//!   the `fetch_add` loop runs 19 (`bash scripts/counter_instructions.sh`, 10 000 counters).
 //! - A small, very hot registry (1 000 counters, 2 threads at full speed) meets on the same
-//!   counters often enough that a few may stripe (0–0.1%), at 272 bytes each. At 100 counters
-//!   (the mixed shape below) many do: two threads at full speed add to each of them about every
-//!   100 adds, contention that lasts by the rule.
-//! - **One hot counter**, 2 threads: 2.0–2.4 ns per add (6 runs, median 2.1), 0.06x–0.23x an
-//!   `AtomicU64`'s time (median 0.10x, about 10x its throughput). An add reads six words (the
+//!   counters often enough that some stripe: 0%–2.1% of them by the end of a run (median 0.1%),
+//!   16.0–21.4 bytes per counter on average. At 100 counters (the mixed shape below) many do:
+//!   two threads at full speed add to each of them about every 100 adds, contention that lasts
+//!   by the rule.
+//! - **One hot counter**, 2 threads: 1.9–2.2 ns per add (median 2.0), 0.05x–0.14x an
+//!   `AtomicU64`'s time (median 0.06x, about 16x its throughput). An add reads six words (the
 //!   state word, the memo's three, the cell's owner and its count); a [`LocalCounter`], which
-//!   holds its cell, reads two (the claim token and its count): 1.1–1.4 ns. The thread-local
-//!   bound row took 0.8–0.9 ns: `add` runs at 0.33x–0.41x of it (median 0.38x) and the handle
-//!   at 0.57x–0.73x. The `own cell, load + store (floor)` row, a thread adding to a word of its
-//!   own with no look-up at all, took 1.0–1.4 ns: what any counter whose `sum` sees every add
-//!   pays at least. Finding the thread's cell on every add costs about 1 ns over that floor: a
-//!   scratch build whose add read only a memo keyed by the counter's address and one global
+//!   holds its cell, reads two (the claim token and its count): 1.1–1.3 ns. The thread-local
+//!   bound row took 0.7–0.8 ns: `add` runs at 0.33x–0.42x of it (median 0.38x) and the handle
+//!   at 0.54x–0.73x (0.66x). The `own cell, load + store (floor)` row, a thread adding to a word
+//!   of its own with no look-up at all, took 1.0–1.1 ns: what any counter whose `sum` sees every
+//!   add pays at least. Finding the thread's cell on every add costs about 1 ns over that floor:
+//!   a scratch build whose add read only a memo keyed by the counter's address and one global
 //!   word (no state word, no owner check) took 2.0–2.1 ns, no faster than this one. The bound
 //!   row's loop is four instructions, and its time moves with code placement from build to
 //!   build (1.5–1.7 ns where the loop straddles two 64-byte lines).
-//! - **Several hot counters**, 2 threads. Two 8 apart in a `Vec`, bumped in turn: 3.8–4.4 ns,
-//!   0.06x–0.11x. Sixteen side by side, bumped in turn, more than the memo's 8 slots (so some
-//!   adds look their cell up again): 5.7–7.6 ns, 0.22x–0.39x (median 0.23x). Every striped
-//!   counter takes its own path whatever the number: with 64 hot counters bumped at random, a
-//!   scratch loop measured about 12 ns per add, on par with or under an `AtomicU64`.
+//! - **Several hot counters**, 2 threads. Two 8 apart in a `Vec`, bumped in turn: 3.1–4.4 ns,
+//!   0.06x–0.29x (median 0.10x). Sixteen side by side, bumped in turn, more than the memo's 8
+//!   slots (so some adds look their cell up again): 5.6–7.0 ns, 0.22x–0.85x (median 0.24x).
+//!   Every striped counter takes its own path whatever the number: with 64 hot counters bumped
+//!   at random, a scratch loop measured about 12 ns per add, on par with or under an
+//!   `AtomicU64`.
 //! - **A request handler's** 8 adds per request, the first to a counter every thread shares,
-//!   the other 7 to its own (`handler, 1 of 8 shared`), 2 threads: 0.26x–0.52x (median 0.45x).
+//!   the other 7 to its own (`handler, 1 of 8 shared`), 2 threads: 0.30x–0.47x (median 0.39x).
 //! - **Beside an idle owner**: one hot counter, 2 threads, and a third thread that bumped it and
-//!   went idle holding a cell (`incr, 1 more thread idle`): 2.2–2.7 ns per add, 0.05x–0.42x
-//!   (median 0.08x). A thread whose home cell the idle one holds claims the next free cell or,
+//!   went idle holding a cell (`incr, 1 more thread idle`): 1.8–2.4 ns per add, 0.05x–0.13x
+//!   (median 0.06x). A thread whose home cell the idle one holds claims the next free cell or,
 //!   if none is free, adds to a shared word beside it, at two to three times an owner's cost.
 //!   The counter does not grow for it: nobody contends.
-//! - **Mixed** (100 cold counters, 1 hot, 2 threads): 0.81x–0.96x (median 0.85x). The hot one
-//!   stripes, and 5% to 39% of the cold ones had by the end of a run (29 to 115 bytes per
-//!   counter on average). Both cores write the cold counters that are still compact, and an add
-//!   fetches such a line twice: shared for the state word's read, then again to write.
+//! - **Mixed** (100 cold counters, 1 hot, 2 threads): 0.75x–0.98x (median 0.81x). The hot one
+//!   stripes, and so had 5% to 50% of the 101 counters by the end of a run (median 11%; 29 to
+//!   143 bytes per counter on average). Both cores write the cold counters that are still compact,
+//!   and an add fetches such a line twice: shared for the state word's read, then again to
+//!   write.
 //!
 //! # How it works
 //!
