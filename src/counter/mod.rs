@@ -89,9 +89,7 @@
 //!   bound row took 0.7–0.8 ns: `add` runs at 0.33x–0.42x of it (median 0.38x) and the handle
 //!   at 0.54x–0.73x (0.66x). The `own cell, load + store (floor)` row, a thread adding to a word
 //!   of its own with no look-up at all, took 1.0–1.1 ns: what any counter whose `sum` sees every
-//!   add pays at least. Finding the thread's cell on every add costs about 1 ns over that floor:
-//!   a scratch build whose add read only a memo keyed by the counter's address and one global
-//!   word (no state word, no owner check) took 2.0–2.1 ns, no faster than this one. The bound
+//!   add pays at least; finding the thread's cell on every add costs about 1 ns over it. The bound
 //!   row's loop is four instructions, and its time moves with code placement from build to
 //!   build (1.5–1.7 ns where the loop straddles two 64-byte lines).
 //! - **Several hot counters**, 2 threads. Two 8 apart in a `Vec`, bumped in turn: 3.1–4.4 ns,

@@ -352,9 +352,9 @@ impl<T> Local<T> {
 
     /// Whether a get elsewhere may take objects from this cache without a full reclaim: it has
     /// stacked objects, or its owner has exited or is not known ([`owner_gone`](Self::owner_gone))
-    /// and left one in the hot slot. (A known live owner's
-    /// hot object is left to it: taking it would only make the owner take one back on its next
-    /// get, and two threads would pass one object to and fro through reclaims.) A snapshot.
+    /// and left one in the hot slot. (A known live owner's hot object is left to it: taking it
+    /// would only make the owner take one back on its next get, and two threads would pass one
+    /// object to and fro through reclaims.) A snapshot.
     pub(super) fn stealable(&self) -> bool {
         // Relaxed: statistics, as in `retained`.
         self.len.load(Ordering::Relaxed) > 0 || (self.holds_hot() && self.owner_gone())
