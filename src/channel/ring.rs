@@ -415,6 +415,7 @@ mod tests {
     /// slots would abort the whole process (16 bytes a slot: 2^58 slots are 4 EiB, past any
     /// address space, so no overcommit setting grants them).
     #[test]
+    #[cfg(target_pointer_width = "64")] // 2^58 slots: no such `usize` below 64 bits
     #[cfg_attr(miri, ignore = "Miri reports an allocation this large as unsupported")]
     fn a_capacity_beyond_memory_panics_instead_of_aborting() {
         let made = std::panic::catch_unwind(|| Ring::new(1 << 58, |_| 0u64));
