@@ -88,8 +88,12 @@ impl Tokens {
 impl TokenBucket<MonotonicClock> {
     /// A bucket of `burst` tokens refilled at `rate` tokens per second, on the monotonic clock.
     ///
-    /// The refill interval is `10^9 / rate` nanoseconds rounded up, so the effective rate is at
-    /// most `rate` (exact when `rate` divides 10^9).
+    /// The refill interval is `10^9 / rate` whole nanoseconds, rounded up, so the effective rate
+    /// is `10^9 / ceil(10^9 / rate)`: exact when `rate` divides 10^9, within 1% of `rate` up to
+    /// 10^7 per second, and as little as half of it above 5 × 10^8 (999 999 999 per second
+    /// runs at 500 000 000: a 2 ns interval). [`interval`](TokenBucket::interval) tells what
+    /// a bucket got. For a precise rate that high, let each token stand for a batch of `k`
+    /// requests in a bucket of `rate / k` per second.
     ///
     /// # Errors
     /// [`LimitError::ZeroRate`], [`LimitError::ZeroBurst`], or [`LimitError::RateTooHigh`]
@@ -138,7 +142,8 @@ impl<C: Clock> TokenBucket<C> {
 
     /// Takes `n` tokens if they are there now; never blocks.
     ///
-    /// `n == 0` always succeeds.
+    /// `n == 0` always succeeds, even while sleeping [`acquire`](Self::acquire) calls hold
+    /// reservations.
     ///
     /// # Errors
     /// [`RateError::Limited`] with the wait after which the same request would pass;
@@ -153,6 +158,11 @@ impl<C: Clock> TokenBucket<C> {
     /// ```
     #[inline]
     pub fn try_acquire(&self, n: u32) -> Result<Tokens, RateError> {
+        // Nothing to take; `Rate::take` would refuse it while reservations run more than `tau`
+        // ahead of `now`.
+        if n == 0 {
+            return Ok(Tokens { n });
+        }
         if n > self.rate.burst {
             return Err(self.too_large(n));
         }
@@ -186,6 +196,7 @@ impl<C: Clock> TokenBucket<C> {
     ///
     /// The tokens are reserved at once and the call sleeps exactly until their turn, so callers
     /// are served in the order they call, and `try_acquire` callers see the reservation.
+    /// `n == 0` returns at once, without waiting behind the reservations.
     ///
     /// # Errors
     /// [`InsufficientCapacity`] at once if `n > burst`: no wait could satisfy it.
@@ -201,6 +212,9 @@ impl<C: Clock> TokenBucket<C> {
     /// # use thrifty::limit::Clock;
     /// ```
     pub fn acquire(&self, n: u32) -> Result<Tokens, InsufficientCapacity> {
+        if n == 0 {
+            return Ok(Tokens { n });
+        }
         if n > self.rate.burst {
             return Err(InsufficientCapacity {
                 requested: n,

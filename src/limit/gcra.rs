@@ -36,7 +36,8 @@ const MAX_TAU: u64 = u64::MAX / 4;
 
 impl Rate {
     /// `rate` tokens per second. The interval is rounded *up* to whole nanoseconds, so the
-    /// effective rate is at most the one asked for (exact when `rate` divides 10^9).
+    /// effective rate is at most the one asked for (exact when `rate` divides 10^9; as little
+    /// as half of it above 5 × 10^8, as `TokenBucket::new` documents).
     pub(crate) fn per_second(rate: u64, burst: u32) -> Result<Self, LimitError> {
         if rate == 0 {
             return Err(LimitError::ZeroRate);

@@ -217,17 +217,21 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
     }
 
     /// Removes every key whose bucket is full at `now`; returns how many.
+    ///
+    /// A key's `Drop` that panics ends the walk, but the keys removed so far, the panicking one
+    /// among them (the table erases an entry before dropping it), still leave the count.
     fn remove_full(&self, now: u64) -> usize {
-        let mut removed = 0;
+        let mut removed = Uncount {
+            entries: &self.entries,
+            n: 0,
+        };
         self.buckets.retain(|_, tat| {
             // Relaxed: as in `try_acquire`.
             let keep = tat.load(Ordering::Relaxed) > now;
-            removed += usize::from(!keep);
+            removed.n += usize::from(!keep);
             keep
         });
-        // Relaxed: a count (see `entries`).
-        self.entries.fetch_sub(removed, Ordering::Relaxed);
-        removed
+        removed.n
     }
 
     /// Test hook: the kept count of entries, which must match `len` when nothing runs.
@@ -259,12 +263,37 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
         if self.sweeping.swap(true, Ordering::Acquire) {
             return; // another thread is sweeping
         }
+        // Ends the sweep even if a key's `Drop` panics in it: otherwise every later sweep
+        // would see one running, and the map would grow without bound.
+        let _done = SweepDone(&self.sweeping);
         self.remove_full(now);
         // Relaxed: a count; inserts racing the sweep are in it or follow it.
         let next = (self.entries.load(Ordering::Relaxed).saturating_mul(2)).max(MIN_SWEEP_AT);
-        // Relaxed: a threshold (see `try_acquire_new`); the Release below publishes it too.
+        // Relaxed: a threshold (see `try_acquire_new`); `SweepDone`'s Release publishes it too.
         self.sweep_at.store(next, Ordering::Relaxed);
-        self.sweeping.store(false, Ordering::Release);
+    }
+}
+
+/// Takes `n` removed keys off the count of entries when dropped, on unwind too.
+struct Uncount<'a> {
+    entries: &'a AtomicUsize,
+    n: usize,
+}
+
+impl Drop for Uncount<'_> {
+    fn drop(&mut self) {
+        // Relaxed: a count (see `entries`).
+        self.entries.fetch_sub(self.n, Ordering::Relaxed);
+    }
+}
+
+/// Clears the sweeping flag when dropped, on unwind too.
+struct SweepDone<'a>(&'a AtomicBool);
+
+impl Drop for SweepDone<'_> {
+    fn drop(&mut self) {
+        // Release: pairs with the next sweep's Acquire swap (see `sweep`).
+        self.0.store(false, Ordering::Release);
     }
 }
 

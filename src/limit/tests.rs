@@ -237,3 +237,91 @@ fn inserts_racing_evictions_keep_the_entry_count() {
     });
     assert_eq!(keyed.entry_count(), keyed.len());
 }
+
+/// A frozen clock that counts the sleeps asked of it.
+#[derive(Default)]
+struct CountsSleeps(crate::sync::AtomicU64);
+
+impl Clock for CountsSleeps {
+    fn now(&self) -> u64 {
+        0
+    }
+    fn sleep_until(&self, _deadline: u64) {
+        // Relaxed: read by the same thread.
+        self.0.fetch_add(1, crate::sync::Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn zero_tokens_pass_at_once_behind_sleeping_reservations() {
+    // On a frozen clock `acquire` reserves and returns at once, as a caller asleep would: the
+    // second reservation runs a whole interval past `now + tau`.
+    let b = TokenBucket::with_clock(1, 1, CountsSleeps::default()).unwrap();
+    b.acquire(1).unwrap();
+    b.acquire(1).unwrap();
+    let wait = b.try_acquire(1).unwrap_err().retry_after();
+    assert_eq!(
+        b.try_acquire(0).unwrap().count(),
+        0,
+        "n == 0 always succeeds"
+    );
+    let slept = b.clock().0.load(crate::sync::Ordering::Relaxed);
+    assert_eq!(b.acquire(0).unwrap().count(), 0);
+    assert_eq!(
+        b.clock().0.load(crate::sync::Ordering::Relaxed),
+        slept,
+        "acquire(0) waits behind no reservation"
+    );
+    assert_eq!(
+        b.try_acquire(1).unwrap_err().retry_after(),
+        wait,
+        "and takes no turn"
+    );
+}
+
+/// Set to make key 7's next drop panic (see [`Touchy`]).
+static DROP_PANICS: crate::sync::AtomicBool = crate::sync::AtomicBool::new(false);
+
+/// A key whose drop panics once when [`DROP_PANICS`] is set and the key is 7.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Touchy(u32);
+
+impl Drop for Touchy {
+    fn drop(&mut self) {
+        // Relaxed: set and read by the test's one thread.
+        if self.0 == 7 && DROP_PANICS.swap(false, crate::sync::Ordering::Relaxed) {
+            panic!("key 7's drop panics");
+        }
+    }
+}
+
+#[test]
+fn a_key_drop_that_panics_in_a_sweep_stops_neither_the_sweeps_nor_the_count() {
+    let clock = ManualClock::new();
+    let keyed = KeyedLimiter::with_clock(1000, 1, clock.clone()).unwrap();
+    for i in 0..1023 {
+        keyed.try_acquire(&Touchy(i), 1).unwrap();
+    }
+    clock.advance(MS); // every bucket is full again: the 1 024th insert's sweep removes them
+    DROP_PANICS.store(true, crate::sync::Ordering::Relaxed);
+    let swept = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        keyed.try_acquire(&Touchy(5000), 1)
+    }));
+    assert!(swept.is_err(), "key 7's drop panicked in the sweep");
+    assert_eq!(
+        keyed.entry_count(),
+        keyed.len(),
+        "removed keys left the count"
+    );
+    // Keys that go idle 1 ms after their one request: later sweeps keep the map near 1 024.
+    for i in 10_000..13_000 {
+        keyed.try_acquire(&Touchy(i), 1).unwrap();
+        clock.advance(MS);
+    }
+    assert!(
+        keyed.len() < 2048,
+        "sweeps stopped: {} keys kept",
+        keyed.len()
+    );
+    assert_eq!(keyed.entry_count(), keyed.len());
+}
