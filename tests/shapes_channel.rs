@@ -740,3 +740,106 @@ fn bad_settings_panic_with_their_documented_messages() {
         );
     });
 }
+
+/// A message of 64 KiB held inline, so a sender takes a while to move it into its slot; counts
+/// the live ones.
+struct Wide {
+    _bytes: [u64; 8192],
+    live: Arc<AtomicUsize>,
+}
+
+impl Wide {
+    fn new(live: &Arc<AtomicUsize>) -> Self {
+        live.fetch_add(1, SeqCst);
+        Self {
+            _bytes: [7; 8192],
+            live: Arc::clone(live),
+        }
+    }
+}
+
+impl Drop for Wide {
+    fn drop(&mut self) {
+        self.live.fetch_sub(1, SeqCst);
+    }
+}
+
+/// The last receiver drops while four senders keep sending wide messages: once every send has
+/// returned, the only messages still alive are ones a sender was moving in as the receiver
+/// left (at most one per sender), not the queue behind such a slot, which would otherwise wait
+/// for the last sender's drop.
+#[test]
+fn the_last_receiver_drops_what_is_queued_past_a_slot_being_filled() {
+    const SENDERS: usize = 4;
+    within_deadline("last receiver", || {
+        let live = Arc::new(AtomicUsize::new(0));
+        let mut kept = Vec::new();
+        for _ in 0..150 {
+            let (tx, rx) = bounded::<Wide>(16);
+            let (sent, release) = (
+                Arc::new(std::sync::Barrier::new(SENDERS + 1)),
+                Arc::new(std::sync::Barrier::new(SENDERS + 1)),
+            );
+            let senders: Vec<_> = (0..SENDERS)
+                .map(|_| {
+                    let (tx, live) = (tx.clone(), Arc::clone(&live));
+                    let (sent, release) = (Arc::clone(&sent), Arc::clone(&release));
+                    thread::spawn(move || {
+                        while tx.send(Wide::new(&live)).is_ok() {}
+                        sent.wait();
+                        release.wait(); // holds `tx` until the count is taken
+                    })
+                })
+                .collect();
+            for _ in 0..8 {
+                drop(rx.recv().unwrap());
+            }
+            drop(rx);
+            sent.wait();
+            kept.push(live.load(SeqCst));
+            release.wait();
+            senders.into_iter().for_each(|s| s.join().unwrap());
+            drop(tx);
+            assert_eq!(
+                live.load(SeqCst),
+                0,
+                "every message dropped with the channel"
+            );
+        }
+        kept.sort_unstable();
+        assert!(
+            kept.last() <= Some(&SENDERS),
+            "alive after the last receiver left, per round (sorted): {kept:?}"
+        );
+    });
+}
+
+/// Messages whose drop panics, left in a channel when its handles drop: the others are still
+/// dropped, each once, as a `Vec`'s are.
+#[test]
+fn a_panicking_drop_among_queued_messages_leaks_none_of_the_others() {
+    struct Fragile {
+        panics: bool,
+        drops: Arc<AtomicUsize>,
+    }
+    impl Drop for Fragile {
+        fn drop(&mut self) {
+            self.drops.fetch_add(1, SeqCst);
+            if self.panics {
+                panic!("a message's drop panics");
+            }
+        }
+    }
+    let drops = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = bounded(8);
+    for panics in [false, true, false, true, false] {
+        let drops = Arc::clone(&drops);
+        tx.send(Fragile { panics, drops }).unwrap();
+    }
+    // The last receiver's drop drains the queue and stops at the first panic, leaving the rest
+    // to the channel's drop with the last sender, which meets the second.
+    assert!(catch_unwind(AssertUnwindSafe(|| drop(rx))).is_err());
+    assert_eq!(drops.load(SeqCst), 2);
+    assert!(catch_unwind(AssertUnwindSafe(|| drop(tx))).is_err());
+    assert_eq!(drops.load(SeqCst), 5, "each of the 5 dropped once");
+}

@@ -1,6 +1,7 @@
 //! [`Sender`] and [`Receiver`]: the plain bounded channel's ends, from [`bounded`](super::bounded).
 
-use super::chan::{deadline, Chan, OnBusy};
+use super::chan::{busy_wait, deadline, Chan, OnBusy};
+use super::ring::Refusal;
 use super::wait::{Step, Stop};
 use super::{
     RecvError, RecvTimeoutError, SendError, SendTimeoutError, Stats, TryRecvError, TrySendError,
@@ -505,14 +506,25 @@ impl<T> Drop for Receiver<T> {
             return;
         }
         // The last receiver: nobody can take what is queued, so drop it now rather than when
-        // the last sender goes. A slot a sender is still filling is left for `Plain`'s drop;
-        // waiting for it here could deadlock with that sender.
+        // the last sender goes. A slot a sender is still filling (`Busy`) is waited for, not
+        // stopped at: the sender only moves its value in, no user code runs there, so it
+        // finishes, and the messages queued behind it are dropped here too. A push that claims
+        // its slot after this drain found the ring empty is left for `Plain`'s drop: at most
+        // one per sender, since any later send sees no receiver.
         let chan = self.chan();
-        while let Ok(claim) = chan.ring.start_pop() {
-            // SAFETY: as in `take`: our unfinished claim on a full slot.
-            let value = unsafe { chan.ring.with_claimed(&claim, |v| (*v).assume_init_read()) };
-            chan.ring.finish_pop(claim);
-            drop(value);
+        let mut busy = 0;
+        loop {
+            match chan.ring.start_pop() {
+                Ok(claim) => {
+                    // SAFETY: as in `take`: our unfinished claim on a full slot.
+                    let value =
+                        unsafe { chan.ring.with_claimed(&claim, |v| (*v).assume_init_read()) };
+                    chan.ring.finish_pop(claim);
+                    drop(value);
+                }
+                Err(Refusal::Busy) if busy_wait(&mut busy) => {}
+                Err(_) => return,
+            }
         }
     }
 }

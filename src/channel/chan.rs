@@ -276,7 +276,7 @@ impl<S> Chan<S> {
 /// loom does not make a Relaxed load eventually see the latest store, so a spin on a `Busy`
 /// that came from a stale `tail` (or `head`) would never end in the model.
 #[inline]
-fn busy_wait(rounds: &mut u32) -> bool {
+pub(super) fn busy_wait(rounds: &mut u32) -> bool {
     if cfg!(loom) && *rounds >= 2 {
         return false;
     }

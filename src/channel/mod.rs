@@ -49,8 +49,9 @@
 //! # Disconnection
 //! When every sender is gone, receivers take what is queued, then get `Disconnected`. When every
 //! receiver is gone, sends fail and hand their message back; the messages still queued are
-//! dropped by the last receiver (a message a sender is writing at that moment is dropped with
-//! the channel). A [`recycling`] channel's messages are its slots' values, so they are not
+//! dropped by the last receiver, which waits for any slot a sender is still moving a message
+//! into (a send that claims its slot after that drain is dropped with the channel: at most one
+//! per sender). A [`recycling`] channel's messages are its slots' values, so they are not
 //! dropped then: they stay in their slots, unread, until the last handle of either side is
 //! gone. Every message is dropped exactly once. A thread blocked in `send` or `recv` wakes on
 //! disconnect.

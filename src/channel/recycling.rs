@@ -234,7 +234,8 @@ impl<T: Reset> RecyclingSender<T> {
         Ok(self.fill(claim, fill))
     }
 
-    /// Messages queued now (a snapshot).
+    /// Messages queued now (a snapshot), counting a slot whose `send_with` fill panicked until
+    /// a receiver passes over it.
     pub fn len(&self) -> usize {
         self.chan.ring.len()
     }
@@ -307,6 +308,11 @@ impl<T: Reset> RecyclingReceiver<T> {
     /// Receives the oldest message by reading it in place: `read` gets the slot's value (it may
     /// take parts of it, e.g. `std::mem::take`, at the cost of the buffer). The slot is reset
     /// and freed after `read` returns. Waits while the channel is empty.
+    ///
+    /// `read` runs while the slot is claimed, so never block in it on sending to this same
+    /// channel: slots are handed out in ring order, and when the ring was full as the read
+    /// began, the send's slot is this one, which frees only after `read` returns (a blocking
+    /// send then waits for ever, a timed one times out, even with the channel empty).
     ///
     /// # Errors
     /// [`RecvError`] once the channel is empty and every sender is gone (`read` not run).
@@ -389,7 +395,8 @@ impl<T: Reset> RecyclingReceiver<T> {
         }
     }
 
-    /// Messages queued now (a snapshot).
+    /// Messages queued now (a snapshot), counting a slot whose `send_with` fill panicked until
+    /// a receiver passes over it.
     pub fn len(&self) -> usize {
         self.chan.ring.len()
     }

@@ -350,16 +350,53 @@ impl<S> Ring<S> {
 
     /// Runs `f` on the value of every position between `head` and `tail`, oldest first: the
     /// queued messages, once no operation is in flight (`&mut self` proves it).
+    ///
+    /// If `f` panics, the walk goes on with the next position as the panic unwinds, as a
+    /// `Vec`'s drop goes on past an element whose drop panics (a second panic aborts, as there).
     pub(super) fn for_each_queued(&mut self, mut f: impl FnMut(&mut S)) {
         // Relaxed: `&mut self` means every claim is finished, and whatever handed us the ring
         // (a join, the last `Arc` drop) ordered those finishes before us.
         let tail = self.tail.load(Ordering::Relaxed) & !self.mark;
-        let mut pos = self.head.load(Ordering::Relaxed);
-        while pos != tail {
-            // SAFETY: no claim is in flight (`&mut self`), so nothing else touches the value.
-            self.slot(pos).value.with_mut(|v| f(unsafe { &mut *v }));
-            pos = self.next(pos);
+        let pos = self.head.load(Ordering::Relaxed);
+        let mut walk = Queued {
+            ring: self,
+            pos,
+            tail,
+            f: &mut f,
+        };
+        walk.rest();
+    }
+}
+
+/// [`Ring::for_each_queued`]'s walk from `pos` to `tail`; dropped during a panic in `f`, it
+/// walks the rest.
+struct Queued<'a, S, F: FnMut(&mut S)> {
+    ring: &'a Ring<S>,
+    pos: usize,
+    tail: usize,
+    f: &'a mut F,
+}
+
+impl<S, F: FnMut(&mut S)> Queued<'_, S, F> {
+    fn rest(&mut self) {
+        while self.pos != self.tail {
+            let pos = self.pos;
+            // Past `pos` before `f` runs on it: a panic in `f` resumes with the next.
+            self.pos = self.ring.next(pos);
+            // SAFETY: no claim is in flight (`for_each_queued` holds `&mut Ring`), so nothing
+            // else touches the value, and each position is visited once.
+            self.ring
+                .slot(pos)
+                .value
+                .with_mut(|v| (self.f)(unsafe { &mut *v }));
         }
+    }
+}
+
+impl<S, F: FnMut(&mut S)> Drop for Queued<'_, S, F> {
+    fn drop(&mut self) {
+        // Only left to do if `f` panicked.
+        self.rest();
     }
 }
 

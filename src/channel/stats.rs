@@ -25,15 +25,17 @@
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
-    /// Messages queued now (a snapshot while other threads work).
+    /// Messages queued now (a snapshot while other threads work). A recycling channel counts
+    /// a slot whose `send_with` fill panicked until a receiver passes it.
     pub len: usize,
     /// The most messages the channel holds.
     pub capacity: usize,
     /// The most messages it has held at once, sampled: every 16th slot index a send reads the
     /// depth after publishing, and a send that finds the channel full records `capacity`. So
-    /// the mark is exact when the channel has been full, and otherwise may read up to 15 below
-    /// the true peak (never above `capacity`; while other threads work a sample may see the
-    /// receivers' progress a little late).
+    /// the mark is exact once a send has found the channel full, and otherwise may read up to
+    /// 15 below the true peak, even when the channel filled up without a send finding it so
+    /// (16 sends into a fresh channel of 16 read 1); never above `capacity`, and while other
+    /// threads work a sample may see the receivers' progress a little late.
     pub high_water: usize,
     /// Sends that found the channel full: each `try_send` refused as full, and each blocking or
     /// timed send that had to wait for room (counted once per call, not per retry). A
