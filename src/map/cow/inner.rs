@@ -6,6 +6,7 @@ use super::version::Version;
 use crate::sync::{
     fence, Arc, AtomicBool, AtomicPtr, AtomicUsize, CachePadded, Mutex, MutexGuard, Ordering,
 };
+use smallvec::SmallVec;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
 use std::marker::PhantomData;
@@ -149,6 +150,7 @@ impl<K, V, S> Inner<K, V, S> {
                             None => drop(map.remove(key)),
                         }
                     }
+                    _ if is_sparse(current.map()) => *version.map_mut() = copy_of(current.map()),
                     _ => version.map_mut().clone_from(current.map()),
                 }
                 version.seq = seq;
@@ -156,7 +158,7 @@ impl<K, V, S> Inner<K, V, S> {
                 return spare;
             }
         }
-        Arc::new(Version::new(seq, current.map().clone(), &self.alive))
+        Arc::new(Version::new(seq, copy_of(current.map()), &self.alive))
     }
 
     /// Makes `new` (from `next_version`, changed by the writer) the current version and
@@ -208,12 +210,41 @@ impl<K, V, S> Inner<K, V, S> {
     /// Drops the map's count on every retired version no hazard holds now. A `Snapshot` that
     /// took its own count keeps the version alive past this; `Arc` frees it with the last.
     pub(super) fn reclaim(&self, retired: &mut Retired<K, V, S>) {
+        drop(self.unheld(retired));
+    }
+
+    /// Takes out of `retired` every version no hazard holds now, with the map's count on each,
+    /// for the caller to drop after it lets go of the writer lock (see `Locked::drop`).
+    fn unheld(&self, retired: &mut Retired<K, V, S>) -> SmallVec<[Arc<Version<K, V, S>>; 4]> {
         if retired.is_empty() {
-            return;
+            return SmallVec::new();
         }
         let held = self.partition_held(retired);
-        retired.truncate(held);
+        retired.drain(held..).collect()
     }
+}
+
+/// Whether `map`'s table is mostly empty: over four times the room its entries need, plus a
+/// little (a map emptied in place, or made with a large capacity). A copy of it is then built
+/// to fit the entries, rehashing each, so a write costs `O(len)`, not `O(capacity)`.
+fn is_sparse<K, V, S>(map: &HashMap<K, V, S>) -> bool {
+    map.capacity() > 4 * map.len() + 32
+}
+
+/// A copy of `map`: `HashMap::clone` (the table copied as it is, no key rehashed), or a table
+/// built to fit the entries if `map`'s is sparse.
+fn copy_of<K, V, S>(map: &HashMap<K, V, S>) -> HashMap<K, V, S>
+where
+    K: Eq + Hash + Clone,
+    V: Clone,
+    S: BuildHasher + Clone,
+{
+    if !is_sparse(map) {
+        return map.clone();
+    }
+    let mut copy = HashMap::with_capacity_and_hasher(map.len(), map.hasher().clone());
+    copy.extend(map.iter().map(|(k, v)| (k.clone(), v.clone())));
+    copy
 }
 
 impl<K, V, S> Drop for Inner<K, V, S> {
@@ -256,10 +287,15 @@ impl<K, V, S> Drop for Locked<'_, K, V, S> {
         loop {
             // Relaxed: the lock orders this with the flag's setters that took it, and the
             // fences below with those that did not.
-            if inner.reclaim_wanted.swap(false, Ordering::Relaxed) {
-                inner.reclaim(&mut guard);
-            }
+            let freed = if inner.reclaim_wanted.swap(false, Ordering::Relaxed) {
+                inner.unheld(&mut guard)
+            } else {
+                SmallVec::new()
+            };
             drop(guard);
+            // After unlocking: freeing a version runs its entries' destructors, which a writer
+            // waiting for the lock (a `Reader`'s drop brought us here) should not wait for.
+            drop(freed);
             // SeqCst: pairs with the fence in `reader_gone` (see there).
             fence(Ordering::SeqCst);
             // Relaxed: ordered by the fence.

@@ -16,11 +16,14 @@ use std::hash::{BuildHasher, Hash};
 /// Data read on every request and written rarely: configuration, routing tables, feature
 /// flags, allow-lists. Reads never block, never spin on a writer and never write a cache line
 /// that another reader writes; a [`Reader`] handle reads with no atomic read-modify-write at
-/// all. Writers never wait for readers. [`update`](CowMap::update) applies a batch of changes
+/// all. Writers never wait for readers, nor for a dropped `Reader`'s old versions to be freed
+/// (their entries' destructors run after the writers' lock is let go). [`update`](CowMap::update) applies a batch of changes
 /// with one copy, and readers see all of it or none.
 ///
 /// # When not to use
-/// - Write-heavy data: every write copies the whole map (`O(len)` time and a second map's
+/// - Write-heavy data: every write copies the whole map (`O(len)` time, since a table with over
+///   four times the room its entries need is rebuilt to fit them rather than copied, and a
+///   second map's
 ///   memory while readers hold the old one). When writes are frequent, or keys are written from
 ///   many threads, a sharded lock map (`RwLock<HashMap>` per shard, or `dashmap`/`papaya`)
 ///   costs less.
@@ -112,7 +115,7 @@ use std::hash::{BuildHasher, Hash};
 ///
 /// # Thread safety
 /// A `CowMap`, its [`Snapshot`]s and [`Reader`]s are `Send` and `Sync` when `K`, `V` and `S`
-/// are both: readers on any thread share the versions, and whichever thread lets go of a
+/// all are: readers on any thread share the versions, and whichever thread lets go of a
 /// version last drops it. So a map of `Rc`s stays on its thread:
 /// ```compile_fail
 /// let map = thrifty::map::CowMap::<u8, std::rc::Rc<u8>>::new();

@@ -2,12 +2,16 @@
 //! [`Snapshot`] views.
 //!
 //! The promises, each kept by a test or a model:
-//! - Reads never wait: not for a writer, not for another reader. A [`Reader`]'s read performs
+//! - Reads never wait: not for a writer, not for another reader. A plain read retries its
+//!   hazard once for each write that publishes during it (lock-free: only a writer that keeps
+//!   publishing delays it); a [`Reader`]'s read of an unchanged version does not retry, performs
 //!   no atomic read-modify-write and writes nothing shared.
 //! - A write copies the map once per [`update`](CowMap::update) batch and publishes it with one
 //!   atomic swap: readers see all of a batch or none of it (`tests/loom_map_cow.rs`), and a
 //!   reader never sees a version older than one it has seen.
-//! - A writer never waits for a reader, and nothing is freed while read or leaked. A
+//! - A writer never waits for a reader, and nothing is freed while read or leaked. A dropped
+//!   `Reader` that frees old versions takes them out under the writers' lock and drops them
+//!   after letting go, so no writer waits for their entries' destructors. A
 //!   `Reader`'s read never frees a version: the next write reuses the memory of the old
 //!   version the readers left (the spare) or frees it.
 //! - Old versions alive at once: at most one per live [`Reader`] and [`Snapshot`] and per
@@ -66,7 +70,10 @@
 //! version just before the current one and the current one records the single insert or
 //! remove that made it (`Version::change`: the key, and whether it was inserted), the write
 //! replays that change into the spare, copying one entry; otherwise it copies the whole map
-//! with `clone_from` (which keeps the table's allocation at equal capacity). Versions never
+//! with `clone_from` (which keeps the table's allocation at equal capacity), or, if the
+//! current table has over four times the room its entries need (emptied in place, or made
+//! with a large capacity), into a table built to fit them, so a copy costs the entries, not
+//! the table. Versions never
 //! change once published, and each is its predecessor plus one write, so the replay yields
 //! the current contents exactly (`tests.rs` checks it against a `HashMap` over thousands of
 //! writes, with a second reader that lags so the spare is sometimes older). Why `get_mut`

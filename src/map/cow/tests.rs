@@ -371,3 +371,74 @@ fn handles_are_send_and_sync_as_the_contents_are() {
     send_sync::<Snapshot<String, Vec<u8>>>();
     send::<Reader<String, Vec<u8>>>();
 }
+
+#[test]
+fn a_write_copies_the_entries_not_a_mostly_empty_table() {
+    let mut table = std::collections::HashMap::with_capacity_and_hasher(
+        1 << 14,
+        crate::map::FastRandomState::default(),
+    );
+    table.insert(0u64, 0u64);
+    let map = CowMap::from_map(table);
+    map.insert(1, 1);
+    let capacity = map.reader().map().capacity();
+    assert!(capacity < 64, "2 entries copied into a table of {capacity}");
+    // A map emptied in place: the next write copies what is left, not the table it left.
+    map.update(|m| m.extend((0..1000).map(|i| (i, i))));
+    map.update(|m| m.clear());
+    map.insert(2, 2);
+    let capacity = map.reader().map().capacity();
+    assert!(capacity < 64, "1 entry copied into a table of {capacity}");
+    assert_eq!(map.get_cloned(&2), Some(2));
+}
+
+/// Set once the dropper thread is inside a [`Slow`] destructor; set by the test to let it out.
+static DROPPING: crate::sync::AtomicBool = crate::sync::AtomicBool::new(false);
+static LET_GO: crate::sync::AtomicBool = crate::sync::AtomicBool::new(false);
+
+/// A value whose drop, on the thread named `dropper`, waits for [`LET_GO`].
+#[derive(Clone, Debug)]
+struct Slow;
+
+impl Drop for Slow {
+    fn drop(&mut self) {
+        if std::thread::current().name() == Some("dropper") {
+            DROPPING.store(true, SeqCst);
+            while !LET_GO.load(SeqCst) {
+                crate::sync::yield_now();
+            }
+        }
+    }
+}
+
+#[test]
+fn a_dropped_reader_frees_old_versions_without_keeping_a_writer_waiting() {
+    let map: CowMap<u64, Slow> = CowMap::new();
+    map.insert(1, Slow);
+    let mut reader = map.reader();
+    map.insert(2, Slow);
+    reader.refresh(); // holds the version with both entries
+    map.update(|m| drop(m.remove(&2))); // which is retired, held by the reader
+    let wrote = crate::sync::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name("dropper".into())
+            .spawn_scoped(s, move || drop(reader)) // frees that version: `Slow` waits
+            .unwrap();
+        while !DROPPING.load(SeqCst) {
+            crate::sync::yield_now();
+        }
+        s.spawn(|| {
+            map.insert(3, Slow);
+            wrote.store(true, SeqCst);
+        });
+        let start = std::time::Instant::now();
+        while !wrote.load(SeqCst) && start.elapsed() < std::time::Duration::from_secs(2) {
+            crate::sync::yield_now();
+        }
+        let done = wrote.load(SeqCst);
+        LET_GO.store(true, SeqCst);
+        assert!(done, "the write waited for an old version's destructors");
+    });
+    assert_eq!(map.len(), 2);
+}
