@@ -50,7 +50,8 @@ const MIN_SWEEP_AT: usize = 1024;
 /// distinct keys.
 ///
 /// # Cost
-/// A clock read, one hash, a shared shard lock and one CAS per request; no allocation for a key already present
+/// A clock read, one hash, a shared shard lock and one CAS per request; no allocation for a
+/// key already present
 /// (`tests/alloc_limit.rs`). A new key is cloned into the map (`K::clone` may allocate), adds
 /// one to a shared count of entries, and may trigger a sweep, `O(entries)` once per doubling.
 pub struct KeyedLimiter<K, C: Clock = MonotonicClock> {
@@ -95,7 +96,10 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
         })
     }
 
-    /// Takes `n` tokens from `key`'s bucket if they are there now; never blocks.
+    /// Takes `n` tokens from `key`'s bucket if they are there now; never waits for tokens. It
+    /// may wait for the key's shard lock while another thread inserts into that shard or
+    /// sweeps it, and an insert that finds the map at its sweep threshold runs the sweep itself
+    /// (see "Cost" above).
     ///
     /// # Errors
     /// As [`TokenBucket::try_acquire`](super::TokenBucket::try_acquire).
