@@ -6,7 +6,9 @@
 //! - `limit/try_acquire/admit`: a bucket fast enough that every request passes (the CAS path).
 //! - `limit/try_acquire/refuse`: an empty bucket that refuses every request (the read path,
 //!   what a limiter does under attack).
-//! - `limit/keyed`: 1,000 keys, every request passes.
+//! - `limit/keyed`: 1,000 keys, every request passes. Every map hashes with thrifty's
+//!   `FastRandomState` (foldhash), as `KeyedLimiter` does; one more governor row keeps its
+//!   default hasher (std's SipHash), as `RateLimiter::keyed` builds it.
 //! - `limit/semaphore`: acquire then release of one permit; 2 threads share 2 permits (the
 //!   lock is contended, the permits are not) or 1 permit (threads wait for each other). The
 //!   "owned" row takes an `OwnedPermit` from the same `Arc`'d semaphore (the cost of the `Arc`
@@ -22,7 +24,7 @@
 //! `cargo bench --bench limit -- --warm-up-time 1 --measurement-time 2`
 
 use criterion::{criterion_group, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
-use governor::clock::MonotonicClock as StdClock;
+use governor::clock::{DefaultClock, MonotonicClock as StdClock};
 use governor::{Quota, RateLimiter};
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -30,6 +32,7 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 use thrifty::limit::{Clock, KeyedLimiter, MonotonicClock, Semaphore, TokenBucket};
+use thrifty::map::FastRandomState;
 use thrifty::measure::{self, CountingAlloc};
 mod common;
 use common::{label, on_threads};
@@ -205,9 +208,20 @@ fn keyed(c: &mut Criterion) {
                 .unwrap();
         let quanta: KeyedLimiter<u64, _> =
             KeyedLimiter::with_clock(u64::from(FAST), FAST_BURST, QuantaClock::new()).unwrap();
-        let governor = RateLimiter::keyed(quota(FAST, FAST_BURST));
-        let governor_std = RateLimiter::dashmap_with_clock(quota(FAST, FAST_BURST), StdClock);
-        let mutex: Mutex<HashMap<u64, MutexBucket>> = Mutex::new(
+        // governor's maps hash with thrifty's hasher (`ShardedMap`'s default), so the rows
+        // compare the limiters, not SipHash with foldhash; one row keeps governor's default.
+        let governor = RateLimiter::dashmap_with_clock_and_hasher(
+            quota(FAST, FAST_BURST),
+            DefaultClock::default(),
+            FastRandomState::default(),
+        );
+        let governor_std = RateLimiter::dashmap_with_clock_and_hasher(
+            quota(FAST, FAST_BURST),
+            StdClock,
+            FastRandomState::default(),
+        );
+        let governor_sip = RateLimiter::keyed(quota(FAST, FAST_BURST));
+        let mutex: Mutex<HashMap<u64, MutexBucket, FastRandomState>> = Mutex::new(
             (0..KEYS)
                 .map(|k| (k, MutexBucket::new(f64::from(FAST), f64::from(FAST_BURST))))
                 .collect(),
@@ -218,6 +232,7 @@ fn keyed(c: &mut Criterion) {
             quanta.try_acquire(&k, 1).unwrap();
             governor.check_key(&k).unwrap();
             governor_std.check_key(&k).unwrap();
+            governor_sip.check_key(&k).unwrap();
         }
         let key = |i: u64| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % KEYS;
         let bench =
@@ -247,6 +262,11 @@ fn keyed(c: &mut Criterion) {
         bench(&mut g, "governor keyed (DashMap), std clock", &|k| {
             governor_std.check_key(&k).is_ok()
         });
+        bench(
+            &mut g,
+            "governor keyed (DashMap), its default SipHash",
+            &|k| governor_sip.check_key(&k).is_ok(),
+        );
         bench(&mut g, "Mutex<HashMap<_, bucket>>", &|k| {
             mutex.lock().unwrap().get(&k).unwrap().try_acquire()
         });

@@ -32,11 +32,17 @@
 //! | --- | --- | --- |
 //! | idle, or bumped by one thread at a time | 16 | 16 |
 //! | after 2-thread contention | 16 + 2 × 128 = 272 | 272 |
-//! | after N threads contended (cells `c` = N rounded up to a power of two) | 16 + (2c − 2) × 128 | 16 + (2c − 2) × 128; all 64 CPUs: 16 + 126 × 128 ≈ 15.8 KiB |
+//! | after N threads contended (cells `c` = N rounded up to a power of two, while no more than `c` threads were ever alive at once; see below) | 16 + (2c − 2) × 128 | 16 + (2c − 2) × 128; all 64 CPUs: 16 + 126 × 128 ≈ 15.8 KiB |
 //!
 //! A counter that doubled keeps the blocks it outgrew (`2 + 4 + … + c = 2c − 2` cells): their
 //! cells still hold counts and a thread may be in the middle of an add to one. Growth stops at
-//! the number of threads that contend (each owns a cell, nobody shares, nothing probes). A
+//! the number of threads that contend (each owns a cell, nobody shares, nothing probes), if
+//! their thread slots are dense: each looks for a cell within 4 of `slot & (c − 1)`. Slots
+//! are dense while no more threads have been alive at once than contend; the survivors of a
+//! larger crowd keep slots far apart, and may all map to one cell (5 threads left on slots 0,
+//! 8, 16, 24 and 32 after 33 were alive grew a counter to 16 cells, 3 840 bytes, where the
+//! table gives 8): the bound is then the peak of live threads, rounded up, never past
+//! [`Counter::max_cells`], and `heap_bytes()` reports it exactly. A
 //! registry of 10 000 counters bumped at random from two threads stays at 16 bytes per counter
 //! (`cargo run --release --example shootout -- --only counter`, registry table notes). The
 //! unit test `the_memory_table_holds` checks the table's figures up to 8 cells.
@@ -140,8 +146,8 @@
 //!   another core's cache (a compact counter two threads bump at once), the read fetches it
 //!   shared and the `fetch_add` again to write: the price of reading first (below).
 //! - **Striped**: the same read names the newest block, and the add goes to the thread's cell in
-//!   it. No thread writes a striped counter's own 16 bytes (only threads without a slot add to its
-//!   `base`), so every thread keeps its line in its cache and the read costs a load, unless compact
+//!   it. No add writes a striped counter's own 16 bytes (only threads without a slot add to its
+//!   `base`; `take`, `reset` and `set` write it too), so every thread keeps its line in its cache and the read costs a load, unless compact
 //!   neighbours on the same line (4 to 8 counters share one in a `Vec`) are written. Nothing per
 //!   thread decides which path an add takes: a thread adding to a thousand striped counters reaches
 //!   its cell in each (a per-thread table of the counters seen striped would forget some once full,

@@ -10,9 +10,11 @@ const MAX_SLOTS: usize = 1 << 16;
 ///
 /// A *thread slot* is the small integer `thrifty` gives each live thread (the lowest one free
 /// when it first asks; given back when it exits). `PerCpu` holds `len()` values (by default the
-/// CPU count, rounded up to a power of two) and a thread uses value `slot % len()`: with as
-/// many live threads as values, no two share one. The name follows the kernel's `percpu`
-/// idiom, which it approximates from user space.
+/// CPU count, rounded up to a power of two) and a thread uses value `slot % len()`: while no
+/// more threads than values have ever been alive at once, no two share one. Past that peak,
+/// live threads keep the slots they were given, which may be far apart (33 threads alive at
+/// once, then 5 left on slots 0, 8, 16, 24 and 32 share value 0 of 8), until they exit. The
+/// name follows the kernel's `percpu` idiom, which it approximates from user space.
 ///
 /// [`with`](PerCpu::with) runs a closure on the calling thread's slot; [`fold`](PerCpu::fold),
 /// [`for_each`](PerCpu::for_each) and [`iter_mut`](PerCpu::iter_mut) combine or drain all of

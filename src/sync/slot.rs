@@ -5,8 +5,11 @@
 //! thread exits (the scheme of the `thread_local` crate's id manager), so the indices of live
 //! threads stay dense: with `n` threads alive, each holds a distinct index below the largest
 //! number of threads ever alive at once. A striped structure with `m` shards masks the index
-//! (`slot & (m - 1)`): up to `m` live threads then never share a shard, however many threads
-//! came and went before, which a counter of thread births or a hash of `ThreadId` cannot promise.
+//! (`slot & (m - 1)`): while no more than `m` threads have been alive at once, live threads
+//! never share a shard, however many came and went one after another, which a counter of thread
+//! births or a hash of `ThreadId` cannot promise. Past that peak, a thread keeps the index it
+//! was given, so the survivors of a crowd may share (slots 0, 8, 16, 24 and 32, left after 33
+//! threads, all map to shard 0 of 8) until they exit.
 //!
 //! Cost: the first call on a thread takes a short lock; every later call is one thread-local
 //! read. Thread exit takes the lock once to give the index back.
