@@ -76,7 +76,11 @@ impl Builder {
     /// The most bytes of chunks one arena may hold (default [`DEFAULT_LIMIT_BYTES`]): an
     /// allocation that would need more fails (`try_` methods) or panics (the others), and asks
     /// the system for nothing. Bounds chunk capacity, so the bytes a request can actually get
-    /// are somewhat less: a chunk's unused tail is lost when the next chunk starts.
+    /// are less: a chunk's unused tail is lost when the next chunk starts, and a reused arena's
+    /// kept chunk (up to `retain_bytes`) counts against the limit, so one allocation larger
+    /// than that chunk's room can get only about `limit_bytes` minus it. Set `limit_bytes` to at
+    /// least `n + retain_bytes` plus a page (4 KiB) to grant single allocations of `n` bytes
+    /// (the module docs, "What `limit_bytes` bounds").
     pub fn limit_bytes(mut self, bytes: usize) -> Self {
         self.settings.limit_bytes = bytes;
         self

@@ -26,8 +26,8 @@ use std::fmt;
 /// ```
 ///
 /// # Allocation and cost
-/// A plain `Copy` value of two words. Making it asks the system for nothing: the refused
-/// allocation never reaches the allocator.
+/// A plain `Copy` value of two words; making it allocates nothing. A refusal for the limit
+/// never reaches the allocator; a refusal by the allocator (the rarer case above) did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ArenaFull {
     /// Bytes the refused allocation asked for (the value's, string's or slice's size).

@@ -30,7 +30,18 @@
 //! The sum of the capacities of the arena's chunks, as `Bump::allocated_bytes` reports it
 //! (bumpalo's footer, a few dozen bytes per chunk, comes on top and is not counted). Bytes
 //! handed out are at most that: each chunk's unused tail is lost when the next chunk starts, so
-//! a round can be refused a little before it has handed out `limit_bytes`. bumpalo checks its
+//! a round can be refused before it has handed out `limit_bytes`. Two cases lose more than a
+//! little:
+//! - **One large allocation in a reused arena.** A round starts with the chunk the arena kept
+//!   (up to `retain_bytes`), and an allocation larger than that chunk's free room needs a new
+//!   chunk that fits beside it under the limit. So the largest single allocation a reused arena
+//!   grants is about `limit_bytes` minus its kept chunk, less than a fresh arena grants (with
+//!   `limit_bytes` 1 MiB and `retain_bytes` 256 KiB, a reused arena refused 800 000 bytes that
+//!   a fresh one granted). To be granted single allocations up to `n` bytes, set `limit_bytes`
+//!   to at least `n + retain_bytes` plus a page (4 KiB: bumpalo rounds the new chunk up to
+//!   whole pages) (`a_reused_arena_grants_n_under_a_limit_of_n_plus_retain` in `tests.rs`).
+//! - **Limits under about 1 000 bytes**, where bumpalo's chunk sizes (powers of two less its
+//!   footer) are coarse: a limit of 447 bytes got 192 bytes a round, 448 got 448, 1 000 got 960. bumpalo checks its
 //! limit only when it takes a new chunk, and ignores a limit set below what the arena already
 //! holds (bumpalo#244); this module sets the limit before an arena's first chunk, never keeps an
 //! arena above it, and re-applies it on every get, so it holds on every path: the guards'
@@ -172,7 +183,11 @@ pub(crate) struct Settings {
 /// ```
 ///
 /// # Allocation
-/// Nothing once the arena has held a round as big (`tests/alloc_arena.rs`). A round that
+/// Nothing once the arena has held a round as big (`tests/alloc_arena.rs`), while `capacity` is
+/// at least the number of threads that use the pool: each such thread keeps one arena in its
+/// own cache, taking turns or not. Past that, the threads without one build an arena on most
+/// gets (about `(threads − capacity) / threads` of them; 2 threads taking strict turns on a
+/// pool of capacity 1 built one on every other get), and the pool drops it on return. A round that
 /// spilled past its chunk costs one allocation on return (the rebuilt chunk). Memory: at most
 /// `capacity × retain_bytes` bytes of chunks retained, plus, per retained arena, bumpalo's
 /// chunk footer and the pool's cache-line-padded box; arenas on loan hold at most

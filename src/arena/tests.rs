@@ -364,3 +364,42 @@ fn only_a_small_limit_is_checked_against_bumpalo() {
         );
     }
 }
+
+#[test]
+fn a_reused_arena_grants_n_under_a_limit_of_n_plus_retain() {
+    const N: usize = 800_000;
+    const RETAIN: usize = 256 << 10;
+    let warm = |limit: usize| {
+        let arenas = ArenaPool::builder()
+            .capacity(1)
+            .limit_bytes(limit)
+            .retain_bytes(RETAIN)
+            .build();
+        {
+            let arena = arenas.get();
+            for _ in 0..250 {
+                arena.alloc([0u8; 1000]);
+            }
+        } // rebuilt to one chunk that holds the round, and kept
+        arenas
+    };
+    let big = vec![7u8; N];
+    // The module docs' example: the kept chunk counts against a limit of 1 MiB.
+    let arenas = warm(1 << 20);
+    let arena = arenas.get();
+    assert!(
+        arena.stats().chunk_bytes > 200_000,
+        "the round's chunk was kept"
+    );
+    assert!(arena.try_alloc_slice_copy(&big).is_err());
+    let fresh = ArenaPool::builder()
+        .limit_bytes(1 << 20)
+        .retain_bytes(RETAIN)
+        .build();
+    assert!(fresh.get().try_alloc_slice_copy(&big).is_ok());
+    // The advice: a limit of `n + retain_bytes` plus a page grants `n` in a reused arena.
+    let arenas = warm(N + RETAIN + 4096);
+    let arena = arenas.get();
+    assert!(arena.stats().chunk_bytes > 200_000);
+    assert_eq!(arena.try_alloc_slice_copy(&big).unwrap().len(), N);
+}
