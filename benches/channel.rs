@@ -5,7 +5,8 @@
 //! throughput is messages per second):
 //! - `channel/u64/cap{1,16,1024}/{1p1c,2p2c,4p4c}`: a `u64` per message (no recycling row: a
 //!   `u64` owns no buffer to recycle).
-//! - `channel/string/cap{16,1024}/{1p1c,2p2c}`: a 64-byte `String` per message, built by the
+//! - `channel/string/cap{16,1024}/{1p1c,2p2c}`: a `String` of 64 or 63 bytes (alternating, so
+//!   no length is a constant) in a 64-byte buffer per message, built by the
 //!   producer (fresh for the plain channels, written in place for `thrifty recycling` and
 //!   thingbuf's `send_ref`); the consumer reads its length.
 //! - `channel/create/{1024,1M}`: making (and dropping) a channel of that many `u64` slots.
@@ -28,7 +29,7 @@ use thrifty::measure::{self, CountingAlloc};
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc::new();
 
-const TEXT: &str = "a 64-byte message payload, written anew for every single message!";
+const TEXT: &str = "a 64-byte message payload, written anew for every single message";
 
 /// One candidate: make a channel, send, receive (`None` once disconnected and drained).
 trait Candidate: Sync {

@@ -12,7 +12,7 @@ use crate::harness::{Candidate, Harness};
 use std::any::Any;
 use std::cell::RefCell;
 use std::hint::black_box;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use thrifty::arena::{ArenaGuard, ArenaPool};
 
 pub fn run(h: &mut Harness) {
@@ -20,11 +20,11 @@ pub fn run(h: &mut Harness) {
         "arena",
         "one request: N small structs + 4 strings, freed together",
     );
-    t.workload("10 objects", 1, candidates(10));
+    t.workload("10 objects", 1, candidates(10, 1));
     for threads in t.threads(&[1, 2]) {
-        t.workload("1 000 objects", threads, candidates(1_000));
+        t.workload("1 000 objects", threads, candidates(1_000, threads));
     }
-    t.workload("10 000 objects", 1, candidates(10_000));
+    t.workload("10 000 objects", 1, candidates(10_000, 1));
 }
 
 const STRINGS: [&str; 4] = ["GET", "/api/v1/items/12345", "HTTP/1.1", "application/json"];
@@ -155,8 +155,19 @@ impl Alloc for Typed {
     }
 }
 
-fn candidates(n: usize) -> Vec<Candidate> {
+/// One kept arena per measuring thread (by index), across rounds, as a thread-local would
+/// keep it: made on the thread's first round, so later rounds (and the allocation count) see
+/// it warm, as the `ArenaPool` is.
+fn kept<A: Send + 'static>(threads: usize) -> Arc<Vec<Mutex<Option<A>>>> {
+    Arc::new((0..threads).map(|_| Mutex::new(None)).collect())
+}
+
+fn candidates(n: usize, threads: usize) -> Vec<Candidate> {
     let arenas = Arc::new(ArenaPool::new());
+    let (bumps, scopes) = (
+        kept::<bumpalo::Bump>(threads),
+        kept::<bump_scope::Bump>(threads),
+    );
     vec![
         Candidate::std("Box per object", move |_, ops| {
             let heap = Heap(
@@ -174,10 +185,11 @@ fn candidates(n: usize) -> Vec<Candidate> {
                 request(&bumpalo::Bump::new(), n);
             }
         }),
-        Candidate::new("bumpalo Bump kept, reset (bound)", move |_, ops| {
-            let mut bump = bumpalo::Bump::new();
+        Candidate::new("bumpalo Bump kept, reset (bound)", move |t, ops| {
+            let mut slot = bumps[t].lock().unwrap();
+            let bump = slot.get_or_insert_with(bumpalo::Bump::new);
             for _ in 0..ops {
-                request(&bump, n);
+                request(&*bump, n);
                 bump.reset();
             }
         }),
@@ -198,10 +210,11 @@ fn candidates(n: usize) -> Vec<Candidate> {
                 request(&typed, n);
             }
         }),
-        Candidate::new("bump-scope Bump kept, reset", move |_, ops| {
-            let mut bump: bump_scope::Bump = bump_scope::Bump::new();
+        Candidate::new("bump-scope Bump kept, reset", move |t, ops| {
+            let mut slot = scopes[t].lock().unwrap();
+            let bump = slot.get_or_insert_with(bump_scope::Bump::new);
             for _ in 0..ops {
-                request(&bump, n);
+                request(&*bump, n);
                 bump.reset();
             }
         }),

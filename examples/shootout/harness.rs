@@ -107,6 +107,7 @@ impl Harness {
             title: title.to_owned(),
             rows: Vec::new(),
             notes: Vec::new(),
+            ops_per_item: 1,
         }
     }
 
@@ -135,13 +136,15 @@ impl Harness {
         let text = format!(
             "How to read:\n\
              - ns/op: wall time per operation per thread, median of the rounds; each candidate runs\n  \
-             as many ops as fill a round of about {ms} ms. Mops/s: all threads together.\n\
+             as many ops as fill a round of about {ms} ms. Mops/s: all threads together (the\n  \
+             channel table: messages, each a send and a receive).\n\
              - spread: the interquartile range of the rounds' ns/op as a share of the median (4%:\n  \
              the middle half of the rounds lay in a band 4% of ns/op wide). Rows whose ns/op\n  \
              differ by less than their spreads are a tie.\n\
              - ratio: ns/op / the [std] row's ns/op in the same workload; below 1.00 is faster.\n  \
              Quote ratios, not absolute times: the machine is shared and noisy.\n\
-             - allocs/op: alloc + realloc calls per op (thrifty::measure); bytes/op: bytes they asked for.\n\
+             - allocs/op: alloc + realloc calls per op, per message in the channel table\n  \
+             (thrifty::measure); bytes/op: bytes they asked for.\n\
              - \"(over)\": more threads than the {cores} cores here; oversubscribed, for scaling shape only.\n"
         );
         self.emit(&text);
@@ -156,16 +159,30 @@ pub struct Table<'h> {
     rows: Vec<Row>,
     /// Lines printed under the table (what a workload left behind: memory, striping).
     notes: Vec<String>,
+    /// Thread ops per item that the Mops/s and allocation columns count (see `per_item`).
+    ops_per_item: u64,
 }
 
 impl Table<'_> {
-    /// The thread counts to run: `defaults`, or the `--threads` list if one was given.
+    /// The thread counts to run: `defaults`, or the `--threads` list if one was given; in
+    /// increasing order, each once.
     pub fn threads(&self, defaults: &[usize]) -> Vec<usize> {
-        self.h
+        let mut counts = self
+            .h
             .settings
             .threads
             .clone()
-            .unwrap_or_else(|| defaults.to_vec())
+            .unwrap_or_else(|| defaults.to_vec());
+        counts.sort_unstable();
+        counts.dedup();
+        counts
+    }
+
+    /// Makes the Mops/s, allocs/op and bytes/op columns count items that take `ops` thread ops
+    /// each (a message: one send and one receive), rather than each thread op.
+    pub fn per_item(&mut self, ops: u64) {
+        assert!(ops > 0);
+        self.ops_per_item = ops;
     }
 
     /// Adds a line to print under the table.
@@ -198,20 +215,23 @@ impl Table<'_> {
                 }
             }
         }
+        let group = self.rows.last().map_or(0, |r| r.group + 1);
         for ((c, mut ns), ops) in candidates.iter().zip(samples).zip(ops) {
             ns.sort_by(f64::total_cmp);
             let (_, allocs) = run_round(c, threads, ops, true);
-            let total_ops = ops * threads as u64;
+            let items = (ops * threads as u64 / self.ops_per_item).max(1);
             self.rows.push(Row {
+                group,
                 workload: name.to_owned(),
                 threads,
+                ops_per_item: self.ops_per_item,
                 candidate: c.name.clone(),
                 baseline: c.baseline,
                 median_ns: quantile(&ns, 0.5),
                 q1_ns: quantile(&ns, 0.25),
                 q3_ns: quantile(&ns, 0.75),
-                allocs_per_op: allocs.calls_per(total_ops),
-                bytes_per_op: allocs.bytes_per(total_ops),
+                allocs_per_op: allocs.calls_per(items),
+                bytes_per_op: allocs.bytes_per(items),
             });
         }
     }

@@ -102,7 +102,8 @@ fn cross_thread(h: &mut Harness) {
 }
 
 fn idle_threads(h: &mut Harness) {
-    let title = "2 threads get + put while idle threads hold thread slots (4 KiB, 1 byte written)";
+    let title =
+        "get + put on every thread while idle threads hold thread slots (4 KiB, 1 byte written)";
     let mut t = h.table("pool", title);
     let other = Arc::new(BufferPool::default());
     for idle in [0, 64] {

@@ -4,8 +4,12 @@ use std::fmt::Write as _;
 
 /// One measured row.
 pub(crate) struct Row {
+    /// Which `workload` call measured it: rows are compared with the baseline of their own.
+    pub(crate) group: usize,
     pub(crate) workload: String,
     pub(crate) threads: usize,
+    /// Thread ops per item of the Mops/s and allocation columns (`Table::per_item`).
+    pub(crate) ops_per_item: u64,
     pub(crate) candidate: String,
     pub(crate) baseline: bool,
     /// Median and quartiles of wall nanoseconds per op per thread.
@@ -38,7 +42,7 @@ pub(crate) fn render(
     for r in rows {
         let base = rows
             .iter()
-            .find(|b| b.baseline && b.workload == r.workload && b.threads == r.threads)
+            .find(|b| b.baseline && b.group == r.group)
             .map(|b| b.median_ns);
         let threads = if r.threads > cores {
             format!("{} (over)", r.threads)
@@ -55,7 +59,10 @@ pub(crate) fn render(
             },
             fmt_ns(r.median_ns),
             fmt_spread((r.q3_ns - r.q1_ns) / r.median_ns),
-            format!("{:.1}", r.threads as f64 * 1e3 / r.median_ns),
+            format!(
+                "{:.1}",
+                r.threads as f64 * 1e3 / r.median_ns / r.ops_per_item as f64
+            ),
             base.map_or("-".into(), |b| format!("{:.2}x", r.median_ns / b)),
             fmt_count(r.allocs_per_op),
             fmt_count(r.bytes_per_op),
