@@ -41,8 +41,9 @@
 //!   to at least `n + retain_bytes` plus a page (4 KiB: bumpalo rounds the new chunk up to
 //!   whole pages) (`a_reused_arena_grants_n_under_a_limit_of_n_plus_retain` in `tests.rs`).
 //! - **Limits under about 1 000 bytes**, where bumpalo's chunk sizes (powers of two less its
-//!   footer) are coarse: a limit of 447 bytes got 192 bytes a round, 448 got 448, 1 000 got 960. bumpalo checks its
-//! limit only when it takes a new chunk, and ignores a limit set below what the arena already
+//!   footer) are coarse: a limit of 447 bytes got 192 bytes a round, 448 got 448, 1 000 got 960.
+//!
+//! bumpalo checks its limit only when it takes a new chunk, and ignores a limit set below what the arena already
 //! holds (bumpalo#244); this module sets the limit before an arena's first chunk, never keeps an
 //! arena above it, and re-applies it on every get, so it holds on every path: the guards'
 //! methods, bumpalo's own methods through `Deref`, and `bumpalo::collections`. The one way

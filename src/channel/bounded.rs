@@ -506,16 +506,18 @@ impl<T> Drop for Receiver<T> {
             return;
         }
         // The last receiver: nobody can take what is queued, so drop it now rather than when
-        // the last sender goes. A slot a sender is still filling (`Busy`) is waited for, not
-        // stopped at: the sender only moves its value in, no user code runs there, so it
-        // finishes, and the messages queued behind it are dropped here too. A push that claims
-        // its slot after this drain found the ring empty is left for `Plain`'s drop: at most
-        // one per sender, since any later send sees no receiver.
+        // the last sender goes. `drop_receiver` closed pushes first, so every push that will
+        // ever land has claimed its slot already. A slot a sender is still filling (`Busy`) is
+        // waited for, not stopped at: the sender only moves its value in, no user code runs
+        // there, so it finishes, and the messages queued behind it are dropped here too. The
+        // ring is left empty. (Under loom `busy_wait` gives up after two rounds, and what is
+        // left waits for `Plain`'s drop.)
         let chan = self.chan();
         let mut busy = 0;
         loop {
             match chan.ring.start_pop() {
                 Ok(claim) => {
+                    busy = 0;
                     // SAFETY: as in `take`: our unfinished claim on a full slot.
                     let value =
                         unsafe { chan.ring.with_claimed(&claim, |v| (*v).assume_init_read()) };

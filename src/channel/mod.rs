@@ -50,8 +50,7 @@
 //! When every sender is gone, receivers take what is queued, then get `Disconnected`. When every
 //! receiver is gone, sends fail and hand their message back; the messages still queued are
 //! dropped by the last receiver, which waits for any slot a sender is still moving a message
-//! into (a send that claims its slot after that drain is dropped with the channel: at most one
-//! per sender). A [`recycling`] channel's messages are its slots' values, so they are not
+//! into (pushes close before it drains, so none lands after it). A [`recycling`] channel's messages are its slots' values, so they are not
 //! dropped then: they stay in their slots, unread, until the last handle of either side is
 //! gone. Every message is dropped exactly once. A thread blocked in `send` or `recv` wakes on
 //! disconnect.
@@ -66,9 +65,8 @@
 //!   holding more than 4 parked threads at once moves to the heap, once (it keeps that buffer), and
 //!   a disconnect that wakes more than 4 gathers them in a heap buffer. Each is one CAS on its
 //!   side's index, a stamp load and store, and a load of the other side's waiter count (a recycling
-//!   channel adds a fence before it); a send to a slot whose index is a multiple of 16 (one in 16
-//!   where the capacity is a multiple of 16, every send at capacity 1) also reads the receivers'
-//!   index and the high-water mark for [`Stats`].
+//!   channel adds a fence before it); one send in 256 also reads the receivers' index and the
+//!   high-water mark for [`Stats`].
 //! - **Waiting** spins briefly (127 spin hints in all; not at all with one CPU), yields a few
 //!   times, then parks the thread; the other side unparks it. A parked thread costs a futex
 //!   wake. A sender that finds the channel full first spends one such spin waiting for a

@@ -63,14 +63,15 @@
 use crate::sync::{contention_pause, fence, AtomicUsize, CachePadded, Ordering, UnsafeCell};
 use std::{fmt, mem};
 
-/// `finish_push` reads the depth on slot indices that are multiples of this, not on every push:
+/// `finish_push` reads the depth on one push in this many (the pushes whose message number,
+/// `lap × capacity + index`, is a multiple of it), not on every push:
 /// reading `head` pulls the receivers' cache line to the sender, and the receiver's next pop
 /// pulls it back, about 200 ns for the pair on a 2-core Intel VM. On every message that cost
 /// more than the rest of the send (the CHANGELOG's channel entry has the figure); on every 16th
 /// it still took 1p1c from 16 to 29.5 ns per message there, on every 256th to 18 ns. Sampled,
 /// the high-water mark can read up to `DEPTH_SAMPLE - 1` below the true peak, since at most
-/// that many pushes separate a peak from the last sample before it (a channel of fewer slots
-/// is sampled once a lap, at index 0).
+/// that many pushes separate a peak from the last sample before it (and never more than
+/// `capacity - 1` below it).
 pub(super) const DEPTH_SAMPLE: usize = 256;
 
 /// One slot: a stamp and the caller's value.
@@ -283,14 +284,20 @@ impl<S> Ring<S> {
     }
 
     /// Publishes a claimed push: the slot now holds a message for the pop of its position.
-    /// On every [`DEPTH_SAMPLE`]th index, returns the depth seen just after (a statistic).
+    /// On every [`DEPTH_SAMPLE`]th message, returns the depth seen just after (a statistic).
     #[inline]
     pub(super) fn finish_push(&self, claim: Claim) -> Option<usize> {
         // Release: pairs with the Acquire stamp load in `start_pop`, which then sees the value.
         self.slot(claim.pos)
             .stamp
             .store(claim.pos.wrapping_add(1), Ordering::Release);
-        if (claim.pos & (self.mark - 1)) % DEPTH_SAMPLE != 0 {
+        // The message's number: laps before it times the capacity, plus its index. `one_lap`
+        // is a power of two, so the lap is a shift.
+        let lap = claim.pos >> self.one_lap.trailing_zeros();
+        let number = lap
+            .wrapping_mul(self.capacity())
+            .wrapping_add(claim.pos & (self.mark - 1));
+        if number % DEPTH_SAMPLE != 0 {
             return None;
         }
         // Relaxed: a statistic. It is at least the head that freed our slot (our Acquire load

@@ -18,7 +18,7 @@
 /// ```
 ///
 /// # Allocation and cost
-/// No allocation. Keeping them costs one send in 16 a load of the receivers' index and of the
+/// No allocation. Keeping them costs one send in 256 a load of the receivers' index and of the
 /// high-water word (written only when the mark rises, at most `capacity` times), and a send
 /// that finds the channel full one relaxed add; a receive pays nothing. Reading them is three
 /// loads and a snapshot of the depth.
@@ -30,11 +30,11 @@ pub struct Stats {
     pub len: usize,
     /// The most messages the channel holds.
     pub capacity: usize,
-    /// The most messages it has held at once, sampled: on every 256th slot index (index 0 of a
-    /// smaller ring, once a lap) a send reads the depth after publishing, and a send that finds
-    /// the channel full records `capacity`. So the mark is exact once a send has found the
-    /// channel full, and otherwise may read up to 255 below the true peak (or up to
-    /// `capacity - 1` below it in a smaller channel), even when the channel filled up without a
+    /// The most messages it has held at once, sampled: one send in 256 (every 256th message)
+    /// reads the depth after publishing, and a send that finds the channel full records
+    /// `capacity`. So the mark is exact once a send has found the channel full, and otherwise
+    /// may read up to 255 below the true peak (and never more than `capacity - 1` below it),
+    /// even when the channel filled up without a
     /// send finding it so (16 sends into a fresh channel of 16 read 1); never above `capacity`,
     /// and while other threads work a sample may see the receivers' progress a little late.
     /// The sample is sparse because reading the depth pulls the receivers' cache line to the

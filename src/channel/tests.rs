@@ -172,6 +172,37 @@ fn stats_track_depth_peak_and_full_sends() {
 }
 
 #[test]
+fn the_sampled_high_water_mark_stays_within_255_of_the_peak() {
+    // One send in 256 samples the depth: messages 0, 256, 512, ... (by number, across laps).
+    let (tx, rx) = bounded(1024);
+    let peak_at = |sent: usize| {
+        for i in 0..sent {
+            tx.send(i).unwrap();
+        }
+        let s = rx.stats();
+        while rx.try_recv().is_ok() {}
+        s.high_water
+    };
+    assert_eq!(peak_at(300), 257, "sampled at message 256, with 257 queued");
+    assert_eq!(
+        peak_at(200),
+        257,
+        "messages 300..500: none sampled, the mark holds"
+    );
+    // Messages 500..1100 (across the lap at 1024): 512, 768 and 1024 sampled, at 13, 269, 525.
+    assert_eq!(peak_at(600), 525);
+    let (small, small_rx) = bounded(16);
+    for _ in 0..40 {
+        for i in 0..16 {
+            small.send(i).unwrap();
+        }
+        while small_rx.try_recv().is_ok() {}
+    }
+    // 640 messages through 16 slots: numbers 0, 256 and 512 sampled, each the first of a lap.
+    assert_eq!(small_rx.stats().high_water, 1);
+}
+
+#[test]
 fn recycling_keeps_buffers() {
     let (tx, rx) = recycling(2, || String::with_capacity(32));
     for i in 0..10 {

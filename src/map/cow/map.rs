@@ -16,13 +16,14 @@ use std::hash::{BuildHasher, Hash};
 /// Data read on every request and written rarely: configuration, routing tables, feature
 /// flags, allow-lists. Reads never block, never spin on a writer and never write a cache line
 /// that another reader writes; a [`Reader`] handle reads with no atomic read-modify-write at
-/// all. Writers never wait for readers, nor for a dropped `Reader`'s old versions to be freed
-/// (their entries' destructors run after the writers' lock is let go). [`update`](CowMap::update) applies a batch of changes
+/// all. Writers never wait for readers: a `Reader` whose drop frees old versions runs their
+/// entries' destructors after letting go of the writers' lock. (Old versions a writer frees
+/// are freed under the lock, so a second writer waits for those, as it waits for the write.) [`update`](CowMap::update) applies a batch of changes
 /// with one copy, and readers see all of it or none.
 ///
 /// # When not to use
-/// - Write-heavy data: every write copies the whole map (`O(len)` time, since a table with over
-///   four times the room its entries need is rebuilt to fit them rather than copied, and a
+/// - Write-heavy data: every write copies the whole map (`O(len)` time: a table with over four
+///   times the room its entries need is rebuilt to fit them rather than copied; and a
 ///   second map's
 ///   memory while readers hold the old one). When writes are frequent, or keys are written from
 ///   many threads, a sharded lock map (`RwLock<HashMap>` per shard, or `dashmap`/`papaya`)
