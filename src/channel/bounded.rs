@@ -118,7 +118,9 @@ impl<T> Sender<T> {
         Ok(())
     }
 
-    /// Sends `value` if there is room now; never waits.
+    /// Sends `value` if there is room now; never waits for room. Where another thread is still
+    /// moving a message out of the slot it needs (a copy of one value), it spins, then yields,
+    /// until that thread is done, rather than report a full channel that is not.
     ///
     /// # Errors
     /// [`TrySendError::Full`] or [`TrySendError::Disconnected`], each with the value.
@@ -226,7 +228,9 @@ impl<T> Receiver<T> {
         Ok(self.take(claim))
     }
 
-    /// Receives the oldest message if one is queued; never waits.
+    /// Receives the oldest message if one is queued; never waits for one. Where another thread
+    /// is still moving the next message in (a copy of one value), it spins, then yields, until
+    /// that thread is done, rather than report an empty channel that is not.
     ///
     /// # Errors
     /// [`TryRecvError::Empty`], or [`TryRecvError::Disconnected`] once the channel is empty and
