@@ -197,10 +197,10 @@ macro_rules! arena_api {
 ///
 /// Dereferences to [`bumpalo::Bump`] for bumpalo's whole API; its own methods (`alloc`,
 /// `try_alloc`, `alloc_str`, `alloc_slice_copy`, ...) honour the limit with a typed error and
-/// refuse types that need `Drop` when the program is built (a post-monomorphization error:
-/// `cargo build` and `cargo test` report it, `cargo check` and rust-analyzer do not, and a
-/// generic caller fails only where it is instantiated with such a type). Everything allocated borrows the guard, so
-/// nothing outlives the round.
+/// refuse types that need `Drop` when the program is built (a post-monomorphization error: `cargo
+/// build` and `cargo test` report it, `cargo check` and rust-analyzer do not, and a generic caller
+/// fails only where it is instantiated with such a type). Everything allocated borrows the guard,
+/// so nothing outlives the round.
 ///
 /// `Send` (a request can move to another thread with its arena) but not `Sync`: a `Bump`
 /// bumps without atomics, so two threads must never allocate from it at once.

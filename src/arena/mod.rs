@@ -43,16 +43,16 @@
 //! - **Limits under about 1 000 bytes**, where bumpalo's chunk sizes (powers of two less its
 //!   footer) are coarse: a limit of 447 bytes got 192 bytes a round, 448 got 448, 1 000 got 960.
 //!
-//! bumpalo checks its limit only when it takes a new chunk, and ignores a limit set below what the arena already
-//! holds (bumpalo#244); this module sets the limit before an arena's first chunk, never keeps an
-//! arena above it, and re-applies it on every get, so it holds on every path: the guards'
-//! methods, bumpalo's own methods through `Deref`, and `bumpalo::collections`. The one way
-//! around it is the user's own: bumpalo's `set_allocation_limit` takes `&self`, so a call
-//! through `Deref` replaces the limit for the rest of that round, and one *below* what the arena
-//! already holds removes it altogether for that round (the bumpalo behaviour above): don't
-//! tighten the limit through `Deref`. The pool re-applies its
-//! limit on the next get, and an arena that grew past `retain_bytes` meanwhile is shrunk on
-//! return (`a_limit_changed_through_the_bump_is_restored_on_the_next_get` in `tests.rs`).
+//! bumpalo checks its limit only when it takes a new chunk, and ignores a limit set below what the
+//! arena already holds (bumpalo#244); this module sets the limit before an arena's first chunk,
+//! never keeps an arena above it, and re-applies it on every get, so it holds on every path: the
+//! guards' methods, bumpalo's own methods through `Deref`, and `bumpalo::collections`. The one way
+//! around it is the user's own: bumpalo's `set_allocation_limit` takes `&self`, so a call through
+//! `Deref` replaces the limit for the rest of that round, and one *below* what the arena already
+//! holds removes it altogether for that round (the bumpalo behaviour above): don't tighten the
+//! limit through `Deref`. The pool re-applies its limit on the next get, and an arena that grew
+//! past `retain_bytes` meanwhile is shrunk on return
+//! (`a_limit_changed_through_the_bump_is_restored_on_the_next_get` in `tests.rs`).
 //!
 //! # Arena or pool?
 //!

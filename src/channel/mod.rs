@@ -50,10 +50,10 @@
 //! When every sender is gone, receivers take what is queued, then get `Disconnected`. When every
 //! receiver is gone, sends fail and hand their message back; the messages still queued are
 //! dropped by the last receiver, which waits for any slot a sender is still moving a message
-//! into (pushes close before it drains, so none lands after it). A [`recycling`] channel's messages are its slots' values, so they are not
-//! dropped then: they stay in their slots, unread, until the last handle of either side is
-//! gone. Every message is dropped exactly once. A thread blocked in `send` or `recv` wakes on
-//! disconnect.
+//! into (pushes close before it drains, so none lands after it). A [`recycling`] channel's
+//! messages are its slots' values, so they are not dropped then: they stay in their slots,
+//! unread, until the last handle of either side is gone. Every message is dropped exactly once.
+//! A thread blocked in `send` or `recv` wakes on disconnect.
 //!
 //! # Cost
 //! - **Creation** allocates the whole ring up front: about `capacity × size_of::<(usize, T)>()`

@@ -64,11 +64,10 @@ use crate::sync::{contention_pause, fence, AtomicUsize, CachePadded, Ordering, U
 use std::{fmt, mem};
 
 /// `finish_push` reads the depth on one push in this many (the pushes whose message number,
-/// `lap × capacity + index`, is a multiple of it), not on every push:
-/// reading `head` pulls the receivers' cache line to the sender, and the receiver's next pop
-/// pulls it back, about 200 ns for the pair on a 2-core Intel VM. On every message that cost
-/// more than the rest of the send (the CHANGELOG's channel entry has the figure); on every 16th
-/// it still took 1p1c from 16 to 29.5 ns per message there, on every 256th to 18 ns. Sampled,
+/// `lap × capacity + index`, is a multiple of it), not on every push: reading `head` pulls the
+/// receivers' cache line to the sender, and the receiver's next pop pulls it back, which costs
+/// more than the rest of a send; read on every 16th push, it still made a 1p1c channel nearly
+/// twice as slow on one machine (the CHANGELOG's channel entries have the figures). Sampled,
 /// the high-water mark can read up to `DEPTH_SAMPLE - 1` below the true peak, since at most
 /// that many pushes separate a peak from the last sample before it (and never more than
 /// `capacity - 1` below it).

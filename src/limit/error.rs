@@ -32,8 +32,8 @@ pub enum LimitError {
     ZeroInterval,
     /// A burst of 0: no request, not even of one token, could ever pass.
     ZeroBurst,
-    /// The rate is over one token per nanosecond, the clock's resolution. (Rates below that
-    /// are rounded to a whole-nanosecond interval: see [`TokenBucket::new`](super::TokenBucket::new).)
+    /// The rate is over one token per nanosecond, the clock's resolution. (Rates below that are
+    /// rounded to a whole-nanosecond interval: see [`TokenBucket::new`](super::TokenBucket::new).)
     RateTooHigh {
         /// The tokens per second asked for.
         rate: u64,

@@ -18,8 +18,9 @@ use std::hash::{BuildHasher, Hash};
 /// that another reader writes; a [`Reader`] handle reads with no atomic read-modify-write at
 /// all. Writers never wait for readers: a `Reader` whose drop frees old versions runs their
 /// entries' destructors after letting go of the writers' lock. (Old versions a writer frees
-/// are freed under the lock, so a second writer waits for those, as it waits for the write.) [`update`](CowMap::update) applies a batch of changes
-/// with one copy, and readers see all of it or none.
+/// are freed under the lock, so a second writer waits for those, as it waits for the write.)
+/// [`update`](CowMap::update) applies a batch of changes with one copy, and readers see all of
+/// it or none.
 ///
 /// # When not to use
 /// - Write-heavy data: every write copies the whole map (`O(len)` time: a table with over four

@@ -14,10 +14,10 @@
 //!   after letting go, so no writer waits for their entries' destructors. A
 //!   `Reader`'s read never frees a version: the next write reuses the memory of the old
 //!   version the readers left (the spare) or frees it.
-//! - Old versions alive at once: at most one per live [`Reader`] and [`Snapshot`] and per
-//!   read in progress (now, or when the last write ran), reported by [`CowMap::retired_versions`] (the spare counts against the reader
-//!   that left it, which holds the current version). There is no fixed budget of readers,
-//!   per thread or per map, beyond which anything becomes slower.
+//! - Old versions alive at once: at most one per live [`Reader`] and [`Snapshot`] and per read in
+//!   progress (now, or when the last write ran), reported by [`CowMap::retired_versions`] (the
+//!   spare counts against the reader that left it, which holds the current version). There is no
+//!   fixed budget of readers, per thread or per map, beyond which anything becomes slower.
 //!
 //! # How it works
 //!
