@@ -18,8 +18,9 @@
 //! - a returned object that fits (`keep_if`, `max_object_bytes`) is retained exactly when the
 //!   retained objects and bytes leave room for it: objects lent out, idle and exited threads'
 //!   caches, `into_inner` and `mem::forget` never make the pool refuse;
-//! - `prefill(n)` adds `n`, or fewer where the objects or bytes retained reach the ceiling (it
-//!   does not vet the factory's objects with `keep_if` or `max_object_bytes`); `clear` and
+//! - `prefill(n)` adds `n`, or fewer where the objects or bytes retained reach the ceiling, or
+//!   none if a factory object would be refused on return (`keep_if`, `max_object_bytes`: it is
+//!   dropped and counted as discarded); `clear` and
 //!   `trim(k)` leave 0 and `min(len, k)` objects and drop the rest;
 //! - the counters: `hits + misses` is the number of gets, `returned` the returns kept,
 //!   `discarded` the drops and puts refused.
@@ -472,7 +473,18 @@ impl Run {
                     0 => usize::MAX,
                     fw => (self.cfg.budget() - bytes0) / fw,
                 };
-                let room = by_count.min(by_bytes);
+                // A fresh factory object, vetted as a return would vet it.
+                let fresh = self
+                    .cfg
+                    .fit(&[], Vec::<u8>::with_capacity(self.cfg.factory).capacity());
+                let room = if fresh.fits {
+                    by_count.min(by_bytes)
+                } else {
+                    0
+                };
+                if !fresh.fits && n > 0 {
+                    self.counts.discarded += 1;
+                }
                 assert_eq!(
                     added,
                     n.min(room),

@@ -235,3 +235,63 @@ fn a_buffer_dropped_in_thread_teardown_keeps_the_budget_exact() {
     assert_eq!((s.retained, s.discarded), (2, 0), "{s:?}");
     pool_budget::assert_budget_is_exact(&pool, 2);
 }
+
+/// Two idle threads hold a 4 KiB buffer each in their hot slots, and a byte budget has room
+/// left, but less than a buffer: the budget counts as full for the buffer it refused, so a
+/// working thread's gets still reclaim the idle threads' buffers now and then (every 64th
+/// miss), as they do when the budget is full to the byte. Without that, the worker called the
+/// factory on every get and dropped on every put.
+#[test]
+fn a_budget_with_less_room_than_a_buffer_still_reclaims_from_idle_threads() {
+    for budget in [8192, 10_240] {
+        let pool = thrifty::pool::BufferPool::builder()
+            .capacity(256)
+            .buffer_capacity(4096)
+            .max_buffer_capacity(4096)
+            .byte_budget(budget)
+            .build();
+        let idle = Barrier::new(3);
+        let (hits, misses) = std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    drop(pool.get());
+                    idle.wait();
+                    idle.wait(); // alive, idle, holding its hot buffer
+                });
+            }
+            idle.wait();
+            let before = pool.stats();
+            s.spawn(|| (0..1000).for_each(|_| drop(pool.get())))
+                .join()
+                .unwrap();
+            let after = pool.stats();
+            idle.wait();
+            (after.hits - before.hits, after.misses - before.misses)
+        });
+        assert!(
+            hits > 900,
+            "byte budget {budget}: {hits} hits and {misses} misses in 1000 gets"
+        );
+    }
+}
+
+/// `prefill` keeps only what a return would keep: an object over `max_object_bytes`, or one
+/// `keep_if` refuses, is dropped (and counted), not stored.
+#[test]
+fn prefill_keeps_only_what_a_return_would_keep() {
+    let heavy = Pool::builder()
+        .weigh(|v: &Vec<u8>| v.capacity())
+        .max_object_bytes(100)
+        .build(|| Vec::<u8>::with_capacity(1000));
+    assert_eq!(heavy.prefill(4), 0);
+    assert_eq!((heavy.len(), heavy.stats().discarded), (0, 1));
+    let refused = Pool::builder()
+        .keep_if(|v: &Vec<u8>| v.capacity() <= 100)
+        .build(|| Vec::<u8>::with_capacity(1000));
+    assert_eq!(refused.prefill(4), 0);
+    assert_eq!(refused.len(), 0);
+    let fine = Pool::builder()
+        .keep_if(|v: &Vec<u8>| v.capacity() <= 100)
+        .build(|| Vec::<u8>::with_capacity(10));
+    assert_eq!(fine.prefill(4), 4);
+}

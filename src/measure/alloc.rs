@@ -45,7 +45,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 /// Per allocator call: thread-local loads of the probe flag and the pause depth, a few thread-local
 /// adds and a few relaxed atomic adds on shared totals. The shared adds contend when many threads
 /// allocate at once, so harnesses time with each timing thread paused ([`pause`](super::pause)),
-/// which skips all the adds. It never allocates.
+/// which skips all the adds. It never allocates (on targets with native thread-locals: see the
+/// module docs).
 ///
 /// An 8-byte `Box` made and dropped on one thread: 26.5–28.3 ns counted against 21.1–25.2 ns
 /// paused (`cargo bench --bench measure -- alloc_free`, 2-core VM), and under callgrind 158

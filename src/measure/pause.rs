@@ -49,8 +49,9 @@ use std::marker::PhantomData;
 /// ```
 ///
 /// # Cost
-/// Two thread-local adds; allocates nothing. A paused thread's allocator call costs one
-/// thread-local load more than the inner allocator.
+/// Two thread-local adds; allocates nothing. A paused thread's allocator call costs two
+/// thread-local loads more than the inner allocator (the `installed()` probe's cell, then the
+/// pause depth).
 ///
 /// # A leaked guard
 /// A guard that is never dropped (`mem::forget`, a leaked `Box`) leaves **its own thread**

@@ -127,8 +127,9 @@ impl<T, R> Builder<T, R> {
     /// after the reset with [`reset_on_return`](Builder::reset_on_return)), and that weight is
     /// counted against the budget until it is handed out again. So weigh what the reset leaves:
     /// a `Vec`'s capacity, not its length, which the reset clears. Called on every return, so
-    /// keep it cheap; it should not panic (a panic propagates from the guard's drop, and the
-    /// object is leaked, never dropped).
+    /// keep it cheap; it should not panic (a panic propagates: from a guard's drop the object is
+    /// leaked, never dropped; from `put` or `try_put` it is dropped; see the module docs,
+    /// "Behaviour under panics").
     ///
     /// # Examples
     /// ```

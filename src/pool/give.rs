@@ -41,11 +41,14 @@ impl<T, H: Hooks<T>> Pool<T, H> {
         self.give(item(value)).map_err(into_value)
     }
 
-    /// Builds objects with the factory until `n` more are retained or the pool is full, and
-    /// returns how many it added: warms a pool before traffic so the first gets do not miss.
+    /// Builds objects with the factory until `n` more are retained, the pool is full, or it
+    /// refuses what the factory makes (`keep_if`, `max_object_bytes`: a made object that a
+    /// return would drop is dropped, and counted as discarded), and returns how many it added:
+    /// warms a pool before traffic so the first gets do not miss.
     ///
     /// # Panics
-    /// If the factory panics; the objects made so far stay in the pool.
+    /// If the factory, or a return hook (`keep_if`, `reset` on return, `weigh`), panics; the
+    /// objects made so far stay in the pool.
     ///
     /// # Examples
     /// ```
@@ -56,7 +59,12 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     pub fn prefill(&self, n: usize) -> usize {
         let mut added = 0;
         while added < n {
-            let obj = item(self.hooks.make());
+            let mut obj = item(self.hooks.make());
+            let keep = !self.hooks.has_return_hooks() || self.hooks.on_return(&mut obj);
+            if !keep || !self.hooks.fits(self.hooks.weigh(&obj)) {
+                self.count_discard();
+                break;
+            }
             if self.store(obj).is_err() {
                 break;
             }
@@ -209,6 +217,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
                 self.budget.reserve(1, weight)
             });
         if !room {
+            self.budget.note_refused(weight);
             return Err(obj);
         }
         self.shared.push(obj, weight);

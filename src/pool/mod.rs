@@ -25,7 +25,8 @@
 //! A `weigh` that panics propagates too: from `put`/`try_put` the object is dropped, from a
 //! handle's drop it is leaked, and either way the unit it held stays counted until the next
 //! revocation of tickets. Keep `weigh` to a field read.
-//! A factory panic propagates from `get` and leaves the pool unchanged.
+//! A factory panic propagates from `get` and leaves the pool's objects and budget as they were
+//! (its `misses` tally counts the attempt, and a reclaim the get ran first stays done).
 //!
 //! # How it works
 //!
@@ -295,6 +296,12 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     }
 
     /// Takes an object from the pool if it has one, without calling the factory.
+    ///
+    /// It reaches what `get` reaches before the factory, objects left by exited threads
+    /// included, but never the hot object of a live thread: `get` takes those on every 64th
+    /// miss while the budget is full, so that idle threads cannot keep the pool from working
+    /// ones, and `try_get` misses no factory call to count. So while live, idle threads hold
+    /// the pool's objects in their hot slots, `try_get` returns `None`.
     ///
     /// # Panics
     /// If `reset` panics (the object is dropped).

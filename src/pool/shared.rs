@@ -31,6 +31,9 @@ pub(super) struct Budget {
     used: AtomicU64,
     max_count: usize,
     max_bytes: usize,
+    /// The weight of the last object the store refused for want of room (0: none yet): bytes
+    /// short of `max_bytes` by less than this count as full ([`Budget::is_full`]).
+    refused: AtomicUsize,
 }
 
 /// Bits of the budget word that hold the object count: at most `2^24 - 1` objects reserved.
@@ -60,6 +63,16 @@ impl Budget {
             used: AtomicU64::new(0),
             max_count: max_count.min(MAX_COUNT),
             max_bytes: usize::try_from(MAX_BYTES).map_or(max_bytes, |cap| max_bytes.min(cap)),
+            refused: AtomicUsize::new(0),
+        }
+    }
+
+    /// Records that an object of `weight` found no room, for [`Budget::is_full`].
+    pub(super) fn note_refused(&self, weight: usize) {
+        // Relaxed: a hint for when to reclaim; nothing is published through it. Written only
+        // when it changes, so pools that refuse objects of one weight do not share-write it.
+        if self.refused.load(Ordering::Relaxed) != weight {
+            self.refused.store(weight, Ordering::Relaxed);
         }
     }
 
@@ -104,12 +117,16 @@ impl Budget {
         }
     }
 
-    /// Whether objects are retained and no more could be reserved now: the count or the bytes
-    /// are at their limit (a snapshot). Never for a budget that holds nothing (a capacity of 0
-    /// is always at its limit, and there is nothing to reclaim).
+    /// Whether objects are retained and no more could be reserved now: the count is at its
+    /// limit, or the bytes left are fewer than the last refused object weighed (a snapshot).
+    /// Never for a budget that holds nothing (a capacity of 0 is always at its limit, and there
+    /// is nothing to reclaim).
     pub(super) fn is_full(&self) -> bool {
         let (count, bytes) = self.used();
-        count > 0 && (count >= self.max_count || bytes >= self.max_bytes)
+        // Relaxed: as in `note_refused`.
+        let refused = self.refused.load(Ordering::Relaxed);
+        count > 0
+            && (count >= self.max_count || self.max_bytes.saturating_sub(bytes) < refused.max(1))
     }
 
     /// Objects and bytes reserved or stored now (a snapshot).
