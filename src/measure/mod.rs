@@ -14,10 +14,10 @@
 //!   the counting cost (shared atomic adds) never inflates the timings of candidates that
 //!   allocate. Each timing thread pauses itself; other threads keep counting.
 //!
-//! Nothing here costs anything unless a binary installs `CountingAlloc` or calls into the
-//! module (without it, each `installed()` check makes and frees one 1-byte allocation to find
-//! out), so the module is always built; only the criterion glue sits behind a feature. Reading counts without it panics
-//! rather than report zeros, at the caller's line.
+//! Nothing here costs anything unless a binary installs `CountingAlloc` or calls into the module
+//! (without it, each `installed()` check makes and frees one 1-byte allocation to find out), so the
+//! module is always built; only the criterion glue sits behind a feature. Reading counts without it
+//! panics rather than report zeros, at the caller's line.
 //!
 //! # Examples
 //! ```
@@ -38,18 +38,18 @@
 //!
 //! # How it works
 //! Every allocator call bumps the calling thread's thread-local counts and the shared relaxed
-//! totals that it changes (`alloc.rs`: two for an alloc or a dealloc, three for a realloc). Pausing is per thread too (`pause.rs`): the allocator reads the
-//! calling thread's own pause depth and, when it is nonzero, counts the call nowhere, not even
-//! in the totals (skipping the shared adds is what pausing is for). A pause, or a leaked guard,
-//! therefore hides only its own thread's calls: `count` on another thread, which reads only
-//! its own thread's counts, stays exact, and `count` refuses a span during which its own thread
-//! was paused at any moment. `measure` depends on no other part of the crate: its atomics and
-//! thread-local cells come from `sync::plain`, which loom never replaces (the global allocator
-//! runs outside any model); the cells are `const`-initialised with no destructor, so on targets
-//! with native thread-locals (Linux, macOS, Windows, the BSDs) the allocator never allocates
-//! and works during thread teardown. (On a target without them, std keeps a thread-local in
-//! a heap box made on first use, which would call the allocator from inside itself; no such
-//! target is checked here.)
+//! totals that it changes (`alloc.rs`: two for an alloc or a dealloc, three for a realloc). Pausing
+//! is per thread too (`pause.rs`): the allocator reads the calling thread's own pause depth and,
+//! when it is nonzero, counts the call nowhere, not even in the totals (skipping the shared adds is
+//! what pausing is for). A pause, or a leaked guard, therefore hides only its own thread's calls:
+//! `count` on another thread, which reads only its own thread's counts, stays exact, and `count`
+//! refuses a span during which its own thread was paused at any moment. `measure` depends on no
+//! other part of the crate: its atomics and thread-local cells come from `sync::plain`, which loom
+//! never replaces (the global allocator runs outside any model); the cells are `const`-initialised
+//! with no destructor, so on targets with native thread-locals (Linux, macOS, Windows, the BSDs)
+//! the allocator never allocates and works during thread teardown. (On a target without them, std
+//! keeps a thread-local in a heap box made on first use, which would call the allocator from inside
+//! itself; no such target is checked here.)
 
 mod alloc;
 #[cfg(feature = "criterion")]

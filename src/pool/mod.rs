@@ -298,10 +298,11 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     /// Takes an object from the pool if it has one, without calling the factory.
     ///
     /// It reaches what `get` reaches before the factory, objects left by exited threads
-    /// included, but never the hot object of a live thread: `get` takes those on every 64th
+    /// included, but never the hot object of a live thread. `get` takes those on every 64th
     /// miss while the budget is full, so that idle threads cannot keep the pool from working
-    /// ones, and `try_get` misses no factory call to count. So while live, idle threads hold
-    /// the pool's objects in their hot slots, `try_get` returns `None`.
+    /// ones; that reclaim is paced by the factory calls `get` makes, and `try_get` makes none.
+    /// So while live, idle threads hold the pool's objects in their hot slots, `try_get`
+    /// returns `None`.
     ///
     /// # Panics
     /// If `reset` panics (the object is dropped).
