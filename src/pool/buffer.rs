@@ -1,5 +1,6 @@
 //! [`BufferPool`]: the preset for byte buffers, with a per-buffer and a whole-pool byte limit.
 
+use super::shared::MAX_BYTES;
 use super::{Buffers, BuildError, Pool, Pooled, PooledOwned, DEFAULT_CAPACITY};
 use crate::sync::Arc;
 use std::ops::Deref;
@@ -297,7 +298,8 @@ impl BufferBuilder {
     /// - [`BuildError::BufferCapacityOverMax`]: `buffer_capacity` is over
     ///   `max_buffer_capacity`, so every buffer would be dropped when returned;
     /// - [`BuildError::ByteBudgetUnderBufferCapacity`]: `byte_budget` is under
-    ///   `buffer_capacity`, so no buffer could ever be retained.
+    ///   `buffer_capacity`, so no buffer could ever be retained (the budget as the pool counts
+    ///   it: at most 1 TiB, `2^40 - 1` bytes; the error carries that figure).
     ///
     /// # Examples
     /// ```
@@ -324,9 +326,11 @@ impl BufferBuilder {
                 max_buffer_capacity,
             });
         }
-        if byte_budget < buffer_capacity {
+        // The budget as the pool will count it (`Budget::new` clamps it to what its field holds).
+        let counted = usize::try_from(MAX_BYTES).map_or(byte_budget, |cap| byte_budget.min(cap));
+        if counted < buffer_capacity {
             return Err(BuildError::ByteBudgetUnderBufferCapacity {
-                byte_budget,
+                byte_budget: counted,
                 buffer_capacity,
             });
         }

@@ -591,3 +591,29 @@ fn a_budget_full_of_objects_lent_out_costs_no_reclaim() {
         drop(made);
     });
 }
+
+#[test]
+#[cfg(target_pointer_width = "64")] // 2 TiB buffers: no such `usize` below 64 bits
+fn a_byte_budget_is_checked_against_buffers_as_the_pool_counts_it() {
+    // Asked for 4 TiB, the pool counts at most 1 TiB: under buffers of 2 TiB, nothing could
+    // be retained, so the build is refused with the budget the pool would have used.
+    let err = BufferPool::builder()
+        .buffer_capacity(2 << 40)
+        .max_buffer_capacity(2 << 40)
+        .byte_budget(4 << 40)
+        .try_build()
+        .unwrap_err();
+    assert_eq!(
+        err,
+        BuildError::ByteBudgetUnderBufferCapacity {
+            byte_budget: (1 << 40) - 1,
+            buffer_capacity: 2 << 40,
+        }
+    );
+    assert!(BufferPool::builder()
+        .buffer_capacity(1 << 30)
+        .max_buffer_capacity(1 << 30)
+        .byte_budget(4 << 40)
+        .try_build()
+        .is_ok());
+}
