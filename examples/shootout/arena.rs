@@ -8,11 +8,11 @@
 //! Workloads: 10, 1 000 and 10 000 objects per request (ns/op is per request), on 1 and 2
 //! threads for 1 000 (every thread uses the same `ArenaPool`).
 
-use crate::harness::{Candidate, Harness};
+use crate::harness::{per_thread, Candidate, Harness};
 use std::any::Any;
 use std::cell::RefCell;
 use std::hint::black_box;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use thrifty::arena::{ArenaGuard, ArenaPool};
 
 pub fn run(h: &mut Harness) {
@@ -155,18 +155,12 @@ impl Alloc for Typed {
     }
 }
 
-/// One kept arena per measuring thread (by index), across rounds, as a thread-local would
-/// keep it: made on the thread's first round, so later rounds (and the allocation count) see
-/// it warm, as the `ArenaPool` is.
-fn kept<A: Send + 'static>(threads: usize) -> Arc<Vec<Mutex<Option<A>>>> {
-    Arc::new((0..threads).map(|_| Mutex::new(None)).collect())
-}
-
 fn candidates(n: usize, threads: usize) -> Vec<Candidate> {
     let arenas = Arc::new(ArenaPool::new());
+    // Each thread's kept arena lives across rounds, warm, as the pool's arenas do.
     let (bumps, scopes) = (
-        kept::<bumpalo::Bump>(threads),
-        kept::<bump_scope::Bump>(threads),
+        per_thread::<bumpalo::Bump>(threads),
+        per_thread::<bump_scope::Bump>(threads),
     );
     vec![
         Candidate::std("Box per object", move |_, ops| {

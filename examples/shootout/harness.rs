@@ -19,12 +19,19 @@
 
 use crate::report::{cpu_model, render, today, Row};
 use std::hint::black_box;
-use std::sync::Barrier;
+use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant};
 use thrifty::measure;
 
 /// The body of a candidate: called on each thread with (thread index, ops to run).
 type Body = Box<dyn Fn(usize, u64) + Send + Sync>;
+
+/// One slot per measuring thread (by index), for state a candidate keeps across rounds, as a
+/// thread-local would (a bound's reused buffers, a kept arena): made by the thread on its
+/// first round and moved onto its stack for each round.
+pub fn per_thread<A>(threads: usize) -> Vec<Mutex<Option<A>>> {
+    (0..threads).map(|_| Mutex::new(None)).collect()
+}
 
 /// One contender in a workload.
 pub struct Candidate {

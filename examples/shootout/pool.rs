@@ -8,10 +8,10 @@
 //! once, 4 KiB written into each. Every thread of a workload uses the same pool.
 //! `pool_threads.rs` adds buffers crossing threads and busy threads beside idle ones.
 
-use crate::harness::{Candidate, Harness};
+use crate::harness::{per_thread, Candidate, Harness};
 use lockfree_object_pool::LinearObjectPool;
 use std::hint::black_box;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use thrifty::pool::{BufferPool, DEFAULT_CAPACITY};
 
 /// Every buffer's capacity.
@@ -87,8 +87,7 @@ pub fn pools(capacity: usize) -> (Arc<BufferPool>, Arc<LinearObjectPool<Vec<u8>>
 pub fn candidates<const HELD: usize, const FULL: bool>(threads: usize) -> Vec<Candidate> {
     let (pool, lockfree) = pools(DEFAULT_CAPACITY);
     // The bound's buffers: each measuring thread (by index) keeps its own across rounds.
-    let kept: Vec<Mutex<Option<[Vec<u8>; HELD]>>> =
-        (0..threads).map(|_| Mutex::new(None)).collect();
+    let kept = per_thread::<[Vec<u8>; HELD]>(threads);
     let mut candidates = vec![
         Candidate::std("Vec::with_capacity + drop", |_, ops| {
             for _ in 0..ops {

@@ -45,8 +45,8 @@ use criterion::Throughput;
 /// criterion refuses samples of exactly zero, and zero is the result this measurement exists to
 /// show. Criterion divides that floor by the sample's iteration count, which it picks from the
 /// bench's speed, so for a bench that allocates nothing its "change" verdict against a saved
-/// baseline follows the timing, not the count ("Performance has regressed" at `0.0000 allocs`
-/// both times, in one check): read the printed count, not the verdict. A bench whose count is
+/// baseline follows the timing, not the count (it can say "Performance has regressed" at
+/// `0.0000 allocs` both times): read the printed count, not the verdict. A bench whose count is
 /// the same every iteration prints `p = NaN` for its change (identical samples). Counts below
 /// 0.00005 per iteration (a rare amortised allocation) also print as `0.0000 allocs`.
 ///

@@ -1,6 +1,6 @@
 //! [`BufferPool`]: the preset for byte buffers, with a per-buffer and a whole-pool byte limit.
 
-use super::shared::MAX_BYTES;
+use super::shared::counted_bytes;
 use super::{Buffers, BuildError, Pool, Pooled, PooledOwned, DEFAULT_CAPACITY};
 use crate::sync::Arc;
 use std::ops::Deref;
@@ -326,8 +326,8 @@ impl BufferBuilder {
                 max_buffer_capacity,
             });
         }
-        // The budget as the pool will count it (`Budget::new` clamps it to what its field holds).
-        let counted = usize::try_from(MAX_BYTES).map_or(byte_budget, |cap| byte_budget.min(cap));
+        // The budget as the pool will count it.
+        let counted = counted_bytes(byte_budget);
         if counted < buffer_capacity {
             return Err(BuildError::ByteBudgetUnderBufferCapacity {
                 byte_budget: counted,

@@ -45,6 +45,12 @@ pub(super) const MAX_COUNT: usize = (1 << COUNT_BITS) - 1;
 /// The most bytes a budget counts (a larger byte budget is clamped to it).
 pub(super) const MAX_BYTES: u64 = (1 << BYTES_BITS) - 1;
 
+/// A byte budget as a [`Budget`] counts it: clamped to [`MAX_BYTES`] (on 32-bit targets every
+/// `usize` fits).
+pub(super) fn counted_bytes(bytes: usize) -> usize {
+    usize::try_from(MAX_BYTES).map_or(bytes, |cap| bytes.min(cap))
+}
+
 /// The budget word for `count` objects and `bytes` bytes; both within their fields' range.
 fn pack(count: usize, bytes: usize) -> u64 {
     ((count as u64) << BYTES_BITS) | bytes as u64
@@ -62,7 +68,7 @@ impl Budget {
         Self {
             used: AtomicU64::new(0),
             max_count: max_count.min(MAX_COUNT),
-            max_bytes: usize::try_from(MAX_BYTES).map_or(max_bytes, |cap| max_bytes.min(cap)),
+            max_bytes: counted_bytes(max_bytes),
             refused: AtomicUsize::new(0),
         }
     }

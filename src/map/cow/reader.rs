@@ -46,10 +46,8 @@ use std::ptr::NonNull;
 /// written. The first read after a write moves the reader's own hazard slot to the new
 /// version (a store, a full fence and a re-load) and lets go of the old one by that same
 /// store: no reference count, no line that other readers write. `cargo bench --bench map_cow
-/// -- refresh` on a shared 2-core machine, 1 k `u64` entries: that first read, timed one at a
-/// time after a write, took 34.5 ns where an empty routine timed the same way took 30.3 ns
-/// (criterion's clock reads), so about 4 ns of its own; a read with nothing changed took
-/// 2.1 ns.
+/// -- refresh` times that first read against a read with nothing changed, with a floor row for
+/// criterion's clock reads (the CHANGELOG has the figures).
 pub struct Reader<K, V, S = FastRandomState> {
     inner: Arc<Inner<K, V, S>>,
     /// This reader's hazard slot in `inner`'s registry, held for the reader's life: it
