@@ -2,17 +2,20 @@
 //! cache line between cores; `thrifty::counter::Counter` stripes over owner-written cells; the
 //! thread-local row is the physical upper bound (a plain add, flushed once at the end). The
 //! floor row is each thread adding to a word of its own, on a line of its own, by a load and a
-//! store: the least any counter pays whose `sum` sees every add. The `local` handle row looks
-//! the thread's cell up once per thread instead of once per add.
-//! The second workload bumps two hot counters in turn, 8 apart in one `Vec` (128 bytes: a
-//! stride that indexing by address alone would send to one slot of a thread's memo of its cells). The third is a
-//! request handler that makes the same 8 adds per request, the first to a counter every thread
-//! shares, the other 7 to counters of its own: a repeating sequence, which the counter's
+//! store: the least any counter pays whose `sum` sees every add. The memory-destination row is
+//! the same load and store with the added value read once, which LLVM compiles to one `add` to
+//! memory, as it compiles the counter's add to its cell: some x86 cores forward the floor row's
+//! store to its next load at once but not this form's, so the two rows can differ severalfold.
+//! The `local` handle row looks the thread's cell up once per thread instead of once per add.
+//! The second workload bumps two hot counters in turn, 8 apart in one `Vec` (128 bytes: a stride
+//! that indexing by address alone would send to one slot of a thread's memo of its cells). The
+//! third is a request handler that makes the same 8 adds per request, the first to a counter every
+//! thread shares, the other 7 to counters of its own: a repeating sequence, which the counter's
 //! sampling for contention must not fall in step with. The fourth is the first with one more
-//! thread, idle: it bumped the striped counter twice and holds a cell while the others hammer,
-//! as a thread serving another queue would; a thread whose home cell it holds must add beside it.
-//! The fifth bumps 16 hot counters in turn, side by side in one `Vec`: more striped counters
-//! than a thread's memo of its cells holds (8 slots), so some adds look their cell up again.
+//! thread, idle: it bumped the striped counter twice and holds a cell while the others hammer, as a
+//! thread serving another queue would; a thread whose home cell it holds must add beside it. The
+//! fifth bumps 16 hot counters in turn, side by side in one `Vec`: more striped counters than a
+//! thread's memo of its cells holds (8 slots), so some adds look their cell up again.
 
 use crate::harness::{Candidate, Harness, Table};
 use std::hint::black_box;
@@ -46,11 +49,8 @@ pub fn run(h: &mut Harness) {
         let mutex = Arc::new(Mutex::new(0u64));
         let flushed = Arc::new(AtomicU64::new(0));
         let handled = Arc::new(Counter::new());
-        let cells: Arc<Vec<Own<AtomicU64>>> = Arc::new(
-            (0..threads)
-                .map(|_| Own(std::array::from_fn(|_| AtomicU64::new(0))))
-                .collect(),
-        );
+        let cells = own(threads, || AtomicU64::new(0));
+        let rmw_cells = own(threads, || AtomicU64::new(0));
         t.workload(
             "incr",
             threads,
@@ -72,6 +72,13 @@ pub fn run(h: &mut Harness) {
                     let cell = &cells[t].0[0];
                     for _ in 0..ops {
                         cell.store(cell.load(Relaxed) + black_box(1), Relaxed);
+                    }
+                }),
+                Candidate::new("own cell, memory-destination add", move |t, ops| {
+                    let cell = &rmw_cells[t].0[0];
+                    let n = black_box(1);
+                    for _ in 0..ops {
+                        cell.store(cell.load(Relaxed) + n, Relaxed);
                     }
                 }),
                 counter_incr(Arc::new(Counter::new())),
@@ -126,6 +133,15 @@ fn in_turn(
     held
 }
 
+/// Words on lines of their own for each of `threads` threads, each made by `new`.
+fn own<T>(threads: usize, new: impl Fn() -> T) -> Arc<Vec<Own<T>>> {
+    Arc::new(
+        (0..threads)
+            .map(|_| Own(std::array::from_fn(|_| new())))
+            .collect(),
+    )
+}
+
 /// Adds per request in the handler workload: one shared, the rest the thread's own.
 const ADDS_PER_REQUEST: usize = 8;
 
@@ -137,17 +153,9 @@ struct Own<T>([T; ADDS_PER_REQUEST - 1]);
 /// The handler workload: `ops` adds per thread, in requests of [`ADDS_PER_REQUEST`].
 fn handler(t: &mut Table<'_>, threads: usize) {
     let shared = Arc::new(AtomicU64::new(0));
-    let atomics: Arc<Vec<Own<AtomicU64>>> = Arc::new(
-        (0..threads)
-            .map(|_| Own(std::array::from_fn(|_| AtomicU64::new(0))))
-            .collect(),
-    );
+    let atomics = own(threads, || AtomicU64::new(0));
     let counter = Arc::new(Counter::new());
-    let counters: Arc<Vec<Own<Counter>>> = Arc::new(
-        (0..threads)
-            .map(|_| Own(std::array::from_fn(|_| Counter::new())))
-            .collect(),
-    );
+    let counters = own(threads, Counter::new);
     t.workload(
         "handler, 1 of 8 shared",
         threads,

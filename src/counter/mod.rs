@@ -97,7 +97,13 @@
 //!   of its own with no look-up at all, took 1.0–1.1 ns: what any counter whose `sum` sees every
 //!   add pays at least; finding the thread's cell on every add costs about 1 ns over it. The bound
 //!   row's loop is four instructions, and its time moves with code placement from build to
-//!   build (1.5–1.7 ns where the loop straddles two 64-byte lines).
+//!   build (1.5–1.7 ns where the loop straddles two 64-byte lines). On an Intel Xeon VM the
+//!   floor means less: there the floor row's loop (a load, an add from the stack, a store) runs
+//!   at about two cycles an add, but the same load and store compiled to one memory-destination
+//!   `add`, as LLVM compiles the counter's add to its cell (the `own cell, memory-destination
+//!   add` row), takes about seven, as `add` and the handle do. That core forwards a store to the
+//!   next load of the same word at once in some instruction sequences only, so there the gap
+//!   between the floor row and the counter is the instruction form, not the look-up.
 //! - **Several hot counters**, 2 threads. Two 8 apart in a `Vec`, bumped in turn: 3.1–4.4 ns,
 //!   0.06x–0.29x (median 0.10x). Sixteen side by side, bumped in turn, more than the memo's 8
 //!   slots (so some adds look their cell up again): 5.6–7.0 ns, 0.22x–0.85x (median 0.24x).
@@ -153,19 +159,19 @@
 //!   adding to a thousand striped counters reaches its cell in each (a per-thread table of the
 //!   counters seen striped would forget some once full, and their adds would meet on the shared
 //!   `base`).
-//! - **The memo**: 8 slots per thread, direct-mapped by the counter's address (bits 7 and up
-//!   folded onto bits 4 and up, so counters 8 apart in a `Vec` mostly have slots of their own),
-//!   each holding the state word the thread found in a striped counter, where its own cell lies
-//!   under it, and the thread's claim token. While the counter's state word still holds that
-//!   value, an add reads the cell's owner token and, if it is the remembered one, adds: no length
-//!   decoding, no slot arithmetic, no compare of the counter's address (a live block's pointer is
-//!   in one counter's state word only). A new block (growth) fails the first check; a block at
-//!   the address of a freed one (after `compact`) passes it, and then the second check lets the
-//!   add through only to a cell the thread owns there. A failed check sends the add down the
-//!   full path, which remembers the cell it finds. The memo is wiped when the thread's slot claim ends (in its
-//!   thread-local destructors), so a later destructor's add never writes a cell another thread
-//!   may have taken over. A counter whose slot holds another costs the full path: two more loads
-//!   when the thread owns its home cell or the next one. The memo and the tick are 200 bytes of
+//! - **The memo**: 8 slots per thread, direct-mapped by the counter's address (bits 7 and up folded
+//!   onto bits 4 and up, so counters 8 apart in a `Vec` mostly have slots of their own), each
+//!   holding the state word the thread found in a striped counter, where its own cell lies under
+//!   it, and the thread's claim token. While the counter's state word still holds that value, an
+//!   add reads the cell's owner token and, if it is the remembered one, adds: no length decoding,
+//!   no slot arithmetic, no compare of the counter's address (a live block's pointer is in one
+//!   counter's state word only). A new block (growth) fails the first check; a block at the address
+//!   of a freed one (after `compact`) passes it, and then the second check lets the add through
+//!   only to a cell the thread owns there. A failed check sends the add down the full path, which
+//!   remembers the cell it finds. The memo is wiped when the thread's slot claim ends (in its
+//!   thread-local destructors), so a later destructor's add never writes a cell another thread may
+//!   have taken over. A counter whose slot holds another costs the full path: two more loads when
+//!   the thread owns its home cell or the next one. The memo and the tick are 200 bytes of
 //!   thread-local words per thread, no heap.
 //! - **Owner-written cells** (as in `percpu_counter`): a cell is one 128-byte line holding its
 //!   `owned` word and a `shared` word in its first 64 bytes and its owner's slot claim token in the
