@@ -298,6 +298,7 @@ pub(crate) use condvar::Condvar;
 /// loom's model runner and threads, for the loom models in files outside `src/sync`.
 #[cfg(all(test, loom))]
 pub(crate) mod loom_model {
+    pub(crate) use super::slot::claim_untracked;
     pub(crate) use loom::{model, thread};
 }
 mod inside;

@@ -295,3 +295,84 @@ fn prefill_keeps_only_what_a_return_would_keep() {
         .build(|| Vec::<u8>::with_capacity(10));
     assert_eq!(fine.prefill(4), 4);
 }
+
+#[test]
+fn a_consumer_that_took_once_does_not_make_every_handoff_a_reclaim() {
+    // The consumer also takes a buffer of its own once (scratch work, say): then what it drops
+    // used to stack in its cache, and the producer's next get, finding the store dry, took the
+    // stack back by a reclaim, about once every 16 handoffs.
+    let (pool, _live) = counted_pool(256, 64);
+    let (tx, rx) = sync_channel::<PooledOwned<Counted>>(16);
+    let consumer = {
+        let pool = Arc::clone(&pool);
+        std::thread::spawn(move || {
+            drop(pool.get());
+            rx.into_iter().for_each(drop);
+        })
+    };
+    for _ in 0..ROUNDS {
+        tx.send(pool.get_owned()).unwrap();
+    }
+    drop(tx);
+    consumer.join().unwrap();
+    let stats = pool.stats();
+    assert!(
+        stats.reclaims <= 8,
+        "{} reclaims in {ROUNDS} handoffs: {stats:?}",
+        stats.reclaims
+    );
+    assert!(stats.misses <= 64, "reuse stopped: {stats:?}");
+}
+
+#[test]
+fn threads_holding_more_than_the_capacity_reclaim_seldom() {
+    // Eight threads each hold one object at a time from a pool of 4: returns find the budget
+    // full of the others' reservations. A reclaim for room on each of them ran one every few
+    // gets; they are paced now, and objects past the capacity are dropped.
+    const THREADS: usize = 8;
+    const GETS: usize = 4_000;
+    let (pool, live) = counted_pool(4, 64);
+    std::thread::scope(|s| {
+        for _ in 0..THREADS {
+            let pool = &pool;
+            s.spawn(move || {
+                for _ in 0..GETS {
+                    let held = pool.get();
+                    std::thread::yield_now();
+                    drop(held);
+                }
+            });
+        }
+    });
+    let stats = pool.stats();
+    let gets = (THREADS * GETS) as u64;
+    assert_eq!(stats.hits + stats.misses, gets);
+    assert!(
+        stats.reclaims <= gets / 32,
+        "{} reclaims in {gets} gets: {stats:?}",
+        stats.reclaims
+    );
+    assert!(stats.retained <= 4, "{stats:?}");
+    drop(pool);
+    assert_eq!(live.load(SeqCst), 0, "an object leaked");
+}
+
+#[test]
+fn a_buffer_heavier_than_the_whole_byte_budget_costs_no_reclaim() {
+    // `try_build` accepts a byte budget below the largest buffer kept; a buffer grown past the
+    // whole budget can never be kept, and its return used to reclaim for room every time, and
+    // then leave the budget looking full to every later miss.
+    let pool = thrifty::pool::BufferPool::builder()
+        .byte_budget(32 << 10)
+        .build();
+    for _ in 0..200 {
+        let lent = pool.get();
+        let mut heavy = pool.get();
+        heavy.reserve_exact(48 << 10);
+        drop(heavy);
+        drop(lent);
+    }
+    let stats = pool.stats();
+    assert_eq!(stats.reclaims, 0, "{stats:?}");
+    assert_eq!(stats.discarded, 200, "{stats:?}");
+}

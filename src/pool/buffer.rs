@@ -257,7 +257,8 @@ impl BufferBuilder {
     }
 
     /// The most bytes (sum of buffer capacities) retained; a buffer that would exceed it is
-    /// dropped when returned. At least [`buffer_capacity`](BufferBuilder::buffer_capacity).
+    /// dropped when returned (one grown past the whole budget at once, with no reclaim). At least
+    /// [`buffer_capacity`](BufferBuilder::buffer_capacity).
     /// Values above 2^40 − 1 (1 TiB) count as that.
     pub fn byte_budget(mut self, bytes: usize) -> Self {
         self.byte_budget = bytes;

@@ -127,8 +127,8 @@ impl<T, R> Builder<T, R> {
     /// after the reset with [`reset_on_return`](Builder::reset_on_return)), and that weight is
     /// counted against the budget until it is handed out again. So weigh what the reset leaves:
     /// a `Vec`'s capacity, not its length, which the reset clears. Called on every return, so
-    /// keep it cheap; it should not panic (a panic propagates: from a guard's drop the object is
-    /// leaked, never dropped; from `put` or `try_put` it is dropped; see the module docs,
+    /// keep it cheap; it should not panic (a panic propagates: from a guard's drop the object may
+    /// be leaked rather than dropped; from `put` or `try_put` it is dropped; see the module docs,
     /// "Behaviour under panics").
     ///
     /// # Examples
@@ -153,7 +153,8 @@ impl<T, R> Builder<T, R> {
 
     /// The most bytes retained, summed over what [`weigh`](Builder::weigh) says of each object
     /// (default: 2^40 − 1, 1 TiB, which is also the most a budget counts); an object that would
-    /// exceed it is dropped when returned. Needs `weigh`.
+    /// exceed it is dropped when returned (one heavier than the whole budget at once, with no
+    /// reclaim). Needs `weigh`.
     pub fn byte_budget(mut self, bytes: usize) -> Self {
         self.byte_budget = Some(bytes);
         self

@@ -22,9 +22,9 @@ pub(super) struct Gate {
     /// in sections. On this line because every section that issues or redeems one has just
     /// read `closed`.
     pub(super) epoch: AtomicU64,
-    /// The epoch a return that found the budget full revoked tickets into (0: never; written
-    /// by `revoke`): owners that see it move pause issuing (`ticket.rs`). A hint, read in
-    /// sections.
+    /// How many reclaims for room have run (a return found the budget full): owners that see
+    /// it move pause issuing tickets and growing reservations (`ticket.rs`). A hint, written
+    /// under the reclaim mutex, read in sections.
     pub(super) pause_epoch: AtomicU64,
 }
 

@@ -153,7 +153,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
                         Ok(())
                     })
                 } else {
-                    section.push(obj, weight, &self.budget)
+                    section.push(obj, weight, &self.budget, self.gate.pause_epoch())
                 };
                 drop(section);
                 match kept {
@@ -211,6 +211,11 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     /// reservations of caches that hold no object first if it has none; else gives it back.
     pub(super) fn store(&self, obj: Item<T>) -> Result<(), Item<T>> {
         let weight = self.hooks.weigh(&obj);
+        if weight > self.budget.max_bytes() {
+            // Heavier than the whole budget: no reclaim can make room, and as the last refused
+            // weight it would make the budget look full for good.
+            return Err(obj);
+        }
         let room = self.budget.reserve(1, weight)
             || (self.reserved_without_objects() && {
                 self.reclaim_for_room();

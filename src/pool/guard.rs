@@ -107,8 +107,10 @@ macro_rules! delegate_traits {
 /// ```
 ///
 /// # Allocation
-/// None: dropping it never allocates (`tests/alloc_pool.rs`). An object the pool will not keep
-/// (full, too heavy, refused by `keep_if`) is dropped there and then.
+/// None once warm (`tests/alloc_pool.rs`): dropping it allocates only while the shared store's
+/// overflow list, used by pools of a capacity over 1 024 past their preallocated ring, grows
+/// its `Vec`. An object the pool will not keep (full, too heavy, refused by `keep_if`) is
+/// dropped there and then.
 ///
 /// # Cost
 /// Two words. Dropping it on the thread that got it puts the object in that thread's cache: a

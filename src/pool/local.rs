@@ -29,6 +29,9 @@
 //! never touches the budget's shared atomics. Only a thread that has taken from the pool may
 //! grow its cache's reservation: a thread that only gives back (the consumer end of a
 //! producer-consumer pair) sends every object to the shared store, where the producer finds it.
+//! A get's reclaim that takes a live owner's stack makes the owner a non-taker again, with no
+//! stack reservation, until its next get that misses its hot slot: a consumer that took once
+//! would otherwise stack what it gives back, for the producer to reclaim again and again.
 
 use super::gate::Gate;
 use super::section::Section;
@@ -329,7 +332,15 @@ impl<T> Local<T> {
             cache.reserved -= len;
             cache.reserved_bytes -= cache.bytes;
             cache.bytes = 0;
-            if everything {
+            // A get took this owner's stack: the owner gives back more than it takes here (a
+            // consumer that also took once), so it stops stacking until its next get that
+            // misses the hot slot, and what it gives back goes to the store, where the getter
+            // finds it without another reclaim.
+            let stack_taken = !everything && len > 0;
+            if stack_taken {
+                cache.taker = false;
+            }
+            if everything || stack_taken {
                 count += cache.reserved;
                 bytes += cache.reserved_bytes;
                 cache.reserved = 0;

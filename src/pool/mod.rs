@@ -15,16 +15,18 @@
 //!
 //! And it keeps its promise in the shapes servers have: an object given back on any thread is
 //! reusable by a get on any other; the fast path does not depend on how many threads the
-//! process runs; what idle and exited threads cached is found by the next get that needs it
-//! (except one object per live thread, below);
+//! process runs (a thread whose slot index is 8 or more pays one more load, for its bucket of
+//! caches, `caches.rs`); what idle and exited threads cached is found by the next get that
+//! needs it (except one object per live thread, below);
 //! and [`Pool::clear`] and [`Pool::trim`] reach every cache before they return.
 //!
 //! # Behaviour under panics
 //! A `reset` or `keep_if` that panics drops the object it was given and propagates; the pool
 //! holds no lock while user code runs, so it stays fully usable (no poisoning, no double drop).
-//! A `weigh` that panics propagates too: from `put`/`try_put` the object is dropped, from a
-//! handle's drop it is leaked, and either way the unit it held stays counted until the next
-//! revocation of tickets. Keep `weigh` to a field read.
+//! A `weigh` that panics propagates too: from `put`/`try_put` the object is dropped; from a
+//! handle's drop it is leaked if the drop's first `weigh` panics and dropped if the one the
+//! return runs next does; either way the unit it held stays counted until the next revocation
+//! of tickets. Keep `weigh` to a field read.
 //! A factory panic propagates from `get` and leaves the pool's objects and budget as they were
 //! (its `misses` tally counts the attempt, and a reclaim the get ran first stays done).
 //!
@@ -44,9 +46,16 @@
 //! - Other threads reach a cache only through a *reclaim* (`reclaim.rs`), which shuts the
 //!   owners out with an asymmetric fence (`sync::fence`: `membarrier` on Linux) and then moves
 //!   caches' objects to the shared store. `clear` and `trim` reclaim everything; so does a put
-//!   that finds the budget full of reservations that hold no object. A get that finds its
+//!   that finds the budget full of reservations that hold no object, on a thread's first such
+//!   put and then every 64th (with more objects held at once than the capacity, each such put
+//!   would otherwise reclaim, and the owners take their reservations again on their next puts;
+//!   between reclaims the object is dropped). A get that finds its
 //!   cache and the store empty reclaims what other threads' caches stack and what exited
-//!   threads left in their hot slots, but leaves a live thread's hot object to it: taking it
+//!   threads left in their hot slots; a live thread whose stack it takes stops stacking (and
+//!   gives back its stack's reservation) until its next get that misses its hot slot, so a
+//!   consumer that also took from the pool once sends what it gives back to the store, where
+//!   the producer finds it, instead of stacking it for the producer's next reclaim. A get's
+//!   reclaim leaves a live thread's hot object to it: taking it
 //!   would only send that thread to take one back, and two threads would pass one object to
 //!   and fro through reclaims. That is the pool's one bounded trade-off: a get may call the
 //!   factory while each other live thread keeps one object in its hot slot. Bounded, because a
@@ -166,12 +175,18 @@ pub const DEFAULT_CAPACITY: usize = 256;
 /// # Cost
 /// A thread that gives back what it took (get, use, drop the guard) pays a few plain loads and
 /// stores plus the `reset`: no locked instruction, no shared cache line written, the same with
-/// 2 threads or 200. Objects that cross threads (get on one, drop on another) pay one CAS on
-/// each side, on the shared store's ring, and none on the budget: the object keeps its unit
-/// of the budget while it travels (see "How it works" in the module doc). A pool built from closures calls its `reset` through a
-/// pointer; a [`BufferPool`]'s hooks inline. `clear`, `trim`, and a get that finds the pool dry
-/// while other threads' caches hold objects make a `membarrier` system call on Linux and a
-/// pass over every cache.
+/// 2 threads or 200 (a thread of slot index 8 or more pays one more load, for its bucket).
+/// Objects that cross threads (get on one, drop on another) pay one CAS on each side, on the
+/// shared store's ring, and none on the budget: the object keeps its unit of the budget while
+/// it travels (see "How it works" in the module doc). A pool built from closures calls its
+/// `reset` through a pointer; a [`BufferPool`]'s hooks inline. A get that misses its cache
+/// looks at every cache the pool has made, one per thread slot that used it, so a miss costs
+/// more the more threads used the pool. A reclaim (`clear`, `trim`, a get that finds the pool
+/// dry while other threads' caches hold objects, and a thread's first and every 64th put that
+/// finds the budget full of other caches' reservations) makes a `membarrier` system call on
+/// Linux, which interrupts every CPU running a thread of the process, and a pass over every
+/// cache: [`Stats::reclaims`] counts them, and one that grows with the gets means a capacity
+/// below the objects held at once, or a shape the pool suits badly.
 ///
 /// Ratios to allocating the buffer, across runs on a shared 2-core machine
 /// (`cargo run --release --example shootout -- --only pool`): a 4 KiB [`BufferPool`] get+put
@@ -383,7 +398,8 @@ impl<T, H: Hooks<T>> Pool<T, H> {
 }
 
 // SAFETY: shared access to a pool from several threads touches (1) the shared store (a
-// lock-free ring, and a mutex around its overflow list); (2) atomics; (3) the hooks, which are `Sync`; (4) per-slot caches, each touched only
+// lock-free ring, and a mutex around its overflow list); (2) atomics; (3) the hooks, which are
+// `Sync`; (4) per-slot caches, each touched only
 // inside its owner's section (slot indices of live threads are distinct; a slot is handed over
 // under the slot registry's mutex) or by a reclaim that has shut the owner out (`local.rs`).
 // Objects move between threads through the store, the caches and reclaims, so `T: Send` is
@@ -401,6 +417,8 @@ impl<T, H: Hooks<T> + fmt::Debug> fmt::Debug for Pool<T, H> {
     }
 }
 
+#[cfg(all(test, loom))]
+mod loom_tests;
 #[cfg(all(test, not(loom)))]
 mod tests;
 #[cfg(all(test, not(loom)))]

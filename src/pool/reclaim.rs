@@ -8,8 +8,10 @@
 //! held no object (those of objects lent out, or of room not yet used); it also revokes every
 //! ticket out (`ticket.rs`) and gives their units back. A get's reclaim moves only what another
 //! thread may take: stacked objects, and the hot objects of exited threads (a live thread keeps
-//! its hot object and its reservations; a thread's every 64th get that calls the factory while
-//! the budget is full runs a full reclaim instead, if a hot slot holds an object, `take.rs`).
+//! its hot object and its hot slot's reservation; one whose stack it takes gives back the
+//! stack's reservation and stops stacking until it takes again, `Local::flush`; a thread's
+//! every 64th get that calls the factory while the budget is full runs a full reclaim instead,
+//! if a hot slot holds an object, `take.rs`). The pool's `Stats::reclaims` counts them all.
 //! Then it opens the gate. Owners that came by meanwhile
 //! used the shared store; one that came to redeem or settle a ticket waited for the reclaim's
 //! mutex instead (outside its section, so the reclaim never waits for it). Reclaims are
@@ -45,6 +47,8 @@ impl<T, H: Hooks<T>> Pool<T, H> {
         let mut carried = (0usize, 0usize);
         {
             let _serial = self.reclaiming.lock();
+            // The mutex makes this thread the tally's only writer.
+            self.shared.tallies.reclaims.bump_owned();
             // Relaxed, then the heavy fence: the store-load pair of `local.rs`'s table.
             self.gate
                 .closed
@@ -71,9 +75,16 @@ impl<T, H: Hooks<T>> Pool<T, H> {
             }
             if everything {
                 // Every ticket out is revoked: its unit held no object.
-                let (count, bytes) = self.revoke(carried, for_room);
+                let (count, bytes) = self.revoke(carried);
                 spare += count;
                 spare_bytes += bytes;
+            }
+            if for_room {
+                // Owners that see the pause epoch move stop issuing tickets and growing their
+                // reservations for a while (`ticket.rs`). Relaxed: a hint; only a reclaim
+                // writes it, under the mutex.
+                let pause = self.gate.pause_epoch.load(Ordering::Relaxed) + 1;
+                self.gate.pause_epoch.store(pause, Ordering::Relaxed);
             }
             // Release: pairs with the Acquire load in `Local::enter`, so an owner that sees the
             // gate open sees its cache as this reclaim left it.
@@ -91,8 +102,8 @@ impl<T, H: Hooks<T>> Pool<T, H> {
 
     /// Whether the budget counts more objects or bytes than are retained, i.e. some cache
     /// holds a reservation without an object (lent out, or room not used yet) or a ticket is
-    /// out: a put that found the budget full reclaims those before dropping its object. A snapshot: a reclaim it
-    /// starts may find nothing to give back.
+    /// out: a put that found the budget full may reclaim those before dropping its object. A
+    /// snapshot: a reclaim it starts may find nothing to give back.
     pub(super) fn reserved_without_objects(&self) -> bool {
         // Objects in the store hold exactly their units: only caches and tickets can hold spare
         // ones.

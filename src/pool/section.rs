@@ -133,15 +133,24 @@ impl<T> Section<'_, T> {
     /// 1. the hot slot, if empty, growing its reservation from `budget` to fit `weight`;
     /// 2. the stack, within its reservation, or growing it by what `obj` needs.
     ///
-    /// A reservation grows only if the owner is a taker. Gives `obj` back if neither fits.
-    pub(super) fn push(&self, obj: Item<T>, weight: usize, budget: &Budget) -> Result<(), Item<T>> {
+    /// A reservation grows only if the owner is a taker and does not pause (after it saw
+    /// `pause_epoch` move: a return found the budget full and reclaimed for room; `ticket.rs`).
+    /// Gives `obj` back if neither fits.
+    pub(super) fn push(
+        &self,
+        obj: Item<T>,
+        weight: usize,
+        budget: &Budget,
+        pause_epoch: u64,
+    ) -> Result<(), Item<T>> {
         self.with(|cache| {
+            let grows = cache.taker && !pauses(cache, pause_epoch, false);
             // Relaxed: as in `pop_hot`. (A weight of `usize::MAX` cannot be reserved as
             // `hot_room - 1`; it takes the stack.)
             if self.local.hot.load(Ordering::Relaxed).is_null() && weight < usize::MAX {
                 let (count, bytes) = hot_units(cache.hot_room);
                 if weight < cache.hot_room
-                    || (cache.taker && budget.reserve(1 - count, weight.saturating_sub(bytes)))
+                    || (grows && budget.reserve(1 - count, weight.saturating_sub(bytes)))
                 {
                     if weight >= cache.hot_room {
                         cache.hot_room = weight + 1;
@@ -161,7 +170,7 @@ impl<T> Section<'_, T> {
             };
             let need_bytes = bytes.saturating_sub(cache.reserved_bytes);
             if need != 0 || need_bytes != 0 {
-                if !(cache.taker && budget.reserve(need, need_bytes)) {
+                if !(grows && budget.reserve(need, need_bytes)) {
                     return Err(obj);
                 }
                 cache.reserved += need;
@@ -187,16 +196,11 @@ impl<T> Section<'_, T> {
 
     /// An object of `weight` bytes was taken from the shared store, its unit still counted:
     /// keeps the unit as a ticket of `epoch`, or returns [`Ticket::NONE`] (the caller gives the
-    /// unit back) while the owner pauses after seeing a return revoke tickets for want of
-    /// room (`pause_epoch` moved; `ticket.rs`).
+    /// unit back) while the owner pauses after seeing a return reclaim for want of room
+    /// (`pause_epoch` moved; `ticket.rs`).
     pub(super) fn issue(&self, weight: usize, epoch: u64, pause_epoch: u64) -> Ticket {
         self.with(|cache| {
-            if cache.seen_pause != pause_epoch {
-                cache.seen_pause = pause_epoch;
-                cache.pause = PAUSE;
-            }
-            if cache.pause > 0 {
-                cache.pause -= 1;
+            if pauses(cache, pause_epoch, true) {
                 return Ticket::NONE;
             }
             self.local.carried.change(true, weight);
@@ -233,4 +237,18 @@ impl<T> Section<'_, T> {
             Ok(())
         })
     }
+}
+
+/// Whether the owner pauses issuing tickets and growing reservations: for its next [`PAUSE`]
+/// pops from the store after it sees `pause_epoch` move (`ticket.rs`); a `pop` counts one.
+fn pauses<T>(cache: &mut Cache<T>, pause_epoch: u64, pop: bool) -> bool {
+    if cache.seen_pause != pause_epoch {
+        cache.seen_pause = pause_epoch;
+        cache.pause = PAUSE;
+    }
+    let paused = cache.pause > 0;
+    if paused && pop {
+        cache.pause -= 1;
+    }
+    paused
 }

@@ -45,6 +45,13 @@ pub struct Stats {
     /// more than the byte budget once no object is moving. 0 for a pool that weighs nothing.
     /// A snapshot in the same way as `retained`.
     pub retained_bytes: usize,
+    /// Reclaims run: `clear`, `trim`, and the get and put paths' last resorts (a get that
+    /// found the pool dry while other threads' caches held objects, a put that found the
+    /// budget full). Each shuts every cache for a moment and costs a process-wide fence (on
+    /// Linux a `membarrier` system call, which interrupts every CPU running a thread of the
+    /// process), so a count that grows with the gets is a sign of a shape the pool suits
+    /// badly: a capacity below the objects held at once, for example.
+    pub reclaims: u64,
 }
 
 impl<T, H: Hooks<T>> Pool<T, H> {
@@ -85,6 +92,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
             stats.misses += t.misses.get();
             stats.returned += t.returned.get();
             stats.discarded += t.discarded.get();
+            stats.reclaims += t.reclaims.get();
         }
         stats
     }

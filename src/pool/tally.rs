@@ -38,6 +38,8 @@ pub(super) struct Tallies {
     pub(super) misses: Tally,
     pub(super) returned: Tally,
     pub(super) discarded: Tally,
+    /// Reclaims run; bumped under the reclaim mutex, in the shared store's tallies only.
+    pub(super) reclaims: Tally,
     /// Not a statistic: gets that reached the factory while the budget was full, which pace
     /// `take.rs`'s full reclaim. Per cache, so threads that miss at once do not share a line.
     pub(super) full_misses: Tally,

@@ -31,12 +31,14 @@
 //! count may go below zero when its thread redeems tickets other threads issued): their sum is
 //! the number of tickets out, exact while the caches are shut.
 //!
-//! A pool too small for the objects in flight finds its budget full of tickets on every
-//! surplus return, and each would reclaim (a `membarrier` system call). So a return that
-//! revokes tickets for want of room records the new epoch (`Gate::pause_epoch`), and an owner
-//! that sees it move stops issuing tickets for its next [`PAUSE`] pops: such reclaims then cost
-//! at most one per `PAUSE` pops of a thread. A well-sized pool never revokes for room and
-//! always issues; `clear` and `trim` revoke without pausing anyone.
+//! A pool too small for the objects in flight finds its budget full of tickets, or of caches'
+//! reservations for objects lent out, on every surplus return, and each would reclaim (a
+//! `membarrier` system call), and the owners would take their reservations again on their next
+//! returns. So a return that reclaims for want of room moves `Gate::pause_epoch`, and an owner
+//! that sees it move stops issuing tickets and growing its cache's reservations for its next
+//! [`PAUSE`] pops from the store (what it gives back meanwhile goes to the shared store, within
+//! the budget): such reclaims then cost at most about one per `PAUSE` pops of a thread. A
+//! well-sized pool never reclaims for room and always issues; `clear` and `trim` pause no one.
 
 use super::{Hooks, Pool};
 use crate::sync::{AtomicUsize, Ordering};
@@ -45,8 +47,8 @@ use std::ops::{Deref, DerefMut};
 /// The epoch of a new pool. Epoch 0 marks "no ticket".
 pub(super) const FIRST_EPOCH: u64 = 1;
 
-/// Pops from the store an owner makes without issuing tickets after it sees a return revoke
-/// them for want of room.
+/// Pops from the store an owner makes without issuing tickets or growing its reservations
+/// after it sees a return reclaim for want of room.
 pub(super) const PAUSE: u32 = 1024;
 
 /// The budget unit a lent-out object keeps: one object of `weight` bytes, valid while the pool
@@ -226,9 +228,8 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     }
 
     /// Revokes every ticket out and returns their units, for the caller to give back to the
-    /// budget; `for_room` (a return found the budget full) also makes owners pause issuing.
-    /// The caller holds the reclaim mutex and every cache.
-    pub(super) fn revoke(&self, carried: (usize, usize), for_room: bool) -> (usize, usize) {
+    /// budget. The caller holds the reclaim mutex and every cache.
+    pub(super) fn revoke(&self, carried: (usize, usize)) -> (usize, usize) {
         let (strays, stray_bytes) = self.strays.take();
         let (count, bytes) = (
             carried.0.wrapping_add(strays),
@@ -239,10 +240,6 @@ impl<T, H: Hooks<T>> Pool<T, H> {
             // the mutex (redeemers without one) publish it.
             let epoch = self.gate.epoch.load(Ordering::Relaxed) + 1;
             self.gate.epoch.store(epoch, Ordering::Relaxed);
-            if for_room {
-                // Relaxed: a hint for the owners (`Gate::pause_epoch`).
-                self.gate.pause_epoch.store(epoch, Ordering::Relaxed);
-            }
         }
         (count, bytes)
     }
