@@ -1,7 +1,9 @@
 //! dhat: what `thrifty::limit` allocates, asserted. Token bucket acquires and refunds, in-flight
 //! enters, semaphore acquires and releases (contended ones too, once the waiter queue has grown;
 //! owned permits too, whose `Arc` count moves but nothing is allocated; forgetting a permit)
-//! and keyed acquires on a key already present allocate nothing.
+//! and keyed acquires on a key already present allocate nothing. New keys grow the keyed map's
+//! tables, by doubling, and `KeyedLimiter::shrink_to_fit` gives that memory back once the keys
+//! are evicted.
 //!
 //! dhat's profiler is global, so one `#[test]` runs every case in turn.
 
@@ -28,6 +30,7 @@ fn allocation_profile() {
     owned_semaphore_permits_allocate_nothing();
     forgetting_semaphore_permits_allocates_nothing();
     keyed_allocates_nothing_for_a_present_key();
+    keyed_new_keys_grow_the_tables_and_shrink_to_fit_frees_them();
 }
 
 /// Asserts `work` made no allocation.
@@ -193,4 +196,32 @@ fn keyed_allocates_nothing_for_a_present_key() {
         }
     });
     assert_eq!(k.len(), 3);
+}
+
+fn keyed_new_keys_grow_the_tables_and_shrink_to_fit_frees_them() {
+    let clock = ManualClock::new();
+    let k: KeyedLimiter<u64, _> = KeyedLimiter::with_clock(1000, 1, clock.clone()).unwrap();
+    let empty = heap();
+    for key in 0..100_000 {
+        k.try_acquire(&key, 1).unwrap();
+    }
+    let full = heap();
+    let grown = full.total_blocks - empty.total_blocks;
+    assert!(
+        (1..100_000 / 8).contains(&grown),
+        "{grown} allocations for 100 000 new keys: the tables grow by doubling"
+    );
+    let held = full.curr_bytes - empty.curr_bytes;
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(k.evict_idle(), 100_000);
+    assert!(
+        heap().curr_bytes - empty.curr_bytes >= held / 2,
+        "evicting keeps the tables' memory"
+    );
+    k.shrink_to_fit();
+    assert!(
+        heap().curr_bytes <= empty.curr_bytes,
+        "{} bytes of {held} still held after shrink_to_fit",
+        heap().curr_bytes - empty.curr_bytes
+    );
 }

@@ -1,5 +1,6 @@
 //! loom models of `thrifty::limit`: the token bucket never over-admits under concurrent
-//! requests and refunds; the semaphore never grants more than its permits, serves waiters in
+//! requests and refunds, and a refund racing a sleeping `acquire`'s reservation never gives
+//! its turn to another request; the semaphore never grants more than its permits, serves waiters in
 //! arrival order, wakes a waiter when an owned permit is released on another thread, fails a
 //! waiter that a forgotten permit made too heavy (never leaves it waiting), hands permits that
 //! two racing releases free to a queued request, never strands a waiter behind one that timed
@@ -11,13 +12,13 @@
 //! in well under a minute with two preemptions.
 #![cfg(loom)]
 
-use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
 use loom::sync::Arc;
 use loom::thread;
 use std::time::Duration;
 use thrifty::limit::{
-    AcquireError, AcquireTimeoutError, InFlight, InsufficientCapacity, ManualClock, Semaphore,
-    TokenBucket,
+    AcquireError, AcquireTimeoutError, Clock, InFlight, InsufficientCapacity, ManualClock,
+    Semaphore, TokenBucket,
 };
 
 #[path = "common/loom.rs"]
@@ -69,6 +70,49 @@ fn loom_refund_races_acquire_without_overfilling() {
         let took = taker.join().unwrap();
         // Whatever the order, the bucket holds the burst minus what was taken.
         assert_eq!(bucket.available(), 2 - u32::from(took));
+    });
+}
+
+/// A clock stopped at 0 whose `sleep_until` returns at once, keeping the deadline: an `acquire`
+/// on it reserves as a caller going to sleep would, and leaves its turn here.
+struct Asleep {
+    turn: AtomicU64,
+}
+
+impl Clock for Asleep {
+    fn now(&self) -> u64 {
+        0
+    }
+    fn sleep_until(&self, deadline: u64) {
+        self.turn.store(deadline, SeqCst);
+    }
+}
+
+#[test]
+fn loom_refund_racing_a_reservation_never_shares_its_turn() {
+    model(|| {
+        // Burst 1, one token a second: the token due now is taken, then refunded while another
+        // thread reserves the next one. Whatever the order, the turn after that reservation's
+        // comes a whole interval after it: either the refund came first and the reservation
+        // passed at once with the refunded token, or the reservation's caller sleeps and the
+        // refund gives nothing back.
+        const T: u64 = 1_000_000_000;
+        let clock = Asleep {
+            turn: AtomicU64::new(0),
+        };
+        let bucket = Arc::new(TokenBucket::with_clock(1, 1, clock).unwrap());
+        let tokens = bucket.try_acquire(1).unwrap();
+        let b2 = bucket.clone();
+        let sleeper = thread::spawn(move || b2.acquire(1).unwrap().count());
+        bucket.refund(tokens);
+        assert_eq!(sleeper.join().unwrap(), 1);
+        let turn = bucket.clock().turn.load(SeqCst);
+        let next = bucket.try_acquire(1).unwrap_err().retry_after().unwrap();
+        assert_eq!(
+            u64::try_from(next.as_nanos()).unwrap(),
+            turn + T,
+            "the next turn after one at {turn} ns"
+        );
     });
 }
 

@@ -4,9 +4,13 @@
 //! Checked on every step: the bucket admits exactly when the model does (so it never refuses
 //! what the model admits, and never admits what it refuses); its `retry_after` is the model's;
 //! and over every span from the first request, admitted tokens (net of refunds) never exceed
-//! `burst + rate × elapsed`, with `rate` the tokens per second asked for.
+//! `burst + rate × elapsed`, with `rate` the tokens per second asked for. With `acquire` calls
+//! asleep on reservations (a clock whose sleeps return at once), the same bound holds over the
+//! times their turns come, refunds racing them included.
 
 use proptest::prelude::*;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::Duration;
 use thrifty::limit::{Clock, KeyedLimiter, ManualClock, TokenBucket, Tokens};
 
@@ -162,5 +166,103 @@ proptest! {
                 keyed.evict_idle(); // evicting full buckets changes no decision
             }
         }
+    }
+}
+
+/// A clock whose time moves only when the test says, and whose `sleep_until` returns at once,
+/// keeping the deadline: each `acquire` on it reserves as a caller going to sleep would, and
+/// the test reads the turn it was given.
+#[derive(Clone, Default)]
+struct Asleep {
+    now: Arc<AtomicU64>,
+    turn: Arc<AtomicU64>,
+}
+
+impl Clock for Asleep {
+    fn now(&self) -> u64 {
+        self.now.load(Relaxed)
+    }
+    fn sleep_until(&self, deadline: u64) {
+        self.turn.store(deadline, Relaxed);
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Take(u32),
+    Acquire(u32),
+    Refund(usize),
+    Advance(u64),
+}
+
+fn steps(burst: u32) -> impl Strategy<Value = Vec<Step>> {
+    prop::collection::vec(
+        prop_oneof![
+            3 => (0..=burst).prop_map(Step::Take),
+            3 => (0..=burst).prop_map(Step::Acquire),
+            2 => any::<usize>().prop_map(Step::Refund),
+            3 => prop_oneof![0..1_000u64, 0..50_000_000u64, 0..3_000_000_000u64]
+                .prop_map(Step::Advance),
+        ],
+        1..200,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn reservations_and_refunds_keep_the_bound(
+        rate in prop_oneof![1..20u64, 1..1_000_000u64, Just(3u64), Just(1_000_000_000u64)],
+        burst in 1..20u32,
+        script in (1..20u32).prop_flat_map(steps),
+    ) {
+        let clock = Asleep::default();
+        let bucket = TokenBucket::with_clock(rate, burst, clock.clone()).unwrap();
+        // Each receipt with the time its tokens passed (a sleeper's turn may lie ahead).
+        let mut held: Vec<(Tokens, u64)> = Vec::new();
+        let mut log = Log::new();
+        for step in script {
+            let now = clock.now();
+            match step {
+                Step::Take(n) => {
+                    if let Ok(t) = bucket.try_acquire(n) {
+                        log.push((now, i64::from(n)));
+                        held.push((t, now));
+                    }
+                }
+                Step::Acquire(n) => {
+                    clock.turn.store(0, Relaxed);
+                    let Ok(t) = bucket.acquire(n) else {
+                        prop_assert!(n > burst, "acquire({}) refused at burst {}", n, burst);
+                        continue;
+                    };
+                    let turn = clock.turn.load(Relaxed).max(now);
+                    log.push((turn, i64::from(n)));
+                    held.push((t, turn));
+                }
+                Step::Refund(i) => {
+                    // Only a caller whose turn has come holds its tokens and can refund them.
+                    let due: Vec<usize> = (0..held.len()).filter(|&j| held[j].1 <= now).collect();
+                    if due.is_empty() {
+                        continue;
+                    }
+                    let (t, _) = held.swap_remove(due[i % due.len()]);
+                    let n = t.count();
+                    let before = bucket.available();
+                    bucket.refund(t);
+                    let gained = bucket.available() - before;
+                    prop_assert!(gained <= n, "{} tokens back for {}", gained, n);
+                    log.push((now, -i64::from(gained)));
+                }
+                Step::Advance(d) => {
+                    clock.now.fetch_add(d, Relaxed);
+                }
+            }
+        }
+        // Turns may lie ahead of later steps: order the log by time (stable, so a refund stays
+        // after the admissions logged before it at the same time).
+        log.sort_by_key(|&(t, _)| t);
+        check_bound(&log, rate, burst);
     }
 }

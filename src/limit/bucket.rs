@@ -11,7 +11,8 @@ use std::time::Duration;
 /// second.
 ///
 /// A new bucket starts **full**: `burst` tokens may pass at once, then `rate` per second. Over
-/// any span from the first request, at most `burst + rate × elapsed` tokens pass (proptest:
+/// any span from the first request, the tokens that pass, less those
+/// [refunded](TokenBucket::refund) in it, number at most `burst + rate × elapsed` (proptest:
 /// `tests/model_limit.rs`), so there is no start-up overshoot beyond the burst itself; pick a
 /// burst of 1 for an evenly spaced rate.
 ///
@@ -196,7 +197,8 @@ impl<C: Clock> TokenBucket<C> {
     ///
     /// The tokens are reserved at once and the call sleeps exactly until their turn, so callers
     /// are served in the order they call, and `try_acquire` callers see the reservation.
-    /// `n == 0` returns at once, without waiting behind the reservations.
+    /// `n == 0` returns at once, without waiting behind the reservations. While a reservation's
+    /// turn lies ahead, [`refund`](Self::refund) gives nothing back.
     ///
     /// # Errors
     /// [`InsufficientCapacity`] at once if `n > burst`: no wait could satisfy it.
@@ -245,9 +247,23 @@ impl<C: Clock> TokenBucket<C> {
         Ok(Tokens { n })
     }
 
-    /// Gives back tokens that were taken and not used, exactly: the bucket regains
-    /// `tokens.count()` tokens, or fewer if it would otherwise hold more than `burst` (tokens
-    /// taken long ago have already been refilled).
+    /// Gives back tokens that were taken and not used: the bucket regains `tokens.count()`
+    /// tokens, or fewer if it would otherwise hold more than `burst`, or none while
+    /// [`acquire`](Self::acquire) calls sleep on tokens they reserved.
+    ///
+    /// The rule, on the bucket's arrival time `tat` (the instant it is full again) with `tau =
+    /// burst × interval`: a refund at `now` moves `tat` back by `tokens.count() × interval`,
+    /// but not below `now`, when `now < tat <= now + tau`, and leaves it as it is otherwise.
+    /// `tat` runs past `now + tau` only while `acquire` calls sleep on reservations, the last
+    /// until `tat - tau`; each keeps its turn whatever the bucket does, so a token given back
+    /// then would let a new request pass too close to one of them, past the burst. Once the
+    /// last turn has come, refunds give tokens back again.
+    ///
+    /// The bucket does not know when the tokens were taken: a refund adds them back (up to the
+    /// burst) even if their room has refilled since and other requests have used it, so refund
+    /// as soon as the work is cancelled. The bound `burst + rate × elapsed` counts a refund as
+    /// tokens returned when it is made: over any span, the tokens that pass, less those
+    /// refunded, stay within it (`tests/model_limit.rs`, sleeping callers included).
     ///
     /// The receipt should come from this bucket; one from another bucket still never fills
     /// this one past its burst.

@@ -11,10 +11,13 @@
 //! | --- | --- |
 //! | `tat <= now` | the bucket is full: `burst` tokens available |
 //! | `now < tat <= now + tau` | `(tau - (tat - now)) / interval` tokens available |
+//! | `now + tau < tat` | none; sleeping `acquire` calls hold turns up to `tat - tau` |
 //!
 //! Taking `n` tokens moves `tat` to `max(tat, now) + n * interval`, allowed only if that is at
 //! most `now + tau`. Refunding `n` moves it back by `n * interval`, but never below `now`: a
-//! bucket never holds more than `burst`.
+//! bucket never holds more than `burst`. A refund while `tat > now + tau` changes nothing: the
+//! last reservation's caller sleeps until `tat - tau` and will pass then whatever `tat` becomes,
+//! so any step back would give a new request a turn closer to that sleeper's than the rate allows.
 
 use super::LimitError;
 use std::time::Duration;
@@ -97,10 +100,15 @@ impl Rate {
     }
 
     /// The arrival time after giving `n` tokens back at `now`: never below `now`, so the bucket
-    /// never holds more than `burst`; a full bucket stays as it is.
+    /// never holds more than `burst`; a full bucket stays as it is, and so does one whose
+    /// arrival time runs past `now + tau` (a sleeping `acquire` holds a turn there).
     #[inline(always)]
     pub(crate) fn refund(&self, tat: u64, now: u64, n: u32) -> u64 {
-        if tat <= now {
+        // `tat - now > tau`: the reservation that moved `tat` last sleeps until `tat - tau`,
+        // after `now`, and keeps that turn. Moving `tat` back by any `d > 0` would let the next
+        // request of `cost` pass at `tat - d + cost - tau`, `cost - d` after that sleeper, where
+        // the rate allows `cost` at the soonest. So the refund gives nothing back.
+        if tat <= now || tat - now > self.tau {
             return tat;
         }
         // `n` may come from another bucket's receipt (up to `u32::MAX` tokens), so the product
@@ -136,6 +144,18 @@ mod tests {
         assert_eq!(r.available(tat, 0), 2);
         // A refund never fills past the burst.
         assert_eq!(r.available(r.refund(tat, 0, 3), 0), 3);
+    }
+
+    #[test]
+    fn a_refund_past_the_reservations_of_sleepers_changes_nothing() {
+        let r = Rate::per_second(10, 2).unwrap(); // tau = 200 ms
+        let ms = 1_000_000;
+        // A reservation runs to 250 ms: its caller sleeps until 50 ms.
+        assert_eq!(r.refund(250 * ms, 0, 1), 250 * ms);
+        assert_eq!(r.refund(250 * ms, 49 * ms, 2), 250 * ms);
+        // From 50 ms on, no turn lies ahead: the refund gives its tokens back.
+        assert_eq!(r.refund(250 * ms, 50 * ms, 1), 150 * ms);
+        assert_eq!(r.refund(250 * ms, 50 * ms, 3), 50 * ms);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::fmt;
 use std::hash::Hash;
 use std::time::Duration;
 
-/// The fewest keys at which the limiter sweeps idle keys out.
+/// The fewest keys inserted between two automatic sweeps (the map's size at the first).
 const MIN_SWEEP_AT: usize = 1024;
 
 /// A token bucket per key (a client address, a user id, an API key), all with the same rate and
@@ -19,8 +19,8 @@ const MIN_SWEEP_AT: usize = 1024;
 ///
 /// Each key behaves exactly as its own [`TokenBucket`](super::TokenBucket), starting full. A
 /// key whose bucket is full again holds no information (a new bucket would start the same), so
-/// evicting it changes no decision: the limiter does so whenever the map has doubled since the
-/// last sweep, and [`evict_idle`](KeyedLimiter::evict_idle) does it on demand.
+/// evicting it changes no decision: the limiter sweeps such keys out as new keys arrive (see
+/// "Allocation"), and [`evict_idle`](KeyedLimiter::evict_idle) does it on demand.
 ///
 /// # When to use
 /// Per-client limits in a server, where clients come and go and an attacker may send each
@@ -41,19 +41,34 @@ const MIN_SWEEP_AT: usize = 1024;
 /// ```
 ///
 /// # Allocation
-/// While new keys keep arriving, entries at most about `max(1024, 2 × keys active within the
-/// last burst / rate)`: an insert that finds the map at twice the size the previous sweep left
-/// (at least 1 024) sweeps out every key whose bucket is full (idle for `burst / rate` or more).
-/// Sweeps run only on inserts: after a flood of distinct keys stops, its idle keys stay until
-/// the next sweep or an [`evict_idle`](Self::evict_idle) call (call it now and then to bound
-/// memory through quiet periods too). `tests/stress_limit.rs` checks the bound under a flood of
+/// None for a key already present, and none for a request of 0 tokens, which inserts nothing
+/// (`tests/alloc_limit.rs`). A new key is cloned into the map (`K::clone` may allocate) and may
+/// grow its shard's table, which doubles when full: about `log2(keys per shard)` allocations
+/// per shard in all, far fewer than one per new key.
+///
+/// Entries: a *window* is `burst / rate`, the time an emptied bucket takes to refill: a key
+/// with no request for a window is full and can go. An insert sweeps out every full key when
+/// the map reaches twice the keys the last sweep kept (and at least 1 024), or when a window
+/// has passed since that sweep and 1 024 keys have been inserted since it. So while new keys
+/// keep arriving, the map holds fewer than `max(1024, 2 × k)` entries, `k` being the keys the
+/// last sweep kept (those with a request in the window before it), and fewer than `k + 1024`
+/// once a window has passed since that sweep: the idle keys of a past flood go at most a window
+/// and 1 024 new keys after it went idle. Sweeps run only on inserts: after a flood of distinct
+/// keys stops, its idle keys stay until new keys come or an [`evict_idle`](Self::evict_idle)
+/// call. Neither gives the tables' memory back: they keep the size of the most keys the map
+/// has held until [`shrink_to_fit`](Self::shrink_to_fit) (call both now and then to bound
+/// memory through quiet periods). `tests/stress_limit.rs` checks the bound under a flood of
 /// distinct keys.
 ///
 /// # Cost
-/// A clock read, one hash, a shared shard lock and one CAS per request; no allocation for a
-/// key already present
-/// (`tests/alloc_limit.rs`). A new key is cloned into the map (`K::clone` may allocate), adds
-/// one to a shared count of entries, and may trigger a sweep, `O(entries)` once per doubling.
+/// A clock read, one hash, a shared shard lock and one CAS per request. A new key takes its
+/// shard's exclusive lock, adds one to a shared count of entries, and may trigger a sweep: a
+/// walk of every shard's table, `O(entries + table slots)`, run by the inserting thread. A
+/// sweep that doubling triggers is paid by the inserts since the last (as many as the keys it
+/// keeps); one that time triggers comes at most once a window, after 1 024 inserts, and keeps
+/// only keys with a request in the window before it. So sweeps cost `O(1)` per insert and per
+/// request, amortised, plus the walk of the empty slots a past flood left in the tables (until
+/// `shrink_to_fit`).
 pub struct KeyedLimiter<K, C: Clock = MonotonicClock> {
     /// Each key's theoretical arrival time (see `gcra.rs`). Atomic, so requests step it under
     /// the shard's *shared* lock and requests for keys in one shard run in parallel; only
@@ -64,8 +79,12 @@ pub struct KeyedLimiter<K, C: Clock = MonotonicClock> {
     /// Keys inserted less keys removed: the map's length, kept here so that an insert need
     /// not walk every shard to learn it (`ShardedMap::len` reads a line per shard).
     entries: AtomicUsize,
-    /// The entry count at which the next insert sweeps idle keys out.
-    sweep_at: AtomicUsize,
+    /// The entries the last sweep kept: the next insert that brings the count to twice this
+    /// (and at least `MIN_SWEEP_AT`) sweeps.
+    kept: AtomicUsize,
+    /// The clock time a window after the last sweep: from then on, the insert that brings the
+    /// count `MIN_SWEEP_AT` past `kept` sweeps too.
+    window_ends: AtomicU64,
     /// Set while one thread sweeps, so others do not sweep the same map at once.
     sweeping: AtomicBool,
 }
@@ -91,15 +110,16 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
             rate: Rate::per_second(rate, burst)?,
             clock,
             entries: AtomicUsize::new(0),
-            sweep_at: AtomicUsize::new(MIN_SWEEP_AT),
+            kept: AtomicUsize::new(0),
+            window_ends: AtomicU64::new(0),
             sweeping: AtomicBool::new(false),
         })
     }
 
     /// Takes `n` tokens from `key`'s bucket if they are there now; never waits for tokens. It
     /// may wait for the key's shard lock while another thread inserts into that shard or
-    /// sweeps it, and an insert that finds the map at its sweep threshold runs the sweep itself
-    /// (see "Cost" above).
+    /// sweeps it, and an insert that finds a sweep due runs the sweep itself (see "Cost"
+    /// above). `n == 0` always succeeds and looks nothing up: a key not in the map stays out.
     ///
     /// # Errors
     /// As [`TokenBucket::try_acquire`](super::TokenBucket::try_acquire).
@@ -109,6 +129,10 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
         K: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
+        // Nothing to take, as `TokenBucket::try_acquire`; and no entry for a key never charged.
+        if n == 0 {
+            return Ok(Tokens { n });
+        }
         if n > self.rate.burst {
             return Err(RateError::InsufficientCapacity(InsufficientCapacity {
                 requested: n,
@@ -175,12 +199,23 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
             |tat| step(tat),
         );
         if let Some(entries) = inserted {
-            // Relaxed: a threshold; a stale read only moves a sweep by one insert.
-            if entries >= self.sweep_at.load(Ordering::Relaxed) {
+            if self.sweep_due(entries, now) {
                 self.sweep(now);
             }
         }
         result
+    }
+
+    /// Whether an insert that brought the count to `entries` at `now` should sweep: the map
+    /// has doubled since the last sweep, or a window has passed since it and `MIN_SWEEP_AT`
+    /// keys have been inserted.
+    #[inline]
+    fn sweep_due(&self, entries: usize, now: u64) -> bool {
+        // Relaxed: thresholds; a stale read only moves a sweep by a few inserts.
+        let kept = self.kept.load(Ordering::Relaxed);
+        let inserted = entries.saturating_sub(kept);
+        inserted >= MIN_SWEEP_AT.saturating_sub(kept).max(kept)
+            || (inserted >= MIN_SWEEP_AT && now >= self.window_ends.load(Ordering::Relaxed))
     }
 
     /// Gives `tokens` back to `key`'s bucket, as
@@ -191,6 +226,9 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        if tokens.n == 0 {
+            return;
+        }
         let now = self.clock.now();
         self.buckets.read(key, |tat| {
             // Relaxed: as in `try_acquire`.
@@ -215,9 +253,48 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
     }
 
     /// Removes every key whose bucket is full (it would start the same if it came back);
-    /// returns how many were removed.
+    /// returns how many were removed. It counts as a sweep: the next automatic one comes when
+    /// the keys it kept have doubled, or a window later (see "Allocation" above).
+    ///
+    /// The tables keep their size: [`shrink_to_fit`](Self::shrink_to_fit) gives it back.
     pub fn evict_idle(&self) -> usize {
-        self.remove_full(self.clock.now())
+        let now = self.clock.now();
+        let removed = self.remove_full(now);
+        self.swept(now);
+        removed
+    }
+
+    /// Shrinks every shard's table to fit the keys left in it, and frees the tables of empty
+    /// shards: the memory of keys that sweeps and [`evict_idle`](Self::evict_idle) removed,
+    /// which they keep for the keys to come.
+    ///
+    /// # When to use
+    /// After a flood of distinct keys has gone idle, in a quiet period: call `evict_idle`,
+    /// then this. New keys grow the tables again, by doubling.
+    ///
+    /// # Cost
+    /// Each shard in turn is rehashed into a new table under its exclusive lock (requests for
+    /// its keys wait): `O(entries + table slots)` and an allocation per shard left with keys.
+    /// Not for every request.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use thrifty::limit::{KeyedLimiter, ManualClock};
+    ///
+    /// let clock = ManualClock::new();
+    /// let per_client: KeyedLimiter<u64, _> =
+    ///     KeyedLimiter::with_clock(10, 1, clock.clone()).unwrap(); // 10/s, burst 1
+    /// for client in 0..10_000 {
+    ///     per_client.try_acquire(&client, 1).unwrap(); // a flood of new clients
+    /// }
+    /// clock.advance(Duration::from_millis(100)); // every bucket is full again
+    /// assert_eq!(per_client.evict_idle(), 10_000); // the keys go, the tables stay
+    /// per_client.shrink_to_fit(); // the tables go too
+    /// assert!(per_client.is_empty());
+    /// ```
+    pub fn shrink_to_fit(&self) {
+        self.buckets.shrink_to_fit();
     }
 
     /// Removes every key whose bucket is full at `now`; returns how many.
@@ -271,10 +348,17 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
         // would see one running, and the map would grow without bound.
         let _done = SweepDone(&self.sweeping);
         self.remove_full(now);
+        self.swept(now);
+    }
+
+    /// Records a sweep at `now`: what it kept, and when its window ends (see `sweep_due`).
+    fn swept(&self, now: u64) {
         // Relaxed: a count; inserts racing the sweep are in it or follow it.
-        let next = (self.entries.load(Ordering::Relaxed).saturating_mul(2)).max(MIN_SWEEP_AT);
-        // Relaxed: a threshold (see `try_acquire_new`); `SweepDone`'s Release publishes it too.
-        self.sweep_at.store(next, Ordering::Relaxed);
+        let kept = self.entries.load(Ordering::Relaxed);
+        // Relaxed: thresholds (see `sweep_due`); `SweepDone`'s Release publishes them too.
+        self.kept.store(kept, Ordering::Relaxed);
+        self.window_ends
+            .store(now.saturating_add(self.rate.tau), Ordering::Relaxed);
     }
 }
 

@@ -1,5 +1,6 @@
 //! Saying no early: token buckets cap a rate, semaphores cap concurrency, an in-flight gate
-//! sheds load, all shared between threads and allocation-free per request.
+//! sheds load, all shared between threads and allocation-free per request, but for the few
+//! exceptions under "Allocation" below.
 //!
 //! | type | caps | a refused caller | cost per request |
 //! | --- | --- | --- | --- |
@@ -9,9 +10,10 @@
 //! | [`Semaphore`] | weighted permits held at once | waits in a FIFO line, or times out | one CAS; a lock only while someone waits |
 //!
 //! Time comes from a [`Clock`]: [`MonotonicClock`] by default, [`ManualClock`] in tests.
-//! Tokens taken and not used go back exactly with [`TokenBucket::refund`], which takes the
-//! [`Tokens`] receipt the request got, so it can never return more than was taken nor fill a
-//! bucket past its burst.
+//! Tokens taken and not used go back with [`TokenBucket::refund`], which takes the [`Tokens`]
+//! receipt the request got, so it can never return more than was taken nor fill a bucket past
+//! its burst; while `acquire` calls sleep on reserved tokens it gives nothing back (its docs
+//! say why).
 //!
 //! # Composing them: rate, then shed, then wait
 //!
@@ -72,10 +74,13 @@
 //! # Allocation
 //!
 //! `TokenBucket::try_acquire`/`acquire`/`refund`, `InFlight::try_enter`, and `Semaphore`
-//! acquire and release, with borrowed or owned permits, allocate nothing; `KeyedLimiter::try_acquire` allocates nothing for a
-//! key already present. The semaphore's waiter queue grows only when more threads wait at
-//! once than ever before, and a release that wakes more than 4 waiters at once gathers them in
-//! a heap buffer for that call. `tests/alloc_limit.rs` asserts the rest.
+//! acquire and release, with borrowed or owned permits, allocate nothing, with two exceptions
+//! in the semaphore: its waiter queue grows when more threads wait at once than ever before,
+//! and a release (or a timed-out waiter leaving the front of the line) that wakes more than 4
+//! waiters at once gathers them in a heap buffer for that call. `KeyedLimiter::try_acquire`
+//! allocates nothing for a key already present or for 0 tokens; a new key is cloned into the
+//! map and may grow its shard's table (by doubling), whose memory stays until
+//! [`KeyedLimiter::shrink_to_fit`]. `tests/alloc_limit.rs` asserts the rest.
 //!
 //! # How it works
 //!
@@ -88,10 +93,11 @@
 //! A new bucket's arrival time is its creation time, so it starts full. `acquire` reserves its
 //! tokens in the same word (the arrival time may then run past `now + tau`) and sleeps until
 //! they are due, which serves sleepers in call order. A refund moves the arrival time back by
-//! the receipt's tokens, never below `now`. The keyed limiter keeps the same word per key, as an
-//! `AtomicU64` in a [`ShardedMap`](crate::map::ShardedMap), and steps it with a CAS under the
-//! shard's shared lock (inserts and sweeps take it exclusively); a key whose
-//! arrival time has passed is full and is dropped by the next sweep.
+//! the receipt's tokens, never below `now`, and not at all while it runs past `now + tau`: a
+//! sleeper's turn lies ahead then, and it keeps it. The keyed limiter keeps the same word per
+//! key, as an `AtomicU64` in a [`ShardedMap`](crate::map::ShardedMap), and steps it with a CAS
+//! under the shard's shared lock (inserts and sweeps take it exclusively); a key whose arrival
+//! time has passed is full and is dropped by the next sweep.
 //!
 //! **The semaphore** keeps its free permits and two flags (someone queued, closed) in one
 //! `AtomicU64`, and its line of waiters behind a lock. While nobody waits, an acquire is one CAS

@@ -220,17 +220,20 @@ fn a_refund_of_another_buckets_receipt_never_overflows_or_overfills() {
 #[test]
 #[cfg_attr(miri, ignore)] // a race that needs many rounds to land
 fn inserts_racing_evictions_keep_the_entry_count() {
-    // A new key's bucket starts full, so an eviction racing its insert may remove it at once:
-    // the count must never fall below the map's length, or the automatic sweeps would stop.
-    let keyed = KeyedLimiter::with_clock(1, 1, ManualClock::new()).unwrap();
+    // The evicting thread moves the clock a whole interval before each eviction, so a key is
+    // idle as soon as it is in: an eviction racing its insert may remove it at once. The count
+    // must never fall below the map's length, or the automatic sweeps would stop.
+    let clock = ManualClock::new();
+    let keyed = KeyedLimiter::with_clock(1, 1, clock.clone()).unwrap();
     std::thread::scope(|s| {
         s.spawn(|| {
             for i in 0..50_000u32 {
-                let _ = keyed.try_acquire(&i, 0);
+                let _ = keyed.try_acquire(&i, 1);
             }
         });
         s.spawn(|| {
             for _ in 0..2_000 {
+                clock.advance(Duration::from_secs(1));
                 keyed.evict_idle();
             }
         });
@@ -322,6 +325,136 @@ fn a_key_drop_that_panics_in_a_sweep_stops_neither_the_sweeps_nor_the_count() {
         keyed.len() < 2048,
         "sweeps stopped: {} keys kept",
         keyed.len()
+    );
+    assert_eq!(keyed.entry_count(), keyed.len());
+}
+
+/// A clock whose time moves only when the test sets it and whose `sleep_until` returns at
+/// once, keeping the deadline: each `acquire` on it reserves as a caller going to sleep would,
+/// and the test reads the turn it was given.
+#[derive(Default)]
+struct Sleepers {
+    now: crate::sync::AtomicU64,
+    /// The deadline of the last `sleep_until`.
+    turn: crate::sync::AtomicU64,
+}
+
+impl Sleepers {
+    fn set(&self, now: u64) {
+        // Relaxed: the test's one thread.
+        self.now.store(now, crate::sync::Ordering::Relaxed);
+    }
+}
+
+impl Clock for Sleepers {
+    fn now(&self) -> u64 {
+        // Relaxed: the test's one thread.
+        self.now.load(crate::sync::Ordering::Relaxed)
+    }
+    fn sleep_until(&self, deadline: u64) {
+        // Relaxed: the test's one thread.
+        self.turn.store(deadline, crate::sync::Ordering::Relaxed);
+    }
+}
+
+/// The time an `acquire` on a [`Sleepers`] clock passes: its turn, or now if it did not sleep.
+fn acquire_turn(b: &TokenBucket<Sleepers>, n: u32) -> u64 {
+    // Relaxed: the test's one thread.
+    b.clock().turn.store(0, crate::sync::Ordering::Relaxed);
+    b.acquire(n).unwrap();
+    b.clock()
+        .turn
+        .load(crate::sync::Ordering::Relaxed)
+        .max(b.clock().now())
+}
+
+#[test]
+fn a_refund_while_callers_sleep_on_reservations_never_shares_their_turns() {
+    const T: u64 = 100_000_000; // 10 per second, burst 1
+    let b = TokenBucket::with_clock(10, 1, Sleepers::default()).unwrap();
+    let a = b.try_acquire(1).unwrap(); // the token due now
+    assert_eq!(acquire_turn(&b, 1), T); // asleep until 100 ms
+    assert_eq!(acquire_turn(&b, 1), 2 * T); // asleep until 200 ms
+    b.refund(a); // cancelled before use, while two callers sleep on their reservations
+    assert_eq!(
+        acquire_turn(&b, 1),
+        3 * T,
+        "a refund gave a sleeper's turn to a new caller"
+    );
+    assert!(b.try_acquire(1).is_err());
+
+    // Once no reserved turn lies ahead, refunds give tokens back again.
+    b.clock().set(3 * T);
+    let c = b.try_acquire(1).unwrap_err();
+    assert_eq!(c.retry_after(), Some(Duration::from_nanos(T)));
+    b.clock().set(4 * T);
+    let d = b.try_acquire(1).unwrap();
+    assert_eq!(b.available(), 0);
+    b.refund(d);
+    assert_eq!(b.available(), 1);
+}
+
+#[test]
+fn a_refund_with_no_reservation_ahead_still_returns_its_tokens() {
+    // Burst 3: a sleeper's turn comes at 100 ms; from then on nobody is queued.
+    const T: u64 = 100_000_000;
+    let b = TokenBucket::with_clock(10, 3, Sleepers::default()).unwrap();
+    let first = b.try_acquire(3).unwrap();
+    assert_eq!(acquire_turn(&b, 1), T);
+    b.refund(first); // the sleeper's turn is ahead: nothing comes back
+    b.clock().set(T);
+    assert_eq!(b.available(), 0);
+    let second = b.try_acquire(1).unwrap_err();
+    assert_eq!(second.retry_after(), Some(Duration::from_nanos(T)));
+    b.clock().set(2 * T);
+    let t = b.try_acquire(1).unwrap();
+    assert_eq!(b.available(), 0);
+    b.refund(t);
+    assert_eq!(b.available(), 1);
+}
+
+#[test]
+fn zero_token_probes_of_new_keys_insert_nothing() {
+    let clock = ManualClock::new();
+    let keyed: KeyedLimiter<u64, _> = KeyedLimiter::with_clock(1, 1, clock).unwrap();
+    for key in 0..1000 {
+        assert_eq!(keyed.try_acquire(&key, 0).unwrap().count(), 0);
+    }
+    assert_eq!(keyed.len(), 0, "a probe inserted its key");
+    assert_eq!(keyed.entry_count(), 0);
+    keyed.try_acquire(&7, 1).unwrap();
+    assert_eq!(
+        keyed.try_acquire(&7, 0).unwrap().count(),
+        0,
+        "even when empty"
+    );
+    assert_eq!(keyed.available(&7), 0);
+    assert_eq!(keyed.len(), 1);
+}
+
+#[test]
+#[cfg_attr(miri, ignore)] // 20 000 inserts
+fn a_trickle_of_new_keys_after_a_spike_sweeps_the_idle_spike() {
+    // 1 000 per second, burst 1: a key is idle 1 ms after its request.
+    let clock = ManualClock::new();
+    let keyed: KeyedLimiter<u64, _> = KeyedLimiter::with_clock(1000, 1, clock.clone()).unwrap();
+    for key in 0..20_000 {
+        keyed.try_acquire(&key, 1).unwrap(); // a spike: every key is active
+    }
+    assert_eq!(keyed.len(), 20_000);
+    clock.advance(Duration::from_secs(1)); // the spike's keys are all idle
+    let mut most = 0;
+    for key in 0..2_000 {
+        // One new key per millisecond: at most two keys are active at any time.
+        keyed.try_acquire(&(1_000_000 + key), 1).unwrap();
+        clock.advance(MS);
+        if key >= 1_024 {
+            most = most.max(keyed.len());
+        }
+    }
+    assert!(
+        most <= 1_025,
+        "{most} keys held, 1 024 new keys after the spike went idle"
     );
     assert_eq!(keyed.entry_count(), keyed.len());
 }

@@ -76,7 +76,8 @@ pub use permit::{OwnedPermit, Permit};
 /// None per acquire or release, borrowed or owned (`tests/alloc_limit.rs`), except that the
 /// line of waiters grows when more threads wait at once than ever before, and keeps that
 /// capacity, and that a release which wakes more than 4 waiters at once (a permit of 8 freeing
-/// room for eight of 1) gathers them in a heap buffer for that call.
+/// room for eight of 1), or a timed-out waiter leaving the front of the line that does, gathers
+/// them in a heap buffer for that call.
 ///
 /// # Cost
 /// While nobody waits, an acquire is one compare-and-swap on the semaphore's permit word and a

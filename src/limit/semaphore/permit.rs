@@ -30,8 +30,9 @@ use std::mem;
 /// ```
 ///
 /// # Allocation and cost
-/// No allocation. Dropping it is one atomic add, plus the semaphore's lock and a wake-up of the
-/// waiters it grants if anyone waits.
+/// Dropping it is one atomic add, plus the semaphore's lock and a wake-up of the waiters it
+/// grants if anyone waits; no allocation, unless it wakes more than 4 waiters at once (a permit
+/// of 8 freeing room for eight of 1), which it gathers in a heap buffer for that call.
 #[must_use = "the permits go back as soon as the Permit is dropped"]
 pub struct Permit<'a> {
     semaphore: &'a Semaphore,
@@ -150,8 +151,8 @@ impl fmt::Debug for Permit<'_> {
 /// ```
 ///
 /// # Allocation
-/// None (`tests/alloc_limit.rs`); the drop that lets go of the last `Arc` also frees the
-/// semaphore.
+/// As a [`Permit`]'s (`tests/alloc_limit.rs`); the drop that lets go of the last `Arc` also
+/// frees the semaphore.
 ///
 /// # Cost
 /// A [`Permit`]'s, plus one atomic increment of the `Arc`'s count on acquire and one decrement
