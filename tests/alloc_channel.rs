@@ -132,5 +132,11 @@ fn creation_is_one_ring() {
     let (tx, rx) = bounded::<u64>(1024);
     // The shared state (one `Arc` holding the ring header) and the slots.
     assert_eq!(heap().total_blocks - before.total_blocks, 2);
+    // The slots are a stamp and a `u64` each; the rest is the fixed part the module docs give
+    // for x86-64 (its cache-padded lines are 128 bytes there).
+    let fixed = heap().total_bytes - before.total_bytes - 1024 * 16;
+    #[cfg(target_arch = "x86_64")]
+    assert_eq!(fixed, 896, "the fixed part the channel module docs state");
+    assert!(fixed < 4096, "{fixed} bytes besides the slots");
     drop((tx, rx));
 }

@@ -168,3 +168,96 @@ fn loom_recycling_hand_off() {
         assert_eq!(got, "ab");
     });
 }
+
+/// A recycling slot value whose `reset` panics, before clearing, while `failing` is above 0.
+#[derive(Default)]
+struct Ids {
+    ids: Vec<u32>,
+    failing: u8,
+}
+
+impl thrifty::Reset for Ids {
+    fn reset(&mut self) {
+        if self.failing > 0 {
+            self.failing -= 1;
+            panic!("expected: reset failed");
+        }
+        self.ids.clear();
+    }
+}
+
+/// Keeps the panics these models provoke (messages starting `expected:`) out of the output.
+fn quiet_expected_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let msg = info
+                .payload()
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| info.payload().downcast_ref::<&str>().copied())
+                .unwrap_or("");
+            if !msg.starts_with("expected:") {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// A receiver's reset panics and leaves the slot holding its message; the send waiting for that
+/// slot (capacity 1) must get it reset, on whichever thread the dirty mark was set.
+#[test]
+fn loom_recycling_reset_panic_after_receive_never_leaks() {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    quiet_expected_panics();
+    model(|| {
+        let (tx, rx) = recycling(1, Ids::default);
+        tx.send_with(|v| {
+            v.ids.push(1);
+            v.failing = 1;
+        })
+        .unwrap();
+        let r = thread::spawn(move || {
+            let first = catch_unwind(AssertUnwindSafe(|| rx.recv_with(|v| v.ids.clone())));
+            assert!(first.is_err(), "the reset's panic reaches the receiver");
+            rx.recv_with(|v| v.ids.clone())
+        });
+        let seen = tx
+            .send_with(|v| {
+                let seen = v.ids.clone();
+                v.ids.push(2);
+                seen
+            })
+            .unwrap();
+        assert_eq!(seen, [] as [u32; 0], "`fill` got the value reset");
+        assert_eq!(r.join().unwrap(), Ok(vec![2]));
+    });
+}
+
+/// A `fill` panics and so does the guard's reset after it; then, on another thread, a send
+/// waits for that same slot (capacity 1) while the receiver passes over it: the message it
+/// sends there holds only itself. (The failed send runs before the other threads exist: loom's
+/// lock cannot be taken again once a guard of it was dropped during a panic, which a notify
+/// during the unwind would do with a receiver parked.)
+#[test]
+fn loom_recycling_failed_send_with_failed_reset_never_leaks() {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    quiet_expected_panics();
+    model(|| {
+        let (tx, rx) = recycling(1, Ids::default);
+        let failed = catch_unwind(AssertUnwindSafe(|| {
+            tx.send_with(|v| {
+                v.ids.push(1);
+                v.failing = 1;
+                panic!("expected: fill failed");
+            })
+        }));
+        assert!(failed.is_err());
+        let s = thread::spawn(move || tx.send_with(|v| v.ids.push(2)).unwrap());
+        let got = rx.recv_with(|v| v.ids.clone());
+        s.join().unwrap();
+        assert_eq!(got, Ok(vec![2]));
+        assert_eq!(rx.recv_with(|v| v.ids.len()), Err(RecvError));
+    });
+}

@@ -656,6 +656,134 @@ fn a_recycling_channel_with_a_slow_receiver_processes_each_message_once_in_kept_
     });
 }
 
+/// A recycling slot's value whose `reset` panics, before clearing anything, while `failing` is
+/// above 0 (one failure per call): the case where a slot keeps a message a reset did not clear.
+#[derive(Default)]
+struct Ids {
+    ids: Vec<usize>,
+    failing: u8,
+}
+
+impl thrifty::Reset for Ids {
+    fn reset(&mut self) {
+        if self.failing > 0 {
+            self.failing -= 1;
+            panic!("expected: reset failed");
+        }
+        self.ids.clear();
+    }
+}
+
+/// Keeps the panics these tests provoke (messages starting `expected:`) out of the output;
+/// every other panic is printed as usual.
+fn quiet_expected_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let msg = info
+                .payload()
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| info.payload().downcast_ref::<&str>().copied())
+                .unwrap_or("");
+            if !msg.starts_with("expected:") {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// A recycling channel of capacity 3, three senders and two receivers, where resets panic
+/// before clearing: after some receives (the receiver's reset), after some failed sends (the
+/// sender's guard's reset) and, for some messages, twice or three times in a row, so the next
+/// send into that slot fails too. Some `fill`s and `read`s panic as well. Every `fill` must get
+/// an empty value, every message received must hold exactly the one id its `fill` wrote, and
+/// the ids received are exactly those whose `send_with` returned `Ok`, once each. Fails on a
+/// message carrying an earlier one's contents, a lost or duplicated message, or a hang.
+#[test]
+fn a_recycling_channel_whose_resets_panic_never_hands_out_stale_contents() {
+    const PER_SENDER: usize = 3_000;
+    const SENDERS: usize = 3;
+    quiet_expected_panics();
+    within_deadline("recycling_reset_panics", || {
+        let n = SENDERS * PER_SENDER;
+        let sent: Arc<Vec<AtomicU8>> = Arc::new((0..n).map(|_| AtomicU8::new(0)).collect());
+        let got: Arc<Vec<AtomicU8>> = Arc::new((0..n).map(|_| AtomicU8::new(0)).collect());
+        let (tx, rx) = recycling(3, Ids::default);
+        let senders: Vec<_> = (0..SENDERS)
+            .map(|s| {
+                let (tx, sent) = (tx.clone(), Arc::clone(&sent));
+                thread::spawn(move || {
+                    let mut stale = 0;
+                    for id in s * PER_SENDER..(s + 1) * PER_SENDER {
+                        let fill = |v: &mut Ids| {
+                            stale += !v.ids.is_empty() as usize;
+                            v.ids.push(id);
+                            // The reset after this message (the receiver's, or the guard's
+                            // below) fails 1, 2 or 3 times.
+                            v.failing = [0, 0, 0, 1, 0, 2, 0, 3][id % 8];
+                            if id % 11 == 0 {
+                                panic!("expected: fill failed");
+                            }
+                        };
+                        if let Ok(Ok(())) = catch_unwind(AssertUnwindSafe(|| tx.send_with(fill))) {
+                            sent[id].fetch_add(1, SeqCst);
+                        }
+                    }
+                    stale
+                })
+            })
+            .collect();
+        drop(tx);
+        let receivers: Vec<_> = (0..2)
+            .map(|_| {
+                let (rx, got) = (rx.clone(), Arc::clone(&got));
+                thread::spawn(move || {
+                    let mut wrong = Vec::new();
+                    loop {
+                        let read = |v: &mut Ids| {
+                            if v.ids.len() != 1 {
+                                wrong.push(v.ids.clone());
+                            }
+                            if let Some(&id) = v.ids.first() {
+                                got[id].fetch_add(1, SeqCst);
+                                if id % 13 == 0 {
+                                    panic!("expected: read failed");
+                                }
+                            }
+                        };
+                        // A `read` or reset panic still consumed the message; only a clean
+                        // `Err` ends the loop.
+                        if let Ok(Err(_)) = catch_unwind(AssertUnwindSafe(|| rx.recv_with(read))) {
+                            return wrong;
+                        }
+                    }
+                })
+            })
+            .collect();
+        drop(rx);
+        let stale: usize = senders.into_iter().map(|h| h.join().unwrap()).sum();
+        let wrong: Vec<Vec<usize>> = receivers
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
+        assert_eq!(stale, 0, "`fill` got a value that was not reset");
+        assert!(wrong.is_empty(), "messages not holding one id: {wrong:?}");
+        let (mut delivered, mut failed) = (0, 0);
+        for id in 0..n {
+            let (s, g) = (sent[id].load(SeqCst), got[id].load(SeqCst));
+            assert_eq!(s, g, "id {id}: sent {s} times, received {g} times");
+            delivered += s as usize;
+            failed += (s == 0) as usize;
+        }
+        // Each `fill` panic (1 id in 11) fails its send; so does each send into a slot whose
+        // reset fails again (after ids 5 and 7 mod 8). Most sends still go through.
+        assert!(failed >= n / 11, "only {failed} sends failed");
+        assert!(delivered > n / 2, "only {delivered} of {n} delivered");
+    });
+}
+
 /// The panic message of `f`, which must panic (not abort, not return).
 fn panic_message<R>(what: &str, f: impl FnOnce() -> R) -> String {
     let panic = match catch_unwind(AssertUnwindSafe(f)) {

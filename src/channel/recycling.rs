@@ -4,8 +4,13 @@
 //! A sender fills a slot's value in place (`send_with`), a receiver reads it in place
 //! (`recv_with`) and the slot is [`Reset`] before it is freed, so a `String` or `Vec` keeps its
 //! buffer for the next message. If a closure panics, its slot is reset and released as if the
-//! operation had not happened: a panicking `send_with` sends nothing, a panicking `recv_with`
-//! has consumed its message.
+//! operation had not happened: a panicking `send_with` sends nothing (though its slot stays
+//! taken, counted in the depth, until a receiver passes over it), a panicking `recv_with` has
+//! consumed its message.
+//!
+//! If a [`Reset`] panics, the slot may still hold what the reset should have cleared: it is
+//! marked dirty, and the next `send_with` that claims it resets it again before its closure
+//! runs, so no message carries an earlier one's contents.
 
 use super::chan::{deadline, Chan, OnBusy};
 use super::ring::Claim;
@@ -18,18 +23,36 @@ use crate::Reset;
 use std::fmt;
 use std::time::Duration;
 
-/// One recycling slot: the value, and whether a panicking `send_with` left it unsent.
+/// One recycling slot: the value, whether a panicking `send_with` left it unsent, and whether
+/// its last reset panicked.
 pub(super) struct Held<T> {
     pub(super) value: T,
     /// The push that claimed this slot panicked: receivers skip it.
     skip: bool,
+    /// The last `reset` of `value` panicked, so it may hold an earlier message (or part of
+    /// one): the next push resets it before `fill` runs. Read only on the push's way in, a
+    /// byte beside the value it is about to write; set only on a panic.
+    dirty: bool,
 }
 
 impl<T: Reset> Held<T> {
     /// A slot around a freshly made value, reset in case the factory left something in it.
     pub(super) fn new(mut value: T) -> Self {
         value.reset();
-        Self { value, skip: false }
+        Self {
+            value,
+            skip: false,
+            dirty: false,
+        }
+    }
+
+    /// Resets a value whose last reset panicked. If this one panics too, the slot stays dirty
+    /// and the panic goes on (the sender's guard then gives the slot up unsent).
+    #[cold]
+    #[inline(never)]
+    fn clean(&mut self) {
+        self.value.reset();
+        self.dirty = false;
     }
 }
 
@@ -52,7 +75,7 @@ impl<T: Reset> Held<T> {
 /// A send allocates nothing once its slot's value has the capacity the message needs
 /// (`tests/alloc_channel.rs`); otherwise only what the closure's own growth of the value
 /// allocates, kept for later laps. Otherwise as a [`Sender`](super::Sender), plus a fence
-/// before the waiter check.
+/// before the waiter check and a check of the slot's "last reset panicked" mark.
 pub struct RecyclingSender<T: Reset> {
     pub(super) chan: Arc<Chan<Held<T>>>,
 }
@@ -83,8 +106,10 @@ pub struct RecyclingReceiver<T: Reset> {
     pub(super) chan: Arc<Chan<Held<T>>>,
 }
 
-/// Releases a claimed send slot if the user's closure unwinds: marks it a slot to skip, resets
-/// it and publishes it, so receivers neither wait on it for ever nor see half a message.
+/// Releases a claimed send slot if the user's closure (or the reset of a dirty slot before it)
+/// unwinds: marks it a slot to skip, resets it (marking it dirty if that reset panics) and
+/// publishes it, so receivers neither wait on it for ever nor see half a message, and the next
+/// push into it never starts from that half.
 struct SendGuard<'a, T: Reset> {
     chan: &'a Chan<Held<T>>,
     claim: Option<Claim>,
@@ -94,11 +119,15 @@ impl<T: Reset> Drop for SendGuard<'_, T> {
     fn drop(&mut self) {
         if let Some(claim) = self.claim.take() {
             // SAFETY: the claim is ours and unfinished (the guard holds it), so we alone touch
-            // the slot. `skip` first: a `reset` that panics leaves it set.
+            // the slot.
             let reset = unsafe {
                 self.chan.ring.with_claimed(&claim, |held| {
                     (*held).skip = true;
-                    reset_caught(&mut (*held).value)
+                    let reset = reset_caught(&mut (*held).value);
+                    // Cleared only by a reset that completed (this one may follow the failed
+                    // reset of a dirty slot).
+                    (*held).dirty = reset.is_err();
+                    reset
                 })
             };
             self.chan.publish_send(claim, OnBusy::Wait);
@@ -107,8 +136,8 @@ impl<T: Reset> Drop for SendGuard<'_, T> {
     }
 }
 
-/// Frees a claimed receive slot whether or not the user's closure unwinds: resets it, then
-/// publishes it empty, so senders always get a clean slot back.
+/// Frees a claimed receive slot whether or not the user's closure unwinds: resets it (marking it
+/// dirty if that reset panics, for the next push to reset again), then publishes it empty.
 struct RecvGuard<'a, T: Reset> {
     chan: &'a Chan<Held<T>>,
     claim: Option<Claim>,
@@ -117,11 +146,15 @@ struct RecvGuard<'a, T: Reset> {
 impl<T: Reset> Drop for RecvGuard<'_, T> {
     fn drop(&mut self) {
         if let Some(claim) = self.claim.take() {
-            // SAFETY: the claim is ours and unfinished.
+            // SAFETY: the claim is ours and unfinished, so we alone touch the slot.
             let reset = unsafe {
-                self.chan
-                    .ring
-                    .with_claimed(&claim, |held| reset_caught(&mut (*held).value))
+                self.chan.ring.with_claimed(&claim, |held| {
+                    let reset = reset_caught(&mut (*held).value);
+                    if reset.is_err() {
+                        (*held).dirty = true;
+                    }
+                    reset
+                })
             };
             self.chan.publish_recv(claim, OnBusy::Wait);
             resume_if_alone(reset);
@@ -146,7 +179,8 @@ fn resume_if_alone(reset: std::thread::Result<()>) {
 }
 
 impl<T: Reset> RecyclingSender<T> {
-    /// Runs `fill` on a claimed slot, then publishes it.
+    /// Runs `fill` on a claimed slot, first resetting it if its last reset panicked, then
+    /// publishes it.
     #[inline]
     fn fill<R>(&self, claim: Claim, fill: impl FnOnce(&mut T) -> R) -> R {
         let mut guard = SendGuard {
@@ -154,12 +188,15 @@ impl<T: Reset> RecyclingSender<T> {
             claim: Some(claim),
         };
         let claim_ref = guard.claim.as_ref().expect("just set");
-        // SAFETY: the claim is ours and unfinished; `&mut` lives only while `fill` runs, before
-        // the guard finishes the claim.
+        // SAFETY: the claim is ours and unfinished, so we alone touch the slot; the `&mut`s
+        // live only while `clean` and `fill` run, before the guard finishes the claim.
         let out = unsafe {
-            self.chan
-                .ring
-                .with_claimed(claim_ref, |held| fill(&mut (*held).value))
+            self.chan.ring.with_claimed(claim_ref, |held| {
+                if (*held).dirty {
+                    Held::clean(&mut *held);
+                }
+                fill(&mut (*held).value)
+            })
         };
         let claim = guard.claim.take().expect("still held");
         self.chan.publish_send(claim, OnBusy::Wait);
@@ -170,6 +207,9 @@ impl<T: Reset> RecyclingSender<T> {
     /// reset, and what it writes is the message. Waits while the channel is full. Returns what
     /// `fill` returns.
     ///
+    /// If the slot's last [`Reset`] panicked (after a receive, or after a failed send), the
+    /// slot is reset again here, before `fill` runs.
+    ///
     /// `fill` runs while the slot is claimed: receivers wait for it (they do not spin), so keep
     /// it short, and never block in it on this same channel.
     ///
@@ -178,7 +218,14 @@ impl<T: Reset> RecyclingSender<T> {
     ///
     /// # Panics
     /// If `fill` panics the panic propagates; the slot is reset and nothing is sent. If the
-    /// slot's [`Reset`] panics then, that second panic is dropped (the first one goes on).
+    /// slot's [`Reset`] panics then, that second panic is dropped (the first one goes on) and
+    /// the slot is reset again before the next `fill` that gets it. If the reset of a slot
+    /// whose last reset panicked panics again, that panic propagates, `fill` is dropped unrun
+    /// and nothing is sent, as if `fill` had panicked.
+    ///
+    /// A failed send still holds its slot until a receiver passes over it: the slot counts in
+    /// [`len`](Self::len), [`is_full`](Self::is_full) and [`Stats::high_water`] and later sends
+    /// wait for it like for any queued message (with capacity 1, a retry waits for a receive).
     ///
     /// # Cost
     /// As [`Sender::send`](super::Sender::send), plus `fill`. Allocates only what `fill` makes
@@ -283,7 +330,8 @@ impl<T: Reset> RecyclingReceiver<T> {
             if !skip {
                 return Step::Done(claim);
             }
-            // Already reset by the sender's guard: free it and look again.
+            // The sender's guard reset it, or marked it dirty for the next push to reset: free
+            // it and look again.
             self.chan.publish_recv(claim, OnBusy::Wait);
         }
     }
@@ -320,7 +368,8 @@ impl<T: Reset> RecyclingReceiver<T> {
     /// # Panics
     /// If `read` panics the panic propagates; the message is consumed and its slot freed. If
     /// the slot's [`Reset`] panics, the slot is freed all the same, holding whatever `reset`
-    /// left in it, and that panic propagates (unless `read` had already panicked).
+    /// left in it, and that panic propagates (unless `read` had already panicked); the next
+    /// `send_with` into that slot resets it again before its `fill` runs.
     pub fn recv_with<R>(&self, read: impl FnOnce(&mut T) -> R) -> Result<R, RecvError> {
         let claim = match self.claim() {
             Step::Done(claim) => claim,

@@ -27,8 +27,9 @@
 //! in multiples of `one_lap`, twice `mark`, the smallest power of two above `cap` (crossbeam's
 //! layout, which keeps the capacity exact). `tail` also carries the `mark` bit: set once by
 //! [`Ring::close_pushes`] when the last receiver goes, it makes every later push fail (its CAS
-//! on `tail` fails, and the reload sees the mark), so no send succeeds after the disconnect. Position `p` lives in slot `index(p)`; after index `cap - 1` comes
-//! index 0 of the next lap. A slot's `stamp` says what the slot awaits:
+//! on `tail` fails, and the reload sees the mark), so no send succeeds after the disconnect.
+//! Position `p` lives in slot `index(p)`; after index `cap - 1` comes index 0 of the next lap.
+//! A slot's `stamp` says what the slot awaits:
 //!
 //! | stamp         | the slot is                              | next to act              |
 //! | ------------- | ---------------------------------------- | ------------------------ |

@@ -387,3 +387,126 @@ fn a_slot_still_being_read_is_not_a_full_channel_in_the_stats() {
         "a full channel still records its capacity"
     );
 }
+
+/// A buffer whose `reset` panics, before clearing anything, while `failing` is above 0 (each
+/// panic uses one up): a reset that fails leaves the old contents in place.
+struct Sticky {
+    items: Vec<u32>,
+    failing: u32,
+}
+
+impl crate::Reset for Sticky {
+    fn reset(&mut self) {
+        if self.failing > 0 {
+            self.failing -= 1;
+            panic!("reset failed");
+        }
+        self.items.clear();
+    }
+}
+
+fn sticky() -> Sticky {
+    Sticky {
+        items: Vec::new(),
+        failing: 0,
+    }
+}
+
+/// Runs `f`, which must panic with `message`.
+fn panics_with<R>(message: &str, f: impl FnOnce() -> R) {
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .err()
+        .unwrap_or_else(|| panic!("expected a panic with {message:?}"));
+    let got = panic.downcast_ref::<&str>().copied();
+    assert_eq!(got, Some(message));
+}
+
+/// A receive whose reset panics leaves the slot holding the message it read: the next send into
+/// that slot must still get it reset, and the receiver only the new message.
+#[test]
+fn a_reset_that_panics_after_a_receive_never_reaches_the_next_message() {
+    let (tx, rx) = recycling(1, sticky);
+    tx.send_with(|b| {
+        b.items.push(1);
+        b.failing = 1;
+    })
+    .unwrap();
+    panics_with("reset failed", || rx.recv_with(|b| b.items.len()));
+    let seen = tx
+        .send_with(|b| {
+            let seen = b.items.clone();
+            b.items.push(2);
+            seen
+        })
+        .unwrap();
+    assert_eq!(seen, [] as [u32; 0], "`fill` got the value reset");
+    assert_eq!(rx.recv_with(|b| b.items.clone()), Ok(vec![2]));
+}
+
+/// A `fill` that panics, then a reset that panics too: nothing is sent, and the next message
+/// landing in that slot carries only what its own `fill` wrote.
+#[test]
+fn a_failed_send_whose_reset_panics_never_reaches_the_next_message() {
+    let (tx, rx) = recycling(2, sticky);
+    panics_with("fill failed", || {
+        tx.send_with(|b| {
+            b.items.push(1);
+            b.failing = 1;
+            panic!("fill failed");
+        })
+    });
+    tx.send_with(|b| b.items.push(2)).unwrap();
+    assert_eq!(
+        rx.recv_with(|b| b.items.clone()),
+        Ok(vec![2]),
+        "slot 0 skipped"
+    );
+    tx.send_with(|b| b.items.push(3)).unwrap(); // slot 0 again
+    assert_eq!(rx.recv_with(|b| b.items.clone()), Ok(vec![3]));
+    assert_eq!(
+        rx.try_recv_with(|b| b.items.clone()),
+        Err(TryRecvError::Empty)
+    );
+}
+
+/// A slot whose reset keeps panicking: each send that lands in it fails with that panic, its
+/// `fill` not run, and nothing is delivered; once a reset succeeds, sends go through clean.
+#[test]
+fn a_send_into_a_slot_whose_reset_keeps_panicking_fails_and_a_retry_succeeds() {
+    let (tx, rx) = recycling(1, sticky);
+    tx.send_with(|b| {
+        b.items.push(1);
+        // The receiver's reset, then the next send's and its guard's: three failures.
+        b.failing = 3;
+    })
+    .unwrap();
+    panics_with("reset failed", || rx.recv_with(|b| b.items.len()));
+    let ran = AtomicUsize::new(0);
+    panics_with("reset failed", || {
+        tx.send_with(|b| {
+            ran.fetch_add(1, SeqCst);
+            b.items.push(2);
+        })
+    });
+    assert_eq!(ran.load(SeqCst), 0, "`fill` never sees the stale value");
+    // The failed send holds the only slot until a receiver passes over it.
+    assert_eq!((tx.len(), tx.is_full()), (1, true));
+    assert!(tx.try_send_with(|b| b.items.push(3)).unwrap_err().is_full());
+    assert_eq!(
+        rx.try_recv_with(|b| b.items.clone()),
+        Err(TryRecvError::Empty)
+    );
+    // The retry lands in the same slot, still unreset: this time its reset works.
+    let seen = tx
+        .send_with(|b| {
+            let seen = b.items.clone();
+            b.items.push(4);
+            seen
+        })
+        .unwrap();
+    assert_eq!(seen, [] as [u32; 0]);
+    assert_eq!(rx.recv_with(|b| b.items.clone()), Ok(vec![4]));
+    // And the slot is clean from then on.
+    tx.send_with(|b| b.items.push(5)).unwrap();
+    assert_eq!(rx.recv_with(|b| b.items.clone()), Ok(vec![5]));
+}

@@ -14,9 +14,9 @@
 //! yields a few times; with one CPU it only yields, because spinning there waits on a thread
 //! that cannot run until we stop. The spin is the same length however many threads the process
 //! has. Then it parks: it registers a [`Waiter`] (its thread and a ticket) in the list, retries
-//! once more, and parks only if that retry failed too (a notifier that picked it meanwhile left an unpark
-//! token, so that park returns at once). After any wake-up, spurious or not, it
-//! removes its entry if it is still there and starts over.
+//! once more, and parks only if that retry failed too (a notifier that picked it meanwhile left
+//! an unpark token, so that park returns at once). After any wake-up, spurious or not, it removes
+//! its entry if it is still there and starts over.
 //!
 //! **No lost wake-ups.** A waiter does (1) register, (2) SeqCst fence, (3) retry. A notifier
 //! does (a) change the ring (a stamp store or a disconnect count), (b) SeqCst fence, (c) read
@@ -85,7 +85,8 @@ struct Waiter {
 #[derive(Default)]
 struct List {
     /// Waiters in arrival order; four inline, so a usual channel never allocates for them. A
-    /// longer list spills to the heap once and keeps that buffer.
+    /// longer list moves to the heap and grows by doubling (8, 16, 32 …), keeping its largest
+    /// buffer.
     waiters: SmallVec<[Waiter; 4]>,
     /// The next ticket to hand out.
     next_ticket: u64,
