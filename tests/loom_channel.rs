@@ -6,6 +6,10 @@
 //! cargo test --release --test loom_channel`
 #![cfg(loom)]
 
+#[path = "common/panics.rs"]
+mod panics;
+use panics::{quiet_panics_containing, Ids};
+
 use loom::thread;
 use std::time::Duration;
 use thrifty::channel::{
@@ -169,48 +173,12 @@ fn loom_recycling_hand_off() {
     });
 }
 
-/// A recycling slot value whose `reset` panics, before clearing, while `failing` is above 0.
-#[derive(Default)]
-struct Ids {
-    ids: Vec<u32>,
-    failing: u8,
-}
-
-impl thrifty::Reset for Ids {
-    fn reset(&mut self) {
-        if self.failing > 0 {
-            self.failing -= 1;
-            panic!("expected: reset failed");
-        }
-        self.ids.clear();
-    }
-}
-
-/// Keeps the panics these models provoke (messages starting `expected:`) out of the output.
-fn quiet_expected_panics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let msg = info
-                .payload()
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| info.payload().downcast_ref::<&str>().copied())
-                .unwrap_or("");
-            if !msg.starts_with("expected:") {
-                default(info);
-            }
-        }));
-    });
-}
-
 /// A receiver's reset panics and leaves the slot holding its message; the send waiting for that
 /// slot (capacity 1) must get it reset, on whichever thread the dirty mark was set.
 #[test]
 fn loom_recycling_reset_panic_after_receive_never_leaks() {
     use std::panic::{catch_unwind, AssertUnwindSafe};
-    quiet_expected_panics();
+    quiet_panics_containing("expected:");
     model(|| {
         let (tx, rx) = recycling(1, Ids::default);
         tx.send_with(|v| {
@@ -230,7 +198,7 @@ fn loom_recycling_reset_panic_after_receive_never_leaks() {
                 seen
             })
             .unwrap();
-        assert_eq!(seen, [] as [u32; 0], "`fill` got the value reset");
+        assert_eq!(seen, [] as [usize; 0], "`fill` got the value reset");
         assert_eq!(r.join().unwrap(), Ok(vec![2]));
     });
 }
@@ -243,7 +211,7 @@ fn loom_recycling_reset_panic_after_receive_never_leaks() {
 #[test]
 fn loom_recycling_failed_send_with_failed_reset_never_leaks() {
     use std::panic::{catch_unwind, AssertUnwindSafe};
-    quiet_expected_panics();
+    quiet_panics_containing("expected:");
     model(|| {
         let (tx, rx) = recycling(1, Ids::default);
         let failed = catch_unwind(AssertUnwindSafe(|| {

@@ -17,6 +17,9 @@ use thrifty::map::{Compute, ShardedMap};
 
 #[path = "common/loom.rs"]
 mod loom_model;
+#[path = "common/panics.rs"]
+mod panics;
+use panics::quiet_panics_containing;
 
 fn model(f: impl Fn() + Sync + Send + 'static) {
     loom_model::model(f);
@@ -157,7 +160,7 @@ fn loom_clear_and_retain_race_writers_and_len_stays_exact() {
 
 #[test]
 fn loom_reentry_on_another_shard_panics_and_never_deadlocks() {
-    quiet_reentry_panics();
+    quiet_panics_containing("re-entrant call");
     model(|| {
         let m = map();
         m.insert(A, 0);
@@ -189,21 +192,4 @@ fn loom_reentry_on_another_shard_panics_and_never_deadlocks() {
         assert_eq!(m.get_cloned(&B), Some(0));
         assert_eq!(m.len(), 2);
     });
-}
-
-/// Keeps the expected re-entry panics (one per thread per execution) out of the output;
-/// every other panic is printed as usual.
-fn quiet_reentry_panics() {
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let msg = info
-            .payload()
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| info.payload().downcast_ref::<&str>().copied())
-            .unwrap_or("");
-        if !msg.contains("re-entrant call") {
-            default(info);
-        }
-    }));
 }

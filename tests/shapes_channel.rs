@@ -5,6 +5,10 @@
 //! received or dropped exactly once) and runs its scenario on a spawned thread with a deadline,
 //! so a lost wake-up or a deadlock fails the test instead of hanging it.
 
+#[path = "common/panics.rs"]
+mod panics;
+use panics::{quiet_panics_containing, Ids};
+
 use std::fmt::Write as _;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering::SeqCst};
@@ -656,44 +660,6 @@ fn a_recycling_channel_with_a_slow_receiver_processes_each_message_once_in_kept_
     });
 }
 
-/// A recycling slot's value whose `reset` panics, before clearing anything, while `failing` is
-/// above 0 (one failure per call): the case where a slot keeps a message a reset did not clear.
-#[derive(Default)]
-struct Ids {
-    ids: Vec<usize>,
-    failing: u8,
-}
-
-impl thrifty::Reset for Ids {
-    fn reset(&mut self) {
-        if self.failing > 0 {
-            self.failing -= 1;
-            panic!("expected: reset failed");
-        }
-        self.ids.clear();
-    }
-}
-
-/// Keeps the panics these tests provoke (messages starting `expected:`) out of the output;
-/// every other panic is printed as usual.
-fn quiet_expected_panics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let msg = info
-                .payload()
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| info.payload().downcast_ref::<&str>().copied())
-                .unwrap_or("");
-            if !msg.starts_with("expected:") {
-                default(info);
-            }
-        }));
-    });
-}
-
 /// A recycling channel of capacity 3, three senders and two receivers, where resets panic
 /// before clearing: after some receives (the receiver's reset), after some failed sends (the
 /// sender's guard's reset) and, for some messages, twice or three times in a row, so the next
@@ -705,7 +671,7 @@ fn quiet_expected_panics() {
 fn a_recycling_channel_whose_resets_panic_never_hands_out_stale_contents() {
     const PER_SENDER: usize = 3_000;
     const SENDERS: usize = 3;
-    quiet_expected_panics();
+    quiet_panics_containing("expected:");
     within_deadline("recycling_reset_panics", || {
         let n = SENDERS * PER_SENDER;
         let sent: Arc<Vec<AtomicU8>> = Arc::new((0..n).map(|_| AtomicU8::new(0)).collect());
