@@ -22,6 +22,7 @@ fn allocation_profile() {
     reads_on_two_threads_allocate_nothing();
     a_batch_of_writes_makes_one_copy();
     a_write_reuses_the_version_a_reader_let_go_of();
+    reader_slots_are_one_padded_block_and_reused();
     old_versions_are_freed_once_readers_move_on();
     everything_is_freed_with_the_map();
 }
@@ -182,9 +183,42 @@ fn a_write_reuses_the_version_a_reader_let_go_of() {
     assert_eq!(map.retired_versions(), 0);
 }
 
+/// A `Reader`'s hazard slot is one block of a `CachePadded` node (128 bytes on x86-64, as the
+/// docs say), made only when no slot a dropped `Reader` gave back is free: `Reader`s made after
+/// others were dropped, in any order, allocate nothing.
+fn reader_slots_are_one_padded_block_and_reused() {
+    let map = CowMap::from_map(entries(10));
+    let mut readers = Vec::with_capacity(8);
+    let before = heap();
+    readers.extend((0..8).map(|_| map.reader()));
+    let after = heap();
+    assert_eq!(
+        after.total_blocks - before.total_blocks,
+        8,
+        "a block per slot"
+    );
+    if cfg!(target_arch = "x86_64") {
+        assert_eq!(
+            after.curr_bytes - before.curr_bytes,
+            8 * 128,
+            "slots of 128 bytes"
+        );
+    }
+    readers.swap(1, 6);
+    readers.truncate(3);
+    readers.extend((0..5).map(|_| map.reader()));
+    readers.retain(|_| false);
+    readers.extend((0..8).map(|_| map.reader()));
+    assert_eq!(
+        heap().total_blocks,
+        after.total_blocks,
+        "a dropped Reader's slot was not reused"
+    );
+}
+
 /// What a map holds besides its versions in `old_versions_are_freed_once_readers_move_on`:
 /// two hazard slots (the `Reader`'s, held for its life, and the snapshot's, claimed while the
-/// reader held the first) of a padded line and a pointer each, and the writers' retired list.
+/// reader held the first) of one padded block each, and the writers' retired list.
 const SLOTS_AND_LIST: usize = 1024;
 
 fn old_versions_are_freed_once_readers_move_on() {

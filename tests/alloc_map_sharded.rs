@@ -28,6 +28,7 @@ fn allocation_profile() {
     memory_is_what_the_docs_say();
     single_key_operations_allocate_nothing();
     updates_on_a_full_shard_allocate_nothing();
+    computes_that_insert_nothing_allocate_nothing();
     whole_map_walks_and_reentry_checks_allocate_nothing();
     clear_keeps_memory_and_shrink_and_drop_free_it();
     two_threads_updating_allocate_nothing();
@@ -134,6 +135,44 @@ fn updates_on_a_full_shard_allocate_nothing() {
         "updates on a full shard allocated"
     );
     assert_eq!(map.len(), 6);
+}
+
+/// `compute` on an absent key whose closure answers `Keep` or `Remove` is a lookup: it must
+/// not make room for an insert, in a shard with no table yet (an empty map) or with no room
+/// left (one shard presized for 7, filled). hashbrown's `entry` makes room before it looks,
+/// so these once allocated a table, or doubled it. A `Set` then inserts (and may grow).
+fn computes_that_insert_nothing_allocate_nothing() {
+    let empty: ShardedMap<u64, u64> = ShardedMap::builder().shards(1).build();
+    let full = ShardedMap::builder().shards(1).capacity(7).build();
+    (0..7).for_each(|i| assert!(full.insert(key(i), i).is_none()));
+    for (what, map) in [("an empty shard", &empty), ("a full shard", &full)] {
+        let len = map.len();
+        let before = heap();
+        for i in 100..110 {
+            assert_eq!(
+                map.compute(key(i), |v| {
+                    assert!(v.is_none());
+                    Compute::Keep
+                }),
+                None
+            );
+            assert_eq!(map.compute(key(i), |_| Compute::Remove), None);
+        }
+        let after = heap();
+        assert_eq!(
+            after.total_blocks - before.total_blocks,
+            0,
+            "compute on absent keys, inserting nothing, allocated in {what}"
+        );
+        assert_eq!(map.len(), len);
+        // A `Set` of an absent key inserts it, growing the shard's table.
+        assert_eq!(map.compute(key(200), |_| Compute::Set(200)), None);
+        assert!(
+            heap().total_blocks > after.total_blocks,
+            "{what}: premise: no room left"
+        );
+        assert_eq!((map.len(), map.get_cloned(&key(200))), (len + 1, Some(200)));
+    }
 }
 
 fn whole_map_walks_and_reentry_checks_allocate_nothing() {

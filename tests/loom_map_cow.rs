@@ -179,8 +179,9 @@ fn loom_two_readers_race_for_slots_while_a_writer_publishes() {
 
 /// Two `Reader` handles on one version let go of it as a writer publishes twice: once neither
 /// slot holds it, the second write builds its copy in that memory (the spare, `Arc::get_mut`)
-/// while the other handle may still be reading the version it holds. A write into memory a reader still reads fails the model through the
-/// version's cell; a version dropped twice or never, through loom's `Arc`.
+/// while the other handle may still be reading the version it holds. A write into memory a
+/// reader still reads fails the model through the version's cell; a version dropped twice or
+/// never, through loom's `Arc`.
 #[test]
 fn loom_a_write_builds_in_the_version_readers_let_go_of() {
     model(|| {
@@ -206,8 +207,9 @@ fn loom_a_write_builds_in_the_version_readers_let_go_of() {
 }
 
 /// Plain reads and a snapshot (hazards) on another thread while this thread's reader moves on
-/// from version to version and three writes build in the versions it left: a hazard taken on a version just before it is
-/// replaced keeps it from being reused (the writer's retired list holds a count on it).
+/// from version to version and three writes build in the versions it left: a hazard taken on
+/// a version just before it is replaced keeps it from being reused (the writer's retired list
+/// holds a count on it).
 #[test]
 fn loom_hazard_reads_race_writes_that_reuse_versions() {
     model(|| {
@@ -307,6 +309,37 @@ fn loom_a_reader_dropped_during_a_remove_of_nothing_leaves_no_old_version() {
         let t = thread::spawn(move || drop(mine));
         assert_eq!(map.remove("absent"), None);
         t.join().unwrap();
+        assert_no_old_version(&map);
+    });
+}
+
+/// `Reader`s dropped and made at once on two threads while a write publishes: the stack of
+/// free slots (lock-free pushes, pops one at a time) must hand each slot to one `Reader` only.
+/// Each new `Reader` reads a whole version across the write; had two shared a slot, one's
+/// move would unprotect the other's version and the write could free it under the read (the
+/// modelled cell reports it). No old version outlives the readers.
+#[test]
+fn loom_readers_made_and_dropped_at_once_never_share_a_slot() {
+    model(|| {
+        let map = pair_map();
+        let (a, b) = (map.reader(), map.reader());
+        let m = map.clone();
+        let t = thread::spawn(move || {
+            drop(a);
+            let mut c = m.reader();
+            let pair = c.map();
+            assert_eq!(pair["a"], pair["b"], "half a batch");
+            c
+        });
+        drop(b);
+        let mut d = map.reader();
+        write_pair(&map, 1);
+        let pair = d.map();
+        assert_eq!((pair["a"], pair["b"]), (1, 1));
+        // Frees what no slot holds: with a shared slot, what `c` may still be reading.
+        write_pair(&map, 2);
+        let c = t.join().unwrap();
+        drop((c, d));
         assert_no_old_version(&map);
     });
 }

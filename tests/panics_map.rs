@@ -1,7 +1,10 @@
 //! Panics from the user's types inside the maps' writes: a key's or value's `Clone` or `Hash`
-//! that panics part-way through a `CowMap` write (a whole copy, the spare's `clone_from`, the
+//! that panics part-way through a `CowMap` write (a whole copy, a copy into the spare, the
 //! spare's replay, a copy that grows or rehashes in place), with and without readers reading,
-//! and a key's `Hash` that panics while a `ShardedMap` shard rehashes in place or shrinks.
+//! and a key's `Hash` that panics while a `ShardedMap` shard rehashes in place or shrinks. Also
+//! a `Drop` that panics while a `CowMap` write frees what it replaced, and code a `CowMap` runs
+//! that writes the same map: a write inside a write (which must panic, not deadlock), and a
+//! value's `Drop` (which must be free to).
 //!
 //! Every key and value is a [`T`], which files each copy of itself by serial number in its
 //! test's [`Probe`]: so each test can say exactly how many are alive, that nothing was dropped
@@ -19,13 +22,14 @@ use std::ops::Range;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 use thrifty::map::{CowMap, Reader, ShardedMap};
 
 const CLONE_PANIC: &str = "panics_map: planned Clone panic";
 const HASH_PANIC: &str = "panics_map: planned Hash panic";
 const UPDATE_PANIC: &str = "panics_map: planned panic in an update's closure";
+const DROP_PANIC: &str = "panics_map: planned Drop panic";
 
 /// A countdown shared by every copy of a test's objects: 0 is disarmed; armed with `n`, the
 /// `n`th call to `spring` from then on returns `true` and disarms it.
@@ -61,6 +65,7 @@ struct Probe {
     hashes: AtomicUsize,
     clone_trap: Trap,
     hash_trap: Trap,
+    drop_trap: Trap,
 }
 
 impl Probe {
@@ -141,6 +146,10 @@ impl Drop for T {
         let mut live = self.probe.live.lock().unwrap_or_else(|e| e.into_inner());
         if !live.remove(&self.serial) {
             self.probe.double_drops.fetch_add(1, SeqCst);
+        }
+        drop(live);
+        if self.probe.drop_trap.spring() {
+            panic!("{DROP_PANIC}");
         }
     }
 }
@@ -328,7 +337,7 @@ fn cow_write_panics(
 enum By {
     /// `insert`: the new version records the insert, for the next write to replay.
     Insert,
-    /// `update`: a version that records no change, so the next write `clone_from`s the
+    /// `update`: a version that records no change, so the next write copies the
     /// current version into the spare.
     Update,
 }
@@ -453,19 +462,20 @@ fn cow_clone_panic_while_a_write_copies_the_whole_map() {
     probe.assert_all_dropped();
 }
 
-/// A reader leaves a spare (the version before an `update`), so the next write
-/// `clone_from`s the current version into the spare, which first drops the spare's entries.
-/// A key's or value's `Clone` panics at the first, second, middle and last clones of that
-/// copy. Fails if the panic is lost, if the half-rebuilt spare is published or kept (the
-/// contents or the count of live `T`s would be off), if a clone is dropped twice or leaks,
-/// or if the writes after it (some replaying into spares) go wrong.
+/// A reader leaves a spare (the version before an `update`), so the next write copies the
+/// current version into the spare's `Arc` (for `T`s, which have drop glue, into a new table,
+/// the spare's old entries dropped after the unlock). A key's or value's `Clone` panics at the
+/// first, second, middle and last clones of that copy. Fails if the panic is lost, if the
+/// half-rebuilt spare is published or kept (the contents or the count of live `T`s would be
+/// off), if a clone is dropped twice or leaks, or if the writes after it (some replaying into
+/// spares) go wrong.
 #[test]
 fn cow_clone_panic_while_a_write_clone_froms_the_spare() {
     let probe = Probe::new();
     let (map, mut model) = cow_of(&probe, 30);
     let mut reader = map.reader();
     spare_after(By::Update, &map, &mut model, &probe, &mut reader, 100);
-    // Premise: the write copies into the spare (clearing its entries first), not afresh.
+    // Premise: the write copies into the spare (dropping its entries), not afresh.
     let len = model.len();
     let (clones, drops) = (probe.clones(), probe.dropped.load(SeqCst));
     let (key, value) = (T::new(101, &probe), T::new(1010, &probe));
@@ -809,6 +819,307 @@ fn cow_hash_panic_while_a_copy_rehashes_in_place_leaves_the_map_unchanged() {
     assert_cow(&map, &model, &probe, 1);
     drop(map);
     probe.assert_all_dropped();
+}
+
+/// A key's or value's `Drop` panics while a write frees what it let go of: the version it
+/// replaced (no reader), at the first, fifth and last `T` of it; then a spare's old table,
+/// which a copy after an `update` replaces (a reader leaves the spare). The write is
+/// published and the writers' lock free by then: the panic reaches the caller, the map holds
+/// the write and works from another thread, and every other `T` of the freed table is dropped,
+/// once. Fails before the fix, where hashbrown's drop stopped at the panic and leaked the rest
+/// of the table (`T`s left alive).
+#[test]
+fn cow_drop_panic_while_a_write_frees_comes_after_the_write() {
+    let probe = Probe::new();
+    let (map, mut model) = cow_of(&probe, 30);
+    let map = Arc::new(map);
+    cow_insert(&map, &mut model, &probe, 100, 1000); // a version that records its insert
+    let mut next = 200;
+    let freed = 2 * model.len() + 1; // the replaced version's keys, values and record
+    for at in [1, 5, freed] {
+        let version = map.version();
+        probe.drop_trap.arm(at);
+        expect_panic(DROP_PANIC, || {
+            map.insert(T::new(next, &probe), T::new(next * 10, &probe));
+        });
+        assert_eq!(
+            probe.drop_trap.0.load(SeqCst),
+            0,
+            "premise: the trap sprang"
+        );
+        model.insert(next, next * 10);
+        next += 1;
+        assert_eq!(map.version(), version + 1, "the write was not published");
+        assert_cow(&map, &model, &probe, 1);
+        let (m, p) = (map.clone(), probe.clone());
+        on_another_thread("an insert after the panic", move || {
+            m.insert(T::new(1, &p), T::new(11, &p)).map(|v| v.id)
+        });
+        model.insert(1, 11);
+        assert_cow(&map, &model, &probe, 1);
+    }
+
+    let mut reader = map.reader();
+    spare_after(By::Update, &map, &mut model, &probe, &mut reader, next);
+    next += 1;
+    probe.drop_trap.arm(3);
+    expect_panic(DROP_PANIC, || {
+        map.insert(T::new(next, &probe), T::new(next * 10, &probe));
+    });
+    assert_eq!(
+        probe.drop_trap.0.load(SeqCst),
+        0,
+        "premise: the trap sprang"
+    );
+    model.insert(next, next * 10);
+    reader.refresh();
+    assert_cow(&map, &model, &probe, 1);
+    drop(reader);
+    drop(Arc::into_inner(map).expect("the thread's handle is gone"));
+    probe.assert_all_dropped();
+}
+
+// ---------------------------------------------------------------------------------------------
+// CowMap: writes from code the map runs (an update's closure, a value's `Clone` or `Drop`)
+
+/// The start of the panic a `CowMap` write raises when called from inside a write of the same
+/// map.
+const COW_REENTRY: &str = "CowMap: re-entrant write";
+
+/// Runs `f` on a new thread and fails the test if it has not finished after 5 s (a deadlock;
+/// the stuck thread is left behind). Returns what `f` returned, or its panic's message.
+fn finishes<R: Send + 'static>(
+    what: &str,
+    f: impl FnOnce() -> R + Send + 'static,
+) -> Result<R, String> {
+    let (done, finished) = mpsc::channel();
+    std::thread::spawn(move || {
+        let result = catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+            payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "<not a string>".to_string())
+        });
+        let _ = done.send(result);
+    });
+    match finished.recv_timeout(Duration::from_secs(5)) {
+        Ok(result) => result,
+        Err(_) => panic!("{what}: not done after 5 s (a deadlock)"),
+    }
+}
+
+/// A key never inserted: [`Unregister`]'s drop removes it, a write that publishes nothing, so
+/// drops do not cascade.
+const ABSENT: u64 = u64::MAX;
+
+/// A value whose `Drop` writes the map it lives in, as a registry entry that unregisters
+/// itself would: it calls `remove` (which takes the writers' lock) and counts the calls
+/// that returned. Every copy does, so each freed version counts one call per entry.
+#[derive(Clone)]
+struct Unregister {
+    map: Weak<CowMap<u64, Unregister>>,
+    calls: Arc<AtomicUsize>,
+}
+
+impl Drop for Unregister {
+    fn drop(&mut self) {
+        if let Some(map) = self.map.upgrade() {
+            assert_eq!(map.remove(&ABSENT).map(|_| ()), None);
+            self.calls.fetch_add(1, SeqCst);
+        }
+    }
+}
+
+/// A map of [`Unregister`] values, with `value` making one and `calls` reading the count.
+struct Registry {
+    map: Arc<CowMap<u64, Unregister>>,
+    calls: Arc<AtomicUsize>,
+}
+
+impl Registry {
+    fn new() -> Self {
+        Registry {
+            map: Arc::new(CowMap::new()),
+            calls: Arc::default(),
+        }
+    }
+
+    fn value(&self) -> Unregister {
+        Unregister {
+            map: Arc::downgrade(&self.map),
+            calls: self.calls.clone(),
+        }
+    }
+
+    /// How many `Unregister` drops wrote the map during `f`.
+    fn calls_during<R>(&self, f: impl FnOnce() -> R) -> (R, usize) {
+        let before = self.calls.load(SeqCst);
+        let r = f();
+        (r, self.calls.load(SeqCst) - before)
+    }
+}
+
+/// A value's `Drop` that writes its own map, freed by the write that replaced its version
+/// (no reader): the write must finish (before the fix, it freed the version under the
+/// writers' lock, and the drop's write waited for that lock for ever) and run the one drop,
+/// whose write returned.
+#[test]
+fn cow_a_value_drop_may_write_its_own_map_when_a_write_frees_it() {
+    let outcome = finishes("a write that frees a version", || {
+        let reg = Registry::new();
+        reg.map.insert(1, reg.value());
+        // Version 1 is freed: its one entry's drop writes the map.
+        let (old, calls) = reg.calls_during(|| reg.map.insert(2, reg.value()));
+        assert!(old.is_none());
+        (calls, reg.map.len(), reg.map.retired_versions())
+    });
+    assert_eq!(outcome, Ok((1, 2, 0)));
+}
+
+/// As above, for the entries a write drops while it builds in the spare a reader left:
+/// replaying an insert that replaced a value, replaying a remove, and copying over the
+/// spare's entries after an `update`. Each write must finish and drop exactly those.
+#[test]
+fn cow_a_value_drop_may_write_its_own_map_when_a_write_reuses_its_version() {
+    let outcome = finishes("writes that build in a reader's spare", || {
+        let reg = Registry::new();
+        for k in 0..4 {
+            reg.map.insert(k, reg.value());
+        }
+        let mut reader = reg.map.reader();
+        let mut spare_after = |write: &dyn Fn() -> Option<Unregister>| {
+            reader.refresh();
+            let returned = write();
+            assert_eq!(
+                reg.map.retired_versions(),
+                1,
+                "premise: the reader kept one"
+            );
+            reader.refresh();
+            returned
+        };
+        // An insert that replaced a value: the next write swaps that value in the spare.
+        let replaced = spare_after(&|| reg.map.insert(1, reg.value()));
+        let (_, on_replay) = reg.calls_during(|| reg.map.insert(10, reg.value()));
+        drop(replaced);
+        // A remove: the next write removes that entry from the spare.
+        let removed = spare_after(&|| reg.map.remove(&2));
+        let (_, on_remove) = reg.calls_during(|| reg.map.insert(11, reg.value()));
+        drop(removed);
+        // An update: the next write copies over the spare's entries.
+        spare_after(&|| reg.map.update(|m| m.insert(12, reg.value())));
+        let spare_len = reg.map.len() - 1; // the version before the update
+        let (_, on_copy) = reg.calls_during(|| reg.map.insert(13, reg.value()));
+        drop(reader);
+        (on_replay, on_remove, on_copy, spare_len)
+    });
+    let (on_replay, on_remove, on_copy, spare_len) = outcome.unwrap();
+    assert_eq!((on_replay, on_remove), (1, 1));
+    assert_eq!(on_copy, spare_len, "the spare's entries, each dropped once");
+}
+
+/// As above, for `trim`, a `Snapshot`'s drop and a `Reader`'s drop.
+#[test]
+fn cow_a_value_drop_may_write_its_own_map_when_trim_or_a_handle_frees_it() {
+    let outcome = finishes("trim, a snapshot's drop, a reader's drop", || {
+        let reg = Registry::new();
+        reg.map.insert(1, reg.value());
+        let mut reader = reg.map.reader();
+        let snap = reg.map.snapshot();
+        reg.map.insert(2, reg.value()); // the first version: held by both
+        let (_, by_snapshot) = reg.calls_during(|| drop(snap));
+        reader.refresh();
+        let (_, by_trim) = reg.calls_during(|| reg.map.trim());
+        reg.map.insert(3, reg.value()); // version 2: held by the reader
+        let (_, by_reader) = reg.calls_during(|| drop(reader));
+        (by_snapshot, by_trim, by_reader, reg.map.retired_versions())
+    });
+    // The snapshot let go first, but the map's own count kept the version for `trim`.
+    assert_eq!(outcome, Ok((0, 1, 2, 0)));
+}
+
+/// Runs `case` (a write of the map from inside a write of it) on a map `{1: 1}`: it must
+/// panic with the re-entrancy message, publish nothing, and leave the map usable from this
+/// thread and others. Before the fix each waited for the writers' lock, which its own thread
+/// held, for ever.
+fn reentrant_write_panics(what: &str, case: fn(&CowMap<u64, u64>)) {
+    let map = Arc::new(CowMap::from_iter([(1u64, 1u64)]));
+    let m = map.clone();
+    let message = finishes(what, move || case(&m)).expect_err(what);
+    assert!(
+        message.starts_with(COW_REENTRY),
+        "{what}: panicked with {message:?}"
+    );
+    assert_eq!(
+        (map.version(), map.get_cloned(&1), map.len()),
+        (0, Some(1), 1),
+        "{what}: published"
+    );
+    // Usable: from another thread (the lock is free), and from this one.
+    let m = map.clone();
+    assert_eq!(finishes(what, move || m.insert(3, 3)), Ok(None));
+    assert_eq!(map.insert(4, 4), None);
+    assert_eq!(map.version(), 2);
+}
+
+#[test]
+fn cow_an_insert_inside_update_panics() {
+    reentrant_write_panics("insert inside update", |m| {
+        m.update(|_| m.insert(2, 2));
+    });
+    reentrant_write_panics("remove inside update", |m| {
+        m.update(|_| m.remove(&1));
+    });
+    reentrant_write_panics("update inside update", |m| m.update(|_| m.update(|_| ())));
+}
+
+#[test]
+fn cow_a_trim_inside_update_panics() {
+    reentrant_write_panics("trim inside update", |m| m.update(|_| m.trim()));
+}
+
+/// A value's `Clone` runs under the writers' lock too, while a write copies the map: a `trim`
+/// from there must panic as above.
+#[test]
+fn cow_a_trim_inside_a_values_clone_panics() {
+    #[derive(Debug)]
+    struct Echo(Weak<CowMap<u64, Echo>>);
+    impl Clone for Echo {
+        fn clone(&self) -> Self {
+            if let Some(map) = self.0.upgrade() {
+                map.trim();
+            }
+            Echo(self.0.clone())
+        }
+    }
+    let message = finishes("trim inside a value's Clone", || {
+        let map = Arc::new(CowMap::new());
+        map.insert(1, Echo(Arc::downgrade(&map)));
+        map.insert(2, Echo(Weak::new())); // copies 1's value: its clone trims
+    })
+    .expect_err("trim inside a value's Clone");
+    assert!(message.starts_with(COW_REENTRY), "{message:?}");
+}
+
+/// What stays allowed inside a write: reads of the map, `Reader`s and `Snapshot`s of it
+/// (made, read and dropped), and writes of another map.
+#[test]
+fn cow_reads_and_other_maps_writes_inside_update_are_fine() {
+    let (map, other) = (CowMap::from_iter([(1u64, 10u64)]), CowMap::new());
+    let seen = map.update(|m| {
+        let mut reader = map.reader();
+        let seen = (
+            map.get_cloned(&1),
+            reader.get_cloned(&1),
+            map.snapshot().len(),
+        );
+        other.insert(1, 1);
+        m.insert(2, 20);
+        seen
+    });
+    assert_eq!(seen, (Some(10), Some(10), 1));
+    assert_eq!((map.len(), map.version(), other.len()), (2, 1, 1));
 }
 
 // ---------------------------------------------------------------------------------------------

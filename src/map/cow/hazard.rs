@@ -1,15 +1,22 @@
 //! Hazard pointers: how a read announces the version it is about to use, so a writer never
 //! frees it underneath.
 //!
-//! The registry is a grow-only, lock-free list of slots, each an `AtomicPtr` on its own cache
-//! line; null means free. A read claims a free slot with one CAS that also writes the pointer
-//! it protects, re-checks that the map still points there, uses the version, and frees the
-//! slot with one store. A writer reads every slot after it swaps a version out and keeps the
-//! old version only while some slot holds it. The list grows when every slot is busy, so it
-//! holds as many slots as reads ever ran at once plus one per live `Reader` (a `Reader` keeps
-//! its slot for its life and moves it on to each version it takes: its version needs no
-//! reference count), and no read ever falls back to anything slower than taking a new slot.
-//! Slots are freed with the map.
+//! The registry is two grow-only, lock-free lists of slots, each slot an `AtomicPtr` in a
+//! cache-padded node of its own; null means free. A read claims a free slot of the first list
+//! with one CAS that also writes the pointer it protects, re-checks that the map still points
+//! there, uses the version, and frees the slot with one store. A writer reads every slot of
+//! both lists after it swaps a version out and keeps the old version only while some slot
+//! holds it. The first list grows when every slot is busy, so it holds as many slots as reads
+//! ever ran at once, and no read ever falls back to anything slower than taking a new slot.
+//!
+//! The second list holds the slots of `Reader`s: a `Reader` keeps its slot for its life and
+//! moves it on to each version it takes (its version needs no reference count). A `Reader`'s
+//! drop pushes its slot on a stack of free ones (lock-free, linked through the nodes), and a new
+//! `Reader` pops one (pops take a small lock of their own, which makes the stack immune to
+//! ABA: only pushes can happen between a popper's load of the top and its CAS) or, if none is
+//! free, adds a slot: so making a `Reader` never walks the slots of live ones. The list holds as
+//! many slots as `Reader`s were ever alive at once (plus any made while a drop was pushing).
+//! Slots are freed with the map, so each write's scan walks every slot ever needed.
 //!
 //! This is Maged Michael's scheme ("Hazard Pointers: Safe Memory Reclamation for Lock-Free
 //! Objects", IEEE TPDS 2004), with the slot claimed per read instead of per thread.
@@ -30,8 +37,8 @@
 //! so everything the reader did through the pointer happens before the writer frees what it
 //! pointed to.
 
-use crate::sync::{fence, AtomicPtr, CachePadded, Ordering};
-use std::ptr;
+use crate::sync::{fence, AtomicPtr, CachePadded, Mutex, Ordering};
+use std::ptr::{self, NonNull};
 
 /// The registry of hazard slots for pointers to `T`.
 pub(super) struct Hazards<T> {
@@ -41,6 +48,13 @@ pub(super) struct Hazards<T> {
     /// their life. Apart, so a read looking for a free slot never walks past the slots of
     /// thousands of live `Reader`s.
     lists: [AtomicPtr<Node<T>>; 2],
+    /// The free slots of [`HELD`], newest first, linked through `Slot::next_free` (a Treiber
+    /// stack): `release_held` pushes without a lock, `claim_held` pops under `popping`.
+    free: AtomicPtr<Node<T>>,
+    /// Serialises pops of `free`. With one popper at a time, the top a popper loaded can change
+    /// before its CAS only by pushes, which the CAS sees; so the classic ABA (the top popped
+    /// and pushed back, with another next, between the load and the CAS) cannot happen.
+    popping: Mutex<()>,
 }
 
 /// The list of slots taken for one read.
@@ -48,12 +62,35 @@ const READS: usize = 0;
 /// The list of slots held by `Reader`s.
 const HELD: usize = 1;
 
-struct Node<T> {
+/// A slot with its links, padded to a cache-line block of its own (`CachePadded`: 128 bytes on
+/// x86-64 and aarch64), so readers writing their slots never share a line.
+type Node<T> = CachePadded<Slot<T>>;
+
+struct Slot<T> {
     /// The protected pointer, or null while the slot is free.
-    hazard: CachePadded<AtomicPtr<T>>,
+    hazard: AtomicPtr<T>,
     /// The node pushed before this one; written before the push publishes the node, never
     /// after.
     next: *mut Node<T>,
+    /// For a free [`HELD`] slot on the `free` stack, the node below it. Written only by the
+    /// slot's releaser, before the push that publishes it.
+    next_free: AtomicPtr<Node<T>>,
+}
+
+/// A [`HELD`] slot, claimed by [`Hazards::claim_held`] for as long as its holder likes (a
+/// `Reader`'s life) and given back with [`Hazards::release_held`]. Valid while its registry is.
+pub(super) struct Held<T>(NonNull<Node<T>>);
+
+impl<T> Held<T> {
+    /// The slot.
+    ///
+    /// # Safety
+    /// The registry that made this slot must be alive for `'a`.
+    #[inline(always)]
+    pub(super) unsafe fn slot<'a>(&self) -> &'a AtomicPtr<T> {
+        // SAFETY: nodes live as long as their registry, which the caller keeps alive.
+        unsafe { &self.0.as_ref().hazard }
+    }
 }
 
 /// A claimed slot protecting one pointer; frees the slot when dropped, even on a panic.
@@ -87,6 +124,8 @@ impl<T> Hazards<T> {
                 AtomicPtr::new(ptr::null_mut()),
                 AtomicPtr::new(ptr::null_mut()),
             ],
+            free: AtomicPtr::new(ptr::null_mut()),
+            popping: Mutex::new(()),
         }
     }
 
@@ -99,27 +138,100 @@ impl<T> Hazards<T> {
         // Relaxed: a guess, never dereferenced before the re-load in `confirm` confirms it.
         let ptr = src.load(Ordering::Relaxed);
         debug_assert!(!ptr.is_null(), "hazard source is null");
-        let slot = self.claim(READS, ptr);
+        let slot = self.claim_read(ptr);
         let ptr = confirm(slot, ptr, src);
         Hazard { slot, ptr }
     }
 
     /// Claims a slot for as long as the caller likes (a `Reader`'s), protecting what `src`
     /// holds: the caller keeps the slot and moves it to newer pointers with [`protect_in`],
-    /// and frees it with [`release`]. The slot lives as long as the registry.
-    pub(super) fn claim_held(&self, src: &AtomicPtr<T>) -> (&AtomicPtr<T>, *mut T) {
+    /// and gives it back with [`Hazards::release_held`]. Takes a free slot off the stack, or
+    /// adds one if none is free: `O(1)` whatever the number of live `Reader`s.
+    pub(super) fn claim_held(&self, src: &AtomicPtr<T>) -> (Held<T>, *mut T) {
         // Relaxed: as in `protect`.
         let ptr = src.load(Ordering::Relaxed);
         debug_assert!(!ptr.is_null(), "hazard source is null");
-        let slot = self.claim(HELD, ptr);
-        (slot, confirm(slot, ptr, src))
+        let node = match self.pop_free() {
+            Some(node) => {
+                // Relaxed: the slot write of the protocol, ordered before the re-load by the
+                // fence in `confirm` (as the CAS in `claim_read`). The slot is ours alone: the
+                // stack handed it to this popper only.
+                node.hazard.store(ptr, Ordering::Relaxed);
+                node
+            }
+            None => self.claim_slow(HELD, ptr),
+        };
+        let ptr = confirm(&node.hazard, ptr, src);
+        (Held(NonNull::from(node)), ptr)
     }
 
-    /// Claims a free slot of `list` and writes `ptr` into it.
+    /// Pops a free [`HELD`] slot off the stack, if there is one.
+    fn pop_free(&self) -> Option<&Node<T>> {
+        // Relaxed: a peek that skips the lock when the stack is empty. Missing a slot pushed
+        // just now only adds a slot.
+        if self.free.load(Ordering::Relaxed).is_null() {
+            return None;
+        }
+        let _one_popper = self.popping.lock();
+        // Acquire: pairs with the Release CAS of the push that put `top` there, so its
+        // `next_free` (and the releaser's Release store of null) are seen.
+        let mut top = self.free.load(Ordering::Acquire);
+        loop {
+            // SAFETY: nodes on the stack are nodes of `HELD`, which live as long as the
+            // registry (`&self`).
+            let node = unsafe { top.as_ref() }?;
+            // Relaxed: written before the push that published `node`, which the Acquire load
+            // (or failed CAS) that gave us `node` synchronised with. Unchanged since: only a pop
+            // takes `node` off the stack, and we are the only popper.
+            let below = node.next_free.load(Ordering::Relaxed);
+            // Acquire on failure: as the load above, for the newly pushed top. (On success
+            // nothing more is needed; Acquire for loom, which rejects a failure ordering
+            // stronger than the success one.)
+            match self
+                .free
+                .compare_exchange_weak(top, below, Ordering::Acquire, Ordering::Acquire)
+            {
+                Ok(_) => return Some(node),
+                Err(now) => top = now,
+            }
+        }
+    }
+
+    /// Frees a held slot and pushes it on the stack of free ones, for the next
+    /// [`Hazards::claim_held`]. Lock-free; never waits.
+    ///
+    /// # Safety
+    /// `held` came from this registry's `claim_held`, and is not used again.
+    pub(super) unsafe fn release_held(&self, held: Held<T>) {
+        // SAFETY: the caller's contract: a node of this registry, alive with it (`&self`).
+        let node = unsafe { held.0.as_ref() };
+        // Release: as in `Hazard::drop`, so a writer that sees the slot free also sees every
+        // access the holder made through the pointer it protected.
+        node.hazard.store(ptr::null_mut(), Ordering::Release);
+        // Relaxed: a guess for the CAS, which re-checks.
+        let mut top = self.free.load(Ordering::Relaxed);
+        loop {
+            // Relaxed: published by the Release CAS below. Nobody else reads it now: the node
+            // is on no stack until that CAS.
+            node.next_free.store(top, Ordering::Relaxed);
+            // Release: pairs with the Acquire loads in `pop_free`.
+            match self.free.compare_exchange_weak(
+                top,
+                held.0.as_ptr(),
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(now) => top = now,
+            }
+        }
+    }
+
+    /// Claims a free slot of [`READS`] and writes `ptr` into it.
     #[inline]
-    fn claim(&self, list: usize, ptr: *mut T) -> &AtomicPtr<T> {
+    fn claim_read(&self, ptr: *mut T) -> &AtomicPtr<T> {
         // Acquire: pairs with the push in `claim_slow`, so the node's fields are initialised.
-        let mut node = self.lists[list].load(Ordering::Acquire);
+        let mut node = self.lists[READS].load(Ordering::Acquire);
         // SAFETY: nodes are freed only when the registry drops, and `&self` keeps it alive;
         // every non-null `node` came from `head` or a `next` written before publication.
         while let Some(n) = unsafe { node.as_ref() } {
@@ -136,22 +248,23 @@ impl<T> Hazards<T> {
             }
             node = n.next;
         }
-        self.claim_slow(list, ptr)
+        &self.claim_slow(READS, ptr).hazard
     }
 
     /// Every slot was busy: pushes a new one, already holding `ptr`.
     #[cold]
     #[inline(never)]
-    fn claim_slow(&self, list: usize, ptr: *mut T) -> &AtomicPtr<T> {
-        let node = Box::into_raw(Box::new(Node {
-            hazard: CachePadded::new(AtomicPtr::new(ptr)),
+    fn claim_slow(&self, list: usize, ptr: *mut T) -> &Node<T> {
+        let node = Box::into_raw(Box::new(CachePadded::new(Slot {
+            hazard: AtomicPtr::new(ptr),
             next: ptr::null_mut(),
-        }));
+            next_free: AtomicPtr::new(ptr::null_mut()),
+        })));
         // Relaxed: only a guess for the CAS below, which re-checks.
         let mut head = self.lists[list].load(Ordering::Relaxed);
         loop {
             // SAFETY: `node` is ours alone until the CAS below publishes it.
-            unsafe { (*node).next = head };
+            unsafe { (&mut *node).next = head };
             // Release: pairs with the Acquire loads of `head`, so the node is seen initialised.
             // Publishing the node is the slot write of the protocol, ordered before the
             // re-load by the fence in `protect`.
@@ -162,7 +275,7 @@ impl<T> Hazards<T> {
                 Ordering::Relaxed,
             ) {
                 // SAFETY: published nodes live as long as the registry (`&self`).
-                Ok(_) => return unsafe { &(*node).hazard },
+                Ok(_) => return unsafe { &*node },
                 Err(now) => head = now,
             }
         }
@@ -176,10 +289,10 @@ impl<T> Hazards<T> {
         for list in &self.lists {
             // Acquire: pairs with the Release push in `claim_slow`.
             let mut node = list.load(Ordering::Acquire);
-            // SAFETY: as in `claim`.
+            // SAFETY: as in `claim_read`.
             while let Some(n) = unsafe { node.as_ref() } {
                 // Acquire: pairs with the Release stores that free or move a slot
-                // (`Hazard::drop`, `release`, `protect_in`), so the reader's accesses happen
+                // (`Hazard::drop`, `release_held`, `protect_in`), so the reader's accesses happen
                 // before whatever the writer frees or reuses next.
                 let p = n.hazard.load(Ordering::Acquire);
                 if !p.is_null() {
@@ -209,9 +322,9 @@ impl<T> Hazards<T> {
 
     fn count(&self, list: usize) -> usize {
         let mut count = 0;
-        // Acquire: as in `claim`.
+        // Acquire: as in `claim_read`.
         let mut node = self.lists[list].load(Ordering::Acquire);
-        // SAFETY: as in `claim`.
+        // SAFETY: as in `claim_read`.
         while let Some(n) = unsafe { node.as_ref() } {
             count += 1;
             node = n.next;
@@ -256,16 +369,10 @@ pub(super) fn protect_in<T>(slot: &AtomicPtr<T>, src: &AtomicPtr<T>) -> *mut T {
     confirm(slot, ptr, src)
 }
 
-/// Frees a held slot. Release: as in `Hazard::drop`, so a writer that sees it free also sees
-/// every access the holder made through the pointer it protected.
-pub(super) fn release<T>(slot: &AtomicPtr<T>) {
-    slot.store(ptr::null_mut(), Ordering::Release);
-}
-
 impl<T> Drop for Hazards<T> {
     fn drop(&mut self) {
         for list in &self.lists {
-            // Acquire: as in `claim` (`&mut self`: no claim can race with this).
+            // Acquire: as in `claim_read` (`&mut self`: no claim can race with this).
             let mut node = list.load(Ordering::Acquire);
             while !node.is_null() {
                 // SAFETY: every node came from `Box::into_raw` in `claim_slow` and is in one

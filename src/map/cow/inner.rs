@@ -2,16 +2,16 @@
 //! lock with the versions it retired.
 
 use super::hazard::Hazards;
-use super::version::Version;
+use super::version::{drop_entries, Change, Version};
 use crate::sync::{
-    fence, Arc, AtomicBool, AtomicPtr, AtomicUsize, CachePadded, Mutex, MutexGuard, Ordering,
+    enter, fence, Arc, AtomicBool, AtomicPtr, AtomicUsize, CachePadded, Inside, Mutex, MutexGuard,
+    Ordering, Refused, MAX_INSIDE,
 };
 use smallvec::SmallVec;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
 use std::marker::PhantomData;
-use std::mem::ManuallyDrop;
-use std::ops::{Deref, DerefMut};
+use std::mem::{self, ManuallyDrop};
 
 /// The writers' list of replaced versions a hazard held when they were replaced.
 type Retired<K, V, S> = Vec<Arc<Version<K, V, S>>>;
@@ -82,22 +82,10 @@ impl<K, V, S> Inner<K, V, S> {
         self.current.load(Ordering::Relaxed)
     }
 
-    /// The newest retired version that no read can reach any more, for the next write to
-    /// build in; drops the map's count on the other unreachable ones (as `reclaim` does).
-    /// Caller holds the writer lock, which guards `retired`.
-    fn take_spare(
-        &self,
-        retired: &mut Vec<Arc<Version<K, V, S>>>,
-    ) -> Option<Arc<Version<K, V, S>>> {
-        if retired.is_empty() {
-            return None;
-        }
-        // Every retired version was swapped out of `current` before this fence.
-        let held = self.partition_held(retired);
-        let spare_at = (held..retired.len()).max_by_key(|&i| retired[i].seq)?;
-        let spare = retired.swap_remove(spare_at);
-        retired.truncate(held);
-        Some(spare)
+    /// This map's name for the re-entrancy check (`crate::sync::enter`): its address, unique
+    /// among live objects and fixed while any write of it runs.
+    fn id(&self) -> usize {
+        self as *const Self as usize
     }
 
     /// Fences, scans the slots once and moves the retired versions some slot holds to the
@@ -114,78 +102,35 @@ impl<K, V, S> Inner<K, V, S> {
         held
     }
 
-    /// The next version for a writer to change and publish: a copy of `current` numbered
-    /// `current.seq + 1`, with no recorded change. Built in the memory of a retired version
-    /// no read can reach (the *spare*) when the writer is its only holder (no allocation for
-    /// the `Arc` and, at equal capacity, none for the table): if the spare is the version just
-    /// before `current` and `current` records the one change that made it, by replaying that
-    /// change (two versions apart by one entry, so the write costs one entry, not the map);
-    /// else by `clone_from`. Otherwise newly allocated. Caller holds the writer lock, which
-    /// guards `retired`.
-    pub(super) fn next_version(
-        &self,
-        current: &Version<K, V, S>,
-        retired: &mut Vec<Arc<Version<K, V, S>>>,
-    ) -> Arc<Version<K, V, S>>
-    where
-        K: Eq + Hash + Clone,
-        V: Clone,
-        S: BuildHasher + Clone,
-    {
-        let seq = current.seq + 1;
-        if let Some(mut spare) = self.take_spare(retired) {
-            // `get_mut` succeeds only if no other count or weak reference exists. A replaced
-            // version gains counts only from existing ones, or from a load whose hazard was
-            // confirmed while it was current, and no hazard holds the spare now (so no such
-            // load is in progress, and none can start: see `hazard.rs`). So a unique spare is
-            // ours.
-            if let Some(version) = Arc::get_mut(&mut spare) {
-                // Versions never change once published, and version n + 1 is version n's
-                // contents plus its write: so the spare plus `current.change` is `current`.
-                match &current.change {
-                    Some((key, inserted)) if version.seq + 1 == current.seq => {
-                        let map = version.map_mut();
-                        match current.map().get(key).filter(|_| *inserted) {
-                            Some(value) => drop(map.insert(key.clone(), value.clone())),
-                            None => drop(map.remove(key)),
-                        }
-                    }
-                    _ if is_sparse(current.map()) => *version.map_mut() = copy_of(current.map()),
-                    _ => version.map_mut().clone_from(current.map()),
-                }
-                version.seq = seq;
-                version.change = None;
-                return spare;
-            }
-        }
-        Arc::new(Version::new(seq, copy_of(current.map()), &self.alive))
-    }
-
-    /// Makes `new` (from `next_version`, changed by the writer) the current version and
-    /// retires the one it replaces. Caller holds the writer lock; `retired` is what it guards.
-    pub(super) fn publish(
-        &self,
-        retired: &mut Vec<Arc<Version<K, V, S>>>,
-        new: Arc<Version<K, V, S>>,
-    ) {
-        let new = Arc::into_raw(new);
-        // AcqRel: the release half pairs with the Acquire loads in `Hazards::protect` that
-        // find `new`, so they see the map built above; the acquire half, with the previous
-        // publish (already ordered by the writer lock; kept for the reader of this line).
-        // The swap's order against hazards comes from the fence in `reclaim`.
-        let old = self.current.swap(new.cast_mut(), Ordering::AcqRel);
-        // SAFETY: `old` came from `Arc::into_raw` and carried the map's strong count, which
-        // `current` no longer holds: we take it over.
-        retired.push(unsafe { Arc::from_raw(old) });
-        // Fences after the swap (`retired` is not empty), then asks the hazards.
-        self.reclaim(retired);
-    }
-
-    /// The writer lock, as a guard whose drop runs the flag check after unlocking.
+    /// The writer lock, for a write or `trim` of this map: marks the thread as inside the
+    /// map's writes first, so that a write from code run under the lock (an `update`'s
+    /// closure, a key's or value's `Clone`, `Hash` or `Eq`) panics instead of waiting for
+    /// itself. The guard unlocks, leaves the map and then frees what the holder let go of.
+    ///
+    /// # Panics
+    /// If this thread is already inside a write of this map, or inside `MAX_INSIDE` maps'
+    /// closures.
+    #[inline]
     pub(super) fn lock(&self) -> Locked<'_, K, V, S> {
+        let inside = enter(self.id()).unwrap_or_else(|why| reentry_panic(why));
+        self.lock_marked(Some(inside))
+    }
+
+    /// The writer lock, without the re-entrancy mark: for the map's drop, which cannot run
+    /// inside a write of the map (a write borrows it), and must not panic for being nested
+    /// inside `MAX_INSIDE` other maps' closures. Its caller must run nothing of the user's
+    /// under the lock.
+    pub(super) fn lock_unmarked(&self) -> Locked<'_, K, V, S> {
+        self.lock_marked(None)
+    }
+
+    #[inline]
+    fn lock_marked(&self, inside: Option<Inside>) -> Locked<'_, K, V, S> {
         Locked {
             inner: self,
             guard: ManuallyDrop::new(self.writer.lock()),
+            trash: Trash::default(),
+            _inside: inside,
         }
     }
 
@@ -200,33 +145,58 @@ impl<K, V, S> Inner<K, V, S> {
         // this `try_lock` sees the lock free.
         fence(Ordering::SeqCst);
         if let Some(guard) = self.writer.try_lock() {
+            // No `Inside`: nothing of the user's runs under this lock (the reclaim compares
+            // pointers; the frees run after unlocking), and `try_lock` never waits.
             drop(Locked {
                 inner: self,
                 guard: ManuallyDrop::new(guard),
+                trash: Trash::default(),
+                _inside: None,
             });
         }
     }
 
-    /// Drops the map's count on every retired version no hazard holds now. A `Snapshot` that
-    /// took its own count keeps the version alive past this; `Arc` frees it with the last.
-    pub(super) fn reclaim(&self, retired: &mut Retired<K, V, S>) {
+    /// Moves every retired version no hazard holds now, with the map's count on each, into
+    /// `out`, for the caller to drop after it lets go of the writer lock. Allocates only past
+    /// [`TRASH_VERSIONS`] such versions at once.
+    fn unheld(&self, retired: &mut Retired<K, V, S>, out: &mut TrashVersions<K, V, S>) {
         if retired.is_empty() {
             return;
         }
         let held = self.partition_held(retired);
-        retired.truncate(held);
+        move_from(retired, held, out);
     }
+}
 
-    /// Takes out of `retired` every version no hazard holds now, with the map's count on each,
-    /// for the caller to drop after it lets go of the writer lock (see `Locked::drop`). Allocates
-    /// only past 4 such versions at once (more than 4 readers let go of a version since the
-    /// last write or reclaim).
-    fn unheld(&self, retired: &mut Retired<K, V, S>) -> SmallVec<[Arc<Version<K, V, S>>; 4]> {
-        if retired.is_empty() {
-            return SmallVec::new();
-        }
-        let held = self.partition_held(retired);
-        retired.drain(held..).collect()
+/// Moves `retired[from..]` to the end of `out`: a pop each, no call when there is nothing to
+/// move (most writes), where `extend(drain(..))` costs a reservation and a tail move.
+fn move_from<K, V, S>(
+    retired: &mut Retired<K, V, S>,
+    from: usize,
+    out: &mut TrashVersions<K, V, S>,
+) {
+    while retired.len() > from {
+        out.extend(retired.pop());
+    }
+}
+
+/// The panic for a write of a map from inside one of its own writes.
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn reentry_panic(why: Refused) -> ! {
+    match why {
+        Refused::Reentered => panic!(
+            "CowMap: re-entrant write: this thread is inside a write of the same map (an \
+             update's closure, or a key's or value's Clone, Hash or Eq during a write), which \
+             holds the writers' lock; a write or trim from there would wait for itself for ever, \
+             so it panics instead. Reads are fine there; change the closure's own map, or write \
+             after the write returns"
+        ),
+        Refused::TooDeep => panic!(
+            "CowMap: a write nested inside {MAX_INSIDE} maps' closures at once on one thread; \
+             the limit of the re-entrancy check"
+        ),
     }
 }
 
@@ -265,25 +235,208 @@ impl<K, V, S> Drop for Inner<K, V, S> {
     }
 }
 
-/// The writer lock held; dropping it unlocks, then (SeqCst fence, pairing with `reader_gone`)
-/// reclaims for every `Reader` dropped meanwhile, re-checking after each unlock. Runs on
-/// every exit, panics and early returns included.
+/// How many versions a [`Trash`] holds without allocating.
+const TRASH_VERSIONS: usize = 4;
+
+/// The versions a writer or a dropped `Reader` let go of.
+type TrashVersions<K, V, S> = SmallVec<[Arc<Version<K, V, S>>; TRASH_VERSIONS]>;
+
+/// What the holder of the writer lock let go of, dropped after it unlocks (by [`Locked`]'s
+/// drop), so that no key's or value's `Drop` runs under the lock: one that writes the map
+/// then finds it unlocked, and no writer waits for destructors.
+pub(super) struct Trash<K, V, S> {
+    /// The map's counts on replaced versions no read can reach (the last count, unless a
+    /// `Snapshot` holds one).
+    versions: TrashVersions<K, V, S>,
+    /// A version built but not published: `f` of an `update` panicked.
+    unpublished: Option<Arc<Version<K, V, S>>>,
+    /// What building in the spare displaced.
+    displaced: Displaced<K, V, S>,
+}
+
+/// What a write that builds in the spare takes out of it (at most one of these).
+enum Displaced<K, V, S> {
+    Nothing,
+    /// The value a replayed replace overwrote.
+    Value(V),
+    /// The entry a replayed remove took out.
+    Entry(K, V),
+    /// The spare's whole table, when the write built a new one rather than copy into it.
+    Table(HashMap<K, V, S>),
+}
+
+impl<K, V, S> Default for Trash<K, V, S> {
+    #[inline]
+    fn default() -> Self {
+        Self {
+            versions: SmallVec::new(),
+            unpublished: None,
+            displaced: Displaced::Nothing,
+        }
+    }
+}
+
+impl<K, V, S> Drop for Displaced<K, V, S> {
+    fn drop(&mut self) {
+        // The table's own drop would stop at a panicking entry and leak the rest.
+        if let Displaced::Table(table) = self {
+            drop_entries(table);
+        }
+    }
+}
+
+/// The writer lock held. Dropping it unlocks, then (SeqCst fence, pairing with `reader_gone`)
+/// reclaims for every `Reader` dropped meanwhile, re-checking after each unlock, then leaves
+/// the map (`_inside`) and drops the trash. Runs on every exit, panics and early returns
+/// included.
 pub(super) struct Locked<'a, K, V, S> {
     inner: &'a Inner<K, V, S>,
     guard: ManuallyDrop<MutexGuard<'a, Retired<K, V, S>>>,
+    // `_inside` and `trash` drop after `Locked::drop` has unlocked, in this order: the thread
+    // leaves the map before the trash's destructors run (they may write the map).
+    /// The thread's mark as inside this map's writes: a writer's; `None` for a `Reader`'s
+    /// drop, which only `try_lock`s and runs nothing of the user's under the lock.
+    _inside: Option<Inside>,
+    trash: Trash<K, V, S>,
 }
 
-impl<K, V, S> Deref for Locked<'_, K, V, S> {
-    type Target = Retired<K, V, S>;
-    fn deref(&self) -> &Self::Target {
-        &self.guard
+impl<K, V, S> Locked<'_, K, V, S> {
+    /// The newest retired version that no read can reach any more, for the next write to
+    /// build in; trashes the map's count on the other unreachable ones (as `reclaim` does).
+    fn take_spare(&mut self) -> Option<Arc<Version<K, V, S>>> {
+        let retired: &mut Retired<K, V, S> = &mut self.guard;
+        if retired.is_empty() {
+            return None;
+        }
+        // Every retired version was swapped out of `current` before this fence.
+        let held = self.inner.partition_held(retired);
+        let spare_at = (held..retired.len()).max_by_key(|&i| retired[i].seq)?;
+        let spare = retired.swap_remove(spare_at);
+        move_from(retired, held, &mut self.trash.versions);
+        Some(spare)
+    }
+
+    /// Builds the next version for a writer to change and publish, and returns it to change:
+    /// a copy of `current` numbered `current.seq + 1`, with no recorded change. Built in the
+    /// memory of a retired version no read can reach (the *spare*) when the writer is its only
+    /// holder (no allocation for the `Arc` and, at equal capacity and for entries without drop
+    /// glue, none for the table): if the spare is the version just before `current` and
+    /// `current` records the one change that made it, by replaying that change (two versions
+    /// apart by one entry, so the write costs one entry, not the map); else by `clone_from`.
+    /// Otherwise newly allocated. What the spare lets go of goes to the trash, and the version
+    /// stays there until [`Locked::publish`]: a panic meanwhile frees it after unlocking.
+    pub(super) fn build(&mut self, current: &Version<K, V, S>) -> &mut Version<K, V, S>
+    where
+        K: Eq + Hash + Clone,
+        V: Clone,
+        S: BuildHasher + Clone,
+    {
+        let seq = current.seq + 1;
+        let mut spare = self.take_spare();
+        let unique = spare.as_mut().is_some_and(|v| Arc::get_mut(v).is_some());
+        let Trash {
+            versions,
+            unpublished,
+            displaced,
+        } = &mut self.trash;
+        // `get_mut` succeeds only if no other count or weak reference exists. A replaced
+        // version gains counts only from existing ones, or from a load whose hazard was
+        // confirmed while it was current, and no hazard holds the spare now (so no such load
+        // is in progress, and none can start: see `hazard.rs`). So a unique spare is ours.
+        match spare {
+            Some(spare) if unique => {
+                let version = Arc::get_mut(unpublished.insert(spare)).expect("checked unique");
+                // Versions never change once published, and version n + 1 is version n's
+                // contents plus its write: so the spare plus `current.change` is `current`.
+                match &current.change {
+                    Some((key, change)) if version.seq + 1 == current.seq => {
+                        let spare = version.map_mut();
+                        *displaced = replay(spare, current.map(), key, *change);
+                    }
+                    // Copying into the spare drops its entries: with drop glue, those go to
+                    // the trash with the spare's table, and the copy gets a table of its own.
+                    _ if mem::needs_drop::<(K, V)>() || is_sparse(current.map()) => {
+                        let copy = copy_of(current.map());
+                        *displaced = Displaced::Table(mem::replace(version.map_mut(), copy));
+                    }
+                    _ => version.map_mut().clone_from(current.map()),
+                }
+                version.seq = seq;
+                version.change = None;
+                version
+            }
+            spare => {
+                // A `Snapshot` holds the spare, if any: drop our count after unlocking (it
+                // may be the last by then).
+                versions.extend(spare);
+                let version = Version::new(seq, copy_of(current.map()), &self.inner.alive);
+                Arc::get_mut(unpublished.insert(Arc::new(version)))
+                    .expect("a version not yet published has one holder")
+            }
+        }
+    }
+
+    /// Makes the version from [`Locked::build`], changed by the writer, the current one, and
+    /// retires the one it replaces.
+    pub(super) fn publish(&mut self) {
+        let new = self.trash.unpublished.take().expect("`build` came first");
+        let new = Arc::into_raw(new);
+        // AcqRel: the release half pairs with the Acquire loads in `Hazards::protect` that
+        // find `new`, so they see the map built above; the acquire half, with the previous
+        // publish (already ordered by the writer lock; kept for the reader of this line).
+        // The swap's order against hazards comes from the fence in `reclaim`.
+        let old = self.inner.current.swap(new.cast_mut(), Ordering::AcqRel);
+        // SAFETY: `old` came from `Arc::into_raw` and carried the map's strong count, which
+        // `current` no longer holds: we take it over.
+        self.guard.push(unsafe { Arc::from_raw(old) });
+        // Fences after the swap (`retired` is not empty), then asks the hazards.
+        self.reclaim();
+    }
+
+    /// Trashes the map's count on every retired version no hazard holds now. A `Snapshot`
+    /// that took its own count keeps the version alive past this; `Arc` frees it with the
+    /// last.
+    pub(super) fn reclaim(&mut self) {
+        self.inner.unheld(&mut self.guard, &mut self.trash.versions);
     }
 }
 
-impl<K, V, S> DerefMut for Locked<'_, K, V, S> {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.guard
-    }
+/// Replays into `spare` (the version before `current`) the change that made `current`:
+/// `key`'s entry inserted, replaced or removed. Two hashes of `key`, and for an insert a
+/// clone of its key and value (for a replace, of its value). Returns the value a replace
+/// displaces or the entry a remove takes out, for the trash.
+fn replay<K, V, S>(
+    spare: &mut HashMap<K, V, S>,
+    current: &HashMap<K, V, S>,
+    key: &K,
+    change: Change,
+) -> Displaced<K, V, S>
+where
+    K: Eq + Hash + Clone,
+    V: Clone,
+    S: BuildHasher,
+{
+    let value = match change {
+        Change::Removed => None,
+        Change::Inserted | Change::Replaced => current.get(key),
+    };
+    let displaced = match (change, value) {
+        // The spare does not hold `key` (the insert that made `current` found it absent), so
+        // nothing is displaced.
+        (Change::Inserted, Some(value)) => spare.insert(key.clone(), value.clone()),
+        (Change::Replaced, Some(value)) => match spare.get_mut(key) {
+            Some(old) => Some(mem::replace(old, value.clone())),
+            None => spare.insert(key.clone(), value.clone()),
+        },
+        // A remove (or, never, an insert whose key `current` lacks).
+        _ => {
+            return match spare.remove_entry(key) {
+                Some((k, v)) => Displaced::Entry(k, v),
+                None => Displaced::Nothing,
+            }
+        }
+    };
+    displaced.map_or(Displaced::Nothing, Displaced::Value)
 }
 
 impl<K, V, S> Drop for Locked<'_, K, V, S> {
@@ -294,26 +447,24 @@ impl<K, V, S> Drop for Locked<'_, K, V, S> {
         loop {
             // Relaxed: the lock orders this with the flag's setters that took it, and the
             // fences below with those that did not.
-            let freed = if inner.reclaim_wanted.swap(false, Ordering::Relaxed) {
-                inner.unheld(&mut guard)
-            } else {
-                SmallVec::new()
-            };
+            if inner.reclaim_wanted.swap(false, Ordering::Relaxed) {
+                inner.unheld(&mut guard, &mut self.trash.versions);
+            }
             drop(guard);
-            // After unlocking: freeing a version runs its entries' destructors, which a writer
-            // waiting for the lock (a `Reader`'s drop brought us here) should not wait for.
-            drop(freed);
             // SeqCst: pairs with the fence in `reader_gone` (see there).
             fence(Ordering::SeqCst);
             // Relaxed: ordered by the fence.
             if !inner.reclaim_wanted.load(Ordering::Relaxed) {
-                return;
+                break;
             }
             match inner.writer.try_lock() {
                 Some(g) => guard = g,
                 // Its holder re-checks when it lets go.
-                None => return,
+                None => break,
             }
         }
+        // Unlocked. The fields drop next: `_inside` (out of the map), then `trash`, whose
+        // entries' destructors may write the map, and which no writer waiting for the lock
+        // should wait for.
     }
 }

@@ -16,11 +16,12 @@ use std::hash::{BuildHasher, Hash};
 /// Data read on every request and written rarely: configuration, routing tables, feature
 /// flags, allow-lists. Reads never block, never spin on a writer and never write a cache line
 /// that another reader writes; a [`Reader`] handle reads with no atomic read-modify-write at
-/// all. Writers never wait for readers: a `Reader` whose drop frees old versions runs their
-/// entries' destructors after letting go of the writers' lock. (Old versions a writer frees
-/// are freed under the lock, so a second writer waits for those, as it waits for the write.)
-/// [`update`](CowMap::update) applies a batch of changes with one copy, and readers see all of
-/// it or none.
+/// all. Writers never wait for reads, nor for destructors another call runs: old versions (and
+/// the entries a write displaces) are dropped by the write, [`trim`](CowMap::trim) or `Reader`
+/// drop that freed them, after it has let go of the writers' lock, so a value's `Drop` may
+/// also write the map. A writer does wait for another holder of the lock: a write, or a
+/// dropped `Reader` scanning the hazard slots (see *Cost*). [`update`](CowMap::update) applies
+/// a batch of changes with one copy, and readers see all of it or none.
 ///
 /// # When not to use
 /// - Write-heavy data: every write copies the whole map (`O(len)` time: a table with over four
@@ -57,21 +58,29 @@ use std::hash::{BuildHasher, Hash};
 ///
 /// # Allocation
 /// - Reads allocate nothing (`tests/alloc_map_cow.rs`), except the first time more reads run at
-///   once than ever before, which adds a hazard slot (one cache line, kept until the map
-///   drops); a [`Reader`] does the same when more `Reader`s are alive at once than ever
-///   before (they keep slots of their own, apart from the reads').
+///   once than ever before, which adds a hazard slot (a `CachePadded` block: 128 bytes on
+///   x86-64 and aarch64, kept until the map drops); a [`Reader`] does the same when more
+///   `Reader`s are alive at once than ever before (they keep slots of their own, apart from
+///   the reads').
 /// - A write builds its copy in the *spare*, the newest old version that no read can reach
 ///   any more (its readers have moved on), when there is one: then a map of plain keys and
-///   values (`u64`, no heap inside) allocates nothing for the write (`clone_from` into a
-///   table of the same size). A steady pattern of one write, then readers refreshing, has a
-///   spare for every write (`tests/alloc_map_cow.rs` asserts zero allocations over 100 such
-///   rounds). A write with no spare (no reader refreshed since the last, or a `Snapshot` still
-///   holds the old version) allocates its copy of the table and one block for the version
-///   (the first write also the writers' list of retired versions); a batch of any size in one
-///   `update` allocates the same.
+///   values (`u64`, no heap inside, no drop glue) allocates nothing for the write
+///   (`clone_from` into a table of the same size). A steady pattern of one write, then readers
+///   refreshing, has a spare for every write (`tests/alloc_map_cow.rs` asserts zero
+///   allocations over 100 such rounds). With keys or values that have drop glue, a write that
+///   copies the whole map builds a new table beside the spare (one allocation, besides what
+///   their clones allocate), so that the spare's old entries are dropped after the lock is let
+///   go; an `insert` or `remove` that replays into the spare allocates nothing either way. A
+///   write with no spare (no reader refreshed since the last, or a `Snapshot` still holds the
+///   old version) allocates its copy of the table and one block for the version (the first
+///   write also the writers' list of retired versions); a batch of any size in one `update`
+///   allocates the same. The versions a write frees wait for the unlock in a list that holds
+///   four without allocating.
 /// - Freeing: reads never free a version. A write frees the old versions no read can reach
 ///   (besides the spare it reuses); a `Snapshot`'s drop frees its version if it was the last
-///   holder; a `Reader`'s drop frees what only it held, or has the write in progress do it.
+///   holder; a `Reader`'s drop frees what only it held, or has the write in progress do it;
+///   [`trim`](CowMap::trim) frees what no read holds. Each drops them after letting go of the
+///   writers' lock.
 /// - Memory: at most one old version per live [`Reader`] or [`Snapshot`] or read in progress,
 ///   plus the current one. The spare counts against the reader that left it (which then
 ///   holds the current version): the next write reuses it, and [`trim`](CowMap::trim) or that
@@ -92,6 +101,12 @@ use std::hash::{BuildHasher, Hash};
 /// - [`snapshot`](CowMap::snapshot): as `read`, plus one reference-count increment.
 /// - Writes: a clone of the whole map (`K: Clone, V: Clone`), a scan of the hazard slots, and
 ///   freeing the replaced version unless a read holds it. Writers take a lock among themselves.
+///   The scan reads every slot the map ever needed, one per read that ran at once and one per
+///   [`Reader`] alive at once, at the most: `O(most Readers ever alive at once)` for every
+///   write, [`trim`](CowMap::trim) and `Reader` drop (which scans under the writers' lock when
+///   it has versions to free), for the map's whole life. Share `Reader`s per thread (or per
+///   worker), not per connection or request: many thousands made once keep slowing every
+///   write after they are gone. Making a `Reader` takes a free slot off a stack, `O(1)`.
 ///   An [`insert`](CowMap::insert) or [`remove`](CowMap::remove) that finds, as its spare, the
 ///   version just before the current one (the steady pattern: one write, then readers
 ///   refreshing) copies nothing: the two differ by the previous write's one entry, which it
@@ -114,6 +129,18 @@ use std::hash::{BuildHasher, Hash};
 /// [`ShardedMap`](crate::map::ShardedMap); for keys an adversary chooses, pass std's SipHash
 /// with [`with_hasher`](CowMap::with_hasher) (`std::hash::RandomState::new()`): see
 /// [`FastRandomState`] for the trade-off.
+///
+/// # Re-entrancy
+/// A write holds the writers' lock while it copies the map and runs an `update`'s closure, so
+/// a write ([`insert`](CowMap::insert), [`remove`](CowMap::remove), `update`) or
+/// [`trim`](CowMap::trim) of the same map from there would wait for itself. It panics instead,
+/// before it locks: from inside an `update`'s closure, or a key's or value's `Clone`, `Hash` or
+/// `Eq` while a write runs (a per-thread mark, as for [`ShardedMap`](crate::map::ShardedMap);
+/// one thread can be inside the closures of at most 8 maps at once). Reads, `Reader`s and
+/// `Snapshot`s of the map, and writes of other maps, are fine there. A value's `Drop` may
+/// write the map when a write, `trim`, `Snapshot` or `Reader` frees it: that runs after the
+/// lock is let go. Only what the closure itself drops (a `remove` whose result it discards)
+/// and the key an `insert` of a present key drops are dropped under the lock.
 ///
 /// # Thread safety
 /// A `CowMap`, its [`Snapshot`]s and [`Reader`]s are `Send` and `Sync` when `K`, `V` and `S`
@@ -163,7 +190,8 @@ impl<K, V, S> CowMap<K, V, S> {
     /// ```
     /// use std::hash::BuildHasherDefault;
     /// use std::collections::hash_map::DefaultHasher;
-    /// let map = thrifty::map::CowMap::<u64, u64, _>::with_hasher(BuildHasherDefault::<DefaultHasher>::default());
+    /// let hasher = BuildHasherDefault::<DefaultHasher>::default();
+    /// let map = thrifty::map::CowMap::<u64, u64, _>::with_hasher(hasher);
     /// map.insert(1, 2);
     /// assert_eq!(map.get_cloned(&1), Some(2));
     /// ```
@@ -183,7 +211,9 @@ impl<K, V, S> CowMap<K, V, S> {
     /// keeps at most one old version alive until its next read (or its drop).
     ///
     /// A `Reader` shares the map's state, so it may outlive the map (it then reads the last
-    /// version) and move to another thread.
+    /// version) and move to another thread. Making one is `O(1)`; but each `Reader` alive at
+    /// once adds a hazard slot that every later write scans, for the map's life: keep one per
+    /// thread, not one per connection or request (see [`Reader`]).
     ///
     /// ```
     /// let map = thrifty::map::CowMap::from_iter([(1, "one")]);
@@ -320,7 +350,10 @@ impl<K, V, S> fmt::Debug for CowMap<K, V, S> {
 
 impl<K, V, S> Drop for CowMap<K, V, S> {
     fn drop(&mut self) {
-        // Readers may keep the shared state alive; free what they do not hold now.
-        self.trim();
+        // Readers may keep the shared state alive; free what they do not hold now (as `trim`,
+        // without its re-entrancy check: no write of this map can be running on this thread).
+        let mut locked = self.inner.lock_unmarked();
+        locked.reclaim();
+        drop(locked);
     }
 }

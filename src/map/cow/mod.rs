@@ -9,15 +9,29 @@
 //! - A write copies the map once per [`update`](CowMap::update) batch and publishes it with one
 //!   atomic swap: readers see all of a batch or none of it (`tests/loom_map_cow.rs`), and a
 //!   reader never sees a version older than one it has seen.
-//! - A writer never waits for a reader, and nothing is freed while read or leaked. A dropped
-//!   `Reader` that frees old versions takes them out under the writers' lock and drops them
-//!   after letting go, so no writer waits for their entries' destructors. A
+//! - A writer never waits for a read, and nothing is freed while read or leaked. What a write,
+//!   [`trim`](CowMap::trim) or a dropped `Reader` frees is taken out under the writers' lock
+//!   and dropped after letting go (old versions; for a write, also the spare's old entries and
+//!   the entry a replay displaced), so no writer waits for destructors another call runs, and
+//!   a value's `Drop` may write the map. (Still under the lock: what an `update`'s closure
+//!   drops itself, the key an `insert` of a present key drops, and a half-made copy a
+//!   panicking `Clone` or `Hash` abandons.) The lock's holder does scan the hazard slots
+//!   (below) under it, and so does a dropped `Reader`: a writer may wait for such a scan. A
 //!   `Reader`'s read never frees a version: the next write reuses the memory of the old
 //!   version the readers left (the spare) or frees it.
+//! - A write or `trim` of a map from code that runs under its writers' lock (an `update`'s
+//!   closure, a key's or value's `Clone`, `Hash` or `Eq` during a write) panics instead of
+//!   waiting for itself: the thread marks itself inside the map's writes before it locks, as
+//!   [`ShardedMap`](crate::map::ShardedMap) does (`src/sync/inside.rs`).
 //! - Old versions alive at once: at most one per live [`Reader`] and [`Snapshot`] and per read in
 //!   progress (now, or when the last write ran), reported by [`CowMap::retired_versions`] (the
-//!   spare counts against the reader that left it, which holds the current version). There is no
-//!   fixed budget of readers, per thread or per map, beyond which anything becomes slower.
+//!   spare counts against the reader that left it, which holds the current version).
+//! - What readers cost the writers: every write, `trim` and `Reader` drop scans every hazard
+//!   slot, and slots are kept until the map drops: one per read that ever ran at once, and one
+//!   per `Reader` that was ever alive at once. So the scan is `O(most Readers ever alive at
+//!   once)`: thousands of `Reader`s made once (one per connection, say) slow every later write
+//!   and each `Reader` drop, even after they are gone. Share `Reader`s per thread. Making a
+//!   `Reader` is `O(1)` (a stack of free slots) whatever the number alive.
 //!
 //! # How it works
 //!
@@ -27,11 +41,21 @@
 //!
 //! **Writers** take a lock among themselves, clone the current map, apply the batch, wrap the
 //! copy in a new `Arc` and swap the pointer. The old version's strong count now belongs to
-//! the writer, which drops it unless a *hazard* (below) says a read is using it; then it keeps
-//! the count in a retired list that every later write and [`CowMap::trim`] retry. It never
-//! waits: an old version some reader still needs is simply kept, and freed later by the last
-//! holder of a count. Writers serialise on the lock instead of retrying a CAS, so a write
-//! copies the map once, however many writers contend.
+//! the writer, which lets go of it unless a *hazard* (below) says a read is using it; then it
+//! keeps the count in a retired list that every later write and [`CowMap::trim`] retry. It
+//! never waits for a read: an old version some reader still needs is simply kept, and freed
+//! later by the last holder of a count. Writers serialise on the lock instead of retrying a
+//! CAS, so a write copies the map once, however many writers contend.
+//!
+//! **Freeing after unlocking.** What the lock's holder lets go of (the counts on old
+//! versions, the spare's old table, the entry a replay displaced, a version built by an
+//! `update` whose closure panicked) goes to a *trash* (`inner.rs`) that the lock's guard,
+//! `Locked`, drops after it unlocks and after the thread leaves the map's re-entrancy mark: so
+//! an entry's `Drop` may write the map, and no writer waits for destructors. The trash keeps
+//! four versions inline (a `SmallVec`): the write path allocates nothing for it unless more
+//! old versions than that become free at once. A version's drop drops its entries one by one
+//! (`version.rs`, `drop_entries`), going on past one whose `Drop` panics, as `Vec` does, where
+//! `HashMap`'s own drop would leak the rest of the table.
 //!
 //! **Taking a version safely** (`hazard.rs`) is Michael's hazard pointers. A read claims a
 //! free slot in the map's registry with one CAS that also writes the pointer it loaded, then
@@ -42,7 +66,9 @@
 //! `AtomicPtr<Arc>` swap has. The registry is a grow-only list of cache-padded slots: it
 //! grows when every slot is busy, to as many slots as reads ever ran at once, so a read is
 //! never refused a slot or sent to a slower path. `Reader`s keep their slots in a second list,
-//! so a read looking for a free slot never walks past thousands of them.
+//! so a read looking for a free slot never walks past thousands of them; a dropped `Reader`
+//! pushes its slot on a stack of free ones, from which the next `Reader` takes it, so making
+//! a `Reader` walks no list either.
 //!
 //! **Plain reads** ([`CowMap::read`], `get_cloned`, `contains_key`, `len`) look the key up
 //! while the hazard is set and clear it after: no reference count. **Snapshots** add one
@@ -68,12 +94,14 @@
 //! `Arc::get_mut` confirms that nobody else holds a count (a `Snapshot` may), brings it up to
 //! the current map and publishes it; the other unreachable ones it frees. If the spare is the
 //! version just before the current one and the current one records the single insert or
-//! remove that made it (`Version::change`: the key, and whether it was inserted), the write
-//! replays that change into the spare, copying one entry; otherwise it copies the whole map
-//! with `clone_from` (which keeps the table's allocation at equal capacity), or, if the
-//! current table has over four times the room its entries need (emptied in place, or made
-//! with a large capacity), into a table built to fit them, so a copy costs the entries, not
-//! the table. Versions never
+//! remove that made it (`Version::change`: the key, and whether it was inserted new,
+//! replaced or removed), the write replays that change into the spare, copying one entry (the
+//! value a replace displaces, or the entry a remove takes out, goes to the trash); otherwise
+//! it copies the whole map with `clone_from` (which keeps the table's allocation at equal
+//! capacity; for entries with drop glue, which `clone_from` would drop under the lock, into a
+//! new table, the spare's old one going to the trash), or, if the current table has over
+//! four times the room its entries need (emptied in place, or made with a large capacity),
+//! into a table built to fit them, so a copy costs the entries, not the table. Versions never
 //! change once published, and each is its predecessor plus one write, so the replay yields
 //! the current contents exactly (`tests.rs` checks it against a `HashMap` over thousands of
 //! writes, with a second reader that lags so the spare is sometimes older). Why `get_mut`
@@ -89,17 +117,18 @@
 //! count on it (one each), or a `Reader`'s slot holds it (one each), or while it waits in the
 //! retired list: a slot held it when it was replaced (one per `Reader` or read in progress
 //! then), and the next write reuses or frees it, or `trim`. The writer reads each slot once
-//! per scan, so a slot that moves during the scan counts for one version, not two. A `Reader` that has moved on to the
-//! current version since has left at most one version there (the spare counts against it).
-//! A dropped `Reader` frees what only it held or left: its drop reclaims under the writers'
-//! lock if the lock is free, and otherwise sets a flag that the lock's holder checks after it
-//! lets go, on every exit (the lock's guard, `Locked`, does it in its drop: early returns and
-//! panics included; it re-checks after each unlock). Both look after a SeqCst fence, so one of
-//! them sees the other; the drop never waits, since the holder may be its own thread inside an
+//! per scan, so a slot that moves during the scan counts for one version, not two. A `Reader`
+//! that has moved on to the current version since has left at most one version there (the
+//! spare counts against it). A dropped `Reader` frees what only it held or left: its drop
+//! takes those versions out under the writers' lock if the lock is free (and drops them after
+//! unlocking), and otherwise sets a flag that the lock's holder checks after it lets go, on
+//! every exit (the lock's guard, `Locked`, does it in its drop: early returns and panics
+//! included; it re-checks after each unlock). Both look after a SeqCst fence, so one of them
+//! sees the other; the drop never waits, since the holder may be its own thread inside an
 //! `update`. So the bound is one old version per live `Reader` and `Snapshot` and per read in
-//! progress (now, or at the last write), plus the current. A shared
-//! counter that versions increment when made and decrement when freed gives
-//! [`CowMap::retired_versions`]; only writers and the last holder of a version touch it.
+//! progress (now, or at the last write), plus the current. A shared counter that versions
+//! increment when made and decrement when freed gives [`CowMap::retired_versions`]; only
+//! writers and the last holder of a version touch it.
 //!
 //! **Under loom**, each version carries a modelled cell that every read touches and the
 //! version's drop writes, so a read not ordered before the free is reported as a race;

@@ -1,6 +1,6 @@
 //! [`Reader`]: a per-thread read handle that keeps the version it last read.
 
-use super::hazard;
+use super::hazard::{self, Held};
 use super::inner::Inner;
 use super::version::Version;
 use super::Snapshot;
@@ -10,7 +10,7 @@ use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
-use std::ptr::NonNull;
+use std::mem::ManuallyDrop;
 
 /// The fastest way to read a [`CowMap`](super::CowMap): a handle, one per thread, that holds
 /// the version it last read and checks with one atomic load that it is still current.
@@ -20,9 +20,15 @@ use std::ptr::NonNull;
 /// with [`CowMap::reader`](super::CowMap::reader) and keep it.
 ///
 /// # When not to use
-/// One-off reads: [`CowMap::read`](super::CowMap::read) needs no handle. And a `Reader` left
-/// idle holds on to the version it last read (at most one old version, until its next read
-/// or drop): drop readers you stop using, or call [`refresh`](Reader::refresh) now and then.
+/// - One-off reads: [`CowMap::read`](super::CowMap::read) needs no handle.
+/// - One per connection or request, by the thousand: each `Reader` alive at once adds a
+///   hazard slot that every later write, `trim` and `Reader` drop scans, for the map's whole
+///   life (see *Cost*). Share one per thread.
+///
+/// A `Reader` left idle holds on to the version it last read (at most one old version, until
+/// its next read or drop). [`refresh`](Reader::refresh) lets go of it but frees nothing: the
+/// next write reuses or frees that version, or [`trim`](super::CowMap::trim) frees it; the
+/// `Reader`'s drop frees it too. Drop readers you stop using.
 ///
 /// # Examples
 /// ```
@@ -35,10 +41,11 @@ use std::ptr::NonNull;
 ///
 /// # Allocation
 /// None (`tests/alloc_map_cow.rs`), except the hazard slot it keeps for its life, which the
-/// map adds if every slot is taken (one cache line, kept until the map drops; see
-/// [`CowMap`](super::CowMap)). Reads never free: the old version a read lets go of stays for
-/// the next write to copy into (or to free). Dropping a `Reader` frees the old versions only
-/// it held, or has the write in progress free them; it never waits for a writer.
+/// map adds if no slot a dropped `Reader` gave back is free (a `CachePadded` block: 128 bytes
+/// on x86-64 and aarch64, kept until the map drops; see [`CowMap`](super::CowMap)). Reads
+/// never free: the old version a read lets go of stays for the next write to copy into (or to
+/// free). Dropping a `Reader` frees the old versions only it held (after letting go of the
+/// writers' lock), or has the write in progress free them; it never waits for a writer.
 ///
 /// # Cost
 /// While no write happened since its last read: one load of a cache line that writers write
@@ -48,11 +55,19 @@ use std::ptr::NonNull;
 /// store: no reference count, no line that other readers write. `cargo bench --bench map_cow
 /// -- refresh` times that first read against a read with nothing changed, with a floor row for
 /// criterion's clock reads (the CHANGELOG has the figures).
+///
+/// Making one: a slot off the stack of those dropped `Reader`s gave back (a lock among
+/// `Reader`s being made, held for a few instructions), or a new slot: `O(1)` however many are
+/// alive. Dropping one: a store and a push (lock-free); then, if old versions wait to be
+/// freed, a scan of every hazard slot under the writers' lock, if it is free. The map keeps a
+/// slot for each `Reader` that was alive at once, and every write scans them all: the cost of
+/// a write grows with the most `Reader`s ever alive at once, not with those alive now.
 pub struct Reader<K, V, S = FastRandomState> {
     inner: Arc<Inner<K, V, S>>,
-    /// This reader's hazard slot in `inner`'s registry, held for the reader's life: it
-    /// protects `cached`, so a writer keeps that version while it is here.
-    slot: NonNull<AtomicPtr<Version<K, V, S>>>,
+    /// This reader's hazard slot in `inner`'s registry, held for the reader's life (given back
+    /// in `drop`, hence `ManuallyDrop`): it protects `cached`, so a writer keeps that version
+    /// while it is here.
+    slot: ManuallyDrop<Held<Version<K, V, S>>>,
     /// The version this reader last read, protected by `slot`, so its address cannot be
     /// reused while we compare `current` against it.
     cached: *const Version<K, V, S>,
@@ -69,7 +84,7 @@ impl<K, V, S> Reader<K, V, S> {
     pub(super) fn new(inner: &Arc<Inner<K, V, S>>) -> Self {
         let (slot, cached) = inner.hazards.claim_held(&inner.current);
         Self {
-            slot: NonNull::from(slot),
+            slot: ManuallyDrop::new(slot),
             cached,
             inner: inner.clone(),
         }
@@ -79,7 +94,7 @@ impl<K, V, S> Reader<K, V, S> {
     fn slot(&self) -> &AtomicPtr<Version<K, V, S>> {
         // SAFETY: slots are freed only when the registry drops, with `Inner`, which our `Arc`
         // keeps alive.
-        unsafe { self.slot.as_ref() }
+        unsafe { self.slot.slot() }
     }
 
     /// The current version, taking it if a write replaced the one we hold.
@@ -200,7 +215,11 @@ impl<K: Eq + Hash, V, S: BuildHasher> Reader<K, V, S> {
 
 impl<K, V, S> Drop for Reader<K, V, S> {
     fn drop(&mut self) {
-        hazard::release(self.slot());
+        // SAFETY: `drop` runs once, and the slot is not touched after this.
+        let slot = unsafe { ManuallyDrop::take(&mut self.slot) };
+        // SAFETY: the slot came from this registry's `claim_held` (in `new`), and this is its
+        // last use.
+        unsafe { self.inner.hazards.release_held(slot) };
         // Old versions only this reader held, or left since the last write, are freed now
         // (or by the writer lock's holder): the bound of one per live reader holds.
         self.inner.reader_gone();

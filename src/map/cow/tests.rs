@@ -442,3 +442,173 @@ fn a_dropped_reader_frees_old_versions_without_keeping_a_writer_waiting() {
     });
     assert_eq!(map.len(), 2);
 }
+
+/// Making a `Reader` takes a free slot off a stack, or adds one: it never walks the slots of
+/// the live ones. Made one after another and all kept alive, 20 000 `Reader`s once took
+/// seconds (each walked every live one's slot: `O(n²)` in all); now each is `O(1)`.
+#[test]
+#[cfg_attr(miri, ignore = "a timing, and too many Readers for Miri")]
+fn making_a_reader_does_not_walk_the_live_ones() {
+    let map = CowMap::from_iter([(1, 1)]);
+    let start = std::time::Instant::now();
+    let readers: Vec<_> = (0..20_000).map(|_| map.reader()).collect();
+    let made = start.elapsed();
+    assert_eq!(map.inner.hazards.held_slots(), 20_000);
+    assert!(
+        made < std::time::Duration::from_secs(1),
+        "20 000 live Readers took {made:?} to make"
+    );
+    drop(readers);
+}
+
+/// The free slots of dropped `Reader`s are taken again, whatever order the drops came in,
+/// and no slot is shared: each `Reader` keeps the version it holds, and a write keeps each
+/// version some `Reader` holds. Threads make and drop `Reader`s at once, to exercise the
+/// stack's concurrent pushes and pops.
+#[test]
+fn dropped_readers_slots_are_reused_in_any_order_and_never_shared() {
+    let map = CowMap::from_iter([(0u64, 0u64)]);
+    let n = if cfg!(miri) { 6 } else { 200 };
+    let mut readers: Vec<_> = (0..n).map(|_| map.reader()).collect();
+    // Drop every other one, then the rest backwards: the free stack holds all n slots.
+    let mut odd = Vec::new();
+    for (i, r) in readers.drain(..).enumerate() {
+        if i % 2 == 1 {
+            odd.push(r);
+        }
+    }
+    drop(odd);
+    let mut readers: Vec<_> = (0..n).map(|_| map.reader()).collect();
+    assert_eq!(
+        map.inner.hazards.held_slots(),
+        n,
+        "the free slots were taken again"
+    );
+    // Each reader pins its own version: one slot each, none shared.
+    for (i, r) in (0u64..).zip(&mut readers) {
+        map.insert(0, i + 1);
+        assert_eq!(r.get_cloned(&0), Some(i + 1));
+    }
+    map.insert(0, 0);
+    assert_eq!(map.retired_versions(), n, "a version per reader, each kept");
+    drop(readers);
+    assert_eq!(map.retired_versions(), 0);
+
+    let rounds = if cfg!(miri) { 3 } else { 300 };
+    std::thread::scope(|s| {
+        for t in 0..3 {
+            let map = &map;
+            s.spawn(move || {
+                let mut mine = Vec::new();
+                for i in 0..rounds {
+                    mine.push(map.reader());
+                    if i % 3 == t % 3 {
+                        mine.remove(0);
+                    }
+                    for r in &mut mine {
+                        assert!(r.get_cloned(&0).is_some());
+                    }
+                }
+            });
+        }
+        for i in 0..rounds as u64 {
+            map.insert(0, i);
+        }
+    });
+    map.trim();
+    assert_eq!(
+        map.retired_versions(),
+        0,
+        "a slot was left holding a version"
+    );
+    assert!(map.inner.hazards.held_slots() <= 3 * rounds + n);
+}
+
+/// A value whose `Drop` writes the map it lives in.
+#[derive(Clone)]
+struct Unregister(std::sync::Weak<CowMap<u64, Unregister>>, Arc<AtomicUsize>);
+
+impl Drop for Unregister {
+    fn drop(&mut self) {
+        if let Some(map) = self.0.upgrade() {
+            // Absent: publishes nothing, so the drops do not cascade.
+            assert!(map.remove(&u64::MAX).is_none());
+            self.1.fetch_add(1, SeqCst);
+        }
+    }
+}
+
+/// Every way a write, `trim` or a `Reader` frees a version or an entry runs the destructors
+/// after unlocking: a value's `Drop` may write the map (the integration tests in
+/// `tests/panics_map.rs` check each with a deadline; here for Miri).
+#[test]
+fn a_value_drop_may_write_its_own_map() {
+    let map = std::sync::Arc::new(CowMap::new());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let value = || Unregister(std::sync::Arc::downgrade(&map), calls.clone());
+    /// How many `Unregister` drops wrote the map during `f`.
+    fn counted(calls: &AtomicUsize, f: impl FnOnce()) -> usize {
+        let before = calls.load(SeqCst);
+        f();
+        calls.load(SeqCst) - before
+    }
+    map.insert(1, value());
+    assert_eq!(
+        counted(&calls, || drop(map.insert(2, value()))),
+        1,
+        "the replaced version"
+    );
+    let mut reader = map.reader();
+    let mut spare_after = |write: &dyn Fn()| {
+        reader.refresh();
+        write();
+        reader.refresh();
+    };
+    spare_after(&|| drop(map.insert(1, value())));
+    assert_eq!(
+        counted(&calls, || drop(map.insert(3, value()))),
+        1,
+        "a replayed replace"
+    );
+    spare_after(&|| drop(map.remove(&1)));
+    assert_eq!(
+        counted(&calls, || drop(map.insert(4, value()))),
+        1,
+        "a replayed remove"
+    );
+    spare_after(&|| drop(map.update(|m| m.insert(5, value()))));
+    assert_eq!(
+        counted(&calls, || drop(map.insert(6, value()))),
+        3,
+        "a copy over the spare"
+    );
+    reader.refresh();
+    assert_eq!(
+        counted(&calls, || map.trim()),
+        4,
+        "trim: the version the reader left"
+    );
+    map.insert(7, value());
+    assert_eq!(counted(&calls, || drop(reader)), 5, "the reader's version");
+    assert_eq!(map.retired_versions(), 0);
+}
+
+/// A write or `trim` from inside an `update` of the same map panics, publishes nothing and
+/// leaves the map usable.
+#[test]
+fn a_write_inside_a_write_of_the_same_map_panics() {
+    let map = CowMap::from_iter([(1, 1)]);
+    for case in [
+        &(|| {
+            map.update(|_| map.insert(2, 2));
+        }) as &dyn Fn(),
+        &|| map.update(|_| map.trim()),
+    ] {
+        let result = catch_unwind(AssertUnwindSafe(case));
+        let payload = result.expect_err("panics");
+        let message = payload.downcast_ref::<&str>().expect("a plain message");
+        assert!(message.starts_with("CowMap: re-entrant write"), "{message}");
+        assert_eq!((map.version(), map.len()), (0, 1));
+    }
+    assert_eq!(map.insert(2, 2), None);
+}

@@ -1,7 +1,19 @@
 //! One immutable version of a [`CowMap`](super::CowMap)'s contents.
 
 use crate::sync::{Arc, AtomicUsize, CachePadded, Ordering};
-use std::collections::HashMap;
+use std::collections::{hash_map, HashMap};
+use std::mem;
+
+/// How a version's single write changed its key (see [`Version::change`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Change {
+    /// `insert` of a key the previous version did not hold.
+    Inserted,
+    /// `insert` of a key the previous version held: its value was replaced.
+    Replaced,
+    /// `remove` of a key the previous version held.
+    Removed,
+}
 
 /// A published map and its sequence number, shared through an `Arc` by the map, readers and
 /// snapshots; never changed after it is published.
@@ -9,10 +21,10 @@ pub(super) struct Version<K, V, S> {
     /// 0 for the map's first version, then one more per publish.
     pub(super) seq: u64,
     /// The one change that made this version from version `seq - 1`, when the write was an
-    /// `insert` (`(key, true)`: the value is this version's) or a `remove` (`(key, false)`): a
-    /// write that reuses version `seq - 1` as its spare replays it instead of copying the whole
-    /// map. `None` after an `update`. A key, never a value: no value outlives its versions.
-    pub(super) change: Option<(K, bool)>,
+    /// `insert` (the value is this version's) or a `remove`: a write that reuses version
+    /// `seq - 1` as its spare replays it instead of copying the whole map. `None` after an
+    /// `update`. A key, never a value: no value outlives its versions.
+    pub(super) change: Option<(K, Change)>,
     /// The contents. Padded so that the `Arc`'s counts, which snapshots update, sit on another
     /// cache line than the table header every read loads.
     map: CachePadded<HashMap<K, V, S>>,
@@ -70,5 +82,26 @@ impl<K, V, S> Drop for Version<K, V, S> {
         self.probe.with_mut(|_| ());
         // Relaxed: a statistic, as in `new`.
         self.alive.fetch_sub(1, Ordering::Relaxed);
+        drop_entries(&mut self.map);
+    }
+}
+
+/// Drops `map`'s entries one by one, going on past one whose `Drop` panics, as `Vec`'s drop
+/// does (then a second panic aborts): `HashMap`'s own drop would stop at the panic and leak
+/// the rest of the entries and the table. Keeps the (empty) table for the map's drop to free.
+/// Nothing to do, at no cost, for entries without drop glue.
+pub(super) fn drop_entries<K, V, S>(map: &mut HashMap<K, V, S>) {
+    /// Drops what `0` has left, on the way out of a panic.
+    struct Rest<'a, K, V>(hash_map::Drain<'a, K, V>);
+
+    impl<K, V> Drop for Rest<'_, K, V> {
+        fn drop(&mut self) {
+            self.0.by_ref().for_each(drop);
+        }
+    }
+
+    if mem::needs_drop::<(K, V)>() {
+        let mut rest = Rest(map.drain());
+        rest.0.by_ref().for_each(drop);
     }
 }

@@ -1,7 +1,7 @@
 //! [`CowMap`]'s writes: copy, change, publish, retire.
 
+use super::version::Change;
 use super::CowMap;
-use crate::sync::Arc;
 use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
@@ -17,14 +17,21 @@ where
     /// returns.
     ///
     /// Writers take turns (a lock among writers only); readers never wait for it, and it never
-    /// waits for them. The copy is published even if `f` changes nothing.
+    /// waits for a read. The copy is published even if `f` changes nothing. What the write
+    /// replaces is dropped after the lock is let go (see
+    /// [Re-entrancy](CowMap#re-entrancy)); what `f` itself drops (a `remove` whose result it
+    /// discards) is dropped under it: return it to drop it after.
     ///
     /// # Panics
-    /// If `f` panics, nothing is published and the panic propagates; the map is unchanged and
-    /// usable. `f` must not write to or [`trim`](CowMap::trim) the same map (that would wait
-    /// for itself forever); reads of it are fine. The same holds for the keys' and values'
-    /// `Clone`, `Hash`, `Eq` and `Drop`, which run under the writers' lock too (copying a
-    /// version, finding a key, dropping an old version's entries).
+    /// - If called from inside a write of the same map: from `f`, or from a key's or value's
+    ///   `Clone`, `Hash` or `Eq` while a write runs (a write there would wait for itself for
+    ///   ever); likewise [`insert`](CowMap::insert), [`remove`](CowMap::remove) and
+    ///   [`trim`](CowMap::trim). Reads of the map are fine there. Nothing is published.
+    /// - If `f`, or a key's or value's `Clone` or `Hash` while the map is copied, panics,
+    ///   nothing is published and the panic propagates; the map is unchanged and usable.
+    /// - If a key's or value's `Drop` panics while the write frees what it replaced, the write
+    ///   has been published and the lock let go; the panic reaches the caller, and the rest of
+    ///   what it freed is still dropped (a second panicking `Drop` then aborts, as in `Vec`).
     ///
     /// ```
     /// let map = thrifty::map::CowMap::from_iter([("a", 1)]);
@@ -43,20 +50,23 @@ where
     /// Copies the current version, applies `f` to the copy and publishes it, recording the
     /// change `f` reports (an insert's or a remove's, for the next write to replay; see
     /// `Inner::next_version`).
-    fn write<R>(&self, f: impl FnOnce(&mut HashMap<K, V, S>) -> (R, Option<(K, bool)>)) -> R {
-        let mut retired = self.inner.lock();
+    fn write<R>(&self, f: impl FnOnce(&mut HashMap<K, V, S>) -> (R, Option<(K, Change)>)) -> R {
+        let mut locked = self.inner.lock();
         // SAFETY: we hold the writer lock (`current_locked`'s contract).
         let current = unsafe { &*self.inner.current_locked() };
-        let mut next = self.inner.next_version(current, &mut retired);
-        let version = Arc::get_mut(&mut next).expect("a version not yet published has one holder");
+        let version = locked.build(current);
         let (result, change) = f(version.map_mut());
         version.change = change;
-        self.inner.publish(&mut retired, next);
-        drop(retired);
+        locked.publish();
+        // Unlocks, then frees what the write replaced.
+        drop(locked);
         result
     }
 
     /// Inserts `value` under `key` (one copy of the map); returns the value it replaced.
+    ///
+    /// # Panics
+    /// As [`update`](CowMap::update).
     ///
     /// ```
     /// let map = thrifty::map::CowMap::new();
@@ -65,12 +75,20 @@ where
     /// ```
     pub fn insert(&self, key: K, value: V) -> Option<V> {
         self.write(|m| {
-            let change = (key.clone(), true);
-            (m.insert(key, value), Some(change))
+            let record = key.clone();
+            let old = m.insert(key, value);
+            let change = match old {
+                Some(_) => Change::Replaced,
+                None => Change::Inserted,
+            };
+            (old, Some((record, change)))
         })
     }
 
     /// Removes `key` (one copy of the map, none if `key` is absent); returns its value.
+    ///
+    /// # Panics
+    /// As [`update`](CowMap::update).
     ///
     /// ```
     /// let map = thrifty::map::CowMap::from_iter([("k", 1)]);
@@ -83,21 +101,20 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let mut retired = self.inner.lock();
+        let mut locked = self.inner.lock();
         // SAFETY: we hold the writer lock (`current_locked`'s contract).
         let current = unsafe { &*self.inner.current_locked() };
         if !current.map().contains_key(key) {
             return None;
         }
-        let mut next = self.inner.next_version(current, &mut retired);
-        let version = Arc::get_mut(&mut next).expect("a version not yet published has one holder");
+        let version = locked.build(current);
         let (owned, removed) = version
             .map_mut()
             .remove_entry(key)
             .expect("the key was in the version copied");
-        version.change = Some((owned, false));
-        self.inner.publish(&mut retired, next);
-        drop(retired);
+        version.change = Some((owned, Change::Removed));
+        locked.publish();
+        drop(locked);
         Some(removed)
     }
 }
@@ -107,7 +124,12 @@ impl<K, V, S> CowMap<K, V, S> {
     /// no read uses them now (every write does this too, but keeps one such version to build
     /// its copy in): for a map whose writes have stopped, the memory of every version but the
     /// current one and those still held. Versions a `Reader` or [`Snapshot`](super::Snapshot)
-    /// holds stay until it lets go. Takes the writers' lock.
+    /// holds stay until it lets go. Takes the writers' lock, scans every hazard slot under it
+    /// and drops what it frees after letting go.
+    ///
+    /// # Panics
+    /// If called from inside a write of the same map (see [`update`](CowMap::update)). If an
+    /// entry's `Drop` panics, after the rest are dropped.
     ///
     /// ```
     /// let map = thrifty::map::CowMap::from_iter([(1, 1)]);
@@ -115,8 +137,9 @@ impl<K, V, S> CowMap<K, V, S> {
     /// assert_eq!(map.retired_versions(), 0);
     /// ```
     pub fn trim(&self) {
-        let mut retired = self.inner.lock();
-        self.inner.reclaim(&mut retired);
-        drop(retired);
+        let mut locked = self.inner.lock();
+        locked.reclaim();
+        // Unlocks, then frees.
+        drop(locked);
     }
 }

@@ -70,7 +70,8 @@ impl<K, V, S> Builder<K, V, S> {
         self
     }
 
-    /// Room for `n` entries before any shard grows, with slack for uneven spreading (see
+    /// Room for `n` entries, with slack for uneven spreading so that filling the map to `n`
+    /// grows no shard, with high probability (not for certain: see
     /// [`ShardedMap::with_capacity`]). Default 0: shards allocate on first insert.
     pub fn capacity(mut self, n: usize) -> Self {
         self.capacity = n;

@@ -61,11 +61,13 @@ const MAX_SHARDS: usize = 1 << 16;
 /// ```
 ///
 /// # Allocation
-/// Lookups, updates and removes never allocate; neither do inserts while every shard has room.
-/// A shard grows (one allocation, every entry of that shard rehashed) when it fills;
-/// [`with_capacity`](Self::with_capacity) sizes shards so that filling the map to its capacity
-/// with keys that hash evenly never grows one (`tests/alloc_map_sharded.rs` asserts both).
-/// `clear` keeps the shards' memory; `shrink_to_fit` returns it.
+/// Lookups, updates and removes never allocate, nor does a [`compute`](Self::compute) that
+/// inserts nothing; neither do inserts while every shard has room. A shard grows (one
+/// allocation, every entry of that shard rehashed) when it fills;
+/// [`with_capacity`](Self::with_capacity) gives each shard about four standard deviations of
+/// room above its expected share, so that filling the map to its capacity grows a shard only
+/// with a small probability (see there; `tests/alloc_map_sharded.rs` asserts both for its
+/// keys). `clear` keeps the shards' memory; `shrink_to_fit` returns it.
 ///
 /// # Cost
 /// - An operation: one hash, one lock and unlock of one shard (an atomic read-modify-write each,
@@ -104,10 +106,11 @@ const MAX_SHARDS: usize = 1 << 16;
 /// # Panics
 /// On a re-entrant call (above), and where [`Builder::build`] documents. A key's `Hash` must
 /// not panic: one that panics while a shard rehashes in place (an insert into a shard full of
-/// removed entries' tombstones; `shrink_to_fit` builds a new table and loses nothing) releases the lock (no poisoning) and leaves
-/// the map usable, but hashbrown drops the entries of that shard it had not yet placed,
-/// running their `Drop` with the shard locked (hashbrown#444; where neither has drop glue,
-/// they are lost without a drop and [`len`](Self::len) goes on counting them).
+/// removed entries' tombstones; `shrink_to_fit` builds a new table and loses nothing) releases
+/// the lock (no poisoning) and leaves the map usable, but hashbrown drops the entries of that
+/// shard it had not yet placed, running their `Drop` with the shard locked (hashbrown#444;
+/// where neither has drop glue, they are lost without a drop and [`len`](Self::len) goes on
+/// counting them).
 pub struct ShardedMap<K, V, S = FastRandomState> {
     /// The shards; their count is a power of two.
     shards: Box<[CachePadded<Shard<K, V>>]>,
@@ -133,13 +136,16 @@ impl<K, V> ShardedMap<K, V> {
 
     /// An empty map presized for `n` entries: each of the `s` shards gets room for
     /// `m + 4·⌈√m⌉ + 8` entries, where `m = ⌈n/s⌉` (more, after hashbrown rounds up), about
-    /// four standard deviations above the mean a shard receives when keys hash evenly, so
-    /// filling the map to `n` does not grow a shard. A map of one shard gets room for exactly
-    /// `n` (before rounding): nothing can land unevenly. Keys that hash unevenly (many equal hashes) can still grow one.
-    /// With few entries per shard the slack dominates: `with_capacity(1000)` of `(u64, u64)`
-    /// on the default 128 shards reserves about 70 KiB of tables for 16 KB of entries
-    /// (`tests/alloc_map_sharded.rs` asserts it); a small map wants fewer shards
-    /// ([`Builder::shards`]).
+    /// four standard deviations above the mean a shard receives when keys hash like random
+    /// ones. That is a statistical promise, not a guarantee: filling the map to `n` grows no
+    /// shard in most maps, but the fullest of the `s` shards can land past its room and grow
+    /// once. Ordinary keys meet it too (filled with keys `3·i + 2⁴⁰`, a small share of
+    /// 16-shard maps grow one), and keys that hash unevenly (many equal hashes) grow shards
+    /// for sure. A map of one shard gets room for exactly `n` (before rounding): nothing can
+    /// land unevenly, and filling it never grows it. With few entries per shard the slack
+    /// dominates: `with_capacity(1000)` of `(u64, u64)` on the default 128 shards reserves
+    /// about 70 KiB of tables for 16 KB of entries (`tests/alloc_map_sharded.rs` asserts it);
+    /// a small map wants fewer shards ([`Builder::shards`]).
     ///
     /// # Panics
     /// If the tables for `n` entries cannot be allocated; [`Builder::try_build`] returns
@@ -149,7 +155,7 @@ impl<K, V> ShardedMap<K, V> {
     /// ```
     /// let map = thrifty::map::ShardedMap::with_capacity(1000);
     /// for i in 0..1000u32 {
-    ///     map.insert(i, i); // no allocation: every shard has room
+    ///     map.insert(i, i); // almost surely no allocation: every shard has room
     /// }
     /// assert_eq!(map.len(), 1000);
     /// ```
@@ -184,7 +190,8 @@ impl<K, V, S> ShardedMap<K, V, S> {
     /// # Examples
     /// SipHash, for keys an adversary picks:
     /// ```
-    /// let map = thrifty::map::ShardedMap::with_hasher(std::collections::hash_map::RandomState::new());
+    /// let sip = std::collections::hash_map::RandomState::new();
+    /// let map = thrifty::map::ShardedMap::with_hasher(sip);
     /// map.insert("user".to_string(), 1);
     /// assert!(map.contains_key("user"));
     /// ```

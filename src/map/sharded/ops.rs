@@ -2,7 +2,7 @@
 //! any closure with that shard locked.
 
 use super::ShardedMap;
-use hashbrown::hash_table::Entry;
+use hashbrown::hash_table::{Entry, OccupiedEntry};
 use hashbrown::HashTable;
 use std::borrow::Borrow;
 use std::hash::{BuildHasher, Hash};
@@ -30,7 +30,8 @@ use std::mem;
 ///
 /// # Allocation and cost
 /// None of its own: `Set` moves the value into the map, which may grow the shard's table (one
-/// allocation) if the key is new.
+/// allocation) if the key is new. `Keep` and `Remove` never allocate, present key or absent
+/// (`tests/alloc_map_sharded.rs`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Compute<V> {
     /// Leave the entry as it is (changed in place through the `&mut V`, or still absent).
@@ -48,7 +49,8 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
     /// short: it holds the lock.
     ///
     /// # Panics
-    /// If called from inside a closure running on this map (see [Re-entrancy](ShardedMap#re-entrancy)).
+    /// If called from inside a closure running on this map (see
+    /// [Re-entrancy](ShardedMap#re-entrancy)).
     ///
     /// # Examples
     /// ```
@@ -219,20 +221,43 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
     pub fn compute(&self, key: K, f: impl FnOnce(Option<&mut V>) -> Compute<V>) -> Option<V> {
         let hash = self.hasher.hash_one(&key);
         let mut table = self.shard(hash).write(self.id());
-        match entry(&mut table, hash, &key, |(k, _)| self.hasher.hash_one(k)) {
-            Entry::Occupied(mut e) => match f(Some(&mut e.get_mut().1)) {
-                Compute::Keep => None,
-                Compute::Set(v) => Some(mem::replace(&mut e.get_mut().1, v)),
-                Compute::Remove => Some(e.remove().0 .1),
-            },
-            Entry::Vacant(e) => match f(None) {
-                Compute::Set(v) => {
-                    e.insert((key, v));
+        let rehash = |(k, _): &(K, V)| self.hasher.hash_one(k);
+        if table.len() < table.capacity() {
+            // Room for an insert: one probe finds the key or the slot for it, allocating nothing.
+            return match table.entry(hash, |(k, _)| *k == key, rehash) {
+                Entry::Occupied(e) => computed(e, f),
+                Entry::Vacant(e) => {
+                    if let Compute::Set(v) = f(None) {
+                        e.insert((key, v));
+                    }
                     None
                 }
-                Compute::Keep | Compute::Remove => None,
-            },
+            };
         }
+        // No room (a full table, or none yet): `entry` would grow the table before it looks,
+        // so look first, and make room only for a `Set` of an absent key.
+        match table.find_entry(hash, |(k, _)| *k == key) {
+            Ok(e) => computed(e, f),
+            Err(absent) => {
+                if let Compute::Set(v) = f(None) {
+                    absent.into_table().insert_unique(hash, (key, v), rehash);
+                }
+                None
+            }
+        }
+    }
+}
+
+/// `compute`'s step for a present key: runs `f` on its value and does what it asks.
+#[inline(always)]
+fn computed<K, V>(
+    mut e: OccupiedEntry<'_, (K, V)>,
+    f: impl FnOnce(Option<&mut V>) -> Compute<V>,
+) -> Option<V> {
+    match f(Some(&mut e.get_mut().1)) {
+        Compute::Keep => None,
+        Compute::Set(v) => Some(mem::replace(&mut e.get_mut().1, v)),
+        Compute::Remove => Some(e.remove().0 .1),
     }
 }
 
