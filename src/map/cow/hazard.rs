@@ -153,10 +153,14 @@ impl<T> Hazards<T> {
         debug_assert!(!ptr.is_null(), "hazard source is null");
         let node = match self.pop_free() {
             Some(node) => {
-                // Relaxed: the slot write of the protocol, ordered before the re-load by the
-                // fence in `confirm` (as the CAS in `claim_read`). The slot is ours alone: the
-                // stack handed it to this popper only.
-                node.hazard.store(ptr, Ordering::Relaxed);
+                // A swap, not a store: a read-modify-write continues the release sequence of
+                // the previous holder's Release store of null (`release_held`), so a writer
+                // whose Acquire load in `for_each` reads `ptr` here also sees every access that
+                // holder made through its pointer (a plain store would break that chain). The
+                // claim_read CAS does the same. Relaxed: the slot write of the protocol,
+                // ordered before the re-load by the fence in `confirm`. The slot is ours alone:
+                // the stack handed it to this popper only.
+                node.hazard.swap(ptr, Ordering::Relaxed);
                 node
             }
             None => self.claim_slow(HELD, ptr),
@@ -292,8 +296,10 @@ impl<T> Hazards<T> {
             // SAFETY: as in `claim_read`.
             while let Some(n) = unsafe { node.as_ref() } {
                 // Acquire: pairs with the Release stores that free or move a slot
-                // (`Hazard::drop`, `release_held`, `protect_in`), so the reader's accesses happen
-                // before whatever the writer frees or reuses next.
+                // (`Hazard::drop`, `release_held`, `protect_in`), and through the release
+                // sequences the claims' read-modify-writes continue (the CAS in `claim_read`,
+                // the swap in `claim_held`), so the reader's accesses happen before whatever
+                // the writer frees or reuses next.
                 let p = n.hazard.load(Ordering::Acquire);
                 if !p.is_null() {
                     f(p.cast_const());

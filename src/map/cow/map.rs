@@ -139,8 +139,9 @@ use std::hash::{BuildHasher, Hash};
 /// one thread can be inside the closures of at most 8 maps at once). Reads, `Reader`s and
 /// `Snapshot`s of the map, and writes of other maps, are fine there. A value's `Drop` may
 /// write the map when a write, `trim`, `Snapshot` or `Reader` frees it: that runs after the
-/// lock is let go. Only what the closure itself drops (a `remove` whose result it discards)
-/// and the key an `insert` of a present key drops are dropped under the lock.
+/// lock is let go. Only what the closure itself drops (a `remove` whose result it discards),
+/// the key an `insert` of a present key drops, and the key the spare recorded for its last
+/// change, when a write reuses the spare, are dropped under the lock.
 ///
 /// # Thread safety
 /// A `CowMap`, its [`Snapshot`]s and [`Reader`]s are `Send` and `Sync` when `K`, `V` and `S`

@@ -14,8 +14,9 @@
 //!   and dropped after letting go (old versions; for a write, also the spare's old entries and
 //!   the entry a replay displaced), so no writer waits for destructors another call runs, and
 //!   a value's `Drop` may write the map. (Still under the lock: what an `update`'s closure
-//!   drops itself, the key an `insert` of a present key drops, and a half-made copy a
-//!   panicking `Clone` or `Hash` abandons.) The lock's holder does scan the hazard slots
+//!   drops itself, the key an `insert` of a present key drops, the key the spare recorded for
+//!   its last change, when a write reuses the spare, and a half-made copy a panicking `Clone`
+//!   or `Hash` abandons.) The lock's holder does scan the hazard slots
 //!   (below) under it, and so does a dropped `Reader`: a writer may wait for such a scan. A
 //!   `Reader`'s read never frees a version: the next write reuses the memory of the old
 //!   version the readers left (the spare) or frees it.
