@@ -526,7 +526,7 @@ fn dropped_readers_slots_are_reused_in_any_order_and_never_shared() {
 
 /// A value whose `Drop` writes the map it lives in.
 #[derive(Clone)]
-struct Unregister(std::sync::Weak<CowMap<u64, Unregister>>, Arc<AtomicUsize>);
+struct Unregister(crate::sync::Weak<CowMap<u64, Unregister>>, Arc<AtomicUsize>);
 
 impl Drop for Unregister {
     fn drop(&mut self) {
@@ -543,9 +543,9 @@ impl Drop for Unregister {
 /// `tests/panics_map.rs` check each with a deadline; here for Miri).
 #[test]
 fn a_value_drop_may_write_its_own_map() {
-    let map = std::sync::Arc::new(CowMap::new());
+    let map = Arc::new(CowMap::new());
     let calls = Arc::new(AtomicUsize::new(0));
-    let value = || Unregister(std::sync::Arc::downgrade(&map), calls.clone());
+    let value = || Unregister(Arc::downgrade(&map), calls.clone());
     /// How many `Unregister` drops wrote the map during `f`.
     fn counted(calls: &AtomicUsize, f: impl FnOnce()) -> usize {
         let before = calls.load(SeqCst);
