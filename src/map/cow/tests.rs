@@ -444,20 +444,18 @@ fn a_dropped_reader_frees_old_versions_without_keeping_a_writer_waiting() {
 }
 
 /// Making a `Reader` takes a free slot off a stack, or adds one: it never walks the slots of
-/// the live ones. Made one after another and all kept alive, 20 000 `Reader`s once took
-/// seconds (each walked every live one's slot: `O(n²)` in all); now each is `O(1)`.
+/// the live ones. After a crowd of `Reader`s has gone, as many new ones take its slots back
+/// and add none.
 #[test]
-#[cfg_attr(miri, ignore = "a timing, and too many Readers for Miri")]
-fn making_a_reader_does_not_walk_the_live_ones() {
+#[cfg_attr(miri, ignore = "too many Readers for Miri")]
+fn readers_made_after_a_crowd_take_its_slots_back() {
     let map = CowMap::from_iter([(1, 1)]);
-    let start = std::time::Instant::now();
     let readers: Vec<_> = (0..20_000).map(|_| map.reader()).collect();
-    let made = start.elapsed();
     assert_eq!(map.inner.hazards.held_slots(), 20_000);
-    assert!(
-        made < std::time::Duration::from_secs(1),
-        "20 000 live Readers took {made:?} to make"
-    );
+    drop(readers);
+    // Every new one pops a slot the crowd gave back: none is added.
+    let readers: Vec<_> = (0..20_000).map(|_| map.reader()).collect();
+    assert_eq!(map.inner.hazards.held_slots(), 20_000);
     drop(readers);
 }
 
