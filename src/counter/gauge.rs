@@ -136,6 +136,14 @@ impl Gauge {
     /// The level: exact once writers are quiescent; while they run, it includes every add that
     /// happens-before the call and may include some of those running meanwhile (see
     /// [`Counter::sum`](super::Counter::sum) for why not more).
+    ///
+    /// So while writers run, a reading need not be a level the gauge ever held: a striped gauge
+    /// is read cell by cell, and where the `add` and the matching `sub` are made on different
+    /// threads (a request counted in on one and out on another), a read can see the subs that
+    /// landed in a cell read late without the adds in a cell read early. An in-flight gauge that
+    /// only ever holds 0 or 1 can read negative, off by as many adds as land during one read
+    /// (thousands, if the reader is preempted mid-read). Clamp the reading, or use one
+    /// `AtomicI64`, where a reading must be a level the gauge held.
     pub fn value(&self) -> i64 {
         self.cells.sum() as i64
     }

@@ -50,6 +50,16 @@ use criterion::Throughput;
 /// the same every iteration prints `p = NaN` for its change (identical samples). Counts below
 /// 0.00005 per iteration (a rare amortised allocation) also print as `0.0000 allocs`.
 ///
+/// Machine-readable output (`--output-format bencher`, and criterion's CSV) is in thousandths
+/// of a call, `milliallocs`: the bencher format prints whole numbers, and 0.9 calls per iteration
+/// (a bench that allocates on nine iterations in ten) would print as 0. So `900
+/// milliallocs/iter` is 0.9 calls per iteration.
+///
+/// With a [`Throughput`] set, the `thrpt:` line shows calls per element (`allocs/elem`, or per
+/// byte or bit), but criterion lays that line out for time, where throughput falls as the value
+/// rises: its interval prints high to low, and its change is `1 / (1 + r) - 1` of the count's
+/// change `r` (a count up 90.9% reads -47.6% there). Read the `time:` line for the change.
+///
 /// # Panics
 /// When a measurement starts without `CountingAlloc` installed, or while counting is paused on
 /// the thread that runs the benchmark.
@@ -115,7 +125,32 @@ impl ValueFormatter for AllocsFormatter {
         unit
     }
 
-    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
-        "allocs"
+    fn scale_for_machines(&self, values: &mut [f64]) -> &'static str {
+        values.iter_mut().for_each(|v| *v *= 1000.0);
+        "milliallocs"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn machine_output_keeps_fractions_of_a_call_as_whole_milliallocs() {
+        // criterion's bencher format prints `value as u64`: 0.9 calls must not print as 0.
+        let mut values = [0.9, 1.5, 0.0002];
+        assert_eq!(
+            AllocsFormatter.scale_for_machines(&mut values),
+            "milliallocs"
+        );
+        assert_eq!(values.map(|v| v.round() as u64), [900, 1500, 0]);
+        assert_eq!(values[0] as u64, 900);
+    }
+
+    #[test]
+    fn throughput_is_calls_per_element() {
+        let mut values = [21.0, 10.0];
+        let unit = AllocsFormatter.scale_throughputs(1.0, &Throughput::Elements(10), &mut values);
+        assert_eq!((unit, values), ("allocs/elem", [2.1, 1.0]));
     }
 }
