@@ -24,6 +24,13 @@ impl Tally {
         self.0.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Sets the value, where a lost update is harmless (a hint, not a statistic).
+    #[inline]
+    pub(super) fn set(&self, v: u64) {
+        // Relaxed: a hint; nothing is published through it.
+        self.0.store(v, Ordering::Relaxed);
+    }
+
     /// The current value (a snapshot that may lag concurrent writers).
     pub(super) fn get(&self) -> u64 {
         // Relaxed: a statistic read for reporting.
@@ -43,4 +50,7 @@ pub(super) struct Tallies {
     /// Not a statistic: gets that reached the factory while the budget was full, which pace
     /// `take.rs`'s full reclaim. Per cache, so threads that miss at once do not share a line.
     pub(super) full_misses: Tally,
+    /// Not a statistic: how many of its next misses skip `take.rs`'s look at the other caches,
+    /// and the `hits` count when they were set (see `look_elsewhere` there).
+    pub(super) dry_looks: Tally,
 }

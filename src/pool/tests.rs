@@ -617,3 +617,80 @@ fn a_byte_budget_is_checked_against_buffers_as_the_pool_counts_it() {
         .try_build()
         .is_ok());
 }
+
+#[test]
+fn looks_at_other_caches_that_find_nothing_are_paced_by_the_caches_made() {
+    let looks = |made: usize, found: bool| {
+        let (dry, hits) = (Tally::default(), Tally::default());
+        let mut looks = 0;
+        for _ in 0..1024 {
+            take::look_elsewhere(
+                &dry,
+                &hits,
+                || made,
+                || {
+                    looks += 1;
+                    found
+                },
+            );
+        }
+        looks
+    };
+    // Up to 64 caches, every miss looks; past them, about 64 caches' worth per miss.
+    assert_eq!(looks(64, false), 1024);
+    assert_eq!(looks(128, false), 512);
+    assert_eq!(looks(1024, false), 64);
+    assert_eq!(looks(1 << 20, false), 16, "at most 63 skipped");
+    // A look that finds objects skips nothing.
+    assert_eq!(looks(1024, true), 1024);
+    // A hit since the look that found nothing (a get served from the thread's cache or the
+    // store) ends the skipping: objects may have come back.
+    let (dry, hits) = (Tally::default(), Tally::default());
+    assert!(!take::look_elsewhere(&dry, &hits, || 1024, || false));
+    hits.bump();
+    assert!(take::look_elsewhere(&dry, &hits, || 1024, || true));
+}
+
+/// A thread consumes what it gets (never gives back) in a pool that threads of slot index 64
+/// and up have used, so its looks at the other caches find nothing and are skipped; once
+/// another thread leaves objects in its cache, the consumer's gets still reach them within a
+/// skip's length.
+#[test]
+#[cfg_attr(miri, ignore = "70 threads")]
+fn a_thread_whose_gets_kept_missing_still_takes_objects_cached_elsewhere() {
+    let (pool, live) = tracked_pool(256);
+    let (idle, release) = (Barrier::new(71), Barrier::new(71));
+    std::thread::scope(|s| {
+        for _ in 0..70 {
+            s.spawn(|| {
+                drop(Pooled::into_inner(pool.get()));
+                idle.wait();
+                release.wait();
+            });
+        }
+        idle.wait();
+        assert!(pool.caches.made() > LOOK_CACHES);
+        for _ in 0..1000 {
+            drop(Pooled::into_inner(pool.get()));
+        }
+        s.spawn(|| {
+            let held: Vec<_> = (0..8).map(|_| pool.get()).collect();
+            drop(held);
+        })
+        .join()
+        .unwrap();
+        let before = pool.stats();
+        let mut gets = 0;
+        while pool.stats().hits == before.hits {
+            drop(Pooled::into_inner(pool.get()));
+            gets += 1;
+            let s = pool.stats();
+            assert!(
+                gets <= MAX_SKIPPED_LOOKS + 1,
+                "{gets} gets, none reused: {s:?}"
+            );
+        }
+        release.wait();
+    });
+    assert_eq!(live.load(SeqCst), pool.stats().retained);
+}
