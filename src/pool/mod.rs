@@ -57,8 +57,11 @@
 //!   the producer finds it, instead of stacking it for the producer's next reclaim. A get's
 //!   reclaim leaves a live thread's hot object to it: taking it
 //!   would only send that thread to take one back, and two threads would pass one object to
-//!   and fro through reclaims. That is the pool's one bounded trade-off: a get may call the
-//!   factory while each other live thread keeps one object in its hot slot. Bounded, because a
+//!   and fro through reclaims. That is the pool's main bounded trade-off: a get may call the
+//!   factory while each other live thread keeps one object in its hot slot. (The other: past 64
+//!   caches, a thread whose look at the other caches found nothing skips its next few looks
+//!   until it has a hit, so a consuming thread does not pay a pass over every cache per get; see
+//!   [`Pool`]'s Cost section.) Bounded, because a
 //!   thread's every 64th get that calls the factory while the budget is full reclaims
 //!   everything, live threads' hot objects included, if a hot slot holds an object: threads
 //!   that used the pool once and went idle cannot keep the whole capacity from the threads that
