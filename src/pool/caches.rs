@@ -14,7 +14,7 @@
 //! many caches (8 at least, inside the pool), of 384 bytes each on x86-64.
 
 use super::local::Local;
-use crate::sync::{AtomicPtr, CachePadded, Ordering};
+use crate::sync::{AtomicPtr, AtomicUsize, CachePadded, Ordering};
 use std::ptr;
 
 /// One bucket per bit of an index: enough for every `usize` slot. Under loom, models have a
@@ -32,6 +32,8 @@ pub(super) struct Caches<T> {
     /// `buckets[b]` for `b >= 1`: null, or `bucket_len(b)` caches from `Box::into_raw` of a
     /// boxed slice, published once. `buckets[0]` stays null (bucket 0 is `first`).
     buckets: [AtomicPtr<CachePadded<Local<T>>>; BUCKETS],
+    /// Caches in the buckets made beyond bucket 0: a count for pacing (`pace.rs`).
+    beyond_first: AtomicUsize,
 }
 
 /// Caches in bucket 0 and in bucket 1; bucket `b >= 1` holds `FIRST << (b - 1)`. Under loom, 2:
@@ -77,6 +79,7 @@ impl<T> Caches<T> {
         Self {
             first: std::array::from_fn(|_| CachePadded::new(Local::new())),
             buckets: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
+            beyond_first: AtomicUsize::new(0),
         }
     }
 
@@ -113,29 +116,31 @@ impl<T> Caches<T> {
         let fresh = Box::into_raw(fresh).cast::<CachePadded<Local<T>>>();
         // Release: publishes the caches' initial state to `get`'s Acquire. Acquire on failure:
         // the winner's bucket is then read through `get`.
-        if let Err(_winner) = self.buckets[bucket].compare_exchange(
+        match self.buckets[bucket].compare_exchange(
             ptr::null_mut(),
             fresh,
             Ordering::Release,
             Ordering::Acquire,
         ) {
+            Ok(_) => {
+                // Relaxed: a count for pacing; nothing is read through it.
+                self.beyond_first
+                    .fetch_add(bucket_len(bucket), Ordering::Relaxed);
+            }
             // SAFETY: `fresh` came from `Box::into_raw` of a slice of `bucket_len` caches just
             // above and was never published, so this is its only owner.
-            drop(unsafe {
+            Err(_winner) => drop(unsafe {
                 Box::from_raw(ptr::slice_from_raw_parts_mut(fresh, bucket_len(bucket)))
-            });
+            }),
         }
         self.get(slot)
     }
 
-    /// How many caches [`iter`](Self::iter) visits: those of bucket 0 and of every bucket made.
+    /// How many caches [`iter`](Self::iter) visits: those of bucket 0 and of every bucket made
+    /// (those published since a moment ago may be missing).
     pub(super) fn made(&self) -> usize {
-        (1..BUCKETS)
-            // Relaxed: a count for pacing; nothing is read through the pointer.
-            .filter(|&b| !self.buckets[b].load(Ordering::Relaxed).is_null())
-            .map(bucket_len)
-            .sum::<usize>()
-            + FIRST
+        // Relaxed: a count for pacing.
+        FIRST + self.beyond_first.load(Ordering::Relaxed)
     }
 
     /// Every cache made so far.

@@ -1,7 +1,9 @@
 //! The return path: the hot slot, then the cache's stack, then the shared store (reclaiming
 //! reservations that hold no object when the budget is full), else the object is dropped.
 
+use super::pace::{look_elsewhere, Pass};
 use super::take::OnUnwind;
+use super::tally::Tallies;
 use super::ticket::Ticket;
 use super::{into_value, item, Hooks, Item, Pool};
 use std::mem::{self, ManuallyDrop};
@@ -65,7 +67,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
                 self.count_discard();
                 break;
             }
-            if self.store(obj).is_err() {
+            if self.store(obj, &self.shared.tallies).is_err() {
                 break;
             }
             added += 1;
@@ -172,7 +174,10 @@ impl<T, H: Hooks<T>> Pool<T, H> {
                 Err(back) => back,
             },
         };
-        self.store(obj)?;
+        self.store(
+            obj,
+            local.map_or(&self.shared.tallies, |local| &local.tallies),
+        )?;
         returned();
         Ok(())
     }
@@ -209,7 +214,9 @@ impl<T, H: Hooks<T>> Pool<T, H> {
 
     /// Keeps `obj` in the shared store if the budget has room for it, reclaiming the
     /// reservations of caches that hold no object first if it has none; else gives it back.
-    pub(super) fn store(&self, obj: Item<T>) -> Result<(), Item<T>> {
+    /// `tallies` are the calling thread's (its cache's, or the cacheless threads' shared ones):
+    /// they pace the pass over every cache that looks for such reservations (`pace.rs`).
+    pub(super) fn store(&self, obj: Item<T>, tallies: &Tallies) -> Result<(), Item<T>> {
         let weight = self.hooks.weigh(&obj);
         if weight > self.budget.max_bytes() {
             // Heavier than the whole budget: no reclaim can make room, and as the last refused
@@ -217,7 +224,13 @@ impl<T, H: Hooks<T>> Pool<T, H> {
             return Err(obj);
         }
         let room = self.budget.reserve(1, weight)
-            || (self.reserved_without_objects() && {
+            || (look_elsewhere(
+                &tallies.dry_looks,
+                Pass::Put,
+                &tallies.returned,
+                || self.caches.made(),
+                || self.reserved_without_objects(),
+            ) && {
                 self.reclaim_for_room();
                 self.budget.reserve(1, weight)
             });

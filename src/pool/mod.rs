@@ -101,6 +101,7 @@ mod give;
 mod guard;
 mod hooks;
 mod local;
+mod pace;
 mod reclaim;
 mod ring;
 mod section;
@@ -183,13 +184,15 @@ pub const DEFAULT_CAPACITY: usize = 256;
 /// shared store's ring, and none on the budget: the object keeps its unit of the budget while
 /// it travels (see "How it works" in the module doc). A pool built from closures calls its
 /// `reset` through a pointer; a [`BufferPool`]'s hooks inline. A get that misses its cache and
-/// the shared store looks at every cache the pool has made (one per thread slot that used it,
-/// in buckets that double), so a miss costs more the more threads used the pool. Past 64 caches
-/// a thread whose look found nothing skips the look on its next `caches / 64 - 1` misses (at
-/// most 63), which call the factory: a thread whose gets keep missing (it consumes its
-/// objects) pays about 64 caches' worth of look per miss, not a pass over a thousand threads'
-/// caches (about 2 µs on a 2-core VM), and may make an object while another thread's cache
-/// holds one for up to that many misses. A reclaim (`clear`, `trim`, a get that finds the pool
+/// the shared store, and a put that finds the budget full, look at every cache the pool has made
+/// (one per thread slot that used it, in buckets that double), so they cost more the more
+/// threads used the pool. Past 64 caches a thread whose look found nothing skips the same look
+/// on its next `caches / 64 - 1` such gets (or puts), at most 63, until it has a hit (or a kept
+/// put): a thread whose gets keep missing (it consumes its objects), or whose puts keep finding
+/// the pool full of objects, pays about 64 caches' worth of look each time, not a pass over a
+/// thousand threads' caches (2 µs to 4.5 µs on a 2-core VM). Meanwhile such a get may make an
+/// object while another thread's cache holds one, and such a put may drop its object while a
+/// reclaim could have made room. A reclaim (`clear`, `trim`, a get that finds the pool
 /// dry while other threads' caches hold objects, and a thread's first and every 64th put that
 /// finds the budget full of other caches' reservations) makes a `membarrier` system call on
 /// Linux, which interrupts every CPU running a thread of the process, and a pass over every
@@ -228,13 +231,13 @@ pub struct Pool<T, H = Closures<T>> {
 /// whole capacity from the threads that work, at one reclaim per this many such misses.
 const FULL_MISS_RECLAIM: u64 = 64;
 
-/// A get that misses its cache and the store looks at the other caches for objects; one whose
-/// look found nothing skips the next looks so that its misses pay about this many caches' worth
-/// of look each (see `take.rs`'s `look_elsewhere`).
+/// A get that misses its cache and the store looks at the other caches for objects, and a put
+/// that finds the budget full for reservations that hold no object; a thread whose pass found
+/// nothing skips its next ones so that they cost about this many caches' worth each (`pace.rs`).
 const LOOK_CACHES: usize = 64;
 
-/// The most looks a thread skips after one found nothing.
-const MAX_SKIPPED_LOOKS: u64 = 63;
+/// The most passes a thread skips after one found nothing.
+const MAX_SKIPPED_LOOKS: usize = 63;
 
 /// How the pool holds an object: boxed, so the fast path moves one pointer, and padded to a
 /// cache line, so objects used by different threads never share one; with its ticket

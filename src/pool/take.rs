@@ -1,11 +1,10 @@
 //! The get path: the hot slot, then the cache's stack, then the shared store, then the other
 //! caches (through a reclaim), then the factory.
 
+use super::pace::{look_elsewhere, Pass};
 use super::tally::Tallies;
 use super::ticket::Ticket;
-use super::{
-    item, Hooks, Item, Local, Pool, Tally, FULL_MISS_RECLAIM, LOOK_CACHES, MAX_SKIPPED_LOOKS,
-};
+use super::{item, Hooks, Item, Local, Pool, Tally, FULL_MISS_RECLAIM};
 use std::mem;
 
 impl<T, H: Hooks<T>> Pool<T, H> {
@@ -78,6 +77,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
             // moved to it before the factory is called.
             look_elsewhere(
                 &tallies.dry_looks,
+                Pass::Get,
                 hits,
                 || self.caches.made(),
                 || self.cached_elsewhere() && self.reclaim(false) > 0,
@@ -136,38 +136,6 @@ impl<T, H: Hooks<T>> Pool<T, H> {
         }
         obj
     }
-}
-
-/// Runs a get's `look` (a pass over every cache the pool has made, `made()` of them, and a
-/// reclaim if one holds objects) unless this thread's last look found nothing and its gets have
-/// kept missing since. A look that found nothing skips the look on the thread's next
-/// `made / LOOK_CACHES - 1` misses (at most [`MAX_SKIPPED_LOOKS`]) while it has no hit in
-/// between, so a thread whose gets keep missing (objects consumed, never given back) pays about
-/// `LOOK_CACHES` caches' worth of look per miss, however many threads used the pool: a pass over
-/// the caches of a thousand threads costs microseconds. A pool of at most `LOOK_CACHES` caches
-/// (threads of slot index below 64) never skips. `dry` and `hits` are the calling thread's
-/// cache's words (or the cacheless threads' shared ones, where a lost update only moves the
-/// skip); `dry` packs the skips left over the `hits` count when they were set.
-pub(super) fn look_elsewhere(
-    dry: &Tally,
-    hits: &Tally,
-    made: impl FnOnce() -> usize,
-    look: impl FnOnce() -> bool,
-) -> bool {
-    const SKIP: u32 = 58;
-    let (word, hits) = (dry.get(), hits.get() & ((1 << SKIP) - 1));
-    let skip = word >> SKIP;
-    if skip > 0 && word & ((1 << SKIP) - 1) == hits {
-        dry.set((skip - 1) << SKIP | hits);
-        return false;
-    }
-    let found = look();
-    let skip = match found {
-        true => 0,
-        false => (made().div_ceil(LOOK_CACHES) as u64 - 1).min(MAX_SKIPPED_LOOKS),
-    };
-    dry.set(skip << SKIP | hits);
-    found
 }
 
 /// Counts a discard and settles the ticket of the object being dropped if dropped, i.e. if the

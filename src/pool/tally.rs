@@ -50,7 +50,6 @@ pub(super) struct Tallies {
     /// Not a statistic: gets that reached the factory while the budget was full, which pace
     /// `take.rs`'s full reclaim. Per cache, so threads that miss at once do not share a line.
     pub(super) full_misses: Tally,
-    /// Not a statistic: how many of its next misses skip `take.rs`'s look at the other caches,
-    /// and the `hits` count when they were set (see `look_elsewhere` there).
+    /// Not a statistic: the pacing of the owner's passes over every cache (`pace.rs`).
     pub(super) dry_looks: Tally,
 }

@@ -619,46 +619,54 @@ fn a_byte_budget_is_checked_against_buffers_as_the_pool_counts_it() {
 }
 
 #[test]
-fn looks_at_other_caches_that_find_nothing_are_paced_by_the_caches_made() {
-    let looks = |made: usize, found: bool| {
-        let (dry, hits) = (Tally::default(), Tally::default());
-        let mut looks = 0;
+fn passes_over_the_caches_that_find_nothing_are_paced_by_the_caches_made() {
+    use pace::{look_elsewhere, Pass};
+    let passes = |made: usize, found: bool| {
+        let (dry, events) = (Tally::default(), Tally::default());
+        let mut passes = 0;
         for _ in 0..1024 {
-            take::look_elsewhere(
+            look_elsewhere(
                 &dry,
-                &hits,
+                Pass::Get,
+                &events,
                 || made,
                 || {
-                    looks += 1;
+                    passes += 1;
                     found
                 },
             );
         }
-        looks
+        passes
     };
     // Up to 64 caches, every miss looks; past them, about 64 caches' worth per miss.
-    assert_eq!(looks(64, false), 1024);
-    assert_eq!(looks(128, false), 512);
-    assert_eq!(looks(1024, false), 64);
-    assert_eq!(looks(1 << 20, false), 16, "at most 63 skipped");
-    // A look that finds objects skips nothing.
-    assert_eq!(looks(1024, true), 1024);
-    // A hit since the look that found nothing (a get served from the thread's cache or the
-    // store) ends the skipping: objects may have come back.
-    let (dry, hits) = (Tally::default(), Tally::default());
-    assert!(!take::look_elsewhere(&dry, &hits, || 1024, || false));
-    hits.bump();
-    assert!(take::look_elsewhere(&dry, &hits, || 1024, || true));
+    assert_eq!(passes(64, false), 1024);
+    assert_eq!(passes(128, false), 512);
+    assert_eq!(passes(1024, false), 64);
+    assert_eq!(passes(1 << 20, false), 16, "at most 63 skipped");
+    // A pass that finds something skips nothing.
+    assert_eq!(passes(1024, true), 1024);
+    // An event since the pass that found nothing (a hit for a get: objects may have come back;
+    // a kept return for a put) ends the skipping.
+    let (dry, events) = (Tally::default(), Tally::default());
+    assert!(!look_elsewhere(&dry, Pass::Get, &events, || 1024, || false));
+    assert!(
+        !look_elsewhere(&dry, Pass::Get, &events, || 1024, || true),
+        "skipped"
+    );
+    events.bump();
+    assert!(look_elsewhere(&dry, Pass::Get, &events, || 1024, || true));
+    // The two kinds of pass are paced apart.
+    assert!(!look_elsewhere(&dry, Pass::Put, &events, || 1024, || false));
+    assert!(look_elsewhere(&dry, Pass::Get, &events, || 1024, || true));
+    assert!(
+        !look_elsewhere(&dry, Pass::Put, &events, || 1024, || true),
+        "skipped"
+    );
 }
 
-/// A thread consumes what it gets (never gives back) in a pool that threads of slot index 64
-/// and up have used, so its looks at the other caches find nothing and are skipped; once
-/// another thread leaves objects in its cache, the consumer's gets still reach them within a
-/// skip's length.
-#[test]
-#[cfg_attr(miri, ignore = "70 threads")]
-fn a_thread_whose_gets_kept_missing_still_takes_objects_cached_elsewhere() {
-    let (pool, live) = tracked_pool(256);
+/// Runs `f` while 70 idle threads that used `pool` (and consumed what they got) hold their
+/// slots, so the pool has made more than [`LOOK_CACHES`] caches.
+fn with_70_idle_threads(pool: &Pool<Tracked>, f: impl FnOnce()) {
     let (idle, release) = (Barrier::new(71), Barrier::new(71));
     std::thread::scope(|s| {
         for _ in 0..70 {
@@ -670,15 +678,29 @@ fn a_thread_whose_gets_kept_missing_still_takes_objects_cached_elsewhere() {
         }
         idle.wait();
         assert!(pool.caches.made() > LOOK_CACHES);
+        f();
+        release.wait();
+    });
+}
+
+/// A thread consumes what it gets (never gives back) in a pool that threads of slot index 64
+/// and up have used, so its looks at the other caches find nothing and are skipped; once
+/// another thread leaves objects in its cache, the consumer's gets still reach them within a
+/// skip's length.
+#[test]
+#[cfg_attr(miri, ignore = "70 threads")]
+fn a_thread_whose_gets_kept_missing_still_takes_objects_cached_elsewhere() {
+    let (pool, live) = tracked_pool(256);
+    with_70_idle_threads(&pool, || {
         for _ in 0..1000 {
             drop(Pooled::into_inner(pool.get()));
         }
-        s.spawn(|| {
-            let held: Vec<_> = (0..8).map(|_| pool.get()).collect();
-            drop(held);
-        })
-        .join()
-        .unwrap();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let held: Vec<_> = (0..8).map(|_| pool.get()).collect();
+                drop(held);
+            });
+        });
         let before = pool.stats();
         let mut gets = 0;
         while pool.stats().hits == before.hits {
@@ -690,7 +712,51 @@ fn a_thread_whose_gets_kept_missing_still_takes_objects_cached_elsewhere() {
                 "{gets} gets, none reused: {s:?}"
             );
         }
-        release.wait();
     });
     assert_eq!(live.load(SeqCst), pool.stats().retained);
+}
+
+/// A thread whose puts keep finding the budget full of objects (so its looks for reservations
+/// without objects find nothing, and are skipped) still has a put kept, within a skip's length,
+/// once another thread's lent-out object holds a unit that a reclaim can give back.
+#[test]
+#[cfg_attr(miri, ignore = "70 threads")]
+fn a_thread_whose_puts_kept_finding_the_pool_full_still_has_one_kept_once_room_can_be_made() {
+    let (pool, live) = tracked_pool(4);
+    let made = || Tracked {
+        data: Vec::new(),
+        live: {
+            live.fetch_add(1, SeqCst);
+            live.clone()
+        },
+    };
+    with_70_idle_threads(&pool, || {
+        pool.prefill(4);
+        for _ in 0..1000 {
+            assert!(pool.try_put(made()).is_err(), "full of objects");
+        }
+        // Another thread takes one from the store and keeps it: its unit travels with it.
+        let (got, done) = (Barrier::new(2), Barrier::new(2));
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let lent = pool.get();
+                got.wait();
+                done.wait();
+                drop(lent);
+            });
+            got.wait();
+            let mut puts = 0;
+            while pool.try_put(made()).is_err() {
+                puts += 1;
+                let s = pool.stats();
+                assert!(
+                    puts <= MAX_SKIPPED_LOOKS + 1,
+                    "{puts} puts, none kept: {s:?}"
+                );
+            }
+            done.wait();
+        });
+    });
+    pool.clear();
+    assert_eq!(live.load(SeqCst), 0);
 }
