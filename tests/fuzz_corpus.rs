@@ -7,6 +7,11 @@
 
 use std::path::Path;
 
+/// Installed so that the `measure` interpreter checks exact counts (its read-outs panic without
+/// it); the other interpreters do not read it.
+#[global_allocator]
+static ALLOC: thrifty::measure::CountingAlloc = thrifty::measure::CountingAlloc::new();
+
 /// Feeds every file of `fuzz/corpus/<target>/` to `run`; fails if the folder is empty.
 #[allow(dead_code)]
 fn replay(target: &str, run: fn(&[u8])) {
@@ -48,3 +53,4 @@ corpus!(map_sharded, "../fuzz/ops/map_sharded.rs");
 corpus!(map_cow, "../fuzz/ops/map_cow.rs");
 corpus!(limit, "../fuzz/ops/limit.rs");
 corpus!(channel, "../fuzz/ops/channel.rs");
+corpus!(measure, "../fuzz/ops/measure.rs");
