@@ -4,7 +4,7 @@
 
 use std::hint::black_box;
 use std::time::Duration;
-use thrifty::arena::{scratch, ArenaGuard, ArenaPool};
+use thrifty::arena::{scratch, ArenaGuard, ArenaPool, DEFAULT_RETAIN_BYTES};
 
 mod common;
 use common::{heap, warm_up_threads};
@@ -18,6 +18,8 @@ fn allocation_profile() {
     warm_up_threads(|| drop(ArenaPool::new().get()));
     a_warm_request_allocates_nothing();
     a_spilled_round_costs_one_allocation_then_none();
+    a_round_that_frees_its_newest_block_gets_warm();
+    a_round_of_page_aligned_values_gets_warm();
     warm_scratch_calls_allocate_nothing();
     retain_bytes_gives_a_grown_arena_back();
     the_limit_holds_against_the_system_allocator();
@@ -98,6 +100,66 @@ fn a_spilled_round_costs_one_allocation_then_none() {
         request(&arenas.get(), 2000);
     }
     assert_eq!(heap().total_blocks, before.total_blocks);
+}
+
+/// A round whose largest block is freed before its end (bumpalo takes the newest block back):
+/// the first round spills and is rebuilt, every later one allocates nothing. Until an audit,
+/// the rebuilt chunk held only what was still in use at the end, and every round spilled again.
+fn a_round_that_frees_its_newest_block_gets_warm() {
+    // bumpalo's `alloc_try_with`, failing: its 64 KiB block is freed at once.
+    let failing = |arena: &ArenaGuard<'_>| {
+        arena.alloc_str("GET /index.html");
+        assert!(arena.alloc_try_with(|| Err::<[u64; 8192], ()>(())).is_err());
+        arena.alloc(7u64);
+    };
+    rounds_get_warm(DEFAULT_RETAIN_BYTES, failing);
+    // The audit's repro: 20 000 `u64` pushed to an arena `Vec`, dropped before the guard.
+    #[cfg(feature = "collections")]
+    rounds_get_warm(DEFAULT_RETAIN_BYTES, |arena| {
+        let mut ids = thrifty::arena::collections::Vec::new_in(arena);
+        for i in 0..20_000u64 {
+            ids.push(i);
+        }
+        black_box(ids.iter().sum::<u64>());
+    });
+}
+
+/// Values aligned to a page, among bytes: the rebuilt chunk holds them with their padding.
+/// Until an audit it allowed 16 bytes of padding per chunk, and the first warm round spilled.
+fn a_round_of_page_aligned_values_gets_warm() {
+    #[derive(Clone, Copy)]
+    #[repr(C, align(4096))]
+    struct Page([u8; 8]);
+
+    rounds_get_warm(64 << 20, |arena| {
+        for _ in 0..100 {
+            arena.alloc(1u8);
+            black_box(arena.alloc(Page([1; 8])));
+        }
+    });
+}
+
+/// Runs `round` in one arena of a pool of capacity 1 (`retain_bytes` as given, other settings
+/// the defaults): the first round builds and rebuilds the arena, the next 10 allocate nothing.
+fn rounds_get_warm(retain_bytes: usize, round: impl Fn(&ArenaGuard<'_>)) {
+    let arenas = ArenaPool::builder()
+        .capacity(1)
+        .retain_bytes(retain_bytes)
+        .build();
+    round(&arenas.get());
+    let before = settled();
+    for _ in 0..10 {
+        round(&arenas.get());
+    }
+    let after = heap();
+    assert_eq!(
+        after.total_blocks - before.total_blocks,
+        0,
+        "warm rounds allocated: {:?}",
+        arenas.stats()
+    );
+    let stats = arenas.stats();
+    assert_eq!((stats.rebuilt, stats.shrunk), (1, 0), "{stats:?}");
 }
 
 fn warm_scratch_calls_allocate_nothing() {

@@ -77,10 +77,11 @@ impl Builder {
     /// allocation that would need more fails (`try_` methods) or panics (the others), and asks
     /// the system for nothing. Bounds chunk capacity, so the bytes a request can actually get
     /// are less: a chunk's unused tail is lost when the next chunk starts, and a reused arena's
-    /// kept chunk (up to `retain_bytes`) counts against the limit, so one allocation larger
-    /// than that chunk's room can get only about `limit_bytes` minus it. Set `limit_bytes` to at
-    /// least `n + retain_bytes` plus a page (4 KiB) to grant single allocations of `n` bytes
-    /// (the module docs, "What `limit_bytes` bounds").
+    /// kept chunk (up to `retain_bytes`) counts against the limit, beside the new chunk that an
+    /// allocation larger than its room needs, which bumpalo makes at least twice the kept chunk.
+    /// Set `limit_bytes` to at least `retain_bytes + max(n, 2 × retain_bytes)` plus a page
+    /// (4 KiB) to grant single allocations of `n` bytes in a round that still fits its kept
+    /// chunk (the module docs, "What `limit_bytes` bounds").
     pub fn limit_bytes(mut self, bytes: usize) -> Self {
         self.settings.limit_bytes = bytes;
         self

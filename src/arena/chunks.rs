@@ -11,16 +11,37 @@
 use super::{ArenaFull, ArenaStats, Refused};
 use bumpalo::Bump;
 use std::alloc::Layout;
+use std::cell::Cell;
+
+/// The alignment of every chunk's end in bumpalo: a chunk's data and its capacity are both
+/// multiples of it.
+const CHUNK_ALIGN: usize = 16;
 
 /// How an arena's round used its chunks, measured before a reset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Usage {
     /// Chunks held.
     pub(crate) chunks: usize,
-    /// Bytes handed out in all chunks, alignment padding included.
+    /// Bytes in use in all chunks, alignment padding included: handed out, less the blocks
+    /// bumpalo took back because they were the newest in the current chunk when freed or
+    /// shrunk (a `collections::Vec` dropped).
     pub(crate) used: usize,
+    /// Free bytes left in the current (newest) chunk.
+    pub(crate) room: usize,
     /// Capacity of all chunks (bumpalo's `allocated_bytes`): what `limit_bytes` bounds.
     pub(crate) held: usize,
+}
+
+impl Usage {
+    /// The most the round can have had in use at once, bounded from what is left to see:
+    /// bumpalo bumps only in its current chunk, so the earlier chunks still hold all they ever
+    /// held, and the current one held at most its capacity (`used` + `room`). Its freed blocks
+    /// are gone from `used` (bumpalo rewinds over the newest block when it is freed), so `used`
+    /// alone can be far less than the round needed: a `Vec` grown to 256 KiB and dropped leaves
+    /// nothing of its last buffer in `used`. At most `held`.
+    pub(crate) fn peak_bound(&self) -> usize {
+        self.used.saturating_add(self.room)
+    }
 }
 
 /// What settling an arena on return did to it.
@@ -28,7 +49,8 @@ pub(crate) struct Usage {
 pub(crate) enum Settled {
     /// Kept as it was: one chunk, within the retain cap.
     Kept,
-    /// Several chunks, replaced by one chunk that holds the whole round.
+    /// Several chunks, replaced by one chunk that holds the whole round (or as much of it as
+    /// the retain cap allows, which is at least what the round had in use at its end).
     Rebuilt,
     /// The round needed more than the retain cap: replaced by one chunk of `chunk_bytes`.
     Shrunk,
@@ -40,10 +62,15 @@ pub(crate) struct Arena {
     pub(crate) bump: Bump,
     /// The arena's `limit_bytes`, re-applied on every reset.
     limit: usize,
-    /// The most bytes any round of this arena handed out.
+    /// The most bytes any round of this arena had in use at its end (`Usage::used` when it
+    /// was settled).
     high_water: usize,
     /// How many times this arena has been handed out.
     rounds: u64,
+    /// The largest alignment the guard's methods allocated this round, at least
+    /// [`CHUNK_ALIGN`]: a rebuilt chunk allows that much padding per chunk of the round. (A
+    /// `Cell` as bumpalo's own bump pointer is: an `Arena` is used by one thread at a time.)
+    align: Cell<usize>,
 }
 
 impl Arena {
@@ -54,6 +81,7 @@ impl Arena {
             limit,
             high_water: 0,
             rounds: 1,
+            align: Cell::new(CHUNK_ALIGN),
         }
     }
 
@@ -69,6 +97,17 @@ impl Arena {
         self.bump.reset();
         self.bump.set_allocation_limit(Some(self.limit));
         self.rounds += 1;
+        self.align.set(CHUNK_ALIGN);
+    }
+
+    /// Notes that this round allocates `T`s, so that a rebuilt chunk allows for their alignment.
+    /// A constant condition: compiled away for a `T` aligned to 16 bytes or less.
+    #[inline(always)]
+    fn note_align<T>(&self) {
+        if std::mem::align_of::<T>() > CHUNK_ALIGN {
+            self.align
+                .set(self.align.get().max(std::mem::align_of::<T>()));
+        }
     }
 
     /// Chunks, bytes handed out and bytes held, now.
@@ -76,6 +115,7 @@ impl Arena {
         let mut usage = Usage {
             chunks: 0,
             used: 0,
+            room: self.bump.chunk_capacity(),
             held: self.bump.allocated_bytes(),
         };
         // SAFETY: `iter_allocated_chunks_raw`'s contract is that nothing is allocated from the
@@ -105,10 +145,10 @@ impl Arena {
     }
 
     /// Settles the arena at the end of a round, before the pool weighs it: an arena of several
-    /// chunks is rebuilt to one chunk that holds what this round handed out, so the next round
-    /// that fits this one allocates nothing (`Bump::reset` would keep only the last chunk, and
-    /// the round would spill again); an arena whose round needs more than `retain` is shrunk to
-    /// one chunk of `chunk_bytes`. Either frees the old chunks.
+    /// chunks is rebuilt to one chunk that holds the round at its peak ([`Usage::peak_bound`]),
+    /// so the next round like this one allocates nothing (`Bump::reset` would keep only the
+    /// last chunk, and the round would spill again); an arena whose round needs more than
+    /// `retain` is shrunk to one chunk of `chunk_bytes`. Either frees the old chunks.
     #[inline]
     pub(crate) fn settle(&mut self, retain: usize, chunk_bytes: usize) -> Settled {
         let usage = self.usage();
@@ -123,13 +163,25 @@ impl Arena {
     #[inline(never)]
     fn settle_slow(&mut self, usage: Usage, retain: usize, chunk_bytes: usize) -> Settled {
         let cap = retain.min(self.limit);
-        // One chunk holds the round with its alignment padding laid out afresh: allow up to 16
-        // bytes more per chunk the round spilled across (bumpalo aligns chunks to 16).
-        let needed = usage.used.saturating_add(usage.chunks * 16);
-        if usage.chunks > 1 && needed <= cap {
+        // One chunk holds the round with its alignment padding laid out afresh. The run of
+        // allocations each chunk held costs as much in the one chunk, plus, where the run now
+        // starts (not at a chunk's end, aligned to 16), up to its largest alignment less one:
+        // so allow the largest alignment once per chunk. The guard's methods note alignments
+        // above 16 (`note_align`); bumpalo's own methods, reached through `Deref`, cannot, and
+        // for them the room left in the round's last chunk, counted in its peak, is the only
+        // margin.
+        let pad = usage.chunks.saturating_mul(self.align.get());
+        // The least a kept chunk must hold: what the round still has in use.
+        let least = usage.used.saturating_add(pad);
+        if usage.chunks > 1 && least <= cap {
             // Drop the old chunks first, so the process never holds both.
             self.bump = Bump::new();
-            if let Some(bump) = chunk_at_least(needed, cap, self.limit) {
+            // A chunk for the round's peak, which may be far above what is still in use (a
+            // `Vec` grown and dropped); if the cap is below that, the largest chunk under it.
+            let peak = usage.peak_bound().saturating_add(pad);
+            let bump = chunk_at_least(peak, cap, self.limit)
+                .or_else(|| chunk_within(least, cap, self.limit));
+            if let Some(bump) = bump {
                 self.bump = bump;
                 return Settled::Rebuilt;
             }
@@ -145,6 +197,7 @@ impl Arena {
     #[allow(clippy::mut_from_ref)]
     pub(crate) fn try_alloc<T>(&self, value: T) -> Result<&mut T, Refused<T>> {
         const { assert_no_drop::<T>() };
+        self.note_align::<T>();
         // The room first, then the move: a refusal hands `value` back (bumpalo's own
         // `try_alloc` would consume it).
         match self.bump.try_alloc_layout(Layout::new::<T>()) {
@@ -174,6 +227,7 @@ impl Arena {
     #[allow(clippy::mut_from_ref)] // as `try_alloc`
     pub(crate) fn alloc_or_full<T>(&self, value: T) -> Result<&mut T, ArenaFull> {
         const { assert_no_drop::<T>() };
+        self.note_align::<T>();
         match self.bump.try_alloc_layout(Layout::new::<T>()) {
             Ok(room) => {
                 let room = room.as_ptr().cast::<T>();
@@ -200,6 +254,7 @@ impl Arena {
     /// Copies `src` into the arena, or says the limit (or the system allocator) refused.
     #[inline(always)]
     pub(crate) fn try_alloc_slice_copy<T: Copy>(&self, src: &[T]) -> Result<&mut [T], ArenaFull> {
+        self.note_align::<T>();
         match self.bump.try_alloc_slice_copy(src) {
             Ok(s) => Ok(s),
             Err(_) => Err(self.full(std::mem::size_of_val(src))),
@@ -241,35 +296,50 @@ pub(crate) const fn assert_no_drop<T>() {
 /// A `Bump` limited to `limit` whose one chunk has a capacity of at most `target` (and as close
 /// to it as bumpalo's chunk sizes allow); no chunk for a `target` of 0, or below bumpalo's
 /// smallest chunk.
+pub(crate) fn chunk_at_most(target: usize, limit: usize) -> Bump {
+    chunk_within(1, target, limit).unwrap_or_else(|| {
+        let bump = Bump::new();
+        bump.set_allocation_limit(Some(limit));
+        bump
+    })
+}
+
+/// A `Bump` limited to `limit` whose one chunk has a capacity of at most `most` (and as close to
+/// it as bumpalo's chunk sizes allow) and at least `least`, or `None`, having allocated nothing,
+/// if no chunk of bumpalo's sizes lies between (or a `least` past `most`).
 ///
 /// bumpalo rounds a chunk up (to a power of two, or a page, less its overhead), so asking it for
-/// `target` bytes can make a larger chunk. Instead the chunk is made by an allocation under a
-/// temporary limit of `target`: bumpalo only makes chunks that fit its limit, and a request it
-/// cannot fit allocates nothing, so the request shrinks until bumpalo finds a chunk size that
-/// fits, then the arena is reset. A target the allocator cannot serve (more than the machine's
-/// memory) is halved until it is served (see [`smaller`]).
-pub(crate) fn chunk_at_most(target: usize, limit: usize) -> Bump {
+/// `most` bytes can make a larger chunk. Instead the chunk is made by an allocation under a
+/// temporary limit of `most`: bumpalo only makes chunks that fit its limit, and a request it
+/// cannot fit allocates nothing, so the request shrinks (to `least` at the last) until bumpalo
+/// finds a chunk size that fits, then the arena is reset. A size the allocator cannot serve
+/// (more than the machine's memory) is halved until it is served (see [`smaller`]).
+pub(crate) fn chunk_within(least: usize, most: usize, limit: usize) -> Option<Bump> {
     let mut bump = Bump::new();
-    let target = target.min(limit);
-    bump.set_allocation_limit(Some(target));
-    let mut size = target;
+    let most = most.min(limit);
+    let least = least.max(1);
+    if least > most {
+        return None;
+    }
+    bump.set_allocation_limit(Some(most));
+    let mut size = most;
     let mut misses = 0;
-    while size > 0 {
-        if grow(&bump, size) {
-            break;
+    while !grow(&bump, size) {
+        if size == least {
+            return None;
         }
         misses += 1;
-        size = smaller(size, misses);
+        size = smaller(size, misses).max(least);
     }
     bump.reset();
     bump.set_allocation_limit(Some(limit));
-    bump
+    Some(bump)
 }
 
 /// bumpalo's page, to which it rounds a chunk of a page or more.
 const PAGE: usize = 4096;
 
-/// The size [`chunk_at_most`] tries after `size` failed, its `misses`-th failure.
+/// The size [`chunk_within`] tries after `size` failed, its `misses`-th failure.
 ///
 /// Fine steps (1/64) first: bumpalo rounds a chunk up to a power of two below a page and to
 /// whole pages above, so the first size whose chunk fits the target is within a step of the best

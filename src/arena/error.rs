@@ -7,6 +7,11 @@ use std::fmt;
 /// An allocation the arena refused: it would have taken the arena's chunks past its
 /// `limit_bytes` (or, rarely, the system allocator refused the chunk).
 ///
+/// Its message names the cause as far as the two fields settle it: a request over the limit is
+/// the limit's doing; under a limit of `usize::MAX`, which no chunk can pass, the system
+/// allocator refused; otherwise the message names both (the fields do not say how much the
+/// arena held).
+///
 /// Returned by the `try_` allocation methods of [`ArenaGuard`](super::ArenaGuard); the
 /// panicking forms (`alloc`, `alloc_str`, `alloc_slice_copy`) panic with its message.
 ///
@@ -38,12 +43,26 @@ pub struct ArenaFull {
 
 impl fmt::Display for ArenaFull {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "arena full: an allocation of {} bytes does not fit under the arena's limit_bytes \
-             ({}) (use the try_ form to handle it)",
-            self.requested, self.limit
-        )
+        let Self { requested, limit } = *self;
+        write!(f, "arena full: an allocation of {requested} bytes ")?;
+        if requested > limit {
+            // Every chunk that holds it is over the limit: bumpalo asked the system for nothing.
+            write!(f, "does not fit under the arena's limit_bytes ({limit})")?;
+        } else if limit == usize::MAX {
+            // The chunks held plus a new one cannot pass `usize::MAX` (each is below
+            // `isize::MAX`, and all live in the address space): the system said no.
+            write!(
+                f,
+                "needs a chunk the system allocator refused (limit_bytes is usize::MAX)"
+            )?;
+        } else {
+            write!(
+                f,
+                "needs a chunk that does not fit under the arena's limit_bytes ({limit}) beside \
+                 the chunks it holds, or that the system allocator refused"
+            )?;
+        }
+        f.write_str(" (use the try_ form to handle it)")
     }
 }
 

@@ -154,7 +154,7 @@ macro_rules! arena_api {
                 self.arena.reset();
             }
 
-            /// This arena's statistics: bytes handed out this round, chunks, high-water mark,
+            /// This arena's statistics: bytes in use this round, chunks, high-water mark,
             /// limit. Walks the arena's chunks (one, once it is warm).
             pub fn stats(&self) -> ArenaStats {
                 self.arena().stats()

@@ -9,7 +9,8 @@
 //!   chunk, not a guard, not a statistic (`tests/alloc_arena.rs`).
 //! - **One chunk, however the last round went.** `Bump::reset` keeps only the last chunk, so a
 //!   request that spilled into three chunks would allocate again next time. On return, an arena
-//!   of several chunks is rebuilt to one chunk that holds the whole round.
+//!   of several chunks is rebuilt to one chunk that holds the whole round at its peak, blocks
+//!   freed before its end included (an `arena::collections::Vec` grown, then dropped).
 //! - **A hard ceiling per arena.** [`Builder::limit_bytes`] bounds the bytes of chunks an arena
 //!   holds. An allocation that does not fit fails with [`ArenaFull`] (`try_alloc`,
 //!   `try_alloc_str`, `try_alloc_slice_copy`) or panics with its message (`alloc`, ...), and
@@ -34,12 +35,16 @@
 //! little:
 //! - **One large allocation in a reused arena.** A round starts with the chunk the arena kept
 //!   (up to `retain_bytes`), and an allocation larger than that chunk's free room needs a new
-//!   chunk that fits beside it under the limit. So the largest single allocation a reused arena
-//!   grants is about `limit_bytes` minus its kept chunk, less than a fresh arena grants (with
-//!   `limit_bytes` 1 MiB and `retain_bytes` 256 KiB, a reused arena refused 800 000 bytes that
-//!   a fresh one granted). To be granted single allocations up to `n` bytes, set `limit_bytes`
-//!   to at least `n + retain_bytes` plus a page (4 KiB: bumpalo rounds the new chunk up to
-//!   whole pages) (`a_reused_arena_grants_n_under_a_limit_of_n_plus_retain` in `tests.rs`).
+//!   chunk that fits beside it under the limit. bumpalo makes that chunk twice the kept one, or
+//!   the allocation's size if that is larger (rounded up to whole pages, 4 KiB), and tries
+//!   nothing smaller that would hold the allocation. So a reused arena grants less than a fresh
+//!   one: with `limit_bytes` 1 MiB and `retain_bytes` 256 KiB, a reused arena refused 800 000
+//!   bytes that a fresh one granted, and with a kept chunk of `c` bytes, an allocation between
+//!   `c` and `2 × c` needs about `3 × c` under the limit. To be granted single allocations up
+//!   to `n` bytes while the round still fits its kept chunk, set `limit_bytes` to at least
+//!   `retain_bytes + max(n, 2 × retain_bytes)` plus a page
+//!   (`a_reused_arena_grants_n_under_retain_plus_the_larger_of_n_and_twice_retain` in
+//!   `tests.rs`).
 //! - **Limits under about 1 000 bytes**, where bumpalo's chunk sizes (powers of two less its
 //!   footer) are coarse: a limit of 447 bytes got 192 bytes a round, 448 got 448, 1 000 got 960.
 //!
@@ -72,7 +77,14 @@
 //! drop *settles* the arena first (`Arena::settle`): it walks the chunk list (one chunk once
 //! warm), records the high-water mark and, only for a round that used several chunks or more
 //! than `retain_bytes`, replaces the `Bump` — in the cold path — by one whose one chunk holds
-//! the round (or, past `retain_bytes`, one of `chunk_bytes`). New chunks are always made by an
+//! the round (or, past `retain_bytes`, one of `chunk_bytes`). The round's peak is not all in
+//! view at its end: bumpalo takes back a block freed or shrunk while it is the newest in its
+//! chunk (a `collections::Vec` dropped). But it bumps only in its newest chunk, so the earlier
+//! chunks still hold all they held, and the newest held at most its capacity. The rebuilt
+//! chunk holds those two (what is still in use, plus the room left in the last chunk: about
+//! the round's chunks at most), with a margin per chunk for alignment padding (the largest
+//! alignment the guard's methods allocated, at least 16), or, if `retain_bytes` is smaller,
+//! the largest chunk under it that holds what is still in use. New chunks are always made by an
 //! allocation under a limit already set, so bumpalo never makes a chunk that breaks it. Then the
 //! pool takes the arena back: a warm get and return is the pool's per-thread hot slot, a few
 //! plain loads and stores.
@@ -189,7 +201,9 @@ pub(crate) struct Settings {
 /// own cache, taking turns or not. Past that, the threads without one build an arena on most
 /// gets (about `(threads − capacity) / threads` of them; 2 threads taking strict turns on a
 /// pool of capacity 1 built one on every other get), and the pool drops it on return. A round that
-/// spilled past its chunk costs one allocation on return (the rebuilt chunk). Memory: at most
+/// spilled past its chunk costs one allocation on return: the rebuilt chunk, sized for the
+/// round's peak, which the arena cannot see exactly (what the earlier chunks hold plus the
+/// whole last chunk: about the chunks the round held, at most). Memory: at most
 /// `capacity × retain_bytes` bytes of chunks retained, plus, per retained arena, bumpalo's
 /// chunk footer and the pool's cache-line-padded box; arenas on loan hold at most
 /// `limit_bytes` each.

@@ -25,15 +25,19 @@ use crate::sync::{AtomicU64, Ordering};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ArenaStats {
-    /// Bytes handed out this round (since the arena was handed out or reset), alignment
-    /// padding included.
+    /// Bytes in use this round (since the arena was handed out or reset), alignment padding
+    /// included: those handed out, less any block bumpalo took back because it was the newest
+    /// in its chunk when freed or shrunk (an `arena::collections::Vec` dropped).
+    /// So it can be below what the round used at its peak.
     pub allocated_bytes: usize,
     /// Capacity of the chunks the arena holds (bumpalo's `allocated_bytes`): what
     /// `limit_bytes` bounds.
     pub chunk_bytes: usize,
     /// Chunks the arena holds (1 for a warm arena whose round fits its chunk).
     pub chunks: usize,
-    /// The most bytes any round of this arena handed out, this one included.
+    /// The most bytes any round of this arena had in use at its end (when its guard dropped or
+    /// was reset), and this round's `allocated_bytes` now: a block freed before then and taken
+    /// back (see `allocated_bytes`) is not counted, so a round's peak can be higher.
     pub high_water_bytes: usize,
     /// The arena's limit: `chunk_bytes` never exceeds it.
     pub limit_bytes: usize,

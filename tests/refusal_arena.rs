@@ -1,0 +1,106 @@
+//! The system allocator refusing an arena's chunk: the error says so, and blames `limit_bytes`
+//! only where the limit can have refused.
+//!
+//! A global allocator that refuses the calling thread's blocks above a size while that thread
+//! asks it to stands in for a machine out of memory.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use thrifty::arena::{ArenaFull, ArenaPool};
+
+thread_local! {
+    /// The largest block the allocator serves this thread (`usize::MAX`: all). A `const`
+    /// thread-local without `Drop`: reading it allocates nothing.
+    static SERVES_UP_TO: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// `System`, refusing blocks larger than this thread's [`SERVES_UP_TO`].
+struct Refusing;
+
+// SAFETY: every method forwards to `System`'s, with the caller's arguments, or returns null,
+// which `GlobalAlloc` allows for any allocation it cannot serve.
+unsafe impl GlobalAlloc for Refusing {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if layout.size() > SERVES_UP_TO.with(Cell::get) {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract, passed on: `ptr` came from `System.alloc`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Refusing = Refusing;
+
+/// Runs `f` while the allocator refuses this thread's blocks over 64 KiB.
+fn refusing<R>(f: impl FnOnce() -> R) -> R {
+    SERVES_UP_TO.with(|c| c.set(64 << 10));
+    let r = f();
+    SERVES_UP_TO.with(|c| c.set(usize::MAX));
+    r
+}
+
+#[test]
+fn a_chunk_the_system_refuses_is_not_blamed_on_the_limit() {
+    let src = vec![7u8; 1 << 20];
+    // No limit to blame: the message names the system allocator alone.
+    let arenas = ArenaPool::builder().limit_bytes(usize::MAX).build();
+    let arena = arenas.get();
+    let err = refusing(|| arena.try_alloc_slice_copy(&src)).unwrap_err();
+    assert_eq!(
+        err,
+        ArenaFull {
+            requested: 1 << 20,
+            limit: usize::MAX
+        }
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("arena full: an allocation of 1048576 bytes"),
+        "{msg}"
+    );
+    assert!(msg.contains("system allocator refused"), "{msg}");
+    assert!(!msg.contains("does not fit"), "{msg}");
+    // The panicking form panics with it. Silently: the default hook's backtrace (under
+    // `RUST_BACKTRACE`) would need blocks the allocator refuses.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let panic = refusing(|| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            arena.alloc_slice_copy(&src);
+        }))
+    });
+    std::panic::set_hook(hook);
+    let panic = panic.unwrap_err();
+    assert_eq!(panic.downcast_ref::<String>(), Some(&msg));
+    // The refusal changed nothing: with the allocator serving again, the same request fits.
+    assert_eq!(
+        arena.try_alloc_slice_copy(&src).map(|s| s.len()),
+        Ok(1 << 20)
+    );
+    drop(arena);
+
+    // Under a limit the request fits below, either may have refused: the message names both.
+    let arenas = ArenaPool::builder().limit_bytes(64 << 20).build();
+    let arena = arenas.get();
+    let msg = refusing(|| arena.try_alloc_slice_copy(&src))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("limit_bytes (67108864)"), "{msg}");
+    assert!(msg.contains("system allocator refused"), "{msg}");
+
+    // A request over the limit is the limit's alone: the allocator was never asked.
+    let arenas = ArenaPool::builder().limit_bytes(512 << 10).build();
+    let arena = arenas.get();
+    let msg = arena.try_alloc_slice_copy(&src).unwrap_err().to_string();
+    assert_eq!(
+        msg,
+        "arena full: an allocation of 1048576 bytes does not fit under the arena's limit_bytes \
+         (524288) (use the try_ form to handle it)"
+    );
+}
