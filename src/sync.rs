@@ -302,7 +302,7 @@ pub(crate) mod loom_model {
     pub(crate) use loom::{model, thread};
 }
 mod inside;
-pub(crate) use inside::{enter, Inside, Refused, MAX_DEPTH as MAX_INSIDE};
+pub(crate) use inside::{enter, enter_or_panic, Inside, Refused, MAX_DEPTH as MAX_INSIDE};
 mod slot;
 pub(crate) use slot::{
     thread_slot, thread_slot_hint, thread_token, token_is_live, try_thread_slot, try_thread_token,

@@ -79,6 +79,35 @@ pub(crate) fn enter(id: usize) -> Result<Inside, Refused> {
     })
 }
 
+/// [`enter`], or the panic that explains its refusal: a primitive that runs a caller's closure
+/// under its lock calls this before taking the lock. `who` names the primitive, and `reentered`
+/// says what a call from inside its own closure was and why it is refused.
+///
+/// # Panics
+/// If [`enter`] refuses `id`, with a message that starts `"{who}: {reentered}"` for a
+/// re-entrant call.
+#[inline]
+#[track_caller]
+pub(crate) fn enter_or_panic(id: usize, who: &'static str, reentered: &'static str) -> Inside {
+    match enter(id) {
+        Ok(inside) => inside,
+        Err(why) => refused(why, who, reentered),
+    }
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn refused(why: Refused, who: &str, reentered: &str) -> ! {
+    match why {
+        Refused::Reentered => panic!("{who}: {reentered}"),
+        Refused::TooDeep => panic!(
+            "{who}: a call nested inside {MAX_DEPTH} maps' closures at once on one thread; the \
+             limit of the re-entrancy check"
+        ),
+    }
+}
+
 /// [`enter`] from inside another object.
 #[cold]
 #[inline(never)]
@@ -125,6 +154,25 @@ mod tests {
         drop(enter(2).unwrap());
         drop(a);
         drop(enter(1).unwrap());
+    }
+
+    #[test]
+    fn enter_or_panic_names_the_primitive_and_the_reason() {
+        let message = |id| {
+            let payload = std::panic::catch_unwind(|| {
+                drop(enter_or_panic(id, "Thing", "re-entrant call: the reason"));
+            })
+            .unwrap_err();
+            payload.downcast_ref::<String>().cloned().unwrap()
+        };
+        let outer = enter_or_panic(1, "Thing", "unused");
+        assert_eq!(message(1), "Thing: re-entrant call: the reason");
+        let mut nested: Vec<Inside> = (2..=MAX_DEPTH).map(|i| enter(i).unwrap()).collect();
+        assert!(message(99).starts_with("Thing: a call nested inside 8 maps' closures"));
+        while let Some(inside) = nested.pop() {
+            drop(inside); // innermost first, as scoped guards drop
+        }
+        drop(outer);
     }
 
     #[test]

@@ -4,8 +4,8 @@
 use super::hazard::Hazards;
 use super::version::{drop_entries, Change, Version};
 use crate::sync::{
-    enter, fence, Arc, AtomicBool, AtomicPtr, AtomicUsize, CachePadded, Inside, Mutex, MutexGuard,
-    Ordering, Refused, MAX_INSIDE,
+    enter_or_panic, fence, Arc, AtomicBool, AtomicPtr, AtomicUsize, CachePadded, Inside, Mutex,
+    MutexGuard, Ordering,
 };
 use smallvec::SmallVec;
 use std::collections::HashMap;
@@ -112,7 +112,7 @@ impl<K, V, S> Inner<K, V, S> {
     /// closures.
     #[inline]
     pub(super) fn lock(&self) -> Locked<'_, K, V, S> {
-        let inside = enter(self.id()).unwrap_or_else(|why| reentry_panic(why));
+        let inside = enter_or_panic(self.id(), "CowMap", REENTERED);
         self.lock_marked(Some(inside))
     }
 
@@ -180,25 +180,12 @@ fn move_from<K, V, S>(
     }
 }
 
-/// The panic for a write of a map from inside one of its own writes.
-#[cold]
-#[inline(never)]
-#[track_caller]
-fn reentry_panic(why: Refused) -> ! {
-    match why {
-        Refused::Reentered => panic!(
-            "CowMap: re-entrant write: this thread is inside a write of the same map (an \
-             update's closure, or a key's or value's Clone, Hash or Eq during a write), which \
-             holds the writers' lock; a write or trim from there would wait for itself for ever, \
-             so it panics instead. Reads are fine there; change the closure's own map, or write \
-             after the write returns"
-        ),
-        Refused::TooDeep => panic!(
-            "CowMap: a write nested inside {MAX_INSIDE} maps' closures at once on one thread; \
-             the limit of the re-entrancy check"
-        ),
-    }
-}
+/// Why a write from inside one of the map's own writes panics (`sync::enter_or_panic`).
+const REENTERED: &str = "re-entrant write: this thread is inside a write of the same map (an \
+    update's closure, or a key's or value's Clone, Hash or Eq during a write), which holds the \
+    writers' lock; a write or trim from there would wait for itself for ever, so it panics \
+    instead. Reads are fine there; change the closure's own map, or write after the write \
+    returns";
 
 /// Whether `map`'s table is mostly empty: over four times the room its entries need, plus a
 /// little (a map emptied in place, or made with a large capacity). A copy of it is then built

@@ -1,8 +1,8 @@
 //! One shard: a hash table behind a reader-writer lock, its length mirrored in an atomic, and
 //! the locking that refuses re-entrant calls.
 
-use crate::sync::{enter, AtomicUsize, Ordering, Refused, RwLock, RwLockReadGuard};
-use crate::sync::{Inside, RwLockWriteGuard, MAX_INSIDE};
+use crate::sync::{enter_or_panic, AtomicUsize, Ordering, RwLock, RwLockReadGuard};
+use crate::sync::{Inside, RwLockWriteGuard};
 use hashbrown::HashTable;
 use std::ops::{Deref, DerefMut};
 
@@ -42,10 +42,10 @@ impl<K, V> Shard<K, V> {
     /// Takes the shared lock, first marking this thread as inside map `id`.
     ///
     /// # Panics
-    /// If this thread is already inside map `id` (see [`reentry_panic`]).
+    /// If this thread is already inside map `id` (see [`REENTERED`]).
     #[inline]
     pub(super) fn read(&self, id: usize) -> Read<'_, K, V> {
-        let inside = enter(id).unwrap_or_else(|r| reentry_panic(r));
+        let inside = enter_or_panic(id, "ShardedMap", REENTERED);
         Read {
             table: self.table.read(),
             _inside: inside,
@@ -58,7 +58,7 @@ impl<K, V> Shard<K, V> {
     /// As [`Shard::read`].
     #[inline]
     pub(super) fn write(&self, id: usize) -> Write<'_, K, V> {
-        let inside = enter(id).unwrap_or_else(|r| reentry_panic(r));
+        let inside = enter_or_panic(id, "ShardedMap", REENTERED);
         Write {
             table: self.table.write(),
             len: &self.len,
@@ -114,22 +114,8 @@ impl<K, V> Drop for Write<'_, K, V> {
     }
 }
 
-/// The panic for a call into a map from inside one of its own closures.
-#[cold]
-#[inline(never)]
-#[track_caller]
-fn reentry_panic(why: Refused) -> ! {
-    match why {
-        Refused::Reentered => panic!(
-            "ShardedMap: re-entrant call: this thread is inside a closure it passed to the same \
-             map (read, update, compute, get_or_insert_with, retain, for_each, or a key's or \
-             value's Hash, Eq, Clone or Drop), which holds a shard lock; calling the map again \
-             could deadlock, so it panics instead. Copy out what the closure needs and call the \
-             map after it returns"
-        ),
-        Refused::TooDeep => panic!(
-            "ShardedMap: closures nested inside {MAX_INSIDE} maps at once on one thread; \
-             the limit of the re-entrancy check"
-        ),
-    }
-}
+/// Why a call into a map from inside one of its own closures panics (`sync::enter_or_panic`).
+const REENTERED: &str = "re-entrant call: this thread is inside a closure it passed to the same \
+    map (read, update, compute, get_or_insert_with, retain, for_each, or a key's or value's \
+    Hash, Eq, Clone or Drop), which holds a shard lock; calling the map again could deadlock, so \
+    it panics instead. Copy out what the closure needs and call the map after it returns";
