@@ -67,7 +67,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
                 self.count_discard();
                 break;
             }
-            if self.store(obj, &self.shared.tallies).is_err() {
+            if self.store(obj, None).is_err() {
                 break;
             }
             added += 1;
@@ -176,7 +176,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
         };
         self.store(
             obj,
-            local.map_or(&self.shared.tallies, |local| &local.tallies),
+            Some(local.map_or(&self.shared.tallies, |local| &local.tallies)),
         )?;
         returned();
         Ok(())
@@ -214,9 +214,10 @@ impl<T, H: Hooks<T>> Pool<T, H> {
 
     /// Keeps `obj` in the shared store if the budget has room for it, reclaiming the
     /// reservations of caches that hold no object first if it has none; else gives it back.
-    /// `tallies` are the calling thread's (its cache's, or the cacheless threads' shared ones):
-    /// they pace the pass over every cache that looks for such reservations (`pace.rs`).
-    pub(super) fn store(&self, obj: Item<T>, tallies: &Tallies) -> Result<(), Item<T>> {
+    /// `tallies` are the returning thread's (its cache's, or the cacheless threads' shared
+    /// ones): they pace the pass over every cache that looks for such reservations
+    /// (`pace.rs`). `None` (`prefill`) always looks.
+    pub(super) fn store(&self, obj: Item<T>, tallies: Option<&Tallies>) -> Result<(), Item<T>> {
         let weight = self.hooks.weigh(&obj);
         if weight > self.budget.max_bytes() {
             // Heavier than the whole budget: no reclaim can make room, and as the last refused
@@ -224,13 +225,16 @@ impl<T, H: Hooks<T>> Pool<T, H> {
             return Err(obj);
         }
         let room = self.budget.reserve(1, weight)
-            || (look_elsewhere(
-                &tallies.dry_looks,
-                Pass::Put,
-                &tallies.returned,
-                || self.caches.made(),
-                || self.reserved_without_objects(),
-            ) && {
+            || (match tallies {
+                Some(t) => look_elsewhere(
+                    &t.dry_looks,
+                    Pass::Put,
+                    &t.returned,
+                    || self.caches.made(),
+                    || self.reserved_without_objects(),
+                ),
+                None => self.reserved_without_objects(),
+            } && {
                 self.reclaim_for_room();
                 self.budget.reserve(1, weight)
             });

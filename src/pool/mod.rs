@@ -17,7 +17,8 @@
 //! reusable by a get on any other; the fast path does not depend on how many threads the
 //! process runs (a thread whose slot index is 8 or more pays one more load, for its bucket of
 //! caches, `caches.rs`); what idle and exited threads cached is found by the next get that
-//! needs it (except one object per live thread, below);
+//! needs it (except one object per live thread, and, once threads of slot index 64 and up have
+//! used the pool, on a thread's few gets after one whose look found nothing: below);
 //! and [`Pool::clear`] and [`Pool::trim`] reach every cache before they return.
 //!
 //! # Behaviour under panics
@@ -43,29 +44,28 @@
 //!   so a reclaim cannot tell when it exits: its hot object counts as left behind, which a get
 //!   that finds the pool dry may take, live or not (`tests/shapes_pool_slots.rs`: 1 100
 //!   threads at once).
-//! - Other threads reach a cache only through a *reclaim* (`reclaim.rs`), which shuts the
-//!   owners out with an asymmetric fence (`sync::fence`: `membarrier` on Linux) and then moves
-//!   caches' objects to the shared store. `clear` and `trim` reclaim everything; so does a put
-//!   that finds the budget full of reservations that hold no object, on a thread's first such
-//!   put and then every 64th (with more objects held at once than the capacity, each such put
-//!   would otherwise reclaim, and the owners take their reservations again on their next puts;
-//!   between reclaims the object is dropped). A get that finds its
-//!   cache and the store empty reclaims what other threads' caches stack and what exited
-//!   threads left in their hot slots; a live thread whose stack it takes stops stacking (and
-//!   gives back its stack's reservation) until its next get that misses its hot slot, so a
-//!   consumer that also took from the pool once sends what it gives back to the store, where
-//!   the producer finds it, instead of stacking it for the producer's next reclaim. A get's
-//!   reclaim leaves a live thread's hot object to it: taking it
-//!   would only send that thread to take one back, and two threads would pass one object to
-//!   and fro through reclaims. That is the pool's main bounded trade-off: a get may call the
-//!   factory while each other live thread keeps one object in its hot slot. (The other: past 64
-//!   caches, a thread whose look at the other caches found nothing skips its next few looks
-//!   until it has a hit, so a consuming thread does not pay a pass over every cache per get; see
-//!   [`Pool`]'s Cost section.) Bounded, because a
-//!   thread's every 64th get that calls the factory while the budget is full reclaims
-//!   everything, live threads' hot objects included, if a hot slot holds an object: threads
-//!   that used the pool once and went idle cannot keep the whole capacity from the threads that
-//!   work (and a budget full of objects lent out costs no reclaim).
+//! - Other threads reach a cache only through a *reclaim* (`reclaim.rs`), which shuts the owners
+//!   out with an asymmetric fence (`sync::fence`: `membarrier` on Linux) and then moves caches'
+//!   objects to the shared store. `clear` and `trim` reclaim everything; so does a put that finds
+//!   the budget full of reservations that hold no object (tickets included, below). Owners that see
+//!   such a reclaim stop growing their reservations for a while (`ticket.rs`), so with more objects
+//!   held at once than the capacity the reclaims stay rare: otherwise each such put would reclaim,
+//!   and the owners take their reservations again on their next puts. A get that finds its cache
+//!   and the store empty reclaims what other threads' caches stack and what exited threads left in
+//!   their hot slots; a live thread whose stack it takes stops stacking (and gives back its stack's
+//!   reservation) until its next get that misses its hot slot, so a consumer that also took from
+//!   the pool once sends what it gives back to the store, where the producer finds it, instead of
+//!   stacking it for the producer's next reclaim. A get's reclaim leaves a live thread's hot object
+//!   to it: taking it would only send that thread to take one back, and two threads would pass one
+//!   object to and fro through reclaims. That is the pool's main bounded trade-off: a get may call
+//!   the factory while each other live thread keeps one object in its hot slot. Bounded, because a
+//!   thread's every 64th get that calls the factory while the budget is full reclaims everything,
+//!   live threads' hot objects included, if a hot slot holds an object: threads that used the pool
+//!   once and went idle cannot keep the whole capacity from the threads that work (and a budget
+//!   full of objects lent out costs no reclaim). The other trade-off: past 64 caches, a thread
+//!   whose look at the other caches found nothing skips its next few looks until it has a hit, so a
+//!   consuming thread does not pay a pass over every cache per get (and likewise for puts that find
+//!   the budget full; see [`Pool`]'s Cost section).
 //! - Capacity is a budget of two counters (objects, bytes, in one atomic word) that counts
 //!   *reservations*: a cache reserves room before it keeps an object and keeps the reservation
 //!   while it lends the object out, so a thread's get+put pair never touches the budget, while
@@ -79,7 +79,8 @@
 //!   that unit: a handoff between threads never writes the budget. Tickets are room kept for
 //!   objects that may never come back (held for ever, forgotten), so a full reclaim revokes
 //!   them all, and a return that finds the budget full while tickets are out reclaims before
-//!   it refuses anything.
+//!   it refuses anything (past 64 caches, unless its thread's last such look found nothing and
+//!   it has had no return kept since: see [`Pool`]'s Cost section).
 //! - The shared store (`shared.rs`) is a preallocated lock-free ring (`ring.rs`, Vyukov's
 //!   bounded MPMC queue) reached when a cache is empty (get) or cannot keep an object (put), by
 //!   objects crossing threads, by a reclaim's haul, and by threads in teardown.
@@ -165,7 +166,9 @@ pub const DEFAULT_CAPACITY: usize = 256;
 /// to 112 bytes takes one line); nothing else allocates in steady state, on one thread or across
 /// threads (`tests/alloc_pool.rs`). A get may call the factory while each other live thread keeps
 /// one object in its own cache (one per thread); `clear`, `trim` and a thread's every 64th get that
-/// calls the factory while the budget is full reach those. Memory of its own, besides the objects:
+/// calls the factory while the budget is full reach those. Past 64 caches, a get may also call it
+/// while other caches hold objects, on a thread's few gets after one whose look found nothing
+/// (see Cost). Memory of its own, besides the objects:
 /// the shared store, preallocated at build, 24 bytes a slot for `min(capacity, 1024)` slots rounded
 /// up to a power of two (6 KiB at the default capacity); and a cache of 384 bytes (x86-64) per
 /// thread that uses the pool, the first 8 inside the pool itself (a `Pool` takes under 5 KiB), the
@@ -178,26 +181,26 @@ pub const DEFAULT_CAPACITY: usize = 256;
 ///
 /// # Cost
 /// A thread that gives back what it took (get, use, drop the guard) pays a few plain loads and
-/// stores plus the `reset`: no locked instruction, no shared cache line written, the same with
-/// 2 threads or 200 (a thread of slot index 8 or more pays one more load, for its bucket).
-/// Objects that cross threads (get on one, drop on another) pay one CAS on each side, on the
-/// shared store's ring, and none on the budget: the object keeps its unit of the budget while
-/// it travels (see "How it works" in the module doc). A pool built from closures calls its
-/// `reset` through a pointer; a [`BufferPool`]'s hooks inline. A get that misses its cache and
-/// the shared store, and a put that finds the budget full, look at every cache the pool has made
-/// (one per thread slot that used it, in buckets that double), so they cost more the more
-/// threads used the pool. Past 64 caches a thread whose look found nothing skips the same look
-/// on its next `caches / 64 - 1` such gets (or puts), at most 63, until it has a hit (or a kept
-/// put): a thread whose gets keep missing (it consumes its objects), or whose puts keep finding
-/// the pool full of objects, pays about 64 caches' worth of look each time, not a pass over a
-/// thousand threads' caches (2 µs to 4.5 µs on a 2-core VM). Meanwhile such a get may make an
-/// object while another thread's cache holds one, and such a put may drop its object while a
-/// reclaim could have made room. A reclaim (`clear`, `trim`, a get that finds the pool
-/// dry while other threads' caches hold objects, and a thread's first and every 64th put that
-/// finds the budget full of other caches' reservations) makes a `membarrier` system call on
-/// Linux, which interrupts every CPU running a thread of the process, and a pass over every
-/// cache: [`Stats::reclaims`] counts them, and one that grows with the gets means a capacity
-/// below the objects held at once, or a shape the pool suits badly.
+/// stores plus the `reset`: no locked instruction, no shared cache line written, the same with 2
+/// threads or 200 (a thread of slot index 8 or more pays one more load, for its bucket). Objects
+/// that cross threads (get on one, drop on another) pay one CAS on each side, on the shared store's
+/// ring, and none on the budget: the object keeps its unit of the budget while it travels (see "How
+/// it works" in the module doc). A pool built from closures calls its `reset` through a pointer; a
+/// [`BufferPool`]'s hooks inline. A get that misses its cache and the shared store, and a put that
+/// finds the budget full, look at every cache the pool has made (one per thread slot that used it,
+/// in buckets that double), so they cost more the more threads used the pool. Past 64 caches a
+/// thread whose look found nothing skips the same look on its next `⌈caches / 64⌉ - 1` such gets
+/// (or puts), at most 63, until it has a hit (or a kept put) or another thread takes its cache over
+/// (`prefill` always looks): a thread whose gets keep missing (it consumes its objects), or whose
+/// puts keep finding the pool full of objects, pays about 64 caches' worth of look each time, not a
+/// pass over a thousand threads' caches (2 µs to 4.5 µs on a 2-core VM). Meanwhile such a get may
+/// make an object while another thread's cache holds one, and such a put may drop its object while
+/// a reclaim could have made room. A reclaim (`clear`, `trim`, a get that finds the pool dry while
+/// other threads' caches hold objects, and a put that finds the budget full of reservations that
+/// hold no object) makes a `membarrier` system call on Linux, which interrupts every CPU running a
+/// thread of the process, and a pass over every cache: [`Stats::reclaims`] counts them, and one
+/// that grows with the gets means a capacity below the objects held at once, or a shape the pool
+/// suits badly.
 ///
 /// Ratios to allocating the buffer, across runs on a shared 2-core machine
 /// (`cargo run --release --example shootout -- --only pool`): a 4 KiB [`BufferPool`] get+put

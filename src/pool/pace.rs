@@ -21,7 +21,7 @@ const SNAPSHOT: u32 = 26;
 /// Runs `look` (a pass over the `made()` caches the pool has made) unless this thread's last
 /// pass of the same kind found nothing and `events` (the thread's hits for a get, its kept
 /// returns for a put) has not moved since. A pass that found nothing skips the thread's next
-/// `made / LOOK_CACHES - 1` passes of its kind (at most [`MAX_SKIPPED_LOOKS`]) while `events`
+/// `⌈made / LOOK_CACHES⌉ - 1` passes of its kind (at most [`MAX_SKIPPED_LOOKS`]) while `events`
 /// stays put, so a thread whose gets keep missing (it consumes its objects), or whose puts keep
 /// finding the budget full, pays about `LOOK_CACHES` caches' worth of pass each time, however
 /// many threads used the pool. A pool of at most `LOOK_CACHES` caches (threads of slot index
@@ -29,7 +29,8 @@ const SNAPSHOT: u32 = 26;
 ///
 /// `dry` and `events` are the calling thread's cache's words (or the cacheless threads' shared
 /// ones, where a lost update only moves the pacing); `dry` packs, in `pass`'s half, the skips
-/// left over the low bits of `events` when they were set.
+/// left over the low bits of `events` when they were set. A thread that takes a cache over
+/// clears its `dry` (`Section::claim`): the pacing is the last owner's.
 pub(super) fn look_elsewhere(
     dry: &Tally,
     pass: Pass,

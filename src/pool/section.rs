@@ -120,6 +120,8 @@ impl<T> Section<'_, T> {
             // Release: pairs with the Acquire in `Local::owner_gone`.
             self.local.owner.store(token, Ordering::Release);
             self.with(|cache| cache.taker = false);
+            // The pacing of the passes over every cache is the last owner's (`pace.rs`).
+            self.local.tallies.dry_looks.set(0);
         }
     }
 

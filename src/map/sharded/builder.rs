@@ -83,8 +83,9 @@ impl<K, V, S> Builder<K, V, S> {
     ///
     /// The hash's high bits pick the shard (bits 56 down, one bit per doubling of the shard
     /// count) and its top 7 bits are each table's tags, so a hasher must mix into the high bits.
-    /// An identity hasher (`nohash`-style, the key's value as its hash) for keys below `2^47`
-    /// puts every key in shard 0, under one lock, with one tag: correct, but one shard's speed.
+    /// An identity hasher (`nohash`-style, the key's value as its hash) for keys below
+    /// `2^(57 - log2 shards)` (`2^47` at the default's most, 1 024 shards) puts every key in
+    /// shard 0, under one lock, with one tag: correct, but one shard's speed.
     pub fn hasher<T>(self, hasher: T) -> Builder<K, V, T> {
         Builder {
             shards: self.shards,
