@@ -103,8 +103,8 @@ fn a_spilled_round_costs_one_allocation_then_none() {
 }
 
 /// A round whose largest block is freed before its end (bumpalo takes the newest block back):
-/// the first round spills and is rebuilt, every later one allocates nothing. Until an audit,
-/// the rebuilt chunk held only what was still in use at the end, and every round spilled again.
+/// the first round spills and is rebuilt, every later one allocates nothing (a rebuilt chunk
+/// that held only what was still in use at the end would leave every round to spill again).
 fn a_round_that_frees_its_newest_block_gets_warm() {
     // bumpalo's `alloc_try_with`, failing: its 64 KiB block is freed at once.
     let failing = |arena: &ArenaGuard<'_>| {
@@ -113,7 +113,7 @@ fn a_round_that_frees_its_newest_block_gets_warm() {
         arena.alloc(7u64);
     };
     rounds_get_warm(DEFAULT_RETAIN_BYTES, failing);
-    // The audit's repro: 20 000 `u64` pushed to an arena `Vec`, dropped before the guard.
+    // 20 000 `u64` pushed to an arena `Vec`, dropped before the guard.
     #[cfg(feature = "collections")]
     rounds_get_warm(DEFAULT_RETAIN_BYTES, |arena| {
         let mut ids = thrifty::arena::collections::Vec::new_in(arena);
@@ -125,7 +125,7 @@ fn a_round_that_frees_its_newest_block_gets_warm() {
 }
 
 /// Values aligned to a page, among bytes: the rebuilt chunk holds them with their padding.
-/// Until an audit it allowed 16 bytes of padding per chunk, and the first warm round spilled.
+/// (An allowance of 16 bytes of padding per chunk let the first warm round spill.)
 fn a_round_of_page_aligned_values_gets_warm() {
     #[derive(Clone, Copy)]
     #[repr(C, align(4096))]

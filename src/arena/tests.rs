@@ -368,8 +368,8 @@ fn only_a_small_limit_is_checked_against_bumpalo() {
 /// A reused arena keeps a chunk `c` of up to `retain_bytes`; a larger allocation needs a second
 /// chunk beside it, which bumpalo makes at least `2 × c` (it tries nothing smaller that would
 /// hold the allocation). So the limit that grants single allocations of `n` bytes is
-/// `retain_bytes + max(n, 2 × retain_bytes)` plus a page; `n + retain_bytes` plus a page, which
-/// the docs said until an audit, refuses `n` between `c` and `2 × c`.
+/// `retain_bytes + max(n, 2 × retain_bytes)` plus a page; `n + retain_bytes` plus a page is not
+/// enough for `n` between `c` and `2 × c`.
 #[test]
 fn a_reused_arena_grants_n_under_retain_plus_the_larger_of_n_and_twice_retain() {
     const RETAIN: usize = 256 << 10;
@@ -435,10 +435,10 @@ fn a_reused_arena_grants_n_under_retain_plus_the_larger_of_n_and_twice_retain() 
     }
 }
 
-/// The audit's finding: a round that grows a value and frees it before its end (a
-/// `collections::Vec` dropped; here bumpalo's `alloc_try_with` failing, which frees its block
-/// the same way) never got warm. The round's end showed only what was still in use, the
-/// rebuilt chunk was sized for that, and every later round spilled and was rebuilt again.
+/// A round that grows a value and frees it before its end (a `collections::Vec` dropped; here
+/// bumpalo's `alloc_try_with` failing, which frees its block the same way) gets warm. The
+/// round's end shows only what is still in use: a rebuilt chunk sized for that would leave every
+/// later round to spill and be rebuilt again.
 #[test]
 fn a_round_that_frees_its_newest_block_is_rebuilt_once_then_stays_in_one_chunk() {
     let arenas = ArenaPool::builder().capacity(1).build();
@@ -456,7 +456,7 @@ fn a_round_that_frees_its_newest_block_is_rebuilt_once_then_stays_in_one_chunk()
     assert_eq!((stats.rebuilt, stats.shrunk), (1, 0), "{stats:?}");
 }
 
-/// The audit's repro: 20 000 `u64` pushed to an arena `Vec`, dropped before the guard.
+/// 20 000 `u64` pushed to an arena `Vec`, dropped before the guard.
 #[cfg(feature = "collections")]
 #[test]
 fn a_round_that_grows_and_drops_a_vec_is_rebuilt_once_then_stays_in_one_chunk() {
@@ -478,11 +478,11 @@ fn a_round_that_grows_and_drops_a_vec_is_rebuilt_once_then_stays_in_one_chunk() 
     assert_eq!((stats.rebuilt, stats.shrunk), (1, 0), "{stats:?}");
 }
 
-/// The audit's finding: the rebuilt chunk allowed 16 bytes of alignment padding per chunk, so
-/// a round of values aligned above that could spill once more before it was held (the audit's
-/// round: 100 page-aligned values, each after a byte). How much padding a round needs in one
-/// chunk depends on where its chunks lay in memory, so several shapes run; the old allowance
-/// let most of them spill (`x_align_sweep` in the audit: 769 of 3 000 random shapes).
+/// A rebuilt chunk allows, per chunk of the round, padding for the largest alignment the
+/// round's values needed, so a round of values aligned above 16 bytes (here page-aligned values,
+/// each after a byte) is held by it; an allowance of 16 bytes per chunk let such a round spill
+/// once more. How much padding a round needs in one chunk depends on where its chunks lay in
+/// memory, so several shapes run.
 #[test]
 fn rounds_of_over_aligned_values_are_held_by_their_rebuilt_chunk() {
     #[derive(Clone, Copy)]
@@ -535,8 +535,8 @@ fn rounds_of_over_aligned_values_are_held_by_their_rebuilt_chunk() {
     }
 }
 
-/// The audit's finding: `ArenaFull`'s message blamed `limit_bytes` even where the limit could
-/// not have refused (`usize::MAX`); `tests/refusal_arena.rs` has the system allocator refuse.
+/// `ArenaFull`'s message blames `limit_bytes` only where the limit can have refused (not under
+/// `usize::MAX`); `tests/refusal_arena.rs` has the system allocator refuse.
 #[test]
 fn arena_full_blames_only_what_can_have_refused() {
     let over = ArenaFull {

@@ -193,7 +193,7 @@ pub const DEFAULT_CAPACITY: usize = 256;
 /// (or puts), at most 63, until it has a hit (or a kept put) or another thread takes its cache over
 /// (`prefill` always looks): a thread whose gets keep missing (it consumes its objects), or whose
 /// puts keep finding the pool full of objects, pays about 64 caches' worth of look each time, not a
-/// pass over a thousand threads' caches (2 µs to 4.5 µs on a 2-core VM). Meanwhile such a get may
+/// pass over a thousand threads' caches, which costs microseconds. Meanwhile such a get may
 /// make an object while another thread's cache holds one, and such a put may drop its object while
 /// a reclaim could have made room. A reclaim (`clear`, `trim`, a get that finds the pool dry while
 /// other threads' caches hold objects, and a put that finds the budget full of reservations that
