@@ -821,13 +821,34 @@ fn cow_hash_panic_while_a_copy_rehashes_in_place_leaves_the_map_unchanged() {
     probe.assert_all_dropped();
 }
 
+/// Inserts `next -> next * 10` with the drop trap armed to spring at the `at`-th drop, which
+/// the write's freeing of what it let go of reaches: the insert panics, and the model takes it.
+fn insert_through_a_drop_panic(
+    map: &Cow,
+    model: &mut Model,
+    probe: &Arc<Probe>,
+    next: u64,
+    at: usize,
+) {
+    probe.drop_trap.arm(at);
+    expect_panic(DROP_PANIC, || {
+        map.insert(T::new(next, probe), T::new(next * 10, probe));
+    });
+    assert_eq!(
+        probe.drop_trap.0.load(SeqCst),
+        0,
+        "premise: the trap sprang"
+    );
+    model.insert(next, next * 10);
+}
+
 /// A key's or value's `Drop` panics while a write frees what it let go of: the version it
 /// replaced (no reader), at the first, fifth and last `T` of it; then a spare's old table,
 /// which a copy after an `update` replaces (a reader leaves the spare). The write is
 /// published and the writers' lock free by then: the panic reaches the caller, the map holds
 /// the write and works from another thread, and every other `T` of the freed table is dropped,
-/// once. Fails before the fix, where hashbrown's drop stopped at the panic and leaked the rest
-/// of the table (`T`s left alive).
+/// once (a drop that stopped at the panic, as hashbrown's does, would leave the rest of the
+/// table's `T`s alive).
 #[test]
 fn cow_drop_panic_while_a_write_frees_comes_after_the_write() {
     let probe = Probe::new();
@@ -838,16 +859,7 @@ fn cow_drop_panic_while_a_write_frees_comes_after_the_write() {
     let freed = 2 * model.len() + 1; // the replaced version's keys, values and record
     for at in [1, 5, freed] {
         let version = map.version();
-        probe.drop_trap.arm(at);
-        expect_panic(DROP_PANIC, || {
-            map.insert(T::new(next, &probe), T::new(next * 10, &probe));
-        });
-        assert_eq!(
-            probe.drop_trap.0.load(SeqCst),
-            0,
-            "premise: the trap sprang"
-        );
-        model.insert(next, next * 10);
+        insert_through_a_drop_panic(&map, &mut model, &probe, next, at);
         next += 1;
         assert_eq!(map.version(), version + 1, "the write was not published");
         assert_cow(&map, &model, &probe, 1);
@@ -862,16 +874,7 @@ fn cow_drop_panic_while_a_write_frees_comes_after_the_write() {
     let mut reader = map.reader();
     spare_after(By::Update, &map, &mut model, &probe, &mut reader, next);
     next += 1;
-    probe.drop_trap.arm(3);
-    expect_panic(DROP_PANIC, || {
-        map.insert(T::new(next, &probe), T::new(next * 10, &probe));
-    });
-    assert_eq!(
-        probe.drop_trap.0.load(SeqCst),
-        0,
-        "premise: the trap sprang"
-    );
-    model.insert(next, next * 10);
+    insert_through_a_drop_panic(&map, &mut model, &probe, next, 3);
     reader.refresh();
     assert_cow(&map, &model, &probe, 1);
     drop(reader);
@@ -961,9 +964,8 @@ impl Registry {
 }
 
 /// A value's `Drop` that writes its own map, freed by the write that replaced its version
-/// (no reader): the write must finish (before the fix, it freed the version under the
-/// writers' lock, and the drop's write waited for that lock for ever) and run the one drop,
-/// whose write returned.
+/// (no reader): the write must finish (freeing the version under the writers' lock would make
+/// the drop's write wait for that lock for ever) and run the one drop, whose write returned.
 #[test]
 fn cow_a_value_drop_may_write_its_own_map_when_a_write_frees_it() {
     let outcome = finishes("a write that frees a version", || {
@@ -1041,8 +1043,8 @@ fn cow_a_value_drop_may_write_its_own_map_when_trim_or_a_handle_frees_it() {
 
 /// Runs `case` (a write of the map from inside a write of it) on a map `{1: 1}`: it must
 /// panic with the re-entrancy message, publish nothing, and leave the map usable from this
-/// thread and others. Before the fix each waited for the writers' lock, which its own thread
-/// held, for ever.
+/// thread and others (waiting for the writers' lock, which its own thread holds, would wait
+/// for ever).
 fn reentrant_write_panics(what: &str, case: fn(&CowMap<u64, u64>)) {
     let map = Arc::new(CowMap::from_iter([(1u64, 1u64)]));
     let m = map.clone();

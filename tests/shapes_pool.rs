@@ -298,9 +298,9 @@ fn prefill_keeps_only_what_a_return_would_keep() {
 
 #[test]
 fn a_consumer_that_took_once_does_not_make_every_handoff_a_reclaim() {
-    // The consumer also takes a buffer of its own once (scratch work, say): then what it drops
-    // used to stack in its cache, and the producer's next get, finding the store dry, took the
-    // stack back by a reclaim, about once every 16 handoffs.
+    // The consumer also takes a buffer of its own once (scratch work, say). Were what it drops
+    // stacked in its cache, the producer's next get, finding the store dry, would take the stack
+    // back by a reclaim, about once every 16 handoffs.
     let (pool, _live) = counted_pool(256, 64);
     let (tx, rx) = sync_channel::<PooledOwned<Counted>>(16);
     let consumer = {
@@ -360,8 +360,8 @@ fn threads_holding_more_than_the_capacity_reclaim_seldom() {
 #[test]
 fn a_buffer_heavier_than_the_whole_byte_budget_costs_no_reclaim() {
     // `try_build` accepts a byte budget below the largest buffer kept; a buffer grown past the
-    // whole budget can never be kept, and its return used to reclaim for room every time, and
-    // then leave the budget looking full to every later miss.
+    // whole budget can never be kept: its return must not reclaim for room every time, nor
+    // leave the budget looking full to every later miss.
     let pool = thrifty::pool::BufferPool::builder()
         .byte_budget(32 << 10)
         .build();

@@ -687,6 +687,26 @@ fn with_70_idle_threads(pool: &Pool<Tracked>, f: impl FnOnce()) {
     });
 }
 
+/// Runs `f` while another thread holds an object it got from `pool` (from the store, so its
+/// unit of the budget travels with it as a ticket), and returns what `f` returned once that
+/// thread has given it back.
+fn while_another_thread_holds_one<R>(pool: &Pool<Tracked>, f: impl FnOnce() -> R) -> R {
+    let (got, done) = (Barrier::new(2), Barrier::new(2));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let lent = pool.get();
+            got.wait();
+            done.wait();
+            drop(lent);
+        });
+        got.wait();
+        // A failing `f` must not leave the holder waiting for ever.
+        let result = catch_unwind(AssertUnwindSafe(f));
+        done.wait();
+        result.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
 /// A thread consumes what it gets (never gives back) in a pool that threads of slot index 64
 /// and up have used, so its looks at the other caches find nothing and are skipped; once
 /// another thread leaves objects in its cache, the consumer's gets still reach them within a
@@ -739,27 +759,17 @@ fn a_thread_whose_puts_kept_finding_the_pool_full_still_has_one_kept_once_room_c
         for _ in 0..1000 {
             assert!(pool.try_put(made()).is_err(), "full of objects");
         }
-        // Another thread takes one from the store and keeps it: its unit travels with it.
-        let (got, done) = (Barrier::new(2), Barrier::new(2));
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                let lent = pool.get();
-                got.wait();
-                done.wait();
-                drop(lent);
-            });
-            got.wait();
+        let (puts, s) = while_another_thread_holds_one(&pool, || {
             let mut puts = 1;
             while pool.try_put(made()).is_err() && puts <= MAX_SKIPPED_LOOKS + 1 {
                 puts += 1;
             }
-            let s = pool.stats();
-            done.wait();
-            assert!(
-                puts <= MAX_SKIPPED_LOOKS + 1,
-                "{puts} puts, none kept: {s:?}"
-            );
+            (puts, pool.stats())
         });
+        assert!(
+            puts <= MAX_SKIPPED_LOOKS + 1,
+            "{puts} puts, none kept: {s:?}"
+        );
     });
     pool.clear();
     assert_eq!(live.load(SeqCst), 0);
@@ -774,19 +784,8 @@ fn prefill_fills_to_the_capacity_after_one_found_the_pool_full() {
     with_70_idle_threads(&pool, || {
         assert_eq!(pool.prefill(4), 4);
         assert_eq!(pool.prefill(1), 0, "full");
-        let (got, done) = (Barrier::new(2), Barrier::new(2));
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                let lent = pool.get();
-                got.wait();
-                done.wait();
-                drop(lent);
-            });
-            got.wait();
-            let (added, s) = (pool.prefill(1), pool.stats());
-            done.wait();
-            assert_eq!(added, 1, "{s:?}");
-        });
+        let (added, s) = while_another_thread_holds_one(&pool, || (pool.prefill(1), pool.stats()));
+        assert_eq!(added, 1, "{s:?}");
     });
     pool.clear();
     assert_eq!(live.load(SeqCst), 0);
