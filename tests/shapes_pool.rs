@@ -376,3 +376,44 @@ fn a_buffer_heavier_than_the_whole_byte_budget_costs_no_reclaim() {
     assert_eq!(stats.reclaims, 0, "{stats:?}");
     assert_eq!(stats.discarded, 200, "{stats:?}");
 }
+
+#[test]
+fn threads_swapping_batches_past_the_capacity_reclaim_seldom() {
+    // Two threads each take 3 objects a round, hand them to the other and drop the 3 they were
+    // handed: 6 objects are held at once. With room for 6 every round reuses them all; with
+    // room for 4, 2 a round are made and dropped, and the returns that find the budget full
+    // reclaim seldom.
+    const SWAPS: usize = 2_000;
+    let past_the_capacity = (2 * SWAPS + 12) as u64;
+    for (capacity, most_reclaims, most_misses) in
+        [(6, 0, 12), (4, SWAPS as u64 / 32, past_the_capacity)]
+    {
+        let (pool, live) = counted_pool(capacity, 64);
+        let (to_b, from_a) = sync_channel::<Vec<PooledOwned<Counted>>>(1);
+        let (to_a, from_b) = sync_channel::<Vec<PooledOwned<Counted>>>(1);
+        let bar = &Barrier::new(2);
+        std::thread::scope(|s| {
+            for (to, from) in [(to_b, from_b), (to_a, from_a)] {
+                let pool = &pool;
+                s.spawn(move || {
+                    for _ in 0..SWAPS {
+                        let batch: Vec<_> = (0..3).map(|_| pool.get_owned()).collect();
+                        bar.wait();
+                        to.send(batch).unwrap();
+                        drop(from.recv().unwrap());
+                        bar.wait();
+                    }
+                });
+            }
+        });
+        let stats = pool.stats();
+        assert_eq!(stats.hits + stats.misses, (6 * SWAPS) as u64);
+        assert!(
+            stats.reclaims <= most_reclaims && stats.misses <= most_misses,
+            "capacity {capacity}: {stats:?}"
+        );
+        assert!(stats.retained <= capacity, "{stats:?}");
+        drop(pool);
+        assert_eq!(live.load(SeqCst), 0, "an object leaked");
+    }
+}

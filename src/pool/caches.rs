@@ -52,6 +52,14 @@ fn bucket_len(bucket: usize) -> usize {
     }
 }
 
+/// How many buckets past bucket 0 a pass must visit when the buckets made past it hold
+/// `beyond_first` caches: the highest made is bucket `b` exactly when `beyond_first / FIRST`
+/// has `b` bits, since bucket `b` alone holds `FIRST << (b - 1)` and buckets 1 to `b` together
+/// `FIRST * (2^b - 1)`, however sparse the ones below it are.
+fn buckets_made(beyond_first: usize) -> usize {
+    (usize::BITS - (beyond_first / FIRST).leading_zeros()) as usize
+}
+
 /// Marks the path that calls it as the unlikely one, so the compiler lays the common path out
 /// straight (a branch hint, not a call: it inlines to nothing).
 #[cold]
@@ -143,7 +151,9 @@ impl<T> Caches<T> {
         FIRST + self.beyond_first.load(Ordering::Relaxed)
     }
 
-    /// Every cache made so far.
+    /// Every cache made so far (those published since a moment ago may be missing). Visits
+    /// the buckets up to the highest made, not all `BUCKETS` of them: a pass is what a get that
+    /// misses or a refused put pays, and loading 64 bucket pointers was most of its cost.
     pub(super) fn iter(&self) -> impl Iterator<Item = &Local<T>> {
         let first = self.first.iter().map(|local| &**local);
         first.chain(
@@ -151,6 +161,7 @@ impl<T> Caches<T> {
                 .iter()
                 .enumerate()
                 .skip(1)
+                .take(buckets_made(self.made() - FIRST))
                 .flat_map(|(bucket, base)| {
                     // Acquire: as in `get`.
                     let base = base.load(Ordering::Acquire);
@@ -222,6 +233,25 @@ mod tests {
     fn a_pool_holds_its_first_8_caches_in_under_5_kib() {
         let size = std::mem::size_of::<crate::pool::BufferPool>();
         assert!((8 * 384..5 << 10).contains(&size), "{size} bytes");
+    }
+
+    #[test]
+    fn a_pass_visits_every_bucket_made_however_sparse() {
+        assert_eq!(buckets_made(0), 0);
+        for top in 1..BUCKETS.min(40) {
+            // Bucket `top` alone, and with every bucket below it.
+            let alone = bucket_len(top);
+            let all: usize = (1..=top).map(bucket_len).sum();
+            assert_eq!(buckets_made(alone), top, "bucket {top} alone");
+            assert_eq!(buckets_made(all), top, "buckets 1 to {top}");
+        }
+        let caches: Caches<u32> = Caches::new();
+        caches.get_or_make(100).unwrap(); // bucket 4 (slots 64..128), none between
+        assert_eq!(caches.iter().count(), 8 + 64);
+        caches.get_or_make(9).unwrap(); // bucket 1
+        assert_eq!(caches.iter().count(), 8 + 64 + 8);
+        caches.get_or_make(5000).unwrap(); // bucket 10 (slots 4 096..8 192), far above the rest
+        assert_eq!(caches.iter().count(), 8 + 64 + 8 + 4096);
     }
 
     #[test]

@@ -110,8 +110,9 @@ impl<T, H: Hooks<T>> Pool<T, H> {
         self.caches.iter().any(Local::has_spare) || self.tickets_out()
     }
 
-    /// Drops retained objects until at most `keep` remain, oldest first, to give memory back
-    /// after a burst.
+    /// Drops retained objects until at most `keep` remain, to give memory back after a burst:
+    /// the shared store's first, those given back longest ago first, then the objects the
+    /// threads' caches held (at most 8 a thread: what each reuses next).
     ///
     /// Reaches every thread's cache, including those of idle and exited threads, before it
     /// returns: when it returns, the objects beyond `keep` have been dropped (their memory

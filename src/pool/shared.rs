@@ -197,8 +197,8 @@ impl<T> Shared<T> {
         }
     }
 
-    /// Takes the oldest stored object, with its weight; the caller gives its unit of the
-    /// budget back, or keeps it as the object's ticket.
+    /// Takes a stored object (the ring's oldest, else the overflow's newest), with its weight;
+    /// the caller gives its unit of the budget back, or keeps it as the object's ticket.
     pub(super) fn pop(&self) -> Option<(Item<T>, usize)> {
         self.ring.pop().or_else(|| {
             // Relaxed: a hint, re-checked under the lock. A racing push is missed, costing one
@@ -216,9 +216,21 @@ impl<T> Shared<T> {
 
     /// Takes out all but `keep` objects, oldest first; the caller drops them after this returns
     /// (a destructor may re-enter the pool) and gives their budget back.
+    /// The ring first (it pops oldest first), then the overflow from its oldest end: `pop`
+    /// takes the overflow's newest, so popping alone would keep the oldest past the ring.
     pub(super) fn split_off_oldest(&self, keep: usize) -> Vec<(Item<T>, usize)> {
         let excess = self.len().saturating_sub(keep);
-        (0..excess).map_while(|_| self.pop()).collect()
+        let mut out: Vec<_> = (0..excess).map_while(|_| self.ring.pop()).collect();
+        let more = excess - out.len();
+        // Relaxed: a hint, as in `pop`; re-checked under the lock.
+        if more > 0 && self.overflow_len.load(Ordering::Relaxed) > 0 {
+            let mut overflow = self.overflow.lock();
+            let more = more.min(overflow.len());
+            out.extend(overflow.drain(..more));
+            // Relaxed: as in `push`.
+            self.overflow_len.store(overflow.len(), Ordering::Relaxed);
+        }
+        out
     }
 }
 

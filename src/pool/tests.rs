@@ -819,3 +819,35 @@ fn a_new_thread_does_not_inherit_the_last_owners_skipped_looks() {
         assert_eq!(after.hits, before.hits + 1, "{after:?}");
     });
 }
+
+#[test]
+fn trim_keeps_the_newest_past_the_stores_ring() {
+    // 2 000 objects: more than the store's ring holds, so the oldest of those stored sit in the
+    // ring and the newest in its overflow.
+    let pool = Pool::builder()
+        .capacity(2000)
+        .reset(|_: &mut Vec<u32>| {})
+        .build(Vec::new);
+    let held: Vec<_> = (0..2000u32)
+        .map(|id| {
+            let mut v = pool.get();
+            v.push(id);
+            v
+        })
+        .collect();
+    drop(held); // given back oldest (id 0) first; the first few stay in this thread's cache
+    assert_eq!(pool.stats().retained, 2000);
+    pool.trim(500);
+    assert_eq!(pool.stats().retained, 500);
+    let kept: Vec<_> = (0..500).map(|_| pool.get()).collect();
+    let mut ids: Vec<u32> = kept.iter().map(|v| v[0]).collect();
+    ids.sort_unstable();
+    // Kept: what the cache held, then the newest of the store.
+    let cached = ids.iter().filter(|&&id| id < 1000).count() as u32;
+    assert!(
+        cached as usize <= 2 * crate::pool::local::LOCAL_CAP,
+        "{ids:?}"
+    );
+    let expected: Vec<u32> = (0..cached).chain(1500 + cached..2000).collect();
+    assert_eq!(ids, expected, "the cache's and the 500 given back last");
+}
