@@ -2,9 +2,10 @@
 //! that panics part-way through a `CowMap` write (a whole copy, a copy into the spare, the
 //! spare's replay, a copy that grows or rehashes in place), with and without readers reading,
 //! and a key's `Hash` that panics while a `ShardedMap` shard rehashes in place or shrinks. Also
-//! a `Drop` that panics while a `CowMap` write frees what it replaced, and code a `CowMap` runs
-//! that writes the same map: a write inside a write (which must panic, not deadlock), and a
-//! value's `Drop` (which must be free to).
+//! a `Drop` that panics while a `CowMap` write frees what it replaced or while a `ShardedMap`'s
+//! `clear` or drop drops its entries, and code a `CowMap` runs that writes the same map: a
+//! write inside a write (which must panic, not deadlock), and a value's `Drop` (which must be
+//! free to).
 //!
 //! Every key and value is a [`T`], which files each copy of itself by serial number in its
 //! test's [`Probe`]: so each test can say exactly how many are alive, that nothing was dropped
@@ -1284,4 +1285,71 @@ fn sharded_hash_panic_while_a_shard_shrinks() {
     drop(Arc::into_inner(map).expect("the thread's handle is gone"));
     keys.assert_all_dropped();
     values.assert_all_dropped();
+}
+
+/// A map of `shards` shards holding keys `(i << 50) | i` for `i` in `0..100`, each with value
+/// `10 * key`: bits 56..55 of a key (`i`'s bits 6..5) pick its shard, so 4 shards hold 32, 32,
+/// 32 and 4 keys, and the low bits spread the keys over each shard's slots.
+fn spread_over(shards: usize, keys: &Arc<Probe>, values: &Arc<Probe>) -> Arc<Sharded> {
+    let map: Arc<Sharded> = Arc::new(
+        ShardedMap::builder()
+            .shards(shards)
+            .hasher(Id::default())
+            .build(),
+    );
+    for i in 0..100u64 {
+        let k = (i << 50) | i;
+        assert!(map
+            .insert(T::new(k, keys), T::new(k * 10, values))
+            .is_none());
+    }
+    assert_eq!(map.len(), 100);
+    map
+}
+
+/// A value's `Drop` panics while `clear`, then the map's drop, drops 100 entries: at the first,
+/// the 40th and the last value dropped, in maps of 1 and 4 shards (with 4, the panic lands in
+/// the first, a middle and the last shard). Each time the panic reaches the caller, once, and every
+/// other key and value is dropped, once: `clear` goes on with the rest of the shard and the
+/// later shards and leaves the map empty (`len` 0, nothing found) and usable; the map's drop
+/// leaves no `T` alive.
+#[test]
+fn sharded_drop_panic_in_clear_or_the_maps_drop_leaks_nothing() {
+    for shards in [1, 4] {
+        for at in [1, 40, 100] {
+            let case = format!("{shards} shards, the panic at drop {at}");
+            let (keys, values) = (Probe::new(), Probe::new());
+            let map = spread_over(shards, &keys, &values);
+            values.drop_trap.arm(at);
+            expect_panic(DROP_PANIC, || map.clear());
+            assert_eq!(
+                values.drop_trap.0.load(SeqCst),
+                0,
+                "{case}: premise: the trap sprang"
+            );
+            keys.assert_no_double_drop();
+            values.assert_no_double_drop();
+            assert_eq!(keys.live(), 0, "{case}: keys left alive by clear");
+            assert_eq!(values.live(), 0, "{case}: values left alive by clear");
+            assert_eq!(map.len(), 0, "{case}: len after clear");
+            assert!(map.is_empty());
+            map.for_each(|k, _| panic!("{case}: key {} survived clear", k.id));
+            let mut model = Model::new();
+            sharded_still_usable(&map, &mut model, &keys, &values);
+            drop(Arc::into_inner(map).expect("the thread's handle is gone"));
+            keys.assert_all_dropped();
+            values.assert_all_dropped();
+
+            let map = spread_over(shards, &keys, &values);
+            values.drop_trap.arm(at);
+            expect_panic(DROP_PANIC, || drop(map));
+            assert_eq!(
+                values.drop_trap.0.load(SeqCst),
+                0,
+                "{case}: premise: the trap sprang"
+            );
+            keys.assert_all_dropped();
+            values.assert_all_dropped();
+        }
+    }
 }

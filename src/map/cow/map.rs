@@ -70,12 +70,15 @@ use std::hash::{BuildHasher, Hash};
 ///   allocations over 100 such rounds). With keys or values that have drop glue, a write that
 ///   copies the whole map builds a new table beside the spare (one allocation, besides what
 ///   their clones allocate), so that the spare's old entries are dropped after the lock is let
-///   go; an `insert` or `remove` that replays into the spare allocates nothing either way. A
-///   write with no spare (no reader refreshed since the last, or a `Snapshot` still holds the
-///   old version) allocates its copy of the table and one block for the version (the first
-///   write also the writers' list of retired versions); a batch of any size in one `update`
-///   allocates the same. The versions a write frees wait for the unlock in a list that holds
-///   four without allocating.
+///   go; an `insert` or `remove` that replays into the spare allocates nothing of its own
+///   either way (unless the spare's table is full and grows), only what cloning keys and
+///   values allocates: the write clones the key it records, the replay an inserted key and
+///   value or a replacing value (a `String` key allocates on each clone). A write with no
+///   spare (no reader refreshed since the last, or a `Snapshot` still holds the old version)
+///   allocates its copy of the table and one block for the version (the first write also the
+///   writers' list of retired versions); a batch of any size in one `update` allocates the
+///   same. The versions a write frees wait for the unlock in a list that holds four without
+///   allocating.
 /// - Freeing: reads never free a version. A write frees the old versions no read can reach
 ///   (besides the spare it reuses); a `Snapshot`'s drop frees its version if it was the last
 ///   holder; a `Reader`'s drop frees what only it held, or has the write in progress do it;

@@ -1,8 +1,8 @@
 //! One immutable version of a [`CowMap`](super::CowMap)'s contents.
 
+use crate::map::drop_each;
 use crate::sync::{Arc, AtomicUsize, CachePadded, Ordering};
-use std::collections::{hash_map, HashMap};
-use std::mem;
+use std::collections::HashMap;
 
 /// How a version's single write changed its key (see [`Version::change`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,22 +86,10 @@ impl<K, V, S> Drop for Version<K, V, S> {
     }
 }
 
-/// Drops `map`'s entries one by one, going on past one whose `Drop` panics, as `Vec`'s drop
-/// does (then a second panic aborts): `HashMap`'s own drop would stop at the panic and leak
-/// the rest of the entries and the table. Keeps the (empty) table for the map's drop to free.
-/// Nothing to do, at no cost, for entries without drop glue.
+/// Drops `map`'s entries one by one, going on past one whose `Drop` panics ([`drop_each`]):
+/// `HashMap`'s own drop would stop at the panic and leak the rest of the entries and the
+/// table. Keeps the (empty) table for the map's drop to free. Nothing to do, at no cost, for
+/// entries without drop glue.
 pub(super) fn drop_entries<K, V, S>(map: &mut HashMap<K, V, S>) {
-    /// Drops what `0` has left, on the way out of a panic.
-    struct Rest<'a, K, V>(hash_map::Drain<'a, K, V>);
-
-    impl<K, V> Drop for Rest<'_, K, V> {
-        fn drop(&mut self) {
-            self.0.by_ref().for_each(drop);
-        }
-    }
-
-    if mem::needs_drop::<(K, V)>() {
-        let mut rest = Rest(map.drain());
-        rest.0.by_ref().for_each(drop);
-    }
+    drop_each(|| map.drain());
 }

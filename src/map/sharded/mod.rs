@@ -111,6 +111,10 @@ const MAX_SHARDS: usize = 1 << 16;
 /// shard it had not yet placed, running their `Drop` with the shard locked (hashbrown#444;
 /// where neither has drop glue, they are lost without a drop and [`len`](Self::len) goes on
 /// counting them).
+///
+/// If a key's or value's `Drop` panics while [`clear`](Self::clear) or the map's drop drops
+/// entries, every other entry is still dropped, and the first such panic is resumed after; a
+/// second panic while one unwinds aborts the process, as in std's collections.
 pub struct ShardedMap<K, V, S = FastRandomState> {
     /// The shards; their count is a power of two.
     shards: Box<[CachePadded<Shard<K, V>>]>,

@@ -1,6 +1,7 @@
 //! One shard: a hash table behind a reader-writer lock, its length mirrored in an atomic, and
 //! the locking that refuses re-entrant calls.
 
+use crate::map::drop_each;
 use crate::sync::{enter_or_panic, AtomicUsize, Ordering, RwLock, RwLockReadGuard};
 use crate::sync::{Inside, RwLockWriteGuard};
 use hashbrown::HashTable;
@@ -64,6 +65,15 @@ impl<K, V> Shard<K, V> {
             len: &self.len,
             _inside: inside,
         }
+    }
+}
+
+impl<K, V> Drop for Shard<K, V> {
+    /// Drops the entries one by one, going on past one whose `Drop` panics: the table's own
+    /// drop would stop there and leak the rest of the shard.
+    fn drop(&mut self) {
+        let table = self.table.get_mut();
+        drop_each(|| table.drain());
     }
 }
 

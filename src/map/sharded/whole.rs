@@ -1,7 +1,9 @@
 //! Whole-map operations: each visits the shards one at a time, locking only the shard it is in.
 
 use super::ShardedMap;
+use crate::map::drop_each;
 use std::hash::{BuildHasher, Hash};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 impl<K, V, S> ShardedMap<K, V, S> {
     /// Calls `f` on every entry, shard by shard, each shard under its shared lock.
@@ -56,10 +58,23 @@ impl<K, V, S> ShardedMap<K, V, S> {
     /// Not atomic: an insert into a shard already cleared survives.
     ///
     /// # Panics
-    /// As [`for_each`](Self::for_each).
+    /// As [`for_each`](Self::for_each). If a key's or value's `Drop` panics, every other entry
+    /// is still dropped, in every shard, and the map is left empty; then the first such panic
+    /// is resumed. A second panic while one unwinds (a second `Drop` panicking in the same
+    /// shard) aborts the process, as in std's collections.
     pub fn clear(&self) {
+        let mut first_panic = None;
         for shard in self.shards.iter() {
-            shard.write(self.id()).clear();
+            let mut table = shard.write(self.id());
+            let dropped = catch_unwind(AssertUnwindSafe(|| drop_each(|| table.drain())));
+            if let Err(payload) = dropped {
+                first_panic.get_or_insert(payload);
+            }
+            // Entries without drop glue were left for this (`drop_each` skips them).
+            table.clear();
+        }
+        if let Some(payload) = first_panic {
+            resume_unwind(payload);
         }
     }
 }
