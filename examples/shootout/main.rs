@@ -14,6 +14,7 @@ mod limit;
 mod map_cow;
 mod map_sharded;
 mod pool;
+mod pool_crowd;
 mod pool_threads;
 mod report;
 
@@ -31,6 +32,7 @@ const MODULES: &[Module] = &[
     ("demo", demo::run),
     ("pool", pool::run),
     ("pool", pool_threads::run),
+    ("pool", pool_crowd::run),
     ("counter", counter::run),
     ("counter", counter_registry::run),
     ("arena", arena::run),

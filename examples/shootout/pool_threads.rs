@@ -228,14 +228,14 @@ impl<T> Drop for Consumer<T> {
 
 /// Threads that run a setup closure once, then sleep until the crowd is dropped (as
 /// `benches/common/mod.rs`'s `Idle`).
-struct Idle {
+pub struct Idle {
     wake: Vec<mpsc::Sender<()>>,
     threads: Vec<JoinHandle<()>>,
 }
 
 impl Idle {
     /// Spawns `n` threads that each run `setup`; returns once every `setup` has returned.
-    fn spawn(n: usize, setup: impl Fn() + Send + Sync + 'static) -> Self {
+    pub fn spawn(n: usize, setup: impl Fn() + Send + Sync + 'static) -> Self {
         let (setup, ready) = (Arc::new(setup), Arc::new(Barrier::new(n + 1)));
         let (mut wake, mut threads) = (Vec::new(), Vec::new());
         for _ in 0..n {
