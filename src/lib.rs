@@ -51,6 +51,7 @@ pub mod measure;
 pub mod pool;
 pub mod reset;
 
+mod drop_each;
 mod fail;
 pub(crate) mod sync;
 

@@ -908,10 +908,10 @@ fn the_last_receiver_drops_what_is_queued_past_a_slot_being_filled() {
     });
 }
 
-/// Messages whose drop panics, left in a channel when its handles drop: the others are still
-/// dropped, each once, as a `Vec`'s are.
+/// A queued message whose drop panics: the last receiver's drop drops every other queued
+/// message at once, each once, while senders are still alive, then lets that panic go on.
 #[test]
-fn a_panicking_drop_among_queued_messages_leaks_none_of_the_others() {
+fn the_last_receiver_drops_every_queued_message_past_one_whose_drop_panics() {
     struct Fragile {
         panics: bool,
         drops: Arc<AtomicUsize>,
@@ -920,20 +920,35 @@ fn a_panicking_drop_among_queued_messages_leaks_none_of_the_others() {
         fn drop(&mut self) {
             self.drops.fetch_add(1, SeqCst);
             if self.panics {
-                panic!("a message's drop panics");
+                panic!("expected: a message's drop panics");
             }
         }
     }
-    let drops = Arc::new(AtomicUsize::new(0));
+    quiet_panics_containing("expected:");
+    let drops: Vec<_> = (0..5).map(|_| Arc::new(AtomicUsize::new(0))).collect();
     let (tx, rx) = bounded(8);
-    for panics in [false, true, false, true, false] {
-        let drops = Arc::clone(&drops);
-        tx.send(Fragile { panics, drops }).unwrap();
+    for (i, drops) in drops.iter().enumerate() {
+        let drops = Arc::clone(drops);
+        tx.send(Fragile {
+            panics: i == 2,
+            drops,
+        })
+        .unwrap();
     }
-    // The last receiver's drop drains the queue and stops at the first panic, leaving the rest
-    // to the channel's drop with the last sender, which meets the second.
-    assert!(catch_unwind(AssertUnwindSafe(|| drop(rx))).is_err());
-    assert_eq!(drops.load(SeqCst), 2);
-    assert!(catch_unwind(AssertUnwindSafe(|| drop(tx))).is_err());
-    assert_eq!(drops.load(SeqCst), 5, "each of the 5 dropped once");
+    let payload = catch_unwind(AssertUnwindSafe(|| drop(rx))).unwrap_err();
+    assert_eq!(
+        payload.downcast_ref::<&str>(),
+        Some(&"expected: a message's drop panics"),
+        "the message's own panic goes on"
+    );
+    let counts = || drops.iter().map(|d| d.load(SeqCst)).collect::<Vec<_>>();
+    assert_eq!(
+        counts(),
+        [1; 5],
+        "each message dropped once, with `tx` alive"
+    );
+    assert_eq!(tx.len(), 0, "the ring is left empty");
+    assert!(tx.is_disconnected());
+    drop(tx);
+    assert_eq!(counts(), [1; 5], "none dropped again with the channel");
 }

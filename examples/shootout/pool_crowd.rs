@@ -32,11 +32,7 @@ pub fn run(h: &mut Harness) {
             &format!("kept, {idle} idle threads"),
             1,
             vec![
-                Candidate::std("Vec::with_capacity + drop", |_, ops| {
-                    for _ in 0..ops {
-                        drop(black_box(Vec::<u8>::with_capacity(black_box(SIZE))));
-                    }
-                }),
+                allocate(),
                 Candidate::new("thrifty get + into_inner + drop", move |_, ops| {
                     for _ in 0..ops {
                         drop(black_box(Pooled::into_inner(pool.get())));
@@ -55,11 +51,7 @@ pub fn run(h: &mut Harness) {
             &format!("refused, {idle} idle threads"),
             1,
             vec![
-                Candidate::std("Vec::with_capacity + drop", |_, ops| {
-                    for _ in 0..ops {
-                        drop(black_box(Vec::<u8>::with_capacity(black_box(SIZE))));
-                    }
-                }),
+                allocate(),
                 Candidate::new("thrifty try_put (refused) + drop", move |_, ops| {
                     for _ in 0..ops {
                         let refused = pool.try_put(Vec::with_capacity(black_box(SIZE)));
@@ -70,4 +62,13 @@ pub fn run(h: &mut Harness) {
         );
         drop(crowd);
     }
+}
+
+/// What a program without a pool does in both shapes' place: allocate the buffer, and free it.
+fn allocate() -> Candidate {
+    Candidate::std("Vec::with_capacity + drop", |_, ops| {
+        for _ in 0..ops {
+            drop(black_box(Vec::<u8>::with_capacity(black_box(SIZE))));
+        }
+    })
 }

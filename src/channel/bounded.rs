@@ -6,6 +6,7 @@ use super::wait::{Step, Stop};
 use super::{
     RecvError, RecvTimeoutError, SendError, SendTimeoutError, Stats, TryRecvError, TrySendError,
 };
+use crate::drop_each::drop_each;
 use crate::sync::Arc;
 use std::fmt;
 use std::mem::MaybeUninit;
@@ -76,6 +77,12 @@ pub struct Sender<T> {
 /// Receiving allocates nothing (`tests/alloc_channel.rs`): one CAS on the receivers' index, a
 /// stamp load and store and a load of the senders' waiter count; a receive that waits spins
 /// briefly, then parks. See the [module docs](super#cost).
+///
+/// # Panics
+/// Dropping the last `Receiver` panics if a queued message's `Drop` panics: it drops every
+/// other queued message first, as a `Vec`'s drop does, then lets that panic go on. A second
+/// message whose `Drop` panics while the first panic unwinds aborts the process, as in std's
+/// collections.
 pub struct Receiver<T> {
     pub(super) shared: Arc<Plain<T>>,
 }
@@ -516,22 +523,28 @@ impl<T> Drop for Receiver<T> {
         // there, so it finishes, and the messages queued behind it are dropped here too. The
         // ring is left empty. (Under loom `busy_wait` gives up after two rounds, and what is
         // left waits for `Plain`'s drop.)
+        //
+        // Each message leaves its slot, and the slot is freed, before the message is dropped,
+        // so a message whose `Drop` panics leaves the ring as it should be; `drop_each` then
+        // goes on with the rest before that panic does. Every message is taken, with or
+        // without drop glue, so the ring is left empty either way.
         let chan = self.chan();
         let mut busy = 0;
-        loop {
+        drop_each(std::iter::from_fn(|| loop {
             match chan.ring.start_pop() {
                 Ok(claim) => {
                     busy = 0;
-                    // SAFETY: as in `take`: our unfinished claim on a full slot.
+                    // SAFETY: as in `take`: our unfinished claim on a full slot; we move the
+                    // message out once and free the slot just below.
                     let value =
                         unsafe { chan.ring.with_claimed(&claim, |v| (*v).assume_init_read()) };
                     chan.ring.finish_pop(claim);
-                    drop(value);
+                    return Some(value);
                 }
                 Err(Refusal::Busy) if busy_wait(&mut busy) => {}
-                Err(_) => return,
+                Err(_) => return None,
             }
-        }
+        }));
     }
 }
 

@@ -50,10 +50,12 @@
 //! When every sender is gone, receivers take what is queued, then get `Disconnected`. When every
 //! receiver is gone, sends fail and hand their message back; the messages still queued are
 //! dropped by the last receiver, which waits for any slot a sender is still moving a message
-//! into (pushes close before it drains, so none lands after it). A [`recycling`] channel's
-//! messages are its slots' values, so they are not dropped then: they stay in their slots,
-//! unread, until every handle of both sides is gone and the channel is dropped with all its
-//! slots' values. Every message is dropped exactly once.
+//! into (pushes close before it drains, so none lands after it). If a queued message's `Drop`
+//! panics, the last receiver still drops every other queued message, then that panic goes on
+//! out of its drop (a second such panic, while the first unwinds, aborts the process, as in
+//! std's collections). A [`recycling`] channel's messages are its slots' values, so they are
+//! not dropped then: they stay in their slots, unread, until every handle of both sides is gone
+//! and the channel is dropped with all its slots' values. Every message is dropped exactly once.
 //! A thread blocked in `send` or `recv` wakes on disconnect.
 //!
 //! # Cost

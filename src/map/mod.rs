@@ -50,26 +50,3 @@ mod sharded;
 pub use cow::{CowMap, Reader, Snapshot};
 pub use hasher::{FastHasher, FastRandomState};
 pub use sharded::{BuildError, Builder, Compute, ShardedMap};
-
-/// Drops every item of the iterator `drain` returns, going on past one whose `Drop` panics, as
-/// `Vec`'s drop does, where hashbrown's `clear` and drop stop at the panic and leak the rest.
-/// The panic goes on once the rest are dropped; a second one, raised while the first unwinds,
-/// aborts the process, as in std's collections.
-///
-/// For items without drop glue there is nothing to drop and `drain` is not called: a caller
-/// that must leave its collection empty empties it itself.
-fn drop_each<I: Iterator>(drain: impl FnOnce() -> I) {
-    /// Drops what the iterator has left: on the way out of a panic in the loop below.
-    struct Rest<I: Iterator>(I);
-
-    impl<I: Iterator> Drop for Rest<I> {
-        fn drop(&mut self) {
-            self.0.by_ref().for_each(drop);
-        }
-    }
-
-    if std::mem::needs_drop::<I::Item>() {
-        let mut rest = Rest(drain());
-        rest.0.by_ref().for_each(drop);
-    }
-}

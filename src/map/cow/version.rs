@@ -1,6 +1,6 @@
 //! One immutable version of a [`CowMap`](super::CowMap)'s contents.
 
-use crate::map::drop_each;
+use crate::drop_each::drop_each_if_needed;
 use crate::sync::{Arc, AtomicUsize, CachePadded, Ordering};
 use std::collections::HashMap;
 
@@ -86,10 +86,10 @@ impl<K, V, S> Drop for Version<K, V, S> {
     }
 }
 
-/// Drops `map`'s entries one by one, going on past one whose `Drop` panics ([`drop_each`]):
-/// `HashMap`'s own drop would stop at the panic and leak the rest of the entries and the
-/// table. Keeps the (empty) table for the map's drop to free. Nothing to do, at no cost, for
-/// entries without drop glue.
+/// Drops `map`'s entries one by one, going on past one whose `Drop` panics
+/// ([`drop_each_if_needed`]): `HashMap`'s own drop would stop at the panic and leak the rest of
+/// the entries and the table. Keeps the (empty) table for the map's drop to free. Nothing to
+/// do, at no cost, for entries without drop glue.
 pub(super) fn drop_entries<K, V, S>(map: &mut HashMap<K, V, S>) {
-    drop_each(|| map.drain());
+    drop_each_if_needed(|| map.drain());
 }

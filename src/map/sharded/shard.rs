@@ -1,7 +1,7 @@
 //! One shard: a hash table behind a reader-writer lock, its length mirrored in an atomic, and
 //! the locking that refuses re-entrant calls.
 
-use crate::map::drop_each;
+use crate::drop_each::drop_each_if_needed;
 use crate::sync::{enter_or_panic, AtomicUsize, Ordering, RwLock, RwLockReadGuard};
 use crate::sync::{Inside, RwLockWriteGuard};
 use hashbrown::HashTable;
@@ -73,7 +73,7 @@ impl<K, V> Drop for Shard<K, V> {
     /// drop would stop there and leak the rest of the shard.
     fn drop(&mut self) {
         let table = self.table.get_mut();
-        drop_each(|| table.drain());
+        drop_each_if_needed(|| table.drain());
     }
 }
 

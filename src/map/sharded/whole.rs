@@ -1,7 +1,7 @@
 //! Whole-map operations: each visits the shards one at a time, locking only the shard it is in.
 
 use super::ShardedMap;
-use crate::map::drop_each;
+use crate::drop_each::drop_each_if_needed;
 use std::hash::{BuildHasher, Hash};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
@@ -66,11 +66,11 @@ impl<K, V, S> ShardedMap<K, V, S> {
         let mut first_panic = None;
         for shard in self.shards.iter() {
             let mut table = shard.write(self.id());
-            let dropped = catch_unwind(AssertUnwindSafe(|| drop_each(|| table.drain())));
+            let dropped = catch_unwind(AssertUnwindSafe(|| drop_each_if_needed(|| table.drain())));
             if let Err(payload) = dropped {
                 first_panic.get_or_insert(payload);
             }
-            // Entries without drop glue were left for this (`drop_each` skips them).
+            // Entries without drop glue were left for this (`drop_each_if_needed` skips them).
             table.clear();
         }
         if let Some(payload) = first_panic {
