@@ -137,15 +137,39 @@ const TICK_STEP: u32 = if SAMPLE == 1 {
 
 /// Counts one add on this thread; true on the add that ends the current interval: this add
 /// should probe. A fresh thread's first interval is `2 * SAMPLE` adds (the tick starts at 0);
-/// each probe draws the next ([`rearm`]).
+/// each probe draws the next ([`rearm`]). The compact add splits it around its locked add
+/// ([`tick_next`], [`tick_set`], [`tick_rearm`]).
 #[inline(always)]
 pub(super) fn tick() -> bool {
-    with_thread_hints(|l| {
-        let t = l.tick.get().wrapping_add(TICK_STEP);
-        l.tick.set(t);
-        t == 0 && rearm(l)
-    })
-    .unwrap_or(false)
+    let next = tick_next();
+    if next != 0 {
+        tick_set(next);
+        false
+    } else {
+        tick_rearm()
+    }
+}
+
+/// The tick's value after one more add: 0 on the add that ends the interval, which must then
+/// call [`tick_rearm`]; otherwise the caller stores it with [`tick_set`]. Not 0 once the
+/// thread's hints are torn down (loom only), so no add probes then.
+#[inline(always)]
+pub(super) fn tick_next() -> u32 {
+    with_thread_hints(|l| l.tick.get().wrapping_add(TICK_STEP)).unwrap_or(1)
+}
+
+/// Stores the tick [`tick_next`] returned.
+#[inline(always)]
+pub(super) fn tick_set(next: u32) {
+    let _ = with_thread_hints(|l| l.tick.set(next));
+}
+
+/// Ends the interval [`tick_next`] found ended: draws the next; true, so the add probes (false
+/// only once the thread's hints are torn down).
+#[cold]
+#[inline(never)]
+pub(super) fn tick_rearm() -> bool {
+    with_thread_hints(rearm).unwrap_or(false)
 }
 
 /// Sets the tick to wrap after a random count of adds in `SAMPLE / 2 .. 3 * SAMPLE / 2`;
@@ -155,8 +179,7 @@ pub(super) fn tick() -> bool {
 /// each thread draws its own gaps: two threads that start together on one counter would
 /// otherwise probe at the same adds, each watching the line while the other watches too, and
 /// see no writes.
-#[cold]
-#[inline(never)]
+#[inline(always)]
 fn rearm(l: &ThreadHints) -> bool {
     let seed = l.seed.get().wrapping_add(0x9e37_79b9);
     l.seed.set(seed);

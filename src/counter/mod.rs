@@ -75,14 +75,19 @@
 //! machine's load. `cargo bench --bench counter -- 'counter/(registry|mixed|increment)'` has the
 //! same workloads in criterion.
 //!
-//! - **Registry** of 1 000, 10 000 and 100 000 counters, a random one per increment. 1 thread:
-//!   0.99x–1.36x (median 1.02x), 1.11x–1.18x (1.15x) and 1.22x–2.62x (1.47x). 2 threads:
-//!   0.92x–1.36x (1.15x), 0.53x–1.44x (1.36x) and 1.28x–2.26x (1.37x). `Mutex<u64>` about 2x.
-//!   The counters stay compact at 10 000 and 100 000 (none striped, 16 bytes each). Part of the
-//!   gap is size: an `AtomicU64` padded to 16 bytes (the `AtomicU64 in 16 B` row) takes 0.99x,
-//!   1.12x and 1.21x on 1 thread and 0.88x, 1.04x and 1.10x on 2 (medians). The rest is the
-//!   state word's read and the sample tick before the `fetch_add`: 35 instructions per add where
-//!   the `fetch_add` loop runs 19 (`bash scripts/counter_instructions.sh`, 10 000 counters).
+//! - **Registry** of 1 000, 10 000 and 100 000 counters, a random one per increment. These rows
+//!   come from 16 runs on a 2-core Intel Xeon VM (2026-12-03). 1 thread: 1.04x–1.08x (median
+//!   1.06x), 1.05x–1.07x (1.07x) and 1.08x–1.18x (1.12x). 2 threads: 0.60x–0.86x (0.81x),
+//!   1.06x–1.35x (1.10x) and 0.96x–1.81x (1.34x). `Mutex<u64>` about 2x. The counters stay
+//!   compact at 10 000 and 100 000 (none striped, 16 bytes each). Part of the gap is size: an
+//!   `AtomicU64` padded to 16 bytes (the `AtomicU64 in 16 B` row) takes 1.00x, 1.00x and 1.04x
+//!   on 1 thread and 0.72x, 0.94x and 1.04x on 2 (medians). The rest is the state word's read
+//!   before the `fetch_add` (on 2 threads, where the other core last wrote the line, the read
+//!   fetches it to share and the add fetches it again to write) and the sample tick: 36
+//!   instructions per add where the `fetch_add` loop runs 20 (`bash
+//!   scripts/counter_instructions.sh`, 10 000 counters). The tick's store comes after the
+//!   `fetch_add`; before it, the locked add waited for that store, and 1 thread took 1.12x,
+//!   1.13x and 1.16x (medians of 16 runs alternated with these).
 //! - A small, very hot registry (1 000 counters, 2 threads at full speed) meets on the same
 //!   counters often enough that some stripe: 0%–2.1% of them by the end of a run (median 0.1%),
 //!   16.0–21.4 bytes per counter on average. At 100 counters (the mixed shape below) many do:
