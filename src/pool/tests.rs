@@ -821,7 +821,10 @@ fn a_new_thread_does_not_inherit_the_last_owners_skipped_looks() {
 }
 
 #[test]
-#[cfg_attr(miri, ignore = "4 000 gets and puts; the order it checks is in safe code")]
+#[cfg_attr(
+    miri,
+    ignore = "4 000 gets and puts; the order it checks is in safe code"
+)]
 fn trim_keeps_the_newest_past_the_stores_ring() {
     // 2 000 objects: more than the store's ring holds, so the oldest of those stored sit in the
     // ring and the newest in its overflow.
