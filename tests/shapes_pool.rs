@@ -391,17 +391,26 @@ fn threads_swapping_batches_past_the_capacity_reclaim_seldom() {
         let (pool, live) = counted_pool(capacity, 64);
         let (to_b, from_a) = sync_channel::<Vec<PooledOwned<Counted>>>(1);
         let (to_a, from_b) = sync_channel::<Vec<PooledOwned<Counted>>>(1);
-        let bar = &Barrier::new(2);
+        // A two-thread barrier made of channels: if one thread panics, its ends drop and the
+        // other's `send` or `recv` fails, so a failure cannot leave it waiting.
+        let (meet_b, met_a) = sync_channel::<()>(1);
+        let (meet_a, met_b) = sync_channel::<()>(1);
         std::thread::scope(|s| {
-            for (to, from) in [(to_b, from_b), (to_a, from_a)] {
+            for (to, from, meet, met) in
+                [(to_b, from_b, meet_b, met_b), (to_a, from_a, meet_a, met_a)]
+            {
                 let pool = &pool;
+                let wait = move || {
+                    meet.send(()).unwrap();
+                    met.recv().unwrap();
+                };
                 s.spawn(move || {
                     for _ in 0..SWAPS {
                         let batch: Vec<_> = (0..3).map(|_| pool.get_owned()).collect();
-                        bar.wait();
+                        wait(); // both hold their 3
                         to.send(batch).unwrap();
                         drop(from.recv().unwrap());
-                        bar.wait();
+                        wait(); // both gave the other's 3 back
                     }
                 });
             }

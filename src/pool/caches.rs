@@ -32,7 +32,8 @@ pub(super) struct Caches<T> {
     /// `buckets[b]` for `b >= 1`: null, or `bucket_len(b)` caches from `Box::into_raw` of a
     /// boxed slice, published once. `buckets[0]` stays null (bucket 0 is `first`).
     buckets: [AtomicPtr<CachePadded<Local<T>>>; BUCKETS],
-    /// Caches in the buckets made beyond bucket 0: a count for pacing (`pace.rs`).
+    /// Caches in the buckets made beyond bucket 0 (counted just before each is published):
+    /// bounds a pass ([`iter`](Self::iter)) and paces them (`pace.rs`).
     beyond_first: AtomicUsize,
 }
 
@@ -122,24 +123,28 @@ impl<T> Caches<T> {
             .map(|_| CachePadded::new(Local::new()))
             .collect();
         let fresh = Box::into_raw(fresh).cast::<CachePadded<Local<T>>>();
-        // Release: publishes the caches' initial state to `get`'s Acquire. Acquire on failure:
-        // the winner's bucket is then read through `get`.
-        match self.buckets[bucket].compare_exchange(
+        // Counted before it is published, so a thread that sees the bucket (through the CAS's
+        // Release) also sees the count that makes `iter` visit it. Relaxed: that order comes
+        // from the CAS; a loser's count, taken back below, only makes a pass look at a null
+        // bucket meanwhile.
+        self.beyond_first
+            .fetch_add(bucket_len(bucket), Ordering::Relaxed);
+        // Release: publishes the caches' initial state (and the count) to `get`'s Acquire.
+        // Acquire on failure: the winner's bucket is then read through `get`.
+        if let Err(_winner) = self.buckets[bucket].compare_exchange(
             ptr::null_mut(),
             fresh,
             Ordering::Release,
             Ordering::Acquire,
         ) {
-            Ok(_) => {
-                // Relaxed: a count for pacing; nothing is read through it.
-                self.beyond_first
-                    .fetch_add(bucket_len(bucket), Ordering::Relaxed);
-            }
+            // Relaxed: as above.
+            self.beyond_first
+                .fetch_sub(bucket_len(bucket), Ordering::Relaxed);
             // SAFETY: `fresh` came from `Box::into_raw` of a slice of `bucket_len` caches just
             // above and was never published, so this is its only owner.
-            Err(_winner) => drop(unsafe {
+            drop(unsafe {
                 Box::from_raw(ptr::slice_from_raw_parts_mut(fresh, bucket_len(bucket)))
-            }),
+            });
         }
         self.get(slot)
     }
@@ -147,13 +152,14 @@ impl<T> Caches<T> {
     /// How many caches [`iter`](Self::iter) visits: those of bucket 0 and of every bucket made
     /// (those published since a moment ago may be missing).
     pub(super) fn made(&self) -> usize {
-        // Relaxed: a count for pacing.
+        // Relaxed: a bucket's count is sequenced before its publishing CAS (Release), so a
+        // thread that has seen the bucket, or is ordered after one that has, reads it here.
         FIRST + self.beyond_first.load(Ordering::Relaxed)
     }
 
     /// Every cache made so far (those published since a moment ago may be missing). Visits
-    /// the buckets up to the highest made, not all `BUCKETS` of them: a pass is what a get that
-    /// misses or a refused put pays, and loading 64 bucket pointers was most of its cost.
+    /// the buckets up to the highest made ([`made`](Self::made)), not all `BUCKETS` of them: a
+    /// pass is what a get that misses or a refused put pays.
     pub(super) fn iter(&self) -> impl Iterator<Item = &Local<T>> {
         let first = self.first.iter().map(|local| &**local);
         first.chain(

@@ -110,9 +110,11 @@ impl<T, H: Hooks<T>> Pool<T, H> {
         self.caches.iter().any(Local::has_spare) || self.tickets_out()
     }
 
-    /// Drops retained objects until at most `keep` remain, to give memory back after a burst:
-    /// the shared store's first, those given back longest ago first, then the objects the
-    /// threads' caches held (at most 8 a thread: what each reuses next).
+    /// Drops retained objects until at most `keep` remain, to give memory back after a burst.
+    /// The threads' caches move their objects to the shared store first; the store then gives
+    /// up its ring's objects, oldest first, before those that overflowed the ring (a pool of
+    /// more than 1 024 objects), oldest first too. Which objects stay is otherwise not
+    /// specified.
     ///
     /// Reaches every thread's cache, including those of idle and exited threads, before it
     /// returns: when it returns, the objects beyond `keep` have been dropped (their memory

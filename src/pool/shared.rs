@@ -214,10 +214,9 @@ impl<T> Shared<T> {
         })
     }
 
-    /// Takes out all but `keep` objects, oldest first; the caller drops them after this returns
-    /// (a destructor may re-enter the pool) and gives their budget back.
-    /// The ring first (it pops oldest first), then the overflow from its oldest end: `pop`
-    /// takes the overflow's newest, so popping alone would keep the oldest past the ring.
+    /// Takes out all but `keep` objects: the ring's, oldest first, then the overflow's, from
+    /// its oldest end (`pop` takes the overflow's newest). The caller drops them after this
+    /// returns (a destructor may re-enter the pool) and gives their budget back.
     pub(super) fn split_off_oldest(&self, keep: usize) -> Vec<(Item<T>, usize)> {
         let excess = self.len().saturating_sub(keep);
         let mut out: Vec<_> = (0..excess).map_while(|_| self.ring.pop()).collect();

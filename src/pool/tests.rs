@@ -839,14 +839,15 @@ fn trim_keeps_the_newest_past_the_stores_ring() {
             v
         })
         .collect();
-    drop(held); // given back oldest (id 0) first; the first few stay in this thread's cache
+    drop(held); // given back in order; the first 9 stay in this thread's cache
     assert_eq!(pool.stats().retained, 2000);
     pool.trim(500);
     assert_eq!(pool.stats().retained, 500);
     let kept: Vec<_> = (0..500).map(|_| pool.get()).collect();
     let mut ids: Vec<u32> = kept.iter().map(|v| v[0]).collect();
     ids.sort_unstable();
-    // Kept: what the cache held, then the newest of the store.
+    // The cache's objects went to the store's end; the ring (oldest first) and then the
+    // overflow's oldest are dropped: kept are the cache's and the newest of the store.
     let cached = ids.iter().filter(|&&id| id < 1000).count() as u32;
     assert!(
         cached as usize <= 2 * crate::pool::local::LOCAL_CAP,
