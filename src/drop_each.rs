@@ -8,7 +8,8 @@
 ///
 /// Items are taken from `items` until its first `None`, with or without drop glue, so a drain
 /// that frees slots or updates counts as it goes always runs to its end;
-/// [`drop_each_if_needed`] skips the drain when there is nothing to drop.
+/// [`drop_each_if_needed`] skips the drain when there is nothing to drop. `items`' own `next`
+/// must not panic: the guard would call it again.
 pub(crate) fn drop_each<I: Iterator>(items: I) {
     /// Drops what the iterator has left: on the way out of a panic in the loop below.
     struct Rest<I: Iterator>(I);

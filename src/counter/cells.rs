@@ -161,9 +161,9 @@ impl Cells {
     ///
     /// The tick's load and its test come before the locked add, and its store after: the
     /// branch is decided before the lock, which can then be a plain `lock add`, and the store
-    /// waits in the store buffer while the thread goes on, where before the lock it had to
-    /// reach the cache first (a locked add drains earlier stores). The CHANGELOG has the
-    /// figures of each order tried.
+    /// waits in the store buffer while the thread goes on (a locked add drains the stores
+    /// before it, so a store there holds it up). The CHANGELOG has the figures of each order
+    /// tried.
     #[inline(always)]
     fn add_compact(&self, n: u64) {
         let next = adapt::tick_next();

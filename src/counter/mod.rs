@@ -71,7 +71,8 @@
 //!
 //! Ratios to an `AtomicU64`'s time per increment per thread: ranges over 10 runs of
 //! `cargo run --release --example shootout -- --only counter --threads 1,2` on a busy 2-core VM
-//! (AMD EPYC, 2026-12-02), with medians. Read them as ratios; the absolute times move with the
+//! (AMD EPYC, 2026-12-02), with medians; the registry rows come from a later series on another
+//! machine, named there. Read them as ratios; the absolute times move with the
 //! machine's load. `cargo bench --bench counter -- 'counter/(registry|mixed|increment)'` has the
 //! same workloads in criterion.
 //!
@@ -85,9 +86,7 @@
 //!   before the `fetch_add` (on 2 threads, where the other core last wrote the line, the read
 //!   fetches it to share and the add fetches it again to write) and the sample tick: 36
 //!   instructions per add where the `fetch_add` loop runs 20 (`bash
-//!   scripts/counter_instructions.sh`, 10 000 counters). The tick's store comes after the
-//!   `fetch_add`; before it, the locked add waited for that store, and 1 thread took 1.12x,
-//!   1.13x and 1.16x (medians of 16 runs alternated with these).
+//!   scripts/counter_instructions.sh`, 10 000 counters).
 //! - A small, very hot registry (1 000 counters, 2 threads at full speed) meets on the same
 //!   counters often enough that some stripe: 0%–2.1% of them by the end of a run (median 0.1%),
 //!   16.0–21.4 bytes per counter on average. At 100 counters (the mixed shape below) many do:

@@ -64,8 +64,8 @@ use super::LocalCounter;
 /// - Compact: `add` is a load of the state word, a `fetch_add` on the same line and a per-thread
 ///   tick (a thread-local word read before the `fetch_add` and written after): one cache line
 ///   of the counter's, fetched twice where another core holds it (shared to read, then to
-///   write). One add in 4096 of a thread, on average, also checks briefly for contention. See the [module docs](super#performance) for
-///   measured ratios to `AtomicU64`.
+///   write). One add in 4096 of a thread, on average, also checks briefly for contention. See
+///   the [module docs](super#performance) for measured ratios to `AtomicU64`.
 /// - Striped: `add` reads this thread's memo of the counter (thread-local), the state word (a
 ///   line every thread keeps in cache) and its own cell's owner token, then adds with a load and
 ///   a store; the first add after the counter grows looks its cell up again. Through a
