@@ -55,7 +55,11 @@
 //!   their hot slots; a live thread whose stack it takes stops stacking (and gives back its stack's
 //!   reservation) until its next get that misses its hot slot, so a consumer that also took from
 //!   the pool once sends what it gives back to the store, where the producer finds it, instead of
-//!   stacking it for the producer's next reclaim. A get's reclaim leaves a live thread's hot object
+//!   stacking it for the producer's next reclaim. Threads that swap batches both ways while they
+//!   hold more objects at once than the capacity miss their hot slots every round, so they
+//!   stack again every round and can reclaim this way up to about once a round
+//!   ([`Stats::reclaims`] counts it; a capacity of at least the objects held at once avoids it,
+//!   `tests/shapes_pool.rs`). A get's reclaim leaves a live thread's hot object
 //!   to it: taking it would only send that thread to take one back, and two threads would pass one
 //!   object to and fro through reclaims. That is the pool's main bounded trade-off: a get may call
 //!   the factory while each other live thread keeps one object in its hot slot. Bounded, because a
