@@ -15,7 +15,7 @@
 //! - Refused: the crowd's threads each took a buffer and kept it out of the pool (their caches
 //!   hold none); the pool (capacity 4) is filled with `prefill`, so every return finds it full.
 
-use crate::harness::{Candidate, Harness};
+use crate::harness::{Candidate, Harness, Table};
 use crate::pool::{pools, SIZE};
 use crate::pool_threads::Idle;
 use std::hint::black_box;
@@ -28,40 +28,38 @@ pub fn run(h: &mut Harness) {
         let (pool, _) = pools(DEFAULT_CAPACITY);
         let shared = pool.clone();
         let crowd = Idle::spawn(idle, move || drop(shared.get()));
-        t.workload(
-            &format!("kept, {idle} idle threads"),
-            1,
-            vec![
-                allocate(),
-                Candidate::new("thrifty get + into_inner + drop", move |_, ops| {
-                    for _ in 0..ops {
-                        drop(black_box(Pooled::into_inner(pool.get())));
-                    }
-                }),
-            ],
-        );
-        drop(crowd);
+        let kept = Candidate::new("thrifty get + into_inner + drop", move |_, ops| {
+            for _ in 0..ops {
+                drop(black_box(Pooled::into_inner(pool.get())));
+            }
+        });
+        beside(&mut t, &format!("kept, {idle} idle threads"), crowd, kept);
     }
     for idle in [0, 1000] {
         let (pool, _) = pools(4);
         let shared = pool.clone();
         let crowd = Idle::spawn(idle, move || drop(Pooled::into_inner(shared.get())));
         assert_eq!(pool.prefill(4), 4, "the pool starts full");
-        t.workload(
+        let refused = Candidate::new("thrifty try_put (refused) + drop", move |_, ops| {
+            for _ in 0..ops {
+                let refused = pool.try_put(Vec::with_capacity(black_box(SIZE)));
+                drop(black_box(refused.expect_err("the pool is full")));
+            }
+        });
+        beside(
+            &mut t,
             &format!("refused, {idle} idle threads"),
-            1,
-            vec![
-                allocate(),
-                Candidate::new("thrifty try_put (refused) + drop", move |_, ops| {
-                    for _ in 0..ops {
-                        let refused = pool.try_put(Vec::with_capacity(black_box(SIZE)));
-                        drop(black_box(refused.expect_err("the pool is full")));
-                    }
-                }),
-            ],
+            crowd,
+            refused,
         );
-        drop(crowd);
     }
+}
+
+/// Measures `thrifty` beside [`allocate`] on one thread while `crowd` sleeps, then lets the
+/// crowd exit.
+fn beside(t: &mut Table<'_>, workload: &str, crowd: Idle, thrifty: Candidate) {
+    t.workload(workload, 1, vec![allocate(), thrifty]);
+    drop(crowd);
 }
 
 /// What a program without a pool does in both shapes' place: allocate the buffer, and free it.
