@@ -20,6 +20,7 @@ fn allocation_profile() {
     a_spilled_round_costs_one_allocation_then_none();
     a_round_that_frees_its_newest_block_gets_warm();
     a_round_of_page_aligned_values_gets_warm();
+    one_over_aligned_value_in_a_spilled_round_gets_warm();
     warm_scratch_calls_allocate_nothing();
     retain_bytes_gives_a_grown_arena_back();
     the_limit_holds_against_the_system_allocator();
@@ -136,6 +137,33 @@ fn a_round_of_page_aligned_values_gets_warm() {
             arena.alloc(1u8);
             black_box(arena.alloc(Page([1; 8])));
         }
+    });
+}
+
+/// One value aligned to 64 KiB in a round of 500 KB of bytes (half the default `retain_bytes`),
+/// and a zero-sized marker aligned to 1 MiB in a round of 10 KB: the padding allowed for the
+/// alignment counts only as many chunks as the round made over-aligned allocations (charged to
+/// every chunk, it took the first round past `retain_bytes`, and every round was shrunk and
+/// spilled again), and a zero-sized value, which takes no byte, counts none.
+fn one_over_aligned_value_in_a_spilled_round_gets_warm() {
+    #[derive(Clone, Copy)]
+    #[repr(C, align(65536))]
+    struct Aligned([u8; 8]);
+    #[derive(Clone, Copy)]
+    #[repr(C, align(1048576))]
+    struct Marker;
+
+    rounds_get_warm(DEFAULT_RETAIN_BYTES, |arena| {
+        for _ in 0..500 {
+            black_box(arena.alloc([1u8; 1000]));
+        }
+        black_box(arena.alloc(Aligned([1; 8])));
+    });
+    rounds_get_warm(DEFAULT_RETAIN_BYTES, |arena| {
+        for _ in 0..10 {
+            black_box(arena.alloc([1u8; 1000]));
+        }
+        black_box(arena.alloc(Marker));
     });
 }
 

@@ -55,6 +55,38 @@ fn threads_holding_several_arenas_at_once_never_share_one() {
     );
 }
 
+/// One thread holds a request's arena and a response's at once: a pool of capacity 1 keeps
+/// one of them, and the other is built on every round and dropped on return (the capacity
+/// counts arenas held at once, not threads: `ArenaPool`'s "Allocation" section); with
+/// capacity 2 every round reuses both.
+#[test]
+fn a_thread_holding_two_arenas_needs_a_capacity_of_two() {
+    for (capacity, built_per_round) in [(1, 1), (2, 0)] {
+        let arenas = ArenaPool::builder().capacity(capacity).build();
+        let request = |round: usize| {
+            let (req, resp) = (arenas.get(), arenas.get());
+            let (a, b) = (fill(&req, 2 * round, 5), fill(&resp, 2 * round + 1, 5));
+            check(&a, 2 * round);
+            check(&b, 2 * round + 1);
+        };
+        request(0);
+        let before = arenas.stats();
+        for round in 1..=100 {
+            request(round);
+        }
+        let after = arenas.stats();
+        assert_eq!(
+            (
+                after.created - before.created,
+                after.dropped - before.dropped
+            ),
+            (100 * built_per_round, 100 * built_per_round),
+            "capacity {capacity}: {after:?}"
+        );
+        assert_eq!(after.retained, capacity, "{after:?}");
+    }
+}
+
 /// A producer fills owned arenas and sends them over a bounded channel; a consumer reads
 /// them and drops them there. Arenas dropped on the consumer are reused by the producer: the
 /// pool creates no more arenas than are ever out at once (4 queued, 1 being read, 1 being

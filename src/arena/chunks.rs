@@ -67,10 +67,14 @@ pub(crate) struct Arena {
     high_water: usize,
     /// How many times this arena has been handed out.
     rounds: u64,
-    /// The largest alignment the guard's methods allocated this round, at least
-    /// [`CHUNK_ALIGN`]: a rebuilt chunk allows that much padding per chunk of the round. (A
-    /// `Cell` as bumpalo's own bump pointer is: an `Arena` is used by one thread at a time.)
+    /// The largest alignment of a value the guard's methods allocated this round, at least
+    /// [`CHUNK_ALIGN`]; zero-sized values, which take no byte, are not counted. (A `Cell` as
+    /// bumpalo's own bump pointer is: an `Arena` is used by one thread at a time.)
     align: Cell<usize>,
+    /// How many of this round's allocations through the guard's methods were aligned above
+    /// [`CHUNK_ALIGN`] (saturating): at most that many of its chunks held one, and a rebuilt
+    /// chunk allows `align` of padding for each of those only (`settle_slow`).
+    overaligned: Cell<usize>,
 }
 
 impl Arena {
@@ -82,6 +86,7 @@ impl Arena {
             high_water: 0,
             rounds: 1,
             align: Cell::new(CHUNK_ALIGN),
+            overaligned: Cell::new(0),
         }
     }
 
@@ -98,15 +103,18 @@ impl Arena {
         self.bump.set_allocation_limit(Some(self.limit));
         self.rounds += 1;
         self.align.set(CHUNK_ALIGN);
+        self.overaligned.set(0);
     }
 
     /// Notes that this round allocates `T`s, so that a rebuilt chunk allows for their alignment.
     /// A constant condition: compiled away for a `T` aligned to 16 bytes or less.
     #[inline(always)]
     fn note_align<T>(&self) {
-        if std::mem::align_of::<T>() > CHUNK_ALIGN {
+        if std::mem::align_of::<T>() > CHUNK_ALIGN && std::mem::size_of::<T>() > 0 {
             self.align
                 .set(self.align.get().max(std::mem::align_of::<T>()));
+            self.overaligned
+                .set(self.overaligned.get().saturating_add(1));
         }
     }
 
@@ -166,11 +174,19 @@ impl Arena {
         // One chunk holds the round with its alignment padding laid out afresh. The run of
         // allocations each chunk held costs as much in the one chunk, plus, where the run now
         // starts (not at a chunk's end, aligned to 16), up to its largest alignment less one:
-        // so allow the largest alignment once per chunk. The guard's methods note alignments
-        // above 16 (`note_align`); bumpalo's own methods, reached through `Deref`, cannot, and
-        // for them the room left in the round's last chunk, counted in its peak, is the only
-        // margin.
-        let pad = usage.chunks.saturating_mul(self.align.get());
+        // so allow 16 bytes per chunk, and the round's largest alignment for as many chunks as
+        // the round made allocations aligned above 16 (no more chunks can have held one; a
+        // round of 500 KB with one value aligned to 64 KiB was charged 64 KiB for each of its
+        // chunks when every chunk paid the largest alignment, which took it past
+        // `retain_bytes`, so every round was shrunk and spilled again). The guard's methods
+        // note alignments above 16 (`note_align`); bumpalo's own methods, reached through
+        // `Deref`, cannot, and for them the room left in the round's last chunk, counted in
+        // its peak, is the only margin.
+        let over = usage.chunks.min(self.overaligned.get());
+        let pad = usage
+            .chunks
+            .saturating_mul(CHUNK_ALIGN)
+            .saturating_add(over.saturating_mul(self.align.get() - CHUNK_ALIGN));
         // The least a kept chunk must hold: what the round still has in use.
         let least = usage.used.saturating_add(pad);
         if usage.chunks > 1 && least <= cap {

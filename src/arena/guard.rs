@@ -173,7 +173,10 @@ macro_rules! arena_api {
 
         /// The arena, for bumpalo's whole API: `bumpalo::collections::Vec::new_in(&arena)`,
         /// `alloc_with`, `alloc_layout`. Those are bumpalo's own and do not check for `Drop`;
-        /// bumpalo's allocation limit, which this pool sets, still bounds them.
+        /// bumpalo's allocation limit, which this pool sets, still bounds them, and their
+        /// refusals are bumpalo's: an `Err` from the `try_` forms, else a panic that reads "out
+        /// of memory" or "encountered allocation error", not naming `limit_bytes` (the module
+        /// docs' "A hard ceiling per arena").
         impl$(<$lt>)? Deref for $guard$(<$lt>)? {
             type Target = Bump;
 

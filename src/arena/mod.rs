@@ -15,7 +15,13 @@
 //!   holds. An allocation that does not fit fails with [`ArenaFull`] (`try_alloc`,
 //!   `try_alloc_str`, `try_alloc_slice_copy`) or panics with its message (`alloc`, ...), and
 //!   asks the system for nothing: a 13 GiB request never reaches the allocator
-//!   (`tests/alloc_arena.rs`, `the_limit_holds_against_the_system_allocator`).
+//!   (`tests/alloc_arena.rs`, `the_limit_holds_against_the_system_allocator`). Through
+//!   bumpalo's own methods (`Deref`) and `arena::collections`, the limit holds too, but their
+//!   refusals are bumpalo's: an `Err` from its `try_` forms, else a panic that reads "out of
+//!   memory" (`alloc_with`) or "encountered allocation error" (a `collections::Vec` that
+//!   cannot grow) and names neither the arena nor the limit. Where input sizes the data, use
+//!   the `try_` forms (`try_alloc_with`, `try_alloc_layout`, `Vec::try_reserve` before
+//!   growing), so a refusal stays an error you can tell from the machine running out.
 //! - **Memory given back after a rare huge request.** An arena whose round needed more than
 //!   [`Builder::retain_bytes`] is shrunk on return; the pool retains at most
 //!   `capacity × retain_bytes` bytes of chunks.
@@ -77,17 +83,17 @@
 //! drop *settles* the arena first (`Arena::settle`): it walks the chunk list (one chunk once
 //! warm), records the high-water mark and, only for a round that used several chunks or more
 //! than `retain_bytes`, replaces the `Bump` — in the cold path — by one whose one chunk holds
-//! the round (or, past `retain_bytes`, one of `chunk_bytes`). The round's peak is not all in
-//! view at its end: bumpalo takes back a block freed or shrunk while it is the newest in its
-//! chunk (a `collections::Vec` dropped). But it bumps only in its newest chunk, so the earlier
-//! chunks still hold all they held, and the newest held at most its capacity. The rebuilt
-//! chunk holds those two (what is still in use, plus the room left in the last chunk: about
-//! the round's chunks at most), with a margin per chunk for alignment padding (the largest
-//! alignment the guard's methods allocated, at least 16), or, if `retain_bytes` is smaller,
-//! the largest chunk under it that holds what is still in use. New chunks are always made by an
-//! allocation under a limit already set, so bumpalo never makes a chunk that breaks it. Then the
-//! pool takes the arena back: a warm get and return is the pool's per-thread hot slot, a few
-//! plain loads and stores.
+//! the round (or, past `retain_bytes`, one of `chunk_bytes`). The round's peak is not all in view
+//! at its end: bumpalo takes back a block freed or shrunk while it is the newest in its chunk (a
+//! `collections::Vec` dropped). But it bumps only in its newest chunk, so the earlier chunks still
+//! hold all they held, and the newest held at most its capacity. The rebuilt chunk holds those two
+//! (what is still in use, plus the room left in the last chunk: about the round's chunks at most),
+//! with a margin for alignment padding (16 bytes per chunk, and the largest alignment the guard's
+//! methods allocated for as many chunks as the round made allocations aligned above 16), or, if
+//! `retain_bytes` is smaller, the largest chunk under it that holds what is still in use. New
+//! chunks are always made by an allocation under a limit already set, so bumpalo never makes a
+//! chunk that breaks it. Then the pool takes the arena back: a warm get and return is the pool's
+//! per-thread hot slot, a few plain loads and stores.
 //!
 //! [bumpalo]: https://docs.rs/bumpalo
 
@@ -197,10 +203,13 @@ pub(crate) struct Settings {
 ///
 /// # Allocation
 /// Nothing once the arena has held a round as big (`tests/alloc_arena.rs`), while `capacity` is
-/// at least the number of threads that use the pool: each such thread keeps one arena in its
-/// own cache, taking turns or not. Past that, the threads without one build an arena on most
-/// gets (about `(threads − capacity) / threads` of them; 2 threads taking strict turns on a
-/// pool of capacity 1 built one on every other get), and the pool drops it on return. A round that
+/// at least the number of arenas held at once, summed over the threads that use the pool (a
+/// thread that holds a request's arena and a response's at once counts two): each such thread
+/// keeps its arenas in its own cache, taking turns or not. Past that, the arenas without room
+/// are built on most gets and dropped on return (about `(held − capacity) / held` of the gets,
+/// `held` the arenas held at once; 2 threads taking strict turns on a pool of capacity 1 built
+/// one on every other get, and one thread holding two arenas at once on a pool of capacity 1
+/// builds one on every round: `tests/stress_arena.rs`). A round that
 /// spilled past its chunk costs one allocation on return: the rebuilt chunk, sized for the
 /// round's peak, which the arena cannot see exactly (what the earlier chunks hold plus the
 /// whole last chunk: about the chunks the round held, at most). Memory: at most

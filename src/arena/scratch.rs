@@ -10,11 +10,12 @@ static SCRATCH: OnceLock<ArenaPool> = OnceLock::new();
 ///
 /// The arena comes from [`scratch_pool`], a process-wide [`ArenaPool`] with the default
 /// settings, so a thread that calls `scratch` in a loop gets the same warm arena back from its
-/// own cache each time and allocates nothing once warm, while at most 64 threads (the pool's
-/// capacity) call `scratch`. With more, each keeps its arena in its cache and those past the
-/// 64th build one on most calls (80 threads taking strict turns: one call in five), as
-/// [`ArenaPool`]'s "Allocation" section says; give such a program an `ArenaPool` of its own,
-/// sized to its threads. A nested call gets an arena of its own:
+/// own cache each time and allocates nothing once warm, while at most 64 arenas (the pool's
+/// capacity) are held at once: one for each thread inside `scratch`, one more for each nested
+/// call. With more, each thread keeps its arenas in its cache and those past the 64th are
+/// built on most calls (80 threads taking strict turns: one call in five), as [`ArenaPool`]'s
+/// "Allocation" section says; give such a program an `ArenaPool` of its own, sized to the
+/// arenas it holds at once. A nested call gets an arena of its own:
 /// the outer one is on loan meanwhile, so the inner closure can neither see nor reset the outer
 /// closure's allocations. Nothing allocated can escape `f`: it all borrows the guard.
 ///

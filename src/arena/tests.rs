@@ -82,6 +82,13 @@ fn the_limit_bounds_every_path() {
     assert!(held(&arena) <= 64 << 10);
     // A single request over the limit asks for nothing.
     assert!(arena.try_alloc_slice_copy(&vec![0u8; 1 << 20]).is_err());
+    // bumpalo's `try_` forms give its refusals as an `Err` (its other forms panic with its own
+    // out-of-memory messages: the module docs).
+    assert!(arena.try_alloc_with(|| [0u8; 100_000]).is_err());
+    #[cfg(feature = "collections")]
+    assert!(collections::Vec::<u8>::new_in(&arena)
+        .try_reserve(100_000)
+        .is_err());
 }
 
 #[test]
