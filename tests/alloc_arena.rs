@@ -21,6 +21,7 @@ fn allocation_profile() {
     a_round_that_frees_its_newest_block_gets_warm();
     a_round_of_page_aligned_values_gets_warm();
     one_over_aligned_value_in_a_spilled_round_gets_warm();
+    a_return_the_pool_drops_makes_no_chunk();
     warm_scratch_calls_allocate_nothing();
     retain_bytes_gives_a_grown_arena_back();
     the_limit_holds_against_the_system_allocator();
@@ -59,8 +60,9 @@ fn request(arena: &ArenaGuard<'_>, n: usize) -> usize {
 
 fn a_warm_request_allocates_nothing() {
     let arenas = ArenaPool::builder().capacity(4).chunk_bytes(1024).build();
-    // The first request spills over several chunks; its return rebuilds the arena to one chunk
-    // that holds it.
+    // The first request spills over several chunks; its return frees them, and the next get
+    // makes one chunk that holds it.
+    request(&arenas.get(), 1000);
     request(&arenas.get(), 1000);
     assert_eq!(arenas.stats().rebuilt, 1);
     let before = settled();
@@ -84,17 +86,21 @@ fn a_spilled_round_costs_one_allocation_then_none() {
     let arenas = ArenaPool::builder().capacity(1).chunk_bytes(4096).build();
     request(&arenas.get(), 10);
     let before = settled();
-    // A bigger request spills: its chunks, then on return the one rebuilt chunk.
+    // A bigger request spills: its chunks; the return makes none, and the next get makes the
+    // one rebuilt chunk.
     let arena = arenas.get();
     request(&arena, 2000);
     let chunks = arena.stats().chunks as u64;
     assert!(chunks > 1);
     drop(arena);
     let spilled = heap().total_blocks - before.total_blocks;
+    assert_eq!(spilled, chunks - 1, "the new chunks, and none on return");
+    let before = heap();
+    request(&arenas.get(), 2000);
     assert_eq!(
-        spilled,
-        (chunks - 1) + 1,
-        "new chunks, then the rebuilt one"
+        heap().total_blocks - before.total_blocks,
+        1,
+        "the rebuilt chunk"
     );
     let before = heap();
     for _ in 0..100 {
@@ -167,13 +173,38 @@ fn one_over_aligned_value_in_a_spilled_round_gets_warm() {
     });
 }
 
+/// A spilled round's return frees its chunks, and the get that hands the arena out again
+/// makes the chunk for its next round: an arena that the pool drops on return (capacity 0, or
+/// a full pool) makes none. (It used to make the rebuilt chunk on return and free it at once.)
+fn a_return_the_pool_drops_makes_no_chunk() {
+    for capacity in [0, 1] {
+        let arenas = ArenaPool::builder().capacity(capacity).build();
+        let filler = arenas.get();
+        let spilled = arenas.get();
+        request(&spilled, 2000);
+        assert!(spilled.stats().chunks > 1);
+        drop(filler); // a pool of capacity 1 is full now
+        let before = heap();
+        drop(spilled);
+        let after = heap();
+        let stats = arenas.stats();
+        assert_eq!(
+            (after.total_blocks - before.total_blocks, stats.dropped),
+            (0, 2 - capacity as u64),
+            "capacity {capacity}: {stats:?}"
+        );
+    }
+}
+
 /// Runs `round` in one arena of a pool of capacity 1 (`retain_bytes` as given, other settings
-/// the defaults): the first round builds and rebuilds the arena, the next 10 allocate nothing.
+/// the defaults): the first round builds the arena and spills, the second's get rebuilds it,
+/// the next 10 allocate nothing.
 fn rounds_get_warm(retain_bytes: usize, round: impl Fn(&ArenaGuard<'_>)) {
     let arenas = ArenaPool::builder()
         .capacity(1)
         .retain_bytes(retain_bytes)
         .build();
+    round(&arenas.get());
     round(&arenas.get());
     let before = settled();
     for _ in 0..10 {
@@ -191,8 +222,11 @@ fn rounds_get_warm(retain_bytes: usize, round: impl Fn(&ArenaGuard<'_>)) {
 }
 
 fn warm_scratch_calls_allocate_nothing() {
-    // The scratch pool and this thread's arena, and a nested one.
-    scratch(|a| scratch(|b| request(a, 100) + request(b, 100)));
+    // The scratch pool and this thread's arena, and a nested one; both spill, and the second
+    // call's gets rebuild them.
+    for _ in 0..2 {
+        scratch(|a| scratch(|b| request(a, 100) + request(b, 100)));
+    }
     let before = settled();
     for _ in 0..1000 {
         scratch(|a| scratch(|b| request(a, 100) + request(b, 100)));
@@ -212,14 +246,18 @@ fn retain_bytes_gives_a_grown_arena_back() {
     arena.alloc_slice_copy(&vec![7u8; 8 << 20]);
     assert!(heap().curr_bytes >= before.curr_bytes + (8 << 20));
     drop(arena);
-    let after = heap();
+    // The 8 MiB chunk is gone on return, and the arena holds none until its next get...
+    assert_eq!(heap().curr_blocks, before.curr_blocks - 1);
+    // ... which makes one of at most 4 KiB.
+    let arena = arenas.get();
     assert_eq!(arenas.stats().shrunk, 1);
-    // The 8 MiB chunk is gone; the arena is back to one chunk of at most 4 KiB.
+    let after = heap();
     assert_eq!(after.curr_blocks, before.curr_blocks);
     assert!(
         after.curr_bytes <= before.curr_bytes,
         "{after:?} {before:?}"
     );
+    drop(arena);
 }
 
 fn the_limit_holds_against_the_system_allocator() {

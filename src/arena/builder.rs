@@ -88,9 +88,9 @@ impl Builder {
     }
 
     /// The most bytes of chunks a returned arena keeps (default [`DEFAULT_RETAIN_BYTES`],
-    /// capped by `limit_bytes`). An arena whose round needed more is shrunk to one chunk of
-    /// `chunk_bytes` on return, so one huge request does not pin its memory for ever. Retained
-    /// memory is at most `capacity × retain_bytes`.
+    /// capped by `limit_bytes`). An arena whose round needed more frees its chunks on return,
+    /// and is handed out next with one chunk of `chunk_bytes`, so one huge request does not pin
+    /// its memory for ever. Retained memory is at most `capacity × retain_bytes`.
     ///
     /// An arena keeps one chunk, and bumpalo sizes chunks in whole pages above 4 KiB (less its
     /// footer): a round is kept only if it fits the largest such chunk within `retain_bytes`.

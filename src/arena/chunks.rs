@@ -44,16 +44,52 @@ impl Usage {
     }
 }
 
-/// What settling an arena on return did to it.
+/// What the reset that handed an arena out again made in place of the chunks its last round
+/// freed when it was settled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Settled {
-    /// Kept as it was: one chunk, within the retain cap.
-    Kept,
-    /// Several chunks, replaced by one chunk that holds the whole round (or as much of it as
-    /// the retain cap allows, which is at least what the round had in use at its end).
+pub(crate) enum Made {
+    /// The round held several chunks: one chunk that holds the whole round (or as much of it
+    /// as the retain cap allows, which is at least what the round had in use at its end).
     Rebuilt,
-    /// The round needed more than the retain cap: replaced by one chunk of `chunk_bytes`.
+    /// The round needed more than the retain cap (or no chunk under it held the round): one
+    /// chunk of at most `chunk_bytes`.
     Shrunk,
+}
+
+/// The chunk a settled arena's next round starts with, made by [`Arena::reset`] when the pool
+/// hands the arena out again: an arena the pool drops on return makes none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    /// A chunk of at least `peak` bytes under `cap`, else the largest under `cap` that holds
+    /// `least`, else one of at most `fallback`.
+    Rebuild {
+        peak: usize,
+        least: usize,
+        cap: usize,
+        fallback: usize,
+    },
+    /// A chunk of at most this many bytes.
+    Shrink(usize),
+}
+
+impl Plan {
+    /// The `Bump`, limited to `limit`, that the plan asks for, and what it is.
+    fn make(self, limit: usize) -> (Bump, Made) {
+        let most = match self {
+            Plan::Rebuild {
+                peak,
+                least,
+                cap,
+                fallback,
+            } => match chunk_at_least(peak, cap, limit).or_else(|| chunk_within(least, cap, limit))
+            {
+                Some(bump) => return (bump, Made::Rebuilt),
+                None => fallback,
+            },
+            Plan::Shrink(most) => most,
+        };
+        (chunk_at_most(most, limit), Made::Shrunk)
+    }
 }
 
 /// One pooled arena: a `Bump` whose allocation limit is always set, and its statistics.
@@ -75,6 +111,11 @@ pub(crate) struct Arena {
     /// [`CHUNK_ALIGN`] (saturating): at most that many of its chunks held one, and a rebuilt
     /// chunk allows `align` of padding for each of those only (`settle_slow`).
     overaligned: Cell<usize>,
+    /// Set when the arena is settled with its chunks freed: the chunk its next round starts
+    /// with.
+    plan: Option<Plan>,
+    /// What the last reset made of a plan, until the pool counts it ([`Arena::take_made`]).
+    made: Option<Made>,
 }
 
 impl Arena {
@@ -87,7 +128,16 @@ impl Arena {
             rounds: 1,
             align: Cell::new(CHUNK_ALIGN),
             overaligned: Cell::new(0),
+            plan: None,
+            made: None,
         }
+    }
+
+    /// What the last reset made in place of the chunks the arena's settling freed, once: for
+    /// the pool's statistics.
+    #[inline(always)]
+    pub(crate) fn take_made(&mut self) -> Option<Made> {
+        self.made.take()
     }
 
     /// The arena's `limit_bytes`.
@@ -96,10 +146,19 @@ impl Arena {
         self.limit
     }
 
-    /// Empties the arena for its next user (the pool's reset-on-get) and re-applies the limit,
-    /// in case a user changed it through the `Bump`.
+    /// Empties the arena for its next user (the pool's reset-on-get), making the chunk its
+    /// settling planned if it freed its chunks, and re-applies the limit, in case a user changed
+    /// it through the `Bump`.
     pub(crate) fn reset(&mut self) {
-        self.bump.reset();
+        match self.plan.take() {
+            Some(plan) => {
+                (self.bump, self.made) = {
+                    let (bump, made) = plan.make(self.limit);
+                    (bump, Some(made))
+                }
+            }
+            None => self.bump.reset(),
+        }
         self.bump.set_allocation_limit(Some(self.limit));
         self.rounds += 1;
         self.align.set(CHUNK_ALIGN);
@@ -153,23 +212,24 @@ impl Arena {
     }
 
     /// Settles the arena at the end of a round, before the pool weighs it: an arena of several
-    /// chunks is rebuilt to one chunk that holds the round at its peak ([`Usage::peak_bound`]),
-    /// so the next round like this one allocates nothing (`Bump::reset` would keep only the
-    /// last chunk, and the round would spill again); an arena whose round needs more than
-    /// `retain` is shrunk to one chunk of `chunk_bytes`. Either frees the old chunks.
+    /// chunks frees them, and its next reset makes one chunk that holds the round at its peak
+    /// ([`Usage::peak_bound`]), so the next round like this one allocates nothing
+    /// (`Bump::reset` would keep only the last chunk, and the round would spill again); an
+    /// arena whose round needs more than `retain` frees its chunks, and its next reset makes
+    /// one of `chunk_bytes`. The new chunk waits for the reset so that an arena the pool drops
+    /// on return (full, or of capacity 0) makes none.
     #[inline]
-    pub(crate) fn settle(&mut self, retain: usize, chunk_bytes: usize) -> Settled {
+    pub(crate) fn settle(&mut self, retain: usize, chunk_bytes: usize) {
         let usage = self.usage();
         self.high_water = self.high_water.max(usage.used);
-        if usage.chunks <= 1 && usage.held <= retain {
-            return Settled::Kept;
+        if usage.chunks > 1 || usage.held > retain {
+            self.settle_slow(usage, retain, chunk_bytes);
         }
-        self.settle_slow(usage, retain, chunk_bytes)
     }
 
     #[cold]
     #[inline(never)]
-    fn settle_slow(&mut self, usage: Usage, retain: usize, chunk_bytes: usize) -> Settled {
+    fn settle_slow(&mut self, usage: Usage, retain: usize, chunk_bytes: usize) {
         let cap = retain.min(self.limit);
         // One chunk holds the round with its alignment padding laid out afresh. The run of
         // allocations each chunk held costs as much in the one chunk, plus, where the run now
@@ -189,22 +249,22 @@ impl Arena {
             .saturating_add(over.saturating_mul(self.align.get() - CHUNK_ALIGN));
         // The least a kept chunk must hold: what the round still has in use.
         let least = usage.used.saturating_add(pad);
+        // The old chunks go now (no chunk, no allocation: bumpalo's empty `Bump`), so the pool
+        // weighs an arena that holds none, and the process never holds both.
+        self.bump = Bump::new();
+        let fallback = chunk_bytes.min(cap);
         if usage.chunks > 1 && least <= cap {
-            // Drop the old chunks first, so the process never holds both.
-            self.bump = Bump::new();
             // A chunk for the round's peak, which may be far above what is still in use (a
             // `Vec` grown and dropped); if the cap is below that, the largest chunk under it.
-            let peak = usage.peak_bound().saturating_add(pad);
-            let bump = chunk_at_least(peak, cap, self.limit)
-                .or_else(|| chunk_within(least, cap, self.limit));
-            if let Some(bump) = bump {
-                self.bump = bump;
-                return Settled::Rebuilt;
-            }
+            self.plan = Some(Plan::Rebuild {
+                peak: usage.peak_bound().saturating_add(pad),
+                least,
+                cap,
+                fallback,
+            });
+        } else {
+            self.plan = Some(Plan::Shrink(fallback));
         }
-        self.bump = Bump::new();
-        self.bump = chunk_at_most(chunk_bytes.min(cap), self.limit);
-        Settled::Shrunk
     }
 
     /// Allocates `value`, or says the limit (or the system allocator) refused.

@@ -152,6 +152,7 @@ macro_rules! arena_api {
                 let pool: &ArenaPool = &self.pool;
                 pool.settle(&mut self.arena);
                 self.arena.reset();
+                pool.count_made(&mut self.arena);
             }
 
             /// This arena's statistics: bytes in use this round, chunks, high-water mark,
@@ -241,7 +242,8 @@ macro_rules! arena_api {
 /// the system once the arena is warm. An allocation that needs a new chunk allocates it, within
 /// `limit_bytes`. Dropping the guard settles the arena (a walk of its chunk list, one chunk
 /// once warm) and gives it back through the pool's per-thread fast path; a round that spilled
-/// past its chunk costs one allocation then (the rebuilt chunk).
+/// past its chunk frees its chunks then, and costs one allocation when the arena is next
+/// handed out (the rebuilt chunk).
 pub struct ArenaGuard<'a> {
     /// The pooled arena; given back to the pool by its own drop, after ours settles it.
     arena: Pooled<'a, Arena>,
@@ -250,7 +252,8 @@ pub struct ArenaGuard<'a> {
 
 impl<'a> ArenaGuard<'a> {
     #[inline(always)]
-    pub(super) fn new(arena: Pooled<'a, Arena>, pool: &'a ArenaPool) -> Self {
+    pub(super) fn new(mut arena: Pooled<'a, Arena>, pool: &'a ArenaPool) -> Self {
+        pool.count_made(&mut arena);
         Self { arena, pool }
     }
 }
@@ -299,7 +302,8 @@ pub struct ArenaGuardOwned {
 
 impl ArenaGuardOwned {
     #[inline(always)]
-    pub(super) fn new(arena: PooledOwned<Arena>, pool: Arc<ArenaPool>) -> Self {
+    pub(super) fn new(mut arena: PooledOwned<Arena>, pool: Arc<ArenaPool>) -> Self {
+        pool.count_made(&mut arena);
         Self { arena, pool }
     }
 }

@@ -8,9 +8,11 @@
 //!   request that fits in what its arena held before allocates nothing from the system: not a
 //!   chunk, not a guard, not a statistic (`tests/alloc_arena.rs`).
 //! - **One chunk, however the last round went.** `Bump::reset` keeps only the last chunk, so a
-//!   request that spilled into three chunks would allocate again next time. On return, an arena
-//!   of several chunks is rebuilt to one chunk that holds the whole round at its peak, blocks
-//!   freed before its end included (an `arena::collections::Vec` grown, then dropped).
+//!   request that spilled into three chunks would allocate again next time. On return, an arena of
+//!   several chunks frees them, and the get that hands it out again rebuilds it to one chunk that
+//!   holds the whole round at its peak, blocks freed before its end included (an
+//!   `arena::collections::Vec` grown, then dropped). An arena the pool drops on return makes
+//!   no chunk.
 //! - **A hard ceiling per arena.** [`Builder::limit_bytes`] bounds the bytes of chunks an arena
 //!   holds. An allocation that does not fit fails with [`ArenaFull`] (`try_alloc`,
 //!   `try_alloc_str`, `try_alloc_slice_copy`) or panics with its message (`alloc`, ...), and
@@ -82,8 +84,10 @@
 //! resets an arena when it hands it out (`Bump::reset`, plus the limit re-applied). The guard's
 //! drop *settles* the arena first (`Arena::settle`): it walks the chunk list (one chunk once
 //! warm), records the high-water mark and, only for a round that used several chunks or more
-//! than `retain_bytes`, replaces the `Bump` — in the cold path — by one whose one chunk holds
-//! the round (or, past `retain_bytes`, one of `chunk_bytes`). The round's peak is not all in view
+//! than `retain_bytes`, frees the chunks — in the cold path — and plans one chunk that holds
+//! the round (or, past `retain_bytes`, one of `chunk_bytes`), which the reset makes when the
+//! pool hands the arena out again: an arena the pool drops on return (full, or of capacity 0)
+//! makes none, and one it keeps holds no chunk meanwhile. The round's peak is not all in view
 //! at its end: bumpalo takes back a block freed or shrunk while it is the newest in its chunk (a
 //! `collections::Vec` dropped). But it bumps only in its newest chunk, so the earlier chunks still
 //! hold all they held, and the newest held at most its capacity. The rebuilt chunk holds those two
@@ -115,7 +119,7 @@ pub use stats::{ArenaStats, Stats};
 
 use crate::pool::Pool;
 use crate::sync::Arc;
-use chunks::{Arena, Settled};
+use chunks::{Arena, Made};
 use stats::Tallies;
 use std::fmt;
 
@@ -209,9 +213,9 @@ pub(crate) struct Settings {
 /// are built on most gets and dropped on return (about `(held − capacity) / held` of the gets,
 /// `held` the arenas held at once; 2 threads taking strict turns on a pool of capacity 1 built
 /// one on every other get, and one thread holding two arenas at once on a pool of capacity 1
-/// builds one on every round: `tests/stress_arena.rs`). A round that
-/// spilled past its chunk costs one allocation on return: the rebuilt chunk, sized for the
-/// round's peak, which the arena cannot see exactly (what the earlier chunks hold plus the
+/// builds one on every round: `tests/stress_arena.rs`). A round that spilled past its chunk
+/// costs one allocation when its arena is next handed out (none if the pool drops it on
+/// return): the rebuilt chunk, sized for the round's peak, which the arena cannot see exactly (what the earlier chunks hold plus the
 /// whole last chunk: about the chunks the round held, at most). Memory: at most
 /// `capacity × retain_bytes` bytes of chunks retained, plus, per retained arena, bumpalo's
 /// chunk footer and the pool's cache-line-padded box; arenas on loan hold at most
@@ -289,14 +293,20 @@ impl ArenaPool {
         self.pool.clear();
     }
 
-    /// Settles an arena at the end of its round, counting what it did.
+    /// Settles an arena at the end of its round.
     #[inline]
     fn settle(&self, arena: &mut Arena) {
-        let s = &self.settings;
-        match arena.settle(s.retain_bytes, s.chunk_bytes) {
-            Settled::Kept => {}
-            Settled::Rebuilt => Tallies::bump(&self.tallies.rebuilt),
-            Settled::Shrunk => Tallies::bump(&self.tallies.shrunk),
+        arena.settle(self.settings.retain_bytes, self.settings.chunk_bytes);
+    }
+
+    /// Counts what the reset that just handed `arena` out made in place of the chunks its
+    /// last round freed.
+    #[inline(always)]
+    fn count_made(&self, arena: &mut Arena) {
+        match arena.take_made() {
+            None => {}
+            Some(Made::Rebuilt) => Tallies::bump(&self.tallies.rebuilt),
+            Some(Made::Shrunk) => Tallies::bump(&self.tallies.shrunk),
         }
     }
 }
