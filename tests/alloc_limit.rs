@@ -96,9 +96,10 @@ fn in_flight_allocates_nothing() {
 
 fn semaphore_allocates_nothing_once_its_queue_has_grown() {
     let s = Semaphore::new(2);
-    // The first wait ever grows the waiter queue to its first capacity (it keeps it).
+    // The first wait ever grows the waiter queue to its first capacity (it keeps it). A wait of
+    // 1 ns joins the line; a zero timeout would not.
     let held = s.acquire(2).unwrap();
-    assert!(s.acquire_timeout(1, Duration::ZERO).is_err());
+    assert!(s.acquire_timeout(1, Duration::from_nanos(1)).is_err());
     drop(held);
     none("Semaphore uncontended", || {
         for _ in 0..10_000 {
@@ -145,7 +146,7 @@ fn owned_semaphore_permits_allocate_nothing() {
     let s = Arc::new(Semaphore::new(2));
     // As above, the first wait ever grows the waiter queue.
     let held = s.acquire_owned(2).unwrap();
-    assert!(s.acquire_timeout_owned(1, Duration::ZERO).is_err());
+    assert!(s.acquire_timeout_owned(1, Duration::from_nanos(1)).is_err());
     drop(held);
     none("Semaphore owned permits", || {
         for _ in 0..10_000 {

@@ -18,7 +18,7 @@ use loom::thread;
 use std::time::Duration;
 use thrifty::limit::{
     AcquireError, AcquireTimeoutError, Clock, InFlight, InsufficientCapacity, ManualClock,
-    Semaphore, TokenBucket,
+    Semaphore, TokenBucket, TryAcquireError,
 };
 
 #[path = "common/loom.rs"]
@@ -228,13 +228,14 @@ fn loom_two_releases_race_to_hand_a_waiter_its_permits() {
 fn loom_a_waiter_that_times_out_hands_its_place_on() {
     model(|| {
         // One permit of two is held throughout. A request for both, with a deadline that has
-        // already passed (under loom a timed park is a spurious wake-up), can only time out; a
-        // request for one, queued behind it or arriving after, must then get the free permit
-        // without any release to wake it: the departure from the front hands it on.
+        // passed by its first look (1 ns; under loom a timed park is a spurious wake-up), can
+        // only time out; a request for one, queued behind it or arriving after, must then get
+        // the free permit without any release to wake it: the departure from the front hands
+        // it on. (A zero timeout never joins the line: `try_acquire`'s answer.)
         let s = Arc::new(Semaphore::new(2));
         let held = s.try_acquire(1).unwrap();
         let s1 = s.clone();
-        let hasty = thread::spawn(move || s1.acquire_timeout(2, Duration::ZERO).map(drop));
+        let hasty = thread::spawn(move || s1.acquire_timeout(2, Duration::from_nanos(1)).map(drop));
         let s2 = s.clone();
         let patient = thread::spawn(move || s2.acquire(1).map(drop));
         assert_eq!(patient.join().unwrap(), Ok(()));
@@ -306,5 +307,30 @@ fn loom_in_flight_never_admits_over_max() {
         }
         assert_eq!(gate.admitted() + gate.shed(), 2);
         assert_eq!(gate.in_flight(), 0);
+    });
+}
+
+#[test]
+fn loom_a_refusal_racing_a_forget_tells_one_true_reason() {
+    model(|| {
+        // A refused `try_acquire` takes no lock: it reads why from the permit word and the
+        // total. Racing the forgetting of one held permit of two, a request for both is refused
+        // as busy (the total was still 2) or as over the total (it is 1 now), never granted,
+        // and the semaphore ends with its one remaining permit free.
+        let s = Arc::new(Semaphore::new(2));
+        let permit = Semaphore::try_acquire_owned(&s, 1).unwrap();
+        let forgetter = thread::spawn(move || permit.forget());
+        let cap = InsufficientCapacity {
+            requested: 2,
+            capacity: 1,
+        };
+        let got = s.try_acquire(2).map(|p| p.weight());
+        assert!(
+            got == Err(TryAcquireError::NoPermits)
+                || got == Err(TryAcquireError::InsufficientCapacity(cap)),
+            "{got:?}"
+        );
+        forgetter.join().unwrap();
+        assert_eq!((s.total(), s.available(), s.waiting()), (1, 1, 0));
     });
 }

@@ -164,6 +164,29 @@ fn count_refuses_a_closure_that_pauses_its_thread() {
     .unwrap();
 }
 
+/// criterion's `Allocations` measurement refuses a routine that pauses its own thread, as
+/// `count` does: it reported 0 allocations for a routine that made 1 000 boxes while paused.
+#[test]
+fn the_allocations_measurement_refuses_a_routine_that_pauses_its_thread() {
+    use criterion::measurement::Measurement;
+    let m = measure::Allocations;
+    let start = m.start();
+    {
+        let _p = measure::pause();
+        boxes();
+    }
+    let refused = catch_unwind(|| m.end(start));
+    let msg = *refused
+        .expect_err("a pause inside the routine hides its calls")
+        .downcast::<String>()
+        .unwrap();
+    assert!(msg.contains("closure paused"), "{msg}");
+    // Without a pause it counts: the boxes' allocations.
+    let start = m.start();
+    boxes();
+    assert!(m.end(start) >= BOXES);
+}
+
 /// Decision (issue #12): a paused thread's calls are counted nowhere, not even in the totals;
 /// skipping the shared adds is the point of pausing. A thread that does not pause is in them.
 #[test]

@@ -178,9 +178,10 @@ impl MonotonicClock {
         }
     }
 
-    /// Whether this clock reads the TSC (else [`Instant`]).
+    /// Whether this clock reads the TSC (else [`Instant`]): false from the moment any clock of
+    /// the process has seen the counter reset (above), for clocks made before too.
     pub fn uses_tsc(&self) -> bool {
-        self.tsc.is_some()
+        self.tsc.is_some() && Tsc::trusted()
     }
 }
 

@@ -105,6 +105,13 @@ impl Tsc {
         })
     }
 
+    /// Whether the clocks of the process still trust the counter: no TSC clock has seen it
+    /// reset (after which every [`nanos`](Tsc::nanos) returns `None`).
+    #[inline]
+    pub(super) fn trusted() -> bool {
+        RESET.get() == 0
+    }
+
     /// Nanoseconds since [`start`](Tsc::start), or `None` if the counter reads below the
     /// start: another core's counter trailing ours by a few ticks just after `start` (the
     /// kernel tolerates that much skew), or a counter reset by a sleep, after which every call

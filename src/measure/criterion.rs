@@ -62,21 +62,25 @@ use criterion::Throughput;
 ///
 /// # Panics
 /// When a measurement starts without `CountingAlloc` installed, or while counting is paused on
-/// the thread that runs the benchmark.
+/// the thread that runs the benchmark, and when it ends after the routine paused counting on
+/// that thread (what it allocated while paused would be missing from the count, as
+/// [`count`](super::count) refuses too).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Allocations;
 
 impl Measurement for Allocations {
-    type Intermediate = u64;
+    type Intermediate = (u64, u64);
     type Value = u64;
 
-    fn start(&self) -> u64 {
+    fn start(&self) -> (u64, u64) {
         assert_counting("Allocations");
-        total_stats().calls()
+        (total_stats().calls(), super::pause::pauses_taken())
     }
 
-    fn end(&self, start: u64) -> u64 {
-        total_stats().calls().wrapping_sub(start)
+    fn end(&self, (start, pauses): (u64, u64)) -> u64 {
+        let calls = total_stats().calls().wrapping_sub(start);
+        super::assert_not_paused_since("Allocations", pauses);
+        calls
     }
 
     fn add(&self, a: &u64, b: &u64) -> u64 {

@@ -107,9 +107,7 @@ pub fn count<R>(f: impl FnOnce() -> R) -> (R, AllocStats) {
     let before = alloc::thread_snapshot();
     let out = f();
     let after = alloc::thread_snapshot();
-    if is_paused() || pause::pauses_taken() != pauses {
-        paused_inside_slow("count", is_paused());
-    }
+    assert_not_paused_since("count", pauses);
     (out, after - before)
 }
 
@@ -229,6 +227,16 @@ fn not_installed_slow(what: &str) -> ! {
          `#[global_allocator] static ALLOC: thrifty::measure::CountingAlloc = \
          thrifty::measure::CountingAlloc::new();` to the binary"
     )
+}
+
+/// Panics if the calling thread is paused now, or paused since `pauses` was read from
+/// `pause::pauses_taken`: a count over that span would miss calls.
+#[inline]
+#[track_caller]
+fn assert_not_paused_since(what: &str, pauses: u64) {
+    if is_paused() || pause::pauses_taken() != pauses {
+        paused_inside_slow(what, is_paused());
+    }
 }
 
 #[cold]

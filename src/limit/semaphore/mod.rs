@@ -6,7 +6,7 @@
 
 use super::{AcquireError, AcquireTimeoutError, LimitError, TryAcquireError};
 use crate::sync::{Arc, AtomicU64, Mutex, Ordering};
-use queue::{free, Fast, State, Stop, CLOSED};
+use queue::{free, State, Stop, CLOSED};
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -95,8 +95,11 @@ pub use permit::{OwnedPermit, Permit};
 pub struct Semaphore {
     /// Free permits and the `QUEUED`/`CLOSED` flags (`queue.rs`): the fast paths' one word.
     permits: AtomicU64,
-    /// The line of waiters and the total, for the slow paths.
+    /// The line of waiters, for the slow paths.
     state: Mutex<State>,
+    /// The permits managed: those the semaphore was made with, less those forgotten. Changed
+    /// only under the lock (`forget`), read without it.
+    total: AtomicU64,
     /// The ticket at the front of the line (`queue.rs`), read by waiters without the lock.
     served: AtomicU64,
 }
@@ -121,22 +124,21 @@ impl Semaphore {
         }
         Ok(Self {
             permits: AtomicU64::new(u64::from(permits)),
-            state: Mutex::new(State::new(permits)),
+            state: Mutex::new(State::new()),
+            total: AtomicU64::new(u64::from(permits)),
             served: AtomicU64::new(0),
         })
     }
 
-    /// Takes `weight` permits if they are free now and nobody is queued; never blocks.
+    /// Takes `weight` permits if they are free now and nobody is queued; never blocks, and
+    /// takes no lock, granted or refused: one compare-and-swap, or the loads that tell why not.
     ///
     /// # Errors
     /// [`TryAcquireError::NoPermits`] if they are not free or earlier waiters are queued;
     /// [`TryAcquireError::Closed`]; [`TryAcquireError::InsufficientCapacity`] if `weight`
     /// is over the semaphore's [`total`](Semaphore::total).
     pub fn try_acquire(&self, weight: u32) -> Result<Permit<'_>, TryAcquireError> {
-        if let Fast::Taken = self.take_fast(weight) {
-            return Ok(Permit::new(self, weight));
-        }
-        match self.try_take_locked(weight) {
+        match self.try_take(weight) {
             Ok(()) => Ok(Permit::new(self, weight)),
             Err(None) => Err(TryAcquireError::NoPermits),
             Err(Some(Stop::Closed)) => Err(TryAcquireError::Closed),
@@ -161,7 +163,9 @@ impl Semaphore {
         }
     }
 
-    /// Takes `weight` permits, waiting in line for them at most `timeout`.
+    /// Takes `weight` permits, waiting in line for them at most `timeout`. A zero `timeout`
+    /// answers as [`try_acquire`](Semaphore::try_acquire) does (`Timeout` for `NoPermits`)
+    /// and never joins the line, so it cannot turn away other requests while it is there.
     ///
     /// # Errors
     /// [`AcquireTimeoutError::Timeout`] if they were not granted in time (the request leaves
@@ -171,10 +175,16 @@ impl Semaphore {
         weight: u32,
         timeout: Duration,
     ) -> Result<Permit<'_>, AcquireTimeoutError> {
-        // A timeout too large for `Instant` waits without one.
-        let deadline = Instant::now().checked_add(timeout);
-        self.acquire_until(weight, deadline)
-            .map(|()| Permit::new(self, weight))
+        let took = if timeout.is_zero() {
+            // No time to wait: `try_acquire`'s answer, without joining the line, where even a
+            // moment's stay would send every other request behind it.
+            self.try_take(weight)
+                .map_err(|stop| stop.unwrap_or(Stop::Timeout))
+        } else {
+            // A timeout too large for `Instant` waits without one.
+            self.acquire_until(weight, Instant::now().checked_add(timeout))
+        };
+        took.map(|()| Permit::new(self, weight))
             .map_err(|stop| match stop {
                 Stop::Closed => AcquireTimeoutError::Closed,
                 Stop::Timeout => AcquireTimeoutError::Timeout,
@@ -337,17 +347,20 @@ impl Semaphore {
     /// [`available`](Semaphore::available) plus the weights of the permits held is `total`.
     /// No request over it can be granted; it fails with `InsufficientCapacity`.
     pub fn total(&self) -> u32 {
-        self.state.lock().total
+        // Relaxed: a snapshot; the total is changed only under the lock (`forget`).
+        self.total.load(Ordering::Relaxed) as u32
     }
 }
 
 impl fmt::Debug for Semaphore {
+    /// A snapshot, formatted after the lock is let go: the formatter may be slow (a full pipe)
+    /// or read this semaphore itself, and neither may hold up or deadlock its users.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.state.lock();
+        let waiting = self.waiting();
         f.debug_struct("Semaphore")
-            .field("total", &state.total)
+            .field("total", &self.total())
             .field("available", &self.available())
-            .field("waiting", &state.waiting())
+            .field("waiting", &waiting)
             .field("closed", &self.is_closed())
             .finish()
     }

@@ -58,8 +58,6 @@ type Woken = SmallVec<[Thread; 4]>;
 
 /// Everything behind the semaphore's lock.
 pub(super) struct State {
-    /// Permits managed: those the semaphore was made with, less those forgotten.
-    pub(super) total: u32,
     /// Queued waiters, oldest first; only the front one may be granted.
     line: VecDeque<Waiter>,
     /// The next ticket to hand out.
@@ -67,9 +65,8 @@ pub(super) struct State {
 }
 
 impl State {
-    pub(super) fn new(permits: u32) -> Self {
+    pub(super) fn new() -> Self {
         Self {
-            total: permits,
             line: VecDeque::new(),
             next_ticket: 0,
         }
@@ -78,17 +75,6 @@ impl State {
     /// Requests queued now.
     pub(super) fn waiting(&self) -> usize {
         self.line.len()
-    }
-
-    /// Refuses a weight no wait could grant.
-    pub(super) fn check(&self, weight: u32) -> Result<(), InsufficientCapacity> {
-        if weight > self.total {
-            return Err(InsufficientCapacity {
-                requested: weight,
-                capacity: self.total,
-            });
-        }
-        Ok(())
     }
 
     /// Whether the waiter holding `ticket` was granted (see the invariants).
@@ -110,8 +96,8 @@ pub(super) enum Stop {
 /// What the lock-free attempt found.
 pub(super) enum Fast {
     Taken,
-    /// Not enough free, someone queued, or closed: the caller takes the lock.
-    Locked,
+    /// The permit word that refused: not enough free, someone queued, or closed.
+    Refused(u64),
 }
 
 impl Semaphore {
@@ -124,7 +110,7 @@ impl Semaphore {
         let mut word = self.permits.load(Ordering::Acquire);
         loop {
             if word & (QUEUED | CLOSED) != 0 || free(word) < weight {
-                return Fast::Locked;
+                return Fast::Refused(word);
             }
             match self.permits.compare_exchange_weak(
                 word,
@@ -158,14 +144,29 @@ impl Semaphore {
         }
     }
 
-    /// [`try_acquire`](Semaphore::try_acquire) after the fast path failed: tells why.
-    pub(super) fn try_take_locked(&self, weight: u32) -> Result<(), Option<Stop>> {
-        let state = self.state.lock();
-        state.check(weight).map_err(|e| Some(Stop::OverTotal(e)))?;
-        match self.take_locked(&state, weight) {
-            Ok(()) => Ok(()),
-            Err(word) if word & CLOSED != 0 => Err(Some(Stop::Closed)),
-            Err(_) => Err(None),
+    /// Refuses a weight no wait could grant.
+    pub(super) fn check(&self, weight: u32) -> Result<(), InsufficientCapacity> {
+        let total = self.total();
+        if weight > total {
+            return Err(InsufficientCapacity {
+                requested: weight,
+                capacity: total,
+            });
+        }
+        Ok(())
+    }
+
+    /// Takes `weight` permits if they are free now and nobody is queued, else tells why not,
+    /// all without the lock: from the permit word that refused and the total (which only
+    /// shrinks, and only under the lock, so a refusal that races a `forget` answers as it would
+    /// have a moment earlier). `None`: not free, or earlier requests queued.
+    pub(super) fn try_take(&self, weight: u32) -> Result<(), Option<Stop>> {
+        match self.take_fast(weight) {
+            Fast::Taken => Ok(()),
+            Fast::Refused(word) => {
+                self.check(weight).map_err(|e| Some(Stop::OverTotal(e)))?;
+                Err((word & CLOSED != 0).then_some(Stop::Closed))
+            }
         }
     }
 
@@ -184,7 +185,7 @@ impl Semaphore {
     #[inline(never)]
     fn wait_in_line(&self, weight: u32, deadline: Option<Instant>) -> Result<(), Stop> {
         let mut state = self.state.lock();
-        state.check(weight).map_err(Stop::OverTotal)?;
+        self.check(weight).map_err(Stop::OverTotal)?;
         // Join: take the permits if they are free and nobody waits; else set QUEUED with a CAS
         // that fails if a release added permits meanwhile (then look again).
         let mut word = match self.take_locked(&state, weight) {
@@ -250,7 +251,7 @@ impl Semaphore {
             }
             let stop = if self.permits.load(Ordering::Acquire) & CLOSED != 0 {
                 Stop::Closed
-            } else if let Err(e) = state.check(weight) {
+            } else if let Err(e) = self.check(weight) {
                 Stop::OverTotal(e)
             } else if deadline.is_some_and(|d| Instant::now() >= d) {
                 Stop::Timeout
@@ -352,9 +353,11 @@ impl Semaphore {
         if weight == 0 {
             return;
         }
-        let mut state = self.state.lock();
-        state.total -= weight;
-        let total = state.total;
+        let state = self.state.lock();
+        let total = self.total() - weight;
+        // Relaxed: written only under the lock, which orders it for the lock's other holders;
+        // lock-free readers take it as a snapshot (`check`).
+        self.total.store(u64::from(total), Ordering::Relaxed);
         // Unparked under the lock: rare, and it saves collecting them.
         state
             .line

@@ -286,3 +286,79 @@ fn a_forget_fails_the_waiters_it_makes_too_heavy_and_keeps_the_others_in_line() 
     });
     assert_eq!((s.total(), s.available(), s.waiting()), (3, 3, 0));
 }
+
+/// `try_acquire`, granted or refused, and `acquire_timeout` with a zero timeout take no lock:
+/// with the semaphore's lock held by another thread they answer at once. (A refusal took the
+/// lock to tell why, and a zero timeout joined the line, where even a moment's stay refused
+/// other threads' `try_acquire` with permits free.)
+#[test]
+fn refusals_and_zero_timeouts_take_no_lock() {
+    let s = Semaphore::new(2);
+    let _held = s.try_acquire(1).unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::scope(|scope| {
+        let lock = s.state.lock();
+        scope.spawn(|| {
+            let answers = (
+                s.try_acquire(2).map(drop),
+                s.try_acquire(3).map(drop),
+                s.acquire_timeout(2, Duration::ZERO).map(drop),
+                s.acquire_timeout(3, Duration::ZERO).map(drop),
+                s.try_acquire(1).map(drop),
+            );
+            tx.send(answers).unwrap();
+        });
+        let answers = rx.recv_timeout(Duration::from_secs(10));
+        drop(lock);
+        let over = InsufficientCapacity {
+            requested: 3,
+            capacity: 2,
+        };
+        assert_eq!(
+            answers.expect("blocked on the semaphore's lock"),
+            (
+                Err(TryAcquireError::NoPermits),
+                Err(TryAcquireError::InsufficientCapacity(over)),
+                Err(AcquireTimeoutError::Timeout),
+                Err(AcquireTimeoutError::InsufficientCapacity(over)),
+                Ok(()),
+            )
+        );
+    });
+    let closed = Semaphore::new(1);
+    closed.close();
+    assert_eq!(
+        closed.acquire_timeout(1, Duration::ZERO).map(drop),
+        Err(AcquireTimeoutError::Closed)
+    );
+}
+
+/// Formatting the semaphore holds no lock while the formatter writes: a sink that reads the
+/// semaphore back (a metrics or log sink) does not deadlock, and a slow one holds up no one.
+#[test]
+fn debug_into_a_sink_that_reads_the_semaphore_does_not_deadlock() {
+    struct Sink(Arc<Semaphore>, String);
+    impl std::fmt::Write for Sink {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.1.push_str(s);
+            std::hint::black_box(self.0.waiting()); // takes the semaphore's lock
+            Ok(())
+        }
+    }
+    let s = Arc::new(Semaphore::new(2));
+    let (tx, rx) = mpsc::channel();
+    let sink = Sink(s.clone(), String::new());
+    // Not scoped: if it deadlocks, the test fails instead of hanging on the join.
+    std::thread::spawn(move || {
+        let (mut sink, sem) = (sink, s);
+        std::fmt::Write::write_fmt(&mut sink, format_args!("{sem:?}")).unwrap();
+        tx.send(sink.1).unwrap();
+    });
+    let text = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("formatting the semaphore deadlocked");
+    assert_eq!(
+        text,
+        "Semaphore { total: 2, available: 2, waiting: 0, closed: false }"
+    );
+}
