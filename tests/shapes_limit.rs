@@ -255,6 +255,40 @@ fn five_thousand_keys_admit_their_burst_and_idle_ones_are_swept() {
     });
 }
 
+/// "5 a minute per user": a keyed limiter under one token per second (`every`), on a manual
+/// clock. Each key admits its burst of 5, then one more per 12 s; an idle key is swept once a
+/// whole window (a minute) has passed, and not before.
+#[test]
+fn a_keyed_limiter_under_one_per_second_refills_per_interval() {
+    let clock = ManualClock::new();
+    let per_user: KeyedLimiter<String, _> =
+        KeyedLimiter::every_with_clock(Duration::from_secs(12), 5, clock.clone()).unwrap();
+    for user in ["ada", "bob"] {
+        assert_eq!(
+            (0..10)
+                .filter(|_| per_user.try_acquire(user, 1).is_ok())
+                .count(),
+            5
+        );
+    }
+    clock.advance(Duration::from_secs(11));
+    assert!(
+        per_user.try_acquire("ada", 1).is_err(),
+        "11 s: no token yet"
+    );
+    clock.advance(Duration::from_secs(1));
+    assert!(per_user.try_acquire("ada", 1).is_ok(), "12 s: one token");
+    assert!(per_user.try_acquire("ada", 1).is_err());
+    clock.advance(Duration::from_secs(48));
+    assert_eq!(
+        per_user.evict_idle(),
+        1,
+        "bob, idle for a minute, goes; ada does not"
+    );
+    assert_eq!(per_user.available("ada"), 4);
+    assert!(KeyedLimiter::<u8>::every(Duration::ZERO, 5).is_err());
+}
+
 /// An owned permit taken on one thread, moved to a second and dropped there, wakes a waiter
 /// parked on a third: the release does not depend on the thread that acquired.
 #[test]

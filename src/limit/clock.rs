@@ -67,8 +67,8 @@ pub trait Clock {
     /// The latest time a limiter's arithmetic is made for: 2^63 − 1 ns, 292 years from the
     /// clock's epoch. Readings past it may make a limiter admit more than its rate (its arrival
     /// times saturate at `u64::MAX`), and so may `acquire` calls whose turn falls past it on a
-    /// clock that stops there: their sleep ends at once. [`MonotonicClock`] counts from the
-    /// process start and [`ManualClock`] stops here.
+    /// clock that stops there: their sleep ends at once. [`MonotonicClock`] counts from its
+    /// creation and [`ManualClock`] stops here.
     const MAX_NANOS: u64 = i64::MAX as u64;
 
     /// Nanoseconds since this clock's own epoch; at most [`MAX_NANOS`](Clock::MAX_NANOS).

@@ -97,6 +97,28 @@ impl<K: Hash + Eq> KeyedLimiter<K, MonotonicClock> {
     pub fn new(rate: u64, burst: u32) -> Result<Self, LimitError> {
         Self::with_clock(rate, burst, MonotonicClock::new())
     }
+
+    /// A limiter giving each key `burst` tokens refilled with one token every `interval`, for
+    /// rates under one per second per key ("5 a minute per user": `every(12 s, 5)`).
+    ///
+    /// # Errors
+    /// As [`TokenBucket::every`](super::TokenBucket::every).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use thrifty::limit::KeyedLimiter;
+    ///
+    /// let per_user = KeyedLimiter::every(Duration::from_secs(12), 5).unwrap();
+    /// for _ in 0..5 {
+    ///     assert!(per_user.try_acquire("ada", 1).is_ok());
+    /// }
+    /// assert!(per_user.try_acquire("ada", 1).is_err(), "the sixth in a minute waits");
+    /// assert!(per_user.try_acquire("bob", 1).is_ok(), "each key has its own bucket");
+    /// ```
+    pub fn every(interval: Duration, burst: u32) -> Result<Self, LimitError> {
+        Self::every_with_clock(interval, burst, MonotonicClock::new())
+    }
 }
 
 impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
@@ -105,15 +127,27 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
     /// # Errors
     /// As [`TokenBucket::new`](super::TokenBucket::new).
     pub fn with_clock(rate: u64, burst: u32, clock: C) -> Result<Self, LimitError> {
-        Ok(Self {
+        Ok(Self::from_rate(Rate::per_second(rate, burst)?, clock))
+    }
+
+    /// As [`every`](KeyedLimiter::every), reading time from `clock`.
+    ///
+    /// # Errors
+    /// As [`every`](KeyedLimiter::every).
+    pub fn every_with_clock(interval: Duration, burst: u32, clock: C) -> Result<Self, LimitError> {
+        Ok(Self::from_rate(Rate::every(interval, burst)?, clock))
+    }
+
+    fn from_rate(rate: Rate, clock: C) -> Self {
+        Self {
             buckets: ShardedMap::new(),
-            rate: Rate::per_second(rate, burst)?,
+            rate,
             clock,
             entries: AtomicUsize::new(0),
             kept: AtomicUsize::new(0),
             window_ends: AtomicU64::new(0),
             sweeping: AtomicBool::new(false),
-        })
+        }
     }
 
     /// Takes `n` tokens from `key`'s bucket if they are there now; never waits for tokens. It

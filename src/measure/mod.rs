@@ -90,8 +90,10 @@ pub use stats::AllocStats;
 /// ```
 ///
 /// # Cost
-/// A relaxed load and two thread-local snapshots around `f`; `count` itself allocates nothing,
-/// so a span with no allocator call reads zero.
+/// A relaxed load and two thread-local snapshots around `f`; `count` itself allocates nothing
+/// in the span it counts, so a span with no allocator call reads zero. (The process's first
+/// `measure` call, before any span, makes and frees one byte to see that `CountingAlloc` is
+/// installed.)
 ///
 /// # Panics
 /// Rather than report a count that misses calls:
@@ -133,7 +135,9 @@ pub fn count<R>(f: impl FnOnce() -> R) -> (R, AllocStats) {
 /// ```
 ///
 /// # Cost
-/// A relaxed load and five thread-local reads; allocates nothing.
+/// A relaxed load and five thread-local reads; allocates nothing (but for the process's first
+/// `measure` call, which makes and frees one byte, before its snapshot, to see that
+/// `CountingAlloc` is installed).
 ///
 /// # Panics
 /// If no [`CountingAlloc`] is the global allocator (every snapshot would read zero). The panic
@@ -168,7 +172,8 @@ pub fn thread_stats() -> AllocStats {
 ///
 /// # Cost
 /// A relaxed load of each of five shared counters (writers contend on them, readers do not
-/// slow them); allocates nothing.
+/// slow them); allocates nothing (but for the process's first `measure` call, as
+/// [`thread_stats`]).
 ///
 /// # Panics
 /// If no [`CountingAlloc`] is the global allocator (every snapshot would read zero). The panic
