@@ -64,7 +64,8 @@ pub(crate) use loom::{
 
 /// Thread parking, for blocking waits (`channel`'s waiters). Under loom a timed park cannot be
 /// modelled (loom has no clock): [`park_timeout`] yields and returns, a spurious wake-up, so a
-/// caller re-checks its deadline against the real clock; loom models use zero timeouts.
+/// caller re-checks its deadline against the real clock; loom models use deadlines that have
+/// passed by their first look (zero, or 1 ns where a zero timeout would not wait at all).
 #[cfg(not(loom))]
 pub(crate) use std::thread::{current as current_thread, park, park_timeout, Thread};
 

@@ -4,7 +4,8 @@
 //! arrival order, wakes a waiter when an owned permit is released on another thread, fails a
 //! waiter that a forgotten permit made too heavy (never leaves it waiting), hands permits that
 //! two racing releases free to a queued request, never strands a waiter behind one that timed
-//! out, and wakes every waiter on close; the in-flight gate never admits over `max`.
+//! out, and wakes every waiter on close; a refusal without the lock gives one true reason while
+//! a forget or a queued request races it; the in-flight gate never admits over `max`.
 //!
 //! `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom LOOM_MAX_PREEMPTIONS=2 cargo test --release --test loom_limit -- loom`
 //!
@@ -332,5 +333,29 @@ fn loom_a_refusal_racing_a_forget_tells_one_true_reason() {
         );
         forgetter.join().unwrap();
         assert_eq!((s.total(), s.available(), s.waiting()), (1, 1, 0));
+    });
+}
+
+#[test]
+fn loom_a_lock_free_refusal_racing_a_waiter_that_leaves() {
+    model(|| {
+        // One permit of two is held throughout. A request for both joins the line and times out
+        // (1 ns); meanwhile this thread asks for the free permit without the lock, by
+        // `try_acquire` and by a zero timeout. Each gets it or is refused as busy (queued
+        // behind the request, or beaten to it), never as closed or over the total, and the
+        // semaphore ends with nobody waiting and every permit back.
+        let s = Arc::new(Semaphore::new(2));
+        let held = s.try_acquire(1).unwrap();
+        let s1 = s.clone();
+        let hasty = thread::spawn(move || s1.acquire_timeout(2, Duration::from_nanos(1)).map(drop));
+        if let Err(e) = s.try_acquire(1).map(drop) {
+            assert_eq!(e, TryAcquireError::NoPermits);
+        }
+        if let Err(e) = s.acquire_timeout(1, Duration::ZERO).map(drop) {
+            assert_eq!(e, AcquireTimeoutError::Timeout);
+        }
+        assert_eq!(hasty.join().unwrap(), Err(AcquireTimeoutError::Timeout));
+        drop(held);
+        assert_eq!((s.available(), s.waiting()), (2, 0));
     });
 }

@@ -279,7 +279,9 @@ fn a_keyed_limiter_under_one_per_second_refills_per_interval() {
     clock.advance(Duration::from_secs(1));
     assert!(per_user.try_acquire("ada", 1).is_ok(), "12 s: one token");
     assert!(per_user.try_acquire("ada", 1).is_err());
-    clock.advance(Duration::from_secs(48));
+    clock.advance(Duration::from_secs(47));
+    assert_eq!(per_user.evict_idle(), 0, "59 s: bob is not full yet");
+    clock.advance(Duration::from_secs(1));
     assert_eq!(
         per_user.evict_idle(),
         1,

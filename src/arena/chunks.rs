@@ -137,6 +137,7 @@ impl Arena {
     /// the pool's statistics.
     #[inline(always)]
     pub(crate) fn take_made(&mut self) -> Option<Made> {
+        debug_assert!(self.plan.is_none(), "an arena handed out before its reset");
         self.made.take()
     }
 
@@ -235,10 +236,9 @@ impl Arena {
         // allocations each chunk held costs as much in the one chunk, plus, where the run now
         // starts (not at a chunk's end, aligned to 16), up to its largest alignment less one:
         // so allow 16 bytes per chunk, and the round's largest alignment for as many chunks as
-        // the round made allocations aligned above 16 (no more chunks can have held one; a
-        // round of 500 KB with one value aligned to 64 KiB was charged 64 KiB for each of its
-        // chunks when every chunk paid the largest alignment, which took it past
-        // `retain_bytes`, so every round was shrunk and spilled again). The guard's methods
+        // the round made allocations aligned above 16 (no more chunks can have held one: a
+        // charge for every chunk took rounds with a single such value past `retain_bytes`,
+        // the CHANGELOG says how). The guard's methods
         // note alignments above 16 (`note_align`); bumpalo's own methods, reached through
         // `Deref`, cannot, and for them the room left in the round's last chunk, counted in
         // its peak, is the only margin.
@@ -249,9 +249,11 @@ impl Arena {
             .saturating_add(over.saturating_mul(self.align.get() - CHUNK_ALIGN));
         // The least a kept chunk must hold: what the round still has in use.
         let least = usage.used.saturating_add(pad);
-        // The old chunks go now (no chunk, no allocation: bumpalo's empty `Bump`), so the pool
-        // weighs an arena that holds none, and the process never holds both.
+        // The old chunks go now (no chunk, no allocation: bumpalo's empty `Bump`, limited like
+        // every `Bump` an arena holds), so the pool weighs an arena that holds none, and the
+        // process never holds both.
         self.bump = Bump::new();
+        self.bump.set_allocation_limit(Some(self.limit));
         let fallback = chunk_bytes.min(cap);
         if usage.chunks > 1 && least <= cap {
             // A chunk for the round's peak, which may be far above what is still in use (a

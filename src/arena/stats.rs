@@ -75,11 +75,13 @@ pub struct Stats {
     pub created: u64,
     /// Gets served with a retained arena.
     pub reused: u64,
-    /// Arenas handed out rebuilt to one chunk that holds the whole of their last round, which
-    /// spilled into several chunks (the chunks were freed on return; the get made the new one).
+    /// Arenas handed out (or reset by [`ArenaGuard::reset`](super::ArenaGuard::reset)) rebuilt
+    /// to one chunk that holds the whole of their last round, which spilled into several
+    /// chunks (the chunks were freed on return; the get made the new one).
     pub rebuilt: u64,
-    /// Arenas handed out shrunk to one chunk of `chunk_bytes`, their last round having needed
-    /// more than `retain_bytes` (freed on return, made by the get, as for `rebuilt`).
+    /// Arenas handed out (or reset) with one chunk of `chunk_bytes`, their last round having
+    /// needed more than `retain_bytes`, or more than the largest chunk under it (freed on
+    /// return, made by the get, as for `rebuilt`).
     pub shrunk: u64,
     /// Returned arenas dropped because the pool was full (capacity or byte budget).
     pub dropped: u64,
