@@ -25,8 +25,9 @@
 //!
 //! # Who writes what
 //!
-//! - `base`: anyone, always by `fetch_add` or compare-exchange. Holds the compact adds, the adds
-//!   of threads without a slot, and [`Cells::replace`]'s offset.
+//! - `base`: anyone, always by `fetch_add` or compare-exchange. Holds the compact adds and
+//!   [`Cells::replace`]'s offset; once striped, no add goes there (threads without a claim token
+//!   add to a shared word), so `replace`'s compare-exchange fails only on another `replace`.
 //! - `state`: the score by compare-exchange (a hint); `BUSY` by the compare-exchange that elects
 //!   the allocating thread, which then stores the first block (Release); each later block is
 //!   stored by the one thread elected through the outgrown block's `pressure`.
@@ -41,7 +42,8 @@
 use super::adapt::{self, Score};
 use super::block::{free_chain, Block, Line, Words, GROWING, TAG_BITS};
 use crate::sync::{
-    thread_token, token_is_live, try_thread_token, AtomicPtr, AtomicU64, Ordering, TRACKED_SLOTS,
+    thread_slot_hint, thread_token, token_is_live, try_thread_token, AtomicPtr, AtomicU64,
+    Ordering, TRACKED_SLOTS,
 };
 use std::ptr;
 
@@ -77,7 +79,7 @@ const fn compact_word(bits: usize) -> *mut Line {
 /// 16 bytes, aligned to 16 so it never straddles a cache line: an add touches one line.
 #[repr(align(16))]
 pub(crate) struct Cells {
-    /// Compact adds, adds of slotless threads, and `replace`'s offset.
+    /// Compact adds, and `replace`'s offset.
     base: AtomicU64,
     /// Compact bits, or the newest block, tagged (see the module doc).
     state: AtomicPtr<Line>,
@@ -296,8 +298,15 @@ impl Cells {
                     self.add_probing(b, home, token, n);
                 }
             }
-            // Tearing down the thread's locals: no slot, no cell.
-            None => self.add_base(n),
+            // No token (a slot past the tracked ones, or tearing down the thread's locals): a
+            // shared word, picked by the slot (the last cell without one). Never `base`, which
+            // `replace` compare-exchanges after reading every cell: an adder there would fail
+            // every `take` whose read it overlaps, for as long as it kept adding.
+            None => {
+                let k = thread_slot_hint() & (b.len() - 1);
+                // Relaxed: a statistic, see `add_base`.
+                b.cell(k).shared.fetch_add(n, Ordering::Relaxed);
+            }
         }
     }
 

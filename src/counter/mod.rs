@@ -156,12 +156,13 @@
 //!   another core's cache (a compact counter two threads bump at once), the read fetches it
 //!   shared and the `fetch_add` again to write: the price of reading first (below).
 //! - **Striped**: the same read names the newest block, and the add goes to the thread's cell in
-//!   it. No add writes a striped counter's own 16 bytes (only threads without a slot add to its
-//!   `base`; `take`, `reset` and `set` write it too), so every thread keeps its line in its cache
-//!   and the read costs a load, unless compact neighbours on the same line (4 to 8 counters share
-//!   one in a `Vec`) are written. Nothing per thread decides which path an add takes: a thread
-//!   adding to a thousand striped counters reaches its cell in each (a per-thread table of the
-//!   counters seen striped would forget some once full, and their adds would meet on the shared
+//!   it. No add writes a striped counter's own 16 bytes (threads without a slot that can own a cell
+//!   add to a cell's shared word; only `take`, `reset` and `set` write `base`, each with one
+//!   compare-exchange that only another of them can fail), so every thread keeps its line in its
+//!   cache and the read costs a load, unless compact neighbours on the same line (4 to 8 counters
+//!   share one in a `Vec`) are written. Nothing per thread decides which path an add takes: a
+//!   thread adding to a thousand striped counters reaches its cell in each (a per-thread table of
+//!   the counters seen striped would forget some once full, and their adds would meet on the shared
 //!   `base`).
 //! - **The memo**: 8 slots per thread, direct-mapped by the counter's address (bits 7 and up folded
 //!   onto bits 4 and up, so counters 8 apart in a `Vec` mostly have slots of their own), each
