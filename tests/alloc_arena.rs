@@ -149,8 +149,8 @@ fn a_round_of_page_aligned_values_gets_warm() {
 /// One value aligned to 64 KiB in a round of 500 KB of bytes (half the default `retain_bytes`),
 /// and a zero-sized marker aligned to 1 MiB in a round of 10 KB: the padding allowed for the
 /// alignment counts only as many chunks as the round made over-aligned allocations (charged to
-/// every chunk, it took the first round past `retain_bytes`, and every round was shrunk and
-/// spilled again), and a zero-sized value, which takes no byte, counts none.
+/// every chunk, it would take the round past `retain_bytes`), and a zero-sized value, which
+/// takes no byte, counts none.
 fn one_over_aligned_value_in_a_spilled_round_gets_warm() {
     #[derive(Clone, Copy)]
     #[repr(C, align(65536))]
@@ -175,7 +175,7 @@ fn one_over_aligned_value_in_a_spilled_round_gets_warm() {
 
 /// A spilled round's return frees its chunks, and the get that hands the arena out again
 /// makes the chunk for its next round: an arena that the pool drops on return (capacity 0, or
-/// a full pool) makes none. (It used to make the rebuilt chunk on return and free it at once.)
+/// a full pool) makes none.
 fn a_return_the_pool_drops_makes_no_chunk() {
     for capacity in [0, 1] {
         let arenas = ArenaPool::builder().capacity(capacity).build();

@@ -521,7 +521,7 @@ fn threads_past_the_tracked_slots_add_to_shared_words_and_lose_nothing() {
     // A thread-per-connection server: more live threads than slots that can own a cell. Those
     // without one add to a cell's shared word, through the counter and through a handle alike,
     // never to `base`: `replace` (`take`, `reset`, `set`) compare-exchanges `base` after reading
-    // every cell, and adds there failed it for as long as they went on (a take spun for ms).
+    // every cell, and adds there would fail it for as long as they went on.
     const THREADS: usize = TRACKED_SLOTS + 76;
     const EACH: u64 = 50;
     let c = Cells::new(0);

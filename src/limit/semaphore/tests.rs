@@ -288,9 +288,8 @@ fn a_forget_fails_the_waiters_it_makes_too_heavy_and_keeps_the_others_in_line() 
 }
 
 /// `try_acquire`, granted or refused, and `acquire_timeout` with a zero timeout take no lock:
-/// with the semaphore's lock held by another thread they answer at once. (A refusal took the
-/// lock to tell why, and a zero timeout joined the line, where even a moment's stay refused
-/// other threads' `try_acquire` with permits free.)
+/// with the semaphore's lock held by another thread they answer at once. (A zero timeout that
+/// joined the line would, while there, turn away other threads' requests with permits free.)
 #[test]
 fn refusals_and_zero_timeouts_take_no_lock() {
     let s = Semaphore::new(2);
