@@ -630,8 +630,31 @@ mod tests;
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::*;
-    use crate::sync::loom_model::{model, thread};
-    use crate::sync::Arc;
+    use crate::sync::loom_model::{claim_untracked, model, thread};
+    use crate::sync::{thread_slot, Arc};
+
+    /// A thread with no claim token (a slot past the tracked ones) adds to a striped counter
+    /// while another takes it: the adds go to a shared word, never to `base`, and each lands in
+    /// the take or in what is left after it, never both, never neither.
+    #[test]
+    fn loom_a_tokenless_add_racing_a_take_lands_once() {
+        model(|| {
+            let c = Arc::new(Cells::new(4));
+            c.force_stripe();
+            let adder = {
+                let c = c.clone();
+                thread::spawn(move || {
+                    assert!(claim_untracked(thread_slot) >= TRACKED_SLOTS);
+                    c.add(1);
+                    c.add(2);
+                })
+            };
+            let taken = c.replace(0);
+            adder.join().unwrap();
+            assert_eq!(taken + c.sum(), 3, "taken {taken}");
+            assert_eq!(c.base.load(Ordering::Relaxed), 0u64.wrapping_sub(taken));
+        });
+    }
 
     /// The cells double while an owner adds to its cell in the block being outgrown and a
     /// reader sums: the outgrown cell's value is still counted, the add lands in the old block
