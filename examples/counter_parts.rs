@@ -1,8 +1,10 @@
 //! What each piece of a compact `Counter`'s add costs in a registry, measured by taking the
 //! pieces apart: an `AtomicU64` padded to 16 bytes (a compact counter's size), then with the
-//! per-thread sample tick beside it, then with a state word read before the add, then both,
-//! then with a process-wide table of hints read instead of the state word (a design that was
-//! measured and not adopted: see the CHANGELOG), and thrifty's `Counter` itself.
+//! per-thread sample tick beside it; a compact counter's two words (total and state) with the
+//! add alone, so the rows after it differ from it only in what they add; then with the tick,
+//! with the state word read before the add, with both, with a process-wide table of hints read
+//! instead of the state word, with the state word read after the add instead of before (two
+//! designs that were measured and not adopted: see the CHANGELOG), and thrifty's `Counter`.
 //!
 //! `cargo run --release --example counter_parts -- [counters] [threads] [rounds]` (defaults:
 //! 100 000, 2, 20). Each round runs every candidate once, in a rotating order, with fresh
@@ -53,12 +55,15 @@ fn next(x: &mut u64, n: u64) -> usize {
     (((*x >> 32) * n) >> 32) as usize
 }
 
-const NAMES: [&str; 6] = [
+const NAMES: [&str; 9] = [
     "AtomicU64 in 16 B",
+    "  + tick",
+    "two words: the add",
     "  + tick",
     "  + state read",
     "  + state read + tick",
     "  + hint read + tick",
+    "  + tick, state read after",
     "thrifty Counter",
 ];
 
@@ -86,7 +91,9 @@ fn main() {
             match which {
                 0 => drop(padded[i].0.fetch_add(black_box(1), Relaxed)),
                 1 => ticked_add(&padded[i].0, black_box(1)),
-                2 => {
+                2 => drop(words[i].base.fetch_add(black_box(1), Relaxed)),
+                3 => ticked_add(&words[i].base, black_box(1)),
+                4 => {
                     let w = &words[i];
                     // The counter's state word, read with Acquire as `Counter::add` reads it;
                     // never nonzero here, so the add always goes to `base`.
@@ -94,18 +101,29 @@ fn main() {
                         w.base.fetch_add(black_box(1), Relaxed);
                     }
                 }
-                3 => {
+                5 => {
                     let w = &words[i];
                     if w.state.load(Acquire) == 0 {
                         ticked_add(&w.base, black_box(1));
                     }
                 }
-                4 => {
+                6 => {
                     let w = &words[i];
                     let hint = HINTS[(w as *const TwoWords as usize >> 4) & 1023].load(Relaxed);
                     if hint == 0 || w.state.load(Acquire) == 0 {
                         ticked_add(&w.base, black_box(1));
                     }
+                }
+                7 => {
+                    // The add first, then the state word (the line is ours by then), as an add
+                    // that learns afterwards whether the counter had striped would make.
+                    let w = &words[i];
+                    let next = TICK.with(|t| t.get().wrapping_add(1 << 19));
+                    w.base.fetch_add(black_box(1), Relaxed);
+                    if w.state.load(Acquire) != 0 {
+                        black_box(w);
+                    }
+                    TICK.with(|t| t.set(next));
                 }
                 _ => counters[i].add(black_box(1)),
             }
@@ -139,6 +157,6 @@ fn main() {
     );
     for (name, v) in NAMES.iter().zip(&mut ns) {
         let m = median(v);
-        println!("{name:24} {m:6.2} ns per add  {:.2}x", m / base);
+        println!("{name:28} {m:6.2} ns per add  {:.2}x", m / base);
     }
 }
