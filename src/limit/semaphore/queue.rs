@@ -156,16 +156,18 @@ impl Semaphore {
         Ok(())
     }
 
-    /// Takes `weight` permits if they are free now and nobody is queued, else tells why not,
-    /// all without the lock: from the permit word that refused and the total (which only
-    /// shrinks, and only under the lock, so a refusal that races a `forget` answers as it would
-    /// have a moment earlier). `None`: not free, or earlier requests queued.
+    /// Takes `weight` permits if they are free now and nobody is queued, else tells why not
+    /// (closed before all else), all without the lock: from the permit word that refused and
+    /// the total (which only shrinks, and only under the lock, so a refusal that races a
+    /// `forget` answers as it would have a moment earlier). `None`: not free, or earlier
+    /// requests queued.
     pub(super) fn try_take(&self, weight: u32) -> Result<(), Option<Stop>> {
         match self.take_fast(weight) {
             Fast::Taken => Ok(()),
-            Fast::Refused(word) => {
+            Fast::Refused(word) if word & CLOSED != 0 => Err(Some(Stop::Closed)),
+            Fast::Refused(_) => {
                 self.check(weight).map_err(|e| Some(Stop::OverTotal(e)))?;
-                Err((word & CLOSED != 0).then_some(Stop::Closed))
+                Err(None)
             }
         }
     }
@@ -185,6 +187,10 @@ impl Semaphore {
     #[inline(never)]
     fn wait_in_line(&self, weight: u32, deadline: Option<Instant>) -> Result<(), Stop> {
         let mut state = self.state.lock();
+        // Closed first: a closed semaphore answers `Closed` to every request, however heavy.
+        if self.permits.load(Ordering::Acquire) & CLOSED != 0 {
+            return Err(Stop::Closed);
+        }
         self.check(weight).map_err(Stop::OverTotal)?;
         // Join: take the permits if they are free and nobody waits; else set QUEUED with a CAS
         // that fails if a release added permits meanwhile (then look again).

@@ -85,6 +85,22 @@ fn close_wakes_waiters_with_an_error_and_keeps_held_permits_valid() {
 }
 
 #[test]
+fn a_closed_semaphore_answers_closed_to_a_request_over_its_total() {
+    let s = Semaphore::new(2);
+    s.close();
+    assert_eq!(s.try_acquire(3).unwrap_err(), TryAcquireError::Closed);
+    assert_eq!(s.acquire(3).unwrap_err(), AcquireError::Closed);
+    assert_eq!(
+        s.acquire_timeout(3, Duration::from_millis(1)).unwrap_err(),
+        AcquireTimeoutError::Closed
+    );
+    assert_eq!(
+        s.acquire_timeout(3, Duration::ZERO).unwrap_err(),
+        AcquireTimeoutError::Closed
+    );
+}
+
+#[test]
 fn an_owned_permit_moves_to_a_spawned_thread_and_returns_on_drop() {
     let s = Arc::new(Semaphore::new(3));
     let permit = s.acquire_owned(2).unwrap();
