@@ -19,6 +19,17 @@ mod tests {
     }
 
     #[test]
+    fn after_a_spike_the_registry_still_hands_out_the_lowest_first() {
+        let r = SlotRegistry::new();
+        let n = 10_000;
+        assert!((0..n).all(|k| r.acquire() == k));
+        // Given back in a scrambled order (7919 is prime, so this visits every index once).
+        (0..n).for_each(|k| r.release(k * 7919 % n));
+        assert!((0..n).all(|k| r.acquire() == k), "lowest first, each once");
+        assert_eq!(r.acquire(), n);
+    }
+
+    #[test]
     fn slot_is_stable_within_a_thread() {
         let first = thread_slot();
         assert!((0..100).all(|_| thread_slot() == first));
@@ -164,7 +175,8 @@ mod loom_tests {
                 .unwrap();
             assert_ne!(slot, mine.0, "live threads hold distinct slots");
             // The claim ends (token dead) before the index is given back: wait for both.
-            while token_is_live(old) || !SLOTS.registry.ids.lock().free.contains(&slot) {
+            while token_is_live(old) || !SLOTS.registry.ids.lock().free.iter().any(|f| f.0 == slot)
+            {
                 thread::yield_now();
             }
             let (again, new) = thread::spawn(move || {
