@@ -192,7 +192,14 @@ const REENTERED: &str = "re-entrant write: this thread is inside a write of the 
 /// to fit the entries, rehashing each: one scan of the table's control bytes (16 a step) and
 /// `O(len)` copies, where a clone copies the whole table; and the copy, published, fits.
 fn is_sparse<K, V, S>(map: &HashMap<K, V, S>) -> bool {
-    map.capacity() > 4 * map.len() + 32
+    too_roomy(map.capacity(), map.len())
+}
+
+/// Whether a table with room for `capacity` entries is over four times what `len` need, plus a
+/// little: [`is_sparse`], and the test that keeps [`Locked::build`] from replaying a change
+/// into a spare whose table would then be as sparse.
+fn too_roomy(capacity: usize, len: usize) -> bool {
+    capacity > 4 * len + 32
 }
 
 /// A copy of `map`: `HashMap::clone` (the table copied as it is, no key rehashed), or a table
@@ -335,18 +342,27 @@ impl<K, V, S> Locked<'_, K, V, S> {
                 let version = Arc::get_mut(unpublished.insert(spare)).expect("checked unique");
                 // Versions never change once published, and version n + 1 is version n's
                 // contents plus its write: so the spare plus `current.change` is `current`.
-                match &current.change {
-                    Some((key, change)) if version.seq + 1 == current.seq => {
-                        let spare = version.map_mut();
-                        *displaced = replay(spare, current.map(), key, *change);
+                // Not into a spare whose table is mostly empty for what `current` holds (the
+                // version before a map was emptied): the copy below fits the entries, and
+                // replaying would keep publishing that table, every other version.
+                let replayed = match &current.change {
+                    Some((key, change))
+                        if version.seq + 1 == current.seq
+                            && !too_roomy(version.map().capacity(), current.map().len()) =>
+                    {
+                        replay(version.map_mut(), current.map(), key, *change)
                     }
+                    _ => None,
+                };
+                match replayed {
+                    Some(out) => *displaced = out,
                     // Copying into the spare drops its entries: with drop glue, those go to
                     // the trash with the spare's table, and the copy gets a table of its own.
-                    _ if mem::needs_drop::<(K, V)>() || is_sparse(current.map()) => {
+                    None if mem::needs_drop::<(K, V)>() || is_sparse(current.map()) => {
                         let copy = copy_of(current.map());
                         *displaced = Displaced::Table(mem::replace(version.map_mut(), copy));
                     }
-                    _ => version.map_mut().clone_from(current.map()),
+                    None => version.map_mut().clone_from(current.map()),
                 }
                 version.seq = seq;
                 version.change = None;
@@ -391,39 +407,43 @@ impl<K, V, S> Locked<'_, K, V, S> {
 /// Replays into `spare` (the version before `current`) the change that made `current`:
 /// `key`'s entry inserted, replaced or removed. Two hashes of `key`, and for an insert a
 /// clone of its key and value (for a replace, of its value). Returns the value a replace
-/// displaces or the entry a remove takes out, for the trash.
+/// displaces or the entry a remove takes out, for the trash; `None`, with `spare` untouched,
+/// if `current` has no entry for an inserted or replaced `key` (a key not equal to itself,
+/// as a NaN float's `Eq` makes it: `HashMap` keeps such an entry but never finds it), for the
+/// caller to copy `current` instead.
 fn replay<K, V, S>(
     spare: &mut HashMap<K, V, S>,
     current: &HashMap<K, V, S>,
     key: &K,
     change: Change,
-) -> Displaced<K, V, S>
+) -> Option<Displaced<K, V, S>>
 where
     K: Eq + Hash + Clone,
     V: Clone,
     S: BuildHasher,
 {
-    let value = match change {
-        Change::Removed => None,
-        Change::Inserted | Change::Replaced => current.get(key),
-    };
-    let displaced = match (change, value) {
-        // The spare does not hold `key` (the insert that made `current` found it absent), so
-        // nothing is displaced.
-        (Change::Inserted, Some(value)) => spare.insert(key.clone(), value.clone()),
-        (Change::Replaced, Some(value)) => match spare.get_mut(key) {
-            Some(old) => Some(mem::replace(old, value.clone())),
-            None => spare.insert(key.clone(), value.clone()),
-        },
-        // A remove (or, never, an insert whose key `current` lacks).
-        _ => {
-            return match spare.remove_entry(key) {
+    let displaced = match change {
+        Change::Removed => {
+            return Some(match spare.remove_entry(key) {
                 Some((k, v)) => Displaced::Entry(k, v),
                 None => Displaced::Nothing,
+            })
+        }
+        // The spare does not hold `key` (the insert that made `current` found it absent), so
+        // nothing is displaced.
+        Change::Inserted => {
+            let value = current.get(key)?;
+            spare.insert(key.clone(), value.clone())
+        }
+        Change::Replaced => {
+            let value = current.get(key)?;
+            match spare.get_mut(key) {
+                Some(old) => Some(mem::replace(old, value.clone())),
+                None => spare.insert(key.clone(), value.clone()),
             }
         }
     };
-    displaced.map_or(Displaced::Nothing, Displaced::Value)
+    Some(displaced.map_or(Displaced::Nothing, Displaced::Value))
 }
 
 impl<K, V, S> Drop for Locked<'_, K, V, S> {

@@ -392,6 +392,69 @@ fn a_write_copies_the_entries_not_a_mostly_empty_table() {
     assert_eq!(map.get_cloned(&2), Some(2));
 }
 
+/// A key whose `Eq` is not reflexive, as a float's is for NaN: `HashMap` keeps every such
+/// entry and never finds one.
+#[derive(Clone, Copy, Debug)]
+struct Float(f64);
+
+impl PartialEq for Float {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for Float {}
+
+impl std::hash::Hash for Float {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.0.to_bits().hash(h);
+    }
+}
+
+#[test]
+fn a_key_not_equal_to_itself_is_kept_as_hash_map_keeps_it() {
+    let map: CowMap<Float, u32> = CowMap::new();
+    let mut model = std::collections::HashMap::new();
+    let mut reader = map.reader();
+    for (i, k) in [1.0, f64::NAN, 2.0, 3.0, f64::NAN, 4.0]
+        .into_iter()
+        .enumerate()
+    {
+        map.insert(Float(k), i as u32);
+        model.insert(Float(k), i as u32);
+        reader.refresh();
+        assert_eq!(reader.len(), model.len(), "after insert {i}");
+    }
+    let mut values: Vec<u32> = map.snapshot().values().copied().collect();
+    values.sort_unstable();
+    assert_eq!(values, [0, 1, 2, 3, 4, 5]);
+}
+
+#[test]
+fn an_emptied_map_with_a_refreshing_reader_publishes_fitted_tables() {
+    let map: CowMap<u64, u64> = CowMap::new();
+    let mut reader = map.reader();
+    map.update(|m| m.extend((0..100_000).map(|i| (i, i))));
+    reader.refresh();
+    map.update(|m| m.clear());
+    reader.refresh();
+    // Each write now finds a spare (the reader moved on), the version before it: the first
+    // is the emptied map's table.
+    let mut published = Vec::new();
+    for k in 0..6u64 {
+        map.insert(k, k);
+        reader.refresh();
+        published.push((reader.len(), reader.map().capacity()));
+    }
+    map.trim();
+    published.push((reader.len(), reader.map().capacity()));
+    assert!(
+        published.iter().all(|&(_, capacity)| capacity < 64),
+        "(len, capacity) of each version after the clear, then after `trim`: {published:?}"
+    );
+    assert_eq!(map.snapshot().len(), 6);
+}
+
 /// Set once the dropper thread is inside a [`Slow`] destructor; set by the test to let it out.
 static DROPPING: crate::sync::AtomicBool = crate::sync::AtomicBool::new(false);
 static LET_GO: crate::sync::AtomicBool = crate::sync::AtomicBool::new(false);
