@@ -314,9 +314,10 @@ impl<K, V, S> Locked<'_, K, V, S> {
     /// a copy of `current` numbered `current.seq + 1`, with no recorded change. Built in the
     /// memory of a retired version no read can reach (the *spare*) when the writer is its only
     /// holder (no allocation for the `Arc` and, at equal capacity and for entries without drop
-    /// glue, none for the table): if the spare is the version just before `current` and
-    /// `current` records the one change that made it, by replaying that change (two versions
-    /// apart by one entry, so the write costs one entry, not the map); else by `clone_from`.
+    /// glue, none for the table): if the spare is the version just before `current`, `current`
+    /// records the one change that made it, and the spare's table is not mostly empty for
+    /// `current`'s entries, by replaying that change (two versions apart by one entry, so the
+    /// write costs one entry, not the map); else by `clone_from`, or a copy built to fit.
     /// Otherwise newly allocated. What the spare lets go of goes to the trash, and the version
     /// stays there until [`Locked::publish`]: a panic meanwhile frees it after unlocking.
     pub(super) fn build(&mut self, current: &Version<K, V, S>) -> &mut Version<K, V, S>
