@@ -155,7 +155,10 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
         let hash = self.hasher.hash_one(key);
         let mut table = self.shard(hash).write(self.id());
         let found = table.find_entry(hash, |(k, _)| k.borrow() == key).ok()?;
-        Some(found.remove().0 .1)
+        let (key, value) = found.remove().0;
+        drop(table);
+        drop(key);
+        Some(value)
     }
 
     /// Runs `f` on the value for `key`, first inserting `make()` if the key is absent; all
@@ -180,9 +183,21 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
         f: impl FnOnce(&mut V) -> R,
     ) -> R {
         let hash = self.hasher.hash_one(&key);
+        // Declared before the guard, so dropped after it: a present key's spare, as `insert`
+        // drops its own.
+        let _spare;
         let mut table = self.shard(hash).write(self.id());
-        let found = entry(&mut table, hash, &key, |(k, _)| self.hasher.hash_one(k));
-        f(&mut found.or_insert_with(|| (key, make())).into_mut().1)
+        let entry = match entry(&mut table, hash, &key, |(k, _)| self.hasher.hash_one(k)) {
+            Entry::Occupied(e) => {
+                _spare = Some(key);
+                e.into_mut()
+            }
+            Entry::Vacant(e) => {
+                _spare = None;
+                e.insert((key, make())).into_mut()
+            }
+        };
+        f(&mut entry.1)
     }
 
     /// Inserts, updates or removes `key`'s entry in one locked step: `f` sees the value (or
@@ -220,12 +235,14 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
     #[inline]
     pub fn compute(&self, key: K, f: impl FnOnce(Option<&mut V>) -> Compute<V>) -> Option<V> {
         let hash = self.hasher.hash_one(&key);
+        // Declared before the guard, so dropped after it: the key of an entry `f` removes.
+        let mut removed = None;
         let mut table = self.shard(hash).write(self.id());
         let rehash = |(k, _): &(K, V)| self.hasher.hash_one(k);
         if table.len() < table.capacity() {
             // Room for an insert: one probe finds the key or the slot for it, allocating nothing.
             return match table.entry(hash, |(k, _)| *k == key, rehash) {
-                Entry::Occupied(e) => computed(e, f),
+                Entry::Occupied(e) => computed(e, f, &mut removed),
                 Entry::Vacant(e) => {
                     if let Compute::Set(v) = f(None) {
                         e.insert((key, v));
@@ -237,7 +254,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
         // No room (a full table, or none yet): `entry` would grow the table before it looks,
         // so look first, and make room only for a `Set` of an absent key.
         match table.find_entry(hash, |(k, _)| *k == key) {
-            Ok(e) => computed(e, f),
+            Ok(e) => computed(e, f, &mut removed),
             Err(absent) => {
                 if let Compute::Set(v) = f(None) {
                     absent.into_table().insert_unique(hash, (key, v), rehash);
@@ -248,16 +265,22 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
     }
 }
 
-/// `compute`'s step for a present key: runs `f` on its value and does what it asks.
+/// `compute`'s step for a present key: runs `f` on its value and does what it asks. The key of
+/// an entry it removes goes to `removed`, for the caller to drop once the shard is unlocked.
 #[inline(always)]
 fn computed<K, V>(
     mut e: OccupiedEntry<'_, (K, V)>,
     f: impl FnOnce(Option<&mut V>) -> Compute<V>,
+    removed: &mut Option<K>,
 ) -> Option<V> {
     match f(Some(&mut e.get_mut().1)) {
         Compute::Keep => None,
         Compute::Set(v) => Some(mem::replace(&mut e.get_mut().1, v)),
-        Compute::Remove => Some(e.remove().0 .1),
+        Compute::Remove => {
+            let (key, value) = e.remove().0;
+            *removed = Some(key);
+            Some(value)
+        }
     }
 }
 

@@ -239,6 +239,41 @@ fn reentry_from_a_value_drop_panics() {
 }
 
 #[test]
+fn keys_taken_out_are_dropped_after_the_shard_is_unlocked() {
+    use std::rc::{Rc, Weak};
+    /// A key whose drop reads the map that holds it, once it holds a link to it.
+    struct Key(u64, Option<Weak<ShardedMap<Key, u64>>>);
+    impl PartialEq for Key {
+        fn eq(&self, other: &Self) -> bool {
+            self.0 == other.0
+        }
+    }
+    impl Eq for Key {}
+    impl std::hash::Hash for Key {
+        fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+            self.0.hash(h);
+        }
+    }
+    impl Drop for Key {
+        fn drop(&mut self) {
+            if let Some(map) = self.1.as_ref().and_then(Weak::upgrade) {
+                map.contains_key(&Key(u64::MAX, None));
+            }
+        }
+    }
+    let map = Rc::new(ShardedMap::with_shards(2));
+    let key = |k| Key(k, Some(Rc::downgrade(&map)));
+    map.insert(key(1), 1);
+    map.insert(key(2), 2);
+    // A present key's spare, and the key of the entry each call takes out.
+    assert_eq!(map.insert(key(1), 10), Some(1));
+    assert_eq!(map.get_or_insert_with(key(1), || 0, |v| *v), 10);
+    assert_eq!(map.compute(key(1), |_| Compute::Remove), Some(10));
+    assert_eq!(map.remove(&Key(2, None)), Some(2));
+    assert!(map.is_empty());
+}
+
+#[test]
 fn a_caught_reentry_panic_leaves_the_map_usable() {
     let map = id_map(2);
     map.insert(0, 0);
