@@ -147,6 +147,7 @@ use std::mem::MaybeUninit;
 /// # Panics
 /// If `capacity` is 0 (this module has no rendezvous mode; see the module docs), or so large
 /// that the ring cannot be allocated.
+#[track_caller]
 pub fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     check_capacity(capacity);
     let shared = Arc::new(bounded::Plain {
@@ -188,6 +189,7 @@ pub fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
 ///
 /// # Panics
 /// As [`bounded`], and if `factory` panics.
+#[track_caller]
 pub fn recycling<T: Reset>(
     capacity: usize,
     mut factory: impl FnMut() -> T,

@@ -75,6 +75,7 @@ impl Gauge {
     ///
     /// # Panics
     /// If `cells` is 0 or more than 65 536.
+    #[track_caller]
     pub fn with_cells(cells: usize) -> Self {
         Self {
             cells: Cells::new(cell_count(cells)),

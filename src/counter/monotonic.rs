@@ -123,6 +123,7 @@ impl Counter {
     /// assert_eq!(c.max_cells(), 4);
     /// assert_eq!(c.cells(), 0); // compact until contention lasts
     /// ```
+    #[track_caller]
     pub fn with_cells(cells: usize) -> Self {
         Self {
             cells: Cells::new(cell_count(cells)),
@@ -274,6 +275,7 @@ impl Counter {
 }
 
 /// Checks and rounds a requested cell count, and holds it to the cells threads can own.
+#[track_caller]
 pub(super) fn cell_count(cells: usize) -> usize {
     assert!(
         cells > 0 && cells <= MAX_CELLS,

@@ -93,6 +93,7 @@ impl<T> PerCpu<T> {
     /// let p = thrifty::counter::PerCpu::with_slots(3, || 0u8);
     /// assert_eq!(p.len(), 4);
     /// ```
+    #[track_caller]
     pub fn with_slots(slots: usize, mut init: impl FnMut() -> T) -> Self {
         assert!(
             slots > 0 && slots <= MAX_SLOTS,

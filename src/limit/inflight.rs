@@ -73,8 +73,12 @@ impl InFlight {
     ///
     /// # Panics
     /// If `max == 0`; [`try_new`](InFlight::try_new) returns the error instead.
+    #[track_caller]
     pub fn new(max: usize) -> Self {
-        Self::try_new(max).unwrap_or_else(|e| panic!("InFlight::new({max}): {e}"))
+        match Self::try_new(max) {
+            Ok(gate) => gate,
+            Err(e) => panic!("InFlight::new({max}): {e}"),
+        }
     }
 
     /// A gate admitting at most `max` requests at once.

@@ -114,8 +114,12 @@ impl Semaphore {
     /// # Panics
     /// If `permits == 0` (it would refuse everything); [`try_new`](Semaphore::try_new) returns
     /// the error instead.
+    #[track_caller]
     pub fn new(permits: u32) -> Self {
-        Self::try_new(permits).unwrap_or_else(|e| panic!("Semaphore::new({permits}): {e}"))
+        match Self::try_new(permits) {
+            Ok(semaphore) => semaphore,
+            Err(e) => panic!("Semaphore::new({permits}): {e}"),
+        }
     }
 
     /// A semaphore with `permits` permits.

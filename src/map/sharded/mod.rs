@@ -134,6 +134,7 @@ impl<K, V> ShardedMap<K, V> {
     /// map.insert("a", 1);
     /// assert_eq!(map.get_cloned("a"), Some(1));
     /// ```
+    #[track_caller]
     pub fn new() -> Self {
         Self::builder().build()
     }
@@ -163,6 +164,7 @@ impl<K, V> ShardedMap<K, V> {
     /// }
     /// assert_eq!(map.len(), 1000);
     /// ```
+    #[track_caller]
     pub fn with_capacity(n: usize) -> Self {
         Self::builder().capacity(n).build()
     }
@@ -199,12 +201,16 @@ impl<K, V, S> ShardedMap<K, V, S> {
     /// map.insert("user".to_string(), 1);
     /// assert!(map.contains_key("user"));
     /// ```
+    #[track_caller]
     pub fn with_hasher(hasher: S) -> Self {
         Builder::new().hasher(hasher).build()
     }
 
     /// An empty map presized for `n` entries (as [`with_capacity`](ShardedMap::with_capacity))
     /// hashing with `hasher`.
+    /// # Panics
+    /// As [`with_capacity`](ShardedMap::with_capacity).
+    #[track_caller]
     pub fn with_capacity_and_hasher(n: usize, hasher: S) -> Self {
         Builder::new().capacity(n).hasher(hasher).build()
     }

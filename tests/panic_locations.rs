@@ -1,0 +1,98 @@
+//! A bad setting given to a constructor panics with the caller's line as its location (every
+//! constructor that documents such a panic is `#[track_caller]` down to the panic), so the
+//! message points at the call to fix, not into the crate. One test: the panic hook it swaps is
+//! process-wide.
+
+use std::hash::RandomState;
+use std::panic::{self, UnwindSafe};
+use std::sync::{Arc, Mutex};
+use thrifty::channel;
+use thrifty::counter::{Counter, Gauge, PerCpu};
+use thrifty::limit::{InFlight, Semaphore};
+use thrifty::map::ShardedMap;
+
+/// The file `f`'s panic reports as its location.
+fn panic_file(f: impl FnOnce() + UnwindSafe) -> String {
+    let seen = Arc::new(Mutex::new(None));
+    let into = Arc::clone(&seen);
+    let old = panic::take_hook();
+    panic::set_hook(Box::new(move |info| {
+        *into.lock().unwrap() = info.location().map(|l| l.file().to_string());
+    }));
+    let caught = panic::catch_unwind(f);
+    panic::set_hook(old);
+    assert!(caught.is_err(), "no panic");
+    let file = seen.lock().unwrap().take();
+    file.expect("a location")
+}
+
+#[test]
+fn bad_settings_panic_at_the_callers_line() {
+    let cases: Vec<(&str, String)> = vec![
+        (
+            "bounded(0)",
+            panic_file(|| {
+                let _ = channel::bounded::<u8>(0);
+            }),
+        ),
+        (
+            "recycling(0, _)",
+            panic_file(|| {
+                let _ = channel::recycling(0, Vec::<u8>::new);
+            }),
+        ),
+        (
+            "Counter::with_cells(0)",
+            panic_file(|| {
+                let _ = Counter::with_cells(0);
+            }),
+        ),
+        (
+            "Gauge::with_cells(0)",
+            panic_file(|| {
+                let _ = Gauge::with_cells(0);
+            }),
+        ),
+        (
+            "PerCpu::with_slots(0, _)",
+            panic_file(|| {
+                let _ = PerCpu::with_slots(0, || 0u8);
+            }),
+        ),
+        (
+            "InFlight::new(0)",
+            panic_file(|| {
+                let _ = InFlight::new(0);
+            }),
+        ),
+        (
+            "Semaphore::new(0)",
+            panic_file(|| {
+                let _ = Semaphore::new(0);
+            }),
+        ),
+        (
+            "ShardedMap::with_shards(0)",
+            panic_file(|| {
+                let _ = ShardedMap::<u64, u64>::with_shards(0);
+            }),
+        ),
+        (
+            "ShardedMap::with_capacity(usize::MAX)",
+            panic_file(|| {
+                let _ = ShardedMap::<u64, u64>::with_capacity(usize::MAX);
+            }),
+        ),
+        (
+            "ShardedMap::with_capacity_and_hasher(usize::MAX, _)",
+            panic_file(|| {
+                let _ = ShardedMap::<u64, u64, _>::with_capacity_and_hasher(
+                    usize::MAX,
+                    RandomState::new(),
+                );
+            }),
+        ),
+    ];
+    let elsewhere: Vec<_> = cases.iter().filter(|(_, file)| file != file!()).collect();
+    assert!(elsewhere.is_empty(), "located in the crate: {elsewhere:?}");
+}
