@@ -171,16 +171,17 @@ pub const DEFAULT_CAPACITY: usize = 256;
 /// threads (`tests/alloc_pool.rs`). A get may call the factory while each other live thread keeps
 /// one object in its own cache (one per thread); `clear`, `trim` and a thread's every 64th get that
 /// calls the factory while the budget is full reach those. Past 64 caches, a get may also call it
-/// while other caches hold objects, on a thread's few gets after one whose look found nothing
-/// (see Cost). Memory of its own, besides the objects:
-/// the shared store, preallocated at build, 24 bytes a slot for `min(capacity, 1024)` slots rounded
-/// up to a power of two (6 KiB at the default capacity); and a cache of 384 bytes (x86-64) per
-/// thread that uses the pool, the first 8 inside the pool itself (a `Pool` takes under 5 KiB), the
-/// others allocated in growing buckets when a thread of their range first uses the pool (`cargo
-/// test --lib pool::` checks these sizes). A bucket covers a range of thread slots, doubling: slots
-/// 8 to 15, 16 to 31, …, 512 to 1 023 (192 KiB), so a pool first used by a thread of slot 1 000 (a
-/// server with a thousand live threads) allocates that last bucket whole. A program with thousands
-/// of pools pays that for each: give small pools a small capacity, and keep pools that many threads
+/// while other caches hold objects, on a thread's few gets after one whose look found nothing (see
+/// Cost). Memory of its own, besides the objects: the shared store, preallocated at build, 24 bytes
+/// a slot for `min(capacity, 1024)` slots rounded up to a power of two (6 KiB at the default
+/// capacity), and past 1 024 objects a list that grows with them (16 bytes an object, kept by gets
+/// that empty it, given back by `trim` and `clear`); and a cache of 384 bytes (x86-64) per thread
+/// that uses the pool, the first 8 inside the pool itself (a `Pool` takes under 5 KiB), the others
+/// allocated in growing buckets when a thread of their range first uses the pool (`cargo test --lib
+/// pool::` checks these sizes). A bucket covers a range of thread slots, doubling: slots 8 to 15,
+/// 16 to 31, …, 512 to 1 023 (192 KiB), so a pool first used by a thread of slot 1 000 (a server
+/// with a thousand live threads) allocates that last bucket whole. A program with thousands of
+/// pools pays that for each: give small pools a small capacity, and keep pools that many threads
 /// touch few.
 ///
 /// # Cost

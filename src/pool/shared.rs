@@ -215,20 +215,21 @@ impl<T> Shared<T> {
     }
 
     /// Takes out all but `keep` objects: the ring's, oldest first, then the overflow's, from
-    /// its oldest end (`pop` takes the overflow's newest). The caller drops them after this
-    /// returns (a destructor may re-enter the pool) and gives their budget back.
+    /// its oldest end (`pop` takes the overflow's newest), and gives back the overflow's
+    /// buffer beyond what it still holds (`trim` and `clear` are how a pool's memory goes
+    /// back after a burst; gets empty the overflow but keep its buffer). The caller drops the
+    /// objects after this returns (a destructor may re-enter the pool) and gives their budget
+    /// back.
     pub(super) fn split_off_oldest(&self, keep: usize) -> Vec<(Item<T>, usize)> {
         let excess = self.len().saturating_sub(keep);
         let mut out: Vec<_> = (0..excess).map_while(|_| self.ring.pop()).collect();
         let more = excess - out.len();
-        // Relaxed: a hint, as in `pop`; re-checked under the lock.
-        if more > 0 && self.overflow_len.load(Ordering::Relaxed) > 0 {
-            let mut overflow = self.overflow.lock();
-            let more = more.min(overflow.len());
-            out.extend(overflow.drain(..more));
-            // Relaxed: as in `push`.
-            self.overflow_len.store(overflow.len(), Ordering::Relaxed);
-        }
+        let mut overflow = self.overflow.lock();
+        let more = more.min(overflow.len());
+        out.extend(overflow.drain(..more));
+        overflow.shrink_to_fit();
+        // Relaxed: as in `push`.
+        self.overflow_len.store(overflow.len(), Ordering::Relaxed);
         out
     }
 }
