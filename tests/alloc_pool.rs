@@ -21,6 +21,7 @@ fn allocation_profile() {
     cross_thread_returns_allocate_nothing();
     a_full_pool_retains_exactly_capacity();
     clearing_a_pool_past_its_ring_frees_the_overflow();
+    the_builder_allocates_only_the_capturing_closures_boxes();
     everything_is_freed_after_the_pool_and_its_threads();
 }
 
@@ -208,6 +209,29 @@ fn clearing_a_pool_past_its_ring_frees_the_overflow() {
         after.curr_blocks <= before.curr_blocks && after.curr_bytes <= before.curr_bytes + 1024,
         "memory kept after `clear`: {before:?} -> {after:?}"
     );
+}
+
+fn the_builder_allocates_only_the_capturing_closures_boxes() {
+    let limit = 64usize;
+    let before = heap().total_blocks;
+    let plain = Pool::builder()
+        .capacity(4)
+        .keep_if(|v: &Vec<u8>| v.capacity() <= 64)
+        .weigh(|v: &Vec<u8>| v.capacity());
+    assert_eq!(
+        heap().total_blocks - before,
+        0,
+        "closures that capture nothing"
+    );
+    let capturing = Pool::builder()
+        .keep_if(move |v: &Vec<u8>| v.capacity() <= limit)
+        .weigh(move |v: &Vec<u8>| v.capacity().min(limit));
+    assert_eq!(
+        heap().total_blocks - before,
+        2,
+        "one box per capturing closure"
+    );
+    drop((plain, capturing));
 }
 
 static MADE: AtomicUsize = AtomicUsize::new(0);

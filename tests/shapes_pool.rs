@@ -275,6 +275,44 @@ fn a_budget_with_less_room_than_a_buffer_still_reclaims_from_idle_threads() {
     }
 }
 
+/// A refused heavy buffer makes the budget count as full only until room is given back: once
+/// the pool is cleared, a thread working with light buffers runs no reclaim, which would take an
+/// idle thread's hot buffer.
+#[test]
+fn one_refused_heavy_buffer_does_not_make_a_roomy_budget_full_for_good() {
+    let pool = Pool::builder()
+        .capacity(256)
+        .weigh(|v: &Vec<u8>| v.capacity())
+        .byte_budget(1_000)
+        .build(|| Vec::with_capacity(200));
+    pool.put(Vec::with_capacity(600));
+    let refused = pool.try_put(Vec::with_capacity(900));
+    assert_eq!(refused.map_err(|v| v.capacity()), Err(900));
+    pool.clear();
+    let idle = Barrier::new(2);
+    let (before, after) = std::thread::scope(|s| {
+        s.spawn(|| {
+            drop(pool.get());
+            idle.wait();
+            idle.wait(); // alive, idle, holding its hot buffer
+        });
+        idle.wait();
+        let before = pool.stats();
+        // 64 misses: buffers taken for good, as a consumer that keeps them does.
+        for _ in 0..64 {
+            drop(thrifty::pool::Pooled::into_inner(pool.get()));
+        }
+        let after = pool.stats();
+        idle.wait();
+        (before, after)
+    });
+    assert_eq!(before.retained, 1, "{before:?}");
+    assert_eq!(
+        after.reclaims, before.reclaims,
+        "200 of 1 000 bytes held, yet a reclaim ran: {after:?}"
+    );
+}
+
 /// `prefill` keeps only what a return would keep: an object over `max_object_bytes`, or one
 /// `keep_if` refuses, is dropped (and counted), not stored.
 #[test]

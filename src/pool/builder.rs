@@ -33,8 +33,9 @@ use std::marker::PhantomData;
 /// ```
 ///
 /// # Allocation and cost
-/// The builder allocates nothing; `build` allocates the pool's shared store and cache array
-/// once, not the objects.
+/// The builder allocates nothing but the boxes of the `keep_if` and `weigh` closures given it
+/// that capture something (a closure that captures nothing boxes without allocating); `build`
+/// allocates the pool's shared store and cache array once, not the objects.
 #[must_use = "a builder does nothing until `build`"]
 pub struct Builder<T, R = ByReset> {
     capacity: usize,

@@ -31,8 +31,9 @@ pub(super) struct Budget {
     used: AtomicU64,
     max_count: usize,
     max_bytes: usize,
-    /// The weight of the last object the store refused for want of room (0: none yet): bytes
-    /// short of `max_bytes` by less than this count as full ([`Budget::is_full`]).
+    /// The weight of the last object the store refused for want of room, until room is given
+    /// back (0: none): bytes short of `max_bytes` by less than this count as full
+    /// ([`Budget::is_full`]).
     refused: AtomicUsize,
 }
 
@@ -114,17 +115,24 @@ impl Budget {
         }
     }
 
-    /// Gives back what [`Budget::reserve`] took.
+    /// Gives back what [`Budget::reserve`] took. Room given back forgets the last refused
+    /// weight: an object of that weight may fit now, and one that does not records it again.
     pub(super) fn release(&self, count: usize, bytes: usize) {
         // Relaxed: as in `reserve`. What is given back was reserved, so neither field borrows
         // from the other.
         if count != 0 || bytes != 0 {
             self.used.fetch_sub(pack(count, bytes), Ordering::Relaxed);
+            // Relaxed: as in `note_refused`; written only when set, so releases do not all
+            // write it.
+            if self.refused.load(Ordering::Relaxed) != 0 {
+                self.refused.store(0, Ordering::Relaxed);
+            }
         }
     }
 
     /// Whether objects are retained and no more could be reserved now: the count is at its
-    /// limit, or the bytes left are fewer than the last refused object weighed (a snapshot).
+    /// limit, or the bytes left are fewer than the object refused since the last release
+    /// weighed (a snapshot).
     /// Never for a budget that holds nothing (a capacity of 0 is always at its limit, and there
     /// is nothing to reclaim).
     pub(super) fn is_full(&self) -> bool {
