@@ -334,6 +334,27 @@ fn prefill_keeps_only_what_a_return_would_keep() {
     assert_eq!(fine.prefill(4), 4);
 }
 
+/// `prefill` on a full pool makes nothing; one whose byte budget refuses what it made counts
+/// that object as discarded.
+#[test]
+fn prefill_on_a_full_pool_makes_nothing_and_counts_what_it_drops() {
+    let made = Arc::new(AtomicUsize::new(0));
+    let counting = Arc::clone(&made);
+    let pool = Pool::builder().capacity(2).build(move || {
+        counting.fetch_add(1, SeqCst);
+        Vec::<u8>::new()
+    });
+    assert_eq!(pool.prefill(5), 2);
+    assert!((0..10).all(|_| pool.prefill(1) == 0));
+    assert_eq!(made.load(SeqCst), 2, "no factory call once full");
+    let bytes = Pool::builder()
+        .weigh(|v: &Vec<u8>| v.capacity())
+        .byte_budget(250)
+        .build(|| Vec::<u8>::with_capacity(100));
+    assert_eq!(bytes.prefill(5), 2);
+    assert_eq!(bytes.stats().discarded, 1, "the third, made and refused");
+}
+
 #[test]
 fn a_consumer_that_took_once_does_not_make_every_handoff_a_reclaim() {
     // The consumer also takes a buffer of its own once (scratch work, say). Were what it drops

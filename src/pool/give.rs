@@ -44,9 +44,10 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     }
 
     /// Builds objects with the factory until `n` more are retained, the pool is full, or it
-    /// refuses what the factory makes (`keep_if`, `max_object_bytes`: a made object that a
-    /// return would drop is dropped, and counted as discarded), and returns how many it added:
-    /// warms a pool before traffic so the first gets do not miss.
+    /// refuses what the factory makes (`keep_if`, `max_object_bytes`, or no bytes left in the
+    /// byte budget: a made object that a return would drop is dropped, and counted as
+    /// discarded), and returns how many it added: warms a pool before traffic so the first
+    /// gets do not miss. A pool already holding `capacity` objects makes none.
     ///
     /// # Panics
     /// If the factory, or a return hook (`keep_if`, `reset` on return, `weigh`), panics; the
@@ -61,6 +62,11 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     pub fn prefill(&self, n: usize) -> usize {
         let mut added = 0;
         while added < n {
+            // No factory call for an object the pool has no count left for (a byte budget can
+            // only tell once the object is made and weighed: that one is counted as discarded).
+            if self.budget.used().0 >= self.budget.max_count() && !self.reserved_without_objects() {
+                break;
+            }
             let mut obj = item(self.hooks.make());
             let keep = !self.hooks.has_return_hooks() || self.hooks.on_return(&mut obj);
             if !keep || !self.hooks.fits(self.hooks.weigh(&obj)) {
@@ -68,6 +74,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
                 break;
             }
             if self.store(obj, None).is_err() {
+                self.count_discard();
                 break;
             }
             added += 1;
