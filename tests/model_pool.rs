@@ -482,9 +482,6 @@ impl Run {
                 } else {
                     0
                 };
-                if !fresh.fits && n > 0 {
-                    self.counts.discarded += 1;
-                }
                 assert_eq!(
                     added,
                     n.min(room),
@@ -496,6 +493,11 @@ impl Run {
                     made_now == added || (added < n && made_now == added + 1),
                     "{op:?}: added {added} but made {made_now}"
                 );
+                // One made and not kept (refused as a return would refuse it, or finding no
+                // room left) is counted as discarded.
+                if made_now > added {
+                    self.counts.discarded += 1;
+                }
                 for id in made..self.census.made() {
                     self.weights.insert(id, self.factory_weight);
                 }

@@ -539,6 +539,10 @@ impl<'p> Run<'p> {
             made_now == added || (added < n && made_now == added + 1),
             "op {op:#04x}: prefill added {added} and made {made_now}"
         );
+        // One made and not kept (no room left for it) is counted as discarded.
+        if made_now > added {
+            self.counts.discarded += 1;
+        }
         for id in made..self.census.made() {
             self.entered.insert(id, (weight, false));
         }
