@@ -313,6 +313,38 @@ fn one_refused_heavy_buffer_does_not_make_a_roomy_budget_full_for_good() {
     );
 }
 
+/// Each return weighs its object once, and every limit it meets sees that one weight: a `weigh`
+/// whose answers change from call to call cannot get an object past `max_object_bytes`.
+#[test]
+fn a_return_weighs_its_object_once() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counting = Arc::clone(&calls);
+    // Light on odd calls, heavy on even ones.
+    let pool = Pool::builder()
+        .capacity(8)
+        .weigh(move |_: &Vec<u8>| {
+            if counting.fetch_add(1, SeqCst) % 2 == 0 {
+                10
+            } else {
+                1_000
+            }
+        })
+        .max_object_bytes(100)
+        .byte_budget(10_000)
+        .build(Vec::new);
+    let held: Vec<_> = (0..4).map(|_| pool.get()).collect();
+    // Given back on a thread that never took: through the shared store.
+    std::thread::scope(|s| {
+        s.spawn(|| pool.put(Vec::new()));
+        s.spawn(|| drop(held));
+    });
+    let st = pool.stats();
+    assert_eq!(calls.load(SeqCst), 5, "one weigh per return: {st:?}");
+    assert!(st.retained_bytes <= 100 * st.retained, "{st:?}");
+    // The 4 gets and the `put` of a value made outside: each counted once, kept or not.
+    assert_eq!(st.misses + 1, st.returned + st.discarded, "{st:?}");
+}
+
 /// `prefill` keeps only what a return would keep: an object over `max_object_bytes`, or one
 /// `keep_if` refuses, is dropped (and counted), not stored.
 #[test]

@@ -19,7 +19,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     /// # Panics
     /// If `reset` (on return) or `keep_if` panics; `value` is dropped.
     pub fn put(&self, value: T) {
-        if let Err(obj) = self.give(item(value)) {
+        if let Err(obj) = self.give(item(value), None) {
             self.count_discard();
             drop(obj);
         }
@@ -40,7 +40,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     /// assert!(pool.get().is_empty(), "the kept one comes out reset");
     /// ```
     pub fn try_put(&self, value: T) -> Result<(), T> {
-        self.give(item(value)).map_err(into_value)
+        self.give(item(value), None).map_err(into_value)
     }
 
     /// Builds objects with the factory until `n` more are retained, the pool is full, or it
@@ -69,11 +69,12 @@ impl<T, H: Hooks<T>> Pool<T, H> {
             }
             let mut obj = item(self.hooks.make());
             let keep = !self.hooks.has_return_hooks() || self.hooks.on_return(&mut obj);
-            if !keep || !self.hooks.fits(self.hooks.weigh(&obj)) {
+            let weight = self.hooks.weigh(&obj);
+            if !keep || !self.hooks.fits(weight) {
                 self.count_discard();
                 break;
             }
-            if self.store(obj, None).is_err() {
+            if self.store(obj, weight, None).is_err() {
                 self.count_discard();
                 break;
             }
@@ -92,9 +93,14 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     /// `value` holds an object, and the caller never reads or drops it again.
     #[inline(always)]
     pub(crate) unsafe fn put_back(&self, value: &mut ManuallyDrop<Item<T>>) {
+        // The hooks' floor sends objects that need a return hook (floor `usize::MAX`: weighed
+        // only after the hooks, in `give`) or a look at the pool's limits to `put_cold`; the hot
+        // slot's room covers the rest (see `Hooks::fast_floor`).
+        // Weighed here to choose the path, before the return hooks: a pool with hooks has the
+        // floor `usize::MAX`, so its objects go to `give`, which weighs them again after the
+        // hooks ran. The floor sends objects that need a look at the pool's limits to
+        // `put_cold` too; the hot slot's room covers the rest (see `Hooks::fast_floor`).
         let weight = self.hooks.weigh(value);
-        // The hooks' floor sends objects that need a return hook or a look at the pool's
-        // limits to `put_cold`; the hot slot's room covers the rest (see `Hooks::fast_floor`).
         if weight >= self.hooks.fast_floor() && value.ticket.is_none() {
             if let Some(local) = self.local_fast() {
                 // SAFETY: `local_fast` is the cache of the calling thread's slot.
@@ -110,29 +116,35 @@ impl<T, H: Hooks<T>> Pool<T, H> {
         }
         // SAFETY: `value` holds an object (contract); it is read out once, here. By value, so
         // the guard's fields need no address and stay in registers in the caller's loop.
-        self.put_cold(unsafe { ManuallyDrop::take(value) })
+        self.put_cold(unsafe { ManuallyDrop::take(value) }, weight)
     }
 
-    /// A return that is not a plain hot-slot push.
+    /// A return that is not a plain hot-slot push, of an object that weighed `weight` before
+    /// the return hooks (if the pool has any, `give` weighs it again after them).
     #[inline(never)]
-    fn put_cold(&self, obj: Item<T>) {
-        if let Err(obj) = self.give(obj) {
+    fn put_cold(&self, obj: Item<T>, weight: usize) {
+        if let Err(obj) = self.give(obj, Some(weight)) {
             self.count_discard();
             drop(obj);
         }
     }
 
-    /// Runs the return hooks on `obj`, then keeps it in the calling thread's cache or the
-    /// shared store, with its ticket's unit if that is still valid; gives it back if the pool
-    /// will not keep it. If a hook panics, drops `obj`, counts a discard and propagates.
-    pub(super) fn give(&self, mut obj: Item<T>) -> Result<(), Item<T>> {
+    /// Runs the return hooks on `obj`, weighs it (once per return: `weighed`, if the caller
+    /// did, for a pool without return hooks), then keeps it in the calling thread's cache or
+    /// the shared store, with its ticket's unit if that is still valid; gives it back if the
+    /// pool will not keep it. If a hook panics, drops `obj`, counts a discard and propagates.
+    pub(super) fn give(&self, mut obj: Item<T>, weighed: Option<usize>) -> Result<(), Item<T>> {
         // An object in the pool keeps no ticket.
         let ticket = mem::replace(&mut obj.ticket, Ticket::NONE);
         // User code (`keep_if`, `reset` on return, `weigh`): a panic drops `obj` and settles
         // the ticket.
         let unwinding = OnUnwind(self, ticket);
-        let keep = !self.hooks.has_return_hooks() || self.hooks.on_return(&mut obj);
-        let weight = self.hooks.weigh(&obj);
+        let hooks = self.hooks.has_return_hooks();
+        let keep = !hooks || self.hooks.on_return(&mut obj);
+        let weight = match weighed {
+            Some(weight) if !hooks => weight,
+            _ => self.hooks.weigh(&obj),
+        };
         mem::forget(unwinding);
         if !keep {
             self.settle(ticket);
@@ -183,6 +195,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
         };
         self.store(
             obj,
+            weight,
             Some(local.map_or(&self.shared.tallies, |local| &local.tallies)),
         )?;
         returned();
@@ -219,13 +232,18 @@ impl<T, H: Hooks<T>> Pool<T, H> {
         Ok(())
     }
 
-    /// Keeps `obj` in the shared store if the budget has room for it, reclaiming the
-    /// reservations of caches that hold no object first if it has none; else gives it back.
+    /// Keeps `obj`, which weighs `weight`, in the shared store if the budget has room for it,
+    /// reclaiming the reservations of caches that hold no object first if it has none; else
+    /// gives it back.
     /// `tallies` are the returning thread's (its cache's, or the cacheless threads' shared
     /// ones): they pace the pass over every cache that looks for such reservations
     /// (`pace.rs`). `None` (`prefill`) always looks.
-    pub(super) fn store(&self, obj: Item<T>, tallies: Option<&Tallies>) -> Result<(), Item<T>> {
-        let weight = self.hooks.weigh(&obj);
+    pub(super) fn store(
+        &self,
+        obj: Item<T>,
+        weight: usize,
+        tallies: Option<&Tallies>,
+    ) -> Result<(), Item<T>> {
         if weight > self.budget.max_bytes() {
             // Heavier than the whole budget: no reclaim can make room, and as the last refused
             // weight it would make the budget look full for good.
