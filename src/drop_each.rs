@@ -1,6 +1,6 @@
 //! Dropping every item of a drain, going on past one whose `Drop` panics, as `Vec`'s drop does
 //! (hashbrown's `clear` and drop, and a loop of `drop` calls, stop at the panic and leave the
-//! rest). The maps' teardown and the channel's last receiver use it.
+//! rest). The maps' and the pool's teardown and the channel's last receiver use it.
 
 /// Drops every item of `items`, going on past one whose `Drop` panics: a guard drops the rest
 /// as that panic unwinds, and the panic then goes on. A second one, raised while the first

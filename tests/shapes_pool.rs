@@ -345,6 +345,53 @@ fn a_return_weighs_its_object_once() {
     assert_eq!(st.misses + 1, st.returned + st.discarded, "{st:?}");
 }
 
+/// Dropping a pool drops every object it holds, in the shared store and in a thread's cache,
+/// even past one whose `Drop` panics; that panic reaches the caller.
+#[test]
+fn a_panicking_drop_while_the_pool_drops_leaves_no_object_behind() {
+    /// An object that counts itself alive; the one numbered `.1` panics as it is dropped.
+    struct Obj(usize, usize, Arc<AtomicUsize>);
+    impl Drop for Obj {
+        fn drop(&mut self) {
+            self.2.fetch_sub(1, SeqCst);
+            assert!(self.0 != self.1, "object {}'s drop panics", self.0);
+        }
+    }
+    // The panicking object in the shared store, in this thread's cache, and the last one made.
+    for panics in [3, 22, 31] {
+        let live = Arc::new(AtomicUsize::new(0));
+        let made = AtomicUsize::new(0);
+        let counting = Arc::clone(&live);
+        let pool = Pool::builder()
+            .capacity(64)
+            .reset(|_: &mut Obj| {})
+            .build(move || {
+                counting.fetch_add(1, SeqCst);
+                Obj(made.fetch_add(1, SeqCst), panics, Arc::clone(&counting))
+            });
+        // 20 taken for good, then 12 into this thread's cache (its hot slot and stack, then
+        // the store), then the 20 given back by a thread that never took: into the store.
+        let more: Vec<Obj> = (0..20)
+            .map(|_| thrifty::pool::Pooled::into_inner(pool.get()))
+            .collect();
+        drop((0..12).map(|_| pool.get()).collect::<Vec<_>>());
+        std::thread::scope(|s| {
+            s.spawn(|| more.into_iter().for_each(|o| pool.put(o)));
+        });
+        assert_eq!((pool.len(), live.load(SeqCst)), (32, 32));
+        let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(pool)));
+        assert!(
+            dropped.is_err(),
+            "object {panics}'s panic reaches the caller"
+        );
+        assert_eq!(
+            live.load(SeqCst),
+            0,
+            "object {panics} panicking left some undropped"
+        );
+    }
+}
+
 /// `prefill` keeps only what a return would keep: an object over `max_object_bytes`, or one
 /// `keep_if` refuses, is dropped (and counted), not stored.
 #[test]

@@ -14,6 +14,7 @@
 //! many caches (8 at least, inside the pool), of 384 bytes each on x86-64.
 
 use super::local::Local;
+use crate::drop_each::drop_each;
 use crate::sync::{AtomicPtr, AtomicUsize, CachePadded, Ordering};
 use std::ptr;
 
@@ -185,17 +186,22 @@ impl<T> Caches<T> {
 
 impl<T> Drop for Caches<T> {
     fn drop(&mut self) {
-        for (bucket, base) in self.buckets.iter().enumerate() {
-            // Relaxed: `&mut self`, no other thread can see the buckets any more.
-            let base = base.load(Ordering::Relaxed);
-            if !base.is_null() {
-                // SAFETY: published by `get_or_make` from `Box::into_raw` of a slice of
-                // `bucket_len(bucket)` caches; `&mut self` means nothing refers to them any more.
-                drop(unsafe {
-                    Box::from_raw(ptr::slice_from_raw_parts_mut(base, bucket_len(bucket)))
-                });
-            }
-        }
+        // Every bucket, past one holding an object whose `Drop` panics (`drop_each`).
+        drop_each(
+            self.buckets
+                .iter()
+                .enumerate()
+                .filter_map(|(bucket, base)| {
+                    // Relaxed: `&mut self`, no other thread can see the buckets any more.
+                    let base = base.load(Ordering::Relaxed);
+                    // SAFETY: published by `get_or_make` from `Box::into_raw` of a slice of
+                    // `bucket_len(bucket)` caches; `&mut self` means nothing refers to them any more,
+                    // and each bucket is taken back once, here.
+                    (!base.is_null()).then(|| unsafe {
+                        Box::from_raw(ptr::slice_from_raw_parts_mut(base, bucket_len(bucket)))
+                    })
+                }),
+        );
     }
 }
 

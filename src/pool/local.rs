@@ -38,6 +38,7 @@ use super::section::Section;
 use super::tally::Tallies;
 use super::ticket::{Carried, Held};
 use super::Item;
+use crate::drop_each::drop_each;
 use crate::sync::{
     fence, spin_loop, token_is_live, yield_now, AtomicPtr, AtomicU64, AtomicUsize, CachePadded,
     Ordering, UnsafeCell,
@@ -126,10 +127,11 @@ pub(super) fn hot_units(room: usize) -> (usize, usize) {
 
 impl<T> Drop for Cache<T> {
     fn drop(&mut self) {
-        for item in &mut self.items[..self.len] {
-            // SAFETY: `items[..len]` are initialised and dropped once, here.
-            unsafe { item.assume_init_drop() };
-        }
+        // Past an object whose `Drop` panics, as `Vec` goes on (`drop_each`).
+        drop_each(self.items[..self.len].iter_mut().map(|item| {
+            // SAFETY: `items[..len]` are initialised and read out once, here.
+            unsafe { item.assume_init_read() }
+        }));
     }
 }
 

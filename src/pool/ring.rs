@@ -58,6 +58,7 @@
 //! after a finished pop, a pop after a finished push); elsewhere they accept either answer and
 //! check that nothing is lost or duplicated.
 
+use crate::drop_each::drop_each;
 use crate::sync::{
     contention_pause, fence, spin_loop, AtomicUsize, CachePadded, Ordering, UnsafeCell,
 };
@@ -276,15 +277,21 @@ impl<T> Drop for Ring<T> {
         // the ring (a join, an `Arc` drop) ordered them before us.
         let tail = self.tail.load(Ordering::Relaxed);
         let mut pos = self.head.load(Ordering::Relaxed);
-        while pos != tail {
+        // Past a value whose `Drop` panics, as `Vec` goes on (`drop_each`).
+        drop_each(std::iter::from_fn(|| {
+            if pos == tail {
+                return None;
+            }
             // SAFETY: no operation is in flight, so every position in `head..tail` was
-            // published full and never popped: its slot holds an initialised value, dropped
+            // published full and never popped: its slot holds an initialised value, read out
             // once here as `pos` visits each position once.
-            self.slot(pos)
+            let value = self
+                .slot(pos)
                 .value
-                .with_mut(|v| unsafe { (*v).assume_init_drop() });
+                .with_mut(|v| unsafe { (*v).assume_init_read() });
             pos = self.next(pos);
-        }
+            Some(value)
+        }));
     }
 }
 
