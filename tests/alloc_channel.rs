@@ -139,4 +139,17 @@ fn creation_is_one_ring() {
     assert_eq!(fixed, 896, "the fixed part the channel module docs state");
     assert!(fixed < 4096, "{fixed} bytes besides the slots");
     drop((tx, rx));
+    // A recycling slot holds two flags beside the stamp and the value (the factory's `String`s
+    // allocate nothing while empty).
+    let before = heap();
+    let (tx, rx) = recycling(1024, String::new);
+    assert_eq!(heap().total_blocks - before.total_blocks, 2);
+    let slots = heap().total_bytes - before.total_bytes - fixed;
+    let slot = std::mem::size_of::<(usize, String, bool, bool)>();
+    assert_eq!(
+        slots,
+        1024 * slot as u64,
+        "the slots the channel module docs state"
+    );
+    drop((tx, rx));
 }

@@ -60,13 +60,13 @@
 //!
 //! # Cost
 //! - **Creation** makes two allocations: the ring, `capacity × size_of::<(usize, T)>()` bytes (a
-//!   stamp and a value per slot), and the shared state, a fixed 896 bytes on x86-64 (indices,
-//!   handle counts, wait queues and statistics; the two indices and the high-water mark each
-//!   fill a 128-byte line of their own). It writes every slot's stamp, so it is O(capacity): a
-//!   channel of a million `u64` costs a 16 MB allocation and its page faults, one of capacity 1
-//!   takes 912 bytes in all.
-//!   [`recycling`] also calls the factory `capacity` times. Keep capacities small; see
-//!   `cargo bench --bench channel -- create` for times beside the peers'.
+//!   stamp and a value per slot; a [`recycling`] slot also holds two flags, `size_of::<(usize, T,
+//!   bool, bool)>()`: 8 bytes more for a `String`), and the shared state, a fixed 896 bytes on
+//!   x86-64 (indices, handle counts, wait queues and statistics; the two indices and the high-water
+//!   mark each fill a 128-byte line of their own). It writes every slot's stamp, so it is
+//!   O(capacity): a channel of a million `u64` costs a 16 MB allocation and its page faults, one of
+//!   capacity 1 takes 912 bytes in all. [`recycling`] also calls the factory `capacity` times. Keep
+//!   capacities small; see `cargo bench --bench channel -- create` for times beside the peers'.
 //! - **Send and receive** allocate nothing (`tests/alloc_channel.rs`), except: the first wait in
 //!   the process (a send that finds the channel full, a receive that finds it empty) asks the OS
 //!   for the number of CPUs, once (`std::thread::available_parallelism`, which allocates); a wait

@@ -287,12 +287,13 @@ impl<T: Reset> RecyclingSender<T> {
         self.chan.ring.len()
     }
 
-    /// Whether no message is queued now.
+    /// Whether no message is queued now; like [`len`](Self::len), a slot whose `send_with`
+    /// fill panicked counts until a receiver passes over it.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// Whether every slot holds a message now.
+    /// Whether every slot holds a message now (counting as [`len`](Self::len) does).
     pub fn is_full(&self) -> bool {
         self.len() == self.capacity()
     }
@@ -450,7 +451,10 @@ impl<T: Reset> RecyclingReceiver<T> {
         self.chan.ring.len()
     }
 
-    /// Whether no message is queued now.
+    /// Whether no message is queued now; like [`len`](Self::len), a slot whose `send_with`
+    /// fill panicked counts until a receiver passes over it, so drain with
+    /// [`try_recv_with`](Self::try_recv_with) until it answers `Empty`, not `while
+    /// !rx.is_empty() { rx.recv_with(..) }`, which then waits for a message nobody sent.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
