@@ -31,6 +31,7 @@ fn allocation_profile() {
     computes_that_insert_nothing_allocate_nothing();
     whole_map_walks_and_reentry_checks_allocate_nothing();
     clear_keeps_memory_and_shrink_and_drop_free_it();
+    churn_at_a_steady_size_grows_each_shard_once_at_most();
     two_threads_updating_allocate_nothing();
 }
 
@@ -196,6 +197,40 @@ fn whole_map_walks_and_reentry_checks_allocate_nothing() {
     assert_eq!(sum, 999 * 1000 / 2);
     assert_eq!(b.len(), 1000);
     assert_eq!(after.total_blocks, before.total_blocks, "walks allocated");
+}
+
+/// A session table at its steady size: each round removes the oldest key and inserts a new
+/// one. Removes leave tombstones, so a shard presized more than half full rehashes into a table
+/// twice the size once, and in place after that: at most one allocation per shard, however long
+/// the churn. A map presized for twice the entries allocates nothing.
+fn churn_at_a_steady_size_grows_each_shard_once_at_most() {
+    let n = 20_000u64;
+    for (presized, shards, most) in [(n, 16, 16), (2 * n, 16, 0), (896, 1, 1)] {
+        let n = n.min(presized);
+        let map = ShardedMap::builder()
+            .shards(shards)
+            .capacity(presized as usize)
+            .build();
+        (0..n).for_each(|i| assert!(map.insert(key(i), i).is_none()));
+        let mut round = 0;
+        let mut churn = |rounds: u64| {
+            let before = heap().total_blocks;
+            for _ in 0..rounds {
+                assert!(map.remove(&key(round)).is_some());
+                assert!(map.insert(key(n + round), round).is_none());
+                round += 1;
+            }
+            heap().total_blocks - before
+        };
+        let grown: Vec<u64> = (0..4).map(|_| churn(2 * n)).collect();
+        assert_eq!(map.len(), n as usize);
+        assert!(
+            grown.iter().sum::<u64>() <= most,
+            "presized for {presized}, {n} keys, {shards} shards: allocations in each {} rounds: \
+             {grown:?}",
+            2 * n
+        );
+    }
 }
 
 fn clear_keeps_memory_and_shrink_and_drop_free_it() {

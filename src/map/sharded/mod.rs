@@ -67,7 +67,12 @@ const MAX_SHARDS: usize = 1 << 16;
 /// [`with_capacity`](Self::with_capacity) gives each shard about four standard deviations of
 /// room above its expected share, so that filling the map to its capacity grows a shard only
 /// with a small probability (see there; `tests/alloc_map_sharded.rs` asserts both for its
-/// keys). `clear` keeps the shards' memory; `shrink_to_fit` returns it.
+/// keys). Removes leave tombstones in a shard's table (hashbrown's), which use up its room
+/// until the shard rehashes: under steady churn (a remove and an insert, the size staying
+/// put) a shard more than half full rehashes into a table twice the size once, and in place
+/// after that, so churn costs at most one allocation per shard; presize for twice the entries
+/// to churn with none (`tests/alloc_map_sharded.rs`). `clear` keeps the shards' memory;
+/// `shrink_to_fit` returns it.
 ///
 /// # Cost
 /// - An operation: one hash, one lock and unlock of one shard (an atomic read-modify-write each,
