@@ -146,6 +146,11 @@ use std::hash::{BuildHasher, Hash};
 /// the key an `insert` of a present key drops, and the key the spare recorded for its last
 /// change, when a write reuses the spare, are dropped under the lock.
 ///
+/// The check is per thread: it cannot see an `update`'s closure that waits for *another*
+/// thread (a channel, a `join`, a scoped thread) which writes or trims this map; both then
+/// wait for ever, undetected. Reads from that thread never wait. Do not block inside a
+/// closure on work that writes the same map.
+///
 /// # Thread safety
 /// A `CowMap`, its [`Snapshot`]s and [`Reader`]s are `Send` and `Sync` when `K`, `V` and `S`
 /// all are: readers on any thread share the versions, and whichever thread lets go of a
