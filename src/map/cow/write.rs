@@ -108,10 +108,11 @@ where
             return None;
         }
         let version = locked.build(current);
-        let (owned, removed) = version
-            .map_mut()
-            .remove_entry(key)
-            .expect("the key was in the version copied");
+        let (owned, removed) = version.map_mut().remove_entry(key).expect(
+            "CowMap::remove: the key is in the current version but not in its copy: the key \
+                 type's Clone, Hash and Eq disagree (a clone must equal its original and hash \
+                 as it does)",
+        );
         version.change = Some((owned, Change::Removed));
         locked.publish();
         drop(locked);
