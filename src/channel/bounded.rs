@@ -146,7 +146,9 @@ impl<T> Sender<T> {
         }
     }
 
-    /// Sends `value`, waiting at most `timeout` for room.
+    /// Sends `value`, waiting at most `timeout` for room. As in
+    /// [`try_send`](Sender::try_send), a slot another thread is still moving a message out of
+    /// is waited for, past the timeout if that thread was preempted there.
     ///
     /// # Errors
     /// [`SendTimeoutError::Timeout`] or [`SendTimeoutError::Disconnected`], each with the value.
@@ -251,7 +253,9 @@ impl<T> Receiver<T> {
         }
     }
 
-    /// Receives the oldest message, waiting at most `timeout` for one.
+    /// Receives the oldest message, waiting at most `timeout` for one. As in
+    /// [`try_recv`](Receiver::try_recv), a message another thread is still moving in is waited
+    /// for, past the timeout if that thread was preempted there.
     ///
     /// # Errors
     /// [`RecvTimeoutError::Timeout`], or [`RecvTimeoutError::Disconnected`] once the channel
