@@ -952,3 +952,41 @@ fn the_last_receiver_drops_every_queued_message_past_one_whose_drop_panics() {
     drop(tx);
     assert_eq!(counts(), [1; 5], "none dropped again with the channel");
 }
+
+#[test]
+fn recv_many_without_a_limit_returns_while_senders_keep_the_channel_full() {
+    const CAP: usize = 4;
+    const SENT: u64 = 100_000;
+    let (tx, rx) = bounded::<u64>(CAP);
+    let (batches, total) = within_deadline("recv_many", move || {
+        // A sender that never parks: it retries a refused send at once.
+        let sender = thread::spawn(move || {
+            for i in 0..SENT {
+                let mut m = i;
+                while let Err(full) = tx.try_send(m) {
+                    m = full.into_inner();
+                }
+            }
+        });
+        let mut out = Vec::new();
+        let mut batches = 0;
+        loop {
+            let before = out.len();
+            let n = rx.recv_many(&mut out, usize::MAX);
+            if n == 0 {
+                break;
+            }
+            assert!(n <= CAP, "a batch of {n} from a channel of {CAP}");
+            assert_eq!(out.len() - before, n);
+            batches += 1;
+        }
+        sender.join().unwrap();
+        assert!(
+            out.iter().copied().eq(0..SENT),
+            "every message once, in order"
+        );
+        (batches, out.len() as u64)
+    });
+    assert_eq!(total, SENT);
+    assert!(batches >= SENT / CAP as u64);
+}

@@ -276,7 +276,8 @@ impl<T> Receiver<T> {
     }
 
     /// Waits for a message, then moves it and up to `max - 1` more already queued into `out`,
-    /// oldest first; returns how many it moved.
+    /// oldest first; returns how many it moved: at most the channel's
+    /// [`capacity`](Self::capacity), what it can hold queued, even while senders keep it full.
     ///
     /// Returns 0 only if `max` is 0 or the channel is empty and every sender is gone. It
     /// allocates nothing itself (`out` may, to grow), and wakes one waiting sender per batch
@@ -301,7 +302,7 @@ impl<T> Receiver<T> {
         out.extend(Some(first));
         let mut batch = Batch {
             rx: self,
-            left: max - 1,
+            left: (max - 1).min(self.capacity() - 1),
             taken: 0,
         };
         out.extend(&mut batch);
