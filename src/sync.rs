@@ -312,6 +312,6 @@ mod inside;
 pub(crate) use inside::{enter, enter_or_panic, Inside, Refused, MAX_DEPTH as MAX_INSIDE};
 mod slot;
 pub(crate) use slot::{
-    thread_slot, thread_slot_hint, thread_token, token_is_live, try_thread_slot, try_thread_token,
-    TRACKED_SLOTS,
+    thread_claim_id, thread_slot, thread_slot_hint, thread_token, token_is_live, try_thread_slot,
+    try_thread_token, TRACKED_SLOTS,
 };

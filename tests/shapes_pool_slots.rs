@@ -354,6 +354,41 @@ fn objects_handed_between_untracked_threads_and_another_are_all_found() {
     all_kept_then_found(&pool, &counts);
 }
 
+/// A thread that holds a slot a taker held before, untracked slots included, starts as a
+/// non-taker: a crowd whose threads only give back, on the slots of a crowd that took, sends
+/// its returns to the shared store, where a getter finds them with no reclaim.
+#[test]
+fn returns_of_threads_that_never_took_reach_the_store_on_a_takers_old_slot() {
+    let _serial = serial();
+    claim_a_slot();
+    let (pool, counts) = counted_pool(2 * THREADS);
+    // Every thread takes, marking its slot's cache a taker's, and keeps what it took.
+    crowd(
+        THREADS,
+        None,
+        |_| drop(Pooled::into_inner(pool.get())),
+        |_, ()| {},
+    );
+    assert_eq!(pool.stats().retained, 0);
+    // On the same slots, threads whose only use of the pool is a return.
+    let lent: Vec<Mutex<Option<Pooled<'_, Obj>>>> =
+        (0..THREADS).map(|_| Mutex::new(Some(pool.get()))).collect();
+    crowd(
+        THREADS,
+        None,
+        |k| drop(lent[k].lock().unwrap().take().unwrap()),
+        |_, ()| {},
+    );
+    let before = pool.stats();
+    assert_eq!(before.retained, THREADS, "{before:?}");
+    assert_eq!(hold_at_once(&pool, &counts, THREADS), 0);
+    let after = pool.stats();
+    assert_eq!(
+        after.reclaims, before.reclaims,
+        "returns kept in their caches, not the store: {after:?}"
+    );
+}
+
 /// The pool kept all [`THREADS`] objects the crowd gave back, a thread that gets as many at
 /// once finds every one without calling the factory, and `clear` then drops them all.
 fn all_kept_then_found(pool: &Pool<Obj>, counts: &Counts) {

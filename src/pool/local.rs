@@ -75,8 +75,9 @@ pub(super) struct Local<T> {
     pub(super) len: AtomicUsize,
     /// Mirror of the stack's bytes, for `Pool::retained_bytes`.
     pub(super) stack_bytes: AtomicUsize,
-    /// The slot claim token of the thread that owns the cache (0: not known), set by the
-    /// owner's slow paths; a reclaim takes the hot object of an owner that has exited.
+    /// The slot claim id of the thread that owns the cache (`sync::thread_claim_id`: its token
+    /// on a tracked slot; 0: not known), set by the owner's slow paths; a reclaim takes the hot
+    /// object of an owner that has exited, or whose liveness cannot be told.
     pub(super) owner: AtomicU64,
     /// Mirror of the cache's whole reservation (hot slot and stack): objects and bytes. Written
     /// when it changes (slow paths and reclaims), read by a put that finds the budget full.
@@ -375,8 +376,8 @@ impl<T> Local<T> {
 
     /// Whether the thread that last owned this cache has exited (its slot claim ended), or is
     /// not known. A thread past the tracked slots (`sync::TRACKED_SLOTS`) has no claim token,
-    /// so the cache of such a slot records no owner, and whether its thread has exited cannot
-    /// be told: its hot object is treated as left behind, which a reclaim takes (safely: it
+    /// so whether the owner of such a slot's cache has exited cannot be told (`token_is_live`
+    /// says no for its claim id): its hot object is treated as left behind, which a reclaim takes (safely: it
     /// shuts a live owner out as a full reclaim does). Otherwise an exited thread's hot object
     /// there would be out of every get's reach; a live one may lose its hot object to a get
     /// that found the pool dry, and take one back on its next get.

@@ -5,7 +5,7 @@ use super::local::{hot_units, Cache, Local, LOCAL_CAP};
 use super::shared::Budget;
 use super::ticket::{Carried, Ticket, PAUSE};
 use super::Item;
-use crate::sync::{thread_token, Ordering};
+use crate::sync::{thread_claim_id, Ordering};
 use std::mem::ManuallyDrop;
 use std::ptr;
 
@@ -110,15 +110,17 @@ impl<T> Section<'_, T> {
         &self.local.carried
     }
 
-    /// Records the owner's claim token, so a reclaim can tell when the owner has exited, and
-    /// makes a new owner a non-taker until it takes: the flag was its predecessor's.
+    /// Records the owner's claim id (its token on a tracked slot), so a reclaim can tell when
+    /// the owner has exited, and makes a new owner a non-taker until it takes: the flag was its
+    /// predecessor's. On an untracked slot too, whose id tells its holders apart though their
+    /// liveness cannot be told.
     #[inline]
     pub(super) fn claim(&self) {
-        let token = thread_token();
+        let id = thread_claim_id();
         // Relaxed load: only owners write it, and this one is the holder now.
-        if token != 0 && self.local.owner.load(Ordering::Relaxed) != token {
+        if id != 0 && self.local.owner.load(Ordering::Relaxed) != id {
             // Release: pairs with the Acquire in `Local::owner_gone`.
-            self.local.owner.store(token, Ordering::Release);
+            self.local.owner.store(id, Ordering::Release);
             self.with(|cache| cache.taker = false);
             // The pacing of the passes over every cache is the last owner's (`pace.rs`).
             self.local.tallies.dry_looks.set(0);

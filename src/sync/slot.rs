@@ -205,6 +205,9 @@ struct Claim {
     slot: usize,
     /// The claim's token, or 0 for an untracked slot.
     token: u64,
+    /// The claim's [id](thread_claim_id): its token, or for an untracked slot a number no
+    /// other claim has, with [`UNTRACKED_ID`] set.
+    id: u64,
     /// Where the index and the token go back to.
     slots: SlotsRef,
 }
@@ -213,20 +216,25 @@ impl Claim {
     fn new() -> Self {
         let slots = slots_ref();
         let slot = slots.registry.acquire();
-        let token = match slots.held.get(slot) {
+        // Relaxed: uniqueness is all a serial needs.
+        let serial = slots.next_serial.fetch_add(1, Ordering::Relaxed);
+        let (token, id) = match slots.held.get(slot) {
             Some(held) => {
-                // Relaxed: uniqueness is all a serial needs.
-                let serial = slots.next_serial.fetch_add(1, Ordering::Relaxed);
                 let token = serial * TRACKED_SLOTS as u64 + slot as u64;
                 // Release: pairs with the Acquire load in `token_is_live`.
                 held.store(token, Ordering::Release);
-                token
+                (token, token)
             }
-            None => 0,
+            None => (0, UNTRACKED_ID | serial),
         };
         // A claim is only made from `CLAIM`'s initialiser, on the thread it belongs to.
         let _ = FAST.try_with(|fast| fast.set((slot, token)));
-        Claim { slot, token, slots }
+        Claim {
+            slot,
+            token,
+            id,
+            slots,
+        }
     }
 }
 
@@ -336,6 +344,31 @@ fn claimed() -> Option<(usize, u64)> {
 #[inline(always)]
 pub(crate) fn thread_token() -> u64 {
     fast().1
+}
+
+/// The bit set in the [id](thread_claim_id) of a claim on an untracked slot, and in no token
+/// (a token is a serial times [`TRACKED_SLOTS`] plus a slot: far below it).
+const UNTRACKED_ID: u64 = 1 << 63;
+
+/// A number naming the calling thread's claim, tracked slot or not, never given to another
+/// claim; 0 if it has none (during thread-local teardown). For a tracked slot, its
+/// [token](try_thread_token) (one thread-local load); for an untracked one, a number with a bit
+/// no token has, which [`token_is_live`] reports as not live. For per-slot state that must
+/// tell a new holder of its slot from the last one even where liveness cannot be told.
+#[inline]
+pub(crate) fn thread_claim_id() -> u64 {
+    match fast() {
+        (_, 0) => untracked_claim_id(),
+        (_, token) => token,
+    }
+}
+
+/// [`thread_claim_id`]'s slow path: the claim's id from `CLAIM` (made now if the thread has
+/// none), 0 once it is destroyed.
+#[cold]
+#[inline(never)]
+fn untracked_claim_id() -> u64 {
+    CLAIM.try_with(|claim| claim.id).unwrap_or(0)
 }
 
 /// Whether the claim named by `token` still holds its slot. Once false, it stays false, and
