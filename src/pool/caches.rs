@@ -195,8 +195,8 @@ impl<T> Drop for Caches<T> {
                     // Relaxed: `&mut self`, no other thread can see the buckets any more.
                     let base = base.load(Ordering::Relaxed);
                     // SAFETY: published by `get_or_make` from `Box::into_raw` of a slice of
-                    // `bucket_len(bucket)` caches; `&mut self` means nothing refers to them any more,
-                    // and each bucket is taken back once, here.
+                    // `bucket_len(bucket)` caches; `&mut self` means nothing refers to them any
+                    // more, and each bucket is taken back once, here.
                     (!base.is_null()).then(|| unsafe {
                         Box::from_raw(ptr::slice_from_raw_parts_mut(base, bucket_len(bucket)))
                     })

@@ -374,13 +374,13 @@ impl<T> Local<T> {
         self.len.load(Ordering::Relaxed) > 0 || (self.holds_hot() && self.owner_gone())
     }
 
-    /// Whether the thread that last owned this cache has exited (its slot claim ended), or is
-    /// not known. A thread past the tracked slots (`sync::TRACKED_SLOTS`) has no claim token,
-    /// so whether the owner of such a slot's cache has exited cannot be told (`token_is_live`
-    /// says no for its claim id): its hot object is treated as left behind, which a reclaim takes (safely: it
-    /// shuts a live owner out as a full reclaim does). Otherwise an exited thread's hot object
-    /// there would be out of every get's reach; a live one may lose its hot object to a get
-    /// that found the pool dry, and take one back on its next get.
+    /// Whether the thread that last owned this cache has exited (its slot claim ended), or is not
+    /// known. A thread past the tracked slots (`sync::TRACKED_SLOTS`) has no claim token, so
+    /// whether the owner of such a slot's cache has exited cannot be told (`token_is_live` says no
+    /// for its claim id): its hot object is treated as left behind, which a reclaim takes (safely:
+    /// it shuts a live owner out as a full reclaim does). Otherwise an exited thread's hot object
+    /// there would be out of every get's reach; a live one may lose its hot object to a get that
+    /// found the pool dry, and take one back on its next get.
     fn owner_gone(&self) -> bool {
         // Acquire: pairs with the Release in `Section::claim`, as `token_is_live` requires.
         let owner = self.owner.load(Ordering::Acquire);
