@@ -493,6 +493,10 @@ impl Run {
                     made_now == added || (added < n && made_now == added + 1),
                     "{op:?}: added {added} but made {made_now}"
                 );
+                // A full pool has no count to spare: nothing is made for it.
+                if len0 >= self.cfg.capacity {
+                    assert_eq!(made_now, 0, "{op:?}: made {made_now} for a full pool");
+                }
                 // One made and not kept (refused as a return would refuse it, or finding no
                 // room left) is counted as discarded.
                 if made_now > added {

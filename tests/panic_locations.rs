@@ -30,6 +30,18 @@ fn panic_file(f: impl FnOnce() + UnwindSafe) -> String {
 fn bad_settings_panic_at_the_callers_line() {
     let cases: Vec<(&str, String)> = vec![
         (
+            "bounded(usize::MAX)",
+            panic_file(|| {
+                let _ = channel::bounded::<u8>(usize::MAX);
+            }),
+        ),
+        (
+            "recycling(usize::MAX, _)",
+            panic_file(|| {
+                let _ = channel::recycling(usize::MAX, Vec::<u8>::new);
+            }),
+        ),
+        (
             "bounded(0)",
             panic_file(|| {
                 let _ = channel::bounded::<u8>(0);

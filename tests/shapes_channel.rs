@@ -956,7 +956,7 @@ fn the_last_receiver_drops_every_queued_message_past_one_whose_drop_panics() {
 #[test]
 fn recv_many_without_a_limit_returns_while_senders_keep_the_channel_full() {
     const CAP: usize = 4;
-    const SENT: u64 = 100_000;
+    const SENT: u64 = 10_000;
     let (tx, rx) = bounded::<u64>(CAP);
     let (batches, total) = within_deadline("recv_many", move || {
         // A sender that never parks: it retries a refused send at once.

@@ -539,6 +539,10 @@ impl<'p> Run<'p> {
             made_now == added || (added < n && made_now == added + 1),
             "op {op:#04x}: prefill added {added} and made {made_now}"
         );
+        // A full pool has no count to spare: nothing is made for it.
+        if len0 >= self.cfg.capacity {
+            assert_eq!(made_now, 0, "op {op:#04x}: prefill made {made_now} for a full pool");
+        }
         // One made and not kept (no room left for it) is counted as discarded.
         if made_now > added {
             self.counts.discarded += 1;

@@ -45,6 +45,7 @@ pub(super) struct Chan<S> {
 impl<S> Chan<S> {
     /// A channel of `capacity` slots, slot `i` holding `init(i)`, with one sender and one
     /// receiver counted.
+    #[track_caller]
     pub(super) fn new(capacity: usize, init: impl FnMut(usize) -> S) -> Self {
         Self {
             ring: Ring::new(capacity, init),

@@ -128,6 +128,7 @@ impl<S> Ring<S> {
     /// lap arithmetic would overflow (over `isize::MAX / 8`), or if the allocator cannot give
     /// the slots' memory: a panic with the capacity and the bytes asked for, where a plain
     /// `collect` would abort the process.
+    #[track_caller]
     pub(super) fn new(capacity: usize, mut init: impl FnMut(usize) -> S) -> Self {
         assert!(capacity > 0, "a ring needs at least one slot");
         let mark = match capacity
@@ -414,6 +415,7 @@ impl<S, F: FnMut(&mut S)> Drop for Queued<'_, S, F> {
 /// handler would abort the process).
 #[cold]
 #[inline(never)]
+#[track_caller]
 fn cannot_allocate(capacity: usize, slot_bytes: usize) -> ! {
     panic!(
         "thrifty::channel: cannot allocate {capacity} slots of {slot_bytes} bytes (capacity too \

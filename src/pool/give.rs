@@ -47,7 +47,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     /// refuses what the factory makes (`keep_if`, `max_object_bytes`, or no bytes left in the
     /// byte budget: a made object that a return would drop is dropped, and counted as
     /// discarded), and returns how many it added: warms a pool before traffic so the first
-    /// gets do not miss. A pool already holding `capacity` objects makes none.
+    /// gets do not miss. A pool already retaining `capacity` objects makes none.
     ///
     /// # Panics
     /// If the factory, or a return hook (`keep_if`, `reset` on return, `weigh`), panics; the
@@ -60,10 +60,16 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     /// assert_eq!(pool.len(), 8);
     /// ```
     pub fn prefill(&self, n: usize) -> usize {
+        // No factory call for a pool that retains `capacity` objects already: no reclaim could
+        // make room for one more. (Short of that, an object the pool turns away once made, for
+        // want of bytes or of a reservation a reclaim could free, is counted as discarded.)
+        if n == 0 || self.len() >= self.budget.max_count() {
+            return 0;
+        }
         let mut added = 0;
         while added < n {
-            // No factory call for an object the pool has no count left for (a byte budget can
-            // only tell once the object is made and weighed: that one is counted as discarded).
+            // Nor for one the count has no room for, unless a reservation without an object
+            // might give it some.
             if self.budget.used().0 >= self.budget.max_count() && !self.reserved_without_objects() {
                 break;
             }
@@ -93,9 +99,6 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     /// `value` holds an object, and the caller never reads or drops it again.
     #[inline(always)]
     pub(crate) unsafe fn put_back(&self, value: &mut ManuallyDrop<Item<T>>) {
-        // The hooks' floor sends objects that need a return hook (floor `usize::MAX`: weighed
-        // only after the hooks, in `give`) or a look at the pool's limits to `put_cold`; the hot
-        // slot's room covers the rest (see `Hooks::fast_floor`).
         // Weighed here to choose the path, before the return hooks: a pool with hooks has the
         // floor `usize::MAX`, so its objects go to `give`, which weighs them again after the
         // hooks ran. The floor sends objects that need a look at the pool's limits to

@@ -194,7 +194,9 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
             }
             Entry::Vacant(e) => {
                 _spare = None;
-                e.insert((key, make())).into_mut()
+                // Made first: if `make` panics, `key` is still the caller's, dropped unlocked.
+                let value = make();
+                e.insert((key, value)).into_mut()
             }
         };
         f(&mut entry.1)

@@ -271,6 +271,12 @@ fn keys_taken_out_are_dropped_after_the_shard_is_unlocked() {
     assert_eq!(map.compute(key(1), |_| Compute::Remove), Some(10));
     assert_eq!(map.remove(&Key(2, None)), Some(2));
     assert!(map.is_empty());
+    // A `make` that panics: the key it was to go with is the caller's still.
+    let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        map.get_or_insert_with(key(3), || panic!("make fails"), |v| *v)
+    }));
+    assert!(made.is_err());
+    assert!(map.is_empty());
 }
 
 #[test]
