@@ -236,6 +236,31 @@ fn a_buffer_dropped_in_thread_teardown_keeps_the_budget_exact() {
     pool_budget::assert_budget_is_exact(&pool, 2);
 }
 
+/// Runs `work` while `n` threads that ran `hold` (a get and a return: one object in each one's
+/// hot slot) stay alive and idle; returns what `work` returned.
+fn beside_idle_holders<R>(n: usize, hold: impl Fn() + Sync, work: impl FnOnce() -> R) -> R {
+    let idle = Barrier::new(n + 1);
+    std::thread::scope(|s| {
+        for _ in 0..n {
+            s.spawn(|| {
+                hold();
+                idle.wait();
+                idle.wait(); // alive, idle, holding its hot object
+            });
+        }
+        idle.wait();
+        /// Lets the idle threads go when `work` ends, even by a panic, so the scope ends too.
+        struct LetGo<'a>(&'a Barrier);
+        impl Drop for LetGo<'_> {
+            fn drop(&mut self) {
+                self.0.wait();
+            }
+        }
+        let _let_go = LetGo(&idle);
+        work()
+    })
+}
+
 /// Two idle threads hold a 4 KiB buffer each in their hot slots, and a byte budget has room
 /// left, but less than a buffer: the budget counts as full for the buffer it refused, so a
 /// working thread's gets still reclaim the idle threads' buffers now and then (every 64th
@@ -250,24 +275,17 @@ fn a_budget_with_less_room_than_a_buffer_still_reclaims_from_idle_threads() {
             .max_buffer_capacity(4096)
             .byte_budget(budget)
             .build();
-        let idle = Barrier::new(3);
-        let (hits, misses) = std::thread::scope(|s| {
-            for _ in 0..2 {
-                s.spawn(|| {
-                    drop(pool.get());
-                    idle.wait();
-                    idle.wait(); // alive, idle, holding its hot buffer
-                });
-            }
-            idle.wait();
-            let before = pool.stats();
-            s.spawn(|| (0..1000).for_each(|_| drop(pool.get())))
-                .join()
-                .unwrap();
-            let after = pool.stats();
-            idle.wait();
-            (after.hits - before.hits, after.misses - before.misses)
-        });
+        let (before, after) = beside_idle_holders(
+            2,
+            || drop(pool.get()),
+            || {
+                let before = pool.stats();
+                std::thread::scope(|s| s.spawn(|| (0..1000).for_each(|_| drop(pool.get()))).join())
+                    .unwrap();
+                (before, pool.stats())
+            },
+        );
+        let (hits, misses) = (after.hits - before.hits, after.misses - before.misses);
         assert!(
             hits > 900,
             "byte budget {budget}: {hits} hits and {misses} misses in 1000 gets"
@@ -289,23 +307,18 @@ fn one_refused_heavy_buffer_does_not_make_a_roomy_budget_full_for_good() {
     let refused = pool.try_put(Vec::with_capacity(900));
     assert_eq!(refused.map_err(|v| v.capacity()), Err(900));
     pool.clear();
-    let idle = Barrier::new(2);
-    let (before, after) = std::thread::scope(|s| {
-        s.spawn(|| {
-            drop(pool.get());
-            idle.wait();
-            idle.wait(); // alive, idle, holding its hot buffer
-        });
-        idle.wait();
-        let before = pool.stats();
-        // 64 misses: buffers taken for good, as a consumer that keeps them does.
-        for _ in 0..64 {
-            drop(thrifty::pool::Pooled::into_inner(pool.get()));
-        }
-        let after = pool.stats();
-        idle.wait();
-        (before, after)
-    });
+    let (before, after) = beside_idle_holders(
+        1,
+        || drop(pool.get()),
+        || {
+            let before = pool.stats();
+            // 64 misses: buffers taken for good, as a consumer that keeps them does.
+            for _ in 0..64 {
+                drop(thrifty::pool::Pooled::into_inner(pool.get()));
+            }
+            (before, pool.stats())
+        },
+    );
     assert_eq!(before.retained, 1, "{before:?}");
     assert_eq!(
         after.reclaims, before.reclaims,
