@@ -26,84 +26,30 @@ fn panic_file(f: impl FnOnce() + UnwindSafe) -> String {
     file.expect("a location")
 }
 
+/// `(the call, the file its panic reports)` for each call.
+macro_rules! located {
+    ($($call:expr),* $(,)?) => {
+        vec![$((stringify!($call), panic_file(|| {
+            let _ = $call;
+        }))),*]
+    };
+}
+
 #[test]
 fn bad_settings_panic_at_the_callers_line() {
-    let cases: Vec<(&str, String)> = vec![
-        (
-            "bounded(usize::MAX)",
-            panic_file(|| {
-                let _ = channel::bounded::<u8>(usize::MAX);
-            }),
-        ),
-        (
-            "recycling(usize::MAX, _)",
-            panic_file(|| {
-                let _ = channel::recycling(usize::MAX, Vec::<u8>::new);
-            }),
-        ),
-        (
-            "bounded(0)",
-            panic_file(|| {
-                let _ = channel::bounded::<u8>(0);
-            }),
-        ),
-        (
-            "recycling(0, _)",
-            panic_file(|| {
-                let _ = channel::recycling(0, Vec::<u8>::new);
-            }),
-        ),
-        (
-            "Counter::with_cells(0)",
-            panic_file(|| {
-                let _ = Counter::with_cells(0);
-            }),
-        ),
-        (
-            "Gauge::with_cells(0)",
-            panic_file(|| {
-                let _ = Gauge::with_cells(0);
-            }),
-        ),
-        (
-            "PerCpu::with_slots(0, _)",
-            panic_file(|| {
-                let _ = PerCpu::with_slots(0, || 0u8);
-            }),
-        ),
-        (
-            "InFlight::new(0)",
-            panic_file(|| {
-                let _ = InFlight::new(0);
-            }),
-        ),
-        (
-            "Semaphore::new(0)",
-            panic_file(|| {
-                let _ = Semaphore::new(0);
-            }),
-        ),
-        (
-            "ShardedMap::with_shards(0)",
-            panic_file(|| {
-                let _ = ShardedMap::<u64, u64>::with_shards(0);
-            }),
-        ),
-        (
-            "ShardedMap::with_capacity(usize::MAX)",
-            panic_file(|| {
-                let _ = ShardedMap::<u64, u64>::with_capacity(usize::MAX);
-            }),
-        ),
-        (
-            "ShardedMap::with_capacity_and_hasher(usize::MAX, _)",
-            panic_file(|| {
-                let _ = ShardedMap::<u64, u64, _>::with_capacity_and_hasher(
-                    usize::MAX,
-                    RandomState::new(),
-                );
-            }),
-        ),
+    let cases = located![
+        channel::bounded::<u8>(usize::MAX),
+        channel::recycling(usize::MAX, Vec::<u8>::new),
+        channel::bounded::<u8>(0),
+        channel::recycling(0, Vec::<u8>::new),
+        Counter::with_cells(0),
+        Gauge::with_cells(0),
+        PerCpu::with_slots(0, || 0u8),
+        InFlight::new(0),
+        Semaphore::new(0),
+        ShardedMap::<u64, u64>::with_shards(0),
+        ShardedMap::<u64, u64>::with_capacity(usize::MAX),
+        ShardedMap::<u64, u64, _>::with_capacity_and_hasher(usize::MAX, RandomState::new()),
     ];
     let elsewhere: Vec<_> = cases.iter().filter(|(_, file)| file != file!()).collect();
     assert!(elsewhere.is_empty(), "located in the crate: {elsewhere:?}");
