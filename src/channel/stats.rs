@@ -33,10 +33,11 @@ pub struct Stats {
     /// The most messages it has held at once, sampled: one send in 256 (every 256th message)
     /// reads the depth after publishing, and a send that finds the channel full records
     /// `capacity`. So the mark is exact once a send has found the channel full, and otherwise
-    /// may read up to 255 below the true peak (and never more than `capacity - 1` below it),
-    /// even when the channel filled up without a send finding it so (16 sends into a fresh
-    /// channel of 16 read 1); never above `capacity`, and while other threads work a sample may
-    /// see the receivers' progress a little late. The sample is sparse because reading the
+    /// may read up to 255 below the true peak (and never more than `capacity - 1` below it,
+    /// unless receivers race the sampling send: one that takes its message before the send
+    /// reads the depth makes that sample read less), even when the channel filled up without
+    /// a send finding it so (16 sends into a fresh channel of 16 read 1); never above
+    /// `capacity`. The sample is sparse because reading the
     /// depth pulls the receivers' cache line to the sender, which costs more than the rest of a
     /// send (the CHANGELOG has the figures). For the depth now, read [`len`](Self::len).
     pub high_water: usize,
