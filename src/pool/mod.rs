@@ -343,11 +343,11 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     /// but never the hot object of a live thread (with one exception: a thread that took over an
     /// exited thread's slot, and whose every get and return since found or left its object in the
     /// hot slot, counts as that exited thread until its first other get or return: a check on every
-    /// get that would tell them apart would make the fast path an eighth longer). `get` takes those
-    /// on every 64th miss while the budget is full, so that idle threads cannot keep the pool from
-    /// working ones; that reclaim is paced by the factory calls `get` makes, and `try_get` makes
-    /// none. So while live, idle threads hold the pool's objects in their hot slots, `try_get`
-    /// returns `None`.
+    /// get that would tell them apart would add a load and a branch to the fast path). `get` takes
+    /// those on every 64th miss while the budget is full, so that idle threads cannot keep the pool
+    /// from working ones; that reclaim is paced by the factory calls `get` makes, and `try_get`
+    /// makes none. So while live, idle threads hold the pool's objects in their hot slots,
+    /// `try_get` returns `None`.
     ///
     /// # Panics
     /// If `reset` panics (the object is dropped).
