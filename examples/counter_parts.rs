@@ -3,8 +3,12 @@
 //! per-thread sample tick beside it; a compact counter's two words (total and state) with the
 //! add alone, so the rows after it differ from it only in what they add; then with the tick,
 //! with the state word read before the add, with both, with a process-wide table of hints read
-//! instead of the state word, with the state word read after the add instead of before (two
-//! designs that were measured and not adopted: see the CHANGELOG), and thrifty's `Counter`.
+//! instead of the state word, with the state word read after the add instead of before, with
+//! the line asked for in the exclusive state (`prefetchw`) before the state read, and with no
+//! state read at all: the striped flag in the total's word, tested in the add's result, alone
+//! or behind a check of a per-thread memo of striped counters (eight keys, one key, or the memo
+//! choosing the add's target). These are designs measured and not adopted (see the CHANGELOG).
+//! Last, thrifty's `Counter`.
 //!
 //! `cargo run --release --example counter_parts -- [counters] [threads] [rounds]` (defaults:
 //! 100 000, 2, 20). Each round runs every candidate once, in a rotating order, with fresh
@@ -36,6 +40,9 @@ static HINTS: [std::sync::atomic::AtomicU8; 1024] =
 thread_local! {
     /// The sample tick: a thread-local word read before the add and written after it.
     static TICK: Cell<u32> = const { Cell::new(0) };
+    /// A memo keyed by counter address, as a thread's record of the striped counters it owns
+    /// cells in would be: the tick beside eight keys.
+    static MEMO: (Cell<u32>, [Cell<usize>; 8]) = const { (Cell::new(0), [const { Cell::new(0) }; 8]) };
 }
 
 /// Adds `n` to `word` between the tick's read and its write, as the compact add does.
@@ -55,7 +62,21 @@ fn next(x: &mut u64, n: u64) -> usize {
     (((*x >> 32) * n) >> 32) as usize
 }
 
-const NAMES: [&str; 9] = [
+/// Asks for `p`'s cache line in the exclusive state, as a write would (x86 `prefetchw`; a
+/// no-op elsewhere), so that a load and then a locked add on the line take one trip.
+#[inline(always)]
+fn prefetch_write<T>(p: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint: it reads nothing the program sees, never faults, and
+    // `p` is a valid reference anyway.
+    unsafe {
+        std::arch::asm!("prefetchw [{0}]", in(reg) p as *const T, options(nostack, preserves_flags, readonly));
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+const NAMES: [&str; 14] = [
     "AtomicU64 in 16 B",
     "  + tick",
     "two words: the add",
@@ -64,6 +85,11 @@ const NAMES: [&str; 9] = [
     "  + state read + tick",
     "  + hint read + tick",
     "  + tick, state read after",
+    "  + prefetchw, state read + tick",
+    "  + memo key check + tick, flag in result",
+    "  + tick, flag in result",
+    "  + one-key check + tick, flag in result",
+    "  + branchless memo target + tick, flag",
     "thrifty Counter",
 ];
 
@@ -125,6 +151,95 @@ fn main() {
                     }
                     TICK.with(|t| t.set(next));
                 }
+                8 => {
+                    // The state read, with the line asked for in the exclusive state first.
+                    let w = &words[i];
+                    prefetch_write(w);
+                    if w.state.load(Acquire) == 0 {
+                        ticked_add(&w.base, black_box(1));
+                    }
+                }
+                9 => {
+                    // No state read: a thread's memo of eight counter addresses, checked before
+                    // the add (a striped counter it owns a cell in would be there), and the
+                    // striped flag in the total's word, tested in the add's result. No key is
+                    // ever stored here, so every add goes to `base`.
+                    let w = &words[i];
+                    let addr = w as *const TwoWords as usize;
+                    let (next, key) = MEMO.with(|m| {
+                        (
+                            m.0.get().wrapping_add(1 << 19),
+                            m.1[((addr >> 4) ^ (addr >> 7)) & 7].get(),
+                        )
+                    });
+                    if key != addr {
+                        let old = w.base.fetch_add(black_box(1), Relaxed);
+                        if old >> 63 != 0 {
+                            black_box(w);
+                        }
+                        MEMO.with(|m| m.0.set(next));
+                    } else {
+                        black_box(w);
+                    }
+                }
+                10 => {
+                    // The flag in the result alone, with no memo: a hot striped counter's adds
+                    // would all go to `base` first.
+                    let w = &words[i];
+                    let next = TICK.with(|t| t.get().wrapping_add(1 << 19));
+                    let old = w.base.fetch_add(black_box(1), Relaxed);
+                    if old >> 63 != 0 {
+                        black_box(w);
+                    }
+                    TICK.with(|t| t.set(next));
+                }
+                11 => {
+                    // As 9 with a memo of one key at a fixed place.
+                    let w = &words[i];
+                    let addr = w as *const TwoWords as usize;
+                    let (next, key) = MEMO.with(|m| {
+                        // SAFETY: the cell's own pointer, read on its thread. Volatile: a load
+                        // on every add, as the memo's writers on the slow path would force.
+                        let key = unsafe { m.1[0].as_ptr().read_volatile() };
+                        (m.0.get().wrapping_add(1 << 19), key)
+                    });
+                    if key != addr {
+                        let old = w.base.fetch_add(black_box(1), Relaxed);
+                        if old >> 63 != 0 {
+                            black_box(w);
+                        }
+                        MEMO.with(|m| m.0.set(next));
+                    } else {
+                        black_box(w);
+                    }
+                }
+                12 => {
+                    // As 9, with the memo choosing the add's target instead of a branch (a
+                    // select the add's address waits for).
+                    let w = &words[i];
+                    let addr = w as *const TwoWords as usize;
+                    let slot = ((addr >> 4) ^ (addr >> 7)) & 7;
+                    let (next, key, cell) = MEMO.with(|m| {
+                        (
+                            m.0.get().wrapping_add(1 << 19),
+                            m.1[slot].get(),
+                            m.1[slot ^ 1].get(),
+                        )
+                    });
+                    let target = if key == addr {
+                        cell
+                    } else {
+                        &w.base as *const AtomicU64 as usize
+                    };
+                    // SAFETY: no key is ever stored, so the memo never matches and `target` is
+                    // `w.base`; the select is what is measured.
+                    let target = unsafe { &*(target as *const AtomicU64) };
+                    let old = target.fetch_add(black_box(1), Relaxed);
+                    if old >> 63 != 0 {
+                        black_box(w);
+                    }
+                    MEMO.with(|m| m.0.set(next));
+                }
                 _ => counters[i].add(black_box(1)),
             }
         }
@@ -157,6 +272,6 @@ fn main() {
     );
     for (name, v) in NAMES.iter().zip(&mut ns) {
         let m = median(v);
-        println!("{name:28} {m:6.2} ns per add  {:.2}x", m / base);
+        println!("{name:42} {m:6.2} ns per add  {:.2}x", m / base);
     }
 }
