@@ -6,10 +6,12 @@
 use std::hash::RandomState;
 use std::panic::{self, UnwindSafe};
 use std::sync::{Arc, Mutex};
+use thrifty::arena::ArenaPool;
 use thrifty::channel;
 use thrifty::counter::{Counter, Gauge, PerCpu};
 use thrifty::limit::{InFlight, Semaphore};
 use thrifty::map::ShardedMap;
+use thrifty::pool::{BufferPool, Pool};
 
 /// The file `f`'s panic reports as its location.
 fn panic_file(f: impl FnOnce() + UnwindSafe) -> String {
@@ -50,7 +52,31 @@ fn bad_settings_panic_at_the_callers_line() {
         ShardedMap::<u64, u64>::with_shards(0),
         ShardedMap::<u64, u64>::with_capacity(usize::MAX),
         ShardedMap::<u64, u64, _>::with_capacity_and_hasher(usize::MAX, RandomState::new()),
+        // The upper bounds.
+        Counter::with_cells(65_537),
+        Gauge::with_cells(65_537),
+        PerCpu::with_slots(65_537, || 0u8),
+        ShardedMap::<u64, u64>::with_shards(65_537),
+        // The builders, on settings their `try_build` refuses.
+        Pool::builder().byte_budget(1).build(Vec::<u8>::new),
+        BufferPool::builder()
+            .buffer_capacity(2)
+            .max_buffer_capacity(1)
+            .build(),
+        ArenaPool::builder()
+            .chunk_bytes(1 << 20)
+            .limit_bytes(1 << 16)
+            .build(),
+        ShardedMap::<u64, u64>::builder().shards(0).build(),
     ];
     let elsewhere: Vec<_> = cases.iter().filter(|(_, file)| file != file!()).collect();
     assert!(elsewhere.is_empty(), "located in the crate: {elsewhere:?}");
+    // And the message `PerCpu::with_slots` documents.
+    let message = panic::catch_unwind(|| PerCpu::with_slots(65_537, || 0u8))
+        .err()
+        .and_then(|p| p.downcast_ref::<String>().cloned());
+    assert_eq!(
+        message.as_deref(),
+        Some("PerCpu needs 1 to 65536 slots, not 65537")
+    );
 }

@@ -5,7 +5,7 @@
 //! a `Drop` that panics while a `CowMap` write frees what it replaced or while a `ShardedMap`'s
 //! `clear` or drop drops its entries, and code a `CowMap` runs that writes the same map: a
 //! write inside a write (which must panic, not deadlock), and a value's `Drop` (which must be
-//! free to).
+//! free to). And a call nested inside more maps than the re-entrancy check tracks.
 //!
 //! Every key and value is a [`T`], which files each copy of itself by serial number in its
 //! test's [`Probe`]: so each test can say exactly how many are alive, that nothing was dropped
@@ -1123,6 +1123,37 @@ fn cow_reads_and_other_maps_writes_inside_update_are_fine() {
     });
     assert_eq!(seen, (Some(10), Some(10), 1));
     assert_eq!((map.len(), map.version(), other.len()), (2, 1, 1));
+}
+
+/// Runs `inner` inside the read closures of `maps`, nested in turn on this thread.
+fn nested<R>(maps: &[ShardedMap<u64, u64>], inner: &dyn Fn() -> R) -> R {
+    match maps.split_first() {
+        None => inner(),
+        Some((outer, rest)) => outer.read(&0, |_| nested(rest, inner)).unwrap(),
+    }
+}
+
+/// The re-entrancy check tracks 8 maps at once on a thread: a call inside 7 maps' closures
+/// works, and a ninth map panics with the message the docs describe, whether it is a map the
+/// caller made or the `ShardedMap` inside a `KeyedLimiter`.
+#[test]
+fn a_call_inside_eight_maps_closures_panics_for_maps_and_the_keyed_limiter() {
+    const TOO_DEEP: &str = "ShardedMap: a call nested inside 8 maps' closures at once on one \
+                            thread; the limit of the re-entrancy check";
+    let maps: Vec<ShardedMap<u64, u64>> = (0..8).map(|_| ShardedMap::with_shards(1)).collect();
+    for map in &maps {
+        map.insert(0, 0);
+    }
+    let ninth = ShardedMap::<u64, u64>::with_shards(1);
+    let keyed = thrifty::limit::KeyedLimiter::<u64>::new(10, 10).unwrap();
+    assert_eq!(nested(&maps[..7], &|| ninth.insert(1, 1)), None);
+    assert!(nested(&maps[..7], &|| keyed.try_acquire(&1, 1).is_ok()));
+    expect_panic(TOO_DEEP, || nested(&maps, &|| ninth.insert(2, 2)));
+    expect_panic(TOO_DEEP, || nested(&maps, &|| keyed.try_acquire(&1, 1)));
+    // Each caught panic left every map, and the limiter, usable.
+    assert_eq!(ninth.len(), 1);
+    assert!(maps.iter().all(|m| m.insert(0, 1) == Some(0)));
+    assert!(keyed.try_acquire(&1, 1).is_ok());
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -69,6 +69,11 @@ const MIN_SWEEP_AT: usize = 1024;
 /// only keys with a request in the window before it. So sweeps cost `O(1)` per insert and per
 /// request, amortised, plus the walk of the empty slots a past flood left in the tables (until
 /// `shrink_to_fit`).
+///
+/// # Panics
+/// Its methods take a lock of the [`ShardedMap`] that holds the keys, so that map's
+/// re-entrancy check applies: a call made inside the closures of 8 maps at once on one thread
+/// panics, naming `ShardedMap` (the ninth map would be the limiter's own).
 pub struct KeyedLimiter<K, C: Clock = MonotonicClock> {
     /// Each key's theoretical arrival time (see `gcra.rs`). Atomic, so requests step it under
     /// the shard's *shared* lock and requests for keys in one shard run in parallel; only

@@ -26,7 +26,8 @@ use super::{Hooks, Local, Pool};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
-    /// Gets served from the pool.
+    /// Gets that took an object from the pool, including one whose `reset` then panicked (that
+    /// object is dropped and counted in `discarded` too).
     pub hits: u64,
     /// Gets that called the factory.
     pub misses: u64,

@@ -109,13 +109,14 @@ const MAX_SHARDS: usize = 1 << 16;
 /// on work that touches the same map.
 ///
 /// # Panics
-/// On a re-entrant call (above), and where [`Builder::build`] documents. A key's `Hash` must
-/// not panic: one that panics while a shard rehashes in place (an insert into a shard full of
-/// removed entries' tombstones; `shrink_to_fit` builds a new table and loses nothing) releases
-/// the lock (no poisoning) and leaves the map usable, but hashbrown drops the entries of that
-/// shard it had not yet placed, running their `Drop` with the shard locked (hashbrown#444;
-/// where neither has drop glue, they are lost without a drop and [`len`](Self::len) goes on
-/// counting them).
+/// On a re-entrant call (above); on a call made inside the closures of 8 maps at once on one thread
+/// (the depth the check tracks: this map would be the ninth); and where [`Builder::build`]
+/// documents. A key's `Hash` must not panic: one that panics while a shard rehashes in place (an
+/// insert into a shard full of removed entries' tombstones; `shrink_to_fit` builds a new table and
+/// loses nothing) releases the lock (no poisoning) and leaves the map usable, but hashbrown drops
+/// the entries of that shard it had not yet placed, running their `Drop` with the shard locked
+/// (hashbrown#444; where neither has drop glue, they are lost without a drop and [`len`](Self::len)
+/// goes on counting them).
 ///
 /// If a key's or value's `Drop` panics while [`clear`](Self::clear) or the map's drop drops
 /// entries, every other entry is still dropped, and the first such panic is resumed after; a
