@@ -12,7 +12,8 @@
 //! - `channel/create/{1024,1M}`: making (and dropping) a channel of that many `u64` slots.
 //!
 //! 4p4c (8 threads) is labelled oversubscribed on a machine with fewer cores. std's receiver is
-//! not `Clone`: with several consumers it sits behind a `Mutex`, as a user would put it; thingbuf's
+//! not `Clone`: with several consumers it sits behind a `Mutex`, as a user would put it (a lone
+//! consumer holds the lock for its whole run, as it would own the receiver); thingbuf's
 //! blocking channel is single-consumer, so it appears only in the 1-consumer rows. Before the
 //! timings the bench prints allocator calls per message for each candidate (1p1c, capacity 16).
 //!
@@ -41,6 +42,14 @@ trait Candidate: Sync {
     fn make(&self, cap: usize) -> (Self::Tx, Self::Rx);
     fn send(tx: &Self::Tx, i: u64);
     fn recv(rx: &Self::Rx) -> Option<u64>;
+    /// Receives until disconnected and drained, calling `f` on each message; `alone`: no
+    /// other consumer shares `rx`.
+    fn drain(rx: &Self::Rx, alone: bool, mut f: impl FnMut(u64)) {
+        let _ = alone;
+        while let Some(v) = Self::recv(rx) {
+            f(v);
+        }
+    }
 }
 
 /// Producers send `n` messages in all; consumers receive until disconnected. Returns the span
@@ -50,11 +59,15 @@ fn transfer<C: Candidate>(c: &C, cap: usize, p: usize, q: usize, n: u64) -> (Dur
     let barrier = Barrier::new(p + q + 1);
     let received = AtomicU64::new(0);
     let allocs = AtomicU64::new(0);
+    // Pausing is per thread: each producer and consumer pauses itself if the caller is paused,
+    // so the counting allocator's shared totals cost no candidate anything while timed.
+    let paused = measure::is_paused();
     let start = std::thread::scope(|s| {
         for k in 0..p as u64 {
             let tx = tx.clone();
             let (barrier, allocs) = (&barrier, &allocs);
             s.spawn(move || {
+                let _paused = paused.then(measure::pause);
                 barrier.wait();
                 let before = measure::thread_stats().calls();
                 let share = n / p as u64 + u64::from(k < n % p as u64);
@@ -69,13 +82,14 @@ fn transfer<C: Candidate>(c: &C, cap: usize, p: usize, q: usize, n: u64) -> (Dur
             let rx = rx.clone();
             let (barrier, received, allocs) = (&barrier, &received, &allocs);
             s.spawn(move || {
+                let _paused = paused.then(measure::pause);
                 barrier.wait();
                 let before = measure::thread_stats().calls();
                 let mut got = 0;
-                while let Some(v) = C::recv(&rx) {
+                C::drain(&rx, q == 1, |v| {
                     black_box(v);
                     got += 1;
-                }
+                });
                 drop(rx);
                 received.fetch_add(got, Relaxed);
                 allocs.fetch_add(measure::thread_stats().calls() - before, Relaxed);
@@ -168,19 +182,40 @@ candidate!(
     |tx: &thrifty::channel::Sender<_>, m| tx.send(m).unwrap(),
     |rx: &thrifty::channel::Receiver<_>| rx.recv().ok()
 );
-candidate!(
-    Std,
-    "std sync_channel",
-    true,
-    std::sync::mpsc::SyncSender<Msg<P>>,
-    Arc<Mutex<std::sync::mpsc::Receiver<Msg<P>>>>,
-    |cap| {
+/// std's `sync_channel`. Its receiver is not `Clone`: with several consumers it sits behind a
+/// `Mutex`, locked per message, as a user would share it; a consumer alone holds the lock for
+/// the whole drain, as a user would own the receiver outright.
+struct Std<P>(std::marker::PhantomData<P>);
+impl<P: Payload + Sync> Candidate for Std<P>
+where
+    Plain: Make<P>,
+{
+    type Tx = std::sync::mpsc::SyncSender<Msg<P>>;
+    type Rx = Arc<Mutex<std::sync::mpsc::Receiver<Msg<P>>>>;
+    const NAME: &'static str = "std sync_channel";
+    fn make(&self, cap: usize) -> (Self::Tx, Self::Rx) {
         let (t, r) = std::sync::mpsc::sync_channel(cap);
         (t, Arc::new(Mutex::new(r)))
-    },
-    |tx: &std::sync::mpsc::SyncSender<_>, m| tx.send(m).unwrap(),
-    |rx: &Arc<Mutex<std::sync::mpsc::Receiver<_>>>| rx.lock().unwrap().recv().ok()
-);
+    }
+    fn send(tx: &Self::Tx, i: u64) {
+        tx.send(<Plain as Make<P>>::make(i)).unwrap()
+    }
+    fn recv(rx: &Self::Rx) -> Option<u64> {
+        rx.lock().unwrap().recv().ok().map(<Plain as Make<P>>::read)
+    }
+    fn drain(rx: &Self::Rx, alone: bool, mut f: impl FnMut(u64)) {
+        if !alone {
+            while let Some(v) = Self::recv(rx) {
+                f(v);
+            }
+            return;
+        }
+        let rx = rx.lock().unwrap();
+        while let Ok(m) = rx.recv() {
+            f(<Plain as Make<P>>::read(m));
+        }
+    }
+}
 candidate!(
     Crossbeam,
     "crossbeam-channel",

@@ -17,8 +17,9 @@
 //!   read on each reader thread).
 //! - a latency table printed after it, for 1 reader thread (with the writer, not more threads
 //!   than 2 cores) and for 2: per candidate and writer rate, read throughput, read latency
-//!   p50/p99/p99.9 (batches of 64 reads timed, divided by 64), the writer's median write time,
-//!   and allocations per read on the reader threads.
+//!   p50/p99/p99.9 (of batches of 64 reads timed, divided by 64, sampled over the whole run:
+//!   one slow read shows as a 64th of its delay), the writer's median write time, and
+//!   allocations per read on the reader threads.
 //!
 //! `cargo bench --bench map_cow -- --warm-up-time 0.5 --measurement-time 1`
 //! (the table alone: `cargo bench --bench map_cow -- table`; `MAP_COW_READERS=1,2,4,8` sets
@@ -350,8 +351,49 @@ fn throughput(c: &mut Criterion) {
     throughput_one::<ThriftyReader>(c);
 }
 
-/// Reads timed per batch, so a percentile is the read time of 64 reads averaged.
+/// Reads timed per batch (one read alone takes less than a clock read), so a percentile is of
+/// the time of 64 reads, divided by 64: one read slower by `d` shows as `d / 64` in its
+/// batch, and the ratio of two percentiles is that of the batches' times.
 const BATCH: u64 = 64;
+
+/// Batch times a reader keeps: a uniform sample of its whole run, whatever its speed.
+const SAMPLES: usize = 1 << 16;
+
+/// Keeps a uniform sample of at most [`SAMPLES`] of the values pushed, over all of them:
+/// every `stride`-th value, the stride doubling (and every other kept value dropped) whenever
+/// the buffer fills. Allocates only when made.
+struct Sample {
+    kept: Vec<u32>,
+    stride: u64,
+    seen: u64,
+}
+
+impl Sample {
+    fn new() -> Self {
+        Sample {
+            kept: Vec::with_capacity(SAMPLES),
+            stride: 1,
+            seen: 0,
+        }
+    }
+
+    fn push(&mut self, v: u32) {
+        if self.seen % self.stride == 0 {
+            if self.kept.len() == SAMPLES {
+                let mut i = 0;
+                self.kept.retain(|_| {
+                    i += 1;
+                    i % 2 == 1
+                });
+                self.stride *= 2;
+            }
+            if self.seen % self.stride == 0 {
+                self.kept.push(v);
+            }
+        }
+        self.seen += 1;
+    }
+}
 
 /// One row of the latency table.
 fn latency_row<M: Subject>(
@@ -369,7 +411,7 @@ fn latency_row<M: Subject>(
                 let (map, barrier) = (&map, &barrier);
                 s.spawn(move || {
                     let mut h = map.handle();
-                    let mut batches = Vec::with_capacity(1 << 20);
+                    let mut batches = Sample::new();
                     barrier.wait();
                     let start = Instant::now();
                     let mut i = t as u64 * 7919;
@@ -382,15 +424,12 @@ fn latency_row<M: Subject>(
                                     sum.wrapping_add(map.read(&mut h, black_box(key(i, entries))));
                                 i += 1;
                             }
-                            let ns = t0.elapsed().as_nanos() as u32;
-                            if batches.len() < batches.capacity() {
-                                batches.push(ns);
-                            }
+                            batches.push(t0.elapsed().as_nanos() as u32);
                             reads += BATCH;
                         }
                     });
                     black_box(sum);
-                    (reads, batches, allocs.allocs)
+                    (reads, batches.kept, allocs.allocs)
                 })
             })
             .collect();
@@ -450,7 +489,7 @@ fn latency_table(run_for: Duration) {
                 };
                 println!("\nmap_cow latency: {entries} entries, {readers} reader thread(s), {label}{over}");
                 println!(
-                    "| candidate | reads/s (M, all readers) | p50 ns/read | p99 ns/read | p99.9 ns/read | write (median) | allocs/read |"
+                    "| candidate | reads/s (M, all readers) | ns/read, 64-read batches: p50 | p99 | p99.9 | write (median) | allocs/read |"
                 );
                 println!("| --- | --- | --- | --- | --- | --- | --- |");
                 println!(

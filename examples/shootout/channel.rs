@@ -1,17 +1,31 @@
 //! The channel table: messages handed from producer threads to consumer threads through a
 //! bounded channel of 1024 slots. Even-numbered threads send, odd ones receive, the same number
 //! each, so every round ends with the channel empty. Rows: std's `sync_channel` (its receiver,
-//! not `Sync`, behind a `Mutex`), crossbeam-channel, and thrifty's `bounded`; for 64-byte
+//! not `Sync`, behind a `Mutex`, held for the round by a lone consumer and locked per message
+//! by several), crossbeam-channel, and thrifty's `bounded`; for 64-byte
 //! `String` messages also thrifty's `recycling`, whose slots keep their buffers (written in
 //! place, so it allocates nothing per message, where the others allocate each string). ns/op is
 //! per send or receive on each thread; Mops/s, allocs/op and bytes/op are per message.
 
 use crate::harness::{Candidate, Harness};
 use std::hint::black_box;
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 
 const CAP: usize = 1024;
 const TEXT: &str = "a 64-byte message payload, written anew for every single message";
+
+/// std's consumer side, `ops` receives handed to `f`. Its receiver is not `Sync`, so several
+/// consumers share it behind a `Mutex`, locked per message; a consumer `alone` holds the lock
+/// for its whole round, as it would own the receiver outright.
+fn std_recv<T>(rx: &Mutex<Receiver<T>>, alone: bool, ops: u64, mut f: impl FnMut(T)) {
+    if alone {
+        let rx = rx.lock().unwrap();
+        (0..ops).for_each(|_| f(rx.recv().unwrap()));
+    } else {
+        (0..ops).for_each(|_| f(rx.lock().unwrap().recv().unwrap()));
+    }
+}
 
 /// A fresh 64-byte `String`, as a producer without recycling builds it.
 fn fresh() -> String {
@@ -45,12 +59,12 @@ pub fn run(h: &mut Harness) {
             threads,
             vec![
                 Candidate::std("std sync_channel", move |i, ops| {
-                    for k in 0..ops {
-                        if i % 2 == 0 {
-                            stx.send(black_box(k)).unwrap();
-                        } else {
-                            black_box(srx.lock().unwrap().recv().unwrap());
-                        }
+                    if i % 2 == 0 {
+                        (0..ops).for_each(|k| stx.send(black_box(k)).unwrap());
+                    } else {
+                        std_recv(&srx, threads == 2, ops, |v| {
+                            black_box(v);
+                        });
                     }
                 }),
                 Candidate::new("crossbeam-channel", move |i, ops| {
@@ -84,12 +98,12 @@ pub fn run(h: &mut Harness) {
         2,
         vec![
             Candidate::std("std sync_channel", move |i, ops| {
-                for _ in 0..ops {
-                    if i % 2 == 0 {
-                        stx.send(fresh()).unwrap();
-                    } else {
-                        black_box(srx.lock().unwrap().recv().unwrap().len());
-                    }
+                if i % 2 == 0 {
+                    (0..ops).for_each(|_| stx.send(fresh()).unwrap());
+                } else {
+                    std_recv(&srx, true, ops, |s| {
+                        black_box(s.len());
+                    });
                 }
             }),
             Candidate::new("crossbeam-channel", move |i, ops| {
