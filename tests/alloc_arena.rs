@@ -17,6 +17,8 @@ fn allocation_profile() {
     let _profiler = dhat::Profiler::builder().testing().build();
     warm_up_threads(|| drop(ArenaPool::new().get()));
     a_warm_request_allocates_nothing();
+    stats_allocate_nothing();
+    warm_owned_gets_and_resets_allocate_nothing();
     a_spilled_round_costs_one_allocation_then_none();
     a_round_that_frees_its_newest_block_gets_warm();
     a_round_of_page_aligned_values_gets_warm();
@@ -80,6 +82,64 @@ fn a_warm_request_allocates_nothing() {
     );
     let stats = arenas.stats();
     assert_eq!((stats.created, stats.rebuilt, stats.shrunk), (1, 1, 0));
+}
+
+/// `ArenaPool::stats` and `ArenaGuard::stats` allocate nothing, as their docs say.
+fn stats_allocate_nothing() {
+    let arenas = ArenaPool::builder().capacity(4).build();
+    request(&arenas.get(), 100);
+    request(&arenas.get(), 100);
+    let before = settled();
+    for _ in 0..1000 {
+        black_box(arenas.stats());
+        let arena = arenas.get();
+        black_box(arena.stats());
+        request(&arena, 10);
+        black_box(arena.stats());
+    }
+    assert_eq!(
+        heap().total_blocks,
+        before.total_blocks,
+        "ArenaPool::stats or ArenaGuard::stats allocated"
+    );
+}
+
+/// A warm arena allocates nothing, got by `get_owned` or emptied by `reset`, as the docs say.
+fn warm_owned_gets_and_resets_allocate_nothing() {
+    let arenas = std::sync::Arc::new(ArenaPool::builder().capacity(4).build());
+    // `request`'s shape, through the owned guard.
+    let owned_request = || {
+        let arena = arenas.get_owned();
+        for i in 0..100 {
+            black_box(arena.alloc([i as u8; 64]));
+        }
+        black_box(arena.alloc_str("GET /index.html"));
+    };
+    for _ in 0..2 {
+        owned_request();
+        let mut arena = arenas.get();
+        request(&arena, 100);
+        arena.reset();
+        request(&arena, 100);
+    }
+    let rebuilt = arenas.stats().rebuilt;
+    let before = settled();
+    for _ in 0..1000 {
+        owned_request();
+    }
+    let mut arena = arenas.get();
+    for _ in 0..1000 {
+        request(&arena, 100);
+        arena.reset();
+    }
+    drop(arena);
+    assert_eq!(
+        heap().total_blocks,
+        before.total_blocks,
+        "a warm get_owned or reset allocated"
+    );
+    let stats = arenas.stats();
+    assert_eq!((stats.created, stats.rebuilt), (1, rebuilt), "{stats:?}");
 }
 
 fn a_spilled_round_costs_one_allocation_then_none() {

@@ -3,10 +3,12 @@
 //! dhat's profiler is global, so one `#[test]` runs every case in turn.
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Barrier;
+use std::time::Duration;
 use thrifty::channel::{bounded, recycling};
 
 mod common;
-use common::{heap, join_all, warm_up_threads};
+use common::{heap, join_all, park_once, warm_up_threads};
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
@@ -20,6 +22,19 @@ fn allocation_profile() {
     cross_thread_hand_off_allocates_nothing();
     queued_messages_are_freed_on_drop();
     creation_is_one_ring();
+    timed_forms_iterators_and_stats_allocate_nothing();
+    refusals_and_timeouts_allocate_nothing();
+    sends_on_a_disconnected_channel_allocate_nothing();
+    cloning_and_dropping_handles_allocates_nothing();
+    recycling_try_and_timed_forms_allocate_nothing_once_warm();
+    parked_receivers_and_their_disconnect_allocate_at_most_four_blocks();
+}
+
+/// Makes the process's first wait, which asks the OS for the number of CPUs once (the channel
+/// docs' exception), so that it is not counted.
+fn first_wait() {
+    let (_tx, rx) = bounded::<u8>(1);
+    assert!(rx.recv_timeout(Duration::from_millis(1)).is_err());
 }
 
 fn u64_send_recv_allocates_nothing() {
@@ -152,4 +167,170 @@ fn creation_is_one_ring() {
         "the slots the channel module docs state"
     );
     drop((tx, rx));
+}
+
+/// `send_timeout`, `recv_timeout`, `iter`, `try_iter` and `stats` allocate nothing, as documented.
+fn timed_forms_iterators_and_stats_allocate_nothing() {
+    first_wait();
+    let (tx, rx) = bounded::<u64>(8);
+    let before = heap();
+    for i in 0..10_000u64 {
+        tx.send_timeout(i, Duration::from_secs(10)).unwrap();
+        assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(i));
+        tx.send(i).unwrap();
+        tx.send(i + 1).unwrap();
+        assert_eq!(rx.try_iter().sum::<u64>(), 2 * i + 1);
+        tx.send(i).unwrap();
+        assert_eq!(rx.iter().next(), Some(i));
+        std::hint::black_box((tx.stats(), rx.stats()));
+    }
+    assert_eq!(
+        heap().total_blocks,
+        before.total_blocks,
+        "timed sends and receives, iterators or stats allocated"
+    );
+}
+
+/// Refused and timed-out sends and receives allocate nothing, as their errors' docs say.
+fn refusals_and_timeouts_allocate_nothing() {
+    first_wait();
+    let (tx, rx) = bounded::<u64>(8);
+    let before = heap();
+    for i in 0..8 {
+        tx.send(i).unwrap();
+    }
+    for i in 0..1000 {
+        assert!(tx.try_send(i).unwrap_err().is_full());
+    }
+    for _ in 0..10 {
+        assert!(tx.send_timeout(0, Duration::from_micros(100)).is_err());
+    }
+    for i in 0..8 {
+        assert_eq!(rx.recv(), Ok(i));
+    }
+    for _ in 0..1000 {
+        assert!(rx.try_recv().unwrap_err().is_empty());
+    }
+    for _ in 0..10 {
+        assert!(rx.recv_timeout(Duration::from_micros(100)).is_err());
+    }
+    assert_eq!(
+        heap().total_blocks,
+        before.total_blocks,
+        "refused or timed-out sends and receives allocated"
+    );
+}
+
+/// A send on a disconnected channel allocates nothing, as `SendError`'s docs say.
+fn sends_on_a_disconnected_channel_allocate_nothing() {
+    let (tx, rx) = bounded::<u64>(4);
+    drop(rx);
+    let before = heap();
+    for i in 0..1000 {
+        assert_eq!(tx.send(i).unwrap_err().0, i);
+        assert!(tx.try_send(i).unwrap_err().is_disconnected());
+        assert!(tx.send_timeout(i, Duration::from_secs(10)).is_err());
+    }
+    assert_eq!(
+        heap().total_blocks,
+        before.total_blocks,
+        "sends on a disconnected channel allocated"
+    );
+}
+
+/// Cloning a `Sender` or `Receiver` is a reference-count increment: no allocation, as documented.
+fn cloning_and_dropping_handles_allocates_nothing() {
+    let (tx, rx) = bounded::<u64>(4);
+    let before = heap();
+    for i in 0..1000 {
+        let (tx2, rx2) = (tx.clone(), rx.clone());
+        tx2.send(i).unwrap();
+        drop(tx2);
+        assert_eq!(rx2.recv(), Ok(i));
+    }
+    assert_eq!(
+        heap().total_blocks,
+        before.total_blocks,
+        "cloning or dropping channel handles allocated"
+    );
+}
+
+/// A recycling channel's `try_` and timed forms allocate nothing once warm, as its docs say.
+fn recycling_try_and_timed_forms_allocate_nothing_once_warm() {
+    first_wait();
+    let (tx, rx) = recycling(8, String::new);
+    let text = "a payload";
+    for _ in 0..8 {
+        tx.send_with(|s| s.push_str(text)).unwrap();
+    }
+    for _ in 0..8 {
+        rx.recv_with(|s| s.len()).unwrap();
+    }
+    let before = heap();
+    for _ in 0..10_000 {
+        tx.send_with_timeout(|s| s.push_str(text), Duration::from_secs(10))
+            .unwrap();
+        let len = rx.recv_with_timeout(|s| s.len(), Duration::from_secs(10));
+        assert_eq!(len, Ok(text.len()));
+        tx.try_send_with(|s| s.push_str(text)).unwrap();
+        assert_eq!(rx.try_recv_with(|s| s.len()), Ok(text.len()));
+    }
+    assert!(rx.try_recv_with(|s| s.len()).unwrap_err().is_empty());
+    assert_eq!(
+        heap().total_blocks,
+        before.total_blocks,
+        "recycling try and timed forms allocated"
+    );
+}
+
+/// Parked receivers grow the wait queue by doubling and a disconnect buffers them, as documented.
+fn parked_receivers_and_their_disconnect_allocate_at_most_four_blocks() {
+    // The queue grows by doubling (8, 16, 32) and keeps its largest buffer, so 32 receivers
+    // parking twice and the disconnect that wakes them allocate at most 3 + 1 blocks, however
+    // the threads are scheduled. The sleeps only make it likely that all 32 park at once; an
+    // allocation per park would make about 64.
+    first_wait();
+    park_once();
+    let n = 32;
+    let (tx, rx) = bounded::<u32>(64);
+    let gate = Barrier::new(n + 1);
+    let (before, after) = std::thread::scope(|s| {
+        let mut threads = Vec::new();
+        for _ in 0..n {
+            threads.push(s.spawn(|| {
+                // A thread's first park sets up parking_lot's per-thread data (it allocates),
+                // and the queue's lock may park: do it before the measured span.
+                park_once();
+                gate.wait(); // main reads `before`
+                gate.wait();
+                // Parked on the empty channel until a message comes...
+                rx.recv().unwrap();
+                gate.wait();
+                // ... and again, until the disconnect wakes every receiver.
+                assert!(rx.recv().is_err());
+                gate.wait(); // main reads `after`
+                gate.wait();
+            }));
+        }
+        gate.wait();
+        let before = heap();
+        gate.wait();
+        std::thread::sleep(Duration::from_millis(500)); // all 32 park
+        for i in 0..n as u32 {
+            tx.send(i).unwrap();
+        }
+        gate.wait();
+        std::thread::sleep(Duration::from_millis(500)); // all 32 park again
+        drop(tx);
+        gate.wait();
+        let after = heap();
+        gate.wait();
+        join_all(threads);
+        (before, after)
+    });
+    let blocks = after.total_blocks - before.total_blocks;
+    assert!(
+        blocks <= 3 + 1,
+        "32 receivers parking twice and their disconnect allocated {blocks} blocks"
+    );
 }

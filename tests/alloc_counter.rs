@@ -21,6 +21,7 @@ fn allocation_profile() {
     let _profiler = dhat::Profiler::builder().testing().build();
     warm_up_threads(|| Counter::with_cells(1).incr());
     compact_counter_allocates_nothing();
+    local_handles_on_compact_counters_allocate_nothing();
     a_registry_bumped_from_two_threads_allocates_nothing_while_compact();
     expansion_allocates_exactly_once();
     growth_allocates_once_per_doubling();
@@ -50,6 +51,32 @@ fn compact_counter_allocates_nothing() {
     assert_eq!(
         after.total_blocks, before.total_blocks,
         "compact path allocated"
+    );
+}
+
+/// `Counter::local` and `Gauge::local` handles allocate nothing of their own, as their docs say.
+fn local_handles_on_compact_counters_allocate_nothing() {
+    let c = Counter::new();
+    let g = Gauge::new();
+    let before = heap();
+    for _ in 0..100 {
+        let mut local = c.local();
+        let mut level = g.local();
+        for _ in 0..100 {
+            local.incr();
+            level.add(2);
+            level.sub(1);
+        }
+    }
+    assert_eq!((c.sum(), g.value()), (10_000, 10_000));
+    assert!(
+        !c.is_striped() && !g.is_striped(),
+        "one thread never contends"
+    );
+    assert_eq!(
+        heap().total_blocks,
+        before.total_blocks,
+        "local handles on compact counters allocated"
     );
 }
 

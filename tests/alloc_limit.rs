@@ -1,20 +1,20 @@
 //! dhat: what `thrifty::limit` allocates, asserted. Token bucket acquires and refunds, in-flight
 //! enters, semaphore acquires and releases (contended ones too, once the waiter queue has grown;
 //! owned permits too, whose `Arc` count moves but nothing is allocated; forgetting a permit)
-//! and keyed acquires on a key already present allocate nothing. New keys grow the keyed map's
-//! tables, by doubling, and `KeyedLimiter::shrink_to_fit` gives that memory back once the keys
-//! are evicted.
+//! and keyed acquires on a key already present (or of 0 tokens) allocate nothing; a release that
+//! wakes more than 4 waiters allocates one buffer. New keys grow the keyed map's tables, by
+//! doubling, and `KeyedLimiter::shrink_to_fit` gives that memory back once the keys are evicted.
 //!
 //! dhat's profiler is global, so one `#[test]` runs every case in turn.
 
-use std::sync::Arc;
+use std::sync::{Arc, Barrier};
 use std::time::Duration;
 use thrifty::limit::{
     Clock, InFlight, KeyedLimiter, ManualClock, MonotonicClock, Semaphore, TokenBucket,
 };
 
 mod common;
-use common::{heap, park_once, warm_up_threads};
+use common::{heap, join_all, park_once, warm_up_threads};
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
@@ -27,9 +27,12 @@ fn allocation_profile() {
     clocks_after_the_first_allocate_nothing();
     in_flight_allocates_nothing();
     semaphore_allocates_nothing_once_its_queue_has_grown();
+    timed_semaphore_acquires_that_need_no_wait_allocate_nothing();
+    a_release_that_wakes_eight_waiters_allocates_one_buffer();
     owned_semaphore_permits_allocate_nothing();
     forgetting_semaphore_permits_allocates_nothing();
     keyed_allocates_nothing_for_a_present_key();
+    keyed_requests_of_zero_tokens_for_an_absent_key_allocate_nothing();
     keyed_new_keys_grow_the_tables_and_shrink_to_fit_frees_them();
 }
 
@@ -142,6 +145,80 @@ fn semaphore_allocates_nothing_once_its_queue_has_grown() {
     );
 }
 
+/// `Semaphore::acquire_timeout` with the permits free allocates nothing, as the docs say.
+fn timed_semaphore_acquires_that_need_no_wait_allocate_nothing() {
+    let s = Semaphore::new(4);
+    none("Semaphore::acquire_timeout without a wait", || {
+        for _ in 0..10_000 {
+            let p = s.acquire_timeout(2, Duration::from_secs(10)).unwrap();
+            let q = s.acquire_timeout(2, Duration::ZERO).unwrap();
+            drop((p, q));
+        }
+    });
+    assert_eq!(s.available(), 4);
+}
+
+/// A `Semaphore` release that wakes more than 4 waiters allocates one buffer, as its docs say.
+fn a_release_that_wakes_eight_waiters_allocates_one_buffer() {
+    // `waiting` may park this thread on the semaphore's lock.
+    park_once();
+    let s = Semaphore::new(8);
+    // The first round grows the line to 8 waiters (it keeps that capacity); the second must
+    // allocate only the release's buffer.
+    eight_waiters_released_at_once(&s);
+    let (joining, release, woken) = eight_waiters_released_at_once(&s);
+    assert_eq!(
+        joining, 0,
+        "8 waiters joining a line that held 8 before allocated"
+    );
+    assert_eq!(release, 1, "the release that woke 8 waiters");
+    assert_eq!(woken, 0, "8 woken waiters allocated");
+    assert_eq!((s.available(), s.waiting()), (8, 0));
+}
+
+/// Eight threads each wait for 1 permit while this thread holds all 8, which it releases at once
+/// when all 8 are in line; returns the blocks allocated while they joined the line, by the
+/// release and by the woken waiters (read while they wait at a barrier).
+fn eight_waiters_released_at_once(s: &Semaphore) -> (u64, u64, u64) {
+    let gate = Barrier::new(9);
+    let held = s.acquire(8).unwrap();
+    std::thread::scope(|sc| {
+        let threads = (0..8)
+            .map(|_| {
+                sc.spawn(|| {
+                    // A thread's first park sets up parking_lot's per-thread data (it
+                    // allocates), and the semaphore's lock may park.
+                    park_once();
+                    gate.wait(); // main reads `before`
+                    gate.wait();
+                    drop(s.acquire(1).unwrap());
+                    gate.wait(); // main reads `after`
+                    gate.wait();
+                })
+            })
+            .collect();
+        gate.wait();
+        let before = heap();
+        gate.wait();
+        // Whatever the scheduling, the release comes only once all 8 are in line.
+        while s.waiting() < 8 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let queued = heap();
+        drop(held);
+        let released = heap();
+        gate.wait();
+        let after = heap();
+        gate.wait();
+        join_all(threads);
+        (
+            queued.total_blocks - before.total_blocks,
+            released.total_blocks - queued.total_blocks,
+            after.total_blocks - released.total_blocks,
+        )
+    })
+}
+
 fn owned_semaphore_permits_allocate_nothing() {
     let s = Arc::new(Semaphore::new(2));
     // As above, the first wait ever grows the waiter queue.
@@ -197,6 +274,26 @@ fn keyed_allocates_nothing_for_a_present_key() {
         }
     });
     assert_eq!(k.len(), 3);
+}
+
+/// `KeyedLimiter::try_acquire` of 0 tokens allocates nothing and inserts no key, as its docs say.
+fn keyed_requests_of_zero_tokens_for_an_absent_key_allocate_nothing() {
+    let clock = ManualClock::new();
+    let k: KeyedLimiter<String, _> = KeyedLimiter::with_clock(10, 5, clock.clone()).unwrap();
+    k.try_acquire("present", 1).unwrap();
+    none("KeyedLimiter: 0 tokens for an absent key", || {
+        for _ in 0..10_000 {
+            let nothing = k.try_acquire("absent", 0).unwrap();
+            // `available` reads `burst` for a key not in the map; `refund` gives nothing back
+            // to a key not there.
+            assert_eq!(k.available("absent"), 5);
+            k.refund("absent", nothing);
+            let one = k.try_acquire("present", 1).unwrap();
+            k.refund("absent", one);
+            clock.advance(Duration::from_millis(100));
+        }
+    });
+    assert_eq!(k.len(), 1, "a request of 0 tokens inserted its key");
 }
 
 fn keyed_new_keys_grow_the_tables_and_shrink_to_fit_frees_them() {

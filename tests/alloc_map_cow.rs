@@ -19,6 +19,7 @@ fn allocation_profile() {
     // dhat counts every thread: let the test harness's main thread finish its own start-up.
     settled(Duration::from_millis(50), |_| false);
     reads_allocate_nothing();
+    version_and_retired_versions_allocate_nothing();
     reads_on_two_threads_allocate_nothing();
     a_batch_of_writes_makes_one_copy();
     a_write_reuses_the_version_a_reader_let_go_of();
@@ -74,6 +75,19 @@ fn reads_allocate_nothing() {
         read_blocks += heap().total_blocks - start;
     }
     assert_eq!(read_blocks, 0, "a reader's refresh allocated");
+}
+
+/// `CowMap::version`, `retired_versions` and `is_empty` allocate nothing: reads, as documented.
+fn version_and_retired_versions_allocate_nothing() {
+    let map = CowMap::from_map(entries(1000));
+    let snap = map.snapshot();
+    map.insert(0, 1); // `snap` keeps the first version: one retired
+    allocates_nothing("CowMap::version", |_| map.version());
+    allocates_nothing("CowMap::retired_versions and is_empty", |_| {
+        map.retired_versions() as u64 + u64::from(map.is_empty())
+    });
+    assert_eq!((map.version(), map.retired_versions()), (1, 1));
+    drop(snap);
 }
 
 fn reads_on_two_threads_allocate_nothing() {

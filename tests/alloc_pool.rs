@@ -17,6 +17,13 @@ fn allocation_profile() {
     let _profiler = dhat::Profiler::builder().testing().build();
     warm_up_threads(|| drop(Pool::new(Vec::<u8>::new).get()));
     steady_state_get_put_allocates_nothing();
+    stats_and_len_allocate_nothing();
+    owned_guards_allocate_nothing_once_warm();
+    try_get_allocates_nothing_once_warm();
+    a_pool_with_hooks_and_a_budget_allocates_nothing_once_warm();
+    zeroing_buffers_allocate_nothing_once_warm();
+    a_miss_allocates_one_box_of_whole_lines();
+    build_allocates_the_store_the_docs_size();
     steady_state_on_two_threads_allocates_nothing();
     cross_thread_returns_allocate_nothing();
     a_full_pool_retains_exactly_capacity();
@@ -58,6 +65,167 @@ fn steady_state_get_put_allocates_nothing() {
         "get/put allocated in steady state"
     );
     assert_eq!(after.curr_blocks, before.curr_blocks);
+}
+
+/// A pool and a buffer pool, each warmed with as many objects held at once as a thread's cache
+/// and the shared store take (13), so the cases below run on warm pools.
+fn warm_pools() -> (Arc<Pool<Vec<u8>>>, Arc<BufferPool>) {
+    let pool = Arc::new(Pool::new(|| Vec::<u8>::with_capacity(64)));
+    let buffers = Arc::new(BufferPool::new());
+    for _ in 0..3 {
+        drop(
+            (0..13)
+                .map(|_| (pool.get(), buffers.get()))
+                .collect::<Vec<_>>(),
+        );
+        drop(pool.get_owned());
+        drop(BufferPool::get_owned(&buffers));
+    }
+    (pool, buffers)
+}
+
+/// `Pool::stats` and `len` allocate nothing, as their docs say.
+fn stats_and_len_allocate_nothing() {
+    let (pool, buffers) = warm_pools();
+    let before = heap();
+    for _ in 0..1000 {
+        std::hint::black_box(pool.stats());
+        std::hint::black_box(pool.len());
+        std::hint::black_box(buffers.stats());
+        std::hint::black_box(buffers.len());
+    }
+    assert_eq!(
+        heap().total_blocks,
+        before.total_blocks,
+        "Pool::stats or len allocated"
+    );
+}
+
+/// `PooledOwned` and `PooledBufferOwned` allocate nothing of their own, as their docs say.
+fn owned_guards_allocate_nothing_once_warm() {
+    let (pool, buffers) = warm_pools();
+    let before = heap();
+    for i in 0..10_000 {
+        pool.get_owned().push(i as u8);
+        BufferPool::get_owned(&buffers).extend_from_slice(b"response");
+    }
+    assert_eq!(
+        heap().total_blocks,
+        before.total_blocks,
+        "get_owned and its guard's drop allocated in steady state"
+    );
+}
+
+/// `Pool::try_get` allocates nothing: only a miss allocates, as the pool's docs say.
+fn try_get_allocates_nothing_once_warm() {
+    let (pool, buffers) = warm_pools();
+    let before = heap();
+    for i in 0..10_000 {
+        pool.try_get()
+            .expect("a warm pool holds objects")
+            .push(i as u8);
+        buffers
+            .try_get()
+            .expect("a warm pool holds buffers")
+            .push(1);
+    }
+    assert_eq!(
+        heap().total_blocks,
+        before.total_blocks,
+        "try_get allocated in steady state"
+    );
+}
+
+/// A pool with `weigh`, `keep_if` and `reset_on_return` allocates nothing once warm, as documented.
+fn a_pool_with_hooks_and_a_budget_allocates_nothing_once_warm() {
+    let pool = Pool::builder()
+        .weigh(|v: &Vec<u8>| v.capacity())
+        .byte_budget(1 << 20)
+        .keep_if(|v: &Vec<u8>| v.capacity() < 4096)
+        .reset_on_return(true)
+        .build(|| Vec::<u8>::with_capacity(64));
+    for _ in 0..3 {
+        drop((0..13).map(|_| pool.get()).collect::<Vec<_>>());
+    }
+    let misses = pool.stats().misses;
+    let before = heap();
+    for i in 0..10_000 {
+        pool.get().push(i as u8);
+    }
+    assert_eq!(
+        heap().total_blocks,
+        before.total_blocks,
+        "a pool with weigh, keep_if and reset_on_return allocated in steady state"
+    );
+    assert_eq!(pool.stats().misses, misses);
+}
+
+/// A `BufferPool` that zeroes on return allocates nothing in steady state, as its docs say.
+fn zeroing_buffers_allocate_nothing_once_warm() {
+    let buffers = BufferPool::builder().zero_on_return(true).build();
+    drop(buffers.get());
+    let before = heap();
+    for _ in 0..10_000 {
+        buffers.get().extend_from_slice(b"secret");
+    }
+    assert_eq!(
+        heap().total_blocks,
+        before.total_blocks,
+        "a zeroing BufferPool allocated in steady state"
+    );
+}
+
+/// A miss allocates one box, 128 bytes on x86-64 for an object of up to 112, as the docs say.
+fn a_miss_allocates_one_box_of_whole_lines() {
+    fn miss<const N: usize>() -> (u64, u64) {
+        let pool = Pool::builder()
+            .reset(|_: &mut [u8; N]| {})
+            .build(|| [0u8; N]);
+        // This thread's cache, made without making an object.
+        assert!(pool.try_get().is_none());
+        let before = heap();
+        drop(pool.get());
+        let after = heap();
+        (
+            after.total_blocks - before.total_blocks,
+            after.total_bytes - before.total_bytes,
+        )
+    }
+    if cfg!(target_arch = "x86_64") {
+        assert_eq!(miss::<112>(), (1, 128), "a miss on a 112-byte object");
+        assert_eq!(miss::<113>(), (1, 256), "a miss on a 113-byte object");
+    }
+}
+
+/// `build` allocates only its shared store, of the size the pool's docs give.
+fn build_allocates_the_store_the_docs_size() {
+    // 24 bytes a slot for `min(capacity, 1024)` slots rounded up to a power of two (6 KiB at
+    // the default capacity); the first 8 caches are inside the pool itself.
+    let built = |build: &dyn Fn() -> Pool<Vec<u8>>| {
+        let before = heap();
+        let pool = build();
+        let after = heap();
+        drop(pool);
+        (
+            after.total_blocks - before.total_blocks,
+            after.total_bytes - before.total_bytes,
+        )
+    };
+    assert_eq!(
+        built(&|| Pool::new(Vec::new)),
+        (1, 6 * 1024),
+        "the default capacity"
+    );
+    assert_eq!(
+        built(&|| Pool::builder().capacity(3).build(Vec::new)),
+        (1, 4 * 24),
+        "capacity 3"
+    );
+    assert_eq!(
+        built(&|| Pool::builder().capacity(2_000).build(Vec::new)),
+        (1, 1024 * 24),
+        "capacity 2 000"
+    );
 }
 
 fn steady_state_on_two_threads_allocates_nothing() {
