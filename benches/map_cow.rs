@@ -378,7 +378,9 @@ impl Sample {
     }
 
     fn push(&mut self, v: u32) {
-        if self.seen % self.stride == 0 {
+        // The stride is a power of two. A full buffer is found only at `seen = SAMPLES *
+        // stride`, a multiple of the doubled stride too, so `v` is kept after the halving.
+        if self.seen & (self.stride - 1) == 0 {
             if self.kept.len() == SAMPLES {
                 let mut i = 0;
                 self.kept.retain(|_| {
@@ -387,11 +389,22 @@ impl Sample {
                 });
                 self.stride *= 2;
             }
-            if self.seen % self.stride == 0 {
-                self.kept.push(v);
-            }
+            self.kept.push(v);
         }
         self.seen += 1;
+    }
+
+    /// Several readers' samples in one, each thinned to the coarsest stride among them, so
+    /// that every value kept stands for as many batches as any other.
+    fn pooled(samples: Vec<Sample>) -> Vec<u32> {
+        let coarsest = samples.iter().map(|s| s.stride).max().unwrap_or(1);
+        samples
+            .into_iter()
+            .flat_map(|s| {
+                let step = (coarsest / s.stride) as usize;
+                s.kept.into_iter().step_by(step)
+            })
+            .collect()
     }
 }
 
@@ -405,7 +418,7 @@ fn latency_row<M: Subject>(
     let map = Arc::new(M::build(entries));
     let writer = Writer::start(&map, entries, every);
     let barrier = Barrier::new(readers);
-    let per_thread: Vec<(u64, Vec<u32>, u64)> = std::thread::scope(|s| {
+    let per_thread: Vec<(u64, Sample, u64)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..readers)
             .map(|t| {
                 let (map, barrier) = (&map, &barrier);
@@ -429,7 +442,7 @@ fn latency_row<M: Subject>(
                         }
                     });
                     black_box(sum);
-                    (reads, batches.kept, allocs.allocs)
+                    (reads, batches, allocs.allocs)
                 })
             })
             .collect();
@@ -438,7 +451,7 @@ fn latency_row<M: Subject>(
     let mut writes = writer.finish();
     let reads: u64 = per_thread.iter().map(|t| t.0).sum();
     let allocs: u64 = per_thread.iter().map(|t| t.2).sum();
-    let mut batches: Vec<u32> = per_thread.into_iter().flat_map(|t| t.1).collect();
+    let mut batches = Sample::pooled(per_thread.into_iter().map(|t| t.1).collect());
     batches.sort_unstable();
     let pct = |p: f64| {
         let at = ((batches.len() as f64 * p) as usize).min(batches.len() - 1);
@@ -488,9 +501,10 @@ fn latency_table(run_for: Duration) {
                     ""
                 };
                 println!("\nmap_cow latency: {entries} entries, {readers} reader thread(s), {label}{over}");
-                println!(
-                    "| candidate | reads/s (M, all readers) | ns/read, 64-read batches: p50 | p99 | p99.9 | write (median) | allocs/read |"
-                );
+                println!(concat!(
+                    "| candidate | reads/s (M, all readers) | ns/read, 64-read batches: p50 ",
+                    "| p99 | p99.9 | write (median) | allocs/read |"
+                ));
                 println!("| --- | --- | --- | --- | --- | --- | --- |");
                 println!(
                     "{}",

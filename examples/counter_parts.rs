@@ -42,7 +42,8 @@ thread_local! {
     static TICK: Cell<u32> = const { Cell::new(0) };
     /// A memo keyed by counter address, as a thread's record of the striped counters it owns
     /// cells in would be: the tick beside eight keys.
-    static MEMO: (Cell<u32>, [Cell<usize>; 8]) = const { (Cell::new(0), [const { Cell::new(0) }; 8]) };
+    static MEMO: (Cell<u32>, [Cell<usize>; 8]) =
+        const { (Cell::new(0), [const { Cell::new(0) }; 8]) };
 }
 
 /// Adds `n` to `word` between the tick's read and its write, as the compact add does.
@@ -70,7 +71,11 @@ fn prefetch_write<T>(p: &T) {
     // SAFETY: a prefetch is a hint: it reads nothing the program sees, never faults, and
     // `p` is a valid reference anyway.
     unsafe {
-        std::arch::asm!("prefetchw [{0}]", in(reg) p as *const T, options(nostack, preserves_flags, readonly));
+        std::arch::asm!(
+            "prefetchw [{0}]",
+            in(reg) p as *const T,
+            options(nostack, preserves_flags, readonly)
+        );
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = p;

@@ -5,7 +5,7 @@
 //! deep so the pool covers every buffer in flight), then prints each pair's ratio and the
 //! median: on a shared machine, alternating runs cancel the drift a single run cannot.
 //!
-//! `cargo run --release --example pool_handoff -- [capacity (256)] [pairs (11)] [messages (1000000)]`
+//! `cargo run --release --example pool_handoff -- [capacity (256)] [pairs (12, even)] [messages (1000000)]`
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -63,7 +63,8 @@ fn main() {
         .skip(1)
         .map(|a| a.parse::<usize>().expect("a number"));
     let capacity = args.next().unwrap_or(256);
-    let pairs = args.next().unwrap_or(11).max(1);
+    // Even, so each candidate goes first in as many pairs as the other.
+    let pairs = args.next().unwrap_or(12).max(1).next_multiple_of(2);
     let n = args.next().unwrap_or(1_000_000);
     assert!(
         capacity >= 3,

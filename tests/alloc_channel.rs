@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Barrier;
 use std::time::Duration;
-use thrifty::channel::{bounded, recycling};
+use thrifty::channel::{bounded, recycling, RecvTimeoutError};
 
 mod common;
 use common::{heap, join_all, park_once, warm_up_threads};
@@ -285,6 +285,8 @@ fn recycling_try_and_timed_forms_allocate_nothing_once_warm() {
 
 /// Parked receivers grow the wait queue by doubling and a disconnect buffers them, as documented.
 fn parked_receivers_and_their_disconnect_allocate_at_most_four_blocks() {
+    /// Longer than any wait here should take: a receiver never waits for ever.
+    const LONG: Duration = Duration::from_secs(10);
     // The queue grows by doubling (8, 16, 32) and keeps its largest buffer, so 32 receivers
     // parking twice and the disconnect that wakes them allocate at most 3 + 1 blocks, however
     // the threads are scheduled. The sleeps only make it likely that all 32 park at once; an
@@ -304,12 +306,14 @@ fn parked_receivers_and_their_disconnect_allocate_at_most_four_blocks() {
                 gate.wait(); // main reads `before`
                 gate.wait();
                 // Parked on the empty channel until a message comes...
-                rx.recv().unwrap();
+                let got = rx.recv_timeout(LONG).is_ok();
                 gate.wait();
-                // ... and again, until the disconnect wakes every receiver.
-                assert!(rx.recv().is_err());
+                // ... and again, until the disconnect wakes every receiver. (Outcomes are
+                // returned, not asserted here: a panic would leave the others at the gate.)
+                let woken = rx.recv_timeout(LONG) == Err(RecvTimeoutError::Disconnected);
                 gate.wait(); // main reads `after`
                 gate.wait();
+                got && woken
             }));
         }
         gate.wait();
@@ -325,7 +329,11 @@ fn parked_receivers_and_their_disconnect_allocate_at_most_four_blocks() {
         gate.wait();
         let after = heap();
         gate.wait();
-        join_all(threads);
+        let received = join_all(threads);
+        assert!(
+            received.iter().all(|&r| r),
+            "each receiver gets a message, then the disconnect"
+        );
         (before, after)
     });
     let blocks = after.total_blocks - before.total_blocks;

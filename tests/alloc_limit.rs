@@ -200,10 +200,13 @@ fn eight_waiters_released_at_once(s: &Semaphore) -> (u64, u64, u64) {
         gate.wait();
         let before = heap();
         gate.wait();
-        // Whatever the scheduling, the release comes only once all 8 are in line.
-        while s.waiting() < 8 {
+        // Whatever the scheduling, the release comes only once all 8 are in line (or after
+        // 10 s, when the assertion below fails instead of the test hanging).
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while s.waiting() < 8 && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
         }
+        let in_line = s.waiting();
         let queued = heap();
         drop(held);
         let released = heap();
@@ -211,6 +214,7 @@ fn eight_waiters_released_at_once(s: &Semaphore) -> (u64, u64, u64) {
         let after = heap();
         gate.wait();
         join_all(threads);
+        assert_eq!(in_line, 8, "8 waiters in line within 10 s");
         (
             queued.total_blocks - before.total_blocks,
             released.total_blocks - queued.total_blocks,

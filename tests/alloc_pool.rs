@@ -67,8 +67,8 @@ fn steady_state_get_put_allocates_nothing() {
     assert_eq!(after.curr_blocks, before.curr_blocks);
 }
 
-/// A pool and a buffer pool, each warmed with as many objects held at once as a thread's cache
-/// and the shared store take (13), so the cases below run on warm pools.
+/// A pool and a buffer pool, each warmed with 13 objects held at once (more than a thread's
+/// cache holds, so some go back to the shared store), so the cases below run on warm pools.
 fn warm_pools() -> (Arc<Pool<Vec<u8>>>, Arc<BufferPool>) {
     let pool = Arc::new(Pool::new(|| Vec::<u8>::with_capacity(64)));
     let buffers = Arc::new(BufferPool::new());
