@@ -54,6 +54,28 @@ fn ticked_add(word: &AtomicU64, n: u64) {
     TICK.with(|t| t.set(next));
 }
 
+/// Adds 1 to `word` and tests the striped flag (the top bit) in the result, as an add that
+/// keeps the flag in the total's word would.
+#[inline(always)]
+fn flag_add(word: &AtomicU64) {
+    let old = word.fetch_add(black_box(1), Relaxed);
+    if old >> 63 != 0 {
+        black_box(word);
+    }
+}
+
+/// The memo rows' add: to the cell the memo names if it `matched` (never here), else to `w`'s
+/// total with the flag tested, and the tick stored (`next`) after it.
+#[inline(always)]
+fn memo_then_flag_add(w: &TwoWords, matched: bool, next: u32) {
+    if matched {
+        black_box(w);
+    } else {
+        flag_add(&w.base);
+        MEMO.with(|m| m.0.set(next));
+    }
+}
+
 /// xorshift64 mapped onto `0..n`, as the shootout's registry table does.
 #[inline(always)]
 fn next(x: &mut u64, n: u64) -> usize {
@@ -177,25 +199,14 @@ fn main() {
                             m.1[((addr >> 4) ^ (addr >> 7)) & 7].get(),
                         )
                     });
-                    if key != addr {
-                        let old = w.base.fetch_add(black_box(1), Relaxed);
-                        if old >> 63 != 0 {
-                            black_box(w);
-                        }
-                        MEMO.with(|m| m.0.set(next));
-                    } else {
-                        black_box(w);
-                    }
+                    memo_then_flag_add(w, key == addr, next);
                 }
                 10 => {
                     // The flag in the result alone, with no memo: a hot striped counter's adds
                     // would all go to `base` first.
                     let w = &words[i];
                     let next = TICK.with(|t| t.get().wrapping_add(1 << 19));
-                    let old = w.base.fetch_add(black_box(1), Relaxed);
-                    if old >> 63 != 0 {
-                        black_box(w);
-                    }
+                    flag_add(&w.base);
                     TICK.with(|t| t.set(next));
                 }
                 11 => {
@@ -208,15 +219,7 @@ fn main() {
                         let key = unsafe { m.1[0].as_ptr().read_volatile() };
                         (m.0.get().wrapping_add(1 << 19), key)
                     });
-                    if key != addr {
-                        let old = w.base.fetch_add(black_box(1), Relaxed);
-                        if old >> 63 != 0 {
-                            black_box(w);
-                        }
-                        MEMO.with(|m| m.0.set(next));
-                    } else {
-                        black_box(w);
-                    }
+                    memo_then_flag_add(w, key == addr, next);
                 }
                 12 => {
                     // As 9, with the memo choosing the add's target instead of a branch (a
@@ -238,11 +241,7 @@ fn main() {
                     };
                     // SAFETY: no key is ever stored, so the memo never matches and `target` is
                     // `w.base`; the select is what is measured.
-                    let target = unsafe { &*(target as *const AtomicU64) };
-                    let old = target.fetch_add(black_box(1), Relaxed);
-                    if old >> 63 != 0 {
-                        black_box(w);
-                    }
+                    flag_add(unsafe { &*(target as *const AtomicU64) });
                     MEMO.with(|m| m.0.set(next));
                 }
                 _ => counters[i].add(black_box(1)),
