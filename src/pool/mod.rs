@@ -212,10 +212,10 @@ pub const DEFAULT_CAPACITY: usize = 256;
 /// costs 0.10x-0.23x on one thread and 0.07x-0.11x per thread on two, where
 /// `lockfree-object-pool` costs 0.44x-1.0x and 0.40x-3.6x; with 4 or 8 buffers held at once,
 /// 0.62x-0.76x (`lockfree-object-pool` 0.71x-0.95x). Handing every buffer to another thread
-/// through thrifty's channel costs 0.72x-0.75x what `lockfree-object-pool`'s `pull_owned`
-/// costs at capacity 256 and 0.85x-0.98x at capacity 8, where the channel's parking dominates
-/// both (`cargo run --release --example pool_handoff -- <capacity>`, medians of alternating
-/// runs). `bash scripts/instructions.sh` counts 55 instructions per get+put, against 65 for
+/// through thrifty's channel (`cargo run --release --example pool_handoff -- <capacity>`,
+/// medians of alternating runs) costs about what `lockfree-object-pool`'s `pull_owned` costs,
+/// from below it to above it by machine and build (the README has the figures), and at
+/// capacity 8 the channel's parking dominates both. `bash scripts/instructions.sh` counts 55 instructions per get+put, against 65 for
 /// `lockfree-object-pool` and 350 for the allocator.
 // `repr(C)` with the caches first, and the first bucket first in them: the slot-0..8 caches
 // then start at the pool's own address, and the fast paths reach one without adding an offset.
