@@ -8,7 +8,7 @@ use std::time::Duration;
 use thrifty::channel::{bounded, recycling, RecvTimeoutError};
 
 mod common;
-use common::{heap, join_all, park_once, warm_up_threads};
+use common::{allocates_nothing, heap, join_all, park_once, warm_up_threads};
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
@@ -173,86 +173,70 @@ fn creation_is_one_ring() {
 fn timed_forms_iterators_and_stats_allocate_nothing() {
     first_wait();
     let (tx, rx) = bounded::<u64>(8);
-    let before = heap();
-    for i in 0..10_000u64 {
-        tx.send_timeout(i, Duration::from_secs(10)).unwrap();
-        assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(i));
-        tx.send(i).unwrap();
-        tx.send(i + 1).unwrap();
-        assert_eq!(rx.try_iter().sum::<u64>(), 2 * i + 1);
-        tx.send(i).unwrap();
-        assert_eq!(rx.iter().next(), Some(i));
-        std::hint::black_box((tx.stats(), rx.stats()));
-    }
-    assert_eq!(
-        heap().total_blocks,
-        before.total_blocks,
-        "timed sends and receives, iterators or stats allocated"
-    );
+    allocates_nothing("timed sends and receives, iterators or stats", || {
+        for i in 0..10_000u64 {
+            tx.send_timeout(i, Duration::from_secs(10)).unwrap();
+            assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(i));
+            tx.send(i).unwrap();
+            tx.send(i + 1).unwrap();
+            assert_eq!(rx.try_iter().sum::<u64>(), 2 * i + 1);
+            tx.send(i).unwrap();
+            assert_eq!(rx.iter().next(), Some(i));
+            std::hint::black_box((tx.stats(), rx.stats()));
+        }
+    });
 }
 
 /// Refused and timed-out sends and receives allocate nothing, as their errors' docs say.
 fn refusals_and_timeouts_allocate_nothing() {
     first_wait();
     let (tx, rx) = bounded::<u64>(8);
-    let before = heap();
-    for i in 0..8 {
-        tx.send(i).unwrap();
-    }
-    for i in 0..1000 {
-        assert!(tx.try_send(i).unwrap_err().is_full());
-    }
-    for _ in 0..10 {
-        assert!(tx.send_timeout(0, Duration::from_micros(100)).is_err());
-    }
-    for i in 0..8 {
-        assert_eq!(rx.recv(), Ok(i));
-    }
-    for _ in 0..1000 {
-        assert!(rx.try_recv().unwrap_err().is_empty());
-    }
-    for _ in 0..10 {
-        assert!(rx.recv_timeout(Duration::from_micros(100)).is_err());
-    }
-    assert_eq!(
-        heap().total_blocks,
-        before.total_blocks,
-        "refused or timed-out sends and receives allocated"
-    );
+    allocates_nothing("refused or timed-out sends and receives", || {
+        for i in 0..8 {
+            tx.send(i).unwrap();
+        }
+        for i in 0..1000 {
+            assert!(tx.try_send(i).unwrap_err().is_full());
+        }
+        for _ in 0..10 {
+            assert!(tx.send_timeout(0, Duration::from_micros(100)).is_err());
+        }
+        for i in 0..8 {
+            assert_eq!(rx.recv(), Ok(i));
+        }
+        for _ in 0..1000 {
+            assert!(rx.try_recv().unwrap_err().is_empty());
+        }
+        for _ in 0..10 {
+            assert!(rx.recv_timeout(Duration::from_micros(100)).is_err());
+        }
+    });
 }
 
 /// A send on a disconnected channel allocates nothing, as `SendError`'s docs say.
 fn sends_on_a_disconnected_channel_allocate_nothing() {
     let (tx, rx) = bounded::<u64>(4);
     drop(rx);
-    let before = heap();
-    for i in 0..1000 {
-        assert_eq!(tx.send(i).unwrap_err().0, i);
-        assert!(tx.try_send(i).unwrap_err().is_disconnected());
-        assert!(tx.send_timeout(i, Duration::from_secs(10)).is_err());
-    }
-    assert_eq!(
-        heap().total_blocks,
-        before.total_blocks,
-        "sends on a disconnected channel allocated"
-    );
+    allocates_nothing("sends on a disconnected channel", || {
+        for i in 0..1000 {
+            assert_eq!(tx.send(i).unwrap_err().0, i);
+            assert!(tx.try_send(i).unwrap_err().is_disconnected());
+            assert!(tx.send_timeout(i, Duration::from_secs(10)).is_err());
+        }
+    });
 }
 
 /// Cloning a `Sender` or `Receiver` is a reference-count increment: no allocation, as documented.
 fn cloning_and_dropping_handles_allocates_nothing() {
     let (tx, rx) = bounded::<u64>(4);
-    let before = heap();
-    for i in 0..1000 {
-        let (tx2, rx2) = (tx.clone(), rx.clone());
-        tx2.send(i).unwrap();
-        drop(tx2);
-        assert_eq!(rx2.recv(), Ok(i));
-    }
-    assert_eq!(
-        heap().total_blocks,
-        before.total_blocks,
-        "cloning or dropping channel handles allocated"
-    );
+    allocates_nothing("cloning or dropping channel handles", || {
+        for i in 0..1000 {
+            let (tx2, rx2) = (tx.clone(), rx.clone());
+            tx2.send(i).unwrap();
+            drop(tx2);
+            assert_eq!(rx2.recv(), Ok(i));
+        }
+    });
 }
 
 /// A recycling channel's `try_` and timed forms allocate nothing once warm, as its docs say.
@@ -266,21 +250,17 @@ fn recycling_try_and_timed_forms_allocate_nothing_once_warm() {
     for _ in 0..8 {
         rx.recv_with(|s| s.len()).unwrap();
     }
-    let before = heap();
-    for _ in 0..10_000 {
-        tx.send_with_timeout(|s| s.push_str(text), Duration::from_secs(10))
-            .unwrap();
-        let len = rx.recv_with_timeout(|s| s.len(), Duration::from_secs(10));
-        assert_eq!(len, Ok(text.len()));
-        tx.try_send_with(|s| s.push_str(text)).unwrap();
-        assert_eq!(rx.try_recv_with(|s| s.len()), Ok(text.len()));
-    }
-    assert!(rx.try_recv_with(|s| s.len()).unwrap_err().is_empty());
-    assert_eq!(
-        heap().total_blocks,
-        before.total_blocks,
-        "recycling try and timed forms allocated"
-    );
+    allocates_nothing("recycling try and timed forms", || {
+        for _ in 0..10_000 {
+            tx.send_with_timeout(|s| s.push_str(text), Duration::from_secs(10))
+                .unwrap();
+            let len = rx.recv_with_timeout(|s| s.len(), Duration::from_secs(10));
+            assert_eq!(len, Ok(text.len()));
+            tx.try_send_with(|s| s.push_str(text)).unwrap();
+            assert_eq!(rx.try_recv_with(|s| s.len()), Ok(text.len()));
+        }
+        assert!(rx.try_recv_with(|s| s.len()).unwrap_err().is_empty());
+    });
 }
 
 /// Parked receivers grow the wait queue by doubling and a disconnect buffers them, as documented.

@@ -14,7 +14,7 @@ use thrifty::limit::{
 };
 
 mod common;
-use common::{heap, join_all, park_once, warm_up_threads};
+use common::{allocates_nothing, heap, join_all, park_once, warm_up_threads};
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
@@ -36,23 +36,11 @@ fn allocation_profile() {
     keyed_new_keys_grow_the_tables_and_shrink_to_fit_frees_them();
 }
 
-/// Asserts `work` made no allocation.
-fn none(what: &str, work: impl FnOnce()) {
-    let before = heap();
-    work();
-    let after = heap();
-    assert_eq!(
-        after.total_blocks - before.total_blocks,
-        0,
-        "{what} allocated"
-    );
-}
-
 fn bucket_acquire_and_refund_allocate_nothing() {
     let clock = ManualClock::new();
     let bucket = TokenBucket::with_clock(1_000_000, 100, clock.clone()).unwrap();
     let real = TokenBucket::new(1_000_000_000, 1000).unwrap();
-    none("TokenBucket", || {
+    allocates_nothing("TokenBucket", || {
         let mut admitted = 0;
         for i in 0..10_000u32 {
             match bucket.try_acquire(1 + i % 3) {
@@ -72,7 +60,7 @@ fn bucket_acquire_and_refund_allocate_nothing() {
 /// whether the kernel keeps time on the TSC); later ones, and every reading, do not.
 fn clocks_after_the_first_allocate_nothing() {
     let _first = MonotonicClock::new();
-    none(
+    allocates_nothing(
         "MonotonicClock::new after the first, and its readings",
         || {
             for _ in 0..100 {
@@ -86,7 +74,7 @@ fn clocks_after_the_first_allocate_nothing() {
 
 fn in_flight_allocates_nothing() {
     let gate = InFlight::new(2);
-    none("InFlight", || {
+    allocates_nothing("InFlight", || {
         for _ in 0..10_000 {
             let a = gate.try_enter();
             let b = gate.try_enter();
@@ -104,7 +92,7 @@ fn semaphore_allocates_nothing_once_its_queue_has_grown() {
     let held = s.acquire(2).unwrap();
     assert!(s.acquire_timeout(1, Duration::from_nanos(1)).is_err());
     drop(held);
-    none("Semaphore uncontended", || {
+    allocates_nothing("Semaphore uncontended", || {
         for _ in 0..10_000 {
             let p = s.acquire(1).unwrap();
             let q = s.try_acquire(1).unwrap();
@@ -148,7 +136,7 @@ fn semaphore_allocates_nothing_once_its_queue_has_grown() {
 /// `Semaphore::acquire_timeout` with the permits free allocates nothing, as the docs say.
 fn timed_semaphore_acquires_that_need_no_wait_allocate_nothing() {
     let s = Semaphore::new(4);
-    none("Semaphore::acquire_timeout without a wait", || {
+    allocates_nothing("Semaphore::acquire_timeout without a wait", || {
         for _ in 0..10_000 {
             let p = s.acquire_timeout(2, Duration::from_secs(10)).unwrap();
             let q = s.acquire_timeout(2, Duration::ZERO).unwrap();
@@ -229,7 +217,7 @@ fn owned_semaphore_permits_allocate_nothing() {
     let held = s.acquire_owned(2).unwrap();
     assert!(s.acquire_timeout_owned(1, Duration::from_nanos(1)).is_err());
     drop(held);
-    none("Semaphore owned permits", || {
+    allocates_nothing("Semaphore owned permits", || {
         for _ in 0..10_000 {
             let p = s.acquire_owned(1).unwrap();
             let q = s.try_acquire_owned(1).unwrap();
@@ -249,7 +237,7 @@ fn owned_semaphore_permits_allocate_nothing() {
 
 fn forgetting_semaphore_permits_allocates_nothing() {
     let s = Arc::new(Semaphore::new(2_000));
-    none("Semaphore forget", || {
+    allocates_nothing("Semaphore forget", || {
         for _ in 0..1_000 {
             s.acquire(1).unwrap().forget();
             s.acquire_owned(1).unwrap().forget();
@@ -266,7 +254,7 @@ fn keyed_allocates_nothing_for_a_present_key() {
     for c in clients {
         k.try_acquire(c, 1).unwrap();
     }
-    none("KeyedLimiter on present keys", || {
+    allocates_nothing("KeyedLimiter on present keys", || {
         for i in 0..10_000 {
             let c = clients[i % 3];
             if let Ok(t) = k.try_acquire(c, 1) {
@@ -285,7 +273,7 @@ fn keyed_requests_of_zero_tokens_for_an_absent_key_allocate_nothing() {
     let clock = ManualClock::new();
     let k: KeyedLimiter<String, _> = KeyedLimiter::with_clock(10, 5, clock.clone()).unwrap();
     k.try_acquire("present", 1).unwrap();
-    none("KeyedLimiter: 0 tokens for an absent key", || {
+    allocates_nothing("KeyedLimiter: 0 tokens for an absent key", || {
         for _ in 0..10_000 {
             let nothing = k.try_acquire("absent", 0).unwrap();
             // `available` reads `burst` for a key not in the map; `refund` gives nothing back

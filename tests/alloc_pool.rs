@@ -7,7 +7,7 @@ use std::sync::{Arc, Barrier};
 use thrifty::pool::{BufferPool, Pool, PooledOwned};
 
 mod common;
-use common::{heap, park_once, warm_up_threads};
+use common::{allocated, allocates_nothing, heap, park_once, warm_up_threads};
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
@@ -87,53 +87,41 @@ fn warm_pools() -> (Arc<Pool<Vec<u8>>>, Arc<BufferPool>) {
 /// `Pool::stats` and `len` allocate nothing, as their docs say.
 fn stats_and_len_allocate_nothing() {
     let (pool, buffers) = warm_pools();
-    let before = heap();
-    for _ in 0..1000 {
-        std::hint::black_box(pool.stats());
-        std::hint::black_box(pool.len());
-        std::hint::black_box(buffers.stats());
-        std::hint::black_box(buffers.len());
-    }
-    assert_eq!(
-        heap().total_blocks,
-        before.total_blocks,
-        "Pool::stats or len allocated"
-    );
+    allocates_nothing("Pool::stats or len", || {
+        for _ in 0..1000 {
+            std::hint::black_box(pool.stats());
+            std::hint::black_box(pool.len());
+            std::hint::black_box(buffers.stats());
+            std::hint::black_box(buffers.len());
+        }
+    });
 }
 
 /// `PooledOwned` and `PooledBufferOwned` allocate nothing of their own, as their docs say.
 fn owned_guards_allocate_nothing_once_warm() {
     let (pool, buffers) = warm_pools();
-    let before = heap();
-    for i in 0..10_000 {
-        pool.get_owned().push(i as u8);
-        BufferPool::get_owned(&buffers).extend_from_slice(b"response");
-    }
-    assert_eq!(
-        heap().total_blocks,
-        before.total_blocks,
-        "get_owned and its guard's drop allocated in steady state"
-    );
+    allocates_nothing("get_owned and its guard's drop, in steady state,", || {
+        for i in 0..10_000 {
+            pool.get_owned().push(i as u8);
+            BufferPool::get_owned(&buffers).extend_from_slice(b"response");
+        }
+    });
 }
 
 /// `Pool::try_get` allocates nothing: only a miss allocates, as the pool's docs say.
 fn try_get_allocates_nothing_once_warm() {
     let (pool, buffers) = warm_pools();
-    let before = heap();
-    for i in 0..10_000 {
-        pool.try_get()
-            .expect("a warm pool holds objects")
-            .push(i as u8);
-        buffers
-            .try_get()
-            .expect("a warm pool holds buffers")
-            .push(1);
-    }
-    assert_eq!(
-        heap().total_blocks,
-        before.total_blocks,
-        "try_get allocated in steady state"
-    );
+    allocates_nothing("try_get, in steady state,", || {
+        for i in 0..10_000 {
+            pool.try_get()
+                .expect("a warm pool holds objects")
+                .push(i as u8);
+            buffers
+                .try_get()
+                .expect("a warm pool holds buffers")
+                .push(1);
+        }
+    });
 }
 
 /// A pool with `weigh`, `keep_if` and `reset_on_return` allocates nothing once warm, as documented.
@@ -148,15 +136,11 @@ fn a_pool_with_hooks_and_a_budget_allocates_nothing_once_warm() {
         drop((0..13).map(|_| pool.get()).collect::<Vec<_>>());
     }
     let misses = pool.stats().misses;
-    let before = heap();
-    for i in 0..10_000 {
-        pool.get().push(i as u8);
-    }
-    assert_eq!(
-        heap().total_blocks,
-        before.total_blocks,
-        "a pool with weigh, keep_if and reset_on_return allocated in steady state"
-    );
+    allocates_nothing("a pool with weigh, keep_if and reset_on_return", || {
+        for i in 0..10_000 {
+            pool.get().push(i as u8);
+        }
+    });
     assert_eq!(pool.stats().misses, misses);
 }
 
@@ -164,15 +148,11 @@ fn a_pool_with_hooks_and_a_budget_allocates_nothing_once_warm() {
 fn zeroing_buffers_allocate_nothing_once_warm() {
     let buffers = BufferPool::builder().zero_on_return(true).build();
     drop(buffers.get());
-    let before = heap();
-    for _ in 0..10_000 {
-        buffers.get().extend_from_slice(b"secret");
-    }
-    assert_eq!(
-        heap().total_blocks,
-        before.total_blocks,
-        "a zeroing BufferPool allocated in steady state"
-    );
+    allocates_nothing("a zeroing BufferPool, in steady state,", || {
+        for _ in 0..10_000 {
+            buffers.get().extend_from_slice(b"secret");
+        }
+    });
 }
 
 /// A miss allocates one box, 128 bytes on x86-64 for an object of up to 112, as the docs say.
@@ -183,13 +163,7 @@ fn a_miss_allocates_one_box_of_whole_lines() {
             .build(|| [0u8; N]);
         // This thread's cache, made without making an object.
         assert!(pool.try_get().is_none());
-        let before = heap();
-        drop(pool.get());
-        let after = heap();
-        (
-            after.total_blocks - before.total_blocks,
-            after.total_bytes - before.total_bytes,
-        )
+        allocated(|| drop(pool.get())).0
     }
     if cfg!(target_arch = "x86_64") {
         assert_eq!(miss::<112>(), (1, 128), "a miss on a 112-byte object");
@@ -201,16 +175,7 @@ fn a_miss_allocates_one_box_of_whole_lines() {
 fn build_allocates_the_store_the_docs_size() {
     // 24 bytes a slot for `min(capacity, 1024)` slots rounded up to a power of two (6 KiB at
     // the default capacity); the first 8 caches are inside the pool itself.
-    let built = |build: &dyn Fn() -> Pool<Vec<u8>>| {
-        let before = heap();
-        let pool = build();
-        let after = heap();
-        drop(pool);
-        (
-            after.total_blocks - before.total_blocks,
-            after.total_bytes - before.total_bytes,
-        )
-    };
+    let built = |build: &dyn Fn() -> Pool<Vec<u8>>| allocated(build).0;
     assert_eq!(
         built(&|| Pool::new(Vec::new)),
         (1, 6 * 1024),

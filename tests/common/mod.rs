@@ -10,6 +10,27 @@ pub fn heap() -> dhat::HeapStats {
     dhat::HeapStats::get()
 }
 
+/// The blocks and bytes `work` allocates, and what it returns.
+pub fn allocated<R>(work: impl FnOnce() -> R) -> ((u64, u64), R) {
+    let before = heap();
+    let r = work();
+    let after = heap();
+    (
+        (
+            after.total_blocks - before.total_blocks,
+            after.total_bytes - before.total_bytes,
+        ),
+        r,
+    )
+}
+
+/// Asserts that `work` allocates nothing; `what` names it in the failure.
+#[track_caller]
+pub fn allocates_nothing(what: &str, work: impl FnOnce()) {
+    let ((blocks, bytes), ()) = allocated(work);
+    assert_eq!(blocks, 0, "{what} allocated ({bytes} bytes)");
+}
+
 /// Warms up what threads allocate the first few times they come and go: `take_slot` runs on
 /// short-lived threads (so thrifty's slot registry grows its free list), then parking_lot's
 /// global table of parked threads is grown for far more threads than any case runs (it keeps
