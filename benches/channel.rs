@@ -9,6 +9,11 @@
 //!   no length is a constant) in a 64-byte buffer per message, built by the
 //!   producer (fresh for the plain channels, written in place for `thrifty recycling` and
 //!   thingbuf's `send_ref`); the consumer reads its length.
+//! - `channel/u64/cap1024/1p1c busy producer`: as `u64/cap1024/1p1c`, but the producer computes
+//!   each message first (a chain of 128 dependent multiply-adds), so the consumer is the faster
+//!   side and waits on a nearly empty channel: the shape of a pipeline whose producer does real
+//!   work, where a waiting consumer's polls can slow the producer down. The `work alone` row is
+//!   the producer's loop without a channel, the floor.
 //! - `channel/create/{1024,1M}`: making (and dropping) a channel of that many `u64` slots.
 //!
 //! 4p4c (8 threads) is labelled oversubscribed on a machine with fewer cores. std's receiver is
@@ -52,11 +57,27 @@ trait Candidate: Sync {
     }
 }
 
-/// Producers send `n` messages in all; consumers receive until disconnected. Returns the span
-/// from the first thread's start (after a barrier) to the last one's end, and allocator calls
-/// inside it. Each thread reads the clock itself: the calling thread, a thread more than the
-/// cores at 1p1c on 2, could be descheduled past the start.
-fn transfer<C: Candidate>(c: &C, cap: usize, p: usize, q: usize, n: u64) -> (Duration, u64) {
+/// What a busy producer computes per message: `steps` dependent multiply-adds on `i`.
+fn produce(i: u64, steps: u32) -> u64 {
+    let mut x = i;
+    for _ in 0..steps {
+        x = black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
+    }
+    x
+}
+
+/// Producers send `n` messages in all, each from `produce(i, work)` (`work` 0: `i` itself);
+/// consumers receive until disconnected. Returns the span from the first thread's start (after a
+/// barrier) to the last one's end, and allocator calls inside it. Each thread reads the clock
+/// itself: the calling thread, a thread more than the cores at 1p1c on 2, could be descheduled past
+/// the start.
+fn transfer<C: Candidate>(
+    c: &C,
+    cap: usize,
+    (p, q): (usize, usize),
+    n: u64,
+    work: u32,
+) -> (Duration, u64) {
     let (tx, rx) = c.make(cap);
     let barrier = Barrier::new(p + q);
     let received = AtomicU64::new(0);
@@ -76,7 +97,7 @@ fn transfer<C: Candidate>(c: &C, cap: usize, p: usize, q: usize, n: u64) -> (Dur
                 let before = measure::thread_stats().calls();
                 let share = n / p as u64 + u64::from(k < n % p as u64);
                 for i in 0..share {
-                    C::send(&tx, black_box(i));
+                    C::send(&tx, produce(black_box(i), work));
                 }
                 drop(tx);
                 allocs.fetch_add(measure::thread_stats().calls() - before, Relaxed);
@@ -333,14 +354,14 @@ fn row<C: Candidate>(
     g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
     c: &C,
     cap: usize,
-    p: usize,
-    q: usize,
+    (p, q): (usize, usize),
+    work: u32,
 ) {
     if q > 1 && !C::MPMC {
         return;
     }
     g.bench_function(BenchmarkId::from_parameter(C::NAME), |b| {
-        b.iter_custom(|iters| transfer(c, cap, p, q, iters.max(1)).0)
+        b.iter_custom(|iters| transfer(c, cap, (p, q), iters.max(1), work).0)
     });
 }
 
@@ -360,15 +381,76 @@ fn u64_rows(c: &mut Criterion) {
         for p in [1, 2, 4] {
             let mut g = c.benchmark_group(format!("channel/u64/cap{cap}/{}", shape_label(p)));
             g.throughput(Throughput::Elements(1));
-            row(&mut g, &Thrifty::<U64>(Default::default()), cap, p, p);
-            row(&mut g, &Std::<U64>(Default::default()), cap, p, p);
-            row(&mut g, &Crossbeam::<U64>(Default::default()), cap, p, p);
-            row(&mut g, &Flume::<U64>(Default::default()), cap, p, p);
-            row(&mut g, &Kanal::<U64>(Default::default()), cap, p, p);
-            row(&mut g, &Thingbuf::<U64>(Default::default()), cap, p, p);
+            row(&mut g, &Thrifty::<U64>(Default::default()), cap, (p, p), 0);
+            row(&mut g, &Std::<U64>(Default::default()), cap, (p, p), 0);
+            row(
+                &mut g,
+                &Crossbeam::<U64>(Default::default()),
+                cap,
+                (p, p),
+                0,
+            );
+            row(&mut g, &Flume::<U64>(Default::default()), cap, (p, p), 0);
+            row(&mut g, &Kanal::<U64>(Default::default()), cap, (p, p), 0);
+            row(&mut g, &Thingbuf::<U64>(Default::default()), cap, (p, p), 0);
             g.finish();
         }
     }
+}
+
+/// Steps of `produce` in the busy-producer rows.
+const BUSY: u32 = 128;
+
+fn busy_producer_rows(c: &mut Criterion) {
+    let _paused = measure::pause();
+    let mut g = c.benchmark_group("channel/u64/cap1024/1p1c busy producer");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("work alone", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for i in 0..iters {
+                black_box(produce(black_box(i), BUSY));
+            }
+            start.elapsed()
+        })
+    });
+    row(
+        &mut g,
+        &Thrifty::<U64>(Default::default()),
+        1024,
+        (1, 1),
+        BUSY,
+    );
+    row(&mut g, &Std::<U64>(Default::default()), 1024, (1, 1), BUSY);
+    row(
+        &mut g,
+        &Crossbeam::<U64>(Default::default()),
+        1024,
+        (1, 1),
+        BUSY,
+    );
+    row(
+        &mut g,
+        &Flume::<U64>(Default::default()),
+        1024,
+        (1, 1),
+        BUSY,
+    );
+    row(
+        &mut g,
+        &Kanal::<U64>(Default::default()),
+        1024,
+        (1, 1),
+        BUSY,
+    );
+    row(
+        &mut g,
+        &Thingbuf::<U64>(Default::default()),
+        1024,
+        (1, 1),
+        BUSY,
+    );
+    g.finish();
 }
 
 fn string_rows(c: &mut Criterion) {
@@ -377,13 +459,31 @@ fn string_rows(c: &mut Criterion) {
         for p in [1, 2] {
             let mut g = c.benchmark_group(format!("channel/string/cap{cap}/{}", shape_label(p)));
             g.throughput(Throughput::Elements(1));
-            row(&mut g, &Thrifty::<Text>(Default::default()), cap, p, p);
-            row(&mut g, &Std::<Text>(Default::default()), cap, p, p);
-            row(&mut g, &Crossbeam::<Text>(Default::default()), cap, p, p);
-            row(&mut g, &Flume::<Text>(Default::default()), cap, p, p);
-            row(&mut g, &Kanal::<Text>(Default::default()), cap, p, p);
-            row(&mut g, &Thingbuf::<Text>(Default::default()), cap, p, p);
-            row(&mut g, &Recycling::<Text>(Default::default()), cap, p, p);
+            row(&mut g, &Thrifty::<Text>(Default::default()), cap, (p, p), 0);
+            row(&mut g, &Std::<Text>(Default::default()), cap, (p, p), 0);
+            row(
+                &mut g,
+                &Crossbeam::<Text>(Default::default()),
+                cap,
+                (p, p),
+                0,
+            );
+            row(&mut g, &Flume::<Text>(Default::default()), cap, (p, p), 0);
+            row(&mut g, &Kanal::<Text>(Default::default()), cap, (p, p), 0);
+            row(
+                &mut g,
+                &Thingbuf::<Text>(Default::default()),
+                cap,
+                (p, p),
+                0,
+            );
+            row(
+                &mut g,
+                &Recycling::<Text>(Default::default()),
+                cap,
+                (p, p),
+                0,
+            );
             g.finish();
         }
     }
@@ -419,8 +519,8 @@ fn create_rows(c: &mut Criterion) {
 fn allocations(_: &mut Criterion) {
     fn one<C: Candidate>(c: &C, payload: &str) {
         let n = 20_000;
-        transfer(c, 16, 1, 1, 1000);
-        let (_, allocs) = transfer(c, 16, 1, 1, n);
+        transfer(c, 16, (1, 1), 1000, 0);
+        let (_, allocs) = transfer(c, 16, (1, 1), n, 0);
         println!(
             "allocs/message  {payload:6} {:18} {:.3}",
             C::NAME,
@@ -442,7 +542,14 @@ fn allocations(_: &mut Criterion) {
     one(&Recycling::<Text>(Default::default()), Text::NAME);
 }
 
-criterion_group!(benches, allocations, u64_rows, string_rows, create_rows);
+criterion_group!(
+    benches,
+    allocations,
+    u64_rows,
+    busy_producer_rows,
+    string_rows,
+    create_rows
+);
 
 fn main() {
     benches();

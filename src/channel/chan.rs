@@ -179,6 +179,7 @@ impl<S> Chan<S> {
         self.send_waiters.wait(
             deadline,
             || self.claim_send(on_busy),
+            || self.ring.push_ready() || self.receivers_gone(),
             || self.ring.len() < self.ring.capacity(),
         )
     }
@@ -201,6 +202,7 @@ impl<S> Chan<S> {
         self.recv_waiters.wait(
             deadline,
             || self.claim_recv(on_busy),
+            || self.ring.pop_ready() || self.senders_gone(),
             || self.ring.len() > 0,
         )
     }

@@ -346,6 +346,27 @@ impl<S> Ring<S> {
         }
     }
 
+    /// Whether `head`'s slot holds its message: a pop would likely claim now. A hint for a
+    /// waiter's spin, read without a fence or a look at `tail`, so that a receiver waiting on an
+    /// empty ring polls only the line the next push writes anyway (`start_pop`'s empty check
+    /// reads `tail`, and each such read makes the sender's next claim fetch that line back).
+    /// Never a decision: the claim that follows it checks everything.
+    #[inline]
+    pub(super) fn pop_ready(&self) -> bool {
+        // Relaxed (both): a hint; `start_pop` rereads both with the orderings a claim needs.
+        let head = self.head.load(Ordering::Relaxed);
+        self.slot(head).stamp.load(Ordering::Relaxed) == head.wrapping_add(1)
+    }
+
+    /// Whether `tail`'s slot is free for it, or pushes are closed: a push would likely finish
+    /// now (a claim or `Closed`). The sender's counterpart of [`pop_ready`](Self::pop_ready).
+    #[inline]
+    pub(super) fn push_ready(&self) -> bool {
+        // Relaxed (both): as in `pop_ready`.
+        let tail = self.tail.load(Ordering::Relaxed);
+        tail & self.mark != 0 || self.slot(tail).stamp.load(Ordering::Relaxed) == tail
+    }
+
     /// Messages claimed for a push and not yet claimed by a pop: a snapshot.
     pub(super) fn len(&self) -> usize {
         loop {
@@ -458,6 +479,35 @@ mod tests {
         assert_eq!(ring.depth_after(ring.next(last) + 2, last), None);
         // A full ring: head one lap behind the next position.
         assert_eq!(ring.depth_after(0, last), Some(32));
+    }
+
+    /// The spin's hints follow the slot the next claim needs: `pop_ready` only while `head`'s
+    /// slot is published (not while a push holds it claimed), `push_ready` only while `tail`'s
+    /// slot is free, and once pushes are closed; both across the lap's wrap.
+    #[test]
+    fn the_ready_hints_follow_the_next_claims_slot() {
+        let ring = Ring::new(2, |_| ());
+        assert!(!ring.pop_ready() && ring.push_ready(), "empty");
+        for _lap in 0..3 {
+            let push = ring.start_push().expect("room");
+            assert!(!ring.pop_ready(), "a claimed push is not published yet");
+            ring.finish_push(push);
+            assert!(
+                ring.pop_ready() && ring.push_ready(),
+                "one of two slots full"
+            );
+            let second = ring.start_push().expect("room");
+            ring.finish_push(second);
+            assert!(!ring.push_ready(), "full");
+            let pop = ring.start_pop().expect("a message");
+            assert!(!ring.push_ready(), "tail's slot still inside a pop");
+            ring.finish_pop(pop);
+            assert!(ring.push_ready() && ring.pop_ready(), "one left");
+            ring.finish_pop(ring.start_pop().expect("a message"));
+            assert!(!ring.pop_ready(), "empty again");
+        }
+        ring.close_pushes();
+        assert!(ring.push_ready(), "closed: a push would finish, refused");
     }
 
     /// A capacity the allocator cannot serve panics with the request, where collecting the

@@ -10,13 +10,18 @@
 //! # How it works
 //!
 //! `wait` first retries the attempt a few times ([`spin`]): with more than one CPU it spins on
-//! `spin_loop` hints, 1, 2, 4 … 64 of them between tries (127 in all), then
-//! yields a few times; with one CPU it only yields, because spinning there waits on a thread
-//! that cannot run until we stop. The spin is the same length however many threads the process
-//! has. Then it parks: it registers a [`Waiter`] (its thread and a ticket) in the list, retries
-//! once more, and parks only if that retry failed too (a notifier that picked it meanwhile left
-//! an unpark token, so that park returns at once). After any wake-up, spurious or not, it removes
-//! its entry if it is still there and starts over.
+//! `spin_loop` hints, 1, 2, 4 … 64 of them between tries (127 in all), then yields a few times;
+//! with one CPU it only yields, because spinning there waits on a thread that cannot run until we
+//! stop. The spin is the same length however many threads the process has. Each try of the spin
+//! first asks a cheap `ready` hint (the ring's `pop_ready` or `push_ready`: one slot's stamp, no
+//! fence) and runs the attempt only when it says yes: the attempt's empty or full check reads the
+//! other side's index, and a receiver that polled it while waiting on a nearly empty channel made
+//! every send fetch that line back (`benches/channel.rs`'s busy-producer rows measure that shape).
+//! The hint only gates the spin: every retry after a registration is the full attempt, which the
+//! handshake below needs. Then it parks: it registers a [`Waiter`] (its thread and a ticket) in the
+//! list, retries once more, and parks only if that retry failed too (a notifier that picked it
+//! meanwhile left an unpark token, so that park returns at once). After any wake-up, spurious or
+//! not, it removes its entry if it is still there and starts over.
 //!
 //! **No lost wake-ups.** A waiter does (1) register, (2) SeqCst fence, (3) retry. A notifier
 //! does (a) change the ring (a stamp store or a disconnect count), (b) SeqCst fence, (c) read
@@ -210,18 +215,21 @@ impl WaitQueue {
     /// Retries `attempt` until it is done or closed, or `deadline` passes: a short spin, then
     /// parked between tries (module doc). The caller has already tried once and failed.
     ///
-    /// `more` says whether what the waiter waited for is still there after its own success (a
-    /// message still queued, a slot still free). A waiter that parked and then succeeded wakes
-    /// the next one while `more` holds: one wake-up can stand for several changes (a batch of
-    /// pops wakes one sender), and a woken waiter may spend its wake-up on a slot still claimed
-    /// by another thread (the recycling channel) while a later message waits behind it.
+    /// `ready` is a hint that the attempt may succeed: the spin runs the attempt only when it holds
+    /// (it must also hold once the channel is closed, or the spin runs to its end before seeing
+    /// that). `more` says whether what the waiter waited for is still there after its own success
+    /// (a message still queued, a slot still free). A waiter that parked and then succeeded wakes
+    /// the next one while `more` holds: one wake-up can stand for several changes (a batch of pops
+    /// wakes one sender), and a woken waiter may spend its wake-up on a slot still claimed by
+    /// another thread (the recycling channel) while a later message waits behind it.
     pub(super) fn wait<R>(
         &self,
         deadline: Option<Instant>,
         mut attempt: impl FnMut() -> Step<R>,
+        ready: impl Fn() -> bool,
         more: impl Fn() -> bool,
     ) -> Result<R, Stop> {
-        if let Some(end) = spin(deadline, &mut attempt) {
+        if let Some(end) = spin(deadline, &mut attempt, ready) {
             return end;
         }
         loop {
@@ -286,8 +294,9 @@ impl WaitQueue {
 fn spin<R>(
     deadline: Option<Instant>,
     attempt: &mut impl FnMut() -> Step<R>,
+    ready: impl Fn() -> bool,
 ) -> Option<Result<R, Stop>> {
-    backoff(|| match attempt() {
+    backoff(|| match if ready() { attempt() } else { Step::NotReady } {
         Step::Done(r) => Some(Ok(r)),
         Step::Closed => Some(Err(Stop::Closed)),
         Step::NotReady if deadline.is_some_and(|d| Instant::now() >= d) => {

@@ -214,8 +214,9 @@ pub const DEFAULT_CAPACITY: usize = 256;
 /// 0.62x-0.76x (`lockfree-object-pool` 0.71x-0.95x). Handing every buffer to another thread
 /// through thrifty's channel (`cargo run --release --example pool_handoff -- <capacity>`,
 /// medians of alternating runs) costs about what `lockfree-object-pool`'s `pull_owned` costs,
-/// from below it to above it by machine and build (the README has the figures), and at
-/// capacity 8 the channel's parking dominates both. `bash scripts/instructions.sh` counts 55 instructions per get+put, against 65 for
+/// a little below or above it by run (the README has the figures): the channel and the two
+/// threads' timing set most of it, and at capacity 8 the channel's parking dominates both.
+/// `bash scripts/instructions.sh` counts 55 instructions per get+put, against 65 for
 /// `lockfree-object-pool` and 350 for the allocator.
 // `repr(C)` with the caches first, and the first bucket first in them: the slot-0..8 caches
 // then start at the pool's own address, and the fast paths reach one without adding an offset.
