@@ -9,11 +9,12 @@
 //!   no length is a constant) in a 64-byte buffer per message, built by the
 //!   producer (fresh for the plain channels, written in place for `thrifty recycling` and
 //!   thingbuf's `send_ref`); the consumer reads its length.
-//! - `channel/u64/cap1024/1p1c busy producer`: as `u64/cap1024/1p1c`, but the producer computes
-//!   each message first (a chain of 128 dependent multiply-adds), so the consumer is the faster
-//!   side and waits on a nearly empty channel: the shape of a pipeline whose producer does real
-//!   work, where a waiting consumer's polls can slow the producer down. The `work alone` row is
-//!   the producer's loop without a channel, the floor.
+//! - `channel/u64/cap1024/1p1c busy {producer,consumer}`: as `u64/cap1024/1p1c`, but one side
+//!   computes on each message (a chain of 128 dependent multiply-adds), so the other side is the
+//!   faster one and waits: a consumer on a nearly empty channel, a producer on a nearly full one.
+//!   The shape of a pipeline whose stages do real work, where the waiting side's polls can slow
+//!   the busy one down. The `work alone` row is the busy side's loop without a channel, the
+//!   floor.
 //! - `channel/create/{1024,1M}`: making (and dropping) a channel of that many `u64` slots.
 //!
 //! 4p4c (8 threads) is labelled oversubscribed on a machine with fewer cores. std's receiver is
@@ -57,7 +58,20 @@ trait Candidate: Sync {
     }
 }
 
-/// What a busy producer computes per message: `steps` dependent multiply-adds on `i`.
+/// Per-message work on each side: steps of [`produce`] (0: none).
+#[derive(Clone, Copy)]
+struct Busy {
+    producer: u32,
+    consumer: u32,
+}
+
+/// Neither side works: the channel alone.
+const IDLE: Busy = Busy {
+    producer: 0,
+    consumer: 0,
+};
+
+/// What a busy side computes per message: `steps` dependent multiply-adds on `i`.
 fn produce(i: u64, steps: u32) -> u64 {
     let mut x = i;
     for _ in 0..steps {
@@ -66,17 +80,17 @@ fn produce(i: u64, steps: u32) -> u64 {
     x
 }
 
-/// Producers send `n` messages in all, each from `produce(i, work)` (`work` 0: `i` itself);
-/// consumers receive until disconnected. Returns the span from the first thread's start (after a
-/// barrier) to the last one's end, and allocator calls inside it. Each thread reads the clock
-/// itself: the calling thread, a thread more than the cores at 1p1c on 2, could be descheduled past
-/// the start.
+/// Producers send `n` messages in all, each from `produce(i, busy.producer)`; consumers receive
+/// until disconnected, passing each through `produce(v, busy.consumer)`. Returns the span from the
+/// first thread's start (after a barrier) to the last one's end, and allocator calls inside it.
+/// Each thread reads the clock itself: the calling thread, a thread more than the cores at 1p1c on
+/// 2, could be descheduled past the start.
 fn transfer<C: Candidate>(
     c: &C,
     cap: usize,
     (p, q): (usize, usize),
     n: u64,
-    work: u32,
+    busy: Busy,
 ) -> (Duration, u64) {
     let (tx, rx) = c.make(cap);
     let barrier = Barrier::new(p + q);
@@ -97,7 +111,7 @@ fn transfer<C: Candidate>(
                 let before = measure::thread_stats().calls();
                 let share = n / p as u64 + u64::from(k < n % p as u64);
                 for i in 0..share {
-                    C::send(&tx, produce(black_box(i), work));
+                    C::send(&tx, produce(black_box(i), busy.producer));
                 }
                 drop(tx);
                 allocs.fetch_add(measure::thread_stats().calls() - before, Relaxed);
@@ -114,7 +128,7 @@ fn transfer<C: Candidate>(
                 let before = measure::thread_stats().calls();
                 let mut got = 0;
                 C::drain(&rx, q == 1, |v| {
-                    black_box(v);
+                    black_box(produce(v, busy.consumer));
                     got += 1;
                 });
                 drop(rx);
@@ -355,13 +369,13 @@ fn row<C: Candidate>(
     c: &C,
     cap: usize,
     (p, q): (usize, usize),
-    work: u32,
+    busy: Busy,
 ) {
     if q > 1 && !C::MPMC {
         return;
     }
     g.bench_function(BenchmarkId::from_parameter(C::NAME), |b| {
-        b.iter_custom(|iters| transfer(c, cap, (p, q), iters.max(1), work).0)
+        b.iter_custom(|iters| transfer(c, cap, (p, q), iters.max(1), busy).0)
     });
 }
 
@@ -381,76 +395,89 @@ fn u64_rows(c: &mut Criterion) {
         for p in [1, 2, 4] {
             let mut g = c.benchmark_group(format!("channel/u64/cap{cap}/{}", shape_label(p)));
             g.throughput(Throughput::Elements(1));
-            row(&mut g, &Thrifty::<U64>(Default::default()), cap, (p, p), 0);
-            row(&mut g, &Std::<U64>(Default::default()), cap, (p, p), 0);
+            row(
+                &mut g,
+                &Thrifty::<U64>(Default::default()),
+                cap,
+                (p, p),
+                IDLE,
+            );
+            row(&mut g, &Std::<U64>(Default::default()), cap, (p, p), IDLE);
             row(
                 &mut g,
                 &Crossbeam::<U64>(Default::default()),
                 cap,
                 (p, p),
-                0,
+                IDLE,
             );
-            row(&mut g, &Flume::<U64>(Default::default()), cap, (p, p), 0);
-            row(&mut g, &Kanal::<U64>(Default::default()), cap, (p, p), 0);
-            row(&mut g, &Thingbuf::<U64>(Default::default()), cap, (p, p), 0);
+            row(&mut g, &Flume::<U64>(Default::default()), cap, (p, p), IDLE);
+            row(&mut g, &Kanal::<U64>(Default::default()), cap, (p, p), IDLE);
+            row(
+                &mut g,
+                &Thingbuf::<U64>(Default::default()),
+                cap,
+                (p, p),
+                IDLE,
+            );
             g.finish();
         }
     }
 }
 
-/// Steps of `produce` in the busy-producer rows.
+/// Steps of `produce` on the busy side of the busy rows.
 const BUSY: u32 = 128;
 
-fn busy_producer_rows(c: &mut Criterion) {
+fn busy_rows(c: &mut Criterion) {
     let _paused = measure::pause();
-    let mut g = c.benchmark_group("channel/u64/cap1024/1p1c busy producer");
-    g.throughput(Throughput::Elements(1));
-    g.bench_function("work alone", |b| {
-        b.iter_custom(|iters| {
-            let start = Instant::now();
-            for i in 0..iters {
-                black_box(produce(black_box(i), BUSY));
-            }
-            start.elapsed()
-        })
-    });
-    row(
-        &mut g,
-        &Thrifty::<U64>(Default::default()),
-        1024,
-        (1, 1),
-        BUSY,
-    );
-    row(&mut g, &Std::<U64>(Default::default()), 1024, (1, 1), BUSY);
-    row(
-        &mut g,
-        &Crossbeam::<U64>(Default::default()),
-        1024,
-        (1, 1),
-        BUSY,
-    );
-    row(
-        &mut g,
-        &Flume::<U64>(Default::default()),
-        1024,
-        (1, 1),
-        BUSY,
-    );
-    row(
-        &mut g,
-        &Kanal::<U64>(Default::default()),
-        1024,
-        (1, 1),
-        BUSY,
-    );
-    row(
-        &mut g,
-        &Thingbuf::<U64>(Default::default()),
-        1024,
-        (1, 1),
-        BUSY,
-    );
-    g.finish();
+    let shapes = [
+        (
+            "producer",
+            Busy {
+                producer: BUSY,
+                ..IDLE
+            },
+        ),
+        (
+            "consumer",
+            Busy {
+                consumer: BUSY,
+                ..IDLE
+            },
+        ),
+    ];
+    for (side, busy) in shapes {
+        let mut g = c.benchmark_group(format!("channel/u64/cap1024/1p1c busy {side}"));
+        g.throughput(Throughput::Elements(1));
+        g.bench_function("work alone", |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                for i in 0..iters {
+                    black_box(produce(black_box(i), BUSY));
+                }
+                start.elapsed()
+            })
+        });
+        let one = (1, 1);
+        row(&mut g, &Thrifty::<U64>(Default::default()), 1024, one, busy);
+        row(&mut g, &Std::<U64>(Default::default()), 1024, one, busy);
+        row(
+            &mut g,
+            &Crossbeam::<U64>(Default::default()),
+            1024,
+            one,
+            busy,
+        );
+        row(&mut g, &Flume::<U64>(Default::default()), 1024, one, busy);
+        row(&mut g, &Kanal::<U64>(Default::default()), 1024, one, busy);
+        row(
+            &mut g,
+            &Thingbuf::<U64>(Default::default()),
+            1024,
+            one,
+            busy,
+        );
+        g.finish();
+    }
 }
 
 fn string_rows(c: &mut Criterion) {
@@ -459,30 +486,48 @@ fn string_rows(c: &mut Criterion) {
         for p in [1, 2] {
             let mut g = c.benchmark_group(format!("channel/string/cap{cap}/{}", shape_label(p)));
             g.throughput(Throughput::Elements(1));
-            row(&mut g, &Thrifty::<Text>(Default::default()), cap, (p, p), 0);
-            row(&mut g, &Std::<Text>(Default::default()), cap, (p, p), 0);
+            row(
+                &mut g,
+                &Thrifty::<Text>(Default::default()),
+                cap,
+                (p, p),
+                IDLE,
+            );
+            row(&mut g, &Std::<Text>(Default::default()), cap, (p, p), IDLE);
             row(
                 &mut g,
                 &Crossbeam::<Text>(Default::default()),
                 cap,
                 (p, p),
-                0,
+                IDLE,
             );
-            row(&mut g, &Flume::<Text>(Default::default()), cap, (p, p), 0);
-            row(&mut g, &Kanal::<Text>(Default::default()), cap, (p, p), 0);
+            row(
+                &mut g,
+                &Flume::<Text>(Default::default()),
+                cap,
+                (p, p),
+                IDLE,
+            );
+            row(
+                &mut g,
+                &Kanal::<Text>(Default::default()),
+                cap,
+                (p, p),
+                IDLE,
+            );
             row(
                 &mut g,
                 &Thingbuf::<Text>(Default::default()),
                 cap,
                 (p, p),
-                0,
+                IDLE,
             );
             row(
                 &mut g,
                 &Recycling::<Text>(Default::default()),
                 cap,
                 (p, p),
-                0,
+                IDLE,
             );
             g.finish();
         }
@@ -519,8 +564,8 @@ fn create_rows(c: &mut Criterion) {
 fn allocations(_: &mut Criterion) {
     fn one<C: Candidate>(c: &C, payload: &str) {
         let n = 20_000;
-        transfer(c, 16, (1, 1), 1000, 0);
-        let (_, allocs) = transfer(c, 16, (1, 1), n, 0);
+        transfer(c, 16, (1, 1), 1000, IDLE);
+        let (_, allocs) = transfer(c, 16, (1, 1), n, IDLE);
         println!(
             "allocs/message  {payload:6} {:18} {:.3}",
             C::NAME,
@@ -546,7 +591,7 @@ criterion_group!(
     benches,
     allocations,
     u64_rows,
-    busy_producer_rows,
+    busy_rows,
     string_rows,
     create_rows
 );

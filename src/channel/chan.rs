@@ -157,8 +157,10 @@ impl<S> Chan<S> {
     /// batch of slots is free ([`refill_batch`](Self::refill_batch)) rather than one: taking
     /// each slot the moment a receiver frees it keeps the two sides on the same cache lines, and
     /// every message then pays a line moving between cores (the channel stays full, the slow
-    /// regime `examples/channel_pairs.rs` shows). A sender that finds its batch is not free by
-    /// the end of the spin claims the next free slot as usual.
+    /// regime `examples/channel_pairs.rs` shows). It watches the stamp of the batch's last slot
+    /// (`push_ready(batch - 1)`), not the channel's length, whose read of `head` would pull the
+    /// receivers' line on every poll. A sender that finds its batch is not free by the end of
+    /// the spin claims the next free slot as usual.
     #[cold]
     #[inline(never)]
     pub(super) fn claim_send_slow(
@@ -169,9 +171,8 @@ impl<S> Chan<S> {
         self.note_full();
         let batch = self.refill_batch();
         if batch > 1 {
-            let capacity = self.ring.capacity();
             let _ = backoff(|| {
-                let room = self.ring.len() + batch <= capacity;
+                let room = self.ring.push_ready(batch - 1);
                 (room || deadline.is_some_and(|d| Instant::now() >= d)).then_some(())
             });
         }
@@ -179,7 +180,7 @@ impl<S> Chan<S> {
         self.send_waiters.wait(
             deadline,
             || self.claim_send(on_busy),
-            || self.ring.push_ready() || self.receivers_gone(),
+            || self.ring.push_ready(0) || self.receivers_gone(),
             || self.ring.len() < self.ring.capacity(),
         )
     }

@@ -358,13 +358,32 @@ impl<S> Ring<S> {
         self.slot(head).stamp.load(Ordering::Relaxed) == head.wrapping_add(1)
     }
 
-    /// Whether `tail`'s slot is free for it, or pushes are closed: a push would likely finish
-    /// now (a claim or `Closed`). The sender's counterpart of [`pop_ready`](Self::pop_ready).
+    /// Whether the slot `ahead` positions past `tail` is free for its push (0: `tail`'s own, so
+    /// a push would likely claim now), or pushes are closed (a push would finish, refused). The
+    /// sender's counterpart of [`pop_ready`](Self::pop_ready); with `ahead` > 0, a sender that
+    /// found the ring full waits for a batch of free slots (receivers pop in order, so the
+    /// slot `ahead` past `tail` is about the last of the batch to free) without reading `head`,
+    /// which every pop writes.
     #[inline]
-    pub(super) fn push_ready(&self) -> bool {
+    pub(super) fn push_ready(&self, ahead: usize) -> bool {
         // Relaxed (both): as in `pop_ready`.
         let tail = self.tail.load(Ordering::Relaxed);
-        tail & self.mark != 0 || self.slot(tail).stamp.load(Ordering::Relaxed) == tail
+        if tail & self.mark != 0 {
+            return true;
+        }
+        let pos = self.advance(tail, ahead);
+        self.slot(pos).stamp.load(Ordering::Relaxed) == pos
+    }
+
+    /// The position `k` after `pos` (`k` below the capacity): `k` indices on, across one lap's
+    /// end if it comes first.
+    #[inline]
+    fn advance(&self, pos: usize, k: usize) -> usize {
+        let index = (pos & (self.mark - 1)) + k;
+        match index.checked_sub(self.capacity()) {
+            None => pos + k,
+            Some(past) => (pos & !(self.one_lap - 1)).wrapping_add(self.one_lap) + past,
+        }
     }
 
     /// Messages claimed for a push and not yet claimed by a pop: a snapshot.
@@ -487,27 +506,49 @@ mod tests {
     #[test]
     fn the_ready_hints_follow_the_next_claims_slot() {
         let ring = Ring::new(2, |_| ());
-        assert!(!ring.pop_ready() && ring.push_ready(), "empty");
+        assert!(!ring.pop_ready() && ring.push_ready(0), "empty");
         for _lap in 0..3 {
             let push = ring.start_push().expect("room");
             assert!(!ring.pop_ready(), "a claimed push is not published yet");
             ring.finish_push(push);
             assert!(
-                ring.pop_ready() && ring.push_ready(),
+                ring.pop_ready() && ring.push_ready(0),
                 "one of two slots full"
             );
             let second = ring.start_push().expect("room");
             ring.finish_push(second);
-            assert!(!ring.push_ready(), "full");
+            assert!(!ring.push_ready(0), "full");
             let pop = ring.start_pop().expect("a message");
-            assert!(!ring.push_ready(), "tail's slot still inside a pop");
+            assert!(!ring.push_ready(0), "tail's slot still inside a pop");
             ring.finish_pop(pop);
-            assert!(ring.push_ready() && ring.pop_ready(), "one left");
+            assert!(ring.push_ready(0) && ring.pop_ready(), "one left");
             ring.finish_pop(ring.start_pop().expect("a message"));
             assert!(!ring.pop_ready(), "empty again");
         }
         ring.close_pushes();
-        assert!(ring.push_ready(), "closed: a push would finish, refused");
+        assert!(ring.push_ready(0), "closed: a push would finish, refused");
+    }
+
+    /// `push_ready(k)` looks `k` slots past `tail`, across a lap's end, on a capacity that is
+    /// not a power of two: it holds once the oldest `k + 1` messages have been popped.
+    #[test]
+    fn push_ready_ahead_waits_for_the_batch_across_laps() {
+        let ring = Ring::new(3, |_| ());
+        for _lap in 0..4 {
+            for _ in 0..3 {
+                ring.finish_push(ring.start_push().expect("room"));
+            }
+            assert!(!ring.push_ready(0) && !ring.push_ready(2), "full");
+            ring.finish_pop(ring.start_pop().expect("a message"));
+            assert!(ring.push_ready(0) && !ring.push_ready(1), "one free");
+            ring.finish_pop(ring.start_pop().expect("a message"));
+            assert!(ring.push_ready(1) && !ring.push_ready(2), "two free");
+            ring.finish_pop(ring.start_pop().expect("a message"));
+            assert!(ring.push_ready(2), "all free");
+            // Move `tail` one on, so each lap starts the batch at another index.
+            ring.finish_push(ring.start_push().expect("room"));
+            ring.finish_pop(ring.start_pop().expect("a message"));
+        }
     }
 
     /// A capacity the allocator cannot serve panics with the request, where collecting the
