@@ -226,7 +226,7 @@ impl<T> Receiver<T> {
     /// spin, then the thread parks until a sender sends.
     #[inline]
     pub fn recv(&self) -> Result<T, RecvError> {
-        let claim = match self.chan().claim_recv(OnBusy::Spin) {
+        let claim = match self.chan().claim_recv_first() {
             Step::Done(claim) => claim,
             Step::Closed => return Err(RecvError),
             Step::NotReady => self
@@ -261,7 +261,7 @@ impl<T> Receiver<T> {
     /// [`RecvTimeoutError::Timeout`], or [`RecvTimeoutError::Disconnected`] once the channel
     /// is empty and every sender is gone.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        let claim = match self.chan().claim_recv(OnBusy::Spin) {
+        let claim = match self.chan().claim_recv_first() {
             Step::Done(claim) => claim,
             Step::Closed => return Err(RecvTimeoutError::Disconnected),
             Step::NotReady => self

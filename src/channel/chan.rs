@@ -191,6 +191,19 @@ impl<S> Chan<S> {
         (self.ring.capacity() / 16).clamp(1, 64)
     }
 
+    /// The first try of a receive that waits on `NotReady`: a claim if `head`'s slot holds its
+    /// message, else `NotReady` at once, without [`claim_recv`](Self::claim_recv)'s empty
+    /// check ([`Ring::start_pop_published`]). That check reads `tail`, the senders' line, so a
+    /// receiver that keeps up with its sender would pull that line once a message; the wait
+    /// that follows polls only the slot, and sees a disconnect there.
+    #[inline]
+    pub(super) fn claim_recv_first(&self) -> Step<Claim> {
+        match self.ring.start_pop_published() {
+            Ok(claim) => Step::Done(claim),
+            Err(_) => Step::NotReady,
+        }
+    }
+
     /// Claims a message to receive, waiting until `deadline` (`None`: for ever).
     #[cold]
     #[inline(never)]

@@ -315,10 +315,17 @@ impl<T: Reset> RecyclingSender<T> {
 }
 
 impl<T: Reset> RecyclingReceiver<T> {
-    /// One try at claiming a message, passing over slots a panicking sender gave up.
-    fn claim(&self) -> Step<Claim> {
+    /// One try at claiming a message, passing over slots a panicking sender gave up. `waits`:
+    /// the caller waits on `NotReady`, so the try skips the empty check when `head`'s slot is
+    /// not ready ([`Chan::claim_recv_first`](super::chan::Chan::claim_recv_first)).
+    fn claim(&self, waits: bool) -> Step<Claim> {
         loop {
-            let claim = match self.chan.claim_recv(OnBusy::Wait) {
+            let first = if waits {
+                self.chan.claim_recv_first()
+            } else {
+                self.chan.claim_recv(OnBusy::Wait)
+            };
+            let claim = match first {
                 Step::Done(claim) => claim,
                 other => return other,
             };
@@ -372,7 +379,7 @@ impl<T: Reset> RecyclingReceiver<T> {
     /// left in it, and that panic propagates (unless `read` had already panicked); the next
     /// `send_with` into that slot resets it again before its `fill` runs.
     pub fn recv_with<R>(&self, read: impl FnOnce(&mut T) -> R) -> Result<R, RecvError> {
-        let claim = match self.claim() {
+        let claim = match self.claim(true) {
             Step::Done(claim) => claim,
             Step::Closed => return Err(RecvError),
             Step::NotReady => self
@@ -391,7 +398,7 @@ impl<T: Reset> RecyclingReceiver<T> {
     /// every sender is gone. `Empty` also while the next message in line is still inside a
     /// sender's `send_with` closure, even if later ones are ready: they are received in order.
     pub fn try_recv_with<R>(&self, read: impl FnOnce(&mut T) -> R) -> Result<R, TryRecvError> {
-        match self.claim() {
+        match self.claim(false) {
             Step::Done(claim) => Ok(self.read(claim, read)),
             Step::Closed => Err(TryRecvError::Disconnected),
             Step::NotReady => Err(TryRecvError::Empty),
@@ -408,7 +415,7 @@ impl<T: Reset> RecyclingReceiver<T> {
         timeout: Duration,
     ) -> Result<R, RecvTimeoutError> {
         let end = deadline(timeout);
-        let claim = match self.claim() {
+        let claim = match self.claim(true) {
             Step::Done(claim) => claim,
             Step::Closed => return Err(RecvTimeoutError::Disconnected),
             Step::NotReady => self
@@ -437,7 +444,7 @@ impl<T: Reset> RecyclingReceiver<T> {
                 return Ok(claim);
             }
             self.chan.publish_recv(claim, OnBusy::Wait);
-            claim = match self.claim() {
+            claim = match self.claim(true) {
                 Step::Done(claim) => return Ok(claim),
                 Step::Closed => return Err(Stop::Closed),
                 Step::NotReady => self.chan.claim_recv_slow(OnBusy::Wait, end)?,

@@ -103,6 +103,9 @@ pub(super) enum Refusal {
     Busy,
     /// `start_push` only: pushes are closed (every receiver is gone).
     Closed,
+    /// `start_pop_published` only: `head`'s slot holds no message yet (empty, or a push in
+    /// flight: not asked).
+    Unpublished,
 }
 
 /// A bounded MPMC ring of `S` slots with an exact capacity; see the module doc.
@@ -232,6 +235,22 @@ impl<S> Ring<S> {
     /// Claims the head position for a pop (oldest first).
     #[inline]
     pub(super) fn start_pop(&self) -> Result<Claim, Refusal> {
+        self.pop_claim::<true>()
+    }
+
+    /// [`start_pop`](Self::start_pop) for a receiver that waits when nothing is published: if
+    /// `head`'s slot holds no message yet it answers [`Refusal::Unpublished`] at once, without
+    /// the empty check, whose fence and read of `tail` (the senders' line) a receiver that
+    /// keeps up with its sender would otherwise pay once a message.
+    #[inline]
+    pub(super) fn start_pop_published(&self) -> Result<Claim, Refusal> {
+        self.pop_claim::<false>()
+    }
+
+    /// `start_pop`'s loop; `DECIDE`: tell an empty ring from a push in flight when the slot is
+    /// behind (else answer `Unpublished`).
+    #[inline(always)]
+    fn pop_claim<const DECIDE: bool>(&self) -> Result<Claim, Refusal> {
         // Relaxed: a guess at the position, checked by the stamp and the CAS below.
         let mut head = self.head.load(Ordering::Relaxed);
         let mut step = 0u32;
@@ -257,6 +276,9 @@ impl<S> Ring<S> {
                 }
             } else if ahead < 0 {
                 // Not filled for `head` yet: empty, or a push has claimed it and not finished.
+                if !DECIDE {
+                    return Err(Refusal::Unpublished);
+                }
                 // SeqCst: orders this re-read after every `tail` CAS before it.
                 fence(Ordering::SeqCst);
                 // Relaxed: the fence gives the ordering; nothing is read through it.
@@ -527,6 +549,33 @@ mod tests {
         }
         ring.close_pushes();
         assert!(ring.push_ready(0), "closed: a push would finish, refused");
+    }
+
+    /// `start_pop_published` claims a published message as `start_pop` does, and answers
+    /// `Unpublished` for an empty ring and for a push still in flight alike (which `start_pop`
+    /// tells apart).
+    #[test]
+    fn start_pop_published_leaves_empty_and_in_flight_undecided() {
+        use super::Refusal;
+        let ring = Ring::new(4, |_| ());
+        assert_eq!(ring.start_pop().unwrap_err(), Refusal::Empty);
+        assert_eq!(
+            ring.start_pop_published().unwrap_err(),
+            Refusal::Unpublished
+        );
+        let push = ring.start_push().expect("room");
+        assert_eq!(ring.start_pop().unwrap_err(), Refusal::Busy);
+        assert_eq!(
+            ring.start_pop_published().unwrap_err(),
+            Refusal::Unpublished
+        );
+        ring.finish_push(push);
+        let pop = ring.start_pop_published().expect("a published message");
+        ring.finish_pop(pop);
+        assert_eq!(
+            ring.start_pop_published().unwrap_err(),
+            Refusal::Unpublished
+        );
     }
 
     /// `push_ready(k)` looks `k` slots past `tail`, across a lap's end, on a capacity that is

@@ -510,3 +510,33 @@ fn a_send_into_a_slot_whose_reset_keeps_panicking_fails_and_a_retry_succeeds() {
     tx.send_with(|b| b.items.push(5)).unwrap();
     assert_eq!(rx.recv_with(|b| b.items.clone()), Ok(vec![5]));
 }
+
+/// A receive that waits goes straight to its wait when nothing is published (no empty check
+/// first), and still sees a message queued before it, a disconnect, and its deadline.
+#[test]
+fn waiting_receives_see_messages_disconnects_and_deadlines() {
+    let (tx, rx) = bounded::<u32>(4);
+    assert_eq!(
+        rx.recv_timeout(Duration::ZERO),
+        Err(RecvTimeoutError::Timeout)
+    );
+    tx.send(7).unwrap();
+    assert_eq!(rx.recv_timeout(Duration::ZERO), Ok(7));
+    tx.send(8).unwrap();
+    assert_eq!(rx.recv(), Ok(8));
+    drop(tx);
+    assert_eq!(rx.recv(), Err(RecvError));
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(10)),
+        Err(RecvTimeoutError::Disconnected)
+    );
+    let (tx, rx) = super::recycling(4, String::new);
+    assert_eq!(
+        rx.recv_with_timeout(|s| s.clone(), Duration::ZERO),
+        Err(RecvTimeoutError::Timeout)
+    );
+    tx.send_with(|s| s.push('a')).unwrap();
+    assert_eq!(rx.recv_with(|s| s.clone()), Ok("a".to_string()));
+    drop(tx);
+    assert_eq!(rx.recv_with(|s| s.len()), Err(RecvError));
+}
