@@ -180,7 +180,7 @@ impl<S> Chan<S> {
         self.send_waiters.wait(
             deadline,
             || self.claim_send(on_busy),
-            || self.ring.push_ready(0) || self.receivers_gone(),
+            || self.send_ready(),
             || self.ring.len() < self.ring.capacity(),
         )
     }
@@ -191,11 +191,24 @@ impl<S> Chan<S> {
         (self.ring.capacity() / 16).clamp(1, 64)
     }
 
+    /// The hint a waiting receiver's spin polls: the next message is published, or every
+    /// sender is gone (so the attempt it gates answers `Closed` without waiting out the spin).
+    pub(super) fn recv_ready(&self) -> bool {
+        self.ring.pop_ready() || self.senders_gone()
+    }
+
+    /// The hint a waiting sender's spin polls: `tail`'s slot is free, or pushes are closed, or
+    /// every receiver is gone.
+    pub(super) fn send_ready(&self) -> bool {
+        self.ring.push_ready(0) || self.receivers_gone()
+    }
+
     /// The first try of a receive that waits on `NotReady`: a claim if `head`'s slot holds its
     /// message, else `NotReady` at once, without [`claim_recv`](Self::claim_recv)'s empty
     /// check ([`Ring::start_pop_published`]). That check reads `tail`, the senders' line, so a
     /// receiver that keeps up with its sender would pull that line once a message; the wait
-    /// that follows polls only the slot, and sees a disconnect there.
+    /// that follows polls only the slot ([`recv_ready`](Self::recv_ready)), and its last try
+    /// before parking is the full claim.
     #[inline]
     pub(super) fn claim_recv_first(&self) -> Step<Claim> {
         match self.ring.start_pop_published() {
@@ -216,7 +229,7 @@ impl<S> Chan<S> {
         self.recv_waiters.wait(
             deadline,
             || self.claim_recv(on_busy),
-            || self.ring.pop_ready() || self.senders_gone(),
+            || self.recv_ready(),
             || self.ring.len() > 0,
         )
     }

@@ -47,7 +47,9 @@
 //! previous lap sees a full ring or a pop between claim and finish; a pop that finds its slot
 //! unfilled sees an empty ring or a push between claim and finish. Both re-read the other index
 //! after a SeqCst fence: `head + one_lap == tail` is [`Refusal::Full`], `tail == head` is
-//! [`Refusal::Empty`], anything else [`Refusal::Busy`].
+//! [`Refusal::Empty`], anything else [`Refusal::Busy`]. One pop does not ask:
+//! [`Ring::start_pop_published`], a receiver's first try before it waits, answers
+//! [`Refusal::Unpublished`] at once (its wait decides later).
 //!
 //! A claim that loses its CAS (or finds its position taken) pauses before it retries, 1, 2, 4
 //! … 64 spin hints as it keeps losing ([`contention_pause`]): with several senders or several
@@ -397,10 +399,11 @@ impl<S> Ring<S> {
         self.slot(pos).stamp.load(Ordering::Relaxed) == pos
     }
 
-    /// The position `k` after `pos` (`k` below the capacity): `k` indices on, across one lap's
-    /// end if it comes first.
+    /// The position `k` after `pos`: `k` indices on, across one lap's end if it comes first.
+    /// `k` must be below the capacity and `pos` a position (no `mark` bit).
     #[inline]
     fn advance(&self, pos: usize, k: usize) -> usize {
+        debug_assert!(k < self.capacity() && pos & self.mark == 0);
         let index = (pos & (self.mark - 1)) + k;
         match index.checked_sub(self.capacity()) {
             None => pos + k,

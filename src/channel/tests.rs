@@ -540,3 +540,35 @@ fn waiting_receives_see_messages_disconnects_and_deadlines() {
     drop(tx);
     assert_eq!(rx.recv_with(|s| s.len()), Err(RecvError));
 }
+
+/// A receive whose deadline has passed still waits for a message another thread is moving in
+/// (claimed, not yet published) and takes it, as `recv_timeout` promises; the first try, which
+/// skips the empty check, leaves that to the wait.
+#[test]
+fn a_wait_past_its_deadline_takes_a_message_being_moved_in() {
+    use super::chan::{Chan, OnBusy};
+    let chan = Chan::<u32>::new(4, |_| 0);
+    let claim = chan.ring.start_push().expect("room");
+    assert!(matches!(
+        chan.claim_recv_first(),
+        super::wait::Step::NotReady
+    ));
+    thread::scope(|s| {
+        s.spawn(|| {
+            thread::sleep(Duration::from_millis(20));
+            chan.publish_send(claim, OnBusy::Spin);
+        });
+        let got = chan.claim_recv_slow(OnBusy::Spin, Some(std::time::Instant::now()));
+        chan.publish_recv(got.expect("the message moved in"), OnBusy::Spin);
+    });
+}
+
+/// The receivers' spin hint holds once every sender is gone, so a waiting receiver sees the
+/// disconnect at its next poll instead of at the end of its spin.
+#[test]
+fn the_receive_hint_holds_once_the_senders_are_gone() {
+    let chan = super::chan::Chan::<u32>::new(4, |_| 0);
+    assert!(!chan.recv_ready(), "empty, a sender left");
+    chan.drop_sender();
+    assert!(chan.recv_ready(), "empty, no sender left");
+}

@@ -13,15 +13,16 @@
 //! `spin_loop` hints, 1, 2, 4 … 64 of them between tries (127 in all), then yields a few times;
 //! with one CPU it only yields, because spinning there waits on a thread that cannot run until we
 //! stop. The spin is the same length however many threads the process has. Each try of the spin
-//! first asks a cheap `ready` hint (the ring's `pop_ready` or `push_ready`: one slot's stamp, no
-//! fence) and runs the attempt only when it says yes: the attempt's empty or full check reads the
-//! other side's index, and a receiver that polled it while waiting on a nearly empty channel made
-//! every send fetch that line back (`benches/channel.rs`'s busy-producer rows measure that shape).
-//! The hint only gates the spin: every retry after a registration is the full attempt, which the
-//! handshake below needs. Then it parks: it registers a [`Waiter`] (its thread and a ticket) in the
-//! list, retries once more, and parks only if that retry failed too (a notifier that picked it
-//! meanwhile left an unpark token, so that park returns at once). After any wake-up, spurious or
-//! not, it removes its entry if it is still there and starts over.
+//! first asks a cheap `ready` hint (the channel's `recv_ready` or `send_ready`: its own index, one
+//! slot's stamp and the disconnect count, no fence) and runs the attempt only when it says yes, or
+//! once the deadline has passed: the attempt's empty or full check reads the other side's index,
+//! and a receiver that polled it while waiting on a nearly empty channel made every send fetch that
+//! line back (`benches/channel.rs`'s busy-producer rows measure that shape). The hint only gates
+//! the spin: every retry after a registration is the full attempt, which the handshake below needs.
+//! Then it parks: it registers a [`Waiter`] (its thread and a ticket) in the list, retries once
+//! more, and parks only if that retry failed too (a notifier that picked it meanwhile left an
+//! unpark token, so that park returns at once). After any wake-up, spurious or not, it removes its
+//! entry if it is still there and starts over.
 //!
 //! **No lost wake-ups.** A waiter does (1) register, (2) SeqCst fence, (3) retry. A notifier
 //! does (a) change the ring (a stamp store or a disconnect count), (b) SeqCst fence, (c) read
@@ -296,13 +297,21 @@ fn spin<R>(
     attempt: &mut impl FnMut() -> Step<R>,
     ready: impl Fn() -> bool,
 ) -> Option<Result<R, Stop>> {
-    backoff(|| match if ready() { attempt() } else { Step::NotReady } {
-        Step::Done(r) => Some(Ok(r)),
-        Step::Closed => Some(Err(Stop::Closed)),
-        Step::NotReady if deadline.is_some_and(|d| Instant::now() >= d) => {
-            Some(Err(Stop::TimedOut))
+    backoff(|| {
+        // Once the deadline has passed, the full attempt runs whatever the hint says: a value
+        // another thread is still moving in leaves the hint false, and the attempt waits for it
+        // (as `recv_timeout` promises) before the wait answers `TimedOut`.
+        let late = deadline.is_some_and(|d| Instant::now() >= d);
+        match if late || ready() {
+            attempt()
+        } else {
+            Step::NotReady
+        } {
+            Step::Done(r) => Some(Ok(r)),
+            Step::Closed => Some(Err(Stop::Closed)),
+            Step::NotReady if late => Some(Err(Stop::TimedOut)),
+            Step::NotReady => None,
         }
-        Step::NotReady => None,
     })
 }
 
@@ -312,5 +321,36 @@ impl fmt::Debug for WaitQueue {
             // Relaxed: a snapshot for display.
             .field("waiting", &self.waiting.load(Ordering::Relaxed))
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{spin, Step, Stop};
+    use std::cell::Cell;
+    use std::time::Instant;
+
+    /// The spin runs the attempt only while the hint holds, except once past the deadline,
+    /// where it runs it whatever the hint says before it answers `TimedOut`.
+    #[test]
+    fn the_spin_tries_only_when_ready_or_late() {
+        let tries = Cell::new(0);
+        let mut attempt = || {
+            tries.set(tries.get() + 1);
+            Step::<()>::NotReady
+        };
+        assert!(spin(None, &mut attempt, || false).is_none());
+        assert_eq!(tries.get(), 0, "never ready, no deadline: no try");
+        let late = Some(Instant::now());
+        let ended = spin(late, &mut attempt, || false);
+        assert!(matches!(ended, Some(Err(Stop::TimedOut))));
+        assert_eq!(
+            tries.get(),
+            1,
+            "past the deadline: one full try, then out of time"
+        );
+        let mut done = || Step::Done(7);
+        assert!(matches!(spin(late, &mut done, || false), Some(Ok(7))));
+        assert!(matches!(spin(None, &mut done, || true), Some(Ok(7))));
     }
 }
