@@ -379,6 +379,20 @@ fn row<C: Candidate>(
     });
 }
 
+/// A row in group `$g` for each plain candidate with payload `$p` (every one but thrifty's
+/// recycling channel, which only the `String` rows have).
+macro_rules! candidate_rows {
+    ($g:expr, $p:ty, $cap:expr, $shape:expr, $busy:expr) => {{
+        let g = $g;
+        row(g, &Thrifty::<$p>(Default::default()), $cap, $shape, $busy);
+        row(g, &Std::<$p>(Default::default()), $cap, $shape, $busy);
+        row(g, &Crossbeam::<$p>(Default::default()), $cap, $shape, $busy);
+        row(g, &Flume::<$p>(Default::default()), $cap, $shape, $busy);
+        row(g, &Kanal::<$p>(Default::default()), $cap, $shape, $busy);
+        row(g, &Thingbuf::<$p>(Default::default()), $cap, $shape, $busy);
+    }};
+}
+
 fn shape_label(p: usize) -> String {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let over = if 2 * p > cores {
@@ -395,30 +409,7 @@ fn u64_rows(c: &mut Criterion) {
         for p in [1, 2, 4] {
             let mut g = c.benchmark_group(format!("channel/u64/cap{cap}/{}", shape_label(p)));
             g.throughput(Throughput::Elements(1));
-            row(
-                &mut g,
-                &Thrifty::<U64>(Default::default()),
-                cap,
-                (p, p),
-                IDLE,
-            );
-            row(&mut g, &Std::<U64>(Default::default()), cap, (p, p), IDLE);
-            row(
-                &mut g,
-                &Crossbeam::<U64>(Default::default()),
-                cap,
-                (p, p),
-                IDLE,
-            );
-            row(&mut g, &Flume::<U64>(Default::default()), cap, (p, p), IDLE);
-            row(&mut g, &Kanal::<U64>(Default::default()), cap, (p, p), IDLE);
-            row(
-                &mut g,
-                &Thingbuf::<U64>(Default::default()),
-                cap,
-                (p, p),
-                IDLE,
-            );
+            candidate_rows!(&mut g, U64, cap, (p, p), IDLE);
             g.finish();
         }
     }
@@ -457,25 +448,7 @@ fn busy_rows(c: &mut Criterion) {
                 start.elapsed()
             })
         });
-        let one = (1, 1);
-        row(&mut g, &Thrifty::<U64>(Default::default()), 1024, one, busy);
-        row(&mut g, &Std::<U64>(Default::default()), 1024, one, busy);
-        row(
-            &mut g,
-            &Crossbeam::<U64>(Default::default()),
-            1024,
-            one,
-            busy,
-        );
-        row(&mut g, &Flume::<U64>(Default::default()), 1024, one, busy);
-        row(&mut g, &Kanal::<U64>(Default::default()), 1024, one, busy);
-        row(
-            &mut g,
-            &Thingbuf::<U64>(Default::default()),
-            1024,
-            one,
-            busy,
-        );
+        candidate_rows!(&mut g, U64, 1024, (1, 1), busy);
         g.finish();
     }
 }
@@ -486,42 +459,7 @@ fn string_rows(c: &mut Criterion) {
         for p in [1, 2] {
             let mut g = c.benchmark_group(format!("channel/string/cap{cap}/{}", shape_label(p)));
             g.throughput(Throughput::Elements(1));
-            row(
-                &mut g,
-                &Thrifty::<Text>(Default::default()),
-                cap,
-                (p, p),
-                IDLE,
-            );
-            row(&mut g, &Std::<Text>(Default::default()), cap, (p, p), IDLE);
-            row(
-                &mut g,
-                &Crossbeam::<Text>(Default::default()),
-                cap,
-                (p, p),
-                IDLE,
-            );
-            row(
-                &mut g,
-                &Flume::<Text>(Default::default()),
-                cap,
-                (p, p),
-                IDLE,
-            );
-            row(
-                &mut g,
-                &Kanal::<Text>(Default::default()),
-                cap,
-                (p, p),
-                IDLE,
-            );
-            row(
-                &mut g,
-                &Thingbuf::<Text>(Default::default()),
-                cap,
-                (p, p),
-                IDLE,
-            );
+            candidate_rows!(&mut g, Text, cap, (p, p), IDLE);
             row(
                 &mut g,
                 &Recycling::<Text>(Default::default()),
