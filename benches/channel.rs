@@ -58,7 +58,7 @@ trait Candidate: Sync {
     }
 }
 
-/// Per-message work on each side: steps of [`produce`] (0: none).
+/// Per-message work on each side: steps of [`work`] (0: none).
 #[derive(Clone, Copy)]
 struct Busy {
     producer: u32,
@@ -71,17 +71,17 @@ const IDLE: Busy = Busy {
     consumer: 0,
 };
 
-/// What a busy side computes per message: `steps` dependent multiply-adds on `i`.
-fn produce(i: u64, steps: u32) -> u64 {
-    let mut x = i;
+/// What a busy side computes per message: `steps` dependent multiply-adds on `x`.
+fn work(x: u64, steps: u32) -> u64 {
+    let mut x = x;
     for _ in 0..steps {
         x = black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
     }
     x
 }
 
-/// Producers send `n` messages in all, each from `produce(i, busy.producer)`; consumers receive
-/// until disconnected, passing each through `produce(v, busy.consumer)`. Returns the span from the
+/// Producers send `n` messages in all, each from `work(i, busy.producer)`; consumers receive
+/// until disconnected, passing each through `work(v, busy.consumer)`. Returns the span from the
 /// first thread's start (after a barrier) to the last one's end, and allocator calls inside it.
 /// Each thread reads the clock itself: the calling thread, a thread more than the cores at 1p1c on
 /// 2, could be descheduled past the start.
@@ -111,7 +111,7 @@ fn transfer<C: Candidate>(
                 let before = measure::thread_stats().calls();
                 let share = n / p as u64 + u64::from(k < n % p as u64);
                 for i in 0..share {
-                    C::send(&tx, produce(black_box(i), busy.producer));
+                    C::send(&tx, work(black_box(i), busy.producer));
                 }
                 drop(tx);
                 allocs.fetch_add(measure::thread_stats().calls() - before, Relaxed);
@@ -128,7 +128,7 @@ fn transfer<C: Candidate>(
                 let before = measure::thread_stats().calls();
                 let mut got = 0;
                 C::drain(&rx, q == 1, |v| {
-                    black_box(produce(v, busy.consumer));
+                    black_box(work(v, busy.consumer));
                     got += 1;
                 });
                 drop(rx);
@@ -415,7 +415,7 @@ fn u64_rows(c: &mut Criterion) {
     }
 }
 
-/// Steps of `produce` on the busy side of the busy rows.
+/// Steps of `work` on the busy side of the busy rows.
 const BUSY: u32 = 128;
 
 fn busy_rows(c: &mut Criterion) {
@@ -443,7 +443,7 @@ fn busy_rows(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 let start = Instant::now();
                 for i in 0..iters {
-                    black_box(produce(black_box(i), BUSY));
+                    black_box(work(black_box(i), BUSY));
                 }
                 start.elapsed()
             })

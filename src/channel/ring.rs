@@ -177,11 +177,7 @@ impl<S> Ring<S> {
     /// The position after `pos`: the next index, or index 0 of the next lap.
     #[inline(always)]
     fn next(&self, pos: usize) -> usize {
-        if (pos & (self.mark - 1)) + 1 < self.capacity() {
-            pos + 1
-        } else {
-            (pos & !(self.one_lap - 1)).wrapping_add(self.one_lap)
-        }
+        self.advance(pos, 1)
     }
 
     /// Claims the tail position for a push.
@@ -400,10 +396,10 @@ impl<S> Ring<S> {
     }
 
     /// The position `k` after `pos`: `k` indices on, across one lap's end if it comes first.
-    /// `k` must be below the capacity and `pos` a position (no `mark` bit).
-    #[inline]
+    /// `k` must be at most the capacity and `pos` a position (no `mark` bit).
+    #[inline(always)]
     fn advance(&self, pos: usize, k: usize) -> usize {
-        debug_assert!(k < self.capacity() && pos & self.mark == 0);
+        debug_assert!(k <= self.capacity() && pos & self.mark == 0);
         let index = (pos & (self.mark - 1)) + k;
         match index.checked_sub(self.capacity()) {
             None => pos + k,
