@@ -14,6 +14,10 @@
 //!   previous write's, which the other table got last time), so the reader finds those two
 //!   lines written by the other core. This is what a `CowMap` write that replays does.
 //!
+//! The last column counts the writes that allocated: a `CowMap` write allocates (and copies
+//! the whole map) when it finds no spare, the version its readers left, which happens when the
+//! reader still held an older version (it was descheduled for a write's period or more).
+//!
 //! `cargo run --release --example map_cow_floor -- [entries] [rounds]` (defaults: 1 000, 3).
 //! Each round runs every candidate with and without the writer, with fresh tables and threads.
 //! Compare rows within a round: the figures move with the machine's load and with where the
@@ -24,6 +28,10 @@ use std::hint::black_box;
 use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, Ordering::*};
 use std::time::{Duration, Instant};
 use thrifty::map::{CowMap, FastRandomState, Reader};
+use thrifty::measure::{self, CountingAlloc};
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc::new();
 
 /// Reads per timed batch, as in `benches/map_cow.rs`'s latency table.
 const BATCH: u64 = 64;
@@ -151,22 +159,24 @@ fn floor_batch(floor: &Floor, held: &mut *mut Table, i: &mut u64, entries: u64) 
     sum
 }
 
-/// One row: the reader's batch times in ns a read, as (p50, p99, p99.9).
-fn run(kind: Candidate, entries: u64, writer: bool) -> [f64; 3] {
+/// One row: the reader's batch times in ns a read, as (p50, p99, p99.9), and the writes made
+/// and how many of them allocated (a `CowMap` write that found no spare copies the whole map).
+fn run(kind: Candidate, entries: u64, writer: bool) -> ([f64; 3], (u64, u64)) {
     let cow = CowMap::from_iter((0..entries).map(|k| (k, k)));
     let floor = Floor::new(entries, kind);
     let stop = AtomicBool::new(false);
     let mut times: Vec<u32> = Vec::with_capacity(1 << 22);
-    std::thread::scope(|s| {
-        if writer {
+    let writes = std::thread::scope(|s| {
+        let writer = writer.then(|| {
             let (cow, floor, stop) = (&cow, &floor, &stop);
             s.spawn(move || {
-                let (mut next, mut i, mut flips) = (Instant::now(), 0u64, 0u64);
+                let (mut next, mut i, mut flips, mut allocating) = (Instant::now(), 0, 0, 0);
                 while !stop.load(Relaxed) {
-                    match kind {
-                        Candidate::CowMap => drop(cow.insert(i % entries, i)),
+                    let ((), allocs) = measure::count(|| match kind {
+                        Candidate::CowMap => drop(black_box(cow.insert(i % entries, i))),
                         _ => floor.write(i, entries, &mut flips),
-                    }
+                    });
+                    allocating += u64::from(allocs.allocs > 0);
                     i += 1;
                     next += EVERY;
                     let now = Instant::now();
@@ -175,8 +185,9 @@ fn run(kind: Candidate, entries: u64, writer: bool) -> [f64; 3] {
                         None => next = now,
                     }
                 }
-            });
-        }
+                (i, allocating)
+            })
+        });
         let mut reader = cow.reader();
         let (mut held, mut i, mut sum) = (std::ptr::null_mut(), 0u64, 0u64);
         let start = Instant::now();
@@ -190,13 +201,14 @@ fn run(kind: Candidate, entries: u64, writer: bool) -> [f64; 3] {
         }
         black_box(sum);
         stop.store(true, Relaxed);
+        writer.map_or((0, 0), |w| w.join().unwrap())
     });
     times.sort_unstable();
     let at = |p: f64| {
         let i = ((times.len() as f64 * p) as usize).min(times.len() - 1);
         f64::from(times[i]) / BATCH as f64
     };
-    [at(0.5), at(0.99), at(0.999)]
+    ([at(0.5), at(0.99), at(0.999)], writes)
 }
 
 fn main() {
@@ -211,17 +223,19 @@ fn main() {
     println!("{entries} entries, 1 reader thread, a write every {EVERY:?} or none");
     println!(concat!(
         "| round | candidate | no writer: p50 | p99 | p99.9 ",
-        "| writer: p50 | p99 | p99.9 | p99.9 ratio |"
+        "| writer: p50 | p99 | p99.9 | p99.9 ratio | writes that allocated |"
     ));
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for round in 1..=rounds {
         for kind in Candidate::ALL {
-            let [a50, a99, a999] = run(kind, entries, false);
-            let [b50, b99, b999] = run(kind, entries, true);
+            let ([a50, a99, a999], _) = run(kind, entries, false);
+            let ([b50, b99, b999], (writes, allocating)) = run(kind, entries, true);
             let name = kind.name();
             let ratio = b999 / a999;
             print!("| {round} | {name} | {a50:.1} | {a99:.1} | {a999:.1} ");
-            println!("| {b50:.1} | {b99:.1} | {b999:.1} | {ratio:.2}x |");
+            println!(
+                "| {b50:.1} | {b99:.1} | {b999:.1} | {ratio:.2}x | {allocating} of {writes} |"
+            );
         }
     }
 }

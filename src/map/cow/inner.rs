@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
 use std::marker::PhantomData;
 use std::mem::{self, ManuallyDrop};
+use std::ptr;
 
 /// The writers' list of replaced versions a hazard held when they were replaced.
 type Retired<K, V, S> = Vec<Arc<Version<K, V, S>>>;
@@ -89,17 +90,23 @@ impl<K, V, S> Inner<K, V, S> {
     }
 
     /// Fences, scans the slots once and moves the retired versions some slot holds to the
-    /// front (in no particular order); returns how many. No allocation.
-    fn partition_held(&self, retired: &mut [Arc<Version<K, V, S>>]) -> usize {
+    /// front (in no particular order); returns how many, and whether some slot holds `current`
+    /// (a read that already left the version `current` replaced). No allocation.
+    fn partition_held(
+        &self,
+        retired: &mut [Arc<Version<K, V, S>>],
+        current: *const Version<K, V, S>,
+    ) -> (usize, bool) {
         self.hazards.fence();
-        let mut held = 0;
+        let (mut held, mut on_current) = (0, false);
         self.hazards.for_each(|p| {
+            on_current |= p == current;
             if let Some(i) = (held..retired.len()).find(|&i| Arc::as_ptr(&retired[i]) == p) {
                 retired.swap(i, held);
                 held += 1;
             }
         });
-        held
+        (held, on_current)
     }
 
     /// The writer lock, for a write or `trim` of this map: marks the thread as inside the
@@ -157,15 +164,34 @@ impl<K, V, S> Inner<K, V, S> {
     }
 
     /// Moves every retired version no hazard holds now, with the map's count on each, into
-    /// `out`, for the caller to drop after it lets go of the writer lock. Allocates only past
+    /// `out`, for the caller to drop after it lets go of the writer lock; but if `current` is
+    /// given and some hazard holds it, keeps the newest unheld one as the next write's spare (it
+    /// counts against a reader that left it for `current`). Allocates only past
     /// [`TRASH_VERSIONS`] such versions at once.
-    fn unheld(&self, retired: &mut Retired<K, V, S>, out: &mut TrashVersions<K, V, S>) {
+    fn unheld(
+        &self,
+        retired: &mut Retired<K, V, S>,
+        out: &mut TrashVersions<K, V, S>,
+        current: Option<*const Version<K, V, S>>,
+    ) {
         if retired.is_empty() {
             return;
         }
-        let held = self.partition_held(retired);
-        move_from(retired, held, out);
+        let (held, on_current) = self.partition_held(retired, current.unwrap_or(ptr::null()));
+        let kept = match newest_from(retired, held) {
+            Some(spare) if on_current => {
+                retired.swap(spare, held);
+                held + 1
+            }
+            _ => held,
+        };
+        move_from(retired, kept, out);
     }
+}
+
+/// The index of the newest (highest-numbered) version in `retired[from..]`, if any.
+fn newest_from<K, V, S>(retired: &Retired<K, V, S>, from: usize) -> Option<usize> {
+    (from..retired.len()).max_by_key(|&i| retired[i].seq)
 }
 
 /// Moves `retired[from..]` to the end of `out`: a pop each, no call when there is nothing to
@@ -303,8 +329,8 @@ impl<K, V, S> Locked<'_, K, V, S> {
             return None;
         }
         // Every retired version was swapped out of `current` before this fence.
-        let held = self.inner.partition_held(retired);
-        let spare_at = (held..retired.len()).max_by_key(|&i| retired[i].seq)?;
+        let (held, _) = self.inner.partition_held(retired, ptr::null());
+        let spare_at = newest_from(retired, held)?;
         let spare = retired.swap_remove(spare_at);
         move_from(retired, held, &mut self.trash.versions);
         Some(spare)
@@ -388,20 +414,25 @@ impl<K, V, S> Locked<'_, K, V, S> {
         // AcqRel: the release half pairs with the Acquire loads in `Hazards::protect` that
         // find `new`, so they see the map built above; the acquire half, with the previous
         // publish (already ordered by the writer lock; kept for the reader of this line).
-        // The swap's order against hazards comes from the fence in `reclaim`.
+        // The swap's order against hazards comes from the fence in `unheld`'s scan.
         let old = self.inner.current.swap(new.cast_mut(), Ordering::AcqRel);
         // SAFETY: `old` came from `Arc::into_raw` and carried the map's strong count, which
         // `current` no longer holds: we take it over.
         self.guard.push(unsafe { Arc::from_raw(old) });
-        // Fences after the swap (`retired` is not empty), then asks the hazards.
-        self.reclaim();
+        // Fences after the swap (`retired` is not empty), then asks the hazards. A reader
+        // that already moved on to `new` before the scan left `old` unheld: it stays as the
+        // next write's spare, as it would had the scan come first (freeing it would make the
+        // next write copy the whole map, a race the readers win now and then).
+        self.inner
+            .unheld(&mut self.guard, &mut self.trash.versions, Some(new));
     }
 
     /// Trashes the map's count on every retired version no hazard holds now. A `Snapshot`
     /// that took its own count keeps the version alive past this; `Arc` frees it with the
     /// last.
     pub(super) fn reclaim(&mut self) {
-        self.inner.unheld(&mut self.guard, &mut self.trash.versions);
+        self.inner
+            .unheld(&mut self.guard, &mut self.trash.versions, None);
     }
 }
 
@@ -456,7 +487,7 @@ impl<K, V, S> Drop for Locked<'_, K, V, S> {
             // Relaxed: the lock orders this with the flag's setters that took it, and the
             // fences below with those that did not.
             if inner.reclaim_wanted.swap(false, Ordering::Relaxed) {
-                inner.unheld(&mut guard, &mut self.trash.versions);
+                inner.unheld(&mut guard, &mut self.trash.versions, None);
             }
             drop(guard);
             // SeqCst: pairs with the fence in `reader_gone` (see there).

@@ -80,7 +80,8 @@ use std::hash::{BuildHasher, Hash};
 ///   same. The versions a write frees wait for the unlock in a list that holds four without
 ///   allocating.
 /// - Freeing: reads never free a version. A write frees the old versions no read can reach
-///   (besides the spare it reuses); a `Snapshot`'s drop frees its version if it was the last
+///   (besides the spare it reuses, and the version it replaced if a read already took the new
+///   one: the next write's spare); a `Snapshot`'s drop frees its version if it was the last
 ///   holder; a `Reader`'s drop frees what only it held, or has the write in progress do it;
 ///   [`trim`](CowMap::trim) frees what no read holds. Each drops them after letting go of the
 ///   writers' lock.

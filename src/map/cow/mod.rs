@@ -90,7 +90,9 @@
 //! that all readers and the writer share.
 //!
 //! **The spare.** The writer's retired list keeps each replaced version that a slot held
-//! when it was replaced. When readers move on, such a version is reachable by no read: the
+//! when it was replaced, and the version a write replaced if a slot already holds the new one
+//! (a reader that refreshed between the swap and the scan left it; freeing it would leave the
+//! next write no spare). When readers move on, such a version is reachable by no read: the
 //! next write scans the slots, takes the newest retired version that none holds, and, if
 //! `Arc::get_mut` confirms that nobody else holds a count (a `Snapshot` may), brings it up to
 //! the current map and publishes it; the other unreachable ones it frees. If the spare is the
