@@ -4,15 +4,20 @@
 //! not `Sync`, behind a `Mutex`, held for the round by a lone consumer and locked per message
 //! by several), crossbeam-channel, and thrifty's `bounded`; for 64-byte
 //! `String` messages also thrifty's `recycling`, whose slots keep their buffers (written in
-//! place, so it allocates nothing per message, where the others allocate each string). ns/op is
-//! per send or receive on each thread; Mops/s, allocs/op and bytes/op are per message.
+//! place, so it allocates nothing per message, where the others allocate each string). Two
+//! `u64` workloads on one producer and one consumer make one side busy (a chain of 128
+//! dependent multiply-adds per message, as `benches/channel.rs`'s busy rows), so the other side
+//! waits: a consumer on a nearly empty channel, a producer on a nearly full one. ns/op is per
+//! send or receive on each thread; Mops/s, allocs/op and bytes/op are per message.
 
-use crate::harness::{Candidate, Harness};
+use crate::harness::{Candidate, Harness, Table};
 use std::hint::black_box;
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 
 const CAP: usize = 1024;
+/// Steps of [`work`] on the busy side of the busy workloads.
+const BUSY: u32 = 128;
 const TEXT: &str = "a 64-byte message payload, written anew for every single message";
 
 /// std's consumer side, `ops` receives handed to `f`. Its receiver is not `Sync`, so several
@@ -34,6 +39,55 @@ fn fresh() -> String {
     s
 }
 
+/// What a busy side computes per message: `steps` dependent multiply-adds on `x`.
+fn work(x: u64, steps: u32) -> u64 {
+    (0..steps).fold(x, |x, _| {
+        black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1))
+    })
+}
+
+/// One `u64` workload on `threads` threads, with `produce` and `consume` steps of [`work`] per
+/// message on each side (0: none).
+fn u64_workload(t: &mut Table<'_>, name: &str, threads: usize, (produce, consume): (u32, u32)) {
+    let (stx, srx) = std::sync::mpsc::sync_channel::<u64>(CAP);
+    let srx = Mutex::new(srx);
+    let (ctx, crx) = crossbeam_channel::bounded::<u64>(CAP);
+    let (ttx, trx) = thrifty::channel::bounded::<u64>(CAP);
+    t.workload(
+        name,
+        threads,
+        vec![
+            Candidate::std("std sync_channel", move |i, ops| {
+                if i % 2 == 0 {
+                    (0..ops).for_each(|k| stx.send(work(black_box(k), produce)).unwrap());
+                } else {
+                    std_recv(&srx, threads == 2, ops, |v| {
+                        black_box(work(v, consume));
+                    });
+                }
+            }),
+            Candidate::new("crossbeam-channel", move |i, ops| {
+                for k in 0..ops {
+                    if i % 2 == 0 {
+                        ctx.send(work(black_box(k), produce)).unwrap();
+                    } else {
+                        black_box(work(crx.recv().unwrap(), consume));
+                    }
+                }
+            }),
+            Candidate::new("thrifty bounded", move |i, ops| {
+                for k in 0..ops {
+                    if i % 2 == 0 {
+                        ttx.send(work(black_box(k), produce)).unwrap();
+                    } else {
+                        black_box(work(trx.recv().unwrap(), consume));
+                    }
+                }
+            }),
+        ],
+    );
+}
+
 pub fn run(h: &mut Harness) {
     let mut t = h.table(
         "channel",
@@ -50,44 +104,10 @@ pub fn run(h: &mut Harness) {
     // Every thread counts its sends or receives: a message is two of those ops.
     t.per_item(2);
     for threads in counts {
-        let (stx, srx) = std::sync::mpsc::sync_channel::<u64>(CAP);
-        let srx = Mutex::new(srx);
-        let (ctx, crx) = crossbeam_channel::bounded::<u64>(CAP);
-        let (ttx, trx) = thrifty::channel::bounded::<u64>(CAP);
-        t.workload(
-            "u64",
-            threads,
-            vec![
-                Candidate::std("std sync_channel", move |i, ops| {
-                    if i % 2 == 0 {
-                        (0..ops).for_each(|k| stx.send(black_box(k)).unwrap());
-                    } else {
-                        std_recv(&srx, threads == 2, ops, |v| {
-                            black_box(v);
-                        });
-                    }
-                }),
-                Candidate::new("crossbeam-channel", move |i, ops| {
-                    for k in 0..ops {
-                        if i % 2 == 0 {
-                            ctx.send(black_box(k)).unwrap();
-                        } else {
-                            black_box(crx.recv().unwrap());
-                        }
-                    }
-                }),
-                Candidate::new("thrifty bounded", move |i, ops| {
-                    for k in 0..ops {
-                        if i % 2 == 0 {
-                            ttx.send(black_box(k)).unwrap();
-                        } else {
-                            black_box(trx.recv().unwrap());
-                        }
-                    }
-                }),
-            ],
-        );
+        u64_workload(&mut t, "u64", threads, (0, 0));
     }
+    u64_workload(&mut t, "u64, busy producer", 2, (BUSY, 0));
+    u64_workload(&mut t, "u64, busy consumer", 2, (0, BUSY));
     let (stx, srx) = std::sync::mpsc::sync_channel::<String>(CAP);
     let srx = Mutex::new(srx);
     let (ctx, crx) = crossbeam_channel::bounded::<String>(CAP);
