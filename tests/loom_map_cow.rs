@@ -258,11 +258,52 @@ fn loom_a_refresh_racing_a_write_keeps_one_old_version_per_reader() {
             assert_eq!(old, 1, "{held}: the version it holds is alive");
         }
         if held.contains("version: 2") {
+            // The one it held at the scan, or the spare it left if it moved before the scan.
             assert_eq!(
                 old, 1,
-                "{held}: the version it left, the next write's spare, is gone"
+                "{held}: the spare it left, or the version it held, is gone"
             );
         }
+    });
+}
+
+/// A reader that may take the new version before the write's scan (so the write keeps the
+/// version it left as the spare) and then drops: its drop, or the write's unlock, frees that
+/// spare as well, so no old version outlives it.
+#[test]
+fn loom_a_reader_that_left_the_spare_then_dropped_leaves_no_old_version() {
+    model(|| {
+        let map = pair_map();
+        let mut mine = map.reader();
+        write_pair(&map, 1); // `mine` holds version 0; version 1 is current
+        let reader = thread::spawn(move || {
+            mine.refresh();
+            drop(mine);
+        });
+        write_pair(&map, 2);
+        reader.join().unwrap();
+        assert_no_old_version(&map);
+    });
+}
+
+/// A plain read on another thread during a write: whichever version its hazard holds at the
+/// write's scan, the write keeps at most one old version for it (the old one it read, or the
+/// spare if it read the new one), and `trim` frees it once the read is done.
+#[test]
+fn loom_a_plain_read_during_a_write_keeps_at_most_one_old_version() {
+    model(|| {
+        let map = pair_map();
+        let m = map.clone();
+        let other = thread::spawn(move || m.read("a", |v| *v).unwrap());
+        write_pair(&map, 1);
+        assert!(
+            map.retired_versions() <= 1,
+            "{} old versions",
+            map.retired_versions()
+        );
+        assert!(other.join().unwrap() <= 1);
+        map.trim();
+        assert_no_old_version(&map);
     });
 }
 

@@ -39,16 +39,17 @@ fn fresh() -> String {
     s
 }
 
-/// What a busy side computes per message: `steps` dependent multiply-adds on `x`.
-fn work(x: u64, steps: u32) -> u64 {
-    (0..steps).fold(x, |x, _| {
+/// What a busy side computes per message: `STEPS` dependent multiply-adds on `x` (a constant,
+/// so the plain rows' 0 compiles to nothing).
+fn work<const STEPS: u32>(x: u64) -> u64 {
+    (0..STEPS).fold(x, |x, _| {
         black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1))
     })
 }
 
-/// One `u64` workload on `threads` threads, with `produce` and `consume` steps of [`work`] per
-/// message on each side (0: none).
-fn u64_workload(t: &mut Table<'_>, name: &str, threads: usize, (produce, consume): (u32, u32)) {
+/// One `u64` workload on `threads` threads, with `P` and `C` steps of [`work`] per message on
+/// the producing and the consuming side (0: none).
+fn u64_workload<const P: u32, const C: u32>(t: &mut Table<'_>, name: &str, threads: usize) {
     let (stx, srx) = std::sync::mpsc::sync_channel::<u64>(CAP);
     let srx = Mutex::new(srx);
     let (ctx, crx) = crossbeam_channel::bounded::<u64>(CAP);
@@ -59,28 +60,28 @@ fn u64_workload(t: &mut Table<'_>, name: &str, threads: usize, (produce, consume
         vec![
             Candidate::std("std sync_channel", move |i, ops| {
                 if i % 2 == 0 {
-                    (0..ops).for_each(|k| stx.send(work(black_box(k), produce)).unwrap());
+                    (0..ops).for_each(|k| stx.send(work::<P>(black_box(k))).unwrap());
                 } else {
                     std_recv(&srx, threads == 2, ops, |v| {
-                        black_box(work(v, consume));
+                        black_box(work::<C>(v));
                     });
                 }
             }),
             Candidate::new("crossbeam-channel", move |i, ops| {
                 for k in 0..ops {
                     if i % 2 == 0 {
-                        ctx.send(work(black_box(k), produce)).unwrap();
+                        ctx.send(work::<P>(black_box(k))).unwrap();
                     } else {
-                        black_box(work(crx.recv().unwrap(), consume));
+                        black_box(work::<C>(crx.recv().unwrap()));
                     }
                 }
             }),
             Candidate::new("thrifty bounded", move |i, ops| {
                 for k in 0..ops {
                     if i % 2 == 0 {
-                        ttx.send(work(black_box(k), produce)).unwrap();
+                        ttx.send(work::<P>(black_box(k))).unwrap();
                     } else {
-                        black_box(work(trx.recv().unwrap(), consume));
+                        black_box(work::<C>(trx.recv().unwrap()));
                     }
                 }
             }),
@@ -104,10 +105,11 @@ pub fn run(h: &mut Harness) {
     // Every thread counts its sends or receives: a message is two of those ops.
     t.per_item(2);
     for threads in counts {
-        u64_workload(&mut t, "u64", threads, (0, 0));
+        u64_workload::<0, 0>(&mut t, "u64", threads);
     }
-    u64_workload(&mut t, "u64, busy producer", 2, (BUSY, 0));
-    u64_workload(&mut t, "u64, busy consumer", 2, (0, BUSY));
+    // One producer and one consumer, whatever `--threads` says: the criterion rows' shape.
+    u64_workload::<BUSY, 0>(&mut t, "u64, busy producer", 2);
+    u64_workload::<0, BUSY>(&mut t, "u64, busy consumer", 2);
     let (stx, srx) = std::sync::mpsc::sync_channel::<String>(CAP);
     let srx = Mutex::new(srx);
     let (ctx, crx) = crossbeam_channel::bounded::<String>(CAP);

@@ -2,12 +2,13 @@
 //! frees it underneath.
 //!
 //! The registry is two grow-only, lock-free lists of slots, each slot an `AtomicPtr` in a
-//! cache-padded node of its own; null means free. A read claims a free slot of the first list
-//! with one CAS that also writes the pointer it protects, re-checks that the map still points
-//! there, uses the version, and frees the slot with one store. A writer reads every slot of
-//! both lists after it swaps a version out and keeps the old version only while some slot
-//! holds it. The first list grows when every slot is busy, so it holds as many slots as reads
-//! ever ran at once, and no read ever falls back to anything slower than taking a new slot.
+//! cache-padded node of its own; null means free. A read claims a free slot of the first list with
+//! one CAS that also writes the pointer it protects, re-checks that the map still points there,
+//! uses the version, and frees the slot with one store. A writer reads every slot of both lists
+//! after it swaps a version out and keeps the old version while some slot holds it (and, if some
+//! slot holds the new one already, one unheld old version as its next write's spare:
+//! `Inner::unheld`). The first list grows when every slot is busy, so it holds as many slots as
+//! reads ever ran at once, and no read ever falls back to anything slower than taking a new slot.
 //!
 //! The second list holds the slots of `Reader`s: a `Reader` keeps its slot for its life and
 //! moves it on to each version it takes (its version needs no reference count). A `Reader`'s

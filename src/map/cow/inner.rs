@@ -14,7 +14,8 @@ use std::marker::PhantomData;
 use std::mem::{self, ManuallyDrop};
 use std::ptr;
 
-/// The writers' list of replaced versions a hazard held when they were replaced.
+/// The writers' list of replaced versions a hazard held when they were replaced, and of the
+/// one kept as the next write's spare (see `Inner::unheld`).
 type Retired<K, V, S> = Vec<Arc<Version<K, V, S>>>;
 
 /// The state behind a [`CowMap`](super::CowMap) and its [`Reader`](super::Reader)s.
@@ -26,7 +27,8 @@ pub(super) struct Inner<K, V, S> {
     /// The hazard slots of reads in progress.
     pub(super) hazards: CachePadded<Hazards<Version<K, V, S>>>,
     /// Serialises writers, and holds the map's strong count on each replaced version that a
-    /// hazard still protected when it was replaced; every write and `trim` retries them.
+    /// hazard still protected when it was replaced, or that a write kept as the spare; every
+    /// write and `trim` retries them.
     pub(super) writer: Mutex<Vec<Arc<Version<K, V, S>>>>,
     /// How many versions are alive (see `Version::alive`).
     pub(super) alive: Arc<CachePadded<AtomicUsize>>,
@@ -165,9 +167,9 @@ impl<K, V, S> Inner<K, V, S> {
 
     /// Moves every retired version no hazard holds now, with the map's count on each, into
     /// `out`, for the caller to drop after it lets go of the writer lock; but if `current` is
-    /// given and some hazard holds it, keeps the newest unheld one as the next write's spare (it
-    /// counts against a reader that left it for `current`). Allocates only past
-    /// [`TRASH_VERSIONS`] such versions at once.
+    /// given and some hazard (a `Reader`'s or a read's) holds it, keeps the newest unheld one
+    /// as the next write's spare: it counts against that hazard, as a version a hazard held
+    /// would. Allocates only past [`TRASH_VERSIONS`] such versions at once.
     fn unheld(
         &self,
         retired: &mut Retired<K, V, S>,
@@ -420,9 +422,10 @@ impl<K, V, S> Locked<'_, K, V, S> {
         // `current` no longer holds: we take it over.
         self.guard.push(unsafe { Arc::from_raw(old) });
         // Fences after the swap (`retired` is not empty), then asks the hazards. A reader
-        // that already moved on to `new` before the scan left `old` unheld: it stays as the
-        // next write's spare, as it would had the scan come first (freeing it would make the
-        // next write copy the whole map, a race the readers win now and then).
+        // that already moved on to `new` before the scan left `old` unheld: the newest unheld
+        // version stays as the next write's spare, as `old` would had the scan come first
+        // (freeing it would make the next write copy the whole map, a race the readers win
+        // now and then).
         self.inner
             .unheld(&mut self.guard, &mut self.trash.versions, Some(new));
     }

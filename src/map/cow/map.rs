@@ -79,17 +79,19 @@ use std::hash::{BuildHasher, Hash};
 ///   writers' list of retired versions); a batch of any size in one `update` allocates the
 ///   same. The versions a write frees wait for the unlock in a list that holds four without
 ///   allocating.
-/// - Freeing: reads never free a version. A write frees the old versions no read can reach
-///   (besides the spare it reuses, and the version it replaced if a read already took the new
-///   one: the next write's spare); a `Snapshot`'s drop frees its version if it was the last
-///   holder; a `Reader`'s drop frees what only it held, or has the write in progress do it;
+/// - Freeing: reads never free a version. A write frees the old versions no read can reach (besides
+///   the spare it reuses, and, if a read already holds the new version, the newest one it replaced:
+///   the next write's spare); a `Snapshot`'s drop frees its version if it was the last holder; a
+///   `Reader`'s drop frees what only it held, or has the write in progress do it;
 ///   [`trim`](CowMap::trim) frees what no read holds. Each drops them after letting go of the
 ///   writers' lock.
-/// - Memory: at most one old version per live [`Reader`] or [`Snapshot`] or read in progress,
-///   plus the current one. The spare counts against the reader that left it (which then
-///   holds the current version): the next write reuses it, and [`trim`](CowMap::trim) or that
-///   `Reader`'s drop frees it. So a map whose readers refresh holds two copies between
-///   writes. [`retired_versions`](CowMap::retired_versions) counts them all.
+/// - Memory: at most one old version per live [`Reader`] or [`Snapshot`] or read in progress, plus
+///   the current one. The spare counts against a reader or read that held the current version when
+///   the write kept it: the next write reuses it, and [`trim`](CowMap::trim) or any `Reader`'s drop
+///   frees it. So a map whose readers refresh holds two copies between writes, and so may a map
+///   read only with [`read`](CowMap::read) while writes run (a read on the new version when a write
+///   ends keeps the spare) until the next write or `trim`.
+///   [`retired_versions`](CowMap::retired_versions) counts them all.
 ///
 /// # Cost
 /// - [`Reader`] reads: one load of the map's current-version pointer (a cache line written
@@ -104,13 +106,13 @@ use std::hash::{BuildHasher, Hash};
 ///   table). Hot loops want a [`Reader`].
 /// - [`snapshot`](CowMap::snapshot): as `read`, plus one reference-count increment.
 /// - Writes: a clone of the whole map (`K: Clone, V: Clone`), a scan of the hazard slots, and
-///   freeing the replaced version unless a read holds it. Writers take a lock among themselves.
-///   The scan reads every slot the map ever needed, one per read that ran at once and one per
-///   [`Reader`] alive at once, at the most: `O(most Readers ever alive at once)` for every
-///   write, [`trim`](CowMap::trim) and `Reader` drop (which scans under the writers' lock when
-///   it has versions to free), for the map's whole life. Share `Reader`s per thread (or per
-///   worker), not per connection or request: many thousands made once keep slowing every
-///   write after they are gone. Making a `Reader` takes a free slot off a stack, `O(1)`.
+///   freeing the replaced version unless a read holds it (or holds the new one: the spare). Writers
+///   take a lock among themselves. The scan reads every slot the map ever needed, one per read that
+///   ran at once and one per [`Reader`] alive at once, at the most: `O(most Readers ever alive at
+///   once)` for every write, [`trim`](CowMap::trim) and `Reader` drop (which scans under the
+///   writers' lock when it has versions to free), for the map's whole life. Share `Reader`s per
+///   thread (or per worker), not per connection or request: many thousands made once keep slowing
+///   every write after they are gone. Making a `Reader` takes a free slot off a stack, `O(1)`.
 ///   An [`insert`](CowMap::insert) or [`remove`](CowMap::remove) that finds, as its spare, the
 ///   version just before the current one (the steady pattern: one write, then readers
 ///   refreshing) copies nothing: the two differ by the previous write's one entry, which it
@@ -266,10 +268,11 @@ impl<K, V, S> CowMap<K, V, S> {
     }
 
     /// How many versions older than the current one are still alive: those a [`Reader`] or
-    /// [`Snapshot`] holds, and those a `Reader` or a read held when a write replaced them (the
-    /// next write reuses the newest such one that no read holds any more, the spare, and frees
-    /// the others; [`trim`](CowMap::trim) frees them all). At most one per live `Reader` and
-    /// `Snapshot`, and per read in progress now or at the last write. One relaxed load.
+    /// [`Snapshot`] holds, those a `Reader` or a read held when a write replaced them, and the one
+    /// a write kept because a read already held the new version (the next write reuses the newest
+    /// such one that no read holds any more, the spare, and frees the others;
+    /// [`trim`](CowMap::trim) frees them all). At most one per live `Reader` and `Snapshot`, and
+    /// per read in progress now or at the last write. One relaxed load.
     ///
     /// ```
     /// let map = thrifty::map::CowMap::from_iter([(1, 1)]);

@@ -121,12 +121,12 @@ where
 }
 
 impl<K, V, S> CowMap<K, V, S> {
-    /// Frees the old versions that writes had to keep because a read was using them then, if
-    /// no read uses them now (every write does this too, but keeps one such version to build
-    /// its copy in): for a map whose writes have stopped, the memory of every version but the
-    /// current one and those still held. Versions a `Reader` or [`Snapshot`](super::Snapshot)
-    /// holds stay until it lets go. Takes the writers' lock, scans every hazard slot under it
-    /// and drops what it frees after letting go.
+    /// Frees the old versions that writes had to keep because a read was using them then (or kept
+    /// as the next write's spare), if no read uses them now (every write does this too, but keeps
+    /// one such version to build its copy in): for a map whose writes have stopped, the memory of
+    /// every version but the current one and those still held. Versions a `Reader` or
+    /// [`Snapshot`](super::Snapshot) holds stay until it lets go. Takes the writers' lock, scans
+    /// every hazard slot under it and drops what it frees after letting go.
     ///
     /// # Panics
     /// If called from inside a write of the same map (see [`update`](CowMap::update)). If an
