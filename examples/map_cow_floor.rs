@@ -12,7 +12,10 @@
 //! - *+ the write's entries*: the writer also stores into the table it is about to publish the
 //!   values of the two keys a double-buffered map writes there (this write's key and the
 //!   previous write's, which the other table got last time), so the reader finds those two
-//!   lines written by the other core. This is what a `CowMap` write that replays does.
+//!   lines written by the other core. This is what a `CowMap` write that replays does;
+//! - *+ every entry on 1 write in 300*: as the last, and one write in 300 also stores every
+//!   entry, so the reader then finds the whole table written by the other core, as it does
+//!   after a `CowMap` write that copied the map (one that found no spare, below).
 //!
 //! With the writer, the table also counts the reader's batches that took over 50 µs (it was
 //! descheduled or interrupted), and the writes that allocated: a `CowMap` write allocates (and
@@ -41,6 +44,9 @@ const BATCH: u64 = 64;
 const EVERY: Duration = Duration::from_micros(100);
 /// How long each row reads.
 const RUN_FOR: Duration = Duration::from_millis(700);
+/// The last floor rewrites every entry on one write in this many: about as many writes as a
+/// `CowMap` write copies the whole map in one row here (see the module doc).
+const REWRITE_EVERY: u64 = 300;
 /// A batch slower than this (ns) was not just reads: the reader was descheduled or interrupted.
 const STALL: u32 = 50_000;
 
@@ -63,14 +69,16 @@ enum Candidate {
     PointerSwap,
     HazardSlot,
     WrittenEntries,
+    Rewrites,
 }
 
 impl Candidate {
-    const ALL: [Candidate; 4] = [
+    const ALL: [Candidate; 5] = [
         Candidate::CowMap,
         Candidate::PointerSwap,
         Candidate::HazardSlot,
         Candidate::WrittenEntries,
+        Candidate::Rewrites,
     ];
 
     fn name(self) -> &'static str {
@@ -79,6 +87,7 @@ impl Candidate {
             Candidate::PointerSwap => "floor: pointer swap",
             Candidate::HazardSlot => "floor: + hazard slot",
             Candidate::WrittenEntries => "floor: + hazard slot + the write's 2 entries",
+            Candidate::Rewrites => "floor: the same + every entry on 1 write in 300",
         }
     }
 }
@@ -114,9 +123,15 @@ impl Floor {
     fn write(&self, i: u64, entries: u64, flips: &mut u64) {
         *flips += 1;
         let next = &self.tables[(*flips % 2) as usize];
-        if self.kind == Candidate::WrittenEntries {
+        if matches!(self.kind, Candidate::WrittenEntries | Candidate::Rewrites) {
             for k in [i % entries, (i + entries - 1) % entries] {
                 next[&k].store(i, Relaxed);
+            }
+        }
+        if self.kind == Candidate::Rewrites && i % REWRITE_EVERY == 0 {
+            // As a write that copies the whole map leaves it: every line written by this core.
+            for value in next.values() {
+                value.store(value.load(Relaxed), Relaxed);
             }
         }
         self.current
