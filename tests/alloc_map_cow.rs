@@ -23,6 +23,7 @@ fn allocation_profile() {
     reads_on_two_threads_allocate_nothing();
     a_batch_of_writes_makes_one_copy();
     a_write_reuses_the_version_a_reader_let_go_of();
+    an_idle_reader_makes_writes_copy_unless_released();
     reader_slots_are_one_padded_block_and_reused();
     old_versions_are_freed_once_readers_move_on();
     everything_is_freed_with_the_map();
@@ -195,6 +196,57 @@ fn a_write_reuses_the_version_a_reader_let_go_of() {
     assert_eq!(map.retired_versions(), 1, "the spare");
     map.trim();
     assert_eq!(map.retired_versions(), 0);
+}
+
+/// A `Reader` that idles holding an old version leaves writes no spare (the map keeps one old
+/// version per reader, and that one is held): each write copies the whole map, one table
+/// allocated and one freed. Released (`Reader::release`), it holds nothing, the map keeps a
+/// spare for it, and writes replay into that spare: none allocates after the first.
+fn an_idle_reader_makes_writes_copy_unless_released() {
+    let map = CowMap::from_map(entries(1000));
+    let mut reader = map.reader();
+    assert_eq!(reader.read(&0, |v| *v), Some(0));
+    map.insert(0, 1); // `reader` now holds an old version, and idles
+    let before = heap().total_blocks;
+    for i in 2..12 {
+        map.insert(0, i);
+    }
+    assert!(
+        heap().total_blocks - before >= 10,
+        "10 writes while an idle reader held an old version: each copies the map"
+    );
+    assert_eq!(
+        map.retired_versions(),
+        1,
+        "the version the idle reader holds"
+    );
+    reader.release();
+    map.insert(0, 12); // copies the map into the version let go of (too old to replay into)
+    let before = heap().total_blocks;
+    for i in 13..113 {
+        map.insert(0, i);
+    }
+    assert_eq!(
+        heap().total_blocks - before,
+        0,
+        "100 writes while a released reader idled allocated"
+    );
+    assert_eq!(
+        map.retired_versions(),
+        1,
+        "the spare, kept for the released reader"
+    );
+    assert_eq!(
+        reader.read(&0, |v| *v),
+        Some(112),
+        "a released reader reads the current version"
+    );
+    drop(reader);
+    assert_eq!(
+        map.retired_versions(),
+        0,
+        "the reader's drop frees the spare kept for it"
+    );
 }
 
 /// A `Reader`'s hazard slot is one block of a `CachePadded` node (128 bytes on x86-64, as the

@@ -307,6 +307,33 @@ fn loom_a_plain_read_during_a_write_keeps_at_most_one_old_version() {
     });
 }
 
+/// A reader released (holding nothing) on another thread while two writes run: its next read
+/// takes the current version, never half a batch and never older than what it read before;
+/// the map keeps at most one old version for it (the one it holds, or the spare kept while it
+/// held nothing), and its drop frees that.
+#[test]
+fn loom_a_released_reader_reads_on_while_writes_replay() {
+    model(|| {
+        let map = pair_map();
+        let mut mine = map.reader();
+        let reader = thread::spawn(move || {
+            let first = mine.map()["a"];
+            mine.release();
+            let m = mine.map();
+            assert_eq!(m["a"], m["b"], "torn batch");
+            assert!(m["a"] >= first, "went back from {first} to {}", m["a"]);
+            mine
+        });
+        write_pair(&map, 1);
+        write_pair(&map, 2);
+        let mine = reader.join().unwrap();
+        let old = map.retired_versions();
+        assert!(old <= 1, "{mine:?}: {old} old versions for one reader");
+        drop(mine);
+        assert_no_old_version(&map);
+    });
+}
+
 /// With no `Reader`, `Snapshot` or read left, only the current version may be alive.
 fn assert_no_old_version(map: &CowMap<&'static str, u64>) {
     assert_eq!(

@@ -81,7 +81,14 @@ pub fn run(data: &[u8]) {
                 }
                 model.insert(k, v);
             }
-            7 => map.trim(),
+            7 => {
+                // `trim`, or the reader lets go of its version (its next read takes the current).
+                if b.u8() % 2 == 0 {
+                    map.trim();
+                } else {
+                    reader.release();
+                }
+            }
             8 => {
                 // A burst: a writer and two readers at once; readers check whole batches.
                 let rounds = u64::from(b.u8() % 32) + 1;

@@ -2,7 +2,7 @@
 //! lock with the versions it retired.
 
 use super::hazard::Hazards;
-use super::version::{drop_entries, Change, Version};
+use super::version::{drop_entries, released, Change, Version};
 use crate::sync::{
     enter_or_panic, fence, Arc, AtomicBool, AtomicPtr, AtomicUsize, CachePadded, Inside, Mutex,
     MutexGuard, Ordering,
@@ -12,7 +12,6 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
 use std::marker::PhantomData;
 use std::mem::{self, ManuallyDrop};
-use std::ptr;
 
 /// The writers' list of replaced versions a hazard held when they were replaced, and of the
 /// one kept as the next write's spare (see `Inner::unheld`).
@@ -92,17 +91,18 @@ impl<K, V, S> Inner<K, V, S> {
     }
 
     /// Fences, scans the slots once and moves the retired versions some slot holds to the
-    /// front (in no particular order); returns how many, and whether some slot holds `current`
-    /// (a read that already left the version `current` replaced). No allocation.
+    /// front (in no particular order); returns how many, and, if `current` is given, whether
+    /// some slot holds it (a read that already left the version `current` replaced) or is a
+    /// released `Reader`'s (which holds nothing: `Reader::release`). No allocation.
     fn partition_held(
         &self,
         retired: &mut [Arc<Version<K, V, S>>],
-        current: *const Version<K, V, S>,
+        current: Option<*const Version<K, V, S>>,
     ) -> (usize, bool) {
         self.hazards.fence();
         let (mut held, mut on_current) = (0, false);
         self.hazards.for_each(|p| {
-            on_current |= p == current;
+            on_current |= current.is_some_and(|c| p == c || p == released());
             if let Some(i) = (held..retired.len()).find(|&i| Arc::as_ptr(&retired[i]) == p) {
                 retired.swap(i, held);
                 held += 1;
@@ -165,11 +165,11 @@ impl<K, V, S> Inner<K, V, S> {
         }
     }
 
-    /// Moves every retired version no hazard holds now, with the map's count on each, into
-    /// `out`, for the caller to drop after it lets go of the writer lock; but if `current` is
-    /// given and some hazard (a `Reader`'s or a read's) holds it, keeps the newest unheld one
-    /// as the next write's spare: it counts against that hazard, as a version a hazard held
-    /// would. Allocates only past [`TRASH_VERSIONS`] such versions at once.
+    /// Moves every retired version no hazard holds now, with the map's count on each, into `out`,
+    /// for the caller to drop after it lets go of the writer lock; but if `current` is given and
+    /// some hazard (a `Reader`'s or a read's) holds it, or a released `Reader`'s holds nothing,
+    /// keeps the newest unheld one as the next write's spare: it counts against that hazard, as a
+    /// version a hazard held would. Allocates only past [`TRASH_VERSIONS`] such versions at once.
     fn unheld(
         &self,
         retired: &mut Retired<K, V, S>,
@@ -179,7 +179,7 @@ impl<K, V, S> Inner<K, V, S> {
         if retired.is_empty() {
             return;
         }
-        let (held, on_current) = self.partition_held(retired, current.unwrap_or(ptr::null()));
+        let (held, on_current) = self.partition_held(retired, current);
         let kept = match newest_from(retired, held) {
             Some(spare) if on_current => {
                 retired.swap(spare, held);
@@ -331,7 +331,7 @@ impl<K, V, S> Locked<'_, K, V, S> {
             return None;
         }
         // Every retired version was swapped out of `current` before this fence.
-        let (held, _) = self.inner.partition_held(retired, ptr::null());
+        let (held, _) = self.inner.partition_held(retired, None);
         let spare_at = newest_from(retired, held)?;
         let spare = retired.swap_remove(spare_at);
         move_from(retired, held, &mut self.trash.versions);

@@ -62,23 +62,24 @@ use std::hash::{BuildHasher, Hash};
 ///   x86-64 and aarch64, kept until the map drops); a [`Reader`] does the same when more
 ///   `Reader`s are alive at once than ever before (they keep slots of their own, apart from
 ///   the reads').
-/// - A write builds its copy in the *spare*, the newest old version that no read can reach
-///   any more (its readers have moved on), when there is one: then a map of plain keys and
-///   values (`u64`, no heap inside, no drop glue) allocates nothing for the write
-///   (`clone_from` into a table of the same size). A steady pattern of one write, then readers
-///   refreshing, has a spare for every write (`tests/alloc_map_cow.rs` asserts zero
-///   allocations over 100 such rounds). With keys or values that have drop glue, a write that
-///   copies the whole map builds a new table beside the spare (one allocation, besides what
-///   their clones allocate), so that the spare's old entries are dropped after the lock is let
-///   go; an `insert` or `remove` that replays into the spare allocates nothing of its own
-///   either way (unless the spare's table is full and grows), only what cloning keys and
-///   values allocates: the write clones the key it records, the replay an inserted key and
-///   value or a replacing value (a `String` key allocates on each clone). A write with no
-///   spare (no reader refreshed since the last, or a `Snapshot` still holds the old version)
-///   allocates its copy of the table and one block for the version (the first write also the
-///   writers' list of retired versions); a batch of any size in one `update` allocates the
-///   same. The versions a write frees wait for the unlock in a list that holds four without
-///   allocating.
+/// - A write builds its copy in the *spare*, the newest old version that no read can reach any more
+///   (its readers have moved on), when there is one: then a map of plain keys and values (`u64`, no
+///   heap inside, no drop glue) allocates nothing for the write (`clone_from` into a table of the
+///   same size). A steady pattern of one write, then readers refreshing, has a spare for every
+///   write (`tests/alloc_map_cow.rs` asserts zero allocations over 100 such rounds). With keys or
+///   values that have drop glue, a write that copies the whole map builds a new table beside the
+///   spare (one allocation, besides what their clones allocate), so that the spare's old entries
+///   are dropped after the lock is let go; an `insert` or `remove` that replays into the spare
+///   allocates nothing of its own either way (unless the spare's table is full and grows), only
+///   what cloning keys and values allocates: the write clones the key it records, the replay an
+///   inserted key and value or a replacing value (a `String` key allocates on each clone). A write
+///   with no spare (no reader refreshed since the last, a [`Reader`] idles holding an old version,
+///   or a `Snapshot` still holds the old version) allocates its copy of the table and one block for
+///   the version (the first write also the writers' list of retired versions); a batch of any size
+///   in one `update` allocates the same. A `Reader` about to idle should
+///   [`release`](Reader::release) its version: the map then keeps a spare for it, and writes while
+///   it idles allocate nothing. The versions a write frees wait for the unlock in a list that holds
+///   four without allocating.
 /// - Freeing: reads never free a version. A write frees the old versions no read can reach (besides
 ///   the spare it reuses, and, if a read already holds the new version, the newest one it replaced:
 ///   the next write's spare); a `Snapshot`'s drop frees its version if it was the last holder; a

@@ -2,7 +2,7 @@
 
 use super::hazard::{self, Held};
 use super::inner::Inner;
-use super::version::Version;
+use super::version::{released, Version};
 use super::Snapshot;
 use crate::map::FastRandomState;
 use crate::sync::{Arc, AtomicPtr, Ordering};
@@ -26,9 +26,13 @@ use std::mem::ManuallyDrop;
 ///   life (see *Cost*). Share one per thread.
 ///
 /// A `Reader` left idle holds on to the version it last read (at most one old version, until
-/// its next read or drop). [`refresh`](Reader::refresh) lets go of it but frees nothing: the
-/// next write reuses or frees that version, or [`trim`](super::CowMap::trim) frees it; the
-/// `Reader`'s drop frees it too. Drop readers you stop using.
+/// its next read or drop), and while it holds an old one, every write copies the whole map
+/// instead of replaying its change into a spare: the map keeps at most one old version per
+/// reader, and this reader's is taken. [`release`](Reader::release) lets go of it before a
+/// reader idles (the next read takes the current version), and writes then replay again;
+/// [`refresh`](Reader::refresh) takes the current version, which the next write makes old.
+/// The version let go of is freed by the next write (or reused as its spare),
+/// [`trim`](super::CowMap::trim) or the `Reader`'s drop. Drop readers you stop using.
 ///
 /// # Examples
 /// ```
@@ -71,7 +75,8 @@ pub struct Reader<K, V, S = FastRandomState> {
     /// while it is here.
     slot: ManuallyDrop<Held<Version<K, V, S>>>,
     /// The version this reader last read, protected by `slot`, so its address cannot be
-    /// reused while we compare `current` against it.
+    /// reused while we compare `current` against it; or, after `release`, the marker the slot
+    /// holds (`version::released`), which no version's address equals, never followed.
     cached: *const Version<K, V, S>,
 }
 
@@ -124,10 +129,33 @@ impl<K, V, S> Reader<K, V, S> {
         self.cached = hazard::protect_in(self.slot(), &self.inner.current);
     }
 
-    /// Takes the current version now, letting go of the one held (for a reader about to sit
-    /// idle).
+    /// Takes the current version now, letting go of the one held.
     pub fn refresh(&mut self) {
         self.current();
+    }
+
+    /// Lets go of the version this reader holds, for a reader about to sit idle: the next read
+    /// takes the current version (as the first read after a write does). A reader that holds
+    /// an old version makes every write copy the whole map (the map keeps one old version per
+    /// reader, and this one's is taken); a released reader holds none, and writes while it
+    /// idles replay their change into a spare the map keeps for it. A store to the reader's
+    /// own slot; nothing is freed here.
+    ///
+    /// ```
+    /// let map = thrifty::map::CowMap::from_iter([(1, 10)]);
+    /// let mut reader = map.reader();
+    /// assert_eq!(reader.get_cloned(&1), Some(10));
+    /// reader.release(); // about to wait for work
+    /// map.insert(1, 11);
+    /// map.insert(1, 12); // builds in the version the first write replaced: no copy
+    /// assert_eq!(reader.get_cloned(&1), Some(12));
+    /// ```
+    pub fn release(&mut self) {
+        let released = released();
+        // Release: lets go of `cached`, as moving the slot does (`hazard::protect_in`): a
+        // writer that reads the marker also sees our reads through the version we held.
+        self.slot().store(released, Ordering::Release);
+        self.cached = released;
     }
 
     /// The current version's whole map, for several reads or iteration without a snapshot's
@@ -237,9 +265,13 @@ impl<K, V, S> Clone for Reader<K, V, S> {
 
 impl<K, V, S> fmt::Debug for Reader<K, V, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Reader")
+        let mut d = f.debug_struct("Reader");
+        if self.cached == released() {
+            d.field("version", &format_args!("released"));
+        } else {
             // SAFETY: as in `current`: our slot protects `cached` (`&self`: it stays).
-            .field("version", &unsafe { &*self.cached }.seq)
-            .finish_non_exhaustive()
+            d.field("version", &unsafe { &*self.cached }.seq);
+        }
+        d.finish_non_exhaustive()
     }
 }

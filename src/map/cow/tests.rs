@@ -354,6 +354,45 @@ fn writes_that_replay_the_last_change_into_the_spare_keep_every_version_whole() 
 }
 
 #[test]
+fn a_released_reader_holds_nothing_and_reads_on() {
+    let map = CowMap::from_iter([(1, 1)]);
+    let mut reader = map.reader();
+    assert_eq!(reader.get_cloned(&1), Some(1));
+    reader.release();
+    assert!(
+        format!("{reader:?}").contains("version: released"),
+        "{reader:?}"
+    );
+    map.insert(1, 2);
+    assert_eq!(
+        map.retired_versions(),
+        1,
+        "the version the reader let go of, kept as the spare for it"
+    );
+    for i in 3..10 {
+        map.insert(1, i);
+        assert_eq!(map.retired_versions(), 1, "one spare, however many writes");
+    }
+    assert_eq!(
+        reader.version(),
+        8,
+        "the next read takes the current version"
+    );
+    assert_eq!(reader.snapshot()[&1], 9);
+    reader.release();
+    assert_eq!((reader.len(), reader.get_cloned(&1)), (1, Some(9)));
+    reader.release();
+    reader.release(); // twice in a row: still nothing held
+    map.trim();
+    assert_eq!(map.retired_versions(), 0, "trim frees the spare");
+    assert_eq!(reader.map()[&1], 9);
+    reader.release();
+    drop(reader);
+    map.insert(1, 10);
+    assert_eq!(map.retired_versions(), 0, "no reader left: no spare kept");
+}
+
+#[test]
 fn debug_output_names_the_state() {
     let map = CowMap::from_iter([(1, 1)]);
     let text = format!("{map:?} {:?} {:?}", map.reader(), map.snapshot());

@@ -4,6 +4,14 @@ use crate::drop_each::drop_each_if_needed;
 use crate::sync::{Arc, AtomicUsize, CachePadded, Ordering};
 use std::collections::HashMap;
 
+/// What the hazard slot of a [`Reader`](super::Reader) that let go of its version
+/// ([`Reader::release`](super::Reader::release)) holds: an address no version has (the
+/// non-null dangling pointer, below any allocation), never followed. A write that finds it
+/// keeps a spare for that reader, as for one that holds the current version.
+pub(super) fn released<K, V, S>() -> *mut Version<K, V, S> {
+    std::ptr::NonNull::dangling().as_ptr()
+}
+
 /// How a version's single write changed its key (see [`Version::change`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Change {
