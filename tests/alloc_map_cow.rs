@@ -23,7 +23,7 @@ fn allocation_profile() {
     reads_on_two_threads_allocate_nothing();
     a_batch_of_writes_makes_one_copy();
     a_write_reuses_the_version_a_reader_let_go_of();
-    an_idle_reader_makes_writes_copy_unless_released();
+    an_idle_reader_makes_writes_copy_unless_it_lets_go();
     reader_slots_are_one_padded_block_and_reused();
     old_versions_are_freed_once_readers_move_on();
     everything_is_freed_with_the_map();
@@ -199,10 +199,10 @@ fn a_write_reuses_the_version_a_reader_let_go_of() {
 }
 
 /// A `Reader` that idles holding an old version leaves writes no spare (the map keeps one old
-/// version per reader, and that one is held): each write copies the whole map, one table
-/// allocated and one freed. Released (`Reader::release`), it holds nothing, the map keeps a
-/// spare for it, and writes replay into that spare: none allocates after the first.
-fn an_idle_reader_makes_writes_copy_unless_released() {
+/// version per reader, and that one is held): each write copies the whole map, a table and a
+/// version allocated and the previous ones freed. One that let go (`Reader::let_go`) holds
+/// nothing, the map keeps a spare for it, and writes build in that spare: none allocates.
+fn an_idle_reader_makes_writes_copy_unless_it_lets_go() {
     let map = CowMap::from_map(entries(1000));
     let mut reader = map.reader();
     assert_eq!(reader.read(&0, |v| *v), Some(0));
@@ -211,17 +211,24 @@ fn an_idle_reader_makes_writes_copy_unless_released() {
     for i in 2..12 {
         map.insert(0, i);
     }
-    assert!(
-        heap().total_blocks - before >= 10,
-        "10 writes while an idle reader held an old version: each copies the map"
+    assert_eq!(
+        heap().total_blocks - before,
+        20,
+        "10 writes while an idle reader held an old version: each allocates a table and a version"
     );
     assert_eq!(
         map.retired_versions(),
         1,
         "the version the idle reader holds"
     );
-    reader.release();
+    reader.let_go();
+    let before = heap().total_blocks;
     map.insert(0, 12); // copies the map into the version let go of (too old to replay into)
+    assert_eq!(
+        heap().total_blocks - before,
+        0,
+        "a copy into the spare, at the same capacity"
+    );
     let before = heap().total_blocks;
     for i in 13..113 {
         map.insert(0, i);
@@ -229,17 +236,17 @@ fn an_idle_reader_makes_writes_copy_unless_released() {
     assert_eq!(
         heap().total_blocks - before,
         0,
-        "100 writes while a released reader idled allocated"
+        "100 writes while a reader that let go idled allocated"
     );
     assert_eq!(
         map.retired_versions(),
         1,
-        "the spare, kept for the released reader"
+        "the spare, kept for the reader that let go"
     );
     assert_eq!(
         reader.read(&0, |v| *v),
         Some(112),
-        "a released reader reads the current version"
+        "a reader that let go reads the current version"
     );
     drop(reader);
     assert_eq!(

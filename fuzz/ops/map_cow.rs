@@ -86,7 +86,7 @@ pub fn run(data: &[u8]) {
                 if b.u8() % 2 == 0 {
                     map.trim();
                 } else {
-                    reader.release();
+                    reader.let_go();
                 }
             }
             8 => {

@@ -44,6 +44,11 @@ impl<K, V, S> Inner<K, V, S> {
     pub(super) fn new(map: HashMap<K, V, S>) -> Self {
         let alive = Arc::new(CachePadded::new(AtomicUsize::new(0)));
         let first = Arc::into_raw(Arc::new(Version::new(0, map, &alive)));
+        debug_assert_ne!(
+            first.cast_mut(),
+            released(),
+            "a version at the let-go marker's address"
+        );
         Self {
             current: CachePadded::new(AtomicPtr::new(first.cast_mut())),
             hazards: CachePadded::new(Hazards::new()),
@@ -93,7 +98,7 @@ impl<K, V, S> Inner<K, V, S> {
     /// Fences, scans the slots once and moves the retired versions some slot holds to the
     /// front (in no particular order); returns how many, and, if `current` is given, whether
     /// some slot holds it (a read that already left the version `current` replaced) or is a
-    /// released `Reader`'s (which holds nothing: `Reader::release`). No allocation.
+    /// `Reader`'s that let go of its version (it holds nothing: `Reader::let_go`). No allocation.
     fn partition_held(
         &self,
         retired: &mut [Arc<Version<K, V, S>>],
@@ -167,7 +172,7 @@ impl<K, V, S> Inner<K, V, S> {
 
     /// Moves every retired version no hazard holds now, with the map's count on each, into `out`,
     /// for the caller to drop after it lets go of the writer lock; but if `current` is given and
-    /// some hazard (a `Reader`'s or a read's) holds it, or a released `Reader`'s holds nothing,
+    /// some hazard (a `Reader`'s or a read's) holds it, or a `Reader`'s that let go holds nothing,
     /// keeps the newest unheld one as the next write's spare: it counts against that hazard, as a
     /// version a hazard held would. Allocates only past [`TRASH_VERSIONS`] such versions at once.
     fn unheld(
@@ -413,6 +418,11 @@ impl<K, V, S> Locked<'_, K, V, S> {
     pub(super) fn publish(&mut self) {
         let new = self.trash.unpublished.take().expect("`build` came first");
         let new = Arc::into_raw(new);
+        debug_assert_ne!(
+            new.cast_mut(),
+            released(),
+            "a version at the let-go marker's address"
+        );
         // AcqRel: the release half pairs with the Acquire loads in `Hazards::protect` that
         // find `new`, so they see the map built above; the acquire half, with the previous
         // publish (already ordered by the writer lock; kept for the reader of this line).

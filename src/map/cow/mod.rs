@@ -92,8 +92,9 @@
 //!
 //! **The spare.** The writer's retired list keeps each replaced version that a slot held when it
 //! was replaced, and, if a slot (a `Reader`'s or a read's) already holds the new version or is a
-//! released `Reader`'s (one that holds nothing: `Reader::release`), the newest replaced version no
-//! slot holds (a reader that refreshed between the swap and the scan left it; freeing it would
+//! `Reader`'s that let go of its version (it holds nothing: `Reader::let_go`), the newest replaced version no
+//! slot holds (a reader that refreshed between the swap and the scan left it, or one that let go of its
+//! version asks for it; freeing it would
 //! leave the next write no spare). When readers move on, such a version is reachable by no read:
 //! the next write scans the slots, takes the newest retired version that none holds, and, if
 //! `Arc::get_mut` confirms that nobody else holds a count (a `Snapshot` may), brings it up to the
@@ -120,7 +121,7 @@
 //! **The bound on old versions.** An old version stays alive only while a `Snapshot` holds a count
 //! on it (one each), or a `Reader`'s slot holds it (one each), or while it waits in the retired
 //! list: a slot held it when it was replaced (one per `Reader` or read in progress then), or a slot
-//! held the new version then or held nothing for a released `Reader` (one such version per write,
+//! held the new version then or held nothing for a `Reader` that let go (one such version per write,
 //! counted against that slot, which held no old one), and the next write reuses or frees it, or
 //! `trim`. The writer reads each slot once per scan, so a slot that moves during the scan counts
 //! for one version, not two. A `Reader` that has moved on to the current version since has left at

@@ -26,13 +26,13 @@ use std::mem::ManuallyDrop;
 ///   life (see *Cost*). Share one per thread.
 ///
 /// A `Reader` left idle holds on to the version it last read (at most one old version, until
-/// its next read or drop), and while it holds an old one, every write copies the whole map
-/// instead of replaying its change into a spare: the map keeps at most one old version per
-/// reader, and this reader's is taken. [`release`](Reader::release) lets go of it before a
-/// reader idles (the next read takes the current version), and writes then replay again;
-/// [`refresh`](Reader::refresh) takes the current version, which the next write makes old.
-/// The version let go of is freed by the next write (or reused as its spare),
-/// [`trim`](super::CowMap::trim) or the `Reader`'s drop. Drop readers you stop using.
+/// its next read or drop). While that version is old, a write finds no spare to build in
+/// unless another reader moved on since the last write (the map keeps at most one old version
+/// per reader, and this reader's is taken): with no other reader, every write copies the whole
+/// map into a new table. Before a reader idles, [`let_go`](Reader::let_go) lets go of its
+/// version (the `Reader` stays usable: its next read takes the current one), and the map then
+/// keeps a spare for it that writes build in. [`refresh`](Reader::refresh) takes the current
+/// version instead, which the next write makes old. Drop readers you stop using.
 ///
 /// # Examples
 /// ```
@@ -75,7 +75,7 @@ pub struct Reader<K, V, S = FastRandomState> {
     /// while it is here.
     slot: ManuallyDrop<Held<Version<K, V, S>>>,
     /// The version this reader last read, protected by `slot`, so its address cannot be
-    /// reused while we compare `current` against it; or, after `release`, the marker the slot
+    /// reused while we compare `current` against it; or, after `let_go`, the marker the slot
     /// holds (`version::released`), which no version's address equals, never followed.
     cached: *const Version<K, V, S>,
 }
@@ -117,7 +117,8 @@ impl<K, V, S> Reader<K, V, S> {
         }
         // SAFETY: `cached` was confirmed current after our slot held it (`protect_in`), so
         // no writer frees it while the slot does, and the slot moves on only in
-        // `refresh_slow`, which needs `&mut self`, so not while this borrow lives.
+        // `refresh_slow`, which needs `&mut self`, so not while this borrow lives. (After
+        // `let_go`, `cached` is the marker, which `current` never equals: `refresh_slow` ran.)
         unsafe { &*self.cached }
     }
 
@@ -134,23 +135,33 @@ impl<K, V, S> Reader<K, V, S> {
         self.current();
     }
 
-    /// Lets go of the version this reader holds, for a reader about to sit idle: the next read
-    /// takes the current version (as the first read after a write does). A reader that holds
-    /// an old version makes every write copy the whole map (the map keeps one old version per
-    /// reader, and this one's is taken); a released reader holds none, and writes while it
-    /// idles replay their change into a spare the map keeps for it. A store to the reader's
-    /// own slot; nothing is freed here.
+    /// Lets go of the version this reader holds, for a reader about to sit idle. The `Reader`
+    /// stays usable: its next read takes the current version (as the first read after a write
+    /// does); to give up the handle, drop it.
+    ///
+    /// A reader idling on an old version leaves writes no spare to build in (the map keeps one
+    /// old version per reader, and this one's is taken), so unless another reader moves on
+    /// between writes, every write copies the whole map into a new table. One that let go holds
+    /// none, and the map keeps a spare for it: from the second write on, writes build in it (an
+    /// `insert` or `remove` after an `insert` or `remove` replays one entry; other writes copy
+    /// the map into it), and for keys and values without heap or drop glue they allocate
+    /// nothing. It does not lower memory: the map keeps the current version and that spare
+    /// until [`trim`](super::CowMap::trim) or a `Reader`'s drop. A store to the reader's own
+    /// slot; nothing is freed here.
     ///
     /// ```
     /// let map = thrifty::map::CowMap::from_iter([(1, 10)]);
     /// let mut reader = map.reader();
     /// assert_eq!(reader.get_cloned(&1), Some(10));
-    /// reader.release(); // about to wait for work
-    /// map.insert(1, 11);
-    /// map.insert(1, 12); // builds in the version the first write replaced: no copy
+    /// reader.let_go(); // about to wait for work
+    /// map.insert(1, 11); // keeps the version it replaced as the spare
+    /// map.insert(1, 12); // replays into the spare: no copy of the map
     /// assert_eq!(reader.get_cloned(&1), Some(12));
     /// ```
-    pub fn release(&mut self) {
+    #[doc(alias = "release")]
+    #[doc(alias = "unpin")]
+    #[doc(alias = "reset_protection")]
+    pub fn let_go(&mut self) {
         let released = released();
         // Release: lets go of `cached`, as moving the slot does (`hazard::protect_in`): a
         // writer that reads the marker also sees our reads through the version we held.
@@ -267,7 +278,7 @@ impl<K, V, S> fmt::Debug for Reader<K, V, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Reader");
         if self.cached == released() {
-            d.field("version", &format_args!("released"));
+            d.field("version", &format_args!("none (let go)"));
         } else {
             // SAFETY: as in `current`: our slot protects `cached` (`&self`: it stays).
             d.field("version", &unsafe { &*self.cached }.seq);

@@ -354,13 +354,13 @@ fn writes_that_replay_the_last_change_into_the_spare_keep_every_version_whole() 
 }
 
 #[test]
-fn a_released_reader_holds_nothing_and_reads_on() {
+fn a_reader_that_let_go_holds_nothing_and_reads_on() {
     let map = CowMap::from_iter([(1, 1)]);
     let mut reader = map.reader();
     assert_eq!(reader.get_cloned(&1), Some(1));
-    reader.release();
+    reader.let_go();
     assert!(
-        format!("{reader:?}").contains("version: released"),
+        format!("{reader:?}").contains("version: none (let go)"),
         "{reader:?}"
     );
     map.insert(1, 2);
@@ -379,16 +379,42 @@ fn a_released_reader_holds_nothing_and_reads_on() {
         "the next read takes the current version"
     );
     assert_eq!(reader.snapshot()[&1], 9);
-    reader.release();
+    reader.let_go();
     assert_eq!((reader.len(), reader.get_cloned(&1)), (1, Some(9)));
-    reader.release();
-    reader.release(); // twice in a row: still nothing held
+    reader.let_go();
+    reader.let_go(); // twice in a row: still nothing held
     map.trim();
     assert_eq!(map.retired_versions(), 0, "trim frees the spare");
     assert_eq!(reader.map()[&1], 9);
-    reader.release();
-    drop(reader);
+    // Two readers that let go: one spare between them.
+    let mut other = reader.clone();
+    assert_eq!(other.get_cloned(&1), Some(9));
+    other.let_go();
+    reader.let_go();
     map.insert(1, 10);
+    map.insert(1, 11);
+    assert_eq!(
+        map.retired_versions(),
+        1,
+        "one spare for two readers that let go"
+    );
+    // One that let go and one idling on an old version: that version and the spare.
+    assert_eq!(other.get_cloned(&1), Some(11));
+    map.insert(1, 12);
+    map.insert(1, 13);
+    assert_eq!(
+        map.retired_versions(),
+        2,
+        "the idle reader's version and the spare"
+    );
+    assert_eq!(
+        (reader.get_cloned(&1), other.get_cloned(&1)),
+        (Some(13), Some(13))
+    );
+    drop(other);
+    reader.let_go();
+    drop(reader);
+    map.insert(1, 14);
     assert_eq!(map.retired_versions(), 0, "no reader left: no spare kept");
 }
 

@@ -5,9 +5,11 @@ use crate::sync::{Arc, AtomicUsize, CachePadded, Ordering};
 use std::collections::HashMap;
 
 /// What the hazard slot of a [`Reader`](super::Reader) that let go of its version
-/// ([`Reader::release`](super::Reader::release)) holds: an address no version has (the
-/// non-null dangling pointer, below any allocation), never followed. A write that finds it
-/// keeps a spare for that reader, as for one that holds the current version.
+/// ([`Reader::let_go`](super::Reader::let_go)) holds, never followed: the non-null dangling
+/// pointer, whose address is `Version`'s alignment. No version has it: every version is an
+/// `Arc`'s payload, placed after the counts at a non-zero multiple of that alignment in a
+/// non-null allocation, so at a higher address (`Inner::publish` asserts it in debug builds).
+/// A write that finds it keeps a spare for that reader, as for one on the current version.
 pub(super) fn released<K, V, S>() -> *mut Version<K, V, S> {
     std::ptr::NonNull::dangling().as_ptr()
 }
