@@ -9,7 +9,7 @@
 use loom::sync::Arc;
 use loom::thread;
 use std::alloc::{GlobalAlloc, Layout, System};
-use thrifty::map::CowMap;
+use thrifty::map::{CowMap, Reader};
 
 #[path = "common/loom.rs"]
 mod loom_model;
@@ -267,23 +267,37 @@ fn loom_a_refresh_racing_a_write_keeps_one_old_version_per_reader() {
     });
 }
 
-/// A reader that may take the new version before the write's scan (so the write keeps the
-/// version it left as the spare) and then drops: its drop, or the write's unlock, frees that
-/// spare as well, so no old version outlives it.
-#[test]
-fn loom_a_reader_that_left_the_spare_then_dropped_leaves_no_old_version() {
-    model(|| {
+/// A reader on another thread moves on with `move_on` (and so may leave the write a spare to
+/// keep for it) and then drops while the map's second write runs: its drop, or the write's
+/// unlock, frees that spare as well, so no old version outlives it.
+fn a_reader_that_moves_on_then_drops_leaves_no_old_version(
+    move_on: fn(&mut Reader<&'static str, u64>),
+) {
+    model(move || {
         let map = pair_map();
         let mut mine = map.reader();
         write_pair(&map, 1); // `mine` holds version 0; version 1 is current
         let reader = thread::spawn(move || {
-            mine.refresh();
+            move_on(&mut mine);
             drop(mine);
         });
         write_pair(&map, 2);
         reader.join().unwrap();
         assert_no_old_version(&map);
     });
+}
+
+/// It takes the new version, perhaps before the write's scan (the write keeps the version it
+/// left as the spare).
+#[test]
+fn loom_a_reader_that_left_the_spare_then_dropped_leaves_no_old_version() {
+    a_reader_that_moves_on_then_drops_leaves_no_old_version(Reader::refresh);
+}
+
+/// It lets go of its version (a write then keeps a spare for it).
+#[test]
+fn loom_a_reader_that_let_go_and_dropped_leaves_no_old_version() {
+    a_reader_that_moves_on_then_drops_leaves_no_old_version(Reader::let_go);
 }
 
 /// A plain read on another thread during a write: whichever version its hazard holds at the
@@ -332,26 +346,6 @@ fn loom_a_reader_that_let_go_reads_on_while_writes_reuse_the_spare() {
         let old = map.retired_versions();
         assert!(old <= 1, "{mine:?}: {old} old versions for one reader");
         drop(mine);
-        assert_no_old_version(&map);
-    });
-}
-
-/// A reader that lets go of its version and drops while writes run: the spare a write kept
-/// for it is freed by its drop, or by the write's unlock if the write held the lock then.
-#[test]
-fn loom_a_reader_that_let_go_and_dropped_leaves_no_old_version() {
-    model(|| {
-        let map = pair_map();
-        let mut mine = map.reader();
-        let reader = thread::spawn(move || {
-            let m = mine.map();
-            assert_eq!(m["a"], m["b"], "torn batch");
-            mine.let_go();
-            drop(mine);
-        });
-        write_pair(&map, 1);
-        write_pair(&map, 2);
-        reader.join().unwrap();
         assert_no_old_version(&map);
     });
 }
