@@ -44,8 +44,8 @@ const BATCH: u64 = 64;
 const EVERY: Duration = Duration::from_micros(100);
 /// How long each row reads.
 const RUN_FOR: Duration = Duration::from_millis(700);
-/// The last floor rewrites every entry on one write in this many: about as many writes as a
-/// `CowMap` write copies the whole map in one row here (see the module doc).
+/// The last floor rewrites every entry on one write in this many, to stand for the writes that
+/// copy the whole map in the `CowMap` row (its last column counts them; compare the two).
 const REWRITE_EVERY: u64 = 300;
 /// A batch slower than this (ns) was not just reads: the reader was descheduled or interrupted.
 const STALL: u32 = 50_000;
