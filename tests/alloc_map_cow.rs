@@ -24,6 +24,7 @@ fn allocation_profile() {
     a_batch_of_writes_makes_one_copy();
     a_write_reuses_the_version_a_reader_let_go_of();
     an_idle_reader_makes_writes_copy_unless_it_lets_go();
+    a_write_builds_in_a_version_no_snapshot_holds();
     reader_slots_are_one_padded_block_and_reused();
     old_versions_are_freed_once_readers_move_on();
     everything_is_freed_with_the_map();
@@ -254,6 +255,35 @@ fn an_idle_reader_makes_writes_copy_unless_it_lets_go() {
         0,
         "the reader's drop frees the spare kept for it"
     );
+}
+
+/// Two old versions no reader holds, the newer one held by a `Snapshot` (which makes it
+/// unusable to build in): the write builds in the older one, allocating nothing.
+fn a_write_builds_in_a_version_no_snapshot_holds() {
+    let map = CowMap::from_map(entries(1000));
+    let (mut a, mut b) = (map.reader(), map.reader());
+    assert_eq!((a.read(&0, |v| *v), b.read(&0, |v| *v)), (Some(0), Some(0)));
+    map.insert(0, 1); // version 1; version 0 kept: both readers hold it
+    let snap = map.snapshot(); // holds version 1
+    assert_eq!(b.read(&0, |v| *v), Some(1));
+    map.insert(0, 2); // version 2; `a` still holds 0 and `b` holds 1: both kept
+    assert_eq!((a.read(&0, |v| *v), b.read(&0, |v| *v)), (Some(2), Some(2)));
+    assert_eq!(
+        map.retired_versions(),
+        2,
+        "versions 0 and 1, which no reader holds now"
+    );
+    let before = heap().total_blocks;
+    map.insert(0, 3);
+    assert_eq!(
+        heap().total_blocks - before,
+        0,
+        "the write skipped version 0 for version 1, which the snapshot holds, and allocated"
+    );
+    assert_eq!(snap[&0], 1, "the snapshot's version is untouched");
+    drop((a, b, snap));
+    map.trim();
+    assert_eq!(map.retired_versions(), 0);
 }
 
 /// A `Reader`'s hazard slot is one block of a `CachePadded` node (128 bytes on x86-64, as the

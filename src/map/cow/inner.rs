@@ -196,9 +196,12 @@ impl<K, V, S> Inner<K, V, S> {
     }
 }
 
-/// The index of the newest (highest-numbered) version in `retired[from..]`, if any.
+/// The index of the version in `retired[from..]` a write should build in, if any: the newest
+/// one that only the map holds a count on, else the newest. (A `Snapshot`'s count would make
+/// `Locked::build`'s `Arc::get_mut` fail and the write allocate, where an older version that
+/// only the map holds takes a copy in place. The count is a hint here; `get_mut` decides.)
 fn newest_from<K, V, S>(retired: &Retired<K, V, S>, from: usize) -> Option<usize> {
-    (from..retired.len()).max_by_key(|&i| retired[i].seq)
+    (from..retired.len()).max_by_key(|&i| (Arc::strong_count(&retired[i]) == 1, retired[i].seq))
 }
 
 /// Moves `retired[from..]` to the end of `out`: a pop each, no call when there is nothing to
