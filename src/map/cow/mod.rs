@@ -121,9 +121,9 @@
 //! **The bound on old versions.** An old version stays alive only while a `Snapshot` holds a count
 //! on it (one each), or a `Reader`'s slot holds it (one each), or while it waits in the retired
 //! list: a slot held it when it was replaced (one per `Reader` or read in progress then), or a slot
-//! held the new version then or held nothing for a `Reader` that let go (one such version per write,
-//! counted against that slot, which held no old one), and the next write reuses or frees it, or
-//! `trim`. The writer reads each slot once per scan, so a slot that moves during the scan counts
+//! held the new version then or held nothing for a `Reader` that let go (one such version per
+//! write, counted against that slot, which held no old one), and the next write reuses or frees it,
+//! or `trim`. The writer reads each slot once per scan, so a slot that moves during the scan counts
 //! for one version, not two. A `Reader` that has moved on to the current version since has left at
 //! most one version there (the spare counts against it). A dropped `Reader` frees what only it held
 //! or left: its drop takes those versions out under the writers' lock if the lock is free (and
