@@ -76,24 +76,23 @@ use std::hash::{BuildHasher, Hash};
 ///   with no spare (no reader refreshed since the last, a [`Reader`] idles holding an old version,
 ///   or a `Snapshot` still holds the old version) allocates its copy of the table and one block for
 ///   the version (the first write also the writers' list of retired versions); a batch of any size
-///   in one `update` allocates the same. A `Reader` about to idle should
-///   [`let_go`](Reader::let_go) of its version: the map then keeps a spare for it, and after the
-///   first write, writes while it idles build in that spare, allocating nothing for keys and
-///   values without heap or drop glue. The versions a write frees wait for the unlock in a list that holds
-///   four without allocating.
+///   in one `update` allocates the same. A `Reader` about to idle should [`let_go`](Reader::let_go)
+///   of its version: the map then keeps a spare for it, and after the first write, writes while it
+///   idles build in that spare, allocating nothing for keys and values without heap or drop glue.
+///   The versions a write frees wait for the unlock in a list that holds four without allocating.
 /// - Freeing: reads never free a version. A write frees the old versions no read can reach (besides
 ///   the spare it reuses, and, if a read already holds the new version or a `Reader` let go of its
-///   version, the newest one it replaced: the next write's spare); a `Snapshot`'s drop frees its version if it was the last holder; a
-///   `Reader`'s drop frees what only it held, or has the write in progress do it;
-///   [`trim`](CowMap::trim) frees what no read holds. Each drops them after letting go of the
-///   writers' lock.
+///   version, the newest one it replaced: the next write's spare); a `Snapshot`'s drop frees its
+///   version if it was the last holder; a `Reader`'s drop frees what only it held, or has the write
+///   in progress do it; [`trim`](CowMap::trim) frees what no read holds. Each drops them after
+///   letting go of the writers' lock.
 /// - Memory: at most one old version per live [`Reader`] or [`Snapshot`] or read in progress, plus
 ///   the current one. The spare counts against a reader or read that held the current version when
-///   the write kept it, or a `Reader` that had let go of its version (which then costs the same
-///   as one holding an old version): the next write reuses it, and [`trim`](CowMap::trim) or any `Reader`'s drop
-///   frees it. So a map whose readers refresh holds two copies between writes, and so may a map
-///   read only with [`read`](CowMap::read) while writes run (a read on the new version when a write
-///   ends keeps the spare) until the next write or `trim`.
+///   the write kept it, or a `Reader` that had let go of its version (which then costs the same as
+///   one holding an old version): the next write reuses it, and [`trim`](CowMap::trim) or any
+///   `Reader`'s drop frees it. So a map whose readers refresh holds two copies between writes, and
+///   so may a map read only with [`read`](CowMap::read) while writes run (a read on the new version
+///   when a write ends keeps the spare) until the next write or `trim`.
 ///   [`retired_versions`](CowMap::retired_versions) counts them all.
 ///
 /// # Cost
