@@ -154,6 +154,44 @@ fn a_reader_handed_between_threads_follows_the_map() {
     );
 }
 
+/// Worker threads that each take a `Reader` in turn, read, let go of its version and hand it
+/// on while they idle (the shape of a pool of workers waiting for work): every read sees the
+/// latest write, the map keeps one old version however many hand-offs, and a worker that exits
+/// holding the reader drops it, after which no old version is left.
+#[test]
+fn a_reader_that_lets_go_between_hand_offs_keeps_one_old_version() {
+    let map = Arc::new(CowMap::from_iter([("v", 0u64)]));
+    let mut reader = map.reader();
+    for i in 1..=20u64 {
+        map.insert("v", i);
+        reader = std::thread::spawn(move || {
+            assert_eq!(reader.get_cloned("v"), Some(i));
+            reader.let_go();
+            reader
+        })
+        .join()
+        .unwrap();
+        assert!(
+            map.retired_versions() <= 1,
+            "{} old versions",
+            map.retired_versions()
+        );
+    }
+    let m = map.clone();
+    std::thread::spawn(move || {
+        let _exits_holding = reader;
+        m.insert("v", 21);
+    })
+    .join()
+    .unwrap();
+    assert_eq!(
+        map.retired_versions(),
+        0,
+        "an old version outlived the last reader"
+    );
+    assert_eq!(map.get_cloned("v"), Some(21));
+}
+
 #[test]
 fn many_snapshots_held_at_once_each_pin_one_version() {
     let live = Arc::new(AtomicUsize::new(0));
