@@ -24,6 +24,7 @@ fn allocation_profile() {
     a_batch_of_writes_makes_one_copy();
     a_write_reuses_the_version_a_reader_let_go_of();
     an_idle_reader_makes_writes_copy_unless_it_lets_go();
+    readers_that_come_and_go_leave_writes_a_spare();
     a_write_builds_in_a_version_no_snapshot_holds();
     reader_slots_are_one_padded_block_and_reused();
     old_versions_are_freed_once_readers_move_on();
@@ -197,6 +198,42 @@ fn a_write_reuses_the_version_a_reader_let_go_of() {
     assert_eq!(map.retired_versions(), 1, "the spare");
     map.trim();
     assert_eq!(map.retired_versions(), 0);
+}
+
+/// Short-lived `Reader`s beside one that stays (a handle per task, say): each holds the version
+/// a write replaces, and its drop leaves that version as the next write's spare, since the one
+/// that stays is on the current version. No write allocates; the last reader's drop frees the
+/// spare.
+fn readers_that_come_and_go_leave_writes_a_spare() {
+    let map = CowMap::from_map(entries(1000));
+    let mut stays = map.reader();
+    drop(map.reader()); // the registry's second reader slot, which each `passing` reuses
+    map.insert(0, 1);
+    assert_eq!(stays.read(&0, |v| *v), Some(1)); // the spare
+    let before = heap().total_blocks;
+    for i in 2..102 {
+        let mut passing = map.reader();
+        assert_eq!(passing.read(&0, |v| *v), Some(i - 1));
+        map.insert(0, i); // `passing` holds the version this replaces
+        assert_eq!(stays.read(&0, |v| *v), Some(i));
+        drop(passing);
+        assert_eq!(
+            map.retired_versions(),
+            1,
+            "the version `passing` held: the spare"
+        );
+    }
+    assert_eq!(
+        heap().total_blocks - before,
+        0,
+        "100 writes, each after a reader's drop, allocated"
+    );
+    drop(stays);
+    assert_eq!(
+        map.retired_versions(),
+        0,
+        "the last reader's drop frees the spare"
+    );
 }
 
 /// A `Reader` that idles holding an old version leaves writes no spare (the map keeps one old

@@ -405,6 +405,35 @@ fn loom_a_reader_dropped_during_a_remove_of_nothing_leaves_no_old_version() {
     });
 }
 
+/// A `Reader` that holds an old version dropped on another thread while a `remove` of an absent
+/// key holds the writers' lock, beside a `Reader` on the current version: whether the drop's
+/// `try_lock` or the remover's unlock frees, the old version stays as the next write's spare
+/// (it counts against the reader on the current version), the write builds in it, and the last
+/// reader's drop frees what is left.
+#[test]
+fn loom_a_reader_dropped_beside_one_on_the_current_version_leaves_the_spare() {
+    model(|| {
+        let map = pair_map();
+        let passing = map.reader(); // holds version 0
+        let mut stays = map.reader();
+        write_pair(&map, 1);
+        assert_eq!(stays.map()["a"], 1); // on the current version
+        let t = thread::spawn(move || drop(passing));
+        assert_eq!(map.remove("absent"), None);
+        t.join().unwrap();
+        assert_eq!(
+            map.retired_versions(),
+            1,
+            "the version only the dropped reader held: the spare"
+        );
+        write_pair(&map, 2); // builds in the spare; `stays` holds version 1
+        assert_eq!(stays.map()["b"], 2);
+        assert_eq!(map.retired_versions(), 1, "version 1: the next spare");
+        drop(stays);
+        assert_no_old_version(&map);
+    });
+}
+
 /// `Reader`s dropped and made at once on two threads while a write publishes: the stack of
 /// free slots (lock-free pushes, pops one at a time) must hand each slot to one `Reader` only.
 /// Each new `Reader` reads a whole version across the write; had two shared a slot, one's

@@ -503,7 +503,11 @@ impl<K, V, S> Drop for Locked<'_, K, V, S> {
             // Relaxed: the lock orders this with the flag's setters that took it, and the
             // fences below with those that did not.
             if inner.reclaim_wanted.swap(false, Ordering::Relaxed) {
-                inner.unheld(&mut guard, &mut self.trash.versions, None);
+                // A `Reader` dropped: free what only it held or left, but keep the spare if
+                // another slot is on the current version (or let go): the next write builds in
+                // it, as it would have had the dropped reader stayed.
+                let current = Some(inner.current_locked());
+                inner.unheld(&mut guard, &mut self.trash.versions, current);
             }
             drop(guard);
             // SeqCst: pairs with the fence in `reader_gone` (see there).

@@ -84,16 +84,19 @@ use std::hash::{BuildHasher, Hash};
 ///   the spare it reuses, and, if a read already holds the new version or a `Reader` let go of its
 ///   version, the newest one it replaced: the next write's spare); a `Snapshot`'s drop frees its
 ///   version if it was the last holder; a `Reader`'s drop frees what only it held, or has the write
-///   in progress do it; [`trim`](CowMap::trim) frees what no read holds. Each drops them after
-///   letting go of the writers' lock.
+///   in progress do it, keeping the newest such version as the spare if another slot is on the
+///   current version or let go; [`trim`](CowMap::trim) frees what no read holds. Each drops them
+///   after letting go of the writers' lock.
 /// - Memory: at most one old version per live [`Reader`] or [`Snapshot`] or read in progress, plus
 ///   the current one. The spare counts against a reader or read that held the current version when
 ///   the write kept it, or a `Reader` that had let go of its version (which then costs the same as
-///   one holding an old version): the next write reuses it, and [`trim`](CowMap::trim) or any
-///   `Reader`'s drop frees it. So a map whose readers refresh holds two copies between writes, and
-///   so may a map read only with [`read`](CowMap::read) while writes run (a read on the new version
-///   when a write ends keeps the spare) until the next write or `trim`.
-///   [`retired_versions`](CowMap::retired_versions) counts them all.
+///   one holding an old version): the next write reuses it, and [`trim`](CowMap::trim) frees it, as
+///   does a `Reader`'s drop that leaves no reader on the current version or let go (one that leaves
+///   some keeps it for them, so readers that come and go do not make writes copy). So a map whose
+///   readers refresh holds two copies between writes, and so may a map read only with
+///   [`read`](CowMap::read) while writes run (a read on the new version when a write ends keeps the
+///   spare) until the next write or `trim`. [`retired_versions`](CowMap::retired_versions) counts
+///   them all.
 ///
 /// # Cost
 /// - [`Reader`] reads: one load of the map's current-version pointer (a cache line written

@@ -94,7 +94,8 @@
 //! was replaced, and, if a slot (a `Reader`'s or a read's) already holds the new version or is a
 //! `Reader`'s that let go of its version (it holds nothing: `Reader::let_go`), the newest replaced
 //! version no slot holds (a reader that refreshed between the swap and the scan left it, or one
-//! that let go of its version asks for it; freeing it would leave the next write no spare). When
+//! that let go of its version asks for it; freeing it would leave the next write no spare; a
+//! `Reader`'s drop keeps one by the same rule). When
 //! readers move on, such a version is reachable by no read: the next write scans the slots, takes
 //! the newest retired version that none holds (preferring one whose only count is the map's: a
 //! `Snapshot`'s count would make it unusable), and, if `Arc::get_mut` confirms that nobody else
@@ -126,15 +127,17 @@
 //! or `trim`. The writer reads each slot once per scan, so a slot that moves during the scan counts
 //! for one version, not two. A `Reader` that has moved on to the current version since has left at
 //! most one version there (the spare counts against it). A dropped `Reader` frees what only it held
-//! or left: its drop takes those versions out under the writers' lock if the lock is free (and
-//! drops them after unlocking), and otherwise sets a flag that the lock's holder checks after it
-//! lets go, on every exit (the lock's guard, `Locked`, does it in its drop: early returns and
-//! panics included; it re-checks after each unlock). Both look after a SeqCst fence, so one of them
-//! sees the other; the drop never waits, since the holder may be its own thread inside an `update`.
-//! So the bound is one old version per live `Reader` and `Snapshot` and per read in progress (now,
-//! or at the last write), plus the current. A shared counter that versions increment when made and
-//! decrement when freed gives [`CowMap::retired_versions`]; only writers and the last holder of a
-//! version touch it.
+//! or left, keeping the newest such version as the spare when some slot is on the current version
+//! or is a `Reader`'s that let go (counted against that slot, as a write's spare is): its drop
+//! takes those versions out under the writers' lock if the lock is free (and drops them after
+//! unlocking), and otherwise sets a flag that the lock's holder checks after it lets go, on every
+//! exit (the lock's guard, `Locked`, does it in its drop: early returns and panics included; it
+//! re-checks after each unlock). Both look after a SeqCst fence, so one of them sees the other; the
+//! drop never waits, since the holder may be its own thread inside an `update`. So the bound is one
+//! old version per live `Reader` and `Snapshot` and per read in progress (now, or at the last
+//! write), plus the current. A shared counter that versions increment when made and decrement when
+//! freed gives [`CowMap::retired_versions`]; only writers and the last holder of a version touch
+//! it.
 //!
 //! **Under loom**, each version carries a modelled cell that every read touches and the
 //! version's drop writes, so a read not ordered before the free is reported as a race;

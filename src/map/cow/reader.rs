@@ -146,7 +146,8 @@ impl<K, V, S> Reader<K, V, S> {
     /// `insert` or `remove` after an `insert` or `remove` replays one entry; other writes copy
     /// the map into it), and for keys and values without heap or drop glue they allocate
     /// nothing. It does not lower memory: the map keeps the current version and that spare
-    /// until [`trim`](super::CowMap::trim) or a `Reader`'s drop. A store to the reader's own
+    /// until [`trim`](super::CowMap::trim), or until a `Reader`'s drop leaves no reader on the
+    /// current version or let go. A store to the reader's own
     /// slot; nothing is freed here.
     ///
     /// ```
@@ -262,7 +263,8 @@ impl<K, V, S> Drop for Reader<K, V, S> {
         // last use.
         unsafe { self.inner.hazards.release_held(slot) };
         // Old versions only this reader held, or left since the last write, are freed now
-        // (or by the writer lock's holder): the bound of one per live reader holds.
+        // (or by the writer lock's holder), but for the newest if a slot is on the current
+        // version or let go (the spare, counted against it): one per live reader holds.
         self.inner.reader_gone();
     }
 }

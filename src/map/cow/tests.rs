@@ -111,14 +111,34 @@ fn a_reader_follows_writes_and_pins_at_most_one_old_version() {
     );
     map.trim();
     assert_eq!(reader.map().len(), 1);
-    // A reader's drop frees the spare: it counts against the readers that are alive.
+    // The spare counts against the readers on the current version: a reader's drop keeps it
+    // while another is on the current version, and the last one's drop frees it.
     let mut other = map.reader();
     map.insert(1, 13);
     other.refresh();
     reader.refresh();
     assert_eq!(map.retired_versions(), 1, "the spare");
     drop(other);
-    assert_eq!(map.retired_versions(), 0, "the spare outlived the reader");
+    assert_eq!(
+        map.retired_versions(),
+        1,
+        "a reader's drop freed the spare another reader on the current version counts for"
+    );
+    let mut last = reader.clone();
+    drop(reader);
+    assert_eq!(
+        map.retired_versions(),
+        1,
+        "`last` is on the current version"
+    );
+    last.let_go();
+    drop(last);
+    assert_eq!(
+        map.retired_versions(),
+        0,
+        "the spare outlived the last reader"
+    );
+    let reader = map.reader();
     let clone = reader.clone();
     map.insert(1, 12);
     assert_eq!(
