@@ -242,7 +242,9 @@ impl<C: Clock> TokenBucket<C> {
         };
         let ready = new.saturating_sub(self.rate.tau);
         if ready > now {
-            self.clock.sleep_until(ready);
+            // A turn past the clock's range ends when the clock gets there (`Clock::MAX_NANOS`):
+            // a clock that stops there would never reach a later one.
+            self.clock.sleep_until(ready.min(C::MAX_NANOS));
         }
         Ok(Tokens { n })
     }

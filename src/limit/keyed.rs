@@ -48,25 +48,26 @@ const MIN_SWEEP_AT: usize = 1024;
 ///
 /// Entries: a *window* is `burst / rate`, the time an emptied bucket takes to refill: a key
 /// with no request for a window is full and can go. An insert sweeps out every full key when
-/// the map reaches twice the keys the last sweep kept (and at least 1 024), or when a window
-/// has passed since that sweep and 1 024 keys have been inserted since it. So while new keys
-/// keep arriving, the map holds fewer than `max(1024, 2 × k)` entries, `k` being the keys the
-/// last sweep kept (those with a request in the window before it), and fewer than `k + 1024`
-/// once a window has passed since that sweep: the idle keys of a past flood go at most a window
-/// and 1 024 new keys after it went idle. Sweeps run only on inserts: after a flood of distinct
-/// keys stops, its idle keys stay until new keys come or an [`evict_idle`](Self::evict_idle)
-/// call. Neither gives the tables' memory back: they keep the size of the most keys the map
-/// has held until [`shrink_to_fit`](Self::shrink_to_fit) (call both now and then to bound
-/// memory through quiet periods). `tests/stress_limit.rs` checks the bound under a flood of
-/// distinct keys.
+/// the map reaches twice the keys the last sweep kept (and at least 1 024), or when 1 024 keys
+/// have been inserted since that sweep and every key it kept would be full by now had it taken
+/// no token since (at most a window after the sweep; `1 / rate` if each had taken one token).
+/// So while new keys keep arriving, the map holds at most `max(1024, 2 × k)` entries, `k` being
+/// the keys the last sweep kept (those whose bucket was not full), and at most `k + 1024` once
+/// those have refilled, plus the keys other threads insert while a sweep runs: the idle keys of
+/// a past flood go at most a window (`1 / rate` for keys that took one token each) and 1 024
+/// new keys after it went idle. Sweeps run only on inserts: after a flood of distinct keys
+/// stops, its idle keys stay until new keys come or an [`evict_idle`](Self::evict_idle) call.
+/// Neither gives the tables' memory back: they keep the size of the most keys the map has held
+/// until [`shrink_to_fit`](Self::shrink_to_fit) (call both now and then to bound memory through
+/// quiet periods). `tests/stress_limit.rs` checks the bound under a flood of distinct keys.
 ///
 /// # Cost
-/// A clock read, one hash, a shared shard lock and one CAS per request. A new key takes its
-/// shard's exclusive lock, adds one to a shared count of entries, and may trigger a sweep: a
-/// walk of every shard's table, `O(entries + table slots)`, run by the inserting thread. A
-/// sweep that doubling triggers is paid by the inserts since the last (as many as the keys it
-/// keeps); one that time triggers comes at most once a window, after 1 024 inserts, and keeps
-/// only keys with a request in the window before it. So sweeps cost `O(1)` per insert and per
+/// A clock read, one hash, a shared shard lock and one CAS per request. A new key takes its shard's
+/// exclusive lock, adds one to a shared count of entries, and may trigger a sweep: a walk of every
+/// shard's table, `O(entries + table slots)`, run by the inserting thread. A sweep that doubling
+/// triggers is paid by the inserts since the last (as many as the keys it keeps); one that time
+/// triggers comes after 1 024 inserts and only once the keys the last sweep kept have refilled, so
+/// it keeps only keys with a request since that sweep. So sweeps cost `O(1)` per insert and per
 /// request, amortised, plus the walk of the empty slots a past flood left in the tables (until
 /// `shrink_to_fit`).
 ///
@@ -87,8 +88,9 @@ pub struct KeyedLimiter<K, C: Clock = MonotonicClock> {
     /// The entries the last sweep kept: the next insert that brings the count to twice this
     /// (and at least `MIN_SWEEP_AT`) sweeps.
     kept: AtomicUsize,
-    /// The clock time a window after the last sweep: from then on, the insert that brings the
-    /// count `MIN_SWEEP_AT` past `kept` sweeps too.
+    /// The clock time when every key the last sweep kept is full if it made no request since
+    /// (the latest arrival time it kept, at most a window after the sweep): from then on, the
+    /// insert that brings the count `MIN_SWEEP_AT` past `kept` sweeps too.
     window_ends: AtomicU64,
     /// Set while one thread sweeps, so others do not sweep the same map at once.
     sweeping: AtomicBool,
@@ -246,8 +248,8 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
     }
 
     /// Whether an insert that brought the count to `entries` at `now` should sweep: the map
-    /// has doubled since the last sweep, or a window has passed since it and `MIN_SWEEP_AT`
-    /// keys have been inserted.
+    /// has doubled since the last sweep, or every key it kept has refilled (`window_ends`) and
+    /// `MIN_SWEEP_AT` keys have been inserted.
     #[inline]
     fn sweep_due(&self, entries: usize, now: u64) -> bool {
         // Relaxed: thresholds; a stale read only moves a sweep by a few inserts.
@@ -298,8 +300,8 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
     /// The tables keep their size: [`shrink_to_fit`](Self::shrink_to_fit) gives it back.
     pub fn evict_idle(&self) -> usize {
         let now = self.clock.now();
-        let removed = self.remove_full(now);
-        self.swept(now);
+        let (removed, refilled) = self.remove_full(now);
+        self.swept(now, refilled);
         removed
     }
 
@@ -336,22 +338,27 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
         self.buckets.shrink_to_fit();
     }
 
-    /// Removes every key whose bucket is full at `now`; returns how many.
+    /// Removes every key whose bucket is full at `now`; returns how many, and the latest
+    /// arrival time among the keys it kept (`now` if none): when they are all full, unless
+    /// they take more tokens.
     ///
     /// A key's `Drop` that panics ends the walk, but the keys removed so far, the panicking one
     /// among them (the table erases an entry before dropping it), still leave the count.
-    fn remove_full(&self, now: u64) -> usize {
+    fn remove_full(&self, now: u64) -> (usize, u64) {
         let mut removed = Uncount {
             entries: &self.entries,
             n: 0,
         };
+        let mut refilled = now;
         self.buckets.retain(|_, tat| {
             // Relaxed: as in `try_acquire`.
-            let keep = tat.load(Ordering::Relaxed) > now;
+            let tat = tat.load(Ordering::Relaxed);
+            let keep = tat > now;
             removed.n += usize::from(!keep);
+            refilled = refilled.max(tat);
             keep
         });
-        removed.n
+        (removed.n, refilled)
     }
 
     /// Test hook: the kept count of entries, which must match `len` when nothing runs. (The
@@ -387,18 +394,22 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
         // Ends the sweep even if a key's `Drop` panics in it: otherwise every later sweep
         // would see one running, and the map would grow without bound.
         let _done = SweepDone(&self.sweeping);
-        self.remove_full(now);
-        self.swept(now);
+        let (_, refilled) = self.remove_full(now);
+        self.swept(now, refilled);
     }
 
-    /// Records a sweep at `now`: what it kept, and when its window ends (see `sweep_due`).
-    fn swept(&self, now: u64) {
+    /// Records a sweep at `now`: what it kept, and when every key it kept is full unless it
+    /// made a request since (`refilled`, from `remove_full`; at most a window after `now`),
+    /// the time from which inserts may sweep again (see `sweep_due`).
+    fn swept(&self, now: u64, refilled: u64) {
         // Relaxed: a count; inserts racing the sweep are in it or follow it.
         let kept = self.entries.load(Ordering::Relaxed);
         // Relaxed: thresholds (see `sweep_due`); `SweepDone`'s Release publishes them too.
         self.kept.store(kept, Ordering::Relaxed);
-        self.window_ends
-            .store(now.saturating_add(self.rate.tau), Ordering::Relaxed);
+        self.window_ends.store(
+            refilled.min(now.saturating_add(self.rate.tau)),
+            Ordering::Relaxed,
+        );
     }
 }
 

@@ -197,6 +197,29 @@ fn a_clock_at_the_end_of_its_range_does_not_overflow() {
     b.acquire(0).unwrap();
 }
 
+/// A clock stopped at the end of its range, with the default (sleeping) `sleep_until`; it
+/// panics if read more than 1 000 times, as a sleep that never ends would.
+#[derive(Default)]
+struct StoppedAtTheEnd(crate::sync::AtomicU64);
+
+impl Clock for StoppedAtTheEnd {
+    fn now(&self) -> u64 {
+        // Relaxed: the test's one thread.
+        let reads = self.0.fetch_add(1, crate::sync::Ordering::Relaxed);
+        assert!(reads < 1_000, "a sleep past the clock's range never ends");
+        Self::MAX_NANOS
+    }
+}
+
+#[test]
+fn an_acquire_whose_turn_is_past_the_clock_range_ends_at_once() {
+    let b = TokenBucket::every_with_clock(Duration::from_nanos(1), 1, StoppedAtTheEnd::default())
+        .unwrap();
+    b.acquire(1).unwrap(); // the burst
+    b.acquire(1).unwrap(); // its turn is 1 ns past `MAX_NANOS`: the sleep ends at once
+    b.acquire(1).unwrap();
+}
+
 #[test]
 fn a_refund_of_another_buckets_receipt_never_overflows_or_overfills() {
     // Receipts of a million tokens; at about 3 × 10^18 ns per token they are worth far more
@@ -455,6 +478,28 @@ fn a_trickle_of_new_keys_after_a_spike_sweeps_the_idle_spike() {
     assert!(
         most <= 1_025,
         "{most} keys held, 1 024 new keys after the spike went idle"
+    );
+    assert_eq!(keyed.entry_count(), keyed.len());
+}
+
+/// A flood of keys that take one token each under a large burst (a window of 100 s): they are
+/// full again a second later, and the next new keys sweep them out then, not a window later.
+#[test]
+#[cfg_attr(miri, ignore)] // 22 000 inserts
+fn a_flood_of_one_token_keys_goes_once_they_refill_not_a_window_later() {
+    let clock = ManualClock::new();
+    let keyed: KeyedLimiter<u64, _> = KeyedLimiter::with_clock(1, 100, clock.clone()).unwrap();
+    for key in 0..20_000 {
+        keyed.try_acquire(&key, 1).unwrap(); // each refills in a second
+    }
+    clock.advance(Duration::from_secs(2));
+    for key in 0..2_000 {
+        keyed.try_acquire(&(1_000_000 + key), 1).unwrap();
+    }
+    assert_eq!(
+        keyed.len(),
+        2_000,
+        "the flood's keys, full for a second, must go with the first new keys"
     );
     assert_eq!(keyed.entry_count(), keyed.len());
 }
