@@ -26,6 +26,7 @@ fn allocation_profile() {
     a_return_the_pool_drops_makes_no_chunk();
     warm_scratch_calls_allocate_nothing();
     retain_bytes_gives_a_grown_arena_back();
+    a_limit_off_a_page_multiple_regrows_rounds_just_under_it();
     the_limit_holds_against_the_system_allocator();
     retained_memory_stays_within_capacity_times_retain();
     build_makes_no_chunk();
@@ -292,6 +293,40 @@ fn warm_scratch_calls_allocate_nothing() {
         scratch(|a| scratch(|b| request(a, 100) + request(b, 100)));
     }
     assert_eq!(heap().total_blocks, before.total_blocks);
+}
+
+/// A round of 99 000 bytes (64-byte values) under a `limit_bytes` of 100 000, which is not a
+/// page multiple: no chunk under the limit holds it (the largest, 24 pages less 64 bytes, is
+/// 98 240), so every round is granted across chunks and grown again from `chunk_bytes`, 7
+/// allocations a round, `shrunk` counting each (documented on `Builder::limit_bytes`). Under a
+/// limit of 25 pages the arena keeps one chunk for it and warm rounds allocate nothing.
+fn a_limit_off_a_page_multiple_regrows_rounds_just_under_it() {
+    for (limit, blocks_a_round) in [(100_000, 7), (25 * 4096, 0)] {
+        let arenas = ArenaPool::builder().capacity(1).limit_bytes(limit).build();
+        let round = || {
+            let arena = arenas.get();
+            for i in 0..99_000 / 64 {
+                arena
+                    .try_alloc([i as u8; 64])
+                    .expect("granted under the limit");
+            }
+        };
+        round();
+        round();
+        let shrunk = arenas.stats().shrunk;
+        let before = settled();
+        for _ in 0..10 {
+            round();
+        }
+        assert_eq!(
+            heap().total_blocks - before.total_blocks,
+            10 * blocks_a_round,
+            "limit {limit}: {:?}",
+            arenas.stats()
+        );
+        let expected = if blocks_a_round > 0 { 10 } else { 0 };
+        assert_eq!(arenas.stats().shrunk - shrunk, expected, "limit {limit}");
+    }
 }
 
 fn retain_bytes_gives_a_grown_arena_back() {

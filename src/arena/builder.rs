@@ -82,21 +82,36 @@ impl Builder {
     /// Set `limit_bytes` to at least `retain_bytes + max(n, 2 × retain_bytes)` plus a page
     /// (4 KiB) to grant single allocations of `n` bytes in a round that still fits its kept
     /// chunk (the module docs, "What `limit_bytes` bounds").
+    ///
+    /// Above 4 KiB, prefer a multiple of 4 KiB. bumpalo's chunks there are whole pages less 64
+    /// bytes, so no chunk under a limit of `L` holds a round of more than the largest such
+    /// size, `(L + 64) / 4096 × 4096 − 64` (whole pages). A round between that and `L` is still
+    /// granted, across several chunks (when `L` is at least 896 bytes past a page multiple), but
+    /// no arena can keep a chunk for it: each such round starts again from `chunk_bytes` and
+    /// grows by doubling, about `1 + log2(L / chunk_bytes)` allocations a round (2 at a limit
+    /// of 6 000 bytes, 7 at 100 000, 12 at 1 000 000, with the default `chunk_bytes`), and
+    /// [`Stats::shrunk`](super::Stats::shrunk) counts up on every round. A limit that is a page
+    /// multiple leaves no such rounds (`tests/alloc_arena.rs`).
     pub fn limit_bytes(mut self, bytes: usize) -> Self {
         self.settings.limit_bytes = bytes;
         self
     }
 
     /// The most bytes of chunks a returned arena keeps (default [`DEFAULT_RETAIN_BYTES`],
-    /// capped by `limit_bytes`). An arena whose round needed more frees its chunks on return,
-    /// and is handed out next with one chunk of `chunk_bytes`, so one huge request does not pin
-    /// its memory for ever. Retained memory is at most `capacity × retain_bytes`.
+    /// capped by `limit_bytes`). An arena whose round held more frees its chunks on return, so
+    /// one huge request does not pin its memory for ever, and is handed out next with one chunk
+    /// of at most `retain_bytes`: if the round spilled across chunks and what it still had in use
+    /// at its end fits one, one sized for the round's peak as far as `retain_bytes` allows (the
+    /// arena sees only a bound on the peak: a block freed while it was the newest leaves no
+    /// trace, so a round that freed a huge block gets the largest), else one of `chunk_bytes`.
+    /// Retained memory is at most `capacity × retain_bytes`.
     ///
     /// An arena keeps one chunk, and bumpalo sizes chunks in whole pages above 4 KiB (less its
     /// footer): a round is kept only if it fits the largest such chunk within `retain_bytes`.
     /// A round a little under a `retain_bytes` that is not a page multiple may not, and is then
     /// shrunk like a round over it, and allocates again on the next request of that size. Set
-    /// `retain_bytes` at least a page above the rounds you want kept warm.
+    /// `retain_bytes` at least a page above the rounds you want kept warm. The cap by
+    /// `limit_bytes` makes the same true of a limit that is not a page multiple (see there).
     pub fn retain_bytes(mut self, bytes: usize) -> Self {
         self.settings.retain_bytes = bytes;
         self

@@ -24,9 +24,10 @@
 //!   cannot grow) and names neither the arena nor the limit. Where input sizes the data, use
 //!   the `try_` forms (`try_alloc_with`, `try_alloc_layout`, `Vec::try_reserve` before
 //!   growing), so a refusal stays an error you can tell from the machine running out.
-//! - **Memory given back after a rare huge request.** An arena whose round needed more than
-//!   [`Builder::retain_bytes`] frees its chunks on return, and is handed out next with one of
-//!   `chunk_bytes`; the pool retains at most `capacity × retain_bytes` bytes of chunks.
+//! - **Memory given back after a rare huge request.** An arena whose round held more than
+//!   [`Builder::retain_bytes`] frees its chunks on return, and is handed out next with one chunk
+//!   of at most `retain_bytes` (which one: [`Builder::retain_bytes`]); the pool retains at most
+//!   `capacity × retain_bytes` bytes of chunks.
 //! - **No silent leaks.** An arena never runs `Drop`, so a `Vec` or `String` stored in one leaks
 //!   its heap buffer (bumpalo#147). The guards' `alloc` family refuses types that need `Drop` at
 //!   compile time; growable data goes in `arena::collections::{Vec, String}` (feature
@@ -206,20 +207,24 @@ pub(crate) struct Settings {
 /// ```
 ///
 /// # Allocation
-/// Nothing once the arena has held a round as big (`tests/alloc_arena.rs`), while `capacity` is
-/// at least the number of arenas held at once, summed over the threads that use the pool (a
-/// thread that holds a request's arena and a response's at once counts two): each such thread
-/// keeps its arenas in its own cache, taking turns or not. Past that, the arenas without room
-/// are built on most gets and dropped on return (about `(held − capacity) / held` of the gets,
-/// `held` the arenas held at once; 2 threads taking strict turns on a pool of capacity 1 built
-/// one on every other get, and one thread holding two arenas at once on a pool of capacity 1
-/// builds one on every round: `tests/stress_arena.rs`). A round that spilled past its chunk costs
-/// one allocation when its arena is next handed out (none if the pool drops it on return): the
-/// rebuilt chunk, sized for the round's peak, which the arena cannot see exactly (what the earlier
-/// chunks hold plus the whole last chunk: about the chunks the round held, at most). Memory: at
-/// most `capacity × retain_bytes` bytes of chunks retained, plus, per retained arena, bumpalo's
-/// chunk footer and the pool's cache-line-padded box; arenas on loan hold at most `limit_bytes`
-/// each.
+/// Nothing once the arena has held a round as big (`tests/alloc_arena.rs`), while `capacity` is at
+/// least the number of arenas held at once, summed over the threads that use the pool (a thread
+/// that holds a request's arena and a response's at once counts two): each such thread keeps its
+/// arenas in its own cache, taking turns or not. Past that, the arenas without room are built on
+/// most gets and dropped on return (about `(held − capacity) / held` of the gets, `held` the arenas
+/// held at once; 2 threads taking strict turns on a pool of capacity 1 built one on every other
+/// get, and one thread holding two arenas at once on a pool of capacity 1 builds one on every
+/// round: `tests/stress_arena.rs`). A round that spilled past its chunk costs one allocation when
+/// its arena is next handed out (none if the pool drops it on return): the rebuilt chunk, sized for
+/// the round's peak, which the arena cannot see exactly (what the earlier chunks hold plus the
+/// whole last chunk: about the chunks the round held, at most). Memory: at most `capacity ×
+/// retain_bytes` bytes of chunks retained, plus, per retained arena, bumpalo's chunk footer and the
+/// pool's cache-line-padded box; arenas on loan hold at most `limit_bytes` each. Besides, the
+/// pool's own memory, that of the [`Pool`] it is built on (whose Allocation section gives the
+/// sizes): a small store, and a cache of 384 bytes (x86-64) for every thread that used it, kept
+/// until the pool drops (`clear` and `trim` empty the caches but do not free them); so a pool that
+/// a thread of slot 1 000 touched holds a 192 KiB bucket of them. Keep the pools that many threads
+/// use few (one [`scratch_pool`] serves every thread).
 ///
 /// # Cost
 /// `get` and the guard's drop are the pool's warm path (a few plain loads and stores on the

@@ -76,12 +76,16 @@ pub struct Stats {
     /// Gets served with a retained arena.
     pub reused: u64,
     /// Arenas handed out (or reset by [`ArenaGuard::reset`](super::ArenaGuard::reset)) rebuilt
-    /// to one chunk that holds the whole of their last round, which spilled into several
-    /// chunks (the chunks were freed on return; the get made the new one).
+    /// to one chunk for their last round, which spilled into several chunks: one that holds the
+    /// round's peak, else the largest under `retain_bytes` (which holds what the round still had
+    /// in use at its end, not always its peak). The chunks were freed on return; the get made
+    /// the new one.
     pub rebuilt: u64,
     /// Arenas handed out (or reset) with one chunk of `chunk_bytes`, their last round having
     /// needed more than `retain_bytes`, or more than the largest chunk under it (freed on
-    /// return, made by the get, as for `rebuilt`).
+    /// return, made by the get, as for `rebuilt`). Counting up on every round: rounds that no
+    /// chunk under `retain_bytes` and `limit_bytes` holds (see
+    /// [`Builder::limit_bytes`](super::Builder::limit_bytes)).
     pub shrunk: u64,
     /// Returned arenas dropped because the pool was full (capacity or byte budget).
     pub dropped: u64,
