@@ -295,7 +295,8 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
 
     /// Removes every key whose bucket is full (it would start the same if it came back);
     /// returns how many were removed. It counts as a sweep: the next automatic one comes when
-    /// the keys it kept have doubled, or a window later (see "Allocation" above).
+    /// the keys it kept have doubled, or once they have refilled, at most a window later (see
+    /// "Allocation" above).
     ///
     /// The tables keep their size: [`shrink_to_fit`](Self::shrink_to_fit) gives it back.
     pub fn evict_idle(&self) -> usize {
