@@ -123,6 +123,7 @@ use crate::sync::Arc;
 use chunks::{Arena, Made};
 use stats::Tallies;
 use std::fmt;
+use std::panic::{RefUnwindSafe, UnwindSafe};
 
 /// bumpalo's arena-backed collections: growable values whose memory is the arena's, so they
 /// need no `Drop` to free it (feature `collections`).
@@ -237,6 +238,12 @@ pub struct ArenaPool {
     settings: Settings,
     tallies: Tallies,
 }
+
+// The pool's hooks are this module's own (they run no user code), and an arena a panic sends
+// back is settled on return and reset on its next get: a panic leaves the pool consistent, so
+// it may be used across `catch_unwind` (its closures are not `UnwindSafe` types, hence these).
+impl UnwindSafe for ArenaPool {}
+impl RefUnwindSafe for ArenaPool {}
 
 impl ArenaPool {
     /// A pool with every default: see [`Builder`].

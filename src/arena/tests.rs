@@ -273,6 +273,26 @@ fn guards_are_send_and_the_pool_is_sync() {
 }
 
 #[test]
+fn the_pool_is_unwind_safe_and_a_panicking_round_leaves_it_whole() {
+    use std::panic::{RefUnwindSafe, UnwindSafe};
+    fn both<T: UnwindSafe + RefUnwindSafe>() {}
+    both::<ArenaPool>();
+    let arenas = ArenaPool::builder().capacity(1).build();
+    let failed = std::panic::catch_unwind(|| {
+        let arena = arenas.get();
+        arena.alloc(7u64);
+        panic!("mid-round");
+    });
+    assert!(failed.is_err());
+    assert_eq!(arenas.stats().retained, 1, "the arena went back");
+    assert_eq!(
+        arenas.get().stats().allocated_bytes,
+        0,
+        "and comes out reset"
+    );
+}
+
+#[test]
 fn trim_and_clear_reach_the_retained_arenas() {
     let arenas = ArenaPool::builder().capacity(8).build();
     drop((0..5).map(|_| arenas.get()).collect::<Vec<_>>());

@@ -10,6 +10,7 @@ use crate::drop_each::drop_each;
 use crate::sync::Arc;
 use std::fmt;
 use std::mem::MaybeUninit;
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::time::Duration;
 
 /// The plain channel's state: slots hold a message only while full.
@@ -86,6 +87,14 @@ pub struct Sender<T> {
 pub struct Receiver<T> {
     pub(super) shared: Arc<Plain<T>>,
 }
+
+// A panic leaves the channel consistent: it runs no user code while it holds a slot (a value
+// moves in or out whole, and a message's `Drop` runs after the slot is let go), so a caller may
+// use an end across `catch_unwind`, as std's and crossbeam's ends allow.
+impl<T> UnwindSafe for Sender<T> {}
+impl<T> RefUnwindSafe for Sender<T> {}
+impl<T> UnwindSafe for Receiver<T> {}
+impl<T> RefUnwindSafe for Receiver<T> {}
 
 impl<T> Sender<T> {
     fn chan(&self) -> &Chan<MaybeUninit<T>> {

@@ -188,7 +188,8 @@ pub fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
 /// is warm, sends and receives allocate nothing (`tests/alloc_channel.rs`).
 ///
 /// # Panics
-/// As [`bounded`], and if `factory` panics.
+/// As [`bounded`], and if `factory` or a made value's [`Reset`] panics (each value is reset
+/// once, in case the factory left something in it); the values made so far are dropped.
 #[track_caller]
 pub fn recycling<T: Reset>(
     capacity: usize,

@@ -21,6 +21,7 @@ use super::{
 use crate::sync::Arc;
 use crate::Reset;
 use std::fmt;
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::time::Duration;
 
 /// One recycling slot: the value, whether a panicking `send_with` left it unsent, and whether
@@ -105,6 +106,14 @@ pub struct RecyclingSender<T: Reset> {
 pub struct RecyclingReceiver<T: Reset> {
     pub(super) chan: Arc<Chan<Held<T>>>,
 }
+
+// A closure that panics in a send or receive leaves its slot reset and published (`SendGuard`,
+// `RecvGuard` below): no half-written message reaches a receiver and no slot is lost, so an end
+// may be used across `catch_unwind`, as a plain channel's.
+impl<T: Reset> UnwindSafe for RecyclingSender<T> {}
+impl<T: Reset> RefUnwindSafe for RecyclingSender<T> {}
+impl<T: Reset> UnwindSafe for RecyclingReceiver<T> {}
+impl<T: Reset> RefUnwindSafe for RecyclingReceiver<T> {}
 
 /// Releases a claimed send slot if the user's closure (or the reset of a dirty slot before it)
 /// unwinds: marks it a slot to skip, resets it (marking it dirty if that reset panics) and

@@ -282,6 +282,21 @@ fn ends_are_send_and_sync() {
     check::<TrySendError<String>>();
 }
 
+/// As std's and crossbeam's: usable across `catch_unwind` (a panic leaves the channel whole).
+#[test]
+fn ends_are_unwind_safe() {
+    use std::panic::{RefUnwindSafe, UnwindSafe};
+    fn check<T: UnwindSafe + RefUnwindSafe>() {}
+    check::<Sender<String>>();
+    check::<Receiver<String>>();
+    check::<RecyclingSender<String>>();
+    check::<RecyclingReceiver<String>>();
+    check::<super::IntoIter<String>>();
+    let (tx, rx) = super::bounded(1);
+    assert!(std::panic::catch_unwind(|| tx.send(1)).is_ok());
+    assert_eq!(rx.recv(), Ok(1));
+}
+
 #[test]
 fn errors_debug_without_t_debug_and_display() {
     struct Opaque;

@@ -155,6 +155,17 @@ fn send_and_sync_as_sound() {
     both::<Tokens>();
 }
 
+#[test]
+fn limiters_without_user_state_are_unwind_safe() {
+    use std::panic::{RefUnwindSafe, UnwindSafe};
+    fn both<T: UnwindSafe + RefUnwindSafe>() {}
+    both::<TokenBucket>();
+    both::<Semaphore>();
+    both::<InFlight>();
+    both::<Permit<'static>>();
+    both::<OwnedPermit>();
+}
+
 /// A clock whose `sleep_until` returns at once without moving time: every `acquire` on it
 /// reserves on top of the last, as callers asleep at once would.
 struct Frozen(u64);

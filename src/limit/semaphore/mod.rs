@@ -8,6 +8,7 @@ use super::{AcquireError, AcquireTimeoutError, LimitError, TryAcquireError};
 use crate::sync::{Arc, AtomicU64, Mutex, Ordering};
 use queue::{free, State, Stop, CLOSED};
 use std::fmt;
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::time::{Duration, Instant};
 
 mod permit;
@@ -107,6 +108,11 @@ pub struct Semaphore {
     /// The ticket at the front of the line (`queue.rs`), read by waiters without the lock.
     served: AtomicU64,
 }
+
+// No user code runs under the lock, and a permit dropped by a panic gives its permits back: a
+// panic leaves the semaphore consistent, so it may be used across `catch_unwind`.
+impl UnwindSafe for Semaphore {}
+impl RefUnwindSafe for Semaphore {}
 
 impl Semaphore {
     /// A semaphore with `permits` permits.

@@ -8,6 +8,7 @@ use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
+use std::panic::{RefUnwindSafe, UnwindSafe};
 
 /// A copy-on-write hash map whose readers never wait: each write copies the map, changes the
 /// copy and publishes it atomically; reads go to whichever version is current.
@@ -170,6 +171,12 @@ use std::hash::{BuildHasher, Hash};
 pub struct CowMap<K, V, S = FastRandomState> {
     pub(super) inner: Arc<Inner<K, V, S>>,
 }
+
+// A panic leaves the map on a whole version: a write builds its copy aside and publishes it
+// with one swap, so a panicking closure, `Clone` or `Hash` publishes nothing, and readers never
+// see a version change. Entries are shared read-only, hence the bounds (as `HashMap`'s).
+impl<K: RefUnwindSafe, V: RefUnwindSafe, S: RefUnwindSafe> UnwindSafe for CowMap<K, V, S> {}
+impl<K: RefUnwindSafe, V: RefUnwindSafe, S: RefUnwindSafe> RefUnwindSafe for CowMap<K, V, S> {}
 
 impl<K, V> CowMap<K, V, FastRandomState> {
     /// An empty map with the module's default hasher, [`FastRandomState`].

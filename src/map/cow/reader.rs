@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::mem::ManuallyDrop;
+use std::panic::{RefUnwindSafe, UnwindSafe};
 
 /// The fastest way to read a [`CowMap`](super::CowMap): a handle, one per thread, that holds
 /// the version it last read and checks with one atomic load that it is still current.
@@ -86,6 +87,11 @@ pub struct Reader<K, V, S = FastRandomState> {
 unsafe impl<K, V, S> Send for Reader<K, V, S> where Arc<Version<K, V, S>>: Send + Sync {}
 // SAFETY: as for `Send`; every method that reads through `cached` takes `&mut self`.
 unsafe impl<K, V, S> Sync for Reader<K, V, S> where Arc<Version<K, V, S>>: Send + Sync {}
+
+// As for `CowMap`: a panic leaves the map on a whole version, and a reader's own state (its
+// slot and the version it holds) changes only by whole moves.
+impl<K: RefUnwindSafe, V: RefUnwindSafe, S: RefUnwindSafe> UnwindSafe for Reader<K, V, S> {}
+impl<K: RefUnwindSafe, V: RefUnwindSafe, S: RefUnwindSafe> RefUnwindSafe for Reader<K, V, S> {}
 
 impl<K, V, S> Reader<K, V, S> {
     pub(super) fn new(inner: &Arc<Inner<K, V, S>>) -> Self {

@@ -457,6 +457,30 @@ fn handles_are_send_and_sync_as_the_contents_are() {
     send::<Reader<String, Vec<u8>>>();
 }
 
+/// A panic leaves the map on a whole version, so the handles may cross `catch_unwind` when the
+/// entries may (as `HashMap`).
+#[test]
+fn handles_are_unwind_safe_as_the_contents_are() {
+    use std::panic::{RefUnwindSafe, UnwindSafe};
+    fn both<T: UnwindSafe + RefUnwindSafe>() {}
+    both::<CowMap<String, Vec<u8>>>();
+    both::<Reader<String, Vec<u8>>>();
+    both::<Snapshot<String, Vec<u8>>>();
+    let map = CowMap::from_iter([(1, 1)]);
+    let failed = std::panic::catch_unwind(|| {
+        map.update(|m| {
+            m.insert(2, 2);
+            panic!("half a batch");
+        })
+    });
+    assert!(failed.is_err());
+    assert_eq!(
+        (map.len(), map.get_cloned(&2)),
+        (1, None),
+        "nothing published"
+    );
+}
+
 #[test]
 fn a_write_copies_the_entries_not_a_mostly_empty_table() {
     let mut table = std::collections::HashMap::with_capacity_and_hasher(
