@@ -326,6 +326,35 @@ fn one_refused_heavy_buffer_does_not_make_a_roomy_budget_full_for_good() {
     );
 }
 
+/// A byte budget of 0 with objects that weigh nothing (a bad setting, but a legal one: it keeps
+/// only weightless objects) is not full while the count has room, so a thread's misses run no
+/// reclaim, which would take an idle thread's hot object: as with no byte budget.
+#[test]
+fn a_zero_byte_budget_of_weightless_objects_is_not_full() {
+    for budget in [None, Some(0)] {
+        let mut builder = Pool::builder().capacity(100).weigh(|_: &Vec<u8>| 0);
+        if let Some(bytes) = budget {
+            builder = builder.byte_budget(bytes);
+        }
+        let pool = builder.build(Vec::new);
+        let after = beside_idle_holders(
+            1,
+            || drop(pool.get()),
+            || {
+                for _ in 0..640 {
+                    drop(thrifty::pool::Pooled::into_inner(pool.get()));
+                }
+                pool.stats()
+            },
+        );
+        assert_eq!(
+            (after.reclaims, after.retained),
+            (0, 1),
+            "byte budget {budget:?}: {after:?}"
+        );
+    }
+}
+
 /// Each return weighs its object once, and every limit it meets sees that one weight: a `weigh`
 /// whose answers change from call to call cannot get an object past `max_object_bytes`.
 #[test]

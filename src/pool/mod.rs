@@ -26,8 +26,9 @@
 //! holds no lock while user code runs, so it stays fully usable (no poisoning, no double drop).
 //! A `weigh` that panics propagates too: from `put`/`try_put` the object is dropped; from a
 //! handle's drop it is leaked if the drop's first `weigh` panics and dropped if the one the
-//! return runs next does; either way the unit it held stays counted until the next revocation
-//! of tickets. Keep `weigh` to a field read.
+//! return runs next does; either way the unit it held stays counted, as its cache's reservation
+//! (an object from the thread's own cache) until the next full reclaim, or as its ticket (one
+//! from the shared store) until the next revocation of tickets. Keep `weigh` to a field read.
 //! A factory panic propagates from `get` and leaves the pool's objects and budget as they were
 //! (its `misses` tally counts the attempt, and a reclaim the get ran first stays done).
 //!
@@ -204,8 +205,12 @@ pub const DEFAULT_CAPACITY: usize = 256;
 /// other threads' caches hold objects, and a put that finds the budget full of reservations that
 /// hold no object) makes a `membarrier` system call on Linux, which interrupts every CPU running a
 /// thread of the process, and a pass over every cache: [`Stats::reclaims`] counts them, and one
-/// that grows with the gets means a capacity below the objects held at once, or a shape the pool
-/// suits badly.
+/// that grows with the gets in steady state means a capacity below the objects held at once, or a
+/// shape the pool suits badly. A burst from an empty pool (at start-up, or after `clear`) in which
+/// many threads each hold several objects at once runs some too, whatever the capacity: each
+/// thread that finds its cache and the store dry takes what the others have stacked, until
+/// every thread's cache has filled; [`prefill`](Pool::prefill) before such a burst avoids
+/// most of them.
 ///
 /// Ratios to allocating the buffer, across runs on a shared 2-core machine
 /// (`cargo run --release --example shootout -- --only pool`): a 4 KiB [`BufferPool`] get+put

@@ -132,15 +132,18 @@ impl Budget {
 
     /// Whether objects are retained and no more could be reserved now: the count is at its
     /// limit, or the bytes left are fewer than the object refused since the last release
-    /// weighed (a snapshot).
+    /// weighed, or, with bytes held, none are left (a snapshot).
     /// Never for a budget that holds nothing (a capacity of 0 is always at its limit, and there
-    /// is nothing to reclaim).
+    /// is nothing to reclaim), nor by bytes for objects that weigh nothing (a byte budget of 0
+    /// keeps those: it is not full while the count has room).
     pub(super) fn is_full(&self) -> bool {
         let (count, bytes) = self.used();
         // Relaxed: as in `note_refused`.
         let refused = self.refused.load(Ordering::Relaxed);
         count > 0
-            && (count >= self.max_count || self.max_bytes.saturating_sub(bytes) < refused.max(1))
+            && (count >= self.max_count
+                || (self.max_bytes.saturating_sub(bytes) < refused.max(1)
+                    && (bytes > 0 || refused > 0)))
     }
 
     /// Objects and bytes reserved or stored now (a snapshot).

@@ -50,8 +50,10 @@ pub struct Stats {
     /// found the pool dry while other threads' caches held objects, a put that found the
     /// budget full). Each shuts every cache for a moment and costs a process-wide fence (on
     /// Linux a `membarrier` system call, which interrupts every CPU running a thread of the
-    /// process), so a count that grows with the gets is a sign of a shape the pool suits
-    /// badly: a capacity below the objects held at once, for example.
+    /// process), so a count that grows with the gets in steady state is a sign of a shape the
+    /// pool suits badly: a capacity below the objects held at once, for example. (A burst from
+    /// an empty pool in which threads each hold several objects runs some as well: see
+    /// [`Pool`](super::Pool)'s Cost.)
     pub reclaims: u64,
 }
 
