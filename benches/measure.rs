@@ -57,6 +57,36 @@ fn counting_cost(c: &mut Criterion) {
         let _paused = measure::pause();
         b.iter(|| drop(black_box(Box::new(black_box(7u64)))))
     });
+    // Two threads allocating at once, each its share of the iterations: the time per pair per
+    // thread, counted and paused. Counts shared by every thread would bounce one cache line
+    // between them on every call; the totals' stripes keep each thread on its own.
+    for paused in [false, true] {
+        let name = if paused {
+            "paused, 2 threads"
+        } else {
+            "counted, 2 threads"
+        };
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let _timing = measure::pause();
+                let start = std::time::Instant::now();
+                std::thread::scope(|s| {
+                    let both: Vec<_> = (0..2)
+                        .map(|_| {
+                            s.spawn(move || {
+                                let _paused = paused.then(measure::pause);
+                                for i in 0..iters {
+                                    drop(black_box(Box::new(black_box(i))));
+                                }
+                            })
+                        })
+                        .collect();
+                    both.into_iter().for_each(|t| t.join().unwrap());
+                });
+                start.elapsed()
+            })
+        });
+    }
     g.finish();
 }
 

@@ -49,7 +49,7 @@ fn plain() -> Report {
     let before = measure::total_stats();
     let start = Instant::now();
     let sum = thread::scope(|s| {
-        s.spawn(move || {
+        let parser = s.spawn(move || {
             for i in 0..RECORDS {
                 let mut line = String::new();
                 parse(i, &mut line);
@@ -57,7 +57,7 @@ fn plain() -> Report {
             }
         });
         let rx = parsed_rx.clone();
-        s.spawn(move || {
+        let transformer = s.spawn(move || {
             for line in rx {
                 let mut out = String::new();
                 transform(&line, &mut out);
@@ -68,6 +68,7 @@ fn plain() -> Report {
         for line in &done_rx {
             write(&line, &mut sum);
         }
+        join_both(parser, transformer);
         sum
     });
     let secs = start.elapsed().as_secs_f64();
@@ -80,19 +81,26 @@ fn plain() -> Report {
     }
 }
 
+/// Joins the stage threads before the count is read: a join waits for a thread's exit (its
+/// frees included), where the end of `thread::scope` waits only for the closures.
+fn join_both(a: thread::ScopedJoinHandle<'_, ()>, b: thread::ScopedJoinHandle<'_, ()>) {
+    a.join().unwrap();
+    b.join().unwrap();
+}
+
 fn recycled() -> Report {
     let (parsed_tx, parsed_rx) = recycling(CAPACITY, || String::with_capacity(64));
     let (done_tx, done_rx) = recycling(CAPACITY, || String::with_capacity(64));
     let before = measure::total_stats();
     let start = Instant::now();
     let sum = thread::scope(|s| {
-        s.spawn(move || {
+        let parser = s.spawn(move || {
             for i in 0..RECORDS {
                 parsed_tx.send_with(|line| parse(i, line)).unwrap();
             }
         });
         let rx = parsed_rx.clone();
-        s.spawn(move || {
+        let transformer = s.spawn(move || {
             // Read in place from one slot, write in place into the next stage's slot.
             while rx
                 .recv_with(|line| done_tx.send_with(|out| transform(line, out)).unwrap())
@@ -101,6 +109,7 @@ fn recycled() -> Report {
         });
         let mut sum = 0;
         while done_rx.recv_with(|line| write(line, &mut sum)).is_ok() {}
+        join_both(parser, transformer);
         sum
     });
     let secs = start.elapsed().as_secs_f64();

@@ -126,14 +126,19 @@ pub(crate) mod plain {
         pub(crate) fn increment(&self) {
             self.0.fetch_add(1, Ordering::Relaxed);
         }
+        /// Adds one; returns the value before.
+        pub(crate) fn fetch_increment(&self) -> usize {
+            self.0.fetch_add(1, Ordering::Relaxed)
+        }
         pub(crate) fn decrement(&self) {
             self.0.fetch_sub(1, Ordering::Relaxed);
         }
     }
 
-    /// How many per-thread cells [`with_thread_cells`] offers (`measure` keeps its five counts
-    /// and its two pause words in them; it names each index).
-    pub(crate) const THREAD_CELLS: usize = 8;
+    /// How many per-thread cells [`with_thread_cells`] offers (`measure` keeps its five counts,
+    /// its two pause words, its probe flag and its stripe of the totals in them; it names each
+    /// index).
+    pub(crate) const THREAD_CELLS: usize = 9;
 
     std::thread_local! {
         // `const`-initialised and without a destructor: access never allocates, never

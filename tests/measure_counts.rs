@@ -92,6 +92,28 @@ fn other_threads_are_not_counted_but_are_in_the_totals() {
     assert!(total.allocs >= 1000, "the totals see every thread: {total}");
 }
 
+/// More threads than the totals have stripes (16), each allocating and freeing 1 000 boxes of
+/// 8 bytes: the totals see every call, whichever stripe each thread was dealt.
+#[test]
+fn the_totals_see_every_thread_past_the_stripes() {
+    let before = measure::total_stats();
+    let threads: Vec<_> = (0..40)
+        .map(|_| {
+            std::thread::spawn(|| {
+                for i in 0..1000u64 {
+                    drop(black_box(Box::new(i)));
+                }
+            })
+        })
+        .collect();
+    // Joined one by one: a join waits for the thread's exit, its frees included.
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    let total = measure::total_stats() - before;
+    assert!(total.allocs >= 40_000, "{total}");
+    assert!(total.deallocs >= 40_000, "{total}");
+    assert!(total.bytes_allocated >= 320_000, "{total}");
+}
+
 #[test]
 fn counts_stay_exact_while_other_threads_allocate_heavily() {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

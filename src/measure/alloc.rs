@@ -10,6 +10,7 @@
 
 use super::AllocStats;
 use crate::sync::plain::{with_thread_cells, RelaxedU64, RelaxedUsize, THREAD_CELLS};
+use crate::sync::CachePadded;
 use std::alloc::{GlobalAlloc, Layout, System};
 
 /// A `#[global_allocator]` that counts allocations, deallocations, reallocations and bytes, per
@@ -18,7 +19,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 /// Install it in a test, bench or example binary, then read counts with
 /// [`count`](super::count), [`thread_stats`](super::thread_stats) or
 /// [`total_stats`](super::total_stats), or report them per criterion iteration with
-/// `measure::Allocations` (feature `criterion`).
+/// `measure::Allocations` (feature `criterion`). The counts are the crate's, not the instance's:
+/// a `CountingAlloc` called directly (not installed) adds to them too.
 ///
 /// # When to use
 /// To prove or report how many allocations an operation makes: in tests that assert "allocates
@@ -42,16 +44,19 @@ use std::alloc::{GlobalAlloc, Layout, System};
 /// ```
 ///
 /// # Cost
-/// Per allocator call: thread-local loads of the probe flag and the pause depth, a few thread-local
-/// adds and a few relaxed atomic adds on shared totals. The shared adds contend when many threads
-/// allocate at once, so harnesses time with each timing thread paused ([`pause`](super::pause)),
-/// which skips all the adds. It never allocates (on targets with native thread-locals: see the
-/// module docs).
-///
-/// An 8-byte `Box` made and dropped on one thread: 26.5–28.3 ns counted against 21.1–25.2 ns
-/// paused (`cargo bench --bench measure -- alloc_free`, 2-core VM), and under callgrind 158
-/// instructions counted, 149 paused and 156 with no `CountingAlloc` installed (`System` through
-/// std's default path), of which glibc's `malloc` and `free` are most.
+/// Per allocator call: thread-local loads of the probe flag, the pause depth and the thread's
+/// stripe, five thread-local adds, and two or three relaxed atomic adds (an allocation's count
+/// and bytes) on the thread's stripe of the process totals. The totals are split into 16 stripes,
+/// each on cache lines of its own, dealt to threads in turn on their first counted call: up to 16
+/// threads allocating at once each add to lines no other thread writes (past 16, threads share
+/// stripes). The atomic adds are most of the cost: an 8-byte `Box` made and dropped costs about
+/// 3x a paused call, on one thread or on each of two at once (`cargo bench --bench measure --
+/// alloc_free`, 2-core VM; with one shared set of totals, two threads at once paid about 40x).
+/// Harnesses time with each timing thread paused ([`pause`](super::pause)), which skips all the
+/// adds. It never allocates (on targets with native thread-locals: see the module docs). Under
+/// callgrind, the `Box` took 158 instructions counted, 149 paused and 156 with no
+/// `CountingAlloc` installed (`System` through std's default path), of which glibc's `malloc`
+/// and `free` are most: instructions hide the atomic adds' latency.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CountingAlloc<A = System> {
     inner: A,
@@ -65,13 +70,15 @@ impl CountingAlloc<System> {
 }
 
 impl<A> CountingAlloc<A> {
-    /// A counting allocator over `inner`, e.g. `mimalloc::MiMalloc`.
+    /// A counting allocator over `inner`, e.g. `mimalloc::MiMalloc`. Every `CountingAlloc`
+    /// adds to the same counts (the calling thread's and the process's), so wrapping one in
+    /// another counts each call twice.
     pub const fn wrap(inner: A) -> Self {
         Self { inner }
     }
 }
 
-/// Process-wide running counts.
+/// Process-wide running counts: one stripe of them.
 struct Totals {
     allocs: RelaxedU64,
     deallocs: RelaxedU64,
@@ -80,13 +87,30 @@ struct Totals {
     bytes_deallocated: RelaxedU64,
 }
 
-static TOTALS: Totals = Totals {
-    allocs: RelaxedU64::new(),
-    deallocs: RelaxedU64::new(),
-    reallocs: RelaxedU64::new(),
-    bytes_allocated: RelaxedU64::new(),
-    bytes_deallocated: RelaxedU64::new(),
-};
+impl Totals {
+    const fn new() -> Self {
+        Self {
+            allocs: RelaxedU64::new(),
+            deallocs: RelaxedU64::new(),
+            reallocs: RelaxedU64::new(),
+            bytes_allocated: RelaxedU64::new(),
+            bytes_deallocated: RelaxedU64::new(),
+        }
+    }
+}
+
+/// How many stripes the totals are split into.
+const STRIPES: usize = 16;
+
+/// The process-wide counts, striped: each thread adds to the stripe it was dealt on its first
+/// counted call (in turn, so up to `STRIPES` threads each have one of their own), each stripe on
+/// cache lines of its own, and a snapshot sums them. One shared set of counts made two threads
+/// that allocate at once bounce its line on every call: 40-50x a paused call, against 2-3x.
+static TOTALS: [CachePadded<Totals>; STRIPES] =
+    [const { CachePadded::new(Totals::new()) }; STRIPES];
+
+/// The next stripe to deal to a thread (taken modulo `STRIPES`).
+static NEXT_STRIPE: RelaxedUsize = RelaxedUsize::new();
 
 /// Set (to 1) by a call through a `CountingAlloc` made while its thread's [`PROBE`] cell is set:
 /// [`probe`]'s allocation, which goes to the global allocator. A `CountingAlloc` called
@@ -105,8 +129,15 @@ pub(super) const PAUSES: usize = 6;
 /// Nonzero while [`probe`] allocates on this thread: the call that arrives then came through
 /// the global allocator.
 const PROBE: usize = 7;
-const _: () =
-    assert!(PAUSE_DEPTH >= STATS && PAUSES >= STATS && PROBE > PAUSES && PROBE < THREAD_CELLS);
+/// The thread's stripe of [`TOTALS`] plus one; 0 until its first counted call deals it one.
+const STRIPE: usize = 8;
+const _: () = assert!(
+    PAUSE_DEPTH >= STATS
+        && PAUSES >= STATS
+        && PROBE > PAUSES
+        && STRIPE > PROBE
+        && STRIPE < THREAD_CELLS
+);
 
 /// Whether a `CountingAlloc` is the global allocator: once one has served [`probe`]'s
 /// allocation, true for good; until then, each call makes and frees one byte to find out.
@@ -142,27 +173,37 @@ fn record(e: Event) {
     // The calling thread's own pause depth, read and written only by this thread: another
     // thread's pause cannot reach it. `None` (storage already torn down, never on Linux, where
     // the cells have no destructor) counts in the totals only.
-    let paused = with_thread_cells(|cells| {
+    let stripe = with_thread_cells(|cells| {
         if cells[PROBE].get() != 0 {
             INSTALLED.set(1);
         }
         if cells[PAUSE_DEPTH].get() != 0 {
-            return true;
+            return None;
         }
         for (cell, d) in cells[..STATS].iter().zip(deltas) {
             cell.set(cell.get().wrapping_add(d));
         }
-        false
+        Some(match cells[STRIPE].get() {
+            0 => {
+                let dealt = NEXT_STRIPE.fetch_increment() % STRIPES;
+                cells[STRIPE].set(dealt as u64 + 1);
+                dealt
+            }
+            s => s as usize - 1,
+        })
     });
-    if paused == Some(true) {
-        return;
-    }
+    let stripe = match stripe {
+        Some(Some(stripe)) => stripe,
+        Some(None) => return, // paused
+        None => 0,
+    };
+    let t = &TOTALS[stripe];
     let totals = [
-        &TOTALS.allocs,
-        &TOTALS.deallocs,
-        &TOTALS.reallocs,
-        &TOTALS.bytes_allocated,
-        &TOTALS.bytes_deallocated,
+        &t.allocs,
+        &t.deallocs,
+        &t.reallocs,
+        &t.bytes_allocated,
+        &t.bytes_deallocated,
     ];
     for (total, d) in totals.into_iter().zip(deltas) {
         if d != 0 {
@@ -191,15 +232,21 @@ pub(super) fn thread_snapshot() -> AllocStats {
     .unwrap_or_default()
 }
 
-/// The process's counts since it started (zero if no `CountingAlloc` is installed).
+/// The process's counts since it started (zero if no `CountingAlloc` is installed): the sum of
+/// the stripes, each read once (so each field only grows from one snapshot to the next taken on
+/// the same thread).
 pub(super) fn total_snapshot() -> AllocStats {
-    AllocStats {
-        allocs: TOTALS.allocs.get(),
-        deallocs: TOTALS.deallocs.get(),
-        reallocs: TOTALS.reallocs.get(),
-        bytes_allocated: TOTALS.bytes_allocated.get(),
-        bytes_deallocated: TOTALS.bytes_deallocated.get(),
-    }
+    TOTALS
+        .iter()
+        .fold(AllocStats::default(), |sum, t| AllocStats {
+            allocs: sum.allocs.wrapping_add(t.allocs.get()),
+            deallocs: sum.deallocs.wrapping_add(t.deallocs.get()),
+            reallocs: sum.reallocs.wrapping_add(t.reallocs.get()),
+            bytes_allocated: sum.bytes_allocated.wrapping_add(t.bytes_allocated.get()),
+            bytes_deallocated: sum
+                .bytes_deallocated
+                .wrapping_add(t.bytes_deallocated.get()),
+        })
 }
 
 // SAFETY: every method forwards to `inner` with the caller's arguments unchanged and returns its

@@ -154,6 +154,10 @@ pub fn thread_stats() -> AllocStats {
 /// # When to use
 /// To count work that crosses threads (a value built here and dropped on a consumer thread):
 /// subtract two snapshots taken with nothing else allocating and no thread of the span paused.
+/// Join each thread of the span (`JoinHandle::join`, also in a `thread::scope`) before the
+/// second snapshot: a join waits for the thread to exit, its thread-local destructors and the
+/// frees of its own exit included, where the end of a `thread::scope` waits only for the
+/// threads' closures, so their exit lands in whatever span comes next.
 ///
 /// # When not to use
 /// Beside other tests or threads that allocate: their calls land in the span. Use [`count`]
@@ -171,9 +175,9 @@ pub fn thread_stats() -> AllocStats {
 /// ```
 ///
 /// # Cost
-/// A relaxed load of each of five shared counters (writers contend on them, readers do not
-/// slow them); allocates nothing (but for the process's first `measure` call, as
-/// [`thread_stats`]).
+/// A relaxed load of each of five counters in each of the 16 stripes the totals are split into
+/// (see [`CountingAlloc`]'s Cost); allocates nothing (but for the process's first `measure`
+/// call, as [`thread_stats`]).
 ///
 /// # Panics
 /// If no [`CountingAlloc`] is the global allocator (every snapshot would read zero). The panic

@@ -14,13 +14,14 @@ use std::marker::PhantomData;
 ///
 /// While paused, the thread's allocator calls are counted nowhere: not in its
 /// [`thread_stats`](super::thread_stats), and not in [`total_stats`](super::total_stats)
-/// either, since skipping the shared totals is what makes pausing worth it. Other threads keep
+/// either, since skipping the totals' atomic adds is what makes pausing worth it. Other threads keep
 /// counting, exactly, whatever this one does.
 ///
 /// # When to use
-/// In a harness that times code which allocates: the counting allocator's shared atomic adds
-/// would otherwise slow the allocating candidates, and contend when several threads allocate at
-/// once. Take a guard on **each thread that runs timed code** (a pause does not reach the
+/// In a harness that times code which allocates: the counting allocator's atomic adds would
+/// otherwise slow the allocating candidates (about 3x a paused call for a small `Box` made and
+/// dropped: [`CountingAlloc`](super::CountingAlloc)'s Cost), and contend when more threads than
+/// the totals have stripes allocate at once. Take a guard on **each thread that runs timed code** (a pause does not reach the
 /// threads a paused thread spawns), and count in a separate pass.
 ///
 /// # When not to use

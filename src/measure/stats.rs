@@ -8,8 +8,11 @@ use std::ops::{Add, Sub};
 /// A `realloc` counts once in [`reallocs`](Self::reallocs), with its new size added to
 /// [`bytes_allocated`](Self::bytes_allocated) and its old size to
 /// [`bytes_deallocated`](Self::bytes_deallocated), so `bytes_allocated` is the total asked of
-/// the allocator (what Go's `B/op` reports) and the difference of the two byte counts is the
-/// change in live heap bytes.
+/// the allocator (what Go's `B/op` reports) and the difference of the two byte counts is what
+/// the span's calls added to the heap: the change in live heap bytes for a process-wide span
+/// with no thread paused, and, for a thread's span ([`count`](super::count)), what the thread
+/// allocated less what it freed, whoever allocated that (dropping another thread's `Vec` of
+/// 1 000 bytes makes it -1 000).
 ///
 /// Spans are subtracted (`after - before`); subtraction wraps, so a span is exact even if a
 /// counter wrapped in between. Use it as what [`count`](super::count),
@@ -49,7 +52,8 @@ impl AllocStats {
         self.allocs.wrapping_add(self.reallocs)
     }
 
-    /// The change in live heap bytes over the span (negative if more was freed).
+    /// Bytes allocated less bytes freed over the span (negative if more was freed): the change
+    /// in live heap bytes for a process-wide span with no thread paused (see the type's docs).
     #[inline]
     pub const fn net_bytes(&self) -> i64 {
         self.bytes_allocated.wrapping_sub(self.bytes_deallocated) as i64
