@@ -18,7 +18,8 @@ use super::LocalGauge;
 /// # When not to use
 /// A level that is mostly `set` (a queue length sampled by one thread, a configuration value):
 /// a plain [`AtomicI64`](std::sync::atomic::AtomicI64) `store` is cheaper than `set`, which
-/// reads every cell. A level read as often as it moves: an `AtomicI64` reads in one load.
+/// reads every cell. A level read as often as it moves: an `AtomicI64` reads in one load. Not
+/// inside a signal handler, as for [`Counter`](super::Counter).
 ///
 /// # Examples
 /// ```

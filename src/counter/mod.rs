@@ -183,13 +183,12 @@
 //!   other 64. Only the owner writes `owned`, by a relaxed load and store (no locked instruction);
 //!   a thread whose claim ended (it exited) leaves its cell to the next thread that maps to it,
 //!   which takes it over by compare-exchange and continues from the value left there. Threads that
-//!   find no cell to own add to a `shared` word by `fetch_add`; threads tearing down their
-//!   thread-locals add to `base`. A thread whose home cell (at its slot) is not its own reads the
-//!   next cells' tokens to find its own (the next one inline, the rest out of line), then
-//!   remembers it; a thread that owns none reads them on every add. Kept apart from the words
-//!   their owners write, those reads leave the owners' lines alone (beside them, each read would
-//!   take the line from its owner, and both threads' adds would cost several times an owner's
-//!   add).
+//!   find no cell to own, or are tearing down their thread-locals, add to a cell's `shared` word by
+//!   `fetch_add`. A thread whose home cell (at its slot) is not its own reads the next cells'
+//!   tokens to find its own (the next one inline, the rest out of line), then remembers it; a
+//!   thread that owns none reads them on every add. Kept apart from the words their owners write,
+//!   those reads leave the owners' lines alone (beside them, each read would take the line from its
+//!   owner, and both threads' adds would cost several times an owner's add).
 //! - **Growth**: a new block of twice the cells, which keeps a pointer to the one it outgrew;
 //!   the state word points to the newest (its length tagged in the pointer's low bits). Sums
 //!   walk the chain, so every count in an outgrown cell is still counted, and an add that

@@ -23,6 +23,10 @@ use super::LocalCounter;
 ///   A plain [`AtomicU64`](std::sync::atomic::AtomicU64) reads in one load (and is 8 bytes).
 /// - A value that must also go down or be set: use [`Gauge`](super::Gauge).
 /// - Per-thread state richer than one number: use [`PerCpu`](super::PerCpu).
+/// - Inside a signal handler: an owner adds to its cell by a plain load and store, which a
+///   handler's add to the same counter on the same thread can interleave with and lose (on
+///   targets where the pair is two instructions), and a first striped add may take a lock the
+///   interrupted code holds. Use an `AtomicU64` there.
 ///
 /// # Examples
 /// ```
