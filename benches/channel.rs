@@ -97,7 +97,7 @@ fn transfer<C: Candidate>(
     let received = AtomicU64::new(0);
     let allocs = AtomicU64::new(0);
     // Pausing is per thread: each producer and consumer pauses itself if the caller is paused,
-    // so the counting allocator's shared totals cost no candidate anything while timed.
+    // so the counting allocator's atomic adds cost no candidate anything while timed.
     let paused = measure::is_paused();
     let spans: Vec<(Instant, Instant)> = std::thread::scope(|s| {
         let mut threads = Vec::new();

@@ -293,8 +293,14 @@ fn ends_are_unwind_safe() {
     check::<RecyclingReceiver<String>>();
     check::<super::IntoIter<String>>();
     let (tx, rx) = super::bounded(1);
-    assert!(std::panic::catch_unwind(|| tx.send(1)).is_ok());
-    assert_eq!(rx.recv(), Ok(1));
+    let panicked = std::panic::catch_unwind(|| {
+        tx.send(1).unwrap();
+        panic!("after a send");
+    });
+    assert!(panicked.is_err());
+    assert_eq!(rx.recv(), Ok(1), "the message sent before the panic");
+    tx.send(2).unwrap();
+    assert_eq!(rx.recv(), Ok(2), "and the ends still work");
 }
 
 #[test]

@@ -46,20 +46,22 @@ const MIN_SWEEP_AT: usize = 1024;
 /// grow its shard's table, which doubles when full: about `log2(keys per shard)` allocations
 /// per shard in all, far fewer than one per new key.
 ///
-/// Entries: a *window* is `burst / rate`, the time an emptied bucket takes to refill: a key
-/// with no request for a window is full and can go. An insert sweeps out every full key when
-/// the map reaches twice the keys the last sweep kept (and at least 1 024), or when 1 024 keys
-/// have been inserted since that sweep and every key it kept would be full by now had it taken
-/// no token since (at most a window after the sweep; `1 / rate` if each had taken one token).
-/// So while new keys keep arriving, the map holds at most `max(1024, 2 × k)` entries, `k` being
-/// the keys the last sweep kept (those whose bucket was not full), and at most `k + 1024` once
-/// those have refilled, plus the keys other threads insert while a sweep runs: the idle keys of
-/// a past flood go at most a window (`1 / rate` for keys that took one token each) and 1 024
-/// new keys after it went idle. Sweeps run only on inserts: after a flood of distinct keys
-/// stops, its idle keys stay until new keys come or an [`evict_idle`](Self::evict_idle) call.
-/// Neither gives the tables' memory back: they keep the size of the most keys the map has held
-/// until [`shrink_to_fit`](Self::shrink_to_fit) (call both now and then to bound memory through
-/// quiet periods). `tests/stress_limit.rs` checks the bound under a flood of distinct keys.
+/// Entries: a *window* is `burst / rate`, the time an emptied bucket takes to refill: a key with no
+/// request for a window is full and can go. An insert sweeps out every full key when the map
+/// reaches twice the keys the last sweep kept (and at least 1 024), or when 1 024 keys have been
+/// inserted since that sweep and every key it kept would be full by now had it taken no token since
+/// (at most a window after the sweep; `1 / rate` if each had taken one token). So while new keys
+/// keep arriving, the map holds at most `max(1024, 2 × k)` entries, `k` being the keys the last
+/// sweep kept (those whose bucket was not full), and at most `k + 1024` once those have refilled,
+/// plus the keys other threads insert while a sweep runs: the idle keys of a past flood go at the
+/// first insert 1 024 new keys after the last sweep once every key that sweep kept has refilled:
+/// within two windows of the flood going idle, sooner when the keys refill sooner (a second after,
+/// for keys that took one token each at 1 per second with nothing else kept). Sweeps run only on
+/// inserts: after a flood of distinct keys stops, its idle keys stay until new keys come or an
+/// [`evict_idle`](Self::evict_idle) call. Neither gives the tables' memory back: they keep the size
+/// of the most keys the map has held until [`shrink_to_fit`](Self::shrink_to_fit) (call both now
+/// and then to bound memory through quiet periods). `tests/stress_limit.rs` checks the bound under
+/// a flood of distinct keys.
 ///
 /// # Cost
 /// A clock read, one hash, a shared shard lock and one CAS per request. A new key takes its shard's
@@ -69,7 +71,8 @@ const MIN_SWEEP_AT: usize = 1024;
 /// triggers comes after 1 024 inserts and only once the keys the last sweep kept have refilled, so
 /// it keeps only keys with a request since that sweep. So sweeps cost `O(1)` per insert and per
 /// request, amortised, plus the walk of the empty slots a past flood left in the tables (until
-/// `shrink_to_fit`).
+/// `shrink_to_fit`), which, with keys that refill fast, can recur every 1 024 inserts. A key
+/// swept while full that comes back is inserted again (its shard's exclusive lock, a clone).
 ///
 /// # Panics
 /// Its methods take a lock of the [`ShardedMap`] that holds the keys, so that map's

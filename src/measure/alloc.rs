@@ -45,18 +45,19 @@ use std::alloc::{GlobalAlloc, Layout, System};
 ///
 /// # Cost
 /// Per allocator call: thread-local loads of the probe flag, the pause depth and the thread's
-/// stripe, five thread-local adds, and two or three relaxed atomic adds (an allocation's count
-/// and bytes) on the thread's stripe of the process totals. The totals are split into 16 stripes,
-/// each on cache lines of its own, dealt to threads in turn on their first counted call: up to 16
-/// threads allocating at once each add to lines no other thread writes (past 16, threads share
-/// stripes). The atomic adds are most of the cost: an 8-byte `Box` made and dropped costs about
-/// 3x a paused call, on one thread or on each of two at once (`cargo bench --bench measure --
-/// alloc_free`, 2-core VM; with one shared set of totals, two threads at once paid about 40x).
-/// Harnesses time with each timing thread paused ([`pause`](super::pause)), which skips all the
-/// adds. It never allocates (on targets with native thread-locals: see the module docs). Under
-/// callgrind, the `Box` took 158 instructions counted, 149 paused and 156 with no
-/// `CountingAlloc` installed (`System` through std's default path), of which glibc's `malloc`
-/// and `free` are most: instructions hide the atomic adds' latency.
+/// stripe, five thread-local adds, and two or three relaxed atomic adds (an allocation's count and
+/// bytes) on the thread's stripe of the process totals. The totals are split into 16 stripes, each
+/// on cache lines of its own, dealt to threads in turn on their first counted call: any 16 threads
+/// dealt one after another add to lines no other of them writes, but a thread shares its stripe
+/// with those dealt a multiple of 16 later (threads that come and go keep the dealing turning), and
+/// those two contend when they allocate at once. The atomic adds are most of the cost: an 8-byte
+/// `Box` made and dropped costs about 3x a paused call, on one thread or on each of two at once
+/// (`cargo bench --bench measure -- alloc_free`, 2-core VM). Harnesses time with each timing thread
+/// paused ([`pause`](super::pause)), which skips all the adds. It never allocates (on targets with
+/// native thread-locals: see the module docs). Under callgrind, the `Box` took 158 instructions
+/// counted, 149 paused and 156 with no `CountingAlloc` installed (`System` through std's default
+/// path), of which glibc's `malloc` and `free` are most: instructions hide the atomic adds'
+/// latency.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CountingAlloc<A = System> {
     inner: A,
@@ -103,9 +104,9 @@ impl Totals {
 const STRIPES: usize = 16;
 
 /// The process-wide counts, striped: each thread adds to the stripe it was dealt on its first
-/// counted call (in turn, so up to `STRIPES` threads each have one of their own), each stripe on
-/// cache lines of its own, and a snapshot sums them. One shared set of counts made two threads
-/// that allocate at once bounce its line on every call: 40-50x a paused call, against 2-3x.
+/// counted call (in turn, so any `STRIPES` threads dealt in a row have one each), each stripe on
+/// cache lines of its own, and a snapshot sums them: threads that allocate at once do not bounce
+/// one line between them on every call (the CHANGELOG has what that cost).
 static TOTALS: [CachePadded<Totals>; STRIPES] =
     [const { CachePadded::new(Totals::new()) }; STRIPES];
 

@@ -11,7 +11,7 @@
 //! - `Allocations` (feature `criterion`) is a criterion `Measurement`, so any criterion bench
 //!   can report allocations per iteration beside its timings.
 //! - [`pause`] stops counting **on the calling thread** while a harness times code there, so
-//!   the counting cost (shared atomic adds) never inflates the timings of candidates that
+//!   the counting cost (atomic adds on the totals) never inflates the timings of candidates that
 //!   allocate. Each timing thread pauses itself; other threads keep counting.
 //!
 //! Nothing here costs anything unless a binary installs `CountingAlloc` or calls into the module

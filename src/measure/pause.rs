@@ -14,15 +14,16 @@ use std::marker::PhantomData;
 ///
 /// While paused, the thread's allocator calls are counted nowhere: not in its
 /// [`thread_stats`](super::thread_stats), and not in [`total_stats`](super::total_stats)
-/// either, since skipping the totals' atomic adds is what makes pausing worth it. Other threads keep
-/// counting, exactly, whatever this one does.
+/// either, since skipping the totals' atomic adds is what makes pausing worth it. Other threads
+/// keep counting, exactly, whatever this one does.
 ///
 /// # When to use
 /// In a harness that times code which allocates: the counting allocator's atomic adds would
 /// otherwise slow the allocating candidates (about 3x a paused call for a small `Box` made and
-/// dropped: [`CountingAlloc`](super::CountingAlloc)'s Cost), and contend when more threads than
-/// the totals have stripes allocate at once. Take a guard on **each thread that runs timed code** (a pause does not reach the
-/// threads a paused thread spawns), and count in a separate pass.
+/// dropped: [`CountingAlloc`](super::CountingAlloc)'s Cost), and contend when threads dealt the
+/// same stripe of the totals allocate at once. Take a guard on **each thread that runs timed
+/// code** (a pause does not reach the threads a paused thread spawns), and count in a separate
+/// pass.
 ///
 /// # When not to use
 /// To leave some allocations out of a [`count`](super::count): `count` panics if its closure

@@ -286,12 +286,13 @@ impl<T> Hazards<T> {
         }
     }
 
-    /// Calls `f` with what each slot holds now, reading each slot once: a slot that moves
-    /// during the scan counts at one pointer only. For writers, after they swapped pointers
-    /// out of the source and called [`Hazards::fence`]: a swapped-out pointer that no call
-    /// names can no longer be reached by any read.
-    pub(super) fn for_each(&self, mut f: impl FnMut(*const T)) {
-        for list in &self.lists {
+    /// Calls `f` with what each slot holds now, and whether the slot is a held one (a
+    /// `Reader`'s, [`claim_held`](Hazards::claim_held)) rather than a read's, reading each slot
+    /// once: a slot that moves during the scan counts at one pointer only. For writers, after
+    /// they swapped pointers out of the source and called [`Hazards::fence`]: a swapped-out
+    /// pointer that no call names can no longer be reached by any read.
+    pub(super) fn for_each(&self, mut f: impl FnMut(*const T, bool)) {
+        for (kind, list) in self.lists.iter().enumerate() {
             // Acquire: pairs with the Release push in `claim_slow`.
             let mut node = list.load(Ordering::Acquire);
             // SAFETY: as in `claim_read`.
@@ -303,7 +304,7 @@ impl<T> Hazards<T> {
                 // the writer frees or reuses next.
                 let p = n.hazard.load(Ordering::Acquire);
                 if !p.is_null() {
-                    f(p.cast_const());
+                    f(p.cast_const(), kind == HELD);
                 }
                 node = n.next;
             }

@@ -96,18 +96,22 @@ impl<K, V, S> Inner<K, V, S> {
     }
 
     /// Fences, scans the slots once and moves the retired versions some slot holds to the
-    /// front (in no particular order); returns how many, and, if `current` is given, whether
-    /// some slot holds it (a read that already left the version `current` replaced) or is a
+    /// front (in no particular order); returns how many, and whether a slot `spare` names holds
+    /// the current version it gives (a read that already left the version it replaced) or is a
     /// `Reader`'s that let go of its version (it holds nothing: `Reader::let_go`). No allocation.
     fn partition_held(
         &self,
         retired: &mut [Arc<Version<K, V, S>>],
-        current: Option<*const Version<K, V, S>>,
+        spare: SpareFor<K, V, S>,
     ) -> (usize, bool) {
         self.hazards.fence();
         let (mut held, mut on_current) = (0, false);
-        self.hazards.for_each(|p| {
-            on_current |= current.is_some_and(|c| p == c || p == released());
+        self.hazards.for_each(|p, reader| {
+            on_current |= match spare {
+                SpareFor::Nobody => false,
+                SpareFor::AnySlotOn(c) => p == c || p == released(),
+                SpareFor::ReaderOn(c) => reader && (p == c || p == released()),
+            };
             if let Some(i) = (held..retired.len()).find(|&i| Arc::as_ptr(&retired[i]) == p) {
                 retired.swap(i, held);
                 held += 1;
@@ -171,20 +175,20 @@ impl<K, V, S> Inner<K, V, S> {
     }
 
     /// Moves every retired version no hazard holds now, with the map's count on each, into `out`,
-    /// for the caller to drop after it lets go of the writer lock; but if `current` is given and
-    /// some hazard (a `Reader`'s or a read's) holds it, or a `Reader`'s that let go holds nothing,
-    /// keeps the newest unheld one as the next write's spare: it counts against that hazard, as a
-    /// version a hazard held would. Allocates only past [`TRASH_VERSIONS`] such versions at once.
+    /// for the caller to drop after it lets go of the writer lock; but if a hazard `spare` names
+    /// holds the current version, or is a `Reader`'s that let go and holds nothing, keeps the
+    /// newest unheld one as the next write's spare: it counts against that hazard, as a version a
+    /// hazard held would. Allocates only past [`TRASH_VERSIONS`] such versions at once.
     fn unheld(
         &self,
         retired: &mut Retired<K, V, S>,
         out: &mut TrashVersions<K, V, S>,
-        current: Option<*const Version<K, V, S>>,
+        spare: SpareFor<K, V, S>,
     ) {
         if retired.is_empty() {
             return;
         }
-        let (held, on_current) = self.partition_held(retired, current);
+        let (held, on_current) = self.partition_held(retired, spare);
         let kept = match newest_from(retired, held) {
             Some(spare) if on_current => {
                 retired.swap(spare, held);
@@ -194,6 +198,19 @@ impl<K, V, S> Inner<K, V, S> {
         };
         move_from(retired, kept, out);
     }
+}
+
+/// Which hazards on the current version make [`Inner::unheld`] keep a spare.
+enum SpareFor<K, V, S> {
+    /// None: free every version no hazard holds (`trim`, the map's drop).
+    Nobody,
+    /// Any hazard, a `Reader`'s or a read's, on this version (the one a write just published),
+    /// or a `Reader`'s that let go: the readers are moving on.
+    AnySlotOn(*const Version<K, V, S>),
+    /// A `Reader`'s hazard on this version (the current one), or one that let go: for a
+    /// `Reader`'s drop, which keeps the spare for the readers that stay; a plain read, which
+    /// ends at once, would keep it with no reader left.
+    ReaderOn(*const Version<K, V, S>),
 }
 
 /// The index of the version in `retired[from..]` a write should build in, if any: the newest
@@ -339,7 +356,7 @@ impl<K, V, S> Locked<'_, K, V, S> {
             return None;
         }
         // Every retired version was swapped out of `current` before this fence.
-        let (held, _) = self.inner.partition_held(retired, None);
+        let (held, _) = self.inner.partition_held(retired, SpareFor::Nobody);
         let spare_at = newest_from(retired, held)?;
         let spare = retired.swap_remove(spare_at);
         move_from(retired, held, &mut self.trash.versions);
@@ -439,8 +456,11 @@ impl<K, V, S> Locked<'_, K, V, S> {
         // version stays as the next write's spare, as `old` would had the scan come first
         // (freeing it would make the next write copy the whole map, a race the readers win
         // now and then).
-        self.inner
-            .unheld(&mut self.guard, &mut self.trash.versions, Some(new));
+        self.inner.unheld(
+            &mut self.guard,
+            &mut self.trash.versions,
+            SpareFor::AnySlotOn(new),
+        );
     }
 
     /// Trashes the map's count on every retired version no hazard holds now. A `Snapshot`
@@ -448,7 +468,7 @@ impl<K, V, S> Locked<'_, K, V, S> {
     /// last.
     pub(super) fn reclaim(&mut self) {
         self.inner
-            .unheld(&mut self.guard, &mut self.trash.versions, None);
+            .unheld(&mut self.guard, &mut self.trash.versions, SpareFor::Nobody);
     }
 }
 
@@ -504,10 +524,10 @@ impl<K, V, S> Drop for Locked<'_, K, V, S> {
             // fences below with those that did not.
             if inner.reclaim_wanted.swap(false, Ordering::Relaxed) {
                 // A `Reader` dropped: free what only it held or left, but keep the spare if
-                // another slot is on the current version (or let go): the next write builds in
-                // it, as it would have had the dropped reader stayed.
-                let current = Some(inner.current_locked());
-                inner.unheld(&mut guard, &mut self.trash.versions, current);
+                // another `Reader` is on the current version (or let go): the next write builds
+                // in it, as it would have had the dropped reader stayed.
+                let spare = SpareFor::ReaderOn(inner.current_locked());
+                inner.unheld(&mut guard, &mut self.trash.versions, spare);
             }
             drop(guard);
             // SeqCst: pairs with the fence in `reader_gone` (see there).

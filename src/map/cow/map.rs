@@ -85,7 +85,7 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 ///   the spare it reuses, and, if a read already holds the new version or a `Reader` let go of its
 ///   version, the newest one it replaced: the next write's spare); a `Snapshot`'s drop frees its
 ///   version if it was the last holder; a `Reader`'s drop frees what only it held, or has the write
-///   in progress do it, keeping the newest such version as the spare if another slot is on the
+///   in progress do it, keeping the newest such version as the spare if another `Reader` is on the
 ///   current version or let go; [`trim`](CowMap::trim) frees what no read holds. Each drops them
 ///   after letting go of the writers' lock.
 /// - Memory: at most one old version per live [`Reader`] or [`Snapshot`] or read in progress, plus
@@ -281,8 +281,9 @@ impl<K, V, S> CowMap<K, V, S> {
 
     /// How many versions older than the current one are still alive: those a [`Reader`] or
     /// [`Snapshot`] holds, those a `Reader` or a read held when a write replaced them, and the one
-    /// a write kept because a read already held the new version (the next write reuses the newest
-    /// such one that no read holds any more, the spare, and frees the others;
+    /// a write kept because a read already held the new version (or a `Reader` had let go), or a
+    /// `Reader`'s drop kept for a `Reader` on the current version (the next write reuses the
+    /// newest such one that no read holds any more, the spare, and frees the others;
     /// [`trim`](CowMap::trim) frees them all). At most one per live `Reader` and `Snapshot`, and
     /// per read in progress now or at the last write. One relaxed load.
     ///

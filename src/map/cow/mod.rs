@@ -95,29 +95,29 @@
 //! `Reader`'s that let go of its version (it holds nothing: `Reader::let_go`), the newest replaced
 //! version no slot holds (a reader that refreshed between the swap and the scan left it, or one
 //! that let go of its version asks for it; freeing it would leave the next write no spare; a
-//! `Reader`'s drop keeps one by the same rule). When
-//! readers move on, such a version is reachable by no read: the next write scans the slots, takes
-//! the newest retired version that none holds (preferring one whose only count is the map's: a
-//! `Snapshot`'s count would make it unusable), and, if `Arc::get_mut` confirms that nobody else
-//! holds a count (a `Snapshot` may), brings it up to the current map and publishes it; the other
-//! unreachable ones it frees. If the spare is the version just before the current one and the
-//! current one records the single insert or remove that made it (`Version::change`: the key, and
-//! whether it was inserted new, replaced or removed), the write replays that change into the spare,
-//! copying one entry (the value a replace displaces, or the entry a remove takes out, goes to the
-//! trash); otherwise it copies the whole map with `clone_from` (which keeps the table's allocation
-//! at equal capacity; for entries with drop glue, which `clone_from` would drop under the lock,
-//! into a new table, the spare's old one going to the trash), or, if the current table has over
-//! four times the room its entries need (emptied in place, or made with a large capacity), into a
-//! table built to fit them, so a copy costs the entries, not the table. Versions never change once
-//! published, and each is its predecessor plus one write, so the replay yields the current contents
-//! exactly (`tests.rs` checks it against a `HashMap` over thousands of writes, with a second reader
-//! that lags so the spare is sometimes older). Why `get_mut` sees every holder: a count on a
-//! replaced version comes only from an existing count (a clone of a `Snapshot`), or from a `load`
-//! whose hazard was confirmed while the version was current, and the spare is a version no slot
-//! held after the writer's fence, when it was no longer current: no such load is in progress and
-//! none can begin. (A hazard slot may hold a guessed pointer to any version, but it is never
-//! followed before it is confirmed.) (The sequence numbers are not needed for that check; they
-//! number versions for users and for the loom model's "never older" property.)
+//! `Reader`'s drop keeps one by the same rule, counting `Reader`s' slots only). When readers move
+//! on, such a version is reachable by no read: the next write scans the slots, takes the newest
+//! retired version that none holds (preferring one whose only count is the map's: a `Snapshot`'s
+//! count would make it unusable), and, if `Arc::get_mut` confirms that nobody else holds a count (a
+//! `Snapshot` may), brings it up to the current map and publishes it; the other unreachable ones it
+//! frees. If the spare is the version just before the current one and the current one records the
+//! single insert or remove that made it (`Version::change`: the key, and whether it was inserted
+//! new, replaced or removed), the write replays that change into the spare, copying one entry (the
+//! value a replace displaces, or the entry a remove takes out, goes to the trash); otherwise it
+//! copies the whole map with `clone_from` (which keeps the table's allocation at equal capacity;
+//! for entries with drop glue, which `clone_from` would drop under the lock, into a new table, the
+//! spare's old one going to the trash), or, if the current table has over four times the room its
+//! entries need (emptied in place, or made with a large capacity), into a table built to fit them,
+//! so a copy costs the entries, not the table. Versions never change once published, and each is
+//! its predecessor plus one write, so the replay yields the current contents exactly (`tests.rs`
+//! checks it against a `HashMap` over thousands of writes, with a second reader that lags so the
+//! spare is sometimes older). Why `get_mut` sees every holder: a count on a replaced version comes
+//! only from an existing count (a clone of a `Snapshot`), or from a `load` whose hazard was
+//! confirmed while the version was current, and the spare is a version no slot held after the
+//! writer's fence, when it was no longer current: no such load is in progress and none can begin.
+//! (A hazard slot may hold a guessed pointer to any version, but it is never followed before it is
+//! confirmed.) (The sequence numbers are not needed for that check; they number versions for users
+//! and for the loom model's "never older" property.)
 //!
 //! **The bound on old versions.** An old version stays alive only while a `Snapshot` holds a count
 //! on it (one each), or a `Reader`'s slot holds it (one each), or while it waits in the retired
@@ -127,9 +127,10 @@
 //! or `trim`. The writer reads each slot once per scan, so a slot that moves during the scan counts
 //! for one version, not two. A `Reader` that has moved on to the current version since has left at
 //! most one version there (the spare counts against it). A dropped `Reader` frees what only it held
-//! or left, keeping the newest such version as the spare when some slot is on the current version
-//! or is a `Reader`'s that let go (counted against that slot, as a write's spare is): its drop
-//! takes those versions out under the writers' lock if the lock is free (and drops them after
+//! or left, keeping the newest such version as the spare when another `Reader`'s slot is on the
+//! current version or let go (counted against that reader, as a write's spare is; a plain read's
+//! slot does not count here, since the read ends at once and would leave the spare to nobody): its
+//! drop takes those versions out under the writers' lock if the lock is free (and drops them after
 //! unlocking), and otherwise sets a flag that the lock's holder checks after it lets go, on every
 //! exit (the lock's guard, `Locked`, does it in its drop: early returns and panics included; it
 //! re-checks after each unlock). Both look after a SeqCst fence, so one of them sees the other; the

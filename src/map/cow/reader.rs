@@ -145,16 +145,15 @@ impl<K, V, S> Reader<K, V, S> {
     /// stays usable: its next read takes the current version (as the first read after a write
     /// does); to give up the handle, drop it.
     ///
-    /// A reader idling on an old version leaves writes no spare to build in (the map keeps one
-    /// old version per reader, and this one's is taken), so unless another reader moves on
-    /// between writes, every write copies the whole map into a new table. One that let go holds
-    /// none, and the map keeps a spare for it: from the second write on, writes build in it (an
-    /// `insert` or `remove` after an `insert` or `remove` replays one entry; other writes copy
-    /// the map into it), and for keys and values without heap or drop glue they allocate
-    /// nothing. It does not lower memory: the map keeps the current version and that spare
-    /// until [`trim`](super::CowMap::trim), or until a `Reader`'s drop leaves no reader on the
-    /// current version or let go. A store to the reader's own
-    /// slot; nothing is freed here.
+    /// A reader idling on an old version leaves writes no spare to build in (the map keeps one old
+    /// version per reader, and this one's is taken), so unless another reader moves on between
+    /// writes, every write copies the whole map into a new table. One that let go holds none, and
+    /// the map keeps a spare for it: from the second write on, writes build in it (an `insert` or
+    /// `remove` after an `insert` or `remove` replays one entry; other writes copy the map into
+    /// it), and for keys and values without heap or drop glue they allocate nothing. It does not
+    /// lower memory: the map keeps the current version and that spare until
+    /// [`trim`](super::CowMap::trim), or until a `Reader`'s drop leaves no reader on the current
+    /// version or let go. A store to the reader's own slot; nothing is freed here.
     ///
     /// ```
     /// let map = thrifty::map::CowMap::from_iter([(1, 10)]);
@@ -269,8 +268,8 @@ impl<K, V, S> Drop for Reader<K, V, S> {
         // last use.
         unsafe { self.inner.hazards.release_held(slot) };
         // Old versions only this reader held, or left since the last write, are freed now
-        // (or by the writer lock's holder), but for the newest if a slot is on the current
-        // version or let go (the spare, counted against it): one per live reader holds.
+        // (or by the writer lock's holder), but for the newest if another `Reader` is on the
+        // current version or let go (the spare, counted against it): one per live reader holds.
         self.inner.reader_gone();
     }
 }

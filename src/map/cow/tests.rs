@@ -138,6 +138,16 @@ fn a_reader_follows_writes_and_pins_at_most_one_old_version() {
         0,
         "the spare outlived the last reader"
     );
+    // A plain read on the current version does not keep it for itself: it ends at once.
+    map.insert(1, 14);
+    let gone = map.reader(); // on the current version
+    map.insert(1, 15); // `gone` holds the version before
+    map.read(&1, |_| drop(gone));
+    assert_eq!(
+        map.retired_versions(),
+        0,
+        "the last reader's drop, during a plain read, kept a version for the read"
+    );
     let reader = map.reader();
     let clone = reader.clone();
     map.insert(1, 12);
