@@ -326,6 +326,38 @@ fn one_refused_heavy_buffer_does_not_make_a_roomy_budget_full_for_good() {
     );
 }
 
+/// A burst from an empty pool in which 30 threads each hold 9 objects at once, three rounds:
+/// prefilled with as many objects as are held at once, no get finds its cache and the store dry,
+/// so none reclaims (each thread's first round takes from the store, and the 9 it gives back
+/// fill its own cache, hot slot and stack, for the next rounds). The pool's Cost section says
+/// so; without `prefill` such bursts reclaim now and then, how often depends on the schedule.
+#[test]
+fn a_prefilled_burst_of_many_holders_runs_no_reclaim() {
+    let pool = Pool::builder().capacity(400).build(Vec::<u8>::new);
+    assert_eq!(pool.prefill(270), 270);
+    let before = pool.stats();
+    let go = Barrier::new(30);
+    std::thread::scope(|s| {
+        for _ in 0..30 {
+            s.spawn(|| {
+                go.wait();
+                for _ in 0..3 {
+                    drop((0..9).map(|_| pool.get()).collect::<Vec<_>>());
+                }
+            });
+        }
+    });
+    let after = pool.stats();
+    assert_eq!(
+        (
+            after.reclaims - before.reclaims,
+            after.misses - before.misses
+        ),
+        (0, 0),
+        "{after:?}"
+    );
+}
+
 /// A byte budget of 0 with objects that weigh nothing (a bad setting, but a legal one: it keeps
 /// only weightless objects) is not full while the count has room, so a thread's misses run no
 /// reclaim, which would take an idle thread's hot object: as with no byte budget.
