@@ -179,8 +179,8 @@ fn per_shard_capacity_has_slack_for_an_even_spread() {
 }
 
 /// SipHash (std's `RandomState`), not the default foldhash: the slack is sized for an even
-/// spread, and one CI run of this test with foldhash's fast hash put over 14 336 of these
-/// 80 000 sequential keys in one shard (the CHANGELOG has what is known of it).
+/// spread, which foldhash's fast hash of sequential keys did not always give (see the
+/// CHANGELOG's entry on this test).
 #[test]
 fn presized_shards_hold_their_share_without_growing() {
     let n = if cfg!(miri) { 800 } else { 80_000 };
