@@ -7,7 +7,8 @@
 //! `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom LOOM_MAX_PREEMPTIONS=2 cargo test --release --test loom_map_sharded -- loom`
 //!
 //! Maps here have two shards and hash with the identity, so key 0 lives in shard 0 and key
-//! `u64::MAX` in shard 1 (the shard comes from the hash's high bits), whatever the bit layout.
+//! `1 << 63` in shard 1 (the shard is the top bit of the hash times an odd constant, and any odd
+//! multiple of `2^63` is `2^63` modulo `2^64`).
 #![cfg(loom)]
 
 use loom::sync::Arc;
@@ -44,7 +45,7 @@ impl Hasher for Identity {
 type Map = ShardedMap<u64, u64, BuildHasherDefault<Identity>>;
 
 const A: u64 = 0;
-const B: u64 = u64::MAX;
+const B: u64 = 1 << 63;
 
 fn map() -> Arc<Map> {
     Arc::new(

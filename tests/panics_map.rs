@@ -1318,9 +1318,9 @@ fn sharded_hash_panic_while_a_shard_shrinks() {
     values.assert_all_dropped();
 }
 
-/// A map of `shards` shards holding keys `(i << 50) | i` for `i` in `0..100`, each with value
-/// `10 * key`: bits 56..55 of a key (`i`'s bits 6..5) pick its shard, so 4 shards hold 32, 32,
-/// 32 and 4 keys, and the low bits spread the keys over each shard's slots.
+/// A map of `shards` shards holding keys `0..100`, each with value `10 * key`: the map spreads
+/// their identity hashes over the shards (4 shards hold 27, 24, 25 and 24 keys), and their low
+/// bits spread them over each shard's slots.
 fn spread_over(shards: usize, keys: &Arc<Probe>, values: &Arc<Probe>) -> Arc<Sharded> {
     let map: Arc<Sharded> = Arc::new(
         ShardedMap::builder()
@@ -1328,8 +1328,7 @@ fn spread_over(shards: usize, keys: &Arc<Probe>, values: &Arc<Probe>) -> Arc<Sha
             .hasher(Id::default())
             .build(),
     );
-    for i in 0..100u64 {
-        let k = (i << 50) | i;
+    for k in 0..100u64 {
         assert!(map
             .insert(T::new(k, keys), T::new(k * 10, values))
             .is_none());

@@ -25,15 +25,17 @@
 //!
 //! [`CowMap`]'s design (versions, hazard slots, readers) is on its own page. A `ShardedMap` is
 //! a power-of-two array of shards, each a `hashbrown::HashTable<(K, V)>` behind a
-//! `parking_lot::RwLock`, in its own cache line beside an atomic copy of its length. An
-//! operation hashes the key once; bits 56 and down of the hash pick the shard, and the same hash
-//! is handed to the shard's table, which takes its slot tag from the top 7 bits and its probe
-//! start from the low bits (a table rehashes its own keys only when it grows). This is the shape
-//! of dashmap, whose lesson is that guards returned to callers deadlock when a caller holds one
-//! while calling the map again; here closures replace guards, and a per-thread stack of the maps
-//! the thread is inside (`src/sync/inside.rs`) turns any call back into the same map into a
-//! panic before it locks. `CowMap`'s writes mark themselves on the same stack, so a write of a
-//! `CowMap` from inside one of its own writes panics too.
+//! `parking_lot::RwLock`, in its own cache line beside an atomic copy of its length. An operation
+//! hashes the key once; the top bits of the hash times an odd constant pick the shard (the hash's
+//! own bits would not do: a hash that is one multiply by a seed, as foldhash's is for an integer,
+//! piles consecutive keys into some shards under a few seeds in a thousand), and the same hash is
+//! handed to the shard's table, which takes its slot tag from the top 7 bits and its probe start
+//! from the low bits (a table rehashes its own keys only when it grows). This is the shape of
+//! dashmap, whose lesson is that guards returned to callers deadlock when a caller holds one while
+//! calling the map again; here closures replace guards, and a per-thread stack of the maps the
+//! thread is inside (`src/sync/inside.rs`) turns any call back into the same map into a panic
+//! before it locks. `CowMap`'s writes mark themselves on the same stack, so a write of a `CowMap`
+//! from inside one of its own writes panics too.
 //!
 //! `len` reads each shard's length copy, which the write guard stores on release while it still
 //! holds the lock: writers pay one store to a line they already own, and `len` takes no lock.

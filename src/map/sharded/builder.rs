@@ -81,11 +81,12 @@ impl<K, V, S> Builder<K, V, S> {
     /// The hasher for keys. Default [`FastRandomState`]; `std::hash::RandomState` for keys an
     /// adversary chooses.
     ///
-    /// The hash's high bits pick the shard (bits 56 down, one bit per doubling of the shard
-    /// count) and its top 7 bits are each table's tags, so a hasher must mix into the high bits.
-    /// An identity hasher (`nohash`-style, the key's value as its hash) for keys below
-    /// `2^(57 - log2 shards)` (`2^47` at the default's most, 1 024 shards) puts every key in
-    /// shard 0, under one lock, with one tag: correct, but one shard's speed.
+    /// The map multiplies the hash by an odd constant and takes the product's top bits as the
+    /// shard (one bit per doubling of the shard count); each shard's table takes its tags from
+    /// the hash's top 7 bits and its probe start from the low bits. An identity hasher
+    /// (`nohash`-style, the key's value as its hash) still spreads integer keys over the shards,
+    /// but keys below `2^57` all get tag 0, so a lookup compares the key of every entry in each
+    /// group of slots it probes: correct, but slower per lookup than a hasher that mixes.
     pub fn hasher<T>(self, hasher: T) -> Builder<K, V, T> {
         Builder {
             shards: self.shards,

@@ -17,6 +17,10 @@ use std::hash::{BuildHasher, Hash};
 /// The most shards a map can have.
 const MAX_SHARDS: usize = 1 << 16;
 
+/// The odd multiplier that spreads a hash over the shards: `2^64 / φ`, whose multiples'
+/// top bits fall evenly for consecutive inputs.
+const SPREAD: u64 = 0x9E37_79B9_7F4A_7C15;
+
 /// A concurrent hash map split into shards, each a hashbrown table behind its own reader-writer
 /// lock, for maps that many threads write.
 ///
@@ -124,7 +128,7 @@ const MAX_SHARDS: usize = 1 << 16;
 pub struct ShardedMap<K, V, S = FastRandomState> {
     /// The shards; their count is a power of two.
     shards: Box<[CachePadded<Shard<K, V>>]>,
-    /// `57 - log2(shards.len())`: see [`ShardedMap::shard_index`].
+    /// `64 - log2(shards.len())`, at most 63: see [`ShardedMap::shard_index`].
     shift: u32,
     hasher: S,
 }
@@ -230,7 +234,7 @@ impl<K, V, S> ShardedMap<K, V, S> {
             .map(|_| Shard::try_with_capacity(each).map(CachePadded::new))
             .collect::<Option<Box<[_]>>>()?;
         Some(ShardedMap {
-            shift: 57 - shards.len().trailing_zeros(),
+            shift: (64 - shards.len().trailing_zeros()).min(63),
             shards,
             hasher,
         })
@@ -268,12 +272,17 @@ impl<K, V, S> ShardedMap<K, V, S> {
         self as *const Self as usize
     }
 
-    /// The shard for `hash`: bits 56 down to `57 - log2(shards)` of the hash. hashbrown takes
-    /// a slot's 7-bit tag from the top 7 bits (63..57) and the probe start from the low bits, so
-    /// the shard bits stay independent of both, and every shard's tags keep all 128 values.
+    /// The shard for `hash`: the top `log2(shards)` bits of `hash × SPREAD` (Fibonacci
+    /// hashing of the hash; the mask covers one shard, whose shift stops at 63).
+    ///
+    /// Not the hash's own bits: a hash that is one multiply by a seed (foldhash's for an
+    /// integer key) gives consecutive keys a sequence in any fixed bit window that, under a few
+    /// seeds in a thousand, piles up in some shards; the second multiply folds the low bits,
+    /// which consecutive keys spread evenly, into the top ones. Within a shard, hashbrown's tag
+    /// (the hash's top 7 bits) and probe start (its low bits) stay spread over their range.
     #[inline]
     fn shard_index(&self, hash: u64) -> usize {
-        (hash >> self.shift) as usize & (self.shards.len() - 1)
+        (hash.wrapping_mul(SPREAD) >> self.shift) as usize & (self.shards.len() - 1)
     }
 }
 
