@@ -16,7 +16,8 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 use thrifty::channel::{
-    bounded, recycling, Receiver, RecvTimeoutError, SendError, Sender, TrySendError,
+    bounded, recycling, Receiver, RecvTimeoutError, SendError, SendTimeoutError, Sender,
+    TryRecvError, TrySendError,
 };
 
 /// Longest a whole scenario may take on a busy 2-core machine; a hung one never finishes.
@@ -989,4 +990,278 @@ fn recv_many_without_a_limit_returns_while_senders_keep_the_channel_full() {
     });
     assert_eq!(total, SENT);
     assert!(batches >= SENT / CAP as u64);
+}
+
+/// The longest a disconnect may take to reach a waiter in the tests below, far under their
+/// 10 s timeouts: a waiter the disconnect does not wake sits out its whole timeout instead.
+const WOKEN_WELL_BEFORE: Duration = Duration::from_secs(5);
+
+/// Waits (up to [`DEADLINE`]) until `full_sends` has reached `n`: a send counts itself there as
+/// it enters its slow path, so it is then past its fast-path check and about to wait.
+fn wait_for_full_sends(stats: impl Fn() -> thrifty::channel::Stats, n: u64) {
+    let start = Instant::now();
+    while stats().full_sends < n {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "no send ever found the channel full"
+        );
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A `send_timeout` waiting on a full `bounded(1)` returns `Disconnected` with its message once
+/// another thread drops the last receiver, long before its 10 s timeout. The receiver is
+/// dropped only after the send has entered its slow path (its `full_sends` count), so this is
+/// the wait's disconnect, not the first try's. Fails if the drop does not wake the waiter (it
+/// would wait out the timeout and say `Timeout`) or if the message is not handed back.
+#[test]
+fn a_timed_send_waiting_on_a_full_channel_fails_disconnected_when_the_receivers_go() {
+    let (sent, took) = within_deadline("timed send, receivers go", || {
+        let (tx, rx) = bounded::<u32>(1);
+        tx.send(1).unwrap();
+        let stats = {
+            let tx = tx.clone();
+            move || tx.stats()
+        };
+        let dropper = thread::spawn(move || {
+            wait_for_full_sends(stats, 1);
+            thread::sleep(Duration::from_millis(20));
+            drop(rx);
+        });
+        let start = Instant::now();
+        let sent = tx.send_timeout(2, Duration::from_secs(10));
+        let took = start.elapsed();
+        dropper.join().unwrap();
+        assert!(tx.is_disconnected());
+        (sent, took)
+    });
+    assert_eq!(sent, Err(SendTimeoutError::Disconnected(2)));
+    assert!(took < WOKEN_WELL_BEFORE, "woken after {took:?}");
+}
+
+/// A recycling channel's `send_with_timeout` fails `Disconnected` without running its `fill`,
+/// and hands that `fill` back, both ways: waiting on a full channel when another thread drops
+/// the last receiver (woken long before its 10 s timeout), and at once once the receivers are
+/// gone. Fails if a waiter sleeps through the disconnect, if `fill` runs on a channel nobody
+/// reads, or if the error holds some other closure.
+#[test]
+fn a_timed_recycling_send_fails_disconnected_without_running_fill() {
+    let (ran, took) = within_deadline("timed recycling send, receivers go", || {
+        let (tx, rx) = recycling(1, String::new);
+        tx.send_with(|s| s.push_str("queued")).unwrap();
+        let stats = {
+            let tx = tx.clone();
+            move || tx.stats()
+        };
+        let dropper = thread::spawn(move || {
+            wait_for_full_sends(stats, 1);
+            thread::sleep(Duration::from_millis(20));
+            drop(rx);
+        });
+        let ran = AtomicUsize::new(0);
+        let fill = |s: &mut String| {
+            ran.fetch_add(1, SeqCst);
+            s.push_str("never sent");
+        };
+        let start = Instant::now();
+        let waited = tx.send_with_timeout(fill, Duration::from_secs(10));
+        let took = start.elapsed();
+        dropper.join().unwrap();
+        let Err(SendTimeoutError::Disconnected(fill)) = waited else {
+            panic!("waiting send: {waited:?}, not Disconnected");
+        };
+        assert_eq!(ran.load(SeqCst), 0, "fill ran on a disconnected channel");
+        // The closure handed back is the caller's own: running it counts.
+        fill(&mut String::new());
+        assert_eq!(ran.load(SeqCst), 1);
+        // Already disconnected: the first try refuses.
+        let again = tx.send_with_timeout(|_: &mut String| ran.fetch_add(1, SeqCst), Duration::MAX);
+        assert!(again.unwrap_err().is_disconnected());
+        (ran.load(SeqCst), took)
+    });
+    assert_eq!(ran, 1, "a fill ran after the receivers were gone");
+    assert!(took < WOKEN_WELL_BEFORE, "woken after {took:?}");
+}
+
+/// A recycling channel's `recv_with_timeout`, waiting on an empty channel, returns
+/// `Disconnected` without running `read` once another thread drops the last sender 20 ms in,
+/// long before its 10 s timeout (and not before the drop: it really waited). Fails if the
+/// receiver sleeps through the disconnect or `read` runs on nothing.
+#[test]
+fn a_timed_recycling_receive_fails_disconnected_when_the_senders_go() {
+    let (got, took) = within_deadline("timed recycling receive, senders go", || {
+        let (tx, rx) = recycling(2, String::new);
+        let start = Instant::now();
+        let dropper = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(20));
+            drop(tx);
+        });
+        let ran = AtomicBool::new(false);
+        let got = rx.recv_with_timeout(|_| ran.store(true, SeqCst), Duration::from_secs(10));
+        let took = start.elapsed();
+        dropper.join().unwrap();
+        assert!(!ran.load(SeqCst), "read ran with no message");
+        assert!(rx.is_disconnected());
+        (got, took)
+    });
+    assert_eq!(got, Err(RecvTimeoutError::Disconnected));
+    assert!(
+        took >= Duration::from_millis(20),
+        "returned before the drop"
+    );
+    assert!(took < WOKEN_WELL_BEFORE, "woken after {took:?}");
+}
+
+/// With its receivers gone, a recycling channel's `try_send_with` fails `Disconnected`, hands
+/// `fill` back unrun, and both ends say they are disconnected (the sender once the receivers
+/// go, the receiver once the senders go, with its queued message still there to take). Fails
+/// if `fill` runs, if the error is `Full`, or if `is_disconnected` answers for the wrong side.
+#[test]
+fn a_recycling_try_send_after_the_receivers_go_fails_disconnected_without_running_fill() {
+    let (tx, rx) = recycling(2, String::new);
+    assert!(
+        !tx.is_disconnected() && !rx.is_disconnected(),
+        "both sides alive"
+    );
+    tx.send_with(|s| s.push_str("left")).unwrap();
+    let rx2 = rx.clone();
+    drop(rx);
+    assert!(!tx.is_disconnected(), "a receiver is still alive");
+    drop(rx2);
+    assert!(tx.is_disconnected());
+    let ran = std::cell::Cell::new(false);
+    let sent = tx.try_send_with(|s: &mut String| {
+        ran.set(true);
+        s.len()
+    });
+    let Err(TrySendError::Disconnected(fill)) = sent else {
+        panic!("{sent:?}, not Disconnected");
+    };
+    assert!(!ran.get(), "fill ran on a disconnected channel");
+    // The closure handed back is the caller's own.
+    assert_eq!(fill(&mut "abc".to_string()), 3);
+    assert!(ran.get());
+
+    let (tx, rx) = recycling(2, String::new);
+    tx.send_with(|s| s.push_str("queued")).unwrap();
+    drop(tx);
+    assert!(rx.is_disconnected(), "every sender is gone");
+    assert_eq!(rx.try_recv_with(|s| s.clone()), Ok("queued".to_string()));
+    assert_eq!(
+        rx.try_recv_with(|s| s.clone()),
+        Err(TryRecvError::Disconnected)
+    );
+}
+
+/// A send that times out on a full channel of 64 slots, which waits for a batch of 4 free
+/// slots before it takes one (`refill_batch`), gives up at its deadline inside that batch
+/// wait: `Timeout` with the message back, within 2 s of a 5 ms timeout, and at once with a
+/// zero timeout; the same for a recycling channel's `send_with_timeout`, whose `fill` never
+/// runs. Nothing queued is lost or reordered, and each refused send counts as a full send.
+/// Fails if the batch wait ignores the deadline (the send would wait for a receiver that
+/// never comes) or if a timed-out send changed the queue.
+#[test]
+fn a_timed_send_on_a_full_channel_of_64_slots_times_out() {
+    const CAP: usize = 64;
+    let took = within_deadline("timed send, 64 slots", || {
+        let (tx, rx) = bounded::<usize>(CAP);
+        (0..CAP).for_each(|i| tx.send(i).unwrap());
+        let start = Instant::now();
+        let sent = tx.send_timeout(CAP, Duration::from_millis(5));
+        let took = start.elapsed();
+        assert_eq!(sent, Err(SendTimeoutError::Timeout(CAP)));
+        assert_eq!(
+            tx.send_timeout(CAP + 1, Duration::ZERO),
+            Err(SendTimeoutError::Timeout(CAP + 1))
+        );
+        assert_eq!(tx.stats().full_sends, 2);
+        assert!(rx.try_iter().eq(0..CAP), "the queue changed");
+
+        let (tx, rx) = recycling(CAP, String::new);
+        for i in 0..CAP {
+            tx.send_with(|s| write!(s, "{i}").unwrap()).unwrap();
+        }
+        let ran = AtomicUsize::new(0);
+        let fill = |s: &mut String| {
+            ran.fetch_add(1, SeqCst);
+            s.push_str("late");
+        };
+        let start = Instant::now();
+        let sent = tx.send_with_timeout(fill, Duration::from_millis(5));
+        let took_recycling = start.elapsed();
+        assert!(sent.unwrap_err().is_timeout());
+        let sent = tx.send_with_timeout(fill, Duration::ZERO);
+        assert!(sent.unwrap_err().is_timeout());
+        assert_eq!(ran.load(SeqCst), 0, "fill ran on a full channel");
+        assert_eq!(tx.stats().full_sends, 2);
+        for i in 0..CAP {
+            assert_eq!(rx.try_recv_with(|s| s.clone()), Ok(i.to_string()));
+        }
+        assert!(rx.try_recv_with(|s| s.clone()).unwrap_err().is_empty());
+        took.max(took_recycling)
+    });
+    assert!(
+        took < Duration::from_secs(2),
+        "a 5 ms timeout took {took:?}"
+    );
+}
+
+/// Every end's `Debug` names the end and shows the channel's counts (depth, capacity, live
+/// senders and receivers) without needing `T: Debug`, and its accessors agree: `len`,
+/// `is_empty`, `is_full`, `capacity`, `stats`. Fails if an end prints another's name or stale
+/// counts, or an accessor disagrees with the queue.
+#[test]
+fn every_end_debugs_its_counts_and_answers_its_accessors() {
+    struct Opaque;
+    let (tx, rx) = bounded::<Opaque>(2);
+    let tx2 = tx.clone();
+    assert!(tx.is_empty() && rx.is_empty() && !tx.is_full());
+    tx.send(Opaque).unwrap();
+    tx.send(Opaque).unwrap();
+    assert!(tx.is_full() && !rx.is_empty());
+    assert_eq!(
+        (tx.len(), rx.len(), tx.capacity(), rx.capacity()),
+        (2, 2, 2, 2)
+    );
+    assert_eq!(rx.stats(), tx.stats());
+    assert_eq!((rx.stats().len, rx.stats().capacity), (2, 2));
+    let sender = format!("{tx:?}");
+    let receiver = format!("{rx:?}");
+    for (text, name) in [(&sender, "Sender {"), (&receiver, "Receiver {")] {
+        assert!(text.starts_with(name), "{text}");
+        assert!(text.contains("len: 2, capacity: 2"), "{text}");
+        assert!(text.contains("senders: 2, receivers: 1"), "{text}");
+    }
+    drop(tx2);
+    assert!(format!("{rx:?}").contains("senders: 1, receivers: 1"));
+    // The iterators' `Debug` is derived, so it needs `T: Debug` (the ends' does not).
+    let (tx, rx) = bounded::<u8>(2);
+    tx.send(7).unwrap();
+    assert!(format!("{:?}", rx.iter()).starts_with("Iter { rx: Receiver {"));
+    assert!(format!("{:?}", rx.try_iter()).starts_with("TryIter { rx: Receiver {"));
+    let owned = format!("{:?}", rx.into_iter());
+    assert!(owned.starts_with("IntoIter { rx: Receiver {"), "{owned}");
+    assert!(owned.contains("len: 1, capacity: 2"), "{owned}");
+
+    let (tx, rx) = recycling(3, String::new);
+    tx.send_with(|s| s.push('x')).unwrap();
+    let rx2 = rx.clone();
+    assert!(!tx.is_empty() && !tx.is_full() && !rx.is_empty());
+    assert_eq!(
+        (tx.len(), rx.len(), tx.capacity(), rx.capacity()),
+        (1, 1, 3, 3)
+    );
+    assert_eq!(tx.stats(), rx2.stats());
+    let sender = format!("{tx:?}");
+    let receiver = format!("{rx:?}");
+    for (text, name) in [
+        (&sender, "RecyclingSender {"),
+        (&receiver, "RecyclingReceiver {"),
+    ] {
+        assert!(text.starts_with(name), "{text}");
+        assert!(text.contains("len: 1, capacity: 3"), "{text}");
+        assert!(text.contains("senders: 1, receivers: 2"), "{text}");
+    }
+    assert_eq!(rx2.recv_with(|s| s.clone()), Ok("x".to_string()));
+    assert!(rx.is_empty() && tx.is_empty());
 }

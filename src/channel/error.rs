@@ -296,3 +296,67 @@ impl<T> error::Error for SendTimeoutError<T> {}
 impl error::Error for RecvError {}
 impl error::Error for TryRecvError {}
 impl error::Error for RecvTimeoutError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error;
+
+    /// A message type without `Debug`, so the errors' `Debug` cannot lean on it.
+    #[derive(PartialEq, Eq)]
+    struct Opaque(u32);
+
+    /// Each error's `Debug` names its variant without needing `T: Debug`, its `Display` names
+    /// the cause in lowercase, it is a `std::error::Error` with no source, its predicates
+    /// answer for its variant alone, and `into_inner` hands back the very message that failed.
+    /// Fails if a message is lost or swapped, a predicate answers for the wrong variant, or a
+    /// text names the wrong cause.
+    #[test]
+    fn each_error_names_its_cause_and_hands_back_the_message() {
+        fn check(e: &dyn Error, debug: &str, display: &str) {
+            assert_eq!(format!("{e:?}"), debug);
+            assert_eq!(e.to_string(), display);
+            assert!(e.source().is_none(), "{display}");
+        }
+        let gone = "sending on a channel whose receivers are all gone";
+        let drained = "receiving on an empty channel whose senders are all gone";
+
+        let e = SendError(Opaque(1));
+        check(&e, "SendError(..)", gone);
+        assert!(e.into_inner() == Opaque(1));
+
+        let full = TrySendError::Full(Opaque(2));
+        check(&full, "Full(..)", "sending on a full channel");
+        assert!(full.is_full() && !full.is_disconnected());
+        assert!(full.into_inner() == Opaque(2));
+        let closed = TrySendError::Disconnected(Opaque(3));
+        check(&closed, "Disconnected(..)", gone);
+        assert!(closed.is_disconnected() && !closed.is_full());
+        assert!(closed.into_inner() == Opaque(3));
+
+        let late = SendTimeoutError::Timeout(Opaque(4));
+        check(&late, "Timeout(..)", "timed out sending on a full channel");
+        assert!(late.is_timeout() && !late.is_disconnected());
+        assert!(late.into_inner() == Opaque(4));
+        let closed = SendTimeoutError::Disconnected(Opaque(5));
+        check(&closed, "Disconnected(..)", gone);
+        assert!(closed.is_disconnected() && !closed.is_timeout());
+        assert!(closed.into_inner() == Opaque(5));
+
+        check(&RecvError, "RecvError", drained);
+
+        let empty = TryRecvError::Empty;
+        check(&empty, "Empty", "receiving on an empty channel");
+        assert!(empty.is_empty() && !empty.is_disconnected());
+        let closed = TryRecvError::Disconnected;
+        check(&closed, "Disconnected", drained);
+        assert!(closed.is_disconnected() && !closed.is_empty());
+
+        let late = RecvTimeoutError::Timeout;
+        check(&late, "Timeout", "timed out receiving on an empty channel");
+        assert!(late.is_timeout() && !late.is_disconnected());
+        let closed = RecvTimeoutError::Disconnected;
+        check(&closed, "Disconnected", drained);
+        assert!(closed.is_disconnected() && !closed.is_timeout());
+    }
+}

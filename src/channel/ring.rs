@@ -616,6 +616,96 @@ mod tests {
         );
     }
 
+    /// A message that counts its drops in `drops[id]`, and panics in its `Drop` if `panics`.
+    struct Counted<'a> {
+        id: usize,
+        panics: bool,
+        drops: &'a [std::cell::Cell<u32>],
+    }
+
+    impl Drop for Counted<'_> {
+        fn drop(&mut self) {
+            self.drops[self.id].set(self.drops[self.id].get() + 1);
+            if self.panics {
+                panic!("expected: a queued message's drop panics");
+            }
+        }
+    }
+
+    /// Pushes `value` into `ring`, which must have room.
+    fn push<'a>(ring: &Ring<std::mem::MaybeUninit<Counted<'a>>>, value: Counted<'a>) {
+        let claim = ring.start_push().expect("room");
+        // SAFETY: our unfinished claim on an empty slot (its last pop moved its value out).
+        unsafe { ring.with_claimed(&claim, |v| (*v).write(value)) };
+        ring.finish_push(claim);
+    }
+
+    /// `for_each_queued` visits every queued message once, oldest first, across a lap's end,
+    /// and goes on past a closure that panics (here on the 2nd message, whose `Drop` panics, as
+    /// `Plain`'s drop runs it), whose panic then reaches the caller. Native builds reach this
+    /// walk only under loom (the last `Receiver` drains the ring first), so it is tested here,
+    /// and under Miri for the `MaybeUninit` reads and drops. Fails if the walk stops at the
+    /// panic (the 3rd message leaks), revisits a position, or starts at the wrong one.
+    #[test]
+    fn for_each_queued_drops_each_message_once_past_a_panicking_drop() {
+        use std::cell::Cell;
+        use std::mem::MaybeUninit;
+        use std::panic::{catch_unwind, AssertUnwindSafe};
+
+        let drops: Vec<Cell<u32>> = (0..5).map(|_| Cell::new(0)).collect();
+        let mut ring = Ring::new(3, |_| MaybeUninit::<Counted<'_>>::uninit());
+        // Two messages pushed and popped first, so the three queued ones sit at indices 2, 0
+        // and 1: the walk crosses the lap's end after the first.
+        for id in 3..5 {
+            push(
+                &ring,
+                Counted {
+                    id,
+                    panics: false,
+                    drops: &drops,
+                },
+            );
+            let claim = ring.start_pop().expect("a message");
+            // SAFETY: our unfinished claim on a full slot; the value is moved out once.
+            drop(unsafe { ring.with_claimed(&claim, |v| (*v).assume_init_read()) });
+            ring.finish_pop(claim);
+        }
+        for id in 0..3 {
+            push(
+                &ring,
+                Counted {
+                    id,
+                    panics: id == 1,
+                    drops: &drops,
+                },
+            );
+        }
+        assert_eq!(ring.len(), 3);
+        let visited = Cell::new(Vec::new());
+        let walk = catch_unwind(AssertUnwindSafe(|| {
+            ring.for_each_queued(|v| {
+                // SAFETY: every queued slot holds a value pushed above and not popped.
+                let id = unsafe { v.assume_init_ref() }.id;
+                let mut seen = visited.take();
+                seen.push(id);
+                visited.set(seen);
+                // SAFETY: as above; each position is visited once, so dropped once.
+                unsafe { v.assume_init_drop() };
+            })
+        }));
+        let panic = walk.expect_err("the 2nd message's drop panic reaches the caller");
+        assert_eq!(
+            panic.downcast_ref::<&str>(),
+            Some(&"expected: a queued message's drop panics")
+        );
+        assert_eq!(visited.take(), [0, 1, 2], "each visited once, oldest first");
+        let counts: Vec<u32> = drops.iter().map(Cell::get).collect();
+        assert_eq!(
+            counts, [1; 5],
+            "each dropped once, the one after the panic too"
+        );
+    }
+
     /// Capacities past the lap arithmetic's range panic with the crate's message, `usize::MAX`
     /// included (whose `+ 1` overflowed first).
     #[test]

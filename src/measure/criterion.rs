@@ -153,6 +153,58 @@ mod tests {
         assert_eq!(values[0] as u64, 900);
     }
 
+    /// The measurement's arithmetic as criterion uses it: `add` and `zero` sum counts, a count
+    /// of 0 reaches criterion as a tiny positive number (it rejects zero samples) while any
+    /// other count is exact, and its formatter labels values "allocs" without rescaling them.
+    /// Fails if zero is handed over as 0 (criterion would refuse the bench) or as something
+    /// that prints above `0.0000`, or if a count is scaled into other units.
+    #[test]
+    fn counts_reach_criterion_exact_and_zero_as_a_tiny_floor() {
+        let m = Allocations;
+        assert_eq!(m.add(&m.zero(), &3), 3);
+        assert_eq!(m.add(&2, &5), 7);
+        let floor = m.to_f64(&0);
+        assert!(floor > 0.0 && floor < 1e-6, "zero reported as {floor}");
+        assert_eq!(format!("{floor:.4}"), "0.0000");
+        assert_eq!(m.to_f64(&3), 3.0);
+        assert_eq!(m.to_f64(&u64::from(u32::MAX)), f64::from(u32::MAX));
+        let mut values = [0.5, 3.0, 1.0e6];
+        assert_eq!(m.formatter().scale_values(1.0e6, &mut values), "allocs");
+        assert_eq!(values, [0.5, 3.0, 1.0e6], "counts are never rescaled");
+    }
+
+    /// With a throughput set, each count is divided by the elements (or bytes, or bits) per
+    /// iteration and labelled per that unit; `ElementsAndBytes` counts per element, and a
+    /// throughput of 0 divides by 1 rather than making infinities. Fails if a kind divides by
+    /// the wrong number or names the wrong unit.
+    #[test]
+    fn throughput_divides_by_each_kinds_count() {
+        let cases = [
+            (Throughput::Bytes(4), "allocs/byte", 4.0),
+            (Throughput::BytesDecimal(5), "allocs/byte", 5.0),
+            (Throughput::Bits(8), "allocs/bit", 8.0),
+            (Throughput::Elements(2), "allocs/elem", 2.0),
+            (
+                Throughput::ElementsAndBytes {
+                    elements: 10,
+                    bytes: 4096,
+                },
+                "allocs/elem",
+                10.0,
+            ),
+            (Throughput::Elements(0), "allocs/elem", 1.0),
+            (Throughput::Bytes(0), "allocs/byte", 1.0),
+        ];
+        for (throughput, unit, per) in cases {
+            let mut values = [40.0, 1.0];
+            let got = Allocations
+                .formatter()
+                .scale_throughputs(40.0, &throughput, &mut values);
+            assert_eq!(got, unit, "{throughput:?}");
+            assert_eq!(values, [40.0 / per, 1.0 / per], "{throughput:?}");
+        }
+    }
+
     #[test]
     fn throughput_is_calls_per_element() {
         let mut values = [21.0, 10.0];
