@@ -19,12 +19,17 @@
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::ScopedJoinHandle;
-use thrifty::pool::{Pool, Pooled};
+use thrifty::measure::{self, CountingAlloc};
+use thrifty::pool::{BufferPool, Pool, Pooled};
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc::new();
 
 /// Threads alive at once in each crowd: more than the 1 024 tracked slots.
 const THREADS: usize = 1100;
-/// Stack of each crowd thread.
-const STACK: usize = 64 * 1024;
+/// Stack of each crowd thread (a debug build of the survivor test builds pools of several KiB
+/// each on it).
+const STACK: usize = 128 * 1024;
 
 /// Serialises the tests: each needs its 1 100 threads to be the only ones claiming slots.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -222,6 +227,51 @@ fn exited_threads_objects_are_reused_and_cleared_past_the_tracked_slots() {
     );
     drop(pool);
     assert_eq!(counts.live(), 0);
+}
+
+/// A thread that outlives a crowd keeps its high slot (here the last of 1 100, spawned in
+/// turn): each pool it then uses makes the one leaf of 8 caches its slot needs (3 KiB on
+/// x86-64) and a table of leaf pointers, as a thread of a low slot would, not caches for every
+/// slot below its own. When caches grew as buckets covering every slot up to the highest used,
+/// each such pool allocated a 384 KiB bucket, whatever its capacity.
+#[test]
+fn a_thread_left_from_a_crowd_makes_one_leaf_of_caches_per_pool() {
+    let _serial = serial();
+    const POOLS: usize = 10;
+    let survivor = THREADS - 1;
+    let per_pool = |()| {
+        let (pools, made) = measure::count(|| {
+            (0..POOLS)
+                .map(|_| {
+                    let pool = BufferPool::builder().capacity(4).build();
+                    drop(pool.get());
+                    pool
+                })
+                .collect::<Vec<_>>()
+        });
+        drop(pools);
+        made.bytes_allocated / POOLS as u64
+    };
+    let low = per_pool(());
+    let high = Mutex::new(0);
+    crowd(
+        THREADS,
+        Some((0..THREADS).rev().collect()),
+        |_| claim_a_slot(),
+        |k, ()| {
+            if k == survivor {
+                *high.lock().unwrap() = per_pool(());
+            }
+        },
+    );
+    let high = high.into_inner().unwrap();
+    // A 4 KiB buffer, the pool (its first 8 caches inside), its store; past slot 8, a leaf of
+    // 8 caches and a table of at most 128 leaf pointers.
+    assert!(low < 12 << 10, "{low} bytes a pool on a low slot");
+    assert!(
+        high < low + (4 << 10) + 1024,
+        "{high} bytes a pool on a high slot, {low} on a low one"
+    );
 }
 
 /// The same crowd with a pool whose capacity is exactly the 1 100 objects it left: the budget

@@ -222,10 +222,10 @@ pub(crate) struct Settings {
 /// retain_bytes` bytes of chunks retained, plus, per retained arena, bumpalo's chunk footer and the
 /// pool's cache-line-padded box; arenas on loan hold at most `limit_bytes` each. Besides, the
 /// pool's own memory, that of the [`Pool`] it is built on (whose Allocation section gives the
-/// sizes): a small store, and a cache of 384 bytes (x86-64) for every thread that used it, kept
-/// until the pool drops (`clear` and `trim` empty the caches but do not free them); so a pool that
-/// a thread of slot 1 000 touched holds a 192 KiB bucket of them. Keep the pools that many threads
-/// use few (one [`scratch_pool`] serves every thread).
+/// sizes): a small store, and caches of 384 bytes (x86-64), 8 to a leaf, one leaf for each range
+/// of 8 thread slots that used it, kept until the pool drops (`clear` and `trim` empty the caches
+/// but do not free them); so a pool that a thousand threads touched holds about 375 KiB of them.
+/// Keep the pools that many threads use few (one [`scratch_pool`] serves every thread).
 ///
 /// # Cost
 /// `get` and the guard's drop are the pool's warm path (a few plain loads and stores on the

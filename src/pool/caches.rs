@@ -1,65 +1,78 @@
-//! The pool's per-thread caches, indexed by thread slot, in an array that grows with the slots
-//! that actually use the pool.
+//! The pool's per-thread caches, indexed by thread slot, in leaves made for the slots that
+//! actually use the pool.
 //!
 //! Slot indices (`sync::thread_slot_hint`) are dense among live threads but have no upper
-//! bound: a process with 64 live threads hands out indices 0 to 63. A fixed array sized to the
-//! CPU count left every thread past it without a cache, on the shared store's lock. Here the
-//! caches sit in buckets that double in size (the layout of the `thread_local` crate, with a
-//! first bucket of 8): bucket 0 holds slots 0 to 7, bucket 1 slots 8 to 15, bucket 2 slots 16
-//! to 31, and so on. Bucket 0 is part of the pool itself, so the lookup most threads make is a
-//! compare and an index, with no load and no null test; every other bucket is allocated the
-//! first time a thread of its range uses the pool, and is then one bit scan, one load and an
-//! index away. Buckets never move or shrink, so a reference to a cache stays valid for the
-//! pool's life. Memory follows the highest slot index that used the pool: at most twice that
-//! many caches (8 at least, inside the pool), of 384 bytes each on x86-64.
+//! bound, and a thread keeps its index for life: a process with 64 live threads hands out
+//! indices 0 to 63, and a thread that outlives a crowd of a thousand may keep index 999. A
+//! fixed array sized to the CPU count left every thread past it without a cache, on the shared
+//! store's lock; an array that grew to the highest index made each pool such a survivor touched
+//! pay for a thousand caches. Here the caches sit in leaves of 8, one leaf per 8 consecutive
+//! slots, made the first time a thread of its range uses the pool, so memory follows the
+//! threads that used the pool, not the highest index. Leaf 0 (slots 0 to 7) is part of the pool
+//! itself, so the lookup most threads make is a compare and an index, with no load and no null
+//! test. The pointers of leaves 1 to 127 (slots 8 to 1 023: the tracked slots,
+//! `sync::TRACKED_SLOTS`) are in the pool too, one load away. Past them, leaf pointers sit in
+//! tables that double in size (the layout of the `thread_local` crate): table 0 holds those of
+//! leaves 128 to 255, table 1 those of leaves 256 to 511, and so on, each made when a leaf of its
+//! range is, one bit scan and two loads away. Leaves and tables never move or shrink, so a
+//! reference to a cache stays valid for the pool's life. Memory: a leaf of 8 caches (3 KiB on
+//! x86-64) per 8-slot range used, 1 KiB of near pointers in the pool, and past slot 1 023, 8
+//! bytes a leaf in the tables up to the highest one used.
 
 use super::local::Local;
 use crate::drop_each::drop_each;
 use crate::sync::{AtomicPtr, AtomicUsize, CachePadded, Ordering};
 use std::ptr;
 
-/// One bucket per bit of an index: enough for every `usize` slot. Under loom, models have a
-/// handful of threads and every bucket is a modelled atomic that each reclaim loads, so fewer.
+/// Caches in a leaf. Under loom, 2: a reclaim visits every cache made, each visit a handful of
+/// modelled atomics, and models have a handful of threads. A power of two.
 #[cfg(not(loom))]
-const BUCKETS: usize = usize::BITS as usize;
+const LEAF: usize = 8;
 #[cfg(loom)]
-const BUCKETS: usize = 4;
+const LEAF: usize = 2;
+
+/// Leaves `1 ..= NEAR` have their pointers in the pool: `2^NEAR_BITS - 1` of them. Under loom,
+/// 3 (slots 2 to 7), so that models reach the tables past them.
+#[cfg(not(loom))]
+const NEAR_BITS: usize = 7;
+#[cfg(loom)]
+const NEAR_BITS: usize = 2;
+const NEAR: usize = (1 << NEAR_BITS) - 1;
+
+/// Tables past the near leaves, one per bit of a leaf index above `NEAR_BITS`: enough for every
+/// `usize` slot. Under loom, 2: every table is a modelled atomic that each reclaim loads.
+#[cfg(not(loom))]
+const TABLES: usize = usize::BITS as usize - NEAR_BITS;
+#[cfg(loom)]
+const TABLES: usize = 2;
+
+/// `LEAF` consecutive slots' caches.
+type Leaf<T> = [CachePadded<Local<T>>; LEAF];
+
+/// A pointer to a leaf, null until the leaf is made.
+type LeafPtr<T> = AtomicPtr<Leaf<T>>;
 
 /// `repr(C)`: `first` at offset 0 (see `Pool`).
 #[repr(C)]
 pub(super) struct Caches<T> {
-    /// Bucket 0: the caches of slots below `FIRST`, made with the pool.
-    first: [CachePadded<Local<T>>; FIRST],
-    /// `buckets[b]` for `b >= 1`: null, or `bucket_len(b)` caches from `Box::into_raw` of a
-    /// boxed slice, published once. `buckets[0]` stays null (bucket 0 is `first`).
-    buckets: [AtomicPtr<CachePadded<Local<T>>>; BUCKETS],
-    /// Caches in the buckets made beyond bucket 0 (counted just before each is published):
-    /// bounds a pass ([`iter`](Self::iter)) and paces them (`pace.rs`).
+    /// Leaf 0: the caches of slots below `LEAF`, made with the pool.
+    first: Leaf<T>,
+    /// `near[i]`: leaf `i + 1`, null until made, published once.
+    near: [LeafPtr<T>; NEAR],
+    /// `tables[t]`: null, or the `table_len(t)` pointers of leaves `(NEAR + 1) << t ..`, from
+    /// `Box::into_raw` of a boxed slice, published once.
+    tables: [AtomicPtr<LeafPtr<T>>; TABLES],
+    /// One past the highest table made (raised just before each is published): bounds a pass
+    /// ([`iter`](Self::iter)).
+    tables_made: AtomicUsize,
+    /// Caches in the leaves made beyond leaf 0 (counted just before each is published): paces
+    /// the passes (`pace.rs`).
     beyond_first: AtomicUsize,
 }
 
-/// Caches in bucket 0 and in bucket 1; bucket `b >= 1` holds `FIRST << (b - 1)`. Under loom, 2:
-/// a reclaim visits every cache made, each visit a handful of modelled atomics, and models have
-/// a handful of threads. A power of two.
-#[cfg(not(loom))]
-const FIRST: usize = 8;
-#[cfg(loom)]
-const FIRST: usize = 2;
-
-/// How many caches bucket `bucket` holds.
-fn bucket_len(bucket: usize) -> usize {
-    match bucket {
-        0 => FIRST,
-        b => FIRST << (b - 1),
-    }
-}
-
-/// How many buckets past bucket 0 a pass must visit when the buckets made past it hold
-/// `beyond_first` caches: the highest made is bucket `b` exactly when `beyond_first / FIRST`
-/// has `b` bits, since bucket `b` alone holds `FIRST << (b - 1)` and buckets 1 to `b` together
-/// `FIRST * (2^b - 1)`, however sparse the ones below it are.
-fn buckets_made(beyond_first: usize) -> usize {
-    (usize::BITS - (beyond_first / FIRST).leading_zeros()) as usize
+/// How many leaf pointers table `table` holds.
+fn table_len(table: usize) -> usize {
+    (NEAR + 1) << table
 }
 
 /// Marks the path that calls it as the unlikely one, so the compiler lays the common path out
@@ -68,140 +81,211 @@ fn buckets_made(beyond_first: usize) -> usize {
 #[inline(always)]
 fn cold() {}
 
-/// Bucket and offset of slot `slot`, or `None` for `usize::MAX` (no slot). Slots below `FIRST`
-/// (the threads of most processes) are one compare away; above, bucket `b` holds the slots
-/// `FIRST << (b - 1) .. FIRST << b`.
+/// Where leaf `leaf > NEAR` has its pointer: the table, and the index in it; `None` past the
+/// last table (no slot reaches it).
 #[inline(always)]
-fn locate(slot: usize) -> Option<(usize, usize)> {
-    if slot < FIRST {
-        return Some((0, slot));
-    }
-    if slot == usize::MAX {
-        return None;
-    }
-    let top = (usize::BITS - 1 - slot.leading_zeros()) as usize; // >= log2(FIRST)
-    let bucket = top + 1 - FIRST.trailing_zeros() as usize;
-    (bucket < BUCKETS).then_some((bucket, slot ^ (1 << top)))
+fn in_table(leaf: usize) -> Option<(usize, usize)> {
+    let top = (usize::BITS - 1 - leaf.leading_zeros()) as usize; // >= NEAR_BITS
+    let table = top - NEAR_BITS;
+    (table < TABLES).then_some((table, leaf ^ (1 << top)))
 }
 
 impl<T> Caches<T> {
     pub(super) fn new() -> Self {
         Self {
-            first: std::array::from_fn(|_| CachePadded::new(Local::new())),
-            buckets: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
+            first: new_leaf(),
+            near: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
+            tables: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
+            tables_made: AtomicUsize::new(0),
             beyond_first: AtomicUsize::new(0),
         }
     }
 
-    /// Slot `slot`'s cache if its bucket exists: the fast path's lookup. `None` for
-    /// `usize::MAX` (a thread without a slot).
+    /// Slot `slot`'s cache if its leaf exists: the fast path's lookup. `None` for `usize::MAX`
+    /// (a thread without a slot).
     #[inline(always)]
     pub(super) fn get(&self, slot: usize) -> Option<&Local<T>> {
-        if slot < FIRST {
+        if slot < LEAF {
             return Some(&self.first[slot]);
         }
         cold();
-        let (bucket, offset) = locate(slot)?;
         // Acquire: pairs with the Release in `get_or_make`, so the caches' initial state is
         // visible.
-        let base = self.buckets[bucket].load(Ordering::Acquire);
-        if base.is_null() {
+        let leaf = match self.near.get(slot / LEAF - 1) {
+            Some(near) => near.load(Ordering::Acquire),
+            None => self.far(slot)?.load(Ordering::Acquire),
+        };
+        if leaf.is_null() {
             return None;
         }
-        // SAFETY: a non-null bucket holds `bucket_len(bucket)` initialised caches and is never
-        // freed before `self`; `offset < bucket_len(bucket)` by `locate`.
-        Some(unsafe { &**base.add(offset) })
+        // SAFETY: a non-null leaf pointer points at an initialised leaf, never freed before
+        // `self`; `slot % LEAF < LEAF`.
+        Some(unsafe { &(*leaf)[slot % LEAF] })
     }
 
-    /// Slot `slot`'s cache, allocating its bucket if this is the first use of that range.
+    /// The pointer to slot `slot`'s leaf (`slot >= LEAF`), if it is near or its table exists;
+    /// `None` for `usize::MAX`.
+    fn leaf_ptr(&self, slot: usize) -> Option<&LeafPtr<T>> {
+        self.near.get(slot / LEAF - 1).or_else(|| self.far(slot))
+    }
+
+    /// The pointer to slot `slot`'s leaf past the near ones, if its table exists; `None` for
+    /// `usize::MAX`. Out of line: the near leaves' lookup, which most threads past slot 8 make,
+    /// stays one load.
+    #[inline(never)]
+    fn far(&self, slot: usize) -> Option<&LeafPtr<T>> {
+        let leaf = slot / LEAF;
+        if slot == usize::MAX {
+            return None;
+        }
+        let (table, at) = in_table(leaf)?;
+        // Acquire: pairs with the Release in `table_or_make`, so the table's null pointers are
+        // visible.
+        let table = self.tables[table].load(Ordering::Acquire);
+        // SAFETY: a non-null table holds `table_len` initialised leaf pointers and is never
+        // freed before `self`; `at < table_len` by `in_table`.
+        (!table.is_null()).then(|| unsafe { &*table.add(at) })
+    }
+
+    /// Slot `slot`'s cache, making its leaf (and the leaf's table) if this is the first use of
+    /// that range.
     #[cold]
     pub(super) fn get_or_make(&self, slot: usize) -> Option<&Local<T>> {
         if let Some(local) = self.get(slot) {
             return Some(local);
         }
-        let (bucket, _) = locate(slot)?;
-        let fresh: Box<[CachePadded<Local<T>>]> = (0..bucket_len(bucket))
-            .map(|_| CachePadded::new(Local::new()))
+        let leaf = match self.leaf_ptr(slot) {
+            Some(leaf) => leaf,
+            None if slot == usize::MAX => return None,
+            None => {
+                let (table, at) = in_table(slot / LEAF)?;
+                // SAFETY: `table_or_make` returns a published table of `table_len(table)` leaf
+                // pointers, never freed before `self`; `at < table_len` by `in_table`.
+                unsafe { &*self.table_or_make(table).add(at) }
+            }
+        };
+        let fresh = Box::into_raw(Box::new(new_leaf()));
+        // Counted before it is published, so a thread that sees the leaf (through the CAS's
+        // Release) also sees the count. Relaxed: that order comes from the CAS; a loser's
+        // count, taken back below, only paces a pass as if the leaf were there meanwhile.
+        self.beyond_first.fetch_add(LEAF, Ordering::Relaxed);
+        // Release: publishes the caches' initial state to `get`'s Acquire. Acquire on
+        // failure: the winner's leaf is then read through `get`.
+        let published =
+            leaf.compare_exchange(ptr::null_mut(), fresh, Ordering::Release, Ordering::Acquire);
+        if published.is_err() {
+            // Relaxed: as above.
+            self.beyond_first.fetch_sub(LEAF, Ordering::Relaxed);
+            // SAFETY: `fresh` came from `Box::into_raw` just above and was never published, so
+            // this is its only owner.
+            drop(unsafe { Box::from_raw(fresh) });
+        }
+        self.get(slot)
+    }
+
+    /// Table `table`, made (all leaf pointers null) if no thread has made it yet.
+    fn table_or_make(&self, table: usize) -> *mut LeafPtr<T> {
+        // Acquire: as in `leaf_ptr`.
+        let current = self.tables[table].load(Ordering::Acquire);
+        if !current.is_null() {
+            return current;
+        }
+        let fresh: Box<[LeafPtr<T>]> = (0..table_len(table))
+            .map(|_| AtomicPtr::new(ptr::null_mut()))
             .collect();
-        let fresh = Box::into_raw(fresh).cast::<CachePadded<Local<T>>>();
-        // Counted before it is published, so a thread that sees the bucket (through the CAS's
-        // Release) also sees the count that makes `iter` visit it. Relaxed: that order comes
-        // from the CAS; a loser's count, taken back below, only makes a pass look at a null
-        // bucket meanwhile.
-        self.beyond_first
-            .fetch_add(bucket_len(bucket), Ordering::Relaxed);
-        // Release: publishes the caches' initial state (and the count) to `get`'s Acquire.
-        // Acquire on failure: the winner's bucket is then read through `get`.
-        if let Err(_winner) = self.buckets[bucket].compare_exchange(
+        let fresh = Box::into_raw(fresh).cast::<LeafPtr<T>>();
+        // Raised before the table is published, so a thread that sees the table (through the
+        // CAS's Release), or a leaf in it, also sees a bound that makes `iter` visit it.
+        // Relaxed: that order comes from the CAS.
+        self.tables_made.fetch_max(table + 1, Ordering::Relaxed);
+        // Release: publishes the null pointers to `leaf_ptr`'s Acquire. Acquire on failure: the
+        // winner's table is read through the pointer returned.
+        match self.tables[table].compare_exchange(
             ptr::null_mut(),
             fresh,
             Ordering::Release,
             Ordering::Acquire,
         ) {
-            // Relaxed: as above.
-            self.beyond_first
-                .fetch_sub(bucket_len(bucket), Ordering::Relaxed);
-            // SAFETY: `fresh` came from `Box::into_raw` of a slice of `bucket_len` caches just
-            // above and was never published, so this is its only owner.
-            drop(unsafe {
-                Box::from_raw(ptr::slice_from_raw_parts_mut(fresh, bucket_len(bucket)))
-            });
+            Ok(_) => fresh,
+            Err(winner) => {
+                // SAFETY: `fresh` came from `Box::into_raw` of a slice of `table_len(table)`
+                // pointers just above and was never published, so this is its only owner.
+                drop(unsafe {
+                    Box::from_raw(ptr::slice_from_raw_parts_mut(fresh, table_len(table)))
+                });
+                winner
+            }
         }
-        self.get(slot)
     }
 
-    /// How many caches [`iter`](Self::iter) visits: those of bucket 0 and of every bucket made
-    /// (those published since a moment ago may be missing).
+    /// How many caches the leaves made so far hold (those published since a moment ago may be
+    /// missing): what a pass ([`iter`](Self::iter)) visits.
     pub(super) fn made(&self) -> usize {
-        // Relaxed: a bucket's count is sequenced before its publishing CAS (Release), so a
-        // thread that has seen the bucket, or is ordered after one that has, reads it here.
-        FIRST + self.beyond_first.load(Ordering::Relaxed)
+        // Relaxed: a leaf's count is sequenced before its publishing CAS (Release), so a
+        // thread that has seen the leaf, or is ordered after one that has, reads it here.
+        LEAF + self.beyond_first.load(Ordering::Relaxed)
     }
 
-    /// Every cache made so far (those published since a moment ago may be missing). Visits
-    /// the buckets up to the highest made ([`made`](Self::made)), not all `BUCKETS` of them: a
-    /// pass is what a get that misses or a refused put pays.
-    pub(super) fn iter(&self) -> impl Iterator<Item = &Local<T>> {
-        let first = self.first.iter().map(|local| &**local);
-        first.chain(
-            self.buckets
-                .iter()
-                .enumerate()
-                .skip(1)
-                .take(buckets_made(self.made() - FIRST))
-                .flat_map(|(bucket, base)| {
-                    // Acquire: as in `get`.
-                    let base = base.load(Ordering::Acquire);
-                    let len = if base.is_null() {
-                        0
-                    } else {
-                        bucket_len(bucket)
-                    };
-                    // SAFETY: as in `get`, for every offset below `len`.
-                    (0..len).map(move |offset| unsafe { &**base.add(offset) })
-                }),
-        )
+    /// The tables made so far, each with its length (those published since a moment ago may be
+    /// missing); with `&mut self`, every one.
+    fn tables(&self) -> impl Iterator<Item = (*mut LeafPtr<T>, usize)> + '_ {
+        // Relaxed: as in `made`, for the bound raised before a table's publishing CAS.
+        let made = self.tables_made.load(Ordering::Relaxed).min(TABLES);
+        self.tables[..made]
+            .iter()
+            .enumerate()
+            // Acquire: as in `leaf_ptr`.
+            .map(|(table, ptr)| (ptr.load(Ordering::Acquire), table_len(table)))
+            .filter(|(ptr, _)| !ptr.is_null())
     }
+
+    /// Every leaf pointer made so far: the near ones, then those in the tables.
+    fn leaf_ptrs(&self) -> impl Iterator<Item = &LeafPtr<T>> {
+        let far = self.tables().flat_map(|(table, len)| {
+            // SAFETY: as in `leaf_ptr`, for every index below the table's length.
+            (0..len).map(move |at| unsafe { &*table.add(at) })
+        });
+        self.near.iter().chain(far)
+    }
+
+    /// Every cache made so far (those published since a moment ago may be missing). Visits the
+    /// leaf pointers up to the highest table made, and in them the leaves made: a pass is what a
+    /// get that misses or a refused put pays.
+    pub(super) fn iter(&self) -> impl Iterator<Item = &Local<T>> {
+        let leaves = self.leaf_ptrs().filter_map(|leaf| {
+            // Acquire: as in `get`.
+            let leaf = leaf.load(Ordering::Acquire);
+            // SAFETY: as in `get`: a non-null leaf is initialised and outlives `self`.
+            (!leaf.is_null()).then(|| unsafe { &*leaf })
+        });
+        self.first
+            .iter()
+            .chain(leaves.flatten())
+            .map(|local| &**local)
+    }
+}
+
+/// A leaf of fresh caches.
+fn new_leaf<T>() -> Leaf<T> {
+    std::array::from_fn(|_| CachePadded::new(Local::new()))
 }
 
 impl<T> Drop for Caches<T> {
     fn drop(&mut self) {
-        // Every bucket, past one holding an object whose `Drop` panics (`drop_each`).
-        drop_each(
-            self.buckets
-                .iter()
-                .enumerate()
-                .filter_map(|(bucket, base)| {
-                    // Relaxed: `&mut self`, no other thread can see the buckets any more.
-                    let base = base.load(Ordering::Relaxed);
-                    // SAFETY: published by `get_or_make` from `Box::into_raw` of a slice of
-                    // `bucket_len(bucket)` caches; `&mut self` means nothing refers to them any
-                    // more, and each bucket is taken back once, here.
-                    (!base.is_null()).then(|| unsafe {
-                        Box::from_raw(ptr::slice_from_raw_parts_mut(base, bucket_len(bucket)))
-                    })
-                }),
-        );
+        // Every leaf, past one holding an object whose `Drop` panics (`drop_each`), then the
+        // tables, which hold no object. (`&mut self`: no other thread can see them any more.)
+        drop_each(self.leaf_ptrs().filter_map(|leaf| {
+            let leaf = leaf.load(Ordering::Relaxed);
+            // SAFETY: published by `get_or_make` from `Box::into_raw`; `&mut self` means
+            // nothing refers to it any more, and each leaf is taken back once, here.
+            (!leaf.is_null()).then(|| unsafe { Box::from_raw(leaf) })
+        }));
+        let tables: Vec<_> = self.tables().collect();
+        for (table, len) in tables {
+            // SAFETY: published by `table_or_make` from `Box::into_raw` of a slice of `len`
+            // pointers; its leaves are freed, and each table is taken back once, here.
+            drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(table, len)) });
+        }
     }
 }
 
@@ -210,60 +294,55 @@ mod tests {
     use super::*;
 
     #[test]
-    fn slots_map_to_distinct_buckets_and_offsets() {
-        assert_eq!(locate(usize::MAX), None);
-        assert_eq!(locate(0), Some((0, 0)));
-        assert_eq!(locate(7), Some((0, 7)));
-        assert_eq!(locate(8), Some((1, 0)));
-        assert_eq!(locate(15), Some((1, 7)));
-        assert_eq!(locate(16), Some((2, 0)));
-        assert_eq!(locate(31), Some((2, 15)));
-        assert_eq!(locate(32), Some((3, 0)));
-        assert_eq!(locate(64), Some((4, 0)));
-        // Every slot up to a few buckets lands once, in range.
+    fn leaves_past_the_near_ones_map_to_distinct_tables_and_indices() {
+        assert_eq!(in_table(128), Some((0, 0)));
+        assert_eq!(in_table(255), Some((0, 127)));
+        assert_eq!(in_table(256), Some((1, 0)));
+        let last = usize::MAX / LEAF;
+        assert_eq!(in_table(last), Some((60 - NEAR_BITS, last ^ (1 << 60))));
         let mut seen = std::collections::HashSet::new();
-        for slot in 0..1024 {
-            let (bucket, offset) = locate(slot).unwrap();
-            assert!(offset < bucket_len(bucket), "slot {slot}");
-            assert!(seen.insert((bucket, offset)), "slot {slot} shares a cache");
+        for leaf in NEAR + 1..8192 {
+            let (table, at) = in_table(leaf).unwrap();
+            assert!(at < table_len(table), "leaf {leaf}");
+            assert!(seen.insert((table, at)), "leaf {leaf} shares a pointer");
         }
     }
 
-    /// The size the module doc and `Pool`'s docs quote for a cache.
+    /// The sizes the module doc and `Pool`'s docs quote.
     #[test]
     #[cfg(target_arch = "x86_64")]
-    fn a_cache_takes_384_bytes_on_x86_64() {
+    fn a_cache_takes_384_bytes_and_a_leaf_3_kib_on_x86_64() {
         assert_eq!(std::mem::size_of::<CachePadded<Local<Vec<u8>>>>(), 384);
-        // The `Pool` docs' figure: slot 1 000 lies in the bucket of slots 512 to 1 023.
-        assert_eq!(locate(1000), Some((7, 488)));
-        assert_eq!(bucket_len(7) * 384, 192 << 10);
+        assert_eq!(std::mem::size_of::<Leaf<Vec<u8>>>(), 3 << 10);
+        assert_eq!(std::mem::size_of::<[LeafPtr<u8>; NEAR]>(), 1016);
     }
 
-    /// The size `Pool`'s docs quote: the first bucket's 8 caches are inside the pool.
+    /// The size `Pool`'s docs quote: leaf 0's 8 caches and the near leaves' pointers are inside
+    /// the pool.
     #[test]
     #[cfg(target_arch = "x86_64")]
-    fn a_pool_holds_its_first_8_caches_in_under_5_kib() {
+    fn a_pool_holds_its_first_8_caches_in_under_6_kib() {
         let size = std::mem::size_of::<crate::pool::BufferPool>();
-        assert!((8 * 384..5 << 10).contains(&size), "{size} bytes");
+        assert!((8 * 384 + 1016..6 << 10).contains(&size), "{size} bytes");
     }
 
     #[test]
-    fn a_pass_visits_every_bucket_made_however_sparse() {
-        assert_eq!(buckets_made(0), 0);
-        for top in 1..BUCKETS.min(40) {
-            // Bucket `top` alone, and with every bucket below it.
-            let alone = bucket_len(top);
-            let all: usize = (1..=top).map(bucket_len).sum();
-            assert_eq!(buckets_made(alone), top, "bucket {top} alone");
-            assert_eq!(buckets_made(all), top, "buckets 1 to {top}");
-        }
+    fn a_pass_visits_every_leaf_made_however_sparse() {
         let caches: Caches<u32> = Caches::new();
-        caches.get_or_make(100).unwrap(); // bucket 4 (slots 64..128), none between
-        assert_eq!(caches.iter().count(), 8 + 64);
-        caches.get_or_make(9).unwrap(); // bucket 1
-        assert_eq!(caches.iter().count(), 8 + 64 + 8);
-        caches.get_or_make(5000).unwrap(); // bucket 10 (slots 4 096..8 192), far above the rest
-        assert_eq!(caches.iter().count(), 8 + 64 + 8 + 4096);
+        caches.get_or_make(100).unwrap(); // leaf 12, near
+        assert_eq!(caches.iter().count(), 8 + 8);
+        caches.get_or_make(9).unwrap(); // leaf 1, near
+        assert_eq!(caches.iter().count(), 8 + 8 + 8);
+        caches.get_or_make(5000).unwrap(); // leaf 625, table 2, none below it
+        assert_eq!(caches.iter().count(), 8 + 8 + 8 + 8);
+        caches.get_or_make(101).unwrap(); // leaf 12 again
+        assert_eq!(caches.iter().count(), 32);
+        assert_eq!(caches.made(), 32);
+        let visited: Vec<*const Local<u32>> = caches.iter().map(ptr::from_ref).collect();
+        for slot in [0, 7, 8, 15, 96, 103, 5000] {
+            let local: *const Local<u32> = caches.get(slot).unwrap();
+            assert!(visited.contains(&local), "slot {slot}'s cache not visited");
+        }
     }
 
     #[test]
@@ -272,7 +351,7 @@ mod tests {
         assert_eq!(
             caches.iter().count(),
             8,
-            "bucket 0, slots 0..8, is made with the pool"
+            "leaf 0, slots 0..8, is made with the pool"
         );
         assert!(caches.get(8).is_none());
         let a: *const Local<u32> = caches.get_or_make(5).unwrap();
@@ -281,11 +360,69 @@ mod tests {
         assert!(ptr::eq(a, caches.get_or_make(5).unwrap()));
         let b: *const Local<u32> = caches.get_or_make(64).unwrap();
         assert!(!ptr::eq(a, b));
-        assert_eq!(
-            caches.iter().count(),
-            8 + 64,
-            "bucket 4 holds slots 64..128"
+        assert_eq!(caches.iter().count(), 16, "leaf 8 holds slots 64..72");
+        assert!(caches.get(72).is_none(), "slots 72..80 are another leaf's");
+        assert!(caches.get(1 << 20).is_none(), "no table yet");
+        let c: *const Local<u32> = caches.get_or_make(1 << 20).unwrap();
+        assert!(ptr::eq(c, caches.get(1 << 20).unwrap()));
+        assert!(
+            caches.get((1 << 20) + 8).is_none(),
+            "the table, not the leaf, is there"
         );
         assert!(caches.get_or_make(usize::MAX).is_none());
+    }
+
+    /// A thread of slot 999 makes one leaf, near; one of slot 1 100 a leaf and a table of 128
+    /// leaf pointers; neither makes caches for the slots below it (`tests/shapes_pool_slots.rs`
+    /// counts the bytes).
+    #[test]
+    fn a_thread_of_a_high_slot_makes_one_leaf() {
+        let caches: Caches<Vec<u8>> = Caches::new();
+        caches.get_or_make(999).unwrap();
+        assert_eq!((caches.made(), caches.tables().count()), (16, 0));
+        caches.get_or_make(1100).unwrap();
+        assert_eq!(caches.made(), 24);
+        assert_eq!(
+            caches.tables().map(|(_, len)| len).collect::<Vec<_>>(),
+            [128]
+        );
+        assert_eq!(caches.iter().count(), 24);
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::sync::loom_model::{model, thread};
+    use crate::sync::Arc;
+
+    /// The address of slot `slot`'s cache, made if need be.
+    fn made(caches: &Caches<u32>, slot: usize) -> usize {
+        ptr::from_ref(caches.get_or_make(slot).unwrap()) as usize
+    }
+
+    /// Under loom a leaf holds 2 caches and leaves 1 to 3 are near: slots 2 and 3 share leaf 1,
+    /// slots 8 and 10 are leaves 4 and 5, which share table 0. Two threads race to make the same
+    /// leaf and the same table while the main thread passes over the caches: each slot ends
+    /// with one cache, found again by `get`; the pass visits only initialised caches (their
+    /// atomics' loads are ordered after their creation, or loom reports a causality violation:
+    /// a `Relaxed` publishing CAS does), and after the joins it visits all 8.
+    #[test]
+    fn loom_threads_that_make_one_leaf_and_one_table_at_once_share_them() {
+        model(|| {
+            let caches = Arc::new(Caches::<u32>::new());
+            let (a, b) = (Arc::clone(&caches), Arc::clone(&caches));
+            let a = thread::spawn(move || (made(&a, 2), made(&a, 8)));
+            let b = thread::spawn(move || (made(&b, 3), made(&b, 10)));
+            let seen = caches.iter().map(Local::retained).count();
+            assert!([2, 4, 6, 8].contains(&seen), "{seen} caches in a pass");
+            let ((two, eight), (three, ten)) = (a.join().unwrap(), b.join().unwrap());
+            for (slot, at) in [(2, two), (3, three), (8, eight), (10, ten)] {
+                assert_eq!(made(&caches, slot), at, "slot {slot} has two caches");
+            }
+            assert_eq!(three - two, std::mem::size_of::<CachePadded<Local<u32>>>());
+            assert_eq!(caches.made(), 8);
+            assert_eq!(caches.iter().count(), 8);
+        });
     }
 }

@@ -15,10 +15,11 @@
 //!
 //! And it keeps its promise in the shapes servers have: an object given back on any thread is
 //! reusable by a get on any other; the fast path does not depend on how many threads the
-//! process runs (a thread whose slot index is 8 or more pays one more load, for its bucket of
-//! caches, `caches.rs`); what idle and exited threads cached is found by the next get that
-//! needs it (except one object per live thread, and, once threads of slot index 64 and up have
-//! used the pool, on a thread's few gets after one whose look found nothing: below);
+//! process runs (a thread whose slot index is 8 or more pays one more load, for its leaf of
+//! caches, and one of 1 024 or more two, `caches.rs`); what idle and exited threads cached is
+//! found by the next get that needs it (except one object per live thread, and, once threads of
+//! slot index 64 and up have used the pool, on a thread's few gets after one whose look found
+//! nothing: below);
 //! and [`Pool::clear`] and [`Pool::trim`] reach every cache before they return.
 //!
 //! # Behaviour under panics
@@ -36,8 +37,8 @@
 //!
 //! A small cache per thread, in front of a bounded shared store:
 //! - Each thread that uses the pool gets a cache (`local.rs`), found by its thread slot index
-//!   (`crate::sync::thread_slot_hint`, dense among live threads) in an array that grows with
-//!   the indices that use this pool (`caches.rs`): every thread has one, however many threads
+//!   (`crate::sync::thread_slot_hint`, dense among live threads) in leaves of 8 made for the
+//!   indices that use this pool (`caches.rs`): every thread has one, however many threads
 //!   the process runs. A cache is a *hot slot* of one object in front of a stack of at most 8,
 //!   all inline. A thread that gets and puts one object at a time only touches the hot slot,
 //!   with plain loads and stores: no locked instruction, no cache line another thread writes.
@@ -177,41 +178,41 @@ pub const DEFAULT_CAPACITY: usize = 256;
 /// a slot for `min(capacity, 1024)` slots rounded up to a power of two (6 KiB at the default
 /// capacity), and past 1 024 objects a list that grows with them (16 bytes an object, kept by gets
 /// that empty it, given back by `trim` and `clear`); and a cache of 384 bytes (x86-64) per thread
-/// that uses the pool, the first 8 inside the pool itself (a `Pool` takes under 5 KiB), the others
-/// allocated in growing buckets when a thread of their range first uses the pool (`cargo test --lib
-/// pool::` checks these sizes). A bucket covers a range of thread slots, doubling: slots 8 to 15,
-/// 16 to 31, …, 512 to 1 023 (192 KiB), so a pool first used by a thread of slot 1 000 (a server
-/// with a thousand live threads) allocates that last bucket whole. A program with thousands of
-/// pools pays that for each: give small pools a small capacity, and keep pools that many threads
-/// touch few.
+/// that uses the pool, the first 8 inside the pool itself (a `Pool` takes under 6 KiB), the others
+/// in leaves of 8 (3 KiB), each allocated when a thread of its 8 slots first uses the pool. The
+/// pointers of the leaves of slots 8 to 1 023 are in the pool too; past those, in tables that
+/// double (8 bytes a leaf up to the highest used: 1 KiB for slots 1 024 to 2 047). `cargo test
+/// --lib pool::` checks these sizes. So memory follows the threads that used the pool: a thread
+/// that outlived a crowd, and kept a slot of 1 000, costs each pool it uses one leaf, and a server
+/// with a thousand live threads costs each pool they all touch about 375 KiB. A program with
+/// thousands of pools pays that for each: keep the pools that many threads touch few.
 ///
 /// # Cost
 /// A thread that gives back what it took (get, use, drop the guard) pays a few plain loads and
 /// stores plus the `reset`: no locked instruction, no shared cache line written, the same with 2
-/// threads or 200 (a thread of slot index 8 or more pays one more load, for its bucket). Objects
-/// that cross threads (get on one, drop on another) pay one CAS on each side, on the shared store's
-/// ring, and none on the budget: the object keeps its unit of the budget while it travels (see "How
-/// it works" in the module doc). A pool built from closures calls its `reset` through a pointer; a
-/// [`BufferPool`]'s hooks inline. A get that misses its cache and the shared store, and a put that
-/// finds the budget full, look at every cache the pool has made (one per thread slot that used it,
-/// in buckets that double), so they cost more the more threads used the pool. Past 64 caches a
-/// thread whose look found nothing skips the same look on its next `⌈caches / 64⌉ - 1` such gets
-/// (or puts), at most 63, until it has a hit (or a kept put) or another thread takes its cache over
-/// (`prefill` always looks): a thread whose gets keep missing (it consumes its objects), or whose
-/// puts keep finding the pool full of objects, pays about 64 caches' worth of look each time, not a
-/// pass over a thousand threads' caches, which costs microseconds. Meanwhile such a get may
-/// make an object while another thread's cache holds one, and such a put may drop its object while
-/// a reclaim could have made room. A reclaim (`clear`, `trim`, a get that finds the pool dry while
-/// other threads' caches hold objects, and a put that finds the budget full of reservations that
-/// hold no object) makes a `membarrier` system call on Linux, which interrupts every CPU running a
-/// thread of the process, and a pass over every cache: [`Stats::reclaims`] counts them, and one
-/// that grows with the gets in steady state means a capacity below the objects held at once, or a
-/// shape the pool suits badly. A burst from an empty pool (at start-up, or after `clear`) in which
-/// many threads each hold several objects at once runs some too, whatever the capacity: each
-/// thread that finds its cache and the store dry takes what the others have stacked, until
-/// every thread's cache has filled; [`prefill`](Pool::prefill) before such a burst avoids
+/// threads or 200 (a thread of slot index 8 or more pays one more load, for its leaf, and one
+/// of 1 024 or more two). Objects that cross threads (get on one, drop on another) pay one CAS on
+/// each side, on the shared store's ring, and none on the budget: the object keeps its unit of the
+/// budget while it travels (see "How it works" in the module doc). A pool built from closures calls
+/// its `reset` through a pointer; a [`BufferPool`]'s hooks inline. A get that misses its cache and
+/// the shared store, and a put that finds the budget full, look at every cache the pool has made (8
+/// for each range of 8 thread slots that used it), so they cost more the more threads used the
+/// pool. Past 64 caches a thread whose look found nothing skips the same look on its next `⌈caches
+/// / 64⌉ - 1` such gets (or puts), at most 63, until it has a hit (or a kept put) or another thread
+/// takes its cache over (`prefill` always looks): a thread whose gets keep missing (it consumes its
+/// objects), or whose puts keep finding the pool full of objects, pays about 64 caches' worth of
+/// look each time, not a pass over a thousand threads' caches, which costs microseconds. Meanwhile
+/// such a get may make an object while another thread's cache holds one, and such a put may drop
+/// its object while a reclaim could have made room. A reclaim (`clear`, `trim`, a get that finds
+/// the pool dry while other threads' caches hold objects, and a put that finds the budget full of
+/// reservations that hold no object) makes a `membarrier` system call on Linux, which interrupts
+/// every CPU running a thread of the process, and a pass over every cache: [`Stats::reclaims`]
+/// counts them, and one that grows with the gets in steady state means a capacity below the objects
+/// held at once, or a shape the pool suits badly. A burst from an empty pool (at start-up, or after
+/// `clear`) in which many threads each hold several objects at once runs some too, whatever the
+/// capacity: each thread that finds its cache and the store dry takes what the others have stacked,
+/// until every thread's cache has filled; [`prefill`](Pool::prefill) before such a burst avoids
 /// most of them.
-///
 /// Ratios to allocating the buffer, across runs on a shared 2-core machine
 /// (`cargo run --release --example shootout -- --only pool`): a 4 KiB [`BufferPool`] get+put
 /// costs 0.10x-0.23x on one thread and 0.07x-0.11x per thread on two, where
@@ -223,7 +224,7 @@ pub const DEFAULT_CAPACITY: usize = 256;
 /// threads' timing set most of it, and at capacity 8 the channel's parking dominates both.
 /// `bash scripts/instructions.sh` counts 55 instructions per get+put, against 65 for
 /// `lockfree-object-pool` and 350 for the allocator.
-// `repr(C)` with the caches first, and the first bucket first in them: the slot-0..8 caches
+// `repr(C)` with the caches first, and the first leaf first in them: the slot-0..8 caches
 // then start at the pool's own address, and the fast paths reach one without adding an offset.
 #[repr(C)]
 pub struct Pool<T, H = Closures<T>> {
@@ -373,6 +374,14 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     /// Like [`get`](Pool::get), for an `Arc`'d pool: the guard owns a reference to the pool, so
     /// it is `'static` and can be sent to another thread (when `T: Send`).
     ///
+    /// An object that holds a `PooledOwned` of its own pool (a tree of pooled nodes) keeps
+    /// that guard, and so the pool, alive while it sits in the pool: with the default reset on
+    /// get, the pool and the objects in it are then never freed once the last other `Arc`
+    /// drops (a reference cycle). Build such a pool with
+    /// [`reset_on_return(true)`](Builder::reset_on_return), so that a `reset` that drops the
+    /// held guard runs as the object comes back, or [`clear`](Pool::clear) it before dropping
+    /// it.
+    ///
     /// # Panics
     /// As [`get`](Pool::get).
     ///
@@ -413,7 +422,8 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     }
 
     /// The calling thread's cache if it has a slot and the cache exists: the fast paths'
-    /// lookup, one thread-local load and one bucket load.
+    /// lookup, one thread-local load, and for a slot of 8 or more a leaf pointer's load (from
+    /// 1 024, a table's too).
     #[inline(always)]
     fn local_fast(&self) -> Option<&Local<T>> {
         self.caches.get(thread_slot_hint())
