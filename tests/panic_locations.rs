@@ -1,7 +1,7 @@
 //! A bad setting given to a constructor panics with the caller's line as its location (every
-//! constructor that documents such a panic is `#[track_caller]` down to the panic), so the
-//! message points at the call to fix, not into the crate. One test: the panic hook it swaps is
-//! process-wide.
+//! constructor that documents such a panic is `#[track_caller]` down to the panic), and so does
+//! an allocation an arena has no room for, so the message points at the call to fix, not into
+//! the crate. One test: the panic hook it swaps is process-wide.
 
 use std::hash::RandomState;
 use std::panic::{self, UnwindSafe};
@@ -28,6 +28,14 @@ fn panic_file(f: impl FnOnce() + UnwindSafe) -> String {
     file.expect("a location")
 }
 
+/// An arena pool whose arenas refuse a request of more than 4 KiB.
+fn small_arenas() -> ArenaPool {
+    ArenaPool::builder()
+        .chunk_bytes(1024)
+        .limit_bytes(4096)
+        .build()
+}
+
 /// `(the call, the file its panic reports)` for each call.
 macro_rules! located {
     ($($call:expr),* $(,)?) => {
@@ -38,7 +46,7 @@ macro_rules! located {
 }
 
 #[test]
-fn bad_settings_panic_at_the_callers_line() {
+fn documented_panics_point_at_the_callers_line() {
     let cases = located![
         channel::bounded::<u8>(usize::MAX),
         channel::recycling(usize::MAX, Vec::<u8>::new),
@@ -68,6 +76,10 @@ fn bad_settings_panic_at_the_callers_line() {
             .limit_bytes(1 << 16)
             .build(),
         ShardedMap::<u64, u64>::builder().shards(0).build(),
+        // Allocations an arena refuses (`ArenaFull`).
+        small_arenas().get().alloc([0u8; 8192]),
+        small_arenas().get().alloc_str(&"x".repeat(8192)),
+        small_arenas().get().alloc_slice_copy(&[0u8; 8192]),
     ];
     let elsewhere: Vec<_> = cases.iter().filter(|(_, file)| file != file!()).collect();
     assert!(elsewhere.is_empty(), "located in the crate: {elsewhere:?}");

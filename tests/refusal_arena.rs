@@ -1,5 +1,6 @@
 //! The system allocator refusing an arena's chunk: the error says so, and blames `limit_bytes`
-//! only where the limit can have refused.
+//! only where the limit can have refused; a first chunk larger than it serves is halved until
+//! it is served.
 //!
 //! A global allocator that refuses the calling thread's blocks above a size while that thread
 //! asks it to stands in for a machine out of memory.
@@ -12,6 +13,8 @@ thread_local! {
     /// The largest block the allocator serves this thread (`usize::MAX`: all). A `const`
     /// thread-local without `Drop`: reading it allocates nothing.
     static SERVES_UP_TO: Cell<usize> = const { Cell::new(usize::MAX) };
+    /// How many blocks the allocator refused this thread.
+    static REFUSED: Cell<usize> = const { Cell::new(0) };
 }
 
 /// `System`, refusing blocks larger than this thread's [`SERVES_UP_TO`].
@@ -22,6 +25,7 @@ struct Refusing;
 unsafe impl GlobalAlloc for Refusing {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if layout.size() > SERVES_UP_TO.with(Cell::get) {
+            REFUSED.with(|n| n.set(n.get() + 1));
             return std::ptr::null_mut();
         }
         // SAFETY: the caller's contract, passed on.
@@ -102,5 +106,36 @@ fn a_chunk_the_system_refuses_is_not_blamed_on_the_limit() {
         msg,
         "arena full: an allocation of 1048576 bytes does not fit under the arena's limit_bytes \
          (524288) (use the try_ form to handle it)"
+    );
+}
+
+/// `chunk_bytes(usize::MAX)` (with the limit and retain lifted so `build` accepts it) asks for
+/// a first chunk no allocator serves: as `chunk_bytes` documents, the arena halves it until one
+/// is served, so the first `get` returns a chunk about as large as the allocator serves (here
+/// 64 KiB), and an allocation fits in it: no hang, no panic. The refusals are bounded: halvings
+/// down to 64 pages (under 50 from `usize::MAX`), then fine steps of 1/64 (about 90 from 64
+/// pages to 16; 133 refusals in all when written).
+#[test]
+fn a_chunk_of_usize_max_is_halved_until_the_allocator_serves_it() {
+    let arenas = ArenaPool::builder()
+        .chunk_bytes(usize::MAX)
+        .limit_bytes(usize::MAX)
+        .retain_bytes(usize::MAX)
+        .build();
+    REFUSED.with(|n| n.set(0));
+    let (held, value) = refusing(|| {
+        let arena = arenas.get();
+        let value = *arena.alloc(42u64);
+        (arena.allocated_bytes(), value)
+    });
+    let refused = REFUSED.with(Cell::get);
+    assert_eq!(value, 42);
+    assert!(
+        (60 << 10..=64 << 10).contains(&held),
+        "a chunk of {held} bytes"
+    );
+    assert!(
+        (1..=150).contains(&refused),
+        "{refused} refused allocations"
     );
 }

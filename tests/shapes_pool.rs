@@ -221,8 +221,11 @@ thread_local! {
 }
 
 /// A buffer taken from the shared store keeps its unit of the budget while it travels (a
-/// ticket); dropped by a thread's TLS destructors, perhaps after the thread's slot is gone, it
-/// still comes back with that unit, once.
+/// ticket); dropped by the TLS destructor of a thread that never used the pool, it still comes
+/// back with that unit, once. That thread has no slot claim when `HELD` is destroyed, so the
+/// return makes one there and then (registered after `HELD`'s, it is destroyed later) and goes
+/// through that slot's cache. The drop after the claim has ended, with no cache to go through,
+/// is `a_buffer_dropped_after_its_threads_slot_is_gone_comes_back_with_its_unit`.
 #[test]
 fn a_buffer_dropped_in_thread_teardown_keeps_the_budget_exact() {
     let pool = Arc::new(thrifty::pool::BufferPool::builder().capacity(2).build());
@@ -233,6 +236,149 @@ fn a_buffer_dropped_in_thread_teardown_keeps_the_budget_exact() {
         .unwrap();
     let s = pool.stats();
     assert_eq!((s.retained, s.discarded), (2, 0), "{s:?}");
+    pool_budget::assert_budget_is_exact(&pool, 2);
+}
+
+/// Work for a thread's teardown that runs after its slot claim has ended (see
+/// [`after_the_slot_is_gone`]).
+struct Late(std::cell::RefCell<Option<Box<dyn FnOnce()>>>);
+
+impl Drop for Late {
+    fn drop(&mut self) {
+        if let Some(work) = self.0.borrow_mut().take() {
+            work();
+        }
+    }
+}
+
+thread_local! {
+    static LATE: Late = const { Late(std::cell::RefCell::new(None)) };
+}
+
+/// Runs `setup` on a new thread, then the work it returns in that thread's teardown, after the
+/// thread's slot claim has been given back: `LATE`'s destructor is registered first, and
+/// `setup`'s first use of the pool makes the claim, whose destructor runs first (Linux runs
+/// thread-local destructors in reverse order of registration; `tests/teardown_counter.rs`
+/// relies on the same). The late work then finds no slot, so no cache: a ticket it redeems or
+/// settles goes through the reclaim mutex (the pool's `strays`).
+fn after_the_slot_is_gone<F: FnOnce() + 'static>(setup: impl FnOnce() -> F + Send + 'static) {
+    std::thread::spawn(move || {
+        LATE.with(|_| {});
+        let work = setup();
+        LATE.with(|late| *late.0.borrow_mut() = Some(Box::new(work)));
+    })
+    .join()
+    .unwrap();
+}
+
+/// A capacity-2 `BufferPool` holding 2 buffers in its shared store, so the first get of a
+/// fresh thread takes one with its unit (a ticket).
+fn two_in_the_store() -> Arc<thrifty::pool::BufferPool> {
+    let pool = Arc::new(thrifty::pool::BufferPool::builder().capacity(2).build());
+    assert_eq!(pool.prefill(2), 2);
+    pool
+}
+
+/// A ticketed buffer dropped by a thread's TLS destructor after the thread's slot is gone
+/// comes back to the shared store with its unit, once: counted as returned (on the shared
+/// tallies), retained, and served to the next gets without a miss; the full pool then refuses a
+/// third buffer. A unit lost would make room for one more (or be missing after `clear`); a
+/// unit counted twice, one less.
+#[test]
+fn a_buffer_dropped_after_its_threads_slot_is_gone_comes_back_with_its_unit() {
+    let pool = two_in_the_store();
+    let p = Arc::clone(&pool);
+    after_the_slot_is_gone(move || {
+        let buf = p.get_owned(); // the claim, and a buffer from the store with its ticket
+        move || drop(buf)
+    });
+    let s = pool.stats();
+    assert_eq!(
+        (s.returned, s.retained, s.discarded, s.misses),
+        (1, 2, 0, 0),
+        "{s:?}"
+    );
+    assert!(
+        pool.try_put(Vec::with_capacity(4096)).is_err(),
+        "full: the unit came back once"
+    );
+    drop((pool.get(), pool.get()));
+    assert_eq!(pool.stats().misses, 0, "both buffers were in the pool");
+    pool_budget::assert_budget_is_exact(&pool, 2);
+}
+
+/// A ticketed buffer that grew before its late drop (after its thread's slot is gone) no
+/// longer fits its unit: the unit goes back and the buffer reserves anew, so the pool holds it
+/// at its new weight and the budget stays exact.
+#[test]
+fn a_buffer_grown_and_dropped_after_its_threads_slot_is_gone_reserves_anew() {
+    let pool = two_in_the_store();
+    let p = Arc::clone(&pool);
+    after_the_slot_is_gone(move || {
+        let mut buf = p.get_owned();
+        move || {
+            buf.reserve(3 * 4096); // 4 KiB to at least 12 KiB
+            drop(buf)
+        }
+    });
+    let s = pool.stats();
+    assert_eq!((s.returned, s.retained, s.discarded), (1, 2, 0), "{s:?}");
+    assert!(
+        s.retained_bytes >= 4096 + 3 * 4096,
+        "weighed as grown: {s:?}"
+    );
+    assert!(pool.try_put(Vec::with_capacity(4096)).is_err(), "full");
+    pool_budget::assert_budget_is_exact(&pool, 2);
+}
+
+/// A ticketed buffer detached with `into_inner` after its thread's slot is gone gives its unit
+/// back (through the reclaim mutex): the pool, holding one buffer, takes exactly one more.
+/// Without the unit back it would refuse it; with the unit given back twice, take two.
+#[test]
+fn a_buffer_detached_after_its_threads_slot_is_gone_gives_its_unit_back() {
+    let pool = two_in_the_store();
+    let p = Arc::clone(&pool);
+    after_the_slot_is_gone(move || {
+        let buf = p.get_owned();
+        move || drop(PooledOwned::into_inner(buf))
+    });
+    let s = pool.stats();
+    assert_eq!((s.returned, s.retained, s.discarded), (0, 1, 0), "{s:?}");
+    assert!(
+        pool.try_put(Vec::with_capacity(4096)).is_ok(),
+        "room for one"
+    );
+    assert!(
+        pool.try_put(Vec::with_capacity(4096)).is_err(),
+        "and no more"
+    );
+    pool_budget::assert_budget_is_exact(&pool, 2);
+}
+
+/// An object `keep_if` refuses on its late return (after its thread's slot is gone) is dropped,
+/// counted as discarded, and its ticket's unit goes back: the pool, holding one object, takes
+/// exactly one more.
+#[test]
+fn an_object_refused_after_its_threads_slot_is_gone_gives_its_unit_back() {
+    let pool = Arc::new(
+        Pool::builder()
+            .capacity(2)
+            .keep_if(|v: &Vec<u8>| v.is_empty())
+            .build(Vec::new),
+    );
+    assert_eq!(pool.prefill(2), 2);
+    let p = Arc::clone(&pool);
+    after_the_slot_is_gone(move || {
+        let mut v = p.get_owned();
+        move || {
+            v.push(1); // not empty: refused
+            drop(v)
+        }
+    });
+    let s = pool.stats();
+    assert_eq!((s.returned, s.retained, s.discarded), (0, 1, 1), "{s:?}");
+    assert!(pool.try_put(Vec::new()).is_ok(), "room for one");
+    assert!(pool.try_put(Vec::new()).is_err(), "and no more");
     pool_budget::assert_budget_is_exact(&pool, 2);
 }
 
@@ -638,4 +784,52 @@ fn threads_swapping_batches_past_the_capacity_reclaim_at_most_once_a_round() {
         drop(pool);
         assert_eq!(live.load(SeqCst), 0, "an object leaked");
     }
+}
+
+/// A node that may hold a guard of a node from its own pool: a tree of pooled nodes.
+struct Node {
+    child: Option<PooledOwned<Node>>,
+}
+
+/// Nodes that hold guards of their own pool: with `reset_on_return(true)` and a reset that
+/// drops the child, the pool is freed once the last user `Arc` goes, as `get_owned`'s docs say;
+/// with the default reset on get, a node given back keeps its child's guard, and with it the
+/// pool, alive (the cycle those docs warn of), until a `clear` drops the nodes.
+#[test]
+fn nodes_that_hold_guards_of_their_own_pool_free_it_as_documented() {
+    let tree = |pool: &Arc<Pool<Node>>| {
+        let mut root = Pool::get_owned(pool);
+        root.child = Some(Pool::get_owned(pool));
+        drop(root);
+    };
+    let reset_on_return = Arc::new(
+        Pool::builder()
+            .reset_on_return(true)
+            .reset(|n: &mut Node| n.child = None)
+            .build(|| Node { child: None }),
+    );
+    tree(&reset_on_return);
+    let gone = Arc::downgrade(&reset_on_return);
+    drop(reset_on_return);
+    assert!(
+        gone.upgrade().is_none(),
+        "reset on return: the pool was not freed"
+    );
+
+    let on_get = Arc::new(
+        Pool::builder()
+            .reset(|n: &mut Node| n.child = None)
+            .build(|| Node { child: None }),
+    );
+    tree(&on_get);
+    let kept = Arc::downgrade(&on_get);
+    assert_eq!(on_get.stats().retained, 1, "the root, holding its child");
+    assert_eq!(
+        Arc::strong_count(&on_get),
+        2,
+        "the child's guard holds the pool"
+    );
+    on_get.clear();
+    drop(on_get);
+    assert!(kept.upgrade().is_none(), "cleared: the pool was not freed");
 }

@@ -151,6 +151,63 @@ fn the_infallible_forms_panic_with_a_clear_message() {
     assert!(msg.contains("limit_bytes (4096)"), "{msg}");
 }
 
+/// The panic message of `f`, which must panic with a formatted message.
+fn panic_message(f: impl FnOnce()) -> String {
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_err();
+    *panic.downcast::<String>().unwrap()
+}
+
+/// `alloc` and `alloc_str` on an arena that cannot hold the request panic, as documented,
+/// with `ArenaFull`'s message (the limit's alone for a request over it; the limit or the
+/// allocator once a request under it finds the arena's chunks full), and leave the arena as it
+/// was: a small allocation still fits. A panic with another message, or none (the value
+/// written past the limit), fails.
+#[test]
+fn alloc_and_alloc_str_on_a_full_arena_panic_with_arena_fulls_message() {
+    let arenas = ArenaPool::builder()
+        .chunk_bytes(1024)
+        .limit_bytes(4096)
+        .build();
+    let arena = arenas.get();
+    let before = held(&arena);
+    let over = "arena full: an allocation of 8192 bytes does not fit under the arena's \
+                limit_bytes (4096) (use the try_ form to handle it)";
+    assert_eq!(
+        panic_message(|| {
+            arena.alloc([7u8; 8192]);
+        }),
+        over
+    );
+    let long = "x".repeat(8192);
+    assert_eq!(
+        panic_message(|| {
+            arena.alloc_str(&long);
+        }),
+        over
+    );
+    assert_eq!(held(&arena), before, "nothing was allocated for them");
+    assert_eq!(*arena.alloc(5u64), 5, "the arena still serves");
+    assert_eq!(arena.alloc_str("still"), "still");
+    // Under the limit, once the arena's chunks are full.
+    while arena.try_alloc([0u8; 256]).is_ok() {}
+    let beside = "arena full: an allocation of 256 bytes needs a chunk that does not fit under \
+                  the arena's limit_bytes (4096) beside the chunks it holds, or that the system \
+                  allocator refused (use the try_ form to handle it)";
+    assert_eq!(
+        panic_message(|| {
+            arena.alloc([0u8; 256]);
+        }),
+        beside
+    );
+    let mid = "y".repeat(256);
+    assert_eq!(
+        panic_message(|| {
+            arena.alloc_str(&mid);
+        }),
+        beside
+    );
+}
+
 #[test]
 fn a_spilled_round_is_rebuilt_to_one_chunk_that_holds_it() {
     let arenas = ArenaPool::builder().capacity(1).chunk_bytes(1024).build();
@@ -252,6 +309,39 @@ fn build_refuses_settings_that_cannot_work() {
     // A small limit that bumpalo can serve works.
     let arenas = ArenaPool::builder().limit_bytes(100).chunk_bytes(0).build();
     assert!(arenas.get().try_alloc(1u64).is_ok());
+}
+
+/// A `chunk_bytes` of `usize::MAX` is refused by `build` with the message of the first
+/// `BuildError` that applies, naming the values: over the default limit, `ChunkOverLimit`; with
+/// the limit lifted, `RetainUnderChunk` (the default retain is under it). A message that names
+/// another setting, or a build that goes through, fails.
+#[test]
+fn a_chunk_of_usize_max_is_refused_with_the_settings_named() {
+    let over = panic_message(|| drop(ArenaPool::builder().chunk_bytes(usize::MAX).build()));
+    assert_eq!(
+        over,
+        format!(
+            "chunk_bytes ({}) is over limit_bytes ({DEFAULT_LIMIT_BYTES}): the first chunk \
+             would break the limit",
+            usize::MAX
+        )
+    );
+    let retain = panic_message(|| {
+        drop(
+            ArenaPool::builder()
+                .chunk_bytes(usize::MAX)
+                .limit_bytes(usize::MAX)
+                .build(),
+        )
+    });
+    assert_eq!(
+        retain,
+        format!(
+            "retain_bytes ({DEFAULT_RETAIN_BYTES}) is under chunk_bytes ({}): no arena could be \
+             kept on return",
+            usize::MAX
+        )
+    );
 }
 
 #[test]

@@ -260,6 +260,76 @@ fn a_thread_finds_its_cell_two_after_home_on_every_add() {
     assert_eq!(c.sum(), ADDS);
 }
 
+/// Runs `adds` rounds of one add to `c`, then one to each of 16 other striped counters, which
+/// it returns: 16 neighbours in a `Vec` cover every slot of the thread's memo, so at each add
+/// to `c` after the first the memo no longer names `c` (asserted), and the add searches for
+/// the thread's cell, as every add does on a thread that uses more striped counters than its
+/// memo has slots.
+fn adds_with_a_stale_memo(c: &Cells, adds: u64) -> Vec<Cells> {
+    let others: Vec<Cells> = (0..16).map(|_| Cells::new(2)).collect();
+    others.iter().for_each(Cells::force_stripe);
+    for round in 0..adds {
+        if round > 0 {
+            let (state, _, _) = adapt::remembered(c.addr());
+            assert_ne!(
+                state,
+                c.block().unwrap().tagged() as usize,
+                "`c` still remembered"
+            );
+        }
+        c.add(1);
+        others.iter().for_each(|o| o.add(1));
+    }
+    others
+}
+
+/// Another live thread owns this thread's home cell, so its cell is the next one; with its
+/// memo evicted before every add, the inline search must find that cell each time. An add that
+/// claimed again, shared the home cell's word or went to `base` would break the cell's count.
+#[test]
+fn a_thread_that_forgot_its_cell_after_home_finds_it_again() {
+    let c = Cells::new(4);
+    c.force_stripe();
+    c.force_grow();
+    let mut others = Vec::new();
+    let (home, token) = with_cells_held(&c, &[0], || others = adds_with_a_stale_memo(&c, ADDS));
+    let next = (home + 1) & 3;
+    assert_eq!(
+        words(&c, next),
+        (ADDS, 0, token),
+        "every add in its own cell"
+    );
+    assert_eq!(words(&c, home).1, 0, "none shared");
+    assert_eq!((base(&c), c.sum()), (0, ADDS));
+    assert!(others.iter().all(|o| o.sum() == ADDS));
+}
+
+/// Other live threads own this thread's home cell and the next, so its cell is the one after;
+/// with its memo evicted before every add, the out-of-line search (`own_cell` from 2 steps on)
+/// must find that cell each time, before it would claim or share. An add elsewhere would break
+/// the cell's count or leave a shared word nonzero.
+#[test]
+fn a_thread_that_forgot_its_cell_two_after_home_finds_it_again() {
+    let c = Cells::new(4);
+    c.force_stripe();
+    c.force_grow();
+    let mut others = Vec::new();
+    let (home, token) = with_cells_held(&c, &[0, 1], || others = adds_with_a_stale_memo(&c, ADDS));
+    let third = (home + 2) & 3;
+    assert_eq!(
+        words(&c, third),
+        (ADDS, 0, token),
+        "every add in its own cell"
+    );
+    assert_eq!(
+        words(&c, home).1 + words(&c, (home + 1) & 3).1,
+        0,
+        "none shared"
+    );
+    assert_eq!((base(&c), c.sum()), (0, ADDS));
+    assert!(others.iter().all(|o| o.sum() == ADDS));
+}
+
 /// Where this thread's cell `k` of the newest block lies, as the memo keeps it.
 fn remembered_as(c: &Cells, k: usize) -> (usize, usize, u64) {
     let b = c.block().unwrap();

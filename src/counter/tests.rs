@@ -206,6 +206,42 @@ fn expand(c: &Counter) {
     });
 }
 
+/// A gauge driven below zero until contention stripes it (its cells then hold negative
+/// shares, in wrapping arithmetic) compacts to the same level with no cells and no heap, and
+/// counts on from there. A `compact` that dropped a cell's share, or kept a block, fails.
+#[test]
+fn a_striped_gauge_compacts_to_its_negative_level() {
+    let mut g = Gauge::with_cells(2);
+    let subs: u64 = {
+        let _alone = STRIPING.lock();
+        std::thread::scope(|s| {
+            let threads: Vec<_> = (0..2)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut subs = 0;
+                        while !g.is_striped() {
+                            g.decr();
+                            subs += 1;
+                        }
+                        (0..ADDS).for_each(|_| g.sub(3)); // into the cells
+                        subs + 3 * ADDS
+                    })
+                })
+                .collect();
+            // By hand, as in `expand`.
+            threads.into_iter().map(|t| t.join().unwrap()).sum()
+        })
+    };
+    let level = -(subs as i64);
+    assert_eq!((g.value(), g.cells()), (level, 2));
+    assert!(g.heap_bytes() > 0);
+    g.compact();
+    assert_eq!((g.value(), g.cells(), g.heap_bytes()), (level, 0, 0));
+    assert!(!g.is_striped());
+    g.add(5);
+    assert_eq!(g.value(), level + 5, "compact again, from the same level");
+}
+
 #[test]
 fn local_handle_finds_its_cell_after_expansion() {
     let c = Counter::with_cells(8);

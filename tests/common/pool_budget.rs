@@ -1,11 +1,12 @@
-//! The budget check the pool's thread tests end with: after a `clear`, a `BufferPool` of
-//! `capacity` takes exactly `capacity` buffers and refuses the next. A unit of the budget lost
-//! (a lent buffer's ticket neither redeemed nor revoked) refuses one too early; a unit given
-//! back twice keeps one too many.
+//! The budget check the pool's thread tests end with: after a `clear`, a pool of `Vec<u8>` (a
+//! `BufferPool`, or a closure-built pool that keeps empty vectors) of `capacity` takes exactly
+//! `capacity` buffers and refuses the next. A unit of the budget lost (a lent buffer's ticket
+//! neither redeemed nor revoked) refuses one too early; a unit given back twice keeps one too
+//! many.
 
-use thrifty::pool::BufferPool;
+use thrifty::pool::{Hooks, Pool};
 
-pub fn assert_budget_is_exact(pool: &BufferPool, capacity: usize) {
+pub fn assert_budget_is_exact<H: Hooks<Vec<u8>>>(pool: &Pool<Vec<u8>, H>, capacity: usize) {
     pool.clear();
     for _ in 0..capacity {
         assert!(
