@@ -53,7 +53,10 @@ const MIN_SWEEP_AT: usize = 1024;
 /// (at most a window after the sweep; `1 / rate` if each had taken one token). So while new keys
 /// keep arriving, the map holds at most `max(1024, 2 × k)` entries, `k` being the keys the last
 /// sweep kept (those whose bucket was not full), and at most `k + 1024` once those have refilled,
-/// plus the keys other threads insert while a sweep runs: the idle keys of a past flood go at the
+/// plus the keys other threads insert while a sweep runs (one thread sweeps at a time, and the
+/// others insert meanwhile; on a machine with more runnable threads than CPUs that includes the
+/// time the sweeping thread waits to run again, so a flood of distinct keys from many threads
+/// can hold several times the bound until the sweep ends): the idle keys of a past flood go at the
 /// first insert 1 024 new keys after the last sweep once every key that sweep kept has refilled:
 /// within two windows of the flood going idle, sooner when the keys refill sooner (a second after,
 /// for keys that took one token each at 1 per second with nothing else kept). Sweeps run only on
