@@ -206,13 +206,17 @@ pub const DEFAULT_CAPACITY: usize = 256;
 /// its object while a reclaim could have made room. A reclaim (`clear`, `trim`, a get that finds
 /// the pool dry while other threads' caches hold objects, and a put that finds the budget full of
 /// reservations that hold no object) makes a `membarrier` system call on Linux, which interrupts
-/// every CPU running a thread of the process, and a pass over every cache: [`Stats::reclaims`]
-/// counts them, and one that grows with the gets in steady state means a capacity below the objects
-/// held at once, or a shape the pool suits badly. A burst from an empty pool (at start-up, or after
-/// `clear`) in which many threads each hold several objects at once runs some too, whatever the
-/// capacity: each thread that finds its cache and the store dry takes what the others have stacked,
-/// until every thread's cache has filled; [`prefill`](Pool::prefill) before such a burst avoids
-/// most of them.
+/// every CPU running a thread of the process (a process that must not be interrupted so, with
+/// threads on isolated CPUs say, can set `THRIFTY_MEMBARRIER=0` in its environment before it builds
+/// its first pool: its pools then work as on a system without `membarrier`, every get and put
+/// taking a full fence, several times the cost of a get+put), and a pass over every cache:
+/// [`Stats::reclaims`] counts them, and one that grows with the gets in steady state means a
+/// capacity below the objects held at once, or a shape the pool suits badly. A burst from an empty
+/// pool (at start-up, or after `clear`) in which many threads each hold several objects at once
+/// runs some too, whatever the capacity: each thread that finds its cache and the store dry takes
+/// what the others have stacked, until every thread's cache has filled; [`prefill`](Pool::prefill)
+/// before such a burst avoids most of them.
+///
 /// Ratios to allocating the buffer, across runs on a shared 2-core machine
 /// (`cargo run --release --example shootout -- --only pool`): a 4 KiB [`BufferPool`] get+put
 /// costs 0.10x-0.23x on one thread and 0.07x-0.11x per thread on two, where

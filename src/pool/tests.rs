@@ -533,6 +533,22 @@ fn a_pool_without_the_light_fence_takes_the_slow_paths_and_still_reuses() {
     );
 }
 
+/// `THRIFTY_MEMBARRIER=0` in the environment builds pools on full fences, as a kernel without
+/// `membarrier` does: the gate says [`Gate::SLOW`]. CI's `no-membarrier` step runs the pool's
+/// tests so, which this test checks took effect; without the variable it checks nothing (the
+/// kernel decides).
+#[test]
+#[cfg(not(miri))]
+fn thrifty_membarrier_0_builds_pools_on_full_fences() {
+    let pool = Pool::new(Vec::<u8>::new);
+    if std::env::var_os("THRIFTY_MEMBARRIER").is_some_and(|v| v == "0") {
+        assert!(!crate::sync::fence::asymmetric());
+        assert_eq!(pool.gate.open, Gate::SLOW);
+        drop(pool.get());
+        assert_eq!(pool.stats().returned, 1);
+    }
+}
+
 /// `BufferPool::get_owned` casts the `Arc` it clones (run under Miri): the guard keeps the pool
 /// alive past the last `Arc<BufferPool>`, and the counts come out even.
 #[test]

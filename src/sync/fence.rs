@@ -11,8 +11,9 @@
 //! frequent side only has to keep the compiler from reordering (a compiler fence). This is the
 //! scheme of folly's `asymmetricLightBarrier`/`asymmetricHeavyBarrier` and of userspace RCU.
 //!
-//! Where `membarrier` is missing (other systems, a kernel or sandbox without it, Miri, loom) both
-//! sides take a real `fence(SeqCst)`: correct everywhere, slower on the frequent side. Loom
+//! Where `membarrier` is missing (other systems, a kernel or sandbox without it, Miri, loom), or
+//! the environment says `THRIFTY_MEMBARRIER=0` when the first pool is built, both sides take a
+//! real `fence(SeqCst)`: correct everywhere, slower on the frequent side. Loom
 //! models that symmetric form, which is the same protocol with the heavy fence's effect written
 //! as an ordinary fence.
 //!
@@ -41,7 +42,7 @@ pub(crate) fn init() {
         // (the caller builds its structure after this returns and publishes it to other threads
         // through a synchronising operation, which carries this store along).
         if MODE.load(std::sync::atomic::Ordering::Relaxed) == 0 {
-            let mode = if membarrier::register() {
+            let mode = if membarrier_wanted() && membarrier::register() {
                 ASYMMETRIC
             } else {
                 SYMMETRIC
@@ -50,6 +51,13 @@ pub(crate) fn init() {
             MODE.store(mode, std::sync::atomic::Ordering::Relaxed);
         }
     }
+}
+
+/// Whether the environment leaves `membarrier` on: anything but `THRIFTY_MEMBARRIER=0`.
+/// Read once, by the first [`init`].
+#[cfg(all(target_os = "linux", not(loom), not(miri)))]
+fn membarrier_wanted() -> bool {
+    std::env::var_os("THRIFTY_MEMBARRIER").map_or(true, |v| v != "0")
 }
 
 /// Whether [`light`] is only a compiler fence in this process; final once [`init`] returned, so
