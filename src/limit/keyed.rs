@@ -56,7 +56,7 @@ const MIN_SWEEP_AT: usize = 1024;
 /// plus the keys other threads insert while a sweep runs (one thread sweeps at a time, and the
 /// others insert meanwhile; on a machine with more runnable threads than CPUs that includes the
 /// time the sweeping thread waits to run again, so a flood of distinct keys from many threads
-/// can hold several times the bound until the sweep ends): the idle keys of a past flood go at the
+/// can hold many times the bound until the sweep ends): the idle keys of a past flood go at the
 /// first insert 1 024 new keys after the last sweep once every key that sweep kept has refilled:
 /// within two windows of the flood going idle, sooner when the keys refill sooner (a second after,
 /// for keys that took one token each at 1 per second with nothing else kept). Sweeps run only on

@@ -40,9 +40,10 @@ const NEAR_BITS: usize = 2;
 const NEAR: usize = (1 << NEAR_BITS) - 1;
 
 /// Tables past the near leaves, one per bit of a leaf index above `NEAR_BITS`: enough for every
-/// `usize` slot. Under loom, 2: every table is a modelled atomic that each reclaim loads.
+/// `usize` slot (the largest leaf index, `usize::MAX / LEAF`, has `usize::BITS - log2(LEAF)`
+/// bits). Under loom, 2: every table is a modelled atomic that each reclaim loads.
 #[cfg(not(loom))]
-const TABLES: usize = usize::BITS as usize - NEAR_BITS;
+const TABLES: usize = (usize::BITS - LEAF.trailing_zeros()) as usize - NEAR_BITS;
 #[cfg(loom)]
 const TABLES: usize = 2;
 
@@ -62,9 +63,9 @@ pub(super) struct Caches<T> {
     /// `tables[t]`: null, or the `table_len(t)` pointers of leaves `(NEAR + 1) << t ..`, from
     /// `Box::into_raw` of a boxed slice, published once.
     tables: [AtomicPtr<LeafPtr<T>>; TABLES],
-    /// One past the highest table made (raised just before each is published): bounds a pass
-    /// ([`iter`](Self::iter)).
-    tables_made: AtomicUsize,
+    /// One past the highest leaf index made (raised just before each leaf is published): bounds
+    /// a pass ([`iter`](Self::iter)), so a pool that only low slots used looks at few pointers.
+    leaves_hi: AtomicUsize,
     /// Caches in the leaves made beyond leaf 0 (counted just before each is published): paces
     /// the passes (`pace.rs`).
     beyond_first: AtomicUsize,
@@ -96,7 +97,7 @@ impl<T> Caches<T> {
             first: new_leaf(),
             near: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
             tables: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
-            tables_made: AtomicUsize::new(0),
+            leaves_hi: AtomicUsize::new(1),
             beyond_first: AtomicUsize::new(0),
         }
     }
@@ -165,10 +166,13 @@ impl<T> Caches<T> {
             }
         };
         let fresh = Box::into_raw(Box::new(new_leaf()));
-        // Counted before it is published, so a thread that sees the leaf (through the CAS's
-        // Release) also sees the count. Relaxed: that order comes from the CAS; a loser's
-        // count, taken back below, only paces a pass as if the leaf were there meanwhile.
+        // Counted, and the bound raised, before the leaf is published, so a thread that sees
+        // the leaf (through the CAS's Release), or is ordered after one that has, also sees a
+        // count and a bound that make `iter` visit it. Relaxed: that order comes from the CAS;
+        // a loser's count, taken back below, only paces a pass as if the leaf were there
+        // meanwhile, and its bound is the winner's.
         self.beyond_first.fetch_add(LEAF, Ordering::Relaxed);
+        self.leaves_hi.fetch_max(slot / LEAF + 1, Ordering::Relaxed);
         // Release: publishes the caches' initial state to `get`'s Acquire. Acquire on
         // failure: the winner's leaf is then read through `get`.
         let published =
@@ -194,10 +198,6 @@ impl<T> Caches<T> {
             .map(|_| AtomicPtr::new(ptr::null_mut()))
             .collect();
         let fresh = Box::into_raw(fresh).cast::<LeafPtr<T>>();
-        // Raised before the table is published, so a thread that sees the table (through the
-        // CAS's Release), or a leaf in it, also sees a bound that makes `iter` visit it.
-        // Relaxed: that order comes from the CAS.
-        self.tables_made.fetch_max(table + 1, Ordering::Relaxed);
         // Release: publishes the null pointers to `leaf_ptr`'s Acquire. Acquire on failure: the
         // winner's table is read through the pointer returned.
         match self.tables[table].compare_exchange(
@@ -226,31 +226,41 @@ impl<T> Caches<T> {
         LEAF + self.beyond_first.load(Ordering::Relaxed)
     }
 
-    /// The tables made so far, each with its length (those published since a moment ago may be
-    /// missing); with `&mut self`, every one.
-    fn tables(&self) -> impl Iterator<Item = (*mut LeafPtr<T>, usize)> + '_ {
-        // Relaxed: as in `made`, for the bound raised before a table's publishing CAS.
-        let made = self.tables_made.load(Ordering::Relaxed).min(TABLES);
-        self.tables[..made]
-            .iter()
-            .enumerate()
-            // Acquire: as in `leaf_ptr`.
-            .map(|(table, ptr)| (ptr.load(Ordering::Acquire), table_len(table)))
-            .filter(|(ptr, _)| !ptr.is_null())
+    /// Every leaf pointer below the bound `leaves_hi` (leaves published since a moment ago may
+    /// be past it): the near ones, then those in the tables made.
+    fn leaf_ptrs(&self) -> impl Iterator<Item = &LeafPtr<T>> {
+        // Relaxed: as in `made`, for the bound raised before a leaf's publishing CAS.
+        let hi = self.leaves_hi.load(Ordering::Relaxed);
+        let near = &self.near[..(hi - 1).min(NEAR)];
+        let far = (0..TABLES)
+            .map_while(move |table| {
+                let first = (NEAR + 1) << table;
+                (first < hi).then(|| (table, (hi - first).min(table_len(table))))
+            })
+            .filter_map(|(table, len)| {
+                // Acquire: as in `leaf_ptr`.
+                let ptr = self.tables[table].load(Ordering::Acquire);
+                (!ptr.is_null()).then_some((ptr, len))
+            })
+            .flat_map(|(table, len)| {
+                // SAFETY: as in `leaf_ptr`; `len` is at most the table's length.
+                (0..len).map(move |at| unsafe { &*table.add(at) })
+            });
+        near.iter().chain(far)
     }
 
-    /// Every leaf pointer made so far: the near ones, then those in the tables.
-    fn leaf_ptrs(&self) -> impl Iterator<Item = &LeafPtr<T>> {
-        let far = self.tables().flat_map(|(table, len)| {
-            // SAFETY: as in `leaf_ptr`, for every index below the table's length.
-            (0..len).map(move |at| unsafe { &*table.add(at) })
-        });
-        self.near.iter().chain(far)
+    /// Every table made, with its length: the ones `Drop` frees. For `&mut self` or a thread
+    /// ordered after every `get_or_make` (Relaxed).
+    fn made_tables(&self) -> Vec<(*mut LeafPtr<T>, usize)> {
+        (0..TABLES)
+            .map(|table| (self.tables[table].load(Ordering::Relaxed), table_len(table)))
+            .filter(|(ptr, _)| !ptr.is_null())
+            .collect()
     }
 
     /// Every cache made so far (those published since a moment ago may be missing). Visits the
-    /// leaf pointers up to the highest table made, and in them the leaves made: a pass is what a
-    /// get that misses or a refused put pays.
+    /// leaf pointers up to the highest leaf made, and the leaves made: a pass is what a get that
+    /// misses or a refused put pays.
     pub(super) fn iter(&self) -> impl Iterator<Item = &Local<T>> {
         let leaves = self.leaf_ptrs().filter_map(|leaf| {
             // Acquire: as in `get`.
@@ -272,20 +282,27 @@ fn new_leaf<T>() -> Leaf<T> {
 
 impl<T> Drop for Caches<T> {
     fn drop(&mut self) {
-        // Every leaf, past one holding an object whose `Drop` panics (`drop_each`), then the
-        // tables, which hold no object. (`&mut self`: no other thread can see them any more.)
+        /// Frees the tables, after the leaves: on the way out of a panic in a leaf's drop too.
+        struct Tables<T>(Vec<(*mut LeafPtr<T>, usize)>);
+        impl<T> Drop for Tables<T> {
+            fn drop(&mut self) {
+                for &(table, len) in &self.0 {
+                    // SAFETY: published by `table_or_make` from `Box::into_raw` of a slice of
+                    // `len` pointers; the pool is being dropped, so nothing refers to it, and
+                    // each table is taken back once, here.
+                    drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(table, len)) });
+                }
+            }
+        }
+        let _tables = Tables(self.made_tables());
+        // Every leaf, past one holding an object whose `Drop` panics (`drop_each`). Relaxed:
+        // `&mut self`, no other thread can see them any more.
         drop_each(self.leaf_ptrs().filter_map(|leaf| {
             let leaf = leaf.load(Ordering::Relaxed);
             // SAFETY: published by `get_or_make` from `Box::into_raw`; `&mut self` means
             // nothing refers to it any more, and each leaf is taken back once, here.
             (!leaf.is_null()).then(|| unsafe { Box::from_raw(leaf) })
         }));
-        let tables: Vec<_> = self.tables().collect();
-        for (table, len) in tables {
-            // SAFETY: published by `table_or_make` from `Box::into_raw` of a slice of `len`
-            // pointers; its leaves are freed, and each table is taken back once, here.
-            drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(table, len)) });
-        }
     }
 }
 
@@ -299,7 +316,9 @@ mod tests {
         assert_eq!(in_table(255), Some((0, 127)));
         assert_eq!(in_table(256), Some((1, 0)));
         let last = usize::MAX / LEAF;
-        assert_eq!(in_table(last), Some((60 - NEAR_BITS, last ^ (1 << 60))));
+        let top = (usize::BITS - 1 - last.leading_zeros()) as usize;
+        assert_eq!(in_table(last), Some((TABLES - 1, last ^ (1 << top))));
+        assert_eq!(top - NEAR_BITS, TABLES - 1, "no table to spare");
         let mut seen = std::collections::HashSet::new();
         for leaf in NEAR + 1..8192 {
             let (table, at) = in_table(leaf).unwrap();
@@ -329,17 +348,24 @@ mod tests {
     #[test]
     fn a_pass_visits_every_leaf_made_however_sparse() {
         let caches: Caches<u32> = Caches::new();
+        assert_eq!(
+            caches.leaf_ptrs().count(),
+            0,
+            "only leaf 0: no pointer to look at"
+        );
+        caches.get_or_make(20).unwrap(); // leaf 2, near
+        assert_eq!(caches.leaf_ptrs().count(), 2, "leaves 1 and 2");
         caches.get_or_make(100).unwrap(); // leaf 12, near
-        assert_eq!(caches.iter().count(), 8 + 8);
-        caches.get_or_make(9).unwrap(); // leaf 1, near
         assert_eq!(caches.iter().count(), 8 + 8 + 8);
-        caches.get_or_make(5000).unwrap(); // leaf 625, table 2, none below it
+        caches.get_or_make(9).unwrap(); // leaf 1, near
         assert_eq!(caches.iter().count(), 8 + 8 + 8 + 8);
+        caches.get_or_make(5000).unwrap(); // leaf 625, table 2, none below it
+        assert_eq!(caches.iter().count(), 8 + 8 + 8 + 8 + 8);
         caches.get_or_make(101).unwrap(); // leaf 12 again
-        assert_eq!(caches.iter().count(), 32);
-        assert_eq!(caches.made(), 32);
+        assert_eq!(caches.iter().count(), 40);
+        assert_eq!(caches.made(), 40);
         let visited: Vec<*const Local<u32>> = caches.iter().map(ptr::from_ref).collect();
-        for slot in [0, 7, 8, 15, 96, 103, 5000] {
+        for slot in [0, 7, 8, 15, 20, 96, 103, 5000] {
             let local: *const Local<u32> = caches.get(slot).unwrap();
             assert!(visited.contains(&local), "slot {slot}'s cache not visited");
         }
@@ -379,12 +405,15 @@ mod tests {
     fn a_thread_of_a_high_slot_makes_one_leaf() {
         let caches: Caches<Vec<u8>> = Caches::new();
         caches.get_or_make(999).unwrap();
-        assert_eq!((caches.made(), caches.tables().count()), (16, 0));
+        assert_eq!((caches.made(), caches.made_tables().len()), (16, 0));
         caches.get_or_make(1100).unwrap();
         assert_eq!(caches.made(), 24);
+        let tables: Vec<usize> = caches.made_tables().iter().map(|&(_, len)| len).collect();
+        assert_eq!(tables, [128]);
         assert_eq!(
-            caches.tables().map(|(_, len)| len).collect::<Vec<_>>(),
-            [128]
+            caches.leaf_ptrs().count(),
+            127 + (137 - 128 + 1),
+            "up to leaf 137's"
         );
         assert_eq!(caches.iter().count(), 24);
     }
@@ -423,6 +452,29 @@ mod loom_tests {
             assert_eq!(three - two, std::mem::size_of::<CachePadded<Local<u32>>>());
             assert_eq!(caches.made(), 8);
             assert_eq!(caches.iter().count(), 8);
+        });
+    }
+
+    /// A thread that sees another's new leaf (through `get`'s Acquire) and then passes over the
+    /// caches visits that leaf: the bound `iter` uses is raised before the leaf is published.
+    /// Raising it after the publishing CAS fails this model. (The pass before the `get` is
+    /// there for loom: without it, loom ran this model once, the maker never before the
+    /// `get`.)
+    #[test]
+    fn loom_a_pass_visits_a_leaf_its_thread_has_seen() {
+        model(|| {
+            let caches = Arc::new(Caches::<u32>::new());
+            let other = Arc::clone(&caches);
+            let maker = thread::spawn(move || made(&other, 8));
+            assert!(caches.iter().count() <= 2 + 2);
+            if let Some(seen) = caches.get(8) {
+                let seen = ptr::from_ref(seen);
+                assert!(
+                    caches.iter().any(|local| ptr::eq(local, seen)),
+                    "a cache this thread has seen is not in its pass"
+                );
+            }
+            maker.join().unwrap();
         });
     }
 }

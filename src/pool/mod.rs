@@ -17,10 +17,10 @@
 //! reusable by a get on any other; the fast path does not depend on how many threads the
 //! process runs (a thread whose slot index is 8 or more pays one more load, for its leaf of
 //! caches, and one of 1 024 or more two, `caches.rs`); what idle and exited threads cached is
-//! found by the next get that needs it (except one object per live thread, and, once threads of
-//! slot index 64 and up have used the pool, on a thread's few gets after one whose look found
-//! nothing: below);
-//! and [`Pool::clear`] and [`Pool::trim`] reach every cache before they return.
+//! found by the next get that needs it (except one object per live thread, and, once the pool has
+//! made more than 64 caches, 8 for each range of 8 thread slots that used it, on a thread's few
+//! gets after one whose look found nothing: below); and [`Pool::clear`] and [`Pool::trim`] reach
+//! every cache before they return.
 //!
 //! # Behaviour under panics
 //! A `reset` or `keep_if` that panics drops the object it was given and propagates; the pool

@@ -24,8 +24,9 @@ const SNAPSHOT: u32 = 26;
 /// `⌈made / LOOK_CACHES⌉ - 1` passes of its kind (at most [`MAX_SKIPPED_LOOKS`]) while `events`
 /// stays put, so a thread whose gets keep missing (it consumes its objects), or whose puts keep
 /// finding the budget full, pays about `LOOK_CACHES` caches' worth of pass each time, however
-/// many threads used the pool. A pool of at most `LOOK_CACHES` caches (threads of slot index
-/// below 64) never skips. A skipped pass returns false, as one that found nothing.
+/// many threads used the pool. A pool of at most `LOOK_CACHES` caches (8 for each range of 8
+/// thread slots that used it: threads of slot index below 64, say) never skips. A skipped pass
+/// returns false, as one that found nothing.
 ///
 /// `dry` and `events` are the calling thread's cache's words (or the cacheless threads' shared
 /// ones, where a lost update only moves the pacing); `dry` packs, in `pass`'s half, the skips

@@ -728,10 +728,10 @@ fn while_another_thread_holds_one<R>(pool: &Pool<Tracked>, f: impl FnOnce() -> R
     })
 }
 
-/// A thread consumes what it gets (never gives back) in a pool that threads of slot index 64
-/// and up have used, so its looks at the other caches find nothing and are skipped; once
-/// another thread leaves objects in its cache, the consumer's gets still reach them within a
-/// skip's length.
+/// A thread consumes what it gets (never gives back) in a pool that has made more than 64 caches
+/// (70 threads used it), so its looks at the other caches find nothing and are skipped; once
+/// another thread leaves objects in its cache, the consumer's gets still reach them within a skip's
+/// length.
 #[test]
 #[cfg_attr(miri, ignore = "70 threads")]
 fn a_thread_whose_gets_kept_missing_still_takes_objects_cached_elsewhere() {
