@@ -1009,6 +1009,20 @@ fn wait_for_full_sends(stats: impl Fn() -> thrifty::channel::Stats, n: u64) {
     }
 }
 
+/// Spawns a thread that drops `other_side` once a send is waiting: `full_sends`, read through
+/// `stats`, shows the send in its slow path, and 20 ms more have passed. So the test sees the
+/// wait's disconnect, not the first try's.
+fn drop_once_a_send_waits<S: Send + 'static>(
+    stats: impl Fn() -> thrifty::channel::Stats + Send + 'static,
+    other_side: S,
+) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        wait_for_full_sends(stats, 1);
+        thread::sleep(Duration::from_millis(20));
+        drop(other_side);
+    })
+}
+
 /// A `send_timeout` waiting on a full `bounded(1)` returns `Disconnected` with its message once
 /// another thread drops the last receiver, long before its 10 s timeout. The receiver is
 /// dropped only after the send has entered its slow path (its `full_sends` count), so this is
@@ -1019,15 +1033,8 @@ fn a_timed_send_waiting_on_a_full_channel_fails_disconnected_when_the_receivers_
     let (sent, took) = within_deadline("timed send, receivers go", || {
         let (tx, rx) = bounded::<u32>(1);
         tx.send(1).unwrap();
-        let stats = {
-            let tx = tx.clone();
-            move || tx.stats()
-        };
-        let dropper = thread::spawn(move || {
-            wait_for_full_sends(stats, 1);
-            thread::sleep(Duration::from_millis(20));
-            drop(rx);
-        });
+        let tx2 = tx.clone();
+        let dropper = drop_once_a_send_waits(move || tx2.stats(), rx);
         let start = Instant::now();
         let sent = tx.send_timeout(2, Duration::from_secs(10));
         let took = start.elapsed();
@@ -1049,15 +1056,8 @@ fn a_timed_recycling_send_fails_disconnected_without_running_fill() {
     let (ran, took) = within_deadline("timed recycling send, receivers go", || {
         let (tx, rx) = recycling(1, String::new);
         tx.send_with(|s| s.push_str("queued")).unwrap();
-        let stats = {
-            let tx = tx.clone();
-            move || tx.stats()
-        };
-        let dropper = thread::spawn(move || {
-            wait_for_full_sends(stats, 1);
-            thread::sleep(Duration::from_millis(20));
-            drop(rx);
-        });
+        let tx2 = tx.clone();
+        let dropper = drop_once_a_send_waits(move || tx2.stats(), rx);
         let ran = AtomicUsize::new(0);
         let fill = |s: &mut String| {
             ran.fetch_add(1, SeqCst);

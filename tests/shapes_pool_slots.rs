@@ -232,8 +232,8 @@ fn exited_threads_objects_are_reused_and_cleared_past_the_tracked_slots() {
 /// A thread that outlives a crowd keeps its high slot (here the last of 1 100, spawned in
 /// turn): each pool it then uses makes the one leaf of 8 caches its slot needs (3 KiB on
 /// x86-64) and a table of leaf pointers, as a thread of a low slot would, not caches for every
-/// slot below its own. When caches grew as buckets covering every slot up to the highest used,
-/// each such pool allocated a 384 KiB bucket, whatever its capacity.
+/// slot below its own (a bucket of caches for the 1 024 slots around its own would take 384 KiB
+/// a pool here, whatever its capacity).
 #[test]
 fn a_thread_left_from_a_crowd_makes_one_leaf_of_caches_per_pool() {
     let _serial = serial();

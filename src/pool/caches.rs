@@ -1,23 +1,22 @@
 //! The pool's per-thread caches, indexed by thread slot, in leaves made for the slots that
 //! actually use the pool.
 //!
-//! Slot indices (`sync::thread_slot_hint`) are dense among live threads but have no upper
-//! bound, and a thread keeps its index for life: a process with 64 live threads hands out
-//! indices 0 to 63, and a thread that outlives a crowd of a thousand may keep index 999. A
-//! fixed array sized to the CPU count left every thread past it without a cache, on the shared
-//! store's lock; an array that grew to the highest index made each pool such a survivor touched
-//! pay for a thousand caches. Here the caches sit in leaves of 8, one leaf per 8 consecutive
-//! slots, made the first time a thread of its range uses the pool, so memory follows the
-//! threads that used the pool, not the highest index. Leaf 0 (slots 0 to 7) is part of the pool
-//! itself, so the lookup most threads make is a compare and an index, with no load and no null
-//! test. The pointers of leaves 1 to 127 (slots 8 to 1 023: the tracked slots,
-//! `sync::TRACKED_SLOTS`) are in the pool too, one load away. Past them, leaf pointers sit in
-//! tables that double in size (the layout of the `thread_local` crate): table 0 holds those of
-//! leaves 128 to 255, table 1 those of leaves 256 to 511, and so on, each made when a leaf of its
-//! range is, one bit scan and two loads away. Leaves and tables never move or shrink, so a
-//! reference to a cache stays valid for the pool's life. Memory: a leaf of 8 caches (3 KiB on
-//! x86-64) per 8-slot range used, 1 KiB of near pointers in the pool, and past slot 1 023, 8
-//! bytes a leaf in the tables up to the highest one used.
+//! Slot indices (`sync::thread_slot_hint`) are dense among live threads but have no upper bound,
+//! and a thread keeps its index for life: a process with 64 live threads hands out indices 0 to 63,
+//! and a thread that outlives a crowd of a thousand may keep index 999. A fixed array sized to the
+//! CPU count would leave every thread past it without a cache, on the shared store's lock; an array
+//! grown to the highest index would make each pool such a survivor touched pay for a thousand
+//! caches. Here the caches sit in leaves of 8, one leaf per 8 consecutive slots, made the first
+//! time a thread of its range uses the pool, so memory follows the threads that used the pool, not
+//! the highest index. Leaf 0 (slots 0 to 7) is part of the pool itself, so the lookup most threads
+//! make is a compare and an index, with no load and no null test. The pointers of leaves 1 to 127
+//! (slots 8 to 1 023: the tracked slots, `sync::TRACKED_SLOTS`) are in the pool too, one load away.
+//! Past them, leaf pointers sit in tables that double in size (the layout of the `thread_local`
+//! crate): table 0 holds those of leaves 128 to 255, table 1 those of leaves 256 to 511, and so on,
+//! each made when a leaf of its range is, one bit scan and two loads away. Leaves and tables never
+//! move or shrink, so a reference to a cache stays valid for the pool's life. Memory: a leaf of 8
+//! caches (3 KiB on x86-64) per 8-slot range used, 1 KiB of near pointers in the pool, and past
+//! slot 1 023, 8 bytes a leaf in the tables up to the highest one used.
 
 use super::local::Local;
 use crate::drop_each::drop_each;

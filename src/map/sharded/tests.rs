@@ -169,9 +169,9 @@ impl std::hash::Hasher for FoldLikeHasher {
 }
 
 /// Keys `0..10 000` over 8 shards under 1 000 seeds of a one-multiply hash: no shard gets more
-/// than the share a presized map gives it (the mean plus four standard deviations). The hash's
-/// own bits 56-54, the shard before, gave seeds 179, 508 and 669 of these up to 1 483 keys in
-/// one shard, over the 1 402 presized.
+/// than the share a presized map gives it (the mean plus four standard deviations). Taking the
+/// shard from the hash's own bits 56-54 instead puts up to 1 483 keys in one shard under seeds
+/// 179, 508 and 669 of these, over the 1 402 presized.
 #[test]
 fn consecutive_keys_fill_shards_evenly_under_a_one_multiply_hash() {
     let (keys, shards) = (10_000u64, 8);
