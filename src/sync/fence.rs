@@ -12,10 +12,9 @@
 //! scheme of folly's `asymmetricLightBarrier`/`asymmetricHeavyBarrier` and of userspace RCU.
 //!
 //! Where `membarrier` is missing (other systems, a kernel or sandbox without it, Miri, loom), or
-//! the environment says `THRIFTY_MEMBARRIER=0` when the first pool is built, both sides take a
-//! real `fence(SeqCst)`: correct everywhere, slower on the frequent side. Loom
-//! models that symmetric form, which is the same protocol with the heavy fence's effect written
-//! as an ordinary fence.
+//! the environment says `THRIFTY_MEMBARRIER=0` when the first pool is built, both sides take a real
+//! `fence(SeqCst)`: correct everywhere, slower on the frequent side. Loom models that symmetric
+//! form, which is the same protocol with the heavy fence's effect written as an ordinary fence.
 //!
 //! Contract: for a frequent side `A: store X; light(); load Y` and a rare side
 //! `B: store Y; heavy(); load X`, at least one of the two loads sees the other side's store.
