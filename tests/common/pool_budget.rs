@@ -8,7 +8,12 @@ use thrifty::pool::{Hooks, Pool};
 
 pub fn assert_budget_is_exact<H: Hooks<Vec<u8>>>(pool: &Pool<Vec<u8>, H>, capacity: usize) {
     pool.clear();
-    for _ in 0..capacity {
+    assert_takes_exactly(pool, capacity);
+}
+
+/// `pool` keeps exactly `n` more empty 4 KiB buffers and refuses the next.
+pub fn assert_takes_exactly<H: Hooks<Vec<u8>>>(pool: &Pool<Vec<u8>, H>, n: usize) {
+    for _ in 0..n {
         assert!(
             pool.try_put(Vec::with_capacity(4096)).is_ok(),
             "a unit was lost"
