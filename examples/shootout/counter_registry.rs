@@ -4,7 +4,10 @@
 //! index), so they bump the same counters in the same order. Under each table: how many thrifty
 //! counters striped during the workload and the bytes per counter at its end. The registry also
 //! runs an `AtomicU64` padded to 16 bytes, a compact `Counter`'s size: what the size alone costs
-//! where twice the memory holds the same counters (fewer of them fit in each cache level).
+//! where twice the memory holds the same counters (fewer of them fit in each cache level). And
+//! an `AtomicU64` bumped by a load and a compare-exchange: the least an 8-byte counter must do
+//! that keeps its count and its striped form in one word (it reads the word to choose its path),
+//! so the row bounds what such a design could reach.
 
 use crate::harness::{Candidate, Harness};
 use std::hint::black_box;
@@ -15,6 +18,16 @@ use thrifty::counter::Counter;
 /// An `AtomicU64` that takes as much room as a compact `Counter` (16 bytes, aligned to 16).
 #[repr(align(16))]
 struct Padded(AtomicU64);
+
+/// Adds `n` as a one-word counter that reads its word first would: a relaxed load, then a
+/// compare-exchange from what it read (retried with what it finds).
+#[inline(always)]
+fn load_and_cas(word: &AtomicU64, n: u64) {
+    let mut seen = word.load(Relaxed);
+    while let Err(now) = word.compare_exchange_weak(seen, seen.wrapping_add(n), Relaxed, Relaxed) {
+        seen = now;
+    }
+}
 
 /// A thread's index sequence: xorshift64, mapped onto `0..n` by a multiply and a shift.
 struct Indices {
@@ -75,6 +88,7 @@ pub fn run(h: &mut Harness) {
                 Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
             let padded: Arc<Vec<Padded>> =
                 Arc::new((0..n).map(|_| Padded(AtomicU64::new(0))).collect());
+            let loaded: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
             let mutexes: Arc<Vec<Mutex<u64>>> = Arc::new((0..n).map(|_| Mutex::new(0)).collect());
             let counters: Arc<Vec<Counter>> = Arc::new((0..n).map(|_| Counter::new()).collect());
             let kept = Arc::clone(&counters);
@@ -93,6 +107,10 @@ pub fn run(h: &mut Harness) {
                         at_random(n, move |i| {
                             padded[i].0.fetch_add(black_box(1), Relaxed);
                         }),
+                    ),
+                    Candidate::new(
+                        "AtomicU64, load + CAS",
+                        at_random(n, move |i| load_and_cas(&loaded[i], black_box(1))),
                     ),
                     Candidate::new(
                         "Mutex<u64>",
