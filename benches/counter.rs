@@ -12,7 +12,8 @@
 //! 1 and 2 threads; `counter/mixed` is 100 cold counters and 1 hot one. The share of thrifty
 //! counters striped and the bytes per counter at the end are printed after the group. The
 //! registry also runs an `AtomicU64` padded to 16 bytes, a compact `Counter`'s size, to show what
-//! the size alone costs.
+//! the size alone costs, and an `AtomicU64` bumped by a load and a compare-exchange: the least a
+//! counter that keeps its count and its striped form in one word must do.
 //!
 //! `cargo bench --bench counter -- --warm-up-time 1 --measurement-time 2`
 
@@ -153,6 +154,16 @@ fn increment(c: &mut Criterion) {
 #[repr(align(16))]
 struct Padded(AtomicU64);
 
+/// Adds `n` as a one-word counter that reads its word to choose its path would: a relaxed load,
+/// then a compare-exchange from what it read (retried with what it finds).
+#[inline(always)]
+fn load_and_cas(word: &AtomicU64, n: u64) {
+    let mut seen = word.load(Relaxed);
+    while let Err(now) = word.compare_exchange_weak(seen, seen.wrapping_add(n), Relaxed, Relaxed) {
+        seen = now;
+    }
+}
+
 /// A thread's registry index sequence: xorshift64 mapped onto `0..n` by a multiply and shift.
 /// Seeds come from a shared counter, so each thread of a sample walks its own sequence and every
 /// candidate gets the same seeds in the same order (the counter restarts per sample).
@@ -219,6 +230,17 @@ fn registry(c: &mut Criterion) {
             bump_at_random(&mut g, id("AtomicU64 in 16 B"), &seed, threads, n, |i| {
                 padded[i].0.fetch_add(black_box(1), Relaxed);
             });
+            let loaded: Vec<AtomicU64> = (0..n).map(|_| AtomicU64::new(0)).collect();
+            bump_at_random(
+                &mut g,
+                id("AtomicU64, load + CAS"),
+                &seed,
+                threads,
+                n,
+                |i| {
+                    load_and_cas(&loaded[i], black_box(1));
+                },
+            );
             let mutexes: Vec<Mutex<u64>> = (0..n).map(|_| Mutex::new(0)).collect();
             bump_at_random(&mut g, id("Mutex<u64>"), &seed, threads, n, |i| {
                 *mutexes[i].lock().unwrap() += black_box(1);
@@ -235,7 +257,7 @@ fn registry(c: &mut Criterion) {
                 100.0 * striped as f64 / n as f64,
                 bytes as f64 / n as f64
             ));
-            black_box((atomics, padded, mutexes, counters));
+            black_box((atomics, padded, loaded, mutexes, counters));
         }
     }
     g.finish();

@@ -86,7 +86,13 @@
 //!   before the `fetch_add` (on 2 threads, where the other core last wrote the line, the read
 //!   fetches it to share and the add fetches it again to write) and the sample tick: 36
 //!   instructions per add where the `fetch_add` loop runs 20 (`bash
-//!   scripts/counter_instructions.sh`, 10 000 counters).
+//!   scripts/counter_instructions.sh`, 10 000 counters). The `AtomicU64, load + CAS` row bumps
+//!   an `AtomicU64` by a load and a compare-exchange: the least a counter that keeps its count
+//!   and its striped form in one 8-byte word must do, since it reads the word to choose its
+//!   path. In 6 runs on a 2-core Intel Xeon VM (2026-12-04) it took 1.00x–1.01x on 1 thread and
+//!   0.93x–1.01x, 1.04x–1.08x and 1.17x–1.24x on 2, where `Counter` took 1.06x–1.09x, and
+//!   0.81x–0.89x, 1.11x–1.13x and 1.31x–1.38x: on 2 threads a read before the write costs at
+//!   100 000 counters whatever the size, so an 8-byte counter would not reach 1.1x there either.
 //! - A small, very hot registry (1 000 counters, 2 threads at full speed) meets on the same
 //!   counters often enough that some stripe: 0%–2.1% of them by the end of a run (median 0.1%),
 //!   16.0–21.4 bytes per counter on average. At 100 counters (the mixed shape below) many do:
