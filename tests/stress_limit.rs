@@ -298,6 +298,43 @@ fn a_flood_of_distinct_keys_keeps_memory_bounded() {
     assert!(keyed.is_empty());
 }
 
+/// A flood of distinct keys from many more threads than CPUs: the thread that sweeps waits to
+/// run while the others insert, and its walk, with its clock read when it started, would keep
+/// every key inserted since as not yet full. With keys that refill in a microsecond, almost
+/// every key is full at once, so the map must stay near its doubling bound (2 048 here: the
+/// sweeps keep a few hundred keys at most), plus a key per thread in the middle of an insert.
+/// Without the inserts' help and the walk's fresh clock it held 46 000 to 230 000 keys.
+#[test]
+fn a_flood_from_many_threads_on_few_cpus_stays_near_the_bound() {
+    const FLOODERS: usize = 64;
+    let keyed: KeyedLimiter<u64> = KeyedLimiter::new(1_000_000, 1).unwrap(); // refills in 1 µs
+    let next = AtomicU64::new(0);
+    let most = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for _ in 0..FLOODERS {
+            s.spawn(|| {
+                while !stop.load(SeqCst) {
+                    let key = next.fetch_add(1, SeqCst);
+                    let _ = keyed.try_acquire(&key, 1);
+                }
+            });
+        }
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(500) {
+            most.fetch_max(keyed.len(), SeqCst);
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        stop.store(true, SeqCst);
+    });
+    let (most, inserted) = (most.load(SeqCst), next.load(SeqCst));
+    assert!(inserted > 100_000, "only {inserted} keys inserted");
+    assert!(
+        most <= 2 * 2_048,
+        "{most} keys held at once of {inserted} inserted"
+    );
+}
+
 /// Clocks made at once by many threads (the first of them calibrates, the others wait for it)
 /// all read the same source, and one clock's readings handed from thread to thread never go
 /// back by more than cross-core skew allows (1 µs here: the kernel keeps TSCs far closer).

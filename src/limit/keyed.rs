@@ -54,9 +54,12 @@ const MIN_SWEEP_AT: usize = 1024;
 /// keep arriving, the map holds at most `max(1024, 2 × k)` entries, `k` being the keys the last
 /// sweep kept (those whose bucket was not full), and at most `k + 1024` once those have refilled,
 /// plus the keys other threads insert while a sweep runs (one thread sweeps at a time, and the
-/// others insert meanwhile; on a machine with more runnable threads than CPUs that includes the
-/// time the sweeping thread waits to run again, so a flood of distinct keys from many threads
-/// can hold many times the bound until the sweep ends): the idle keys of a past flood go at the
+/// others insert meanwhile). Those are held to the same doubling: an insert that brings the map
+/// to twice the count that makes a sweep due (`2 × max(1024, 2k)`) while another thread sweeps
+/// clears the full keys out of the shard it inserted into, so a flood of distinct keys from more
+/// threads than CPUs, where the sweeping thread may wait a while to run again, stays within
+/// that (plus a key per thread in the middle of an insert, and the keys not yet refilled;
+/// `tests/stress_limit.rs` floods from 64 threads). The idle keys of a past flood go at the
 /// first insert 1 024 new keys after the last sweep once every key that sweep kept has refilled:
 /// within two windows of the flood going idle, sooner when the keys refill sooner (a second after,
 /// for keys that took one token each at 1 per second with nothing else kept). Sweeps run only on
@@ -69,7 +72,9 @@ const MIN_SWEEP_AT: usize = 1024;
 /// # Cost
 /// A clock read, one hash, a shared shard lock and one CAS per request. A new key takes its shard's
 /// exclusive lock, adds one to a shared count of entries, and may trigger a sweep: a walk of every
-/// shard's table, `O(entries + table slots)`, run by the inserting thread. A sweep that doubling
+/// shard's table, `O(entries + table slots)`, run by the inserting thread (with a clock read every
+/// 64 keys). While another thread sweeps, an insert that finds the map at twice the threshold
+/// walks its own shard's table, under that shard's exclusive lock. A sweep that doubling
 /// triggers is paid by the inserts since the last (as many as the keys it keeps); one that time
 /// triggers comes after 1 024 inserts and only once the keys the last sweep kept have refilled, so
 /// it keeps only keys with a request since that sweep. So sweeps cost `O(1)` per insert and per
@@ -246,11 +251,23 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
             |tat| step(tat),
         );
         if let Some(entries) = inserted {
-            if self.sweep_due(entries, now) {
-                self.sweep(now);
+            if self.sweep_due(entries, now) && !self.sweep(now) && self.over_cap(entries) {
+                // Another thread sweeps, and the map has doubled past the threshold meanwhile
+                // (that thread waits to run, or the walk is long): clear the full keys out of
+                // the shard this insert went to, so a flood cannot outrun one sweeper.
+                self.remove_full(now, |keep| self.buckets.retain_shard_of(key, keep));
             }
         }
         result
+    }
+
+    /// Whether `entries` is twice what makes a sweep due (`sweep_due`'s doubling rule), the
+    /// count past which inserts clear their own shard while another thread sweeps.
+    #[inline]
+    fn over_cap(&self, entries: usize) -> bool {
+        // Relaxed: as in `sweep_due`.
+        let kept = self.kept.load(Ordering::Relaxed);
+        entries >= 2 * MIN_SWEEP_AT.max(kept.saturating_mul(2))
     }
 
     /// Whether an insert that brought the count to `entries` at `now` should sweep: the map
@@ -307,8 +324,8 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
     /// The tables keep their size: [`shrink_to_fit`](Self::shrink_to_fit) gives it back.
     pub fn evict_idle(&self) -> usize {
         let now = self.clock.now();
-        let (removed, refilled) = self.remove_full(now);
-        self.swept(now, refilled);
+        let (removed, kept, refilled) = self.remove_full(now, |keep| self.buckets.retain(keep));
+        self.swept(now, kept, refilled);
         removed
     }
 
@@ -345,27 +362,39 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
         self.buckets.shrink_to_fit();
     }
 
-    /// Removes every key whose bucket is full at `now`; returns how many, and the latest
-    /// arrival time among the keys it kept (`now` if none): when they are all full, unless
-    /// they take more tokens.
+    /// Removes every key whose bucket is full at `now` from the shards `retain` walks (with
+    /// the filter it is given: the whole map's `retain`, or one shard's); returns how many, and
+    /// the latest arrival time among the keys it kept (`now` if none): when they are all full,
+    /// unless they take more tokens.
     ///
     /// A key's `Drop` that panics ends the walk, but the keys removed so far, the panicking one
     /// among them (the table erases an entry before dropping it), still leave the count.
-    fn remove_full(&self, now: u64) -> (usize, u64) {
+    fn remove_full(
+        &self,
+        now: u64,
+        retain: impl FnOnce(&mut dyn FnMut(&K, &mut AtomicU64) -> bool),
+    ) -> (usize, usize, u64) {
         let mut removed = Uncount {
             entries: &self.entries,
             n: 0,
         };
-        let mut refilled = now;
-        self.buckets.retain(|_, tat| {
+        let (mut kept, mut refilled, mut now, mut seen) = (0, now, now, 0u32);
+        retain(&mut |_, tat| {
+            // The clock again every 64 keys: a walk that waits to run (or is long) would
+            // otherwise keep every key inserted since it started as not yet full.
+            seen = seen.wrapping_add(1);
+            if seen % 64 == 0 {
+                now = now.max(self.clock.now());
+            }
             // Relaxed: as in `try_acquire`.
             let tat = tat.load(Ordering::Relaxed);
             let keep = tat > now;
             removed.n += usize::from(!keep);
+            kept += usize::from(keep);
             refilled = refilled.max(tat);
             keep
         });
-        (removed.n, refilled)
+        (removed.n, kept, refilled)
     }
 
     /// Test hook: the kept count of entries, which must match `len` when nothing runs. (The
@@ -374,6 +403,13 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
     pub(crate) fn entry_count(&self) -> usize {
         // Relaxed: read at quiescence.
         self.entries.load(Ordering::Relaxed)
+    }
+
+    /// Test hook: marks a sweep as running, as another thread's would be (`true`), or ends it.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn hold_sweep(&self, held: bool) {
+        // Relaxed: the tests that use it run on one thread.
+        self.sweeping.store(held, Ordering::Relaxed);
     }
 
     /// Keys in the map now (a snapshot): those seen recently, plus idle ones not yet swept.
@@ -391,26 +427,28 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
         self.rate.burst
     }
 
+    /// Sweeps the whole map, unless another thread is sweeping it: then returns false.
     #[cold]
-    fn sweep(&self, now: u64) {
+    fn sweep(&self, now: u64) -> bool {
         // Acquire/Release: pairs with the Release store below, so the sweep that wins sees the
         // threshold the previous sweep stored.
         if self.sweeping.swap(true, Ordering::Acquire) {
-            return; // another thread is sweeping
+            return false; // another thread is sweeping
         }
         // Ends the sweep even if a key's `Drop` panics in it: otherwise every later sweep
         // would see one running, and the map would grow without bound.
         let _done = SweepDone(&self.sweeping);
-        let (_, refilled) = self.remove_full(now);
-        self.swept(now, refilled);
+        let (_, kept, refilled) = self.remove_full(now, |keep| self.buckets.retain(keep));
+        self.swept(now, kept, refilled);
+        true
     }
 
-    /// Records a sweep at `now`: what it kept, and when every key it kept is full unless it
-    /// made a request since (`refilled`, from `remove_full`; at most a window after `now`),
-    /// the time from which inserts may sweep again (see `sweep_due`).
-    fn swept(&self, now: u64, refilled: u64) {
-        // Relaxed: a count; inserts racing the sweep are in it or follow it.
-        let kept = self.entries.load(Ordering::Relaxed);
+    /// Records a sweep at `now`: the keys its walk kept, and when every one of them is full
+    /// unless it made a request since (`refilled`, from `remove_full`; at most a window after
+    /// `now`), the time from which inserts may sweep again (see `sweep_due`). Keys other
+    /// threads inserted behind the walk are not among the kept: they count towards the next
+    /// sweep, so a walk that inserts outran does not raise the threshold by them.
+    fn swept(&self, now: u64, kept: usize, refilled: u64) {
         // Relaxed: thresholds (see `sweep_due`); `SweepDone`'s Release publishes them too.
         self.kept.store(kept, Ordering::Relaxed);
         self.window_ends.store(

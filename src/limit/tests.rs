@@ -514,3 +514,33 @@ fn a_flood_of_one_token_keys_goes_once_they_refill_not_a_window_later() {
     );
     assert_eq!(keyed.entry_count(), keyed.len());
 }
+
+/// While another thread's sweep runs (held here), inserts past twice the sweep threshold clear
+/// the full keys out of the shard they insert into: the idle keys of a flood go, shard by shard,
+/// until the map is back at that cap, and none of the new keys goes.
+#[test]
+#[cfg_attr(miri, ignore)] // 5 000 inserts
+fn inserts_past_twice_the_threshold_clear_their_shard_while_a_sweep_runs() {
+    let clock = ManualClock::new();
+    let keyed: KeyedLimiter<u64, _> = KeyedLimiter::with_clock(10, 1, clock.clone()).unwrap();
+    keyed.hold_sweep(true);
+    for key in 0..4_000 {
+        keyed.try_acquire(&key, 1).unwrap(); // none full yet: nothing to clear
+    }
+    assert_eq!(keyed.len(), 4_000);
+    clock.advance(Duration::from_millis(200)); // every key so far is full
+    for key in 0..1_000 {
+        keyed.try_acquire(&(1_000_000 + key), 1).unwrap();
+    }
+    let left = keyed.len();
+    assert!(
+        (1_000..=2_048).contains(&left),
+        "{left} keys left: the held sweep's cap is 2 048, and the 1 000 new keys stay"
+    );
+    assert!((0..1_000).all(|key| keyed.available(&(1_000_000 + key)) == 0));
+    assert_eq!(keyed.entry_count(), keyed.len());
+    keyed.hold_sweep(false);
+    clock.advance(Duration::from_millis(200));
+    assert_eq!(keyed.evict_idle(), left);
+    assert!(keyed.is_empty());
+}

@@ -2,6 +2,7 @@
 
 use super::ShardedMap;
 use crate::drop_each::drop_each_if_needed;
+use std::borrow::Borrow;
 use std::hash::{BuildHasher, Hash};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
@@ -80,6 +81,17 @@ impl<K, V, S> ShardedMap<K, V, S> {
 }
 
 impl<K: Hash, V, S: BuildHasher> ShardedMap<K, V, S> {
+    /// [`retain`](Self::retain) in the one shard that holds (or would hold) `key`, under its
+    /// exclusive lock: for an owner that filters the map a shard at a time.
+    pub(crate) fn retain_shard_of<Q>(&self, key: &Q, mut f: impl FnMut(&K, &mut V) -> bool)
+    where
+        K: Borrow<Q>,
+        Q: Hash + ?Sized,
+    {
+        let mut table = self.shard(self.hasher.hash_one(key)).write(self.id());
+        table.retain(|(k, v)| f(k, v));
+    }
+
     /// Shrinks every shard's table to fit its entries, shard by shard (rehashing each shard's
     /// keys), and frees the tables of empty shards.
     ///
