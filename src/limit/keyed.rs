@@ -54,33 +54,37 @@ const MIN_SWEEP_AT: usize = 1024;
 /// keep arriving, the map holds at most `max(1024, 2 × k)` entries, `k` being the keys the last
 /// sweep kept (those whose bucket was not full), and at most `k + 1024` once those have refilled,
 /// plus the keys other threads insert while a sweep runs (one thread sweeps at a time, and the
-/// others insert meanwhile). Those are held to the same doubling: an insert that brings the map
-/// to twice the count that makes a sweep due (`2 × max(1024, 2k)`) while another thread sweeps
-/// clears the full keys out of the shard it inserted into, so a flood of distinct keys from more
-/// threads than CPUs, where the sweeping thread may wait a while to run again, stays within
-/// that (plus a key per thread in the middle of an insert, and the keys not yet refilled;
-/// `tests/stress_limit.rs` floods from 64 threads). The idle keys of a past flood go at the
-/// first insert 1 024 new keys after the last sweep once every key that sweep kept has refilled:
-/// within two windows of the flood going idle, sooner when the keys refill sooner (a second after,
-/// for keys that took one token each at 1 per second with nothing else kept). Sweeps run only on
-/// inserts: after a flood of distinct keys stops, its idle keys stay until new keys come or an
-/// [`evict_idle`](Self::evict_idle) call. Neither gives the tables' memory back: they keep the size
-/// of the most keys the map has held until [`shrink_to_fit`](Self::shrink_to_fit) (call both now
-/// and then to bound memory through quiet periods). `tests/stress_limit.rs` checks the bound under
-/// a flood of distinct keys.
+/// others insert meanwhile). Those are held to the same doubling: an insert that brings the map to
+/// twice the count that makes a sweep due (`2 × max(1024, 2k)`) while another thread sweeps clears
+/// the full keys out of the shard it inserted into (one of 64 per CPU, up to 1 024) if that shard's
+/// table is at least a quarter full (a table a past flood grew takes more keys without allocating,
+/// and is left for the sweep), so a flood of distinct keys from more threads than CPUs, where the
+/// sweeping thread may wait a while to run again, comes back within that as its inserts reach the
+/// shards that hold full keys (plus a key per thread in the middle of an insert, and the keys not
+/// yet refilled; `tests/stress_limit.rs` floods from 64 threads). The idle keys of a past flood go
+/// at the first insert 1 024 new keys after the last sweep once every key that sweep kept has
+/// refilled: within two windows of the flood going idle, sooner when the keys refill sooner (a
+/// second after, for keys that took one token each at 1 per second with nothing else kept). Sweeps
+/// run only on inserts: after a flood of distinct keys stops, its idle keys stay until new keys
+/// come or an [`evict_idle`](Self::evict_idle) call. Neither gives the tables' memory back: they
+/// keep the size of the most keys the map has held until [`shrink_to_fit`](Self::shrink_to_fit)
+/// (call both now and then to bound memory through quiet periods). `tests/stress_limit.rs` checks
+/// the bound under a flood of distinct keys.
 ///
 /// # Cost
 /// A clock read, one hash, a shared shard lock and one CAS per request. A new key takes its shard's
 /// exclusive lock, adds one to a shared count of entries, and may trigger a sweep: a walk of every
 /// shard's table, `O(entries + table slots)`, run by the inserting thread (with a clock read every
-/// 64 keys). While another thread sweeps, an insert that finds the map at twice the threshold
-/// walks its own shard's table, under that shard's exclusive lock. A sweep that doubling
-/// triggers is paid by the inserts since the last (as many as the keys it keeps); one that time
-/// triggers comes after 1 024 inserts and only once the keys the last sweep kept have refilled, so
-/// it keeps only keys with a request since that sweep. So sweeps cost `O(1)` per insert and per
-/// request, amortised, plus the walk of the empty slots a past flood left in the tables (until
-/// `shrink_to_fit`), which, with keys that refill fast, can recur every 1 024 inserts. A key
-/// swept while full that comes back is inserted again (its shard's exclusive lock, a clone).
+/// 64 keys). While another thread sweeps, an insert that finds the map at twice the threshold walks
+/// its own shard's table, under that shard's exclusive lock, if it is at least a quarter full:
+/// `O(shard entries)` on every such insert, not amortised like the sweeps below. A sweep that
+/// doubling triggers is paid by the inserts since the last (as many as the keys it keeps); one that
+/// time triggers comes after 1 024 inserts and only once the keys the last sweep kept have
+/// refilled, so it keeps only keys with a request since that sweep. So sweeps cost `O(1)` per
+/// insert and per request, amortised, plus the walk of the empty slots a past flood left in the
+/// tables (until `shrink_to_fit`), which, with keys that refill fast, can recur every 1 024
+/// inserts. A key swept while full that comes back is inserted again (its shard's exclusive lock, a
+/// clone).
 ///
 /// # Panics
 /// Its methods take a lock of the [`ShardedMap`] that holds the keys, so that map's
@@ -255,7 +259,7 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
                 // Another thread sweeps, and the map has doubled past the threshold meanwhile
                 // (that thread waits to run, or the walk is long): clear the full keys out of
                 // the shard this insert went to, so a flood cannot outrun one sweeper.
-                self.remove_full(now, |keep| self.buckets.retain_shard_of(key, keep));
+                self.remove_full(now, Some(key));
             }
         }
         result
@@ -324,7 +328,7 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
     /// The tables keep their size: [`shrink_to_fit`](Self::shrink_to_fit) gives it back.
     pub fn evict_idle(&self) -> usize {
         let now = self.clock.now();
-        let (removed, kept, refilled) = self.remove_full(now, |keep| self.buckets.retain(keep));
+        let (removed, kept, refilled) = self.remove_full(now, None::<&K>);
         self.swept(now, kept, refilled);
         removed
     }
@@ -362,28 +366,31 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
         self.buckets.shrink_to_fit();
     }
 
-    /// Removes every key whose bucket is full at `now` from the shards `retain` walks (with
-    /// the filter it is given: the whole map's `retain`, or one shard's); returns how many, and
-    /// the latest arrival time among the keys it kept (`now` if none): when they are all full,
-    /// unless they take more tokens.
+    /// Removes every key whose bucket is full at `now` (read again as it walks) from the whole
+    /// map, or from the one shard that holds `shard_of`'s key; returns how many, how many it
+    /// kept, and the latest arrival time among the keys it walked (`now` if none): when those it
+    /// kept are all full, unless they take more tokens. A shard whose table is less than a
+    /// quarter full is not walked (`retain_crowded_shard_of`): more keys there allocate nothing.
     ///
     /// A key's `Drop` that panics ends the walk, but the keys removed so far, the panicking one
     /// among them (the table erases an entry before dropping it), still leave the count.
-    fn remove_full(
-        &self,
-        now: u64,
-        retain: impl FnOnce(&mut dyn FnMut(&K, &mut AtomicU64) -> bool),
-    ) -> (usize, usize, u64) {
+    fn remove_full<Q>(&self, now: u64, shard_of: Option<&Q>) -> (usize, usize, u64)
+    where
+        K: Borrow<Q>,
+        Q: Hash + ?Sized,
+    {
         let mut removed = Uncount {
             entries: &self.entries,
             n: 0,
         };
         let (mut kept, mut refilled, mut now, mut seen) = (0, now, now, 0u32);
-        retain(&mut |_, tat| {
-            // The clock again every 64 keys: a walk that waits to run (or is long) would
-            // otherwise keep every key inserted since it started as not yet full.
+        let mut walk = |_: &K, tat: &mut AtomicU64| {
+            // The clock again at the first key, under the first shard's lock, and every 64 keys
+            // after: a walk that waits to run (or is long) would otherwise keep every key
+            // inserted since its caller read `now` as not yet full (`tests/stress_limit.rs`'s
+            // 64-thread flood holds several times the bound with a read every 1 024 keys).
             seen = seen.wrapping_add(1);
-            if seen % 64 == 0 {
+            if seen % 64 == 1 {
                 now = now.max(self.clock.now());
             }
             // Relaxed: as in `try_acquire`.
@@ -393,7 +400,13 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
             kept += usize::from(keep);
             refilled = refilled.max(tat);
             keep
-        });
+        };
+        match shard_of {
+            Some(key) => {
+                let _ = self.buckets.retain_crowded_shard_of(key, &mut walk);
+            }
+            None => self.buckets.retain(&mut walk),
+        }
         (removed.n, kept, refilled)
     }
 
@@ -438,7 +451,7 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
         // Ends the sweep even if a key's `Drop` panics in it: otherwise every later sweep
         // would see one running, and the map would grow without bound.
         let _done = SweepDone(&self.sweeping);
-        let (_, kept, refilled) = self.remove_full(now, |keep| self.buckets.retain(keep));
+        let (_, kept, refilled) = self.remove_full(now, None::<&K>);
         self.swept(now, kept, refilled);
         true
     }

@@ -438,3 +438,34 @@ fn send_and_sync_exactly_as_sound() {
     fn send<T: Send>() {}
     send::<ShardedMap<u8, std::cell::Cell<u8>>>();
 }
+
+/// `retain_crowded_shard_of` filters only the shard that holds its key, and only if that
+/// shard's table is at least a quarter full.
+#[test]
+fn retain_crowded_shard_of_walks_one_shard_at_a_quarter_full() {
+    let map: ShardedMap<u64, u64> = ShardedMap::with_shards(4);
+    (0..400u64).for_each(|i| drop(map.insert(i, i)));
+    let before: Vec<usize> = (0..400u64)
+        .map(|k| map.shard_index(map.hasher.hash_one(k)))
+        .collect();
+    let mine = before[7];
+    assert!(map.retain_crowded_shard_of(&7u64, |_, _| false));
+    for k in 0..400u64 {
+        let gone = before[k as usize] == mine;
+        assert_eq!(map.get_cloned(&k).is_none(), gone, "key {k}");
+    }
+    // Regrow that shard, then empty it but for one key: its table keeps its room.
+    let left = map.len();
+    (1_000..5_000u64).for_each(|i| drop(map.insert(i, i)));
+    map.retain(|k, _| *k < 1_000 || *k == 1_000);
+    assert_eq!(map.len(), left + 1);
+    let roomy = map.shard_index(map.hasher.hash_one(1_000u64));
+    let key = (0..1_000u64)
+        .find(|&k| before.get(k as usize) == Some(&roomy) && map.get_cloned(&k).is_some())
+        .unwrap_or(1_000);
+    assert!(
+        !map.retain_crowded_shard_of(&key, |_, _| false),
+        "a roomy table is left"
+    );
+    assert_eq!(map.len(), left + 1);
+}
