@@ -26,7 +26,11 @@
 //!   [`ShardedMap`](crate::map::ShardedMap) does (`src/sync/inside.rs`).
 //! - Old versions alive at once: at most one per live [`Reader`] and [`Snapshot`] and per read in
 //!   progress (now, or when the last write ran), reported by [`CowMap::retired_versions`] (the
-//!   spare counts against a reader or read that held the current version when it was kept).
+//!   spare counts against a reader or read that held the current version when it was kept), plus
+//!   those a write or a `Reader`'s drop let go of and has not finished freeing: it frees them
+//!   after it unlocks, so their keys' and values' destructors never run under the lock, and a
+//!   thread that waits to run between the two (many more writer threads than CPUs) holds them
+//!   until it runs again: one write's worth per such thread.
 //! - What readers cost the writers: every write, `trim` and `Reader` drop scans every hazard
 //!   slot, and slots are kept until the map drops: one per read that ever ran at once, and one
 //!   per `Reader` that was ever alive at once. So the scan is `O(most Readers ever alive at
@@ -136,7 +140,8 @@
 //! re-checks after each unlock). Both look after a SeqCst fence, so one of them sees the other; the
 //! drop never waits, since the holder may be its own thread inside an `update`. So the bound is one
 //! old version per live `Reader` and `Snapshot` and per read in progress (now, or at the last
-//! write), plus the current. A shared counter that versions increment when made and decrement when
+//! write), plus the current, plus what writers and dropping `Reader`s that have unlocked are still
+//! freeing (the list above). A shared counter that versions increment when made and decrement when
 //! freed gives [`CowMap::retired_versions`]; only writers and the last holder of a version touch
 //! it.
 //!
