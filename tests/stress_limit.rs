@@ -303,7 +303,6 @@ fn a_flood_of_distinct_keys_keeps_memory_bounded() {
 /// every key inserted since as not yet full. With keys that refill in a microsecond, almost
 /// every key is full at once, so the map must stay near its doubling bound (2 048 here: the
 /// sweeps keep a few hundred keys at most), plus a key per thread in the middle of an insert.
-/// Without the inserts' help and the walk's fresh clock it held 46 000 to 230 000 keys.
 #[test]
 fn a_flood_from_many_threads_on_few_cpus_stays_near_the_bound() {
     const FLOODERS: usize = 64;
