@@ -340,7 +340,8 @@ pub(super) struct Locked<'a, K, V, S> {
     inner: &'a Inner<K, V, S>,
     guard: ManuallyDrop<MutexGuard<'a, Retired<K, V, S>>>,
     // `_inside` and `trash` drop after `Locked::drop` has unlocked, in this order: the thread
-    // leaves the map before the trash's destructors run (they may write the map).
+    // leaves the map before the trash's destructors run (they may write the map). A trash
+    // with no drop glue but deallocation is emptied before unlocking instead.
     /// The thread's mark as inside this map's writes: a writer's; `None` for a `Reader`'s
     /// drop, which only `try_lock`s and runs nothing of the user's under the lock.
     _inside: Option<Inside>,
@@ -528,6 +529,12 @@ impl<K, V, S> Drop for Locked<'_, K, V, S> {
                 // in it, as it would have had the dropped reader stayed.
                 let spare = SpareFor::ReaderOn(inner.current_locked());
                 inner.unheld(&mut guard, &mut self.trash.versions, spare);
+            }
+            if !mem::needs_drop::<(K, V, S)>() {
+                // No key, value or hasher runs code when dropped: free the trash under the
+                // lock (deallocations only), so that a thread made to wait between unlocking
+                // and freeing holds no old version.
+                self.trash = Trash::default();
             }
             drop(guard);
             // SeqCst: pairs with the fence in `reader_gone` (see there).

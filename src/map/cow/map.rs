@@ -285,9 +285,10 @@ impl<K, V, S> CowMap<K, V, S> {
     /// `Reader`'s drop kept for a `Reader` on the current version (the next write reuses the
     /// newest such one that no read holds any more, the spare, and frees the others;
     /// [`trim`](CowMap::trim) frees them all). At most one per live `Reader` and `Snapshot`, and
-    /// per read in progress now or at the last write, plus those a write or a `Reader`'s drop let
-    /// go of and frees after unlocking, so that no destructor runs under the lock (one write's
-    /// worth per thread that waits to run between the two). One relaxed load.
+    /// per read in progress now or at the last write, plus the one a write in progress replaces;
+    /// when keys, values or the hasher have drop glue, plus those a write or a `Reader`'s drop
+    /// let go of and frees after unlocking, so that no destructor runs under the lock (one
+    /// write's worth per thread that waits to run between the two). One relaxed load.
     ///
     /// ```
     /// let map = thrifty::map::CowMap::from_iter([(1, 1)]);

@@ -27,10 +27,12 @@
 //! - Old versions alive at once: at most one per live [`Reader`] and [`Snapshot`] and per read in
 //!   progress (now, or when the last write ran), reported by [`CowMap::retired_versions`] (the
 //!   spare counts against a reader or read that held the current version when it was kept), plus
-//!   those a write or a `Reader`'s drop let go of and has not finished freeing: it frees them
-//!   after it unlocks, so their keys' and values' destructors never run under the lock, and a
-//!   thread that waits to run between the two (many more writer threads than CPUs) holds them
-//!   until it runs again: one write's worth per such thread.
+//!   the one the write in progress replaces. For keys, values or a hasher with drop glue, add those
+//!   a write or a `Reader`'s drop let go of and has not finished freeing: it frees them after it
+//!   unlocks, so their destructors never run under the lock, and a thread that waits to run between
+//!   the two (many more writer threads than CPUs) holds them until it runs again: one write's worth
+//!   per such thread. Plain data (no drop glue) is freed under the lock, where freeing runs no code
+//!   of the user's.
 //! - What readers cost the writers: every write, `trim` and `Reader` drop scans every hazard
 //!   slot, and slots are kept until the map drops: one per read that ever ran at once, and one
 //!   per `Reader` that was ever alive at once. So the scan is `O(most Readers ever alive at
@@ -57,7 +59,9 @@
 //! versions, the spare's old table, the entry a replay displaced, a version built by an
 //! `update` whose closure panicked) goes to a *trash* (`inner.rs`) that the lock's guard,
 //! `Locked`, drops after it unlocks and after the thread leaves the map's re-entrancy mark: so
-//! an entry's `Drop` may write the map, and no writer waits for destructors. The trash keeps
+//! an entry's `Drop` may write the map, and no writer waits for destructors. When no key, value
+//! or hasher has drop glue, freeing is deallocation only, and `Locked` empties the trash before
+//! it unlocks: a writer made to wait after unlocking then holds no old version. The trash keeps
 //! four versions inline (a `SmallVec`): the write path allocates nothing for it unless more
 //! old versions than that become free at once. A version's drop drops its entries one by one
 //! (`version.rs`, `drop_entries`), going on past one whose `Drop` panics, as `Vec` does, where
