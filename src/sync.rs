@@ -304,9 +304,6 @@ pub(crate) use backoff::{backoff, contention_pause};
 mod hints;
 pub(crate) use hints::{forget_memo, with_thread_hints, ThreadHints, MEMO_SLOTS};
 
-mod condvar;
-pub(crate) use condvar::Condvar;
-
 /// loom's model runner and threads, for the loom models in files outside `src/sync`.
 #[cfg(all(test, loom))]
 pub(crate) mod loom_model {

@@ -236,9 +236,8 @@ impl<T> Receiver<T> {
     #[inline]
     pub fn recv(&self) -> Result<T, RecvError> {
         let claim = match self.chan().claim_recv_first() {
-            Step::Done(claim) => claim,
-            Step::Closed => return Err(RecvError),
-            Step::NotReady => self
+            Some(claim) => claim,
+            None => self
                 .chan()
                 .claim_recv_slow(OnBusy::Spin, None)
                 .map_err(|_| RecvError)?,
@@ -271,9 +270,8 @@ impl<T> Receiver<T> {
     /// is empty and every sender is gone.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
         let claim = match self.chan().claim_recv_first() {
-            Step::Done(claim) => claim,
-            Step::Closed => return Err(RecvTimeoutError::Disconnected),
-            Step::NotReady => self
+            Some(claim) => claim,
+            None => self
                 .chan()
                 .claim_recv_slow(OnBusy::Spin, deadline(timeout))
                 .map_err(|stop| match stop {

@@ -203,18 +203,15 @@ impl<S> Chan<S> {
         self.ring.push_ready(0) || self.receivers_gone()
     }
 
-    /// The first try of a receive that waits on `NotReady`: a claim if `head`'s slot holds its
-    /// message, else `NotReady` at once, without [`claim_recv`](Self::claim_recv)'s empty
-    /// check ([`Ring::start_pop_published`]). That check reads `tail`, the senders' line, so a
-    /// receiver that keeps up with its sender would pull that line once a message; the wait
-    /// that follows polls only the slot ([`recv_ready`](Self::recv_ready)), and its last try
-    /// before parking is the full claim.
+    /// The first try of a receive that waits if it finds nothing: a claim if `head`'s slot
+    /// holds its message, else `None` at once, without [`claim_recv`](Self::claim_recv)'s empty
+    /// and closed checks ([`Ring::start_pop_published`]). That check reads `tail`, the senders'
+    /// line, so a receiver that keeps up with its sender would pull that line once a message;
+    /// the wait that follows polls only the slot ([`recv_ready`](Self::recv_ready)), and its
+    /// last try before parking is the full claim, which finds the channel closed.
     #[inline]
-    pub(super) fn claim_recv_first(&self) -> Step<Claim> {
-        match self.ring.start_pop_published() {
-            Ok(claim) => Step::Done(claim),
-            Err(_) => Step::NotReady,
-        }
+    pub(super) fn claim_recv_first(&self) -> Option<Claim> {
+        self.ring.start_pop_published().ok()
     }
 
     /// Claims a message to receive, waiting until `deadline` (`None`: for ever).

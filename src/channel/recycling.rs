@@ -324,33 +324,50 @@ impl<T: Reset> RecyclingSender<T> {
 }
 
 impl<T: Reset> RecyclingReceiver<T> {
-    /// One try at claiming a message, passing over slots a panicking sender gave up. `waits`:
-    /// the caller waits on `NotReady`, so the try skips the empty check when `head`'s slot is
-    /// not ready ([`Chan::claim_recv_first`](super::chan::Chan::claim_recv_first)).
-    fn claim(&self, waits: bool) -> Step<Claim> {
+    /// One try at claiming a message, passing over slots a panicking sender gave up.
+    fn try_claim(&self) -> Step<Claim> {
         loop {
-            let first = if waits {
-                self.chan.claim_recv_first()
-            } else {
-                self.chan.claim_recv(OnBusy::Wait)
-            };
-            let claim = match first {
-                Step::Done(claim) => claim,
+            match self.chan.claim_recv(OnBusy::Wait) {
+                Step::Done(claim) => {
+                    if let Some(claim) = self.unless_given_up(claim) {
+                        return Step::Done(claim);
+                    }
+                }
                 other => return other,
-            };
-            // SAFETY: the claim is ours and unfinished.
-            let skip = unsafe {
-                self.chan
-                    .ring
-                    .with_claimed(&claim, |held| std::mem::take(&mut (*held).skip))
-            };
-            if !skip {
-                return Step::Done(claim);
             }
-            // The sender's guard reset it, or marked it dirty for the next push to reset: free
-            // it and look again.
-            self.chan.publish_recv(claim, OnBusy::Wait);
         }
+    }
+
+    /// Claims a message, waiting until `end` (`None`: for ever) and passing over slots a
+    /// panicking sender gave up. The first try skips the empty check
+    /// ([`Chan::claim_recv_first`](super::chan::Chan::claim_recv_first)).
+    fn claim(&self, end: Option<std::time::Instant>) -> Result<Claim, Stop> {
+        loop {
+            let claim = match self.chan.claim_recv_first() {
+                Some(claim) => claim,
+                None => self.chan.claim_recv_slow(OnBusy::Wait, end)?,
+            };
+            if let Some(claim) = self.unless_given_up(claim) {
+                return Ok(claim);
+            }
+        }
+    }
+
+    /// `claim`, unless its slot is one a panicking sender gave up: the sender's guard reset it,
+    /// or marked it dirty for the next push to reset, so it is freed (`None`) for the caller
+    /// to look again.
+    fn unless_given_up(&self, claim: Claim) -> Option<Claim> {
+        // SAFETY: the claim is ours and unfinished.
+        let skip = unsafe {
+            self.chan
+                .ring
+                .with_claimed(&claim, |held| std::mem::take(&mut (*held).skip))
+        };
+        if skip {
+            self.chan.publish_recv(claim, OnBusy::Wait);
+            return None;
+        }
+        Some(claim)
     }
 
     /// Runs `read` on a claimed message, then resets and frees the slot.
@@ -388,15 +405,7 @@ impl<T: Reset> RecyclingReceiver<T> {
     /// left in it, and that panic propagates (unless `read` had already panicked); the next
     /// `send_with` into that slot resets it again before its `fill` runs.
     pub fn recv_with<R>(&self, read: impl FnOnce(&mut T) -> R) -> Result<R, RecvError> {
-        let claim = match self.claim(true) {
-            Step::Done(claim) => claim,
-            Step::Closed => return Err(RecvError),
-            Step::NotReady => self
-                .chan
-                .claim_recv_slow(OnBusy::Wait, None)
-                .and_then(|claim| self.unskip(claim, None))
-                .map_err(|_| RecvError)?,
-        };
+        let claim = self.claim(None).map_err(|_| RecvError)?;
         Ok(self.read(claim, read))
     }
 
@@ -407,7 +416,7 @@ impl<T: Reset> RecyclingReceiver<T> {
     /// every sender is gone. `Empty` also while the next message in line is still inside a
     /// sender's `send_with` closure, even if later ones are ready: they are received in order.
     pub fn try_recv_with<R>(&self, read: impl FnOnce(&mut T) -> R) -> Result<R, TryRecvError> {
-        match self.claim(false) {
+        match self.try_claim() {
             Step::Done(claim) => Ok(self.read(claim, read)),
             Step::Closed => Err(TryRecvError::Disconnected),
             Step::NotReady => Err(TryRecvError::Empty),
@@ -423,42 +432,11 @@ impl<T: Reset> RecyclingReceiver<T> {
         read: impl FnOnce(&mut T) -> R,
         timeout: Duration,
     ) -> Result<R, RecvTimeoutError> {
-        let end = deadline(timeout);
-        let claim = match self.claim(true) {
-            Step::Done(claim) => claim,
-            Step::Closed => return Err(RecvTimeoutError::Disconnected),
-            Step::NotReady => self
-                .chan
-                .claim_recv_slow(OnBusy::Wait, end)
-                .and_then(|claim| self.unskip(claim, end))
-                .map_err(|stop| match stop {
-                    Stop::Closed => RecvTimeoutError::Disconnected,
-                    Stop::TimedOut => RecvTimeoutError::Timeout,
-                })?,
-        };
+        let claim = self.claim(deadline(timeout)).map_err(|stop| match stop {
+            Stop::Closed => RecvTimeoutError::Disconnected,
+            Stop::TimedOut => RecvTimeoutError::Timeout,
+        })?;
         Ok(self.read(claim, read))
-    }
-
-    /// After a wait: if the claimed slot is one to skip, frees it and waits again.
-    fn unskip(&self, claim: Claim, end: Option<std::time::Instant>) -> Result<Claim, Stop> {
-        let mut claim = claim;
-        loop {
-            // SAFETY: the claim is ours and unfinished.
-            let skip = unsafe {
-                self.chan
-                    .ring
-                    .with_claimed(&claim, |held| std::mem::take(&mut (*held).skip))
-            };
-            if !skip {
-                return Ok(claim);
-            }
-            self.chan.publish_recv(claim, OnBusy::Wait);
-            claim = match self.claim(true) {
-                Step::Done(claim) => return Ok(claim),
-                Step::Closed => return Err(Stop::Closed),
-                Step::NotReady => self.chan.claim_recv_slow(OnBusy::Wait, end)?,
-            };
-        }
     }
 
     /// Messages queued now (a snapshot), counting a slot whose `send_with` fill panicked until
