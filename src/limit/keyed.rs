@@ -14,6 +14,13 @@ use std::time::Duration;
 /// The fewest keys inserted between two automatic sweeps (the map's size at the first).
 const MIN_SWEEP_AT: usize = 1024;
 
+/// The count at which the map has doubled since a sweep that kept `kept` keys, and sweeps
+/// again: `max(MIN_SWEEP_AT, 2 × kept)`.
+#[inline]
+fn doubled(kept: usize) -> usize {
+    MIN_SWEEP_AT.max(kept.saturating_mul(2))
+}
+
 /// A token bucket per key (a client address, a user id, an API key), all with the same rate and
 /// burst, that forgets keys whose bucket has refilled.
 ///
@@ -265,13 +272,12 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
         result
     }
 
-    /// Whether `entries` is twice what makes a sweep due (`sweep_due`'s doubling rule), the
-    /// count past which inserts clear their own shard while another thread sweeps.
+    /// Whether `entries` is twice the count that makes a sweep due by doubling, the count past
+    /// which inserts clear their own shard while another thread sweeps.
     #[inline]
     fn over_cap(&self, entries: usize) -> bool {
         // Relaxed: as in `sweep_due`.
-        let kept = self.kept.load(Ordering::Relaxed);
-        entries >= 2 * MIN_SWEEP_AT.max(kept.saturating_mul(2))
+        entries >= doubled(self.kept.load(Ordering::Relaxed)).saturating_mul(2)
     }
 
     /// Whether an insert that brought the count to `entries` at `now` should sweep: the map
@@ -281,9 +287,9 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
     fn sweep_due(&self, entries: usize, now: u64) -> bool {
         // Relaxed: thresholds; a stale read only moves a sweep by a few inserts.
         let kept = self.kept.load(Ordering::Relaxed);
-        let inserted = entries.saturating_sub(kept);
-        inserted >= MIN_SWEEP_AT.saturating_sub(kept).max(kept)
-            || (inserted >= MIN_SWEEP_AT && now >= self.window_ends.load(Ordering::Relaxed))
+        entries >= doubled(kept)
+            || (entries.saturating_sub(kept) >= MIN_SWEEP_AT
+                && now >= self.window_ends.load(Ordering::Relaxed))
     }
 
     /// Gives `tokens` back to `key`'s bucket, as

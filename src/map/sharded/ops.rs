@@ -267,6 +267,29 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
     }
 }
 
+impl<K: Hash, V, S: BuildHasher> ShardedMap<K, V, S> {
+    /// [`retain`](Self::retain) in the one shard that holds (or would hold) `key`, under its
+    /// exclusive lock, if its table is at least a quarter full (more entries there cost no
+    /// allocation); returns whether it walked. For an owner that filters the map a shard at a
+    /// time, and would otherwise walk the empty slots of tables a past peak grew.
+    pub(crate) fn retain_crowded_shard_of<Q>(
+        &self,
+        key: &Q,
+        mut f: impl FnMut(&K, &mut V) -> bool,
+    ) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + ?Sized,
+    {
+        let mut table = self.shard(self.hasher.hash_one(key)).write(self.id());
+        let crowded = table.len() >= table.capacity() / 4;
+        if crowded {
+            table.retain(|(k, v)| f(k, v));
+        }
+        crowded
+    }
+}
+
 /// `compute`'s step for a present key: runs `f` on its value and does what it asks. The key of
 /// an entry it removes goes to `removed`, for the caller to drop once the shard is unlocked.
 #[inline(always)]

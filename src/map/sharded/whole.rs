@@ -2,7 +2,6 @@
 
 use super::ShardedMap;
 use crate::drop_each::drop_each_if_needed;
-use std::borrow::Borrow;
 use std::hash::{BuildHasher, Hash};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
@@ -81,27 +80,6 @@ impl<K, V, S> ShardedMap<K, V, S> {
 }
 
 impl<K: Hash, V, S: BuildHasher> ShardedMap<K, V, S> {
-    /// [`retain`](Self::retain) in the one shard that holds (or would hold) `key`, under its
-    /// exclusive lock, if its table is at least a quarter full (more entries there cost no
-    /// allocation); returns whether it walked. For an owner that filters the map a shard at a
-    /// time, and would otherwise walk the empty slots of tables a past peak grew.
-    pub(crate) fn retain_crowded_shard_of<Q>(
-        &self,
-        key: &Q,
-        mut f: impl FnMut(&K, &mut V) -> bool,
-    ) -> bool
-    where
-        K: Borrow<Q>,
-        Q: Hash + ?Sized,
-    {
-        let mut table = self.shard(self.hasher.hash_one(key)).write(self.id());
-        let crowded = table.len() >= table.capacity() / 4;
-        if crowded {
-            table.retain(|(k, v)| f(k, v));
-        }
-        crowded
-    }
-
     /// Shrinks every shard's table to fit its entries, shard by shard (rehashing each shard's
     /// keys), and frees the tables of empty shards.
     ///
