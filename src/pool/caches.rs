@@ -397,6 +397,39 @@ mod tests {
         assert!(caches.get_or_make(usize::MAX).is_none());
     }
 
+    /// An object whose `Drop` panics, in the hot slot of a cache past slot 1 023, unwinds out
+    /// of the caches' drop, and on the way out every other leaf's objects are dropped and the
+    /// tables of leaf pointers freed (Miri's leak check sees a table left behind).
+    #[test]
+    fn a_panicking_drop_past_slot_1023_still_frees_the_tables_and_other_leaves() {
+        use crate::pool::ticket::Held;
+        static DROPPED: AtomicUsize = AtomicUsize::new(0);
+        struct Bomb(bool);
+        impl Drop for Bomb {
+            fn drop(&mut self) {
+                DROPPED.fetch_add(1, Ordering::SeqCst);
+                assert!(!self.0, "a pooled object's drop panics");
+            }
+        }
+        let caches: Caches<Bomb> = Caches::new();
+        for (slot, panics) in [(1100, true), (5000, false), (1 << 14, false), (3, false)] {
+            let item = Box::into_raw(Box::new(CachePadded::new(Held::new(Bomb(panics)))));
+            caches
+                .get_or_make(slot)
+                .unwrap()
+                .hot
+                .store(item, Ordering::Relaxed);
+        }
+        assert_eq!(caches.made_tables().len(), 3);
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(caches)));
+        assert!(unwound.is_err(), "the object's panic reaches the caller");
+        assert_eq!(
+            DROPPED.load(Ordering::SeqCst),
+            4,
+            "every object dropped, past the panic"
+        );
+    }
+
     /// A thread of slot 999 makes one leaf, near; one of slot 1 100 a leaf and a table of 128
     /// leaf pointers; neither makes caches for the slots below it (`tests/shapes_pool_slots.rs`
     /// counts the bytes).
