@@ -9,6 +9,9 @@
 //! - `limit/keyed`: 1,000 keys, every request passes. Every map hashes with thrifty's
 //!   `FastRandomState` (foldhash), as `KeyedLimiter` does; one more governor row keeps its
 //!   default hasher (std's SipHash), as `RateLimiter::keyed` builds it.
+//! - `limit/keyed_new_keys`: every request brings a key never seen before (a flood from new
+//!   client addresses); the peers are bounded as their users would bound them, and each row
+//!   prints the entries it holds at the end.
 //! - `limit/semaphore`: acquire then release of one permit; 2 threads share 2 permits (the
 //!   lock is contended, the permits are not) or 1 permit (threads wait for each other). The
 //!   "owned" row takes an `OwnedPermit` from the same `Arc`'d semaphore (the cost of the `Arc`
@@ -29,6 +32,7 @@ use governor::{Quota, RateLimiter};
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 use thrifty::limit::{Clock, KeyedLimiter, MonotonicClock, Semaphore, TokenBucket};
@@ -63,6 +67,11 @@ impl MutexBucket {
         let ok = tokens >= 1.0;
         *s = (if ok { tokens - 1.0 } else { tokens }, now);
         ok
+    }
+    /// Whether the bucket has refilled by `now` (a new one would start the same).
+    fn full(&mut self, now: Instant) -> bool {
+        let (tokens, last) = *self.state.get_mut().unwrap();
+        tokens + now.saturating_duration_since(last).as_secs_f64() * self.rate >= self.burst
     }
 }
 
@@ -274,6 +283,92 @@ fn keyed(c: &mut Criterion) {
     g.finish();
 }
 
+/// Every request brings a key never seen before, as in a flood from new client addresses: the
+/// insert path, and the bound on memory. Keys refill one token in a nanosecond (`FAST`), so every
+/// key but the newest is full and may go. `KeyedLimiter` bounds itself; governor and the `Mutex`
+/// map do not, so each is given the bound its user would write: past `CAP` entries, drop the full
+/// keys (`retain_recent`, `retain`). Each row prints the entries it holds at the end: a point
+/// in its sweep cycle, anywhere from 0 to its bound.
+fn keyed_new_keys(c: &mut Criterion) {
+    let _paused = measure::pause();
+    let mut g = c.benchmark_group("limit/keyed_new_keys");
+    // thrifty's documented bound with no key kept (k = 0): a sweep at max(1024, 2k) = 1024
+    // entries, and twice that, 2048, while another thread sweeps. The peers get the looser one.
+    const CAP: usize = 2048;
+    // governor's `len` read-locks every DashMap shard, so it is read every 64 requests per
+    // thread, not every one: under one shard lock per request, at most 64 entries per thread
+    // past `CAP`. The `Mutex` map's `len` is a field read under the lock it holds anyway: every
+    // request.
+    const CHECK_EVERY: u64 = 64;
+    // Hands each thread of each run its own range of keys: no key ever repeats.
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    for threads in [1usize, 2] {
+        g.throughput(Throughput::Elements(threads as u64));
+        let thrifty: KeyedLimiter<u64> = KeyedLimiter::new(u64::from(FAST), FAST_BURST).unwrap();
+        let governor = RateLimiter::dashmap_with_clock_and_hasher(
+            quota(FAST, FAST_BURST),
+            DefaultClock::default(),
+            FastRandomState::default(),
+        );
+        let mutex: Mutex<HashMap<u64, MutexBucket, FastRandomState>> = Mutex::default();
+        let bench = |g: &mut BenchmarkGroup<'_, _>,
+                     name: &str,
+                     held: &dyn Fn() -> usize,
+                     op: &(dyn Fn(u64, u64) -> bool + Sync)| {
+            g.bench_function(BenchmarkId::new(name, label(threads)), |b| {
+                b.iter_custom(|iters| {
+                    on_threads(threads, iters, &|| {}, &|n| {
+                        let run = RUNS.fetch_add(1, Ordering::Relaxed) << 40;
+                        for i in 0..n {
+                            black_box(op(black_box(run | i), i));
+                        }
+                    })
+                })
+            });
+            let held = held(); // 0: the filter skipped the row
+            if held > 0 {
+                eprintln!(
+                    "limit/keyed_new_keys/{name}/{}: {held} entries held at the end",
+                    label(threads)
+                );
+            }
+        };
+        bench(
+            &mut g,
+            "thrifty KeyedLimiter",
+            &|| thrifty.len(),
+            &|k, _| thrifty.try_acquire(&k, 1).is_ok(),
+        );
+        bench(
+            &mut g,
+            "governor keyed (DashMap), retain_recent past cap",
+            &|| governor.len(),
+            &|k, i| {
+                if i % CHECK_EVERY == 0 && governor.len() > CAP {
+                    governor.retain_recent();
+                }
+                governor.check_key(&k).is_ok()
+            },
+        );
+        bench(
+            &mut g,
+            "Mutex<HashMap<_, bucket>>, retain past cap",
+            &|| mutex.lock().unwrap().len(),
+            &|k, _| {
+                let mut map = mutex.lock().unwrap();
+                if map.len() > CAP {
+                    let now = Instant::now();
+                    map.retain(|_, b| !b.full(now));
+                }
+                map.entry(k)
+                    .or_insert_with(|| MutexBucket::new(f64::from(FAST), f64::from(FAST_BURST)))
+                    .try_acquire()
+            },
+        );
+    }
+    g.finish();
+}
+
 fn semaphore(c: &mut Criterion) {
     let _paused = measure::pause();
     let mut g = c.benchmark_group("limit/semaphore");
@@ -330,7 +425,7 @@ fn allocations() {
         let _ = gov_keyed.check_key(&k);
     }
     let sem = Arc::new(Semaphore::new(1));
-    let rows: [(&str, measure::AllocStats); 6] = [
+    let rows: [(&str, measure::AllocStats); 7] = [
         (
             "thrifty TokenBucket::try_acquire",
             measure::count(|| {
@@ -354,6 +449,16 @@ fn allocations() {
             measure::count(|| {
                 (0..N).for_each(|i| {
                     black_box(keyed.try_acquire(&(i % 100), 1).is_ok());
+                })
+            })
+            .1,
+        ),
+        (
+            // Keys never seen, from 100 present to N + 100: the tables' growth, then none.
+            "thrifty KeyedLimiter (new key)",
+            measure::count(|| {
+                (100..N + 100).for_each(|k| {
+                    black_box(keyed.try_acquire(&k, 1).is_ok());
                 })
             })
             .1,
@@ -385,7 +490,7 @@ fn allocations() {
     }
 }
 
-criterion_group!(timing, try_acquire, keyed, semaphore);
+criterion_group!(timing, try_acquire, keyed, keyed_new_keys, semaphore);
 
 fn main() {
     timing();

@@ -80,7 +80,9 @@ fn doubled(kept: usize) -> usize {
 ///
 /// # Cost
 /// A clock read, one hash, a shared shard lock and one CAS per request. A new key takes its shard's
-/// exclusive lock, adds one to a shared count of entries, and may trigger a sweep: a walk of every
+/// exclusive lock, adds one to a shared count of entries (a cache line that every thread inserting
+/// new keys writes, so under a flood from several cores a line moves between cores on every
+/// insert; the exact bound on entries rests on it), and may trigger a sweep: a walk of every
 /// shard's table, `O(entries + table slots)`, run by the inserting thread (with a clock read every
 /// 64 keys). While another thread sweeps, an insert that finds the map at twice the threshold walks
 /// its own shard's table, under that shard's exclusive lock, if it is at least a quarter full:
