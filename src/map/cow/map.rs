@@ -80,14 +80,15 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 ///   in one `update` allocates the same. A `Reader` about to idle should [`let_go`](Reader::let_go)
 ///   of its version: the map then keeps a spare for it, and after the first write, writes while it
 ///   idles build in that spare, allocating nothing for keys and values without heap or drop glue.
-///   The versions a write frees wait for the unlock in a list that holds four without allocating.
+///   The versions a write frees wait in a list that holds four without allocating.
 /// - Freeing: reads never free a version. A write frees the old versions no read can reach (besides
 ///   the spare it reuses, and, if a read already holds the new version or a `Reader` let go of its
 ///   version, the newest one it replaced: the next write's spare); a `Snapshot`'s drop frees its
 ///   version if it was the last holder; a `Reader`'s drop frees what only it held, or has the write
 ///   in progress do it, keeping the newest such version as the spare if another `Reader` is on the
 ///   current version or let go; [`trim`](CowMap::trim) frees what no read holds. Each drops them
-///   after letting go of the writers' lock.
+///   after letting go of the writers' lock, so no destructor runs under it; where keys, values and
+///   hasher have no drop glue (dropping them only deallocates), before letting go.
 /// - Memory: at most one old version per live [`Reader`] or [`Snapshot`] or read in progress, plus
 ///   the current one. The spare counts against a reader or read that held the current version when
 ///   the write kept it, or a `Reader` that had let go of its version (which then costs the same as
@@ -96,8 +97,9 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 ///   some keeps it for them, so readers that come and go do not make writes copy). So a map whose
 ///   readers refresh holds two copies between writes, and so may a map read only with
 ///   [`read`](CowMap::read) while writes run (a read on the new version when a write ends keeps the
-///   spare) until the next write or `trim`. [`retired_versions`](CowMap::retired_versions) counts
-///   them all.
+///   spare) until the next write or `trim`. Besides, with keys or values that have drop glue,
+///   what writers that have unlocked have not finished freeing: one write's worth per writer
+///   thread made to wait there. [`retired_versions`](CowMap::retired_versions) counts them all.
 ///
 /// # Cost
 /// - [`Reader`] reads: one load of the map's current-version pointer (a cache line written
