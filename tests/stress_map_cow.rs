@@ -354,9 +354,8 @@ fn most_old_versions_with_many_writers(readers: u64) -> usize {
 /// A writer that the scheduler makes wait between unlocking and running on holds no old
 /// version of plain data: those are freed under the lock. So with no reader the only old
 /// version is the one the write in progress replaces, and with four `Reader`s there is one per
-/// `Reader` besides. (Freed after unlocking, 2-4 were seen with no reader on 2 CPUs, and 7-8
-/// with four readers and 200 writers. One test, the shapes in turn: run side by side, they
-/// leave each other's writers fewer chances to wait.)
+/// `Reader` besides. One test, the shapes in turn: run side by side, they leave each other's
+/// writers fewer chances to wait, and the old code's excess shows less often.
 #[test]
 fn many_writers_on_few_cpus_keep_plain_data_within_the_readers_bound() {
     for readers in [0, 4] {

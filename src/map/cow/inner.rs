@@ -164,7 +164,7 @@ impl<K, V, S> Inner<K, V, S> {
         fence(Ordering::SeqCst);
         if let Some(guard) = self.writer.try_lock() {
             // No `Inside`: nothing of the user's runs under this lock (the reclaim compares
-            // pointers; the frees run after unlocking), and `try_lock` never waits.
+            // pointers; the frees run no destructor under it), and `try_lock` never waits.
             drop(Locked {
                 inner: self,
                 guard: ManuallyDrop::new(guard),
@@ -290,7 +290,8 @@ type TrashVersions<K, V, S> = SmallVec<[Arc<Version<K, V, S>>; TRASH_VERSIONS]>;
 
 /// What the holder of the writer lock let go of, dropped after it unlocks (by [`Locked`]'s
 /// drop), so that no key's or value's `Drop` runs under the lock: one that writes the map
-/// then finds it unlocked, and no writer waits for destructors.
+/// then finds it unlocked, and no writer waits for destructors. Without drop glue in keys,
+/// values and hasher, dropping it only deallocates, and `Locked` does it before unlocking.
 pub(super) struct Trash<K, V, S> {
     /// The map's counts on replaced versions no read can reach (the last count, unless a
     /// `Snapshot` holds one).
@@ -334,8 +335,8 @@ impl<K, V, S> Drop for Displaced<K, V, S> {
 
 /// The writer lock held. Dropping it unlocks, then (SeqCst fence, pairing with `reader_gone`)
 /// reclaims for every `Reader` dropped meanwhile, re-checking after each unlock, then leaves
-/// the map (`_inside`) and drops the trash. Runs on every exit, panics and early returns
-/// included.
+/// the map (`_inside`) and drops the trash (before each unlock instead, for plain data: see
+/// [`Trash`]). Runs on every exit, panics and early returns included.
 pub(super) struct Locked<'a, K, V, S> {
     inner: &'a Inner<K, V, S>,
     guard: ManuallyDrop<MutexGuard<'a, Retired<K, V, S>>>,

@@ -14,15 +14,16 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 /// copy and publishes it atomically; reads go to whichever version is current.
 ///
 /// # When to use
-/// Data read on every request and written rarely: configuration, routing tables, feature
-/// flags, allow-lists. Reads never block, never spin on a writer and never write a cache line
-/// that another reader writes; a [`Reader`] handle reads with no atomic read-modify-write at
-/// all. Writers never wait for reads, nor for destructors another call runs: old versions (and
-/// the entries a write displaces) are dropped by the write, [`trim`](CowMap::trim) or `Reader`
-/// drop that freed them, after it has let go of the writers' lock, so a value's `Drop` may
-/// also write the map. A writer does wait for another holder of the lock: a write, or a
-/// dropped `Reader` scanning the hazard slots (see *Cost*). [`update`](CowMap::update) applies
-/// a batch of changes with one copy, and readers see all of it or none.
+/// Data read on every request and written rarely: configuration, routing tables, feature flags,
+/// allow-lists. Reads never block, never spin on a writer and never write a cache line that another
+/// reader writes; a [`Reader`] handle reads with no atomic read-modify-write at all. Writers never
+/// wait for reads, nor for destructors another call runs: old versions (and the entries a write
+/// displaces) are dropped by the write, [`trim`](CowMap::trim) or `Reader` drop that freed them,
+/// after it has let go of the writers' lock, so a value's `Drop` may also write the map (plain
+/// data, which no `Drop` runs for, is freed before letting go). A writer does wait for another
+/// holder of the lock: a write, or a dropped `Reader` scanning the hazard slots (see *Cost*).
+/// [`update`](CowMap::update) applies a batch of changes with one copy, and readers see all of it
+/// or none.
 ///
 /// # When not to use
 /// - Write-heavy data: every write copies the whole map (`O(len)` time: a table with over four
@@ -90,16 +91,17 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 ///   after letting go of the writers' lock, so no destructor runs under it; where keys, values and
 ///   hasher have no drop glue (dropping them only deallocates), before letting go.
 /// - Memory: at most one old version per live [`Reader`] or [`Snapshot`] or read in progress, plus
-///   the current one. The spare counts against a reader or read that held the current version when
-///   the write kept it, or a `Reader` that had let go of its version (which then costs the same as
-///   one holding an old version): the next write reuses it, and [`trim`](CowMap::trim) frees it, as
-///   does a `Reader`'s drop that leaves no reader on the current version or let go (one that leaves
-///   some keeps it for them, so readers that come and go do not make writes copy). So a map whose
-///   readers refresh holds two copies between writes, and so may a map read only with
-///   [`read`](CowMap::read) while writes run (a read on the new version when a write ends keeps the
-///   spare) until the next write or `trim`. Besides, with keys or values that have drop glue,
-///   what writers that have unlocked have not finished freeing: one write's worth per writer
-///   thread made to wait there. [`retired_versions`](CowMap::retired_versions) counts them all.
+///   the current one and the one a write in progress replaces. The spare counts against a reader or
+///   read that held the current version when the write kept it, or a `Reader` that had let go of
+///   its version (which then costs the same as one holding an old version): the next write reuses
+///   it, and [`trim`](CowMap::trim) frees it, as does a `Reader`'s drop that leaves no reader on
+///   the current version or let go (one that leaves some keeps it for them, so readers that come
+///   and go do not make writes copy). So a map whose readers refresh holds two copies between
+///   writes, and so may a map read only with [`read`](CowMap::read) while writes run (a read on the
+///   new version when a write ends keeps the spare) until the next write or `trim`. Besides, with
+///   keys, values or a hasher that have drop glue, what writers that have unlocked have not
+///   finished freeing: one write's worth per writer thread made to wait there.
+///   [`retired_versions`](CowMap::retired_versions) counts them all.
 ///
 /// # Cost
 /// - [`Reader`] reads: one load of the map's current-version pointer (a cache line written
@@ -114,7 +116,8 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 ///   table). Hot loops want a [`Reader`].
 /// - [`snapshot`](CowMap::snapshot): as `read`, plus one reference-count increment.
 /// - Writes: a clone of the whole map (`K: Clone, V: Clone`), a scan of the hazard slots, and
-///   freeing the replaced version unless a read holds it (or holds the new one: the spare). Writers
+///   freeing the replaced version unless a read holds it (or holds the new one: the spare), after
+///   unlocking, or under the lock for plain data (no drop glue: deallocation only). Writers
 ///   take a lock among themselves. The scan reads every slot the map ever needed, one per read that
 ///   ran at once and one per [`Reader`] alive at once, at the most: `O(most Readers ever alive at
 ///   once)` for every write, [`trim`](CowMap::trim) and `Reader` drop (which scans under the

@@ -10,16 +10,17 @@
 //!   atomic swap: readers see all of a batch or none of it (`tests/loom_map_cow.rs`), and a
 //!   reader never sees a version older than one it has seen.
 //! - A writer never waits for a read, and nothing is freed while read or leaked. What a write,
-//!   [`trim`](CowMap::trim) or a dropped `Reader` frees is taken out under the writers' lock
-//!   and dropped after letting go (old versions; for a write, also the spare's old entries and
-//!   the entry a replay displaced), so no writer waits for destructors another call runs, and
-//!   a value's `Drop` may write the map. (Still under the lock: what an `update`'s closure
-//!   drops itself, the key an `insert` of a present key drops, the key the spare recorded for
-//!   its last change, when a write reuses the spare, and a half-made copy a panicking `Clone`
-//!   or `Hash` abandons.) The lock's holder does scan the hazard slots
-//!   (below) under it, and so does a dropped `Reader`: a writer may wait for such a scan. A
-//!   `Reader`'s read never frees a version: the next write reuses the memory of the old
-//!   version the readers left (the spare) or frees it.
+//!   [`trim`](CowMap::trim) or a dropped `Reader` frees is taken out under the writers' lock and
+//!   dropped after letting go (old versions; for a write, also the spare's old entries and the
+//!   entry a replay displaced), so no writer waits for destructors another call runs, and a value's
+//!   `Drop` may write the map. (Plain data, with no drop glue in keys, values or hasher, is freed
+//!   before letting go: deallocation only, no destructor. Still under the lock: what an `update`'s
+//!   closure drops itself, the key an `insert` of a present key drops, the key the spare recorded
+//!   for its last change, when a write reuses the spare, and a half-made copy a panicking `Clone`
+//!   or `Hash` abandons.) The lock's holder does scan the hazard slots (below) under it, and so
+//!   does a dropped `Reader`: a writer may wait for such a scan. A `Reader`'s read never frees a
+//!   version: the next write reuses the memory of the old version the readers left (the spare) or
+//!   frees it.
 //! - A write or `trim` of a map from code that runs under its writers' lock (an `update`'s
 //!   closure, a key's or value's `Clone`, `Hash` or `Eq` during a write) panics instead of
 //!   waiting for itself: the thread marks itself inside the map's writes before it locks, as
@@ -31,8 +32,8 @@
 //!   a write or a `Reader`'s drop let go of and has not finished freeing: it frees them after it
 //!   unlocks, so their destructors never run under the lock, and a thread that waits to run between
 //!   the two (many more writer threads than CPUs) holds them until it runs again: one write's worth
-//!   per such thread. Plain data (no drop glue) is freed under the lock, where freeing runs no code
-//!   of the user's.
+//!   per such thread. Plain data (no drop glue) is freed under the lock, where freeing runs no
+//!   destructor.
 //! - What readers cost the writers: every write, `trim` and `Reader` drop scans every hazard
 //!   slot, and slots are kept until the map drops: one per read that ever ran at once, and one
 //!   per `Reader` that was ever alive at once. So the scan is `O(most Readers ever alive at

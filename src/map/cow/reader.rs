@@ -45,14 +45,14 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 /// ```
 ///
 /// # Allocation
-/// None (`tests/alloc_map_cow.rs`), except the hazard slot it keeps for its life, which the
-/// map adds if no slot a dropped `Reader` gave back is free (a `CachePadded` block: 128 bytes
-/// on x86-64 and aarch64, kept until the map drops; see [`CowMap`](super::CowMap)), and a
-/// drop that frees more than 4 old versions at once (several `Reader`s held distinct ones),
-/// which gathers them in a heap buffer until the lock is let go. Reads
-/// never free: the old version a read lets go of stays for the next write to copy into (or to
-/// free). Dropping a `Reader` frees the old versions only it held (after letting go of the
-/// writers' lock), or has the write in progress free them; it never waits for a writer.
+/// None (`tests/alloc_map_cow.rs`), except the hazard slot it keeps for its life, which the map
+/// adds if no slot a dropped `Reader` gave back is free (a `CachePadded` block: 128 bytes on x86-64
+/// and aarch64, kept until the map drops; see [`CowMap`](super::CowMap)), and a drop that frees
+/// more than 4 old versions at once (several `Reader`s held distinct ones), which gathers them in a
+/// heap buffer until they are freed. Reads never free: the old version a read lets go of stays for
+/// the next write to copy into (or to free). Dropping a `Reader` frees the old versions only it
+/// held (after letting go of the writers' lock, before for plain data), or has the write in
+/// progress free them; it never waits for a writer.
 ///
 /// # Cost
 /// While no write happened since its last read: one load of a cache line that writers write

@@ -18,7 +18,7 @@ where
     ///
     /// Writers take turns (a lock among writers only); readers never wait for it, and it never
     /// waits for a read. The copy is published even if `f` changes nothing. What the write
-    /// replaces is dropped after the lock is let go (see
+    /// replaces is dropped after the lock is let go, or freed before for plain data (see
     /// [Re-entrancy](CowMap#re-entrancy)); what `f` itself drops (a `remove` whose result it
     /// discards) is dropped under it: return it to drop it after.
     ///
@@ -58,7 +58,7 @@ where
         let (result, change) = f(version.map_mut());
         version.change = change;
         locked.publish();
-        // Unlocks, then frees what the write replaced.
+        // Unlocks and frees what the write replaced (in that order unless plain data).
         drop(locked);
         result
     }
@@ -126,7 +126,8 @@ impl<K, V, S> CowMap<K, V, S> {
     /// one such version to build its copy in): for a map whose writes have stopped, the memory of
     /// every version but the current one and those still held. Versions a `Reader` or
     /// [`Snapshot`](super::Snapshot) holds stay until it lets go. Takes the writers' lock, scans
-    /// every hazard slot under it and drops what it frees after letting go.
+    /// every hazard slot under it and drops what it frees after letting go (before, for plain
+    /// data).
     ///
     /// # Panics
     /// If called from inside a write of the same map (see [`update`](CowMap::update)). If an
@@ -140,7 +141,7 @@ impl<K, V, S> CowMap<K, V, S> {
     pub fn trim(&self) {
         let mut locked = self.inner.lock();
         locked.reclaim();
-        // Unlocks, then frees.
+        // Unlocks and frees (in that order unless plain data).
         drop(locked);
     }
 }
