@@ -22,7 +22,11 @@
 //! Then it parks: it registers a [`Waiter`] (its thread and a ticket) in the list, retries once
 //! more, and parks only if that retry failed too (a notifier that picked it meanwhile left an
 //! unpark token, so that park returns at once). After any wake-up, spurious or not, it removes its
-//! entry if it is still there and starts over.
+//! entry if it is still there, retries, and if that fails starts over, spin included (as
+//! crossbeam-channel's waiters do). A woken waiter often loses its change to a thread that never
+//! parked (a receiver back for its next message); one that registered again at once would keep
+//! the list non-empty, so that every later send paid a lock and an unpark for one more such
+//! loser. Off the list while it spins, it lets the notifier's load of `waiting` find nobody.
 //!
 //! **No lost wake-ups.** A waiter does (1) register, (2) SeqCst fence, (3) retry. A notifier
 //! does (a) change the ring (a stamp store or a disconnect count), (b) SeqCst fence, (c) read
@@ -230,7 +234,7 @@ impl WaitQueue {
         ready: impl Fn() -> bool,
         more: impl Fn() -> bool,
     ) -> Result<R, Stop> {
-        if let Some(end) = spin(deadline, &mut attempt, ready) {
+        if let Some(end) = spin(deadline, &mut attempt, &ready) {
             return end;
         }
         loop {
@@ -285,7 +289,17 @@ impl WaitQueue {
                 Step::NotReady if deadline.is_some_and(|d| Instant::now() >= d) => {
                     return Err(Stop::TimedOut)
                 }
-                Step::NotReady => {}
+                Step::NotReady => {
+                    // A woken waiter that lost its change to a running thread spins before it
+                    // registers again (module doc); a success there follows a park, so it wakes
+                    // the next while `more` holds, as above.
+                    if let Some(end) = spin(deadline, &mut attempt, &ready) {
+                        if end.is_ok() && more() {
+                            self.notify_one();
+                        }
+                        return end;
+                    }
+                }
             }
         }
     }
