@@ -367,4 +367,42 @@ mod tests {
         assert!(matches!(spin(late, &mut done, || false), Some(Ok(7))));
         assert!(matches!(spin(None, &mut done, || true), Some(Ok(7))));
     }
+
+    /// A waiter woken for a change another thread took (its retry after the wake-up fails)
+    /// spins, polling the hint, before it registers again, so that notifiers meanwhile find
+    /// the list empty.
+    #[test]
+    #[cfg(not(loom))]
+    fn a_woken_waiter_whose_retry_fails_spins_before_registering_again() {
+        use super::WaitQueue;
+        use crate::sync::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+        let queue = WaitQueue::new();
+        let (polls, open) = (AtomicUsize::new(0), AtomicBool::new(false));
+        let registered = || {
+            while queue.waiting.load(SeqCst) == 0 {
+                crate::sync::yield_now();
+            }
+        };
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| {
+                let attempt = || match open.load(SeqCst) {
+                    true => Step::Done(()),
+                    false => Step::NotReady,
+                };
+                let ready = || polls.fetch_add(1, SeqCst) == usize::MAX;
+                queue.wait(None, attempt, ready, || false)
+            });
+            registered();
+            let before = polls.load(SeqCst);
+            // Takes it off the list (`waiting` 0, which this thread then reads or a later
+            // value) and unparks it, with nothing for it to take.
+            queue.notify_one();
+            registered();
+            let spun = polls.load(SeqCst) > before;
+            open.store(true, SeqCst);
+            queue.notify_one();
+            assert!(waiter.join().unwrap().is_ok());
+            assert!(spun, "registered again without spinning");
+        });
+    }
 }
