@@ -340,8 +340,10 @@ fn most_old_versions_with_many_writers(readers: u64) -> usize {
                 })
             })
             .collect();
-        writers.into_iter().for_each(|w| w.join().unwrap());
+        // Every writer joined before `done`, even one that panicked: the readers stop either way.
+        let joined: Vec<_> = writers.into_iter().map(|w| w.join()).collect();
         done.store(true, SeqCst);
+        joined.into_iter().for_each(|w| w.unwrap());
     });
     assert_eq!(
         map.retired_versions(),
