@@ -12,7 +12,12 @@
 //! receivers starve the nice-19 sender costs many times the usual.
 
 #[cfg(target_os = "linux")]
+#[path = "common/summary.rs"]
+mod summary;
+
+#[cfg(target_os = "linux")]
 mod crowd {
+    use super::summary::summary;
     use std::hint::black_box;
     use std::sync::Mutex;
 
@@ -60,12 +65,6 @@ mod crowd {
             });
         });
         (cpu_seconds() - start) / MESSAGES as f64 * 1e6
-    }
-
-    /// (median, lowest, highest) of `xs`.
-    fn summary(xs: &mut [f64]) -> (f64, f64, f64) {
-        xs.sort_by(|a, b| a.total_cmp(b));
-        (xs[xs.len() / 2], xs[0], xs[xs.len() - 1])
     }
 
     pub fn main() {

@@ -38,11 +38,9 @@ where
     start.elapsed().as_nanos() as f64 / (per * pairs as u64) as f64
 }
 
-/// (median, fastest, slowest) of `times`.
-fn summary(times: &mut [f64]) -> (f64, f64, f64) {
-    times.sort_by(|a, b| a.total_cmp(b));
-    (times[times.len() / 2], times[0], times[times.len() - 1])
-}
+#[path = "common/summary.rs"]
+mod summary;
+use summary::summary;
 
 fn main() {
     let pairs_list: Vec<usize> = std::env::args()

@@ -209,3 +209,48 @@ fn thousands_of_channels() {
         assert_eq!(rx.try_recv(), Ok(i as u32));
     }
 }
+
+/// The work-queue shape: one sender and far more receivers than messages in flight, so most
+/// wake-ups find the message already taken by a receiver that never parked, and the woken one
+/// waits again; half the receivers wait with short timeouts. Nothing is lost or duplicated,
+/// and every receiver sees the disconnect.
+#[test]
+fn one_sender_and_many_more_receivers() {
+    const RECEIVERS: usize = 100;
+    const PER: u64 = 10_000;
+    for cap in [1, 64] {
+        let (tx, rx) = bounded::<u64>(cap);
+        let got = thread::scope(|s| {
+            let consumers: Vec<_> = (0..RECEIVERS)
+                .map(|i| {
+                    let rx = rx.clone();
+                    s.spawn(move || {
+                        let (mut count, mut sum) = (0, 0);
+                        loop {
+                            let v = if i % 2 == 0 {
+                                match rx.recv() {
+                                    Ok(v) => v,
+                                    Err(_) => break,
+                                }
+                            } else {
+                                match rx.recv_timeout(Duration::from_micros(50)) {
+                                    Ok(v) => v,
+                                    Err(RecvTimeoutError::Timeout) => continue,
+                                    Err(RecvTimeoutError::Disconnected) => break,
+                                }
+                            };
+                            count += 1;
+                            sum += v;
+                        }
+                        (count, sum)
+                    })
+                })
+                .collect();
+            drop(rx);
+            (0..PER).for_each(|i| tx.send(i).unwrap());
+            drop(tx);
+            consumers.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        check_sum(got, 1, PER);
+    }
+}
