@@ -83,6 +83,19 @@ fn in_flight_allocates_nothing() {
         }
     });
     assert_eq!(gate.shed(), 10_000);
+    let gate = std::sync::Arc::new(InFlight::new(2));
+    allocates_nothing("InFlight owned", || {
+        for _ in 0..10_000 {
+            let a = gate.try_enter_owned();
+            let b = gate.try_enter_owned();
+            assert!(gate.try_enter_owned().is_none());
+            drop((a, b));
+        }
+    });
+    assert_eq!(
+        (gate.shed(), std::sync::Arc::strong_count(&gate)),
+        (10_000, 1)
+    );
 }
 
 fn semaphore_allocates_nothing_once_its_queue_has_grown() {

@@ -610,6 +610,48 @@ fn in_flight_sheds_beyond_its_limit_and_drains_to_zero() {
     });
 }
 
+/// The shape the module's "acquire before spawning" asks for, with the gate in an `Arc`: each
+/// request is admitted on the accepting thread and its owned permit moves into a spawned
+/// thread, which may outlive the accept loop. Never more than `MAX` inside (the workers count
+/// themselves), the ones past it shed at once, and when every worker has dropped its permit the
+/// gate is empty and only the test's own `Arc` is left.
+#[test]
+fn in_flight_owned_permits_move_into_spawned_threads() {
+    within("in-flight owned permits", || {
+        const MAX: usize = 4;
+        let gate = std::sync::Arc::new(InFlight::new(MAX));
+        let inside = std::sync::Arc::new(AtomicUsize::new(0));
+        let mut workers = Vec::new();
+        let mut shed = 0;
+        for _ in 0..200 {
+            let Some(admitted) = gate.try_enter_owned() else {
+                shed += 1;
+                std::thread::yield_now();
+                continue;
+            };
+            let inside = std::sync::Arc::clone(&inside);
+            workers.push(std::thread::spawn(move || {
+                let now = inside.fetch_add(1, SeqCst) + 1;
+                assert!(now <= MAX, "{now} inside a gate of {MAX}");
+                std::thread::yield_now();
+                inside.fetch_sub(1, SeqCst);
+                drop(admitted);
+            }));
+        }
+        for w in workers {
+            w.join().unwrap();
+        }
+        assert_eq!(gate.shed(), shed);
+        assert_eq!(gate.admitted() + gate.shed(), 200);
+        assert_eq!(gate.in_flight(), 0, "a moved permit never left");
+        assert_eq!(
+            std::sync::Arc::strong_count(&gate),
+            1,
+            "a permit kept the gate"
+        );
+    });
+}
+
 /// Settings that cannot work are refused with the documented typed errors, the documented
 /// panics are the only panics, a request over the capacity fails at once with
 /// `InsufficientCapacity` (never waits), and extreme values (u32::MAX permits and bursts, the

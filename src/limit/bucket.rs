@@ -309,7 +309,8 @@ impl<C: Clock> TokenBucket<C> {
         self.rate.burst
     }
 
-    /// The time between tokens (`10^9 / rate` nanoseconds, rounded up).
+    /// The time between tokens: the interval given to [`every`](TokenBucket::every), or
+    /// `10^9 / rate` nanoseconds, rounded up, for a per-second rate.
     pub fn interval(&self) -> Duration {
         Duration::from_nanos(self.rate.interval)
     }

@@ -1,7 +1,7 @@
 //! [`InFlight`]: load shedding by a cap on requests in flight, one atomic, never a wait.
 
 use super::LimitError;
-use crate::sync::{AtomicU64, AtomicUsize, CachePadded, Ordering};
+use crate::sync::{Arc, AtomicU64, AtomicUsize, CachePadded, Ordering};
 use std::fmt;
 
 /// A gate that admits at most `max` requests at once and refuses the rest at once.
@@ -29,6 +29,9 @@ use std::fmt;
 /// assert!(gate.try_enter().is_some());
 /// assert_eq!((gate.admitted(), gate.shed()), (3, 1));
 /// ```
+///
+/// To hand the admitted request to another thread (`std::thread::spawn`, a pool's job), share
+/// the gate in an `Arc` and enter with [`try_enter_owned`](InFlight::try_enter_owned).
 ///
 /// # Allocation
 /// None: a few atomic words; entering and leaving never allocate (`tests/alloc_limit.rs`).
@@ -68,6 +71,35 @@ pub struct InFlightPermit<'a> {
     gate: &'a InFlight,
 }
 
+/// One admitted request of an `Arc`'d [`InFlight`] gate, with a reference to it; it leaves when
+/// this is dropped.
+///
+/// From [`InFlight::try_enter_owned`]. It borrows nothing (`'static`, `Send` and `Sync`), so
+/// it can move into `std::thread::spawn`, a thread pool's job, or the struct that holds the
+/// request, and it keeps the gate alive until it is dropped.
+///
+/// # Examples
+/// ```
+/// use std::sync::Arc;
+/// use thrifty::limit::InFlight;
+///
+/// let gate = Arc::new(InFlight::new(8));
+/// let admitted = gate.try_enter_owned().unwrap(); // decide before spawning
+/// let worker = std::thread::spawn(move || {
+///     let _admitted = admitted; // ... the request's work ...
+/// });
+/// worker.join().unwrap(); // the request left when the thread dropped its permit
+/// assert_eq!((gate.in_flight(), Arc::strong_count(&gate)), (0, 1));
+/// ```
+///
+/// # Allocation and cost
+/// None. An [`InFlightPermit`]'s, plus one atomic increment of the `Arc`'s count on entering
+/// and one decrement on drop.
+#[must_use = "the request leaves the gate as soon as the permit is dropped"]
+pub struct OwnedInFlightPermit {
+    gate: Arc<InFlight>,
+}
+
 impl InFlight {
     /// A gate admitting at most `max` requests at once.
     ///
@@ -100,6 +132,28 @@ impl InFlight {
     /// Admits the request if fewer than `max` are in flight; otherwise sheds it (`None`).
     #[inline]
     pub fn try_enter(&self) -> Option<InFlightPermit<'_>> {
+        // `then`, not `then_some`: a permit built eagerly and thrown away would leave.
+        self.enter().then(|| InFlightPermit { gate: self })
+    }
+
+    /// As [`try_enter`](InFlight::try_enter), for an `Arc`'d gate: the
+    /// [`OwnedInFlightPermit`] holds a reference to the gate, so the admitted request can move
+    /// to another thread.
+    #[inline]
+    pub fn try_enter_owned(
+        #[cfg(not(loom))] self: &Arc<Self>,
+        #[cfg(loom)] this: &Arc<Self>,
+    ) -> Option<OwnedInFlightPermit> {
+        #[cfg(not(loom))]
+        let this = self;
+        this.enter().then(|| OwnedInFlightPermit {
+            gate: Arc::clone(this),
+        })
+    }
+
+    /// Takes a place if fewer than `max` are in flight; counts the request admitted or shed.
+    #[inline]
+    fn enter(&self) -> bool {
         // Relaxed: the count is the only data. Every change is a read-modify-write on this one
         // word, so their total order keeps it at most `max`; nothing is published through it.
         let mut cur = self.current.load(Ordering::Relaxed);
@@ -107,7 +161,7 @@ impl InFlight {
             if cur >= self.max {
                 // Relaxed: a statistic.
                 self.shed.fetch_add(1, Ordering::Relaxed);
-                return None;
+                return false;
             }
             match self.current.compare_exchange_weak(
                 cur,
@@ -118,11 +172,18 @@ impl InFlight {
                 Ok(_) => {
                     // Relaxed: a statistic.
                     self.admitted.fetch_add(1, Ordering::Relaxed);
-                    return Some(InFlightPermit { gate: self });
+                    return true;
                 }
                 Err(seen) => cur = seen,
             }
         }
+    }
+
+    /// One request leaves (a permit's drop).
+    #[inline]
+    fn leave(&self) {
+        // Relaxed: see `enter`.
+        self.current.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// Requests in flight now (a snapshot).
@@ -149,8 +210,14 @@ impl InFlight {
 impl Drop for InFlightPermit<'_> {
     #[inline]
     fn drop(&mut self) {
-        // Relaxed: see `try_enter`.
-        self.gate.current.fetch_sub(1, Ordering::Relaxed);
+        self.gate.leave();
+    }
+}
+
+impl Drop for OwnedInFlightPermit {
+    #[inline]
+    fn drop(&mut self) {
+        self.gate.leave();
     }
 }
 
@@ -168,5 +235,12 @@ impl fmt::Debug for InFlight {
 impl fmt::Debug for InFlightPermit<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InFlightPermit").finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for OwnedInFlightPermit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedInFlightPermit")
+            .finish_non_exhaustive()
     }
 }

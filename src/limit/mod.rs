@@ -29,7 +29,9 @@
 //!    bounded time, for the resource (connections, memory) that the work holds. The wait is
 //!    bounded because `InFlight` bounds how many can be waiting.
 //!
-//! Acquire before spawning or starting the work, never after.
+//! Acquire before spawning or starting the work, never after. To move the admission into the
+//! spawned thread, share the limiters in an `Arc` and take owned permits
+//! ([`InFlight::try_enter_owned`], [`Semaphore::acquire_owned`]).
 //!
 //! ```
 //! use std::time::Duration;
@@ -74,10 +76,12 @@
 //! # Allocation
 //!
 //! `TokenBucket::try_acquire`/`acquire`/`refund`, `InFlight::try_enter`, and `Semaphore`
-//! acquire and release, with borrowed or owned permits, allocate nothing, with two exceptions
-//! in the semaphore: its waiter queue grows when more threads wait at once than ever before,
-//! and a release (or a timed-out waiter leaving the front of the line) that wakes more than 4
-//! waiters at once gathers them in a heap buffer for that call. `KeyedLimiter::try_acquire`
+//! acquire and release, with borrowed or owned permits, allocate nothing, with three exceptions
+//! in the semaphore: the first wait in the process asks the OS for the number of CPUs, once
+//! (`std::thread::available_parallelism`, which allocates); its waiter queue grows when more
+//! threads wait at once than ever before; and a release (or a timed-out waiter leaving the
+//! front of the line) that wakes more than 4 waiters at once gathers them in a heap buffer for
+//! that call. `KeyedLimiter::try_acquire`
 //! allocates nothing for a key already present or for 0 tokens; a new key is cloned into the
 //! map and may grow its shard's table (by doubling), whose memory stays until
 //! [`KeyedLimiter::shrink_to_fit`]. `tests/alloc_limit.rs` asserts the rest.
@@ -131,7 +135,7 @@ pub use error::{
     AcquireError, AcquireTimeoutError, InsufficientCapacity, LimitError, RateError, RateLimited,
     TryAcquireError,
 };
-pub use inflight::{InFlight, InFlightPermit};
+pub use inflight::{InFlight, InFlightPermit, OwnedInFlightPermit};
 pub use keyed::KeyedLimiter;
 pub use semaphore::{OwnedPermit, Permit, Semaphore};
 

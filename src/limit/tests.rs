@@ -152,6 +152,7 @@ fn send_and_sync_as_sound() {
     both::<KeyedLimiter<String>>();
     both::<Permit<'static>>();
     both::<InFlightPermit<'static>>();
+    both::<OwnedInFlightPermit>();
     both::<Tokens>();
 }
 

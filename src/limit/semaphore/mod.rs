@@ -75,8 +75,9 @@ pub use permit::{OwnedPermit, Permit};
 ///
 /// # Allocation
 /// None per acquire or release, borrowed or owned (`tests/alloc_limit.rs`), except that the
-/// line of waiters grows when more threads wait at once than ever before, and keeps that
-/// capacity, and that a release which wakes more than 4 waiters at once (a permit of 8 freeing
+/// first wait in the process asks the OS for the number of CPUs, once
+/// (`std::thread::available_parallelism`, which allocates), that the line of waiters grows when
+/// more threads wait at once than ever before, and keeps that capacity, and that a release which wakes more than 4 waiters at once (a permit of 8 freeing
 /// room for eight of 1), or a timed-out waiter leaving the front of the line that does, gathers
 /// them in a heap buffer for that call.
 ///
@@ -89,8 +90,10 @@ pub use permit::{OwnedPermit, Permit};
 /// are scarce: a freed permit goes to the longest waiter, which has to wake up, rather than to a
 /// thread that asks again at once, so a hand-over costs a wake-up where a `Mutex` + `Condvar`
 /// semaphore would let the releasing thread take it back. A waiter spins briefly (127 spin
-/// hints, then a few yields) before it parks, so a hand-over that comes within that costs no
-/// system call. A waiter that leaves the line (timed out, or its weight over a shrunk total)
+/// hints, none with one CPU, then a few yields) before it parks, so a hand-over that comes
+/// within that costs no system call. The granter unparks the waiter whether or not it parked
+/// yet: one granted while it spins keeps that wake-up, and the thread's next `park` (its next
+/// wait here, or one of its own) returns at once, once; every `park` must be in a loop anyway. A waiter that leaves the line (timed out, or its weight over a shrunk total)
 /// from behind others is taken out of its place, which moves the waiters on the nearer side of
 /// it (24 bytes each on 64-bit targets): up to half the line, under the lock. Those that leave
 /// from the front, as waiters with one timeout do, move none.
