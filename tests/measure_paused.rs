@@ -154,14 +154,27 @@ fn count_refuses_a_closure_that_pauses_its_thread() {
     assert!(msg.contains("closure paused"), "{msg}");
     assert!(!measure::is_paused());
 
-    // A guard leaked inside the closure: refused too, and this thread stays paused.
+    // A guard leaked inside the closure, or returned from it: refused too, with a message that
+    // says the closure left the thread paused (not that `count` was called paused), and the
+    // thread stays paused as long as the guard does.
     std::thread::spawn(|| {
         let leaked = catch_unwind(|| measure::count(|| std::mem::forget(measure::pause())));
-        assert!(leaked.is_err());
+        let msg = *leaked.unwrap_err().downcast::<String>().unwrap();
+        assert!(
+            msg.contains("closure paused") && msg.contains("left it paused"),
+            "{msg}"
+        );
         assert!(measure::is_paused());
     })
     .join()
     .unwrap();
+    let returned = catch_unwind(|| measure::count(measure::pause).1);
+    let msg = *returned.unwrap_err().downcast::<String>().unwrap();
+    assert!(msg.contains("left it paused"), "{msg}");
+    assert!(
+        !measure::is_paused(),
+        "the returned guard was dropped by the unwind"
+    );
 }
 
 /// criterion's `Allocations` measurement refuses a routine that pauses its own thread, as

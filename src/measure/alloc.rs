@@ -54,7 +54,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 /// `Box` made and dropped costs about 3x a paused call, on one thread or on each of two at once
 /// (`cargo bench --bench measure -- alloc_free`, 2-core VM). Harnesses time with each timing thread
 /// paused ([`pause`](super::pause)), which skips all the adds. It never allocates (on targets with
-/// native thread-locals: see the module docs). Under callgrind, the `Box` took 158 instructions
+/// native thread-locals: see the module docs). Under callgrind, the `Box` took 171 instructions
 /// counted, 149 paused and 156 with no `CountingAlloc` installed (`System` through std's default
 /// path), of which glibc's `malloc` and `free` are most: instructions hide the atomic adds'
 /// latency.

@@ -50,12 +50,17 @@ use criterion::Throughput;
 /// baseline follows the timing, not the count (it can say "Performance has regressed" at
 /// `0.0000 allocs` both times): read the printed count, not the verdict. A bench whose count is
 /// the same every iteration prints `p = NaN` for its change (identical samples). Counts below
-/// 0.00005 per iteration (a rare amortised allocation) also print as `0.0000 allocs`.
+/// 0.00005 per iteration (a rare amortised allocation) also print as `0.0000 allocs`. Under
+/// `--quick` a bench that allocates nothing runs its whole measurement time: the quick mode
+/// stops once a sample of twice the iterations reads about twice as much, which the constant
+/// floor never does.
 ///
 /// Machine-readable output (`--output-format bencher`, and criterion's CSV) is in thousandths
 /// of a call, `milliallocs`: the bencher format prints whole numbers, and 0.9 calls per iteration
 /// (a bench that allocates on nine iterations in ten) would print as 0. So `900
-/// milliallocs/iter` is 0.9 calls per iteration.
+/// milliallocs/iter` is 0.9 calls per iteration. The bencher format cuts the fraction off rather
+/// than rounding, so a figure can read one millialloc low (`99` for one call in ten iterations,
+/// whose samples' iteration counts are not all multiples of ten).
 ///
 /// With a [`Throughput`] set, the `thrpt:` line shows calls per element (`allocs/elem`, or per
 /// byte or bit), but criterion lays that line out for time, where throughput falls as the value
