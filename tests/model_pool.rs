@@ -258,10 +258,17 @@ struct Run {
     /// The factory's buffers' weight.
     factory_weight: usize,
     counts: Counts,
+    /// `made_by[w]`: objects worker `w`'s gets made (its cache's misses).
+    made_by: Vec<u64>,
+    /// `grow_until[w]`: after a get of worker `w` took objects by a reclaim, its gets may make
+    /// objects until `made_by[w]` reaches this, while other live threads' stacks hold some
+    /// (`GROW_BEFORE_RECLAIM` in the pool).
+    grow_until: Vec<u64>,
 }
 
 impl Run {
     fn new(cfg: Config) -> Self {
+        let threads = cfg.threads;
         let census = Arc::new(Census::default());
         let pool = Arc::new(cfg.build(&census));
         let factory_weight = if cfg.weighed.is_some() {
@@ -280,6 +287,8 @@ impl Run {
             weights: HashMap::new(),
             factory_weight,
             counts: Counts::default(),
+            made_by: vec![0; threads],
+            grow_until: vec![0; threads],
         }
     }
 
@@ -360,14 +369,20 @@ impl Run {
             Op::Get(w) => {
                 let w = self.worker(w);
                 let made = self.census.made();
+                let reclaims = self.pool.stats().reclaims;
                 let pool = Arc::clone(&self.pool);
                 let g = self.workers[w].run(move || pool.get_owned());
                 assert!(g.buf.is_empty(), "{op:?}: object {} not reset", g.id);
                 // A live thread's hot object is left to it (see `Pool`'s docs): a get may miss
                 // while the retained objects are no more than the other workers' hot slots
-                // can hold, one each.
+                // can hold, one each. And a thread whose get took objects by a reclaim makes its
+                // next few objects rather than take live threads' stacks again.
                 let hidden = self.workers.len() - 1;
-                if len0 > 0 && !(g.id == made && len0 <= hidden) {
+                let growing = self.made_by[w] < self.grow_until[w];
+                if len0 > 0 && !(g.id == made && (len0 <= hidden || growing)) {
+                    if self.pool.stats().reclaims != reclaims {
+                        self.grow_until[w] = self.made_by[w] + 8;
+                    }
                     assert!(
                         before.contains(&g.id),
                         "{op:?}: a get while {len0} were retained called the factory \
@@ -381,6 +396,7 @@ impl Run {
                         "{op:?}: a get from an empty pool made no object"
                     );
                     self.counts.misses += 1;
+                    self.made_by[w] += 1;
                 }
                 self.held[w].push(g);
             }
@@ -527,6 +543,9 @@ impl Run {
             Op::Exit(w) => {
                 let w = self.worker(w);
                 drop(std::mem::replace(&mut self.workers[w], Worker::spawn()));
+                // The new thread's cache (its own slot's, or its predecessor's) starts its
+                // pacing afresh: it claims the cache (`Section::claim`).
+                (self.made_by[w], self.grow_until[w]) = (0, 0);
             }
         }
         self.check(op);

@@ -675,6 +675,101 @@ fn a_consumer_that_took_once_does_not_make_every_handoff_a_reclaim() {
 }
 
 #[test]
+fn a_consumer_that_holds_two_scratch_objects_per_message_reclaims_seldom() {
+    // For every message the consumer takes two objects of its own at once (a request buffer and
+    // an encode buffer, say), so every message misses its hot slot and it stacks what it drops,
+    // the producer's objects included. A producer that found the store dry took that stack back
+    // by a reclaim rather than call the factory, so the pool never grew past the few objects in
+    // flight and its next dry moment reclaimed again: one reclaim every 16 to 64 handoffs, for
+    // good, with a capacity ten times what was ever in use.
+    let (pool, _live) = counted_pool(256, 64);
+    let (tx, rx) = sync_channel::<PooledOwned<Counted>>(16);
+    let consumer = {
+        let pool = Arc::clone(&pool);
+        std::thread::spawn(move || {
+            for message in rx {
+                let scratch = (pool.get(), pool.get());
+                drop(scratch);
+                drop(message);
+            }
+        })
+    };
+    for _ in 0..ROUNDS {
+        tx.send(pool.get_owned()).unwrap();
+    }
+    drop(tx);
+    consumer.join().unwrap();
+    let stats = pool.stats();
+    assert!(
+        stats.reclaims <= 8,
+        "{} reclaims in {ROUNDS} handoffs: {stats:?}",
+        stats.reclaims
+    );
+    assert!(stats.misses <= 64, "reuse stopped: {stats:?}");
+}
+
+/// The rule behind the test above, step by step. A live thread `B` stacks objects in its cache;
+/// the main thread, holding everything it gets (so the store stays dry), takes `B`'s stack by a
+/// reclaim. When `B` has stacked again, the main thread makes its next `GROW` objects rather
+/// than reclaim `B`'s stack at once, and only then reclaims again; a `try_get`, which makes
+/// nothing, takes the stack whenever it finds the store dry.
+#[test]
+fn a_get_that_took_a_live_threads_stack_makes_a_few_objects_before_taking_again() {
+    const GROW: u64 = 8; // the pool's `GROW_BEFORE_RECLAIM`
+    let (pool, _live) = counted_pool(256, 0);
+    let (stack, stacked) = (sync_channel::<usize>(0), sync_channel::<()>(0));
+    let (orders, done) = (stack.0, stacked.1);
+    let b = {
+        let (pool, orders, done) = (Arc::clone(&pool), stack.1, stacked.0);
+        std::thread::spawn(move || {
+            for n in orders {
+                let held: Vec<_> = (0..n).map(|_| pool.get()).collect();
+                drop(held); // one to the hot slot, the rest to the stack
+                done.send(()).unwrap();
+            }
+        })
+    };
+    let stack_on_b = |n| {
+        orders.send(n).unwrap();
+        done.recv().unwrap();
+    };
+    let mut held = Vec::new();
+    stack_on_b(5);
+    let s0 = pool.stats();
+    held.push(pool.get_owned()); // the store is dry: takes B's stack of 4
+    let s1 = pool.stats();
+    assert_eq!(
+        (s1.reclaims - s0.reclaims, s1.misses - s0.misses),
+        (1, 0),
+        "{s1:?}"
+    );
+    held.extend((0..3).map(|_| pool.get_owned())); // the other 3 from the store
+    stack_on_b(5); // B's hot one and 4 new ones, stacked again
+    let s2 = pool.stats();
+    held.extend((0..GROW).map(|_| pool.get_owned()));
+    let s3 = pool.stats();
+    assert_eq!(
+        (s3.reclaims - s2.reclaims, s3.misses - s2.misses),
+        (0, GROW),
+        "made {GROW} without taking B's stack: {s3:?}"
+    );
+    held.push(pool.get_owned());
+    let s4 = pool.stats();
+    assert_eq!(
+        (s4.reclaims - s3.reclaims, s4.misses - s3.misses),
+        (1, 0),
+        "then took it: {s4:?}"
+    );
+    held.extend((0..3).map(|_| pool.get_owned()));
+    stack_on_b(5);
+    assert!(pool.try_get().is_some(), "try_get reaches B's stack");
+    assert_eq!(pool.stats().reclaims - s4.reclaims, 1);
+    drop(orders);
+    b.join().unwrap();
+    drop(held);
+}
+
+#[test]
 fn threads_holding_more_than_the_capacity_reclaim_seldom() {
     // Eight threads each hold one object at a time from a pool of 4: returns find the budget
     // full of the others' reservations. A reclaim for room on each of them ran one every few

@@ -218,8 +218,8 @@ impl Default for BufferBuilder {
 /// ```
 ///
 /// # Allocation and cost
-/// The builder allocates nothing; `build` allocates the pool's shared store and cache array
-/// once, not the buffers.
+/// The builder allocates nothing; `build` allocates the pool's shared store once, not the
+/// buffers (per-thread caches as for a [`Pool`](super::Pool)'s: see its Allocation section).
 #[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until `build`"]
 pub struct BufferBuilder {
@@ -275,7 +275,7 @@ impl BufferBuilder {
         self
     }
 
-    /// Builds the pool. Allocates the cache array and the store, not the buffers.
+    /// Builds the pool. Allocates the shared store, not the buffers.
     ///
     /// # Panics
     /// If the settings cannot work together, with the message of the [`BuildError`] that

@@ -35,7 +35,9 @@ use std::marker::PhantomData;
 /// # Allocation and cost
 /// The builder allocates nothing but the boxes of the `keep_if` and `weigh` closures given it
 /// that capture something (a closure that captures nothing boxes without allocating); `build`
-/// allocates the pool's shared store and cache array once, not the objects.
+/// allocates the pool's shared store once (and boxes a factory or reset closure that captures
+/// something), not the objects. The first 8 threads' caches are inside the pool; the others come
+/// in leaves of 8, each allocated when a thread of its 8 slots first uses the pool.
 #[must_use = "a builder does nothing until `build`"]
 pub struct Builder<T, R = ByReset> {
     capacity: usize,
@@ -171,8 +173,8 @@ impl<T, R> Builder<T, R> {
 
     /// Builds the pool; `factory` makes new objects, which must be in reset state.
     ///
-    /// Allocates the per-thread cache array and preallocates the shared store (up to 1024
-    /// objects).
+    /// Preallocates the shared store (up to 1024 objects) and boxes a factory or reset closure
+    /// that captures something; the per-thread caches come later (see the builder's docs).
     ///
     /// # Panics
     /// If the settings cannot work together, with the message of the [`BuildError`] that

@@ -32,6 +32,9 @@
 //! A get's reclaim that takes a live owner's stack makes the owner a non-taker again, with no
 //! stack reservation, until its next get that misses its hot slot: a consumer that took once
 //! would otherwise stack what it gives back, for the producer to reclaim again and again.
+//! One that takes a few objects for every message misses its hot slot every time and stacks
+//! again at once: there the getter's pacing (`take.rs`, `GROW_BEFORE_RECLAIM`) keeps the
+//! reclaims rare.
 
 use super::gate::Gate;
 use super::section::Section;
@@ -372,6 +375,13 @@ impl<T> Local<T> {
     pub(super) fn stealable(&self) -> bool {
         // Relaxed: statistics, as in `retained`.
         self.len.load(Ordering::Relaxed) > 0 || (self.holds_hot() && self.owner_gone())
+    }
+
+    /// Whether the thread that last owned this cache has exited (or is not known) and left
+    /// objects in it (a snapshot).
+    pub(super) fn left_behind(&self) -> bool {
+        // Relaxed: as in `stealable`.
+        (self.len.load(Ordering::Relaxed) > 0 || self.holds_hot()) && self.owner_gone()
     }
 
     /// Whether the thread that last owned this cache has exited (its slot claim ended), or is not

@@ -57,7 +57,15 @@
 //!   their hot slots; a live thread whose stack it takes stops stacking (and gives back its stack's
 //!   reservation) until its next get that misses its hot slot, so a consumer that also took from
 //!   the pool once sends what it gives back to the store, where the producer finds it, instead of
-//!   stacking it for the producer's next reclaim. Threads that swap batches both ways while they
+//!   stacking it for the producer's next reclaim. A consumer that takes a few objects of its own
+//!   for every message (scratch buffers) misses its hot slot every time and stacks again, the
+//!   producer's objects among its own; so a get that took live threads' stacks does not take them
+//!   again until its thread has made 8 objects (`GROW_BEFORE_RECLAIM`), while the budget has
+//!   room. Otherwise the pool would stay as small as the objects in flight and the producer's
+//!   every dry moment would reclaim (one in 16 to 64 messages, for good); the factory calls
+//!   instead grow it, within the capacity, until the store has slack (`tests/shapes_pool.rs`).
+//!   What exited threads left is taken whenever a get finds the store dry, and a `try_get`, which
+//!   makes nothing, takes live threads' stacks too. Threads that swap batches both ways while they
 //!   hold more objects at once than the capacity miss their hot slots every round, so they
 //!   stack again every round and can reclaim this way up to about once a round
 //!   ([`Stats::reclaims`] counts it; a capacity of at least the objects held at once avoids it,
@@ -172,20 +180,24 @@ pub const DEFAULT_CAPACITY: usize = 256;
 /// to 112 bytes takes one line); nothing else allocates in steady state, on one thread or across
 /// threads (`tests/alloc_pool.rs`). A get may call the factory while each other live thread keeps
 /// one object in its own cache (one per thread); `clear`, `trim` and a thread's every 64th get that
-/// calls the factory while the budget is full reach those. Past 64 caches, a get may also call it
-/// while other caches hold objects, on a thread's few gets after one whose look found nothing (see
-/// Cost). Memory of its own, besides the objects: the shared store, preallocated at build, 24 bytes
-/// a slot for `min(capacity, 1024)` slots rounded up to a power of two (6 KiB at the default
-/// capacity), and past 1 024 objects a list that grows with them (16 bytes an object, kept by gets
-/// that empty it, given back by `trim` and `clear`); and a cache of 384 bytes (x86-64) per thread
-/// that uses the pool, the first 8 inside the pool itself (a `Pool` takes under 6 KiB), the others
-/// in leaves of 8 (3 KiB), each allocated when a thread of its 8 slots first uses the pool. The
-/// pointers of the leaves of slots 8 to 1 023 are in the pool too; past those, in tables that
-/// double (8 bytes a leaf up to the highest used: 1 KiB for slots 1 024 to 2 047). `cargo test
-/// --lib pool::` checks these sizes. So memory follows the threads that used the pool: a thread
-/// that outlived a crowd, and kept a slot of 1 000, costs each pool it uses one leaf, and a server
-/// with a thousand live threads costs each pool they all touch about 375 KiB. A program with
-/// thousands of pools pays that for each: keep the pools that many threads touch few.
+/// calls the factory while the budget is full reach those. A thread's get that took other live
+/// threads' stacked objects (a reclaim) calls the factory for the thread's next 8 gets that find
+/// the store dry, while the budget has room, though live threads' stacks may hold objects again: a
+/// reclaim costs more than a few objects, which the budget bounds (see the module's How it works).
+/// Past 64 caches, a get may also call it while other caches hold objects, on a thread's few gets
+/// after one whose look found nothing (see Cost). Memory of its own, besides the objects: the
+/// shared store, preallocated at build, 24 bytes a slot for `min(capacity, 1024)` slots rounded up
+/// to a power of two (6 KiB at the default capacity), and past 1 024 objects a list that grows with
+/// them (16 bytes an object, kept by gets that empty it, given back by `trim` and `clear`); and a
+/// cache of 384 bytes (x86-64) per thread that uses the pool, the first 8 inside the pool itself (a
+/// `Pool` takes under 6 KiB), the others in leaves of 8 (3 KiB), each allocated when a thread of
+/// its 8 slots first uses the pool. The pointers of the leaves of slots 8 to 1 023 are in the pool
+/// too; past those, in tables that double (8 bytes a leaf up to the highest used: 1 KiB for slots
+/// 1 024 to 2 047). `cargo test --lib pool::` checks these sizes. So memory follows the threads
+/// that used the pool: a thread that outlived a crowd, and kept a slot of 1 000, costs each pool it
+/// uses one leaf, and a server with a thousand live threads costs each pool they all touch about
+/// 375 KiB. A program with thousands of pools pays that for each: keep the pools that many threads
+/// touch few.
 ///
 /// # Cost
 /// A thread that gives back what it took (get, use, drop the guard) pays a few plain loads and
@@ -254,6 +266,10 @@ const FULL_MISS_RECLAIM: u64 = 64;
 /// that finds the budget full for reservations that hold no object; a thread whose pass found
 /// nothing skips its next ones so that they cost about this many caches' worth each (`pace.rs`).
 const LOOK_CACHES: usize = 64;
+
+/// A get that took live threads' stacks (a reclaim) takes them again only after its thread has
+/// made this many objects, while the budget has room (`take.rs`).
+const GROW_BEFORE_RECLAIM: u64 = 8;
 
 /// The most passes a thread skips after one found nothing.
 const MAX_SKIPPED_LOOKS: usize = 63;
@@ -358,7 +374,9 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     /// those on every 64th miss while the budget is full, so that idle threads cannot keep the pool
     /// from working ones; that reclaim is paced by the factory calls `get` makes, and `try_get`
     /// makes none. So while live, idle threads hold the pool's objects in their hot slots,
-    /// `try_get` returns `None`.
+    /// `try_get` returns `None`. A thread counts as exited once its thread-locals are destroyed:
+    /// `JoinHandle::join` returns after that, but the end of `std::thread::scope` may come
+    /// before it, so right after a scope its threads' hot objects may still be out of reach.
     ///
     /// # Panics
     /// If `reset` panics (the object is dropped).

@@ -94,10 +94,14 @@ impl<T, H: Hooks<T>> Pool<T, H> {
         moved
     }
 
-    /// Whether any cache holds objects another thread's get may take (`Local::stealable`): a
+    /// Whether any cache holds objects another thread's get may take: what exited threads left
+    /// (`Local::left_behind`) and, if `live_too`, live threads' stacks (`Local::stealable`). A
     /// get that found the store dry reclaims them before calling the factory.
-    pub(super) fn cached_elsewhere(&self) -> bool {
-        self.caches.iter().any(Local::stealable)
+    pub(super) fn cached_elsewhere(&self, live_too: bool) -> bool {
+        match live_too {
+            true => self.caches.iter().any(Local::stealable),
+            false => self.caches.iter().any(Local::left_behind),
+        }
     }
 
     /// Whether the budget counts more objects or bytes than are retained, i.e. some cache

@@ -122,8 +122,10 @@ impl<T> Section<'_, T> {
             // Release: pairs with the Acquire in `Local::owner_gone`.
             self.local.owner.store(id, Ordering::Release);
             self.with(|cache| cache.taker = false);
-            // The pacing of the passes over every cache is the last owner's (`pace.rs`).
+            // The pacing of the passes over every cache, and of the reclaims that take live
+            // threads' stacks, is the last owner's (`pace.rs`, `take.rs`).
             self.local.tallies.dry_looks.set(0);
+            self.local.tallies.grown_at.set(0);
         }
     }
 

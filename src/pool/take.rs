@@ -4,7 +4,7 @@
 use super::pace::{look_elsewhere, Pass};
 use super::tally::Tallies;
 use super::ticket::Ticket;
-use super::{item, Hooks, Item, Local, Pool, Tally, FULL_MISS_RECLAIM};
+use super::{item, Hooks, Item, Local, Pool, Tally, FULL_MISS_RECLAIM, GROW_BEFORE_RECLAIM};
 use std::mem;
 
 impl<T, H: Hooks<T>> Pool<T, H> {
@@ -74,13 +74,25 @@ impl<T, H: Hooks<T>> Pool<T, H> {
         let (hits, misses) = (&tallies.hits, &tallies.misses);
         let popped = self.shared.pop().or_else(|| {
             // The store is dry: objects cached by other threads (idle ones, exited ones) are
-            // moved to it before the factory is called.
+            // moved to it before the factory is called. Live threads' stacks, though, not again
+            // until this thread has made `GROW_BEFORE_RECLAIM` objects since its last take, while
+            // the budget has room: a reclaim that takes a busy thread's stack leaves the pool as
+            // small as the objects in flight, so every dry moment after it would reclaim again,
+            // where a few factory calls grow it for good. (A `try_get`, which makes nothing,
+            // always takes them.)
+            let live_too = !make || misses.get() >= tallies.grown_at.get() || self.budget.is_full();
             look_elsewhere(
                 &tallies.dry_looks,
                 Pass::Get,
                 hits,
                 || self.caches.made(),
-                || self.cached_elsewhere() && self.reclaim(false) > 0,
+                || {
+                    let took = self.cached_elsewhere(live_too) && self.reclaim(false) > 0;
+                    if took {
+                        tallies.grown_at.set(misses.get() + GROW_BEFORE_RECLAIM);
+                    }
+                    took
+                },
             )
             .then(|| self.shared.pop())
             .flatten()

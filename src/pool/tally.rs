@@ -52,4 +52,7 @@ pub(super) struct Tallies {
     pub(super) full_misses: Tally,
     /// Not a statistic: the pacing of the owner's passes over every cache (`pace.rs`).
     pub(super) dry_looks: Tally,
+    /// Not a statistic: the `misses` count from which the owner's gets may take live threads'
+    /// stacks again while the budget has room (`take.rs`).
+    pub(super) grown_at: Tally,
 }
