@@ -39,8 +39,9 @@ const PROBE_BELOW: usize = 4096;
 /// ```
 ///
 /// # Allocation and cost
-/// The builder allocates nothing; `build` allocates the pool's store and cache array once, not
-/// the arenas, which are made on first `get`.
+/// The builder allocates nothing; `build` makes three allocations (about 7 KiB at the defaults):
+/// the pool's shared store, the box of its factory and the `Arc` that shares the pool with owned
+/// guards. Not the arenas, which are made on first `get`.
 #[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until `build`"]
 pub struct Builder {
@@ -81,7 +82,9 @@ impl Builder {
     /// allocation larger than its room needs, which bumpalo makes at least twice the kept chunk.
     /// Set `limit_bytes` to at least `retain_bytes + max(n, 2 × retain_bytes)` plus a page
     /// (4 KiB) to grant single allocations of `n` bytes in a round that still fits its kept
-    /// chunk (the module docs, "What `limit_bytes` bounds").
+    /// chunk, and to about 4 × the largest value a round grows by doubling (a
+    /// `collections::Vec` pushed to its size) unless it reserves that size up front (the module
+    /// docs, "What `limit_bytes` bounds").
     ///
     /// Above 4 KiB, prefer a multiple of 4 KiB. bumpalo's chunks there are whole pages less 64
     /// bytes, so no chunk under a limit of `L` holds a round of more than the largest such
@@ -89,7 +92,7 @@ impl Builder {
     /// granted, across several chunks (when `L` is at least 896 bytes past a page multiple), but
     /// no arena can keep a chunk for it: each such round starts again from `chunk_bytes`, grows
     /// by doubling, then fills the rest under the limit with smaller chunks, an allocation for
-    /// each (2 a round at a limit of 6 000 bytes, 7 at 100 000, 12 at 1 000 000, with the
+    /// each (2 or 3 a round at a limit of 6 000 bytes, 7 at 100 000, 12 at 1 000 000, with the
     /// default `chunk_bytes`), and [`Stats::shrunk`](super::Stats::shrunk) counts up on every
     /// round. A limit that is a page
     /// multiple leaves no such rounds (`tests/alloc_arena.rs`).

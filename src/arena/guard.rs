@@ -292,8 +292,8 @@ arena_api!(ArenaGuard<'a>);
 /// ```
 ///
 /// # Allocation and cost
-/// As [`ArenaGuard`], plus the `Arc`'s reference count: an atomic increment when made, a
-/// decrement when dropped.
+/// As [`ArenaGuard`], plus two `Arc` reference counts (the `ArenaPool`'s and its inner pool's):
+/// two atomic increments when made, two decrements when dropped.
 pub struct ArenaGuardOwned {
     /// Dropped before `pool`: the arena goes back while the pool is alive.
     arena: PooledOwned<Arena>,

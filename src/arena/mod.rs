@@ -56,6 +56,15 @@
 //!   `tests.rs`).
 //! - **Limits under about 1 000 bytes**, where bumpalo's chunk sizes (powers of two less its
 //!   footer) are coarse: a limit of 447 bytes got 192 bytes a round, 448 got 448, 1 000 got 960.
+//! - **A value grown by doubling** (a `collections::Vec` or `String` pushed or extended): each
+//!   outgrown buffer stays in an earlier chunk, since bumpalo takes a block back only in its
+//!   current chunk, and each doubling needs a chunk that holds the new buffer. In a fresh arena
+//!   such a value reaches about a quarter of `limit_bytes` (a `Vec<u8>` under 1 MiB: 256 KiB),
+//!   about half in a reused one. Reserve its final size up front (`with_capacity_in`,
+//!   `try_reserve_exact`), which reaches nearly all of the limit, or allow about 4 × the largest
+//!   growable value
+//!   (`a_vec_grown_by_doubling_reaches_a_quarter_of_the_limit_and_one_reserved_up_front_nearly_all`
+//!   in `tests.rs`).
 //!
 //! bumpalo checks its limit only when it takes a new chunk, and ignores a limit set below what the
 //! arena already holds (bumpalo#244); this module sets the limit before an arena's first chunk,
@@ -256,7 +265,7 @@ impl ArenaPool {
         Builder::default()
     }
 
-    /// Takes an arena from the pool, or builds one (with one chunk of `chunk_bytes`) if the
+    /// Takes an arena from the pool, or builds one (with one chunk of at most `chunk_bytes`) if the
     /// pool has none. It is empty (reset on get) and limited to `limit_bytes`; dropping the
     /// guard gives it back.
     #[inline]

@@ -490,6 +490,45 @@ fn only_a_small_limit_is_checked_against_bumpalo() {
     }
 }
 
+/// A value grown by doubling keeps each outgrown buffer in an earlier chunk (bumpalo takes a
+/// block back only in its current chunk), so in a fresh arena a `collections::Vec` pushed to
+/// its largest reaches about a quarter of `limit_bytes`, while the same Vec reserved once, up
+/// front, reaches nearly all of it (the module docs' third case).
+#[cfg(feature = "collections")]
+#[test]
+fn a_vec_grown_by_doubling_reaches_a_quarter_of_the_limit_and_one_reserved_up_front_nearly_all() {
+    const LIMIT: usize = 1 << 20;
+    let pool = ArenaPool::builder().limit_bytes(LIMIT).build();
+    let largest_grown = {
+        let arena = pool.get();
+        let mut v = collections::Vec::<u8>::new_in(&arena);
+        while v.try_reserve_exact(v.capacity().max(8)).is_ok() {
+            v.resize(v.capacity(), 0);
+        }
+        v.capacity()
+    };
+    assert!(
+        (LIMIT / 5..LIMIT / 2).contains(&largest_grown),
+        "grown to {largest_grown} of {LIMIT}"
+    );
+    let largest_reserved = (1..=LIMIT / 4096)
+        .rev()
+        .map(|pages| pages * 4096)
+        .find(|&n| {
+            let fresh = ArenaPool::builder().limit_bytes(LIMIT).build();
+            let arena = fresh.get();
+            let ok = collections::Vec::<u8>::new_in(&arena)
+                .try_reserve_exact(n)
+                .is_ok();
+            ok
+        })
+        .unwrap();
+    assert!(
+        largest_reserved >= LIMIT * 9 / 10,
+        "reserved {largest_reserved} of {LIMIT}"
+    );
+}
+
 /// A reused arena keeps a chunk `c` of up to `retain_bytes`; a larger allocation needs a second
 /// chunk beside it, which bumpalo makes at least `2 × c` (it tries nothing smaller that would
 /// hold the allocation). So the limit that grants single allocations of `n` bytes is
