@@ -2,11 +2,12 @@
 //!
 //! # The rule
 //!
-//! A thread *probes* on one in [`SAMPLE`] of its compact adds and its adds to a shared word, on
-//! average (to any counter: a per-thread tick, so the sampling costs the same whatever the values
-//! added; an add to the thread's own cell does not tick). The interval between two probes
-//! is drawn at random from `SAMPLE / 2 .. 3 * SAMPLE / 2`: a program whose adds repeat with a
-//! period (a handler that makes the same 8 adds per request) has each of them probed, where a fixed
+//! A thread *probes* on one in [`SAMPLE`] of its compact adds and its adds to a shared word (those
+//! of threads with a claim token: a thread past the tracked slots, or tearing down, never samples),
+//! on average (to any counter: a per-thread tick, so the sampling costs the same whatever the
+//! values added; an add to the thread's own cell does not tick). The interval between two probes is
+//! drawn at random from `SAMPLE / 2 .. 3 * SAMPLE / 2`: a program whose adds repeat with a period
+//! (a handler that makes the same 8 adds per request) has each of them probed, where a fixed
 //! interval that the period divides would probe the same place of every request. A probe watches
 //! the word the add just wrote (the compact total, or for a thread that shares a cell the cell's
 //! line) for [`PROBE_LOADS`] loads: if another thread writes it meanwhile, the probe *hits*. The

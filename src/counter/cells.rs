@@ -48,8 +48,8 @@ use crate::sync::{
 use std::ptr;
 
 /// The largest cap `with_cells` accepts. A cap above [`default_max`] (the thread slots that can
-/// own a cell) acts as that: no more threads could own cells, and none would share, so nothing
-/// would grow past it.
+/// own a cell) acts as that: no more threads could own cells, and the threads that cannot own one
+/// (no claim token) never sample, so nothing would grow past it.
 pub(crate) const MAX_CELLS: usize = 1 << 16;
 
 /// Cells a thread tries, from its home cell on, before it settles for a shared word.

@@ -40,7 +40,8 @@ use super::LocalGauge;
 ///
 /// # Cost
 /// As [`Counter`](super::Counter): compact `add` about one `fetch_add`, striped `add` about a
-/// thread-local add; `value` reads one line per cell; `set` reads every cell and does one
+/// thread-local add; `value` reads one line per cell of every block (`2c - 2` at `c` cells);
+/// `set` reads every cell and does one
 /// compare-exchange.
 ///
 /// # `set` and concurrent adds
@@ -79,7 +80,7 @@ impl Gauge {
     #[track_caller]
     pub fn with_cells(cells: usize) -> Self {
         Self {
-            cells: Cells::new(cell_count(cells)),
+            cells: Cells::new(cell_count(cells, "Gauge")),
         }
     }
 

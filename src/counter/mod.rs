@@ -144,7 +144,10 @@
 //!   The window is measured in the counter's own sampled adds, not in time. Once striped, a thread
 //!   that finds no cell of its own near its slot adds to a shared word and probes the same way (the
 //!   line it shares changing under it); 4 hits in 8 such probes double the cells, up to one per
-//!   thread slot ([`Counter::max_cells`]). A probe hits only if another thread writes the *same*
+//!   thread slot ([`Counter::max_cells`]). Threads without a claim token (past the 1 024 tracked
+//!   thread slots, or tearing down their thread-locals) cannot own a cell: they add to a shared
+//!   word picked by their slot and never tick or probe, so they never make a counter stripe or
+//!   grow. A probe hits only if another thread writes the *same*
 //!   counter within that window. Two threads hammering one counter do that on many probes when they
 //!   run at once (and on none when the scheduler runs them one after the other, which is no
 //!   contention at all). Two threads spreading adds over `m` counters hit on about `k / m` of

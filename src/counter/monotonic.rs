@@ -19,7 +19,8 @@ use super::LocalCounter;
 /// stripe.
 ///
 /// # When not to use
-/// - A counter read about as often as it is written: a striped `sum` reads a line per cell.
+/// - A counter read about as often as it is written: a striped `sum` reads a line per cell of
+///   every block the counter has had (`2c - 2` for `c` cells).
 ///   A plain [`AtomicU64`](std::sync::atomic::AtomicU64) reads in one load (and is 8 bytes).
 /// - A value that must also go down or be set: use [`Gauge`](super::Gauge).
 /// - Per-thread state richer than one number: use [`PerCpu`](super::PerCpu).
@@ -62,7 +63,9 @@ use super::LocalCounter;
 /// (`tests/alloc_counter.rs`), never otherwise: 128 bytes per cell on x86-64, 2 cells for two
 /// contending threads; a counter that doubled to `c` cells keeps the blocks it outgrew (their
 /// cells still hold counts), `(2c - 2) * 128` bytes in all, until [`compact`](Counter::compact)
-/// frees them. The [module docs](super#memory) have the table.
+/// frees them. The [module docs](super#memory) have the table. (A thread that used any counter
+/// may allocate once as it exits, in the crate's thread-slot registry: see
+/// [`PerCpu`](super::PerCpu)'s Allocation.)
 ///
 /// # Cost
 /// - Compact: `add` is a load of the state word, a `fetch_add` on the same line and a per-thread
@@ -75,8 +78,8 @@ use super::LocalCounter;
 ///   a store; the first add after the counter grows looks its cell up again. Through a
 ///   [`LocalCounter`] (made once per loop or thread), a thread-local read and the load and
 ///   store.
-/// - `sum` reads one cache line per cell; `take`/`reset` add one compare-exchange. Never
-///   blocks.
+/// - `sum` reads one cache line per cell of every block it has had (`2c - 2` lines at `c`
+///   cells: see Memory); `take`/`reset` add one compare-exchange. Never blocks.
 pub struct Counter {
     cells: Cells,
 }
@@ -130,7 +133,7 @@ impl Counter {
     #[track_caller]
     pub fn with_cells(cells: usize) -> Self {
         Self {
-            cells: Cells::new(cell_count(cells)),
+            cells: Cells::new(cell_count(cells, "Counter")),
         }
     }
 
@@ -280,10 +283,10 @@ impl Counter {
 
 /// Checks and rounds a requested cell count, and holds it to the cells threads can own.
 #[track_caller]
-pub(super) fn cell_count(cells: usize) -> usize {
+pub(super) fn cell_count(cells: usize, of: &str) -> usize {
     assert!(
         cells > 0 && cells <= MAX_CELLS,
-        "a counter needs 1 to {MAX_CELLS} cells, not {cells}"
+        "{of}::with_cells needs 1 to {MAX_CELLS} cells, not {cells}"
     );
     cells.next_power_of_two().min(default_max())
 }

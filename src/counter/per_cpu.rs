@@ -60,7 +60,10 @@ const MAX_SLOTS: usize = 1 << 16;
 /// All slots and their `T`s are built up front, in one block: `len()` slots, each
 /// `size_of::<Mutex<T>>()` (`T` and a lock byte, rounded up to `T`'s alignment) rounded up to a
 /// multiple of 128 bytes (an 8-byte `T` takes 128, a 128-byte one 256, a 320-byte one 384;
-/// `tests/alloc_counter.rs` asserts it). Nothing allocates afterwards except what the closures do.
+/// `tests/alloc_counter.rs` asserts it). Nothing allocates afterwards except what the closures do,
+/// and the crate's thread-slot registry (shared by every `PerCpu`, `Counter` and pool), whose list
+/// of free slots grows when more threads have exited at once than ever before: a thread's exit
+/// may allocate there, about `log2` of the peak thread count times per process in all.
 ///
 /// # Cost
 /// `with`: a thread-local read and an uncontended lock and unlock on a line no other thread uses
@@ -68,9 +71,10 @@ const MAX_SLOTS: usize = 1 << 16;
 /// then waits for its own. `fold`/`for_each` lock each slot in turn.
 ///
 /// # Deadlocks
-/// `with`, `fold` and `for_each` deadlock (with only one slot) or may wait forever if called
-/// again from inside one of their own closures on the same `PerCpu`: the slot's lock is not
-/// re-entrant. Don't nest them.
+/// A slot's lock is not re-entrant. `fold` or `for_each` called from inside any closure of the
+/// same `PerCpu` deadlocks, whatever the slot count (it locks every slot, the caller's
+/// included); a `with` inside one deadlocks with one slot, and waits whenever every other slot is
+/// held. Don't nest them.
 pub struct PerCpu<T> {
     /// A power-of-two number of slots; a thread uses `slots[thread_slot() & (len - 1)]`.
     slots: Box<[CachePadded<Mutex<T>>]>,

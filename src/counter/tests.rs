@@ -38,9 +38,15 @@ fn counter_cells_round_up() {
 }
 
 #[test]
-#[should_panic(expected = "1 to 65536 cells")]
+#[should_panic(expected = "Counter::with_cells needs 1 to 65536 cells, not 0")]
 fn zero_cells_panics() {
     let _ = Counter::with_cells(0);
+}
+
+#[test]
+#[should_panic(expected = "Gauge::with_cells needs 1 to 65536 cells, not 65537")]
+fn a_gauge_with_too_many_cells_panics_naming_the_gauge() {
+    let _ = Gauge::with_cells(65_537);
 }
 
 #[test]

@@ -12,7 +12,9 @@
 //! threads, all map to shard 0 of 8) until they exit.
 //!
 //! Cost: the first call on a thread takes a short lock; every later call is one thread-local
-//! read. Thread exit takes the lock once to give the index back.
+//! read. Thread exit takes the lock once to give the index back, and allocates when the list of
+//! free indices grows (by doubling, when more threads have exited at once than ever before:
+//! about `log2` of the peak thread count allocations per process, 8 bytes an index).
 //!
 //! # Under loom
 //!
