@@ -14,6 +14,10 @@
 //! - `cross_thread_bounded`: the same at 4 KiB with pools of capacity 8 and 256 and a channel
 //!   two shorter (6 and 254), so the capacity just covers what is in flight; std, thrifty and
 //!   `lockfree-object-pool` (`pull_owned`);
+//! - `cross_thread_scratch`: `cross_thread` at 4 KiB (pools of 1024, a channel of 256), where
+//!   the consumer also takes two buffers of its own from the same pool for every message
+//!   (scratch work) and drops them before the message; std, thrifty and
+//!   `lockfree-object-pool`;
 //! - `2_threads_idle_crowd`: 2 threads get + put at 4 KiB while 0, 4, 16, 64 or 1 100 other
 //!   threads sleep, each having used another `BufferPool` once (so each holds a thread slot).
 //!   With 1 100, the working threads' slots lie past the 1 024 whose owners a pool can track:
@@ -246,6 +250,8 @@ enum Shape {
     Threads(usize),
     /// `take_owned` here, dropped on a consumer thread through a channel of this depth.
     Cross(usize),
+    /// As `Cross`, the consumer taking two buffers of its own for every message.
+    CrossScratch(usize),
 }
 
 /// Times `iters` ops on each of `threads` threads, each thread's share of the pool warmed (8 ops)
@@ -263,13 +269,19 @@ fn threaded<C: Candidate>(c: &C, threads: usize, iters: u64) -> (Duration, u64) 
 
 /// Takes `iters` buffers here and drops them on a consumer thread, after a warm-up that fills
 /// the channel twice; counts every thread's allocator calls from the first timed send to the last.
-fn cross<C: Candidate>(c: &Arc<C>, depth: usize, iters: u64) -> (Duration, u64) {
+fn cross<C: Candidate>(c: &Arc<C>, depth: usize, scratch: bool, iters: u64) -> (Duration, u64) {
     let (tx, rx) = std::sync::mpsc::sync_channel::<C::Owned>(depth);
     // Pausing is per thread: the consumer pauses itself if this thread is paused (time pass).
     let paused = measure::is_paused();
+    let own = Arc::clone(c);
     let consumer = std::thread::spawn(move || {
         let _paused = paused.then(measure::pause);
-        while rx.recv().is_ok() {}
+        while let Ok(message) = rx.recv() {
+            if scratch {
+                drop(black_box((own.take_owned(), own.take_owned())));
+            }
+            drop(message);
+        }
     });
     for _ in 0..(2 * depth).max(64) {
         tx.send(c.take_owned()).unwrap();
@@ -291,7 +303,8 @@ fn row<C: Candidate, M: Pick>(g: &mut BenchmarkGroup<'_, M>, id: impl Display, c
         b.iter_custom(|iters| {
             let (span, allocs) = match shape {
                 Shape::Threads(threads) => threaded(&*c, threads, iters),
-                Shape::Cross(depth) => cross(&c, depth, iters),
+                Shape::Cross(depth) => cross(&c, depth, false, iters),
+                Shape::CrossScratch(depth) => cross(&c, depth, true, iters),
             };
             M::pick(span, allocs)
         })
@@ -314,6 +327,11 @@ fn newer_shapes<M: Pick>(c: &mut Criterion<M>, pass: &str) {
         let id = format!("capacity {capacity}");
         trio(&mut g, &id, capacity, Shape::Cross(capacity - 2));
     }
+    g.finish();
+
+    let mut g = c.benchmark_group(format!("pool/{pass}/cross_thread_scratch"));
+    g.throughput(Throughput::Elements(1));
+    trio(&mut g, "capacity 1024", 1024, Shape::CrossScratch(256));
     g.finish();
 
     let mut g = c.benchmark_group(format!("pool/{pass}/2_threads_idle_crowd"));
