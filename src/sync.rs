@@ -285,16 +285,11 @@ pub(crate) fn cpus() -> usize {
     }
     #[cfg(not(loom))]
     {
-        // A cache of a value every thread computes identically; a race only recomputes it.
-        static CPUS: plain::RelaxedUsize = plain::RelaxedUsize::new();
-        match CPUS.get() {
-            0 => {
-                let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-                CPUS.set(n);
-                n
-            }
-            n => n,
-        }
+        // Asked once per process, as the docs promise: threads whose first waits overlap wait
+        // for the one asking (microseconds, on a path about to park anyway) rather than each
+        // ask the OS again, which allocates.
+        static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
     }
 }
 

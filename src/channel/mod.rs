@@ -60,8 +60,9 @@
 //!
 //! # Cost
 //! - **Creation** makes two allocations: the ring, `capacity × size_of::<(usize, T)>()` bytes (a
-//!   stamp and a value per slot; a [`recycling`] slot also holds two flags, `size_of::<(usize, T,
-//!   bool, bool)>()`: 8 bytes more for a `String`), and the shared state, a fixed 896 bytes on
+//!   stamp and a value per slot; a [`recycling`] slot also holds two flags beside the value,
+//!   `size_of::<(usize, (T, bool, bool))>()`: 8 bytes more for a `String`, 16 for a `u128`, a
+//!   whole alignment step for an over-aligned `T`), and the shared state, a fixed 896 bytes on
 //!   x86-64 (indices, handle counts, wait queues and statistics; the two indices and the high-water
 //!   mark each fill a 128-byte line of their own). It writes every slot's stamp, so it is
 //!   O(capacity): a channel of a million `u64` costs a 16 MB allocation and its page faults, one of

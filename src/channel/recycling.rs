@@ -394,7 +394,10 @@ impl<T: Reset> RecyclingReceiver<T> {
     /// `read` runs while the slot is claimed, so never block in it on sending to this same
     /// channel: slots are handed out in ring order, and when the ring was full as the read
     /// began, the send's slot is this one, which frees only after `read` returns (a blocking
-    /// send then waits for ever, a timed one times out, even with the channel empty).
+    /// send then waits for ever, a timed one times out, even with the channel empty). Nor on
+    /// receiving from it: the next message may need a slot that a read in progress holds (at
+    /// capacity 1 always), so a read that waits for a second message (a header's body) waits
+    /// for ever; take what the first message says and receive the next after `read` returns.
     ///
     /// # Errors
     /// [`RecvError`] once the channel is empty and every sender is gone (`read` not run).
