@@ -28,8 +28,9 @@ use std::hash::{BuildHasher, Hasher};
 /// ```
 ///
 /// # Allocation and cost
-/// No allocation: the state is a few words inside the map. `new` reads process-wide randomness
-/// once per state; each hash is a few instructions for an integer key.
+/// No allocation: the state is a few words inside the map (but for the process's first `new`,
+/// where foldhash seeds its process-wide randomness: one allocation, once). `new` reads that
+/// randomness once per state; each hash is a few instructions for an integer key.
 #[derive(Clone, Debug, Default)]
 pub struct FastRandomState(foldhash::fast::RandomState);
 

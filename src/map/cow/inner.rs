@@ -311,6 +311,8 @@ enum Displaced<K, V, S> {
     Entry(K, V),
     /// The spare's whole table, when the write built a new one rather than copy into it.
     Table(HashMap<K, V, S>),
+    /// The key the current version recorded, which `trim` lets go of.
+    Key(K),
 }
 
 impl<K, V, S> Default for Trash<K, V, S> {
@@ -401,14 +403,16 @@ impl<K, V, S> Locked<'_, K, V, S> {
                 // Not into a spare whose table is mostly empty for what `current` holds (the
                 // version before a map was emptied): the copy below fits the entries, and
                 // replaying would keep publishing that table, every other version.
-                let replayed = match &current.change {
-                    Some((key, change))
-                        if version.seq + 1 == current.seq
-                            && !too_roomy(version.map().capacity(), current.map().len()) =>
-                    {
-                        replay(version.map_mut(), current.map(), key, *change)
-                    }
-                    _ => None,
+                let next = version.seq + 1 == current.seq
+                    && !too_roomy(version.map().capacity(), current.map().len());
+                // SAFETY: we hold the writers' lock (`Locked`).
+                let replayed = unsafe {
+                    current.with_change(|recorded| match recorded {
+                        Some((key, change)) if next => {
+                            replay(version.map_mut(), current.map(), key, *change)
+                        }
+                        _ => None,
+                    })
                 };
                 match replayed {
                     Some(out) => *displaced = out,
@@ -421,7 +425,8 @@ impl<K, V, S> Locked<'_, K, V, S> {
                     None => version.map_mut().clone_from(current.map()),
                 }
                 version.seq = seq;
-                version.change = None;
+                // SAFETY: the spare is ours alone (`get_mut` above).
+                drop(unsafe { version.swap_change(None) });
                 version
             }
             spare => {
@@ -471,6 +476,16 @@ impl<K, V, S> Locked<'_, K, V, S> {
     pub(super) fn reclaim(&mut self) {
         self.inner
             .unheld(&mut self.guard, &mut self.trash.versions, SpareFor::Nobody);
+    }
+
+    /// Takes the current version's change record into the trash: `trim` lets go of the last
+    /// write's key (a removed key may hold a resource), and the next write copies the map
+    /// rather than replaying that change into its spare.
+    pub(super) fn forget_change(&mut self) {
+        // SAFETY: we hold the writers' lock (`current_locked`'s and `swap_change`'s contract).
+        if let Some((key, _)) = unsafe { (*self.inner.current_locked()).swap_change(None) } {
+            self.trash.displaced = Displaced::Key(key);
+        }
     }
 }
 

@@ -101,7 +101,11 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 ///   new version when a write ends keeps the spare) until the next write or `trim`. Besides, with
 ///   keys, values or a hasher that have drop glue, what writers that have unlocked have not
 ///   finished freeing: one write's worth per writer thread made to wait there.
-///   [`retired_versions`](CowMap::retired_versions) counts them all.
+///   [`retired_versions`](CowMap::retired_versions) counts them all. And one key: the current
+///   version records the key of the `insert` or `remove` that made it (a clone of the key the map
+///   holds; for a `remove`, the removed key itself), so that the next write can replay that one
+///   change into the spare instead of copying the map. The next write replaces it, and
+///   [`trim`](CowMap::trim) lets go of it (that write then copies the map).
 ///
 /// # Cost
 /// - [`Reader`] reads: one load of the map's current-version pointer (a cache line written
@@ -157,8 +161,9 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 /// `Snapshot`s of the map, and writes of other maps, are fine there. A value's `Drop` may
 /// write the map when a write, `trim`, `Snapshot` or `Reader` frees it: that runs after the
 /// lock is let go. Only what the closure itself drops (a `remove` whose result it discards),
-/// the key an `insert` of a present key drops, and the key the spare recorded for its last
-/// change, when a write reuses the spare, are dropped under the lock.
+/// the key an `insert` of a present key drops (and the clone it looked the kept key up with),
+/// and the key the spare recorded for its last change, when a write reuses the spare, are
+/// dropped under the lock.
 ///
 /// The check is per thread: it cannot see an `update`'s closure that waits for *another*
 /// thread (a channel, a `join`, a scoped thread) which writes or trims this map; both then

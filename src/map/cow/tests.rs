@@ -798,3 +798,53 @@ fn a_write_inside_a_write_of_the_same_map_panics() {
     }
     assert_eq!(map.insert(2, 2), None);
 }
+
+/// The current version records the key of the write that made it, for the next write's replay:
+/// a removed key stays alive until the next write or `trim`, and `trim` lets go of it (a key
+/// that holds a resource is not kept by a map that no longer holds it). A replacing `insert`
+/// records the key the map kept, never the one passed in, which the map dropped. Replays after
+/// `trim` still build whole versions.
+#[test]
+fn trim_lets_go_of_a_removed_key_and_a_replaced_insert_keeps_no_extra_key() {
+    let map: CowMap<std::sync::Arc<str>, u64> = CowMap::new();
+    let key: std::sync::Arc<str> = "session-42".into();
+    let gone = std::sync::Arc::downgrade(&key);
+    map.insert(key, 1);
+    assert_eq!(map.remove("session-42"), Some(1));
+    assert!(
+        gone.upgrade().is_some(),
+        "recorded for the next write's replay"
+    );
+    map.trim();
+    assert!(gone.upgrade().is_none(), "trim let go of the removed key");
+
+    let (kept, passed): (std::sync::Arc<str>, std::sync::Arc<str>) = ("k".into(), "k".into());
+    let (kept_weak, passed_weak) = (
+        std::sync::Arc::downgrade(&kept),
+        std::sync::Arc::downgrade(&passed),
+    );
+    map.insert(kept, 1);
+    assert_eq!(map.insert(passed, 2), Some(1));
+    assert!(
+        passed_weak.upgrade().is_none(),
+        "the key passed in outlived its insert"
+    );
+    assert!(kept_weak.upgrade().is_some());
+
+    // Writes after `trim` (no record to replay) and after a replace still agree with a model.
+    let mut model = std::collections::HashMap::from([("k".to_string(), 2)]);
+    for i in 0..20u64 {
+        let k = format!("k{}", i % 5);
+        if i % 3 == 0 {
+            assert_eq!(map.remove(k.as_str()), model.remove(&k));
+        } else {
+            assert_eq!(map.insert(k.as_str().into(), i), model.insert(k, i));
+        }
+        if i % 7 == 0 {
+            map.trim();
+        }
+        let now = map.snapshot();
+        assert_eq!(now.len(), model.len());
+        assert!(model.iter().all(|(k, v)| now.get(k.as_str()) == Some(v)));
+    }
+}

@@ -1,8 +1,10 @@
 //! One immutable version of a [`CowMap`](super::CowMap)'s contents.
 
 use crate::drop_each::drop_each_if_needed;
-use crate::sync::{Arc, AtomicUsize, CachePadded, Ordering};
+use crate::sync::{Arc, AtomicUsize, CachePadded, Ordering, UnsafeCell};
 use std::collections::HashMap;
+use std::mem;
+use std::panic::RefUnwindSafe;
 
 /// What the hazard slot of a [`Reader`](super::Reader) that let go of its version
 /// ([`Reader::let_go`](super::Reader::let_go)) holds, never followed: the non-null dangling
@@ -33,8 +35,11 @@ pub(super) struct Version<K, V, S> {
     /// The one change that made this version from version `seq - 1`, when the write was an
     /// `insert` (the value is this version's) or a `remove`: a write that reuses version
     /// `seq - 1` as its spare replays it instead of copying the whole map. `None` after an
-    /// `update`. A key, never a value: no value outlives its versions.
-    pub(super) change: Option<(K, Change)>,
+    /// `update`, and after a `trim` took it (the key may hold a resource: a removed key must
+    /// not wait for the next write). A key, never a value: no value outlives its versions.
+    /// Touched only by writers, under the map's writers' lock ([`Version::swap_change`]);
+    /// readers never look at it.
+    change: UnsafeCell<Option<(K, Change)>>,
     /// The contents. Padded so that the `Arc`'s counts, which snapshots update, sit on another
     /// cache line than the table header every read loads.
     map: CachePadded<HashMap<K, V, S>>,
@@ -59,12 +64,32 @@ impl<K, V, S> Version<K, V, S> {
         alive.fetch_add(1, Ordering::Relaxed);
         Self {
             seq,
-            change: None,
+            change: UnsafeCell::new(None),
             map: CachePadded::new(map),
             alive: alive.clone(),
             #[cfg(loom)]
             probe: crate::sync::UnsafeCell::new(0),
         }
+    }
+
+    /// Records `change` as the one that made this version and returns the one recorded before.
+    ///
+    /// # Safety
+    /// The caller holds the writers' lock of the map this version belongs to (or the version's
+    /// only reference): no other access to the record can run meanwhile.
+    pub(super) unsafe fn swap_change(&self, change: Option<(K, Change)>) -> Option<(K, Change)> {
+        // SAFETY: the caller's contract; readers never touch the record.
+        self.change
+            .with_mut(|c| unsafe { mem::replace(&mut *c, change) })
+    }
+
+    /// Runs `f` on the recorded change.
+    ///
+    /// # Safety
+    /// As [`swap_change`](Version::swap_change).
+    pub(super) unsafe fn with_change<R>(&self, f: impl FnOnce(Option<&(K, Change)>) -> R) -> R {
+        // SAFETY: the caller's contract; readers never touch the record.
+        self.change.with(|c| f(unsafe { (*c).as_ref() }))
     }
 
     /// The contents.
@@ -85,6 +110,16 @@ impl<K, V, S> Version<K, V, S> {
         &mut self.map
     }
 }
+
+// SAFETY: a shared `Version` gives readers `&` access to its contents (`K`, `V`, `S`: `Sync`)
+// and writers, one at a time under the writers' lock, the change record: they may take its key
+// out and drop it on their own thread (`K: Send`). Nothing else is shared; the loom probe is
+// loom's to check.
+unsafe impl<K: Send + Sync, V: Sync, S: Sync> Sync for Version<K, V, S> {}
+
+// The record's cell does not make a shared `Version` any less unwind-safe than its contents: it
+// is changed only under the writers' lock, by one swap that a panic cannot leave half done.
+impl<K: RefUnwindSafe, V: RefUnwindSafe, S: RefUnwindSafe> RefUnwindSafe for Version<K, V, S> {}
 
 impl<K, V, S> Drop for Version<K, V, S> {
     fn drop(&mut self) {

@@ -56,7 +56,8 @@ where
         let current = unsafe { &*self.inner.current_locked() };
         let version = locked.build(current);
         let (result, change) = f(version.map_mut());
-        version.change = change;
+        // SAFETY: the version is not published yet: ours alone.
+        drop(unsafe { version.swap_change(change) });
         locked.publish();
         // Unlocks and frees what the write replaced (in that order unless plain data).
         drop(locked);
@@ -75,17 +76,26 @@ where
     /// ```
     pub fn insert(&self, key: K, value: V) -> Option<V> {
         self.write(|m| {
-            let record = key.clone();
+            let probe = key.clone();
             let old = m.insert(key, value);
-            let change = match old {
-                Some(_) => Change::Replaced,
-                None => Change::Inserted,
+            // For a replace, a clone of the key the map kept: the map drops the one passed in,
+            // and the record must not keep it alive.
+            let (record, change) = match old {
+                Some(_) => match m.get_key_value(&probe) {
+                    Some((kept, _)) => (kept.clone(), Change::Replaced),
+                    None => (probe, Change::Replaced),
+                },
+                None => (probe, Change::Inserted),
             };
             (old, Some((record, change)))
         })
     }
 
     /// Removes `key` (one copy of the map, none if `key` is absent); returns its value.
+    ///
+    /// The removed key itself stays recorded in the new version until the next write or
+    /// [`trim`](CowMap::trim) (see the type's Memory bullet): a key that holds a resource (a
+    /// connection, an `Arc` to unwrap) lets go of it then.
     ///
     /// # Panics
     /// As [`update`](CowMap::update).
@@ -113,7 +123,8 @@ where
                  type's Clone, Hash and Eq disagree (a clone must equal its original and hash \
                  as it does)",
         );
-        version.change = Some((owned, Change::Removed));
+        // SAFETY: the version is not published yet: ours alone.
+        drop(unsafe { version.swap_change(Some((owned, Change::Removed))) });
         locked.publish();
         drop(locked);
         Some(removed)
@@ -124,8 +135,9 @@ impl<K, V, S> CowMap<K, V, S> {
     /// Frees the old versions that writes had to keep because a read was using them then (or kept
     /// as the next write's spare), if no read uses them now (every write does this too, but keeps
     /// one such version to build its copy in): for a map whose writes have stopped, the memory of
-    /// every version but the current one and those still held. Versions a `Reader` or
-    /// [`Snapshot`](super::Snapshot) holds stay until it lets go. Takes the writers' lock, scans
+    /// every version but the current one and those still held, and the key the current version
+    /// recorded for the next write's replay (that write then copies the map). Versions a `Reader`
+    /// or [`Snapshot`](super::Snapshot) holds stay until it lets go. Takes the writers' lock, scans
     /// every hazard slot under it and drops what it frees after letting go (before, for plain
     /// data).
     ///
@@ -141,6 +153,7 @@ impl<K, V, S> CowMap<K, V, S> {
     pub fn trim(&self) {
         let mut locked = self.inner.lock();
         locked.reclaim();
+        locked.forget_change();
         // Unlocks and frees (in that order unless plain data).
         drop(locked);
     }

@@ -21,7 +21,8 @@ use std::marker::PhantomData;
 ///
 /// # Allocation and cost
 /// The builder allocates nothing; `build` allocates the shard array and, with a capacity, each
-/// shard's table.
+/// shard's table. The process's first build without [`shards`](Builder::shards) asks the OS for
+/// the CPU count (a few allocations, once per process).
 pub struct Builder<K, V, S = FastRandomState> {
     shards: Option<usize>,
     capacity: usize,
