@@ -40,9 +40,8 @@ use super::LocalGauge;
 ///
 /// # Cost
 /// As [`Counter`](super::Counter): compact `add` about one `fetch_add`, striped `add` about a
-/// thread-local add; `value` reads one line per cell of every block (`2c - 2` at `c` cells);
-/// `set` reads every cell and does one
-/// compare-exchange.
+/// thread-local add; `value` reads one line per cell of every block (`2c - 2` at `c` cells); `set`
+/// reads every cell and does one compare-exchange.
 ///
 /// # `set` and concurrent adds
 /// `set(v)` acts at one instant. Every `add`/`sub` that happens-before `set` is overwritten; every
