@@ -14,12 +14,13 @@ use std::ops::{Add, Sub};
 /// allocated less what it freed, whoever allocated that (dropping another thread's `Vec` of
 /// 1 000 bytes makes it -1 000).
 ///
-/// Spans are subtracted (`after - before`); subtraction wraps, so a span is exact even if a
-/// counter wrapped in between. For the same reason a difference of unrelated snapshots is not
-/// caught: both must come from the same function, and for [`thread_stats`](super::thread_stats)
-/// from the same thread (a `before` taken on another thread reads near `u64::MAX` calls). Use it as what [`count`](super::count),
-/// [`thread_stats`](super::thread_stats) and [`total_stats`](super::total_stats) return: read
-/// its fields, subtract snapshots, divide by an operation count.
+/// Spans are subtracted (`after - before`); subtraction wraps, so a span is exact even if a counter
+/// wrapped in between. For the same reason a difference of unrelated snapshots is not caught: both
+/// must come from the same function, and for [`thread_stats`](super::thread_stats) from the same
+/// thread (a `before` taken on another thread reads near `u64::MAX` calls). Use it as what
+/// [`count`](super::count), [`thread_stats`](super::thread_stats) and
+/// [`total_stats`](super::total_stats) return: read its fields, subtract snapshots, divide by an
+/// operation count.
 ///
 /// # Examples
 /// ```

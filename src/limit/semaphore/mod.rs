@@ -74,32 +74,32 @@ pub use permit::{OwnedPermit, Permit};
 /// ```
 ///
 /// # Allocation
-/// None per acquire or release, borrowed or owned (`tests/alloc_limit.rs`), except that the
-/// first wait in the process asks the OS for the number of CPUs, once
+/// None per acquire or release, borrowed or owned (`tests/alloc_limit.rs`), except that the first
+/// wait in the process asks the OS for the number of CPUs, once
 /// (`std::thread::available_parallelism`, which allocates), that the line of waiters grows when
-/// more threads wait at once than ever before, and keeps that capacity, and that a release which wakes more than 4 waiters at once (a permit of 8 freeing
-/// room for eight of 1), or a timed-out waiter leaving the front of the line that does, gathers
-/// them in a heap buffer for that call.
+/// more threads wait at once than ever before, and keeps that capacity, and that a release which
+/// wakes more than 4 waiters at once (a permit of 8 freeing room for eight of 1), or a timed-out
+/// waiter leaving the front of the line that does, gathers them in a heap buffer for that call.
 ///
 /// # Cost
 /// While nobody waits, an acquire is one compare-and-swap on the semaphore's permit word and a
-/// release one atomic add: no lock, so it scales like any one contended atomic (the owned forms
-/// add an `Arc` count increment and decrement). A request that has to wait takes a lock, joins
-/// the line and parks; a release while someone waits takes the lock to hand the permits to the
-/// front and unparks only the waiters it granted. Strict arrival order has a price when permits
-/// are scarce: a freed permit goes to the longest waiter, which has to wake up, rather than to a
-/// thread that asks again at once, so a hand-over costs a wake-up where a `Mutex` + `Condvar`
-/// semaphore would let the releasing thread take it back. A waiter spins briefly (127 spin
-/// hints, none with one CPU, then a few yields) before it parks, so a hand-over that comes
-/// within that costs no system call. The granter unparks the waiter whether or not it parked
-/// yet: one granted while it spins keeps that wake-up, and the thread's next `park` (its next
-/// wait here, or one of its own) returns at once, once; every `park` must be in a loop anyway. A waiter that leaves the line (timed out, or its weight over a shrunk total)
-/// from behind others is taken out of its place, which moves the waiters on the nearer side of
-/// it (24 bytes each on 64-bit targets): up to half the line, under the lock. Those that leave
-/// from the front, as waiters with one timeout do, move none.
-/// `cargo bench --bench limit -- semaphore` and the shootout's limit table
-/// (`cargo run --release --example shootout -- --only limit`) compare it with `Mutex` +
-/// `Condvar`, with a permit for every thread and with permits for half of them.
+/// release one atomic add: no lock, so it scales like any one contended atomic (the owned forms add
+/// an `Arc` count increment and decrement). A request that has to wait takes a lock, joins the line
+/// and parks; a release while someone waits takes the lock to hand the permits to the front and
+/// unparks only the waiters it granted. Strict arrival order has a price when permits are scarce: a
+/// freed permit goes to the longest waiter, which has to wake up, rather than to a thread that asks
+/// again at once, so a hand-over costs a wake-up where a `Mutex` + `Condvar` semaphore would let
+/// the releasing thread take it back. A waiter spins briefly (127 spin hints, none with one CPU,
+/// then a few yields) before it parks, so a hand-over that comes within that costs no system call.
+/// The granter unparks the waiter whether or not it parked yet: one granted while it spins keeps
+/// that wake-up, and the thread's next `park` (its next wait here, or one of its own) returns at
+/// once, once; every `park` must be in a loop anyway. A waiter that leaves the line (timed out, or
+/// its weight over a shrunk total) from behind others is taken out of its place, which moves the
+/// waiters on the nearer side of it (24 bytes each on 64-bit targets): up to half the line, under
+/// the lock. Those that leave from the front, as waiters with one timeout do, move none. `cargo
+/// bench --bench limit -- semaphore` and the shootout's limit table (`cargo run --release --example
+/// shootout -- --only limit`) compare it with `Mutex` + `Condvar`, with a permit for every thread
+/// and with permits for half of them.
 pub struct Semaphore {
     /// Free permits and the `QUEUED`/`CLOSED` flags (`queue.rs`): the fast paths' one word.
     permits: AtomicU64,
