@@ -806,9 +806,9 @@ fn a_write_inside_a_write_of_the_same_map_panics() {
 /// `trim` still build whole versions.
 #[test]
 fn trim_lets_go_of_a_removed_key_and_a_replaced_insert_keeps_no_extra_key() {
-    let map: CowMap<std::sync::Arc<str>, u64> = CowMap::new();
-    let key: std::sync::Arc<str> = "session-42".into();
-    let gone = std::sync::Arc::downgrade(&key);
+    let map: CowMap<Arc<str>, u64> = CowMap::new();
+    let key: Arc<str> = "session-42".into();
+    let gone = Arc::downgrade(&key);
     map.insert(key, 1);
     assert_eq!(map.remove("session-42"), Some(1));
     assert!(
@@ -818,11 +818,8 @@ fn trim_lets_go_of_a_removed_key_and_a_replaced_insert_keeps_no_extra_key() {
     map.trim();
     assert!(gone.upgrade().is_none(), "trim let go of the removed key");
 
-    let (kept, passed): (std::sync::Arc<str>, std::sync::Arc<str>) = ("k".into(), "k".into());
-    let (kept_weak, passed_weak) = (
-        std::sync::Arc::downgrade(&kept),
-        std::sync::Arc::downgrade(&passed),
-    );
+    let (kept, passed): (Arc<str>, Arc<str>) = ("k".into(), "k".into());
+    let (kept_weak, passed_weak) = (Arc::downgrade(&kept), Arc::downgrade(&passed));
     map.insert(kept, 1);
     assert_eq!(map.insert(passed, 2), Some(1));
     assert!(
