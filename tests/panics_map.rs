@@ -284,19 +284,14 @@ fn assert_contents(map: &Cow, model: &Model) {
 }
 
 /// [`assert_contents`], then, after `trim` (no `Reader` may hold an old version), that the
-/// `T`s alive are exactly the map's keys and values plus `record`: 1 when the last published
-/// write was an `insert` or `remove`, whose version keeps that key for the next write to
-/// replay; 0 after an `update` or none.
+/// `T`s alive are exactly the map's keys and values: `trim` also lets go of the key the last
+/// `insert` or `remove` recorded for the next write to replay.
 #[track_caller]
-fn assert_cow(map: &Cow, model: &Model, probe: &Probe, record: usize) {
+fn assert_cow(map: &Cow, model: &Model, probe: &Probe) {
     assert_contents(map, model);
     map.trim();
     assert_eq!(map.retired_versions(), 0, "an old version outlived trim");
-    assert_eq!(
-        probe.live(),
-        2 * model.len() + record,
-        "Ts alive beyond the map's"
-    );
+    assert_eq!(probe.live(), 2 * model.len(), "Ts alive beyond the map's");
     probe.assert_no_double_drop();
 }
 
@@ -316,22 +311,15 @@ fn cow_insert(map: &Cow, model: &mut Model, probe: &Arc<Probe>, k: u64, v: u64) 
 }
 
 /// A write that must panic with `msg` and leave the map as it was: same version, contents
-/// `model`, no `T` alive beyond the map's (see [`assert_cow`] for `record`).
+/// `model`, no `T` alive beyond the map's (see [`assert_cow`]).
 #[track_caller]
-fn cow_write_panics(
-    map: &Cow,
-    model: &Model,
-    probe: &Probe,
-    record: usize,
-    msg: &str,
-    write: impl FnOnce(),
-) {
+fn cow_write_panics(map: &Cow, model: &Model, probe: &Probe, msg: &str, write: impl FnOnce()) {
     let version = map.version();
     expect_panic(msg, write);
     probe.clone_trap.disarm();
     probe.hash_trap.disarm();
     assert_eq!(map.version(), version, "a failed write published a version");
-    assert_cow(map, model, probe, record);
+    assert_cow(map, model, probe);
 }
 
 /// How [`spare_after`] writes its key.
@@ -373,10 +361,10 @@ fn spare_after(
 /// An `update` whose copy must panic in a `Clone` (the `at`th from now), leaving the map as
 /// [`cow_write_panics`] checks; its closure must never run.
 #[track_caller]
-fn cow_update_clone_panics(map: &Cow, model: &Model, probe: &Probe, record: usize, at: usize) {
+fn cow_update_clone_panics(map: &Cow, model: &Model, probe: &Probe, at: usize) {
     let ran = AtomicBool::new(false);
     probe.clone_trap.arm(at);
-    cow_write_panics(map, model, probe, record, CLONE_PANIC, || {
+    cow_write_panics(map, model, probe, CLONE_PANIC, || {
         map.update(|m| {
             ran.store(true, SeqCst);
             m.clear();
@@ -411,7 +399,7 @@ fn cow_writes_into_spares(
         assert_contents(map, model);
     }
     reader.refresh();
-    assert_cow(map, model, probe, 1);
+    assert_cow(map, model, probe);
 }
 
 /// No reader, so every write copies the whole map (`HashMap::clone`, 2 clones an entry, then
@@ -432,19 +420,19 @@ fn cow_clone_panic_while_a_write_copies_the_whole_map() {
         (2 * len + 1, 1),
         "premise: a whole copy"
     );
-    assert_cow(&map, &model, &probe, 1);
+    assert_cow(&map, &model, &probe);
 
     for (round, next) in (0..6).zip(2000..) {
         let len = model.len();
         let mid = len | 1; // odd: a key; mid + 1: its value
         let at = [1, 2, mid, mid + 1, 2 * len, 2 * len + 1][round];
         probe.clone_trap.arm(at);
-        cow_write_panics(&map, &model, &probe, 1, CLONE_PANIC, || {
+        cow_write_panics(&map, &model, &probe, CLONE_PANIC, || {
             map.insert(T::new(next, &probe), T::new(7, &probe));
         });
 
         if at <= 2 * len {
-            cow_update_clone_panics(&map, &model, &probe, 1, at);
+            cow_update_clone_panics(&map, &model, &probe, at);
         }
 
         // The next write works, from another thread too (the writers' lock is free).
@@ -454,10 +442,10 @@ fn cow_clone_panic_while_a_write_copies_the_whole_map() {
                 m.insert(T::new(1, &p), T::new(11, &p)).map(|v| v.id)
             });
             assert_eq!(old, model.insert(1, 11));
-            assert_cow(&map, &model, &probe, 1);
+            assert_cow(&map, &model, &probe);
         }
         cow_insert(&map, &mut model, &probe, next, next * 10);
-        assert_cow(&map, &model, &probe, 1);
+        assert_cow(&map, &model, &probe);
     }
     drop(Arc::into_inner(map).expect("the thread's handle is gone"));
     probe.assert_all_dropped();
@@ -489,7 +477,7 @@ fn cow_clone_panic_while_a_write_clone_froms_the_spare() {
         "premise: the copy went into the spare, whose old entries it dropped"
     );
     reader.refresh();
-    assert_cow(&map, &model, &probe, 0);
+    assert_cow(&map, &model, &probe);
 
     let mut next = 200;
     for round in 0..5 {
@@ -497,7 +485,7 @@ fn cow_clone_panic_while_a_write_clone_froms_the_spare() {
         next += 1;
         let len = model.len();
         let at = [1, 2, len | 1, (len | 1) + 1, 2 * len][round];
-        cow_update_clone_panics(&map, &model, &probe, 0, at);
+        cow_update_clone_panics(&map, &model, &probe, at);
         // Writes after it, each with a spare (the reader refreshes), replaying or copying.
         cow_writes_into_spares(&map, &mut model, &probe, &mut reader, &mut next, 3, false);
     }
@@ -524,7 +512,7 @@ fn cow_clone_panic_while_a_write_replays_into_the_spare() {
         "premise: the insert replays the last one into the spare"
     );
     reader.refresh();
-    assert_cow(&map, &model, &probe, 1);
+    assert_cow(&map, &model, &probe);
 
     let mut next = 200;
     for (round, at) in [1, 2, 3, 1].into_iter().enumerate() {
@@ -539,7 +527,7 @@ fn cow_clone_panic_while_a_write_replays_into_the_spare() {
         }
         next += 1;
         probe.clone_trap.arm(at);
-        cow_write_panics(&map, &model, &probe, 1, CLONE_PANIC, || {
+        cow_write_panics(&map, &model, &probe, CLONE_PANIC, || {
             map.insert(T::new(next + 1000, &probe), T::new(5, &probe));
         });
         cow_writes_into_spares(&map, &mut model, &probe, &mut reader, &mut next, 6, true);
@@ -716,7 +704,7 @@ fn cow_hash_panic_in_a_write_leaves_the_map_unchanged() {
         "premise: one hash"
     );
     probe.hash_trap.arm(1);
-    cow_write_panics(&map, &model, &probe, 1, HASH_PANIC, || {
+    cow_write_panics(&map, &model, &probe, HASH_PANIC, || {
         map.insert(T::new(501, &probe), T::new(2, &probe));
     });
     cow_insert(&map, &mut model, &probe, 501, 2);
@@ -724,7 +712,7 @@ fn cow_hash_panic_in_a_write_leaves_the_map_unchanged() {
     // `remove`: 1 on the current version, 2 in the copy.
     for at in [1, 2] {
         probe.hash_trap.arm(at);
-        cow_write_panics(&map, &model, &probe, 1, HASH_PANIC, || {
+        cow_write_panics(&map, &model, &probe, HASH_PANIC, || {
             map.remove(&T::new(3, &probe));
         });
     }
@@ -734,7 +722,7 @@ fn cow_hash_panic_in_a_write_leaves_the_map_unchanged() {
         model.remove(&3)
     );
     assert_eq!(probe.hashes() - hashes, 2, "premise: remove hashes twice");
-    assert_cow(&map, &model, &probe, 1);
+    assert_cow(&map, &model, &probe);
 
     // A copy that grows: the new key's hash, then every key's.
     let mut next = 600;
@@ -745,7 +733,7 @@ fn cow_hash_panic_in_a_write_leaves_the_map_unchanged() {
     let len = model.len();
     for at in [1 + len / 2, 1 + len] {
         probe.hash_trap.arm(at);
-        cow_write_panics(&map, &model, &probe, 1, HASH_PANIC, || {
+        cow_write_panics(&map, &model, &probe, HASH_PANIC, || {
             map.insert(T::new(next, &probe), T::new(3, &probe));
         });
     }
@@ -756,7 +744,7 @@ fn cow_hash_panic_in_a_write_leaves_the_map_unchanged() {
         1 + len,
         "premise: the copy grew, rehashing every key"
     );
-    assert_cow(&map, &model, &probe, 1);
+    assert_cow(&map, &model, &probe);
 
     // The replay into a spare: the last key looked up (1) and inserted (2), the new key (3).
     let mut reader = map.reader();
@@ -764,7 +752,7 @@ fn cow_hash_panic_in_a_write_leaves_the_map_unchanged() {
         spare_after(By::Insert, &map, &mut model, &probe, &mut reader, next);
         next += 1;
         probe.hash_trap.arm(at);
-        cow_write_panics(&map, &model, &probe, 1, HASH_PANIC, || {
+        cow_write_panics(&map, &model, &probe, HASH_PANIC, || {
             map.insert(T::new(next, &probe), T::new(4, &probe));
         });
     }
@@ -776,7 +764,7 @@ fn cow_hash_panic_in_a_write_leaves_the_map_unchanged() {
         "premise: the insert replayed into the spare"
     );
     reader.refresh();
-    assert_cow(&map, &model, &probe, 1);
+    assert_cow(&map, &model, &probe);
     drop(reader);
     drop(map);
     probe.assert_all_dropped();
@@ -806,7 +794,7 @@ fn cow_hash_panic_while_a_copy_rehashes_in_place_leaves_the_map_unchanged() {
     );
     for at in [1 + 3, 1 + 32] {
         probe.hash_trap.arm(at);
-        cow_write_panics(&map, &model, &probe, 1, HASH_PANIC, || {
+        cow_write_panics(&map, &model, &probe, HASH_PANIC, || {
             map.insert(T::new(1000, &probe), T::new(1, &probe));
         });
     }
@@ -817,7 +805,7 @@ fn cow_hash_panic_while_a_copy_rehashes_in_place_leaves_the_map_unchanged() {
         224,
         "premise: in place, not grown"
     );
-    assert_cow(&map, &model, &probe, 1);
+    assert_cow(&map, &model, &probe);
     drop(map);
     probe.assert_all_dropped();
 }
@@ -863,13 +851,13 @@ fn cow_drop_panic_while_a_write_frees_comes_after_the_write() {
         insert_through_a_drop_panic(&map, &mut model, &probe, next, at);
         next += 1;
         assert_eq!(map.version(), version + 1, "the write was not published");
-        assert_cow(&map, &model, &probe, 1);
+        assert_cow(&map, &model, &probe);
         let (m, p) = (map.clone(), probe.clone());
         on_another_thread("an insert after the panic", move || {
             m.insert(T::new(1, &p), T::new(11, &p)).map(|v| v.id)
         });
         model.insert(1, 11);
-        assert_cow(&map, &model, &probe, 1);
+        assert_cow(&map, &model, &probe);
     }
 
     let mut reader = map.reader();
@@ -877,7 +865,7 @@ fn cow_drop_panic_while_a_write_frees_comes_after_the_write() {
     next += 1;
     insert_through_a_drop_panic(&map, &mut model, &probe, next, 3);
     reader.refresh();
-    assert_cow(&map, &model, &probe, 1);
+    assert_cow(&map, &model, &probe);
     drop(reader);
     drop(Arc::into_inner(map).expect("the thread's handle is gone"));
     probe.assert_all_dropped();
