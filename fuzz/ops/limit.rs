@@ -5,13 +5,14 @@
 //! credit-counting model; a `Semaphore` and an `InFlight` gate beside plain counts of what is
 //! held. Semaphore requests take the borrowed or the owned form (the weight byte's high bit
 //! picks), held side by side; a held permit is dropped, or now and then forgotten (the model's
-//! total shrinks). Every decision and every count is checked.
+//! total shrinks). Gate entries likewise take `try_enter` or `try_enter_owned` (an argument
+//! byte's high bit). Every decision and every count is checked.
 
 use std::sync::Arc;
 use std::time::Duration;
 use thrifty::limit::{
-    AcquireTimeoutError, Clock, InFlight, KeyedLimiter, LimitError, ManualClock, OwnedPermit,
-    Permit, Semaphore, TokenBucket, Tokens, TryAcquireError,
+    AcquireTimeoutError, Clock, InFlight, InFlightPermit, KeyedLimiter, LimitError, ManualClock,
+    OwnedInFlightPermit, OwnedPermit, Permit, Semaphore, TokenBucket, Tokens, TryAcquireError,
 };
 
 #[path = "bytes.rs"]
@@ -107,8 +108,9 @@ pub fn run(data: &[u8]) {
     // The model's total: `permits`, less those forgotten.
     let mut total = permits;
     let mut held = Vec::new();
-    let gate = InFlight::new(usize::from(b.u8() % 4) + 1);
-    let mut inside = Vec::new();
+    let gate = Arc::new(InFlight::new(usize::from(b.u8() % 4) + 1));
+    // Both forms side by side; each leaves the gate when dropped.
+    let mut inside: Vec<(Option<InFlightPermit<'_>>, Option<OwnedInFlightPermit>)> = Vec::new();
     let mut ops = 0;
     while !b.0.is_empty() && ops < 512 {
         ops += 1;
@@ -200,10 +202,16 @@ pub fn run(data: &[u8]) {
                     Err(AcquireTimeoutError::Closed) => assert!(sem.is_closed()),
                 }
             }
-            8 => match gate.try_enter() {
-                Some(p) => inside.push(p),
-                None => assert_eq!(inside.len(), gate.max()),
-            },
+            8 => {
+                let entered = match b.u8() & 0x80 != 0 {
+                    true => gate.try_enter_owned().map(|p| (None, Some(p))),
+                    false => gate.try_enter().map(|p| (Some(p), None)),
+                };
+                match entered {
+                    Some(p) => inside.push(p),
+                    None => assert_eq!(inside.len(), gate.max()),
+                }
+            }
             _ => {
                 if b.u8() % 8 == 0 {
                     sem.close();
@@ -231,4 +239,11 @@ pub fn run(data: &[u8]) {
         "an owned permit kept its reference"
     );
     assert!(gate.admitted() >= inside.len() as u64);
+    drop(inside);
+    assert_eq!(gate.in_flight(), 0);
+    assert_eq!(
+        Arc::strong_count(&gate),
+        1,
+        "an owned gate permit kept its reference"
+    );
 }
