@@ -278,26 +278,24 @@ impl WaitQueue {
             if !self.deregister(ticket) && out_of_time {
                 return Err(Stop::TimedOut);
             }
-            match attempt() {
-                Step::Done(r) => {
-                    if more() {
-                        self.notify_one();
-                    }
-                    return Ok(r);
+            // A success after a park wakes the next waiter while `more` holds (see above).
+            let woken_end = |end: Result<R, Stop>| {
+                if end.is_ok() && more() {
+                    self.notify_one();
                 }
+                end
+            };
+            match attempt() {
+                Step::Done(r) => return woken_end(Ok(r)),
                 Step::Closed => return Err(Stop::Closed),
                 Step::NotReady if deadline.is_some_and(|d| Instant::now() >= d) => {
                     return Err(Stop::TimedOut)
                 }
                 Step::NotReady => {
                     // A woken waiter that lost its change to a running thread spins before it
-                    // registers again (module doc); a success there follows a park, so it wakes
-                    // the next while `more` holds, as above.
+                    // registers again (module doc); a success there follows a park too.
                     if let Some(end) = spin(deadline, &mut attempt, &ready) {
-                        if end.is_ok() && more() {
-                            self.notify_one();
-                        }
-                        return end;
+                        return woken_end(end);
                     }
                 }
             }
