@@ -43,13 +43,14 @@ impl Model {
     }
 }
 
-/// A held semaphore permit of either kind.
-enum Held<'a> {
-    Borrowed(Permit<'a>),
-    Owned(OwnedPermit),
+/// A held permit of either form: a semaphore's ([`Permit`] or [`OwnedPermit`]) or the
+/// in-flight gate's ([`InFlightPermit`] or [`OwnedInFlightPermit`]).
+enum Held<B, O> {
+    Borrowed(B),
+    Owned(O),
 }
 
-impl Held<'_> {
+impl Held<Permit<'_>, OwnedPermit> {
     fn weight(&self) -> u32 {
         match self {
             Self::Borrowed(p) => p.weight(),
@@ -110,7 +111,7 @@ pub fn run(data: &[u8]) {
     let mut held = Vec::new();
     let gate = Arc::new(InFlight::new(usize::from(b.u8() % 4) + 1));
     // Both forms side by side; each leaves the gate when dropped.
-    let mut inside: Vec<(Option<InFlightPermit<'_>>, Option<OwnedInFlightPermit>)> = Vec::new();
+    let mut inside: Vec<Held<InFlightPermit<'_>, OwnedInFlightPermit>> = Vec::new();
     let mut ops = 0;
     while !b.0.is_empty() && ops < 512 {
         ops += 1;
@@ -204,8 +205,8 @@ pub fn run(data: &[u8]) {
             }
             8 => {
                 let entered = match b.u8() & 0x80 != 0 {
-                    true => gate.try_enter_owned().map(|p| (None, Some(p))),
-                    false => gate.try_enter().map(|p| (Some(p), None)),
+                    true => gate.try_enter_owned().map(Held::Owned),
+                    false => gate.try_enter().map(Held::Borrowed),
                 };
                 match entered {
                     Some(p) => inside.push(p),
