@@ -7,6 +7,7 @@
 //! so a lost wake-up fails the test instead of hanging it.
 
 use std::cell::RefCell;
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Barrier};
@@ -289,6 +290,64 @@ fn a_keyed_limiter_under_one_per_second_refills_per_interval() {
     );
     assert_eq!(per_user.available("ada"), 4);
     assert!(KeyedLimiter::<u8>::every(Duration::ZERO, 5).is_err());
+}
+
+thread_local! {
+    /// Armed on a thread, the next [`PausingKey`] hash there reports on the first channel and
+    /// waits on the second.
+    static PAUSE_IN_HASH: RefCell<Option<(mpsc::Sender<()>, mpsc::Receiver<()>)>> =
+        const { RefCell::new(None) };
+}
+
+/// A key whose hash can hold a request between its clock read and its shard lookup, where a
+/// real request waits for a shard lock that an insert or a sweep holds.
+#[derive(Clone, PartialEq, Eq)]
+struct PausingKey(u64);
+
+impl Hash for PausingKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        if let Some((reached, go_on)) = PAUSE_IN_HASH.with(|p| p.borrow_mut().take()) {
+            reached.send(()).unwrap();
+            go_on.recv().unwrap();
+        }
+        self.0.hash(state);
+    }
+}
+
+/// A request that read the clock, then waited while a sweep evicted its key (full by the
+/// sweep's time), is decided at the time it gets the lock, not at its earlier reading: at 1 a
+/// second with a burst of 1, it and a request at the sweep's time cannot both pass. (Stepped at
+/// the earlier reading, the new bucket let both through: two tokens at t = 2 s.)
+#[test]
+fn a_request_whose_key_is_evicted_while_it_waits_still_keeps_to_the_burst() {
+    within("evicted while waiting", || {
+        let clock = ManualClock::new();
+        let limiter: KeyedLimiter<PausingKey, _> =
+            KeyedLimiter::with_clock(1, 1, clock.clone()).unwrap();
+        let key = PausingKey(7);
+        limiter.try_acquire(&key, 1).unwrap(); // t = 0: the burst spent, full again at 1 s
+        clock.set(500_000_000);
+        let (reached_tx, reached) = mpsc::channel();
+        let (go_on, go_on_rx) = mpsc::channel();
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| {
+                PAUSE_IN_HASH.with(|p| *p.borrow_mut() = Some((reached_tx, go_on_rx)));
+                limiter.try_acquire(&key, 1).is_ok() // reads t = 0.5 s, then pauses
+            });
+            recv(&reached, "the request reading the clock");
+            clock.set(2_000_000_000);
+            assert_eq!(limiter.evict_idle(), 1, "t = 2 s: the key is full and goes");
+            go_on.send(()).unwrap();
+            assert!(
+                waiter.join().unwrap(),
+                "the waiting request passes, at t = 2 s"
+            );
+            assert!(
+                limiter.try_acquire(&key, 1).is_err(),
+                "a second request at t = 2 s would be past the burst of 1"
+            );
+        });
+    });
 }
 
 /// An owned permit taken on one thread, moved to a second and dropped there, wakes a waiter

@@ -4,11 +4,11 @@
 use super::clock::{Clock, MonotonicClock};
 use super::gcra::Rate;
 use super::{InsufficientCapacity, LimitError, RateError, RateLimited, Tokens};
-use crate::map::ShardedMap;
+use crate::map::{FastRandomState, ShardedMap};
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::borrow::Borrow;
 use std::fmt;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 use std::time::Duration;
 
 /// The fewest keys inserted between two automatic sweeps (the map's size at the first).
@@ -24,14 +24,26 @@ fn doubled(kept: usize) -> usize {
 /// A token bucket per key (a client address, a user id, an API key), all with the same rate and
 /// burst, that forgets keys whose bucket has refilled.
 ///
-/// Each key behaves exactly as its own [`TokenBucket`](super::TokenBucket), starting full. A
-/// key whose bucket is full again holds no information (a new bucket would start the same), so
-/// evicting it changes no decision: the limiter sweeps such keys out as new keys arrive (see
-/// "Allocation"), and [`evict_idle`](KeyedLimiter::evict_idle) does it on demand.
+/// Each key behaves exactly as its own [`TokenBucket`](super::TokenBucket)'s `try_acquire`,
+/// `refund` and `available`, starting full. A key whose bucket is full again holds no
+/// information (a new bucket would start the same), so evicting it changes no decision (a
+/// request that was waiting for the key's shard meanwhile is decided at the time it gets in):
+/// the limiter sweeps such keys out as new keys arrive (see "Allocation"), and
+/// [`evict_idle`](KeyedLimiter::evict_idle) does it on demand.
+///
+/// There is no sleeping `acquire`: a server thread asleep on one client's limit is a thread
+/// that serves no one, so a refusal carries [`RateLimited::retry_after`](super::RateLimited)
+/// for the caller to answer with (an HTTP 429 and its `Retry-After`) or to sleep on itself.
+///
+/// Keys are hashed with [`FastRandomState`] (foldhash) unless
+/// [`with_hasher`](KeyedLimiter::with_hasher) sets another: for keys an attacker chooses (the
+/// addresses and user names of a public service), std's SipHash resists HashDoS. Lookups take
+/// the key's borrowed form (`&str` for `String` keys); a limiter keyed by `&'static str` is
+/// asked with `&"name"`, one keyed by `Arc<str>` with `&Arc<str>`.
 ///
 /// # When to use
 /// Per-client limits in a server, where clients come and go and an attacker may send each
-/// request from a new address.
+/// request from a new address (hash such keys with SipHash: see above).
 ///
 /// # When not to use
 /// One global limit: a [`TokenBucket`](super::TokenBucket) is one atomic, no hashing, no lock.
@@ -98,12 +110,16 @@ fn doubled(kept: usize) -> usize {
 /// # Panics
 /// Its methods take a lock of the [`ShardedMap`] that holds the keys, so that map's
 /// re-entrancy check applies: a call made inside the closures of 8 maps at once on one thread
-/// panics, naming `ShardedMap` (the ninth map would be the limiter's own).
-pub struct KeyedLimiter<K, C: Clock = MonotonicClock> {
+/// panics, naming `ShardedMap` (the ninth map would be the limiter's own). A key's `Hash`,
+/// `Eq`, `Clone` and `Drop` run under that lock (a sweep drops evicted keys there), so one that
+/// calls the same limiter panics with the map's re-entrancy message. A key's `Drop` that panics
+/// in a sweep surfaces in whichever call ran the sweep: `evict_idle`, or the request for a new
+/// key that triggered it (its tokens already taken).
+pub struct KeyedLimiter<K, C: Clock = MonotonicClock, S = FastRandomState> {
     /// Each key's theoretical arrival time (see `gcra.rs`). Atomic, so requests step it under
     /// the shard's *shared* lock and requests for keys in one shard run in parallel; only
     /// inserts and sweeps take the exclusive lock.
-    buckets: ShardedMap<K, AtomicU64>,
+    buckets: ShardedMap<K, AtomicU64, S>,
     rate: Rate,
     clock: C,
     /// Keys inserted less keys removed: the map's length, kept here so that an insert need
@@ -181,6 +197,49 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
         }
     }
 
+    /// The same limiter, hashing its keys with `hasher` instead of the default
+    /// [`FastRandomState`] (foldhash). Keys an attacker chooses (client addresses, user names
+    /// or API keys from requests, on a public service) call for std's SipHash,
+    /// `std::hash::RandomState`, which resists HashDoS at a higher cost per hash; see
+    /// [`FastRandomState`] for when the default is right.
+    ///
+    /// Allocates the new map's shard array (the old one is freed).
+    ///
+    /// # Panics
+    /// If the limiter already holds keys ("`KeyedLimiter::with_hasher` on a limiter that
+    /// holds keys"): set the hasher when the limiter is made, before its first request. (Their
+    /// buckets would otherwise have to be dropped, handing those keys a fresh burst.)
+    ///
+    /// # Examples
+    /// ```
+    /// use std::hash::RandomState;
+    /// use thrifty::limit::KeyedLimiter;
+    ///
+    /// let per_client: KeyedLimiter<String, _, RandomState> =
+    ///     KeyedLimiter::new(1, 2).unwrap().with_hasher(RandomState::new());
+    /// assert!(per_client.try_acquire("203.0.113.9", 2).is_ok());
+    /// assert!(per_client.try_acquire("203.0.113.9", 1).is_err());
+    /// ```
+    #[track_caller]
+    pub fn with_hasher<S: BuildHasher>(self, hasher: S) -> KeyedLimiter<K, C, S> {
+        assert!(
+            self.buckets.is_empty(),
+            "`KeyedLimiter::with_hasher` on a limiter that holds keys: set the hasher when the \
+             limiter is made, before its first request"
+        );
+        KeyedLimiter {
+            buckets: ShardedMap::with_hasher(hasher),
+            rate: self.rate,
+            clock: self.clock,
+            entries: AtomicUsize::new(0),
+            kept: AtomicUsize::new(0),
+            window_ends: AtomicU64::new(0),
+            sweeping: AtomicBool::new(false),
+        }
+    }
+}
+
+impl<K: Hash + Eq, C: Clock, S: BuildHasher> KeyedLimiter<K, C, S> {
     /// Takes `n` tokens from `key`'s bucket if they are there now; never waits for tokens. It
     /// may wait for the key's shard lock while another thread inserts into that shard or
     /// sweeps it, and an insert that finds a sweep due runs the sweep itself (see "Cost"
@@ -206,7 +265,7 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
         }
         let now = self.clock.now();
         let rate = self.rate;
-        let step = move |tat: &AtomicU64| {
+        let step = move |tat: &AtomicU64, now: u64| {
             // Relaxed: as in `TokenBucket::try_acquire`; the word is the key's only state.
             let mut seen = tat.load(Ordering::Relaxed);
             loop {
@@ -228,20 +287,25 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
                 }
             }
         };
-        match self.buckets.read(key, step) {
+        match self.buckets.read(key, |tat| step(tat, now)) {
             Some(result) => result,
             None => self.try_acquire_new(key, now, step),
         }
     }
 
     /// The first request of a key not in the map: insert a full bucket, then sweep if due.
+    ///
+    /// The bucket is stepped with the clock read again under the shard's exclusive lock, not
+    /// with the caller's `now`: a sweep may have evicted the key (full at its later time)
+    /// while this request waited for the lock, and a new bucket stepped at the earlier time
+    /// would let the next request at the later one pass as well, past the burst.
     #[cold]
     #[inline(never)]
     fn try_acquire_new<Q>(
         &self,
         key: &Q,
         now: u64,
-        step: impl FnOnce(&AtomicU64) -> Result<Tokens, RateError>,
+        step: impl FnOnce(&AtomicU64, u64) -> Result<Tokens, RateError>,
     ) -> Result<Tokens, RateError>
     where
         K: Borrow<Q>,
@@ -261,7 +325,8 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
                 inserted = Some(self.entries.fetch_add(1, Ordering::Relaxed) + 1);
                 AtomicU64::new(now)
             },
-            |tat| step(tat),
+            // `max`: a clock that steps back between the two readings (a user's) reads as still.
+            |tat| step(tat, self.clock.now().max(now)),
         );
         if let Some(entries) = inserted {
             if self.sweep_due(entries, now) && !self.sweep(now) && self.over_cap(entries) {
@@ -297,6 +362,9 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
     /// Gives `tokens` back to `key`'s bucket, as
     /// [`TokenBucket::refund`](super::TokenBucket::refund); nothing if the key was evicted
     /// (its bucket had refilled anyway).
+    ///
+    /// Pass the key the tokens were taken from: a receipt does not name its key, and given to
+    /// another it fills that key's bucket (never past its burst) while its own stays spent.
     pub fn refund<Q>(&self, key: &Q, tokens: Tokens)
     where
         K: Borrow<Q>,
@@ -502,7 +570,7 @@ impl Drop for SweepDone<'_> {
     }
 }
 
-impl<K, C: Clock> fmt::Debug for KeyedLimiter<K, C> {
+impl<K, C: Clock, S> fmt::Debug for KeyedLimiter<K, C, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyedLimiter")
             .field("keys", &self.buckets.len())

@@ -5,15 +5,15 @@
 //! | type | caps | a refused caller | cost per request |
 //! | --- | --- | --- | --- |
 //! | [`TokenBucket`] | tokens per second, with a burst | is told when to retry ([`RateLimited`]), or sleeps ([`acquire`](TokenBucket::acquire)) | a clock read and one CAS, lock-free |
-//! | [`KeyedLimiter`] | the same, per key | as `TokenBucket` | a hash and one shard lock |
+//! | [`KeyedLimiter`] | the same, per key | is told when to retry ([`RateLimited`]); no sleeping `acquire` | a hash and one shard lock |
 //! | [`InFlight`] | requests in progress | is refused at once (load shedding) | one CAS |
 //! | [`Semaphore`] | weighted permits held at once | waits in a FIFO line, or times out | one CAS; a lock only while someone waits |
 //!
-//! Time comes from a [`Clock`]: [`MonotonicClock`] by default, [`ManualClock`] in tests.
-//! Tokens taken and not used go back with [`TokenBucket::refund`], which takes the [`Tokens`]
-//! receipt the request got, so it can never return more than was taken nor fill a bucket past
-//! its burst; while `acquire` calls sleep on reserved tokens it gives nothing back (its docs
-//! say why).
+//! Time comes from a [`Clock`]: [`MonotonicClock`] by default, [`ManualClock`] in tests. Tokens
+//! taken and not used go back with [`TokenBucket::refund`], which takes the [`Tokens`] receipt the
+//! request got, so it can never return more tokens than were taken nor fill a bucket past its burst
+//! (a receipt does not name its key: give it back to the key it came from); while `acquire` calls
+//! sleep on reserved tokens it gives nothing back (its docs say why).
 //!
 //! # Composing them: rate, then shed, then wait
 //!

@@ -131,6 +131,32 @@ fn keyed_limits_each_key_and_evicts_only_full_buckets() {
 }
 
 #[test]
+fn a_keyed_limiter_takes_another_hasher_before_its_first_request_only() {
+    let clock = ManualClock::new();
+    let sip = KeyedLimiter::<String, _>::with_clock(1000, 2, clock.clone())
+        .unwrap()
+        .with_hasher(std::hash::RandomState::new());
+    sip.try_acquire("a", 2).unwrap();
+    assert!(
+        sip.try_acquire("a", 1).is_err(),
+        "the same limit, whatever the hasher"
+    );
+    assert_eq!(sip.available("b"), 2);
+    clock.advance(2 * MS);
+    assert_eq!(sip.evict_idle(), 1, "full again after 2 ms");
+    let used = KeyedLimiter::<u64, _>::with_clock(1, 1, clock).unwrap();
+    used.try_acquire(&7, 1).unwrap();
+    let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        used.with_hasher(std::hash::RandomState::new())
+    }));
+    let message = *refused.unwrap_err().downcast::<&str>().unwrap();
+    assert!(
+        message.contains("with_hasher` on a limiter that holds keys"),
+        "{message}"
+    );
+}
+
+#[test]
 fn errors_read_well() {
     assert_eq!(
         LimitError::ZeroRate.to_string(),
@@ -150,6 +176,7 @@ fn send_and_sync_as_sound() {
     both::<Semaphore>();
     both::<InFlight>();
     both::<KeyedLimiter<String>>();
+    both::<KeyedLimiter<String, MonotonicClock, std::hash::RandomState>>();
     both::<Permit<'static>>();
     both::<InFlightPermit<'static>>();
     both::<OwnedInFlightPermit>();
