@@ -13,7 +13,8 @@ use std::fmt;
 /// arena held).
 ///
 /// Returned by the `try_` allocation methods of [`ArenaGuard`](super::ArenaGuard); the
-/// panicking forms (`alloc`, `alloc_str`, `alloc_slice_copy`) panic with its message.
+/// panicking forms (`alloc`, `alloc_str`, `alloc_slice_copy`) panic with its message followed
+/// by "(use the try_ form to handle it)".
 ///
 /// Match on it where a request's size comes from outside (a body length, a count in a header)
 /// and should be refused, not crash the thread; use the panicking forms where the size is
@@ -62,7 +63,16 @@ impl fmt::Display for ArenaFull {
                  the chunks it holds, or that the system allocator refused"
             )?;
         }
-        f.write_str(" (use the try_ form to handle it)")
+        Ok(())
+    }
+}
+
+impl ArenaFull {
+    /// The panic of the panicking forms (`alloc`, ...): the message, and what to use instead.
+    /// (Not in `Display`: a refusal a `try_` form returned was already handled that way.)
+    #[track_caller]
+    pub(crate) fn fail(self) -> ! {
+        crate::fail::fail(format_args!("{self} (use the try_ form to handle it)"))
     }
 }
 

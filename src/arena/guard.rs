@@ -65,7 +65,7 @@ macro_rules! arena_api {
             pub fn alloc<T>(&self, value: T) -> &mut T {
                 match self.arena().alloc_or_full(value) {
                     Ok(value) => value,
-                    Err(full) => crate::fail::fail(full),
+                    Err(full) => full.fail(),
                 }
             }
 
@@ -96,7 +96,7 @@ macro_rules! arena_api {
             pub fn alloc_str(&self, s: &str) -> &mut str {
                 match self.arena().try_alloc_str(s) {
                     Ok(s) => s,
-                    Err(full) => crate::fail::fail(full),
+                    Err(full) => full.fail(),
                 }
             }
 
@@ -129,7 +129,7 @@ macro_rules! arena_api {
             pub fn alloc_slice_copy<T: Copy>(&self, src: &[T]) -> &mut [T] {
                 match self.arena().try_alloc_slice_copy(src) {
                     Ok(s) => s,
-                    Err(full) => crate::fail::fail(full),
+                    Err(full) => full.fail(),
                 }
             }
 
@@ -244,6 +244,7 @@ macro_rules! arena_api {
 /// once warm) and gives it back through the pool's per-thread fast path; a round that spilled
 /// past its chunk frees its chunks then, and costs one allocation when the arena is next
 /// handed out (the rebuilt chunk).
+#[must_use = "the arena is reset and goes back to the pool as soon as the guard is dropped"]
 pub struct ArenaGuard<'a> {
     /// The pooled arena; given back to the pool by its own drop, after ours settles it.
     arena: Pooled<'a, Arena>,
@@ -294,6 +295,7 @@ arena_api!(ArenaGuard<'a>);
 /// # Allocation and cost
 /// As [`ArenaGuard`], plus two `Arc` reference counts (the `ArenaPool`'s and its inner pool's):
 /// two atomic increments when made, two decrements when dropped.
+#[must_use = "the arena is reset and goes back to the pool as soon as the guard is dropped"]
 pub struct ArenaGuardOwned {
     /// Dropped before `pool`: the arena goes back while the pool is alive.
     arena: PooledOwned<Arena>,

@@ -710,7 +710,8 @@ fn arena_full_blames_only_what_can_have_refused() {
     assert_eq!(
         over.to_string(),
         "arena full: an allocation of 5000 bytes does not fit under the arena's limit_bytes \
-         (4096) (use the try_ form to handle it)"
+         (4096)",
+        "no advice to use the try_ form: a returned `ArenaFull` came from it"
     );
     let system = ArenaFull {
         requested: 1 << 40,

@@ -111,6 +111,7 @@ impl<'a> Handle<'a> {
 /// Striped, owning a cell: one thread-local read and a compare, then a relaxed load and store;
 /// the counter module's [Performance](super#performance) section has measured ratios. Otherwise
 /// `Counter::add` plus one look for the cell. Never blocks.
+#[must_use = "a handle does nothing unless added through"]
 pub struct LocalCounter<'a> {
     handle: Handle<'a>,
 }
@@ -175,6 +176,7 @@ impl std::fmt::Debug for LocalCounter<'_> {
 /// # Allocation and cost
 /// As [`LocalCounter`]: nothing allocated of its own; an add through it is a thread-local read,
 /// a compare, a load and a store once the gauge is striped.
+#[must_use = "a handle does nothing unless added through"]
 pub struct LocalGauge<'a> {
     handle: Handle<'a>,
 }

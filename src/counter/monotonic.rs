@@ -220,6 +220,7 @@ impl Counter {
     /// assert_eq!(c.take(), 2);
     /// assert_eq!(c.take(), 0);
     /// ```
+    #[must_use = "`take` zeroes the counter: use `reset` to drop the count"]
     pub fn take(&self) -> u64 {
         self.cells.replace(0)
     }

@@ -203,6 +203,19 @@ impl<T> PerCpu<T> {
     }
 }
 
+/// [`PerCpu::new`] with `T::default` in every slot.
+///
+/// # Examples
+/// ```
+/// let sums: thrifty::counter::PerCpu<u64> = Default::default();
+/// assert_eq!(sums.fold(0, |acc, n| acc + n), 0);
+/// ```
+impl<T: Default> Default for PerCpu<T> {
+    fn default() -> Self {
+        Self::new(T::default)
+    }
+}
+
 impl<T: std::fmt::Debug> std::fmt::Debug for PerCpu<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut list = f.debug_list();

@@ -130,7 +130,21 @@ impl InFlight {
     }
 
     /// Admits the request if fewer than `max` are in flight; otherwise sheds it (`None`).
+    ///
+    /// Bind the permit for as long as the request runs: `if gate.try_enter().is_none()`
+    /// drops it at once, and the work that follows runs outside the gate.
+    ///
+    /// # Examples
+    /// ```
+    /// let gate = thrifty::limit::InFlight::new(1);
+    /// let Some(_permit) = gate.try_enter() else {
+    ///     return; // shed: answer "busy"
+    /// };
+    /// assert!(gate.try_enter().is_none(), "held until `_permit` is dropped");
+    /// ```
     #[inline]
+    #[must_use = "the request leaves the gate as soon as the permit is dropped: bind it \
+                  (`let Some(_permit) = gate.try_enter() else { .. }`)"]
     pub fn try_enter(&self) -> Option<InFlightPermit<'_>> {
         // `then`, not `then_some`: a permit built eagerly and thrown away would leave.
         self.enter().then(|| InFlightPermit { gate: self })
@@ -140,6 +154,7 @@ impl InFlight {
     /// [`OwnedInFlightPermit`] holds a reference to the gate, so the admitted request can move
     /// to another thread.
     #[inline]
+    #[must_use = "the request leaves the gate as soon as the permit is dropped: bind it"]
     pub fn try_enter_owned(
         #[cfg(not(loom))] self: &Arc<Self>,
         #[cfg(loom)] this: &Arc<Self>,

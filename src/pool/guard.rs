@@ -124,6 +124,7 @@ macro_rules! delegate_traits {
 /// Dropping the guard runs the pool's `keep_if` (and `reset` with `reset_on_return`); a panic
 /// there drops the object and propagates (as any panic in `drop`, it aborts if the guard is
 /// being dropped while the thread is already unwinding).
+#[must_use = "the object goes back to the pool as soon as the guard is dropped"]
 pub struct Pooled<'a, T, H: Hooks<T> = Closures<T>> {
     pool: &'a Pool<T, H>,
     /// Taken out exactly once: by `drop` or `into_inner`, which forgets the guard.
@@ -214,6 +215,7 @@ delegate_traits!(Pooled<'_>);
 /// Allocates nothing. Costs what [`Pooled`] does to give the object back (cheapest on the
 /// thread that got it), plus the `Arc`'s reference count: an atomic increment when made, a
 /// decrement when dropped. Panics as [`Pooled`] does.
+#[must_use = "the object goes back to the pool as soon as the guard is dropped"]
 pub struct PooledOwned<T, H: Hooks<T> = Closures<T>> {
     pool: Arc<Pool<T, H>>,
     /// Taken out exactly once: by `drop` or `into_inner`, which forgets the guard.

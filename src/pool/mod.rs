@@ -389,6 +389,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     /// assert!(pool.try_get().is_some());
     /// ```
     #[inline]
+    #[must_use = "the object goes back to the pool as soon as the guard is dropped"]
     pub fn try_get(&self) -> Option<Pooled<'_, T, H>> {
         self.take_retained().map(|obj| Pooled::new(self, obj))
     }

@@ -256,6 +256,7 @@ impl<K, V, S> CowMap<K, V, S> {
     ///     .join()
     ///     .unwrap();
     /// ```
+    #[must_use = "a reader does nothing unless read through"]
     pub fn reader(&self) -> Reader<K, V, S> {
         Reader::new(&self.inner)
     }
@@ -270,6 +271,7 @@ impl<K, V, S> CowMap<K, V, S> {
     /// let total: i32 = snap.values().sum();
     /// assert_eq!(total, 3);
     /// ```
+    #[must_use = "a snapshot does nothing unless read"]
     pub fn snapshot(&self) -> Snapshot<K, V, S> {
         Snapshot::new(self.inner.load())
     }

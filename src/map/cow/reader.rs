@@ -189,6 +189,7 @@ impl<K, V, S> Reader<K, V, S> {
     }
 
     /// The current version as a [`Snapshot`] (one reference-count increment).
+    #[must_use = "a snapshot does nothing unless read"]
     pub fn snapshot(&mut self) -> Snapshot<K, V, S> {
         self.current();
         // The pointer as loaded, not one made from a reference: `Arc` reaches the counts in

@@ -23,6 +23,7 @@ use std::marker::PhantomData;
 /// The builder allocates nothing; `build` allocates the shard array and, with a capacity, each
 /// shard's table. The process's first build without [`shards`](Builder::shards) asks the OS for
 /// the CPU count (a few allocations, once per process).
+#[must_use = "a builder does nothing until `build`"]
 pub struct Builder<K, V, S = FastRandomState> {
     shards: Option<usize>,
     capacity: usize,
