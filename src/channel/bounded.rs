@@ -11,7 +11,7 @@ use crate::sync::Arc;
 use std::fmt;
 use std::mem::MaybeUninit;
 use std::panic::{RefUnwindSafe, UnwindSafe};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The plain channel's state: slots hold a message only while full.
 pub(super) struct Plain<T> {
@@ -162,10 +162,29 @@ impl<T> Sender<T> {
     /// # Errors
     /// [`SendTimeoutError::Timeout`] or [`SendTimeoutError::Disconnected`], each with the value.
     pub fn send_timeout(&self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
+        self.send_until(value, deadline(timeout))
+    }
+
+    /// [`send_timeout`](Sender::send_timeout) until the instant `deadline`: the same wait
+    /// for a number of sends that share one deadline.
+    ///
+    /// # Errors
+    /// As [`send_timeout`](Sender::send_timeout).
+    pub fn send_deadline(&self, value: T, deadline: Instant) -> Result<(), SendTimeoutError<T>> {
+        self.send_until(value, Some(deadline))
+    }
+
+    /// Whether this sender and `other` belong to the same channel.
+    pub fn same_channel(&self, other: &Sender<T>) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+
+    /// The send with a deadline: `None` waits for ever.
+    fn send_until(&self, value: T, end: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
         let claim = match self.chan().claim_send(OnBusy::Spin) {
             Step::Done(claim) => claim,
             Step::Closed => return Err(SendTimeoutError::Disconnected(value)),
-            Step::NotReady => match self.chan().claim_send_slow(OnBusy::Spin, deadline(timeout)) {
+            Step::NotReady => match self.chan().claim_send_slow(OnBusy::Spin, end) {
                 Ok(claim) => claim,
                 Err(Stop::Closed) => return Err(SendTimeoutError::Disconnected(value)),
                 Err(Stop::TimedOut) => return Err(SendTimeoutError::Timeout(value)),
@@ -269,11 +288,25 @@ impl<T> Receiver<T> {
     /// [`RecvTimeoutError::Timeout`], or [`RecvTimeoutError::Disconnected`] once the channel
     /// is empty and every sender is gone.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        self.recv_until(deadline(timeout))
+    }
+
+    /// [`recv_timeout`](Receiver::recv_timeout) until the instant `deadline`: the same wait
+    /// for a number of receives that share one deadline (a batch that must go out by then).
+    ///
+    /// # Errors
+    /// As [`recv_timeout`](Receiver::recv_timeout).
+    pub fn recv_deadline(&self, deadline: Instant) -> Result<T, RecvTimeoutError> {
+        self.recv_until(Some(deadline))
+    }
+
+    /// The receive with a deadline: `None` waits for ever.
+    fn recv_until(&self, end: Option<Instant>) -> Result<T, RecvTimeoutError> {
         let claim = match self.chan().claim_recv_first() {
             Some(claim) => claim,
             None => self
                 .chan()
-                .claim_recv_slow(OnBusy::Spin, deadline(timeout))
+                .claim_recv_slow(OnBusy::Spin, end)
                 .map_err(|stop| match stop {
                     Stop::Closed => RecvTimeoutError::Disconnected,
                     Stop::TimedOut => RecvTimeoutError::Timeout,
@@ -338,9 +371,19 @@ impl<T> Receiver<T> {
         self.len() == 0
     }
 
+    /// Whether every slot holds a message now.
+    pub fn is_full(&self) -> bool {
+        self.len() == self.capacity()
+    }
+
     /// The most messages the channel holds.
     pub fn capacity(&self) -> usize {
         self.chan().ring.capacity()
+    }
+
+    /// Whether this receiver and `other` belong to the same channel.
+    pub fn same_channel(&self, other: &Receiver<T>) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
     }
 
     /// Whether every sender is gone (messages may still be queued).

@@ -290,6 +290,35 @@ impl fmt::Display for RecvTimeoutError {
     }
 }
 
+/// A send that found every receiver gone, as the `try_` and timed forms report it: lets `?`
+/// carry a [`send`](super::Sender::send) error out of a function that returns theirs.
+impl<T> From<SendError<T>> for TrySendError<T> {
+    fn from(e: SendError<T>) -> Self {
+        Self::Disconnected(e.0)
+    }
+}
+
+/// As `From<SendError<T>> for TrySendError<T>`.
+impl<T> From<SendError<T>> for SendTimeoutError<T> {
+    fn from(e: SendError<T>) -> Self {
+        Self::Disconnected(e.0)
+    }
+}
+
+/// A receive that found the channel empty and every sender gone, as the `try_` form reports it.
+impl From<RecvError> for TryRecvError {
+    fn from(_: RecvError) -> Self {
+        Self::Disconnected
+    }
+}
+
+/// As `From<RecvError> for TryRecvError`.
+impl From<RecvError> for RecvTimeoutError {
+    fn from(_: RecvError) -> Self {
+        Self::Disconnected
+    }
+}
+
 impl<T> error::Error for SendError<T> {}
 impl<T> error::Error for TrySendError<T> {}
 impl<T> error::Error for SendTimeoutError<T> {}

@@ -312,6 +312,11 @@ impl<T: Reset> RecyclingSender<T> {
         self.chan.ring.capacity()
     }
 
+    /// Whether this sender and `other` belong to the same channel.
+    pub fn same_channel(&self, other: &RecyclingSender<T>) -> bool {
+        Arc::ptr_eq(&self.chan, &other.chan)
+    }
+
     /// Whether every receiver is gone.
     pub fn is_disconnected(&self) -> bool {
         self.chan.receivers_gone()
@@ -456,9 +461,19 @@ impl<T: Reset> RecyclingReceiver<T> {
         self.len() == 0
     }
 
+    /// Whether every slot holds a message now (counting as [`len`](Self::len) does).
+    pub fn is_full(&self) -> bool {
+        self.len() == self.capacity()
+    }
+
     /// The number of slots.
     pub fn capacity(&self) -> usize {
         self.chan.ring.capacity()
+    }
+
+    /// Whether this receiver and `other` belong to the same channel.
+    pub fn same_channel(&self, other: &RecyclingReceiver<T>) -> bool {
+        Arc::ptr_eq(&self.chan, &other.chan)
     }
 
     /// Whether every sender is gone (messages may still be queued).

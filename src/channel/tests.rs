@@ -590,3 +590,44 @@ fn the_receive_hint_holds_once_the_senders_are_gone() {
     chan.drop_sender();
     assert!(chan.recv_ready(), "empty, no sender left");
 }
+
+/// What a crossbeam user reaches for: `?` across the error flavours, deadlines shared by
+/// several calls, `is_full` on either end, and telling channels apart.
+#[test]
+fn crossbeam_conveniences_convert_wait_until_and_compare() {
+    fn forward(tx: &Sender<u8>, v: u8) -> Result<(), TrySendError<u8>> {
+        tx.send(v)?; // `SendError` becomes `Disconnected`, the value kept
+        Ok(())
+    }
+    let (tx, rx) = bounded::<u8>(1);
+    assert!(!rx.is_full());
+    forward(&tx, 1).unwrap();
+    assert!(rx.is_full() && tx.is_full());
+    let past = std::time::Instant::now();
+    assert_eq!(tx.send_deadline(2, past), Err(SendTimeoutError::Timeout(2)));
+    let soon = std::time::Instant::now() + Duration::from_millis(50);
+    assert_eq!(rx.recv_deadline(soon), Ok(1));
+    assert_eq!(rx.recv_deadline(past), Err(RecvTimeoutError::Timeout));
+    assert!(tx.same_channel(&tx.clone()) && rx.same_channel(&rx.clone()));
+    let (other_tx, other_rx) = bounded::<u8>(1);
+    assert!(!tx.same_channel(&other_tx) && !rx.same_channel(&other_rx));
+    drop(rx);
+    assert_eq!(forward(&tx, 3), Err(TrySendError::Disconnected(3)));
+    assert_eq!(
+        SendTimeoutError::from(SendError(4)),
+        SendTimeoutError::Disconnected(4)
+    );
+    assert_eq!(TryRecvError::from(RecvError), TryRecvError::Disconnected);
+    assert_eq!(
+        RecvTimeoutError::from(RecvError),
+        RecvTimeoutError::Disconnected
+    );
+
+    let (tx, rx) = recycling(1, String::new);
+    assert!(!rx.is_full());
+    tx.send_with(|s| s.push('x')).unwrap();
+    assert!(rx.is_full());
+    assert!(tx.same_channel(&tx.clone()) && rx.same_channel(&rx.clone()));
+    let (other_tx, other_rx) = recycling(1, String::new);
+    assert!(!tx.same_channel(&other_tx) && !rx.same_channel(&other_rx));
+}
