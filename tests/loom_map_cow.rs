@@ -464,3 +464,65 @@ fn loom_readers_made_and_dropped_at_once_never_share_a_slot() {
         assert_no_old_version(&map);
     });
 }
+
+/// Inserts and removes record their key for the next write, which replays that one change into
+/// the spare, and `trim` takes the record away (the models above write with `update`, which
+/// records nothing). A `Reader`, a plain read and a snapshot on another thread see whole
+/// versions throughout; a replayed write that touched the spare while a read held it, or a
+/// record read without the writers' lock, fails the model.
+#[test]
+fn loom_replayed_inserts_and_removes_race_readers() {
+    model(|| {
+        let map = Arc::new(CowMap::from_iter([(1u64, 10u64), (2, 20)]));
+        let mut idle = map.reader();
+        idle.let_go(); // writes build in the spare it leaves
+        let mut reader = map.reader();
+        let m = map.clone();
+        let t = thread::spawn(move || {
+            let one = reader.get_cloned(&1);
+            let two = m.read(&2, |v| *v);
+            let snap = m.snapshot();
+            // Key 2 is 20 in every version; key 1 is 10, 11 or gone; key 3 is 30 or absent.
+            assert_eq!(snap.get(&2), Some(&20));
+            assert!(matches!(snap.get(&1), None | Some(&10) | Some(&11)));
+            assert!(matches!(snap.get(&3), None | Some(&30)));
+            assert!(matches!(one, None | Some(10) | Some(11)));
+            assert_eq!(two, Some(20));
+        });
+        map.insert(1, 11); // a replace: records key 1
+        map.insert(3, 30); // replays the replace into the spare, records 3
+        assert_eq!(map.remove(&1), Some(11)); // replays the insert, records the removed 1
+        map.trim(); // lets go of the record
+        t.join().unwrap();
+        assert_eq!(idle.get_cloned(&3), Some(30));
+        assert_eq!(idle.get_cloned(&1), None);
+        drop(idle);
+        map.trim();
+        assert_eq!(map.retired_versions(), 0);
+    });
+}
+
+/// Two writers on two threads, one inserting then trimming, the other removing: each replays
+/// the other's record under the lock, or `trim` takes it first, while a `Reader` reads.
+#[test]
+fn loom_two_writers_replay_each_others_records() {
+    model(|| {
+        let map = Arc::new(CowMap::from_iter([(1u64, 1u64)]));
+        let mut idle = map.reader();
+        idle.let_go();
+        let m = map.clone();
+        let w = thread::spawn(move || {
+            m.insert(2, 2);
+            m.trim();
+        });
+        let mut reader = map.reader();
+        map.remove(&1);
+        assert!(reader.map().len() <= 2);
+        w.join().unwrap();
+        assert_eq!(reader.get_cloned(&2), Some(2));
+        assert_eq!(reader.get_cloned(&1), None);
+        drop((reader, idle));
+        map.trim();
+        assert_eq!(map.retired_versions(), 0);
+    });
+}

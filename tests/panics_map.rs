@@ -1010,6 +1010,75 @@ fn cow_a_value_drop_may_write_its_own_map_when_a_write_reuses_its_version() {
     assert_eq!(on_copy, spare_len, "the spare's entries, each dropped once");
 }
 
+/// A key whose `Drop` writes the map it lives in (a removed session's handle that logs out),
+/// as [`Unregister`] for values; hashes and compares by `id`.
+#[derive(Clone)]
+struct UnregisterKey {
+    id: u64,
+    map: Weak<CowMap<UnregisterKey, u64>>,
+    calls: Arc<AtomicUsize>,
+}
+
+impl PartialEq for UnregisterKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+impl Eq for UnregisterKey {}
+impl Hash for UnregisterKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.id.hash(state);
+    }
+}
+impl Borrow<u64> for UnregisterKey {
+    fn borrow(&self) -> &u64 {
+        &self.id
+    }
+}
+impl Drop for UnregisterKey {
+    fn drop(&mut self) {
+        if let Some(map) = self.map.upgrade() {
+            assert_eq!(map.remove(&ABSENT), None);
+            self.calls.fetch_add(1, SeqCst);
+        }
+    }
+}
+
+/// The key a write records for the next write's replay is let go of after the lock, like
+/// everything else a write frees: when a write reuses the spare whose record was a removed key
+/// (the map's last copy of it), that key's `Drop` may write the map. (Dropped under the lock,
+/// the `Drop`'s write panicked as re-entrant, and the write that reused the spare was lost.)
+#[test]
+fn cow_a_removed_keys_drop_may_write_its_own_map_when_a_write_reuses_its_record() {
+    let outcome = finishes("writes that reuse a spare recording a removed key", || {
+        let map: Arc<CowMap<UnregisterKey, u64>> = Arc::new(CowMap::new());
+        let calls = Arc::new(AtomicUsize::new(0));
+        let key = |id| UnregisterKey {
+            id,
+            map: Arc::downgrade(&map),
+            calls: calls.clone(),
+        };
+        let mut idle = map.reader();
+        idle.let_go(); // the map keeps a spare, and writes build in it
+        map.insert(key(1), 1);
+        map.insert(key(5), 5);
+        map.insert(key(6), 6);
+        assert_eq!(map.remove(&5), Some(5)); // its version records the removed key 5
+        for id in 7..10 {
+            map.insert(key(id), id); // one of them reuses that version as its spare
+        }
+        map.trim();
+        assert_eq!(map.len(), 5); // 1, 6, 7, 8, 9
+        assert!(
+            map.read(&9, |v| *v == 9).unwrap(),
+            "every write was published"
+        );
+        drop(idle);
+        calls.load(SeqCst)
+    });
+    assert!(outcome.expect("no key's drop ran inside a write") > 0);
+}
+
 /// As above, for `trim`, a `Snapshot`'s drop and a `Reader`'s drop.
 #[test]
 fn cow_a_value_drop_may_write_its_own_map_when_trim_or_a_handle_frees_it() {

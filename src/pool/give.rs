@@ -106,7 +106,8 @@ impl<T, H: Hooks<T>> Pool<T, H> {
         let weight = self.hooks.weigh(value);
         if weight >= self.hooks.fast_floor() && value.ticket.is_none() {
             if let Some(local) = self.local_fast() {
-                // SAFETY: `local_fast` is the cache of the calling thread's slot.
+                // SAFETY: `local_fast` is the cache of the calling thread's slot, and none of its
+                // sections is open: sections run no user code (`Section`), so none encloses this.
                 if let Some(section) = unsafe { local.enter_fast(&self.gate) } {
                     // SAFETY: `value` holds an object (contract), untouched after `true`.
                     if unsafe { section.push_hot(value, weight) } {
@@ -162,7 +163,8 @@ impl<T, H: Hooks<T>> Pool<T, H> {
             Some(local) => local.tallies.returned.bump_owned(),
             None => self.shared.tallies.returned.bump(),
         };
-        // SAFETY: `local()` is the cache of the calling thread's slot.
+        // SAFETY: `local()` is the cache of the calling thread's slot, and none of its sections
+        // is open: sections run no user code (`Section`), so none encloses this.
         let obj = match local.and_then(|local| unsafe { local.enter(&self.gate) }) {
             Some(section) => {
                 section.claim();

@@ -33,7 +33,8 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     #[inline(always)]
     fn take_hot(&self) -> Option<Item<T>> {
         let local = self.local_fast()?;
-        // SAFETY: `local_fast` is the cache of the calling thread's slot.
+        // SAFETY: `local_fast` is the cache of the calling thread's slot, and none of its
+        // sections is open: sections run no user code (`Section`), so none encloses this.
         let section = unsafe { local.enter_fast(&self.gate) }?;
         let obj = section.pop_hot()?;
         drop(section);
@@ -47,7 +48,8 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     fn take_slow(&self, make: bool) -> Option<Item<T>> {
         let local = self.local();
         if let Some(local) = local {
-            // SAFETY: `local()` is the cache of the calling thread's slot.
+            // SAFETY: `local()` is the cache of the calling thread's slot, and none of its sections
+            // is open: sections run no user code (`Section`), so none encloses this.
             if let Some(section) = unsafe { local.enter(&self.gate) } {
                 section.claim();
                 section.mark_taker();

@@ -189,7 +189,8 @@ impl<T, H: Hooks<T>> Pool<T, H> {
             return;
         }
         if let Some(local) = self.local() {
-            // SAFETY: `local()` is the cache of the calling thread's slot.
+            // SAFETY: `local()` is the cache of the calling thread's slot, and none of its sections
+            // is open: sections run no user code (`Section`), so none encloses this.
             if let Some(_section) = unsafe { local.enter(&self.gate) } {
                 if ticket.valid_in(self.gate.epoch()) {
                     local.carried.change(false, ticket.weight());

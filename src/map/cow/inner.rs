@@ -300,6 +300,10 @@ pub(super) struct Trash<K, V, S> {
     unpublished: Option<Arc<Version<K, V, S>>>,
     /// What building in the spare displaced.
     displaced: Displaced<K, V, S>,
+    /// A recorded change's key let go of: the spare's, when a write reuses it (after a
+    /// `remove`, the map's last copy of the removed key), or the current version's, when
+    /// `trim` forgets it.
+    recorded: Option<K>,
 }
 
 /// What a write that builds in the spare takes out of it (at most one of these).
@@ -311,8 +315,6 @@ enum Displaced<K, V, S> {
     Entry(K, V),
     /// The spare's whole table, when the write built a new one rather than copy into it.
     Table(HashMap<K, V, S>),
-    /// The key the current version recorded, which `trim` lets go of.
-    Key(K),
 }
 
 impl<K, V, S> Default for Trash<K, V, S> {
@@ -322,6 +324,7 @@ impl<K, V, S> Default for Trash<K, V, S> {
             versions: SmallVec::new(),
             unpublished: None,
             displaced: Displaced::Nothing,
+            recorded: None,
         }
     }
 }
@@ -390,6 +393,7 @@ impl<K, V, S> Locked<'_, K, V, S> {
             versions,
             unpublished,
             displaced,
+            recorded,
         } = &mut self.trash;
         // `get_mut` succeeds only if no other count or weak reference exists. A replaced
         // version gains counts only from existing ones, or from a load whose hazard was
@@ -425,8 +429,10 @@ impl<K, V, S> Locked<'_, K, V, S> {
                     None => version.map_mut().clone_from(current.map()),
                 }
                 version.seq = seq;
+                // To the trash, not dropped here: it may be the only copy of a removed key,
+                // whose `Drop` must not run under the lock.
                 // SAFETY: the spare is ours alone (`get_mut` above).
-                drop(unsafe { version.swap_change(None) });
+                *recorded = unsafe { version.swap_change(None) }.map(|(key, _)| key);
                 version
             }
             spare => {
@@ -483,9 +489,9 @@ impl<K, V, S> Locked<'_, K, V, S> {
     /// rather than replaying that change into its spare.
     pub(super) fn forget_change(&mut self) {
         // SAFETY: we hold the writers' lock (`current_locked`'s and `swap_change`'s contract).
-        if let Some((key, _)) = unsafe { (*self.inner.current_locked()).swap_change(None) } {
-            self.trash.displaced = Displaced::Key(key);
-        }
+        let record = unsafe { (*self.inner.current_locked()).swap_change(None) };
+        debug_assert!(self.trash.recorded.is_none(), "one record let go per lock");
+        self.trash.recorded = record.map(|(key, _)| key);
     }
 }
 

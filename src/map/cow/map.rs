@@ -160,10 +160,9 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 /// one thread can be inside the closures of at most 8 maps at once). Reads, `Reader`s and
 /// `Snapshot`s of the map, and writes of other maps, are fine there. A value's `Drop` may
 /// write the map when a write, `trim`, `Snapshot` or `Reader` frees it: that runs after the
-/// lock is let go. Only what the closure itself drops (a `remove` whose result it discards),
-/// the key an `insert` of a present key drops (and the clone it looked the kept key up with),
-/// and the key the spare recorded for its last change, when a write reuses the spare, are
-/// dropped under the lock.
+/// lock is let go, as does a key a write or `trim` lets go of. Only what the closure itself
+/// drops (a `remove` whose result it discards) and the key an `insert` of a present key drops
+/// (and the clone it looked the kept key up with) are dropped under the lock.
 ///
 /// The check is per thread: it cannot see an `update`'s closure that waits for *another*
 /// thread (a channel, a `join`, a scoped thread) which writes or trims this map; both then
