@@ -22,6 +22,7 @@ fn allocation_profile() {
     version_and_retired_versions_allocate_nothing();
     reads_on_two_threads_allocate_nothing();
     a_batch_of_writes_makes_one_copy();
+    store_allocates_one_block_whatever_the_map_size();
     a_write_reuses_the_version_a_reader_let_go_of();
     an_idle_reader_makes_writes_copy_unless_it_lets_go();
     readers_that_come_and_go_leave_writes_a_spare();
@@ -144,6 +145,25 @@ fn reads_on_two_threads_allocate_nothing() {
 
 /// One write of k changes allocates what one write of one change does: one table and one
 /// version block; k single writes allocate k times that.
+/// `store` moves the given map into a new version: one block (the version's `Arc`), for a map
+/// of 10 entries as for one of 10 000, where a write that replaced the map through `update`
+/// would copy the current version first.
+fn store_allocates_one_block_whatever_the_map_size() {
+    let map = CowMap::from_map(entries(10));
+    map.store(entries(10)); // the first write also allocates the writer's retired list
+    for n in [10, 10_000] {
+        let next = entries(n); // built before counting, as a reload builds it off to the side
+        let start = heap().total_blocks;
+        map.store(next);
+        assert_eq!(
+            heap().total_blocks - start,
+            1,
+            "store of {n} entries: the version's block only"
+        );
+    }
+    assert_eq!(map.len(), 10_000);
+}
+
 fn a_batch_of_writes_makes_one_copy() {
     let map = CowMap::from_map(entries(1000));
     let blocks = |f: &dyn Fn()| {

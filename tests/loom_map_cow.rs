@@ -526,3 +526,27 @@ fn loom_two_writers_replay_each_others_records() {
         assert_eq!(map.retired_versions(), 0);
     });
 }
+
+/// `store` publishes a map built aside while a `Reader` and a plain read race it: each sees the
+/// old map or the new one whole, and the old version is freed once neither holds it.
+#[test]
+fn loom_store_races_readers() {
+    model(|| {
+        let map = Arc::new(CowMap::from_iter([("a", 1u64), ("b", 1)]));
+        let mut reader = map.reader();
+        let m = map.clone();
+        let t = thread::spawn(move || {
+            let m2 = m.read("a", |a| *a);
+            let seen = reader.map();
+            assert_eq!(seen.get("a"), seen.get("b"), "a torn map");
+            assert!(matches!(m2, Some(1) | Some(2)));
+        });
+        let mut next = std::collections::HashMap::with_hasher(Default::default());
+        next.extend([("a", 2u64), ("b", 2)]);
+        map.store(next);
+        t.join().unwrap();
+        assert_eq!(map.get_cloned("a"), Some(2));
+        map.trim();
+        assert_eq!(map.retired_versions(), 0);
+    });
+}

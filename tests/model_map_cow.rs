@@ -26,6 +26,8 @@ enum Op {
     /// A write from inside a plain read: the read's version must be kept, not freed.
     WriteDuringRead(u8, u32),
     Trim,
+    /// A whole map built elsewhere, published by `store`.
+    Store(Vec<(u8, u32)>),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -42,6 +44,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<usize>().prop_map(Op::DropSnapshot),
         1 => (key, any::<u32>()).prop_map(|(k, v)| Op::WriteDuringRead(k, v)),
         1 => Just(Op::Trim),
+        1 => proptest::collection::vec((0u8..16, any::<u32>()), 0..8).prop_map(Op::Store),
     ]
 }
 
@@ -121,6 +124,13 @@ proptest! {
                     version += 1;
                 }
                 Op::Trim => map.trim(),
+                Op::Store(entries) => {
+                    let mut next = HashMap::default();
+                    next.extend(entries);
+                    model = next.clone();
+                    map.store(next);
+                    version += 1;
+                }
             }
             prop_assert_eq!(map.len(), model.len());
             prop_assert_eq!(map.version(), version);

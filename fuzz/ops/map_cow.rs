@@ -82,11 +82,18 @@ pub fn run(data: &[u8]) {
                 model.insert(k, v);
             }
             7 => {
-                // `trim`, or the reader lets go of its version (its next read takes the current).
-                if b.u8() % 2 == 0 {
-                    map.trim();
-                } else {
-                    reader.let_go();
+                // `trim`; the reader lets go of its version (its next read takes the current);
+                // or a whole map of up to 15 entries built aside and published by `store`.
+                match b.u8() % 3 {
+                    0 => map.trim(),
+                    1 => reader.let_go(),
+                    _ => {
+                        let n = b.u8() % 16;
+                        let mut next = HashMap::default();
+                        next.extend((0..n).map(|_| (key(&mut b), u64::from(b.u8()))));
+                        model = next.clone();
+                        map.store(next);
+                    }
                 }
             }
             8 => {

@@ -355,6 +355,18 @@ pub(super) struct Locked<'a, K, V, S> {
 }
 
 impl<K, V, S> Locked<'_, K, V, S> {
+    /// The version after `current` holding `map` as it is, for [`CowMap::store`]: nothing
+    /// copied, no change recorded (the next write copies), and the spare left for that write.
+    /// It stays in the trash until [`Locked::publish`], as [`Locked::build`]'s does.
+    pub(super) fn build_from(&mut self, current: &Version<K, V, S>, map: HashMap<K, V, S>) {
+        debug_assert!(
+            self.trash.unpublished.is_none(),
+            "one version built per lock"
+        );
+        let version = Version::new(current.seq + 1, map, &self.inner.alive);
+        self.trash.unpublished = Some(Arc::new(version));
+    }
+
     /// The newest retired version that no read can reach any more, for the next write to
     /// build in; trashes the map's count on the other unreachable ones (as `reclaim` does).
     fn take_spare(&mut self) -> Option<Arc<Version<K, V, S>>> {

@@ -23,7 +23,8 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 /// data, which no `Drop` runs for, is freed before letting go). A writer does wait for another
 /// holder of the lock: a write, or a dropped `Reader` scanning the hazard slots (see *Cost*).
 /// [`update`](CowMap::update) applies a batch of changes with one copy, and readers see all of it
-/// or none.
+/// or none; [`store`](CowMap::store) publishes a whole map built elsewhere (a reloaded
+/// configuration, as arc-swap's `store`) with no copy at all.
 ///
 /// # When not to use
 /// - Write-heavy data: every write copies the whole map (`O(len)` time: a table with over four

@@ -845,3 +845,44 @@ fn trim_lets_go_of_a_removed_key_and_a_replaced_insert_keeps_no_extra_key() {
         assert!(model.iter().all(|(k, v)| now.get(k.as_str()) == Some(v)));
     }
 }
+
+/// `store` publishes a map built elsewhere as it is, for values that cannot be cloned: readers
+/// move to it whole, a snapshot keeps the old version, and every value is dropped once.
+#[test]
+fn store_publishes_a_whole_map_without_copying() {
+    /// Not `Clone`: `store` must not need it.
+    struct Owned(Tracked);
+    let live = Arc::new(AtomicUsize::new(0));
+    let owned = |id| Owned(Tracked::new(id, &live));
+    let map: CowMap<u64, Owned> = (0..3).map(|k| (k, owned(k))).collect();
+    let mut reader = map.reader();
+    assert_eq!(reader.read(&2, |v| v.0.id), Some(2));
+    let before = map.snapshot();
+    let mut next = std::collections::HashMap::with_hasher(crate::map::FastRandomState::default());
+    next.insert(7, owned(70));
+    map.store(next);
+    assert_eq!((map.len(), map.version()), (1, 1));
+    assert_eq!(reader.read(&7, |v| v.0.id), Some(70));
+    assert_eq!(
+        reader.read(&2, |v| v.0.id),
+        None,
+        "the old entries are gone"
+    );
+    assert_eq!(
+        before.get(&2).map(|v| v.0.id),
+        Some(2),
+        "a snapshot keeps its version"
+    );
+    assert_eq!(live.load(SeqCst), 4);
+    drop(before);
+    map.trim();
+    assert_eq!(
+        live.load(SeqCst),
+        1,
+        "the old version is freed once nothing holds it"
+    );
+    map.store(std::collections::HashMap::default());
+    assert!(reader.read(&7, |_| ()).is_none() && map.is_empty());
+    drop((reader, map));
+    assert_eq!(live.load(SeqCst), 0);
+}

@@ -157,4 +157,47 @@ impl<K, V, S> CowMap<K, V, S> {
         // Unlocks and frees (in that order unless plain data).
         drop(locked);
     }
+
+    /// Publishes `map` as the next version, as it is: a configuration reloaded from a file, a
+    /// routing table built off to the side (arc-swap's `store`). Nothing is copied, where
+    /// `update(|m| *m = map)` would copy the current version first and throw the copy away,
+    /// and no `Clone` is asked of keys, values or hasher.
+    ///
+    /// Readers see the old version or `map`, never a mix, as for any write; the old version
+    /// is retired as a write's is (freed once no read uses it, or kept as the next write's
+    /// spare), and the next write copies `map`. Its hasher is `map`'s own: build it with
+    /// `HashMap::with_hasher` (the default `S` is [`FastRandomState`](crate::map::FastRandomState),
+    /// whose `default` seeds a new one; any seed works).
+    ///
+    /// # Allocation and cost
+    /// One allocation (the version's `Arc`, which moves `map` in), the writers' lock, and the
+    /// retirement every write does; nothing proportional to the map.
+    ///
+    /// # Panics
+    /// As [`update`](CowMap::update): from inside a write of the same map, before anything is
+    /// published; or if a key's or value's `Drop` panics while what it replaced is freed,
+    /// after `map` is published.
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use thrifty::map::{CowMap, FastRandomState};
+    ///
+    /// let config = CowMap::from_iter([("timeout_ms", 500), ("retries", 3)]);
+    /// let mut reader = config.reader();
+    /// let mut reloaded = HashMap::with_hasher(FastRandomState::default());
+    /// reloaded.insert("timeout_ms", 250);
+    /// config.store(reloaded);
+    /// assert_eq!(reader.get_cloned("timeout_ms"), Some(250));
+    /// assert_eq!(reader.get_cloned("retries"), None, "the whole map was replaced");
+    /// assert_eq!(config.version(), 1);
+    /// ```
+    pub fn store(&self, map: HashMap<K, V, S>) {
+        let mut locked = self.inner.lock();
+        // SAFETY: we hold the writer lock (`current_locked`'s contract).
+        let current = unsafe { &*self.inner.current_locked() };
+        locked.build_from(current, map);
+        locked.publish();
+        // Unlocks and frees what the write replaced (in that order unless plain data).
+        drop(locked);
+    }
 }
