@@ -24,8 +24,8 @@ use std::iter::FusedIterator;
 /// an uneven spread (see [`with_capacity`](ShardedMap::with_capacity)); then one
 /// [`insert`](ShardedMap::insert) per entry, each locking its shard, which allocates only if a
 /// shard outgrows that slack or the iterator yields more than its lower bound. With a small
-/// `n` the slack dominates (`n` = 1,000 over the default 128 shards reserves about 70 KiB of
-/// tables for 16 KB of `(u64, u64)`): for small maps, build with few shards
+/// `n` the slack dominates (`n` = 1,000 over 128 shards, the default on 2 CPUs, reserves about
+/// 70 KiB of tables for 16 KB of `(u64, u64)`): for small maps, build with few shards
 /// (`ShardedMap::builder().shards(4).capacity(n).build()`) and [`extend`](Extend::extend) it.
 ///
 /// # Panics
@@ -113,8 +113,8 @@ impl<K: Hash + Eq, V, S: BuildHasher> Extend<(K, V)> for ShardedMap<K, V, S> {
 /// # Allocation and cost
 /// Allocates nothing (`tests/alloc_map_sharded.rs`) and takes no lock: it owns the map. Each
 /// shard's table is freed once drained, the shard array when the iterator is dropped. A walk
-/// visits every shard and every slot of each table, so a map emptied from a large size
-/// still costs its old capacity to walk.
+/// visits each shard up to the last that holds entries and every slot of their tables, so a
+/// map emptied from a large size still costs its old capacity to walk.
 ///
 /// # Examples
 /// ```
