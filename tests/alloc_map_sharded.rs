@@ -1,7 +1,8 @@
 //! dhat: what `thrifty::map::ShardedMap` allocates, asserted. Lookups, updates, removes,
 //! computes, whole-map walks and the re-entrancy check never allocate; inserting n keys into a
 //! map made `with_capacity(n)` allocates nothing; `clear` keeps memory and `shrink_to_fit` and
-//! drop give it back.
+//! drop give it back; `collect` allocates what `with_capacity` does, `extend` into a presized
+//! map nothing, and `into_iter` nothing (and frees the map, early drop or not).
 //!
 //! dhat's profiler is global (it sees every thread), so one `#[test]` runs every case in turn,
 //! and the two-thread case reads the stats only while its threads wait at a barrier.
@@ -33,6 +34,7 @@ fn allocation_profile() {
     clear_keeps_memory_and_shrink_and_drop_free_it();
     churn_at_a_steady_size_grows_each_shard_once_at_most();
     two_threads_updating_allocate_nothing();
+    collect_extend_and_into_iter_allocate_as_documented();
 }
 
 fn presized_fill_allocates_nothing() {
@@ -316,5 +318,56 @@ fn two_threads_updating_allocate_nothing() {
     assert_eq!(
         after.total_blocks, before.total_blocks,
         "two threads updating allocated"
+    );
+}
+
+/// `collect` allocates what `with_capacity` of its size-hint does (the shard array and the
+/// presized tables), and no more while filling them; `extend` into a presized map allocates
+/// nothing; `into_iter` allocates nothing, whole or dropped part-way, and frees everything.
+fn collect_extend_and_into_iter_allocate_as_documented() {
+    let n = 10_000u64;
+    let start = heap();
+    let before = heap();
+    let presized: ShardedMap<u64, u64> = ShardedMap::with_capacity(n as usize);
+    let built = heap().total_blocks - before.total_blocks;
+    let bytes = heap().curr_bytes - before.curr_bytes;
+    drop(presized);
+
+    let before = heap();
+    let map: ShardedMap<u64, u64> = (0..n).map(|i| (key(i), i)).collect();
+    let after = heap();
+    assert_eq!(map.len(), n as usize);
+    assert_eq!(
+        after.total_blocks - before.total_blocks,
+        built,
+        "collect allocated beyond with_capacity's tables"
+    );
+    assert_eq!(after.curr_bytes - before.curr_bytes, bytes);
+
+    let target: ShardedMap<u64, u64> = ShardedMap::with_capacity(2 * n as usize);
+    let before = heap();
+    (&target).extend((0..n).map(|i| (key(i), i)));
+    let mut target = target;
+    target.extend((n..2 * n).map(|i| (key(i), i)));
+    assert_eq!(heap().total_blocks, before.total_blocks, "extend allocated");
+
+    let before = heap();
+    let mut sum = 0u64;
+    for (_, v) in map {
+        sum += v;
+    }
+    assert_eq!(sum, n * (n - 1) / 2);
+    let mut part = target.into_iter();
+    part.by_ref().take(1_000).for_each(drop);
+    drop(part);
+    let after = heap();
+    assert_eq!(
+        after.total_blocks, before.total_blocks,
+        "into_iter allocated"
+    );
+    assert_eq!(
+        (after.curr_blocks, after.curr_bytes),
+        (start.curr_blocks, start.curr_bytes),
+        "into_iter did not free the maps"
     );
 }

@@ -1,6 +1,7 @@
 //! proptest: `ShardedMap` against `std::collections::HashMap` over random op sequences (every
 //! return value and, after each op, the length; the contents at the end), and a concurrent run
 //! where each thread owns a key range and the final map must equal each thread's own model.
+//! Also building by `collect` and `extend` and taking apart by `into_iter`, against `HashMap`'s.
 
 use proptest::prelude::*;
 use std::collections::HashMap;
@@ -131,6 +132,52 @@ proptest! {
             apply(&map, &mut model, op);
         }
         prop_assert_eq!(contents(&map), model);
+    }
+
+    /// `collect`, then `extend` (through `&map` and the owned map), then ops, then `into_iter`:
+    /// the entries equal `HashMap`'s after the same steps, each yielded once, with an exact
+    /// `len` all the way; an iterator dropped part-way leaves nothing behind to check.
+    #[test]
+    fn collect_extend_into_iter_behave_like_hashmap(
+        shards in 0usize..4,
+        first in prop::collection::vec((0u8..64, any::<u32>()), 0..100),
+        more in prop::collection::vec((0u8..64, any::<u32>()), 0..100),
+        ops in prop::collection::vec(op(), 0..50),
+        taken in 0usize..80,
+    ) {
+        let shards = [1, 2, 8, 64][shards];
+        let collected: ShardedMap<u8, u32> = first.iter().copied().collect();
+        let mut model: HashMap<u8, u32> = first.iter().copied().collect();
+        prop_assert_eq!(contents(&collected), model.clone());
+
+        let mut map = ShardedMap::with_shards(shards);
+        map.extend(first.iter().copied());
+        let (a, b) = more.split_at(more.len() / 2);
+        (&map).extend(a.iter().copied());
+        map.extend(b.iter().copied());
+        model.extend(more.iter().copied());
+        prop_assert_eq!(contents(&map), model.clone());
+        for op in &ops {
+            apply(&map, &mut model, op);
+        }
+
+        let mut entries = map.into_iter();
+        prop_assert_eq!(entries.len(), model.len());
+        let mut got = HashMap::new();
+        while let Some((k, v)) = entries.next() {
+            prop_assert!(got.insert(k, v).is_none(), "key {} twice", k);
+            prop_assert_eq!(entries.len(), model.len() - got.len());
+        }
+        prop_assert_eq!(got, model.clone());
+
+        // Part-way, then dropped: what it yielded is a part of the model.
+        let mut part = collected.into_iter();
+        let n = taken.min(part.len());
+        let mut model = HashMap::<u8, u32>::from_iter(first.iter().copied());
+        for (k, v) in part.by_ref().take(n) {
+            prop_assert_eq!(model.remove(&k), Some(v));
+        }
+        prop_assert_eq!(part.len(), model.len());
     }
 
     /// Each thread works only on keys `k` with `k % threads == t`, so its own model predicts

@@ -3,9 +3,10 @@
 //! spare's replay, a copy that grows or rehashes in place), with and without readers reading,
 //! and a key's `Hash` that panics while a `ShardedMap` shard rehashes in place or shrinks. Also
 //! a `Drop` that panics while a `CowMap` write frees what it replaced or while a `ShardedMap`'s
-//! `clear` or drop drops its entries, and code a `CowMap` runs that writes the same map: a
-//! write inside a write (which must panic, not deadlock), and a value's `Drop` (which must be
-//! free to). And a call nested inside more maps than the re-entrancy check tracks.
+//! `clear` or drop drops its entries or its `IntoIter` drops what it has left, and code a
+//! `CowMap` runs that writes the same map: a write inside a write (which must panic, not
+//! deadlock), and a value's `Drop` (which must be free to). And a call nested inside more maps
+//! than the re-entrancy check tracks.
 //!
 //! Every key and value is a [`T`], which files each copy of itself by serial number in its
 //! test's [`Probe`]: so each test can say exactly how many are alive, that nothing was dropped
@@ -1437,6 +1438,41 @@ fn sharded_drop_panic_in_clear_or_the_maps_drop_leaks_nothing() {
             );
             keys.assert_all_dropped();
             values.assert_all_dropped();
+        }
+    }
+}
+
+/// A value's `Drop` panics while a `ShardedMap`'s `IntoIter`, dropped after yielding `taken`
+/// entries (none, mid-shard, all but one), drops the rest: at the first, a middle and the last
+/// value it drops, in maps of 1 and 4 shards. The panic reaches the caller, once, and every
+/// other key and value is dropped, once: nothing leaks, nothing is dropped twice.
+#[test]
+fn sharded_drop_panic_while_into_iter_drops_the_rest_leaks_nothing() {
+    for shards in [1, 4] {
+        for taken in [0, 30, 99] {
+            let left: usize = 100 - taken;
+            for at in [1, left.div_ceil(2), left] {
+                let case = format!("{shards} shards, {taken} taken, the panic at drop {at}");
+                let (keys, values) = (Probe::new(), Probe::new());
+                let map = Arc::into_inner(spread_over(shards, &keys, &values)).unwrap();
+                let mut entries = map.into_iter();
+                let yielded: Vec<(T, T)> = entries.by_ref().take(taken).collect();
+                assert_eq!(entries.len(), left, "{case}");
+                values.drop_trap.arm(at);
+                expect_panic(DROP_PANIC, || drop(entries));
+                assert_eq!(
+                    values.drop_trap.0.load(SeqCst),
+                    0,
+                    "{case}: premise: the trap sprang"
+                );
+                keys.assert_no_double_drop();
+                values.assert_no_double_drop();
+                assert_eq!(keys.live(), taken, "{case}: keys left alive");
+                assert_eq!(values.live(), taken, "{case}: values left alive");
+                drop(yielded);
+                keys.assert_all_dropped();
+                values.assert_all_dropped();
+            }
         }
     }
 }

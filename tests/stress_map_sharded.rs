@@ -1,6 +1,7 @@
 //! Bounded multi-thread stress of `thrifty::map::ShardedMap` in the shapes user code has:
 //! counters bumped from every thread while another walks and filters the map, keys handed from
-//! producer threads to consumer threads, short-lived threads, and thousands of small maps.
+//! producer threads to consumer threads, short-lived threads, thousands of small maps, and
+//! threads extending one map at once.
 //! Each checks that nothing is lost or counted twice; none measures time.
 
 use std::sync::mpsc;
@@ -141,4 +142,40 @@ fn thousands_of_small_maps() {
         assert_eq!(m.get_cloned(&0), Some(i as u32));
         assert_eq!(m.get_cloned(&9), Some(2));
     }
+}
+
+/// Four threads `extend` one map through `&map`, over key ranges that overlap by half, each
+/// value naming its writer; then `into_iter` takes it apart: every key once, each holding the
+/// value of one of the threads that wrote it.
+#[test]
+fn threads_extending_one_map_lose_nothing() {
+    const THREADS: u64 = 4;
+    const KEYS: u64 = 20_000;
+    let map: ShardedMap<u64, u64> = ShardedMap::with_shards(8);
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let mut map = &map;
+            s.spawn(move || {
+                let start = t * KEYS / 2;
+                map.extend((start..start + KEYS).map(|k| (k, t)));
+            });
+        }
+    });
+    let total = (THREADS + 1) * KEYS / 2;
+    assert_eq!(map.len() as u64, total);
+    let mut seen = vec![false; total as usize];
+    let entries = map.into_iter();
+    assert_eq!(entries.len() as u64, total);
+    for (k, t) in entries {
+        assert!(
+            !std::mem::replace(&mut seen[k as usize], true),
+            "key {k} twice"
+        );
+        let writers = (k / (KEYS / 2)).saturating_sub(1)..=(k / (KEYS / 2)).min(THREADS - 1);
+        assert!(
+            writers.contains(&t),
+            "key {k} holds {t}, not one of its writers"
+        );
+    }
+    assert!(seen.iter().all(|&s| s), "a key lost");
 }

@@ -51,4 +51,4 @@ mod sharded;
 
 pub use cow::{CowMap, Reader, Snapshot};
 pub use hasher::{FastHasher, FastRandomState};
-pub use sharded::{BuildError, Builder, Compute, ShardedMap};
+pub use sharded::{BuildError, Builder, Compute, IntoIter, ShardedMap};

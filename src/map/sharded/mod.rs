@@ -1,11 +1,13 @@
 //! [`ShardedMap`]: a hash map split into independently locked shards.
 
 mod builder;
+mod iter;
 mod ops;
 mod shard;
 mod whole;
 
 pub use builder::{BuildError, Builder};
+pub use iter::IntoIter;
 pub use ops::Compute;
 
 use crate::map::FastRandomState;
@@ -30,6 +32,11 @@ const SPREAD: u64 = 0x9E37_79B9_7F4A_7C15;
 /// outlive the call, so holding an entry while touching the map again, the classic way to
 /// deadlock a sharded map, is impossible, and a call back into the same map from inside one of
 /// its closures panics with a clear message instead (see [Re-entrancy](#re-entrancy)).
+///
+/// A map `collect`s from `(K, V)` pairs, `extend`s (through `&self` too, so threads can extend
+/// one map at once), and, owned, turns into an iterator of its entries ([`IntoIter`]). There is
+/// no iterator of borrowed entries, as no reference may outlive its closure: walk the map with
+/// [`for_each`](Self::for_each).
 ///
 /// # When to use
 /// Many threads insert, update and remove in one map: per-key counters and aggregates, caches

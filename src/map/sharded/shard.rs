@@ -40,6 +40,14 @@ impl<K, V> Shard<K, V> {
         self.len.load(Ordering::Relaxed)
     }
 
+    /// Takes the table out, leaving an empty one (which allocates nothing), and zeroes the
+    /// length copy. No lock: `&mut self` is the only reference.
+    pub(super) fn take(&mut self) -> HashTable<(K, V)> {
+        // Relaxed: see `Shard::len`; `&mut self` orders it before any later read.
+        self.len.store(0, Ordering::Relaxed);
+        std::mem::take(self.table.get_mut())
+    }
+
     /// Takes the shared lock, first marking this thread as inside map `id`.
     ///
     /// # Panics

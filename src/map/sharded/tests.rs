@@ -437,6 +437,8 @@ fn send_and_sync_exactly_as_sound() {
     // A value that is Send but not Sync (Cell) makes the map Send but not Sync, as RwLock does.
     fn send<T: Send>() {}
     send::<ShardedMap<u8, std::cell::Cell<u8>>>();
+    send_sync::<IntoIter<String, Vec<u8>>>();
+    send::<IntoIter<u8, std::cell::Cell<u8>>>();
 }
 
 /// `retain_crowded_shard_of` filters only the shard that holds its key, and only if that
@@ -472,4 +474,148 @@ fn retain_crowded_shard_of_walks_one_shard_at_a_quarter_full() {
         "a roomy table is left"
     );
     assert_eq!(map.len(), left + 1);
+}
+
+#[test]
+fn collect_presizes_and_a_later_duplicate_wins() {
+    let map: ShardedMap<u64, u64> = (0..1000).map(|i| (i % 600, i)).collect();
+    assert_eq!(map.len(), 600);
+    assert_eq!(map.get_cloned(&5), Some(605), "the later duplicate's value");
+    assert_eq!(map.get_cloned(&700), None);
+    // Presized for the size_hint lower bound: every shard has a table with room for its share.
+    let presized: ShardedMap<u64, u64> = ShardedMap::builder().capacity(1000).build();
+    let rooms = |m: &ShardedMap<u64, u64>| -> usize {
+        m.shards
+            .iter()
+            .map(|s| s.read(m.id()).capacity())
+            .min()
+            .unwrap()
+    };
+    assert!(rooms(&map) >= rooms(&presized), "collect did not presize");
+}
+
+#[test]
+fn extend_through_a_shared_or_owned_map_replaces_values() {
+    let mut map = ShardedMap::with_shards(4);
+    map.extend([("a", 1), ("b", 2)]);
+    (&map).extend([("b", 20), ("c", 3), ("c", 30)]);
+    let mut all: Vec<_> = map.into_iter().collect();
+    all.sort();
+    assert_eq!(all, [("a", 1), ("b", 20), ("c", 30)]);
+}
+
+#[test]
+fn from_hash_map_keeps_every_entry() {
+    let plain: std::collections::HashMap<u64, u64> = (0..300).map(|i| (i, i * 3)).collect();
+    let map = ShardedMap::from(plain.clone());
+    assert_eq!(map.len(), 300);
+    let back: std::collections::HashMap<u64, u64> = map.into_iter().collect();
+    assert_eq!(back, plain);
+}
+
+#[test]
+fn into_iter_yields_every_entry_once_with_an_exact_len() {
+    for shards in [1, 4, 64] {
+        let map = id_map(shards);
+        (0..500u64).for_each(|i| {
+            map.insert(i * 7, i);
+        });
+        // Removes leave some shards' tables empty but allocated.
+        (0..500u64).filter(|i| i % 3 == 0).for_each(|i| {
+            map.remove(&(i * 7));
+        });
+        let want = map.len();
+        let mut entries = map.into_iter();
+        let mut seen = HashSet::new();
+        for left in (0..want).rev() {
+            let (k, v) = entries.next().expect("fewer entries than len");
+            assert_eq!(k, v * 7);
+            assert!(seen.insert(k), "key {k} twice");
+            assert_eq!(entries.len(), left);
+            assert_eq!(entries.size_hint(), (left, Some(left)));
+        }
+        assert_eq!(entries.next(), None);
+        assert_eq!(entries.next(), None, "fused");
+        assert_eq!(format!("{entries:?}"), "IntoIter { len: 0, .. }");
+    }
+    let empty: ShardedMap<u8, u8> = ShardedMap::new();
+    assert_eq!(empty.into_iter().next(), None);
+}
+
+/// Values that count their drops in a shared tally, for "each dropped exactly once".
+struct Counted(std::rc::Rc<std::cell::Cell<usize>>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() + 1);
+    }
+}
+
+#[test]
+fn into_iter_and_extend_drop_every_value_exactly_once() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    let dropped = Rc::new(Cell::new(0));
+    let counted = |n: u64| {
+        (0..n)
+            .map(|i| (i, Counted(dropped.clone())))
+            .collect::<Vec<_>>()
+    };
+    let filled = |n| -> ShardedMap<u64, Counted> { counted(n).into_iter().collect() };
+
+    // Full iteration: each value dropped by the consumer, none by the iterator.
+    filled(200).into_iter().for_each(drop);
+    assert_eq!(dropped.replace(0), 200);
+
+    // Early drop, mid-shard and after taking nothing.
+    let mut entries = filled(200).into_iter();
+    entries.by_ref().take(70).for_each(drop);
+    assert_eq!(dropped.get(), 70);
+    drop(entries);
+    assert_eq!(dropped.replace(0), 200);
+    drop(filled(50).into_iter());
+    assert_eq!(dropped.replace(0), 50);
+
+    // A panic in the consumer's loop: the iterator is dropped as it unwinds.
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        for (k, _) in filled(100) {
+            assert!(k != 42 && dropped.get() < 30, "consumer fails");
+        }
+    }));
+    assert!(caught.is_err());
+    assert_eq!(dropped.replace(0), 100);
+
+    // Duplicates replaced by `extend`: the replaced value is dropped at once.
+    let map = filled(10);
+    (&map).extend(counted(5));
+    assert_eq!(dropped.get(), 5);
+    drop(map);
+    assert_eq!(dropped.replace(0), 15);
+
+    // A panicking iterator: what it yielded stays in the map, dropped once with it.
+    let map = ShardedMap::with_shards(4);
+    let mut source = counted(100).into_iter();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        (&map).extend(source.by_ref().map(|(k, v)| {
+            assert!(k != 60, "iterator fails");
+            (k, v)
+        }))
+    }));
+    assert!(caught.is_err());
+    assert_eq!(dropped.get(), 1, "only the item the iterator panicked on");
+    assert_eq!(map.len(), 60);
+    drop(source);
+    assert_eq!(dropped.get(), 40);
+    drop(map);
+    assert_eq!(dropped.replace(0), 100);
+
+    // The same panic inside `collect`: the half-built map is dropped.
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        counted(100)
+            .into_iter()
+            .inspect(|(k, _)| assert!(*k != 60, "iterator fails"))
+            .collect::<ShardedMap<u64, Counted>>()
+    }));
+    assert!(caught.is_err());
+    assert_eq!(dropped.replace(0), 100);
 }
