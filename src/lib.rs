@@ -28,8 +28,9 @@
 //!
 //! # Feature flags
 //!
-//! - `criterion` (off): `measure::Allocations`, a criterion `Measurement` reporting allocations
-//!   per iteration. Off by default so a normal build never compiles criterion.
+//! - `criterion` (off): `measure::Allocations`, a criterion 0.8 `Measurement` reporting
+//!   allocations per iteration. Off by default so a normal build never compiles criterion; it
+//!   needs Rust 1.86 (criterion 0.8's), where the rest of the crate needs 1.80.
 //! - `collections` (off): `arena::collections`, bumpalo's arena-backed `Vec`, `String` and `Box`.
 //!
 //! # How the crate is built
