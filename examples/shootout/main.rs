@@ -83,8 +83,8 @@ fn main() {
         }
     }
     // glibc's malloc skips its locking until the process's first thread: one spawned here puts
-    // every row, 1-thread rows on this thread included, in the state a threaded program runs in
-    // (else a `--only` run's first std rows would be measured in a state no server is in).
+    // the whole run, setup on this thread included, in the state a threaded program runs in.
+    // (Every round runs on spawned threads, 1-thread rows too: see `harness::run_round`.)
     std::thread::spawn(|| ()).join().unwrap();
     let started = std::time::Instant::now();
     let mut h = Harness::new(settings.clone());
