@@ -1,5 +1,5 @@
 //! `cargo run --release --example shootout`: every thrifty primitive against its std alternative
-//! and the strongest peer crate, side by side in one run, one table per module.
+//! and peer crates, side by side in one run, one table per module.
 //!
 //! Flags: `--only <module>`, `--threads <n,...>`, `--quick` (a few seconds; CI uses it to prove
 //! the command runs), `--markdown` (tables ready to paste into the README), `--help`.
