@@ -7,7 +7,7 @@
 //! - `Box per object` (std baseline): each struct and string boxed, held in `Vec`s that the
 //!   bench keeps across requests (cleared at the end of each), so objects live to the end of
 //!   the request as a real one's do;
-//! - `bumpalo fresh Bump`: `Bump::new()` per request;
+//! - `bumpalo fresh Bump, unsized`: `Bump::new()` per request (no `with_capacity`);
 //! - `bumpalo reused Bump (bound)`: one `Bump`, `reset()` after each request, the ceiling for
 //!   any pool of arenas;
 //! - `thrifty ArenaPool` (`get` per request) and `thrifty scratch`;
@@ -229,7 +229,7 @@ fn rows<M: Measurement>(g: &mut BenchmarkGroup<'_, M>, n: usize) {
             r
         })
     });
-    g.bench_function(id("bumpalo fresh Bump"), |b| {
+    g.bench_function(id("bumpalo fresh Bump, unsized"), |b| {
         b.iter(|| request(&bumpalo::Bump::new(), black_box(n)))
     });
     let mut bump = bumpalo::Bump::new();
@@ -277,7 +277,7 @@ fn held(c: &mut Criterion) {
             r
         })
     });
-    g.bench_function("bumpalo fresh Bump", |b| {
+    g.bench_function("bumpalo fresh Bump, unsized", |b| {
         b.iter(|| {
             let arenas: [bumpalo::Bump; 3] = Default::default();
             arenas.iter().map(|a| request(a, black_box(N))).sum::<u64>()
@@ -372,7 +372,7 @@ fn handoff(c: &mut Criterion) {
             })
         })
     });
-    g.bench_function("bumpalo fresh Bump", |b| {
+    g.bench_function("bumpalo fresh Bump, unsized", |b| {
         b.iter_custom(|iters| {
             across(iters, || {
                 let bump = bumpalo::Bump::new();

@@ -172,7 +172,7 @@ impl Candidate for Scc {
 /// papaya, pinned per operation (what a call site without a long-lived guard does).
 struct Papaya(papaya::HashMap<u64, u64, H>);
 impl Candidate for Papaya {
-    const NAME: &'static str = "papaya";
+    const NAME: &'static str = "papaya (pin per op)";
     fn with_capacity(n: usize) -> Self {
         Self(papaya::HashMap::with_capacity_and_hasher(n, H::default()))
     }
