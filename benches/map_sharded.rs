@@ -1,6 +1,7 @@
 //! `thrifty::map::ShardedMap` against `Mutex<HashMap>` (std), `RwLock<HashMap>` (parking_lot),
-//! dashmap, scc's `HashMap` and papaya, all hashing with foldhash (the same hash function
-//! thrifty's default uses), `u64` keys and values.
+//! dashmap (at its default 4 x CPUs shards, and at thrifty's default shard count), scc's
+//! `HashMap` and papaya, all hashing with foldhash (the same hash function thrifty's default
+//! uses), `u64` keys and values.
 //!
 //! Groups, each at 1 and 2 threads (plus 4 and 8, labelled oversubscribed, in the full run):
 //! - `map_sharded/time/mix/<reads>-<writes>/<keys>/<uniform|zipf>`: read-heavy 95/5, mixed 50/50
@@ -117,6 +118,37 @@ impl Candidate for Dash {
     }
 }
 
+/// dashmap on thrifty's default shard count (64 x CPUs, 128 on 2 CPUs) instead of its own
+/// (4 x CPUs): the setting the two defaults differ in, so the rows separate design from defaults.
+struct DashThriftyShards(dashmap::DashMap<u64, u64, H>);
+impl Candidate for DashThriftyShards {
+    const NAME: &'static str = "dashmap (thrifty's shard count)";
+    fn with_capacity(n: usize) -> Self {
+        static SHARDS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        let shards = *SHARDS.get_or_init(|| {
+            // dashmap needs a power of two above 1; thrifty's count is a power of two.
+            ShardedMap::<u64, u64>::new().shard_count().max(2)
+        });
+        Self(dashmap::DashMap::with_capacity_and_hasher_and_shard_amount(
+            n,
+            H::default(),
+            shards,
+        ))
+    }
+    fn get(&self, k: u64) -> Option<u64> {
+        self.0.get(&k).map(|r| *r)
+    }
+    fn put(&self, k: u64, v: u64) {
+        self.0.insert(k, v);
+    }
+    fn incr(&self, k: u64) {
+        *self.0.entry(k).or_insert(0) += 1;
+    }
+    fn remove(&self, k: u64) -> Option<u64> {
+        self.0.remove(&k).map(|(_, v)| v)
+    }
+}
+
 struct Scc(scc::HashMap<u64, u64, H>);
 impl Candidate for Scc {
     const NAME: &'static str = "scc::HashMap";
@@ -140,7 +172,7 @@ impl Candidate for Scc {
 /// papaya, pinned per operation (what a call site without a long-lived guard does).
 struct Papaya(papaya::HashMap<u64, u64, H>);
 impl Candidate for Papaya {
-    const NAME: &'static str = "papaya";
+    const NAME: &'static str = "papaya (pin per op)";
     fn with_capacity(n: usize) -> Self {
         Self(papaya::HashMap::with_capacity_and_hasher(n, H::default()))
     }
@@ -424,6 +456,7 @@ fn groups<M: Pick>(c: &mut Criterion<M>, pass: &str, plan: &Plan) {
         mix_rows::<StdMutex, M>(&mut g, keys, &seqs, &plan.threads);
         mix_rows::<PlRwLock, M>(&mut g, keys, &seqs, &plan.threads);
         mix_rows::<Dash, M>(&mut g, keys, &seqs, &plan.threads);
+        mix_rows::<DashThriftyShards, M>(&mut g, keys, &seqs, &plan.threads);
         mix_rows::<Scc, M>(&mut g, keys, &seqs, &plan.threads);
         mix_rows::<Papaya, M>(&mut g, keys, &seqs, &plan.threads);
         mix_rows::<Thrifty, M>(&mut g, keys, &seqs, &plan.threads);
@@ -433,6 +466,7 @@ fn groups<M: Pick>(c: &mut Criterion<M>, pass: &str, plan: &Plan) {
     shape_rows::<StdMutex, M>(c, pass, &zipf, &plan.threads);
     shape_rows::<PlRwLock, M>(c, pass, &zipf, &plan.threads);
     shape_rows::<Dash, M>(c, pass, &zipf, &plan.threads);
+    shape_rows::<DashThriftyShards, M>(c, pass, &zipf, &plan.threads);
     shape_rows::<Scc, M>(c, pass, &zipf, &plan.threads);
     shape_rows::<Papaya, M>(c, pass, &zipf, &plan.threads);
     shape_rows::<Thrifty, M>(c, pass, &zipf, &plan.threads);

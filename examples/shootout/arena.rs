@@ -174,7 +174,7 @@ fn candidates(n: usize, threads: usize) -> Vec<Candidate> {
                 heap.1.borrow_mut().clear();
             }
         }),
-        Candidate::new("bumpalo Bump::new() per request", move |_, ops| {
+        Candidate::new("bumpalo Bump::new() per request, unsized", move |_, ops| {
             for _ in 0..ops {
                 request(&bumpalo::Bump::new(), n);
             }
@@ -192,7 +192,7 @@ fn candidates(n: usize, threads: usize) -> Vec<Candidate> {
                 request(&arenas.get(), n);
             }
         }),
-        Candidate::new("typed-arena per request", move |_, ops| {
+        Candidate::new("typed-arena per request, unsized", move |_, ops| {
             for _ in 0..ops {
                 let typed = Typed {
                     s16: typed_arena::Arena::new(),

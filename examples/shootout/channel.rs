@@ -2,9 +2,10 @@
 //! bounded channel of 1024 slots. Even-numbered threads send, odd ones receive, the same number
 //! each, so every round ends with the channel empty. Rows: std's `sync_channel` (its receiver,
 //! not `Sync`, behind a `Mutex`, held for the round by a lone consumer and locked per message
-//! by several), crossbeam-channel, and thrifty's `bounded`; for 64-byte
-//! `String` messages also thrifty's `recycling`, whose slots keep their buffers (written in
-//! place, so it allocates nothing per message, where the others allocate each string). Two
+//! by several), crossbeam-channel, kanal (`u64` only) and thrifty's `bounded`; for 64-byte
+//! `String` messages also thrifty's `recycling` and thingbuf's `send_ref` (one consumer), whose
+//! slots keep their buffers (written in place, so they allocate nothing per message, where the
+//! others allocate each string). Two
 //! `u64` workloads on one producer and one consumer make one side busy (a chain of 128
 //! dependent multiply-adds per message, as `benches/channel.rs`'s busy rows), so the other side
 //! waits: a consumer on a nearly empty channel, a producer on a nearly full one. ns/op is per
@@ -53,6 +54,7 @@ fn u64_workload<const P: u32, const C: u32>(t: &mut Table<'_>, name: &str, threa
     let (stx, srx) = std::sync::mpsc::sync_channel::<u64>(CAP);
     let srx = Mutex::new(srx);
     let (ctx, crx) = crossbeam_channel::bounded::<u64>(CAP);
+    let (ktx, krx) = kanal::bounded::<u64>(CAP);
     let (ttx, trx) = thrifty::channel::bounded::<u64>(CAP);
     t.workload(
         name,
@@ -73,6 +75,15 @@ fn u64_workload<const P: u32, const C: u32>(t: &mut Table<'_>, name: &str, threa
                         ctx.send(work::<P>(black_box(k))).unwrap();
                     } else {
                         black_box(work::<C>(crx.recv().unwrap()));
+                    }
+                }
+            }),
+            Candidate::new("kanal", move |i, ops| {
+                for k in 0..ops {
+                    if i % 2 == 0 {
+                        ktx.send(work::<P>(black_box(k))).unwrap();
+                    } else {
+                        black_box(work::<C>(krx.recv().unwrap()));
                     }
                 }
             }),
@@ -114,6 +125,8 @@ pub fn run(h: &mut Harness) {
     let srx = Mutex::new(srx);
     let (ctx, crx) = crossbeam_channel::bounded::<String>(CAP);
     let (ttx, trx) = thrifty::channel::bounded::<String>(CAP);
+    // thingbuf's MPSC channel: one consumer, as this workload has.
+    let (btx, brx) = thingbuf::mpsc::blocking::channel::<String>(CAP);
     let recycled = Arc::new(thrifty::channel::recycling(CAP, String::new));
     t.workload(
         "String, 64 bytes",
@@ -143,6 +156,17 @@ pub fn run(h: &mut Harness) {
                         ttx.send(fresh()).unwrap();
                     } else {
                         black_box(trx.recv().unwrap().len());
+                    }
+                }
+            }),
+            Candidate::new("thingbuf send_ref (in place)", move |i, ops| {
+                for _ in 0..ops {
+                    if i % 2 == 0 {
+                        // The slot comes back cleared (thingbuf's default recycling), keeping
+                        // its buffer, as thrifty's recycling slots do; sent when dropped.
+                        btx.send_ref().unwrap().push_str(black_box(TEXT));
+                    } else {
+                        black_box(brx.recv_ref().unwrap().len());
                     }
                 }
             }),

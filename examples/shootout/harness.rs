@@ -12,8 +12,9 @@
 //!    round came out shorter than `round`; then `rounds` rounds. Each round runs every candidate
 //!    once, starting from a different candidate each time (A B C, B C A, …), so drift in machine
 //!    load spreads over all of them. Counting is paused meanwhile, so allocating candidates do
-//!    not pay for the counter. Threads wait at a barrier; the round's wall time runs from the
-//!    first thread's start to the last thread's end, thread spawning excluded.
+//!    not pay for the counter. Threads, one thread included, are spawned for each round (never
+//!    the main thread, whose malloc arena no worker gets) and wait at a barrier; the round's wall
+//!    time runs from the first thread's start to the last thread's end, thread spawning excluded.
 //! 3. Count: one more run per candidate with counting on; each thread counts only its own
 //!    allocations between the barrier and its end, so thread spawning is not charged.
 
@@ -290,12 +291,10 @@ fn run_round(
     ops: u64,
     count: bool,
 ) -> (Duration, measure::AllocStats) {
-    let one = |t: usize, barrier: Option<&Barrier>| {
+    let one = |t: usize, barrier: &Barrier| {
         // Pausing is per thread: each thread that runs timed code pauses itself.
         let _paused = (!count).then(measure::pause);
-        if let Some(b) = barrier {
-            b.wait();
-        }
+        barrier.wait();
         let before = measure::thread_stats();
         let start = Instant::now();
         (c.body)(black_box(t), black_box(ops));
@@ -307,17 +306,16 @@ fn run_round(
         };
         (start, end, allocs)
     };
-    if threads == 1 {
-        let (start, end, allocs) = one(0, None);
-        return (end - start, allocs);
-    }
+    // One thread runs on a spawned thread too, as several do, so rows differ only in the thread
+    // count: the main thread is in a state no worker is in (glibc's main malloc arena is its
+    // alone), whatever that costs or saves on a given machine.
     let barrier = Barrier::new(threads);
     let results: Vec<_> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 s.spawn({
                     let (one, barrier) = (&one, &barrier);
-                    move || one(t, Some(barrier))
+                    move || one(t, barrier)
                 })
             })
             .collect();

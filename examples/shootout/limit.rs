@@ -4,7 +4,9 @@
 //! `TokenBucket` (GCRA, one CAS, its default clock: the TSC where the kernel keeps time on it,
 //! else std's `Instant`), `governor` (GCRA, one CAS, quanta's TSC clock), each also on std's
 //! `Instant` ("std clock": thrifty's `MonotonicClock::std_instant`, governor's
-//! `MonotonicClock`), thrifty on quanta's clock through `limit::Clock`, and a `Mutex` around a
+//! `MonotonicClock`), governor on its `QuantaUpkeepClock` (a cached time, one atomic load,
+//! refreshed every 1 ms by an upkeep thread; it can lag and refuse, so the table notes its
+//! refusals), thrifty on quanta's clock through `limit::Clock`, and a `Mutex` around a
 //! textbook bucket. Then one permit taken
 //! and given back on a semaphore shared by every thread, against a `Mutex` + `Condvar`
 //! semaphore: with a permit for every thread (nobody waits), and with permits for half of them
@@ -12,12 +14,13 @@
 //! semaphore lets whoever asks first take it).
 
 use crate::harness::{Candidate, Harness};
-use governor::clock::MonotonicClock as StdClock;
+use governor::clock::{MonotonicClock as StdClock, QuantaUpkeepClock};
 use governor::{Quota, RateLimiter};
 use std::hint::black_box;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use thrifty::limit::{Clock, MonotonicClock, Semaphore, TokenBucket};
 
 /// governor's TSC clock behind thrifty's `Clock`: the same algorithm with governor's clock.
@@ -47,6 +50,15 @@ pub fn run(h: &mut Harness) {
             .allow_burst(NonZeroU32::new(BURST).unwrap());
         let governor = Arc::new(RateLimiter::direct(quota));
         let governor_std = Arc::new(RateLimiter::direct_with_clock(quota, StdClock));
+        // governor's documented fast clock: one atomic load, refreshed by an upkeep thread
+        // (quanta allows one at a time: the last workload's is stopped when its rows drop).
+        let upkeep = QuantaUpkeepClock::from_interval(Duration::from_millis(1))
+            .expect("quanta's upkeep thread");
+        let governor_upkeep = Arc::new(RateLimiter::direct_with_clock(quota, upkeep));
+        // Requests it refused, and requests asked, over every round: a clock that lags (an
+        // upkeep thread waiting for a core) can refuse where the others admit.
+        let upkeep_counts = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+        let counts = Arc::clone(&upkeep_counts);
         let q = quanta::Clock::new();
         let start = q.now();
         let quanta = Arc::new(
@@ -79,6 +91,14 @@ pub fn run(h: &mut Harness) {
                         black_box(governor_std.check().is_ok());
                     }
                 }),
+                Candidate::new("governor direct, QuantaUpkeepClock 1 ms", move |_, ops| {
+                    let mut refused = 0u64;
+                    for _ in 0..ops {
+                        refused += u64::from(!black_box(governor_upkeep.check().is_ok()));
+                    }
+                    counts[0].fetch_add(refused, Relaxed);
+                    counts[1].fetch_add(ops, Relaxed);
+                }),
                 Candidate::new("thrifty TokenBucket", move |_, ops| {
                     for _ in 0..ops {
                         black_box(bucket.try_acquire(black_box(1)).is_ok());
@@ -96,6 +116,12 @@ pub fn run(h: &mut Harness) {
                 }),
             ],
         );
+        t.note(format!(
+            "  try_acquire(1), {threads} thread(s): governor on QuantaUpkeepClock refused {} of \
+             {} requests",
+            upkeep_counts[0].load(Relaxed),
+            upkeep_counts[1].load(Relaxed)
+        ));
         // Permits for every thread (nobody waits), then for half of them (half wait).
         semaphore(&mut t, threads, threads, "semaphore acquire+release");
         if threads > 1 {

@@ -1,5 +1,5 @@
 //! `cargo run --release --example shootout`: every thrifty primitive against its std alternative
-//! and the strongest peer crate, side by side in one run, one table per module.
+//! and peer crates, side by side in one run, one table per module.
 //!
 //! Flags: `--only <module>`, `--threads <n,...>`, `--quick` (a few seconds; CI uses it to prove
 //! the command runs), `--markdown` (tables ready to paste into the README), `--help`.
@@ -83,8 +83,8 @@ fn main() {
         }
     }
     // glibc's malloc skips its locking until the process's first thread: one spawned here puts
-    // every row, 1-thread rows on this thread included, in the state a threaded program runs in
-    // (else a `--only` run's first std rows would be measured in a state no server is in).
+    // the whole run, setup on this thread included, in the state a threaded program runs in.
+    // (Every round runs on spawned threads, 1-thread rows too: see `harness::run_round`.)
     std::thread::spawn(|| ()).join().unwrap();
     let started = std::time::Instant::now();
     let mut h = Harness::new(settings.clone());

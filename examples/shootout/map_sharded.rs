@@ -1,9 +1,9 @@
 //! The map table: one `u64 → u64` map shared by every thread, prefilled with 100,000 keys, under
 //! a 50/50 read/write mix of uniform keys and a 10/90 mix of Zipf (s = 1.0) keys, plus the
 //! aggregator shape (a per-key count bumped over Zipf keys). The std row is `Mutex<HashMap>`;
-//! peers are parking_lot's `RwLock<HashMap>`, dashmap, scc and papaya; every map hashes with
-//! foldhash, the hash thrifty's default uses. Each thread replays its own precomputed key
-//! sequence.
+//! peers are parking_lot's `RwLock<HashMap>`, dashmap (at its default 4 x CPUs shards, and at
+//! thrifty's shard count), scc and papaya; every map hashes with foldhash, the hash thrifty's
+//! default uses. Each thread replays its own precomputed key sequence.
 
 use crate::harness::{Candidate, Harness};
 use std::collections::HashMap;
@@ -101,6 +101,15 @@ fn candidates(seqs: &Arc<Vec<Vec<(u64, bool)>>>, incr: bool) -> Vec<Candidate> {
     fill(&mut |k, v| {
         dash.insert(k, v);
     });
+    // dashmap on thrifty's shard count: the knob the default rows differ in (dashmap's default
+    // is 4 x CPUs, thrifty's 64 x CPUs), so the table shows design apart from defaults.
+    let thrifty = ShardedMap::with_capacity(KEYS);
+    let shards = thrifty.shard_count().max(2); // dashmap needs a power of two above 1
+    let dash_n =
+        dashmap::DashMap::with_capacity_and_hasher_and_shard_amount(KEYS, H::default(), shards);
+    fill(&mut |k, v| {
+        dash_n.insert(k, v);
+    });
     let scc = scc::HashMap::with_capacity_and_hasher(KEYS, H::default());
     fill(&mut |k, v| {
         scc.upsert_sync(k, v);
@@ -109,7 +118,6 @@ fn candidates(seqs: &Arc<Vec<Vec<(u64, bool)>>>, incr: bool) -> Vec<Candidate> {
     fill(&mut |k, v| {
         papaya.pin().insert(k, v);
     });
-    let thrifty = ShardedMap::with_capacity(KEYS);
     fill(&mut |k, v| {
         thrifty.insert(k, v);
     });
@@ -153,6 +161,20 @@ fn candidates(seqs: &Arc<Vec<Vec<(u64, bool)>>>, incr: bool) -> Vec<Candidate> {
             "dashmap",
             false,
             dash,
+            seqs,
+            |m: &Dash, k| m.get(&k).map(|r| *r),
+            if incr {
+                |m: &Dash, k, _| *m.entry(k).or_insert(0) += 1
+            } else {
+                |m: &Dash, k, v| {
+                    m.insert(k, v);
+                }
+            },
+        ),
+        row(
+            &format!("dashmap ({shards} shards, = thrifty's)"),
+            false,
+            dash_n,
             seqs,
             |m: &Dash, k| m.get(&k).map(|r| *r),
             if incr {
