@@ -64,6 +64,21 @@ use std::hash::BuildHasher;
 /// nodes (a B-tree keeps no spare capacity). `Box<T>` resets the boxed value in place and keeps
 /// the box. `Option<T>` becomes `None` (it owns no allocation of its own; pool `T` itself to
 /// keep the inner value's buffers).
+///
+/// A type that does not implement it, used where it must be (`Pool::new(factory)`), gets a
+/// compile error that names the builder's reset closure, the way out for a foreign type (the
+/// orphan rule keeps `impl Reset for PathBuf` out of a user's crate):
+/// ```compile_fail,E0277
+/// struct Conn;
+/// let pool = thrifty::pool::Pool::new(|| Conn);
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not implement `thrifty::Reset`, which a pool uses to empty an \
+               object before it hands it out again",
+    note = "implement `thrifty::Reset` for `{Self}`, or give the pool a reset closure: \
+            `Pool::builder().reset(|v: &mut {Self}| ..).build(factory)` (the way for a type \
+            of another crate)"
+)]
 pub trait Reset {
     /// Brings `self` back to empty, keeping its allocations where the type has any.
     fn reset(&mut self);

@@ -306,21 +306,25 @@ fn guards_borrow_their_object() {
     assert_eq!(Borrow::<String>::borrow(&s), "hi");
 }
 
-/// `BufferPool::new()`, `default()`, `builder().build()` and the older `buffers().build()` make
-/// the same pool; an `Arc<BufferPool>` lends owned buffers that go back from another thread.
+/// `BufferPool::new()`, `default()` and `builder().build()` make the same pool; an `Arc<BufferPool>` lends owned buffers that go back from another thread.
 #[test]
 fn buffer_pool_constructors_agree_and_owned_buffers_cross_threads() {
     let capacities = [
         BufferPool::new(),
         BufferPool::default(),
         BufferPool::builder().build(),
-        BufferPool::buffers().build(),
     ]
     .map(|pool| (pool.capacity(), pool.get().capacity()));
     assert!(
         capacities.iter().all(|&c| c == capacities[0]),
         "{capacities:?}"
     );
+    let shown = format!("{:?}", BufferPool::new());
+    assert!(
+        shown.contains("buffer_capacity: 4096") && !shown.contains("fast_floor"),
+        "the settings by their builder names: {shown}"
+    );
+    assert_eq!(thrifty::pool::DEFAULT_BUFFER_CAPACITY, 4096);
     let pool = Arc::new(BufferPool::new());
     let mut buf = pool.get_owned();
     buf.extend_from_slice(b"payload");

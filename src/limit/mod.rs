@@ -15,6 +15,12 @@
 //! (a receipt does not name its key: give it back to the key it came from); while `acquire` calls
 //! sleep on reserved tokens it gives nothing back (its docs say why).
 //!
+//! Constructors: a rate ([`TokenBucket::new`], [`every`](TokenBucket::every),
+//! [`KeyedLimiter::new`]) comes back as a `Result`, since it often comes from configuration and
+//! can be wrong in several ways ([`LimitError`]: zero, too fast or too slow for the clock);
+//! a count of permits ([`Semaphore::new`], [`InFlight::new`]) is usually a constant, so `new`
+//! panics on 0 and `try_new` returns the error.
+//!
 //! # Composing them: rate, then shed, then wait
 //!
 //! Make each limiter **once** and share it (a limiter per handler multiplies the limit by the

@@ -132,11 +132,6 @@ impl BufferPool {
         BufferBuilder::default()
     }
 
-    /// The same as [`BufferPool::builder`].
-    pub fn buffers() -> BufferBuilder {
-        BufferBuilder::default()
-    }
-
     /// [`Pool::get_owned`] for a `BufferPool`: a buffer whose guard holds a reference to the
     /// pool, so it can go to another thread and outlive this borrow.
     ///

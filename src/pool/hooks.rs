@@ -34,29 +34,40 @@ mod sealed {
 /// assert!(buffers.get().capacity() >= 4096);
 /// ```
 ///
+/// Its methods are the pool's own calls into the hooks, hidden from these docs: a user neither
+/// implements the trait (it is sealed) nor calls them.
+///
 /// # Allocation and cost
 /// The trait allocates nothing; each implementor's docs give what its hooks cost.
 pub trait Hooks<T>: sealed::Sealed + Send + Sync {
     /// Builds a new object, in reset state.
+    #[doc(hidden)]
     fn make(&self) -> T;
     /// Brings a used object back to reset state.
+    #[doc(hidden)]
     fn reset(&self, obj: &mut T);
     /// Whether objects are reset when returned rather than when handed out.
+    #[doc(hidden)]
     fn reset_on_return(&self) -> bool;
     /// Whether [`on_return`](Hooks::on_return) does anything; if not, the pool skips it.
+    #[doc(hidden)]
     fn has_return_hooks(&self) -> bool;
     /// Runs on every returned object before it is weighed (reset on return, zeroing) and says
     /// whether to keep it. May panic (user code).
+    #[doc(hidden)]
     fn on_return(&self, obj: &mut T) -> bool;
     /// The object's weight against the pool's byte budget (0 when it has none).
+    #[doc(hidden)]
     fn weigh(&self, obj: &T) -> usize;
     /// Whether an object of `weight` may be retained at all.
+    #[doc(hidden)]
     fn fits(&self, weight: usize) -> bool;
     /// The least weight the guard's inline put may keep without running the return hooks or
     /// asking [`fits`](Hooks::fits): `usize::MAX` when there are return hooks (every return
     /// then takes the slow path), else the least weight `fits` accepts. Enough because the
     /// inline put keeps an object only below its hot slot's room, which was made for an
     /// object that `fits` accepted, so the upper limit holds already.
+    #[doc(hidden)]
     fn fast_floor(&self) -> usize;
 }
 
@@ -184,7 +195,7 @@ impl<T> fmt::Debug for Closures<T> {
 /// # Allocation and cost
 /// Allocates a buffer only in `make` (a get that finds none); the other hooks inline into
 /// `get` and the guard's drop, with no call through a pointer.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Buffers {
     /// The capacity of a new buffer, and the least a returned buffer needs to be kept.
     pub(super) initial: usize,
@@ -193,6 +204,17 @@ pub struct Buffers {
     pub(super) zero: bool,
     /// [`Hooks::fast_floor`]: `usize::MAX` with `zero`, else `initial`.
     pub(super) fast_floor: usize,
+}
+
+/// The settings by their [`BufferBuilder`](super::BufferBuilder) names.
+impl std::fmt::Debug for Buffers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Buffers")
+            .field("buffer_capacity", &self.initial)
+            .field("max_buffer_capacity", &self.max)
+            .field("zero_on_return", &self.zero)
+            .finish()
+    }
 }
 
 impl Buffers {

@@ -126,7 +126,10 @@ mod take;
 mod tally;
 mod ticket;
 
-pub use buffer::{BufferBuilder, BufferPool, PooledBuffer, PooledBufferOwned};
+pub use buffer::{
+    BufferBuilder, BufferPool, PooledBuffer, PooledBufferOwned, DEFAULT_BUFFER_CAPACITY,
+    DEFAULT_BYTE_BUDGET, DEFAULT_MAX_BUFFER_CAPACITY,
+};
 pub use builder::Builder;
 pub use error::BuildError;
 pub use guard::{Pooled, PooledOwned};
