@@ -1,6 +1,34 @@
 //! Allocation-aware concurrency primitives for hot paths, each with an allocation profile that
 //! tests prove and benchmarks that compare it, side by side, with std and the best-known crates.
 //!
+//! # A first taste
+//!
+//! A request path that reuses its buffer, counts what it served, sheds load past a limit, and
+//! proves it allocated nothing:
+//! ```
+//! use std::io::Write;
+//! use thrifty::{counter::Counter, limit::InFlight, measure, pool::BufferPool};
+//!
+//! #[global_allocator] // counts every allocator call, per thread (for `measure::count`)
+//! static ALLOC: measure::CountingAlloc = measure::CountingAlloc::new();
+//!
+//! let buffers = BufferPool::new(); // 4 KiB buffers, at most 256 kept
+//! let served = Counter::new(); // striped only if threads contend on it for long
+//! let gate = InFlight::new(64); // at most 64 requests at once
+//! let handle = |id: u32| {
+//!     let Some(_permit) = gate.try_enter() else {
+//!         return; // shed: answer "busy"
+//!     };
+//!     let mut out = buffers.get(); // empty, its capacity kept from the last user
+//!     write!(out, "request {id}").unwrap();
+//!     served.incr();
+//! }; // the buffer goes back to the pool here
+//! handle(0); // the first request makes the buffer
+//! let ((), allocs) = measure::count(|| (1..100).for_each(handle)); // on this thread
+//! assert!(allocs.is_zero(), "99 requests, no allocator call: {allocs:?}");
+//! assert_eq!(served.sum(), 100);
+//! ```
+//!
 //! # Module map
 //!
 //! | module | what it holds | status |
