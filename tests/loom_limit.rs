@@ -311,6 +311,40 @@ fn loom_in_flight_never_admits_over_max() {
     });
 }
 
+/// An owned permit taken on the main thread and dropped on another, while a third thread tries
+/// to enter a gate of 1: it is refused while the permit is held and admitted only after its
+/// drop on the other thread (the decrement is seen); the gate drains to 0 and the `Arc` the
+/// permit held is let go.
+#[test]
+fn loom_an_owned_permit_dropped_on_another_thread_frees_its_place() {
+    model(|| {
+        let gate = Arc::new(InFlight::new(1));
+        let held = InFlight::try_enter_owned(&gate).expect("the gate is empty");
+        let inside = Arc::new(AtomicUsize::new(1));
+        let leaver = {
+            let inside = inside.clone();
+            thread::spawn(move || {
+                inside.fetch_sub(1, SeqCst);
+                drop(held);
+            })
+        };
+        let g = gate.clone();
+        let inside2 = inside.clone();
+        let other = thread::spawn(move || {
+            if let Some(p) = InFlight::try_enter_owned(&g) {
+                assert_eq!(inside2.fetch_add(1, SeqCst), 0, "two inside a gate of 1");
+                inside2.fetch_sub(1, SeqCst);
+                drop(p);
+            }
+        });
+        leaver.join().unwrap();
+        other.join().unwrap();
+        assert_eq!(gate.in_flight(), 0);
+        assert_eq!(gate.admitted() + gate.shed(), 2);
+        assert_eq!(Arc::strong_count(&gate), 1, "a permit kept the gate's Arc");
+    });
+}
+
 #[test]
 fn loom_a_refusal_racing_a_forget_tells_one_true_reason() {
     model(|| {
