@@ -97,12 +97,20 @@ pub fn run_with(data: &[u8], reenter: bool) {
                 model.retain(|_, v| *v % m != 0);
                 map.retain(|_, v| *v % m != 0);
             }
-            9 => match b.u8() % 3 {
+            9 => match b.u8() % 4 {
                 0 => {
                     model.clear();
                     map.clear();
                 }
                 1 => map.shrink_to_fit(),
+                2 => {
+                    // `Extend` through a shared map: a later duplicate replaces the earlier.
+                    let n = b.u8() % 8;
+                    let entries: Vec<(u16, u64)> =
+                        (0..n).map(|_| (b.u16() % 64, u64::from(b.u8()))).collect();
+                    model.extend(entries.iter().copied());
+                    (&map).extend(entries);
+                }
                 _ => {
                     let mut seen = HashMap::new();
                     map.for_each(|k, v| assert!(seen.insert(*k, *v).is_none(), "seen twice"));
@@ -168,4 +176,12 @@ pub fn run_with(data: &[u8], reenter: bool) {
         all.insert(*k, *v);
     });
     assert_eq!(all, model, "final contents");
+    // Taken apart: every entry once, the length exact at each step.
+    let mut entries = map.into_iter();
+    let mut taken = HashMap::new();
+    while let Some((k, v)) = entries.next() {
+        assert!(taken.insert(k, v).is_none(), "into_iter gave {k} twice");
+        assert_eq!(entries.len(), model.len() - taken.len(), "into_iter's len");
+    }
+    assert_eq!(taken, model, "into_iter");
 }
