@@ -407,3 +407,45 @@ fn loom_models_explore_more_than_one_schedule() {
     });
     assert!(RUNS.load(SeqCst) > 1, "loom explored one schedule");
 }
+
+/// Set by any execution of the model below whose getter took a live thread's stack.
+static LIVE_STACK_TAKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A dry get on one thread takes the stack of a live thread that goes on getting and giving
+/// back (the main thread stacks a second object behind its hot slot first): the reclaim waits
+/// out the owner's section or the owner keeps out of its cache, so no object is handed out
+/// twice or dirty, none is lost, and the pool keeps within its capacity. At least one
+/// execution must take the stack, or the model did not reach the path it is for.
+#[test]
+fn loom_a_dry_get_takes_a_live_threads_stack_while_it_works() {
+    model_bounded(2, || {
+        let (pool, census) = pool(4);
+        let (first, second) = (pool.get(), pool.get());
+        drop(first); // to the hot slot
+        drop(second); // behind it, on the stack
+        let p = pool.clone();
+        let getter = thread::spawn(move || {
+            let a = p.get(); // the store is dry: this thread makes, or takes the stack
+            let b = p.get();
+            assert!(a.data.is_empty() && b.data.is_empty(), "handed out dirty");
+        });
+        use_once(&pool);
+        getter.join().unwrap();
+        let s = pool.stats();
+        if s.reclaims > 0 {
+            LIVE_STACK_TAKEN.store(true, SeqCst);
+        }
+        assert!(s.retained <= 4, "{s:?}");
+        assert_eq!(
+            census.made.load(SeqCst) - census.dropped.load(SeqCst),
+            s.retained,
+            "{s:?}"
+        );
+        drop(pool);
+        check_census(&census);
+    });
+    assert!(
+        LIVE_STACK_TAKEN.load(SeqCst),
+        "no execution took the live thread's stack"
+    );
+}
