@@ -232,8 +232,9 @@ fn semaphore(t: &mut Table<'_>, threads: usize, permits: usize, label: &str) {
 /// once the permit is held, on both candidates alike: two clock reads more per op, so its ns/op
 /// sits above the untimed rows'), and notes under the table: the p50, p99 and longest wait of
 /// one acquire, and each timed round's fewest acquisitions of a thread over its most, counted
-/// while every thread was asking. Nothing here allocates inside a round: the histogram is on
-/// the stack and merged under a lock once per thread per round.
+/// while every thread was in its loop. The histogram is on the stack and merged under a lock
+/// once per thread per timed round; the one allocation (a round's share pushed onto a `Vec`)
+/// comes in timed rounds only, where counting is paused, so the allocation columns see none.
 fn semaphore_timed(t: &mut Table<'_>, threads: usize, permits: usize) {
     let label = "semaphore, permits for half, waits timed";
     let sem = Arc::new(Semaphore::new(permits as u32));
