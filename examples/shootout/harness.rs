@@ -20,6 +20,7 @@
 
 use crate::report::{cpu_model, render, today, Row};
 use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant};
 use thrifty::measure;
@@ -32,6 +33,17 @@ type Body = Box<dyn Fn(usize, u64) + Send + Sync>;
 /// first round and moved onto its stack for each round.
 pub fn per_thread<A>(threads: usize) -> Vec<Mutex<Option<A>>> {
     (0..threads).map(|_| Mutex::new(None)).collect()
+}
+
+/// Set while the rounds the table's medians come from run (not calibration, the warm-up or the
+/// counting run); the spawning and joining of each round's threads order it.
+static TIMED: AtomicBool = AtomicBool::new(false);
+
+/// Whether the round this thread runs is one of the timed rounds whose ns/op the table reports:
+/// for a candidate that records something of its own per round (a tail, a share of the work)
+/// and keeps only what those rounds saw. Read it once per call, outside the op loop.
+pub fn timed_round() -> bool {
+    TIMED.load(Relaxed)
 }
 
 /// One contender in a workload.
@@ -211,7 +223,9 @@ impl Table<'_> {
         for round in 0..=s.rounds() {
             for k in 0..candidates.len() {
                 let at = (round + k) % candidates.len();
+                TIMED.store(round > 0, Relaxed);
                 let (wall, _) = run_round(&candidates[at], threads, ops[at], false);
+                TIMED.store(false, Relaxed);
                 if round == 0 {
                     // The warm-up round: calibration ran cold, one candidate at a time, so
                     // a round that still falls short is grown to the target.

@@ -11,14 +11,19 @@
 //! and given back on a semaphore shared by every thread, against a `Mutex` + `Condvar`
 //! semaphore: with a permit for every thread (nobody waits), and with permits for half of them
 //! (half the threads wait; thrifty hands a freed permit to the longest waiter, the `Condvar`
-//! semaphore lets whoever asks first take it).
+//! semaphore lets whoever asks first take it). Throughput alone favours the second by
+//! construction (the thread that just released takes the permit straight back, no wake-up), so
+//! the half-permits workload runs once more with every acquire timed, and the table's notes
+//! give what FIFO is for: the tail of one acquire's wait, and each thread's share of the
+//! acquisitions.
 
-use crate::harness::{Candidate, Harness};
+use crate::harness::{timed_round, Candidate, Harness, Table};
 use governor::clock::{MonotonicClock as StdClock, QuantaUpkeepClock};
 use governor::{Quota, RateLimiter};
 use std::hint::black_box;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use thrifty::limit::{Clock, MonotonicClock, Semaphore, TokenBucket};
@@ -127,6 +132,7 @@ pub fn run(h: &mut Harness) {
         if threads > 1 {
             let label = "semaphore, permits for half";
             semaphore(&mut t, threads, threads / 2, label);
+            semaphore_timed(&mut t, threads, threads / 2);
         }
     }
 }
@@ -134,7 +140,7 @@ pub fn run(h: &mut Harness) {
 /// What one reading of each clock costs, on one thread: std's `Instant`, quanta's (governor's
 /// default), thrifty's `MonotonicClock`, and on x86-64 the bare and fenced `RDTSC` the TSC
 /// clocks are built on (the fenced one is what thrifty does *not* do, see `src/limit/tsc.rs`).
-fn clock_reads(t: &mut crate::harness::Table<'_>) {
+fn clock_reads(t: &mut Table<'_>) {
     let epoch = Instant::now();
     let q = quanta::Clock::new();
     let clock = MonotonicClock::new();
@@ -184,7 +190,7 @@ fn clock_reads(t: &mut crate::harness::Table<'_>) {
 }
 
 /// One permit taken and given back by every thread, `permits` shared among `threads`.
-fn semaphore(t: &mut crate::harness::Table<'_>, threads: usize, permits: usize, label: &str) {
+fn semaphore(t: &mut Table<'_>, threads: usize, permits: usize, label: &str) {
     let sem = Arc::new(Semaphore::new(permits as u32));
     // (free permits, waiting threads): notify only when someone waits, since std's
     // `notify_one` makes a system call even with no waiter.
@@ -220,4 +226,262 @@ fn semaphore(t: &mut crate::harness::Table<'_>, threads: usize, permits: usize, 
             }),
         ],
     );
+}
+
+/// The half-permits workload again, each acquire timed (`Instant::now()` before the call and
+/// once the permit is held, on both candidates alike: two clock reads more per op, so its ns/op
+/// sits above the untimed rows'), and notes under the table: the p50, p99 and longest wait of
+/// one acquire, and each timed round's fewest acquisitions of a thread over its most, counted
+/// while every thread was in its loop. The histogram is on the stack and merged under a lock
+/// once per thread per timed round; the one allocation (a round's share pushed onto a `Vec`)
+/// comes in timed rounds only, where counting is paused, so the allocation columns see none.
+fn semaphore_timed(t: &mut Table<'_>, threads: usize, permits: usize) {
+    let label = "semaphore, permits for half, waits timed";
+    let sem = Arc::new(Semaphore::new(permits as u32));
+    let std_sem = Arc::new((Mutex::new((permits as u32, 0u32)), Condvar::new()));
+    let std_tally = Arc::new(Tally::new(threads));
+    let thrifty_tally = Arc::new(Tally::new(threads));
+    let tallies = [
+        ("Mutex+Condvar", Arc::clone(&std_tally)),
+        ("thrifty Semaphore", Arc::clone(&thrifty_tally)),
+    ];
+    t.workload(
+        label,
+        threads,
+        vec![
+            Candidate::std("Mutex+Condvar", move |i, ops| {
+                let (lock, freed) = &*std_sem;
+                let mut round = std_tally.begin();
+                for _ in 0..ops {
+                    let asked = Instant::now();
+                    let mut s = lock.lock().unwrap();
+                    while s.0 == 0 {
+                        s.1 += 1;
+                        s = freed.wait(s).unwrap();
+                        s.1 -= 1;
+                    }
+                    s.0 -= 1;
+                    drop(s);
+                    let waited = asked.elapsed();
+                    let mut s = lock.lock().unwrap();
+                    s.0 += 1;
+                    let waiting = s.1 > 0;
+                    drop(s);
+                    if waiting {
+                        freed.notify_one();
+                    }
+                    round.acquired(&std_tally, black_box(waited));
+                }
+                std_tally.end(i, round);
+            }),
+            Candidate::new("thrifty Semaphore", move |i, ops| {
+                let mut round = thrifty_tally.begin();
+                for _ in 0..ops {
+                    let asked = Instant::now();
+                    let permit = black_box(sem.acquire(black_box(1)).unwrap());
+                    let waited = asked.elapsed();
+                    drop(permit);
+                    round.acquired(&thrifty_tally, black_box(waited));
+                }
+                thrifty_tally.end(i, round);
+            }),
+        ],
+    );
+    t.note(format!(
+        "  {label}, {threads} thread(s), {permits} permit(s), timed rounds only. wait: one \
+         acquire, from the call to holding the permit (p50 and p99 within 3%)."
+    ));
+    t.note(
+        "    share: per round, while every thread was in its loop, the fewest acquisitions of a \
+         thread / the most (1.00 is even; median and worst over the rounds with such a window)"
+            .to_owned(),
+    );
+    for (name, tally) in tallies {
+        let kept = tally.kept.lock().unwrap();
+        let mut shares = kept.shares.clone();
+        shares.sort_by(f64::total_cmp);
+        let share = if shares.is_empty() {
+            format!("no window in {} rounds", kept.rounds)
+        } else {
+            format!(
+                "share median {:.2}, worst {:.2} ({} of {} rounds)",
+                shares[shares.len() / 2],
+                shares[0],
+                shares.len(),
+                kept.rounds
+            )
+        };
+        t.note(format!(
+            "    {name:<18} wait p50 {}, p99 {}, max {} ({} acquires); {share}",
+            fmt_us(kept.waits.quantile(0.5)),
+            fmt_us(kept.waits.quantile(0.99)),
+            fmt_us(kept.waits.max),
+            kept.waits.total
+        ));
+    }
+}
+
+fn fmt_us(ns: u64) -> String {
+    let us = ns as f64 / 1e3;
+    if us < 10.0 {
+        format!("{us:.2} µs")
+    } else if us < 100.0 {
+        format!("{us:.1} µs")
+    } else {
+        format!("{us:.0} µs")
+    }
+}
+
+/// High bit of `Tally::gate`: a thread has finished this round, so not every thread is asking.
+const ENDED: usize = 1 << (usize::BITS - 1);
+
+/// What one candidate of the timed semaphore workload keeps: its waits and shares over the
+/// timed rounds (`harness::timed_round`), and the current round's bookkeeping.
+struct Tally {
+    threads: usize,
+    /// Threads that have begun this round, with `ENDED` set once one has run all its ops: an
+    /// acquire counts toward the share while this equals `threads`.
+    gate: AtomicUsize,
+    /// Threads done with this round; the last one closes it and resets `gate`.
+    done: AtomicUsize,
+    /// Each thread's acquisitions this round while every thread was asking.
+    counts: Vec<AtomicU64>,
+    kept: Mutex<Kept>,
+}
+
+#[derive(Default)]
+struct Kept {
+    waits: Histogram,
+    /// Per timed round with every thread asking at some point: fewest / most acquisitions.
+    shares: Vec<f64>,
+    /// Timed rounds closed, with or without such a window.
+    rounds: usize,
+}
+
+/// One thread's round in progress.
+struct Round {
+    timed: bool,
+    waits: Histogram,
+    while_all: u64,
+}
+
+impl Tally {
+    fn new(threads: usize) -> Self {
+        Self {
+            threads,
+            gate: AtomicUsize::new(0),
+            done: AtomicUsize::new(0),
+            counts: (0..threads).map(|_| AtomicU64::new(0)).collect(),
+            kept: Mutex::new(Kept::default()),
+        }
+    }
+
+    fn begin(&self) -> Round {
+        self.gate.fetch_add(1, Ordering::AcqRel);
+        Round {
+            timed: timed_round(),
+            waits: Histogram::default(),
+            while_all: 0,
+        }
+    }
+
+    fn end(&self, thread: usize, round: Round) {
+        self.gate.fetch_or(ENDED, Ordering::AcqRel);
+        self.counts[thread].store(round.while_all, Relaxed);
+        if round.timed {
+            self.kept.lock().unwrap().waits.merge(&round.waits);
+        }
+        if self.done.fetch_add(1, Ordering::AcqRel) + 1 == self.threads {
+            let counts = self.counts.iter().map(|c| c.load(Relaxed));
+            let (min, max) = counts.fold((u64::MAX, 0), |(lo, hi), c| (lo.min(c), hi.max(c)));
+            if round.timed {
+                let mut kept = self.kept.lock().unwrap();
+                kept.rounds += 1;
+                if max > 0 {
+                    kept.shares.push(min as f64 / max as f64);
+                }
+            }
+            self.done.store(0, Relaxed);
+            self.gate.store(0, Ordering::Release);
+        }
+    }
+}
+
+impl Round {
+    /// Records one acquire, after the permit went back.
+    #[inline]
+    fn acquired(&mut self, tally: &Tally, waited: Duration) {
+        self.waits.record(waited.as_nanos() as u64);
+        self.while_all += u64::from(tally.gate.load(Relaxed) == tally.threads);
+    }
+}
+
+/// Nanoseconds in log-linear buckets: exact below 32, then 32 buckets per power of two (each
+/// under 1/32 of its value wide), plus the exact maximum. On the stack: no allocation.
+const SUB: u32 = 5;
+const BUCKETS: usize = ((64 - SUB as usize) + 1) << SUB;
+
+struct Histogram {
+    counts: [u64; BUCKETS],
+    total: u64,
+    max: u64,
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Self {
+            counts: [0; BUCKETS],
+            total: 0,
+            max: 0,
+        }
+    }
+}
+
+impl Histogram {
+    fn index(v: u64) -> usize {
+        if v < 1 << SUB {
+            return v as usize;
+        }
+        let e = 63 - v.leading_zeros();
+        (((e - SUB + 1) as usize) << SUB) + ((v >> (e - SUB)) as usize & ((1 << SUB) - 1))
+    }
+
+    /// The largest value that falls in bucket `i`.
+    fn upper(i: usize) -> u64 {
+        if i < 1 << SUB {
+            return i as u64;
+        }
+        let e = (i >> SUB) as u32 + SUB - 1;
+        let sub = (i & ((1 << SUB) - 1)) as u128;
+        let next = ((1 << SUB) + sub + 1) << (e - SUB);
+        u64::try_from(next - 1).unwrap_or(u64::MAX)
+    }
+
+    #[inline]
+    fn record(&mut self, ns: u64) {
+        self.counts[Self::index(ns)] += 1;
+        self.total += 1;
+        self.max = self.max.max(ns);
+    }
+
+    fn merge(&mut self, other: &Self) {
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+        self.total += other.total;
+        self.max = self.max.max(other.max);
+    }
+
+    /// The upper edge of the bucket holding the `q` quantile (never above the maximum).
+    fn quantile(&self, q: f64) -> u64 {
+        let rank = ((q * self.total as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (i, &c) in self.counts.iter().enumerate() {
+            seen += c;
+            if seen >= rank {
+                return Self::upper(i).min(self.max);
+            }
+        }
+        self.max
+    }
 }
