@@ -70,6 +70,8 @@ impl fmt::Display for ArenaFull {
 impl ArenaFull {
     /// The panic of the panicking forms (`alloc`, ...): the message, and what to use instead.
     /// (Not in `Display`: a refusal a `try_` form returned was already handled that way.)
+    #[cold]
+    #[inline(never)]
     #[track_caller]
     pub(crate) fn fail(self) -> ! {
         crate::fail::fail(format_args!("{self} (use the try_ form to handle it)"))

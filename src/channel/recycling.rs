@@ -22,7 +22,7 @@ use crate::sync::Arc;
 use crate::Reset;
 use std::fmt;
 use std::panic::{RefUnwindSafe, UnwindSafe};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// One recycling slot: the value, whether a panicking `send_with` left it unsent, and whether
 /// its last reset panicked.
@@ -278,10 +278,32 @@ impl<T: Reset> RecyclingSender<T> {
         fill: F,
         timeout: Duration,
     ) -> Result<R, SendTimeoutError<F>> {
+        self.send_with_until(fill, deadline(timeout))
+    }
+
+    /// [`send_with_timeout`](Self::send_with_timeout) until the instant `deadline`: one
+    /// deadline shared by several sends.
+    ///
+    /// # Errors
+    /// As [`send_with_timeout`](Self::send_with_timeout).
+    pub fn send_with_deadline<R, F: FnOnce(&mut T) -> R>(
+        &self,
+        fill: F,
+        deadline: Instant,
+    ) -> Result<R, SendTimeoutError<F>> {
+        self.send_with_until(fill, Some(deadline))
+    }
+
+    /// The send with a deadline: `None` waits for ever.
+    fn send_with_until<R, F: FnOnce(&mut T) -> R>(
+        &self,
+        fill: F,
+        end: Option<Instant>,
+    ) -> Result<R, SendTimeoutError<F>> {
         let claim = match self.chan.claim_send(OnBusy::Wait) {
             Step::Done(claim) => claim,
             Step::Closed => return Err(SendTimeoutError::Disconnected(fill)),
-            Step::NotReady => match self.chan.claim_send_slow(OnBusy::Wait, deadline(timeout)) {
+            Step::NotReady => match self.chan.claim_send_slow(OnBusy::Wait, end) {
                 Ok(claim) => claim,
                 Err(Stop::Closed) => return Err(SendTimeoutError::Disconnected(fill)),
                 Err(Stop::TimedOut) => return Err(SendTimeoutError::Timeout(fill)),
@@ -346,7 +368,7 @@ impl<T: Reset> RecyclingReceiver<T> {
     /// Claims a message, waiting until `end` (`None`: for ever) and passing over slots a
     /// panicking sender gave up. The first try skips the empty check
     /// ([`Chan::claim_recv_first`](super::chan::Chan::claim_recv_first)).
-    fn claim(&self, end: Option<std::time::Instant>) -> Result<Claim, Stop> {
+    fn claim(&self, end: Option<Instant>) -> Result<Claim, Stop> {
         loop {
             let claim = match self.chan.claim_recv_first() {
                 Some(claim) => claim,
@@ -440,7 +462,29 @@ impl<T: Reset> RecyclingReceiver<T> {
         read: impl FnOnce(&mut T) -> R,
         timeout: Duration,
     ) -> Result<R, RecvTimeoutError> {
-        let claim = self.claim(deadline(timeout)).map_err(|stop| match stop {
+        self.recv_with_until(read, deadline(timeout))
+    }
+
+    /// [`recv_with_timeout`](Self::recv_with_timeout) until the instant `deadline`: one
+    /// deadline shared by several receives.
+    ///
+    /// # Errors
+    /// As [`recv_with_timeout`](Self::recv_with_timeout).
+    pub fn recv_with_deadline<R>(
+        &self,
+        read: impl FnOnce(&mut T) -> R,
+        deadline: Instant,
+    ) -> Result<R, RecvTimeoutError> {
+        self.recv_with_until(read, Some(deadline))
+    }
+
+    /// The receive with a deadline: `None` waits for ever.
+    fn recv_with_until<R>(
+        &self,
+        read: impl FnOnce(&mut T) -> R,
+        end: Option<Instant>,
+    ) -> Result<R, RecvTimeoutError> {
+        let claim = self.claim(end).map_err(|stop| match stop {
             Stop::Closed => RecvTimeoutError::Disconnected,
             Stop::TimedOut => RecvTimeoutError::Timeout,
         })?;

@@ -631,3 +631,59 @@ fn crossbeam_conveniences_convert_wait_until_and_compare() {
     let (other_tx, other_rx) = recycling(1, String::new);
     assert!(!tx.same_channel(&other_tx) && !rx.same_channel(&other_rx));
 }
+
+/// A deadline call that has to wait is woken by the message or slot it waits for, or by the
+/// other side's disconnect, well before its deadline; both flavours.
+#[test]
+fn deadline_waits_end_on_a_send_a_receive_or_a_disconnect() {
+    let far = || std::time::Instant::now() + Duration::from_secs(20);
+    let (tx, rx) = bounded::<u8>(1);
+    thread::scope(|s| {
+        s.spawn(|| {
+            thread::sleep(Duration::from_millis(10));
+            tx.send(7).unwrap();
+        });
+        assert_eq!(rx.recv_deadline(far()), Ok(7), "woken by the send");
+    });
+    tx.send(1).unwrap(); // full: the next send waits for a receive
+    thread::scope(|s| {
+        s.spawn(|| {
+            thread::sleep(Duration::from_millis(10));
+            assert_eq!(rx.recv(), Ok(1));
+        });
+        assert_eq!(tx.send_deadline(2, far()), Ok(()), "woken by the receive");
+    });
+    assert_eq!(rx.recv(), Ok(2));
+    thread::scope(|s| {
+        s.spawn(move || {
+            thread::sleep(Duration::from_millis(10));
+            drop(tx);
+        });
+        assert_eq!(rx.recv_deadline(far()), Err(RecvTimeoutError::Disconnected));
+    });
+
+    let (tx, rx) = recycling(1, String::new);
+    thread::scope(|s| {
+        s.spawn(|| {
+            thread::sleep(Duration::from_millis(10));
+            tx.send_with(|m| m.push('a')).unwrap();
+        });
+        assert_eq!(
+            rx.recv_with_deadline(|m| m.clone(), far()),
+            Ok("a".to_string())
+        );
+    });
+    tx.send_with(|m| m.push('b')).unwrap();
+    thread::scope(|s| {
+        s.spawn(|| {
+            thread::sleep(Duration::from_millis(10));
+            rx.recv_with(|_| ()).unwrap();
+        });
+        assert!(tx.send_with_deadline(|m| m.push('c'), far()).is_ok());
+    });
+    drop(rx);
+    assert!(matches!(
+        tx.send_with_deadline(|m| m.push('d'), far()),
+        Err(SendTimeoutError::Disconnected(_))
+    ));
+}

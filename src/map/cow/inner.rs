@@ -300,10 +300,11 @@ pub(super) struct Trash<K, V, S> {
     unpublished: Option<Arc<Version<K, V, S>>>,
     /// What building in the spare displaced.
     displaced: Displaced<K, V, S>,
-    /// A recorded change's key let go of: the spare's, when a write reuses it (after a
-    /// `remove`, the map's last copy of the removed key), or the current version's, when
-    /// `trim` forgets it.
-    recorded: Option<K>,
+    /// Recorded changes' keys let go of (after a `remove`, the map's last copy of the removed
+    /// key): the replaced version's, when a write publishes (only the current version's record
+    /// is ever replayed), and the current version's, when `trim` forgets it; a spare's too,
+    /// though publishing has already taken it. At most two: never allocates.
+    recorded: SmallVec<[K; 2]>,
 }
 
 /// What a write that builds in the spare takes out of it (at most one of these).
@@ -324,7 +325,7 @@ impl<K, V, S> Default for Trash<K, V, S> {
             versions: SmallVec::new(),
             unpublished: None,
             displaced: Displaced::Nothing,
-            recorded: None,
+            recorded: SmallVec::new(),
         }
     }
 }
@@ -442,9 +443,9 @@ impl<K, V, S> Locked<'_, K, V, S> {
                 }
                 version.seq = seq;
                 // To the trash, not dropped here: it may be the only copy of a removed key,
-                // whose `Drop` must not run under the lock.
+                // whose `Drop` must not run under the lock. (`publish` took it already.)
                 // SAFETY: the spare is ours alone (`get_mut` above).
-                *recorded = unsafe { version.swap_change(None) }.map(|(key, _)| key);
+                recorded.extend(unsafe { version.swap_change(None) }.map(|(key, _)| key));
                 version
             }
             spare => {
@@ -475,7 +476,15 @@ impl<K, V, S> Locked<'_, K, V, S> {
         let old = self.inner.current.swap(new.cast_mut(), Ordering::AcqRel);
         // SAFETY: `old` came from `Arc::into_raw` and carried the map's strong count, which
         // `current` no longer holds: we take it over.
-        self.guard.push(unsafe { Arc::from_raw(old) });
+        let old = unsafe { Arc::from_raw(old) };
+        // Its record is never replayed now (only the current version's is): let go of the key
+        // with the trash, so a removed key lives until the next write even when a `Reader`
+        // keeps this version as the spare.
+        // SAFETY: we hold the writers' lock (`swap_change`'s contract); readers never touch
+        // the record.
+        let record = unsafe { old.swap_change(None) };
+        self.trash.recorded.extend(record.map(|(key, _)| key));
+        self.guard.push(old);
         // Fences after the swap (`retired` is not empty), then asks the hazards. A reader
         // that already moved on to `new` before the scan left `old` unheld: the newest unheld
         // version stays as the next write's spare, as `old` would had the scan come first
@@ -502,8 +511,7 @@ impl<K, V, S> Locked<'_, K, V, S> {
     pub(super) fn forget_change(&mut self) {
         // SAFETY: we hold the writers' lock (`current_locked`'s and `swap_change`'s contract).
         let record = unsafe { (*self.inner.current_locked()).swap_change(None) };
-        debug_assert!(self.trash.recorded.is_none(), "one record let go per lock");
-        self.trash.recorded = record.map(|(key, _)| key);
+        self.trash.recorded.extend(record.map(|(key, _)| key));
     }
 }
 

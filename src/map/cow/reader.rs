@@ -85,7 +85,7 @@ pub struct Reader<K, V, S = FastRandomState> {
 // version the slot keeps alive: it shares what a `Snapshot` (an `Arc<Version>`) and the map
 // share, so it may cross threads exactly when they may.
 unsafe impl<K, V, S> Send for Reader<K, V, S> where Arc<Version<K, V, S>>: Send + Sync {}
-// SAFETY: as for `Send`. Only `refresh_slow` (`&mut self`) moves `cached` and its slot, so
+// SAFETY: as for `Send`. Only `refresh_slow` and `let_go` (`&mut self`) move `cached`, so
 // while a `&Reader` is shared between threads `cached` stays put and the slot keeps its
 // version alive: the reads through `&self` (`Debug`) read a version that cannot be freed, as a
 // `Snapshot`'s reads do; the others take `&mut self`.

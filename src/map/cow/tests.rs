@@ -846,6 +846,36 @@ fn trim_lets_go_of_a_removed_key_and_a_replaced_insert_keeps_no_extra_key() {
     }
 }
 
+/// A removed key lives until the next write even when a `Reader` keeps the remove's version as
+/// that write's spare (it let go): the write that replaces a version lets go of its record,
+/// whichever kind of write it is. (Kept in the retired version, the key outlived the write
+/// until a later one reused it or `trim`.)
+#[test]
+fn the_next_write_lets_go_of_a_removed_key_whatever_keeps_the_old_version() {
+    let map: CowMap<Arc<str>, u64> = CowMap::new();
+    let mut idle = map.reader();
+    for write in 0..3 {
+        let key: Arc<str> = format!("session-{write}").into();
+        let gone = Arc::downgrade(&key);
+        map.insert(key, 1);
+        assert_eq!(map.remove(&*format!("session-{write}")), Some(1));
+        idle.let_go(); // the remove's version stays as the next write's spare
+        match write {
+            0 => drop(map.insert("x".into(), 2)),
+            1 => map.update(|m| drop(m.insert("y".into(), 3))),
+            _ => map.store(std::collections::HashMap::default()),
+        }
+        assert!(
+            map.retired_versions() >= 1,
+            "premise: a version kept as the spare"
+        );
+        assert!(
+            gone.upgrade().is_none(),
+            "write {write} left the removed key alive"
+        );
+    }
+}
+
 /// `store` publishes a map built elsewhere as it is, for values that cannot be cloned: readers
 /// move to it whole, a snapshot keeps the old version, and every value is dropped once.
 #[test]
