@@ -29,6 +29,7 @@ fn allocation_profile() {
     memory_is_what_the_docs_say();
     single_key_operations_allocate_nothing();
     updates_on_a_full_shard_allocate_nothing();
+    a_borrowed_upsert_makes_the_key_only_for_an_insert();
     computes_that_insert_nothing_allocate_nothing();
     whole_map_walks_and_reentry_checks_allocate_nothing();
     clear_keeps_memory_and_shrink_and_drop_free_it();
@@ -97,6 +98,7 @@ fn single_key_operations_allocate_nothing() {
         std::hint::black_box(map.contains_key(&key(i + 1_000_000)));
         map.update(&k, |v| *v += 1);
         map.get_or_insert_with(k, || 0, |v| *v += 1);
+        map.get_or_insert_with_ref(&k, || 0, |v| *v += 1);
         map.compute(k, |v| {
             *v.unwrap() += 1;
             Compute::Keep
@@ -119,6 +121,38 @@ fn single_key_operations_allocate_nothing() {
 /// A shard with no room left (one shard presized for 7: 8 buckets, all 7 usable ones full):
 /// replacing, updating and removing keys that are present must not grow it. hashbrown's `entry`
 /// makes room before it looks, so these once doubled the table.
+/// `get_or_insert_with_ref` on `String` keys: a present key, asked by `&str`, allocates
+/// nothing; an absent one allocates its `String` (the table presized, so nothing else), where
+/// the owned form makes a `String` on every call.
+fn a_borrowed_upsert_makes_the_key_only_for_an_insert() {
+    let map: ShardedMap<String, u64> = ShardedMap::builder().shards(1).capacity(64).build();
+    let words: Vec<String> = (0..32).map(|i| format!("word-{i}")).collect();
+    let count = |f: &dyn Fn()| {
+        let start = heap().total_blocks;
+        f();
+        heap().total_blocks - start
+    };
+    let first = count(&|| {
+        for w in &words {
+            map.get_or_insert_with_ref(w.as_str(), || 0, |n| *n += 1);
+        }
+    });
+    assert_eq!(first, 32, "one String per new key");
+    let again = count(&|| {
+        for w in &words {
+            map.get_or_insert_with_ref(w.as_str(), || 0, |n| *n += 1);
+        }
+    });
+    assert_eq!(again, 0, "present keys asked by &str");
+    let owned = count(&|| {
+        for w in &words {
+            map.get_or_insert_with(w.clone(), || 0, |n| *n += 1);
+        }
+    });
+    assert_eq!(owned, 32, "the owned form: a String per call");
+    assert_eq!(map.get_cloned("word-7"), Some(3));
+}
+
 fn updates_on_a_full_shard_allocate_nothing() {
     let map = ShardedMap::builder().shards(1).capacity(7).build();
     (0..7).for_each(|i| assert!(map.insert(key(i), i).is_none()));
@@ -126,12 +160,13 @@ fn updates_on_a_full_shard_allocate_nothing() {
     for i in 0..7 {
         assert_eq!(map.insert(key(i), i + 1), Some(i));
         map.get_or_insert_with(key(i), || 0, |v| *v += 1);
+        map.get_or_insert_with_ref(&key(i), || 0, |v| *v += 1);
         map.compute(key(i), |v| {
             *v.unwrap() += 1;
             Compute::Keep
         });
     }
-    assert_eq!(map.compute(key(3), |_| Compute::Remove), Some(6));
+    assert_eq!(map.compute(key(3), |_| Compute::Remove), Some(7)); // 3 + 1, then three adds
     let after = heap();
     assert_eq!(
         after.total_blocks, before.total_blocks,

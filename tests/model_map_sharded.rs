@@ -64,14 +64,15 @@ fn apply(map: &ShardedMap<u8, u32>, model: &mut HashMap<u8, u32>, op: &Op) {
             let e = model.entry(k).or_insert(v);
             *e = e.wrapping_add(d);
             let want = *e;
-            let got = map.get_or_insert_with(
-                k,
-                || v,
-                |x| {
-                    *x = x.wrapping_add(d);
-                    *x
-                },
-            );
+            let add = |x: &mut u32| {
+                *x = x.wrapping_add(d);
+                *x
+            };
+            // The owned and the borrowed form, in turn.
+            let got = match d % 2 {
+                0 => map.get_or_insert_with(k, || v, add),
+                _ => map.get_or_insert_with_ref(&k, || v, add),
+            };
             assert_eq!(got, want);
         }
         Op::Compute(k, n) => {

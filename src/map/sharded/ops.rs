@@ -164,6 +164,10 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
     /// Runs `f` on the value for `key`, first inserting `make()` if the key is absent; all
     /// under the shard's exclusive lock, so two threads never both insert.
     ///
+    /// It takes the key by value, so a key that allocates (a `String`) is made on every call,
+    /// present or not: [`get_or_insert_with_ref`](Self::get_or_insert_with_ref) takes it
+    /// borrowed and makes the owned key only for an insert.
+    ///
     /// # Panics
     /// As [`read`](Self::read).
     ///
@@ -197,6 +201,50 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
                 // Made first: if `make` panics, `key` is still the caller's, dropped unlocked.
                 let value = make();
                 e.insert((key, value)).into_mut()
+            }
+        };
+        f(&mut entry.1)
+    }
+
+    /// [`get_or_insert_with`](Self::get_or_insert_with) with a borrowed key (`&str` for a
+    /// `String` key): the owned key is made (`to_owned`) only when the key is absent, so
+    /// counting into a map of `String` keys allocates nothing for a key already there.
+    ///
+    /// # Panics
+    /// As [`read`](Self::read). The key's `to_owned` and `make` run under the shard's lock (a
+    /// panic there leaves the map as it was, and what was already made is dropped there).
+    ///
+    /// # Examples
+    /// ```
+    /// let counts = thrifty::map::ShardedMap::<String, u64>::new();
+    /// for word in "a b a c a".split(' ') {
+    ///     counts.get_or_insert_with_ref(word, || 0, |n| *n += 1); // a String only per new word
+    /// }
+    /// assert_eq!(counts.get_cloned("a"), Some(3));
+    /// ```
+    ///
+    /// # Allocation and cost
+    /// For a present key: one hash, the exclusive lock, one probe; nothing allocated. For an
+    /// absent key, what `to_owned` and `make` allocate, and the shard's table may grow.
+    #[inline]
+    pub fn get_or_insert_with_ref<Q, R>(
+        &self,
+        key: &Q,
+        make: impl FnOnce() -> V,
+        f: impl FnOnce(&mut V) -> R,
+    ) -> R
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        let hash = self.hasher.hash_one(key);
+        let mut table = self.shard(hash).write(self.id());
+        let entry = match entry(&mut table, hash, key, |(k, _)| self.hasher.hash_one(k)) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let value = make();
+                // `Borrow`'s contract: the owned key hashes and compares as `key` did.
+                e.insert((key.to_owned(), value)).into_mut()
             }
         };
         f(&mut entry.1)
@@ -316,17 +364,19 @@ fn computed<K, V>(
 /// that is present, or whose entry the caller is about to remove. A table without room is
 /// searched first; only a key that is absent then goes through `entry`, and may grow it.
 #[inline(always)]
-fn entry<'t, K: Eq, V>(
+fn entry<'t, K: Borrow<Q>, Q: Eq + ?Sized, V>(
     table: &'t mut HashTable<(K, V)>,
     hash: u64,
-    key: &K,
+    key: &Q,
     rehash: impl Fn(&(K, V)) -> u64,
 ) -> Entry<'t, (K, V)> {
     if table.len() < table.capacity() {
-        return table.entry(hash, |(k, _)| k == key, rehash);
+        return table.entry(hash, |(k, _)| k.borrow() == key, rehash);
     }
-    match table.find_entry(hash, |(k, _)| k == key) {
+    match table.find_entry(hash, |(k, _)| k.borrow() == key) {
         Ok(found) => Entry::Occupied(found),
-        Err(absent) => absent.into_table().entry(hash, |(k, _)| k == key, rehash),
+        Err(absent) => absent
+            .into_table()
+            .entry(hash, |(k, _)| k.borrow() == key, rehash),
     }
 }
