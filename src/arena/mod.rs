@@ -294,6 +294,17 @@ impl ArenaPool {
         self.settings.capacity
     }
 
+    /// Arenas retained now, as [`Pool::len`](crate::pool::Pool::len): a snapshot that sums
+    /// the per-thread caches; not for a hot path.
+    pub fn len(&self) -> usize {
+        self.pool.len()
+    }
+
+    /// Whether the pool retains no arena now.
+    pub fn is_empty(&self) -> bool {
+        self.pool.is_empty()
+    }
+
     /// Each arena's limit: the most bytes of chunks it may hold.
     pub fn limit_bytes(&self) -> usize {
         self.settings.limit_bytes

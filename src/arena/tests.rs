@@ -268,9 +268,11 @@ fn retained_bytes_stay_within_capacity_times_retain() {
     for (i, arena) in held.iter().enumerate() {
         arena.alloc_slice_copy(&vec![0u8; 1000 * (i + 1)]);
     }
+    assert!(arenas.is_empty(), "all ten are lent out");
     drop(held);
     let stats = arenas.stats();
     assert!(stats.retained <= 4);
+    assert_eq!(arenas.len(), stats.retained);
     assert!(stats.retained_bytes <= 4 * (16 << 10), "{stats:?}");
     assert_eq!(stats.dropped, 6);
 }
