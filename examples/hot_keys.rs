@@ -113,10 +113,8 @@ fn main() {
 
     let sharded: ShardedMap<String, Stats> = ShardedMap::new();
     let (sharded_rate, sharded_allocs) = drive(&names, &load, |name, value| {
-        // The borrowed lookup first: the key is allocated only the first time a name is seen.
-        if sharded.update(name, |stats| stats.record(value)).is_none() {
-            sharded.get_or_insert_with(name.to_owned(), Stats::default, |s| s.record(value));
-        }
+        // A borrowed key: a `String` is made only the first time a name is seen.
+        sharded.get_or_insert_with_ref(name, Stats::default, |s| s.record(value));
     });
 
     // Both saw the same events: the tables must agree.

@@ -143,8 +143,6 @@ fn reads_on_two_threads_allocate_nothing() {
     }
 }
 
-/// One write of k changes allocates what one write of one change does: one table and one
-/// version block; k single writes allocate k times that.
 /// `store` moves the given map into a new version: one block (the version's `Arc`), for a map
 /// of 10 entries as for one of 10 000, where a write that replaced the map through `update`
 /// would copy the current version first.
@@ -164,6 +162,8 @@ fn store_allocates_one_block_whatever_the_map_size() {
     assert_eq!(map.len(), 10_000);
 }
 
+/// One write of k changes allocates what one write of one change does: one table and one
+/// version block; k single writes allocate k times that.
 fn a_batch_of_writes_makes_one_copy() {
     let map = CowMap::from_map(entries(1000));
     let blocks = |f: &dyn Fn()| {

@@ -118,9 +118,6 @@ fn single_key_operations_allocate_nothing() {
     );
 }
 
-/// A shard with no room left (one shard presized for 7: 8 buckets, all 7 usable ones full):
-/// replacing, updating and removing keys that are present must not grow it. hashbrown's `entry`
-/// makes room before it looks, so these once doubled the table.
 /// `get_or_insert_with_ref` on `String` keys: a present key, asked by `&str`, allocates
 /// nothing; an absent one allocates its `String` (the table presized, so nothing else), where
 /// the owned form makes a `String` on every call.
@@ -153,6 +150,9 @@ fn a_borrowed_upsert_makes_the_key_only_for_an_insert() {
     assert_eq!(map.get_cloned("word-7"), Some(3));
 }
 
+/// A shard with no room left (one shard presized for 7: 8 buckets, all 7 usable ones full):
+/// replacing, updating and removing keys that are present must not grow it. hashbrown's `entry`
+/// makes room before it looks, so these once doubled the table.
 fn updates_on_a_full_shard_allocate_nothing() {
     let map = ShardedMap::builder().shards(1).capacity(7).build();
     (0..7).for_each(|i| assert!(map.insert(key(i), i).is_none()));

@@ -43,7 +43,8 @@ const BURST: u32 = 1_000_000;
 pub fn run(h: &mut Harness) {
     let mut t = h.table(
         "limit",
-        "one shared limiter, every thread asks (all admitted)",
+        "one shared limiter, every thread asks (all admitted, but for the refusals noted for \
+         governor on its cached clock)",
     );
     clock_reads(&mut t);
     for threads in t.threads(&[1, 2]) {
@@ -289,7 +290,7 @@ fn semaphore_timed(t: &mut Table<'_>, threads: usize, permits: usize) {
     );
     t.note(format!(
         "  {label}, {threads} thread(s), {permits} permit(s), timed rounds only. wait: one \
-         acquire, from the call to holding the permit (p50 and p99 within 3%)."
+         acquire, from the call to holding the permit (p50 and p99 within 1/32, about 3%)."
     ));
     t.note(
         "    share: per round, while every thread was in its loop, the fewest acquisitions of a \

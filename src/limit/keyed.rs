@@ -32,8 +32,9 @@ fn doubled(kept: usize) -> usize {
 /// [`evict_idle`](KeyedLimiter::evict_idle) does it on demand.
 ///
 /// There is no sleeping `acquire`: a server thread asleep on one client's limit is a thread
-/// that serves no one, so a refusal carries [`RateLimited::retry_after`](super::RateLimited)
-/// for the caller to answer with (an HTTP 429 and its `Retry-After`) or to sleep on itself.
+/// that serves no one, so a refusal ([`RateError`]) carries
+/// [`retry_after`](RateError::retry_after) for the caller to answer with (an HTTP 429 and its
+/// `Retry-After`) or to sleep on itself.
 ///
 /// Keys are hashed with [`FastRandomState`] (foldhash) unless
 /// [`with_hasher`](KeyedLimiter::with_hasher) sets another: for keys an attacker chooses (the
@@ -110,9 +111,10 @@ fn doubled(kept: usize) -> usize {
 /// # Panics
 /// Its methods take a lock of the [`ShardedMap`] that holds the keys, so that map's
 /// re-entrancy check applies: a call made inside the closures of 8 maps at once on one thread
-/// panics, naming `ShardedMap` (the ninth map would be the limiter's own). A key's `Hash`,
-/// `Eq`, `Clone` and `Drop` run under that lock (a sweep drops evicted keys there), so one that
-/// calls the same limiter panics with the map's re-entrancy message. A key's `Drop` that panics
+/// panics, naming `ShardedMap` (the ninth map would be the limiter's own). A key's `Eq`, `Drop`
+/// and `to_owned` (its `Clone`, for a sized key), and its `Hash` when a table grows, run under
+/// that lock (a sweep drops evicted keys there), so one that calls the same limiter may panic
+/// with the map's re-entrancy message. A key's `Drop` that panics
 /// in a sweep surfaces in whichever call ran the sweep: `evict_idle`, or the request for a new
 /// key that triggered it (its tokens already taken).
 pub struct KeyedLimiter<K, C: Clock = MonotonicClock, S = FastRandomState> {

@@ -83,6 +83,7 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 ///   of its version: the map then keeps a spare for it, and after the first write, writes while it
 ///   idles build in that spare, allocating nothing for keys and values without heap or drop glue.
 ///   The versions a write frees wait in a list that holds four without allocating.
+///   [`store`](CowMap::store) allocates one block (the version), whatever the map's size.
 /// - Freeing: reads never free a version. A write frees the old versions no read can reach (besides
 ///   the spare it reuses, and, if a read already holds the new version or a `Reader` let go of its
 ///   version, the newest one it replaced: the next write's spare); a `Snapshot`'s drop frees its
@@ -120,22 +121,22 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 ///   its time in `cargo run --release --example shootout -- --only map`, the `map_cow`
 ///   table). Hot loops want a [`Reader`].
 /// - [`snapshot`](CowMap::snapshot): as `read`, plus one reference-count increment.
-/// - Writes: a clone of the whole map (`K: Clone, V: Clone`), a scan of the hazard slots, and
-///   freeing the replaced version unless a read holds it (or holds the new one: the spare), after
-///   unlocking, or under the lock for plain data (no drop glue: deallocation only). Writers
-///   take a lock among themselves. The scan reads every slot the map ever needed, one per read that
-///   ran at once and one per [`Reader`] alive at once, at the most: `O(most Readers ever alive at
-///   once)` for every write, [`trim`](CowMap::trim) and `Reader` drop (which scans under the
-///   writers' lock when it has versions to free), for the map's whole life. Share `Reader`s per
-///   thread (or per worker), not per connection or request: many thousands made once keep slowing
-///   every write after they are gone. Making a `Reader` takes a free slot off a stack, `O(1)`.
-///   An [`insert`](CowMap::insert) or [`remove`](CowMap::remove) that finds, as its spare, the
-///   version just before the current one (the steady pattern: one write, then readers
-///   refreshing) copies nothing: the two differ by the previous write's one entry, which it
-///   replays into the spare before making its own change. At 100 k `u64` entries such a write
-///   takes about 1 µs, where a copying one takes about 45 µs (the write column of
-///   `cargo bench --bench map_cow -- table`). An [`update`](CowMap::update) records no change,
-///   so the write after it copies.
+/// - Writes (`store` aside: it moves the given map in and clones nothing): a clone of the whole map
+///   (`K: Clone, V: Clone`), a scan of the hazard slots, and freeing the replaced version unless a
+///   read holds it (or holds the new one: the spare), after unlocking, or under the lock for plain
+///   data (no drop glue: deallocation only). Writers take a lock among themselves. The scan reads
+///   every slot the map ever needed, one per read that ran at once and one per [`Reader`] alive at
+///   once, at the most: `O(most Readers ever alive at once)` for every write,
+///   [`trim`](CowMap::trim) and `Reader` drop (which scans under the writers' lock when it has
+///   versions to free), for the map's whole life. Share `Reader`s per thread (or per worker), not
+///   per connection or request: many thousands made once keep slowing every write after they are
+///   gone. Making a `Reader` takes a free slot off a stack, `O(1)`. An [`insert`](CowMap::insert)
+///   or [`remove`](CowMap::remove) that finds, as its spare, the version just before the current
+///   one (the steady pattern: one write, then readers refreshing) copies nothing: the two differ by
+///   the previous write's one entry, which it replays into the spare before making its own change.
+///   At 100 k `u64` entries such a write takes about 1 µs, where a copying one takes about 45 µs
+///   (the write column of `cargo bench --bench map_cow -- table`). An [`update`](CowMap::update)
+///   records no change, so the write after it copies.
 ///
 /// `cargo bench --bench map_cow -- map_cow/read` (2 reader threads, 1 k and 100 k `u64`
 /// entries, every candidate on [`FastRandomState`]), ranges across runs on a shared 2-core

@@ -11,15 +11,16 @@
 //!   reader never sees a version older than one it has seen.
 //! - A writer never waits for a read, and nothing is freed while read or leaked. What a write,
 //!   [`trim`](CowMap::trim) or a dropped `Reader` frees is taken out under the writers' lock and
-//!   dropped after letting go (old versions; for a write, also the spare's old entries and the
-//!   entry a replay displaced), so no writer waits for destructors another call runs, and a value's
-//!   `Drop` may write the map. (Plain data, with no drop glue in keys, values or hasher, is freed
-//!   before letting go: deallocation only, no destructor. Still under the lock: what an `update`'s
-//!   closure drops itself, the key an `insert` of a present key drops, and a half-made copy a
-//!   panicking `Clone` or `Hash` abandons.) The lock's holder does scan the hazard slots (below)
-//!   under it, and so does a dropped `Reader`: a writer may wait for such a scan. A `Reader`'s read
-//!   never frees a version: the next write reuses the memory of the old version the readers left
-//!   (the spare) or frees it.
+//!   dropped after letting go (old versions; for a write, also the spare's old entries, the entry a
+//!   replay displaced and the key the replaced version recorded; for `trim`, the current version's
+//!   recorded key), so no writer waits for destructors another call runs, and a value's `Drop` may
+//!   write the map. (Plain data, with no drop glue in keys, values or hasher, is freed before
+//!   letting go: deallocation only, no destructor. Still under the lock: what an `update`'s closure
+//!   drops itself, the key an `insert` of a present key drops, and a half-made copy a panicking
+//!   `Clone` or `Hash` abandons.) The lock's holder does scan the hazard slots (below) under it,
+//!   and so does a dropped `Reader`: a writer may wait for such a scan. A `Reader`'s read never
+//!   frees a version: the next write reuses the memory of the old version the readers left (the
+//!   spare) or frees it.
 //! - A write or `trim` of a map from code that runs under its writers' lock (an `update`'s
 //!   closure, a key's or value's `Clone`, `Hash` or `Eq` during a write) panics instead of
 //!   waiting for itself: the thread marks itself inside the map's writes before it locks, as

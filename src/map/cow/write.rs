@@ -170,7 +170,8 @@ impl<K, V, S> CowMap<K, V, S> {
     /// whose `default` seeds a new one; any seed works).
     ///
     /// # Allocation and cost
-    /// One allocation (the version's `Arc`, which moves `map` in), the writers' lock, and the
+    /// One allocation (the version's `Arc`, which moves `map` in; the map's first write of any
+    /// kind also allocates the writers' list of retired versions), the writers' lock, and the
     /// retirement every write does; nothing proportional to the map.
     ///
     /// # Panics
