@@ -33,7 +33,7 @@ use std::collections::HashMap;
 use std::hint::black_box;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use thrifty::limit::{Clock, KeyedLimiter, MonotonicClock, Semaphore, TokenBucket};
 use thrifty::map::FastRandomState;
@@ -75,34 +75,9 @@ impl MutexBucket {
     }
 }
 
-/// The textbook semaphore: a count behind a `Mutex`, waiters on a `Condvar`, notified only
-/// when someone waits (std's `notify_one` makes a system call even with no waiter).
-struct CondvarSemaphore {
-    /// Free permits and waiting threads.
-    state: Mutex<(u32, u32)>,
-    freed: Condvar,
-}
-
-impl CondvarSemaphore {
-    fn acquire(&self) {
-        let mut s = self.state.lock().unwrap();
-        while s.0 == 0 {
-            s.1 += 1;
-            s = self.freed.wait(s).unwrap();
-            s.1 -= 1;
-        }
-        s.0 -= 1;
-    }
-    fn release(&self) {
-        let mut s = self.state.lock().unwrap();
-        s.0 += 1;
-        let waiting = s.1 > 0;
-        drop(s);
-        if waiting {
-            self.freed.notify_one();
-        }
-    }
-}
+#[path = "../examples/common/condvar_semaphore.rs"]
+mod condvar_semaphore;
+use condvar_semaphore::CondvarSemaphore;
 
 /// governor's clock (TSC-based), plugged into thrifty through `Clock`: the same algorithm with
 /// the same clock as governor, to show how much of the difference is the clock read.
@@ -378,10 +353,7 @@ fn semaphore(c: &mut Criterion) {
         g.throughput(Throughput::Elements(threads as u64));
         let shape = format!("{}, {permits} permit(s)", label(threads));
         let thrifty = Arc::new(Semaphore::new(permits));
-        let std = CondvarSemaphore {
-            state: Mutex::new((permits, 0)),
-            freed: Condvar::new(),
-        };
+        let std = CondvarSemaphore::new(permits);
         g.bench_function(BenchmarkId::new("thrifty Semaphore", &shape), |b| {
             b.iter_custom(|iters| {
                 on_threads(threads, iters, &|| {}, &|n| {

@@ -98,32 +98,20 @@ impl Candidate for PlRwLock {
     }
 }
 
-struct Dash(dashmap::DashMap<u64, u64, H>);
-impl Candidate for Dash {
-    const NAME: &'static str = "dashmap";
+/// dashmap at its default shard count (4 x CPUs), or with `THRIFTY_SHARDS` on thrifty's
+/// default (64 x CPUs, 128 on 2 CPUs): the setting the two defaults differ in, so the rows
+/// separate design from defaults.
+struct Dash<const THRIFTY_SHARDS: bool>(dashmap::DashMap<u64, u64, H>);
+impl<const THRIFTY_SHARDS: bool> Candidate for Dash<THRIFTY_SHARDS> {
+    const NAME: &'static str = if THRIFTY_SHARDS {
+        "dashmap (thrifty's shard count)"
+    } else {
+        "dashmap"
+    };
     fn with_capacity(n: usize) -> Self {
-        Self(dashmap::DashMap::with_capacity_and_hasher(n, H::default()))
-    }
-    fn get(&self, k: u64) -> Option<u64> {
-        self.0.get(&k).map(|r| *r)
-    }
-    fn put(&self, k: u64, v: u64) {
-        self.0.insert(k, v);
-    }
-    fn incr(&self, k: u64) {
-        *self.0.entry(k).or_insert(0) += 1;
-    }
-    fn remove(&self, k: u64) -> Option<u64> {
-        self.0.remove(&k).map(|(_, v)| v)
-    }
-}
-
-/// dashmap on thrifty's default shard count (64 x CPUs, 128 on 2 CPUs) instead of its own
-/// (4 x CPUs): the setting the two defaults differ in, so the rows separate design from defaults.
-struct DashThriftyShards(dashmap::DashMap<u64, u64, H>);
-impl Candidate for DashThriftyShards {
-    const NAME: &'static str = "dashmap (thrifty's shard count)";
-    fn with_capacity(n: usize) -> Self {
+        if !THRIFTY_SHARDS {
+            return Self(dashmap::DashMap::with_capacity_and_hasher(n, H::default()));
+        }
         static SHARDS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
         let shards = *SHARDS.get_or_init(|| {
             // dashmap needs a power of two above 1; thrifty's count is a power of two.
@@ -455,8 +443,8 @@ fn groups<M: Pick>(c: &mut Criterion<M>, pass: &str, plan: &Plan) {
         let mut g = c.benchmark_group(format!("map_sharded/{pass}/mix"));
         mix_rows::<StdMutex, M>(&mut g, keys, &seqs, &plan.threads);
         mix_rows::<PlRwLock, M>(&mut g, keys, &seqs, &plan.threads);
-        mix_rows::<Dash, M>(&mut g, keys, &seqs, &plan.threads);
-        mix_rows::<DashThriftyShards, M>(&mut g, keys, &seqs, &plan.threads);
+        mix_rows::<Dash<false>, M>(&mut g, keys, &seqs, &plan.threads);
+        mix_rows::<Dash<true>, M>(&mut g, keys, &seqs, &plan.threads);
         mix_rows::<Scc, M>(&mut g, keys, &seqs, &plan.threads);
         mix_rows::<Papaya, M>(&mut g, keys, &seqs, &plan.threads);
         mix_rows::<Thrifty, M>(&mut g, keys, &seqs, &plan.threads);
@@ -465,8 +453,8 @@ fn groups<M: Pick>(c: &mut Criterion<M>, pass: &str, plan: &Plan) {
     let zipf = zipf_100k.unwrap_or_else(|| Arc::new(sequences(100_000, Dist::Zipf)));
     shape_rows::<StdMutex, M>(c, pass, &zipf, &plan.threads);
     shape_rows::<PlRwLock, M>(c, pass, &zipf, &plan.threads);
-    shape_rows::<Dash, M>(c, pass, &zipf, &plan.threads);
-    shape_rows::<DashThriftyShards, M>(c, pass, &zipf, &plan.threads);
+    shape_rows::<Dash<false>, M>(c, pass, &zipf, &plan.threads);
+    shape_rows::<Dash<true>, M>(c, pass, &zipf, &plan.threads);
     shape_rows::<Scc, M>(c, pass, &zipf, &plan.threads);
     shape_rows::<Papaya, M>(c, pass, &zipf, &plan.threads);
     shape_rows::<Thrifty, M>(c, pass, &zipf, &plan.threads);

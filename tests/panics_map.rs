@@ -1395,6 +1395,20 @@ fn spread_over(shards: usize, keys: &Arc<Probe>, values: &Arc<Probe>) -> Arc<Sha
     map
 }
 
+/// Runs `f` with the `at`th value drop from now set to panic: the planned panic, and no other,
+/// reaches the caller, the trap sprang, and nothing was dropped twice.
+fn drop_panics_once(case: &str, keys: &Probe, values: &Probe, at: usize, f: impl FnOnce()) {
+    values.drop_trap.arm(at);
+    expect_panic(DROP_PANIC, f);
+    assert_eq!(
+        values.drop_trap.0.load(SeqCst),
+        0,
+        "{case}: premise: the trap sprang"
+    );
+    keys.assert_no_double_drop();
+    values.assert_no_double_drop();
+}
+
 /// A value's `Drop` panics while `clear`, then the map's drop, drops 100 entries: at the first,
 /// the 40th and the last value dropped, in maps of 1 and 4 shards (with 4, the panic lands in
 /// the first, a middle and the last shard). Each time the panic reaches the caller, once, and every
@@ -1408,15 +1422,7 @@ fn sharded_drop_panic_in_clear_or_the_maps_drop_leaks_nothing() {
             let case = format!("{shards} shards, the panic at drop {at}");
             let (keys, values) = (Probe::new(), Probe::new());
             let map = spread_over(shards, &keys, &values);
-            values.drop_trap.arm(at);
-            expect_panic(DROP_PANIC, || map.clear());
-            assert_eq!(
-                values.drop_trap.0.load(SeqCst),
-                0,
-                "{case}: premise: the trap sprang"
-            );
-            keys.assert_no_double_drop();
-            values.assert_no_double_drop();
+            drop_panics_once(&case, &keys, &values, at, || map.clear());
             assert_eq!(keys.live(), 0, "{case}: keys left alive by clear");
             assert_eq!(values.live(), 0, "{case}: values left alive by clear");
             assert_eq!(map.len(), 0, "{case}: len after clear");
@@ -1429,13 +1435,7 @@ fn sharded_drop_panic_in_clear_or_the_maps_drop_leaks_nothing() {
             values.assert_all_dropped();
 
             let map = spread_over(shards, &keys, &values);
-            values.drop_trap.arm(at);
-            expect_panic(DROP_PANIC, || drop(map));
-            assert_eq!(
-                values.drop_trap.0.load(SeqCst),
-                0,
-                "{case}: premise: the trap sprang"
-            );
+            drop_panics_once(&case, &keys, &values, at, || drop(map));
             keys.assert_all_dropped();
             values.assert_all_dropped();
         }
@@ -1458,15 +1458,7 @@ fn sharded_drop_panic_while_into_iter_drops_the_rest_leaks_nothing() {
                 let mut entries = map.into_iter();
                 let yielded: Vec<(T, T)> = entries.by_ref().take(taken).collect();
                 assert_eq!(entries.len(), left, "{case}");
-                values.drop_trap.arm(at);
-                expect_panic(DROP_PANIC, || drop(entries));
-                assert_eq!(
-                    values.drop_trap.0.load(SeqCst),
-                    0,
-                    "{case}: premise: the trap sprang"
-                );
-                keys.assert_no_double_drop();
-                values.assert_no_double_drop();
+                drop_panics_once(&case, &keys, &values, at, || drop(entries));
                 assert_eq!(keys.live(), taken, "{case}: keys left alive");
                 assert_eq!(values.live(), taken, "{case}: values left alive");
                 drop(yielded);

@@ -17,14 +17,17 @@
 //! give what FIFO is for: the tail of one acquire's wait, and each thread's share of the
 //! acquisitions.
 
+#[path = "../common/condvar_semaphore.rs"]
+mod condvar_semaphore;
 use crate::harness::{timed_round, Candidate, Harness, Table};
+use condvar_semaphore::CondvarSemaphore;
 use governor::clock::{MonotonicClock as StdClock, QuantaUpkeepClock};
 use governor::{Quota, RateLimiter};
 use std::hint::black_box;
 use std::num::NonZeroU32;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use thrifty::limit::{Clock, MonotonicClock, Semaphore, TokenBucket};
 
@@ -193,31 +196,15 @@ fn clock_reads(t: &mut Table<'_>) {
 /// One permit taken and given back by every thread, `permits` shared among `threads`.
 fn semaphore(t: &mut Table<'_>, threads: usize, permits: usize, label: &str) {
     let sem = Arc::new(Semaphore::new(permits as u32));
-    // (free permits, waiting threads): notify only when someone waits, since std's
-    // `notify_one` makes a system call even with no waiter.
-    let std_sem = Arc::new((Mutex::new((permits as u32, 0u32)), Condvar::new()));
+    let std_sem = Arc::new(CondvarSemaphore::new(permits as u32));
     t.workload(
         label,
         threads,
         vec![
             Candidate::std("Mutex+Condvar", move |_, ops| {
-                let (lock, freed) = &*std_sem;
                 for _ in 0..ops {
-                    let mut s = lock.lock().unwrap();
-                    while s.0 == 0 {
-                        s.1 += 1;
-                        s = freed.wait(s).unwrap();
-                        s.1 -= 1;
-                    }
-                    s.0 -= 1;
-                    drop(s);
-                    let mut s = lock.lock().unwrap();
-                    s.0 += 1;
-                    let waiting = s.1 > 0;
-                    drop(s);
-                    if waiting {
-                        freed.notify_one();
-                    }
+                    std_sem.acquire();
+                    std_sem.release();
                 }
             }),
             Candidate::new("thrifty Semaphore", move |_, ops| {
@@ -239,7 +226,7 @@ fn semaphore(t: &mut Table<'_>, threads: usize, permits: usize, label: &str) {
 fn semaphore_timed(t: &mut Table<'_>, threads: usize, permits: usize) {
     let label = "semaphore, permits for half, waits timed";
     let sem = Arc::new(Semaphore::new(permits as u32));
-    let std_sem = Arc::new((Mutex::new((permits as u32, 0u32)), Condvar::new()));
+    let std_sem = Arc::new(CondvarSemaphore::new(permits as u32));
     let std_tally = Arc::new(Tally::new(threads));
     let thrifty_tally = Arc::new(Tally::new(threads));
     let tallies = [
@@ -251,26 +238,12 @@ fn semaphore_timed(t: &mut Table<'_>, threads: usize, permits: usize) {
         threads,
         vec![
             Candidate::std("Mutex+Condvar", move |i, ops| {
-                let (lock, freed) = &*std_sem;
                 let mut round = std_tally.begin();
                 for _ in 0..ops {
                     let asked = Instant::now();
-                    let mut s = lock.lock().unwrap();
-                    while s.0 == 0 {
-                        s.1 += 1;
-                        s = freed.wait(s).unwrap();
-                        s.1 -= 1;
-                    }
-                    s.0 -= 1;
-                    drop(s);
+                    std_sem.acquire();
                     let waited = asked.elapsed();
-                    let mut s = lock.lock().unwrap();
-                    s.0 += 1;
-                    let waiting = s.1 > 0;
-                    drop(s);
-                    if waiting {
-                        freed.notify_one();
-                    }
+                    std_sem.release();
                     round.acquired(&std_tally, black_box(waited));
                 }
                 std_tally.end(i, round);

@@ -128,6 +128,23 @@ fn candidates(seqs: &Arc<Vec<Vec<(u64, bool)>>>, incr: bool) -> Vec<Candidate> {
     type Scc = scc::HashMap<u64, u64, H>;
     type Papaya = papaya::HashMap<u64, u64, H>;
     type Thrifty = ShardedMap<u64, u64>;
+    // The two dashmap rows differ only in the map's shard count.
+    let dash_row = |name: &str, map: Dash| {
+        row(
+            name,
+            false,
+            map,
+            seqs,
+            |m: &Dash, k| m.get(&k).map(|r| *r),
+            if incr {
+                |m: &Dash, k, _| *m.entry(k).or_insert(0) += 1
+            } else {
+                |m: &Dash, k, v| {
+                    m.insert(k, v);
+                }
+            },
+        )
+    };
     vec![
         row(
             "Mutex<HashMap>",
@@ -157,34 +174,8 @@ fn candidates(seqs: &Arc<Vec<Vec<(u64, bool)>>>, incr: bool) -> Vec<Candidate> {
                 }
             },
         ),
-        row(
-            "dashmap",
-            false,
-            dash,
-            seqs,
-            |m: &Dash, k| m.get(&k).map(|r| *r),
-            if incr {
-                |m: &Dash, k, _| *m.entry(k).or_insert(0) += 1
-            } else {
-                |m: &Dash, k, v| {
-                    m.insert(k, v);
-                }
-            },
-        ),
-        row(
-            &format!("dashmap ({shards} shards, = thrifty's)"),
-            false,
-            dash_n,
-            seqs,
-            |m: &Dash, k| m.get(&k).map(|r| *r),
-            if incr {
-                |m: &Dash, k, _| *m.entry(k).or_insert(0) += 1
-            } else {
-                |m: &Dash, k, v| {
-                    m.insert(k, v);
-                }
-            },
-        ),
+        dash_row("dashmap", dash),
+        dash_row(&format!("dashmap ({shards} shards, = thrifty's)"), dash_n),
         row(
             "scc::HashMap",
             false,
