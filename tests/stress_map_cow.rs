@@ -1,12 +1,12 @@
 //! `CowMap` in the shapes user code has: readers on threads that come and go, a reader handed
-//! between threads, many snapshots held at once, thousands of maps, and a reader stuck inside
-//! a read while writers go on. Bounded; checks counts and contents, never timings (except a
+//! between threads, many snapshots held at once, thousands of maps, a reader stuck inside
+//! a read while writers go on, and a configuration reloaded whole (`store`) while read. Bounded; checks counts and contents, never timings (except a
 //! generous deadline that only a writer waiting for a reader would miss).
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc, Barrier};
 use std::time::Duration;
-use thrifty::map::CowMap;
+use thrifty::map::{CowMap, FastRandomState};
 
 /// A value that counts the live copies of itself.
 struct Tracked(Arc<AtomicUsize>);
@@ -367,4 +367,79 @@ fn many_writers_on_few_cpus_keep_plain_data_within_the_readers_bound() {
             "{most} old versions alive at once with {readers} readers"
         );
     }
+}
+
+/// A configuration reloaded whole (`store`) between single-key edits and `trim`s, while reader
+/// threads read it through `Reader`s (some letting go between batches), plain reads and
+/// snapshots: every version a reader sees is whole (each reload writes one generation into
+/// every key, and an edit touches only key 0), a reader never goes back a generation, and at
+/// the end only the current version's values are alive.
+#[test]
+fn reloads_by_store_race_readers_edits_and_trims() {
+    const KEYS: u64 = 32;
+    let live = Arc::new(AtomicUsize::new(0));
+    // Values: (generation, a tracked payload); a reload sets every key to its generation.
+    let reload = |generation: u64| {
+        let mut next = std::collections::HashMap::with_hasher(FastRandomState::default());
+        next.extend((0..KEYS).map(|k| (k, (generation, Tracked::new(&live)))));
+        next
+    };
+    let map = CowMap::from_map(reload(0));
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let reads = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for t in 0..3 {
+            let (map, done, reads) = (&map, &done, &reads);
+            s.spawn(move || {
+                let mut reader = map.reader();
+                let mut last = 0;
+                while !done.load(SeqCst) {
+                    let seen = reader.map();
+                    let generation = seen[&1].0;
+                    assert!(generation >= last, "went back from {last} to {generation}");
+                    last = generation;
+                    for k in 1..KEYS {
+                        assert_eq!(seen[&k].0, generation, "a torn reload at key {k}");
+                    }
+                    let snap = map.snapshot();
+                    let g = snap[&2].0;
+                    assert!((1..KEYS).all(|k| snap[&k].0 == g), "a torn snapshot");
+                    assert!(map.read(&3, |v| v.0).is_some());
+                    if t == 0 {
+                        reader.let_go();
+                    }
+                    reads.fetch_add(1, SeqCst);
+                }
+            });
+        }
+        // At least 10 000 reloads, and on until the readers have read 300 times between them
+        // (on 2 cores they may start late); bounded, so a stuck reader fails the assert below.
+        let mut generation = 0u64;
+        while generation < 10_000 || (reads.load(SeqCst) < 300 && generation < 1_000_000) {
+            generation += 1;
+            map.store(reload(generation));
+            map.insert(0, (u64::MAX, Tracked::new(&live))); // an edit: key 0 only
+            if generation % 7 == 0 {
+                map.remove(&0);
+            }
+            if generation % 11 == 0 {
+                map.trim();
+            }
+        }
+        done.store(true, SeqCst);
+        assert!(reads.load(SeqCst) >= 300, "the readers hardly ran");
+    });
+    map.trim();
+    assert_eq!(
+        map.retired_versions(),
+        0,
+        "a reader's exit left a version behind"
+    );
+    assert_eq!(
+        live.load(SeqCst),
+        map.len(),
+        "only the current version's values are alive"
+    );
+    drop(map);
+    assert_eq!(live.load(SeqCst), 0);
 }
