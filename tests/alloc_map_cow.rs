@@ -160,6 +160,14 @@ fn store_allocates_one_block_whatever_the_map_size() {
         );
     }
     assert_eq!(map.len(), 10_000);
+    let start = heap().total_blocks;
+    map.clear();
+    assert_eq!(
+        heap().total_blocks - start,
+        1,
+        "clear: the version's block only"
+    );
+    assert!(map.is_empty());
 }
 
 /// One write of k changes allocates what one write of one change does: one table and one

@@ -28,6 +28,7 @@ enum Op {
     Trim,
     /// A whole map built elsewhere, published by `store`.
     Store(Vec<(u8, u32)>),
+    Clear,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -45,6 +46,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (key, any::<u32>()).prop_map(|(k, v)| Op::WriteDuringRead(k, v)),
         1 => Just(Op::Trim),
         1 => proptest::collection::vec((0u8..16, any::<u32>()), 0..8).prop_map(Op::Store),
+        1 => Just(Op::Clear),
     ]
 }
 
@@ -129,6 +131,11 @@ proptest! {
                     next.extend(entries);
                     model = next.clone();
                     map.store(next);
+                    version += 1;
+                }
+                Op::Clear => {
+                    map.clear();
+                    model.clear();
                     version += 1;
                 }
             }

@@ -83,7 +83,8 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 ///   of its version: the map then keeps a spare for it, and after the first write, writes while it
 ///   idles build in that spare, allocating nothing for keys and values without heap or drop glue.
 ///   The versions a write frees wait in a list that holds four without allocating.
-///   [`store`](CowMap::store) allocates one block (the version), whatever the map's size.
+///   [`store`](CowMap::store) and [`clear`](CowMap::clear) allocate one block (the version),
+///   whatever the map's size.
 /// - Freeing: reads never free a version. A write frees the old versions no read can reach (besides
 ///   the spare it reuses, and, if a read already holds the new version or a `Reader` let go of its
 ///   version, the newest one it replaced: the next write's spare); a `Snapshot`'s drop frees its

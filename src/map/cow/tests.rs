@@ -913,6 +913,12 @@ fn store_publishes_a_whole_map_without_copying() {
     );
     map.store(std::collections::HashMap::default());
     assert!(reader.read(&7, |_| ()).is_none() && map.is_empty());
+    map.store((0..3).map(|k| (k, owned(k))).collect());
+    assert_eq!(live.load(SeqCst), 3);
+    map.clear(); // `FastRandomState` clones: the empty map keeps the hasher
+    assert!(map.is_empty() && reader.read(&1, |_| ()).is_none());
+    map.trim();
+    assert_eq!(live.load(SeqCst), 0, "clear freed the entries");
     drop((reader, map));
     assert_eq!(live.load(SeqCst), 0);
 }

@@ -193,9 +193,39 @@ impl<K, V, S> CowMap<K, V, S> {
     /// assert_eq!(config.version(), 1);
     /// ```
     pub fn store(&self, map: HashMap<K, V, S>) {
+        self.store_with(|_| map);
+    }
+
+    /// Publishes an empty map with the current version's hasher: [`store`](CowMap::store) of
+    /// nothing, with no copy of the entries (where `update(|m| m.clear())` would copy them
+    /// first). The old entries are freed as any replaced version's are.
+    ///
+    /// # Allocation and cost
+    /// As `store`: one block (the version; an empty table allocates nothing), and a clone of
+    /// the hasher.
+    ///
+    /// # Panics
+    /// As [`store`](CowMap::store).
+    ///
+    /// ```
+    /// let sessions = thrifty::map::CowMap::from_iter([(1, "ada"), (2, "bob")]);
+    /// sessions.clear();
+    /// assert!(sessions.is_empty());
+    /// assert_eq!(sessions.version(), 1);
+    /// ```
+    pub fn clear(&self)
+    where
+        S: Clone,
+    {
+        self.store_with(|current| HashMap::with_hasher(current.hasher().clone()));
+    }
+
+    /// Publishes the map `next` makes from the current version's, under the writers' lock.
+    fn store_with(&self, next: impl FnOnce(&HashMap<K, V, S>) -> HashMap<K, V, S>) {
         let mut locked = self.inner.lock();
         // SAFETY: we hold the writer lock (`current_locked`'s contract).
         let current = unsafe { &*self.inner.current_locked() };
+        let map = next(current.map());
         locked.build_from(current, map);
         locked.publish();
         // Unlocks and frees what the write replaced (in that order unless plain data).
