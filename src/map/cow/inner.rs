@@ -300,11 +300,11 @@ pub(super) struct Trash<K, V, S> {
     unpublished: Option<Arc<Version<K, V, S>>>,
     /// What building in the spare displaced.
     displaced: Displaced<K, V, S>,
-    /// Recorded changes' keys let go of (after a `remove`, the map's last copy of the removed
+    /// A recorded change's key let go of (after a `remove`, the map's last copy of the removed
     /// key): the replaced version's, when a write publishes (only the current version's record
-    /// is ever replayed), and the current version's, when `trim` forgets it; a spare's too,
-    /// though publishing has already taken it. At most two: never allocates.
-    recorded: SmallVec<[K; 2]>,
+    /// is ever replayed, so no retired version keeps one), or the current version's, when
+    /// `trim` forgets it. One per lock: a write publishes once, and `trim` publishes nothing.
+    recorded: Option<K>,
 }
 
 /// What a write that builds in the spare takes out of it (at most one of these).
@@ -325,7 +325,7 @@ impl<K, V, S> Default for Trash<K, V, S> {
             versions: SmallVec::new(),
             unpublished: None,
             displaced: Displaced::Nothing,
-            recorded: SmallVec::new(),
+            recorded: None,
         }
     }
 }
@@ -406,7 +406,7 @@ impl<K, V, S> Locked<'_, K, V, S> {
             versions,
             unpublished,
             displaced,
-            recorded,
+            ..
         } = &mut self.trash;
         // `get_mut` succeeds only if no other count or weak reference exists. A replaced
         // version gains counts only from existing ones, or from a load whose hazard was
@@ -442,10 +442,11 @@ impl<K, V, S> Locked<'_, K, V, S> {
                     None => version.map_mut().clone_from(current.map()),
                 }
                 version.seq = seq;
-                // To the trash, not dropped here: it may be the only copy of a removed key,
-                // whose `Drop` must not run under the lock. (`publish` took it already.)
-                // SAFETY: the spare is ours alone (`get_mut` above).
-                recorded.extend(unsafe { version.swap_change(None) }.map(|(key, _)| key));
+                debug_assert!(
+                    // SAFETY: the spare is ours alone (`get_mut` above).
+                    unsafe { version.with_change(|c| c.is_none()) },
+                    "a retired version keeps no record: `publish` let go of it"
+                );
                 version
             }
             spare => {
@@ -483,7 +484,7 @@ impl<K, V, S> Locked<'_, K, V, S> {
         // SAFETY: we hold the writers' lock (`swap_change`'s contract); readers never touch
         // the record.
         let record = unsafe { old.swap_change(None) };
-        self.trash.recorded.extend(record.map(|(key, _)| key));
+        self.keep_recorded(record);
         self.guard.push(old);
         // Fences after the swap (`retired` is not empty), then asks the hazards. A reader
         // that already moved on to `new` before the scan left `old` unheld: the newest unheld
@@ -511,7 +512,13 @@ impl<K, V, S> Locked<'_, K, V, S> {
     pub(super) fn forget_change(&mut self) {
         // SAFETY: we hold the writers' lock (`current_locked`'s and `swap_change`'s contract).
         let record = unsafe { (*self.inner.current_locked()).swap_change(None) };
-        self.trash.recorded.extend(record.map(|(key, _)| key));
+        self.keep_recorded(record);
+    }
+
+    /// Puts a taken record's key in the trash, dropped with it after unlocking.
+    fn keep_recorded(&mut self, record: Option<(K, Change)>) {
+        debug_assert!(self.trash.recorded.is_none(), "one record let go per lock");
+        self.trash.recorded = record.map(|(key, _)| key);
     }
 }
 
