@@ -32,6 +32,7 @@ fn allocation_profile() {
     owned_semaphore_permits_allocate_nothing();
     forgetting_semaphore_permits_allocates_nothing();
     keyed_allocates_nothing_for_a_present_key();
+    keyed_with_hasher_allocates_the_new_maps_shard_array();
     keyed_requests_of_zero_tokens_for_an_absent_key_allocate_nothing();
     keyed_new_keys_grow_the_tables_and_shrink_to_fit_frees_them();
 }
@@ -275,6 +276,33 @@ fn keyed_allocates_nothing_for_a_present_key() {
         }
     });
     assert_eq!(k.len(), 3);
+}
+
+/// `KeyedLimiter::with_hasher` allocates the new map's shard array and nothing else (the old
+/// one is freed), as its docs say; and a present key allocates nothing on SipHash either.
+fn keyed_with_hasher_allocates_the_new_maps_shard_array() {
+    let clock = ManualClock::new();
+    let plain: KeyedLimiter<String, _> = KeyedLimiter::with_clock(1000, 5, clock.clone()).unwrap();
+    let sip = std::hash::RandomState::new();
+    let before = heap();
+    let k = plain.with_hasher(sip);
+    let after = heap();
+    assert_eq!(
+        after.total_blocks - before.total_blocks,
+        1,
+        "the shard array"
+    );
+    assert_eq!(
+        after.curr_blocks, before.curr_blocks,
+        "the old shard array is freed"
+    );
+    k.try_acquire("10.0.0.1", 1).unwrap();
+    allocates_nothing("KeyedLimiter on SipHash, present key", || {
+        for _ in 0..1_000 {
+            let _ = k.try_acquire("10.0.0.1", 1);
+            clock.advance(Duration::from_micros(300));
+        }
+    });
 }
 
 /// `KeyedLimiter::try_acquire` of 0 tokens allocates nothing and inserts no key, as its docs say.

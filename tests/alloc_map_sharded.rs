@@ -71,6 +71,11 @@ fn memory_is_what_the_docs_say() {
     let before = heap();
     let empty: ShardedMap<u64, u64> = ShardedMap::builder().shards(128).build();
     let headers = heap().curr_bytes - before.curr_bytes;
+    assert_eq!(
+        heap().total_blocks - before.total_blocks,
+        1,
+        "an empty map is one allocation: the shard array"
+    );
     if cfg!(target_arch = "x86_64") {
         assert_eq!(headers, 128 * 128, "an empty map of 128 shards");
     }

@@ -188,15 +188,7 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
     }
 
     fn from_rate(rate: Rate, clock: C) -> Self {
-        Self {
-            buckets: ShardedMap::new(),
-            rate,
-            clock,
-            entries: AtomicUsize::new(0),
-            kept: AtomicUsize::new(0),
-            window_ends: AtomicU64::new(0),
-            sweeping: AtomicBool::new(false),
-        }
+        KeyedLimiter::from_parts(rate, clock, ShardedMap::new())
     }
 
     /// The same limiter, hashing its keys with `hasher` instead of the default
@@ -229,19 +221,24 @@ impl<K: Hash + Eq, C: Clock> KeyedLimiter<K, C> {
             "`KeyedLimiter::with_hasher` on a limiter that holds keys: set the hasher when the \
              limiter is made, before its first request"
         );
-        KeyedLimiter {
-            buckets: ShardedMap::with_hasher(hasher),
-            rate: self.rate,
-            clock: self.clock,
+        KeyedLimiter::from_parts(self.rate, self.clock, ShardedMap::with_hasher(hasher))
+    }
+}
+
+impl<K: Hash + Eq, C: Clock, S: BuildHasher> KeyedLimiter<K, C, S> {
+    /// An empty limiter over `buckets`, no sweep yet.
+    fn from_parts(rate: Rate, clock: C, buckets: ShardedMap<K, AtomicU64, S>) -> Self {
+        Self {
+            buckets,
+            rate,
+            clock,
             entries: AtomicUsize::new(0),
             kept: AtomicUsize::new(0),
             window_ends: AtomicU64::new(0),
             sweeping: AtomicBool::new(false),
         }
     }
-}
 
-impl<K: Hash + Eq, C: Clock, S: BuildHasher> KeyedLimiter<K, C, S> {
     /// Takes `n` tokens from `key`'s bucket if they are there now; never waits for tokens. It
     /// may wait for the key's shard lock while another thread inserts into that shard or
     /// sweeps it, and an insert that finds a sweep due runs the sweep itself (see "Cost"

@@ -239,9 +239,14 @@ impl<K, V, S> ShardedMap<K, V, S> {
     fn try_from_parts(shards: usize, capacity: usize, hasher: S) -> Option<Self> {
         debug_assert!(shards.is_power_of_two() && shards <= MAX_SHARDS);
         let each = per_shard(capacity, shards);
-        let shards = (0..shards)
-            .map(|_| Shard::try_with_capacity(each).map(CachePadded::new))
-            .collect::<Option<Box<[_]>>>()?;
+        // Reserved exactly, then filled: one allocation for the array (collecting into an
+        // `Option` gives no size hint, so the `Vec` would double its way there and shrink).
+        let mut array = Vec::new();
+        array.try_reserve_exact(shards).ok()?;
+        for _ in 0..shards {
+            array.push(CachePadded::new(Shard::try_with_capacity(each)?));
+        }
+        let shards = array.into_boxed_slice();
         Some(ShardedMap {
             shift: (64 - shards.len().trailing_zeros()).min(63),
             shards,
