@@ -67,6 +67,11 @@
 //! checker can replace them all (`RUSTFLAGS="--cfg loom"`). Each primitive ships with criterion
 //! benches against std and its peers, loom models, dhat allocation tests, proptest models, a
 //! fuzz target and a row in `cargo run --release --example shootout`.
+//!
+//! These docs name the test, bench, example and script that backs a claim by its path
+//! (`tests/alloc_pool.rs`, `benches/counter.rs`, `scripts/instructions.sh`). Those files are in
+//! the [repository](https://github.com/thrifty-rs/thrifty), not in the published package,
+//! which holds the library's source only; clone it to run them.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![doc(test(attr(deny(warnings))))]
