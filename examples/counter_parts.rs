@@ -7,8 +7,8 @@
 //! the line asked for in the exclusive state (`prefetchw`) before the state read, and with no
 //! state read at all: the striped flag in the total's word, tested in the add's result, alone
 //! or behind a check of a per-thread memo of striped counters (eight keys, one key, or the memo
-//! choosing the add's target). These are designs measured and not adopted (see the CHANGELOG).
-//! Last, thrifty's `Counter`.
+//! choosing the add's target). These are designs measured and not adopted (see JOURNAL.md). Last,
+//! thrifty's `Counter`.
 //!
 //! `cargo run --release --example counter_parts -- [counters] [threads] [rounds]` (defaults:
 //! 100 000, 2, 20). Each round runs every candidate once, in a rotating order, with fresh

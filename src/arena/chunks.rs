@@ -238,10 +238,9 @@ impl Arena {
         // so allow 16 bytes per chunk, and the round's largest alignment for as many chunks as
         // the round made allocations aligned above 16 (no more chunks can have held one: a
         // charge for every chunk took rounds with a single such value past `retain_bytes`,
-        // the CHANGELOG says how). The guard's methods
-        // note alignments above 16 (`note_align`); bumpalo's own methods, reached through
-        // `Deref`, cannot, and for them the room left in the round's last chunk, counted in
-        // its peak, is the only margin.
+        // JOURNAL.md says how). The guard's methods note alignments above 16 (`note_align`);
+        // bumpalo's own methods, reached through `Deref`, cannot, and for them the room left in the
+        // round's last chunk, counted in its peak, is the only margin.
         let over = usage.chunks.min(self.overaligned.get());
         let pad = usage
             .chunks
@@ -299,8 +298,8 @@ impl Arena {
     /// Allocates `value`, or says the limit (or the system allocator) refused, dropping
     /// `value` (plain data: `T` needs no drop). Not handing the value back lets the compiler
     /// build it straight into the arena, where [`try_alloc`](Self::try_alloc), which must
-    /// keep it for the refusal, builds it on the stack and copies it (the CHANGELOG has what
-    /// that cost in `cargo bench --bench arena -- request`).
+    /// keep it for the refusal, builds it on the stack and copies it (the repository's JOURNAL.md
+    /// has what that cost in `cargo bench --bench arena -- request`).
     #[inline(always)]
     #[allow(clippy::mut_from_ref)] // as `try_alloc`
     pub(crate) fn alloc_or_full<T>(&self, value: T) -> Result<&mut T, ArenaFull> {

@@ -70,11 +70,11 @@ use std::{fmt, mem};
 /// `lap × capacity + index`, is a multiple of it), not on every push: reading `head` pulls the
 /// receivers' cache line to the sender, and the receiver's next pop pulls it back, which costs
 /// more than the rest of a send; read on every 16th push, it still made a 1p1c channel nearly
-/// twice as slow on one machine (the CHANGELOG's channel entries have the figures). Sampled,
-/// the high-water mark can read up to `DEPTH_SAMPLE - 1` below the true peak, since at most
-/// that many pushes separate a peak from the last sample before it; and a receiver may take the
-/// sampled message before the send reads `head`, so the sample can read lower still (0 at
-/// capacity 1): `Stats::high_water` says so.
+/// twice as slow on one machine (the channel entries of the repository's JOURNAL.md have the
+/// figures). Sampled, the high-water mark can read up to `DEPTH_SAMPLE - 1` below the true peak,
+/// since at most that many pushes separate a peak from the last sample before it; and a receiver
+/// may take the sampled message before the send reads `head`, so the sample can read lower still (0
+/// at capacity 1): `Stats::high_water` says so.
 pub(super) const DEPTH_SAMPLE: usize = 256;
 
 /// One slot: a stamp and the caller's value.

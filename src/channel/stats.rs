@@ -37,9 +37,9 @@ pub struct Stats {
     /// unless receivers race the sampling send: one that takes its message before the send
     /// reads the depth makes that sample read less), even when the channel filled up without
     /// a send finding it so (16 sends into a fresh channel of 16 read 1); never above
-    /// `capacity`. The sample is sparse because reading the
-    /// depth pulls the receivers' cache line to the sender, which costs more than the rest of a
-    /// send (the CHANGELOG has the figures). For the depth now, read [`len`](Self::len).
+    /// `capacity`. The sample is sparse because reading the depth pulls the receivers' cache line
+    /// to the sender, which costs more than the rest of a send (the repository's JOURNAL.md has the
+    /// figures). For the depth now, read [`len`](Self::len).
     pub high_water: usize,
     /// Sends that found the channel full: each `try_send` refused as full, and each blocking or
     /// timed send that had to wait for room (counted once per call, not per retry). A

@@ -18,8 +18,8 @@
 //! `owner` sits in the second half because threads read other cells' owners: a thread whose
 //! home cell is not its own looks at the next cells' on every add, and a sharer tries to claim
 //! them. Beside `owned`, each such read would take the line from the thread adding there and
-//! slow both threads several times over (the CHANGELOG has the figures); in its own half it is
-//! read-mostly and stays in every reader's cache.
+//! slow both threads several times over (the repository's JOURNAL.md has the figures); in its own
+//! half it is read-mostly and stays in every reader's cache.
 //!
 //! # Tagged pointers
 //!

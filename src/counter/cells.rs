@@ -164,8 +164,8 @@ impl Cells {
     /// The tick's load and its test come before the locked add, and its store after: the
     /// branch is decided before the lock, which can then be a plain `lock add`, and the store
     /// waits in the store buffer while the thread goes on (a locked add drains the stores
-    /// before it, so a store there holds it up). The CHANGELOG has the figures of each order
-    /// tried.
+    /// before it, so a store there holds it up). The repository's JOURNAL.md has the figures of
+    /// each order tried.
     #[inline(always)]
     fn add_compact(&self, n: u64) {
         let next = adapt::tick_next();
@@ -243,7 +243,7 @@ impl Cells {
     /// search in [`add_striped`](Self::add_striped).
     ///
     /// Inlined into every add: as a call, saving and restoring registers cost more than the
-    /// striped add itself (the CHANGELOG has the figures).
+    /// striped add itself (the repository's JOURNAL.md has the figures).
     #[inline(always)]
     fn add_to_block(&self, p: *mut Line, n: u64) {
         let (state, place, token) = adapt::remembered(self.addr());
@@ -275,7 +275,7 @@ impl Cells {
     /// another live thread holds owns that cell more often than any other, and it happens
     /// wherever threads come and go (a new thread can start before an exited one has given its
     /// slot back, and then takes the next slot up). Through the call, such a thread's add would
-    /// cost about twice an owner's (the CHANGELOG has the figures).
+    /// cost about twice an owner's (the repository's JOURNAL.md has the figures).
     #[inline(always)]
     fn add_striped(&self, b: Block<'_>, n: u64) {
         match try_thread_token() {

@@ -61,12 +61,12 @@
 //! counter was read. So a thread can load a time another thread read, and then read an older
 //! one: by up to about 2 µs on the 2-core VMs this crate is measured on (8 threads handing
 //! readings through one atomic, as the `clocks_made_at_once_agree...` test in
-//! `tests/stress_limit.rs` does without its fence; the CHANGELOG has the runs), and not once in
-//! millions of reads with `LFENCE` before the read. A limiter treats such a reading as it treats another thread's older one (the [`Clock`]
-//! contract): it may let through the tokens the difference is worth at its rate, under one
-//! token for 2 µs at any rate below 500 000 per second. Where that matters, use
-//! `MonotonicClock::std_instant`: the kernel fences its own reads. Calibration fences its
-//! reads, since there the order is the measurement.
+//! `tests/stress_limit.rs` does without its fence; the repository's JOURNAL.md has the runs), and
+//! not once in millions of reads with `LFENCE` before the read. A limiter treats such a reading as
+//! it treats another thread's older one (the [`Clock`] contract): it may let through the tokens the
+//! difference is worth at its rate, under one token for 2 µs at any rate below 500 000 per second.
+//! Where that matters, use `MonotonicClock::std_instant`: the kernel fences its own reads.
+//! Calibration fences its reads, since there the order is the measurement.
 //!
 //! [`Clock`]: super::Clock
 

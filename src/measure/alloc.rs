@@ -106,7 +106,7 @@ const STRIPES: usize = 16;
 /// The process-wide counts, striped: each thread adds to the stripe it was dealt on its first
 /// counted call (in turn, so any `STRIPES` threads dealt in a row have one each), each stripe on
 /// cache lines of its own, and a snapshot sums them: threads that allocate at once do not bounce
-/// one line between them on every call (the CHANGELOG has what that cost).
+/// one line between them on every call (the repository's JOURNAL.md has what that cost).
 static TOTALS: [CachePadded<Totals>; STRIPES] =
     [const { CachePadded::new(Totals::new()) }; STRIPES];
 

@@ -272,10 +272,10 @@ thread_local! {
 thread_local! {
     /// The live claim's `(slot, token)`, copied out of `CLAIM` for the hot path: a
     /// const-initialised local with no destructor, so reading it checks no lazy-init or
-    /// teardown state (the CHANGELOG has what that saved a striped counter add). Token 0: no
-    /// claim yet, a claim without a token, or given back;
-    /// callers then ask `CLAIM` itself. Slot `usize::MAX` ([`NO_CLAIM`]): no claim yet, or given
-    /// back, which is what [`thread_slot_hint`] relies on.
+    /// teardown state (the repository's JOURNAL.md has what that saved a striped counter add).
+    /// Token 0: no claim yet, a claim without a token, or given back; callers then ask `CLAIM`
+    /// itself. Slot `usize::MAX` ([`NO_CLAIM`]): no claim yet, or given back, which is what
+    /// [`thread_slot_hint`] relies on.
     static FAST: Cell<(usize, u64)> = const { Cell::new(NO_CLAIM) };
 }
 

@@ -61,7 +61,7 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 /// version (a store, a full fence and a re-load) and lets go of the old one by that same
 /// store: no reference count, no line that other readers write. `cargo bench --bench map_cow
 /// -- refresh` times that first read against a read with nothing changed, with a floor row for
-/// criterion's clock reads (the CHANGELOG has the figures).
+/// criterion's clock reads (the repository's JOURNAL.md has the figures).
 ///
 /// Making one: a slot off the stack of those dropped `Reader`s gave back (a lock among
 /// `Reader`s being made, held for a few instructions), or a new slot: `O(1)` however many are
