@@ -256,7 +256,9 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
     /// outside the lock.
     ///
     /// Nothing else touches the shard between `f`'s look and the change it asks for, so a
-    /// decision made in `f` is never made on a stale value.
+    /// decision made in `f` is never made on a stale value. `f` runs exactly once; to get a
+    /// result of its own out (what it decided, a value it read), have it write to a variable
+    /// it borrows mutably, as `was_new` below.
     ///
     /// # Panics
     /// As [`read`](Self::read). If `f` panics, the entry is as `f` left it.
@@ -278,8 +280,15 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
     /// acquire("conn");
     /// acquire("conn");
     /// release("conn");
+    /// let mut was_new = false;
+    /// refs.compute("other", |v| {
+    ///     was_new = v.is_none();
+    ///     Compute::Set(1)
+    /// });
+    /// assert!(was_new);
     /// assert_eq!(refs.get_cloned("conn"), Some(1));
     /// assert_eq!(release("conn"), Some(1)); // the removed value
+    /// assert_eq!(release("other"), Some(1));
     /// assert!(refs.is_empty());
     /// ```
     #[inline]
