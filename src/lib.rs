@@ -54,6 +54,23 @@
 //! | cap a rate or the work in flight | [`limit`] | `Mutex` around a counter | shed load instead of queueing without bound |
 //! | prove what an operation allocates | [`measure::count`] | dhat | per-thread counts, exact in parallel tests |
 //!
+//! # Giving memory back
+//!
+//! Every cache, spare and per-thread state a type keeps has a bound in its docs and a method
+//! that gives it back. The names follow what is given back: `trim(keep)` drops pooled objects
+//! down to a count, `shrink_to_fit` shrinks hash tables as std's collections do, and
+//! `CowMap::trim` frees the old versions only writers still keep.
+//!
+//! | type | what it keeps | given back by |
+//! | --- | --- | --- |
+//! | [`pool::Pool`], [`pool::BufferPool`] | up to `capacity` objects (and a byte budget), in per-thread caches and a shared store | `trim(keep)`, `clear()`: every thread's cache, idle and exited threads' included |
+//! | [`arena::ArenaPool`] | up to `capacity` arenas, each with at most `retain_bytes` of chunks | `trim(keep)`, `clear()` |
+//! | [`map::ShardedMap`] | tables sized for the most entries held (`clear` keeps them) | `shrink_to_fit()` |
+//! | [`map::CowMap`] | old versions reads were using when a write came, and one kept as the next write's spare | `trim()`; one a `Reader` holds, `Reader::let_go()` |
+//! | [`limit::KeyedLimiter`] | a bucket per key, until a sweep finds it refilled | `evict_idle()`, then `shrink_to_fit()` |
+//! | [`counter::Counter`], [`counter::Gauge`] | cells, once contention striped them | `compact()` (needs `&mut`) |
+//! | [`channel`] ends | the ring, allocated at creation | nothing to trim: its size is the capacity |
+//!
 //! # Feature flags
 //!
 //! - `criterion` (off): `measure::Allocations`, a criterion 0.8 `Measurement` reporting
