@@ -862,3 +862,43 @@ fn bad_and_extreme_settings_are_refused_or_handled() {
         assert_eq!(passed, 3);
     });
 }
+
+/// A key whose `Clone` calls the limiter it is a key of: the doc says a key's `to_owned` runs
+/// under the shard lock, so the call panics with the map's re-entrancy message instead of
+/// running unguarded (it ran before the lock once, so such a call silently went through), and
+/// the panic leaves no count behind: the limiter holds no key and the next request is served.
+#[test]
+fn a_key_whose_clone_calls_its_own_limiter_panics_and_leaves_no_entry_counted() {
+    use std::sync::OnceLock;
+    static LIMITER: OnceLock<KeyedLimiter<Meddling>> = OnceLock::new();
+    static MEDDLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+    #[derive(Hash, PartialEq, Eq)]
+    struct Meddling(u32);
+    impl Clone for Meddling {
+        fn clone(&self) -> Self {
+            if MEDDLE.swap(false, SeqCst) {
+                let _ = LIMITER.get().unwrap().available(&Meddling(u32::MAX));
+            }
+            Meddling(self.0)
+        }
+    }
+    within("a meddling key", || {
+        let limiter = LIMITER.get_or_init(|| KeyedLimiter::new(10, 1).unwrap());
+        let call = std::panic::AssertUnwindSafe(|| limiter.try_acquire(&Meddling(1), 1));
+        let panic = std::panic::catch_unwind(call).unwrap_err();
+        let message = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .unwrap_or("");
+        assert!(
+            message.starts_with("ShardedMap:"),
+            "the re-entrancy panic: {message:?}"
+        );
+        assert_eq!(limiter.len(), 0, "no key was inserted");
+        assert!(
+            limiter.try_acquire(&Meddling(1), 1).is_ok(),
+            "then served as a new key"
+        );
+        assert_eq!(limiter.len(), 1);
+    });
+}

@@ -2,7 +2,7 @@
 
 use super::clock::{Clock, MonotonicClock};
 use super::gcra::Rate;
-use super::{InsufficientCapacity, LimitError, RateError, RateLimited};
+use super::{InsufficientCapacity, LimitError, RateError};
 use crate::sync::{AtomicU64, CachePadded, Ordering};
 use std::fmt;
 use std::time::Duration;
@@ -165,31 +165,9 @@ impl<C: Clock> TokenBucket<C> {
             return Ok(Tokens { n });
         }
         if n > self.rate.burst {
-            return Err(self.too_large(n));
+            return Err(self.rate.too_large(n));
         }
-        let now = self.clock.now();
-        // Relaxed throughout: `tat` is the only state and publishes nothing else. Every update
-        // is a CAS on this one word, so updates are totally ordered and none is lost.
-        let mut tat = self.tat.load(Ordering::Relaxed);
-        loop {
-            match self.rate.take(tat, now, n) {
-                Ok(new) => match self.tat.compare_exchange_weak(
-                    tat,
-                    new,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => return Ok(Tokens { n }),
-                    // Another request or refund moved `tat`: decide again on its value.
-                    Err(seen) => tat = seen,
-                },
-                Err(wait) => {
-                    return Err(RateError::Limited(RateLimited {
-                        retry_after: Duration::from_nanos(wait),
-                    }))
-                }
-            }
-        }
+        self.rate.take_in(&self.tat, self.clock.now(), n)
     }
 
     /// Takes `n` tokens, sleeping (through the clock's [`Clock::sleep_until`]) until they are
@@ -279,22 +257,7 @@ impl<C: Clock> TokenBucket<C> {
     /// assert_eq!(bucket.available(), 3);
     /// ```
     pub fn refund(&self, tokens: Tokens) {
-        let now = self.clock.now();
-        // Relaxed: as in `try_acquire`.
-        let mut tat = self.tat.load(Ordering::Relaxed);
-        loop {
-            let new = self.rate.refund(tat, now, tokens.n);
-            if new == tat {
-                return;
-            }
-            match self
-                .tat
-                .compare_exchange_weak(tat, new, Ordering::Relaxed, Ordering::Relaxed)
-            {
-                Ok(_) => return,
-                Err(seen) => tat = seen,
-            }
-        }
+        self.rate.refund_in(&self.tat, self.clock.now(), tokens.n);
     }
 
     /// Whole tokens available now (a snapshot: other threads may take them first).
@@ -318,15 +281,6 @@ impl<C: Clock> TokenBucket<C> {
     /// The clock this bucket reads.
     pub fn clock(&self) -> &C {
         &self.clock
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn too_large(&self, n: u32) -> RateError {
-        RateError::InsufficientCapacity(InsufficientCapacity {
-            requested: n,
-            capacity: self.rate.burst,
-        })
     }
 }
 

@@ -18,8 +18,12 @@
 //! bucket never holds more than `burst`. A refund while `tat > now + tau` changes nothing: the
 //! last reservation's caller sleeps until `tat - tau` and will pass then whatever `tat` becomes,
 //! so any step back would give a new request a turn closer to that sleeper's than the rate allows.
+//!
+//! [`Rate::take_in`] and [`Rate::refund_in`] apply those steps to an atomic word by
+//! compare-exchange, for both limiters.
 
-use super::LimitError;
+use super::{InsufficientCapacity, LimitError, RateError, RateLimited, Tokens};
+use crate::sync::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// A validated rate: nanoseconds per token and the burst.
@@ -123,6 +127,61 @@ impl Rate {
         let debt = tat.saturating_sub(now).min(self.tau);
         // At most `burst`, so the cast is exact.
         ((self.tau - debt) / self.interval) as u32
+    }
+
+    /// Takes `n <= burst` tokens from the arrival time in `word` at `now`, or says how long to
+    /// wait.
+    #[inline(always)]
+    pub(crate) fn take_in(&self, word: &AtomicU64, now: u64, n: u32) -> Result<Tokens, RateError> {
+        // Relaxed throughout: `word` is the bucket's only state and publishes nothing else.
+        // Every update is a compare-exchange on it, so updates are totally ordered and none is
+        // lost.
+        let mut tat = word.load(Ordering::Relaxed);
+        loop {
+            match self.take(tat, now, n) {
+                Ok(new) => {
+                    match word.compare_exchange_weak(tat, new, Ordering::Relaxed, Ordering::Relaxed)
+                    {
+                        Ok(_) => return Ok(Tokens { n }),
+                        // Another request or refund moved it: decide again on its value.
+                        Err(seen) => tat = seen,
+                    }
+                }
+                Err(wait) => {
+                    return Err(RateError::Limited(RateLimited {
+                        retry_after: Duration::from_nanos(wait),
+                    }))
+                }
+            }
+        }
+    }
+
+    /// Gives `n` tokens back to the arrival time in `word` at `now`; writes nothing when the
+    /// refund changes nothing (a full bucket, or one a sleeping `acquire` holds a turn in).
+    #[inline]
+    pub(crate) fn refund_in(&self, word: &AtomicU64, now: u64, n: u32) {
+        // Relaxed: as in `take_in`.
+        let mut tat = word.load(Ordering::Relaxed);
+        loop {
+            let new = self.refund(tat, now, n);
+            if new == tat {
+                return;
+            }
+            match word.compare_exchange_weak(tat, new, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(seen) => tat = seen,
+            }
+        }
+    }
+
+    /// The refusal of a request for more than the burst, which no wait can satisfy.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn too_large(&self, n: u32) -> RateError {
+        RateError::InsufficientCapacity(InsufficientCapacity {
+            requested: n,
+            capacity: self.burst,
+        })
     }
 }
 

@@ -38,14 +38,21 @@ use std::fmt;
 ///
 /// # Cost
 /// One compare-and-swap to enter, one `fetch_sub` to leave, one relaxed counter increment.
-/// All threads share the one in-flight word.
+/// All threads share two cache lines: the in-flight word (with `max` beside it, so the check
+/// costs no other line) and the statistics.
 pub struct InFlight {
-    /// Requests admitted and not yet left; never over `max`.
-    current: CachePadded<AtomicUsize>,
-    max: usize,
+    /// Requests admitted and not yet left (never over `max`), and `max`: read and written by
+    /// every enter, so on one line.
+    gate: CachePadded<Gate>,
     /// Statistics: admitted and shed requests since creation.
     admitted: AtomicU64,
     shed: AtomicU64,
+}
+
+/// The in-flight count and its limit.
+struct Gate {
+    current: AtomicUsize,
+    max: usize,
 }
 
 /// One admitted request of an [`InFlight`] gate; it leaves when this is dropped.
@@ -122,8 +129,10 @@ impl InFlight {
             return Err(LimitError::ZeroPermits);
         }
         Ok(Self {
-            current: CachePadded::new(AtomicUsize::new(0)),
-            max,
+            gate: CachePadded::new(Gate {
+                current: AtomicUsize::new(0),
+                max,
+            }),
             admitted: AtomicU64::new(0),
             shed: AtomicU64::new(0),
         })
@@ -171,14 +180,14 @@ impl InFlight {
     fn enter(&self) -> bool {
         // Relaxed: the count is the only data. Every change is a read-modify-write on this one
         // word, so their total order keeps it at most `max`; nothing is published through it.
-        let mut cur = self.current.load(Ordering::Relaxed);
+        let mut cur = self.gate.current.load(Ordering::Relaxed);
         loop {
-            if cur >= self.max {
+            if cur >= self.gate.max {
                 // Relaxed: a statistic.
                 self.shed.fetch_add(1, Ordering::Relaxed);
                 return false;
             }
-            match self.current.compare_exchange_weak(
+            match self.gate.current.compare_exchange_weak(
                 cur,
                 cur + 1,
                 Ordering::Relaxed,
@@ -198,17 +207,17 @@ impl InFlight {
     #[inline]
     fn leave(&self) {
         // Relaxed: see `enter`.
-        self.current.fetch_sub(1, Ordering::Relaxed);
+        self.gate.current.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// Requests in flight now (a snapshot).
     pub fn in_flight(&self) -> usize {
-        self.current.load(Ordering::Relaxed)
+        self.gate.current.load(Ordering::Relaxed)
     }
 
     /// The cap.
     pub fn max(&self) -> usize {
-        self.max
+        self.gate.max
     }
 
     /// Requests admitted since creation.
@@ -240,7 +249,7 @@ impl fmt::Debug for InFlight {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InFlight")
             .field("in_flight", &self.in_flight())
-            .field("max", &self.max)
+            .field("max", &self.gate.max)
             .field("admitted", &self.admitted())
             .field("shed", &self.shed())
             .finish()

@@ -3,7 +3,7 @@
 
 use super::clock::{Clock, MonotonicClock};
 use super::gcra::Rate;
-use super::{InsufficientCapacity, LimitError, RateError, RateLimited, Tokens};
+use super::{LimitError, RateError, Tokens};
 use crate::map::{FastRandomState, ShardedMap};
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::borrow::Borrow;
@@ -257,35 +257,11 @@ impl<K: Hash + Eq, C: Clock, S: BuildHasher> KeyedLimiter<K, C, S> {
             return Ok(Tokens { n });
         }
         if n > self.rate.burst {
-            return Err(RateError::InsufficientCapacity(InsufficientCapacity {
-                requested: n,
-                capacity: self.rate.burst,
-            }));
+            return Err(self.rate.too_large(n));
         }
         let now = self.clock.now();
         let rate = self.rate;
-        let step = move |tat: &AtomicU64, now: u64| {
-            // Relaxed: as in `TokenBucket::try_acquire`; the word is the key's only state.
-            let mut seen = tat.load(Ordering::Relaxed);
-            loop {
-                match rate.take(seen, now, n) {
-                    Ok(new) => match tat.compare_exchange_weak(
-                        seen,
-                        new,
-                        Ordering::Relaxed,
-                        Ordering::Relaxed,
-                    ) {
-                        Ok(_) => return Ok(Tokens { n }),
-                        Err(current) => seen = current,
-                    },
-                    Err(wait) => {
-                        return Err(RateError::Limited(RateLimited {
-                            retry_after: Duration::from_nanos(wait),
-                        }))
-                    }
-                }
-            }
-        };
+        let step = move |tat: &AtomicU64, now: u64| rate.take_in(tat, now, n);
         match self.buckets.read(key, |tat| step(tat, now)) {
             Some(result) => result,
             None => self.try_acquire_new(key, now, step),
@@ -310,11 +286,11 @@ impl<K: Hash + Eq, C: Clock, S: BuildHasher> KeyedLimiter<K, C, S> {
         K: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
-        // Another thread may insert the key between `read` and here; `get_or_insert_with`
-        // then steps the bucket it made, as it should.
+        // Another thread may insert the key between `read` and here; `get_or_insert_with_ref`
+        // then steps the bucket it made, as it should, and makes no owned key.
         let mut inserted = None;
-        let result = self.buckets.get_or_insert_with(
-            key.to_owned(),
+        let result = self.buckets.get_or_insert_with_ref(
+            key,
             || {
                 // Counted under the shard's lock, before the entry is in the map: a sweep that
                 // removes it (it takes that lock) subtracts it after this add, so the count
@@ -373,12 +349,8 @@ impl<K: Hash + Eq, C: Clock, S: BuildHasher> KeyedLimiter<K, C, S> {
             return;
         }
         let now = self.clock.now();
-        self.buckets.read(key, |tat| {
-            // Relaxed: as in `try_acquire`.
-            let _ = tat.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {
-                Some(self.rate.refund(t, now, tokens.n))
-            });
-        });
+        self.buckets
+            .read(key, |tat| self.rate.refund_in(tat, now, tokens.n));
     }
 
     /// Whole tokens `key` has now (`burst` for a key not in the map).

@@ -125,22 +125,20 @@ impl Semaphore {
     }
 
     /// Under the lock: takes `weight` permits if the line is empty, the semaphore open and they
-    /// are free, else returns the word that refused (to tell closed from busy).
+    /// are free, else returns the word that refused (to tell closed from busy). That is
+    /// [`take_fast`](Self::take_fast): under the lock its `QUEUED` test means "the line is not
+    /// empty" (the first invariant; checked in debug builds).
     fn take_locked(&self, state: &State, weight: u32) -> Result<(), u64> {
-        let mut word = self.permits.load(Ordering::Acquire);
-        loop {
-            if word & CLOSED != 0 || !state.line.is_empty() || free(word) < weight {
-                return Err(word);
-            }
-            match self.permits.compare_exchange_weak(
-                word,
-                word - u64::from(weight),
-                Ordering::Acquire,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return Ok(()),
-                Err(now) => word = now,
-            }
+        // Relaxed: `QUEUED` changes only under the lock we hold.
+        let queued = self.permits.load(Ordering::Relaxed) & QUEUED != 0;
+        debug_assert_eq!(
+            queued,
+            !state.line.is_empty(),
+            "QUEUED is the line's emptiness"
+        );
+        match self.take_fast(weight) {
+            Fast::Taken => Ok(()),
+            Fast::Refused(word) => Err(word),
         }
     }
 
@@ -335,8 +333,10 @@ impl Semaphore {
         if weight == 0 {
             return;
         }
-        // Release: what the holder did happens before the next acquire of these permits.
-        let before = self.permits.fetch_add(u64::from(weight), Ordering::AcqRel);
+        // Release: what the holder did happens before the next acquire of these permits. No
+        // acquire half: the `QUEUED` test reads this add's own result, and `hand_on` takes the
+        // lock, which orders it with the waiters.
+        let before = self.permits.fetch_add(u64::from(weight), Ordering::Release);
         if before & QUEUED != 0 {
             self.hand_on();
         }

@@ -244,7 +244,7 @@ impl<T> Hazards<T> {
             // re-checks.
             if n.hazard.load(Ordering::Relaxed).is_null()
                 // Relaxed: the slot write of the protocol, ordered before the re-load by the
-                // fence in `protect`; nothing else is published through it.
+                // fence in `confirm`; nothing else is published through it.
                 && n.hazard
                     .compare_exchange(ptr::null_mut(), ptr, Ordering::Relaxed, Ordering::Relaxed)
                     .is_ok()
@@ -272,7 +272,7 @@ impl<T> Hazards<T> {
             unsafe { (&mut *node).next = head };
             // Release: pairs with the Acquire loads of `head`, so the node is seen initialised.
             // Publishing the node is the slot write of the protocol, ordered before the
-            // re-load by the fence in `protect`.
+            // re-load by the fence in `confirm`.
             match self.lists[list].compare_exchange_weak(
                 head,
                 node,
@@ -314,7 +314,7 @@ impl<T> Hazards<T> {
     /// The writer's fence of the protocol: call it after swapping pointers out of the source
     /// and before asking [`Hazards::for_each`] about them (see "Orderings").
     pub(super) fn fence(&self) {
-        // SeqCst: pairs with the reader's fence in `protect` (see "Orderings").
+        // SeqCst: pairs with the reader's fence in `confirm` (see "Orderings").
         fence(Ordering::SeqCst);
     }
 
@@ -350,7 +350,7 @@ fn confirm<T>(slot: &AtomicPtr<T>, mut ptr: *mut T, src: &AtomicPtr<T>) -> *mut 
         // SeqCst: the reader's fence of the protocol, between the slot write and the re-load
         // (see "Orderings").
         fence(Ordering::SeqCst);
-        // Acquire: pairs with the publishing swap (`Inner::publish`), so the version is seen
+        // Acquire: pairs with the publishing swap (`Locked::publish`), so the version is seen
         // whole.
         let now = src.load(Ordering::Acquire);
         if now == ptr {

@@ -155,10 +155,12 @@ impl<K, V, S> Inner<K, V, S> {
     /// A `Reader` freed its hazard slot: reclaim now if the lock is free, else flag the
     /// holder, whose `Locked` drop re-checks after unlocking. Never waits.
     pub(super) fn reader_gone(&self) {
-        // Relaxed, then the fence: the store-load pair with `Locked::drop`. A swap, not a
-        // store: loom orders a plain store against the holder's swap too loosely and reports a
-        // lost flag that the hardware cannot lose.
-        self.reclaim_wanted.swap(true, Ordering::Relaxed);
+        // Release: a holder that takes the flag with its Acquire swap (`Locked::drop`) then sees
+        // this `Reader`'s slot released (`release_held`, before this), and its scan finds the
+        // version free. The fence after is the store-load pair for a holder that has already
+        // unlocked. A swap, not a store: loom orders a plain store against the holder's swap
+        // too loosely and reports a lost flag that the hardware cannot lose.
+        self.reclaim_wanted.swap(true, Ordering::Release);
         // SeqCst: pairs with the fence in `Locked::drop`: either its load sees the flag, or
         // this `try_lock` sees the lock free.
         fence(Ordering::SeqCst);
@@ -470,8 +472,9 @@ impl<K, V, S> Locked<'_, K, V, S> {
             released(),
             "a version at the let-go marker's address"
         );
-        // AcqRel: the release half pairs with the Acquire loads in `Hazards::protect` that
-        // find `new`, so they see the map built above; the acquire half, with the previous
+        // AcqRel: the release half pairs with the Acquire re-load in `hazard::confirm` (behind
+        // `protect`, `claim_held` and `protect_in`) that finds `new`, so it sees the map built
+        // above; the acquire half, with the previous
         // publish (already ordered by the writer lock; kept for the reader of this line).
         // The swap's order against hazards comes from the fence in `unheld`'s scan.
         let old = self.inner.current.swap(new.cast_mut(), Ordering::AcqRel);
@@ -570,9 +573,11 @@ impl<K, V, S> Drop for Locked<'_, K, V, S> {
         // SAFETY: `drop` runs once and the field is not touched after this.
         let mut guard = unsafe { ManuallyDrop::take(&mut self.guard) };
         loop {
-            // Relaxed: the lock orders this with the flag's setters that took it, and the
-            // fences below with those that did not.
-            if inner.reclaim_wanted.swap(false, Ordering::Relaxed) {
+            // Acquire: pairs with the Release swap in `reader_gone`, so the scan below sees the
+            // slot that setter released (a setter's own flag is no proof of its slot's store
+            // otherwise, on weakly ordered hardware); the fence after unlocking covers a flag
+            // set after this swap.
+            if inner.reclaim_wanted.swap(false, Ordering::Acquire) {
                 // A `Reader` dropped: free what only it held or left, but keep the spare if
                 // another `Reader` is on the current version (or let go): the next write builds
                 // in it, as it would have had the dropped reader stayed.

@@ -123,9 +123,11 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 ///   table). Hot loops want a [`Reader`].
 /// - [`snapshot`](CowMap::snapshot): as `read`, plus one reference-count increment.
 /// - Writes (`store` aside: it moves the given map in and clones nothing): a clone of the whole map
-///   (`K: Clone, V: Clone`), a scan of the hazard slots, and freeing the replaced version unless a
-///   read holds it (or holds the new one: the spare), after unlocking, or under the lock for plain
-///   data (no drop glue: deallocation only). Writers take a lock among themselves. The scan reads
+///   (`K: Clone, V: Clone`), a scan of the hazard slots (two when old versions are kept: one
+///   to pick the spare to build in, one after publishing), and freeing the replaced version
+///   unless a read holds it (or holds the new one: the spare), after unlocking, or under the
+///   lock for plain data (no drop glue: deallocation only). Writers take a lock among
+///   themselves. A scan reads
 ///   every slot the map ever needed, one per read that ran at once and one per [`Reader`] alive at
 ///   once, at the most: `O(most Readers ever alive at once)` for every write,
 ///   [`trim`](CowMap::trim) and `Reader` drop (which scans under the writers' lock when it has

@@ -34,12 +34,12 @@
 //!   the two (many more writer threads than CPUs) holds them until it runs again: one write's worth
 //!   per such thread. Plain data (no drop glue) is freed under the lock, where freeing runs no
 //!   destructor.
-//! - What readers cost the writers: every write, `trim` and `Reader` drop scans every hazard
-//!   slot, and slots are kept until the map drops: one per read that ever ran at once, and one
-//!   per `Reader` that was ever alive at once. So the scan is `O(most Readers ever alive at
-//!   once)`: thousands of `Reader`s made once (one per connection, say) slow every later write
-//!   and each `Reader` drop, even after they are gone. Share `Reader`s per thread. Making a
-//!   `Reader` is `O(1)` (a stack of free slots) whatever the number alive.
+//! - What readers cost the writers: every write (twice, when it builds in a kept version), `trim`
+//!   and `Reader` drop scans every hazard slot, and slots are kept until the map drops: one per
+//!   read that ever ran at once, and one per `Reader` that was ever alive at once. So the scan is
+//!   `O(most Readers ever alive at once)`: thousands of `Reader`s made once (one per connection,
+//!   say) slow every later write and each `Reader` drop, even after they are gone. Share `Reader`s
+//!   per thread. Making a `Reader` is `O(1)` (a stack of free slots) whatever the number alive.
 //!
 //! # How it works
 //!

@@ -10,7 +10,7 @@ use std::panic::RefUnwindSafe;
 /// ([`Reader::let_go`](super::Reader::let_go)) holds, never followed: the non-null dangling
 /// pointer, whose address is `Version`'s alignment. No version has it: every version is an
 /// `Arc`'s payload, placed after the counts at a non-zero multiple of that alignment in a
-/// non-null allocation, so at a higher address (`Inner::publish` asserts it in debug builds).
+/// non-null allocation, so at a higher address (`Locked::publish` asserts it in debug builds).
 /// A write that finds it keeps a spare for that reader, as for one on the current version.
 pub(super) fn released<K, V, S>() -> *mut Version<K, V, S> {
     std::ptr::NonNull::dangling().as_ptr()

@@ -49,7 +49,7 @@ where
 
     /// Copies the current version, applies `f` to the copy and publishes it, recording the
     /// change `f` reports (an insert's or a remove's, for the next write to replay; see
-    /// `Inner::next_version`).
+    /// `Locked::build`).
     fn write<R>(&self, f: impl FnOnce(&mut HashMap<K, V, S>) -> (R, Option<(K, Change)>)) -> R {
         let mut locked = self.inner.lock();
         // SAFETY: we hold the writer lock (`current_locked`'s contract).

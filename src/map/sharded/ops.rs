@@ -187,17 +187,12 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
         f: impl FnOnce(&mut V) -> R,
     ) -> R {
         let hash = self.hasher.hash_one(&key);
-        // Declared before the guard, so dropped after it: a present key's spare, as `insert`
-        // drops its own.
-        let _spare;
+        // A present key's spare, `key`, is a parameter, so it drops after the guard (after
+        // every local), outside the lock, as in `insert`.
         let mut table = self.shard(hash).write(self.id());
         let entry = match entry(&mut table, hash, &key, |(k, _)| self.hasher.hash_one(k)) {
-            Entry::Occupied(e) => {
-                _spare = Some(key);
-                e.into_mut()
-            }
+            Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => {
-                _spare = None;
                 // Made first: if `make` panics, `key` is still the caller's, dropped unlocked.
                 let value = make();
                 e.insert((key, value)).into_mut()
@@ -242,9 +237,12 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
         let entry = match entry(&mut table, hash, key, |(k, _)| self.hasher.hash_one(k)) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => {
+                // `Borrow`'s contract: the owned key hashes and compares as `key` did. Made
+                // before the value, so a `make` that counts what it makes (as `KeyedLimiter`'s
+                // does) runs only when the insert can no longer fail.
+                let owned = key.to_owned();
                 let value = make();
-                // `Borrow`'s contract: the owned key hashes and compares as `key` did.
-                e.insert((key.to_owned(), value)).into_mut()
+                e.insert((owned, value)).into_mut()
             }
         };
         f(&mut entry.1)
@@ -326,8 +324,8 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
 
 impl<K: Hash, V, S: BuildHasher> ShardedMap<K, V, S> {
     /// [`retain`](Self::retain) in the one shard that holds (or would hold) `key`, under its
-    /// exclusive lock, if its table is at least a quarter full (more entries there cost no
-    /// allocation); returns whether it walked. For an owner that filters the map a shard at a
+    /// exclusive lock, if its table is at least a quarter full (a table less full than that
+    /// takes more entries without allocating, so it is left alone); returns whether it walked. For an owner that filters the map a shard at a
     /// time, and would otherwise walk the empty slots of tables a past peak grew.
     pub(crate) fn retain_crowded_shard_of<Q>(
         &self,
