@@ -82,8 +82,8 @@ pub(crate) fn park_timeout(_timeout: std::time::Duration) {
 ///
 /// For `measure`'s global allocator above all: loom itself calls the allocator, so loom's
 /// types would recurse, and the allocator must not allocate, which rules out anything lazily
-/// initialised. Also for process-wide flags that no loom model exercises (the CPU count, the
-/// TSC clock's reset flag). All are relaxed: they carry statistics and hints, never publish
+/// initialised. Also for process-wide flags that no loom model exercises (the TSC clock's
+/// reset flag). All are relaxed: they carry statistics and hints, never publish
 /// data.
 pub(crate) mod plain {
     use std::cell::Cell;
@@ -129,9 +129,6 @@ pub(crate) mod plain {
         /// Adds one; returns the value before.
         pub(crate) fn fetch_increment(&self) -> usize {
             self.0.fetch_add(1, Ordering::Relaxed)
-        }
-        pub(crate) fn decrement(&self) {
-            self.0.fetch_sub(1, Ordering::Relaxed);
         }
     }
 

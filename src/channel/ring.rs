@@ -11,8 +11,8 @@
 //!   two, on the value in place (crossbeam-channel's `start_send`/`write` split has this shape).
 //! - **The value type is the caller's.** A slot holds an `S`: `MaybeUninit<T>` for a plain
 //!   channel (initialised only while full), a value that lives as long as the ring for a
-//!   recycling one. The ring never reads, writes or drops an `S` itself; [`Ring::for_each_queued`]
-//!   lets the owner drop what is queued.
+//!   recycling one. The ring never reads or writes an `S` itself, and drops them only with
+//!   itself (its boxed slots); [`Ring::for_each_queued`] lets the owner drop what is queued.
 //! - **An exact capacity, and no waiting.** The capacity is what the user asked for (a
 //!   backpressure bound), not a power of two; and where the pool's ring would spin on a slot
 //!   another thread has claimed but not yet published, this one answers [`Refusal::Busy`] and lets
@@ -131,9 +131,10 @@ impl<S> Ring<S> {
     ///
     /// # Panics
     /// If `capacity` is 0 (callers refuse it first, with their own message), so large that the
-    /// lap arithmetic would overflow (over `isize::MAX / 8`), or if the allocator cannot give
-    /// the slots' memory: a panic with the capacity and the bytes asked for, where a plain
-    /// `collect` would abort the process.
+    /// lap arithmetic would overflow (over `isize::MAX / 16`: the capacity plus one, rounded up
+    /// to a power of two, must be at most `isize::MAX / 8`), or if the allocator cannot give the
+    /// slots' memory: a panic with the capacity and the bytes asked for, where a plain `collect`
+    /// would abort the process.
     #[track_caller]
     pub(super) fn new(capacity: usize, mut init: impl FnMut(usize) -> S) -> Self {
         assert!(capacity > 0, "a ring needs at least one slot");

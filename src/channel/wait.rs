@@ -105,7 +105,8 @@ struct List {
 /// Threads parked until a channel changes; see the module doc.
 pub(super) struct WaitQueue {
     /// How many waiters the list holds: read without the lock by notifiers, so a channel with
-    /// nobody waiting pays a fence and a load per operation, not a lock.
+    /// nobody waiting pays a load per operation (and a fence first, where the change needs one:
+    /// `notify_one`), not a lock.
     waiting: AtomicUsize,
     /// The waiters.
     list: Mutex<List>,
@@ -173,7 +174,10 @@ impl WaitQueue {
         } else {
             std::iter::once(list.waiters.remove(0)).collect()
         };
-        // Relaxed: read only after a fence (`notify_*`) or under the lock.
+        // Relaxed: readers load it after a SeqCst fence, under the lock, or with a SeqCst load
+        // (`notify_one_after_seqcst`). This store happens before any later registration (the
+        // lock), so a SeqCst load that reads it still comes before that registration's store in
+        // the SeqCst order.
         self.waiting.store(list.waiters.len(), Ordering::Relaxed);
         drop(list);
         // Unpark outside the lock, so the woken thread does not block on it at once.
@@ -209,7 +213,7 @@ impl WaitQueue {
         match list.waiters.iter().position(|w| w.ticket == ticket) {
             Some(i) => {
                 list.waiters.remove(i);
-                // Relaxed: as in `register`.
+                // Relaxed: as in `notify_slow`.
                 self.waiting.store(list.waiters.len(), Ordering::Relaxed);
                 false
             }

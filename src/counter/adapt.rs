@@ -10,14 +10,15 @@
 //! (a handler that makes the same 8 adds per request) has each of them probed, where a fixed
 //! interval that the period divides would probe the same place of every request. A probe watches
 //! the word the add just wrote (the compact total, or for a thread that shares a cell the cell's
-//! line) for [`PROBE_LOADS`] loads: if another thread writes it meanwhile, the probe *hits*. The
+//! line) for [`PROBE_LOADS`] rounds of two loads: if another thread writes it meanwhile, the
+//! probe *hits*. The
 //! counter keeps a score of its last probes (in its state word while compact, in its newest block
 //! of cells once striped), and adapts once [`HITS`] of at most [`WINDOW`] consecutive probes have
 //! hit; a window that ends with fewer hits starts the score again. So the window is measured in the
 //! counter's own sampled adds, not in time.
 //!
 //! Why this discriminates: a probe hits only if another thread writes the *same* counter within
-//! the probe's window (its 512 loads). Two threads hammering one counter do that on most
+//! the probe's window (its 512 rounds). Two threads hammering one counter do that on most
 //! probes; two threads spreading adds over a registry of `m` counters do it on about `k / m` of
 //! them, where `k` is how many adds the other thread makes during one window, so four hits in
 //! eight probes of one counter is about `70 (k/m)^4` of windows: for example, if `k` were 15,
@@ -31,8 +32,9 @@ use std::hint::black_box;
 
 /// A thread probes on one in `SAMPLE` of the adds that tick, on average (a power of two).
 ///
-/// A probe makes its [`PROBE_LOADS`] loads whatever it finds, so their wait is spread over
-/// `SAMPLE` adds (an eighth of a load per add at 4096). In a registry on one thread
+/// A probe that sees no write makes all its [`PROBE_LOADS`] rounds of two loads (one that sees
+/// one stops there), so their wait is spread over `SAMPLE` adds (about a quarter of a load per
+/// add at 4096). In a registry on one thread
 /// (`cargo run --release --example counter_loop -- counter` against `-- atomic`), a probe every
 /// 1024th add cost about 4% more per add than every 4096th, and every 8192th gained nothing
 /// measurable. The price of the interval is the reaction time: two fresh threads hammering a
@@ -45,9 +47,11 @@ pub(super) const SAMPLE: u32 = 4096;
 #[cfg(any(loom, miri))]
 pub(super) const SAMPLE: u32 = 1;
 
-/// Loads a probe makes of the words it watches: longer than a cache line's trip between cores,
-/// so another thread's write lands inside it. Plain loads of a line in our cache, no spin hint
-/// (a `PAUSE` alone would take a large part of the window on some x86 cores).
+/// Rounds a probe makes, each a load of both words it watches (the compact probe watches one
+/// word twice, so its window is as long as the growth probe's): longer than a cache line's
+/// trip between cores, so another thread's write lands inside it. Plain loads of a line in our
+/// cache, no spin hint (a `PAUSE` alone would take a large part of the window on some x86
+/// cores).
 #[cfg(all(not(loom), not(miri)))]
 pub(super) const PROBE_LOADS: usize = 512;
 /// Under Miri: a few loads; its scheduler switches threads often enough to see a writer.
@@ -64,11 +68,7 @@ pub(super) const HITS: u32 = 4;
 #[cfg(loom)]
 pub(super) const HITS: u32 = 2;
 
-/// Probes per window.
-#[cfg(not(loom))]
-pub(super) const WINDOW: u32 = 8;
-/// Under loom: a window as long as a model's probes.
-#[cfg(loom)]
+/// Probes per window (under loom too: a window as long as a model's probes).
 pub(super) const WINDOW: u32 = 8;
 
 /// Slots in a thread's memo of the cells it owns in striped counters, direct-mapped by the
@@ -193,7 +193,7 @@ fn rearm(l: &ThreadHints) -> bool {
     true
 }
 
-/// Whether another thread writes `a` or `b` within [`PROBE_LOADS`] loads, given that they held
+/// Whether another thread writes `a` or `b` within [`PROBE_LOADS`] rounds, given that they held
 /// `a_seen` and `b_seen` (what this thread last wrote or read there).
 pub(super) fn others_write(a: &AtomicU64, a_seen: u64, b: &AtomicU64, b_seen: u64) -> bool {
     for _ in 0..PROBE_LOADS {

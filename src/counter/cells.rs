@@ -143,7 +143,8 @@ impl Cells {
     }
 
     /// Adds `n` (wrapping). Allocates only when contention makes it stripe or grow; never
-    /// blocks.
+    /// blocks, except that a thread's first add to a striped counter registers its thread slot
+    /// under a short, process-wide lock (once per thread).
     ///
     /// The state word first, then the add it names: a compact counter's `fetch_add` on `base`, a
     /// striped one's plain add to the thread's cell. Nothing per thread decides the path, so
@@ -170,7 +171,9 @@ impl Cells {
     fn add_compact(&self, n: u64) {
         let next = adapt::tick_next();
         if next != 0 {
-            // Relaxed: a statistic; nothing is published through `base` (see `add_base`).
+            // Relaxed: a statistic; nothing is published through `base`. `replace` re-reads
+            // `base` with a compare-exchange, and a `fetch_add` continues the release sequence
+            // of `replace`'s store, so its readers' Acquire loads still synchronise with it.
             self.base.fetch_add(n, Ordering::Relaxed);
             adapt::tick_set(next);
         } else {
@@ -304,7 +307,7 @@ impl Cells {
             // every `take` whose read it overlaps, for as long as it kept adding.
             None => {
                 let k = thread_slot_hint() & (b.len() - 1);
-                // Relaxed: a statistic, see `add_base`.
+                // Relaxed: a statistic; nothing is read through it.
                 b.cell(k).shared.fetch_add(n, Ordering::Relaxed);
             }
         }
@@ -317,11 +320,11 @@ impl Cells {
         adapt::remember(self.addr(), b.tagged() as usize, b.place(k), token);
     }
 
-    /// An add that must not be lost and may not use a cell: straight into `base`.
+    /// An add that must not be lost and may not use a cell: straight into `base`. Only the
+    /// defensive arm of `add_to_block` calls it, which a tagged state word never reaches.
+    #[cold]
     fn add_base(&self, n: u64) {
-        // Relaxed: a statistic; `replace` re-reads `base` with a compare-exchange, and a
-        // `fetch_add` continues the release sequence of `replace`'s store, so its readers'
-        // Acquire loads still synchronise with it.
+        // Relaxed: as in `add_compact`.
         self.base.fetch_add(n, Ordering::Relaxed);
     }
 
@@ -354,7 +357,7 @@ impl Cells {
             }
         }
         let cell = b.cell(home);
-        // Relaxed: a statistic, see `add_base`.
+        // Relaxed: a statistic; nothing is read through it.
         cell.shared.fetch_add(n, Ordering::Relaxed);
         if adapt::tick() {
             self.probe_for_growth(b, cell);

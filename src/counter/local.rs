@@ -110,7 +110,9 @@ impl<'a> Handle<'a> {
 /// # Cost
 /// Striped, owning a cell: one thread-local read and a compare, then a relaxed load and store;
 /// the counter module's [Performance](super#performance) section has measured ratios. Otherwise
-/// `Counter::add` plus one look for the cell. Never blocks.
+/// `Counter::add` plus one look for the cell. Never blocks, except that a thread's first
+/// handle on a striped counter registers its thread slot under a short, process-wide lock (once
+/// per thread).
 #[must_use = "a handle does nothing unless added through"]
 pub struct LocalCounter<'a> {
     handle: Handle<'a>,

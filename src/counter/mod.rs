@@ -137,28 +137,29 @@
 //!
 //! - **When to stripe** (constants in `adapt.rs`): every compact add (and every add to a shared
 //!   word, below) counts a per-thread tick; one such add in 4096 of a thread, on average, *probes*:
-//!   after its `fetch_add` it watches the counter's word for 512 loads (longer than a cache line's
-//!   trip between cores) and *hits* if another thread writes it meanwhile. The counter keeps the
-//!   score of its probes in its state word: 4 hits within a window of 8 consecutive probes stripe
-//!   it; a window that ends with fewer starts again. The window is measured in the counter's own
-//!   sampled adds, not in time. Once striped, a thread that finds no cell of its own near its slot
-//!   adds to a shared word and probes the same way (the line it shares changing under it); 4 hits
-//!   in 8 such probes double the cells, up to one per thread slot ([`Counter::max_cells`]). Threads
-//!   without a claim token (past the 1 024 tracked thread slots, or tearing down their
-//!   thread-locals) cannot own a cell: they add to a shared word picked by their slot and never
-//!   tick or probe, so they never make a counter stripe or grow. A probe hits only if another
-//!   thread writes the *same* counter within that window. Two threads hammering one counter do that
-//!   on many probes when they run at once (and on none when the scheduler runs them one after the
-//!   other, which is no contention at all). Two threads spreading adds over `m` counters hit on
-//!   about `k / m` of probes, where `k` is how many adds the other thread makes during one window,
-//!   so 4 hits in 8 probes of one counter come about `70 (k/m)^4` of windows: for example, if `k`
-//!   were 15, once in about 3 × 10^9 windows at 10 000 counters. That is arithmetic on an assumed
-//!   `k`, not a measurement; the registry rows of `cargo run --release --example shootout -- --only
-//!   counter` print the share of counters that actually striped. Each probe costs its thread 512
-//!   loads, spread over the 4 096 adds between probes on average. The gap between two probes is
-//!   drawn at random between 2 048 and 6 143 adds: with a fixed gap, a program that repeats the
-//!   same adds (a handler that makes 8 per request) would probe the same place of every request,
-//!   and a shared counter anywhere else in the sequence would never stripe.
+//!   after its `fetch_add` it watches the counter's word for 512 rounds of two loads (longer than a
+//!   cache line's trip between cores) and *hits* if another thread writes it meanwhile. The counter
+//!   keeps the score of its probes in its state word: 4 hits within a window of 8 consecutive
+//!   probes stripe it; a window that ends with fewer starts again. The window is measured in the
+//!   counter's own sampled adds, not in time. Once striped, a thread that finds no cell of its own
+//!   near its slot adds to a shared word and probes the same way (the line it shares changing under
+//!   it); 4 hits in 8 such probes double the cells, up to one per thread slot
+//!   ([`Counter::max_cells`]). Threads without a claim token (past the 1 024 tracked thread slots,
+//!   or tearing down their thread-locals) cannot own a cell: they add to a shared word picked by
+//!   their slot and never tick or probe, so they never make a counter stripe or grow. A probe hits
+//!   only if another thread writes the *same* counter within that window. Two threads hammering one
+//!   counter do that on many probes when they run at once (and on none when the scheduler runs them
+//!   one after the other, which is no contention at all). Two threads spreading adds over `m`
+//!   counters hit on about `k / m` of probes, where `k` is how many adds the other thread makes
+//!   during one window, so 4 hits in 8 probes of one counter come about `70 (k/m)^4` of windows:
+//!   for example, if `k` were 15, once in about 3 × 10^9 windows at 10 000 counters. That is
+//!   arithmetic on an assumed `k`, not a measurement; the registry rows of `cargo run --release
+//!   --example shootout -- --only counter` print the share of counters that actually striped. Each
+//!   probe that sees no write costs its thread 1 024 loads, spread over the 4 096 adds between
+//!   probes on average. The gap between two probes is drawn at random between 2 048 and 6 143 adds:
+//!   with a fixed gap, a program that repeats the same adds (a handler that makes 8 per request)
+//!   would probe the same place of every request, and a shared counter anywhere else in the
+//!   sequence would never stripe.
 //! - **Compact**: the total `base` and a state word, 16 bytes aligned to 16. An add reads the
 //!   state word, and if it says compact, `fetch_add`s `base`. Where the counter's line sits in
 //!   another core's cache (a compact counter two threads bump at once), the read fetches it

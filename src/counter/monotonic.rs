@@ -79,7 +79,9 @@ use super::LocalCounter;
 ///   [`LocalCounter`] (made once per loop or thread), a thread-local read and the load and
 ///   store.
 /// - `sum` reads one cache line per cell of every block it has had (`2c - 2` lines at `c`
-///   cells: see Memory); `take`/`reset` add one compare-exchange. Never blocks.
+///   cells: see Memory); `take`/`reset` add one compare-exchange.
+/// - Never blocks, except that a thread's first add to a striped counter registers its thread
+///   slot under a short, process-wide lock (once per thread).
 pub struct Counter {
     cells: Cells,
 }

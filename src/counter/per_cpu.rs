@@ -73,8 +73,9 @@ const MAX_SLOTS: usize = 1 << 16;
 /// # Deadlocks
 /// A slot's lock is not re-entrant. `fold` or `for_each` called from inside any closure of the
 /// same `PerCpu` deadlocks, whatever the slot count (it locks every slot, the caller's
-/// included); a `with` inside one deadlocks with one slot, and waits whenever every other slot is
-/// held. Don't nest them.
+/// included); a `with` inside one deadlocks with one slot, and for good whenever every other
+/// slot is held at that moment (it then locks its own slot, which the outer call holds). Don't
+/// nest them.
 pub struct PerCpu<T> {
     /// A power-of-two number of slots; a thread uses `slots[thread_slot() & (len - 1)]`.
     slots: Box<[CachePadded<Mutex<T>>]>,

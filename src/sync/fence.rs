@@ -1,4 +1,4 @@
-//! Asymmetric fences: a nearly free [`light`] fence for a path that runs millions of times a
+//! Asymmetric fences: a nearly free *light* fence for a path that runs millions of times a
 //! second, paired with an expensive [`heavy`] fence for a path that runs rarely.
 //!
 //! The pattern they serve is Dekker's: one side stores a flag and then loads the other's, and
@@ -59,7 +59,7 @@ fn membarrier_wanted() -> bool {
     std::env::var_os("THRIFTY_MEMBARRIER").map_or(true, |v| v != "0")
 }
 
-/// Whether [`light`] is only a compiler fence in this process; final once [`init`] returned, so
+/// Whether the light fence is only a compiler fence in this process; final once [`init`] returned, so
 /// a structure built after `init` may keep a copy and pass it to [`light_as`].
 #[inline(always)]
 pub(crate) fn asymmetric() -> bool {
@@ -75,10 +75,24 @@ pub(crate) fn asymmetric() -> bool {
 }
 
 /// The frequent side's fence: a compiler fence where [`heavy`] is `membarrier`, else a full
-/// fence.
-#[inline(always)]
+/// fence. The hot paths use [`light_as`] or [`light_fast`]; this reads the scheme itself.
+#[cfg(test)]
 pub(crate) fn light() {
     if asymmetric() {
+        std::sync::atomic::compiler_fence(Ordering::SeqCst);
+    } else {
+        // SeqCst: as in `light_as`.
+        fence(Ordering::SeqCst);
+    }
+}
+
+/// The frequent side's fence, with the scheme given: `asymmetric` is a copy of [`asymmetric`]
+/// taken after [`init`], kept where the caller's hot path already reads (one load fewer than
+/// reading the scheme here): a compiler fence where [`heavy`] is `membarrier`, else a full
+/// fence.
+#[inline(always)]
+pub(crate) fn light_as(asymmetric: bool) {
+    if asymmetric {
         std::sync::atomic::compiler_fence(Ordering::SeqCst);
     } else {
         // SeqCst: the store-load order of Dekker's pattern; pairs with the SeqCst fence in
@@ -87,27 +101,16 @@ pub(crate) fn light() {
     }
 }
 
-/// [`light`], with the scheme given: `asymmetric` is a copy of [`asymmetric`] taken after
-/// [`init`], kept where the caller's hot path already reads (one load fewer than `light`).
-#[inline(always)]
-pub(crate) fn light_as(asymmetric: bool) {
-    if asymmetric {
-        std::sync::atomic::compiler_fence(Ordering::SeqCst);
-    } else {
-        // SeqCst: as in `light`.
-        fence(Ordering::SeqCst);
-    }
-}
-
 /// The frequent side's fence for a hot path that has already checked, from a copy taken after
-/// [`init`], that [`light_fast_suffices`]: a compiler fence where [`heavy`] is `membarrier`;
-/// under loom and Miri, which model no `membarrier`, a full fence, so they check the hot paths
-/// as they are.
+/// [`init`], that [`light_fast_suffices`]: on Linux outside loom and Miri, a compiler fence,
+/// valid only after that check (which there means [`heavy`] is `membarrier`); on other targets,
+/// and under loom and Miri (which model no `membarrier`), a full fence, so they check the hot
+/// paths as they are.
 #[inline(always)]
 pub(crate) fn light_fast() {
     #[cfg(all(target_os = "linux", not(loom), not(miri)))]
     std::sync::atomic::compiler_fence(Ordering::SeqCst);
-    // SeqCst: as in `light`.
+    // SeqCst: as in `light_as`.
     #[cfg(not(all(target_os = "linux", not(loom), not(miri))))]
     fence(Ordering::SeqCst);
 }
