@@ -155,8 +155,9 @@ mod imp {
         *SCALE.get_or_init(calibrate)
     }
 
-    /// Reads the counter. Not fenced: the read may run a few cycles ahead of the instructions
-    /// before it, which makes it an older time, never a later one (see the module doc).
+    /// Reads the counter. Not fenced: the read may run ahead of the instructions before it by as
+    /// long as the slowest of them takes (microseconds for a contended load; see the module
+    /// doc), which makes it an older time, never a later one.
     #[inline(always)]
     pub(super) fn read() -> u64 {
         // SAFETY: RDTSC is in the x86-64 baseline and touches no memory.
