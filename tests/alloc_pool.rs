@@ -23,6 +23,7 @@ fn allocation_profile() {
     a_pool_with_hooks_and_a_budget_allocates_nothing_once_warm();
     zeroing_buffers_allocate_nothing_once_warm();
     a_miss_allocates_one_box_of_whole_lines();
+    a_return_refused_for_sure_allocates_nothing();
     build_allocates_the_store_the_docs_size();
     steady_state_on_two_threads_allocates_nothing();
     cross_thread_returns_allocate_nothing();
@@ -169,6 +170,22 @@ fn a_miss_allocates_one_box_of_whole_lines() {
         assert_eq!(miss::<112>(), (1, 128), "a miss on a 112-byte object");
         assert_eq!(miss::<113>(), (1, 256), "a miss on a 113-byte object");
     }
+}
+
+/// A return the full pool refuses for sure (its budget all held by stored objects) boxes
+/// nothing: `try_put` hands the value back and `put` drops it, allocating nothing.
+fn a_return_refused_for_sure_allocates_nothing() {
+    let pool = BufferPool::builder().capacity(2).build();
+    assert_eq!(pool.prefill(2), 2);
+    let values: Vec<_> = (0..4).map(|_| Vec::<u8>::with_capacity(4096)).collect();
+    let ((blocks, bytes), ()) = allocated(|| {
+        for v in values {
+            let back = pool.try_put(v).expect_err("the pool is full");
+            pool.put(back);
+        }
+    });
+    assert_eq!((blocks, bytes), (0, 0), "refused returns allocated");
+    assert_eq!(pool.stats().discarded, 4);
 }
 
 /// `build` allocates only its shared store, of the size the pool's docs give.

@@ -75,6 +75,11 @@ impl<T, H: Hooks<T>> Pool<T, H> {
         };
         let (hits, misses) = (&tallies.hits, &tallies.misses);
         let popped = self.shared.pop().or_else(|| {
+            // No cache holds an object while every unit is one in the store: nothing to look
+            // for (`units_all_stored`).
+            if self.units_all_stored() {
+                return None;
+            }
             // The store is dry: objects cached by other threads (idle ones, exited ones) are
             // moved to it before the factory is called. Live threads' stacks, though, not again
             // until this thread has made `GROW_BEFORE_RECLAIM` objects since its last take, while
