@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Barrier};
-use thrifty::pool::{BufferPool, Pool, PooledOwned};
+use thrifty::pool::{BufferPool, Pool, Pooled, PooledOwned};
 
 mod common;
 use common::{allocated, allocates_nothing, heap, park_once, warm_up_threads};
@@ -24,6 +24,7 @@ fn allocation_profile() {
     zeroing_buffers_allocate_nothing_once_warm();
     a_miss_allocates_one_box_of_whole_lines();
     a_return_refused_for_sure_allocates_nothing();
+    a_box_left_by_a_detached_object_serves_the_next_miss();
     build_allocates_the_store_the_docs_size();
     steady_state_on_two_threads_allocates_nothing();
     cross_thread_returns_allocate_nothing();
@@ -188,6 +189,23 @@ fn a_return_refused_for_sure_allocates_nothing() {
     assert_eq!(pool.stats().discarded, 4);
 }
 
+/// An object that leaves the pool for good (detached, or refused on return) leaves its box,
+/// empty, to its thread's cache, for the thread's next: a get that calls the factory then
+/// allocates only what the factory makes. `clear` frees the kept box.
+fn a_box_left_by_a_detached_object_serves_the_next_miss() {
+    let pool = BufferPool::builder().capacity(4).build();
+    drop(Pooled::into_inner(pool.get())); // the first box, kept empty
+    let ((blocks, bytes), ()) = allocated(|| {
+        for _ in 0..10 {
+            drop(Pooled::into_inner(pool.get()));
+        }
+    });
+    assert_eq!((blocks, bytes), (10, 10 * 4096), "only the buffers");
+    let before = heap().curr_blocks;
+    pool.clear();
+    assert_eq!(heap().curr_blocks, before - 1, "`clear` frees the kept box");
+}
+
 /// `build` allocates only its shared store, of the size the pool's docs give.
 fn build_allocates_the_store_the_docs_size() {
     // 24 bytes a slot for `min(capacity, 1024)` slots rounded up to a power of two (6 KiB at
@@ -328,8 +346,9 @@ fn a_full_pool_retains_exactly_capacity() {
     let held: Vec<_> = (0..20).map(|_| pool.get()).collect();
     drop(held);
     let retained = heap().curr_blocks - before.curr_blocks - overhead;
-    // Each retained object is its buffer plus the box the pool keeps it in.
-    assert_eq!(retained, 2 * 5, "a pool of capacity 5 holds 5 buffers");
+    // Each retained object is its buffer plus the box the pool keeps it in; this thread's cache
+    // keeps one more box, empty, from the returns the pool refused (its spare).
+    assert_eq!(retained, 2 * 5 + 1, "a pool of capacity 5 holds 5 buffers");
     assert_eq!(pool.stats().retained, 5);
     drop(pool);
     assert_eq!(heap().curr_blocks, before.curr_blocks);

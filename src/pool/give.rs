@@ -5,7 +5,7 @@ use super::pace::{look_elsewhere, Pass};
 use super::take::OnUnwind;
 use super::tally::Tallies;
 use super::ticket::Ticket;
-use super::{into_value, item, Hooks, Item, Pool};
+use super::{Hooks, Item, Pool};
 use std::mem::{self, ManuallyDrop};
 
 impl<T, H: Hooks<T>> Pool<T, H> {
@@ -14,10 +14,11 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     /// not. For values built outside the pool or detached with `into_inner`; the next `get`
     /// resets it (unless it was reset on return) before handing it out.
     ///
-    /// Allocates the box the pool keeps each object in, unless the pool refuses the value for
-    /// sure before it boxes it: the return hooks refused it, or the budget is full and all of
-    /// it is held by objects in the shared store (no cache or ticket holds room a reclaim could
-    /// give back).
+    /// Allocates the box the pool keeps each object in (unless the thread's cache keeps an
+    /// empty one, see [`Pool`]'s Allocation section), and none if the pool refuses the value
+    /// for sure before it boxes it: the return hooks refused it, or the budget is full and all
+    /// of it is held by objects in the shared store (no cache or ticket holds room a reclaim
+    /// could give back).
     ///
     /// # Panics
     /// If `reset` (on return) or `keep_if` panics; `value` is dropped.
@@ -52,8 +53,8 @@ impl<T, H: Hooks<T>> Pool<T, H> {
         if self.refuses_for_sure(weight) {
             return Err(value);
         }
-        self.keep(item(value), weight, Ticket::NONE)
-            .map_err(into_value)
+        self.keep(self.boxed(value), weight, Ticket::NONE)
+            .map_err(|obj| self.unbox(obj))
     }
 
     /// Whether a return of `weight` bytes that brings no ticket would be refused whatever the
@@ -103,7 +104,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
             if self.budget.used().0 >= self.budget.max_count() && !self.reserved_without_objects() {
                 break;
             }
-            let mut obj = item(self.hooks.make());
+            let mut obj = self.boxed(self.hooks.make());
             let keep = !self.hooks.has_return_hooks() || self.hooks.on_return(&mut obj);
             let weight = self.hooks.weigh(&obj);
             if !keep || !self.hooks.fits(weight) {
@@ -159,7 +160,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     fn put_cold(&self, obj: Item<T>, weight: usize) {
         if let Err(obj) = self.give(obj, Some(weight)) {
             self.count_discard();
-            drop(obj);
+            drop(self.unbox(obj));
         }
     }
 
