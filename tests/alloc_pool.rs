@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Barrier};
-use thrifty::pool::{BufferPool, Pool, PooledOwned};
+use thrifty::pool::{BufferPool, Pool, Pooled, PooledOwned};
 
 mod common;
 use common::{allocated, allocates_nothing, heap, park_once, warm_up_threads};
@@ -23,6 +23,8 @@ fn allocation_profile() {
     a_pool_with_hooks_and_a_budget_allocates_nothing_once_warm();
     zeroing_buffers_allocate_nothing_once_warm();
     a_miss_allocates_one_box_of_whole_lines();
+    a_return_refused_for_sure_allocates_nothing();
+    a_box_left_by_a_detached_object_serves_the_next_miss();
     build_allocates_the_store_the_docs_size();
     steady_state_on_two_threads_allocates_nothing();
     cross_thread_returns_allocate_nothing();
@@ -171,6 +173,39 @@ fn a_miss_allocates_one_box_of_whole_lines() {
     }
 }
 
+/// A return the full pool refuses for sure (its budget all held by stored objects) boxes
+/// nothing: `try_put` hands the value back and `put` drops it, allocating nothing.
+fn a_return_refused_for_sure_allocates_nothing() {
+    let pool = BufferPool::builder().capacity(2).build();
+    assert_eq!(pool.prefill(2), 2);
+    let values: Vec<_> = (0..4).map(|_| Vec::<u8>::with_capacity(4096)).collect();
+    let ((blocks, bytes), ()) = allocated(|| {
+        for v in values {
+            let back = pool.try_put(v).expect_err("the pool is full");
+            pool.put(back);
+        }
+    });
+    assert_eq!((blocks, bytes), (0, 0), "refused returns allocated");
+    assert_eq!(pool.stats().discarded, 4);
+}
+
+/// An object that leaves the pool for good (detached, or refused on return) leaves its box,
+/// empty, to its thread's cache, for the thread's next: a get that calls the factory then
+/// allocates only what the factory makes. `clear` frees the kept box.
+fn a_box_left_by_a_detached_object_serves_the_next_miss() {
+    let pool = BufferPool::builder().capacity(4).build();
+    drop(Pooled::into_inner(pool.get())); // the first box, kept empty
+    let ((blocks, bytes), ()) = allocated(|| {
+        for _ in 0..10 {
+            drop(Pooled::into_inner(pool.get()));
+        }
+    });
+    assert_eq!((blocks, bytes), (10, 10 * 4096), "only the buffers");
+    let before = heap().curr_blocks;
+    pool.clear();
+    assert_eq!(heap().curr_blocks, before - 1, "`clear` frees the kept box");
+}
+
 /// `build` allocates only its shared store, of the size the pool's docs give.
 fn build_allocates_the_store_the_docs_size() {
     // 24 bytes a slot for `min(capacity, 1024)` slots rounded up to a power of two (6 KiB at
@@ -311,8 +346,9 @@ fn a_full_pool_retains_exactly_capacity() {
     let held: Vec<_> = (0..20).map(|_| pool.get()).collect();
     drop(held);
     let retained = heap().curr_blocks - before.curr_blocks - overhead;
-    // Each retained object is its buffer plus the box the pool keeps it in.
-    assert_eq!(retained, 2 * 5, "a pool of capacity 5 holds 5 buffers");
+    // Each retained object is its buffer plus the box the pool keeps it in; this thread's cache
+    // keeps one more box, empty, from the returns the pool refused (its spare).
+    assert_eq!(retained, 2 * 5 + 1, "a pool of capacity 5 holds 5 buffers");
     assert_eq!(pool.stats().retained, 5);
     drop(pool);
     assert_eq!(heap().curr_blocks, before.curr_blocks);

@@ -646,6 +646,70 @@ fn prefill_on_a_full_pool_makes_nothing_and_counts_what_it_drops() {
     assert_eq!(bytes.stats().discarded, 1, "the third, made and refused");
 }
 
+/// A return the full pool refuses is refused at once, before the value is boxed, only when all
+/// of the budget is held by objects in the shared store: one that finds room held by a ticket
+/// (an object lent out) or by a cache's reservation still reclaims it and keeps the value. The
+/// return hooks run first either way: with `reset_on_return`, the value handed back is reset.
+#[test]
+fn a_full_pool_refuses_at_once_only_what_no_reclaim_could_make_room_for() {
+    let pool = Arc::new(
+        Pool::builder()
+            .capacity(2)
+            .reset_on_return(true)
+            .build(Vec::<u8>::new),
+    );
+    assert_eq!(pool.prefill(2), 2);
+    // Full of stored objects: refused, reset, with no reclaim and nothing counted but the
+    // `put`'s discard.
+    assert_eq!(
+        pool.try_put(vec![1, 2, 3]),
+        Err(vec![]),
+        "handed back reset"
+    );
+    pool.put(vec![4]);
+    let s = pool.stats();
+    assert_eq!((s.retained, s.discarded, s.returned), (2, 1, 0), "{s:?}");
+    assert_eq!(s.reclaims, 0, "nothing to reclaim: {s:?}");
+    // Another thread takes both from the store and keeps them (tickets: their units stay
+    // counted while they are out), then stays alive: the budget is full with nothing stored.
+    let (lent, done) = (Barrier::new(2), Barrier::new(2));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let held = (pool.get(), pool.get());
+            lent.wait();
+            done.wait();
+            drop(held);
+        });
+        lent.wait();
+        assert_eq!(pool.len(), 0);
+        // The return reclaims the tickets' units and keeps the value.
+        assert_eq!(pool.try_put(vec![5]), Ok(()), "room a reclaim gives back");
+        assert_eq!(pool.stats().reclaims, 1);
+        done.wait();
+    });
+    assert!(pool.len() <= 2);
+    // This thread's cache reserves room for the object it lent out, and the store holds one
+    // that a thread that never took gave back: the budget is full, and this thread's own
+    // reserved room keeps the value, with no reclaim.
+    pool.clear();
+    drop(pool.get());
+    let out = pool.get();
+    std::thread::scope(|s| {
+        s.spawn(|| pool.put(vec![]));
+    });
+    assert_eq!(pool.len(), 1);
+    let reclaims = pool.stats().reclaims;
+    assert_eq!(
+        pool.try_put(vec![6]),
+        Ok(()),
+        "kept in this thread's reserved room"
+    );
+    assert_eq!(pool.stats().reclaims, reclaims);
+    assert_eq!(pool.len(), 2);
+    drop(out);
+    assert_eq!(pool.len(), 2);
+}
+
 /// `ROUNDS` handoffs from a producer (`get_owned`) through a channel of 16 to a consumer that
 /// runs `each` before it drops every message (`first` once, before the first): at most 8
 /// reclaims and 64 factory calls in all, with a capacity of 256.

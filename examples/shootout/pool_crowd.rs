@@ -2,13 +2,16 @@
 //! full pool refuses, on one thread while 0 or 1 000 other threads, alive and asleep, have used
 //! the same pool (so it has made a cache for each). Buffers are 4 KiB.
 //!
-//! Both shapes find nothing in the calling thread's cache and look through the others': a get
-//! for an object to take, a refused return for room a reclaim could make. Past 64 caches the
-//! pool paces those looks (see the pool's module docs), so their cost should not grow with the
-//! crowd; these rows show whether it does. Each pool candidate is set beside what a program
-//! without a pool does in its place: allocate the buffer (and free it, as the buffer kept by
-//! the caller is freed in the end), or free the buffer the pool refused. `lockfree-object-pool`
-//! has neither shape (no way to keep a pulled object, no bound that refuses one).
+//! Both shapes find nothing in the calling thread's cache. Each would look through the others'
+//! (a get for an object to take, a refused return for room a reclaim could make; paced past 64
+//! caches, see the pool's module docs), but here the budget counts no object outside the shared
+//! store, which says there is nothing to find: neither looks, and the refused `try_put` does not
+//! box its value; the kept get boxes its buffer in the box the previous `into_inner` left to the
+//! thread's cache. So their cost should not grow with the crowd; these rows show whether it
+//! does. Each pool candidate is set beside what a program without a pool does in its place:
+//! allocate the buffer (and free it, as the buffer kept by the caller is freed in the end), or
+//! free the buffer the pool refused. `lockfree-object-pool` has neither shape (no way to keep a
+//! pulled object, no bound that refuses one).
 //!
 //! - Kept: the crowd's threads each took a buffer and gave it back, into their own caches; the
 //!   warm-up rounds take those, then every get misses and makes a buffer.

@@ -5,7 +5,7 @@ use super::pace::{look_elsewhere, Pass};
 use super::take::OnUnwind;
 use super::tally::Tallies;
 use super::ticket::Ticket;
-use super::{into_value, item, Hooks, Item, Pool};
+use super::{Hooks, Item, Pool};
 use std::mem::{self, ManuallyDrop};
 
 impl<T, H: Hooks<T>> Pool<T, H> {
@@ -14,20 +14,26 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     /// not. For values built outside the pool or detached with `into_inner`; the next `get`
     /// resets it (unless it was reset on return) before handing it out.
     ///
-    /// Allocates the box the pool keeps each object in.
+    /// Allocates the box the pool keeps each object in (unless the thread's cache keeps an
+    /// empty one, see [`Pool`]'s Allocation section), and none if the pool refuses the value
+    /// for sure before it boxes it: the return hooks refused it, or the budget is full and all
+    /// of it is held by objects in the shared store (no cache or ticket holds room a reclaim
+    /// could give back).
     ///
     /// # Panics
     /// If `reset` (on return) or `keep_if` panics; `value` is dropped.
     pub fn put(&self, value: T) {
-        if let Err(obj) = self.give(item(value), None) {
+        if let Err(value) = self.try_put(value) {
             self.count_discard();
-            drop(obj);
+            drop(value);
         }
     }
 
     /// Like [`put`](Pool::put), but hands `value` back instead of dropping it when the pool
     /// will not keep it (full, too heavy, or refused by `keep_if`). With `reset_on_return`, a
     /// value handed back has been reset.
+    ///
+    /// Allocates as `put` does: a value refused for sure before it is boxed costs no box.
     ///
     /// # Errors
     /// `Err(value)` when the pool does not keep it.
@@ -39,8 +45,33 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     /// assert_eq!(pool.try_put(vec![2]), Err(vec![2]), "full: handed back");
     /// assert!(pool.get().is_empty(), "the kept one comes out reset");
     /// ```
-    pub fn try_put(&self, value: T) -> Result<(), T> {
-        self.give(item(value), None).map_err(into_value)
+    pub fn try_put(&self, mut value: T) -> Result<(), T> {
+        // The hooks and the budget first, on the bare value: a refused one is never boxed.
+        let Some(weight) = self.vet(&mut value, None, Ticket::NONE) else {
+            return Err(value);
+        };
+        if self.refuses_for_sure(weight) {
+            return Err(value);
+        }
+        self.keep(self.boxed(value), weight, Ticket::NONE)
+            .map_err(|obj| self.unbox(obj))
+    }
+
+    /// Whether a return of `weight` bytes that brings no ticket would be refused whatever the
+    /// return path does: the budget has no room for it, and every unit the budget counts is an
+    /// object in the shared store (`units_all_stored`), so no cache has room to keep it and a
+    /// reclaim could give no room back. Records the refused weight as [`store`](Pool::store)
+    /// does. A snapshot, as the return path's own checks are: an object another thread frees
+    /// room for just after is refused, as it would be a moment earlier.
+    fn refuses_for_sure(&self, weight: usize) -> bool {
+        if !self.budget.lacks_room(weight) || !self.units_all_stored() {
+            return false;
+        }
+        if weight <= self.budget.max_bytes() {
+            // As `store`: a weight beyond the whole budget is not recorded.
+            self.budget.note_refused(weight);
+        }
+        true
     }
 
     /// Builds objects with the factory until `n` more are retained, the pool is full, or it
@@ -73,7 +104,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
             if self.budget.used().0 >= self.budget.max_count() && !self.reserved_without_objects() {
                 break;
             }
-            let mut obj = item(self.hooks.make());
+            let mut obj = self.boxed(self.hooks.make());
             let keep = !self.hooks.has_return_hooks() || self.hooks.on_return(&mut obj);
             let weight = self.hooks.weigh(&obj);
             if !keep || !self.hooks.fits(weight) {
@@ -129,7 +160,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     fn put_cold(&self, obj: Item<T>, weight: usize) {
         if let Err(obj) = self.give(obj, Some(weight)) {
             self.count_discard();
-            drop(obj);
+            drop(self.unbox(obj));
         }
     }
 
@@ -140,24 +171,36 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     pub(super) fn give(&self, mut obj: Item<T>, weighed: Option<usize>) -> Result<(), Item<T>> {
         // An object in the pool keeps no ticket.
         let ticket = mem::replace(&mut obj.ticket, Ticket::NONE);
-        // User code (`keep_if`, `reset` on return, `weigh`): a panic drops `obj` and settles
-        // the ticket.
+        match self.vet(&mut obj, weighed, ticket) {
+            Some(weight) => self.keep(obj, weight, ticket),
+            None => {
+                self.settle(ticket);
+                Err(obj)
+            }
+        }
+    }
+
+    /// Runs the return hooks on `value` and weighs it (`weighed`, if the caller did and the
+    /// pool has no return hooks): its weight if the pool may keep it, `None` if a hook or the
+    /// per-object limits refuse it. A hook that panics (user code: `keep_if`, `reset` on
+    /// return, `weigh`) counts a discard and settles `ticket` as the unwind drops the value.
+    #[inline]
+    fn vet(&self, value: &mut T, weighed: Option<usize>, ticket: Ticket) -> Option<usize> {
         let unwinding = OnUnwind(self, ticket);
         let hooks = self.hooks.has_return_hooks();
-        let keep = !hooks || self.hooks.on_return(&mut obj);
+        let keep = !hooks || self.hooks.on_return(value);
         let weight = match weighed {
             Some(weight) if !hooks => weight,
-            _ => self.hooks.weigh(&obj),
+            _ => self.hooks.weigh(value),
         };
         mem::forget(unwinding);
-        if !keep {
-            self.settle(ticket);
-            return Err(obj);
-        }
-        if !self.hooks.fits(weight) {
-            self.settle(ticket);
-            return Err(obj);
-        }
+        (keep && self.hooks.fits(weight)).then_some(weight)
+    }
+
+    /// Keeps `obj`, which weighs `weight` and passed the return hooks, in the calling thread's
+    /// cache or the shared store, with `ticket`'s unit if that is still valid; gives it back
+    /// if the pool has no room for it.
+    fn keep(&self, obj: Item<T>, weight: usize, ticket: Ticket) -> Result<(), Item<T>> {
         let local = self.local();
         let returned = || match local {
             Some(local) => local.tallies.returned.bump_owned(),
@@ -254,20 +297,25 @@ impl<T, H: Hooks<T>> Pool<T, H> {
             // weight it would make the budget look full for good.
             return Err(obj);
         }
+        // The pass over every cache looks for reservations and tickets that hold no object:
+        // there are none while every unit is an object in the store (one load of the budget
+        // word and of the store's indices, where the pass loads words of every cache).
         let room = self.budget.reserve(1, weight)
-            || (match tallies {
-                Some(t) => look_elsewhere(
-                    &t.dry_looks,
-                    Pass::Put,
-                    &t.returned,
-                    || self.caches.made(),
-                    || self.reserved_without_objects(),
-                ),
-                None => self.reserved_without_objects(),
-            } && {
-                self.reclaim_for_room();
-                self.budget.reserve(1, weight)
-            });
+            || (!self.units_all_stored()
+                && match tallies {
+                    Some(t) => look_elsewhere(
+                        &t.dry_looks,
+                        Pass::Put,
+                        &t.returned,
+                        || self.caches.made(),
+                        || self.reserved_without_objects(),
+                    ),
+                    None => self.reserved_without_objects(),
+                }
+                && {
+                    self.reclaim_for_room();
+                    self.budget.reserve(1, weight)
+                });
         if !room {
             self.budget.note_refused(weight);
             return Err(obj);

@@ -1,6 +1,6 @@
 //! The guards a pool hands out: [`Pooled`] borrows the pool, [`PooledOwned`] holds an `Arc`.
 
-use super::{into_value, Closures, Hooks, Item, Pool};
+use super::{Closures, Hooks, Item, Pool};
 use crate::sync::Arc;
 use std::borrow::{Borrow, BorrowMut};
 use std::fmt;
@@ -110,7 +110,8 @@ macro_rules! delegate_traits {
 /// None once warm (`tests/alloc_pool.rs`): dropping it allocates only while the shared store's
 /// overflow list, used by pools of a capacity over 1 024 past their preallocated ring, grows
 /// its `Vec`. An object the pool will not keep (full, too heavy, refused by `keep_if`) is
-/// dropped there and then.
+/// dropped there and then; its box stays, empty, with the thread's cache, for the thread's
+/// next object (one at most per cache), as does that of an object detached with `into_inner`.
 ///
 /// # Cost
 /// Two words. Dropping it on the thread that got it puts the object in that thread's cache: a
@@ -149,7 +150,8 @@ impl<'a, T, H: Hooks<T>> Pooled<'a, T, H> {
         this.pool.settle(this.value.ticket);
         // SAFETY: `this` is never dropped (wrapped in `ManuallyDrop`), so the value is taken out
         // exactly once, here.
-        into_value(unsafe { ManuallyDrop::take(&mut this.value) })
+        this.pool
+            .unbox(unsafe { ManuallyDrop::take(&mut this.value) })
     }
 
     /// The pool this object came from.
@@ -236,7 +238,8 @@ impl<T, H: Hooks<T>> PooledOwned<T, H> {
         let mut this = ManuallyDrop::new(this);
         this.pool.settle(this.value.ticket);
         // SAFETY: `this` is never dropped, so the value is taken out exactly once, here.
-        let value = into_value(unsafe { ManuallyDrop::take(&mut this.value) });
+        let obj = unsafe { ManuallyDrop::take(&mut this.value) };
+        let value = this.pool.unbox(obj);
         // SAFETY: as above for the `Arc`: read out once, then dropped normally, releasing the
         // guard's reference to the pool.
         drop(unsafe { std::ptr::read(&this.pool) });

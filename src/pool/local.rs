@@ -38,6 +38,7 @@
 
 use super::gate::Gate;
 use super::section::Section;
+use super::spare::Spare;
 use super::tally::Tallies;
 use super::ticket::{Carried, Held};
 use super::Item;
@@ -119,6 +120,8 @@ pub(super) struct Cache<T> {
     /// tickets again (`ticket.rs`).
     pub(super) seen_pause: u64,
     pub(super) pause: u32,
+    /// The emptied box of an object that left the pool, for the owner's next one (`spare.rs`).
+    pub(super) spare: Option<Spare<T>>,
 }
 
 /// The objects and bytes a hot-slot reservation of `room` holds against the budget.
@@ -176,6 +179,7 @@ impl<T> Local<T> {
                 taker: false,
                 seen_pause: 0,
                 pause: 0,
+                spare: None,
             }),
             len: AtomicUsize::new(0),
             stack_bytes: AtomicUsize::new(0),
@@ -345,6 +349,11 @@ impl<T> Local<T> {
             let stack_taken = !everything && len > 0;
             if stack_taken {
                 cache.taker = false;
+            }
+            if everything {
+                // Memory goes back with the objects (`clear`, `trim`): no object, so no user
+                // code runs.
+                cache.spare = None;
             }
             if everything || stack_taken {
                 count += cache.reserved;

@@ -104,7 +104,16 @@
 //!   type parameter) calls them through pointers.
 //! - Each object lives in a `Box` the pool allocates once, when the factory makes the object,
 //!   so a cache push or pop, and a guard, move one pointer. The box is padded to a cache line
-//!   (`CachePadded`), so two threads using two objects never write to one line.
+//!   (`CachePadded`), so two threads using two objects never write to one line. An object that
+//!   leaves the pool (`into_inner`, a refused return) leaves its box, empty, to its thread's
+//!   cache, for the thread's next object (`spare.rs`): a thread whose objects keep leaving does
+//!   not pay the allocator for a box per object (128-byte alignment is slow in glibc's).
+//! - The budget's word also says when the passes over every cache cannot find anything: a get's
+//!   for objects, a put's for room a reclaim could give back. Every reservation and ticket counts
+//!   an object, so while the budget counts exactly the objects in the shared store, no cache
+//!   holds an object or spare room (`Pool::units_all_stored`): a get that finds the store dry then
+//!   calls the factory at once, and a return the budget has no room for is refused at once
+//!   (`try_put` and `put` before they box the value).
 //!
 
 mod buffer;
@@ -121,6 +130,7 @@ mod reclaim;
 mod ring;
 mod section;
 mod shared;
+mod spare;
 mod stats;
 mod take;
 mod tally;
@@ -180,57 +190,61 @@ pub const DEFAULT_CAPACITY: usize = 256;
 /// # Allocation
 /// A get that finds no object calls the factory and allocates the box the pool keeps the object in
 /// (the object and 16 bytes of bookkeeping, rounded up to 128 bytes on x86-64, so an object of up
-/// to 112 bytes takes one line); nothing else allocates in steady state, on one thread or across
-/// threads (`tests/alloc_pool.rs`). A get may call the factory while each other live thread keeps
-/// one object in its own cache (one per thread); `clear`, `trim` and a thread's every 64th get that
-/// calls the factory while the budget is full reach those. A thread's get that took other live
-/// threads' stacked objects (a reclaim) calls the factory for the thread's next 8 gets that find
-/// the store dry, while the budget has room, though live threads' stacks may hold objects again: a
-/// reclaim costs more than a few objects, which the budget bounds (see the module's How it works).
-/// Past 64 caches, a get may also call it while other caches hold objects, on a thread's few gets
-/// after one whose look found nothing (see Cost). Memory of its own, besides the objects: the
-/// shared store, preallocated at build, 24 bytes a slot for `min(capacity, 1024)` slots rounded up
-/// to a power of two (6 KiB at the default capacity), and past 1 024 objects a list that grows with
-/// them (16 bytes an object, kept by gets that empty it, given back by `trim` and `clear`); and a
-/// cache of 384 bytes (x86-64) per thread that uses the pool, the first 8 inside the pool itself (a
-/// `Pool` takes under 6 KiB), the others in leaves of 8 (3 KiB), each allocated when a thread of
-/// its 8 slots first uses the pool. The pointers of the leaves of slots 8 to 1 023 are in the pool
-/// too; past those, in tables that double (8 bytes a leaf up to the highest used: 1 KiB for slots
-/// 1 024 to 2 047). `cargo test --lib pool::` checks these sizes. So memory follows the threads
-/// that used the pool: a thread that outlived a crowd, and kept a slot of 1 000, costs each pool it
-/// uses one leaf, and a server with a thousand live threads costs each pool they all touch about
-/// 375 KiB. A program with thousands of pools pays that for each: keep the pools that many threads
-/// touch few.
+/// to 112 bytes takes one line), unless the thread's cache keeps the empty box of an object that
+/// left the pool on that thread (detached with `into_inner`, or refused on return: one box at most
+/// per cache, which `clear` and `trim` free); nothing else allocates in steady state, on one thread
+/// or across threads (`tests/alloc_pool.rs`). A get may call the factory while each other live
+/// thread keeps one object in its own cache (one per thread); `clear`, `trim` and a thread's every
+/// 64th get that calls the factory while the budget is full reach those. A thread's get that took
+/// other live threads' stacked objects (a reclaim) calls the factory for the thread's next 8 gets
+/// that find the store dry, while the budget has room, though live threads' stacks may hold objects
+/// again: a reclaim costs more than a few objects, which the budget bounds (see the module's How it
+/// works). Past 64 caches, a get may also call it while other caches hold objects, on a thread's
+/// few gets after one whose look found nothing (see Cost). Memory of its own, besides the objects:
+/// the shared store, preallocated at build, 24 bytes a slot for `min(capacity, 1024)` slots rounded
+/// up to a power of two (6 KiB at the default capacity), and past 1 024 objects a list that grows
+/// with them (16 bytes an object, kept by gets that empty it, given back by `trim` and `clear`);
+/// and a cache of 384 bytes (x86-64), plus the empty box above if it keeps one, per thread that
+/// uses the pool, the first 8 inside the pool itself (a `Pool` takes under 6 KiB), the others in
+/// leaves of 8 (3 KiB), each allocated when a thread of its 8 slots first uses the pool. The
+/// pointers of the leaves of slots 8 to 1 023 are in the pool too; past those, in tables that
+/// double (8 bytes a leaf up to the highest used: 1 KiB for slots 1 024 to 2 047).
+/// `cargo test --lib pool::` checks these sizes. So memory follows the threads that used the pool:
+/// a thread that outlived a crowd, and kept a slot of 1 000, costs each pool it uses one leaf, and
+/// a server with a thousand live threads costs each pool they all touch about 375 KiB. A program
+/// with thousands of pools pays that for each: keep the pools that many threads touch few.
 ///
 /// # Cost
 /// A thread that gives back what it took (get, use, drop the guard) pays a few plain loads and
 /// stores plus the `reset`: no locked instruction, no shared cache line written, the same with 2
-/// threads or 200 (a thread of slot index 8 or more pays one more load, for its leaf, and one
-/// of 1 024 or more two). Objects that cross threads (get on one, drop on another) pay one CAS on
-/// each side, on the shared store's ring, and none on the budget: the object keeps its unit of the
+/// threads or 200 (a thread of slot index 8 or more pays one more load, for its leaf, and one of
+/// 1 024 or more two). Objects that cross threads (get on one, drop on another) pay one CAS on each
+/// side, on the shared store's ring, and none on the budget: the object keeps its unit of the
 /// budget while it travels (see "How it works" in the module doc). A pool built from closures calls
 /// its `reset` through a pointer; a [`BufferPool`]'s hooks inline. A get that misses its cache and
 /// the shared store, and a put that finds the budget full, look at every cache the pool has made (8
 /// for each range of 8 thread slots that used it), so they cost more the more threads used the
-/// pool. Past 64 caches a thread whose look found nothing skips the same look on its next `⌈caches
-/// / 64⌉ - 1` such gets (or puts), at most 63, until it has a hit (or a kept put) or another thread
-/// takes its cache over (`prefill` always looks): a thread whose gets keep missing (it consumes its
-/// objects), or whose puts keep finding the pool full of objects, pays about 64 caches' worth of
-/// look each time, not a pass over a thousand threads' caches, which costs microseconds. Meanwhile
-/// such a get may make an object while another thread's cache holds one, and such a put may drop
-/// its object while a reclaim could have made room. A reclaim (`clear`, `trim`, a get that finds
-/// the pool dry while other threads' caches hold objects, and a put that finds the budget full of
-/// reservations that hold no object) makes a `membarrier` system call on Linux, which interrupts
-/// every CPU running a thread of the process (a process that must not be interrupted so, with
-/// threads on isolated CPUs say, can set `THRIFTY_MEMBARRIER=0` in its environment before it builds
-/// its first pool: its pools then work as on a system without `membarrier`, every get and put
-/// taking a full fence, several times the cost of a get+put), and a pass over every cache:
-/// [`Stats::reclaims`] counts them, and one that grows with the gets in steady state means a
-/// capacity below the objects held at once, or a shape the pool suits badly. A burst from an empty
-/// pool (at start-up, or after `clear`) in which many threads each hold several objects at once
-/// runs some too, whatever the capacity: each thread that finds its cache and the store dry takes
-/// what the others have stacked, until every thread's cache has filled; [`prefill`](Pool::prefill)
-/// before such a burst avoids most of them.
+/// pool; unless the budget counts no object outside the shared store, when there is nothing to find
+/// (no other cache holds an object, none holds room a reclaim could give back) and neither looks: a
+/// `put`/`try_put` the pool refuses then does not even box its value. Past 64 caches a thread whose
+/// look found nothing skips the same look on its next `⌈caches / 64⌉ - 1` such gets (or puts), at
+/// most 63, until it has a hit (or a kept put) or another thread takes its cache over (`prefill`
+/// always looks): a thread whose gets keep missing (it consumes its objects), or whose puts keep
+/// finding the pool full of objects, pays about 64 caches' worth of look each time, not a pass over
+/// a thousand threads' caches, which costs microseconds. Meanwhile such a get may make an object
+/// while another thread's cache holds one, and such a put may drop its object while a reclaim could
+/// have made room. A reclaim (`clear`, `trim`, a get that finds the pool dry while other threads'
+/// caches hold objects, and a put that finds the budget full of reservations that hold no object)
+/// makes a `membarrier` system call on Linux, which interrupts every CPU running a thread of the
+/// process (a process that must not be interrupted so, with threads on isolated CPUs say, can set
+/// `THRIFTY_MEMBARRIER=0` in its environment before it builds its first pool: its pools then work
+/// as on a system without `membarrier`, every get and put taking a full fence, several times the
+/// cost of a get+put), and a pass over every cache: [`Stats::reclaims`] counts them, and one that
+/// grows with the gets in steady state means a capacity below the objects held at once, or a shape
+/// the pool suits badly. A burst from an empty pool (at start-up, or after `clear`) in which many
+/// threads each hold several objects at once runs some too, whatever the capacity: each thread that
+/// finds its cache and the store dry takes what the others have stacked, until every thread's cache
+/// has filled; [`prefill`](Pool::prefill) before such a burst avoids most of them.
 ///
 /// Ratios to allocating the buffer, across runs on a shared 2-core machine
 /// (`cargo run --release --example shootout -- --only pool`): a 4 KiB [`BufferPool`] get+put
@@ -285,12 +299,6 @@ pub(crate) type Item<T> = Box<CachePadded<Held<T>>>;
 /// `value` boxed as the pool holds it, with no ticket.
 fn item<T>(value: T) -> Item<T> {
     Box::new(CachePadded::new(Held::new(value)))
-}
-
-/// The value in `item`, out of its box.
-#[allow(clippy::boxed_local)] // an `Item` is a box; this unboxes it
-fn into_value<T>(item: Item<T>) -> T {
-    CachePadded::into_inner(*item).into_value()
 }
 
 impl<T: crate::Reset> Pool<T> {

@@ -114,6 +114,24 @@ impl<T, H: Hooks<T>> Pool<T, H> {
         self.caches.iter().any(Local::has_spare) || self.tickets_out()
     }
 
+    /// Whether every unit the budget counts is held by an object in the shared store (a
+    /// snapshot): then no cache holds an object or a reservation and no ticket is out, so a
+    /// get's look at the other caches ([`cached_elsewhere`](Pool::cached_elsewhere)) and a
+    /// put's ([`reserved_without_objects`](Pool::reserved_without_objects)) would find
+    /// nothing, and a reclaim would move nothing and give nothing back. One load of the
+    /// budget's word and of the store's indices, where those looks load words of every cache.
+    ///
+    /// The object count alone tells: a cache keeps objects only under its reservation, each of
+    /// its reservations (hot slot, stack) and each ticket counts one object or more wherever it
+    /// counts bytes, and a stored object holds exactly one unit. Racing gets and puts change
+    /// the two numbers one after the other, so a snapshot taken meanwhile may say "not all
+    /// stored" when it is, costing the caller the look it would have made anyway, or "all" when
+    /// a racing reservation or reclaim was just moving units, which the caller treats as it
+    /// treats a look that found nothing: one more factory call, or one refused return.
+    pub(super) fn units_all_stored(&self) -> bool {
+        self.budget.used().0 == self.shared.len()
+    }
+
     /// Drops retained objects until at most `keep` remain, to give memory back after a burst.
     /// The threads' caches move their objects to the shared store first; the store then gives
     /// up its ring's objects, oldest first, before those that overflowed the ring (a pool of

@@ -3,6 +3,7 @@
 
 use super::local::{hot_units, Cache, Local, LOCAL_CAP};
 use super::shared::Budget;
+use super::spare::Spare;
 use super::ticket::{Carried, Ticket, PAUSE};
 use super::Item;
 use crate::sync::{thread_claim_id, Ordering};
@@ -102,6 +103,25 @@ impl<T> Section<'_, T> {
             self.local.len.store(len, Ordering::Relaxed);
             self.local.stack_bytes.store(cache.bytes, Ordering::Relaxed);
             Some(obj)
+        })
+    }
+
+    /// Takes the cache's spare box (`spare.rs`), if it keeps one.
+    #[inline]
+    pub(super) fn take_spare(&self) -> Option<Spare<T>> {
+        self.with(|cache| cache.spare.take())
+    }
+
+    /// Keeps `spare` as the cache's spare box if it has none; else gives it back, for the
+    /// caller to free after the section.
+    #[inline]
+    pub(super) fn keep_spare(&self, spare: Spare<T>) -> Option<Spare<T>> {
+        self.with(|cache| match cache.spare {
+            None => {
+                cache.spare = Some(spare);
+                None
+            }
+            Some(_) => Some(spare),
         })
     }
 

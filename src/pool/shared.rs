@@ -146,6 +146,16 @@ impl Budget {
                     && (bytes > 0 || refused > 0)))
     }
 
+    /// Whether one more object of `weight` bytes would exceed a limit now (a snapshot): what
+    /// [`Budget::reserve`]`(1, weight)` would refuse.
+    pub(super) fn lacks_room(&self, weight: usize) -> bool {
+        let (count, bytes) = self.used();
+        count >= self.max_count
+            || bytes
+                .checked_add(weight)
+                .map_or(true, |bytes| bytes > self.max_bytes)
+    }
+
     /// Objects and bytes reserved or stored now (a snapshot).
     pub(super) fn used(&self) -> (usize, usize) {
         // Relaxed: a snapshot for statistics and tests.
@@ -255,10 +265,14 @@ mod budget_tests {
         assert!(budget.reserve(2, 60));
         assert!(!budget.reserve(2, 0), "a third and fourth object");
         assert!(!budget.reserve(1, 41), "101 bytes");
+        assert!(!budget.lacks_room(40));
         assert!(budget.reserve(1, 40));
         assert_eq!(budget.used(), (3, 100));
+        assert!(budget.lacks_room(0), "the count is at its limit");
         budget.release(1, 40);
         assert_eq!(budget.used(), (2, 60));
+        assert!(budget.lacks_room(41), "101 bytes");
+        assert!(budget.lacks_room(usize::MAX), "an overflowing weight");
         assert!(
             !budget.reserve(0, usize::MAX),
             "an overflowing weight is refused"

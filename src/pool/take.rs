@@ -4,7 +4,7 @@
 use super::pace::{look_elsewhere, Pass};
 use super::tally::Tallies;
 use super::ticket::Ticket;
-use super::{item, Hooks, Item, Local, Pool, Tally, FULL_MISS_RECLAIM, GROW_BEFORE_RECLAIM};
+use super::{Hooks, Item, Local, Pool, Tally, FULL_MISS_RECLAIM, GROW_BEFORE_RECLAIM};
 use std::mem;
 
 impl<T, H: Hooks<T>> Pool<T, H> {
@@ -47,6 +47,9 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     #[inline(never)]
     fn take_slow(&self, make: bool) -> Option<Item<T>> {
         let local = self.local();
+        // Whether the store was just found dry inside the section: a second pop right after
+        // would only find what a racing put pushed meanwhile (one factory call, at most).
+        let mut store_tried = false;
         if let Some(local) = local {
             // SAFETY: `local()` is the cache of the calling thread's slot, and none of its sections
             // is open: sections run no user code (`Section`), so none encloses this.
@@ -67,6 +70,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
                     local.tallies.hits.bump_owned();
                     return Some(self.out_of_store(obj, weight, ticket));
                 }
+                store_tried = true;
             }
         }
         let (tallies, count): (&Tallies, fn(&Tally)) = match local {
@@ -74,7 +78,13 @@ impl<T, H: Hooks<T>> Pool<T, H> {
             None => (&self.shared.tallies, Tally::bump),
         };
         let (hits, misses) = (&tallies.hits, &tallies.misses);
-        let popped = self.shared.pop().or_else(|| {
+        let popped = if store_tried { None } else { self.shared.pop() };
+        let popped = popped.or_else(|| {
+            // No cache holds an object while every unit is one in the store: nothing to look
+            // for (`units_all_stored`).
+            if self.units_all_stored() {
+                return None;
+            }
             // The store is dry: objects cached by other threads (idle ones, exited ones) are
             // moved to it before the factory is called. Live threads' stacks, though, not again
             // until this thread has made `GROW_BEFORE_RECLAIM` objects since its last take, while
@@ -125,7 +135,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
             }
         }
         count(misses);
-        Some(item(self.hooks.make()))
+        Some(self.boxed(self.hooks.make()))
     }
 
     /// An object of `weight` bytes popped from the store, readied for its user: its unit of

@@ -877,3 +877,47 @@ fn trim_keeps_the_newest_past_the_stores_ring() {
     let expected: Vec<u32> = (0..cached).chain(1500 + cached..2000).collect();
     assert_eq!(ids, expected, "the cache's and the 500 given back last");
 }
+
+/// An object that leaves the pool for good (a detached guard, a refused return) leaves its box,
+/// empty, to its thread's cache, and the thread's next object to box goes in it (a get that
+/// calls the factory, a `try_put` that keeps its value); a full reclaim frees it.
+#[test]
+fn a_box_whose_object_left_holds_the_threads_next_one() {
+    let (pool, live) = tracked_pool(1);
+    let made = || Tracked {
+        data: vec![7],
+        live: {
+            live.fetch_add(1, SeqCst);
+            live.clone()
+        },
+    };
+    let first = pool.get();
+    let at: *const Tracked = &*first;
+    drop(Pooled::into_inner(first));
+    let second = pool.get();
+    assert!(
+        std::ptr::eq(&*second, at),
+        "the miss boxed in the detached one's box"
+    );
+    drop(pool.get()); // a new box, kept in the hot slot: the pool is full
+    drop(second); // refused: its box stays
+    assert_eq!(pool.stats().discarded, 1);
+    let out = pool.get(); // the hot slot's object; its reservation stays
+    assert!(
+        pool.try_put(made()).is_ok(),
+        "kept in the reserved hot slot"
+    );
+    drop(out); // refused, its box freed: the cache keeps one spare at most
+    let again = pool.get();
+    assert!(
+        std::ptr::eq(&*again, at),
+        "the `try_put` boxed in the spare"
+    );
+    assert!(again.data.is_empty(), "reset on get");
+    drop(again);
+    pool.clear();
+    assert_eq!((pool.len(), live.load(SeqCst)), (0, 0));
+    // The spare box was freed by `clear` (Miri reports a leak otherwise); the next miss boxes
+    // anew.
+    drop(pool.get());
+}
