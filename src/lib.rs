@@ -63,7 +63,7 @@
 //!
 //! | type | what it keeps | given back by |
 //! | --- | --- | --- |
-//! | [`pool::Pool`], [`pool::BufferPool`] | up to `capacity` objects (and a byte budget), in per-thread caches and a shared store | `trim(keep)`, `clear()`: every thread's cache, idle and exited threads' included |
+//! | [`pool::Pool`], [`pool::BufferPool`] | up to `capacity` objects (and a byte budget), in per-thread caches and a shared store, and one empty box per cache | `trim(keep)`, `clear()`: every thread's cache, idle and exited threads' included |
 //! | [`arena::ArenaPool`] | up to `capacity` arenas, each with at most `retain_bytes` of chunks | `trim(keep)`, `clear()` |
 //! | [`map::ShardedMap`] | tables sized for the most entries held (`clear` keeps them) | `shrink_to_fit()` |
 //! | [`map::CowMap`] | old versions reads were using when a write came, and one kept as the next write's spare | `trim()`; one a `Reader` holds, `Reader::let_go()` |
@@ -80,7 +80,7 @@
 //!
 //! # How the crate is built
 //!
-//! Every atomic, lock, cell and thread-local comes from one private shim, so the loom model
+//! Every atomic, lock, `UnsafeCell` and thread-local comes from one private shim, so the loom model
 //! checker can replace them all (`RUSTFLAGS="--cfg loom"`). Each primitive ships with criterion
 //! benches against std and its peers, loom models, dhat allocation tests, proptest models, a
 //! fuzz target and a row in `cargo run --release --example shootout`.

@@ -1,6 +1,6 @@
 //! [`Reset`]: bring a value back to empty while keeping its allocations.
 //!
-//! Anything that recycles values (`pool::Pool`, later `channel`'s recycling slots) needs one
+//! Anything that recycles values (`pool::Pool`, `channel::recycling`'s slots) needs one
 //! operation: make a used value look new without giving its memory back. `Vec::clear` is the
 //! model: the length goes to zero, the capacity stays. [`Reset`] names that operation for the
 //! std collections; [`Resetter`] lets a closure stand in for the trait where a type has no
@@ -157,7 +157,7 @@ impl<T> Reset for Option<T> {
 /// Something that can reset a `T`: the [`Reset`] impl ([`ByReset`]) or a closure
 /// `Fn(&mut T)`.
 ///
-/// Recycling types take a `Resetter` so a caller can pool a type without a `Reset` impl, or
+/// The pool's builder takes a `Resetter` so a caller can pool a type without a `Reset` impl, or
 /// reset differently from it (keep a header, zero a key), without a wrapper type.
 ///
 /// # Examples

@@ -107,7 +107,7 @@ pub(crate) mod plain {
         }
     }
 
-    /// A relaxed `usize` used as a flag or a nesting depth.
+    /// A relaxed `usize` used as a flag or a counter.
     #[derive(Debug)]
     pub(crate) struct RelaxedUsize(AtomicUsize);
 

@@ -32,7 +32,7 @@ const PROBE_BELOW: usize = 4096;
 ///     .capacity(16)              // arenas retained
 ///     .limit_bytes(1 << 20)      // no request's arena holds more than 1 MiB of chunks
 ///     .retain_bytes(256 << 10)   // a returned arena keeps at most 256 KiB
-///     .chunk_bytes(16 << 10)     // a new arena starts with one 16 KiB chunk
+///     .chunk_bytes(16 << 10)     // a new arena starts with one chunk of at most 16 KiB
 ///     .build();
 /// let arena = arenas.get();
 /// assert!(arena.try_alloc_slice_copy(&[0u8; 2 << 20]).is_err());
@@ -79,7 +79,8 @@ impl Builder {
     /// the system for nothing. Bounds chunk capacity, so the bytes a request can actually get
     /// are less: a chunk's unused tail is lost when the next chunk starts, and a reused arena's
     /// kept chunk (up to `retain_bytes`) counts against the limit, beside the new chunk that an
-    /// allocation larger than its room needs, which bumpalo makes at least twice the kept chunk.
+    /// allocation larger than its room needs, which bumpalo makes twice the kept chunk where
+    /// that fits, else halves while it still holds the allocation (never below its size).
     /// Set `limit_bytes` to at least `retain_bytes + max(n, 2 × retain_bytes)` plus a page
     /// (4 KiB) to grant single allocations of `n` bytes in a round that still fits its kept
     /// chunk, and to about 4 × the largest value a round grows by doubling (a
@@ -185,7 +186,7 @@ impl Builder {
                 chunk_bytes: s.chunk_bytes,
             });
         }
-        // bumpalo's default chunk (512 bytes with its footer) fits any limit from `PROBE_BELOW`
+        // bumpalo's default chunk (448 bytes, 496 with its footer) fits any limit from `PROBE_BELOW`
         // on; under it, ask bumpalo for its smallest chunk under the limit (which makes and
         // frees one if it fits), so a normal build allocates no chunk.
         if s.limit_bytes < PROBE_BELOW && chunk_at_least(1, s.limit_bytes, s.limit_bytes).is_none()

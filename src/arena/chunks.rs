@@ -231,12 +231,14 @@ impl Arena {
     #[cold]
     #[inline(never)]
     fn settle_slow(&mut self, usage: Usage, retain: usize, chunk_bytes: usize) {
-        let cap = retain.min(self.limit);
+        // `try_build` caps `retain_bytes` at `limit_bytes`.
+        debug_assert!(retain <= self.limit, "retain_bytes is capped at the limit");
+        let cap = retain;
         // One chunk holds the round with its alignment padding laid out afresh. The run of
         // allocations each chunk held costs as much in the one chunk, plus, where the run now
         // starts (not at a chunk's end, aligned to 16), up to its largest alignment less one:
-        // so allow 16 bytes per chunk, and the round's largest alignment for as many chunks as
-        // the round made allocations aligned above 16 (no more chunks can have held one: a
+        // so allow 16 bytes per chunk, raised to the round's largest alignment for as many chunks
+        // as the round made allocations aligned above 16 (no more chunks can have held one: a
         // charge for every chunk took rounds with a single such value past `retain_bytes`,
         // JOURNAL.md says how). The guard's methods note alignments above 16 (`note_align`);
         // bumpalo's own methods, reached through `Deref`, cannot, and for them the room left in the
@@ -438,7 +440,11 @@ pub(crate) fn smaller(size: usize, misses: u32) -> usize {
 pub(crate) fn chunk_at_least(size: usize, cap: usize, limit: usize) -> Option<Bump> {
     let mut bump = Bump::new();
     bump.set_allocation_limit(Some(cap));
-    if size > 0 && !grow(&bump, size) {
+    debug_assert!(
+        size > 0,
+        "one chunk of at least `size` bytes: callers ask for 1 or more"
+    );
+    if !grow(&bump, size) {
         return None;
     }
     bump.reset();

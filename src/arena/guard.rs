@@ -135,7 +135,8 @@ macro_rules! arena_api {
 
             /// Empties the arena now, as when it goes back to the pool: for one guard used
             /// for a batch of requests in turn. A round that spilled into several chunks is
-            /// rebuilt to one (one allocation), and one over `retain_bytes` shrunk, first.
+            /// rebuilt to one (one allocation), and one over `retain_bytes` rebuilt or shrunk
+            /// under it, first.
             ///
             /// # Examples
             /// ```

@@ -44,9 +44,11 @@
 //! little:
 //! - **One large allocation in a reused arena.** A round starts with the chunk the arena kept
 //!   (up to `retain_bytes`), and an allocation larger than that chunk's free room needs a new
-//!   chunk that fits beside it under the limit. bumpalo makes that chunk twice the kept one, or
-//!   the allocation's size if that is larger (rounded up to whole pages, 4 KiB), and tries
-//!   nothing smaller that would hold the allocation. So a reused arena grants less than a fresh
+//!   chunk that fits beside it under the limit. bumpalo first tries a chunk twice the kept one,
+//!   or the allocation's size if that is larger (rounded up to whole pages, 4 KiB), then halves
+//!   it while it still holds the allocation: an allocation larger than the kept chunk gets
+//!   nothing smaller than its own size, so one between `c` and `2 × c` bytes next to a kept
+//!   chunk of `c` needs about `3 × c` of limit. So a reused arena grants less than a fresh
 //!   one: with `limit_bytes` 1 MiB and `retain_bytes` 256 KiB, a reused arena refused 800 000
 //!   bytes that a fresh one granted, and with a kept chunk of `c` bytes, an allocation between
 //!   `c` and `2 × c` needs about `3 × c` under the limit. To be granted single allocations up
@@ -74,7 +76,7 @@
 //! `Deref` replaces the limit for the rest of that round, and one *below* what the arena already
 //! holds removes it altogether for that round (the bumpalo behaviour above): don't tighten the
 //! limit through `Deref`. The pool re-applies its limit on the next get, and an arena that grew
-//! past `retain_bytes` meanwhile is shrunk on return
+//! past `retain_bytes` meanwhile is rebuilt or shrunk under it on return
 //! (`a_limit_changed_through_the_bump_is_restored_on_the_next_get` in `tests.rs`).
 //!
 //! # Arena or pool?
@@ -95,15 +97,17 @@
 //! drop *settles* the arena first (`Arena::settle`): it walks the chunk list (one chunk once
 //! warm), records the high-water mark and, only for a round that used several chunks or more
 //! than `retain_bytes`, frees the chunks — in the cold path — and plans one chunk that holds
-//! the round (or, past `retain_bytes`, one of `chunk_bytes`), which the reset makes when the
+//! the round (or one of `chunk_bytes`, when what the round still has in use does not fit under
+//! `retain_bytes`, or it held one chunk over it), which the reset makes when the
 //! pool hands the arena out again: an arena the pool drops on return (full, or of capacity 0)
 //! makes none, and one it keeps holds no chunk meanwhile. The round's peak is not all in view
 //! at its end: bumpalo takes back a block freed or shrunk while it is the newest in its chunk (a
 //! `collections::Vec` dropped). But it bumps only in its newest chunk, so the earlier chunks still
 //! hold all they held, and the newest held at most its capacity. The rebuilt chunk holds those two
 //! (what is still in use, plus the room left in the last chunk: about the round's chunks at most),
-//! with a margin for alignment padding (16 bytes per chunk, and the largest alignment the guard's
-//! methods allocated for as many chunks as the round made allocations aligned above 16), or, if
+//! with a margin for alignment padding (16 bytes per chunk, raised to the largest alignment the
+//! guard's methods allocated for as many chunks as the round made allocations aligned above 16),
+//! or, if
 //! `retain_bytes` is smaller, the largest chunk under it that holds what is still in use. New
 //! chunks are always made by an allocation under a limit already set, so bumpalo never makes a
 //! chunk that breaks it. Then the pool takes the arena back: a warm get and return is the pool's

@@ -479,7 +479,8 @@ fn a_guard_reset_begins_a_round() {
 }
 
 /// Limits from 4 KiB up build without asking bumpalo for a chunk; smaller ones still find out
-/// whether one fits (both sides of the threshold, and bumpalo's default chunk of 512 bytes).
+/// whether one fits (both sides of the threshold, and bumpalo's default chunk of 448 bytes, 496
+/// with its footer).
 #[test]
 fn only_a_small_limit_is_checked_against_bumpalo() {
     for limit in [512, 1024, 4095, 4096, 1 << 20] {
@@ -532,8 +533,8 @@ fn a_vec_grown_by_doubling_reaches_a_quarter_of_the_limit_and_one_reserved_up_fr
 }
 
 /// A reused arena keeps a chunk `c` of up to `retain_bytes`; a larger allocation needs a second
-/// chunk beside it, which bumpalo makes at least `2 × c` (it tries nothing smaller that would
-/// hold the allocation). So the limit that grants single allocations of `n` bytes is
+/// chunk beside it, which bumpalo tries at `2 × c` first and then halves, but never below the
+/// allocation's own size. So the limit that grants single allocations of `n` bytes is
 /// `retain_bytes + max(n, 2 × retain_bytes)` plus a page; `n + retain_bytes` plus a page is not
 /// enough for `n` between `c` and `2 × c`.
 #[test]

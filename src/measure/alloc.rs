@@ -6,7 +6,8 @@
 //! point of a thread's life, its teardown included. Totals are relaxed atomics. Two more of the
 //! thread's cells hold its pause state (`super::pause`): the allocator checks the **calling
 //! thread's** pause depth, so no other thread's pause, or leaked guard, can hide its calls. One
-//! more marks the allocation `installed()` makes to find out whether this is the global allocator.
+//! more marks the allocation `installed()` makes to find out whether this is the global allocator,
+//! and one holds the thread's stripe of the totals.
 
 use super::AllocStats;
 use crate::sync::plain::{with_thread_cells, RelaxedU64, RelaxedUsize, THREAD_CELLS};
@@ -133,10 +134,10 @@ const PROBE: usize = 7;
 /// The thread's stripe of [`TOTALS`] plus one; 0 until its first counted call deals it one.
 const STRIPE: usize = 8;
 const _: () = assert!(
-    PAUSE_DEPTH >= STATS
-        && PAUSES >= STATS
-        && PROBE > PAUSES
-        && STRIPE > PROBE
+    STATS <= PAUSE_DEPTH
+        && PAUSE_DEPTH < PAUSES
+        && PAUSES < PROBE
+        && PROBE < STRIPE
         && STRIPE < THREAD_CELLS
 );
 
