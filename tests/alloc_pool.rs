@@ -204,6 +204,29 @@ fn a_box_left_by_a_detached_object_serves_the_next_miss() {
     let before = heap().curr_blocks;
     pool.clear();
     assert_eq!(heap().curr_blocks, before - 1, "`clear` frees the kept box");
+    // One kept box at most: two objects leaving with no box kept yet keep one and free one.
+    let (a, b) = (pool.get(), pool.get());
+    let before = heap().curr_blocks;
+    drop((Pooled::into_inner(a), Pooled::into_inner(b)));
+    assert_eq!(
+        heap().curr_blocks,
+        before - 2 - 1,
+        "two buffers and one box freed"
+    );
+    pool.clear();
+    // A `prefill` whose object `keep_if` refuses leaves its box as the kept one, as a refused
+    // return does.
+    let picky = Pool::builder()
+        .capacity(4)
+        .keep_if(|_: &Vec<u8>| false)
+        .build(|| Vec::<u8>::with_capacity(4096));
+    assert!(picky.try_get().is_none()); // this thread's cache, made without an object
+    assert_eq!(picky.prefill(1), 0, "keep_if refuses what prefill makes");
+    let ((blocks, _), ()) = allocated(|| drop(Pooled::into_inner(picky.get())));
+    assert_eq!(
+        blocks, 1,
+        "the miss boxes its buffer in the box prefill left"
+    );
 }
 
 /// `build` allocates only its shared store, of the size the pool's docs give.

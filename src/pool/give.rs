@@ -109,10 +109,13 @@ impl<T, H: Hooks<T>> Pool<T, H> {
             let weight = self.hooks.weigh(&obj);
             if !keep || !self.hooks.fits(weight) {
                 self.count_discard();
+                // Its box stays as the thread's spare, as a refused return's does.
+                drop(self.unbox(obj));
                 break;
             }
-            if self.store(obj, weight, None).is_err() {
+            if let Err(obj) = self.store(obj, weight, None) {
                 self.count_discard();
+                drop(self.unbox(obj));
                 break;
             }
             added += 1;

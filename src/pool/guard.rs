@@ -214,9 +214,9 @@ delegate_traits!(Pooled<'_>);
 /// ```
 ///
 /// # Allocation and cost
-/// Allocates nothing. Costs what [`Pooled`] does to give the object back (cheapest on the
-/// thread that got it), plus the `Arc`'s reference count: an atomic increment when made, a
-/// decrement when dropped. Panics as [`Pooled`] does.
+/// Allocates as [`Pooled`] does, nothing of its own. Costs what [`Pooled`] does to give the
+/// object back (cheapest on the thread that got it), plus the `Arc`'s reference count: an
+/// atomic increment when made, a decrement when dropped. Panics as [`Pooled`] does.
 #[must_use = "the object goes back to the pool as soon as the guard is dropped"]
 pub struct PooledOwned<T, H: Hooks<T> = Closures<T>> {
     pool: Arc<Pool<T, H>>,

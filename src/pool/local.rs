@@ -211,14 +211,14 @@ impl<T> Local<T> {
 
     /// Whether the cache's reservation covers more objects or bytes than it holds (objects
     /// lent out, room not used yet): what a reclaim would give back. A snapshot.
-    pub(super) fn has_spare(&self) -> bool {
+    pub(super) fn has_unused_room(&self) -> bool {
         // Relaxed: statistics, as in `retained`.
         self.units.load(Ordering::Relaxed) > self.retained()
             || self.unit_bytes.load(Ordering::Relaxed) > self.retained_bytes()
     }
 
     /// Bytes this cache reserves beyond the objects it holds (a snapshot).
-    pub(super) fn spare_bytes(&self) -> usize {
+    pub(super) fn unused_bytes(&self) -> usize {
         // Relaxed: statistics, as in `retained`.
         self.unit_bytes
             .load(Ordering::Relaxed)
@@ -351,8 +351,8 @@ impl<T> Local<T> {
                 cache.taker = false;
             }
             if everything {
-                // Memory goes back with the objects (`clear`, `trim`): no object, so no user
-                // code runs.
+                // Memory goes back with the objects on every full reclaim: no object, so no
+                // user code runs (a free under the reclaim's mutex).
                 cache.spare = None;
             }
             if everything || stack_taken {

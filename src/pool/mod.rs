@@ -27,9 +27,10 @@
 //! holds no lock while user code runs, so it stays fully usable (no poisoning, no double drop).
 //! A `weigh` that panics propagates too: from `put`/`try_put` the object is dropped; from a
 //! handle's drop it is leaked if the drop's first `weigh` panics and dropped if the one the
-//! return runs next does; either way the unit it held stays counted, as its cache's reservation
-//! (an object from the thread's own cache) until the next full reclaim, or as its ticket (one
-//! from the shared store) until the next revocation of tickets. Keep `weigh` to a field read.
+//! return runs next does. A unit from the thread's own cache stays counted either way, as its
+//! cache's reservation, until the next full reclaim; a ticket's unit (an object from the shared
+//! store) stays counted until the next revocation of tickets if the first `weigh` panicked, and
+//! is given back at once if the second did. Keep `weigh` to a field read.
 //! A factory panic propagates from `get` and leaves the pool's objects and budget as they were
 //! (its `misses` tally counts the attempt, and a reclaim the get ran first stays done).
 //!
@@ -111,7 +112,7 @@
 //! - The budget's word also says when the passes over every cache cannot find anything: a get's
 //!   for objects, a put's for room a reclaim could give back. Every reservation and ticket counts
 //!   an object, so while the budget counts exactly the objects in the shared store, no cache
-//!   holds an object or spare room (`Pool::units_all_stored`): a get that finds the store dry then
+//!   holds an object or unused room (`Pool::units_all_stored`): a get that finds the store dry then
 //!   calls the factory at once, and a return the budget has no room for is refused at once
 //!   (`try_put` and `put` before they box the value).
 //!
@@ -255,7 +256,7 @@ pub const DEFAULT_CAPACITY: usize = 256;
 /// medians of alternating runs) costs about what `lockfree-object-pool`'s `pull_owned` costs,
 /// a little below or above it by run (the README has the figures): the channel and the two
 /// threads' timing set most of it, and at capacity 8 the channel's parking dominates both.
-/// `bash scripts/instructions.sh` counts 55 instructions per get+put, against 65 for
+/// `bash scripts/instructions.sh` counts 58 instructions per get+put, against 65 for
 /// `lockfree-object-pool` and 350 for the allocator.
 // `repr(C)` with the caches first, and the first leaf first in them: the slot-0..8 caches
 // then start at the pool's own address, and the fast paths reach one without adding an offset.

@@ -15,7 +15,8 @@
 //! Then it opens the gate. Owners that came by meanwhile
 //! used the shared store; one that came to redeem or settle a ticket waited for the reclaim's
 //! mutex instead (outside its section, so the reclaim never waits for it). Reclaims are
-//! serialised by that mutex and run no user code while they hold it: what they drop is dropped
+//! serialised by that mutex and run no user code while they hold it (a full reclaim frees the
+//! caches' spare boxes there: memory only, no destructor); the objects they drop are dropped
 //! after it is released.
 
 use super::gate::Gate;
@@ -43,7 +44,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     #[inline(never)]
     fn reclaim_as(&self, everything: bool, for_room: bool) -> usize {
         let mut moved = 0;
-        let (mut spare, mut spare_bytes) = (0, 0);
+        let (mut unused, mut unused_bytes) = (0, 0);
         let mut carried = (0usize, 0usize);
         {
             let _serial = self.reclaiming.lock();
@@ -61,8 +62,8 @@ impl<T, H: Hooks<T>> Pool<T, H> {
                 // the heavy fence, so it stays out until the gate opens; this thread holds the
                 // reclaim mutex, so no other reclaimer is here.
                 let (count, bytes) = unsafe { local.flush(&mut objects, everything) };
-                spare += count;
-                spare_bytes += bytes;
+                unused += count;
+                unused_bytes += bytes;
                 if everything {
                     let (count, bytes) = local.carried.take();
                     carried = (carried.0.wrapping_add(count), carried.1.wrapping_add(bytes));
@@ -76,8 +77,8 @@ impl<T, H: Hooks<T>> Pool<T, H> {
             if everything {
                 // Every ticket out is revoked: its unit held no object.
                 let (count, bytes) = self.revoke(carried);
-                spare += count;
-                spare_bytes += bytes;
+                unused += count;
+                unused_bytes += bytes;
             }
             if for_room {
                 // Owners that see the pause epoch move stop issuing tickets and growing their
@@ -90,7 +91,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
             // gate open sees its cache as this reclaim left it.
             self.gate.closed.store(self.gate.open, Ordering::Release);
         }
-        self.budget.release(spare, spare_bytes);
+        self.budget.release(unused, unused_bytes);
         moved
     }
 
@@ -109,9 +110,9 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     /// out: a put that found the budget full may reclaim those before dropping its object. A
     /// snapshot: a reclaim it starts may find nothing to give back.
     pub(super) fn reserved_without_objects(&self) -> bool {
-        // Objects in the store hold exactly their units: only caches and tickets can hold spare
+        // Objects in the store hold exactly their units: only caches and tickets can hold unused
         // ones.
-        self.caches.iter().any(Local::has_spare) || self.tickets_out()
+        self.caches.iter().any(Local::has_unused_room) || self.tickets_out()
     }
 
     /// Whether every unit the budget counts is held by an object in the shared store (a

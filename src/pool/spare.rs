@@ -7,10 +7,11 @@
 //! its return is refused (full, too heavy, `keep_if`), and its box would be freed; a thread
 //! whose objects keep leaving would then allocate a box for every object the factory makes
 //! it. So the box stays, empty, in the thread's cache (one at most: `Cache::spare`), and the
-//! thread's next box comes from there: a get that calls the factory, a `put`/`try_put` or a
-//! `prefill` that keeps a value. The cache's holder alone touches it (inside a section, or a
-//! reclaimer); a full reclaim (`clear`, `trim`, a return that reclaims for room) frees it, and
-//! so does the pool's drop.
+//! thread's next box comes from there: a get that calls the factory, a `put`/`try_put` that
+//! boxes its value, or a `prefill` (whose refused objects leave their boxes here too). The
+//! cache's holder alone touches it (inside a section, or a reclaimer); every full reclaim
+//! (`clear`, `trim`, a return that reclaims for room, a get's every 64th full reclaim) frees
+//! it, and so does the pool's drop.
 
 use super::local::Local;
 use super::ticket::Held;

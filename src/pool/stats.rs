@@ -74,11 +74,11 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     /// tickets keep for lent-out objects, are the retained bytes: no count to keep on the
     /// store's push and pop.
     fn retained_bytes(&self) -> usize {
-        let spare: usize = self.caches.iter().map(Local::spare_bytes).sum();
+        let unused: usize = self.caches.iter().map(Local::unused_bytes).sum();
         self.budget
             .used()
             .1
-            .saturating_sub(spare)
+            .saturating_sub(unused)
             .saturating_sub(self.ticket_bytes())
     }
 

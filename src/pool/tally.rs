@@ -38,7 +38,8 @@ impl Tally {
     }
 }
 
-/// The four event counts `Pool::stats` sums.
+/// The event counts `Pool::stats` sums (hits, misses, returned, discarded, reclaims), and the
+/// pacing state kept beside them.
 #[derive(Debug, Default)]
 pub(super) struct Tallies {
     pub(super) hits: Tally,

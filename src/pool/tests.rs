@@ -599,12 +599,12 @@ fn a_budget_full_of_objects_lent_out_costs_no_reclaim() {
             });
         }
         took.wait();
-        let holding = pool.caches.iter().filter(|c| c.has_spare()).count();
+        let holding = pool.caches.iter().filter(|c| c.has_unused_room()).count();
         let made: Vec<_> = s
             .spawn(|| (0..70).map(|_| pool.get()).collect::<Vec<_>>())
             .join()
             .unwrap();
-        let kept = pool.caches.iter().filter(|c| c.has_spare()).count();
+        let kept = pool.caches.iter().filter(|c| c.has_unused_room()).count();
         done.wait();
         assert_eq!(holding, 2, "each holder's cache keeps its unit");
         assert!(pool.budget.is_full());
@@ -907,7 +907,7 @@ fn a_box_whose_object_left_holds_the_threads_next_one() {
         pool.try_put(made()).is_ok(),
         "kept in the reserved hot slot"
     );
-    drop(out); // refused, its box freed: the cache keeps one spare at most
+    drop(out); // refused: its box becomes the spare (the `try_put` used the last one)
     let again = pool.get();
     assert!(
         std::ptr::eq(&*again, at),
