@@ -227,6 +227,18 @@ fn a_box_left_by_a_detached_object_serves_the_next_miss() {
         blocks, 1,
         "the miss boxes its buffer in the box prefill left"
     );
+    // An exited thread's kept box is reachable too: `clear` frees it.
+    let crowd = BufferPool::builder().capacity(4).build();
+    std::thread::scope(|s| {
+        s.spawn(|| drop(Pooled::into_inner(crowd.get())));
+    });
+    let before = heap().curr_blocks;
+    crowd.clear();
+    assert_eq!(
+        heap().curr_blocks,
+        before - 1,
+        "`clear` frees the exited thread's kept box"
+    );
 }
 
 /// `build` allocates only its shared store, of the size the pool's docs give.
