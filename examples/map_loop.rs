@@ -46,7 +46,8 @@ enum Op {
 }
 
 /// One loop per candidate, each its own function so the code around one never changes how
-/// another compiles. `$new` makes the map, `$get`, `$put`, `$incr` are its operations.
+/// another compiles. `$new` makes the map, `$get`, `$put`, `$incr`, `$remove` are its
+/// operations.
 macro_rules! candidate {
     ($name:ident, $new:expr, |$m:ident, $k:ident, $v:ident| $get:expr, $put:expr, $incr:expr, $remove:expr) => {
         #[inline(never)]

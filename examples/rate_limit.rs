@@ -10,7 +10,8 @@
 //!
 //! Part 2: 200,000 distinct client keys in one simulated second (as from spoofed addresses),
 //! each limited to 5 per second with a burst of 2. The `KeyedLimiter` forgets clients whose
-//! bucket has refilled, so the map stays near the number of clients seen in the last 400 ms.
+//! bucket has refilled, so the map stays within about twice the number of clients seen in the
+//! last 400 ms.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
