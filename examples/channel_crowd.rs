@@ -3,7 +3,8 @@
 //! threads that loop on `recv` until it disconnects. The cost here is CPU, not time: receivers
 //! that find nothing spin, register, park and are woken, and a wake-up that another receiver
 //! beat spends CPU for nothing. It prints each candidate's process CPU time (user + system)
-//! per message, median and range over the rounds, the candidates alternating round by round:
+//! per message, median and range over the rounds, the candidates in an order that rotates
+//! round by round:
 //! std's `sync_channel` (its receiver shared behind a `Mutex`, the usual std work queue),
 //! crossbeam-channel, flume and thrifty's `bounded`.
 //!
@@ -88,7 +89,7 @@ mod crowd {
         println!("| --- | --- | --- |");
         for r in counts {
             let mut cpu: [Vec<f64>; 4] = Default::default();
-            for _ in 0..ROUNDS {
+            for n in 0..ROUNDS {
                 // Candidate `$i`: its channel's ends from `$make`, its receive as `$recv`.
                 macro_rules! candidate {
                     ($i:expr, $make:expr, $recv:expr) => {{
@@ -102,21 +103,26 @@ mod crowd {
                         ));
                     }};
                 }
-                candidate!(
-                    0,
-                    {
-                        let (tx, rx) = std::sync::mpsc::sync_channel::<u64>(CAP);
-                        (tx, Mutex::new(rx))
-                    },
-                    |rx| rx.lock().unwrap().recv().ok()
-                );
-                candidate!(1, crossbeam_channel::bounded::<u64>(CAP), |rx| rx
-                    .recv()
-                    .ok());
-                candidate!(2, flume::bounded::<u64>(CAP), |rx| rx.recv().ok());
-                candidate!(3, thrifty::channel::bounded::<u64>(CAP), |rx| rx
-                    .recv()
-                    .ok());
+                // A rotating order: each round starts at the next candidate.
+                for k in 0..names.len() {
+                    match (n + k) % names.len() {
+                        0 => candidate!(
+                            0,
+                            {
+                                let (tx, rx) = std::sync::mpsc::sync_channel::<u64>(CAP);
+                                (tx, Mutex::new(rx))
+                            },
+                            |rx| rx.lock().unwrap().recv().ok()
+                        ),
+                        1 => candidate!(1, crossbeam_channel::bounded::<u64>(CAP), |rx| rx
+                            .recv()
+                            .ok()),
+                        2 => candidate!(2, flume::bounded::<u64>(CAP), |rx| rx.recv().ok()),
+                        _ => candidate!(3, thrifty::channel::bounded::<u64>(CAP), |rx| rx
+                            .recv()
+                            .ok()),
+                    }
+                }
             }
             for (name, xs) in names.iter().zip(cpu.iter_mut()) {
                 let (median, lo, hi) = summary(xs);

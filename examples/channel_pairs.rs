@@ -1,6 +1,7 @@
 //! An A/B of thrifty's `bounded` channel against crossbeam-channel with `p` producers and `p`
-//! consumers on a 1024-slot channel of `u64`: rounds of 4 M messages in all, the two
-//! candidates alternating round by round, a fresh channel each round. It prints each one's
+//! consumers on a 1024-slot channel of `u64`: rounds of 4 M messages in all (rounded down to a
+//! multiple of `p`), the two candidates alternating, each going first in every other round, a
+//! fresh channel each round. It prints each one's
 //! median, fastest and slowest time per message, and for thrifty how many sends per 1000 found
 //! the channel full (from `Stats::full_sends`): a channel that keeps filling runs in a slower
 //! regime, and a round's time follows which regime it fell into.
@@ -49,10 +50,18 @@ fn main() {
         .split(',')
         .map(|n| n.trim().parse().expect("a list of pair counts, e.g. 1,2,4"))
         .collect();
-    println!("| pairs | crossbeam ns/msg (min-max) | thrifty ns/msg (min-max) | thrifty / crossbeam | thrifty full sends per 1k |");
+    assert!(
+        pairs_list.iter().all(|&p| p > 0),
+        "pair counts are 1 or more: {pairs_list:?}"
+    );
+    println!(
+        "| pairs | crossbeam ns/msg (min-max) | thrifty ns/msg (min-max) | thrifty / crossbeam \
+         | thrifty full sends per 1k |"
+    );
     println!("| --- | --- | --- | --- | --- |");
     for pairs in pairs_list {
         let per = MESSAGES / pairs as u64;
+        let sent = per * pairs as u64;
         let (mut crossbeam, mut thrifty, mut full) = (vec![], vec![], vec![]);
         // One round on a fresh channel from `$make`; gives the time and the sender.
         macro_rules! one_round {
@@ -71,17 +80,24 @@ fn main() {
                 (ns, tx)
             }};
         }
-        for _ in 0..ROUNDS {
-            crossbeam.push(one_round!(crossbeam_channel::bounded::<u64>(1024)).0);
-            let (ns, tx) = one_round!(thrifty::channel::bounded::<u64>(1024));
-            thrifty.push(ns);
-            full.push(tx.stats().full_sends as f64 * 1000.0 / MESSAGES as f64);
+        for round in 0..ROUNDS {
+            // Each goes first in every other round, so an order effect falls on both alike.
+            for k in 0..2 {
+                if (round + k) % 2 == 0 {
+                    crossbeam.push(one_round!(crossbeam_channel::bounded::<u64>(1024)).0);
+                } else {
+                    let (ns, tx) = one_round!(thrifty::channel::bounded::<u64>(1024));
+                    thrifty.push(ns);
+                    full.push(tx.stats().full_sends as f64 * 1000.0 / sent as f64);
+                }
+            }
         }
         let (c, c_min, c_max) = summary(&mut crossbeam);
         let (t, t_min, t_max) = summary(&mut thrifty);
         let (f, f_min, f_max) = summary(&mut full);
         println!(
-            "| {pairs} | {c:.1} ({c_min:.1}-{c_max:.1}) | {t:.1} ({t_min:.1}-{t_max:.1}) | {:.2}x | {f:.1} ({f_min:.1}-{f_max:.1}) |",
+            "| {pairs} | {c:.1} ({c_min:.1}-{c_max:.1}) | {t:.1} ({t_min:.1}-{t_max:.1}) | \
+             {:.2}x | {f:.1} ({f_min:.1}-{f_max:.1}) |",
             t / c
         );
     }

@@ -47,9 +47,12 @@ fn main() {
     } else {
         std::thread::scope(|s| (0..threads).for_each(|t| drop(s.spawn(move || run(t)))));
     }
+    let ns = start.elapsed().as_nanos() as f64 / n as f64;
     let striped = counters.iter().filter(|c| c.is_striped()).count();
-    eprintln!(
-        "{which}, {threads} thread(s): {:.2} ns per increment per thread; {striped} striped",
-        start.elapsed().as_nanos() as f64 / n as f64
-    );
+    // Only `counter` uses the `Counter`s: the atomics have no striped state to report.
+    let striped = match which.as_str() {
+        "counter" => format!("; {striped} of {N} striped"),
+        _ => String::new(),
+    };
+    eprintln!("{which}, {threads} thread(s): {ns:.2} ns per increment per thread{striped}");
 }

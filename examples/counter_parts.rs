@@ -22,6 +22,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
 use std::time::Instant;
 use thrifty::counter::Counter;
 
+#[path = "common/summary.rs"]
+mod summary;
+use summary::summary;
+
 /// An `AtomicU64` that takes as much room as a compact `Counter`.
 #[repr(align(16))]
 struct Padded(AtomicU64);
@@ -265,10 +269,7 @@ fn main() {
             }
         }
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
+    let median = |v: &mut Vec<f64>| summary(v).0;
     let base = median(&mut ns[0]);
     println!(
         "{n} counters, {threads} thread(s), median of {} rounds",

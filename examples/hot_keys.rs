@@ -1,13 +1,16 @@
 //! A metrics aggregator over Zipf-skewed keys: worker threads record events (a metric name and
 //! a value) into one shared map of per-name statistics, the way a StatsD-style collector or a
-//! per-route latency table does. A few names take most of the events (Zipf, s = 1.0, over
-//! 50,000 names), so the hot names' shards see most of the writes.
+//! per-route latency table does. A few names take a large share of the events (Zipf, s = 1.0,
+//! over 50,000 names: the hottest alone about 9%, the top 10 about a quarter), so the hot
+//! names' shards see far more than their share of the writes.
 //!
 //! `cargo run --release --example hot_keys [threads]`
 //!
 //! It runs the same events through `Mutex<HashMap<String, Stats>>` and
-//! `ShardedMap<String, Stats>` (both hashing with foldhash) and prints the throughput of each, the allocations per event
-//! (none after the first sight of a name: lookups borrow the `&str`), and the hottest names.
+//! `ShardedMap<String, Stats>` (both hashing with foldhash), each on a fresh map, for 3 rounds
+//! in alternating order, and prints the median throughput of each with its range, the
+//! allocations per event (none after the first sight of a name: lookups borrow the `&str`),
+//! and the hottest names.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -90,6 +93,45 @@ fn drive(
     )
 }
 
+type Locked = Mutex<HashMap<String, Stats, FastRandomState>>;
+
+/// One run on a fresh `Mutex<HashMap>`: events per second, allocator calls per event, the table.
+fn run_locked(
+    names: &[String],
+    load: &[Vec<(usize, u64)>],
+) -> (f64, f64, HashMap<String, Stats, FastRandomState>) {
+    // The same hasher for both (foldhash): the comparison is of the locking, not the hash.
+    let locked: Locked = Mutex::new(HashMap::with_hasher(FastRandomState::new()));
+    let (rate, allocs) = drive(names, load, |name, value| {
+        let mut map = locked.lock().unwrap();
+        match map.get_mut(name) {
+            Some(stats) => stats.record(value),
+            None => map.entry(name.to_owned()).or_default().record(value),
+        }
+    });
+    (rate, allocs, locked.into_inner().unwrap())
+}
+
+/// One run on a fresh `ShardedMap`: events per second, allocator calls per event, the table.
+fn run_sharded(
+    names: &[String],
+    load: &[Vec<(usize, u64)>],
+) -> (f64, f64, ShardedMap<String, Stats>) {
+    let sharded: ShardedMap<String, Stats> = ShardedMap::new();
+    let (rate, allocs) = drive(names, load, |name, value| {
+        // A borrowed key: a `String` is made only the first time a name is seen.
+        sharded.get_or_insert_with_ref(name, Stats::default, |s| s.record(value));
+    });
+    (rate, allocs, sharded)
+}
+
+#[path = "common/summary.rs"]
+mod summary;
+use summary::summary;
+
+/// Rounds of the two, the order alternating: on a shared machine one run proves little.
+const ROUNDS: usize = 3;
+
 fn main() {
     let threads: usize = std::env::args()
         .nth(1)
@@ -100,25 +142,24 @@ fn main() {
         .collect();
     let load: Vec<_> = (0..threads).map(events).collect();
 
-    // The same hasher for both (foldhash): the comparison is of the locking, not the hash.
-    let locked: Mutex<HashMap<String, Stats, FastRandomState>> =
-        Mutex::new(HashMap::with_hasher(FastRandomState::new()));
-    let (locked_rate, locked_allocs) = drive(&names, &load, |name, value| {
-        let mut map = locked.lock().unwrap();
-        match map.get_mut(name) {
-            Some(stats) => stats.record(value),
-            None => map.entry(name.to_owned()).or_default().record(value),
-        }
-    });
-
-    let sharded: ShardedMap<String, Stats> = ShardedMap::new();
-    let (sharded_rate, sharded_allocs) = drive(&names, &load, |name, value| {
-        // A borrowed key: a `String` is made only the first time a name is seen.
-        sharded.get_or_insert_with_ref(name, Stats::default, |s| s.record(value));
-    });
+    let (mut locked_rates, mut sharded_rates) = (vec![], vec![]);
+    let mut last = None;
+    for round in 0..ROUNDS {
+        // Each goes first in alternate rounds, so an order effect falls on both alike.
+        let (l, s) = if round % 2 == 0 {
+            let l = run_locked(&names, &load);
+            (l, run_sharded(&names, &load))
+        } else {
+            let s = run_sharded(&names, &load);
+            (run_locked(&names, &load), s)
+        };
+        locked_rates.push(l.0 / 1e6);
+        sharded_rates.push(s.0 / 1e6);
+        last = Some((l, s));
+    }
+    let ((_, locked_allocs, locked), (_, sharded_allocs, sharded)) = last.unwrap();
 
     // Both saw the same events: the tables must agree.
-    let locked = locked.into_inner().unwrap();
     assert_eq!(locked.len(), sharded.len());
     for (name, stats) in &locked {
         assert_eq!(sharded.get_cloned(name.as_str()), Some(*stats), "{name}");
@@ -128,14 +169,17 @@ fn main() {
         "{threads} threads x {EVENTS_PER_THREAD} events over {NAMES} Zipf(1.0) names ({} seen)",
         locked.len()
     );
+    let (l, l_min, l_max) = summary(&mut locked_rates);
+    let (s, s_min, s_max) = summary(&mut sharded_rates);
+    println!("  M events/s: median of {ROUNDS} rounds in alternating order (range)");
     println!(
-        "  Mutex<HashMap>   {:>6.1} M events/s   {locked_allocs:.4} allocs/event",
-        locked_rate / 1e6
+        "  Mutex<HashMap>   {l:>6.1} ({l_min:.1}-{l_max:.1}) M events/s   \
+         {locked_allocs:.4} allocs/event"
     );
     println!(
-        "  ShardedMap       {:>6.1} M events/s   {sharded_allocs:.4} allocs/event   ({:.2}x, {} shards)",
-        sharded_rate / 1e6,
-        sharded_rate / locked_rate,
+        "  ShardedMap       {s:>6.1} ({s_min:.1}-{s_max:.1}) M events/s   \
+         {sharded_allocs:.4} allocs/event   ({:.2}x the Mutex median, {} shards)",
+        s / l,
         sharded.shard_count()
     );
     let mut hottest: Vec<_> = locked.iter().collect();

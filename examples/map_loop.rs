@@ -6,7 +6,8 @@
 //! inserted 1,000 operations earlier, starting from an empty map). Every map hashes with
 //! foldhash.
 //!
-//! `cargo run --release --example map_loop -- <thrifty|dashmap|scc|papaya|rwlock|mutex> <read|insert|incr|churn> <n>`
+//! `cargo run --release --example map_loop -- <map> <op> <n>`, where `<map>` is one of
+//! `thrifty|dashmap|scc|papaya|rwlock|mutex` and `<op>` one of `read|insert|incr|churn`.
 //!
 //! Callgrind runs one thread at a time, so this counts the work of an operation, not the cost
 //! of cache lines moving between cores; the bench and the shootout measure that.
@@ -46,9 +47,13 @@ enum Op {
 }
 
 /// One loop per candidate, each its own function so the code around one never changes how
-/// another compiles. `$new` makes the map, `$get`, `$put`, `$incr` are its operations.
+/// another compiles. `$new` makes the map, `$get`, `$put`, `$incr`, `$remove` are its
+/// operations.
 macro_rules! candidate {
-    ($name:ident, $new:expr, |$m:ident, $k:ident, $v:ident| $get:expr, $put:expr, $incr:expr, $remove:expr) => {
+    (
+        $name:ident, $new:expr,
+        |$m:ident, $k:ident, $v:ident| $get:expr, $put:expr, $incr:expr, $remove:expr
+    ) => {
         #[inline(never)]
         fn $name(op: Op, n: usize, keys: &[u64]) {
             let $m = $new;

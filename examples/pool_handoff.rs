@@ -3,14 +3,17 @@
 //! `BufferPool::get_owned` and `lockfree-object-pool`'s `pull_owned` in alternation (each run
 //! a fresh pool, channel and consumer, the pool prefilled to `capacity`, the channel two less
 //! deep so the pool covers every buffer in flight), then prints each pair's ratio and the
-//! median: on a shared machine, alternating runs cancel the drift a single run cannot.
+//! medians (the ratio's with its range): on a shared machine, alternating runs cancel the
+//! drift a single run cannot. The pool's byte budget is sized to hold `capacity` 4 KiB
+//! buffers.
 //!
-//! `cargo run --release --example pool_handoff -- [capacity (256)] [pairs (12, even)] [messages (1000000)]`
+//! `cargo run --release --example pool_handoff -- [capacity] [pairs] [messages]` (defaults:
+//! 256, 12, 1000000; `pairs` is rounded up to even).
 
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Instant;
-use thrifty::pool::BufferPool;
+use thrifty::pool::{BufferPool, DEFAULT_BUFFER_CAPACITY};
 
 /// Nanoseconds per message for `n` values from `make`, through a channel of `depth` to a
 /// thread that drops them.
@@ -28,7 +31,12 @@ fn stream<T: Send + 'static>(n: usize, depth: usize, mut make: impl FnMut() -> T
 }
 
 fn thrifty(n: usize, capacity: usize) -> f64 {
-    let pool = Arc::new(BufferPool::builder().capacity(capacity).build());
+    // The default budget (16 MiB) holds 4096 buffers; this one holds `capacity` of them.
+    let pool = BufferPool::builder()
+        .capacity(capacity)
+        .byte_budget(capacity * DEFAULT_BUFFER_CAPACITY)
+        .build();
+    let pool = Arc::new(pool);
     assert_eq!(pool.prefill(capacity), capacity);
     let ns = stream(n, capacity - 2, || {
         let mut b = pool.get_owned();
@@ -53,10 +61,9 @@ fn lockfree(n: usize, capacity: usize) -> f64 {
     })
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
+#[path = "common/summary.rs"]
+mod summary;
+use summary::summary;
 
 fn main() {
     let mut args = std::env::args()
@@ -88,10 +95,13 @@ fn main() {
         theirs.push(b);
         ratios.push(a / b);
     }
+    let (a, b, (r, r_min, r_max)) = (
+        summary(&mut ours).0,
+        summary(&mut theirs).0,
+        summary(&mut ratios),
+    );
     println!(
-        "capacity {capacity}, {pairs} pairs, medians: thrifty {:.1} ns, lockfree-object-pool {:.1} ns, ratio {:.2}x",
-        median(ours),
-        median(theirs),
-        median(ratios)
+        "capacity {capacity}, {pairs} pairs, medians: thrifty {a:.1} ns, \
+         lockfree-object-pool {b:.1} ns, ratio {r:.2}x ({r_min:.2}-{r_max:.2})"
     );
 }

@@ -10,7 +10,8 @@
 //!
 //! Part 2: 200,000 distinct client keys in one simulated second (as from spoofed addresses),
 //! each limited to 5 per second with a burst of 2. The `KeyedLimiter` forgets clients whose
-//! bucket has refilled, so the map stays near the number of clients seen in the last 400 ms.
+//! bucket has refilled, so the map stays within about twice the number of clients seen in the
+//! last 400 ms.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -57,7 +58,8 @@ fn shared_limit() {
     let served = served.load(Relaxed);
     println!("shared TokenBucket({RATE}/s, burst 50), {THREADS} threads, {secs:.2} s:");
     println!(
-        "  served {served} ({:.0}/s; the bound burst + rate x elapsed is {:.0}), refused {} times, shed {}",
+        "  served {served} ({:.0}/s; the bound burst + rate x elapsed is {:.0}), \
+         refused {} times, shed {}",
         served as f64 / secs,
         50.0 + RATE as f64 * secs,
         limited.load(Relaxed),
@@ -111,7 +113,8 @@ fn keyed_flood() {
     let live = 200 * 400; // clients whose bucket is still refilling (burst / rate = 400 ms)
     println!(
         "KeyedLimiter(5/s, burst 2), 200,000 distinct clients in 1 simulated second: \
-         at most {most} keys held ({:.2}x the {live} still refilling), {refused} third requests refused",
+         at most {most} keys held ({:.2}x the {live} still refilling), \
+         {refused} third requests refused",
         most as f64 / live as f64
     );
     assert!(most <= 2 * live + 200);

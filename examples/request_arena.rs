@@ -133,7 +133,7 @@ fn main() {
     assert_eq!(sum, arena_sum, "both parsers read the same requests");
 
     let n = batch.len() as u64;
-    println!("parsed {n} requests ({sum} path bytes, headers and query pairs)");
+    println!("parsed {n} requests (checksum {sum}: path bytes + header count + query count)");
     println!(
         "  heap (String/Vec per field): {:>6.1} allocator calls per request",
         heap.calls_per(n)

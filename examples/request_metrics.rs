@@ -4,9 +4,10 @@
 //!
 //! `cargo run --release --example request_metrics`
 //!
-//! It prints the scraped totals, the merged latency histogram, what the counters cost in memory
-//! (compact until contended), and the same load timed with std's shared atomics and a `Mutex`
-//! histogram.
+//! It prints the first run's scraped totals, merged latency histogram and what the counters and
+//! the gauge cost in memory (compact until contended: how many the run striped, and their
+//! cells' bytes), then the load's time against std's shared atomics and a `Mutex` histogram:
+//! median and range of 3 rounds each, the order alternating.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
@@ -76,22 +77,34 @@ fn serve_std(m: &StdMetrics, seed: u64) {
 }
 
 const SEEDS: [u64; 2] = [0x9E37_79B9_7F4A_7C15, 0xD1B5_4A32_D192_ED03];
+/// Rounds of each side, the order alternating: on a shared machine one run proves little.
+const ROUNDS: usize = 3;
 
-fn main() {
+#[path = "common/summary.rs"]
+mod summary;
+use summary::summary;
+
+/// One run of the thrifty metrics: what was scraped and how long the load took.
+struct Run {
+    m: Metrics,
+    scraped: [u64; 4],
+    scrapes: u32,
+    ms: f64,
+}
+
+/// Two threads of load; the main thread scrapes deltas every 5 ms meanwhile.
+fn run_thrifty() -> Run {
     let m = Metrics {
         requests: Default::default(),
         errors: Counter::new(),
         in_flight: Gauge::new(),
         latency: PerCpu::new(|| [0u64; 6]),
     };
-    let idle_bytes: usize = std::mem::size_of_val(&m.requests) + std::mem::size_of_val(&m.errors);
-
-    // Two threads of load; the main thread scrapes deltas every 5 ms meanwhile.
     let done = AtomicBool::new(false);
     let mut scraped = [0u64; 4];
     let mut scrapes = 0;
     let started = Instant::now();
-    std::thread::scope(|s| {
+    let load_time = std::thread::scope(|s| {
         let load: Vec<_> = SEEDS
             .into_iter()
             .map(|seed| {
@@ -99,11 +112,14 @@ fn main() {
                 s.spawn(move || serve(m, seed))
             })
             .collect();
-        s.spawn(|| {
+        let joiner = s.spawn(|| {
             for h in load {
                 h.join().unwrap();
             }
+            // Timed here, not after the scope: the scraper may be in its sleep.
+            let load_time = started.elapsed();
             done.store(true, Relaxed);
+            load_time
         });
         while !done.load(Relaxed) {
             std::thread::sleep(Duration::from_millis(5));
@@ -112,18 +128,10 @@ fn main() {
             }
             scrapes += 1;
         }
+        joiner.join().unwrap()
     });
-    let thrifty_time = started.elapsed();
     for (total, c) in scraped.iter_mut().zip(&m.requests) {
         *total += c.take(); // the last delta
-    }
-
-    println!(
-        "{scrapes} scrapes while 2 threads served {} requests:",
-        2 * REQUESTS_PER_THREAD
-    );
-    for (name, n) in ENDPOINTS.iter().zip(scraped) {
-        println!("  {name:<16} {n:>9}");
     }
     assert_eq!(
         scraped.iter().sum::<u64>(),
@@ -131,6 +139,57 @@ fn main() {
         "a take lost or doubled a request"
     );
     assert_eq!(m.in_flight.value(), 0);
+    let ms = load_time.as_secs_f64() * 1e3;
+    Run {
+        m,
+        scraped,
+        scrapes,
+        ms,
+    }
+}
+
+/// The same load through the std equivalents: a shared atomic per counter and one
+/// `Mutex`-guarded histogram. Milliseconds.
+fn run_std() -> f64 {
+    let std_metrics = StdMetrics::default();
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for seed in SEEDS {
+            let m = &std_metrics;
+            s.spawn(move || serve_std(m, seed));
+        }
+    });
+    let ms = started.elapsed().as_secs_f64() * 1e3;
+    black_box(&std_metrics);
+    ms
+}
+
+fn main() {
+    let (mut runs, mut std_ms) = (vec![], vec![]);
+    for round in 0..ROUNDS {
+        // Each side goes first in alternate rounds, so an order effect falls on both alike.
+        if round % 2 == 1 {
+            std_ms.push(run_std());
+        }
+        runs.push(run_thrifty());
+        if round % 2 == 0 {
+            std_ms.push(run_std());
+        }
+    }
+
+    let Run {
+        m,
+        scraped,
+        scrapes,
+        ..
+    } = &runs[0];
+    println!(
+        "first run: {scrapes} scrapes while 2 threads served {} requests:",
+        2 * REQUESTS_PER_THREAD
+    );
+    for (name, n) in ENDPOINTS.iter().zip(scraped) {
+        println!("  {name:<16} {n:>9}");
+    }
     println!("  errors           {:>9}", m.errors.sum());
 
     let hist = m.latency.fold([0u64; 6], |mut acc, h| {
@@ -147,29 +206,26 @@ fn main() {
         println!("  {label:<12} {n:>9}");
     }
 
-    let heap: usize =
-        m.requests.iter().map(Counter::heap_bytes).sum::<usize>() + m.errors.heap_bytes();
+    // The 4 request counters, `errors` and the `in_flight` gauge: which of them the contention
+    // striped, and the bytes of cells those took.
+    let idle_bytes = std::mem::size_of_val(&m.requests)
+        + std::mem::size_of_val(&m.errors)
+        + std::mem::size_of_val(&m.in_flight);
+    let counters = m.requests.iter().chain([&m.errors]);
+    let striped =
+        counters.clone().filter(|c| c.is_striped()).count() + usize::from(m.in_flight.is_striped());
+    let heap = counters.map(Counter::heap_bytes).sum::<usize>() + m.in_flight.heap_bytes();
     println!(
-        "memory: 5 counters take {idle_bytes} bytes while idle; the contended ones expanded \
-         once, {heap} bytes of cells in all"
+        "memory: 5 counters and a gauge take {idle_bytes} bytes while idle; this run striped \
+         {striped} of the 6, {heap} bytes of cells in all"
     );
 
-    // The same load through the std equivalents: a shared atomic per counter and one
-    // `Mutex`-guarded histogram.
-    let std_metrics = StdMetrics::default();
-    let started = Instant::now();
-    std::thread::scope(|s| {
-        for seed in SEEDS {
-            let m = &std_metrics;
-            s.spawn(move || serve_std(m, seed));
-        }
-    });
-    let std_time = started.elapsed();
-    black_box(&std_metrics);
+    let mut ours: Vec<f64> = runs.iter().map(|r| r.ms).collect();
+    let (t, t_min, t_max) = summary(&mut ours);
+    let (a, a_min, a_max) = summary(&mut std_ms);
     println!(
-        "the same load, 2 threads: thrifty counters + PerCpu histogram {:.1} ms (while being \
-         scraped), shared AtomicU64s + Mutex histogram {:.1} ms",
-        thrifty_time.as_secs_f64() * 1e3,
-        std_time.as_secs_f64() * 1e3
+        "the same load, 2 threads, median (range) of {ROUNDS} rounds in alternating order: \
+         thrifty counters + PerCpu histogram {t:.1} ms ({t_min:.1}-{t_max:.1}, while being \
+         scraped), shared AtomicU64s + Mutex histogram {a:.1} ms ({a_min:.1}-{a_max:.1})"
     );
 }
