@@ -1,5 +1,6 @@
-//! Allocation-aware concurrency primitives for hot paths, each with an allocation profile that
-//! tests prove and benchmarks that compare it, side by side, with std and the best-known crates.
+//! Allocation-aware concurrency primitives for hot paths: their allocation claims are asserted
+//! by tests, and each module's main primitives are benchmarked side by side with std and the
+//! crates they are usually compared with.
 //!
 //! # A first taste
 //!
@@ -31,15 +32,15 @@
 //!
 //! # Module map
 //!
-//! | module | what it holds | status |
-//! | --- | --- | --- |
-//! | [`measure`] | `CountingAlloc`, `count`, `AllocStats`, the criterion `Allocations` measurement | ready |
-//! | [`pool`] | bounded object pools that hand out reset objects; the crate-root [`Reset`] trait | ready |
-//! | [`arena`] | pooled, reset and limited bump arenas (bumpalo); `scratch` | ready |
-//! | [`map`] | `ShardedMap`, a sharded map for write-heavy work; `CowMap`, a copy-on-write map whose readers never wait | ready |
-//! | [`counter`] | striped counters and gauges, per-CPU state | ready |
-//! | [`channel`] | bounded MPMC channels with backpressure, visible depth and recycled slots | ready |
-//! | [`limit`] | token buckets (global and per key), a FIFO weighted semaphore, in-flight load shedding | ready |
+//! | module | what it holds |
+//! | --- | --- |
+//! | [`measure`] | `CountingAlloc`, `count`, `AllocStats`, the criterion `Allocations` measurement |
+//! | [`pool`] | bounded object pools that hand out reset objects; the crate-root [`Reset`] trait |
+//! | [`arena`] | pooled, reset and limited bump arenas (bumpalo); `scratch` |
+//! | [`map`] | `ShardedMap`, a sharded map for write-heavy work; `CowMap`, a copy-on-write map whose readers never wait |
+//! | [`counter`] | striped counters and gauges, per-thread-slot state (`PerCpu`) |
+//! | [`channel`] | bounded MPMC channels with backpressure, visible depth and recycled slots |
+//! | [`limit`] | token buckets (global and per key), a FIFO weighted semaphore, in-flight load shedding |
 //!
 //! # Which primitive when
 //!
@@ -56,20 +57,26 @@
 //!
 //! # Giving memory back
 //!
-//! Every cache, spare and per-thread state a type keeps has a bound in its docs and a method
-//! that gives it back. The names follow what is given back: `trim(keep)` drops pooled objects
-//! down to a count, `shrink_to_fit` shrinks hash tables as std's collections do, and
-//! `CowMap::trim` frees the old versions only writers still keep.
+//! Every cache, spare and per-thread state a type keeps has a bound in its docs, and what can be
+//! given back while the value lives has a method that does it (the table); the rest goes when
+//! the value drops (the list after it). The names follow what is given back: `trim(keep)` drops
+//! pooled objects down to a count, `shrink_to_fit` shrinks hash tables as std's collections do,
+//! and `CowMap::trim` frees the old versions only writers still keep.
 //!
 //! | type | what it keeps | given back by |
 //! | --- | --- | --- |
 //! | [`pool::Pool`], [`pool::BufferPool`] | up to `capacity` objects (and a byte budget), in per-thread caches and a shared store, and one empty box per cache | `trim(keep)`, `clear()`: every thread's cache, idle and exited threads' included |
 //! | [`arena::ArenaPool`] | up to `capacity` arenas, each with at most `retain_bytes` of chunks | `trim(keep)`, `clear()` |
 //! | [`map::ShardedMap`] | tables sized for the most entries held (`clear` keeps them) | `shrink_to_fit()` |
-//! | [`map::CowMap`] | old versions reads were using when a write came, and one kept as the next write's spare | `trim()`; one a `Reader` holds, `Reader::let_go()` |
+//! | [`map::CowMap`] | old versions reads were using when a write came, and one kept as the next write's spare | `trim()`; one a `Reader` holds: `Reader::let_go()`, then `trim()` (or drop the `Reader`) |
 //! | [`limit::KeyedLimiter`] | a bucket per key, until a sweep finds it refilled | `evict_idle()`, then `shrink_to_fit()` |
-//! | [`counter::Counter`], [`counter::Gauge`] | cells, once contention striped them | `compact()` (needs `&mut`) |
-//! | [`channel`] ends | the ring, allocated at creation | nothing to trim: its size is the capacity |
+//! | [`counter::Counter`], [`counter::Gauge`] | cells, once contention striped them | `compact()` (needs `&mut`: a `static` counter keeps its cells, at most `(2 × max_cells() − 2) × 128` bytes on x86-64) |
+//!
+//! Kept until the value drops: a pool's per-thread caches (384 bytes each on x86-64, and their
+//! leaves), a `CowMap`'s hazard slots (one per read or `Reader` that ever ran at once), a
+//! channel's ring (its capacity's slots, allocated at creation) and, in a `recycling` channel,
+//! each slot's largest buffer; the wait lists of a channel or a semaphore keep their largest
+//! length.
 //!
 //! # Feature flags
 //!
@@ -81,9 +88,11 @@
 //! # How the crate is built
 //!
 //! Every atomic, lock, `UnsafeCell` and thread-local comes from one private shim, so the loom model
-//! checker can replace them all (`RUSTFLAGS="--cfg loom"`). Each primitive ships with criterion
-//! benches against std and its peers, loom models, dhat allocation tests, proptest models, a
-//! fuzz target and a row in `cargo run --release --example shootout`.
+//! checker can replace them all (`RUSTFLAGS="--cfg loom"`). Every module ships with a fuzz target;
+//! every module but `measure` (the allocation counter itself) with dhat allocation tests, proptest
+//! models and loom models; and its main primitives with criterion benches against std and their
+//! peers and rows in `cargo run --release --example shootout` (not every type has its own: `Gauge`,
+//! `PerCpu`, `KeyedLimiter` and `InFlight` have no shootout row).
 //!
 //! These docs name the test, bench, example and script that backs a claim by its path
 //! (`tests/alloc_pool.rs`, `benches/counter.rs`, `scripts/instructions.sh`). Those files are in

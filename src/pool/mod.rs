@@ -247,17 +247,18 @@ pub const DEFAULT_CAPACITY: usize = 256;
 /// finds its cache and the store dry takes what the others have stacked, until every thread's cache
 /// has filled; [`prefill`](Pool::prefill) before such a burst avoids most of them.
 ///
-/// Ratios to allocating the buffer, across runs on a shared 2-core machine
-/// (`cargo run --release --example shootout -- --only pool`): a 4 KiB [`BufferPool`] get+put
-/// costs 0.10x-0.23x on one thread and 0.07x-0.11x per thread on two, where
-/// `lockfree-object-pool` costs 0.44x-1.0x and 0.40x-3.6x; with 4 or 8 buffers held at once,
-/// 0.62x-0.76x (`lockfree-object-pool` 0.71x-0.95x). Handing every buffer to another thread
+/// Ratios to allocating the buffer, across four runs on a shared 2-core AMD EPYC VM
+/// (`cargo run --release --example shootout -- --only pool`, 2026-12-04; earlier series in the
+/// repository's JOURNAL.md): a 4 KiB [`BufferPool`] get+put costs 0.06x-0.07x on one thread
+/// and 0.04x-0.06x per thread on two, where `lockfree-object-pool` costs 0.42x and
+/// 0.58x-1.29x; with 4 or 8 buffers held at once, 0.63x-0.68x on one thread
+/// (`lockfree-object-pool` 0.69x-0.72x). Handing every buffer to another thread
 /// through thrifty's channel (`cargo run --release --example pool_handoff -- <capacity>`,
 /// medians of alternating runs) costs about what `lockfree-object-pool`'s `pull_owned` costs,
 /// a little below or above it by run (the README has the figures): the channel and the two
 /// threads' timing set most of it, and at capacity 8 the channel's parking dominates both.
 /// `bash scripts/instructions.sh` counts 58 instructions per get+put, against 65 for
-/// `lockfree-object-pool` and 350 for the allocator.
+/// `lockfree-object-pool` and 349 for the allocator.
 // `repr(C)` with the caches first, and the first leaf first in them: the slot-0..8 caches
 // then start at the pool's own address, and the fast paths reach one without adding an offset.
 #[repr(C)]
