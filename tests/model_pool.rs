@@ -403,6 +403,7 @@ impl Run {
             Op::TryGet(w, keep) => {
                 let w = self.worker(w);
                 let made = self.census.made();
+                let reclaims = self.pool.stats().reclaims;
                 let pool = Arc::clone(&self.pool);
                 let cfg = self.cfg.clone();
                 let got = self.workers[w].run(move || {
@@ -414,6 +415,11 @@ impl Run {
                     })
                 });
                 assert_eq!(self.census.made(), made, "{op:?} called the factory");
+                // A `try_get` that took objects by a reclaim opens the same window as a get's:
+                // the thread's next few gets make objects rather than take live stacks again.
+                if self.pool.stats().reclaims != reclaims {
+                    self.grow_until[w] = self.made_by[w] + 8;
+                }
                 match got {
                     None => assert!(
                         len0 < self.workers.len(),
