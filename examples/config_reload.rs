@@ -110,7 +110,7 @@ fn run<R: View>(
 
 #[path = "common/summary.rs"]
 mod summary;
-use summary::summary;
+use summary::{in_turn, summary};
 
 /// Rounds of the two, the order alternating: on a shared machine one run proves little.
 const ROUNDS: usize = 3;
@@ -168,14 +168,9 @@ fn main() {
 
     let (mut rounds_locked, mut rounds_copied) = (vec![], vec![]);
     for round in 0..ROUNDS {
-        // Each goes first in alternate rounds, so an order effect falls on both alike.
-        if round % 2 == 1 {
-            rounds_copied.push(copied());
-        }
-        rounds_locked.push(locked());
-        if round % 2 == 0 {
-            rounds_copied.push(copied());
-        }
+        let (l, c) = in_turn(round, locked, copied);
+        rounds_locked.push(l);
+        rounds_copied.push(c);
     }
 
     println!("config reload: 2 request threads, 3 settings read per request, reload every 1 ms");

@@ -127,7 +127,7 @@ fn run_sharded(
 
 #[path = "common/summary.rs"]
 mod summary;
-use summary::summary;
+use summary::{in_turn, summary};
 
 /// Rounds of the two, the order alternating: on a shared machine one run proves little.
 const ROUNDS: usize = 3;
@@ -145,14 +145,11 @@ fn main() {
     let (mut locked_rates, mut sharded_rates) = (vec![], vec![]);
     let mut last = None;
     for round in 0..ROUNDS {
-        // Each goes first in alternate rounds, so an order effect falls on both alike.
-        let (l, s) = if round % 2 == 0 {
-            let l = run_locked(&names, &load);
-            (l, run_sharded(&names, &load))
-        } else {
-            let s = run_sharded(&names, &load);
-            (run_locked(&names, &load), s)
-        };
+        let (l, s) = in_turn(
+            round,
+            || run_locked(&names, &load),
+            || run_sharded(&names, &load),
+        );
         locked_rates.push(l.0 / 1e6);
         sharded_rates.push(s.0 / 1e6);
         last = Some((l, s));

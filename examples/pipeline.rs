@@ -141,7 +141,7 @@ fn print(name: &str, r: &Report) {
 
 #[path = "common/summary.rs"]
 mod summary;
-use summary::summary;
+use summary::{in_turn, summary};
 
 /// Rounds of the two, the order alternating: on a shared machine one run proves little.
 const ROUNDS: usize = 3;
@@ -150,14 +150,7 @@ fn main() {
     println!("{RECORDS} log records through parse → transform → write, channels of {CAPACITY}:");
     let (mut ratios, mut fewer) = (vec![], u64::MAX);
     for round in 0..ROUNDS {
-        // Each goes first in alternate rounds, so an order effect falls on both alike.
-        let (a, b) = if round % 2 == 0 {
-            let a = plain();
-            (a, recycled())
-        } else {
-            let b = recycled();
-            (plain(), b)
-        };
+        let (a, b) = in_turn(round, plain, recycled);
         assert_eq!(a.sum, b.sum, "both pipelines wrote the same bytes");
         black_box((a.sum, b.sum));
         print("bounded", &a);

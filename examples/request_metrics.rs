@@ -82,7 +82,7 @@ const ROUNDS: usize = 3;
 
 #[path = "common/summary.rs"]
 mod summary;
-use summary::summary;
+use summary::{in_turn, summary};
 
 /// One run of the thrifty metrics: what was scraped and how long the load took.
 struct Run {
@@ -167,14 +167,9 @@ fn run_std() -> f64 {
 fn main() {
     let (mut runs, mut std_ms) = (vec![], vec![]);
     for round in 0..ROUNDS {
-        // Each side goes first in alternate rounds, so an order effect falls on both alike.
-        if round % 2 == 1 {
-            std_ms.push(run_std());
-        }
-        runs.push(run_thrifty());
-        if round % 2 == 0 {
-            std_ms.push(run_std());
-        }
+        let (t, s) = in_turn(round, run_thrifty, run_std);
+        runs.push(t);
+        std_ms.push(s);
     }
 
     let Run {

@@ -14,3 +14,17 @@ pub fn summary(xs: &mut [f64]) -> (f64, f64, f64) {
     };
     (median, xs[0], xs[xs.len() - 1])
 }
+
+/// Runs `a` and `b` once each, `a` first in even rounds and `b` first in odd ones, so an order
+/// effect (a warmer cache, a CPU's frequency, the other's threads still exiting) falls on both
+/// alike. Not every example that includes this file alternates two candidates.
+#[allow(dead_code)]
+pub fn in_turn<A, B>(round: usize, a: impl FnOnce() -> A, b: impl FnOnce() -> B) -> (A, B) {
+    if round % 2 == 0 {
+        let a = a();
+        (a, b())
+    } else {
+        let b = b();
+        (a(), b)
+    }
+}
