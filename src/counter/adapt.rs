@@ -72,9 +72,11 @@ pub(super) const HITS: u32 = 2;
 pub(super) const WINDOW: u32 = 8;
 
 /// Slots in a thread's memo of the cells it owns in striped counters, direct-mapped by the
-/// counter's address (`sync`'s memo words). A miss costs the search an add makes anyway (the
-/// thread's home cell and the one after it: two more loads), so a thread adding to more striped
-/// counters than it has slots loses a little time per add, not the cell.
+/// counter's address (`sync`'s memo words). A counter the memo does not hold takes the unread
+/// order ([`Path::Unread`]): a striped one's add then goes to its shared total, a locked add on a
+/// line other threads write, before the thread finds and remembers its cell. So a thread adding
+/// in turn to more striped counters than it has slots would pay that on every add; its strays
+/// make it careful ([`STRAYS`]).
 const SLOTS: usize = MEMO_SLOTS;
 
 /// The memo slot for the counter at `addr` (counters are 16-byte aligned): bits 7 and up folded
@@ -85,27 +87,130 @@ fn memo_slot(addr: usize) -> usize {
     ((addr >> 4) ^ (addr >> 7)) % SLOTS
 }
 
+/// The order an add takes, chosen from the thread's hint words before it touches the counter.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Path {
+    /// The memo holds nothing for this counter and the thread is not careful: add to the compact
+    /// total first, read the state word after (the line is then this core's, so the read costs
+    /// nothing more). A compact counter's add is then as an `AtomicU64`'s: one locked add on a
+    /// line fetched once, where reading first fetched it shared and then again to write.
+    Unread,
+    /// The memo holds this counter ([`remembered`]'s triple; all 0 for a counter marked striped
+    /// where the thread owns no cell): read the state word first and take the path it names.
+    Remembered(usize, usize, u64),
+    /// The thread is careful ([`STRAYS`]): read the state word first, for every counter.
+    Careful,
+}
+
+/// One read of the thread's hints for an add to the counter at `addr`: its [`Path`]. Once the
+/// hints are torn down (loom only), the careful order.
+#[inline(always)]
+pub(super) fn path(addr: usize) -> Path {
+    with_thread_hints(|l| {
+        let [key, token, state, place] = &l.memo[memo_slot(addr)];
+        if key.get() == addr as u64 {
+            Path::Remembered(state.get() as usize, place.get() as usize, token.get())
+        } else if l.careful.get() != 0 {
+            Path::Careful
+        } else {
+            Path::Unread
+        }
+    })
+    .unwrap_or(Path::Careful)
+}
+
+/// Unread adds that found their counter striped, in one interval between two probes, past which
+/// the thread turns careful at once: it reads every counter's state word before adding (the order
+/// before 2026-12-05) until [`CAREFUL`] more intervals have ended, twice as many each time it
+/// strays as much again (up to [`CAREFUL_MAX`]), back to [`CAREFUL`] after an unread interval
+/// that stays under the limit. A stray
+/// costs a locked add on a line that other threads write and a search for the cell (about an
+/// `AtomicU64` add under contention, several times an owner's add); reading first costs a compact
+/// add about a third more on two threads (the registry rows), so past about one stray in 32 adds
+/// reading first is cheaper. Under loom never: the models check the unread order.
+#[cfg(not(loom))]
+const STRAYS: u32 = SAMPLE / 32;
+/// Under loom the thread is never careful.
+#[cfg(loom)]
+const STRAYS: u32 = u32::MAX;
+
+/// Intervals a thread stays careful the first time it turns careful.
+const CAREFUL: u32 = 8;
+
+/// The longest a thread stays careful before it tries the unread order again: 1 024 intervals,
+/// about 4 million adds that tick.
+const CAREFUL_MAX: u32 = 1024;
+
+/// Makes the calling thread careful for good (tests of the cell paths, which the read-first order
+/// reaches on every add).
+#[cfg(test)]
+pub(super) fn be_careful() {
+    let _ = with_thread_hints(|l| l.careful.set(u32::MAX));
+}
+
+/// Whether the calling thread is careful now.
+#[cfg(test)]
+pub(super) fn is_careful() -> bool {
+    with_thread_hints(|l| l.careful.get() != 0).unwrap_or(true)
+}
+
+/// Marks the counter at `addr` as striped with no cell of this thread's remembered: its adds
+/// read the state word first ([`Path::Remembered`] with nothing to match), so a thread that
+/// shares a word, or has no claim, does not stray on every add.
+#[cold]
+#[inline(never)]
+pub(super) fn mark(addr: usize) {
+    let _ = with_thread_hints(|l| {
+        let [key, token, state, place] = &l.memo[memo_slot(addr)];
+        key.set(addr as u64);
+        token.set(0);
+        state.set(0);
+        place.set(0);
+    });
+}
+
+/// Counts a blind add that found its counter striped (see [`STRAYS`]).
+#[cold]
+#[inline(never)]
+pub(super) fn strayed() {
+    let _ = with_thread_hints(|l| {
+        let strays = l.strays.get().saturating_add(1);
+        if strays > STRAYS {
+            let next = (l.careful_for.get() * 2).clamp(CAREFUL, CAREFUL_MAX);
+            l.careful_for.set(next);
+            l.careful.set(next);
+            l.strays.set(0);
+        } else {
+            l.strays.set(strays);
+        }
+    });
+}
+
 /// What this thread's memo slot for the counter at `addr` holds ([`remember`]): the state word
 /// of a striped counter, where the thread's cell lay under it, and the thread's claim token;
-/// `(0, 0, 0)` if it holds nothing.
+/// `(0, 0, 0)` if it holds nothing for this counter.
 ///
-/// The slot is shared by every counter whose address maps to it, and names none of them: the
-/// state word is the key. While a block is live, no other counter's state word holds its
-/// pointer; a block at the address of a freed one (after `compact`, or in a counter made where a
-/// dropped one lay) is caught by the caller's owner check against the token. The caller uses the
-/// place only while the counter's state word holds the value remembered (then the block there is
-/// as long as the one remembered, so the place is inside it).
+/// The slot is keyed by the counter's address. The state word checks that what is remembered is
+/// still true: while a block is live, no other counter's state word holds its pointer; a block
+/// at the address of a freed one (after `compact`, or in a counter made where a dropped one lay)
+/// is caught by the caller's owner check against the token. The caller uses the place only while
+/// the counter's state word holds the value remembered (then the block there is as long as the
+/// one remembered, so the place is inside it).
 ///
 /// The token is the thread's live claim whenever the state is not 0: [`remember`] is only given
 /// a live token, and the memo is wiped when the claim ends (`sync::slot`'s `Claim::drop` calls
 /// [`forget_memo`](crate::sync::forget_memo)), before the thread's last adds, which then take the
 /// full path and find no token. (Under loom a thread's locals are all taken out before any is
 /// dropped, so there the wipe finds no memo, and these reads find none either: `(0, 0, 0)`.)
-#[inline(always)]
+#[cfg(test)]
 pub(super) fn remembered(addr: usize) -> (usize, usize, u64) {
     with_thread_hints(|l| {
-        let [token, state, place] = &l.memo[memo_slot(addr)];
-        (state.get() as usize, place.get() as usize, token.get())
+        let [key, token, state, place] = &l.memo[memo_slot(addr)];
+        if key.get() == addr as u64 {
+            (state.get() as usize, place.get() as usize, token.get())
+        } else {
+            (0, 0, 0)
+        }
     })
     .unwrap_or((0, 0, 0))
 }
@@ -120,10 +225,25 @@ pub(super) fn remember(addr: usize, state: usize, place: usize, token: u64) {
         "only a striped state and a live claim"
     );
     let _ = with_thread_hints(|l| {
-        let [tk, st, pl] = &l.memo[memo_slot(addr)];
+        let [key, tk, st, pl] = &l.memo[memo_slot(addr)];
+        key.set(addr as u64);
         tk.set(token);
         st.set(state as u64);
         pl.set(place as u64);
+    });
+}
+
+/// Forgets what the memo holds for the counter at `addr`, if anything: it was found compact
+/// (after `compact`, or a new counter where a striped one lay), so its adds take the unread
+/// order again.
+#[cold]
+#[inline(never)]
+pub(super) fn forget(addr: usize) {
+    let _ = with_thread_hints(|l| {
+        let slot = &l.memo[memo_slot(addr)];
+        if slot[0].get() == addr as u64 {
+            slot.iter().for_each(|w| w.set(0));
+        }
     });
 }
 
@@ -173,7 +293,8 @@ pub(super) fn tick_rearm() -> bool {
     with_thread_hints(rearm).unwrap_or(false)
 }
 
-/// Sets the tick to wrap after a random count of adds in `SAMPLE / 2 .. 3 * SAMPLE / 2`;
+/// Sets the tick to wrap after a random count of adds in `SAMPLE / 2 .. 3 * SAMPLE / 2`, counts
+/// down a careful thread's intervals and ends the interval's tally of strays ([`STRAYS`]);
 /// returns true for [`tick`].
 ///
 /// The draw hashes a per-thread Weyl sequence with the address of the thread's hint words, so
@@ -190,6 +311,15 @@ fn rearm(l: &ThreadHints) -> bool {
     x ^= x >> 16;
     let adds = SAMPLE / 2 + (x & (SAMPLE - 1));
     l.tick.set(adds.wrapping_mul(TICK_STEP).wrapping_neg());
+    let careful = l.careful.get();
+    if careful != 0 {
+        l.careful.set(careful - 1);
+    } else {
+        // An unread interval that stayed under `STRAYS` (`strayed` turns the thread careful
+        // the moment it passes them): the next careful spell starts short again.
+        l.careful_for.set(0);
+    }
+    l.strays.set(0);
     true
 }
 
@@ -328,7 +458,7 @@ mod tests {
     }
 
     #[test]
-    fn the_memo_keys_a_slot_by_the_state_word_and_forgets_all_at_once() {
+    fn the_memo_keys_a_slot_by_the_counter_and_forgets_all_at_once() {
         let (a, b) = (0x1000usize, 0x1010usize);
         assert_ne!(memo_slot(a), memo_slot(b), "neighbours: slots of their own");
         let c = (0x1000..)
@@ -336,22 +466,33 @@ mod tests {
             .skip(1)
             .find(|&x| memo_slot(x) == memo_slot(a))
             .unwrap();
+        assert_eq!(
+            path(a),
+            Path::Unread,
+            "nothing remembered: the unread order"
+        );
         remember(a, 0x5001, 128, 9);
         remember(b, 0x6002, 256, 9);
         assert_eq!(remembered(a), (0x5001, 128, 9));
+        assert_eq!(path(a), Path::Remembered(0x5001, 128, 9));
         assert_eq!(remembered(b), (0x6002, 256, 9));
         assert_eq!(
             remembered(c),
-            (0x5001, 128, 9),
-            "same slot: the state word tells them apart"
+            (0, 0, 0),
+            "same slot, another counter: nothing"
         );
+        assert_eq!(path(c), Path::Unread);
         remember(c, 0x7003, 0, 9);
-        assert_eq!(
-            (remembered(a), remembered(c)),
-            ((0x7003, 0, 9), (0x7003, 0, 9))
-        );
+        assert_eq!((remembered(a), remembered(c)), ((0, 0, 0), (0x7003, 0, 9)));
+        forget(a); // not `a`'s slot any more: `c` stays
+        assert_eq!(remembered(c), (0x7003, 0, 9));
+        forget(c);
+        assert_eq!(path(c), Path::Unread);
+        mark(c);
+        assert_eq!(path(c), Path::Remembered(0, 0, 0), "marked: read first");
         crate::sync::forget_memo();
         assert_eq!((remembered(b), remembered(c)), ((0, 0, 0), (0, 0, 0)));
+        assert_eq!((path(b), path(c)), (Path::Unread, Path::Unread));
         // Counters 8 apart in a `Vec` (128 bytes) mostly have slots of their own.
         let apart = (0..SLOTS).map(|k| memo_slot(0x8000 + 128 * k));
         assert_eq!(

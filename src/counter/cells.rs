@@ -9,7 +9,14 @@
 //! | --- | --- | --- |
 //! | compact bits, `BUSY` clear | compact (16 bytes) | `base`, by `fetch_add` |
 //! | compact bits, `BUSY` set | one thread is allocating 2 cells | `base`, by `fetch_add` |
-//! | a tagged block pointer | striped | the caller's own cell (plain), else a shared word |
+//! | a tagged block pointer | striped | the caller's own cell (plain), else a shared word; `base` for a thread's stray (below) |
+//!
+//! An add reads the state word before it adds only where the thread's hints say to
+//! ([`adapt::Path`]): for a counter whose cell it remembers, or every counter once it is careful.
+//! Otherwise it adds to `base` first and reads the state word after, with the line already in its
+//! cache: a compact counter's add then costs what an `AtomicU64`'s does. An add that then finds the
+//! counter striped was a *stray*: counted in `base` all the same, and the thread finds its cell and
+//! remembers it (or marks the counter), so its next add reads first.
 //!
 //! `state` moves compact → busy → block of 2 → block of 4 → … (each block keeping a pointer to
 //! the one it outgrew), and back to compact only through [`Cells::compact`] (`&mut`) or `Drop`.
@@ -25,9 +32,10 @@
 //!
 //! # Who writes what
 //!
-//! - `base`: anyone, always by `fetch_add` or compare-exchange. Holds the compact adds and
-//!   [`Cells::replace`]'s offset; once striped, no add goes there (threads without a claim token
-//!   add to a shared word), so `replace`'s compare-exchange fails only on another `replace`.
+//! - `base`: anyone, always by `fetch_add` or compare-exchange. Holds the compact adds, strays
+//!   and [`Cells::replace`]'s offset; once striped, only strays go there (a thread's first add to
+//!   the counter, and its adds while its memo holds other counters, until it turns careful), so
+//!   `replace`'s compare-exchange fails only on another `replace` or a stray.
 //! - `state`: the score by compare-exchange (a hint); `BUSY` by the compare-exchange that elects
 //!   the allocating thread, which then stores the first block (Release); each later block is
 //!   stored by the one thread elected through the outgrown block's `pressure`.
@@ -146,17 +154,39 @@ impl Cells {
     /// blocks, except that a thread's first add to a striped counter registers its thread slot
     /// under a short, process-wide lock (once per thread).
     ///
-    /// The state word first, then the add it names: a compact counter's `fetch_add` on `base`, a
-    /// striped one's plain add to the thread's cell. Nothing per thread decides the path, so
-    /// every counter a thread adds to, however many are striped, takes its own.
+    /// The thread's hints choose the order ([`adapt::Path`]). A counter the thread remembers a
+    /// cell of, or any counter once the thread is careful: the state word first, then the add
+    /// it names (a compact counter's `fetch_add` on `base`, a striped one's plain add to the
+    /// thread's cell). Any other counter: the `fetch_add` on `base` first, then the state word,
+    /// and if that names a block, the add (already counted in `base`) was a stray: the thread
+    /// finds its cell and remembers it, so its next add goes there.
     #[inline(always)]
     pub(crate) fn add(&self, n: u64) {
-        // Acquire: as in `block`; the striped path reads the block's lines through it.
-        let p = self.state.load(Ordering::Acquire);
-        if p as usize & (BUSY - 1) == 0 {
-            self.add_compact(n);
-        } else {
-            self.add_to_block(p, n);
+        match adapt::path(self.addr()) {
+            adapt::Path::Unread => {
+                self.add_compact(n);
+                // Acquire: as in `block`, for `learn`'s reads of the block's lines.
+                let p = self.state.load(Ordering::Acquire);
+                if p as usize & (BUSY - 1) != 0 {
+                    self.learn(p);
+                }
+            }
+            adapt::Path::Remembered(state, place, token) => {
+                // Acquire: as in `block`; the striped path reads the block's lines through it.
+                // `add_to_block` checks the remembered state first, and takes a compact one
+                // (the memo outlived a `compact`) to `add_forgotten`.
+                let p = self.state.load(Ordering::Acquire);
+                self.add_to_block(p, (state, place, token), n);
+            }
+            adapt::Path::Careful => {
+                // Acquire: as above.
+                let p = self.state.load(Ordering::Acquire);
+                if p as usize & (BUSY - 1) == 0 {
+                    self.add_compact(n);
+                } else {
+                    self.add_to_block(p, (0, 0, 0), n);
+                }
+            }
         }
     }
 
@@ -179,6 +209,20 @@ impl Cells {
         } else {
             self.add_compact_sampled(n);
         }
+    }
+
+    /// An add in the unread order found the counter striped (the tagged block pointer `p`,
+    /// loaded with Acquire) after it had added to `base`: a stray, tallied for the thread's
+    /// choice of order. Looks up the thread's cell as an add of 0 would (claiming one if it can)
+    /// and remembers it, or marks the counter striped if it has none, so the thread's next add to
+    /// this counter reads the state word first and goes to its cell or shared word.
+    #[cold]
+    #[inline(never)]
+    fn learn(&self, p: *mut Line) {
+        adapt::strayed();
+        // Marked first: a thread that finds a cell of its own remembers it over the mark.
+        adapt::mark(self.addr());
+        self.add_to_block(p, (0, 0, 0), 0);
     }
 
     /// The compact add that ends the thread's interval: the add, then the next interval's
@@ -241,15 +285,16 @@ impl Cells {
         self.state.store(p, Ordering::Release);
     }
 
-    /// The striped add, given the tagged block pointer `p` loaded with Acquire: the cell this
-    /// thread remembers under the state word `p`, if it still holds the thread's token; else the
-    /// search in [`add_striped`](Self::add_striped).
+    /// The striped add, given the state word `p` loaded with Acquire (a tagged block pointer,
+    /// or compact bits only where the memo outlived a `compact`) and what the thread's memo holds
+    /// for this counter ([`adapt::remembered`]'s triple): the cell it
+    /// remembers under the state word `p`, if it still holds the thread's token; else the search
+    /// in [`add_striped`](Self::add_striped).
     ///
     /// Inlined into every add: as a call, saving and restoring registers cost more than the
     /// striped add itself (the repository's JOURNAL.md has the figures).
     #[inline(always)]
-    fn add_to_block(&self, p: *mut Line, n: u64) {
-        let (state, place, token) = adapt::remembered(self.addr());
+    fn add_to_block(&self, p: *mut Line, (state, place, token): (usize, usize, u64), n: u64) {
         if p as usize == state {
             // SAFETY: `p` was loaded with Acquire from our state word and its block lives as
             // long as `&self` (as in `block`); `place` was remembered under the same value, so
@@ -263,11 +308,10 @@ impl Cells {
                 return bump_owned(&cell.owned, n);
             }
         }
-        // SAFETY: as above. `p` has a nonzero tag, so the view is a block; `base` would keep
-        // the add if it were not.
+        // SAFETY: as above (a compact `p`, with no tag, views as no block).
         match unsafe { Block::view(p) } {
             Some(b) => self.add_striped(b, n),
-            None => self.add_base(n),
+            None => self.add_forgotten(n),
         }
     }
 
@@ -320,12 +364,14 @@ impl Cells {
         adapt::remember(self.addr(), b.tagged() as usize, b.place(k), token);
     }
 
-    /// An add that must not be lost and may not use a cell: straight into `base`. Only the
-    /// defensive arm of `add_to_block` calls it, which a tagged state word never reaches.
+    /// An add to a counter the thread's memo holds that is compact again (the memo outlived a
+    /// `compact`, or a counter made where a striped one lay): the memo forgets it and the add is
+    /// a compact one.
     #[cold]
-    fn add_base(&self, n: u64) {
-        // Relaxed: as in `add_compact`.
-        self.base.fetch_add(n, Ordering::Relaxed);
+    #[inline(never)]
+    fn add_forgotten(&self, n: u64) {
+        adapt::forget(self.addr());
+        self.add_compact(n);
     }
 
     /// Neither the home cell nor the next is ours: look for ours among the rest of the
@@ -637,8 +683,10 @@ mod loom_tests {
     use crate::sync::{thread_slot, Arc};
 
     /// A thread with no claim token (a slot past the tracked ones) adds to a striped counter
-    /// while another takes it: the adds go to a shared word, never to `base`, and each lands in
-    /// the take or in what is left after it, never both, never neither.
+    /// while another takes it: its first add strays to `base` (it does not remember the
+    /// counter), which marks the counter, so the second reads the state word first and goes to a
+    /// shared word; each lands in the take or in what is left after it, never both, never
+    /// neither.
     #[test]
     fn loom_a_tokenless_add_racing_a_take_lands_once() {
         model(|| {
@@ -655,7 +703,45 @@ mod loom_tests {
             let taken = c.replace(0);
             adder.join().unwrap();
             assert_eq!(taken + c.sum(), 3, "taken {taken}");
-            assert_eq!(c.base.load(Ordering::Relaxed), 0u64.wrapping_sub(taken));
+            let b = c.block().unwrap();
+            let words = |f: fn(&Words) -> &AtomicU64| -> u64 {
+                (0..b.len())
+                    .map(|k| f(b.cell(k)).load(Ordering::Relaxed))
+                    .sum()
+            };
+            assert_eq!(words(|w| &w.shared), 2, "the second add in a shared word");
+            assert_eq!(words(|w| &w.owned), 0, "no cell owned");
+        });
+    }
+
+    /// The counter stripes and is taken while another thread adds in the unread order (it
+    /// remembers nothing of the counter): an add before the stripe, or a stray after it, lands
+    /// in `base`, a later one in the thread's cell; each lands in the take or in what is left
+    /// after it, never both, never neither, and a stray's `learn` never claims a cell twice.
+    #[test]
+    fn loom_unread_adds_racing_a_stripe_and_a_take_land_once() {
+        model(|| {
+            let c = Arc::new(Cells::new(4));
+            let adder = {
+                let c = c.clone();
+                thread::spawn(move || {
+                    c.add(1);
+                    c.add(2);
+                    c.add(4);
+                })
+            };
+            c.force_stripe();
+            let taken = c.replace(0);
+            adder.join().unwrap();
+            assert_eq!(taken + c.sum(), 7, "taken {taken}");
+            // The adder's probe may have won the state word from `force_stripe` (under loom
+            // every add probes): then the counter stayed compact.
+            if let Some(b) = c.block() {
+                let owners = (0..b.len())
+                    .filter(|&k| b.cell(k).owner.load(Ordering::Relaxed) != 0)
+                    .count();
+                assert!(owners <= 1, "one cell claimed at most");
+            }
         });
     }
 

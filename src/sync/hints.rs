@@ -1,11 +1,12 @@
-//! A thread's scratch words for per-thread hints: the counter module's add tick and its memo of
-//! the cells the thread owns in striped counters (`counter/adapt.rs` gives them their meaning). Here because every
-//! thread-local lives behind the `sync` door (the shim rule in `.ci/run`).
+//! A thread's scratch words for per-thread hints: the counter module's add tick, its memo of the
+//! cells the thread owns in striped counters and its choice of add order (`counter/adapt.rs`
+//! gives them their meaning). Here because every thread-local lives behind the `sync` door (the
+//! shim rule in `.ci/run`).
 
 use super::thread_local;
 use std::cell::Cell;
 
-/// How many slots of three words a thread's memo holds.
+/// How many slots of four words a thread's memo holds.
 pub(crate) const MEMO_SLOTS: usize = 8;
 
 /// A thread's hint words. Plain cells: only their thread touches them.
@@ -14,9 +15,15 @@ pub(crate) struct ThreadHints {
     pub(crate) tick: Cell<u32>,
     /// A random state for the tick's user; in the tick's padding.
     pub(crate) seed: Cell<u32>,
-    /// Three words per slot, direct-mapped by their user; each starts 0.
+    /// A count of events the tick's user tallies between two of its samples.
+    pub(crate) strays: Cell<u32>,
+    /// How many more samples the tick's user keeps its careful mode for.
+    pub(crate) careful: Cell<u32>,
+    /// How long the tick's user's last careful mode lasted.
+    pub(crate) careful_for: Cell<u32>,
+    /// Four words per slot, direct-mapped by their user; each starts 0.
     /// `u64` on every target: the counter keeps a 64-bit claim token in one of them.
-    pub(crate) memo: [[Cell<u64>; 3]; MEMO_SLOTS],
+    pub(crate) memo: [[Cell<u64>; 4]; MEMO_SLOTS],
 }
 
 /// Where each thread's `seed` starts (a Weyl sequence: any start will do).
@@ -29,7 +36,10 @@ thread_local! {
         ThreadHints {
             tick: Cell::new(0),
             seed: Cell::new(SEED),
-            memo: [const { [const { Cell::new(0) }; 3] }; MEMO_SLOTS],
+            strays: Cell::new(0),
+            careful: Cell::new(0),
+            careful_for: Cell::new(0),
+            memo: [const { [const { Cell::new(0) }; 4] }; MEMO_SLOTS],
         }
     };
 }
@@ -39,6 +49,9 @@ thread_local! {
     static HINTS: ThreadHints = ThreadHints {
         tick: Cell::new(0),
         seed: Cell::new(SEED),
+        strays: Cell::new(0),
+        careful: Cell::new(0),
+        careful_for: Cell::new(0),
         memo: std::array::from_fn(|_| std::array::from_fn(|_| Cell::new(0))),
     };
 }
@@ -56,6 +69,6 @@ pub(crate) fn forget_memo() {
     let _ = with_thread_hints(|l| l.memo.iter().flatten().for_each(|w| w.set(0)));
 }
 
-// The counter module's docs give a thread's hint words as 200 bytes.
+// The counter module's docs give a thread's hint words as 280 bytes.
 #[cfg(all(not(loom), target_pointer_width = "64"))]
-const _: () = assert!(std::mem::size_of::<ThreadHints>() == 200);
+const _: () = assert!(std::mem::size_of::<ThreadHints>() == 280);
