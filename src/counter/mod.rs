@@ -76,44 +76,40 @@
 //! machine's load. `cargo bench --bench counter -- 'counter/(registry|mixed|increment)'` has the
 //! same workloads in criterion.
 //!
-//! - **Registry** of 1 000, 10 000 and 100 000 counters, a random one per increment. These rows
-//!   come from 16 runs on a 2-core Intel Xeon VM (2026-12-03). 1 thread: 1.04x–1.08x (median
-//!   1.06x), 1.05x–1.07x (1.07x) and 1.08x–1.18x (1.12x). 2 threads: 0.60x–0.86x (0.81x),
-//!   1.06x–1.35x (1.10x) and 0.96x–1.81x (1.34x). `Mutex<u64>` about 2x. The counters stay
-//!   compact at 10 000 and 100 000 (none striped, 16 bytes each). Part of the gap is size: an
-//!   `AtomicU64` padded to 16 bytes (the `AtomicU64 in 16 B` row) takes 1.00x, 1.00x and 1.04x
-//!   on 1 thread and 0.72x, 0.94x and 1.04x on 2 (medians). The rest is the state word's read
-//!   before the `fetch_add` (on 2 threads, where the other core last wrote the line, the read
-//!   fetches it to share and the add fetches it again to write) and the sample tick: 36
-//!   instructions per add where the `fetch_add` loop runs 20 (`bash
-//!   scripts/counter_instructions.sh`, 10 000 counters). The `AtomicU64, load + CAS` row bumps
-//!   an `AtomicU64` by a load and a compare-exchange: the least a counter that keeps its count
-//!   and its striped form in one 8-byte word must do, since it reads the word to choose its
-//!   path. In 6 runs on a 2-core Intel Xeon VM (2026-12-04) it took 1.00x–1.01x on 1 thread and
-//!   0.93x–1.01x, 1.04x–1.08x and 1.17x–1.24x on 2, where `Counter` took 1.06x–1.09x, and
-//!   0.81x–0.89x, 1.11x–1.13x and 1.31x–1.38x: on 2 threads a read before the write costs at
-//!   100 000 counters whatever the size, so an 8-byte counter would not reach 1.1x there either.
+//! - **Registry** of 1 000, 10 000 and 100 000 counters, a random one per increment. Six runs
+//!   alternating with the build before the add order below (2-core AMD EPYC VM, 2026-12-05). 1
+//!   thread: 1.05x–1.06x (median 1.06x), 1.06x–1.07x (1.06x) and 1.06x–1.12x (1.10x), as before. 2
+//!   threads: 0.77x–1.06x (0.95x), 0.93x–1.34x (1.12x) and 0.90x–1.10x (0.98x), where the build
+//!   that read the state word first took 1.01x–1.09x (1.06x), 1.07x–1.60x (1.31x) and 1.26x–1.65x
+//!   (1.50x). `Mutex<u64>` about 2x. The counters stay compact at 10 000 and 100 000 (none striped,
+//!   16 bytes each). What is left on 1 thread is mostly size: an `AtomicU64` padded to 16 bytes
+//!   (the `AtomicU64 in 16 B` row) takes about as long at 100 000 counters. The `AtomicU64, load +
+//!   CAS` row bumps an `AtomicU64` by a load and a compare-exchange: what a counter that reads its
+//!   word before it writes pays on 2 threads (1.2x–1.6x at 100 000 counters), the cost the add
+//!   order avoids.
 //! - A small, very hot registry (1 000 counters, 2 threads at full speed) meets on the same
 //!   counters often enough that some stripe: 0%–2.1% of them by the end of a run (median 0.1%),
 //!   16.0–21.4 bytes per counter on average. At 100 counters (the mixed shape below) many do:
 //!   two threads at full speed add to each of them about every 100 adds, contention that lasts
 //!   by the rule.
-//! - **One hot counter**, 2 threads: 1.9–2.2 ns per add (median 2.0), 0.05x–0.14x an
-//!   `AtomicU64`'s time (median 0.06x, about 16x its throughput). An add reads six words (the
-//!   state word, the memo's three, the cell's owner and its count); a [`LocalCounter`], which
-//!   holds its cell, reads two (the claim token and its count): 1.1–1.3 ns. The thread-local
-//!   bound row took 0.7–0.8 ns: `add` runs at 0.33x–0.42x of it (median 0.38x) and the handle
-//!   at 0.54x–0.73x (0.66x). The `own cell, load + store (floor)` row, a thread adding to a word
-//!   of its own with no look-up at all, took 1.0–1.1 ns: what any counter whose `sum` sees every
-//!   add pays at least; finding the thread's cell on every add costs about 1 ns over it. The bound
-//!   row's loop is four instructions, and its time moves with code placement from build to
-//!   build (1.5–1.7 ns where the loop straddles two 64-byte lines). On an Intel Xeon VM the
-//!   floor means less: there the floor row's loop (a load, an add from the stack, a store) runs
-//!   at about two cycles an add, but the same load and store compiled to one memory-destination
-//!   `add`, as LLVM compiles the counter's add to its cell (the `own cell, memory-destination
-//!   add` row), takes about seven, as `add` and the handle do. That core forwards a store to the
-//!   next load of the same word at once in some instruction sequences only, so there the gap
-//!   between the floor row and the counter is the instruction form, not the look-up.
+//! - **One hot counter**, 2 threads: 1.9–2.2 ns per add (median 2.0), 0.05x–0.14x an `AtomicU64`'s
+//!   time (median 0.06x, about 16x its throughput). In the six alternating runs of 2026-12-05 the
+//!   add order below took it from 0.7–1.2 ns to 1.3–1.4 ns (0.10x–0.15x an `AtomicU64`): the memo
+//!   is now looked up before the state word is read. An add reads seven words (the memo's four, the
+//!   state word, the cell's owner and its count); a [`LocalCounter`], which holds its cell, reads
+//!   two (the claim token and its count): 1.1–1.3 ns. The thread-local bound row took 0.7–0.8 ns:
+//!   `add` runs at 0.33x–0.42x of it (median 0.38x) and the handle at 0.54x–0.73x (0.66x). The `own
+//!   cell, load + store (floor)` row, a thread adding to a word of its own with no look-up at all,
+//!   took 1.0–1.1 ns: what any counter whose `sum` sees every add pays at least; finding the
+//!   thread's cell on every add costs about 1 ns over it. The bound row's loop is four
+//!   instructions, and its time moves with code placement from build to build (1.5–1.7 ns where the
+//!   loop straddles two 64-byte lines). On an Intel Xeon VM the floor means less: there the floor
+//!   row's loop (a load, an add from the stack, a store) runs at about two cycles an add, but the
+//!   same load and store compiled to one memory-destination `add`, as LLVM compiles the counter's
+//!   add to its cell (the `own cell, memory-destination add` row), takes about seven, as `add` and
+//!   the handle do. That core forwards a store to the next load of the same word at once in some
+//!   instruction sequences only, so there the gap between the floor row and the counter is the
+//!   instruction form, not the look-up.
 //! - **Several hot counters**, 2 threads. Two 8 apart in a `Vec`, bumped in turn: 3.1–4.4 ns,
 //!   0.06x–0.29x (median 0.10x). Sixteen side by side, bumped in turn, more than the memo's 8
 //!   slots (so some adds look their cell up again): 5.6–7.0 ns, 0.22x–0.85x (median 0.24x).
@@ -129,9 +125,8 @@
 //!   The counter does not grow for it: nobody contends.
 //! - **Mixed** (100 cold counters, 1 hot, 2 threads): 0.75x–0.98x (median 0.81x). The hot one
 //!   stripes, and so had 5% to 50% of the 101 counters by the end of a run (median 11%; 29 to
-//!   143 bytes per counter on average). Both cores write the cold counters that are still compact,
-//!   and an add fetches such a line twice: shared for the state word's read, then again to
-//!   write.
+//!   143 bytes per counter on average). In the six runs of 2026-12-05: 0.63x–1.12x (median
+//!   0.69x).
 //!
 //! # How it works
 //!
@@ -160,33 +155,42 @@
 //!   with a fixed gap, a program that repeats the same adds (a handler that makes 8 per request)
 //!   would probe the same place of every request, and a shared counter anywhere else in the
 //!   sequence would never stripe.
-//! - **Compact**: the total `base` and a state word, 16 bytes aligned to 16. An add reads the
-//!   state word, and if it says compact, `fetch_add`s `base`. Where the counter's line sits in
-//!   another core's cache (a compact counter two threads bump at once), the read fetches it
-//!   shared and the `fetch_add` again to write: the price of reading first (below).
-//! - **Striped**: the same read names the newest block, and the add goes to the thread's cell in
-//!   it. No add writes a striped counter's own 16 bytes (threads without a slot that can own a cell
-//!   add to a cell's shared word; only `take`, `reset` and `set` write `base`, each with one
-//!   compare-exchange that only another of them can fail), so every thread keeps its line in its
-//!   cache and the read costs a load, unless compact neighbours on the same line (4 to 8 counters
-//!   share one in a `Vec`) are written. Nothing per thread decides which path an add takes: a
-//!   thread adding to a thousand striped counters reaches its cell in each (a per-thread table of
-//!   the counters seen striped would forget some once full, and their adds would meet on the shared
-//!   `base`).
+//! - **Compact**: the total `base` and a state word, 16 bytes aligned to 16. An add that the
+//!   thread's memo (below) knows nothing of `fetch_add`s `base` first and reads the state word
+//!   after, from a line the add just made this core's: one fetch of the line, as an `AtomicU64`'s
+//!   add. Reading first (the order until 2026-12-05) fetched a line another core last wrote
+//!   twice, shared for the read and again to write: 1.3x–1.5x an `AtomicU64` in a registry on 2
+//!   threads (the Performance figures).
+//! - **Strays**: an add in that order that then finds the counter striped has already landed in
+//!   `base`, where it counts as any compact add did. The thread then finds its cell (claiming one
+//!   if it can) and remembers it, or marks the counter in the memo if it owns no cell there, so its
+//!   next add to it reads the state word first and goes to its cell. A stray costs a locked add on
+//!   a line other threads may write and the look-up: about an `AtomicU64` add. A thread whose memo
+//!   cannot hold the striped counters it uses in turn would stray on every add to them, so a thread
+//!   with more than 128 strays within one sampling interval (about 4 096 ticking adds) turns
+//!   *careful*: it reads the state word first for every counter (the old order) until 8 intervals
+//!   have ended, twice as many each time it strays that much again (up to 1 024), back to 8 after
+//!   an interval under the limit. Adds to a thread's own cells do not tick, so a thread that only
+//!   adds to striped counters stays careful. A registry's thread never turns careful (its strays
+//!   are the few striped counters it meets again after its memo forgot them).
+//! - **Striped**: the read names the newest block, and the add goes to the thread's cell in it.
+//!   No add writes a striped counter's own 16 bytes but strays and `take`, `reset` and `set` (each
+//!   one compare-exchange of `base`, which another of them or a stray can fail), so every thread
+//!   keeps its line in its cache and the read costs a load, unless compact neighbours on the same
+//!   line (4 to 8 counters share one in a `Vec`) are written.
 //! - **The memo**: 8 slots per thread, direct-mapped by the counter's address (bits 7 and up folded
 //!   onto bits 4 and up, so counters 8 apart in a `Vec` mostly have slots of their own), each
-//!   holding the state word the thread found in a striped counter, where its own cell lies under
-//!   it, and the thread's claim token. While the counter's state word still holds that value, an
-//!   add reads the cell's owner token and, if it is the remembered one, adds: no length decoding,
-//!   no slot arithmetic, no compare of the counter's address (a live block's pointer is in one
-//!   counter's state word only). A new block (growth) fails the first check; a block at the address
-//!   of a freed one (after `compact`) passes it, and then the second check lets the add through
-//!   only to a cell the thread owns there. A failed check sends the add down the full path, which
-//!   remembers the cell it finds. The memo is wiped when the thread's slot claim ends (in its
-//!   thread-local destructors), so a later destructor's add never writes a cell another thread may
-//!   have taken over. A counter whose slot holds another costs the full path: two more loads when
-//!   the thread owns its home cell or the next one. The memo and the tick are 200 bytes of
-//!   thread-local words per thread, no heap.
+//!   holding the counter's address, the state word the thread found in it, where its own cell lies
+//!   under it, and the thread's claim token (or only the address: a mark). While the counter's
+//!   state word still holds that value, an add reads the cell's owner token and, if it is the
+//!   remembered one, adds: no length decoding, no slot arithmetic. A new block (growth) fails the
+//!   first check; a block at the address of a freed one (after `compact`) passes it, and then the
+//!   second check lets the add through only to a cell the thread owns there. A failed check sends
+//!   the add down the full path, which remembers the cell it finds; a counter found compact again
+//!   is forgotten. The memo is wiped when the thread's slot claim ends (in its thread-local
+//!   destructors), so a later destructor's add never writes a cell another thread may have taken
+//!   over. The memo, the tick and the careful state are 280 bytes of thread-local words per thread,
+//!   no heap.
 //! - **Owner-written cells** (as in `percpu_counter`): a cell is one 128-byte line holding its
 //!   `owned` word and a `shared` word in its first 64 bytes and its owner's slot claim token in the
 //!   other 64. Only the owner writes `owned`, by a relaxed load and store (no locked instruction);

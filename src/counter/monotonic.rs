@@ -68,14 +68,17 @@ use super::LocalCounter;
 /// [`PerCpu`](super::PerCpu)'s Allocation.)
 ///
 /// # Cost
-/// - Compact: `add` is a load of the state word, a `fetch_add` on the same line and a per-thread
-///   tick (a thread-local word read before the `fetch_add` and written after): one cache line
-///   of the counter's, fetched twice where another core holds it (shared to read, then to
-///   write). One add in 4096 of a thread, on average, also checks briefly for contention. See
-///   the [module docs](super#performance) for measured ratios to `AtomicU64`.
+/// - Compact: `add` is a `fetch_add`, then a load of the state word from the line the add just
+///   made this core's, and a per-thread tick and memo look-up (thread-local words): one fetch of
+///   the counter's line where another core holds it, as an `AtomicU64`'s add. One add in 4096 of
+///   a thread, on average, also checks briefly for contention. A thread that strays often (the
+///   [module docs](super#how-it-works)) reads the state word first, fetching such a line twice.
+///   See the [module docs](super#performance) for measured ratios to `AtomicU64`.
 /// - Striped: `add` reads this thread's memo of the counter (thread-local), the state word (a
 ///   line every thread keeps in cache) and its own cell's owner token, then adds with a load and
-///   a store; the first add after the counter grows looks its cell up again. Through a
+///   a store; the first add after the counter grows looks its cell up again. A thread's first add
+///   to a striped counter (and one after its memo forgot it) lands in the shared total, then
+///   finds its cell. Through a
 ///   [`LocalCounter`] (made once per loop or thread), a thread-local read and the load and
 ///   store.
 /// - `sum` reads one cache line per cell of every block it has had (`2c - 2` lines at `c`
