@@ -95,8 +95,9 @@ pub(super) enum Path {
     /// nothing more). A compact counter's add is then as an `AtomicU64`'s: one locked add on a
     /// line fetched once, where reading first fetched it shared and then again to write.
     Unread,
-    /// The memo holds this counter ([`remembered`]'s triple; all 0 for a counter marked striped
-    /// where the thread owns no cell): read the state word first and take the path it names.
+    /// The memo holds this counter ([`remembered`]'s triple; [`MARK`] and zeros for a counter
+    /// marked striped where the thread owns no cell): read the state word first and take the
+    /// path it names.
     Remembered(usize, usize, u64),
     /// The thread is careful ([`STRAYS`]): read the state word first, for every counter.
     Careful,
@@ -154,9 +155,15 @@ pub(super) fn is_careful() -> bool {
     with_thread_hints(|l| l.careful.get() != 0).unwrap_or(true)
 }
 
+/// The state a mark remembers: a tag with no block address, which no state word ever holds
+/// (compact bits have a zero tag, a block is never at address 0), so no add takes it for a
+/// remembered cell. (0 would not do: a compact counter with the default cap and no score has a
+/// state word of 0.)
+pub(super) const MARK: usize = 1;
+
 /// Marks the counter at `addr` as striped with no cell of this thread's remembered: its adds
-/// read the state word first ([`Path::Remembered`] with nothing to match), so a thread that
-/// shares a word, or has no claim, does not stray on every add.
+/// read the state word first ([`Path::Remembered`] with [`MARK`], which matches no state word),
+/// so a thread that shares a word, or has no claim, does not stray on every add.
 #[cold]
 #[inline(never)]
 pub(super) fn mark(addr: usize) {
@@ -164,7 +171,7 @@ pub(super) fn mark(addr: usize) {
         let [key, token, state, place] = &l.memo[memo_slot(addr)];
         key.set(addr as u64);
         token.set(0);
-        state.set(0);
+        state.set(MARK as u64);
         place.set(0);
     });
 }
@@ -221,7 +228,7 @@ pub(super) fn remembered(addr: usize) -> (usize, usize, u64) {
 #[inline(always)]
 pub(super) fn remember(addr: usize, state: usize, place: usize, token: u64) {
     debug_assert!(
-        state != 0 && token != 0,
+        state & ((1 << super::block::TAG_BITS) - 1) != 0 && state != MARK && token != 0,
         "only a striped state and a live claim"
     );
     let _ = with_thread_hints(|l| {
@@ -489,7 +496,7 @@ mod tests {
         forget(c);
         assert_eq!(path(c), Path::Unread);
         mark(c);
-        assert_eq!(path(c), Path::Remembered(0, 0, 0), "marked: read first");
+        assert_eq!(path(c), Path::Remembered(MARK, 0, 0), "marked: read first");
         crate::sync::forget_memo();
         assert_eq!((remembered(b), remembered(c)), ((0, 0, 0), (0, 0, 0)));
         assert_eq!((path(b), path(c)), (Path::Unread, Path::Unread));

@@ -296,9 +296,12 @@ impl Cells {
     #[inline(always)]
     fn add_to_block(&self, p: *mut Line, (state, place, token): (usize, usize, u64), n: u64) {
         if p as usize == state {
-            // SAFETY: `p` was loaded with Acquire from our state word and its block lives as
-            // long as `&self` (as in `block`); `place` was remembered under the same value, so
-            // the same tag (`add_striped`).
+            // SAFETY: `p` was loaded with Acquire from our state word and, equal to a state the
+            // memo holds, is a tagged block pointer: `remember` takes only those; a mark's `MARK`
+            // (a tag with no address) is no state word; and an empty triple's 0 comes only with
+            // a tagged `p` (`learn`, the careful path), never 0. Its block lives as long as
+            // `&self` (as in `block`); `place` was remembered under the same value, so the same
+            // tag (`add_striped`).
             let cell = unsafe { Block::cell_at(p, place) };
             // Relaxed: as in `add_striped`. `token` is this thread's live claim (`p`, striped, is
             // not 0; `adapt::remembered`). The block at `p` may be a newer one at the address of

@@ -156,6 +156,32 @@ fn any_number_of_striped_counters_keep_their_adds_off_base() {
 }
 
 #[test]
+fn a_marked_counter_that_is_compact_again_takes_compact_adds() {
+    // The memo marks a striped counter where the thread owns no cell; the counter is dropped and
+    // a new one made at its address (the mark is by address, so marking the new one directly is
+    // the same), whose state word is all zero bits (the default cap, no score): the mark must not
+    // pass for a remembered cell, and the adds are compact ones.
+    let c = Cells::new(0);
+    adapt::mark(c.addr());
+    assert_eq!(
+        c.state.load(Ordering::Relaxed) as usize,
+        0,
+        "the zero state word"
+    );
+    c.add(1);
+    c.add(2);
+    assert_eq!((base(&c), c.sum(), c.is_striped()), (3, 3, false));
+    assert_eq!(adapt::remembered(c.addr()), (0, 0, 0), "forgotten");
+    // And after a `compact`, whose state word keeps the cap.
+    let mut c = Cells::new(0);
+    c.force_stripe();
+    adapt::mark(c.addr());
+    c.compact();
+    c.add(4);
+    assert_eq!((base(&c), c.sum()), (4, 4));
+}
+
+#[test]
 fn a_thread_that_keeps_straying_turns_careful_and_a_registry_thread_never_does() {
     // Striped counters in turn, more than the memo holds: unread adds stray to `base` until an
     // interval ends with more than `STRAYS` of them; then the thread reads first, its adds to
