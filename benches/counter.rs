@@ -9,11 +9,11 @@
 //!
 //! `counter/registry` is the metrics-registry shape: 1 000, 10 000 and 100 000 counters, each
 //! increment on a random one (a xorshift sequence per thread, the same for every candidate), at
-//! 1 and 2 threads; `counter/mixed` is 100 cold counters and 1 hot one, at 2 threads. The share of thrifty
-//! counters striped and the bytes per counter at the end are printed after the group. The
-//! registry also runs an `AtomicU64` padded to 16 bytes, a compact `Counter`'s size, to show what
-//! the size alone costs, and an `AtomicU64` bumped by a load and a compare-exchange: the least a
-//! counter that keeps its count and its striped form in one word must do.
+//! 1 and 2 threads; `counter/mixed` is 100 cold counters and 1 hot one, at 2 threads. The share
+//! of thrifty counters striped and the bytes per counter at the end are printed after the group.
+//! The registry also runs an `AtomicU64` padded to 16 bytes, a compact `Counter`'s size, to show
+//! what the size alone costs, and an `AtomicU64` bumped by a load and a compare-exchange: the
+//! least a counter that keeps its count and its striped form in one word must do.
 //!
 //! `cargo bench --bench counter -- --warm-up-time 1 --measurement-time 2`
 

@@ -143,7 +143,8 @@ pub fn run(h: &mut Harness) {
 
 /// What one reading of each clock costs, on one thread: std's `Instant` (`elapsed`), quanta's
 /// (governor's default), thrifty's `MonotonicClock`, and on x86-64 the bare and fenced `RDTSC`
-/// the TSC clocks are built on (the fenced one is what thrifty does *not* do, see `src/limit/tsc.rs`).
+/// the TSC clocks are built on (the fenced one is what thrifty does *not* do, see
+/// `src/limit/tsc.rs`).
 fn clock_reads(t: &mut Table<'_>) {
     let epoch = Instant::now();
     let q = quanta::Clock::new();
