@@ -21,7 +21,8 @@
 //! not `Clone`: with several consumers it sits behind a `Mutex`, as a user would put it (a lone
 //! consumer holds the lock for its whole run, as it would own the receiver); thingbuf's
 //! blocking channel is single-consumer, so it appears only in the 1-consumer rows. Before the
-//! timings the bench prints allocator calls per message for each candidate (1p1c, capacity 16).
+//! timings the bench prints allocator calls per message for each candidate (1p1c, capacity 16,
+//! counted after 1000 warm-up messages through the same channel and threads).
 //!
 //! `cargo bench --bench channel -- --warm-up-time 1 --measurement-time 2 'u64/cap1024/1p1c'`
 //! For one CPU: `taskset -c 0 cargo bench --bench channel -- ... 'u64/cap1024/1p1c'`.
@@ -84,14 +85,22 @@ fn work(x: u64, steps: u32) -> u64 {
 /// until disconnected, passing each through `work(v, busy.consumer)`. Returns the span from the
 /// first thread's start (after a barrier) to the last one's end, and allocator calls inside it.
 /// Each thread reads the clock itself: the calling thread, a thread more than the cores at 1p1c on
-/// 2, could be descheduled past the start.
+/// 2, could be descheduled past the start. With `warm` > 0 (as many producers as consumers),
+/// each producer first sends and each consumer first receives `warm` messages on the same
+/// channel, outside its span: the channel's slots and the threads' thread-locals are warm when
+/// the span starts.
 fn transfer<C: Candidate>(
     c: &C,
     cap: usize,
     (p, q): (usize, usize),
     n: u64,
     busy: Busy,
+    warm: u64,
 ) -> (Duration, u64) {
+    assert!(
+        warm == 0 || p == q,
+        "each consumer takes `warm` of the producers' warm-up"
+    );
     let (tx, rx) = c.make(cap);
     let barrier = Barrier::new(p + q);
     let received = AtomicU64::new(0);
@@ -107,6 +116,9 @@ fn transfer<C: Candidate>(
             threads.push(s.spawn(move || {
                 let _paused = paused.then(measure::pause);
                 barrier.wait();
+                for i in 0..warm {
+                    C::send(&tx, work(black_box(i), busy.producer));
+                }
                 let start = Instant::now();
                 let before = measure::thread_stats().calls();
                 let share = n / p as u64 + u64::from(k < n % p as u64);
@@ -124,6 +136,10 @@ fn transfer<C: Candidate>(
             threads.push(s.spawn(move || {
                 let _paused = paused.then(measure::pause);
                 barrier.wait();
+                for _ in 0..warm {
+                    let v = C::recv(&rx).expect("a producer sends `warm` first");
+                    black_box(work(v, busy.consumer));
+                }
                 let start = Instant::now();
                 let before = measure::thread_stats().calls();
                 let mut got = 0;
@@ -375,7 +391,7 @@ fn row<C: Candidate>(
         return;
     }
     g.bench_function(BenchmarkId::from_parameter(C::NAME), |b| {
-        b.iter_custom(|iters| transfer(c, cap, (p, q), iters.max(1), busy).0)
+        b.iter_custom(|iters| transfer(c, cap, (p, q), iters.max(1), busy, 0).0)
     });
 }
 
@@ -498,12 +514,12 @@ fn create_rows(c: &mut Criterion) {
     }
 }
 
-/// Prints allocator calls per message, 1p1c, capacity 16, after a warm-up transfer.
+/// Prints allocator calls per message, 1p1c, capacity 16, counted after 1000 warm-up messages
+/// on the same channel and threads.
 fn allocations(_: &mut Criterion) {
     fn one<C: Candidate>(c: &C, payload: &str) {
         let n = 20_000;
-        transfer(c, 16, (1, 1), 1000, IDLE);
-        let (_, allocs) = transfer(c, 16, (1, 1), n, IDLE);
+        let (_, allocs) = transfer(c, 16, (1, 1), n, IDLE, 1000);
         println!(
             "allocs/message  {payload:6} {:18} {:.3}",
             C::NAME,

@@ -9,11 +9,11 @@
 //!
 //! `counter/registry` is the metrics-registry shape: 1 000, 10 000 and 100 000 counters, each
 //! increment on a random one (a xorshift sequence per thread, the same for every candidate), at
-//! 1 and 2 threads; `counter/mixed` is 100 cold counters and 1 hot one. The share of thrifty
-//! counters striped and the bytes per counter at the end are printed after the group. The
-//! registry also runs an `AtomicU64` padded to 16 bytes, a compact `Counter`'s size, to show what
-//! the size alone costs, and an `AtomicU64` bumped by a load and a compare-exchange: the least a
-//! counter that keeps its count and its striped form in one word must do.
+//! 1 and 2 threads; `counter/mixed` is 100 cold counters and 1 hot one, at 2 threads. The share
+//! of thrifty counters striped and the bytes per counter at the end are printed after the group.
+//! The registry also runs an `AtomicU64` padded to 16 bytes, a compact `Counter`'s size, to show
+//! what the size alone costs, and an `AtomicU64` bumped by a load and a compare-exchange: the
+//! least a counter that keeps its count and its striped form in one word must do.
 //!
 //! `cargo bench --bench counter -- --warm-up-time 1 --measurement-time 2`
 
@@ -263,10 +263,13 @@ fn registry(c: &mut Criterion) {
         }
     }
     g.finish();
-    println!("counter/registry: thrifty Counter at the end of each workload (AtomicU64: 8 B)");
+    println!(
+        "counter/registry: thrifty Counter at the end of each workload (AtomicU64: {} B)",
+        std::mem::size_of::<AtomicU64>()
+    );
     notes.iter().for_each(|line| println!("{line}"));
 
-    // 100 cold counters and 1 hot one; every other increment is the hot one.
+    // 100 cold counters and 1 hot one; every other increment is the hot one. 2 threads only.
     let mut g = c.benchmark_group("counter/mixed");
     g.throughput(Throughput::Elements(2));
     let pick = |at: &mut Indices| match at.next() {
@@ -275,7 +278,8 @@ fn registry(c: &mut Criterion) {
     };
     let seed = AtomicU64::new(0);
     let atomics: Vec<AtomicU64> = (0..101).map(|_| AtomicU64::new(0)).collect();
-    g.bench_function("100 cold + 1 hot/AtomicU64::fetch_add", |b| {
+    let id = |name: &str| format!("100 cold + 1 hot/{name}/{}", label(2));
+    g.bench_function(id("AtomicU64::fetch_add"), |b| {
         b.iter_custom(|iters| {
             seed.store(0, Relaxed);
             on_threads(2, iters, &|| {}, &|ops| {
@@ -287,7 +291,7 @@ fn registry(c: &mut Criterion) {
         })
     });
     let counters: Vec<Counter> = (0..101).map(|_| Counter::new()).collect();
-    g.bench_function("100 cold + 1 hot/thrifty Counter", |b| {
+    g.bench_function(id("thrifty Counter"), |b| {
         b.iter_custom(|iters| {
             seed.store(0, Relaxed);
             on_threads(2, iters, &|| {}, &|ops| {
@@ -300,8 +304,9 @@ fn registry(c: &mut Criterion) {
     });
     g.finish();
     println!(
-        "counter/mixed: {} of 101 thrifty counters striped (the hot one: {})",
+        "counter/mixed: {} of {} thrifty counters striped (the hot one: {})",
         counters.iter().filter(|c| c.is_striped()).count(),
+        counters.len(),
         counters[100].is_striped()
     );
     black_box((atomics, counters));
@@ -361,8 +366,14 @@ fn allocations() {
 fn memory() {
     let idle = std::mem::size_of::<Counter>();
     println!("counter/memory: bytes per counter (inline + heap)");
-    println!("  AtomicU64                           {:>6}", 8);
-    println!("  CachePadded<AtomicU64>              {:>6}", 128);
+    println!(
+        "  AtomicU64                           {:>6}",
+        std::mem::size_of::<AtomicU64>()
+    );
+    println!(
+        "  CachePadded<AtomicU64>              {:>6}",
+        std::mem::size_of::<crossbeam_utils::CachePadded<AtomicU64>>()
+    );
     println!("  Counter, idle (compact)             {idle:>6}");
     println!(
         "  10 000 idle Counters                {:>6} KiB",

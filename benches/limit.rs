@@ -8,7 +8,9 @@
 //!   what a limiter does under attack).
 //! - `limit/keyed`: 1,000 keys, every request passes. Every map hashes with thrifty's
 //!   `FastRandomState` (foldhash), as `KeyedLimiter` does; one more governor row keeps its
-//!   default hasher (std's SipHash), as `RateLimiter::keyed` builds it.
+//!   default hasher (std's SipHash), as `RateLimiter::keyed` builds it. Every thread walks the
+//!   same key sequence from its start, so 2 threads hit the same key at about the same moment:
+//!   the most contention per key, the same for every candidate.
 //! - `limit/keyed_new_keys`: every request brings a key never seen before (a flood from new
 //!   client addresses); the peers are bounded as their users would bound them, and each row
 //!   prints the entries it holds at the end.
@@ -18,7 +20,8 @@
 //!   count).
 //!
 //! Each crate runs on its default clock and on std's `Instant` ("std clock" rows), and thrifty
-//! also on quanta's clock, governor's default ("quanta clock"). thrifty's default reads the TSC
+//! also on quanta's clock, governor's default ("quanta clock"); `limit/keyed_new_keys` runs the
+//! default clocks only. thrifty's default reads the TSC
 //! where the kernel keeps time on it (x86-64 Linux, clocksource `tsc`) and `Instant` elsewhere;
 //! the benchmark prints which at the start.
 //!

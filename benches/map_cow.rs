@@ -1,20 +1,24 @@
 //! `thrifty::map::CowMap` against the read-mostly maps users pick today: `RwLock<HashMap>`
 //! (parking_lot), `ArcSwap<HashMap>` (`load()` per read, and the per-thread `arc_swap::Cache`),
-//! `papaya::HashMap` (a guard per read) and `evmap` (left-right), with thrifty's plain `read`
-//! and its per-thread `Reader`.
+//! `papaya::HashMap` (pinned per read, and a per-thread guard refreshed every 64 reads, the
+//! guard reuse papaya's docs encourage) and `evmap` (left-right), with thrifty's plain `read` and
+//! its per-thread `Reader`.
 //!
 //! Every candidate holds the same `u64 -> u64` entries (1 k and 100 k) with the same hasher,
-//! thrifty's default `FastRandomState` (foldhash); 2 reader threads look up keys from one pseudo-random sequence of hits, through
-//! `black_box`. A writer thread overwrites one entry: never, every 1 ms, or every 100 µs (a
-//! copy-on-write candidate copies the whole map per write; at 100 k entries a copy takes longer
-//! than 100 µs, so that writer runs back to back). Two readers and a writer on 2 cores are
-//! oversubscribed: the labels say so.
+//! thrifty's default `FastRandomState` (foldhash); 2 reader threads look up keys from one
+//! pseudo-random sequence of hits, through `black_box`. A writer thread overwrites one entry:
+//! never, every 1 ms, or every 100 µs (a copy-on-write candidate copies the whole map per write;
+//! at 100 k entries a copy takes longer than 100 µs, so that writer runs back to back). Two
+//! readers and a writer on 2 cores are oversubscribed: the labels say so.
 //!
 //! Three parts:
 //! - criterion group `map_cow/reader refresh`: a `Reader`'s read when nothing changed, and its
 //!   first read after a write (the write is setup, untimed), at both sizes.
 //! - criterion group `map_cow/read`: reads per second over both readers (one iteration is one
-//!   read on each reader thread).
+//!   read on each reader thread). Each reader thread makes its per-thread handle (a `Reader`,
+//!   an `arc_swap::Cache`, a papaya guard, an evmap `ReadHandle`, which allocates) inside the
+//!   timed span, once per sample: amortised over the sample's reads, and the same for every
+//!   candidate with a handle.
 //! - a latency table printed after it, for 1 reader thread (with the writer, not more threads
 //!   than 2 cores) and for 2: per candidate and writer rate, read throughput, read latency
 //!   p50/p99/p99.9 (of batches of 64 reads timed, divided by 64, sampled over the whole run:
@@ -134,6 +138,36 @@ impl Subject for Papaya {
         self.0.pin().insert(key, value);
     }
 }
+
+/// papaya with a guard each reader thread keeps, refreshed (unpinned and pinned again) every
+/// [`PAPAYA_REFRESH`] reads: papaya's docs encourage guard reuse "within reason", since a held
+/// guard delays reclamation.
+struct PapayaGuard(papaya::HashMap<u64, u64, Hasher>);
+impl Subject for PapayaGuard {
+    type Handle<'a> = (papaya::LocalGuard<'a>, u32);
+    const NAME: &'static str = "papaya::HashMap (guard per 64 reads)";
+    fn build(entries: u64) -> Self {
+        Self(contents(entries).into_iter().collect())
+    }
+    fn handle(&self) -> Self::Handle<'_> {
+        (self.0.guard(), 0)
+    }
+    #[inline]
+    fn read(&self, h: &mut Self::Handle<'_>, key: u64) -> u64 {
+        h.1 += 1;
+        if h.1 == PAPAYA_REFRESH {
+            h.1 = 0;
+            papaya::Guard::refresh(&mut h.0);
+        }
+        self.0.get(&key, &h.0).copied().unwrap_or(0)
+    }
+    fn write(&self, key: u64, value: u64) {
+        self.0.pin().insert(key, value);
+    }
+}
+
+/// Reads per papaya guard in [`PapayaGuard`]: the latency table's batch.
+const PAPAYA_REFRESH: u32 = BATCH as u32;
 
 struct Evmap {
     reads: evmap::ReadHandleFactory<u64, u64, (), Hasher>,
@@ -346,6 +380,7 @@ fn throughput(c: &mut Criterion) {
     throughput_one::<ArcSwapLoad>(c);
     throughput_one::<ArcSwapCache>(c);
     throughput_one::<Papaya>(c);
+    throughput_one::<PapayaGuard>(c);
     throughput_one::<Evmap>(c);
     throughput_one::<ThriftyRead>(c);
     throughput_one::<ThriftyReader>(c);
@@ -521,6 +556,10 @@ fn latency_table(run_for: Duration) {
                 println!(
                     "{}",
                     latency_row::<Papaya>(readers, entries, every, run_for)
+                );
+                println!(
+                    "{}",
+                    latency_row::<PapayaGuard>(readers, entries, every, run_for)
                 );
                 println!("{}", latency_row::<Evmap>(readers, entries, every, run_for));
                 println!(

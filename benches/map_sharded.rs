@@ -1,7 +1,8 @@
 //! `thrifty::map::ShardedMap` against `Mutex<HashMap>` (std), `RwLock<HashMap>` (parking_lot),
 //! dashmap (at its default 4 x CPUs shards, and at thrifty's default shard count), scc's
-//! `HashMap` and papaya, all hashing with foldhash (the same hash function thrifty's default
-//! uses), `u64` keys and values.
+//! `HashMap` and papaya (pinned per operation, and with a per-thread guard refreshed every 64
+//! operations, the guard reuse papaya's docs encourage), all hashing with foldhash (the same
+//! hash function thrifty's default uses), `u64` keys and values.
 //!
 //! Groups, each at 1 and 2 threads (plus 4 and 8, labelled oversubscribed, in the full run):
 //! - `map_sharded/time/mix/<reads>-<writes>/<keys>/<uniform|zipf>`: read-heavy 95/5, mixed 50/50
@@ -43,17 +44,22 @@ type H = foldhash::fast::RandomState;
 
 /// The operations every candidate offers, in its own idiom.
 trait Candidate: Send + Sync + 'static {
+    /// What a thread keeps across its operations: papaya's guard in the guard row, nothing for
+    /// the others. Each thread makes one per sample, inside the timed span.
+    type Handle<'a>;
     const NAME: &'static str;
     fn with_capacity(n: usize) -> Self;
-    fn get(&self, k: u64) -> Option<u64>;
-    fn put(&self, k: u64, v: u64);
+    fn handle(&self) -> Self::Handle<'_>;
+    fn get(&self, h: &mut Self::Handle<'_>, k: u64) -> Option<u64>;
+    fn put(&self, h: &mut Self::Handle<'_>, k: u64, v: u64);
     /// Adds 1 to `k`'s count, inserting 1 if absent.
-    fn incr(&self, k: u64);
-    fn remove(&self, k: u64) -> Option<u64>;
+    fn incr(&self, h: &mut Self::Handle<'_>, k: u64);
+    fn remove(&self, h: &mut Self::Handle<'_>, k: u64) -> Option<u64>;
 }
 
 struct StdMutex(std::sync::Mutex<HashMap<u64, u64, H>>);
 impl Candidate for StdMutex {
+    type Handle<'a> = ();
     const NAME: &'static str = "Mutex<HashMap> (std)";
     fn with_capacity(n: usize) -> Self {
         Self(std::sync::Mutex::new(HashMap::with_capacity_and_hasher(
@@ -61,22 +67,24 @@ impl Candidate for StdMutex {
             H::default(),
         )))
     }
-    fn get(&self, k: u64) -> Option<u64> {
+    fn handle(&self) {}
+    fn get(&self, _: &mut (), k: u64) -> Option<u64> {
         self.0.lock().unwrap().get(&k).copied()
     }
-    fn put(&self, k: u64, v: u64) {
+    fn put(&self, _: &mut (), k: u64, v: u64) {
         self.0.lock().unwrap().insert(k, v);
     }
-    fn incr(&self, k: u64) {
+    fn incr(&self, _: &mut (), k: u64) {
         *self.0.lock().unwrap().entry(k).or_insert(0) += 1;
     }
-    fn remove(&self, k: u64) -> Option<u64> {
+    fn remove(&self, _: &mut (), k: u64) -> Option<u64> {
         self.0.lock().unwrap().remove(&k)
     }
 }
 
 struct PlRwLock(parking_lot::RwLock<HashMap<u64, u64, H>>);
 impl Candidate for PlRwLock {
+    type Handle<'a> = ();
     const NAME: &'static str = "RwLock<HashMap> (parking_lot)";
     fn with_capacity(n: usize) -> Self {
         Self(parking_lot::RwLock::new(HashMap::with_capacity_and_hasher(
@@ -84,25 +92,27 @@ impl Candidate for PlRwLock {
             H::default(),
         )))
     }
-    fn get(&self, k: u64) -> Option<u64> {
+    fn handle(&self) {}
+    fn get(&self, _: &mut (), k: u64) -> Option<u64> {
         self.0.read().get(&k).copied()
     }
-    fn put(&self, k: u64, v: u64) {
+    fn put(&self, _: &mut (), k: u64, v: u64) {
         self.0.write().insert(k, v);
     }
-    fn incr(&self, k: u64) {
+    fn incr(&self, _: &mut (), k: u64) {
         *self.0.write().entry(k).or_insert(0) += 1;
     }
-    fn remove(&self, k: u64) -> Option<u64> {
+    fn remove(&self, _: &mut (), k: u64) -> Option<u64> {
         self.0.write().remove(&k)
     }
 }
 
 /// dashmap at its default shard count (4 x CPUs), or with `THRIFTY_SHARDS` on thrifty's
-/// default (64 x CPUs, 128 on 2 CPUs): the setting the two defaults differ in, so the rows
-/// separate design from defaults.
+/// default (64 x CPUs, at most 1024, rounded up to a power of two: 128 on 2 CPUs): the setting
+/// the two defaults differ in, so the rows separate design from defaults.
 struct Dash<const THRIFTY_SHARDS: bool>(dashmap::DashMap<u64, u64, H>);
 impl<const THRIFTY_SHARDS: bool> Candidate for Dash<THRIFTY_SHARDS> {
+    type Handle<'a> = ();
     const NAME: &'static str = if THRIFTY_SHARDS {
         "dashmap (thrifty's shard count)"
     } else {
@@ -123,36 +133,39 @@ impl<const THRIFTY_SHARDS: bool> Candidate for Dash<THRIFTY_SHARDS> {
             shards,
         ))
     }
-    fn get(&self, k: u64) -> Option<u64> {
+    fn handle(&self) {}
+    fn get(&self, _: &mut (), k: u64) -> Option<u64> {
         self.0.get(&k).map(|r| *r)
     }
-    fn put(&self, k: u64, v: u64) {
+    fn put(&self, _: &mut (), k: u64, v: u64) {
         self.0.insert(k, v);
     }
-    fn incr(&self, k: u64) {
+    fn incr(&self, _: &mut (), k: u64) {
         *self.0.entry(k).or_insert(0) += 1;
     }
-    fn remove(&self, k: u64) -> Option<u64> {
+    fn remove(&self, _: &mut (), k: u64) -> Option<u64> {
         self.0.remove(&k).map(|(_, v)| v)
     }
 }
 
 struct Scc(scc::HashMap<u64, u64, H>);
 impl Candidate for Scc {
+    type Handle<'a> = ();
     const NAME: &'static str = "scc::HashMap";
     fn with_capacity(n: usize) -> Self {
         Self(scc::HashMap::with_capacity_and_hasher(n, H::default()))
     }
-    fn get(&self, k: u64) -> Option<u64> {
+    fn handle(&self) {}
+    fn get(&self, _: &mut (), k: u64) -> Option<u64> {
         self.0.read_sync(&k, |_, v| *v)
     }
-    fn put(&self, k: u64, v: u64) {
+    fn put(&self, _: &mut (), k: u64, v: u64) {
         self.0.upsert_sync(k, v);
     }
-    fn incr(&self, k: u64) {
+    fn incr(&self, _: &mut (), k: u64) {
         *self.0.entry_sync(k).or_insert(0).get_mut() += 1;
     }
-    fn remove(&self, k: u64) -> Option<u64> {
+    fn remove(&self, _: &mut (), k: u64) -> Option<u64> {
         self.0.remove_sync(&k).map(|(_, v)| v)
     }
 }
@@ -160,40 +173,86 @@ impl Candidate for Scc {
 /// papaya, pinned per operation (what a call site without a long-lived guard does).
 struct Papaya(papaya::HashMap<u64, u64, H>);
 impl Candidate for Papaya {
+    type Handle<'a> = ();
     const NAME: &'static str = "papaya (pin per op)";
     fn with_capacity(n: usize) -> Self {
         Self(papaya::HashMap::with_capacity_and_hasher(n, H::default()))
     }
-    fn get(&self, k: u64) -> Option<u64> {
+    fn handle(&self) {}
+    fn get(&self, _: &mut (), k: u64) -> Option<u64> {
         self.0.pin().get(&k).copied()
     }
-    fn put(&self, k: u64, v: u64) {
+    fn put(&self, _: &mut (), k: u64, v: u64) {
         self.0.pin().insert(k, v);
     }
-    fn incr(&self, k: u64) {
+    fn incr(&self, _: &mut (), k: u64) {
         self.0.pin().update_or_insert(k, |n| n + 1, 1);
     }
-    fn remove(&self, k: u64) -> Option<u64> {
+    fn remove(&self, _: &mut (), k: u64) -> Option<u64> {
         self.0.pin().remove(&k).copied()
     }
 }
 
+/// papaya with a guard each thread keeps, refreshed (unpinned and pinned again) every
+/// [`PAPAYA_REFRESH`] operations: the guard reuse papaya's docs encourage "within reason", since
+/// a held guard delays reclamation.
+struct PapayaGuard(papaya::HashMap<u64, u64, H>);
+impl PapayaGuard {
+    /// Counts one operation on `h`, refreshing its guard every [`PAPAYA_REFRESH`].
+    #[inline]
+    fn tick<'g, 'm>(h: &'g mut (papaya::LocalGuard<'m>, u32)) -> &'g papaya::LocalGuard<'m> {
+        h.1 += 1;
+        if h.1 == PAPAYA_REFRESH {
+            h.1 = 0;
+            papaya::Guard::refresh(&mut h.0);
+        }
+        &h.0
+    }
+}
+impl Candidate for PapayaGuard {
+    type Handle<'a> = (papaya::LocalGuard<'a>, u32);
+    const NAME: &'static str = "papaya (guard per 64 ops)";
+    fn with_capacity(n: usize) -> Self {
+        Self(papaya::HashMap::with_capacity_and_hasher(n, H::default()))
+    }
+    fn handle(&self) -> Self::Handle<'_> {
+        (self.0.guard(), 0)
+    }
+    fn get(&self, h: &mut Self::Handle<'_>, k: u64) -> Option<u64> {
+        self.0.get(&k, Self::tick(h)).copied()
+    }
+    fn put(&self, h: &mut Self::Handle<'_>, k: u64, v: u64) {
+        self.0.insert(k, v, Self::tick(h));
+    }
+    fn incr(&self, h: &mut Self::Handle<'_>, k: u64) {
+        self.0.update_or_insert(k, |n| n + 1, 1, Self::tick(h));
+    }
+    fn remove(&self, h: &mut Self::Handle<'_>, k: u64) -> Option<u64> {
+        self.0.remove(&k, Self::tick(h)).copied()
+    }
+}
+
+/// Operations per papaya guard in [`PapayaGuard`].
+const PAPAYA_REFRESH: u32 = 64;
+
 struct Thrifty(ShardedMap<u64, u64>);
 impl Candidate for Thrifty {
+    type Handle<'a> = ();
     const NAME: &'static str = "thrifty ShardedMap";
     fn with_capacity(n: usize) -> Self {
         Self(ShardedMap::with_capacity(n))
     }
-    fn get(&self, k: u64) -> Option<u64> {
+    fn handle(&self) {}
+    fn get(&self, _: &mut (), k: u64) -> Option<u64> {
         self.0.read(&k, |v| *v)
     }
-    fn put(&self, k: u64, v: u64) {
+    fn put(&self, _: &mut (), k: u64, v: u64) {
         self.0.insert(k, v);
     }
-    fn incr(&self, k: u64) {
+    fn incr(&self, _: &mut (), k: u64) {
         self.0.get_or_insert_with(k, || 0, |n| *n += 1);
     }
-    fn remove(&self, k: u64) -> Option<u64> {
+    fn remove(&self, _: &mut (), k: u64) -> Option<u64> {
         self.0.remove(&k)
     }
 }
@@ -323,7 +382,9 @@ fn mix_rows<C: Candidate, M: Pick>(
     threads: &[usize],
 ) {
     let map = Arc::new(C::with_capacity(keys));
-    (0..keys).for_each(|i| map.put(key(i), i as u64));
+    let mut h = map.handle();
+    (0..keys).for_each(|i| map.put(&mut h, key(i), i as u64));
+    drop(h);
     for (reads, writes) in [(95, 5), (50, 50), (10, 90)] {
         let mask = write_mask(writes);
         for (dist, seq) in seqs {
@@ -339,12 +400,13 @@ fn mix_rows<C: Candidate, M: Pick>(
                     b.iter_custom(|iters| {
                         let (span, allocs) = run(t, iters, &|_, n| {
                             let seq = &seq[MINE.with(Cell::get)];
+                            let mut h = map.handle();
                             for i in 0..n as usize {
                                 let (k, w) = (seq[i % SEQ], mask[i % SEQ]);
                                 if w {
-                                    map.put(black_box(k), black_box(i as u64));
+                                    map.put(&mut h, black_box(k), black_box(i as u64));
                                 } else {
-                                    black_box(map.get(black_box(k)));
+                                    black_box(map.get(&mut h, black_box(k)));
                                 }
                             }
                         });
@@ -373,7 +435,8 @@ fn shape_rows<C: Candidate, M: Pick>(
                 b.iter_custom(|iters| {
                     let (span, allocs) = run(t, iters, &|_, n| {
                         let seq = &zipf[MINE.with(Cell::get)];
-                        (0..n as usize).for_each(|i| counts.incr(black_box(seq[i % SEQ])));
+                        let mut h = counts.handle();
+                        (0..n as usize).for_each(|i| counts.incr(&mut h, black_box(seq[i % SEQ])));
                     });
                     M::pick(span, allocs)
                 })
@@ -399,10 +462,12 @@ fn shape_rows<C: Candidate, M: Pick>(
                         let me = MINE.with(Cell::get);
                         let base = (me as u64) << 48;
                         let start = cursors[me].load(Relaxed);
+                        let mut h = sessions.handle();
                         for i in start..start + n {
-                            sessions.put(black_box(key((base + i) as usize)), i);
+                            sessions.put(&mut h, black_box(key((base + i) as usize)), i);
                             if i >= WINDOW {
-                                black_box(sessions.remove(key((base + i - WINDOW) as usize)));
+                                let old = key((base + i - WINDOW) as usize);
+                                black_box(sessions.remove(&mut h, old));
                             }
                         }
                         cursors[me].store(start + n, Relaxed);
@@ -420,7 +485,8 @@ fn shape_rows<C: Candidate, M: Pick>(
         b.iter_custom(|iters| {
             let map = C::with_capacity(iters as usize);
             let (span, allocs) = run(1, iters, &|_, n| {
-                (0..n as usize).for_each(|i| map.put(black_box(key(i)), i as u64));
+                let mut h = map.handle();
+                (0..n as usize).for_each(|i| map.put(&mut h, black_box(key(i)), i as u64));
             });
             drop(map);
             M::pick(span, allocs)
@@ -447,6 +513,7 @@ fn groups<M: Pick>(c: &mut Criterion<M>, pass: &str, plan: &Plan) {
         mix_rows::<Dash<true>, M>(&mut g, keys, &seqs, &plan.threads);
         mix_rows::<Scc, M>(&mut g, keys, &seqs, &plan.threads);
         mix_rows::<Papaya, M>(&mut g, keys, &seqs, &plan.threads);
+        mix_rows::<PapayaGuard, M>(&mut g, keys, &seqs, &plan.threads);
         mix_rows::<Thrifty, M>(&mut g, keys, &seqs, &plan.threads);
         g.finish();
     }
@@ -457,6 +524,7 @@ fn groups<M: Pick>(c: &mut Criterion<M>, pass: &str, plan: &Plan) {
     shape_rows::<Dash<true>, M>(c, pass, &zipf, &plan.threads);
     shape_rows::<Scc, M>(c, pass, &zipf, &plan.threads);
     shape_rows::<Papaya, M>(c, pass, &zipf, &plan.threads);
+    shape_rows::<PapayaGuard, M>(c, pass, &zipf, &plan.threads);
     shape_rows::<Thrifty, M>(c, pass, &zipf, &plan.threads);
 }
 

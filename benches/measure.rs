@@ -57,8 +57,10 @@ fn counting_cost(c: &mut Criterion) {
         let _paused = measure::pause();
         b.iter(|| drop(black_box(Box::new(black_box(7u64)))))
     });
-    // Two threads allocating at once, each its share of the iterations: the time per pair per
-    // thread, counted and paused. Counts shared by every thread would bounce one cache line
+    // Two threads allocating at once, each running all the iterations, counted and paused: the
+    // time of one allocation and free on each thread at once. The span starts before the
+    // threads are spawned and ends after they are joined, so spawn and join are timed too,
+    // amortised over the iterations. Counts shared by every thread would bounce one cache line
     // between them on every call; the totals' stripes keep each thread on its own.
     for paused in [false, true] {
         let name = if paused {

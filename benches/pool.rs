@@ -9,14 +9,16 @@
 //! Shapes (criterion groups `pool/get_put/*`, and `pool/allocs/*` for allocator calls):
 //! - `1_thread`, `2_threads_one_pool`: get + put in a loop (throughput counts every thread's
 //!   ops);
-//! - `cross_thread`: get on the bench thread, drop on a consumer thread through a bounded
-//!   channel of 256, whose cost every candidate pays alike; pools of 1024;
-//! - `cross_thread_bounded`: the same at 4 KiB with pools of capacity 8 and 256 and a channel
-//!   two shorter (6 and 254), so the capacity just covers what is in flight; std, thrifty and
-//!   `lockfree-object-pool` (`pull_owned`);
+//! - `cross_thread`: get on a producer thread, drop on a consumer thread through a bounded
+//!   channel of 256, whose cost every candidate pays alike; pools of 1024. Both threads are
+//!   spawned per sample: nothing is timed on the main thread, whose malloc arena no worker gets;
+//! - `cross_thread_bounded`: the same at 4 KiB through a channel of 6 and of 254, with thrifty's
+//!   pool of capacity 8 and 256 (the depth plus 2, so the capacity just covers what is in
+//!   flight); the peers are unbounded. Std, thrifty, `object-pool` and `lockfree-object-pool`
+//!   (`pull_owned` for both peers);
 //! - `cross_thread_scratch`: `cross_thread` at 4 KiB (pools of 1024, a channel of 256), where
 //!   the consumer also takes two buffers of its own from the same pool for every message
-//!   (scratch work) and drops them before the message; std, thrifty and
+//!   (scratch work) and drops them before the message; std, thrifty, `object-pool` and
 //!   `lockfree-object-pool`;
 //! - `2_threads_idle_crowd`: 2 threads get + put at 4 KiB while 0, 4, 16, 64 or 1 100 other
 //!   threads sleep, each having used another `BufferPool` once (so each holds a thread slot).
@@ -248,7 +250,8 @@ enum Shape {
     /// loop, on a spawned thread, as two do, so the groups differ only in the thread count
     /// (criterion's `b.iter` on the bench thread compiles and places a different loop).
     Threads(usize),
-    /// `take_owned` here, dropped on a consumer thread through a channel of this depth.
+    /// `take_owned` on a producer thread, dropped on a consumer thread through a channel of this
+    /// depth; both spawned per sample, as `Threads` spawns its threads.
     Cross(usize),
     /// As `Cross`, the consumer taking two buffers of its own for every message.
     CrossScratch(usize),
@@ -267,33 +270,40 @@ fn threaded<C: Candidate>(c: &C, threads: usize, iters: u64) -> (Duration, u64) 
     (span, allocs.into_inner())
 }
 
-/// Takes `iters` buffers here and drops them on a consumer thread, after a warm-up that fills
-/// the channel twice; counts every thread's allocator calls from the first timed send to the last.
+/// Takes `iters` buffers on a producer thread and drops them on a consumer thread, after a
+/// warm-up that fills the channel twice; counts every thread's allocator calls from the first
+/// timed send to the last. Both threads are spawned here, so the producer, like every timed
+/// thread of this bench, is never the main thread (in a state no worker is in: glibc's main
+/// malloc arena is its alone).
 fn cross<C: Candidate>(c: &Arc<C>, depth: usize, scratch: bool, iters: u64) -> (Duration, u64) {
     let (tx, rx) = std::sync::mpsc::sync_channel::<C::Owned>(depth);
-    // Pausing is per thread: the consumer pauses itself if this thread is paused (time pass).
+    // Pausing is per thread: each thread pauses itself if this one is paused (time pass).
     let paused = measure::is_paused();
-    let own = Arc::clone(c);
-    let consumer = std::thread::spawn(move || {
-        let _paused = paused.then(measure::pause);
-        while let Ok(message) = rx.recv() {
-            if scratch {
-                drop(black_box((own.take_owned(), own.take_owned())));
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let _paused = paused.then(measure::pause);
+            while let Ok(message) = rx.recv() {
+                if scratch {
+                    drop(black_box((c.take_owned(), c.take_owned())));
+                }
+                drop(message);
             }
-            drop(message);
-        }
-    });
-    for _ in 0..(2 * depth).max(64) {
-        tx.send(c.take_owned()).unwrap();
-    }
-    let (before, t) = (measure::total_stats().calls(), Instant::now());
-    for _ in 0..iters {
-        tx.send(black_box(c.take_owned())).unwrap();
-    }
-    let allocs = measure::total_stats().calls() - before;
-    drop(tx);
-    consumer.join().unwrap();
-    (t.elapsed(), allocs)
+        });
+        let producer = s.spawn(move || {
+            let _paused = paused.then(measure::pause);
+            for _ in 0..(2 * depth).max(64) {
+                tx.send(c.take_owned()).unwrap();
+            }
+            let (before, t) = (measure::total_stats().calls(), Instant::now());
+            for _ in 0..iters {
+                tx.send(black_box(c.take_owned())).unwrap();
+            }
+            let allocs = measure::total_stats().calls() - before;
+            // `tx` is dropped here: the consumer drains the channel and returns.
+            (t.elapsed(), allocs)
+        });
+        producer.join().unwrap()
+    })
 }
 
 /// One row: candidate `c`, measured per sample by `shape`.
@@ -311,11 +321,12 @@ fn row<C: Candidate, M: Pick>(g: &mut BenchmarkGroup<'_, M>, id: impl Display, c
     });
 }
 
-/// The rows of the newer shapes: allocating, thrifty (retaining at most `capacity`) and
-/// `lockfree-object-pool`, at 4 KiB.
-fn trio<M: Pick>(g: &mut BenchmarkGroup<'_, M>, id: &str, capacity: usize, shape: Shape) {
+/// The rows of the newer shapes: allocating, thrifty (retaining at most `capacity`),
+/// `object-pool` and `lockfree-object-pool` (both unbounded), at 4 KiB.
+fn quartet<M: Pick>(g: &mut BenchmarkGroup<'_, M>, id: &str, capacity: usize, shape: Shape) {
     row(g, id, Std::bounded(SIZE, capacity), shape);
     row(g, id, Thrifty::bounded(SIZE, capacity), shape);
+    row(g, id, ObjectPool::bounded(SIZE, capacity), shape);
     row(g, id, Lockfree::bounded(SIZE, capacity), shape);
 }
 
@@ -324,14 +335,17 @@ fn newer_shapes<M: Pick>(c: &mut Criterion<M>, pass: &str) {
     let mut g = c.benchmark_group(format!("pool/{pass}/cross_thread_bounded"));
     g.throughput(Throughput::Elements(1));
     for capacity in [8, 256] {
-        let id = format!("capacity {capacity}");
-        trio(&mut g, &id, capacity, Shape::Cross(capacity - 2));
+        // Only thrifty's pool has a capacity; the channel's depth applies to every row.
+        let depth = capacity - 2;
+        let id = format!("channel {depth} (thrifty capacity {capacity})");
+        quartet(&mut g, &id, capacity, Shape::Cross(depth));
     }
     g.finish();
 
     let mut g = c.benchmark_group(format!("pool/{pass}/cross_thread_scratch"));
     g.throughput(Throughput::Elements(1));
-    trio(&mut g, "capacity 1024", 1024, Shape::CrossScratch(256));
+    let id = "channel 256 (thrifty capacity 1024)";
+    quartet(&mut g, id, 1024, Shape::CrossScratch(256));
     g.finish();
 
     let mut g = c.benchmark_group(format!("pool/{pass}/2_threads_idle_crowd"));
@@ -340,14 +354,14 @@ fn newer_shapes<M: Pick>(c: &mut Criterion<M>, pass: &str) {
     for idle in [0, 4, 16, 64, 1100] {
         let other = Arc::clone(&other);
         let _crowd = Idle::spawn(idle, move || drop(other.get()));
-        trio(&mut g, &format!("{idle} idle"), 1024, Shape::Threads(2));
+        quartet(&mut g, &format!("{idle} idle"), 1024, Shape::Threads(2));
     }
     g.finish();
 
     let mut g = c.benchmark_group(format!("pool/{pass}/many_threads"));
     for threads in [8, 16] {
         g.throughput(Throughput::Elements(threads as u64));
-        trio(&mut g, &label(threads), 1024, Shape::Threads(threads));
+        quartet(&mut g, &label(threads), 1024, Shape::Threads(threads));
     }
     g.finish();
 }

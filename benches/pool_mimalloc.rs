@@ -1,9 +1,11 @@
 //! The 4 KiB and 64 KiB cases of `benches/pool.rs` with mimalloc as the global allocator:
 //! does pooling still pay when the allocator itself is fast?
 //!
-//! Candidates: `Vec::with_capacity` + drop under mimalloc, thrifty's `BufferPool`, and
-//! `lockfree-object-pool`'s `LinearObjectPool` (the fastest peer in `benches/pool.rs`); one
-//! thread, and two threads on one shared pool.
+//! Candidates: `Vec::with_capacity` + drop under mimalloc, thrifty's `BufferPool` (built as
+//! `benches/pool.rs` builds it: capacity 1024, no byte budget), and the two peers of the
+//! shootout's pool table, `lockfree-object-pool`'s `LinearObjectPool` (the faster peer on one
+//! thread) and `object-pool` (which has beaten it on 2 threads); one thread, and two threads on
+//! one shared pool.
 //!
 //! Run: `cargo bench --bench pool_mimalloc -- --warm-up-time 1 --measurement-time 2`
 
@@ -38,6 +40,8 @@ fn candidates(g: &mut Wall<'_>, threads: usize) {
             black_box(&v);
         };
         let pool = BufferPool::builder()
+            .capacity(1024)
+            .byte_budget(usize::MAX)
             .buffer_capacity(size)
             .max_buffer_capacity(size)
             .build();
@@ -62,6 +66,13 @@ fn candidates(g: &mut Wall<'_>, threads: usize) {
             threads,
             &std_op,
         );
+        let object_pool = object_pool::Pool::<Vec<u8>>::new(0, Vec::new);
+        let object_pool_op = || {
+            let mut b = object_pool.pull(|| Vec::with_capacity(size));
+            b.clear(); // object-pool does not reset
+            b.push(1);
+            black_box(&*b);
+        };
         bench(g, "thrifty BufferPool", size, threads, &thrifty_op);
         bench(
             g,
@@ -70,6 +81,7 @@ fn candidates(g: &mut Wall<'_>, threads: usize) {
             threads,
             &lockfree_op,
         );
+        bench(g, "object-pool", size, threads, &object_pool_op);
     }
 }
 

@@ -40,10 +40,11 @@ pub fn on_threads(
 /// A benchmark id's thread label, marking counts above the cores as oversubscribed.
 pub fn label(threads: usize) -> String {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let noun = if threads == 1 { "thread" } else { "threads" };
     if threads > cores {
-        format!("{threads} threads (oversubscribed)")
+        format!("{threads} {noun} (oversubscribed)")
     } else {
-        format!("{threads} threads")
+        format!("{threads} {noun}")
     }
 }
 

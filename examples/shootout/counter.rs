@@ -47,7 +47,9 @@ fn counter_incr(counter: Arc<Counter>) -> Candidate {
 }
 
 pub fn run(h: &mut Harness) {
-    let mut t = h.table("counter", "increment one shared counter from every thread");
+    let title = "increment hot counters from every thread: one, 2 or 16 in turn, or 1 of a \
+                 handler's 8 adds";
+    let mut t = h.table("counter", title);
     for threads in t.threads(&[1, 2, 4]) {
         let mutex = Arc::new(Mutex::new(0u64));
         let flushed = Arc::new(AtomicU64::new(0));
@@ -100,8 +102,9 @@ pub fn run(h: &mut Harness) {
         in_turn(&mut t, "incr 2 hot, 8 apart", threads, 9, |i| (i & 1) * 8);
         let held = in_turn(&mut t, "incr 16 hot, in turn", threads, 16, |i| i & 15);
         t.note(format!(
-            "  incr 16 hot, in turn, {threads} thread(s): thrifty Counter {} of 16 striped",
-            held.iter().filter(|c| c.is_striped()).count()
+            "  incr 16 hot, in turn, {threads} thread(s): thrifty Counter {} of {} striped",
+            held.iter().filter(|c| c.is_striped()).count(),
+            held.len()
         ));
     }
 }

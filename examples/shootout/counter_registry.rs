@@ -125,7 +125,8 @@ pub fn run(h: &mut Harness) {
             let (striped, bytes) = footprint(&kept);
             t.note(format!(
                 "  {n} counters, {threads} thread(s): thrifty Counter {striped:.2}% striped, \
-                 {bytes:.1} B per counter (AtomicU64 8 B, Mutex<u64> {} B)",
+                 {bytes:.1} B per counter (AtomicU64 {} B, Mutex<u64> {} B)",
+                std::mem::size_of::<AtomicU64>(),
                 std::mem::size_of::<Mutex<u64>>()
             ));
         }
@@ -169,8 +170,9 @@ pub fn run(h: &mut Harness) {
         );
         let (striped, bytes) = footprint(&kept);
         t.note(format!(
-            "  {threads} thread(s): thrifty Counter {striped:.1}% of 101 striped (hot one: {}), \
+            "  {threads} thread(s): thrifty Counter {striped:.1}% of {} striped (hot one: {}), \
              {bytes:.1} B per counter",
+            kept.len(),
             if kept[100].is_striped() { "yes" } else { "no" }
         ));
     }

@@ -128,6 +128,7 @@ impl Harness {
             rows: Vec::new(),
             notes: Vec::new(),
             ops_per_item: 1,
+            background: 0,
         }
     }
 
@@ -165,7 +166,8 @@ impl Harness {
              Quote ratios, not absolute times: the machine is shared and noisy.\n\
              - allocs/op: alloc + realloc calls per op, per message in the channel table\n  \
              (thrifty::measure); bytes/op: bytes they asked for.\n\
-             - \"(over)\": more threads than the {cores} cores here; oversubscribed, for scaling shape only.\n"
+             - \"(over)\": more threads than the {cores} cores here (counting a workload's own\n  \
+             background threads, such as a writer); oversubscribed, for scaling shape only.\n"
         );
         self.emit(&text);
     }
@@ -181,6 +183,8 @@ pub struct Table<'h> {
     notes: Vec<String>,
     /// Thread ops per item that the Mops/s and allocation columns count (see `per_item`).
     ops_per_item: u64,
+    /// Threads the workloads keep running besides the measuring ones (see `background`).
+    background: usize,
 }
 
 impl Table<'_> {
@@ -203,6 +207,13 @@ impl Table<'_> {
     pub fn per_item(&mut self, ops: u64) {
         assert!(ops > 0);
         self.ops_per_item = ops;
+    }
+
+    /// Says that the workloads added from now on run `threads` threads of their own besides the
+    /// measuring ones (a background writer), so a row is marked `(over)` when the two together
+    /// outnumber the cores. The threads column and Mops/s still count the measuring threads.
+    pub fn background(&mut self, threads: usize) {
+        self.background = threads;
     }
 
     /// Adds a line to print under the table.
@@ -247,6 +258,7 @@ impl Table<'_> {
                 workload: name.to_owned(),
                 threads,
                 ops_per_item: self.ops_per_item,
+                background: self.background,
                 candidate: c.name.clone(),
                 baseline: c.baseline,
                 median_ns: quantile(&ns, 0.5),

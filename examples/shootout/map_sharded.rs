@@ -2,8 +2,10 @@
 //! a 50/50 read/write mix of uniform keys and a 10/90 mix of Zipf (s = 1.0) keys, plus the
 //! aggregator shape (a per-key count bumped over Zipf keys). The std row is `Mutex<HashMap>`;
 //! peers are parking_lot's `RwLock<HashMap>`, dashmap (at its default 4 x CPUs shards, and at
-//! thrifty's shard count), scc and papaya; every map hashes with foldhash, the hash thrifty's
-//! default uses. Each thread replays its own precomputed key sequence.
+//! thrifty's shard count), scc and papaya (pinned per operation, and with a per-thread guard
+//! refreshed every 64 operations, the guard reuse papaya's docs encourage); every map hashes
+//! with foldhash, the hash thrifty's default uses. Each thread replays its own precomputed key
+//! sequence.
 
 use crate::harness::{Candidate, Harness};
 use std::collections::HashMap;
@@ -57,14 +59,21 @@ fn sequences(zipf: bool, writes_pct: u64) -> Arc<Vec<Vec<(u64, bool)>>> {
 }
 
 /// One candidate's row: `get`/`put` are its read and write, run over thread `t`'s sequence.
-fn row<M: Send + Sync + 'static>(
+/// Both are generic, so each row's loop is compiled for its own map and its calls inline, as
+/// in `benches/map_sharded.rs`.
+fn row<M, G, P>(
     name: &str,
     std: bool,
     map: M,
     seqs: &Arc<Vec<Vec<(u64, bool)>>>,
-    get: fn(&M, u64) -> Option<u64>,
-    put: fn(&M, u64, u64),
-) -> Candidate {
+    get: G,
+    put: P,
+) -> Candidate
+where
+    M: Send + Sync + 'static,
+    G: Fn(&M, u64) -> Option<u64> + Send + Sync + 'static,
+    P: Fn(&M, u64, u64) + Send + Sync + 'static,
+{
     let seqs = Arc::clone(seqs);
     let body = move |t: usize, ops: u64| {
         let seq = &seqs[t % seqs.len()];
@@ -84,9 +93,39 @@ fn row<M: Send + Sync + 'static>(
     }
 }
 
-/// Every candidate, prefilled with `KEYS` keys; `put` inserts (replacing) unless `incr`, where
+/// Operations per papaya guard in the guard row.
+const PAPAYA_REFRESH: usize = 64;
+
+/// papaya's row with a guard each thread keeps, refreshed (unpinned and pinned again) every
+/// [`PAPAYA_REFRESH`] operations: the guard reuse papaya's docs encourage "within reason", since
+/// a held guard delays reclamation. The loop is `row`'s, with the guard passed to each call.
+fn papaya_guard_row<const INCR: bool>(
+    map: papaya::HashMap<u64, u64, H>,
+    seqs: &Arc<Vec<Vec<(u64, bool)>>>,
+) -> Candidate {
+    let seqs = Arc::clone(seqs);
+    Candidate::new("papaya (guard per 64 ops)", move |t, ops| {
+        let seq = &seqs[t % seqs.len()];
+        let mut guard = map.guard();
+        for i in 0..ops as usize {
+            if i % PAPAYA_REFRESH == PAPAYA_REFRESH - 1 {
+                papaya::Guard::refresh(&mut guard);
+            }
+            let (k, write) = seq[i % SEQ];
+            if !write {
+                black_box(map.get(&black_box(k), &guard).copied());
+            } else if INCR {
+                map.update_or_insert(black_box(k), |n| n + 1, 1, &guard);
+            } else {
+                map.insert(black_box(k), i as u64, &guard);
+            }
+        }
+    })
+}
+
+/// Every candidate, prefilled with `KEYS` keys; `put` inserts (replacing) unless `INCR`, where
 /// it adds 1 to the key's count instead (inserting 1 if absent).
-fn candidates(seqs: &Arc<Vec<Vec<(u64, bool)>>>, incr: bool) -> Vec<Candidate> {
+fn candidates<const INCR: bool>(seqs: &Arc<Vec<Vec<(u64, bool)>>>) -> Vec<Candidate> {
     let fill = |put: &mut dyn FnMut(u64, u64)| (0..KEYS).for_each(|i| put(key(i), i as u64));
 
     let std = Mutex::new(HashMap::with_capacity_and_hasher(KEYS, H::default()));
@@ -102,7 +141,8 @@ fn candidates(seqs: &Arc<Vec<Vec<(u64, bool)>>>, incr: bool) -> Vec<Candidate> {
         dash.insert(k, v);
     });
     // dashmap on thrifty's shard count: the knob the default rows differ in (dashmap's default
-    // is 4 x CPUs, thrifty's 64 x CPUs), so the table shows design apart from defaults.
+    // is 4 x CPUs, thrifty's 64 x CPUs, at most 1024, rounded up to a power of two), so the
+    // table shows design apart from defaults.
     let thrifty = ShardedMap::with_capacity(KEYS);
     let shards = thrifty.shard_count().max(2); // dashmap needs a power of two above 1
     let dash_n =
@@ -114,9 +154,12 @@ fn candidates(seqs: &Arc<Vec<Vec<(u64, bool)>>>, incr: bool) -> Vec<Candidate> {
     fill(&mut |k, v| {
         scc.upsert_sync(k, v);
     });
-    let papaya = papaya::HashMap::with_capacity_and_hasher(KEYS, H::default());
-    fill(&mut |k, v| {
-        papaya.pin().insert(k, v);
+    let papayas = [(); 2].map(|()| {
+        let papaya = papaya::HashMap::with_capacity_and_hasher(KEYS, H::default());
+        fill(&mut |k, v| {
+            papaya.pin().insert(k, v);
+        });
+        papaya
     });
     fill(&mut |k, v| {
         thrifty.insert(k, v);
@@ -136,15 +179,16 @@ fn candidates(seqs: &Arc<Vec<Vec<(u64, bool)>>>, incr: bool) -> Vec<Candidate> {
             map,
             seqs,
             |m: &Dash, k| m.get(&k).map(|r| *r),
-            if incr {
-                |m: &Dash, k, _| *m.entry(k).or_insert(0) += 1
-            } else {
-                |m: &Dash, k, v| {
+            |m: &Dash, k, v| {
+                if INCR {
+                    *m.entry(k).or_insert(0) += 1;
+                } else {
                     m.insert(k, v);
                 }
             },
         )
     };
+    let [papaya, papaya_guard] = papayas;
     vec![
         row(
             "Mutex<HashMap>",
@@ -152,10 +196,10 @@ fn candidates(seqs: &Arc<Vec<Vec<(u64, bool)>>>, incr: bool) -> Vec<Candidate> {
             std,
             seqs,
             |m: &Std, k| m.lock().unwrap().get(&k).copied(),
-            if incr {
-                |m: &Std, k, _| *m.lock().unwrap().entry(k).or_insert(0) += 1
-            } else {
-                |m: &Std, k, v| {
+            |m: &Std, k, v| {
+                if INCR {
+                    *m.lock().unwrap().entry(k).or_insert(0) += 1;
+                } else {
                     m.lock().unwrap().insert(k, v);
                 }
             },
@@ -166,10 +210,10 @@ fn candidates(seqs: &Arc<Vec<Vec<(u64, bool)>>>, incr: bool) -> Vec<Candidate> {
             rw,
             seqs,
             |m: &Rw, k| m.read().get(&k).copied(),
-            if incr {
-                |m: &Rw, k, _| *m.write().entry(k).or_insert(0) += 1
-            } else {
-                |m: &Rw, k, v| {
+            |m: &Rw, k, v| {
+                if INCR {
+                    *m.write().entry(k).or_insert(0) += 1;
+                } else {
                     m.write().insert(k, v);
                 }
             },
@@ -182,10 +226,10 @@ fn candidates(seqs: &Arc<Vec<Vec<(u64, bool)>>>, incr: bool) -> Vec<Candidate> {
             scc,
             seqs,
             |m: &Scc, k| m.read_sync(&k, |_, v| *v),
-            if incr {
-                |m: &Scc, k, _| *m.entry_sync(k).or_insert(0).get_mut() += 1
-            } else {
-                |m: &Scc, k, v| {
+            |m: &Scc, k, v| {
+                if INCR {
+                    *m.entry_sync(k).or_insert(0).get_mut() += 1;
+                } else {
                     m.upsert_sync(k, v);
                 }
             },
@@ -196,26 +240,25 @@ fn candidates(seqs: &Arc<Vec<Vec<(u64, bool)>>>, incr: bool) -> Vec<Candidate> {
             papaya,
             seqs,
             |m: &Papaya, k| m.pin().get(&k).copied(),
-            if incr {
-                |m: &Papaya, k, _| {
+            |m: &Papaya, k, v| {
+                if INCR {
                     m.pin().update_or_insert(k, |n| n + 1, 1);
-                }
-            } else {
-                |m: &Papaya, k, v| {
+                } else {
                     m.pin().insert(k, v);
                 }
             },
         ),
+        papaya_guard_row::<INCR>(papaya_guard, seqs),
         row(
             "thrifty ShardedMap",
             false,
             thrifty,
             seqs,
             |m: &Thrifty, k| m.read(&k, |v| *v),
-            if incr {
-                |m: &Thrifty, k, _| m.get_or_insert_with(k, || 0, |n| *n += 1)
-            } else {
-                |m: &Thrifty, k, v| {
+            |m: &Thrifty, k, v| {
+                if INCR {
+                    m.get_or_insert_with(k, || 0, |n| *n += 1);
+                } else {
                     m.insert(k, v);
                 }
             },
@@ -232,8 +275,8 @@ pub fn run(h: &mut Harness) {
     let writes = sequences(true, 90);
     let counts = sequences(true, 100);
     for threads in t.threads(&[1, 2, 4]) {
-        t.workload("50/50 uniform", threads, candidates(&mixed, false));
-        t.workload("10/90 zipf", threads, candidates(&writes, false));
-        t.workload("count per key, zipf", threads, candidates(&counts, true));
+        t.workload("50/50 uniform", threads, candidates::<false>(&mixed));
+        t.workload("10/90 zipf", threads, candidates::<false>(&writes));
+        t.workload("count per key, zipf", threads, candidates::<true>(&counts));
     }
 }

@@ -1,12 +1,14 @@
-//! `thrifty::pool`: get + put of 4 KiB buffers against allocating one per use, the fastest peer
-//! pool (`lockfree-object-pool`'s `LinearObjectPool`, see `benches/pool.rs`), and the bound no
-//! pool can beat: buffers the loop keeps itself and clears each time, which is all a pool does
-//! with a buffer minus finding it and giving it back.
+//! `thrifty::pool`: get + put of 4 KiB buffers against allocating one per use, two peer pools
+//! (`lockfree-object-pool`'s `LinearObjectPool`, the faster peer on one thread, and
+//! `object-pool`, a mutex around a `Vec`, which has beaten it on 2 threads and more; neither is
+//! fastest everywhere, so both run in every workload), and the bound no pool can beat: buffers
+//! the loop keeps itself and clears each time, which is all a pool does with a buffer minus
+//! finding it and giving it back.
 //!
-//! Workloads, as a user's code looks: one byte written (the best case, where `object-pool`
-//! joins too, at 1, 2, 8 and 16 threads); the whole 4 KiB written; 4 and 8 buffers held at
-//! once, 4 KiB written into each. Every thread of a workload uses the same pool.
-//! `pool_threads.rs` adds buffers crossing threads and busy threads beside idle ones.
+//! Workloads, as a user's code looks: one byte written (the best case, at 1, 2, 8 and 16
+//! threads); the whole 4 KiB written; 4 and 8 buffers held at once, 4 KiB written into each.
+//! Every thread of a workload uses the same pool. `pool_threads.rs` adds buffers crossing
+//! threads and busy threads beside idle ones.
 
 use crate::harness::{per_thread, Candidate, Harness};
 use lockfree_object_pool::LinearObjectPool;
@@ -83,12 +85,13 @@ pub fn pools(capacity: usize) -> (Arc<BufferPool>, Arc<LinearObjectPool<Vec<u8>>
 }
 
 /// The candidates of one workload on `threads` threads: each op takes `HELD` buffers, writes
-/// into each, then drops them all. `object-pool` joins the one-byte, one-buffer workload.
+/// into each, then drops them all.
 pub fn candidates<const HELD: usize, const FULL: bool>(threads: usize) -> Vec<Candidate> {
     let (pool, lockfree) = pools(DEFAULT_CAPACITY);
     // The bound's buffers: each measuring thread (by index) keeps its own across rounds.
     let kept = per_thread::<[Vec<u8>; HELD]>(threads);
-    let mut candidates = vec![
+    let object_pool = Arc::new(object_pool::Pool::<Vec<u8>>::new(0, Vec::new));
+    vec![
         Candidate::std("Vec::with_capacity + drop", |_, ops| {
             for _ in 0..ops {
                 op::<HELD, FULL, _>(|| Vec::with_capacity(black_box(SIZE)), |b| b);
@@ -122,10 +125,7 @@ pub fn candidates<const HELD: usize, const FULL: bool>(threads: usize) -> Vec<Ca
                 op::<HELD, FULL, _>(|| lockfree.pull(), |b| &mut **b);
             }
         }),
-    ];
-    if HELD == 1 && !FULL {
-        let object_pool = Arc::new(object_pool::Pool::<Vec<u8>>::new(0, Vec::new));
-        candidates.push(Candidate::new("object-pool", move |_, ops| {
+        Candidate::new("object-pool", move |_, ops| {
             let take = || {
                 let mut b = object_pool.pull(|| Vec::with_capacity(SIZE));
                 b.clear(); // object-pool does not reset
@@ -134,7 +134,6 @@ pub fn candidates<const HELD: usize, const FULL: bool>(threads: usize) -> Vec<Ca
             for _ in 0..ops {
                 op::<HELD, FULL, _>(take, |b| &mut **b);
             }
-        }));
-    }
-    candidates
+        }),
+    ]
 }

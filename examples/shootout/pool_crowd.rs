@@ -43,7 +43,8 @@ pub fn run(h: &mut Harness) {
         let shared = pool.clone();
         let crowd = Idle::spawn(idle, move || drop(Pooled::into_inner(shared.get())));
         assert_eq!(pool.prefill(4), 4, "the pool starts full");
-        let refused = Candidate::new("thrifty try_put (refused) + drop", move |_, ops| {
+        let name = "Vec::with_capacity + thrifty try_put (refused) + drop";
+        let refused = Candidate::new(name, move |_, ops| {
             for _ in 0..ops {
                 let refused = pool.try_put(Vec::with_capacity(black_box(SIZE)));
                 drop(black_box(refused.expect_err("the pool is full")));

@@ -21,9 +21,12 @@
 //! `ops` sends lasts as long as the consumer takes to drop `ops` values: the stream's steady
 //! rate, with no drain and refill at the round's edges. The idle threads are spawned before
 //! their workload and joined after it. The harness counts the allocations of its measuring
-//! threads, i.e. the producer's; the consumer only frees.
+//! threads, i.e. the producer's: the allocs/op column is the producer side. Each consumer
+//! counts its own in the harness's counting run (it is paused otherwise, as the producer is),
+//! and a note under the table prints them beside the messages it dropped meanwhile.
 //!
-//! Two rows here measure the machine more than the candidates; both were seen on a 2-core VM:
+//! Two rows here measure the machine more than the candidates; both were seen on a 2-core VM
+//! (the figures below are from 2026-11-30, when this table was added in commit d8e8064f):
 //! - Allocating per message (capacity 256) took 0.9 to 2.8 µs in these rounds, with 17,000 to
 //!   25,000 page faults per run: glibc gives the heap's top back to the OS as the consumer frees,
 //!   and the producer faults it back in. With `MALLOC_TRIM_THRESHOLD_=1000000000` in the
@@ -37,7 +40,8 @@
 use crate::harness::{Candidate, Harness};
 use crate::pool::{candidates, pools, SIZE};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicBool, Ordering::Acquire, Ordering::Release};
+use std::sync::atomic::Ordering::Release;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Acquire, Ordering::Relaxed};
 use std::sync::mpsc::{self, SyncSender};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread::{self, JoinHandle};
@@ -52,6 +56,11 @@ pub fn run(h: &mut Harness) {
 fn cross_thread(h: &mut Harness) {
     let title = "get on one thread, drop on another (4 KiB, 1 byte written)";
     let mut t = h.table("pool", title);
+    t.note(
+        "The consumers' allocator calls in the counting run, in so many messages dropped \
+         (allocs/op above counts the producer only):"
+            .to_owned(),
+    );
     for (capacity, link) in [
         (8, Link::Std),
         (256, Link::Std),
@@ -69,6 +78,11 @@ fn cross_thread(h: &mut Harness) {
             Consumer::spawn(depth, link),
             Consumer::spawn(depth, link),
         );
+        let tallies = [
+            ("std", to_std.tally.clone()),
+            ("thrifty", to_thrifty.tally.clone()),
+            ("lockfree-object-pool", to_lockfree.tally.clone()),
+        ];
         let name = format!("capacity {capacity}, {} channel {depth}", link.name());
         // One producer: the thread count is fixed, whatever `--threads` says.
         t.workload(
@@ -98,6 +112,15 @@ fn cross_thread(h: &mut Harness) {
                 }),
             ],
         );
+        // The workload has dropped its candidates, so every consumer has finished its tally.
+        let tallied: Vec<String> = tallies
+            .iter()
+            .map(|(who, tally)| {
+                let (calls, messages) = (tally.calls.load(Relaxed), tally.messages.load(Relaxed));
+                format!("{who} {calls} in {messages}")
+            })
+            .collect();
+        t.note(format!("  {name}: {}", tallied.join(", ")));
     }
 }
 
@@ -150,6 +173,17 @@ impl<T> Tx<T> {
     }
 }
 
+/// What a consumer counted of its own allocations in the harness's counting run.
+#[derive(Default)]
+struct Tally {
+    /// Set by the producer for each round: true in the counting run (its thread unpaused).
+    counting: AtomicBool,
+    /// Allocator calls the consumer made while counting, added when it stops counting.
+    calls: AtomicU64,
+    /// Messages the consumer dropped while counting.
+    messages: AtomicU64,
+}
+
 /// A thread that drops what it is sent through a channel of bounded depth, only while a round
 /// runs: between rounds it pauses, leaving the channel full for the next round.
 struct Consumer<T> {
@@ -157,6 +191,8 @@ struct Consumer<T> {
     tx: Mutex<Option<Tx<T>>>,
     /// True while a round runs.
     open: Arc<AtomicBool>,
+    /// The consumer's own allocation count, read once it has been joined.
+    tally: Arc<Tally>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -164,6 +200,8 @@ impl<T: Send + 'static> Consumer<T> {
     fn spawn(depth: usize, link: Link) -> Self {
         let open = Arc::new(AtomicBool::new(false));
         let gate = Arc::clone(&open);
+        let tally = Arc::new(Tally::default());
+        let mine = Arc::clone(&tally);
         // The receiving end as a closure: `None` once every sender is gone.
         let (tx, recv): (Tx<T>, Box<dyn FnMut() -> Option<T> + Send>) = match link {
             Link::Std => {
@@ -177,24 +215,52 @@ impl<T: Send + 'static> Consumer<T> {
         };
         let thread = thread::spawn(move || {
             let mut recv = recv;
-            // Pausing is per thread, and no one reads this thread's counts (the harness counts
-            // the producer's): paused throughout, its frees cost what they cost uncounted.
-            let _paused = measure::pause();
+            // Pausing is per thread: paused except in the counting run, so that in the timed
+            // rounds its frees cost what they cost uncounted. `since` is the thread's count
+            // when it started counting, `None` while paused.
+            let mut paused = Some(measure::pause());
+            let (mut since, mut messages) = (None, 0u64);
+            let stop_counting = |since: &mut Option<measure::AllocStats>, messages: &mut u64| {
+                if let Some(before) = since.take() {
+                    let calls = (measure::thread_stats() - before).calls();
+                    mine.calls.fetch_add(calls, Relaxed);
+                    mine.messages.fetch_add(std::mem::take(messages), Relaxed);
+                }
+            };
             loop {
-                // Acquire/Release on `open` order nothing the bench relies on: the channel
-                // carries the values; the flag only says when to take them.
+                // Acquire: pairs with the producer's Release store of `open`, so the load of
+                // `counting` below sees the value stored before it. The channel carries the
+                // values; the flag only says when to take them.
                 while !gate.load(Acquire) {
                     thread::park();
                 }
+                // Relaxed: ordered by the Acquire above. A consumer blocked in `recv` across
+                // a round's end takes the next round's first message in its old state: off by
+                // a message, which the tally can afford.
+                if mine.counting.load(Relaxed) != since.is_some() {
+                    if since.is_none() {
+                        paused = None;
+                        since = Some(measure::thread_stats());
+                    } else {
+                        stop_counting(&mut since, &mut messages);
+                        paused = Some(measure::pause());
+                    }
+                }
                 match recv() {
-                    Some(value) => drop(value),
+                    Some(value) => {
+                        drop(value);
+                        messages += u64::from(since.is_some());
+                    }
                     None => break, // the sender is gone
                 }
             }
+            stop_counting(&mut since, &mut messages);
+            drop(paused);
         });
         Self {
             tx: Mutex::new(Some(tx)),
             open,
+            tally,
             thread: Some(thread),
         }
     }
@@ -206,6 +272,9 @@ impl<T: Send + 'static> Consumer<T> {
     fn send(&self, ops: u64, make: impl Fn() -> T) {
         let tx = self.tx.lock().unwrap();
         let tx = tx.as_ref().unwrap();
+        // The harness pauses every round but the counting run, on this thread. Relaxed: the
+        // Release store of `open` below publishes it.
+        self.tally.counting.store(!measure::is_paused(), Relaxed);
         self.open.store(true, Release);
         self.thread.as_ref().unwrap().thread().unpark();
         for _ in 0..ops {

@@ -10,6 +10,9 @@ pub(crate) struct Row {
     pub(crate) threads: usize,
     /// Thread ops per item of the Mops/s and allocation columns (`Table::per_item`).
     pub(crate) ops_per_item: u64,
+    /// Threads the workload ran besides the measuring ones (`Table::background`): counted for
+    /// the `(over)` mark only.
+    pub(crate) background: usize,
     pub(crate) candidate: String,
     pub(crate) baseline: bool,
     /// Median and quartiles of wall nanoseconds per op per thread.
@@ -44,7 +47,7 @@ pub(crate) fn render(
             .iter()
             .find(|b| b.baseline && b.group == r.group)
             .map(|b| b.median_ns);
-        let threads = if r.threads > cores {
+        let threads = if r.threads + r.background > cores {
             format!("{} (over)", r.threads)
         } else {
             r.threads.to_string()

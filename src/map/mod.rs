@@ -12,8 +12,8 @@
 //!
 //! `cargo bench --bench map_sharded` and `cargo run --release --example shootout -- --only map`
 //! measure ShardedMap against `Mutex<HashMap>`, `RwLock<HashMap>`, dashmap, scc and papaya;
-//! `cargo bench --bench map_cow` and the same shootout measure CowMap against `RwLock<HashMap>`,
-//! arc-swap, papaya and evmap.
+//! `cargo bench --bench map_cow` measures CowMap against `RwLock<HashMap>`, arc-swap, papaya and
+//! evmap; the same shootout against `RwLock<HashMap>` (std and parking_lot) and arc-swap.
 //!
 //! # Hashing
 //!

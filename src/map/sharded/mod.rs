@@ -94,7 +94,7 @@ const SPREAD: u64 = 0x9E37_79B9_7F4A_7C15;
 ///   and a single `RwLock<HashMap>`'s 56–74 (`bash scripts/instructions_map.sh`, 2026-12-04):
 ///   sharding costs a little on one thread and pays when threads write at once. Times against scc,
 ///   dashmap and `RwLock<HashMap>` at 1 and 2 threads: `cargo bench --bench map_sharded` and
-///   `cargo run --release --example shootout -- --only map` (the README quotes both).
+///   `cargo run --release --example shootout -- --only map` (the README quotes the shootout's).
 /// - `len` and `is_empty` read one counter per shard, without locking; `for_each`, `retain`,
 ///   `clear` and `shrink_to_fit` lock the shards one at a time.
 /// - Memory: one cache-line-padded slot per shard (the lock, a table header and the count;
