@@ -71,10 +71,11 @@
 //!
 //! Ratios to an `AtomicU64`'s time per increment per thread: ranges over 10 runs of
 //! `cargo run --release --example shootout -- --only counter --threads 1,2` on a busy 2-core VM
-//! (AMD EPYC, 2026-12-02), with medians; the registry rows come from a later series on another
-//! machine, named there. Read them as ratios; the absolute times move with the
-//! machine's load. `cargo bench --bench counter -- 'counter/(registry|mixed|increment)'` has the
-//! same workloads in criterion.
+//! (AMD EPYC, 2026-12-02), with medians; the registry rows come from a later series, named
+//! there. Read them as ratios; the absolute times move with the machine's load. `cargo bench
+//! --bench counter -- 'counter/(registry|mixed|increment)'` has the registry, mixed and
+//! one-counter increment workloads in criterion (not the handler, several-hot, idle-owner or
+//! floor rows).
 //!
 //! - **Registry** of 1 000, 10 000 and 100 000 counters, a random one per increment. Six runs
 //!   alternating with the build before the add order below (2-core AMD EPYC VM, 2026-12-05). 1
