@@ -294,7 +294,7 @@ mod backoff;
 pub(crate) mod fence;
 pub(crate) use backoff::{backoff, contention_pause};
 mod hints;
-pub(crate) use hints::{forget_memo, with_thread_hints, ThreadHints, MEMO_SLOTS};
+pub(crate) use hints::{forget_memo, with_thread_hints, ThreadHints, MEMO_SLOTS, SEEN_WORDS};
 
 /// loom's model runner and threads, for the loom models in files outside `src/sync`.
 #[cfg(all(test, loom))]

@@ -27,7 +27,7 @@
 //!
 //! Under loom the constants are cut down so a model can reach both outcomes in a few adds.
 
-use crate::sync::{with_thread_hints, AtomicU64, Ordering, ThreadHints, MEMO_SLOTS};
+use crate::sync::{with_thread_hints, AtomicU64, Ordering, ThreadHints, MEMO_SLOTS, SEEN_WORDS};
 use std::hint::black_box;
 
 /// A thread probes on one in `SAMPLE` of the adds that tick, on average (a power of two).
@@ -72,11 +72,11 @@ pub(super) const HITS: u32 = 2;
 pub(super) const WINDOW: u32 = 8;
 
 /// Slots in a thread's memo of the cells it owns in striped counters, direct-mapped by the
-/// counter's address (`sync`'s memo words). A counter the memo does not hold takes the unread
-/// order ([`Path::Unread`]): a striped one's add then goes to its shared total, a locked add on a
-/// line other threads write, before the thread finds and remembers its cell. So a thread adding
-/// in turn to more striped counters than it has slots would pay that on every add; its strays
-/// make it careful ([`STRAYS`]).
+/// counter's address (`sync`'s memo words). A counter the memo does not hold, and the thread's
+/// filter has not seen striped ([`seen_bit`]), takes the unread order ([`Path::Unread`]): a
+/// striped one's add then goes to `base`, a locked add on a line other threads read, before the
+/// thread finds and remembers its cell. Two striped counters whose slots collide evict each other
+/// on every add; the filter keeps each to one such stray per interval.
 const SLOTS: usize = MEMO_SLOTS;
 
 /// The memo slot for the counter at `addr` (counters are 16-byte aligned): bits 7 and up folded
@@ -90,75 +90,76 @@ fn memo_slot(addr: usize) -> usize {
 /// The order an add takes, chosen from the thread's hint words before it touches the counter.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(super) enum Path {
-    /// The memo holds nothing for this counter and the thread is not careful: add to the compact
-    /// total first, read the state word after (the line is then this core's, so the read costs
-    /// nothing more). A compact counter's add is then as an `AtomicU64`'s: one locked add on a
-    /// line fetched once, where reading first fetched it shared and then again to write.
+    /// Neither the memo nor the filter names this counter: add to the compact total first, read
+    /// the state word after (the line is then this core's, so the read costs nothing more). A
+    /// compact counter's add is then as an `AtomicU64`'s: one locked add on a line fetched once,
+    /// where reading first fetched it shared and then again to write.
     Unread,
     /// The memo holds this counter ([`remembered`]'s triple; [`MARK`] and zeros for a counter
     /// marked striped where the thread owns no cell): read the state word first and take the
     /// path it names.
     Remembered(usize, usize, u64),
-    /// The thread is careful ([`STRAYS`]): read the state word first, for every counter.
-    Careful,
+    /// The thread's filter has this counter's bit set (it strayed on it, or on another counter
+    /// with the same bit, since its interval began): read the state word first.
+    Seen,
 }
 
 /// One read of the thread's hints for an add to the counter at `addr`: its [`Path`]. Once the
-/// hints are torn down (loom only), the careful order.
+/// hints are torn down (loom only), the read-first order.
 #[inline(always)]
 pub(super) fn path(addr: usize) -> Path {
     with_thread_hints(|l| {
         let [key, token, state, place] = &l.memo[memo_slot(addr)];
+        let (word, bit) = seen_bit(addr);
         if key.get() == addr as u64 {
             Path::Remembered(state.get() as usize, place.get() as usize, token.get())
-        } else if l.careful.get() != 0 {
-            Path::Careful
+        } else if l.seen[word].get() & bit != 0 {
+            Path::Seen
         } else {
             Path::Unread
         }
     })
-    .unwrap_or(Path::Careful)
+    .unwrap_or(Path::Seen)
 }
 
-/// Unread adds that found their counter striped, in one interval between two probes, past which
-/// the thread turns careful at once: it reads every counter's state word before adding (the order
-/// before 2026-12-05) until [`CAREFUL`] more intervals have ended, twice as many each time it
-/// strays as much again (up to [`CAREFUL_MAX`]), back to [`CAREFUL`] after an unread interval
-/// that stays under the limit. A stray
-/// costs a locked add on a line that other threads write and a search for the cell (about an
-/// `AtomicU64` add under contention, several times an owner's add); reading first costs a compact
-/// add about a third more on two threads (the registry rows), so past about one stray in 32 adds
-/// reading first is cheaper. Under loom never: the models check the unread order.
-#[cfg(not(loom))]
-const STRAYS: u32 = SAMPLE / 32;
-/// Under loom the thread is never careful.
-#[cfg(loom)]
-const STRAYS: u32 = u32::MAX;
+/// The filter's word and bit for the counter at `addr`: bits 4 to 12 of the address folded with
+/// bits 13 and up, so neighbours in a `Vec<Counter>` take bits of their own.
+#[inline(always)]
+fn seen_bit(addr: usize) -> (usize, u64) {
+    let k = ((addr >> 4) ^ (addr >> 13)) % (64 * SEEN_WORDS);
+    (k / 64, 1 << (k % 64))
+}
 
-/// Intervals a thread stays careful the first time it turns careful.
-const CAREFUL: u32 = 8;
+/// Records a stray on the counter at `addr`: its bit in the thread's filter, so the thread's adds
+/// to it read the state word first until the interval ends ([`rearm`] clears the filter). So a
+/// thread strays at most once per interval on each striped counter, however its memo fares, and
+/// `replace`'s compare-exchange meets at most that many strays from it.
+#[cold]
+#[inline(never)]
+pub(super) fn strayed(addr: usize) {
+    let _ = with_thread_hints(|l| {
+        let (word, bit) = seen_bit(addr);
+        l.seen[word].set(l.seen[word].get() | bit);
+    });
+}
 
-/// The longest a thread stays careful before it tries the unread order again: 1 024 intervals,
-/// about 4 million adds that tick.
-const CAREFUL_MAX: u32 = 1024;
-
-/// Makes the calling thread careful for good (tests of the cell paths, which the read-first order
-/// reaches on every add).
+/// Sets every bit of the calling thread's filter: it reads first for every counter until its
+/// interval ends (tests of the cell paths, which that order reaches on every add).
 #[cfg(test)]
-pub(super) fn be_careful() {
-    let _ = with_thread_hints(|l| l.careful.set(u32::MAX));
+pub(super) fn see_all() {
+    let _ = with_thread_hints(|l| l.seen.iter().for_each(|w| w.set(u64::MAX)));
 }
 
-/// Whether the calling thread is careful now.
+/// Whether the calling thread's filter has the bit of the counter at `addr`.
 #[cfg(test)]
-pub(super) fn is_careful() -> bool {
-    with_thread_hints(|l| l.careful.get() != 0).unwrap_or(true)
+pub(super) fn is_seen(addr: usize) -> bool {
+    path(addr) == Path::Seen
 }
 
-/// The state a mark remembers: a tag with no block address, which no state word ever holds
-/// (compact bits have a zero tag, a block is never at address 0), so no add takes it for a
-/// remembered cell. (0 would not do: a compact counter with the default cap and no score has a
-/// state word of 0.)
+/// The state a mark remembers, and the empty triple's: a tag with no block address, which no
+/// state word ever holds (compact bits have a zero tag, a block is never at address 0), so no add
+/// takes it for a remembered cell. (0 would not do: a compact counter with the default cap and
+/// no score has a state word of 0.)
 pub(super) const MARK: usize = 1;
 
 /// Marks the counter at `addr` as striped with no cell of this thread's remembered: its adds
@@ -176,23 +177,6 @@ pub(super) fn mark(addr: usize) {
     });
 }
 
-/// Counts a blind add that found its counter striped (see [`STRAYS`]).
-#[cold]
-#[inline(never)]
-pub(super) fn strayed() {
-    let _ = with_thread_hints(|l| {
-        let strays = l.strays.get().saturating_add(1);
-        if strays > STRAYS {
-            let next = (l.careful_for.get() * 2).clamp(CAREFUL, CAREFUL_MAX);
-            l.careful_for.set(next);
-            l.careful.set(next);
-            l.strays.set(0);
-        } else {
-            l.strays.set(strays);
-        }
-    });
-}
-
 /// What this thread's memo slot for the counter at `addr` holds ([`remember`]): the state word
 /// of a striped counter, where the thread's cell lay under it, and the thread's claim token;
 /// `(0, 0, 0)` if it holds nothing for this counter.
@@ -204,10 +188,11 @@ pub(super) fn strayed() {
 /// the counter's state word holds the value remembered (then the block there is as long as the
 /// one remembered, so the place is inside it).
 ///
-/// The token is the thread's live claim whenever the state is not 0: [`remember`] is only given
-/// a live token, and the memo is wiped when the claim ends (`sync::slot`'s `Claim::drop` calls
-/// [`forget_memo`](crate::sync::forget_memo)), before the thread's last adds, which then take the
-/// full path and find no token. (Under loom a thread's locals are all taken out before any is
+/// The token is the thread's live claim whenever the state is a block pointer (not 0 or [`MARK`]):
+/// [`remember`] is only given a live token, and the memo is wiped when the claim ends
+/// (`sync::slot`'s `Claim::drop` calls [`forget_memo`](crate::sync::forget_memo)), before the
+/// thread's last adds, which then take the unread order, stray once per counter and find no
+/// token. (Under loom a thread's locals are all taken out before any is
 /// dropped, so there the wipe finds no memo, and these reads find none either: `(0, 0, 0)`.)
 #[cfg(test)]
 pub(super) fn remembered(addr: usize) -> (usize, usize, u64) {
@@ -300,9 +285,8 @@ pub(super) fn tick_rearm() -> bool {
     with_thread_hints(rearm).unwrap_or(false)
 }
 
-/// Sets the tick to wrap after a random count of adds in `SAMPLE / 2 .. 3 * SAMPLE / 2`, counts
-/// down a careful thread's intervals and ends the interval's tally of strays ([`STRAYS`]);
-/// returns true for [`tick`].
+/// Sets the tick to wrap after a random count of adds in `SAMPLE / 2 .. 3 * SAMPLE / 2`, and
+/// clears the filter of counters seen striped ([`strayed`]); returns true for [`tick`].
 ///
 /// The draw hashes a per-thread Weyl sequence with the address of the thread's hint words, so
 /// each thread draws its own gaps: two threads that start together on one counter would
@@ -318,15 +302,7 @@ fn rearm(l: &ThreadHints) -> bool {
     x ^= x >> 16;
     let adds = SAMPLE / 2 + (x & (SAMPLE - 1));
     l.tick.set(adds.wrapping_mul(TICK_STEP).wrapping_neg());
-    let careful = l.careful.get();
-    if careful != 0 {
-        l.careful.set(careful - 1);
-    } else {
-        // An unread interval that stayed under `STRAYS` (`strayed` turns the thread careful
-        // the moment it passes them): the next careful spell starts short again.
-        l.careful_for.set(0);
-    }
-    l.strays.set(0);
+    l.seen.iter().for_each(|w| w.set(0));
     true
 }
 
@@ -462,6 +438,17 @@ mod tests {
     #[cfg(miri)]
     fn under_miri_every_add_probes() {
         assert!((0..10).all(|_| tick()));
+    }
+
+    #[test]
+    fn the_filter_sees_a_strayed_counter_until_the_interval_ends() {
+        let (a, b) = (0x4_0000usize, 0x4_0010usize);
+        assert_ne!(seen_bit(a), seen_bit(b), "neighbours: bits of their own");
+        assert_eq!((path(a), path(b)), (Path::Unread, Path::Unread));
+        strayed(a);
+        assert_eq!((path(a), path(b)), (Path::Seen, Path::Unread));
+        assert!(with_thread_hints(rearm).unwrap());
+        assert_eq!(path(a), Path::Unread, "cleared when the interval ends");
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! | a tagged block pointer | striped | the caller's own cell (plain), else a shared word; `base` for a thread's stray (below) |
 //!
 //! An add reads the state word before it adds only where the thread's hints say to
-//! ([`adapt::Path`]): for a counter whose cell it remembers, or every counter once it is careful.
+//! ([`adapt::Path`]): for a counter whose cell it remembers, or one it saw striped this interval.
 //! Otherwise it adds to `base` first and reads the state word after, with the line already in its
 //! cache: a compact counter's add then costs what an `AtomicU64`'s does. An add that then finds the
 //! counter striped was a *stray*: counted in `base` all the same, and the thread finds its cell and
@@ -33,9 +33,12 @@
 //! # Who writes what
 //!
 //! - `base`: anyone, always by `fetch_add` or compare-exchange. Holds the compact adds, strays
-//!   and [`Cells::replace`]'s offset; once striped, only strays go there (a thread's first add to
-//!   the counter, and its adds while its memo holds other counters, until it turns careful), so
-//!   `replace`'s compare-exchange fails only on another `replace` or a stray.
+//!   and [`Cells::replace`]'s offset. Once striped, only strays go there: a thread's first add to
+//!   the counter (every new thread's, and the adds of a thread whose thread-local hints are gone),
+//!   an add after its memo lost the counter to another, and an add after the counter moved (the
+//!   memo is keyed by address), each at most once per thread and sampling interval (the filter:
+//!   `adapt::strayed`). So `replace`'s compare-exchange fails only on another `replace` or one of
+//!   those strays.
 //! - `state`: the score by compare-exchange (a hint); `BUSY` by the compare-exchange that elects
 //!   the allocating thread, which then stores the first block (Release); each later block is
 //!   stored by the one thread elected through the outgrown block's `pressure`.
@@ -155,11 +158,11 @@ impl Cells {
     /// under a short, process-wide lock (once per thread).
     ///
     /// The thread's hints choose the order ([`adapt::Path`]). A counter the thread remembers a
-    /// cell of, or any counter once the thread is careful: the state word first, then the add
-    /// it names (a compact counter's `fetch_add` on `base`, a striped one's plain add to the
-    /// thread's cell). Any other counter: the `fetch_add` on `base` first, then the state word,
-    /// and if that names a block, the add (already counted in `base`) was a stray: the thread
-    /// finds its cell and remembers it, so its next add goes there.
+    /// cell of (or marked), or one its filter saw striped this interval: the state word first,
+    /// then the add it names (a compact counter's `fetch_add` on `base`, a striped one's plain
+    /// add to the thread's cell). Any other counter: the `fetch_add` on `base` first, then the
+    /// state word, and if that names a block, the add (already counted in `base`) was a stray:
+    /// the thread finds its cell and remembers it, so its next add goes there.
     #[inline(always)]
     pub(crate) fn add(&self, n: u64) {
         match adapt::path(self.addr()) {
@@ -174,17 +177,18 @@ impl Cells {
             adapt::Path::Remembered(state, place, token) => {
                 // Acquire: as in `block`; the striped path reads the block's lines through it.
                 // `add_to_block` checks the remembered state first, and takes a compact one
-                // (the memo outlived a `compact`) to `add_forgotten`.
+                // (the memo outlived its counter: `compact`, or a new counter at its address)
+                // to `add_forgotten`.
                 let p = self.state.load(Ordering::Acquire);
                 self.add_to_block(p, (state, place, token), n);
             }
-            adapt::Path::Careful => {
+            adapt::Path::Seen => {
                 // Acquire: as above.
                 let p = self.state.load(Ordering::Acquire);
                 if p as usize & (BUSY - 1) == 0 {
                     self.add_compact(n);
                 } else {
-                    self.add_to_block(p, (0, 0, 0), n);
+                    self.add_to_block(p, (adapt::MARK, 0, 0), n);
                 }
             }
         }
@@ -212,17 +216,19 @@ impl Cells {
     }
 
     /// An add in the unread order found the counter striped (the tagged block pointer `p`,
-    /// loaded with Acquire) after it had added to `base`: a stray, tallied for the thread's
-    /// choice of order. Looks up the thread's cell as an add of 0 would (claiming one if it can)
-    /// and remembers it, or marks the counter striped if it has none, so the thread's next add to
-    /// this counter reads the state word first and goes to its cell or shared word.
+    /// loaded with Acquire) after it had added to `base`: a stray, recorded in the thread's
+    /// filter until its interval ends. Looks up the thread's cell as an add of 0 would (claiming
+    /// one if it can) and remembers it, or marks the counter striped if it has none, so the
+    /// thread's next add to this counter reads the state word first and goes to its cell or
+    /// shared word. (A sharer's add of 0 also ticks, and may probe for growth, as a sharer's add
+    /// does; it changes no count.)
     #[cold]
     #[inline(never)]
     fn learn(&self, p: *mut Line) {
-        adapt::strayed();
+        adapt::strayed(self.addr());
         // Marked first: a thread that finds a cell of its own remembers it over the mark.
         adapt::mark(self.addr());
-        self.add_to_block(p, (0, 0, 0), 0);
+        self.add_to_block(p, (adapt::MARK, 0, 0), 0);
     }
 
     /// The compact add that ends the thread's interval: the add, then the next interval's
@@ -285,23 +291,23 @@ impl Cells {
         self.state.store(p, Ordering::Release);
     }
 
-    /// The striped add, given the state word `p` loaded with Acquire (a tagged block pointer,
-    /// or compact bits only where the memo outlived a `compact`) and what the thread's memo holds
-    /// for this counter ([`adapt::remembered`]'s triple): the cell it
-    /// remembers under the state word `p`, if it still holds the thread's token; else the search
-    /// in [`add_striped`](Self::add_striped).
+    /// The striped add, given the state word `p` loaded with Acquire (a tagged block pointer, or
+    /// compact bits only where the memo outlived its counter: a `compact`, or a new counter made at
+    /// its address) and what the thread's memo holds for this counter ([`adapt::remembered`]'s
+    /// triple): the cell it remembers under the state word `p`, if it still holds the thread's
+    /// token; else the search in [`add_striped`](Self::add_striped).
     ///
     /// Inlined into every add: as a call, saving and restoring registers cost more than the
     /// striped add itself (the repository's JOURNAL.md has the figures).
     #[inline(always)]
     fn add_to_block(&self, p: *mut Line, (state, place, token): (usize, usize, u64), n: u64) {
         if p as usize == state {
-            // SAFETY: `p` was loaded with Acquire from our state word and, equal to a state the
-            // memo holds, is a tagged block pointer: `remember` takes only those; a mark's `MARK`
-            // (a tag with no address) is no state word; and an empty triple's 0 comes only with
-            // a tagged `p` (`learn`, the careful path), never 0. Its block lives as long as
-            // `&self` (as in `block`); `place` was remembered under the same value, so the same
-            // tag (`add_striped`).
+            // SAFETY: `p` was loaded with Acquire from our state word, and `state` is a tagged
+            // block pointer (`remember` takes only those) or `MARK` (a tag with no address,
+            // which no state word holds), so `p`, equal to it, is a block of this counter that
+            // the memo remembered under this value. Its block lives as long as `&self` (as in
+            // `block`); `place` was remembered under the same value, so the same tag
+            // (`add_striped`).
             let cell = unsafe { Block::cell_at(p, place) };
             // Relaxed: as in `add_striped`. `token` is this thread's live claim (`p`, striped, is
             // not 0; `adapt::remembered`). The block at `p` may be a newer one at the address of
@@ -349,9 +355,10 @@ impl Cells {
                 }
             }
             // No token (a slot past the tracked ones, or tearing down the thread's locals): a
-            // shared word, picked by the slot (the last cell without one). Never `base`, which
+            // shared word, picked by the slot (the last cell without one). Not `base`, which
             // `replace` compare-exchanges after reading every cell: an adder there would fail
-            // every `take` whose read it overlaps, for as long as it kept adding.
+            // every `take` whose read it overlaps, for as long as it kept adding. (Its first add
+            // strayed there once; the mark sends the rest here.)
             None => {
                 let k = thread_slot_hint() & (b.len() - 1);
                 // Relaxed: a statistic; nothing is read through it.

@@ -66,6 +66,9 @@
 //! yet. `take`, `reset` and `set` rewrite the total through `base` by one compare-exchange of
 //! `base := new − Σ cells`; an add concurrent with one lands wholly before it (in what `take`
 //! returns, or overwritten by `set`) or wholly after it; never both, never neither.
+//! The compare-exchange retries (reading the cells again) when something else wrote `base`
+//! meanwhile: a compact add, another `take`, `reset` or `set`, or on a striped counter a stray
+//! (see How it works), which each thread makes at most once per counter and sampling interval.
 //!
 //! # Performance
 //!
@@ -93,16 +96,17 @@
 //!   16.0–21.4 bytes per counter on average. At 100 counters (the mixed shape below) many do:
 //!   two threads at full speed add to each of them about every 100 adds, contention that lasts
 //!   by the rule.
-//! - **One hot counter**, 2 threads: 1.9–2.2 ns per add (median 2.0), 0.05x–0.14x an `AtomicU64`'s
-//!   time (median 0.06x, about 16x its throughput). In the six alternating runs of 2026-12-05 the
-//!   add order below took it from 0.7–1.2 ns to 1.3–1.4 ns (0.10x–0.15x an `AtomicU64`): the memo
-//!   is now looked up before the state word is read. An add reads seven words (the memo's four, the
-//!   state word, the cell's owner and its count); a [`LocalCounter`], which holds its cell, reads
-//!   two (the claim token and its count): 1.1–1.3 ns. The thread-local bound row took 0.7–0.8 ns:
-//!   `add` runs at 0.33x–0.42x of it (median 0.38x) and the handle at 0.54x–0.73x (0.66x). The `own
-//!   cell, load + store (floor)` row, a thread adding to a word of its own with no look-up at all,
-//!   took 1.0–1.1 ns: what any counter whose `sum` sees every add pays at least; finding the
-//!   thread's cell on every add costs about 1 ns over it. The bound row's loop is four
+//! - **One hot counter**, 2 threads (these figures, and those of the next two items, from the runs
+//!   of 2026-12-02, before the add order below): 1.9–2.2 ns per add (median 2.0), 0.05x–0.14x an
+//!   `AtomicU64`'s time (median 0.06x, about 16x its throughput). In the six alternating runs of
+//!   2026-12-05 the add order took it from 0.7–1.2 ns to 1.3–1.4 ns (0.10x–0.15x an `AtomicU64`):
+//!   the memo is now looked up before the state word is read. An add reads seven words (the memo's
+//!   four, the state word, the cell's owner and its count); a [`LocalCounter`], which holds its
+//!   cell, reads two (the claim token and its count): 1.1–1.3 ns. The thread-local bound row took
+//!   0.7–0.8 ns: `add` runs at 0.33x–0.42x of it (median 0.38x) and the handle at 0.54x–0.73x
+//!   (0.66x). The `own cell, load + store (floor)` row, a thread adding to a word of its own with
+//!   no look-up at all, took 1.0–1.1 ns: what any counter whose `sum` sees every add pays at least;
+//!   finding the thread's cell on every add costs about 1 ns over it. The bound row's loop is four
 //!   instructions, and its time moves with code placement from build to build (1.5–1.7 ns where the
 //!   loop straddles two 64-byte lines). On an Intel Xeon VM the floor means less: there the floor
 //!   row's loop (a load, an add from the stack, a store) runs at about two cycles an add, but the
@@ -113,10 +117,10 @@
 //!   instruction form, not the look-up.
 //! - **Several hot counters**, 2 threads. Two 8 apart in a `Vec`, bumped in turn: 3.1–4.4 ns,
 //!   0.06x–0.29x (median 0.10x). Sixteen side by side, bumped in turn, more than the memo's 8
-//!   slots (so some adds look their cell up again): 5.6–7.0 ns, 0.22x–0.85x (median 0.24x).
-//!   Every striped counter takes its own path whatever the number: with 64 hot counters bumped
-//!   at random, a scratch loop measured about 12 ns per add, on par with or under an
-//!   `AtomicU64`.
+//!   slots (so adds look their cell up again): 5.6–7.0 ns, 0.22x–0.85x (median 0.24x). With 64
+//!   hot counters bumped at random, a scratch loop measured about 12 ns per add, on par with or
+//!   under an `AtomicU64`. Since the add order below, a counter neither the memo nor the filter
+//!   holds costs a stray, at most once per counter and thread in each sampling interval.
 //! - **A request handler's** 8 adds per request, the first to a counter every thread shares,
 //!   the other 7 to its own (`handler, 1 of 8 shared`), 2 threads: 0.30x–0.47x (median 0.39x).
 //! - **Beside an idle owner**: one hot counter, 2 threads, and a third thread that bumped it and
@@ -142,7 +146,8 @@
 //!   it); 4 hits in 8 such probes double the cells, up to one per thread slot
 //!   ([`Counter::max_cells`]). Threads without a claim token (past the 1 024 tracked thread slots,
 //!   or tearing down their thread-locals) cannot own a cell: they add to a shared word picked by
-//!   their slot and never tick or probe, so they never make a counter stripe or grow. A probe hits
+//!   their slot and never tick or probe there, so they never make a counter grow (their compact
+//!   adds tick as any thread's do). A probe hits
 //!   only if another thread writes the *same* counter within that window. Two threads hammering one
 //!   counter do that on many probes when they run at once (and on none when the scheduler runs them
 //!   one after the other, which is no contention at all). Two threads spreading adds over `m`
@@ -166,14 +171,16 @@
 //!   `base`, where it counts as any compact add did. The thread then finds its cell (claiming one
 //!   if it can) and remembers it, or marks the counter in the memo if it owns no cell there, so its
 //!   next add to it reads the state word first and goes to its cell. A stray costs a locked add on
-//!   a line other threads may write and the look-up: about an `AtomicU64` add. A thread whose memo
-//!   cannot hold the striped counters it uses in turn would stray on every add to them, so a thread
-//!   with more than 128 strays within one sampling interval (about 4 096 ticking adds) turns
-//!   *careful*: it reads the state word first for every counter (the old order) until 8 intervals
-//!   have ended, twice as many each time it strays that much again (up to 1 024), back to 8 after
-//!   an interval under the limit. Adds to a thread's own cells do not tick, so a thread that only
-//!   adds to striped counters stays careful. A registry's thread never turns careful (its strays
-//!   are the few striped counters it meets again after its memo forgot them).
+//!   the counter's own line (which every thread adding to it reads) and the look-up: about an
+//!   `AtomicU64` add. It also sets the counter's bit in a 512-bit per-thread filter, cleared when
+//!   the thread's sampling interval ends (2 048 to 6 143 ticking adds): a counter whose bit is set
+//!   reads first too. So a thread strays at most once per interval on each striped counter,
+//!   however its memo fares (two striped counters whose memo slots collide evict each other on
+//!   every add), and a `take`, `reset` or `set`, whose compare-exchange on `base` a stray can fail,
+//!   meets at most that many. Strays come from a thread's first add to a striped counter (every
+//!   new thread's), from adds after its memo lost the counter, after the counter moved (the memo
+//!   is keyed by address), and during a thread's teardown, each bounded so. A compact counter
+//!   whose bit another set reads first: the old cost, for the rest of the interval.
 //! - **Striped**: the read names the newest block, and the add goes to the thread's cell in it.
 //!   No add writes a striped counter's own 16 bytes but strays and `take`, `reset` and `set` (each
 //!   one compare-exchange of `base`, which another of them or a stray can fail), so every thread
@@ -182,16 +189,16 @@
 //! - **The memo**: 8 slots per thread, direct-mapped by the counter's address (bits 7 and up folded
 //!   onto bits 4 and up, so counters 8 apart in a `Vec` mostly have slots of their own), each
 //!   holding the counter's address, the state word the thread found in it, where its own cell lies
-//!   under it, and the thread's claim token (or only the address: a mark). While the counter's
-//!   state word still holds that value, an add reads the cell's owner token and, if it is the
-//!   remembered one, adds: no length decoding, no slot arithmetic. A new block (growth) fails the
-//!   first check; a block at the address of a freed one (after `compact`) passes it, and then the
-//!   second check lets the add through only to a cell the thread owns there. A failed check sends
-//!   the add down the full path, which remembers the cell it finds; a counter found compact again
-//!   is forgotten. The memo is wiped when the thread's slot claim ends (in its thread-local
-//!   destructors), so a later destructor's add never writes a cell another thread may have taken
-//!   over. The memo, the tick and the careful state are 280 bytes of thread-local words per thread,
-//!   no heap.
+//!   under it, and the thread's claim token (or a mark: the address and a state no counter has).
+//!   While the counter's state word still holds that value, an add reads the cell's owner token
+//!   and, if it is the remembered one, adds: no length decoding, no slot arithmetic. A new block
+//!   (growth) fails the first check; a block at the address of a freed one (after `compact`) passes
+//!   it, and then the second check lets the add through only to a cell the thread owns there. A
+//!   failed check sends the add down the full path, which remembers the cell it finds; a counter
+//!   found compact again is forgotten. The memo is wiped when the thread's slot claim ends (in its
+//!   thread-local destructors), so a later destructor's add never writes a cell another thread may
+//!   have taken over. The memo, the filter and the tick are 328 bytes of thread-local words per
+//!   thread, no heap.
 //! - **Owner-written cells** (as in `percpu_counter`): a cell is one 128-byte line holding its
 //!   `owned` word and a `shared` word in its first 64 bytes and its owner's slot claim token in the
 //!   other 64. Only the owner writes `owned`, by a relaxed load and store (no locked instruction);

@@ -69,16 +69,18 @@ use super::LocalCounter;
 ///
 /// # Cost
 /// - Compact: `add` is a `fetch_add`, then a load of the state word from the line the add just
-///   made this core's, and a per-thread tick and memo look-up (thread-local words): one fetch of
-///   the counter's line where another core holds it, as an `AtomicU64`'s add. One add in 4096 of
-///   a thread, on average, also checks briefly for contention. A thread that strays often (the
-///   [module docs](super#how-it-works)) reads the state word first, fetching such a line twice.
-///   See the [module docs](super#performance) for measured ratios to `AtomicU64`.
+///   made this core's, and a per-thread tick, memo and filter look-up (thread-local words): one
+///   fetch of the counter's line where another core holds it, as an `AtomicU64`'s add. One add in
+///   4096 of a thread, on average, also checks briefly for contention. A counter whose filter bit
+///   the thread set this interval (the [module docs](super#how-it-works)) reads the state word
+///   first, fetching such a line twice. See the [module docs](super#performance) for measured
+///   ratios to `AtomicU64`.
 /// - Striped: `add` reads this thread's memo of the counter (thread-local), the state word (a
-///   line every thread keeps in cache) and its own cell's owner token, then adds with a load and
-///   a store; the first add after the counter grows looks its cell up again. A thread's first add
-///   to a striped counter (and one after its memo forgot it) lands in the shared total, then
-///   finds its cell. Through a
+///   line every thread keeps in cache, which only strays and `take`/`reset` write) and its own
+///   cell's owner token, then adds with a load and a store; the first add after the counter grows
+///   looks its cell up again. A thread's first add to a striped counter (and one after its memo
+///   lost it, at most once per sampling interval) is a stray: a `fetch_add` on the counter's own
+///   total, then the look-up of its cell. Through a
 ///   [`LocalCounter`] (made once per loop or thread), a thread-local read and the load and
 ///   store.
 /// - `sum` reads one cache line per cell of every block it has had (`2c - 2` lines at `c`

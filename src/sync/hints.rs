@@ -1,7 +1,7 @@
 //! A thread's scratch words for per-thread hints: the counter module's add tick, its memo of the
-//! cells the thread owns in striped counters and its choice of add order (`counter/adapt.rs`
-//! gives them their meaning). Here because every thread-local lives behind the `sync` door (the
-//! shim rule in `.ci/run`).
+//! cells the thread owns in striped counters and its filter of the counters it saw striped
+//! (`counter/adapt.rs` gives them their meaning). Here because every thread-local lives behind the
+//! `sync` door (the shim rule in `.ci/run`).
 
 use super::thread_local;
 use std::cell::Cell;
@@ -9,18 +9,17 @@ use std::cell::Cell;
 /// How many slots of four words a thread's memo holds.
 pub(crate) const MEMO_SLOTS: usize = 8;
 
+/// How many 64-bit words a thread's filter holds (512 bits).
+pub(crate) const SEEN_WORDS: usize = 8;
+
 /// A thread's hint words. Plain cells: only their thread touches them.
 pub(crate) struct ThreadHints {
     /// A wrapping tick.
     pub(crate) tick: Cell<u32>,
     /// A random state for the tick's user; in the tick's padding.
     pub(crate) seed: Cell<u32>,
-    /// A count of events the tick's user tallies between two of its samples.
-    pub(crate) strays: Cell<u32>,
-    /// How many more samples the tick's user keeps its careful mode for.
-    pub(crate) careful: Cell<u32>,
-    /// How long the tick's user's last careful mode lasted.
-    pub(crate) careful_for: Cell<u32>,
+    /// A bit filter its user sets and clears; each bit starts 0.
+    pub(crate) seen: [Cell<u64>; SEEN_WORDS],
     /// Four words per slot, direct-mapped by their user; each starts 0.
     /// `u64` on every target: the counter keeps a 64-bit claim token in one of them.
     pub(crate) memo: [[Cell<u64>; 4]; MEMO_SLOTS],
@@ -36,9 +35,7 @@ thread_local! {
         ThreadHints {
             tick: Cell::new(0),
             seed: Cell::new(SEED),
-            strays: Cell::new(0),
-            careful: Cell::new(0),
-            careful_for: Cell::new(0),
+            seen: [const { Cell::new(0) }; SEEN_WORDS],
             memo: [const { [const { Cell::new(0) }; 4] }; MEMO_SLOTS],
         }
     };
@@ -49,9 +46,7 @@ thread_local! {
     static HINTS: ThreadHints = ThreadHints {
         tick: Cell::new(0),
         seed: Cell::new(SEED),
-        strays: Cell::new(0),
-        careful: Cell::new(0),
-        careful_for: Cell::new(0),
+        seen: std::array::from_fn(|_| Cell::new(0)),
         memo: std::array::from_fn(|_| std::array::from_fn(|_| Cell::new(0))),
     };
 }
@@ -69,6 +64,6 @@ pub(crate) fn forget_memo() {
     let _ = with_thread_hints(|l| l.memo.iter().flatten().for_each(|w| w.set(0)));
 }
 
-// The counter module's docs give a thread's hint words as 280 bytes.
+// The counter module's docs give a thread's hint words as 328 bytes.
 #[cfg(all(not(loom), target_pointer_width = "64"))]
-const _: () = assert!(std::mem::size_of::<ThreadHints>() == 280);
+const _: () = assert!(std::mem::size_of::<ThreadHints>() == 328);
