@@ -393,21 +393,6 @@ fn loom_a_ticket_never_blocks_a_put_with_room() {
     });
 }
 
-/// Guards the models above against silently exploring one schedule only.
-#[test]
-fn loom_models_explore_more_than_one_schedule() {
-    static RUNS: AtomicUsize = AtomicUsize::new(0);
-    model(|| {
-        RUNS.fetch_add(1, SeqCst);
-        let (pool, _census) = pool(1);
-        let a = Pool::get_owned(&pool);
-        let t = thread::spawn(move || drop(a));
-        drop(Pool::get_owned(&pool));
-        t.join().unwrap();
-    });
-    assert!(RUNS.load(SeqCst) > 1, "loom explored one schedule");
-}
-
 /// Set by any execution of the model below whose getter took a live thread's stack.
 static LIVE_STACK_TAKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
