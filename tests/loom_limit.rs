@@ -384,6 +384,9 @@ fn loom_a_refusal_racing_a_forget_tells_one_true_reason() {
 
 #[test]
 fn loom_a_lock_free_refusal_racing_a_waiter_that_leaves() {
+    // Executions where each lock-free call was refused, the case its assertion checks.
+    static TRY_REFUSED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    static TIMEOUT_REFUSED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     model(|| {
         // One permit of two is held throughout. A request for both joins the line and times out
         // (1 ns); meanwhile this thread asks for the free permit without the lock, by
@@ -396,12 +399,19 @@ fn loom_a_lock_free_refusal_racing_a_waiter_that_leaves() {
         let hasty = thread::spawn(move || s1.acquire_timeout(2, Duration::from_nanos(1)).map(drop));
         if let Err(e) = s.try_acquire(1).map(drop) {
             assert_eq!(e, TryAcquireError::NoPermits);
+            TRY_REFUSED.fetch_add(1, SeqCst);
         }
         if let Err(e) = s.acquire_timeout(1, Duration::ZERO).map(drop) {
             assert_eq!(e, AcquireTimeoutError::Timeout);
+            TIMEOUT_REFUSED.fetch_add(1, SeqCst);
         }
         assert_eq!(hasty.join().unwrap(), Err(AcquireTimeoutError::Timeout));
         drop(held);
         assert_eq!((s.available(), s.waiting()), (2, 0));
     });
+    let (tried, timed) = (TRY_REFUSED.load(SeqCst), TIMEOUT_REFUSED.load(SeqCst));
+    assert!(
+        tried > 0 && timed > 0,
+        "try_acquire refused in {tried} executions, the zero timeout in {timed}: a case never ran"
+    );
 }
