@@ -296,11 +296,27 @@ pub(crate) use backoff::{backoff, contention_pause};
 mod hints;
 pub(crate) use hints::{forget_memo, with_thread_hints, ThreadHints, MEMO_SLOTS, SEEN_WORDS};
 
-/// loom's model runner and threads, for the loom models in files outside `src/sync`.
+/// loom's model runner and threads, for the loom models in `src`.
 #[cfg(all(test, loom))]
 pub(crate) mod loom_model {
     pub(crate) use super::slot::claim_untracked;
-    pub(crate) use loom::{model, thread};
+    pub(crate) use loom::thread;
+
+    /// Runs `f` in `loom::model`; fails if loom explored only one execution, which checks no
+    /// interleaving. loom's first schedule runs the main thread until it blocks, and if the
+    /// threads racing it have only loaded by then, loom may find no race to reorder and stop
+    /// (tokio-rs/loom#392, #166): the main thread writing before it waits avoids it.
+    pub(crate) fn model(f: impl Fn() + Send + Sync + 'static) {
+        let runs: &'static super::plain::RelaxedUsize =
+            Box::leak(Box::new(super::plain::RelaxedUsize::new()));
+        loom::model(move || {
+            runs.increment();
+            f();
+        });
+        let n = runs.get();
+        eprintln!("explored {n} executions");
+        assert!(n > 1, "loom explored only {n} execution: a vacuous model");
+    }
 }
 mod inside;
 pub(crate) use inside::{enter, enter_or_panic, Inside, Refused, MAX_DEPTH as MAX_INSIDE};

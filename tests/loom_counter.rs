@@ -1,7 +1,9 @@
 //! loom models of `thrifty::counter`: the adaptive rule (contending once stays compact,
-//! lasting contention stripes), concurrent adds, striping racing adds, `sum`, `take` and `set`;
-//! no increment is ever lost or counted twice. (Growth racing an owner's add and a sum is
-//! modelled in `src/counter/cells.rs`, which can force a doubling.)
+//! lasting contention stripes), concurrent adds, striping racing adds, `sum` and `take`, and
+//! `set` racing adds (one add per thread, so the gauge stays compact); no increment is ever
+//! lost or counted twice. (Growth racing an owner's add and a sum is modelled in
+//! `src/counter/cells.rs`, which can force a doubling.) The models whose case is striping count
+//! the executions that striped and fail if none did.
 //!
 //! Under loom every add probes (`adapt::SAMPLE` is 1), a probe is one load, and 2 hits stripe:
 //! one add per thread can hit at most once, so the first two models bracket the rule.
@@ -51,6 +53,8 @@ fn loom_concurrent_adds_lose_nothing() {
 
 #[test]
 fn loom_expansion_races_adds_and_sum() {
+    // Executions where the counter striped, so the sums raced the expansion.
+    static STRIPED: AtomicUsize = AtomicUsize::new(0);
     model(|| {
         let c = Arc::new(Counter::with_cells(2));
         // The main thread's add completes before any sum below starts.
@@ -72,11 +76,20 @@ fn loom_expansion_races_adds_and_sum() {
             h.join().unwrap();
         }
         assert_eq!(c.sum(), 9, "exact once quiescent");
+        if c.is_striped() {
+            STRIPED.fetch_add(1, SeqCst);
+        }
     });
+    assert!(
+        STRIPED.load(SeqCst) > 0,
+        "the counter never striped: the model did not reach its case"
+    );
 }
 
 #[test]
 fn loom_local_handles_race_expansion_and_sum() {
+    // Executions where the counter striped, so the handles raced the expansion.
+    static STRIPED: AtomicUsize = AtomicUsize::new(0);
     model(|| {
         let c = Arc::new(Counter::with_cells(2));
         let adders: Vec<_> = (0..2)
@@ -104,7 +117,14 @@ fn loom_local_handles_race_expansion_and_sum() {
         }
         local.add(1000);
         assert_eq!(c.sum(), 1114, "exact once quiescent");
+        if c.is_striped() {
+            STRIPED.fetch_add(1, SeqCst);
+        }
     });
+    assert!(
+        STRIPED.load(SeqCst) > 0,
+        "the counter never striped: the model did not reach its case"
+    );
 }
 
 #[test]

@@ -345,33 +345,48 @@ fn loom_an_owned_permit_dropped_on_another_thread_frees_its_place() {
     });
 }
 
+/// A refused `try_acquire` takes no lock: it reads why from the permit word and the total.
+/// Racing the forgetting of one held permit of two, a request for both is refused as busy (the
+/// total was still 2) or as over the total (it is 1 now), never granted, and the semaphore ends
+/// with its one remaining permit free. Both refusals must occur in some execution.
+///
+/// The request runs on the spawned thread and the forget on this one, so this thread writes
+/// before it waits: the other way round, loom ran the refusal (which only loads) first and
+/// explored one execution (tokio-rs/loom#392, as `src/pool/ring_tests.rs` describes).
 #[test]
 fn loom_a_refusal_racing_a_forget_tells_one_true_reason() {
+    static BUSY: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    static OVER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     model(|| {
-        // A refused `try_acquire` takes no lock: it reads why from the permit word and the
-        // total. Racing the forgetting of one held permit of two, a request for both is refused
-        // as busy (the total was still 2) or as over the total (it is 1 now), never granted,
-        // and the semaphore ends with its one remaining permit free.
         let s = Arc::new(Semaphore::new(2));
         let permit = Semaphore::try_acquire_owned(&s, 1).unwrap();
-        let forgetter = thread::spawn(move || permit.forget());
+        let s1 = s.clone();
+        let requester = thread::spawn(move || s1.try_acquire(2).map(|p| p.weight()));
+        permit.forget();
+        let got = requester.join().unwrap();
         let cap = InsufficientCapacity {
             requested: 2,
             capacity: 1,
         };
-        let got = s.try_acquire(2).map(|p| p.weight());
-        assert!(
-            got == Err(TryAcquireError::NoPermits)
-                || got == Err(TryAcquireError::InsufficientCapacity(cap)),
-            "{got:?}"
-        );
-        forgetter.join().unwrap();
+        match got {
+            Err(TryAcquireError::NoPermits) => BUSY.fetch_add(1, SeqCst),
+            Err(TryAcquireError::InsufficientCapacity(c)) if c == cap => OVER.fetch_add(1, SeqCst),
+            other => panic!("{other:?}"),
+        };
         assert_eq!((s.total(), s.available(), s.waiting()), (1, 1, 0));
     });
+    let (busy, over) = (BUSY.load(SeqCst), OVER.load(SeqCst));
+    assert!(
+        busy > 0 && over > 0,
+        "refused as busy in {busy} executions, as over the total in {over}: a case never ran"
+    );
 }
 
 #[test]
 fn loom_a_lock_free_refusal_racing_a_waiter_that_leaves() {
+    // Executions where each lock-free call was refused, the case its assertion checks.
+    static TRY_REFUSED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    static TIMEOUT_REFUSED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     model(|| {
         // One permit of two is held throughout. A request for both joins the line and times out
         // (1 ns); meanwhile this thread asks for the free permit without the lock, by
@@ -384,12 +399,19 @@ fn loom_a_lock_free_refusal_racing_a_waiter_that_leaves() {
         let hasty = thread::spawn(move || s1.acquire_timeout(2, Duration::from_nanos(1)).map(drop));
         if let Err(e) = s.try_acquire(1).map(drop) {
             assert_eq!(e, TryAcquireError::NoPermits);
+            TRY_REFUSED.fetch_add(1, SeqCst);
         }
         if let Err(e) = s.acquire_timeout(1, Duration::ZERO).map(drop) {
             assert_eq!(e, AcquireTimeoutError::Timeout);
+            TIMEOUT_REFUSED.fetch_add(1, SeqCst);
         }
         assert_eq!(hasty.join().unwrap(), Err(AcquireTimeoutError::Timeout));
         drop(held);
         assert_eq!((s.available(), s.waiting()), (2, 0));
     });
+    let (tried, timed) = (TRY_REFUSED.load(SeqCst), TIMEOUT_REFUSED.load(SeqCst));
+    assert!(
+        tried > 0 && timed > 0,
+        "try_acquire refused in {tried} executions, the zero timeout in {timed}: a case never ran"
+    );
 }

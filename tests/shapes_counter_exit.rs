@@ -1,63 +1,88 @@
 //! Threads that exit or go idle while holding a `Counter`'s cells. Alone in its own test binary
-//! (its own process) because cells follow process-wide thread slots: a test running beside it
-//! that holds slots 0 and 1 would push these threads to slots 2 and 3, and the counter, rightly,
-//! to four cells.
+//! (its own process) because cells follow process-wide thread slots: no other test's threads
+//! take slots, own cells or spin beside these.
 
 use std::sync::Barrier;
 use thrifty::counter::Counter;
 
+/// Whether the calling thread owns one of `c`'s cells (in its newest block), as its handle
+/// reports.
+fn owns_a_cell(c: &Counter) -> bool {
+    format!("{:?}", c.local()).contains("owns_cell: true")
+}
+
 #[test]
 fn exiting_threads_hand_their_cells_on_and_idle_ones_keep_theirs() {
-    let c = Counter::new();
+    // Two cells at most, so the counter never grows past what the two threads of a wave can
+    // own, and a cell an idle thread owns stays in the newest block.
+    let c = Counter::with_cells(2);
     let mut total = 0;
-    // Waves of two threads hammer the counter and exit; the next wave's threads take the same
-    // slots and the cells their predecessors left, so the cell count stays at 2.
+    // Waves of two threads hammer the counter and exit. Once it has striped, the next wave's
+    // threads find the cells their predecessors left, owned by claims that have ended, and take
+    // them over: each owns a cell after its adds.
     let start = Barrier::new(2);
-    // Until it stripes (at least 5 waves): on a loaded machine two threads may not run at the
-    // same moment, and then they do not contend (one busy process beside this test kept them
-    // apart for over a minute), so the bound is time, not waves.
-    let mut waves = 0;
+    // Until two waves have started striped (at least 5 waves in all): on a loaded machine two
+    // threads may not run at the same moment, and then they do not contend (one busy process
+    // beside this test kept them apart for over a minute), so the bound is time, not waves.
+    let (mut waves, mut striped_waves) = (0, 0);
     let began = std::time::Instant::now();
-    while waves < 5 || !c.is_striped() {
+    while waves < 5 || striped_waves < 2 {
         waves += 1;
         let waited = began.elapsed().as_secs();
         assert!(
             waited < 600,
             "two hammering threads never striped it in {waited} s"
         );
+        let striped = c.is_striped();
         // Joined by hand: a join waits for the thread's locals to be destroyed (its slot given
         // back), where the end of a scope only waits for the closure to return.
-        std::thread::scope(|s| {
+        let owned = std::thread::scope(|s| {
             let hammer = || {
                 start.wait();
                 (0..200_000).for_each(|_| c.incr());
+                owns_a_cell(&c)
             };
-            let threads = [s.spawn(hammer), s.spawn(hammer)];
-            for t in threads {
-                t.join().unwrap();
-            }
+            [s.spawn(hammer), s.spawn(hammer)].map(|t| t.join().unwrap())
         });
         total += 400_000;
         assert_eq!(c.sum(), total);
+        if striped {
+            striped_waves += 1;
+            assert_eq!(
+                owned,
+                [true, true],
+                "wave {waves}: a thread did not take over a cell an exited thread left"
+            );
+        }
     }
-    assert_eq!(c.cells(), 2, "exited threads' cells were not reused");
-    // An idle thread: bumps once, then waits while two others hammer. Exact throughout.
-    let (parked, done) = (Barrier::new(2), Barrier::new(2));
+    // An idle thread: claims a cell with one add, then waits while two others hammer. It keeps
+    // its cell (a live thread's cell is never taken: the hammerer that finds no other shares),
+    // and the sum is exact. The hammerers are alive at once, so three threads hold slots and
+    // one hammerer's home cell is the idle thread's.
+    let (parked, done, both) = (Barrier::new(2), Barrier::new(2), Barrier::new(2));
     std::thread::scope(|s| {
-        s.spawn(|| {
+        let idle = s.spawn(|| {
             c.incr();
+            let claimed = owns_a_cell(&c);
             parked.wait();
             done.wait();
+            (claimed, owns_a_cell(&c))
         });
         parked.wait();
         std::thread::scope(|s| {
             for _ in 0..2 {
-                s.spawn(|| (0..200_000).for_each(|_| c.incr()));
+                s.spawn(|| {
+                    both.wait();
+                    (0..200_000).for_each(|_| c.incr());
+                    both.wait();
+                });
             }
         });
         done.wait();
+        let (claimed, kept) = idle.join().unwrap();
+        assert!(claimed, "the idle thread's add claimed no cell");
+        assert!(kept, "a hammering thread took the idle thread's cell");
     });
     total += 400_001;
     assert_eq!(c.sum(), total);
-    assert!(c.cells() <= c.max_cells());
 }

@@ -42,10 +42,18 @@ fn takes_during_adds_partition_the_total() {
     std::thread::scope(|s| {
         for _ in 0..2 {
             s.spawn(|| {
+                let mut mine = 0;
                 while !stop.load(Ordering::Relaxed) {
-                    taken.fetch_add(c.take(), Ordering::Relaxed);
-                    // `sum` never exceeds what is left untaken plus what is still running.
-                    std::hint::black_box(c.sum());
+                    let got = c.take();
+                    mine += got;
+                    taken.fetch_add(got, Ordering::Relaxed);
+                    // `sum` never counts again what this thread's takes (which happen-before it)
+                    // took: at most the adds there will be, less those.
+                    let sum = c.sum();
+                    assert!(
+                        sum <= THREADS as u64 * ADDS - mine,
+                        "sum {sum} after this thread took {mine}"
+                    );
                 }
             });
         }

@@ -4,21 +4,39 @@
 //! threads extending one map at once.
 //! Each checks that nothing is lost or counted twice; none measures time.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::mpsc;
 use std::sync::Barrier;
+use std::time::{Duration, Instant};
 use thrifty::map::{Compute, ShardedMap};
 
 #[test]
 fn counters_from_every_thread_lose_nothing_while_a_walker_runs() {
     const THREADS: u64 = 4;
     const ROUNDS: u64 = 20_000;
+    /// The sum of every value once the writers are done: three adds a round.
+    const ALL: u64 = THREADS * ROUNDS * 3;
     let map: ShardedMap<u64, u64> = ShardedMap::with_shards(4);
     let done = Barrier::new(THREADS as usize + 1);
+    let writers_done = AtomicBool::new(false);
+    // Walks that saw some of the writes and not all: the walker ran while they did.
+    let partial_walks = AtomicU64::new(0);
     std::thread::scope(|s| {
         for t in 0..THREADS {
-            let (map, done) = (&map, &done);
+            let (map, done, partial_walks) = (&map, &done, &partial_walks);
             s.spawn(move || {
                 for i in 0..ROUNDS {
+                    // Halfway, wait for the walker to have seen the map mid-write, so the second
+                    // half of the writes runs while it walks, however the threads are scheduled
+                    // (bounded: a walker that never sees a partial total fails the test below).
+                    if i == ROUNDS / 2 {
+                        let began = Instant::now();
+                        while partial_walks.load(SeqCst) == 0
+                            && began.elapsed() < Duration::from_secs(60)
+                        {
+                            std::thread::yield_now();
+                        }
+                    }
                     // Shared hot keys and keys of one's own, through three different calls.
                     map.get_or_insert_with(i % 16, || 0, |n| *n += 1);
                     map.compute(1000 + t, |n| match n {
@@ -35,22 +53,36 @@ fn counters_from_every_thread_lose_nothing_while_a_walker_runs() {
                 done.wait();
             });
         }
-        // The walker: reads, walks and a retain that keeps everything, until the writers end.
-        let walker = s.spawn(|| {
-            let mut walks = 0u64;
-            while walks < 50 {
-                // Keys are only ever added: a walk sees each at most once, none invented.
-                let mut seen = std::collections::HashSet::new();
-                map.for_each(|k, _| assert!(seen.insert(*k), "key {k} walked twice"));
-                assert!(seen.len() <= 16 + 2 * THREADS as usize);
-                map.retain(|_, _| true);
-                assert!(map.len() <= 16 + 2 * THREADS as usize);
-                walks += 1;
+        // The walker: reads, walks and a retain that keeps everything, until the writers end
+        // (and once more after).
+        let walker = s.spawn(|| loop {
+            let ended = writers_done.load(SeqCst);
+            // Keys are only ever added: a walk sees each at most once, none invented.
+            let mut seen = std::collections::HashSet::new();
+            let mut total = 0;
+            map.for_each(|k, v| {
+                assert!(seen.insert(*k), "key {k} walked twice");
+                total += v;
+            });
+            assert!(seen.len() <= 16 + 2 * THREADS as usize);
+            assert!(total <= ALL, "walked {total} of {ALL} adds");
+            if 0 < total && total < ALL {
+                partial_walks.fetch_add(1, SeqCst);
+            }
+            map.retain(|_, _| true);
+            assert!(map.len() <= 16 + 2 * THREADS as usize);
+            if ended {
+                break;
             }
         });
         done.wait();
+        writers_done.store(true, SeqCst);
         walker.join().unwrap();
     });
+    assert!(
+        partial_walks.load(SeqCst) > 0,
+        "no walk ran while the writers did"
+    );
     let mut hot = 0;
     map.for_each(|k, v| {
         if *k < 16 {

@@ -342,19 +342,40 @@ fn threads_sharing_a_cell_use_the_shared_word() {
 
 #[test]
 fn a_slot_inherits_its_predecessors_cell() {
-    // Threads one after another: each takes the same lowest free slot and keeps adding to
-    // the value the last one left. Nothing is lost and nothing needs folding back.
+    // Threads one after another, each joined by hand (so its claim has ended) before the next
+    // starts: each owns a cell, taking over the one its slot's predecessor left, and keeps
+    // adding to the value left there. Four threads and two cells, so at least one cell passes
+    // from one thread to another (usually every thread takes the same lowest free slot, but
+    // other tests' threads may hold it). Every add lands in an owned word: nothing in a shared
+    // word or `base`, nothing to fold back.
     let c = Cells::new(64);
     c.force_stripe();
-    for _ in 0..4 {
-        std::thread::scope(|s| {
+    assert_eq!(c.len(), 2);
+    let mut left = [0; 2];
+    for i in 0..4 {
+        let (k, value) = std::thread::scope(|s| {
             s.spawn(|| {
+                adapt::be_careful(); // reads the state first: no stray in `base`
                 for _ in 0..ADDS {
                     c.add(1);
                 }
-            });
+                let b = c.block().unwrap();
+                let (slot, token) = try_thread_token().unwrap();
+                let k = own_cell(b, slot & (b.len() - 1), token, 0);
+                k.map(|k| (k, b.cell(k).owned.load(Ordering::Relaxed)))
+            })
+            .join()
+            .unwrap()
+            .unwrap_or_else(|| panic!("thread {i} owns no cell"))
         });
+        left[k] += ADDS;
+        assert_eq!(
+            value, left[k],
+            "thread {i}: cell {k} did not go on from its value"
+        );
     }
+    assert_eq!(left.iter().sum::<u64>(), 4 * ADDS);
+    assert_eq!((words(&c, 0).1, words(&c, 1).1, base(&c)), (0, 0, 0));
     assert_eq!(c.sum(), 4 * ADDS);
 }
 

@@ -455,6 +455,7 @@ mod tests {
 mod loom_tests {
     use super::*;
     use crate::sync::loom_model::{model, thread};
+    use crate::sync::plain::RelaxedUsize;
     use crate::sync::Arc;
 
     /// The address of slot `slot`'s cache, made if need be.
@@ -494,7 +495,9 @@ mod loom_tests {
     /// `get`.)
     #[test]
     fn loom_a_pass_visits_a_leaf_its_thread_has_seen() {
-        model(|| {
+        // Executions where this thread saw the new leaf, the case the assertion checks.
+        let seen_leaf: &'static RelaxedUsize = Box::leak(Box::new(RelaxedUsize::new()));
+        model(move || {
             let caches = Arc::new(Caches::<u32>::new());
             let other = Arc::clone(&caches);
             let maker = thread::spawn(move || made(&other, 8));
@@ -505,8 +508,13 @@ mod loom_tests {
                     caches.iter().any(|local| ptr::eq(local, seen)),
                     "a cache this thread has seen is not in its pass"
                 );
+                seen_leaf.increment();
             }
             maker.join().unwrap();
         });
+        assert!(
+            seen_leaf.get() > 0,
+            "this thread never saw the new leaf: the model did not reach its case"
+        );
     }
 }

@@ -1,6 +1,7 @@
-//! loom models of the pool that need the crate's insides: here, a thread whose slot lies past
-//! the tracked ones (`sync::claim_untracked`), whose liveness a reclaim cannot tell, so a get's
-//! reclaim may take a live thread's hot object. `tests/loom_pool.rs` has the models that
+//! loom models of the pool that need the crate's insides: a thread whose slot lies past the
+//! tracked ones (`sync::claim_untracked`), whose liveness a reclaim cannot tell, so a get's
+//! reclaim may take a live thread's hot object; and a ticket that `clear` revokes while another
+//! thread redeems it, seen through `Pool::tickets_out`. `tests/loom_pool.rs` has the models that
 //! the public API alone can set up.
 
 use super::Pool;
@@ -102,4 +103,71 @@ fn loom_a_get_that_reclaims_a_live_untracked_threads_hot_object_races_its_owner(
         reused > 0 && made_anew > 0,
         "one outcome never explored: {reused} reuses, {made_anew} new objects"
     );
+}
+
+/// A census of nothing made yet.
+fn census() -> Arc<Census> {
+    Arc::new(Census {
+        made: RelaxedUsize::new(),
+        dropped: RelaxedUsize::new(),
+    })
+}
+
+/// A value counted by `census`, numbered by it as the factory numbers its objects.
+fn fresh(census: &Arc<Census>) -> Obj {
+    let id = census.made.get();
+    census.made.increment();
+    Obj {
+        id,
+        uses: UnsafeCell::new(0),
+        census: Arc::clone(census),
+    }
+}
+
+/// An object taken from the shared store keeps its unit of the budget as a ticket; another
+/// thread redeems it when it gives the object back, while `clear` revokes every ticket out. So
+/// when `clear` returns no ticket is out: redeemed before the revocation, or revoked (and worth
+/// nothing when the object comes back). Never both: afterwards the pool of capacity 1 takes one
+/// value and refuses the next (a unit lost refuses the first, one given back twice keeps the
+/// second).
+#[test]
+fn loom_a_ticket_is_redeemed_or_revoked_once() {
+    model(|| {
+        let census = census();
+        let made = Arc::clone(&census);
+        let pool = Arc::new(
+            Pool::builder()
+                .capacity(1)
+                .reset(|_: &mut Obj| {})
+                .build(move || fresh(&made)),
+        );
+        assert_eq!(pool.prefill(1), 1);
+        let g = Pool::get_owned(&pool); // from the store: keeps its unit as a ticket
+        assert!(
+            pool.tickets_out(),
+            "the get from the store issued no ticket"
+        );
+        let t = thread::spawn(move || drop(g));
+        pool.clear();
+        assert!(
+            !pool.tickets_out(),
+            "a ticket is out after `clear` returned"
+        );
+        t.join().unwrap();
+        let s = pool.stats();
+        assert!(s.retained <= 1, "{s:?}");
+        assert_eq!(s.returned + s.discarded, 1, "{s:?}");
+        pool.clear();
+        assert!(pool.try_put(fresh(&census)).is_ok(), "a unit was lost");
+        assert!(
+            pool.try_put(fresh(&census)).is_err(),
+            "a unit was given back twice"
+        );
+        drop(pool);
+        assert_eq!(
+            census.made.get(),
+            census.dropped.get(),
+            "an object leaked or was dropped twice"
+        );
+    });
 }

@@ -157,23 +157,10 @@ mod loom_tests {
     //! Shaped around a loom limitation: loom's first schedule runs main until it blocks, and if
     //! the threads racing with it have only loaded by then, its DPOR may find no race to reorder
     //! and stop after one execution (tokio-rs/loom#392, #166). So main writes before it waits
-    //! where it can, and [`model`] fails a model that ran once.
+    //! where it can, and `model` fails a model that ran once.
     use super::super::Ring;
-    use crate::sync::loom_model::{model as explore, thread};
-    use crate::sync::{plain::RelaxedUsize, Arc};
-
-    /// Runs `f` in `loom::model`, and fails if loom explored only one execution.
-    fn model(f: impl Fn() + Send + Sync + 'static) {
-        let runs: &'static RelaxedUsize = Box::leak(Box::new(RelaxedUsize::new()));
-        explore(move || {
-            runs.increment();
-            f();
-        });
-        assert!(
-            runs.get() > 1,
-            "loom explored one execution: a vacuous model"
-        );
-    }
+    use crate::sync::loom_model::{model, thread};
+    use crate::sync::Arc;
 
     type Shared = Arc<Ring<usize>>;
 

@@ -112,13 +112,14 @@ mod tests {
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::super::{thread_slot, token_is_live, try_thread_token, SlotRegistry, SLOTS};
+    use crate::sync::loom_model::model;
     use loom::sync::atomic::{AtomicBool, Ordering};
     use loom::sync::Arc;
     use loom::thread;
 
     #[test]
     fn loom_registry_never_hands_one_index_to_two_holders() {
-        loom::model(|| {
+        model(|| {
             let registry = Arc::new(SlotRegistry::new());
             let held = registry.acquire();
             let spawn = |registry: Arc<SlotRegistry>| {
@@ -143,7 +144,7 @@ mod loom_tests {
 
     #[test]
     fn loom_live_threads_get_distinct_slots() {
-        loom::model(|| {
+        model(|| {
             // `a` keeps its claim until this thread has made its own, so the two overlap.
             let claimed = Arc::new(AtomicBool::new(false));
             let seen = claimed.clone();
@@ -168,7 +169,7 @@ mod loom_tests {
     /// apart.
     #[test]
     fn loom_the_next_thread_takes_an_exited_threads_slot() {
-        loom::model(|| {
+        model(|| {
             let mine = try_thread_token().unwrap();
             let (slot, old) = thread::spawn(|| try_thread_token().unwrap())
                 .join()
@@ -202,7 +203,7 @@ mod loom_tests {
         // Executions where the new thread got the freed index, and where it got a fresh one.
         static REUSED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         static FRESH: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        loom::model(|| {
+        model(|| {
             let (slot, old) = thread::spawn(|| try_thread_token().unwrap())
                 .join()
                 .unwrap();

@@ -4,6 +4,12 @@
 
 /// Runs `f` under loom with at most `preemptions` preemptions per execution; returns how many
 /// executions loom explored.
+///
+/// # Panics
+/// If loom explored one execution only: a model that ran once checked no interleaving. loom's
+/// first schedule runs the main thread until it blocks, and if the threads racing it have only
+/// loaded by then, loom may find no race to reorder (tokio-rs/loom#392); the main thread writing
+/// before it waits avoids it (`src/pool/ring_tests.rs`).
 pub fn model_bounded(preemptions: usize, f: impl Fn() + Sync + Send + 'static) -> usize {
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = Some(preemptions);
@@ -13,7 +19,10 @@ pub fn model_bounded(preemptions: usize, f: impl Fn() + Sync + Send + 'static) -
         counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         f()
     });
-    executions.load(std::sync::atomic::Ordering::Relaxed)
+    let n = executions.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!("explored {n} executions");
+    assert!(n > 1, "loom explored only {n} execution: a vacuous model");
+    n
 }
 
 /// [`model_bounded`] with the bound `LOOM_MAX_PREEMPTIONS` gives (2 if unset, as CI runs it).
