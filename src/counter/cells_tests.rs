@@ -355,7 +355,7 @@ fn a_slot_inherits_its_predecessors_cell() {
     for i in 0..4 {
         let (k, value) = std::thread::scope(|s| {
             s.spawn(|| {
-                adapt::be_careful(); // reads the state first: no stray in `base`
+                adapt::see_all(); // reads the state first: no stray in `base`
                 for _ in 0..ADDS {
                     c.add(1);
                 }
