@@ -125,7 +125,8 @@ fn owner_path_after_striping() {
 
 #[test]
 fn owner_path_after_striping_reading_first() {
-    // A careful thread reads the state word first: its first add claims and lands in its cell.
+    // A thread whose filter is full reads the state word first: its first add claims and lands
+    // in its cell.
     adapt::see_all();
     let c = Cells::new(2);
     c.force_stripe();
