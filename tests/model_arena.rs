@@ -4,8 +4,9 @@
 //! A case is a pool (limit, first chunk, retain) and a list of rounds; each round takes an
 //! arena from the pool (capacity 1, so rounds reuse one arena, settled in between), runs its
 //! allocations through the guard's API, and checks after every allocation:
-//! - every value is aligned for its type, lies in one of the arena's chunks' bytes handed out,
-//!   and no two live values overlap;
+//! - every value is aligned for its type, no two live values overlap, and the bytes of the live
+//!   values never exceed the round's `allocated_bytes` (where the values lie, chunk by chunk,
+//!   the public API does not show);
 //! - every live value still holds what was written into it, until the round ends (reset);
 //! - the limit, exactly: the chunks held never exceed `limit_bytes`; a request that fits the
 //!   room left in the current chunk succeeds and takes no chunk; a refused request changes

@@ -23,7 +23,13 @@ enum Op {
     ReaderRead(u8),
     TakeSnapshot,
     DropSnapshot(usize),
-    /// A write from inside a plain read: the read's version must be kept, not freed.
+    /// A write from inside a plain read: the read goes on with the value of the version it
+    /// started on. That the version is also kept, not freed, this model cannot tell: freed
+    /// memory may still hold the value, and the map's spare or the `Reader` may keep the
+    /// version alive anyway (with `read` made to drop its hazard before the closure runs, a
+    /// `retired_versions() >= 1` check here passed every case). The unit test
+    /// `a_write_during_a_read_keeps_the_version_until_a_later_write` (also under Miri) and the
+    /// loom models in `tests/loom_map_cow.rs` check that.
     WriteDuringRead(u8, u32),
     Trim,
     /// A whole map built elsewhere, published by `store`.

@@ -138,12 +138,9 @@ fn an_exited_threads_cache_is_reused_and_cleared() {
         .unwrap();
     assert_eq!((pool.stats().retained, live.load(SeqCst)), (5, 5));
     let p = Arc::clone(&pool);
-    std::thread::spawn(move || {
-        let buf = p.get();
-        assert!(buf.buf.capacity() >= MIB_20);
-    })
-    .join()
-    .unwrap();
+    // Every object is made at 20 MiB and `reset` only clears, so the capacity cannot tell a
+    // reused object from a new one: the miss count below does.
+    std::thread::spawn(move || drop(p.get())).join().unwrap();
     assert_eq!(
         pool.stats().misses,
         5,

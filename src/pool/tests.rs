@@ -395,26 +395,67 @@ fn a_thread_past_many_idle_threads_has_its_own_cache() {
 
 /// A new thread's first get takes the slow path (it has no slot index yet) and may take over a
 /// cache whose hot slot holds an object while its stack is empty and the shared store is not:
-/// the hot object must be handed out, not stranded.
+/// the hot object must be handed out, not stranded. Threads are joined by hand (a join returns
+/// after the thread's slot claim was given back), so the second thread of a round usually takes
+/// the first one's slot. In the rounds where it did and the first thread's cache kept its
+/// object in the hot slot (a reclaim may have moved it: the pool's call), the second thread's
+/// get must hit and leave the store as it was; some round must be of that kind with an object
+/// in the store.
 #[test]
 fn a_new_threads_first_get_takes_an_inherited_hot_object() {
     let (pool, live) = tracked_pool(16);
     let rounds = ROUNDS.min(100);
-    for _ in 0..rounds {
+    let slot_of = |f: &(dyn Fn() + Sync)| {
         std::thread::scope(|s| {
             s.spawn(|| {
-                // Ten returns: one to the hot slot, eight to the stack, the tenth to the shared
-                // store; then the stack is emptied and the hot slot refilled.
-                drop((0..10).map(|_| pool.get()).collect::<Vec<_>>());
-                let (a, b) = (pool.get(), pool.get());
-                drop(a);
-                drop(Pooled::into_inner(b));
-            });
+                f();
+                crate::sync::thread_slot_hint()
+            })
+            .join()
+            .unwrap()
+        })
+    };
+    let mut inherited = 0;
+    for round in 0..rounds {
+        let first = slot_of(&|| {
+            // Ten returns: one to the hot slot, eight to the stack, the tenth to the shared
+            // store; then the hot slot and the stack are emptied (nine gets), and the hot slot
+            // refilled with one of them while the other eight leave the pool.
+            drop((0..10).map(|_| pool.get()).collect::<Vec<_>>());
+            let mut taken: Vec<_> = (0..9).map(|_| pool.get()).collect();
+            let refill = taken.remove(0);
+            taken.into_iter().for_each(|o| drop(Pooled::into_inner(o)));
+            drop(refill);
         });
-        std::thread::scope(|s| {
-            s.spawn(|| drop(pool.get()));
+        let (stored, before) = (pool.shared.len(), pool.stats());
+        let hot = pool.caches.get(first).is_some_and(Local::holds_hot);
+        // The store's length while the second thread holds what its get took.
+        let stored_then = AtomicUsize::new(0);
+        let second = slot_of(&|| {
+            let got = pool.get();
+            stored_then.store(pool.shared.len(), SeqCst);
+            drop(got);
         });
+        if second == first && hot {
+            // The case the test is for: the store had an object to take instead.
+            inherited += usize::from(stored > 0);
+            let after = pool.stats();
+            assert_eq!(
+                (after.hits, after.misses),
+                (before.hits + 1, before.misses),
+                "round {round}: the get in the inherited cache did not hit"
+            );
+            assert_eq!(
+                stored_then.load(SeqCst),
+                stored,
+                "round {round}: the get took from the store, not the inherited hot slot"
+            );
+        }
     }
+    assert!(
+        inherited > 0,
+        "no second thread took the first one's slot with an object in its hot slot"
+    );
     let s = pool.stats();
     assert!(s.retained <= 16, "{s:?}");
     assert_eq!(live.load(SeqCst), s.retained, "{s:?}");
@@ -533,20 +574,28 @@ fn a_pool_without_the_light_fence_takes_the_slow_paths_and_still_reuses() {
     );
 }
 
-/// `THRIFTY_MEMBARRIER=0` in the environment builds pools on full fences, as a kernel without
-/// `membarrier` does: the gate says [`Gate::SLOW`]. CI's `no-membarrier` step runs the pool's
-/// tests so, which this test checks took effect; without the variable it checks nothing (the
-/// kernel decides).
+/// A pool's gate keeps owners off their fast paths ([`Gate::SLOW`]) exactly when their light
+/// fence would not pair with the reclaim's (on Linux: when the process runs on full fences, not
+/// `membarrier`), and a get and a return work either way. `THRIFTY_MEMBARRIER=0` in the
+/// environment builds pools on full fences, as a kernel without `membarrier` does: CI's
+/// `no-membarrier` step runs the pool's tests so, which this test checks took effect; without
+/// the variable the kernel decides which scheme runs.
 #[test]
 #[cfg(not(miri))]
 fn thrifty_membarrier_0_builds_pools_on_full_fences() {
     let pool = Pool::new(Vec::<u8>::new);
+    let asymmetric = crate::sync::fence::asymmetric();
+    assert_eq!(pool.gate.asymmetric, asymmetric);
+    assert_eq!(
+        pool.gate.open == Gate::SLOW,
+        !crate::sync::fence::light_fast_suffices(),
+        "the gate's fast paths do not match the fence scheme (asymmetric: {asymmetric})"
+    );
     if std::env::var_os("THRIFTY_MEMBARRIER").is_some_and(|v| v == "0") {
-        assert!(!crate::sync::fence::asymmetric());
-        assert_eq!(pool.gate.open, Gate::SLOW);
-        drop(pool.get());
-        assert_eq!(pool.stats().returned, 1);
+        assert!(!asymmetric, "THRIFTY_MEMBARRIER=0 left membarrier on");
     }
+    drop(pool.get());
+    assert_eq!(pool.stats().returned, 1);
 }
 
 /// `BufferPool::get_owned` casts the `Arc` it clones (run under Miri): the guard keeps the pool
