@@ -268,20 +268,7 @@ fn a_sharer_strays_once_then_shares() {
     // One cell, two live threads: one owns it, the other's first add strays into `base`, which
     // marks the counter, so the rest of its adds go to the shared word (the mark outlives the
     // filter, which the sharer's ticking adds clear at each interval's end).
-    let c = Cells::new(1);
-    c.force_stripe();
-    let barrier = Barrier::new(2);
-    std::thread::scope(|s| {
-        for _ in 0..2 {
-            s.spawn(|| {
-                barrier.wait(); // both alive: distinct slots
-                for _ in 0..ADDS {
-                    c.add(1);
-                }
-                barrier.wait();
-            });
-        }
-    });
+    let c = two_live_threads_add_to_one_cell(false);
     let (owned, shared, _) = words(&c, 0);
     assert_eq!(c.sum(), 2 * ADDS);
     assert_eq!(base(&c), 2, "one stray per thread");
@@ -312,17 +299,18 @@ fn two_threads_bumping_many_striped_counters_each_reach_their_cells() {
     }
 }
 
-#[test]
-fn threads_sharing_a_cell_use_the_shared_word() {
-    adapt::see_all();
-    // One cell, two live threads: one owns it, the other must `fetch_add` beside it.
+/// A striped counter of one cell, and two live threads that each add 1 to it `ADDS` times, both
+/// reading first (a full filter) if `read_first`.
+fn two_live_threads_add_to_one_cell(read_first: bool) -> Cells {
     let c = Cells::new(1);
     c.force_stripe();
     let barrier = Barrier::new(2);
     std::thread::scope(|s| {
         for _ in 0..2 {
             s.spawn(|| {
-                adapt::see_all();
+                if read_first {
+                    adapt::see_all();
+                }
                 barrier.wait(); // both alive: distinct slots
                 for _ in 0..ADDS {
                     c.add(1);
@@ -331,6 +319,13 @@ fn threads_sharing_a_cell_use_the_shared_word() {
             });
         }
     });
+    c
+}
+
+#[test]
+fn threads_sharing_a_cell_use_the_shared_word() {
+    // One cell, two live threads: one owns it, the other must `fetch_add` beside it.
+    let c = two_live_threads_add_to_one_cell(true);
     assert_eq!(c.sum(), 2 * ADDS);
     let (owned, shared, _) = words(&c, 0);
     // Both read the state word first (a full filter). The sharer's adds tick, so its interval
