@@ -83,7 +83,7 @@ const SLOTS: usize = MEMO_SLOTS;
 /// onto bits 4 and up, so counters 8 apart in a `Vec<Counter>` (a stride that a plain index by
 /// address would send to one slot) mostly have slots of their own.
 #[inline(always)]
-fn memo_slot(addr: usize) -> usize {
+pub(super) fn memo_slot(addr: usize) -> usize {
     ((addr >> 4) ^ (addr >> 7)) % SLOTS
 }
 
@@ -123,7 +123,10 @@ pub(super) fn path(addr: usize) -> Path {
 }
 
 /// The filter's word and bit for the counter at `addr`: bits 4 to 12 of the address folded with
-/// bits 13 and up, so neighbours in a `Vec<Counter>` take bits of their own.
+/// bits 13 and up, so 64 counters in a row in a `Vec<Counter>` almost always take bits of their
+/// own. (Its own fold, not [`memo_slot`]'s: folding bits 7 and up, 64 counters in a row would
+/// share half a bit on average, where this fold shares under a hundredth. The second fold costs
+/// a shift and an exclusive or: the `addr >> 4` they share is computed once.)
 #[inline(always)]
 fn seen_bit(addr: usize) -> (usize, u64) {
     let k = ((addr >> 4) ^ (addr >> 13)) % (64 * SEEN_WORDS);
@@ -449,6 +452,21 @@ mod tests {
         assert_eq!((path(a), path(b)), (Path::Seen, Path::Unread));
         assert!(with_thread_hints(rearm).unwrap());
         assert_eq!(path(a), Path::Unread, "cleared when the interval ends");
+    }
+
+    #[test]
+    fn counters_in_a_row_have_filter_bits_of_their_own() {
+        // Over a thousand runs of 64 counters, at most 50 bits shared in all (this fold shares
+        // about 8; `memo_slot`'s fold, bits 7 and up, would share about 500).
+        let shared: usize = (0..1000)
+            .map(|k| 0x7f00_0000_1000 + 16 * 7 * k)
+            .map(|start| {
+                let bits: std::collections::BTreeSet<_> =
+                    (0..64).map(|i| seen_bit(start + 16 * i)).collect();
+                64 - bits.len()
+            })
+            .sum();
+        assert!(shared <= 50, "{shared} bits shared");
     }
 
     #[test]

@@ -192,10 +192,9 @@ fn a_marked_counter_that_is_compact_again_takes_compact_adds() {
     assert_eq!((base(&c), c.sum()), (4, 4));
 }
 
-/// The memo slot of the counter at `c`, as `adapt` computes it.
+/// The memo slot of the counter at `c`.
 fn memo_slot_of(c: &Cells) -> usize {
-    let a = c.addr();
-    ((a >> 4) ^ (a >> 7)) % crate::sync::MEMO_SLOTS
+    adapt::memo_slot(c.addr())
 }
 
 #[test]
