@@ -72,66 +72,63 @@
 //!
 //! # Performance
 //!
-//! Ratios to an `AtomicU64`'s time per increment per thread: ranges over 10 runs of
-//! `cargo run --release --example shootout -- --only counter --threads 1,2` on a busy 2-core VM
-//! (AMD EPYC, 2026-12-02), with medians; the registry rows come from a later series, named
-//! there. Read them as ratios; the absolute times move with the machine's load. `cargo bench
-//! --bench counter -- 'counter/(registry|mixed|increment)'` has the registry, mixed and
-//! one-counter increment workloads in criterion (not the handler, several-hot, idle-owner or
-//! floor rows).
+//! Ratios to an `AtomicU64`'s time per increment per thread: ranges over 4 runs of
+//! `cargo run --release --example shootout -- --only counter` on a shared 2-core VM (AMD EPYC,
+//! 2026-12-05), with medians where the range is wide; the registry's 2-thread rows also over a
+//! series of 12 runs that morning. Read them as ratios; the absolute times move with the
+//! machine's load. `cargo bench --bench counter -- 'counter/(registry|mixed|increment)'` has the
+//! registry, mixed and one-counter increment workloads in criterion (not the handler,
+//! several-hot, idle-owner or floor rows).
 //!
-//! - **Registry** of 1 000, 10 000 and 100 000 counters, a random one per increment. Six runs
-//!   alternating with the build before the add order below (2-core AMD EPYC VM, 2026-12-05). 1
-//!   thread: 1.05x–1.06x (median 1.06x), 1.06x–1.07x (1.06x) and 1.06x–1.12x (1.10x), as before. 2
-//!   threads: 0.77x–1.06x (0.95x), 0.93x–1.34x (1.12x) and 0.90x–1.10x (0.98x), where the build
-//!   that read the state word first took 1.01x–1.09x (1.06x), 1.07x–1.60x (1.31x) and 1.26x–1.65x
-//!   (1.50x). `Mutex<u64>` about 2x. The counters stay compact at 10 000 and 100 000 (none striped,
-//!   16 bytes each). What is left on 1 thread is mostly size: an `AtomicU64` padded to 16 bytes
-//!   (the `AtomicU64 in 16 B` row) takes about as long at 100 000 counters. The `AtomicU64, load +
-//!   CAS` row bumps an `AtomicU64` by a load and a compare-exchange: what a counter that reads its
-//!   word before it writes pays on 2 threads (1.2x–1.6x at 100 000 counters), the cost the add
-//!   order avoids.
+//! - **Registry** of 1 000, 10 000 and 100 000 counters, a random one per increment. 1 thread:
+//!   1.06x, 1.04x–1.06x and 1.08x–1.12x. 2 threads: 0.94x–1.05x (median 0.96x), 0.86x–1.34x
+//!   (1.04x) and 1.05x–2.01x (1.12x); over the 12-run series 0.88x–1.23x (1.01x), 1.00x–1.78x
+//!   (1.20x) and 0.98x–2.11x (1.25x). `Mutex<u64>` about 2x. No counter striped at any size in
+//!   these 16 runs (16 bytes each). What is left on 1 thread is mostly size: an `AtomicU64`
+//!   padded to 16 bytes (the `AtomicU64 in 16 B` row) takes 1.00x–1.04x at 100 000 counters. On
+//!   2 threads this VM has two regimes: in most runs two threads take about what one takes per
+//!   add, and `Counter` about 1.05x a padded `AtomicU64` (`cargo run --release --example
+//!   counter_parts`, every candidate in one process); in the others every add takes twice as
+//!   long and each instruction beside the locked add costs several times as much, and `Counter`
+//!   takes up to 2x (the tick, the memo's key and the filter's bit checked before the add). The
+//!   `AtomicU64, load + CAS` row bumps an `AtomicU64` by a load and a compare-exchange: what a
+//!   counter that reads its word before it writes pays on 2 threads, the cost the add order of
+//!   "How it works" avoids.
 //! - A small, very hot registry (1 000 counters, 2 threads at full speed) meets on the same
-//!   counters often enough that some stripe: 0%–2.1% of them by the end of a run (median 0.1%),
-//!   16.0–21.4 bytes per counter on average. At 100 counters (the mixed shape below) many do:
-//!   two threads at full speed add to each of them about every 100 adds, contention that lasts
-//!   by the rule.
-//! - **One hot counter**, 2 threads (these figures, and those of the next two items, from the runs
-//!   of 2026-12-02, before the add order below): 1.9–2.2 ns per add (median 2.0), 0.05x–0.14x an
-//!   `AtomicU64`'s time (median 0.06x, about 16x its throughput). In the six alternating runs of
-//!   2026-12-05 the add order took it from 0.7–1.2 ns to 1.3–1.4 ns (0.10x–0.15x an `AtomicU64`):
-//!   the memo is now looked up before the state word is read. An add reads seven words (the memo's
-//!   four, the state word, the cell's owner and its count); a [`LocalCounter`], which holds its
-//!   cell, reads two (the claim token and its count): 1.1–1.3 ns. The thread-local bound row took
-//!   0.7–0.8 ns: `add` runs at 0.33x–0.42x of it (median 0.38x) and the handle at 0.54x–0.73x
-//!   (0.66x). The `own cell, load + store (floor)` row, a thread adding to a word of its own with
-//!   no look-up at all, took 1.0–1.1 ns: what any counter whose `sum` sees every add pays at least;
-//!   finding the thread's cell on every add costs about 1 ns over it. The bound row's loop is four
-//!   instructions, and its time moves with code placement from build to build (1.5–1.7 ns where the
-//!   loop straddles two 64-byte lines). On an Intel Xeon VM the floor means less: there the floor
-//!   row's loop (a load, an add from the stack, a store) runs at about two cycles an add, but the
-//!   same load and store compiled to one memory-destination `add`, as LLVM compiles the counter's
-//!   add to its cell (the `own cell, memory-destination add` row), takes about seven, as `add` and
-//!   the handle do. That core forwards a store to the next load of the same word at once in some
-//!   instruction sequences only, so there the gap between the floor row and the counter is the
-//!   instruction form, not the look-up.
-//! - **Several hot counters**, 2 threads. Two 8 apart in a `Vec`, bumped in turn: 3.1–4.4 ns,
-//!   0.06x–0.29x (median 0.10x). Sixteen side by side, bumped in turn, more than the memo's 8
-//!   slots (so adds look their cell up again): 5.6–7.0 ns, 0.22x–0.85x (median 0.24x). With 64
-//!   hot counters bumped at random, a scratch loop measured about 12 ns per add, on par with or
-//!   under an `AtomicU64`. Since the add order below, a counter neither the memo nor the filter
-//!   holds costs a stray, at most once per counter and thread in each sampling interval.
+//!   counters often enough that some may stripe (none did in these runs; earlier series saw up
+//!   to 2% of them, about 21 bytes per counter on average). At 100 counters (the mixed shape
+//!   below) many do: two threads at full speed add to each of them about every 100 adds,
+//!   contention that lasts by the rule.
+//! - **One hot counter**, 2 threads: 0.8–1.5 ns per add, 0.08x–0.13x an `AtomicU64`'s time
+//!   (median 0.12x); a [`LocalCounter`], which holds its cell, 0.4–0.8 ns, 0.04x–0.09x. An add
+//!   reads seven words (the memo's four, the state word, the cell's owner and its count), about
+//!   20 instructions in the loop; the handle reads two (the claim token and its count). The
+//!   thread-local bound row took 0.3–0.4 ns: `add` runs at 0.25x–0.37x of it, the handle at
+//!   0.43x–0.75x. The `own cell, load + store (floor)` row, a thread adding to a word of its own
+//!   with no look-up at all, took 0.3–0.5 ns: what any counter whose `sum` sees every add pays at
+//!   least; finding the thread's cell costs the rest. These rows' loops are a few instructions,
+//!   and their times move with code placement from build to build. On an Intel Xeon VM the floor
+//!   means less: there the floor row's loop (a load, an add from the stack, a store) runs at
+//!   about two cycles an add, but the same load and store compiled to one memory-destination
+//!   `add`, as LLVM compiles the counter's add to its cell (the `own cell, memory-destination
+//!   add` row), takes about seven, as `add` and the handle do. That core forwards a store to the
+//!   next load of the same word at once in some instruction sequences only, so there the gap
+//!   between the floor row and the counter is the instruction form, not the look-up.
+//! - **Several hot counters**, 2 threads. Two 8 apart in a `Vec`, bumped in turn: 1.0–2.2 ns,
+//!   0.04x–0.17x (median 0.16x). Sixteen side by side, bumped in turn, more than the memo's 8
+//!   slots (so adds look their cell up again): 2.0–5.7 ns, 0.08x–0.59x (median 0.38x). A counter
+//!   neither the memo nor the filter holds costs a stray, at most once per counter and thread in
+//!   each sampling interval.
 //! - **A request handler's** 8 adds per request, the first to a counter every thread shares,
-//!   the other 7 to its own (`handler, 1 of 8 shared`), 2 threads: 0.30x–0.47x (median 0.39x).
+//!   the other 7 to its own (`handler, 1 of 8 shared`), 2 threads: 0.75x–1.03x (median 0.80x).
 //! - **Beside an idle owner**: one hot counter, 2 threads, and a third thread that bumped it and
-//!   went idle holding a cell (`incr, 1 more thread idle`): 1.8–2.4 ns per add, 0.05x–0.13x
-//!   (median 0.06x). A thread whose home cell the idle one holds claims the next free cell or,
+//!   went idle holding a cell (`incr, 1 more thread idle`): 1.1–1.7 ns per add, 0.09x–0.18x
+//!   (median 0.09x). A thread whose home cell the idle one holds claims the next free cell or,
 //!   if none is free, adds to a shared word beside it, at two to three times an owner's cost.
 //!   The counter does not grow for it: nobody contends.
-//! - **Mixed** (100 cold counters, 1 hot, 2 threads): 0.75x–0.98x (median 0.81x). The hot one
-//!   stripes, and so had 5% to 50% of the 101 counters by the end of a run (median 11%; 29 to
-//!   143 bytes per counter on average). In the six runs of 2026-12-05: 0.63x–1.12x (median
-//!   0.69x).
+//! - **Mixed** (100 cold counters, 1 hot, 2 threads): 0.62x–0.66x (median 0.63x). The hot one
+//!   stripes, and so had 1% to 15% of the 101 counters by the end of a run (18 to 54 bytes per
+//!   counter on average).
 //!
 //! # How it works
 //!

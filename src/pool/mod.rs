@@ -248,11 +248,11 @@ pub const DEFAULT_CAPACITY: usize = 256;
 /// has filled; [`prefill`](Pool::prefill) before such a burst avoids most of them.
 ///
 /// Ratios to allocating the buffer, across four runs on a shared 2-core AMD EPYC VM
-/// (`cargo run --release --example shootout -- --only pool`, 2026-12-04; earlier series in the
-/// repository's JOURNAL.md): a 4 KiB [`BufferPool`] get+put costs 0.06x-0.07x on one thread
-/// and 0.04x-0.06x per thread on two, where `lockfree-object-pool` costs 0.42x and
-/// 0.58x-1.29x; with 4 or 8 buffers held at once, 0.63x-0.68x on one thread
-/// (`lockfree-object-pool` 0.69x-0.72x). Handing every buffer to another thread
+/// (`cargo run --release --example shootout -- --only pool`, 2026-12-05; earlier series in the
+/// repository's JOURNAL.md): a 4 KiB [`BufferPool`] get+put costs 0.07x on one thread and
+/// 0.04x-0.07x per thread on two, where `lockfree-object-pool` costs 0.42x and 0.48x-2.13x;
+/// with 4 or 8 buffers held at once, 0.64x-0.66x on one thread (`lockfree-object-pool`
+/// 0.69x-0.71x). Handing every buffer to another thread
 /// through thrifty's channel (`cargo run --release --example pool_handoff -- <capacity>`,
 /// medians of alternating runs) costs about what `lockfree-object-pool`'s `pull_owned` costs,
 /// a little below or above it by run (the README has the figures): the channel and the two
