@@ -3,11 +3,14 @@
 //! Run: `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release --test loom_pool`
 #![cfg(loom)]
 
+use crossbeam_utils::CachePadded;
 use loom::sync::atomic::AtomicBool;
 use loom::sync::Arc;
 use loom::thread;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use thrifty::pool::Pool;
+use thrifty::pool::{Pool, Pooled};
 
 #[path = "common/loom.rs"]
 mod loom_model;
@@ -381,12 +384,15 @@ fn fresh(census: &std::sync::Arc<Census>) -> Obj {
     }
 }
 
-/// The budget counts exactly what the pool retains: after a `clear`, a pool of capacity 1
-/// takes one value and refuses the next. A unit lost (a ticket neither redeemed nor revoked)
-/// refuses the first; a unit given back twice keeps the second.
-fn check_budget_of_one(pool: &Pool<Obj>, census: &std::sync::Arc<Census>) {
+/// The budget counts exactly what the pool retains: after a `clear`, a pool of `capacity`
+/// takes that many values and refuses the next. A unit lost (a ticket neither redeemed nor
+/// revoked, a reservation never given back) refuses one too soon; a unit given back twice keeps
+/// one too many.
+fn check_budget(pool: &Pool<Obj>, census: &std::sync::Arc<Census>, capacity: usize) {
     pool.clear();
-    assert!(pool.try_put(fresh(census)).is_ok(), "a unit was lost");
+    for _ in 0..capacity {
+        assert!(pool.try_put(fresh(census)).is_ok(), "a unit was lost");
+    }
     assert!(
         pool.try_put(fresh(census)).is_err(),
         "a unit was given back twice"
@@ -410,7 +416,7 @@ fn loom_a_ticket_never_blocks_a_put_with_room() {
         assert_eq!(s.retained, 1, "{s:?}");
         assert_eq!(s.discarded, u64::from(put.is_ok()), "{s:?}");
         drop(put);
-        check_budget_of_one(&pool, &census);
+        check_budget(&pool, &census, 1);
         drop(pool);
         check_census(&census);
     });
@@ -455,5 +461,222 @@ fn loom_a_dry_get_takes_a_live_threads_stack_while_it_works() {
     assert!(
         LIVE_STACK_TAKEN.load(SeqCst),
         "no execution took the live thread's stack"
+    );
+}
+
+/// Executions of the model below whose getter called the factory.
+static DRY_GET_MISSED: AtomicUsize = AtomicUsize::new(0);
+
+/// The race `Pool::units_all_stored` tolerates. That check lets a get that found its cache and
+/// the store dry skip the look at the other caches (and a put that found the budget full skip
+/// the look for room) while the budget counts exactly the objects in the store; it loads the
+/// budget's count, then the store's length, and racing puts change the two one after the other.
+///
+/// Capacity 4. Thread A stacks an object behind its hot slot and exits: the budget counts two
+/// units, both A's, and the store is empty. Then thread G's first get finds its own cache and
+/// the store dry while the main thread, which never takes, puts two values, which go to the
+/// store. Where both puts land between G's two loads, G reads two units and two stored objects,
+/// "all stored", and calls the factory though A's stack holds an object: the one factory call
+/// the check's doc allows, after which the budget is full and the return of the object made is
+/// refused. Otherwise G's get hits: A's hot object if G took A's slot over, a stored value, or
+/// what a reclaim moved out of A's cache; and where G took A's hot object, its return finds the
+/// budget full with A's hot-slot reservation unused, which the put path's check must see and
+/// reclaim. A get over before the puts began must hit (a get path whose check always said "all
+/// stored" fails there), and some execution must show the race. Either way nothing is lost,
+/// handed out twice or dirty, the pool ends with its capacity retained, and its budget counts
+/// exactly that.
+#[test]
+fn loom_a_dry_get_racing_puts_to_the_store_costs_one_factory_call_at_most() {
+    model_bounded(2, || {
+        let (pool, census) = pool(4);
+        let p = pool.clone();
+        thread::spawn(move || {
+            let (hot, stacked) = (p.get(), p.get());
+            drop(hot);
+            drop(stacked);
+        })
+        .join()
+        .unwrap();
+        let p = pool.clone();
+        let got = Arc::new(AtomicBool::new(false));
+        let got_there = got.clone();
+        let getter = thread::spawn(move || {
+            let o = Pool::get_owned(&p);
+            got_there.store(true, SeqCst);
+            o
+        });
+        // Whether G's get was over before the puts began, so that nothing raced it.
+        let unraced = got.load(SeqCst);
+        for _ in 0..2 {
+            assert!(pool.try_put(fresh(&census)).is_ok(), "the budget had room");
+        }
+        let o = getter.join().unwrap();
+        assert!(o.data.is_empty(), "handed out dirty");
+        // A made two objects; G's get is the only other one.
+        let missed = match pool.stats().misses {
+            2 => false,
+            3 => true,
+            n => panic!("{n} misses: A's two, and G's get at most"),
+        };
+        assert!(
+            !(missed && unraced),
+            "a dry get no put raced called the factory while A's stack held an object"
+        );
+        drop(o);
+        let s = pool.stats();
+        // A miss leaves the budget full of objects (A's two and the two put), so the return of
+        // the object made is refused; after a hit, the object comes back to a pool of three.
+        assert_eq!((s.retained, s.discarded), (4, u64::from(missed)), "{s:?}");
+        assert_eq!(s.returned + s.discarded, 5, "{s:?}");
+        assert_eq!(
+            census.made.load(SeqCst) - census.dropped.load(SeqCst),
+            s.retained,
+            "{s:?}"
+        );
+        check_budget(&pool, &census, 4);
+        drop(pool);
+        check_census(&census);
+        if missed {
+            DRY_GET_MISSED.fetch_add(1, SeqCst);
+        }
+    });
+    assert!(
+        DRY_GET_MISSED.load(SeqCst) > 0,
+        "no execution had the puts land between the check's two loads: the model no longer \
+         reaches the race it is for"
+    );
+}
+
+/// The layout of the box the pool keeps an `Obj` in, `CachePadded<Held<Obj>>`, whose `Held`
+/// adds the ticket (an epoch and a weight) to the value: one padded line. The spare-box model
+/// first checks that a miss allocates one box of this layout, so a pool whose boxes change
+/// layout fails there instead of leaving the box counts at zero.
+fn item_box() -> Layout {
+    Layout::new::<CachePadded<(Obj, u64, usize)>>()
+}
+
+thread_local! {
+    /// Boxes of [`item_box`]'s layout allocated and freed on this OS thread. loom runs a
+    /// model's threads as coroutines on the thread that runs the model, so these are one
+    /// model's counts whatever other tests run meanwhile. A `const` thread-local without
+    /// `Drop`: reading it allocates nothing.
+    static ITEM_BOXES: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+}
+
+/// `System`, counting the calling thread's item boxes in [`ITEM_BOXES`]. loom tracks its own
+/// objects, not the heap: a spare box leaked or freed twice shows here.
+struct CountingItemBoxes;
+
+// SAFETY: every method forwards to `System`'s with the caller's arguments; the counting beside
+// it touches only a thread-local `Cell`, which allocates nothing.
+unsafe impl GlobalAlloc for CountingItemBoxes {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if layout == item_box() {
+            ITEM_BOXES.with(|n| n.set((n.get().0 + 1, n.get().1)));
+        }
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if layout == item_box() {
+            ITEM_BOXES.with(|n| n.set((n.get().0, n.get().1 + 1)));
+        }
+        // SAFETY: the caller's contract, passed on: `ptr` came from `System.alloc`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: CountingItemBoxes = CountingItemBoxes;
+
+/// Item boxes allocated and freed on this thread so far.
+fn item_boxes() -> (usize, usize) {
+    ITEM_BOXES.with(Cell::get)
+}
+
+/// Executions of the model below whose B boxed its object in the spare A left.
+static SPARE_REUSED: AtomicUsize = AtomicUsize::new(0);
+
+/// A spare box passes with its cache to the next holder of the slot, while a full reclaim frees
+/// spares. Capacity 1, its unit held by a ticket: the main thread gets the one prefilled object
+/// out of the store and holds it. Thread A detaches an object it made (`into_inner`), which
+/// leaves the emptied box as its cache's spare, and exits. Thread B, spawned after A is joined,
+/// takes A's slot over where A's exit came first (loom's join may return before a thread's
+/// locals are destroyed; else B takes a fresh slot), and its miss boxes the new object in the
+/// spare it inherited. Meanwhile the main thread puts a value: the budget is full of the ticket,
+/// so the put (not refused before it is boxed, as a ticket is out) reclaims for room, a full
+/// reclaim, which frees every cache's spare, A's included if B has not taken it yet. loom checks
+/// that the reclaim and B's sections never touch the cache at once; the box counts check that
+/// every box is a new one or A's spare, that none is left after `clear` (a cache keeps one box
+/// at most, which `clear` frees with the objects) and that none is freed twice. Some execution
+/// must show B boxing its object in A's spare.
+#[test]
+fn loom_the_next_holder_of_a_slot_boxes_in_its_spare_while_a_reclaim_frees_spares() {
+    model_bounded(2, || {
+        let start = item_boxes();
+        let (pool, census) = pool(1);
+        assert_eq!(pool.prefill(1), 1);
+        let ticketed = pool.get(); // out of the store, keeping the one unit as a ticket
+        let p = pool.clone();
+        thread::spawn(move || {
+            let before = item_boxes();
+            drop(Pooled::into_inner(p.get()));
+            let after = item_boxes();
+            assert_eq!(
+                (after.0 - before.0, after.1 - before.1),
+                (1, 0),
+                "a miss boxes its object in a box of `item_box`'s layout, which becomes A's spare"
+            );
+        })
+        .join()
+        .unwrap();
+        let p = pool.clone();
+        let b = thread::spawn(move || Pool::get_owned(&p));
+        assert!(
+            pool.try_put(fresh(&census)).is_ok(),
+            "refused though the budget's one unit was a ticket a reclaim revokes"
+        );
+        let theirs = b.join().unwrap();
+        assert!(theirs.data.is_empty(), "handed out dirty");
+        drop(theirs);
+        drop(ticketed);
+        let s = pool.stats();
+        assert_eq!(s.hits + s.misses, 3, "{s:?}");
+        assert_eq!(s.returned + s.discarded, 3, "{s:?}");
+        assert!(s.retained <= 1, "{s:?}");
+        assert_eq!(
+            census.made.load(SeqCst) - census.dropped.load(SeqCst),
+            s.retained,
+            "{s:?}"
+        );
+        // Every value boxed (the prefill's, the put's, and each miss's) took a new box, but for
+        // one that B may have boxed in A's spare: no other thread had a spare when it boxed.
+        let allocated = item_boxes().0 - start.0;
+        let reused = (2 + s.misses as usize)
+            .checked_sub(allocated)
+            .filter(|&n| n <= 1)
+            .unwrap_or_else(|| panic!("{allocated} boxes for {} misses: {s:?}", s.misses));
+        pool.clear();
+        let (made, freed) = item_boxes();
+        assert_eq!(
+            made - start.0,
+            freed - start.1,
+            "boxes left (or freed twice) after `clear`, with no object lent out: {s:?}"
+        );
+        check_budget(&pool, &census, 1);
+        drop(pool);
+        check_census(&census);
+        let (made, freed) = item_boxes();
+        assert_eq!(
+            made - start.0,
+            freed - start.1,
+            "boxes leaked or freed twice"
+        );
+        SPARE_REUSED.fetch_add(reused, SeqCst);
+    });
+    assert!(
+        SPARE_REUSED.load(SeqCst) > 0,
+        "no execution had B box its object in the spare A left"
     );
 }
