@@ -10,8 +10,10 @@
 //! count.
 
 use proptest::prelude::*;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 use thrifty::counter::{Counter, Gauge, PerCpu};
 
 /// Held by each test that runs many threads at once, so the step-by-step growth test never runs
@@ -59,43 +61,159 @@ fn op() -> impl Strategy<Value = Op> {
 /// cells than before (striped from compact, or doubled) or sits at its cap; returns how many
 /// adds they made in all. (As many threads as cells each own one and never make it grow.)
 fn grow(c: &Counter, n: u64) -> u64 {
-    grow_within(|| c.cells(), c.max_cells(), || c.add(n), 20_000_000)
+    grow_within(
+        || c.cells(),
+        c.max_cells(),
+        || c.add(n),
+        Bound::adds(20_000_000),
+    )
+    .adds
 }
 
 /// [`grow`] for a gauge.
 fn grow_gauge(g: &Gauge, n: i64) -> u64 {
-    grow_within(|| g.cells(), g.max_cells(), || g.add(n), 20_000_000)
+    grow_within(
+        || g.cells(),
+        g.max_cells(),
+        || g.add(n),
+        Bound::adds(20_000_000),
+    )
+    .adds
 }
 
-/// [`grow`] for any engine, given its cell count, its cap and one add; each thread stops after
-/// `bound` adds.
+/// When [`grow_within`]'s threads stop adding if the engine has not grown.
+struct Bound {
+    /// Adds per thread.
+    adds: u64,
+    /// Once every thread has run at once with another for this many looks ([`Growth::at_once`]).
+    at_once: u64,
+    /// At this moment, whatever else.
+    until: Instant,
+}
+
+impl Bound {
+    /// At most `adds` adds per thread, and no other limit.
+    fn adds(adds: u64) -> Self {
+        Bound {
+            adds,
+            at_once: u64::MAX,
+            until: Instant::now() + Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// What one [`grow_within`] call saw.
+struct Growth {
+    /// Adds its threads made in all.
+    adds: u64,
+    /// The least, over its threads, of the looks ([`LOOK`]) in which a thread ran at once with
+    /// another: how long the thread that ran with others least did so.
+    at_once: u64,
+}
+
+/// Adds a thread makes between two looks at the cell count.
+const BATCH: u64 = 64;
+
+/// How often a thread looks at the other threads' progress. Long enough that a thread that runs
+/// finishes a batch in it (a batch of adds that meet another thread's on one line takes a few
+/// microseconds), far shorter than a time slice.
+const LOOK: Duration = Duration::from_micros(20);
+
+/// Looks in a row in which another thread made progress before a thread counts them as run at
+/// once with others. Threads that the scheduler takes turns with on one CPU pass that test at
+/// most once per switch, never 8 times in a row: another thread progresses during a look only
+/// when the looking one was switched out in it, and then runs alone for a whole slice.
+const STREAK: u32 = 8;
+
+/// A thread's count of its batches, on a line of its own so that the threads' looks at it do
+/// not slow the adds they watch.
+#[repr(align(128))]
+struct Beat(AtomicU64);
+
+/// [`grow`] for any engine, given its cell count, its cap and one add; its threads stop once it
+/// grew (or is at its cap) or at the first `bound` they meet.
+///
+/// The threads make their first add in a random order. A thread takes its slot (the lowest
+/// free one) on its first add to a striped counter, and the slot picks its home cell, so the
+/// order decides which threads share a cell, while the scheduler decides which share a CPU; two
+/// threads that take turns on one CPU never contend. In spawn order, the pairing would follow
+/// wherever the scheduler puts threads spawned in turn, perhaps the same bad way on every call;
+/// drawn at random, each call's threads are paired afresh, whatever the scheduler does.
+///
+/// Each thread also watches the others, so the caller can tell whether its threads ran at once.
+/// Every atomic here but the engine's is Relaxed: progress marks compared for change, counts
+/// and a stop flag, through which nothing else is read.
 fn grow_within(
     cells: impl Fn() -> usize + Sync,
     max: usize,
     add: impl Fn() + Sync,
-    bound: u64,
-) -> u64 {
+    bound: Bound,
+) -> Growth {
     let before = cells();
-    let done = || cells() > before || cells() == max;
-    std::thread::scope(|s| {
-        let workers: Vec<_> = (0..2 * before.max(1))
-            .map(|_| {
-                s.spawn(|| {
+    let n = 2 * before.max(1);
+    // Set when a bound is met, so that no thread is left adding alone.
+    let stop = AtomicBool::new(false);
+    let done = || cells() > before || cells() == max || stop.load(Relaxed);
+    let beats: Vec<Beat> = (0..n).map(|_| Beat(AtomicU64::new(0))).collect();
+    // Each thread's looks that found others running at once with it (written by that thread).
+    let together: Vec<AtomicU64> = (0..n).map(|_| AtomicU64::new(0)).collect();
+    let at_once = || together.iter().map(|t| t.load(Relaxed)).min().unwrap_or(0);
+    let adds = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..n)
+            .map(|i| {
+                let (done, stop, beats, together) = (&done, &stop, &beats, &together);
+                let add = &add;
+                s.spawn(move || {
+                    let random = RandomState::new().hash_one(i);
+                    std::thread::sleep(Duration::from_micros(random % 1000));
                     let mut adds = 0u64;
-                    // Bounded: four threads on two cores double a counter within milliseconds
-                    // when they run at once; a busy machine may not let them.
-                    while !done() && adds < bound {
-                        for _ in 0..64 {
+                    let (mut seen, mut streak) = (vec![0u64; n], 0);
+                    let mut looked = Instant::now();
+                    while !done() {
+                        for _ in 0..BATCH {
                             add();
                         }
-                        adds += 64;
+                        adds += BATCH;
+                        beats[i].0.store(adds, Relaxed);
+                        if adds >= bound.adds {
+                            stop.store(true, Relaxed);
+                        }
+                        if looked.elapsed() < LOOK {
+                            continue;
+                        }
+                        looked = Instant::now();
+                        let mut others_ran = false;
+                        for j in (0..n).filter(|&j| j != i) {
+                            let now = beats[j].0.load(Relaxed);
+                            others_ran |= now != seen[j];
+                            seen[j] = now;
+                        }
+                        streak = if others_ran { streak + 1 } else { 0 };
+                        if streak >= STREAK {
+                            together[i].fetch_add(1, Relaxed);
+                        }
                     }
                     adds
                 })
             })
             .collect();
+        // The calling thread keeps the bounds that need every thread's view; it sleeps between
+        // checks, so it takes no CPU from the adders.
+        while !workers.iter().all(|w| w.is_finished()) {
+            if at_once() >= bound.at_once || Instant::now() >= bound.until {
+                stop.store(true, Relaxed);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // Joined by hand: a join waits for the thread's locals to be destroyed (its slot claim
+        // ended, so the next call's threads can take over its cells), where the end of a scope
+        // only waits for the closure to return.
         workers.into_iter().map(|w| w.join().unwrap()).sum()
-    })
+    });
+    Growth {
+        adds,
+        at_once: at_once(),
+    }
 }
 
 /// Cache lines a counter with `cells` cells holds: none while compact; one block of 2 (or the
@@ -270,19 +388,71 @@ fn gauge_matches_an_i64() {
 
 /// The growth path the `Grow` op relies on, step by step: compact, 2 cells, 4, 8 (the cap), and
 /// the blocks it outgrew kept and counted.
+///
+/// The counter grows only under contention: a probe hits when another thread writes the line it
+/// watches at that moment, so a cell's sharer must run at once with another thread adding to
+/// that cell. The scheduler may keep them apart for as long as it likes: on one CPU no two
+/// threads run at once, and on two the threads of each cell may take turns on one CPU until the
+/// scheduler moves one (seconds; a bound in adds, which owners make at a nanosecond each, can
+/// run out first). So each step runs waves of fresh threads ([`WAVE`] each), each wave's threads
+/// sharing cells in a new order, until the counter grows; it fails once [`CONTENDED`] waves in
+/// which every thread ran at once with another did not make it grow. Waves whose threads hardly
+/// ran at once prove nothing either way: if only those come before the deadline, the test says
+/// so and ends.
 #[test]
 fn lasting_contention_grows_from_two_cells_to_the_cap() {
+    /// Looks ([`LOOK`], counted in [`STREAK`]s) in which each thread of a wave must have run at
+    /// once with another for the wave to count: about 40 ms each, in which a sharer that runs
+    /// beside the owner of its cell probes dozens of times.
+    const AT_ONCE: u64 = 2048;
+    /// How long a wave runs at most.
+    const WAVE: Duration = Duration::from_millis(500);
+    /// Waves that ran at once without growth before a step fails. Such a wave is one where
+    /// every sharer took turns on one CPU with the other threads of its cell: about one wave in
+    /// three from 2 cells (in 200 runs, a quarter had one such wave or more, none more than 5),
+    /// so 40 in one step means growth is broken, not the draw.
+    const CONTENDED: u32 = 40;
     let _many = many_threads();
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        eprintln!("one CPU: no two threads run at once, so nothing can make the counter grow");
+        return;
+    }
+    let deadline = Instant::now() + Duration::from_secs(300);
     let c = Counter::with_cells(8);
     let mut total = 0;
     for cells in [2, 4, 8] {
-        // A generous bound: on a loaded machine the threads seldom run at once.
-        total += grow_within(|| c.cells(), c.max_cells(), || c.add(1), 2_000_000_000);
+        let before = c.cells();
+        let mut contended = 0;
+        while c.cells() == before && contended < CONTENDED && Instant::now() < deadline {
+            let bound = Bound {
+                adds: u64::MAX,
+                at_once: AT_ONCE,
+                until: deadline.min(Instant::now() + WAVE),
+            };
+            let run = grow_within(|| c.cells(), c.max_cells(), || c.add(1), bound);
+            total += run.adds;
+            assert_eq!(c.sum(), total);
+            if c.cells() == before && run.at_once >= AT_ONCE {
+                contended += 1;
+            }
+        }
+        if c.cells() == before {
+            assert!(
+                contended < CONTENDED,
+                "{contended} waves of {} threads ran at once and the counter did not grow from \
+                 {before} cells",
+                2 * before.max(1),
+            );
+            eprintln!(
+                "the threads hardly ran at once before the deadline: growth from {before} cells \
+                 not tested"
+            );
+            return;
+        }
         assert_eq!(c.cells(), cells);
-        assert_eq!(c.sum(), total);
     }
     let line = c.heap_bytes() / lines_held(8, 8);
     assert_eq!(c.heap_bytes(), (2 + 4 + 8) * line);
-    total += grow(&c, 1); // at the cap: runs once round and stops
+    total += grow(&c, 1); // at the cap: its threads stop at once
     assert_eq!((c.cells(), c.sum()), (8, total));
 }
