@@ -10,7 +10,7 @@ use loom::thread;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use thrifty::pool::{Pool, Pooled};
+use thrifty::pool::{Pool, Pooled, Stats};
 
 #[path = "common/loom.rs"]
 mod loom_model;
@@ -66,6 +66,22 @@ fn use_once(pool: &Pool<Obj>) {
     o.data.push(1);
 }
 
+/// Checks a pool whose `ops` gets have all been returned (kept or discarded): every get a hit or
+/// a miss, every return counted, at most `capacity` retained, and every object made and not yet
+/// dropped is one the pool retains. Returns the stats it checked.
+fn check_settled(pool: &Pool<Obj>, census: &Census, ops: u64, capacity: usize) -> Stats {
+    let s = pool.stats();
+    assert_eq!(s.hits + s.misses, ops, "{s:?}");
+    assert_eq!(s.returned + s.discarded, ops, "{s:?}");
+    assert!(s.retained <= capacity, "{s:?}");
+    assert_eq!(
+        census.made.load(SeqCst) - census.dropped.load(SeqCst),
+        s.retained,
+        "{s:?}"
+    );
+    s
+}
+
 fn check_census(census: &Census) {
     assert_eq!(
         census.made.load(SeqCst),
@@ -85,14 +101,7 @@ fn loom_get_put_across_threads() {
         });
         use_once(&pool);
         t.join().unwrap();
-        let s = pool.stats();
-        assert!(s.retained <= 2, "{s:?}");
-        assert_eq!(s.hits + s.misses, 3);
-        assert_eq!(s.returned + s.discarded, 3);
-        assert_eq!(
-            census.made.load(SeqCst) - census.dropped.load(SeqCst),
-            s.retained
-        );
+        check_settled(&pool, &census, 3, 2);
         drop(pool);
         check_census(&census);
     });
@@ -338,14 +347,7 @@ fn loom_clear_races_the_next_holder_of_a_slot() {
         let b = thread::spawn(move || use_once(&p));
         pool.clear();
         b.join().unwrap();
-        let s = pool.stats();
-        assert_eq!(s.hits + s.misses, 2, "{s:?}");
-        assert_eq!(s.returned + s.discarded, 2, "{s:?}");
-        assert!(s.retained <= 1, "{s:?}");
-        assert_eq!(
-            census.made.load(SeqCst) - census.dropped.load(SeqCst),
-            s.retained
-        );
+        check_settled(&pool, &census, 2, 1);
         pool.clear();
         assert_eq!(pool.stats().retained, 0);
         drop(pool);
@@ -641,15 +643,7 @@ fn loom_the_next_holder_of_a_slot_boxes_in_its_spare_while_a_reclaim_frees_spare
         assert!(theirs.data.is_empty(), "handed out dirty");
         drop(theirs);
         drop(ticketed);
-        let s = pool.stats();
-        assert_eq!(s.hits + s.misses, 3, "{s:?}");
-        assert_eq!(s.returned + s.discarded, 3, "{s:?}");
-        assert!(s.retained <= 1, "{s:?}");
-        assert_eq!(
-            census.made.load(SeqCst) - census.dropped.load(SeqCst),
-            s.retained,
-            "{s:?}"
-        );
+        let s = check_settled(&pool, &census, 3, 1);
         // Every value boxed (the prefill's, the put's, and each miss's) took a new box, but for
         // one that B may have boxed in A's spare: no other thread had a spare when it boxed.
         let allocated = item_boxes().0 - start.0;
