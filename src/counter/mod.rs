@@ -81,19 +81,20 @@
 //! several-hot, idle-owner or floor rows).
 //!
 //! - **Registry** of 1 000, 10 000 and 100 000 counters, a random one per increment. 1 thread:
-//!   1.06x, 1.04x–1.06x and 1.08x–1.12x. 2 threads: 0.94x–1.05x (median 0.96x), 0.86x–1.34x
-//!   (1.04x) and 1.05x–2.01x (1.12x); over the 12-run series 0.88x–1.23x (1.01x), 1.00x–1.78x
-//!   (1.20x) and 0.98x–2.11x (1.25x). `Mutex<u64>` about 2x. No counter striped at any size in
-//!   these 16 runs (16 bytes each). What is left on 1 thread is mostly size: an `AtomicU64`
-//!   padded to 16 bytes (the `AtomicU64 in 16 B` row) takes 1.00x–1.04x at 100 000 counters. On
-//!   2 threads this VM has two regimes: in most runs two threads take about what one takes per
-//!   add, and `Counter` about 1.05x a padded `AtomicU64` (`cargo run --release --example
-//!   counter_parts`, every candidate in one process); in the others every add takes twice as
-//!   long and each instruction beside the locked add costs several times as much, and `Counter`
-//!   takes up to 2x (the tick, the memo's key and the filter's bit checked before the add). The
-//!   `AtomicU64, load + CAS` row bumps an `AtomicU64` by a load and a compare-exchange: what a
-//!   counter that reads its word before it writes pays on 2 threads, the cost the add order of
-//!   "How it works" avoids.
+//!   1.06x, 1.04x–1.06x and 1.08x–1.12x. 2 threads: 0.94x–1.05x (median 0.96x), 0.86x–1.34x (1.04x)
+//!   and 1.05x–2.01x (1.12x); over the 12-run series 0.88x–1.23x (1.01x), 1.00x–1.78x (1.20x) and
+//!   0.98x–2.11x (1.25x). `Mutex<u64>` about 2x. No counter striped at any size in these 16 runs
+//!   (16 bytes each). Part of what is left on 1 thread is size: an `AtomicU64` padded to 16 bytes
+//!   (the `AtomicU64 in 16 B` row) takes 1.00x–1.04x at 100 000 counters; the rest is the hint
+//!   checks (53 instructions an add against the `AtomicU64` loop's 20, `bash
+//!   scripts/counter_instructions.sh`). On 2 threads this VM has two regimes: in most runs two
+//!   threads take about what one takes per add, and `Counter` about 1.05x a padded `AtomicU64`
+//!   (`cargo run --release --example counter_parts`, every candidate in one process); in the others
+//!   every add takes twice as long and each instruction beside the locked add costs several times
+//!   as much, and `Counter` takes up to 2x (the tick, the memo's key and the filter's bit checked
+//!   before the add). The `AtomicU64, load + CAS` row bumps an `AtomicU64` by a load and a
+//!   compare-exchange: what a counter that reads its word before it writes pays on 2 threads, the
+//!   cost the add order of "How it works" avoids.
 //! - A small, very hot registry (1 000 counters, 2 threads at full speed) meets on the same
 //!   counters often enough that some may stripe (none did in these runs; earlier series saw up
 //!   to 2% of them, about 21 bytes per counter on average). At 100 counters (the mixed shape
