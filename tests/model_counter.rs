@@ -61,24 +61,17 @@ fn op() -> impl Strategy<Value = Op> {
 /// cells than before (striped from compact, or doubled) or sits at its cap; returns how many
 /// adds they made in all. (As many threads as cells each own one and never make it grow.)
 fn grow(c: &Counter, n: u64) -> u64 {
-    grow_within(
-        || c.cells(),
-        c.max_cells(),
-        || c.add(n),
-        Bound::adds(20_000_000),
-    )
-    .adds
+    grow_bounded(|| c.cells(), c.max_cells(), || c.add(n))
 }
 
 /// [`grow`] for a gauge.
 fn grow_gauge(g: &Gauge, n: i64) -> u64 {
-    grow_within(
-        || g.cells(),
-        g.max_cells(),
-        || g.add(n),
-        Bound::adds(20_000_000),
-    )
-    .adds
+    grow_bounded(|| g.cells(), g.max_cells(), || g.add(n))
+}
+
+/// [`grow_within`] for the proptest's `Grow` ops: each thread stops after 20 000 000 adds.
+fn grow_bounded(cells: impl Fn() -> usize + Sync, max: usize, add: impl Fn() + Sync) -> u64 {
+    grow_within(cells, max, add, Bound::adds(20_000_000)).adds
 }
 
 /// When [`grow_within`]'s threads stop adding if the engine has not grown.
