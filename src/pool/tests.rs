@@ -400,9 +400,13 @@ fn a_thread_past_many_idle_threads_has_its_own_cache() {
 /// the first one's slot. In the rounds where it did and the first thread's cache kept its
 /// object in the hot slot (a reclaim may have moved it: the pool's call), the second thread's
 /// get must hit and leave the store as it was; some round must be of that kind with an object
-/// in the store. While other tests crowd the process with threads, the first thread of a round
-/// may get a slot beyond the pool's caches (it then has no hot slot to leave), so the rounds go
-/// on past their count until one of that kind came, for at most a minute.
+/// in the store. While other tests crowd the process with threads, the two threads of a round
+/// may land on other slots than the last round's; a return may then find the budget held by
+/// another cache, reclaim for room, and make every cache pause growing its reservation for its
+/// next `PAUSE` store pops (`ticket.rs`): about a hundred rounds in which the first thread
+/// leaves no hot object. So the rounds go on past their count until one of that kind came, for
+/// at most a minute (in a model of it, with other threads holding the low slots for the first
+/// 40 rounds, the 123rd round was one).
 #[test]
 fn a_new_threads_first_get_takes_an_inherited_hot_object() {
     let (pool, live) = tracked_pool(16);
