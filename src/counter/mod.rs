@@ -100,21 +100,26 @@
 //!   to 2% of them, about 21 bytes per counter on average). At 100 counters (the mixed shape
 //!   below) many do: two threads at full speed add to each of them about every 100 adds,
 //!   contention that lasts by the rule.
-//! - **One hot counter**, 2 threads: 0.8–1.5 ns per add, 0.08x–0.13x an `AtomicU64`'s time
-//!   (median 0.12x); a [`LocalCounter`], which holds its cell, 0.4–0.8 ns, 0.04x–0.09x. An add
-//!   reads seven words (the memo's four, the state word, the cell's owner and its count), about
-//!   20 instructions in the loop; the handle reads two (the claim token and its count). The
-//!   thread-local bound row took 0.3–0.4 ns: `add` runs at 0.25x–0.37x of it, the handle at
-//!   0.43x–0.75x. The `own cell, load + store (floor)` row, a thread adding to a word of its own
-//!   with no look-up at all, took 0.3–0.5 ns: what any counter whose `sum` sees every add pays at
-//!   least; finding the thread's cell costs the rest. These rows' loops are a few instructions,
-//!   and their times move with code placement from build to build. On an Intel Xeon VM the floor
-//!   means less: there the floor row's loop (a load, an add from the stack, a store) runs at
-//!   about two cycles an add, but the same load and store compiled to one memory-destination
-//!   `add`, as LLVM compiles the counter's add to its cell (the `own cell, memory-destination
-//!   add` row), takes about seven, as `add` and the handle do. That core forwards a store to the
-//!   next load of the same word at once in some instruction sequences only, so there the gap
-//!   between the floor row and the counter is the instruction form, not the look-up.
+//! - **One hot counter**, 2 threads: 0.8–1.5 ns per add, 0.08x–0.13x an `AtomicU64`'s time (median
+//!   0.12x); a [`LocalCounter`], which holds its cell, 0.4–0.8 ns, 0.04x–0.09x. An add reads seven
+//!   words (the memo's four, the state word, the cell's owner and its count), about 20 instructions
+//!   in the loop; the handle reads two (the claim token and its count). The thread-local bound row
+//!   took 0.3–0.4 ns: `add` runs at 0.25x–0.37x of it, the handle at 0.43x–0.75x. The `own cell,
+//!   load + store (floor)` row, a thread adding to a word of its own with no look-up at all, took
+//!   0.3–0.5 ns: what any counter whose `sum` sees every add pays at least; finding the thread's
+//!   cell costs the rest. Alone in a loop (one thread, the counter striped beforehand) the add is
+//!   16 instructions, about 13 macro-operations, some 2.5 cycles, held by how many instructions the
+//!   core issues a cycle, not by one slow read; the owner check and the token it compares are two
+//!   of the seven reads and about a fifth of the time, and they are what keeps a remembered cell
+//!   from being used in a block allocated where a freed one lay (the repository's JOURNAL.md has
+//!   the variants measured). These rows' loops are a few instructions, and their times move with
+//!   code placement from build to build. On an Intel Xeon VM the floor means less: there the floor
+//!   row's loop (a load, an add from the stack, a store) runs at about two cycles an add, but the
+//!   same load and store compiled to one memory-destination `add`, as LLVM compiles the counter's
+//!   add to its cell (the `own cell, memory-destination add` row), takes about seven, as `add` and
+//!   the handle do. That core forwards a store to the next load of the same word at once in some
+//!   instruction sequences only, so there the gap between the floor row and the counter is the
+//!   instruction form, not the look-up.
 //! - **Several hot counters**, 2 threads. Two 8 apart in a `Vec`, bumped in turn: 1.0–2.2 ns,
 //!   0.04x–0.17x (median 0.16x). Sixteen side by side, bumped in turn, more than the memo's 8
 //!   slots (so adds look their cell up again): 2.0–5.7 ns, 0.08x–0.59x (median 0.38x). A counter
