@@ -34,11 +34,14 @@
 //! A pool too small for the objects in flight finds its budget full of tickets, or of caches'
 //! reservations for objects lent out, on every surplus return, and each would reclaim (a
 //! `membarrier` system call), and the owners would take their reservations again on their next
-//! returns. So a return that reclaims for want of room moves `Gate::pause_epoch`, and an owner
-//! that sees it move stops issuing tickets and growing its cache's reservations for its next
-//! [`PAUSE`] pops from the store (what it gives back meanwhile goes to the shared store, within
-//! the budget): such reclaims then cost at most about one per `PAUSE` pops of a thread. A
-//! well-sized pool never reclaims for room and always issues; `clear` and `trim` pause no one.
+//! returns. So a return that reclaims for want of room moves `Gate::pause_epoch`, and an owner that
+//! sees it move stops issuing tickets and growing its cache's reservations for its next [`PAUSE`]
+//! pops from the store (what it gives back meanwhile goes to the shared store, within the budget):
+//! such reclaims then cost at most about one per `PAUSE` pops of a thread. A well-sized pool never
+//! reclaims for room and always issues; `clear` and `trim` pause no one. The pause is the cache's,
+//! not the thread's: a cache pauses the first time it is used after the move, even one no thread
+//! had used before, and a thread that takes over an exited thread's slot goes on with the pause its
+//! cache had left (`a_new_threads_first_get_takes_an_inherited_hot_object` waits out such pauses).
 
 use super::{Hooks, Pool};
 use crate::sync::{AtomicUsize, Ordering};
