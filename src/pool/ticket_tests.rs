@@ -138,9 +138,8 @@ fn a_reset_that_panics_gives_the_ticket_back() {
     assert_eq!(pool.stats().discarded, 1);
 }
 
-#[test]
-#[cfg_attr(miri, ignore = "a thousand reclaims")]
-fn after_a_put_revokes_tickets_for_room_a_thread_pauses_before_it_issues_again() {
+/// A pool whose only ticket a put revoked for want of room (which moves the pause epoch).
+fn revoked_for_room() -> Arc<BufferPool> {
     let pool = prefilled(1);
     let lent = pool.get();
     assert!(pool.tickets_out());
@@ -150,6 +149,11 @@ fn after_a_put_revokes_tickets_for_room_a_thread_pauses_before_it_issues_again()
     );
     drop(lent); // its ticket was revoked and the pool is full: dropped
     assert_eq!(pool.stats().discarded, 1);
+    pool
+}
+
+/// On the calling thread: its gets from the store issue no ticket for `PAUSE` pops, then do.
+fn pauses_then_issues(pool: &BufferPool) {
     for _ in 0..PAUSE {
         pool.trim(1); // to the store (no ticket out, so no revocation)
         let buf = pool.get();
@@ -159,6 +163,21 @@ fn after_a_put_revokes_tickets_for_room_a_thread_pauses_before_it_issues_again()
     pool.trim(1);
     let _buf = pool.get();
     assert!(pool.tickets_out(), "issuing again");
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "a thousand reclaims")]
+fn after_a_put_revokes_tickets_for_room_a_thread_pauses_before_it_issues_again() {
+    pauses_then_issues(&revoked_for_room());
+}
+
+/// The pause is the cache's: a thread whose cache had not been used when the epoch moved
+/// pauses on its first get as well (`ticket.rs`).
+#[test]
+#[cfg_attr(miri, ignore = "a thousand reclaims")]
+fn a_thread_that_starts_after_a_revocation_for_room_pauses_too() {
+    let pool = revoked_for_room();
+    std::thread::scope(|s| s.spawn(|| pauses_then_issues(&pool)).join().unwrap());
 }
 
 #[test]
