@@ -17,8 +17,9 @@
 //! runs from 2 threads up only: its setup stripes the counter first, which on one thread would time
 //! an uncontended striped cell against a fresh `AtomicU64`, a state no single-threaded program
 //! reaches (at 2 threads and more the contention stripes the counter anyway). The fifth bumps 16
-//! hot counters in turn, side by side in one `Vec`: more striped counters than a thread's memo of
-//! its cells holds (8 slots), so some adds look their cell up again.
+//! hot counters in turn, side by side in one `Vec`: as many striped counters as a thread's memo of
+//! its cells holds (16 slots), where a pair or two of them share a slot, so some adds look their
+//! cell up again.
 
 use crate::harness::{Candidate, Harness, Table};
 use std::hint::black_box;

@@ -439,13 +439,15 @@ fn a_thread_finds_its_cell_two_after_home_on_every_add() {
     assert_eq!(c.sum(), ADDS);
 }
 
-/// Runs `adds` rounds of one add to `c`, then one to each of 16 other striped counters, which
-/// it returns: 16 neighbours in a `Vec` cover every slot of the thread's memo, so at each add
+/// Runs `adds` rounds of one add to `c`, then one to each of 32 other striped counters, which
+/// it returns: 32 neighbours in a `Vec` cover every slot of the thread's memo, so at each add
 /// to `c` after the first the memo no longer names `c` (asserted), and the add searches for
 /// the thread's cell, as every add does on a thread that uses more striped counters than its
 /// memo has slots.
 fn adds_with_a_stale_memo(c: &Cells, adds: u64) -> Vec<Cells> {
-    let others: Vec<Cells> = (0..16).map(|_| Cells::new(2)).collect();
+    let others: Vec<Cells> = (0..2 * crate::sync::MEMO_SLOTS)
+        .map(|_| Cells::new(2))
+        .collect();
     others.iter().for_each(Cells::force_stripe);
     for round in 0..adds {
         if round > 0 {

@@ -121,10 +121,11 @@
 //!   instruction sequences only, so there the gap between the floor row and the counter is the
 //!   instruction form, not the look-up.
 //! - **Several hot counters**, 2 threads. Two 8 apart in a `Vec`, bumped in turn: 1.0–2.2 ns,
-//!   0.04x–0.17x (median 0.16x). Sixteen side by side, bumped in turn, more than the memo's 8
-//!   slots (so adds look their cell up again): 2.0–5.7 ns, 0.08x–0.59x (median 0.38x). A counter
-//!   neither the memo nor the filter holds costs a stray, at most once per counter and thread in
-//!   each sampling interval.
+//!   0.04x–0.17x (median 0.16x). Sixteen side by side, bumped in turn, as many as the memo's 16
+//!   slots (a pair or two share a slot, so some adds look their cell up again): 1.0–1.2 ns,
+//!   0.04x–0.13x (median 0.06x; six runs on 2026-12-05, 08:12–08:17 UTC, after the memo grew from 8
+//!   slots; with 8, 2.0–5.7 ns, 0.08x–0.59x). A counter neither the memo nor the filter holds costs
+//!   a stray, at most once per counter and thread in each sampling interval.
 //! - **A request handler's** 8 adds per request, the first to a counter every thread shares,
 //!   the other 7 to its own (`handler, 1 of 8 shared`), 2 threads: 0.75x–1.03x (median 0.80x).
 //! - **Beside an idle owner**: one hot counter, 2 threads, and a third thread that bumped it and
@@ -189,19 +190,20 @@
 //!   one compare-exchange of `base`, which another of them or a stray can fail), so every thread
 //!   keeps its line in its cache and the read costs a load, unless compact neighbours on the same
 //!   line (4 to 8 counters share one in a `Vec`) are written.
-//! - **The memo**: 8 slots per thread, direct-mapped by the counter's address (bits 7 and up folded
-//!   onto bits 4 and up, so counters 8 apart in a `Vec` mostly have slots of their own), each
-//!   holding the counter's address, the state word the thread found in it, where its own cell lies
-//!   under it, and the thread's claim token (or a mark: the address and a state no counter has).
-//!   While the counter's state word still holds that value, an add reads the cell's owner token
-//!   and, if it is the remembered one, adds: no length decoding, no slot arithmetic. A new block
-//!   (growth) fails the first check; a block at the address of a freed one (after `compact`) passes
-//!   it, and then the second check lets the add through only to a cell the thread owns there. A
-//!   failed check sends the add down the full path, which remembers the cell it finds; a counter
-//!   found compact again is forgotten. The memo is wiped when the thread's slot claim ends (in its
-//!   thread-local destructors), so a later destructor's add never writes a cell another thread may
-//!   have taken over. The memo, the filter and the tick are 328 bytes of thread-local words per
-//!   thread, no heap.
+//! - **The memo**: 16 slots per thread, direct-mapped by the counter's address (bits 7 and up added
+//!   to bits 4 and up, so that any 8 counters in a row in a `Vec` have slots of their own, any 16
+//!   in a row at least 14 slots, and 16 counters 8 apart 16), each holding the counter's
+//!   address, the state word the thread found in it, where its own cell lies under it, and the
+//!   thread's claim token (or a mark: the address and a state no counter has). While the counter's
+//!   state word still holds that value, an add reads the cell's owner token and, if it is the
+//!   remembered one, adds: no length decoding, no slot arithmetic. A new block (growth) fails the
+//!   first check; a block at the address of a freed one (after `compact`) passes it, and then the
+//!   second check lets the add through only to a cell the thread owns there. A failed check sends
+//!   the add down the full path, which remembers the cell it finds; a counter found compact again
+//!   is forgotten. The memo is wiped when the thread's slot claim ends (in its thread-local
+//!   destructors), so a later destructor's add never writes a cell another thread may have taken
+//!   over. The memo, the filter and the tick are 584 bytes of thread-local words per thread, no
+//!   heap.
 //! - **Owner-written cells** (as in `percpu_counter`): a cell is one 128-byte line holding its
 //!   `owned` word and a `shared` word in its first 64 bytes and its owner's slot claim token in the
 //!   other 64. Only the owner writes `owned`, by a relaxed load and store (no locked instruction);

@@ -7,7 +7,7 @@ use super::thread_local;
 use std::cell::Cell;
 
 /// How many slots of four words a thread's memo holds.
-pub(crate) const MEMO_SLOTS: usize = 8;
+pub(crate) const MEMO_SLOTS: usize = 16;
 
 /// How many 64-bit words a thread's filter holds (512 bits).
 pub(crate) const SEEN_WORDS: usize = 8;
@@ -64,6 +64,6 @@ pub(crate) fn forget_memo() {
     let _ = with_thread_hints(|l| l.memo.iter().flatten().for_each(|w| w.set(0)));
 }
 
-// The counter module's docs give a thread's hint words as 328 bytes.
+// The counter module's docs give a thread's hint words as 584 bytes.
 #[cfg(all(not(loom), target_pointer_width = "64"))]
-const _: () = assert!(std::mem::size_of::<ThreadHints>() == 328);
+const _: () = assert!(std::mem::size_of::<ThreadHints>() == 584);
