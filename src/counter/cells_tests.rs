@@ -139,6 +139,26 @@ fn owner_path_after_striping_reading_first() {
     assert_eq!(base(&c), 0);
 }
 
+/// Eight striped counters side by side, bumped in turn (a handler's hot metrics): after one add
+/// each, the thread's memo holds all eight at once, so no add after the first round looks its cell
+/// up again, wherever the allocator put the `Vec`.
+#[test]
+fn eight_striped_counters_in_a_row_are_all_remembered_at_once() {
+    for _ in 0..if cfg!(miri) { 2 } else { 64 } {
+        // A `Vec` of each length from 8 to 15, so the row starts at varied addresses.
+        for extra in 0..8 {
+            let v: Vec<Cells> = (0..8 + extra).map(|_| Cells::new(2)).collect();
+            let row = &v[extra..];
+            row.iter().for_each(Cells::force_stripe);
+            row.iter().for_each(|c| c.add(1));
+            for c in row {
+                let remembered = adapt::remembered(c.addr()).0;
+                assert_eq!(remembered, c.block().unwrap().tagged() as usize);
+            }
+        }
+    }
+}
+
 #[test]
 fn any_number_of_striped_counters_keep_their_adds_off_base() {
     adapt::see_all();
