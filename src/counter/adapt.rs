@@ -509,7 +509,7 @@ mod tests {
         assert_eq!((remembered(b), remembered(c)), ((0, 0, 0), (0, 0, 0)));
         assert_eq!((path(b), path(c)), (Path::Unread, Path::Unread));
         // Counters 8 apart in a `Vec` (128 bytes) have slots of their own, and so do 8 in a row
-        // wherever the row starts.
+        // wherever the row starts; 16 in a row have at least 14.
         let slots = |addrs: &mut dyn Iterator<Item = usize>| {
             addrs
                 .map(memo_slot)
@@ -520,6 +520,10 @@ mod tests {
         let starts = if cfg!(miri) { 64 } else { 4096 };
         for start in (0x8000..0x8000 + 16 * starts).step_by(16) {
             assert_eq!(slots(&mut (0..8).map(|k| start + 16 * k)), 8, "{start:#x}");
+            assert!(
+                slots(&mut (0..16).map(|k| start + 16 * k)) >= 14,
+                "{start:#x}"
+            );
         }
     }
 }

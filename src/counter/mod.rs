@@ -123,9 +123,8 @@
 //! - **Several hot counters**, 2 threads. Two 8 apart in a `Vec`, bumped in turn: 1.0–2.2 ns,
 //!   0.04x–0.17x (median 0.16x). Sixteen side by side, bumped in turn, as many as the memo's 16
 //!   slots (a pair or two share a slot, so some adds look their cell up again): 1.0–1.2 ns,
-//!   0.04x–0.13x (median 0.06x; six runs on 2026-12-05, 08:12–08:17 UTC, after the memo grew from 8
-//!   slots; with 8, 2.0–5.7 ns, 0.08x–0.59x). A counter neither the memo nor the filter holds costs
-//!   a stray, at most once per counter and thread in each sampling interval.
+//!   0.04x–0.13x (median 0.06x, in six runs of their own). A counter neither the memo nor the
+//!   filter holds costs a stray, at most once per counter and thread in each sampling interval.
 //! - **A request handler's** 8 adds per request, the first to a counter every thread shares,
 //!   the other 7 to its own (`handler, 1 of 8 shared`), 2 threads: 0.75x–1.03x (median 0.80x).
 //! - **Beside an idle owner**: one hot counter, 2 threads, and a third thread that bumped it and
