@@ -92,7 +92,8 @@ pub(super) fn memo_slot(addr: usize) -> usize {
 /// The order an add takes, chosen from the thread's hint words before it touches the counter.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(super) enum Path {
-    /// Neither the memo nor the filter names this counter: add to the compact total first, read
+    /// Neither the memo nor the filter names this counter (or both are blank, and were not
+    /// read): add to the compact total first, read
     /// the state word after (the line is then this core's, so the read costs nothing more). A
     /// compact counter's add is then as an `AtomicU64`'s: one locked add on a line fetched once,
     /// where reading first fetched it shared and then again to write.
@@ -108,9 +109,20 @@ pub(super) enum Path {
 
 /// One read of the thread's hints for an add to the counter at `addr`: its [`Path`]. Once the
 /// hints are torn down (loom only), the read-first order.
+///
+/// A thread whose memo and filter are blank (it has written neither since [`rearm`] last found
+/// both empty) takes the unread order without reading them: a load at a fixed place, where the
+/// memo's key and the filter's word lie at places computed from `addr`, and a locked add waits
+/// for every load before it (in a registry of compact counters, that wait was most of the gap
+/// to an `AtomicU64`: the repository's JOURNAL.md has the figures). A thread that owns a cell
+/// in a striped counter, or marked or strayed on one, reads them on every add until its memo is
+/// empty again.
 #[inline(always)]
 pub(super) fn path(addr: usize) -> Path {
     with_thread_hints(|l| {
+        if l.blank.get() {
+            return Path::Unread;
+        }
         let [key, token, state, place] = &l.memo[memo_slot(addr)];
         let (word, bit) = seen_bit(addr);
         if key.get() == addr as u64 {
@@ -145,6 +157,7 @@ pub(super) fn strayed(addr: usize) {
     let _ = with_thread_hints(|l| {
         let (word, bit) = seen_bit(addr);
         l.seen[word].set(l.seen[word].get() | bit);
+        l.blank.set(false);
     });
 }
 
@@ -152,7 +165,10 @@ pub(super) fn strayed(addr: usize) {
 /// interval ends (tests of the cell paths, which that order reaches on every add).
 #[cfg(test)]
 pub(super) fn see_all() {
-    let _ = with_thread_hints(|l| l.seen.iter().for_each(|w| w.set(u64::MAX)));
+    let _ = with_thread_hints(|l| {
+        l.seen.iter().for_each(|w| w.set(u64::MAX));
+        l.blank.set(false);
+    });
 }
 
 /// Whether the calling thread's filter has the bit of the counter at `addr`.
@@ -179,6 +195,7 @@ pub(super) fn mark(addr: usize) {
         token.set(0);
         state.set(MARK as u64);
         place.set(0);
+        l.blank.set(false);
     });
 }
 
@@ -227,6 +244,7 @@ pub(super) fn remember(addr: usize, state: usize, place: usize, token: u64) {
         tk.set(token);
         st.set(state as u64);
         pl.set(place as u64);
+        l.blank.set(false);
     });
 }
 
@@ -290,8 +308,9 @@ pub(super) fn tick_rearm() -> bool {
     with_thread_hints(rearm).unwrap_or(false)
 }
 
-/// Sets the tick to wrap after a random count of adds in `SAMPLE / 2 .. 3 * SAMPLE / 2`, and
-/// clears the filter of counters seen striped ([`strayed`]); returns true for [`tick`].
+/// Sets the tick to wrap after a random count of adds in `SAMPLE / 2 .. 3 * SAMPLE / 2`,
+/// clears the filter of counters seen striped ([`strayed`]), and marks the hints blank if the
+/// memo holds nothing either ([`path`]); returns true for [`tick`].
 ///
 /// The draw hashes a per-thread Weyl sequence with the address of the thread's hint words, so
 /// each thread draws its own gaps: two threads that start together on one counter would
@@ -308,6 +327,7 @@ fn rearm(l: &ThreadHints) -> bool {
     let adds = SAMPLE / 2 + (x & (SAMPLE - 1));
     l.tick.set(adds.wrapping_mul(TICK_STEP).wrapping_neg());
     l.seen.iter().for_each(|w| w.set(0));
+    l.blank.set(l.memo.iter().all(|slot| slot[0].get() == 0));
     true
 }
 
@@ -454,6 +474,50 @@ mod tests {
         assert_eq!((path(a), path(b)), (Path::Seen, Path::Unread));
         assert!(with_thread_hints(rearm).unwrap());
         assert_eq!(path(a), Path::Unread, "cleared when the interval ends");
+    }
+
+    /// Whether this thread's hints are blank (its adds skip the memo and the filter).
+    fn blank() -> bool {
+        with_thread_hints(|l| l.blank.get()).unwrap()
+    }
+
+    #[test]
+    fn hints_are_blank_until_written_and_again_once_an_interval_ends_with_nothing_remembered() {
+        // On a fresh thread: the test harness's may have written its hints in another test.
+        std::thread::spawn(|| {
+            let (a, b) = (0x9_0000usize, 0x9_0010usize);
+            assert!(
+                blank() && path(a) == Path::Unread,
+                "a fresh thread's hints are blank"
+            );
+            strayed(a);
+            assert!(!blank() && path(a) == Path::Seen, "a stray is read");
+            assert!(with_thread_hints(rearm).unwrap());
+            assert!(
+                blank(),
+                "the filter cleared and the memo empty: blank again"
+            );
+            remember(a, 0x5001, 128, 9);
+            mark(b);
+            assert!(!blank() && path(a) == Path::Remembered(0x5001, 128, 9));
+            assert!(with_thread_hints(rearm).unwrap());
+            assert_eq!(
+                (path(a), path(b)),
+                (
+                    Path::Remembered(0x5001, 128, 9),
+                    Path::Remembered(MARK, 0, 0)
+                ),
+                "an interval's end keeps what the memo holds, and reads it"
+            );
+            forget(a);
+            assert!(with_thread_hints(rearm).unwrap());
+            assert!(!blank(), "the mark of `b` is still remembered");
+            forget(b);
+            assert!(with_thread_hints(rearm).unwrap());
+            assert!(blank(), "nothing left: blank again");
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]

@@ -124,6 +124,30 @@ fn owner_path_after_striping() {
 }
 
 #[test]
+fn an_owner_keeps_adding_to_its_cell_after_intervals_end() {
+    // An interval's end clears the filter but keeps the memo, and the thread keeps reading it
+    // (its hints are not blank): after the first stray, no add of the owner's goes to `base`.
+    std::thread::spawn(|| {
+        let c = Cells::new(2);
+        c.force_stripe();
+        c.add(1);
+        let strays = base(&c);
+        assert_eq!(strays, 1, "the first add strays");
+        let compact = Cells::new(2);
+        for _ in 0..3 {
+            // Enough compact adds to end at least one interval (a fresh thread's first is
+            // `2 * SAMPLE` adds long).
+            (0..3 * adapt::SAMPLE).for_each(|_| compact.add(1));
+            c.add(1);
+        }
+        assert!(!compact.is_striped(), "one thread never stripes");
+        assert_eq!((base(&c), c.sum()), (strays, 4), "no stray after the first");
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
 fn owner_path_after_striping_reading_first() {
     // A thread whose filter is full reads the state word first: its first add claims and lands
     // in its cell.

@@ -169,7 +169,13 @@
 //!   after, from a line the add just made this core's: one fetch of the line, as an `AtomicU64`'s
 //!   add. Reading first (the order until 2026-12-05) fetched a line another core last wrote
 //!   twice, shared for the read and again to write: 1.3x–1.5x an `AtomicU64` in a registry on 2
-//!   threads (the Performance figures).
+//!   threads (the Performance figures). A thread whose memo and filter (below) are both empty
+//!   does not read them either: one flag at a fixed place in its thread-local words says so. The
+//!   memo's slot and the filter's bit lie at places computed from the counter's address, and the
+//!   locked add waits for every load before it, so reading them cost a registry's add most of its
+//!   gap to an `AtomicU64`. The flag is cleared when the thread writes either, and set again when
+//!   its sampling interval ends with its memo empty; a thread that owns cells in striped counters
+//!   reads both on every add.
 //! - **Strays**: an add in that order that then finds the counter striped has already landed in
 //!   `base`, where it counts as any compact add did. The thread then finds its cell (claiming one
 //!   if it can) and remembers it, or marks the counter in the memo if it owns no cell there, so its
@@ -201,8 +207,8 @@
 //!   the add down the full path, which remembers the cell it finds; a counter found compact again
 //!   is forgotten. The memo is wiped when the thread's slot claim ends (in its thread-local
 //!   destructors), so a later destructor's add never writes a cell another thread may have taken
-//!   over. The memo, the filter and the tick are 584 bytes of thread-local words per thread, no
-//!   heap.
+//!   over. The memo, the filter, the flag and the tick are 592 bytes of thread-local words per
+//!   thread, no heap.
 //! - **Owner-written cells** (as in `percpu_counter`): a cell is one 128-byte line holding its
 //!   `owned` word and a `shared` word in its first 64 bytes and its owner's slot claim token in the
 //!   other 64. Only the owner writes `owned`, by a relaxed load and store (no locked instruction);

@@ -18,6 +18,9 @@ pub(crate) struct ThreadHints {
     pub(crate) tick: Cell<u32>,
     /// A random state for the tick's user; in the tick's padding.
     pub(crate) seed: Cell<u32>,
+    /// True while its user may skip `seen` and `memo`: set when the user found both empty,
+    /// cleared when it writes either. Starts true.
+    pub(crate) blank: Cell<bool>,
     /// A bit filter its user sets and clears; each bit starts 0.
     pub(crate) seen: [Cell<u64>; SEEN_WORDS],
     /// Four words per slot, direct-mapped by their user; each starts 0.
@@ -35,6 +38,7 @@ thread_local! {
         ThreadHints {
             tick: Cell::new(0),
             seed: Cell::new(SEED),
+            blank: Cell::new(true),
             seen: [const { Cell::new(0) }; SEEN_WORDS],
             memo: [const { [const { Cell::new(0) }; 4] }; MEMO_SLOTS],
         }
@@ -46,6 +50,7 @@ thread_local! {
     static HINTS: ThreadHints = ThreadHints {
         tick: Cell::new(0),
         seed: Cell::new(SEED),
+        blank: Cell::new(true),
         seen: std::array::from_fn(|_| Cell::new(0)),
         memo: std::array::from_fn(|_| std::array::from_fn(|_| Cell::new(0))),
     };
@@ -64,6 +69,6 @@ pub(crate) fn forget_memo() {
     let _ = with_thread_hints(|l| l.memo.iter().flatten().for_each(|w| w.set(0)));
 }
 
-// The counter module's docs give a thread's hint words as 584 bytes.
+// The counter module's docs give a thread's hint words as 592 bytes.
 #[cfg(all(not(loom), target_pointer_width = "64"))]
-const _: () = assert!(std::mem::size_of::<ThreadHints>() == 584);
+const _: () = assert!(std::mem::size_of::<ThreadHints>() == 592);
