@@ -102,7 +102,7 @@
 //!   contention that lasts by the rule.
 //! - **One hot counter**, 2 threads: 0.8–1.5 ns per add, 0.08x–0.13x an `AtomicU64`'s time (median
 //!   0.12x); a [`LocalCounter`], which holds its cell, 0.4–0.8 ns, 0.04x–0.09x. An add reads seven
-//!   words (the memo's four, the state word, the cell's owner and its count), about 20 instructions
+//!   words (the gate, the memo's three, the state word, the cell's owner and its count), about 20 instructions
 //!   in the loop; the handle reads two (the claim token and its count). The thread-local bound row
 //!   took 0.3–0.4 ns: `add` runs at 0.25x–0.37x of it, the handle at 0.43x–0.75x. The `own cell,
 //!   load + store (floor)` row, a thread adding to a word of its own with no look-up at all, took
@@ -170,12 +170,13 @@
 //!   add. Reading first (the order until 2026-12-05) fetched a line another core last wrote
 //!   twice, shared for the read and again to write: 1.3x–1.5x an `AtomicU64` in a registry on 2
 //!   threads (the Performance figures). A thread whose memo and filter (below) are both empty
-//!   does not read them either: one flag at a fixed place in its thread-local words says so. The
-//!   memo's slot and the filter's bit lie at places computed from the counter's address, and the
-//!   locked add waits for every load before it, so reading them cost a registry's add most of its
-//!   gap to an `AtomicU64`. The flag is cleared when the thread writes either, and set again when
-//!   its sampling interval ends with its memo empty; a thread that owns cells in striped counters
-//!   reads both on every add.
+//!   does not read them either: its *gate*, a word at a fixed place in its thread-local words, is
+//!   0 then. The memo's slot and the filter's bit lie at places computed from the counter's
+//!   address, and the locked add waits for every load before it: on this VM, in the regime where
+//!   a line's trip between cores is slow, reading them took a registry's add on 2 threads from
+//!   about 1.2x an `AtomicU64`'s time to 1.9x (the Performance figures). The gate opens when the
+//!   thread writes either, and shuts when its sampling interval ends with its memo empty; a
+//!   thread that owns cells in striped counters reads both on every add.
 //! - **Strays**: an add in that order that then finds the counter striped has already landed in
 //!   `base`, where it counts as any compact add did. The thread then finds its cell (claiming one
 //!   if it can) and remembers it, or marks the counter in the memo if it owns no cell there, so its
@@ -198,16 +199,17 @@
 //! - **The memo**: 16 slots per thread, direct-mapped by the counter's address (bits 7 and up added
 //!   to bits 4 and up, so that any 8 counters in a row in a `Vec` have slots of their own, any 16
 //!   in a row at least 14 slots, and 16 counters 8 apart 16), each holding the counter's
-//!   address, the state word the thread found in it, where its own cell lies under it, and the
-//!   thread's claim token (or a mark: the address and a state no counter has). While the counter's
-//!   state word still holds that value, an add reads the cell's owner token and, if it is the
-//!   remembered one, adds: no length decoding, no slot arithmetic. A new block (growth) fails the
+//!   address, the state word the thread found in it and where its own cell lies under it (or a
+//!   mark: the address and a state no counter has); the thread's claim token, the same for every
+//!   slot, is kept once, in the gate. While the counter's state word still holds that value, an
+//!   add reads the cell's owner token and, if it is the thread's, adds: no length decoding, no
+//!   slot arithmetic. A new block (growth) fails the
 //!   first check; a block at the address of a freed one (after `compact`) passes it, and then the
 //!   second check lets the add through only to a cell the thread owns there. A failed check sends
 //!   the add down the full path, which remembers the cell it finds; a counter found compact again
 //!   is forgotten. The memo is wiped when the thread's slot claim ends (in its thread-local
 //!   destructors), so a later destructor's add never writes a cell another thread may have taken
-//!   over. The memo, the filter, the flag and the tick are 592 bytes of thread-local words per
+//!   over. The memo, the filter, the gate and the tick are 608 bytes of thread-local words per
 //!   thread, no heap.
 //! - **Owner-written cells** (as in `percpu_counter`): a cell is one 128-byte line holding its
 //!   `owned` word and a `shared` word in its first 64 bytes and its owner's slot claim token in the
