@@ -74,43 +74,45 @@
 //!
 //! Ratios to an `AtomicU64`'s time per increment per thread: ranges over 4 runs of
 //! `cargo run --release --example shootout -- --only counter` on a shared 2-core VM (AMD EPYC,
-//! 2026-12-05), with medians where the range is wide; the registry's 2-thread rows also over a
-//! series of 12 runs that morning. Read them as ratios; the absolute times move with the
-//! machine's load. `cargo bench --bench counter -- 'counter/(registry|mixed|increment)'` has the
-//! registry, mixed and one-counter increment workloads in criterion (not the handler,
-//! several-hot, idle-owner or floor rows).
+//! 2026-12-05, 10:14 UTC), with medians where the range is wide. Read them as ratios; the
+//! absolute times move with the machine's load.
+//! `cargo bench --bench counter -- 'counter/(registry|mixed|increment)'` has the registry, mixed
+//! and one-counter increment workloads in criterion (not the handler, several-hot, idle-owner or
+//! floor rows).
 //!
 //! - **Registry** of 1 000, 10 000 and 100 000 counters, a random one per increment. 1 thread:
-//!   1.06x, 1.04x–1.06x and 1.08x–1.12x. 2 threads: 0.94x–1.05x (median 0.96x), 0.86x–1.34x (1.04x)
-//!   and 1.05x–2.01x (1.12x); over the 12-run series 0.88x–1.23x (1.01x), 1.00x–1.78x (1.20x) and
-//!   0.98x–2.11x (1.25x). `Mutex<u64>` about 2x. No counter striped at any size in these 16 runs
-//!   (16 bytes each). Part of what is left on 1 thread is size: an `AtomicU64` padded to 16 bytes
-//!   (the `AtomicU64 in 16 B` row) takes 1.00x–1.04x at 100 000 counters; the rest is the hint
-//!   checks (53 instructions an add against the `AtomicU64` loop's 20, `bash
-//!   scripts/counter_instructions.sh`). On 2 threads this VM has two regimes: in most runs two
-//!   threads take about what one takes per add, and `Counter` about 1.05x a padded `AtomicU64`
-//!   (`cargo run --release --example counter_parts`, every candidate in one process); in the others
-//!   every add takes twice as long and each instruction beside the locked add costs several times
-//!   as much, and `Counter` takes up to 2x (the tick, the memo's key and the filter's bit checked
-//!   before the add). The `AtomicU64, load + CAS` row bumps an `AtomicU64` by a load and a
-//!   compare-exchange: what a counter that reads its word before it writes pays on 2 threads, the
-//!   cost the add order of "How it works" avoids.
+//!   1.05x–1.07x, 1.06x and 1.06x–1.17x (median 1.08x). 2 threads: 0.90x–1.04x (median 0.98x),
+//!   0.93x–1.32x (1.00x) and 0.86x–1.28x (0.99x). `Mutex<u64>` about 2x. No counter striped at
+//!   any size in these runs (16 bytes each). Part of what is left on 1 thread is size: an
+//!   `AtomicU64` padded to 16 bytes (the `AtomicU64 in 16 B` row) takes 0.99x–1.04x at 100 000
+//!   counters; the rest is the gate, the tick and the state word (36 instructions an add against
+//!   the `AtomicU64` loop's 20, `bash scripts/counter_instructions.sh`). On 2 threads this VM has
+//!   two regimes: in most runs two threads take about what one takes per add; in the others every
+//!   add takes up to twice as long, a line's trip between cores being slow, and every load the
+//!   locked add waits for costs several times as much. There, before the gate (when every add
+//!   read the memo's key and the filter's bit first, at places computed from the counter's
+//!   address), `Counter` took 1.9x a padded `AtomicU64` at 100 000 counters; with it 1.1x–1.2x
+//!   (`cargo run --release --example counter_parts`, every candidate in one process; the
+//!   repository's JOURNAL.md has the figures). The `AtomicU64, load + CAS` row bumps an
+//!   `AtomicU64` by a load and a compare-exchange: what a counter that reads its word before it
+//!   writes pays on 2 threads, the cost the add order of "How it works" avoids.
 //! - A small, very hot registry (1 000 counters, 2 threads at full speed) meets on the same
 //!   counters often enough that some may stripe (none did in these runs; earlier series saw up
 //!   to 2% of them, about 21 bytes per counter on average). At 100 counters (the mixed shape
 //!   below) many do: two threads at full speed add to each of them about every 100 adds,
 //!   contention that lasts by the rule.
-//! - **One hot counter**, 2 threads: 0.8–1.5 ns per add, 0.08x–0.13x an `AtomicU64`'s time (median
-//!   0.12x); a [`LocalCounter`], which holds its cell, 0.4–0.8 ns, 0.04x–0.09x. An add reads seven
-//!   words (the gate, the memo's three, the state word, the cell's owner and its count), about 20 instructions
-//!   in the loop; the handle reads two (the claim token and its count). The thread-local bound row
-//!   took 0.3–0.4 ns: `add` runs at 0.25x–0.37x of it, the handle at 0.43x–0.75x. The `own cell,
+//! - **One hot counter**, 2 threads: 0.9–1.3 ns per add, 0.09x–0.13x an `AtomicU64`'s time (median
+//!   0.11x); a [`LocalCounter`], which holds its cell, 0.7–0.8 ns, 0.06x–0.09x. An add reads seven
+//!   words (the gate, the memo's three, the state word, the cell's owner and its count), about 16
+//!   instructions in the loop; the handle reads two (the claim token and its count). The
+//!   thread-local bound row took 0.4 ns: `add` runs at 0.29x–0.48x of it (median 0.33x), the
+//!   handle at 0.43x–0.64x. The `own cell,
 //!   load + store (floor)` row, a thread adding to a word of its own with no look-up at all, took
 //!   0.3–0.5 ns: what any counter whose `sum` sees every add pays at least; finding the thread's
 //!   cell costs the rest. Alone in a loop (one thread, the counter striped beforehand) the add is
-//!   16 instructions, about 13 macro-operations, some 2.5 cycles, held by how many instructions the
-//!   core issues a cycle, not by one slow read; the owner check and the token it compares are two
-//!   of the seven reads and about a fifth of the time, and they are what keeps a remembered cell
+//!   0.60–0.63 ns, 16 to 18 instructions, some 2.5 cycles, held by how many instructions the core
+//!   issues a cycle, not by one slow read; the owner check and the token it compares are two of
+//!   the seven reads and about a fifth of the time, and they are what keeps a remembered cell
 //!   from being used in a block allocated where a freed one lay (the repository's JOURNAL.md has
 //!   the variants measured). These rows' loops are a few instructions, and their times move with
 //!   code placement from build to build. On an Intel Xeon VM the floor means less: there the floor
@@ -120,20 +122,20 @@
 //!   the handle do. That core forwards a store to the next load of the same word at once in some
 //!   instruction sequences only, so there the gap between the floor row and the counter is the
 //!   instruction form, not the look-up.
-//! - **Several hot counters**, 2 threads. Two 8 apart in a `Vec`, bumped in turn: 1.0–2.2 ns,
-//!   0.04x–0.17x (median 0.16x). Sixteen side by side, bumped in turn, as many as the memo's 16
-//!   slots (a pair or two share a slot, so some adds look their cell up again): 1.0–1.2 ns,
-//!   0.04x–0.13x (median 0.06x, in six runs of their own). A counter neither the memo nor the
+//! - **Several hot counters**, 2 threads. Two 8 apart in a `Vec`, bumped in turn: 1.1–1.2 ns,
+//!   0.05x–0.23x (median 0.14x; the `AtomicU64` moves). Sixteen side by side, bumped in turn, as
+//!   many as the memo's 16 slots: 1.1–1.2 ns in most runs, 2.0–2.2 where a pair or two share a
+//!   slot and some adds look their cell up again (which pairs do depends on where the `Vec`
+//!   lies); 0.11x–0.24x (median 0.18x). A counter neither the memo nor the
 //!   filter holds costs a stray, at most once per counter and thread in each sampling interval.
 //! - **A request handler's** 8 adds per request, the first to a counter every thread shares,
-//!   the other 7 to its own (`handler, 1 of 8 shared`), 2 threads: 0.75x–1.03x (median 0.80x).
+//!   the other 7 to its own (`handler, 1 of 8 shared`), 2 threads: 0.74x–1.02x (median 0.89x).
 //! - **Beside an idle owner**: one hot counter, 2 threads, and a third thread that bumped it and
-//!   went idle holding a cell (`incr, 1 more thread idle`): 1.1–1.7 ns per add, 0.09x–0.18x
-//!   (median 0.09x). A thread whose home cell the idle one holds claims the next free cell or,
+//!   went idle holding a cell (`incr, 1 more thread idle`): 0.08x–0.13x (median 0.10x). A thread whose home cell the idle one holds claims the next free cell or,
 //!   if none is free, adds to a shared word beside it, at two to three times an owner's cost.
 //!   The counter does not grow for it: nobody contends.
-//! - **Mixed** (100 cold counters, 1 hot, 2 threads): 0.62x–0.66x (median 0.63x). The hot one
-//!   stripes, and so had 1% to 15% of the 101 counters by the end of a run (18 to 54 bytes per
+//! - **Mixed** (100 cold counters, 1 hot, 2 threads): 0.49x–1.08x (median 0.64x). The hot one
+//!   stripes, and so had 1% to 19% of the 101 counters by the end of a run (18 to 64 bytes per
 //!   counter on average).
 //!
 //! # How it works
