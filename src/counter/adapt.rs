@@ -110,26 +110,23 @@ pub(super) enum Path {
 /// One read of the thread's hints for an add to the counter at `addr`: its [`Path`]. Once the
 /// hints are torn down (loom only), the read-first order.
 ///
-/// The first load is the thread's gate, at a fixed place: 0 while its memo and filter are blank
-/// (it has written neither since [`rearm`] last found both empty), and the add takes the unread
-/// order without reading them. The memo's key and the filter's word lie at places computed from
-/// `addr`, and a locked add waits for every load before it: in a registry of compact counters
-/// that wait was most of the gap to an `AtomicU64` (the repository's JOURNAL.md has the
-/// figures). A thread that owns a cell in a striped counter, or marked or strayed on one, reads
-/// them on every add until its memo is empty again; its gate is then the token its cells were
-/// remembered under (or 1 if it has none), which the striped add compares with the cell's owner
-/// (a load at a fixed place too, not one more from the memo slot).
+/// A thread whose memo and filter are blank (it has written neither since [`rearm`] last found
+/// both empty) takes the unread order without reading them: a load at a fixed place, where the
+/// memo's key and the filter's word lie at places computed from `addr`, and a locked add waits
+/// for every load before it (in a registry of compact counters, that wait was most of the gap
+/// to an `AtomicU64`: the repository's JOURNAL.md has the figures). A thread that owns a cell
+/// in a striped counter, or marked or strayed on one, reads them on every add until its memo is
+/// empty again.
 #[inline(always)]
 pub(super) fn path(addr: usize) -> Path {
     with_thread_hints(|l| {
-        let gate = l.gate.get();
-        if gate == 0 {
+        if l.blank.get() {
             return Path::Unread;
         }
-        let [key, state, place] = &l.memo[memo_slot(addr)].0;
+        let [key, token, state, place] = &l.memo[memo_slot(addr)];
         let (word, bit) = seen_bit(addr);
         if key.get() == addr as u64 {
-            Path::Remembered(state.get() as usize, place.get() as usize, gate)
+            Path::Remembered(state.get() as usize, place.get() as usize, token.get())
         } else if l.seen[word].get() & bit != 0 {
             Path::Seen
         } else {
@@ -160,7 +157,7 @@ pub(super) fn strayed(addr: usize) {
     let _ = with_thread_hints(|l| {
         let (word, bit) = seen_bit(addr);
         l.seen[word].set(l.seen[word].get() | bit);
-        open_gate(l);
+        l.blank.set(false);
     });
 }
 
@@ -170,7 +167,7 @@ pub(super) fn strayed(addr: usize) {
 pub(super) fn see_all() {
     let _ = with_thread_hints(|l| {
         l.seen.iter().for_each(|w| w.set(u64::MAX));
-        open_gate(l);
+        l.blank.set(false);
     });
 }
 
@@ -186,11 +183,6 @@ pub(super) fn is_seen(addr: usize) -> bool {
 /// no score has a state word of 0.)
 pub(super) const MARK: usize = 1;
 
-/// Makes the thread's gate nonzero, keeping a token it holds: 1 if it was 0.
-fn open_gate(l: &ThreadHints) {
-    l.gate.set(l.gate.get().max(1));
-}
-
 /// Marks the counter at `addr` as striped with no cell of this thread's remembered: its adds
 /// read the state word first ([`Path::Remembered`] with [`MARK`], which matches no state word),
 /// so a thread that shares a word, or has no claim, does not stray on every add.
@@ -198,17 +190,18 @@ fn open_gate(l: &ThreadHints) {
 #[inline(never)]
 pub(super) fn mark(addr: usize) {
     let _ = with_thread_hints(|l| {
-        let [key, state, place] = &l.memo[memo_slot(addr)].0;
+        let [key, token, state, place] = &l.memo[memo_slot(addr)];
         key.set(addr as u64);
+        token.set(0);
         state.set(MARK as u64);
         place.set(0);
-        open_gate(l);
+        l.blank.set(false);
     });
 }
 
 /// What this thread's memo slot for the counter at `addr` holds ([`remember`]): the state word
-/// of a striped counter, where the thread's cell lay under it, and the thread's claim token (its
-/// gate; 0 for a mark); `(0, 0, 0)` if it holds nothing for this counter.
+/// of a striped counter, where the thread's cell lay under it, and the thread's claim token;
+/// `(0, 0, 0)` if it holds nothing for this counter.
 ///
 /// The slot is keyed by the counter's address. The state word checks that what is remembered is
 /// still true: while a block is live, no other counter's state word holds its pointer; a block
@@ -218,9 +211,7 @@ pub(super) fn mark(addr: usize) {
 /// one remembered, so the place is inside it).
 ///
 /// The token is the thread's live claim whenever the state is a block pointer (not 0 or [`MARK`]):
-/// [`remember`] is only given a live token, keeps it in the gate, and wipes the memo if the gate
-/// held another (a thread has one claim in its life, so it never does); the memo is wiped, and
-/// the gate set to 1, when the claim ends
+/// [`remember`] is only given a live token, and the memo is wiped when the claim ends
 /// (`sync::slot`'s `Claim::drop` calls [`forget_memo`](crate::sync::forget_memo)), before the
 /// thread's last adds, which then take the unread order, stray once per counter and find no
 /// token. (Under loom a thread's locals are all taken out before any is
@@ -228,14 +219,9 @@ pub(super) fn mark(addr: usize) {
 #[cfg(test)]
 pub(super) fn remembered(addr: usize) -> (usize, usize, u64) {
     with_thread_hints(|l| {
-        let [key, state, place] = &l.memo[memo_slot(addr)].0;
+        let [key, token, state, place] = &l.memo[memo_slot(addr)];
         if key.get() == addr as u64 {
-            let token = if state.get() == MARK as u64 {
-                0
-            } else {
-                l.gate.get()
-            };
-            (state.get() as usize, place.get() as usize, token)
+            (state.get() as usize, place.get() as usize, token.get())
         } else {
             (0, 0, 0)
         }
@@ -253,26 +239,13 @@ pub(super) fn remember(addr: usize, state: usize, place: usize, token: u64) {
         "only a striped state and a live claim"
     );
     let _ = with_thread_hints(|l| {
-        if l.gate.get() != token {
-            take_token(l, token);
-        }
-        let [key, st, pl] = &l.memo[memo_slot(addr)].0;
+        let [key, tk, st, pl] = &l.memo[memo_slot(addr)];
         key.set(addr as u64);
+        tk.set(token);
         st.set(state as u64);
         pl.set(place as u64);
+        l.blank.set(false);
     });
-}
-
-/// Puts `token` in the thread's gate, wiping the memo first if the gate held another token: the
-/// memo's cells were all remembered under the gate's token (a thread has one claim in its life,
-/// so the wipe never happens; it keeps the rule local).
-#[cold]
-#[inline(never)]
-fn take_token(l: &ThreadHints, token: u64) {
-    if l.gate.get() > 1 {
-        l.memo.iter().flat_map(|s| &s.0).for_each(|w| w.set(0));
-    }
-    l.gate.set(token);
 }
 
 /// Forgets what the memo holds for the counter at `addr`, if anything: it was found compact
@@ -282,7 +255,7 @@ fn take_token(l: &ThreadHints, token: u64) {
 #[inline(never)]
 pub(super) fn forget(addr: usize) {
     let _ = with_thread_hints(|l| {
-        let slot = &l.memo[memo_slot(addr)].0;
+        let slot = &l.memo[memo_slot(addr)];
         if slot[0].get() == addr as u64 {
             slot.iter().for_each(|w| w.set(0));
         }
@@ -336,8 +309,8 @@ pub(super) fn tick_rearm() -> bool {
 }
 
 /// Sets the tick to wrap after a random count of adds in `SAMPLE / 2 .. 3 * SAMPLE / 2`,
-/// clears the filter of counters seen striped ([`strayed`]), and sets the gate to 0 if the memo
-/// holds nothing either ([`path`]); returns true for [`tick`].
+/// clears the filter of counters seen striped ([`strayed`]), and marks the hints blank if the
+/// memo holds nothing either ([`path`]); returns true for [`tick`].
 ///
 /// The draw hashes a per-thread Weyl sequence with the address of the thread's hint words, so
 /// each thread draws its own gaps: two threads that start together on one counter would
@@ -354,9 +327,7 @@ fn rearm(l: &ThreadHints) -> bool {
     let adds = SAMPLE / 2 + (x & (SAMPLE - 1));
     l.tick.set(adds.wrapping_mul(TICK_STEP).wrapping_neg());
     l.seen.iter().for_each(|w| w.set(0));
-    if l.memo.iter().all(|slot| slot.0[0].get() == 0) {
-        l.gate.set(0);
-    }
+    l.blank.set(l.memo.iter().all(|slot| slot[0].get() == 0));
     true
 }
 
@@ -505,58 +476,45 @@ mod tests {
         assert_eq!(path(a), Path::Unread, "cleared when the interval ends");
     }
 
-    /// This thread's gate: 0 while its adds skip the memo and the filter.
-    fn gate() -> u64 {
-        with_thread_hints(|l| l.gate.get()).unwrap()
+    /// Whether this thread's hints are blank (its adds skip the memo and the filter).
+    fn blank() -> bool {
+        with_thread_hints(|l| l.blank.get()).unwrap()
     }
 
     #[test]
-    fn the_gate_is_shut_until_the_hints_are_written_and_again_once_they_are_empty() {
+    fn hints_are_blank_until_written_and_again_once_an_interval_ends_with_nothing_remembered() {
         // On a fresh thread: the test harness's may have written its hints in another test.
         std::thread::spawn(|| {
             let (a, b) = (0x9_0000usize, 0x9_0010usize);
             assert!(
-                gate() == 0 && path(a) == Path::Unread,
-                "a fresh thread skips its hints"
+                blank() && path(a) == Path::Unread,
+                "a fresh thread's hints are blank"
             );
             strayed(a);
-            assert!(gate() == 1 && path(a) == Path::Seen, "a stray is read");
+            assert!(!blank() && path(a) == Path::Seen, "a stray is read");
             assert!(with_thread_hints(rearm).unwrap());
-            assert_eq!(
-                gate(),
-                0,
-                "the filter cleared and the memo empty: shut again"
+            assert!(
+                blank(),
+                "the filter cleared and the memo empty: blank again"
             );
             remember(a, 0x5001, 128, 9);
             mark(b);
-            assert!(gate() == 9 && path(a) == Path::Remembered(0x5001, 128, 9));
+            assert!(!blank() && path(a) == Path::Remembered(0x5001, 128, 9));
             assert!(with_thread_hints(rearm).unwrap());
             assert_eq!(
                 (path(a), path(b)),
                 (
                     Path::Remembered(0x5001, 128, 9),
-                    Path::Remembered(MARK, 0, 9)
+                    Path::Remembered(MARK, 0, 0)
                 ),
-                "an interval's end keeps what the memo holds and the token, and reads them"
+                "an interval's end keeps what the memo holds, and reads it"
             );
             forget(a);
             assert!(with_thread_hints(rearm).unwrap());
-            assert_eq!(gate(), 9, "the mark of `b` is still remembered");
+            assert!(!blank(), "the mark of `b` is still remembered");
             forget(b);
             assert!(with_thread_hints(rearm).unwrap());
-            assert_eq!(gate(), 0, "nothing left: shut again");
-            // A cell remembered under another token than the gate's: the memo starts afresh
-            // (a thread's token never changes; this is the guard should it ever).
-            remember(a, 0x5001, 128, 9);
-            remember(b, 0x6002, 256, 11);
-            assert_eq!(
-                (remembered(a), remembered(b)),
-                ((0, 0, 0), (0x6002, 256, 11))
-            );
-            // The claim's end: nothing remembered, no token, but the filter is still read.
-            strayed(a);
-            crate::sync::forget_memo();
-            assert!(gate() == 1 && path(a) == Path::Seen && path(b) == Path::Unread);
+            assert!(blank(), "nothing left: blank again");
         })
         .join()
         .unwrap();
@@ -610,7 +568,7 @@ mod tests {
         forget(c);
         assert_eq!(path(c), Path::Unread);
         mark(c);
-        assert_eq!(path(c), Path::Remembered(MARK, 0, 9), "marked: read first");
+        assert_eq!(path(c), Path::Remembered(MARK, 0, 0), "marked: read first");
         crate::sync::forget_memo();
         assert_eq!((remembered(b), remembered(c)), ((0, 0, 0), (0, 0, 0)));
         assert_eq!((path(b), path(c)), (Path::Unread, Path::Unread));

@@ -72,47 +72,48 @@
 //!
 //! # Performance
 //!
-//! Ratios to an `AtomicU64`'s time per increment per thread: ranges over 4 runs of
+//! Ratios to an `AtomicU64`'s time per increment per thread: ranges over 8 runs of
 //! `cargo run --release --example shootout -- --only counter` on a shared 2-core VM (AMD EPYC,
-//! 2026-12-05, 10:14 UTC), with medians where the range is wide. Read them as ratios; the
+//! 2026-12-05, 10:38-10:42 UTC), with medians where the range is wide. Read them as ratios; the
 //! absolute times move with the machine's load.
 //! `cargo bench --bench counter -- 'counter/(registry|mixed|increment)'` has the registry, mixed
 //! and one-counter increment workloads in criterion (not the handler, several-hot, idle-owner or
 //! floor rows).
 //!
 //! - **Registry** of 1 000, 10 000 and 100 000 counters, a random one per increment. 1 thread:
-//!   1.05x–1.07x, 1.06x and 1.06x–1.17x (median 1.08x). 2 threads: 0.90x–1.04x (median 0.98x),
-//!   0.93x–1.32x (1.00x) and 0.86x–1.28x (0.99x). `Mutex<u64>` about 2x. No counter striped at
-//!   any size in these runs (16 bytes each). Part of what is left on 1 thread is size: an
-//!   `AtomicU64` padded to 16 bytes (the `AtomicU64 in 16 B` row) takes 0.99x–1.04x at 100 000
-//!   counters; the rest is the gate, the tick and the state word (36 instructions an add against
-//!   the `AtomicU64` loop's 20, `bash scripts/counter_instructions.sh`). On 2 threads this VM has
-//!   two regimes: in most runs two threads take about what one takes per add; in the others every
-//!   add takes up to twice as long, a line's trip between cores being slow, and every load the
-//!   locked add waits for costs several times as much. There, before the gate (when every add
-//!   read the memo's key and the filter's bit first, at places computed from the counter's
-//!   address), `Counter` took 1.9x a padded `AtomicU64` at 100 000 counters; with it 1.1x–1.2x
-//!   (`cargo run --release --example counter_parts`, every candidate in one process; the
-//!   repository's JOURNAL.md has the figures). The `AtomicU64, load + CAS` row bumps an
-//!   `AtomicU64` by a load and a compare-exchange: what a counter that reads its word before it
-//!   writes pays on 2 threads, the cost the add order of "How it works" avoids.
+//!   1.04x–1.06x, 1.05x–1.07x and 1.05x–1.09x. 2 threads: 0.83x–1.08x (median 1.02x), 0.82x–1.38x
+//!   (1.17x) and 0.81x–1.30x (1.04x). `Mutex<u64>` about 2x. No counter striped at any size in
+//!   these runs (16 bytes each). Part of what is left on 1 thread is size: an `AtomicU64` padded
+//!   to 16 bytes (the `AtomicU64 in 16 B` row) takes 0.99x–1.02x at 100 000 counters; the rest is
+//!   the flag, the tick and the state word (37 instructions an add against the `AtomicU64` loop's
+//!   20, `bash scripts/counter_instructions.sh`). On 2 threads this VM has two regimes, and most
+//!   runs switch between them within the table: in one, two threads take about what one takes
+//!   per add; in the other every add takes up to twice as long, a line's trip between cores
+//!   being slow, and every load the locked add waits for costs several times as much. There,
+//!   before the flag (when every add read the memo's key and the filter's bit first, at places
+//!   computed from the counter's address), `Counter` took 1.9x–2.1x a padded `AtomicU64` at 100 000
+//!   counters; with it 1.2x–1.3x, and a thread that owns a cell in a striped counter still about
+//!   2x (it reads both). (`cargo run --release --example counter_parts` and a loop of the
+//!   registry alone; the repository's JOURNAL.md has the figures.) The `AtomicU64, load + CAS` row
+//!   bumps an `AtomicU64` by a load and a compare-exchange: what a counter that reads its word
+//!   before it writes pays on 2 threads, the cost the add order of "How it works" avoids.
 //! - A small, very hot registry (1 000 counters, 2 threads at full speed) meets on the same
 //!   counters often enough that some may stripe (none did in these runs; earlier series saw up
 //!   to 2% of them, about 21 bytes per counter on average). At 100 counters (the mixed shape
 //!   below) many do: two threads at full speed add to each of them about every 100 adds,
 //!   contention that lasts by the rule.
-//! - **One hot counter**, 2 threads: 0.9–1.3 ns per add, 0.09x–0.13x an `AtomicU64`'s time (median
-//!   0.11x); a [`LocalCounter`], which holds its cell, 0.7–0.8 ns, 0.06x–0.09x. An add reads seven
-//!   words (the gate, the memo's three, the state word, the cell's owner and its count), about 16
-//!   instructions in the loop; the handle reads two (the claim token and its count). The
-//!   thread-local bound row took 0.4 ns: `add` runs at 0.29x–0.48x of it (median 0.33x), the
-//!   handle at 0.43x–0.64x. The `own cell,
-//!   load + store (floor)` row, a thread adding to a word of its own with no look-up at all, took
-//!   0.3–0.5 ns: what any counter whose `sum` sees every add pays at least; finding the thread's
-//!   cell costs the rest. Alone in a loop (one thread, the counter striped beforehand) the add is
-//!   0.60–0.63 ns, 16 to 18 instructions, some 2.5 cycles, held by how many instructions the core
-//!   issues a cycle, not by one slow read; the owner check and the token it compares are two of
-//!   the seven reads and about a fifth of the time, and they are what keeps a remembered cell
+//! - **One hot counter**, 2 threads: 0.7–1.4 ns per add, 0.06x–0.15x an `AtomicU64`'s time (median
+//!   0.13x); a [`LocalCounter`], which holds its cell, 0.3–1.0 ns, 0.03x–0.11x (median 0.08x). An
+//!   add reads eight words (the flag, the memo's four, the state word, the cell's owner and its
+//!   count), about 17 instructions in the loop; the handle reads two (the claim token and its
+//!   count). The thread-local bound row took 0.2–0.4 ns: `add` runs at 0.21x–0.34x of it (median
+//!   0.30x), the handle at 0.35x–0.72x (median 0.49x). The `own cell, load + store (floor)` row, a
+//!   thread adding to a word of its own with no look-up at all, took 0.2–0.4 ns: what any counter
+//!   whose `sum` sees every add pays at least; finding the thread's cell costs the rest. Alone in
+//!   a loop (one thread, the counter striped beforehand) the add is 0.66–0.69 ns, 17 instructions,
+//!   held by how many instructions the core issues a cycle, not by one slow read; the flag costs
+//!   one of them (0.61–0.66 ns without it), and the owner check and the token it compares are two
+//!   of the reads and about a fifth of the time, and they are what keeps a remembered cell
 //!   from being used in a block allocated where a freed one lay (the repository's JOURNAL.md has
 //!   the variants measured). These rows' loops are a few instructions, and their times move with
 //!   code placement from build to build. On an Intel Xeon VM the floor means less: there the floor
@@ -122,20 +123,21 @@
 //!   the handle do. That core forwards a store to the next load of the same word at once in some
 //!   instruction sequences only, so there the gap between the floor row and the counter is the
 //!   instruction form, not the look-up.
-//! - **Several hot counters**, 2 threads. Two 8 apart in a `Vec`, bumped in turn: 1.1–1.2 ns,
-//!   0.05x–0.23x (median 0.14x; the `AtomicU64` moves). Sixteen side by side, bumped in turn, as
-//!   many as the memo's 16 slots: 1.1–1.2 ns in most runs, 2.0–2.2 where a pair or two share a
+//! - **Several hot counters**, 2 threads. Two 8 apart in a `Vec`, bumped in turn: 1.1–2.1 ns,
+//!   0.02x–0.23x (median 0.12x; the `AtomicU64` moves). Sixteen side by side, bumped in turn, as
+//!   many as the memo's 16 slots: 1.1–1.2 ns in most runs, 1.5–2.7 where a pair or two share a
 //!   slot and some adds look their cell up again (which pairs do depends on where the `Vec`
-//!   lies); 0.11x–0.24x (median 0.18x). A counter neither the memo nor the
-//!   filter holds costs a stray, at most once per counter and thread in each sampling interval.
+//!   lies); 0.05x–0.30x (median 0.12x). A counter neither the memo nor the filter holds costs a
+//!   stray, at most once per counter and thread in each sampling interval.
 //! - **A request handler's** 8 adds per request, the first to a counter every thread shares,
-//!   the other 7 to its own (`handler, 1 of 8 shared`), 2 threads: 0.74x–1.02x (median 0.89x).
+//!   the other 7 to its own (`handler, 1 of 8 shared`), 2 threads: 0.36x–1.04x (median 0.80x).
 //! - **Beside an idle owner**: one hot counter, 2 threads, and a third thread that bumped it and
-//!   went idle holding a cell (`incr, 1 more thread idle`): 0.08x–0.13x (median 0.10x). A thread whose home cell the idle one holds claims the next free cell or,
-//!   if none is free, adds to a shared word beside it, at two to three times an owner's cost.
-//!   The counter does not grow for it: nobody contends.
-//! - **Mixed** (100 cold counters, 1 hot, 2 threads): 0.49x–1.08x (median 0.64x). The hot one
-//!   stripes, and so had 1% to 19% of the 101 counters by the end of a run (18 to 64 bytes per
+//!   went idle holding a cell (`incr, 1 more thread idle`): 0.09x–0.18x (median 0.10x). A thread
+//!   whose home cell the idle one holds claims the next free cell or, if none is free, adds to a
+//!   shared word beside it, at two to three times an owner's cost. The counter does not grow for
+//!   it: nobody contends.
+//! - **Mixed** (100 cold counters, 1 hot, 2 threads): 0.58x–0.91x (median 0.64x). The hot one
+//!   stripes, and so had 1% to 17% of the 101 counters by the end of a run (18 to 59 bytes per
 //!   counter on average).
 //!
 //! # How it works
@@ -172,13 +174,13 @@
 //!   add. Reading first (the order until 2026-12-05) fetched a line another core last wrote
 //!   twice, shared for the read and again to write: 1.3x–1.5x an `AtomicU64` in a registry on 2
 //!   threads (the Performance figures). A thread whose memo and filter (below) are both empty
-//!   does not read them either: its *gate*, a word at a fixed place in its thread-local words, is
-//!   0 then. The memo's slot and the filter's bit lie at places computed from the counter's
-//!   address, and the locked add waits for every load before it: on this VM, in the regime where
-//!   a line's trip between cores is slow, reading them took a registry's add on 2 threads from
-//!   about 1.2x an `AtomicU64`'s time to 1.9x (the Performance figures). The gate opens when the
-//!   thread writes either, and shuts when its sampling interval ends with its memo empty; a
-//!   thread that owns cells in striped counters reads both on every add.
+//!   does not read them either: a flag at a fixed place in its thread-local words says so. The
+//!   memo's slot and the filter's bit lie at places computed from the counter's address, and the
+//!   locked add waits for every load before it: on this VM, in the regime where a line's trip
+//!   between cores is slow, reading them took a registry's add on 2 threads from about 1.2x an
+//!   `AtomicU64`'s time to 1.9x (the Performance figures). The flag is cleared when the thread
+//!   writes either, and set again when its sampling interval ends with its memo empty; a thread
+//!   that owns cells in striped counters reads both on every add.
 //! - **Strays**: an add in that order that then finds the counter striped has already landed in
 //!   `base`, where it counts as any compact add did. The thread then finds its cell (claiming one
 //!   if it can) and remembers it, or marks the counter in the memo if it owns no cell there, so its
@@ -201,17 +203,16 @@
 //! - **The memo**: 16 slots per thread, direct-mapped by the counter's address (bits 7 and up added
 //!   to bits 4 and up, so that any 8 counters in a row in a `Vec` have slots of their own, any 16
 //!   in a row at least 14 slots, and 16 counters 8 apart 16), each holding the counter's
-//!   address, the state word the thread found in it and where its own cell lies under it (or a
-//!   mark: the address and a state no counter has); the thread's claim token, the same for every
-//!   slot, is kept once, in the gate. While the counter's state word still holds that value, an
-//!   add reads the cell's owner token and, if it is the thread's, adds: no length decoding, no
-//!   slot arithmetic. A new block (growth) fails the
+//!   address, the state word the thread found in it, where its own cell lies under it, and the
+//!   thread's claim token (or a mark: the address and a state no counter has). While the counter's
+//!   state word still holds that value, an add reads the cell's owner token and, if it is the
+//!   remembered one, adds: no length decoding, no slot arithmetic. A new block (growth) fails the
 //!   first check; a block at the address of a freed one (after `compact`) passes it, and then the
 //!   second check lets the add through only to a cell the thread owns there. A failed check sends
 //!   the add down the full path, which remembers the cell it finds; a counter found compact again
 //!   is forgotten. The memo is wiped when the thread's slot claim ends (in its thread-local
 //!   destructors), so a later destructor's add never writes a cell another thread may have taken
-//!   over. The memo, the filter, the gate and the tick are 608 bytes of thread-local words per
+//!   over. The memo, the filter, the flag and the tick are 592 bytes of thread-local words per
 //!   thread, no heap.
 //! - **Owner-written cells** (as in `percpu_counter`): a cell is one 128-byte line holding its
 //!   `owned` word and a `shared` word in its first 64 bytes and its owner's slot claim token in the

@@ -6,7 +6,7 @@
 use super::thread_local;
 use std::cell::Cell;
 
-/// How many slots a thread's memo holds.
+/// How many slots of four words a thread's memo holds.
 pub(crate) const MEMO_SLOTS: usize = 16;
 
 /// How many 64-bit words a thread's filter holds (512 bits).
@@ -18,21 +18,15 @@ pub(crate) struct ThreadHints {
     pub(crate) tick: Cell<u32>,
     /// A random state for the tick's user; in the tick's padding.
     pub(crate) seed: Cell<u32>,
-    /// 0 while its user may skip `seen` and `memo` (it found both empty); else a nonzero word of
-    /// the user's (the counter keeps the claim token its memo's cells were remembered under
-    /// here, once for all slots). Starts 0.
-    pub(crate) gate: Cell<u64>,
+    /// True while its user may skip `seen` and `memo`: set when the user found both empty,
+    /// cleared when it writes either. Starts true.
+    pub(crate) blank: Cell<bool>,
     /// A bit filter its user sets and clears; each bit starts 0.
     pub(crate) seen: [Cell<u64>; SEEN_WORDS],
-    /// Slots of three words, direct-mapped by their user, each starting 0 (`u64` on every
-    /// target: the counter keeps block addresses there). Padded to 32 bytes, so a slot never
-    /// spans two cache lines, and its index is a shift.
-    pub(crate) memo: [Slot; MEMO_SLOTS],
+    /// Four words per slot, direct-mapped by their user; each starts 0.
+    /// `u64` on every target: the counter keeps a 64-bit claim token in one of them.
+    pub(crate) memo: [[Cell<u64>; 4]; MEMO_SLOTS],
 }
-
-/// One memo slot: three words and a word of padding.
-#[repr(C, align(32))]
-pub(crate) struct Slot(pub(crate) [Cell<u64>; 3]);
 
 /// Where each thread's `seed` starts (a Weyl sequence: any start will do).
 const SEED: u32 = 0x9e37_79b9;
@@ -44,9 +38,9 @@ thread_local! {
         ThreadHints {
             tick: Cell::new(0),
             seed: Cell::new(SEED),
-            gate: Cell::new(0),
+            blank: Cell::new(true),
             seen: [const { Cell::new(0) }; SEEN_WORDS],
-            memo: [const { Slot([const { Cell::new(0) }; 3]) }; MEMO_SLOTS],
+            memo: [const { [const { Cell::new(0) }; 4] }; MEMO_SLOTS],
         }
     };
 }
@@ -56,9 +50,9 @@ thread_local! {
     static HINTS: ThreadHints = ThreadHints {
         tick: Cell::new(0),
         seed: Cell::new(SEED),
-        gate: Cell::new(0),
+        blank: Cell::new(true),
         seen: std::array::from_fn(|_| Cell::new(0)),
-        memo: std::array::from_fn(|_| Slot(std::array::from_fn(|_| Cell::new(0)))),
+        memo: std::array::from_fn(|_| std::array::from_fn(|_| Cell::new(0))),
     };
 }
 
@@ -69,16 +63,12 @@ pub(crate) fn with_thread_hints<R>(f: impl FnOnce(&ThreadHints) -> R) -> Option<
     HINTS.try_with(f).ok()
 }
 
-/// Zeroes the calling thread's memo (its user's "nothing remembered") and sets `gate` to 1 if it
-/// was not 0 (the filter may still hold bits; no token). The thread's slot claim calls it when it
-/// ends, since the counter keeps the claim's token in `gate` for the cells its memo names.
+/// Zeroes the calling thread's memo: its user's "nothing remembered". The thread's slot claim
+/// calls it when it ends, since the counter's memo holds the claim's token.
 pub(crate) fn forget_memo() {
-    let _ = with_thread_hints(|l| {
-        l.memo.iter().flat_map(|s| &s.0).for_each(|w| w.set(0));
-        l.gate.set(l.gate.get().min(1));
-    });
+    let _ = with_thread_hints(|l| l.memo.iter().flatten().for_each(|w| w.set(0)));
 }
 
-// The counter module's docs give a thread's hint words as 608 bytes.
+// The counter module's docs give a thread's hint words as 592 bytes.
 #[cfg(all(not(loom), target_pointer_width = "64"))]
-const _: () = assert!(std::mem::size_of::<ThreadHints>() == 608);
+const _: () = assert!(std::mem::size_of::<ThreadHints>() == 592);

@@ -75,9 +75,8 @@ mod tests {
 
     impl Drop for Late {
         fn drop(&mut self) {
-            let wiped = crate::sync::with_thread_hints(|l| {
-                l.memo.iter().flat_map(|s| &s.0).all(|w| w.get() == 0)
-            });
+            let wiped =
+                crate::sync::with_thread_hints(|l| l.memo.iter().flatten().all(|w| w.get() == 0));
             MEMO_WIPED.store(
                 wiped == Some(true) && try_thread_token().is_none(),
                 Ordering::Relaxed,
@@ -99,8 +98,7 @@ mod tests {
             // reverse order of registration on Linux.
             LATE.with(|_| {});
             let (_, token) = try_thread_token().unwrap();
-            let _ =
-                crate::sync::with_thread_hints(|l| l.memo[3].0.iter().for_each(|w| w.set(token)));
+            let _ = crate::sync::with_thread_hints(|l| l.memo[3].iter().for_each(|w| w.set(token)));
         })
         .join()
         .unwrap();
