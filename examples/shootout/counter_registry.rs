@@ -7,7 +7,9 @@
 //! where twice the memory holds the same counters (fewer of them fit in each cache level). And
 //! an `AtomicU64` bumped by a load and a compare-exchange: the least an 8-byte counter must do
 //! that keeps its count and its striped form in one word (it reads the word to choose its path),
-//! so the row bounds what such a design could reach.
+//! so the row bounds what such a design could reach. Last, thrifty's `Counter` bumped by threads
+//! that each added to a striped counter first (a server's threads all bump its hot request
+//! counter): their memo of striped counters is then not empty, and each add reads it.
 
 use crate::harness::{Candidate, Harness};
 use std::hint::black_box;
@@ -27,6 +29,23 @@ fn load_and_cas(word: &AtomicU64, n: u64) {
     while let Err(now) = word.compare_exchange_weak(seen, seen.wrapping_add(n), Relaxed, Relaxed) {
         seen = now;
     }
+}
+
+/// A counter striped by two threads bumping it until it stripes (a second at most; a counter
+/// left compact after that only makes the row that uses it the plain `Counter` row again).
+fn striped_counter() -> Arc<Counter> {
+    let hot = Arc::new(Counter::new());
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                while !hot.is_striped() && std::time::Instant::now() < until {
+                    (0..1000).for_each(|_| hot.incr());
+                }
+            });
+        }
+    });
+    hot
 }
 
 /// A thread's index sequence: xorshift64, mapped onto `0..n` by a multiply and a shift.
@@ -92,6 +111,8 @@ pub fn run(h: &mut Harness) {
             let mutexes: Arc<Vec<Mutex<u64>>> = Arc::new((0..n).map(|_| Mutex::new(0)).collect());
             let counters: Arc<Vec<Counter>> = Arc::new((0..n).map(|_| Counter::new()).collect());
             let kept = Arc::clone(&counters);
+            let after_hot = Arc::clone(&counters);
+            let hot = striped_counter();
             t.workload(
                 &format!("{n} counters"),
                 threads,
@@ -120,6 +141,16 @@ pub fn run(h: &mut Harness) {
                         "thrifty Counter",
                         at_random(n, move |i| counters[i].add(black_box(1))),
                     ),
+                    Candidate::new("thrifty Counter, after a striped one", {
+                        let bump = at_random(n, move |i| after_hot[i].add(black_box(1)));
+                        move |t, ops| {
+                            // Two adds: the first strays and finds the thread's cell, the
+                            // second goes to it; the thread's memo now holds the counter.
+                            hot.add(black_box(1));
+                            hot.add(black_box(1));
+                            bump(t, ops)
+                        }
+                    }),
                 ],
             );
             let (striped, bytes) = footprint(&kept);
