@@ -93,10 +93,10 @@ pub(super) fn memo_slot(addr: usize) -> usize {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(super) enum Path {
     /// Neither the memo nor the filter names this counter (or both are blank, and were not
-    /// read): add to the compact total first, read
-    /// the state word after (the line is then this core's, so the read costs nothing more). A
-    /// compact counter's add is then as an `AtomicU64`'s: one locked add on a line fetched once,
-    /// where reading first fetched it shared and then again to write.
+    /// read): add to the compact total first, read the state word after (the line is then this
+    /// core's, so the read costs nothing more). A compact counter's add is then as an
+    /// `AtomicU64`'s: one locked add on a line fetched once, where reading first fetched it
+    /// shared and then again to write.
     Unread,
     /// The memo holds this counter ([`remembered`]'s triple; [`MARK`] and zeros for a counter
     /// marked striped where the thread owns no cell): read the state word first and take the
