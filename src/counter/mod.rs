@@ -74,7 +74,7 @@
 //!
 //! Ratios to an `AtomicU64`'s time per increment per thread: ranges over 8 runs of
 //! `cargo run --release --example shootout -- --only counter` on a shared 2-core VM (AMD EPYC,
-//! 2026-12-05, 10:38-10:42 UTC), with medians where the range is wide. Read them as ratios; the
+//! 2026-12-05, 10:35-10:37 UTC), with medians where the range is wide. Read them as ratios; the
 //! absolute times move with the machine's load.
 //! `cargo bench --bench counter -- 'counter/(registry|mixed|increment)'` has the registry, mixed
 //! and one-counter increment workloads in criterion (not the handler, several-hot, idle-owner or
