@@ -13,7 +13,10 @@
 //! of thrifty counters striped and the bytes per counter at the end are printed after the group.
 //! The registry also runs an `AtomicU64` padded to 16 bytes, a compact `Counter`'s size, to show
 //! what the size alone costs, and an `AtomicU64` bumped by a load and a compare-exchange: the
-//! least a counter that keeps its count and its striped form in one word must do.
+//! least a counter that keeps its count and its striped form in one word must do. Last,
+//! `Counter` bumped by threads that each added to a striped counter first (outside the timed
+//! span), so their memo of striped counters is not empty, as in a server whose threads all bump
+//! a hot counter.
 //!
 //! `cargo bench --bench counter -- --warm-up-time 1 --measurement-time 2`
 
@@ -191,12 +194,12 @@ impl Indices {
     }
 }
 
-/// One registry candidate: `threads` threads, each walking its own index sequence over `n`
-/// counters and calling `bump` on each index (generic, so each candidate's loop is its own).
+/// One registry candidate: `threads` threads, each running `warm` (untimed) and then walking its
+/// own index sequence over `n` counters and calling `bump` on each index (generic, so each
+/// candidate's loop is its own).
 fn bump_at_random(
     g: &mut BenchmarkGroup<'_, WallTime>,
-    id: BenchmarkId,
-    seed: &AtomicU64,
+    (id, seed, warm): (BenchmarkId, &AtomicU64, &(dyn Fn() + Sync)),
     threads: usize,
     n: usize,
     bump: impl Fn(usize) + Sync,
@@ -204,7 +207,7 @@ fn bump_at_random(
     g.bench_function(id, |b| {
         b.iter_custom(|iters| {
             seed.store(0, Relaxed);
-            on_threads(threads, iters, &|| {}, &|ops| {
+            on_threads(threads, iters, warm, &|ops| {
                 let mut at = Indices::new(seed.fetch_add(1, Relaxed), n);
                 for _ in 0..ops {
                     bump(at.next());
@@ -218,25 +221,39 @@ fn registry(c: &mut Criterion) {
     let _paused = measure::pause();
     let mut g = c.benchmark_group("counter/registry");
     let mut notes = Vec::new();
+    let hot = Counter::new();
+    expand(&hot);
     for n in [1_000usize, 10_000, 100_000] {
         for threads in [1usize, 2] {
             g.throughput(Throughput::Elements(threads as u64));
             let id =
                 |name: &str| BenchmarkId::new(name, format!("{n} counters/{}", label(threads)));
             let seed = AtomicU64::new(0);
+            let none = || {};
             let atomics: Vec<AtomicU64> = (0..n).map(|_| AtomicU64::new(0)).collect();
-            bump_at_random(&mut g, id("AtomicU64::fetch_add"), &seed, threads, n, |i| {
-                atomics[i].fetch_add(black_box(1), Relaxed);
-            });
+            bump_at_random(
+                &mut g,
+                (id("AtomicU64::fetch_add"), &seed, &none),
+                threads,
+                n,
+                |i| {
+                    atomics[i].fetch_add(black_box(1), Relaxed);
+                },
+            );
             let padded: Vec<Padded> = (0..n).map(|_| Padded(AtomicU64::new(0))).collect();
-            bump_at_random(&mut g, id("AtomicU64 in 16 B"), &seed, threads, n, |i| {
-                padded[i].0.fetch_add(black_box(1), Relaxed);
-            });
+            bump_at_random(
+                &mut g,
+                (id("AtomicU64 in 16 B"), &seed, &none),
+                threads,
+                n,
+                |i| {
+                    padded[i].0.fetch_add(black_box(1), Relaxed);
+                },
+            );
             let loaded: Vec<AtomicU64> = (0..n).map(|_| AtomicU64::new(0)).collect();
             bump_at_random(
                 &mut g,
-                id("AtomicU64, load + CAS"),
-                &seed,
+                (id("AtomicU64, load + CAS"), &seed, &none),
                 threads,
                 n,
                 |i| {
@@ -244,13 +261,28 @@ fn registry(c: &mut Criterion) {
                 },
             );
             let mutexes: Vec<Mutex<u64>> = (0..n).map(|_| Mutex::new(0)).collect();
-            bump_at_random(&mut g, id("Mutex<u64>"), &seed, threads, n, |i| {
+            bump_at_random(&mut g, (id("Mutex<u64>"), &seed, &none), threads, n, |i| {
                 *mutexes[i].lock().unwrap() += black_box(1);
             });
             let counters: Vec<Counter> = (0..n).map(|_| Counter::new()).collect();
-            bump_at_random(&mut g, id("thrifty Counter"), &seed, threads, n, |i| {
-                counters[i].add(black_box(1));
-            });
+            bump_at_random(
+                &mut g,
+                (id("thrifty Counter"), &seed, &none),
+                threads,
+                n,
+                |i| {
+                    counters[i].add(black_box(1));
+                },
+            );
+            // Two adds: the first strays and finds the thread's cell, the second goes to it.
+            let touch = || (0..2).for_each(|_| hot.add(black_box(1)));
+            bump_at_random(
+                &mut g,
+                (id("thrifty Counter, after a striped one"), &seed, &touch),
+                threads,
+                n,
+                |i| counters[i].add(black_box(1)),
+            );
             let striped = counters.iter().filter(|c| c.is_striped()).count();
             let bytes = std::mem::size_of_val(&counters[..])
                 + counters.iter().map(Counter::heap_bytes).sum::<usize>();
