@@ -187,12 +187,11 @@ fn handler(t: &mut Table<'_>, threads: usize) {
     );
 }
 
-/// The first workload beside an idle thread that holds a cell of the striped counter; for 2
-/// threads and more only (the setup stripes the counter, which one thread alone never would).
-fn idle_owner(t: &mut Table<'_>, threads: usize) {
+/// A counter two threads bumped until it striped: for 5 seconds at most, since on a busy machine
+/// they may not run at once, and then they do not contend (a counter left compact only makes the
+/// rows that use it time a compact counter).
+pub fn striped_counter() -> Arc<Counter> {
     let counter = Arc::new(Counter::new());
-    // Two threads hammer it until it stripes (bounded: on a busy machine they may not run at
-    // once, and then they do not contend).
     let began = Instant::now();
     std::thread::scope(|s| {
         for _ in 0..2 {
@@ -203,6 +202,13 @@ fn idle_owner(t: &mut Table<'_>, threads: usize) {
             });
         }
     });
+    counter
+}
+
+/// The first workload beside an idle thread that holds a cell of the striped counter; for 2
+/// threads and more only (the setup stripes the counter, which one thread alone never would).
+fn idle_owner(t: &mut Table<'_>, threads: usize) {
+    let counter = striped_counter();
     let (stop, parked) = mpsc::channel::<()>();
     let (ready, bumped) = mpsc::channel::<()>();
     let idle = std::thread::spawn({

@@ -11,6 +11,7 @@
 //! that each added to a striped counter first (a server's threads all bump its hot request
 //! counter): their memo of striped counters is then not empty, and each add reads it.
 
+use crate::counter::striped_counter;
 use crate::harness::{Candidate, Harness};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -29,23 +30,6 @@ fn load_and_cas(word: &AtomicU64, n: u64) {
     while let Err(now) = word.compare_exchange_weak(seen, seen.wrapping_add(n), Relaxed, Relaxed) {
         seen = now;
     }
-}
-
-/// A counter striped by two threads bumping it until it stripes (a second at most; a counter
-/// left compact after that only makes the row that uses it the plain `Counter` row again).
-fn striped_counter() -> Arc<Counter> {
-    let hot = Arc::new(Counter::new());
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(1);
-    std::thread::scope(|s| {
-        for _ in 0..2 {
-            s.spawn(|| {
-                while !hot.is_striped() && std::time::Instant::now() < until {
-                    (0..1000).for_each(|_| hot.incr());
-                }
-            });
-        }
-    });
-    hot
 }
 
 /// A thread's index sequence: xorshift64, mapped onto `0..n` by a multiply and a shift.
@@ -101,6 +85,8 @@ pub fn run(h: &mut Harness) {
         "counter",
         "a registry: increment a random counter of n, from every thread",
     );
+    // The counter each thread of the registry's last row adds to first.
+    let hot = striped_counter();
     for n in [1_000usize, 10_000, 100_000] {
         for threads in t.threads(&[1, 2]) {
             let atomics: Arc<Vec<AtomicU64>> =
@@ -112,7 +98,7 @@ pub fn run(h: &mut Harness) {
             let counters: Arc<Vec<Counter>> = Arc::new((0..n).map(|_| Counter::new()).collect());
             let kept = Arc::clone(&counters);
             let after_hot = Arc::clone(&counters);
-            let hot = striped_counter();
+            let hot = Arc::clone(&hot);
             t.workload(
                 &format!("{n} counters"),
                 threads,
