@@ -89,16 +89,16 @@
 //!   20, `bash scripts/counter_instructions.sh`). On 2 threads this VM has two regimes, and most
 //!   runs switch between them within the table: in one, two threads take about what one takes
 //!   per add; in the other every add takes up to twice as long, a line's trip between cores
-//!   being slow, and every load the locked add waits for costs several times as much. There,
-//!   before the flag (when every add read the memo's key and the filter's bit first, at places
-//!   computed from the counter's address), `Counter` took 1.9x–2.1x a padded `AtomicU64` at 100 000
-//!   counters; with it 1.2x–1.3x, and a thread that owns a cell in a striped counter still about
-//!   2x (it reads both). (`cargo run --release --example counter_parts` and a loop of the
-//!   registry alone; the repository's JOURNAL.md has the figures.) The shootout's `thrifty
-//!   Counter, after a striped one` row is that thread: each adds to a striped counter first; in
-//!   four runs 1.05x–1.06x on 1 thread, and on 2 medians of 1.02x, 1.19x and 1.18x. The `AtomicU64, load + CAS` row
-//!   bumps an `AtomicU64` by a load and a compare-exchange: what a counter that reads its word
-//!   before it writes pays on 2 threads, the cost the add order of "How it works" avoids.
+//!   being slow, and every load the locked add waits for costs several times as much. There, at
+//!   100 000 counters, a thread whose memo and filter are empty (it skips them) takes 1.2x–1.3x a
+//!   padded `AtomicU64`, and a thread that owns a cell in a striped counter (it reads the memo's
+//!   key and the filter's bit first, at places computed from the counter's address) about 2x
+//!   (a loop of the registry alone, timed when the VM was in that regime; the repository's
+//!   JOURNAL.md has it). The shootout's `thrifty Counter, after a striped one` row is that second
+//!   thread: each adds to a striped counter first; 1.05x–1.06x on 1 thread, and on 2 medians of
+//!   1.02x, 1.19x and 1.18x (4 runs). The `AtomicU64, load + CAS` row bumps an `AtomicU64` by a
+//!   load and a compare-exchange: what a counter that reads its word before it writes pays on 2
+//!   threads, the cost the add order of "How it works" avoids.
 //! - A small, very hot registry (1 000 counters, 2 threads at full speed) meets on the same
 //!   counters often enough that some may stripe (none did in these runs; earlier series saw up
 //!   to 2% of them, about 21 bytes per counter on average). At 100 counters (the mixed shape
@@ -113,9 +113,8 @@
 //!   thread adding to a word of its own with no look-up at all, took 0.2–0.4 ns: what any counter
 //!   whose `sum` sees every add pays at least; finding the thread's cell costs the rest. Alone in
 //!   a loop (one thread, the counter striped beforehand) the add is 0.66–0.69 ns, 17 instructions,
-//!   held by how many instructions the core issues a cycle, not by one slow read; the flag costs
-//!   one of them (0.61–0.66 ns without it), and the owner check and the token it compares are two
-//!   of the reads and about a fifth of the time, and they are what keeps a remembered cell
+//!   held by how many instructions the core issues a cycle, not by one slow read; the flag's
+//!   check is one of them, and the owner check and the token it compares are two of the reads and about a fifth of the time, and they are what keeps a remembered cell
 //!   from being used in a block allocated where a freed one lay (the repository's JOURNAL.md has
 //!   the variants measured). These rows' loops are a few instructions, and their times move with
 //!   code placement from build to build. On an Intel Xeon VM the floor means less: there the floor
@@ -173,14 +172,12 @@
 //! - **Compact**: the total `base` and a state word, 16 bytes aligned to 16. An add that the
 //!   thread's memo (below) knows nothing of `fetch_add`s `base` first and reads the state word
 //!   after, from a line the add just made this core's: one fetch of the line, as an `AtomicU64`'s
-//!   add. Reading first (the order until 2026-12-05) fetched a line another core last wrote
-//!   twice, shared for the read and again to write: 1.3x–1.5x an `AtomicU64` in a registry on 2
-//!   threads (the Performance figures). A thread whose memo and filter (below) are both empty
-//!   does not read them either: a flag at a fixed place in its thread-local words says so. The
-//!   memo's slot and the filter's bit lie at places computed from the counter's address, and the
-//!   locked add waits for every load before it: on this VM, in the regime where a line's trip
-//!   between cores is slow, reading them took a registry's add on 2 threads from about 1.2x an
-//!   `AtomicU64`'s time to 1.9x (the Performance figures). The flag is cleared when the thread
+//!   add. Reading first fetches a line another core last wrote twice, shared for the read and
+//!   again to write (the `AtomicU64, load + CAS` row of the Performance figures). A thread whose
+//!   memo and filter (below) are both empty does not read them either: a flag at a fixed place in
+//!   its thread-local words says so. The memo's slot and the filter's bit lie at places computed
+//!   from the counter's address, and the locked add waits for every load before it, most where a
+//!   line's trip between cores is slow (the Performance figures). The flag is cleared when the thread
 //!   writes either, and set again when its sampling interval ends with its memo empty; a thread
 //!   that owns cells in striped counters reads both on every add.
 //! - **Strays**: an add in that order that then finds the counter striped has already landed in
