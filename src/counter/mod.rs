@@ -111,19 +111,20 @@
 //!   count). The thread-local bound row took 0.2–0.4 ns: `add` runs at 0.21x–0.34x of it (median
 //!   0.30x), the handle at 0.35x–0.72x (median 0.49x). The `own cell, load + store (floor)` row, a
 //!   thread adding to a word of its own with no look-up at all, took 0.2–0.4 ns: what any counter
-//!   whose `sum` sees every add pays at least; finding the thread's cell costs the rest. Alone in
-//!   a loop (one thread, the counter striped beforehand) the add is 0.66–0.69 ns, 17 instructions,
-//!   held by how many instructions the core issues a cycle, not by one slow read; the flag's
-//!   check is one of them, and the owner check and the token it compares are two of the reads and about a fifth of the time, and they are what keeps a remembered cell
-//!   from being used in a block allocated where a freed one lay (the repository's JOURNAL.md has
-//!   the variants measured). These rows' loops are a few instructions, and their times move with
-//!   code placement from build to build. On an Intel Xeon VM the floor means less: there the floor
-//!   row's loop (a load, an add from the stack, a store) runs at about two cycles an add, but the
-//!   same load and store compiled to one memory-destination `add`, as LLVM compiles the counter's
-//!   add to its cell (the `own cell, memory-destination add` row), takes about seven, as `add` and
-//!   the handle do. That core forwards a store to the next load of the same word at once in some
-//!   instruction sequences only, so there the gap between the floor row and the counter is the
-//!   instruction form, not the look-up.
+//!   whose `sum` sees every add pays at least; finding the thread's cell costs the rest. Alone in a
+//!   loop (one thread, the counter striped beforehand) the add is 0.66–0.69 ns, 17 instructions,
+//!   held by how many instructions the core issues a cycle, not by one slow read; the flag's check
+//!   is one of them, and the owner check and the token it compares are two of the reads and about a
+//!   fifth of the time, and they are what keeps a remembered cell from being used in a block
+//!   allocated where a freed one lay (the repository's JOURNAL.md has the variants measured). These
+//!   rows' loops are a few instructions, and their times move with code placement from build to
+//!   build. On an Intel Xeon VM the floor means less: there the floor row's loop (a load, an add
+//!   from the stack, a store) runs at about two cycles an add, but the same load and store compiled
+//!   to one memory-destination `add`, as LLVM compiles the counter's add to its cell (the `own
+//!   cell, memory-destination add` row), takes about seven, as `add` and the handle do. That core
+//!   forwards a store to the next load of the same word at once in some instruction sequences only,
+//!   so there the gap between the floor row and the counter is the instruction form, not the
+//!   look-up.
 //! - **Several hot counters**, 2 threads. Two 8 apart in a `Vec`, bumped in turn: 1.1–2.1 ns,
 //!   0.02x–0.23x (median 0.12x; the `AtomicU64` moves). Sixteen side by side, bumped in turn, as
 //!   many as the memo's 16 slots: 1.1–1.2 ns in most runs, 1.5–2.7 where a pair or two share a
@@ -172,14 +173,16 @@
 //! - **Compact**: the total `base` and a state word, 16 bytes aligned to 16. An add that the
 //!   thread's memo (below) knows nothing of `fetch_add`s `base` first and reads the state word
 //!   after, from a line the add just made this core's: one fetch of the line, as an `AtomicU64`'s
-//!   add. Reading first fetches a line another core last wrote twice, shared for the read and
-//!   again to write (the `AtomicU64, load + CAS` row of the Performance figures). A thread whose
-//!   memo and filter (below) are both empty does not read them either: a flag at a fixed place in
-//!   its thread-local words says so. The memo's slot and the filter's bit lie at places computed
-//!   from the counter's address, and the locked add waits for every load before it, most where a
-//!   line's trip between cores is slow (the Performance figures). The flag is cleared when the thread
+//!   add. Reading first fetches a line another core last wrote twice, shared for the read and again
+//!   to write (the `AtomicU64, load + CAS` row of the Performance figures). A thread whose memo and
+//!   filter (below) are both empty does not read them either: a flag at a fixed place in its
+//!   thread-local words says so. The memo's slot and the filter's bit lie at places computed from
+//!   the counter's address, and the locked add waits for every load before it, most where a line's
+//!   trip between cores is slow (the Performance figures). The flag is cleared when the thread
 //!   writes either, and set again when its sampling interval ends with its memo empty; a thread
-//!   that owns cells in striped counters reads both on every add.
+//!   that owns cells in striped counters reads both on every add. So does a thread whose striped
+//!   counters were all dropped: their entries stay in its memo (nothing tells it of the drop) until
+//!   each is forgotten (by an add to a counter found compact at its address) or the thread exits.
 //! - **Strays**: an add in that order that then finds the counter striped has already landed in
 //!   `base`, where it counts as any compact add did. The thread then finds its cell (claiming one
 //!   if it can) and remembers it, or marks the counter in the memo if it owns no cell there, so its
