@@ -294,7 +294,10 @@ mod backoff;
 pub(crate) mod fence;
 pub(crate) use backoff::{backoff, contention_pause};
 mod hints;
-pub(crate) use hints::{forget_memo, with_thread_hints, ThreadHints, MEMO_SLOTS, SEEN_WORDS};
+pub(crate) use hints::{
+    forget_memo, with_thread_hints, ThreadHints, BLANK, MEMO_SLOTS, SEEN_WORDS,
+};
+mod hot;
 
 /// loom's model runner and threads, for the loom models in `src`.
 #[cfg(all(test, loom))]
@@ -321,7 +324,9 @@ pub(crate) mod loom_model {
 mod inside;
 pub(crate) use inside::{enter, enter_or_panic, Inside, Refused, MAX_DEPTH as MAX_INSIDE};
 mod slot;
+#[cfg(test)]
+pub(crate) use slot::hot_words_of_free_slots;
 pub(crate) use slot::{
-    thread_claim_id, thread_slot, thread_slot_hint, thread_token, token_is_live, try_thread_slot,
-    try_thread_token, TRACKED_SLOTS,
+    register_hot_word, thread_claim_id, thread_slot, thread_slot_hint, thread_token, token_is_live,
+    try_thread_slot, try_thread_token, void_hot_words, TRACKED_SLOTS,
 };

@@ -27,7 +27,10 @@
 //!
 //! Under loom the constants are cut down so a model can reach both outcomes in a few adds.
 
-use crate::sync::{with_thread_hints, AtomicU64, Ordering, ThreadHints, MEMO_SLOTS, SEEN_WORDS};
+use crate::sync::{
+    register_hot_word, void_hot_words, with_thread_hints, AtomicU64, Ordering, ThreadHints, BLANK,
+    MEMO_SLOTS, SEEN_WORDS,
+};
 use std::hint::black_box;
 
 /// A thread probes on one in `SAMPLE` of the adds that tick, on average (a power of two).
@@ -92,8 +95,11 @@ pub(super) fn memo_slot(addr: usize) -> usize {
 /// The order an add takes, chosen from the thread's hint words before it touches the counter.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(super) enum Path {
-    /// Neither the memo nor the filter names this counter (or both are blank, and were not
-    /// read): add to the compact total first, read the state word after (the line is then this
+    /// The thread's hot entry is this counter's: the state word it was filled under and where
+    /// the thread's cell lies under it ([`remember`]).
+    Hot(usize, usize),
+    /// Neither the hot entry, the memo nor the filter names this counter (or the last two are
+    /// blank, and were not read): add to the compact total first, read the state word after (the line is then this
     /// core's, so the read costs nothing more). A compact counter's add is then as an
     /// `AtomicU64`'s: one locked add on a line fetched once, where reading first fetched it
     /// shared and then again to write.
@@ -110,30 +116,61 @@ pub(super) enum Path {
 /// One read of the thread's hints for an add to the counter at `addr`: its [`Path`]. Once the
 /// hints are torn down (loom only), the read-first order.
 ///
-/// A thread whose memo and filter are blank (it has written neither since [`rearm`] last found
-/// both empty) takes the unread order without reading them: a load at a fixed place, where the
-/// memo's key and the filter's word lie at places computed from `addr`, and a locked add waits
-/// for every load before it (in a registry of compact counters, that wait was most of the gap
-/// to an `AtomicU64`: the repository's JOURNAL.md has the figures). A thread that owns a cell
-/// in a striped counter, or marked or strayed on one, reads them on every add until its memo is
-/// empty again.
+/// The first load is the hot entry's key, at a fixed place in the thread's hint words: the
+/// counter whose cell the thread found last ([`remember`]), whose add then reads two more words
+/// at fixed places and the counter's state word, and adds (the hot add: no place computed from
+/// `addr` is read). Else the key is [`BLANK`] while the thread's memo and filter are blank (it
+/// has written neither since [`rearm`] last found both empty), and the add takes the unread order
+/// without reading them: the memo's key and the filter's word lie at places computed from
+/// `addr`, and a locked add waits for every load before it (in a registry of compact counters,
+/// that wait was most of the gap to an `AtomicU64`: the repository's JOURNAL.md has the
+/// figures). A thread that owns a cell in a striped counter, or marked or strayed on one, reads
+/// them on every add to any other counter until its memo is empty again.
 #[inline(always)]
 pub(super) fn path(addr: usize) -> Path {
     with_thread_hints(|l| {
-        if l.blank.get() {
+        let key = l.hot_key.get();
+        if key == addr as u64 {
+            // Relaxed: a value to compare; the cell it names is reached through the counter's
+            // own state word, loaded with Acquire by the caller.
+            return Path::Hot(
+                l.hot_state.load(Ordering::Relaxed) as usize,
+                l.hot_place.get() as usize,
+            );
+        }
+        if key == BLANK {
             return Path::Unread;
         }
-        let [key, token, state, place] = &l.memo[memo_slot(addr)];
-        let (word, bit) = seen_bit(addr);
-        if key.get() == addr as u64 {
-            Path::Remembered(state.get() as usize, place.get() as usize, token.get())
-        } else if l.seen[word].get() & bit != 0 {
-            Path::Seen
-        } else {
-            Path::Unread
-        }
+        memo_path(l, addr)
     })
     .unwrap_or(Path::Seen)
+}
+
+/// What the memo and the filter say of the counter at `addr` ([`path`] past the hot entry).
+#[inline(always)]
+fn memo_path(l: &ThreadHints, addr: usize) -> Path {
+    let [key, token, state, place] = &l.memo[memo_slot(addr)];
+    let (word, bit) = seen_bit(addr);
+    if key.get() == addr as u64 {
+        Path::Remembered(state.get() as usize, place.get() as usize, token.get())
+    } else if l.seen[word].get() & bit != 0 {
+        Path::Seen
+    } else {
+        Path::Unread
+    }
+}
+
+/// [`path`] for an add that found the hot entry stale: what the memo and the filter say.
+#[inline(never)]
+pub(super) fn path_past_hot(addr: usize) -> Path {
+    with_thread_hints(|l| memo_path(l, addr)).unwrap_or(Path::Seen)
+}
+
+/// Marks the thread's hints as written (no longer blank), keeping its hot entry.
+fn written(l: &ThreadHints) {
+    if l.hot_key.get() == BLANK {
+        l.hot_key.set(0);
+    }
 }
 
 /// The filter's word and bit for the counter at `addr`: bits 4 to 12 of the address folded with
@@ -157,7 +194,7 @@ pub(super) fn strayed(addr: usize) {
     let _ = with_thread_hints(|l| {
         let (word, bit) = seen_bit(addr);
         l.seen[word].set(l.seen[word].get() | bit);
-        l.blank.set(false);
+        written(l);
     });
 }
 
@@ -167,7 +204,7 @@ pub(super) fn strayed(addr: usize) {
 pub(super) fn see_all() {
     let _ = with_thread_hints(|l| {
         l.seen.iter().for_each(|w| w.set(u64::MAX));
-        l.blank.set(false);
+        written(l);
     });
 }
 
@@ -195,7 +232,7 @@ pub(super) fn mark(addr: usize) {
         token.set(0);
         state.set(MARK as u64);
         place.set(0);
-        l.blank.set(false);
+        written(l);
     });
 }
 
@@ -231,7 +268,12 @@ pub(super) fn remembered(addr: usize) -> (usize, usize, u64) {
 
 /// Remembers that this thread, holding the claim `token`, owns the cell at `place` in the
 /// striped counter at `addr` under the state word `state` (see [`remembered`]), in place of
-/// whatever its memo slot held.
+/// whatever its memo slot held; and makes it the thread's hot entry ([`path`]).
+///
+/// The hot entry has no owner check: it holds only while no block it could name was freed. So
+/// its state word is registered (once per claim) where a counter that frees blocks voids it
+/// ([`void`]), and a thread that cannot register it (no tracked claim) keeps no hot entry. The
+/// entry is dropped with the memo when the thread's claim ends.
 #[inline(always)]
 pub(super) fn remember(addr: usize, state: usize, place: usize, token: u64) {
     debug_assert!(
@@ -244,8 +286,23 @@ pub(super) fn remember(addr: usize, state: usize, place: usize, token: u64) {
         tk.set(token);
         st.set(state as u64);
         pl.set(place as u64);
-        l.blank.set(false);
+        if !l.hot_registered.get() {
+            l.hot_registered.set(register_hot_word(&l.hot_state));
+        }
+        if l.hot_registered.get() {
+            l.hot_key.set(addr as u64);
+            // Relaxed: only this thread reads the entry; others only void it ([`void`]).
+            l.hot_state.store(state as u64, Ordering::Relaxed);
+            l.hot_place.set(place as u64);
+        }
     });
+}
+
+/// Voids every thread's hot entry filled under one of the state words `stale` accepts (the
+/// tagged blocks a counter is about to free): their adds then find the entry stale, so none
+/// takes a block allocated later at the same address for the one it remembered.
+pub(super) fn void(stale: impl Fn(u64) -> bool) {
+    void_hot_words(stale, MARK as u64);
 }
 
 /// Forgets what the memo holds for the counter at `addr`, if anything: it was found compact
@@ -258,6 +315,9 @@ pub(super) fn forget(addr: usize) {
         let slot = &l.memo[memo_slot(addr)];
         if slot[0].get() == addr as u64 {
             slot.iter().for_each(|w| w.set(0));
+        }
+        if l.hot_key.get() == addr as u64 {
+            l.hot_key.set(0);
         }
     });
 }
@@ -310,7 +370,8 @@ pub(super) fn tick_rearm() -> bool {
 
 /// Sets the tick to wrap after a random count of adds in `SAMPLE / 2 .. 3 * SAMPLE / 2`,
 /// clears the filter of counters seen striped ([`strayed`]), and marks the hints blank if the
-/// memo holds nothing either ([`path`]); returns true for [`tick`].
+/// memo holds nothing either ([`path`]; the hot entry, whose counter the memo no longer holds, goes
+/// with it); returns true for [`tick`].
 ///
 /// The draw hashes a per-thread Weyl sequence with the address of the thread's hint words, so
 /// each thread draws its own gaps: two threads that start together on one counter would
@@ -327,7 +388,9 @@ fn rearm(l: &ThreadHints) -> bool {
     let adds = SAMPLE / 2 + (x & (SAMPLE - 1));
     l.tick.set(adds.wrapping_mul(TICK_STEP).wrapping_neg());
     l.seen.iter().for_each(|w| w.set(0));
-    l.blank.set(l.memo.iter().all(|slot| slot[0].get() == 0));
+    if l.memo.iter().all(|slot| slot[0].get() == 0) {
+        l.hot_key.set(BLANK);
+    }
     true
 }
 
@@ -476,9 +539,14 @@ mod tests {
         assert_eq!(path(a), Path::Unread, "cleared when the interval ends");
     }
 
+    /// What this thread's memo and filter say of the counter at `addr`, past its hot entry.
+    fn memo(addr: usize) -> Path {
+        path_past_hot(addr)
+    }
+
     /// Whether this thread's hints are blank (its adds skip the memo and the filter).
     fn blank() -> bool {
-        with_thread_hints(|l| l.blank.get()).unwrap()
+        with_thread_hints(|l| l.hot_key.get() == BLANK).unwrap()
     }
 
     #[test]
@@ -499,15 +567,17 @@ mod tests {
             );
             remember(a, 0x5001, 128, 9);
             mark(b);
-            assert!(!blank() && path(a) == Path::Remembered(0x5001, 128, 9));
+            assert!(!blank() && path(a) == Path::Hot(0x5001, 128));
+            assert_eq!(memo(a), Path::Remembered(0x5001, 128, 9));
             assert!(with_thread_hints(rearm).unwrap());
             assert_eq!(
-                (path(a), path(b)),
+                (path(a), path(b), memo(a)),
                 (
+                    Path::Hot(0x5001, 128),
+                    Path::Remembered(MARK, 0, 0),
                     Path::Remembered(0x5001, 128, 9),
-                    Path::Remembered(MARK, 0, 0)
                 ),
-                "an interval's end keeps what the memo holds, and reads it"
+                "an interval's end keeps the hot entry and what the memo holds, and reads them"
             );
             forget(a);
             assert!(with_thread_hints(rearm).unwrap());

@@ -166,6 +166,23 @@ impl Cells {
     #[inline(always)]
     pub(crate) fn add(&self, n: u64) {
         match adapt::path(self.addr()) {
+            adapt::Path::Hot(state, place) => {
+                // Acquire: as in `block`.
+                let p = self.state.load(Ordering::Acquire);
+                if p as usize == state {
+                    // SAFETY: `p`, loaded with Acquire from our state word, is the state the hot
+                    // entry was filled under (`adapt::remember`, with the block's cell this
+                    // thread owned under its live claim; the entry is dropped when the claim
+                    // ends). No state word holds a freed block's pointer, and freeing a block
+                    // voids every entry filled under it (`free_blocks`), so the block at `p` is
+                    // the one the entry named, live while `&self` is, its cell at `place` is
+                    // inside it, and the cell is still ours: only its owner's claim ending frees
+                    // a cell to others.
+                    let cell = unsafe { Block::cell_at(p, place) };
+                    return bump_owned(&cell.owned, n);
+                }
+                self.add_past_hot(p, n);
+            }
             adapt::Path::Unread => {
                 self.add_compact(n);
                 // Acquire: as in `block`, for `learn`'s reads of the block's lines.
@@ -191,6 +208,20 @@ impl Cells {
                     self.add_to_block(p, (adapt::MARK, 0, 0), n);
                 }
             }
+        }
+    }
+
+    /// An add whose hot entry named this counter under another state word than `p` (loaded
+    /// with Acquire): the memo's and the filter's order, with `p` already read.
+    #[cold]
+    #[inline(never)]
+    fn add_past_hot(&self, p: *mut Line, n: u64) {
+        match adapt::path_past_hot(self.addr()) {
+            adapt::Path::Remembered(state, place, token) => {
+                self.add_to_block(p, (state, place, token), n)
+            }
+            _ if p as usize & (BUSY - 1) == 0 => self.add_compact(n),
+            _ => self.add_to_block(p, (adapt::MARK, 0, 0), n),
         }
     }
 
@@ -518,7 +549,7 @@ impl Cells {
         };
         let bits = max_code(b.max()) << MAX_SHIFT;
         // SAFETY: exclusive access (`&mut self`); `p` is replaced below and never used again.
-        unsafe { free_chain(p) };
+        unsafe { free_blocks(p) };
         self.state.store(compact_word(bits), Ordering::Relaxed);
         self.base.store(total, Ordering::Relaxed);
     }
@@ -668,8 +699,25 @@ impl Drop for Cells {
         // Relaxed: `&mut self` proves whoever handed it to us synchronised with every writer.
         let p = self.state.load(Ordering::Relaxed);
         // SAFETY: `&mut self` in `drop`: exclusive access, and `p` is never used again.
-        unsafe { free_chain(p) };
+        unsafe { free_blocks(p) };
     }
+}
+
+/// Frees the chain of blocks at the state word `p` (nothing if it is compact), first voiding
+/// every thread's hot entry filled under one of them ([`adapt::void`]): a block allocated later
+/// at the same address, in a counter at the same address, must not pass for the one remembered.
+///
+/// # Safety
+///
+/// As [`free_chain`]: the caller has exclusive access to the counter (`&mut`), and never uses
+/// `p` again.
+unsafe fn free_blocks(p: *mut Line) {
+    // SAFETY: exclusive access: the chain is live until freed below.
+    if let Some(b) = unsafe { Block::view(p) } {
+        adapt::void(|v| b.chain().any(|b| b.tagged() as u64 == v));
+    }
+    // SAFETY: the caller's.
+    unsafe { free_chain(p) };
 }
 
 impl std::fmt::Debug for Cells {
@@ -751,6 +799,52 @@ mod loom_tests {
                     .filter(|&k| b.cell(k).owner.load(Ordering::Relaxed) != 0)
                     .count();
                 assert!(owners <= 1, "one cell claimed at most");
+            }
+        });
+    }
+
+    /// A thread adds to a striped counter (filling its hot entry with the counter's block)
+    /// while another compacts the counter and stripes it again, under a lock as `&mut` needs:
+    /// the compact voids the entry, so whenever the adder reads it, it names a block of the
+    /// counter's chain or nothing; every add lands once.
+    #[test]
+    fn loom_a_compact_voids_the_hot_entries_of_the_blocks_it_frees() {
+        model(|| {
+            let c = Arc::new(crate::sync::Mutex::new(Cells::new(4)));
+            c.lock().force_stripe();
+            let adder = {
+                let c = c.clone();
+                thread::spawn(move || {
+                    for n in [1, 2, 4] {
+                        let c = c.lock();
+                        if let adapt::Path::Hot(state, _) = adapt::path(c.addr()) {
+                            let live = c
+                                .block()
+                                .is_some_and(|b| b.chain().any(|b| b.tagged() as usize == state));
+                            assert!(state == adapt::MARK || live, "a freed block's entry");
+                        }
+                        c.add(n);
+                    }
+                })
+            };
+            {
+                let mut c = c.lock();
+                c.compact();
+                c.force_stripe();
+            }
+            adder.join().unwrap();
+            let c = c.lock();
+            assert_eq!(c.sum(), 7);
+            // A block at a freed one's address passes the check above: then an add through a
+            // stale entry would land in a cell nobody owns.
+            let b = c.block().unwrap();
+            for k in 0..b.len() {
+                let cell = b.cell(k);
+                let (owned, owner) = (
+                    cell.owned.load(Ordering::Relaxed),
+                    cell.owner.load(Ordering::Relaxed),
+                );
+                assert!(owned == 0 || owner != 0, "cell {k} written unowned");
             }
         });
     }

@@ -593,7 +593,13 @@ fn a_remembered_cell_another_thread_owns_is_never_written() {
     c.add(1);
     let (slot, _) = try_thread_token().unwrap();
     assert_eq!(adapt::remembered(c.addr()), remembered_as(&c, slot & 3));
-    let (home, token) = with_cells_held(&c, &[0], || (0..ADDS).for_each(|_| c.add(1)));
+    let tagged = c.block().unwrap().tagged() as u64;
+    let (home, token) = with_cells_held(&c, &[0], || {
+        // What freeing the remembered block does to the hot entries filled under it: the memo,
+        // still naming it, must check the owner.
+        adapt::void(|v| v == tagged);
+        (0..ADDS).for_each(|_| c.add(1));
+    });
     assert_eq!(words(&c, home).0, 1, "the remembered cell kept its value");
     assert_eq!(
         words(&c, (home + 1) & 3),
@@ -665,6 +671,70 @@ fn threads_that_outlive_many_counters_add_each_only_to_cells_they_own() {
         }
         drop(work);
     });
+}
+
+#[test]
+fn a_compact_voids_other_threads_hot_entries_of_the_blocks_it_frees() {
+    // A thread's hot entry names the counter's block; the counter is compacted (and striped
+    // again, maybe at the same address) while the thread waits: its entry is void, and its
+    // next add goes through the memo, which finds the counter changed.
+    let c = crate::sync::Mutex::new(Cells::new(4));
+    c.lock().force_stripe();
+    let (filled, compacted) = (Barrier::new(2), Barrier::new(2));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            {
+                let c = c.lock();
+                c.add(1);
+                c.add(2);
+                let tagged = c.block().unwrap().tagged() as usize;
+                assert!(
+                    matches!(adapt::path(c.addr()), adapt::Path::Hot(s, _) if s == tagged),
+                    "the hot entry names the block"
+                );
+            }
+            filled.wait();
+            compacted.wait();
+            let c = c.lock();
+            assert!(
+                matches!(adapt::path(c.addr()), adapt::Path::Hot(adapt::MARK, _)),
+                "voided"
+            );
+            c.add(4);
+        });
+        filled.wait();
+        {
+            let mut c = c.lock();
+            c.compact();
+            c.force_stripe();
+        }
+        compacted.wait();
+    });
+    assert_eq!(c.lock().sum(), 7);
+}
+
+#[test]
+fn an_exited_threads_hot_word_leaves_the_table() {
+    // A thread fills its hot entry (registering its word) and exits; then a counter frees its
+    // blocks, walking the table. Under Miri, a word left registered would be read after its
+    // thread's locals were freed; everywhere, no free slot keeps a word.
+    let c = crate::sync::Arc::new(Cells::new(4));
+    c.force_stripe();
+    let shared = crate::sync::Arc::clone(&c);
+    // A plain spawn: its join returns once the thread's locals are destroyed (a scope's end
+    // may come before).
+    std::thread::spawn(move || {
+        shared.add(1);
+        shared.add(1);
+        assert!(matches!(adapt::path(shared.addr()), adapt::Path::Hot(..)));
+    })
+    .join()
+    .unwrap();
+    assert!(
+        crate::sync::hot_words_of_free_slots() == 0,
+        "a free slot kept its word"
+    );
+    drop(c);
 }
 
 #[test]

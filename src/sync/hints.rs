@@ -1,8 +1,11 @@
-//! A thread's scratch words for per-thread hints: the counter module's add tick, its memo of the
-//! cells the thread owns in striped counters and its filter of the counters it saw striped
-//! (`counter/adapt.rs` gives them their meaning). Here because every thread-local lives behind the
-//! `sync` door (the shim rule in `.ci/run`).
+//! A thread's scratch words for per-thread hints: the counter module's add tick, its hot entry
+//! (the striped counter whose cell the thread found last), its memo of the cells the thread owns
+//! in striped counters and its filter of the counters it saw striped (`counter/adapt.rs` gives
+//! them their meaning). Here because every thread-local lives behind the `sync` door (the shim
+//! rule in `.ci/run`). One word, the hot entry's state, is registered in `hot.rs`'s table, where
+//! other threads may void it.
 
+use super::hot::HotWord;
 use super::thread_local;
 use std::cell::Cell;
 
@@ -14,19 +17,29 @@ pub(crate) const SEEN_WORDS: usize = 8;
 
 /// A thread's hint words. Plain cells: only their thread touches them.
 pub(crate) struct ThreadHints {
+    /// The user's hot entry's key, or one of its two markers for no entry; starts [`BLANK`].
+    pub(crate) hot_key: Cell<u64>,
+    /// The hot entry's check word: the only word here other threads write (an atomic, in the
+    /// table of `hot.rs` once registered), to void the entry. Starts 0.
+    pub(crate) hot_state: HotWord,
+    /// Whether `hot_state` is registered. Starts false.
+    pub(crate) hot_registered: Cell<bool>,
+    /// The hot entry's value; starts 0.
+    pub(crate) hot_place: Cell<u64>,
     /// A wrapping tick.
     pub(crate) tick: Cell<u32>,
     /// A random state for the tick's user; in the tick's padding.
     pub(crate) seed: Cell<u32>,
-    /// True while its user may skip `seen` and `memo`: set when the user found both empty,
-    /// cleared when it writes either. Starts true.
-    pub(crate) blank: Cell<bool>,
     /// A bit filter its user sets and clears; each bit starts 0.
     pub(crate) seen: [Cell<u64>; SEEN_WORDS],
     /// Four words per slot, direct-mapped by their user; each starts 0.
     /// `u64` on every target: the counter keeps a 64-bit claim token in one of them.
     pub(crate) memo: [[Cell<u64>; 4]; MEMO_SLOTS],
 }
+
+/// `hot_key` while its user may skip `seen` and `memo` too: set when the user found both empty,
+/// replaced when it writes either. (The other marker, 0, is "no entry, but read the rest".)
+pub(crate) const BLANK: u64 = 1;
 
 /// Where each thread's `seed` starts (a Weyl sequence: any start will do).
 const SEED: u32 = 0x9e37_79b9;
@@ -36,9 +49,12 @@ thread_local! {
     // `const`, no destructor: readable during thread teardown, no lazy-init check per access.
     static HINTS: ThreadHints = const {
         ThreadHints {
+            hot_key: Cell::new(BLANK),
+            hot_state: HotWord::new(0),
+            hot_registered: Cell::new(false),
+            hot_place: Cell::new(0),
             tick: Cell::new(0),
             seed: Cell::new(SEED),
-            blank: Cell::new(true),
             seen: [const { Cell::new(0) }; SEEN_WORDS],
             memo: [const { [const { Cell::new(0) }; 4] }; MEMO_SLOTS],
         }
@@ -48,9 +64,12 @@ thread_local! {
 #[cfg(loom)]
 thread_local! {
     static HINTS: ThreadHints = ThreadHints {
+        hot_key: Cell::new(BLANK),
+        hot_state: HotWord::new(super::AtomicU64::new(0)),
+        hot_registered: Cell::new(false),
+        hot_place: Cell::new(0),
         tick: Cell::new(0),
         seed: Cell::new(SEED),
-        blank: Cell::new(true),
         seen: std::array::from_fn(|_| Cell::new(0)),
         memo: std::array::from_fn(|_| std::array::from_fn(|_| Cell::new(0))),
     };
@@ -66,9 +85,15 @@ pub(crate) fn with_thread_hints<R>(f: impl FnOnce(&ThreadHints) -> R) -> Option<
 /// Zeroes the calling thread's memo: its user's "nothing remembered". The thread's slot claim
 /// calls it when it ends, since the counter's memo holds the claim's token.
 pub(crate) fn forget_memo() {
-    let _ = with_thread_hints(|l| l.memo.iter().flatten().for_each(|w| w.set(0)));
+    let _ = with_thread_hints(|l| {
+        l.memo.iter().flatten().for_each(|w| w.set(0));
+        if l.hot_key.get() != BLANK {
+            l.hot_key.set(0);
+        }
+        l.hot_registered.set(false);
+    });
 }
 
-// The counter module's docs give a thread's hint words as 592 bytes.
+// The counter module's docs give a thread's hint words as 616 bytes.
 #[cfg(all(not(loom), target_pointer_width = "64"))]
-const _: () = assert!(std::mem::size_of::<ThreadHints>() == 592);
+const _: () = assert!(std::mem::size_of::<ThreadHints>() == 616);

@@ -46,6 +46,7 @@
 //!   after a join takes the joined thread's slot in the schedules where the exit came first,
 //!   and a fresh one in the others: loom explores both.
 
+use super::hot::{HotWord, HotWords};
 use super::{thread_local, AtomicU64, Mutex, Ordering};
 use std::cell::Cell;
 use std::cmp::Reverse;
@@ -125,6 +126,8 @@ struct Slots {
     held: [AtomicU64; TRACKED_SLOTS],
     /// Serial numbers for tokens; starts at 1 so no token is 0.
     next_serial: AtomicU64,
+    /// The tracked slots' hot words (`hot.rs`).
+    hot: HotWords,
 }
 
 impl Slots {
@@ -134,6 +137,7 @@ impl Slots {
             registry: SlotRegistry::new(),
             held: [const { AtomicU64::new(0) }; TRACKED_SLOTS],
             next_serial: AtomicU64::new(1),
+            hot: HotWords::new(),
         }
     }
 
@@ -143,6 +147,7 @@ impl Slots {
             registry: SlotRegistry::new(),
             held: std::array::from_fn(|_| AtomicU64::new(0)),
             next_serial: AtomicU64::new(1),
+            hot: HotWords::new(),
         }
     }
 }
@@ -255,6 +260,8 @@ impl Drop for Claim {
         // The counter's memo holds this claim's token beside the cells it names: once the
         // claim is given back, another thread may take those cells over.
         super::hints::forget_memo();
+        // Before the thread's locals are freed: no walk of the table reaches its word after.
+        self.slots.hot.unregister(self.slot);
         if let Some(held) = self.slots.held.get(self.slot) {
             // Release: pairs with the Acquire load in `token_is_live`: a thread that sees this
             // claim dead also sees everything the thread did while it held it.
@@ -371,6 +378,36 @@ pub(crate) fn thread_claim_id() -> u64 {
 #[inline(never)]
 fn untracked_claim_id() -> u64 {
     CLAIM.try_with(|claim| claim.id).unwrap_or(0)
+}
+
+/// Registers `word`, the calling thread's hot word, under its claim's slot, if it holds a tracked
+/// one (making its claim if it has none yet): from now until the claim ends, [`void_hot_words`]
+/// reaches it. False, registering nothing, without one (an untracked slot, or during teardown).
+pub(crate) fn register_hot_word(word: &HotWord) -> bool {
+    CLAIM
+        .try_with(|claim| {
+            if claim.token == 0 {
+                return false;
+            }
+            claim.slots.hot.register(claim.slot, word);
+            true
+        })
+        .unwrap_or(false)
+}
+
+/// Sets every registered hot word whose value `stale` accepts to `to` (under a lock, one load
+/// per slot up to the highest ever registered).
+pub(crate) fn void_hot_words(stale: impl Fn(u64) -> bool, to: u64) {
+    SLOTS.hot.void(stale, to);
+}
+
+/// How many free slots (no claim holding them) have a hot word registered: 0, since a claim takes
+/// its word out before it gives its slot back.
+#[cfg(test)]
+pub(crate) fn hot_words_of_free_slots() -> usize {
+    SLOTS
+        .hot
+        .registered(|slot| SLOTS.held[slot].load(Ordering::Acquire) == 0)
 }
 
 /// Whether the claim named by `token` still holds its slot. Once false, it stays false, and
