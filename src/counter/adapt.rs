@@ -99,9 +99,9 @@ pub(super) enum Path {
     /// the thread's cell lies under it ([`remember`]).
     Hot(usize, usize),
     /// Neither the hot entry, the memo nor the filter names this counter (or the last two are
-    /// blank, and were not read): add to the compact total first, read the state word after (the line is then this
-    /// core's, so the read costs nothing more). A compact counter's add is then as an
-    /// `AtomicU64`'s: one locked add on a line fetched once, where reading first fetched it
+    /// blank, and were not read): add to the compact total first, read the state word after (the
+    /// line is then this core's, so the read costs nothing more). A compact counter's add is then
+    /// as an `AtomicU64`'s: one locked add on a line fetched once, where reading first fetched it
     /// shared and then again to write.
     Unread,
     /// The memo holds this counter ([`remembered`]'s triple; [`MARK`] and zeros for a counter

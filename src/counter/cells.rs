@@ -157,7 +157,9 @@ impl Cells {
     /// blocks, except that a thread's first add to a striped counter registers its thread slot
     /// under a short, process-wide lock (once per thread).
     ///
-    /// The thread's hints choose the order ([`adapt::Path`]). A counter the thread remembers a
+    /// The thread's hints choose the order ([`adapt::Path`]). The counter of the thread's hot
+    /// entry: the state word, and if it is the one the entry was filled under, the add to the
+    /// cell the entry names. A counter the thread remembers a
     /// cell of (or marked), or one its filter saw striped this interval: the state word first,
     /// then the add it names (a compact counter's `fetch_add` on `base`, a striped one's plain
     /// add to the thread's cell). Any other counter: the `fetch_add` on `base` first, then the

@@ -74,72 +74,79 @@
 //!
 //! Ratios to an `AtomicU64`'s time per increment per thread: ranges over 8 runs of
 //! `cargo run --release --example shootout -- --only counter` on a shared 2-core VM (AMD EPYC,
-//! 2026-12-05, 10:35-10:37 UTC), with medians where the range is wide. Read them as ratios; the
+//! 2026-12-05, 12:43-12:45 UTC), with medians where the range is wide. Read them as ratios; the
 //! absolute times move with the machine's load.
 //! `cargo bench --bench counter -- 'counter/(registry|mixed|increment)'` has the registry, mixed
 //! and one-counter increment workloads in criterion (not the handler, several-hot, idle-owner or
 //! floor rows).
 //!
 //! - **Registry** of 1 000, 10 000 and 100 000 counters, a random one per increment. 1 thread:
-//!   1.04x–1.06x, 1.05x–1.07x and 1.05x–1.09x. 2 threads: 0.83x–1.08x (median 1.02x), 0.82x–1.38x
-//!   (1.17x) and 0.81x–1.30x (1.04x). `Mutex<u64>` about 2x. No counter striped at any size in
-//!   these runs (16 bytes each). Part of what is left on 1 thread is size: an `AtomicU64` padded
-//!   to 16 bytes (the `AtomicU64 in 16 B` row) takes 0.99x–1.02x at 100 000 counters; the rest is
-//!   the flag, the tick and the state word (37 instructions an add against the `AtomicU64` loop's
-//!   20, `bash scripts/counter_instructions.sh`). On 2 threads this VM has two regimes, and most
-//!   runs switch between them within the table: in one, two threads take about what one takes
-//!   per add; in the other every add takes up to twice as long, a line's trip between cores
-//!   being slow, and every load the locked add waits for costs several times as much. There, at
-//!   100 000 counters, a thread whose memo and filter are empty (it skips them) takes 1.2x–1.3x a
-//!   padded `AtomicU64`, and a thread that owns a cell in a striped counter (it reads the memo's
-//!   key and the filter's bit first, at places computed from the counter's address) about 2x
-//!   (a loop of the registry alone, timed when the VM was in that regime; the repository's
-//!   JOURNAL.md has it). The shootout's `thrifty Counter, after a striped one` row is that second
-//!   thread: each adds to a striped counter first; 1.05x–1.06x on 1 thread, and on 2 medians of
-//!   1.02x, 1.19x and 1.18x (4 runs). The `AtomicU64, load + CAS` row bumps an `AtomicU64` by a
-//!   load and a compare-exchange: what a counter that reads its word before it writes pays on 2
-//!   threads, the cost the add order of "How it works" avoids.
+//!   1.04x–1.06x, 1.05x–1.06x and 1.06x–1.08x. 2 threads: 0.92x–1.12x (median 1.04x), 0.82x–1.61x
+//!   (1.20x) and 0.90x–1.19x (1.05x). `Mutex<u64>` about 2x. No counter striped at any size in
+//!   these runs (16 bytes each). Part of what is left on 1 thread is size: an `AtomicU64` padded to
+//!   16 bytes (the `AtomicU64 in 16 B` row) takes 1.00x–1.03x at 100 000 counters; the rest is the
+//!   hot entry's key (a marker while the thread's memo and filter are empty), the tick and the
+//!   state word (40 instructions an add against the `AtomicU64` loop's 20, `bash
+//!   scripts/counter_instructions.sh`). On 2 threads this VM has two regimes, and most runs switch
+//!   between them within the table: in one, two threads take about what one takes per add; in the
+//!   other every add takes up to twice as long, a line's trip between cores being slow, and every
+//!   load the locked add waits for costs several times as much. There, at 100 000 counters, a
+//!   thread whose memo and filter are empty (it skips them) takes 1.2x–1.3x a padded `AtomicU64`,
+//!   and a thread that owns a cell in a striped counter (it reads the memo's key and the filter's
+//!   bit first, at places computed from the counter's address) about 2x (a loop of the registry
+//!   alone, timed when the VM was in that regime; the repository's JOURNAL.md has it). The
+//!   shootout's `thrifty Counter, after a striped one` row is that second thread: each adds to a
+//!   striped counter first; 1.04x–1.06x on 1 thread, and on 2 medians of 1.00x, 1.32x and 1.20x.
+//!   (That row's closure compiles one more compare and taken branch before the locked add than the
+//!   build before the hot entry, whose medians were 1.05x, 1.03x and 1.06x in fourteen runs
+//!   alternating with this build's 1.04x, 1.28x and 1.25x; the registry loop of its own showed no
+//!   difference in either regime. JOURNAL.md has both.) The `AtomicU64, load + CAS` row bumps an
+//!   `AtomicU64` by a load and a compare-exchange: what a counter that reads its word before it
+//!   writes pays on 2 threads, the cost the add order of "How it works" avoids.
 //! - A small, very hot registry (1 000 counters, 2 threads at full speed) meets on the same
 //!   counters often enough that some may stripe (none did in these runs; earlier series saw up
 //!   to 2% of them, about 21 bytes per counter on average). At 100 counters (the mixed shape
 //!   below) many do: two threads at full speed add to each of them about every 100 adds,
 //!   contention that lasts by the rule.
-//! - **One hot counter**, 2 threads: 0.7–1.4 ns per add, 0.06x–0.15x an `AtomicU64`'s time (median
-//!   0.13x); a [`LocalCounter`], which holds its cell, 0.3–1.0 ns, 0.03x–0.11x (median 0.08x). An
-//!   add reads eight words (the flag, the memo's four, the state word, the cell's owner and its
-//!   count), about 17 instructions in the loop; the handle reads two (the claim token and its
-//!   count). The thread-local bound row took 0.2–0.4 ns: `add` runs at 0.21x–0.34x of it (median
-//!   0.30x), the handle at 0.35x–0.72x (median 0.49x). The `own cell, load + store (floor)` row, a
-//!   thread adding to a word of its own with no look-up at all, took 0.2–0.4 ns: what any counter
-//!   whose `sum` sees every add pays at least; finding the thread's cell costs the rest. Alone in a
-//!   loop (one thread, the counter striped beforehand) the add is 0.66–0.69 ns, 17 instructions,
-//!   held by how many instructions the core issues a cycle, not by one slow read; the flag's check
-//!   is one of them, and the owner check and the token it compares are two of the reads and about a
-//!   fifth of the time, and they are what keeps a remembered cell from being used in a block
-//!   allocated where a freed one lay (the repository's JOURNAL.md has the variants measured). These
-//!   rows' loops are a few instructions, and their times move with code placement from build to
-//!   build. On an Intel Xeon VM the floor means less: there the floor row's loop (a load, an add
-//!   from the stack, a store) runs at about two cycles an add, but the same load and store compiled
-//!   to one memory-destination `add`, as LLVM compiles the counter's add to its cell (the `own
-//!   cell, memory-destination add` row), takes about seven, as `add` and the handle do. That core
-//!   forwards a store to the next load of the same word at once in some instruction sequences only,
-//!   so there the gap between the floor row and the counter is the instruction form, not the
-//!   look-up.
-//! - **Several hot counters**, 2 threads. Two 8 apart in a `Vec`, bumped in turn: 1.1–2.1 ns,
-//!   0.02x–0.23x (median 0.12x; the `AtomicU64` moves). Sixteen side by side, bumped in turn, as
-//!   many as the memo's 16 slots: 1.1–1.2 ns in most runs, 1.5–2.7 where a pair or two share a
-//!   slot and some adds look their cell up again (which pairs do depends on where the `Vec`
-//!   lies); 0.05x–0.30x (median 0.12x). A counter neither the memo nor the filter holds costs a
-//!   stray, at most once per counter and thread in each sampling interval.
+//! - **One hot counter**, 2 threads: 0.5–3.0 ns per add, 0.04x–0.30x an `AtomicU64`'s time (median
+//!   0.10x); a [`LocalCounter`], which holds its cell, 0.5–1.0 ns, 0.04x–0.10x (median 0.08x). An
+//!   add to the counter of the thread's hot entry reads five words (the entry's key, state word
+//!   and place, the counter's state word, and its count), about 11 instructions in the loop; the
+//!   handle reads two (the claim token and its count). The thread-local bound row took 0.2–0.5 ns:
+//!   `add` runs at 0.10x–0.51x of it (median 0.37x), the handle at 0.39x–0.86x (median 0.50x). The
+//!   `own cell, load + store (floor)` row, a thread adding to a word of its own with no look-up at
+//!   all, took 0.3–0.5 ns: what any counter whose `sum` sees every add pays at least; finding the
+//!   thread's cell costs the rest. Alone in a loop (one thread, the counter striped beforehand)
+//!   the add is 0.48–0.49 ns, 0.48x of the bound in the same process. This VM's core issues four
+//!   loads a cycle, and that is what holds the loop: eight memory accesses an add (the five reads,
+//!   the count's write, and the harness's `black_box` store and load) where the bound's loop makes
+//!   two. On 2 threads, in this VM's slow regime, the two threads' loops appear to share those
+//!   loads, and the add takes about 1 ns. The hot entry has no owner check (freeing blocks voids
+//!   the entries instead: How it works); through the memo, which keeps one, an add makes eleven
+//!   accesses (0.66–0.69 ns alone in a loop). These rows' loops are a few instructions, and their
+//!   times move with code placement from build to build (JOURNAL.md). On an Intel Xeon VM the
+//!   floor means less: there the floor row's loop (a load, an add from the stack, a store) runs at
+//!   about two cycles an add, but the same load and store compiled to one memory-destination
+//!   `add`, as LLVM compiles the counter's add to its cell (the `own cell, memory-destination add`
+//!   row), takes about seven, as `add` and the handle do. That core forwards a store to the next
+//!   load of the same word at once in some instruction sequences only, so there the gap between
+//!   the floor row and the counter is the instruction form, not the look-up.
+//! - **Several hot counters**, 2 threads. Two 8 apart in a `Vec`, bumped in turn: 1.0–2.0 ns,
+//!   0.04x–0.15x (median 0.05x; the `AtomicU64` moves). Sixteen side by side, bumped in turn, as
+//!   many as the memo's 16 slots: 1.3 ns in most runs, 1.9–2.8 where a pair or two share a slot and
+//!   some adds look their cell up again (which pairs do depends on where the `Vec` lies);
+//!   0.05x–0.30x (median 0.14x). One of them at a time is the thread's hot entry, the last it
+//!   looked up; the others go through the memo. A counter neither the memo nor the filter holds
+//!   costs a stray, at most once per counter and thread in each sampling interval.
 //! - **A request handler's** 8 adds per request, the first to a counter every thread shares,
-//!   the other 7 to its own (`handler, 1 of 8 shared`), 2 threads: 0.36x–1.04x (median 0.80x).
+//!   the other 7 to its own (`handler, 1 of 8 shared`), 2 threads: 0.36x–1.05x (median 0.83x).
 //! - **Beside an idle owner**: one hot counter, 2 threads, and a third thread that bumped it and
-//!   went idle holding a cell (`incr, 1 more thread idle`): 0.09x–0.18x (median 0.10x). A thread
+//!   went idle holding a cell (`incr, 1 more thread idle`): 0.07x–0.14x (median 0.07x). A thread
 //!   whose home cell the idle one holds claims the next free cell or, if none is free, adds to a
 //!   shared word beside it, at two to three times an owner's cost. The counter does not grow for
 //!   it: nobody contends.
-//! - **Mixed** (100 cold counters, 1 hot, 2 threads): 0.58x–0.91x (median 0.64x). The hot one
-//!   stripes, and so had 1% to 17% of the 101 counters by the end of a run (18 to 59 bytes per
+//! - **Mixed** (100 cold counters, 1 hot, 2 threads): 0.55x–0.96x (median 0.65x). The hot one
+//!   stripes, and so had 1% to 14% of the 101 counters by the end of a run (18 to 52 bytes per
 //!   counter on average).
 //!
 //! # How it works
@@ -175,14 +182,15 @@
 //!   after, from a line the add just made this core's: one fetch of the line, as an `AtomicU64`'s
 //!   add. Reading first fetches a line another core last wrote twice, shared for the read and again
 //!   to write (the `AtomicU64, load + CAS` row of the Performance figures). A thread whose memo and
-//!   filter (below) are both empty does not read them either: a flag at a fixed place in its
-//!   thread-local words says so. The memo's slot and the filter's bit lie at places computed from
-//!   the counter's address, and the locked add waits for every load before it, most where a line's
-//!   trip between cores is slow (the Performance figures). The flag is cleared when the thread
-//!   writes either, and set again when its sampling interval ends with its memo empty; a thread
-//!   that owns cells in striped counters reads both on every add. So does a thread whose striped
-//!   counters were all dropped: their entries stay in its memo (nothing tells it of the drop) until
-//!   each is forgotten (by an add to a counter found compact at its address) or the thread exits.
+//!   filter (below) are both empty does not read them either: its hot entry's key (below), at a
+//!   fixed place in its thread-local words, then holds a marker that says so. The memo's slot and
+//!   the filter's bit lie at places computed from the counter's address, and the locked add waits
+//!   for every load before it, most where a line's trip between cores is slow (the Performance
+//!   figures). The marker is replaced when the thread writes either, and set again when its
+//!   sampling interval ends with its memo empty; a thread that owns cells in striped counters reads
+//!   both on every add to any counter but its hot one. So does a thread whose striped counters
+//!   were all dropped: their entries stay in its memo (nothing tells it of the drop) until each is
+//!   forgotten (by an add to a counter found compact at its address) or the thread exits.
 //! - **Strays**: an add in that order that then finds the counter striped has already landed in
 //!   `base`, where it counts as any compact add did. The thread then finds its cell (claiming one
 //!   if it can) and remembers it, or marks the counter in the memo if it owns no cell there, so its
@@ -214,8 +222,21 @@
 //!   the add down the full path, which remembers the cell it finds; a counter found compact again
 //!   is forgotten. The memo is wiped when the thread's slot claim ends (in its thread-local
 //!   destructors), so a later destructor's add never writes a cell another thread may have taken
-//!   over. The memo, the filter, the flag and the tick are 592 bytes of thread-local words per
-//!   thread, no heap.
+//!   over.
+//! - **The hot entry**: the cell a thread found last on that full path (which also fills the
+//!   memo): the counter's address, its state word and where the cell lies under it, at fixed
+//!   places in the thread's words. An add to that counter reads those three and the counter's
+//!   state word and, if the state still holds the value, adds to the cell: no place computed from
+//!   the address is read, and there is no owner check. The entry holds because no state word holds
+//!   a freed block's pointer, and a counter that frees blocks (`compact`, drop) first voids every
+//!   thread's entry filled under one of them: a thread registers its entry's state word, once per
+//!   slot claim, in a process-wide table of the 1 024 tracked slots (8 KiB and a lock), and
+//!   freeing walks the table under its lock, one load per slot up to the highest ever registered.
+//!   So compacting or dropping a *striped* counter takes that lock and reads a word per thread
+//!   that ever held an entry; a compact counter's drop does neither. A thread's claim takes its
+//!   word out of the table when it ends, before the thread's locals are freed; a thread past the
+//!   tracked slots keeps no entry. The hot entry, the memo, the filter and the tick are 616 bytes
+//!   of thread-local words per thread, no heap.
 //! - **Owner-written cells** (as in `percpu_counter`): a cell is one 128-byte line holding its
 //!   `owned` word and a `shared` word in its first 64 bytes and its owner's slot claim token in the
 //!   other 64. Only the owner writes `owned`, by a relaxed load and store (no locked instruction);
