@@ -214,15 +214,19 @@ impl Cells {
     }
 
     /// An add whose hot entry named this counter under another state word than `p` (loaded
-    /// with Acquire): the memo's and the filter's order, with `p` already read.
+    /// with Acquire): a compact counter is forgotten (the entry with the memo's slot, so its next
+    /// adds take the unread order again, however the memo fared); a striped one takes the memo's
+    /// order, with `p` already read.
     #[cold]
     #[inline(never)]
     fn add_past_hot(&self, p: *mut Line, n: u64) {
+        if p as usize & (BUSY - 1) == 0 {
+            return self.add_forgotten(n);
+        }
         match adapt::path_past_hot(self.addr()) {
             adapt::Path::Remembered(state, place, token) => {
                 self.add_to_block(p, (state, place, token), n)
             }
-            _ if p as usize & (BUSY - 1) == 0 => self.add_compact(n),
             _ => self.add_to_block(p, (adapt::MARK, 0, 0), n),
         }
     }

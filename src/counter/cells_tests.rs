@@ -714,6 +714,31 @@ fn a_compact_voids_other_threads_hot_entries_of_the_blocks_it_frees() {
 }
 
 #[test]
+fn a_hot_entry_whose_counter_went_compact_is_forgotten_on_the_next_add() {
+    // The hot entry names a counter that is then compacted, and the memo's slot for it now
+    // holds another counter: the next add finds the counter compact through the entry alone and
+    // forgets it, so later adds take the unread order instead of the entry's detour.
+    let mut c = Cells::new(4);
+    c.force_stripe();
+    c.add(1);
+    c.add(1);
+    assert!(matches!(adapt::path(c.addr()), adapt::Path::Hot(..)));
+    let other = (c.addr() + 16..)
+        .step_by(16)
+        .find(|&a| adapt::memo_slot(a) == adapt::memo_slot(c.addr()))
+        .unwrap();
+    adapt::mark(other); // evicts the counter from the memo, not from the hot entry
+    c.compact();
+    c.add(1);
+    assert!(
+        !matches!(adapt::path(c.addr()), adapt::Path::Hot(..)),
+        "still the hot entry"
+    );
+    c.add(1);
+    assert_eq!(c.sum(), 4);
+}
+
+#[test]
 fn an_exited_threads_hot_word_leaves_the_table() {
     // A thread fills its hot entry (registering its word) and exits; then a counter frees its
     // blocks, walking the table. Under Miri, a word left registered would be read after its
