@@ -227,7 +227,9 @@
 //!   memo): the counter's address, its state word and where the cell lies under it, at fixed
 //!   places in the thread's words. An add to that counter reads those three and the counter's
 //!   state word and, if the state still holds the value, adds to the cell: no place computed from
-//!   the address is read, and there is no owner check. The entry holds because no state word holds
+//!   the address is read, and there is no owner check. Any other state sends the add down the
+//!   memo's path (the counter grew, or its entry was voided), or, if the counter is compact,
+//!   forgets the entry and the memo's slot. The entry holds because no state word holds
 //!   a freed block's pointer, and a counter that frees blocks (`compact`, drop) first voids every
 //!   thread's entry filled under one of them: a thread registers its entry's state word, once per
 //!   slot claim, in a process-wide table of the 1 024 tracked slots (8 KiB and a lock), and
