@@ -155,7 +155,7 @@ impl Cells {
 
     /// Adds `n` (wrapping). Allocates only when contention makes it stripe or grow; never
     /// blocks, except that a thread's first add to a striped counter registers its thread slot
-    /// under a short, process-wide lock (once per thread).
+    /// and its hot entry under short, process-wide locks (once per thread).
     ///
     /// The thread's hints choose the order ([`adapt::Path`]). The counter of the thread's hot
     /// entry: the state word, and if it is the one the entry was filled under, the add to the

@@ -53,7 +53,8 @@ impl<'a> Handle<'a> {
 /// done once instead of on every add.
 ///
 /// [`Counter::add`](super::Counter::add) finds the calling thread's cell each time: the
-/// counter's state word, the thread's memo (thread-local reads), the cell's owner token. A
+/// counter's state word and the thread's hot entry or memo (thread-local reads), and through
+/// the memo the cell's owner token. A
 /// handle holds the cell, so its `add` is a thread-local read (is this still the claim that
 /// owns the cell?) and a load and a store. Until it holds one (the counter is compact, or this
 /// thread has not claimed a cell yet), it adds through the counter and looks for its cell after

@@ -75,18 +75,20 @@ use super::LocalCounter;
 ///   the thread set this interval (the [module docs](super#how-it-works)) reads the state word
 ///   first, fetching such a line twice. See the [module docs](super#performance) for measured
 ///   ratios to `AtomicU64`.
-/// - Striped: `add` reads this thread's memo of the counter (thread-local), the state word (a
-///   line every thread keeps in cache, which only strays and `take`/`reset` write) and its own
-///   cell's owner token, then adds with a load and a store; the first add after the counter grows
-///   looks its cell up again. A thread's first add to a striped counter (and one after its memo
-///   lost it, at most once per sampling interval) is a stray: a `fetch_add` on the counter's own
-///   total, then the look-up of its cell. Through a
-///   [`LocalCounter`] (made once per loop or thread), a thread-local read and the load and
-///   store.
+/// - Striped: for the counter whose cell the thread found last (its hot entry), `add` reads three
+///   thread-local words and the state word (a line every thread keeps in cache, which only strays
+///   and `take`/`reset` write), then adds with a load and a store; for another, it reads the
+///   thread's memo of the counter (thread-local), the state word and its own cell's owner token.
+///   The first add after the counter grows looks its cell up again. A thread's first add to a
+///   striped counter (and one after its memo lost it, at most once per sampling interval) is a
+///   stray: a `fetch_add` on the counter's own total, then the look-up of its cell. Through a
+///   [`LocalCounter`] (made once per loop or thread), a thread-local read and the load and store.
 /// - `sum` reads one cache line per cell of every block it has had (`2c - 2` lines at `c`
 ///   cells: see Memory); `take`/`reset` add one compare-exchange.
 /// - Never blocks, except that a thread's first add to a striped counter registers its thread
-///   slot under a short, process-wide lock (once per thread).
+///   slot and its hot entry under short, process-wide locks (once per thread). Dropping or
+///   compacting a striped counter takes a process-wide lock and reads one word per thread that
+///   ever held a hot entry, to void those naming its cells.
 pub struct Counter {
     cells: Cells,
 }
@@ -256,6 +258,8 @@ impl Counter {
     ///
     /// Takes `&mut self`: only then is it certain that no thread is in the middle of an add to
     /// a cell (see the [module docs](super#giving-memory-back) for why `take` and `reset` cannot).
+    /// On a striped counter it takes a process-wide lock, as dropping one does, to void every
+    /// thread's hot entry naming the cells it frees (the module docs' How it works).
     ///
     /// # Examples
     /// ```
