@@ -110,27 +110,29 @@
 //!   contention that lasts by the rule.
 //! - **One hot counter**, 2 threads: 0.5–3.0 ns per add, 0.04x–0.30x an `AtomicU64`'s time (median
 //!   0.10x); a [`LocalCounter`], which holds its cell, 0.5–1.0 ns, 0.04x–0.10x (median 0.08x). An
-//!   add to the counter of the thread's hot entry reads five words (the entry's key, state word
-//!   and place, the counter's state word, and its count), about 11 instructions in the loop; the
-//!   handle reads two (the claim token and its count). The thread-local bound row took 0.2–0.5 ns:
-//!   `add` runs at 0.10x–0.51x of it (median 0.37x), the handle at 0.39x–0.86x (median 0.50x). The
-//!   `own cell, load + store (floor)` row, a thread adding to a word of its own with no look-up at
-//!   all, took 0.3–0.5 ns: what any counter whose `sum` sees every add pays at least; finding the
-//!   thread's cell costs the rest. Alone in a loop (one thread, the counter striped beforehand)
-//!   the add is 0.48–0.49 ns, 0.48x of the bound in the same process. This VM's core issues four
-//!   loads a cycle, and that is what holds the loop: eight memory accesses an add (the five reads,
-//!   the count's write, and the harness's `black_box` store and load) where the bound's loop makes
-//!   two. On 2 threads, in this VM's slow regime, the two threads' loops appear to share those
-//!   loads, and the add takes about 1 ns. The hot entry has no owner check (freeing blocks voids
-//!   the entries instead: How it works); through the memo, which keeps one, an add makes eleven
-//!   accesses (0.66–0.69 ns alone in a loop). These rows' loops are a few instructions, and their
-//!   times move with code placement from build to build (JOURNAL.md). On an Intel Xeon VM the
-//!   floor means less: there the floor row's loop (a load, an add from the stack, a store) runs at
-//!   about two cycles an add, but the same load and store compiled to one memory-destination
-//!   `add`, as LLVM compiles the counter's add to its cell (the `own cell, memory-destination add`
-//!   row), takes about seven, as `add` and the handle do. That core forwards a store to the next
-//!   load of the same word at once in some instruction sequences only, so there the gap between
-//!   the floor row and the counter is the instruction form, not the look-up.
+//!   add to the counter of the thread's hot entry reads five words (the entry's key, state word and
+//!   place, the counter's state word, and its count), about 11 instructions in the loop; the handle
+//!   reads two (the claim token and its count). The thread-local bound row took 0.2–0.5 ns: `add`
+//!   runs at 0.10x–0.51x of it (median 0.37x), the handle at 0.39x–0.86x (median 0.50x). The `own
+//!   cell, load + store (floor)` row, a thread adding to a word of its own with no look-up at all,
+//!   took 0.3–0.5 ns: what any counter whose `sum` sees every add pays at least; finding the
+//!   thread's cell costs the rest. Alone in a loop (one thread, the counter striped beforehand) the
+//!   add is 0.48–0.49 ns, 0.48x of the bound in the same process. This VM's core issues four loads
+//!   a cycle, and that is what holds the loop: eight memory accesses an add (the five reads, the
+//!   count's write, and the harness's `black_box` store and load) where the bound's loop makes two.
+//!   On 2 threads the add took about 1 ns in most runs, as if the two threads shared those loads
+//!   (the VM's vCPUs may be one core's two hardware threads: a guess), 0.5 ns in some, and a steady
+//!   3.0 ns in two of the eight (not understood; fourteen later runs had none). The hot entry has
+//!   no owner check (freeing blocks voids the entries instead: How it works); through the memo,
+//!   which keeps one, an add makes eleven accesses (0.66–0.69 ns alone in a loop). These rows'
+//!   loops are a few instructions, and their times move with code placement from build to build
+//!   (JOURNAL.md). On an Intel Xeon VM the floor means less: there the floor row's loop (a load, an
+//!   add from the stack, a store) runs at about two cycles an add, but the same load and store
+//!   compiled to one memory-destination `add`, as LLVM compiles the counter's add to its cell (the
+//!   `own cell, memory-destination add` row), takes about seven, as `add` and the handle do. That
+//!   core forwards a store to the next load of the same word at once in some instruction sequences
+//!   only, so there the gap between the floor row and the counter is the instruction form, not the
+//!   look-up.
 //! - **Several hot counters**, 2 threads. Two 8 apart in a `Vec`, bumped in turn: 1.0–2.0 ns,
 //!   0.04x–0.15x (median 0.05x; the `AtomicU64` moves). Sixteen side by side, bumped in turn, as
 //!   many as the memo's 16 slots: 1.3 ns in most runs, 1.9–2.8 where a pair or two share a slot and
