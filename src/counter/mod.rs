@@ -122,7 +122,7 @@
 //!   count's write, and the harness's `black_box` store and load) where the bound's loop makes two.
 //!   On 2 threads the add took about 1 ns in most runs, as if the two threads shared those loads
 //!   (the VM's vCPUs may be one core's two hardware threads: a guess), 0.5 ns in some, and a steady
-//!   3.0 ns in two of the eight (not understood; fourteen later runs had none). The hot entry has
+//!   3.0 ns in two of the eight (not understood; eighteen later runs had none). The hot entry has
 //!   no owner check (freeing blocks voids the entries instead: How it works); through the memo,
 //!   which keeps one, an add makes eleven accesses (0.66–0.69 ns alone in a loop). These rows'
 //!   loops are a few instructions, and their times move with code placement from build to build
