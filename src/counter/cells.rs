@@ -762,6 +762,8 @@ mod loom_tests {
                     assert!(claim_untracked(thread_slot) >= TRACKED_SLOTS);
                     c.add(1);
                     c.add(2);
+                    // No claim token, so no hot entry: nothing a freed block could void.
+                    assert!(!matches!(adapt::path(c.addr()), adapt::Path::Hot(..)));
                 })
             };
             let taken = c.replace(0);

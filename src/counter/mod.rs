@@ -96,13 +96,11 @@
 //!   bit first, at places computed from the counter's address) about 2x (a loop of the registry
 //!   alone, timed when the VM was in that regime; the repository's JOURNAL.md has it). The
 //!   shootout's `thrifty Counter, after a striped one` row is that second thread: each adds to a
-//!   striped counter first; 1.04x–1.06x on 1 thread, and on 2 medians of 1.00x, 1.32x and 1.20x.
-//!   (That row's closure compiles one more compare and taken branch before the locked add than the
-//!   build before the hot entry, whose medians were 1.05x, 1.03x and 1.06x in fourteen runs
-//!   alternating with this build's 1.04x, 1.28x and 1.25x; the registry loop of its own showed no
-//!   difference in either regime. JOURNAL.md has both.) The `AtomicU64, load + CAS` row bumps an
-//!   `AtomicU64` by a load and a compare-exchange: what a counter that reads its word before it
-//!   writes pays on 2 threads, the cost the add order of "How it works" avoids.
+//!   striped counter first; 1.04x–1.06x on 1 thread, and on 2 medians of 1.00x, 1.32x and 1.20x (a
+//!   registry loop of its own, fresh threads that first add to a striped counter, takes what the
+//!   plain row takes: 1.03x–1.08x in the fast regime; JOURNAL.md has it). The `AtomicU64, load +
+//!   CAS` row bumps an `AtomicU64` by a load and a compare-exchange: what a counter that reads its
+//!   word before it writes pays on 2 threads, the cost the add order of "How it works" avoids.
 //! - A small, very hot registry (1 000 counters, 2 threads at full speed) meets on the same
 //!   counters often enough that some may stripe (none did in these runs; earlier series saw up
 //!   to 2% of them, about 21 bytes per counter on average). At 100 counters (the mixed shape
@@ -122,7 +120,7 @@
 //!   count's write, and the harness's `black_box` store and load) where the bound's loop makes two.
 //!   On 2 threads the add took about 1 ns in most runs, as if the two threads shared those loads
 //!   (the VM's vCPUs may be one core's two hardware threads: a guess), 0.5 ns in some, and a steady
-//!   3.0 ns in two of the eight (not understood; eighteen later runs had none). The hot entry has
+//!   3.0 ns in two of the eight (not understood). The hot entry has
 //!   no owner check (freeing blocks voids the entries instead: How it works); through the memo,
 //!   which keeps one, an add makes eleven accesses (0.66–0.69 ns alone in a loop). These rows'
 //!   loops are a few instructions, and their times move with code placement from build to build
