@@ -52,6 +52,7 @@
 
 use super::adapt::{self, Score};
 use super::block::{free_chain, Block, Line, Words, GROWING, TAG_BITS};
+use super::owned::bump_owned;
 use crate::sync::{
     thread_slot_hint, thread_token, token_is_live, try_thread_token, AtomicPtr, AtomicU64,
     Ordering, TRACKED_SLOTS,
@@ -650,15 +651,6 @@ impl Owned<'_> {
         }
         mine
     }
-}
-
-/// The owner's add: a relaxed load and a relaxed store, no locked instruction.
-#[inline(always)]
-fn bump_owned(owned: &AtomicU64, n: u64) {
-    // Relaxed load and store: this thread is the only writer of its `owned` word (see the module
-    // doc), so the load returns its own last store; readers need no ordering with anything else.
-    let v = owned.load(Ordering::Relaxed);
-    owned.store(v.wrapping_add(n), Ordering::Relaxed);
 }
 
 /// The cell `token` owns among the [`PROBE`] cells from `home` on, looking from step `first`.

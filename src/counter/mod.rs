@@ -266,6 +266,7 @@ mod cells;
 mod gauge;
 mod local;
 mod monotonic;
+mod owned;
 mod per_cpu;
 
 pub use gauge::Gauge;
