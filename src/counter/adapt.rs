@@ -95,9 +95,9 @@ pub(super) fn memo_slot(addr: usize) -> usize {
 /// The order an add takes, chosen from the thread's hint words before it touches the counter.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(super) enum Path {
-    /// The thread's hot entry is this counter's: the state word it was filled under and where
-    /// the thread's cell lies under it ([`remember`]).
-    Hot(usize, usize),
+    /// The thread's hot entry is this counter's: the state word it was filled under and the
+    /// `owned` word of the thread's cell under it ([`remember`]).
+    Hot(usize, *const AtomicU64),
     /// Neither the hot entry, the memo nor the filter names this counter (or the last two are
     /// blank, and were not read): add to the compact total first, read the state word after (the
     /// line is then this core's, so the read costs nothing more). A compact counter's add is then
@@ -135,7 +135,7 @@ pub(super) fn path(addr: usize) -> Path {
             // own state word, loaded with Acquire by the caller.
             return Path::Hot(
                 l.hot_state.load(Ordering::Relaxed) as usize,
-                l.hot_place.get() as usize,
+                l.hot_cell.get(),
             );
         }
         if key == BLANK {
@@ -268,14 +268,15 @@ pub(super) fn remembered(addr: usize) -> (usize, usize, u64) {
 
 /// Remembers that this thread, holding the claim `token`, owns the cell at `place` in the
 /// striped counter at `addr` under the state word `state` (see [`remembered`]), in place of
-/// whatever its memo slot held; and makes it the thread's hot entry ([`path`]).
+/// whatever its memo slot held; and makes it the thread's hot entry ([`path`]), with `word`, the
+/// cell's `owned` word: a pointer, so that the hot add needs no arithmetic on the state word.
 ///
 /// The hot entry has no owner check: it holds only while no block it could name was freed. So
 /// its state word is registered (once per claim) where a counter that frees blocks voids it
 /// ([`void`]), and a thread that cannot register it (no tracked claim) keeps no hot entry. The
 /// entry is dropped with the memo when the thread's claim ends.
 #[inline(always)]
-pub(super) fn remember(addr: usize, state: usize, place: usize, token: u64) {
+pub(super) fn remember(addr: usize, state: usize, place: usize, word: &AtomicU64, token: u64) {
     debug_assert!(
         state & ((1 << super::block::TAG_BITS) - 1) != 0 && state != MARK && token != 0,
         "only a striped state and a live claim"
@@ -293,7 +294,7 @@ pub(super) fn remember(addr: usize, state: usize, place: usize, token: u64) {
             l.hot_key.set(addr as u64);
             // Relaxed: only this thread reads the entry; others only void it ([`void`]).
             l.hot_state.store(state as u64, Ordering::Relaxed);
-            l.hot_place.set(place as u64);
+            l.hot_cell.set(word);
         }
     });
 }
@@ -565,15 +566,16 @@ mod tests {
                 blank(),
                 "the filter cleared and the memo empty: blank again"
             );
-            remember(a, 0x5001, 128, 9);
+            let word = AtomicU64::new(0);
+            remember(a, 0x5001, 128, &word, 9);
             mark(b);
-            assert!(!blank() && path(a) == Path::Hot(0x5001, 128));
+            assert!(!blank() && path(a) == Path::Hot(0x5001, &word));
             assert_eq!(memo(a), Path::Remembered(0x5001, 128, 9));
             assert!(with_thread_hints(rearm).unwrap());
             assert_eq!(
                 (path(a), path(b), memo(a)),
                 (
-                    Path::Hot(0x5001, 128),
+                    Path::Hot(0x5001, &word),
                     Path::Remembered(MARK, 0, 0),
                     Path::Remembered(0x5001, 128, 9),
                 ),
@@ -620,8 +622,9 @@ mod tests {
             Path::Unread,
             "nothing remembered: the unread order"
         );
-        remember(a, 0x5001, 128, 9);
-        remember(b, 0x6002, 256, 9);
+        let word = AtomicU64::new(0);
+        remember(a, 0x5001, 128, &word, 9);
+        remember(b, 0x6002, 256, &word, 9);
         assert_eq!(remembered(a), (0x5001, 128, 9));
         assert_eq!(path(a), Path::Remembered(0x5001, 128, 9));
         assert_eq!(remembered(b), (0x6002, 256, 9));
@@ -631,7 +634,7 @@ mod tests {
             "same slot, another counter: nothing"
         );
         assert_eq!(path(c), Path::Unread);
-        remember(c, 0x7003, 0, 9);
+        remember(c, 0x7003, 0, &word, 9);
         assert_eq!((remembered(a), remembered(c)), ((0, 0, 0), (0x7003, 0, 9)));
         forget(a); // not `a`'s slot any more: `c` stays
         assert_eq!(remembered(c), (0x7003, 0, 9));

@@ -169,7 +169,7 @@ impl Cells {
     #[inline(always)]
     pub(crate) fn add(&self, n: u64) {
         match adapt::path(self.addr()) {
-            adapt::Path::Hot(state, place) => {
+            adapt::Path::Hot(state, word) => {
                 // Acquire: as in `block`.
                 let p = self.state.load(Ordering::Acquire);
                 if p as usize == state {
@@ -178,11 +178,10 @@ impl Cells {
                     // thread owned under its live claim; the entry is dropped when the claim
                     // ends). No state word holds a freed block's pointer, and freeing a block
                     // voids every entry filled under it (`free_blocks`), so the block at `p` is
-                    // the one the entry named, live while `&self` is, its cell at `place` is
-                    // inside it, and the cell is still ours: only its owner's claim ending frees
-                    // a cell to others.
-                    let cell = unsafe { Block::cell_at(p, place) };
-                    return bump_owned(&cell.owned, n);
+                    // the one the entry named, live while `&self` is; `word` is the `owned` word
+                    // of the entry's cell in it, and the cell is still ours: only its owner's
+                    // claim ending frees a cell to others.
+                    return bump_owned(unsafe { &*word }, n);
                 }
                 self.add_past_hot(p, n);
             }
@@ -409,7 +408,13 @@ impl Cells {
     /// its live claim `token`, so its next adds go straight there (`add_to_block`).
     #[inline(always)]
     fn remember(&self, b: Block<'_>, k: usize, token: u64) {
-        adapt::remember(self.addr(), b.tagged() as usize, b.place(k), token);
+        adapt::remember(
+            self.addr(),
+            b.tagged() as usize,
+            b.place(k),
+            &b.cell(k).owned,
+            token,
+        );
     }
 
     /// An add to a counter the thread's memo holds that is compact again (the memo outlived a

@@ -1014,7 +1014,8 @@ fn a_remembered_place_is_used() {
     let b = c.block().unwrap();
     let (home, other) = (slot & 7, (slot + PROBE) & 7);
     b.cell(other).owner.store(token, Ordering::Relaxed);
-    adapt::remember(c.addr(), b.tagged() as usize, b.place(other), token);
+    let word = &b.cell(other).owned;
+    adapt::remember(c.addr(), b.tagged() as usize, b.place(other), word, token);
     c.add(5);
     let owned = |k: usize| b.cell(k).owned.load(Ordering::Relaxed);
     assert_eq!(

@@ -24,8 +24,9 @@ pub(crate) struct ThreadHints {
     pub(crate) hot_state: HotWord,
     /// Whether `hot_state` is registered. Starts false.
     pub(crate) hot_registered: Cell<bool>,
-    /// The hot entry's value; starts 0.
-    pub(crate) hot_place: Cell<u64>,
+    /// The hot entry's value, a pointer (with its provenance) to a word of its user's; starts
+    /// null.
+    pub(crate) hot_cell: Cell<*const super::AtomicU64>,
     /// A wrapping tick.
     pub(crate) tick: Cell<u32>,
     /// A random state for the tick's user; in the tick's padding.
@@ -52,7 +53,7 @@ thread_local! {
             hot_key: Cell::new(BLANK),
             hot_state: HotWord::new(0),
             hot_registered: Cell::new(false),
-            hot_place: Cell::new(0),
+            hot_cell: Cell::new(std::ptr::null()),
             tick: Cell::new(0),
             seed: Cell::new(SEED),
             seen: [const { Cell::new(0) }; SEEN_WORDS],
@@ -67,7 +68,7 @@ thread_local! {
         hot_key: Cell::new(BLANK),
         hot_state: HotWord::new(super::AtomicU64::new(0)),
         hot_registered: Cell::new(false),
-        hot_place: Cell::new(0),
+        hot_cell: Cell::new(std::ptr::null()),
         tick: Cell::new(0),
         seed: Cell::new(SEED),
         seen: std::array::from_fn(|_| Cell::new(0)),
