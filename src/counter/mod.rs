@@ -73,80 +73,81 @@
 //! # Performance
 //!
 //! Ratios to an `AtomicU64`'s time per increment per thread: ranges over 8 runs of
-//! `cargo run --release --example shootout -- --only counter` on a shared 2-core VM (AMD EPYC,
-//! 2026-12-05, 12:43-12:45 UTC), with medians where the range is wide. Read them as ratios; the
-//! absolute times move with the machine's load.
+//! `cargo run --release --example shootout -- --only counter` on a shared 2-core VM (Intel Xeon,
+//! a Golden Cove-class core, 2026-12-05, 14:23-14:25 UTC), with medians where the range is wide.
+//! Read them as ratios; the absolute times move with the machine's load. The cores differ where
+//! it matters most (below: an AMD EPYC VM gave other figures for the same rows), so run the
+//! shootout on your own machine before choosing.
 //! `cargo bench --bench counter -- 'counter/(registry|mixed|increment)'` has the registry, mixed
 //! and one-counter increment workloads in criterion (not the handler, several-hot, idle-owner or
 //! floor rows).
 //!
 //! - **Registry** of 1 000, 10 000 and 100 000 counters, a random one per increment. 1 thread:
-//!   1.04x–1.06x, 1.05x–1.06x and 1.06x–1.08x. 2 threads: 0.92x–1.12x (median 1.04x), 0.82x–1.61x
-//!   (1.20x) and 0.90x–1.19x (1.05x). `Mutex<u64>` about 2x. No counter striped at any size in
-//!   these runs (16 bytes each). Part of what is left on 1 thread is size: an `AtomicU64` padded to
-//!   16 bytes (the `AtomicU64 in 16 B` row) takes 1.00x–1.03x at 100 000 counters; the rest is the
-//!   hot entry's key (a marker while the thread's memo and filter are empty), the tick and the
-//!   state word (40 instructions an add against the `AtomicU64` loop's 20, `bash
-//!   scripts/counter_instructions.sh`). On 2 threads this VM has two regimes, and most runs switch
-//!   between them within the table: in one, two threads take about what one takes per add; in the
-//!   other every add takes up to twice as long, a line's trip between cores being slow, and every
-//!   load the locked add waits for costs several times as much. There, at 100 000 counters, a
-//!   thread whose memo and filter are empty (it skips them) takes 1.2x–1.3x a padded `AtomicU64`,
-//!   and a thread that owns a cell in a striped counter (it reads the memo's key and the filter's
-//!   bit first, at places computed from the counter's address) about 2x (a loop of the registry
-//!   alone, timed when the VM was in that regime; the repository's JOURNAL.md has it). The
-//!   shootout's `thrifty Counter, after a striped one` row is that second thread: each adds to a
-//!   striped counter first; 1.04x–1.06x on 1 thread, and on 2 medians of 1.00x, 1.32x and 1.20x (a
-//!   registry loop of its own, fresh threads that first add to a striped counter, takes what the
-//!   plain row takes: 1.03x–1.08x in the fast regime; JOURNAL.md has it). The `AtomicU64, load +
-//!   CAS` row bumps an `AtomicU64` by a load and a compare-exchange: what a counter that reads its
-//!   word before it writes pays on 2 threads, the cost the add order of "How it works" avoids.
+//!   1.05x–1.07x, 1.07x–1.08x and 1.06x–1.23x (median 1.15x). 2 threads: 0.73x–1.26x (median
+//!   0.93x), 1.02x–1.57x (1.12x) and 1.01x–1.40x (1.33x). `Mutex<u64>` about 2.2x on 1 thread. No
+//!   counter striped at any size in these runs (16 bytes each). Part of the cost is size: an
+//!   `AtomicU64` padded to 16 bytes (the `AtomicU64 in 16 B` row) takes 1.00x, 1.00x and
+//!   0.99x–1.08x (median 1.06x) on 1 thread. The rest is what the add does beside its locked add:
+//!   the hot entry's key (a marker while the thread's memo and filter are empty), the tick and the
+//!   state word (40 instructions an add against the `AtomicU64` loop's 19, `bash
+//!   scripts/counter_instructions.sh`). On this core a locked add waits for every load before it
+//!   and holds up every load after it, so each L1 load on the way adds its latency to a chain of
+//!   locked adds. Taken apart in a registry loop of its own (100 000 counters, 2 threads, a compact
+//!   counter's two words with the pieces added one by one; JOURNAL.md has it): the locked add alone
+//!   0.97x–1.02x a padded `AtomicU64`, the state word read after it 1.08x–1.14x, the tick
+//!   1.03x–1.08x, both 1.15x–1.20x, `Counter` 1.19x–1.26x. On the AMD EPYC VM (2026-12-05, a build
+//!   before this one's changes to the striped add, which the compact add does not take) the
+//!   registry took 1.04x–1.08x on 1 thread at every size. The `thrifty Counter, after a striped
+//!   one` row is a thread that owns a cell in a striped counter (each adds to one first), which
+//!   reads its memo's key and its filter's bit, at places computed from the counter's address,
+//!   before the locked add: 1.12x–1.13x, 1.12x and 1.11x–1.30x on 1 thread, and on 2 medians of
+//!   1.10x, 1.40x and 1.66x. The `AtomicU64, load + CAS` row bumps an `AtomicU64` by a load and a
+//!   compare-exchange: what a counter that reads its word before it writes pays on 2 threads, the
+//!   cost the add order of "How it works" avoids.
 //! - A small, very hot registry (1 000 counters, 2 threads at full speed) meets on the same
 //!   counters often enough that some may stripe (none did in these runs; earlier series saw up
 //!   to 2% of them, about 21 bytes per counter on average). At 100 counters (the mixed shape
 //!   below) many do: two threads at full speed add to each of them about every 100 adds,
 //!   contention that lasts by the rule.
-//! - **One hot counter**, 2 threads: 0.5–3.0 ns per add, 0.04x–0.30x an `AtomicU64`'s time (median
-//!   0.10x); a [`LocalCounter`], which holds its cell, 0.5–1.0 ns, 0.04x–0.10x (median 0.08x). An
-//!   add to the counter of the thread's hot entry reads five words (the entry's key, state word and
-//!   place, the counter's state word, and its count), about 11 instructions in the loop; the handle
-//!   reads two (the claim token and its count). The thread-local bound row took 0.2–0.5 ns: `add`
-//!   runs at 0.10x–0.51x of it (median 0.37x), the handle at 0.39x–0.86x (median 0.50x). The `own
-//!   cell, load + store (floor)` row, a thread adding to a word of its own with no look-up at all,
-//!   took 0.3–0.5 ns: what any counter whose `sum` sees every add pays at least; finding the
-//!   thread's cell costs the rest. Alone in a loop (one thread, the counter striped beforehand) the
-//!   add is 0.48–0.49 ns, 0.48x of the bound in the same process. This VM's core issues four loads
-//!   a cycle, and that is what holds the loop: eight memory accesses an add (the five reads, the
-//!   count's write, and the harness's `black_box` store and load) where the bound's loop makes two.
-//!   On 2 threads the add took about 1 ns in most runs, as if the two threads shared those loads
-//!   (the VM's vCPUs may be one core's two hardware threads: a guess), 0.5 ns in some, and a steady
-//!   3.0 ns in two of the eight (not understood). The hot entry has
-//!   no owner check (freeing blocks voids the entries instead: How it works); through the memo,
-//!   which keeps one, an add makes eleven accesses (0.66–0.69 ns alone in a loop). These rows'
-//!   loops are a few instructions, and their times move with code placement from build to build
-//!   (JOURNAL.md). On an Intel Xeon VM the floor means less: there the floor row's loop (a load, an
-//!   add from the stack, a store) runs at about two cycles an add, but the same load and store
-//!   compiled to one memory-destination `add`, as LLVM compiles the counter's add to its cell (the
-//!   `own cell, memory-destination add` row), takes about seven, as `add` and the handle do. That
-//!   core forwards a store to the next load of the same word at once in some instruction sequences
-//!   only, so there the gap between the floor row and the counter is the instruction form, not the
-//!   look-up.
-//! - **Several hot counters**, 2 threads. Two 8 apart in a `Vec`, bumped in turn: 1.0–2.0 ns,
-//!   0.04x–0.15x (median 0.05x; the `AtomicU64` moves). Sixteen side by side, bumped in turn, as
-//!   many as the memo's 16 slots: 1.3 ns in most runs, 1.9–2.8 where a pair or two share a slot and
-//!   some adds look their cell up again (which pairs do depends on where the `Vec` lies);
-//!   0.05x–0.30x (median 0.14x). One of them at a time is the thread's hot entry, the last it
-//!   looked up; the others go through the memo. A counter neither the memo nor the filter holds
-//!   costs a stray, at most once per counter and thread in each sampling interval.
+//! - **One hot counter**, 2 threads: 0.6–1.2 ns per add, 0.01x–0.05x an `AtomicU64`'s time (median
+//!   0.03x); a [`LocalCounter`], which holds its cell, 0.5–1.0 ns, 0.01x–0.04x (median 0.02x). The
+//!   thread-local bound row (an add to a local, unrolled four times) took 0.3–0.4 ns: `add` runs at
+//!   0.25x–0.55x of it (median 0.48x), the handle at 0.28x–0.62x (median 0.54x). The `own cell,
+//!   load + store (floor)` row, a thread adding to a word of its own with no look-up at all, runs
+//!   at 0.39x–0.64x (median 0.50x): what any counter whose `sum` sees every add pays at least. In
+//!   three of the eight runs the add, the handle and the floor all slowed (the add to 1.1–1.2 ns)
+//!   while the bound did not; in the others `add` took 0.6–0.8 ns. Alone in a loop (one thread, the
+//!   counter striped beforehand, 100 million adds) the add takes 0.65 ns and the handle 0.49,
+//!   against the bound's 0.24: 0.37x and 0.50x. An add to the counter of the thread's hot entry
+//!   reads four words (the entry's key, its state word and its pointer to the thread's cell, then
+//!   the counter's state word) before the cell's load and store, 17 instructions an iteration of
+//!   the shootout's loop (its `black_box` and loop counter included); the handle reads one (the
+//!   claim token). The hot entry has no owner check (freeing blocks voids the entries instead: How
+//!   it works); through the memo, which keeps one, an add reads more. The cell's add is a load and
+//!   a store in the form this core forwards a store from at once (`owned.rs`): compiled as one
+//!   memory-destination `add`, as the `own cell, memory-destination add` row is (0.10x–0.18x of the
+//!   bound), each add waits for the last one's store, about seven cycles. These rows' loops are a
+//!   few instructions, and their times move with code placement from build to build (JOURNAL.md).
+//!   On the AMD EPYC VM (2026-12-05, the build before this one's changes to the cell's add and the
+//!   hot entry) the memory-destination form ran at one add a cycle, and the hot add, held there by
+//!   that core's four loads a cycle, took 0.49 ns alone in a loop and 0.10x–0.51x of the bound on 2
+//!   threads (median 0.37x).
+//! - **Several hot counters**, 2 threads. Two 8 apart in a `Vec`, bumped in turn: 1.1–2.3 ns,
+//!   0.01x–0.16x (median 0.01x; the `AtomicU64` moves). Sixteen side by side, bumped in turn, as
+//!   many as the memo's 16 slots: 2.4–2.8 ns, 0.03x–0.06x (median 0.04x); some pairs of them share
+//!   a memo slot (which do depends on where the `Vec` lies), and their adds look their cell up
+//!   again. One of them at a time is the thread's hot entry, the last it looked up; the others go
+//!   through the memo. A counter neither the memo nor the filter holds costs a stray, at most once
+//!   per counter and thread in each sampling interval.
 //! - **A request handler's** 8 adds per request, the first to a counter every thread shares,
-//!   the other 7 to its own (`handler, 1 of 8 shared`), 2 threads: 0.36x–1.05x (median 0.83x).
+//!   the other 7 to its own (`handler, 1 of 8 shared`), 2 threads: 0.36x–0.75x (median 0.46x).
 //! - **Beside an idle owner**: one hot counter, 2 threads, and a third thread that bumped it and
-//!   went idle holding a cell (`incr, 1 more thread idle`): 0.07x–0.14x (median 0.07x). A thread
-//!   whose home cell the idle one holds claims the next free cell or, if none is free, adds to a
-//!   shared word beside it, at two to three times an owner's cost. The counter does not grow for
-//!   it: nobody contends.
-//! - **Mixed** (100 cold counters, 1 hot, 2 threads): 0.55x–0.96x (median 0.65x). The hot one
-//!   stripes, and so had 1% to 14% of the 101 counters by the end of a run (18 to 52 bytes per
+//!   went idle holding a cell (`incr, 1 more thread idle`): 1.1–1.2 ns, 0.02x–0.07x (median
+//!   0.03x). A thread whose home cell the idle one holds claims the next free cell or, if none is
+//!   free, adds to a shared word beside it, at two to three times an owner's cost. The counter does
+//!   not grow for it: nobody contends.
+//! - **Mixed** (100 cold counters, 1 hot, 2 threads): 0.42x–0.62x (median 0.49x). The hot one
+//!   stripes, and so had 1% to 3% of the 101 counters by the end of a run (18.5 to 23.6 bytes per
 //!   counter on average).
 //!
 //! # How it works
@@ -223,33 +224,36 @@
 //!   is forgotten. The memo is wiped when the thread's slot claim ends (in its thread-local
 //!   destructors), so a later destructor's add never writes a cell another thread may have taken
 //!   over.
-//! - **The hot entry**: the cell a thread found last on that full path (which also fills the
-//!   memo): the counter's address, its state word and where the cell lies under it, at fixed
-//!   places in the thread's words. An add to that counter reads those three and the counter's
-//!   state word and, if the state still holds the value, adds to the cell: no place computed from
-//!   the address is read, and there is no owner check. Any other state sends the add down the
-//!   memo's path (the counter grew, or its entry was voided), or, if the counter is compact,
-//!   forgets the entry and the memo's slot. The entry holds because no state word holds
-//!   a freed block's pointer, and a counter that frees blocks (`compact`, drop) first voids every
-//!   thread's entry filled under one of them: a thread registers its entry's state word, once per
-//!   slot claim, in a process-wide table of the 1 024 tracked slots (8 KiB and a lock), and
-//!   freeing walks the table under its lock, one load per slot up to the highest ever registered.
-//!   So compacting or dropping a *striped* counter takes that lock and reads a word per thread
-//!   that ever held an entry; a compact counter's drop does neither. A thread's claim takes its
-//!   word out of the table when it ends, before the thread's locals are freed; a thread past the
-//!   tracked slots keeps no entry. The hot entry, the memo, the filter and the tick are 616 bytes
-//!   of thread-local words per thread, no heap.
+//! - **The hot entry**: the cell a thread found last on that full path (which also fills the memo):
+//!   the counter's address, its state word and a pointer to the cell's `owned` word, at fixed
+//!   places in the thread's words. An add to that counter reads those three and the counter's state
+//!   word and, if the state still holds the value, adds through the pointer: no place computed from
+//!   the address is read, no arithmetic on the state word is made, and there is no owner check. Any
+//!   other state sends the add down the memo's path (the counter grew, or its entry was voided),
+//!   or, if the counter is compact, forgets the entry and the memo's slot. The entry holds because
+//!   no state word holds a freed block's pointer, and a counter that frees blocks (`compact`, drop)
+//!   first voids every thread's entry filled under one of them: a thread registers its entry's
+//!   state word, once per slot claim, in a process-wide table of the 1 024 tracked slots (8 KiB and
+//!   a lock), and freeing walks the table under its lock, one load per slot up to the highest ever
+//!   registered. So compacting or dropping a *striped* counter takes that lock and reads a word per
+//!   thread that ever held an entry; a compact counter's drop does neither. A thread's claim takes
+//!   its word out of the table when it ends, before the thread's locals are freed; a thread past
+//!   the tracked slots keeps no entry. The hot entry, the memo, the filter and the tick are 616
+//!   bytes of thread-local words per thread, no heap.
 //! - **Owner-written cells** (as in `percpu_counter`): a cell is one 128-byte line holding its
 //!   `owned` word and a `shared` word in its first 64 bytes and its owner's slot claim token in the
-//!   other 64. Only the owner writes `owned`, by a relaxed load and store (no locked instruction);
-//!   a thread whose claim ended (it exited) leaves its cell to the next thread that maps to it,
-//!   which takes it over by compare-exchange and continues from the value left there. Threads that
-//!   find no cell to own, or are tearing down their thread-locals, add to a cell's `shared` word by
-//!   `fetch_add`. A thread whose home cell (at its slot) is not its own reads the next cells'
-//!   tokens to find its own (the next one inline, the rest out of line), then remembers it; a
-//!   thread that owns none reads them on every add. Kept apart from the words their owners write,
-//!   those reads leave the owners' lines alone (beside them, each read would take the line from its
-//!   owner, and both threads' adds would cost several times an owner's add).
+//!   other 64. Only the owner writes `owned`, by a relaxed load and store (no locked instruction;
+//!   on x86-64 kept as three instructions with a `nop` between the load and the store and the
+//!   address in one register, the form in which an Intel core forwards the store to the next add's
+//!   load at once: `src/counter/owned.rs`); a thread whose claim ended (it exited) leaves its cell
+//!   to the next thread that maps to it, which takes it over by compare-exchange and continues from
+//!   the value left there. Threads that find no cell to own, or are tearing down their
+//!   thread-locals, add to a cell's `shared` word by `fetch_add`. A thread whose home cell (at its
+//!   slot) is not its own reads the next cells' tokens to find its own (the next one inline, the
+//!   rest out of line), then remembers it; a thread that owns none reads them on every add. Kept
+//!   apart from the words their owners write, those reads leave the owners' lines alone (beside
+//!   them, each read would take the line from its owner, and both threads' adds would cost several
+//!   times an owner's add).
 //! - **Growth**: a new block of twice the cells, which keeps a pointer to the one it outgrew;
 //!   the state word points to the newest (its length tagged in the pointer's low bits). Sums
 //!   walk the chain, so every count in an outgrown cell is still counted, and an add that
