@@ -27,6 +27,9 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 mod common;
 use common::{label, on_threads};
+#[path = "../examples/common/local_bound.rs"]
+mod local_bound;
+use local_bound::local_adds;
 use thrifty::counter::{Counter, Gauge};
 use thrifty::measure::{self, CountingAlloc};
 
@@ -81,11 +84,7 @@ fn increment(c: &mut Criterion) {
         g.bench_function(id("thread-local, flushed at end"), |b| {
             b.iter_custom(|iters| {
                 on_threads(threads, iters, &|| {}, &|n| {
-                    let mut local = 0u64;
-                    for _ in 0..n {
-                        local += black_box(1);
-                    }
-                    flushed.fetch_add(local, Relaxed);
+                    flushed.fetch_add(local_adds(n), Relaxed);
                 })
             })
         });

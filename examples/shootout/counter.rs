@@ -28,6 +28,10 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 use thrifty::counter::Counter;
 
+#[path = "../common/local_bound.rs"]
+mod local_bound;
+use local_bound::local_adds;
+
 /// The baseline of the one-counter workloads: every thread bumps one fresh `AtomicU64`.
 fn atomic_incr() -> Candidate {
     let atomic = AtomicU64::new(0);
@@ -36,25 +40,6 @@ fn atomic_incr() -> Candidate {
             atomic.fetch_add(black_box(1), Relaxed);
         }
     })
-}
-
-/// The thread-local bound's loop: `ops` adds of `black_box(1)` to a local, four to an iteration.
-/// Each add waits for the one before, a cycle apart; unrolled, the loop's own branch and its
-/// placement do not set the pace (a loop of one add took 0.3 or 0.4-0.5 ns an add from build to
-/// build on an Intel Xeon VM, as its four instructions fell within one 32-byte block or across
-/// two).
-fn bound(ops: u64) -> u64 {
-    let mut local = 0u64;
-    for _ in 0..ops / 4 {
-        local += black_box(1);
-        local += black_box(1);
-        local += black_box(1);
-        local += black_box(1);
-    }
-    for _ in 0..ops % 4 {
-        local += black_box(1);
-    }
-    local
 }
 
 /// Every thread bumps `counter`.
@@ -87,7 +72,7 @@ pub fn run(h: &mut Harness) {
                     }
                 }),
                 Candidate::new("thread-local, flushed (bound)", move |_, ops| {
-                    flushed.fetch_add(bound(ops), Relaxed);
+                    flushed.fetch_add(local_adds(ops), Relaxed);
                 }),
                 Candidate::new("own cell, load + store (floor)", move |t, ops| {
                     let cell = &cells[t].0[0];
