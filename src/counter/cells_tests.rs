@@ -739,6 +739,42 @@ fn a_hot_entry_whose_counter_went_compact_is_forgotten_on_the_next_add() {
 }
 
 #[test]
+fn a_striped_counter_moved_away_keeps_its_adds_apart_from_the_one_made_in_its_place() {
+    // The thread's hot entry names a striped counter by its address, and the counter is moved
+    // out (its blocks go with it, none is freed, nothing is voided) with a new one made in its
+    // place: adds to the new one must not reach the moved counter's cell through the entry,
+    // whether the new one is compact or striped, and the moved one keeps counting where it is.
+    let mut slot = Cells::new(4);
+    slot.force_stripe();
+    slot.add(1);
+    slot.add(1);
+    assert!(matches!(adapt::path(slot.addr()), adapt::Path::Hot(..)));
+    let first = std::mem::replace(&mut slot, Cells::new(4));
+    slot.add(5);
+    assert_eq!(
+        (first.sum(), slot.sum()),
+        (2, 5),
+        "a compact counter in its place"
+    );
+    slot.force_stripe();
+    slot.add(1);
+    slot.add(1);
+    assert!(matches!(adapt::path(slot.addr()), adapt::Path::Hot(..)));
+    let second = std::mem::replace(&mut slot, Cells::new(4));
+    slot.force_stripe();
+    slot.add(7);
+    slot.add(7);
+    assert_eq!(
+        (second.sum(), slot.sum()),
+        (7, 14),
+        "a striped counter in its place"
+    );
+    first.add(3);
+    first.add(3);
+    assert_eq!(first.sum(), 8, "the first moved counter still counts");
+}
+
+#[test]
 fn an_exited_threads_hot_word_leaves_the_table() {
     // A thread fills its hot entry (registering its word) and exits; then a counter frees its
     // blocks, walking the table. Under Miri, a word left registered would be read after its
