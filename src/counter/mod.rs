@@ -230,16 +230,18 @@
 //!   word and, if the state still holds the value, adds through the pointer: no place computed from
 //!   the address is read, no arithmetic on the state word is made, and there is no owner check. Any
 //!   other state sends the add down the memo's path (the counter grew, or its entry was voided),
-//!   or, if the counter is compact, forgets the entry and the memo's slot. The entry holds because
-//!   no state word holds a freed block's pointer, and a counter that frees blocks (`compact`, drop)
-//!   first voids every thread's entry filled under one of them: a thread registers its entry's
-//!   state word, once per slot claim, in a process-wide table of the 1 024 tracked slots (8 KiB and
-//!   a lock), and freeing walks the table under its lock, one load per slot up to the highest ever
-//!   registered. So compacting or dropping a *striped* counter takes that lock and reads a word per
-//!   thread that ever held an entry; a compact counter's drop does neither. A thread's claim takes
-//!   its word out of the table when it ends, before the thread's locals are freed; a thread past
-//!   the tracked slots keeps no entry. The hot entry, the memo, the filter and the tick are 616
-//!   bytes of thread-local words per thread, no heap.
+//!   or, if the counter is compact, forgets the entry and the memo's slot (a counter moved in
+//!   memory takes its blocks along, so a new counter made at its old address has another state
+//!   word, and its adds never reach the moved one's cell). The entry holds because no state word
+//!   holds a freed block's pointer, and a counter that frees blocks (`compact`, drop) first voids
+//!   every thread's entry filled under one of them: a thread registers its entry's state word, once
+//!   per slot claim, in a process-wide table of the 1 024 tracked slots (8 KiB and a lock), and
+//!   freeing walks the table under its lock, one load per slot up to the highest ever registered.
+//!   So compacting or dropping a *striped* counter takes that lock and reads a word per thread that
+//!   ever held an entry; a compact counter's drop does neither. A thread's claim takes its word out
+//!   of the table when it ends, before the thread's locals are freed; a thread past the tracked
+//!   slots keeps no entry. The hot entry, the memo, the filter and the tick are 616 bytes of
+//!   thread-local words per thread, no heap.
 //! - **Owner-written cells** (as in `percpu_counter`): a cell is one 128-byte line holding its
 //!   `owned` word and a `shared` word in its first 64 bytes and its owner's slot claim token in the
 //!   other 64. Only the owner writes `owned`, by a relaxed load and store (no locked instruction;
