@@ -6,9 +6,10 @@
 //! how soon that load gets the stored value depends on the core. Timed on an Intel Xeon VM (2
 //! cores, 2026-12-05; the repository's JOURNAL.md has the loops): the memory-destination `add`
 //! took 1.9-2.0 ns an iteration, the same load, add and store as three instructions 1.9 ns too,
-//! and those three with any instruction between the load and the store, their address in one
-//! register, 0.25-0.55 ns; with the address as base plus index, 1.9 ns again. That core forwards
-//! the store to the next load at once (without the usual four to five cycles) only in that form.
+//! and those three with a `nop` between the load and the store (before the add or after it),
+//! their address in one register, 0.25-0.55 ns; with the address as base plus index, 1.9 ns
+//! again. That core forwards the store to the next load at once, without the usual forwarding
+//! latency, only in that form.
 //! So on x86-64 the address and the loaded value each pass through an empty `asm!` block (a `nop`
 //! for the value): the compiler can then neither fold the three into one instruction nor the
 //! address into base plus index. Elsewhere, and under Miri and loom, the plain load and store.
