@@ -138,7 +138,7 @@ pub(super) fn path(addr: usize) -> Path {
                 l.hot_cell.get(),
             );
         }
-        if key == BLANK {
+        if key == BLANK || l.hot_only.get() {
             return Path::Unread;
         }
         memo_path(l, addr)
@@ -166,11 +166,13 @@ pub(super) fn path_past_hot(addr: usize) -> Path {
     with_thread_hints(|l| memo_path(l, addr)).unwrap_or(Path::Seen)
 }
 
-/// Marks the thread's hints as written (no longer blank), keeping its hot entry.
+/// Marks the thread's hints as written (no longer blank, nor holding the hot entry only),
+/// keeping its hot entry.
 fn written(l: &ThreadHints) {
     if l.hot_key.get() == BLANK {
         l.hot_key.set(0);
     }
+    l.hot_only.set(false);
 }
 
 /// The filter's word and bit for the counter at `addr`: bits 4 to 12 of the address folded with
@@ -290,6 +292,9 @@ pub(super) fn remember(addr: usize, state: usize, place: usize, word: &AtomicU64
         if !l.hot_registered.get() {
             l.hot_registered.set(register_hot_word(&l.hot_state));
         }
+        if l.hot_key.get() != addr as u64 {
+            l.hot_only.set(false);
+        }
         if l.hot_registered.get() {
             l.hot_key.set(addr as u64);
             // Relaxed: only this thread reads the entry; others only void it ([`void`]).
@@ -389,8 +394,13 @@ fn rearm(l: &ThreadHints) -> bool {
     let adds = SAMPLE / 2 + (x & (SAMPLE - 1));
     l.tick.set(adds.wrapping_mul(TICK_STEP).wrapping_neg());
     l.seen.iter().for_each(|w| w.set(0));
-    if l.memo.iter().all(|slot| slot[0].get() == 0) {
-        l.hot_key.set(BLANK);
+    let key = l.hot_key.get();
+    let mut others = l.memo.iter().filter(|slot| slot[0].get() != 0);
+    match others.next() {
+        None => l.hot_key.set(BLANK),
+        Some(slot) => l
+            .hot_only
+            .set(slot[0].get() == key && others.next().is_none()),
     }
     true
 }
@@ -548,6 +558,59 @@ mod tests {
     /// Whether this thread's hints are blank (its adds skip the memo and the filter).
     fn blank() -> bool {
         with_thread_hints(|l| l.hot_key.get() == BLANK).unwrap()
+    }
+
+    /// Whether this thread's hints say its memo holds its hot counter only.
+    fn hot_only() -> bool {
+        with_thread_hints(|l| l.hot_only.get()).unwrap()
+    }
+
+    #[test]
+    fn a_thread_whose_memo_holds_its_hot_counter_only_skips_the_memo_for_others() {
+        // On a fresh thread, as above. Each step that writes the memo or the filter for another
+        // counter must clear the flag, or that counter's adds would skip what the memo holds.
+        std::thread::spawn(|| {
+            let (a, b, c, d) = (0x9_0000usize, 0x9_0010usize, 0x9_0020usize, 0x9_0030usize);
+            let word = AtomicU64::new(0);
+            remember(a, 0x5001, 128, &word, 9);
+            assert!(!hot_only(), "not before an interval ends");
+            assert!(with_thread_hints(rearm).unwrap());
+            assert!(
+                hot_only() && path(b) == Path::Unread,
+                "the memo holds `a` only"
+            );
+            assert_eq!(path(a), Path::Hot(0x5001, &word), "`a` keeps its hot entry");
+            mark(b);
+            assert!(!hot_only(), "a mark clears it");
+            assert_eq!(path(b), Path::Remembered(MARK, 0, 0));
+            assert!(with_thread_hints(rearm).unwrap());
+            assert!(!hot_only(), "the memo holds `b` too");
+            forget(b);
+            assert!(with_thread_hints(rearm).unwrap());
+            assert!(hot_only(), "`b` forgotten: `a` only again");
+            remember(c, 0x6001, 128, &word, 9);
+            assert!(!hot_only(), "another counter remembered clears it");
+            assert_eq!(
+                path(a),
+                Path::Remembered(0x5001, 128, 9),
+                "`a` is read from the memo"
+            );
+            forget(c);
+            assert!(with_thread_hints(rearm).unwrap());
+            assert!(
+                !hot_only(),
+                "`a` is in the memo, but the hot entry was `c`'s"
+            );
+            remember(a, 0x5001, 128, &word, 9);
+            assert!(with_thread_hints(rearm).unwrap());
+            assert!(hot_only());
+            remember(a, 0x7001, 256, &word, 9);
+            assert!(hot_only(), "the hot counter remembered again keeps it");
+            strayed(d);
+            assert!(!hot_only() && path(d) == Path::Seen, "a stray clears it");
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]

@@ -24,6 +24,10 @@ pub(crate) struct ThreadHints {
     pub(crate) hot_state: HotWord,
     /// Whether `hot_state` is registered. Starts false.
     pub(crate) hot_registered: Cell<bool>,
+    /// Set while its user may skip `seen` and `memo` for any key but `hot_key`'s: set when the
+    /// user found `seen` empty and `memo` holding that key's entry only, cleared when it writes
+    /// either otherwise. Starts false.
+    pub(crate) hot_only: Cell<bool>,
     /// The hot entry's value, a pointer (with its provenance) to a word of its user's; starts
     /// null.
     pub(crate) hot_cell: Cell<*const super::AtomicU64>,
@@ -53,6 +57,7 @@ thread_local! {
             hot_key: Cell::new(BLANK),
             hot_state: HotWord::new(0),
             hot_registered: Cell::new(false),
+            hot_only: Cell::new(false),
             hot_cell: Cell::new(std::ptr::null()),
             tick: Cell::new(0),
             seed: Cell::new(SEED),
@@ -68,6 +73,7 @@ thread_local! {
         hot_key: Cell::new(BLANK),
         hot_state: HotWord::new(super::AtomicU64::new(0)),
         hot_registered: Cell::new(false),
+        hot_only: Cell::new(false),
         hot_cell: Cell::new(std::ptr::null()),
         tick: Cell::new(0),
         seed: Cell::new(SEED),
@@ -92,6 +98,7 @@ pub(crate) fn forget_memo() {
             l.hot_key.set(0);
         }
         l.hot_registered.set(false);
+        l.hot_only.set(false);
     });
 }
 
