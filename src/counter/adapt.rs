@@ -124,8 +124,12 @@ pub(super) enum Path {
 /// without reading them: the memo's key and the filter's word lie at places computed from
 /// `addr`, and a locked add waits for every load before it (in a registry of compact counters,
 /// that wait was most of the gap to an `AtomicU64`: the repository's JOURNAL.md has the
-/// figures). A thread that owns a cell in a striped counter, or marked or strayed on one, reads
-/// them on every add to any other counter until its memo is empty again.
+/// figures). So does a thread whose memo holds its hot counter's entry only and whose filter is
+/// empty, found when an interval ends ([`rearm`]; the `hot_only` flag, cleared when the thread
+/// writes the memo for another counter or the filter): a server's threads that all bump one hot
+/// counter and a registry of compact ones. Any other thread that owns a cell in a striped
+/// counter, or marked or strayed on one, reads them on every add to any other counter until its
+/// memo is empty again or holds its hot counter only.
 #[inline(always)]
 pub(super) fn path(addr: usize) -> Path {
     with_thread_hints(|l| {
@@ -377,7 +381,8 @@ pub(super) fn tick_rearm() -> bool {
 /// Sets the tick to wrap after a random count of adds in `SAMPLE / 2 .. 3 * SAMPLE / 2`,
 /// clears the filter of counters seen striped ([`strayed`]), and marks the hints blank if the
 /// memo holds nothing either ([`path`]; the hot entry, whose counter the memo no longer holds, goes
-/// with it); returns true for [`tick`].
+/// with it), or sets `hot_only` if it holds the hot entry's counter only; returns true for
+/// [`tick`].
 ///
 /// The draw hashes a per-thread Weyl sequence with the address of the thread's hint words, so
 /// each thread draws its own gaps: two threads that start together on one counter would

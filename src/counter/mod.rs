@@ -74,7 +74,7 @@
 //!
 //! Ratios to an `AtomicU64`'s time per increment per thread: ranges over 8 runs of
 //! `cargo run --release --example shootout -- --only counter` on a shared 2-core VM (Intel Xeon,
-//! a Golden Cove-class core, 2026-12-05, 14:23-14:25 UTC), with medians where the range is wide.
+//! a Golden Cove-class core, 2026-12-05, 15:38-15:39 UTC), with medians where the range is wide.
 //! Read them as ratios; the absolute times move with the machine's load. The cores differ where
 //! it matters most (below: an AMD EPYC VM gave other figures for the same rows), so run the
 //! shootout on your own machine before choosing.
@@ -83,11 +83,11 @@
 //! floor rows).
 //!
 //! - **Registry** of 1 000, 10 000 and 100 000 counters, a random one per increment. 1 thread:
-//!   1.05x–1.07x, 1.07x–1.08x and 1.06x–1.23x (median 1.15x). 2 threads: 0.73x–1.26x (median
-//!   0.93x), 1.02x–1.57x (1.12x) and 1.01x–1.40x (1.33x). `Mutex<u64>` about 2.2x on 1 thread. No
-//!   counter striped at any size in these runs (16 bytes each). Part of the cost is size: an
-//!   `AtomicU64` padded to 16 bytes (the `AtomicU64 in 16 B` row) takes 1.00x, 1.00x and
-//!   0.99x–1.08x (median 1.06x) on 1 thread. The rest is what the add does beside its locked add:
+//!   1.02x–1.03x, 1.03x and 1.12x–1.14x. 2 threads: 0.76x–1.16x (median 0.79x), 1.04x–1.11x (1.08x)
+//!   and 1.32x–1.56x (1.40x). `Mutex<u64>` about 2.3x on 1 thread. No counter striped at any size
+//!   in these runs (16 bytes each). Part of the cost is size: an `AtomicU64` padded to 16 bytes
+//!   (the `AtomicU64 in 16 B` row) takes 1.01x–1.03x, 1.00x–1.05x and 1.06x–1.09x on 1 thread, and
+//!   medians of 0.79x, 0.96x and 1.02x on 2. The rest is what the add does beside its locked add:
 //!   the hot entry's key (a marker while the thread's memo and filter are empty), the tick and the
 //!   state word (40 instructions an add against the `AtomicU64` loop's 19, `bash
 //!   scripts/counter_instructions.sh`). On this core a locked add waits for every load before it
@@ -98,10 +98,12 @@
 //!   1.03x–1.08x, both 1.15x–1.20x, `Counter` 1.19x–1.26x. On the AMD EPYC VM (2026-12-05, a build
 //!   before this one's changes to the striped add, which the compact add does not take) the
 //!   registry took 1.04x–1.08x on 1 thread at every size. The `thrifty Counter, after a striped
-//!   one` row is a thread that owns a cell in a striped counter (each adds to one first), which
-//!   reads its memo's key and its filter's bit, at places computed from the counter's address,
-//!   before the locked add: 1.12x–1.13x, 1.12x and 1.11x–1.30x on 1 thread, and on 2 medians of
-//!   1.10x, 1.40x and 1.66x. The `AtomicU64, load + CAS` row bumps an `AtomicU64` by a load and a
+//!   one` row is a thread that owns a cell in a striped counter (each adds to one first): its memo
+//!   holds that counter only, so once its first interval ends it skips the memo and the filter as a
+//!   fresh thread does (How it works); 1.07x–1.10x, 1.08x and 1.04x–1.10x on 1 thread, and on 2
+//!   medians of 0.85x, 1.13x and 1.29x. A thread with cells in several striped counters reads its
+//!   memo's key and its filter's bit, at places computed from the counter's address, before every
+//!   locked add. The `AtomicU64, load + CAS` row bumps an `AtomicU64` by a load and a
 //!   compare-exchange: what a counter that reads its word before it writes pays on 2 threads, the
 //!   cost the add order of "How it works" avoids.
 //! - A small, very hot registry (1 000 counters, 2 threads at full speed) meets on the same
@@ -109,46 +111,49 @@
 //!   to 2% of them, about 21 bytes per counter on average). At 100 counters (the mixed shape
 //!   below) many do: two threads at full speed add to each of them about every 100 adds,
 //!   contention that lasts by the rule.
-//! - **One hot counter**, 2 threads: 0.6–1.2 ns per add, 0.01x–0.05x an `AtomicU64`'s time (median
-//!   0.03x); a [`LocalCounter`], which holds its cell, 0.5–1.0 ns, 0.01x–0.04x (median 0.02x). The
-//!   thread-local bound row (an add to a local, unrolled four times) took 0.3–0.4 ns: `add` runs at
-//!   0.25x–0.55x of it (median 0.48x), the handle at 0.28x–0.62x (median 0.54x). The `own cell,
+//! - **One hot counter**, 2 threads: 0.6–0.9 ns per add, 0.01x–0.06x an `AtomicU64`'s time (median
+//!   0.01x); a [`LocalCounter`], which holds its cell, 0.5–0.6 ns, 0.01x–0.04x. The thread-local
+//!   bound row (an add to a local, unrolled four times) took 0.25–0.28 ns: `add` runs at
+//!   0.30x–0.46x of it (median 0.44x), the handle at 0.43x–0.54x (median 0.51x). The `own cell,
 //!   load + store (floor)` row, a thread adding to a word of its own with no look-up at all, runs
-//!   at 0.39x–0.64x (median 0.50x): what any counter whose `sum` sees every add pays at least. In
-//!   three of the eight runs the add, the handle and the floor all slowed (the add to 1.1–1.2 ns)
-//!   while the bound did not; in the others `add` took 0.6–0.8 ns. Alone in a loop (one thread, the
-//!   counter striped beforehand, 100 million adds) the add takes 0.65 ns and the handle 0.49,
-//!   against the bound's 0.24: 0.37x and 0.50x. An add to the counter of the thread's hot entry
-//!   reads four words (the entry's key, its state word and its pointer to the thread's cell, then
-//!   the counter's state word) before the cell's load and store, 17 instructions an iteration of
-//!   the shootout's loop (its `black_box` and loop counter included); the handle reads one (the
+//!   at 0.43x–0.54x (median 0.51x): what any counter whose `sum` sees every add pays at least; the
+//!   add takes 1.1x–1.4x the floor's time. In an earlier series of eight runs on the same code but
+//!   for the flag of How it works (14:23-14:25 UTC, a busier machine) `add` ran at 0.25x–0.55x of
+//!   the bound (median 0.48x), the floor at 0.39x–0.64x (median 0.50x). Alone in a loop (one
+//!   thread, the counter striped beforehand, 100 million adds) the add takes 0.65 ns and the handle
+//!   0.49, against the bound's 0.24: 0.37x and 0.50x. An add to the counter of the thread's hot
+//!   entry reads four words (the entry's key, its state word and its pointer to the thread's cell,
+//!   then the counter's state word) before the cell's load and store, 17 instructions an iteration
+//!   of the shootout's loop (its `black_box` and loop counter included); the handle reads one (the
 //!   claim token). The hot entry has no owner check (freeing blocks voids the entries instead: How
 //!   it works); through the memo, which keeps one, an add reads more. The cell's add is a load and
 //!   a store in the form this core forwards a store from at once (`owned.rs`): compiled as one
-//!   memory-destination `add`, as the `own cell, memory-destination add` row is (0.10x–0.18x of the
+//!   memory-destination `add`, as the `own cell, memory-destination add` row is (0.13x–0.15x of the
 //!   bound), each add waits for the last one's store, about seven cycles. These rows' loops are a
 //!   few instructions, and their times move with code placement from build to build (JOURNAL.md).
 //!   On the AMD EPYC VM (2026-12-05, the build before this one's changes to the cell's add and the
 //!   hot entry) the memory-destination form ran at one add a cycle, and the hot add, held there by
 //!   that core's four loads a cycle, took 0.49 ns alone in a loop and 0.10x–0.51x of the bound on 2
 //!   threads (median 0.37x).
-//! - **Several hot counters**, 2 threads. Two 8 apart in a `Vec`, bumped in turn: 1.1–2.3 ns,
-//!   0.01x–0.16x (median 0.01x; the `AtomicU64` moves). Sixteen side by side, bumped in turn, as
-//!   many as the memo's 16 slots: 2.4–2.8 ns, 0.03x–0.06x (median 0.04x); some pairs of them share
-//!   a memo slot (which do depends on where the `Vec` lies), and their adds look their cell up
-//!   again. One of them at a time is the thread's hot entry, the last it looked up; the others go
-//!   through the memo. A counter neither the memo nor the filter holds costs a stray, at most once
-//!   per counter and thread in each sampling interval.
+//! - **Several hot counters**, 2 threads. Two 8 apart in a `Vec`, bumped in turn: 1.2–1.5 ns,
+//!   0.02x. Sixteen side by side, bumped in turn, as many as the memo's 16 slots: 1.8–3.8 ns,
+//!   0.04x–0.07x in seven runs (in the eighth the `AtomicU64` row's threads barely contended, and
+//!   the ratio was 0.41x); some pairs of them share a memo slot (which do depends on where the
+//!   `Vec` lies), and their adds look their cell up again. One of them at a time is the thread's
+//!   hot entry, the last it looked up; the others go through the memo. A counter neither the memo
+//!   nor the filter holds costs a stray, at most once per counter and thread in each sampling
+//!   interval.
 //! - **A request handler's** 8 adds per request, the first to a counter every thread shares,
-//!   the other 7 to its own (`handler, 1 of 8 shared`), 2 threads: 0.36x–0.75x (median 0.46x).
+//!   the other 7 to its own (`handler, 1 of 8 shared`), 2 threads: 0.21x–0.62x (median 0.25x).
 //! - **Beside an idle owner**: one hot counter, 2 threads, and a third thread that bumped it and
-//!   went idle holding a cell (`incr, 1 more thread idle`): 1.1–1.2 ns, 0.02x–0.07x (median
-//!   0.03x). A thread whose home cell the idle one holds claims the next free cell or, if none is
-//!   free, adds to a shared word beside it, at two to three times an owner's cost. The counter does
-//!   not grow for it: nobody contends.
-//! - **Mixed** (100 cold counters, 1 hot, 2 threads): 0.42x–0.62x (median 0.49x). The hot one
-//!   stripes, and so had 1% to 3% of the 101 counters by the end of a run (18.5 to 23.6 bytes per
-//!   counter on average).
+//!   went idle holding a cell (`incr, 1 more thread idle`): 1.1–1.2 ns, 0.03x. A thread whose home
+//!   cell the idle one holds claims the next free cell or, if none is free, adds to a shared word
+//!   beside it, at two to three times an owner's cost. The counter does not grow for it: nobody
+//!   contends.
+//! - **Mixed** (100 cold counters, 1 hot, 2 threads): 0.48x–0.58x in seven runs (in the eighth the
+//!   `AtomicU64` row's spread was 236%, its threads barely overlapping, and the ratio 1.49x). The
+//!   hot one stripes, and so had 2% to 5% of the 101 counters by the end of a run (21.1 to 28.7
+//!   bytes per counter on average).
 //!
 //! # How it works
 //!
@@ -188,10 +193,13 @@
 //!   the filter's bit lie at places computed from the counter's address, and the locked add waits
 //!   for every load before it, most where a line's trip between cores is slow (the Performance
 //!   figures). The marker is replaced when the thread writes either, and set again when its
-//!   sampling interval ends with its memo empty; a thread that owns cells in striped counters reads
-//!   both on every add to any counter but its hot one. So does a thread whose striped counters
-//!   were all dropped: their entries stay in its memo (nothing tells it of the drop) until each is
-//!   forgotten (by an add to a counter found compact at its address) or the thread exits.
+//!   sampling interval ends with its memo empty. A thread whose interval ends with its filter empty
+//!   and its memo holding its hot counter only (a server's thread that bumps one hot counter and a
+//!   registry of compact ones) skips them too, by a flag beside the key, until it writes either for
+//!   another counter; a thread that owns cells in several striped counters reads both on every add
+//!   to any counter but its hot one. So does a thread whose striped counters (several) were
+//!   dropped: their entries stay in its memo (nothing tells it of the drop) until each is forgotten
+//!   (by an add to a counter found compact at its address) or the thread exits.
 //! - **Strays**: an add in that order that then finds the counter striped has already landed in
 //!   `base`, where it counts as any compact add did. The thread then finds its cell (claiming one
 //!   if it can) and remembers it, or marks the counter in the memo if it owns no cell there, so its
