@@ -713,16 +713,22 @@ fn a_compact_voids_other_threads_hot_entries_of_the_blocks_it_frees() {
     assert_eq!(c.lock().sum(), 7);
 }
 
+/// Stripes `c` and adds to it twice: the first add strays and finds this thread's cell, the
+/// second goes there, and the thread's hot entry names `c`.
+fn striped_and_hot(c: &Cells) {
+    c.force_stripe();
+    c.add(1);
+    c.add(1);
+    assert!(matches!(adapt::path(c.addr()), adapt::Path::Hot(..)));
+}
+
 #[test]
 fn a_hot_entry_whose_counter_went_compact_is_forgotten_on_the_next_add() {
     // The hot entry names a counter that is then compacted, and the memo's slot for it now
     // holds another counter: the next add finds the counter compact through the entry alone and
     // forgets it, so later adds take the unread order instead of the entry's detour.
     let mut c = Cells::new(4);
-    c.force_stripe();
-    c.add(1);
-    c.add(1);
-    assert!(matches!(adapt::path(c.addr()), adapt::Path::Hot(..)));
+    striped_and_hot(&c);
     let other = (c.addr() + 16..)
         .step_by(16)
         .find(|&a| adapt::memo_slot(a) == adapt::memo_slot(c.addr()))
@@ -745,10 +751,7 @@ fn a_striped_counter_moved_away_keeps_its_adds_apart_from_the_one_made_in_its_pl
     // place: adds to the new one must not reach the moved counter's cell through the entry,
     // whether the new one is compact or striped, and the moved one keeps counting where it is.
     let mut slot = Cells::new(4);
-    slot.force_stripe();
-    slot.add(1);
-    slot.add(1);
-    assert!(matches!(adapt::path(slot.addr()), adapt::Path::Hot(..)));
+    striped_and_hot(&slot);
     let first = std::mem::replace(&mut slot, Cells::new(4));
     slot.add(5);
     assert_eq!(
@@ -756,10 +759,7 @@ fn a_striped_counter_moved_away_keeps_its_adds_apart_from_the_one_made_in_its_pl
         (2, 5),
         "a compact counter in its place"
     );
-    slot.force_stripe();
-    slot.add(1);
-    slot.add(1);
-    assert!(matches!(adapt::path(slot.addr()), adapt::Path::Hot(..)));
+    striped_and_hot(&slot);
     let second = std::mem::replace(&mut slot, Cells::new(4));
     slot.force_stripe();
     slot.add(7);
