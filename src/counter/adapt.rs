@@ -400,12 +400,12 @@ fn rearm(l: &ThreadHints) -> bool {
     l.tick.set(adds.wrapping_mul(TICK_STEP).wrapping_neg());
     l.seen.iter().for_each(|w| w.set(0));
     let key = l.hot_key.get();
-    let mut others = l.memo.iter().filter(|slot| slot[0].get() != 0);
-    match others.next() {
+    let mut held = l.memo.iter().filter(|slot| slot[0].get() != 0);
+    match held.next() {
         None => l.hot_key.set(BLANK),
         Some(slot) => l
             .hot_only
-            .set(slot[0].get() == key && others.next().is_none()),
+            .set(slot[0].get() == key && held.next().is_none()),
     }
     true
 }
