@@ -214,6 +214,12 @@ pub(super) fn see_all() {
     });
 }
 
+/// Whether the calling thread's hints say its memo holds its hot counter only (`hot_only`).
+#[cfg(test)]
+pub(super) fn hot_only() -> bool {
+    with_thread_hints(|l| l.hot_only.get()).unwrap_or(false)
+}
+
 /// Whether the calling thread's filter has the bit of the counter at `addr`.
 #[cfg(test)]
 pub(super) fn is_seen(addr: usize) -> bool {
@@ -563,11 +569,6 @@ mod tests {
     /// Whether this thread's hints are blank (its adds skip the memo and the filter).
     fn blank() -> bool {
         with_thread_hints(|l| l.hot_key.get() == BLANK).unwrap()
-    }
-
-    /// Whether this thread's hints say its memo holds its hot counter only.
-    fn hot_only() -> bool {
-        with_thread_hints(|l| l.hot_only.get()).unwrap()
     }
 
     #[test]

@@ -745,6 +745,37 @@ fn a_hot_entry_whose_counter_went_compact_is_forgotten_on_the_next_add() {
 }
 
 #[test]
+fn a_thread_holding_its_hot_counter_only_strays_once_on_another_striped_one() {
+    // A server's thread: one hot striped counter, and once an interval ends it skips its memo on
+    // other counters' adds. A second striped counter then costs one stray into its `base`; the
+    // stray ends the skipping, so the first counter, now out of the hot entry, is found through
+    // the memo, and neither takes another add in `base`.
+    std::thread::spawn(|| {
+        let (hot, other) = (Cells::new(4), Cells::new(4));
+        striped_and_hot(&hot);
+        assert!(adapt::tick_rearm());
+        assert!(adapt::hot_only(), "the memo holds the hot counter only");
+        other.force_stripe();
+        other.add(1);
+        assert_eq!(base(&other), 1, "one stray");
+        assert!(!adapt::hot_only(), "the stray ends it");
+        let hot_base = base(&hot);
+        for _ in 0..100 {
+            other.add(1);
+            hot.add(1);
+        }
+        assert_eq!(
+            (base(&other), base(&hot)),
+            (1, hot_base),
+            "no more strays on either"
+        );
+        assert_eq!((other.sum(), hot.sum()), (101, 102));
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
 fn a_striped_counter_moved_away_keeps_its_adds_apart_from_the_one_made_in_its_place() {
     // The thread's hot entry names a striped counter by its address, and the counter is moved
     // out (its blocks go with it, none is freed, nothing is voided) with a new one made in its
