@@ -92,49 +92,39 @@
 //!   state word (40 instructions an add against the `AtomicU64` loop's 19, `bash
 //!   scripts/counter_instructions.sh`). On this core a locked add waits for every load before it
 //!   and holds up every load after it, so each L1 load on the way adds its latency to a chain of
-//!   locked adds. Taken apart in a registry loop of its own (100 000 counters, 2 threads, a compact
-//!   counter's two words with the pieces added one by one; JOURNAL.md has it): the locked add alone
-//!   0.97x–1.02x a padded `AtomicU64`, the state word read after it 1.08x–1.14x, the tick
-//!   1.03x–1.08x, both 1.15x–1.20x, `Counter` 1.19x–1.26x. On the AMD EPYC VM (2026-12-05, a build
-//!   before this one's changes to the striped add, which the compact add does not take) the
-//!   registry took 1.04x–1.08x on 1 thread at every size. The `thrifty Counter, after a striped
-//!   one` row is a thread that owns a cell in a striped counter (each adds to one first): its memo
-//!   holds that counter only, so once its first interval ends it skips the memo and the filter as a
-//!   fresh thread does (How it works); 1.07x–1.10x, 1.08x and 1.04x–1.10x on 1 thread, and on 2
-//!   medians of 0.85x, 1.13x and 1.29x. A thread with cells in several striped counters reads its
-//!   memo's key and its filter's bit, at places computed from the counter's address, before every
-//!   locked add. The `AtomicU64, load + CAS` row bumps an `AtomicU64` by a load and a
-//!   compare-exchange: what a counter that reads its word before it writes pays on 2 threads, the
-//!   cost the add order of "How it works" avoids.
+//!   locked adds. Taken apart in a registry loop of its own (JOURNAL.md has the runs), the state
+//!   word read after the locked add and the tick account for most of the gap at 100 000 counters on
+//!   2 threads. The `thrifty Counter, after a striped one` row is a thread that owns a cell in a
+//!   striped counter (each adds to one first): its memo holds that counter only, so once its first
+//!   interval ends it skips the memo and the filter as a fresh thread does (How it works);
+//!   1.07x–1.10x, 1.08x and 1.04x–1.10x on 1 thread, and on 2 medians of 0.85x, 1.13x and 1.29x. A
+//!   thread with cells in several striped counters reads its memo's key and its filter's bit, at
+//!   places computed from the counter's address, before every locked add. The `AtomicU64, load +
+//!   CAS` row bumps an `AtomicU64` by a load and a compare-exchange: what a counter that reads its
+//!   word before it writes pays on 2 threads, the cost the add order of "How it works" avoids.
 //! - A small, very hot registry (1 000 counters, 2 threads at full speed) meets on the same
-//!   counters often enough that some may stripe (none did in these runs; earlier series saw up
-//!   to 2% of them, about 21 bytes per counter on average). At 100 counters (the mixed shape
-//!   below) many do: two threads at full speed add to each of them about every 100 adds,
-//!   contention that lasts by the rule.
+//!   counters often enough that some may stripe (none did in these runs; earlier series saw up to
+//!   2% of them, about 21 bytes per counter on average). At 100 counters (the mixed shape below)
+//!   many do: two threads at full speed add to each of them about every 100 adds, contention that
+//!   lasts by the rule.
 //! - **One hot counter**, 2 threads: 0.6–0.9 ns per add, 0.01x–0.06x an `AtomicU64`'s time (median
 //!   0.01x); a [`LocalCounter`], which holds its cell, 0.5–0.6 ns, 0.01x–0.04x. The thread-local
 //!   bound row (an add to a local, unrolled four times) took 0.25–0.28 ns: `add` runs at
 //!   0.30x–0.46x of it (median 0.44x), the handle at 0.43x–0.54x (median 0.51x). The `own cell,
 //!   load + store (floor)` row, a thread adding to a word of its own with no look-up at all, runs
 //!   at 0.43x–0.54x (median 0.51x): what any counter whose `sum` sees every add pays at least; the
-//!   add takes 1.1x–1.4x the floor's time. In an earlier series of eight runs on the same code but
-//!   for the flag of How it works (14:23-14:25 UTC, a busier machine) `add` ran at 0.25x–0.55x of
-//!   the bound (median 0.48x), the floor at 0.39x–0.64x (median 0.50x). Alone in a loop (one
-//!   thread, the counter striped beforehand, 100 million adds) the add takes 0.65 ns and the handle
-//!   0.49, against the bound's 0.24: 0.37x and 0.50x. An add to the counter of the thread's hot
-//!   entry reads four words (the entry's key, its state word and its pointer to the thread's cell,
-//!   then the counter's state word) before the cell's load and store, 17 instructions an iteration
-//!   of the shootout's loop (its `black_box` and loop counter included); the handle reads one (the
-//!   claim token). The hot entry has no owner check (freeing blocks voids the entries instead: How
-//!   it works); through the memo, which keeps one, an add reads more. The cell's add is a load and
-//!   a store in the form this core forwards a store from at once (`owned.rs`): compiled as one
+//!   add takes 1.1x–1.4x the floor's time. An add to the counter of the thread's hot entry reads
+//!   four words (the entry's key, its state word and its pointer to the thread's cell, then the
+//!   counter's state word) before the cell's load and store, 17 instructions an iteration of the
+//!   shootout's loop (its `black_box` and loop counter included); the handle reads one (the claim
+//!   token). The hot entry has no owner check (freeing blocks voids the entries instead: How it
+//!   works); through the memo, which keeps one, an add reads more. The cell's add is a load and a
+//!   store in the form this core forwards a store from at once (`owned.rs`): compiled as one
 //!   memory-destination `add`, as the `own cell, memory-destination add` row is (0.13x–0.15x of the
 //!   bound), each add waits for the last one's store, about seven cycles. These rows' loops are a
 //!   few instructions, and their times move with code placement from build to build (JOURNAL.md).
-//!   On the AMD EPYC VM (2026-12-05, the build before this one's changes to the cell's add and the
-//!   hot entry) the memory-destination form ran at one add a cycle, and the hot add, held there by
-//!   that core's four loads a cycle, took 0.49 ns alone in a loop and 0.10x–0.51x of the bound on 2
-//!   threads (median 0.37x).
+//!   Other cores differ: an AMD EPYC (Zen 5) VM runs the memory-destination form at one add a cycle
+//!   (JOURNAL.md has its figures for these rows).
 //! - **Several hot counters**, 2 threads. Two 8 apart in a `Vec`, bumped in turn: 1.2–1.5 ns,
 //!   0.02x. Sixteen side by side, bumped in turn, as many as the memo's 16 slots: 1.8–3.8 ns,
 //!   0.04x–0.07x in seven runs (in the eighth the `AtomicU64` row's threads barely contended, and
@@ -143,8 +133,8 @@
 //!   hot entry, the last it looked up; the others go through the memo. A counter neither the memo
 //!   nor the filter holds costs a stray, at most once per counter and thread in each sampling
 //!   interval.
-//! - **A request handler's** 8 adds per request, the first to a counter every thread shares,
-//!   the other 7 to its own (`handler, 1 of 8 shared`), 2 threads: 0.21x–0.62x (median 0.25x).
+//! - **A request handler's** 8 adds per request, the first to a counter every thread shares, the
+//!   other 7 to its own (`handler, 1 of 8 shared`), 2 threads: 0.21x–0.62x (median 0.25x).
 //! - **Beside an idle owner**: one hot counter, 2 threads, and a third thread that bumped it and
 //!   went idle holding a cell (`incr, 1 more thread idle`): 1.1–1.2 ns, 0.03x. A thread whose home
 //!   cell the idle one holds claims the next free cell or, if none is free, adds to a shared word

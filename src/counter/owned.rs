@@ -3,13 +3,13 @@
 //!
 //! The add is a relaxed load and a relaxed store (one writer), which LLVM compiles to one
 //! memory-destination `add`. A thread adding in a loop loads the word its last add stored, and
-//! how soon that load gets the stored value depends on the core. Timed on an Intel Xeon VM (2
-//! cores, 2026-12-05; the repository's JOURNAL.md has the loops): the memory-destination `add`
-//! took 1.9-2.0 ns an iteration, the same load, add and store as three instructions 1.9 ns too,
-//! and those three with a `nop` between the load and the store (before the add or after it),
-//! their address in one register, 0.25-0.55 ns; with the address as base plus index, 1.9 ns
-//! again. That core forwards the store to the next load at once, without the usual forwarding
-//! latency, only in that form.
+//! how soon that load gets the stored value depends on the core and on the instructions. On an
+//! Intel Golden Cove-class core it gets it at once only when the load, the add and the store are
+//! three instructions with another one between the load and the store (a `nop` was measured) and
+//! the address in one register; as one memory-destination `add`, as three instructions with
+//! nothing between, or with the address as base plus index, each add waits out the forwarding
+//! latency, about seven cycles, four times as long (JOURNAL.md has the loops' times; the
+//! shootout's `own cell, memory-destination add` row shows the slow form beside the floor row).
 //! So on x86-64 the address and the loaded value each pass through an empty `asm!` block (a `nop`
 //! for the value): the compiler can then neither fold the three into one instruction nor the
 //! address into base plus index. Elsewhere, and under Miri and loom, the plain load and store.
