@@ -294,9 +294,7 @@ mod backoff;
 pub(crate) mod fence;
 pub(crate) use backoff::{backoff, contention_pause};
 mod hints;
-pub(crate) use hints::{
-    forget_memo, with_thread_hints, ThreadHints, BLANK, MEMO_SLOTS, SEEN_WORDS,
-};
+pub(crate) use hints::{forget_memo, with_thread_hints, ThreadHints, MEMO_SLOTS, SEEN_WORDS};
 mod hot;
 
 /// loom's model runner and threads, for the loom models in `src`.

@@ -28,7 +28,7 @@
 //! Under loom the constants are cut down so a model can reach both outcomes in a few adds.
 
 use crate::sync::{
-    register_hot_word, void_hot_words, with_thread_hints, AtomicU64, Ordering, ThreadHints, BLANK,
+    register_hot_word, void_hot_words, with_thread_hints, AtomicU64, Ordering, ThreadHints,
     MEMO_SLOTS, SEEN_WORDS,
 };
 use std::hint::black_box;
@@ -98,8 +98,8 @@ pub(super) enum Path {
     /// The thread's hot entry is this counter's: the state word it was filled under and the
     /// `owned` word of the thread's cell under it ([`remember`]).
     Hot(usize, *const AtomicU64),
-    /// Neither the hot entry, the memo nor the filter names this counter (or the last two are
-    /// blank, and were not read): add to the compact total first, read the state word after (the
+    /// Neither the hot entry, the memo nor the filter names this counter (or the thread's skip
+    /// flag said the last two hold nothing for it, and they were not read): add to the compact total first, read the state word after (the
     /// line is then this core's, so the read costs nothing more). A compact counter's add is then
     /// as an `AtomicU64`'s: one locked add on a line fetched once, where reading first fetched it
     /// shared and then again to write.
@@ -119,17 +119,18 @@ pub(super) enum Path {
 /// The first load is the hot entry's key, at a fixed place in the thread's hint words: the
 /// counter whose cell the thread found last ([`remember`]), whose add then reads two more words
 /// at fixed places and the counter's state word, and adds (the hot add: no place computed from
-/// `addr` is read). Else the key is [`BLANK`] while the thread's memo and filter are blank (it
-/// has written neither since [`rearm`] last found both empty), and the add takes the unread order
-/// without reading them: the memo's key and the filter's word lie at places computed from
-/// `addr`, and a locked add waits for every load before it (in a registry of compact counters,
-/// that wait was most of the gap to an `AtomicU64`: the repository's JOURNAL.md has the
-/// figures). So does a thread whose memo holds its hot counter's entry only and whose filter is
-/// empty, found when an interval ends ([`rearm`]; the `hot_only` flag, cleared when the thread
-/// writes the memo for another counter or the filter): a server's threads that all bump one hot
-/// counter and a registry of compact ones. Any other thread that owns a cell in a striped
-/// counter, or marked or strayed on one, reads them on every add to any other counter until its
-/// memo is empty again or holds its hot counter only.
+/// `addr` is read). The key is compared where it lies, used nowhere else, so the compare takes
+/// its operand from memory: one instruction fewer on the hot add than a load and a compare.
+/// Else, while the thread's `skip` flag is set, the add takes the unread order without reading
+/// the memo and the filter: their words lie at places computed from `addr`, and a locked add
+/// waits for every load before it (in a registry of compact counters, that wait was most of the
+/// gap to an `AtomicU64`: the repository's JOURNAL.md has the figures). The flag is set while the
+/// filter is empty and the memo empty or holding the hot counter's entry only (a fresh thread; a
+/// thread whose interval ended so, [`rearm`]: a server's threads that all bump one hot counter
+/// and a registry of compact ones), and cleared when the thread writes the memo for another
+/// counter or the filter. Any other thread that owns a cell in a striped counter, or marked or
+/// strayed on one, reads them on every add to any other counter until an interval ends with its
+/// memo empty again or holding its hot counter only.
 #[inline(always)]
 pub(super) fn path(addr: usize) -> Path {
     with_thread_hints(|l| {
@@ -142,7 +143,7 @@ pub(super) fn path(addr: usize) -> Path {
                 l.hot_cell.get(),
             );
         }
-        if key == BLANK || l.hot_only.get() {
+        if l.skip.get() {
             return Path::Unread;
         }
         memo_path(l, addr)
@@ -170,13 +171,10 @@ pub(super) fn path_past_hot(addr: usize) -> Path {
     with_thread_hints(|l| memo_path(l, addr)).unwrap_or(Path::Seen)
 }
 
-/// Marks the thread's hints as written (no longer blank, nor holding the hot entry only),
+/// Marks the thread's hints as written (its adds no longer skip the memo and the filter),
 /// keeping its hot entry.
 fn written(l: &ThreadHints) {
-    if l.hot_key.get() == BLANK {
-        l.hot_key.set(0);
-    }
-    l.hot_only.set(false);
+    l.skip.set(false);
 }
 
 /// The filter's word and bit for the counter at `addr`: bits 4 to 12 of the address folded with
@@ -214,10 +212,11 @@ pub(super) fn see_all() {
     });
 }
 
-/// Whether the calling thread's hints say its memo holds its hot counter only (`hot_only`).
+/// Whether the calling thread's adds to counters other than its hot one skip its memo and
+/// filter (`skip`).
 #[cfg(test)]
-pub(super) fn hot_only() -> bool {
-    with_thread_hints(|l| l.hot_only.get()).unwrap_or(false)
+pub(super) fn skips() -> bool {
+    with_thread_hints(|l| l.skip.get()).unwrap_or(false)
 }
 
 /// Whether the calling thread's filter has the bit of the counter at `addr`.
@@ -303,7 +302,7 @@ pub(super) fn remember(addr: usize, state: usize, place: usize, word: &AtomicU64
             l.hot_registered.set(register_hot_word(&l.hot_state));
         }
         if l.hot_key.get() != addr as u64 {
-            l.hot_only.set(false);
+            l.skip.set(false);
         }
         if l.hot_registered.get() {
             l.hot_key.set(addr as u64);
@@ -385,10 +384,9 @@ pub(super) fn tick_rearm() -> bool {
 }
 
 /// Sets the tick to wrap after a random count of adds in `SAMPLE / 2 .. 3 * SAMPLE / 2`,
-/// clears the filter of counters seen striped ([`strayed`]), and marks the hints blank if the
-/// memo holds nothing either ([`path`]; the hot entry, whose counter the memo no longer holds, goes
-/// with it), or sets `hot_only` if it holds the hot entry's counter only; returns true for
-/// [`tick`].
+/// clears the filter of counters seen striped ([`strayed`]), and sets the `skip` flag ([`path`])
+/// if the memo holds nothing (dropping the hot entry, whose counter the memo no longer holds) or
+/// the hot entry's counter only, else clears it; returns true for [`tick`].
 ///
 /// The draw hashes a per-thread Weyl sequence with the address of the thread's hint words, so
 /// each thread draws its own gaps: two threads that start together on one counter would
@@ -408,10 +406,11 @@ fn rearm(l: &ThreadHints) -> bool {
     let key = l.hot_key.get();
     let mut held = l.memo.iter().filter(|slot| slot[0].get() != 0);
     match held.next() {
-        None => l.hot_key.set(BLANK),
-        Some(slot) => l
-            .hot_only
-            .set(slot[0].get() == key && held.next().is_none()),
+        None => {
+            l.hot_key.set(0);
+            l.skip.set(true);
+        }
+        Some(slot) => l.skip.set(slot[0].get() == key && held.next().is_none()),
     }
     true
 }
@@ -566,9 +565,10 @@ mod tests {
         path_past_hot(addr)
     }
 
-    /// Whether this thread's hints are blank (its adds skip the memo and the filter).
+    /// Whether this thread's hints are blank (no hot entry, and its adds skip the memo and the
+    /// filter).
     fn blank() -> bool {
-        with_thread_hints(|l| l.hot_key.get() == BLANK).unwrap()
+        with_thread_hints(|l| l.skip.get() && l.hot_key.get() == 0).unwrap()
     }
 
     #[test]
@@ -579,23 +579,23 @@ mod tests {
             let (a, b, c, d) = (0x9_0000usize, 0x9_0010usize, 0x9_0020usize, 0x9_0030usize);
             let word = AtomicU64::new(0);
             remember(a, 0x5001, 128, &word, 9);
-            assert!(!hot_only(), "not before an interval ends");
+            assert!(!skips(), "not before an interval ends");
             assert!(with_thread_hints(rearm).unwrap());
             assert!(
-                hot_only() && path(b) == Path::Unread,
+                skips() && path(b) == Path::Unread,
                 "the memo holds `a` only"
             );
             assert_eq!(path(a), Path::Hot(0x5001, &word), "`a` keeps its hot entry");
             mark(b);
-            assert!(!hot_only(), "a mark clears it");
+            assert!(!skips(), "a mark clears it");
             assert_eq!(path(b), Path::Remembered(MARK, 0, 0));
             assert!(with_thread_hints(rearm).unwrap());
-            assert!(!hot_only(), "the memo holds `b` too");
+            assert!(!skips(), "the memo holds `b` too");
             forget(b);
             assert!(with_thread_hints(rearm).unwrap());
-            assert!(hot_only(), "`b` forgotten: `a` only again");
+            assert!(skips(), "`b` forgotten: `a` only again");
             remember(c, 0x6001, 128, &word, 9);
-            assert!(!hot_only(), "another counter remembered clears it");
+            assert!(!skips(), "another counter remembered clears it");
             assert_eq!(
                 path(a),
                 Path::Remembered(0x5001, 128, 9),
@@ -603,17 +603,14 @@ mod tests {
             );
             forget(c);
             assert!(with_thread_hints(rearm).unwrap());
-            assert!(
-                !hot_only(),
-                "`a` is in the memo, but the hot entry was `c`'s"
-            );
+            assert!(!skips(), "`a` is in the memo, but the hot entry was `c`'s");
             remember(a, 0x5001, 128, &word, 9);
             assert!(with_thread_hints(rearm).unwrap());
-            assert!(hot_only());
+            assert!(skips());
             remember(a, 0x7001, 256, &word, 9);
-            assert!(hot_only(), "the hot counter remembered again keeps it");
+            assert!(skips(), "the hot counter remembered again keeps it");
             strayed(d);
-            assert!(!hot_only() && path(d) == Path::Seen, "a stray clears it");
+            assert!(!skips() && path(d) == Path::Seen, "a stray clears it");
         })
         .join()
         .unwrap();

@@ -52,7 +52,7 @@
 
 use super::adapt::{self, Score};
 use super::block::{free_chain, Block, Line, Words, GROWING, TAG_BITS};
-use super::owned::bump_owned;
+use super::owned::{bump_owned, holds};
 use crate::sync::{
     thread_slot_hint, thread_token, token_is_live, try_thread_token, AtomicPtr, AtomicU64,
     Ordering, TRACKED_SLOTS,
@@ -170,20 +170,18 @@ impl Cells {
     pub(crate) fn add(&self, n: u64) {
         match adapt::path(self.addr()) {
             adapt::Path::Hot(state, word) => {
-                // Acquire: as in `block`.
-                let p = self.state.load(Ordering::Acquire);
-                if p as usize == state {
-                    // SAFETY: `p`, loaded with Acquire from our state word, is the state the hot
-                    // entry was filled under (`adapt::remember`, with the block's cell this
-                    // thread owned under its live claim; the entry is dropped when the claim
-                    // ends). No state word holds a freed block's pointer, and freeing a block
-                    // voids every entry filled under it (`free_blocks`), so the block at `p` is
-                    // the one the entry named, live while `&self` is; `word` is the `owned` word
-                    // of the entry's cell in it, and the cell is still ours: only its owner's
-                    // claim ending frees a cell to others.
+                if holds(&self.state, state) {
+                    // SAFETY: our state word holds `state`, the one the hot entry was filled under
+                    // (`adapt::remember`, with the block's cell this thread owned under its live
+                    // claim; the entry is dropped when the claim ends). No state word holds a
+                    // freed block's pointer, and freeing a block voids every entry filled under
+                    // it (`free_blocks`), so the block it names is the one the entry named, live
+                    // while `&self` is; `word` is the `owned` word of the entry's cell in it, and
+                    // the cell is still ours: only its owner's claim ending frees a cell to
+                    // others.
                     return bump_owned(unsafe { &*word }, n);
                 }
-                self.add_past_hot(p, n);
+                self.add_past_hot(n);
             }
             adapt::Path::Unread => {
                 self.add_compact(n);
@@ -213,13 +211,14 @@ impl Cells {
         }
     }
 
-    /// An add whose hot entry named this counter under another state word than `p` (loaded
-    /// with Acquire): a compact counter is forgotten (the entry with the memo's slot, so its next
-    /// adds take the unread order again, however the memo fared); a striped one takes the memo's
-    /// order, with `p` already read.
+    /// An add whose hot entry named this counter under another state word: a compact counter is
+    /// forgotten (the entry with the memo's slot, so its next adds take the unread order again,
+    /// however the memo fared); a striped one takes the memo's order.
     #[cold]
     #[inline(never)]
-    fn add_past_hot(&self, p: *mut Line, n: u64) {
+    fn add_past_hot(&self, n: u64) {
+        // Acquire: as in `block`.
+        let p = self.state.load(Ordering::Acquire);
         if p as usize & (BUSY - 1) == 0 {
             return self.add_forgotten(n);
         }

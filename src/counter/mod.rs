@@ -88,8 +88,8 @@
 //!   in these runs (16 bytes each). Part of the cost is size: an `AtomicU64` padded to 16 bytes
 //!   (the `AtomicU64 in 16 B` row) takes 1.01x–1.03x, 1.00x–1.05x and 1.06x–1.09x on 1 thread, and
 //!   medians of 0.79x, 0.96x and 1.02x on 2. The rest is what the add does beside its locked add:
-//!   the hot entry's key (a marker while the thread's memo and filter are empty), the tick and the
-//!   state word (40 instructions an add against the `AtomicU64` loop's 19, `bash
+//!   the hot entry's key and the thread's skip flag (set while its memo and filter are empty), the
+//!   tick and the state word (40 instructions an add against the `AtomicU64` loop's 19, `bash
 //!   scripts/counter_instructions.sh`). On this core a locked add waits for every load before it
 //!   and holds up every load after it, so each L1 load on the way adds its latency to a chain of
 //!   locked adds. Taken apart in a registry loop of its own (JOURNAL.md has the runs), the state
@@ -178,15 +178,14 @@
 //!   after, from a line the add just made this core's: one fetch of the line, as an `AtomicU64`'s
 //!   add. Reading first fetches a line another core last wrote twice, shared for the read and again
 //!   to write (the `AtomicU64, load + CAS` row of the Performance figures). A thread whose memo and
-//!   filter (below) are both empty does not read them either: its hot entry's key (below), at a
-//!   fixed place in its thread-local words, then holds a marker that says so. The memo's slot and
-//!   the filter's bit lie at places computed from the counter's address, and the locked add waits
-//!   for every load before it, most where a line's trip between cores is slow (the Performance
-//!   figures). The marker is replaced when the thread writes either, and set again when its
-//!   sampling interval ends with its memo empty. A thread whose interval ends with its filter empty
-//!   and its memo holding its hot counter only (a server's thread that bumps one hot counter and a
-//!   registry of compact ones) skips them too, by a flag beside the key, until it writes either for
-//!   another counter; a thread that owns cells in several striped counters reads both on every add
+//!   filter (below) are both empty does not read them either: a skip flag beside its hot entry's
+//!   key (below), at a fixed place in its thread-local words, says so. The memo's slot and the
+//!   filter's bit lie at places computed from the counter's address, and the locked add waits for
+//!   every load before it, most where a line's trip between cores is slow (the Performance
+//!   figures). The flag is cleared when the thread writes either for a counter other than its hot
+//!   one, and set again when its sampling interval ends with its filter empty and its memo empty or
+//!   holding its hot counter only (a server's thread that bumps one hot counter and a registry of
+//!   compact ones); a thread that owns cells in several striped counters reads both on every add
 //!   to any counter but its hot one. So does a thread whose striped counters (several) were
 //!   dropped: their entries stay in its memo (nothing tells it of the drop) until each is forgotten
 //!   (by an add to a counter found compact at its address) or the thread exits.
@@ -226,7 +225,11 @@
 //!   the counter's address, its state word and a pointer to the cell's `owned` word, at fixed
 //!   places in the thread's words. An add to that counter reads those three and the counter's state
 //!   word and, if the state still holds the value, adds through the pointer: no place computed from
-//!   the address is read, no arithmetic on the state word is made, and there is no owner check. Any
+//!   the address is read, no arithmetic on the state word is made, and there is no owner check.
+//!   Both compares take an operand where it lies, the key's as LLVM compiles it and the state
+//!   word's by one `cmp` in `asm!` on x86-64 (Rust 1.87 and later; `owned.rs`): the hot add is
+//!   short enough that its instruction count sets its pace, and each fused compare is one
+//!   instruction fewer than a load and a compare. Any
 //!   other state sends the add down the memo's path (the counter grew, or its entry was voided),
 //!   or, if the counter is compact, forgets the entry and the memo's slot (a counter moved in
 //!   memory takes its blocks along, so a new counter made at its old address has another state

@@ -1,20 +1,63 @@
-//! The owner's add to its word in a striped counter's cell, in the instruction form a store
-//! forwards from at once.
+//! The hot add's two steps in the instruction forms that run fastest on x86-64: the check that a
+//! counter's state word holds the hot entry's, and the owner's add to its word in a striped
+//! counter's cell.
 //!
-//! The add is a relaxed load and a relaxed store (one writer), which LLVM compiles to one
-//! memory-destination `add`. A thread adding in a loop loads the word its last add stored, and
-//! how soon that load gets the stored value depends on the core and on the instructions. On an
-//! Intel Golden Cove-class core it gets it at once only when the load, the add and the store are
-//! three instructions with another one between the load and the store (a `nop` was measured) and
-//! the address in one register; as one memory-destination `add`, as three instructions with
-//! nothing between, or with the address as base plus index, each add waits out the forwarding
-//! latency, about seven cycles, four times as long (JOURNAL.md has the loops' times; the
-//! shootout's `own cell, memory-destination add` row shows the slow form beside the floor row).
-//! So on x86-64 the address and the loaded value each pass through an empty `asm!` block (a `nop`
-//! for the value): the compiler can then neither fold the three into one instruction nor the
-//! address into base plus index. Elsewhere, and under Miri and loom, the plain load and store.
+//! The check ([`holds`]) is one `cmp` with the state word as its memory operand and a branch on
+//! the flags: the hot add is short enough that its instruction count sets its pace on a
+//! Golden Cove-class core (it issues about six a cycle), and a relaxed atomic load is never folded
+//! into a compare by LLVM, so the plain form is a load and a compare, one instruction more. It
+//! needs `label` operands in `asm!` (Rust 1.87; `build.rs` sets `cfg(thrifty_asm_goto)`); older
+//! compilers, Miri, loom and other targets build the plain form.
+//!
+//! The add ([`bump_owned`]) is a relaxed load and a relaxed store (one writer), which LLVM
+//! compiles to one memory-destination `add`. A thread adding in a loop loads the word its last
+//! add stored, and how soon that load gets the stored value depends on the core and on the
+//! instructions. On an Intel Golden Cove-class core it gets it at once only when the load, the add
+//! and the store are three instructions with another one between the load and the store (a `nop`
+//! was measured) and the address in one register; as one memory-destination `add`, as three
+//! instructions with nothing between, or with the address as base plus index, each add waits out
+//! the forwarding latency, about seven cycles, four times as long (JOURNAL.md has the loops'
+//! times; the shootout's `own cell, memory-destination add` row shows the slow form beside the
+//! floor row). So on x86-64 the address and the loaded value each pass through an empty `asm!`
+//! block (a `nop` for the value): the compiler can then neither fold the three into one
+//! instruction nor the address into base plus index. Elsewhere, and under Miri and loom, the plain
+//! load and store.
 
-use crate::sync::{AtomicU64, Ordering};
+use super::block::Line;
+use crate::sync::{AtomicPtr, AtomicU64, Ordering};
+
+/// Whether `state` holds `v`: a relaxed load and a compare.
+///
+/// Relaxed: the hot add reads nothing through the state word. It compares it with the one its
+/// entry was filled under (when this thread found its cell, through an Acquire load) and then
+/// adds to its own word through the entry's pointer.
+#[cfg(not(all(target_arch = "x86_64", not(miri), not(loom), thrifty_asm_goto)))]
+#[inline(always)]
+pub(super) fn holds(state: &AtomicPtr<Line>, v: usize) -> bool {
+    state.load(Ordering::Relaxed) as usize == v
+}
+
+/// Whether `state` holds `v`: one `cmp` with the word as its memory operand, and a branch.
+///
+/// A relaxed load, as in the plain form (there: why relaxed suffices).
+#[cfg(all(target_arch = "x86_64", not(miri), not(loom), thrifty_asm_goto))]
+#[inline(always)]
+pub(super) fn holds(state: &AtomicPtr<Line>, v: usize) -> bool {
+    // SAFETY: `cmp` reads the aligned 8-byte word of `state` (on x86-64 an aligned 8-byte load is
+    // atomic: a relaxed load of the atomic) and writes only the flags; `jne` leaves by the label.
+    // No other memory, register or the stack is touched.
+    unsafe {
+        std::arch::asm!(
+            "cmp {v}, qword ptr [{p}]",
+            "jne {differ}",
+            v = in(reg) v,
+            p = in(reg) state.as_ptr(),
+            differ = label { return false; },
+            options(nostack, readonly),
+        );
+    }
+    true
+}
 
 /// The owner's add: a relaxed load and a relaxed store, no locked instruction.
 #[inline(always)]

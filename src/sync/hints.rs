@@ -17,7 +17,7 @@ pub(crate) const SEEN_WORDS: usize = 8;
 
 /// A thread's hint words. Plain cells: only their thread touches them.
 pub(crate) struct ThreadHints {
-    /// The user's hot entry's key, or one of its two markers for no entry; starts [`BLANK`].
+    /// The user's hot entry's key; 0 for no entry, where it starts.
     pub(crate) hot_key: Cell<u64>,
     /// The hot entry's check word: the only word here other threads write (an atomic, in the
     /// table of `hot.rs` once registered), to void the entry. Starts 0.
@@ -25,9 +25,9 @@ pub(crate) struct ThreadHints {
     /// Whether `hot_state` is registered. Starts false.
     pub(crate) hot_registered: Cell<bool>,
     /// Set while its user may skip `seen` and `memo` for any key but `hot_key`'s: set when the
-    /// user found `seen` empty and `memo` holding that key's entry only, cleared when it writes
-    /// either otherwise. Starts false.
-    pub(crate) hot_only: Cell<bool>,
+    /// user found `seen` empty and `memo` empty or holding that key's entry only, cleared when it
+    /// writes either otherwise. Starts true: both start empty.
+    pub(crate) skip: Cell<bool>,
     /// The hot entry's value, a pointer (with its provenance) to a word of its user's; starts
     /// null.
     pub(crate) hot_cell: Cell<*const super::AtomicU64>,
@@ -42,10 +42,6 @@ pub(crate) struct ThreadHints {
     pub(crate) memo: [[Cell<u64>; 4]; MEMO_SLOTS],
 }
 
-/// `hot_key` while its user may skip `seen` and `memo` too: set when the user found both empty,
-/// replaced when it writes either. (The other marker, 0, is "no entry, but read the rest".)
-pub(crate) const BLANK: u64 = 1;
-
 /// Where each thread's `seed` starts (a Weyl sequence: any start will do).
 const SEED: u32 = 0x9e37_79b9;
 
@@ -54,10 +50,10 @@ thread_local! {
     // `const`, no destructor: readable during thread teardown, no lazy-init check per access.
     static HINTS: ThreadHints = const {
         ThreadHints {
-            hot_key: Cell::new(BLANK),
+            hot_key: Cell::new(0),
             hot_state: HotWord::new(0),
             hot_registered: Cell::new(false),
-            hot_only: Cell::new(false),
+            skip: Cell::new(true),
             hot_cell: Cell::new(std::ptr::null()),
             tick: Cell::new(0),
             seed: Cell::new(SEED),
@@ -70,10 +66,10 @@ thread_local! {
 #[cfg(loom)]
 thread_local! {
     static HINTS: ThreadHints = ThreadHints {
-        hot_key: Cell::new(BLANK),
+        hot_key: Cell::new(0),
         hot_state: HotWord::new(super::AtomicU64::new(0)),
         hot_registered: Cell::new(false),
-        hot_only: Cell::new(false),
+        skip: Cell::new(true),
         hot_cell: Cell::new(std::ptr::null()),
         tick: Cell::new(0),
         seed: Cell::new(SEED),
@@ -94,11 +90,9 @@ pub(crate) fn with_thread_hints<R>(f: impl FnOnce(&ThreadHints) -> R) -> Option<
 pub(crate) fn forget_memo() {
     let _ = with_thread_hints(|l| {
         l.memo.iter().flatten().for_each(|w| w.set(0));
-        if l.hot_key.get() != BLANK {
-            l.hot_key.set(0);
-        }
+        l.hot_key.set(0);
         l.hot_registered.set(false);
-        l.hot_only.set(false);
+        l.skip.set(false);
     });
 }
 
