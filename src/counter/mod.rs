@@ -88,8 +88,8 @@
 //!   size: an `AtomicU64` padded to 16 bytes (the `AtomicU64 in 16 B` row) takes 0.97x–1.01x,
 //!   1.00x–1.01x and 1.04x–1.09x on 1 thread, and medians of 0.88x, 0.97x and 0.99x on 2. The rest
 //!   is what the add does beside its locked add: the hot entry's key and the thread's skip flag
-//!   (set while its memo and filter are empty), the tick and the state word (40 instructions an add
-//!   against the `AtomicU64` loop's 19, `bash scripts/counter_instructions.sh`). On this core a
+//!   (set while its memo and filter are empty), the tick and the state word (39 instructions an add
+//!   against the `AtomicU64` loop's 20, `bash scripts/counter_instructions.sh`). On this core a
 //!   locked add waits for every load before it and holds up every load after it, so each L1 load on
 //!   the way adds its latency to a chain of locked adds. Taken apart in a registry loop of its own
 //!   (JOURNAL.md has the runs), the state word read after the locked add and the tick account for
