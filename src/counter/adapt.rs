@@ -98,11 +98,11 @@ pub(super) enum Path {
     /// The thread's hot entry is this counter's: the state word it was filled under and the
     /// `owned` word of the thread's cell under it ([`remember`]).
     Hot(usize, *const AtomicU64),
-    /// Neither the hot entry, the memo nor the filter names this counter (or the thread's skip
-    /// flag said the last two hold nothing for it, and they were not read): add to the compact total first, read the state word after (the
-    /// line is then this core's, so the read costs nothing more). A compact counter's add is then
-    /// as an `AtomicU64`'s: one locked add on a line fetched once, where reading first fetched it
-    /// shared and then again to write.
+    /// Neither the hot entry, the memo nor the filter names this counter (or the thread's skip flag
+    /// said the last two hold nothing for it, and they were not read): add to the compact total
+    /// first, read the state word after (the line is then this core's, so the read costs nothing
+    /// more). A compact counter's add is then as an `AtomicU64`'s: one locked add on a line fetched
+    /// once, where reading first fetched it shared and then again to write.
     Unread,
     /// The memo holds this counter ([`remembered`]'s triple; [`MARK`] and zeros for a counter
     /// marked striped where the thread owns no cell): read the state word first and take the
