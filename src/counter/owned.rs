@@ -107,3 +107,29 @@ fn one_register(word: &AtomicU64) -> &AtomicU64 {
 fn apart(v: u64) -> u64 {
     v
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holds_tells_the_word_it_was_given_from_any_other() {
+        // Whichever form this build compiled (the `asm!` compare on x86-64 with Rust 1.87+).
+        let p: *mut Line = std::ptr::without_provenance_mut(0x1000_0041);
+        let state = AtomicPtr::new(p);
+        assert!(holds(&state, p as usize));
+        assert!(!holds(&state, p as usize + 1));
+        assert!(!holds(&state, 0));
+        state.store(std::ptr::null_mut(), Ordering::Relaxed);
+        assert!(holds(&state, 0) && !holds(&state, p as usize));
+    }
+
+    #[test]
+    fn bump_owned_adds_and_wraps() {
+        let word = AtomicU64::new(u64::MAX - 1);
+        bump_owned(&word, 1);
+        assert_eq!(word.load(Ordering::Relaxed), u64::MAX);
+        bump_owned(&word, 3);
+        assert_eq!(word.load(Ordering::Relaxed), 2);
+    }
+}
