@@ -74,7 +74,7 @@
 //!
 //! Ratios to an `AtomicU64`'s time per increment per thread: ranges over 8 runs of `cargo run
 //! --release --example shootout -- --only counter` on a shared 2-core VM (Intel Xeon, a Golden
-//! Cove-class core, 2026-12-05, 18:10-18:13 UTC, on the build of the `cmp` below), with medians
+//! Cove-class core, 2026-12-05, 18:10-18:13 UTC), with medians
 //! where the range is wide. Read them as ratios; the absolute times move with the machine's load.
 //! The cores differ where it matters most (below: an AMD EPYC VM gave other figures for the same
 //! rows), so run the shootout on your own machine before choosing. `cargo bench --bench counter --
@@ -101,12 +101,11 @@
 //!   another copy of the loop once its first interval ends (its memo then holds that counter only,
 //!   so it skips the memo and the filter as a fresh thread does: How it works), and took
 //!   1.02x–1.04x, 1.01x–1.03x and 1.09x–1.13x on 1 thread, and medians of 0.80x, 1.08x and 1.25x on
-//!   2; a build that changed only another closure moved the first row to 1.03x, 1.03x and 1.08x on
-//!   1 thread. A thread with cells in several striped counters reads its memo's key and its
-//!   filter's bit, at places computed from the counter's address, before every locked add. The
-//!   `AtomicU64, load + CAS` row bumps an `AtomicU64` by a load and a compare-exchange: what a
-//!   counter that reads its word before it writes pays on 2 threads, the cost the add order of
-//!   "How it works" avoids.
+//!   2 (JOURNAL.md has how other builds moved the two rows). A thread with cells in several striped
+//!   counters reads its memo's key and its filter's bit, at places computed from the counter's
+//!   address, before every locked add. The `AtomicU64, load + CAS` row bumps an `AtomicU64` by a
+//!   load and a compare-exchange: what a counter that reads its word before it writes pays on 2
+//!   threads, the cost the add order of "How it works" avoids.
 //! - A small, very hot registry (1 000 counters, 2 threads at full speed) meets on the same
 //!   counters often enough that some may stripe (none did in these runs; earlier series saw up to
 //!   2% of them, about 21 bytes per counter on average). At 100 counters (the mixed shape below)
@@ -124,16 +123,16 @@
 //!   cell's load and store, 15 instructions an iteration of the shootout's loop (its `black_box`
 //!   and loop counter included), 12 once the core fuses each compare, and the loop counter's
 //!   decrement, with its branch; the handle reads one (the claim token). On this core, which issues
-//!   about six a cycle, that count sets the hot add's pace: with its two compares each a load and a
-//!   compare (before the `cmp` of How it works), 14 fused, it took 1.1x–1.4x the floor's time. The
-//!   hot entry has no owner check (freeing blocks voids the entries instead: How it works); through
-//!   the memo, which keeps one, an add reads more. The cell's add is a load and a store in the form
-//!   this core forwards a store from at once (`owned.rs`): compiled as one memory-destination
-//!   `add`, as the `own cell, memory-destination add` row is (0.14x–0.16x of the bound), each add
-//!   waits for the last one's store, about seven cycles. These rows' loops are a few instructions,
-//!   and their times move with code placement from build to build (JOURNAL.md). Other cores
-//!   differ: an AMD EPYC (Zen 5) VM runs the memory-destination form at one add a cycle (JOURNAL.md
-//!   has its figures for these rows).
+//!   about six a cycle, that count sets the hot add's pace, which is why both compares take their
+//!   operand from memory (How it works; JOURNAL.md has the loops that showed it). The hot entry has
+//!   no owner check (freeing blocks voids the entries instead: How it works); through the memo,
+//!   which keeps one, an add reads more. The cell's add is a load and a store in the form this core
+//!   forwards a store from at once (`owned.rs`): compiled as one memory-destination `add`, as the
+//!   `own cell, memory-destination add` row is (0.14x–0.16x of the bound), each add waits for the
+//!   last one's store, about seven cycles. These rows' loops are a few instructions, and their
+//!   times move with code placement from build to build (JOURNAL.md). Other cores differ: an AMD
+//!   EPYC (Zen 5) VM runs the memory-destination form at one add a cycle (JOURNAL.md has its
+//!   figures for these rows).
 //! - **Several hot counters**, 2 threads. Two 8 apart in a `Vec`, bumped in turn: 1.2–1.4 ns,
 //!   0.01x–0.03x in seven runs (in the eighth the `AtomicU64` row's threads barely contended:
 //!   0.15x). Sixteen side by side, bumped in turn, as many as the memo's 16 slots: 2.8–5.6 ns,
