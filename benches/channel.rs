@@ -30,9 +30,12 @@
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use thrifty::measure::{self, CountingAlloc};
+
+mod common;
+use common::StartLine;
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc::new();
@@ -83,9 +86,9 @@ fn work(x: u64, steps: u32) -> u64 {
 
 /// Producers send `n` messages in all, each from `work(i, busy.producer)`; consumers receive
 /// until disconnected, passing each through `work(v, busy.consumer)`. Returns the span from the
-/// first thread's start (after a barrier) to the last one's end, and allocator calls inside it.
-/// Each thread reads the clock itself: the calling thread, a thread more than the cores at 1p1c on
-/// 2, could be descheduled past the start. With `warm` > 0 (as many producers as consumers),
+/// first thread's start (after a spinning start line) to the last one's end, and allocator calls
+/// inside it. Each thread reads the clock itself: the calling thread, a thread more than the
+/// cores at 1p1c on 2, could be descheduled past the start. With `warm` > 0 (as many producers as consumers),
 /// each producer first sends and each consumer first receives `warm` messages on the same
 /// channel, outside its span: the channel's slots and the threads' thread-locals are warm when
 /// the span starts.
@@ -102,7 +105,7 @@ fn transfer<C: Candidate>(
         "each consumer takes `warm` of the producers' warm-up"
     );
     let (tx, rx) = c.make(cap);
-    let barrier = Barrier::new(p + q);
+    let line = StartLine::new(p + q);
     let received = AtomicU64::new(0);
     let allocs = AtomicU64::new(0);
     // Pausing is per thread: each producer and consumer pauses itself if the caller is paused,
@@ -112,10 +115,10 @@ fn transfer<C: Candidate>(
         let mut threads = Vec::new();
         for k in 0..p as u64 {
             let tx = tx.clone();
-            let (barrier, allocs) = (&barrier, &allocs);
+            let (line, allocs) = (&line, &allocs);
             threads.push(s.spawn(move || {
                 let _paused = paused.then(measure::pause);
-                barrier.wait();
+                line.wait();
                 for i in 0..warm {
                     C::send(&tx, work(black_box(i), busy.producer));
                 }
@@ -132,10 +135,10 @@ fn transfer<C: Candidate>(
         }
         for _ in 0..q {
             let rx = rx.clone();
-            let (barrier, received, allocs) = (&barrier, &received, &allocs);
+            let (line, received, allocs) = (&line, &received, &allocs);
             threads.push(s.spawn(move || {
                 let _paused = paused.then(measure::pause);
-                barrier.wait();
+                line.wait();
                 for _ in 0..warm {
                     let v = C::recv(&rx).expect("a producer sends `warm` first");
                     black_box(work(v, busy.consumer));

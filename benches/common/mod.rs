@@ -3,9 +3,13 @@
 #![allow(dead_code)] // each bench binary uses what it needs
 
 use std::sync::Barrier;
+
+#[path = "../../examples/common/start_line.rs"]
+mod start_line;
+pub use start_line::StartLine;
 use std::time::{Duration, Instant};
 
-/// Runs `warm()` then, released together by a barrier, `body(iters)` on each of `threads`
+/// Runs `warm()` then, released together by a [`StartLine`], `body(iters)` on each of `threads`
 /// threads. Returns the wall time from the first thread's start to the last one's end: thread
 /// spawning and warm-up are outside the span.
 pub fn on_threads(
@@ -14,7 +18,7 @@ pub fn on_threads(
     warm: &(dyn Fn() + Sync),
     body: &(dyn Fn(u64) + Sync),
 ) -> Duration {
-    let barrier = Barrier::new(threads);
+    let line = StartLine::new(threads);
     // Pausing is per thread: each worker pauses itself if the caller is paused (time passes).
     let paused = thrifty::measure::is_paused();
     let spans: Vec<(Instant, Instant)> = std::thread::scope(|s| {
@@ -23,7 +27,7 @@ pub fn on_threads(
                 s.spawn(|| {
                     let _paused = paused.then(thrifty::measure::pause);
                     warm();
-                    barrier.wait();
+                    line.wait();
                     let start = Instant::now();
                     body(iters);
                     (start, Instant::now())

@@ -4,24 +4,26 @@
 //! How a workload is measured:
 //! 1. Calibrate, per candidate: find the op count per thread that makes that candidate's round
 //!    last about `round` (10 ms; 1 ms with `--quick`). Every candidate is timed for about the
-//!    same wall time, not the same work, so the time the barrier takes to release every thread
-//!    (microseconds to milliseconds, as busy as the machine is) stays a small share of every
-//!    round, the fastest candidate's included. ns/op divides each round by its candidate's own
-//!    op count.
+//!    same wall time, not the same work, so a late start (a thread the host preempted, or one of
+//!    more threads than cores) stays a small share of every round, the fastest candidate's
+//!    included. ns/op divides each round by its candidate's own op count.
 //! 2. Time: one warm-up round, discarded, that also grows the op count of any candidate whose
 //!    round came out shorter than `round`; then `rounds` rounds. Each round runs every candidate
 //!    once, starting from a different candidate each time (A B C, B C A, …), so drift in machine
 //!    load spreads over all of them. Counting is paused meanwhile, so allocating candidates do
 //!    not pay for the counter. Threads, one thread included, are spawned for each round (never
-//!    the main thread, whose malloc arena no worker gets) and wait at a barrier; the round's wall
-//!    time runs from the first thread's start to the last thread's end, thread spawning excluded.
+//!    the main thread, whose malloc arena no worker gets) and wait at a spinning start line
+//!    (`examples/common/start_line.rs`: a sleeping waiter can wake milliseconds late); the
+//!    round's wall time runs from the first thread's start to the last thread's end, thread
+//!    spawning excluded.
 //! 3. Count: one more run per candidate with counting on; each thread counts only its own
-//!    allocations between the barrier and its end, so thread spawning is not charged.
+//!    allocations between the start line and its end, so thread spawning is not charged.
 
 use crate::report::{cpu_model, render, today, Row};
+use crate::start_line::StartLine;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{Barrier, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use thrifty::measure;
 
@@ -317,10 +319,10 @@ fn run_round(
     ops: u64,
     count: bool,
 ) -> (Duration, measure::AllocStats) {
-    let one = |t: usize, barrier: &Barrier| {
+    let one = |t: usize, line: &StartLine| {
         // Pausing is per thread: each thread that runs timed code pauses itself.
         let _paused = (!count).then(measure::pause);
-        barrier.wait();
+        line.wait();
         let before = measure::thread_stats();
         let start = Instant::now();
         (c.body)(black_box(t), black_box(ops));
@@ -335,13 +337,13 @@ fn run_round(
     // One thread runs on a spawned thread too, as several do, so rows differ only in the thread
     // count: the main thread is in a state no worker is in (glibc's main malloc arena is its
     // alone), whatever that costs or saves on a given machine.
-    let barrier = Barrier::new(threads);
+    let line = StartLine::new(threads);
     let results: Vec<_> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 s.spawn({
-                    let (one, barrier) = (&one, &barrier);
-                    move || one(t, barrier)
+                    let (one, line) = (&one, &line);
+                    move || one(t, line)
                 })
             })
             .collect();

@@ -17,6 +17,8 @@ mod pool;
 mod pool_crowd;
 mod pool_threads;
 mod report;
+#[path = "../common/start_line.rs"]
+mod start_line;
 
 use harness::{Harness, Settings};
 use thrifty::measure::CountingAlloc;
