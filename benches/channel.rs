@@ -88,10 +88,10 @@ fn work(x: u64, steps: u32) -> u64 {
 /// until disconnected, passing each through `work(v, busy.consumer)`. Returns the span from the
 /// first thread's start (after a spinning start line) to the last one's end, and allocator calls
 /// inside it. Each thread reads the clock itself: the calling thread, a thread more than the
-/// cores at 1p1c on 2, could be descheduled past the start. With `warm` > 0 (as many producers as consumers),
-/// each producer first sends and each consumer first receives `warm` messages on the same
-/// channel, outside its span: the channel's slots and the threads' thread-locals are warm when
-/// the span starts.
+/// cores at 1p1c on 2, could be descheduled past the start. With `warm` > 0 (as many producers
+/// as consumers), each producer first sends and each consumer first receives `warm` messages on
+/// the same channel, outside its span: the channel's slots and the threads' thread-locals are
+/// warm when the span starts.
 fn transfer<C: Candidate>(
     c: &C,
     cap: usize,

@@ -3,11 +3,11 @@
 #![allow(dead_code)] // each bench binary uses what it needs
 
 use std::sync::Barrier;
+use std::time::{Duration, Instant};
 
 #[path = "../../examples/common/start_line.rs"]
 mod start_line;
 pub use start_line::StartLine;
-use std::time::{Duration, Instant};
 
 /// Runs `warm()` then, released together by a [`StartLine`], `body(iters)` on each of `threads`
 /// threads. Returns the wall time from the first thread's start to the last one's end: thread
