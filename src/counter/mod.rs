@@ -136,11 +136,10 @@
 //!   one add a cycle (JOURNAL.md has its figures for these rows).
 //! - **Several hot counters**, 2 threads. Two 8 apart in a `Vec`, bumped in turn: 1.3 ns,
 //!   0.01x–0.02x. Sixteen side by side, bumped in turn, as many as the memo's 16 slots: 2.9–3.4 ns,
-//!   0.05x–0.07x; some pairs of them share a memo slot (which do depends on
-//!   where the `Vec` lies), and their adds look their cell up again. One of them at a time is the
-//!   thread's hot entry, the last it looked up; the others go through the memo. A counter neither
-//!   the memo nor the filter holds costs a stray, at most once per counter and thread in each
-//!   sampling interval.
+//!   0.05x–0.07x; some pairs of them share a memo slot (which do depends on where the `Vec` lies),
+//!   and their adds look their cell up again. One of them at a time is the thread's hot entry, the
+//!   last it looked up; the others go through the memo. A counter neither the memo nor the filter
+//!   holds costs a stray, at most once per counter and thread in each sampling interval.
 //! - **A request handler's** 8 adds per request, the first to a counter every thread shares, the
 //!   other 7 to its own (`handler, 1 of 8 shared`), 2 threads: 0.20x–0.25x (the counter 4.6–4.8 ns
 //!   a request's add).
