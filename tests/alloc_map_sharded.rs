@@ -11,7 +11,7 @@ use std::sync::Barrier;
 use thrifty::map::{Compute, ShardedMap};
 
 mod common;
-use common::{heap, park_once, warm_up_threads};
+use common::{heap, join_all, park_once, warm_up_threads};
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
@@ -323,9 +323,10 @@ fn two_threads_updating_allocate_nothing() {
     });
     let gate = Barrier::new(3);
     let (before, after) = std::thread::scope(|s| {
+        let mut threads = Vec::new();
         for t in 0..2u64 {
             let (map, gate) = (&map, &gate);
-            s.spawn(move || {
+            threads.push(s.spawn(move || {
                 // A thread's first park sets up parking_lot's per-thread data (it allocates),
                 // and contended shard locks may park: do it before the measured span.
                 park_once();
@@ -342,7 +343,7 @@ fn two_threads_updating_allocate_nothing() {
                 }
                 gate.wait(); // main reads `after`
                 gate.wait();
-            });
+            }));
         }
         gate.wait();
         let before = heap();
@@ -350,6 +351,9 @@ fn two_threads_updating_allocate_nothing() {
         gate.wait();
         let after = heap();
         gate.wait();
+        // Joined by hand: `scope` returns once the closures have, and the threads' teardown
+        // (their thread-locals) could free blocks into the next case's counts.
+        join_all(threads);
         (before, after)
     });
     let mut total = 0;
