@@ -8,11 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 ///
 /// `std::sync::Barrier` puts the early arrivals to sleep, and on a virtual machine waking one
 /// can take milliseconds: long enough, in a 10 ms round, for a candidate whose cost is
-/// contention to run much of its round on one thread, and so to look cheaper than it is. (On a
-/// 2-core VM, the shootout's counter tables, 2 threads: of 99 rounds of `AtomicU64::fetch_add`,
-/// 24 started more than 100 µs apart and 16 more than 1 ms apart with the barrier, and in 13 the
-/// threads ran together for less than half the round; with this start line, 1 round of 99,
-/// one the host preempted.)
+/// contention to run much of its round on one thread, and so to look cheaper than it is
+/// (JOURNAL.md has the rounds measured both ways).
 pub struct StartLine {
     arrived: AtomicUsize,
     threads: usize,

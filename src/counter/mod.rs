@@ -84,8 +84,7 @@
 //!
 //! - **Registry** of 1 000, 10 000 and 100 000 counters, a random one per increment. 1 thread:
 //!   1.05x–1.08x, 1.07x–1.09x and 1.11x–1.19x (medians 1.07x, 1.08x, 1.15x). 2 threads: 0.70x–0.78x
-//!   (median 0.76x), 1.09x–1.13x (1.12x) and 1.03x–1.39x (1.25x; 1.03x in a run where the
-//!   `AtomicU64` row itself took a fifth longer than in the other seven). `Mutex<u64>` about 2.3x
+//!   (median 0.76x), 1.09x–1.13x (1.12x) and 1.03x–1.39x (1.25x). `Mutex<u64>` about 2.3x
 //!   on 1 thread. No counter striped at any size in these runs (16 bytes each). Part of the cost is
 //!   size: an `AtomicU64` padded to 16 bytes (the `AtomicU64 in 16 B` row) takes 1.00x–1.02x,
 //!   1.00x–1.02x and 1.03x–1.06x on 1 thread, and medians of 0.72x, 0.94x and 1.04x on 2 (each
@@ -147,10 +146,11 @@
 //!   went idle holding a cell (`incr, 1 more thread idle`): 0.6–1.1 ns, 0.01x–0.03x (median
 //!   0.02x). With 2 cells, the idle thread holds one and a worker the other, and the second worker
 //!   adds to the shared word of its home cell. Where that is the idle thread's cell, nobody else
-//!   writes the line and the counter stays at 2 cells (256 bytes; four runs of eight); where it is
-//!   the busy worker's, the two workers' adds bounce one line between their cores, the shared
-//!   word's probes see it change, and the counter doubles to 4 cells, one per thread (768 bytes
-//!   with the outgrown block of 2, kept until `compact`; the other four).
+//!   writes the line and the counter stays at 2 cells (256 bytes); where it is the busy worker's,
+//!   the two workers' adds bounce one line between their cores, the shared word's probes see it
+//!   change, and the counter doubles to 4 cells, one per thread (768 bytes with the outgrown block
+//!   of 2, kept until `compact`). Which of the two happens depends on the threads' slots: about
+//!   half the runs each.
 //! - **Mixed** (100 cold counters, 1 hot, 2 threads): 0.44x–0.56x (median 0.52x); the counter took
 //!   21.0–25.4 ns an add, the `AtomicU64` row 41.6–48.4 ns. The hot one stripes, and so had 2% to
 //!   7% of the 101 counters by the end of a run (21.1 to 33.7 bytes per counter on average).
