@@ -247,12 +247,12 @@ pub const DEFAULT_CAPACITY: usize = 256;
 /// finds its cache and the store dry takes what the others have stacked, until every thread's cache
 /// has filled; [`prefill`](Pool::prefill) before such a burst avoids most of them.
 ///
-/// Ratios to allocating the buffer, across four runs on a shared 2-core AMD EPYC VM
-/// (`cargo run --release --example shootout -- --only pool`, 2026-12-05; earlier series in the
-/// repository's JOURNAL.md): a 4 KiB [`BufferPool`] get+put costs 0.07x on one thread and
-/// 0.04x-0.07x per thread on two, where `lockfree-object-pool` costs 0.42x and 0.48x-2.13x;
-/// with 4 or 8 buffers held at once, 0.64x-0.66x on one thread (`lockfree-object-pool`
-/// 0.69x-0.71x). Handing every buffer to another thread
+/// Ratios to allocating the buffer, across five runs on a shared 2-core Intel Xeon VM
+/// (`cargo run --release --example shootout -- --only pool`, 2026-12-05; earlier series and
+/// another machine in the repository's JOURNAL.md): a 4 KiB [`BufferPool`] get+put costs
+/// 0.09x-0.10x on one thread and on two, where `lockfree-object-pool` costs 0.50x and
+/// 5.0x-6.5x; with 4 or 8 buffers held at once, 0.66x-0.73x on one thread
+/// (`lockfree-object-pool` 0.71x-0.77x). Handing every buffer to another thread
 /// through thrifty's channel (`cargo run --release --example pool_handoff -- <capacity>`,
 /// medians of alternating runs) costs about what `lockfree-object-pool`'s `pull_owned` costs,
 /// a little below or above it by run (the README has the figures): the channel and the two

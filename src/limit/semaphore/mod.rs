@@ -95,16 +95,16 @@ pub use permit::{OwnedPermit, Permit};
 /// 9 ns), the others for 127, then a few yields (no spin with one CPU). A thread that releases and
 /// asks again at once so waits at the front, awake, for the permit to come back; only the front
 /// waiter spins that long, however many threads wait. A hand-over to a waiter that has parked
-/// (behind others, or after a hold longer than the spin) costs a wake-up: tens of microseconds on
-/// a VM, whose idle vCPU the host must schedule again. The granter unparks the waiter whether or not it parked yet: one granted while it spins keeps
-/// that wake-up, and the thread's next `park` (its next wait here, or one of its own) returns at
-/// once, once; every `park` must be in a loop anyway. A waiter that leaves the line (timed out, or
-/// its weight over a shrunk total) from behind others is taken out of its place, which moves the
-/// waiters on the nearer side of it (24 bytes each on 64-bit targets): up to half the line, under
-/// the lock. Those that leave from the front, as waiters with one timeout do, move none. `cargo
-/// bench --bench limit -- semaphore` and the shootout's limit table (`cargo run --release --example
-/// shootout -- --only limit`) compare it with `Mutex` + `Condvar`, with a permit for every thread
-/// and with permits for half of them.
+/// (behind others, or after a hold longer than the spin) costs a wake-up: tens of microseconds on a
+/// VM, whose idle vCPU the host must schedule again. The granter unparks the waiter whether or not
+/// it parked yet: one granted while it spins keeps that wake-up, and the thread's next `park` (its
+/// next wait here, or one of its own) returns at once, once; every `park` must be in a loop anyway.
+/// A waiter that leaves the line (timed out, or its weight over a shrunk total) from behind others
+/// is taken out of its place, which moves the waiters on the nearer side of it (24 bytes each on
+/// 64-bit targets): up to half the line, under the lock. Those that leave from the front, as
+/// waiters with one timeout do, move none. `cargo bench --bench limit -- semaphore` and the
+/// shootout's limit table (`cargo run --release --example shootout -- --only limit`) compare it
+/// with `Mutex` + `Condvar`, with a permit for every thread and with permits for half of them.
 pub struct Semaphore {
     /// Free permits and the `QUEUED`/`CLOSED` flags (`queue.rs`): the fast paths' one word.
     permits: AtomicU64,

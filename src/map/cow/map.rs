@@ -118,9 +118,10 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 /// - `read`, `get_cloned`, `contains_key`, `len` on the map: a hazard slot claimed and freed
 ///   around the lookup: one CAS, one full fence and one store on a slot line, no reference
 ///   count. Threads reading at once claim from the same few slots, whose lines then move
-///   between their cores: on 2 threads this is no faster than `RwLock<HashMap>` (0.64x-1.57x
-///   its time in `cargo run --release --example shootout -- --only map`, the `map_cow`
-///   table). Hot loops want a [`Reader`].
+///   between their cores: on 2 threads this takes several times a `Reader`'s time and
+///   `ArcSwap::load`'s, and on some machines no less than `RwLock<HashMap>`'s (`cargo run
+///   --release --example shootout -- --only map`, the `map_cow` table; the README has the
+///   figures). Hot loops want a [`Reader`].
 /// - [`snapshot`](CowMap::snapshot): as `read`, plus one reference-count increment.
 /// - Writes (`store` aside: it moves the given map in and clones nothing): a clone of the whole map
 ///   (`K: Clone, V: Clone`), a scan of the hazard slots (two when old versions are kept: one
@@ -148,8 +149,8 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 /// time at 1 k entries and 1/5.5 (a write every 100 µs) to 1/8.3 (every 1 ms) at 100 k. At
 /// 100 k with a writer it takes 0.29x-0.40x `Cache`'s time: an `insert` replays into the
 /// version readers let go of, where `ArcSwap`'s writer copies the whole map back to back.
-/// Plain `read` (a hazard slot claimed per lookup) is many times slower than a `Reader` and
-/// no faster than the lock: use a `Reader` in hot loops.
+/// Plain `read` (a hazard slot claimed per lookup) is many times slower than a `Reader`, and on
+/// some machines no faster than the lock: use a `Reader` in hot loops.
 ///
 /// The default hasher is [`FastRandomState`] (foldhash, randomly seeded), as for
 /// [`ShardedMap`](crate::map::ShardedMap); for keys an adversary chooses, pass std's SipHash
