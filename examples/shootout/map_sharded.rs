@@ -5,7 +5,8 @@
 //! thrifty's shard count), scc and papaya (pinned per operation, and with a per-thread guard
 //! refreshed every 64 operations, the guard reuse papaya's docs encourage); every map hashes
 //! with foldhash, the hash thrifty's default uses. Each thread replays its own precomputed key
-//! sequence.
+//! sequence. A line under the table gives the heap each map holds once built with a capacity of
+//! `KEYS` and prefilled: presizing rules differ, and memory is part of the cost.
 
 use crate::harness::{Candidate, Harness};
 use std::collections::HashMap;
@@ -123,47 +124,89 @@ fn papaya_guard_row<const INCR: bool>(
     })
 }
 
+/// The heap bytes `make` leaves allocated on this thread (allocated less freed), and what it
+/// returns: a map's memory once built and prefilled.
+fn held<R>(make: impl FnOnce() -> R) -> (R, u64) {
+    let (r, s) = thrifty::measure::count(make);
+    (r, s.bytes_allocated.saturating_sub(s.bytes_deallocated))
+}
+
 /// Every candidate, prefilled with `KEYS` keys; `put` inserts (replacing) unless `INCR`, where
-/// it adds 1 to the key's count instead (inserting 1 if absent).
-fn candidates<const INCR: bool>(seqs: &Arc<Vec<Vec<(u64, bool)>>>) -> Vec<Candidate> {
+/// it adds 1 to the key's count instead (inserting 1 if absent). Also the heap bytes each map
+/// holds once prefilled, as a line for under the table.
+fn candidates<const INCR: bool>(seqs: &Arc<Vec<Vec<(u64, bool)>>>) -> (Vec<Candidate>, String) {
     let fill = |put: &mut dyn FnMut(u64, u64)| (0..KEYS).for_each(|i| put(key(i), i as u64));
 
-    let std = Mutex::new(HashMap::with_capacity_and_hasher(KEYS, H::default()));
-    fill(&mut |k, v| {
-        std.lock().unwrap().insert(k, v);
+    let (std, std_bytes) = held(|| {
+        let map = Mutex::new(HashMap::with_capacity_and_hasher(KEYS, H::default()));
+        fill(&mut |k, v| {
+            map.lock().unwrap().insert(k, v);
+        });
+        map
     });
-    let rw = parking_lot::RwLock::new(HashMap::with_capacity_and_hasher(KEYS, H::default()));
-    fill(&mut |k, v| {
-        rw.write().insert(k, v);
+    let (rw, rw_bytes) = held(|| {
+        let map = parking_lot::RwLock::new(HashMap::with_capacity_and_hasher(KEYS, H::default()));
+        fill(&mut |k, v| {
+            map.write().insert(k, v);
+        });
+        map
     });
-    let dash = dashmap::DashMap::with_capacity_and_hasher(KEYS, H::default());
-    fill(&mut |k, v| {
-        dash.insert(k, v);
+    let (dash, dash_bytes) = held(|| {
+        let map = dashmap::DashMap::with_capacity_and_hasher(KEYS, H::default());
+        fill(&mut |k, v| {
+            map.insert(k, v);
+        });
+        map
     });
     // dashmap on thrifty's shard count: the knob the default rows differ in (dashmap's default
     // is 4 x CPUs, thrifty's 64 x CPUs, at most 1024, rounded up to a power of two), so the
     // table shows design apart from defaults.
-    let thrifty = ShardedMap::with_capacity(KEYS);
-    let shards = thrifty.shard_count().max(2); // dashmap needs a power of two above 1
-    let dash_n =
-        dashmap::DashMap::with_capacity_and_hasher_and_shard_amount(KEYS, H::default(), shards);
-    fill(&mut |k, v| {
-        dash_n.insert(k, v);
-    });
-    let scc = scc::HashMap::with_capacity_and_hasher(KEYS, H::default());
-    fill(&mut |k, v| {
-        scc.upsert_sync(k, v);
-    });
-    let papayas = [(); 2].map(|()| {
-        let papaya = papaya::HashMap::with_capacity_and_hasher(KEYS, H::default());
+    let (thrifty, thrifty_bytes) = held(|| {
+        let map = ShardedMap::with_capacity(KEYS);
         fill(&mut |k, v| {
-            papaya.pin().insert(k, v);
+            map.insert(k, v);
         });
-        papaya
+        map
     });
-    fill(&mut |k, v| {
-        thrifty.insert(k, v);
+    let shards = thrifty.shard_count().max(2); // dashmap needs a power of two above 1
+    let (dash_n, dash_n_bytes) = held(|| {
+        let map =
+            dashmap::DashMap::with_capacity_and_hasher_and_shard_amount(KEYS, H::default(), shards);
+        fill(&mut |k, v| {
+            map.insert(k, v);
+        });
+        map
     });
+    let (scc, scc_bytes) = held(|| {
+        let map = scc::HashMap::with_capacity_and_hasher(KEYS, H::default());
+        fill(&mut |k, v| {
+            map.upsert_sync(k, v);
+        });
+        map
+    });
+    let (papayas, papaya_bytes) = held(|| {
+        [(); 2].map(|()| {
+            let map = papaya::HashMap::with_capacity_and_hasher(KEYS, H::default());
+            fill(&mut |k, v| {
+                map.pin().insert(k, v);
+            });
+            map
+        })
+    });
+    let mib = |bytes: u64| bytes as f64 / (1 << 20) as f64;
+    let note = format!(
+        "  Heap held once built with_capacity({KEYS}) and prefilled, in MiB (entries: {:.2}): \
+         Mutex<HashMap> {:.2}, RwLock<HashMap> {:.2}, dashmap {:.2}, dashmap ({shards} shards) \
+         {:.2}, scc::HashMap {:.2}, papaya {:.2}, thrifty ShardedMap {:.2}",
+        mib(KEYS as u64 * 16),
+        mib(std_bytes),
+        mib(rw_bytes),
+        mib(dash_bytes),
+        mib(dash_n_bytes),
+        mib(scc_bytes),
+        mib(papaya_bytes / 2),
+        mib(thrifty_bytes),
+    );
 
     type Std = Mutex<HashMap<u64, u64, H>>;
     type Rw = parking_lot::RwLock<HashMap<u64, u64, H>>;
@@ -189,7 +232,7 @@ fn candidates<const INCR: bool>(seqs: &Arc<Vec<Vec<(u64, bool)>>>) -> Vec<Candid
         )
     };
     let [papaya, papaya_guard] = papayas;
-    vec![
+    let rows = vec![
         row(
             "Mutex<HashMap>",
             true,
@@ -263,7 +306,8 @@ fn candidates<const INCR: bool>(seqs: &Arc<Vec<Vec<(u64, bool)>>>) -> Vec<Candid
                 }
             },
         ),
-    ]
+    ];
+    (rows, note)
 }
 
 pub fn run(h: &mut Harness) {
@@ -274,9 +318,17 @@ pub fn run(h: &mut Harness) {
     let mixed = sequences(false, 50);
     let writes = sequences(true, 90);
     let counts = sequences(true, 100);
+    // Every workload prefills the same keys the same way: one line under the table says what
+    // the maps hold (the last workload's measure).
+    let mut memory = String::new();
     for threads in t.threads(&[1, 2, 4]) {
-        t.workload("50/50 uniform", threads, candidates::<false>(&mixed));
-        t.workload("10/90 zipf", threads, candidates::<false>(&writes));
-        t.workload("count per key, zipf", threads, candidates::<true>(&counts));
+        let (rows, _) = candidates::<false>(&mixed);
+        t.workload("50/50 uniform", threads, rows);
+        let (rows, _) = candidates::<false>(&writes);
+        t.workload("10/90 zipf", threads, rows);
+        let (rows, note) = candidates::<true>(&counts);
+        t.workload("count per key, zipf", threads, rows);
+        memory = note;
     }
+    t.note(memory);
 }
