@@ -82,6 +82,38 @@ fn a_producer_reuses_what_its_consumer_drops_at_every_capacity_from_two() {
     }
 }
 
+/// The same hand-over through a pool that lives for good (a `static`) and its borrowing `get`,
+/// whose guards are `'static` and `Send` without an `Arc`: the producer reuses what the consumer
+/// drops as it does with `get_owned`.
+#[test]
+fn a_static_pools_borrowed_guards_cross_threads_and_come_back() {
+    static POOL: std::sync::LazyLock<thrifty::pool::BufferPool> = std::sync::LazyLock::new(|| {
+        thrifty::pool::BufferPool::builder()
+            .capacity(8)
+            .buffer_capacity(64)
+            .build()
+    });
+    assert_eq!(POOL.prefill(8), 8);
+    let (tx, rx) = sync_channel::<thrifty::pool::PooledBuffer<'static>>(6);
+    let consumer = std::thread::spawn(move || {
+        for mut buf in rx {
+            buf.push(2);
+        }
+    });
+    for _ in 0..ROUNDS {
+        let mut buf = POOL.get();
+        assert!(buf.is_empty(), "handed out dirty");
+        buf.push(1);
+        tx.send(buf).unwrap();
+    }
+    drop(tx);
+    consumer.join().unwrap();
+    let after = POOL.stats();
+    assert_eq!(after.misses, 0, "a get found no buffer to reuse: {after:?}");
+    assert_eq!(after.hits, ROUNDS as u64, "{after:?}");
+    assert_eq!(after.retained, 8, "{after:?}");
+}
+
 /// Four threads each held five objects once and are now idle (alive, parked); a fifth thread
 /// loops get/drop. Their caches are reached the first time the fifth thread finds the pool dry:
 /// it never calls the factory, and nothing it returns is dropped for want of room. `clear`

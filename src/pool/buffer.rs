@@ -133,7 +133,9 @@ impl BufferPool {
     }
 
     /// [`Pool::get_owned`] for a `BufferPool`: a buffer whose guard holds a reference to the
-    /// pool, so it can go to another thread and outlive this borrow.
+    /// pool, so it can go to another thread and outlive this borrow. Buffers that cross
+    /// threads often cost less from a pool that lives for good, through [`get`](Pool::get):
+    /// see [`Pool::get_owned`].
     ///
     /// # Examples
     /// ```

@@ -252,11 +252,12 @@ pub const DEFAULT_CAPACITY: usize = 256;
 /// another machine in the repository's JOURNAL.md): a 4 KiB [`BufferPool`] get+put costs
 /// 0.09x-0.10x on one thread and on two, where `lockfree-object-pool` costs 0.50x and
 /// 5.0x-6.5x; with 4 or 8 buffers held at once, 0.66x-0.73x on one thread
-/// (`lockfree-object-pool` 0.71x-0.77x). Handing every buffer to another thread
-/// through thrifty's channel (`cargo run --release --example pool_handoff -- <capacity>`,
-/// medians of alternating runs) costs about what `lockfree-object-pool`'s `pull_owned` costs,
-/// a little below or above it by run (the README has the figures): the channel and the two
-/// threads' timing set most of it, and at capacity 8 the channel's parking dominates both.
+/// (`lockfree-object-pool` 0.71x-0.77x). Handing every buffer to another thread through
+/// thrifty's channel (`cargo run --release --example pool_handoff -- <capacity>`, which
+/// rotates the ways round by round) costs a little less with `get_owned` than with
+/// `lockfree-object-pool`'s `pull_owned`, and about half as much again with `get` on a pool
+/// that lives for good (see [`get_owned`](Pool::get_owned) for why); at capacity 8 the
+/// channel's parking dominates every way.
 /// `bash scripts/instructions.sh` counts 58 instructions per get+put, against 65 for
 /// `lockfree-object-pool` and 349 for the allocator.
 // `repr(C)` with the caches first, and the first leaf first in them: the slot-0..8 caches
@@ -409,6 +410,25 @@ impl<T, H: Hooks<T>> Pool<T, H> {
 
     /// Like [`get`](Pool::get), for an `Arc`'d pool: the guard owns a reference to the pool, so
     /// it is `'static` and can be sent to another thread (when `T: Send`).
+    ///
+    /// Besides `get`'s work, it increments the `Arc`'s count, and the guard's drop decrements
+    /// it. Where guards cross threads (taken on one, dropped on another), both threads write
+    /// that count, and its cache line moves between their cores with every object: on a 2-core
+    /// VM, where a hand-over through a channel took about 180 ns, that was about half of it
+    /// (`examples/pool_handoff.rs`). A pool that lives as long as the program (a `static`, in
+    /// a `std::sync::LazyLock` say, or one leaked with `Box::leak`) gives [`get`](Pool::get)
+    /// guards that are `'static` too, and `Send` when `T: Send`, with no count to bump:
+    /// ```
+    /// use std::sync::LazyLock;
+    /// use thrifty::pool::BufferPool;
+    ///
+    /// static BUFFERS: LazyLock<BufferPool> = LazyLock::new(BufferPool::new);
+    ///
+    /// let mut buf = BUFFERS.get(); // a PooledBuffer<'static>
+    /// buf.extend_from_slice(b"sent");
+    /// std::thread::spawn(move || assert_eq!(&buf[..], b"sent")).join().unwrap();
+    /// assert_eq!(BUFFERS.stats().retained, 1, "given back on the other thread");
+    /// ```
     ///
     /// An object that holds a `PooledOwned` of its own pool (a tree of pooled nodes) keeps
     /// that guard, and so the pool, alive while it sits in the pool: with the default reset on
