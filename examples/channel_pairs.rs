@@ -1,13 +1,14 @@
 //! An A/B of thrifty's `bounded` channel against crossbeam-channel with `p` producers and `p`
-//! consumers on a 1024-slot channel of `u64`: rounds of 4 M messages in all (rounded down to a
-//! multiple of `p`), the two candidates alternating, each going first in every other round, a
+//! consumers on a channel of `u64` (1024 slots unless told): rounds of 4 M messages in all (at
+//! most 100 000 per slot, so that a channel of a few slots, whose threads wait by turns, ends
+//! its rounds in seconds; rounded down to a multiple of `p`), the two candidates alternating, each going first in every other round, a
 //! fresh channel each round. It prints each one's
 //! median, fastest and slowest time per message, and for thrifty how many sends per 1000 found
 //! the channel full (from `Stats::full_sends`): a channel that keeps filling runs in a slower
 //! regime, and a round's time follows which regime it fell into.
 //!
-//! `cargo run --release --example channel_pairs -- 1,2,4,8` (producer/consumer pairs; 1,2 by
-//! default). The shootout's channel table measures the same shape with its own rounds; this
+//! `cargo run --release --example channel_pairs -- 1,2,4,8 [slots]` (producer/consumer pairs;
+//! 1,2 by default; slots 1024 by default). The shootout's channel table measures the same shape with its own rounds; this
 //! program exists to repeat one comparison many times cheaply.
 
 use std::hint::black_box;
@@ -54,13 +55,18 @@ fn main() {
         pairs_list.iter().all(|&p| p > 0),
         "pair counts are 1 or more: {pairs_list:?}"
     );
+    let slots: usize = std::env::args()
+        .nth(2)
+        .map_or(1024, |s| s.trim().parse().expect("a slot count, e.g. 16"));
+    assert!(slots > 0, "1 slot at least");
+    println!("{slots} slots");
     println!(
         "| pairs | crossbeam ns/msg (min-max) | thrifty ns/msg (min-max) | thrifty / crossbeam \
          | thrifty full sends per 1k |"
     );
     println!("| --- | --- | --- | --- | --- |");
     for pairs in pairs_list {
-        let per = MESSAGES / pairs as u64;
+        let per = MESSAGES.min(slots as u64 * 100_000) / pairs as u64;
         let sent = per * pairs as u64;
         let (mut crossbeam, mut thrifty, mut full) = (vec![], vec![], vec![]);
         // One round on a fresh channel from `$make`; gives the time and the sender.
@@ -84,9 +90,9 @@ fn main() {
             // Each goes first in every other round, so an order effect falls on both alike.
             for k in 0..2 {
                 if (round + k) % 2 == 0 {
-                    crossbeam.push(one_round!(crossbeam_channel::bounded::<u64>(1024)).0);
+                    crossbeam.push(one_round!(crossbeam_channel::bounded::<u64>(slots)).0);
                 } else {
-                    let (ns, tx) = one_round!(thrifty::channel::bounded::<u64>(1024));
+                    let (ns, tx) = one_round!(thrifty::channel::bounded::<u64>(slots));
                     thrifty.push(ns);
                     full.push(tx.stats().full_sends as f64 * 1000.0 / sent as f64);
                 }

@@ -178,6 +178,7 @@ impl<S> Chan<S> {
         }
         // Our claim counts in `len`, so room remains while it is below the capacity.
         self.send_waiters.wait(
+            &self.recv_waiters,
             deadline,
             || self.claim_send(on_busy),
             || self.send_ready(),
@@ -224,6 +225,7 @@ impl<S> Chan<S> {
     ) -> Result<Claim, Stop> {
         // Our claim no longer counts in `len`, so a message remains while it is above 0.
         self.recv_waiters.wait(
+            &self.send_waiters,
             deadline,
             || self.claim_recv(on_busy),
             || self.recv_ready(),

@@ -1,21 +1,20 @@
 //! The bounded spin that blocking waits try before they park (the channel's waiters and the
-//! semaphore's line): 127 `spin_loop` hints, then a few yields, or 1 023 hints for a waiter next
-//! in line for a hand-off ([`backoff_front`]); and the pause a lock-free claim takes after
-//! losing a race.
+//! semaphore's line): 127 `spin_loop` hints, then a few yields, and 896 more hints for a waiter
+//! next in line for a hand-off ([`spin_on`]); and the pause a lock-free claim takes after losing
+//! a race.
 //!
 //! The spin is the same length however many threads the process has, and with one CPU it only
 //! yields, because spinning there waits on a thread that cannot run until we stop.
 
 use super::{cpus, spin_loop, yield_now};
 
-/// Spin rounds with more than one CPU: before the try of round `r`, `1 << min(r, 6)` hints, so
-/// 1, 2, 4 ... 64 (127 in all), and 64 a round after that.
+/// Spin steps with more than one CPU: between tries `1 << step` hints, `step < SPIN_STEPS`.
 #[cfg(not(loom))]
 const SPIN_STEPS: u32 = 7;
-/// Spin rounds for [`backoff_front`]: the plain 7 and 14 of 64 hints, 1 023 hints in all; a
-/// try at least every 64 hints, so a hand-off is seen within about half a microsecond.
+/// Rounds of [`spin_on`]: 14 of 64 hints, a try after each, so a change is seen within about
+/// half a microsecond.
 #[cfg(not(loom))]
-const FRONT_SPIN_STEPS: u32 = 21;
+const LONG_ROUNDS: u32 = 14;
 /// Yields after the spin (the only retries with one CPU).
 #[cfg(not(loom))]
 const YIELDS: u32 = 3;
@@ -24,36 +23,47 @@ const YIELDS: u32 = 3;
 #[cfg(loom)]
 const SPIN_STEPS: u32 = 0;
 #[cfg(loom)]
-const FRONT_SPIN_STEPS: u32 = 0;
+const LONG_ROUNDS: u32 = 0;
 #[cfg(loom)]
 const YIELDS: u32 = 0;
 
 /// Retries `attempt` with growing pauses between tries until it returns `Some`; `None` once the
 /// spin and the yields are spent (the caller then parks). The caller has already tried once.
-pub(crate) fn backoff<R>(attempt: impl FnMut() -> Option<R>) -> Option<R> {
-    spin_then_yield(SPIN_STEPS, attempt)
-}
-
-/// [`backoff`] with a longer spin, for a waiter whom the next hand-off serves (the semaphore's
-/// front waiter): its wait is the holder's, and parking would make the hand-off a wake-up, which
-/// costs tens of microseconds on a VM, whose idle vCPU the host must schedule again. The spin is
-/// about 9 µs where a `spin_loop` hint takes 9 ns; one waiter spins so, whatever the number of
-/// threads.
-pub(crate) fn backoff_front<R>(attempt: impl FnMut() -> Option<R>) -> Option<R> {
-    spin_then_yield(FRONT_SPIN_STEPS, attempt)
-}
-
-/// The loop of [`backoff`] and [`backoff_front`]: `steps` rounds of spins doubling up to 64
-/// hints (none with one CPU), then the yields.
-fn spin_then_yield<R>(steps: u32, mut attempt: impl FnMut() -> Option<R>) -> Option<R> {
-    let steps = if cpus() > 1 { steps } else { 0 };
+pub(crate) fn backoff<R>(mut attempt: impl FnMut() -> Option<R>) -> Option<R> {
+    let steps = if cpus() > 1 { SPIN_STEPS } else { 0 };
     for round in 0..steps + YIELDS {
         if round < steps {
-            for _ in 0..1u32 << round.min(6) {
+            for _ in 0..1u32 << round {
                 spin_loop();
             }
         } else {
             yield_now();
+        }
+        if let Some(r) = attempt() {
+            return Some(r);
+        }
+    }
+    None
+}
+
+/// [`backoff`], then [`spin_on`]: for a waiter whom the next hand-off serves (the semaphore's
+/// front waiter). Its wait is the holder's, and parking would make the hand-off a wake-up, which
+/// costs tens of microseconds on a VM, whose idle vCPU the host must schedule again.
+pub(crate) fn backoff_front<R>(mut attempt: impl FnMut() -> Option<R>) -> Option<R> {
+    backoff(&mut attempt).or_else(|| spin_on(attempt))
+}
+
+/// The long spin that follows [`backoff`] for a waiter that one change of another thread will
+/// serve: [`LONG_ROUNDS`] rounds of 64 hints, a try after each. With `backoff`'s, 1 023 hints:
+/// about 9 µs where a `spin_loop` hint takes 9 ns. None with one CPU. The callers let one waiter
+/// at a time spin so, whatever the number of threads. (A yield after each round, so that a
+/// thread waited for that waits for a CPU would get one, measured slower for the semaphore's
+/// hand-over and no better with 4 threads on 2 cores.)
+pub(crate) fn spin_on<R>(mut attempt: impl FnMut() -> Option<R>) -> Option<R> {
+    let rounds = if cpus() > 1 { LONG_ROUNDS } else { 0 };
+    for _ in 0..rounds {
+        for _ in 0..64 {
+            spin_loop();
         }
         if let Some(r) = attempt() {
             return Some(r);
