@@ -449,6 +449,24 @@ mod tests {
         ));
     }
 
+    /// Waits on `queue` until `open` is set, counting each poll of the hint in `polls` (the
+    /// hint never says ready, so only the full attempts after registering can end the wait).
+    #[cfg(not(loom))]
+    fn wait_for(
+        queue: &super::WaitQueue,
+        other: &super::WaitQueue,
+        open: &crate::sync::AtomicBool,
+        polls: &crate::sync::AtomicUsize,
+    ) -> Result<(), Stop> {
+        use crate::sync::Ordering::SeqCst;
+        let attempt = || match open.load(SeqCst) {
+            true => Step::Done(()),
+            false => Step::NotReady,
+        };
+        let ready = || polls.fetch_add(1, SeqCst) == usize::MAX;
+        queue.wait(other, None, attempt, ready, || false)
+    }
+
     /// A waiter woken for a change another thread took (its retry after the wake-up fails)
     /// spins, polling the hint, before it registers again, so that notifiers meanwhile find
     /// the list empty.
@@ -465,14 +483,7 @@ mod tests {
             }
         };
         std::thread::scope(|s| {
-            let waiter = s.spawn(|| {
-                let attempt = || match open.load(SeqCst) {
-                    true => Step::Done(()),
-                    false => Step::NotReady,
-                };
-                let ready = || polls.fetch_add(1, SeqCst) == usize::MAX;
-                queue.wait(&other, None, attempt, ready, || false)
-            });
+            let waiter = s.spawn(|| wait_for(&queue, &other, &open, &polls));
             registered();
             let before = polls.load(SeqCst);
             // Takes it off the list (`waiting` 0, which this thread then reads or a later
@@ -504,14 +515,7 @@ mod tests {
             other.waited.store(other_waited, SeqCst);
             let (polls, open) = (AtomicUsize::new(0), AtomicBool::new(false));
             std::thread::scope(|s| {
-                let waiter = s.spawn(|| {
-                    let attempt = || match open.load(SeqCst) {
-                        true => Step::Done(()),
-                        false => Step::NotReady,
-                    };
-                    let ready = || polls.fetch_add(1, SeqCst) == usize::MAX;
-                    queue.wait(&other, None, attempt, ready, || false)
-                });
+                let waiter = s.spawn(|| wait_for(&queue, &other, &open, &polls));
                 while queue.waiting.load(SeqCst) == 0 {
                     crate::sync::yield_now();
                 }
