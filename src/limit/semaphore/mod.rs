@@ -269,8 +269,13 @@ impl Semaphore {
     /// [`Permit`] is enough.
     ///
     /// # Cost
-    /// `acquire`'s, plus one atomic increment of the `Arc`'s count; no allocation beyond
-    /// `acquire`'s (the waiter queue's growth).
+    /// `acquire`'s, plus one atomic increment of the `Arc`'s count (and a decrement when the
+    /// permit drops); no allocation beyond `acquire`'s (the waiter queue's growth). Where
+    /// threads share the semaphore, they all write that count: one more cache line that moves
+    /// between cores at each acquire and release (with one permit for 2 threads, criterion's
+    /// owned row takes about twice the borrowed one's time on a 2-core VM). A semaphore that
+    /// lives as long as the program (a `static`) gives [`acquire`](Semaphore::acquire)'s
+    /// borrowed permits, `'static` and `Send`, with no count.
     ///
     /// # Errors
     /// As [`acquire`](Semaphore::acquire).
