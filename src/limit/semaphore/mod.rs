@@ -90,10 +90,10 @@ pub use permit::{OwnedPermit, Permit};
 /// freed permit goes to the longest waiter rather than to a thread that asks again at once, so
 /// every hand-over passes the permit between threads (the line's lock and a cache line each way),
 /// where a `Mutex` + `Condvar` semaphore lets the releasing thread take it back. So that a
-/// hand-over does not also wait for a wake-up, a waiter spins before it parks: the one at the front
-/// of the line, whom the next release serves, for 1 023 spin hints (about 9 µs where a hint takes
-/// 9 ns), the others for 127, then a few yields (no spin with one CPU). A thread that releases and
-/// asks again at once so waits at the front, awake, for the permit to come back; only the front
+/// hand-over does not also wait for a wake-up, a waiter spins before it parks: 127 spin hints and a
+/// few yields, and the one at the front of the line, whom the next release serves, 896 hints more
+/// (1 023 in all, about 9 µs where a hint takes 9 ns; no spin with one CPU). A thread that releases
+/// and asks again at once so waits at the front, awake, for the permit to come back; only the front
 /// waiter spins that long, however many threads wait. A hand-over to a waiter that has parked
 /// (behind others, or after a hold longer than the spin) costs a wake-up: tens of microseconds on a
 /// VM, whose idle vCPU the host must schedule again. The granter unparks the waiter whether or not
