@@ -124,75 +124,70 @@ fn papaya_guard_row<const INCR: bool>(
     })
 }
 
-/// The heap bytes `make` leaves allocated on this thread (allocated less freed), and what it
-/// returns: a map's memory once built and prefilled.
-fn held<R>(make: impl FnOnce() -> R) -> (R, u64) {
-    let (r, s) = thrifty::measure::count(make);
-    (r, s.bytes_allocated.saturating_sub(s.bytes_deallocated))
+/// The map `make` builds, prefilled with the `KEYS` keys through `put`, and the heap bytes
+/// building and filling it leave allocated on this thread (allocated less freed): its memory.
+fn prefilled<M>(make: impl FnOnce() -> M, put: impl Fn(&M, u64, u64)) -> (M, u64) {
+    let (map, s) = thrifty::measure::count(|| {
+        let map = make();
+        (0..KEYS).for_each(|i| put(&map, key(i), i as u64));
+        map
+    });
+    (map, s.bytes_allocated.saturating_sub(s.bytes_deallocated))
 }
 
 /// Every candidate, prefilled with `KEYS` keys; `put` inserts (replacing) unless `INCR`, where
 /// it adds 1 to the key's count instead (inserting 1 if absent). Also the heap bytes each map
 /// holds once prefilled, as a line for under the table.
 fn candidates<const INCR: bool>(seqs: &Arc<Vec<Vec<(u64, bool)>>>) -> (Vec<Candidate>, String) {
-    let fill = |put: &mut dyn FnMut(u64, u64)| (0..KEYS).for_each(|i| put(key(i), i as u64));
-
-    let (std, std_bytes) = held(|| {
-        let map = Mutex::new(HashMap::with_capacity_and_hasher(KEYS, H::default()));
-        fill(&mut |k, v| {
-            map.lock().unwrap().insert(k, v);
-        });
-        map
-    });
-    let (rw, rw_bytes) = held(|| {
-        let map = parking_lot::RwLock::new(HashMap::with_capacity_and_hasher(KEYS, H::default()));
-        fill(&mut |k, v| {
-            map.write().insert(k, v);
-        });
-        map
-    });
-    let (dash, dash_bytes) = held(|| {
-        let map = dashmap::DashMap::with_capacity_and_hasher(KEYS, H::default());
-        fill(&mut |k, v| {
-            map.insert(k, v);
-        });
-        map
-    });
+    let with_capacity = || HashMap::with_capacity_and_hasher(KEYS, H::default());
+    let (std, std_bytes) = prefilled(
+        || Mutex::new(with_capacity()),
+        |m, k, v| {
+            m.lock().unwrap().insert(k, v);
+        },
+    );
+    let (rw, rw_bytes) = prefilled(
+        || parking_lot::RwLock::new(with_capacity()),
+        |m, k, v| {
+            m.write().insert(k, v);
+        },
+    );
+    let dash_insert = |m: &dashmap::DashMap<u64, u64, H>, k, v| {
+        m.insert(k, v);
+    };
+    let (dash, dash_bytes) = prefilled(
+        || dashmap::DashMap::with_capacity_and_hasher(KEYS, H::default()),
+        dash_insert,
+    );
+    let (thrifty, thrifty_bytes) = prefilled(
+        || ShardedMap::with_capacity(KEYS),
+        |m, k, v| {
+            m.insert(k, v);
+        },
+    );
     // dashmap on thrifty's shard count: the knob the default rows differ in (dashmap's default
     // is 4 x CPUs, thrifty's 64 x CPUs, at most 1024, rounded up to a power of two), so the
     // table shows design apart from defaults.
-    let (thrifty, thrifty_bytes) = held(|| {
-        let map = ShardedMap::with_capacity(KEYS);
-        fill(&mut |k, v| {
-            map.insert(k, v);
-        });
-        map
-    });
     let shards = thrifty.shard_count().max(2); // dashmap needs a power of two above 1
-    let (dash_n, dash_n_bytes) = held(|| {
-        let map =
-            dashmap::DashMap::with_capacity_and_hasher_and_shard_amount(KEYS, H::default(), shards);
-        fill(&mut |k, v| {
-            map.insert(k, v);
-        });
-        map
-    });
-    let (scc, scc_bytes) = held(|| {
-        let map = scc::HashMap::with_capacity_and_hasher(KEYS, H::default());
-        fill(&mut |k, v| {
-            map.upsert_sync(k, v);
-        });
-        map
-    });
-    let (papayas, papaya_bytes) = held(|| {
-        [(); 2].map(|()| {
-            let map = papaya::HashMap::with_capacity_and_hasher(KEYS, H::default());
-            fill(&mut |k, v| {
-                map.pin().insert(k, v);
-            });
-            map
-        })
-    });
+    let (dash_n, dash_n_bytes) = prefilled(
+        || dashmap::DashMap::with_capacity_and_hasher_and_shard_amount(KEYS, H::default(), shards),
+        dash_insert,
+    );
+    let (scc, scc_bytes) = prefilled(
+        || scc::HashMap::with_capacity_and_hasher(KEYS, H::default()),
+        |m, k, v| {
+            m.upsert_sync(k, v);
+        },
+    );
+    let papaya = || {
+        prefilled(
+            || papaya::HashMap::with_capacity_and_hasher(KEYS, H::default()),
+            |m, k, v| {
+                m.pin().insert(k, v);
+            },
+        )
+    };
+    let ((papaya, papaya_bytes), (papaya_guard, _)) = (papaya(), papaya());
     let mib = |bytes: u64| bytes as f64 / (1 << 20) as f64;
     let note = format!(
         "  Heap held once built with_capacity({KEYS}) and prefilled, in MiB (entries: {:.2}): \
@@ -204,7 +199,7 @@ fn candidates<const INCR: bool>(seqs: &Arc<Vec<Vec<(u64, bool)>>>) -> (Vec<Candi
         mib(dash_bytes),
         mib(dash_n_bytes),
         mib(scc_bytes),
-        mib(papaya_bytes / 2),
+        mib(papaya_bytes),
         mib(thrifty_bytes),
     );
 
@@ -231,7 +226,6 @@ fn candidates<const INCR: bool>(seqs: &Arc<Vec<Vec<(u64, bool)>>>) -> (Vec<Candi
             },
         )
     };
-    let [papaya, papaya_guard] = papayas;
     let rows = vec![
         row(
             "Mutex<HashMap>",

@@ -114,12 +114,8 @@ pub(super) struct WaitQueue {
     waiting: AtomicUsize,
     /// The waiters.
     list: Mutex<List>,
-    /// Set while a waiter spins the long spin ([`spin_on`]): one at a time (see
-    /// [`WaitQueue::spin`]).
-    #[cfg(not(loom))]
-    spinner: AtomicBool,
-    /// Set when a thread of this side starts a wait, cleared when a waiter of the other side
-    /// reads it: whether this side has waited since (see [`WaitQueue::spin`]).
+    /// Set when a thread of this side starts a wait, taken (cleared) by the waiter of the other
+    /// side that spins on for it: whether this side has waited since (see [`WaitQueue::spin`]).
     #[cfg(not(loom))]
     waited: AtomicBool,
 }
@@ -130,8 +126,6 @@ impl WaitQueue {
         Self {
             waiting: AtomicUsize::new(0),
             list: Mutex::new(List::default()),
-            #[cfg(not(loom))]
-            spinner: AtomicBool::new(false),
             #[cfg(not(loom))]
             waited: AtomicBool::new(false),
         }
@@ -335,8 +329,8 @@ impl WaitQueue {
     ///
     /// First [`backoff`]'s short spin; then, if that found nothing, the long one ([`spin_on`],
     /// about 8 µs more where a hint takes 9 ns) when the other side has also waited since a
-    /// waiter of this side last looked, nobody of this side is parked, and no other waiter of
-    /// this side is at it: one waiter at a time. That is a stream between threads that run at
+    /// waiter of this side last looked and nobody of this side is parked; the waiter takes the
+    /// other side's mark, so each wait of the other side lets one waiter of this side spin on. That is a stream between threads that run at
     /// about the same speed, whose channel fills and empties by turns: each side's next change
     /// serves the other, and a waiter that parked would make it wait for a wake-up, tens of
     /// microseconds on a VM, whose idle vCPU the host must schedule again. Where one side is
@@ -373,33 +367,17 @@ impl WaitQueue {
         if done.is_none()
             // Relaxed, all: hints for how long to spin, publishing nothing; a waiter that reads
             // one late spins on once more, or parks, where it might not have.
-            && other.waited.load(Ordering::Relaxed)
             && self.waiting.load(Ordering::Relaxed) == 0
-            && self
-                .spinner
-                .compare_exchange(false, true, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
+            // Loaded first so that a clear mark costs no write; the swap gives each mark of the
+            // other side to one waiter of this side.
+            && other.waited.load(Ordering::Relaxed)
+            && other.waited.swap(false, Ordering::Relaxed)
         {
-            other.waited.store(false, Ordering::Relaxed);
-            // Cleared on the way out, by a panic too.
-            let _long = Spinning(&self.spinner);
             return spin_on(once);
         }
         #[cfg(loom)]
         let _ = other;
         done
-    }
-}
-
-/// Clears the long spin's flag when dropped.
-#[cfg(not(loom))]
-struct Spinning<'a>(&'a AtomicBool);
-
-#[cfg(not(loom))]
-impl Drop for Spinning<'_> {
-    fn drop(&mut self) {
-        // Relaxed: as where it is set.
-        self.0.store(false, Ordering::Relaxed);
     }
 }
 

@@ -31,7 +31,7 @@
 
 use super::Semaphore;
 use crate::limit::InsufficientCapacity;
-use crate::sync::{backoff, backoff_front, current_thread, park, park_timeout, Ordering, Thread};
+use crate::sync::{backoff, current_thread, park, park_timeout, spin_on, Ordering, Thread};
 use smallvec::SmallVec;
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -233,21 +233,20 @@ impl Semaphore {
             drop(state);
             // A grant, a close or the deadline often comes within the spin: no park, and the
             // granter's unpark finds us awake, which costs it no system call. The front waiter,
-            // whom the next release serves, spins longer (`backoff_front`): where permits are
-            // scarce, a thread that releases and asks again waits at the front for the one it
-            // handed its permit to, and if it parked, every hand-off would wait for a wake-up.
-            let settled = || {
-                self.served.load(Ordering::Relaxed) > ticket
+            // whom the next release serves, spins on after the short spin (`spin_on`): where
+            // permits are scarce, a thread that releases and asks again waits at the front for
+            // the one it handed its permit to, and if it parked, every hand-off would wait for a
+            // wake-up. Only one waiter is at the front, however many wait.
+            let mut settled = || {
+                (self.served.load(Ordering::Relaxed) > ticket
                     || self.permits.load(Ordering::Relaxed) & CLOSED != 0
-                    || deadline.is_some_and(|d| Instant::now() >= d)
+                    || deadline.is_some_and(|d| Instant::now() >= d))
+                .then_some(())
             };
             // Relaxed: a hint for how long to spin; the grant is checked with Acquire below.
-            let spin = if self.served.load(Ordering::Relaxed) == ticket {
-                backoff_front
-            } else {
-                backoff
-            };
-            if spin(|| settled().then_some(())).is_none() {
+            let front = || self.served.load(Ordering::Relaxed) == ticket;
+            let done = backoff(&mut settled).or_else(|| front().then(|| spin_on(settled))?);
+            if done.is_none() {
                 match deadline {
                     None => park(),
                     Some(d) => park_timeout(d.saturating_duration_since(Instant::now())),
