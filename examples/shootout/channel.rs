@@ -1,5 +1,5 @@
 //! The channel table: messages handed from producer threads to consumer threads through a
-//! bounded channel of 1024 slots. Even-numbered threads send, odd ones receive, the same number
+//! bounded channel of 1024 slots (16 in the small-channel workload). Even-numbered threads send, odd ones receive, the same number
 //! each, so every round ends with the channel empty. Rows: std's `sync_channel` (its receiver,
 //! not `Sync`, behind a `Mutex`, held for the round by a lone consumer and locked per message
 //! by several), crossbeam-channel, kanal (`u64` only) and thrifty's `bounded`; for 64-byte
@@ -8,7 +8,9 @@
 //! others allocate each string). Two
 //! `u64` workloads on one producer and one consumer make one side busy (a chain of 128
 //! dependent multiply-adds per message, as `benches/channel.rs`'s busy rows), so the other side
-//! waits: a consumer on a nearly empty channel, a producer on a nearly full one. ns/op is per
+//! waits: a consumer on a nearly empty channel, a producer on a nearly full one. A third, over
+//! 16 slots, makes both sides wait by turns, as a stream through a small channel does (the
+//! channel fills and empties, and each side's wait is a wake-up away). ns/op is per
 //! send or receive on each thread; Mops/s, allocs/op and bytes/op are per message.
 
 use crate::harness::{Candidate, Harness, Table};
@@ -17,6 +19,8 @@ use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 
 const CAP: usize = 1024;
+/// Slots of the small-channel workload.
+const SMALL: usize = 16;
 /// Steps of [`work`] on the busy side of the busy workloads.
 const BUSY: u32 = 128;
 const TEXT: &str = "a 64-byte message payload, written anew for every single message";
@@ -48,14 +52,19 @@ fn work<const STEPS: u32>(x: u64) -> u64 {
     })
 }
 
-/// One `u64` workload on `threads` threads, with `P` and `C` steps of [`work`] per message on
-/// the producing and the consuming side (0: none).
-fn u64_workload<const P: u32, const C: u32>(t: &mut Table<'_>, name: &str, threads: usize) {
-    let (stx, srx) = std::sync::mpsc::sync_channel::<u64>(CAP);
+/// One `u64` workload on `threads` threads over channels of `cap` slots, with `P` and `C` steps
+/// of [`work`] per message on the producing and the consuming side (0: none).
+fn u64_workload<const P: u32, const C: u32>(
+    t: &mut Table<'_>,
+    name: &str,
+    threads: usize,
+    cap: usize,
+) {
+    let (stx, srx) = std::sync::mpsc::sync_channel::<u64>(cap);
     let srx = Mutex::new(srx);
-    let (ctx, crx) = crossbeam_channel::bounded::<u64>(CAP);
-    let (ktx, krx) = kanal::bounded::<u64>(CAP);
-    let (ttx, trx) = thrifty::channel::bounded::<u64>(CAP);
+    let (ctx, crx) = crossbeam_channel::bounded::<u64>(cap);
+    let (ktx, krx) = kanal::bounded::<u64>(cap);
+    let (ttx, trx) = thrifty::channel::bounded::<u64>(cap);
     t.workload(
         name,
         threads,
@@ -103,7 +112,7 @@ fn u64_workload<const P: u32, const C: u32>(t: &mut Table<'_>, name: &str, threa
 pub fn run(h: &mut Harness) {
     let mut t = h.table(
         "channel",
-        "hand messages between threads (bounded, 1024 slots)",
+        "hand messages between threads (bounded, 1024 slots unless named)",
     );
     // Producers and consumers in pairs: an odd count rounds up, 1 becomes 2, and a repeat
     // after rounding is dropped.
@@ -116,11 +125,12 @@ pub fn run(h: &mut Harness) {
     // Every thread counts its sends or receives: a message is two of those ops.
     t.per_item(2);
     for threads in counts {
-        u64_workload::<0, 0>(&mut t, "u64", threads);
+        u64_workload::<0, 0>(&mut t, "u64", threads, CAP);
     }
     // One producer and one consumer, whatever `--threads` says: the criterion rows' shape.
-    u64_workload::<BUSY, 0>(&mut t, "u64, busy producer", 2);
-    u64_workload::<0, BUSY>(&mut t, "u64, busy consumer", 2);
+    u64_workload::<BUSY, 0>(&mut t, "u64, busy producer", 2, CAP);
+    u64_workload::<0, BUSY>(&mut t, "u64, busy consumer", 2, CAP);
+    u64_workload::<0, 0>(&mut t, "u64, 16 slots", 2, SMALL);
     let (stx, srx) = std::sync::mpsc::sync_channel::<String>(CAP);
     let srx = Mutex::new(srx);
     let (ctx, crx) = crossbeam_channel::bounded::<String>(CAP);
