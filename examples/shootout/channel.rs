@@ -10,7 +10,9 @@
 //! dependent multiply-adds per message, as `benches/channel.rs`'s busy rows), so the other side
 //! waits: a consumer on a nearly empty channel, a producer on a nearly full one. A third, over
 //! 16 slots, makes both sides wait by turns, as a stream through a small channel does (the
-//! channel fills and empties, and each side's wait is a wake-up away). ns/op is per
+//! channel fills and empties, and each side's wait is a wake-up away). Under the table, each
+//! candidate's CPU time per message, both sides' together: a waiter that spins spends it where
+//! one that sleeps does not. ns/op is per
 //! send or receive on each thread; Mops/s, allocs/op and bytes/op are per message.
 
 use crate::harness::{Candidate, Harness, Table};
@@ -124,6 +126,8 @@ pub fn run(h: &mut Harness) {
     counts.dedup();
     // Every thread counts its sends or receives: a message is two of those ops.
     t.per_item(2);
+    // Waiting is where channels differ most in what they spend: some spin, some sleep.
+    t.cpu_time("message");
     for threads in counts {
         u64_workload::<0, 0>(&mut t, "u64", threads, CAP);
     }

@@ -18,8 +18,13 @@
 //!    spawning excluded.
 //! 3. Count: one more run per candidate with counting on; each thread counts only its own
 //!    allocations between the start line and its end, so thread spawning is not charged.
+//!
+//! A table may also ask for each candidate's CPU time (`Table::cpu_time`): each thread reads
+//! its CPU clock (`CLOCK_THREAD_CPUTIME_ID`, Linux only) just outside its timed span, and the
+//! timed rounds' sums, per item, go in a line under the table. It shows what a candidate that
+//! spins where others sleep spends for its speed.
 
-use crate::report::{cpu_model, render, today, Row};
+use crate::report::{cpu_model, fmt_ns, render, today, Row};
 use crate::start_line::StartLine;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -109,6 +114,35 @@ impl Settings {
     }
 }
 
+/// A candidate's CPU time over its timed rounds, with what it is measured against.
+#[derive(Clone, Copy)]
+struct CpuSum {
+    /// CPU time, all threads together; `None` once a round could not say.
+    used: Option<Duration>,
+    /// Wall time of the rounds.
+    wall: Duration,
+    /// Ops per thread in the rounds.
+    ops: u64,
+}
+
+impl Default for CpuSum {
+    fn default() -> Self {
+        Self {
+            used: Some(Duration::ZERO),
+            wall: Duration::ZERO,
+            ops: 0,
+        }
+    }
+}
+
+impl CpuSum {
+    fn add(&mut self, used: Option<Duration>, wall: Duration, ops: u64) {
+        self.used = self.used.zip(used).map(|(a, b)| a + b);
+        self.wall += wall;
+        self.ops += ops;
+    }
+}
+
 /// Runs tables and prints them.
 pub struct Harness {
     pub settings: Settings,
@@ -129,6 +163,7 @@ impl Harness {
             title: title.to_owned(),
             rows: Vec::new(),
             notes: Vec::new(),
+            cpu: None,
             ops_per_item: 1,
             background: 0,
         }
@@ -187,6 +222,9 @@ pub struct Table<'h> {
     ops_per_item: u64,
     /// Threads the workloads keep running besides the measuring ones (see `background`).
     background: usize,
+    /// What an item is called, where workloads report their candidates' CPU time per item
+    /// (see `cpu_time`), and whether the notes have said what those lines hold yet.
+    cpu: Option<(&'static str, bool)>,
 }
 
 impl Table<'_> {
@@ -218,6 +256,14 @@ impl Table<'_> {
         self.background = threads;
     }
 
+    /// Makes the workloads added from now on note, under the table, each candidate's CPU time
+    /// per item (called `item` there) over its timed rounds, all its threads together, beside
+    /// the share of its threads' wall time that this is. Linux only: elsewhere no line is
+    /// printed.
+    pub fn cpu_time(&mut self, item: &'static str) {
+        self.cpu = Some((item, false));
+    }
+
     /// Adds a line to print under the table.
     pub fn note(&mut self, line: String) {
         self.notes.push(line);
@@ -233,12 +279,16 @@ impl Table<'_> {
             .map(|c| calibrate(c, threads, target))
             .collect();
         let mut samples: Vec<Vec<f64>> = vec![Vec::new(); candidates.len()];
+        let mut cpu = vec![CpuSum::default(); candidates.len()];
         for round in 0..=s.rounds() {
             for k in 0..candidates.len() {
                 let at = (round + k) % candidates.len();
                 TIMED.store(round > 0, Relaxed);
-                let (wall, _) = run_round(&candidates[at], threads, ops[at], false);
+                let (wall, _, used) = run_round(&candidates[at], threads, ops[at], false);
                 TIMED.store(false, Relaxed);
+                if round > 0 {
+                    cpu[at].add(used, wall, ops[at]);
+                }
                 if round == 0 {
                     // The warm-up round: calibration ran cold, one candidate at a time, so
                     // a round that still falls short is grown to the target.
@@ -253,7 +303,7 @@ impl Table<'_> {
         let group = self.rows.last().map_or(0, |r| r.group + 1);
         for ((c, mut ns), ops) in candidates.iter().zip(samples).zip(ops) {
             ns.sort_by(f64::total_cmp);
-            let (_, allocs) = run_round(c, threads, ops, true);
+            let (_, allocs, _) = run_round(c, threads, ops, true);
             let items = (ops * threads as u64 / self.ops_per_item).max(1);
             self.rows.push(Row {
                 group,
@@ -270,7 +320,60 @@ impl Table<'_> {
                 bytes_per_op: allocs.bytes_per(items),
             });
         }
+        self.note_cpu(name, threads, &candidates, &cpu);
     }
+
+    /// Adds the CPU-time line of workload `name` (see `cpu_time`), if the table asked for one
+    /// and every candidate's time was measured.
+    fn note_cpu(&mut self, name: &str, threads: usize, candidates: &[Candidate], cpu: &[CpuSum]) {
+        let Some((item, said)) = &mut self.cpu else {
+            return;
+        };
+        let Some(used) = cpu.iter().map(|c| c.used).collect::<Option<Vec<_>>>() else {
+            return;
+        };
+        if !*said {
+            *said = true;
+            self.notes.push(format!(
+                "CPU time per {item} in ns, as the table prints a time, the threads together, \
+                 over the timed rounds (in brackets: its share of the threads' wall time):"
+            ));
+        }
+        let each: Vec<String> = candidates
+            .iter()
+            .zip(cpu.iter().zip(used))
+            .map(|(c, (sum, used))| {
+                let used = used.as_nanos() as f64;
+                let items = (sum.ops * threads as u64 / self.ops_per_item).max(1) as f64;
+                let share = used / (sum.wall.as_nanos() as f64 * threads as f64).max(1.0);
+                format!(
+                    "{} {} ({:.0}%)",
+                    c.name,
+                    fmt_ns(used / items),
+                    share * 100.0
+                )
+            })
+            .collect();
+        self.notes
+            .push(format!("  {name}, {threads} threads: {}", each.join(", ")));
+    }
+}
+
+/// The CPU time the calling thread has run, to the nanosecond, where the system says it.
+#[cfg(target_os = "linux")]
+fn thread_cpu() -> Option<Duration> {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid, writable `timespec` for the call's duration.
+    let ok = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) } == 0;
+    ok.then(|| Duration::new(t.tv_sec as u64, t.tv_nsec as u32))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn thread_cpu() -> Option<Duration> {
+    None
 }
 
 impl Drop for Table<'_> {
@@ -297,7 +400,7 @@ impl Drop for Table<'_> {
 fn calibrate(c: &Candidate, threads: usize, target: Duration) -> u64 {
     let mut n = 16u64;
     loop {
-        let (wall, _) = run_round(c, threads, n, false);
+        let (wall, _, _) = run_round(c, threads, n, false);
         if wall >= target / 4 || n >= 1 << 30 {
             return scale(n, wall, target);
         }
@@ -311,18 +414,20 @@ fn scale(ops: u64, wall: Duration, target: Duration) -> u64 {
     scaled.max(1.0) as u64
 }
 
-/// Runs `c` once on `threads` threads with `ops` ops each; returns the wall time and, if
-/// `count`, the allocations the threads made inside the timed span.
+/// Runs `c` once on `threads` threads with `ops` ops each; returns the wall time, if `count`
+/// the allocations the threads made inside the timed span, and the CPU time the threads spent
+/// there (`None` where the system does not say).
 fn run_round(
     c: &Candidate,
     threads: usize,
     ops: u64,
     count: bool,
-) -> (Duration, measure::AllocStats) {
+) -> (Duration, measure::AllocStats, Option<Duration>) {
     let one = |t: usize, line: &StartLine| {
         // Pausing is per thread: each thread that runs timed code pauses itself.
         let _paused = (!count).then(measure::pause);
         line.wait();
+        let cpu_before = if count { None } else { thread_cpu() };
         let before = measure::thread_stats();
         let start = Instant::now();
         (c.body)(black_box(t), black_box(ops));
@@ -332,7 +437,8 @@ fn run_round(
         } else {
             measure::AllocStats::default()
         };
-        (start, end, allocs)
+        let cpu = cpu_before.and_then(|b| Some(thread_cpu()? - b));
+        (start, end, allocs, cpu)
     };
     // One thread runs on a spawned thread too, as several do, so rows differ only in the thread
     // count: the main thread is in a state no worker is in (glibc's main malloc arena is its
@@ -357,7 +463,8 @@ fn run_round(
     let allocs = results
         .iter()
         .fold(measure::AllocStats::default(), |a, r| a + r.2);
-    (end - start, allocs)
+    let cpu = results.iter().map(|r| r.3).sum();
+    (end - start, allocs, cpu)
 }
 
 fn quantile(sorted: &[f64], q: f64) -> f64 {

@@ -113,7 +113,8 @@ pub(crate) fn render(
     out
 }
 
-fn fmt_ns(ns: f64) -> String {
+/// A time in nanoseconds as the tables print it (no unit below a microsecond).
+pub(crate) fn fmt_ns(ns: f64) -> String {
     if ns >= 1e6 {
         format!("{:.2}ms", ns / 1e6)
     } else if ns >= 1e3 {
