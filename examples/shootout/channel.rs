@@ -1,19 +1,18 @@
-//! The channel table: messages handed from producer threads to consumer threads through a
-//! bounded channel of 1024 slots (16 in the small-channel workload). Even-numbered threads send, odd ones receive, the same number
-//! each, so every round ends with the channel empty. Rows: std's `sync_channel` (its receiver,
-//! not `Sync`, behind a `Mutex`, held for the round by a lone consumer and locked per message
-//! by several), crossbeam-channel, kanal (`u64` only) and thrifty's `bounded`; for 64-byte
-//! `String` messages also thrifty's `recycling` and thingbuf's `send_ref` (one consumer), whose
-//! slots keep their buffers (written in place, so they allocate nothing per message, where the
-//! others allocate each string). Two
-//! `u64` workloads on one producer and one consumer make one side busy (a chain of 128
-//! dependent multiply-adds per message, as `benches/channel.rs`'s busy rows), so the other side
-//! waits: a consumer on a nearly empty channel, a producer on a nearly full one. A third, over
-//! 16 slots, makes both sides wait by turns, as a stream through a small channel does (the
-//! channel fills and empties, and each side's wait is a wake-up away). Under the table, each
-//! candidate's CPU time per message, both sides' together: a waiter that spins spends it where
-//! one that sleeps does not. ns/op is per
-//! send or receive on each thread; Mops/s, allocs/op and bytes/op are per message.
+//! The channel table: messages handed from producer threads to consumer threads through a bounded
+//! channel of 1024 slots (16 in the small-channel workload). Even-numbered threads send, odd ones
+//! receive, the same number each, so every round ends with the channel empty. Rows: std's
+//! `sync_channel` (its receiver, not `Sync`, behind a `Mutex`, held for the round by a lone
+//! consumer and locked per message by several), crossbeam-channel, kanal (`u64` only) and thrifty's
+//! `bounded`; for 64-byte `String` messages also thrifty's `recycling` and thingbuf's `send_ref`
+//! (one consumer), whose slots keep their buffers (written in place, so they allocate nothing per
+//! message, where the others allocate each string). Two `u64` workloads on one producer and one
+//! consumer make one side busy (a chain of 128 dependent multiply-adds per message, as
+//! `benches/channel.rs`'s busy rows), so the other side waits: a consumer on a nearly empty
+//! channel, a producer on a nearly full one. A third, over 16 slots, makes both sides wait by
+//! turns, as a stream through a small channel does (the channel fills and empties, and each side's
+//! wait is a wake-up away). Under the table, each candidate's CPU time per message, both sides'
+//! together: a waiter that spins spends it where one that sleeps does not. ns/op is per send or
+//! receive on each thread; Mops/s, allocs/op and bytes/op are per message.
 
 use crate::harness::{Candidate, Harness, Table};
 use std::hint::black_box;

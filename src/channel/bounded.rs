@@ -319,10 +319,10 @@ impl<T> Receiver<T> {
     /// oldest first; returns how many it moved: at most the channel's
     /// [`capacity`](Self::capacity), what it can hold queued, even while senders keep it full.
     ///
-    /// Returns 0 only if `max` is 0 or the channel is empty and every sender is gone. It
-    /// allocates nothing itself (`out` may, to grow), and wakes at most two waiting senders per
-    /// batch (one for its first message, one when the batch ends) rather than one per message; each sender that then gets a slot wakes the next while slots
-    /// are free.
+    /// Returns 0 only if `max` is 0 or the channel is empty and every sender is gone. It allocates
+    /// nothing itself (`out` may, to grow), and wakes at most two waiting senders per batch (one
+    /// for its first message, one when the batch ends) rather than one per message; each sender
+    /// that then gets a slot wakes the next while slots are free.
     ///
     /// # Examples
     /// ```

@@ -328,14 +328,15 @@ impl WaitQueue {
     /// The bounded spin before parking; `Some` if it ended the wait.
     ///
     /// First [`backoff`]'s short spin; then, if that found nothing, the long one ([`spin_on`],
-    /// about 8 µs more where a hint takes 9 ns) when the other side has also waited since a
-    /// waiter of this side last looked and nobody of this side is parked; the waiter takes the
-    /// other side's mark, so each wait of the other side lets one waiter of this side spin on. That is a stream between threads that run at
-    /// about the same speed, whose channel fills and empties by turns: each side's next change
-    /// serves the other, and a waiter that parked would make it wait for a wake-up, tens of
-    /// microseconds on a VM, whose idle vCPU the host must schedule again. Where one side is
-    /// slower (a producer with real work per message), the other, which waits on every message,
-    /// parks after the short spin and is woken for a batch, as before: a long spin there would
+    /// about 8 µs more where a hint takes 9 ns) when the other side has also waited since a waiter
+    /// of this side last looked and nobody of this side is parked; the waiter takes the other
+    /// side's mark, so each wait of the other side lets one waiter of this side spin on. That is a
+    /// stream between threads that run at about the same speed, whose channel fills and empties by
+    /// turns: each side's next change serves the other, and a waiter that parked would make it wait
+    /// for a wake-up, tens of microseconds on a VM, whose idle vCPU the host must schedule again.
+    /// Where one side is slower (a producer with real work per message), the other, which waits on
+    /// every message, parks after the short spin and is woken for a batch, as before (where its
+    /// gaps outlast the short spin; shorter ones it polls through, awake): a long spin there would
     /// read the slow side's lines as it writes them. A crowd of idle receivers burns at most one
     /// long spin between them, and a wait that the short spin ends touches no flag. Under loom
     /// neither spins, and the flags are left out.

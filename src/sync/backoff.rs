@@ -46,12 +46,12 @@ pub(crate) fn backoff<R>(mut attempt: impl FnMut() -> Option<R>) -> Option<R> {
     None
 }
 
-/// The long spin that follows [`backoff`] for a waiter that one change of another thread will
-/// serve (the semaphore's front waiter; a channel's, where both sides wait by turns), whose
-/// parking would make that change wait for a wake-up: tens of microseconds on a VM, whose idle
-/// vCPU the host must schedule again. [`LONG_ROUNDS`] rounds of 64 hints, a try after each. With `backoff`'s, 1 023 hints:
-/// about 9 µs where a `spin_loop` hint takes 9 ns. None with one CPU. The callers let one waiter
-/// at a time spin so, whatever the number of threads. (A yield after each round, so that a
+/// The long spin that follows [`backoff`] for a waiter that one change of another thread will serve
+/// (the semaphore's front waiter; a channel's, where both sides wait by turns), whose parking would
+/// make that change wait for a wake-up: tens of microseconds on a VM, whose idle vCPU the host must
+/// schedule again. [`LONG_ROUNDS`] rounds of 64 hints, a try after each. With `backoff`'s, 1 023
+/// hints: about 9 µs where a `spin_loop` hint takes 9 ns. None with one CPU. The callers let one
+/// waiter at a time spin so, whatever the number of threads. (A yield after each round, so that a
 /// thread waited for that waits for a CPU would get one, measured slower for the semaphore's
 /// hand-over and no better with 4 threads on 2 cores.)
 pub(crate) fn spin_on<R>(mut attempt: impl FnMut() -> Option<R>) -> Option<R> {

@@ -115,6 +115,9 @@ pub struct Semaphore {
     total: AtomicU64,
     /// The ticket at the front of the line (`queue.rs`), read by waiters without the lock.
     served: AtomicU64,
+    /// Unit tests only: how many tries the last spin made before its waiter parked.
+    #[cfg(all(test, not(loom)))]
+    spun: crate::sync::AtomicUsize,
 }
 
 // No user code runs under the lock, and a permit dropped by a panic gives its permits back: a
@@ -149,6 +152,8 @@ impl Semaphore {
             state: Mutex::new(State::new()),
             total: AtomicU64::new(u64::from(permits)),
             served: AtomicU64::new(0),
+            #[cfg(all(test, not(loom)))]
+            spun: crate::sync::AtomicUsize::new(0),
         })
     }
 

@@ -237,7 +237,11 @@ impl Semaphore {
             // permits are scarce, a thread that releases and asks again waits at the front for
             // the one it handed its permit to, and if it parked, every hand-off would wait for a
             // wake-up. Only one waiter is at the front, however many wait.
+            #[cfg(all(test, not(loom)))]
+            let tries = std::cell::Cell::new(0);
             let mut settled = || {
+                #[cfg(all(test, not(loom)))]
+                tries.set(tries.get() + 1);
                 (self.served.load(Ordering::Relaxed) > ticket
                     || self.permits.load(Ordering::Relaxed) & CLOSED != 0
                     || deadline.is_some_and(|d| Instant::now() >= d))
@@ -247,6 +251,8 @@ impl Semaphore {
             let front = || self.served.load(Ordering::Relaxed) == ticket;
             let done = backoff(&mut settled).or_else(|| front().then(|| spin_on(settled))?);
             if done.is_none() {
+                #[cfg(all(test, not(loom)))]
+                self.spun.store(tries.get(), Ordering::SeqCst);
                 match deadline {
                     None => park(),
                     Some(d) => park_timeout(d.saturating_duration_since(Instant::now())),

@@ -377,3 +377,34 @@ fn debug_into_a_sink_that_reads_the_semaphore_does_not_deadlock() {
         "Semaphore { total: 2, available: 2, waiting: 0, closed: false }"
     );
 }
+
+/// Only the front waiter, whom the next release serves, spins on after the short spin: 10
+/// tries (7 spin steps and 3 yields) for a waiter behind it, 24 (14 long rounds more) for it.
+#[test]
+fn only_the_front_waiter_spins_long_before_it_parks() {
+    use crate::sync::Ordering::SeqCst;
+    if crate::sync::cpus() < 2 {
+        return; // with one CPU neither spins
+    }
+    let sem = Semaphore::new(1);
+    let held = sem.acquire(1).unwrap();
+    // The tries of the next waiter's spin, read once it gave up (it parks right after).
+    let spun = || loop {
+        match sem.spun.swap(0, SeqCst) {
+            0 => yield_now(),
+            tries => return tries,
+        }
+    };
+    std::thread::scope(|s| {
+        let front = s.spawn(|| drop(sem.acquire(1).unwrap()));
+        let front_tries = spun();
+        let behind = s.spawn(|| drop(sem.acquire(1).unwrap()));
+        let behind_tries = spun();
+        assert_eq!(sem.waiting(), 2);
+        drop(held);
+        front.join().unwrap();
+        behind.join().unwrap();
+        assert_eq!((front_tries, behind_tries), (24, 10), "(front, behind)");
+    });
+    assert_eq!(sem.available(), 1);
+}
