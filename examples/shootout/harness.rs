@@ -164,6 +164,7 @@ impl Harness {
             rows: Vec::new(),
             notes: Vec::new(),
             cpu: None,
+            cpu_notes: Vec::new(),
             ops_per_item: 1,
             background: 0,
         }
@@ -222,9 +223,11 @@ pub struct Table<'h> {
     ops_per_item: u64,
     /// Threads the workloads keep running besides the measuring ones (see `background`).
     background: usize,
-    /// What an item is called, where workloads report their candidates' CPU time per item
-    /// (see `cpu_time`), and whether the notes have said what those lines hold yet.
-    cpu: Option<(&'static str, bool)>,
+    /// What an item is called, while workloads report their candidates' CPU time per item
+    /// (see `cpu_time`).
+    cpu: Option<&'static str>,
+    /// The CPU-time lines, printed after the notes under a line that says what they hold.
+    cpu_notes: Vec<String>,
 }
 
 impl Table<'_> {
@@ -261,7 +264,12 @@ impl Table<'_> {
     /// the share of its threads' wall time that this is. Linux only: elsewhere no line is
     /// printed.
     pub fn cpu_time(&mut self, item: &'static str) {
-        self.cpu = Some((item, false));
+        self.cpu = Some(item);
+    }
+
+    /// Stops the CPU-time lines for the workloads added from now on.
+    pub fn cpu_time_off(&mut self) {
+        self.cpu = None;
     }
 
     /// Adds a line to print under the table.
@@ -326,15 +334,14 @@ impl Table<'_> {
     /// Adds the CPU-time line of workload `name` (see `cpu_time`), if the table asked for one
     /// and every candidate's time was measured.
     fn note_cpu(&mut self, name: &str, threads: usize, candidates: &[Candidate], cpu: &[CpuSum]) {
-        let Some((item, said)) = &mut self.cpu else {
+        let Some(item) = self.cpu else {
             return;
         };
         let Some(used) = cpu.iter().map(|c| c.used).collect::<Option<Vec<_>>>() else {
             return;
         };
-        if !*said {
-            *said = true;
-            self.notes.push(format!(
+        if self.cpu_notes.is_empty() {
+            self.cpu_notes.push(format!(
                 "CPU time per {item} in ns, as the table prints a time, the threads together, \
                  over the timed rounds (in brackets: its share of the threads' wall time):"
             ));
@@ -354,8 +361,11 @@ impl Table<'_> {
                 )
             })
             .collect();
-        self.notes
-            .push(format!("  {name}, {threads} threads: {}", each.join(", ")));
+        let s = if threads == 1 { "" } else { "s" };
+        self.cpu_notes.push(format!(
+            "  {name}, {threads} thread{s}: {}",
+            each.join(", ")
+        ));
     }
 }
 
@@ -386,10 +396,10 @@ impl Drop for Table<'_> {
             self.h.settings.markdown,
         );
         self.h.emit(&text);
-        for line in &self.notes {
+        for line in self.notes.iter().chain(&self.cpu_notes) {
             self.h.emit(&format!("{line}\n"));
         }
-        if !self.notes.is_empty() {
+        if !self.notes.is_empty() || !self.cpu_notes.is_empty() {
             self.h.emit("\n");
         }
     }

@@ -15,7 +15,8 @@
 //! construction (the thread that just released takes the permit straight back, no wake-up), so
 //! the half-permits workload runs once more with every acquire timed, and the table's notes
 //! give what FIFO is for: the tail of one acquire's wait, and each thread's share of the
-//! acquisitions.
+//! acquisitions. The last lines give each semaphore's CPU time per acquire (and its release):
+//! a waiter that spins spends it where one that sleeps does not.
 
 #[path = "../common/condvar_semaphore.rs"]
 mod condvar_semaphore;
@@ -131,13 +132,16 @@ pub fn run(h: &mut Harness) {
             upkeep_counts[0].load(Relaxed),
             upkeep_counts[1].load(Relaxed)
         ));
-        // Permits for every thread (nobody waits), then for half of them (half wait).
+        // Permits for every thread (nobody waits), then for half of them (half wait). Their
+        // waits spin or sleep: the CPU-time lines show what each spends.
+        t.cpu_time("acquire");
         semaphore(&mut t, threads, threads, "semaphore acquire+release");
         if threads > 1 {
             let label = "semaphore, permits for half";
             semaphore(&mut t, threads, threads / 2, label);
             semaphore_timed(&mut t, threads, threads / 2);
         }
+        t.cpu_time_off();
     }
 }
 
