@@ -21,6 +21,7 @@
 #[path = "../common/condvar_semaphore.rs"]
 mod condvar_semaphore;
 use crate::harness::{timed_round, Candidate, Harness, Table};
+use crate::histogram::{fmt_us, Histogram};
 use condvar_semaphore::CondvarSemaphore;
 use governor::clock::{MonotonicClock as StdClock, QuantaUpkeepClock};
 use governor::{Quota, RateLimiter};
@@ -302,17 +303,6 @@ fn semaphore_timed(t: &mut Table<'_>, threads: usize, permits: usize) {
     }
 }
 
-fn fmt_us(ns: u64) -> String {
-    let us = ns as f64 / 1e3;
-    if us < 10.0 {
-        format!("{us:.2} µs")
-    } else if us < 100.0 {
-        format!("{us:.1} µs")
-    } else {
-        format!("{us:.0} µs")
-    }
-}
-
 /// High bit of `Tally::gate`: a thread has finished this round, so not every thread is asking.
 const ENDED: usize = 1 << (usize::BITS - 1);
 
@@ -394,75 +384,5 @@ impl Round {
     fn acquired(&mut self, tally: &Tally, waited: Duration) {
         self.waits.record(waited.as_nanos() as u64);
         self.while_all += u64::from(tally.gate.load(Relaxed) == tally.threads);
-    }
-}
-
-/// Nanoseconds in log-linear buckets: exact below 32, then 32 buckets per power of two (each
-/// under 1/32 of its value wide), plus the exact maximum. On the stack: no allocation.
-const SUB: u32 = 5;
-const BUCKETS: usize = ((64 - SUB as usize) + 1) << SUB;
-
-struct Histogram {
-    counts: [u64; BUCKETS],
-    total: u64,
-    max: u64,
-}
-
-impl Default for Histogram {
-    fn default() -> Self {
-        Self {
-            counts: [0; BUCKETS],
-            total: 0,
-            max: 0,
-        }
-    }
-}
-
-impl Histogram {
-    fn index(v: u64) -> usize {
-        if v < 1 << SUB {
-            return v as usize;
-        }
-        let e = 63 - v.leading_zeros();
-        (((e - SUB + 1) as usize) << SUB) + ((v >> (e - SUB)) as usize & ((1 << SUB) - 1))
-    }
-
-    /// The largest value that falls in bucket `i`.
-    fn upper(i: usize) -> u64 {
-        if i < 1 << SUB {
-            return i as u64;
-        }
-        let e = (i >> SUB) as u32 + SUB - 1;
-        let sub = (i & ((1 << SUB) - 1)) as u128;
-        let next = ((1 << SUB) + sub + 1) << (e - SUB);
-        u64::try_from(next - 1).unwrap_or(u64::MAX)
-    }
-
-    #[inline]
-    fn record(&mut self, ns: u64) {
-        self.counts[Self::index(ns)] += 1;
-        self.total += 1;
-        self.max = self.max.max(ns);
-    }
-
-    fn merge(&mut self, other: &Self) {
-        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
-            *a += b;
-        }
-        self.total += other.total;
-        self.max = self.max.max(other.max);
-    }
-
-    /// The upper edge of the bucket holding the `q` quantile (never above the maximum).
-    fn quantile(&self, q: f64) -> u64 {
-        let rank = ((q * self.total as f64).ceil() as u64).max(1);
-        let mut seen = 0;
-        for (i, &c) in self.counts.iter().enumerate() {
-            seen += c;
-            if seen >= rank {
-                return Self::upper(i).min(self.max);
-            }
-        }
-        self.max
     }
 }

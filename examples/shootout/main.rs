@@ -10,6 +10,7 @@ mod counter;
 mod counter_registry;
 mod demo;
 mod harness;
+mod histogram;
 mod limit;
 mod map_cow;
 mod map_sharded;
