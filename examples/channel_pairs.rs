@@ -1,15 +1,15 @@
 //! An A/B of thrifty's `bounded` channel against crossbeam-channel with `p` producers and `p`
-//! consumers on a channel of `u64` (1024 slots unless told): rounds of 4 M messages in all (at
-//! most 100 000 per slot, so that a channel of a few slots, whose threads wait by turns, ends
-//! its rounds in seconds; rounded down to a multiple of `p`), the two candidates alternating, each going first in every other round, a
-//! fresh channel each round. It prints each one's
-//! median, fastest and slowest time per message, and for thrifty how many sends per 1000 found
-//! the channel full (from `Stats::full_sends`): a channel that keeps filling runs in a slower
-//! regime, and a round's time follows which regime it fell into.
+//! consumers on a channel of `u64` (1024 slots unless told): rounds of 4 M messages in all (at most
+//! 100 000 per slot, so that a channel of a few slots, whose threads wait by turns, ends its rounds
+//! in seconds; rounded down to a multiple of `p`), the two candidates alternating, each going first
+//! in every other round, a fresh channel each round. It prints each one's median, fastest and
+//! slowest time per message, and for thrifty how many sends per 1000 found the channel full (from
+//! `Stats::full_sends`): a channel that keeps filling runs in a slower regime, and a round's time
+//! follows which regime it fell into.
 //!
-//! `cargo run --release --example channel_pairs -- 1,2,4,8 [slots]` (producer/consumer pairs;
-//! 1,2 by default; slots 1024 by default). The shootout's channel table measures the same shape with its own rounds; this
-//! program exists to repeat one comparison many times cheaply.
+//! `cargo run --release --example channel_pairs -- 1,2,4,8 [slots]` (producer/consumer pairs; 1,2
+//! by default; slots 1024 by default). The shootout's channel table measures the same shape with
+//! its own rounds; this program exists to repeat one comparison many times cheaply.
 
 use std::hint::black_box;
 use std::time::Instant;
