@@ -8,13 +8,19 @@
 
 use super::{cpus, spin_loop, yield_now};
 
-/// Spin steps with more than one CPU: between tries `1 << step` hints, `step < SPIN_STEPS`.
+/// Spin steps of [`backoff`] with more than one CPU: between tries `1 << step` hints,
+/// `step < SPIN_STEPS` (127 hints in all).
 #[cfg(not(loom))]
 const SPIN_STEPS: u32 = 7;
-/// Rounds of [`spin_on`]: 14 of 64 hints, a try after each, so a change is seen within about
-/// half a microsecond.
+/// Hints between two tries of [`backoff_even`] and [`spin_on`]: a change they wait for is seen
+/// within about 70 ns where a hint takes 9 ns.
+const EVEN_HINTS: u32 = 8;
+/// Rounds of [`backoff_even`]: 16 of [`EVEN_HINTS`], [`backoff`]'s 127 hints or so.
 #[cfg(not(loom))]
-const LONG_ROUNDS: u32 = 14;
+const EVEN_ROUNDS: u32 = 16;
+/// Rounds of [`spin_on`]: 112 of [`EVEN_HINTS`], 896 hints.
+#[cfg(not(loom))]
+const LONG_ROUNDS: u32 = 112;
 /// Yields after the spin (the only retries with one CPU).
 #[cfg(not(loom))]
 const YIELDS: u32 = 3;
@@ -22,6 +28,8 @@ const YIELDS: u32 = 3;
 // modelling, so loom skips straight to it.
 #[cfg(loom)]
 const SPIN_STEPS: u32 = 0;
+#[cfg(loom)]
+const EVEN_ROUNDS: u32 = 0;
 #[cfg(loom)]
 const LONG_ROUNDS: u32 = 0;
 #[cfg(loom)]
@@ -31,13 +39,44 @@ const YIELDS: u32 = 0;
 /// spin and the yields are spent (the caller then parks). The caller has already tried once.
 pub(crate) fn backoff<R>(mut attempt: impl FnMut() -> Option<R>) -> Option<R> {
     let steps = if cpus() > 1 { SPIN_STEPS } else { 0 };
-    for round in 0..steps + YIELDS {
-        if round < steps {
-            for _ in 0..1u32 << round {
-                spin_loop();
-            }
-        } else {
-            yield_now();
+    for step in 0..steps {
+        for _ in 0..1u32 << step {
+            spin_loop();
+        }
+        if let Some(r) = attempt() {
+            return Some(r);
+        }
+    }
+    yields(attempt)
+}
+
+/// [`backoff`] at an even pace: a try every [`EVEN_HINTS`] hints for about as long, then the
+/// yields. For a waiter whose change is likely to come within that spin (the semaphore's front
+/// waiter, whose holder may release at once), which `backoff`'s doubling gaps would see up to
+/// as late again as it came: a grant a few hundred nanoseconds in, seen up to 500 ns later.
+pub(crate) fn backoff_even<R>(mut attempt: impl FnMut() -> Option<R>) -> Option<R> {
+    spin_evenly(EVEN_ROUNDS, &mut attempt).or_else(|| yields(attempt))
+}
+
+/// The long spin that follows [`backoff`] or [`backoff_even`] for a waiter that one change of
+/// another thread will serve (the semaphore's front waiter; a channel's, where both sides wait by
+/// turns), whose parking would make that change wait for a wake-up: tens of microseconds on a VM,
+/// whose idle vCPU the host must schedule again. [`LONG_ROUNDS`] rounds of [`EVEN_HINTS`] hints,
+/// a try after each: 896 hints, about 8 µs where a `spin_loop` hint takes 9 ns. None with one
+/// CPU. The callers let one waiter at a time spin so, whatever the number of threads. The yields
+/// come before it, not after: a thread waited for that shares our CPU gets it after about a
+/// microsecond, not nine. (A yield after each round measured slower for the semaphore's hand-over
+/// and no better with 4 threads on 2 cores.)
+pub(crate) fn spin_on<R>(mut attempt: impl FnMut() -> Option<R>) -> Option<R> {
+    spin_evenly(LONG_ROUNDS, &mut attempt)
+}
+
+/// `rounds` rounds of [`EVEN_HINTS`] hints and a try (none with one CPU).
+fn spin_evenly<R>(rounds: u32, attempt: &mut impl FnMut() -> Option<R>) -> Option<R> {
+    let rounds = if cpus() > 1 { rounds } else { 0 };
+    for _ in 0..rounds {
+        for _ in 0..EVEN_HINTS {
+            spin_loop();
         }
         if let Some(r) = attempt() {
             return Some(r);
@@ -46,20 +85,10 @@ pub(crate) fn backoff<R>(mut attempt: impl FnMut() -> Option<R>) -> Option<R> {
     None
 }
 
-/// The long spin that follows [`backoff`] for a waiter that one change of another thread will serve
-/// (the semaphore's front waiter; a channel's, where both sides wait by turns), whose parking would
-/// make that change wait for a wake-up: tens of microseconds on a VM, whose idle vCPU the host must
-/// schedule again. [`LONG_ROUNDS`] rounds of 64 hints, a try after each. With `backoff`'s, 1 023
-/// hints: about 9 µs where a `spin_loop` hint takes 9 ns. None with one CPU. The callers let one
-/// waiter at a time spin so, whatever the number of threads. (A yield after each round, so that a
-/// thread waited for that waits for a CPU would get one, measured slower for the semaphore's
-/// hand-over and no better with 4 threads on 2 cores.)
-pub(crate) fn spin_on<R>(mut attempt: impl FnMut() -> Option<R>) -> Option<R> {
-    let rounds = if cpus() > 1 { LONG_ROUNDS } else { 0 };
-    for _ in 0..rounds {
-        for _ in 0..64 {
-            spin_loop();
-        }
+/// [`YIELDS`] yields, a try after each.
+fn yields<R>(mut attempt: impl FnMut() -> Option<R>) -> Option<R> {
+    for _ in 0..YIELDS {
+        yield_now();
         if let Some(r) = attempt() {
             return Some(r);
         }

@@ -31,7 +31,9 @@
 
 use super::Semaphore;
 use crate::limit::InsufficientCapacity;
-use crate::sync::{backoff, current_thread, park, park_timeout, spin_on, Ordering, Thread};
+use crate::sync::{
+    backoff, backoff_even, current_thread, park, park_timeout, spin_on, Ordering, Thread,
+};
 use smallvec::SmallVec;
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -233,10 +235,12 @@ impl Semaphore {
             drop(state);
             // A grant, a close or the deadline often comes within the spin: no park, and the
             // granter's unpark finds us awake, which costs it no system call. The front waiter,
-            // whom the next release serves, spins on after the short spin (`spin_on`): where
-            // permits are scarce, a thread that releases and asks again waits at the front for
-            // the one it handed its permit to, and if it parked, every hand-off would wait for a
-            // wake-up. Only one waiter is at the front, however many wait.
+            // whom the next release serves, tries at an even pace (`backoff_even`: where permits
+            // are scarce, a thread that releases and asks again waits at the front for the one it
+            // handed its permit to, whose release often comes within a few hundred nanoseconds),
+            // then spins on (`spin_on`): if it parked, every hand-off would wait for a wake-up.
+            // Only one waiter is at the front, however many wait; one behind that reaches the
+            // front during its short spin spins on too.
             #[cfg(all(test, not(loom)))]
             let tries = std::cell::Cell::new(0);
             let mut settled = || {
@@ -249,7 +253,12 @@ impl Semaphore {
             };
             // Relaxed: a hint for how long to spin; the grant is checked with Acquire below.
             let front = || self.served.load(Ordering::Relaxed) == ticket;
-            let done = backoff(&mut settled).or_else(|| front().then(|| spin_on(settled))?);
+            let done = if front() {
+                backoff_even(&mut settled)
+            } else {
+                backoff(&mut settled)
+            };
+            let done = done.or_else(|| front().then(|| spin_on(settled))?);
             if done.is_none() {
                 #[cfg(all(test, not(loom)))]
                 self.spun.store(tries.get(), Ordering::SeqCst);
