@@ -89,7 +89,7 @@
 //!   CPU where a sleeping consumer would not (the shootout's busy-producer row: both threads busy
 //!   about 80% of the wall time, against about 50% for std's and kanal's, at about half std's time
 //!   and about kanal's); in exchange a message waits about 0.2-0.3 µs from its send to its receive
-//!   at the median, where a consumer that sleeps (std's, kanal's) makes it wait 50-80 µs. A sender
+//!   at the median, where a consumer that sleeps (std's, kanal's) makes it wait 20-80 µs. A sender
 //!   that finds the channel full first spends one such spin waiting for a sixteenth of the capacity
 //!   (at most 64 slots) to be free, not one slot, then waits as above (so up to 254 hints before it
 //!   parks): refilling each slot the moment it is freed keeps both sides on the same cache lines

@@ -96,7 +96,7 @@ pub use permit::{OwnedPermit, Permit};
 /// from the start, so that it sees a release within about 70 ns. A thread that releases and asks
 /// again at once so waits at the front, awake, for the permit to come back; only the front waiter
 /// spins that long, however many threads wait. That spin and the hand-overs are CPU time: with one
-/// permit for 2 threads the shootout's limit table gives about 1.3x-1.5x the `Mutex` + `Condvar`
+/// permit for 2 threads the shootout's limit table gives about 1.3x-1.7x the `Mutex` + `Condvar`
 /// semaphore's CPU time per acquire. A hand-over to a waiter that has parked (behind others, or
 /// after a hold longer than the spin) costs a wake-up: tens of microseconds on a VM, whose idle
 /// vCPU the host must schedule again. The granter unparks the waiter whether or not it parked yet:
