@@ -335,11 +335,11 @@ impl WaitQueue {
     /// turns: each side's next change serves the other, and a waiter that parked would make it wait
     /// for a wake-up, tens of microseconds on a VM, whose idle vCPU the host must schedule again.
     /// Where one side is slower (a producer with real work per message), the other, which waits on
-    /// every message, parks after the short spin and is woken for a batch, as before (where its
-    /// gaps outlast the short spin; shorter ones it polls through, awake): a long spin there would
-    /// read the slow side's lines as it writes them. A crowd of idle receivers burns at most one
-    /// long spin between them, and a wait that the short spin ends touches no flag. Under loom
-    /// neither spins, and the flags are left out.
+    /// every message, parks after the short spin and is woken for a batch (where its gaps outlast
+    /// the short spin; shorter ones it polls through, awake): a long spin there would read the slow
+    /// side's lines as it writes them. A crowd of idle receivers burns at most one long spin
+    /// between them, and a wait that the short spin ends touches no flag. Under loom neither spins,
+    /// and the flags are left out.
     fn spin<R>(
         &self,
         other: &WaitQueue,
@@ -481,6 +481,33 @@ mod tests {
     /// waiter of its side last looked (a stream whose channel fills and empties by turns), and
     /// clears that mark; else it parks after the short spin. Counted in polls of the hint: one
     /// per try, 10 for the short spin (7 spin steps and 3 yields), 112 more for the long one.
+    /// A crowd of waiters on one side takes one long spin per wait of the other side: two
+    /// waiters after one mark make 10 polls each for the short spin and 112 more between them.
+    #[test]
+    #[cfg(not(loom))]
+    fn two_waiters_after_one_wait_of_the_other_side_make_one_long_spin() {
+        use super::WaitQueue;
+        use crate::sync::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+        if crate::sync::cpus() < 2 {
+            return; // with one CPU neither spin spins
+        }
+        let (queue, other) = (WaitQueue::new(), WaitQueue::new());
+        other.waited.store(true, SeqCst);
+        let (polls, open) = (AtomicUsize::new(0), AtomicBool::new(false));
+        std::thread::scope(|s| {
+            let waiters = [(); 2].map(|()| s.spawn(|| wait_for(&queue, &other, &open, &polls)));
+            while queue.waiting.load(SeqCst) < 2 {
+                crate::sync::yield_now();
+            }
+            let spun = polls.load(SeqCst);
+            open.store(true, SeqCst);
+            queue.notify_all();
+            waiters.map(|w| assert!(w.join().unwrap().is_ok()));
+            assert_eq!(spun, 10 + 10 + 112);
+            assert!(!other.waited.load(SeqCst), "the one mark was taken");
+        });
+    }
+
     #[test]
     #[cfg(not(loom))]
     fn a_waiter_spins_long_only_after_the_other_side_waited() {

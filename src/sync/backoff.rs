@@ -65,8 +65,7 @@ pub(crate) fn backoff_even<R>(mut attempt: impl FnMut() -> Option<R>) -> Option<
 /// a try after each: 896 hints, about 8 µs where a `spin_loop` hint takes 9 ns. None with one
 /// CPU. The callers let one waiter at a time spin so, whatever the number of threads. The yields
 /// come before it, not after: a thread waited for that shares our CPU gets it after about a
-/// microsecond, not nine. (A yield after each round measured slower for the semaphore's hand-over
-/// and no better with 4 threads on 2 cores.)
+/// microsecond, not nine.
 pub(crate) fn spin_on<R>(mut attempt: impl FnMut() -> Option<R>) -> Option<R> {
     spin_evenly(LONG_ROUNDS, &mut attempt)
 }
