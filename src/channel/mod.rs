@@ -78,24 +78,24 @@
 //!   channel adds a fence before it); one send in 256 also reads the receivers' index and the
 //!   high-water mark for [`Stats`].
 //! - **Waiting** spins briefly (127 spin hints in all; not at all with one CPU), yields a few
-//! times, then parks the thread; the other side unparks it. A parked thread costs a futex wake, and
-//! on a VM a wait for the host to schedule its vCPU again: tens of microseconds. So where both
-//! sides wait by turns (a stream whose channel fills and empties, as a small one does between two
-//! threads at about the same speed), one waiter of a side spins on for 896 hints more (about 8 µs)
-//! before it parks: each side's next change serves the other. A side whose waits the other never
-//! answers with a wait of its own (a consumer of a producer that does real work per message) parks
-//! after the short spin and is woken for a batch; but where each gap is shorter than that spin
-//! (about 1 µs) it polls through every gap and never parks, spending CPU where a sleeping consumer
-//! would not (the shootout's busy-producer row: both threads busy about 80% of the wall time,
-//! against about 50% for std's and kanal's, at about half std's time and about kanal's); in
-//! exchange a message waits about 0.2-0.3 µs from its send to its receive at the median, where a
-//! consumer that sleeps (std's, kanal's) makes it wait 20-80 µs. A sender that finds the channel
-//! full first spends one such spin waiting for a sixteenth of the capacity (at most 64 slots) to be
-//! free, not one slot, then waits as above (so up to 254 hints before it parks): refilling each
-//! slot the moment it is freed keeps both sides on the same cache lines and makes every message pay
-//! for a line crossing between cores. It takes the first free slot once the spin is over, so a slow
-//! receiver delays it no more than before. `cargo run --release --example channel_pairs` prints how
-//! many sends found the channel full.
+//!   times, then parks the thread; the other side unparks it. A parked thread costs a futex wake,
+//!   and on a VM a wait for the host to schedule its vCPU again: tens of microseconds. So where
+//!   both sides wait by turns (a stream whose channel fills and empties, as a small one does
+//!   between two threads at about the same speed), one waiter of a side spins on for 896 hints more
+//!   (about 8 µs) before it parks: each side's next change serves the other. A side whose waits the
+//!   other never answers with a wait of its own (a consumer of a producer that does real work per
+//!   message) parks after the short spin and is woken for a batch; but where each gap is shorter
+//!   than that spin (about 1 µs) it polls through every gap and never parks, spending CPU where a
+//!   sleeping consumer would not (the shootout's busy-producer row: both threads busy about 80% of
+//!   the wall time, against about 50% for std's and kanal's, at about half std's time and about
+//!   kanal's); in exchange a message waits about 0.2-0.3 µs from its send to its receive at the
+//!   median, where a consumer that sleeps (std's, kanal's) makes it wait 20-80 µs. A sender that
+//!   finds the channel full first spends one such spin waiting for a sixteenth of the capacity (at
+//!   most 64 slots) to be free, not one slot, then waits as above (so up to 254 hints before it
+//!   parks): refilling each slot the moment it is freed keeps both sides on the same cache lines
+//!   and makes every message pay for a line crossing between cores. It takes the first free slot
+//!   once the spin is over, so a slow receiver delays it no more than before. `cargo run --release
+//!   --example channel_pairs` prints how many sends found the channel full.
 //!
 //! # How it works
 //!

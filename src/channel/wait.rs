@@ -502,7 +502,9 @@ mod tests {
             let spun = polls.load(SeqCst);
             open.store(true, SeqCst);
             queue.notify_all();
-            waiters.map(|w| assert!(w.join().unwrap().is_ok()));
+            for w in waiters {
+                assert!(w.join().unwrap().is_ok());
+            }
             assert_eq!(spun, 10 + 10 + 112);
             assert!(!other.waited.load(SeqCst), "the one mark was taken");
         });
