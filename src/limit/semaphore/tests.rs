@@ -409,3 +409,59 @@ fn only_the_front_waiter_spins_long_before_it_parks() {
     });
     assert_eq!(sem.available(), 1);
 }
+
+/// A waiter behind that reaches the front during its short spin spins on too: 10 tries of
+/// `backoff` and 112 of `spin_on` before it parks. The test releases the one permit to the front
+/// waiter just after the second joins the line (so the second is at the front while its short
+/// spin runs, and the permit stays with the first); where the release comes too late (the two
+/// threads share a CPU), the second parks after 10 tries, so the test tries up to 50 times and
+/// needs one 122. Without the spin on, every try reads 10.
+#[test]
+fn a_waiter_that_reaches_the_front_during_its_short_spin_spins_on() {
+    use crate::sync::Ordering::SeqCst;
+    if crate::sync::cpus() < 2 {
+        return; // with one CPU neither spins
+    }
+    let mut seen = Vec::new();
+    for _ in 0..50 {
+        let sem = Semaphore::new(1);
+        let held = sem.acquire(1).unwrap();
+        let spun = || loop {
+            match sem.spun.swap(0, SeqCst) {
+                0 => yield_now(),
+                tries => return tries,
+            }
+        };
+        let (go, hold) = mpsc::channel::<()>();
+        let tries = std::thread::scope(|s| {
+            let sem_ref = &sem;
+            let first = s.spawn(move || {
+                let _permit = sem_ref.acquire(1).unwrap();
+                hold.recv().unwrap(); // holds the permit until the second has parked
+            });
+            assert_eq!(spun(), 131, "the first waiter, at the front from the start");
+            let second = s.spawn(|| drop(sem.acquire(1).unwrap()));
+            while sem.waiting() < 2 {}
+            drop(held); // grants the first: the second is at the front now
+            let tries = spun();
+            go.send(()).unwrap();
+            first.join().unwrap();
+            second.join().unwrap();
+            tries
+        });
+        assert_eq!(sem.available(), 1);
+        seen.push(tries);
+        if tries == 122 {
+            break;
+        }
+    }
+    assert!(
+        seen.iter().all(|&t| t == 10 || t == 122),
+        "tries of the second waiter's spins: {seen:?}"
+    );
+    assert_eq!(
+        seen.last(),
+        Some(&122),
+        "tries of the second waiter's spins: {seen:?}"
+    );
+}
