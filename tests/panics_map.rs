@@ -1011,6 +1011,70 @@ fn cow_a_value_drop_may_write_its_own_map_when_a_write_reuses_its_version() {
     assert_eq!(on_copy, spare_len, "the spare's entries, each dropped once");
 }
 
+/// A hasher whose `Drop` writes the map it hashes for (as [`Unregister`] does for values): it
+/// calls `remove` of an absent key and counts the calls that returned.
+#[derive(Clone)]
+struct UnregisterHasher {
+    map: Weak<CowMap<u64, u64, UnregisterHasher>>,
+    calls: Arc<AtomicUsize>,
+}
+
+impl std::hash::BuildHasher for UnregisterHasher {
+    type Hasher = std::hash::DefaultHasher;
+
+    fn build_hasher(&self) -> Self::Hasher {
+        std::hash::DefaultHasher::new()
+    }
+}
+
+impl Drop for UnregisterHasher {
+    fn drop(&mut self) {
+        if let Some(map) = self.map.upgrade() {
+            assert_eq!(map.remove(&ABSENT), None);
+            self.calls.fetch_add(1, SeqCst);
+        }
+    }
+}
+
+/// A write that copies over a reader's spare replaces the spare's hasher too (each version's
+/// table has its own): a hasher with drop glue goes with the spare's table, dropped after the
+/// lock is let go, so its `Drop` may write the map, as a value's may. (Copied in place with
+/// `clone_from`, the old hasher was dropped under the lock and its write panicked.)
+#[test]
+fn cow_a_hashers_drop_may_write_its_own_map_when_a_write_reuses_its_version() {
+    let outcome = finishes("a write that copies over the spare", || {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let map = Arc::new_cyclic(|map| {
+            CowMap::with_hasher(UnregisterHasher {
+                map: map.clone(),
+                calls: calls.clone(),
+            })
+        });
+        for k in 0..4 {
+            map.insert(k, k);
+        }
+        let mut reader = map.reader();
+        map.update(|m| m.insert(4, 4)); // no single change: the next write copies, not replays
+        reader.refresh(); // the version before the update is now unheld: the spare
+        let before = calls.load(SeqCst);
+        map.insert(5, 5);
+        let on_copy = calls.load(SeqCst) - before;
+        assert_eq!(
+            map.retired_versions(),
+            1,
+            "premise: the reader holds one version"
+        );
+        drop(reader);
+        assert_eq!(map.len(), 6);
+        on_copy
+    });
+    assert_eq!(
+        outcome,
+        Ok(1),
+        "the spare's hasher, dropped once, after the lock"
+    );
+}
+
 /// A key whose `Drop` writes the map it lives in (a removed session's handle that logs out),
 /// as [`Unregister`] for values; hashes and compares by `id`.
 #[derive(Clone)]

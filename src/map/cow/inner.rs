@@ -237,8 +237,8 @@ fn move_from<K, V, S>(
 
 /// Why a write from inside one of the map's own writes panics (`sync::enter_or_panic`).
 const REENTERED: &str = "re-entrant write: this thread is inside a write of the same map (an \
-    update's closure, or a key's or value's Clone, Hash or Eq during a write), which holds the \
-    writers' lock; a write or trim from there would wait for itself for ever, so it panics \
+    update's closure, a key's or value's Clone, Hash or Eq, or the hasher's Clone or \
+    build_hasher, during a write), which holds the writers' lock; a write or trim from there would wait for itself for ever, so it panics \
     instead. Reads are fine there; change the closure's own map, or write after the write \
     returns";
 
@@ -290,10 +290,10 @@ const TRASH_VERSIONS: usize = 4;
 /// The versions a writer or a dropped `Reader` let go of.
 type TrashVersions<K, V, S> = SmallVec<[Arc<Version<K, V, S>>; TRASH_VERSIONS]>;
 
-/// What the holder of the writer lock let go of, dropped after it unlocks (by [`Locked`]'s
-/// drop), so that no key's or value's `Drop` runs under the lock: one that writes the map
-/// then finds it unlocked, and no writer waits for destructors. Without drop glue in keys,
-/// values and hasher, dropping it only deallocates, and `Locked` does it before unlocking.
+/// What the holder of the writer lock let go of, dropped after it unlocks (by [`Locked`]'s drop),
+/// so that no key's, value's or hasher's `Drop` runs under the lock: one that writes the map then
+/// finds it unlocked, and no writer waits for destructors. Without drop glue in keys, values and
+/// hasher, dropping it only deallocates, and `Locked` does it before unlocking.
 pub(super) struct Trash<K, V, S> {
     /// The map's counts on replaced versions no read can reach (the last count, unless a
     /// `Snapshot` holds one).
@@ -435,9 +435,10 @@ impl<K, V, S> Locked<'_, K, V, S> {
                 };
                 match replayed {
                     Some(out) => *displaced = out,
-                    // Copying into the spare drops its entries: with drop glue, those go to
-                    // the trash with the spare's table, and the copy gets a table of its own.
-                    None if mem::needs_drop::<(K, V)>() || is_sparse(current.map()) => {
+                    // Copying into the spare drops its entries and its hasher (`clone_from`
+                    // replaces it): with drop glue in any of them, they go to the trash with the
+                    // spare's table, and the copy gets a table of its own.
+                    None if mem::needs_drop::<(K, V, S)>() || is_sparse(current.map()) => {
                         let copy = copy_of(current.map());
                         *displaced = Displaced::Table(mem::replace(version.map_mut(), copy));
                     }

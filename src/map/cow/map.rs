@@ -66,25 +66,25 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 ///   `Reader`s are alive at once than ever before (they keep slots of their own, apart from
 ///   the reads').
 /// - A write builds its copy in the *spare*, the newest old version that no read can reach any more
-///   (its readers have moved on), when there is one: then a map of plain keys and values (`u64`, no
-///   heap inside, no drop glue) allocates nothing for the write (`clone_from` into a table of the
-///   same size). A steady pattern of one write, then readers refreshing, has a spare for every
-///   write (`tests/alloc_map_cow.rs` asserts zero allocations over 100 such rounds). With keys or
-///   values that have drop glue, a write that copies the whole map builds a new table beside the
-///   spare (one allocation, besides what their clones allocate), so that the spare's old entries
-///   are dropped after the lock is let go; an `insert` or `remove` that replays into the spare
-///   allocates nothing of its own either way (unless the spare's table is full and grows), only
-///   what cloning keys and values allocates: the write clones the key it records, the replay an
-///   inserted key and value or a replacing value (a `String` key allocates on each clone). A write
-///   with no spare (no reader refreshed since the last, a [`Reader`] idles holding an old version,
-///   or a `Snapshot` still holds the old version) allocates its copy of the table and one block for
-///   the version (the first write also the writers' list of retired versions); a batch of any size
-///   in one `update` allocates the same. A `Reader` about to idle should [`let_go`](Reader::let_go)
-///   of its version: the map then keeps a spare for it, and after the first write, writes while it
-///   idles build in that spare, allocating nothing for keys and values without heap or drop glue.
-///   The versions a write frees wait in a list that holds four without allocating.
-///   [`store`](CowMap::store) and [`clear`](CowMap::clear) allocate one block (the version),
-///   whatever the map's size.
+///   (its readers have moved on), when there is one: then a map of plain keys, values and hasher
+///   (`u64`, no heap inside, no drop glue) allocates nothing for the write (`clone_from` into a
+///   table of the same size). A steady pattern of one write, then readers refreshing, has a spare
+///   for every write (`tests/alloc_map_cow.rs` asserts zero allocations over 100 such rounds). With
+///   keys, values or a hasher that have drop glue, a write that copies the whole map builds a new
+///   table beside the spare (one allocation, besides what their clones allocate), so that the
+///   spare's old entries are dropped after the lock is let go; an `insert` or `remove` that replays
+///   into the spare allocates nothing of its own either way (unless the spare's table is full and
+///   grows), only what cloning keys and values allocates: the write clones the key it records, the
+///   replay an inserted key and value or a replacing value (a `String` key allocates on each
+///   clone). A write with no spare (no reader refreshed since the last, a [`Reader`] idles holding
+///   an old version, or a `Snapshot` still holds the old version) allocates its copy of the table
+///   and one block for the version (the first write also the writers' list of retired versions); a
+///   batch of any size in one `update` allocates the same. A `Reader` about to idle should
+///   [`let_go`](Reader::let_go) of its version: the map then keeps a spare for it, and after the
+///   first write, writes while it idles build in that spare, allocating nothing for keys and values
+///   without heap or drop glue. The versions a write frees wait in a list that holds four without
+///   allocating. [`store`](CowMap::store) and [`clear`](CowMap::clear) allocate one block (the
+///   version), whatever the map's size.
 /// - Freeing: reads never free a version. A write frees the old versions no read can reach (besides
 ///   the spare it reuses, and, if a read already holds the new version or a `Reader` let go of its
 ///   version, the newest one it replaced: the next write's spare); a `Snapshot`'s drop frees its
@@ -161,8 +161,8 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 /// A write holds the writers' lock while it copies the map and runs an `update`'s closure, so
 /// a write ([`insert`](CowMap::insert), [`remove`](CowMap::remove), `update`) or
 /// [`trim`](CowMap::trim) of the same map from there would wait for itself. It panics instead,
-/// before it locks: from inside an `update`'s closure, or a key's or value's `Clone`, `Hash` or
-/// `Eq` while a write runs (a per-thread mark, as for [`ShardedMap`](crate::map::ShardedMap);
+/// before it locks: from inside an `update`'s closure, a key's or value's `Clone`, `Hash` or
+/// `Eq`, or the hasher's `Clone` or `build_hasher`, while a write runs (a per-thread mark, as for [`ShardedMap`](crate::map::ShardedMap);
 /// one thread can be inside the closures of at most 8 maps at once). Reads, `Reader`s and
 /// `Snapshot`s of the map, and writes of other maps, are fine there. A value's `Drop` may
 /// write the map when a write, `trim`, `Snapshot` or `Reader` frees it: that runs after the

@@ -22,9 +22,10 @@
 //!   frees a version: the next write reuses the memory of the old version the readers left (the
 //!   spare) or frees it.
 //! - A write or `trim` of a map from code that runs under its writers' lock (an `update`'s
-//!   closure, a key's or value's `Clone`, `Hash` or `Eq` during a write) panics instead of
-//!   waiting for itself: the thread marks itself inside the map's writes before it locks, as
-//!   [`ShardedMap`](crate::map::ShardedMap) does (`src/sync/inside.rs`).
+//!   closure, a key's or value's `Clone`, `Hash` or `Eq`, the hasher's `Clone` or `build_hasher`,
+//!   during a write) panics instead of waiting for itself: the thread marks itself inside the
+//!   map's writes before it locks, as [`ShardedMap`](crate::map::ShardedMap) does
+//!   (`src/sync/inside.rs`).
 //! - Old versions alive at once: at most one per live [`Reader`] and [`Snapshot`] and per read in
 //!   progress (now, or when the last write ran), reported by [`CowMap::retired_versions`] (the
 //!   spare counts against a reader or read that held the current version when it was kept), plus

@@ -23,9 +23,9 @@ where
     /// discards) is dropped under it: return it to drop it after.
     ///
     /// # Panics
-    /// - If called from inside a write of the same map: from `f`, or from a key's or value's
-    ///   `Clone`, `Hash` or `Eq` while a write runs (a write there would wait for itself for
-    ///   ever); likewise [`insert`](CowMap::insert), [`remove`](CowMap::remove) and
+    /// - If called from inside a write of the same map: from `f`, from a key's or value's
+    ///   `Clone`, `Hash` or `Eq`, or from the hasher's `Clone` or `build_hasher`, while a write
+    ///   runs (a write there would wait for itself for ever); likewise [`insert`](CowMap::insert), [`remove`](CowMap::remove) and
     ///   [`trim`](CowMap::trim). Reads of the map are fine there. Nothing is published.
     /// - If `f`, or a key's or value's `Clone` or `Hash` while the map is copied, panics,
     ///   nothing is published and the panic propagates; the map is unchanged and usable.
