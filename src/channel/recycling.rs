@@ -407,11 +407,16 @@ impl<T: Reset> RecyclingReceiver<T> {
         let claim_ref = guard.claim.as_ref().expect("just set");
         // SAFETY: the claim is ours and unfinished; `&mut` lives only while `read` runs, before
         // the guard resets and frees the slot.
-        unsafe {
+        let out = unsafe {
             self.chan
                 .ring
                 .with_claimed(claim_ref, |held| read(&mut (*held).value))
-        }
+        };
+        // Dropped here, while `out` is a local: if the reset panics, the unwind drops `out`. A
+        // guard dropped at the end of the scope, after `out` moved to the return place, would
+        // leak it (rust-lang/rust#47949).
+        drop(guard);
+        out
     }
 
     /// Receives the oldest message by reading it in place: `read` gets the slot's value (it may
@@ -432,8 +437,9 @@ impl<T: Reset> RecyclingReceiver<T> {
     /// # Panics
     /// If `read` panics the panic propagates; the message is consumed and its slot freed. If
     /// the slot's [`Reset`] panics, the slot is freed all the same, holding whatever `reset`
-    /// left in it, and that panic propagates (unless `read` had already panicked); the next
-    /// `send_with` into that slot resets it again before its `fill` runs.
+    /// left in it, what `read` returned is dropped, and that panic propagates (unless the
+    /// thread is already unwinding: `read` panicked, or the receive runs in a destructor during
+    /// an unwind); the next `send_with` into that slot resets it again before its `fill` runs.
     pub fn recv_with<R>(&self, read: impl FnOnce(&mut T) -> R) -> Result<R, RecvError> {
         let claim = self.claim(None).map_err(|_| RecvError)?;
         Ok(self.read(claim, read))

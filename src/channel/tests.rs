@@ -464,6 +464,38 @@ fn a_reset_that_panics_after_a_receive_never_reaches_the_next_message() {
     assert_eq!(rx.recv_with(|b| b.items.clone()), Ok(vec![2]));
 }
 
+/// A receive whose reset panics after `read` returned: the value `read` returned never reaches
+/// the caller (the call unwinds), so it is dropped during the unwind, not leaked. (A panic in a
+/// local's drop after the result sits in the return place leaks the result: rust-lang/rust#47949;
+/// the receive drops its guard while the result is still a local.)
+#[test]
+fn a_reset_that_panics_after_a_receive_drops_what_read_returned() {
+    struct Counted<'a>(&'a AtomicUsize);
+    impl Drop for Counted<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, SeqCst);
+        }
+    }
+    let dropped = AtomicUsize::new(0);
+    let (tx, rx) = recycling(1, sticky);
+    let read = |_: &mut Sticky| Counted(&dropped);
+    let later = Duration::from_secs(10);
+    for i in 0..4 {
+        tx.send_with(|b| b.failing = 1).unwrap();
+        panics_with("reset failed", || match i {
+            0 => drop(rx.recv_with(read)),
+            1 => drop(rx.try_recv_with(read)),
+            2 => drop(rx.recv_with_timeout(read, later)),
+            _ => drop(rx.recv_with_deadline(read, std::time::Instant::now() + later)),
+        });
+        assert_eq!(
+            dropped.load(SeqCst),
+            i + 1,
+            "receive {i}: the result was leaked"
+        );
+    }
+}
+
 /// A `fill` that panics, then a reset that panics too: nothing is sent, and the next message
 /// landing in that slot carries only what its own `fill` wrote.
 #[test]
