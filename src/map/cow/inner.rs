@@ -238,9 +238,9 @@ fn move_from<K, V, S>(
 /// Why a write from inside one of the map's own writes panics (`sync::enter_or_panic`).
 const REENTERED: &str = "re-entrant write: this thread is inside a write of the same map (an \
     update's closure, a key's or value's Clone, Hash or Eq, or the hasher's Clone or \
-    build_hasher, during a write), which holds the writers' lock; a write or trim from there would wait for itself for ever, so it panics \
-    instead. Reads are fine there; change the closure's own map, or write after the write \
-    returns";
+    build_hasher, during a write), which holds the writers' lock; a write or trim from there \
+    would wait for itself for ever, so it panics instead. Reads are fine there; change the \
+    closure's own map, or write after the write returns";
 
 /// Whether `map`'s table is mostly empty: over four times the room its entries need, plus a
 /// little (a map emptied in place, or made with a large capacity). A copy of it is then built

@@ -158,17 +158,18 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 /// [`FastRandomState`] for the trade-off.
 ///
 /// # Re-entrancy
-/// A write holds the writers' lock while it copies the map and runs an `update`'s closure, so
-/// a write ([`insert`](CowMap::insert), [`remove`](CowMap::remove), `update`) or
+/// A write holds the writers' lock while it copies the map and runs an `update`'s closure, so a
+/// write ([`insert`](CowMap::insert), [`remove`](CowMap::remove), `update`) or
 /// [`trim`](CowMap::trim) of the same map from there would wait for itself. It panics instead,
-/// before it locks: from inside an `update`'s closure, a key's or value's `Clone`, `Hash` or
-/// `Eq`, or the hasher's `Clone` or `build_hasher`, while a write runs (a per-thread mark, as for [`ShardedMap`](crate::map::ShardedMap);
-/// one thread can be inside the closures of at most 8 maps at once). Reads, `Reader`s and
-/// `Snapshot`s of the map, and writes of other maps, are fine there. A value's `Drop` may
-/// write the map when a write, `trim`, `Snapshot` or `Reader` frees it: that runs after the
-/// lock is let go, as does a key a write or `trim` lets go of. Only what the closure itself
-/// drops (a `remove` whose result it discards) and the key an `insert` of a present key drops
-/// (and the clone it looked the kept key up with) are dropped under the lock.
+/// before it locks: from inside an `update`'s closure, a key's or value's `Clone`, `Hash` or `Eq`,
+/// or the hasher's `Clone` or `build_hasher`, while a write runs (a per-thread mark, as for
+/// [`ShardedMap`](crate::map::ShardedMap); one thread can be inside the closures of at most 8 maps
+/// at once). Reads, `Reader`s and `Snapshot`s of the map, and writes of other maps, are fine there.
+/// A value's (or the hasher's) `Drop` may write the map when a write, `trim`, `Snapshot` or
+/// `Reader` frees it: that runs after the lock is let go, as does a key a write or `trim` lets go
+/// of. Only what the closure itself drops (a `remove` whose result it discards) and the key an
+/// `insert` of a present key drops (and the clone it looked the kept key up with) are dropped under
+/// the lock.
 ///
 /// The check is per thread: it cannot see an `update`'s closure that waits for *another*
 /// thread (a channel, a `join`, a scoped thread) which writes or trims this map; both then

@@ -25,8 +25,9 @@ where
     /// # Panics
     /// - If called from inside a write of the same map: from `f`, from a key's or value's
     ///   `Clone`, `Hash` or `Eq`, or from the hasher's `Clone` or `build_hasher`, while a write
-    ///   runs (a write there would wait for itself for ever); likewise [`insert`](CowMap::insert), [`remove`](CowMap::remove) and
-    ///   [`trim`](CowMap::trim). Reads of the map are fine there. Nothing is published.
+    ///   runs (a write there would wait for itself for ever); likewise
+    ///   [`insert`](CowMap::insert), [`remove`](CowMap::remove) and [`trim`](CowMap::trim).
+    ///   Reads of the map are fine there. Nothing is published.
     /// - If `f`, or a key's or value's `Clone` or `Hash` while the map is copied, panics,
     ///   nothing is published and the panic propagates; the map is unchanged and usable.
     /// - If a key's or value's `Drop` panics while the write frees what it replaced, the write
