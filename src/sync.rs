@@ -300,6 +300,8 @@ pub(crate) mod fence;
 pub(crate) use backoff::{backoff, backoff_even, contention_pause, spin_on};
 mod hints;
 pub(crate) use hints::{forget_memo, with_thread_hints, ThreadHints, MEMO_SLOTS, SEEN_WORDS};
+#[cfg(all(test, not(loom)))]
+pub(crate) use hints::{hot_add_pause, set_hot_add_pause};
 mod hot;
 
 /// loom's model runner and threads, for the loom models in `src`.

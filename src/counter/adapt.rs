@@ -95,9 +95,10 @@ pub(super) fn memo_slot(addr: usize) -> usize {
 /// The order an add takes, chosen from the thread's hint words before it touches the counter.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(super) enum Path {
-    /// The thread's hot entry is this counter's: the state word it was filled under and the
-    /// `owned` word of the thread's cell under it ([`remember`]).
-    Hot(usize, *const AtomicU64),
+    /// The thread's hot entry is this counter's: the `owned` word of the thread's cell under
+    /// the state word the entry was filled under ([`remember`]), which [`hot_holds`] compares
+    /// with the counter's after the add has loaded it.
+    Hot(*const AtomicU64),
     /// Neither the hot entry, the memo nor the filter names this counter (or the thread's skip flag
     /// said the last two hold nothing for it, and they were not read): add to the compact total
     /// first, read the state word after (the line is then this core's, so the read costs nothing
@@ -117,9 +118,9 @@ pub(super) enum Path {
 /// hints are torn down (loom only), the read-first order.
 ///
 /// The first load is the hot entry's key, at a fixed place in the thread's hint words: the
-/// counter whose cell the thread found last ([`remember`]), whose add then reads two more words
-/// at fixed places and the counter's state word, and adds (the hot add: no place computed from
-/// `addr` is read). The key is compared where it lies, used nowhere else, so the compare takes
+/// counter whose cell the thread found last ([`remember`]), whose add then reads the entry's
+/// pointer, the counter's state word and the entry's state word ([`hot_holds`]), and adds (the
+/// hot add: no place computed from `addr` is read). The key is compared where it lies, used nowhere else, so the compare takes
 /// its operand from memory: one instruction fewer on the hot add than a load and a compare.
 /// Else, while the thread's `skip` flag is set, the add takes the unread order without reading
 /// the memo and the filter: their words lie at places computed from `addr`, and a locked add
@@ -136,12 +137,7 @@ pub(super) fn path(addr: usize) -> Path {
     with_thread_hints(|l| {
         let key = l.hot_key.get();
         if key == addr as u64 {
-            // Relaxed: a value to compare; the cell it names is reached through the counter's
-            // own state word, loaded with Acquire by the caller.
-            return Path::Hot(
-                l.hot_state.load(Ordering::Relaxed) as usize,
-                l.hot_cell.get(),
-            );
+            return Path::Hot(l.hot_cell.get());
         }
         if l.skip.get() {
             return Path::Unread;
@@ -163,6 +159,27 @@ fn memo_path(l: &ThreadHints, addr: usize) -> Path {
     } else {
         Path::Unread
     }
+}
+
+/// Whether the thread's hot entry was filled under the state word `p`, which the caller loaded
+/// with Acquire from the entry's counter before this call (and [`path`] found the entry keyed to
+/// that counter's address): then the entry's cell lies in the block `p` names. Read after that
+/// load, not in [`path`]: a block is freed only after every entry filled under it is voided
+/// ([`void`]), and a block allocated later at its address is published in a state word after
+/// that free, so a load that sees it makes the void visible here. An entry read before the
+/// load could be one voided and freed since, whose counter was moved away from the address
+/// and a new one striped there over a block at the freed one's address. `false` once the hints
+/// are torn down (loom only).
+#[inline(always)]
+pub(super) fn hot_holds(p: usize) -> bool {
+    // Relaxed: ordered after the caller's Acquire load, which is what makes a void visible.
+    with_thread_hints(|l| l.hot_state.load(Ordering::Relaxed) == p as u64).unwrap_or(false)
+}
+
+/// The state word the thread's hot entry was filled under (or voided to), for tests.
+#[cfg(test)]
+pub(super) fn hot_state() -> usize {
+    with_thread_hints(|l| l.hot_state.load(Ordering::Relaxed) as usize).unwrap_or(0)
 }
 
 /// [`path`] for an add that found the hot entry stale: what the memo and the filter say.
@@ -585,7 +602,8 @@ mod tests {
                 skips() && path(b) == Path::Unread,
                 "the memo holds `a` only"
             );
-            assert_eq!(path(a), Path::Hot(0x5001, &word), "`a` keeps its hot entry");
+            assert_eq!(path(a), Path::Hot(&word), "`a` keeps its hot entry");
+            assert_eq!(hot_state(), 0x5001);
             mark(b);
             assert!(!skips(), "a mark clears it");
             assert_eq!(path(b), Path::Remembered(MARK, 0, 0));
@@ -635,13 +653,14 @@ mod tests {
             let word = AtomicU64::new(0);
             remember(a, 0x5001, 128, &word, 9);
             mark(b);
-            assert!(!blank() && path(a) == Path::Hot(0x5001, &word));
+            assert!(!blank() && path(a) == Path::Hot(&word) && hot_state() == 0x5001);
             assert_eq!(memo(a), Path::Remembered(0x5001, 128, 9));
             assert!(with_thread_hints(rearm).unwrap());
             assert_eq!(
-                (path(a), path(b), memo(a)),
+                (path(a), hot_state(), path(b), memo(a)),
                 (
-                    Path::Hot(0x5001, &word),
+                    Path::Hot(&word),
+                    0x5001,
                     Path::Remembered(MARK, 0, 0),
                     Path::Remembered(0x5001, 128, 9),
                 ),

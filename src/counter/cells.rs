@@ -52,7 +52,7 @@
 
 use super::adapt::{self, Score};
 use super::block::{free_chain, Block, Line, Words, GROWING, TAG_BITS};
-use super::owned::{bump_owned, holds};
+use super::owned::bump_owned;
 use crate::sync::{
     thread_slot_hint, thread_token, token_is_live, try_thread_token, AtomicPtr, AtomicU64,
     Ordering, TRACKED_SLOTS,
@@ -169,16 +169,25 @@ impl Cells {
     #[inline(always)]
     pub(crate) fn add(&self, n: u64) {
         match adapt::path(self.addr()) {
-            adapt::Path::Hot(state, word) => {
-                if holds(&self.state, state) {
-                    // SAFETY: our state word holds `state`, the one the hot entry was filled under
-                    // (`adapt::remember`, with the block's cell this thread owned under its live
-                    // claim; the entry is dropped when the claim ends). No state word holds a
-                    // freed block's pointer, and freeing a block voids every entry filled under
-                    // it (`free_blocks`), so the block it names is the one the entry named, live
-                    // while `&self` is; `word` is the `owned` word of the entry's cell in it, and
-                    // the cell is still ours: only its owner's claim ending frees a cell to
-                    // others.
+            adapt::Path::Hot(word) => {
+                #[cfg(all(test, not(loom)))]
+                crate::sync::hot_add_pause();
+                // Acquire: pairs with the Release store that published the block `p` names, so
+                // that `hot_holds`, which reads the entry after this load, sees any void of an
+                // entry filled under a freed block at the same address (`adapt::hot_holds`).
+                let p = self.state.load(Ordering::Acquire) as usize;
+                if adapt::hot_holds(p) {
+                    // SAFETY: the hot entry, read after the Acquire load of our state word `p`,
+                    // was filled under `p` (`adapt::remember`, with the block's cell this thread
+                    // owned under its live claim; the entry is dropped when the claim ends). A
+                    // block is freed only after every entry filled under it is voided
+                    // (`free_blocks`), before any block that reuses its address is published,
+                    // and our load saw `p` published: had the entry's block been freed, the
+                    // void would be visible and the entry would not read `p`. So the entry's
+                    // block is the one `p` names, live while `&self` is (no state word holds a
+                    // freed block's pointer); `word` is the `owned` word of the entry's cell in
+                    // it, and the cell is still ours: only its owner's claim ending frees a cell
+                    // to others.
                     return bump_owned(unsafe { &*word }, n);
                 }
                 self.add_past_hot(n);
@@ -821,7 +830,8 @@ mod loom_tests {
                 thread::spawn(move || {
                     for n in [1, 2, 4] {
                         let c = c.lock();
-                        if let adapt::Path::Hot(state, _) = adapt::path(c.addr()) {
+                        if let adapt::Path::Hot(_) = adapt::path(c.addr()) {
+                            let state = adapt::hot_state();
                             let live = c
                                 .block()
                                 .is_some_and(|b| b.chain().any(|b| b.tagged() as usize == state));

@@ -233,16 +233,17 @@
 //!   over.
 //! - **The hot entry**: the cell a thread found last on that full path (which also fills the memo):
 //!   the counter's address, its state word and a pointer to the cell's `owned` word, at fixed
-//!   places in the thread's words. An add to that counter reads those three and the counter's state
-//!   word and, if the state still holds the value, adds through the pointer: no place computed from
-//!   the address is read, no arithmetic on the state word is made, and there is no owner check.
-//!   Both compares take an operand where it lies, the key's as LLVM compiles it and the state
-//!   word's by one `cmp` in `asm!` on x86-64 (Rust 1.87 and later; `owned.rs`): the hot add is
-//!   short enough that its instruction count sets its pace, and each fused compare is one
-//!   instruction fewer than a load and a compare. Any
-//!   other state sends the add down the memo's path (the counter grew, or its entry was voided),
-//!   or, if the counter is compact, forgets the entry and the memo's slot (a counter moved in
-//!   memory takes its blocks along, so a new counter made at its old address has another state
+//!   places in the thread's words. An add to that counter reads the key and the pointer, loads the
+//!   counter's state word (Acquire), then reads the entry's state word and, if the two are equal,
+//!   adds through the pointer: no place computed from the address is read, no arithmetic on the
+//!   state word is made, and there is no owner check. The entry's state is read after the
+//!   counter's, not with the key: a thread that read it before could take an entry voided and freed
+//!   meanwhile (its counter moved away from the address and dropped) for one filled under a new
+//!   block at the freed one's address, in the counter now there. The key's compare takes its
+//!   operand where it lies: the hot add is short enough that its instruction count sets its pace.
+//!   Any other state sends the add down the memo's path (the counter grew, or its entry was
+//!   voided), or, if the counter is compact, forgets the entry and the memo's slot (a counter moved
+//!   in memory takes its blocks along, so a new counter made at its old address has another state
 //!   word, and its adds never reach the moved one's cell). The entry holds because no state word
 //!   holds a freed block's pointer, and a counter that frees blocks (`compact`, drop) first voids
 //!   every thread's entry filled under one of them: a thread registers its entry's state word, once

@@ -1,13 +1,5 @@
-//! The hot add's two steps in the instruction forms that run fastest on x86-64: the check that a
-//! counter's state word holds the hot entry's, and the owner's add to its word in a striped
-//! counter's cell.
-//!
-//! The check ([`holds`]) is one `cmp` with the state word as its memory operand and a branch on
-//! the flags: the hot add is short enough that its instruction count sets its pace on a
-//! Golden Cove-class core (it issues about six a cycle), and a relaxed atomic load is never folded
-//! into a compare by LLVM, so the plain form is a load and a compare, one instruction more. It
-//! needs `label` operands in `asm!` (Rust 1.87; `build.rs` sets `cfg(thrifty_asm_goto)`); older
-//! compilers, Miri, loom and other targets build the plain form.
+//! The owner's add to its word in a striped counter's cell, in the instruction form that runs
+//! fastest on x86-64.
 //!
 //! The add ([`bump_owned`]) is a relaxed load and a relaxed store (one writer), which LLVM
 //! compiles to one memory-destination `add`. A thread adding in a loop loads the word its last
@@ -23,41 +15,7 @@
 //! instruction nor the address into base plus index. Elsewhere, and under Miri and loom, the plain
 //! load and store.
 
-use super::block::Line;
-use crate::sync::{AtomicPtr, AtomicU64, Ordering};
-
-/// Whether `state` holds `v`: a relaxed load and a compare.
-///
-/// Relaxed: the hot add reads nothing through the state word. It compares it with the one its
-/// entry was filled under (when this thread found its cell, through an Acquire load) and then
-/// adds to its own word through the entry's pointer.
-#[cfg(not(all(target_arch = "x86_64", not(miri), not(loom), thrifty_asm_goto)))]
-#[inline(always)]
-pub(super) fn holds(state: &AtomicPtr<Line>, v: usize) -> bool {
-    state.load(Ordering::Relaxed) as usize == v
-}
-
-/// Whether `state` holds `v`: one `cmp` with the word as its memory operand, and a branch.
-///
-/// A relaxed load, as in the plain form (there: why relaxed suffices).
-#[cfg(all(target_arch = "x86_64", not(miri), not(loom), thrifty_asm_goto))]
-#[inline(always)]
-pub(super) fn holds(state: &AtomicPtr<Line>, v: usize) -> bool {
-    // SAFETY: `cmp` reads the aligned 8-byte word of `state` (on x86-64 an aligned 8-byte load is
-    // atomic: a relaxed load of the atomic) and writes only the flags; `jne` leaves by the label.
-    // No other memory, register or the stack is touched.
-    unsafe {
-        std::arch::asm!(
-            "cmp {v}, qword ptr [{p}]",
-            "jne {differ}",
-            v = in(reg) v,
-            p = in(reg) state.as_ptr(),
-            differ = label { return false; },
-            options(nostack, readonly),
-        );
-    }
-    true
-}
+use crate::sync::{AtomicU64, Ordering};
 
 /// The owner's add: a relaxed load and a relaxed store, no locked instruction.
 #[inline(always)]
@@ -111,18 +69,6 @@ fn apart(v: u64) -> u64 {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-
-    #[test]
-    fn holds_tells_the_word_it_was_given_from_any_other() {
-        // Whichever form this build compiled (the `asm!` compare on x86-64 with Rust 1.87+).
-        let p: *mut Line = std::ptr::without_provenance_mut(0x1000_0041);
-        let state = AtomicPtr::new(p);
-        assert!(holds(&state, p as usize));
-        assert!(!holds(&state, p as usize + 1));
-        assert!(!holds(&state, 0));
-        state.store(std::ptr::null_mut(), Ordering::Relaxed);
-        assert!(holds(&state, 0) && !holds(&state, p as usize));
-    }
 
     #[test]
     fn bump_owned_adds_and_wraps() {

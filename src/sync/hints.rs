@@ -99,3 +99,24 @@ pub(crate) fn forget_memo() {
 // The counter module's docs give a thread's hint words as 616 bytes.
 #[cfg(all(not(loom), target_pointer_width = "64"))]
 const _: () = assert!(std::mem::size_of::<ThreadHints>() == 616);
+
+#[cfg(all(test, not(loom)))]
+thread_local! {
+    static HOT_ADD_PAUSE: std::cell::RefCell<Option<Box<dyn FnOnce()>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Sets what the calling thread's next hot add runs between its read of the hot entry and its
+/// load of the counter's state word (unit tests only: a window another thread acts in).
+#[cfg(all(test, not(loom)))]
+pub(crate) fn set_hot_add_pause(pause: Box<dyn FnOnce()>) {
+    HOT_ADD_PAUSE.with(|p| *p.borrow_mut() = Some(pause));
+}
+
+/// Runs (once) the pause [`set_hot_add_pause`] set on this thread, if any.
+#[cfg(all(test, not(loom)))]
+pub(crate) fn hot_add_pause() {
+    if let Some(pause) = HOT_ADD_PAUSE.with(|p| p.borrow_mut().take()) {
+        pause();
+    }
+}
