@@ -18,7 +18,7 @@
 #![allow(clippy::mutable_key_type)]
 
 use std::borrow::Borrow;
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::ops::Range;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
@@ -1367,46 +1367,89 @@ fn sharded_still_usable(
 /// A one-shard map laid out to rehash in place: keys `0..224` fill its 256-bucket table
 /// (no room left), then removing keys `16..208` leaves tombstones (no empty slot within a
 /// group of any of them), so with 32 keys it is still out of room, and the next insert
-/// rehashes the shard in place; a key's `Hash` panics at the fifth key rehashed. The
-/// documented outcome: the panic reaches the caller, the lock is released (no poisoning),
-/// and hashbrown drops the entries it had not placed yet, with the shard locked. Fails on a
-/// double drop, on `len` counting a dropped entry, on a survivor misplaced (not found by
-/// its key), on a lost entry not dropped (a leak), on a deadlock or a refused call after
-/// it, if the loss is not the 28 keys not yet placed (the shape missed the in-place
-/// rehash), if insert/remove cycles afterwards go wrong, or on a `T` left after dropping the map.
+/// rehashes the shard in place; a key's `Hash` panics at the fifth key rehashed. The documented
+/// outcome: the process aborts, after the panic's message and the map's. hashbrown 0.16,
+/// unwinding out of a rehash in place, dropped the entries it had not placed yet with the
+/// shard locked, and with keys and values without drop glue left the table counting them, so
+/// that a later walk (`for_each`) read past the table (a SIGSEGV in a release build, undefined
+/// behaviour under Miri). Each shape runs in a child process (this test binary again, with
+/// `CHILD` naming the shape): `T` keys and values, with drop glue, and plain ones without.
+/// Fails if a child ends any other way than by `SIGABRT` after both messages.
+#[cfg(unix)]
 #[test]
-fn sharded_hash_panic_while_a_shard_rehashes_in_place() {
-    let (keys, values) = (Probe::new(), Probe::new());
-    let (map, mut model) = one_shard_of(224, 16..208, &keys, &values);
-    // 1: the new key, hashed before the lock; then the shard's keys as it rehashes.
-    keys.hash_trap.arm(1 + 5);
-    expect_panic(HASH_PANIC, || {
-        map.insert(T::new(1000, &keys), T::new(10_000, &values));
-    });
-    keys.hash_trap.disarm();
-    let lost = sharded_survivors(&map, &mut model, &keys, &values);
-    assert_eq!(
-        lost,
-        32 - 4,
-        "premise: the rehash in place loses the keys it had not placed"
-    );
-    sharded_still_usable(&map, &mut model, &keys, &values);
-
-    // The map keeps working: insert/remove cycles, then exact contents.
-    let mut order: VecDeque<u64> = model.keys().copied().collect();
-    for next in 2000..4000 {
-        assert!(map
-            .insert(T::new(next, &keys), T::new(next * 10, &values))
-            .is_none());
-        model.insert(next, next * 10);
-        order.push_back(next);
-        let gone = order.pop_front().unwrap();
-        assert_eq!(map.remove(&gone).map(|v| v.id), model.remove(&gone));
+fn sharded_hash_panic_while_a_shard_rehashes_in_place_aborts() {
+    use std::os::unix::process::ExitStatusExt;
+    const CHILD: &str = "PANICS_MAP_REHASH_IN_PLACE";
+    const NAME: &str = "sharded_hash_panic_while_a_shard_rehashes_in_place_aborts";
+    match std::env::var(CHILD).as_deref() {
+        Ok("drop glue") => {
+            let (keys, values) = (Probe::new(), Probe::new());
+            let (map, _) = one_shard_of(224, 16..208, &keys, &values);
+            // 1: the new key, hashed before the lock; then the shard's keys as it rehashes.
+            keys.hash_trap.arm(1 + 5);
+            map.insert(T::new(1000, &keys), T::new(10_000, &values));
+            std::process::exit(3); // not reached: the insert aborts
+        }
+        Ok("plain") => {
+            let map: ShardedMap<Plain, u64, Id> = ShardedMap::builder()
+                .shards(1)
+                .hasher(Id::default())
+                .build();
+            for k in 0..224 {
+                map.insert(Plain(k), k);
+            }
+            for k in 16..208 {
+                map.remove(&Plain(k));
+            }
+            PLAIN_TRAP.with(|t| t.set(1 + 5));
+            map.insert(Plain(1000), 1000);
+            let mut walked = 0;
+            map.for_each(|_, _| walked += 1);
+            std::process::exit(3 + walked.min(100)); // not reached: the insert aborts
+        }
+        _ => {}
     }
-    assert_eq!(sharded_survivors(&map, &mut model, &keys, &values), 0);
-    drop(Arc::into_inner(map).expect("the thread's handle is gone"));
-    keys.assert_all_dropped();
-    values.assert_all_dropped();
+    for shape in ["drop glue", "plain"] {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
+            .env(CHILD, shape)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.signal(),
+            Some(6), // SIGABRT
+            "{shape}: the child ended with {:?}:\n{stderr}",
+            out.status
+        );
+        assert!(
+            stderr.contains(HASH_PANIC) && stderr.contains("so the process aborts"),
+            "{shape}: the panic's message, then the map's:\n{stderr}"
+        );
+    }
+}
+
+thread_local! {
+    /// Hashes of [`Plain`] keys left before one panics (0: never).
+    static PLAIN_TRAP: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// A key without drop glue whose `Hash` panics as [`PLAIN_TRAP`] says.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Plain(u64);
+
+impl Hash for Plain {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        PLAIN_TRAP.with(|t| match t.get() {
+            0 => {}
+            1 => {
+                t.set(0);
+                panic!("{HASH_PANIC}");
+            }
+            n => t.set(n - 1),
+        });
+        state.write_u64(self.0);
+    }
 }
 
 /// A one-shard map of 100 keys cut to 10 is shrunk, with a key's `Hash` panicking at the

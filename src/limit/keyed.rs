@@ -109,14 +109,15 @@ fn doubled(kept: usize) -> usize {
 /// clone).
 ///
 /// # Panics
-/// Its methods take a lock of the [`ShardedMap`] that holds the keys, so that map's
-/// re-entrancy check applies: a call made inside the closures of 8 maps at once on one thread
-/// panics, naming `ShardedMap` (the ninth map would be the limiter's own). A key's `Eq`, `Drop`
-/// and `to_owned` (its `Clone`, for a sized key), and its `Hash` when a table grows, run under
-/// that lock (a sweep drops evicted keys there), so one that calls the same limiter may panic
-/// with the map's re-entrancy message. A key's `Drop` that panics
-/// in a sweep surfaces in whichever call ran the sweep: `evict_idle`, or the request for a new
-/// key that triggered it (its tokens already taken).
+/// Its methods take a lock of the [`ShardedMap`] that holds the keys, so that map's re-entrancy
+/// check applies: a call made inside the closures of 8 maps at once on one thread panics, naming
+/// `ShardedMap` (the ninth map would be the limiter's own). A key's `Eq`, `Drop` and `to_owned`
+/// (its `Clone`, for a sized key), and its `Hash` when a table grows, run under that lock (a sweep
+/// drops evicted keys there), so one that calls the same limiter may panic with the map's
+/// re-entrancy message, except that a key's `Hash` that panics while a table grows or rehashes,
+/// for that or any reason, aborts the process, as in the map ([`ShardedMap`]'s Panics). A key's `Drop` that panics in a sweep
+/// surfaces in whichever call ran the sweep: `evict_idle`, or the request for a new key that
+/// triggered it (its tokens already taken).
 pub struct KeyedLimiter<K, C: Clock = MonotonicClock, S = FastRandomState> {
     /// Each key's theoretical arrival time (see `gcra.rs`). Atomic, so requests step it under
     /// the shard's *shared* lock and requests for keys in one shard run in parallel; only

@@ -122,12 +122,15 @@ const SPREAD: u64 = 0x9E37_79B9_7F4A_7C15;
 /// # Panics
 /// On a re-entrant call (above); on a call made inside the closures of 8 maps at once on one thread
 /// (the depth the check tracks: this map would be the ninth); and where [`Builder::build`]
-/// documents. A key's `Hash` must not panic: one that panics while a shard rehashes in place (an
-/// insert into a shard full of removed entries' tombstones; `shrink_to_fit` builds a new table and
-/// loses nothing) releases the lock (no poisoning) and leaves the map usable, but hashbrown drops
-/// the entries of that shard it had not yet placed, running their `Drop` with the shard locked
-/// (hashbrown#444; where neither has drop glue, they are lost without a drop and [`len`](Self::len)
-/// goes on counting them).
+/// documents. A key's `Hash` must not panic: one that panics while a shard's table rehashes
+/// under its lock (an insert into a full shard: to grow the table, or in place to clear the
+/// tombstones of removed entries) aborts the process, after the panic's message. hashbrown
+/// 0.16, unwinding out of a rehash in place, drops the entries it had not placed yet and, where
+/// neither keys nor values have drop glue, leaves the table counting them, so that a later walk
+/// reads past its end (fixed in hashbrown 0.17, which needs Rust 1.85); the rehash cannot tell
+/// the map which kind it runs, so both abort. A `Hash` that panics anywhere else (hashing the
+/// key of a call, before the lock; [`shrink_to_fit`](Self::shrink_to_fit), which builds new
+/// tables and loses nothing) unwinds to the caller as usual.
 ///
 /// If a key's or value's `Drop` panics while [`clear`](Self::clear) or the map's drop drops
 /// entries, every other entry is still dropped, and the first such panic is resumed after; a
@@ -285,11 +288,13 @@ impl<K, V, S> ShardedMap<K, V, S> {
         self.shards.iter().all(|s| s.len() == 0)
     }
 
-    /// This map's identity for the re-entrancy check: its address, unique among live maps and
-    /// fixed while any of its closures runs (they borrow it).
+    /// This map's identity for the re-entrancy check: the address of its shard array, a heap
+    /// block it alone owns, so unique among live maps and fixed while any of its closures runs
+    /// (they borrow the map). Not the map's own address: a hasher that holds another map as its
+    /// first field can lie at the map's address, and so would that other map.
     #[inline]
     fn id(&self) -> usize {
-        self as *const Self as usize
+        self.shards.as_ptr() as usize
     }
 
     /// The shard for `hash`: the top `log2(shards)` bits of `hash × SPREAD` (Fibonacci

@@ -133,7 +133,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
         let hash = self.hasher.hash_one(&key);
         let mut table = self.shard(hash).write(self.id());
         // One probe finds the key or the slot for it.
-        match entry(&mut table, hash, &key, |(k, _)| self.hasher.hash_one(k)) {
+        match entry(&mut table, hash, &key, |(k, _)| self.rehash_one(k)) {
             Entry::Occupied(mut e) => Some(mem::replace(&mut e.get_mut().1, value)),
             Entry::Vacant(e) => {
                 e.insert((key, value));
@@ -190,7 +190,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
         // A present key's spare, `key`, is a parameter, so it drops after the guard (after
         // every local), outside the lock, as in `insert`.
         let mut table = self.shard(hash).write(self.id());
-        let entry = match entry(&mut table, hash, &key, |(k, _)| self.hasher.hash_one(k)) {
+        let entry = match entry(&mut table, hash, &key, |(k, _)| self.rehash_one(k)) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => {
                 // Made first: if `make` panics, `key` is still the caller's, dropped unlocked.
@@ -234,7 +234,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
     {
         let hash = self.hasher.hash_one(key);
         let mut table = self.shard(hash).write(self.id());
-        let entry = match entry(&mut table, hash, key, |(k, _)| self.hasher.hash_one(k)) {
+        let entry = match entry(&mut table, hash, key, |(k, _)| self.rehash_one(k)) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => {
                 // `Borrow`'s contract: the owned key hashes and compares as `key` did. Made
@@ -295,7 +295,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
         // Declared before the guard, so dropped after it: the key of an entry `f` removes.
         let mut removed = None;
         let mut table = self.shard(hash).write(self.id());
-        let rehash = |(k, _): &(K, V)| self.hasher.hash_one(k);
+        let rehash = |(k, _): &(K, V)| self.rehash_one(k);
         if table.len() < table.capacity() {
             // Room for an insert: one probe finds the key or the slot for it, allocating nothing.
             return match table.entry(hash, |(k, _)| *k == key, rehash) {
@@ -323,6 +323,21 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
 }
 
 impl<K: Hash, V, S: BuildHasher> ShardedMap<K, V, S> {
+    /// A stored key's hash for hashbrown when it rehashes a shard's table under the lock (to
+    /// grow it, or in place to clear the tombstones of removed entries). A key's `Hash` that
+    /// panics there aborts the process: hashbrown 0.16, unwinding out of a rehash in place, leaves
+    /// a table of keys and values without drop glue counting the entries it had not placed
+    /// again, whose later walks read past them (undefined behaviour; hashbrown 0.17, which needs
+    /// Rust 1.85, counts them right). A rehash into a grown table would unwind safely, but the
+    /// closure cannot tell which rehash calls it.
+    #[inline]
+    fn rehash_one(&self, key: &K) -> u64 {
+        let abort = AbortOnUnwind;
+        let hash = self.hasher.hash_one(key);
+        mem::forget(abort);
+        hash
+    }
+
     /// [`retain`](Self::retain) in the one shard that holds (or would hold) `key`, under its
     /// exclusive lock, if its table is at least a quarter full (a table less full than that
     /// takes more entries without allocating, so it is left alone); returns whether it walked. For an owner that filters the map a shard at a
@@ -385,5 +400,19 @@ fn entry<'t, K: Borrow<Q>, Q: Eq + ?Sized, V>(
         Err(absent) => absent
             .into_table()
             .entry(hash, |(k, _)| k.borrow() == key, rehash),
+    }
+}
+
+/// Aborts the process if dropped: while a panic unwinds out of a key's `Hash` during a rehash
+/// ([`ShardedMap::rehash_one`]), after the panic's message is printed.
+struct AbortOnUnwind;
+
+impl Drop for AbortOnUnwind {
+    fn drop(&mut self) {
+        eprintln!(
+            "ShardedMap: a key's Hash panicked while a shard's table was rehashing under its lock; \
+             the table cannot be left whole, so the process aborts"
+        );
+        std::process::abort();
     }
 }

@@ -619,3 +619,45 @@ fn into_iter_and_extend_drop_every_value_exactly_once() {
     assert!(caught.is_err());
     assert_eq!(dropped.replace(0), 100);
 }
+
+/// A hasher that holds a map of its own (salts) and reads it to build each hasher. Over-aligned,
+/// so that the compiler lays it out at the start of the map that uses it, where its own map then
+/// lies at the same address as the outer one.
+#[repr(C, align(64))]
+struct SaltedByMap {
+    salts: ShardedMap<u8, u64>,
+}
+
+impl std::hash::BuildHasher for SaltedByMap {
+    type Hasher = std::hash::DefaultHasher;
+
+    fn build_hasher(&self) -> Self::Hasher {
+        let mut h = std::hash::DefaultHasher::new();
+        std::hash::Hasher::write_u64(&mut h, self.salts.read(&0, |s| *s).unwrap_or(0));
+        h
+    }
+}
+
+/// Reading another map from inside a map's own callback is allowed (the Re-entrancy doc), also
+/// where that map lies at the same address: the check tells maps apart by their shard arrays,
+/// not by their addresses. (By address, the hasher's map read during the outer map's rehash, a
+/// growth under its shard's lock, was refused as a re-entrant call.)
+#[test]
+fn a_hasher_that_reads_a_map_at_the_same_address_is_no_reentry() {
+    let salts = ShardedMap::with_shards(1);
+    salts.insert(0u8, 42u64);
+    let map: ShardedMap<u64, u64, SaltedByMap> = ShardedMap::builder()
+        .shards(1)
+        .hasher(SaltedByMap { salts })
+        .build();
+    let outer = &map as *const _ as usize;
+    let inner = &map.hasher().salts as *const _ as usize;
+    for i in 0..100u64 {
+        map.insert(i, i); // grows the shard's table several times, rehashing under its lock
+    }
+    assert_eq!(map.len(), 100);
+    assert_eq!(
+        outer, inner,
+        "premise: the hasher's map lies at the outer map's address"
+    );
+}
