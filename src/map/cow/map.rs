@@ -168,8 +168,7 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 /// A value's (or the hasher's) `Drop` may write the map when a write, `trim`, `Snapshot` or
 /// `Reader` frees it: that runs after the lock is let go, as does a key a write or `trim` lets go
 /// of. Only what the closure itself drops (a `remove` whose result it discards) and the key an
-/// `insert` of a present key drops (and the clone it looked the kept key up with) are dropped under
-/// the lock.
+/// `insert` of a present key drops are dropped under the lock.
 ///
 /// The check is per thread: it cannot see an `update`'s closure that waits for *another*
 /// thread (a channel, a `join`, a scoped thread) which writes or trims this map; both then

@@ -3,6 +3,7 @@
 use super::version::Change;
 use super::CowMap;
 use std::borrow::Borrow;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
 
@@ -76,19 +77,22 @@ where
     /// assert_eq!(map.insert("k", 2), Some(1));
     /// ```
     pub fn insert(&self, key: K, value: V) -> Option<V> {
-        self.write(|m| {
-            let probe = key.clone();
-            let old = m.insert(key, value);
-            // For a replace, a clone of the key the map kept: the map drops the one passed in,
-            // and the record must not keep it alive.
-            let (record, change) = match old {
-                Some(_) => match m.get_key_value(&probe) {
-                    Some((kept, _)) => (kept.clone(), Change::Replaced),
-                    None => (probe, Change::Replaced),
-                },
-                None => (probe, Change::Inserted),
-            };
-            (old, Some((record, change)))
+        self.write(|m| match m.entry(key) {
+            // `entry` drops the key passed in when it finds the map's (under the lock, before
+            // anything is replaced: if its `Drop` panics, `value` is still the closure's, and
+            // the unwind drops it). `insert` would drop it after taking out the old value, which
+            // a panic there would leak (rust-lang/rust#47949).
+            Entry::Occupied(mut e) => {
+                let old = e.insert(value);
+                // A clone of the key the map kept: the record keeps no key alive but the map's.
+                let record = e.key().clone();
+                (Some(old), Some((record, Change::Replaced)))
+            }
+            Entry::Vacant(e) => {
+                let record = e.key().clone();
+                e.insert(value);
+                (None, Some((record, Change::Inserted)))
+            }
         })
     }
 
