@@ -116,7 +116,12 @@ pub(crate) fn set_hot_add_pause(pause: Box<dyn FnOnce()>) {
 /// Runs (once) the pause [`set_hot_add_pause`] set on this thread, if any.
 #[cfg(all(test, not(loom)))]
 pub(crate) fn hot_add_pause() {
-    if let Some(pause) = HOT_ADD_PAUSE.with(|p| p.borrow_mut().take()) {
+    // `try_with`: a hot add from another thread-local's destructor may run after this one's.
+    if let Some(pause) = HOT_ADD_PAUSE
+        .try_with(|p| p.borrow_mut().take())
+        .ok()
+        .flatten()
+    {
         pause();
     }
 }
