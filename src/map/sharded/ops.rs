@@ -133,18 +133,13 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
         let hash = self.hasher.hash_one(&key);
         let mut table = self.shard(hash).write(self.id());
         // One probe finds the key or the slot for it.
-        let (old, spare) = match entry(&mut table, hash, &key, |(k, _)| self.rehash_one(k)) {
-            Entry::Occupied(mut e) => (Some(mem::replace(&mut e.get_mut().1, value)), Some(key)),
+        match entry(&mut table, hash, &key, |(k, _)| self.rehash_one(k)) {
+            Entry::Occupied(mut e) => Some(mem::replace(&mut e.get_mut().1, value)),
             Entry::Vacant(e) => {
                 e.insert((key, value));
-                (None, None)
+                None
             }
-        };
-        // The spare key, dropped unlocked while `old` is still a local: if its `Drop` panics,
-        // the unwind drops `old` too (a value already returned would be leaked).
-        drop(table);
-        drop(spare);
-        old
+        }
     }
 
     /// Removes `key`'s entry and returns its value (dropped by the caller, outside the lock).
@@ -192,26 +187,18 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
         f: impl FnOnce(&mut V) -> R,
     ) -> R {
         let hash = self.hasher.hash_one(&key);
-        // A present key's spare and an unused `make` are dropped after the guard, outside the
-        // lock, while `f`'s result is still a local, as in `insert`.
-        let (mut spare, mut make) = (None, Some(make));
+        // A present key's spare, `key`, is a parameter, so it drops after the guard (after
+        // every local), outside the lock, as in `insert`.
         let mut table = self.shard(hash).write(self.id());
         let entry = match entry(&mut table, hash, &key, |(k, _)| self.rehash_one(k)) {
-            Entry::Occupied(e) => {
-                spare = Some(key);
-                e.into_mut()
-            }
+            Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => {
                 // Made first: if `make` panics, `key` is still the caller's, dropped unlocked.
-                let value = make.take().expect("not taken yet")();
+                let value = make();
                 e.insert((key, value)).into_mut()
             }
         };
-        let out = f(&mut entry.1);
-        drop(table);
-        drop(make);
-        drop(spare);
-        out
+        f(&mut entry.1)
     }
 
     /// [`get_or_insert_with`](Self::get_or_insert_with) with a borrowed key (`&str` for a
@@ -246,8 +233,6 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
         let hash = self.hasher.hash_one(key);
-        // An unused `make` is dropped after the guard, while `f`'s result is a local.
-        let mut make = Some(make);
         let mut table = self.shard(hash).write(self.id());
         let entry = match entry(&mut table, hash, key, |(k, _)| self.rehash_one(k)) {
             Entry::Occupied(e) => e.into_mut(),
@@ -256,14 +241,11 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
                 // before the value, so a `make` that counts what it makes (as `KeyedLimiter`'s
                 // does) runs only when the insert can no longer fail.
                 let owned = key.to_owned();
-                let value = make.take().expect("not taken yet")();
+                let value = make();
                 e.insert((owned, value)).into_mut()
             }
         };
-        let out = f(&mut entry.1);
-        drop(table);
-        drop(make);
-        out
+        f(&mut entry.1)
     }
 
     /// Inserts, updates or removes `key`'s entry in one locked step: `f` sees the value (or
@@ -310,50 +292,33 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
     #[inline]
     pub fn compute(&self, key: K, f: impl FnOnce(Option<&mut V>) -> Compute<V>) -> Option<V> {
         let hash = self.hasher.hash_one(&key);
-        // The key of an entry `f` removes, and the given key where the map keeps its own or `f`
-        // inserts nothing: dropped after the guard, outside the lock, while the result is still
-        // a local (if a key's `Drop` panics, the unwind drops the result too).
-        let (mut removed, mut spare) = (None, None);
+        // Declared before the guard, so dropped after it: the key of an entry `f` removes.
+        let mut removed = None;
         let mut table = self.shard(hash).write(self.id());
         let rehash = |(k, _): &(K, V)| self.rehash_one(k);
-        let out = if table.len() < table.capacity() {
+        if table.len() < table.capacity() {
             // Room for an insert: one probe finds the key or the slot for it, allocating nothing.
-            match table.entry(hash, |(k, _)| *k == key, rehash) {
-                Entry::Occupied(e) => {
-                    spare = Some(key);
-                    computed(e, f, &mut removed)
-                }
+            return match table.entry(hash, |(k, _)| *k == key, rehash) {
+                Entry::Occupied(e) => computed(e, f, &mut removed),
                 Entry::Vacant(e) => {
-                    match f(None) {
-                        Compute::Set(v) => drop(e.insert((key, v))),
-                        _ => spare = Some(key),
+                    if let Compute::Set(v) = f(None) {
+                        e.insert((key, v));
                     }
                     None
                 }
-            }
-        } else {
-            // No room (a full table, or none yet): `entry` would grow the table before it looks,
-            // so look first, and make room only for a `Set` of an absent key.
-            match table.find_entry(hash, |(k, _)| *k == key) {
-                Ok(e) => {
-                    spare = Some(key);
-                    computed(e, f, &mut removed)
+            };
+        }
+        // No room (a full table, or none yet): `entry` would grow the table before it looks,
+        // so look first, and make room only for a `Set` of an absent key.
+        match table.find_entry(hash, |(k, _)| *k == key) {
+            Ok(e) => computed(e, f, &mut removed),
+            Err(absent) => {
+                if let Compute::Set(v) = f(None) {
+                    absent.into_table().insert_unique(hash, (key, v), rehash);
                 }
-                Err(absent) => {
-                    match f(None) {
-                        Compute::Set(v) => {
-                            absent.into_table().insert_unique(hash, (key, v), rehash);
-                        }
-                        _ => spare = Some(key),
-                    }
-                    None
-                }
+                None
             }
-        };
-        drop(table);
-        drop(removed);
-        drop(spare);
-        out
+        }
     }
 }
 
