@@ -72,9 +72,9 @@
 //!
 //! # Performance
 //!
-//! Ratios to an `AtomicU64`'s time per increment per thread: ranges over 8 runs of `cargo run
+//! Ratios to an `AtomicU64`'s time per increment per thread: ranges over 5 runs of `cargo run
 //! --release --example shootout -- --only counter` on a shared 2-core VM (Intel Xeon, a Golden
-//! Cove-class core, 2026-12-05, 19:29-19:31 UTC), with medians where the range is wide. The
+//! Cove-class core, 2026-12-06, 05:27 UTC), with medians where the range is wide. The
 //! shootout starts a round's threads together (a spinning start line), so a contended baseline
 //! contends for its whole round. Read them as ratios; the absolute times move with the machine's
 //! load. The cores differ where it matters most (below: an AMD EPYC VM gave other figures for the
@@ -83,11 +83,11 @@
 //! increment workloads in criterion (not the handler, several-hot, idle-owner or floor rows).
 //!
 //! - **Registry** of 1 000, 10 000 and 100 000 counters, a random one per increment. 1 thread:
-//!   1.05x–1.08x, 1.07x–1.09x and 1.11x–1.19x (medians 1.07x, 1.08x, 1.15x). 2 threads: 0.70x–0.78x
-//!   (median 0.76x), 1.09x–1.13x (1.12x) and 1.03x–1.39x (1.25x). `Mutex<u64>` about 2.3x
+//!   1.02x–1.04x, 1.02x–1.04x and 1.05x–1.13x (medians 1.04x, 1.04x, 1.10x). 2 threads: 0.67x–0.76x
+//!   (median 0.75x), 1.10x–1.13x (1.12x) and 1.23x–1.27x (1.24x). `Mutex<u64>` about 2.3x
 //!   on 1 thread. No counter striped at any size in these runs (16 bytes each). Part of the cost is
 //!   size: an `AtomicU64` padded to 16 bytes (the `AtomicU64 in 16 B` row) takes 1.00x–1.02x,
-//!   1.00x–1.02x and 1.03x–1.06x on 1 thread, and medians of 0.72x, 0.94x and 1.04x on 2 (each
+//!   0.98x–1.04x and 1.03x–1.09x on 1 thread, and medians of 0.72x, 0.93x and 1.04x on 2 (each
 //!   candidate bumps a registry of its own, cold at the start of each of its rounds, and twice the
 //!   bytes are twice the lines to fetch). The rest is what the add does beside its locked add: the
 //!   hot entry's key and the thread's skip flag (set while its memo and filter are empty), the tick
@@ -101,7 +101,7 @@
 //!   owns a cell in a striped counter (each adds to one first), runs the same instructions in
 //!   another copy of the loop once its first interval ends (its memo then holds that counter only,
 //!   so it skips the memo and the filter as a fresh thread does: How it works), and took
-//!   1.02x–1.04x, 1.02x–1.05x and 1.07x–1.18x on 1 thread, and medians of 0.76x, 1.12x and 1.27x on
+//!   1.02x–1.04x, 1.02x–1.06x and 1.08x–1.14x on 1 thread, and medians of 0.75x, 1.12x and 1.27x on
 //!   2 (JOURNAL.md has how other builds moved the two rows). A thread with cells in several striped
 //!   counters reads its memo's key and its filter's bit, at places computed from the counter's
 //!   address, before every locked add. The `AtomicU64, load + CAS` row bumps an `AtomicU64` by a
@@ -112,19 +112,17 @@
 //!   2% of them, about 21 bytes per counter on average). At 100 counters (the mixed shape below)
 //!   many do: two threads at full speed add to each of them about every 100 adds, contention that
 //!   lasts by the rule.
-//! - **One hot counter**, 2 threads: 0.5–0.6 ns per add, 0.01x an `AtomicU64`'s time; a
-//!   [`LocalCounter`], which holds its cell, 0.5 ns, 0.01x. The thread-local bound row (an add to a
-//!   local, unrolled four times) took 0.3 ns: `add` runs at 0.493x–0.510x of it (median 0.501x,
-//!   five runs of eight at 0.5x or above), the handle at 0.49x–0.52x (median 0.51x). The `own cell,
-//!   load + store (floor)` row, a thread adding to a word of its own with no look-up at all, runs
-//!   at 0.50x–0.52x (median 0.51x): what any counter whose `sum` sees every add pays at least. The
-//!   add took 0.99x–1.03x the floor's time in all eight runs. An add to the counter of the thread's
-//!   hot entry reads four words (the entry's key, its state word and its pointer to the thread's
-//!   cell, then the counter's state word) before the cell's load and store, 15 instructions an
-//!   iteration of the shootout's loop (its `black_box` and loop counter included), 12 once the core
-//!   fuses each compare, and the loop counter's decrement, with its branch; the handle reads one
-//!   (the claim token). On this core, which issues about six a cycle, that count sets the hot add's
-//!   pace, which is why both compares take their operand from memory (How it works; JOURNAL.md has
+//! - **One hot counter**, 2 threads: 0.6 ns per add, 0.01x an `AtomicU64`'s time; a
+//!   [`LocalCounter`], which holds its cell, 0.5–0.6 ns, 0.01x. The thread-local bound row (an add
+//!   to a local, unrolled four times) took 0.3 ns: `add` runs at 0.5x of it in all five runs (the
+//!   shootout prints a tenth of a nanosecond), the handle at 0.5x–0.6x. The `own cell, load + store
+//!   (floor)` row, a thread adding to a word of its own with no look-up at all, runs at 0.5x–0.6x:
+//!   what any counter whose `sum` sees every add pays at least. The add took 1.00x–1.20x the
+//!   floor's time (median 1.00x). An add to the counter of the thread's hot entry reads four words
+//!   (the entry's key and its pointer to the thread's cell, the counter's state word, then the
+//!   entry's state word) before the cell's load and store; the handle reads one (the claim token).
+//!   On this core, which issues about six a cycle, the instruction count sets the hot add's pace,
+//!   which is why the key's compare takes its operand from memory (How it works; JOURNAL.md has
 //!   the loops that showed it). The hot entry has no owner check (freeing blocks voids the entries
 //!   instead: How it works); through the memo, which keeps one, an add reads more. The cell's add
 //!   is a load and a store in the form this core forwards a store from at once (`owned.rs`):
@@ -133,27 +131,27 @@
 //!   loops are a few instructions, and their times move with code placement from build to build
 //!   (JOURNAL.md). Other cores differ: an AMD EPYC (Zen 5) VM runs the memory-destination form at
 //!   one add a cycle (JOURNAL.md has its figures for these rows).
-//! - **Several hot counters**, 2 threads. Two 8 apart in a `Vec`, bumped in turn: 1.3 ns,
-//!   0.01x–0.02x. Sixteen side by side, bumped in turn, as many as the memo's 16 slots: 2.9–3.4 ns,
-//!   0.05x–0.07x; some pairs of them share a memo slot (which do depends on where the `Vec` lies),
+//! - **Several hot counters**, 2 threads. Two 8 apart in a `Vec`, bumped in turn: 1.4–1.5 ns,
+//!   0.02x. Sixteen side by side, bumped in turn, as many as the memo's 16 slots: 2.9–3.1 ns,
+//!   0.05x–0.06x; some pairs of them share a memo slot (which do depends on where the `Vec` lies),
 //!   and their adds look their cell up again. One of them at a time is the thread's hot entry, the
 //!   last it looked up; the others go through the memo. A counter neither the memo nor the filter
 //!   holds costs a stray, at most once per counter and thread in each sampling interval.
 //! - **A request handler's** 8 adds per request, the first to a counter every thread shares, the
-//!   other 7 to its own (`handler, 1 of 8 shared`), 2 threads: 0.20x–0.25x (the counter 4.6–4.8 ns
+//!   other 7 to its own (`handler, 1 of 8 shared`), 2 threads: 0.22x–0.25x (the counter 4.9–5.0 ns
 //!   a request's add).
 //! - **Beside an idle owner**: one hot counter, 2 threads, and a third thread that bumped it and
-//!   went idle holding a cell (`incr, 1 more thread idle`): 0.6–1.1 ns, 0.01x–0.03x (median
-//!   0.02x). With 2 cells, the idle thread holds one and a worker the other, and the second worker
+//!   went idle holding a cell (`incr, 1 more thread idle`): 0.6–1.2 ns, 0.02x–0.03x (median
+//!   0.03x). With 2 cells, the idle thread holds one and a worker the other, and the second worker
 //!   adds to the shared word of its home cell. Where that is the idle thread's cell, nobody else
 //!   writes the line and the counter stays at 2 cells (256 bytes); where it is the busy worker's,
 //!   the two workers' adds bounce one line between their cores, the shared word's probes see it
 //!   change, and the counter doubles to 4 cells, one per thread (768 bytes with the outgrown block
 //!   of 2, kept until `compact`). Which of the two happens depends on the threads' slots: about
 //!   half the runs each.
-//! - **Mixed** (100 cold counters, 1 hot, 2 threads): 0.44x–0.56x (median 0.52x); the counter took
-//!   21.0–25.4 ns an add, the `AtomicU64` row 41.6–48.4 ns. The hot one stripes, and so had 2% to
-//!   7% of the 101 counters by the end of a run (21.1 to 33.7 bytes per counter on average).
+//! - **Mixed** (100 cold counters, 1 hot, 2 threads): 0.44x–0.53x (median 0.50x); the counter took
+//!   21.5–24.1 ns an add, the `AtomicU64` row 45.2–52.3 ns. The hot one stripes, and so had 2% to
+//!   5% of the 101 counters by the end of a run (21.1 to 28.7 bytes per counter on average).
 //!
 //! # How it works
 //!
