@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
-use thrifty::map::{CowMap, Reader, ShardedMap};
+use thrifty::map::{Compute, CowMap, Reader, ShardedMap};
 
 const CLONE_PANIC: &str = "panics_map: planned Clone panic";
 const HASH_PANIC: &str = "panics_map: planned Hash panic";
@@ -1612,6 +1612,98 @@ impl Drop for Boom {
             panic!("{DROP_PANIC}");
         }
     }
+}
+
+/// Something whose drops are counted (a map's value, a closure's result or capture).
+struct Dropped(Arc<AtomicUsize>);
+
+impl Drop for Dropped {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, SeqCst);
+    }
+}
+
+/// How many `Dropped` a call whose key's (or unused closure's) `Drop` panics drops: the call
+/// must unwind with that panic and drop what it was about to return, not leak it (a value in
+/// the return place when a local's drop panics is leaked: rust-lang/rust#47949).
+fn drops_in_a_panicking_call(call: impl FnOnce(&Arc<AtomicUsize>)) -> usize {
+    let drops = Arc::new(AtomicUsize::new(0));
+    expect_panic(DROP_PANIC, || call(&drops));
+    drops.load(SeqCst)
+}
+
+/// `ShardedMap`'s calls drop a spare key, a removed key and an unused `make` after the lock,
+/// while what they return is still a local: where one of those `Drop`s panics, the replaced or
+/// removed value, or `f`'s result, is dropped by the unwind, once.
+#[test]
+fn sharded_key_drop_panics_after_a_call_leak_nothing_it_returned() {
+    type Map = ShardedMap<Boom, Dropped>;
+    let key = |id, boom| Boom { id, boom };
+    let with_one = |drops: &Arc<AtomicUsize>, boom| {
+        let map = Map::new();
+        map.insert(key(1, boom), Dropped(drops.clone()));
+        map
+    };
+    let insert = drops_in_a_panicking_call(|d| {
+        with_one(d, false).insert(key(1, true), Dropped(d.clone()));
+    });
+    assert_eq!(insert, 2, "insert: the replaced value, then the map's");
+    let set = drops_in_a_panicking_call(|d| {
+        let map = with_one(d, false);
+        map.compute(key(1, true), |_| Compute::Set(Dropped(d.clone())));
+    });
+    assert_eq!(set, 2, "compute Set: the replaced value, then the map's");
+    let removed = drops_in_a_panicking_call(|d| {
+        let map = with_one(d, true); // the stored key panics when the entry's removal drops it
+        map.compute(key(1, false), |_| Compute::Remove);
+    });
+    assert_eq!(removed, 1, "compute Remove: the removed value");
+    let kept = drops_in_a_panicking_call(|d| {
+        let map = with_one(d, false);
+        map.compute(key(2, true), |_| Compute::Keep); // absent, nothing inserted
+    });
+    assert_eq!(kept, 1, "compute Keep of an absent key: the map's value");
+    let spare = drops_in_a_panicking_call(|d| {
+        let map = with_one(d, false);
+        map.get_or_insert_with(key(1, true), || unreachable!(), |_| Dropped(d.clone()));
+    });
+    assert_eq!(
+        spare, 2,
+        "get_or_insert_with: f's result, then the map's value"
+    );
+    let unused = drops_in_a_panicking_call(|d| {
+        let map = with_one(d, false);
+        let capture = key(9, true); // dropped with the unused `make`
+        map.get_or_insert_with(
+            key(1, false),
+            move || -> Dropped {
+                drop(capture);
+                unreachable!()
+            },
+            |_| Dropped(d.clone()),
+        );
+    });
+    assert_eq!(
+        unused, 2,
+        "get_or_insert_with, `make` unused: f's result, the map's value"
+    );
+    let unused_ref = drops_in_a_panicking_call(|d| {
+        let map = ShardedMap::<String, u32>::new();
+        map.insert("k".to_string(), 0);
+        let capture = key(9, true);
+        map.get_or_insert_with_ref(
+            "k",
+            move || {
+                drop(capture);
+                0
+            },
+            |_| Dropped(d.clone()),
+        );
+    });
+    assert_eq!(
+        unused_ref, 1,
+        "get_or_insert_with_ref, `make` unused: f's result"
+    );
 }
 
 /// `CowMap::insert` of a present key drops the key passed in while the replaced value (a copy

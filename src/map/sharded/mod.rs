@@ -135,13 +135,10 @@ const SPREAD: u64 = 0x9E37_79B9_7F4A_7C15;
 /// If a key's or value's `Drop` panics while [`clear`](Self::clear) or the map's drop drops
 /// entries, every other entry is still dropped, and the first such panic is resumed after; a
 /// second panic while one unwinds aborts the process, as in std's collections. A key's `Drop`
-/// that panics where a call drops a key after the lock, with its result ready (the spare key of
-/// an [`insert`](Self::insert) or [`get_or_insert_with`](Self::get_or_insert_with) of a present
-/// key, the key a [`compute`](Self::compute) removes), reaches the caller, and that result (the
-/// replaced or removed value, `f`'s result) is leaked, not dropped, as std's `HashMap::insert`
-/// does (rust-lang/rust#47949); an unused `make` whose captures' `Drop` panics, likewise.
-/// Holding the result while those drop cost `insert` about half again its time on one thread
-/// here.
+/// that panics where a call drops a key after the lock (the spare key of an
+/// [`insert`](Self::insert) or [`get_or_insert_with`](Self::get_or_insert_with) of a present key,
+/// the key a [`compute`](Self::compute) removes), or an unused `make`'s, reaches the caller, and
+/// what the call would have returned (the replaced or removed value, `f`'s result) is dropped.
 pub struct ShardedMap<K, V, S = FastRandomState> {
     /// The shards; their count is a power of two.
     shards: Box<[CachePadded<Shard<K, V>>]>,

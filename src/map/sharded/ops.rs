@@ -131,15 +131,23 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
     #[inline(always)]
     pub fn insert(&self, key: K, value: V) -> Option<V> {
         let hash = self.hasher.hash_one(&key);
-        let mut table = self.shard(hash).write(self.id());
-        // One probe finds the key or the slot for it.
-        match entry(&mut table, hash, &key, |(k, _)| self.rehash_one(k)) {
-            Entry::Occupied(mut e) => Some(mem::replace(&mut e.get_mut().1, value)),
-            Entry::Vacant(e) => {
-                e.insert((key, value));
-                None
+        // The guard is dropped where it lies, at the block's end (moved into `drop`, it would be
+        // copied first: half again the insert's time here, a store-forwarding stall), then the
+        // spare key, unlocked, while `old` is still a local: if its `Drop` panics, the unwind
+        // drops `old` too (returned already, it would be leaked: rust-lang/rust#47949).
+        let old = {
+            let mut table = self.shard(hash).write(self.id());
+            // One probe finds the key or the slot for it.
+            match entry(&mut table, hash, &key, |(k, _)| self.rehash_one(k)) {
+                Entry::Occupied(mut e) => mem::replace(&mut e.get_mut().1, value),
+                Entry::Vacant(e) => {
+                    e.insert((key, value));
+                    return None;
+                }
             }
-        }
+        };
+        drop(key);
+        Some(old)
     }
 
     /// Removes `key`'s entry and returns its value (dropped by the caller, outside the lock).
@@ -187,18 +195,23 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
         f: impl FnOnce(&mut V) -> R,
     ) -> R {
         let hash = self.hasher.hash_one(&key);
-        // A present key's spare, `key`, is a parameter, so it drops after the guard (after
-        // every local), outside the lock, as in `insert`.
-        let mut table = self.shard(hash).write(self.id());
-        let entry = match entry(&mut table, hash, &key, |(k, _)| self.rehash_one(k)) {
-            Entry::Occupied(e) => e.into_mut(),
-            Entry::Vacant(e) => {
-                // Made first: if `make` panics, `key` is still the caller's, dropped unlocked.
-                let value = make();
-                e.insert((key, value)).into_mut()
+        // A present key's spare and the unused `make` are dropped after the guard, outside the
+        // lock, while `f`'s result is still a local, as in `insert`.
+        let out = {
+            let mut table = self.shard(hash).write(self.id());
+            match entry(&mut table, hash, &key, |(k, _)| self.rehash_one(k)) {
+                Entry::Occupied(e) => f(&mut e.into_mut().1),
+                Entry::Vacant(e) => {
+                    // Made first: if `make` panics, `key` is still the caller's, dropped
+                    // unlocked.
+                    let value = make();
+                    return f(&mut e.insert((key, value)).into_mut().1);
+                }
             }
         };
-        f(&mut entry.1)
+        drop(make);
+        drop(key);
+        out
     }
 
     /// [`get_or_insert_with`](Self::get_or_insert_with) with a borrowed key (`&str` for a
@@ -233,19 +246,23 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
         let hash = self.hasher.hash_one(key);
-        let mut table = self.shard(hash).write(self.id());
-        let entry = match entry(&mut table, hash, key, |(k, _)| self.rehash_one(k)) {
-            Entry::Occupied(e) => e.into_mut(),
-            Entry::Vacant(e) => {
-                // `Borrow`'s contract: the owned key hashes and compares as `key` did. Made
-                // before the value, so a `make` that counts what it makes (as `KeyedLimiter`'s
-                // does) runs only when the insert can no longer fail.
-                let owned = key.to_owned();
-                let value = make();
-                e.insert((owned, value)).into_mut()
+        // The unused `make` is dropped after the guard, while `f`'s result is a local.
+        let out = {
+            let mut table = self.shard(hash).write(self.id());
+            match entry(&mut table, hash, key, |(k, _)| self.rehash_one(k)) {
+                Entry::Occupied(e) => f(&mut e.into_mut().1),
+                Entry::Vacant(e) => {
+                    // `Borrow`'s contract: the owned key hashes and compares as `key` did. Made
+                    // before the value, so a `make` that counts what it makes (as
+                    // `KeyedLimiter`'s does) runs only when the insert can no longer fail.
+                    let owned = key.to_owned();
+                    let value = make();
+                    return f(&mut e.insert((owned, value)).into_mut().1);
+                }
             }
         };
-        f(&mut entry.1)
+        drop(make);
+        out
     }
 
     /// Inserts, updates or removes `key`'s entry in one locked step: `f` sees the value (or
@@ -292,33 +309,44 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
     #[inline]
     pub fn compute(&self, key: K, f: impl FnOnce(Option<&mut V>) -> Compute<V>) -> Option<V> {
         let hash = self.hasher.hash_one(&key);
-        // Declared before the guard, so dropped after it: the key of an entry `f` removes.
+        // The key of an entry `f` removes, and the given key where the map keeps its own: dropped
+        // after the guard (at the block's end, where it lies), outside the lock, while the result
+        // is still a local, as in `insert`.
         let mut removed = None;
-        let mut table = self.shard(hash).write(self.id());
-        let rehash = |(k, _): &(K, V)| self.rehash_one(k);
-        if table.len() < table.capacity() {
-            // Room for an insert: one probe finds the key or the slot for it, allocating nothing.
-            return match table.entry(hash, |(k, _)| *k == key, rehash) {
-                Entry::Occupied(e) => computed(e, f, &mut removed),
-                Entry::Vacant(e) => {
-                    if let Compute::Set(v) = f(None) {
-                        e.insert((key, v));
+        let out = {
+            let mut table = self.shard(hash).write(self.id());
+            let rehash = |(k, _): &(K, V)| self.rehash_one(k);
+            if table.len() < table.capacity() {
+                // Room for an insert: one probe finds the key or the slot for it, allocating
+                // nothing.
+                match table.entry(hash, |(k, _)| *k == key, rehash) {
+                    Entry::Occupied(e) => computed(e, f, &mut removed),
+                    Entry::Vacant(e) => {
+                        if let Compute::Set(v) = f(None) {
+                            e.insert((key, v));
+                            return None;
+                        }
+                        None
                     }
-                    None
                 }
-            };
-        }
-        // No room (a full table, or none yet): `entry` would grow the table before it looks,
-        // so look first, and make room only for a `Set` of an absent key.
-        match table.find_entry(hash, |(k, _)| *k == key) {
-            Ok(e) => computed(e, f, &mut removed),
-            Err(absent) => {
-                if let Compute::Set(v) = f(None) {
-                    absent.into_table().insert_unique(hash, (key, v), rehash);
+            } else {
+                // No room (a full table, or none yet): `entry` would grow the table before it
+                // looks, so look first, and make room only for a `Set` of an absent key.
+                match table.find_entry(hash, |(k, _)| *k == key) {
+                    Ok(e) => computed(e, f, &mut removed),
+                    Err(absent) => {
+                        if let Compute::Set(v) = f(None) {
+                            absent.into_table().insert_unique(hash, (key, v), rehash);
+                            return None;
+                        }
+                        None
+                    }
                 }
-                None
             }
-        }
+        };
+        drop(removed);
+        drop(key);
+        out
     }
 }
 
