@@ -154,6 +154,13 @@ struct RecvGuard<'a, T: Reset> {
 
 impl<T: Reset> Drop for RecvGuard<'_, T> {
     fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+impl<T: Reset> RecvGuard<'_, T> {
+    /// Resets and publishes the slot, once (the drop after it finds nothing to do).
+    fn finish(&mut self) {
         if let Some(claim) = self.claim.take() {
             // SAFETY: the claim is ours and unfinished, so we alone touch the slot.
             let reset = unsafe {
@@ -400,7 +407,7 @@ impl<T: Reset> RecyclingReceiver<T> {
     /// Runs `read` on a claimed message, then resets and frees the slot.
     #[inline]
     fn read<R>(&self, claim: Claim, read: impl FnOnce(&mut T) -> R) -> R {
-        let guard = RecvGuard {
+        let mut guard = RecvGuard {
             chan: &self.chan,
             claim: Some(claim),
         };
@@ -412,10 +419,10 @@ impl<T: Reset> RecyclingReceiver<T> {
                 .ring
                 .with_claimed(claim_ref, |held| read(&mut (*held).value))
         };
-        // Dropped here, while `out` is a local: if the reset panics, the unwind drops `out`. A
+        // Finished here, while `out` is a local: if the reset panics, the unwind drops `out`. A
         // guard dropped at the end of the scope, after `out` moved to the return place, would
-        // leak it (rust-lang/rust#47949).
-        drop(guard);
+        // leak it (rust-lang/rust#47949). By `&mut`, not moved into `drop`: a move copies it.
+        guard.finish();
         out
     }
 

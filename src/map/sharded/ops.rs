@@ -161,10 +161,13 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hasher.hash_one(key);
-        let mut table = self.shard(hash).write(self.id());
-        let found = table.find_entry(hash, |(k, _)| k.borrow() == key).ok()?;
-        let (key, value) = found.remove().0;
-        drop(table);
+        // The guard dropped where it lies, at the block's end (as in `insert`), then the key,
+        // unlocked, while `value` is still a local.
+        let (key, value) = {
+            let mut table = self.shard(hash).write(self.id());
+            let found = table.find_entry(hash, |(k, _)| k.borrow() == key).ok()?;
+            found.remove().0
+        };
         drop(key);
         Some(value)
     }
