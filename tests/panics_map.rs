@@ -917,10 +917,21 @@ struct Unregister {
 
 impl Drop for Unregister {
     fn drop(&mut self) {
-        if let Some(map) = self.map.upgrade() {
-            assert_eq!(map.remove(&ABSENT).map(|_| ()), None);
-            self.calls.fetch_add(1, SeqCst);
-        }
+        unregister(&self.map, &self.calls);
+    }
+}
+
+/// What the `Unregister*` types' drops do: remove [`ABSENT`] from `map` if it is alive (a write
+/// that publishes nothing), and count the call once it returned.
+fn unregister<K, V, S>(map: &Weak<CowMap<K, V, S>>, calls: &AtomicUsize)
+where
+    K: Eq + Hash + Clone + Borrow<u64>,
+    V: Clone,
+    S: std::hash::BuildHasher + Clone,
+{
+    if let Some(map) = map.upgrade() {
+        assert!(map.remove(&ABSENT).is_none());
+        calls.fetch_add(1, SeqCst);
     }
 }
 
@@ -1029,10 +1040,7 @@ impl std::hash::BuildHasher for UnregisterHasher {
 
 impl Drop for UnregisterHasher {
     fn drop(&mut self) {
-        if let Some(map) = self.map.upgrade() {
-            assert_eq!(map.remove(&ABSENT), None);
-            self.calls.fetch_add(1, SeqCst);
-        }
+        unregister(&self.map, &self.calls);
     }
 }
 
@@ -1102,10 +1110,7 @@ impl Borrow<u64> for UnregisterKey {
 }
 impl Drop for UnregisterKey {
     fn drop(&mut self) {
-        if let Some(map) = self.map.upgrade() {
-            assert_eq!(map.remove(&ABSENT), None);
-            self.calls.fetch_add(1, SeqCst);
-        }
+        unregister(&self.map, &self.calls);
     }
 }
 

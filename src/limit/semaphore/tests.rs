@@ -378,24 +378,27 @@ fn debug_into_a_sink_that_reads_the_semaphore_does_not_deadlock() {
     );
 }
 
+/// The tries of the next waiter's spin on `sem`, read once it gave up (it parks right after).
+fn spun(sem: &Semaphore) -> usize {
+    loop {
+        match sem.spun.swap(0, crate::sync::Ordering::SeqCst) {
+            0 => yield_now(),
+            tries => return tries,
+        }
+    }
+}
+
 /// Only the front waiter, whom the next release serves, spins at an even pace and then on: 10
 /// tries for a waiter behind it (`backoff`: 7 spin steps and 3 yields), 131 for the front one
 /// (`backoff_even`: 16 rounds and 3 yields; `spin_on`: 112 rounds).
 #[test]
 fn only_the_front_waiter_spins_long_before_it_parks() {
-    use crate::sync::Ordering::SeqCst;
     if crate::sync::cpus() < 2 {
         return; // with one CPU neither spins
     }
     let sem = Semaphore::new(1);
     let held = sem.acquire(1).unwrap();
-    // The tries of the next waiter's spin, read once it gave up (it parks right after).
-    let spun = || loop {
-        match sem.spun.swap(0, SeqCst) {
-            0 => yield_now(),
-            tries => return tries,
-        }
-    };
+    let spun = || spun(&sem);
     std::thread::scope(|s| {
         let front = s.spawn(|| drop(sem.acquire(1).unwrap()));
         let front_tries = spun();
@@ -418,7 +421,6 @@ fn only_the_front_waiter_spins_long_before_it_parks() {
 /// needs one 122. Without the spin on, every try reads 10.
 #[test]
 fn a_waiter_that_reaches_the_front_during_its_short_spin_spins_on() {
-    use crate::sync::Ordering::SeqCst;
     if crate::sync::cpus() < 2 {
         return; // with one CPU neither spins
     }
@@ -426,12 +428,7 @@ fn a_waiter_that_reaches_the_front_during_its_short_spin_spins_on() {
     for _ in 0..50 {
         let sem = Semaphore::new(1);
         let held = sem.acquire(1).unwrap();
-        let spun = || loop {
-            match sem.spun.swap(0, SeqCst) {
-                0 => yield_now(),
-                tries => return tries,
-            }
-        };
+        let spun = || spun(&sem);
         let (go, hold) = mpsc::channel::<()>();
         let tries = std::thread::scope(|s| {
             let sem_ref = &sem;
