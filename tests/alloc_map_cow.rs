@@ -24,6 +24,7 @@ fn allocation_profile() {
     a_batch_of_writes_makes_one_copy();
     store_allocates_one_block_whatever_the_map_size();
     a_write_reuses_the_version_a_reader_let_go_of();
+    a_hasher_with_drop_glue_costs_a_copy_its_table();
     an_idle_reader_makes_writes_copy_unless_it_lets_go();
     readers_that_come_and_go_leave_writes_a_spare();
     a_write_builds_in_a_version_no_snapshot_holds();
@@ -226,6 +227,63 @@ fn a_write_reuses_the_version_a_reader_let_go_of() {
     assert_eq!(map.retired_versions(), 1, "the spare");
     map.trim();
     assert_eq!(map.retired_versions(), 0);
+}
+
+/// A hasher with drop glue (a no-op `Drop`; its clone allocates nothing).
+#[derive(Clone, Default)]
+struct Glue(std::hash::BuildHasherDefault<std::hash::DefaultHasher>);
+
+impl std::hash::BuildHasher for Glue {
+    type Hasher = std::hash::DefaultHasher;
+
+    fn build_hasher(&self) -> Self::Hasher {
+        self.0.build_hasher()
+    }
+}
+
+impl Drop for Glue {
+    fn drop(&mut self) {}
+}
+
+/// The type's Allocation doc: with a hasher that has drop glue, a write that copies the whole
+/// map into the spare builds a new table beside it (the spare's table and hasher are dropped
+/// after the lock), one allocation per write; a write that replays one change into the spare
+/// allocates nothing, as with plain data. With the default hasher the copy allocates nothing.
+fn a_hasher_with_drop_glue_costs_a_copy_its_table() {
+    fn rounds<S: std::hash::BuildHasher + Clone>(map: &CowMap<u64, u64, S>, batch: bool) -> u64 {
+        let mut reader = map.reader();
+        map.insert(0, 1); // the reader holds the first version, then lets it go: the spare
+        assert_eq!(reader.read(&0, |v| *v), Some(1));
+        map.update(|m| m.insert(0, 1)); // no single change recorded: the next write copies
+        assert_eq!(reader.read(&0, |v| *v), Some(1));
+        let before = heap().total_blocks;
+        for i in 2..102 {
+            if batch {
+                map.update(|m| m.insert(0, i)); // a whole copy each time
+            } else {
+                map.insert(0, i); // a replay of the last change each time
+            }
+            assert_eq!(reader.read(&0, |v| *v), Some(i));
+        }
+        heap().total_blocks - before
+    }
+    let glue = |n| {
+        let mut m = HashMap::with_hasher(Glue::default());
+        m.extend((0..n).map(|k| (k, k)));
+        CowMap::from_map(m)
+    };
+    assert_eq!(
+        rounds(&glue(1000), true),
+        100,
+        "whole copies: one table each"
+    );
+    // The first insert after the update copies (nothing to replay), the other 99 replay.
+    assert_eq!(rounds(&glue(1000), false), 1, "replays allocate nothing");
+    assert_eq!(
+        rounds(&CowMap::from_map(entries(1000)), true),
+        0,
+        "default hasher"
+    );
 }
 
 /// Short-lived `Reader`s beside one that stays (a handle per task, say): each holds the version

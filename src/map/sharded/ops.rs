@@ -132,9 +132,9 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
     pub fn insert(&self, key: K, value: V) -> Option<V> {
         let hash = self.hasher.hash_one(&key);
         // The guard is dropped where it lies, at the block's end (moved into `drop`, it would be
-        // copied first: half again the insert's time here, a store-forwarding stall), then the
-        // spare key, unlocked, while `old` is still a local: if its `Drop` panics, the unwind
-        // drops `old` too (returned already, it would be leaked: rust-lang/rust#47949).
+        // copied first, a store-forwarding stall in a caller's loop), then the spare key,
+        // unlocked, while `old` is still a local: if its `Drop` panics, the unwind drops `old`
+        // too (returned already, it would be leaked: rust-lang/rust#47949).
         let old = {
             let mut table = self.shard(hash).write(self.id());
             // One probe finds the key or the slot for it.
