@@ -231,10 +231,10 @@ fn counters_hold_what_heap_bytes_reports_and_no_more() {
     );
 }
 
-/// The recycling channel's slots keep their values' buffers for later laps ("kept for later
-/// laps"): one large message pins its slot's buffer for the channel's life, whatever the traffic
-/// after it, with no `trim` to give it back; only dropping both ends frees it. (What this
-/// asserts is the present behaviour, the reachability by drop; the missing bound is reported.)
+/// The recycling channel's slots keep their values' buffers for later laps: one large message
+/// pins its slot's buffer for the channel's life, whatever the traffic after it, and dropping
+/// both ends frees it; a receive that gives an outsized buffer up (the ceiling `recycling`'s
+/// docs show) frees it at once.
 fn a_recycling_channel_keeps_its_largest_messages_until_it_drops() {
     const BIG: usize = 1 << 20;
     let ((), kept) = measure::count(|| {
@@ -257,5 +257,20 @@ fn a_recycling_channel_keeps_its_largest_messages_until_it_drops() {
         kept.net_bytes(),
         0,
         "dropping both ends frees every slot's buffer"
+    );
+    let (tx, rx) = thrifty::channel::recycling(4, Vec::<u8>::new);
+    let ((), capped) = measure::count(|| {
+        tx.send_with(|v| v.resize(BIG, 1)).unwrap();
+        rx.recv_with(|v| {
+            if v.capacity() > 4096 {
+                *v = Vec::new();
+            }
+        })
+        .unwrap();
+    });
+    assert_eq!(
+        capped.net_bytes(),
+        0,
+        "a receive that drops an outsized buffer keeps nothing of it"
     );
 }

@@ -198,6 +198,24 @@ pub fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
 /// largest buffer any of its messages grew it to, until the channel is dropped; once every slot
 /// is warm, sends and receives allocate nothing (`tests/alloc_channel.rs`).
 ///
+/// So what the channel keeps is `capacity` times the largest message, and one outsized message
+/// keeps its buffer in its slot for good. To put a ceiling on it, give an outsized buffer up in
+/// the receive's closure (the pool's `max_object_bytes` does the same for pooled objects):
+/// ```
+/// const KEEP: usize = 4096;
+/// let (tx, rx) = thrifty::channel::recycling(1, || Vec::<u8>::with_capacity(256));
+/// tx.send_with(|buf| buf.resize(1 << 20, 7)).unwrap(); // one 1 MiB message
+/// rx.recv_with(|buf| {
+///     let sum: u64 = buf.iter().map(|&b| u64::from(b)).sum(); // the work, on the borrow
+///     if buf.capacity() > KEEP {
+///         *buf = Vec::with_capacity(256); // the 1 MiB buffer is freed here
+///     }
+///     sum
+/// })
+/// .unwrap();
+/// assert_eq!(tx.send_with(|buf| buf.capacity()).unwrap(), 256);
+/// ```
+///
 /// # Panics
 /// As [`bounded`], and if `factory` or a made value's [`Reset`] panics (each value is reset
 /// once, in case the factory left something in it); the values made so far are dropped.
