@@ -273,6 +273,10 @@ fn registry(c: &mut Criterion) {
                     counters[i].add(black_box(1));
                 },
             );
+            // A registry of its own, as every row has: on the previous row's counters it would
+            // start from whatever that row's contention left striped, and the note below would
+            // mix the two rows.
+            let after_hot: Vec<Counter> = (0..n).map(|_| Counter::new()).collect();
             // Two adds: the first strays and finds the thread's cell, the second goes to it.
             let touch = || (0..2).for_each(|_| hot.add(black_box(1)));
             bump_at_random(
@@ -280,17 +284,21 @@ fn registry(c: &mut Criterion) {
                 (id("thrifty Counter, after a striped one"), &seed, &touch),
                 threads,
                 n,
-                |i| counters[i].add(black_box(1)),
+                |i| after_hot[i].add(black_box(1)),
             );
-            let striped = counters.iter().filter(|c| c.is_striped()).count();
-            let bytes = std::mem::size_of_val(&counters[..])
-                + counters.iter().map(Counter::heap_bytes).sum::<usize>();
+            let footprint = |counters: &[Counter]| {
+                let striped = counters.iter().filter(|c| c.is_striped()).count();
+                let bytes = std::mem::size_of_val(counters)
+                    + counters.iter().map(Counter::heap_bytes).sum::<usize>();
+                (100.0 * striped as f64 / n as f64, bytes as f64 / n as f64)
+            };
+            let ((striped, bytes), (after_striped, after_bytes)) =
+                (footprint(&counters), footprint(&after_hot));
             notes.push(format!(
-                "  {n} counters, {threads} thread(s): {:.2}% striped, {:.1} B per counter",
-                100.0 * striped as f64 / n as f64,
-                bytes as f64 / n as f64
+                "  {n} counters, {threads} thread(s): {striped:.2}% striped, {bytes:.1} B per \
+                 counter (after a striped one: {after_striped:.2}%, {after_bytes:.1} B)"
             ));
-            black_box((atomics, padded, loaded, mutexes, counters));
+            black_box((atomics, padded, loaded, mutexes, counters, after_hot));
         }
     }
     g.finish();
