@@ -2,7 +2,7 @@
 //! channel of 1024 slots (16 in the small-channel workload). Even-numbered threads send, odd ones
 //! receive, the same number each, so every round ends with the channel empty. Rows: std's
 //! `sync_channel` (its receiver, not `Sync`, behind a `Mutex`, held for the round by a lone
-//! consumer and locked per message by several), crossbeam-channel, kanal (`u64` only) and thrifty's
+//! consumer and locked per message by several), crossbeam-channel, kanal and thrifty's
 //! `bounded`; for 64-byte `String` messages also thrifty's `recycling` and thingbuf's `send_ref`
 //! (one consumer), whose slots keep their buffers (written in place, so they allocate nothing per
 //! message, where the others allocate each string). Two `u64` workloads on one producer and one
@@ -140,6 +140,7 @@ pub fn run(h: &mut Harness) {
     let (stx, srx) = std::sync::mpsc::sync_channel::<String>(CAP);
     let srx = Mutex::new(srx);
     let (ctx, crx) = crossbeam_channel::bounded::<String>(CAP);
+    let (ktx, krx) = kanal::bounded::<String>(CAP);
     let (ttx, trx) = thrifty::channel::bounded::<String>(CAP);
     // thingbuf's MPSC channel: one consumer, as this workload has.
     let (btx, brx) = thingbuf::mpsc::blocking::channel::<String>(CAP);
@@ -163,6 +164,15 @@ pub fn run(h: &mut Harness) {
                         ctx.send(fresh()).unwrap();
                     } else {
                         black_box(crx.recv().unwrap().len());
+                    }
+                }
+            }),
+            Candidate::new("kanal", move |i, ops| {
+                for _ in 0..ops {
+                    if i % 2 == 0 {
+                        ktx.send(fresh()).unwrap();
+                    } else {
+                        black_box(krx.recv().unwrap().len());
                     }
                 }
             }),
