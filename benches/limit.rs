@@ -10,10 +10,11 @@
 //!   `FastRandomState` (foldhash), as `KeyedLimiter` does; one more governor row keeps its
 //!   default hasher (std's SipHash), as `RateLimiter::keyed` builds it. Every thread walks the
 //!   same key sequence from its start, so 2 threads hit the same key at about the same moment:
-//!   the most contention per key, the same for every candidate.
+//!   the most contention per key, the same for every candidate. governor runs on dashmap's
+//!   default shard count (4 x CPUs) and on `KeyedLimiter`'s (64 x CPUs, at most 1 024).
 //! - `limit/keyed_new_keys`: every request brings a key never seen before (a flood from new
 //!   client addresses); the peers are bounded as their users would bound them, and each row
-//!   prints the entries it holds at the end.
+//!   prints the entries it holds at the end. governor on both shard counts, as above.
 //! - `limit/semaphore`: acquire then release of one permit; 2 threads share 2 permits (the
 //!   lock is contended, the permits are not) or 1 permit (threads wait for each other). The
 //!   "owned" row takes an `OwnedPermit` from the same `Arc`'d semaphore (the cost of the `Arc`
@@ -112,6 +113,21 @@ fn quota(rate: u32, burst: u32) -> Quota {
 }
 const FAST_BURST: u32 = 1_000_000;
 
+/// governor's keyed store, a `DashMap`, on `KeyedLimiter`'s shard count (its `ShardedMap`'s
+/// default: 64 x CPUs, at most 1 024, a power of two) instead of dashmap's 4 x CPUs: the
+/// setting the two defaults differ in, so a row can show the design apart from the default (as
+/// the map benches' `dashmap (thrifty's shard count)` row does).
+type GovernorStore = governor::state::keyed::DashMapStateStore<u64, FastRandomState>;
+
+fn governor_on_thrifty_shards(quota: Quota) -> RateLimiter<u64, GovernorStore, DefaultClock> {
+    // dashmap needs a power of two above 1; thrifty's count is a power of two.
+    let shards = thrifty::map::ShardedMap::<u64, u64>::new()
+        .shard_count()
+        .max(2);
+    let store = GovernorStore::with_hasher_and_shard_amount(FastRandomState::default(), shards);
+    RateLimiter::new(quota, store, DefaultClock::default())
+}
+
 fn run(
     g: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
     name: &str,
@@ -207,6 +223,7 @@ fn keyed(c: &mut Criterion) {
             StdClock,
             FastRandomState::default(),
         );
+        let governor_shards = governor_on_thrifty_shards(quota(FAST, FAST_BURST));
         let governor_sip = RateLimiter::keyed(quota(FAST, FAST_BURST));
         let mutex: Mutex<HashMap<u64, MutexBucket, FastRandomState>> = Mutex::new(
             (0..KEYS)
@@ -219,6 +236,7 @@ fn keyed(c: &mut Criterion) {
             quanta.try_acquire(&k, 1).unwrap();
             governor.check_key(&k).unwrap();
             governor_std.check_key(&k).unwrap();
+            governor_shards.check_key(&k).unwrap();
             governor_sip.check_key(&k).unwrap();
         }
         let key = |i: u64| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % KEYS;
@@ -249,6 +267,11 @@ fn keyed(c: &mut Criterion) {
         bench(&mut g, "governor keyed (DashMap), std clock", &|k| {
             governor_std.check_key(&k).is_ok()
         });
+        bench(
+            &mut g,
+            "governor keyed (DashMap, thrifty's shard count)",
+            &|k| governor_shards.check_key(&k).is_ok(),
+        );
         bench(
             &mut g,
             "governor keyed (DashMap), its default SipHash",
@@ -288,6 +311,7 @@ fn keyed_new_keys(c: &mut Criterion) {
             DefaultClock::default(),
             FastRandomState::default(),
         );
+        let governor_shards = governor_on_thrifty_shards(quota(FAST, FAST_BURST));
         let mutex: Mutex<HashMap<u64, MutexBucket, FastRandomState>> = Mutex::default();
         let bench = |g: &mut BenchmarkGroup<'_, _>,
                      name: &str,
@@ -328,6 +352,17 @@ fn keyed_new_keys(c: &mut Criterion) {
                     governor.retain_recent();
                 }
                 governor.check_key(&k).is_ok()
+            },
+        );
+        bench(
+            &mut g,
+            "governor keyed (DashMap, thrifty's shard count), retain_recent past cap",
+            &|| governor_shards.len(),
+            &|k, i| {
+                if i % CHECK_EVERY == 0 && governor_shards.len() > CAP {
+                    governor_shards.retain_recent();
+                }
+                governor_shards.check_key(&k).is_ok()
             },
         );
         bench(
