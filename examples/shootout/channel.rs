@@ -2,7 +2,7 @@
 //! channel of 1024 slots (16 in the small-channel workload). Even-numbered threads send, odd ones
 //! receive, the same number each, so every round ends with the channel empty. Rows: std's
 //! `sync_channel` (its receiver, not `Sync`, behind a `Mutex`, held for the round by a lone
-//! consumer and locked per message by several), crossbeam-channel, kanal and thrifty's
+//! consumer and locked per message by several), crossbeam-channel, flume, kanal and thrifty's
 //! `bounded`; for 64-byte `String` messages also thrifty's `recycling` and thingbuf's `send_ref`
 //! (one consumer), whose slots keep their buffers (written in place, so they allocate nothing per
 //! message, where the others allocate each string). Two `u64` workloads on one producer and one
@@ -66,6 +66,7 @@ fn u64_workload<const P: u32, const C: u32>(
     let (stx, srx) = std::sync::mpsc::sync_channel::<u64>(cap);
     let srx = Mutex::new(srx);
     let (ctx, crx) = crossbeam_channel::bounded::<u64>(cap);
+    let (ftx, frx) = flume::bounded::<u64>(cap);
     let (ktx, krx) = kanal::bounded::<u64>(cap);
     let (ttx, trx) = thrifty::channel::bounded::<u64>(cap);
     t.workload(
@@ -87,6 +88,15 @@ fn u64_workload<const P: u32, const C: u32>(
                         ctx.send(work::<P>(black_box(k))).unwrap();
                     } else {
                         black_box(work::<C>(crx.recv().unwrap()));
+                    }
+                }
+            }),
+            Candidate::new("flume", move |i, ops| {
+                for k in 0..ops {
+                    if i % 2 == 0 {
+                        ftx.send(work::<P>(black_box(k))).unwrap();
+                    } else {
+                        black_box(work::<C>(frx.recv().unwrap()));
                     }
                 }
             }),
@@ -140,6 +150,7 @@ pub fn run(h: &mut Harness) {
     let (stx, srx) = std::sync::mpsc::sync_channel::<String>(CAP);
     let srx = Mutex::new(srx);
     let (ctx, crx) = crossbeam_channel::bounded::<String>(CAP);
+    let (ftx, frx) = flume::bounded::<String>(CAP);
     let (ktx, krx) = kanal::bounded::<String>(CAP);
     let (ttx, trx) = thrifty::channel::bounded::<String>(CAP);
     // thingbuf's MPSC channel: one consumer, as this workload has.
@@ -164,6 +175,15 @@ pub fn run(h: &mut Harness) {
                         ctx.send(fresh()).unwrap();
                     } else {
                         black_box(crx.recv().unwrap().len());
+                    }
+                }
+            }),
+            Candidate::new("flume", move |i, ops| {
+                for _ in 0..ops {
+                    if i % 2 == 0 {
+                        ftx.send(fresh()).unwrap();
+                    } else {
+                        black_box(frx.recv().unwrap().len());
                     }
                 }
             }),
@@ -222,15 +242,17 @@ fn latency_workload(t: &mut Table<'_>) {
     let (stx, srx) = std::sync::mpsc::sync_channel::<u64>(CAP);
     let srx = Mutex::new(srx);
     let (ctx, crx) = crossbeam_channel::bounded::<u64>(CAP);
+    let (ftx, frx) = flume::bounded::<u64>(CAP);
     let (ktx, krx) = kanal::bounded::<u64>(CAP);
     let (ttx, trx) = thrifty::channel::bounded::<u64>(CAP);
     let names = [
         "std sync_channel",
         "crossbeam-channel",
+        "flume",
         "kanal",
         "thrifty bounded",
     ];
-    let kept: Arc<[Mutex<Histogram>; 4]> = Arc::new(Default::default());
+    let kept: Arc<[Mutex<Histogram>; 5]> = Arc::new(Default::default());
     // Each side of candidate `c`: the producer works, then stamps and sends; the consumer
     // receives and, in a timed round, records how long the message waited.
     let side = |c: usize| {
@@ -253,7 +275,8 @@ fn latency_workload(t: &mut Table<'_>) {
             }
         }
     };
-    let (std_side, cb_side, k_side, t_side) = (side(0), side(1), side(2), side(3));
+    let (std_side, cb_side, f_side) = (side(0), side(1), side(2));
+    let (k_side, t_side) = (side(3), side(4));
     t.workload(
         name,
         2,
@@ -269,11 +292,16 @@ fn latency_workload(t: &mut Table<'_>) {
                 });
             }),
             Candidate::new(names[2], move |i, ops| {
+                f_side(i, ops, &|v| ftx.send(v).unwrap(), &mut || {
+                    frx.recv().unwrap()
+                });
+            }),
+            Candidate::new(names[3], move |i, ops| {
                 k_side(i, ops, &|v| ktx.send(v).unwrap(), &mut || {
                     krx.recv().unwrap()
                 });
             }),
-            Candidate::new(names[3], move |i, ops| {
+            Candidate::new(names[4], move |i, ops| {
                 t_side(i, ops, &|v| ttx.send(v).unwrap(), &mut || {
                     trx.recv().unwrap()
                 });
