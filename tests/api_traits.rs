@@ -154,6 +154,8 @@ fn pool_traits() {
     is_error::<pool::BuildError>();
     is_clone::<pool::BuildError>();
     is_eq::<pool::BuildError>();
+    is_copy::<pool::BuildError>();
+    is_hash::<pool::BuildError>();
 }
 
 // --- reset ---
@@ -233,6 +235,8 @@ fn arena_traits() {
     is_error::<arena::BuildError>();
     is_clone::<arena::BuildError>();
     is_eq::<arena::BuildError>();
+    is_copy::<arena::BuildError>();
+    is_hash::<arena::BuildError>();
 }
 
 assert_not_impl!(ArenaGuard<'static>: Sync);
@@ -274,6 +278,9 @@ fn channel_traits() {
     is_iter::<ChanIter<'static, u64>, u64>();
     is_iter::<TryIter<'static, u64>, u64>();
     is_iter::<ChanIntoIter<u64>, u64>();
+    // Fused: their first `None` (empty, every sender gone) lasts. `TryIter`'s does not.
+    is_fused::<ChanIter<'static, u64>>();
+    is_fused::<ChanIntoIter<u64>>();
     is_into_iter::<Receiver<u64>, u64>();
     is_into_iter::<&Receiver<u64>, u64>();
 
@@ -407,6 +414,8 @@ fn limit_traits() {
     is_error::<LimitError>();
     is_clone::<LimitError>();
     is_eq::<LimitError>();
+    is_copy::<LimitError>();
+    is_hash::<LimitError>();
     is_error::<RateError>();
     is_error::<RateLimited>();
     is_error::<InsufficientCapacity>();
@@ -462,6 +471,8 @@ fn map_traits() {
     is_error::<map::BuildError>();
     is_clone::<map::BuildError>();
     is_eq::<map::BuildError>();
+    is_copy::<map::BuildError>();
+    is_hash::<map::BuildError>();
 
     // CowMap: shared like an ArcSwap; readers and snapshots cross threads.
     is_send_sync::<CowMap<String, u64>>();

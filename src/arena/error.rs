@@ -150,7 +150,7 @@ impl<T> std::error::Error for Refused<T> {}
 ///
 /// # Allocation and cost
 /// None: a plain value of a few words, made only when a build is refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum BuildError {
     /// `limit_bytes` is below bumpalo's smallest chunk: no allocation could ever succeed.

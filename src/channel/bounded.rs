@@ -9,6 +9,7 @@ use super::{
 use crate::drop_each::drop_each;
 use crate::sync::Arc;
 use std::fmt;
+use std::iter::FusedIterator;
 use std::mem::MaybeUninit;
 use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::time::{Duration, Instant};
@@ -463,6 +464,10 @@ impl<T> Iterator for Iter<'_, T> {
     }
 }
 
+// Its first `None` is the channel empty with every sender gone, which lasts: no sender can be
+// made again.
+impl<T> FusedIterator for Iter<'_, T> {}
+
 /// A non-blocking iterator over the messages queued now, from [`Receiver::try_iter`].
 ///
 /// Each `next` is a [`try_recv`](Receiver::try_recv): it ends at the first moment the channel
@@ -525,6 +530,9 @@ impl<T> Iterator for IntoIter<T> {
         self.rx.recv().ok()
     }
 }
+
+// As `Iter`'s.
+impl<T> FusedIterator for IntoIter<T> {}
 
 impl<T> IntoIterator for Receiver<T> {
     type Item = T;

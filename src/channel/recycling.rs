@@ -230,7 +230,23 @@ impl<T: Reset> RecyclingSender<T> {
     /// it short, and never block in it on this same channel.
     ///
     /// # Errors
-    /// [`SendError`] holding `fill`, not run, if every receiver is gone.
+    /// [`SendError`] holding `fill`, not run, if every receiver is gone. A `fill` that borrows
+    /// (`|buf| buf.extend_from_slice(data)`) makes the error borrow too, so `?` cannot turn it
+    /// into a `Box<dyn Error>` or an `anyhow::Error`, which must be `'static`: drop the closure
+    /// first.
+    /// ```
+    /// use std::error::Error;
+    /// use thrifty::channel::{RecyclingSender, SendError};
+    ///
+    /// fn forward(tx: &RecyclingSender<Vec<u8>>, data: &[u8]) -> Result<(), Box<dyn Error>> {
+    ///     tx.send_with(|buf| buf.extend_from_slice(data)).map_err(|_| SendError(()))?;
+    ///     Ok(())
+    /// }
+    /// let (tx, rx) = thrifty::channel::recycling(2, Vec::new);
+    /// forward(&tx, b"abc").unwrap();
+    /// drop(rx);
+    /// assert_eq!(forward(&tx, b"d").unwrap_err().to_string(), SendError(()).to_string());
+    /// ```
     ///
     /// # Panics
     /// If `fill` panics the panic propagates; the slot is reset and nothing is sent. If the

@@ -23,7 +23,7 @@ use std::time::Duration;
 ///
 /// # Allocation and cost
 /// None: a plain value of a few words; making it allocates nothing.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum LimitError {
     /// A rate of 0 tokens per second: nothing would ever be admitted after the first burst.

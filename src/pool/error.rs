@@ -25,7 +25,7 @@ use std::fmt;
 ///
 /// # Allocation and cost
 /// None: a plain value of a few words, made only when a build is refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum BuildError {
     /// A buffer pool's `buffer_capacity` is over `isize::MAX`: no `Vec` that large can be

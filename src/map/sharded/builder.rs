@@ -156,7 +156,7 @@ pub(super) const DEFAULT_SHARDS_MAX: usize = 1024;
 ///
 /// # Allocation and cost
 /// None: a plain value, made only when a build is refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum BuildError {
     /// `shards(0)`: a map needs at least one shard.
