@@ -62,7 +62,7 @@ impl Rate {
             return Err(LimitError::ZeroInterval);
         }
         let too_long = LimitError::IntervalTooLong { interval, burst };
-        let nanos = u64::try_from(interval.as_nanos()).map_err(|_| too_long.clone())?;
+        let nanos = u64::try_from(interval.as_nanos()).map_err(|_| too_long)?;
         match Self::from_interval_nanos(nanos, burst) {
             Err(LimitError::IntervalTooLong { .. }) => Err(too_long),
             other => other,
