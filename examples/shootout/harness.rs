@@ -23,7 +23,14 @@
 //! its CPU clock (`CLOCK_THREAD_CPUTIME_ID`, Linux only) just outside its timed span, and the
 //! timed rounds' sums, per item, go in a line under the table. It shows what a candidate that
 //! spins where others sleep spends for its speed.
+//!
+//! With `--tails`, a last pass per candidate (after the counting run, as long as one round)
+//! times each thread's ops in batches of [`TAIL_BATCH`], one clock read per batch, and a line
+//! under the table gives the p50, p99, p99.9 and longest batch, per op: the rounds' medians hide
+//! a stall that one op in a thousand takes, a batch's time shows it (diluted by the batch, but
+//! not averaged over a round). The clock reads and the call are in each batch's time.
 
+use crate::histogram::Histogram;
 use crate::report::{cpu_model, fmt_ns, render, today, Row};
 use crate::start_line::StartLine;
 use std::hint::black_box;
@@ -31,6 +38,9 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use thrifty::measure;
+
+/// Ops per timed batch in the `--tails` pass.
+pub const TAIL_BATCH: u64 = 64;
 
 /// The body of a candidate: called on each thread with (thread index, ops to run).
 type Body = Box<dyn Fn(usize, u64) + Send + Sync>;
@@ -87,6 +97,8 @@ pub struct Settings {
     pub threads: Option<Vec<usize>>,
     pub quick: bool,
     pub markdown: bool,
+    /// Whether to add the batch-time tails under each table (`--tails`).
+    pub tails: bool,
 }
 
 impl Settings {
@@ -165,6 +177,8 @@ impl Harness {
             notes: Vec::new(),
             cpu: None,
             cpu_notes: Vec::new(),
+            tail_notes: Vec::new(),
+            no_tails: None,
             ops_per_item: 1,
             background: 0,
         }
@@ -228,6 +242,10 @@ pub struct Table<'h> {
     cpu: Option<&'static str>,
     /// The CPU-time lines, printed after the notes under a line that says what they hold.
     cpu_notes: Vec<String>,
+    /// The `--tails` lines, printed last, likewise.
+    tail_notes: Vec<String>,
+    /// Why `--tails` does not measure this table (see `no_tails`).
+    no_tails: Option<&'static str>,
 }
 
 impl Table<'_> {
@@ -265,6 +283,12 @@ impl Table<'_> {
     /// printed.
     pub fn cpu_time(&mut self, item: &'static str) {
         self.cpu = Some(item);
+    }
+
+    /// Keeps `--tails` off this table, for workloads whose body does per-call work that a batch
+    /// of [`TAIL_BATCH`] ops would pay each time (`why` is printed instead).
+    pub fn no_tails(&mut self, why: &'static str) {
+        self.no_tails = Some(why);
     }
 
     /// Stops the CPU-time lines for the workloads added from now on.
@@ -309,6 +333,7 @@ impl Table<'_> {
             }
         }
         let group = self.rows.last().map_or(0, |r| r.group + 1);
+        let ops_used = ops.clone();
         for ((c, mut ns), ops) in candidates.iter().zip(samples).zip(ops) {
             ns.sort_by(f64::total_cmp);
             let (_, allocs, _) = run_round(c, threads, ops, true);
@@ -329,6 +354,50 @@ impl Table<'_> {
             });
         }
         self.note_cpu(name, threads, &candidates, &cpu);
+        if self.h.settings.tails && self.no_tails.is_none() {
+            let tails: Vec<Histogram> = candidates
+                .iter()
+                .zip(&ops_used)
+                .map(|(c, &ops)| tails_round(c, threads, ops))
+                .collect();
+            self.note_tails(name, threads, &candidates, &tails);
+        }
+    }
+
+    /// Adds the `--tails` line of workload `name`: each candidate's batch times, per op.
+    fn note_tails(
+        &mut self,
+        name: &str,
+        threads: usize,
+        candidates: &[Candidate],
+        tails: &[Histogram],
+    ) {
+        if self.tail_notes.is_empty() {
+            self.tail_notes.push(format!(
+                "Batch time per op, {TAIL_BATCH} ops a batch, each thread's batches (--tails): \
+                 p50 / p99 / p99.9 / longest:"
+            ));
+        }
+        let per_op = |ns: u64| fmt_ns(ns as f64 / TAIL_BATCH as f64);
+        let each: Vec<String> = candidates
+            .iter()
+            .zip(tails)
+            .map(|(c, h)| {
+                format!(
+                    "{} {} / {} / {} / {}",
+                    c.name,
+                    per_op(h.quantile(0.5)),
+                    per_op(h.quantile(0.99)),
+                    per_op(h.quantile(0.999)),
+                    per_op(h.max)
+                )
+            })
+            .collect();
+        let s = if threads == 1 { "" } else { "s" };
+        self.tail_notes.push(format!(
+            "  {name}, {threads} thread{s}: {}",
+            each.join(", ")
+        ));
     }
 
     /// Adds the CPU-time line of workload `name` (see `cpu_time`), if the table asked for one
@@ -396,10 +465,19 @@ impl Drop for Table<'_> {
             self.h.settings.markdown,
         );
         self.h.emit(&text);
-        for line in self.notes.iter().chain(&self.cpu_notes) {
+        if let (true, Some(why)) = (self.h.settings.tails, self.no_tails) {
+            self.tail_notes
+                .push(format!("--tails: not measured here: {why}"));
+        }
+        for line in self
+            .notes
+            .iter()
+            .chain(&self.cpu_notes)
+            .chain(&self.tail_notes)
+        {
             self.h.emit(&format!("{line}\n"));
         }
-        if !self.notes.is_empty() || !self.cpu_notes.is_empty() {
+        if !self.notes.is_empty() || !self.cpu_notes.is_empty() || !self.tail_notes.is_empty() {
             self.h.emit("\n");
         }
     }
@@ -450,11 +528,23 @@ fn run_round(
         let cpu = cpu_before.and_then(|b| Some(thread_cpu()? - b));
         (start, end, allocs, cpu)
     };
-    // One thread runs on a spawned thread too, as several do, so rows differ only in the thread
-    // count: the main thread is in a state no worker is in (glibc's main malloc arena is its
-    // alone), whatever that costs or saves on a given machine.
+    let results = on_threads(threads, one);
+    let start = results.iter().map(|r| r.0).min().unwrap();
+    let end = results.iter().map(|r| r.1).max().unwrap();
+    let allocs = results
+        .iter()
+        .fold(measure::AllocStats::default(), |a, r| a + r.2);
+    let cpu = results.iter().map(|r| r.3).sum();
+    (end - start, allocs, cpu)
+}
+
+/// Runs `one(thread index, start line)` on `threads` spawned threads at once and returns what
+/// each returned, in thread order. One thread runs on a spawned thread too, as several do, so
+/// rows differ only in the thread count: the main thread is in a state no worker is in (glibc's
+/// main malloc arena is its alone), whatever that costs or saves on a given machine.
+fn on_threads<R: Send>(threads: usize, one: impl Fn(usize, &StartLine) -> R + Sync) -> Vec<R> {
     let line = StartLine::new(threads);
-    let results: Vec<_> = std::thread::scope(|s| {
+    std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 s.spawn({
@@ -467,14 +557,28 @@ fn run_round(
             .into_iter()
             .map(|h| h.join().expect("candidate panicked"))
             .collect()
+    })
+}
+
+/// The `--tails` pass: `c` on `threads` threads, each running its `ops` in batches of
+/// [`TAIL_BATCH`] (at least one), every batch timed; the batch times of all threads.
+fn tails_round(c: &Candidate, threads: usize, ops: u64) -> Histogram {
+    let batches = (ops / TAIL_BATCH).max(1);
+    let histograms = on_threads(threads, |t, line| {
+        let _paused = measure::pause();
+        let mut batch_ns = Box::<Histogram>::default();
+        line.wait();
+        for _ in 0..batches {
+            let start = Instant::now();
+            (c.body)(black_box(t), black_box(TAIL_BATCH));
+            batch_ns.record(start.elapsed().as_nanos() as u64);
+        }
+        batch_ns
     });
-    let start = results.iter().map(|r| r.0).min().unwrap();
-    let end = results.iter().map(|r| r.1).max().unwrap();
-    let allocs = results
-        .iter()
-        .fold(measure::AllocStats::default(), |a, r| a + r.2);
-    let cpu = results.iter().map(|r| r.3).sum();
-    (end - start, allocs, cpu)
+    histograms.iter().fold(Histogram::default(), |mut all, h| {
+        all.merge(h);
+        all
+    })
 }
 
 fn quantile(sorted: &[f64], q: f64) -> f64 {

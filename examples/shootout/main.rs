@@ -2,7 +2,8 @@
 //! and peer crates, side by side in one run, one table per module.
 //!
 //! Flags: `--only <module>`, `--threads <n,...>`, `--quick` (a few seconds; CI uses it to prove
-//! the command runs), `--markdown` (tables ready to paste into the README), `--help`.
+//! the command runs), `--markdown` (tables ready to paste into the README), `--tails` (each
+//! candidate's batch-time percentiles under each table), `--help`.
 
 mod arena;
 mod channel;
@@ -50,12 +51,13 @@ fn usage() -> String {
     let mut modules: Vec<&str> = MODULES.iter().map(|(name, _)| *name).collect();
     modules.dedup(); // a module with several tables has several entries, side by side
     format!(
-        "usage: cargo run --release --example shootout -- [--only <module>] [--threads 1,2,...] [--quick] [--markdown]\n\
+        "usage: cargo run --release --example shootout -- [--only <module>] [--threads 1,2,...] [--quick] [--markdown] [--tails]\n\
          \n  \
          --only <module>     run one module's tables: {modules}\n  \
          --threads <n,...>   thread counts for every workload that varies them (default: each table's own)\n  \
          --quick             short rounds: proves the command runs (CI uses it), not for quoting\n  \
          --markdown          print the tables as Markdown, ready to paste into the README\n  \
+         --tails             add, under each table, the p50/p99/p99.9/longest time per op of batches of 64 ops\n  \
          -h, --help          print this and exit",
         modules = modules.join(", "),
     )
@@ -110,12 +112,14 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Command, String> {
         threads: None,
         quick: false,
         markdown: false,
+        tails: false,
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "-h" | "--help" => return Ok(Command::Help),
             "--quick" => s.quick = true,
             "--markdown" => s.markdown = true,
+            "--tails" => s.tails = true,
             "--only" => s.only = Some(args.next().ok_or("--only needs a module name")?),
             "--threads" => {
                 let list = args.next().ok_or("--threads needs a list such as 1,2,4")?;

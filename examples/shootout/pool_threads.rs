@@ -56,6 +56,7 @@ pub fn run(h: &mut Harness) {
 fn cross_thread(h: &mut Harness) {
     let title = "get on one thread, drop on another (4 KiB, 1 byte written)";
     let mut t = h.table("pool", title);
+    t.no_tails("each call opens and closes the consumer's round, a wake-up per batch");
     t.note(
         "The consumers' allocator calls in the counting run, in so many messages dropped \
          (allocs/op above counts the producer only):"
