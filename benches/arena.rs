@@ -33,9 +33,12 @@
 //!
 //! Run: `cargo bench --bench arena -- --warm-up-time 1 --measurement-time 2 <filter>`.
 
+#[path = "../examples/common/arena_request.rs"]
+mod arena_request;
+
+use arena_request::{request, Boxes, Typed};
 use criterion::measurement::Measurement;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
-use std::cell::RefCell;
 use std::hint::black_box;
 use std::sync::{mpsc, Arc};
 use std::thread;
@@ -47,178 +50,6 @@ use thrifty::measure::{self, Allocations, CountingAlloc};
 static ALLOC: CountingAlloc = CountingAlloc::new();
 
 const SIZES: [usize; 5] = [10, 100, 1_000, 10_000, 100_000];
-const STRINGS: [&str; 4] = ["GET", "/api/v1/items/12345", "HTTP/1.1", "application/json"];
-
-#[derive(Clone, Copy)]
-struct S16([u64; 2]);
-#[derive(Clone, Copy)]
-struct S32([u64; 4]);
-#[derive(Clone, Copy)]
-struct S64([u64; 8]);
-#[derive(Clone, Copy)]
-struct S256([u64; 32]);
-
-/// Anything a request can allocate its objects in; returns a checksum of what it read back.
-trait Alloc {
-    fn s16(&self, v: S16) -> u64;
-    fn s32(&self, v: S32) -> u64;
-    fn s64(&self, v: S64) -> u64;
-    fn s256(&self, v: S256) -> u64;
-    fn str(&self, s: &str) -> u64;
-}
-
-/// One request's allocations into `a`.
-#[inline(always)]
-fn request(a: &impl Alloc, n: usize) -> u64 {
-    let mut sum = 0;
-    for i in 0..n {
-        let x = black_box(i as u64);
-        sum += match i % 4 {
-            0 => a.s16(S16([x; 2])),
-            1 => a.s32(S32([x; 4])),
-            2 => a.s64(S64([x; 8])),
-            _ => a.s256(S256([x; 32])),
-        };
-    }
-    for s in STRINGS {
-        sum += a.str(black_box(s));
-    }
-    sum
-}
-
-macro_rules! bump_like {
-    ($t:ty, $alloc:ident, $str:ident) => {
-        impl Alloc for $t {
-            #[inline(always)]
-            fn s16(&self, v: S16) -> u64 {
-                self.$alloc(v).0[1]
-            }
-            #[inline(always)]
-            fn s32(&self, v: S32) -> u64 {
-                self.$alloc(v).0[3]
-            }
-            #[inline(always)]
-            fn s64(&self, v: S64) -> u64 {
-                self.$alloc(v).0[7]
-            }
-            #[inline(always)]
-            fn s256(&self, v: S256) -> u64 {
-                self.$alloc(v).0[31]
-            }
-            #[inline(always)]
-            fn str(&self, s: &str) -> u64 {
-                self.$str(s).len() as u64
-            }
-        }
-    };
-}
-
-bump_like!(bumpalo::Bump, alloc, alloc_str);
-bump_like!(thrifty::arena::ArenaGuard<'_>, alloc, alloc_str);
-bump_like!(thrifty::arena::ArenaGuardOwned, alloc, alloc_str);
-bump_like!(bump_scope::Bump, alloc, alloc_str);
-
-/// Box per object, held to the end of the request in `Vec`s reused across requests.
-#[allow(clippy::vec_box)] // one heap allocation per object is the baseline measured
-#[derive(Default)]
-struct Boxes {
-    s16: RefCell<Vec<Box<S16>>>,
-    s32: RefCell<Vec<Box<S32>>>,
-    s64: RefCell<Vec<Box<S64>>>,
-    s256: RefCell<Vec<Box<S256>>>,
-    strs: RefCell<Vec<Box<str>>>,
-}
-
-macro_rules! boxed {
-    ($field:ident, $t:ty, $last:literal) => {
-        #[inline(always)]
-        fn $field(&self, v: $t) -> u64 {
-            let b = Box::new(v);
-            let r = b.0[$last];
-            self.$field.borrow_mut().push(b);
-            r
-        }
-    };
-}
-
-impl Alloc for Boxes {
-    boxed!(s16, S16, 1);
-    boxed!(s32, S32, 3);
-    boxed!(s64, S64, 7);
-    boxed!(s256, S256, 31);
-    #[inline(always)]
-    fn str(&self, s: &str) -> u64 {
-        let b: Box<str> = s.into();
-        let r = b.len() as u64;
-        self.strs.borrow_mut().push(b);
-        r
-    }
-}
-
-impl Boxes {
-    /// Lists with room for a request of `n` objects, so the handoff's fresh lists per request
-    /// cost no regrowth (the kept ones of the other rows have it from their first request).
-    fn for_request(n: usize) -> Self {
-        fn room<T>(n: usize) -> RefCell<Vec<T>> {
-            RefCell::new(Vec::with_capacity(n / 4 + 1))
-        }
-        Boxes {
-            s16: room(n),
-            s32: room(n),
-            s64: room(n),
-            s256: room(n),
-            strs: RefCell::new(Vec::with_capacity(STRINGS.len())),
-        }
-    }
-
-    fn end(&self) {
-        self.s16.borrow_mut().clear();
-        self.s32.borrow_mut().clear();
-        self.s64.borrow_mut().clear();
-        self.s256.borrow_mut().clear();
-        self.strs.borrow_mut().clear();
-    }
-}
-
-/// typed-arena: one arena per type, made per request.
-struct Typed {
-    s16: typed_arena::Arena<S16>,
-    s32: typed_arena::Arena<S32>,
-    s64: typed_arena::Arena<S64>,
-    s256: typed_arena::Arena<S256>,
-    bytes: typed_arena::Arena<u8>,
-}
-
-impl Typed {
-    fn new() -> Self {
-        Self {
-            s16: typed_arena::Arena::new(),
-            s32: typed_arena::Arena::new(),
-            s64: typed_arena::Arena::new(),
-            s256: typed_arena::Arena::new(),
-            bytes: typed_arena::Arena::new(),
-        }
-    }
-}
-
-impl Alloc for Typed {
-    fn s16(&self, v: S16) -> u64 {
-        self.s16.alloc(v).0[1]
-    }
-    fn s32(&self, v: S32) -> u64 {
-        self.s32.alloc(v).0[3]
-    }
-    fn s64(&self, v: S64) -> u64 {
-        self.s64.alloc(v).0[7]
-    }
-    fn s256(&self, v: S256) -> u64 {
-        self.s256.alloc(v).0[31]
-    }
-    fn str(&self, s: &str) -> u64 {
-        self.bytes.alloc_str(s).len() as u64
-    }
-}
-
 /// Adds every candidate's row for `n` objects per request.
 fn rows<M: Measurement>(g: &mut BenchmarkGroup<'_, M>, n: usize) {
     let id = |name: &str| BenchmarkId::new(name, n);

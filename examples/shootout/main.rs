@@ -6,6 +6,8 @@
 //! candidate's batch-time percentiles under each table), `--help`.
 
 mod arena;
+#[path = "../common/arena_request.rs"]
+mod arena_request;
 mod channel;
 mod counter;
 mod counter_registry;
