@@ -10,11 +10,11 @@
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 use thrifty::limit::{
-    Clock, InFlight, KeyedLimiter, ManualClock, MonotonicClock, Semaphore, TokenBucket,
+    Clock, InFlight, KeyedLimiter, ManualClock, MonotonicClock, RateError, Semaphore, TokenBucket,
 };
 
 mod common;
-use common::{allocates_nothing, heap, join_all, park_once, warm_up_threads};
+use common::{allocated, allocates_nothing, heap, join_all, park_once, warm_up_threads};
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
@@ -35,6 +35,10 @@ fn allocation_profile() {
     keyed_with_hasher_allocates_the_new_maps_shard_array();
     keyed_requests_of_zero_tokens_for_an_absent_key_allocate_nothing();
     keyed_new_keys_grow_the_tables_and_shrink_to_fit_frees_them();
+    // Claims of the docs that the cases above do not assert (a review of every documented
+    // claim against the tests, 2026-12-06).
+    a_manual_clock_is_one_shared_word();
+    refusals_allocate_nothing();
 }
 
 fn bucket_acquire_and_refund_allocate_nothing() {
@@ -350,5 +354,51 @@ fn keyed_new_keys_grow_the_tables_and_shrink_to_fit_frees_them() {
         heap().curr_bytes <= empty.curr_bytes,
         "{} bytes of {held} still held after shrink_to_fit",
         heap().curr_bytes - empty.curr_bytes
+    );
+}
+
+/// `ManualClock`: "Allocates one shared word (an `Arc`) when made; reading and advancing it are
+/// one atomic each" (clones share the word).
+fn a_manual_clock_is_one_shared_word() {
+    let ((blocks, bytes), clock) = allocated(ManualClock::new);
+    assert_eq!(blocks, 1, "ManualClock::new: one Arc");
+    // An `Arc<AtomicU64>`: two counts and the word.
+    assert_eq!(bytes, 24, "ManualClock::new: {bytes} bytes");
+    allocates_nothing("ManualClock: clone, advance, set, now", || {
+        for i in 0..1000u64 {
+            let other = clock.clone();
+            other.advance(Duration::from_nanos(3));
+            clock.set(i * 10);
+            assert_eq!(other.now(), clock.now());
+        }
+    });
+}
+
+/// The error types' "making it allocates nothing", for the refusals a limiter hands out.
+fn refusals_allocate_nothing() {
+    let clock = ManualClock::new();
+    let bucket = TokenBucket::with_clock(10, 2, clock.clone()).unwrap();
+    let gate = InFlight::new(1);
+    let sem = Semaphore::new(1);
+    let _entered = gate.try_enter().unwrap();
+    let _held = sem.try_acquire(1).unwrap();
+    allocates_nothing(
+        "refusals: RateError, InsufficientCapacity, TryAcquireError",
+        || {
+            for _ in 0..1000 {
+                let _ = bucket.try_acquire(2);
+                assert!(matches!(bucket.try_acquire(2), Err(RateError::Limited(_))));
+                assert!(matches!(
+                    bucket.try_acquire(3),
+                    Err(RateError::InsufficientCapacity(_))
+                ));
+                assert!(bucket.acquire(3).is_err());
+                assert!(gate.try_enter().is_none());
+                assert!(sem.try_acquire(1).is_err());
+                assert!(sem.try_acquire(2).is_err());
+                assert!(sem.acquire_timeout(1, Duration::ZERO).is_err());
+                clock.advance(Duration::from_millis(1));
+            }
+        },
     );
 }

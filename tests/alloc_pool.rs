@@ -32,6 +32,9 @@ fn allocation_profile() {
     clearing_a_pool_past_its_ring_frees_the_overflow();
     the_builder_allocates_only_the_capturing_closures_boxes();
     everything_is_freed_after_the_pool_and_its_threads();
+    // Claims of the docs that the cases above do not assert (a review of every documented
+    // claim against the tests, 2026-12-06).
+    a_pool_allocates_one_leaf_per_eight_slots_past_the_first_eight();
 }
 
 fn steady_state_get_put_allocates_nothing() {
@@ -503,4 +506,91 @@ fn everything_is_freed_after_the_pool_and_its_threads() {
 
 fn settled(done: impl Fn(&dhat::HeapStats) -> bool) -> dhat::HeapStats {
     common::settled(std::time::Duration::from_millis(200), done)
+}
+
+/// `pool::Builder`'s Allocation claim, exactly: "The first 8 threads' caches are inside the
+/// pool; the others come in leaves of 8, each allocated when a thread of its 8 slots first uses
+/// the pool" (and `caches.rs`: "a leaf of 8 caches (3 KiB on x86-64) per 8-slot range used").
+/// Sixteen threads, holding thread slots 0 to 15 (the registry hands out the lowest free index,
+/// and they claim in turn), each use a fresh pool for the first time, one at a time: slots 0 to
+/// 7 allocate nothing, slot 8 one leaf, slots 9 to 15 nothing more. The heap is read only while
+/// every other thread waits at a barrier.
+fn a_pool_allocates_one_leaf_per_eight_slots_past_the_first_eight() {
+    const THREADS: usize = 16;
+    // Used only to make each thread claim its slot, in turn.
+    let claim = Pool::new(Vec::<u8>::new);
+    let pool = Pool::new(Vec::<u8>::new);
+    let barrier = Barrier::new(THREADS);
+    // This thread takes slot 0.
+    assert!(claim.try_get().is_none());
+    let per_slot: Vec<(u64, u64)> = std::thread::scope(|s| {
+        let threads: Vec<_> = (1..THREADS)
+            .map(|k| {
+                let (claim, pool, barrier) = (&claim, &pool, &barrier);
+                s.spawn(move || {
+                    // Phase 1: claim slot k, in turn.
+                    for turn in 1..THREADS {
+                        barrier.wait();
+                        if turn == k {
+                            assert!(claim.try_get().is_none());
+                        }
+                        barrier.wait();
+                    }
+                    // Phase 2: the first use of `pool` from slot k, in turn.
+                    for turn in 1..THREADS {
+                        barrier.wait();
+                        if turn == k {
+                            assert!(pool.try_get().is_none());
+                        }
+                        barrier.wait();
+                    }
+                    // Kept alive until the last count is read: an exit gives the slot back,
+                    // which may grow the registry's free list.
+                    barrier.wait();
+                })
+            })
+            .collect();
+        for _ in 1..THREADS {
+            barrier.wait();
+            barrier.wait();
+        }
+        let mut per_slot = Vec::with_capacity(THREADS);
+        let before = heap();
+        assert!(pool.try_get().is_none());
+        let after = heap();
+        per_slot.push((
+            after.total_blocks - before.total_blocks,
+            after.total_bytes - before.total_bytes,
+        ));
+        for _ in 1..THREADS {
+            let before = heap();
+            barrier.wait();
+            barrier.wait();
+            let after = heap();
+            per_slot.push((
+                after.total_blocks - before.total_blocks,
+                after.total_bytes - before.total_bytes,
+            ));
+        }
+        barrier.wait();
+        for t in threads {
+            t.join().unwrap();
+        }
+        per_slot
+    });
+    for (slot, &(blocks, bytes)) in per_slot.iter().enumerate() {
+        match slot {
+            8 => {
+                assert_eq!(blocks, 1, "slot 8's first use: one leaf, {per_slot:?}");
+                assert!(
+                    (2 << 10..=4 << 10).contains(&bytes),
+                    "a leaf of 8 caches is about 3 KiB: {bytes} bytes, {per_slot:?}"
+                );
+            }
+            _ => assert_eq!(
+                blocks, 0,
+                "slot {slot}'s first use of the pool allocated: {per_slot:?}"
+            ),
+        }
+    }
 }

@@ -312,27 +312,24 @@ fn counted_pool(capacity: usize) -> (Arc<Pool<Obj>>, Arc<AtomicUsize>) {
     (Arc::new(pool), alive)
 }
 
-/// Runs a crowd on `pool`: every thread holds `held` objects at once, gives them back, and
-/// then either exits (odd threads) or stays alive, idle, until the returned barrier is passed
-/// by the caller (even threads). Returns once every thread is idle or gone.
-fn crowd_fills_caches(
-    pool: &Arc<Pool<Obj>>,
-    held: usize,
+/// Runs `work` once on each of a crowd's threads, all started together; then the odd threads
+/// exit and the even ones stay alive, idle, until the caller passes the returned barrier (and
+/// joins the returned threads). Returns once every thread is idle or gone.
+fn crowd_then_idle_or_exit(
+    work: impl Fn() + Send + Sync + 'static,
 ) -> (Arc<Barrier>, Vec<std::thread::JoinHandle<()>>) {
+    let work = Arc::new(work);
     let start = Arc::new(Barrier::new(CROWD));
     let idle = Arc::new(Barrier::new(CROWD / 2 + 1));
     let release = Arc::new(Barrier::new(CROWD / 2 + 1));
     let threads: Vec<_> = (0..CROWD)
         .map(|t| {
-            let (pool, start, idle, release) =
-                (pool.clone(), start.clone(), idle.clone(), release.clone());
+            let (work, start, idle, release) =
+                (work.clone(), start.clone(), idle.clone(), release.clone());
             std::thread::spawn(move || {
                 start.wait();
-                for _ in 0..3 {
-                    let objs: Vec<Pooled<'_, Obj>> = (0..held).map(|_| pool.get()).collect();
-                    drop(objs);
-                }
-                drop(pool);
+                work();
+                drop(work);
                 if t % 2 == 0 {
                     idle.wait();
                     release.wait();
@@ -347,6 +344,21 @@ fn crowd_fills_caches(
         .partition(|(t, _)| t % 2 == 1);
     exiting.into_iter().for_each(|(_, t)| t.join().unwrap());
     (release, staying.into_iter().map(|(_, t)| t).collect())
+}
+
+/// A crowd on `pool` ([`crowd_then_idle_or_exit`]): every thread holds `held` objects at
+/// once, three times over, and gives them back.
+fn crowd_fills_caches(
+    pool: &Arc<Pool<Obj>>,
+    held: usize,
+) -> (Arc<Barrier>, Vec<std::thread::JoinHandle<()>>) {
+    let pool = Arc::clone(pool);
+    crowd_then_idle_or_exit(move || {
+        for _ in 0..3 {
+            let objs: Vec<Pooled<'_, Obj>> = (0..held).map(|_| pool.get()).collect();
+            drop(objs);
+        }
+    })
 }
 
 #[test]
@@ -423,28 +435,9 @@ fn a_pools_fast_path_serves_every_thread_of_a_crowd() {
 fn an_idle_or_exited_threads_scratch_arena_is_reachable_by_clear() {
     let _serial = serial();
     use thrifty::arena::{scratch, scratch_pool};
-    let start = Arc::new(Barrier::new(CROWD));
-    let idle = Arc::new(Barrier::new(CROWD / 2 + 1));
-    let release = Arc::new(Barrier::new(CROWD / 2 + 1));
-    let threads: Vec<_> = (0..CROWD)
-        .map(|t| {
-            let (start, idle, release) = (start.clone(), idle.clone(), release.clone());
-            std::thread::spawn(move || {
-                start.wait();
-                scratch(|a| a.alloc_slice_fill_copy(1000, 7u8).len());
-                if t % 2 == 0 {
-                    idle.wait();
-                    release.wait();
-                }
-            })
-        })
-        .collect();
-    idle.wait();
-    let (exiting, staying): (Vec<_>, Vec<_>) = threads
-        .into_iter()
-        .enumerate()
-        .partition(|(t, _)| t % 2 == 1);
-    exiting.into_iter().for_each(|(_, t)| t.join().unwrap());
+    let (release, staying) = crowd_then_idle_or_exit(|| {
+        scratch(|a| a.alloc_slice_fill_copy(1000, 7u8).len());
+    });
     let pool = scratch_pool();
     assert!(pool.len() <= pool.capacity(), "{} retained", pool.len());
     assert!(!pool.is_empty());
@@ -455,7 +448,7 @@ fn an_idle_or_exited_threads_scratch_arena_is_reachable_by_clear() {
         "an idle or exited thread's arena was out of reach"
     );
     release.wait();
-    staying.into_iter().for_each(|(_, t)| t.join().unwrap());
+    staying.into_iter().for_each(|t| t.join().unwrap());
 }
 
 /// A map value that counts how many are alive.
