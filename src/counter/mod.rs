@@ -167,20 +167,22 @@
 //!   ([`Counter::max_cells`]). Threads without a claim token (past the 1 024 tracked thread slots,
 //!   or tearing down their thread-locals) cannot own a cell: they add to a shared word picked by
 //!   their slot and never tick or probe there, so they never make a counter grow (their compact
-//!   adds tick as any thread's do). A probe hits
-//!   only if another thread writes the *same* counter within that window. Two threads hammering one
-//!   counter do that on many probes when they run at once (and on none when the scheduler runs them
-//!   one after the other, which is no contention at all). Two threads spreading adds over `m`
-//!   counters hit on about `k / m` of probes, where `k` is how many adds the other thread makes
-//!   during one window, so 4 hits in 8 probes of one counter come about `70 (k/m)^4` of windows:
-//!   for example, if `k` were 15, once in about 3 × 10^9 windows at 10 000 counters. That is
-//!   arithmetic on an assumed `k`, not a measurement; the registry rows of `cargo run --release
-//!   --example shootout -- --only counter` print the share of counters that actually striped. Each
-//!   probe that sees no write costs its thread 1 024 loads, spread over the 4 096 adds between
-//!   probes on average. The gap between two probes is drawn at random between 2 048 and 6 143 adds:
-//!   with a fixed gap, a program that repeats the same adds (a handler that makes 8 per request)
-//!   would probe the same place of every request, and a shared counter anywhere else in the
-//!   sequence would never stripe.
+//!   adds tick as any thread's do). A probe hits only if another thread writes the *same* counter
+//!   within that window. Two threads hammering one counter do that on many probes when they run at
+//!   once (and on none when the scheduler runs them one after the other, which is no contention at
+//!   all). Two threads spreading adds over `m` counters hit on about `k / m` of probes, where `k`
+//!   is how many adds the other thread makes during one window, so 4 hits in 8 probes of one
+//!   counter come about `70 (k/m)^4` of windows: for example, if `k` were 15, once in about
+//!   3 × 10^9 windows at 10 000 counters. That is arithmetic on an assumed `k`, not a measurement;
+//!   the registry rows of `cargo run --release --example shootout -- --only counter` print the
+//!   share of counters that actually striped. Each probe that sees no write costs its thread 1 024
+//!   loads, spread over the 4 096 adds between probes on average. That is the average: the add that
+//!   probes makes all its loads at once, about 0.3 µs on this machine, so one add in about 4 096
+//!   takes that much longer (`shootout --only counter --tails`: 64-add batches take 10-12 ns an add
+//!   at the p99, where an `AtomicU64`'s take 5.5-9 ns, with medians of 5.4-7 ns for both). The gap
+//!   between two probes is drawn at random between 2 048 and 6 143 adds: with a fixed gap, a
+//!   program that repeats the same adds (a handler that makes 8 per request) would probe the same
+//!   place of every request, and a shared counter anywhere else in the sequence would never stripe.
 //! - **Compact**: the total `base` and a state word, 16 bytes aligned to 16. An add that the
 //!   thread's memo (below) knows nothing of `fetch_add`s `base` first and reads the state word
 //!   after, from a line the add just made this core's: one fetch of the line, as an `AtomicU64`'s
