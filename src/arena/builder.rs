@@ -165,7 +165,10 @@ impl Builder {
     /// use thrifty::arena::{ArenaPool, BuildError};
     ///
     /// let err = ArenaPool::builder().chunk_bytes(8192).retain_bytes(4096).try_build();
-    /// assert_eq!(err.unwrap_err(), BuildError::RetainUnderChunk { retain_bytes: 4096, chunk_bytes: 8192 });
+    /// assert_eq!(
+    ///     err.unwrap_err(),
+    ///     BuildError::RetainUnderChunk { retain_bytes: 4096, chunk_bytes: 8192 },
+    /// );
     /// ```
     pub fn try_build(self) -> Result<ArenaPool, BuildError> {
         let mut s = self.settings;
@@ -186,9 +189,9 @@ impl Builder {
                 chunk_bytes: s.chunk_bytes,
             });
         }
-        // bumpalo's default chunk (448 bytes, 496 with its footer) fits any limit from `PROBE_BELOW`
-        // on; under it, ask bumpalo for its smallest chunk under the limit (which makes and
-        // frees one if it fits), so a normal build allocates no chunk.
+        // bumpalo's default chunk (448 bytes, 496 with its footer) fits any limit from
+        // `PROBE_BELOW` on; under it, ask bumpalo for its smallest chunk under the limit (which
+        // makes and frees one if it fits), so a normal build allocates no chunk.
         if s.limit_bytes < PROBE_BELOW && chunk_at_least(1, s.limit_bytes, s.limit_bytes).is_none()
         {
             return Err(BuildError::LimitBelowOneChunk {

@@ -145,7 +145,10 @@ impl<T> std::error::Error for Refused<T> {}
 /// use thrifty::arena::{ArenaPool, BuildError};
 ///
 /// let err = ArenaPool::builder().limit_bytes(1024).chunk_bytes(4096).try_build();
-/// assert_eq!(err.unwrap_err(), BuildError::ChunkOverLimit { chunk_bytes: 4096, limit_bytes: 1024 });
+/// assert_eq!(
+///     err.unwrap_err(),
+///     BuildError::ChunkOverLimit { chunk_bytes: 4096, limit_bytes: 1024 },
+/// );
 /// ```
 ///
 /// # Allocation and cost

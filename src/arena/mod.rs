@@ -213,7 +213,10 @@ pub(crate) struct Settings {
 ///     let headers: Vec<&Header<'_>> = raw
 ///         .lines()
 ///         .filter_map(|line| line.split_once(": "))
-///         .map(|(n, v)| &*arena.alloc(Header { name: arena.alloc_str(n), value: arena.alloc_str(v) }))
+///         .map(|(n, v)| {
+///             let (name, value) = (arena.alloc_str(n), arena.alloc_str(v));
+///             &*arena.alloc(Header { name, value })
+///         })
 ///         .collect();
 ///     assert_eq!((headers[0].name, headers[0].value.len()), ("host", 1));
 /// } // each request's headers freed at once, the arena kept
