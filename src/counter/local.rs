@@ -49,16 +49,15 @@ impl<'a> Handle<'a> {
     }
 }
 
-/// A thread's handle on a [`Counter`](super::Counter): the same count, with the lookup of the thread's cell
-/// done once instead of on every add.
+/// A thread's handle on a [`Counter`](super::Counter): the same count, with the lookup of the
+/// thread's cell done once instead of on every add.
 ///
-/// [`Counter::add`](super::Counter::add) finds the calling thread's cell each time: the
-/// counter's state word and the thread's hot entry or memo (thread-local reads), and through
-/// the memo the cell's owner token. A
-/// handle holds the cell, so its `add` is a thread-local read (is this still the claim that
-/// owns the cell?) and a load and a store. Until it holds one (the counter is compact, or this
-/// thread has not claimed a cell yet), it adds through the counter and looks for its cell after
-/// its first add and then every 64th.
+/// [`Counter::add`](super::Counter::add) finds the calling thread's cell each time: the counter's
+/// state word and the thread's hot entry or memo (thread-local reads), and through the memo the
+/// cell's owner token. A handle holds the cell, so its `add` is a thread-local read (is this still
+/// the claim that owns the cell?) and a load and a store. Until it holds one (the counter is
+/// compact, or this thread has not claimed a cell yet), it adds through the counter and looks for
+/// its cell after its first add and then every 64th.
 ///
 /// Adds through a handle and through the counter land in the same total; `sum`, `take` and
 /// `reset` see them alike. The handle is neither `Send` nor `Sync`: the cell it remembers is
@@ -147,7 +146,9 @@ impl std::fmt::Debug for LocalCounter<'_> {
     }
 }
 
-/// A thread's handle on a [`Gauge`](super::Gauge): the same level, with the thread's cell looked up once.
+/// A thread's handle on a [`Gauge`](super::Gauge): the same level, with the thread's cell
+/// looked up once.
+///
 /// Use it where [`LocalCounter`] pays: a hot loop moving one contended gauge; not for a single
 /// add.
 ///

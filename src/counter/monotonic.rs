@@ -7,8 +7,9 @@ use super::LocalCounter;
 /// contended, striped over per-thread cells where contention lasts.
 ///
 /// It starts compact (16 bytes, no heap) and adds with one `fetch_add`. If two or more threads
-/// keep bumping it at the same moment (the rule is in the [module docs](super#when-a-counter-stripes)),
-/// it moves to 2 cache-padded cells, and doubles them while threads still have to share one.
+/// keep bumping it at the same moment (the rule is in the
+/// [module docs](super#when-a-counter-stripes)), it moves to 2 cache-padded cells, and doubles
+/// them while threads still have to share one.
 /// A thread that owns its cell adds with a plain load and store, no locked instruction, and
 /// `sum` adds the cells up.
 ///
