@@ -40,7 +40,9 @@ use std::time::Duration;
 ///
 /// # Allocation
 /// None: the bucket is one padded atomic word, the rate and the clock; `try_acquire`, `acquire`
-/// and `refund` never allocate (`tests/alloc_limit.rs`).
+/// and `refund` never allocate (`tests/alloc_limit.rs`). The process's first [`MonotonicClock`]
+/// (made by the first `new` or `every`) reads one `/sys` file into a short-lived buffer, and, on
+/// the TSC, sleeps 1 ms to calibrate it: see [`MonotonicClock`].
 ///
 /// # Cost
 /// `try_acquire` reads the clock and does one compare-and-swap on success (a refusal does no
@@ -87,7 +89,8 @@ impl Tokens {
 }
 
 impl TokenBucket<MonotonicClock> {
-    /// A bucket of `burst` tokens refilled at `rate` tokens per second, on the monotonic clock.
+    /// A bucket of `burst` tokens refilled at `rate` tokens per second, on the monotonic clock
+    /// (the process's first [`MonotonicClock::new`] may sleep 1 ms to calibrate the TSC).
     ///
     /// The refill interval is `10^9 / rate` whole nanoseconds, rounded up, so the effective rate
     /// is `10^9 / ceil(10^9 / rate)`: exact when `rate` divides 10^9, within 1% of `rate` up to

@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 /// simulation's time). Most code uses the default [`MonotonicClock`]; tests use
 /// [`ManualClock`].
 ///
+/// # When not to use
+/// Not over the wall clock (`SystemTime`), which NTP or an operator can step: a step back makes
+/// a limiter refuse until the clock catches up, a step forward refills its tokens early.
+///
 /// # Examples
 /// ```
 /// use thrifty::limit::{Clock, ManualClock};
@@ -54,6 +58,11 @@ use std::time::{Duration, Instant};
 /// let bucket = TokenBucket::with_clock(1000, 10, Tsc(q, start)).unwrap();
 /// assert!(bucket.try_acquire(1).is_ok());
 /// ```
+///
+/// # Allocation
+/// The trait allocates nothing, and neither does the default `sleep_until` (a thread sleep). A
+/// limiter calls `now` on every request, refund and `available`: a clock whose `now` allocates
+/// makes each of them allocate.
 ///
 /// # Contract
 /// `now` does not go backwards on one thread by more than a few nanoseconds, and threads may

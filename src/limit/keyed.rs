@@ -115,9 +115,9 @@ fn doubled(kept: usize) -> usize {
 /// (its `Clone`, for a sized key), and its `Hash` when a table grows, run under that lock (a sweep
 /// drops evicted keys there), so one that calls the same limiter may panic with the map's
 /// re-entrancy message, except that a key's `Hash` that panics while a table grows or rehashes,
-/// for that or any reason, aborts the process, as in the map ([`ShardedMap`]'s Panics). A key's `Drop` that panics in a sweep
-/// surfaces in whichever call ran the sweep: `evict_idle`, or the request for a new key that
-/// triggered it (its tokens already taken).
+/// for that or any reason, aborts the process, as in the map ([`ShardedMap`]'s Panics). A key's
+/// `Drop` that panics in a sweep surfaces in whichever call ran the sweep: `evict_idle`, or the
+/// request for a new key that triggered it (its tokens already taken).
 pub struct KeyedLimiter<K, C: Clock = MonotonicClock, S = FastRandomState> {
     /// Each key's theoretical arrival time (see `gcra.rs`). Atomic, so requests step it under
     /// the shard's *shared* lock and requests for keys in one shard run in parallel; only

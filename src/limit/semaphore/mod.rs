@@ -92,22 +92,22 @@ pub use permit::{OwnedPermit, Permit};
 /// where a `Mutex` + `Condvar` semaphore lets the releasing thread take it back. So that a
 /// hand-over does not also wait for a wake-up, a waiter spins before it parks: 127 spin hints and a
 /// few yields, and the one at the front of the line, whom the next release serves, 896 hints more
-/// (some 1 000 in all, about 9 µs where a hint takes 9 ns; no spin with one CPU), trying every 8 hints
-/// from the start, so that it sees a release within about 70 ns. A thread that releases and asks
-/// again at once so waits at the front, awake, for the permit to come back; only the front waiter
-/// spins that long, however many threads wait. That spin and the hand-overs are CPU time: with one
-/// permit for 2 threads the shootout's limit table gives about 1.3x-1.7x the `Mutex` + `Condvar`
-/// semaphore's CPU time per acquire. A hand-over to a waiter that has parked (behind others, or
-/// after a hold longer than the spin) costs a wake-up: tens of microseconds on a VM, whose idle
-/// vCPU the host must schedule again. The granter unparks the waiter whether or not it parked yet:
-/// one granted while it spins keeps that wake-up, and the thread's next `park` (its next wait here,
-/// or one of its own) returns at once, once; every `park` must be in a loop anyway. A waiter that
-/// leaves the line (timed out, or its weight over a shrunk total) from behind others is taken out
-/// of its place, which moves the waiters on the nearer side of it (24 bytes each on 64-bit
-/// targets): up to half the line, under the lock. Those that leave from the front, as waiters with
-/// one timeout do, move none. `cargo bench --bench limit -- semaphore` and the shootout's limit
-/// table (`cargo run --release --example shootout -- --only limit`) compare it with `Mutex` +
-/// `Condvar`, with a permit for every thread and with permits for half of them.
+/// (some 1 000 in all, about 9 µs where a hint takes 9 ns; no spin with one CPU), trying every 8
+/// hints from the start, so that it sees a release within about 70 ns. A thread that releases and
+/// asks again at once so waits at the front, awake, for the permit to come back; only the front
+/// waiter spins that long, however many threads wait. That spin and the hand-overs are CPU time:
+/// with one permit for 2 threads the shootout's limit table gives about 1.3x-1.7x the `Mutex` +
+/// `Condvar` semaphore's CPU time per acquire. A hand-over to a waiter that has parked (behind
+/// others, or after a hold longer than the spin) costs a wake-up: tens of microseconds on a VM,
+/// whose idle vCPU the host must schedule again. The granter unparks the waiter whether or not it
+/// parked yet: one granted while it spins keeps that wake-up, and the thread's next `park` (its
+/// next wait here, or one of its own) returns at once, once; every `park` must be in a loop anyway.
+/// A waiter that leaves the line (timed out, or its weight over a shrunk total) from behind others
+/// is taken out of its place, which moves the waiters on the nearer side of it (24 bytes each on
+/// 64-bit targets): up to half the line, under the lock. Those that leave from the front, as
+/// waiters with one timeout do, move none. `cargo bench --bench limit -- semaphore` and the
+/// shootout's limit table (`cargo run --release --example shootout -- --only limit`) compare it
+/// with `Mutex` + `Condvar`, with a permit for every thread and with permits for half of them.
 pub struct Semaphore {
     /// Free permits and the `QUEUED`/`CLOSED` flags (`queue.rs`): the fast paths' one word.
     permits: AtomicU64,
