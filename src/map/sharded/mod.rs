@@ -149,10 +149,9 @@ pub struct ShardedMap<K, V, S = FastRandomState> {
 
 impl<K, V> ShardedMap<K, V> {
     /// An empty map with the default shard count (64 × CPUs, at most 1024, a power of two: see
-    /// [`Builder::shards`]) and a
-    /// randomly seeded [`FastRandomState`]. Allocates the shard array; no table yet. (The
-    /// process's first default map also asks the OS for the CPU count and has foldhash seed
-    /// itself, a few allocations, once per process.)
+    /// [`Builder::shards`]) and a randomly seeded [`FastRandomState`]. Allocates the shard
+    /// array; no table yet. (The process's first default map also asks the OS for the CPU count
+    /// and has foldhash seed itself, a few allocations, once per process.)
     ///
     /// # Examples
     /// ```
@@ -240,6 +239,7 @@ impl<K, V, S> ShardedMap<K, V, S> {
 
     /// An empty map presized for `n` entries (as [`with_capacity`](ShardedMap::with_capacity))
     /// hashing with `hasher`.
+    ///
     /// # Panics
     /// As [`with_capacity`](ShardedMap::with_capacity).
     #[track_caller]

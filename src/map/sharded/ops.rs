@@ -371,8 +371,9 @@ impl<K: Hash, V, S: BuildHasher> ShardedMap<K, V, S> {
 
     /// [`retain`](Self::retain) in the one shard that holds (or would hold) `key`, under its
     /// exclusive lock, if its table is at least a quarter full (a table less full than that
-    /// takes more entries without allocating, so it is left alone); returns whether it walked. For an owner that filters the map a shard at a
-    /// time, and would otherwise walk the empty slots of tables a past peak grew.
+    /// takes more entries without allocating, so it is left alone); returns whether it walked.
+    /// For an owner that filters the map a shard at a time, and would otherwise walk the empty
+    /// slots of tables a past peak grew.
     pub(crate) fn retain_crowded_shard_of<Q>(
         &self,
         key: &Q,
