@@ -39,6 +39,21 @@ use criterion::Throughput;
 /// }
 /// ```
 ///
+/// Criterion calls `start` and `end` around each sample; called by hand, they give the allocator
+/// calls made between them, process-wide:
+/// ```
+/// use criterion::measurement::Measurement;
+/// use thrifty::measure::{Allocations, CountingAlloc};
+///
+/// #[global_allocator]
+/// static ALLOC: CountingAlloc = CountingAlloc::new();
+///
+/// let started = Allocations.start();
+/// let v = std::hint::black_box(Vec::<u8>::with_capacity(64));
+/// assert_eq!(Allocations.end(started), 1);
+/// # drop(v);
+/// ```
+///
 /// # Allocation and cost
 /// Allocates nothing itself; each sample reads the process-wide totals twice (80 relaxed loads
 /// each: five counters in each of 16 stripes).
