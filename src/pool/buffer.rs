@@ -101,7 +101,9 @@ pub type PooledBuffer<'a> = Pooled<'a, Vec<u8>, Buffers>;
 /// [`PooledOwned`] `Vec<u8>` that can move to another thread and goes back on drop.
 ///
 /// Use it when the buffer must outlive a borrow of the pool; otherwise [`PooledBuffer`] saves
-/// the `Arc`'s reference count. It allocates nothing of its own.
+/// the `Arc`'s reference count. It allocates nothing of its own; it costs what [`PooledOwned`]
+/// does: the [`Pooled`] guard's give-back, plus an atomic increment of the `Arc`'s count when
+/// made and a decrement when dropped.
 ///
 /// # Examples
 /// ```
@@ -306,7 +308,10 @@ impl BufferBuilder {
     /// let err = BufferPool::builder().buffer_capacity(1 << 20).try_build();
     /// assert_eq!(
     ///     err.unwrap_err(),
-    ///     BuildError::BufferCapacityOverMax { buffer_capacity: 1 << 20, max_buffer_capacity: 64 * 1024 },
+    ///     BuildError::BufferCapacityOverMax {
+    ///         buffer_capacity: 1 << 20,
+    ///         max_buffer_capacity: 64 * 1024,
+    ///     },
     /// );
     /// ```
     pub fn try_build(self) -> Result<BufferPool, BuildError> {

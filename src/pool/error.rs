@@ -3,8 +3,9 @@
 
 use std::fmt;
 
-/// Settings a pool builder refuses, from [`BufferBuilder::try_build`](super::BufferBuilder::try_build)
-/// and [`Builder::try_build`](super::Builder::try_build).
+/// Settings a pool builder refuses, from
+/// [`BufferBuilder::try_build`](super::BufferBuilder::try_build) and
+/// [`Builder::try_build`](super::Builder::try_build).
 ///
 /// Each variant names the settings that contradict each other, with their values; its
 /// `Display` says why the pool could not work. `build` panics with that message instead.

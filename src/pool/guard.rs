@@ -124,7 +124,9 @@ macro_rules! delegate_traits {
 /// # Panics
 /// Dropping the guard runs the pool's `keep_if` (and `reset` with `reset_on_return`); a panic
 /// there drops the object and propagates (as any panic in `drop`, it aborts if the guard is
-/// being dropped while the thread is already unwinding).
+/// being dropped while the thread is already unwinding). A `weigh` closure, if the pool has
+/// one, runs there too: its panic propagates and may leak the object instead (the module docs'
+/// "Behaviour under panics").
 #[must_use = "the object goes back to the pool as soon as the guard is dropped"]
 pub struct Pooled<'a, T, H: Hooks<T> = Closures<T>> {
     pool: &'a Pool<T, H>,
