@@ -57,6 +57,12 @@ use std::hash::BuildHasher;
 /// assert!(r.path.is_empty() && r.headers.is_empty());
 /// ```
 ///
+/// # Allocation
+/// None in the impls here: the collections keep their buffers, `BTreeMap`/`BTreeSet` free their
+/// nodes, `Box<T>` resets the boxed value in place. An impl of your own should not allocate
+/// either: a pool runs it each time it hands an object out again (or takes one back, with
+/// `reset_on_return`), and a recycling channel on every message.
+///
 /// # Cost
 /// `Vec`, `String`, `VecDeque`, `BinaryHeap`, `HashMap` and `HashSet` drop their elements and
 /// keep their buffer: O(len) for element types with a destructor, O(1) otherwise (the hash
@@ -158,7 +164,9 @@ impl<T> Reset for Option<T> {
 /// `Fn(&mut T)`.
 ///
 /// The pool's builder takes a `Resetter` so a caller can pool a type without a `Reset` impl, or
-/// reset differently from it (keep a header, zero a key), without a wrapper type.
+/// reset differently from it (keep a header, zero a key), without a wrapper type. For a type of
+/// your own with one obvious empty state, implement [`Reset`] instead: every builder then uses it
+/// without being told.
 ///
 /// # Examples
 /// ```
