@@ -18,7 +18,9 @@
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
+use std::ffi::OsString;
 use std::hash::BuildHasher;
+use std::path::PathBuf;
 
 /// A value that can be brought back to its empty state while keeping its allocations.
 ///
@@ -64,8 +66,8 @@ use std::hash::BuildHasher;
 /// `reset_on_return`), and a recycling channel on every message.
 ///
 /// # Cost
-/// `Vec`, `String`, `VecDeque`, `BinaryHeap`, `HashMap` and `HashSet` drop their elements and
-/// keep their buffer: O(len) for element types with a destructor, O(1) otherwise (the hash
+/// `Vec`, `String`, `OsString`, `PathBuf`, `VecDeque`, `BinaryHeap`, `HashMap` and `HashSet`
+/// drop their elements and keep their buffer: O(len) for element types with a destructor, O(1) otherwise (the hash
 /// containers also clear their control bytes, O(capacity)). `BTreeMap`/`BTreeSet` free their
 /// nodes (a B-tree keeps no spare capacity). `Box<T>` resets the boxed value in place and keeps
 /// the box. `Option<T>` becomes `None` (it owns no allocation of its own; pool `T` itself to
@@ -73,7 +75,7 @@ use std::hash::BuildHasher;
 ///
 /// A type that does not implement it, used where it must be (`Pool::new(factory)`), gets a
 /// compile error that names the builder's reset closure, the way out for a foreign type (the
-/// orphan rule keeps `impl Reset for PathBuf` out of a user's crate):
+/// orphan rule keeps `impl Reset for bytes::BytesMut` out of a user's crate):
 /// ```compile_fail,E0277
 /// struct Conn;
 /// let pool = thrifty::pool::Pool::new(|| Conn);
@@ -101,6 +103,20 @@ impl Reset for String {
     #[inline]
     fn reset(&mut self) {
         self.clear();
+    }
+}
+
+impl Reset for OsString {
+    #[inline]
+    fn reset(&mut self) {
+        self.clear();
+    }
+}
+
+impl Reset for PathBuf {
+    #[inline]
+    fn reset(&mut self) {
+        self.as_mut_os_string().clear();
     }
 }
 
@@ -247,6 +263,8 @@ mod tests {
     fn collections_reset_to_empty_keeping_capacity() {
         check(vec![1u8, 2, 3], Vec::capacity);
         check(String::from("secret"), String::capacity);
+        check(OsString::from("secret"), OsString::capacity);
+        check(PathBuf::from("/var/secret"), PathBuf::capacity);
         check(VecDeque::from(vec![1, 2]), VecDeque::capacity);
         check(HashMap::from([(1, 2), (3, 4)]), HashMap::capacity);
         check(HashSet::from([1, 2, 3]), HashSet::capacity);

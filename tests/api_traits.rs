@@ -18,7 +18,7 @@ use std::error::Error;
 use std::fmt::{Debug, Display};
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::iter::FusedIterator;
-use std::ops::{Add, Deref, DerefMut, Sub};
+use std::ops::{Add, AddAssign, Deref, DerefMut, Sub, SubAssign};
 use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
@@ -165,6 +165,8 @@ fn reset_traits() {
     fn resets<T: Reset>() {}
     resets::<Vec<u8>>();
     resets::<String>();
+    resets::<std::ffi::OsString>();
+    resets::<std::path::PathBuf>();
     resets::<std::collections::VecDeque<u8>>();
     resets::<std::collections::BinaryHeap<u8>>();
     resets::<HashMap<u8, u8>>();
@@ -530,7 +532,10 @@ fn measure_traits() {
     is_hash::<AllocStats>();
     is_default::<AllocStats>();
     is_send_sync::<AllocStats>();
-    fn arithmetic<T: Add<Output = T> + Sub<Output = T> + Display>() {}
+    fn arithmetic<
+        T: Add<Output = T> + Sub<Output = T> + AddAssign + SubAssign + std::iter::Sum + Display,
+    >() {
+    }
     arithmetic::<AllocStats>();
 }
 

@@ -531,9 +531,7 @@ fn run_round(
     let results = on_threads(threads, one);
     let start = results.iter().map(|r| r.0).min().unwrap();
     let end = results.iter().map(|r| r.1).max().unwrap();
-    let allocs = results
-        .iter()
-        .fold(measure::AllocStats::default(), |a, r| a + r.2);
+    let allocs = results.iter().map(|r| r.2).sum();
     let cpu = results.iter().map(|r| r.3).sum();
     (end - start, allocs, cpu)
 }

@@ -1,7 +1,8 @@
 //! `AllocStats`: what the counting allocator saw, as plain numbers.
 
 use std::fmt;
-use std::ops::{Add, Sub};
+use std::iter::Sum;
+use std::ops::{Add, AddAssign, Sub, SubAssign};
 
 /// Allocator calls and bytes seen by [`CountingAlloc`](super::CountingAlloc) over some span.
 ///
@@ -27,6 +28,10 @@ use std::ops::{Add, Sub};
 /// use thrifty::measure::AllocStats;
 /// let span = AllocStats { allocs: 3, reallocs: 1, ..AllocStats::default() };
 /// assert_eq!(span.calls(), 4);
+///
+/// // Spans of several threads add up (`+`, `+=`, or `Sum`).
+/// let threads = [span, span];
+/// assert_eq!(threads.iter().copied().sum::<AllocStats>().calls(), 8);
 /// ```
 ///
 /// # Allocation and cost
@@ -106,6 +111,25 @@ impl Add for AllocStats {
     }
 }
 
+impl AddAssign for AllocStats {
+    fn add_assign(&mut self, other: Self) {
+        *self = *self + other;
+    }
+}
+
+impl SubAssign for AllocStats {
+    fn sub_assign(&mut self, other: Self) {
+        *self = *self - other;
+    }
+}
+
+/// The spans together: `spans.iter().copied().sum()` adds up several threads' counts.
+impl Sum for AllocStats {
+    fn sum<I: Iterator<Item = Self>>(spans: I) -> Self {
+        spans.fold(Self::default(), Add::add)
+    }
+}
+
 impl fmt::Display for AllocStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -119,6 +143,24 @@ impl fmt::Display for AllocStats {
 #[cfg(test)]
 mod tests {
     use super::AllocStats;
+
+    #[test]
+    fn spans_add_and_sum() {
+        let one = AllocStats {
+            allocs: 2,
+            deallocs: 1,
+            reallocs: 1,
+            bytes_allocated: 64,
+            bytes_deallocated: 16,
+        };
+        let mut acc = AllocStats::default();
+        acc += one;
+        acc += one;
+        assert_eq!(acc, one + one);
+        assert_eq!([one, one].into_iter().sum::<AllocStats>(), acc);
+        acc -= one;
+        assert_eq!(acc, one);
+    }
 
     #[test]
     fn span_subtraction_wraps() {
