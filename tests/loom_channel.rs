@@ -229,3 +229,68 @@ fn loom_recycling_failed_send_with_failed_reset_never_leaks() {
         assert_eq!(rx.recv_with(|v| v.ids.len()), Err(RecvError));
     });
 }
+
+/// `recv_many` frees a batch of slots and wakes one sender for the batch (its first `recv`
+/// wakes one too). Capacity 2, full, two senders blocked: after one `recv_many` of 2 the
+/// receiver takes nothing more until both senders have returned, so a wake-up lost between a
+/// sender's registration and the batch's notify leaves a sender parked beside a free slot for
+/// ever (loom reports the deadlock). (With three senders and capacity 3, two wake-ups stand for
+/// three slots and the woken sender's pass-on is needed too; that model deadlocks within
+/// seconds with the pass-on removed, but takes over 5 minutes to pass at two preemptions.)
+#[test]
+fn loom_recv_many_wakes_every_sender_it_made_room_for() {
+    model(|| {
+        let (tx, rx) = bounded::<u32>(2);
+        tx.send(1).unwrap();
+        tx.send(2).unwrap();
+        let tx2 = tx.clone();
+        let a = thread::spawn(move || tx.send(10).unwrap());
+        let b = thread::spawn(move || tx2.send(20).unwrap());
+        let mut got = Vec::new();
+        assert_eq!(rx.recv_many(&mut got, 2), 2);
+        a.join().unwrap();
+        b.join().unwrap();
+        got.extend(rx.try_iter());
+        assert_eq!(&got[..2], [1, 2], "FIFO: the queued messages first");
+        got.sort();
+        assert_eq!(got, [1, 2, 10, 20]);
+    });
+}
+
+/// A message's drops, counted.
+struct Counted(loom::sync::Arc<loom::sync::atomic::AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, loom::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A send (with room) races the last receiver's drop, which closes pushes: the send either
+/// fails and hands its message back, or succeeds and the channel drops the message when it
+/// goes; in every order the message is dropped exactly once (a push whose claim lands as the
+/// receiver goes must neither leak its message nor have it dropped twice).
+#[test]
+fn loom_a_send_racing_the_last_receivers_drop_drops_its_message_once() {
+    model(|| {
+        let drops = loom::sync::Arc::new(loom::sync::atomic::AtomicUsize::new(0));
+        let (tx, rx) = bounded::<Counted>(1);
+        let s = {
+            let drops = drops.clone();
+            thread::spawn(move || match tx.send(Counted(drops)) {
+                Ok(()) => true,
+                Err(SendError(v)) => {
+                    drop(v);
+                    false
+                }
+            })
+        };
+        drop(rx);
+        let sent = s.join().unwrap();
+        assert_eq!(
+            drops.load(loom::sync::atomic::Ordering::SeqCst),
+            1,
+            "sent: {sent}: the message dropped other than once"
+        );
+    });
+}

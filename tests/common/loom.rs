@@ -13,6 +13,21 @@
 pub fn model_bounded(preemptions: usize, f: impl Fn() + Sync + Send + 'static) -> usize {
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = Some(preemptions);
+    check(builder, f)
+}
+
+/// [`model`] with room for `max_branches` scheduling points per execution (loom's default is
+/// 1 000), for a model whose one thread walks many objects (every shard of a map with the
+/// default shard count, 128 under loom).
+pub fn model_long(max_branches: usize, f: impl Fn() + Sync + Send + 'static) -> usize {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(preemptions());
+    builder.max_branches = max_branches;
+    check(builder, f)
+}
+
+/// Runs `f` under `builder`, counting executions; panics if loom explored only one.
+fn check(builder: loom::model::Builder, f: impl Fn() + Sync + Send + 'static) -> usize {
     let executions = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counted = executions.clone();
     builder.check(move || {
@@ -27,9 +42,13 @@ pub fn model_bounded(preemptions: usize, f: impl Fn() + Sync + Send + 'static) -
 
 /// [`model_bounded`] with the bound `LOOM_MAX_PREEMPTIONS` gives (2 if unset, as CI runs it).
 pub fn model(f: impl Fn() + Sync + Send + 'static) -> usize {
-    let preemptions = std::env::var("LOOM_MAX_PREEMPTIONS")
+    model_bounded(preemptions(), f)
+}
+
+/// The preemption bound `LOOM_MAX_PREEMPTIONS` gives (2 if unset, as CI runs it).
+fn preemptions() -> usize {
+    std::env::var("LOOM_MAX_PREEMPTIONS")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(2);
-    model_bounded(preemptions, f)
+        .unwrap_or(2)
 }
