@@ -2,6 +2,8 @@
 //!
 //! dhat's profiler is global, so one `#[test]` runs every case in turn.
 
+#![cfg(not(loom))]
+
 use std::hint::black_box;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;

@@ -2,6 +2,8 @@
 //!
 //! dhat's profiler is global, so one `#[test]` runs every case in turn.
 
+#![cfg(not(loom))]
+
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Barrier;
 use std::time::Duration;

@@ -8,6 +8,8 @@
 //!
 //! dhat's profiler is global, so one `#[test]` runs every case in turn.
 
+#![cfg(not(loom))]
+
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
 use thrifty::map::{CowMap, FastRandomState, ShardedMap};

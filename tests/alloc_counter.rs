@@ -6,6 +6,8 @@
 //! dhat's profiler is global (it sees every thread), so one `#[test]` runs every case in turn,
 //! and multi-thread cases read the stats only while their threads wait at a barrier.
 
+#![cfg(not(loom))]
+
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Barrier;
 use thrifty::counter::{Counter, Gauge, PerCpu};

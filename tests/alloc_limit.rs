@@ -7,6 +7,8 @@
 //!
 //! dhat's profiler is global, so one `#[test]` runs every case in turn.
 
+#![cfg(not(loom))]
+
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 use thrifty::limit::{

@@ -2,6 +2,8 @@
 //!
 //! dhat's profiler is global, so one `#[test]` runs every case in turn.
 
+#![cfg(not(loom))]
+
 use std::collections::HashMap;
 use thrifty::map::CowMap;
 

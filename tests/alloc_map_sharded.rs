@@ -7,6 +7,8 @@
 //! dhat's profiler is global (it sees every thread), so one `#[test]` runs every case in turn,
 //! and the two-thread case reads the stats only while its threads wait at a barrier.
 
+#![cfg(not(loom))]
+
 use std::sync::Barrier;
 use thrifty::map::{Compute, ShardedMap};
 

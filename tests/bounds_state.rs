@@ -20,6 +20,8 @@
 //! Thread slots are process-wide, so the tests run one at a time (`serial`), each joining every
 //! thread it spawns before it returns. Under Miri the sizes shrink.
 
+#![cfg(not(loom))]
+
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Barrier, Mutex, MutexGuard, PoisonError};
 use thrifty::counter::{Counter, PerCpu};

@@ -14,6 +14,8 @@
 //!
 //! The totals are process-wide, so one `#[test]` runs every case in turn.
 
+#![cfg(not(loom))]
+
 use std::sync::atomic::{AtomicI64, Ordering::SeqCst};
 use std::sync::{Arc, Barrier};
 use thrifty::counter::{Counter, PerCpu};

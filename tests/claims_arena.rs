@@ -3,6 +3,8 @@
 //! arenas retained in the caches of other threads that are still alive (the unit test retains
 //! them on one thread only).
 
+#![cfg(not(loom))]
+
 use std::sync::Barrier;
 use thrifty::arena::ArenaPool;
 

@@ -3,6 +3,8 @@
 //! its Panics: "if `factory` or a made value's `Reset` panics ...; the values made so far are
 //! dropped".
 
+#![cfg(not(loom))]
+
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;

@@ -5,6 +5,8 @@
 //! shard locked, so it may read the map"; a call from inside a closure panics) and
 //! `FromIterator` ("If the iterator panics (the entries collected so far are dropped)").
 
+#![cfg(not(loom))]
+
 use std::borrow::Borrow;
 use std::hash::{Hash, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};

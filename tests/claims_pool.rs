@@ -3,6 +3,8 @@
 //! that panics, and `get_owned` "As `get`". Each checks what the docs promise after the panic:
 //! the value dropped (exactly once), the objects made so far kept, the pool usable.
 
+#![cfg(not(loom))]
+
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;

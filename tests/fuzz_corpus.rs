@@ -1,6 +1,7 @@
 //! Replays every seed and finding under `fuzz/corpus/<target>/` through the same interpreter the
 //! cargo-fuzz target runs (`fuzz/ops/<target>.rs`), so the corpus is checked on stable in CI.
 
+#![cfg(not(loom))]
 // Every interpreter includes `fuzz/ops/bytes.rs` itself, since each cargo-fuzz target builds
 // exactly one interpreter; here they all meet, so the reader is compiled once per interpreter.
 #![allow(clippy::duplicate_mod)]

@@ -1,6 +1,8 @@
 //! `measure` counts exactly: known workloads produce known allocator calls, on this thread only,
 //! while other tests of this binary allocate on their own threads in parallel.
 
+#![cfg(not(loom))]
+
 use std::collections::HashMap;
 use std::hint::black_box;
 use thrifty::measure::{self, AllocStats, CountingAlloc};

@@ -1,6 +1,8 @@
 //! Without `CountingAlloc` as the global allocator, reading counts panics with a clear message
 //! rather than report a silent, vacuous zero, and the panic points at the caller's line.
 
+#![cfg(not(loom))]
+
 use std::panic::catch_unwind;
 use thrifty::measure;
 

@@ -6,6 +6,8 @@
 //! ran made the counted allocations vanish (1 000 boxes reported as 0), and a guard leaked with
 //! `mem::forget` stopped counting for the whole process.
 
+#![cfg(not(loom))]
+
 use std::hint::black_box;
 use std::panic::catch_unwind;
 use std::sync::atomic::{AtomicU8, Ordering::SeqCst};

@@ -16,6 +16,8 @@
 //!
 //! `PROPTEST_CASES=n` sets the case count (default 128).
 
+#![cfg(not(loom))]
+
 use proptest::prelude::*;
 use thrifty::arena::{ArenaFull, ArenaGuard, ArenaPool};
 

@@ -8,6 +8,8 @@
 //!
 //! `PROPTEST_CASES=n` sets the case count (default 256).
 
+#![cfg(not(loom))]
+
 use proptest::prelude::*;
 use std::collections::VecDeque;
 use std::time::Duration;

@@ -9,6 +9,8 @@
 //! counter's memory is checked against its cell count, and no op but `Compact` may lower the
 //! count.
 
+#![cfg(not(loom))]
+
 use proptest::prelude::*;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};

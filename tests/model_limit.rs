@@ -8,6 +8,8 @@
 //! asleep on reservations (a clock whose sleeps return at once), the same bound holds over the
 //! times their turns come, refunds racing them included.
 
+#![cfg(not(loom))]
+
 use proptest::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;

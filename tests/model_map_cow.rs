@@ -2,6 +2,8 @@
 //! isolation (every snapshot held keeps equalling the model as it was when it was taken), a
 //! `Reader` that always agrees with the latest version, and the bound on old versions.
 
+#![cfg(not(loom))]
+
 use proptest::prelude::*;
 use std::collections::HashMap as StdHashMap;
 use thrifty::map::FastRandomState;

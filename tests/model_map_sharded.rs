@@ -3,6 +3,8 @@
 //! where each thread owns a key range and the final map must equal each thread's own model.
 //! Also building by `collect` and `extend` and taking apart by `into_iter`, against `HashMap`'s.
 
+#![cfg(not(loom))]
+
 use proptest::prelude::*;
 use std::collections::HashMap;
 use thrifty::map::{Compute, ShardedMap};

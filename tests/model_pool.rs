@@ -30,6 +30,8 @@
 //!
 //! `PROPTEST_CASES=n` sets the case count (default 128 per test) for a longer campaign.
 
+#![cfg(not(loom))]
+
 use proptest::prelude::*;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};

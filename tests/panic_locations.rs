@@ -3,6 +3,8 @@
 //! an allocation an arena has no room for, so the message points at the call to fix, not into
 //! the crate. One test: the panic hook it swaps is process-wide.
 
+#![cfg(not(loom))]
+
 use std::hash::RandomState;
 use std::panic::{self, UnwindSafe};
 use std::sync::{Arc, Mutex};

@@ -3,6 +3,8 @@
 //! `BufferPool` constructors and the guards' std traits. Single-threaded, so `stats()` is
 //! exact.
 
+#![cfg(not(loom))]
+
 use std::borrow::{Borrow, BorrowMut};
 use std::io::Write;
 use std::sync::Arc;

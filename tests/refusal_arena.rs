@@ -5,6 +5,8 @@
 //! A global allocator that refuses the calling thread's blocks above a size while that thread
 //! asks it to stands in for a machine out of memory.
 
+#![cfg(not(loom))]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use thrifty::arena::{ArenaFull, ArenaPool};

@@ -9,6 +9,8 @@
 //! and `measure::total_stats` for spans that cross threads; every test holds [`serial`] so that
 //! no other test of this binary allocates inside such a span.
 
+#![cfg(not(loom))]
+
 use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Barrier, Mutex, MutexGuard, PoisonError};
 use thrifty::arena::{ArenaFull, ArenaGuardOwned, ArenaPool, BuildError};

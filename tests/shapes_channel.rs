@@ -5,6 +5,8 @@
 //! received or dropped exactly once) and runs its scenario on a spawned thread with a deadline,
 //! so a lost wake-up or a deadlock fails the test instead of hanging it.
 
+#![cfg(not(loom))]
+
 #[path = "common/panics.rs"]
 mod panics;
 use panics::{quiet_panics_containing, Ids};

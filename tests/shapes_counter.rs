@@ -3,6 +3,8 @@
 //! holding cells: `shapes_counter_exit.rs`), and a handler that makes the same few adds per
 //! request. Each checks the count and the memory, never timings.
 
+#![cfg(not(loom))]
+
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};

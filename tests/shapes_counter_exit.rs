@@ -2,6 +2,8 @@
 //! (its own process) because cells follow process-wide thread slots: no other test's threads
 //! take slots, own cells or spin beside these.
 
+#![cfg(not(loom))]
+
 use std::sync::Barrier;
 use thrifty::counter::Counter;
 

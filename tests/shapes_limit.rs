@@ -6,6 +6,8 @@
 //! asserts how fast anything ran. Every scenario runs on its own thread under a 20 s deadline,
 //! so a lost wake-up fails the test instead of hanging it.
 
+#![cfg(not(loom))]
+
 use std::cell::RefCell;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::SeqCst};

@@ -6,6 +6,8 @@
 //! and 50 threads on a couple of CPUs. Each checks what the docs promise (entries, old
 //! versions alive, hazard slots, bytes), by counts and bytes, never by time.
 
+#![cfg(not(loom))]
+
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};

@@ -2,6 +2,8 @@
 //! idle or exit with objects cached, guards detached or forgotten, memory given back. Each test
 //! is one row of issue #10's table, named for what it shows.
 
+#![cfg(not(loom))]
+
 #[path = "common/pool_budget.rs"]
 mod pool_budget;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};

@@ -16,6 +16,8 @@
 //! The tests run one at a time (each spawns 1 100 threads, and they share the process-wide
 //! slots), on threads with small stacks.
 
+#![cfg(not(loom))]
+
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::ScopedJoinHandle;

@@ -3,6 +3,8 @@
 //! request among small ones. Each test checks the contents the arenas handed out and the
 //! pool's bounds (arenas and bytes retained) when the threads are done.
 
+#![cfg(not(loom))]
+
 use std::sync::{mpsc, Arc, Barrier};
 use std::thread;
 use thrifty::arena::ArenaPool;

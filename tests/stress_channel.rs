@@ -1,6 +1,8 @@
 //! Bounded multi-thread storms on `thrifty::channel`, in the shapes users' programs have. Each
 //! checks that nothing is lost or duplicated and that no thread hangs; none measures time.
 
+#![cfg(not(loom))]
+
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::thread;
 use std::time::Duration;

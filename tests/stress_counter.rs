@@ -2,6 +2,8 @@
 //! concurrent takes, and adds from thread-local destructors (threads that have given their slot
 //! back). Checks counts, never timings: the final totals equal the increments made.
 
+#![cfg(not(loom))]
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Barrier;
 use thrifty::counter::{Counter, Gauge, PerCpu};

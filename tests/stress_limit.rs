@@ -5,6 +5,8 @@
 //! threads whose readings are handed from thread to thread. Counts are checked, never
 //! timings.
 
+#![cfg(not(loom))]
+
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

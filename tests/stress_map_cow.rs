@@ -3,6 +3,8 @@
 //! a read while writers go on, and a configuration reloaded whole (`store`) while read. Bounded; checks counts and contents, never timings (except a
 //! generous deadline that only a writer waiting for a reader would miss).
 
+#![cfg(not(loom))]
+
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc, Barrier};
 use std::time::Duration;

@@ -4,6 +4,8 @@
 //! threads extending one map at once.
 //! Each checks that nothing is lost or counted twice; none measures time.
 
+#![cfg(not(loom))]
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::mpsc;
 use std::sync::Barrier;

@@ -2,6 +2,8 @@
 //! handed-out object is reset, nothing is lost (objects made = dropped at the end), and the
 //! pool never retains more than its capacity. Counts, never timings.
 
+#![cfg(not(loom))]
+
 #[path = "common/pool_budget.rs"]
 mod pool_budget;
 use std::collections::HashSet;

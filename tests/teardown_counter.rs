@@ -2,6 +2,8 @@
 //! has been given back: the cell it remembers may belong to another thread by then, so its adds
 //! must take the counter's shared path, and none may be lost.
 
+#![cfg(not(loom))]
+
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Mutex, OnceLock};

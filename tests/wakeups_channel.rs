@@ -3,6 +3,8 @@
 //! a message queued behind a slot another thread still holds. Each test fails by a timeout on a
 //! `std` channel, then frees whoever is still asleep, so a regression fails instead of hanging.
 
+#![cfg(not(loom))]
+
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
