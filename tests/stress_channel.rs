@@ -21,7 +21,7 @@ fn check_sum(per_consumer: Vec<(u64, u64)>, producers: u64, per: u64) {
 #[test]
 fn more_threads_than_cores() {
     let threads = 2 * thread::available_parallelism().map_or(2, |n| n.get()) + 2;
-    const PER: u64 = 5_000;
+    const PER: u64 = if cfg!(miri) { 50 } else { 5_000 };
     for cap in [1, 3, 256] {
         let (tx, rx) = bounded::<u64>(cap);
         let got = thread::scope(|s| {
@@ -46,7 +46,7 @@ fn more_threads_than_cores() {
 /// timeout calls, with batches taken by `recv_many`.
 #[test]
 fn pipeline_with_mixed_calls() {
-    const N: u64 = 30_000;
+    const N: u64 = if cfg!(miri) { 300 } else { 30_000 };
     let (a_tx, a_rx) = bounded::<u64>(8);
     let (b_tx, b_rx) = bounded::<u64>(2);
     let total = thread::scope(|s| {
@@ -100,7 +100,7 @@ fn drop_while_blocked() {
             DROPS.fetch_add(1, SeqCst);
         }
     }
-    for round in 0..50 {
+    for round in 0..if cfg!(miri) { 5 } else { 50 } {
         DROPS.store(0, SeqCst);
         let (tx, rx) = bounded::<Msg>(2);
         let sent = AtomicUsize::new(0);
@@ -143,7 +143,7 @@ fn drop_while_blocked() {
 /// crashes, and no receiver sees more messages than were sent.
 #[test]
 fn close_during_closures() {
-    for round in 0..30u64 {
+    for round in 0..if cfg!(miri) { 3 } else { 30u64 } {
         let (tx, rx) = recycling(2, String::new);
         // Counts closures entered on each side; the main thread closes once both have run.
         let entered = [AtomicUsize::new(0), AtomicUsize::new(0)];
@@ -203,7 +203,9 @@ fn close_during_closures() {
 /// Thousands of small channels alive at once, each used briefly: nothing shared between them.
 #[test]
 fn thousands_of_channels() {
-    let channels: Vec<_> = (0..5_000).map(|_| bounded::<u32>(4)).collect();
+    let channels: Vec<_> = (0..if cfg!(miri) { 100 } else { 5_000 })
+        .map(|_| bounded::<u32>(4))
+        .collect();
     for (i, (tx, _)) in channels.iter().enumerate() {
         tx.send(i as u32).unwrap();
     }
@@ -218,8 +220,8 @@ fn thousands_of_channels() {
 /// and every receiver sees the disconnect.
 #[test]
 fn one_sender_and_many_more_receivers() {
-    const RECEIVERS: usize = 100;
-    const PER: u64 = 10_000;
+    const RECEIVERS: usize = if cfg!(miri) { 8 } else { 100 };
+    const PER: u64 = if cfg!(miri) { 100 } else { 10_000 };
     for cap in [1, 64] {
         let (tx, rx) = bounded::<u64>(cap);
         let got = thread::scope(|s| {

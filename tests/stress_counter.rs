@@ -9,7 +9,7 @@ use std::sync::Barrier;
 use thrifty::counter::{Counter, Gauge, PerCpu};
 
 const THREADS: usize = 16;
-const ADDS: u64 = 20_000;
+const ADDS: u64 = if cfg!(miri) { 200 } else { 20_000 };
 
 #[test]
 fn many_threads_lose_nothing() {
@@ -86,18 +86,19 @@ fn thread_churn_hands_cells_on_without_loss() {
     // Waves of short-lived threads: each wave reuses the slots (and so the owned cells) the
     // previous one gave back, and keeps adding to the values left there.
     let c = Counter::with_cells(4);
-    for _ in 0..50 {
+    let (waves, adds) = if cfg!(miri) { (3, 50) } else { (50, 1000) };
+    for _ in 0..waves {
         std::thread::scope(|s| {
             for _ in 0..6 {
                 s.spawn(|| {
-                    for _ in 0..1000 {
+                    for _ in 0..adds {
                         c.incr();
                     }
                 });
             }
         });
     }
-    assert_eq!(c.sum(), 50 * 6 * 1000);
+    assert_eq!(c.sum(), waves * 6 * adds);
 }
 
 static TEARDOWN: Counter = Counter::new();
@@ -123,13 +124,14 @@ thread_local! {
 #[test]
 fn adds_from_thread_local_destructors_are_kept() {
     let per_thread = PerCpu::with_slots(4, || 0u64);
-    for _ in 0..20 {
+    let (rounds, adds) = if cfg!(miri) { (3, 50) } else { (20, 1000) };
+    for _ in 0..rounds {
         std::thread::scope(|s| {
             let threads: Vec<_> = (0..4)
                 .map(|_| {
                     s.spawn(|| {
                         ON_EXIT.with(|_| ());
-                        for _ in 0..1000 {
+                        for _ in 0..adds {
                             TEARDOWN.incr();
                             TEARDOWN_GAUGE.add(1);
                             per_thread.with(|n| *n += 1);
@@ -142,8 +144,8 @@ fn adds_from_thread_local_destructors_are_kept() {
             threads.into_iter().for_each(|t| t.join().unwrap());
         });
     }
-    let expected = 20 * 4 * 1100;
+    let expected = rounds * 4 * (adds + 100);
     assert_eq!(TEARDOWN.sum(), expected);
     assert_eq!(TEARDOWN_GAUGE.value(), expected as i64);
-    assert_eq!(per_thread.fold(0, |a, n| a + n), 20 * 4 * 1000);
+    assert_eq!(per_thread.fold(0, |a, n| a + n), rounds * 4 * adds);
 }

@@ -26,7 +26,8 @@ fn many_threads_on_one_shared_bucket_never_exceed_burst_plus_rate() {
     std::thread::scope(|s| {
         for _ in 0..THREADS {
             s.spawn(|| {
-                let until = Instant::now() + Duration::from_millis(200);
+                let until =
+                    Instant::now() + Duration::from_millis(if cfg!(miri) { 2 } else { 200 });
                 while Instant::now() < until {
                     if bucket.try_acquire(1).is_ok() {
                         admitted.fetch_add(1, SeqCst);
@@ -55,7 +56,7 @@ fn refunds_under_concurrency_leave_the_bucket_exact() {
                 let bucket = &bucket;
                 s.spawn(move || {
                     let mut mine = Vec::new();
-                    for i in 0..10_000usize {
+                    for i in 0..if cfg!(miri) { 200 } else { 10_000usize } {
                         if let Ok(tokens) = bucket.try_acquire(1 + (i % 3) as u32) {
                             mine.push(tokens);
                         }
@@ -82,7 +83,7 @@ fn refunds_under_concurrency_leave_the_bucket_exact() {
 
 #[test]
 fn waiters_on_a_closed_semaphore_all_wake_and_held_permits_return() {
-    for _ in 0..20 {
+    for _ in 0..if cfg!(miri) { 3 } else { 20 } {
         let s = Semaphore::new(3);
         let granted = AtomicUsize::new(0);
         let closed = AtomicUsize::new(0);
@@ -118,7 +119,7 @@ fn semaphore_under_churn_never_over_grants() {
         for t in 0..THREADS {
             let (s, inside) = (&s, &inside);
             sc.spawn(move || {
-                for i in 0..2_000 {
+                for i in 0..if cfg!(miri) { 100 } else { 2_000 } {
                     let w = 1 + ((t + i) % 5) as u32;
                     let permit = match i % 3 {
                         0 => s.try_acquire(w).ok(),
@@ -151,7 +152,7 @@ fn owned_permits_handed_to_other_threads_all_come_back() {
         for t in 0..THREADS / 2 {
             let (s, jobs, inside, sent) = (&s, jobs.clone(), &inside, &sent);
             sc.spawn(move || {
-                for i in 0..2_000 {
+                for i in 0..if cfg!(miri) { 100 } else { 2_000 } {
                     let w = 1 + ((t + i) % 4) as u32;
                     let permit = match i % 3 {
                         0 => s.try_acquire_owned(w).ok(),
@@ -205,7 +206,7 @@ fn forgetting_permits_under_churn_leaves_no_waiter_behind() {
                 for i in 0.. {
                     if forgotten.load(SeqCst) {
                         after += 1;
-                        if after > 200 {
+                        if after > if cfg!(miri) { 20 } else { 200 } {
                             break;
                         }
                     }
@@ -247,12 +248,13 @@ fn forgetting_permits_under_churn_leaves_no_waiter_behind() {
 
 #[test]
 fn in_flight_gate_never_admits_over_max_and_counts_everything() {
+    const ENTERS: u64 = if cfg!(miri) { 200 } else { 20_000 };
     let gate = InFlight::new(3);
     let inside = AtomicUsize::new(0);
     std::thread::scope(|sc| {
         for _ in 0..THREADS {
             sc.spawn(|| {
-                for _ in 0..20_000 {
+                for _ in 0..ENTERS {
                     if let Some(p) = gate.try_enter() {
                         assert!(inside.fetch_add(1, SeqCst) < 3);
                         inside.fetch_sub(1, SeqCst);
@@ -262,7 +264,7 @@ fn in_flight_gate_never_admits_over_max_and_counts_everything() {
             });
         }
     });
-    assert_eq!(gate.admitted() + gate.shed(), 20_000 * THREADS as u64);
+    assert_eq!(gate.admitted() + gate.shed(), ENTERS * THREADS as u64);
     assert_eq!(gate.in_flight(), 0);
 }
 
@@ -274,7 +276,8 @@ fn a_flood_of_distinct_keys_keeps_memory_bounded() {
     let keyed: KeyedLimiter<u64, _> = KeyedLimiter::with_clock(10, 5, clock.clone()).unwrap();
     let next = AtomicU64::new(0);
     let most = AtomicUsize::new(0);
-    for _ms in 0..3_000 {
+    let ms = if cfg!(miri) { 20 } else { 3_000 };
+    for _ms in 0..ms {
         std::thread::scope(|sc| {
             for _ in 0..2 {
                 sc.spawn(|| {
@@ -294,7 +297,7 @@ fn a_flood_of_distinct_keys_keeps_memory_bounded() {
         "{} keys held for {live} live",
         most.load(SeqCst)
     );
-    assert_eq!(next.load(SeqCst), 150_000);
+    assert_eq!(next.load(SeqCst), 50 * ms);
     clock.advance(Duration::from_secs(1));
     keyed.evict_idle();
     assert!(keyed.is_empty());
@@ -307,7 +310,12 @@ fn a_flood_of_distinct_keys_keeps_memory_bounded() {
 /// sweeps keep a few hundred keys at most), plus a key per thread in the middle of an insert.
 #[test]
 fn a_flood_from_many_threads_on_few_cpus_stays_near_the_bound() {
-    const FLOODERS: usize = 64;
+    const FLOODERS: usize = if cfg!(miri) { 8 } else { 64 };
+    let (least, keys) = if cfg!(miri) {
+        (5, 2_000)
+    } else {
+        (500, 200_000)
+    };
     let keyed: KeyedLimiter<u64> = KeyedLimiter::new(1_000_000, 1).unwrap(); // refills in 1 µs
     let next = AtomicU64::new(0);
     let most = AtomicUsize::new(0);
@@ -324,8 +332,8 @@ fn a_flood_from_many_threads_on_few_cpus_stays_near_the_bound() {
         // At least 500 ms and 200 000 keys (a debug build on a loaded machine is slow), and
         // at most 20 s.
         let start = Instant::now();
-        while start.elapsed() < Duration::from_millis(500)
-            || (next.load(SeqCst) < 200_000 && start.elapsed() < Duration::from_secs(20))
+        while start.elapsed() < Duration::from_millis(least)
+            || (next.load(SeqCst) < keys && start.elapsed() < Duration::from_secs(20))
         {
             most.fetch_max(keyed.len(), SeqCst);
             std::thread::sleep(Duration::from_micros(200));
@@ -333,7 +341,7 @@ fn a_flood_from_many_threads_on_few_cpus_stays_near_the_bound() {
         stop.store(true, SeqCst);
     });
     let (most, inserted) = (most.load(SeqCst), next.load(SeqCst));
-    assert!(inserted >= 200_000, "only {inserted} keys inserted in 20 s");
+    assert!(inserted >= keys, "only {inserted} keys inserted in 20 s");
     assert!(
         most <= 2 * 2_048,
         "{most} keys held at once of {inserted} inserted"
@@ -368,7 +376,7 @@ fn clocks_made_at_once_agree_and_readings_handed_between_threads_never_go_back()
         for _ in 0..THREADS {
             let latest = &latest;
             s.spawn(move || {
-                for _ in 0..20_000 {
+                for _ in 0..if cfg!(miri) { 200 } else { 20_000 } {
                     let seen = latest.load(SeqCst);
                     fence_reads();
                     let now = clock.now();

@@ -219,7 +219,7 @@ fn many_snapshots_held_at_once_each_pin_one_version() {
 #[test]
 fn thousands_of_maps_free_everything() {
     let live = Arc::new(AtomicUsize::new(0));
-    let maps: Vec<_> = (0..2000)
+    let maps: Vec<_> = (0..if cfg!(miri) { 100 } else { 2000 })
         .map(|i| CowMap::from_iter([(i, Tracked::new(&live))]))
         .collect();
     let readers: Vec<_> = maps.iter().map(CowMap::reader).collect();
@@ -244,7 +244,7 @@ fn thousands_of_maps_free_everything() {
 #[test]
 fn a_reader_dropped_while_a_remove_of_nothing_holds_the_lock_leaves_no_old_version() {
     let mut lost = 0;
-    for _ in 0..500 {
+    for _ in 0..if cfg!(miri) { 20 } else { 500 } {
         let map = std::sync::Arc::new(CowMap::from_iter([(1u64, 1u64)]));
         let r = map.reader();
         map.insert(2, 2); // version 0 retired, held by `r`
@@ -294,7 +294,7 @@ fn readers_coming_and_going_leave_no_old_version_behind() {
                 }
             });
         }
-        for i in 0..20_000u64 {
+        for i in 0..if cfg!(miri) { 500 } else { 20_000u64 } {
             map.insert(i % 64, i);
         }
         done.store(true, SeqCst);
@@ -333,10 +333,10 @@ fn most_old_versions_with_many_writers(readers: u64) -> usize {
                 std::thread::yield_now();
             }
         });
-        let writers: Vec<_> = (0..64u64)
+        let writers: Vec<_> = (0..if cfg!(miri) { 8 } else { 64u64 })
             .map(|t| {
                 s.spawn(move || {
-                    for i in 0..1_000 {
+                    for i in 0..if cfg!(miri) { 50 } else { 1_000 } {
                         map.insert((t + i) % 64, i);
                     }
                 })
@@ -417,7 +417,8 @@ fn reloads_by_store_race_readers_edits_and_trims() {
         // At least 10 000 reloads, and on until the readers have read 300 times between them
         // (on 2 cores they may start late); bounded, so a stuck reader fails the assert below.
         let mut generation = 0u64;
-        while generation < 10_000 || (reads.load(SeqCst) < 300 && generation < 1_000_000) {
+        let (least, reads_wanted) = if cfg!(miri) { (100, 30) } else { (10_000, 300) };
+        while generation < least || (reads.load(SeqCst) < reads_wanted && generation < 1_000_000) {
             generation += 1;
             map.store(reload(generation));
             map.insert(0, (u64::MAX, Tracked::new(&live))); // an edit: key 0 only
@@ -429,7 +430,7 @@ fn reloads_by_store_race_readers_edits_and_trims() {
             }
         }
         done.store(true, SeqCst);
-        assert!(reads.load(SeqCst) >= 300, "the readers hardly ran");
+        assert!(reads.load(SeqCst) >= reads_wanted, "the readers hardly ran");
     });
     map.trim();
     assert_eq!(

@@ -15,7 +15,7 @@ use thrifty::map::{Compute, ShardedMap};
 #[test]
 fn counters_from_every_thread_lose_nothing_while_a_walker_runs() {
     const THREADS: u64 = 4;
-    const ROUNDS: u64 = 20_000;
+    const ROUNDS: u64 = if cfg!(miri) { 200 } else { 20_000 };
     /// The sum of every value once the writers are done: three adds a round.
     const ALL: u64 = THREADS * ROUNDS * 3;
     let map: ShardedMap<u64, u64> = ShardedMap::with_shards(4);
@@ -100,7 +100,7 @@ fn counters_from_every_thread_lose_nothing_while_a_walker_runs() {
 #[test]
 fn keys_handed_between_threads_arrive_once() {
     const PRODUCERS: u64 = 2;
-    const KEYS: u64 = 20_000;
+    const KEYS: u64 = if cfg!(miri) { 500 } else { 20_000 };
     let map: ShardedMap<u64, u64> = ShardedMap::with_capacity(1024);
     let (tx, rx) = mpsc::sync_channel::<u64>(64);
     let rx = std::sync::Mutex::new(rx);
@@ -141,7 +141,8 @@ fn keys_handed_between_threads_arrive_once() {
 #[test]
 fn short_lived_threads_leave_no_state_behind() {
     let map: ShardedMap<u64, u64> = ShardedMap::with_shards(2);
-    for round in 0..200u64 {
+    let rounds = if cfg!(miri) { 20 } else { 200u64 };
+    for round in 0..rounds {
         std::thread::scope(|s| {
             s.spawn(|| {
                 map.get_or_insert_with(round % 7, || 0, |n| *n += 1);
@@ -153,13 +154,15 @@ fn short_lived_threads_leave_no_state_behind() {
     }
     let mut total = 0;
     map.for_each(|_, n| total += n);
-    assert_eq!(total, 200);
+    assert_eq!(total, rounds);
 }
 
 #[test]
 fn thousands_of_small_maps() {
     // A map per connection: 10,000 maps of 2 shards, each with a few keys, used from 2 threads.
-    let maps: Vec<ShardedMap<u32, u32>> = (0..10_000).map(|_| ShardedMap::with_shards(2)).collect();
+    let maps: Vec<ShardedMap<u32, u32>> = (0..if cfg!(miri) { 200 } else { 10_000 })
+        .map(|_| ShardedMap::with_shards(2))
+        .collect();
     std::thread::scope(|s| {
         for t in 0..2u32 {
             let maps = &maps;
@@ -184,7 +187,7 @@ fn thousands_of_small_maps() {
 #[test]
 fn threads_extending_one_map_lose_nothing() {
     const THREADS: u64 = 4;
-    const KEYS: u64 = 20_000;
+    const KEYS: u64 = if cfg!(miri) { 500 } else { 20_000 };
     let map: ShardedMap<u64, u64> = ShardedMap::with_shards(8);
     std::thread::scope(|s| {
         for t in 0..THREADS {

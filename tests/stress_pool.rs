@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use thrifty::pool::{BufferPool, Pool};
 
 const THREADS: usize = 6;
-const ROUNDS: usize = 20_000;
+const ROUNDS: usize = if cfg!(miri) { 200 } else { 20_000 };
 
 struct Census {
     made: AtomicUsize,
@@ -255,7 +255,7 @@ fn buffer_pool_byte_budget_holds_under_threads() {
 fn handoffs_racing_clears_keep_the_budget_exact() {
     const CAPACITY: usize = 16;
     const PAIRS: usize = 4;
-    const MESSAGES: usize = 20_000;
+    const MESSAGES: usize = if cfg!(miri) { 100 } else { 20_000 };
     let pool = Arc::new(BufferPool::builder().capacity(CAPACITY).build());
     pool.prefill(CAPACITY);
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
