@@ -178,8 +178,10 @@ fn arenas_taken_on_one_thread_and_returned_on_another_are_reused() {
         let (before, after) = (after_warm_up.unwrap(), arenas.stats());
         let gets = (after.created + after.reused) - (before.created + before.reused);
         let hits = after.reused - before.reused;
+        // (At Miri's size the pipeline is still filling after the warm-up, so there the bound
+        // below, on what is built at all, is the check.)
         assert!(
-            hits * 100 >= gets * 99,
+            cfg!(miri) || hits * 100 >= gets * 99,
             "capacity {capacity} (consumer takes: {consumer_takes}): {hits} reuses in {gets} \
              gets after warm-up; {after:?}"
         );
