@@ -427,9 +427,14 @@ fn a_pools_fast_path_serves_every_thread_of_a_crowd() {
         "{} misses for {CROWD} threads: some thread's cache was not used",
         stats.misses
     );
-    assert_eq!(
-        stats.reclaims, 0,
-        "no thread had to look past its own cache"
+    // A thread that starts after others have finished (on a busy machine the barrier releases
+    // them over milliseconds) finds the store dry and their objects in their caches: its first
+    // get takes them with a reclaim, a hit. That is at most once a thread: after it, its own
+    // cache serves it, and the threads whose objects went to the store take them from there.
+    assert!(
+        stats.reclaims <= CROWD as u64,
+        "{} reclaims for {CROWD} threads: some thread looked past its own cache more than once",
+        stats.reclaims
     );
 }
 
