@@ -178,8 +178,8 @@
 //!   share of counters that actually striped. Each probe that sees no write costs its thread 1 024
 //!   loads, spread over the 4 096 adds between probes on average. That is the average: the add that
 //!   probes makes all its loads at once, about 0.3 µs on this machine, so one add in about 4 096
-//!   takes that much longer (`shootout --only counter --tails`: 64-add batches take 10-12 ns an add
-//!   at the p99, where an `AtomicU64`'s take 5.5-9 ns, with medians of 5.4-7 ns for both). The gap
+//!   takes that much longer (`shootout --only counter --tails` shows it at the p99 of 64-add
+//!   batches). The gap
 //!   between two probes is drawn at random between 2 048 and 6 143 adds: with a fixed gap, a
 //!   program that repeats the same adds (a handler that makes 8 per request) would probe the same
 //!   place of every request, and a shared counter anywhere else in the sequence would never stripe.
