@@ -124,6 +124,10 @@ fn pool_traits() {
     is_send_sync::<PooledBufferOwned>();
     is_send_sync::<pool::Builder<Vec<u8>>>();
     is_send_sync::<pool::Stats>();
+    // A panic leaves nothing half-changed that a get could see (objects are reset first).
+    is_unwind_safe::<Pool<Vec<u8>>>();
+    is_unwind_safe::<Pool<NotSyncBuf>>();
+    is_unwind_safe::<BufferPool>();
 
     // Guards are smart pointers.
     derefs_mut_to::<Pooled<'static, String>, String>();
@@ -150,6 +154,7 @@ fn pool_traits() {
     is_copy::<Buffers>();
     is_copy::<pool::Stats>();
     is_eq::<pool::Stats>();
+    is_hash::<pool::Stats>();
     is_default::<pool::Stats>();
     is_error::<pool::BuildError>();
     is_clone::<pool::BuildError>();
@@ -220,9 +225,11 @@ fn arena_traits() {
 
     is_copy::<ArenaStats>();
     is_eq::<ArenaStats>();
+    is_hash::<ArenaStats>();
     is_default::<ArenaStats>();
     is_copy::<arena::Stats>();
     is_eq::<arena::Stats>();
+    is_hash::<arena::Stats>();
     is_default::<arena::Stats>();
 
     is_error::<ArenaFull>();
@@ -288,6 +295,7 @@ fn channel_traits() {
 
     is_copy::<channel::Stats>();
     is_eq::<channel::Stats>();
+    is_hash::<channel::Stats>();
     is_default::<channel::Stats>();
 
     // Errors: Error + Send + Sync + 'static for a Send + Sync + 'static payload; Debug, Clone,
@@ -363,6 +371,9 @@ fn counter_traits() {
 }
 
 // The batching handles are bound to the thread that made them.
+// A closure given `&mut` to a shared value can leave it half-changed when it panics, for the next
+// caller to see; neither poisons (as parking_lot's locks and dashmap do not).
+assert_not_impl!(PerCpu<u64>: std::panic::RefUnwindSafe);
 assert_not_impl!(LocalCounter<'static>: Send);
 assert_not_impl!(LocalCounter<'static>: Sync);
 assert_not_impl!(LocalGauge<'static>: Send);
@@ -457,6 +468,8 @@ fn map_traits() {
     is_send_sync::<ShardedMap<String, u64>>();
     is_send_sync::<Arc<ShardedMap<String, Vec<u8>>>>();
     is_send_sync::<map::IntoIter<String, u64>>();
+    // No poisoning: a closure that panics mid-update leaves the value as it left it.
+    assert_not_impl!(ShardedMap<String, u64>: std::panic::RefUnwindSafe);
     is_send_sync::<map::Builder<String, u64>>();
     is_default::<ShardedMap<String, u64>>();
     is_from_iter::<ShardedMap<String, u64>, (String, u64)>();

@@ -621,3 +621,16 @@ fn a_keyed_limiter_flooded_by_a_crowd_stays_near_its_sweep_bound() {
     limiter.evict_idle();
     assert!(limiter.is_empty(), "{} keys left", limiter.len());
 }
+
+/// `PerCpu::new`: one value per CPU, the count rounded up to a power of two (the CHANGELOG's
+/// "by default the CPU count rounded up to a power of two"), every value built up front.
+#[test]
+fn per_cpu_new_has_a_slot_per_cpu_rounded_up_to_a_power_of_two() {
+    let _serial = serial();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let built = AtomicUsize::new(0);
+    let p = PerCpu::new(|| built.fetch_add(1, SeqCst) as u64);
+    // At most 65 536 slots, however many CPUs (`PerCpu::new` never panics).
+    assert_eq!(p.len(), cpus.min(1 << 16).next_power_of_two());
+    assert_eq!(built.load(SeqCst), p.len(), "every value built up front");
+}

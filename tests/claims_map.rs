@@ -198,3 +198,18 @@ fn collect_drops_what_it_collected_when_the_iterator_panics() {
         "the 50 entries collected were dropped"
     );
 }
+
+/// The default shard count the README and the CHANGELOG give ("64 per CPU, at most 1 024", a
+/// power of two): 16 KiB of shard headers on 2 CPUs, never more than 128 KiB.
+#[test]
+fn the_default_shard_count_is_64_per_cpu_at_most_1024() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let expected = (64 * cpus).min(1024).next_power_of_two();
+    assert!(expected <= 1024);
+    assert_eq!(ShardedMap::<u64, u64>::new().shard_count(), expected);
+    assert_eq!(ShardedMap::<u64, u64>::default().shard_count(), expected);
+    assert_eq!(
+        ShardedMap::<u64, u64>::with_capacity(1000).shard_count(),
+        expected
+    );
+}

@@ -227,3 +227,29 @@ fn get_owned_panics_as_get_does() {
     drop(pool);
     assert_eq!(live.load(SeqCst), 0);
 }
+
+/// The module docs: `Pool` is `RefUnwindSafe` because an object a panic left half-changed is
+/// reset before a get hands it out again. A closure that borrows the pool crosses
+/// `catch_unwind` without `AssertUnwindSafe`, panics while it holds a changed object, and the
+/// next get gets that object back (a hit, not a new one), empty.
+#[test]
+fn an_object_a_panic_left_half_changed_comes_back_reset() {
+    panics::quiet_panics_containing("expected:");
+    let pool: Pool<Vec<u8>> = Pool::new(Vec::new);
+    let unwound = catch_unwind(|| {
+        let mut v = pool.get();
+        v.extend_from_slice(b"half a record");
+        panic!("expected: mid-change");
+    });
+    assert!(unwound.is_err());
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.misses, stats.returned),
+        (1, 1),
+        "the unwind returned the object"
+    );
+    let v = pool.get();
+    assert!(v.is_empty(), "reset before it was handed out again");
+    assert!(v.capacity() >= 13, "the same buffer, not a new one");
+    assert_eq!(pool.stats().hits, 1);
+}

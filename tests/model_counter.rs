@@ -71,9 +71,11 @@ fn grow_gauge(g: &Gauge, n: i64) -> u64 {
     grow_bounded(|| g.cells(), g.max_cells(), || g.add(n))
 }
 
-/// [`grow_within`] for the proptest's `Grow` ops: each thread stops after 20 000 000 adds.
+/// [`grow_within`] for the proptest's `Grow` ops: each thread stops after 20 000 000 adds (2 000
+/// under Miri, which runs some thousand times slower).
 fn grow_bounded(cells: impl Fn() -> usize + Sync, max: usize, add: impl Fn() + Sync) -> u64 {
-    grow_within(cells, max, add, Bound::adds(20_000_000)).adds
+    let adds = if cfg!(miri) { 2_000 } else { 20_000_000 };
+    grow_within(cells, max, add, Bound::adds(adds)).adds
 }
 
 /// When [`grow_within`]'s threads stop adding if the engine has not grown.
@@ -257,7 +259,8 @@ fn burst(reps: u16, add: impl Fn() + Sync) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    // Under Miri, a handful of cases: each takes minutes there.
+    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 4 } else { 64 }))]
 
     /// The cases of `counter_matches_a_u64`.
     fn counter_cases(cells in 1usize..17, ops in proptest::collection::vec(op(), 1..60)) {
@@ -395,6 +398,10 @@ fn gauge_matches_an_i64() {
 /// ran at once prove nothing either way: if only those come before the deadline, the test says
 /// so and ends.
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "waves of real threads against a 300 s wall-clock deadline"
+)]
 fn lasting_contention_grows_from_two_cells_to_the_cap() {
     /// Looks ([`LOOK`], counted in [`STREAK`]s) in which each thread of a wave must have run at
     /// once with another for the wave to count: about 40 ms each, in which a sharer that runs

@@ -95,7 +95,7 @@ fn check_bound(log: &Log, rate: u64, burst: u32) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 4 } else { 256 }))]
 
     #[test]
     fn bucket_matches_the_model_and_the_bound(
@@ -210,7 +210,7 @@ fn steps(burst: u32) -> impl Strategy<Value = Vec<Step>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 4 } else { 256 }))]
 
     #[test]
     fn reservations_and_refunds_keep_the_bound(

@@ -68,7 +68,7 @@ fn apply(model: &mut HashMap<u8, u32>, changes: &[(u8, Option<u32>)]) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 4 } else { 256 }))]
 
     #[test]
     fn cow_map_matches_a_hash_map(ops in proptest::collection::vec(op(), 1..80)) {

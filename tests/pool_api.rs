@@ -100,7 +100,9 @@ fn byte_budget_without_weigh_is_refused() {
 #[test]
 #[should_panic(expected = "byte_budget (1048576) is set without weigh")]
 fn build_panics_on_byte_budget_without_weigh() {
-    Pool::builder().byte_budget(MIB).build(Vec::<u8>::new);
+    // 1 MiB, not `MIB` (a KiB under Miri): the message above names the number. Nothing is
+    // allocated.
+    Pool::builder().byte_budget(1 << 20).build(Vec::<u8>::new);
 }
 
 #[test]
@@ -119,7 +121,10 @@ fn max_object_bytes_without_weigh_is_refused() {
 #[test]
 #[should_panic(expected = "max_object_bytes (1048576) is set without weigh")]
 fn build_panics_on_max_object_bytes_without_weigh() {
-    Pool::builder().max_object_bytes(MIB).build(Vec::<u8>::new);
+    // 1 MiB whatever `MIB` is, as above.
+    Pool::builder()
+        .max_object_bytes(1 << 20)
+        .build(Vec::<u8>::new);
 }
 
 #[test]
@@ -394,4 +399,30 @@ fn idle_threads_holding_the_whole_capacity_do_not_keep_it_from_a_working_one() {
         );
     });
     assert!(pool.stats().retained <= 2);
+}
+
+/// The defaults the README's quick start, the CHANGELOG and the constants' docs give: 256
+/// objects kept, buffers of 4 KiB when new, buffers grown past 64 KiB dropped on return (64 KiB
+/// itself kept), at most 16 MiB retained.
+#[test]
+fn the_defaults_are_the_documented_values() {
+    assert_eq!(thrifty::pool::DEFAULT_CAPACITY, 256);
+    assert_eq!(thrifty::pool::DEFAULT_BUFFER_CAPACITY, 4 << 10);
+    assert_eq!(thrifty::pool::DEFAULT_MAX_BUFFER_CAPACITY, 64 << 10);
+    assert_eq!(thrifty::pool::DEFAULT_BYTE_BUDGET, 16 << 20);
+    assert_eq!(Pool::new(Vec::<u8>::new).capacity(), 256);
+    let pool = BufferPool::new();
+    assert_eq!(pool.capacity(), 256);
+    let (mut at_max, mut grown) = (pool.get(), pool.get());
+    at_max.reserve_exact(64 << 10);
+    grown.reserve_exact((64 << 10) + 1);
+    let kept = at_max.capacity();
+    assert!(grown.capacity() > 64 << 10);
+    drop((at_max, grown));
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.retained, stats.discarded),
+        (usize::from(kept <= 64 << 10), 1),
+        "{stats:?}"
+    );
 }

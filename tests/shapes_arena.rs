@@ -824,3 +824,24 @@ fn scratch_from_fifty_threads_builds_one_arena_each_and_is_trimmed_from_idle_thr
         release.wait();
     });
 }
+
+/// The defaults the README, the CHANGELOG and the constants' docs give: 64 arenas kept, each
+/// limited to 64 MiB of chunks and keeping 1 MiB on return, with 4 KiB chunks.
+#[test]
+fn the_defaults_are_the_documented_values() {
+    let _serial = serial();
+    assert_eq!(thrifty::arena::DEFAULT_CAPACITY, 64);
+    assert_eq!(thrifty::arena::DEFAULT_LIMIT_BYTES, 64 << 20);
+    assert_eq!(thrifty::arena::DEFAULT_RETAIN_BYTES, 1 << 20);
+    assert_eq!(thrifty::arena::DEFAULT_CHUNK_BYTES, 4 << 10);
+    for pool in [
+        ArenaPool::new(),
+        ArenaPool::default(),
+        ArenaPool::builder().build(),
+    ] {
+        assert_eq!(
+            (pool.capacity(), pool.limit_bytes(), pool.retain_bytes()),
+            (64, 64 << 20, 1 << 20)
+        );
+    }
+}

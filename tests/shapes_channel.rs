@@ -4,6 +4,8 @@
 //! Each test is one shape, named for what it shows; each checks exact counts (every message
 //! received or dropped exactly once) and runs its scenario on a spawned thread with a deadline,
 //! so a lost wake-up or a deadlock fails the test instead of hanging it.
+//! Under Miri, which runs some thousand times slower, the counts of channels and messages are a
+//! tenth of the native ones (`cfg!(miri)`).
 
 #![cfg(not(loom))]
 
@@ -23,7 +25,10 @@ use thrifty::channel::{
 };
 
 /// Longest a whole scenario may take on a busy 2-core machine; a hung one never finishes.
-const DEADLINE: Duration = Duration::from_secs(20);
+/// Under Miri an hour: its clock moves with the code it runs (20 s is a few million steps, less
+/// than some scenarios take there), and when every thread waits it skips to the next timeout, so
+/// a real hang still fails at once.
+const DEADLINE: Duration = Duration::from_secs(if cfg!(miri) { 3600 } else { 20 });
 
 /// Time for a thread that found a channel empty or full to get past its spin and park.
 const LET_THEM_PARK: Duration = Duration::from_millis(200);
@@ -84,7 +89,7 @@ impl Rng {
 /// message, a miscounted full send, or a receiver left asleep after the disconnect.
 #[test]
 fn thousands_of_small_channels_deliver_everything_and_wake_on_disconnect() {
-    const CHANNELS: usize = 2_000;
+    const CHANNELS: usize = if cfg!(miri) { 200 } else { 2_000 };
     const RECEIVERS: usize = 4;
     const LAPS: usize = 3;
     within_deadline("thousands", || {
@@ -202,7 +207,7 @@ fn thousands_of_small_channels_deliver_everything_and_wake_on_disconnect() {
 /// a stage left waiting after its input disconnected.
 #[test]
 fn a_three_stage_pipeline_of_strings_is_exact_and_shuts_down_in_order() {
-    const N: u64 = 20_000;
+    const N: u64 = if cfg!(miri) { 2_000 } else { 20_000 };
     const STAGES: usize = 3;
     const PER_STAGE: usize = 2;
     within_deadline("pipeline", || {
@@ -570,7 +575,7 @@ fn a_channel_idle_for_a_while_then_busy_misses_no_wake_up() {
 #[test]
 fn a_recycling_channel_with_a_slow_receiver_processes_each_message_once_in_kept_buffers() {
     const CAPACITY: usize = 4;
-    const PER_SENDER: usize = 2_500;
+    const PER_SENDER: usize = if cfg!(miri) { 250 } else { 2_500 };
     const SLOW: usize = 40;
     within_deadline("recycling_slow", || {
         let made = Arc::new(AtomicUsize::new(0));
@@ -672,7 +677,7 @@ fn a_recycling_channel_with_a_slow_receiver_processes_each_message_once_in_kept_
 /// message carrying an earlier one's contents, a lost or duplicated message, or a hang.
 #[test]
 fn a_recycling_channel_whose_resets_panic_never_hands_out_stale_contents() {
-    const PER_SENDER: usize = 3_000;
+    const PER_SENDER: usize = if cfg!(miri) { 300 } else { 3_000 };
     const SENDERS: usize = 3;
     quiet_panics_containing("expected:");
     within_deadline("recycling_reset_panics", || {
@@ -776,6 +781,27 @@ fn panic_message<R>(what: &str, f: impl FnOnce() -> R) -> String {
 /// at once, `Duration::MAX` waits without a deadline and is woken by a send, `recv_many` with
 /// `max` 0 returns 0 without waiting. Fails on an abort (the whole test binary dies), a wrong
 /// message, or a hang.
+/// Channels whose slots cannot be allocated panic with the numbers, and a recycling one runs
+/// no factory.
+fn cannot_allocate() {
+    let message = panic_message("bounded(1 << 58)", || bounded::<u64>(1 << 58));
+    assert!(message.contains("cannot allocate"), "{message}");
+    assert!(message.contains("288230376151711744"), "{message}");
+    let made = AtomicUsize::new(0);
+    let message = panic_message("recycling(1 << 56)", || {
+        recycling(1 << 56, || {
+            made.fetch_add(1, SeqCst);
+            Vec::<u64>::new()
+        })
+    });
+    assert!(message.contains("cannot allocate"), "{message}");
+    assert_eq!(
+        made.load(SeqCst),
+        0,
+        "the factory ran for a channel never made"
+    );
+}
+
 #[test]
 fn bad_settings_panic_with_their_documented_messages() {
     within_deadline("bad_settings", || {
@@ -786,22 +812,11 @@ fn bad_settings_panic_with_their_documented_messages() {
             assert!(message.contains("capacity must be at least 1"), "{message}");
             assert!(message.contains("rendezvous"), "{message}");
         }
-        let message = panic_message("bounded(1 << 58)", || bounded::<u64>(1 << 58));
-        assert!(message.contains("cannot allocate"), "{message}");
-        assert!(message.contains("288230376151711744"), "{message}");
-        let made = AtomicUsize::new(0);
-        let message = panic_message("recycling(1 << 56)", || {
-            recycling(1 << 56, || {
-                made.fetch_add(1, SeqCst);
-                Vec::<u64>::new()
-            })
-        });
-        assert!(message.contains("cannot allocate"), "{message}");
-        assert_eq!(
-            made.load(SeqCst),
-            0,
-            "the factory ran for a channel never made"
-        );
+        // Miri stops at an allocation larger than its memory rather than fail it, so it skips
+        // the two that must fail.
+        if !cfg!(miri) {
+            cannot_allocate();
+        }
         for capacity in [usize::MAX, isize::MAX as usize, isize::MAX as usize / 8] {
             let message = panic_message("huge capacity", || bounded::<u8>(capacity));
             assert!(message.contains("too large"), "{capacity}: {message}");
@@ -959,7 +974,7 @@ fn the_last_receiver_drops_every_queued_message_past_one_whose_drop_panics() {
 #[test]
 fn recv_many_without_a_limit_returns_while_senders_keep_the_channel_full() {
     const CAP: usize = 4;
-    const SENT: u64 = 10_000;
+    const SENT: u64 = if cfg!(miri) { 1_000 } else { 10_000 };
     let (tx, rx) = bounded::<u64>(CAP);
     let (batches, total) = within_deadline("recv_many", move || {
         // A sender that never parks: it retries a refused send at once.

@@ -11,8 +11,9 @@ use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Barrier};
 use thrifty::pool::{Pool, PooledOwned};
 
-const ROUNDS: usize = 20_000;
-const WARM_UP: usize = 1_000;
+/// Hand-overs per test (fewer under Miri, which runs some thousand times slower).
+const ROUNDS: usize = if cfg!(miri) { 2_000 } else { 20_000 };
+const WARM_UP: usize = if cfg!(miri) { 200 } else { 1_000 };
 
 /// A pool of `Vec<u8>` whose objects count themselves alive.
 fn counted_pool(capacity: usize, bytes: usize) -> (Arc<Pool<Counted>>, Arc<AtomicUsize>) {
@@ -860,7 +861,7 @@ fn threads_holding_more_than_the_capacity_reclaim_seldom() {
     // full of the others' reservations. A reclaim for room on each of them ran one every few
     // gets; they are paced now, and objects past the capacity are dropped.
     const THREADS: usize = 8;
-    const GETS: usize = 4_000;
+    const GETS: usize = if cfg!(miri) { 400 } else { 4_000 };
     let (pool, live) = counted_pool(4, 64);
     std::thread::scope(|s| {
         for _ in 0..THREADS {
@@ -915,7 +916,7 @@ fn threads_swapping_batches_past_the_capacity_reclaim_at_most_once_a_round() {
     // kept sit in one thread's cache), and a get that finds its cache and the store empty
     // while the other's cache stacks what it was just given back reclaims it: at most once a
     // round, as the pool's docs say, not on every such get.
-    const SWAPS: usize = 2_000;
+    const SWAPS: usize = if cfg!(miri) { 200 } else { 2_000 };
     let past_the_capacity = (3 * SWAPS) as u64;
     for (capacity, most_reclaims, most_misses) in [(6, 0, 12), (4, SWAPS as u64, past_the_capacity)]
     {

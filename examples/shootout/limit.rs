@@ -15,8 +15,10 @@
 //! construction (the thread that just released takes the permit straight back, no wake-up), so
 //! the half-permits workload runs once more with every acquire timed, and the table's notes
 //! give what FIFO is for: the tail of one acquire's wait, and each thread's share of the
-//! acquisitions. The last lines give each semaphore's CPU time per acquire (and its release):
-//! a waiter that spins spends it where one that sleeps does not.
+//! acquisitions. Past 2 threads, one permit for all of them: a line always forms there, and
+//! each FIFO hand-over waits until the scheduler runs the waiter it went to (with more threads
+//! than CPUs, a switch). The last lines give each semaphore's CPU time per acquire (and its
+//! release): a waiter that spins spends it where one that sleeps does not.
 
 #[path = "../common/condvar_semaphore.rs"]
 mod condvar_semaphore;
@@ -133,14 +135,19 @@ pub fn run(h: &mut Harness) {
             upkeep_counts[0].load(Relaxed),
             upkeep_counts[1].load(Relaxed)
         ));
-        // Permits for every thread (nobody waits), then for half of them (half wait). Their
-        // waits spin or sleep: the CPU-time lines show what each spends.
+        // Permits for every thread (nobody waits), then for half of them (half wait), then one
+        // for all past 2 threads (a line forms: each hand-over goes to the longest waiter, who
+        // must be scheduled to take it). Their waits spin or sleep: the CPU-time lines show what
+        // each spends.
         t.cpu_time("acquire");
         semaphore(&mut t, threads, threads, "semaphore acquire+release");
         if threads > 1 {
             let label = "semaphore, permits for half";
             semaphore(&mut t, threads, threads / 2, label);
             semaphore_timed(&mut t, threads, threads / 2);
+        }
+        if threads > 2 {
+            semaphore(&mut t, threads, 1, "semaphore, one permit");
         }
         t.cpu_time_off();
     }

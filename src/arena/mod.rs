@@ -113,6 +113,19 @@
 //! chunk that breaks it. Then the pool takes the arena back: a warm get and return is the pool's
 //! per-thread hot slot, a few plain loads and stores.
 //!
+//! The rebuilt chunk is sized for the round's peak, which the arena cannot see exactly: what the
+//! earlier chunks hold plus the whole last chunk, about the chunks the round held, at most.
+//!
+//! Each thread keeps the arenas it gives back in its own cache of the pool, taking turns with
+//! other threads or not, so a warm get allocates nothing while `capacity` covers the arenas held
+//! at once, summed over the threads. Past that, the arenas without room are built on most gets
+//! and dropped on return: 2 threads taking strict turns on a pool of capacity 1 built one on
+//! every other get, and one thread holding two arenas at once on a pool of capacity 1 builds one
+//! on every round (`tests/stress_arena.rs`). The pool's own memory is that of any
+//! [`pool::Pool`](crate::pool::Pool): a small store, and caches of 384 bytes (x86-64), 8 to a
+//! leaf, one leaf for each range of 8 thread slots that used it, kept until the pool drops
+//! (`clear` and `trim` empty the caches but do not free them).
+//!
 //! [bumpalo]: https://docs.rs/bumpalo
 
 mod builder;
@@ -224,24 +237,20 @@ pub(crate) struct Settings {
 /// ```
 ///
 /// # Allocation
-/// Nothing once the arena has held a round as big (`tests/alloc_arena.rs`), while `capacity` is at
-/// least the number of arenas held at once, summed over the threads that use the pool (a thread
-/// that holds a request's arena and a response's at once counts two): each such thread keeps its
-/// arenas in its own cache, taking turns or not. Past that, the arenas without room are built on
-/// most gets and dropped on return (about `(held − capacity) / held` of the gets, `held` the arenas
-/// held at once; 2 threads taking strict turns on a pool of capacity 1 built one on every other
-/// get, and one thread holding two arenas at once on a pool of capacity 1 builds one on every
-/// round: `tests/stress_arena.rs`). A round that spilled past its chunk costs one allocation when
-/// its arena is next handed out (none if the pool drops it on return): the rebuilt chunk, sized for
-/// the round's peak, which the arena cannot see exactly (what the earlier chunks hold plus the
-/// whole last chunk: about the chunks the round held, at most). Memory: at most `capacity ×
-/// retain_bytes` bytes of chunks retained, plus, per retained arena, bumpalo's chunk footer and the
-/// pool's cache-line-padded box; arenas on loan hold at most `limit_bytes` each. Besides, the
-/// pool's own memory, that of the [`Pool`] it is built on (whose Allocation section gives the
-/// sizes): a small store, and caches of 384 bytes (x86-64), 8 to a leaf, one leaf for each range
-/// of 8 thread slots that used it, kept until the pool drops (`clear` and `trim` empty the caches
-/// but do not free them); so a pool that a thousand threads touched holds about 375 KiB of them.
-/// Keep the pools that many threads use few (one [`scratch_pool`] serves every thread).
+/// - **Nothing** once the arena has held a round as big (`tests/alloc_arena.rs`), while
+///   `capacity` is at least the number of arenas held at once, summed over the threads that use
+///   the pool (a thread that holds a request's arena and a response's at once counts two).
+/// - **Past that**, the arenas without room are built on most gets and dropped on return: about
+///   `(held − capacity) / held` of the gets, `held` the arenas held at once
+///   (`tests/stress_arena.rs`; the module doc's "How it works" has measured cases).
+/// - **A round that spilled past its chunk**: one allocation when its arena is next handed out
+///   (none if the pool drops it on return), the rebuilt chunk, sized for the round's peak.
+/// - **Retained**: at most `capacity × retain_bytes` bytes of chunks, plus, per retained arena,
+///   bumpalo's chunk footer and the pool's cache-line-padded box; arenas on loan hold at most
+///   `limit_bytes` each. Besides, the memory of the [`Pool`] it is built on (whose Allocation
+///   section gives the sizes), kept until the pool drops: a pool that a thousand threads touched
+///   holds about 375 KiB of caches. Keep the pools that many threads use few (one
+///   [`scratch_pool`] serves every thread).
 ///
 /// # Cost
 /// `get` and the guard's drop are the pool's warm path (a few plain loads and stores on the

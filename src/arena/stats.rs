@@ -22,7 +22,7 @@ use crate::sync::{AtomicU64, Ordering};
 /// # Allocation and cost
 /// None: a plain `Copy` value; [`ArenaGuard::stats`](super::ArenaGuard::stats) reads the
 /// arena's chunk list (one chunk once warm).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ArenaStats {
     /// Bytes in use this round (since the arena was handed out or reset), alignment padding
@@ -68,7 +68,7 @@ pub struct ArenaStats {
 /// No allocation. [`ArenaPool::stats`] reads a few shared counters and the inner pool's
 /// statistics, which sum every per-thread cache: cheap for a scrape, too slow for every
 /// request.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Stats {
     /// Arenas built because the pool had none to hand out.

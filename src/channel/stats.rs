@@ -22,7 +22,7 @@
 /// high-water word (written only when the mark rises, at most `capacity` times), and a send
 /// that finds the channel full one relaxed add; a receive pays nothing. Reading them is three
 /// loads and a snapshot of the depth.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Stats {
     /// Messages queued now (a snapshot while other threads work). A recycling channel counts

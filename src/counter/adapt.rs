@@ -221,7 +221,7 @@ pub(super) fn strayed(addr: usize) {
 
 /// Sets every bit of the calling thread's filter: it reads first for every counter until its
 /// interval ends (tests of the cell paths, which that order reaches on every add).
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 pub(super) fn see_all() {
     let _ = with_thread_hints(|l| {
         l.seen.iter().for_each(|w| w.set(u64::MAX));
@@ -231,13 +231,13 @@ pub(super) fn see_all() {
 
 /// Whether the calling thread's adds to counters other than its hot one skip its memo and
 /// filter (`skip`).
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 pub(super) fn skips() -> bool {
     with_thread_hints(|l| l.skip.get()).unwrap_or(false)
 }
 
 /// Whether the calling thread's filter has the bit of the counter at `addr`.
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 pub(super) fn is_seen(addr: usize) -> bool {
     path(addr) == Path::Seen
 }
@@ -281,7 +281,7 @@ pub(super) fn mark(addr: usize) {
 /// thread's last adds, which then take the unread order, stray once per counter and find no
 /// token. (Under loom a thread's locals are all taken out before any is
 /// dropped, so there the wipe finds no memo, and these reads find none either: `(0, 0, 0)`.)
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 pub(super) fn remembered(addr: usize) -> (usize, usize, u64) {
     with_thread_hints(|l| {
         let [key, token, state, place] = &l.memo[memo_slot(addr)];

@@ -76,6 +76,10 @@ const MAX_SLOTS: usize = 1 << 16;
 /// included); a `with` inside one deadlocks with one slot, and for good whenever every other
 /// slot is held at that moment (it then locks its own slot, which the outer call holds). Don't
 /// nest them.
+///
+/// # Panics in closures
+/// A closure that panics part-way through changing its slot's `T` leaves it as it was left: the
+/// slot's lock is released and not poisoned, so `PerCpu` is not `RefUnwindSafe`.
 pub struct PerCpu<T> {
     /// A power-of-two number of slots; a thread uses `slots[thread_slot() & (len - 1)]`.
     slots: Box<[CachePadded<Mutex<T>>]>,

@@ -61,52 +61,33 @@ fn doubled(kept: usize) -> usize {
 /// ```
 ///
 /// # Allocation
-/// None for a key already present, and none for a request of 0 tokens, which inserts nothing
-/// (`tests/alloc_limit.rs`). A new key is cloned into the map (`K::clone` may allocate) and may
-/// grow its shard's table, which doubles when full: about `log2(keys per shard)` allocations
-/// per shard in all, far fewer than one per new key.
-///
-/// Entries: a *window* is `burst / rate`, the time an emptied bucket takes to refill: a key with no
-/// request for a window is full and can go. An insert sweeps out every full key when the map
-/// reaches twice the keys the last sweep kept (and at least 1 024), or when 1 024 keys have been
-/// inserted since that sweep and every key it kept would be full by now had it taken no token since
-/// (at most a window after the sweep; `1 / rate` if each had taken one token). So while new keys
-/// keep arriving, the map holds at most `max(1024, 2 × k)` entries, `k` being the keys the last
-/// sweep kept (those whose bucket was not full), and at most `k + 1024` once those have refilled,
-/// plus the keys other threads insert while a sweep runs (one thread sweeps at a time, and the
-/// others insert meanwhile). Those are held to the same doubling: an insert that brings the map to
-/// twice the count that makes a sweep due (`2 × max(1024, 2k)`) while another thread sweeps clears
-/// the full keys out of the shard it inserted into (one of 64 per CPU, up to 1 024) if that shard's
-/// table is at least a quarter full (a table a past flood grew takes more keys without allocating,
-/// and is left for the sweep), so a flood of distinct keys from more threads than CPUs, where the
-/// sweeping thread may wait a while to run again, comes back within that as its inserts reach the
-/// shards that hold full keys (plus a key per thread in the middle of an insert, and the keys not
-/// yet refilled; `tests/stress_limit.rs` floods from 64 threads). The idle keys of a past flood go
-/// at the first insert 1 024 new keys after the last sweep once every key that sweep kept has
-/// refilled: within two windows of the flood going idle, sooner when the keys refill sooner (a
-/// second after, for keys that took one token each at 1 per second with nothing else kept). Sweeps
-/// run only on inserts: after a flood of distinct keys stops, its idle keys stay until new keys
-/// come or an [`evict_idle`](Self::evict_idle) call. Neither gives the tables' memory back: they
-/// keep the size of the most keys the map has held until [`shrink_to_fit`](Self::shrink_to_fit)
-/// (call both now and then to bound memory through quiet periods). `tests/stress_limit.rs` checks
-/// the bound under a flood of distinct keys.
+/// - **A key already present, or a request of 0 tokens** (which inserts nothing): none
+///   (`tests/alloc_limit.rs`).
+/// - **A new key**: its clone (`K::clone` may allocate), and now and then its shard's table,
+///   which doubles when full: about `log2(keys per shard)` allocations per shard in all, far
+///   fewer than one per new key.
+/// - **Entries retained**: keys whose bucket is full again (no request for a *window*,
+///   `burst / rate`) are swept out as new keys arrive. While they keep arriving, the map holds at
+///   most `max(1024, 2 × k)` entries, `k` the keys the last sweep kept, and at most `k + 1024`
+///   once those have refilled, plus the keys other threads insert while a sweep runs (held to
+///   the same doubling). The idle keys of a past flood go within two windows of it going idle,
+///   at the first insert 1 024 new keys after the last sweep; with no new keys they stay until
+///   [`evict_idle`](Self::evict_idle). Neither gives the tables' memory back: call both it and
+///   [`shrink_to_fit`](Self::shrink_to_fit) now and then to bound memory through quiet periods.
+///   `tests/stress_limit.rs` checks the bound; the module doc's "How it works" gives the sweep
+///   rules.
 ///
 /// # Cost
-/// A clock read, one hash, a shared shard lock and one CAS per request. A new key takes its shard's
-/// exclusive lock, adds one to a shared count of entries (a cache line that every thread inserting
-/// new keys writes, so under a flood from several cores a line moves between cores on every
-/// insert; the exact bound on entries rests on it), and may trigger a sweep: a walk of every
-/// shard's table, `O(entries + table slots)`, run by the inserting thread (with a clock read every
-/// 64 keys). While another thread sweeps, an insert that finds the map at twice the threshold walks
-/// its own shard's table, under that shard's exclusive lock, if it is at least a quarter full:
-/// `O(shard entries)` on every such insert, not amortised like the sweeps below. A sweep that
-/// doubling triggers is paid by the inserts since the last (as many as the keys it keeps); one that
-/// time triggers comes after 1 024 inserts and only once the keys the last sweep kept have
-/// refilled, so it keeps only keys with a request since that sweep. So sweeps cost `O(1)` per
-/// insert and per request, amortised, plus the walk of the empty slots a past flood left in the
-/// tables (until `shrink_to_fit`), which, with keys that refill fast, can recur every 1 024
-/// inserts. A key swept while full that comes back is inserted again (its shard's exclusive lock, a
-/// clone).
+/// - **A request**: a clock read, one hash, a shared shard lock and one CAS.
+/// - **A new key**: its shard's exclusive lock, a clone, and one add to a count of entries shared
+///   by every inserting thread (under a flood from several cores, a cache line that moves
+///   between cores on every insert). Now and then a sweep, run by the inserting thread: a walk of
+///   every shard's table, `O(entries + table slots)`, `O(1)` per insert and per request
+///   amortised, plus the walk of the empty slots a past flood left in the tables (until
+///   `shrink_to_fit`), which, with keys that refill fast, can recur every 1 024 inserts.
+/// - **An insert that finds the map at twice the threshold while another thread sweeps**: a walk
+///   of its own shard's table, if at least a quarter full, `O(shard entries)`, not amortised.
+/// - **A key swept while full that comes back** is inserted again, as a new key.
 ///
 /// # Panics
 /// Its methods take a lock of the [`ShardedMap`] that holds the keys, so that map's re-entrancy
@@ -370,8 +351,8 @@ impl<K: Hash + Eq, C: Clock, S: BuildHasher> KeyedLimiter<K, C, S> {
 
     /// Removes every key whose bucket is full (it would start the same if it came back);
     /// returns how many were removed. It counts as a sweep: the next automatic one comes when
-    /// the keys it kept have doubled, or once they have refilled, at most a window later (see
-    /// "Allocation" above).
+    /// the keys it kept have doubled, or once they have refilled, at most a window later (the
+    /// sweep rules are in the module doc's "How it works").
     ///
     /// The tables keep their size: [`shrink_to_fit`](Self::shrink_to_fit) gives it back.
     pub fn evict_idle(&self) -> usize {

@@ -109,6 +109,45 @@
 //! under the shard's shared lock (inserts and sweeps take it exclusively); a key whose arrival
 //! time has passed is full and is dropped by the next sweep.
 //!
+//! **The keyed limiter's sweeps** (`keyed.rs`) keep its memory bounded. A *window* is
+//! `burst / rate`, the time an emptied bucket takes to refill: a key with no request for a window
+//! is full and can go. An insert sweeps out every full key when the map reaches twice the keys the
+//! last sweep kept (and at least 1 024), or when 1 024 keys have been inserted since that sweep and
+//! every key it kept would be full by now had it taken no token since (at most a window after the
+//! sweep; `1 / rate` if each had taken one token). So while new keys keep arriving, the map holds
+//! at most `max(1024, 2 × k)` entries, `k` being the keys the last sweep kept (those whose bucket
+//! was not full), and at most `k + 1024` once those have refilled, plus the keys other threads
+//! insert while a sweep runs (one thread sweeps at a time, and the others insert meanwhile). Those
+//! are held to the same doubling: an insert that brings the map to twice the count that makes a
+//! sweep due (`2 × max(1024, 2k)`) while another thread sweeps clears the full keys out of the
+//! shard it inserted into (one of 64 per CPU, up to 1 024) if that shard's table is at least a
+//! quarter full (a table a past flood grew takes more keys without allocating, and is left for the
+//! sweep), so a flood of distinct keys from more threads than CPUs, where the sweeping thread may
+//! wait a while to run again, comes back within that as its inserts reach the shards that hold
+//! full keys (plus a key per thread in the middle of an insert, and the keys not yet refilled;
+//! `tests/stress_limit.rs` floods from 64 threads). The idle keys of a past flood go at the first
+//! insert 1 024 new keys after the last sweep once every key that sweep kept has refilled: within
+//! two windows of the flood going idle, sooner when the keys refill sooner (a second after, for
+//! keys that took one token each at 1 per second with nothing else kept). Sweeps run only on
+//! inserts: after a flood of distinct keys stops, its idle keys stay until new keys come or an
+//! [`evict_idle`](KeyedLimiter::evict_idle) call. Neither gives the tables' memory back: they keep
+//! the size of the most keys the map has held until
+//! [`shrink_to_fit`](KeyedLimiter::shrink_to_fit).
+//!
+//! What the sweeps cost: the limiter keeps its count of entries in one shared atomic, which
+//! every thread inserting new keys writes (a cache line that, under a flood from several cores,
+//! moves between cores on every insert); the exact bound on entries rests on it. A sweep walks
+//! every shard's table, `O(entries + table slots)`, in the inserting thread, with a clock read
+//! every 64 keys. A sweep that doubling triggers is paid by the inserts since the last (as many as
+//! the keys it keeps); one that time triggers comes after 1 024 inserts and only once the keys the
+//! last sweep kept have refilled, so it keeps only keys with a request since that sweep. So sweeps
+//! cost `O(1)` per insert and per request, amortised, plus the walk of the empty slots a past
+//! flood left in the tables (until `shrink_to_fit`), which, with keys that refill fast, can recur
+//! every 1 024 inserts. The per-shard clearing above, by an insert that finds the map at twice the
+//! threshold while another thread sweeps, walks that shard's table under its exclusive lock:
+//! `O(shard entries)` on every such insert, not amortised like the sweeps. A key swept while full
+//! that comes back is inserted again (its shard's exclusive lock, a clone).
+//!
 //! **The semaphore** keeps its free permits and two flags (someone queued, closed) in one
 //! `AtomicU64`, and its line of waiters behind a lock. While nobody waits, an acquire is one CAS
 //! on that word and a release one `fetch_add`: no lock, however many threads share it. A
@@ -122,6 +161,23 @@
 //! why no wake-up is lost; `tests/loom_limit.rs` checks them. An [`OwnedPermit`] is a borrowed
 //! [`Permit`] handed over to a clone of the semaphore's `Arc` without releasing in between, so
 //! both kinds come from the same acquire code.
+//!
+//! **The semaphore's hand-overs** have a price when permits are scarce: a freed permit goes to
+//! the longest waiter rather than to a thread that asks again at once, so every hand-over passes
+//! the permit between threads (the line's lock and a cache line each way), where a `Mutex` +
+//! `Condvar` semaphore lets the releasing thread take it back. So that a hand-over does not also
+//! wait for a wake-up, a waiter spins before it parks: 127 spin hints and a few yields, and the
+//! one at the front of the line, whom the next release serves, 896 hints more (some 1 000 in
+//! all, about 9 µs where a hint takes 9 ns; no spin with one CPU), trying every 8 hints from the
+//! start, so that it sees a release within about 70 ns. A thread that releases and asks again at
+//! once so waits at the front, awake, for the permit to come back; only the front waiter spins
+//! that long, however many threads wait. That spin and the hand-overs are CPU time. A hand-over
+//! to a waiter that has parked (behind others, or after a hold longer than the spin) costs a
+//! wake-up, tens of microseconds on a VM, whose idle vCPU the host must schedule again. The
+//! granter unparks the waiter whether or not it parked yet, so one granted while it spins keeps
+//! that wake-up. A waiter that leaves the line from behind others is taken out of its place,
+//! which moves the waiters on the nearer side of it (24 bytes each on 64-bit targets): up to
+//! half the line, under the lock.
 //!
 //! **The in-flight gate** is one counter raised by a CAS that refuses at `max` and lowered
 //! when the permit drops.

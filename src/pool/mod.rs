@@ -33,6 +33,8 @@
 //! is given back at once if the second did. Keep `weigh` to a field read.
 //! A factory panic propagates from `get` and leaves the pool's objects and budget as they were
 //! (its `misses` tally counts the attempt, and a reclaim the get ran first stays done).
+//! So [`Pool`] and [`BufferPool`] are `UnwindSafe` and `RefUnwindSafe`: an object a panic left
+//! half-changed is reset before any get hands it out again.
 //!
 //! # How it works
 //!
@@ -62,9 +64,11 @@
 //!   for every message (scratch buffers) misses its hot slot every time and stacks again, the
 //!   producer's objects among its own; so a get that took live threads' stacks does not take them
 //!   again until its thread has made 8 objects (`GROW_BEFORE_RECLAIM`), while the budget has
-//!   room. Otherwise the pool would stay as small as the objects in flight and the producer's
-//!   every dry moment would reclaim (one in 16 to 64 messages, for good); the factory calls
-//!   instead grow it, within the capacity, until the store has slack (`tests/shapes_pool.rs`).
+//!   room, though live threads' stacks may hold objects again meanwhile: a reclaim costs more
+//!   than a few objects, which the budget bounds. Otherwise the pool would stay as small as the
+//!   objects in flight and the producer's every dry moment would reclaim (one in 16 to 64
+//!   messages, for good); the factory calls instead grow it, within the capacity, until the
+//!   store has slack (`tests/shapes_pool.rs`).
 //!   What exited threads left is taken whenever a get finds the store dry, and a `try_get`, which
 //!   makes nothing, takes live threads' stacks too. Threads that swap batches both ways while they
 //!   hold more objects at once than the capacity miss their hot slots every round, so they
@@ -80,7 +84,7 @@
 //!   full of objects lent out costs no reclaim). The other trade-off: past 64 caches, a thread
 //!   whose look at the other caches found nothing skips its next few looks until it has a hit, so a
 //!   consuming thread does not pay a pass over every cache per get (and likewise for puts that find
-//!   the budget full; see [`Pool`]'s Cost section).
+//!   the budget full; see "Looks" below).
 //! - Capacity is a budget of two counters (objects, bytes, in one atomic word) that counts
 //!   *reservations*: a cache reserves room before it keeps an object and keeps the reservation
 //!   while it lends the object out, so a thread's get+put pair never touches the budget, while
@@ -95,7 +99,7 @@
 //!   objects that may never come back (held for ever, forgotten), so a full reclaim revokes
 //!   them all, and a return that finds the budget full while tickets are out reclaims before
 //!   it refuses anything (past 64 caches, unless its thread's last such look found nothing and
-//!   it has had no return kept since: see [`Pool`]'s Cost section).
+//!   it has had no return kept since: see "Looks" below).
 //! - The shared store (`shared.rs`) is a preallocated lock-free ring (`ring.rs`, Vyukov's
 //!   bounded MPMC queue) reached when a cache is empty (get) or cannot keep an object (put), by
 //!   objects crossing threads, by a reclaim's haul, and by threads in teardown.
@@ -116,6 +120,51 @@
 //!   calls the factory at once, and a return the budget has no room for is refused at once
 //!   (`try_put` and `put` before they box the value).
 //!
+//! ## Looks
+//!
+//! A get that misses its cache and the shared store, and a put that finds the budget full, look
+//! at every cache the pool has made (8 for each range of 8 thread slots that used it), so they
+//! cost more the more threads used the pool; unless the budget counts no object outside the
+//! shared store, when there is nothing to find (no other cache holds an object, none holds room a
+//! reclaim could give back) and neither looks: a `put`/`try_put` the pool refuses then does not
+//! even box its value. Past 64 caches (`LOOK_CACHES`, `pace.rs`) a thread whose look found
+//! nothing skips the same look on its next `⌈caches / 64⌉ - 1` such gets (or puts), at most 63,
+//! until it has a hit (or a kept put) or another thread takes its cache over (`prefill` always
+//! looks): a thread whose gets keep missing (it consumes its objects), or whose puts keep finding
+//! the pool full of objects, pays about 64 caches' worth of look each time, not a pass over a
+//! thousand threads' caches, which costs microseconds. Meanwhile such a get may make an object
+//! while another thread's cache holds one, and such a put may drop its object while a reclaim
+//! could have made room.
+//!
+//! ## Reclaims
+//!
+//! A reclaim makes a `membarrier` system call on Linux, which interrupts every CPU running a
+//! thread of the process. A process that must not be interrupted so, with threads on isolated
+//! CPUs say, can set `THRIFTY_MEMBARRIER=0` in its environment before it builds its first pool:
+//! its pools then work as on a system without `membarrier`, every get and put taking a full
+//! fence, several times the cost of a get+put. A burst from an empty pool (at start-up, or after
+//! `clear`) in which many threads each hold several objects at once runs some reclaims whatever
+//! the capacity: each thread that finds its cache and the store dry takes what the others have
+//! stacked, until every thread's cache has filled.
+//!
+//! ## Memory
+//!
+//! An object that leaves the pool on a thread (detached with `into_inner`, or refused on return)
+//! leaves its empty box to that thread's cache, one box at most per cache, which `clear` and
+//! `trim` free; the thread's next get that finds no object puts the factory's object in it
+//! instead of allocating a box. Memory of the pool's own, besides the objects: the shared store,
+//! preallocated at build, 24 bytes a slot for `min(capacity, 1024)` slots rounded up to a power
+//! of two (6 KiB at the default capacity), and past 1 024 objects a list that grows with them (16
+//! bytes an object, kept by gets that empty it, given back by `trim` and `clear`); and a cache of
+//! 384 bytes (x86-64), plus the empty box above if it keeps one, per thread that uses the pool,
+//! the first 8 inside the pool itself (a `Pool` takes under 6 KiB), the others in leaves of 8
+//! (3 KiB), each allocated when a thread of its 8 slots first uses the pool. The pointers of the
+//! leaves of slots 8 to 1 023 are in the pool too; past those, in tables that double (8 bytes a
+//! leaf up to the highest used: 1 KiB for slots 1 024 to 2 047; `caches.rs`).
+//! `cargo test --lib pool::` checks these sizes. So memory follows the threads that used the
+//! pool: a thread that outlived a crowd, and kept a slot of 1 000, costs each pool it uses one
+//! leaf, and a server with a thousand live threads costs each pool they all touch about 375 KiB.
+//! A program with thousands of pools pays that for each.
 
 mod buffer;
 mod builder;
@@ -153,6 +202,7 @@ use gate::Gate;
 use local::Local;
 use shared::{Budget, Shared};
 use std::fmt;
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use tally::Tally;
 use ticket::{Carried, Held};
 
@@ -189,63 +239,45 @@ pub const DEFAULT_CAPACITY: usize = 256;
 /// ```
 ///
 /// # Allocation
-/// A get that finds no object calls the factory and allocates the box the pool keeps the object in
-/// (the object and 16 bytes of bookkeeping, rounded up to 128 bytes on x86-64, so an object of up
-/// to 112 bytes takes one line), unless the thread's cache keeps the empty box of an object that
-/// left the pool on that thread (detached with `into_inner`, or refused on return: one box at most
-/// per cache, which `clear` and `trim` free); nothing else allocates in steady state, on one thread
-/// or across threads (`tests/alloc_pool.rs`). A get may call the factory while each other live
-/// thread keeps one object in its own cache (one per thread); `clear`, `trim` and a thread's every
-/// 64th get that calls the factory while the budget is full reach those. A thread's get that took
-/// other live threads' stacked objects (a reclaim) calls the factory for the thread's next 8 gets
-/// that find the store dry, while the budget has room, though live threads' stacks may hold objects
-/// again: a reclaim costs more than a few objects, which the budget bounds (see the module's How it
-/// works). Past 64 caches, a get may also call it while other caches hold objects, on a thread's
-/// few gets after one whose look found nothing (see Cost). Memory of its own, besides the objects:
-/// the shared store, preallocated at build, 24 bytes a slot for `min(capacity, 1024)` slots rounded
-/// up to a power of two (6 KiB at the default capacity), and past 1 024 objects a list that grows
-/// with them (16 bytes an object, kept by gets that empty it, given back by `trim` and `clear`);
-/// and a cache of 384 bytes (x86-64), plus the empty box above if it keeps one, per thread that
-/// uses the pool, the first 8 inside the pool itself (a `Pool` takes under 6 KiB), the others in
-/// leaves of 8 (3 KiB), each allocated when a thread of its 8 slots first uses the pool. The
-/// pointers of the leaves of slots 8 to 1 023 are in the pool too; past those, in tables that
-/// double (8 bytes a leaf up to the highest used: 1 KiB for slots 1 024 to 2 047).
-/// `cargo test --lib pool::` checks these sizes. So memory follows the threads that used the pool:
-/// a thread that outlived a crowd, and kept a slot of 1 000, costs each pool it uses one leaf, and
-/// a server with a thousand live threads costs each pool they all touch about 375 KiB. A program
-/// with thousands of pools pays that for each: keep the pools that many threads touch few.
+/// - **A miss** (a get that finds no object) calls the factory and allocates one box: the object
+///   and 16 bytes of bookkeeping, rounded up to 128 bytes on x86-64 (one line for an object of up
+///   to 112 bytes), unless its thread's cache keeps an empty box (one at most: module doc,
+///   "Memory").
+/// - **Nothing else** allocates in steady state, on one thread or across threads
+///   (`tests/alloc_pool.rs`).
+/// - **A get may call the factory while other caches hold objects**, in three bounded cases: one
+///   object per other live thread, kept in its cache; a thread's next 8 gets that find the store
+///   dry after one that took other live threads' stacked objects, while the budget has room; and
+///   past 64 caches, a thread's few gets after one whose look found nothing (module doc, "How it
+///   works" and "Looks").
+/// - **Retained, besides the objects**: the shared store, preallocated at build (6 KiB at the
+///   default capacity; 16 bytes more per object past 1 024 objects), and a cache of 384 bytes
+///   (x86-64) per thread that uses the pool, the first 8 inside the pool itself (a `Pool` takes
+///   under 6 KiB), the others in leaves of 8 (3 KiB). So a server with a thousand live threads
+///   costs each pool they all touch about 375 KiB: keep the pools that many threads touch few.
+///   `cargo test --lib pool::` checks these sizes; the module doc's "Memory" has them all.
 ///
 /// # Cost
-/// A thread that gives back what it took (get, use, drop the guard) pays a few plain loads and
-/// stores plus the `reset`: no locked instruction, no shared cache line written, the same with 2
-/// threads or 200 (a thread of slot index 8 or more pays one more load, for its leaf, and one of
-/// 1 024 or more two). Objects that cross threads (get on one, drop on another) pay one CAS on each
-/// side, on the shared store's ring, and none on the budget: the object keeps its unit of the
-/// budget while it travels (see "How it works" in the module doc). A pool built from closures calls
-/// its `reset` through a pointer; a [`BufferPool`]'s hooks inline. A get that misses its cache and
-/// the shared store, and a put that finds the budget full, look at every cache the pool has made (8
-/// for each range of 8 thread slots that used it), so they cost more the more threads used the
-/// pool; unless the budget counts no object outside the shared store, when there is nothing to find
-/// (no other cache holds an object, none holds room a reclaim could give back) and neither looks: a
-/// `put`/`try_put` the pool refuses then does not even box its value. Past 64 caches a thread whose
-/// look found nothing skips the same look on its next `⌈caches / 64⌉ - 1` such gets (or puts), at
-/// most 63, until it has a hit (or a kept put) or another thread takes its cache over (`prefill`
-/// always looks): a thread whose gets keep missing (it consumes its objects), or whose puts keep
-/// finding the pool full of objects, pays about 64 caches' worth of look each time, not a pass over
-/// a thousand threads' caches, which costs microseconds. Meanwhile such a get may make an object
-/// while another thread's cache holds one, and such a put may drop its object while a reclaim could
-/// have made room. A reclaim (`clear`, `trim`, a get that finds the pool dry while other threads'
-/// caches hold objects, and a put that finds the budget full of reservations that hold no object)
-/// makes a `membarrier` system call on Linux, which interrupts every CPU running a thread of the
-/// process (a process that must not be interrupted so, with threads on isolated CPUs say, can set
-/// `THRIFTY_MEMBARRIER=0` in its environment before it builds its first pool: its pools then work
-/// as on a system without `membarrier`, every get and put taking a full fence, several times the
-/// cost of a get+put), and a pass over every cache: [`Stats::reclaims`] counts them, and one that
-/// grows with the gets in steady state means a capacity below the objects held at once, or a shape
-/// the pool suits badly. A burst from an empty pool (at start-up, or after `clear`) in which many
-/// threads each hold several objects at once runs some too, whatever the capacity: each thread that
-/// finds its cache and the store dry takes what the others have stacked, until every thread's cache
-/// has filled; [`prefill`](Pool::prefill) before such a burst avoids most of them.
+/// - **get, use, drop on one thread**: a few plain loads and stores plus the `reset` (called
+///   through a pointer by a pool built from closures, inlined by a [`BufferPool`]): no locked
+///   instruction, no shared cache line written, the same with 2 threads or 200 (one more load
+///   for a thread of slot index 8 or more, two for 1 024 or more).
+/// - **An object that crosses threads** (get on one, drop on another): one CAS on each side, on
+///   the shared store's ring, and none on the budget.
+/// - **A get that misses its cache and the store, or a put that finds the budget full**: a look
+///   at every cache the pool has made (8 for each range of 8 thread slots that used it), so it
+///   grows with the threads that used the pool; none when the budget shows there is nothing to
+///   find; past 64 caches, a thread whose looks keep finding nothing pays about 64 caches' worth
+///   each (module doc, "Looks").
+/// - **A reclaim** (`clear`, `trim`, a get that finds the pool dry while other threads' caches
+///   hold objects, a put that finds the budget full of reservations that hold no object): a pass
+///   over every cache and, on Linux, a `membarrier` system call, which interrupts every CPU
+///   running a thread of the process (`THRIFTY_MEMBARRIER=0` turns it off: module doc,
+///   "Reclaims"). [`Stats::reclaims`] counts them: one that grows with the gets in steady state
+///   means a capacity below the objects held at once, or a shape the pool suits badly. A burst
+///   from an empty pool (at start-up, or after `clear`) in which many threads each hold several
+///   objects at once runs some too, whatever the capacity; [`prefill`](Pool::prefill) before
+///   such a burst avoids most of them.
 ///
 /// Ratios to allocating the buffer, across five runs on a shared 2-core Intel Xeon VM
 /// (`cargo run --release --example shootout -- --only pool`, 2026-12-05; earlier series and
@@ -507,6 +539,14 @@ impl<T, H: Hooks<T>> Pool<T, H> {
 // Objects move between threads through the store, the caches and reclaims, so `T: Send` is
 // required.
 unsafe impl<T: Send, H: Sync> Sync for Pool<T, H> {}
+
+// A panic in user code (a hook, or while a guard is held) leaves the pool consistent and usable
+// ("Behaviour under panics", above), and no half-changed object can reach the next get: every
+// object is reset before it is handed out again, and one whose hook panicked is dropped. So a
+// pool may cross `catch_unwind` as freely as crossbeam's channel ends do. (Without these the
+// boxed closures and the caches' cells would make it neither.)
+impl<T, H> UnwindSafe for Pool<T, H> {}
+impl<T, H> RefUnwindSafe for Pool<T, H> {}
 
 impl<T, H: Hooks<T> + fmt::Debug> fmt::Debug for Pool<T, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -23,7 +23,7 @@ use super::{Hooks, Local, Pool};
 /// No allocation. [`Pool::stats`](super::Pool::stats) reads a few words from every cache the
 /// pool has made (one per thread slot that used it, 8 at least) and takes no lock: cheap enough
 /// for a metrics scrape, too slow for every request.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Stats {
     /// Gets that took an object from the pool, including one whose `reset` then panicked (that

@@ -82,32 +82,37 @@ pub use permit::{OwnedPermit, Permit};
 /// waiter leaving the front of the line that does, gathers them in a heap buffer for that call.
 ///
 /// # Cost
-/// While nobody waits, an acquire is one compare-and-swap on the semaphore's permit word and a
-/// release one atomic add: no lock, so it scales like any one contended atomic (the owned forms add
-/// an `Arc` count increment and decrement). A request that has to wait takes a lock, joins the line
-/// and parks; a release while someone waits takes the lock to hand the permits to the front and
-/// unparks only the waiters it granted. Strict arrival order has a price when permits are scarce: a
-/// freed permit goes to the longest waiter rather than to a thread that asks again at once, so
-/// every hand-over passes the permit between threads (the line's lock and a cache line each way),
-/// where a `Mutex` + `Condvar` semaphore lets the releasing thread take it back. So that a
-/// hand-over does not also wait for a wake-up, a waiter spins before it parks: 127 spin hints and a
-/// few yields, and the one at the front of the line, whom the next release serves, 896 hints more
-/// (some 1 000 in all, about 9 µs where a hint takes 9 ns; no spin with one CPU), trying every 8
-/// hints from the start, so that it sees a release within about 70 ns. A thread that releases and
-/// asks again at once so waits at the front, awake, for the permit to come back; only the front
-/// waiter spins that long, however many threads wait. That spin and the hand-overs are CPU time:
-/// with one permit for 2 threads the shootout's limit table gives about 1.3x-1.7x the `Mutex` +
-/// `Condvar` semaphore's CPU time per acquire. A hand-over to a waiter that has parked (behind
-/// others, or after a hold longer than the spin) costs a wake-up: tens of microseconds on a VM,
-/// whose idle vCPU the host must schedule again. The granter unparks the waiter whether or not it
-/// parked yet: one granted while it spins keeps that wake-up, and the thread's next `park` (its
-/// next wait here, or one of its own) returns at once, once; every `park` must be in a loop anyway.
-/// A waiter that leaves the line (timed out, or its weight over a shrunk total) from behind others
-/// is taken out of its place, which moves the waiters on the nearer side of it (24 bytes each on
-/// 64-bit targets): up to half the line, under the lock. Those that leave from the front, as
-/// waiters with one timeout do, move none. `cargo bench --bench limit -- semaphore` and the
-/// shootout's limit table (`cargo run --release --example shootout -- --only limit`) compare it
-/// with `Mutex` + `Condvar`, with a permit for every thread and with permits for half of them.
+/// - **While nobody waits**: an acquire is one compare-and-swap on the semaphore's permit word
+///   and a release one atomic add: no lock, so it scales like any one contended atomic (the owned
+///   forms add an `Arc` count increment and decrement).
+/// - **A request that has to wait** takes a lock, joins the line and, before it parks, spins:
+///   some 1 000 spin hints at the front of the line (about 9 µs where a hint takes 9 ns), 127 and
+///   a few yields behind it, none with one CPU. A release while someone waits takes the lock and
+///   unparks only the waiters it granted.
+/// - **Scarce permits**: strict arrival order passes every freed permit to the longest waiter,
+///   between threads, and the front waiter's spin is CPU time: with one permit for 2 threads the
+///   shootout's limit table gives about 1.3x-1.7x the `Mutex` + `Condvar` semaphore's CPU time
+///   per acquire. A hand-over to a waiter that has parked costs a wake-up: tens of microseconds
+///   on a VM.
+/// - **More threads in line than CPUs** (or a machine busy with other work): every hand-over
+///   then waits until the scheduler runs the one waiter it went to, however short the hold,
+///   where a `Mutex` + `Condvar` semaphore lets the running thread take the permit back. The
+///   shootout's "semaphore, one permit" rows (`--threads 8,32` on 2 cores) show it: tens of
+///   times that semaphore's time and CPU per acquire at 8 threads, more at 32 (the README has
+///   the figures). Where holds
+///   are short and threads outnumber CPUs, [`InFlight`](super::InFlight) (refuse rather than
+///   queue) or a lock that lets the running thread barge keeps the permits busy.
+/// - **A waiter granted while it spins** keeps its wake-up: the thread's next `park` (its next
+///   wait here, or one of its own) returns at once, once; every `park` must be in a loop anyway.
+/// - **A waiter that leaves the line from behind others** (timed out, or its weight over a shrunk
+///   total) moves up to half the line under the lock (24 bytes a waiter on 64-bit targets); one
+///   that leaves from the front, as waiters with one timeout do, moves none.
+///
+/// `cargo bench --bench limit -- semaphore` and the shootout's limit table
+/// (`cargo run --release --example shootout -- --only limit`) compare it with `Mutex` +
+/// `Condvar`, with a permit for every thread, with permits for half of them and, past 2
+/// threads, with one permit for all; the module doc's "How it works" says why the hand-overs
+/// and the spin cost what they do.
 pub struct Semaphore {
     /// Free permits and the `QUEUED`/`CLOSED` flags (`queue.rs`): the fast paths' one word.
     permits: AtomicU64,

@@ -60,87 +60,50 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 /// ```
 ///
 /// # Allocation
-/// - Reads allocate nothing (`tests/alloc_map_cow.rs`), except the first time more reads run at
-///   once than ever before, which adds a hazard slot (a `CachePadded` block: 128 bytes on
-///   x86-64 and aarch64, kept until the map drops); a [`Reader`] does the same when more
-///   `Reader`s are alive at once than ever before (they keep slots of their own, apart from
-///   the reads').
-/// - A write builds its copy in the *spare*, the newest old version that no read can reach any more
-///   (its readers have moved on), when there is one: then a map of plain keys, values and hasher
-///   (`u64`, no heap inside, no drop glue) allocates nothing for the write (`clone_from` into a
-///   table of the same size). A steady pattern of one write, then readers refreshing, has a spare
-///   for every write (`tests/alloc_map_cow.rs` asserts zero allocations over 100 such rounds). With
-///   keys, values or a hasher that have drop glue, a write that copies the whole map builds a new
-///   table beside the spare (one allocation, besides what their clones allocate), so that the
-///   spare's old entries are dropped after the lock is let go; an `insert` or `remove` that replays
-///   into the spare allocates nothing of its own either way (unless the spare's table is full and
-///   grows), only what cloning keys and values allocates: the write clones the key it records, the
-///   replay an inserted key and value or a replacing value (a `String` key allocates on each
-///   clone). A write with no spare (no reader refreshed since the last, a [`Reader`] idles holding
-///   an old version, or a `Snapshot` still holds the old version) allocates its copy of the table
-///   and one block for the version (the first write also the writers' list of retired versions); a
-///   batch of any size in one `update` allocates the same. A `Reader` about to idle should
-///   [`let_go`](Reader::let_go) of its version: the map then keeps a spare for it, and after the
-///   first write, writes while it idles build in that spare, allocating nothing for keys and values
-///   without heap or drop glue. The versions a write frees wait in a list that holds four without
-///   allocating. [`store`](CowMap::store) and [`clear`](CowMap::clear) allocate one block (the
-///   version), whatever the map's size.
-/// - Freeing: reads never free a version. A write frees the old versions no read can reach (besides
-///   the spare it reuses, and, if a read already holds the new version or a `Reader` let go of its
-///   version, the newest one it replaced: the next write's spare); a `Snapshot`'s drop frees its
-///   version if it was the last holder; a `Reader`'s drop frees what only it held, or has the write
-///   in progress do it, keeping the newest such version as the spare if another `Reader` is on the
-///   current version or let go; [`trim`](CowMap::trim) frees what no read holds. Each drops them
-///   after letting go of the writers' lock, so no destructor runs under it; where keys, values and
-///   hasher have no drop glue (dropping them only deallocates), before letting go.
-/// - Memory: at most one old version per live [`Reader`] or [`Snapshot`] or read in progress, plus
-///   the current one and the one a write in progress replaces. The spare counts against a reader or
-///   read that held the current version when the write kept it, or a `Reader` that had let go of
-///   its version (which then costs the same as one holding an old version): the next write reuses
-///   it, and [`trim`](CowMap::trim) frees it, as does a `Reader`'s drop that leaves no reader on
-///   the current version or let go (one that leaves some keeps it for them, so readers that come
-///   and go do not make writes copy). So a map whose readers refresh holds two copies between
-///   writes, and so may a map read only with [`read`](CowMap::read) while writes run (a read on the
-///   new version when a write ends keeps the spare) until the next write or `trim`. Besides, with
-///   keys, values or a hasher that have drop glue, what writers that have unlocked have not
-///   finished freeing: one write's worth per writer thread made to wait there.
-///   [`retired_versions`](CowMap::retired_versions) counts them all. And one key: the current
-///   version records the key of the `insert` or `remove` that made it (a clone of the key the map
-///   holds; for a `remove`, the removed key itself), so that the next write can replay that one
-///   change into the spare instead of copying the map. The next write replaces it, and
-///   [`trim`](CowMap::trim) lets go of it (that write then copies the map).
+/// - **Reads**: nothing (`tests/alloc_map_cow.rs`), except the first time more reads run at once
+///   than ever before, which adds a hazard slot (a `CachePadded` block: 128 bytes on x86-64 and
+///   aarch64, kept until the map drops); a [`Reader`] does the same when more `Reader`s are alive
+///   at once than ever before.
+/// - **A write that has a spare** (the newest old version no read can reach any more; one write,
+///   then readers refreshing, has one for every write): nothing, for keys, values and hasher with
+///   no heap inside and no drop glue (`tests/alloc_map_cow.rs`: zero over 100 such rounds). With
+///   drop glue, a write that copies the whole map builds a new table beside the spare (one
+///   allocation, besides what the clones allocate); an `insert` or `remove` that replays into the
+///   spare allocates only what cloning its key and value does (a `String` key allocates on each
+///   clone).
+/// - **A write with no spare** (no reader refreshed since the last write, a [`Reader`] idles
+///   holding an old version, or a [`Snapshot`] holds it): its copy of the table and one block for
+///   the version, for a batch of any size in one `update`. A `Reader` about to idle should
+///   [`let_go`](Reader::let_go) of its version, so that writes build in a spare.
+/// - **[`store`](CowMap::store) and [`clear`](CowMap::clear)**: one block (the version), whatever
+///   the map's size.
+/// - **Retained**: the current version, plus at most one old version per live [`Reader`] or
+///   [`Snapshot`] or read in progress, and the one a write in progress replaces (with drop glue,
+///   plus one write's worth per writer thread made to wait while it frees; and one recorded
+///   key): a map whose readers refresh holds two copies between writes.
+///   [`retired_versions`](CowMap::retired_versions) counts them; [`trim`](CowMap::trim) frees
+///   what no read holds.
+///
+/// Which version is kept as the spare, who frees what and when, the recorded key and the extra
+/// versions of drop glue: the module doc's "Allocation and cost, in detail".
 ///
 /// # Cost
-/// - [`Reader`] reads: one load of the map's current-version pointer (a cache line written
-///   only when a write publishes), a compare, then the hash lookup. After a write, a reader's
-///   next read takes the new version: a store to the reader's own hazard slot, a full fence
-///   and a re-load; no reference count, no read-modify-write.
-/// - `read`, `get_cloned`, `contains_key`, `len` on the map: a hazard slot claimed and freed
-///   around the lookup: one CAS, one full fence and one store on a slot line, no reference
-///   count. Threads reading at once claim from the same few slots, whose lines then move
-///   between their cores: on 2 threads this takes several times a `Reader`'s time and
-///   `ArcSwap::load`'s, and on some machines no less than `RwLock<HashMap>`'s (`cargo run
-///   --release --example shootout -- --only map`, the `map_cow` table; the README has the
-///   figures). Hot loops want a [`Reader`].
-/// - [`snapshot`](CowMap::snapshot): as `read`, plus one reference-count increment.
-/// - Writes (`store` aside: it moves the given map in and clones nothing): a clone of the whole map
-///   (`K: Clone, V: Clone`), a scan of the hazard slots (two when old versions are kept: one
-///   to pick the spare to build in, one after publishing), and freeing the replaced version
-///   unless a read holds it (or holds the new one: the spare), after unlocking, or under the
-///   lock for plain data (no drop glue: deallocation only). Writers take a lock among
-///   themselves. A scan reads
-///   every slot the map ever needed, one per read that ran at once and one per [`Reader`] alive at
-///   once, at the most: `O(most Readers ever alive at once)` for every write,
-///   [`trim`](CowMap::trim) and `Reader` drop (which scans under the writers' lock when it has
-///   versions to free), for the map's whole life. Share `Reader`s per thread (or per worker), not
-///   per connection or request: many thousands made once keep slowing every write after they are
-///   gone. Making a `Reader` takes a free slot off a stack, `O(1)`. An [`insert`](CowMap::insert)
-///   or [`remove`](CowMap::remove) that finds, as its spare, the version just before the current
-///   one (the steady pattern: one write, then readers refreshing) copies nothing: the two differ by
-///   the previous write's one entry, which it replays into the spare before making its own change.
-///   At 100 k `u64` entries such a write takes about 1 µs, where a copying one takes about 45 µs
-///   (the write column of `cargo bench --bench map_cow -- table`). An [`update`](CowMap::update)
-///   records no change, so the write after it copies.
+/// - **[`Reader`] reads**: one load of the map's current-version pointer (a cache line written
+///   only when a write publishes), a compare, then the hash lookup; after a write, a store to the
+///   reader's own hazard slot, a full fence and a re-load. No reference count, no
+///   read-modify-write.
+/// - **`read`, `get_cloned`, `contains_key`, `len`** on the map: one CAS, one full fence and one
+///   store on a hazard slot's line, around the lookup; threads reading at once share those
+///   lines: on 2 threads several times a `Reader`'s time. Hot loops want a [`Reader`].
+/// - **[`snapshot`](CowMap::snapshot)**: as `read`, plus one reference-count increment.
+/// - **Writes**, one at a time under the writers' lock: a clone of the whole map (`O(len)`), or,
+///   for an [`insert`](CowMap::insert) or [`remove`](CowMap::remove) in the steady pattern (one
+///   write, then readers refreshing; not after an [`update`](CowMap::update)), a replay of one
+///   entry: at 100 k `u64` entries about 1 µs, where a copying one takes about 45 µs (the write
+///   column of `cargo bench --bench map_cow -- table`). [`store`](CowMap::store) clones nothing.
+/// - **Every write, [`trim`](CowMap::trim) and `Reader` drop** scans the hazard slots:
+///   `O(most Readers ever alive at once)`, for the map's whole life. Share `Reader`s per thread
+///   (or per worker), not per connection or request. Making a `Reader` is `O(1)`.
 ///
 /// `cargo bench --bench map_cow -- map_cow/read` (2 reader threads, 1 k and 100 k `u64`
 /// entries, every candidate on [`FastRandomState`]), ranges across runs on a shared 2-core

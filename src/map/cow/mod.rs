@@ -154,6 +154,72 @@
 //! **Under loom**, each version carries a modelled cell that every read touches and the
 //! version's drop writes, so a read not ordered before the free is reported as a race;
 //! loom's `Arc` reports leaks and double frees. Miri runs the unit tests in `tests.rs`.
+//!
+//! ## Allocation and cost, in detail
+//!
+//! [`CowMap`]'s Allocation and Cost sections give the figures; this is what stands behind them.
+//!
+//! - **Hazard slots.** `Reader`s keep slots of their own, apart from the reads', so each list
+//!   grows to its own most at once.
+//! - **Writes in the spare.** A write builds its copy in the *spare*, the newest old version that
+//!   no read can reach any more (its readers have moved on), when there is one: then a map of
+//!   plain keys, values and hasher (`u64`, no heap inside, no drop glue) allocates nothing for
+//!   the write (`clone_from` into a table of the same size). With keys, values or a hasher that
+//!   have drop glue, a write that copies the whole map builds a new table beside the spare (one
+//!   allocation, besides what their clones allocate), so that the spare's old entries are dropped
+//!   after the lock is let go; an `insert` or `remove` that replays into the spare allocates
+//!   nothing of its own either way (unless the spare's table is full and grows), only what
+//!   cloning keys and values allocates: the write clones the key it records, the replay an
+//!   inserted key and value or a replacing value. A write with no spare allocates its copy of the
+//!   table and one block for the version (the first write also the writers' list of retired
+//!   versions). A `Reader` that let go of its version makes the map keep a spare for it: after
+//!   the first write, writes while it idles build in that spare, allocating nothing for keys and
+//!   values without heap or drop glue. The versions a write frees wait in a list that holds four
+//!   without allocating (the trash, above).
+//! - **Freeing.** Reads never free a version. A write frees the old versions no read can reach
+//!   (besides the spare it reuses, and, if a read already holds the new version or a `Reader` let
+//!   go of its version, the newest one it replaced: the next write's spare); a `Snapshot`'s drop
+//!   frees its version if it was the last holder; a `Reader`'s drop frees what only it held, or
+//!   has the write in progress do it, keeping the newest such version as the spare if another
+//!   `Reader` is on the current version or let go; [`trim`](CowMap::trim) frees what no read
+//!   holds. Each drops them after letting go of the writers' lock, so no destructor runs under
+//!   it; where keys, values and hasher have no drop glue (dropping them only deallocates), before
+//!   letting go.
+//! - **Memory.** The spare counts against a reader or read that held the current version when
+//!   the write kept it, or a `Reader` that had let go of its version (which then costs the same
+//!   as one holding an old version): the next write reuses it, and [`trim`](CowMap::trim) frees
+//!   it, as does a `Reader`'s drop that leaves no reader on the current version or let go (one
+//!   that leaves some keeps it for them, so readers that come and go do not make writes copy).
+//!   So a map whose readers refresh holds two copies between writes, and so may a map read only
+//!   with [`read`](CowMap::read) while writes run (a read on the new version when a write ends
+//!   keeps the spare) until the next write or `trim`. Besides, with keys, values or a hasher that
+//!   have drop glue, what writers that have unlocked have not finished freeing: one write's worth
+//!   per writer thread made to wait there. [`retired_versions`](CowMap::retired_versions) counts
+//!   them all. And one key: the current version records the key of the `insert` or `remove` that
+//!   made it (a clone of the key the map holds; for a `remove`, the removed key itself), so that
+//!   the next write can replay that one change into the spare instead of copying the map. The
+//!   next write replaces it, and [`trim`](CowMap::trim) lets go of it (that write then copies the
+//!   map).
+//! - **Plain reads.** `read`, `get_cloned`, `contains_key` and `len` claim a hazard slot and free
+//!   it around the lookup, with no reference count. Threads reading at once claim from the same
+//!   few slots, whose lines then move between their cores: on 2 threads this takes several times
+//!   a `Reader`'s time and `ArcSwap::load`'s, and on some machines no less than
+//!   `RwLock<HashMap>`'s (`cargo run --release --example shootout -- --only map`, the `map_cow`
+//!   table; the README has the figures).
+//! - **Writes.** A write (`store` aside: it moves the given map in and clones nothing) costs a
+//!   clone of the whole map (`K: Clone, V: Clone`), a scan of the hazard slots (two when old
+//!   versions are kept: one to pick the spare to build in, one after publishing), and freeing the
+//!   replaced version unless a read holds it (or holds the new one: the spare), after unlocking,
+//!   or under the lock for plain data (no drop glue: deallocation only). A scan reads every slot
+//!   the map ever needed, one per read that ran at once and one per `Reader` alive at once, at the
+//!   most: `O(most Readers ever alive at once)` for every write, [`trim`](CowMap::trim) and
+//!   `Reader` drop (which scans under the writers' lock when it has versions to free), for the
+//!   map's whole life; many thousands of `Reader`s made once keep slowing every write after they
+//!   are gone. Making a `Reader` takes a free slot off a stack. An [`insert`](CowMap::insert) or
+//!   [`remove`](CowMap::remove) that finds, as its spare, the version just before the current one
+//!   copies nothing: the two differ by the previous write's one entry, which it replays into the
+//!   spare before making its own change. An [`update`](CowMap::update) records no change, so the
+//!   write after it copies.
 
 mod hazard;
 mod inner;

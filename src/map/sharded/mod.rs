@@ -139,6 +139,11 @@ const SPREAD: u64 = 0x9E37_79B9_7F4A_7C15;
 /// [`insert`](Self::insert) or [`get_or_insert_with`](Self::get_or_insert_with) of a present key,
 /// the key a [`compute`](Self::compute) removes), or an unused `make`'s, reaches the caller, and
 /// what the call would have returned (the replaced or removed value, `f`'s result) is dropped.
+///
+/// A closure that panics part-way through changing a value leaves it as it was left: the shard's
+/// lock is released and not poisoned (as with parking_lot's locks and dashmap), so the map is not
+/// `RefUnwindSafe`. Wrap it in [`AssertUnwindSafe`](std::panic::AssertUnwindSafe) where a
+/// half-changed value cannot matter.
 pub struct ShardedMap<K, V, S = FastRandomState> {
     /// The shards; their count is a power of two.
     shards: Box<[CachePadded<Shard<K, V>>]>,
