@@ -18,7 +18,9 @@
 //! - `limit/semaphore`: acquire then release of one permit; 2 threads share 2 permits (the
 //!   lock is contended, the permits are not) or 1 permit (threads wait for each other). The
 //!   "owned" row takes an `OwnedPermit` from the same `Arc`'d semaphore (the cost of the `Arc`
-//!   count).
+//!   count); the "Eventual(1ms)" row is the barging semaphore (`Fairness::Eventual`). The
+//!   8-thread row, one permit, is oversubscribed on a 2-core machine: there each strict
+//!   hand-over waits for the scheduler.
 //!
 //! Each crate runs on its default clock and on std's `Instant` ("std clock" rows), and thrifty
 //! also on quanta's clock, governor's default ("quanta clock"); `limit/keyed_new_keys` runs the
@@ -38,8 +40,8 @@ use std::hint::black_box;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
-use thrifty::limit::{Clock, KeyedLimiter, MonotonicClock, Semaphore, TokenBucket};
+use std::time::{Duration, Instant};
+use thrifty::limit::{Clock, Fairness, KeyedLimiter, MonotonicClock, Semaphore, TokenBucket};
 use thrifty::map::FastRandomState;
 use thrifty::measure::{self, CountingAlloc};
 mod common;
@@ -384,13 +386,17 @@ fn keyed_new_keys(c: &mut Criterion) {
     g.finish();
 }
 
+/// The barging semaphore's patience in the semaphore group.
+const PATIENCE: Duration = Duration::from_millis(1);
+
 fn semaphore(c: &mut Criterion) {
     let _paused = measure::pause();
     let mut g = c.benchmark_group("limit/semaphore");
-    for (threads, permits) in [(1usize, 1u32), (2, 2), (2, 1)] {
+    for (threads, permits) in [(1usize, 1u32), (2, 2), (2, 1), (8, 1)] {
         g.throughput(Throughput::Elements(threads as u64));
         let shape = format!("{}, {permits} permit(s)", label(threads));
         let thrifty = Arc::new(Semaphore::new(permits));
+        let barging = Semaphore::with_fairness(permits, Fairness::Eventual(PATIENCE));
         let std = CondvarSemaphore::new(permits);
         g.bench_function(BenchmarkId::new("thrifty Semaphore", &shape), |b| {
             b.iter_custom(|iters| {
@@ -406,6 +412,15 @@ fn semaphore(c: &mut Criterion) {
                 on_threads(threads, iters, &|| {}, &|n| {
                     for _ in 0..n {
                         drop(black_box(thrifty.acquire_owned(black_box(1)).unwrap()));
+                    }
+                })
+            })
+        });
+        g.bench_function(BenchmarkId::new("thrifty Eventual(1ms)", &shape), |b| {
+            b.iter_custom(|iters| {
+                on_threads(threads, iters, &|| {}, &|n| {
+                    for _ in 0..n {
+                        drop(black_box(barging.acquire(black_box(1)).unwrap()));
                     }
                 })
             })

@@ -297,7 +297,7 @@ pub(crate) fn cpus() -> usize {
 
 mod backoff;
 pub(crate) mod fence;
-pub(crate) use backoff::{backoff, backoff_even, contention_pause, spin_on};
+pub(crate) use backoff::{backoff, backoff_even, contention_pause, spin, spin_on};
 mod hints;
 pub(crate) use hints::{forget_memo, with_thread_hints, ThreadHints, MEMO_SLOTS, SEEN_WORDS};
 #[cfg(all(test, not(loom)))]

@@ -12,7 +12,8 @@
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 use thrifty::limit::{
-    Clock, InFlight, KeyedLimiter, ManualClock, MonotonicClock, RateError, Semaphore, TokenBucket,
+    Clock, Fairness, InFlight, KeyedLimiter, ManualClock, MonotonicClock, RateError, Semaphore,
+    TokenBucket,
 };
 
 mod common;
@@ -28,7 +29,10 @@ fn allocation_profile() {
     bucket_acquire_and_refund_allocate_nothing();
     clocks_after_the_first_allocate_nothing();
     in_flight_allocates_nothing();
-    semaphore_allocates_nothing_once_its_queue_has_grown();
+    semaphore_allocates_nothing_once_its_queue_has_grown(Semaphore::new(2));
+    // The barging mode: its nudges use the same buffer as grants.
+    let barging = Semaphore::with_fairness(2, Fairness::Eventual(Duration::from_micros(100)));
+    semaphore_allocates_nothing_once_its_queue_has_grown(barging);
     timed_semaphore_acquires_that_need_no_wait_allocate_nothing();
     a_release_that_wakes_eight_waiters_allocates_one_buffer();
     owned_semaphore_permits_allocate_nothing();
@@ -101,22 +105,24 @@ fn enter_twice_then_shed<P>(enter: impl Fn() -> Option<P>) {
     }
 }
 
-fn semaphore_allocates_nothing_once_its_queue_has_grown() {
-    let s = Semaphore::new(2);
+fn semaphore_allocates_nothing_once_its_queue_has_grown(s: Semaphore) {
     // The first wait ever grows the waiter queue to its first capacity (it keeps it). A wait of
     // 1 ns joins the line; a zero timeout would not.
     let held = s.acquire(2).unwrap();
     assert!(s.acquire_timeout(1, Duration::from_nanos(1)).is_err());
     drop(held);
-    allocates_nothing("Semaphore uncontended", || {
-        for _ in 0..10_000 {
-            let p = s.acquire(1).unwrap();
-            let q = s.try_acquire(1).unwrap();
-            assert!(s.try_acquire(1).is_err());
-            assert!(s.acquire_timeout(2, Duration::ZERO).is_err());
-            drop((p, q));
-        }
-    });
+    allocates_nothing(
+        &format!("Semaphore uncontended, {:?}", s.fairness()),
+        || {
+            for _ in 0..10_000 {
+                let p = s.acquire(1).unwrap();
+                let q = s.try_acquire(1).unwrap();
+                assert!(s.try_acquire(1).is_err());
+                assert!(s.acquire_timeout(2, Duration::ZERO).is_err());
+                drop((p, q));
+            }
+        },
+    );
     // Two threads taking the whole semaphore in turn: each often waits. The first round grows
     // the queue to its largest size; the second must allocate nothing.
     let contend = || {
@@ -145,7 +151,8 @@ fn semaphore_allocates_nothing_once_its_queue_has_grown() {
     let after = heap();
     assert!(
         after.total_blocks - before.total_blocks <= threads_only,
-        "contended Semaphore allocated beyond its two threads' own start-up"
+        "contended Semaphore ({:?}) allocated beyond its two threads' own start-up",
+        s.fairness()
     );
 }
 

@@ -33,9 +33,10 @@ use thrifty::channel::{
 };
 use thrifty::counter::{Counter, Gauge, LocalCounter, LocalGauge, PerCpu};
 use thrifty::limit::{
-    AcquireError, AcquireTimeoutError, Clock, InFlight, InFlightPermit, InsufficientCapacity,
-    KeyedLimiter, LimitError, ManualClock, MonotonicClock, OwnedInFlightPermit, OwnedPermit,
-    Permit, RateError, RateLimited, Semaphore, TokenBucket, Tokens, TryAcquireError,
+    AcquireError, AcquireTimeoutError, Clock, Fairness, InFlight, InFlightPermit,
+    InsufficientCapacity, KeyedLimiter, LimitError, ManualClock, MonotonicClock,
+    OwnedInFlightPermit, OwnedPermit, Permit, RateError, RateLimited, Semaphore, TokenBucket,
+    Tokens, TryAcquireError,
 };
 use thrifty::map::{
     self, Compute, CowMap, FastHasher, FastRandomState, Reader, ShardedMap, Snapshot,
@@ -419,6 +420,13 @@ fn limit_traits() {
     clock::<ManualClock>();
     is_default::<MonotonicClock>();
     is_default::<ManualClock>();
+    // A plain setting: copied into a config, compared, hashed, `Strict` by default.
+    is_debug::<Fairness>();
+    is_send_sync::<Fairness>();
+    is_copy::<Fairness>();
+    is_eq::<Fairness>();
+    is_hash::<Fairness>();
+    is_default::<Fairness>();
     is_copy::<MonotonicClock>();
     // Clones share one time: a test advances the clock a limiter holds.
     is_clone::<ManualClock>();

@@ -33,7 +33,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use thrifty::limit::{Clock, MonotonicClock, Semaphore, TokenBucket};
+use thrifty::limit::{Clock, Fairness, MonotonicClock, Semaphore, TokenBucket};
 
 /// governor's TSC clock behind thrifty's `Clock`: the same algorithm with governor's clock.
 struct QuantaClock(quanta::Clock, quanta::Instant);
@@ -208,9 +208,17 @@ fn clock_reads(t: &mut Table<'_>) {
     t.workload("clock read", 1, candidates);
 }
 
+/// The barging semaphore's patience in these tables: a waiter is overtaken for about 1 ms at
+/// most.
+const PATIENCE: Duration = Duration::from_millis(1);
+
 /// One permit taken and given back by every thread, `permits` shared among `threads`.
 fn semaphore(t: &mut Table<'_>, threads: usize, permits: usize, label: &str) {
     let sem = Arc::new(Semaphore::new(permits as u32));
+    let barging = Arc::new(Semaphore::with_fairness(
+        permits as u32,
+        Fairness::Eventual(PATIENCE),
+    ));
     let std_sem = Arc::new(CondvarSemaphore::new(permits as u32));
     t.workload(
         label,
@@ -227,6 +235,11 @@ fn semaphore(t: &mut Table<'_>, threads: usize, permits: usize, label: &str) {
                     drop(black_box(sem.acquire(black_box(1)).unwrap()));
                 }
             }),
+            Candidate::new("thrifty Eventual(1ms)", move |_, ops| {
+                for _ in 0..ops {
+                    drop(black_box(barging.acquire(black_box(1)).unwrap()));
+                }
+            }),
         ],
     );
 }
@@ -241,12 +254,18 @@ fn semaphore(t: &mut Table<'_>, threads: usize, permits: usize, label: &str) {
 fn semaphore_timed(t: &mut Table<'_>, threads: usize, permits: usize) {
     let label = "semaphore, permits for half, waits timed";
     let sem = Arc::new(Semaphore::new(permits as u32));
+    let barging = Arc::new(Semaphore::with_fairness(
+        permits as u32,
+        Fairness::Eventual(PATIENCE),
+    ));
     let std_sem = Arc::new(CondvarSemaphore::new(permits as u32));
     let std_tally = Arc::new(Tally::new(threads));
     let thrifty_tally = Arc::new(Tally::new(threads));
+    let barging_tally = Arc::new(Tally::new(threads));
     let tallies = [
         ("Mutex+Condvar", Arc::clone(&std_tally)),
         ("thrifty Semaphore", Arc::clone(&thrifty_tally)),
+        ("thrifty Eventual(1ms)", Arc::clone(&barging_tally)),
     ];
     t.workload(
         label,
@@ -273,6 +292,17 @@ fn semaphore_timed(t: &mut Table<'_>, threads: usize, permits: usize) {
                     round.acquired(&thrifty_tally, black_box(waited));
                 }
                 thrifty_tally.end(i, round);
+            }),
+            Candidate::new("thrifty Eventual(1ms)", move |i, ops| {
+                let mut round = barging_tally.begin();
+                for _ in 0..ops {
+                    let asked = Instant::now();
+                    let permit = black_box(barging.acquire(black_box(1)).unwrap());
+                    let waited = asked.elapsed();
+                    drop(permit);
+                    round.acquired(&barging_tally, black_box(waited));
+                }
+                barging_tally.end(i, round);
             }),
         ],
     );
@@ -301,7 +331,7 @@ fn semaphore_timed(t: &mut Table<'_>, threads: usize, permits: usize) {
             )
         };
         t.note(format!(
-            "    {name:<18} wait p50 {}, p99 {}, max {} ({} acquires); {share}",
+            "    {name:<21} wait p50 {}, p99 {}, max {} ({} acquires); {share}",
             fmt_us(kept.waits.quantile(0.5)),
             fmt_us(kept.waits.quantile(0.99)),
             fmt_us(kept.waits.max),

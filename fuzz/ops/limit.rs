@@ -11,8 +11,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 use thrifty::limit::{
-    AcquireTimeoutError, Clock, InFlight, InFlightPermit, KeyedLimiter, LimitError, ManualClock,
-    OwnedInFlightPermit, OwnedPermit, Permit, Semaphore, TokenBucket, Tokens, TryAcquireError,
+    AcquireTimeoutError, Clock, Fairness, InFlight, InFlightPermit, KeyedLimiter, LimitError,
+    ManualClock, OwnedInFlightPermit, OwnedPermit, Permit, Semaphore, TokenBucket, Tokens,
+    TryAcquireError,
 };
 
 #[path = "bytes.rs"]
@@ -104,8 +105,16 @@ pub fn run(data: &[u8]) {
     let mut key_models: Vec<Option<Model>> = (0..4).map(|_| None).collect();
     let mut receipts: Vec<Tokens> = Vec::new();
 
-    let permits = u32::from(b.u8() % 8) + 1;
-    let sem = Arc::new(Semaphore::new(permits));
+    // The permits byte's top bits pick the fairness: strict, or barging with zero or no
+    // patience (one thread never waits, so each must answer as the strict one does).
+    let byte = b.u8();
+    let permits = u32::from(byte % 8) + 1;
+    let fairness = match byte >> 6 {
+        2 => Fairness::Eventual(Duration::ZERO),
+        3 => Fairness::Eventual(Duration::MAX),
+        _ => Fairness::Strict,
+    };
+    let sem = Arc::new(Semaphore::with_fairness(permits, fairness));
     // The model's total: `permits`, less those forgotten.
     let mut total = permits;
     let mut held = Vec::new();

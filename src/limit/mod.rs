@@ -7,7 +7,7 @@
 //! | [`TokenBucket`] | tokens per second, with a burst | is told when to retry ([`RateLimited`]), or sleeps ([`acquire`](TokenBucket::acquire)) | a clock read and one CAS, lock-free |
 //! | [`KeyedLimiter`] | the same, per key | is told when to retry ([`RateLimited`]); no sleeping `acquire` | a hash and one shard lock |
 //! | [`InFlight`] | requests in progress | is refused at once (load shedding) | one CAS |
-//! | [`Semaphore`] | weighted permits held at once | waits in a FIFO line, or times out | one CAS; a lock only while someone waits |
+//! | [`Semaphore`] | weighted permits held at once | waits in a FIFO line (or, [`Fairness::Eventual`], barging until a waiter has waited a set time), or times out | one CAS; a lock only while someone waits |
 //!
 //! Time comes from a [`Clock`]: [`MonotonicClock`] by default, [`ManualClock`] in tests. Tokens
 //! taken and not used go back with [`TokenBucket::refund`], which takes the [`Tokens`] receipt the
@@ -171,13 +171,28 @@
 //! all, about 9 µs where a hint takes 9 ns; no spin with one CPU), trying every 8 hints from the
 //! start, so that it sees a release within about 70 ns. A thread that releases and asks again at
 //! once so waits at the front, awake, for the permit to come back; only the front waiter spins
-//! that long, however many threads wait. That spin and the hand-overs are CPU time. A hand-over
+//! that long, however many threads wait; a waiter further back than the semaphore's total
+//! permits, which only releases by waiters now ahead of it can serve, spins without the yields
+//! (with more threads than CPUs they would hand the CPU to other waiters rather than to the
+//! thread that must run next). That spin and the hand-overs are CPU time. A hand-over
 //! to a waiter that has parked (behind others, or after a hold longer than the spin) costs a
 //! wake-up, tens of microseconds on a VM, whose idle vCPU the host must schedule again. The
 //! granter unparks the waiter whether or not it parked yet, so one granted while it spins keeps
 //! that wake-up. A waiter that leaves the line from behind others is taken out of its place,
-//! which moves the waiters on the nearer side of it (24 bytes each on 64-bit targets): up to
+//! which moves the waiters on the nearer side of it (40 bytes each on 64-bit Linux): up to
 //! half the line, under the lock.
+//!
+//! **The barging semaphore** ([`Fairness::Eventual`]) keeps the same word, line and lock, with
+//! a third flag in place of the queued one's veto: its fast path takes free permits whether or
+//! not anyone waits, and refuses only while the line is *handed over to*. A release that finds
+//! waiters grants nothing: it wakes, from the front, the waiters its free permits fit, marking
+//! each so that a second release does not offer the same permits to the same waiter, and each
+//! woken waiter tries the same CAS as any caller, leaving the line if it wins and parking again
+//! if a running thread was first. Once the front waiter has waited its patience, a release (or a
+//! request that joins the line) sets the hand-over flag: new requests queue, and releases grant
+//! in arrival order as the strict mode's do, until the front is a waiter that has not waited
+//! that long. `semaphore/fairness.rs` says why no permit stays free while a waiter it fits
+//! sleeps; `tests/loom_semaphore_barging.rs` checks it.
 //!
 //! **The in-flight gate** is one counter raised by a CAS that refuses at `max` and lowered
 //! when the permit drops.
@@ -199,7 +214,7 @@ pub use error::{
 };
 pub use inflight::{InFlight, InFlightPermit, OwnedInFlightPermit};
 pub use keyed::KeyedLimiter;
-pub use semaphore::{OwnedPermit, Permit, Semaphore};
+pub use semaphore::{Fairness, OwnedPermit, Permit, Semaphore};
 
 #[cfg(test)]
 mod tests;

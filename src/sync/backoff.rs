@@ -38,6 +38,12 @@ const YIELDS: u32 = 0;
 /// Retries `attempt` with growing pauses between tries until it returns `Some`; `None` once the
 /// spin and the yields are spent (the caller then parks). The caller has already tried once.
 pub(crate) fn backoff<R>(mut attempt: impl FnMut() -> Option<R>) -> Option<R> {
+    spin(&mut attempt).or_else(|| yields(attempt))
+}
+
+/// [`backoff`] without the yields: for a waiter that the threads it would yield to cannot
+/// serve (the semaphore's waiters far back in line). None with one CPU.
+pub(crate) fn spin<R>(mut attempt: impl FnMut() -> Option<R>) -> Option<R> {
     let steps = if cpus() > 1 { SPIN_STEPS } else { 0 };
     for step in 0..steps {
         for _ in 0..1u32 << step {
@@ -47,7 +53,7 @@ pub(crate) fn backoff<R>(mut attempt: impl FnMut() -> Option<R>) -> Option<R> {
             return Some(r);
         }
     }
-    yields(attempt)
+    None
 }
 
 /// [`backoff`] at an even pace: a try every [`EVEN_HINTS`] hints for about as long, then the

@@ -6,20 +6,25 @@
 
 use super::{AcquireError, AcquireTimeoutError, LimitError, TryAcquireError};
 use crate::sync::{Arc, AtomicU64, Mutex, Ordering};
-use queue::{free, State, Stop, CLOSED};
+use queue::{free, State, Stop, CLOSED, HANDOFF, QUEUED};
 use std::fmt;
 use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::time::{Duration, Instant};
 
+mod fairness;
 mod permit;
 mod queue;
 
+pub use fairness::Fairness;
 pub use permit::{OwnedPermit, Permit};
 
 /// A counting semaphore with weighted requests, served first come, first served.
 ///
 /// Waiters queue in arrival order, and a request that arrives while others wait queues behind
 /// them even if permits are free: a large request is never starved by a stream of small ones.
+/// [`with_fairness`](Semaphore::with_fairness) makes one that lets a running thread take freed
+/// permits ahead of the line until someone has waited a given time ([`Fairness::Eventual`]),
+/// for short holds among more threads than CPUs.
 /// [`close`](Semaphore::close) wakes every waiter with an error and refuses new requests;
 /// permits already granted stay valid and are returned as usual.
 ///
@@ -98,14 +103,14 @@ pub use permit::{OwnedPermit, Permit};
 ///   then waits until the scheduler runs the one waiter it went to, however short the hold,
 ///   where a `Mutex` + `Condvar` semaphore lets the running thread take the permit back. The
 ///   shootout's "semaphore, one permit" rows (`--threads 8,32` on 2 cores) show it: tens of
-///   times that semaphore's time and CPU per acquire at 8 threads, more at 32 (the README has
-///   the figures). Where holds
-///   are short and threads outnumber CPUs, [`InFlight`](super::InFlight) (refuse rather than
-///   queue) or a lock that lets the running thread barge keeps the permits busy.
+///   times that semaphore's time and CPU per acquire (the README has the figures). Where holds
+///   are short and threads outnumber CPUs, [`Fairness::Eventual`] lets the running thread
+///   take the permit back, as the `Mutex` + `Condvar` semaphore does, or
+///   [`InFlight`](super::InFlight) refuses rather than queues.
 /// - **A waiter granted while it spins** keeps its wake-up: the thread's next `park` (its next
 ///   wait here, or one of its own) returns at once, once; every `park` must be in a loop anyway.
 /// - **A waiter that leaves the line from behind others** (timed out, or its weight over a shrunk
-///   total) moves up to half the line under the lock (24 bytes a waiter on 64-bit targets); one
+///   total) moves up to half the line under the lock (40 bytes a waiter on 64-bit Linux); one
 ///   that leaves from the front, as waiters with one timeout do, moves none.
 ///
 /// `cargo bench --bench limit -- semaphore` and the shootout's limit table
@@ -114,8 +119,13 @@ pub use permit::{OwnedPermit, Permit};
 /// threads, with one permit for all; the module doc's "How it works" says why the hand-overs
 /// and the spin cost what they do.
 pub struct Semaphore {
-    /// Free permits and the `QUEUED`/`CLOSED` flags (`queue.rs`): the fast paths' one word.
+    /// Free permits and the `QUEUED`/`CLOSED`/`HANDOFF` flags (`queue.rs`): the fast paths'
+    /// one word.
     permits: AtomicU64,
+    /// The flags of `permits` that send a request to the line: `CLOSED` and, strict,
+    /// `QUEUED`, or, barging, `HANDOFF`.
+    blocks: u64,
+    fairness: Fairness,
     /// The line of waiters, for the slow paths.
     state: Mutex<State>,
     /// The permits managed: those the semaphore was made with, less those forgotten. Changed
@@ -152,11 +162,22 @@ impl Semaphore {
     /// # Errors
     /// [`LimitError::ZeroPermits`] if `permits == 0`.
     pub fn try_new(permits: u32) -> Result<Self, LimitError> {
+        Self::make(permits, Fairness::Strict)
+    }
+
+    /// [`try_with_fairness`](Semaphore::try_with_fairness)'s work, for both constructors.
+    fn make(permits: u32, fairness: Fairness) -> Result<Self, LimitError> {
         if permits == 0 {
             return Err(LimitError::ZeroPermits);
         }
+        let blocks = match fairness {
+            Fairness::Strict => QUEUED | CLOSED,
+            Fairness::Eventual(_) => HANDOFF | CLOSED,
+        };
         Ok(Self {
             permits: AtomicU64::new(u64::from(permits)),
+            blocks,
+            fairness,
             state: Mutex::new(State::new()),
             total: AtomicU64::new(u64::from(permits)),
             served: AtomicU64::new(0),
@@ -165,7 +186,8 @@ impl Semaphore {
         })
     }
 
-    /// Takes `weight` permits if they are free now and nobody is queued; never blocks, and
+    /// Takes `weight` permits if they are free now and nobody is queued (with
+    /// [`Fairness::Eventual`]: unless the line is being handed over to); never blocks, and
     /// takes no lock, granted or refused: one compare-and-swap, or the loads that tell why not.
     ///
     /// # Errors
@@ -367,6 +389,11 @@ impl Semaphore {
         self.close_line();
     }
 
+    /// How this semaphore orders competing requests.
+    pub fn fairness(&self) -> Fairness {
+        self.fairness
+    }
+
     /// Whether [`close`](Semaphore::close) was called.
     pub fn is_closed(&self) -> bool {
         self.permits.load(Ordering::Acquire) & CLOSED != 0
@@ -402,9 +429,12 @@ impl fmt::Debug for Semaphore {
             .field("available", &self.available())
             .field("waiting", &waiting)
             .field("closed", &self.is_closed())
+            .field("fairness", &self.fairness)
             .finish()
     }
 }
 
+#[cfg(test)]
+mod fairness_tests;
 #[cfg(test)]
 mod tests;

@@ -29,10 +29,10 @@
 //! grants. A waiter parks only after releasing the lock, and a grant unparks it after the
 //! grant: an unpark that comes first leaves a token, so the park returns at once.
 
-use super::Semaphore;
+use super::{Fairness, Semaphore};
 use crate::limit::InsufficientCapacity;
 use crate::sync::{
-    backoff, backoff_even, current_thread, park, park_timeout, spin_on, Ordering, Thread,
+    backoff, backoff_even, current_thread, park, park_timeout, spin, spin_on, Ordering, Thread,
 };
 use smallvec::SmallVec;
 use std::collections::VecDeque;
@@ -41,6 +41,9 @@ use std::time::Instant;
 /// Bits of the permit word above the free permits.
 pub(super) const QUEUED: u64 = 1 << 32;
 pub(super) const CLOSED: u64 = 1 << 33;
+/// Barging mode only (`fairness.rs`): the front has waited its patience, so the fast path
+/// refuses and releases grant in arrival order, as `QUEUED` makes them in the strict mode.
+pub(super) const HANDOFF: u64 = 1 << 34;
 const FREE: u64 = u32::MAX as u64;
 
 /// The free permits in a permit word.
@@ -49,14 +52,18 @@ pub(super) fn free(word: u64) -> u32 {
 }
 
 /// A queued request.
-struct Waiter {
+pub(super) struct Waiter {
     ticket: u64,
-    weight: u32,
-    thread: Thread,
+    pub(super) weight: u32,
+    pub(super) thread: Thread,
+    /// When it joined the line (the barging mode's patience counts from here).
+    since: Instant,
+    /// Barging mode: woken to try for free permits and not yet run (`fairness.rs`).
+    pub(super) nudged: bool,
 }
 
 /// Waiters to unpark once the lock is released; one grant usually wakes one.
-type Woken = SmallVec<[Thread; 4]>;
+pub(super) type Woken = SmallVec<[Thread; 4]>;
 
 /// Everything behind the semaphore's lock.
 pub(super) struct State {
@@ -85,6 +92,23 @@ impl State {
             .front()
             .map_or(true, |front| front.ticket > ticket)
     }
+
+    /// When the front waiter joined the line, if anyone waits.
+    pub(super) fn front_since(&self) -> Option<Instant> {
+        self.line.front().map(|front| front.since)
+    }
+
+    /// The waiters, oldest first.
+    pub(super) fn waiters_mut(&mut self) -> impl Iterator<Item = &mut Waiter> {
+        self.line.iter_mut()
+    }
+
+    /// Where the waiter holding the ungranted `ticket` stands in the line.
+    fn position(&self, ticket: u64) -> usize {
+        self.line
+            .binary_search_by_key(&ticket, |w| w.ticket)
+            .expect("an ungranted waiter is in the line")
+    }
 }
 
 /// Why a wait in line ended without permits.
@@ -103,15 +127,15 @@ pub(super) enum Fast {
 }
 
 impl Semaphore {
-    /// Takes `weight` permits with one CAS if nobody is queued, the semaphore is open and they
-    /// are free.
+    /// Takes `weight` permits with one CAS if the semaphore is open, they are free and nobody
+    /// is queued (in the barging mode: unless the line is being handed over to).
     #[inline]
     pub(super) fn take_fast(&self, weight: u32) -> Fast {
         // Acquire (on the load and the CAS): the permits' previous holder released them with a
         // Release `fetch_add`, so what it did while holding them happens before our use.
         let mut word = self.permits.load(Ordering::Acquire);
         loop {
-            if word & (QUEUED | CLOSED) != 0 || free(word) < weight {
+            if word & self.blocks != 0 || free(word) < weight {
                 return Fast::Refused(word);
             }
             match self.permits.compare_exchange_weak(
@@ -192,26 +216,37 @@ impl Semaphore {
             return Err(Stop::Closed);
         }
         self.check(weight).map_err(Stop::OverTotal)?;
+        // Barging mode: a front waiter past its patience stops this request from taking
+        // permits ahead of it (with zero patience, anyone waiting does).
+        let mut woken = Woken::new();
+        if let Fairness::Eventual(patience) = self.fairness {
+            self.hand_off_if_overdue(&mut state, &mut woken, patience);
+        }
         // Join: take the permits if they are free and nobody waits; else set QUEUED with a CAS
         // that fails if a release added permits meanwhile (then look again).
+        let took = |state, woken: Woken| {
+            drop(state);
+            woken.iter().for_each(Thread::unpark);
+            Ok(())
+        };
         let mut word = match self.take_locked(&state, weight) {
-            Ok(()) => return Ok(()),
+            Ok(()) => return took(state, woken),
             Err(word) => word,
         };
         loop {
             if word & CLOSED != 0 {
                 return Err(Stop::Closed);
             }
-            if word & QUEUED != 0 {
-                break;
-            }
-            if free(word) >= weight {
-                // The line is empty (QUEUED is clear): a release freed enough meanwhile.
+            if word & self.blocks == 0 && free(word) >= weight {
+                // A release freed enough meanwhile (and in the strict mode the line is empty).
                 match self.take_locked(&state, weight) {
-                    Ok(()) => return Ok(()),
+                    Ok(()) => return took(state, woken),
                     Err(now) => word = now,
                 }
                 continue;
+            }
+            if word & QUEUED != 0 {
+                break;
             }
             match self.permits.compare_exchange_weak(
                 word,
@@ -229,10 +264,18 @@ impl Semaphore {
             ticket,
             weight,
             thread: current_thread(),
+            since: Instant::now(),
+            nudged: false,
         });
         self.publish_front(&state);
+        if let Fairness::Eventual(patience) = self.fairness {
+            // A front that is overdue from the start (zero patience): hand over from now on.
+            self.hand_off_if_overdue(&mut state, &mut woken, patience);
+        }
         loop {
             drop(state);
+            // Those the hand-over above granted (outside the lock; empty after the first pass).
+            woken.drain(..).for_each(|t| t.unpark());
             // A grant, a close or the deadline often comes within the spin: no park, and the
             // granter's unpark finds us awake, which costs it no system call. The front waiter,
             // whom the next release serves, tries at an even pace (`backoff_even`: where permits
@@ -246,15 +289,27 @@ impl Semaphore {
             let mut settled = || {
                 #[cfg(all(test, not(loom)))]
                 tries.set(tries.get() + 1);
+                // The barging mode's chance: free permits the fast path may take (never in the
+                // strict mode, where `QUEUED` is set while we wait).
+                let word = self.permits.load(Ordering::Relaxed);
                 (self.served.load(Ordering::Relaxed) > ticket
-                    || self.permits.load(Ordering::Relaxed) & CLOSED != 0
+                    || word & CLOSED != 0
+                    || (word & self.blocks == 0 && free(word) >= weight)
                     || deadline.is_some_and(|d| Instant::now() >= d))
                 .then_some(())
             };
-            // Relaxed: a hint for how long to spin; the grant is checked with Acquire below.
+            // Relaxed: hints for how long to spin; the grant is checked with Acquire below.
+            let served = self.served.load(Ordering::Relaxed);
             let front = || self.served.load(Ordering::Relaxed) == ticket;
+            // A waiter further back than the total permits waits for releases by waiters now
+            // ahead of it, each of whom must be granted and run first: it spins without the
+            // yields, which with more threads than CPUs hand the CPU to other waiters rather
+            // than to the thread that holds or is about to take the permits.
+            let far = served + u64::from(self.total()) < ticket;
             let done = if front() {
                 backoff_even(&mut settled)
+            } else if far {
+                spin(&mut settled)
             } else {
                 backoff(&mut settled)
             };
@@ -276,6 +331,19 @@ impl Semaphore {
             if state.granted(ticket) {
                 return Ok(());
             }
+            if let Fairness::Eventual(_) = self.fairness {
+                // Nudged, or free permits seen while spinning: try for them as any caller does.
+                // (`HANDOFF` refuses here too: then only a grant serves us.)
+                let at = state.position(ticket);
+                if let Fast::Taken = self.take_fast(weight) {
+                    let woken = self.depart(&mut state, at);
+                    drop(state);
+                    woken.iter().for_each(Thread::unpark);
+                    return Ok(());
+                }
+                // A running thread took them first: wait to be nudged again.
+                state.waiters_mut().nth(at).expect("in the line").nudged = false;
+            }
             let stop = if self.permits.load(Ordering::Acquire) & CLOSED != 0 {
                 Stop::Closed
             } else if let Err(e) = self.check(weight) {
@@ -295,18 +363,25 @@ impl Semaphore {
     /// Removes the ungranted `ticket` from the line; if it was the front, those behind may fit
     /// now. Returns whom to unpark.
     fn leave(&self, state: &mut State, ticket: u64) -> Woken {
-        let at = state
-            .line
-            .binary_search_by_key(&ticket, |w| w.ticket)
-            .expect("an ungranted waiter is in the line");
+        let at = state.position(ticket);
+        self.depart(state, at)
+    }
+
+    /// Removes the ungranted waiter at `at` from the line (leaving without permits, or in the
+    /// barging mode with permits it took itself); those behind may be served now. Returns whom
+    /// to unpark.
+    fn depart(&self, state: &mut State, at: usize) -> Woken {
         state.line.remove(at);
         self.publish_front(state);
         let mut woken = Woken::new();
         if state.line.is_empty() {
             // Release: pairs with the Acquire loads of lock-free acquires.
-            self.permits.fetch_and(!QUEUED, Ordering::Release);
-        } else if at == 0 {
-            self.grant(state, &mut woken);
+            self.permits
+                .fetch_and(!(QUEUED | HANDOFF), Ordering::Release);
+        } else if at == 0 || self.fairness != Fairness::Strict {
+            // Strict: only a new front may fit. Barging: the leaver may have been offered
+            // permits (nudged), which must be offered on.
+            self.serve(state, &mut woken);
         }
         woken
     }
@@ -314,14 +389,19 @@ impl Semaphore {
     /// Under the lock: hands free permits to the front of the line while they fit, clearing
     /// `QUEUED` with the grant that empties the line. A closed semaphore grants nothing: its
     /// waiters leave with an error.
-    fn grant(&self, state: &mut State, woken: &mut Woken) {
+    pub(super) fn grant(&self, state: &mut State, woken: &mut Woken) {
         let before = woken.len();
         let mut word = self.permits.load(Ordering::Acquire);
         while let Some(front) = state.line.front() {
             if word & CLOSED != 0 || free(word) < front.weight {
                 break;
             }
-            let last = if state.line.len() == 1 { QUEUED } else { 0 };
+            // The grant that empties the line clears its flags.
+            let last = if state.line.len() == 1 {
+                word & (QUEUED | HANDOFF)
+            } else {
+                0
+            };
             let after = word - u64::from(front.weight) - last;
             match self.permits.compare_exchange_weak(
                 word,
@@ -371,7 +451,7 @@ impl Semaphore {
     fn hand_on(&self) {
         let mut woken = Woken::new();
         let mut state = self.state.lock();
-        self.grant(&mut state, &mut woken);
+        self.serve(&mut state, &mut woken);
         drop(state);
         woken.iter().for_each(Thread::unpark);
     }

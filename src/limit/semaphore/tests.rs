@@ -374,12 +374,12 @@ fn debug_into_a_sink_that_reads_the_semaphore_does_not_deadlock() {
         .expect("formatting the semaphore deadlocked");
     assert_eq!(
         text,
-        "Semaphore { total: 2, available: 2, waiting: 0, closed: false }"
+        "Semaphore { total: 2, available: 2, waiting: 0, closed: false, fairness: Strict }"
     );
 }
 
 /// The tries of the next waiter's spin on `sem`, read once it gave up (it parks right after).
-fn spun(sem: &Semaphore) -> usize {
+pub(super) fn spun(sem: &Semaphore) -> usize {
     loop {
         match sem.spun.swap(0, crate::sync::Ordering::SeqCst) {
             0 => yield_now(),

@@ -1,0 +1,204 @@
+//! Unit tests of the barging mode (`Fairness::Eventual`): a running thread takes permits ahead
+//! of a waiter they do not fit, the patience turns barging into hand-overs, free permits reach
+//! the waiters they fit, and the strict mode's waiters far back in line spin without yields.
+#![cfg(not(loom))]
+
+use super::tests::spun;
+use crate::limit::{AcquireError, Fairness, Semaphore, TryAcquireError};
+use crate::sync::yield_now;
+use std::time::Duration;
+
+const FOREVER: Fairness = Fairness::Eventual(Duration::MAX);
+const LONG: Duration = Duration::from_secs(30);
+
+fn wait_for_waiters(sem: &Semaphore, n: usize) {
+    while sem.waiting() < n {
+        yield_now();
+    }
+}
+
+#[test]
+fn a_running_thread_takes_permits_a_waiter_cannot_use_yet() {
+    let sem = Semaphore::with_fairness(2, FOREVER);
+    let (a, b) = (sem.acquire(1).unwrap(), sem.acquire(1).unwrap());
+    std::thread::scope(|s| {
+        let heavy = s.spawn(|| sem.acquire_timeout(2, LONG).map(|p| p.weight()));
+        wait_for_waiters(&sem, 1);
+        drop(a);
+        // The strict mode refuses this (`semaphore_grants_in_arrival_order_and_refuses_barging`).
+        let barged = sem
+            .try_acquire(1)
+            .expect("a free permit, taken ahead of the line");
+        assert_eq!(sem.waiting(), 1);
+        drop((barged, b));
+        assert_eq!(heavy.join().unwrap(), Ok(2));
+    });
+    assert_eq!((sem.available(), sem.waiting()), (2, 0));
+}
+
+#[test]
+fn a_waiter_past_its_patience_is_served_in_order() {
+    let sem = Semaphore::with_fairness(2, Fairness::Eventual(Duration::from_millis(50)));
+    let (a, b) = (sem.acquire(1).unwrap(), sem.acquire(1).unwrap());
+    std::thread::scope(|s| {
+        let heavy = s.spawn(|| sem.acquire_timeout(2, LONG).map(|p| p.weight()));
+        wait_for_waiters(&sem, 1);
+        drop(a);
+        let barged = sem.try_acquire(1).expect("within the patience, barging");
+        std::thread::sleep(Duration::from_millis(60));
+        // This release finds the front overdue: from now on permits wait for it.
+        drop(barged);
+        assert_eq!(sem.try_acquire(1).unwrap_err(), TryAcquireError::NoPermits);
+        assert_eq!(sem.available(), 1);
+        drop(b);
+        assert_eq!(heavy.join().unwrap(), Ok(2));
+    });
+    // The line emptied: barging again.
+    assert_eq!((sem.available(), sem.waiting()), (2, 0));
+    assert!(sem.try_acquire(2).is_ok());
+}
+
+#[test]
+fn zero_patience_hands_over_as_the_strict_mode_does() {
+    let sem = Semaphore::with_fairness(2, Fairness::Eventual(Duration::ZERO));
+    let (a, b) = (sem.acquire(1).unwrap(), sem.acquire(1).unwrap());
+    std::thread::scope(|s| {
+        let heavy = s.spawn(|| sem.acquire_timeout(2, LONG).map(|p| p.weight()));
+        wait_for_waiters(&sem, 1);
+        drop(a);
+        assert_eq!(sem.try_acquire(1).unwrap_err(), TryAcquireError::NoPermits);
+        drop(b);
+        assert_eq!(heavy.join().unwrap(), Ok(2));
+    });
+    assert_eq!(sem.available(), 2);
+}
+
+/// A freed permit goes to a light waiter behind a heavy one it does not fit: barging order, so
+/// nobody sleeps while a permit they could use is free.
+#[test]
+fn a_freed_permit_reaches_a_light_waiter_behind_a_heavy_one() {
+    let sem = Semaphore::with_fairness(2, FOREVER);
+    let (a, b) = (sem.acquire(1).unwrap(), sem.acquire(1).unwrap());
+    std::thread::scope(|s| {
+        let heavy = s.spawn(|| sem.acquire_timeout(2, LONG).map(|p| p.weight()));
+        wait_for_waiters(&sem, 1);
+        let light = s.spawn(|| sem.acquire_timeout(1, LONG).map(|p| p.weight()));
+        wait_for_waiters(&sem, 2);
+        drop(a);
+        assert_eq!(light.join().unwrap(), Ok(1));
+        assert_eq!(sem.waiting(), 1, "the heavy one still waits");
+        drop(b);
+        assert_eq!(heavy.join().unwrap(), Ok(2));
+    });
+    assert_eq!((sem.available(), sem.waiting()), (2, 0));
+}
+
+/// Two permits freed back to back reach two waiters: the second release must not offer its
+/// permit to the waiter the first one already woke. (Each waiter's timeout is a long backstop:
+/// a lost permit fails the test instead of hanging it.)
+#[test]
+fn permits_freed_together_reach_as_many_waiters() {
+    for _ in 0..if cfg!(miri) { 3 } else { 200 } {
+        let sem = Semaphore::with_fairness(2, FOREVER);
+        let (a, b) = (sem.acquire(1).unwrap(), sem.acquire(1).unwrap());
+        std::thread::scope(|s| {
+            let waiters: Vec<_> = (0..2)
+                .map(|_| s.spawn(|| sem.acquire_timeout(1, LONG).map(|p| p.weight())))
+                .collect();
+            wait_for_waiters(&sem, 2);
+            drop(a);
+            drop(b);
+            for w in waiters {
+                assert_eq!(w.join().unwrap(), Ok(1));
+            }
+        });
+        assert_eq!((sem.available(), sem.waiting()), (2, 0));
+    }
+}
+
+#[test]
+fn close_wakes_barging_waiters_with_an_error() {
+    let sem = Semaphore::with_fairness(1, FOREVER);
+    let held = sem.acquire(1).unwrap();
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| sem.acquire(1).map(|p| p.weight()));
+        wait_for_waiters(&sem, 1);
+        sem.close();
+        assert_eq!(waiter.join().unwrap(), Err(AcquireError::Closed));
+    });
+    drop(held);
+    assert_eq!((sem.available(), sem.waiting()), (1, 0));
+}
+
+#[test]
+fn fairness_is_reported_and_a_zero_count_refused_with_its_name() {
+    let sem = Semaphore::with_fairness(3, FOREVER);
+    assert_eq!(sem.fairness(), FOREVER);
+    assert_eq!(Semaphore::new(1).fairness(), Fairness::Strict);
+    assert_eq!(Fairness::default(), Fairness::Strict);
+    assert!(format!("{sem:?}").contains("fairness: Eventual("));
+    assert!(Semaphore::try_with_fairness(0, FOREVER).is_err());
+    let panic = std::panic::catch_unwind(|| Semaphore::with_fairness(0, FOREVER)).unwrap_err();
+    let message = panic.downcast_ref::<String>().unwrap();
+    assert!(
+        message.starts_with("Semaphore::with_fairness(0, Eventual("),
+        "{message}"
+    );
+}
+
+/// In the strict mode, a waiter further back than the total permits spins without the yields
+/// before it parks: 7 tries (`spin`), where the one just behind the front makes 10 (`backoff`).
+#[test]
+fn a_strict_waiter_far_back_in_line_parks_without_yielding() {
+    if crate::sync::cpus() < 2 {
+        return; // with one CPU nobody spins
+    }
+    let sem = Semaphore::new(1);
+    let held = sem.acquire(1).unwrap();
+    std::thread::scope(|s| {
+        let front = s.spawn(|| drop(sem.acquire(1).unwrap()));
+        assert_eq!(spun(&sem), 131, "the front");
+        let next = s.spawn(|| drop(sem.acquire(1).unwrap()));
+        assert_eq!(spun(&sem), 10, "next behind the front");
+        let far = s.spawn(|| drop(sem.acquire(1).unwrap()));
+        assert_eq!(spun(&sem), 7, "further back than the one permit");
+        assert_eq!(sem.waiting(), 3);
+        drop(held);
+        for t in [front, next, far] {
+            t.join().unwrap();
+        }
+    });
+    assert_eq!(sem.available(), 1);
+}
+
+/// Many threads, short holds, a few permits: never more held than the permits, none lost.
+#[test]
+fn barging_under_a_crowd_never_over_grants_or_loses_a_permit() {
+    use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
+    let threads = if cfg!(miri) { 4 } else { 16 };
+    let rounds = if cfg!(miri) { 20 } else { 2_000 };
+    let sem = Semaphore::with_fairness(3, Fairness::Eventual(Duration::from_micros(200)));
+    let held = AtomicU32::new(0);
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let (sem, held) = (&sem, &held);
+            s.spawn(move || {
+                for i in 0..rounds {
+                    let weight = 1 + (t + i) as u32 % 2;
+                    let permit = sem.acquire(weight).unwrap();
+                    assert!(held.fetch_add(weight, SeqCst) + weight <= 3, "over-granted");
+                    held.fetch_sub(weight, SeqCst);
+                    drop(permit);
+                }
+            });
+        }
+    });
+    assert_eq!((sem.available(), sem.waiting()), (3, 0));
+}
+
+/// The size the `Semaphore`'s Cost gives for a waiter that the line moves.
+#[cfg(all(target_pointer_width = "64", target_os = "linux"))]
+#[test]
+fn a_waiter_in_line_is_40_bytes() {
+    assert_eq!(std::mem::size_of::<super::queue::Waiter>(), 40);
+}

@@ -1,0 +1,207 @@
+//! loom models of the semaphore's barging mode (`Fairness::Eventual`): permits never exceed the
+//! total while callers take them ahead of the line; two permits freed back to back reach two
+//! waiters (the second release does not offer its permit to the waiter the first one woke); a
+//! caller that barges past a woken waiter leaves that waiter to be woken again, not stranded; a
+//! light waiter behind a heavy one gets the permit the heavy one cannot use; a woken waiter that
+//! times out passes its offer on; with zero patience waiters are served in arrival order; close
+//! wakes every waiter.
+//!
+//! `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom LOOM_MAX_PREEMPTIONS=2 cargo test --release --test loom_semaphore_barging -- loom`
+//!
+//! A patience of `Duration::MAX` never hands over and `Duration::ZERO` always does, so neither
+//! depends on the clock loom does not model.
+#![cfg(loom)]
+
+use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use loom::sync::Arc;
+use loom::thread;
+use std::time::Duration;
+use thrifty::limit::{AcquireError, AcquireTimeoutError, Fairness, Semaphore};
+
+#[path = "common/loom.rs"]
+mod loom_model;
+
+const BARGING: Fairness = Fairness::Eventual(Duration::MAX);
+
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    loom_model::model(f);
+}
+
+fn wait_for_waiters(s: &Semaphore, n: usize) {
+    while s.waiting() < n {
+        thread::yield_now();
+    }
+}
+
+#[test]
+fn loom_barging_permits_never_exceed_total() {
+    model(|| {
+        let s = Arc::new(Semaphore::with_fairness(2, BARGING));
+        let held = Arc::new(AtomicUsize::new(0));
+        let handles: Vec<_> = [1u32, 2]
+            .into_iter()
+            .map(|w| {
+                let (s, held) = (s.clone(), held.clone());
+                thread::spawn(move || {
+                    let permit = s.acquire(w).unwrap();
+                    let now = held.fetch_add(w as usize, SeqCst) + w as usize;
+                    assert!(now <= 2, "{now} permits held of 2");
+                    held.fetch_sub(w as usize, SeqCst);
+                    drop(permit);
+                })
+            })
+            .collect();
+        let permit = s.acquire(1).unwrap();
+        let now = held.fetch_add(1, SeqCst) + 1;
+        assert!(now <= 2, "{now} permits held of 2");
+        held.fetch_sub(1, SeqCst);
+        drop(permit);
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert_eq!((s.available(), s.waiting()), (2, 0));
+    });
+}
+
+#[test]
+fn loom_barging_two_releases_reach_two_waiters() {
+    model(|| {
+        let s = Arc::new(Semaphore::with_fairness(2, BARGING));
+        let (a, b) = (s.try_acquire(1).unwrap(), s.try_acquire(1).unwrap());
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let s = s.clone();
+                thread::spawn(move || s.acquire(1).map(drop))
+            })
+            .collect();
+        wait_for_waiters(&s, 2);
+        drop(a);
+        drop(b);
+        for w in waiters {
+            assert_eq!(w.join().unwrap(), Ok(()));
+        }
+        assert_eq!((s.available(), s.waiting()), (2, 0));
+    });
+}
+
+#[test]
+fn loom_a_barger_racing_a_woken_waiter_strands_nobody() {
+    model(|| {
+        let s = Arc::new(Semaphore::with_fairness(1, BARGING));
+        let held = Semaphore::try_acquire_owned(&s, 1).unwrap();
+        let inside = Arc::new(AtomicUsize::new(0));
+        let s1 = s.clone();
+        let i1 = inside.clone();
+        let waiter = thread::spawn(move || {
+            let p = s1.acquire(1).unwrap();
+            assert_eq!(i1.fetch_add(1, SeqCst), 0, "two holders of one permit");
+            i1.fetch_sub(1, SeqCst);
+            drop(p);
+        });
+        wait_for_waiters(&s, 1);
+        let s2 = s.clone();
+        let i2 = inside.clone();
+        let barger = thread::spawn(move || {
+            let p = s2.acquire(1).unwrap();
+            assert_eq!(i2.fetch_add(1, SeqCst), 0, "two holders of one permit");
+            i2.fetch_sub(1, SeqCst);
+            drop(p);
+        });
+        drop(held);
+        waiter.join().unwrap();
+        barger.join().unwrap();
+        assert_eq!((s.available(), s.waiting()), (1, 0));
+    });
+}
+
+#[test]
+fn loom_barging_a_light_waiter_gets_what_a_heavy_one_cannot_use() {
+    model(|| {
+        let s = Arc::new(Semaphore::with_fairness(2, BARGING));
+        let (a, b) = (s.try_acquire(1).unwrap(), s.try_acquire(1).unwrap());
+        let s1 = s.clone();
+        let heavy = thread::spawn(move || s1.acquire(2).map(drop));
+        wait_for_waiters(&s, 1);
+        let s2 = s.clone();
+        let light = thread::spawn(move || s2.acquire(1).map(drop));
+        wait_for_waiters(&s, 2);
+        drop(a);
+        // The light one must get the freed permit while `b` is still held.
+        assert_eq!(light.join().unwrap(), Ok(()));
+        drop(b);
+        assert_eq!(heavy.join().unwrap(), Ok(()));
+        assert_eq!((s.available(), s.waiting()), (2, 0));
+    });
+}
+
+#[test]
+fn loom_barging_a_woken_waiter_that_times_out_passes_its_offer_on() {
+    model(|| {
+        // Under loom a timed park is a spurious wake-up and 1 ns is over at once: the first
+        // waiter may be offered the permit and leave without it; the second must then get it.
+        let s = Arc::new(Semaphore::with_fairness(1, BARGING));
+        let held = s.try_acquire(1).unwrap();
+        let s1 = s.clone();
+        let hasty = thread::spawn(move || s1.acquire_timeout(1, Duration::from_nanos(1)).map(drop));
+        let s2 = s.clone();
+        let patient = thread::spawn(move || s2.acquire(1).map(drop));
+        drop(held);
+        let hasty = hasty.join().unwrap();
+        assert!(
+            matches!(hasty, Ok(()) | Err(AcquireTimeoutError::Timeout)),
+            "{hasty:?}"
+        );
+        assert_eq!(patient.join().unwrap(), Ok(()));
+        assert_eq!((s.available(), s.waiting()), (1, 0));
+    });
+}
+
+#[test]
+fn loom_zero_patience_serves_waiters_in_arrival_order() {
+    model(|| {
+        let s = Arc::new(Semaphore::with_fairness(
+            2,
+            Fairness::Eventual(Duration::ZERO),
+        ));
+        let held = s.try_acquire(1).unwrap();
+        let order = Arc::new(AtomicUsize::new(0));
+        let (s2, o2) = (s.clone(), order.clone());
+        let big = thread::spawn(move || {
+            let _p = s2.acquire(2).unwrap();
+            o2.compare_exchange(0, 2, SeqCst, SeqCst).is_ok()
+        });
+        wait_for_waiters(&s, 1);
+        let (s3, o3) = (s.clone(), order.clone());
+        let small = thread::spawn(move || {
+            let _p = s3.acquire(1).unwrap();
+            o3.compare_exchange(0, 1, SeqCst, SeqCst).is_ok()
+        });
+        drop(held);
+        let big_first = big.join().unwrap();
+        let small_first = small.join().unwrap();
+        assert!(
+            big_first && !small_first,
+            "the later, smaller request went first"
+        );
+    });
+}
+
+#[test]
+fn loom_barging_close_wakes_every_waiter() {
+    model(|| {
+        let s = Arc::new(Semaphore::with_fairness(1, BARGING));
+        let held = s.try_acquire(1).unwrap();
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let s = s.clone();
+                thread::spawn(move || s.acquire(1).map(drop))
+            })
+            .collect();
+        s.close();
+        for w in waiters {
+            assert_eq!(w.join().unwrap(), Err(AcquireError::Closed));
+        }
+        drop(held);
+        assert_eq!(s.available(), 1);
+    });
+}
