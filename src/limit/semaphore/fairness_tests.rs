@@ -174,11 +174,11 @@ fn a_strict_waiter_far_back_in_line_parks_without_yielding() {
 /// Many threads, short holds, a few permits: never more held than the permits, none lost.
 #[test]
 fn barging_under_a_crowd_never_over_grants_or_loses_a_permit() {
-    use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
+    use crate::sync::{AtomicU64, Ordering::SeqCst};
     let threads = if cfg!(miri) { 4 } else { 16 };
     let rounds = if cfg!(miri) { 20 } else { 2_000 };
     let sem = Semaphore::with_fairness(3, Fairness::Eventual(Duration::from_micros(200)));
-    let held = AtomicU32::new(0);
+    let held = AtomicU64::new(0);
     std::thread::scope(|s| {
         for t in 0..threads {
             let (sem, held) = (&sem, &held);
@@ -186,8 +186,11 @@ fn barging_under_a_crowd_never_over_grants_or_loses_a_permit() {
                 for i in 0..rounds {
                     let weight = 1 + (t + i) as u32 % 2;
                     let permit = sem.acquire(weight).unwrap();
-                    assert!(held.fetch_add(weight, SeqCst) + weight <= 3, "over-granted");
-                    held.fetch_sub(weight, SeqCst);
+                    assert!(
+                        held.fetch_add(u64::from(weight), SeqCst) + u64::from(weight) <= 3,
+                        "over-granted"
+                    );
+                    held.fetch_sub(u64::from(weight), SeqCst);
                     drop(permit);
                 }
             });
