@@ -4,7 +4,8 @@
 //! caller that barges past a woken waiter leaves that waiter to be woken again, not stranded; a
 //! light waiter behind a heavy one gets the permit the heavy one cannot use; a woken waiter that
 //! times out passes its offer on; with zero patience waiters are served in arrival order; close
-//! wakes every waiter.
+//! wakes every waiter; a heavy waiter that a caller beat to part of its offer passes the rest on
+//! to a light one behind it.
 //!
 //! `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom LOOM_MAX_PREEMPTIONS=2 cargo test --release --test loom_semaphore_barging -- loom`
 //!
@@ -203,5 +204,31 @@ fn loom_barging_close_wakes_every_waiter() {
         }
         drop(held);
         assert_eq!(s.available(), 1);
+    });
+}
+
+/// A heavy waiter woken for two free permits finds one taken by a barger: it must pass the one
+/// left on to the light waiter behind it, whom its mark kept from being woken, rather than park
+/// with it free while the barger and another holder keep theirs (no later release would come).
+#[test]
+fn loom_barging_a_heavy_waiter_beaten_to_part_of_its_offer_passes_the_rest_on() {
+    model(|| {
+        let s = Arc::new(Semaphore::with_fairness(3, BARGING));
+        let kept = s.try_acquire(1).unwrap();
+        let pair = s.try_acquire(2).unwrap();
+        let s1 = s.clone();
+        let heavy = thread::spawn(move || s1.acquire(2).map(drop));
+        wait_for_waiters(&s, 1);
+        let s2 = s.clone();
+        let light = thread::spawn(move || s2.acquire(1).map(drop));
+        wait_for_waiters(&s, 2);
+        drop(pair);
+        // Barge: taken ahead of the woken heavy waiter, or refused if it already took both.
+        let barged = s.try_acquire(1).ok();
+        // With `kept` and `barged` held, the light waiter must still get the permit left free.
+        assert_eq!(light.join().unwrap(), Ok(()));
+        drop((barged, kept));
+        assert_eq!(heavy.join().unwrap(), Ok(()));
+        assert_eq!((s.available(), s.waiting()), (3, 0));
     });
 }

@@ -188,11 +188,12 @@
 //! waiters grants nothing: it wakes, from the front, the waiters its free permits fit, marking
 //! each so that a second release does not offer the same permits to the same waiter, and each
 //! woken waiter tries the same CAS as any caller, leaving the line if it wins and parking again
-//! if a running thread was first. Once the front waiter has waited its patience, a release (or a
-//! request that joins the line) sets the hand-over flag: new requests queue, and releases grant
-//! in arrival order as the strict mode's do, until the front is a waiter that has not waited
-//! that long. `semaphore/fairness.rs` says why no permit stays free while a waiter it fits
-//! sleeps; `tests/loom_semaphore_barging.rs` checks it.
+//! if a running thread was first, after offering what is left of its share to those behind it
+//! (the thread may have taken only part of it). Once the front waiter has waited its patience,
+//! a release (or a request that joins the line) sets the hand-over flag: new requests queue, and
+//! releases grant in arrival order as the strict mode's do, until the front is a waiter that has
+//! not waited that long. `semaphore/fairness.rs` says why no permit stays free while a waiter it
+//! fits sleeps; `tests/loom_semaphore_barging.rs` checks it.
 //!
 //! **The in-flight gate** is one counter raised by a CAS that refuses at `max` and lowered
 //! when the permit drops.

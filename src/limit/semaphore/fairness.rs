@@ -8,9 +8,13 @@
 //! A release that finds `QUEUED` takes the lock and *nudges*: it unparks, from the front, the
 //! waiters that the free permits could serve (each marked, so that its share is not offered
 //! twice), and grants nothing. A nudged waiter takes the lock and tries the same CAS; it leaves
-//! the line if it wins, and unmarks itself and parks again if a running thread won. A release
-//! comes after any permits are taken, so every free permit is either offered to a marked
-//! waiter or wanted by nobody in line: no permit sits free while a waiter it fits sleeps.
+//! the line if it wins (and serves the line again, as any departure does). If a running thread
+//! won, it unmarks itself, serves the line again and parks: the thread may have taken only part
+//! of its share (one of the two permits a waiter of weight 2 was woken for), and the rest may
+//! fit a lighter waiter behind it that its mark kept from being woken, with no release to come
+//! while the thread and the other holders keep theirs. A release comes after any permits are
+//! taken, so every free permit is either offered to a marked waiter or wanted by nobody in line:
+//! no permit sits free while a waiter it fits sleeps.
 //!
 //! Once the front waiter has waited `patience` since it joined, the next release (or
 //! departure) sets `HANDOFF`: the fast path refuses again, and releases grant in arrival order

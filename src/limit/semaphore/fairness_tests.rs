@@ -116,6 +116,37 @@ fn permits_freed_together_reach_as_many_waiters() {
     }
 }
 
+/// A heavy waiter woken for two free permits finds a running thread took one: it passes the
+/// other on to the light waiter behind it (whom its mark kept asleep) instead of parking with it
+/// free while the running thread and another holder keep theirs. (If the heavy waiter wins the
+/// race instead, it takes both and gives them back at once, and the light waiter gets one then.)
+#[test]
+fn a_woken_waiter_beaten_to_part_of_its_share_passes_the_rest_on() {
+    for _ in 0..if cfg!(miri) { 2 } else { 20 } {
+        let sem = Semaphore::with_fairness(3, FOREVER);
+        let kept = sem.acquire(1).unwrap();
+        let pair = sem.acquire(2).unwrap();
+        std::thread::scope(|s| {
+            let heavy = s.spawn(|| sem.acquire_timeout(2, LONG).map(|p| p.weight()));
+            wait_for_waiters(&sem, 1);
+            let light = s.spawn(|| sem.acquire_timeout(1, LONG).map(|p| p.weight()));
+            wait_for_waiters(&sem, 2);
+            // Let both park, so that the heavy one's wake-up comes after our barge.
+            std::thread::sleep(Duration::from_millis(1));
+            drop(pair);
+            let barged = sem.try_acquire(1);
+            assert_eq!(
+                light.join().unwrap(),
+                Ok(1),
+                "stranded beside a free permit"
+            );
+            drop((barged, kept));
+            assert_eq!(heavy.join().unwrap(), Ok(2));
+        });
+        assert_eq!((sem.available(), sem.waiting()), (3, 0));
+    }
+}
+
 #[test]
 fn close_wakes_barging_waiters_with_an_error() {
     let sem = Semaphore::with_fairness(1, FOREVER);

@@ -274,7 +274,8 @@ impl Semaphore {
         }
         loop {
             drop(state);
-            // Those the hand-over above granted (outside the lock; empty after the first pass).
+            // Those the hand-over above granted, or a nudged waiter's serving below woke
+            // (outside the lock; mostly empty).
             woken.drain(..).for_each(|t| t.unpark());
             // A grant, a close or the deadline often comes within the spin: no park, and the
             // granter's unpark finds us awake, which costs it no system call. The front waiter,
@@ -331,6 +332,7 @@ impl Semaphore {
             if state.granted(ticket) {
                 return Ok(());
             }
+            let mut was_nudged = false;
             if let Fairness::Eventual(_) = self.fairness {
                 // Nudged, or free permits seen while spinning: try for them as any caller does.
                 // (`HANDOFF` refuses here too: then only a grant serves us.)
@@ -342,7 +344,8 @@ impl Semaphore {
                     return Ok(());
                 }
                 // A running thread took them first: wait to be nudged again.
-                state.waiters_mut().nth(at).expect("in the line").nudged = false;
+                let me = state.waiters_mut().nth(at).expect("in the line");
+                was_nudged = std::mem::take(&mut me.nudged);
             }
             let stop = if self.permits.load(Ordering::Acquire) & CLOSED != 0 {
                 Stop::Closed
@@ -351,6 +354,14 @@ impl Semaphore {
             } else if deadline.is_some_and(|d| Instant::now() >= d) {
                 Stop::Timeout
             } else {
+                if was_nudged {
+                    // Our mark reserved our weight: a running thread may have taken only part
+                    // of it, and what is left may fit a waiter the mark kept from being nudged
+                    // (a light one behind us), with no release to come. Serve the line again,
+                    // as a departure does (`leave` below); whom it wakes (maybe us, if a release
+                    // came since our try) is unparked at the top of the loop, before we park.
+                    self.serve(&mut state, &mut woken);
+                }
                 continue; // spurious, or woken for another reason
             };
             let woken = self.leave(&mut state, ticket);
