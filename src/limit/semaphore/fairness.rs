@@ -177,6 +177,15 @@ impl Semaphore {
             return true;
         }
         self.permits.fetch_and(!HANDOFF, Ordering::Release);
+        // A request of weight 0 queues only while `HANDOFF` is set (else the fast path serves
+        // it), and fits whatever is free, even nothing, where `nudge` stops once the free
+        // permits are spoken for: wake those that queued, to take their nothing.
+        for waiter in state.waiters_mut() {
+            if waiter.weight == 0 && !waiter.nudged {
+                waiter.nudged = true;
+                woken.push(waiter.thread.clone());
+            }
+        }
         false
     }
 

@@ -6,7 +6,7 @@
 use super::tests::spun;
 use crate::limit::{AcquireError, Fairness, Semaphore, TryAcquireError};
 use crate::sync::yield_now;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const FOREVER: Fairness = Fairness::Eventual(Duration::MAX);
 const LONG: Duration = Duration::from_secs(30);
@@ -145,6 +145,43 @@ fn a_woken_waiter_beaten_to_part_of_its_share_passes_the_rest_on() {
         });
         assert_eq!((sem.available(), sem.waiting()), (3, 0));
     }
+}
+
+/// A request of weight 0 queues only behind a hand-over; when the hand-over ends it must be
+/// woken to take its nothing, even while the permits are all held and the new front, which has
+/// not waited its patience, needs more than is free.
+#[test]
+fn a_weightless_request_queued_behind_a_hand_over_is_served_when_it_ends() {
+    let patience = Duration::from_millis(200);
+    let sem = Semaphore::with_fairness(2, Fairness::Eventual(patience));
+    let (a, b) = (sem.acquire(1).unwrap(), sem.acquire(1).unwrap());
+    std::thread::scope(|s| {
+        let first = s.spawn(|| sem.acquire_timeout(2, LONG));
+        wait_for_waiters(&sem, 1);
+        std::thread::sleep(patience + Duration::from_millis(50));
+        // The first waiter is overdue: this one's joining starts the hand-over.
+        let second = s.spawn(|| sem.acquire_timeout(2, LONG).map(|p| p.weight()));
+        wait_for_waiters(&sem, 2);
+        assert_eq!(sem.try_acquire(0).unwrap_err(), TryAcquireError::NoPermits);
+        // (A waiter that times out still takes what is free, so the time tells, not the result.)
+        let weightless = s.spawn(|| {
+            let asked = Instant::now();
+            let got = sem.acquire_timeout(0, LONG).map(|p| p.weight());
+            (got, asked.elapsed())
+        });
+        wait_for_waiters(&sem, 3);
+        std::thread::sleep(Duration::from_millis(2)); // let it park
+        drop(a);
+        // Grants the first waiter; the second, now in front, is not overdue: barging again.
+        drop(b);
+        let held = first.join().unwrap().expect("granted");
+        let (got, waited) = weightless.join().unwrap();
+        assert_eq!(got, Ok(0));
+        assert!(waited < LONG / 2, "asleep beside its fit for {waited:?}");
+        drop(held);
+        assert_eq!(second.join().unwrap(), Ok(2));
+    });
+    assert_eq!((sem.available(), sem.waiting()), (2, 0));
 }
 
 #[test]
