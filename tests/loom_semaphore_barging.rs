@@ -5,7 +5,8 @@
 //! light waiter behind a heavy one gets the permit the heavy one cannot use; a woken waiter that
 //! times out passes its offer on; with zero patience waiters are served in arrival order; close
 //! wakes every waiter; a heavy waiter that a caller beat to part of its offer passes the rest on
-//! to a light one behind it.
+//! to a light one behind it; a forget racing a woken waiter strands nobody; with zero patience a
+//! freed permit is kept for a heavy waiter, refused to a barger.
 //!
 //! `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom LOOM_MAX_PREEMPTIONS=2 cargo test --release --test loom_semaphore_barging -- loom`
 //!
@@ -17,7 +18,7 @@ use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use loom::sync::Arc;
 use loom::thread;
 use std::time::Duration;
-use thrifty::limit::{AcquireError, AcquireTimeoutError, Fairness, Semaphore};
+use thrifty::limit::{AcquireError, AcquireTimeoutError, Fairness, Semaphore, TryAcquireError};
 
 #[path = "common/loom.rs"]
 mod loom_model;
@@ -230,5 +231,80 @@ fn loom_barging_a_heavy_waiter_beaten_to_part_of_its_offer_passes_the_rest_on() 
         drop((barged, kept));
         assert_eq!(heavy.join().unwrap(), Ok(()));
         assert_eq!((s.available(), s.waiting()), (3, 0));
+    });
+}
+
+/// A barger takes one of the two permits a heavy waiter was woken for and forgets it: the heavy
+/// waiter, now over the total, fails (or it took both first and succeeded), and the light waiter
+/// behind it gets the permit left free; nothing is lost or left queued.
+#[test]
+fn loom_barging_a_forget_racing_a_woken_waiter_strands_nobody() {
+    model(|| {
+        let s = Arc::new(Semaphore::with_fairness(2, BARGING));
+        let pair = s.try_acquire(2).unwrap();
+        let s1 = s.clone();
+        let heavy = thread::spawn(move || s1.acquire(2).map(drop));
+        wait_for_waiters(&s, 1);
+        let s2 = s.clone();
+        let light = thread::spawn(move || s2.acquire(1).map(drop));
+        wait_for_waiters(&s, 2);
+        drop(pair);
+        let forgot = match s.try_acquire(1) {
+            Ok(barged) => {
+                barged.forget();
+                true
+            }
+            Err(e) => {
+                assert_eq!(e, TryAcquireError::NoPermits);
+                false
+            }
+        };
+        assert_eq!(light.join().unwrap(), Ok(()));
+        match heavy.join().unwrap() {
+            Ok(()) => {}
+            Err(AcquireError::InsufficientCapacity(e)) => {
+                assert!(forgot, "over a total nobody shrank");
+                assert_eq!((e.requested, e.capacity), (2, 1));
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+        let total = if forgot { 1 } else { 2 };
+        assert_eq!((s.total(), s.available(), s.waiting()), (total, total, 0));
+    });
+}
+
+/// With zero patience a heavy waiter is overdue as it joins: a permit freed while it waits is
+/// kept for it, refused to a caller that would barge and to a later waiter, who is served after
+/// it.
+#[test]
+fn loom_zero_patience_keeps_a_freed_permit_for_a_heavy_waiter() {
+    model(|| {
+        let s = Arc::new(Semaphore::with_fairness(
+            2,
+            Fairness::Eventual(Duration::ZERO),
+        ));
+        let (a, b) = (s.try_acquire(1).unwrap(), s.try_acquire(1).unwrap());
+        let order = Arc::new(AtomicUsize::new(0));
+        let (s1, o1) = (s.clone(), order.clone());
+        let heavy = thread::spawn(move || {
+            let _p = s1.acquire(2).unwrap();
+            o1.fetch_add(1, SeqCst)
+        });
+        wait_for_waiters(&s, 1);
+        let (s2, o2) = (s.clone(), order.clone());
+        let later = thread::spawn(move || {
+            let _p = s2.acquire(1).unwrap();
+            o2.fetch_add(1, SeqCst)
+        });
+        drop(a);
+        assert_eq!(s.try_acquire(1).unwrap_err(), TryAcquireError::NoPermits);
+        drop(b);
+        assert_eq!(
+            heavy.join().unwrap(),
+            0,
+            "the later, lighter request went first"
+        );
+        assert_eq!(later.join().unwrap(), 1);
+        assert_eq!((s.available(), s.waiting()), (2, 0));
     });
 }

@@ -16,10 +16,12 @@
 //! taken, so every free permit is either offered to a marked waiter or wanted by nobody in line:
 //! no permit sits free while a waiter it fits sleeps.
 //!
-//! Once the front waiter has waited `patience` since it joined, the next release (or
-//! departure) sets `HANDOFF`: the fast path refuses again, and releases grant in arrival order
-//! as in the strict mode, until the front is a waiter that has not waited that long. So no
-//! request that arrives after a waiter has waited `patience` is served before it.
+//! Once the front waiter has waited `patience` since it joined, the next release, departure or
+//! request that joins the line sets `HANDOFF`: the fast path refuses again, and releases grant in
+//! arrival order as in the strict mode, until the front is a waiter that has not waited that
+//! long. So once one of those has seen the front overdue, no request is served before it; until
+//! then a caller may still take free permits ahead of it (those the release that will see it
+//! frees included, before that release takes the lock).
 
 use super::queue::{free, State, Woken, CLOSED, HANDOFF};
 use super::Semaphore;
@@ -77,8 +79,9 @@ pub enum Fairness {
     /// are woken to compete for them) until the front waiter has waited this long since it
     /// joined the line; from the next release, or request that has to queue, on, permits go to
     /// waiters in arrival order until the front is one that has not waited this long (until
-    /// then a caller may still take permits that were free already). `Duration::ZERO` serves in
-    /// arrival order as [`Strict`](Fairness::Strict) does, at a little more cost per wait;
+    /// that release or request has taken the line's lock, a caller may still take free permits,
+    /// that release's included). `Duration::ZERO` serves in arrival order as
+    /// [`Strict`](Fairness::Strict) does, at a little more cost per wait;
     /// `Duration::MAX` never hands over, so a heavy request can wait for ever behind a stream of
     /// light ones.
     Eventual(Duration),
