@@ -11,7 +11,7 @@
 use std::cell::RefCell;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::SeqCst};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 use thrifty::limit::{
@@ -19,34 +19,11 @@ use thrifty::limit::{
     LimitError, ManualClock, OwnedPermit, RateError, Semaphore, TokenBucket, TryAcquireError,
 };
 
-const THREADS: usize = 8; // oversubscribed on a 2-core machine, on purpose
-/// Under Miri an hour: its clock moves with the code it runs (20 s is a few million steps, less
-/// than some scenarios take there), and when every thread waits it skips to the next timeout, so
-/// a real hang still fails at once.
-const DEADLINE: Duration = Duration::from_secs(if cfg!(miri) { 3600 } else { 20 });
+#[path = "common/deadline.rs"]
+mod deadline;
+use deadline::{within, DEADLINE};
 
-/// Runs `scenario` on its own thread and returns its result, failing (not hanging) if it takes
-/// over [`DEADLINE`]; a panic in it is the test's panic.
-fn within<T: Send + 'static>(what: &str, scenario: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    let handle = std::thread::Builder::new()
-        .name(what.to_owned())
-        .spawn(move || {
-            let _ = tx.send(scenario());
-        })
-        .unwrap();
-    match rx.recv_timeout(DEADLINE) {
-        Ok(result) => {
-            handle.join().unwrap();
-            result
-        }
-        Err(RecvTimeoutError::Disconnected) => match handle.join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => unreachable!("the scenario returned without sending"),
-        },
-        Err(RecvTimeoutError::Timeout) => panic!("{what}: no result in {DEADLINE:?}: it hangs"),
-    }
-}
+const THREADS: usize = 8; // oversubscribed on a 2-core machine, on purpose
 
 /// Polls `ready` until it holds, failing after 10 s (a waiter that never queues, say; half an
 /// hour of Miri's clock, as [`DEADLINE`] says).
