@@ -4,8 +4,10 @@
 //! arrival order, wakes a waiter when an owned permit is released on another thread, fails a
 //! waiter that a forgotten permit made too heavy (never leaves it waiting), hands permits that
 //! two racing releases free to a queued request, never strands a waiter behind one that timed
-//! out, and wakes every waiter on close; a refusal without the lock gives one true reason while
-//! a forget or a queued request races it; the in-flight gate never admits over `max`.
+//! out, and wakes every waiter on close (the bound, the arrival order and the close also for the
+//! barging mode: the order with zero patience, the others with none); a refusal without the
+//! lock gives one true reason while a forget or a queued request races it; the in-flight gate
+//! never admits over `max`.
 //!
 //! `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom LOOM_MAX_PREEMPTIONS=2 cargo test --release --test loom_limit -- loom`
 //!
@@ -20,8 +22,8 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::BuildHasherDefault;
 use std::time::Duration;
 use thrifty::limit::{
-    AcquireError, AcquireTimeoutError, Clock, InFlight, InsufficientCapacity, KeyedLimiter,
-    ManualClock, Semaphore, TokenBucket, TryAcquireError,
+    AcquireError, AcquireTimeoutError, Clock, Fairness, InFlight, InsufficientCapacity,
+    KeyedLimiter, ManualClock, Semaphore, TokenBucket, TryAcquireError,
 };
 
 #[path = "common/loom.rs"]
@@ -121,58 +123,80 @@ fn loom_refund_racing_a_reservation_never_shares_its_turn() {
 
 #[test]
 fn loom_semaphore_permits_never_exceed_total() {
-    model(|| {
-        let s = Arc::new(Semaphore::new(2));
-        let held = Arc::new(AtomicUsize::new(0));
-        let handles: Vec<_> = [1u32, 2]
-            .into_iter()
-            .map(|w| {
-                let (s, held) = (s.clone(), held.clone());
-                thread::spawn(move || {
-                    let permit = s.acquire(w).unwrap();
-                    let now = held.fetch_add(w as usize, SeqCst) + w as usize;
-                    assert!(now <= 2, "{now} permits held of 2");
-                    held.fetch_sub(w as usize, SeqCst);
-                    drop(permit);
-                })
-            })
-            .collect();
-        for h in handles {
-            h.join().unwrap();
-        }
-        assert_eq!(s.available(), 2);
-    });
+    model(|| permits_never_exceed_total(Fairness::Strict, false));
+}
+
+/// Barging, with the main thread a third caller that may take permits ahead of the line.
+#[test]
+fn loom_barging_permits_never_exceed_total() {
+    model(|| permits_never_exceed_total(Fairness::Eventual(Duration::MAX), true));
+}
+
+/// Two threads take 1 and 2 of 2 permits (and the main thread 1 if `main_asks`): never more
+/// held at once than the total, every permit back at the end.
+fn permits_never_exceed_total(fairness: Fairness, main_asks: bool) {
+    let s = Arc::new(Semaphore::with_fairness(2, fairness));
+    let held = Arc::new(AtomicUsize::new(0));
+    let hold = |s: &Semaphore, held: &AtomicUsize, w: u32| {
+        let permit = s.acquire(w).unwrap();
+        let now = held.fetch_add(w as usize, SeqCst) + w as usize;
+        assert!(now <= 2, "{now} permits held of 2");
+        held.fetch_sub(w as usize, SeqCst);
+        drop(permit);
+    };
+    let handles: Vec<_> = [1u32, 2]
+        .into_iter()
+        .map(|w| {
+            let (s, held) = (s.clone(), held.clone());
+            thread::spawn(move || hold(&s, &held, w))
+        })
+        .collect();
+    if main_asks {
+        hold(&s, &held, 1);
+    }
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!((s.available(), s.waiting()), (2, 0));
 }
 
 #[test]
 fn loom_semaphore_serves_waiters_in_arrival_order() {
-    model(|| {
-        // The big request queues first (its wait is observed before the small one starts), so
-        // the small one, though it would fit, is served after it.
-        let s = Arc::new(Semaphore::new(2));
-        let held = s.try_acquire(1).unwrap();
-        let order = Arc::new(AtomicUsize::new(0));
-        let (s2, o2) = (s.clone(), order.clone());
-        let big = thread::spawn(move || {
-            let _p = s2.acquire(2).unwrap();
-            o2.compare_exchange(0, 2, SeqCst, SeqCst).is_ok()
-        });
-        while s.waiting() == 0 {
-            thread::yield_now();
-        }
-        let (s3, o3) = (s.clone(), order.clone());
-        let small = thread::spawn(move || {
-            let _p = s3.acquire(1).unwrap();
-            o3.compare_exchange(0, 1, SeqCst, SeqCst).is_ok()
-        });
-        drop(held);
-        let big_first = big.join().unwrap();
-        let small_first = small.join().unwrap();
-        assert!(
-            big_first && !small_first,
-            "the later, smaller request went first"
-        );
+    model(|| serves_waiters_in_arrival_order(Fairness::Strict));
+}
+
+/// The barging mode with zero patience hands over from the first wait, as the strict mode does.
+#[test]
+fn loom_zero_patience_serves_waiters_in_arrival_order() {
+    model(|| serves_waiters_in_arrival_order(Fairness::Eventual(Duration::ZERO)));
+}
+
+fn serves_waiters_in_arrival_order(fairness: Fairness) {
+    // The big request queues first (its wait is observed before the small one starts), so
+    // the small one, though it would fit, is served after it.
+    let s = Arc::new(Semaphore::with_fairness(2, fairness));
+    let held = s.try_acquire(1).unwrap();
+    let order = Arc::new(AtomicUsize::new(0));
+    let (s2, o2) = (s.clone(), order.clone());
+    let big = thread::spawn(move || {
+        let _p = s2.acquire(2).unwrap();
+        o2.compare_exchange(0, 2, SeqCst, SeqCst).is_ok()
     });
+    while s.waiting() == 0 {
+        thread::yield_now();
+    }
+    let (s3, o3) = (s.clone(), order.clone());
+    let small = thread::spawn(move || {
+        let _p = s3.acquire(1).unwrap();
+        o3.compare_exchange(0, 1, SeqCst, SeqCst).is_ok()
+    });
+    drop(held);
+    let big_first = big.join().unwrap();
+    let small_first = small.join().unwrap();
+    assert!(
+        big_first && !small_first,
+        "the later, smaller request went first"
+    );
 }
 
 #[test]
@@ -270,22 +294,29 @@ fn loom_forget_fails_a_waiter_it_makes_too_heavy() {
 
 #[test]
 fn loom_close_wakes_every_waiter() {
-    model(|| {
-        let s = Arc::new(Semaphore::new(1));
-        let held = s.try_acquire(1).unwrap();
-        let waiters: Vec<_> = (0..2)
-            .map(|_| {
-                let s = s.clone();
-                thread::spawn(move || s.acquire(1).map(drop))
-            })
-            .collect();
-        s.close();
-        for w in waiters {
-            assert_eq!(w.join().unwrap(), Err(AcquireError::Closed));
-        }
-        drop(held);
-        assert_eq!(s.available(), 1);
-    });
+    model(|| close_wakes_every_waiter(Fairness::Strict));
+}
+
+#[test]
+fn loom_barging_close_wakes_every_waiter() {
+    model(|| close_wakes_every_waiter(Fairness::Eventual(Duration::MAX)));
+}
+
+fn close_wakes_every_waiter(fairness: Fairness) {
+    let s = Arc::new(Semaphore::with_fairness(1, fairness));
+    let held = s.try_acquire(1).unwrap();
+    let waiters: Vec<_> = (0..2)
+        .map(|_| {
+            let s = s.clone();
+            thread::spawn(move || s.acquire(1).map(drop))
+        })
+        .collect();
+    s.close();
+    for w in waiters {
+        assert_eq!(w.join().unwrap(), Err(AcquireError::Closed));
+    }
+    drop(held);
+    assert_eq!(s.available(), 1);
 }
 
 #[test]

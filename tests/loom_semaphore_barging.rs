@@ -1,12 +1,12 @@
-//! loom models of the semaphore's barging mode (`Fairness::Eventual`): permits never exceed the
-//! total while callers take them ahead of the line; two permits freed back to back reach two
+//! loom models of the semaphore's barging mode (`Fairness::Eventual`): two permits freed back to back reach two
 //! waiters (the second release does not offer its permit to the waiter the first one woke); a
 //! caller that barges past a woken waiter leaves that waiter to be woken again, not stranded; a
 //! light waiter behind a heavy one gets the permit the heavy one cannot use; a woken waiter that
-//! times out passes its offer on; with zero patience waiters are served in arrival order; close
-//! wakes every waiter; a heavy waiter that a caller beat to part of its offer passes the rest on
+//! times out passes its offer on; a heavy waiter that a caller beat to part of its offer passes the rest on
 //! to a light one behind it; a forget racing a woken waiter strands nobody; with zero patience a
-//! freed permit is kept for a heavy waiter, refused to a barger.
+//! freed permit is kept for a heavy waiter, refused to a barger. (Permits never over the
+//! total, arrival order with zero patience and close are `tests/loom_limit.rs`'s strict models,
+//! run on a barging semaphore too.)
 //!
 //! `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom LOOM_MAX_PREEMPTIONS=2 cargo test --release --test loom_semaphore_barging -- loom`
 //!
@@ -29,40 +29,25 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
     loom_model::model(f);
 }
 
+/// A waiter's thread: its request's outcome, the permits dropped.
+type Waiting = thread::JoinHandle<Result<(), AcquireError>>;
+
+/// Queues a request for 2 permits, then one for 1 behind it, each on a thread of its own, and
+/// returns the two threads once both wait.
+fn heavy_then_light(s: &Arc<Semaphore>) -> (Waiting, Waiting) {
+    let s1 = s.clone();
+    let heavy = thread::spawn(move || s1.acquire(2).map(drop));
+    wait_for_waiters(s, 1);
+    let s2 = s.clone();
+    let light = thread::spawn(move || s2.acquire(1).map(drop));
+    wait_for_waiters(s, 2);
+    (heavy, light)
+}
+
 fn wait_for_waiters(s: &Semaphore, n: usize) {
     while s.waiting() < n {
         thread::yield_now();
     }
-}
-
-#[test]
-fn loom_barging_permits_never_exceed_total() {
-    model(|| {
-        let s = Arc::new(Semaphore::with_fairness(2, BARGING));
-        let held = Arc::new(AtomicUsize::new(0));
-        let handles: Vec<_> = [1u32, 2]
-            .into_iter()
-            .map(|w| {
-                let (s, held) = (s.clone(), held.clone());
-                thread::spawn(move || {
-                    let permit = s.acquire(w).unwrap();
-                    let now = held.fetch_add(w as usize, SeqCst) + w as usize;
-                    assert!(now <= 2, "{now} permits held of 2");
-                    held.fetch_sub(w as usize, SeqCst);
-                    drop(permit);
-                })
-            })
-            .collect();
-        let permit = s.acquire(1).unwrap();
-        let now = held.fetch_add(1, SeqCst) + 1;
-        assert!(now <= 2, "{now} permits held of 2");
-        held.fetch_sub(1, SeqCst);
-        drop(permit);
-        for h in handles {
-            h.join().unwrap();
-        }
-        assert_eq!((s.available(), s.waiting()), (2, 0));
-    });
 }
 
 #[test]
@@ -121,12 +106,7 @@ fn loom_barging_a_light_waiter_gets_what_a_heavy_one_cannot_use() {
     model(|| {
         let s = Arc::new(Semaphore::with_fairness(2, BARGING));
         let (a, b) = (s.try_acquire(1).unwrap(), s.try_acquire(1).unwrap());
-        let s1 = s.clone();
-        let heavy = thread::spawn(move || s1.acquire(2).map(drop));
-        wait_for_waiters(&s, 1);
-        let s2 = s.clone();
-        let light = thread::spawn(move || s2.acquire(1).map(drop));
-        wait_for_waiters(&s, 2);
+        let (heavy, light) = heavy_then_light(&s);
         drop(a);
         // The light one must get the freed permit while `b` is still held.
         assert_eq!(light.join().unwrap(), Ok(()));
@@ -159,70 +139,12 @@ fn loom_barging_a_woken_waiter_that_times_out_passes_its_offer_on() {
 }
 
 #[test]
-fn loom_zero_patience_serves_waiters_in_arrival_order() {
-    model(|| {
-        let s = Arc::new(Semaphore::with_fairness(
-            2,
-            Fairness::Eventual(Duration::ZERO),
-        ));
-        let held = s.try_acquire(1).unwrap();
-        let order = Arc::new(AtomicUsize::new(0));
-        let (s2, o2) = (s.clone(), order.clone());
-        let big = thread::spawn(move || {
-            let _p = s2.acquire(2).unwrap();
-            o2.compare_exchange(0, 2, SeqCst, SeqCst).is_ok()
-        });
-        wait_for_waiters(&s, 1);
-        let (s3, o3) = (s.clone(), order.clone());
-        let small = thread::spawn(move || {
-            let _p = s3.acquire(1).unwrap();
-            o3.compare_exchange(0, 1, SeqCst, SeqCst).is_ok()
-        });
-        drop(held);
-        let big_first = big.join().unwrap();
-        let small_first = small.join().unwrap();
-        assert!(
-            big_first && !small_first,
-            "the later, smaller request went first"
-        );
-    });
-}
-
-#[test]
-fn loom_barging_close_wakes_every_waiter() {
-    model(|| {
-        let s = Arc::new(Semaphore::with_fairness(1, BARGING));
-        let held = s.try_acquire(1).unwrap();
-        let waiters: Vec<_> = (0..2)
-            .map(|_| {
-                let s = s.clone();
-                thread::spawn(move || s.acquire(1).map(drop))
-            })
-            .collect();
-        s.close();
-        for w in waiters {
-            assert_eq!(w.join().unwrap(), Err(AcquireError::Closed));
-        }
-        drop(held);
-        assert_eq!(s.available(), 1);
-    });
-}
-
-/// A heavy waiter woken for two free permits finds one taken by a barger: it must pass the one
-/// left on to the light waiter behind it, whom its mark kept from being woken, rather than park
-/// with it free while the barger and another holder keep theirs (no later release would come).
-#[test]
 fn loom_barging_a_heavy_waiter_beaten_to_part_of_its_offer_passes_the_rest_on() {
     model(|| {
         let s = Arc::new(Semaphore::with_fairness(3, BARGING));
         let kept = s.try_acquire(1).unwrap();
         let pair = s.try_acquire(2).unwrap();
-        let s1 = s.clone();
-        let heavy = thread::spawn(move || s1.acquire(2).map(drop));
-        wait_for_waiters(&s, 1);
-        let s2 = s.clone();
-        let light = thread::spawn(move || s2.acquire(1).map(drop));
-        wait_for_waiters(&s, 2);
+        let (heavy, light) = heavy_then_light(&s);
         drop(pair);
         // Barge: taken ahead of the woken heavy waiter, or refused if it already took both.
         let barged = s.try_acquire(1).ok();
@@ -242,12 +164,7 @@ fn loom_barging_a_forget_racing_a_woken_waiter_strands_nobody() {
     model(|| {
         let s = Arc::new(Semaphore::with_fairness(2, BARGING));
         let pair = s.try_acquire(2).unwrap();
-        let s1 = s.clone();
-        let heavy = thread::spawn(move || s1.acquire(2).map(drop));
-        wait_for_waiters(&s, 1);
-        let s2 = s.clone();
-        let light = thread::spawn(move || s2.acquire(1).map(drop));
-        wait_for_waiters(&s, 2);
+        let (heavy, light) = heavy_then_light(&s);
         drop(pair);
         let forgot = match s.try_acquire(1) {
             Ok(barged) => {
