@@ -63,8 +63,8 @@ use std::time::Duration;
 /// waiter that has not. So pick a patience well above the time a hand-over takes times the
 /// waiters that queue at once (a switch is some microseconds, tens on a VM): below it, waiters
 /// that joined during one round of hand-overs are overdue by its end, and the semaphore stays in
-/// hand-overs at the strict mode's cost. A hand-over took 6-10 µs on a 2-core VM with more
-/// threads than CPUs, so 1 ms suits up to about a hundred waiters there.
+/// hand-overs at the strict mode's cost. At several microseconds a hand-over, 1 ms suits on the
+/// order of a hundred waiters.
 ///
 /// # Allocation
 /// As the strict mode's: none per acquire or release, but the line's growth and a wake of more

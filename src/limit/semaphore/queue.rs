@@ -56,8 +56,9 @@ pub(super) struct Waiter {
     ticket: u64,
     pub(super) weight: u32,
     pub(super) thread: Thread,
-    /// When it joined the line (the barging mode's patience counts from here).
-    since: Instant,
+    /// Barging mode: when it joined the line (its patience counts from here). `None` in the
+    /// strict mode, which never reads it, so its waits take no clock read for it.
+    since: Option<Instant>,
     /// Barging mode: woken to try for free permits and not yet run (`fairness.rs`).
     pub(super) nudged: bool,
 }
@@ -95,7 +96,7 @@ impl State {
 
     /// When the front waiter joined the line, if anyone waits.
     pub(super) fn front_since(&self) -> Option<Instant> {
-        self.line.front().map(|front| front.since)
+        self.line.front().and_then(|front| front.since)
     }
 
     /// The waiters, oldest first.
@@ -264,7 +265,7 @@ impl Semaphore {
             ticket,
             weight,
             thread: current_thread(),
-            since: Instant::now(),
+            since: (self.fairness != Fairness::Strict).then(Instant::now),
             nudged: false,
         });
         self.publish_front(&state);

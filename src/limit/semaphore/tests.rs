@@ -452,8 +452,10 @@ fn a_waiter_that_reaches_the_front_during_its_short_spin_spins_on() {
             break;
         }
     }
+    // 131: the release came before the second's spin began, so it spun as the front from the
+    // start (as the first did); possible when other tests load the machine.
     assert!(
-        seen.iter().all(|&t| t == 10 || t == 122),
+        seen.iter().all(|&t| t == 10 || t == 122 || t == 131),
         "tries of the second waiter's spins: {seen:?}"
     );
     assert_eq!(
