@@ -17,6 +17,9 @@
 //! hit; a window that ends with fewer hits starts the score again. So the window is measured in the
 //! counter's own sampled adds, not in time.
 //!
+//! A compact probe that finds the counter striped learns the thread's cell there instead (a blind
+//! add, [`Path::Blind`], reads nothing else that would tell it).
+//!
 //! Why this discriminates: a probe hits only if another thread writes the *same* counter within
 //! the probe's window (its 512 rounds). Two threads hammering one counter do that on most
 //! probes; two threads spreading adds over a registry of `m` counters do it on about `k / m` of
@@ -99,11 +102,17 @@ pub(super) enum Path {
     /// the state word the entry was filled under ([`remember`]), which [`hot_holds`] compares
     /// with the counter's after the add has loaded it.
     Hot(*const AtomicU64),
-    /// Neither the hot entry, the memo nor the filter names this counter (or the thread's skip flag
-    /// said the last two hold nothing for it, and they were not read): add to the compact total
-    /// first, read the state word after (the line is then this core's, so the read costs nothing
-    /// more). A compact counter's add is then as an `AtomicU64`'s: one locked add on a line fetched
-    /// once, where reading first fetched it shared and then again to write.
+    /// The thread's skip flag is set (its memo and filter hold nothing but its hot entry's
+    /// counter, and they were not read) and the hot entry is not this counter: add to the compact
+    /// total and read nothing else of the counter. A striped counter's add still counts (the
+    /// total is `base` plus the cells), and the thread learns of the stripes at its next probe
+    /// that lands on this counter (`probe_compact`): about [`SAMPLE`] of the thread's adds later
+    /// if all go to it. So a registry's add is the tick and one locked add.
+    Blind,
+    /// Neither the hot entry, the memo nor the filter names this counter, and the thread's
+    /// hints hold other counters: add to the compact total first, read the state word after (the
+    /// line is then this core's, so the read costs little more). If that names a block, the add
+    /// was a stray, and the thread learns the counter's cell at once.
     Unread,
     /// The memo holds this counter ([`remembered`]'s triple; [`MARK`] and zeros for a counter
     /// marked striped where the thread owns no cell): read the state word first and take the
@@ -122,14 +131,15 @@ pub(super) enum Path {
 /// pointer, the counter's state word and the entry's state word ([`hot_holds`]), and adds (the
 /// hot add: no place computed from `addr` is read). The key is compared where it lies, used nowhere else, so the compare takes
 /// its operand from memory: one instruction fewer on the hot add than a load and a compare.
-/// Else, while the thread's `skip` flag is set, the add takes the unread order without reading
-/// the memo and the filter: their words lie at places computed from `addr`, and a locked add
-/// waits for every load before it (in a registry of compact counters, that wait was most of the
-/// gap to an `AtomicU64`: the repository's JOURNAL.md has the figures). The flag is set while the
+/// Else, while the thread's `skip` flag is set, the add is blind ([`Path::Blind`]): it reads
+/// neither the memo and the filter, whose words lie at places computed from `addr`, nor the
+/// state word after its add, since a locked add waits for every load before it and holds up
+/// every load after it (in a registry of compact counters, those waits were most of the gap to
+/// an `AtomicU64`: the repository's JOURNAL.md has the figures). The flag is set while the
 /// filter is empty and the memo empty or holding the hot counter's entry only (a fresh thread; a
-/// thread whose interval ended so, [`rearm`]: a server's threads that all bump one hot counter
-/// and a registry of compact ones), and cleared when the thread writes the memo for another
-/// counter or the filter. Any other thread that owns a cell in a striped counter, or marked or
+/// thread whose interval ended so with no stray in it, [`rearm`]: a server's threads that all
+/// bump one hot counter and a registry of compact ones), and cleared when the thread writes the
+/// memo for another counter or the filter. Any other thread that owns a cell in a striped counter, or marked or
 /// strayed on one, reads them on every add to any other counter until an interval ends with its
 /// memo empty again or holding its hot counter only.
 #[inline(always)]
@@ -140,7 +150,7 @@ pub(super) fn path(addr: usize) -> Path {
             return Path::Hot(l.hot_cell.get());
         }
         if l.skip.get() {
-            return Path::Unread;
+            return Path::Blind;
         }
         memo_path(l, addr)
     })
@@ -217,6 +227,22 @@ pub(super) fn strayed(addr: usize) {
         l.seen[word].set(l.seen[word].get() | bit);
         written(l);
     });
+}
+
+/// Clears the calling thread's `skip` flag, as a thread whose hints hold other counters has it
+/// cleared: its adds to counters it does not remember take the unread order (a stray is
+/// learned at once) until an interval ends with nothing but its hot counter remembered and no
+/// stray (tests of the stray path).
+#[cfg(test)]
+pub(super) fn unskip() {
+    let _ = with_thread_hints(written);
+}
+
+/// Makes the calling thread's next add that ticks end its interval, so that add probes (tests of
+/// what a probe learns).
+#[cfg(all(test, not(loom)))]
+pub(super) fn probe_next_add() {
+    let _ = with_thread_hints(|l| l.tick.set(TICK_STEP.wrapping_neg()));
 }
 
 /// Sets every bit of the calling thread's filter: it reads first for every counter until its
@@ -402,8 +428,12 @@ pub(super) fn tick_rearm() -> bool {
 
 /// Sets the tick to wrap after a random count of adds in `SAMPLE / 2 .. 3 * SAMPLE / 2`,
 /// clears the filter of counters seen striped ([`strayed`]), and sets the `skip` flag ([`path`])
-/// if the memo holds nothing (dropping the hot entry, whose counter the memo no longer holds) or
-/// the hot entry's counter only, else clears it; returns true for [`tick`].
+/// if the memo holds nothing (dropping the hot entry, whose counter the memo no longer holds), or
+/// the hot entry's counter only and the filter was empty, else clears it; returns true for
+/// [`tick`]. A thread that strayed or learned this interval keeps reading after its adds for the
+/// next: two striped counters that share its memo slot evict each other, so the memo may hold
+/// one of them only at the interval's end, and a skip would send the other's adds to `base`
+/// (blind) until a probe landed on it.
 ///
 /// The draw hashes a per-thread Weyl sequence with the address of the thread's hint words, so
 /// each thread draws its own gaps: two threads that start together on one counter would
@@ -419,6 +449,7 @@ fn rearm(l: &ThreadHints) -> bool {
     x ^= x >> 16;
     let adds = SAMPLE / 2 + (x & (SAMPLE - 1));
     l.tick.set(adds.wrapping_mul(TICK_STEP).wrapping_neg());
+    let strayed = l.seen.iter().any(|w| w.get() != 0);
     l.seen.iter().for_each(|w| w.set(0));
     let key = l.hot_key.get();
     let mut held = l.memo.iter().filter(|slot| slot[0].get() != 0);
@@ -427,7 +458,9 @@ fn rearm(l: &ThreadHints) -> bool {
             l.hot_key.set(0);
             l.skip.set(true);
         }
-        Some(slot) => l.skip.set(slot[0].get() == key && held.next().is_none()),
+        Some(slot) => l
+            .skip
+            .set(!strayed && slot[0].get() == key && held.next().is_none()),
     }
     true
 }
@@ -570,11 +603,19 @@ mod tests {
     fn the_filter_sees_a_strayed_counter_until_the_interval_ends() {
         let (a, b) = (0x4_0000usize, 0x4_0010usize);
         assert_ne!(seen_bit(a), seen_bit(b), "neighbours: bits of their own");
-        assert_eq!((path(a), path(b)), (Path::Unread, Path::Unread));
+        assert_eq!(
+            (path(a), path(b)),
+            (Path::Blind, Path::Blind),
+            "fresh: blind"
+        );
         strayed(a);
         assert_eq!((path(a), path(b)), (Path::Seen, Path::Unread));
         assert!(with_thread_hints(rearm).unwrap());
-        assert_eq!(path(a), Path::Unread, "cleared when the interval ends");
+        assert_eq!(
+            path(a),
+            Path::Blind,
+            "cleared when the interval ends; nothing remembered: blind"
+        );
     }
 
     /// What this thread's memo and filter say of the counter at `addr`, past its hot entry.
@@ -598,10 +639,7 @@ mod tests {
             remember(a, 0x5001, 128, &word, 9);
             assert!(!skips(), "not before an interval ends");
             assert!(with_thread_hints(rearm).unwrap());
-            assert!(
-                skips() && path(b) == Path::Unread,
-                "the memo holds `a` only"
-            );
+            assert!(skips() && path(b) == Path::Blind, "the memo holds `a` only");
             assert_eq!(path(a), Path::Hot(&word), "`a` keeps its hot entry");
             assert_eq!(hot_state(), 0x5001);
             mark(b);
@@ -629,6 +667,13 @@ mod tests {
             assert!(skips(), "the hot counter remembered again keeps it");
             strayed(d);
             assert!(!skips() && path(d) == Path::Seen, "a stray clears it");
+            assert!(with_thread_hints(rearm).unwrap());
+            assert!(
+                !skips() && path(d) == Path::Unread,
+                "`a` only, but the interval had a stray: not for one more interval"
+            );
+            assert!(with_thread_hints(rearm).unwrap());
+            assert!(skips() && path(d) == Path::Blind, "then again");
         })
         .join()
         .unwrap();
@@ -640,7 +685,7 @@ mod tests {
         std::thread::spawn(|| {
             let (a, b) = (0x9_0000usize, 0x9_0010usize);
             assert!(
-                blank() && path(a) == Path::Unread,
+                blank() && path(a) == Path::Blind,
                 "a fresh thread's hints are blank"
             );
             strayed(a);
@@ -702,11 +747,7 @@ mod tests {
             .skip(1)
             .find(|&x| memo_slot(x) == memo_slot(a))
             .unwrap();
-        assert_eq!(
-            path(a),
-            Path::Unread,
-            "nothing remembered: the unread order"
-        );
+        assert_eq!(path(a), Path::Blind, "nothing remembered: blind");
         let word = AtomicU64::new(0);
         remember(a, 0x5001, 128, &word, 9);
         remember(b, 0x6002, 256, &word, 9);

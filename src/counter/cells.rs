@@ -16,7 +16,9 @@
 //! Otherwise it adds to `base` first and reads the state word after, with the line already in its
 //! cache: a compact counter's add then costs what an `AtomicU64`'s does. An add that then finds the
 //! counter striped was a *stray*: counted in `base` all the same, and the thread finds its cell and
-//! remembers it (or marks the counter), so its next add reads first.
+//! remembers it (or marks the counter), so its next add reads first. A thread whose hints are
+//! blank (no striped counter but its hot one) does not read after either: its add is *blind*, and
+//! it learns that a counter striped when one of its probes, which read the state word, lands on it.
 //!
 //! `state` moves compact → busy → block of 2 → block of 4 → … (each block keeping a pointer to
 //! the one it outgrew), and back to compact only through [`Cells::compact`] (`&mut`) or `Drop`.
@@ -37,8 +39,9 @@
 //!   the counter (every new thread's, and the adds of a thread whose thread-local hints are gone),
 //!   an add after its memo lost the counter to another, and an add after the counter moved (the
 //!   memo is keyed by address), each at most once per thread and sampling interval (the filter:
-//!   `adapt::strayed`). So `replace`'s compare-exchange fails only on another `replace` or one of
-//!   those strays.
+//!   `adapt::strayed`); and a blind thread's adds until its probe lands on the counter (about an
+//!   interval's worth of adds to it). So `replace`'s compare-exchange fails only on another
+//!   `replace` or one of those strays.
 //! - `state`: the score by compare-exchange (a hint); `BUSY` by the compare-exchange that elects
 //!   the allocating thread, which then stores the first block (Release); each later block is
 //!   stored by the one thread elected through the outgrown block's `pressure`.
@@ -165,7 +168,8 @@ impl Cells {
     /// then the add it names (a compact counter's `fetch_add` on `base`, a striped one's plain
     /// add to the thread's cell). Any other counter: the `fetch_add` on `base` first, then the
     /// state word, and if that names a block, the add (already counted in `base`) was a stray:
-    /// the thread finds its cell and remembers it, so its next add goes there.
+    /// the thread finds its cell and remembers it, so its next add goes there; or, for a thread
+    /// whose hints are blank, the `fetch_add` alone (blind: its probe learns instead).
     #[inline(always)]
     pub(crate) fn add(&self, n: u64) {
         match adapt::path(self.addr()) {
@@ -192,14 +196,8 @@ impl Cells {
                 }
                 self.add_past_hot(n);
             }
-            adapt::Path::Unread => {
-                self.add_compact(n);
-                // Acquire: as in `block`, for `learn`'s reads of the block's lines.
-                let p = self.state.load(Ordering::Acquire);
-                if p as usize & (BUSY - 1) != 0 {
-                    self.learn(p);
-                }
-            }
+            adapt::Path::Blind => self.add_compact(n),
+            adapt::Path::Unread => self.add_unread(n),
             adapt::Path::Remembered(state, place, token) => {
                 // Acquire: as in `block`; the striped path reads the block's lines through it.
                 // `add_to_block` checks the remembered state first, and takes a compact one
@@ -217,6 +215,28 @@ impl Cells {
                     self.add_to_block(p, (adapt::MARK, 0, 0), n);
                 }
             }
+        }
+    }
+
+    /// The unread order: the compact add, then the state word; if that names a block, the add
+    /// was a stray and the thread learns its cell.
+    #[inline(always)]
+    fn add_unread(&self, n: u64) {
+        self.add_compact(n);
+        // Acquire: as in `block`, for `learn`'s reads of the block's lines.
+        let p = self.state.load(Ordering::Acquire);
+        if p as usize & (BUSY - 1) != 0 {
+            self.learn(p);
+        }
+    }
+
+    /// [`add`](Self::add), but a thread whose hints would add blind reads the state word after
+    /// (the unread order), so that if the counter is striped it claims its cell now: for a
+    /// handle without a cell of its own, which looks for one after this add.
+    pub(crate) fn add_looking(&self, n: u64) {
+        match adapt::path(self.addr()) {
+            adapt::Path::Blind => self.add_unread(n),
+            _ => self.add(n),
         }
     }
 
@@ -298,11 +318,16 @@ impl Cells {
     #[cold]
     #[inline(never)]
     fn probe_compact(&self, after: u64) {
-        // Relaxed: a hint; nothing is read through it (the block is published by `expand`).
-        let st = self.state.load(Ordering::Relaxed);
+        // Acquire: as in `block`, for `learn`'s reads of the block's lines.
+        let st = self.state.load(Ordering::Acquire);
         let bits = st as usize;
-        // Striped meanwhile (a tag), or a thread is allocating the first block (`BUSY`).
-        if bits & (BUSY | (BUSY - 1)) != 0 {
+        // Striped (a tag): this thread added to `base` without reading the state word
+        // (`adapt::Path::Blind`) or before the counter striped; it learns its cell now.
+        if bits & (BUSY - 1) != 0 {
+            return self.learn(st);
+        }
+        // A thread is allocating the first block.
+        if bits & BUSY != 0 {
             return;
         }
         let hit = adapt::others_write(&self.base, after, &self.base, after);
@@ -786,16 +811,31 @@ mod loom_tests {
     }
 
     /// The counter stripes and is taken while another thread adds in the unread order (it
-    /// remembers nothing of the counter): an add before the stripe, or a stray after it, lands
-    /// in `base`, a later one in the thread's cell; each lands in the take or in what is left
-    /// after it, never both, never neither, and a stray's `learn` never claims a cell twice.
+    /// remembers nothing of the counter, and its hints hold another): an add before the
+    /// stripe, or a stray after it, lands in `base`, a later one in the thread's cell; each
+    /// lands in the take or in what is left after it, never both, never neither, and a stray's
+    /// `learn` never claims a cell twice.
     #[test]
     fn loom_unread_adds_racing_a_stripe_and_a_take_land_once() {
-        model(|| {
+        adds_racing_a_stripe_and_a_take(false);
+    }
+
+    /// As above, with the adder blind (a fresh thread: it reads nothing after its adds, and
+    /// learns the stripes at its probe, which under loom every add makes).
+    #[test]
+    fn loom_blind_adds_racing_a_stripe_and_a_take_land_once() {
+        adds_racing_a_stripe_and_a_take(true);
+    }
+
+    fn adds_racing_a_stripe_and_a_take(blind: bool) {
+        model(move || {
             let c = Arc::new(Cells::new(4));
             let adder = {
                 let c = c.clone();
                 thread::spawn(move || {
+                    if !blind {
+                        adapt::unskip();
+                    }
                     c.add(1);
                     c.add(2);
                     c.add(4);

@@ -37,12 +37,16 @@ impl<'a> Handle<'a> {
             // No word of our own yet (compact, or not claimed yet), or our claim has ended (the
             // thread is tearing down): the counter's own path, and a look for a word at once if
             // we had one, else every `LOOK_EVERY` adds.
+            // The looking add reads the counter's state word after it even where the thread
+            // would add blind, so that a striped counter's cell is claimed before the look.
             _ => {
-                self.cells.add(n);
                 self.until_look -= 1;
                 if self.owned.is_some() || self.until_look == 0 {
+                    self.cells.add_looking(n);
                     self.owned = self.cells.owned();
                     self.until_look = LOOK_EVERY;
+                } else {
+                    self.cells.add(n);
                 }
             }
         }

@@ -68,7 +68,9 @@
 //! returns, or overwritten by `set`) or wholly after it; never both, never neither.
 //! The compare-exchange retries (reading the cells again) when something else wrote `base`
 //! meanwhile: a compact add, another `take`, `reset` or `set`, or on a striped counter a stray
-//! (see How it works), which each thread makes at most once per counter and sampling interval.
+//! (see How it works): a thread makes at most one per counter and sampling interval once it
+//! uses striped counters, and a thread that does not (a fresh one) strays on a striped counter
+//! until one of its probes lands there, about an interval's worth of adds (4 096) to it.
 //!
 //! # Performance
 //!
@@ -184,35 +186,46 @@
 //!   program that repeats the same adds (a handler that makes 8 per request) would probe the same
 //!   place of every request, and a shared counter anywhere else in the sequence would never stripe.
 //! - **Compact**: the total `base` and a state word, 16 bytes aligned to 16. An add that the
-//!   thread's memo (below) knows nothing of `fetch_add`s `base` first and reads the state word
-//!   after, from a line the add just made this core's: one fetch of the line, as an `AtomicU64`'s
-//!   add. Reading first fetches a line another core last wrote twice, shared for the read and again
-//!   to write (the `AtomicU64, load + CAS` row of the Performance figures). A thread whose memo and
-//!   filter (below) are both empty does not read them either: a skip flag beside its hot entry's
-//!   key (below), at a fixed place in its thread-local words, says so. The memo's slot and the
-//!   filter's bit lie at places computed from the counter's address, and the locked add waits for
-//!   every load before it, most where a line's trip between cores is slow (the Performance
-//!   figures). The flag is cleared when the thread writes either for a counter other than its hot
-//!   one, and set again when its sampling interval ends with its filter empty and its memo empty or
-//!   holding its hot counter only (a server's thread that bumps one hot counter and a registry of
-//!   compact ones); a thread that owns cells in several striped counters reads both on every add
-//!   to any counter but its hot one. So does a thread whose striped counters (several) were
-//!   dropped: their entries stay in its memo (nothing tells it of the drop) until each is forgotten
-//!   (by an add to a counter found compact at its address) or the thread exits.
-//! - **Strays**: an add in that order that then finds the counter striped has already landed in
-//!   `base`, where it counts as any compact add did. The thread then finds its cell (claiming one
-//!   if it can) and remembers it, or marks the counter in the memo if it owns no cell there, so its
-//!   next add to it reads the state word first and goes to its cell. A stray costs a locked add on
-//!   the counter's own line (which every thread adding to it reads) and the look-up: about an
-//!   `AtomicU64` add. It also sets the counter's bit in a 512-bit per-thread filter, cleared when
-//!   the thread's sampling interval ends (2 048 to 6 143 ticking adds): a counter whose bit is set
-//!   reads first too. So a thread strays at most once per interval on each striped counter,
-//!   however its memo fares (two striped counters whose memo slots collide evict each other on
-//!   every add), and a `take`, `reset` or `set`, whose compare-exchange on `base` a stray can fail,
-//!   meets at most that many. Strays come from a thread's first add to a striped counter (every
-//!   new thread's), from adds after its memo lost the counter, after the counter moved (the memo
-//!   is keyed by address), and during a thread's teardown, each bounded so. A compact counter
-//!   whose bit another set reads first: the old cost, for the rest of the interval.
+//!   thread's memo (below) knows nothing of `fetch_add`s `base` first, never reading the state word
+//!   before it: reading first fetches a line another core last wrote twice, shared for the read
+//!   and again to write (the `AtomicU64, load + CAS` row of the Performance figures). A thread
+//!   whose memo and filter (below) are both empty (a fresh thread, or one that bumps one hot
+//!   counter and a registry of compact ones) reads nothing else of the counter: a skip flag beside
+//!   its hot entry's key (below), at a fixed place in its thread-local words, says so, and its add
+//!   is the tick and one locked add, *blind*. Any other thread reads the state word after its add,
+//!   from a line the add just made this core's, and reads its memo and filter before it. Those lie
+//!   at places computed from the counter's address, and on the cores measured a locked add waits
+//!   for every load before it and holds up every load after it (the Performance figures). The flag
+//!   is cleared when the thread writes the memo or the filter for a counter other than its hot
+//!   one, and set again when its sampling interval ends with no stray in it and its memo empty or
+//!   holding its hot counter only. A thread that owns cells in several striped counters reads both
+//!   on every add to any counter but its hot one. So does a thread whose striped counters (several)
+//!   were dropped: their entries stay in its memo (nothing tells it of the drop) until each is
+//!   forgotten (by an add to a counter found compact at its address) or the thread exits.
+//! - **Strays**: an add in that order to a counter that has striped lands in `base`, where it
+//!   counts as any compact add did (the total is `base` plus the cells). A blind add does not look:
+//!   its thread learns of the stripes when one of its probes (each reads the state word) lands on
+//!   the counter, so it strays there for about an interval's worth of adds to that counter (4 096
+//!   on average, spread over however many adds it makes meanwhile; a thread that bumps mostly that
+//!   counter learns within one interval, a fresh one's first being 8 192 adds). Adding blind costs
+//!   nothing on the registry's path (the figures above), and a stray costs about an `AtomicU64`
+//!   add, so a thread that joins a hot striped counter pays for about one interval what a plain
+//!   atomic would. A [`LocalCounter`]'s first add, and each of its looks for a cell, reads the
+//!   state word, so a handle claims its cell at once. Any other add reads the state word after it
+//!   and so learns at once. Once it learns, the thread finds its cell (claiming one if it can) and
+//!   remembers it, or marks the counter in the memo if it owns no cell there, so its next add to
+//!   it reads the state word first and goes to its cell. Learning also sets the counter's bit in a
+//!   512-bit per-thread filter, cleared when the thread's sampling interval ends (2 048 to 6 143
+//!   ticking adds): a counter whose bit is set reads first too, and a thread whose interval had a
+//!   bit set does not add blind in the next. So a thread that is not blind strays at most once per
+//!   interval on each striped counter, however its memo fares (two striped counters whose memo
+//!   slots collide evict each other on every add, and the thread stays out of the blind order
+//!   while they do), and a `take`, `reset` or `set`, whose compare-exchange on `base` a stray can
+//!   fail, meets at most that many from it, plus a blind thread's adds until it learns. Strays
+//!   come from a thread's first adds to a striped counter (every new thread's), from adds after
+//!   its memo lost the counter, after the counter moved (the memo is keyed by address), and during
+//!   a thread's teardown, each bounded so. A compact counter whose bit another set reads first:
+//!   the old cost, for the rest of the interval.
 //! - **Striped**: the read names the newest block, and the add goes to the thread's cell in it.
 //!   No add writes a striped counter's own 16 bytes but strays and `take`, `reset` and `set` (each
 //!   one compare-exchange of `base`, which another of them or a stray can fail), so every thread

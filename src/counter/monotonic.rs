@@ -69,21 +69,24 @@ use super::LocalCounter;
 /// [`PerCpu`](super::PerCpu)'s Allocation.)
 ///
 /// # Cost
-/// - Compact: `add` is a `fetch_add`, then a load of the state word from the line the add just
-///   made this core's, and a per-thread tick, memo and filter look-up (thread-local words): one
-///   fetch of the counter's line where another core holds it, as an `AtomicU64`'s add. One add in
-///   4096 of a thread, on average, also checks briefly for contention. A counter whose filter bit
-///   the thread set this interval (the [module docs](super#how-it-works)) reads the state word
-///   first, fetching such a line twice. See the [module docs](super#performance) for measured
-///   ratios to `AtomicU64`.
+/// - Compact: `add` is a `fetch_add` and a per-thread tick (thread-local words): one fetch of the
+///   counter's line where another core holds it, as an `AtomicU64`'s add. A thread that uses
+///   striped counters also reads its memo and filter (thread-local) before the add and the
+///   counter's state word after it. One add in 4096 of a thread, on average, also checks briefly
+///   for contention. A counter whose filter bit the thread set this interval (the [module
+///   docs](super#how-it-works)) reads the state word first, fetching such a line twice. See the
+///   [module docs](super#performance) for measured ratios to `AtomicU64`.
 /// - Striped: for the counter whose cell the thread found last (its hot entry), `add` reads three
 ///   thread-local words and the state word (a line every thread keeps in cache, which only strays
 ///   and `take`/`reset` write), then adds with a load and a store; for another, it reads the
 ///   thread's memo of the counter (thread-local), the state word and its own cell's owner token.
-///   The first add after the counter grows looks its cell up again. A thread's first add to a
-///   striped counter (and one after its memo lost it, at most once per sampling interval) is a
-///   stray: a `fetch_add` on the counter's own total, then the look-up of its cell. Through a
-///   [`LocalCounter`] (made once per loop or thread), a thread-local read and the load and store.
+///   The first add after the counter grows looks its cell up again. A thread's first adds to a
+///   striped counter are strays, `fetch_add`s on the counter's own total, as on a compact one: one
+///   for a thread that uses striped counters, then the look-up of its cell; for a thread that does
+///   not (a fresh one), about a sampling interval's worth (4096) until one of its probes learns of
+///   the cells (the [module docs](super#how-it-works)). After its memo lost the counter, at most
+///   one per sampling interval. Through a [`LocalCounter`] (made once per loop or thread), whose
+///   first add looks its cell up, a thread-local read and the load and store.
 /// - `sum` reads one cache line per cell of every block it has had (`2c - 2` lines at `c`
 ///   cells: see Memory); `take`/`reset` add one compare-exchange.
 /// - Never blocks, except that a thread's first add to a striped counter registers its thread
