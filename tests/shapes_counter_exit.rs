@@ -61,16 +61,14 @@ fn exiting_threads_hand_their_cells_on_and_idle_ones_keep_theirs() {
             );
         }
     }
-    // An idle thread: claims a cell with one add through a handle (whose adds read the state
-    // word: a fresh thread's plain `incr` on a striped counter adds to the total, unread, until
-    // its first probe lands on the counter), then waits while two others hammer. It keeps
+    // An idle thread: claims a cell with one add, then waits while two others hammer. It keeps
     // its cell (a live thread's cell is never taken: the hammerer that finds no other shares),
     // and the sum is exact. The hammerers are alive at once, so three threads hold slots and
     // one hammerer's home cell is the idle thread's.
     let (parked, done, both) = (Barrier::new(2), Barrier::new(2), Barrier::new(2));
     std::thread::scope(|s| {
         let idle = s.spawn(|| {
-            c.local().incr();
+            c.incr();
             let claimed = owns_a_cell(&c);
             parked.wait();
             done.wait();

@@ -121,19 +121,15 @@ fn adds_after_the_claim_ended_race_the_cells_next_owner() {
         let exiting = std::thread::spawn(move || {
             LATE_ADDS.with(|_| {});
             // Takes the cell over from the last round's taker (joined, so gone), then adds
-            // through the thread's memo of it. (A handle's first add reads the state word: a
-            // fresh thread's plain add to a striped counter goes to its total unread until the
-            // thread's first probe.)
-            one.local().incr();
-            one.incr();
+            // through the thread's memo of it.
+            (0..2).for_each(|_| one.incr());
         });
         let taker = std::thread::spawn(move || {
             while !TEARING_DOWN.load(SeqCst) {
                 std::hint::spin_loop();
             }
             // The exiting thread's claim has ended: the first add takes its cell over.
-            one.local().incr();
-            (0..999).for_each(|_| one.incr());
+            (0..1000).for_each(|_| one.incr());
             let owns = format!("{:?}", one.local()).contains("owns_cell: true");
             STOP.store(true, SeqCst);
             owns

@@ -101,10 +101,12 @@ fn compact_folds_the_cells_back_and_frees_them() {
 
 #[test]
 fn owner_path_after_striping() {
-    // A fresh thread adds blind: its adds to a striped counter go to `base`, unread, until its
-    // probe lands on the counter, which claims its cell and remembers it: its next adds go to
-    // the cell.
+    // A thread that uses no striped counter adds blind: its adds to a striped counter go to
+    // `base`, unread, until its probe lands on the counter, which claims its cell and remembers
+    // it: its next adds go to the cell.
     std::thread::spawn(|| {
+        // Past its first interval (a fresh thread reads after its adds until it ends).
+        assert!(adapt::tick_rearm());
         let c = Cells::new(2);
         c.force_stripe();
         c.add(1);

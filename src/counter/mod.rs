@@ -68,9 +68,9 @@
 //! returns, or overwritten by `set`) or wholly after it; never both, never neither.
 //! The compare-exchange retries (reading the cells again) when something else wrote `base`
 //! meanwhile: a compact add, another `take`, `reset` or `set`, or on a striped counter a stray
-//! (see How it works): a thread makes at most one per counter and sampling interval once it
-//! uses striped counters, and a thread that does not (a fresh one) strays on a striped counter
-//! until one of its probes lands there, about an interval's worth of adds (4 096) to it.
+//! (see How it works): a thread makes at most one per counter and sampling interval, except that
+//! a thread that used no striped counter in its last interval strays on a striped counter until
+//! one of its probes lands there, about an interval's worth of adds (4 096) to it.
 //!
 //! # Performance
 //!
@@ -189,8 +189,9 @@
 //!   thread's memo (below) knows nothing of `fetch_add`s `base` first, never reading the state word
 //!   before it: reading first fetches a line another core last wrote twice, shared for the read
 //!   and again to write (the `AtomicU64, load + CAS` row of the Performance figures). A thread
-//!   whose memo and filter (below) are both empty (a fresh thread, or one that bumps one hot
-//!   counter and a registry of compact ones) reads nothing else of the counter: a skip flag beside
+//!   whose memo and filter (below) were both empty at the end of its last sampling interval (one
+//!   that bumps a registry of compact counters, and maybe one hot striped counter, its hot entry)
+//!   reads nothing else of the counter: a skip flag beside
 //!   its hot entry's key (below), at a fixed place in its thread-local words, says so, and its add
 //!   is the tick and one locked add, *blind*. Any other thread reads the state word after its add,
 //!   from a line the add just made this core's, and reads its memo and filter before it. Those lie
@@ -207,7 +208,8 @@
 //!   its thread learns of the stripes when one of its probes (each reads the state word) lands on
 //!   the counter, so it strays there for about an interval's worth of adds to that counter (4 096
 //!   on average, spread over however many adds it makes meanwhile; a thread that bumps mostly that
-//!   counter learns within one interval, a fresh one's first being 8 192 adds). Adding blind costs
+//!   counter learns within one interval). A fresh thread is not blind in its first interval (8 192
+//!   adds), so a thread that starts on striped counters learns of them at once. Adding blind costs
 //!   nothing on the registry's path (the figures above), and a stray costs about an `AtomicU64`
 //!   add, so a thread that joins a hot striped counter pays for about one interval what a plain
 //!   atomic would. A [`LocalCounter`]'s first add, and each of its looks for a cell, reads the

@@ -82,10 +82,11 @@ use super::LocalCounter;
 ///   thread's memo of the counter (thread-local), the state word and its own cell's owner token.
 ///   The first add after the counter grows looks its cell up again. A thread's first adds to a
 ///   striped counter are strays, `fetch_add`s on the counter's own total, as on a compact one: one
-///   for a thread that uses striped counters, then the look-up of its cell; for a thread that does
-///   not (a fresh one), about a sampling interval's worth (4096) until one of its probes learns of
-///   the cells (the [module docs](super#how-it-works)). After its memo lost the counter, at most
-///   one per sampling interval. Through a [`LocalCounter`] (made once per loop or thread), whose
+///   for a thread that uses striped counters or is in its first sampling interval, then the
+///   look-up of its cell; for a thread that used none in its last interval, about a sampling
+///   interval's worth (4096) until one of its probes learns of the cells (the [module
+///   docs](super#how-it-works)). After its memo lost the counter, at most one per sampling
+///   interval. Through a [`LocalCounter`] (made once per loop or thread), whose
 ///   first add looks its cell up, a thread-local read and the load and store.
 /// - `sum` reads one cache line per cell of every block it has had (`2c - 2` lines at `c`
 ///   cells: see Memory); `take`/`reset` add one compare-exchange.

@@ -26,7 +26,8 @@ pub(crate) struct ThreadHints {
     pub(crate) hot_registered: Cell<bool>,
     /// Set while its user may skip `seen` and `memo` for any key but `hot_key`'s: set when the
     /// user found `seen` empty and `memo` empty or holding that key's entry only, cleared when it
-    /// writes either otherwise. Starts true: both start empty.
+    /// writes either otherwise. Starts false, though both start empty: the user's choice (the
+    /// counter: a fresh thread reads after its adds until its first interval ends).
     pub(crate) skip: Cell<bool>,
     /// The hot entry's value, a pointer (with its provenance) to a word of its user's; starts
     /// null.
@@ -53,7 +54,7 @@ thread_local! {
             hot_key: Cell::new(0),
             hot_state: HotWord::new(0),
             hot_registered: Cell::new(false),
-            skip: Cell::new(true),
+            skip: Cell::new(false),
             hot_cell: Cell::new(std::ptr::null()),
             tick: Cell::new(0),
             seed: Cell::new(SEED),
@@ -69,7 +70,7 @@ thread_local! {
         hot_key: Cell::new(0),
         hot_state: HotWord::new(super::AtomicU64::new(0)),
         hot_registered: Cell::new(false),
-        skip: Cell::new(true),
+        skip: Cell::new(false),
         hot_cell: Cell::new(std::ptr::null()),
         tick: Cell::new(0),
         seed: Cell::new(SEED),
