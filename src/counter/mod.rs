@@ -84,36 +84,36 @@
 //! counter -- 'counter/(registry|mixed|increment)'` has the registry, mixed and one-counter
 //! increment workloads in criterion (not the handler, several-hot, idle-owner or floor rows).
 //!
-//! - **Registry** of 1 000, 10 000 and 100 000 counters, a random one per increment. 1 thread:
-//!   1.02x–1.04x, 1.02x–1.04x and 1.05x–1.13x (medians 1.04x, 1.04x, 1.10x). 2 threads: 0.67x–0.76x
-//!   (median 0.75x), 1.10x–1.13x (1.12x) and 1.23x–1.27x (1.24x). `Mutex<u64>` about 2.3x
-//!   on 1 thread. No counter striped at any size in these runs (16 bytes each). Part of the cost is
-//!   size: an `AtomicU64` padded to 16 bytes (the `AtomicU64 in 16 B` row) takes 1.00x–1.02x,
-//!   0.98x–1.04x and 1.03x–1.09x on 1 thread, and medians of 0.72x, 0.93x and 1.04x on 2 (each
-//!   candidate bumps a registry of its own, cold at the start of each of its rounds, and twice the
-//!   bytes are twice the lines to fetch). The rest is what the add does beside its locked add: the
-//!   hot entry's key and the thread's skip flag (set while its memo and filter are empty), the tick
-//!   and the state word (39 instructions an add against the `AtomicU64` loop's 20, `bash
+//! - **Registry** of 1 000, 10 000 and 100 000 counters, a random one per increment (five runs of
+//!   their own, 2026-12-06 16:57 UTC). 1 thread: 1.01x–1.03x, 1.03x–1.04x and 1.07x–1.09x. 2
+//!   threads: 0.73x–0.74x, 1.04x–1.08x (median 1.06x) and 1.19x–1.20x. `Mutex<u64>` about 2.3x on 1
+//!   thread. No counter striped at 10 000 or 100 000 (16 bytes each), at most 0.1% of 1 000 on 2
+//!   threads. Part of the cost is size: an `AtomicU64` padded to 16 bytes (the `AtomicU64 in 16 B`
+//!   row) takes 0.99x–1.01x, 1.00x–1.01x and 1.04x–1.06x on 1 thread, and 0.72x–0.74x, 0.94x–0.95x
+//!   and 1.03x–1.06x on 2 (each candidate bumps a registry of its own, cold at the start of each of
+//!   its rounds, and twice the bytes are twice the lines to fetch). The rest is what the add does
+//!   beside its locked add: the hot entry's key, the thread's skip flag and the tick (37
+//!   instructions an add against the `AtomicU64` loop's 19, `bash
 //!   scripts/counter_instructions.sh`). On this core a locked add waits for every load before it
 //!   and holds up every load after it, so each L1 load on the way adds its latency to a chain of
-//!   locked adds. Taken apart in a registry loop of its own (JOURNAL.md has the runs), the state
-//!   word read after the locked add and the tick account for most of the gap at 100 000 counters on
-//!   2 threads. The add is also short enough beside its locked add that where the compiler places
-//!   the loop moves it by about 5%: the `thrifty Counter, after a striped one` row, a thread that
-//!   owns a cell in a striped counter (each adds to one first), runs the same instructions in
-//!   another copy of the loop once its first interval ends (its memo then holds that counter only,
-//!   so it skips the memo and the filter as a fresh thread does: How it works), and took
-//!   1.02x–1.04x, 1.02x–1.06x and 1.08x–1.14x on 1 thread, and medians of 0.75x, 1.12x and 1.27x on
-//!   2 (JOURNAL.md has how other builds moved the two rows). A thread with cells in several striped
-//!   counters reads its memo's key and its filter's bit, at places computed from the counter's
-//!   address, before every locked add. The `AtomicU64, load + CAS` row bumps an `AtomicU64` by a
-//!   load and a compare-exchange: what a counter that reads its word before it writes pays on 2
-//!   threads, the cost the add order of "How it works" avoids.
+//!   locked adds; so the add reads no state word here (a blind add: How it works). Taken apart in a
+//!   loop of its own (JOURNAL.md has the runs), the tick and the hot key's compare account for most
+//!   of what is left at 100 000 counters on 2 threads. The add is also short enough beside its
+//!   locked add that where the compiler places the loop moves it by about 5%. The `thrifty Counter,
+//!   after a striped one` row, a thread that owns a cell in a striped counter (each adds to one
+//!   first), runs the same instructions in another copy of the loop once its interval after the one
+//!   it learned in ends (its memo then holds that counter only, so it adds blind as the plain row's
+//!   thread does: How it works): 1.00x–1.03x, 1.01x–1.03x and 1.07x–1.09x on 1 thread, 0.73x–0.74x,
+//!   1.05x–1.07x and 1.20x on 2. A thread with cells in several striped counters reads its memo's
+//!   key and its filter's bit, at places computed from the counter's address, before every locked
+//!   add, and the state word after. The `AtomicU64, load + CAS` row bumps an `AtomicU64` by a load
+//!   and a compare-exchange: what a counter that reads its word before it writes pays on 2 threads,
+//!   the cost the add order of "How it works" avoids.
 //! - A small, very hot registry (1 000 counters, 2 threads at full speed) meets on the same
-//!   counters often enough that some may stripe (none did in these runs; earlier series saw up to
-//!   2% of them, about 21 bytes per counter on average). At 100 counters (the mixed shape below)
-//!   many do: two threads at full speed add to each of them about every 100 adds, contention that
-//!   lasts by the rule.
+//!   counters often enough that some may stripe (at most 0.1% in the registry runs above; earlier
+//!   series saw up to 2% of them, about 21 bytes per counter on average). At 100 counters (the
+//!   mixed shape below) many do: two threads at full speed add to each of them about every 100
+//!   adds, contention that lasts by the rule.
 //! - **One hot counter**, 2 threads: 0.6 ns per add, 0.01x an `AtomicU64`'s time; a
 //!   [`LocalCounter`], which holds its cell, 0.5–0.6 ns, 0.01x. The thread-local bound row (an add
 //!   to a local, unrolled four times) took 0.3 ns: `add` runs at 0.5x of it in all five runs (the
