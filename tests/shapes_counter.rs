@@ -1,7 +1,8 @@
 //! `Counter` used the way programs use it, one test per shape: a registry of thousands bumped
 //! at random from two threads and far more threads than cores (threads that exit or go idle
-//! holding cells: `shapes_counter_exit.rs`), and a handler that makes the same few adds per
-//! request. Each checks the count and the memory, never timings.
+//! holding cells: `shapes_counter_exit.rs`), a handler that makes the same few adds per request,
+//! and a worker that adds blind after a registry and then joins a hot striped counter. Each
+//! checks the count and the memory, never timings.
 
 #![cfg(not(loom))]
 
@@ -124,4 +125,55 @@ fn a_hot_counter_in_a_repeating_sequence_of_adds_stripes_wherever_it_sits() {
         );
         assert_eq!(hot.sum(), requests);
     }
+}
+
+#[test]
+fn a_worker_that_adds_blind_finds_its_cell_in_a_hot_counter_within_an_interval() {
+    // A server's worker: it bumps a registry of compact counters long enough that its first
+    // sampling interval (8 192 adds) ends with no striped counter seen, so it adds blind (no
+    // read of a counter's state word after its add), then joins a counter two other threads
+    // striped. Its adds there go to the counter's own total until its next probe, which comes
+    // within one interval (6 143 adds at most) and lands there, since all its ticking adds do;
+    // from then on it owns a cell.
+    let (registry_adds, hot_adds) = if cfg!(miri) {
+        (40, 20)
+    } else {
+        (20_000, 7_000)
+    };
+    let deadline = Instant::now() + Duration::from_secs(if cfg!(miri) { 3600 } else { 300 });
+    let hot = Counter::with_cells(4);
+    let striping = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut adds = 0u64;
+                    while !hot.is_striped() && Instant::now() < deadline {
+                        hot.incr();
+                        adds += 1;
+                    }
+                    adds
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).sum::<u64>()
+    });
+    assert!(hot.is_striped(), "two hammering threads never striped it");
+    let registry: Vec<Counter> = (0..1000).map(|_| Counter::new()).collect();
+    let owns = std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut x = 0x9e37_79b9_7f4a_7c15u64;
+            (0..registry_adds).for_each(|_| registry[next(&mut x, 1000)].incr());
+            (0..hot_adds).for_each(|_| hot.incr());
+            format!("{:?}", hot.local()).contains("owns_cell: true")
+        })
+        .join()
+        .unwrap()
+    });
+    assert!(owns, "the worker's adds never found a cell of its own");
+    assert_eq!(hot.sum(), striping + hot_adds);
+    assert_eq!(
+        registry.iter().map(Counter::sum).sum::<u64>(),
+        registry_adds
+    );
+    assert!(registry.iter().all(|c| !c.is_striped()));
 }
