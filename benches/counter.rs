@@ -16,7 +16,11 @@
 //! least a counter that keeps its count and its striped form in one word must do. Last,
 //! `Counter` bumped by threads that each added to a striped counter first (outside the timed
 //! span), so their memo of striped counters is not empty, as in a server whose threads all bump
-//! a hot counter.
+//! a hot counter; and `Counter` bumped by threads that first made 20 000 untimed adds to a
+//! counter of their own. Each sample's threads are fresh, and a thread reads a counter's state
+//! word after each add in its first sampling interval (8 192 adds) but not after it while it
+//! uses no striped counter (the counter module's How it works), so the plain row shows mostly a
+//! fresh thread's adds and the long-lived row a server thread's.
 //!
 //! `cargo bench --bench counter -- --warm-up-time 1 --measurement-time 2`
 
@@ -286,19 +290,44 @@ fn registry(c: &mut Criterion) {
                 n,
                 |i| after_hot[i].add(black_box(1)),
             );
+            // A server's threads are long past their first sampling interval (8 192 adds), in
+            // which a thread reads a counter's state word after each add; each sample's threads
+            // are fresh, so this row's first make 20 000 untimed adds to a counter of their own.
+            let long_lived: Vec<Counter> = (0..n).map(|_| Counter::new()).collect();
+            let past_first_interval = || {
+                let own = Counter::new();
+                (0..20_000).for_each(|_| own.add(black_box(1)));
+            };
+            bump_at_random(
+                &mut g,
+                (
+                    id("thrifty Counter, long-lived thread"),
+                    &seed,
+                    &past_first_interval,
+                ),
+                threads,
+                n,
+                |i| long_lived[i].add(black_box(1)),
+            );
             let footprint = |counters: &[Counter]| {
                 let striped = counters.iter().filter(|c| c.is_striped()).count();
                 let bytes = std::mem::size_of_val(counters)
                     + counters.iter().map(Counter::heap_bytes).sum::<usize>();
                 (100.0 * striped as f64 / n as f64, bytes as f64 / n as f64)
             };
-            let ((striped, bytes), (after_striped, after_bytes)) =
-                (footprint(&counters), footprint(&after_hot));
+            let ((striped, bytes), (after_striped, after_bytes), (long_striped, long_bytes)) = (
+                footprint(&counters),
+                footprint(&after_hot),
+                footprint(&long_lived),
+            );
             notes.push(format!(
                 "  {n} counters, {threads} thread(s): {striped:.2}% striped, {bytes:.1} B per \
-                 counter (after a striped one: {after_striped:.2}%, {after_bytes:.1} B)"
+                 counter (after a striped one: {after_striped:.2}%, {after_bytes:.1} B; \
+                 long-lived: {long_striped:.2}%, {long_bytes:.1} B)"
             ));
-            black_box((atomics, padded, loaded, mutexes, counters, after_hot));
+            black_box((
+                atomics, padded, loaded, mutexes, counters, after_hot, long_lived,
+            ));
         }
     }
     g.finish();
