@@ -32,7 +32,7 @@
 
 use crate::sync::{
     register_hot_word, void_hot_words, with_thread_hints, AtomicU64, Ordering, ThreadHints,
-    MEMO_SLOTS, READ, SEEN_WORDS, SKIP_BLIND, SKIP_FRESH,
+    MEMO_SLOTS, SEEN_WORDS,
 };
 use std::hint::black_box;
 
@@ -149,11 +149,10 @@ pub(super) fn path(addr: usize) -> Path {
         if key == addr as u64 {
             return Path::Hot(l.hot_cell.get());
         }
-        match l.skip.get() {
-            SKIP_BLIND => Path::Blind,
-            SKIP_FRESH => Path::Unread,
-            _ => memo_path(l, addr),
+        if l.skip.get() {
+            return Path::Blind;
         }
+        memo_path(l, addr)
     })
     .unwrap_or(Path::Seen)
 }
@@ -202,7 +201,7 @@ pub(super) fn path_past_hot(addr: usize) -> Path {
 /// Marks the thread's hints as written (its adds no longer skip the memo and the filter),
 /// keeping its hot entry.
 fn written(l: &ThreadHints) {
-    l.skip.set(READ);
+    l.skip.set(false);
 }
 
 /// The filter's word and bit for the counter at `addr`: bits 4 to 12 of the address folded with
@@ -260,7 +259,7 @@ pub(super) fn see_all() {
 /// filter (`skip`).
 #[cfg(all(test, not(loom)))]
 pub(super) fn skips() -> bool {
-    with_thread_hints(|l| l.skip.get() == SKIP_BLIND).unwrap_or(false)
+    with_thread_hints(|l| l.skip.get()).unwrap_or(false)
 }
 
 /// Whether the calling thread's filter has the bit of the counter at `addr`.
@@ -346,7 +345,7 @@ pub(super) fn remember(addr: usize, state: usize, place: usize, word: &AtomicU64
             l.hot_registered.set(register_hot_word(&l.hot_state));
         }
         if l.hot_key.get() != addr as u64 {
-            l.skip.set(READ);
+            l.skip.set(false);
         }
         if l.hot_registered.get() {
             l.hot_key.set(addr as u64);
@@ -392,9 +391,8 @@ const TICK_STEP: u32 = if SAMPLE == 1 {
 
 /// Counts one add on this thread; true on the add that ends the current interval: this add
 /// should probe. A fresh thread's first interval is `2 * SAMPLE` adds (the tick starts at 0),
-/// and during it the thread is not blind (its `skip` state starts at `SKIP_FRESH`: the unread
-/// order, without the memo and the filter, both empty), so a thread that starts on striped
-/// counters learns of them at its first add;
+/// and during it the thread is not blind (its `skip` flag starts clear: [`Path::Blind`]), so a
+/// thread that starts on striped counters learns of them at once;
 /// each probe draws the next ([`rearm`]). The compact add splits it around its locked add
 /// ([`tick_next`], [`tick_set`], [`tick_rearm`]).
 #[inline(always)]
@@ -460,15 +458,11 @@ fn rearm(l: &ThreadHints) -> bool {
     match held.next() {
         None => {
             l.hot_key.set(0);
-            l.skip.set(SKIP_BLIND);
+            l.skip.set(true);
         }
-        Some(slot) => l.skip.set(
-            if !strayed && slot[0].get() == key && held.next().is_none() {
-                SKIP_BLIND
-            } else {
-                READ
-            },
-        ),
+        Some(slot) => l
+            .skip
+            .set(!strayed && slot[0].get() == key && held.next().is_none()),
     }
     true
 }
@@ -634,7 +628,7 @@ mod tests {
     /// Whether this thread's hints are blank (no hot entry, and its adds skip the memo and the
     /// filter).
     fn blank() -> bool {
-        with_thread_hints(|l| l.skip.get() == SKIP_BLIND && l.hot_key.get() == 0).unwrap()
+        with_thread_hints(|l| l.skip.get() && l.hot_key.get() == 0).unwrap()
     }
 
     #[test]

@@ -24,11 +24,11 @@ pub(crate) struct ThreadHints {
     pub(crate) hot_state: HotWord,
     /// Whether `hot_state` is registered. Starts false.
     pub(crate) hot_registered: Cell<bool>,
-    /// Whether its user may skip `seen` and `memo` for any key but `hot_key`'s: [`READ`] while it
-    /// must read them (it wrote either for another key), [`SKIP_FRESH`] where it starts (both
-    /// empty), [`SKIP_BLIND`] once it found `seen` empty and `memo` empty or holding that key's
-    /// entry only (the counter's `adapt.rs` gives the two skipping states their meaning).
-    pub(crate) skip: Cell<u8>,
+    /// Set while its user may skip `seen` and `memo` for any key but `hot_key`'s: set when the
+    /// user found `seen` empty and `memo` empty or holding that key's entry only, cleared when it
+    /// writes either otherwise. Starts false, though both start empty: the user's choice (the
+    /// counter: a fresh thread reads after its adds until its first interval ends).
+    pub(crate) skip: Cell<bool>,
     /// The hot entry's value, a pointer (with its provenance) to a word of its user's; starts
     /// null.
     pub(crate) hot_cell: Cell<*const super::AtomicU64>,
@@ -43,13 +43,6 @@ pub(crate) struct ThreadHints {
     pub(crate) memo: [[Cell<u64>; 4]; MEMO_SLOTS],
 }
 
-/// `skip`: its user reads `seen` and `memo`.
-pub(crate) const READ: u8 = 0;
-/// `skip`: its user skips `seen` and `memo`, both empty since the thread began.
-pub(crate) const SKIP_FRESH: u8 = 1;
-/// `skip`: its user skips `seen` and `memo`, found empty (but for `hot_key`'s entry) since.
-pub(crate) const SKIP_BLIND: u8 = 2;
-
 /// Where each thread's `seed` starts (a Weyl sequence: any start will do).
 const SEED: u32 = 0x9e37_79b9;
 
@@ -61,7 +54,7 @@ thread_local! {
             hot_key: Cell::new(0),
             hot_state: HotWord::new(0),
             hot_registered: Cell::new(false),
-            skip: Cell::new(SKIP_FRESH),
+            skip: Cell::new(false),
             hot_cell: Cell::new(std::ptr::null()),
             tick: Cell::new(0),
             seed: Cell::new(SEED),
@@ -77,7 +70,7 @@ thread_local! {
         hot_key: Cell::new(0),
         hot_state: HotWord::new(super::AtomicU64::new(0)),
         hot_registered: Cell::new(false),
-        skip: Cell::new(SKIP_FRESH),
+        skip: Cell::new(false),
         hot_cell: Cell::new(std::ptr::null()),
         tick: Cell::new(0),
         seed: Cell::new(SEED),
@@ -100,7 +93,7 @@ pub(crate) fn forget_memo() {
         l.memo.iter().flatten().for_each(|w| w.set(0));
         l.hot_key.set(0);
         l.hot_registered.set(false);
-        l.skip.set(READ);
+        l.skip.set(false);
     });
 }
 
