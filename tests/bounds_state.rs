@@ -155,12 +155,19 @@ fn per_cpu_values_of_exited_and_crowded_threads_stay_reachable() {
     }
     let start = Barrier::new(CROWD);
     std::thread::scope(|s| {
-        for _ in 0..CROWD {
-            s.spawn(|| {
-                start.wait();
-                (0..100).for_each(|_| p.with(|v| *v += 1));
-            });
-        }
+        let crowd: Vec<_> = (0..CROWD)
+            .map(|_| {
+                s.spawn(|| {
+                    start.wait();
+                    (0..100).for_each(|_| p.with(|v| *v += 1));
+                })
+            })
+            .collect();
+        // Joined by hand: a join returns once the thread's locals are destroyed (its slot given
+        // back), where the scope's end only waits for the closures. Left to the scope, the crowd
+        // could still hold slots when the next test starts (the slot registry's test once saw a
+        // sequential thread take slot 5).
+        crowd.into_iter().for_each(|t| t.join().unwrap());
     });
     assert_eq!(p.len(), 2, "the values are built up front and never grow");
     assert_eq!(
