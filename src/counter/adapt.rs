@@ -139,9 +139,9 @@ pub(super) enum Path {
 /// filter is empty and the memo empty or holding the hot counter's entry only (a fresh thread; a
 /// thread whose interval ended so with no stray in it, [`rearm`]: a server's threads that all
 /// bump one hot counter and a registry of compact ones), and cleared when the thread writes the
-/// memo for another counter or the filter. Any other thread that owns a cell in a striped counter, or marked or
-/// strayed on one, reads them on every add to any other counter until an interval ends with its
-/// memo empty again or holding its hot counter only.
+/// memo for another counter or the filter. Any other thread that owns a cell in a striped
+/// counter, or marked or strayed on one, reads them on every add to any other counter until an
+/// interval ends with no stray in it and its memo empty again or holding its hot counter only.
 #[inline(always)]
 pub(super) fn path(addr: usize) -> Path {
     with_thread_hints(|l| {
@@ -217,8 +217,9 @@ fn seen_bit(addr: usize) -> (usize, u64) {
 
 /// Records a stray on the counter at `addr`: its bit in the thread's filter, so the thread's adds
 /// to it read the state word first until the interval ends ([`rearm`] clears the filter). So a
-/// thread strays at most once per interval on each striped counter, however its memo fares, and
-/// `replace`'s compare-exchange meets at most that many strays from it.
+/// thread that is not blind ([`Path::Blind`]) strays at most once per interval on each striped
+/// counter, however its memo fares, and `replace`'s compare-exchange meets at most that many
+/// strays from it.
 #[cold]
 #[inline(never)]
 pub(super) fn strayed(addr: usize) {

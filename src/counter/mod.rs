@@ -209,25 +209,25 @@
 //!   the counter, so it strays there for about an interval's worth of adds to that counter (4 096
 //!   on average, spread over however many adds it makes meanwhile; a thread that bumps mostly that
 //!   counter learns within one interval). A fresh thread is not blind in its first interval (8 192
-//!   adds), so a thread that starts on striped counters learns of them at once. Adding blind costs
-//!   nothing on the registry's path (the figures above), and a stray costs about an `AtomicU64`
-//!   add, so a thread that joins a hot striped counter pays for about one interval what a plain
-//!   atomic would. A [`LocalCounter`]'s first add, and each of its looks for a cell, reads the
-//!   state word, so a handle claims its cell at once. Any other add reads the state word after it
-//!   and so learns at once. Once it learns, the thread finds its cell (claiming one if it can) and
-//!   remembers it, or marks the counter in the memo if it owns no cell there, so its next add to
-//!   it reads the state word first and goes to its cell. Learning also sets the counter's bit in a
-//!   512-bit per-thread filter, cleared when the thread's sampling interval ends (2 048 to 6 143
+//!   adds), so a thread that starts on striped counters learns of them at once. Adding blind saves
+//!   the registry's path the state word's read (the figures above), and a stray costs about an
+//!   `AtomicU64` add, so a thread that joins a hot striped counter pays for about one interval what
+//!   a plain atomic would. A [`LocalCounter`]'s first add, and each of its looks for a cell, reads
+//!   the state word, so a handle claims its cell at once. Any other add reads the state word after
+//!   it and so learns at once. Once it learns, the thread finds its cell (claiming one if it can)
+//!   and remembers it, or marks the counter in the memo if it owns no cell there, so its next add
+//!   to it reads the state word first and goes to its cell. Learning also sets the counter's bit in
+//!   a 512-bit per-thread filter, cleared when the thread's sampling interval ends (2 048 to 6 143
 //!   ticking adds): a counter whose bit is set reads first too, and a thread whose interval had a
 //!   bit set does not add blind in the next. So a thread that is not blind strays at most once per
 //!   interval on each striped counter, however its memo fares (two striped counters whose memo
-//!   slots collide evict each other on every add, and the thread stays out of the blind order
-//!   while they do), and a `take`, `reset` or `set`, whose compare-exchange on `base` a stray can
-//!   fail, meets at most that many from it, plus a blind thread's adds until it learns. Strays
-//!   come from a thread's first adds to a striped counter (every new thread's), from adds after
-//!   its memo lost the counter, after the counter moved (the memo is keyed by address), and during
-//!   a thread's teardown, each bounded so. A compact counter whose bit another set reads first:
-//!   the old cost, for the rest of the interval.
+//!   slots collide evict each other on every add, and the thread stays out of the blind order while
+//!   they do), and a `take`, `reset` or `set`, whose compare-exchange on `base` a stray can fail,
+//!   meets at most that many from it, plus a blind thread's adds until it learns. Strays come from
+//!   a thread's first adds to a striped counter (every new thread's), from adds after its memo lost
+//!   the counter, after the counter moved (the memo is keyed by address), and during a thread's
+//!   teardown, each bounded so. A compact counter whose bit another set reads first: the old cost,
+//!   for the rest of the interval.
 //! - **Striped**: the read names the newest block, and the add goes to the thread's cell in it.
 //!   No add writes a striped counter's own 16 bytes but strays and `take`, `reset` and `set` (each
 //!   one compare-exchange of `base`, which another of them or a stray can fail), so every thread
