@@ -4,9 +4,13 @@
 //! light waiter behind a heavy one gets the permit the heavy one cannot use; a woken waiter that
 //! times out passes its offer on; a heavy waiter that a caller beat to part of its offer passes the rest on
 //! to a light one behind it; a forget racing a woken waiter strands nobody; with zero patience a
-//! freed permit is kept for a heavy waiter, refused to a barger. (Permits never over the
-//! total, arrival order with zero patience and close are `tests/loom_limit.rs`'s strict models,
-//! run on a barging semaphore too.)
+//! freed permit is kept for a heavy waiter, refused to a barger; releases that find a woken
+//! waiter yet to try (and take no lock) strand neither it nor the waiter behind it. (Permits
+//! never over the total, arrival order with zero patience and close are `tests/loom_limit.rs`'s
+//! strict models, run on a barging semaphore too.) Those models reach both of the mode's
+//! lock-free shortcuts (`src/limit/semaphore/fairness.rs`): the release that finds a woken
+//! waiter yet to try, and the waiter that takes free permits with the fast path's CAS (under
+//! loom a waiter looks once before it parks, where it would spin).
 //!
 //! `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom LOOM_MAX_PREEMPTIONS=2 cargo test --release --test loom_semaphore_barging -- loom`
 //!
@@ -223,5 +227,35 @@ fn loom_zero_patience_keeps_a_freed_permit_for_a_heavy_waiter() {
         );
         assert_eq!(later.join().unwrap(), 1);
         assert_eq!((s.available(), s.waiting()), (2, 0));
+    });
+}
+
+/// One permit, two waiters and a caller that barges while the first waiter is woken: the
+/// barger's release finds that waiter yet to try and takes no lock; whoever wins, every request
+/// is served once, one at a time, and nothing is left queued.
+#[test]
+fn loom_releases_past_a_woken_waiter_strand_nobody() {
+    model(|| {
+        let s = Arc::new(Semaphore::with_fairness(1, BARGING));
+        let held = s.try_acquire(1).unwrap();
+        let inside = Arc::new(AtomicUsize::new(0));
+        let take = |s: Arc<Semaphore>, inside: Arc<AtomicUsize>| {
+            move || {
+                let p = s.acquire(1).unwrap();
+                assert_eq!(inside.fetch_add(1, SeqCst), 0, "two holders of one permit");
+                inside.fetch_sub(1, SeqCst);
+                drop(p);
+            }
+        };
+        let first = thread::spawn(take(s.clone(), inside.clone()));
+        wait_for_waiters(&s, 1);
+        let second = thread::spawn(take(s.clone(), inside.clone()));
+        wait_for_waiters(&s, 2);
+        let barger = thread::spawn(take(s.clone(), inside.clone()));
+        drop(held);
+        first.join().unwrap();
+        second.join().unwrap();
+        barger.join().unwrap();
+        assert_eq!((s.available(), s.waiting()), (1, 0));
     });
 }

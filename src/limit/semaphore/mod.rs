@@ -119,8 +119,8 @@ pub use permit::{OwnedPermit, Permit};
 /// threads, with one permit for all; the module doc's "How it works" says why the hand-overs
 /// and the spin cost what they do.
 pub struct Semaphore {
-    /// Free permits and the `QUEUED`/`CLOSED`/`HANDOFF` flags (`queue.rs`): the fast paths'
-    /// one word.
+    /// Free permits and the `QUEUED`/`CLOSED`/`HANDOFF`/`NUDGED` flags (`queue.rs`): the fast
+    /// paths' one word.
     permits: AtomicU64,
     /// The flags of `permits` that send a request to the line: `CLOSED` and, strict,
     /// `QUEUED`, or, barging, `HANDOFF`.

@@ -3,10 +3,11 @@
 //! and are handed their permits in arrival order.
 //!
 //! # The permit word
-//! `permits` holds the free permits in its low 32 bits and two flags above them: `QUEUED`
-//! (someone waits in line) and `CLOSED`. An acquire takes permits with one CAS while neither
-//! flag is set and enough are free; a release adds them back with one `fetch_add`. Neither
-//! takes the lock. Once `QUEUED` is set, acquires go to the lock and queue behind the waiters
+//! `permits` holds the free permits in its low 32 bits and flags above them: `QUEUED`
+//! (someone waits in line) and `CLOSED`, and in the barging mode `HANDOFF` and `NUDGED`
+//! (`fairness.rs`). An acquire takes permits with one CAS while neither `QUEUED` nor `CLOSED`
+//! is set and enough are free; a release adds them back with one `fetch_add`. Neither takes
+//! the lock. Once `QUEUED` is set, acquires go to the lock and queue behind the waiters
 //! (no barging), and a release that saw the flag takes the lock to hand the permits on.
 //!
 //! # Invariants
@@ -44,6 +45,11 @@ pub(super) const CLOSED: u64 = 1 << 33;
 /// Barging mode only (`fairness.rs`): the front has waited its patience, so the fast path
 /// refuses and releases grant in arrival order, as `QUEUED` makes them in the strict mode.
 pub(super) const HANDOFF: u64 = 1 << 34;
+/// Barging mode only (`fairness.rs`): a waiter marked `nudged` has yet to take the lock for its
+/// try. Set and cleared under the lock to match [`State::nudged`]; a release that finds it set
+/// (and `HANDOFF` clear) takes no lock, since the last such waiter reads the permit word after
+/// it clears the flag, and serves the line with what it finds.
+pub(super) const NUDGED: u64 = 1 << 35;
 const FREE: u64 = u32::MAX as u64;
 
 /// The free permits in a permit word.
@@ -72,6 +78,9 @@ pub(super) struct State {
     line: VecDeque<Waiter>,
     /// The next ticket to hand out.
     next_ticket: u64,
+    /// Barging mode: how many waiters in `line` are marked `nudged` (`NUDGED` is set exactly
+    /// while this is not 0, under the lock).
+    pub(super) nudged: usize,
 }
 
 impl State {
@@ -79,6 +88,7 @@ impl State {
         Self {
             line: VecDeque::new(),
             next_ticket: 0,
+            nudged: 0,
         }
     }
 
@@ -288,18 +298,34 @@ impl Semaphore {
             // front during its short spin spins on too.
             #[cfg(all(test, not(loom)))]
             let tries = std::cell::Cell::new(0);
+            // Barging: whether our spin took permits with the fast path's CAS (we still stand in
+            // the line, and leave it below).
+            let took = std::cell::Cell::new(false);
             let mut settled = || {
                 #[cfg(all(test, not(loom)))]
                 tries.set(tries.get() + 1);
-                // The barging mode's chance: free permits the fast path may take (never in the
-                // strict mode, where `QUEUED` is set while we wait).
                 let word = self.permits.load(Ordering::Relaxed);
+                // The barging mode's chance (never the strict mode's, where `QUEUED` is set while
+                // we wait): free permits that fit us, which we take as any running caller does,
+                // without the lock. A lost race spins on; a nudge that woke us stays ours
+                // (`NUDGED`) until we take the lock below.
+                if word & self.blocks == 0 && free(word) >= weight {
+                    if let Fast::Taken = self.take_fast(weight) {
+                        took.set(true);
+                        return Some(());
+                    }
+                    return None;
+                }
                 (self.served.load(Ordering::Relaxed) > ticket
                     || word & CLOSED != 0
-                    || (word & self.blocks == 0 && free(word) >= weight)
                     || deadline.is_some_and(|d| Instant::now() >= d))
                 .then_some(())
             };
+            // Under loom the spins below make no tries: one here, so models reach the take.
+            #[cfg(loom)]
+            let first = settled();
+            #[cfg(not(loom))]
+            let first = None;
             // Relaxed: hints for how long to spin; the grant is checked with Acquire below.
             let served = self.served.load(Ordering::Relaxed);
             let front = || self.served.load(Ordering::Relaxed) == ticket;
@@ -308,7 +334,9 @@ impl Semaphore {
             // yields, which with more threads than CPUs hand the CPU to other waiters rather
             // than to the thread that holds or is about to take the permits.
             let far = served + u64::from(self.total()) < ticket;
-            let done = if front() {
+            let done = if first.is_some() {
+                first
+            } else if front() {
                 backoff_even(&mut settled)
             } else if far {
                 spin(&mut settled)
@@ -323,6 +351,10 @@ impl Semaphore {
                     None => park(),
                     Some(d) => park_timeout(d.saturating_duration_since(Instant::now())),
                 }
+            }
+            if took.get() {
+                self.leave_with_permits(ticket, weight);
+                return Ok(());
             }
             // Acquire: pairs with the granter's Release store, after it moved our permits.
             if self.served.load(Ordering::Acquire) > ticket {
@@ -347,6 +379,11 @@ impl Semaphore {
                 // A running thread took them first: wait to be nudged again.
                 let me = state.waiters_mut().nth(at).expect("in the line");
                 was_nudged = std::mem::take(&mut me.nudged);
+                if was_nudged {
+                    // Cleared before anything below reads the permit word (`NUDGED`).
+                    state.nudged -= 1;
+                    self.publish_nudged(&state);
+                }
             }
             let stop = if self.permits.load(Ordering::Acquire) & CLOSED != 0 {
                 Stop::Closed
@@ -372,6 +409,22 @@ impl Semaphore {
         }
     }
 
+    /// Barging: a waiter whose spin took its `weight` permits with the fast path's CAS leaves
+    /// the line. A hand-over may have granted it permits as well meanwhile (`HANDOFF` set after
+    /// the CAS, and it was the front): it keeps the grant and gives the spin's permits back.
+    #[cold]
+    #[inline(never)]
+    fn leave_with_permits(&self, ticket: u64, weight: u32) {
+        let mut state = self.state.lock();
+        if state.granted(ticket) {
+            drop(state);
+            return self.release(weight);
+        }
+        let woken = self.leave(&mut state, ticket);
+        drop(state);
+        woken.iter().for_each(Thread::unpark);
+    }
+
     /// Removes the ungranted `ticket` from the line; if it was the front, those behind may fit
     /// now. Returns whom to unpark.
     fn leave(&self, state: &mut State, ticket: u64) -> Woken {
@@ -383,19 +436,46 @@ impl Semaphore {
     /// barging mode with permits it took itself); those behind may be served now. Returns whom
     /// to unpark.
     fn depart(&self, state: &mut State, at: usize) -> Woken {
-        state.line.remove(at);
+        let gone = state
+            .line
+            .remove(at)
+            .expect("the departing waiter is in the line");
+        state.nudged -= usize::from(gone.nudged);
         self.publish_front(state);
         let mut woken = Woken::new();
         if state.line.is_empty() {
+            debug_assert_eq!(state.nudged, 0, "nudged waiters are in the line");
             // Release: pairs with the Acquire loads of lock-free acquires.
             self.permits
-                .fetch_and(!(QUEUED | HANDOFF), Ordering::Release);
+                .fetch_and(!(QUEUED | HANDOFF | NUDGED), Ordering::Release);
         } else if at == 0 || self.fairness != Fairness::Strict {
             // Strict: only a new front may fit. Barging: the leaver may have been offered
-            // permits (nudged), which must be offered on.
+            // permits (nudged), which must be offered on, with any a release left to it
+            // (`NUDGED`, cleared before `serve` reads the word).
+            self.publish_nudged(state);
             self.serve(state, &mut woken);
         }
         woken
+    }
+
+    /// Under the lock: sets or clears `NUDGED` to say whether any waiter in the line is marked
+    /// nudged and has yet to try ([`State::nudged`]). A clear comes before its caller's next
+    /// read of the permit word, which so sees every release that found the flag set.
+    pub(super) fn publish_nudged(&self, state: &State) {
+        debug_assert_eq!(
+            state.nudged,
+            state.line.iter().filter(|w| w.nudged).count(),
+            "State::nudged counts the marked waiters"
+        );
+        // Relaxed: `NUDGED` changes only under the lock we hold.
+        let set = self.permits.load(Ordering::Relaxed) & NUDGED != 0;
+        if state.nudged > 0 && !set {
+            // AcqRel: an exchange of the word's flags under the lock, as `HANDOFF`'s. What
+            // matters is the order of these changes with the releases' adds on the one word.
+            self.permits.fetch_or(NUDGED, Ordering::AcqRel);
+        } else if state.nudged == 0 && set {
+            self.permits.fetch_and(!NUDGED, Ordering::AcqRel);
+        }
     }
 
     /// Under the lock: hands free permits to the front of the line while they fit, clearing
@@ -410,7 +490,7 @@ impl Semaphore {
             }
             // The grant that empties the line clears its flags.
             let last = if state.line.len() == 1 {
-                word & (QUEUED | HANDOFF)
+                word & (QUEUED | HANDOFF | NUDGED)
             } else {
                 0
             };
@@ -424,6 +504,7 @@ impl Semaphore {
                 Ok(_) => {
                     word = after;
                     let granted = state.line.pop_front().expect("the front was there");
+                    state.nudged -= usize::from(granted.nudged);
                     woken.push(granted.thread);
                 }
                 Err(now) => word = now,
@@ -431,6 +512,7 @@ impl Semaphore {
         }
         if woken.len() > before {
             self.publish_front(state);
+            self.publish_nudged(state);
         }
     }
 
@@ -452,7 +534,9 @@ impl Semaphore {
         // acquire half: the `QUEUED` test reads this add's own result, and `hand_on` takes the
         // lock, which orders it with the waiters.
         let before = self.permits.fetch_add(u64::from(weight), Ordering::Release);
-        if before & QUEUED != 0 {
+        // Barging, with a nudged waiter yet to try and no hand-over on: that waiter serves the
+        // line after its try and will see these permits (`NUDGED`), so no lock is needed here.
+        if before & QUEUED != 0 && before & (NUDGED | HANDOFF) != NUDGED {
             self.hand_on();
         }
     }
