@@ -67,11 +67,11 @@ use std::path::PathBuf;
 ///
 /// # Cost
 /// `Vec`, `String`, `OsString`, `PathBuf`, `VecDeque`, `BinaryHeap`, `HashMap` and `HashSet`
-/// drop their elements and keep their buffer: O(len) for element types with a destructor, O(1) otherwise (the hash
-/// containers also clear their control bytes, O(capacity)). `BTreeMap`/`BTreeSet` free their
-/// nodes (a B-tree keeps no spare capacity). `Box<T>` resets the boxed value in place and keeps
-/// the box. `Option<T>` becomes `None` (it owns no allocation of its own; pool `T` itself to
-/// keep the inner value's buffers).
+/// drop their elements and keep their buffer: O(len) for element types with a destructor, O(1)
+/// otherwise (the hash containers also clear their control bytes, O(capacity)).
+/// `BTreeMap`/`BTreeSet` free their nodes (a B-tree keeps no spare capacity). `Box<T>` resets
+/// the boxed value in place and keeps the box. `Option<T>` becomes `None` (it owns no
+/// allocation of its own; pool `T` itself to keep the inner value's buffers).
 ///
 /// A type that does not implement it, used where it must be (`Pool::new(factory)`), gets a
 /// compile error that names the builder's reset closure, the way out for a foreign type (the

@@ -129,8 +129,9 @@ pub(super) enum Path {
 /// The first load is the hot entry's key, at a fixed place in the thread's hint words: the
 /// counter whose cell the thread found last ([`remember`]), whose add then reads the entry's
 /// pointer, the counter's state word and the entry's state word ([`hot_holds`]), and adds (the
-/// hot add: no place computed from `addr` is read). The key is compared where it lies, used nowhere else, so the compare takes
-/// its operand from memory: one instruction fewer on the hot add than a load and a compare.
+/// hot add: no place computed from `addr` is read). The key is compared where it lies, used
+/// nowhere else, so the compare takes its operand from memory: one instruction fewer on the hot
+/// add than a load and a compare.
 /// Else, while the thread's `skip` flag is set, the add is blind ([`Path::Blind`]): it reads
 /// neither the memo and the filter, whose words lie at places computed from `addr`, nor the
 /// state word after its add, since a locked add waits for every load before it and holds up
