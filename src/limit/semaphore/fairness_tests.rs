@@ -273,3 +273,33 @@ fn barging_under_a_crowd_never_over_grants_or_loses_a_permit() {
 fn a_waiter_in_line_is_40_bytes() {
     assert_eq!(std::mem::size_of::<super::queue::Waiter>(), 40);
 }
+
+/// A release that finds a woken waiter yet to try takes no lock (`NUDGED`): with the line's
+/// lock held here, the release returns, where one that took the lock would wait for it; the
+/// waiter, once it gets the lock, serves itself with both permits free. Fails (the release
+/// waits past the deadline) if a release took the lock while a waiter is marked.
+#[test]
+fn a_release_that_finds_a_woken_waiter_yet_to_try_takes_no_lock() {
+    let sem = Semaphore::with_fairness(2, FOREVER);
+    let (a, b) = (sem.acquire(1).unwrap(), sem.acquire(1).unwrap());
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| sem.acquire_timeout(1, LONG).map(|p| p.weight()));
+        wait_for_waiters(&sem, 1);
+        spun(&sem); // the waiter has spun and parks: it needs a wake-up, then the lock
+        drop(a); // takes the lock, marks the waiter and unparks it
+        let line = sem.state.lock();
+        // The waiter is still marked (it cannot try without the lock), unless it won the lock
+        // before us, took the permit and left: then the line is empty and no release locks.
+        assert_eq!(line.nudged, line.waiting());
+        let (done, finished) = std::sync::mpsc::channel();
+        s.spawn(move || {
+            drop(b);
+            done.send(()).unwrap();
+        });
+        let released = finished.recv_timeout(Duration::from_secs(10));
+        drop(line);
+        assert!(released.is_ok(), "the release waited for the line's lock");
+        assert_eq!(waiter.join().unwrap(), Ok(1));
+    });
+    assert_eq!((sem.available(), sem.waiting()), (2, 0));
+}
