@@ -191,8 +191,8 @@
 //! if a running thread was first, after offering what is left of its share to those behind it
 //! (the thread may have taken only part of it). While a woken waiter has yet to try, releases
 //! take no lock (a fourth flag says so; that waiter serves the line after its try and sees
-//! their permits), and a waiter whose spin sees free permits takes them with the same CAS,
-//! without the lock, which it takes only to leave the line. Once the front waiter has waited
+//! their permits), and a waiter whose spin sees free permits at two tries in a row takes them
+//! with the same CAS, without the lock, which it takes only to leave the line. Once the front waiter has waited
 //! its patience, a release that takes the lock, a woken waiter's try or a request that joins
 //! the line sets the hand-over flag: new requests queue, and releases grant in arrival order
 //! as the strict mode's do, until the front is a waiter that has not waited that long.

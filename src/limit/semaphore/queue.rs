@@ -299,23 +299,33 @@ impl Semaphore {
             #[cfg(all(test, not(loom)))]
             let tries = std::cell::Cell::new(0);
             // Barging: whether our spin took permits with the fast path's CAS (we still stand in
-            // the line, and leave it below).
+            // the line, and leave it below), and whether its last try saw permits that fit us.
             let took = std::cell::Cell::new(false);
+            let seen_free = std::cell::Cell::new(false);
             let mut settled = || {
                 #[cfg(all(test, not(loom)))]
                 tries.set(tries.get() + 1);
                 let word = self.permits.load(Ordering::Relaxed);
                 // The barging mode's chance (never the strict mode's, where `QUEUED` is set while
                 // we wait): free permits that fit us, which we take as any running caller does,
-                // without the lock. A lost race spins on; a nudge that woke us stays ours
+                // without the lock, once two tries in a row have seen them. A permit freed a
+                // moment ago is most often being taken back by the thread that freed it (the
+                // barge this mode is for), and our CAS would then only move it between cores,
+                // and the line twice under the lock; one still free a try later is not (its
+                // holder was descheduled, or asks no more). Under loom, at first sight: a model's
+                // waiter tries once. A lost race spins on; a nudge that woke us stays ours
                 // (`NUDGED`) until we take the lock below.
                 if word & self.blocks == 0 && free(word) >= weight {
+                    if !seen_free.replace(true) && !cfg!(loom) {
+                        return None;
+                    }
                     if let Fast::Taken = self.take_fast(weight) {
                         took.set(true);
                         return Some(());
                     }
                     return None;
                 }
+                seen_free.set(false);
                 (self.served.load(Ordering::Relaxed) > ticket
                     || word & CLOSED != 0
                     || deadline.is_some_and(|d| Instant::now() >= d))
