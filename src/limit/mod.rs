@@ -192,12 +192,12 @@
 //! (the thread may have taken only part of it). While a woken waiter has yet to try, releases
 //! take no lock (a fourth flag says so; that waiter serves the line after its try and sees
 //! their permits), and a waiter whose spin sees free permits at two tries in a row takes them
-//! with the same CAS, without the lock, which it takes only to leave the line. Once the front waiter has waited
-//! its patience, a release that takes the lock, a woken waiter's try or a request that joins
-//! the line sets the hand-over flag: new requests queue, and releases grant in arrival order
-//! as the strict mode's do, until the front is a waiter that has not waited that long.
-//! `semaphore/fairness.rs` says why no permit stays free while a waiter it fits sleeps;
-//! `tests/loom_semaphore_barging.rs` checks it.
+//! with the same CAS, without the lock, which it takes only to leave the line. Once the front
+//! waiter has waited its patience, a release that takes the lock, a woken waiter's try or a
+//! request that joins the line sets the hand-over flag: new requests queue, and releases grant
+//! in arrival order as the strict mode's do, until the front is a waiter that has not waited
+//! that long. `semaphore/fairness.rs` says why no permit stays free while a waiter it fits
+//! sleeps; `tests/loom_semaphore_barging.rs` checks it.
 //!
 //! **The in-flight gate** is one counter raised by a CAS that refuses at `max` and lowered
 //! when the permit drops.

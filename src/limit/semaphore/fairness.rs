@@ -31,9 +31,9 @@
 //!   departure does. Not at the first sight: a permit freed a moment ago is most often being
 //!   taken back by the thread that freed it, and the waiter's CAS would only move it between
 //!   cores and the line twice under the lock (with one permit for 2 threads, taking at first
-//!   sight took about 1.6 times the time of taking at the second). A hand-over may
-//!   have granted it permits as well meanwhile (`HANDOFF` set after its CAS, while it stood at
-//!   the front): it keeps the grant and releases the permits its CAS took.
+//!   sight took about 1.6 times the time of taking at the second). A hand-over may have
+//!   granted it permits as well meanwhile (`HANDOFF` set after its CAS, while it stood at the
+//!   front): it keeps the grant and releases the permits its CAS took.
 //!
 //! Once the front waiter has waited `patience` since it joined, the next release that takes the
 //! lock, departure, woken waiter's try or request that joins the line sets `HANDOFF` (a release
@@ -85,14 +85,15 @@ use std::time::Duration;
 /// per acquire; with one permit for 2 threads about half its time, and about its time when
 /// every acquire also reads the clock (the limit table's timed row), where the waits' p99 is
 /// longer (4-5 µs against under 1 µs: a running thread that asks again takes the permit back
-/// until the waiter sees it free twice). A waiter's wait is unbounded by order but bounded by the patience: once the front has
-/// waited that long, the next request that joins the line, departure, woken waiter's try or
-/// release that takes the lock switches to hand-overs (each one a switch where threads
-/// outnumber CPUs) until the front is a waiter that has not. So pick a patience well above the
-/// time a hand-over takes times the waiters that queue at once (a switch is some microseconds,
-/// tens on a VM): below it, waiters that joined during one round of hand-overs are overdue by
-/// its end, and the semaphore stays in hand-overs at the strict mode's cost. At several microseconds a hand-over, 1 ms suits on the
-/// order of a hundred waiters.
+/// until the waiter sees it free twice). A waiter's wait is unbounded by order but bounded by
+/// the patience: once the front has waited that long, the next request that joins the line,
+/// departure, woken waiter's try or release that takes the lock switches to hand-overs (each
+/// one a switch where threads outnumber CPUs) until the front is a waiter that has not. So pick
+/// a patience well above the time a hand-over takes times the waiters that queue at once (a
+/// switch is some microseconds, tens on a VM): below it, waiters that joined during one round
+/// of hand-overs are overdue by its end, and the semaphore stays in hand-overs at the strict
+/// mode's cost. At several microseconds a hand-over, 1 ms suits on the order of a hundred
+/// waiters.
 ///
 /// # Allocation
 /// As the strict mode's: none per acquire or release, but the line's growth and a wake of more
