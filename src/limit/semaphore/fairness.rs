@@ -30,8 +30,7 @@
 //!   race spins on), and only then takes the lock to leave the line, serving it as any
 //!   departure does. Not at the first sight: a permit freed a moment ago is most often being
 //!   taken back by the thread that freed it, and the waiter's CAS would only move it between
-//!   cores and the line twice under the lock (with one permit for 2 threads, taking at first
-//!   sight took about 1.6 times the time of taking at the second). A hand-over may have
+//!   cores and the line twice under the lock (JOURNAL.md has the runs). A hand-over may have
 //!   granted it permits as well meanwhile (`HANDOFF` set after its CAS, while it stood at the
 //!   front): it keeps the grant and releases the permits its CAS took.
 //!
