@@ -6,6 +6,7 @@
 use super::tests::spun;
 use crate::limit::{AcquireError, Fairness, Semaphore, TryAcquireError};
 use crate::sync::yield_now;
+use std::sync::atomic::Ordering::SeqCst;
 use std::time::{Duration, Instant};
 
 const FOREVER: Fairness = Fairness::Eventual(Duration::MAX);
@@ -302,4 +303,88 @@ fn a_release_that_finds_a_woken_waiter_yet_to_try_takes_no_lock() {
         assert_eq!(waiter.join().unwrap(), Ok(1));
     });
     assert_eq!((sem.available(), sem.waiting()), (2, 0));
+}
+
+/// `hold_taken`'s states: off, armed (the next waiter whose spin takes permits holds), and
+/// held (that waiter waits for it to be set back to off).
+const ARMED: usize = 1;
+const HELD: usize = 2;
+
+impl Semaphore {
+    /// Called by a waiter whose spin took its permits, before it takes the lock to leave the
+    /// line: if a test armed `hold_taken`, waits there until the test lets it go.
+    pub(super) fn hold_after_take(&self) {
+        let hold = &self.hold_taken;
+        if hold.compare_exchange(ARMED, HELD, SeqCst, SeqCst).is_ok() {
+            while hold.load(SeqCst) == HELD {
+                yield_now();
+            }
+        }
+    }
+}
+
+/// A waiter whose spin took its permit with the fast path's CAS, and which a hand-over then
+/// granted before it could take the lock to leave the line, keeps the grant and gives the
+/// permit its CAS took back (`leave_with_permits`): it holds one permit, not two, and a heavy
+/// waiter behind it gets both once it is done. Fails with a panic (the granted waiter is not in
+/// the line to leave) or with the heavy waiter's timeout (a permit lost) if that path does not
+/// check for the grant. The waiter's spin must see the released permit before it parks, a
+/// race: up to 1 000 rounds, each with a fresh waiter, until one does.
+#[test]
+fn a_waiter_granted_after_its_spin_took_permits_keeps_one_share() {
+    let patience = Duration::from_millis(20);
+    let sem = Semaphore::with_fairness(2, Fairness::Eventual(patience));
+    let mut rounds = 0;
+    loop {
+        rounds += 1;
+        assert!(rounds <= 1_000, "no waiter's spin took the released permit");
+        let (a, b) = (sem.acquire(1).unwrap(), sem.acquire(1).unwrap());
+        sem.hold_taken.store(ARMED, SeqCst);
+        let held = std::thread::scope(|s| {
+            let waiter = s.spawn(|| sem.acquire_timeout(1, LONG));
+            wait_for_waiters(&sem, 1);
+            drop(a); // nudges the waiter, whose spin (if it has not parked yet) takes the permit
+            while sem.hold_taken.load(SeqCst) == ARMED && !waiter.is_finished() {
+                yield_now();
+            }
+            if sem.hold_taken.swap(0, SeqCst) != HELD {
+                // It parked first, and took the permit after the nudge: no race this round.
+                assert_eq!(waiter.join().unwrap().map(|p| p.weight()), Ok(1));
+                drop(b);
+                return false;
+            }
+            // The waiter's CAS took the permit (none is free) and it is still in line, marked.
+            sem.hold_taken.store(HELD, SeqCst);
+            assert_eq!((sem.available(), sem.waiting()), (0, 1));
+            std::thread::sleep(patience + Duration::from_millis(5));
+            drop(b); // the marked waiter will serve the line: no lock, no hand-over yet
+            assert_eq!(sem.available(), 1);
+            // A heavy request queues, finds the front overdue and hands it the free permit.
+            let heavy = s.spawn(|| sem.acquire_timeout(2, LONG).map(|p| p.weight()));
+            while sem.state.lock().waiters_mut().next().map(|w| w.weight) != Some(2) {
+                yield_now();
+            }
+            assert_eq!(
+                sem.available(),
+                0,
+                "the hand-over granted the waiter its permit"
+            );
+            sem.hold_taken.store(0, SeqCst); // let the waiter leave
+            let permit = waiter.join().unwrap().expect("granted");
+            assert_eq!(permit.weight(), 1);
+            assert_eq!(
+                (sem.available(), sem.waiting()),
+                (1, 1),
+                "one share held, not two"
+            );
+            drop(permit);
+            assert_eq!(heavy.join().unwrap(), Ok(2));
+            true
+        });
+        assert_eq!((sem.available(), sem.waiting()), (2, 0));
+        if held {
+            break;
+        }
+    }
+    eprintln!("the waiter's spin took the permit in round {rounds}");
 }

@@ -136,6 +136,10 @@ pub struct Semaphore {
     /// Unit tests only: how many tries the last spin made before its waiter parked.
     #[cfg(all(test, not(loom)))]
     spun: crate::sync::AtomicUsize,
+    /// Unit tests only: holds a barging waiter whose spin took its permits before it takes the
+    /// lock to leave the line (`fairness_tests.rs`).
+    #[cfg(all(test, not(loom)))]
+    hold_taken: crate::sync::AtomicUsize,
 }
 
 // No user code runs under the lock, and a permit dropped by a panic gives its permits back: a
@@ -183,6 +187,8 @@ impl Semaphore {
             served: AtomicU64::new(0),
             #[cfg(all(test, not(loom)))]
             spun: crate::sync::AtomicUsize::new(0),
+            #[cfg(all(test, not(loom)))]
+            hold_taken: crate::sync::AtomicUsize::new(0),
         })
     }
 

@@ -363,6 +363,8 @@ impl Semaphore {
                 }
             }
             if took.get() {
+                #[cfg(all(test, not(loom)))]
+                self.hold_after_take();
                 self.leave_with_permits(ticket, weight);
                 return Ok(());
             }
