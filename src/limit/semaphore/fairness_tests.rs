@@ -3,10 +3,10 @@
 //! the waiters they fit, and the strict mode's waiters far back in line spin without yields.
 #![cfg(not(loom))]
 
-use super::tests::spun;
+use super::tests::{spun, LetGo, ARMED};
 use crate::limit::{AcquireError, Fairness, Semaphore, TryAcquireError};
 use crate::sync::yield_now;
-use std::sync::atomic::Ordering::SeqCst;
+use crate::sync::Ordering::SeqCst;
 use std::time::{Duration, Instant};
 
 const FOREVER: Fairness = Fairness::Eventual(Duration::MAX);
@@ -305,24 +305,6 @@ fn a_release_that_finds_a_woken_waiter_yet_to_try_takes_no_lock() {
     assert_eq!((sem.available(), sem.waiting()), (2, 0));
 }
 
-/// `hold_taken`'s states: off, armed (the next waiter whose spin takes permits holds), and
-/// held (that waiter waits for it to be set back to off).
-const ARMED: usize = 1;
-const HELD: usize = 2;
-
-impl Semaphore {
-    /// Called by a waiter whose spin took its permits, before it takes the lock to leave the
-    /// line: if a test armed `hold_taken`, waits there until the test lets it go.
-    pub(super) fn hold_after_take(&self) {
-        let hold = &self.hold_taken;
-        if hold.compare_exchange(ARMED, HELD, SeqCst, SeqCst).is_ok() {
-            while hold.load(SeqCst) == HELD {
-                yield_now();
-            }
-        }
-    }
-}
-
 /// A waiter whose spin took its permit with the fast path's CAS, and which a hand-over then
 /// granted before it could take the lock to leave the line, keeps the grant and gives the
 /// permit its CAS took back (`leave_with_permits`): it holds one permit, not two, and a heavy
@@ -341,25 +323,33 @@ fn a_waiter_granted_after_its_spin_took_permits_keeps_one_share() {
         let (a, b) = (sem.acquire(1).unwrap(), sem.acquire(1).unwrap());
         sem.hold_taken.store(ARMED, SeqCst);
         let held = std::thread::scope(|s| {
+            let let_go = LetGo(&sem);
             let waiter = s.spawn(|| sem.acquire_timeout(1, LONG));
             wait_for_waiters(&sem, 1);
-            drop(a); // nudges the waiter, whose spin (if it has not parked yet) takes the permit
+            drop(a); // the waiter's spin, if it has not parked yet, takes the permit
             while sem.hold_taken.load(SeqCst) == ARMED && !waiter.is_finished() {
                 yield_now();
             }
-            if sem.hold_taken.swap(0, SeqCst) != HELD {
-                // It parked first, and took the permit after the nudge: no race this round.
+            // Disarmed, unless the waiter holds already.
+            if sem
+                .hold_taken
+                .compare_exchange(ARMED, 0, SeqCst, SeqCst)
+                .is_ok()
+            {
+                // It parked first, and took the permit once woken: no race this round.
                 assert_eq!(waiter.join().unwrap().map(|p| p.weight()), Ok(1));
                 drop(b);
                 return false;
             }
-            // The waiter's CAS took the permit (none is free) and it is still in line, marked.
-            sem.hold_taken.store(HELD, SeqCst);
+            // The waiter's CAS took the permit (none is free) and it is still in line.
             assert_eq!((sem.available(), sem.waiting()), (0, 1));
             std::thread::sleep(patience + Duration::from_millis(5));
-            drop(b); // the marked waiter will serve the line: no lock, no hand-over yet
-            assert_eq!(sem.available(), 1);
-            // A heavy request queues, finds the front overdue and hands it the free permit.
+            // The waiter is overdue now. If the release above marked it (it took the lock
+            // after the waiter's second look), this release leaves the line to it and takes no
+            // lock; else it hands the waiter this permit at once.
+            drop(b);
+            // A heavy request queues: behind the waiter, whose patience is past, so it hands
+            // the waiter the free permit; or alone, the waiter granted already.
             let heavy = s.spawn(|| sem.acquire_timeout(2, LONG).map(|p| p.weight()));
             while sem.state.lock().waiters_mut().next().map(|w| w.weight) != Some(2) {
                 yield_now();
@@ -367,9 +357,9 @@ fn a_waiter_granted_after_its_spin_took_permits_keeps_one_share() {
             assert_eq!(
                 sem.available(),
                 0,
-                "the hand-over granted the waiter its permit"
+                "a hand-over granted the waiter its permit"
             );
-            sem.hold_taken.store(0, SeqCst); // let the waiter leave
+            drop(let_go); // the waiter leaves the line, and finds itself granted
             let permit = waiter.join().unwrap().expect("granted");
             assert_eq!(permit.weight(), 1);
             assert_eq!(

@@ -306,16 +306,21 @@ impl Semaphore {
                 #[cfg(all(test, not(loom)))]
                 tries.set(tries.get() + 1);
                 let word = self.permits.load(Ordering::Relaxed);
+                // Granted: checked first, so that a waiter that sees its grant, which clears
+                // `QUEUED` and `HANDOFF` if it empties the line, does not go on to take a second
+                // share of permits freed since. (One whose grant lands between these two loads
+                // still may, and gives it back in `leave_with_permits`.)
+                let granted = self.served.load(Ordering::Relaxed) > ticket;
                 // The barging mode's chance (never the strict mode's, where `QUEUED` is set while
-                // we wait): free permits that fit us, which we take as any running caller does,
-                // without the lock, once two tries in a row have seen them. A permit freed a
-                // moment ago is most often being taken back by the thread that freed it (the
-                // barge this mode is for), and our CAS would then only move it between cores,
-                // and the line twice under the lock; one still free a try later is not (its
-                // holder was descheduled, or asks no more). Under loom, at first sight: a model's
-                // waiter tries once. A lost race spins on; a nudge that woke us stays ours
-                // (`NUDGED`) until we take the lock below.
-                if word & self.blocks == 0 && free(word) >= weight {
+                // we wait ungranted): free permits that fit us, which we take as any running
+                // caller does, without the lock, once two tries in a row have seen them. A permit
+                // freed a moment ago is most often being taken back by the thread that freed it
+                // (the barge this mode is for), and our CAS would then only move it between
+                // cores, and the line twice under the lock; one still free a try later is not
+                // (its holder was descheduled, or asks no more). Under loom, at first sight: a
+                // model's waiter tries once. A lost race spins on; a nudge that woke us stays
+                // ours (`NUDGED`) until we take the lock below.
+                if !granted && word & self.blocks == 0 && free(word) >= weight {
                     if !seen_free.replace(true) && !cfg!(loom) {
                         return None;
                     }
@@ -326,10 +331,8 @@ impl Semaphore {
                     return None;
                 }
                 seen_free.set(false);
-                (self.served.load(Ordering::Relaxed) > ticket
-                    || word & CLOSED != 0
-                    || deadline.is_some_and(|d| Instant::now() >= d))
-                .then_some(())
+                (granted || word & CLOSED != 0 || deadline.is_some_and(|d| Instant::now() >= d))
+                    .then_some(())
             };
             // Under loom the spins below make no tries: one here, so models reach the take.
             #[cfg(loom)]
