@@ -4,7 +4,10 @@
 //! The registry is two grow-only, lock-free lists of slots, each slot an `AtomicPtr` in a
 //! cache-padded node of its own; null means free. A read claims a free slot of the first list with
 //! one CAS that also writes the pointer it protects, re-checks that the map still points there,
-//! uses the version, and frees the slot with one store. A writer reads every slot of both lists
+//! uses the version, and frees the slot with one store. It tries first the slot its thread took
+//! last in this registry (`sync::last_slot`: the registry's unique id and the slot's address), and
+//! else walks the list from the newest slot and remembers the one it takes, so threads reading at
+//! once keep to a slot each instead of racing for the first free one. A writer reads every slot of both lists
 //! after it swaps a version out and keeps the old version while some slot holds it (and, if some
 //! slot holds the new one already, one unheld old version as its next write's spare:
 //! `Inner::unheld`). The first list grows when every slot is busy, so it holds as many slots as
@@ -20,7 +23,8 @@
 //! Slots are freed with the map, so each write's scan walks every slot ever needed.
 //!
 //! This is Maged Michael's scheme ("Hazard Pointers: Safe Memory Reclamation for Lock-Free
-//! Objects", IEEE TPDS 2004), with the slot claimed per read instead of per thread.
+//! Objects", IEEE TPDS 2004), with the slot claimed per read instead of per thread (a thread's
+//! last slot first).
 //!
 //! # Orderings
 //!
@@ -38,7 +42,9 @@
 //! so everything the reader did through the pointer happens before the writer frees what it
 //! pointed to.
 
-use crate::sync::{fence, AtomicPtr, CachePadded, Mutex, Ordering};
+use crate::sync::{
+    fence, last_slot, set_last_slot, unique_id, AtomicPtr, CachePadded, Mutex, Ordering,
+};
 use std::ptr::{self, NonNull};
 
 /// The registry of hazard slots for pointers to `T`.
@@ -56,6 +62,9 @@ pub(super) struct Hazards<T> {
     /// before its CAS only by pushes, which the CAS sees; so the classic ABA (the top popped
     /// and pushed back, with another next, between the load and the CAS) cannot happen.
     popping: Mutex<()>,
+    /// This registry's name in a thread's last-slot hint (`sync::last_slot`): unique for the
+    /// process's life, so a hint that names it names one of its nodes.
+    id: u64,
 }
 
 /// The list of slots taken for one read.
@@ -127,6 +136,7 @@ impl<T> Hazards<T> {
             ],
             free: AtomicPtr::new(ptr::null_mut()),
             popping: Mutex::new(()),
+            id: unique_id(),
         }
     }
 
@@ -232,28 +242,34 @@ impl<T> Hazards<T> {
         }
     }
 
-    /// Claims a free slot of [`READS`] and writes `ptr` into it.
+    /// Claims a free slot of [`READS`] and writes `ptr` into it: the slot the calling thread
+    /// claimed last, if it is free, else the first free one from the newest, which the thread
+    /// then remembers.
     #[inline]
     fn claim_read(&self, ptr: *mut T) -> &AtomicPtr<T> {
+        let (id, last) = last_slot();
+        if id == self.id {
+            // SAFETY: the hint names a node of the registry whose id is `id`, and ids are unique
+            // for the process's life, so it is one of ours, alive while `&self` is.
+            let n = unsafe { &*last.cast::<Node<T>>() };
+            if try_claim(n, ptr) {
+                return &n.hazard;
+            }
+        }
         // Acquire: pairs with the push in `claim_slow`, so the node's fields are initialised.
         let mut node = self.lists[READS].load(Ordering::Acquire);
         // SAFETY: nodes are freed only when the registry drops, and `&self` keeps it alive;
         // every non-null `node` came from `head` or a `next` written before publication.
         while let Some(n) = unsafe { node.as_ref() } {
-            // Relaxed: a hint that skips busy slots without a locked instruction; the CAS
-            // re-checks.
-            if n.hazard.load(Ordering::Relaxed).is_null()
-                // Relaxed: the slot write of the protocol, ordered before the re-load by the
-                // fence in `confirm`; nothing else is published through it.
-                && n.hazard
-                    .compare_exchange(ptr::null_mut(), ptr, Ordering::Relaxed, Ordering::Relaxed)
-                    .is_ok()
-            {
+            if try_claim(n, ptr) {
+                set_last_slot(self.id, node.cast_const().cast());
                 return &n.hazard;
             }
             node = n.next;
         }
-        &self.claim_slow(READS, ptr).hazard
+        let n = self.claim_slow(READS, ptr);
+        set_last_slot(self.id, ptr::from_ref(n).cast());
+        &n.hazard
     }
 
     /// Every slot was busy: pushes a new one, already holding `ptr`.
@@ -341,6 +357,18 @@ impl<T> Hazards<T> {
     }
 }
 
+/// Claims the read slot `n` for `ptr` if it is free.
+#[inline(always)]
+fn try_claim<T>(n: &Node<T>, ptr: *mut T) -> bool {
+    // Relaxed: a hint that skips a busy slot without a locked instruction; the CAS re-checks.
+    n.hazard.load(Ordering::Relaxed).is_null()
+        // Relaxed: the slot write of the protocol, ordered before the re-load by the fence in
+        // `confirm`; nothing else is published through it.
+        && n.hazard
+            .compare_exchange(ptr::null_mut(), ptr, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+}
+
 /// Makes `slot`, which holds `ptr`, protect what `src` holds now, and returns that: the
 /// reader's fence and re-load of the protocol, repeated while writers move `src` on. Wait-free
 /// unless writers keep publishing (each retry follows a publish made meanwhile).
@@ -389,5 +417,65 @@ impl<T> Drop for Hazards<T> {
                 node = n.next;
             }
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// Where a hazard's slot is, as a number that can cross threads.
+    fn at<T>(hazard: &Hazard<'_, T>) -> usize {
+        hazard.slot as *const AtomicPtr<T> as usize
+    }
+
+    /// A read takes the slot its thread took last, not the newest free one, so threads that
+    /// read one map each keep to a slot of their own; a thread with no such slot takes the
+    /// newest free one.
+    #[test]
+    fn a_read_takes_the_slot_its_thread_took_last() {
+        let hazards = Hazards::new();
+        let mut value = 7u8;
+        let src = AtomicPtr::new(ptr::from_mut(&mut value));
+        let first = hazards.protect(&src);
+        let mine = at(&first);
+        // Another thread reads while ours is busy: a second slot, now the newest.
+        let theirs = std::thread::scope(|s| s.spawn(|| at(&hazards.protect(&src))).join());
+        let theirs = theirs.unwrap();
+        drop(first);
+        assert_ne!(mine, theirs);
+        assert_eq!(hazards.slots(), 2);
+        // Both are free; ours is found by the hint, not by the walk from the newest.
+        assert_eq!(at(&hazards.protect(&src)), mine, "the thread's own slot");
+        let fresh = std::thread::scope(|s| s.spawn(|| at(&hazards.protect(&src))).join());
+        assert_eq!(
+            fresh.unwrap(),
+            theirs,
+            "a fresh thread walks from the newest"
+        );
+        assert_eq!(hazards.slots(), 2);
+    }
+
+    /// A thread's hint names its registry by id, never by address: a registry made where a
+    /// dropped one was (its nodes too, maybe) does not follow the hint into freed memory (Miri
+    /// checks), and reads as a fresh one does.
+    #[test]
+    fn a_hint_into_a_dropped_registry_is_not_followed() {
+        let mut value = 7u8;
+        let src = AtomicPtr::new(ptr::from_mut(&mut value));
+        for _ in 0..4 {
+            let hazards = Hazards::new();
+            let read = hazards.protect(&src);
+            assert_eq!(read.ptr(), src.load(Ordering::Relaxed));
+            drop(read);
+            assert_eq!(hazards.slots(), 1);
+        }
+        // Two live registries read by turns: each finds the other's slot named, and walks.
+        let (a, b) = (Hazards::new(), Hazards::new());
+        for _ in 0..3 {
+            drop(a.protect(&src));
+            drop(b.protect(&src));
+        }
+        assert_eq!((a.slots(), b.slots()), (1, 1));
     }
 }

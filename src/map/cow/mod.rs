@@ -201,11 +201,15 @@
 //!   next write replaces it, and [`trim`](CowMap::trim) lets go of it (that write then copies the
 //!   map).
 //! - **Plain reads.** `read`, `get_cloned`, `contains_key` and `len` claim a hazard slot and free
-//!   it around the lookup, with no reference count. Threads reading at once claim from the same
-//!   few slots, whose lines then move between their cores: on 2 threads this takes several times
-//!   a `Reader`'s time and `ArcSwap::load`'s, and on some machines no less than
-//!   `RwLock<HashMap>`'s (`cargo run --release --example shootout -- --only map`, the `map_cow`
-//!   table; the README has the figures).
+//!   it around the lookup, with no reference count. Each thread remembers the last slot it took
+//!   and the map it took it in (one pair per thread, `sync::last_slot`), and tries that slot
+//!   first, so threads reading one map at once each come back to a slot of their own, whose line
+//!   stays in their core's cache: about `ArcSwap::load`'s time (`cargo run --release --example
+//!   shootout -- --only map`, the `map_cow` table; the README has the figures). Without the hint,
+//!   every read took the first free slot from the newest, and on 2 threads the lines of the first
+//!   two moved between the cores on every read: 4 to 8 times `ArcSwap::load`'s time. A thread
+//!   whose hint names another map (it reads two by turns) walks from the newest as before. The
+//!   hint holds no slot: a slot stays free between reads, for any thread to take.
 //! - **Writes.** A write (`store` aside: it moves the given map in and clones nothing) costs a
 //!   clone of the whole map (`K: Clone, V: Clone`), a scan of the hazard slots (two when old
 //!   versions are kept: one to pick the spare to build in, one after publishing), and freeing the
