@@ -306,11 +306,14 @@ impl Semaphore {
                 #[cfg(all(test, not(loom)))]
                 tries.set(tries.get() + 1);
                 let word = self.permits.load(Ordering::Relaxed);
-                // Granted: checked first, so that a waiter that sees its grant, which clears
-                // `QUEUED` and `HANDOFF` if it empties the line, does not go on to take a second
-                // share of permits freed since. (One whose grant lands between these two loads
-                // still may, and gives it back in `leave_with_permits`.)
-                let granted = self.served.load(Ordering::Relaxed) > ticket;
+                // Granted: checked first, so that a waiter that was granted does not go on to
+                // take a second share of permits freed since. We stand in line until granted, and
+                // `QUEUED` is set while anyone does, so with it clear the grant that emptied the
+                // line came (read in the same word as the permits it left free: no window).
+                // Else `served` tells; a grant that lands between these two loads, with others
+                // still in line, can still let us take a share, which `leave_with_permits` gives
+                // back.
+                let granted = word & QUEUED == 0 || self.served.load(Ordering::Relaxed) > ticket;
                 // The barging mode's chance (never the strict mode's, where `QUEUED` is set while
                 // we wait ungranted): free permits that fit us, which we take as any running
                 // caller does, without the lock, once two tries in a row have seen them. A permit
