@@ -1,6 +1,7 @@
 //! Unit tests of the semaphore: arrival order, refusals, timeouts, close and forgotten
-//! permits, for borrowed and owned permits. The concurrent shapes are in `tests/stress_limit.rs` and
-//! `tests/loom_limit.rs`.
+//! permits, for borrowed and owned permits, and the spin of a waiter in line (`spun`, and
+//! `hold_taken`, which holds a waiter whose spin took permits). The concurrent shapes are in
+//! `tests/stress_limit.rs` and `tests/loom_limit.rs`.
 #![cfg(not(loom))]
 
 use crate::limit::{
@@ -413,7 +414,7 @@ pub(super) struct LetGo<'a>(pub(super) &'a Semaphore);
 
 impl Drop for LetGo<'_> {
     fn drop(&mut self) {
-        self.0.hold_taken.store(0, crate::sync::Ordering::SeqCst);
+        self.0.hold_taken.store(0, SeqCst);
     }
 }
 

@@ -7,9 +7,9 @@
 //! uses the version, and frees the slot with one store. It tries first the slot its thread took
 //! last in this registry (`sync::last_slot`: the registry's unique id and the slot's address), and
 //! else walks the list from the newest slot and remembers the one it takes, so threads reading at
-//! once keep to a slot each instead of racing for the first free one. A writer reads every slot of both lists
-//! after it swaps a version out and keeps the old version while some slot holds it (and, if some
-//! slot holds the new one already, one unheld old version as its next write's spare:
+//! once keep to a slot each instead of racing for the first free one. A writer reads every slot of
+//! both lists after it swaps a version out and keeps the old version while some slot holds it (and,
+//! if some slot holds the new one already, one unheld old version as its next write's spare:
 //! `Inner::unheld`). The first list grows when every slot is busy, so it holds as many slots as
 //! reads ever ran at once, and no read ever falls back to anything slower than taking a new slot.
 //!
