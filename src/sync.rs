@@ -329,7 +329,7 @@ pub(crate) mod loom_model {
 mod inside;
 mod last_slot;
 pub(crate) use inside::{enter, enter_or_panic, Inside, Refused, MAX_DEPTH as MAX_INSIDE};
-pub(crate) use last_slot::{last_slot, set_last_slot, unique_id};
+pub(crate) use last_slot::{last_slot, set_last_slot, unique_id, WAYS as LAST_SLOT_WAYS};
 mod slot;
 #[cfg(test)]
 pub(crate) use slot::hot_words_of_free_slots;

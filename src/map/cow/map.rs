@@ -61,8 +61,10 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 ///
 /// # Allocation
 /// - **Reads**: nothing (`tests/alloc_map_cow.rs`), except the first time more reads run at once
-///   than ever before, which adds a hazard slot (a `CachePadded` block: 128 bytes on x86-64 and
-///   aarch64, kept until the map drops); a [`Reader`] does the same when more `Reader`s are alive
+///   than ever before (about: a read adds a slot when it finds every slot busy as it walks them,
+///   which reads that end and start again behind it can make it find with fewer at once), which
+///   adds a hazard slot (a `CachePadded` block: 128 bytes on x86-64 and aarch64, kept until the
+///   map drops); a [`Reader`] does the same when more `Reader`s are alive
 ///   at once than ever before.
 /// - **A write that has a spare** (the newest old version no read can reach any more; one write,
 ///   then readers refreshing, has one for every write): nothing, for keys, values and hasher with
@@ -94,10 +96,10 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 ///   read-modify-write.
 /// - **`read`, `get_cloned`, `contains_key`, `len`** on the map: one CAS, one full fence and one
 ///   store on a hazard slot's line, around the lookup. The slot is the one the calling thread
-///   took last in this map if it is free (a hint each thread keeps: one map and one slot), so
+///   took last in this map if it is free (each thread keeps such hints for up to 8 maps), so
 ///   threads that read at once each keep to a line of their own: about `ArcSwap::load`'s time
-///   on 1 and 2 threads, and about 5 times a `Reader`'s. A thread that reads two maps by turns
-///   finds the other map named in its hint and takes the first free slot from the newest, a
+///   on 1 and 2 threads, and about 5 times a `Reader`'s. A thread that reads more maps by
+///   turns (or two whose hints share an entry) takes the first free slot from the newest, a
 ///   line the threads doing the same share. Hot loops want a [`Reader`].
 /// - **[`snapshot`](CowMap::snapshot)**: as `read`, plus one reference-count increment.
 /// - **Writes**, one at a time under the writers' lock: a clone of the whole map (`O(len)`), or,

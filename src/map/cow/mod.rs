@@ -69,18 +69,19 @@
 //! (`version.rs`, `drop_entries`), going on past one whose `Drop` panics, as `Vec` does, where
 //! `HashMap`'s own drop would leak the rest of the table.
 //!
-//! **Taking a version safely** (`hazard.rs`) is Michael's hazard pointers. A read claims a
-//! free slot in the map's registry with one CAS that also writes the pointer it loaded, then
-//! loads the map's pointer again: if it is unchanged, any writer that swaps it out later will
-//! see the slot and keep the version. (Both sides fence with SeqCst; `hazard.rs` spells out the
-//! argument.) Without that step, the reader would load a pointer and add to the count of a
-//! version a writer may have freed in between: the use-after-free that a plain
-//! `AtomicPtr<Arc>` swap has. The registry is a grow-only list of cache-padded slots: it
-//! grows when every slot is busy, to as many slots as reads ever ran at once, so a read is
-//! never refused a slot or sent to a slower path. `Reader`s keep their slots in a second list,
-//! so a read looking for a free slot never walks past thousands of them; a dropped `Reader`
-//! pushes its slot on a stack of free ones, from which the next `Reader` takes it, so making
-//! a `Reader` walks no list either.
+//! **Taking a version safely** (`hazard.rs`) is Michael's hazard pointers. A read claims a free
+//! slot in the map's registry with one CAS that also writes the pointer it loaded, then loads the
+//! map's pointer again: if it is unchanged, any writer that swaps it out later will see the slot
+//! and keep the version. (Both sides fence with SeqCst; `hazard.rs` spells out the argument.)
+//! Without that step, the reader would load a pointer and add to the count of a version a writer
+//! may have freed in between: the use-after-free that a plain `AtomicPtr<Arc>` swap has. The
+//! registry is a grow-only list of cache-padded slots: a read adds one when its walk found every
+//! slot busy, so the list holds about as many slots as reads ever ran at once (reads that end and
+//! start again behind a walk can make it find that with fewer at once, and add one more), and a
+//! read is never refused a slot or sent to a slower path. `Reader`s keep their slots in a second
+//! list, so a read looking for a free slot never walks past thousands of them; a dropped `Reader`
+//! pushes its slot on a stack of free ones, from which the next `Reader` takes it, so making a
+//! `Reader` walks no list either.
 //!
 //! **Plain reads** ([`CowMap::read`], `get_cloned`, `contains_key`, `len`) look the key up
 //! while the hazard is set and clear it after: no reference count. **Snapshots** add one
@@ -202,14 +203,15 @@
 //!   map).
 //! - **Plain reads.** `read`, `get_cloned`, `contains_key` and `len` claim a hazard slot and free
 //!   it around the lookup, with no reference count. Each thread remembers the last slot it took
-//!   and the map it took it in (one pair per thread, `sync::last_slot`), and tries that slot
-//!   first, so threads reading one map at once each come back to a slot of their own, whose line
-//!   stays in their core's cache: about `ArcSwap::load`'s time (`cargo run --release --example
-//!   shootout -- --only map`, the `map_cow` table; the README has the figures). Without the hint,
-//!   every read took the first free slot from the newest, and on 2 threads the lines of the first
-//!   two moved between the cores on every read: 4 to 8 times `ArcSwap::load`'s time. A thread
-//!   whose hint names another map (it reads two by turns) walks from the newest as before. The
-//!   hint holds no slot: a slot stays free between reads, for any thread to take.
+//!   in each of up to 8 maps (a table of 8 entries, 16 bytes each, indexed by the map's id:
+//!   `sync::last_slot`), and tries that slot first, so threads reading the same maps at once
+//!   each come back to slots of their own, whose lines stay in their cores' caches: about
+//!   `ArcSwap::load`'s time (`cargo run --release --example shootout -- --only map`, the
+//!   `map_cow` table; the README has the figures). Without the hint, every read took the first
+//!   free slot from the newest, and on 2 threads the lines of the first two moved between the
+//!   cores on every read: 4 to 8 times `ArcSwap::load`'s time. A thread whose entry names another
+//!   map (it reads more than 8 by turns, or two whose ids share an entry) walks from the newest
+//!   as before. The hint holds no slot: a slot stays free between reads, for any thread to take.
 //! - **Writes.** A write (`store` aside: it moves the given map in and clones nothing) costs a
 //!   clone of the whole map (`K: Clone, V: Clone`), a scan of the hazard slots (two when old
 //!   versions are kept: one to pick the spare to build in, one after publishing), and freeing the
