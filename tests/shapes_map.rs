@@ -819,8 +819,8 @@ fn threads_reading_several_maps_by_turns_see_whole_versions_and_bounded_slots() 
     for map in &maps {
         let (reads, readers) = slots(map);
         // A read adds a slot when its walk finds every slot busy, which reads that end and start
-        // again behind it can make it find with fewer at once: natively at most 3 here in 150
-        // runs on 2 cores; Miri, which switches threads between any two steps, reached 9.
+        // again behind it can make it find with fewer at once; Miri, which switches threads
+        // between any two steps, makes that far likelier than native runs do.
         let bound = if cfg!(miri) { 2 * READERS } else { READERS };
         assert!(
             reads <= bound,

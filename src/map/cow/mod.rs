@@ -207,11 +207,9 @@
 //!   `sync::last_slot`), and tries that slot first, so threads reading the same maps at once
 //!   each come back to slots of their own, whose lines stay in their cores' caches: about
 //!   `ArcSwap::load`'s time (`cargo run --release --example shootout -- --only map`, the
-//!   `map_cow` table; the README has the figures). Without the hint, every read took the first
-//!   free slot from the newest, and on 2 threads the lines of the first two moved between the
-//!   cores on every read: 4 to 8 times `ArcSwap::load`'s time. A thread whose entry names another
+//!   `map_cow` table; the README has the figures). A thread whose entry names another
 //!   map (it reads more than 8 by turns, or two whose ids share an entry) walks from the newest
-//!   as before. The hint holds no slot: a slot stays free between reads, for any thread to take.
+//!   slot. The hint holds no slot: a slot stays free between reads, for any thread to take.
 //! - **Writes.** A write (`store` aside: it moves the given map in and clones nothing) costs a
 //!   clone of the whole map (`K: Clone, V: Clone`), a scan of the hazard slots (two when old
 //!   versions are kept: one to pick the spare to build in, one after publishing), and freeing the
