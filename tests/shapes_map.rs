@@ -2,9 +2,10 @@
 //! small maps, 50 threads writing disjoint and overlapping keys, a walker running while writers
 //! churn, shard counts at their edges, and memory given back after a peak. `CowMap`: many
 //! `Reader`s held at once, `Reader`s kept per thread in thread-locals of threads that exit,
-//! `Reader`s handed between threads, a `Reader` idle while writers go on, thousands of maps,
-//! and 50 threads on a couple of CPUs. Each checks what the docs promise (entries, old
-//! versions alive, hazard slots, bytes), by counts and bytes, never by time.
+//! `Reader`s handed between threads, a `Reader` idle while writers go on, thousands of maps
+//! (held, and read at random by the same threads while replaced in rounds), and 50 threads on a
+//! couple of CPUs. Each checks what the docs promise (entries, old versions alive, hazard slots,
+//! bytes), by counts and bytes, never by time.
 
 #![cfg(not(loom))]
 
@@ -839,6 +840,91 @@ fn threads_reading_several_maps_by_turns_see_whole_versions_and_bounded_slots() 
     assert_eq!(live.load(SeqCst), MAPS * 4);
     drop(maps);
     assert_eq!(live.load(SeqCst), 0);
+}
+
+/// A registry of small `CowMap`s (a config per tenant) read at random by the same threads for
+/// their whole life, while the maps are replaced in rounds: each round drops every map and makes
+/// new ones, which the allocator may place where the dropped ones were. A thread's read-slot hints
+/// then name maps that are gone, and far more maps than its hint table holds share its entries;
+/// a read must follow a hint only into the map that made it. In every round each thread reads
+/// hundreds of maps while a writer raises values in them: no value goes back, each map holds at
+/// most as many read slots as threads read it at once (the readers), no old version outlives the
+/// reads beyond the one spare, and every value is freed once the maps are dropped.
+#[test]
+fn threads_reading_thousands_of_maps_replaced_in_rounds_follow_no_stale_hint() {
+    const READERS: usize = 4;
+    let (maps_per_round, rounds, reads) = (scaled(1_000, 12), scaled(4, 2), scaled(20_000, 40));
+    let live = Arc::new(AtomicUsize::new(0));
+    // The round's maps, handed to the long-lived readers; `None` tells them to exit.
+    type Round = Option<Arc<Vec<CowMap<u64, Tracked>>>>;
+    let round: Mutex<Round> = Mutex::new(None);
+    let (start, end) = (Barrier::new(READERS + 1), Barrier::new(READERS + 1));
+    let written = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let (round, start, end, written) = (&round, &start, &end, &written);
+        for t in 0..READERS {
+            s.spawn(move || loop {
+                start.wait();
+                let Some(maps) = round.lock().unwrap().clone() else {
+                    return;
+                };
+                let mut last = vec![[0u64; 2]; maps.len()];
+                let mut x = 0x9e37_79b9_7f4a_7c15 ^ (t as u64 + 1);
+                // At least `reads` reads, and on until the round's writes are done.
+                for i in 0.. {
+                    if i >= reads && written.load(SeqCst) {
+                        break;
+                    }
+                    let m = next(&mut x) as usize % maps.len();
+                    let k = (x >> 32) as usize % 2;
+                    let now = maps[m]
+                        .read(&(k as u64), |v| v.1)
+                        .expect("every key is there");
+                    assert!(now >= last[m][k], "map {m} key {k} went back");
+                    last[m][k] = now;
+                }
+                drop(maps);
+                end.wait();
+            });
+        }
+        let live = &live;
+        for r in 0..rounds {
+            let maps: Arc<Vec<_>> = Arc::new(
+                (0..maps_per_round)
+                    .map(|_| CowMap::from_iter((0..2u64).map(|k| (k, Tracked::new(live, 0)))))
+                    .collect(),
+            );
+            *round.lock().unwrap() = Some(maps.clone());
+            written.store(false, SeqCst);
+            start.wait();
+            // The writer: every map raised a few times, in an order of its own.
+            let mut x = 0x2545_f491_4f6c_dd1d ^ (r as u64 + 1);
+            for v in 1..=4 * maps_per_round as u64 {
+                let m = next(&mut x) as usize % maps_per_round;
+                maps[m].insert(v % 2, Tracked::new(live, v));
+            }
+            written.store(true, SeqCst);
+            end.wait();
+            *round.lock().unwrap() = None;
+            for (i, map) in maps.iter().enumerate() {
+                let (read_slots, reader_slots) = slots(map);
+                let bound = if cfg!(miri) { 2 * READERS } else { READERS };
+                assert!(
+                    read_slots <= bound,
+                    "round {r} map {i}: {read_slots} read slots for {READERS} reading threads"
+                );
+                assert_eq!(reader_slots, 0);
+                assert!(
+                    map.retired_versions() <= 1,
+                    "an old version outlived the reads"
+                );
+            }
+            let maps = Arc::into_inner(maps).expect("the readers let go of the round's maps");
+            drop(maps);
+            assert_eq!(live.load(SeqCst), 0, "round {r}: a value outlived its map");
+        }
+        start.wait(); // `round` is `None`: the readers exit.
+    });
 }
 
 /// xorshift64, for the order of a test's steps.
