@@ -405,6 +405,7 @@ fn limit_traits() {
     is_send_sync::<KeyedLimiter<u64, ManualClock>>();
     is_send_sync::<Semaphore>();
     is_unwind_safe::<Semaphore>();
+    is_unwind_safe::<KeyedLimiter<String>>();
     is_send_sync::<Permit<'static>>();
     is_send_sync::<OwnedPermit>();
     is_static::<OwnedPermit>();

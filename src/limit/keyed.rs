@@ -9,6 +9,7 @@ use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::borrow::Borrow;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::time::Duration;
 
 /// The fewest keys inserted between two automatic sweeps (the map's size at the first).
@@ -99,6 +100,11 @@ fn doubled(kept: usize) -> usize {
 /// for that or any reason, aborts the process, as in the map ([`ShardedMap`]'s Panics). A key's
 /// `Drop` that panics in a sweep surfaces in whichever call ran the sweep: `evict_idle`, or the
 /// request for a new key that triggered it (its tokens already taken).
+///
+/// None of these panics leaves the limiter inconsistent: it changes no key, and each key's
+/// state is an atomic stepped whole. So it is `RefUnwindSafe` and `UnwindSafe` where its keys,
+/// clock and hasher are, and may be used across `catch_unwind` (its inner [`ShardedMap`] is not,
+/// since a closure of the map's user can panic part-way through changing a value).
 pub struct KeyedLimiter<K, C: Clock = MonotonicClock, S = FastRandomState> {
     /// Each key's theoretical arrival time (see `gcra.rs`). Atomic, so requests step it under
     /// the shard's *shared* lock and requests for keys in one shard run in parallel; only
@@ -522,6 +528,15 @@ impl Drop for SweepDone<'_> {
         self.0.store(false, Ordering::Release);
     }
 }
+
+// The limiter's own state per key is an atomic that no user code runs beside, so a panic (a
+// key's `Eq`, `Drop` or `to_owned`, or the map's re-entrancy check) leaves it consistent:
+// `SweepDone` and `Uncount` keep the sweep flag and the count of entries right on unwind.
+impl<K: RefUnwindSafe, C: Clock + RefUnwindSafe, S: RefUnwindSafe> RefUnwindSafe
+    for KeyedLimiter<K, C, S>
+{
+}
+impl<K: UnwindSafe, C: Clock + UnwindSafe, S: UnwindSafe> UnwindSafe for KeyedLimiter<K, C, S> {}
 
 impl<K, C: Clock, S> fmt::Debug for KeyedLimiter<K, C, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -194,6 +194,27 @@ fn limiters_without_user_state_are_unwind_safe() {
     both::<OwnedPermit>();
 }
 
+#[test]
+fn a_keyed_limiter_is_unwind_safe_where_its_keys_clock_and_hasher_are() {
+    use std::panic::{RefUnwindSafe, UnwindSafe};
+    fn both<T: UnwindSafe + RefUnwindSafe>() {}
+    both::<KeyedLimiter<String>>();
+    both::<KeyedLimiter<u64, ManualClock>>();
+    both::<KeyedLimiter<Box<str>, MonotonicClock, std::hash::RandomState>>();
+    // Usable inside `catch_unwind` without `AssertUnwindSafe`, and whole after a panic there.
+    let limiter = KeyedLimiter::<u32>::new(1, 1).unwrap();
+    let caught = std::panic::catch_unwind(|| {
+        assert!(limiter.try_acquire(&7, 1).is_ok());
+        panic!("the handler fails after taking its token");
+    });
+    assert!(caught.is_err());
+    assert!(
+        limiter.try_acquire(&7, 1).is_err(),
+        "the token taken before the panic stays taken"
+    );
+    assert!(limiter.try_acquire(&8, 1).is_ok());
+}
+
 /// A clock whose `sleep_until` returns at once without moving time: every `acquire` on it
 /// reserves on top of the last, as callers asleep at once would.
 struct Frozen(u64);
