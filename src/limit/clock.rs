@@ -76,8 +76,10 @@ pub trait Clock {
     /// The latest time a limiter's arithmetic is made for: 2^63 − 1 ns, 292 years from the
     /// clock's epoch. Readings past it may make a limiter admit more than its rate (its arrival
     /// times saturate at `u64::MAX`), and so may `acquire` calls whose turn falls past it on a
-    /// clock that stops there: their sleep ends at once. [`MonotonicClock`] counts from its
-    /// creation and [`ManualClock`] stops here.
+    /// clock that stops there: their sleep ends at once. Once such calls have reserved past it,
+    /// a clock stopped there never reaches the `retry_after` a refusal names, so the limiter
+    /// refuses for good. [`MonotonicClock`] counts from its creation and [`ManualClock`] stops
+    /// here.
     const MAX_NANOS: u64 = i64::MAX as u64;
 
     /// Nanoseconds since this clock's own epoch; at most [`MAX_NANOS`](Clock::MAX_NANOS).
