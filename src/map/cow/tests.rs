@@ -942,3 +942,56 @@ fn store_publishes_a_whole_map_without_copying() {
     drop((reader, map));
     assert_eq!(live.load(SeqCst), 0);
 }
+
+/// A value whose every copy panics when dropped, while `armed` is set; counts its drops.
+#[derive(Clone)]
+struct Fussy {
+    drops: Arc<AtomicUsize>,
+    armed: Arc<AtomicUsize>,
+}
+
+impl Drop for Fussy {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, SeqCst);
+        if self.armed.load(SeqCst) != 0 {
+            panic!("Fussy refuses to drop");
+        }
+    }
+}
+
+/// A write that returns a copy of a value it replaced, where the original, freed by the write
+/// once published, panics in `Drop`, and so does the copy: the panic reaches the caller (not
+/// an abort, as when the copy was dropped while the first panic unwound), the write is
+/// published, and both the original and the copy are dropped, once.
+#[test]
+fn a_write_whose_freed_value_and_returned_copy_both_panic_in_drop_reaches_the_caller() {
+    for op in ["insert", "remove", "update"] {
+        let (drops, armed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let fussy = Fussy {
+            drops: drops.clone(),
+            armed: armed.clone(),
+        };
+        let map = CowMap::from_iter([(1u32, fussy)]);
+        // A copy for `insert` to store, made unarmed (the others take none: an armed copy
+        // that the closure dropped would panic a second time as the first unwound).
+        let calm = (op == "insert").then(|| map.get_cloned(&1).unwrap());
+        armed.store(1, SeqCst);
+        let result = catch_unwind(AssertUnwindSafe(|| match op {
+            "insert" => drop(map.insert(1, calm.unwrap())),
+            "remove" => drop(map.remove(&1)),
+            _ => drop(map.update(|m| m.remove(&1))),
+        }));
+        assert!(
+            result.is_err(),
+            "{op}: the Drop's panic did not reach the caller"
+        );
+        assert_eq!(map.version(), 1, "{op}: the write was not published");
+        // The original (freed with the version it was in) and the copy the write would have
+        // returned.
+        assert_eq!(drops.load(SeqCst), 2, "{op}: drops");
+        armed.store(0, SeqCst);
+        assert_eq!(map.len(), usize::from(op == "insert"), "{op}");
+        drop(map);
+        assert_eq!(drops.load(SeqCst), 2 + usize::from(op == "insert"), "{op}");
+    }
+}

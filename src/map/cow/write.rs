@@ -1,11 +1,13 @@
 //! [`CowMap`]'s writes: copy, change, publish, retire.
 
+use super::inner::Locked;
 use super::version::Change;
 use super::CowMap;
 use std::borrow::Borrow;
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 impl<K, V, S> CowMap<K, V, S>
 where
@@ -34,6 +36,8 @@ where
     /// - If a key's or value's `Drop` panics while the write frees what it replaced, the write
     ///   has been published and the lock let go; the panic reaches the caller, and the rest of
     ///   what it freed is still dropped (a second panicking `Drop` then aborts, as in `Vec`).
+    ///   What the write would have returned (`insert`'s and `remove`'s copy of the old value)
+    ///   is dropped before the panic goes on, and a panic from its own `Drop` is let go.
     ///
     /// ```
     /// let map = thrifty::map::CowMap::from_iter([("a", 1)]);
@@ -61,9 +65,7 @@ where
         // SAFETY: the version is not published yet: ours alone.
         drop(unsafe { version.swap_change(change) });
         locked.publish();
-        // Unlocks and frees what the write replaced (in that order unless plain data).
-        drop(locked);
-        result
+        unlock_returning(locked, result)
     }
 
     /// Inserts `value` under `key` (one copy of the map); returns the value it replaced.
@@ -131,8 +133,22 @@ where
         // SAFETY: the version is not published yet: ours alone.
         drop(unsafe { version.swap_change(Some((owned, Change::Removed))) });
         locked.publish();
-        drop(locked);
-        Some(removed)
+        unlock_returning(locked, Some(removed))
+    }
+}
+
+/// Lets go of a write's lock, freeing what the write replaced (after unlocking unless plain
+/// data), and returns `result`. If a key's or value's `Drop` panics in the free, `result` is
+/// dropped before the panic goes on to the caller, and a panic from its own `Drop` is caught and
+/// let go: dropped as the first panic unwound, a copy of a value that panics in `Drop` (what
+/// `insert` and `remove` return) would abort the process.
+fn unlock_returning<K, V, S, R>(locked: Locked<'_, K, V, S>, result: R) -> R {
+    match catch_unwind(AssertUnwindSafe(|| drop(locked))) {
+        Ok(()) => result,
+        Err(panic) => {
+            let _ = catch_unwind(AssertUnwindSafe(|| drop(result)));
+            resume_unwind(panic)
+        }
     }
 }
 

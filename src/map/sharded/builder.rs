@@ -103,7 +103,10 @@ impl<K, V, S> Builder<K, V, S> {
     /// # Errors
     /// [`BuildError::ZeroShards`] for `shards(0)`; [`BuildError::TooManyShards`] above
     /// 65,536 shards; [`BuildError::Capacity`] if the tables for `capacity(n)` cannot be
-    /// allocated.
+    /// allocated. Each shard's table is its own allocation, so on a system that overcommits
+    /// memory (Linux by default) a capacity past the machine's memory may be granted table by
+    /// table and then exhaust the memory as the tables are initialised, as
+    /// `HashMap::with_capacity` may: the capacity is not compared with the memory there is.
     pub fn try_build(self) -> Result<ShardedMap<K, V, S>, BuildError> {
         let shards = match self.shards {
             None => default_shards(),
