@@ -42,7 +42,15 @@ fn many_threads_on_one_shared_bucket_never_exceed_burst_plus_rate() {
         got <= f64::from(burst) + rate as f64 * elapsed,
         "{got} admitted in {elapsed} s"
     );
-    assert!(got >= f64::from(burst), "the first burst always passes");
+    // A request whose clock reading is older than another thread's by more than the burst's
+    // window (5 ms here) is refused (`Clock`'s Contract). Natively the first burst's requests
+    // all come within microseconds; under Miri, which runs one thread at a time for long
+    // stretches of its clock, a thread may hold a reading that long (in one run 89 of 104 tries passed).
+    let first = if cfg!(miri) { 1.0 } else { f64::from(burst) };
+    assert!(
+        got >= first,
+        "the first burst passes: {got} admitted in {elapsed} s"
+    );
 }
 
 #[test]
@@ -320,6 +328,7 @@ fn a_flood_from_many_threads_on_few_cpus_stays_near_the_bound() {
     let next = AtomicU64::new(0);
     let most = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
+    let most_time = Duration::from_secs(if cfg!(miri) { 3_600 } else { 20 });
     std::thread::scope(|s| {
         for _ in 0..FLOODERS {
             s.spawn(|| {
@@ -330,10 +339,11 @@ fn a_flood_from_many_threads_on_few_cpus_stays_near_the_bound() {
             });
         }
         // At least 500 ms and 200 000 keys (a debug build on a loaded machine is slow), and
-        // at most 20 s.
+        // at most 20 s; an hour under Miri, whose clock moves with the code it runs (20 s of it
+        // held 1 288 keys).
         let start = Instant::now();
         while start.elapsed() < Duration::from_millis(least)
-            || (next.load(SeqCst) < keys && start.elapsed() < Duration::from_secs(20))
+            || (next.load(SeqCst) < keys && start.elapsed() < most_time)
         {
             most.fetch_max(keyed.len(), SeqCst);
             std::thread::sleep(Duration::from_micros(200));
@@ -341,7 +351,10 @@ fn a_flood_from_many_threads_on_few_cpus_stays_near_the_bound() {
         stop.store(true, SeqCst);
     });
     let (most, inserted) = (most.load(SeqCst), next.load(SeqCst));
-    assert!(inserted >= keys, "only {inserted} keys inserted in 20 s");
+    assert!(
+        inserted >= keys,
+        "only {inserted} keys inserted in {most_time:?}"
+    );
     assert!(
         most <= 2 * 2_048,
         "{most} keys held at once of {inserted} inserted"
@@ -393,7 +406,8 @@ fn clocks_made_at_once_agree_and_readings_handed_between_threads_never_go_back()
 /// sequence Intel's manual gives for that, and on AMD `LFENCE` alone already does it; elsewhere
 /// the clock reads `Instant`, whose reads the kernel orders itself).
 fn fence_reads() {
-    #[cfg(target_arch = "x86_64")]
+    // Not under Miri, which has no such intrinsics and whose clock is `Instant`.
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
     // SAFETY: MFENCE and LFENCE are in the x86-64 baseline (SSE2) and touch no memory.
     unsafe {
         core::arch::x86_64::_mm_mfence();
