@@ -141,8 +141,9 @@ where
 /// data), and returns `result`. If a key's or value's `Drop` panics in the free, `result` is
 /// dropped before the panic goes on to the caller, and a panic from its own `Drop` is caught and
 /// let go: dropped as the first panic unwound, a copy of a value that panics in `Drop` (what
-/// `insert` and `remove` return) would abort the process. A result without drop glue needs
-/// none of that (and a plain `u64` insert took 3% longer with it).
+/// `insert` and `remove` return) would abort the process. A result without drop glue cannot
+/// panic in `Drop`, and skips the `catch_unwind` (which cost a plain `u64` insert measurably:
+/// the JOURNAL has the figures).
 fn unlock_returning<K, V, S, R>(locked: Locked<'_, K, V, S>, result: R) -> R {
     if !std::mem::needs_drop::<R>() {
         drop(locked);
