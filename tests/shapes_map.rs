@@ -11,6 +11,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Barrier, Mutex};
 use thrifty::map::{BuildError, Compute, CowMap, Reader, ShardedMap};
@@ -828,10 +829,11 @@ fn threads_reading_several_maps_by_turns_see_whole_versions_and_bounded_slots() 
             "{reads} read slots for {READERS} reading threads"
         );
         assert_eq!(readers, 0);
-        // At most the spare a read on the newest version made the last write keep (`CowMap`'s
-        // Memory), which `trim` frees.
+        // `CowMap`'s Memory: one old version per read in progress at the last write (a read
+        // descheduled across two writes holds one older than the spare), besides the spare it
+        // kept; `trim` frees them.
         assert!(
-            map.retired_versions() <= 1,
+            map.retired_versions() <= READERS + 1,
             "an old version outlived the reads"
         );
         map.trim();
@@ -848,8 +850,8 @@ fn threads_reading_several_maps_by_turns_see_whole_versions_and_bounded_slots() 
 /// then name maps that are gone, and far more maps than its hint table holds share its entries;
 /// a read must follow a hint only into the map that made it. In every round each thread reads
 /// hundreds of maps while a writer raises values in them: no value goes back, each map holds at
-/// most as many read slots as threads read it at once (the readers), no old version outlives the
-/// reads beyond the one spare, and every value is freed once the maps are dropped.
+/// most as many read slots as threads read it at once (the readers), old versions stay within
+/// the documented bound, and every value is freed once the maps are dropped.
 #[test]
 fn threads_reading_thousands_of_maps_replaced_in_rounds_follow_no_stale_hint() {
     const READERS: usize = 4;
@@ -860,8 +862,12 @@ fn threads_reading_thousands_of_maps_replaced_in_rounds_follow_no_stale_hint() {
     let round: Mutex<Round> = Mutex::new(None);
     let (start, end) = (Barrier::new(READERS + 1), Barrier::new(READERS + 1));
     let written = AtomicBool::new(false);
+    // What went wrong, from any thread: recorded, not asserted, so that every thread still
+    // meets the barriers and a failure fails the test instead of hanging it.
+    let problems = Mutex::new(Vec::<String>::new());
+    let problem = |p: String| problems.lock().unwrap().push(p);
     std::thread::scope(|s| {
-        let (round, start, end, written) = (&round, &start, &end, &written);
+        let (round, start, end, written, problem) = (&round, &start, &end, &written, &problem);
         for t in 0..READERS {
             s.spawn(move || loop {
                 start.wait();
@@ -871,17 +877,24 @@ fn threads_reading_thousands_of_maps_replaced_in_rounds_follow_no_stale_hint() {
                 let mut last = vec![[0u64; 2]; maps.len()];
                 let mut x = 0x9e37_79b9_7f4a_7c15 ^ (t as u64 + 1);
                 // At least `reads` reads, and on until the round's writes are done.
-                for i in 0.. {
-                    if i >= reads && written.load(SeqCst) {
-                        break;
+                let read = catch_unwind(AssertUnwindSafe(|| {
+                    for i in 0.. {
+                        if i >= reads && written.load(SeqCst) {
+                            return;
+                        }
+                        let m = next(&mut x) as usize % maps.len();
+                        let k = (x >> 32) as usize % 2;
+                        match maps[m].read(&(k as u64), |v| v.1) {
+                            None => return problem(format!("map {m} lost key {k}")),
+                            Some(now) if now < last[m][k] => {
+                                return problem(format!("map {m} key {k} went back"))
+                            }
+                            Some(now) => last[m][k] = now,
+                        }
                     }
-                    let m = next(&mut x) as usize % maps.len();
-                    let k = (x >> 32) as usize % 2;
-                    let now = maps[m]
-                        .read(&(k as u64), |v| v.1)
-                        .expect("every key is there");
-                    assert!(now >= last[m][k], "map {m} key {k} went back");
-                    last[m][k] = now;
+                }));
+                if read.is_err() {
+                    problem(format!("reader {t} panicked"));
                 }
                 drop(maps);
                 end.wait();
@@ -909,22 +922,32 @@ fn threads_reading_thousands_of_maps_replaced_in_rounds_follow_no_stale_hint() {
             for (i, map) in maps.iter().enumerate() {
                 let (read_slots, reader_slots) = slots(map);
                 let bound = if cfg!(miri) { 2 * READERS } else { READERS };
-                assert!(
-                    read_slots <= bound,
-                    "round {r} map {i}: {read_slots} read slots for {READERS} reading threads"
-                );
-                assert_eq!(reader_slots, 0);
-                assert!(
-                    map.retired_versions() <= 1,
-                    "an old version outlived the reads"
-                );
+                if read_slots > bound || reader_slots != 0 {
+                    problem(format!(
+                        "round {r} map {i}: {read_slots} read slots, {reader_slots} reader \
+                         slots, for {READERS} reading threads"
+                    ));
+                }
+                // `CowMap`'s Memory: one old version per read in progress at the last write,
+                // besides the spare it kept.
+                let retired = map.retired_versions();
+                if retired > READERS + 1 {
+                    problem(format!("round {r} map {i}: {retired} old versions kept"));
+                }
             }
-            let maps = Arc::into_inner(maps).expect("the readers let go of the round's maps");
-            drop(maps);
-            assert_eq!(live.load(SeqCst), 0, "round {r}: a value outlived its map");
+            match Arc::into_inner(maps) {
+                Some(maps) => drop(maps),
+                None => problem(format!("round {r}: a reader kept the round's maps")),
+            }
+            let alive = live.load(SeqCst);
+            if alive != 0 {
+                problem(format!("round {r}: {alive} values outlived their maps"));
+            }
         }
         start.wait(); // `round` is `None`: the readers exit.
     });
+    let problems = problems.into_inner().unwrap();
+    assert!(problems.is_empty(), "{problems:#?}");
 }
 
 /// xorshift64, for the order of a test's steps.

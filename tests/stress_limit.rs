@@ -45,7 +45,8 @@ fn many_threads_on_one_shared_bucket_never_exceed_burst_plus_rate() {
     // A request whose clock reading is older than another thread's by more than the burst's
     // window (5 ms here) is refused (`Clock`'s Contract). Natively the first burst's requests
     // all come within microseconds; under Miri, which runs one thread at a time for long
-    // stretches of its clock, a thread may hold a reading that long (in one run 89 of 104 tries passed).
+    // stretches of its clock, a thread may hold a reading that long (in one run 89 of 104
+    // tries passed).
     let first = if cfg!(miri) { 1.0 } else { f64::from(burst) };
     assert!(
         got >= first,

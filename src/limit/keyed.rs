@@ -530,8 +530,10 @@ impl Drop for SweepDone<'_> {
 }
 
 // The limiter's own state per key is an atomic that no user code runs beside, so a panic (a
-// key's `Eq`, `Drop` or `to_owned`, or the map's re-entrancy check) leaves it consistent:
-// `SweepDone` and `Uncount` keep the sweep flag and the count of entries right on unwind.
+// key's `Hash`, `Eq`, `Drop` or `to_owned`, the hasher, the clock's `now`, or the map's
+// re-entrancy check) leaves it consistent: `SweepDone` and `Uncount` keep the sweep flag and
+// the count of entries right on unwind, and a walk stopped part-way only leaves the sweep's
+// thresholds stale.
 impl<K: RefUnwindSafe, C: Clock + RefUnwindSafe, S: RefUnwindSafe> RefUnwindSafe
     for KeyedLimiter<K, C, S>
 {

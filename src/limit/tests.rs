@@ -202,7 +202,8 @@ fn a_keyed_limiter_is_unwind_safe_where_its_keys_clock_and_hasher_are() {
     both::<KeyedLimiter<u64, ManualClock>>();
     both::<KeyedLimiter<Box<str>, MonotonicClock, std::hash::RandomState>>();
     // Usable inside `catch_unwind` without `AssertUnwindSafe`, and whole after a panic there.
-    let limiter = KeyedLimiter::<u32>::new(1, 1).unwrap();
+    // A clock that stands still: no token comes back while the panic unwinds, however long.
+    let limiter = KeyedLimiter::<u32, _>::with_clock(1, 1, ManualClock::new()).unwrap();
     let caught = std::panic::catch_unwind(|| {
         assert!(limiter.try_acquire(&7, 1).is_ok());
         panic!("the handler fails after taking its token");

@@ -943,16 +943,21 @@ fn store_publishes_a_whole_map_without_copying() {
     assert_eq!(live.load(SeqCst), 0);
 }
 
-/// A value whose every copy panics when dropped, while `armed` is set; counts its drops.
+/// A value whose every copy panics when dropped, while `armed` is set; counts its drops, and
+/// those made while a panic unwinds.
 #[derive(Clone)]
 struct Fussy {
     drops: Arc<AtomicUsize>,
+    in_unwind: Arc<AtomicUsize>,
     armed: Arc<AtomicUsize>,
 }
 
 impl Drop for Fussy {
     fn drop(&mut self) {
         self.drops.fetch_add(1, SeqCst);
+        if std::thread::panicking() {
+            self.in_unwind.fetch_add(1, SeqCst);
+        }
         if self.armed.load(SeqCst) != 0 {
             panic!("Fussy refuses to drop");
         }
@@ -960,15 +965,18 @@ impl Drop for Fussy {
 }
 
 /// A write that returns a copy of a value it replaced, where the original, freed by the write
-/// once published, panics in `Drop`, and so does the copy: the panic reaches the caller (not
-/// an abort, as when the copy was dropped while the first panic unwound), the write is
-/// published, and both the original and the copy are dropped, once.
+/// once published, panics in `Drop`, and so does the copy: the panic reaches the caller (the
+/// copy's panic, which once aborted the process, is let go), the write is published, and both
+/// the original and the copy are dropped, once, the copy as the panic unwinds (as it would have
+/// been in the caller: a `MutexGuard` in a result is poisoned).
 #[test]
 fn a_write_whose_freed_value_and_returned_copy_both_panic_in_drop_reaches_the_caller() {
     for op in ["insert", "remove", "update"] {
-        let (drops, armed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let drops = Arc::new(AtomicUsize::new(0));
+        let (in_unwind, armed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let fussy = Fussy {
             drops: drops.clone(),
+            in_unwind: in_unwind.clone(),
             armed: armed.clone(),
         };
         let map = CowMap::from_iter([(1u32, fussy)]);
@@ -989,6 +997,11 @@ fn a_write_whose_freed_value_and_returned_copy_both_panic_in_drop_reaches_the_ca
         // The original (freed with the version it was in) and the copy the write would have
         // returned.
         assert_eq!(drops.load(SeqCst), 2, "{op}: drops");
+        assert_eq!(
+            in_unwind.load(SeqCst),
+            1,
+            "{op}: the copy was not dropped in the unwind"
+        );
         armed.store(0, SeqCst);
         assert_eq!(map.len(), usize::from(op == "insert"), "{op}");
         drop(map);

@@ -7,7 +7,7 @@ use std::borrow::Borrow;
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 impl<K, V, S> CowMap<K, V, S>
 where
@@ -32,12 +32,14 @@ where
     ///   [`insert`](CowMap::insert), [`remove`](CowMap::remove) and [`trim`](CowMap::trim).
     ///   Reads of the map are fine there. Nothing is published.
     /// - If `f`, or a key's or value's `Clone` or `Hash` while the map is copied, panics,
-    ///   nothing is published and the panic propagates; the map is unchanged and usable.
+    ///   nothing is published and the panic propagates; the map is unchanged and usable. The
+    ///   unpublished copy is dropped as the panic unwinds, so a value whose copies panic in
+    ///   `Drop` then aborts the process, as a `Vec` of them dropped in an unwind does.
     /// - If a key's or value's `Drop` panics while the write frees what it replaced, the write
     ///   has been published and the lock let go; the panic reaches the caller, and the rest of
     ///   what it freed is still dropped (a second panicking `Drop` then aborts, as in `Vec`).
-    ///   What the write would have returned (`insert`'s and `remove`'s copy of the old value)
-    ///   is dropped before the panic goes on, and a panic from its own `Drop` is let go.
+    ///   What the write would have returned (`f`'s result; for `insert` and `remove`, the
+    ///   old value) is dropped as the panic unwinds, and a panic from its own `Drop` is let go.
     ///
     /// ```
     /// let map = thrifty::map::CowMap::from_iter([("a", 1)]);
@@ -139,21 +141,24 @@ where
 
 /// Lets go of a write's lock, freeing what the write replaced (after unlocking unless plain
 /// data), and returns `result`. If a key's or value's `Drop` panics in the free, `result` is
-/// dropped before the panic goes on to the caller, and a panic from its own `Drop` is caught and
-/// let go: dropped as the first panic unwound, a copy of a value that panics in `Drop` (what
-/// `insert` and `remove` return) would abort the process. A result without drop glue cannot
-/// panic in `Drop`, and skips the `catch_unwind` (which cost a plain `u64` insert measurably:
-/// the JOURNAL has the figures).
+/// dropped as that panic unwinds (so its own `Drop` sees a panic in progress, as it would have
+/// in the caller), and a panic from that `Drop` is caught there and let go: escaping, it would
+/// abort the process, as a copy of a value that panics in `Drop` (what `insert` and `remove`
+/// return) did.
 fn unlock_returning<K, V, S, R>(locked: Locked<'_, K, V, S>, result: R) -> R {
-    if !std::mem::needs_drop::<R>() {
-        drop(locked);
-        return result;
-    }
-    match catch_unwind(AssertUnwindSafe(|| drop(locked))) {
-        Ok(()) => result,
-        Err(panic) => {
+    let mut held = DroppedQuietly(Some(result));
+    drop(locked);
+    held.0.take().expect("the result is taken only here")
+}
+
+/// Holds a write's result while the write frees what it replaced; dropped with the result still
+/// in it only by that free's panic, as it unwinds.
+struct DroppedQuietly<R>(Option<R>);
+
+impl<R> Drop for DroppedQuietly<R> {
+    fn drop(&mut self) {
+        if let Some(result) = self.0.take() {
             let _ = catch_unwind(AssertUnwindSafe(|| drop(result)));
-            resume_unwind(panic)
         }
     }
 }
