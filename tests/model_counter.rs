@@ -13,10 +13,13 @@
 
 use proptest::prelude::*;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use thrifty::counter::{Counter, Gauge, PerCpu};
+
+#[path = "common/at_once.rs"]
+mod at_once;
 
 /// Held by each test that runs many threads at once, so the step-by-step growth test never runs
 /// beside a case's `Grow` op (up to 32 threads): its probes need its own threads to run at once.
@@ -103,29 +106,13 @@ impl Bound {
 struct Growth {
     /// Adds its threads made in all.
     adds: u64,
-    /// The least, over its threads, of the looks ([`LOOK`]) in which a thread ran at once with
-    /// another: how long the thread that ran with others least did so.
+    /// Its threads' [`at_once::Together::at_once`]: how long the thread that ran with others
+    /// least did so.
     at_once: u64,
 }
 
-/// Adds a thread makes between two looks at the cell count.
+/// Adds a thread makes between two beats of its watch ([`at_once::Watch::beat`]).
 const BATCH: u64 = 64;
-
-/// How often a thread looks at the other threads' progress. Long enough that a thread that runs
-/// finishes a batch in it (a batch of adds that meet another thread's on one line takes a few
-/// microseconds), far shorter than a time slice.
-const LOOK: Duration = Duration::from_micros(20);
-
-/// Looks in a row in which another thread made progress before a thread counts them as run at
-/// once with others. Threads that the scheduler takes turns with on one CPU pass that test at
-/// most once per switch, never 8 times in a row: another thread progresses during a look only
-/// when the looking one was switched out in it, and then runs alone for a whole slice.
-const STREAK: u32 = 8;
-
-/// A thread's count of its batches, on a line of its own so that the threads' looks at it do
-/// not slow the adds they watch.
-#[repr(align(128))]
-struct Beat(AtomicU64);
 
 /// [`grow`] for any engine, given its cell count, its cap and one add; its threads stop once it
 /// grew (or is at its cap) or at the first `bound` they meet.
@@ -151,44 +138,26 @@ fn grow_within(
     // Set when a bound is met, so that no thread is left adding alone.
     let stop = AtomicBool::new(false);
     let done = || cells() > before || cells() == max || stop.load(Relaxed);
-    let beats: Vec<Beat> = (0..n).map(|_| Beat(AtomicU64::new(0))).collect();
-    // Each thread's looks that found others running at once with it (written by that thread).
-    let together: Vec<AtomicU64> = (0..n).map(|_| AtomicU64::new(0)).collect();
-    let at_once = || together.iter().map(|t| t.load(Relaxed)).min().unwrap_or(0);
+    let together = at_once::Together::new(n);
     let adds = std::thread::scope(|s| {
         let workers: Vec<_> = (0..n)
             .map(|i| {
-                let (done, stop, beats, together) = (&done, &stop, &beats, &together);
+                let (done, stop, together) = (&done, &stop, &together);
                 let add = &add;
                 s.spawn(move || {
                     let random = RandomState::new().hash_one(i);
                     std::thread::sleep(Duration::from_micros(random % 1000));
                     let mut adds = 0u64;
-                    let (mut seen, mut streak) = (vec![0u64; n], 0);
-                    let mut looked = Instant::now();
+                    let mut watch = together.watch(i);
                     while !done() {
                         for _ in 0..BATCH {
                             add();
                         }
                         adds += BATCH;
-                        beats[i].0.store(adds, Relaxed);
                         if adds >= bound.adds {
                             stop.store(true, Relaxed);
                         }
-                        if looked.elapsed() < LOOK {
-                            continue;
-                        }
-                        looked = Instant::now();
-                        let mut others_ran = false;
-                        for j in (0..n).filter(|&j| j != i) {
-                            let now = beats[j].0.load(Relaxed);
-                            others_ran |= now != seen[j];
-                            seen[j] = now;
-                        }
-                        streak = if others_ran { streak + 1 } else { 0 };
-                        if streak >= STREAK {
-                            together[i].fetch_add(1, Relaxed);
-                        }
+                        watch.beat();
                     }
                     adds
                 })
@@ -197,7 +166,7 @@ fn grow_within(
         // The calling thread keeps the bounds that need every thread's view; it sleeps between
         // checks, so it takes no CPU from the adders.
         while !workers.iter().all(|w| w.is_finished()) {
-            if at_once() >= bound.at_once || Instant::now() >= bound.until {
+            if together.at_once() >= bound.at_once || Instant::now() >= bound.until {
                 stop.store(true, Relaxed);
             }
             std::thread::sleep(Duration::from_millis(1));
@@ -209,7 +178,7 @@ fn grow_within(
     });
     Growth {
         adds,
-        at_once: at_once(),
+        at_once: together.at_once(),
     }
 }
 
@@ -403,7 +372,7 @@ fn gauge_matches_an_i64() {
     ignore = "waves of real threads against a 300 s wall-clock deadline"
 )]
 fn lasting_contention_grows_from_two_cells_to_the_cap() {
-    /// Looks ([`LOOK`], counted in [`STREAK`]s) in which each thread of a wave must have run at
+    /// Looks ([`at_once::LOOK`], counted past a [`at_once::STREAK`]) in which each thread of a wave must have run at
     /// once with another for the wave to count: about 40 ms each, in which a sharer that runs
     /// beside the owner of its cell probes dozens of times.
     const AT_ONCE: u64 = 2048;

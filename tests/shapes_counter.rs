@@ -11,6 +11,16 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 use thrifty::counter::Counter;
 
+#[path = "common/at_once.rs"]
+mod at_once;
+
+/// Looks ([`at_once::LOOK`], counted past a [`at_once::STREAK`]) in which both threads of a test
+/// that waits for contention must have run at once with the other before the test fails: 0.4 s
+/// of running at once, in which two threads making the same few adds per request probe a counter
+/// they share a few thousand times (a thread probes about every 4 096th add), where striping
+/// takes four hits in eight probes.
+const AT_ONCE: u64 = 20_000;
+
 /// xorshift64 mapped onto `0..n`.
 fn next(x: &mut u64, n: usize) -> usize {
     *x ^= *x << 13;
@@ -76,35 +86,46 @@ fn fifty_threads_on_two_cores_lose_nothing_and_stay_bounded() {
 /// the same place of every request (a sample every 4096th add exactly: 8 divides 4096), the
 /// shared counter would be sampled at one place only and, anywhere else, never stripe.
 ///
-/// Striping needs the two threads to run at once; the wait is bounded by time (the whole test,
-/// all places), not by a count of adds, so a busy machine slows it without failing it. Under
-/// Miri, whose clock moves with the code it runs, three places took the whole 300 s (seed 1), so
-/// the bound is an hour there.
+/// Striping needs the two threads to run at once, and the scheduler decides when they do
+/// ([`at_once`]): the test fails if a place never stripes once both threads ran at once for
+/// [`AT_ONCE`] looks, and ends untested if a deadline for the whole test (all places) comes
+/// first. Under Miri, whose clock moves with the code it runs, three places took 300 s (seed 1),
+/// so the deadline is an hour there.
 #[test]
 fn a_hot_counter_in_a_repeating_sequence_of_adds_stripes_wherever_it_sits() {
     const ADDS_PER_REQUEST: usize = 8;
+    /// Requests between two beats of a thread's watch.
+    const BATCH: usize = 8;
     let deadline = Instant::now() + Duration::from_secs(if cfg!(miri) { 3600 } else { 300 });
     for place in 0..ADDS_PER_REQUEST {
         let hot = Counter::new();
         let (striped, start) = (AtomicBool::new(false), Barrier::new(2));
+        let together = at_once::Together::new(2);
         let requests: u64 = std::thread::scope(|s| {
             let workers: Vec<_> = (0..2)
-                .map(|_| {
-                    let (hot, striped, start) = (&hot, &striped, &start);
+                .map(|i| {
+                    let (hot, striped, start, together) = (&hot, &striped, &start, &together);
                     s.spawn(move || {
                         let own: Vec<Counter> =
                             (1..ADDS_PER_REQUEST).map(|_| Counter::new()).collect();
+                        let mut watch = together.watch(i);
                         start.wait();
                         let mut requests = 0u64;
-                        while !striped.load(Relaxed) && Instant::now() < deadline {
-                            for _ in 0..1024 {
-                                for k in 0..ADDS_PER_REQUEST {
-                                    match k.cmp(&place) {
-                                        std::cmp::Ordering::Equal => hot.incr(),
-                                        std::cmp::Ordering::Less => own[k].incr(),
-                                        std::cmp::Ordering::Greater => own[k - 1].incr(),
+                        while !striped.load(Relaxed)
+                            && together.at_once() < AT_ONCE
+                            && Instant::now() < deadline
+                        {
+                            for _ in 0..1024 / BATCH {
+                                for _ in 0..BATCH {
+                                    for k in 0..ADDS_PER_REQUEST {
+                                        match k.cmp(&place) {
+                                            std::cmp::Ordering::Equal => hot.incr(),
+                                            std::cmp::Ordering::Less => own[k].incr(),
+                                            std::cmp::Ordering::Greater => own[k - 1].incr(),
+                                        }
                                     }
                                 }
+                                watch.beat();
                             }
                             requests += 1024;
                             if hot.is_striped() {
@@ -118,12 +139,21 @@ fn a_hot_counter_in_a_repeating_sequence_of_adds_stripes_wherever_it_sits() {
                 .collect();
             workers.into_iter().map(|w| w.join().unwrap()).sum()
         });
+        assert_eq!(hot.sum(), requests);
+        let looks = together.at_once();
+        if !hot.is_striped() && looks < AT_ONCE {
+            eprintln!(
+                "the two threads ran at once for {looks} looks before the deadline: places \
+                 {place} to {} not tested",
+                ADDS_PER_REQUEST - 1
+            );
+            return;
+        }
         assert!(
             hot.is_striped(),
             "the shared counter at place {place} of {ADDS_PER_REQUEST} never striped \
-             ({requests} requests)"
+             ({requests} requests, {looks} looks at once)"
         );
-        assert_eq!(hot.sum(), requests);
     }
 }
 
@@ -142,14 +172,20 @@ fn a_worker_that_adds_blind_finds_its_cell_in_a_hot_counter_within_an_interval()
     };
     let deadline = Instant::now() + Duration::from_secs(if cfg!(miri) { 3600 } else { 300 });
     let hot = Counter::with_cells(4);
+    let together = at_once::Together::new(2);
     let striping = std::thread::scope(|s| {
         let threads: Vec<_> = (0..2)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut adds = 0u64;
-                    while !hot.is_striped() && Instant::now() < deadline {
-                        hot.incr();
-                        adds += 1;
+            .map(|i| {
+                let (hot, together) = (&hot, &together);
+                s.spawn(move || {
+                    let (mut adds, mut watch) = (0u64, together.watch(i));
+                    while !hot.is_striped()
+                        && together.at_once() < AT_ONCE
+                        && Instant::now() < deadline
+                    {
+                        (0..64).for_each(|_| hot.incr());
+                        adds += 64;
+                        watch.beat();
                     }
                     adds
                 })
@@ -157,7 +193,15 @@ fn a_worker_that_adds_blind_finds_its_cell_in_a_hot_counter_within_an_interval()
             .collect();
         threads.into_iter().map(|t| t.join().unwrap()).sum::<u64>()
     });
-    assert!(hot.is_striped(), "two hammering threads never striped it");
+    let looks = together.at_once();
+    if !hot.is_striped() && looks < AT_ONCE {
+        eprintln!("the two threads ran at once for {looks} looks before the deadline: not tested");
+        return;
+    }
+    assert!(
+        hot.is_striped(),
+        "two hammering threads never striped it ({striping} adds, {looks} looks at once)"
+    );
     let registry: Vec<Counter> = (0..1000).map(|_| Counter::new()).collect();
     let owns = std::thread::scope(|s| {
         s.spawn(|| {

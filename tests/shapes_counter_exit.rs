@@ -7,6 +7,9 @@
 use std::sync::Barrier;
 use thrifty::counter::Counter;
 
+#[path = "common/at_once.rs"]
+mod at_once;
+
 /// Whether the calling thread owns one of `c`'s cells (in its newest block), as its handle
 /// reports.
 fn owns_a_cell(c: &Counter) -> bool {
@@ -27,31 +30,51 @@ fn exiting_threads_hand_their_cells_on_and_idle_ones_keep_theirs() {
     // threads find the cells their predecessors left, owned by claims that have ended, and take
     // them over: each owns a cell after its adds.
     let start = Barrier::new(2);
-    // Until two waves have started striped (at least 5 waves in all): on a loaded machine two
-    // threads may not run at the same moment, and then they do not contend (one busy process
-    // beside this test kept them apart for over a minute), so the bound is time, not waves.
-    let (mut waves, mut striped_waves) = (0, 0);
+    // Until two waves have started striped (at least 5 waves in all). Two threads that never
+    // run at the same moment do not contend (on a loaded machine, one busy process beside this
+    // test kept them apart for over a minute), so the test fails only once the waves' threads ran
+    // at once for 20 000 looks (0.4 s; the rule needs about 12 000 adds of each) while the counter
+    // stayed compact, and if 600 s pass first, it tests nothing.
+    const AT_ONCE: u64 = 20_000;
+    let (mut waves, mut striped_waves, mut compact_looks) = (0, 0, 0);
     let began = std::time::Instant::now();
     while waves < 5 || striped_waves < 2 {
         waves += 1;
-        let waited = began.elapsed().as_secs();
-        assert!(
-            waited < 600,
-            "two hammering threads never striped it in {waited} s"
-        );
         let striped = c.is_striped();
+        if !striped {
+            assert!(
+                compact_looks < AT_ONCE,
+                "two hammering threads ran at once for {compact_looks} looks and never striped it"
+            );
+            if began.elapsed().as_secs() >= 600 {
+                eprintln!(
+                    "the waves' threads ran at once for {compact_looks} looks in 600 s: not tested"
+                );
+                return;
+            }
+        }
+        let together = at_once::Together::new(2);
         // Joined by hand: a join waits for the thread's locals to be destroyed (its slot given
         // back), where the end of a scope only waits for the closure to return.
         let owned = std::thread::scope(|s| {
-            let hammer = || {
+            let hammer = |i| {
+                let mut watch = together.watch(i);
                 start.wait();
-                (0..HAMMER).for_each(|_| c.incr());
+                for k in 0..HAMMER {
+                    c.incr();
+                    if k % 64 == 63 {
+                        watch.beat();
+                    }
+                }
                 owns_a_cell(&c)
             };
-            [s.spawn(hammer), s.spawn(hammer)].map(|t| t.join().unwrap())
+            [s.spawn(move || hammer(0)), s.spawn(move || hammer(1))].map(|t| t.join().unwrap())
         });
         total += 2 * HAMMER;
         assert_eq!(c.sum(), total);
+        if !c.is_striped() {
+            compact_looks += together.at_once();
+        }
         if striped {
             striped_waves += 1;
             assert_eq!(

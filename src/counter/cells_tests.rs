@@ -3,6 +3,11 @@ use super::*;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
+/// Whether the threads of a test that waits for contention ran at once: shared with the
+/// integration tests.
+#[path = "../../tests/common/at_once.rs"]
+mod at_once;
+
 /// Adds per thread in these tests; few under Miri, which runs threads slowly.
 const ADDS: u64 = if cfg!(miri) { 20 } else { 10_000 };
 
@@ -925,26 +930,35 @@ fn a_cell_whose_owner_exited_is_taken_over() {
 #[test]
 fn lasting_contention_stripes_and_loses_nothing() {
     // Two threads start together and add until one of them sees the counter striped: it must
-    // stripe long before the bound (the rule needs about 12 000 adds of each), whatever else the
-    // machine runs meanwhile. The bound is time, not adds: on a loaded machine the two threads
-    // may share one core for seconds, adding fast and never at once, until any bound on adds
-    // runs out; and short rounds of fresh threads barely overlap.
+    // stripe long before they have run at once for 0.4 s (20 000 looks: the rule needs about
+    // 12 000 adds of each), whatever else the machine runs meanwhile. The bound is how long they
+    // ran at once, not adds or time: on a loaded machine the two threads may share one core for
+    // minutes, adding fast and never at once, until any bound on adds or time runs out; and
+    // short rounds of fresh threads barely overlap. If a deadline comes first, nothing is tested.
+    const AT_ONCE: u64 = 20_000;
     let limit: u64 = if cfg!(miri) { 20_000 } else { u64::MAX };
     let _alone = crate::counter::tests::STRIPING.lock();
     let deadline = Instant::now() + Duration::from_secs(300);
     let c = Cells::new(0);
-    let barrier = Barrier::new(2);
+    let (barrier, together) = (Barrier::new(2), at_once::Together::new(2));
     let total: u64 = std::thread::scope(|s| {
         let adders: Vec<_> = (0..2)
-            .map(|_| {
-                s.spawn(|| {
+            .map(|i| {
+                let (c, barrier, together) = (&c, &barrier, &together);
+                s.spawn(move || {
+                    let mut watch = together.watch(i);
                     barrier.wait();
                     let mut added = 0;
-                    while !c.is_striped() && added < limit && Instant::now() < deadline {
+                    while !c.is_striped()
+                        && added < limit
+                        && together.at_once() < AT_ONCE
+                        && Instant::now() < deadline
+                    {
                         for _ in 0..64 {
                             c.add(1);
                         }
                         added += 64;
+                        watch.beat();
                     }
                     added
                 })
@@ -952,8 +966,16 @@ fn lasting_contention_stripes_and_loses_nothing() {
             .collect();
         adders.into_iter().map(|h| h.join().unwrap()).sum()
     });
-    assert!(c.is_striped(), "two threads hammering never striped");
     assert_eq!(c.sum(), total);
+    let looks = together.at_once();
+    if !c.is_striped() && looks < AT_ONCE && !cfg!(miri) {
+        eprintln!("the two threads ran at once for {looks} looks before the deadline: not tested");
+        return;
+    }
+    assert!(
+        c.is_striped(),
+        "two threads hammering never striped ({total} adds, {looks} looks at once)"
+    );
 }
 
 #[test]
