@@ -66,20 +66,53 @@ fn op() -> impl Strategy<Value = Op> {
 /// cells than before (striped from compact, or doubled) or sits at its cap; returns how many
 /// adds they made in all. (As many threads as cells each own one and never make it grow.)
 fn grow(c: &Counter, n: u64) -> u64 {
-    grow_bounded(|| c.cells(), c.max_cells(), || c.add(n))
+    grow_bounded(
+        || c.cells(),
+        c.max_cells(),
+        || c.add(n),
+        &COUNTER_GROWS_AT_ONCE,
+    )
 }
 
 /// [`grow`] for a gauge.
 fn grow_gauge(g: &Gauge, n: i64) -> u64 {
-    grow_bounded(|| g.cells(), g.max_cells(), || g.add(n))
+    grow_bounded(
+        || g.cells(),
+        g.max_cells(),
+        || g.add(n),
+        &GAUGE_GROWS_AT_ONCE,
+    )
 }
 
 /// [`grow_within`] for the proptest's `Grow` ops: each thread stops after 20 000 000 adds (2 000
-/// under Miri, which runs some thousand times slower).
-fn grow_bounded(cells: impl Fn() -> usize + Sync, max: usize, add: impl Fn() + Sync) -> u64 {
+/// under Miri, which runs some thousand times slower). Counts the call in `at_once` if it grew
+/// the engine or its threads ran at once for [`GROW_AT_ONCE`] looks: a call that could make it
+/// grow.
+fn grow_bounded(
+    cells: impl Fn() -> usize + Sync,
+    max: usize,
+    add: impl Fn() + Sync,
+    at_once: &AtomicUsize,
+) -> u64 {
     let adds = if cfg!(miri) { 2_000 } else { 20_000_000 };
-    grow_within(cells, max, add, Bound::adds(adds)).adds
+    let before = cells();
+    let run = grow_within(&cells, max, add, Bound::adds(adds));
+    if cells() > before || run.at_once >= GROW_AT_ONCE {
+        at_once.fetch_add(1, Relaxed);
+    }
+    run.adds
 }
+
+/// Looks at once ([`at_once::Together::at_once`]) that make a `Grow` op count as one whose
+/// threads ran at once: about 40 ms, in which two threads on one counter probe it dozens of
+/// times each.
+const GROW_AT_ONCE: u64 = 2048;
+
+/// `Grow` ops that grew or whose threads ran at once ([`grow_bounded`]) that each of `counter_matches_a_u64` and
+/// `gauge_matches_an_i64` needs before it asserts that some case ran a Burst on a striped
+/// counter or gauge: a scheduler that keeps threads apart (one CPU, or two beside a busy
+/// process) leaves every `Grow` compact, and then no Burst can find it striped.
+const GROWS_AT_ONCE: usize = 8;
 
 /// When [`grow_within`]'s threads stop adding if the engine has not grown.
 struct Bound {
@@ -218,6 +251,27 @@ fn gauge_op() -> impl Strategy<Value = GaugeOp> {
 /// paths the module doc promises.
 static COUNTER_BURSTS_STRIPED: AtomicUsize = AtomicUsize::new(0);
 static GAUGE_BURSTS_STRIPED: AtomicUsize = AtomicUsize::new(0);
+/// `Grow` ops on a counter, and on a gauge, that grew it or ran their threads at once
+/// ([`grow_bounded`]).
+static COUNTER_GROWS_AT_ONCE: AtomicUsize = AtomicUsize::new(0);
+static GAUGE_GROWS_AT_ONCE: AtomicUsize = AtomicUsize::new(0);
+
+/// Asserts that some case ran a Burst on a striped `what`, unless too few `Grow` ops ran their
+/// threads at once to stripe it ([`GROWS_AT_ONCE`]; under Miri, whose scheduler switches threads
+/// within a probe, always).
+fn assert_bursts_striped(what: &str, bursts: &AtomicUsize, grows: &AtomicUsize) {
+    let grows = grows.load(Relaxed);
+    if grows < GROWS_AT_ONCE && !cfg!(miri) {
+        eprintln!(
+            "{grows} Grow ops grew or ran their threads at once: Bursts on a striped {what} not tested"
+        );
+        return;
+    }
+    assert!(
+        bursts.load(Relaxed) > 0,
+        "no case ran a Burst on a striped {what} ({grows} Grow ops grew or ran their threads at once)"
+    );
+}
 
 fn burst(reps: u16, add: impl Fn() + Sync) {
     std::thread::scope(|s| {
@@ -338,19 +392,13 @@ proptest! {
 #[test]
 fn counter_matches_a_u64() {
     counter_cases();
-    assert!(
-        COUNTER_BURSTS_STRIPED.load(Relaxed) > 0,
-        "no case ran a Burst on a striped counter"
-    );
+    assert_bursts_striped("counter", &COUNTER_BURSTS_STRIPED, &COUNTER_GROWS_AT_ONCE);
 }
 
 #[test]
 fn gauge_matches_an_i64() {
     gauge_cases();
-    assert!(
-        GAUGE_BURSTS_STRIPED.load(Relaxed) > 0,
-        "no case ran a Burst on a striped gauge"
-    );
+    assert_bursts_striped("gauge", &GAUGE_BURSTS_STRIPED, &GAUGE_GROWS_AT_ONCE);
 }
 
 /// The growth path the `Grow` op relies on, step by step: compact, 2 cells, 4, 8 (the cap), and
