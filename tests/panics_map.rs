@@ -1632,6 +1632,19 @@ impl Drop for Dropped {
     }
 }
 
+/// `get_or_insert_with_ref` of a key already present, with a `make` (left unused) that holds a
+/// key whose `Drop` panics, and an `f` that returns `result()`.
+fn ref_call_leaving_a_make_that_panics_in_drop<R>(result: impl FnOnce() -> R) -> R {
+    let map = ShardedMap::<String, u32>::new();
+    map.insert("k".to_string(), 0);
+    let capture = Boom { id: 9, boom: true };
+    let make = move || {
+        drop(capture);
+        0
+    };
+    map.get_or_insert_with_ref("k", make, |_| result())
+}
+
 /// How many `Dropped` a call whose key's (or unused closure's) `Drop` panics drops: the call
 /// must unwind with that panic and drop what it was about to return, not leak it (a value in
 /// the return place when a local's drop panics is leaked: rust-lang/rust#47949).
@@ -1697,21 +1710,115 @@ fn sharded_key_drop_panics_after_a_call_leak_nothing_it_returned() {
         "get_or_insert_with, `make` unused: f's result, the map's value"
     );
     let unused_ref = drops_in_a_panicking_call(|d| {
-        let map = ShardedMap::<String, u32>::new();
-        map.insert("k".to_string(), 0);
-        let capture = key(9, true);
-        map.get_or_insert_with_ref(
-            "k",
-            move || {
-                drop(capture);
-                0
-            },
-            |_| Dropped(d.clone()),
-        );
+        ref_call_leaving_a_make_that_panics_in_drop(|| Dropped(d.clone()));
     });
     assert_eq!(
         unused_ref, 1,
         "get_or_insert_with_ref, `make` unused: f's result"
+    );
+}
+
+/// A value or closure result whose `Drop` panics (with [`SECOND_DROP_PANIC`]) while `armed`;
+/// counts its drops, and those made while a panic unwinds.
+struct Loud {
+    drops: Arc<AtomicUsize>,
+    in_unwind: Arc<AtomicUsize>,
+    armed: bool,
+}
+
+impl Drop for Loud {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, SeqCst);
+        if std::thread::panicking() {
+            self.in_unwind.fetch_add(1, SeqCst);
+        }
+        if self.armed {
+            panic!("{SECOND_DROP_PANIC}");
+        }
+    }
+}
+
+const SECOND_DROP_PANIC: &str = "panics_map: planned Drop panic while another unwinds";
+
+/// The calls of [`sharded_key_drop_panics_after_a_call_leak_nothing_it_returned`] where what
+/// the call would return panics in `Drop` too (and, for `compute`'s removal and
+/// `get_or_insert_with`'s unused `make`, the key it drops next): the key's panic reaches the
+/// caller, and each of the others is dropped once, as it unwinds, its own panic let go. Each
+/// second panic, escaping, aborted the process.
+#[test]
+fn sharded_calls_whose_key_and_result_both_panic_in_drop_reach_the_caller() {
+    type Map = ShardedMap<Boom, Loud>;
+    let key = |id, boom| Boom { id, boom };
+    let (drops, in_unwind) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let loud = |armed| Loud {
+        drops: drops.clone(),
+        in_unwind: in_unwind.clone(),
+        armed,
+    };
+    // The map's one entry: key 1 (its `Drop` panics if `boom`) with a value armed or not.
+    let with_one = |boom, armed| {
+        let map = Map::new();
+        map.insert(key(1, boom), loud(armed));
+        map
+    };
+    // Runs `call`, which must unwind with the key's panic, having dropped `louds` `Loud`s, each
+    // in the unwind; then drops the map and checks that it held `left` `Loud`s.
+    let case = |what: &str, map: Map, louds: usize, left: usize, call: &dyn Fn(&Map)| {
+        let (d, u) = (drops.load(SeqCst), in_unwind.load(SeqCst));
+        expect_panic(DROP_PANIC, || call(&map));
+        assert_eq!(drops.load(SeqCst) - d, louds, "{what}: drops");
+        assert_eq!(
+            in_unwind.load(SeqCst) - u,
+            louds,
+            "{what}: drops in the unwind"
+        );
+        assert_eq!(map.len(), left, "{what}: entries left");
+        let d = drops.load(SeqCst);
+        drop(map);
+        assert_eq!(drops.load(SeqCst) - d, left, "{what}: the map's drop");
+    };
+    case("insert", with_one(false, true), 1, 1, &|m| {
+        m.insert(key(1, true), loud(false));
+    });
+    case("remove", with_one(true, true), 1, 0, &|m| {
+        m.remove(&key(1, false));
+    });
+    case("compute Set", with_one(false, true), 1, 1, &|m| {
+        m.compute(key(1, true), |_| Compute::Set(loud(false)));
+    });
+    // The removed key panics, then the given key (a `Boom` too) as it unwinds.
+    case("compute Remove", with_one(true, true), 1, 0, &|m| {
+        m.compute(key(1, true), |_| Compute::Remove);
+    });
+    case("get_or_insert_with", with_one(false, false), 1, 1, &|m| {
+        m.get_or_insert_with(key(1, true), || unreachable!(), |_| loud(true));
+    });
+    // The unused `make`'s capture panics, then the spare key as it unwinds.
+    case(
+        "get_or_insert_with, make unused",
+        with_one(false, false),
+        1,
+        1,
+        &|m| {
+            let capture = key(9, true);
+            m.get_or_insert_with(
+                key(1, true),
+                move || -> Loud {
+                    drop(capture);
+                    unreachable!()
+                },
+                |_| loud(true),
+            );
+        },
+    );
+    let (d, u) = (drops.load(SeqCst), in_unwind.load(SeqCst));
+    expect_panic(DROP_PANIC, || {
+        ref_call_leaving_a_make_that_panics_in_drop(|| loud(true))
+    });
+    assert_eq!(
+        (drops.load(SeqCst) - d, in_unwind.load(SeqCst) - u),
+        (1, 1),
+        "get_or_insert_with_ref, make unused: f's result, in the unwind"
     );
 }
 

@@ -47,6 +47,7 @@
 
 mod cow;
 mod hasher;
+mod quiet;
 mod sharded;
 
 pub use cow::{CowMap, Reader, Snapshot};

@@ -3,11 +3,11 @@
 use super::inner::Locked;
 use super::version::Change;
 use super::CowMap;
+use crate::map::quiet::drop_then;
 use std::borrow::Borrow;
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 impl<K, V, S> CowMap<K, V, S>
 where
@@ -141,26 +141,11 @@ where
 
 /// Lets go of a write's lock, freeing what the write replaced (after unlocking unless plain
 /// data), and returns `result`. If a key's or value's `Drop` panics in the free, `result` is
-/// dropped as that panic unwinds (so its own `Drop` sees a panic in progress, as it would have
-/// in the caller), and a panic from that `Drop` is caught there and let go: escaping, it would
-/// abort the process, as a copy of a value that panics in `Drop` (what `insert` and `remove`
-/// return) did.
+/// dropped quietly as that panic unwinds (`drop_then`): escaping, a panic from its own `Drop`
+/// would abort the process, as a copy of a value that panics in `Drop` (what `insert` and
+/// `remove` return) did.
 fn unlock_returning<K, V, S, R>(locked: Locked<'_, K, V, S>, result: R) -> R {
-    let mut held = DroppedQuietly(Some(result));
-    drop(locked);
-    held.0.take().expect("the result is taken only here")
-}
-
-/// Holds a write's result while the write frees what it replaced; dropped with the result still
-/// in it only by that free's panic, as it unwinds.
-struct DroppedQuietly<R>(Option<R>);
-
-impl<R> Drop for DroppedQuietly<R> {
-    fn drop(&mut self) {
-        if let Some(result) = self.0.take() {
-            let _ = catch_unwind(AssertUnwindSafe(|| drop(result)));
-        }
-    }
+    drop_then(locked, result)
 }
 
 impl<K, V, S> CowMap<K, V, S> {

@@ -2,6 +2,7 @@
 //! any closure with that shard locked.
 
 use super::ShardedMap;
+use crate::map::quiet::{drop_then, DroppedQuietly};
 use hashbrown::hash_table::{Entry, OccupiedEntry};
 use hashbrown::HashTable;
 use std::borrow::Borrow;
@@ -133,8 +134,8 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
         let hash = self.hasher.hash_one(&key);
         // The guard is dropped where it lies, at the block's end (moved into `drop`, it would be
         // copied first, a store-forwarding stall in a caller's loop), then the spare key,
-        // unlocked, while `old` is still a local: if its `Drop` panics, the unwind drops `old`
-        // too (returned already, it would be leaked: rust-lang/rust#47949).
+        // unlocked, while `old` is held: if its `Drop` panics, the unwind drops `old` too
+        // (returned already, it would be leaked: rust-lang/rust#47949), quietly (`drop_then`).
         let old = {
             let mut table = self.shard(hash).write(self.id());
             // One probe finds the key or the slot for it.
@@ -146,8 +147,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
                 }
             }
         };
-        drop(key);
-        Some(old)
+        Some(drop_then(key, old))
     }
 
     /// Removes `key`'s entry and returns its value (dropped by the caller, outside the lock).
@@ -162,14 +162,13 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
     {
         let hash = self.hasher.hash_one(key);
         // The guard dropped where it lies, at the block's end (as in `insert`), then the key,
-        // unlocked, while `value` is still a local.
+        // unlocked, while `value` is held.
         let (key, value) = {
             let mut table = self.shard(hash).write(self.id());
             let found = table.find_entry(hash, |(k, _)| k.borrow() == key).ok()?;
             found.remove().0
         };
-        drop(key);
-        Some(value)
+        Some(drop_then(key, value))
     }
 
     /// Runs `f` on the value for `key`, first inserting `make()` if the key is absent; all
@@ -198,8 +197,8 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
         f: impl FnOnce(&mut V) -> R,
     ) -> R {
         let hash = self.hasher.hash_one(&key);
-        // A present key's spare and the unused `make` are dropped after the guard, outside the
-        // lock, while `f`'s result is still a local, as in `insert`.
+        // The unused `make` and a present key's spare are dropped after the guard, outside the
+        // lock, while `f`'s result (and the key, while `make` drops) is held, as in `insert`.
         let out = {
             let mut table = self.shard(hash).write(self.id());
             match entry(&mut table, hash, &key, |(k, _)| self.rehash_one(k)) {
@@ -212,9 +211,9 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
                 }
             }
         };
-        drop(make);
-        drop(key);
-        out
+        let out = DroppedQuietly::new(out);
+        drop(drop_then(make, key));
+        out.into_inner()
     }
 
     /// [`get_or_insert_with`](Self::get_or_insert_with) with a borrowed key (`&str` for a
@@ -249,7 +248,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
         let hash = self.hasher.hash_one(key);
-        // The unused `make` is dropped after the guard, while `f`'s result is a local.
+        // The unused `make` is dropped after the guard, while `f`'s result is held.
         let out = {
             let mut table = self.shard(hash).write(self.id());
             match entry(&mut table, hash, key, |(k, _)| self.rehash_one(k)) {
@@ -264,8 +263,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
                 }
             }
         };
-        drop(make);
-        out
+        drop_then(make, out)
     }
 
     /// Inserts, updates or removes `key`'s entry in one locked step: `f` sees the value (or
@@ -314,7 +312,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
         let hash = self.hasher.hash_one(&key);
         // The key of an entry `f` removes, and the given key where the map keeps its own: dropped
         // after the guard (at the block's end, where it lies), outside the lock, while the result
-        // is still a local, as in `insert`.
+        // (and the given key, while the removed one drops) is held, as in `insert`.
         let mut removed = None;
         let out = {
             let mut table = self.shard(hash).write(self.id());
@@ -347,9 +345,9 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
                 }
             }
         };
-        drop(removed);
-        drop(key);
-        out
+        let out = DroppedQuietly::new(out);
+        drop(drop_then(removed, key));
+        out.into_inner()
     }
 }
 
