@@ -702,6 +702,32 @@ fn rounds_of_over_aligned_values_are_held_by_their_rebuilt_chunk() {
     }
 }
 
+/// The rule `retain_bytes` documents for over-aligned values: a round of page-aligned values
+/// among bytes that spread over 4 chunks (61 184 bytes of them) is kept warm once
+/// `retain_bytes` leaves 4 pages of padding beside all it can have had in use: 80 KiB.
+#[test]
+fn page_aligned_values_spread_over_four_chunks_stay_warm_with_four_pages_of_room() {
+    #[derive(Clone, Copy)]
+    #[repr(C, align(4096))]
+    struct Page([u8; 64]);
+
+    let arenas = ArenaPool::builder()
+        .capacity(1)
+        .retain_bytes(80 << 10)
+        .build();
+    for round in 0..4 {
+        let arena = arenas.get();
+        for _ in 0..6 {
+            arena.alloc_slice_copy(&[1u8; 500]);
+            assert_eq!(arena.alloc(Page([0; 64])) as *mut Page as usize % 4096, 0);
+        }
+        let chunks = arena.stats().chunks;
+        assert_eq!(chunks, if round == 0 { 4 } else { 1 }, "round {round}");
+    }
+    let stats = arenas.stats();
+    assert_eq!((stats.rebuilt, stats.shrunk), (1, 0), "{stats:?}");
+}
+
 /// `ArenaFull`'s message blames `limit_bytes` only where the limit can have refused (not under
 /// `usize::MAX`); `tests/refusal_arena.rs` has the system allocator refuse.
 #[test]
