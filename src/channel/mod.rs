@@ -158,7 +158,9 @@ use std::mem::MaybeUninit;
 ///
 /// # Panics
 /// If `capacity` is 0 (this module has no rendezvous mode; see the module docs), or so large
-/// that the ring cannot be allocated.
+/// that the ring cannot be allocated. A system that overcommits memory may grant a ring larger
+/// than it can back; creation writes every slot's stamp, so the process is then killed for
+/// memory instead (as `Vec::with_capacity` filled would be).
 #[track_caller]
 pub fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     check_capacity(capacity);
