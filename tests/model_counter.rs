@@ -108,10 +108,10 @@ fn grow_bounded(
 /// times each.
 const GROW_AT_ONCE: u64 = 2048;
 
-/// `Grow` ops that grew or whose threads ran at once ([`grow_bounded`]) that each of `counter_matches_a_u64` and
-/// `gauge_matches_an_i64` needs before it asserts that some case ran a Burst on a striped
-/// counter or gauge: a scheduler that keeps threads apart (one CPU, or two beside a busy
-/// process) leaves every `Grow` compact, and then no Burst can find it striped.
+/// `Grow` ops that grew or whose threads ran at once ([`grow_bounded`]) that each of
+/// `counter_matches_a_u64` and `gauge_matches_an_i64` needs before it asserts that some case ran
+/// a Burst on a striped counter or gauge: a scheduler that keeps threads apart (one CPU, or two
+/// beside a busy process) leaves every `Grow` compact, and then no Burst can find it striped.
 const GROWS_AT_ONCE: usize = 8;
 
 /// When [`grow_within`]'s threads stop adding if the engine has not grown.
@@ -262,14 +262,16 @@ static GAUGE_GROWS_AT_ONCE: AtomicUsize = AtomicUsize::new(0);
 fn assert_bursts_striped(what: &str, bursts: &AtomicUsize, grows: &AtomicUsize) {
     let grows = grows.load(Relaxed);
     if grows < GROWS_AT_ONCE && !cfg!(miri) {
-        eprintln!(
-            "{grows} Grow ops grew or ran their threads at once: Bursts on a striped {what} not tested"
-        );
+        at_once::not_tested(&format!(
+            "model_counter, Bursts on a striped {what}: {grows} Grow ops grew it or ran their \
+             threads at once"
+        ));
         return;
     }
     assert!(
         bursts.load(Relaxed) > 0,
-        "no case ran a Burst on a striped {what} ({grows} Grow ops grew or ran their threads at once)"
+        "no case ran a Burst on a striped {what} ({grows} Grow ops grew it or ran their threads \
+         at once)"
     );
 }
 
@@ -420,9 +422,9 @@ fn gauge_matches_an_i64() {
     ignore = "waves of real threads against a 300 s wall-clock deadline"
 )]
 fn lasting_contention_grows_from_two_cells_to_the_cap() {
-    /// Looks ([`at_once::LOOK`], counted past a [`at_once::STREAK`]) in which each thread of a wave must have run at
-    /// once with another for the wave to count: about 40 ms each, in which a sharer that runs
-    /// beside the owner of its cell probes dozens of times.
+    /// Looks ([`at_once::LOOK`], counted past a [`at_once::STREAK`]) in which each thread of a
+    /// wave must have run at once with another for the wave to count: about 40 ms each, in which
+    /// a sharer that runs beside the owner of its cell probes dozens of times.
     const AT_ONCE: u64 = 2048;
     /// How long a wave runs at most.
     const WAVE: Duration = Duration::from_millis(500);
@@ -433,7 +435,7 @@ fn lasting_contention_grows_from_two_cells_to_the_cap() {
     const CONTENDED: u32 = 40;
     let _many = many_threads();
     if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
-        eprintln!("one CPU: no two threads run at once, so nothing can make the counter grow");
+        at_once::not_tested("model_counter, growth step by step: one CPU");
         return;
     }
     let deadline = Instant::now() + Duration::from_secs(300);
@@ -462,10 +464,10 @@ fn lasting_contention_grows_from_two_cells_to_the_cap() {
                  {before} cells",
                 2 * before.max(1),
             );
-            eprintln!(
-                "the threads hardly ran at once before the deadline: growth from {before} cells \
-                 not tested"
-            );
+            at_once::not_tested(&format!(
+                "model_counter, growth step by step: the threads hardly ran at once before the \
+                 deadline; growth from {before} cells"
+            ));
             return;
         }
         assert_eq!(c.cells(), cells);

@@ -1586,10 +1586,28 @@ fn sharded_drop_panic_while_into_iter_drops_the_rest_leaks_nothing() {
 }
 
 /// A key whose `Drop` panics while `boom` is set; hashes and compares by `id`, and its clones
-/// are quiet.
+/// are quiet. The thread that makes, clones and drops it counts them ([`booms_live`]).
 struct Boom {
     id: u64,
     boom: bool,
+}
+
+thread_local! {
+    /// `Boom`s made (and cloned) on this thread, less those dropped on it.
+    static BOOMS_LIVE: std::cell::Cell<isize> = const { std::cell::Cell::new(0) };
+}
+
+/// How many `Boom`s this thread made and has not dropped (each test runs on a thread of its
+/// own, and the maps here drop keys on the calling thread).
+fn booms_live() -> isize {
+    BOOMS_LIVE.with(std::cell::Cell::get)
+}
+
+impl Boom {
+    fn new(id: u64, boom: bool) -> Self {
+        BOOMS_LIVE.with(|n| n.set(n.get() + 1));
+        Boom { id, boom }
+    }
 }
 
 impl Hash for Boom {
@@ -1608,15 +1626,13 @@ impl Eq for Boom {}
 
 impl Clone for Boom {
     fn clone(&self) -> Self {
-        Boom {
-            id: self.id,
-            boom: false,
-        }
+        Boom::new(self.id, false)
     }
 }
 
 impl Drop for Boom {
     fn drop(&mut self) {
+        BOOMS_LIVE.with(|n| n.set(n.get() - 1));
         if self.boom {
             panic!("{DROP_PANIC}");
         }
@@ -1637,7 +1653,7 @@ impl Drop for Dropped {
 fn ref_call_leaving_a_make_that_panics_in_drop<R>(result: impl FnOnce() -> R) -> R {
     let map = ShardedMap::<String, u32>::new();
     map.insert("k".to_string(), 0);
-    let capture = Boom { id: 9, boom: true };
+    let capture = Boom::new(9, true);
     let make = move || {
         drop(capture);
         0
@@ -1660,7 +1676,8 @@ fn drops_in_a_panicking_call(call: impl FnOnce(&Arc<AtomicUsize>)) -> usize {
 #[test]
 fn sharded_key_drop_panics_after_a_call_leak_nothing_it_returned() {
     type Map = ShardedMap<Boom, Dropped>;
-    let key = |id, boom| Boom { id, boom };
+    let key = Boom::new;
+    let keys = booms_live();
     let with_one = |drops: &Arc<AtomicUsize>, boom| {
         let map = Map::new();
         map.insert(key(1, boom), Dropped(drops.clone()));
@@ -1716,6 +1733,7 @@ fn sharded_key_drop_panics_after_a_call_leak_nothing_it_returned() {
         unused_ref, 1,
         "get_or_insert_with_ref, `make` unused: f's result"
     );
+    assert_eq!(booms_live(), keys, "keys left undropped");
 }
 
 /// A value or closure result whose `Drop` panics (with [`SECOND_DROP_PANIC`]) while `armed`;
@@ -1748,7 +1766,7 @@ const SECOND_DROP_PANIC: &str = "panics_map: planned Drop panic while another un
 #[test]
 fn sharded_calls_whose_key_and_result_both_panic_in_drop_reach_the_caller() {
     type Map = ShardedMap<Boom, Loud>;
-    let key = |id, boom| Boom { id, boom };
+    let key = Boom::new;
     let (drops, in_unwind) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let loud = |armed| Loud {
         drops: drops.clone(),
@@ -1762,8 +1780,10 @@ fn sharded_calls_whose_key_and_result_both_panic_in_drop_reach_the_caller() {
         map
     };
     // Runs `call`, which must unwind with the key's panic, having dropped `louds` `Loud`s, each
-    // in the unwind; then drops the map and checks that it held `left` `Loud`s.
+    // in the unwind; then drops the map and checks that it held `left` `Loud`s, and that every
+    // key made since the map (and the map's own) was dropped.
     let case = |what: &str, map: Map, louds: usize, left: usize, call: &dyn Fn(&Map)| {
+        let keys = booms_live();
         let (d, u) = (drops.load(SeqCst), in_unwind.load(SeqCst));
         expect_panic(DROP_PANIC, || call(&map));
         assert_eq!(drops.load(SeqCst) - d, louds, "{what}: drops");
@@ -1776,6 +1796,7 @@ fn sharded_calls_whose_key_and_result_both_panic_in_drop_reach_the_caller() {
         let d = drops.load(SeqCst);
         drop(map);
         assert_eq!(drops.load(SeqCst) - d, left, "{what}: the map's drop");
+        assert_eq!(booms_live(), keys - 1, "{what}: keys left undropped");
     };
     case("insert", with_one(false, true), 1, 1, &|m| {
         m.insert(key(1, true), loud(false));
@@ -1811,7 +1832,7 @@ fn sharded_calls_whose_key_and_result_both_panic_in_drop_reach_the_caller() {
             );
         },
     );
-    let (d, u) = (drops.load(SeqCst), in_unwind.load(SeqCst));
+    let (d, u, keys) = (drops.load(SeqCst), in_unwind.load(SeqCst), booms_live());
     expect_panic(DROP_PANIC, || {
         ref_call_leaving_a_make_that_panics_in_drop(|| loud(true))
     });
@@ -1819,6 +1840,11 @@ fn sharded_calls_whose_key_and_result_both_panic_in_drop_reach_the_caller() {
         (drops.load(SeqCst) - d, in_unwind.load(SeqCst) - u),
         (1, 1),
         "get_or_insert_with_ref, make unused: f's result, in the unwind"
+    );
+    assert_eq!(
+        booms_live(),
+        keys,
+        "get_or_insert_with_ref: the capture left undropped"
     );
 }
 
@@ -1837,11 +1863,11 @@ fn cow_insert_whose_key_drop_panics_leaks_no_copy_of_the_value() {
     }
     let drops = Arc::new(AtomicUsize::new(0));
     let map = CowMap::new();
-    map.insert(Boom { id: 1, boom: false }, Counted(drops.clone()));
+    map.insert(Boom::new(1, false), Counted(drops.clone()));
     map.trim();
     let before = drops.load(SeqCst);
     let value = Counted(drops.clone());
-    expect_panic(DROP_PANIC, || map.insert(Boom { id: 1, boom: true }, value));
+    expect_panic(DROP_PANIC, || map.insert(Boom::new(1, true), value));
     assert_eq!(map.len(), 1);
     map.trim();
     // The new value (moved into the discarded copy) and the copy of the old one, each once.

@@ -142,11 +142,11 @@ fn a_hot_counter_in_a_repeating_sequence_of_adds_stripes_wherever_it_sits() {
         assert_eq!(hot.sum(), requests);
         let looks = together.at_once();
         if !hot.is_striped() && looks < AT_ONCE {
-            eprintln!(
-                "the two threads ran at once for {looks} looks before the deadline: places \
-                 {place} to {} not tested",
+            at_once::not_tested(&format!(
+                "shapes_counter, a hot counter in a repeating sequence: the two threads ran at \
+                 once for {looks} looks before the deadline; places {place} to {}",
                 ADDS_PER_REQUEST - 1
-            );
+            ));
             return;
         }
         assert!(
@@ -195,7 +195,10 @@ fn a_worker_that_adds_blind_finds_its_cell_in_a_hot_counter_within_an_interval()
     });
     let looks = together.at_once();
     if !hot.is_striped() && looks < AT_ONCE {
-        eprintln!("the two threads ran at once for {looks} looks before the deadline: not tested");
+        at_once::not_tested(&format!(
+            "shapes_counter, a worker that adds blind: the two threads ran at once for {looks} \
+             looks before the deadline"
+        ));
         return;
     }
     assert!(

@@ -116,10 +116,11 @@ impl Builder {
     /// A round a little under a `retain_bytes` that is not a page multiple may not, and is then
     /// shrunk like a round over it, and allocates again on the next request of that size. Set
     /// `retain_bytes` at least a page above the rounds you want kept warm, and where a round
-    /// holds values aligned above 16 bytes (through the guard's methods), their alignment
-    /// above 16 more for each chunk the round spread over, up to one per such value: the arena
-    /// cannot tell where their padding falls once the round shares one chunk, so it allows for
-    /// the most (page-aligned values in a round spread over 4 chunks: 4 pages more). The cap by
+    /// holds values aligned above 16 bytes (through the guard's methods), the largest such
+    /// alignment less 16 more for each chunk the round spread over, up to one per allocation of
+    /// such values: the arena cannot tell where their padding falls once the round shares one
+    /// chunk, so it allows for the most (page-aligned values in a round spread over 4 chunks: 4
+    /// pages more). The cap by
     /// `limit_bytes` makes the same true of a limit that is not a page multiple (see there).
     pub fn retain_bytes(mut self, bytes: usize) -> Self {
         self.settings.retain_bytes = bytes;

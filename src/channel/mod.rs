@@ -159,8 +159,9 @@ use std::mem::MaybeUninit;
 /// # Panics
 /// If `capacity` is 0 (this module has no rendezvous mode; see the module docs), or so large
 /// that the ring cannot be allocated. A system that overcommits memory may grant a ring larger
-/// than it can back; creation writes every slot's stamp, so the process is then killed for
-/// memory instead (as `Vec::with_capacity` filled would be).
+/// than it can back, and creation writes every slot's stamp (every page of the ring, for slots
+/// of up to a page), so the process can be killed for memory then, or later as messages fill
+/// the slots, instead of panicking.
 #[track_caller]
 pub fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     check_capacity(capacity);

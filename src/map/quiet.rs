@@ -1,8 +1,9 @@
 //! What a map's call still holds while it drops what it freed after its lock (a spare key, a
 //! removed key, an unused closure, what a write replaced): if one of those `Drop`s panics, each
 //! held value is dropped as the panic unwinds, and a panic from its own `Drop` is caught there
-//! and let go. Escaping, that second panic would abort the process (a panic while unwinding),
-//! where the first reaches the caller as it would from a `HashMap`'s call.
+//! and let go (the panic hook still runs for it, as for any panic). Escaping, that second panic
+//! would abort the process (a panic while unwinding), where the first reaches the caller as it
+//! would from a `HashMap`'s call.
 
 use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -2,14 +2,33 @@
 //! or grows only while two threads add to it at once, and the scheduler may keep two threads
 //! apart for as long as it likes (on one CPU always; on two, beside a busy process, for minutes).
 //! Such a test fails only once its threads have run at once for long enough that what it waits
-//! for is certain, and if a deadline comes first it says that it tested nothing. Included with `#[path = "common/at_once.rs"] mod at_once;`.
+//! for is certain, and if a deadline comes first it says that it tested nothing ([`not_tested`]).
+//! Included with `#[path = "common/at_once.rs"] mod at_once;`.
 //!
 //! Every atomic here is Relaxed: progress marks compared for change and counts, through which
 //! nothing else is read.
 #![allow(dead_code)] // each binary uses what it needs
 
+use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
+
+/// Says that a test tested nothing, and why: on standard error (which the test harness shows
+/// only with `--nocapture`), and as a line appended to the file that `THRIFTY_NOT_TESTED` names,
+/// if set (`.ci/run` sets it and prints the file in its summary).
+pub fn not_tested(what: &str) {
+    eprintln!("not tested: {what}");
+    let Some(path) = std::env::var_os("THRIFTY_NOT_TESTED") else {
+        return;
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path);
+    if let Err(e) = file.and_then(|mut f| writeln!(f, "{what}")) {
+        eprintln!("THRIFTY_NOT_TESTED: cannot append: {e}");
+    }
+}
 
 /// How often a thread looks at the other threads' progress. Long enough that a thread that runs
 /// finishes a batch in it (a batch of adds that meet another thread's on one line takes a few

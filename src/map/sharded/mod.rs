@@ -136,11 +136,12 @@ const SPREAD: u64 = 0x9E37_79B9_7F4A_7C15;
 /// entries, every other entry is still dropped, and the first such panic is resumed after; a
 /// second panic while one unwinds aborts the process, as in std's collections. A key's `Drop`
 /// that panics where a call drops a key after the lock (the spare key of an
-/// [`insert`](Self::insert) or [`get_or_insert_with`](Self::get_or_insert_with) of a present key,
-/// the key a [`remove`](Self::remove) or [`compute`](Self::compute) removes), or an unused
-/// `make`'s, reaches the caller; what the call would have returned (the replaced or removed
-/// value, `f`'s result) and any key it had yet to drop are dropped as that panic unwinds, and a
-/// panic from their own `Drop` is let go there, where escaping it would abort the process.
+/// [`insert`](Self::insert), [`get_or_insert_with`](Self::get_or_insert_with) or
+/// [`compute`](Self::compute) of a present key, the key a [`remove`](Self::remove) or `compute`
+/// removes), or an unused `make`'s, reaches the caller; what the call would have returned (the
+/// replaced or removed value, `f`'s result) and any key it had yet to drop are dropped as that
+/// panic unwinds, and a panic from their own `Drop` is let go there (the panic hook still runs
+/// for it), where escaping it would abort the process.
 ///
 /// A closure that panics part-way through changing a value leaves it as it was left: the shard's
 /// lock is released and not poisoned (as with parking_lot's locks and dashmap), so the map is not
