@@ -50,3 +50,12 @@ pub(super) fn drop_then<D, R>(spare: D, result: R) -> R {
     drop(spare);
     held.into_inner()
 }
+
+/// Drops `first`, then `second`, then returns `result`: if a `Drop` panics, what was still to
+/// come is dropped quietly as it unwinds.
+#[inline(always)]
+pub(super) fn drop_two_then<A, B, R>(first: A, second: B, result: R) -> R {
+    let held = DroppedQuietly::new(result);
+    drop(drop_then(first, second));
+    held.into_inner()
+}

@@ -2,7 +2,7 @@
 //! any closure with that shard locked.
 
 use super::ShardedMap;
-use crate::map::quiet::{drop_then, DroppedQuietly};
+use crate::map::quiet::{drop_then, drop_two_then};
 use hashbrown::hash_table::{Entry, OccupiedEntry};
 use hashbrown::HashTable;
 use std::borrow::Borrow;
@@ -211,9 +211,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
                 }
             }
         };
-        let out = DroppedQuietly::new(out);
-        drop(drop_then(make, key));
-        out.into_inner()
+        drop_two_then(make, key, out)
     }
 
     /// [`get_or_insert_with`](Self::get_or_insert_with) with a borrowed key (`&str` for a
@@ -345,9 +343,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
                 }
             }
         };
-        let out = DroppedQuietly::new(out);
-        drop(drop_then(removed, key));
-        out.into_inner()
+        drop_two_then(removed, key, out)
     }
 }
 
