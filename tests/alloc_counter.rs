@@ -14,6 +14,9 @@ use thrifty::counter::{Counter, Gauge, PerCpu};
 
 mod common;
 use common::{allocates_nothing, heap, park_once, warm_up_threads};
+#[path = "common/at_once.rs"]
+mod at_once;
+use at_once::Contention;
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
@@ -116,22 +119,16 @@ fn on_threads(n: usize, work: impl Fn() + Sync) -> (dhat::HeapStats, dhat::HeapS
     stats.unwrap()
 }
 
-/// Bumps `c` until contention has expanded it (two threads hammering one word soon collide).
-fn until_striped(c: &Counter) {
-    until(|| c.is_striped(), || c.incr());
+/// What each thread of `on_two_threads` runs to bump `c` until contention has expanded it (two
+/// threads hammering one word soon collide), or `wait`'s patience ends.
+fn until_striped<'a>(c: &'a Counter, wait: &'a Contention) -> impl Fn() + Sync + 'a {
+    move || _ = wait.add_until(|| c.is_striped(), || c.incr())
 }
 
-/// Runs `add` until `striped`.
-fn until(striped: impl Fn() -> bool, add: impl Fn()) {
-    for _ in 0..1_000_000_000u64 {
-        if striped() {
-            return;
-        }
-        for _ in 0..64 {
-            add();
-        }
-    }
-    panic!("two threads never contended in 64 billion adds");
+/// A wait for `threads` threads to stripe a counter (or make it grow: the third thread, sharing a
+/// cell, makes it double within the same looks at once as two make it stripe).
+fn contention(threads: usize) -> Contention {
+    Contention::new(threads, at_once::STRIPES_WITHIN)
 }
 
 /// Ten thousand compact counters, each bumped at random from two threads (the registry shape):
@@ -164,8 +161,11 @@ fn expansion_allocates_exactly_once() {
     let mut line = 0;
     for cells in [1, 2, 8] {
         let c = Counter::with_cells(cells);
-        let (before, after) = on_two_threads(|| until_striped(&c));
-        assert!(c.is_striped());
+        let wait = contention(2);
+        let (before, after) = on_two_threads(until_striped(&c, &wait));
+        if !wait.reached(c.is_striped(), "alloc_counter, striping allocates once") {
+            return;
+        }
         assert_eq!(
             after.total_blocks - before.total_blocks,
             1,
@@ -188,14 +188,20 @@ fn expansion_allocates_exactly_once() {
 /// Three threads on a counter capped at 4 cells: it stripes to 2 (one block), and the thread
 /// that must share a cell makes it double to 4 (one more block): two blocks in all.
 fn growth_allocates_once_per_doubling() {
+    let what = "alloc_counter, growth allocates once per doubling";
     let line = {
-        let one = Counter::with_cells(1);
-        on_two_threads(|| until_striped(&one));
+        let (one, wait) = (Counter::with_cells(1), contention(2));
+        on_two_threads(until_striped(&one, &wait));
+        if !wait.reached(one.is_striped(), what) {
+            return;
+        }
         one.heap_bytes()
     };
-    let c = Counter::with_cells(4);
-    let (before, after) = on_threads(3, || until(|| c.cells() == 4, || c.incr()));
-    assert_eq!(c.cells(), 4);
+    let (c, wait) = (Counter::with_cells(4), contention(3));
+    let (before, after) = on_threads(3, || _ = wait.add_until(|| c.cells() == 4, || c.incr()));
+    if !wait.reached(c.cells() == 4, what) {
+        return;
+    }
     assert_eq!(
         after.total_blocks - before.total_blocks,
         2,
@@ -218,10 +224,16 @@ fn striped_increments_and_sums_allocate_nothing() {
     for cells in [1, 8] {
         let c = Counter::with_cells(cells);
         let g = Gauge::with_cells(cells);
+        let (counter_wait, gauge_wait) = (contention(2), contention(2));
         on_two_threads(|| {
-            until_striped(&c);
-            until(|| g.is_striped(), || g.add(1));
+            until_striped(&c, &counter_wait)();
+            _ = gauge_wait.add_until(|| g.is_striped(), || g.add(1));
         });
+        let what = "alloc_counter, striped adds allocate nothing";
+        if !(counter_wait.reached(c.is_striped(), what) && gauge_wait.reached(g.is_striped(), what))
+        {
+            return;
+        }
         let before_sum = c.sum();
         let (before, after) = on_two_threads(|| {
             for i in 0..100_000u64 {
@@ -291,8 +303,11 @@ fn per_cpu_with_allocates_nothing() {
 }
 
 fn dropping_frees_the_cells() {
-    let c = Counter::with_cells(4);
-    on_two_threads(|| until_striped(&c));
+    let (c, wait) = (Counter::with_cells(4), contention(2));
+    on_two_threads(until_striped(&c, &wait));
+    if !wait.reached(c.is_striped(), "alloc_counter, dropping frees the cells") {
+        return;
+    }
     let cells = c.heap_bytes() as u64;
     let before = heap(); // the threads were joined, their destructors have run
     drop(c);

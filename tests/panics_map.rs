@@ -49,6 +49,7 @@ impl Trap {
         self.0.store(0, SeqCst);
     }
 
+    #[allow(deprecated)] // `try_update` from Rust 1.95 on; the crate builds with 1.80
     fn spring(&self) -> bool {
         self.0.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1)) == Ok(1)
     }

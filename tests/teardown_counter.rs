@@ -9,6 +9,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqC
 use std::sync::{Mutex, OnceLock};
 use thrifty::counter::{Counter, LocalCounter};
 
+#[path = "common/at_once.rs"]
+mod at_once;
+use at_once::Contention;
+
 static C: Counter = Counter::new();
 /// Whether the handle owned a cell while the thread ran, and had lost it in the destructor.
 static OWNED_THEN_GONE: AtomicBool = AtomicBool::new(false);
@@ -35,20 +39,25 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// Two threads add to `c` until one meets the other and it stripes; joined by hand, because
 /// `scope` returns before their destructors give back their cells, and the threads the tests
-/// spawn next must find those free.
-fn stripe(c: &Counter) {
+/// spawn next must find those free. False (the test tested nothing) if the threads were kept
+/// from running at once until the wait's patience ran out.
+fn stripe(c: &Counter, test: &str) -> bool {
+    let wait = Contention::new(2, at_once::STRIPES_WITHIN);
     std::thread::scope(|s| {
         let threads: Vec<_> = (0..2)
-            .map(|_| s.spawn(|| (0..).take_while(|_| !c.is_striped()).for_each(|_| c.incr())))
+            .map(|_| s.spawn(|| wait.add_until(|| c.is_striped(), || c.incr())))
             .collect();
-        threads.into_iter().for_each(|t| t.join().unwrap());
+        threads.into_iter().for_each(|t| _ = t.join().unwrap());
     });
+    wait.reached(c.is_striped(), test)
 }
 
 #[test]
 fn local_handle_used_after_the_claim_ended_loses_nothing() {
     let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    stripe(&C);
+    if !stripe(&C, "teardown_counter, a handle used after its claim ended") {
+        return;
+    }
     let before = C.sum();
     std::thread::spawn(|| {
         // Register `LATE`'s destructor before the slot claim's (made by the first add), so it
@@ -111,7 +120,12 @@ fn adds_after_the_claim_ended_race_the_cells_next_owner() {
     // One take-over is a narrow window, so the test makes many.
     let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let one = ONE.get_or_init(|| Counter::with_cells(1));
-    stripe(one);
+    if !stripe(
+        one,
+        "teardown_counter, late adds race the cell's next owner",
+    ) {
+        return;
+    }
     let rounds = if cfg!(miri) { 2 } else { 200 };
     let (mut late, mut taken) = (0, 0);
     for _ in 0..rounds {

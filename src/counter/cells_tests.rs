@@ -1,12 +1,8 @@
 //! Unit tests of the `Cells` engine (a child module of `cells`, so it sees private items).
 use super::*;
+use crate::counter::tests::at_once;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
-
-/// Whether the threads of a test that waits for contention ran at once: shared with the
-/// integration tests.
-#[path = "../../tests/common/at_once.rs"]
-mod at_once;
 
 /// Adds per thread in these tests; few under Miri, which runs threads slowly.
 const ADDS: u64 = if cfg!(miri) { 20 } else { 10_000 };

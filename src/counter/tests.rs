@@ -3,6 +3,11 @@
 use super::{Counter, Gauge, PerCpu};
 use std::sync::Barrier;
 
+/// Whether the threads of a test that waits for contention ran at once: shared with the
+/// integration tests (and with the engine's unit tests in `cells.rs`).
+#[path = "../../tests/common/at_once.rs"]
+pub(super) mod at_once;
+
 const ADDS: u64 = if cfg!(miri) { 20 } else { 10_000 };
 
 #[test]
@@ -194,22 +199,20 @@ fn per_cpu_iter_mut_sees_every_slot() {
 /// seconds).
 pub(super) static STRIPING: crate::sync::Mutex<()> = crate::sync::Mutex::new(());
 
-/// Makes `c` striped by adding from two threads until one add meets the other's.
-fn expand(c: &Counter) {
+/// Makes `c` striped by adding from two threads until one add meets the other's; false (and a
+/// "not tested" line naming `test`) if the threads were kept from running at once until the
+/// wait's patience ran out.
+fn expand(c: &Counter, test: &str) -> bool {
     let _alone = STRIPING.lock();
+    let wait = at_once::Contention::new(2, at_once::STRIPES_WITHIN);
     std::thread::scope(|s| {
         let threads: Vec<_> = (0..2)
-            .map(|_| {
-                s.spawn(|| {
-                    while !c.is_striped() {
-                        c.incr();
-                    }
-                })
-            })
+            .map(|_| s.spawn(|| wait.add_until(|| c.is_striped(), || c.incr())))
             .collect();
         // By hand: `scope` returns before the threads' destructors give back their cells.
-        threads.into_iter().for_each(|t| t.join().unwrap());
+        threads.into_iter().for_each(|t| _ = t.join().unwrap());
     });
+    wait.reached(c.is_striped(), test)
 }
 
 /// A gauge driven below zero until contention stripes it (its cells then hold negative
@@ -218,18 +221,15 @@ fn expand(c: &Counter) {
 #[test]
 fn a_striped_gauge_compacts_to_its_negative_level() {
     let mut g = Gauge::with_cells(2);
+    let wait = at_once::Contention::new(2, at_once::STRIPES_WITHIN);
     let subs: u64 = {
         let _alone = STRIPING.lock();
         std::thread::scope(|s| {
             let threads: Vec<_> = (0..2)
                 .map(|_| {
                     s.spawn(|| {
-                        let mut subs = 0;
-                        while !g.is_striped() {
-                            g.decr();
-                            subs += 1;
-                        }
-                        (0..ADDS).for_each(|_| g.sub(3)); // into the cells
+                        let subs = wait.add_until(|| g.is_striped(), || g.decr());
+                        (0..ADDS).for_each(|_| g.sub(3)); // into the cells, if striped
                         subs + 3 * ADDS
                     })
                 })
@@ -238,6 +238,9 @@ fn a_striped_gauge_compacts_to_its_negative_level() {
             threads.into_iter().map(|t| t.join().unwrap()).sum()
         })
     };
+    if !wait.reached(g.is_striped(), "counter::tests, a striped gauge compacts") {
+        return;
+    }
     let level = -(subs as i64);
     assert_eq!((g.value(), g.cells()), (level, 2));
     assert!(g.heap_bytes() > 0);
@@ -254,7 +257,9 @@ fn local_handle_finds_its_cell_after_expansion() {
     let mut local = c.local();
     local.add(5); // compact: the shared path
     assert!(format!("{local:?}").contains("owns_cell: false"));
-    expand(&c);
+    if !expand(&c, "counter::tests, a local handle finds its cell") {
+        return;
+    }
     let before = c.sum();
     // Striped: the counter's path claims a cell; the handle looks for it within `LOOK_EVERY`
     // adds and then holds it.

@@ -256,6 +256,9 @@ impl ManualClock {
     pub fn advance(&self, d: Duration) {
         let d = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         // Relaxed: the time is the only data; readers order nothing else by it.
+        // `fetch_update` is `try_update` from Rust 1.95 on, and deprecated on nightly: the
+        // crate builds with 1.80.
+        #[allow(deprecated)]
         let _ = self
             .nanos
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {

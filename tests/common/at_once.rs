@@ -10,7 +10,7 @@
 #![allow(dead_code)] // each binary uses what it needs
 
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 /// Says that a test tested nothing, and why: on standard error (which the test harness shows
@@ -69,7 +69,7 @@ impl Together {
             together: self,
             me,
             beats: 0,
-            seen: vec![0; self.beats.len()],
+            others: 0,
             streak: 0,
             looked: Instant::now(),
         }
@@ -91,7 +91,10 @@ pub struct Watch<'a> {
     together: &'a Together,
     me: usize,
     beats: u64,
-    seen: Vec<u64>,
+    /// The sum of the other threads' marks at the last look: marks only grow, so it changes
+    /// exactly when one of them progressed (a sum, not a list, so that a watch never allocates:
+    /// the dhat tests wait for contention inside the span they measure).
+    others: u64,
     streak: u32,
     looked: Instant,
 }
@@ -107,15 +110,80 @@ impl Watch<'_> {
             return;
         }
         self.looked = Instant::now();
-        let mut others_ran = false;
-        for (j, beat) in t.beats.iter().enumerate().filter(|&(j, _)| j != self.me) {
-            let now = beat.0.load(Relaxed);
-            others_ran |= now != self.seen[j];
-            self.seen[j] = now;
-        }
+        let others = (t.beats.iter().enumerate())
+            .filter(|&(j, _)| j != self.me)
+            .map(|(_, beat)| beat.0.load(Relaxed))
+            .sum();
+        let others_ran = others != self.others;
+        self.others = others;
         self.streak = if others_ran { self.streak + 1 } else { 0 };
         if self.streak >= STREAK {
             t.looks[self.me].0.fetch_add(1, Relaxed);
         }
+    }
+}
+
+/// Looks at once ([`LOOK`]) within which two threads adding to one counter certainly stripe it:
+/// 0.4 s, where the rule stripes after about 12 000 adds of each.
+pub const STRIPES_WITHIN: u64 = 20_000;
+
+/// How long a [`Contention`] waits before it gives up untested. A test's threads that run at once
+/// reach what it waits for in milliseconds; this bounds only a machine that keeps them apart.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// A wait for contention to make a counter stripe or grow, for a test's setup: its threads add
+/// until they see it happen, and the test goes on to what it tests only if it did. Without a
+/// bound, such a wait runs for ever on a machine that never runs the threads at once; bounded by
+/// adds or time, it fails there although nothing is wrong.
+pub struct Contention {
+    together: Together,
+    joined: AtomicUsize,
+    until: Instant,
+    enough: u64,
+}
+
+impl Contention {
+    /// For `threads` threads, which must see what they wait for within `enough` looks at once
+    /// ([`STRIPES_WITHIN`] for a stripe), and give up after [`PATIENCE`].
+    pub fn new(threads: usize, enough: u64) -> Self {
+        Contention {
+            together: Together::new(threads),
+            joined: AtomicUsize::new(0),
+            until: Instant::now() + PATIENCE,
+            enough,
+        }
+    }
+
+    /// Called on each of the threads (at most `threads` calls): runs `add` in batches of 64 until
+    /// `done()`, the threads have run at once for `enough` looks, or the wait's patience ends.
+    /// Returns the number of `add` calls. Allocates nothing.
+    pub fn add_until(&self, done: impl Fn() -> bool, mut add: impl FnMut()) -> u64 {
+        let mut watch = self.together.watch(self.joined.fetch_add(1, Relaxed));
+        let mut adds = 0;
+        while !done() && self.together.at_once() < self.enough && Instant::now() < self.until {
+            for _ in 0..64 {
+                add();
+            }
+            adds += 64;
+            watch.beat();
+        }
+        adds
+    }
+
+    /// Once the threads are joined: true if `done` (what they waited for happened). Otherwise
+    /// panics, naming `what`, if they ran at once for `enough` looks, and says that `what` was
+    /// not tested ([`not_tested`]) and returns false if patience ran out first.
+    pub fn reached(&self, done: bool, what: &str) -> bool {
+        let looks = self.together.at_once();
+        assert!(
+            done || looks < self.enough,
+            "{what}: the threads ran at once for {looks} looks and it never happened"
+        );
+        if !done {
+            not_tested(&format!(
+                "{what}: the threads ran at once for {looks} looks in {PATIENCE:?}"
+            ));
+        }
+        done
     }
 }
