@@ -125,10 +125,9 @@ fn until_striped<'a>(c: &'a Counter, wait: &'a Contention) -> impl Fn() + Sync +
     move || _ = wait.add_until(|| c.is_striped(), || c.incr())
 }
 
-/// A wait for `threads` threads to stripe a counter (or make it grow: the third thread, sharing a
-/// cell, makes it double within the same looks at once as two make it stripe).
-fn contention(threads: usize) -> Contention {
-    Contention::new(threads, at_once::STRIPES_WITHIN)
+/// A wait for two threads to stripe a counter.
+fn contention() -> Contention {
+    Contention::new(2, at_once::STRIPES_WITHIN)
 }
 
 /// Ten thousand compact counters, each bumped at random from two threads (the registry shape):
@@ -161,10 +160,10 @@ fn expansion_allocates_exactly_once() {
     let mut line = 0;
     for cells in [1, 2, 8] {
         let c = Counter::with_cells(cells);
-        let wait = contention(2);
+        let wait = contention();
         let (before, after) = on_two_threads(until_striped(&c, &wait));
         if !wait.reached(c.is_striped(), "alloc_counter, striping allocates once") {
-            return;
+            continue;
         }
         assert_eq!(
             after.total_blocks - before.total_blocks,
@@ -190,14 +189,18 @@ fn expansion_allocates_exactly_once() {
 fn growth_allocates_once_per_doubling() {
     let what = "alloc_counter, growth allocates once per doubling";
     let line = {
-        let (one, wait) = (Counter::with_cells(1), contention(2));
+        let (one, wait) = (Counter::with_cells(1), contention());
         on_two_threads(until_striped(&one, &wait));
         if !wait.reached(one.is_striped(), what) {
             return;
         }
         one.heap_bytes()
     };
-    let (c, wait) = (Counter::with_cells(4), contention(3));
+    // Patience only: the counter doubles once the thread that shares a cell runs at the same
+    // moment as that cell's owner, and the witness sees only that each thread ran beside some
+    // other (on 2 CPUs, the pair may share one while the third runs on the other, for seconds).
+    // `model_counter` fails a counter that never grows.
+    let (c, wait) = (Counter::with_cells(4), Contention::new(3, u64::MAX));
     let (before, after) = on_threads(3, || _ = wait.add_until(|| c.cells() == 4, || c.incr()));
     if !wait.reached(c.cells() == 4, what) {
         return;
@@ -224,14 +227,15 @@ fn striped_increments_and_sums_allocate_nothing() {
     for cells in [1, 8] {
         let c = Counter::with_cells(cells);
         let g = Gauge::with_cells(cells);
-        let (counter_wait, gauge_wait) = (contention(2), contention(2));
-        on_two_threads(|| {
-            until_striped(&c, &counter_wait)();
-            _ = gauge_wait.add_until(|| g.is_striped(), || g.add(1));
-        });
         let what = "alloc_counter, striped adds allocate nothing";
-        if !(counter_wait.reached(c.is_striped(), what) && gauge_wait.reached(g.is_striped(), what))
-        {
+        let wait = contention();
+        on_two_threads(until_striped(&c, &wait));
+        if !wait.reached(c.is_striped(), what) {
+            return;
+        }
+        let wait = contention();
+        on_two_threads(|| _ = wait.add_until(|| g.is_striped(), || g.add(1)));
+        if !wait.reached(g.is_striped(), what) {
             return;
         }
         let before_sum = c.sum();
@@ -303,7 +307,7 @@ fn per_cpu_with_allocates_nothing() {
 }
 
 fn dropping_frees_the_cells() {
-    let (c, wait) = (Counter::with_cells(4), contention(2));
+    let (c, wait) = (Counter::with_cells(4), contention());
     on_two_threads(until_striped(&c, &wait));
     if !wait.reached(c.is_striped(), "alloc_counter, dropping frees the cells") {
         return;

@@ -221,9 +221,10 @@ fn expand(c: &Counter, test: &str) -> bool {
 #[test]
 fn a_striped_gauge_compacts_to_its_negative_level() {
     let mut g = Gauge::with_cells(2);
+    let _alone = STRIPING.lock();
+    // After the lock, which another test may hold for minutes: the wait's patience starts here.
     let wait = at_once::Contention::new(2, at_once::STRIPES_WITHIN);
     let subs: u64 = {
-        let _alone = STRIPING.lock();
         std::thread::scope(|s| {
             let threads: Vec<_> = (0..2)
                 .map(|_| {

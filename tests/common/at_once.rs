@@ -144,7 +144,8 @@ pub struct Contention {
 
 impl Contention {
     /// For `threads` threads, which must see what they wait for within `enough` looks at once
-    /// ([`STRIPES_WITHIN`] for a stripe), and give up after [`PATIENCE`].
+    /// ([`STRIPES_WITHIN`] for a stripe; `u64::MAX` where running beside some other thread does
+    /// not make it certain), and give up after [`PATIENCE`].
     pub fn new(threads: usize, enough: u64) -> Self {
         Contention {
             together: Together::new(threads),
