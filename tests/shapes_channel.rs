@@ -9,12 +9,15 @@
 
 #![cfg(not(loom))]
 
+#[path = "common/deadline.rs"]
+mod deadline;
+use deadline::{within, DEADLINE};
 #[path = "common/panics.rs"]
 mod panics;
 use panics::{quiet_panics_containing, Ids};
 
 use std::fmt::Write as _;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
@@ -24,42 +27,8 @@ use thrifty::channel::{
     TryRecvError, TrySendError,
 };
 
-/// Longest a whole scenario may take on a busy 2-core machine; a hung one never finishes.
-/// Under Miri an hour: its clock moves with the code it runs (20 s is a few million steps, less
-/// than some scenarios take there), and when every thread waits it skips to the next timeout, so
-/// a real hang still fails at once.
-const DEADLINE: Duration = Duration::from_secs(if cfg!(miri) { 3600 } else { 20 });
-
 /// Time for a thread that found a channel empty or full to get past its spin and park.
 const LET_THEM_PARK: Duration = Duration::from_millis(200);
-
-/// Runs `scenario` on its own thread and returns its result, failing the test if it panics or
-/// does not finish within [`DEADLINE`] (the hung thread is left behind; the test still ends).
-fn within_deadline<R: Send + 'static>(
-    name: &str,
-    scenario: impl FnOnce() -> R + Send + 'static,
-) -> R {
-    let (done, finished) = mpsc::channel();
-    let handle = thread::Builder::new()
-        .name(name.to_string())
-        .spawn(move || {
-            let _ = done.send(scenario());
-        })
-        .unwrap();
-    match finished.recv_timeout(DEADLINE) {
-        Ok(result) => {
-            handle.join().unwrap();
-            result
-        }
-        Err(mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
-            Err(panic) => resume_unwind(panic),
-            Ok(()) => unreachable!("the scenario ended without a result"),
-        },
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            panic!("{name}: not finished after {DEADLINE:?}: a thread is asleep or deadlocked")
-        }
-    }
-}
 
 /// A small deterministic generator (xorshift64*), so a failure replays.
 struct Rng(u64);
@@ -92,7 +61,7 @@ fn thousands_of_small_channels_deliver_everything_and_wake_on_disconnect() {
     const CHANNELS: usize = if cfg!(miri) { 200 } else { 2_000 };
     const RECEIVERS: usize = 4;
     const LAPS: usize = 3;
-    within_deadline("thousands", || {
+    within("thousands", || {
         let capacity = |ch: usize| 1 + (ch * 7 + ch / 5) % 4;
         let (txs, rxs): (Vec<Sender<u64>>, Vec<Receiver<u64>>) =
             (0..CHANNELS).map(|ch| bounded(capacity(ch))).unzip();
@@ -210,7 +179,7 @@ fn a_three_stage_pipeline_of_strings_is_exact_and_shuts_down_in_order() {
     const N: u64 = if cfg!(miri) { 2_000 } else { 20_000 };
     const STAGES: usize = 3;
     const PER_STAGE: usize = 2;
-    within_deadline("pipeline", || {
+    within("pipeline", || {
         let ticket = Arc::new(AtomicUsize::new(0));
         let (first_tx, mut input) = bounded::<String>(2);
         let producer = {
@@ -359,7 +328,7 @@ impl Drop for Tracked {
 fn senders_and_receivers_exiting_mid_stream_lose_nothing() {
     const PER_SENDER: [usize; 4] = [600, 1_200, 1_800, 2_400];
     const TOTAL: usize = 6_000;
-    within_deadline("exiting", || {
+    within("exiting", || {
         for capacity in [1, 8, 64] {
             for last_drains in [false, true] {
                 let quotas = [250, 900, if last_drains { usize::MAX } else { 1_600 }];
@@ -467,7 +436,7 @@ fn a_channel_idle_for_a_while_then_busy_misses_no_wake_up() {
     const TIMEOUT: Duration = Duration::from_millis(400);
     const MARGIN: Duration = Duration::from_millis(300);
     const MESSAGES: usize = 200;
-    within_deadline("idle_then_busy", || {
+    within("idle_then_busy", || {
         let (tx, rx) = bounded::<usize>(4);
         let timeouts = Arc::new(AtomicUsize::new(0));
         // One `recv_timeout` call: when it started, when it returned, and what it returned.
@@ -577,7 +546,7 @@ fn a_recycling_channel_with_a_slow_receiver_processes_each_message_once_in_kept_
     const CAPACITY: usize = 4;
     const PER_SENDER: usize = if cfg!(miri) { 250 } else { 2_500 };
     const SLOW: usize = 40;
-    within_deadline("recycling_slow", || {
+    within("recycling_slow", || {
         let made = Arc::new(AtomicUsize::new(0));
         let (tx, rx) = {
             let made = Arc::clone(&made);
@@ -680,7 +649,7 @@ fn a_recycling_channel_whose_resets_panic_never_hands_out_stale_contents() {
     const PER_SENDER: usize = if cfg!(miri) { 300 } else { 3_000 };
     const SENDERS: usize = 3;
     quiet_panics_containing("expected:");
-    within_deadline("recycling_reset_panics", || {
+    within("recycling_reset_panics", || {
         let n = SENDERS * PER_SENDER;
         let sent: Arc<Vec<AtomicU8>> = Arc::new((0..n).map(|_| AtomicU8::new(0)).collect());
         let got: Arc<Vec<AtomicU8>> = Arc::new((0..n).map(|_| AtomicU8::new(0)).collect());
@@ -804,7 +773,7 @@ fn cannot_allocate() {
 
 #[test]
 fn bad_settings_panic_with_their_documented_messages() {
-    within_deadline("bad_settings", || {
+    within("bad_settings", || {
         for message in [
             panic_message("bounded(0)", || bounded::<u64>(0)),
             panic_message("recycling(0)", || recycling(0, String::new)),
@@ -883,7 +852,7 @@ impl Drop for Wide {
 #[test]
 fn the_last_receiver_drops_what_is_queued_past_a_slot_being_filled() {
     const SENDERS: usize = 4;
-    within_deadline("last receiver", || {
+    within("last receiver", || {
         let live = Arc::new(AtomicUsize::new(0));
         let mut kept = Vec::new();
         for _ in 0..150 {
@@ -976,13 +945,16 @@ fn recv_many_without_a_limit_returns_while_senders_keep_the_channel_full() {
     const CAP: usize = 4;
     const SENT: u64 = if cfg!(miri) { 1_000 } else { 10_000 };
     let (tx, rx) = bounded::<u64>(CAP);
-    let (batches, total) = within_deadline("recv_many", move || {
+    let (batches, total) = within("recv_many", move || {
         // A sender that never parks: it retries a refused send at once.
         let sender = thread::spawn(move || {
             for i in 0..SENT {
                 let mut m = i;
                 while let Err(full) = tx.try_send(m) {
                     m = full.into_inner();
+                    // Not a park: lets the receiver run where both share one CPU (without it,
+                    // each batch of 4 waits out a time slice there).
+                    thread::yield_now();
                 }
             }
         });
@@ -1047,7 +1019,7 @@ fn drop_once_a_send_waits<S: Send + 'static>(
 /// would wait out the timeout and say `Timeout`) or if the message is not handed back.
 #[test]
 fn a_timed_send_waiting_on_a_full_channel_fails_disconnected_when_the_receivers_go() {
-    let (sent, took) = within_deadline("timed send, receivers go", || {
+    let (sent, took) = within("timed send, receivers go", || {
         let (tx, rx) = bounded::<u32>(1);
         tx.send(1).unwrap();
         let tx2 = tx.clone();
@@ -1070,7 +1042,7 @@ fn a_timed_send_waiting_on_a_full_channel_fails_disconnected_when_the_receivers_
 /// reads, or if the error holds some other closure.
 #[test]
 fn a_timed_recycling_send_fails_disconnected_without_running_fill() {
-    let (ran, took) = within_deadline("timed recycling send, receivers go", || {
+    let (ran, took) = within("timed recycling send, receivers go", || {
         let (tx, rx) = recycling(1, String::new);
         tx.send_with(|s| s.push_str("queued")).unwrap();
         let tx2 = tx.clone();
@@ -1106,7 +1078,7 @@ fn a_timed_recycling_send_fails_disconnected_without_running_fill() {
 /// receiver sleeps through the disconnect or `read` runs on nothing.
 #[test]
 fn a_timed_recycling_receive_fails_disconnected_when_the_senders_go() {
-    let (got, took) = within_deadline("timed recycling receive, senders go", || {
+    let (got, took) = within("timed recycling receive, senders go", || {
         let (tx, rx) = recycling(2, String::new);
         let start = Instant::now();
         let dropper = thread::spawn(move || {
@@ -1180,7 +1152,7 @@ fn a_recycling_try_send_after_the_receivers_go_fails_disconnected_without_runnin
 #[test]
 fn a_timed_send_on_a_full_channel_of_64_slots_times_out() {
     const CAP: usize = 64;
-    let took = within_deadline("timed send, 64 slots", || {
+    let took = within("timed send, 64 slots", || {
         let (tx, rx) = bounded::<usize>(CAP);
         (0..CAP).for_each(|i| tx.send(i).unwrap());
         let start = Instant::now();

@@ -96,7 +96,12 @@ fn a_hot_counter_in_a_repeating_sequence_of_adds_stripes_wherever_it_sits() {
     const ADDS_PER_REQUEST: usize = 8;
     /// Requests between two beats of a thread's watch.
     const BATCH: usize = 8;
-    let deadline = Instant::now() + Duration::from_secs(if cfg!(miri) { 3600 } else { 300 });
+    let deadline = Instant::now()
+        + if cfg!(miri) {
+            Duration::from_secs(3600)
+        } else {
+            at_once::PATIENCE
+        };
     for place in 0..ADDS_PER_REQUEST {
         let hot = Counter::new();
         let (striped, start) = (AtomicBool::new(false), Barrier::new(2));
@@ -170,7 +175,12 @@ fn a_worker_that_adds_blind_finds_its_cell_in_a_hot_counter_within_an_interval()
     } else {
         (20_000, 7_000)
     };
-    let deadline = Instant::now() + Duration::from_secs(if cfg!(miri) { 3600 } else { 300 });
+    let deadline = Instant::now()
+        + if cfg!(miri) {
+            Duration::from_secs(3600)
+        } else {
+            at_once::PATIENCE
+        };
     let hot = Counter::with_cells(4);
     let together = at_once::Together::new(2);
     let striping = std::thread::scope(|s| {

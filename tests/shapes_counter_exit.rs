@@ -34,7 +34,8 @@ fn exiting_threads_hand_their_cells_on_and_idle_ones_keep_theirs() {
     // run at the same moment do not contend (on a loaded machine, one busy process beside this
     // test kept them apart for over a minute), so the test fails only once the waves' threads ran
     // at once for 20 000 looks (0.4 s; the rule needs about 12 000 adds of each) while the counter
-    // stayed compact, and if 600 s pass first, it tests nothing.
+    // stayed compact, and if the wait's patience ([`at_once::PATIENCE`]) runs out first, it tests
+    // nothing.
     const AT_ONCE: u64 = 20_000;
     let (mut waves, mut striped_waves, mut compact_looks) = (0, 0, 0);
     let began = std::time::Instant::now();
@@ -46,10 +47,11 @@ fn exiting_threads_hand_their_cells_on_and_idle_ones_keep_theirs() {
                 compact_looks < AT_ONCE,
                 "two hammering threads ran at once for {compact_looks} looks and never striped it"
             );
-            if began.elapsed().as_secs() >= 600 {
+            if began.elapsed() >= at_once::PATIENCE {
                 at_once::not_tested(&format!(
                     "shapes_counter_exit: the waves' threads ran at once for {compact_looks} \
-                     looks in 600 s"
+                     looks in {:?}",
+                    at_once::PATIENCE
                 ));
                 return;
             }

@@ -2,7 +2,7 @@
 use super::*;
 use crate::counter::tests::at_once;
 use std::sync::Barrier;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Adds per thread in these tests; few under Miri, which runs threads slowly.
 const ADDS: u64 = if cfg!(miri) { 20 } else { 10_000 };
@@ -934,7 +934,7 @@ fn lasting_contention_stripes_and_loses_nothing() {
     const AT_ONCE: u64 = 20_000;
     let limit: u64 = if cfg!(miri) { 20_000 } else { u64::MAX };
     let _alone = crate::counter::tests::STRIPING.lock();
-    let deadline = Instant::now() + Duration::from_secs(300);
+    let deadline = Instant::now() + at_once::PATIENCE;
     let c = Cells::new(0);
     let (barrier, together) = (Barrier::new(2), at_once::Together::new(2));
     let total: u64 = std::thread::scope(|s| {
