@@ -34,6 +34,11 @@ const HASH_PANIC: &str = "panics_map: planned Hash panic";
 const UPDATE_PANIC: &str = "panics_map: planned panic in an update's closure";
 const DROP_PANIC: &str = "panics_map: planned Drop panic";
 
+/// How long a scenario may take before it counts as hung: far past what any takes (a
+/// millisecond), so that a thread stalled for seconds on a busy machine does not fail a test; it
+/// costs only a failing run.
+const HANG: Duration = Duration::from_secs(60);
+
 /// A countdown shared by every copy of a test's objects: 0 is disarmed; armed with `n`, the
 /// `n`th call to `spring` from then on returns `true` and disarms it.
 #[derive(Default)]
@@ -228,19 +233,19 @@ fn on_another_thread<R: Send + 'static>(what: &str, f: impl FnOnce() -> R + Send
         let _ = done.send(());
         r
     });
-    match finished.recv_timeout(Duration::from_secs(10)) {
+    match finished.recv_timeout(HANG) {
         Ok(()) | Err(RecvTimeoutError::Disconnected) => {}
-        Err(RecvTimeoutError::Timeout) => panic!("{what}: not done after 10 s (a deadlock?)"),
+        Err(RecvTimeoutError::Timeout) => panic!("{what}: not done after {HANG:?} (a deadlock?)"),
     }
     handle.join().unwrap_or_else(|e| resume_unwind(e))
 }
 
-/// Waits (yielding) until `ready`, failing after 10 s.
+/// Waits (yielding) until `ready`, failing after [`HANG`].
 #[track_caller]
 fn wait_until(what: &str, ready: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + HANG;
     while !ready() {
-        assert!(Instant::now() < deadline, "{what}: not after 10 s");
+        assert!(Instant::now() < deadline, "{what}: not after {HANG:?}");
         std::thread::yield_now();
     }
 }
@@ -898,9 +903,9 @@ fn finishes<R: Send + 'static>(
         });
         let _ = done.send(result);
     });
-    match finished.recv_timeout(Duration::from_secs(5)) {
+    match finished.recv_timeout(HANG) {
         Ok(result) => result,
-        Err(_) => panic!("{what}: not done after 5 s (a deadlock)"),
+        Err(_) => panic!("{what}: not done after {HANG:?} (a deadlock)"),
     }
 }
 

@@ -981,9 +981,14 @@ fn recv_many_without_a_limit_returns_while_senders_keep_the_channel_full() {
     assert!(batches >= SENT / CAP as u64);
 }
 
+/// The timeout of the waits in the tests below: long, since a wait the disconnect wakes ends at
+/// once and costs nothing of it, and a thread stalled for seconds on a busy machine must not
+/// pass for one left asleep.
+const WAIT: Duration = Duration::from_secs(60);
+
 /// The longest a disconnect may take to reach a waiter in the tests below, far under their
-/// 10 s timeouts: a waiter the disconnect does not wake sits out its whole timeout instead.
-const WOKEN_WELL_BEFORE: Duration = Duration::from_secs(5);
+/// timeouts ([`WAIT`]): a waiter the disconnect does not wake sits out its whole timeout instead.
+const WOKEN_WELL_BEFORE: Duration = Duration::from_secs(30);
 
 /// Waits (up to [`DEADLINE`]) until `full_sends` has reached `n`: a send counts itself there as
 /// it enters its slow path, so it is then past its fast-path check and about to wait.
@@ -1013,7 +1018,7 @@ fn drop_once_a_send_waits<S: Send + 'static>(
 }
 
 /// A `send_timeout` waiting on a full `bounded(1)` returns `Disconnected` with its message once
-/// another thread drops the last receiver, long before its 10 s timeout. The receiver is
+/// another thread drops the last receiver, long before its timeout. The receiver is
 /// dropped only after the send has entered its slow path (its `full_sends` count), so this is
 /// the wait's disconnect, not the first try's. Fails if the drop does not wake the waiter (it
 /// would wait out the timeout and say `Timeout`) or if the message is not handed back.
@@ -1025,7 +1030,7 @@ fn a_timed_send_waiting_on_a_full_channel_fails_disconnected_when_the_receivers_
         let tx2 = tx.clone();
         let dropper = drop_once_a_send_waits(move || tx2.stats(), rx);
         let start = Instant::now();
-        let sent = tx.send_timeout(2, Duration::from_secs(10));
+        let sent = tx.send_timeout(2, WAIT);
         let took = start.elapsed();
         dropper.join().unwrap();
         assert!(tx.is_disconnected());
@@ -1037,7 +1042,7 @@ fn a_timed_send_waiting_on_a_full_channel_fails_disconnected_when_the_receivers_
 
 /// A recycling channel's `send_with_timeout` fails `Disconnected` without running its `fill`,
 /// and hands that `fill` back, both ways: waiting on a full channel when another thread drops
-/// the last receiver (woken long before its 10 s timeout), and at once once the receivers are
+/// the last receiver (woken long before its timeout), and at once once the receivers are
 /// gone. Fails if a waiter sleeps through the disconnect, if `fill` runs on a channel nobody
 /// reads, or if the error holds some other closure.
 #[test]
@@ -1053,7 +1058,7 @@ fn a_timed_recycling_send_fails_disconnected_without_running_fill() {
             s.push_str("never sent");
         };
         let start = Instant::now();
-        let waited = tx.send_with_timeout(fill, Duration::from_secs(10));
+        let waited = tx.send_with_timeout(fill, WAIT);
         let took = start.elapsed();
         dropper.join().unwrap();
         let Err(SendTimeoutError::Disconnected(fill)) = waited else {
@@ -1074,7 +1079,7 @@ fn a_timed_recycling_send_fails_disconnected_without_running_fill() {
 
 /// A recycling channel's `recv_with_timeout`, waiting on an empty channel, returns
 /// `Disconnected` without running `read` once another thread drops the last sender 20 ms in,
-/// long before its 10 s timeout (and not before the drop: it really waited). Fails if the
+/// long before its timeout (and not before the drop: it really waited). Fails if the
 /// receiver sleeps through the disconnect or `read` runs on nothing.
 #[test]
 fn a_timed_recycling_receive_fails_disconnected_when_the_senders_go() {
@@ -1086,7 +1091,7 @@ fn a_timed_recycling_receive_fails_disconnected_when_the_senders_go() {
             drop(tx);
         });
         let ran = AtomicBool::new(false);
-        let got = rx.recv_with_timeout(|_| ran.store(true, SeqCst), Duration::from_secs(10));
+        let got = rx.recv_with_timeout(|_| ran.store(true, SeqCst), WAIT);
         let took = start.elapsed();
         dropper.join().unwrap();
         assert!(!ran.load(SeqCst), "read ran with no message");

@@ -10,8 +10,9 @@ use std::thread;
 use std::time::Duration;
 use thrifty::channel::{bounded, recycling};
 
-/// Long enough for a woken thread on a busy 2-core machine; a thread left asleep never comes.
-const PATIENCE: Duration = Duration::from_secs(10);
+/// Long enough for a woken thread on a busy 2-core machine, stalled for seconds; a thread left
+/// asleep never comes. A woken one comes at once, so the length costs only a failing run.
+const PATIENCE: Duration = Duration::from_secs(60);
 
 /// Time for a thread that found the channel full or empty to get past its spin and park.
 fn let_them_park() {

@@ -39,14 +39,17 @@ fn a_running_thread_takes_permits_a_waiter_cannot_use_yet() {
 
 #[test]
 fn a_waiter_past_its_patience_is_served_in_order() {
-    let sem = Semaphore::with_fairness(2, Fairness::Eventual(Duration::from_millis(50)));
+    // A patience far above how long this thread takes from the waiter's arrival to its barge,
+    // even stalled on a busy machine.
+    let patience = Duration::from_millis(500);
+    let sem = Semaphore::with_fairness(2, Fairness::Eventual(patience));
     let (a, b) = (sem.acquire(1).unwrap(), sem.acquire(1).unwrap());
     std::thread::scope(|s| {
         let heavy = s.spawn(|| sem.acquire_timeout(2, LONG).map(|p| p.weight()));
         wait_for_waiters(&sem, 1);
         drop(a);
         let barged = sem.try_acquire(1).expect("within the patience, barging");
-        std::thread::sleep(Duration::from_millis(60));
+        std::thread::sleep(patience + Duration::from_millis(10));
         // This release finds the front overdue: from now on permits wait for it.
         drop(barged);
         assert_eq!(sem.try_acquire(1).unwrap_err(), TryAcquireError::NoPermits);
@@ -153,7 +156,9 @@ fn a_woken_waiter_beaten_to_part_of_its_share_passes_the_rest_on() {
 /// not waited its patience, needs more than is free.
 #[test]
 fn a_weightless_request_queued_behind_a_hand_over_is_served_when_it_ends() {
-    let patience = Duration::from_millis(200);
+    // Far above how long this thread takes from the second waiter's arrival to the releases,
+    // even stalled on a busy machine: the second must not be overdue by then.
+    let patience = Duration::from_millis(1000);
     let sem = Semaphore::with_fairness(2, Fairness::Eventual(patience));
     let (a, b) = (sem.acquire(1).unwrap(), sem.acquire(1).unwrap());
     std::thread::scope(|s| {
