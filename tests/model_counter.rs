@@ -115,7 +115,8 @@ fn grow_bounded(
 /// Nanoseconds that `Grow` ops spent without growing their engine or running their threads at
 /// once. Where the scheduler keeps threads apart (one CPU; two beside a busy process), a `Grow`
 /// op adds until its bound, and at 20 000 000 adds a thread the proptests took 562 s on one CPU
-/// (well under a minute on two CPUs): past [`at_once::PATIENCE`] of that, the ops add a hundredth as long.
+/// (well under a minute on two CPUs): past [`at_once::PATIENCE`] of that, the ops add a
+/// hundredth as long.
 static APART_NANOS: AtomicU64 = AtomicU64::new(0);
 
 /// Looks at once ([`at_once::Together::at_once`]) that make a `Grow` op count as one whose

@@ -224,7 +224,7 @@ fn expect_panic<R>(msg: &str, f: impl FnOnce() -> R) {
     assert_eq!(text, msg, "the panic that reached the caller");
 }
 
-/// Runs `f` on a new thread and waits at most 10 s for it, so a map left locked fails the
+/// Runs `f` on a new thread and waits at most [`HANG`] for it, so a map left locked fails the
 /// test instead of hanging it.
 fn on_another_thread<R: Send + 'static>(what: &str, f: impl FnOnce() -> R + Send + 'static) -> R {
     let (done, finished) = mpsc::channel();
@@ -886,8 +886,8 @@ fn cow_drop_panic_while_a_write_frees_comes_after_the_write() {
 /// map.
 const COW_REENTRY: &str = "CowMap: re-entrant write";
 
-/// Runs `f` on a new thread and fails the test if it has not finished after 5 s (a deadlock;
-/// the stuck thread is left behind). Returns what `f` returned, or its panic's message.
+/// Runs `f` on a new thread and fails the test if it has not finished after [`HANG`] (a
+/// deadlock; the stuck thread is left behind). Returns what `f` returned, or its panic's message.
 fn finishes<R: Send + 'static>(
     what: &str,
     f: impl FnOnce() -> R + Send + 'static,

@@ -2,8 +2,8 @@
 //! threads than CPUs taking short holds of mixed weights, a heavy request among a stream of
 //! light ones, requests that time out, try, ask for nothing or give up their permits on other
 //! threads, and a close while the line is long. Each test names what it shows; its doc comment
-//! says what would fail. Every scenario runs under a 20 s deadline, so a lost wake-up fails the
-//! test instead of hanging it; no test asserts how fast anything ran.
+//! says what would fail. Every scenario runs under a deadline (120 s), so a lost wake-up fails
+//! the test instead of hanging it; no test asserts how fast anything ran.
 
 #![cfg(not(loom))]
 

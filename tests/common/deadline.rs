@@ -9,9 +9,9 @@ use std::time::Duration;
 /// scenario of many blocking hand-offs beside CPU-bound work (another test's threads, a busy
 /// machine) waits out a time slice at many of them: one that takes 0.3 s alone took 14 s beside
 /// one busy process on its CPU. A hang fails only after it, which costs time only when something
-/// is broken. Under Miri an hour: its clock moves with the code it runs (20 s is a few million
-/// steps, less than some scenarios take there), and when every thread waits it skips to the next
-/// timeout, so a real hang still fails at once.
+/// is broken. Under Miri an hour: its clock moves with the code it runs (20 s of it is a few
+/// million steps, less than some scenarios take there), and when every thread waits it skips to
+/// the next timeout, so a real hang still fails at once.
 pub const DEADLINE: Duration = Duration::from_secs(if cfg!(miri) { 3600 } else { 120 });
 
 /// Runs `scenario` on its own thread and returns its result, failing (not hanging) if it takes

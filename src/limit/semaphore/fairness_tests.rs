@@ -302,7 +302,7 @@ fn a_release_that_finds_a_woken_waiter_yet_to_try_takes_no_lock() {
             drop(b);
             done.send(()).unwrap();
         });
-        let released = finished.recv_timeout(Duration::from_secs(10));
+        let released = finished.recv_timeout(LONG);
         drop(line);
         assert!(released.is_ok(), "the release waited for the line's lock");
         assert_eq!(waiter.join().unwrap(), Ok(1));

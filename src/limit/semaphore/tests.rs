@@ -325,7 +325,7 @@ fn refusals_and_zero_timeouts_take_no_lock() {
             );
             tx.send(answers).unwrap();
         });
-        let answers = rx.recv_timeout(Duration::from_secs(10));
+        let answers = rx.recv_timeout(Duration::from_secs(60));
         drop(lock);
         let over = InsufficientCapacity {
             requested: 3,
@@ -372,7 +372,7 @@ fn debug_into_a_sink_that_reads_the_semaphore_does_not_deadlock() {
         tx.send(sink.1).unwrap();
     });
     let text = rx
-        .recv_timeout(Duration::from_secs(10))
+        .recv_timeout(Duration::from_secs(60))
         .expect("formatting the semaphore deadlocked");
     assert_eq!(
         text,
