@@ -157,9 +157,15 @@ impl Contention {
 
     /// Called on each of the threads (at most `threads` calls): runs `add` in batches of 64 until
     /// `done()`, the threads have run at once for `enough` looks, or the wait's patience ends.
-    /// Returns the number of `add` calls. Allocates nothing.
+    /// Returns the number of `add` calls; allocates nothing. Two threads are pinned to different
+    /// CPUs ([`spread`]); more are left where the scheduler puts them (pinned, a pair that must
+    /// meet could be kept on one CPU for good).
     pub fn add_until(&self, done: impl Fn() -> bool, mut add: impl FnMut()) -> u64 {
-        let mut watch = self.together.watch(self.joined.fetch_add(1, Relaxed));
+        let me = self.joined.fetch_add(1, Relaxed);
+        if self.together.beats.len() == 2 {
+            spread(me);
+        }
+        let mut watch = self.together.watch(me);
         let mut adds = 0;
         while !done() && self.together.at_once() < self.enough && Instant::now() < self.until {
             for _ in 0..64 {
@@ -187,4 +193,34 @@ impl Contention {
         }
         done
     }
+}
+
+/// Pins the calling thread to the `i`-th CPU (counted round) of those the process may run on, so
+/// that the threads of a test that needs them at once run on different CPUs. Where another
+/// process keeps a CPU busy, the scheduler may otherwise place a test's threads together on the
+/// other one for minutes (threads that exit and are spawned afresh are placed anew each time),
+/// and they then take turns, never at once. Does nothing where the process may use one CPU only,
+/// off Linux, or under Miri (which runs every thread on one).
+pub fn spread(i: usize) {
+    #[cfg(all(target_os = "linux", not(miri)))]
+    // SAFETY: `cpu_set_t` is plain bits (zeroed is the empty set); the calls read and write only
+    // the set passed by pointer with its size, and pid 0 names the calling thread.
+    unsafe {
+        let mut allowed: libc::cpu_set_t = std::mem::zeroed();
+        let size = std::mem::size_of::<libc::cpu_set_t>();
+        if libc::sched_getaffinity(0, size, &mut allowed) != 0 {
+            return;
+        }
+        // Counted, not collected: a thread pins itself inside the span a dhat test measures.
+        let cpus = || (0..libc::CPU_SETSIZE as usize).filter(|&c| libc::CPU_ISSET(c, &allowed));
+        let count = cpus().count();
+        if count < 2 {
+            return;
+        }
+        let mut one: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpus().nth(i % count).unwrap(), &mut one);
+        libc::sched_setaffinity(0, size, &one);
+    }
+    #[cfg(not(all(target_os = "linux", not(miri))))]
+    let _ = i;
 }
