@@ -113,7 +113,7 @@ fn a_hot_counter_in_a_repeating_sequence_of_adds_stripes_wherever_it_sits() {
                     s.spawn(move || {
                         let own: Vec<Counter> =
                             (1..ADDS_PER_REQUEST).map(|_| Counter::new()).collect();
-                        at_once::spread(i);
+                        together.spread(i);
                         let mut watch = together.watch(i);
                         start.wait();
                         let mut requests = 0u64;
@@ -189,7 +189,7 @@ fn a_worker_that_adds_blind_finds_its_cell_in_a_hot_counter_within_an_interval()
             .map(|i| {
                 let (hot, together) = (&hot, &together);
                 s.spawn(move || {
-                    at_once::spread(i);
+                    together.spread(i);
                     let (mut adds, mut watch) = (0u64, together.watch(i));
                     while !hot.is_striped()
                         && together.at_once() < AT_ONCE

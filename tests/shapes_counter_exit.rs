@@ -61,7 +61,7 @@ fn exiting_threads_hand_their_cells_on_and_idle_ones_keep_theirs() {
         // back), where the end of a scope only waits for the closure to return.
         let owned = std::thread::scope(|s| {
             let hammer = |i| {
-                at_once::spread(i);
+                together.spread(i);
                 let mut watch = together.watch(i);
                 start.wait();
                 for k in 0..HAMMER {

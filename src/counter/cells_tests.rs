@@ -942,7 +942,7 @@ fn lasting_contention_stripes_and_loses_nothing() {
             .map(|i| {
                 let (c, barrier, together) = (&c, &barrier, &together);
                 s.spawn(move || {
-                    at_once::spread(i);
+                    together.spread(i);
                     let mut watch = together.watch(i);
                     barrier.wait();
                     let mut added = 0;

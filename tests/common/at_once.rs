@@ -51,7 +51,14 @@ struct Line(AtomicU64);
 pub struct Together {
     beats: Vec<Line>,
     looks: Vec<Line>,
+    /// Where this set's threads start counting CPUs ([`Together::spread`]): sets made one after
+    /// another in a process take CPUs one after another, so that two tests running side by side
+    /// on a machine of four or more CPUs do not pin their pairs to the same two.
+    first_cpu: usize,
 }
+
+/// The next set's [`Together::first_cpu`].
+static NEXT_CPU: AtomicUsize = AtomicUsize::new(0);
 
 impl Together {
     /// For `threads` threads, numbered from 0.
@@ -60,7 +67,18 @@ impl Together {
         Together {
             beats: lines(),
             looks: lines(),
+            first_cpu: NEXT_CPU.fetch_add(threads, Relaxed),
         }
+    }
+
+    /// Pins the calling thread, thread `me` of the set, to a CPU of its own among those it may
+    /// run on (the set's `me`-th, counted round), so that threads that must run at once do. Where
+    /// another process keeps a CPU busy, the scheduler may otherwise place a test's threads
+    /// together on the other one for minutes (threads spawned afresh are placed anew each time),
+    /// and they then take turns, never at once. Does nothing where the thread may use one CPU
+    /// only or the calls fail, off Linux, or under Miri (which runs every thread on one).
+    pub fn spread(&self, me: usize) {
+        pin_to_nth_cpu(self.first_cpu.wrapping_add(me));
     }
 
     /// Thread `me`'s watch, which it beats after each batch of its work.
@@ -158,12 +176,12 @@ impl Contention {
     /// Called on each of the threads (at most `threads` calls): runs `add` in batches of 64 until
     /// `done()`, the threads have run at once for `enough` looks, or the wait's patience ends.
     /// Returns the number of `add` calls; allocates nothing. Two threads are pinned to different
-    /// CPUs ([`spread`]); more are left where the scheduler puts them (pinned, a pair that must
-    /// meet could be kept on one CPU for good).
+    /// CPUs ([`Together::spread`]); more are left where the scheduler puts them (pinned, a pair
+    /// that must meet could be kept on one CPU for good).
     pub fn add_until(&self, done: impl Fn() -> bool, mut add: impl FnMut()) -> u64 {
         let me = self.joined.fetch_add(1, Relaxed);
         if self.together.beats.len() == 2 {
-            spread(me);
+            self.together.spread(me);
         }
         let mut watch = self.together.watch(me);
         let mut adds = 0;
@@ -195,13 +213,9 @@ impl Contention {
     }
 }
 
-/// Pins the calling thread to the `i`-th CPU (counted round) of those the process may run on, so
-/// that the threads of a test that needs them at once run on different CPUs. Where another
-/// process keeps a CPU busy, the scheduler may otherwise place a test's threads together on the
-/// other one for minutes (threads that exit and are spawned afresh are placed anew each time),
-/// and they then take turns, never at once. Does nothing where the process may use one CPU only,
-/// off Linux, or under Miri (which runs every thread on one).
-pub fn spread(i: usize) {
+/// Pins the calling thread to the `i`-th CPU (counted round) of those it may run on
+/// ([`Together::spread`]).
+fn pin_to_nth_cpu(i: usize) {
     #[cfg(all(target_os = "linux", not(miri)))]
     // SAFETY: `cpu_set_t` is plain bits (zeroed is the empty set); the calls read and write only
     // the set passed by pointer with its size, and pid 0 names the calling thread.
