@@ -29,9 +29,11 @@ use criterion::{criterion_group, BenchmarkGroup, BenchmarkId, Criterion, Through
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 mod common;
 use common::{label, on_threads};
+#[path = "../examples/common/stripe.rs"]
+mod stripe;
+use stripe::stripe;
 #[path = "../examples/common/local_bound.rs"]
 mod local_bound;
 use local_bound::local_adds;
@@ -44,24 +46,6 @@ thread_local! {
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc::new();
-
-/// Drives `c` from two threads until contention has expanded it: for 5 seconds at most, since on a
-/// busy machine they may not run at once, and then they do not contend. A counter left compact
-/// is said on standard error: the rows that use it then time a compact counter. True if striped.
-fn expand(c: &Counter) -> bool {
-    let began = Instant::now();
-    on_threads(2, 0, &|| {}, &|_| {
-        while !c.is_striped() && began.elapsed() < Duration::from_secs(5) {
-            for _ in 0..64 {
-                c.incr();
-            }
-        }
-    });
-    if !c.is_striped() {
-        eprintln!("counter: two threads did not stripe a counter in 5 s (a busy machine?)");
-    }
-    c.is_striped()
-}
 
 fn increment(c: &mut Criterion) {
     let _paused = measure::pause();
@@ -120,7 +104,7 @@ fn increment(c: &mut Criterion) {
         // on one thread it stays compact, as in a single-threaded program.
         let counter = Counter::new();
         if threads > 1 {
-            _ = expand(&counter);
+            _ = stripe(&counter);
         }
         g.bench_function(id("thrifty Counter"), |b| {
             b.iter_custom(|iters| {
@@ -233,7 +217,7 @@ fn registry(c: &mut Criterion) {
     let mut g = c.benchmark_group("counter/registry");
     let mut notes = Vec::new();
     let hot = Counter::new();
-    _ = expand(&hot);
+    _ = stripe(&hot);
     for n in [1_000usize, 10_000, 100_000] {
         for threads in [1usize, 2] {
             g.throughput(Throughput::Elements(threads as u64));
@@ -401,8 +385,8 @@ fn sum(c: &mut Criterion) {
     // Two contending threads stripe a counter to 2 cells (1 if capped at 1).
     for cells in [1usize, 2] {
         let counter = Counter::with_cells(cells);
-        if !expand(&counter) {
-            continue; // said by `expand`: no striped row to time
+        if !stripe(&counter) {
+            continue; // said by `stripe`: no striped row to time
         }
         assert_eq!(counter.cells(), cells);
         g.bench_with_input(BenchmarkId::new("striped", cells), &counter, |b, c| {
@@ -419,7 +403,7 @@ fn sum(c: &mut Criterion) {
 fn allocations() {
     let compact = Counter::new();
     let striped = Counter::new();
-    _ = expand(&striped);
+    _ = stripe(&striped);
     const N: u64 = 1_000_000;
     let ((), incr_compact) = measure::count(|| (0..N).for_each(|_| compact.incr()));
     let ((), incr_striped) = measure::count(|| (0..N).for_each(|_| striped.incr()));
@@ -458,7 +442,7 @@ fn memory() {
         10_000 * idle / 1024
     );
     let c = Counter::new();
-    _ = expand(&c);
+    _ = stripe(&c);
     println!(
         "  Counter, 2 threads contended ({} cells) {:>6}",
         c.cells(),

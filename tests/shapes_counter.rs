@@ -8,7 +8,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Barrier;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use thrifty::counter::Counter;
 
 #[path = "common/at_once.rs"]
@@ -19,7 +19,7 @@ mod at_once;
 /// of running at once, in which two threads making the same few adds per request probe a counter
 /// they share a few thousand times (a thread probes about every 4 096th add), where striping
 /// takes four hits in eight probes.
-const AT_ONCE: u64 = 20_000;
+const AT_ONCE: u64 = at_once::STRIPES_WITHIN;
 
 /// xorshift64 mapped onto `0..n`.
 fn next(x: &mut u64, n: usize) -> usize {
@@ -96,12 +96,7 @@ fn a_hot_counter_in_a_repeating_sequence_of_adds_stripes_wherever_it_sits() {
     const ADDS_PER_REQUEST: usize = 8;
     /// Requests between two beats of a thread's watch.
     const BATCH: usize = 8;
-    let deadline = Instant::now()
-        + if cfg!(miri) {
-            Duration::from_secs(3600)
-        } else {
-            at_once::PATIENCE
-        };
+    let deadline = Instant::now() + at_once::PATIENCE;
     for place in 0..ADDS_PER_REQUEST {
         let hot = Counter::new();
         let (striped, start) = (AtomicBool::new(false), Barrier::new(2));
@@ -176,47 +171,17 @@ fn a_worker_that_adds_blind_finds_its_cell_in_a_hot_counter_within_an_interval()
     } else {
         (20_000, 7_000)
     };
-    let deadline = Instant::now()
-        + if cfg!(miri) {
-            Duration::from_secs(3600)
-        } else {
-            at_once::PATIENCE
-        };
     let hot = Counter::with_cells(4);
-    let together = at_once::Together::new(2);
+    let wait = at_once::Contention::new(2, AT_ONCE);
     let striping = std::thread::scope(|s| {
         let threads: Vec<_> = (0..2)
-            .map(|i| {
-                let (hot, together) = (&hot, &together);
-                s.spawn(move || {
-                    together.spread(i);
-                    let (mut adds, mut watch) = (0u64, together.watch(i));
-                    while !hot.is_striped()
-                        && together.at_once() < AT_ONCE
-                        && Instant::now() < deadline
-                    {
-                        (0..64).for_each(|_| hot.incr());
-                        adds += 64;
-                        watch.beat();
-                    }
-                    adds
-                })
-            })
+            .map(|_| s.spawn(|| wait.add_until(|| hot.is_striped(), || hot.incr())))
             .collect();
         threads.into_iter().map(|t| t.join().unwrap()).sum::<u64>()
     });
-    let looks = together.at_once();
-    if !hot.is_striped() && looks < AT_ONCE {
-        at_once::not_tested(&format!(
-            "shapes_counter, a worker that adds blind: the two threads ran at once for {looks} \
-             looks before the deadline"
-        ));
+    if !wait.reached(hot.is_striped(), "shapes_counter, a worker that adds blind") {
         return;
     }
-    assert!(
-        hot.is_striped(),
-        "two hammering threads never striped it ({striping} adds, {looks} looks at once)"
-    );
     let registry: Vec<Counter> = (0..1000).map(|_| Counter::new()).collect();
     let owns = std::thread::scope(|s| {
         s.spawn(|| {

@@ -25,9 +25,11 @@ use crate::harness::{Candidate, Harness, Table};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::{Duration, Instant};
 use thrifty::counter::Counter;
 
+#[path = "../common/stripe.rs"]
+mod stripe;
+use stripe::stripe;
 #[path = "../common/local_bound.rs"]
 mod local_bound;
 use local_bound::local_adds;
@@ -187,21 +189,10 @@ fn handler(t: &mut Table<'_>, threads: usize) {
     );
 }
 
-/// A counter two threads bumped until it striped: for 5 seconds at most, since on a busy machine
-/// they may not run at once, and then they do not contend (a counter left compact only makes the
-/// rows that use it time a compact counter).
+/// A counter two threads bumped until it striped ([`stripe`]).
 pub fn striped_counter() -> Arc<Counter> {
     let counter = Arc::new(Counter::new());
-    let began = Instant::now();
-    std::thread::scope(|s| {
-        for _ in 0..2 {
-            s.spawn(|| {
-                while !counter.is_striped() && began.elapsed() < Duration::from_secs(5) {
-                    (0..10_000).for_each(|_| counter.add(black_box(1)));
-                }
-            });
-        }
-    });
+    stripe(&counter);
     counter
 }
 

@@ -145,9 +145,11 @@ impl Watch<'_> {
 /// 0.4 s, where the rule stripes after about 12 000 adds of each.
 pub const STRIPES_WITHIN: u64 = 20_000;
 
-/// How long a [`Contention`] waits before it gives up untested. A test's threads that run at once
-/// reach what it waits for in milliseconds; this bounds only a machine that keeps them apart.
-pub const PATIENCE: Duration = Duration::from_secs(60);
+/// How long a [`Contention`] (or a test that waits for contention) waits before it gives up
+/// untested. A test's threads that run at once reach what it waits for in milliseconds; this
+/// bounds only a machine that keeps them apart. Under Miri an hour of its clock, which moves
+/// with the code it runs (three places of `shapes_counter`'s hot-counter test took 300 s).
+pub const PATIENCE: Duration = Duration::from_secs(if cfg!(miri) { 3600 } else { 60 });
 
 /// A wait for contention to make a counter stripe or grow, for a test's setup: its threads add
 /// until they see it happen, and the test goes on to what it tests only if it did. Without a
