@@ -10,9 +10,10 @@ use criterion::Throughput;
 /// It counts process-wide ([`total_stats`](super::total_stats)), so allocations made by
 /// threads a benchmark spawns are included, unless such a thread [pauses](super::pause) itself;
 /// run allocation groups without unrelated threads allocating beside them, and join the threads
-/// an iteration spawns with `join` (the end of a `thread::scope` does not wait for their exit,
-/// whose frees would land in a later iteration: see [`total_stats`](super::total_stats)). The
-/// binary must install [`CountingAlloc`](super::CountingAlloc).
+/// an iteration spawns with `join` where they allocate as they exit (a thread-local destructor
+/// that allocates: the end of a `thread::scope` does not wait for their exit, so those calls
+/// would land in a later iteration; see [`total_stats`](super::total_stats)). Frees are not
+/// reported here. The binary must install [`CountingAlloc`](super::CountingAlloc).
 ///
 /// Use it for a criterion group whose question is "how many allocator calls per iteration";
 /// not for timing (run the group again with the default `WallTime`), and not for an exact

@@ -17,7 +17,8 @@
 //! Nothing here costs anything unless a binary installs `CountingAlloc` or calls into the module
 //! (without it, each `installed()` check makes and frees one 1-byte allocation to find out), so the
 //! module is always built; only the criterion glue sits behind a feature. Reading counts without it
-//! panics rather than report zeros, at the caller's line.
+//! panics rather than report zeros: [`count`], [`thread_stats`] and [`total_stats`] at the caller's
+//! line, `Allocations` when criterion starts its first measurement.
 //!
 //! # Examples
 //! ```
@@ -70,9 +71,12 @@ pub use stats::AllocStats;
 /// another thread does (pausing included) changes this count.
 ///
 /// It counts the calls the *compiled* code makes: in an optimised build the compiler may remove
-/// an allocation whose pointer never escapes (`drop(Box::new(7))` reads 1 in a debug build and
-/// 0 with `--release`). When the allocation itself is what a test asserts, return what `f`
-/// builds or pass it through [`std::hint::black_box`].
+/// an allocation whose pointer never escapes. Where it can depends on the crate: in the crate
+/// that declares the `#[global_allocator]` (a test or bench file) the allocator's calls are
+/// inlined and kept, so `drop(Box::new(7))` written there reads 1 with `--release` too; the same
+/// line in a library function (the code under test, another crate) reads 1 in a debug build and
+/// 0 with `--release` (Rust 1.95). When the allocation itself is what a test asserts, return
+/// what `f` builds or pass it through [`std::hint::black_box`].
 ///
 /// # When to use
 /// To assert what an operation allocates, exactly, in a test: `cargo test` may run other tests

@@ -93,7 +93,8 @@ pub fn pause() -> Paused {
 /// ```
 ///
 /// # Allocation and cost
-/// Zero-sized; dropping it is one thread-local store. Allocates nothing.
+/// Zero-sized; dropping it is a thread-local load, a saturating decrement and a store. Allocates
+/// nothing.
 #[derive(Debug)]
 pub struct Paused {
     _not_send: PhantomData<*const ()>,
