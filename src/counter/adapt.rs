@@ -138,11 +138,11 @@ pub(super) enum Path {
 /// every load after it (in a registry of compact counters, those waits were most of the gap to
 /// an `AtomicU64`: the repository's JOURNAL.md has the figures). The flag is set while the
 /// filter is empty and the memo empty or holding the hot counter's entry only (a fresh thread; a
-/// thread whose interval ended so with no stray in it, [`rearm`]: a server's threads that all
-/// bump one hot counter and a registry of compact ones), and cleared when the thread writes the
-/// memo for another counter or the filter. Any other thread that owns a cell in a striped
-/// counter, or marked or strayed on one, reads them on every add to any other counter until an
-/// interval ends with no stray in it and its memo empty again or holding its hot counter only.
+/// thread whose interval ended with its memo empty, or holding its hot counter only and no stray
+/// in the interval, [`rearm`]: a server's threads that all bump one hot counter and a registry of
+/// compact ones), and cleared when the thread writes the memo for another counter or the filter.
+/// Any other thread that owns a cell in a striped counter, or marked or strayed on one, reads
+/// them on every add to any other counter until an interval ends so.
 #[inline(always)]
 pub(super) fn path(addr: usize) -> Path {
     with_thread_hints(|l| {

@@ -198,11 +198,12 @@
 //!   at places computed from the counter's address, and on the cores measured a locked add waits
 //!   for every load before it and holds up every load after it (the Performance figures). The flag
 //!   is cleared when the thread writes the memo or the filter for a counter other than its hot
-//!   one, and set again when its sampling interval ends with no stray in it and its memo empty or
-//!   holding its hot counter only. A thread that owns cells in several striped counters reads both
-//!   on every add to any counter but its hot one. So does a thread whose striped counters (several)
-//!   were dropped: their entries stay in its memo (nothing tells it of the drop) until each is
-//!   forgotten (by an add to a counter found compact at its address) or the thread exits.
+//!   one, and set again when its sampling interval ends with its memo empty, or holding its hot
+//!   counter only and no stray in the interval. A thread that owns cells in several striped
+//!   counters reads both on every add to any counter but its hot one. So does a thread whose
+//!   striped counters (several) were dropped: their entries stay in its memo (nothing tells it of
+//!   the drop) until each is forgotten (by an add to a counter found compact at its address) or
+//!   the thread exits.
 //! - **Strays**: an add in that order to a counter that has striped lands in `base`, where it
 //!   counts as any compact add did (the total is `base` plus the cells). A blind add does not look:
 //!   its thread learns of the stripes when one of its probes (each reads the state word) lands on
