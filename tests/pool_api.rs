@@ -426,3 +426,20 @@ fn the_defaults_are_the_documented_values() {
         "{stats:?}"
     );
 }
+
+#[test]
+fn a_zeroing_pools_try_put_hands_back_an_emptied_buffer() {
+    // The zeroing runs on return, before anything can refuse the buffer (`try_put`'s docs).
+    let full = |pool: &BufferPool| {
+        let mut v = Vec::with_capacity(4096);
+        v.extend_from_slice(b"secret");
+        pool.try_put(v).map_err(|v| (v.len(), v.capacity()))
+    };
+    let zeroing = BufferPool::builder()
+        .capacity(0)
+        .zero_on_return(true)
+        .build();
+    assert_eq!(full(&zeroing), Err((0, 4096)), "refused, emptied");
+    let plain = BufferPool::builder().capacity(0).build();
+    assert_eq!(full(&plain), Err((6, 4096)), "refused as it was");
+}

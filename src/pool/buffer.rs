@@ -265,7 +265,8 @@ impl BufferBuilder {
     }
 
     /// Overwrites every returned buffer's whole capacity with zeros (default off), whether it
-    /// is retained or dropped, so a buffer's bytes never outlive its user in memory the pool
+    /// is retained, dropped or handed back by [`try_put`](super::Pool::try_put) (emptied, as a
+    /// retained one is), so a buffer's bytes never outlive its user in memory the pool
     /// controls. Best effort against the optimiser, like a `black_box`; for a guarantee, use a
     /// crate such as `zeroize` in [`Builder::reset`](super::Builder::reset) with
     /// `reset_on_return(true)`.

@@ -21,7 +21,7 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     /// could give back).
     ///
     /// # Panics
-    /// If `reset` (on return) or `keep_if` panics; `value` is dropped.
+    /// If `reset` (on return), `keep_if` or `weigh` panics; `value` is dropped.
     pub fn put(&self, value: T) {
         if let Err(value) = self.try_put(value) {
             self.count_discard();
@@ -30,13 +30,19 @@ impl<T, H: Hooks<T>> Pool<T, H> {
     }
 
     /// Like [`put`](Pool::put), but hands `value` back instead of dropping it when the pool
-    /// will not keep it (full, too heavy, or refused by `keep_if`). With `reset_on_return`, a
-    /// value handed back has been reset.
+    /// will not keep it (full, too heavy, or refused by `keep_if`). With `reset_on_return` (or
+    /// a [`BufferPool`](super::BufferPool) built with `zero_on_return`), a value handed back has
+    /// already been reset (a buffer zeroed and emptied): its contents are gone although the pool
+    /// did not keep it.
     ///
     /// Allocates as `put` does: a value refused for sure before it is boxed costs no box.
     ///
     /// # Errors
     /// `Err(value)` when the pool does not keep it.
+    ///
+    /// # Panics
+    /// If `reset` (on return), `keep_if` or `weigh` panics; `value` is then dropped, not handed
+    /// back.
     ///
     /// # Examples
     /// ```

@@ -240,8 +240,8 @@ pub const DEFAULT_CAPACITY: usize = 256;
 ///
 /// # Allocation
 /// - **A miss** (a get that finds no object) calls the factory and allocates one box: the object
-///   and 16 bytes of bookkeeping, rounded up to 128 bytes on x86-64 (one line for an object of up
-///   to 112 bytes), unless its thread's cache keeps an empty box (one at most: module doc,
+///   and 16 bytes of bookkeeping, rounded up to 128 bytes on x86-64 (one 128-byte block, two
+///   cache lines, for an object of up to 112 bytes), unless its thread's cache keeps an empty box (one at most: module doc,
 ///   "Memory").
 /// - **Nothing else** allocates in steady state, on one thread or across threads
 ///   (`tests/alloc_pool.rs`).
@@ -287,7 +287,7 @@ pub const DEFAULT_CAPACITY: usize = 256;
 /// (`lockfree-object-pool` 0.71x-0.77x). Handing every buffer to another thread through
 /// thrifty's channel (`cargo run --release --example pool_handoff -- <capacity>`, which
 /// rotates the ways round by round) costs a little less with `get_owned` than with
-/// `lockfree-object-pool`'s `pull_owned`, and about half as much again with `get` on a pool
+/// `lockfree-object-pool`'s `pull_owned`, and about half that with `get` on a pool
 /// that lives for good (see [`get_owned`](Pool::get_owned) for why); at capacity 8 the
 /// channel's parking dominates every way.
 /// `bash scripts/instructions.sh` counts 58 instructions per get+put, against 65 for

@@ -21,7 +21,7 @@ use super::{Hooks, Local, Pool};
 ///
 /// # Allocation and cost
 /// No allocation. [`Pool::stats`](super::Pool::stats) reads a few words from every cache the
-/// pool has made (one per thread slot that used it, 8 at least) and takes no lock: cheap enough
+/// pool has made (8 for each range of 8 thread slots that used it) and takes no lock: cheap enough
 /// for a metrics scrape, too slow for every request.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
