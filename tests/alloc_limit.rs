@@ -45,6 +45,21 @@ fn allocation_profile() {
     // claim against the tests, 2026-12-06).
     a_manual_clock_is_one_shared_word();
     refusals_allocate_nothing();
+    making_a_keyed_limiter_allocates_its_shard_array();
+}
+
+/// A `KeyedLimiter` made after the process's first (the CPU count asked, a clock made) allocates
+/// one block: its map's shard array (its Allocation section).
+fn making_a_keyed_limiter_allocates_its_shard_array() {
+    let before = heap();
+    let k: KeyedLimiter<String> = KeyedLimiter::new(1000, 5).unwrap();
+    let after = heap();
+    assert_eq!(
+        after.total_blocks - before.total_blocks,
+        1,
+        "the shard array"
+    );
+    drop(k);
 }
 
 fn bucket_acquire_and_refund_allocate_nothing() {

@@ -26,7 +26,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum LimitError {
-    /// A rate of 0 tokens per second: nothing would ever be admitted after the first burst.
+    /// A rate of 0 tokens per second: nothing would be admitted after the first burst, ever.
     ZeroRate,
     /// A refill interval of zero: an unlimited rate, which needs no limiter.
     ZeroInterval,
@@ -74,7 +74,8 @@ impl std::error::Error for LimitError {}
 /// A token bucket refused a request for now: it can pass after [`retry_after`](Self::retry_after).
 ///
 /// Inside [`RateError::Limited`], from
-/// [`TokenBucket::try_acquire`](super::TokenBucket::try_acquire).
+/// [`TokenBucket::try_acquire`](super::TokenBucket::try_acquire) and
+/// [`KeyedLimiter::try_acquire`](super::KeyedLimiter::try_acquire).
 ///
 /// Use [`retry_after`](Self::retry_after) to tell a client when to come back (an HTTP
 /// `Retry-After`), or to schedule a retry; to wait in place, call
@@ -151,7 +152,8 @@ impl fmt::Display for InsufficientCapacity {
 
 impl std::error::Error for InsufficientCapacity {}
 
-/// Why [`TokenBucket::try_acquire`](super::TokenBucket::try_acquire) refused.
+/// Why [`TokenBucket::try_acquire`](super::TokenBucket::try_acquire) (or
+/// [`KeyedLimiter::try_acquire`](super::KeyedLimiter::try_acquire)) refused.
 ///
 /// Match on it to tell "later" (`Limited`, with a wait) from "never" (`InsufficientCapacity`);
 /// [`retry_after`](Self::retry_after) gives the wait when there is one.
@@ -248,7 +250,9 @@ pub enum AcquireError {
 /// None: a plain value of a few words; making it allocates nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TryAcquireError {
-    /// Not enough permits free now, or earlier waiters are queued ahead.
+    /// Not enough permits free now, or earlier waiters are queued ahead (with
+    /// [`Fairness::Eventual`](super::Fairness::Eventual): only while the line is being handed
+    /// over to).
     NoPermits,
     /// The semaphore is closed.
     Closed,

@@ -62,6 +62,10 @@ fn doubled(kept: usize) -> usize {
 /// ```
 ///
 /// # Allocation
+/// - **Making one**: its map's array of shards (one allocation; 16 KiB on 2 CPUs at the default
+///   shard count, see [`ShardedMap`](crate::map::ShardedMap)); the process's first also asks the
+///   OS for the CPU count and its first clock reads one `/sys` file (see [`MonotonicClock`]),
+///   each once.
 /// - **A key already present, or a request of 0 tokens** (which inserts nothing): none
 ///   (`tests/alloc_limit.rs`).
 /// - **A new key**: its clone (`K::clone` may allocate), and now and then its shard's table,
@@ -136,7 +140,9 @@ impl<K: Hash + Eq> KeyedLimiter<K, MonotonicClock> {
     }
 
     /// A limiter giving each key `burst` tokens refilled with one token every `interval`, for
-    /// rates under one per second per key ("5 a minute per user": `every(12 s, 5)`).
+    /// rates under one per second per key. `every(12 s, 5)` is 5 a minute per user on average,
+    /// in bursts of up to 5: a new key may pass 9 in its first minute (the burst, then one every
+    /// 12 s); `every(12 s, 1)` never passes more than 5 in any minute.
     ///
     /// # Errors
     /// As [`TokenBucket::every`](super::TokenBucket::every).
@@ -150,7 +156,7 @@ impl<K: Hash + Eq> KeyedLimiter<K, MonotonicClock> {
     /// for _ in 0..5 {
     ///     assert!(per_user.try_acquire("ada", 1).is_ok());
     /// }
-    /// assert!(per_user.try_acquire("ada", 1).is_err(), "the sixth in a minute waits");
+    /// assert!(per_user.try_acquire("ada", 1).is_err(), "the sixth at once waits");
     /// assert!(per_user.try_acquire("bob", 1).is_ok(), "each key has its own bucket");
     /// ```
     pub fn every(interval: Duration, burst: u32) -> Result<Self, LimitError> {

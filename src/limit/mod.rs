@@ -83,8 +83,9 @@
 //!
 //! `TokenBucket::try_acquire`/`acquire`/`refund`, `InFlight::try_enter`, and `Semaphore`
 //! acquire and release, with borrowed or owned permits, allocate nothing, with three exceptions
-//! in the semaphore: the first wait in the process asks the OS for the number of CPUs, once
-//! (`std::thread::available_parallelism`, which allocates); its waiter queue grows when more
+//! in the semaphore: its first wait asks the OS for the number of CPUs if nothing in the process
+//! has yet (a `KeyedLimiter` or `ShardedMap` made first already did; the crate asks once:
+//! `std::thread::available_parallelism`, which allocates); its waiter queue grows when more
 //! threads wait at once than ever before; and a release (or a timed-out waiter leaving the
 //! front of the line) that wakes more than 4 waiters at once gathers them in a heap buffer for
 //! that call. `KeyedLimiter::try_acquire`

@@ -80,7 +80,8 @@ pub use permit::{OwnedPermit, Permit};
 ///
 /// # Allocation
 /// None per acquire or release, borrowed or owned (`tests/alloc_limit.rs`), except that the first
-/// wait in the process asks the OS for the number of CPUs, once
+/// call in the process that needs the number of CPUs (a semaphore's first wait, or the making of
+/// a `KeyedLimiter` or `ShardedMap`) asks the OS for it, once
 /// (`std::thread::available_parallelism`, which allocates), that the line of waiters grows when
 /// more threads wait at once than ever before, and keeps that capacity, and that a release which
 /// wakes more than 4 waiters at once (a permit of 8 freeing room for eight of 1), or a timed-out
@@ -96,14 +97,15 @@ pub use permit::{OwnedPermit, Permit};
 ///   unparks only the waiters it granted.
 /// - **Scarce permits**: strict arrival order passes every freed permit to the longest waiter,
 ///   between threads, and the front waiter's spin is CPU time: with one permit for 2 threads the
-///   shootout's limit table gives about 1.3x-1.7x the `Mutex` + `Condvar` semaphore's CPU time
-///   per acquire. A hand-over to a waiter that has parked costs a wake-up: tens of microseconds
+///   shootout's limit table gives about 1.4x-2.4x (median 1.7x) the `Mutex` + `Condvar`
+///   semaphore's CPU time per acquire (the README's runs). A hand-over to a waiter that has parked costs a wake-up: tens of microseconds
 ///   on a VM.
 /// - **More threads in line than CPUs** (or a machine busy with other work): every hand-over
 ///   then waits until the scheduler runs the one waiter it went to, however short the hold,
 ///   where a `Mutex` + `Condvar` semaphore lets the running thread take the permit back. The
-///   shootout's "semaphore, one permit" rows (`--threads 8,32` on 2 cores) show it: tens of
-///   times that semaphore's time and CPU per acquire (the README has the figures). Where holds
+///   shootout's "semaphore, one permit" rows (`--threads 8,32` on 2 cores) show it: about a
+///   hundred times that semaphore's time per acquire and tens of times its CPU (the README has
+///   the figures). Where holds
 ///   are short and threads outnumber CPUs, [`Fairness::Eventual`] lets the running thread
 ///   take the permit back, as the `Mutex` + `Condvar` semaphore does, or
 ///   [`InFlight`](super::InFlight) refuses rather than queues.
@@ -197,7 +199,8 @@ impl Semaphore {
     /// takes no lock, granted or refused: one compare-and-swap, or the loads that tell why not.
     ///
     /// # Errors
-    /// [`TryAcquireError::NoPermits`] if they are not free or earlier waiters are queued;
+    /// [`TryAcquireError::NoPermits`] if they are not free, or earlier waiters are queued (with
+    /// [`Fairness::Eventual`]: only while the line is being handed over to);
     /// [`TryAcquireError::Closed`]; [`TryAcquireError::InsufficientCapacity`] if `weight`
     /// is over the semaphore's [`total`](Semaphore::total).
     pub fn try_acquire(&self, weight: u32) -> Result<Permit<'_>, TryAcquireError> {
@@ -228,7 +231,9 @@ impl Semaphore {
 
     /// Takes `weight` permits, waiting in line for them at most `timeout`. A zero `timeout`
     /// answers as [`try_acquire`](Semaphore::try_acquire) does (`Timeout` for `NoPermits`)
-    /// and never joins the line, so it cannot turn away other requests while it is there.
+    /// and never joins the line, so it cannot turn away other requests while it is there. A
+    /// `timeout` too long for `Instant` (`Duration::MAX`) waits without a deadline, as
+    /// [`acquire`](Semaphore::acquire) does.
     ///
     /// # Errors
     /// [`AcquireTimeoutError::Timeout`] if they were not granted in time (the request leaves
