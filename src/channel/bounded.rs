@@ -51,9 +51,10 @@ impl<T> Drop for Plain<T> {
 /// ```
 ///
 /// # Allocation and cost
-/// Sending allocates nothing (`tests/alloc_channel.rs`): one CAS on the senders' index, a stamp
-/// load and store and a load of the receivers' waiter count; a send that waits spins briefly,
-/// then parks. Cloning is a reference-count increment. See the [module docs](super#cost).
+/// Sending allocates nothing (`tests/alloc_channel.rs`) but for the rare waits the [module
+/// docs](super#cost) list: one CAS on the senders' index, a stamp load and store and a load of
+/// the receivers' waiter count; a send that waits spins briefly, then parks. Cloning is two
+/// atomic increments (the handle count and the `Arc`'s), no allocation.
 pub struct Sender<T> {
     pub(super) shared: Arc<Plain<T>>,
 }
@@ -76,9 +77,9 @@ pub struct Sender<T> {
 /// ```
 ///
 /// # Allocation and cost
-/// Receiving allocates nothing (`tests/alloc_channel.rs`): one CAS on the receivers' index, a
-/// stamp load and store and a load of the senders' waiter count; a receive that waits spins
-/// briefly, then parks. See the [module docs](super#cost).
+/// Receiving allocates nothing (`tests/alloc_channel.rs`) but for the rare waits the [module
+/// docs](super#cost) list: one CAS on the receivers' index, a stamp load and store and a load of
+/// the senders' waiter count; a receive that waits spins briefly, then parks.
 ///
 /// # Panics
 /// Dropping the last `Receiver` panics if a queued message's `Drop` panics: it drops every
@@ -158,7 +159,9 @@ impl<T> Sender<T> {
 
     /// Sends `value`, waiting at most `timeout` for room. As in
     /// [`try_send`](Sender::try_send), a slot another thread is still moving a message out of
-    /// is waited for, past the timeout if that thread was preempted there.
+    /// is waited for, past the timeout if that thread was preempted there. A zero `timeout`
+    /// makes one try; one past the clock's range (`Duration::MAX`) waits without limit, as
+    /// [`send`](Sender::send) does.
     ///
     /// # Errors
     /// [`SendTimeoutError::Timeout`] or [`SendTimeoutError::Disconnected`], each with the value.
@@ -283,7 +286,9 @@ impl<T> Receiver<T> {
 
     /// Receives the oldest message, waiting at most `timeout` for one. As in
     /// [`try_recv`](Receiver::try_recv), a message another thread is still moving in is waited
-    /// for, past the timeout if that thread was preempted there.
+    /// for, past the timeout if that thread was preempted there. A zero `timeout` makes one
+    /// try; one past the clock's range (`Duration::MAX`) waits without limit, as
+    /// [`recv`](Receiver::recv) does.
     ///
     /// # Errors
     /// [`RecvTimeoutError::Timeout`], or [`RecvTimeoutError::Disconnected`] once the channel

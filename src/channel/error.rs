@@ -51,7 +51,8 @@ impl<T> SendError<T> {
 /// None: a plain value that hands the message back; making it allocates nothing.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum TrySendError<T> {
-    /// Every slot holds a message: the receivers are behind.
+    /// Every slot holds a message: the receivers are behind. (In a recycling channel, also
+    /// while the next slot in line is still inside a receiver's `recv_with` closure.)
     Full(T),
     /// Every receiver is gone.
     Disconnected(T),
@@ -99,7 +100,8 @@ impl<T> TrySendError<T> {
 /// None: a plain value that hands the message back; making it allocates nothing.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum SendTimeoutError<T> {
-    /// The channel stayed full until the timeout.
+    /// The channel stayed full until the timeout (in a recycling channel, or the next slot in
+    /// line stayed inside a receiver's `recv_with` closure).
     Timeout(T),
     /// Every receiver is gone.
     Disconnected(T),
@@ -163,7 +165,8 @@ pub struct RecvError;
 /// None: a fieldless value; making it allocates nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TryRecvError {
-    /// Nothing is queued now.
+    /// Nothing is queued now. (In a recycling channel, also while the next message in line is
+    /// still inside its sender's `send_with` closure.)
     Empty,
     /// Nothing is queued and every sender is gone: nothing ever will be.
     Disconnected,
@@ -201,7 +204,8 @@ impl TryRecvError {
 /// None: a fieldless value; making it allocates nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecvTimeoutError {
-    /// Nothing arrived before the timeout.
+    /// Nothing arrived before the timeout (in a recycling channel, or the next message in line
+    /// stayed inside its sender's `send_with` closure).
     Timeout,
     /// Nothing is queued and every sender is gone.
     Disconnected,

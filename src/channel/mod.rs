@@ -86,13 +86,14 @@
 //!   other never answers with a wait of its own (a consumer of a producer that does real work per
 //!   message) parks after the short spin and is woken for a batch; but where each gap is shorter
 //!   than that spin (about 1 µs) it polls through every gap and never parks, spending CPU where a
-//!   sleeping consumer would not (the shootout's busy-producer row: both threads busy about 80% of
-//!   the wall time, against about 50% for std's, kanal's and flume's, at 0.6x std's time, under
+//!   sleeping consumer would not (the shootout's busy-producer row: both threads busy about 80-90%
+//!   of the wall time, against about 50% for std's, kanal's and flume's, at 0.6x std's time, under
 //!   half flume's and about kanal's); in exchange a message waits about 0.2-0.3 µs from its send to
 //!   its receive at the median, where a consumer that sleeps (std's, kanal's, flume's) makes it
-//!   wait 20-80 µs. A sender that finds the channel full first spends one such spin waiting for a
-//!   sixteenth of the capacity (at most 64 slots) to be free, not one slot, then waits as above (so
-//!   up to 254 hints before it parks): refilling each slot the moment it is freed keeps both sides
+//!   wait about 50-80 µs (the README's runs). A sender that finds a channel of 32 slots or more
+//!   full first spends one such spin waiting for a sixteenth of the capacity (at most 64 slots) to
+//!   be free, not one slot, then waits as above (so up to 254 hints before it parks, 1 150 where
+//!   the long spin applies): refilling each slot the moment it is freed keeps both sides
 //!   on the same cache lines and makes every message pay for a line crossing between cores. It
 //!   takes the first free slot once the spin is over, so a slow receiver delays it no more than
 //!   before. `cargo run --release --example channel_pairs` prints how many sends found the channel
@@ -153,8 +154,9 @@ use std::mem::MaybeUninit;
 ///
 /// # Allocation and cost
 /// Allocates `capacity` slots at once (O(capacity) time and memory); sends and receives
-/// allocate nothing (`tests/alloc_channel.rs`). Per-operation costs are in the
-/// [module docs](self#cost).
+/// allocate nothing (`tests/alloc_channel.rs`) but for the rare waits the [module
+/// docs](self#cost) list (the process's first wait; more than 4 threads parked at once), where
+/// the per-operation costs are too.
 ///
 /// # Panics
 /// If `capacity` is 0 (this module has no rendezvous mode; see the module docs), or so large

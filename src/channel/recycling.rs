@@ -292,7 +292,8 @@ impl<T: Reset> RecyclingSender<T> {
         }
     }
 
-    /// [`send_with`](Self::send_with), waiting at most `timeout` for a free slot.
+    /// [`send_with`](Self::send_with), waiting at most `timeout` for a free slot (a zero
+    /// `timeout` makes one try; `Duration::MAX` waits without limit).
     ///
     /// # Errors
     /// [`SendTimeoutError::Timeout`] or [`SendTimeoutError::Disconnected`], holding `fill`.
@@ -482,7 +483,8 @@ impl<T: Reset> RecyclingReceiver<T> {
         }
     }
 
-    /// [`recv_with`](Self::recv_with), waiting at most `timeout` for a message.
+    /// [`recv_with`](Self::recv_with), waiting at most `timeout` for a message (a zero
+    /// `timeout` makes one try; `Duration::MAX` waits without limit).
     ///
     /// # Errors
     /// [`RecvTimeoutError::Timeout`], or [`RecvTimeoutError::Disconnected`].

@@ -32,7 +32,9 @@ pub struct Stats {
     pub capacity: usize,
     /// The most messages it has held at once, sampled: one send in 256 (every 256th message)
     /// reads the depth after publishing, and a send that finds the channel full records
-    /// `capacity`. So the mark is exact once a send has found the channel full, and otherwise
+    /// `capacity`. So the mark is exact once a send has found every slot holding a message (a
+    /// recycling send refused because its slot was inside a `recv_with` counts in `full_sends`
+    /// but does not raise the mark), and otherwise
     /// may read up to 255 below the true peak (and never more than `capacity - 1` below it,
     /// unless receivers race the sampling send: one that takes its message before the send
     /// reads the depth makes that sample read less), even when the channel filled up without

@@ -128,14 +128,13 @@ impl<T, R> Builder<T, R> {
     ///
     /// An object is weighed when it comes back (after [`keep_if`](Builder::keep_if), and after the
     /// reset with [`reset_on_return`](Builder::reset_on_return)), and that weight counts against
-    /// the budget while the object is retained; it may stay counted as a thread cache's
-    /// reservation while the object is lent out, until a reclaim gives it back (module doc,
-    /// "How it works"). So weigh what the reset leaves: a `Vec`'s capacity, not its length, which the
-    /// reset clears. Called once on every return (a guard's return to a pool with `keep_if` or
-    /// `reset_on_return` also calls it once before them, only to choose its path), so keep it
-    /// cheap; it should not panic (a panic propagates: from a guard's drop the object may be
-    /// leaked rather than dropped; from `put` or `try_put` it is dropped; see the module docs,
-    /// "Behaviour under panics").
+    /// the budget while the object is retained; it may stay counted as a thread cache's reservation
+    /// while the object is lent out, until a reclaim gives it back (module doc, "How it works"). So
+    /// weigh what the reset leaves: a `Vec`'s capacity, not its length, which the reset clears.
+    /// Called once on every return (a guard's return to a pool with `keep_if` or `reset_on_return`
+    /// also calls it once before them, only to choose its path), so keep it cheap; it should not
+    /// panic (a panic propagates: from a guard's drop the object may be leaked rather than dropped;
+    /// from `put` or `try_put` it is dropped; see the module docs, "Behaviour under panics").
     ///
     /// # Examples
     /// ```

@@ -240,9 +240,9 @@ pub const DEFAULT_CAPACITY: usize = 256;
 ///
 /// # Allocation
 /// - **A miss** (a get that finds no object) calls the factory and allocates one box: the object
-///   and 16 bytes of bookkeeping, rounded up to 128 bytes on x86-64 (one 128-byte block, two
-///   cache lines, for an object of up to 112 bytes), unless its thread's cache keeps an empty box (one at most: module doc,
-///   "Memory").
+///   and 16 bytes of bookkeeping, rounded up to 128 bytes on x86-64 (one 128-byte block, two cache
+///   lines, for an object of up to 112 bytes), unless its thread's cache keeps an empty box (one at
+///   most: module doc, "Memory").
 /// - **Nothing else** allocates in steady state, on one thread or across threads
 ///   (`tests/alloc_pool.rs`).
 /// - **A get may call the factory while other caches hold objects**, in three bounded cases: one
