@@ -1273,7 +1273,8 @@ fn nested<R>(maps: &[ShardedMap<u64, u64>], inner: &dyn Fn() -> R) -> R {
 #[test]
 fn a_call_inside_eight_maps_closures_panics_for_maps_and_the_keyed_limiter() {
     const TOO_DEEP: &str = "ShardedMap: a call nested inside 8 maps' closures at once on one \
-                            thread; the limit of the re-entrancy check";
+                            thread; the limit of the re-entrancy check. Nest fewer maps, or \
+                            copy values out and call the inner map after the closure returns";
     let maps: Vec<ShardedMap<u64, u64>> = (0..8).map(|_| ShardedMap::with_shards(1)).collect();
     for map in &maps {
         map.insert(0, 0);

@@ -103,7 +103,8 @@ fn refused(why: Refused, who: &str, reentered: &str) -> ! {
         Refused::Reentered => panic!("{who}: {reentered}"),
         Refused::TooDeep => panic!(
             "{who}: a call nested inside {MAX_DEPTH} maps' closures at once on one thread; the \
-             limit of the re-entrancy check"
+             limit of the re-entrancy check. Nest fewer maps, or copy values out and call the \
+             inner map after the closure returns"
         ),
     }
 }

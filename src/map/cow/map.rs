@@ -27,14 +27,17 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 /// configuration, as arc-swap's `store`) with no copy at all.
 ///
 /// # When not to use
-/// - Write-heavy data: every write copies the whole map (`O(len)` time: a table with over four
-///   times the room its entries need is rebuilt to fit them rather than copied; and a
-///   second map's
-///   memory while readers hold the old one). When writes are frequent, or keys are written from
-///   many threads, a sharded lock map (`RwLock<HashMap>` per shard, or `dashmap`/`papaya`)
-///   costs less.
-/// - Very large maps written often: a 1 M-entry map copies megabytes per write. Batch writes
-///   with `update`, or use a concurrent map.
+/// - Write-heavy data: a write copies the whole map (`O(len)` time: a table with over four times
+///   the room its entries need is rebuilt to fit them rather than copied; and a second map's
+///   memory while readers hold the old one), except an `insert` or `remove` made while readers
+///   keep up (every `Reader` refreshed or let go since the last write), which replays the
+///   previous write into the spare table and costs one entry (see Cost). `update`, `store` and
+///   any write whose readers lag copy. When writes are frequent, or keys are written from many
+///   threads, a sharded lock map (`RwLock<HashMap>` per shard, or `dashmap`/`papaya`) costs
+///   less.
+/// - Very large maps written often by `update`, or whose readers idle on old versions: a 1
+///   M-entry map then copies megabytes per write. Batch writes with `update`, or use a
+///   concurrent map.
 /// - Values that must change in place (counters, queues): a write replaces values; put an
 ///   atomic in the value instead, or use a lock.
 ///

@@ -70,7 +70,9 @@ where
         unlock_returning(locked, result)
     }
 
-    /// Inserts `value` under `key` (one copy of the map); returns the value it replaced.
+    /// Inserts `value` under `key` (a copy of the map, or, where the last write was an `insert`
+    /// or `remove` and readers have moved on, a replay of that one entry into the spare: see
+    /// [`CowMap`]'s Cost); returns the value it replaced.
     ///
     /// # Panics
     /// As [`update`](CowMap::update).
@@ -100,7 +102,8 @@ where
         })
     }
 
-    /// Removes `key` (one copy of the map, none if `key` is absent); returns its value.
+    /// Removes `key` (as [`insert`](CowMap::insert) writes: a copy or a replay; nothing if `key`
+    /// is absent); returns its value.
     ///
     /// The removed key itself stays recorded in the new version until the next write or
     /// [`trim`](CowMap::trim) (see the type's Memory bullet): a key that holds a resource (a

@@ -134,6 +134,6 @@ impl<K, V> Drop for Write<'_, K, V> {
 
 /// Why a call into a map from inside one of its own closures panics (`sync::enter_or_panic`).
 const REENTERED: &str = "re-entrant call: this thread is inside a closure it passed to the same \
-    map (read, update, compute, get_or_insert_with, retain, for_each, or a key's or value's \
-    Hash, Eq, Clone or Drop), which holds a shard lock; calling the map again could deadlock, so \
+    map (read, update, compute, get_or_insert_with(_ref), retain, for_each, or a key's Hash, Eq \
+    or Clone, a value's Clone, or a key's or value's Drop), which holds a shard lock; calling the map again could deadlock, so \
     it panics instead. Copy out what the closure needs and call the map after it returns";
