@@ -70,7 +70,8 @@
 //!   capacities small; see `cargo bench --bench channel -- create` for times beside the peers'.
 //! - **Send and receive** allocate nothing (`tests/alloc_channel.rs`), except: the first wait in
 //!   the process (a send that finds the channel full, a receive that finds it empty) asks the OS
-//!   for the number of CPUs, once (`std::thread::available_parallelism`, which allocates); a wait
+//!   for the number of CPUs unless something in the process asked before (a map or limiter made
+//!   first; the crate asks once: `std::thread::available_parallelism`, which allocates); a wait
 //!   queue holding more than 4 parked threads at once moves to the heap and grows by doubling (8,
 //!   16, 32: three allocations for 32 parked threads), keeping its largest buffer; and a
 //!   disconnect that wakes more than 4 gathers them in a heap buffer. Each is one CAS on its
