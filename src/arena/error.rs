@@ -12,7 +12,8 @@ use std::fmt;
 /// allocator refused; otherwise the message names both (the fields do not say how much the
 /// arena held).
 ///
-/// Returned by the `try_` allocation methods of [`ArenaGuard`](super::ArenaGuard); the
+/// Returned by `try_alloc_str` and `try_alloc_slice_copy` of [`ArenaGuard`](super::ArenaGuard),
+/// and inside [`Refused`](super::Refused) by `try_alloc`; the
 /// panicking forms (`alloc`, `alloc_str`, `alloc_slice_copy`) panic with its message followed
 /// by "(use the try_ form to handle it)".
 ///

@@ -13,8 +13,8 @@ use std::ops::Deref;
 macro_rules! arena_api {
     ($guard:ident $(<$lt:lifetime>)?) => {
         impl$(<$lt>)? $guard$(<$lt>)? {
-            /// Moves `value` into the arena, or returns [`ArenaFull`] if that would take the
-            /// arena past its limit.
+            /// Moves `value` into the arena, or returns [`Refused`] (the value back, with the
+            /// [`ArenaFull`] reason) if that would take the arena past its limit.
             ///
             /// Only for types that need no `Drop`: an arena never runs destructors, so a type
             /// that owns heap memory (`Vec`, `String`, `Box`) would leak it, and is refused at

@@ -6,7 +6,8 @@
 //! - **Warm arenas, reused.** [`ArenaPool::get`] hands out an arena, reset, from a
 //!   [`pool::Pool`](crate::pool::Pool); dropping the guard gives it back with its chunk. A
 //!   request that fits in what its arena held before allocates nothing from the system: not a
-//!   chunk, not a guard, not a statistic (`tests/alloc_arena.rs`).
+//!   chunk, not a guard, not a statistic (`tests/alloc_arena.rs`), where that round fit one
+//!   chunk the arena may keep ([`Builder::retain_bytes`]).
 //! - **One chunk, however the last round went.** `Bump::reset` keeps only the last chunk, so a
 //!   request that spilled into three chunks would allocate again next time. On return, an arena of
 //!   several chunks frees them, and the get that hands it out again rebuilds it to one chunk that
@@ -14,16 +15,16 @@
 //!   `arena::collections::Vec` grown, then dropped). An arena the pool drops on return makes
 //!   no chunk.
 //! - **A hard ceiling per arena.** [`Builder::limit_bytes`] bounds the bytes of chunks an arena
-//!   holds. An allocation that does not fit fails with [`ArenaFull`] (`try_alloc`,
-//!   `try_alloc_str`, `try_alloc_slice_copy`) or panics with its message (`alloc`, ...), and
-//!   asks the system for nothing: a 13 GiB request never reaches the allocator
-//!   (`tests/alloc_arena.rs`, `the_limit_holds_against_the_system_allocator`). Through
+//!   holds. An allocation that does not fit fails with [`ArenaFull`] (`try_alloc_str`,
+//!   `try_alloc_slice_copy`; `try_alloc` wraps it in [`Refused`] with the value) or panics with its
+//!   message (`alloc`, ...), and asks the system for nothing: a 13 GiB request never reaches the
+//!   allocator (`tests/alloc_arena.rs`, `the_limit_holds_against_the_system_allocator`). Through
 //!   bumpalo's own methods (`Deref`) and `arena::collections`, the limit holds too, but their
 //!   refusals are bumpalo's: an `Err` from its `try_` forms, else a panic that reads "out of
-//!   memory" (`alloc_with`) or "encountered allocation error" (a `collections::Vec` that
-//!   cannot grow) and names neither the arena nor the limit. Where input sizes the data, use
-//!   the `try_` forms (`try_alloc_with`, `try_alloc_layout`, `Vec::try_reserve` before
-//!   growing), so a refusal stays an error you can tell from the machine running out.
+//!   memory" (`alloc_with`) or "encountered allocation error" (a `collections::Vec` that cannot
+//!   grow) and names neither the arena nor the limit. Where input sizes the data, use the `try_`
+//!   forms (`try_alloc_with`, `try_alloc_layout`, `Vec::try_reserve` before growing), so a refusal
+//!   stays an error you can tell from the machine running out.
 //! - **Memory given back after a rare huge request.** An arena whose round held more than
 //!   [`Builder::retain_bytes`] frees its chunks on return, and is handed out next with one chunk
 //!   of at most `retain_bytes` (which one: [`Builder::retain_bytes`]); the pool retains at most
@@ -116,15 +117,15 @@
 //! The rebuilt chunk is sized for the round's peak, which the arena cannot see exactly: what the
 //! earlier chunks hold plus the whole last chunk, about the chunks the round held, at most.
 //!
-//! Each thread keeps the arenas it gives back in its own cache of the pool, taking turns with
-//! other threads or not, so a warm get allocates nothing while `capacity` covers the arenas held
-//! at once, summed over the threads. Past that, the arenas without room are built on most gets
-//! and dropped on return: 2 threads taking strict turns on a pool of capacity 1 built one on
-//! every other get, and one thread holding two arenas at once on a pool of capacity 1 builds one
+//! Each thread keeps the arenas it gives back in its own cache of the pool, taking turns with other
+//! threads or not, so a warm get allocates nothing while `capacity` covers the arenas each live
+//! thread holds at once, summed over the threads. Past that, the arenas without room are built on
+//! most gets and dropped on return: 2 threads taking strict turns on a pool of capacity 1 built one
+//! on every other get, and one thread holding two arenas at once on a pool of capacity 1 builds one
 //! on every round (`tests/stress_arena.rs`). The pool's own memory is that of any
-//! [`pool::Pool`](crate::pool::Pool): a small store, and caches of 384 bytes (x86-64), 8 to a
-//! leaf, one leaf for each range of 8 thread slots that used it, kept until the pool drops
-//! (`clear` and `trim` empty the caches but do not free them).
+//! [`pool::Pool`](crate::pool::Pool): a small store, and caches of 384 bytes (x86-64), 8 to a leaf,
+//! one leaf for each range of 8 thread slots that used it, kept until the pool drops (`clear` and
+//! `trim` empty the caches but do not free them).
 //!
 //! [bumpalo]: https://docs.rs/bumpalo
 
@@ -237,9 +238,11 @@ pub(crate) struct Settings {
 /// ```
 ///
 /// # Allocation
-/// - **Nothing** once the arena has held a round as big (`tests/alloc_arena.rs`), while
-///   `capacity` is at least the number of arenas held at once, summed over the threads that use
-///   the pool (a thread that holds a request's arena and a response's at once counts two).
+/// - **Nothing** once the arena has held a round as big, if that round fits one chunk under
+///   `retain_bytes` and `limit_bytes` (see [`Builder::retain_bytes`]; `tests/alloc_arena.rs`),
+///   while `capacity` is at least the arenas each live thread that uses the pool holds at once,
+///   summed over those threads, whether they take turns or not (a thread that holds a request's
+///   arena and a response's at once counts two).
 /// - **Past that**, the arenas without room are built on most gets and dropped on return: about
 ///   `(held − capacity) / held` of the gets, `held` the arenas held at once
 ///   (`tests/stress_arena.rs`; the module doc's "How it works" has measured cases).

@@ -8,16 +8,17 @@ static SCRATCH: OnceLock<ArenaPool> = OnceLock::new();
 
 /// Runs `f` with a scratch arena, and ends the arena's round when `f` returns (or unwinds).
 ///
-/// The arena comes from [`scratch_pool`], a process-wide [`ArenaPool`] with the default
-/// settings, so a thread that calls `scratch` in a loop gets the same warm arena back from its
-/// own cache each time and allocates nothing once warm, while at most 64 arenas (the pool's
-/// capacity) are held at once: one for each thread inside `scratch`, one more for each nested
-/// call. With more, each thread keeps its arenas in its cache and those past the 64th are
-/// built on most calls (80 threads taking strict turns: one call in five), as [`ArenaPool`]'s
-/// "Allocation" section says; give such a program an `ArenaPool` of its own, sized to the
-/// arenas it holds at once. A nested call gets an arena of its own:
-/// the outer one is on loan meanwhile, so the inner closure can neither see nor reset the outer
-/// closure's allocations. Nothing allocated can escape `f`: it all borrows the guard.
+/// The arena comes from [`scratch_pool`], a process-wide [`ArenaPool`] with the default settings,
+/// so a thread that calls `scratch` in a loop gets the same warm arena back from its own cache each
+/// time and allocates nothing once warm, while the threads that have used `scratch` and are still
+/// alive, counting one arena for each level of nesting each, number at most 64 (the pool's
+/// capacity): each keeps its arena in its own cache between calls, even when the threads never
+/// overlap. With more, each thread keeps its arenas in its cache and those past the 64th are built
+/// on most calls (80 threads taking strict turns: one call in five), as [`ArenaPool`]'s
+/// "Allocation" section says; give such a program an `ArenaPool` of its own, sized to the arenas it
+/// holds at once. A nested call gets an arena of its own: the outer one is on loan meanwhile, so
+/// the inner closure can neither see nor reset the outer closure's allocations. Nothing allocated
+/// can escape `f`: it all borrows the guard.
 ///
 /// # When to use
 /// A function that needs temporary memory (a sort key buffer, a parsed intermediate) and has no

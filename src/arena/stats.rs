@@ -39,7 +39,8 @@ pub struct ArenaStats {
     /// was reset), and this round's `allocated_bytes` now: a block freed before then and taken
     /// back (see `allocated_bytes`) is not counted, so a round's peak can be higher.
     pub high_water_bytes: usize,
-    /// The arena's limit: `chunk_bytes` never exceeds it.
+    /// The arena's limit: `chunk_bytes` never exceeds it, unless the limit was changed through
+    /// `Deref` this round (see the module docs).
     pub limit_bytes: usize,
     /// Rounds this arena has begun: each time it was handed out, and each
     /// [`ArenaGuard::reset`](super::ArenaGuard::reset) (1 for a fresh one).
