@@ -12,16 +12,20 @@
 //!
 //! Only when contention lasts: one add in 4096 of a thread, on average, checks briefly whether
 //! another thread writes the same counter, and 4 hits within 8 consecutive checks stripe it (the
-//! rule and why it holds are under [How it works](#how-it-works)). A burst shorter than that never
-//! stripes the counter, which is the point. It takes 4 probes that hit, and a thread's probes come
-//! 2 048 to 6 143 of its adds apart: two threads at the same pace need at least about 2 000 adds
-//! each (a thread part-way through its gap may probe on its first add to the counter), and fresh
-//! threads, whose first probe comes after 8 192, at least 10 240 each; all at a contended
-//! `AtomicU64`'s price, well under a millisecond at full speed. Counters spread over a registry
-//! almost never stripe: the shootout's registry table reports the share striped after each run
-//! (`cargo run --release --example shootout -- --only counter`; 0% of 10 000 and of 100 000
-//! counters, 0–2.1% of 1 000 on 2 threads), and `tests/shapes_counter.rs` asserts at most 1% at
-//! 10 000.
+//! rule and why it holds are under [How it works](#how-it-works)). A single burst shorter than that
+//! never stripes a fresh counter, which is the point. It takes 4 probes that hit, and a thread's
+//! probes come 2 048 to 6 143 of its adds apart: two threads at the same pace need at least about
+//! 2 000 adds each (a thread part-way through its gap may probe on its first add to the counter;
+//! with more threads, each needs fewer), and fresh threads, whose first probe comes after 8 192, at
+//! least 10 240 each; all at a contended `AtomicU64`'s price, well under a millisecond at full
+//! speed. The score has no time limit, though (its window counts the counter's sampled adds, not
+//! time): hits from separate bursts add up, so short bursts that keep coming back stripe it (two
+//! threads adding 1 000 times each at once, every millisecond, striped a counter within 16 to 60
+//! bursts), as contention that lasts should. Counters spread over a registry almost never stripe:
+//! the shootout's registry table reports the share striped after each run (`cargo run --release
+//! --example shootout -- --only counter`; 0% of 10 000 and of 100 000 counters, at most 0.1% of
+//! 1 000 on 2 threads, up to 2% in earlier series), and `tests/shapes_counter.rs` asserts at most
+//! 1% at 10 000.
 //!
 //! # Memory
 //!
@@ -40,7 +44,7 @@
 //! their thread slots are dense: each looks for a cell within 4 of `slot & (c − 1)`. Slots
 //! are dense while no more threads have been alive at once than contend; the survivors of a
 //! larger crowd keep slots far apart, and may all map to one cell (5 threads left on slots 0,
-//! 8, 16, 24 and 32 after 33 were alive grew a counter to 16 cells, 3 840 bytes, where the
+//! 8, 16, 24 and 32 after 33 were alive grew a counter to 16 cells, 3 840 heap bytes, where the
 //! table gives 8): the bound is then the peak of live threads, rounded up, never past
 //! [`Counter::max_cells`], and `heap_bytes()` reports it exactly. A
 //! registry of 10 000 counters bumped at random from two threads stays at 16 bytes per counter
@@ -60,17 +64,17 @@
 //! # `sum`, `take`, `reset`, `set`
 //!
 //! `sum` is exact once writers are quiescent. While adds run it includes every add that
-//! *happens-before* it and may include adds concurrent with it (each wholly or not at all). It
-//! does not promise more: the cells are read with relaxed loads, so an add that finished
-//! earlier in wall-clock time on a thread the reader never synchronised with may not be seen
-//! yet. `take`, `reset` and `set` rewrite the total through `base` by one compare-exchange of
-//! `base := new − Σ cells`; an add concurrent with one lands wholly before it (in what `take`
-//! returns, or overwritten by `set`) or wholly after it; never both, never neither.
-//! The compare-exchange retries (reading the cells again) when something else wrote `base`
-//! meanwhile: a compact add, another `take`, `reset` or `set`, or on a striped counter a stray
-//! (see How it works): a thread makes at most one per counter and sampling interval, except that
-//! a thread that used no striped counter in its last interval strays on a striped counter until
-//! one of its probes lands there, about an interval's worth of adds (4 096) to it.
+//! *happens-before* it and may include adds concurrent with it (each wholly or not at all). It does
+//! not promise more: the cells are read with relaxed loads, so an add that finished earlier in
+//! wall-clock time on a thread the reader never synchronised with may not be seen yet. `take`,
+//! `reset` (`Counter`) and `set` (`Gauge`) rewrite the total through `base` by one compare-exchange
+//! of `base := new − Σ cells`; an add concurrent with one lands wholly before it (in what `take`
+//! returns, or overwritten by `set`) or wholly after it; never both, never neither. The
+//! compare-exchange retries (reading the cells again) when something else wrote `base` meanwhile: a
+//! compact add, another `take`, `reset` or `set`, or on a striped counter a stray (see How it
+//! works): a thread makes at most one per counter and sampling interval, except that a thread that
+//! used no striped counter in its last interval strays on a striped counter until one of its probes
+//! lands there, about an interval's worth of adds (4 096) to it.
 //!
 //! # Performance
 //!
@@ -89,7 +93,7 @@
 //!   threads: 0.73x–0.74x, 1.04x–1.08x (median 1.06x) and 1.19x–1.20x. `Mutex<u64>` about 2.3x on 1
 //!   thread. No counter striped at 10 000 or 100 000 (16 bytes each), at most 0.1% of 1 000 on 2
 //!   threads. Part of the cost is size: an `AtomicU64` padded to 16 bytes (the `AtomicU64 in 16 B`
-//!   row) takes 0.99x–1.01x, 1.00x–1.01x and 1.04x–1.06x on 1 thread, and 0.72x–0.74x, 0.94x–0.95x
+//!   row) takes 0.99x–1.01x, 0.99x–1.01x and 1.04x–1.06x on 1 thread, and 0.72x–0.74x, 0.94x–0.95x
 //!   and 1.03x–1.06x on 2 (each candidate bumps a registry of its own, cold at the start of each of
 //!   its rounds, and twice the bytes are twice the lines to fetch). The rest is what the add does
 //!   beside its locked add: the hot entry's key, the thread's skip flag and the tick (37
@@ -104,11 +108,11 @@
 //!   first), runs the same instructions in another copy of the loop once its interval after the one
 //!   it learned in ends (its memo then holds that counter only, so it adds blind as the plain row's
 //!   thread does: How it works): 1.00x–1.03x, 1.01x–1.03x and 1.07x–1.09x on 1 thread, 0.73x–0.74x,
-//!   1.05x–1.07x and 1.20x on 2. A thread with cells in several striped counters reads its memo's
-//!   key and its filter's bit, at places computed from the counter's address, before every locked
-//!   add, and the state word after. The `AtomicU64, load + CAS` row bumps an `AtomicU64` by a load
-//!   and a compare-exchange: what a counter that reads its word before it writes pays on 2 threads,
-//!   the cost the add order of "How it works" avoids.
+//!   1.05x–1.07x and 1.20x–1.22x on 2. A thread with cells in several striped counters reads its
+//!   memo's key and its filter's bit, at places computed from the counter's address, before every
+//!   locked add, and the state word after. The `AtomicU64, load + CAS` row bumps an `AtomicU64` by
+//!   a load and a compare-exchange: what a counter that reads its word before it writes pays on 2
+//!   threads, the cost the add order of "How it works" avoids.
 //! - A small, very hot registry (1 000 counters, 2 threads at full speed) meets on the same
 //!   counters often enough that some may stripe (at most 0.1% in the registry runs above; earlier
 //!   series saw up to 2% of them, about 21 bytes per counter on average). At 100 counters (the
@@ -116,21 +120,22 @@
 //!   adds, contention that lasts by the rule.
 //! - **One hot counter**, 2 threads: 0.6 ns per add, 0.01x an `AtomicU64`'s time; a
 //!   [`LocalCounter`], which holds its cell, 0.5–0.6 ns, 0.01x. The thread-local bound row (an add
-//!   to a local, unrolled four times) took 0.3 ns: `add` runs at 0.5x of it in all five runs (the
-//!   shootout prints a tenth of a nanosecond), the handle at 0.5x–0.6x. The `own cell, load + store
-//!   (floor)` row, a thread adding to a word of its own with no look-up at all, runs at 0.5x–0.6x:
-//!   what any counter whose `sum` sees every add pays at least. The add took 1.00x–1.20x the
-//!   floor's time (median 1.00x). An add to the counter of the thread's hot entry reads four words
-//!   (the entry's key and its pointer to the thread's cell, the counter's state word, then the
-//!   entry's state word) before the cell's load and store; the handle reads one (the claim token).
-//!   On this core, which issues about six a cycle, the instruction count sets the hot add's pace,
-//!   which is why the key's compare takes its operand from memory (How it works; JOURNAL.md has
-//!   the loops that showed it). The hot entry has no owner check (freeing blocks voids the entries
-//!   instead: How it works); through the memo, which keeps one, an add reads more. The cell's add
-//!   is a load and a store in the form this core forwards a store from at once (`owned.rs`):
-//!   compiled as one memory-destination `add`, as the `own cell, memory-destination add` row is
-//!   (0.14x of the bound), each add waits for the last one's store, about seven cycles. These rows'
-//!   loops are a few instructions, and their times move with code placement from build to build
+//!   to a local, unrolled four times) took 0.3 ns: `add` runs at 0.5x of its speed (twice its time;
+//!   #11 sets the target as speed) in all five runs (the shootout prints a tenth of a nanosecond),
+//!   the handle at 0.5x–0.6x. The `own cell, load + store (floor)` row, a thread adding to a word
+//!   of its own with no look-up at all, runs at 0.5x–0.6x of that speed: what any counter whose
+//!   `sum` sees every add pays at least. The add took 1.00x–1.20x the floor's time (median 1.00x).
+//!   An add to the counter of the thread's hot entry reads four words (the entry's key and its
+//!   pointer to the thread's cell, the counter's state word, then the entry's state word) before
+//!   the cell's load and store; the handle reads one (the claim token). On this core, which issues
+//!   about six a cycle, the instruction count sets the hot add's pace, which is why the key's
+//!   compare takes its operand from memory (How it works; JOURNAL.md has the loops that showed it).
+//!   The hot entry has no owner check (freeing blocks voids the entries instead: How it works);
+//!   through the memo, which keeps one, an add reads more. The cell's add is a load and a store in
+//!   the form this core forwards a store from at once (`owned.rs`): compiled as one
+//!   memory-destination `add`, as the `own cell, memory-destination add` row is (0.14x of the
+//!   bound's speed), each add waits for the last one's store, about seven cycles. These rows' loops
+//!   are a few instructions, and their times move with code placement from build to build
 //!   (JOURNAL.md). Other cores differ: an AMD EPYC (Zen 5) VM runs the memory-destination form at
 //!   one add a cycle (JOURNAL.md has its figures for these rows).
 //! - **Several hot counters**, 2 threads. Two 8 apart in a `Vec`, bumped in turn: 1.4–1.5 ns,

@@ -16,8 +16,9 @@ use super::LocalCounter;
 /// # When to use
 /// Any count bumped by several threads: one hot counter (requests served, bytes sent) or
 /// thousands in a metrics registry (requests per route, errors per code). It is the default for
-/// every counter in a program: the cold ones cost what an `AtomicU64` costs, the hot ones
-/// stripe.
+/// every counter in a program: the cold ones cost about an `AtomicU64`'s add (1-4% more on one
+/// thread in a registry of up to 10 000; up to 1.2x on two threads at 100 000: the module's
+/// Performance section) at twice its 8 bytes, the hot ones stripe.
 ///
 /// # When not to use
 /// - A counter read about as often as it is written: a striped `sum` reads a line per cell of
@@ -222,8 +223,8 @@ impl Counter {
     /// takes always add up to the total ever added: the shape of "report the delta since the
     /// last scrape".
     ///
-    /// Lock-free: one compare-exchange, retried only if an add or another `take` changed the
-    /// counter's shared word meanwhile.
+    /// Lock-free: one compare-exchange, retried only if a compact add, a stray (module docs) or
+    /// another `take` or `reset` changed the counter's shared word meanwhile.
     ///
     /// # Examples
     /// ```

@@ -35,8 +35,8 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 ///   any write whose readers lag copy. When writes are frequent, or keys are written from many
 ///   threads, a sharded lock map (`RwLock<HashMap>` per shard, or `dashmap`/`papaya`) costs
 ///   less.
-/// - Very large maps written often by `update`, or whose readers idle on old versions: a 1
-///   M-entry map then copies megabytes per write. Batch writes with `update`, or use a
+/// - Very large maps written often by `update`, or whose readers idle on old versions: a map of
+///   a million entries then copies megabytes per write. Batch writes with `update`, or use a
 ///   concurrent map.
 /// - Values that must change in place (counters, queues): a write replaces values; put an
 ///   atomic in the value instead, or use a lock.
