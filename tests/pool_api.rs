@@ -430,7 +430,7 @@ fn the_defaults_are_the_documented_values() {
 #[test]
 fn a_zeroing_pools_try_put_hands_back_an_emptied_buffer() {
     // The zeroing runs on return, before anything can refuse the buffer (`try_put`'s docs).
-    let full = |pool: &BufferPool| {
+    let refuse = |pool: &BufferPool| {
         let mut v = Vec::with_capacity(4096);
         v.extend_from_slice(b"secret");
         pool.try_put(v).map_err(|v| (v.len(), v.capacity()))
@@ -439,7 +439,7 @@ fn a_zeroing_pools_try_put_hands_back_an_emptied_buffer() {
         .capacity(0)
         .zero_on_return(true)
         .build();
-    assert_eq!(full(&zeroing), Err((0, 4096)), "refused, emptied");
+    assert_eq!(refuse(&zeroing), Err((0, 4096)), "refused, emptied");
     let plain = BufferPool::builder().capacity(0).build();
-    assert_eq!(full(&plain), Err((6, 4096)), "refused as it was");
+    assert_eq!(refuse(&plain), Err((6, 4096)), "refused as it was");
 }

@@ -90,8 +90,8 @@ impl Builder {
     /// Above 4 KiB, prefer a multiple of 4 KiB. bumpalo's chunks there are whole pages less 64
     /// bytes, so no chunk under a limit of `L` holds a round of more than the largest such size,
     /// `(L + 64) / 4096 × 4096 − 64` (whole pages). A round between that and `L` is still granted,
-    /// across several chunks (from a few hundred bytes past a page multiple on, by `L`: 896 just
-    /// above 4 KiB, 256 at about 1 MB; only a page multiple is sure), but no arena can keep a chunk
+    /// across several chunks (when `L` is far enough past a page multiple: at least 896 bytes just
+    /// above 4 KiB, falling to 256 at about 1 MB), but no arena can keep a chunk
     /// for it: each such round starts again from `chunk_bytes`, grows by doubling, then fills the
     /// rest under the limit with smaller chunks, an allocation for each (2 or 3 a round at a limit
     /// of 6 000 bytes, 7 at 100 000, 12 at 1 000 000, with the default `chunk_bytes`), and

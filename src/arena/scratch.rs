@@ -10,10 +10,10 @@ static SCRATCH: OnceLock<ArenaPool> = OnceLock::new();
 ///
 /// The arena comes from [`scratch_pool`], a process-wide [`ArenaPool`] with the default settings,
 /// so a thread that calls `scratch` in a loop gets the same warm arena back from its own cache each
-/// time and allocates nothing once warm, while the threads that have used `scratch` and are still
-/// alive, counting one arena for each level of nesting each, number at most 64 (the pool's
-/// capacity): each keeps its arena in its own cache between calls, even when the threads never
-/// overlap. With more, each thread keeps its arenas in its cache and those past the 64th are built
+/// time and allocates nothing once warm, while the arenas kept by live threads that have
+/// called `scratch` (one per thread, plus one per level of nesting) number at most 64 (the pool's
+/// capacity): each thread keeps its arena in its own cache between calls, even when the threads
+/// never overlap. With more, each thread keeps its arenas in its cache and those past the 64th are built
 /// on most calls (80 threads taking strict turns: one call in five), as [`ArenaPool`]'s
 /// "Allocation" section says; give such a program an `ArenaPool` of its own, sized to the arenas it
 /// holds at once. A nested call gets an arena of its own: the outer one is on loan meanwhile, so

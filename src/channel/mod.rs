@@ -70,8 +70,9 @@
 //!   capacities small; see `cargo bench --bench channel -- create` for times beside the peers'.
 //! - **Send and receive** allocate nothing (`tests/alloc_channel.rs`), except: the first wait in
 //!   the process (a send that finds the channel full, a receive that finds it empty) asks the OS
-//!   for the number of CPUs unless something in the process asked before (a map or limiter made
-//!   first; the crate asks once: `std::thread::available_parallelism`, which allocates); a wait
+//!   for the number of CPUs unless something in the process asked before (a `ShardedMap` with the
+//!   default shard count, a `KeyedLimiter` or a `PerCpu` made first, or a semaphore's wait; the
+//!   crate asks once: `std::thread::available_parallelism`, which allocates); a wait
 //!   queue holding more than 4 parked threads at once moves to the heap and grows by doubling (8,
 //!   16, 32: three allocations for 32 parked threads), keeping its largest buffer; and a
 //!   disconnect that wakes more than 4 gathers them in a heap buffer. Each is one CAS on its
@@ -93,8 +94,8 @@
 //!   its receive at the median, where a consumer that sleeps (std's, kanal's, flume's) makes it
 //!   wait about 50-80 µs (the README's runs). A sender that finds a channel of 32 slots or more
 //!   full first spends one such spin waiting for a sixteenth of the capacity (at most 64 slots) to
-//!   be free, not one slot, then waits as above (so up to 254 hints before it parks, 1 150 where
-//!   the long spin applies): refilling each slot the moment it is freed keeps both sides
+//!   be free, not one slot, then waits as above (so up to 254 hints before it parks, 1 150 with
+//!   the 896 more of a side that waits by turns): refilling each slot the moment it is freed keeps both sides
 //!   on the same cache lines and makes every message pay for a line crossing between cores. It
 //!   takes the first free slot once the spin is over, so a slow receiver delays it no more than
 //!   before. `cargo run --release --example channel_pairs` prints how many sends found the channel

@@ -120,8 +120,8 @@
 //!   adds, contention that lasts by the rule.
 //! - **One hot counter**, 2 threads: 0.6 ns per add, 0.01x an `AtomicU64`'s time; a
 //!   [`LocalCounter`], which holds its cell, 0.5–0.6 ns, 0.01x. The thread-local bound row (an add
-//!   to a local, unrolled four times) took 0.3 ns: `add` runs at 0.5x of its speed (twice its time;
-//!   #11 sets the target as speed) in all five runs (the shootout prints a tenth of a nanosecond),
+//!   to a local, unrolled four times) took 0.3 ns: `add` runs at 0.5x of its speed (twice its time)
+//!   in all five runs (the shootout prints a tenth of a nanosecond),
 //!   the handle at 0.5x–0.6x. The `own cell, load + store (floor)` row, a thread adding to a word
 //!   of its own with no look-up at all, runs at 0.5x–0.6x of that speed: what any counter whose
 //!   `sum` sees every add pays at least. The add took 1.00x–1.20x the floor's time (median 1.00x).

@@ -18,7 +18,7 @@ use super::LocalCounter;
 /// thousands in a metrics registry (requests per route, errors per code). It is the default for
 /// every counter in a program: the cold ones cost about an `AtomicU64`'s add (1-4% more on one
 /// thread in a registry of up to 10 000; up to 1.2x on two threads at 100 000: the module's
-/// Performance section) at twice its 8 bytes, the hot ones stripe.
+/// Performance section) and take 16 bytes, twice its 8; the hot ones stripe.
 ///
 /// # When not to use
 /// - A counter read about as often as it is written: a striped `sum` reads a line per cell of

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 /// `cargo bench --bench limit -- try_acquire` (an admitted request, one thread, a 2-core Intel
 /// Xeon VM, 2026-12-07), a `try_acquire` took 20.8 ns on [`MonotonicClock`] reading the TSC and
 /// 31.7 ns on std's `Instant` ([`MonotonicClock::std_instant`]), the rest of the bucket
-/// unchanged. There one reading takes about 8-9 ns from a bare `RDTSC` and 22-24 ns from
+/// unchanged. There one reading takes about 8 ns from a bare `RDTSC` and 20-24 ns from
 /// `Instant::elapsed()` (`now()` and a subtraction: the "clock read" rows of `cargo run
 /// --release --example shootout -- --only limit`): about 40% of the request on the TSC, over
 /// two thirds on `Instant`. A clock of your own must be as cheap.
@@ -123,7 +123,7 @@ pub trait Clock {
 /// `Instant` and against the kernel's unslewed raw clock, and rounded so the clock never runs
 /// ahead of either: it runs up to about 0.2% slower, so a bucket admits its rate or up to 0.2%
 /// less, and a `retry_after` it reports may be up to 0.2% short. The read is not fenced, since
-/// `LFENCE; RDTSC` takes 15.4 ns against 9.3 ns (the shootout's "clock read" rows), so it may
+/// `LFENCE; RDTSC` takes 13.4 ns against 7.6 ns (the shootout's "clock read" rows), so it may
 /// run ahead of a slow load before it: a thread that loads another thread's reading can then
 /// read a time up to about 2 µs older (1.7 µs at most measured on a 2-core VM, under
 /// contention; see `tsc.rs`). A bucket then admits up to the tokens that is worth at its rate:
@@ -155,8 +155,8 @@ pub trait Clock {
 /// # Allocation and cost
 /// No allocation, except that the first clock of a process reads one `/sys` file (a short-lived
 /// `String`; `tests/alloc_limit.rs` checks that later clocks and all readings allocate nothing).
-/// A reading is one `RDTSC`, a multiply and a shift on the TSC (about 8-9 ns), or one
-/// `Instant::now()` (about 22-24 ns); a whole `try_acquire` took 20.8 ns and 31.7 ns on them
+/// A reading is one `RDTSC`, a multiply and a shift on the TSC (about 8 ns), or one
+/// `Instant::now()` (20-24 ns for `Instant::elapsed()`, a reading and a subtraction); a whole `try_acquire` took 20.8 ns and 31.7 ns on them
 /// ([`Clock`]'s Cost has the runs).
 #[derive(Debug, Clone, Copy)]
 pub struct MonotonicClock {

@@ -251,8 +251,8 @@ pub enum AcquireError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TryAcquireError {
     /// Not enough permits free now, or earlier waiters are queued ahead (with
-    /// [`Fairness::Eventual`](super::Fairness::Eventual): only while the line is being handed
-    /// over to).
+    /// [`Fairness::Eventual`](super::Fairness::Eventual), only while the semaphore hands permits
+    /// over in order: its front waiter has waited its patience).
     NoPermits,
     /// The semaphore is closed.
     Closed,

@@ -84,7 +84,8 @@
 //! `TokenBucket::try_acquire`/`acquire`/`refund`, `InFlight::try_enter`, and `Semaphore`
 //! acquire and release, with borrowed or owned permits, allocate nothing, with three exceptions
 //! in the semaphore: its first wait asks the OS for the number of CPUs if nothing in the process
-//! has yet (a `KeyedLimiter` or `ShardedMap` made first already did; the crate asks once:
+//! has yet (a `ShardedMap` with the default shard count, a `KeyedLimiter` or a `PerCpu` made first
+//! already did; the crate asks once:
 //! `std::thread::available_parallelism`, which allocates); its waiter queue grows when more
 //! threads wait at once than ever before; and a release (or a timed-out waiter leaving the
 //! front of the line) that wakes more than 4 waiters at once gathers them in a heap buffer for

@@ -51,9 +51,9 @@
 //! # Reads and ordering
 //!
 //! A read is a bare `RDTSC`, as quanta's (governor's clock) is. Fencing it (`LFENCE; RDTSC`, the
-//! kernel's `rdtsc_ordered`) makes it take 15.4 ns instead of 9.3 on the machine of the
+//! kernel's `rdtsc_ordered`) makes it take 13.4 ns instead of 7.6 on the machine of the
 //! README's tables (the "clock read" rows of `cargo run --release --example shootout -- --only
-//! limit`), where a whole unfenced `try_acquire` takes about 21 ns; in a request the fenced read
+//! limit`), where a whole unfenced `try_acquire` takes 20.0 ns; in a request the fenced read
 //! also waits for the bucket's last compare-and-swap to retire.
 //!
 //! Unfenced, a read runs ahead of the instructions before it for as long as the slowest of

@@ -10,9 +10,9 @@ use criterion::Throughput;
 /// It counts process-wide ([`total_stats`](super::total_stats)), so allocations made by
 /// threads a benchmark spawns are included, unless such a thread [pauses](super::pause) itself;
 /// run allocation groups without unrelated threads allocating beside them, and join the threads
-/// an iteration spawns with `join` where they allocate as they exit (a thread-local destructor
-/// that allocates: the end of a `thread::scope` does not wait for their exit, so those calls
-/// would land in a later iteration; see [`total_stats`](super::total_stats)). Frees are not
+/// an iteration spawns with `join` if they allocate as they exit (in a thread-local destructor,
+/// say): the end of a `thread::scope` does not wait for a thread's exit, so those calls would
+/// land in a later iteration (see [`total_stats`](super::total_stats)). Frees are not
 /// reported here. The binary must install [`CountingAlloc`](super::CountingAlloc).
 ///
 /// Use it for a criterion group whose question is "how many allocator calls per iteration";

@@ -71,7 +71,7 @@ pub use stats::AllocStats;
 /// another thread does (pausing included) changes this count.
 ///
 /// It counts the calls the *compiled* code makes: in an optimised build the compiler may remove
-/// an allocation whose pointer never escapes. Where it can depends on the crate: in the crate
+/// an allocation whose pointer never escapes. Whether it does depends on the crate: in the crate
 /// that declares the `#[global_allocator]` (a test or bench file) the allocator's calls are
 /// inlined and kept, so `drop(Box::new(7))` written there reads 1 with `--release` too; the same
 /// line in a library function (the code under test, another crate) reads 1 in a debug build and

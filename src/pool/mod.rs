@@ -287,7 +287,7 @@ pub const DEFAULT_CAPACITY: usize = 256;
 /// (`lockfree-object-pool` 0.71x-0.77x). Handing every buffer to another thread through
 /// thrifty's channel (`cargo run --release --example pool_handoff -- <capacity>`, which
 /// rotates the ways round by round) costs a little less with `get_owned` than with
-/// `lockfree-object-pool`'s `pull_owned`, and about half that with `get` on a pool
+/// `lockfree-object-pool`'s `pull_owned`, and about half `get_owned`'s time with `get` on a pool
 /// that lives for good (see [`get_owned`](Pool::get_owned) for why); at capacity 8 the
 /// channel's parking dominates every way.
 /// `bash scripts/instructions.sh` counts 58 instructions per get+put, against 65 for

@@ -80,8 +80,9 @@ pub use permit::{OwnedPermit, Permit};
 ///
 /// # Allocation
 /// None per acquire or release, borrowed or owned (`tests/alloc_limit.rs`), except that the first
-/// call in the process that needs the number of CPUs (a semaphore's first wait, or the making of
-/// a `KeyedLimiter` or `ShardedMap`) asks the OS for it, once
+/// call in the process that needs the number of CPUs (a semaphore's first wait, a channel's, or
+/// the making of a `ShardedMap` with the default shard count, a `KeyedLimiter` or a `PerCpu`)
+/// asks the OS for it, once
 /// (`std::thread::available_parallelism`, which allocates), that the line of waiters grows when
 /// more threads wait at once than ever before, and keeps that capacity, and that a release which
 /// wakes more than 4 waiters at once (a permit of 8 freeing room for eight of 1), or a timed-out
@@ -105,9 +106,8 @@ pub use permit::{OwnedPermit, Permit};
 ///   where a `Mutex` + `Condvar` semaphore lets the running thread take the permit back. The
 ///   shootout's "semaphore, one permit" rows (`--threads 8,32` on 2 cores) show it: about a
 ///   hundred times that semaphore's time per acquire and tens of times its CPU (the README has
-///   the figures). Where holds
-///   are short and threads outnumber CPUs, [`Fairness::Eventual`] lets the running thread
-///   take the permit back, as the `Mutex` + `Condvar` semaphore does, or
+///   the figures). Where holds are short and threads outnumber CPUs, [`Fairness::Eventual`] lets
+///   the running thread take the permit back, as the `Mutex` + `Condvar` semaphore does, or
 ///   [`InFlight`](super::InFlight) refuses rather than queues.
 /// - **A waiter granted while it spins** keeps its wake-up: the thread's next `park` (its next
 ///   wait here, or one of its own) returns at once, once; every `park` must be in a loop anyway.
@@ -200,7 +200,8 @@ impl Semaphore {
     ///
     /// # Errors
     /// [`TryAcquireError::NoPermits`] if they are not free, or earlier waiters are queued (with
-    /// [`Fairness::Eventual`]: only while the line is being handed over to);
+    /// [`Fairness::Eventual`], only while the semaphore hands permits over in order: its front
+    /// waiter has waited its patience);
     /// [`TryAcquireError::Closed`]; [`TryAcquireError::InsufficientCapacity`] if `weight`
     /// is over the semaphore's [`total`](Semaphore::total).
     pub fn try_acquire(&self, weight: u32) -> Result<Permit<'_>, TryAcquireError> {

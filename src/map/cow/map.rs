@@ -29,12 +29,13 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 /// # When not to use
 /// - Write-heavy data: a write copies the whole map (`O(len)` time: a table with over four times
 ///   the room its entries need is rebuilt to fit them rather than copied; and a second map's
-///   memory while readers hold the old one), except an `insert` or `remove` made while readers
-///   keep up (every `Reader` refreshed or let go since the last write), which replays the
-///   previous write into the spare table and costs one entry (see Cost). `update`, `store` and
-///   any write whose readers lag copy. When writes are frequent, or keys are written from many
-///   threads, a sharded lock map (`RwLock<HashMap>` per shard, or `dashmap`/`papaya`) costs
-///   less.
+///   memory while readers hold the old one), except where the previous write was one `insert` or
+///   `remove` and readers have kept up (every `Reader` refreshed or let go since, no `Snapshot`
+///   holding the old version): then the write replays that one entry into the spare table and
+///   costs one entry (see Cost). A write after an `update` or a `store`, or one whose readers
+///   lag, copies; `store` itself copies nothing. When writes are frequent, or keys are written
+///   from many threads, a sharded lock map (`RwLock<HashMap>` per shard, or `dashmap`/`papaya`)
+///   costs less.
 /// - Very large maps written often by `update`, or whose readers idle on old versions: a map of
 ///   a million entries then copies megabytes per write. Batch writes with `update`, or use a
 ///   concurrent map.

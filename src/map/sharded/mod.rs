@@ -109,8 +109,9 @@ const SPREAD: u64 = 0x9E37_79B9_7F4A_7C15;
 /// against a thread doing the reverse. So any call on a map from inside one of that map's
 /// closures panics, whatever the shard, before it takes a lock; only the calls that take no
 /// lock (`len`, `is_empty`, `shard_count`, `hasher`) are allowed there. The check covers the
-/// map's own callbacks too: a key's `Eq` or `Hash`, a value's `Clone` or `Drop`, run while a
-/// shard is locked. Closures may use *other* maps (nesting up to 8 maps deep on one thread);
+/// map's own callbacks too: a key's `Eq`, `Hash` or `to_owned` (`get_or_insert_with_ref`), a
+/// value's `Clone`, a key's or value's `Drop` or `Debug` (formatting the map), and the map's
+/// hasher, run while a shard is locked. Closures may use *other* maps (nesting up to 8 maps deep on one thread);
 /// as with any two locks, two threads that nest two maps in opposite orders can deadlock.
 ///
 /// The check is per thread: it cannot see a closure that waits for *another* thread (a
@@ -177,9 +178,9 @@ impl<K, V> ShardedMap<K, V> {
     /// four standard deviations above the mean a shard receives when keys hash like random
     /// ones. That is a statistical promise, not a guarantee: filling the map to `n` grows no
     /// shard in most maps, but the fullest of the `s` shards can land past its room and grow
-    /// once. Ordinary keys meet it too, rarely (filled with keys `3·i + 2⁴⁰`, 2 of 600 16-shard
-    /// maps of 53 504 entries grew one, and none of 2 000 at each of 1 000 to 5 824), and keys that hash unevenly (many equal hashes) grow shards
-    /// for sure. A map of one shard gets room for exactly `n` (before rounding): nothing can
+    /// once. Ordinary keys meet it too, rarely: filled with the keys `3·i + 2⁴⁰`, one shard grew in
+    /// 2 of 600 maps of 16 shards at 53 504 entries, and in none of 2 000 maps at sizes from 1 000
+    /// to 5 824. Keys that hash unevenly (many equal hashes) grow shards for sure. A map of one shard gets room for exactly `n` (before rounding): nothing can
     /// land unevenly, and filling it never grows it. With few entries per shard the slack
     /// dominates: `with_capacity(1000)` of `(u64, u64)` on the default 128 shards reserves
     /// about 70 KiB of tables for 16 KB of entries (`tests/alloc_map_sharded.rs` asserts it);

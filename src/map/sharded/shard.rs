@@ -133,7 +133,9 @@ impl<K, V> Drop for Write<'_, K, V> {
 }
 
 /// Why a call into a map from inside one of its own closures panics (`sync::enter_or_panic`).
-const REENTERED: &str = "re-entrant call: this thread is inside a closure it passed to the same \
-    map (read, update, compute, get_or_insert_with(_ref), retain, for_each, or a key's Hash, Eq \
-    or Clone, a value's Clone, or a key's or value's Drop), which holds a shard lock; calling the map again could deadlock, so \
-    it panics instead. Copy out what the closure needs and call the map after it returns";
+const REENTERED: &str = "re-entrant call: this thread is already inside this map, in a closure \
+    it passed to it (read, update, compute, get_or_insert_with(_ref), retain, for_each) or in \
+    code of its own that the map runs under a shard lock (a key's Hash, Eq or Clone/to_owned, a \
+    value's Clone, a key's or value's Drop or Debug, the map's hasher); calling the map again \
+    could deadlock, so it panics instead. Copy out what the closure needs and call the map after \
+    it returns";
