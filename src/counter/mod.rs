@@ -19,10 +19,10 @@
 //! with more threads, each needs fewer), and fresh threads, whose first probe comes after 8 192, at
 //! least 10 240 each; all at a contended `AtomicU64`'s price, well under a millisecond at full
 //! speed. The score has no time limit, though (its window counts the counter's sampled adds, not
-//! time): hits from separate bursts add up, so short bursts that keep coming back stripe it (two
-//! threads adding 1 000 times each at once, every millisecond, striped a counter within 16 to 60
-//! bursts), as contention that lasts should. Counters spread over a registry almost never stripe:
-//! the shootout's registry table reports the share striped after each run (`cargo run --release
+//! time): hits from separate bursts add up, so short bursts that keep coming back stripe it
+//! (repeated bursts of 1 000 adds on each of two threads do, within some dozens of bursts), as
+//! contention that lasts should. Counters spread over a registry almost never stripe: the
+//! shootout's registry table reports the share striped after each run (`cargo run --release
 //! --example shootout -- --only counter`; 0% of 10 000 and of 100 000 counters, at most 0.1% of
 //! 1 000 on 2 threads, up to 2% in earlier series), and `tests/shapes_counter.rs` asserts at most
 //! 1% at 10 000.

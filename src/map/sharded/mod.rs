@@ -178,10 +178,10 @@ impl<K, V> ShardedMap<K, V> {
     /// four standard deviations above the mean a shard receives when keys hash like random
     /// ones. That is a statistical promise, not a guarantee: filling the map to `n` grows no
     /// shard in most maps, but the fullest of the `s` shards can land past its room and grow
-    /// once. Ordinary keys meet it too, rarely: filled with the keys `3·i + 2⁴⁰`, one shard grew in
-    /// 2 of 600 maps of 16 shards at 53 504 entries, and in none of 2 000 maps at sizes from 1 000
-    /// to 5 824. Keys that hash unevenly (many equal hashes) grow shards for sure. A map of one shard gets room for exactly `n` (before rounding): nothing can
-    /// land unevenly, and filling it never grows it. With few entries per shard the slack
+    /// once. Ordinary keys meet it too, rarely (a few maps in a thousand of 16 shards filled
+    /// with the keys `3·i + 2⁴⁰`; JOURNAL.md has the counts). Keys that hash unevenly (many equal
+    /// hashes) grow shards for sure. A map of one shard gets room for exactly `n` (before
+    /// rounding): nothing can land unevenly, and filling it never grows it. With few entries per shard the slack
     /// dominates: `with_capacity(1000)` of `(u64, u64)` on the default 128 shards reserves
     /// about 70 KiB of tables for 16 KB of entries (`tests/alloc_map_sharded.rs` asserts it);
     /// a small map wants fewer shards ([`Builder::shards`]). Near a power of two the slack takes
