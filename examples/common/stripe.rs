@@ -5,15 +5,20 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 use thrifty::counter::Counter;
 
-/// Has two threads bump `counter` until it stripes: for 5 seconds at most, since on a busy
-/// machine they may not run at once, and then they do not contend. A counter left compact is
-/// said on standard error, since the rows that use it then time a compact counter. True if
-/// striped.
+#[path = "pin.rs"]
+mod pin;
+
+/// Has two threads bump `counter` until it stripes: each pinned to a CPU of its own (the first
+/// two it may run on), so that a busy process beside them cannot have the scheduler keep both on
+/// one CPU, taking turns without contending; and for 5 seconds at most, since even so they may
+/// not run at once. A counter left compact is said on standard error, since the rows that use it
+/// then time a compact counter. True if striped.
 pub fn stripe(counter: &Counter) -> bool {
     let began = Instant::now();
     std::thread::scope(|s| {
-        for _ in 0..2 {
-            s.spawn(|| {
+        for cpu in 0..2 {
+            s.spawn(move || {
+                pin::pin_to_nth_cpu(cpu);
                 while !counter.is_striped() && began.elapsed() < Duration::from_secs(5) {
                     (0..10_000).for_each(|_| counter.add(black_box(1)));
                 }

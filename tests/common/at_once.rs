@@ -13,6 +13,9 @@ use std::io::Write;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
+#[path = "../../examples/common/pin.rs"]
+mod pin;
+
 /// Says that a test tested nothing, and why: on standard error (which the test harness shows
 /// only with `--nocapture`), and as a line appended to the file that `THRIFTY_NOT_TESTED` names,
 /// if set (`.ci/run` sets it and prints the file in its summary).
@@ -78,7 +81,7 @@ impl Together {
     /// and they then take turns, never at once. Does nothing where the thread may use one CPU
     /// only or the calls fail, off Linux, or under Miri (which runs every thread on one).
     pub fn spread(&self, me: usize) {
-        pin_to_nth_cpu(self.first_cpu.wrapping_add(me));
+        pin::pin_to_nth_cpu(self.first_cpu.wrapping_add(me));
     }
 
     /// Thread `me`'s watch, which it beats after each batch of its work.
@@ -213,30 +216,4 @@ impl Contention {
         }
         done
     }
-}
-
-/// Pins the calling thread to the `i`-th CPU (counted round) of those it may run on
-/// ([`Together::spread`]).
-fn pin_to_nth_cpu(i: usize) {
-    #[cfg(all(target_os = "linux", not(miri)))]
-    // SAFETY: `cpu_set_t` is plain bits (zeroed is the empty set); the calls read and write only
-    // the set passed by pointer with its size, and pid 0 names the calling thread.
-    unsafe {
-        let mut allowed: libc::cpu_set_t = std::mem::zeroed();
-        let size = std::mem::size_of::<libc::cpu_set_t>();
-        if libc::sched_getaffinity(0, size, &mut allowed) != 0 {
-            return;
-        }
-        // Counted, not collected: a thread pins itself inside the span a dhat test measures.
-        let cpus = || (0..libc::CPU_SETSIZE as usize).filter(|&c| libc::CPU_ISSET(c, &allowed));
-        let count = cpus().count();
-        if count < 2 {
-            return;
-        }
-        let mut one: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpus().nth(i % count).unwrap(), &mut one);
-        libc::sched_setaffinity(0, size, &one);
-    }
-    #[cfg(not(all(target_os = "linux", not(miri))))]
-    let _ = i;
 }
