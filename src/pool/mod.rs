@@ -279,10 +279,10 @@ pub const DEFAULT_CAPACITY: usize = 256;
 ///   objects at once runs some too, whatever the capacity; [`prefill`](Pool::prefill) before
 ///   such a burst avoids most of them.
 ///
-/// Ratios to allocating the buffer, across five runs on a shared 2-core Intel Xeon VM
-/// (`cargo run --release --example shootout -- --only pool`, 2026-12-05; earlier series and
-/// another machine in the repository's JOURNAL.md): a 4 KiB [`BufferPool`] get+put costs
-/// 0.09x-0.10x on one thread and on two, where `lockfree-object-pool` costs 0.50x and
+/// Ratios to allocating the buffer, across two series of five runs on a shared 2-core Intel Xeon
+/// VM (`cargo run --release --example shootout -- --only pool`; earlier series and another
+/// machine in the repository's JOURNAL.md): a 4 KiB [`BufferPool`] get+put costs
+/// 0.09x-0.10x on one thread and on two, where `lockfree-object-pool` costs 0.50x-0.55x and
 /// 5.0x-6.5x; with 4 or 8 buffers held at once, 0.66x-0.73x on one thread
 /// (`lockfree-object-pool` 0.71x-0.77x). Handing every buffer to another thread through
 /// thrifty's channel (`cargo run --release --example pool_handoff -- <capacity>`, which

@@ -90,8 +90,8 @@ const SPREAD: u64 = 0x9E37_79B9_7F4A_7C15;
 ///   uncontended), a probe of a hashbrown table, and a thread-local read and two writes (the
 ///   re-entrancy check). Threads contend only when they hit the same shard at the same moment.
 ///   On one thread, with 100,000 `u64` keys, a read, an insert that replaces and a
-///   `get_or_insert_with` increment each take 88–89 instructions, against dashmap's 103–107
-///   and a single `RwLock<HashMap>`'s 56–74 (`bash scripts/instructions_map.sh`, 2026-12-04):
+///   `get_or_insert_with` increment each take 89–90 instructions, against dashmap's 103–107
+///   and a single `RwLock<HashMap>`'s 56–74 (`bash scripts/instructions_map.sh`):
 ///   sharding costs a little on one thread and pays when threads write at once. Times against scc,
 ///   dashmap and `RwLock<HashMap>` at 1 and 2 threads: `cargo bench --bench map_sharded` and
 ///   `cargo run --release --example shootout -- --only map` (the README quotes the shootout's).
