@@ -16,8 +16,9 @@
 //!   recorded key), so no writer waits for destructors another call runs, and a value's `Drop` may
 //!   write the map. (Plain data, with no drop glue in keys, values or hasher, is freed before
 //!   letting go: deallocation only, no destructor. Still under the lock: what an `update`'s closure
-//!   drops itself, the key an `insert` of a present key drops, and a half-made copy a panicking
-//!   `Clone` or `Hash` abandons.) The lock's holder does scan the hazard slots (below) under it,
+//!   drops itself, the key an `insert` of a present key drops, a half-made copy a panicking
+//!   `Clone` or `Hash` abandons, and the value an `insert` of a present key displaced when the
+//!   key's `Clone`, which records the key, then panics.) The lock's holder does scan the hazard slots (below) under it,
 //!   and so does a dropped `Reader`: a writer may wait for such a scan. A `Reader`'s read never
 //!   frees a version: the next write reuses the memory of the old version the readers left (the
 //!   spare) or frees it.
