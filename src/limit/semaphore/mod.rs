@@ -99,8 +99,8 @@ pub use permit::{OwnedPermit, Permit};
 /// - **Scarce permits**: strict arrival order passes every freed permit to the longest waiter,
 ///   between threads, and the front waiter's spin is CPU time: with one permit for 2 threads the
 ///   shootout's limit table gives about 1.2x-2.4x (medians 1.5x-1.7x) the `Mutex` + `Condvar`
-///   semaphore's CPU time per acquire (the README's runs). A hand-over to a waiter that has parked costs a
-///   wake-up: tens of microseconds on a VM.
+///   semaphore's CPU time per acquire (the README's runs). A hand-over to a waiter that has
+///   parked costs a wake-up: tens of microseconds on a VM.
 /// - **More threads in line than CPUs** (or a machine busy with other work): every hand-over
 ///   then waits until the scheduler runs the one waiter it went to, however short the hold,
 ///   where a `Mutex` + `Condvar` semaphore lets the running thread take the permit back. The

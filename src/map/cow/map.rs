@@ -141,9 +141,10 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 /// A value's (or the hasher's) `Drop` may write the map when a write, `trim`, `Snapshot` or
 /// `Reader` frees it: that runs after the lock is let go, as does a key a write or `trim` lets go
 /// of. Only what the closure itself drops (a `remove` whose result it discards) and the key an
-/// `insert` of a present key drops are dropped under the lock, and in a panic what the write
-/// held (the half-made copy; for an `insert` of a present key whose `Clone` panics, the value it
-/// displaced): a `Drop` that writes the map there panics in the unwind, which aborts.
+/// `insert` of a present key drops are dropped under the lock, and, as a panic in a write unwinds,
+/// what the call held there (what a panicking `Clone` had cloned of a half-made copy; the key and
+/// value an `insert` was given; for an `insert` of a present key whose key `Clone` panics, the
+/// value it displaced): a `Drop` that writes the map there panics in the unwind, which aborts.
 ///
 /// The check is per thread: it cannot see an `update`'s closure that waits for *another*
 /// thread (a channel, a `join`, a scoped thread) which writes or trims this map; both then

@@ -16,12 +16,13 @@
 //!   recorded key), so no writer waits for destructors another call runs, and a value's `Drop` may
 //!   write the map. (Plain data, with no drop glue in keys, values or hasher, is freed before
 //!   letting go: deallocation only, no destructor. Still under the lock: what an `update`'s closure
-//!   drops itself, the key an `insert` of a present key drops, a half-made copy a panicking
-//!   `Clone` or `Hash` abandons, and the value an `insert` of a present key displaced when the
-//!   key's `Clone`, which records the key, then panics.) The lock's holder does scan the hazard slots (below) under it,
-//!   and so does a dropped `Reader`: a writer may wait for such a scan. A `Reader`'s read never
-//!   frees a version: the next write reuses the memory of the old version the readers left (the
-//!   spare) or frees it.
+//!   drops itself, the key an `insert` of a present key drops, what a panicking `Clone` or `Hash`
+//!   had cloned of a half-made copy, and, as a panic in a write unwinds, what the call held there:
+//!   the key and value an `insert` was given, or, where the key's `Clone` that records it panics
+//!   after an `insert` of a present key, the value it displaced.) The lock's holder does scan the
+//!   hazard slots (below) under it, and so does a dropped `Reader`: a writer may wait for such a
+//!   scan. A `Reader`'s read never frees a version: the next write reuses the memory of the old
+//!   version the readers left (the spare) or frees it.
 //! - A write or `trim` of a map from code that runs under its writers' lock (an `update`'s
 //!   closure, a key's or value's `Clone`, `Hash` or `Eq`, the hasher's `Clone` or `build_hasher`,
 //!   during a write) panics instead of waiting for itself: the thread marks itself inside the
