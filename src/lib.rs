@@ -78,6 +78,17 @@
 //! each slot's largest buffer; the wait lists of a channel or a semaphore keep their largest
 //! length.
 //!
+//! # Processes that fork
+//!
+//! A child forked from a process whose other threads were inside an operation of one of these
+//! values at that moment (holding a lock, inside a pool's fast path, between a channel slot's
+//! claim and its publication, changing a wait line) inherits that state without the threads that
+//! would have finished it, as with any lock: its next call that needs them may wait for ever. In
+//! the child, use a value made before the fork only if no other thread was using it then, or
+//! make new ones; POSIX allows only async-signal-safe calls in the child of a multi-threaded
+//! process until it `exec`s. A value no other thread was inside works in the child as in the
+//! parent (the pool's `membarrier` registration carries over).
+//!
 //! # Feature flags
 //!
 //! - `criterion` (off): `measure::Allocations`, a criterion 0.8 `Measurement` reporting
