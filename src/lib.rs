@@ -87,7 +87,7 @@
 //! the child, use a value made before the fork only if no other thread was using it then, or
 //! make new ones; POSIX allows only async-signal-safe calls in the child of a multi-threaded
 //! process until it `exec`s. A value no other thread was inside works in the child as in the
-//! parent (the pool's `membarrier` registration carries over).
+//! parent (the pool's `membarrier` registration carries over; `tests/fork_child.rs`).
 //!
 //! # Feature flags
 //!

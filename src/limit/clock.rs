@@ -32,12 +32,12 @@ use std::time::{Duration, Instant};
 /// # Cost
 /// A limiter reads the clock once per request, and the read is a large part of it: in `cargo
 /// bench --bench limit -- try_acquire` (an admitted request, one thread, a 2-core Intel Xeon VM), a
-/// `try_acquire` took 20.8 ns on [`MonotonicClock`] reading the TSC and 31.7 ns on std's `Instant`
-/// ([`MonotonicClock::std_instant`]), the rest of the bucket unchanged. There one reading takes
-/// about 8 ns from a bare `RDTSC` and 20-24 ns from `Instant::elapsed()` (`now()` and a
-/// subtraction: the "clock read" rows of `cargo run --release --example shootout -- --only limit`):
-/// about 40% of the request on the TSC, over two thirds on `Instant`. A clock of your own must be
-/// as cheap.
+/// `try_acquire` on [`MonotonicClock`] reading the TSC takes about two thirds of its time on
+/// std's `Instant` ([`MonotonicClock::std_instant`]), the rest of the bucket unchanged. One
+/// reading takes about 8-9 ns from a bare `RDTSC` and 20-24 ns from `Instant::elapsed()`
+/// (`now()` and a subtraction: the "clock read" rows of `cargo run --release --example shootout
+/// -- --only limit`, which the README's table quotes): about 40% of the request on the TSC, over
+/// two thirds on `Instant`. A clock of your own must be as cheap.
 ///
 /// Whatever the clock, it must never run ahead of real time, or the limiter admits more than
 /// its rate. A clock you trust more than the kernel does (a TSC on a machine where Linux chose

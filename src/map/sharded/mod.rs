@@ -111,8 +111,9 @@ const SPREAD: u64 = 0x9E37_79B9_7F4A_7C15;
 /// lock (`len`, `is_empty`, `shard_count`, `hasher`) are allowed there. The check covers the
 /// map's own callbacks too: a key's `Eq`, `Hash` or `to_owned` (`get_or_insert_with_ref`), a
 /// value's `Clone`, a key's or value's `Drop` or `Debug` (formatting the map), and the map's
-/// hasher, run while a shard is locked. Closures may use *other* maps (nesting up to 8 maps deep on one thread);
-/// as with any two locks, two threads that nest two maps in opposite orders can deadlock.
+/// hasher, run while a shard is locked. Closures may use *other* maps (nesting up to 8 maps deep
+/// on one thread); as with any two locks, two threads that nest two maps in opposite orders can
+/// deadlock.
 ///
 /// The check is per thread: it cannot see a closure that waits for *another* thread (a
 /// channel, a `join`, a scoped thread, a rayon task) which calls this map. If that call lands
@@ -173,24 +174,23 @@ impl<K, V> ShardedMap<K, V> {
         Self::builder().build()
     }
 
-    /// An empty map presized for `n` entries: each of the `s` shards gets room for
-    /// `m + 4·⌈√m⌉ + 8` entries, where `m = ⌈n/s⌉` (more, after hashbrown rounds up), about
-    /// four standard deviations above the mean a shard receives when keys hash like random
-    /// ones. That is a statistical promise, not a guarantee: filling the map to `n` grows no
-    /// shard in most maps, but the fullest of the `s` shards can land past its room and grow
-    /// once. Ordinary keys meet it too, rarely (a few maps in a thousand of 16 shards filled
-    /// with the keys `3·i + 2⁴⁰`; JOURNAL.md has the counts). Keys that hash unevenly (many equal
-    /// hashes) grow shards for sure. A map of one shard gets room for exactly `n` (before
-    /// rounding): nothing can land unevenly, and filling it never grows it. With few entries per shard the slack
-    /// dominates: `with_capacity(1000)` of `(u64, u64)` on the default 128 shards reserves
-    /// about 70 KiB of tables for 16 KB of entries (`tests/alloc_map_sharded.rs` asserts it);
-    /// a small map wants fewer shards ([`Builder::shards`]). Near a power of two the slack takes
-    /// every shard's table to the next one: `with_capacity(100_000)` of `(u64, u64)` on 128
-    /// shards holds 4.27 MiB once filled, where one `HashMap::with_capacity(100_000)` or dashmap
-    /// on 128 shards holds 2.13 MiB (at 90 000 they are even), and a core whose cache holds the
-    /// smaller and not the larger then misses it about twice as often on each lookup. Where
-    /// memory matters more than a shard growing once while the map fills, ask for less
-    /// capacity: the tables grow as they need.
+    /// An empty map presized for `n` entries: each of the `s` shards gets room for `m + 4·⌈√m⌉ + 8`
+    /// entries, where `m = ⌈n/s⌉` (more, after hashbrown rounds up), about four standard deviations
+    /// above the mean a shard receives when keys hash like random ones. That is a statistical
+    /// promise, not a guarantee: filling the map to `n` grows no shard in most maps, but the
+    /// fullest of the `s` shards can land past its room and grow once. Ordinary keys meet it too,
+    /// rarely (a few maps in a thousand of 16 shards filled with the keys `3·i + 2⁴⁰`; JOURNAL.md
+    /// has the counts). Keys that hash unevenly (many equal hashes) grow shards for sure. A map of
+    /// one shard gets room for exactly `n` (before rounding): nothing can land unevenly, and
+    /// filling it never grows it. With few entries per shard the slack dominates:
+    /// `with_capacity(1000)` of `(u64, u64)` on the default 128 shards reserves about 70 KiB of
+    /// tables for 16 KB of entries (`tests/alloc_map_sharded.rs` asserts it); a small map wants
+    /// fewer shards ([`Builder::shards`]). Near a power of two the slack takes every shard's table
+    /// to the next one: `with_capacity(100_000)` of `(u64, u64)` on 128 shards holds 4.27 MiB once
+    /// filled, where one `HashMap::with_capacity(100_000)` or dashmap on 128 shards holds 2.13 MiB
+    /// (at 90 000 they are even), and a core whose cache holds the smaller and not the larger then
+    /// misses it about twice as often on each lookup. Where memory matters more than a shard
+    /// growing once while the map fills, ask for less capacity: the tables grow as they need.
     ///
     /// # Panics
     /// If the tables for `n` entries cannot be allocated; [`Builder::try_build`] returns
