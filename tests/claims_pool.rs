@@ -76,6 +76,7 @@ fn put_drops_the_value_when_keep_if_or_reset_on_return_panics() {
         assert!(put.is_err(), "{name}: the hook's panic propagates");
         assert_eq!(live.load(SeqCst), before, "{name}: the value is dropped");
         assert_eq!(pool.len(), 0, "{name}: nothing kept");
+        assert_eq!(pool.stats().discarded, 1, "{name}: counted as discarded");
         pool.put(Tracked::new(&live, 1));
         assert_eq!(pool.len(), 1, "{name}: usable after the panic");
     }
@@ -160,6 +161,8 @@ fn prefill_keeps_what_it_made_when_a_return_hook_panics() {
             3,
             "{name}: the object the hook panicked on is dropped"
         );
+        // `Stats::discarded`: "a return's `reset`, `keep_if` or `weigh` panicked on it".
+        assert_eq!(pool.stats().discarded, 1, "{name}: counted as discarded");
         assert_eq!(pool.prefill(6), 5, "{name}: usable after the panic");
     }
     drop(pools);

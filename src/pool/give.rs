@@ -111,14 +111,13 @@ impl<T, H: Hooks<T>> Pool<T, H> {
                 break;
             }
             let mut obj = self.boxed(self.hooks.make());
-            let keep = !self.hooks.has_return_hooks() || self.hooks.on_return(&mut obj);
-            let weight = self.hooks.weigh(&obj);
-            if !keep || !self.hooks.fits(weight) {
+            // The return hooks as a `put` runs them: a hook that panics counts a discard too.
+            let Some(weight) = self.vet(&mut obj, None, Ticket::NONE) else {
                 self.count_discard();
                 // Its box stays as the thread's spare, as a refused return's does.
                 drop(self.unbox(obj));
                 break;
-            }
+            };
             if let Err(obj) = self.store(obj, weight, None) {
                 self.count_discard();
                 drop(self.unbox(obj));

@@ -33,8 +33,10 @@ pub struct Stats {
     pub misses: u64,
     /// Objects given back and retained.
     pub returned: u64,
-    /// Objects given back and dropped: the pool was full (capacity or byte budget), the object
-    /// was too heavy, `keep_if` refused it, or a `reset`/`keep_if` panicked on it.
+    /// Objects given back (or made by `prefill`) and dropped: the pool was full (capacity or
+    /// byte budget), the object was too heavy, `keep_if` refused it, or a return's `reset`,
+    /// `keep_if` or `weigh` panicked on it. An object a handle's drop leaks (its first `weigh`
+    /// panicked: the module docs' Behaviour under panics) is counted in none of these tallies.
     pub discarded: u64,
     /// Objects retained now. Exact while no other thread uses the pool; while others do, the
     /// sum is taken cache by cache, so an object moving between a cache and the shared store
