@@ -1,6 +1,6 @@
 //! Randomised churn of [`Semaphore`], with an [`InFlight`] gate in front of some requests, in the
 //! shapes a server has, round after round on fresh threads: 8 threads, or in half the rounds 32
-//! (more threads than the 2 cores of the test machine, the shape that matters), on one semaphore
+//! (more threads than CPUs on most test machines, the shape that matters), on one semaphore
 //! of 3 to 5 permits. Each thread is driven by its own xorshift generator, seeded by
 //! round and thread, through every acquire form (`try_acquire`, `acquire`, `acquire_timeout` with
 //! zero, very short and `Duration::MAX` timeouts, and the owned form of each), weights 0 to 4

@@ -46,7 +46,8 @@ fn quiet() {
     panics::quiet_panics_containing("expected:");
 }
 
-/// `Pool::put`: "If `reset` (on return) or `keep_if` panics; `value` is dropped."
+/// `Pool::put`: "If `reset` (on return), `keep_if` or `weigh` panics; `value` is dropped." (And
+/// `Stats::discarded` counts it.)
 #[test]
 fn put_drops_the_value_when_keep_if_or_reset_on_return_panics() {
     quiet();

@@ -756,6 +756,8 @@ fn gained(base: AllocStats) -> i64 {
     (measure::total_stats() - base).net_bytes()
 }
 
+// The only test in this binary, and it must stay so: its heap checks read the whole process's
+// allocations (`measure::total_stats`), which another test running beside it would disturb.
 #[test]
 fn arenas_are_lent_to_one_holder_at_a_time_while_trim_and_clear_run() {
     warm_up_threads();

@@ -72,6 +72,12 @@ static ARMED: AtomicBool = AtomicBool::new(false);
 /// Every hook call takes a number from this counter; a scramble of it picks the ones that
 /// panic.
 static HOOK_CALLS: AtomicU64 = AtomicU64::new(0);
+/// The current case's planned panics that made the pool drop the object the hook was given
+/// (all but the factory's and the leaks): each is counted in `Stats::discarded`, which counts
+/// refusals besides, so this is a lower bound only (it still passed with a `prefill` that did
+/// not count its hooks' panics, which refusals outnumbered; `claims_pool.rs` checks the exact
+/// count on one thread).
+static HOOK_DROPS: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
     /// The hook that last panicked on purpose on this thread, and the object it was given.
@@ -114,8 +120,12 @@ fn unlucky() -> bool {
     ARMED.load(Relaxed) && splitmix(HOOK_CALLS.fetch_add(1, Relaxed)) % PANIC_ONE_IN == 0
 }
 
-/// Panics on purpose in `hook`, given the object `id`, after noting both for the caller.
-fn fire(hook: Hook, id: Option<usize>) -> ! {
+/// Panics on purpose in `hook`, given the object `id`, after noting both for the caller (and
+/// counting an object dropped for it in [`HOOK_DROPS`] unless the caller says it leaks).
+fn fire(hook: Hook, id: Option<usize>, leaks: bool) -> ! {
+    if id.is_some() && !leaks {
+        HOOK_DROPS.fetch_add(1, SeqCst);
+    }
     PLANNED_LAST.with(|p| p.set(Some(Planned { hook, id })));
     panic::panic_any(hook.message())
 }
@@ -407,7 +417,7 @@ impl Config {
                     if obj.id % 2 == 0 {
                         obj.dirty = false;
                     }
-                    fire(Hook::Reset, Some(obj.id));
+                    fire(Hook::Reset, Some(obj.id), false);
                 }
                 obj.dirty = false;
             });
@@ -415,7 +425,7 @@ impl Config {
             true => builder.keep_if(|obj: &Obj| {
                 obj.assert_unheld(Hook::KeepIf);
                 if unlucky() {
-                    fire(Hook::KeepIf, Some(obj.id));
+                    fire(Hook::KeepIf, Some(obj.id), false);
                 }
                 !obj.outlier
             }),
@@ -435,7 +445,7 @@ impl Config {
         };
         builder.build(move || {
             if unlucky() {
-                fire(Hook::Factory, None);
+                fire(Hook::Factory, None, false);
             }
             let mut obj = made.make(false, 0);
             obj.weight = 1 + obj.id % 4;
@@ -463,7 +473,7 @@ fn weigh(obj: &Obj) -> usize {
         if first_in_a_guards_drop {
             obj.slot().leak_expected.store(true, SeqCst);
         }
-        fire(Hook::Weigh, Some(obj.id));
+        fire(Hook::Weigh, Some(obj.id), first_in_a_guards_drop);
     }
     obj.weight
 }
@@ -783,6 +793,11 @@ fn check_joined(pool: &Arc<Pool<Obj>>, census: &Census, cfg: &Config, when: &str
         audit.live, stats.retained,
         "{when}: objects lost: {audit:?}, {stats:?}"
     );
+    let hook_drops = HOOK_DROPS.load(SeqCst);
+    assert!(
+        stats.discarded >= hook_drops,
+        "{when}: {hook_drops} objects dropped for a hook's panic, {stats:?}"
+    );
     audit
 }
 
@@ -846,6 +861,7 @@ fn run_case(case: u64) {
     let census = Census::new();
     let pool = Arc::new(cfg.build(&census));
     let mut leaked = 0;
+    HOOK_DROPS.store(0, SeqCst);
     ARMED.store(true, SeqCst);
     for generation in 0..GENERATIONS {
         // A ring: thread t sends its guards to thread t + 1.

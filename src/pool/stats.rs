@@ -34,9 +34,10 @@ pub struct Stats {
     /// Objects given back and retained.
     pub returned: u64,
     /// Objects given back (or made by `prefill`) and dropped: the pool was full (capacity or
-    /// byte budget), the object was too heavy, `keep_if` refused it, or a return's `reset`,
-    /// `keep_if` or `weigh` panicked on it. An object a handle's drop leaks (its first `weigh`
-    /// panicked: the module docs' Behaviour under panics) is counted in none of these tallies.
+    /// byte budget), the object was too heavy, `keep_if` refused it, or `keep_if`, `weigh` or
+    /// a `reset` (on a get or on a return) panicked on it. An object a handle's drop leaks (its
+    /// first `weigh` panicked: the module docs' Behaviour under panics) is counted in neither
+    /// `returned` nor `discarded`.
     pub discarded: u64,
     /// Objects retained now. Exact while no other thread uses the pool; while others do, the
     /// sum is taken cache by cache, so an object moving between a cache and the shared store
