@@ -44,6 +44,9 @@ use thrifty::limit::{
 #[path = "common/deadline.rs"]
 mod deadline;
 use deadline::within;
+#[path = "common/rng.rs"]
+mod rng;
+use rng::XorShift;
 
 /// Rounds, each on fresh threads; 48 cover every fairness, with and without a close, with few
 /// and with many threads, twice (Miri's six, every fairness once, with few).
@@ -79,29 +82,18 @@ const TIMEOUTS: [Duration; 5] = [
     Duration::from_micros(200),
 ];
 
-/// A xorshift64 generator: small, deterministic, good enough to pick among a few choices.
-struct Rng(u64);
+/// The shared xorshift generator ([`XorShift`]), with the draws this test makes.
+struct Rng(XorShift);
 
 impl Rng {
-    /// A generator for `stream` (a thread, the dropper, the closer) in round `round`: the seed
-    /// goes through splitmix64, so neighbouring rounds and streams start far apart.
+    /// A generator for `stream` (a thread, the dropper, the closer) in round `round`.
     fn new(round: u64, stream: u64) -> Self {
-        let mut z = (round << 32 ^ stream).wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        Self((z ^ (z >> 31)) | 1) // never 0, where xorshift would stay
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
+        Self(XorShift::new(round << 32 ^ stream))
     }
 
     /// A number in `0..n`.
     fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.0.next() % n
     }
 
     /// True `percent` times in a hundred.

@@ -49,6 +49,10 @@ use std::thread::{self, Scope, ScopedJoinHandle};
 use thrifty::arena::{ArenaFull, ArenaGuard, ArenaGuardOwned, ArenaPool, Bump};
 use thrifty::measure::{self, AllocStats, CountingAlloc};
 
+#[path = "common/rng.rs"]
+mod rng;
+use rng::{splitmix, XorShift};
+
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc::new();
 
@@ -101,37 +105,6 @@ struct Line([u64; 8]);
 #[derive(Clone, Copy, Debug)]
 #[repr(align(64))]
 struct Nothing64;
-
-/// SplitMix64's finaliser: well-spread bits from a counter or a seed.
-fn splitmix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// Marsaglia's xorshift64: the test's random choices, reproducible from a seed.
-struct XorShift(u64);
-
-impl XorShift {
-    /// A generator started from `seed` (any value, 0 included).
-    fn new(seed: u64) -> Self {
-        XorShift(splitmix(seed) | 1)
-    }
-
-    /// The next 64 random bits.
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    /// A number in `0..n` (0 for an `n` of 0).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 /// Byte `i` of the pattern for `tag` (tags are spread by [`splitmix`], so two holders' patterns
 /// differ in nearly every byte).

@@ -42,6 +42,10 @@ use std::sync::{Arc, Once};
 use std::thread;
 use thrifty::pool::{Pool, Pooled, PooledOwned};
 
+#[path = "common/rng.rs"]
+mod rng;
+use rng::{splitmix, XorShift};
+
 /// Pools built, one per case, each with its own settings: every combination of the optional
 /// hooks (`reset_on_return`, `keep_if`, `weigh`) comes up three times, with random capacities
 /// and budgets. Under Miri, a few steps of the two with the most hooks.
@@ -919,41 +923,4 @@ fn hooks_that_panic_on_several_threads_lose_nothing_and_drop_nothing_twice() {
     for case in 0..CASES {
         run_case(case);
     }
-}
-
-/// Marsaglia's xorshift64: the test's random choices, reproducible from a seed.
-struct XorShift(u64);
-
-impl XorShift {
-    fn new(seed: u64) -> Self {
-        // Never 0, which xorshift would keep.
-        XorShift(splitmix(seed) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    /// A number in `0..n` (`n` > 0).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    /// True once in `n` times, about.
-    fn one_in(&mut self, n: usize) -> bool {
-        self.below(n) == 0
-    }
-}
-
-/// SplitMix64's finaliser: scrambles a counter or a seed into well-spread bits.
-fn splitmix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }

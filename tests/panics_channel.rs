@@ -30,6 +30,9 @@
 #[path = "common/deadline.rs"]
 mod deadline;
 use deadline::within;
+#[path = "common/rng.rs"]
+mod rng;
+use rng::XorShift;
 #[path = "common/panics.rs"]
 mod panics;
 use panics::quiet_panics_containing;
@@ -63,31 +66,26 @@ const FILL_PANIC: &str = "panics_channel: planned panic in a send's fill";
 const READ_PANIC: &str = "panics_channel: planned panic in a receive's read";
 const RESET_PANIC: &str = "panics_channel: planned panic in a slot's reset";
 
-/// A small deterministic generator (xorshift64*), one per round and thread, so a failing
-/// round's choices replay from its seed (the threads' interleaving does not).
-struct Rng(u64);
+/// The shared xorshift generator ([`XorShift`]), one per round and thread, with the draws
+/// this test makes.
+struct Rng(XorShift);
 
 impl Rng {
     /// The generator of thread `thread` in the round seeded `seed`.
     fn new(seed: u64, thread: u64) -> Self {
-        // splitmix64's finaliser spreads neighbouring seeds apart; `| 1` keeps it non-zero.
-        let mut z = seed ^ thread.wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        Rng((z ^ (z >> 31)) | 1)
+        Rng(XorShift::new(
+            seed ^ thread.wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        ))
     }
 
     /// A number below `n`.
     fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % n
+        self.0.below(n)
     }
 
     /// True once in `n` draws, on average.
     fn one_in(&mut self, n: usize) -> bool {
-        self.below(n) == 0
+        self.0.one_in(n)
     }
 
     /// One time in `n`, 1 to 3 resets to fail in a row; else 0.

@@ -36,6 +36,8 @@
 // `C` keys hold their census (a mutex), but hash and compare by `id` alone.
 #![allow(clippy::mutable_key_type)]
 
+#[path = "common/deadline.rs"]
+mod deadline;
 #[path = "common/panics.rs"]
 mod panics;
 
@@ -43,10 +45,8 @@ use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 use thrifty::map::{CowMap, Reader, Snapshot};
 
 /// The start of every planned panic's message (the rest names the site and the call).
@@ -67,10 +67,6 @@ const FULL: &[u64] = &[3, 7, 14, 28];
 
 /// More tries than any write makes calls: a sweep that reaches it never completes a write.
 const MOST_TRIES: usize = 1000;
-
-/// How long a sweep may take before it counts as hung (a writers' lock left held): far past
-/// what one takes, so a busy machine does not fail it.
-const HANG: Duration = Duration::from_secs(120);
 
 /// The first value id: key `k` of a base map holds value `VALUE + k`.
 const VALUE: u64 = 1000;
@@ -845,10 +841,11 @@ fn expected_calls(site: Site, path: Path, write: Write, n: u64) -> Option<usize>
 
 /// Sweeps the panic over every call at `site` of every write of every size and path, on maps
 /// with a reader (`reader`) or without; checks each try ([`Sweep::try_once`]) and, at the end,
-/// that dropping the map and the reader leaves no copy alive.
+/// that dropping the map and the reader leaves no copy alive. Under a deadline: a writers' lock
+/// that a panic left held would make the next write wait for ever.
 fn sweep(site: Site, reader: bool) {
     panics::quiet_panics_containing(PLANNED);
-    within_deadline(move || {
+    deadline::within("sweep", move || {
         let paths: &[Path] = if reader {
             &Path::ALL
         } else {
@@ -884,29 +881,6 @@ fn sweep(site: Site, reader: bool) {
             census.assert_live(0, 0, &format_args!("{site:?}, {n}: after the map's drop"));
         }
     });
-}
-
-/// Runs `f` on a thread of its own and fails if it is not done after [`HANG`]: a writers' lock
-/// that a panic left held makes the next write wait for ever.
-fn within_deadline(f: impl FnOnce() + Send + 'static) {
-    if cfg!(miri) {
-        // Miri's clock is virtual (it advances with what is interpreted): a deadline fires on a
-        // sweep that is only slow. Miri reports a deadlock itself.
-        return f();
-    }
-    let (done, finished) = mpsc::channel();
-    let handle = std::thread::spawn(move || {
-        let result = catch_unwind(AssertUnwindSafe(f));
-        let _ = done.send(());
-        result
-    });
-    match finished.recv_timeout(HANG) {
-        Ok(()) | Err(RecvTimeoutError::Disconnected) => {}
-        Err(RecvTimeoutError::Timeout) => panic!("not done after {HANG:?}: a deadlock?"),
-    }
-    if let Err(payload) = handle.join().expect("the sweep's thread") {
-        resume_unwind(payload);
-    }
 }
 
 #[test]
