@@ -53,17 +53,12 @@ use thrifty::measure::{self, AllocStats, CountingAlloc};
 mod rng;
 use rng::{splitmix, XorShift};
 
+#[path = "common/scaled.rs"]
+mod scaled;
+use scaled::scaled;
+
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc::new();
-
-/// `native`, or `miri` under Miri.
-const fn scaled(native: usize, miri: usize) -> usize {
-    if cfg!(miri) {
-        miri
-    } else {
-        native
-    }
-}
 
 /// Pools, each with settings of its own.
 const POOLS: usize = scaled(6, 2);

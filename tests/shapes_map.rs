@@ -20,14 +20,9 @@ use thrifty::measure::{self, CountingAlloc};
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc::new();
 
-/// Sizes scaled down under Miri, which runs the small cases too.
-const fn scaled(native: usize, miri: usize) -> usize {
-    if cfg!(miri) {
-        miri
-    } else {
-        native
-    }
-}
+#[path = "common/scaled.rs"]
+mod scaled;
+use scaled::scaled;
 
 /// A cache-padded block (a shard's slot, a hazard slot), where the docs give its size.
 const PADDED: Option<usize> = if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
