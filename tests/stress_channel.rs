@@ -3,10 +3,10 @@
 
 #![cfg(not(loom))]
 
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::thread;
 use std::time::Duration;
-use thrifty::channel::{bounded, recycling, RecvTimeoutError};
+use thrifty::channel::{bounded, recycling, RecvTimeoutError, TryRecvError};
 
 /// Sums what the consumers got and checks it against what the producers sent.
 fn check_sum(per_consumer: Vec<(u64, u64)>, producers: u64, per: u64) {
@@ -139,65 +139,105 @@ fn drop_while_blocked() {
     }
 }
 
-/// Closing while `send_with` / `recv_with` closures run on other threads: nobody hangs, nobody
-/// crashes, and no receiver sees more messages than were sent.
+/// The other side's last handle dropped while a `send_with` / `recv_with` closure runs: the
+/// closure's own send or receive completes, the next one fails without running its closure, and
+/// no thread hangs. Receivers dropped during a `fill`: every fill run is a send that succeeded,
+/// and at most `capacity` of those (the queued ones, the one in progress among them) go
+/// unreceived. Senders dropped during a `read`: every message sent is received, then the
+/// receiver fails.
 #[test]
 fn close_during_closures() {
-    for round in 0..if cfg!(miri) { 3 } else { 30u64 } {
-        let (tx, rx) = recycling(2, String::new);
-        // Counts closures entered on each side; the main thread closes once both have run.
-        let entered = [AtomicUsize::new(0), AtomicUsize::new(0)];
+    const CAPACITY: usize = 2;
+    // Rounds whose senders left while a read was seen running (the rest: after the last read).
+    let mut during = 0;
+    for round in 0..if cfg!(miri) { 4 } else { 40u64 } {
+        // Messages the side that stays passes before the other side leaves.
+        let before = 1 + round as usize % 7;
+        let pause = Duration::from_micros(20 + round % 10 * 10);
+
+        // Receivers leave while a `fill` runs.
+        let (tx, rx) = recycling(CAPACITY, String::new);
+        let (fills, inside) = (AtomicUsize::new(0), AtomicBool::new(false));
         let (sent, received) = thread::scope(|s| {
-            let sender = {
-                let (tx, entered) = (tx.clone(), &entered);
-                s.spawn(move || {
-                    let mut sent = 0;
-                    while tx
-                        .send_with(|m| {
-                            entered[0].fetch_add(1, SeqCst);
-                            m.push_str("message");
-                            thread::sleep(Duration::from_micros(20 + round));
-                        })
-                        .is_ok()
-                    {
-                        sent += 1;
-                    }
-                    sent
-                })
-            };
-            let receiver = {
-                let (rx, entered) = (rx.clone(), &entered);
-                s.spawn(move || {
-                    let mut received = 0;
-                    while rx
-                        .recv_with(|m| {
-                            assert_eq!(m, "message");
-                            entered[1].fetch_add(1, SeqCst);
-                            thread::sleep(Duration::from_micros(20 + round));
-                        })
-                        .is_ok()
-                    {
-                        received += 1;
-                        if received == 1_000 {
-                            break;
-                        }
-                    }
-                    received
-                })
-            };
-            while entered.iter().any(|e| e.load(SeqCst) < 2) {
+            let sender = s.spawn(|| {
+                let mut sent = 0;
+                while tx
+                    .send_with(|m| {
+                        fills.fetch_add(1, SeqCst);
+                        inside.store(true, SeqCst);
+                        m.push_str("message");
+                        thread::sleep(pause);
+                        inside.store(false, SeqCst);
+                    })
+                    .is_ok()
+                {
+                    sent += 1;
+                }
+                sent
+            });
+            // Receive `before` messages, then leave as soon as a fill is seen running, taking
+            // what is queued meanwhile (a sender waiting on a full ring runs no fill).
+            let mut received = 0;
+            while received < before || !inside.load(SeqCst) {
+                match rx.try_recv_with(|m| assert_eq!(m, "message")) {
+                    Ok(()) => received += 1,
+                    Err(TryRecvError::Empty) => thread::yield_now(),
+                    Err(e) => panic!("round {round}: {e:?} with the sender alive"),
+                }
+            }
+            drop(rx);
+            (sender.join().unwrap(), received)
+        });
+        let fills = fills.into_inner();
+        assert_eq!(fills, sent, "round {round}: a fill ran for a refused send");
+        assert!(
+            (received..=received + CAPACITY).contains(&sent),
+            "round {round}: {sent} sent, {received} received before the receivers left"
+        );
+
+        // Senders leave while a `read` runs.
+        let (tx, rx) = recycling(CAPACITY, String::new);
+        let (reads, inside) = (AtomicUsize::new(0), AtomicBool::new(false));
+        let received = thread::scope(|s| {
+            let receiver = s.spawn(|| {
+                let mut received = 0;
+                while rx
+                    .recv_with(|m| {
+                        reads.fetch_add(1, SeqCst);
+                        inside.store(true, SeqCst);
+                        assert_eq!(m, "message");
+                        thread::sleep(pause);
+                        inside.store(false, SeqCst);
+                    })
+                    .is_ok()
+                {
+                    received += 1;
+                }
+                received
+            });
+            for _ in 0..before {
+                tx.send_with(|m| m.push_str("message")).unwrap();
+            }
+            // Leave once a read is seen running, or once all are done (the receiver may have
+            // taken them all before this thread looks).
+            while !inside.load(SeqCst) && reads.load(SeqCst) < before {
                 thread::yield_now();
             }
-            // Both sides are in or between closures: close from here.
+            during += usize::from(inside.load(SeqCst));
             drop(tx);
-            drop(rx);
-            (sender.join().unwrap(), receiver.join().unwrap())
+            receiver.join().unwrap()
         });
-        assert!(
-            received <= sent,
-            "round {round}: received {received} of {sent}"
+        assert_eq!(
+            reads.into_inner(),
+            received,
+            "round {round}: a read ran for a failed receive"
+        );
+        assert_eq!(
+            received, before,
+            "round {round}: messages lost after the senders left"
         );
     }
+    assert!(during > 0, "no round's senders left during a read");
 }
 
 /// Thousands of small channels alive at once, each used briefly: nothing shared between them.
