@@ -77,16 +77,29 @@ fn loom_disconnect_wakes_blocked_receiver() {
 }
 
 /// A sender blocked on a full channel wakes when the last receiver goes, and gets its value back;
-/// the queued message is dropped exactly once (by the receiver's drop or the channel's).
+/// the queued message is dropped exactly once (by the receiver's drop or the channel's), and the
+/// value handed back not at all.
 #[test]
 fn loom_disconnect_wakes_blocked_sender() {
     model(|| {
-        let (tx, rx) = bounded::<String>(1);
-        tx.send("queued".to_string()).unwrap();
-        let s = thread::spawn(move || tx.send("blocked".to_string()));
+        use loom::sync::atomic::Ordering::SeqCst;
+        let drops = loom::sync::Arc::new(loom::sync::atomic::AtomicUsize::new(0));
+        let (tx, rx) = bounded::<Counted>(1);
+        tx.send(Counted(drops.clone())).unwrap();
+        let blocked = Counted(drops.clone());
+        let s = thread::spawn(move || tx.send(blocked));
         drop(rx);
         match s.join().unwrap() {
-            Err(SendError(v)) => assert_eq!(v, "blocked"),
+            Err(SendError(v)) => {
+                // Both ends are gone: the channel, and the queued message with it.
+                assert_eq!(
+                    drops.load(SeqCst),
+                    1,
+                    "the queued message dropped other than once"
+                );
+                drop(v);
+                assert_eq!(drops.load(SeqCst), 2);
+            }
             Ok(()) => panic!("no receiver could have made room"),
         }
     });

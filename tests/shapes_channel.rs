@@ -945,7 +945,7 @@ fn recv_many_without_a_limit_returns_while_senders_keep_the_channel_full() {
     const CAP: usize = 4;
     const SENT: u64 = if cfg!(miri) { 1_000 } else { 10_000 };
     let (tx, rx) = bounded::<u64>(CAP);
-    let (batches, total) = within("recv_many", move || {
+    let total = within("recv_many", move || {
         // A sender that never parks: it retries a refused send at once.
         let sender = thread::spawn(move || {
             for i in 0..SENT {
@@ -965,7 +965,6 @@ fn recv_many_without_a_limit_returns_while_senders_keep_the_channel_full() {
             }
         });
         let mut out = Vec::new();
-        let mut batches = 0;
         loop {
             let before = out.len();
             let n = rx.recv_many(&mut out, usize::MAX);
@@ -974,17 +973,15 @@ fn recv_many_without_a_limit_returns_while_senders_keep_the_channel_full() {
             }
             assert!(n <= CAP, "a batch of {n} from a channel of {CAP}");
             assert_eq!(out.len() - before, n);
-            batches += 1;
         }
         sender.join().unwrap();
         assert!(
             out.iter().copied().eq(0..SENT),
             "every message once, in order"
         );
-        (batches, out.len() as u64)
+        out.len() as u64
     });
     assert_eq!(total, SENT);
-    assert!(batches >= SENT / CAP as u64);
 }
 
 /// The timeout of waits that a wake-up or a disconnect should end (the tests below, and a few
@@ -1153,13 +1150,16 @@ fn a_recycling_try_send_after_the_receivers_go_fails_disconnected_without_runnin
     );
 }
 
-/// A send that times out on a full channel of 64 slots, which waits for a batch of 4 free
-/// slots before it takes one (`refill_batch`), gives up at its deadline inside that batch
-/// wait: `Timeout` with the message back, within 2 s of a 5 ms timeout, and at once with a
-/// zero timeout; the same for a recycling channel's `send_with_timeout`, whose `fill` never
-/// runs. Nothing queued is lost or reordered, and each refused send counts as a full send.
-/// Fails if the batch wait ignores the deadline (the send would wait for a receiver that
-/// never comes) or if a timed-out send changed the queue.
+/// A send that times out on a full channel of 64 slots, which first spins waiting for a batch
+/// of 4 free slots (`refill_batch`), then waits as any send does: `Timeout` with the message
+/// back, within 2 s of a 5 ms timeout, and at once with a zero timeout; the same for a
+/// recycling channel's `send_with_timeout`, whose `fill` never runs. Nothing queued is lost or
+/// reordered, and each refused send counts as a full send. Fails if a timed send waits past
+/// its deadline for a receiver that never comes, in the batch wait or after it, or if a
+/// timed-out send changed the queue. The batch wait is a bounded spin (microseconds), so the
+/// 5 ms deadline passes in the park after it, and its own deadline check only cuts that spin
+/// short for the zero timeout: with that check removed this test still passes, as nothing it
+/// counts can see a spin of a few microseconds.
 #[test]
 fn a_timed_send_on_a_full_channel_of_64_slots_times_out() {
     const CAP: usize = 64;

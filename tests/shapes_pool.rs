@@ -162,7 +162,10 @@ fn idle_threads_caches_serve_a_busy_thread() {
 }
 
 /// A thread caches five 20 MiB buffers and exits: another thread's next get finds them (no
-/// factory call), and `clear` frees them all before it returns.
+/// factory call), and `clear` frees them all before it returns. The next thread started takes
+/// the exited one's thread slot, and with it its cache, so its get is a hit in its own cache
+/// (no reclaim); a thread in another slot reclaiming what an exited one left is
+/// [`an_exited_threads_cache_is_reclaimed_by_a_thread_in_another_slot`].
 #[test]
 fn an_exited_threads_cache_is_reused_and_cleared() {
     const MIB_20: usize = 20 << 20;
@@ -184,6 +187,48 @@ fn an_exited_threads_cache_is_reused_and_cleared() {
     pool.clear();
     assert_eq!(pool.stats().retained, 0);
     assert_eq!(live.load(SeqCst), 0, "100 MiB still alive after clear");
+}
+
+/// A thread caches five objects (one in its hot slot, four stacked) and exits, while a thread
+/// started before it, so in another thread slot with another cache, waits. That thread's gets
+/// then find its cache and the store dry and reclaim the exited thread's cache, the hot object
+/// included (a live owner's hot object would be left to it): holding all five at once, it calls
+/// no factory. `clear` then frees them all.
+#[test]
+fn an_exited_threads_cache_is_reclaimed_by_a_thread_in_another_slot() {
+    let (pool, live) = counted_pool(8, 64);
+    let other = Pool::new(Vec::<u8>::new);
+    let (slotted, exited) = (Barrier::new(2), Barrier::new(2));
+    let (before, after) = std::thread::scope(|s| {
+        let taker = s.spawn(|| {
+            drop(other.get()); // claims this thread's slot before the exiting thread exists
+            slotted.wait();
+            exited.wait();
+            let before = pool.stats();
+            let held: Vec<_> = (0..5).map(|_| pool.get()).collect();
+            let after = pool.stats();
+            drop(held);
+            (before, after)
+        });
+        slotted.wait();
+        let p = &pool;
+        s.spawn(move || drop((0..5).map(|_| p.get()).collect::<Vec<_>>()))
+            .join()
+            .unwrap();
+        exited.wait();
+        taker.join().unwrap()
+    });
+    assert_eq!((before.misses, before.retained), (5, 5), "{before:?}");
+    assert_eq!(
+        after.misses, 5,
+        "the exited thread's objects were not all found: {after:?}"
+    );
+    assert!(
+        after.reclaims > before.reclaims,
+        "no reclaim ran: {after:?}"
+    );
+    pool.clear();
+    assert_eq!((pool.stats().retained, live.load(SeqCst)), (0, 0));
 }
 
 /// An object taken from a thread's cache keeps its reservation there while it is out. Whether

@@ -127,7 +127,10 @@ fn arenas_filled_on_one_thread_and_dropped_on_another_are_reused() {
 }
 
 /// Threads that cached arenas and exited, or went idle, leave them reachable: `clear` empties
-/// the pool whatever thread cached them, and a new thread reuses what exited threads left.
+/// the pool whatever thread cached them, and a new thread reuses what exited threads left (here
+/// through the exited threads' slots, which new threads take; a thread in another slot
+/// reclaiming them is `shapes_arena`'s
+/// `threads_that_exit_leave_their_arenas_reachable_and_clearable`).
 #[test]
 fn idle_and_exited_threads_arenas_are_reused_and_cleared() {
     let arenas = Arc::new(ArenaPool::builder().capacity(8).build());
