@@ -8,6 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Barrier;
 use thrifty::counter::{Counter, Gauge, PerCpu};
 
+#[path = "common/at_once.rs"]
+mod at_once;
+
 const THREADS: usize = 16;
 const ADDS: u64 = if cfg!(miri) { 200 } else { 20_000 };
 
@@ -81,24 +84,69 @@ fn takes_during_adds_partition_the_total() {
     );
 }
 
+/// Two threads run `add` until `striped()` (joined by hand, so that their slot claims have
+/// ended and the cells they owned are free for the next threads); returns their adds, or `None`
+/// (the test tested nothing, and says so) if they were kept from running at once until the
+/// wait's patience ran out. Fresh threads first probe after 8 192 adds each, so the short-lived
+/// threads of these tests never stripe a counter by themselves.
+fn stripe(striped: impl Fn() -> bool + Sync, add: impl Fn() + Sync, what: &str) -> Option<u64> {
+    let wait = at_once::Contention::new(2, at_once::STRIPES_WITHIN);
+    let adds = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..2)
+            .map(|_| s.spawn(|| wait.add_until(&striped, &add)))
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).sum()
+    });
+    wait.reached(striped(), what).then_some(adds)
+}
+
+/// Whether the calling thread owns one of `c`'s cells, as its handle reports.
+fn owns_a_cell(c: &Counter) -> bool {
+    format!("{:?}", c.local()).contains("owns_cell: true")
+}
+
 #[test]
 fn thread_churn_hands_cells_on_without_loss() {
-    // Waves of short-lived threads: each wave reuses the slots (and so the owned cells) the
-    // previous one gave back, and keeps adding to the values left there.
+    // Waves of short-lived threads on a striped counter: each wave reuses the slots (and so the
+    // owned cells) the previous one gave back, and keeps adding to the values left there.
     let c = Counter::with_cells(4);
+    let Some(striping) = stripe(
+        || c.is_striped(),
+        || c.incr(),
+        "stress_counter, thread churn",
+    ) else {
+        return;
+    };
     let (waves, adds) = if cfg!(miri) { (3, 50) } else { (50, 1000) };
+    let mut owners = 0;
     for _ in 0..waves {
-        std::thread::scope(|s| {
-            for _ in 0..6 {
-                s.spawn(|| {
-                    for _ in 0..adds {
-                        c.incr();
-                    }
-                });
-            }
+        owners += std::thread::scope(|s| {
+            let threads: Vec<_> = (0..6)
+                .map(|_| {
+                    s.spawn(|| {
+                        for _ in 0..adds {
+                            c.incr();
+                        }
+                        owns_a_cell(&c)
+                    })
+                })
+                .collect();
+            // By hand: a join waits for the thread's slot claim to end, so the next wave finds
+            // its cell free.
+            threads
+                .into_iter()
+                .map(|t| t.join().unwrap())
+                .filter(|&owned| owned)
+                .count()
         });
     }
-    assert_eq!(c.sum(), waves * 6 * adds);
+    assert_eq!(c.sum(), striping + waves * 6 * adds);
+    // The waves' threads own cells, taking over those of threads that exited before them.
+    assert!(
+        owners >= waves as usize,
+        "{owners} of {} threads owned a cell: the waves did not hand cells on",
+        waves * 6
+    );
 }
 
 static TEARDOWN: Counter = Counter::new();
@@ -123,6 +171,22 @@ thread_local! {
 
 #[test]
 fn adds_from_thread_local_destructors_are_kept() {
+    // Striped first: on a compact counter every add takes `base` anyway, and the short-lived
+    // threads below never stripe it by themselves.
+    let Some(counter_adds) = stripe(
+        || TEARDOWN.is_striped(),
+        || TEARDOWN.incr(),
+        "stress_counter, adds from thread-local destructors (counter)",
+    ) else {
+        return;
+    };
+    let Some(gauge_adds) = stripe(
+        || TEARDOWN_GAUGE.is_striped(),
+        || TEARDOWN_GAUGE.add(1),
+        "stress_counter, adds from thread-local destructors (gauge)",
+    ) else {
+        return;
+    };
     let per_thread = PerCpu::with_slots(4, || 0u64);
     let (rounds, adds) = if cfg!(miri) { (3, 50) } else { (20, 1000) };
     for _ in 0..rounds {
@@ -145,7 +209,8 @@ fn adds_from_thread_local_destructors_are_kept() {
         });
     }
     let expected = rounds * 4 * (adds + 100);
-    assert_eq!(TEARDOWN.sum(), expected);
-    assert_eq!(TEARDOWN_GAUGE.value(), expected as i64);
+    assert!(TEARDOWN.is_striped() && TEARDOWN_GAUGE.is_striped());
+    assert_eq!(TEARDOWN.sum(), counter_adds + expected);
+    assert_eq!(TEARDOWN_GAUGE.value(), (gauge_adds + expected) as i64);
     assert_eq!(per_thread.fold(0, |a, n| a + n), rounds * 4 * adds);
 }

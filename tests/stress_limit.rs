@@ -263,9 +263,14 @@ fn in_flight_gate_never_admits_over_max_and_counts_everything() {
     std::thread::scope(|sc| {
         for _ in 0..THREADS {
             sc.spawn(|| {
-                for _ in 0..ENTERS {
+                for i in 0..ENTERS {
                     if let Some(p) = gate.try_enter() {
                         assert!(inside.fetch_add(1, SeqCst) < 3);
+                        if i % 8 == 0 {
+                            // Held across a reschedule, so that the gate fills: without it an
+                            // admission is over in nanoseconds and the gate is hardly ever full.
+                            std::thread::yield_now();
+                        }
                         inside.fetch_sub(1, SeqCst);
                         drop(p);
                     }
@@ -274,6 +279,10 @@ fn in_flight_gate_never_admits_over_max_and_counts_everything() {
         }
     });
     assert_eq!(gate.admitted() + gate.shed(), ENTERS * THREADS as u64);
+    assert!(
+        gate.shed() > 0,
+        "the gate was never full: its limit was never tried"
+    );
     assert_eq!(gate.in_flight(), 0);
 }
 
