@@ -1,13 +1,14 @@
 //! proptest: random op sequences on 2–3 simulated threads against a plain model of the pool.
 //!
-//! Each simulated thread is a long-lived worker driven over a channel; the driver sends one op
-//! at a time and waits for it to finish, so a run is sequential and deterministic, and the
-//! pool's answers are exact. A worker can exit (its cache stays in the pool, and the fresh
-//! worker that replaces it usually inherits its slot) while the others go on. What the pool retains is then known object by object: every
-//! object carries an id and a census records which are alive, so the objects the pool retains
-//! are the live ones nobody holds (not lent out, detached, handed back by `try_put`, or
-//! leaked with `mem::forget`). Against that the run checks the promises of issue #10, after
-//! every op:
+//! Each simulated thread is a long-lived worker driven over a channel; the driver sends one op at a
+//! time and waits for it to finish, so a run is sequential and deterministic, and the pool's
+//! answers are exact. A worker can exit (its cache stays in the pool) while the others go on. The
+//! fresh worker that replaces it claims a thread slot either after the exit (it then usually
+//! inherits the exited one's slot and cache) or, in half the exits, before it, so that only a
+//! reclaim finds what the exited one cached. What the pool retains is then known object by object:
+//! every object carries an id and a census records which are alive, so the objects the pool retains
+//! are the live ones nobody holds (not lent out, detached, handed back by `try_put`, or leaked with
+//! `mem::forget`). Against that the run checks the promises of issue #10, after every op:
 //! - retained objects ≤ capacity, retained bytes ≤ byte budget, and `len()` is exactly the
 //!   model's count (nothing lost, nothing duplicated: made − dropped = retained + held +
 //!   detached + forgotten);
@@ -154,8 +155,10 @@ enum Op {
     Prefill(usize, usize),
     Clear(usize),
     Trim(usize, usize),
-    /// The worker exits; a fresh one takes its place (and its guards as their home).
-    Exit(usize),
+    /// The worker exits; a fresh one takes its place (and its guards as their home). With `true`
+    /// the fresh one claims a thread slot of its own first, so it cannot inherit the exited
+    /// one's slot and cache: what the exited thread cached is found only by a reclaim.
+    Exit(usize, bool),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -175,7 +178,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (w.clone(), 0usize..8).prop_map(|(w, n)| Op::Prefill(w, n)),
         1 => w.clone().prop_map(Op::Clear),
         1 => (w.clone(), 0usize..7).prop_map(|(w, k)| Op::Trim(w, k)),
-        2 => w.prop_map(Op::Exit),
+        2 => (w, any::<bool>()).prop_map(|(w, aside)| Op::Exit(w, aside)),
     ]
 }
 
@@ -548,9 +551,14 @@ impl Run {
                 let kept = before.iter().filter(|id| alive.contains(id)).count();
                 assert_eq!(kept, len0.min(k), "{op:?}: objects beyond {k} not dropped");
             }
-            Op::Exit(w) => {
+            Op::Exit(w, aside) => {
                 let w = self.worker(w);
-                drop(std::mem::replace(&mut self.workers[w], Worker::spawn()));
+                let fresh = Worker::spawn();
+                if aside {
+                    // A pool of its own claims the fresh thread's slot while the old one lives.
+                    fresh.run(|| drop(Pool::new(Vec::<u8>::new).get()));
+                }
+                drop(std::mem::replace(&mut self.workers[w], fresh));
                 // The new thread's cache (its own slot's, or its predecessor's) starts its
                 // pacing afresh: it claims the cache (`Section::claim`).
                 (self.made_by[w], self.grow_until[w]) = (0, 0);
