@@ -797,12 +797,18 @@ fn bad_and_extreme_settings_are_refused_or_handled() {
         let gate = InFlight::new(usize::MAX);
         assert!(gate.try_enter().is_some());
 
-        // Duration::MAX timeouts: granted at once when free, and after a release when not.
+        // Duration::MAX timeouts: granted at once when free, and after a release when not (the
+        // release waits until the second acquire is in line, so that it does wait).
         let one = Arc::new(Semaphore::new(1));
         let p = one.acquire_timeout_owned(1, Duration::MAX).unwrap();
-        let releaser = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(5));
-            drop(p);
+        let releaser = std::thread::spawn({
+            let one = Arc::clone(&one);
+            move || {
+                while one.waiting() == 0 {
+                    std::thread::yield_now();
+                }
+                drop(p);
+            }
         });
         let again = one.acquire_timeout_owned(1, Duration::MAX).unwrap();
         releaser.join().unwrap();
