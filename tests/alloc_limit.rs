@@ -9,6 +9,7 @@
 
 #![cfg(not(loom))]
 
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 use thrifty::limit::{
@@ -138,20 +139,50 @@ fn semaphore_allocates_nothing_once_its_queue_has_grown(s: Semaphore) {
             }
         },
     );
-    // Two threads taking the whole semaphore in turn: each often waits. The first round grows
-    // the queue to its largest size; the second must allocate nothing.
+    // Two threads taking the whole semaphore in turn, each holding it until the other waits in
+    // line and then letting it go until the other has it (or is done): every acquire but the
+    // last waits. (Released at once instead, the two
+    // loops of 2 000 acquires finished before the other thread started: no wait ever happened.)
+    // The first round grows the queue to its largest size; the second must allocate nothing.
+    const ROUNDS: usize = 2_000;
     let contend = || {
+        let (done, waited) = (AtomicUsize::new(0), AtomicUsize::new(0));
         std::thread::scope(|sc| {
             for _ in 0..2 {
                 sc.spawn(|| {
-                    for _ in 0..2_000 {
-                        drop(s.acquire(2).unwrap());
+                    // As `threads_only` below: `waiting` may park on the semaphore's lock.
+                    park_once();
+                    for _ in 0..ROUNDS {
+                        let p = s.acquire(2).unwrap();
+                        loop {
+                            if s.waiting() > 0 {
+                                waited.fetch_add(1, Relaxed);
+                                break;
+                            }
+                            if done.load(Relaxed) > 0 {
+                                break;
+                            }
+                            std::thread::yield_now();
+                        }
+                        drop(p);
+                        // Until the waiter has left the line with the permits: in the barging
+                        // mode this thread's next acquire would take them back ahead of it.
+                        while s.waiting() > 0 && done.load(Relaxed) == 0 {
+                            std::thread::yield_now();
+                        }
                     }
+                    done.fetch_add(1, Relaxed);
                 });
             }
-        })
+        });
+        waited.into_inner()
     };
-    contend();
+    let waits = contend();
+    assert!(
+        waits >= ROUNDS,
+        "{waits} of {} acquires waited in line",
+        2 * ROUNDS
+    );
     let before = heap();
     std::thread::scope(|sc| {
         for _ in 0..2 {
@@ -162,8 +193,13 @@ fn semaphore_allocates_nothing_once_its_queue_has_grown(s: Semaphore) {
     });
     let threads_only = heap().total_blocks - before.total_blocks;
     let before = heap();
-    contend();
+    let waits = contend();
     let after = heap();
+    assert!(
+        waits >= ROUNDS,
+        "{waits} of {} acquires waited in line",
+        2 * ROUNDS
+    );
     assert!(
         after.total_blocks - before.total_blocks <= threads_only,
         "contended Semaphore ({:?}) allocated beyond its two threads' own start-up",

@@ -142,6 +142,45 @@ fn loom_barging_a_woken_waiter_that_times_out_passes_its_offer_on() {
     });
 }
 
+/// The case the model above cannot reach: there the first waiter, once woken with the permit
+/// free, always takes it (it tries before it looks at its deadline), so no woken waiter ever
+/// times out. Here this thread barges for the freed permit and holds it until the hasty waiter
+/// is done: where the release woke the hasty waiter and the barge came before its try, the
+/// waiter is beaten to its offer and times out, and its departure must leave the line (and the
+/// patient waiter behind it) for the barger's release to serve.
+#[test]
+fn loom_barging_a_woken_waiter_beaten_to_its_offer_times_out_and_strands_nobody() {
+    model(|| {
+        let s = Arc::new(Semaphore::with_fairness(1, BARGING));
+        let held = s.try_acquire(1).unwrap();
+        let done = Arc::new(AtomicUsize::new(0));
+        let (s1, d1) = (s.clone(), done.clone());
+        let hasty = thread::spawn(move || {
+            let got = s1.acquire_timeout(1, Duration::from_nanos(1)).map(drop);
+            d1.store(1, SeqCst);
+            got
+        });
+        let s2 = s.clone();
+        let patient = thread::spawn(move || s2.acquire(1).map(drop));
+        drop(held);
+        // Barge, and hold what it took until the hasty waiter has its answer.
+        let barged = s.try_acquire(1).ok();
+        if barged.is_some() {
+            while done.load(SeqCst) == 0 {
+                thread::yield_now();
+            }
+        }
+        drop(barged);
+        let hasty = hasty.join().unwrap();
+        assert!(
+            matches!(hasty, Ok(()) | Err(AcquireTimeoutError::Timeout)),
+            "{hasty:?}"
+        );
+        assert_eq!(patient.join().unwrap(), Ok(()));
+        assert_eq!((s.available(), s.waiting()), (1, 0));
+    });
+}
+
 #[test]
 fn loom_barging_a_heavy_waiter_beaten_to_part_of_its_offer_passes_the_rest_on() {
     model(|| {
