@@ -790,20 +790,42 @@ fn while_another_thread_holds_one<R>(pool: &Pool<Tracked>, f: impl FnOnce() -> R
 /// A thread consumes what it gets (never gives back) in a pool that has made more than 64 caches
 /// (70 threads used it), so its looks at the other caches find nothing and are skipped; once
 /// another thread leaves objects in its cache, the consumer's gets still reach them within a skip's
-/// length.
+/// length. While the consumer's gets miss, a holder keeps objects it took back out of its own
+/// cache, so their units stay reserved there: with every unit in the store (none), a get would
+/// not look at all, and nothing would be skipped.
 #[test]
 #[cfg_attr(miri, ignore = "70 threads")]
 fn a_thread_whose_gets_kept_missing_still_takes_objects_cached_elsewhere() {
     let (pool, live) = tracked_pool(256);
     with_70_idle_threads(&pool, || {
-        for _ in 0..1000 {
-            drop(Pooled::into_inner(pool.get()));
-        }
+        let dry = || {
+            let slot = crate::sync::thread_slot();
+            pool.caches
+                .get(slot)
+                .map_or(0, |c| c.tallies.dry_looks.get())
+        };
+        let (lent, consumed) = (Barrier::new(2), Barrier::new(2));
         std::thread::scope(|s| {
             s.spawn(|| {
+                drop((0..8).map(|_| pool.get()).collect::<Vec<_>>());
                 let held: Vec<_> = (0..8).map(|_| pool.get()).collect();
-                drop(held);
+                lent.wait();
+                consumed.wait();
+                drop(held); // left in this thread's cache, which it leaves as it exits
             });
+            lent.wait();
+            let skipping = (0..1000)
+                .filter(|_| {
+                    drop(Pooled::into_inner(pool.get()));
+                    dry() != 0
+                })
+                .count();
+            consumed.wait();
+            assert!(
+                skipping > 0,
+                "the consumer's looks never skipped: {:?}",
+                pool.stats()
+            );
         });
         let before = pool.stats();
         let mut gets = 0;
@@ -872,32 +894,78 @@ fn prefill_fills_to_the_capacity_after_one_found_the_pool_full() {
 }
 
 /// The pacing of a cache's passes is its owner's: a new thread that takes over the cache of one
-/// whose look found nothing looks on its first get, and finds what an exited thread left.
+/// whose look found nothing looks on its first get, and finds what another thread stacked. The
+/// holder of those objects stays alive throughout: had it exited, the next thread would take
+/// its slot (the lowest free one) and hit in the cache it inherited, with no look at all. The
+/// get's thread must land on the slot of the thread whose look found nothing; an attempt where
+/// another test's thread took that slot first is made again with a fresh pool.
 #[test]
 #[cfg_attr(miri, ignore = "70 threads")]
 fn a_new_thread_does_not_inherit_the_last_owners_skipped_looks() {
-    let (pool, _live) = tracked_pool(64);
-    with_70_idle_threads(&pool, || {
-        let (lent, looked) = (Barrier::new(2), Barrier::new(2));
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                // Holds 8 objects while the next thread looks, then leaves them in its cache.
-                let held: Vec<_> = (0..8).map(|_| pool.get()).collect();
+    for _ in 0..20 {
+        let (pool, _live) = tracked_pool(64);
+        let pool = &pool;
+        let mut tested = false;
+        with_70_idle_threads(pool, || {
+            let [lent, looked, stacked, got] = [(); 4].map(|()| Barrier::new(2));
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    // Holds 8 objects while the next thread looks, then stacks them in its
+                    // cache and stays alive while the third thread gets. Taken back out of its
+                    // own cache, so that their units stay reserved there: with every unit in
+                    // the store (none, here), a get would not look at all.
+                    drop((0..8).map(|_| pool.get()).collect::<Vec<_>>());
+                    let held: Vec<_> = (0..8).map(|_| pool.get()).collect();
+                    lent.wait();
+                    looked.wait();
+                    drop(held);
+                    stacked.wait();
+                    got.wait();
+                });
                 lent.wait();
+                let (looker, dry) = s
+                    .spawn(|| {
+                        drop(Pooled::into_inner(pool.get()));
+                        (crate::sync::thread_slot(), pool.stats())
+                    })
+                    .join()
+                    .unwrap();
+                assert_eq!(dry.hits, 8, "the look found nothing: {dry:?}");
                 looked.wait();
-                drop(held);
+                stacked.wait();
+                let result = catch_unwind(AssertUnwindSafe(|| {
+                    let before = pool.stats();
+                    let slot = s
+                        .spawn(move || {
+                            let slot = crate::sync::thread_slot();
+                            if slot == looker {
+                                drop(pool.get());
+                            }
+                            slot
+                        })
+                        .join()
+                        .unwrap();
+                    if slot != looker {
+                        return; // another thread took the looker's slot: not this attempt
+                    }
+                    tested = true;
+                    let after = pool.stats();
+                    assert_eq!(
+                        (after.hits, after.misses),
+                        (before.hits + 1, before.misses),
+                        "slot {slot}: the new owner skipped its look: {after:?}"
+                    );
+                    assert!(after.reclaims > before.reclaims, "{after:?}");
+                }));
+                got.wait();
+                result.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             });
-            lent.wait();
-            s.spawn(|| drop(Pooled::into_inner(pool.get())))
-                .join()
-                .unwrap();
-            looked.wait();
         });
-        let before = pool.stats();
-        std::thread::scope(|s| s.spawn(|| drop(pool.get())).join().unwrap());
-        let after = pool.stats();
-        assert_eq!(after.hits, before.hits + 1, "{after:?}");
-    });
+        if tested {
+            return;
+        }
+    }
+    panic!("no thread landed on the looker's slot in 20 tries");
 }
 
 #[test]
