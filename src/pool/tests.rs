@@ -844,7 +844,10 @@ fn a_thread_whose_gets_kept_missing_still_takes_objects_cached_elsewhere() {
 
 /// A thread whose puts keep finding the budget full of objects (so its looks for reservations
 /// without objects find nothing, and are skipped) still has a put kept, within a skip's length,
-/// once another thread's lent-out object holds a unit that a reclaim can give back.
+/// once another thread's lent-out object holds a unit that a reclaim can give back. Half the
+/// budget is objects a live thread keeps in its own cache, the other half `prefill`'s in the
+/// store (which the lender takes from): were every unit an object in the store, a refused put
+/// would not look at all, and nothing would be skipped.
 #[test]
 #[cfg_attr(miri, ignore = "70 threads")]
 fn a_thread_whose_puts_kept_finding_the_pool_full_still_has_one_kept_once_room_can_be_made() {
@@ -857,21 +860,49 @@ fn a_thread_whose_puts_kept_finding_the_pool_full_still_has_one_kept_once_room_c
         },
     };
     with_70_idle_threads(&pool, || {
-        pool.prefill(4);
-        for _ in 0..1000 {
-            assert!(pool.try_put(made()).is_err(), "full of objects");
-        }
-        let (puts, s) = while_another_thread_holds_one(&pool, || {
-            let mut puts = 1;
-            while pool.try_put(made()).is_err() && puts <= MAX_SKIPPED_LOOKS + 1 {
-                puts += 1;
-            }
-            (puts, pool.stats())
+        let (stacked, done) = (Barrier::new(2), Barrier::new(2));
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                drop((0..2).map(|_| pool.get()).collect::<Vec<_>>());
+                stacked.wait();
+                done.wait();
+            });
+            stacked.wait();
+            let result = catch_unwind(AssertUnwindSafe(|| {
+                // The rest of the budget in the store, for the lender below to take from.
+                assert_eq!(pool.prefill(4), 2);
+                assert!(!pool.units_all_stored(), "{:?}", pool.stats());
+                let dry = || {
+                    let slot = crate::sync::thread_slot();
+                    pool.caches
+                        .get(slot)
+                        .map_or(0, |c| c.tallies.dry_looks.get())
+                };
+                let mut skipping = 0;
+                for _ in 0..1000 {
+                    assert!(pool.try_put(made()).is_err(), "full of objects");
+                    skipping += usize::from(dry() != 0);
+                }
+                assert!(
+                    skipping > 0,
+                    "the puts' looks never skipped: {:?}",
+                    pool.stats()
+                );
+                let (puts, s) = while_another_thread_holds_one(&pool, || {
+                    let mut puts = 1;
+                    while pool.try_put(made()).is_err() && puts <= MAX_SKIPPED_LOOKS + 1 {
+                        puts += 1;
+                    }
+                    (puts, pool.stats())
+                });
+                assert!(
+                    puts <= MAX_SKIPPED_LOOKS + 1,
+                    "{puts} puts, none kept: {s:?}"
+                );
+            }));
+            done.wait();
+            result.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         });
-        assert!(
-            puts <= MAX_SKIPPED_LOOKS + 1,
-            "{puts} puts, none kept: {s:?}"
-        );
     });
     pool.clear();
     assert_eq!(live.load(SeqCst), 0);
