@@ -104,7 +104,11 @@ fn a_chunk_the_system_refuses_is_not_blamed_on_the_limit() {
     // A request over the limit is the limit's alone: the allocator was never asked.
     let arenas = ArenaPool::builder().limit_bytes(512 << 10).build();
     let arena = arenas.get();
-    let msg = arena.try_alloc_slice_copy(&src).unwrap_err().to_string();
+    let before = REFUSED.with(Cell::get);
+    let msg = refusing(|| arena.try_alloc_slice_copy(&src))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(REFUSED.with(Cell::get), before, "the allocator was asked");
     assert_eq!(
         msg,
         "arena full: an allocation of 1048576 bytes does not fit under the arena's limit_bytes \
