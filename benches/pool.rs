@@ -258,7 +258,9 @@ enum Shape {
 }
 
 /// Times `iters` ops on each of `threads` threads, each thread's share of the pool warmed (8 ops)
-/// before the clock starts; counts the allocator calls each thread makes inside its span.
+/// before the clock starts; counts the allocator calls each thread makes inside its span and
+/// returns them per thread, so that the `allocs` pass reports calls per operation (an iteration
+/// is one op on every thread) at any thread count, as `benches/map_sharded.rs` does.
 fn threaded<C: Candidate>(c: &C, threads: usize, iters: u64) -> (Duration, u64) {
     let allocs = AtomicU64::new(0);
     let warm = || (0..8).for_each(|_| c.op());
@@ -267,7 +269,7 @@ fn threaded<C: Candidate>(c: &C, threads: usize, iters: u64) -> (Duration, u64) 
         (0..n).for_each(|_| c.op());
         allocs.fetch_add(measure::thread_stats().calls() - before, Relaxed);
     });
-    (span, allocs.into_inner())
+    (span, allocs.into_inner() / threads as u64)
 }
 
 /// Takes `iters` buffers on a producer thread and drops them on a consumer thread, after a

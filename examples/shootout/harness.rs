@@ -375,21 +375,32 @@ impl Table<'_> {
         if self.tail_notes.is_empty() {
             self.tail_notes.push(format!(
                 "Batch time per op, {TAIL_BATCH} ops a batch, each thread's batches (--tails): \
-                 p50 / p99 / p99.9 / longest:"
+                 p50 / p99 / p99.9 / longest (\"-\": fewer than 10 batches beyond it):"
             ));
         }
         let per_op = |ns: u64| fmt_ns(ns as f64 / TAIL_BATCH as f64);
+        // A quantile is printed only where at least 10 batches lie beyond it: from fewer it is
+        // the longest batch or next to it, not a tail (a slow row's pass, as long as one round,
+        // can hold a handful of batches).
+        let tail = |h: &Histogram, q: f64| {
+            if (h.total as f64 * (1.0 - q)) >= 10.0 {
+                per_op(h.quantile(q))
+            } else {
+                "-".to_owned()
+            }
+        };
         let each: Vec<String> = candidates
             .iter()
             .zip(tails)
             .map(|(c, h)| {
                 format!(
-                    "{} {} / {} / {} / {}",
+                    "{} {} / {} / {} / {} ({} batches)",
                     c.name,
                     per_op(h.quantile(0.5)),
-                    per_op(h.quantile(0.99)),
-                    per_op(h.quantile(0.999)),
-                    per_op(h.max)
+                    tail(h, 0.99),
+                    tail(h, 0.999),
+                    per_op(h.max),
+                    h.total
                 )
             })
             .collect();
