@@ -120,37 +120,13 @@ fn loom_barging_a_light_waiter_gets_what_a_heavy_one_cannot_use() {
     });
 }
 
-#[test]
-fn loom_barging_a_woken_waiter_that_times_out_passes_its_offer_on() {
-    model(|| {
-        // Under loom a timed park is a spurious wake-up and 1 ns is over at once: the first
-        // waiter may be offered the permit and leave without it; the second must then get it.
-        let s = Arc::new(Semaphore::with_fairness(1, BARGING));
-        let held = s.try_acquire(1).unwrap();
-        let s1 = s.clone();
-        let hasty = thread::spawn(move || s1.acquire_timeout(1, Duration::from_nanos(1)).map(drop));
-        let s2 = s.clone();
-        let patient = thread::spawn(move || s2.acquire(1).map(drop));
-        drop(held);
-        let hasty = hasty.join().unwrap();
-        assert!(
-            matches!(hasty, Ok(()) | Err(AcquireTimeoutError::Timeout)),
-            "{hasty:?}"
-        );
-        assert_eq!(patient.join().unwrap(), Ok(()));
-        assert_eq!((s.available(), s.waiting()), (1, 0));
-    });
-}
-
-/// The case the model above cannot reach: there the first waiter, once woken with the permit
-/// free, always takes it (it tries before it looks at its deadline), so no woken waiter ever
-/// times out. Here this thread barges for the freed permit and holds it until the hasty waiter
-/// is done: where the release woke the hasty waiter and the barge came before its try, the
-/// waiter is beaten to its offer and times out, and its departure must leave the line (and the
-/// patient waiter behind it) for the barger's release to serve.
-#[test]
-fn loom_barging_a_woken_waiter_beaten_to_its_offer_times_out_and_strands_nobody() {
-    model(|| {
+/// A hasty waiter (a 1 ns timeout: under loom a timed park is a spurious wake-up, and 1 ns is
+/// over at once) and a patient one behind it, then the permit freed. With `barge`, this thread
+/// takes the freed permit ahead of the line and holds it until the hasty waiter has its answer.
+/// Either way the hasty waiter gets the permit or times out, the patient one is served, and the
+/// semaphore ends whole.
+fn hasty_then_patient(barge: bool) {
+    model(move || {
         let s = Arc::new(Semaphore::with_fairness(1, BARGING));
         let held = s.try_acquire(1).unwrap();
         let done = Arc::new(AtomicUsize::new(0));
@@ -163,8 +139,7 @@ fn loom_barging_a_woken_waiter_beaten_to_its_offer_times_out_and_strands_nobody(
         let s2 = s.clone();
         let patient = thread::spawn(move || s2.acquire(1).map(drop));
         drop(held);
-        // Barge, and hold what it took until the hasty waiter has its answer.
-        let barged = s.try_acquire(1).ok();
+        let barged = if barge { s.try_acquire(1).ok() } else { None };
         if barged.is_some() {
             while done.load(SeqCst) == 0 {
                 thread::yield_now();
@@ -179,6 +154,21 @@ fn loom_barging_a_woken_waiter_beaten_to_its_offer_times_out_and_strands_nobody(
         assert_eq!(patient.join().unwrap(), Ok(()));
         assert_eq!((s.available(), s.waiting()), (1, 0));
     });
+}
+
+/// A waiter that times out before a release reaches it leaves the line to the one behind it.
+/// (Once woken with the permit free it takes it: it tries before it looks at its deadline, so
+/// here no woken waiter times out; the model below makes one.)
+#[test]
+fn loom_barging_a_waiter_that_times_out_passes_its_place_on() {
+    hasty_then_patient(false);
+}
+
+/// A woken waiter beaten to its offer by a barging thread times out, and its departure must
+/// leave the line (and the patient waiter behind it) for the barger's release to serve.
+#[test]
+fn loom_barging_a_woken_waiter_beaten_to_its_offer_times_out_and_strands_nobody() {
+    hasty_then_patient(true);
 }
 
 #[test]
