@@ -204,19 +204,23 @@ mod loom_tests {
         static REUSED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         static FRESH: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         model(|| {
-            let (slot, old) = thread::spawn(|| try_thread_token().unwrap())
+            let (slot, _) = thread::spawn(|| try_thread_token().unwrap())
                 .join()
                 .unwrap();
-            let (again, live_then) = thread::spawn(move || {
-                let (again, _) = try_thread_token().unwrap();
-                (again, token_is_live(old))
+            let (again, new_live) = thread::spawn(move || {
+                let (again, new) = try_thread_token().unwrap();
+                // Whatever the exited thread's claim still does, it leaves this one alone: a
+                // claim that gave its index back before it ended would end the new claim.
+                // (`token_is_live(old)` is no check here: once this thread has claimed the
+                // same index, its own token stands there, so it is false whatever happened.)
+                (again, token_is_live(new))
             })
             .join()
             .unwrap();
             if again == slot {
                 assert!(
-                    !live_then,
-                    "index {slot} handed out while its claim was live"
+                    new_live,
+                    "index {slot} handed out while its claim was live: the new claim was ended"
                 );
                 REUSED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             } else {
