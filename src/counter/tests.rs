@@ -4,9 +4,10 @@ use super::{Counter, Gauge, PerCpu};
 use std::sync::Barrier;
 
 /// Whether the threads of a test that waits for contention ran at once: shared with the
-/// integration tests (and with the engine's unit tests in `cells.rs`).
+/// integration tests (and with the engine's unit tests in `cells.rs`, and the pool's, which say
+/// through it when a test tested nothing).
 #[path = "../../tests/common/at_once.rs"]
-pub(super) mod at_once;
+pub(crate) mod at_once;
 
 const ADDS: u64 = if cfg!(miri) { 20 } else { 10_000 };
 

@@ -1,6 +1,7 @@
 //! Unit tests of the pool, sized to run under Miri.
 
 use super::*;
+use crate::counter::tests::at_once;
 use crate::sync::Arc;
 use crate::sync::{AtomicUsize, Ordering::SeqCst};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -996,7 +997,10 @@ fn a_new_thread_does_not_inherit_the_last_owners_skipped_looks() {
             return;
         }
     }
-    panic!("no thread landed on the looker's slot in 20 tries");
+    at_once::not_tested(
+        "pool: a new thread does not inherit the last owner's skipped looks: no thread landed on \
+         the looker's slot in 20 tries",
+    );
 }
 
 #[test]
