@@ -11,7 +11,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Barrier};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use thrifty::limit::{
     Clock, Fairness, InFlight, KeyedLimiter, ManualClock, MonotonicClock, RateError, Semaphore,
     TokenBucket,
@@ -141,15 +141,34 @@ fn semaphore_allocates_nothing_once_its_queue_has_grown(s: Semaphore) {
     );
     // Two threads taking the whole semaphore in turn, each holding it until the other waits in
     // line and then letting it go until the other has it (or is done): every acquire but the
-    // last waits. (Released at once instead, the two
-    // loops of 2 000 acquires finished before the other thread started: no wait ever happened.)
+    // last waits. (Released at once instead, the two loops of 2 000 acquires finished before the
+    // other thread started: no wait ever happened.)
     // The first round grows the queue to its largest size; the second must allocate nothing.
     const ROUNDS: usize = 2_000;
+    /// Counts the thread done as it leaves, by return or by unwind, so the other stops waiting.
+    struct Leaving<'a>(&'a AtomicUsize);
+    impl Drop for Leaving<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Relaxed);
+        }
+    }
     let contend = || {
         let (done, waited) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        // A semaphore whose line never empties (a waiter that leaves without leaving it) must
+        // fail this, not hang it.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let patience = |what: &str| {
+            std::thread::yield_now();
+            assert!(
+                Instant::now() < deadline,
+                "{what} for a minute: waiting {}",
+                s.waiting()
+            );
+        };
         std::thread::scope(|sc| {
             for _ in 0..2 {
                 sc.spawn(|| {
+                    let _leaving = Leaving(&done);
                     // As `threads_only` below: `waiting` may park on the semaphore's lock.
                     park_once();
                     for _ in 0..ROUNDS {
@@ -162,16 +181,15 @@ fn semaphore_allocates_nothing_once_its_queue_has_grown(s: Semaphore) {
                             if done.load(Relaxed) > 0 {
                                 break;
                             }
-                            std::thread::yield_now();
+                            patience("no other thread in line");
                         }
                         drop(p);
                         // Until the waiter has left the line with the permits: in the barging
                         // mode this thread's next acquire would take them back ahead of it.
                         while s.waiting() > 0 && done.load(Relaxed) == 0 {
-                            std::thread::yield_now();
+                            patience("a waiter still in line");
                         }
                     }
-                    done.fetch_add(1, Relaxed);
                 });
             }
         });

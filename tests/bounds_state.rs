@@ -625,9 +625,10 @@ fn a_keyed_limiter_flooded_by_a_crowd_stays_near_its_sweep_bound() {
     // `k` is mostly the keys taken since the clock's last step (one per thread): the sweep
     // threshold stays max(1024, 2k) = 1024, and the inserts beside a running sweep stop at twice
     // it (each thread's one insert in flight aside), 2 098 here. A sweeper descheduled mid-walk
-    // keeps the keys newer than the time it started at, which raises `k` for the next: the check
-    // leaves 1 024 keys for that, still under what inserts allowed to four times the threshold
-    // reach (3 591-3 780 in runs of a build planted so).
+    // judges the keys it meets next by the clock it last read (again every 64 keys), so it may
+    // keep some that refilled meanwhile, which raises `k` for the next: the check leaves 1 024
+    // keys of margin, still under what inserts allowed to four times the threshold reach (3 591-
+    // 3 780 in runs of a build planted so).
     let bound = 3 * 1024.max(2 * CROWD) + CROWD;
     assert!(most <= bound, "{most} keys held at once (bound {bound})");
     // Everything is idle by now: one sweep empties the map.

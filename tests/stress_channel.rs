@@ -150,6 +150,16 @@ fn close_during_closures() {
     const CAPACITY: usize = 2;
     // Rounds whose senders left while a read was seen running (the rest: after the last read).
     let mut during = 0;
+    // The main thread's waits fail, rather than hang, if the other side never gets there (it
+    // panicked, or the channel lost a wake-up).
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let patience = |round: u64| {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "round {round}: the other side never got there"
+        );
+        thread::yield_now();
+    };
     for round in 0..if cfg!(miri) { 4 } else { 40u64 } {
         // Messages the side that stays passes before the other side leaves.
         let before = 1 + round as usize % 7;
@@ -181,7 +191,7 @@ fn close_during_closures() {
             while received < before || !inside.load(SeqCst) {
                 match rx.try_recv_with(|m| assert_eq!(m, "message")) {
                     Ok(()) => received += 1,
-                    Err(TryRecvError::Empty) => thread::yield_now(),
+                    Err(TryRecvError::Empty) => patience(round),
                     Err(e) => panic!("round {round}: {e:?} with the sender alive"),
                 }
             }
@@ -221,7 +231,7 @@ fn close_during_closures() {
             // Leave once a read is seen running, or once all are done (the receiver may have
             // taken them all before this thread looks).
             while !inside.load(SeqCst) && reads.load(SeqCst) < before {
-                thread::yield_now();
+                patience(round);
             }
             during += usize::from(inside.load(SeqCst));
             drop(tx);

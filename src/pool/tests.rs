@@ -815,13 +815,17 @@ fn a_thread_whose_gets_kept_missing_still_takes_objects_cached_elsewhere() {
                 drop(held); // left in this thread's cache, which it leaves as it exits
             });
             lent.wait();
-            let skipping = (0..1000)
-                .filter(|_| {
-                    drop(Pooled::into_inner(pool.get()));
-                    dry() != 0
-                })
-                .count();
+            // In `catch_unwind`: a panic here must still let the holder through `consumed`.
+            let skipping = catch_unwind(AssertUnwindSafe(|| {
+                (0..1000)
+                    .filter(|_| {
+                        drop(Pooled::into_inner(pool.get()));
+                        dry() != 0
+                    })
+                    .count()
+            }));
             consumed.wait();
+            let skipping = skipping.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             assert!(
                 skipping > 0,
                 "the consumer's looks never skipped: {:?}",
@@ -955,40 +959,47 @@ fn a_new_thread_does_not_inherit_the_last_owners_skipped_looks() {
                     got.wait();
                 });
                 lent.wait();
-                let (looker, dry) = s
-                    .spawn(|| {
-                        drop(Pooled::into_inner(pool.get()));
-                        (crate::sync::thread_slot(), pool.stats())
-                    })
-                    .join()
-                    .unwrap();
-                assert_eq!(dry.hits, 8, "the look found nothing: {dry:?}");
-                looked.wait();
-                stacked.wait();
-                let result = catch_unwind(AssertUnwindSafe(|| {
-                    let before = pool.stats();
-                    let slot = s
-                        .spawn(move || {
-                            let slot = crate::sync::thread_slot();
-                            if slot == looker {
-                                drop(pool.get());
-                            }
-                            slot
+                // Every check in `catch_unwind`, so that a failed one still lets the holder
+                // through its barriers and out.
+                let looker = catch_unwind(AssertUnwindSafe(|| {
+                    let (looker, dry) = s
+                        .spawn(|| {
+                            drop(Pooled::into_inner(pool.get()));
+                            (crate::sync::thread_slot(), pool.stats())
                         })
                         .join()
                         .unwrap();
-                    if slot != looker {
-                        return; // another thread took the looker's slot: not this attempt
-                    }
-                    tested = true;
-                    let after = pool.stats();
-                    assert_eq!(
-                        (after.hits, after.misses),
-                        (before.hits + 1, before.misses),
-                        "slot {slot}: the new owner skipped its look: {after:?}"
-                    );
-                    assert!(after.reclaims > before.reclaims, "{after:?}");
+                    assert_eq!(dry.hits, 8, "the look found nothing: {dry:?}");
+                    looker
                 }));
+                looked.wait();
+                stacked.wait();
+                let result = looker.and_then(|looker| {
+                    catch_unwind(AssertUnwindSafe(|| {
+                        let before = pool.stats();
+                        let slot = s
+                            .spawn(move || {
+                                let slot = crate::sync::thread_slot();
+                                if slot == looker {
+                                    drop(pool.get());
+                                }
+                                slot
+                            })
+                            .join()
+                            .unwrap();
+                        if slot != looker {
+                            return; // another thread took the looker's slot: not this attempt
+                        }
+                        tested = true;
+                        let after = pool.stats();
+                        assert_eq!(
+                            (after.hits, after.misses),
+                            (before.hits + 1, before.misses),
+                            "slot {slot}: the new owner skipped its look: {after:?}"
+                        );
+                        assert!(after.reclaims > before.reclaims, "{after:?}");
+                    }))
+                });
                 got.wait();
                 result.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             });

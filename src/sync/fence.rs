@@ -201,11 +201,14 @@ mod tests {
     /// only). Batches run until enough rounds overlapped (both loads saw a store, or both
     /// missed) or a bound is reached: threads that share one CPU (a loaded machine) never
     /// overlap. With no hardware fence on either side, overlapping rounds in which both loads
-    /// miss are common on x86-64.
+    /// miss are common on x86-64. Where they seldom overlap, it says it tested little.
     #[test]
     fn the_two_loads_never_both_miss() {
         init();
         let (rounds, batches) = if cfg!(miri) { (20, 1) } else { (10_000, 20) };
+        // Threads kept apart (one CPU, a loaded machine) overlap seldom, and each of their
+        // rounds waits out a spin at the barrier: a few seconds of batches, then say so.
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(3);
         let mut overlapped = 0;
         for _ in 0..batches {
             let (hits, missed) = dekker_rounds(rounds);
@@ -214,11 +217,15 @@ mod tests {
                 "both loads missed the other side's store in {missed} of {rounds} rounds"
             );
             overlapped += hits;
-            if overlapped >= 200 {
+            if overlapped >= 200 || std::time::Instant::now() > give_up {
                 break;
             }
         }
-        eprintln!("{overlapped} rounds overlapped");
+        if overlapped < 200 && !cfg!(miri) {
+            crate::counter::tests::at_once::not_tested(&format!(
+                "sync::fence: the two sides overlapped in {overlapped} Dekker rounds, not 200"
+            ));
+        }
     }
 
     /// `rounds` rounds of Dekker's pattern, light side against heavy side: how many rounds
