@@ -126,6 +126,12 @@ mod drop_each;
 mod fail;
 pub(crate) mod sync;
 
+/// Whether a unit test's threads ran at once, and its "not tested" report where the scheduler
+/// kept them apart: shared with the integration tests.
+#[cfg(all(test, not(loom)))]
+#[path = "../tests/common/at_once.rs"]
+mod at_once;
+
 pub use reset::Reset;
 
 /// The README's examples, compiled and run as doctests so the quick start keeps working.

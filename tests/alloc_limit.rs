@@ -141,9 +141,8 @@ fn semaphore_allocates_nothing_once_its_queue_has_grown(s: Semaphore) {
     );
     // Two threads taking the whole semaphore in turn, each holding it until the other waits in
     // line and then letting it go until the other has it (or is done): every acquire but the
-    // last waits. (Released at once instead, the two loops of 2 000 acquires finished before the
-    // other thread started: no wait ever happened.)
-    // The first round grows the queue to its largest size; the second must allocate nothing.
+    // last waits (released at once instead, one thread's loop may end before the other's
+    // starts, and nothing waits). The first round grows the queue to its largest size; the second must allocate nothing.
     const ROUNDS: usize = 2_000;
     /// Counts the thread done as it leaves, by return or by unwind, so the other stops waiting.
     struct Leaving<'a>(&'a AtomicUsize);

@@ -1157,9 +1157,8 @@ fn a_recycling_try_send_after_the_receivers_go_fails_disconnected_without_runnin
 /// reordered, and each refused send counts as a full send. Fails if a timed send waits past
 /// its deadline for a receiver that never comes, in the batch wait or after it, or if a
 /// timed-out send changed the queue. The batch wait is a bounded spin (microseconds), so the
-/// 5 ms deadline passes in the park after it, and its own deadline check only cuts that spin
-/// short for the zero timeout: with that check removed this test still passes, as nothing it
-/// counts can see a spin of a few microseconds.
+/// 5 ms deadline passes in the park after it; the spin's own deadline check, which only cuts it
+/// short for the zero timeout, is beyond what this test can see.
 #[test]
 fn a_timed_send_on_a_full_channel_of_64_slots_times_out() {
     const CAP: usize = 64;

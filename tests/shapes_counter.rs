@@ -172,16 +172,14 @@ fn a_worker_that_adds_blind_finds_its_cell_in_a_hot_counter_within_an_interval()
         (20_000, 7_000)
     };
     let hot = Counter::with_cells(4);
-    let wait = at_once::Contention::new(2, AT_ONCE);
-    let striping = std::thread::scope(|s| {
-        let threads: Vec<_> = (0..2)
-            .map(|_| s.spawn(|| wait.add_until(|| hot.is_striped(), || hot.incr())))
-            .collect();
-        threads.into_iter().map(|t| t.join().unwrap()).sum::<u64>()
-    });
-    if !wait.reached(hot.is_striped(), "shapes_counter, a worker that adds blind") {
+    let Some(striping) = at_once::contend(
+        AT_ONCE,
+        || hot.is_striped(),
+        || hot.incr(),
+        "shapes_counter, a worker that adds blind",
+    ) else {
         return;
-    }
+    };
     let registry: Vec<Counter> = (0..1000).map(|_| Counter::new()).collect();
     let owns = std::thread::scope(|s| {
         s.spawn(|| {

@@ -46,9 +46,8 @@ impl Held {
 /// a moment, by `acquire`, `acquire_timeout` or `try_acquire`: never more held than the total,
 /// every blocking acquire served (a lost wake-up would hang it past the deadline), and at the
 /// end every permit back and nobody in line. Each hold yields its CPU once, so that holders
-/// overlap and the semaphore is often full (a hold without it mostly ended before the next
-/// grant: all 4 permits were held at once in at most 1 of 20 000 grants, and a semaphore that
-/// granted one permit too many would have passed); the test checks that it was full often.
+/// overlap and the semaphore is often full, the moments an over-grant would show; the test
+/// checks that it was.
 #[test]
 fn fifty_threads_with_short_mixed_holds_never_over_grant_and_all_finish() {
     let (served, timed_out) = within("fifty threads", || {

@@ -84,20 +84,11 @@ fn takes_during_adds_partition_the_total() {
     );
 }
 
-/// Two threads run `add` until `striped()` (joined by hand, so that their slot claims have
-/// ended and the cells they owned are free for the next threads); returns their adds, or `None`
-/// (the test tested nothing, and says so) if they were kept from running at once until the
-/// wait's patience ran out. Fresh threads first probe after 8 192 adds each, so the short-lived
+/// Two threads add until `striped()` ([`at_once::contend`]); their adds, or `None` where the
+/// test tested nothing. Fresh threads first probe after 8 192 adds each, so the short-lived
 /// threads of these tests never stripe a counter by themselves.
 fn stripe(striped: impl Fn() -> bool + Sync, add: impl Fn() + Sync, what: &str) -> Option<u64> {
-    let wait = at_once::Contention::new(2, at_once::STRIPES_WITHIN);
-    let adds = std::thread::scope(|s| {
-        let threads: Vec<_> = (0..2)
-            .map(|_| s.spawn(|| wait.add_until(&striped, &add)))
-            .collect();
-        threads.into_iter().map(|t| t.join().unwrap()).sum()
-    });
-    wait.reached(striped(), what).then_some(adds)
+    at_once::contend(at_once::STRIPES_WITHIN, striped, add, what)
 }
 
 /// Whether the calling thread owns one of `c`'s cells, as its handle reports.

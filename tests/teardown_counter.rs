@@ -11,7 +11,6 @@ use thrifty::counter::{Counter, LocalCounter};
 
 #[path = "common/at_once.rs"]
 mod at_once;
-use at_once::Contention;
 
 static C: Counter = Counter::new();
 /// Whether the handle owned a cell while the thread ran, and had lost it in the destructor.
@@ -37,19 +36,16 @@ thread_local! {
 /// then took seconds (once 24 s) instead of milliseconds.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-/// Two threads add to `c` until one meets the other and it stripes; joined by hand, because
-/// `scope` returns before their destructors give back their cells, and the threads the tests
-/// spawn next must find those free. False (the test tested nothing) if the threads were kept
-/// from running at once until the wait's patience ran out.
+/// Two threads add to `c` until it stripes ([`at_once::contend`]); false (the test tested
+/// nothing) if they were kept from running at once until the wait's patience ran out.
 fn stripe(c: &Counter, test: &str) -> bool {
-    let wait = Contention::new(2, at_once::STRIPES_WITHIN);
-    std::thread::scope(|s| {
-        let threads: Vec<_> = (0..2)
-            .map(|_| s.spawn(|| wait.add_until(|| c.is_striped(), || c.incr())))
-            .collect();
-        threads.into_iter().for_each(|t| _ = t.join().unwrap());
-    });
-    wait.reached(c.is_striped(), test)
+    at_once::contend(
+        at_once::STRIPES_WITHIN,
+        || c.is_striped(),
+        || c.incr(),
+        test,
+    )
+    .is_some()
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Unit tests of the `Cells` engine (a child module of `cells`, so it sees private items).
 use super::*;
-use crate::counter::tests::at_once;
+use crate::at_once;
 use std::sync::Barrier;
 
 /// Adds per thread in these tests; few under Miri, which runs threads slowly.

@@ -314,4 +314,4 @@ pub use monotonic::Counter;
 pub use per_cpu::PerCpu;
 
 #[cfg(all(test, not(loom)))]
-pub(crate) mod tests;
+mod tests;

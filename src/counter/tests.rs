@@ -3,11 +3,7 @@
 use super::{Counter, Gauge, PerCpu};
 use std::sync::Barrier;
 
-/// Whether the threads of a test that waits for contention ran at once: shared with the
-/// integration tests (and with the engine's unit tests in `cells.rs`, and the pool's, which say
-/// through it when a test tested nothing).
-#[path = "../../tests/common/at_once.rs"]
-pub(crate) mod at_once;
+use crate::at_once;
 
 const ADDS: u64 = if cfg!(miri) { 20 } else { 10_000 };
 
@@ -205,15 +201,13 @@ pub(super) static STRIPING: crate::sync::Mutex<()> = crate::sync::Mutex::new(())
 /// wait's patience ran out.
 fn expand(c: &Counter, test: &str) -> bool {
     let _alone = STRIPING.lock();
-    let wait = at_once::Contention::new(2, at_once::STRIPES_WITHIN);
-    std::thread::scope(|s| {
-        let threads: Vec<_> = (0..2)
-            .map(|_| s.spawn(|| wait.add_until(|| c.is_striped(), || c.incr())))
-            .collect();
-        // By hand: `scope` returns before the threads' destructors give back their cells.
-        threads.into_iter().for_each(|t| _ = t.join().unwrap());
-    });
-    wait.reached(c.is_striped(), test)
+    at_once::contend(
+        at_once::STRIPES_WITHIN,
+        || c.is_striped(),
+        || c.incr(),
+        test,
+    )
+    .is_some()
 }
 
 /// A gauge driven below zero until contention stripes it (its cells then hold negative

@@ -1,7 +1,7 @@
 //! Unit tests of the pool, sized to run under Miri.
 
 use super::*;
-use crate::counter::tests::at_once;
+use crate::at_once;
 use crate::sync::Arc;
 use crate::sync::{AtomicUsize, Ordering::SeqCst};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -788,6 +788,23 @@ fn while_another_thread_holds_one<R>(pool: &Pool<Tracked>, f: impl FnOnce() -> R
     })
 }
 
+/// The calling thread's pacing word for its looks at other caches (`pace.rs`): not 0 while a
+/// look found nothing and its next few are skipped.
+fn dry_looks(pool: &Pool<Tracked>) -> u64 {
+    let slot = crate::sync::thread_slot();
+    pool.caches
+        .get(slot)
+        .map_or(0, |c| c.tallies.dry_looks.get())
+}
+
+/// Takes `n` objects back out of this thread's cache after returning them there, so that their
+/// units of the budget stay reserved in the cache while they are held: where every unit is an
+/// object in the store, a get or a put that finds no room does not look at other caches at all.
+fn hold_reserved(pool: &Pool<Tracked>, n: usize) -> Vec<Pooled<'_, Tracked>> {
+    drop((0..n).map(|_| pool.get()).collect::<Vec<_>>());
+    (0..n).map(|_| pool.get()).collect()
+}
+
 /// A thread consumes what it gets (never gives back) in a pool that has made more than 64 caches
 /// (70 threads used it), so its looks at the other caches find nothing and are skipped; once
 /// another thread leaves objects in its cache, the consumer's gets still reach them within a skip's
@@ -799,17 +816,10 @@ fn while_another_thread_holds_one<R>(pool: &Pool<Tracked>, f: impl FnOnce() -> R
 fn a_thread_whose_gets_kept_missing_still_takes_objects_cached_elsewhere() {
     let (pool, live) = tracked_pool(256);
     with_70_idle_threads(&pool, || {
-        let dry = || {
-            let slot = crate::sync::thread_slot();
-            pool.caches
-                .get(slot)
-                .map_or(0, |c| c.tallies.dry_looks.get())
-        };
         let (lent, consumed) = (Barrier::new(2), Barrier::new(2));
         std::thread::scope(|s| {
             s.spawn(|| {
-                drop((0..8).map(|_| pool.get()).collect::<Vec<_>>());
-                let held: Vec<_> = (0..8).map(|_| pool.get()).collect();
+                let held = hold_reserved(&pool, 8);
                 lent.wait();
                 consumed.wait();
                 drop(held); // left in this thread's cache, which it leaves as it exits
@@ -820,7 +830,7 @@ fn a_thread_whose_gets_kept_missing_still_takes_objects_cached_elsewhere() {
                 (0..1000)
                     .filter(|_| {
                         drop(Pooled::into_inner(pool.get()));
-                        dry() != 0
+                        dry_looks(&pool) != 0
                     })
                     .count()
             }));
@@ -877,16 +887,10 @@ fn a_thread_whose_puts_kept_finding_the_pool_full_still_has_one_kept_once_room_c
                 // The rest of the budget in the store, for the lender below to take from.
                 assert_eq!(pool.prefill(4), 2);
                 assert!(!pool.units_all_stored(), "{:?}", pool.stats());
-                let dry = || {
-                    let slot = crate::sync::thread_slot();
-                    pool.caches
-                        .get(slot)
-                        .map_or(0, |c| c.tallies.dry_looks.get())
-                };
                 let mut skipping = 0;
                 for _ in 0..1000 {
                     assert!(pool.try_put(made()).is_err(), "full of objects");
-                    skipping += usize::from(dry() != 0);
+                    skipping += usize::from(dry_looks(&pool) != 0);
                 }
                 assert!(
                     skipping > 0,
@@ -946,12 +950,10 @@ fn a_new_thread_does_not_inherit_the_last_owners_skipped_looks() {
             let [lent, looked, stacked, got] = [(); 4].map(|()| Barrier::new(2));
             std::thread::scope(|s| {
                 s.spawn(|| {
-                    // Holds 8 objects while the next thread looks, then stacks them in its
-                    // cache and stays alive while the third thread gets. Taken back out of its
-                    // own cache, so that their units stay reserved there: with every unit in
-                    // the store (none, here), a get would not look at all.
-                    drop((0..8).map(|_| pool.get()).collect::<Vec<_>>());
-                    let held: Vec<_> = (0..8).map(|_| pool.get()).collect();
+                    // Holds 8 objects (units reserved: `hold_reserved`) while the next thread
+                    // looks, then stacks them in its cache and stays alive while the third
+                    // thread gets.
+                    let held = hold_reserved(pool, 8);
                     lent.wait();
                     looked.wait();
                     drop(held);

@@ -196,12 +196,11 @@ mod tests {
 
     /// Dekker's pattern with the two fences, many times over: the two loads never both miss
     /// the other side's store. The two threads live through a batch of rounds and meet at a
-    /// barrier before each, so their stores and loads can overlap (threads spawned per round
-    /// ran one after the other: the test passed with both fences planted as compiler fences
-    /// only). Batches run until enough rounds overlapped (both loads saw a store, or both
-    /// missed) or a bound is reached: threads that share one CPU (a loaded machine) never
-    /// overlap. With no hardware fence on either side, overlapping rounds in which both loads
-    /// miss are common on x86-64. Where they seldom overlap, it says it tested little.
+    /// barrier before each, so that their stores and loads overlap (threads spawned per round
+    /// run one after the other). Batches run until enough rounds overlapped or a bound is
+    /// reached: threads that share one CPU (a loaded machine) never overlap, and the test then
+    /// says it tested little. With no hardware fence on either side, overlapping rounds in
+    /// which both loads miss are common on x86-64.
     #[test]
     fn the_two_loads_never_both_miss() {
         init();
@@ -222,7 +221,7 @@ mod tests {
             }
         }
         if overlapped < 200 && !cfg!(miri) {
-            crate::counter::tests::at_once::not_tested(&format!(
+            crate::at_once::not_tested(&format!(
                 "sync::fence: the two sides overlapped in {overlapped} Dekker rounds, not 200"
             ));
         }
