@@ -18,9 +18,9 @@
 //! span), so their memo of striped counters is not empty, as in a server whose threads all bump
 //! a hot counter; and `Counter` bumped by threads that first made 20 000 untimed adds to a
 //! counter of their own. Each sample's threads are fresh, and a thread reads a counter's state
-//! word after each add in its first sampling interval (8 192 adds) but not after it while it
-//! uses no striped counter (the counter module's How it works), so the plain row shows mostly a
-//! fresh thread's adds and the long-lived row a server thread's.
+//! word after each of its first 1 024 adds but not after them while it uses no striped counter
+//! (the counter module's How it works), so the plain row includes a fresh thread's first adds
+//! and the long-lived row is a server thread's.
 //!
 //! `cargo bench --bench counter -- --warm-up-time 1 --measurement-time 2`
 
@@ -282,9 +282,10 @@ fn registry(c: &mut Criterion) {
                 n,
                 |i| after_hot[i].add(black_box(1)),
             );
-            // A server's threads are long past their first sampling interval (8 192 adds), in
-            // which a thread reads a counter's state word after each add; each sample's threads
-            // are fresh, so this row's first make 20 000 untimed adds to a counter of their own.
+            // A server's threads are long past their first 1 024 adds, after each of which a
+            // thread reads a counter's state word, and past their first probes; each sample's
+            // threads are fresh, so this row's first make 20 000 untimed adds to a counter of
+            // their own.
             let long_lived: Vec<Counter> = (0..n).map(|_| Counter::new()).collect();
             let past_first_interval = || {
                 let own = Counter::new();

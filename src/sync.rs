@@ -299,7 +299,7 @@ mod backoff;
 pub(crate) mod fence;
 pub(crate) use backoff::{backoff, backoff_even, contention_pause, spin, spin_on};
 mod hints;
-pub(crate) use hints::{forget_memo, with_thread_hints, ThreadHints, MEMO_SLOTS, SEEN_WORDS};
+pub(crate) use hints::{forget_memo, with_thread_hints, ThreadHints, MEMO_SLOTS, SEED, SEEN_WORDS};
 #[cfg(all(test, not(loom)))]
 pub(crate) use hints::{hot_add_pause, set_hot_add_pause};
 mod hot;

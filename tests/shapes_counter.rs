@@ -160,16 +160,16 @@ fn a_hot_counter_in_a_repeating_sequence_of_adds_stripes_wherever_it_sits() {
 
 #[test]
 fn a_worker_that_adds_blind_finds_its_cell_in_a_hot_counter_within_an_interval() {
-    // A server's worker: it bumps a registry of compact counters long enough that its first
-    // sampling interval (8 192 adds) ends with no striped counter seen, so it adds blind (no
-    // read of a counter's state word after its add), then joins a counter two other threads
-    // striped. Its adds there go to the counter's own total until its next probe, which comes
-    // within one interval (6 143 adds at most) and lands there, since all its ticking adds do;
-    // from then on it owns a cell.
-    let (registry_adds, hot_adds) = if cfg!(miri) {
-        (40, 20)
+    // A worker bumps a registry of compact counters long enough that it adds blind (no read of
+    // a counter's state word after its add): past a fresh thread's first 1 024 adds, which end
+    // with no striped counter seen, and past its first probes, as a server's worker is. Then
+    // it joins a counter two other threads striped. Its adds there go to the counter's own total
+    // until its next probe, which comes within one interval (6 143 adds at most) and lands
+    // there, since all its ticking adds do; from then on it owns a cell.
+    let (worker_ages, hot_adds) = if cfg!(miri) {
+        ([40, 80], 20)
     } else {
-        (20_000, 7_000)
+        ([1_500, 20_000], 7_000)
     };
     let hot = Counter::with_cells(4);
     let Some(striping) = at_once::contend(
@@ -181,21 +181,26 @@ fn a_worker_that_adds_blind_finds_its_cell_in_a_hot_counter_within_an_interval()
         return;
     };
     let registry: Vec<Counter> = (0..1000).map(|_| Counter::new()).collect();
-    let owns = std::thread::scope(|s| {
-        s.spawn(|| {
-            let mut x = 0x9e37_79b9_7f4a_7c15u64;
-            (0..registry_adds).for_each(|_| registry[next(&mut x, 1000)].incr());
-            (0..hot_adds).for_each(|_| hot.incr());
-            format!("{:?}", hot.local()).contains("owns_cell: true")
-        })
-        .join()
-        .unwrap()
-    });
-    assert!(owns, "the worker's adds never found a cell of its own");
-    assert_eq!(hot.sum(), striping + hot_adds);
+    for registry_adds in worker_ages {
+        let owns = std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut x = 0x9e37_79b9_7f4a_7c15u64;
+                (0..registry_adds).for_each(|_| registry[next(&mut x, 1000)].incr());
+                (0..hot_adds).for_each(|_| hot.incr());
+                format!("{:?}", hot.local()).contains("owns_cell: true")
+            })
+            .join()
+            .unwrap()
+        });
+        assert!(
+            owns,
+            "a worker after {registry_adds} adds never found a cell of its own"
+        );
+    }
+    assert_eq!(hot.sum(), striping + 2 * hot_adds);
     assert_eq!(
         registry.iter().map(Counter::sum).sum::<u64>(),
-        registry_adds
+        worker_ages.iter().sum::<u64>()
     );
     assert!(registry.iter().all(|c| !c.is_striped()));
 }

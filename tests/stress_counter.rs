@@ -85,8 +85,8 @@ fn takes_during_adds_partition_the_total() {
 }
 
 /// Two threads add until `striped()` ([`at_once::contend`]); their adds, or `None` where the
-/// test tested nothing. Fresh threads first probe after 8 192 adds each, so the short-lived
-/// threads of these tests never stripe a counter by themselves.
+/// test tested nothing. Fresh threads first probe after 3 072 adds each at the earliest, so the
+/// short-lived threads of these tests never stripe a counter by themselves.
 fn stripe(striped: impl Fn() -> bool + Sync, add: impl Fn() + Sync, what: &str) -> Option<u64> {
     at_once::contend(at_once::STRIPES_WITHIN, striped, add, what)
 }

@@ -32,7 +32,7 @@
 
 use crate::sync::{
     register_hot_word, void_hot_words, with_thread_hints, AtomicU64, Ordering, ThreadHints,
-    MEMO_SLOTS, SEEN_WORDS,
+    MEMO_SLOTS, SEED, SEEN_WORDS,
 };
 use std::hint::black_box;
 
@@ -44,8 +44,8 @@ use std::hint::black_box;
 /// (`cargo run --release --example counter_loop -- counter` against `-- atomic`), a probe every
 /// 1024th add cost about 4% more per add than every 4096th, and every 8192th gained nothing
 /// measurable. The price of the interval is the reaction time: two fresh threads hammering a
-/// counter stripe it after about 12 000 adds of each (median; a fresh thread's first probe comes
-/// after `2 * SAMPLE` adds), well under a millisecond at full speed.
+/// counter stripe it after about 10 000 adds of each (median; a fresh thread's first probe comes
+/// an interval after its first [`FRESH_ADDS`]), well under a millisecond at full speed.
 #[cfg(not(any(loom, miri)))]
 pub(super) const SAMPLE: u32 = 4096;
 /// Under loom every add probes, so two adds per thread can show both outcomes (and under Miri,
@@ -241,10 +241,22 @@ pub(super) fn unskip() {
 }
 
 /// Makes the calling thread's next add that ticks end its interval, so that add probes (tests of
-/// what a probe learns).
+/// what a probe learns; a fresh thread's first [`FRESH_ADDS`] are over).
 #[cfg(all(test, not(loom)))]
 pub(super) fn probe_next_add() {
-    let _ = with_thread_hints(|l| l.tick.set(TICK_STEP.wrapping_neg()));
+    let _ = with_thread_hints(|l| {
+        past_fresh(l);
+        l.tick.set(TICK_STEP.wrapping_neg());
+    });
+}
+
+/// Ends a fresh thread's first [`FRESH_ADDS`] without its look ([`rearm`] then draws and probes,
+/// as on any thread past them).
+#[cfg(all(test, not(loom)))]
+fn past_fresh(l: &ThreadHints) {
+    if l.seed.get() == SEED {
+        l.seed.set(SEED.wrapping_add(0x9e37_79b9));
+    }
 }
 
 /// Sets every bit of the calling thread's filter: it reads first for every counter until its
@@ -391,11 +403,23 @@ const TICK_STEP: u32 = if SAMPLE == 1 {
     ((1u64 << 32) / (2 * SAMPLE as u64)) as u32
 };
 
+/// Adds a fresh thread makes before its first look at its hints ([`rearm`] without a probe):
+/// until then it is not blind (its `skip` flag starts clear: [`Path::Blind`]), so a thread that
+/// starts on striped counters learns of them at once; from then on a thread that met none adds
+/// blind, as one whose interval ended so does. Each of these adds reads the state word after its
+/// locked add (about 1.4x a blind add's time in a registry of 100 000 counters on one thread), so
+/// the look comes well before the first probe, which a thread that lives for a few thousand
+/// adds may never reach. (None when every add probes: `SAMPLE` 1.)
+const FRESH_ADDS: u32 = if SAMPLE == 1 { 0 } else { 1024 };
+
+/// Where a thread's tick starts (`sync`'s hint words take it): it wraps after [`FRESH_ADDS`]
+/// adds (0 when every add probes).
+pub(crate) const FIRST_TICK: u32 = FRESH_ADDS.wrapping_mul(TICK_STEP).wrapping_neg();
+
 /// Counts one add on this thread; true on the add that ends the current interval: this add
-/// should probe. A fresh thread's first interval is `2 * SAMPLE` adds (the tick starts at 0),
-/// and during it the thread is not blind (its `skip` flag starts clear: [`Path::Blind`]), so a
-/// thread that starts on striped counters learns of them at once;
-/// each probe draws the next ([`rearm`]). The compact add splits it around its locked add
+/// should probe. A fresh thread's first [`FRESH_ADDS`] end as an interval does but with no probe
+/// (the tick starts at [`FIRST_TICK`]): its `skip` flag is set there if it met no striped counter;
+/// each end draws the next interval ([`rearm`]). The compact add splits it around its locked add
 /// ([`tick_next`], [`tick_set`], [`tick_rearm`]).
 #[inline(always)]
 pub(super) fn tick() -> bool {
@@ -423,7 +447,8 @@ pub(super) fn tick_set(next: u32) {
 }
 
 /// Ends the interval [`tick_next`] found ended: draws the next; true, so the add probes (false
-/// only once the thread's hints are torn down).
+/// at the end of a fresh thread's first [`FRESH_ADDS`], and once the thread's hints are torn
+/// down).
 #[cold]
 #[inline(never)]
 pub(super) fn tick_rearm() -> bool {
@@ -439,12 +464,18 @@ pub(super) fn tick_rearm() -> bool {
 /// one of them only at the interval's end, and a skip would send the other's adds to `base`
 /// (blind) until a probe landed on it.
 ///
+/// The first call on a thread (its seed still [`SEED`]) ends its first [`FRESH_ADDS`] adds: the
+/// same, but it returns false (no probe), so a fresh thread's first probe comes
+/// `FRESH_ADDS + SAMPLE / 2` to `FRESH_ADDS + 3 * SAMPLE / 2` adds after it starts. (The seed
+/// comes back to `SEED` after 2^32 draws: that interval then ends with no probe.)
+///
 /// The draw hashes a per-thread Weyl sequence with the address of the thread's hint words, so
 /// each thread draws its own gaps: two threads that start together on one counter would
 /// otherwise probe at the same adds, each watching the line while the other watches too, and
 /// see no writes.
 #[inline(always)]
 fn rearm(l: &ThreadHints) -> bool {
+    let fresh = l.seed.get() == SEED;
     let seed = l.seed.get().wrapping_add(0x9e37_79b9);
     l.seed.set(seed);
     let mut x = seed ^ (l as *const ThreadHints as usize >> 4) as u32;
@@ -466,7 +497,7 @@ fn rearm(l: &ThreadHints) -> bool {
             .skip
             .set(!strayed && slot[0].get() == key && held.next().is_none()),
     }
-    true
+    !fresh || SAMPLE == 1
 }
 
 /// Whether another thread writes `a` or `b` within [`PROBE_LOADS`] rounds, given that they held
@@ -605,21 +636,69 @@ mod tests {
 
     #[test]
     fn the_filter_sees_a_strayed_counter_until_the_interval_ends() {
-        let (a, b) = (0x4_0000usize, 0x4_0010usize);
-        assert_ne!(seen_bit(a), seen_bit(b), "neighbours: bits of their own");
-        assert_eq!(
-            (path(a), path(b)),
-            (Path::Unread, Path::Unread),
-            "fresh: not blind"
-        );
-        strayed(a);
-        assert_eq!((path(a), path(b)), (Path::Seen, Path::Unread));
-        assert!(with_thread_hints(rearm).unwrap());
-        assert_eq!(
-            path(a),
-            Path::Blind,
-            "cleared when the interval ends; nothing remembered: blind"
-        );
+        // On a fresh thread, whose first look at its hints (at the end of its first
+        // `FRESH_ADDS`) clears the filter as an interval's end does, without a probe (where
+        // not every add probes).
+        std::thread::spawn(|| {
+            let (a, b) = (0x4_0000usize, 0x4_0010usize);
+            assert_ne!(seen_bit(a), seen_bit(b), "neighbours: bits of their own");
+            assert_eq!(
+                (path(a), path(b)),
+                (Path::Unread, Path::Unread),
+                "fresh: not blind"
+            );
+            for probes in [false, true] {
+                strayed(a);
+                assert_eq!((path(a), path(b)), (Path::Seen, Path::Unread));
+                assert_eq!(with_thread_hints(rearm), Some(probes || SAMPLE == 1));
+                assert_eq!(
+                    path(a),
+                    Path::Blind,
+                    "cleared when the interval ends; nothing remembered: blind"
+                );
+            }
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_fresh_thread_looks_at_its_hints_after_its_first_adds_and_probes_later() {
+        // The tick starts at `FIRST_TICK`: the `FRESH_ADDS`-th add ends the fresh adds (no
+        // probe, but blind from then on if nothing striped was met), and the first probe comes
+        // an interval's draw later.
+        std::thread::spawn(|| {
+            if SAMPLE == 1 {
+                assert!(tick_rearm(), "every add probes, the first too");
+                return;
+            }
+            // Ticks as adds do until one ends the interval: how many adds that took.
+            let adds_to_end = || {
+                (1..=2 * SAMPLE).find(|_| match tick_next() {
+                    0 => true,
+                    next => {
+                        tick_set(next);
+                        false
+                    }
+                })
+            };
+            assert!(!skips());
+            assert_eq!(
+                adds_to_end(),
+                Some(FRESH_ADDS),
+                "the look ends the fresh adds"
+            );
+            assert!(!tick_rearm(), "with no probe");
+            assert!(skips(), "nothing striped met: blind");
+            let first_probe = adds_to_end().expect("an interval ends");
+            assert!(
+                (SAMPLE / 2..3 * SAMPLE / 2).contains(&first_probe),
+                "{first_probe}"
+            );
+            assert!(tick_rearm(), "a probe");
+        })
+        .join()
+        .unwrap();
     }
 
     /// What this thread's memo and filter say of the counter at `addr`, past its hot entry.
@@ -642,7 +721,11 @@ mod tests {
             let word = AtomicU64::new(0);
             remember(a, 0x5001, 128, &word, 9);
             assert!(!skips(), "not before an interval ends");
-            assert!(with_thread_hints(rearm).unwrap());
+            assert_eq!(
+                with_thread_hints(rearm),
+                Some(SAMPLE == 1),
+                "the fresh adds' end: no probe"
+            );
             assert!(skips() && path(b) == Path::Blind, "the memo holds `a` only");
             assert_eq!(path(a), Path::Hot(&word), "`a` keeps its hot entry");
             assert_eq!(hot_state(), 0x5001);
@@ -692,7 +775,11 @@ mod tests {
                 !blank() && path(a) == Path::Unread,
                 "a fresh thread reads after its adds"
             );
-            assert!(with_thread_hints(rearm).unwrap());
+            assert_eq!(
+                with_thread_hints(rearm),
+                Some(SAMPLE == 1),
+                "the fresh adds' end: no probe"
+            );
             assert!(
                 blank() && path(a) == Path::Blind,
                 "its first interval ended with nothing seen: blank"

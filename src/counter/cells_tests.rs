@@ -105,8 +105,12 @@ fn owner_path_after_striping() {
     // `base`, unread, until its probe lands on the counter, which claims its cell and remembers
     // it: its next adds go to the cell.
     std::thread::spawn(|| {
-        // Past its first interval (a fresh thread reads after its adds until it ends).
-        assert!(adapt::tick_rearm());
+        // Past its first adds (a fresh thread reads after its adds until they end).
+        assert_eq!(
+            adapt::tick_rearm(),
+            adapt::SAMPLE == 1,
+            "a fresh thread's first look"
+        );
         let c = Cells::new(2);
         c.force_stripe();
         c.add(1);
@@ -177,8 +181,8 @@ fn an_owner_keeps_adding_to_its_cell_after_intervals_end() {
         assert_eq!(strays, 1, "the first add strays");
         let compact = Cells::new(2);
         for _ in 0..3 {
-            // Enough compact adds to end at least one interval (a fresh thread's first is
-            // `2 * SAMPLE` adds long).
+            // Enough compact adds to end at least one interval (a fresh thread's first ends
+            // after 1 024 adds, and the next within `3 * SAMPLE / 2`).
             (0..3 * adapt::SAMPLE).for_each(|_| compact.add(1));
             c.add(1);
         }
@@ -240,7 +244,7 @@ fn any_number_of_striped_counters_keep_their_adds_off_base() {
         assert!(v.iter().all(|c| base(c) == 0 && c.sum() == round));
     }
     // Compact neighbours in between take `base`, and the striped ones still do not (the compact
-    // adds tick; a fresh thread's first interval is `2 * SAMPLE` of them, and under Miri, where
+    // adds tick; a fresh thread's first interval ends after 1 024 of them, and under Miri, where
     // every one ends an interval and clears the filter, the striped ones stray).
     if cfg!(miri) {
         return;
@@ -810,7 +814,11 @@ fn a_thread_holding_its_hot_counter_only_learns_another_striped_one_at_its_probe
     std::thread::spawn(|| {
         let (hot, other) = (Cells::new(4), Cells::new(4));
         striped_and_hot(&hot);
-        assert!(adapt::tick_rearm());
+        assert_eq!(
+            adapt::tick_rearm(),
+            adapt::SAMPLE == 1,
+            "a fresh thread's first look"
+        );
         assert!(adapt::tick_rearm(), "an interval with no stray");
         assert!(adapt::skips(), "the memo holds the hot counter only");
         if adapt::SAMPLE == 1 {

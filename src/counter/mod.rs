@@ -16,8 +16,9 @@
 //! never stripes a fresh counter, which is the point. It takes 4 probes that hit, and a thread's
 //! probes come 2 048 to 6 143 of its adds apart: two threads at the same pace need at least about
 //! 2 000 adds each (a thread part-way through its gap may probe on its first add to the counter;
-//! with more threads, each needs fewer), and fresh threads, whose first probe comes after 8 192, at
-//! least 10 240 each; all at a contended `AtomicU64`'s price, well under a millisecond at full
+//! with more threads, each needs fewer), and fresh threads, whose first probe comes 3 072 to 7 167
+//! adds after they start, at least 5 120 each (about 10 000 each, median, in a run of 100 pairs
+//! here); all at a contended `AtomicU64`'s price, well under a millisecond at full
 //! speed. The score has no time limit, though (its window counts the counter's sampled adds, not
 //! time): hits from separate bursts add up, so short bursts that keep coming back stripe it
 //! (repeated bursts of 1 000 adds on each of two threads do, within some dozens of bursts), as
@@ -214,8 +215,10 @@
 //!   its thread learns of the stripes when one of its probes (each reads the state word) lands on
 //!   the counter, so it strays there for about an interval's worth of adds to that counter (4 096
 //!   on average, spread over however many adds it makes meanwhile; a thread that bumps mostly that
-//!   counter learns within one interval). A fresh thread is not blind in its first interval (8 192
-//!   adds), so a thread that starts on striped counters learns of them at once. Adding blind saves
+//!   counter learns within one interval). A fresh thread is not blind in its first 1 024 adds, so a
+//!   thread that starts on striped counters learns of them at once; they end as an interval does,
+//!   with no probe, so one that met none adds blind from then on (a thread that lives for a few
+//!   thousand adds would otherwise spend most of its life reading after them). Adding blind saves
 //!   the registry's path the state word's read (the figures above), and a stray costs about an
 //!   `AtomicU64` add, so a thread that joins a hot striped counter pays for about one interval what
 //!   a plain atomic would. A [`LocalCounter`]'s first add, and each of its looks for a cell, reads
@@ -308,6 +311,7 @@ mod monotonic;
 mod owned;
 mod per_cpu;
 
+pub(crate) use adapt::FIRST_TICK;
 pub use gauge::Gauge;
 pub use local::{LocalCounter, LocalGauge};
 pub use monotonic::Counter;

@@ -27,14 +27,14 @@ pub(crate) struct ThreadHints {
     /// Set while its user may skip `seen` and `memo` for any key but `hot_key`'s: set when the
     /// user found `seen` empty and `memo` empty or holding that key's entry only, cleared when it
     /// writes either otherwise. Starts false, though both start empty: the user's choice (the
-    /// counter: a fresh thread reads after its adds until its first interval ends).
+    /// counter: a fresh thread reads after its adds until its first 1 024 adds end).
     pub(crate) skip: Cell<bool>,
     /// The hot entry's value, a pointer (with its provenance) to a word of its user's; starts
     /// null.
     pub(crate) hot_cell: Cell<*const super::AtomicU64>,
-    /// A wrapping tick.
+    /// A wrapping tick; starts at its user's [`FIRST_TICK`](crate::counter::FIRST_TICK).
     pub(crate) tick: Cell<u32>,
-    /// A random state for the tick's user; in the tick's padding.
+    /// A random state for the tick's user; in the tick's padding. Starts at [`SEED`].
     pub(crate) seed: Cell<u32>,
     /// A bit filter its user sets and clears; each bit starts 0.
     pub(crate) seen: [Cell<u64>; SEEN_WORDS],
@@ -43,8 +43,9 @@ pub(crate) struct ThreadHints {
     pub(crate) memo: [[Cell<u64>; 4]; MEMO_SLOTS],
 }
 
-/// Where each thread's `seed` starts (a Weyl sequence: any start will do).
-const SEED: u32 = 0x9e37_79b9;
+/// Where each thread's `seed` starts (a Weyl sequence: any start will do; its user tells a
+/// thread that has not drawn yet by it).
+pub(crate) const SEED: u32 = 0x9e37_79b9;
 
 #[cfg(not(loom))]
 thread_local! {
@@ -56,7 +57,7 @@ thread_local! {
             hot_registered: Cell::new(false),
             skip: Cell::new(false),
             hot_cell: Cell::new(std::ptr::null()),
-            tick: Cell::new(0),
+            tick: Cell::new(crate::counter::FIRST_TICK),
             seed: Cell::new(SEED),
             seen: [const { Cell::new(0) }; SEEN_WORDS],
             memo: [const { [const { Cell::new(0) }; 4] }; MEMO_SLOTS],
@@ -72,7 +73,7 @@ thread_local! {
         hot_registered: Cell::new(false),
         skip: Cell::new(false),
         hot_cell: Cell::new(std::ptr::null()),
-        tick: Cell::new(0),
+        tick: Cell::new(crate::counter::FIRST_TICK),
         seed: Cell::new(SEED),
         seen: std::array::from_fn(|_| Cell::new(0)),
         memo: std::array::from_fn(|_| std::array::from_fn(|_| Cell::new(0))),
