@@ -3,43 +3,48 @@
 //! the waiters they fit, and the strict mode's waiters far back in line spin without yields.
 #![cfg(not(loom))]
 
-use super::tests::{spun, LetGo, ARMED};
-use crate::limit::{AcquireError, AcquireTimeoutError, Fairness, Semaphore, TryAcquireError};
+use super::tests::{
+    held_in_spin, hold_spin, join, let_go_spin, queued, spun, wait_until, LetGo, ARMED,
+};
+use crate::limit::{
+    AcquireError, AcquireTimeoutError, Fairness, Permit, Semaphore, TryAcquireError,
+};
 use crate::sync::yield_now;
 use crate::sync::Ordering::SeqCst;
+use std::thread::ScopedJoinHandle;
 use std::time::{Duration, Instant};
 
 const FOREVER: Fairness = Fairness::Eventual(Duration::MAX);
 const LONG: Duration = Duration::from_secs(30);
 
-fn wait_for_waiters(sem: &Semaphore, n: usize) {
-    while sem.waiting() < n {
-        yield_now();
-    }
-}
+/// A waiter's permit, or why it got none, and how long it waited.
+type Timed<'a> = (Result<Permit<'a>, AcquireTimeoutError>, Duration);
 
-/// `acquire_timeout(weight, LONG)`'s weight and how long it took. A barging waiter that times out
-/// still takes what is free (so a waiter left asleep beside a free permit answers `Ok` once its
-/// timeout ends): the time tells whether a release reached it, not the result.
-fn timed_acquire(sem: &Semaphore, weight: u32) -> (Result<u32, AcquireTimeoutError>, Duration) {
+/// `acquire_timeout(weight, LONG)`'s permit and how long it took. A barging waiter that times
+/// out still takes what is free (so a waiter left asleep beside a free permit answers `Ok` once
+/// its timeout ends): the time tells whether a release reached it, not the result.
+fn timed_acquire(sem: &Semaphore, weight: u32) -> Timed<'_> {
     let asked = Instant::now();
-    let got = sem.acquire_timeout(weight, LONG).map(|p| p.weight());
+    let got = sem.acquire_timeout(weight, LONG);
     (got, asked.elapsed())
 }
 
-/// Fails unless `waiter` got `weight` permits well before its timeout (`timed_acquire`).
+/// The permit of `weight` that `waiter` got; fails unless it got it well before its timeout
+/// (`timed_acquire`).
 #[track_caller]
-fn served_in_time(
-    waiter: std::thread::ScopedJoinHandle<'_, (Result<u32, AcquireTimeoutError>, Duration)>,
+fn served_in_time<'a>(
+    waiter: ScopedJoinHandle<'_, Timed<'a>>,
     weight: u32,
     what: &str,
-) {
+) -> Permit<'a> {
     let (got, waited) = waiter.join().unwrap();
-    assert_eq!(got, Ok(weight), "{what}");
     assert!(
         waited < LONG / 2,
         "{what}: asleep beside its fit for {waited:?}"
     );
+    let permit = got.unwrap_or_else(|e| panic!("{what}: {e:?}"));
+    assert_eq!(permit.weight(), weight, "{what}");
+    permit
 }
 
 #[test]
@@ -48,7 +53,7 @@ fn a_running_thread_takes_permits_a_waiter_cannot_use_yet() {
     let (a, b) = (sem.acquire(1).unwrap(), sem.acquire(1).unwrap());
     std::thread::scope(|s| {
         let heavy = s.spawn(|| sem.acquire_timeout(2, LONG).map(|p| p.weight()));
-        wait_for_waiters(&sem, 1);
+        queued(&sem, 1);
         drop(a);
         // The strict mode refuses this (`semaphore_grants_in_arrival_order_and_refuses_barging`).
         let barged = sem
@@ -70,7 +75,7 @@ fn a_waiter_past_its_patience_is_served_in_order() {
     let (a, b) = (sem.acquire(1).unwrap(), sem.acquire(1).unwrap());
     std::thread::scope(|s| {
         let heavy = s.spawn(|| sem.acquire_timeout(2, LONG).map(|p| p.weight()));
-        wait_for_waiters(&sem, 1);
+        queued(&sem, 1);
         drop(a);
         let barged = sem.try_acquire(1).expect("within the patience, barging");
         std::thread::sleep(patience + Duration::from_millis(10));
@@ -92,7 +97,7 @@ fn zero_patience_hands_over_as_the_strict_mode_does() {
     let (a, b) = (sem.acquire(1).unwrap(), sem.acquire(1).unwrap());
     std::thread::scope(|s| {
         let heavy = s.spawn(|| sem.acquire_timeout(2, LONG).map(|p| p.weight()));
-        wait_for_waiters(&sem, 1);
+        queued(&sem, 1);
         drop(a);
         assert_eq!(sem.try_acquire(1).unwrap_err(), TryAcquireError::NoPermits);
         drop(b);
@@ -109,14 +114,12 @@ fn a_freed_permit_reaches_a_light_waiter_behind_a_heavy_one() {
     let (a, b) = (sem.acquire(1).unwrap(), sem.acquire(1).unwrap());
     std::thread::scope(|s| {
         let heavy = s.spawn(|| sem.acquire_timeout(2, LONG).map(|p| p.weight()));
-        wait_for_waiters(&sem, 1);
-        spun(&sem);
+        spun(&sem, 0);
         let light = s.spawn(|| timed_acquire(&sem, 1));
-        wait_for_waiters(&sem, 2);
         // Parked (its spin would take the permit itself): only the release can reach it.
-        spun(&sem);
+        spun(&sem, 1);
         drop(a);
-        served_in_time(light, 1, "the light waiter");
+        drop(served_in_time(light, 1, "the light waiter"));
         assert_eq!(sem.waiting(), 1, "the heavy one still waits");
         drop(b);
         assert_eq!(heavy.join().unwrap(), Ok(2));
@@ -124,65 +127,63 @@ fn a_freed_permit_reaches_a_light_waiter_behind_a_heavy_one() {
     assert_eq!((sem.available(), sem.waiting()), (2, 0));
 }
 
-/// Two permits freed back to back reach two waiters: the second release must not offer its
-/// permit to the waiter the first one already woke. (Each waiter's timeout is a long backstop:
-/// a waiter left asleep beside a free permit takes it when its timeout ends, so the time tells,
-/// and a lost permit fails the test instead of hanging it.)
+/// Two permits freed back to back reach two waiters. The first release wakes the front waiter
+/// (held in its spin here, so it has yet to take its permit); the second finds that waiter yet
+/// to try and leaves its permit to it (`NUDGED`), so the front waiter, leaving the line with
+/// its own, must offer that one on to the waiter parked behind it. Both keep their permits
+/// until both are served: neither's release can serve the other. (Each waiter's timeout is a
+/// long backstop: a waiter left asleep beside a free permit takes it when its timeout ends, so
+/// the time tells, and a lost permit fails the test instead of hanging it.)
 #[test]
 fn permits_freed_together_reach_as_many_waiters() {
-    for _ in 0..if cfg!(miri) { 3 } else { 200 } {
-        let sem = Semaphore::with_fairness(2, FOREVER);
-        let (a, b) = (sem.acquire(1).unwrap(), sem.acquire(1).unwrap());
-        std::thread::scope(|s| {
-            // One by one, each parked (a spin would take a permit itself): only the releases
-            // can reach them.
-            let waiters: Vec<_> = (1..=2)
-                .map(|n| {
-                    let waiter = s.spawn(|| timed_acquire(&sem, 1));
-                    wait_for_waiters(&sem, n);
-                    spun(&sem);
-                    waiter
-                })
-                .collect();
-            drop(a);
-            drop(b);
-            for w in waiters {
-                served_in_time(w, 1, "a waiter of two");
-            }
-        });
-        assert_eq!((sem.available(), sem.waiting()), (2, 0));
-    }
+    let sem = Semaphore::with_fairness(2, FOREVER);
+    let (a, b) = (sem.acquire(1).unwrap(), sem.acquire(1).unwrap());
+    hold_spin(&sem, 0);
+    std::thread::scope(|s| {
+        let _let_go = LetGo(&sem);
+        let front = s.spawn(|| timed_acquire(&sem, 1));
+        held_in_spin(&sem);
+        let behind = s.spawn(|| timed_acquire(&sem, 1));
+        spun(&sem, 1);
+        drop(a); // marks the front waiter for it
+        drop(b); // takes no lock: the front waiter is marked and yet to try
+        let_go_spin(&sem);
+        let served = [
+            served_in_time(front, 1, "the front waiter"),
+            served_in_time(behind, 1, "the waiter behind"),
+        ];
+        assert_eq!((sem.available(), sem.waiting()), (0, 0));
+        drop(served);
+    });
+    assert_eq!((sem.available(), sem.waiting()), (2, 0));
 }
 
 /// A heavy waiter woken for two free permits finds a running thread took one: it passes the
 /// other on to the light waiter behind it (whom its mark kept asleep) instead of parking with it
-/// free while the running thread and another holder keep theirs. (If the heavy waiter wins the
-/// race instead, it takes both and gives them back at once, and the light waiter gets one then.)
+/// free while the running thread and another holder keep theirs. The heavy waiter is held in
+/// its spin until this thread has taken one of the two; the light one has parked.
 #[test]
 fn a_woken_waiter_beaten_to_part_of_its_share_passes_the_rest_on() {
-    for _ in 0..if cfg!(miri) { 2 } else { 20 } {
-        let sem = Semaphore::with_fairness(3, FOREVER);
-        let kept = sem.acquire(1).unwrap();
-        let pair = sem.acquire(2).unwrap();
-        std::thread::scope(|s| {
-            let heavy = s.spawn(|| sem.acquire_timeout(2, LONG).map(|p| p.weight()));
-            wait_for_waiters(&sem, 1);
-            let light = s.spawn(|| sem.acquire_timeout(1, LONG).map(|p| p.weight()));
-            wait_for_waiters(&sem, 2);
-            // Let both park, so that the heavy one's wake-up comes after our barge.
-            std::thread::sleep(Duration::from_millis(1));
-            drop(pair);
-            let barged = sem.try_acquire(1);
-            assert_eq!(
-                light.join().unwrap(),
-                Ok(1),
-                "stranded beside a free permit"
-            );
-            drop((barged, kept));
-            assert_eq!(heavy.join().unwrap(), Ok(2));
-        });
-        assert_eq!((sem.available(), sem.waiting()), (3, 0));
-    }
+    let sem = Semaphore::with_fairness(3, FOREVER);
+    let kept = sem.acquire(1).unwrap();
+    let pair = sem.acquire(2).unwrap();
+    hold_spin(&sem, 0);
+    std::thread::scope(|s| {
+        let _let_go = LetGo(&sem);
+        let heavy = s.spawn(|| sem.acquire_timeout(2, LONG).map(|p| p.weight()));
+        held_in_spin(&sem);
+        let light = s.spawn(|| timed_acquire(&sem, 1));
+        spun(&sem, 1);
+        drop(pair); // marks the heavy waiter for both
+        let barged = sem
+            .try_acquire(1)
+            .expect("one of the two, taken ahead of the line");
+        let_go_spin(&sem);
+        let light = served_in_time(light, 1, "the light waiter");
+        drop((light, barged, kept));
+        assert_eq!(heavy.join().unwrap(), Ok(2));
+    });
+    assert_eq!((sem.available(), sem.waiting()), (3, 0));
 }
 
 /// A request of weight 0 queues only behind a hand-over; when the hand-over ends it must be
@@ -197,42 +198,37 @@ fn a_weightless_request_queued_behind_a_hand_over_is_served_when_it_ends() {
     let (a, b) = (sem.acquire(1).unwrap(), sem.acquire(1).unwrap());
     std::thread::scope(|s| {
         let first = s.spawn(|| sem.acquire_timeout(2, LONG));
-        wait_for_waiters(&sem, 1);
+        queued(&sem, 1);
         std::thread::sleep(patience + Duration::from_millis(50));
         // The first waiter is overdue: this one's joining starts the hand-over.
         let second = s.spawn(|| sem.acquire_timeout(2, LONG).map(|p| p.weight()));
-        wait_for_waiters(&sem, 2);
+        queued(&sem, 2);
         assert_eq!(sem.try_acquire(0).unwrap_err(), TryAcquireError::NoPermits);
         // (A waiter that times out still takes what is free, so the time tells, not the result.)
-        let weightless = s.spawn(|| {
-            let asked = Instant::now();
-            let got = sem.acquire_timeout(0, LONG).map(|p| p.weight());
-            (got, asked.elapsed())
-        });
-        wait_for_waiters(&sem, 3);
-        std::thread::sleep(Duration::from_millis(2)); // let it park
+        let weightless = s.spawn(|| timed_acquire(&sem, 0));
+        // Parked (its spin would take its nothing itself once the hand-over ends).
+        spun(&sem, 2);
         drop(a);
         // Grants the first waiter; the second, now in front, is not overdue: barging again.
         drop(b);
         let held = first.join().unwrap().expect("granted");
-        let (got, waited) = weightless.join().unwrap();
-        assert_eq!(got, Ok(0));
-        assert!(waited < LONG / 2, "asleep beside its fit for {waited:?}");
+        drop(served_in_time(weightless, 0, "the weightless request"));
         drop(held);
         assert_eq!(second.join().unwrap(), Ok(2));
     });
     assert_eq!((sem.available(), sem.waiting()), (2, 0));
 }
 
+/// `close` wakes a barging waiter that has spun and parked with an error.
 #[test]
 fn close_wakes_barging_waiters_with_an_error() {
     let sem = Semaphore::with_fairness(1, FOREVER);
     let held = sem.acquire(1).unwrap();
     std::thread::scope(|s| {
         let waiter = s.spawn(|| sem.acquire(1).map(|p| p.weight()));
-        wait_for_waiters(&sem, 1);
+        spun(&sem, 0);
         sem.close();
-        assert_eq!(waiter.join().unwrap(), Err(AcquireError::Closed));
+        assert_eq!(join(waiter), Err(AcquireError::Closed));
     });
     drop(held);
     assert_eq!((sem.available(), sem.waiting()), (1, 0));
@@ -265,23 +261,22 @@ fn a_strict_waiter_far_back_in_line_parks_without_yielding() {
     let held = sem.acquire(1).unwrap();
     std::thread::scope(|s| {
         let front = s.spawn(|| drop(sem.acquire(1).unwrap()));
-        assert_eq!(spun(&sem), 131, "the front");
+        assert_eq!(spun(&sem, 0), 131, "the front");
         let next = s.spawn(|| drop(sem.acquire(1).unwrap()));
-        assert_eq!(spun(&sem), 10, "next behind the front");
+        assert_eq!(spun(&sem, 1), 10, "next behind the front");
         let far = s.spawn(|| drop(sem.acquire(1).unwrap()));
-        assert_eq!(spun(&sem), 7, "further back than the one permit");
+        assert_eq!(spun(&sem, 2), 7, "further back than the one permit");
         assert_eq!(sem.waiting(), 3);
         drop(held);
-        for t in [front, next, far] {
-            t.join().unwrap();
-        }
+        super::tests::join_all(vec![front, next, far]);
     });
     assert_eq!(sem.available(), 1);
 }
 
-/// Many threads, short holds, a few permits: never more held than the permits, none lost.
-/// Each hold yields its CPU once, so that holders overlap and the semaphore is often full, the
-/// moments an over-grant would show; the test checks that it was.
+/// Many threads, short holds, a few permits: never more held than the permits, none lost (a
+/// request that waits `LONG` fails the test). Each hold yields its CPU once, so that holders
+/// overlap and the semaphore is often full, the moments an over-grant would show; the test
+/// checks that it was.
 #[test]
 fn barging_under_a_crowd_never_over_grants_or_loses_a_permit() {
     use crate::sync::{AtomicU64, Ordering::SeqCst};
@@ -295,7 +290,7 @@ fn barging_under_a_crowd_never_over_grants_or_loses_a_permit() {
             s.spawn(move || {
                 for i in 0..rounds {
                     let weight = 1 + (t + i) as u32 % 2;
-                    let permit = sem.acquire(weight).unwrap();
+                    let permit = sem.acquire_timeout(weight, LONG).expect("a permit lost");
                     let now = held.fetch_add(u64::from(weight), SeqCst) + u64::from(weight);
                     assert!(now <= 3, "over-granted: {now} permits held of 3");
                     if now == 3 {
@@ -328,22 +323,22 @@ fn a_waiter_in_line_is_40_bytes() {
 }
 
 /// A release that finds a woken waiter yet to try takes no lock (`NUDGED`): with the line's
-/// lock held here, the release returns, where one that took the lock would wait for it; the
-/// waiter, once it gets the lock, serves itself with both permits free. Fails (the release
-/// waits past the deadline) if a release took the lock while a waiter is marked.
+/// lock held here, the release returns, where one that took the lock would wait for it. The
+/// waiter is held in its spin while the first release marks it, so it is still marked when this
+/// thread takes the lock; let go, it takes its permit with both free. Fails (the release waits
+/// past the deadline) if a release took the lock while a waiter is marked.
 #[test]
 fn a_release_that_finds_a_woken_waiter_yet_to_try_takes_no_lock() {
     let sem = Semaphore::with_fairness(2, FOREVER);
     let (a, b) = (sem.acquire(1).unwrap(), sem.acquire(1).unwrap());
+    hold_spin(&sem, 0);
     std::thread::scope(|s| {
+        let let_go = LetGo(&sem);
         let waiter = s.spawn(|| sem.acquire_timeout(1, LONG).map(|p| p.weight()));
-        wait_for_waiters(&sem, 1);
-        spun(&sem); // the waiter has spun and parks: it needs a wake-up, then the lock
+        held_in_spin(&sem);
         drop(a); // takes the lock, marks the waiter and unparks it
         let line = sem.state.lock();
-        // The waiter is still marked (it cannot try without the lock), unless it won the lock
-        // before us, took the permit and left: then the line is empty and no release locks.
-        assert_eq!(line.nudged, line.waiting());
+        assert_eq!((line.nudged, line.waiting()), (1, 1), "(marked, waiting)");
         let (done, finished) = std::sync::mpsc::channel();
         s.spawn(move || {
             drop(b);
@@ -352,6 +347,7 @@ fn a_release_that_finds_a_woken_waiter_yet_to_try_takes_no_lock() {
         let released = finished.recv_timeout(LONG);
         drop(line);
         assert!(released.is_ok(), "the release waited for the line's lock");
+        drop(let_go);
         assert_eq!(waiter.join().unwrap(), Ok(1));
     });
     assert_eq!((sem.available(), sem.waiting()), (2, 0));
@@ -362,33 +358,35 @@ fn a_release_that_finds_a_woken_waiter_yet_to_try_takes_no_lock() {
 /// permit its CAS took back (`leave_with_permits`): it holds one permit, not two, and a heavy
 /// waiter behind it gets both once it is done. Fails with a panic (the granted waiter is not in
 /// the line to leave) or with the heavy waiter's timeout (a permit lost) if that path does not
-/// check for the grant. The waiter's spin must see the released permit before it parks, a
-/// race: up to 1 000 rounds, each with a fresh waiter, until one does.
+/// check for the grant. The waiter is held in its spin while a permit is freed, so that its spin
+/// sees the permit free at two tries and takes it. A round is tried again only if the release
+/// found the waiter past its patience and granted it instead (this thread stalled that long).
 #[test]
 fn a_waiter_granted_after_its_spin_took_permits_keeps_one_share() {
-    let patience = Duration::from_millis(20);
-    let sem = Semaphore::with_fairness(2, Fairness::Eventual(patience));
-    let mut rounds = 0;
-    loop {
-        rounds += 1;
-        assert!(rounds <= 1_000, "no waiter's spin took the released permit");
+    let patience = Duration::from_millis(100);
+    for round in 1.. {
+        assert!(round <= 20, "stalled past the patience in every round");
+        let sem = Semaphore::with_fairness(2, Fairness::Eventual(patience));
         let (a, b) = (sem.acquire(1).unwrap(), sem.acquire(1).unwrap());
         sem.hold_taken.store(ARMED, SeqCst);
-        let held = std::thread::scope(|s| {
+        hold_spin(&sem, 0);
+        let asked = Instant::now();
+        let took = std::thread::scope(|s| {
             let let_go = LetGo(&sem);
             let waiter = s.spawn(|| sem.acquire_timeout(1, LONG));
-            wait_for_waiters(&sem, 1);
-            drop(a); // the waiter's spin, if it has not parked yet, takes the permit
-            while sem.hold_taken.load(SeqCst) == ARMED && !waiter.is_finished() {
-                yield_now();
-            }
-            // Disarmed, unless the waiter holds already.
-            if sem
-                .hold_taken
-                .compare_exchange(ARMED, 0, SeqCst, SeqCst)
-                .is_ok()
-            {
-                // It parked first, and took the permit once woken: no race this round.
+            held_in_spin(&sem);
+            drop(a); // marks the waiter (past the patience, grants it)
+            let_go_spin(&sem); // its spin sees the permit free at two tries, and takes it
+            wait_until("the waiter takes the permit or returns", || {
+                sem.hold_taken.load(SeqCst) != ARMED || waiter.is_finished()
+            });
+            if sem.hold_taken.load(SeqCst) == ARMED {
+                // Only a grant (or a wake-up) served it, which a waiter within its patience
+                // does not get: the release marks it, and its spin takes the permit first.
+                assert!(
+                    asked.elapsed() >= patience,
+                    "the waiter's spin did not take the permit it saw free"
+                );
                 assert_eq!(waiter.join().unwrap().map(|p| p.weight()), Ok(1));
                 drop(b);
                 return false;
@@ -396,16 +394,15 @@ fn a_waiter_granted_after_its_spin_took_permits_keeps_one_share() {
             // The waiter's CAS took the permit (none is free) and it is still in line.
             assert_eq!((sem.available(), sem.waiting()), (0, 1));
             std::thread::sleep(patience + Duration::from_millis(5));
-            // The waiter is overdue now. If the release above marked it (it took the lock
-            // after the waiter's second look), this release leaves the line to it and takes no
-            // lock; else it hands the waiter this permit at once.
+            // The waiter is overdue now, and still marked by the release above: this release
+            // leaves the line to it and takes no lock.
             drop(b);
             // A heavy request queues: behind the waiter, whose patience is past, so it hands
-            // the waiter the free permit; or alone, the waiter granted already.
+            // the waiter the free permit.
             let heavy = s.spawn(|| sem.acquire_timeout(2, LONG).map(|p| p.weight()));
-            while sem.state.lock().waiters_mut().next().map(|w| w.weight) != Some(2) {
-                yield_now();
-            }
+            wait_until("the heavy request at the front", || {
+                sem.state.lock().waiters_mut().next().map(|w| w.weight) == Some(2)
+            });
             assert_eq!(
                 sem.available(),
                 0,
@@ -424,9 +421,9 @@ fn a_waiter_granted_after_its_spin_took_permits_keeps_one_share() {
             true
         });
         assert_eq!((sem.available(), sem.waiting()), (2, 0));
-        if held {
+        if took {
+            eprintln!("the waiter's spin took the permit in round {round}");
             break;
         }
     }
-    eprintln!("the waiter's spin took the permit in round {rounds}");
 }

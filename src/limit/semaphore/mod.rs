@@ -135,11 +135,15 @@ pub struct Semaphore {
     total: AtomicU64,
     /// The ticket at the front of the line (`queue.rs`), read by waiters without the lock.
     served: AtomicU64,
-    /// Unit tests only: how many tries the last spin made before its waiter parked.
+    /// Unit tests only: for each of the first 8 tickets, one more than the tries its waiter's
+    /// last spin made, stored as the spin gives up, before the waiter parks (`tests.rs`: `spun`).
     #[cfg(all(test, not(loom)))]
-    spun: crate::sync::AtomicUsize,
-    /// Unit tests only: holds a barging waiter whose spin took its permits before it takes the
-    /// lock to leave the line (`fairness_tests.rs`).
+    spun: [crate::sync::AtomicUsize; 8],
+    /// Unit tests only: holds a waiter at the first try of its spin (`tests.rs`: `hold_spin`).
+    #[cfg(all(test, not(loom)))]
+    hold_spin: crate::sync::AtomicU64,
+    /// Unit tests only: holds a waiter whose spin took its permits before it takes the lock to
+    /// leave the line (`tests.rs`: `hold_after_take`).
     #[cfg(all(test, not(loom)))]
     hold_taken: crate::sync::AtomicUsize,
 }
@@ -188,7 +192,9 @@ impl Semaphore {
             total: AtomicU64::new(u64::from(permits)),
             served: AtomicU64::new(0),
             #[cfg(all(test, not(loom)))]
-            spun: crate::sync::AtomicUsize::new(0),
+            spun: Default::default(),
+            #[cfg(all(test, not(loom)))]
+            hold_spin: AtomicU64::new(0),
             #[cfg(all(test, not(loom)))]
             hold_taken: crate::sync::AtomicUsize::new(0),
         })

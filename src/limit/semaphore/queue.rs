@@ -304,7 +304,10 @@ impl Semaphore {
             let seen_free = std::cell::Cell::new(false);
             let mut settled = || {
                 #[cfg(all(test, not(loom)))]
-                tries.set(tries.get() + 1);
+                {
+                    tries.set(tries.get() + 1);
+                    self.hold_in_spin(ticket);
+                }
                 let word = self.permits.load(Ordering::Relaxed);
                 // Granted: checked first, so that a waiter that was granted does not go on to
                 // take a second share of permits freed since. We stand in line until granted, and
@@ -362,7 +365,7 @@ impl Semaphore {
             let done = done.or_else(|| front().then(|| spin_on(settled))?);
             if done.is_none() {
                 #[cfg(all(test, not(loom)))]
-                self.spun.store(tries.get(), Ordering::SeqCst);
+                self.record_spin(ticket, tries.get());
                 match deadline {
                     None => park(),
                     Some(d) => park_timeout(d.saturating_duration_since(Instant::now())),
