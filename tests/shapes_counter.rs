@@ -172,8 +172,7 @@ fn a_worker_that_adds_blind_finds_its_cell_in_a_hot_counter_within_an_interval()
         ([1_500, 20_000], 7_000)
     };
     let hot = Counter::with_cells(4);
-    let Some(striping) = at_once::contend(
-        AT_ONCE,
+    let Some(striping) = at_once::stripe(
         || hot.is_striped(),
         || hot.incr(),
         "shapes_counter, a worker that adds blind",

@@ -84,13 +84,6 @@ fn takes_during_adds_partition_the_total() {
     );
 }
 
-/// Two threads add until `striped()` ([`at_once::contend`]); their adds, or `None` where the
-/// test tested nothing. Fresh threads first probe after 3 072 adds each at the earliest, so the
-/// short-lived threads of these tests never stripe a counter by themselves.
-fn stripe(striped: impl Fn() -> bool + Sync, add: impl Fn() + Sync, what: &str) -> Option<u64> {
-    at_once::contend(at_once::STRIPES_WITHIN, striped, add, what)
-}
-
 /// Whether the calling thread owns one of `c`'s cells, as its handle reports.
 fn owns_a_cell(c: &Counter) -> bool {
     format!("{:?}", c.local()).contains("owns_cell: true")
@@ -101,13 +94,15 @@ fn thread_churn_hands_cells_on_without_loss() {
     // Waves of short-lived threads on a striped counter: each wave reuses the slots (and so the
     // owned cells) the previous one gave back, and keeps adding to the values left there.
     let c = Counter::with_cells(4);
-    let Some(striping) = stripe(
+    let Some(striping) = at_once::stripe(
         || c.is_striped(),
         || c.incr(),
         "stress_counter, thread churn",
     ) else {
         return;
     };
+    // Short-lived threads: a fresh thread first probes after 3 072 adds at the earliest, so
+    // these never stripe a counter by themselves.
     let (waves, adds) = if cfg!(miri) { (3, 50) } else { (50, 1000) };
     let mut owners = 0;
     for _ in 0..waves {
@@ -164,14 +159,14 @@ thread_local! {
 fn adds_from_thread_local_destructors_are_kept() {
     // Striped first: on a compact counter every add takes `base` anyway, and the short-lived
     // threads below never stripe it by themselves.
-    let Some(counter_adds) = stripe(
+    let Some(counter_adds) = at_once::stripe(
         || TEARDOWN.is_striped(),
         || TEARDOWN.incr(),
         "stress_counter, adds from thread-local destructors (counter)",
     ) else {
         return;
     };
-    let Some(gauge_adds) = stripe(
+    let Some(gauge_adds) = at_once::stripe(
         || TEARDOWN_GAUGE.is_striped(),
         || TEARDOWN_GAUGE.add(1),
         "stress_counter, adds from thread-local destructors (gauge)",

@@ -36,16 +36,10 @@ thread_local! {
 /// then took seconds (once 24 s) instead of milliseconds.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-/// Two threads add to `c` until it stripes ([`at_once::contend`]); false (the test tested
+/// Two threads add to `c` until it stripes ([`at_once::stripe`]); false (the test tested
 /// nothing) if they were kept from running at once until the wait's patience ran out.
 fn stripe(c: &Counter, test: &str) -> bool {
-    at_once::contend(
-        at_once::STRIPES_WITHIN,
-        || c.is_striped(),
-        || c.incr(),
-        test,
-    )
-    .is_some()
+    at_once::stripe(|| c.is_striped(), || c.incr(), test).is_some()
 }
 
 #[test]

@@ -241,22 +241,15 @@ pub(super) fn unskip() {
 }
 
 /// Makes the calling thread's next add that ticks end its interval, so that add probes (tests of
-/// what a probe learns; a fresh thread's first [`FRESH_ADDS`] are over).
+/// what a probe learns; on a fresh thread its first [`FRESH_ADDS`] end without their look).
 #[cfg(all(test, not(loom)))]
 pub(super) fn probe_next_add() {
     let _ = with_thread_hints(|l| {
-        past_fresh(l);
+        if l.seed.get() == SEED {
+            l.seed.set(SEED.wrapping_add(SEED_STEP));
+        }
         l.tick.set(TICK_STEP.wrapping_neg());
     });
-}
-
-/// Ends a fresh thread's first [`FRESH_ADDS`] without its look ([`rearm`] then draws and probes,
-/// as on any thread past them).
-#[cfg(all(test, not(loom)))]
-fn past_fresh(l: &ThreadHints) {
-    if l.seed.get() == SEED {
-        l.seed.set(SEED.wrapping_add(0x9e37_79b9));
-    }
 }
 
 /// Sets every bit of the calling thread's filter: it reads first for every counter until its
@@ -407,14 +400,17 @@ const TICK_STEP: u32 = if SAMPLE == 1 {
 /// until then it is not blind (its `skip` flag starts clear: [`Path::Blind`]), so a thread that
 /// starts on striped counters learns of them at once; from then on a thread that met none adds
 /// blind, as one whose interval ended so does. Each of these adds reads the state word after its
-/// locked add (about 1.4x a blind add's time in a registry of 100 000 counters on one thread), so
-/// the look comes well before the first probe, which a thread that lives for a few thousand
-/// adds may never reach. (None when every add probes: `SAMPLE` 1.)
+/// locked add, which a blind add does not, so the look comes well before the first probe, which
+/// a thread that lives for a few thousand adds may never reach. (None when every add probes:
+/// `SAMPLE` 1.)
 const FRESH_ADDS: u32 = if SAMPLE == 1 { 0 } else { 1024 };
 
 /// Where a thread's tick starts (`sync`'s hint words take it): it wraps after [`FRESH_ADDS`]
 /// adds (0 when every add probes).
 pub(crate) const FIRST_TICK: u32 = FRESH_ADDS.wrapping_mul(TICK_STEP).wrapping_neg();
+
+/// What each draw adds to a thread's seed (a Weyl sequence: odd, so 2^32 draws before a repeat).
+const SEED_STEP: u32 = 0x9e37_79b9;
 
 /// Counts one add on this thread; true on the add that ends the current interval: this add
 /// should probe. A fresh thread's first [`FRESH_ADDS`] end as an interval does but with no probe
@@ -476,7 +472,7 @@ pub(super) fn tick_rearm() -> bool {
 #[inline(always)]
 fn rearm(l: &ThreadHints) -> bool {
     let fresh = l.seed.get() == SEED;
-    let seed = l.seed.get().wrapping_add(0x9e37_79b9);
+    let seed = l.seed.get().wrapping_add(SEED_STEP);
     l.seed.set(seed);
     let mut x = seed ^ (l as *const ThreadHints as usize >> 4) as u32;
     x = (x ^ x >> 16).wrapping_mul(0x7feb_352d);

@@ -17,9 +17,8 @@
 //! probes come 2 048 to 6 143 of its adds apart: two threads at the same pace need at least about
 //! 2 000 adds each (a thread part-way through its gap may probe on its first add to the counter;
 //! with more threads, each needs fewer), and fresh threads, whose first probe comes 3 072 to 7 167
-//! adds after they start, at least 5 120 each (about 10 000 each, median, in a run of 100 pairs
-//! here); all at a contended `AtomicU64`'s price, well under a millisecond at full
-//! speed. The score has no time limit, though (its window counts the counter's sampled adds, not
+//! adds after they start, at least 5 120 each; all at a contended `AtomicU64`'s price, well under
+//! a millisecond at full speed. The score has no time limit, though (its window counts the counter's sampled adds, not
 //! time): hits from separate bursts add up, so short bursts that keep coming back stripe it
 //! (repeated bursts of 1 000 adds on each of two threads do, within some dozens of bursts), as
 //! contention that lasts should. Counters spread over a registry almost never stripe: the

@@ -201,13 +201,7 @@ pub(super) static STRIPING: crate::sync::Mutex<()> = crate::sync::Mutex::new(())
 /// wait's patience ran out.
 fn expand(c: &Counter, test: &str) -> bool {
     let _alone = STRIPING.lock();
-    at_once::contend(
-        at_once::STRIPES_WITHIN,
-        || c.is_striped(),
-        || c.incr(),
-        test,
-    )
-    .is_some()
+    at_once::stripe(|| c.is_striped(), || c.incr(), test).is_some()
 }
 
 /// A gauge driven below zero until contention stripes it (its cells then hold negative

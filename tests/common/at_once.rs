@@ -218,23 +218,18 @@ impl Contention {
     }
 }
 
-/// A test's setup that waits for contention, whole: two fresh threads run `add` until `done()`
-/// ([`Contention::add_until`], within `enough` looks at once), joined by hand (a scope returns
-/// before the threads' destructors give back their slot claims and cells, which threads spawned
-/// next must find free). Their adds if `done()` then holds; `None`, once [`Contention::reached`]
-/// has said that `what` was not tested, if patience ran out first.
-pub fn contend(
-    enough: u64,
-    done: impl Fn() -> bool + Sync,
-    add: impl Fn() + Sync,
-    what: &str,
-) -> Option<u64> {
-    let wait = Contention::new(2, enough);
+/// A test's setup that stripes a counter, whole: two fresh threads run `add` until `striped()`
+/// ([`Contention::add_until`], within [`STRIPES_WITHIN`] looks at once), joined by hand (a scope
+/// returns before the threads' destructors give back their slot claims and cells, which threads
+/// spawned next must find free). Their adds if `striped()` then holds; `None`, once
+/// [`Contention::reached`] has said that `what` was not tested, if patience ran out first.
+pub fn stripe(striped: impl Fn() -> bool + Sync, add: impl Fn() + Sync, what: &str) -> Option<u64> {
+    let wait = Contention::new(2, STRIPES_WITHIN);
     let adds = std::thread::scope(|s| {
         let threads: Vec<_> = (0..2)
-            .map(|_| s.spawn(|| wait.add_until(&done, &add)))
+            .map(|_| s.spawn(|| wait.add_until(&striped, &add)))
             .collect();
         threads.into_iter().map(|t| t.join().unwrap()).sum()
     });
-    wait.reached(done(), what).then_some(adds)
+    wait.reached(striped(), what).then_some(adds)
 }

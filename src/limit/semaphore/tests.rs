@@ -114,7 +114,7 @@ fn a_timed_out_waiter_leaves_the_line_for_those_behind() {
         let_go_spin(&s);
         assert_eq!(join(first), Err(AcquireTimeoutError::Timeout));
         assert_eq!(
-            second.join().unwrap(),
+            join(second),
             Ok(1),
             "the departure granted the waiter behind"
         );
